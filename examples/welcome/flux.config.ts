@@ -1,0 +1,10 @@
+// Per-worker queue settings; see README.md for the defaults and the other keys (http, retention, env).
+export default {
+  workers: {
+    send_welcome_email: {
+      maxAttempts: 5,
+      timeoutSeconds: 60,
+      backoff: 'linear',
+    },
+  },
+}

@@ -1,0 +1,363 @@
+//! `flux dev`: the local runtime.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fs4::fs_std::FileExt;
+use notify::{RecursiveMode, Watcher};
+
+use super::{CliError, DevArgs};
+use crate::client::ServerInfo;
+use crate::project::{FunctionTable, Layout, CONFIG_FILE};
+use crate::runtime::{load_config, now_us, strip_types, Engine, Shared};
+use crate::server::{router, AppState};
+use crate::store::{apply_migrations, prune, spawn_writer, Store, StoreError};
+
+/// Holds the project's lock for as long as `flux dev` runs.
+struct ProjectLock {
+    _file: File,
+}
+
+fn acquire_lock(layout: &Layout) -> Result<ProjectLock, CliError> {
+    let path = layout.lock_file();
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| CliError::failure(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock_exclusive() {
+        Ok(true) => Ok(ProjectLock { _file: file }),
+        _ => {
+            let holder = ServerInfo::read(layout);
+            let who = holder.as_ref().map_or_else(
+                || "another flux dev".to_string(),
+                |info| format!("flux dev (pid {}, {})", info.pid, info.url),
+            );
+            let hint = holder.map_or_else(
+                || "stop the other flux dev first".to_string(),
+                |info| format!("stop it with Ctrl-C in its terminal, or 'kill {}'", info.pid),
+            );
+            Err(CliError::failure(format!("{who} is already running on {}", layout.root.display())).with_hint(hint))
+        }
+    }
+}
+
+fn store_error(error: StoreError, layout: &Layout) -> CliError {
+    match error {
+        StoreError::Corrupt { .. } => CliError::failure(error.to_string()).with_hint(format!(
+            "flux will not overwrite it: move it aside (mv {0} {0}.bad) to start with an empty store",
+            layout.store_path().display()
+        )),
+        StoreError::Migration { .. } => {
+            CliError::failure(error.to_string()).with_hint("fix the migration and start flux dev again")
+        }
+        other => CliError::failure(other.to_string()),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+pub fn run(args: &DevArgs) -> Result<(), CliError> {
+    let root = args.dir.canonicalize().map_err(|e| {
+        CliError::failure(format!("cannot open project folder {}: {e}", args.dir.display()))
+            .with_hint("create a project with 'flux init my-app'")
+    })?;
+    let layout = Layout::new(&root);
+    if !layout.functions_dir().is_dir() {
+        return Err(CliError::failure(format!("{} has no functions/ folder", root.display()))
+            .with_hint("run flux dev in a project folder, or create one with 'flux init my-app'"));
+    }
+    if !is_loopback(&args.host) && args.token.is_none() {
+        return Err(CliError::new(super::exit::USAGE, format!("listening on {} would expose the project beyond this machine", args.host))
+            .with_hint("pass --token SECRET (or FLUX_TOKEN) to require it on the /_flux API, or keep the default 127.0.0.1"));
+    }
+    std::fs::create_dir_all(layout.state_dir())
+        .map_err(|e| CliError::failure(format!("cannot create {}: {e}", layout.state_dir().display())))?;
+    let _lock = acquire_lock(&layout)?;
+    let config = load_config(&layout.config_path()).map_err(|e| {
+        CliError::failure(e.to_string()).with_hint("fix flux.config.ts and start flux dev again")
+    })?;
+    let store = Store::open(&layout.store_path()).map_err(|e| store_error(e, &layout))?;
+    let mut conn = store.connect().map_err(|e| store_error(e, &layout))?;
+    let migrations = apply_migrations(&mut conn, &layout.migrations_dir()).map_err(|e| store_error(e, &layout))?;
+    drop(conn);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("flux-io")
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(serve(args, layout, store, config, migrations.applied))
+}
+
+async fn serve(
+    args: &DevArgs,
+    layout: Layout,
+    store: Store,
+    config: crate::project::Config,
+    applied: Vec<String>,
+) -> Result<(), CliError> {
+    let (records_tx, records_rx) = crossbeam_channel::unbounded();
+    let writer = spawn_writer(store.clone(), records_rx, Box::new(|_| {}))
+        .map_err(|e| CliError::failure(format!("cannot start the record writer: {e}")))?;
+    let http_engines = config.http.concurrency;
+    let grace = config.shutdown_grace();
+    let retention = config.retention;
+    let shared = Arc::new(Shared::new(
+        layout.clone(),
+        store.clone(),
+        config,
+        records_tx,
+        tokio::runtime::Handle::current(),
+    ));
+    let engine = Engine::start(Arc::clone(&shared), http_engines, "http")
+        .map_err(|e| CliError::failure(format!("cannot start the JS engines: {e}")))?;
+
+    let address = format!("{}:{}", args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(&address).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            format!("another program uses port {}: pass --port N", args.port)
+        } else {
+            "check --host and --port".to_string()
+        };
+        CliError::failure(format!("cannot listen on {address}: {e}")).with_hint(hint)
+    })?;
+    let local: SocketAddr = listener
+        .local_addr()
+        .map_err(|e| CliError::failure(format!("cannot read the listening address: {e}")))?;
+    let url = format!("http://{local}");
+    let info = ServerInfo {
+        url: url.clone(),
+        pid: std::process::id(),
+        token: args.token.clone(),
+    };
+    let info_json = serde_json::to_string_pretty(&info).unwrap_or_default();
+    std::fs::write(layout.server_file(), info_json)
+        .map_err(|e| CliError::failure(format!("cannot write {}: {e}", layout.server_file().display())))?;
+
+    print_banner(&layout, &url, &shared.functions(), &applied, &retention);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = start_watcher(Arc::clone(&shared), Arc::clone(&stop));
+    let pruner = start_pruner(store, retention, Arc::clone(&stop));
+
+    let state = Arc::new(AppState {
+        shared: Arc::clone(&shared),
+        engine,
+        log_requests: !args.quiet,
+    });
+    let app = router(Arc::clone(&state));
+    let shutdown_shared = Arc::clone(&shared);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            wait_for_signal().await;
+            eprintln!("\nstopping: in-flight executions get {} to finish", humantime::format_duration(grace));
+            shutdown_shared.begin_stop(grace);
+        })
+        .await;
+
+    stop.store(true, Ordering::SeqCst);
+    // The engines finish what they were given; records then reach the writer.
+    if let Ok(state) = Arc::try_unwrap(state) {
+        let engine = state.engine;
+        let _ = tokio::task::spawn_blocking(move || engine.stop()).await;
+    }
+    drop(watcher);
+    if let Some(pruner) = pruner {
+        let _ = tokio::task::spawn_blocking(move || pruner.join()).await;
+    }
+    drop(shared);
+    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    let _ = std::fs::remove_file(layout.server_file());
+    served.map_err(|e| CliError::failure(format!("the server failed: {e}")))?;
+    eprintln!("flux dev stopped; records are kept in {}", layout.store_path().display());
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn relative(layout: &Layout, path: &Path) -> String {
+    path.strip_prefix(&layout.root).unwrap_or(path).display().to_string()
+}
+
+fn print_banner(
+    layout: &Layout,
+    url: &str,
+    functions: &FunctionTable,
+    applied: &[String],
+    retention: &crate::store::Retention,
+) {
+    eprintln!("flux dev {}", env!("CARGO_PKG_VERSION"));
+    eprintln!("  project    {}", layout.root.display());
+    eprintln!("  listening  {url}");
+    if functions.functions.is_empty() {
+        eprintln!("  functions  none yet: add functions/<name>.ts");
+    }
+    for (i, (name, file)) in functions.functions.iter().enumerate() {
+        let label = if i == 0 { "functions" } else { "" };
+        eprintln!("  {label:<9}  /{name:<24} functions/{}", file.module);
+    }
+    for name in applied {
+        eprintln!("  migrated   migrations/{name}");
+    }
+    eprintln!(
+        "  state      {} (records kept {} / {})",
+        relative(layout, &layout.store_path()),
+        humantime::format_duration(retention.max_age),
+        bytesize::ByteSize::b(retention.max_bytes)
+    );
+    eprintln!();
+}
+
+/// Prunes old records now and then, on its own connection, in small transactions.
+fn start_pruner(
+    store: Store,
+    retention: crate::store::Retention,
+    stop: Arc<AtomicBool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("flux-retention".into())
+        .spawn(move || {
+            let Ok(conn) = store.connect() else { return };
+            let mut next = std::time::Instant::now() + Duration::from_secs(5);
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(200));
+                if std::time::Instant::now() < next {
+                    continue;
+                }
+                if let Err(e) = prune(&conn, &retention, now_us()) {
+                    eprintln!("warning: pruning old records failed: {e}");
+                }
+                next = std::time::Instant::now() + Duration::from_secs(60);
+            }
+        })
+        .ok()
+}
+
+/// Watches the project: code changes reload functions, a config change reloads the config,
+/// a new migration is applied. Errors are shown; the server keeps running.
+fn start_watcher(shared: Arc<Shared>, stop: Arc<AtomicBool>) -> Option<notify::RecommendedWatcher> {
+    let (tx, rx) = crossbeam_channel::unbounded::<PathBuf>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Reading a file (as the config reload does) must not look like a change.
+        let is_change = |kind: &notify::EventKind| {
+            matches!(kind, notify::EventKind::Create(_) | notify::EventKind::Remove(_))
+                || matches!(kind, notify::EventKind::Modify(m) if !matches!(m, notify::event::ModifyKind::Metadata(_)))
+        };
+        match event {
+            Ok(event) if is_change(&event.kind) => {
+                for path in event.paths {
+                    let _ = tx.send(path);
+                }
+            }
+            _ => {}
+        }
+    })
+    .ok()?;
+    let root = shared.layout.root.clone();
+    if let Err(e) = watcher.watch(&root, RecursiveMode::Recursive) {
+        eprintln!("warning: cannot watch {} for changes ({e}); restart flux dev after edits", root.display());
+        return None;
+    }
+    std::thread::Builder::new()
+        .name("flux-watcher".into())
+        .spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let Ok(first) = rx.recv_timeout(Duration::from_millis(200)) else { continue };
+                let mut changed = BTreeSet::from([first]);
+                // Editors write in bursts: take the whole burst as one change.
+                while let Ok(path) = rx.recv_timeout(Duration::from_millis(30)) {
+                    changed.insert(path);
+                }
+                let state_dir = shared.layout.state_dir();
+                changed.retain(|p| !p.starts_with(&state_dir) && !p.components().any(|c| c.as_os_str() == "node_modules"));
+                if !changed.is_empty() {
+                    on_change(&shared, &changed);
+                }
+            }
+        })
+        .ok()?;
+    Some(watcher)
+}
+
+fn on_change(shared: &Shared, changed: &BTreeSet<PathBuf>) {
+    let layout = &shared.layout;
+    let before: BTreeSet<String> = shared.functions().functions.keys().cloned().collect();
+    for path in changed {
+        let name = relative(layout, path);
+        let is_code = [".ts", ".js", ".mjs"].iter().any(|ext| name.ends_with(ext)) && !name.ends_with(".d.ts");
+        if is_code && path.is_file() && name != CONFIG_FILE {
+            if let Ok(source) = std::fs::read_to_string(path) {
+                let module = path
+                    .strip_prefix(layout.functions_dir())
+                    .map_or_else(|_| name.clone(), |p| p.display().to_string());
+                if let Err(e) = strip_types(&module, &source) {
+                    eprintln!("✗ {name}:{}:{}: {} — requests to it fail until it is fixed", e.line, e.column, e.message);
+                }
+            }
+        }
+    }
+    if let Some(table) = shared.rescan() {
+        let after: BTreeSet<String> = table.functions.keys().cloned().collect();
+        for added in after.difference(&before) {
+            eprintln!("+ /{added} added");
+        }
+        for removed in before.difference(&after) {
+            eprintln!("- /{removed} removed");
+        }
+        eprintln!("↻ reloaded (code version {})", table.code_version);
+    }
+    if changed.iter().any(|p| p == &layout.config_path()) {
+        match load_config(&layout.config_path()) {
+            Ok(config) => {
+                shared.set_config(config);
+                eprintln!("↻ {CONFIG_FILE} reloaded");
+            }
+            Err(e) => eprintln!("✗ {e} — keeping the previous config"),
+        }
+    }
+    if changed.iter().any(|p| p.starts_with(layout.migrations_dir())) {
+        let result = shared
+            .store
+            .connect()
+            .and_then(|mut conn| apply_migrations(&mut conn, &layout.migrations_dir()));
+        match result {
+            Ok(report) => {
+                for name in report.applied {
+                    eprintln!("✓ applied migrations/{name}");
+                }
+                for name in report.changed {
+                    eprintln!("! migrations/{name} changed after it was applied; it is not run again (add a new migration instead)");
+                }
+            }
+            Err(e) => eprintln!("✗ {e}"),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The command line: clap definitions here, one module per command.
+
+pub mod dev;
+pub mod exit;
+pub mod init;
+pub mod trace;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use exit::CliError;
+
+use crate::render::Style;
+
+const EXAMPLES: &str = "\
+Examples:
+  flux init my-app && cd my-app     Create a project from the bundled example
+  flux dev                          Serve ./functions at http://127.0.0.1:4000
+  flux trace 4f9a3b2c               Show what one request or job did";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flux",
+    version,
+    about = "A local runtime for TypeScript backend functions that records every execution",
+    after_help = EXAMPLES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The flux server to talk to (default: the one recorded in the project's .flux/)
+    #[arg(long, global = true, env = "FLUX_URL", value_name = "URL")]
+    pub url: Option<String>,
+    /// Output format
+    #[arg(long, global = true, value_enum, default_value_t = Format::Pretty)]
+    pub format: Format,
+    /// Same as --format json
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// When to use colour
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl GlobalArgs {
+    pub fn format(&self) -> Format {
+        if self.json {
+            Format::Json
+        } else {
+            self.format
+        }
+    }
+
+    /// Colour for stdout: `--color`, then `NO_COLOR` / `CLICOLOR_FORCE`, then whether stdout is
+    /// a terminal. Never in JSON.
+    pub fn style(&self) -> Style {
+        let color = match self.color {
+            _ if self.format() == Format::Json => false,
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                let env = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+                if env("NO_COLOR") {
+                    false
+                } else if env("CLICOLOR_FORCE") {
+                    true
+                } else {
+                    std::io::stdout().is_terminal()
+                }
+            }
+        };
+        Style { color }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a project from the bundled example
+    #[command(after_help = "Examples:\n  flux init my-app\n  flux init . --force     Write the example files into a non-empty folder")]
+    Init(InitArgs),
+    /// Run the project's functions locally and record every execution
+    #[command(after_help = "Examples:\n  flux dev\n  flux dev examples/welcome --port 4100")]
+    Dev(DevArgs),
+    /// Show one execution: its span tree, data changes, console output and error
+    #[command(after_help = "Examples:\n  flux trace 4f9a3b2c\n  flux trace 4f9a --verbose\n  flux trace 4f9a3b2c --format json | jq .spans")]
+    Trace(TraceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Folder to create the project in
+    pub dir: PathBuf,
+    /// Write into a folder that is not empty (files of the same name are replaced)
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// The project folder
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Port to listen on
+    #[arg(long, short, default_value_t = 4000, env = "FLUX_PORT")]
+    pub port: u16,
+    /// Address to listen on; anything but loopback needs --token
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Token required by the /_flux API when listening beyond loopback
+    #[arg(long, env = "FLUX_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Do not print a line per request
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Execution id, or any unambiguous prefix of 4+ characters
+    pub id: String,
+    /// Also show each span's inputs and outputs, the stack and the record's input
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Init(args) => init::run(&args),
+        Command::Dev(args) => dev::run(&args),
+        Command::Trace(args) => trace::run(&args, &cli.global),
+    }
+}

@@ -1,0 +1,109 @@
+//! Talking to a flux server, or — when none answers — reading the project's store directly.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::cli::exit;
+use crate::cli::CliError;
+use crate::project::{find_root, Layout};
+
+pub const DEFAULT_URL: &str = "http://127.0.0.1:4000";
+
+/// What `flux dev` writes to `.flux/server.json` while it runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub url: String,
+    pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl ServerInfo {
+    pub fn read(layout: &Layout) -> Option<ServerInfo> {
+        let text = std::fs::read_to_string(layout.server_file()).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+/// Where a command's data comes from.
+pub struct Target {
+    pub url: String,
+    /// Set when the URL came from `--url`/`FLUX_URL`, not from a project.
+    pub explicit: bool,
+    pub token: Option<String>,
+    /// The project the command stands in, if any.
+    pub project: Option<Layout>,
+}
+
+impl Target {
+    pub fn resolve(url: Option<&str>) -> Target {
+        let project = std::env::current_dir().ok().and_then(|cwd| find_root(&cwd)).map(|root| Layout::new(&root));
+        let info = project.as_ref().and_then(ServerInfo::read);
+        match url {
+            Some(url) => Target {
+                url: url.trim_end_matches('/').to_string(),
+                explicit: true,
+                token: std::env::var("FLUX_TOKEN").ok(),
+                project,
+            },
+            None => Target {
+                url: info.as_ref().map_or(DEFAULT_URL.to_string(), |i| i.url.clone()),
+                explicit: false,
+                token: std::env::var("FLUX_TOKEN").ok().or(info.and_then(|i| i.token)),
+                project,
+            },
+        }
+    }
+
+    /// The project's store file, for reading when no server answers.
+    pub fn store_path(&self) -> Option<PathBuf> {
+        self.project.as_ref().map(Layout::store_path).filter(|p| p.exists())
+    }
+
+    pub fn unreachable(&self) -> CliError {
+        CliError::new(exit::UNREACHABLE, format!("no flux server at {}", self.url))
+            .with_hint("start one with 'flux dev' in your project, or set FLUX_URL / --url")
+    }
+}
+
+/// A server's answer to a GET.
+pub enum Answer {
+    Ok(Value),
+    /// An HTTP error with the server's message.
+    Status(u16, String),
+    Unreachable,
+}
+
+pub fn get(target: &Target, path: &str) -> Result<Answer, CliError> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot make an HTTP client: {e}")))?;
+    let mut request = client.get(format!("{}{path}", target.url));
+    if let Some(token) = &target.token {
+        request = request.bearer_auth(token);
+    }
+    let response = match request.send() {
+        Ok(response) => response,
+        Err(e) if e.is_connect() || e.is_timeout() => return Ok(Answer::Unreachable),
+        Err(e) => return Err(CliError::failure(format!("request to {} failed: {e}", target.url))),
+    };
+    let status = response.status();
+    let body: Value = response.json().unwrap_or(Value::Null);
+    if status.is_success() {
+        return Ok(Answer::Ok(body));
+    }
+    let message = body
+        .get("error")
+        .and_then(Value::as_str)
+        .map_or_else(|| format!("the server answered {status}"), String::from);
+    if status.as_u16() == 401 {
+        return Err(CliError::new(exit::UNAUTHORIZED, message)
+            .with_hint("pass the server's token with --token or FLUX_TOKEN"));
+    }
+    Ok(Answer::Status(status.as_u16(), message))
+}

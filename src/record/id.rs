@@ -1,0 +1,108 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A random 128-bit execution id, written as 32 lowercase hex characters and shown by its
+/// first 8.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExecId(u128);
+
+/// How many hex characters the CLI shows.
+pub const SHORT_LEN: usize = 8;
+/// The shortest prefix accepted on the command line.
+pub const MIN_PREFIX_LEN: usize = 4;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdError {
+    #[error("'{0}' is not an execution id: ids are hexadecimal (0-9, a-f)")]
+    NotHex(String),
+    #[error("'{0}' is too short: give at least {MIN_PREFIX_LEN} characters of the id")]
+    TooShort(String),
+    #[error("'{0}' is too long for an execution id (32 hex characters at most)")]
+    TooLong(String),
+}
+
+impl ExecId {
+    pub fn random() -> ExecId {
+        ExecId(rand::random())
+    }
+
+    pub fn short(&self) -> String {
+        let mut full = self.to_string();
+        full.truncate(SHORT_LEN);
+        full
+    }
+
+    /// Validates a user-given prefix and returns it lowercased.
+    pub fn parse_prefix(text: &str) -> Result<String, IdError> {
+        let text = text.trim().trim_start_matches("req:").to_ascii_lowercase();
+        if !text.chars().all(|c| c.is_ascii_hexdigit()) || text.is_empty() {
+            return Err(IdError::NotHex(text));
+        }
+        if text.len() < MIN_PREFIX_LEN {
+            return Err(IdError::TooShort(text));
+        }
+        if text.len() > 32 {
+            return Err(IdError::TooLong(text));
+        }
+        Ok(text)
+    }
+}
+
+impl fmt::Display for ExecId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for ExecId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ExecId({self})")
+    }
+}
+
+impl FromStr for ExecId {
+    type Err = IdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 32 {
+            return Err(IdError::NotHex(s.to_string()));
+        }
+        u128::from_str_radix(s, 16)
+            .map(ExecId)
+            .map_err(|_| IdError::NotHex(s.to_string()))
+    }
+}
+
+impl Serialize for ExecId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExecId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_text() {
+        let id = ExecId::random();
+        assert_eq!(id.to_string().parse::<ExecId>(), Ok(id));
+        assert_eq!(id.short().len(), SHORT_LEN);
+    }
+
+    #[test]
+    fn prefixes_are_validated() {
+        assert_eq!(ExecId::parse_prefix("req:D5E6"), Ok("d5e6".to_string()));
+        assert_eq!(ExecId::parse_prefix("d5e"), Err(IdError::TooShort("d5e".into())));
+        assert!(matches!(ExecId::parse_prefix("zz99"), Err(IdError::NotHex(_))));
+    }
+}

@@ -1,0 +1,254 @@
+//! The execution-record model: the one contract between engine, store, server and CLI.
+//!
+//! Every HTTP request and every job attempt produces one [`ExecutionRecord`]. The store
+//! persists it as JSON next to a few indexed columns; the server and the CLI read it back
+//! through the same types, so a field added here reaches every consumer.
+
+mod id;
+
+pub use id::{ExecId, IdError};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Http,
+    Job,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Http => "http",
+            Kind::Job => "job",
+        }
+    }
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Error,
+    Timeout,
+    /// Stopped by a shutdown before it finished.
+    Interrupted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Error => "error",
+            Status::Timeout => "timeout",
+            Status::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        match text {
+            "ok" => Some(Status::Ok),
+            "error" => Some(Status::Error),
+            "timeout" => Some(Status::Timeout),
+            "interrupted" => Some(Status::Interrupted),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    pub id: ExecId,
+    pub kind: Kind,
+    /// The function's route name, e.g. `create_user` or `billing/index`.
+    pub function: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub status: Status,
+    /// The HTTP status sent back, for HTTP executions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// Start time, microseconds since the Unix epoch.
+    pub started_at_us: i64,
+    pub duration_us: u64,
+    pub input: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+    #[serde(default)]
+    pub console: Vec<ConsoleLine>,
+    /// Hash of the project's code that ran.
+    pub code_version: String,
+    #[serde(default)]
+    pub spans: Vec<Span>,
+    #[serde(default)]
+    pub mutations: Vec<Mutation>,
+    #[serde(default)]
+    pub links: Links,
+}
+
+impl ExecutionRecord {
+    /// The span that failed first, the one `trace` marks and `why` starts from.
+    pub fn failing_span(&self) -> Option<&Span> {
+        let failed = |s: &&Span| s.status != SpanStatus::Ok;
+        // The deepest failing span is the most precise one: prefer spans below the root.
+        self.spans
+            .iter()
+            .filter(failed)
+            .find(|s| s.parent.is_some())
+            .or_else(|| self.spans.iter().find(failed))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    /// `Error`, `TypeError`, `TimeoutError`, …
+    #[serde(default = "default_error_name")]
+    pub name: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
+    /// `file.ts:line` in the user's code, relative to `functions/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+fn default_error_name() -> String {
+    "Error".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsoleLine {
+    pub level: String,
+    pub message: String,
+    /// Microseconds since the execution started.
+    pub at_us: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanStatus {
+    Ok,
+    Error,
+    Timeout,
+    /// Still open when the execution ended (e.g. a pending `await` at a timeout).
+    Pending,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    /// Index in `ExecutionRecord::spans`; the root span is 0.
+    pub id: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<u32>,
+    /// `handler`, `db.insert(users)`, `db.query`, `db.transaction`, `fetch`, `email.send`, …
+    pub name: String,
+    /// Microseconds since the execution started.
+    pub start_us: u64,
+    pub duration_us: u64,
+    pub status: SpanStatus,
+    /// `file.ts:line` of the call in the user's code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Span-specific details: SQL, params, row count, URL, status, …
+    #[serde(default)]
+    pub attrs: serde_json::Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MutationOp {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl MutationOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MutationOp::Insert => "insert",
+            MutationOp::Update => "update",
+            MutationOp::Delete => "delete",
+        }
+    }
+}
+
+/// One row changed by an execution, as SQLite's pre-update hook reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mutation {
+    pub table: String,
+    /// The row's primary key value (or rowid when the table has none).
+    pub pk: Value,
+    pub op: MutationOp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<serde_json::Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<serde_json::Map<String, Value>>,
+    pub committed: bool,
+    /// The span (statement) that made the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<u32>,
+    /// Microseconds since the execution started.
+    pub at_us: u64,
+}
+
+/// Causal links between executions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Links {
+    /// The job this attempt belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// The execution that enqueued the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enqueued_by: Option<ExecId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_attempt: Option<ExecId>,
+}
+
+/// The short form used in lists and streams.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordSummary {
+    pub id: ExecId,
+    pub kind: Kind,
+    pub function: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    pub started_at_us: i64,
+    pub duration_us: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<&ExecutionRecord> for RecordSummary {
+    fn from(r: &ExecutionRecord) -> Self {
+        RecordSummary {
+            id: r.id,
+            kind: r.kind,
+            function: r.function.clone(),
+            method: r.method.clone(),
+            path: r.path.clone(),
+            status: r.status,
+            http_status: r.http_status,
+            started_at_us: r.started_at_us,
+            duration_us: r.duration_us,
+            error: r.error.as_ref().map(|e| format!("{}: {}", e.name, e.message)),
+        }
+    }
+}

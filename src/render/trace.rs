@@ -1,0 +1,252 @@
+//! `flux trace`: a record as a header, a span tree, its data changes, console and error.
+
+use serde_json::{Map, Value};
+
+use super::{inspect, Style};
+use crate::record::{ExecutionRecord, Kind, Mutation, MutationOp, Span, SpanStatus, Status};
+use crate::timefmt::{rfc3339, short_duration};
+
+fn header(record: &ExecutionRecord, style: Style) -> String {
+    let ok = record.status == Status::Ok;
+    let outcome = match record.kind {
+        Kind::Http => record
+            .http_status
+            .map_or_else(|| record.status.as_str().to_string(), |s| s.to_string()),
+        Kind::Job if ok => "done".to_string(),
+        Kind::Job => record.status.as_str().to_string(),
+    };
+    let outcome = if ok { style.green(&outcome) } else { style.red(&outcome) };
+    let what = match record.kind {
+        Kind::Http => format!(
+            "{} {}",
+            record.method.as_deref().unwrap_or("?"),
+            record.path.as_deref().unwrap_or("/")
+        ),
+        Kind::Job => format!("JOB {}", record.function),
+    };
+    let mut line = format!(
+        "{} {outcome} {} {}  {}",
+        style.bold(&what),
+        short_duration(record.duration_us),
+        style.dim(&format!("req:{}", record.id.short())),
+        style.dim(&rfc3339(record.started_at_us)),
+    );
+    if let (Some(attempt), Some(max)) = (record.links.attempt, record.links.max_attempts) {
+        line.push_str(&format!("  attempt {attempt}/{max}"));
+    }
+    line
+}
+
+/// Children of each span, in start order.
+fn children(spans: &[Span]) -> Vec<Vec<usize>> {
+    let mut children = vec![Vec::new(); spans.len()];
+    for (i, span) in spans.iter().enumerate() {
+        if let Some(parent) = span.parent {
+            if let Some(list) = children.get_mut(parent as usize) {
+                list.push(i);
+            }
+        }
+    }
+    children
+}
+
+struct Line {
+    label: String,
+    duration: String,
+    status: SpanStatus,
+    marker: bool,
+    details: Vec<String>,
+    continuation: String,
+}
+
+fn span_details(span: &Span, verbose: bool) -> Vec<String> {
+    let mut details = Vec::new();
+    let attrs: &Map<String, Value> = &span.attrs;
+    if verbose {
+        for (key, value) in attrs {
+            let shown = match value {
+                Value::String(s) => s.clone(),
+                other => inspect(other),
+            };
+            details.push(format!("{key}: {shown}"));
+        }
+    } else if let Some(Value::String(sql)) = attrs.get("sql") {
+        if span.name == "db.query" {
+            let rows = attrs.get("rows").map(|r| format!(" → {} row{}", r, if r == 1 { "" } else { "s" }));
+            details.push(format!("{sql}{}", rows.unwrap_or_default()));
+        }
+    }
+    if span.name == "fetch" && !verbose {
+        let method = attrs.get("method").and_then(Value::as_str).unwrap_or("GET");
+        let url = attrs.get("url").and_then(Value::as_str).unwrap_or("");
+        let status = attrs.get("status").map(|s| format!(" → {s}")).unwrap_or_default();
+        details.push(format!("{method} {url}{status}"));
+    }
+    if let Some(job) = attrs.get("job_id").and_then(Value::as_str) {
+        if !verbose {
+            details.push(format!("→ job {}", &job[..job.len().min(8)]));
+        }
+    }
+    if span.status == SpanStatus::Pending {
+        details.push("still pending when the execution ended".into());
+    }
+    if let Some(error) = &span.error {
+        if span.parent.is_some() {
+            details.push(error.clone());
+        }
+    }
+    details
+}
+
+fn walk(
+    record: &ExecutionRecord,
+    tree: &[Vec<usize>],
+    index: usize,
+    prefix: &str,
+    last: bool,
+    failing: Option<u32>,
+    verbose: bool,
+    out: &mut Vec<Line>,
+) {
+    let span = &record.spans[index];
+    let (branch, continuation) = if span.parent.is_none() {
+        (String::new(), String::new())
+    } else if last {
+        (format!("{prefix}└─ "), format!("{prefix}   "))
+    } else {
+        (format!("{prefix}├─ "), format!("{prefix}│  "))
+    };
+    let location = span.location.as_deref().map(|l| format!("  {l}")).unwrap_or_default();
+    out.push(Line {
+        label: format!("{branch}{}{location}", span.name),
+        duration: short_duration(span.duration_us),
+        status: span.status,
+        marker: failing == Some(span.id),
+        details: span_details(span, verbose),
+        continuation: continuation.clone(),
+    });
+    let kids = &tree[index];
+    for (n, &child) in kids.iter().enumerate() {
+        walk(record, tree, child, &continuation, n + 1 == kids.len(), failing, verbose, out);
+    }
+}
+
+fn change_lines(mutation: &Mutation) -> Vec<(String, String)> {
+    let empty = Map::new();
+    let before = mutation.before.as_ref().unwrap_or(&empty);
+    let after = mutation.after.as_ref().unwrap_or(&empty);
+    let mut columns: Vec<&String> = after.keys().collect();
+    for key in before.keys() {
+        if !after.contains_key(key) {
+            columns.push(key);
+        }
+    }
+    columns
+        .into_iter()
+        .filter_map(|column| {
+            let old = before.get(column);
+            let new = after.get(column);
+            if mutation.op == MutationOp::Update && old == new {
+                return None;
+            }
+            let show = |v: Option<&Value>| v.map_or("∅".to_string(), inspect);
+            Some((column.clone(), format!("{} → {}", show(old), show(new))))
+        })
+        .collect()
+}
+
+pub fn render_mutations(mutations: &[Mutation], style: Style) -> Vec<String> {
+    let mut lines = Vec::new();
+    for m in mutations {
+        let pk = match &m.pk {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let fate = if m.committed { String::new() } else { format!(" {}", style.yellow("(rolled back)")) };
+        lines.push(format!("  {} {} {}{fate}", m.table, pk, m.op.as_str()));
+        let changes = change_lines(m);
+        let width = changes.iter().map(|(c, _)| c.chars().count()).max().unwrap_or(0);
+        for (column, change) in changes {
+            lines.push(format!("    {column:<width$}  {change}"));
+        }
+    }
+    lines
+}
+
+/// The whole record, for a terminal; `verbose` adds every span's inputs and outputs.
+pub fn render_trace(record: &ExecutionRecord, verbose: bool, style: Style) -> String {
+    let mut out = vec![header(record, style)];
+    if !record.spans.is_empty() {
+        let tree = children(&record.spans);
+        let failing = record.failing_span().map(|s| s.id);
+        let mut lines = Vec::new();
+        walk(record, &tree, 0, "", true, failing, verbose, &mut lines);
+        let width = lines.iter().map(|l| l.label.chars().count()).max().unwrap_or(0);
+        let duration_width = lines.iter().map(|l| l.duration.chars().count()).max().unwrap_or(0);
+        for line in lines {
+            let pad = width - line.label.chars().count();
+            let duration = format!("{:>duration_width$}", line.duration);
+            let mut text = format!("{}{}  {duration}", line.label, " ".repeat(pad));
+            match line.status {
+                SpanStatus::Error | SpanStatus::Timeout if line.marker => {
+                    text = format!("{text}  {}", style.red("← error here"));
+                }
+                SpanStatus::Error => text = format!("{text}  {}", style.red("error")),
+                SpanStatus::Timeout => text = format!("{text}  {}", style.red("timeout")),
+                SpanStatus::Pending => text = format!("{text}  {}", style.yellow("pending")),
+                SpanStatus::Ok => {}
+            }
+            out.push(text);
+            for detail in line.details {
+                for detail_line in detail.lines() {
+                    out.push(format!("{}   {}", line.continuation, style.dim(detail_line)));
+                }
+            }
+        }
+    }
+    if !record.mutations.is_empty() {
+        out.push(String::new());
+        out.push(style.bold("DATA CHANGES"));
+        out.extend(render_mutations(&record.mutations, style));
+    }
+    if !record.console.is_empty() {
+        out.push(String::new());
+        out.push(style.bold("CONSOLE"));
+        for line in &record.console {
+            let at = short_duration(line.at_us);
+            for (i, text) in line.message.lines().enumerate() {
+                if i == 0 {
+                    out.push(format!("  +{at} {:<5} {text}", line.level));
+                } else {
+                    out.push(format!("  {text}"));
+                }
+            }
+        }
+    }
+    if let Some(error) = &record.error {
+        out.push(String::new());
+        out.push(style.bold("ERROR"));
+        out.push(format!("  {}", style.red(&format!("{}: {}", error.name, error.message))));
+        if let Some(location) = &error.location {
+            out.push(format!("  at {location}"));
+        }
+        if verbose {
+            if let Some(stack) = &error.stack {
+                for line in stack.lines() {
+                    out.push(format!("  {}", style.dim(line.trim())));
+                }
+            }
+        }
+    }
+    if verbose {
+        out.push(String::new());
+        out.push(style.bold("INPUT"));
+        out.push(format!("  {}", inspect(&record.input)));
+        if let Some(output) = &record.output {
+            out.push(style.bold("OUTPUT"));
+            out.push(format!("  {}", inspect(output)));
+        }
+        out.push(format!("{} {}", style.bold("CODE VERSION"), record.code_version));
+    }
+    out.join("\n")
+}

@@ -1,0 +1,563 @@
+//! The host side of `ctx`, `fetch`, timers and `console`: each call is recorded as a span of
+//! the running execution. Replies are JSON `{ "ok": … }` or `{ "error": { name, message } }`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use rusqlite::Connection;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::recorder::Recorder;
+use super::{email, now_us, sql, Shared};
+use crate::queue::{self, EnqueueOptions};
+use crate::record::{ExecId, SpanStatus};
+use crate::store::Capture;
+
+/// The largest response body `fetch` reads.
+const MAX_FETCH_BODY: usize = 50 * 1024 * 1024;
+
+/// A finished `fetch`, sent back to the engine's thread.
+pub struct FetchDone {
+    pub seq: u64,
+    pub id: u64,
+    pub reply: String,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+}
+
+/// The running execution's state.
+pub struct ExecState {
+    pub id: ExecId,
+    /// Distinguishes executions on this engine, so late fetch replies are dropped.
+    pub seq: u64,
+    pub function: String,
+    pub recorder: Recorder,
+    pub timers: BTreeMap<u64, Instant>,
+    pub fetches: HashMap<u64, u32>,
+    next_fetch: u64,
+    /// A job was enqueued: the queue is told once it is committed.
+    pub enqueued: bool,
+    pub env: Map<String, Value>,
+}
+
+impl ExecState {
+    pub fn new(id: ExecId, seq: u64, function: String, recorder: Recorder) -> ExecState {
+        ExecState {
+            id,
+            seq,
+            function,
+            recorder,
+            timers: BTreeMap::new(),
+            fetches: HashMap::new(),
+            next_fetch: 1,
+            enqueued: false,
+            env: Map::new(),
+        }
+    }
+
+    pub fn next_timer_due(&self) -> Option<(u64, Instant)> {
+        self.timers.iter().min_by_key(|(_, due)| **due).map(|(id, due)| (*id, *due))
+    }
+}
+
+pub struct HostState {
+    pub shared: Arc<Shared>,
+    pub conn: Connection,
+    pub capture: Capture,
+    pub exec: Option<ExecState>,
+    pub fetch_done: crossbeam_channel::Sender<FetchDone>,
+}
+
+fn ok(value: Value) -> String {
+    json!({ "ok": value }).to_string()
+}
+
+fn err(message: impl Into<String>) -> String {
+    json!({ "error": { "name": "Error", "message": message.into() } }).to_string()
+}
+
+#[derive(Deserialize)]
+struct QueryArgs {
+    sql: String,
+    #[serde(default)]
+    params: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct InsertArgs {
+    table: String,
+    row: Value,
+}
+
+#[derive(Deserialize)]
+struct EnqueueArgs {
+    name: Value,
+    #[serde(default)]
+    data: Value,
+    #[serde(default)]
+    opts: Value,
+}
+
+#[derive(Deserialize)]
+struct EmailArgs {
+    to: Value,
+    template: Value,
+    #[serde(default)]
+    data: Value,
+    #[serde(default)]
+    subject: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FetchArgs {
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Option<FetchBody>,
+}
+
+#[derive(Deserialize)]
+struct FetchBody {
+    text: Option<String>,
+    base64: Option<String>,
+}
+
+impl HostState {
+    pub fn exec(&mut self) -> Option<&mut ExecState> {
+        self.exec.as_mut()
+    }
+
+    pub fn log(&mut self, level: &str, message: String) {
+        if let Some(exec) = self.exec.as_mut() {
+            let prefix = if level == "error" || level == "warn" {
+                format!("[{}] {level}:", exec.function)
+            } else {
+                format!("[{}]", exec.function)
+            };
+            for line in message.lines() {
+                eprintln!("{prefix} {line}");
+            }
+            exec.recorder.log(level, message);
+        }
+    }
+
+    pub fn set_timer(&mut self, id: u64, delay_ms: f64) {
+        if let Some(exec) = self.exec.as_mut() {
+            let delay = Duration::from_secs_f64((delay_ms.max(0.0) / 1000.0).min(1e9));
+            exec.timers.insert(id, Instant::now() + delay);
+        }
+    }
+
+    pub fn clear_timer(&mut self, id: u64) {
+        if let Some(exec) = self.exec.as_mut() {
+            exec.timers.remove(&id);
+        }
+    }
+
+    /// Dispatches one `host.call(op, args, site)`.
+    pub fn call(&mut self, op: &str, args: &str, site: Option<String>) -> String {
+        if self.exec.is_none() {
+            return err("ctx was used after its execution ended");
+        }
+        let args: Value = match serde_json::from_str(args) {
+            Ok(args) => args,
+            Err(e) => return err(format!("invalid arguments: {e}")),
+        };
+        match op {
+            "query" => self.query(args, site),
+            "insert" => self.insert(args, site),
+            "begin" => self.begin(site),
+            "commit" => self.commit(),
+            "rollback" => self.rollback(args),
+            "enqueue" => self.enqueue(args, site),
+            "email" => self.email(args, site),
+            "fetch" => self.fetch(args, site),
+            other => err(format!("unknown host operation {other}")),
+        }
+    }
+
+    fn recorder(&mut self) -> &mut Recorder {
+        // `call` checked that an execution is running.
+        &mut self.exec.as_mut().expect("an execution is running").recorder
+    }
+
+    /// Runs one statement with mutation capture, recorded as span `name`.
+    fn statement(
+        &mut self,
+        name: String,
+        sql_text: &str,
+        params: &[Value],
+        site: Option<String>,
+    ) -> Result<sql::SqlResult, String> {
+        let mut attrs = Map::new();
+        attrs.insert("sql".into(), Value::String(sql_text.to_string()));
+        attrs.insert("params".into(), Value::Array(params.to_vec()));
+        let recorder = self.recorder();
+        let span = recorder.open(name, site, attrs);
+        let at = recorder.elapsed_us();
+        self.capture.begin_statement(Some(span), at);
+        let result = sql::run(&self.conn, sql_text, params);
+        if result.is_err() {
+            self.capture.statement_failed();
+        }
+        let committed_now = self.conn.is_autocommit();
+        let recorder = self.recorder();
+        match result {
+            Ok(result) => {
+                let mut done = Map::new();
+                done.insert("rows".into(), Value::from(result.rows.len()));
+                if result.changes > 0 {
+                    done.insert("changes".into(), Value::from(result.changes));
+                }
+                recorder.close(span, SpanStatus::Ok, None, done);
+                if committed_now {
+                    self.after_commit();
+                }
+                Ok(result)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                recorder.close(span, SpanStatus::Error, Some(message.clone()), Map::new());
+                Err(message)
+            }
+        }
+    }
+
+    fn query(&mut self, args: Value, site: Option<String>) -> String {
+        let args: QueryArgs = match serde_json::from_value(args) {
+            Ok(a) => a,
+            Err(_) => return err("ctx.db.query(sql, params) takes a SQL string and an array of values"),
+        };
+        match self.statement("db.query".into(), &args.sql, &args.params, site) {
+            Ok(result) => ok(Value::Array(result.rows.into_iter().map(Value::Object).collect())),
+            Err(message) => err(message),
+        }
+    }
+
+    fn insert(&mut self, args: Value, site: Option<String>) -> String {
+        let args: InsertArgs = match serde_json::from_value(args) {
+            Ok(a) => a,
+            Err(_) => return err("ctx.db.insert(table, row) takes a table name and an object"),
+        };
+        let Value::Object(row) = args.row else {
+            return err(format!("ctx.db.insert('{}', row): row must be an object of column values", args.table));
+        };
+        if args.table.is_empty() {
+            return err("ctx.db.insert(table, row): the table name is empty");
+        }
+        let table = sql::quote_identifier(&args.table);
+        let statement = if row.is_empty() {
+            format!("INSERT INTO {table} DEFAULT VALUES RETURNING *")
+        } else {
+            let columns: Vec<String> = row.keys().map(|c| sql::quote_identifier(c)).collect();
+            let placeholders: Vec<String> = (1..=row.len()).map(|i| format!("${i}")).collect();
+            format!(
+                "INSERT INTO {table} ({}) VALUES ({}) RETURNING *",
+                columns.join(", "),
+                placeholders.join(", ")
+            )
+        };
+        let params: Vec<Value> = row.into_values().collect();
+        let name = format!("db.insert({})", args.table);
+        match self.statement(name, &statement, &params, site) {
+            Ok(result) => ok(result.rows.into_iter().next().map_or(Value::Null, Value::Object)),
+            Err(message) => err(message),
+        }
+    }
+
+    fn begin(&mut self, site: Option<String>) -> String {
+        if !self.conn.is_autocommit() || self.recorder().transaction.is_some() {
+            return err("a transaction is already open: ctx.db.transaction cannot be nested");
+        }
+        let recorder = self.recorder();
+        let span = recorder.open("db.transaction".into(), site, Map::new());
+        recorder.transaction = Some(span);
+        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            let recorder = self.recorder();
+            recorder.transaction = None;
+            recorder.close(span, SpanStatus::Error, Some(e.to_string()), Map::new());
+            return err(e.to_string());
+        }
+        ok(Value::Null)
+    }
+
+    fn end_transaction(&mut self, status: SpanStatus, outcome: &str, error: Option<String>) {
+        let recorder = self.recorder();
+        if let Some(span) = recorder.transaction.take() {
+            let mut attrs = Map::new();
+            attrs.insert("outcome".into(), Value::String(outcome.into()));
+            recorder.close(span, status, error, attrs);
+        }
+    }
+
+    fn commit(&mut self) -> String {
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                self.end_transaction(SpanStatus::Ok, "committed", None);
+                self.after_commit();
+                ok(Value::Null)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.end_transaction(SpanStatus::Error, "rolled back", Some(e.to_string()));
+                err(format!("the transaction could not commit and was rolled back: {e}"))
+            }
+        }
+    }
+
+    fn rollback(&mut self, args: Value) -> String {
+        let reason = args.get("reason").and_then(Value::as_str).map(String::from);
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.end_transaction(SpanStatus::Error, "rolled back", reason);
+        ok(Value::Null)
+    }
+
+    /// Rolls back a transaction the execution left open (it threw, timed out or forgot).
+    pub fn abandon_transaction(&mut self, reason: &str) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        if self.exec.is_some() {
+            self.end_transaction(SpanStatus::Error, "rolled back", Some(reason.to_string()));
+        }
+    }
+
+    fn after_commit(&mut self) {
+        if let Some(exec) = self.exec.as_mut() {
+            if std::mem::take(&mut exec.enqueued) {
+                (self.shared.on_enqueue)();
+            }
+        }
+    }
+
+    fn enqueue(&mut self, args: Value, site: Option<String>) -> String {
+        let args: EnqueueArgs = match serde_json::from_value(args) {
+            Ok(a) => a,
+            Err(e) => return err(format!("ctx.queue.enqueue(name, data, opts): {e}")),
+        };
+        let Value::String(name) = args.name else {
+            return err("ctx.queue.enqueue(name, data): name must be the worker's name, e.g. 'send_welcome_email'");
+        };
+        if self.shared.lookup(&name).is_none() {
+            return err(format!("no worker named '{name}': create functions/{name}.ts to handle these jobs"));
+        }
+        let options: EnqueueOptions = if args.opts.is_null() {
+            EnqueueOptions::default()
+        } else {
+            match serde_json::from_value(args.opts) {
+                Ok(o) => o,
+                Err(e) => return err(format!("ctx.queue.enqueue options: {e}")),
+            }
+        };
+        let max_attempts = self.shared.config().worker(&name).max_attempts;
+        let exec_id = self.exec.as_ref().map(|e| e.id);
+        let mut attrs = Map::new();
+        attrs.insert("job".into(), Value::String(name.clone()));
+        attrs.insert("data".into(), args.data.clone());
+        let span = self.recorder().open(format!("queue.enqueue({name})"), site, attrs);
+        let result = queue::enqueue(&self.conn, &name, &args.data, &options, max_attempts, exec_id, now_us());
+        let committed_now = self.conn.is_autocommit();
+        match result {
+            Ok(job) => {
+                let mut done = Map::new();
+                done.insert("job_id".into(), Value::String(job.id.clone()));
+                if job.duplicate {
+                    done.insert("duplicate".into(), Value::Bool(true));
+                }
+                if let Some(tx) = self.recorder().transaction {
+                    done.insert("transaction".into(), Value::from(tx));
+                }
+                self.recorder().close(span, SpanStatus::Ok, None, done);
+                if let Some(exec) = self.exec.as_mut() {
+                    exec.enqueued = true;
+                }
+                if committed_now {
+                    self.after_commit();
+                }
+                ok(json!({ "id": job.id }))
+            }
+            Err(e) => {
+                self.recorder().close(span, SpanStatus::Error, Some(e.to_string()), Map::new());
+                err(e.to_string())
+            }
+        }
+    }
+
+    fn email(&mut self, args: Value, site: Option<String>) -> String {
+        let args: EmailArgs = match serde_json::from_value(args) {
+            Ok(a) => a,
+            Err(_) => return err("ctx.email.send({ to, template, data }) takes an object"),
+        };
+        let (Value::String(to), Value::String(template)) = (&args.to, &args.template) else {
+            return err("ctx.email.send({ to, template, data }): `to` and `template` must be strings");
+        };
+        let mut attrs = Map::new();
+        attrs.insert("to".into(), Value::String(to.clone()));
+        attrs.insert("template".into(), Value::String(template.clone()));
+        let span = self.recorder().open("email.send".into(), site, attrs);
+        let result = self.send_email(to, template, &args.data, args.subject.as_deref());
+        match result {
+            Ok((id, subject)) => {
+                let mut done = Map::new();
+                done.insert("subject".into(), Value::String(subject));
+                self.recorder().close(span, SpanStatus::Ok, None, done);
+                ok(json!({ "id": id }))
+            }
+            Err(message) => {
+                self.recorder().close(span, SpanStatus::Error, Some(message.clone()), Map::new());
+                err(message)
+            }
+        }
+    }
+
+    fn send_email(&mut self, to: &str, template: &str, data: &Value, subject: Option<&str>) -> Result<(i64, String), String> {
+        let path = email::template_path(&self.shared.layout.emails_dir(), template)?;
+        let source = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                format!("email template '{template}' not found: create emails/{template}.html")
+            }
+            _ => format!("cannot read emails/{template}.html: {e}"),
+        })?;
+        let html = email::render(&source, data);
+        let subject = subject
+            .map(String::from)
+            .or_else(|| email::title(&html))
+            .unwrap_or_else(|| template.to_string());
+        let record_id = self.exec.as_ref().map(|e| e.id.to_string()).unwrap_or_default();
+        self.conn
+            .execute(
+                "INSERT INTO _flux_emails (record_id, recipient, subject, template, html, created_at_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![record_id, to, subject, template, html, now_us()],
+            )
+            .map_err(|e| format!("cannot store the email: {e}"))?;
+        eprintln!("✉ captured email to {to} ({template}): {subject}");
+        Ok((self.conn.last_insert_rowid(), subject))
+    }
+
+    fn fetch(&mut self, args: Value, site: Option<String>) -> String {
+        let args: FetchArgs = match serde_json::from_value(args) {
+            Ok(a) => a,
+            Err(e) => return err(format!("fetch: {e}")),
+        };
+        let url = match reqwest::Url::parse(&args.url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+            Ok(url) => return err(format!("fetch: only http and https URLs are supported, not {}:", url.scheme())),
+            Err(e) => return err(format!("fetch: invalid URL '{}': {e}", args.url)),
+        };
+        let method = match reqwest::Method::from_bytes(args.method.as_bytes()) {
+            Ok(m) => m,
+            Err(_) => return err(format!("fetch: invalid method '{}'", args.method)),
+        };
+        let body = match args.body {
+            Some(FetchBody { text: Some(text), .. }) => Some(text.into_bytes()),
+            Some(FetchBody { base64: Some(b64), .. }) => match base64::engine::general_purpose::STANDARD.decode(b64) {
+                Ok(bytes) => Some(bytes),
+                Err(e) => return err(format!("fetch: bad body: {e}")),
+            },
+            _ => None,
+        };
+        let mut attrs = Map::new();
+        attrs.insert("method".into(), Value::String(method.to_string()));
+        attrs.insert("url".into(), Value::String(url.to_string()));
+        let Some(exec) = self.exec.as_mut() else {
+            return err("fetch was called after its execution ended");
+        };
+        let span = exec.recorder.open("fetch".into(), site, attrs);
+        let id = exec.next_fetch;
+        exec.next_fetch += 1;
+        exec.fetches.insert(id, span);
+        let seq = exec.seq;
+        let mut request = self.shared.http_client.request(method, url);
+        for (name, value) in args.headers {
+            request = request.header(name, value);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let done = self.fetch_done.clone();
+        self.shared.tokio.spawn(async move {
+            let finished = match perform(request).await {
+                Ok((status, reply)) => FetchDone { seq, id, reply, status: Some(status), error: None },
+                Err(message) => FetchDone {
+                    seq,
+                    id,
+                    reply: json!({ "error": { "message": message } }).to_string(),
+                    status: None,
+                    error: Some(message),
+                },
+            };
+            let _ = done.send(finished);
+        });
+        ok(Value::from(id))
+    }
+
+    /// Records a finished fetch on its span; returns false if it belongs to another execution.
+    pub fn finish_fetch(&mut self, done: &FetchDone) -> bool {
+        let Some(exec) = self.exec.as_mut() else {
+            return false;
+        };
+        if exec.seq != done.seq {
+            return false;
+        }
+        let Some(span) = exec.fetches.remove(&done.id) else {
+            return false;
+        };
+        let mut attrs = Map::new();
+        let (status, error) = match (done.status, &done.error) {
+            (Some(code), _) => {
+                attrs.insert("status".into(), Value::from(code));
+                if code >= 400 {
+                    (SpanStatus::Error, Some(format!("HTTP {code}")))
+                } else {
+                    (SpanStatus::Ok, None)
+                }
+            }
+            (None, error) => (SpanStatus::Error, error.clone()),
+        };
+        exec.recorder.close(span, status, error, attrs);
+        true
+    }
+}
+
+async fn perform(request: reqwest::RequestBuilder) -> Result<(u16, String), String> {
+    let response = request.send().await.map_err(describe_reqwest)?;
+    let status = response.status();
+    let headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let mut body = Vec::new();
+    let mut response = response;
+    while let Some(chunk) = response.chunk().await.map_err(describe_reqwest)? {
+        if body.len() + chunk.len() > MAX_FETCH_BODY {
+            return Err(format!("the response body is larger than {} MiB", MAX_FETCH_BODY >> 20));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let reply = json!({ "ok": {
+        "status": status.as_u16(),
+        "statusText": status.canonical_reason().unwrap_or(""),
+        "headers": headers,
+        "base64": base64::engine::general_purpose::STANDARD.encode(&body),
+    }});
+    Ok((status.as_u16(), reply.to_string()))
+}
+
+fn describe_reqwest(error: reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

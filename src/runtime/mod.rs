@@ -1,0 +1,232 @@
+//! The embedded JavaScript runtime: a pool of threads, each with its own QuickJS engine and
+//! store connection, running one execution at a time and recording it.
+
+mod clock;
+mod config_eval;
+mod email;
+mod host;
+mod loader;
+mod recorder;
+mod sql;
+pub mod ts;
+mod worker;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::project::{Config, FunctionFile, FunctionTable, Layout};
+use crate::record::{ExecId, ExecutionRecord, Kind, Links, RecordSummary};
+use crate::store::Store;
+
+pub use clock::now_us;
+pub use config_eval::{load_config, ConfigLoadError};
+pub use ts::{strip_types, SyntaxError};
+pub use worker::{recorded_body, redact_headers};
+
+/// Everything the engine's threads share.
+pub struct Shared {
+    pub layout: Layout,
+    pub store: Store,
+    functions: RwLock<Arc<FunctionTable>>,
+    config: RwLock<Arc<Config>>,
+    /// Bumped when code changes, so that every engine rebuilds its JS context.
+    generation: AtomicU64,
+    /// Finished records on their way to the store writer.
+    pub records: crossbeam_channel::Sender<ExecutionRecord>,
+    pub tokio: tokio::runtime::Handle,
+    pub http_client: reqwest::Client,
+    /// When shutting down: the instant (clock nanos) after which executions are interrupted.
+    stop_at: AtomicU64,
+    /// Called after a job was enqueued and committed.
+    pub on_enqueue: Box<dyn Fn() + Send + Sync>,
+}
+
+impl Shared {
+    pub fn new(
+        layout: Layout,
+        store: Store,
+        config: Config,
+        records: crossbeam_channel::Sender<ExecutionRecord>,
+        tokio: tokio::runtime::Handle,
+    ) -> Shared {
+        let functions = FunctionTable::scan(&layout.root);
+        Shared {
+            layout,
+            store,
+            functions: RwLock::new(Arc::new(functions)),
+            config: RwLock::new(Arc::new(config)),
+            generation: AtomicU64::new(1),
+            records,
+            tokio,
+            http_client: reqwest::Client::builder()
+                .user_agent(concat!("flux/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default(),
+            stop_at: AtomicU64::new(0),
+            on_enqueue: Box::new(|| {}),
+        }
+    }
+
+    pub fn functions(&self) -> Arc<FunctionTable> {
+        Arc::clone(&self.functions.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn set_config(&self, config: Config) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+    }
+
+    /// Rescans the project's code; returns the new table when anything changed.
+    pub fn rescan(&self) -> Option<Arc<FunctionTable>> {
+        let table = FunctionTable::scan(&self.layout.root);
+        let mut current = self.functions.write().unwrap_or_else(|p| p.into_inner());
+        if current.code_version == table.code_version && current.functions == table.functions {
+            return None;
+        }
+        *current = Arc::new(table);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        Some(Arc::clone(&current))
+    }
+
+    /// The function serving `name`, rescanning when the file changed since the last scan.
+    pub fn lookup(&self, name: &str) -> Option<FunctionFile> {
+        let table = self.functions();
+        match table.get(name) {
+            Some(file) if file.is_current() => Some(file.clone()),
+            // Changed, removed or added since the last scan: the watcher may not have told us yet.
+            _ => {
+                let table = self.rescan().unwrap_or(table);
+                table.get(name).cloned()
+            }
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// From now on, executions still running after `grace` are interrupted.
+    pub fn begin_stop(&self, grace: Duration) {
+        let at = clock::monotonic_ns() + grace.as_nanos() as u64;
+        self.stop_at.store(at.max(1), Ordering::SeqCst);
+    }
+
+    fn stop_at(&self) -> Option<u64> {
+        match self.stop_at.load(Ordering::SeqCst) {
+            0 => None,
+            at => Some(at),
+        }
+    }
+}
+
+/// One execution to run.
+#[derive(Debug, Clone)]
+pub struct ExecutionRequest {
+    pub id: ExecId,
+    pub kind: Kind,
+    pub function: FunctionFile,
+    /// What the handler receives as its first argument (`req` or `job`).
+    pub input: Value,
+    /// What the record keeps of the input (secrets redacted).
+    pub recorded_input: Value,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub timeout: Duration,
+    pub links: Links,
+}
+
+/// The HTTP response an execution produced.
+#[derive(Debug, Clone)]
+pub struct HttpOutput {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// How an execution ended; its full record has gone to the store writer.
+#[derive(Debug)]
+pub struct ExecutionOutcome {
+    pub summary: RecordSummary,
+    pub http: Option<HttpOutput>,
+}
+
+struct Task {
+    request: ExecutionRequest,
+    reply: tokio::sync::oneshot::Sender<ExecutionOutcome>,
+}
+
+/// A pool of JS engines fed from one queue.
+pub struct Engine {
+    tasks: Option<crossbeam_channel::Sender<Task>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the runtime is shutting down")]
+pub struct EngineStopped;
+
+impl Engine {
+    pub fn start(shared: Arc<Shared>, engines: usize, label: &str) -> std::io::Result<Engine> {
+        let (tasks, receiver) = crossbeam_channel::unbounded::<Task>();
+        let mut threads = Vec::new();
+        for i in 0..engines.max(1) {
+            let shared = Arc::clone(&shared);
+            let receiver = receiver.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("flux-{label}-{i}"))
+                    .stack_size(8 * 1024 * 1024)
+                    .spawn(move || worker::run(shared, receiver))?,
+            );
+        }
+        Ok(Engine {
+            tasks: Some(tasks),
+            threads,
+        })
+    }
+
+    pub async fn execute(&self, request: ExecutionRequest) -> Result<ExecutionOutcome, EngineStopped> {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        self.tasks
+            .as_ref()
+            .ok_or(EngineStopped)?
+            .send(Task { request, reply })
+            .map_err(|_| EngineStopped)?;
+        outcome.await.map_err(|_| EngineStopped)
+    }
+
+    /// Runs `request` on the calling thread's behalf, blocking it until done.
+    pub fn execute_blocking(&self, request: ExecutionRequest) -> Result<ExecutionOutcome, EngineStopped> {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        self.tasks
+            .as_ref()
+            .ok_or(EngineStopped)?
+            .send(Task { request, reply })
+            .map_err(|_| EngineStopped)?;
+        outcome.blocking_recv().map_err(|_| EngineStopped)
+    }
+
+    /// Lets queued and running executions finish, then joins the threads.
+    pub fn stop(mut self) {
+        self.tasks = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Names of the environment variables a project declared, with their values on this host.
+pub fn declared_env(names: &[String]) -> BTreeMap<String, String> {
+    names
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().map(|value| (name.clone(), value)))
+        .collect()
+}

@@ -1,0 +1,116 @@
+//! TypeScript to JavaScript by erasing types in place, so that lines and columns in stack
+//! traces point at the `.ts` source without a source map.
+
+use std::sync::{Arc, Mutex};
+
+use swc_common::errors::{DiagnosticBuilder, Emitter, Handler};
+use swc_common::sync::Lrc;
+use swc_common::{Globals, SourceMap, GLOBALS};
+use swc_ts_fast_strip::{operate, ErrorCode, Mode, Options};
+
+/// A syntax error at a 1-based line and column of the source file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct SyntaxError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+#[derive(Clone, Default)]
+struct Collected(Arc<Mutex<Vec<(String, Option<swc_common::BytePos>)>>>);
+
+struct CollectingEmitter(Collected);
+
+impl Emitter for CollectingEmitter {
+    fn emit(&mut self, db: &mut DiagnosticBuilder<'_>) {
+        let position = db.span.primary_span().map(|span| span.lo);
+        if let Ok(mut all) = self.0 .0.lock() {
+            all.push((db.message(), position));
+        }
+    }
+}
+
+/// Strips the types from `source`; `file` names it in errors.
+pub fn strip_types(file: &str, source: &str) -> Result<String, SyntaxError> {
+    match run(file, source, Mode::StripOnly) {
+        // enums, namespaces and parameter properties need code, not just blanks.
+        Err((ErrorCode::UnsupportedSyntax, _)) => {
+            run(file, source, Mode::Transform).map_err(|(_, error)| error)
+        }
+        other => other.map_err(|(_, error)| error),
+    }
+}
+
+fn run(file: &str, source: &str, mode: Mode) -> Result<String, (ErrorCode, SyntaxError)> {
+    let collected = Collected::default();
+    let cm: Lrc<SourceMap> = Default::default();
+    let handler = Handler::with_emitter(
+        true,
+        false,
+        Box::new(CollectingEmitter(collected.clone())),
+    );
+    let options = Options {
+        module: Some(true),
+        filename: Some(file.to_string()),
+        mode,
+        ..Default::default()
+    };
+    let result = GLOBALS.set(&Globals::new(), || {
+        operate(&cm, &handler, source.to_string(), options)
+    });
+    match result {
+        Ok(output) => Ok(output.code),
+        Err(error) => {
+            let first = collected
+                .0
+                .lock()
+                .ok()
+                .and_then(|all| all.first().cloned());
+            let (message, position) = first.unwrap_or((error.message.clone(), None));
+            let (line, column) = position
+                .map(|pos| {
+                    let loc = cm.lookup_char_pos(pos);
+                    (loc.line, loc.col_display + 1)
+                })
+                .unwrap_or((1, 1));
+            Err((
+                error.code,
+                SyntaxError {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    message,
+                },
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_blanked_in_place() {
+        let js = strip_types("a.ts", "const x: number = 1;\nexport default function f(a: string) { return a }")
+            .expect("strips");
+        assert!(js.starts_with("const x         = 1;\n"), "{js}");
+        assert_eq!(js.lines().count(), 2);
+    }
+
+    #[test]
+    fn enums_are_transformed() {
+        let js = strip_types("a.ts", "enum Color { Red }\nexport const c = Color.Red;").expect("strips");
+        assert!(js.contains("Color"), "{js}");
+    }
+
+    #[test]
+    fn syntax_errors_carry_line_and_column() {
+        let error = strip_types("bad.ts", "export default function f() {\n  return 1 +;\n}\n")
+            .expect_err("fails");
+        assert_eq!((error.file.as_str(), error.line), ("bad.ts", 2), "{error}");
+        assert!(error.column > 1, "{error}");
+    }
+}

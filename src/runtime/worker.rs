@@ -1,0 +1,564 @@
+//! One engine thread: a QuickJS runtime and context (reused between executions, rebuilt
+//! when code changes or an execution was killed), a store connection, and the event loop
+//! that drives an execution's promises, timers and fetches until it settles or times out.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use rquickjs::context::EvalOptions;
+use rquickjs::function::Opt;
+use rquickjs::{Context, Ctx, Function, Object, Persistent, Promise, Runtime};
+use serde_json::{json, Map, Value};
+
+use super::clock::monotonic_ns;
+use super::host::{ExecState, FetchDone, HostState};
+use super::loader::{ProjectLoader, ProjectResolver, HOST_SCRIPT};
+use super::recorder::Recorder;
+use super::{declared_env, now_us, ExecutionOutcome, ExecutionRequest, HttpOutput, Shared, Task};
+use crate::record::{ErrorInfo, ExecutionRecord, Kind, RecordSummary, SpanStatus, Status};
+use crate::store::Capture;
+
+const WEB_JS: &str = include_str!("js/web.js");
+const HOST_JS: &str = include_str!("js/host.js");
+
+/// What the record keeps of a response body.
+const MAX_RECORDED_BODY: usize = 64 * 1024;
+const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
+
+struct Js {
+    // Dropped before the context and runtime that own them.
+    internals: Persistent<Object<'static>>,
+    context: Context,
+    _runtime: Runtime,
+    generation: u64,
+}
+
+enum Driven {
+    /// `run` settled: its JSON `{ ok }` or `{ error }`.
+    Finished(String),
+    Timeout,
+    Interrupted,
+    Failed(String),
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    state: Rc<RefCell<HostState>>,
+    js: Option<Js>,
+    /// Clock nanos after which the running script is interrupted; 0 when idle.
+    deadline: Rc<Cell<u64>>,
+    interrupted: Rc<Cell<bool>>,
+    fetch_done: Receiver<FetchDone>,
+    seq: u64,
+}
+
+pub(super) fn run(shared: Arc<Shared>, tasks: Receiver<Task>) {
+    let mut worker = match Worker::new(Arc::clone(&shared)) {
+        Ok(worker) => worker,
+        Err(message) => {
+            eprintln!("error: a JS engine could not start: {message}");
+            return;
+        }
+    };
+    while let Ok(task) = tasks.recv() {
+        let (record, http) = worker.execute(task.request);
+        let summary = RecordSummary::from(&record);
+        // The writer is gone only when the server is going down; the reply still goes out.
+        let _ = shared.records.send(record);
+        let _ = task.reply.send(ExecutionOutcome { summary, http });
+    }
+    worker.close();
+}
+
+fn js_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
+    if matches!(error, rquickjs::Error::Exception) {
+        let caught = ctx.catch();
+        if let Some(exception) = caught.as_exception() {
+            let message = exception.message().unwrap_or_default();
+            let stack = exception.stack().unwrap_or_default();
+            return format!("{message}\n{stack}").trim().to_string();
+        }
+        if let Some(text) = caught.as_string().and_then(|s| s.to_string().ok()) {
+            return text;
+        }
+    }
+    error.to_string()
+}
+
+impl Worker {
+    fn new(shared: Arc<Shared>) -> Result<Worker, String> {
+        let mut conn = shared.store.connect().map_err(|e| e.to_string())?;
+        let capture = Capture::install(&mut conn).map_err(|e| e.to_string())?;
+        let (fetch_tx, fetch_done) = crossbeam_channel::unbounded();
+        let state = HostState {
+            shared: Arc::clone(&shared),
+            conn,
+            capture,
+            exec: None,
+            fetch_done: fetch_tx,
+        };
+        Ok(Worker {
+            shared,
+            state: Rc::new(RefCell::new(state)),
+            js: None,
+            deadline: Rc::new(Cell::new(0)),
+            interrupted: Rc::new(Cell::new(false)),
+            fetch_done,
+            seq: 0,
+        })
+    }
+
+    fn close(self) {
+        let Worker { state, js, .. } = self;
+        drop(js);
+        let mut state = state.borrow_mut();
+        let HostState { capture, conn, .. } = &mut *state;
+        capture.uninstall(conn);
+    }
+
+    fn build_js(&self) -> Result<Js, String> {
+        let generation = self.shared.generation();
+        let runtime = Runtime::new().map_err(|e| e.to_string())?;
+        runtime.set_memory_limit(MEMORY_LIMIT);
+        runtime.set_max_stack_size(4 * 1024 * 1024);
+        let root = self.shared.layout.root.clone();
+        runtime.set_loader(ProjectResolver { root: root.clone() }, ProjectLoader { root });
+        let deadline = Rc::clone(&self.deadline);
+        let fired = Rc::clone(&self.interrupted);
+        let shared = Arc::clone(&self.shared);
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            let limit = deadline.get();
+            if limit == 0 {
+                return false;
+            }
+            let now = monotonic_ns();
+            let stopping = shared.stop_at().is_some_and(|stop| now > stop);
+            if now > limit || stopping {
+                fired.set(true);
+                return true;
+            }
+            false
+        })));
+        let context = Context::full(&runtime).map_err(|e| e.to_string())?;
+        let state = &self.state;
+        let internals = context.with(|ctx| -> Result<Persistent<Object<'static>>, String> {
+            let setup = || -> rquickjs::Result<Persistent<Object<'static>>> {
+                let mut options = EvalOptions::default();
+                options.filename = Some("flux:web.js".into());
+                ctx.eval_with_options::<(), _>(WEB_JS, options)?;
+                let host = Object::new(ctx.clone())?;
+                let s = Rc::clone(state);
+                host.set(
+                    "call",
+                    Function::new(ctx.clone(), move |op: String, args: String, site: String| {
+                        let site = (!site.is_empty()).then_some(site);
+                        s.borrow_mut().call(&op, &args, site)
+                    })?,
+                )?;
+                let s = Rc::clone(state);
+                host.set(
+                    "log",
+                    Function::new(ctx.clone(), move |level: String, message: String| {
+                        s.borrow_mut().log(&level, message)
+                    })?,
+                )?;
+                let s = Rc::clone(state);
+                host.set(
+                    "timer",
+                    Function::new(ctx.clone(), move |id: f64, delay: f64| {
+                        s.borrow_mut().set_timer(id as u64, delay)
+                    })?,
+                )?;
+                let s = Rc::clone(state);
+                host.set(
+                    "clearTimer",
+                    Function::new(ctx.clone(), move |id: f64| s.borrow_mut().clear_timer(id as u64))?,
+                )?;
+                host.set(
+                    "uuid",
+                    Function::new(ctx.clone(), || {
+                        let mut bytes: [u8; 16] = rand::random();
+                        bytes[6] = (bytes[6] & 0x0f) | 0x40;
+                        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+                        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                        format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+                    })?,
+                )?;
+                host.set(
+                    "randomHex",
+                    Function::new(ctx.clone(), |len: Opt<f64>| {
+                        let len = len.0.unwrap_or(0.0).clamp(0.0, 65536.0) as usize;
+                        (0..len).map(|_| format!("{:02x}", rand::random::<u8>())).collect::<String>()
+                    })?,
+                )?;
+                let mut options = EvalOptions::default();
+                options.filename = Some(HOST_SCRIPT.into());
+                let factory: Function = ctx.eval_with_options(HOST_JS, options)?;
+                let internals: Object = factory.call((host,))?;
+                Ok(Persistent::save(&ctx, internals))
+            };
+            setup().map_err(|e| js_error(&ctx, e))
+        })?;
+        Ok(Js {
+            internals,
+            context,
+            _runtime: runtime,
+            generation,
+        })
+    }
+
+    fn execute(&mut self, request: ExecutionRequest) -> (ExecutionRecord, Option<HttpOutput>) {
+        let started_at_us = now_us();
+        let code_version = self.shared.functions().code_version.clone();
+        let generation = self.shared.generation();
+        if self.js.as_ref().is_none_or(|js| js.generation != generation) {
+            self.js = None;
+            match self.build_js() {
+                Ok(js) => self.js = Some(js),
+                Err(message) => {
+                    let recorder = Recorder::new(&request.function.name, Some(request.function.module.clone()));
+                    let exec = ExecState::new(request.id, self.seq, request.function.name.clone(), recorder);
+                    let driven = Driven::Failed(format!("the JS engine could not start: {message}"));
+                    return build_record(&request, started_at_us, exec, driven, Vec::new(), code_version);
+                }
+            }
+        }
+        self.seq += 1;
+        let recorder = Recorder::new(&request.function.name, Some(request.function.module.clone()));
+        let mut exec = ExecState::new(request.id, self.seq, request.function.name.clone(), recorder);
+        let config = self.shared.config();
+        exec.env = declared_env(&config.env)
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        let env = Value::Object(exec.env.clone());
+        self.state.borrow_mut().exec = Some(exec);
+
+        let timeout_at = Instant::now() + request.timeout;
+        self.interrupted.set(false);
+        self.deadline.set(monotonic_ns() + request.timeout.as_nanos() as u64);
+        let driven = self.drive(&request, timeout_at, env);
+        self.deadline.set(0);
+
+        let mut state = self.state.borrow_mut();
+        let reason = match driven {
+            Driven::Timeout => "the execution timed out",
+            Driven::Interrupted => "flux dev stopped",
+            _ => "the execution ended with its transaction still open",
+        };
+        state.abandon_transaction(reason);
+        let HostState { capture, conn, .. } = &mut *state;
+        let mutations = capture.take(conn);
+        let exec = state.exec.take();
+        drop(state);
+        let Some(exec) = exec else {
+            let recorder = Recorder::new(&request.function.name, None);
+            let exec = ExecState::new(request.id, self.seq, request.function.name.clone(), recorder);
+            return build_record(&request, started_at_us, exec, Driven::Failed("lost execution state".into()), mutations, code_version);
+        };
+        match driven {
+            Driven::Finished(_) => self.reset_js(),
+            // A killed script may leave modules half-evaluated: start the next one afresh.
+            _ => self.js = None,
+        }
+        build_record(&request, started_at_us, exec, driven, mutations, code_version)
+    }
+
+    fn reset_js(&mut self) {
+        let Some(js) = &self.js else { return };
+        let ok = js.context.with(|ctx| {
+            let reset = || -> rquickjs::Result<()> {
+                let internals = js.internals.clone().restore(&ctx)?;
+                let reset: Function = internals.get("reset")?;
+                reset.call::<_, ()>(())?;
+                // Work the execution left behind (e.g. a promise chain after its response).
+                let mut budget = 10_000;
+                while budget > 0 && ctx.execute_pending_job() {
+                    budget -= 1;
+                }
+                Ok(())
+            };
+            reset().is_ok()
+        });
+        if !ok {
+            self.js = None;
+        }
+    }
+
+    fn drive(&mut self, request: &ExecutionRequest, timeout_at: Instant, env: Value) -> Driven {
+        let Some(js) = &self.js else {
+            return Driven::Failed("no JS engine".into());
+        };
+        let state = &self.state;
+        let interrupted = &self.interrupted;
+        let fetch_done = &self.fetch_done;
+        let shared = &self.shared;
+        js.context.with(|ctx| {
+            let start = || -> rquickjs::Result<(Object, Promise)> {
+                let internals = js.internals.clone().restore(&ctx)?;
+                let run: Function = internals.get("run")?;
+                let input = ctx.json_parse(request.input.to_string())?;
+                let meta = ctx.json_parse(
+                    json!({ "id": request.id.to_string(), "kind": request.kind.as_str(), "env": env }).to_string(),
+                )?;
+                let promise: Promise = run.call((request.function.module.clone(), input, meta))?;
+                Ok((internals, promise))
+            };
+            let (internals, promise) = match start() {
+                Ok(started) => started,
+                Err(e) => return Driven::Failed(js_error(&ctx, e)),
+            };
+            let stop_instant = || {
+                shared.stop_at().map(|at| {
+                    let now = monotonic_ns();
+                    Instant::now() + Duration::from_nanos(at.saturating_sub(now))
+                })
+            };
+            loop {
+                while ctx.execute_pending_job() {}
+                if let Some(result) = promise.result::<String>() {
+                    return match result {
+                        Ok(json) => Driven::Finished(json),
+                        Err(e) => Driven::Failed(js_error(&ctx, e)),
+                    };
+                }
+                let now = Instant::now();
+                let stop = stop_instant();
+                if stop.is_some_and(|s| now >= s) {
+                    return Driven::Interrupted;
+                }
+                if interrupted.get() || now >= timeout_at {
+                    return Driven::Timeout;
+                }
+                let next_timer = state.borrow().exec.as_ref().and_then(ExecState::next_timer_due);
+                let mut wait_until = stop.map_or(timeout_at, |s| s.min(timeout_at));
+                if let Some((id, due)) = next_timer {
+                    if due <= now {
+                        if let Some(exec) = state.borrow_mut().exec() {
+                            exec.timers.remove(&id);
+                        }
+                        let fire = internals
+                            .get::<_, Function>("fireTimer")
+                            .and_then(|f| f.call::<_, ()>((id as f64,)));
+                        if let Err(e) = fire {
+                            let message = js_error(&ctx, e);
+                            state.borrow_mut().log("error", format!("timer failed: {message}"));
+                        }
+                        continue;
+                    }
+                    wait_until = wait_until.min(due);
+                }
+                match fetch_done.recv_deadline(wait_until) {
+                    Ok(done) => {
+                        if state.borrow_mut().finish_fetch(&done) {
+                            let settle = internals
+                                .get::<_, Function>("settleFetch")
+                                .and_then(|f| f.call::<_, ()>((done.id as f64, done.reply)));
+                            if let Err(e) = settle {
+                                return Driven::Failed(js_error(&ctx, e));
+                            }
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return Driven::Failed("fetch channel closed".into()),
+                }
+            }
+        })
+    }
+}
+
+const REDACTED_HEADERS: [&str; 7] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "x-auth-token",
+    "x-flux-token",
+];
+
+/// Replaces the values of credential-bearing headers.
+pub fn redact_headers(headers: &Map<String, Value>) -> Map<String, Value> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let secret = REDACTED_HEADERS.contains(&name.as_str())
+                || name.contains("secret")
+                || name.contains("token");
+            let value = if secret { Value::String("[redacted]".into()) } else { value.clone() };
+            (name.clone(), value)
+        })
+        .collect()
+}
+
+/// A body as the record keeps it: JSON when it parses, text otherwise, cut at a limit.
+pub fn recorded_body(bytes: &[u8], content_type: Option<&str>) -> Value {
+    if bytes.is_empty() {
+        return Value::Null;
+    }
+    if bytes.len() > MAX_RECORDED_BODY {
+        return json!({ "truncated": true, "bytes": bytes.len(),
+            "head": String::from_utf8_lossy(&bytes[..MAX_RECORDED_BODY.min(1024)]) });
+    }
+    let looks_json = content_type.is_none_or(|t| t.contains("json"));
+    if looks_json {
+        if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
+            return value;
+        }
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Value::String(text.to_string()),
+        Err(_) => json!({ "binary": true, "bytes": bytes.len() }),
+    }
+}
+
+fn error_info(error: &Value) -> ErrorInfo {
+    let text = |key: &str| error.get(key).and_then(Value::as_str).map(String::from);
+    ErrorInfo {
+        name: text("name").unwrap_or_else(|| "Error".into()),
+        message: text("message").unwrap_or_default(),
+        stack: text("stack").filter(|s| !s.is_empty()),
+        location: text("location"),
+    }
+}
+
+fn decode_body(body: &Value) -> Vec<u8> {
+    if let Some(text) = body.get("text").and_then(Value::as_str) {
+        return text.as_bytes().to_vec();
+    }
+    if let Some(b64) = body.get("base64").and_then(Value::as_str) {
+        return base64::engine::general_purpose::STANDARD.decode(b64).unwrap_or_default();
+    }
+    Vec::new()
+}
+
+fn error_response(status: u16, id: &str, error: &ErrorInfo) -> HttpOutput {
+    let body = json!({
+        "error": format!("{}: {}", error.name, error.message),
+        "location": error.location,
+        "requestId": id,
+    });
+    HttpOutput {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+fn build_record(
+    request: &ExecutionRequest,
+    started_at_us: i64,
+    mut exec: ExecState,
+    driven: Driven,
+    mutations: Vec<crate::record::Mutation>,
+    code_version: String,
+) -> (ExecutionRecord, Option<HttpOutput>) {
+    let duration_us = exec.recorder.elapsed_us();
+    let timeout_text = || format!("timed out after {}", humantime::format_duration(request.timeout));
+    let (status, error, output, http) = match driven {
+        Driven::Finished(json) => {
+            let reply: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+            if let Some(error) = reply.get("error") {
+                let info = error_info(error);
+                let http = (request.kind == Kind::Http).then(|| error_response(500, &request.id.to_string(), &info));
+                (Status::Error, Some(info), None, http)
+            } else {
+                let ok = reply.get("ok").cloned().unwrap_or(Value::Null);
+                if request.kind == Kind::Http {
+                    let status = ok.get("status").and_then(Value::as_u64).unwrap_or(200) as u16;
+                    let headers: Vec<(String, String)> = ok
+                        .get("headers")
+                        .and_then(|h| serde_json::from_value(h.clone()).ok())
+                        .unwrap_or_default();
+                    let body = ok.get("body").map(decode_body).unwrap_or_default();
+                    let content_type = headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                        .map(|(_, v)| v.as_str());
+                    let output = json!({ "status": status, "body": recorded_body(&body, content_type) });
+                    let record_status = if status >= 500 { Status::Error } else { Status::Ok };
+                    (record_status, None, Some(output), Some(HttpOutput { status, headers, body }))
+                } else {
+                    (Status::Ok, None, Some(ok), None)
+                }
+            }
+        }
+        Driven::Timeout => {
+            let pending: Vec<String> = exec
+                .recorder
+                .spans
+                .iter()
+                .skip(1)
+                .filter(|s| s.status == SpanStatus::Pending)
+                .map(|s| match &s.location {
+                    Some(at) => format!("{} at {at}", s.name),
+                    None => s.name.clone(),
+                })
+                .collect();
+            let mut message = timeout_text();
+            if !pending.is_empty() {
+                message.push_str(&format!(" while waiting on {}", pending.join(", ")));
+            }
+            let info = ErrorInfo {
+                name: "TimeoutError".into(),
+                message,
+                stack: None,
+                location: None,
+            };
+            let http = (request.kind == Kind::Http).then(|| error_response(504, &request.id.to_string(), &info));
+            (Status::Timeout, Some(info), None, http)
+        }
+        Driven::Interrupted => {
+            let info = ErrorInfo {
+                name: "Interrupted".into(),
+                message: "flux dev stopped before the execution finished".into(),
+                stack: None,
+                location: None,
+            };
+            let http = (request.kind == Kind::Http).then(|| error_response(503, &request.id.to_string(), &info));
+            (Status::Interrupted, Some(info), None, http)
+        }
+        Driven::Failed(message) => {
+            let info = ErrorInfo {
+                name: "InternalError".into(),
+                message,
+                stack: None,
+                location: None,
+            };
+            let http = (request.kind == Kind::Http).then(|| error_response(500, &request.id.to_string(), &info));
+            (Status::Error, Some(info), None, http)
+        }
+    };
+    let span_status = match status {
+        Status::Ok => SpanStatus::Ok,
+        Status::Timeout | Status::Interrupted => SpanStatus::Timeout,
+        Status::Error => SpanStatus::Error,
+    };
+    let spans = exec
+        .recorder
+        .finish(span_status, error.as_ref().map(|e| e.message.clone()));
+    let record = ExecutionRecord {
+        id: request.id,
+        kind: request.kind,
+        function: request.function.name.clone(),
+        method: request.method.clone(),
+        path: request.path.clone(),
+        status,
+        http_status: http.as_ref().map(|h| h.status),
+        started_at_us,
+        duration_us,
+        input: request.recorded_input.clone(),
+        output,
+        error,
+        console: std::mem::take(&mut exec.recorder.console),
+        code_version,
+        spans,
+        mutations,
+        links: request.links.clone(),
+    };
+    (record, http)
+}

@@ -1,0 +1,117 @@
+//! `/_flux/api/`: the records, for the CLI and for scripts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::{json_error, AppState};
+use crate::record::ExecId;
+use crate::store::{self, RecordFilter, RecordLookup, StoreError};
+use crate::timefmt::parse_since;
+
+fn store_error(e: StoreError) -> Response {
+    json_error(StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": e.to_string() }))
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Response> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| json_error(StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": e.to_string() })))
+}
+
+pub async fn health(State(state): State<Arc<AppState>>) -> Response {
+    Json(json!({
+        "ok": true,
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "project": state.shared.layout.root.display().to_string(),
+        "store": state.shared.store.path().display().to_string(),
+    }))
+    .into_response()
+}
+
+pub async fn unknown() -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        json!({ "error": "no such flux API endpoint: see the README's /_flux/api reference" }),
+    )
+}
+
+pub async fn list_records(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let mut filter = RecordFilter::default();
+    for (key, value) in &params {
+        let bad = |what: &str| {
+            json_error(StatusCode::BAD_REQUEST, json!({ "error": format!("{key}={value}: {what}") }))
+        };
+        match key.as_str() {
+            "type" => match value.as_str() {
+                "http" | "job" => filter.kind = Some(value.clone()),
+                _ => return bad("expected http or job"),
+            },
+            "fn" => filter.function = Some(value.clone()),
+            "status" => match crate::record::Status::parse(value) {
+                Some(_) => filter.status = Some(value.clone()),
+                None => return bad("expected ok, error, timeout or interrupted"),
+            },
+            "since" => match parse_since(value) {
+                Ok(us) => filter.since_us = Some(us),
+                Err(e) => return bad(&e),
+            },
+            "until" => match parse_since(value) {
+                Ok(us) => filter.until_us = Some(us),
+                Err(e) => return bad(&e),
+            },
+            "limit" => match value.parse::<usize>() {
+                Ok(n) if n > 0 => filter.limit = Some(n.min(store::MAX_LIMIT)),
+                _ => return bad("expected a whole number above 0"),
+            },
+            _ => return bad("unknown filter (use type, fn, status, since, until, limit)"),
+        }
+    }
+    let store = state.shared.store.clone();
+    let result = blocking(move || {
+        let conn = store.connect()?;
+        store::list_records(&conn, &filter)
+    })
+    .await;
+    match result {
+        Ok(Ok(records)) => Json(json!({ "records": records })).into_response(),
+        Ok(Err(e)) => store_error(e),
+        Err(response) => response,
+    }
+}
+
+pub async fn get_record(State(state): State<Arc<AppState>>, Path(prefix): Path<String>) -> Response {
+    let prefix = match ExecId::parse_prefix(&prefix) {
+        Ok(prefix) => prefix,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
+    };
+    let store = state.shared.store.clone();
+    let lookup_prefix = prefix.clone();
+    let result = blocking(move || {
+        let conn = store.connect()?;
+        store::find_record(&conn, &lookup_prefix)
+    })
+    .await;
+    match result {
+        Ok(Ok(RecordLookup::Found(record))) => Json(record).into_response(),
+        Ok(Ok(RecordLookup::NotFound)) => json_error(
+            StatusCode::NOT_FOUND,
+            json!({ "error": format!("no execution has an id starting with {prefix}") }),
+        ),
+        Ok(Ok(RecordLookup::Ambiguous(ids))) => json_error(
+            StatusCode::CONFLICT,
+            json!({ "error": format!("{prefix} is ambiguous: give more characters"), "candidates": ids }),
+        ),
+        Ok(Err(e)) => store_error(e),
+        Err(response) => response,
+    }
+}

@@ -1,0 +1,276 @@
+//! HTTP: every function at `/<name>`, and the read API under `/_flux/api/`.
+
+mod api;
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use crate::project::{route_for_path, FunctionFile};
+use crate::record::{ErrorInfo, ExecId, ExecutionRecord, Kind, Links, RecordSummary, Span, SpanStatus, Status};
+use crate::render;
+use crate::runtime::{now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared};
+
+pub const REQUEST_ID_HEADER: &str = "x-flux-request-id";
+
+pub struct AppState {
+    pub shared: Arc<Shared>,
+    pub engine: Engine,
+    /// Print one line per request on the dev server's output.
+    pub log_requests: bool,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/_flux/api/health", get(api::health))
+        .route("/_flux/api/records", get(api::list_records))
+        .route("/_flux/api/records/{prefix}", get(api::get_record))
+        .route("/_flux/{*rest}", axum::routing::any(api::unknown))
+        .fallback(invoke)
+        .with_state(state)
+}
+
+fn json_error(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn with_request_id(mut response: Response, id: &ExecId) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+        response.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    response
+}
+
+fn headers_object(headers: &HeaderMap) -> Map<String, Value> {
+    let mut object = Map::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match object.get_mut(name.as_str()) {
+            Some(Value::String(existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            }
+            _ => {
+                object.insert(name.as_str().to_string(), Value::String(value));
+            }
+        }
+    }
+    object
+}
+
+fn query_object(query: Option<&str>) -> Map<String, Value> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect()
+}
+
+/// Why a request was refused before its function ran.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+}
+
+/// The request body as `req.body`: parsed JSON or form data, text, or nothing.
+fn parse_body(headers: &HeaderMap, bytes: &Bytes) -> Result<Value, Refusal> {
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.contains("json") {
+        return serde_json::from_slice(bytes).map_err(|e| Refusal {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("malformed JSON body: {e}"),
+        });
+    }
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        return Ok(Value::Object(
+            form_urlencoded::parse(bytes)
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect(),
+        ));
+    }
+    Ok(Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_string();
+    let name = match route_for_path(&path) {
+        Ok(name) => name,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
+    };
+    let shared = Arc::clone(&state.shared);
+    let lookup_name = name.clone();
+    let function = tokio::task::spawn_blocking(move || shared.lookup(&lookup_name))
+        .await
+        .ok()
+        .flatten();
+    let Some(function) = function else {
+        return not_found(&state, &name, &path);
+    };
+    let id = ExecId::random();
+    let config = state.shared.config();
+    let limit = config.http.max_body_bytes as usize;
+    let headers = headers_object(&parts.headers);
+    let query = query_object(parts.uri.query());
+    let mut recorded = json!({
+        "headers": redact_headers(&headers),
+        "query": query,
+        "body": Value::Null,
+    });
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || Refusal {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        message: format!(
+            "the request body is larger than the limit of {} (set http.maxBodySize in flux.config.ts)",
+            bytesize::ByteSize::b(limit as u64)
+        ),
+    };
+    let bytes = if declared.is_some_and(|n| n > limit as u64) {
+        Err(too_large())
+    } else {
+        axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
+    };
+    let parsed = bytes.and_then(|bytes| {
+        let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        recorded["body"] = recorded_body(&bytes, content_type);
+        parse_body(&parts.headers, &bytes)
+    });
+    let body = match parsed {
+        Ok(body) => body,
+        Err(refusal) => return refuse(&state, id, &function, &parts.method, &path, recorded, refusal),
+    };
+    let input = json!({
+        "method": parts.method.as_str(),
+        "path": path,
+        "query": query,
+        "headers": headers,
+        "body": body,
+    });
+    let execution = ExecutionRequest {
+        id,
+        kind: Kind::Http,
+        function,
+        input,
+        recorded_input: recorded,
+        method: Some(parts.method.to_string()),
+        path: Some(path.clone()),
+        timeout: config.http.timeout,
+        links: Links::default(),
+    };
+    let outcome = match state.engine.execute(execution).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            return with_request_id(
+                json_error(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": e.to_string() })),
+                &id,
+            )
+        }
+    };
+    if state.log_requests {
+        print_line(&outcome.summary);
+    }
+    let Some(http) = outcome.http else {
+        return with_request_id(StatusCode::INTERNAL_SERVER_ERROR.into_response(), &id);
+    };
+    let mut response = Response::new(Body::from(http.body));
+    *response.status_mut() = StatusCode::from_u16(http.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in http.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    with_request_id(response, &id)
+}
+
+fn print_line(summary: &RecordSummary) {
+    let mut out = render::record_line(summary, render::Style::plain());
+    if let Some(error) = &summary.error {
+        out.push_str(&format!("\n└─ {error}"));
+    }
+    println!("{out}");
+}
+
+fn not_found(state: &AppState, name: &str, path: &str) -> Response {
+    let table = state.shared.functions();
+    let suggestions = table.close_matches(name);
+    let mut message = format!("no function serves {path}");
+    if let Some(first) = suggestions.first() {
+        message.push_str(&format!(" — did you mean /{first}?"));
+    } else {
+        message.push_str(&format!(" — create functions/{name}.ts to serve it"));
+    }
+    json_error(
+        StatusCode::NOT_FOUND,
+        json!({ "error": message, "suggestions": suggestions.iter().map(|s| format!("/{s}")).collect::<Vec<_>>() }),
+    )
+}
+
+/// Records and answers a request refused before its function ran (bad body, too large).
+fn refuse(
+    state: &AppState,
+    id: ExecId,
+    function: &FunctionFile,
+    method: &Method,
+    path: &str,
+    recorded_input: Value,
+    refusal: Refusal,
+) -> Response {
+    let error = ErrorInfo {
+        name: "RequestError".into(),
+        message: refusal.message.clone(),
+        stack: None,
+        location: None,
+    };
+    let record = ExecutionRecord {
+        id,
+        kind: Kind::Http,
+        function: function.name.clone(),
+        method: Some(method.to_string()),
+        path: Some(path.to_string()),
+        status: Status::Error,
+        http_status: Some(refusal.status.as_u16()),
+        started_at_us: now_us(),
+        duration_us: 0,
+        input: recorded_input,
+        output: Some(json!({ "status": refusal.status.as_u16(), "body": { "error": refusal.message } })),
+        error: Some(error.clone()),
+        console: Vec::new(),
+        code_version: state.shared.functions().code_version.clone(),
+        spans: vec![Span {
+            id: 0,
+            parent: None,
+            name: function.name.clone(),
+            start_us: 0,
+            duration_us: 0,
+            status: SpanStatus::Error,
+            location: Some(function.module.clone()),
+            attrs: Map::new(),
+            error: Some(refusal.message.clone()),
+        }],
+        mutations: Vec::new(),
+        links: Links::default(),
+    };
+    if state.log_requests {
+        print_line(&RecordSummary::from(&record));
+    }
+    let _ = state.shared.records.send(record);
+    with_request_id(
+        json_error(refusal.status, json!({ "error": refusal.message, "requestId": id.to_string() })),
+        &id,
+    )
+}

@@ -1,0 +1,136 @@
+use rusqlite::{params, Connection, ToSql};
+use serde::{Deserialize, Serialize};
+
+use super::Result;
+use crate::record::{ExecutionRecord, RecordSummary};
+
+/// Writes finished records, their mutations and nothing else, in one transaction.
+pub fn write_records(conn: &mut Connection, records: &[ExecutionRecord]) -> Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR REPLACE INTO _flux_records
+             (id, kind, function, status, started_at_us, duration_us, job_id, enqueued_by, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        let mut mutation = tx.prepare_cached(
+            "INSERT INTO _flux_mutations
+             (record_id, tbl, pk, op, before, after, committed, at_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for record in records {
+            let id = record.id.to_string();
+            let body = serde_json::to_string(record)?;
+            insert.execute(params![
+                id,
+                record.kind.as_str(),
+                record.function,
+                record.status.as_str(),
+                record.started_at_us,
+                record.duration_us as i64,
+                record.links.job_id,
+                record.links.enqueued_by.map(|e| e.to_string()),
+                body,
+            ])?;
+            for m in &record.mutations {
+                mutation.execute(params![
+                    id,
+                    m.table,
+                    m.pk.to_string(),
+                    m.op.as_str(),
+                    m.before.as_ref().map(|b| serde_json::Value::Object(b.clone()).to_string()),
+                    m.after.as_ref().map(|a| serde_json::Value::Object(a.clone()).to_string()),
+                    m.committed,
+                    record.started_at_us + m.at_us as i64,
+                ])?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The outcome of looking a record up by id prefix.
+#[derive(Debug)]
+pub enum RecordLookup {
+    Found(Box<ExecutionRecord>),
+    NotFound,
+    /// More than one id starts with the prefix: the first few of them.
+    Ambiguous(Vec<String>),
+}
+
+/// Finds the record whose id starts with `prefix` (already validated lowercase hex).
+pub fn find_record(conn: &Connection, prefix: &str) -> Result<RecordLookup> {
+    // Ids are fixed-width hex, so a prefix is a range of the unique index.
+    let upper = format!("{prefix}g");
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, body FROM _flux_records WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 5",
+    )?;
+    let rows: Vec<(String, String)> = stmt
+        .query_map(params![prefix, upper], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(match rows.len() {
+        0 => RecordLookup::NotFound,
+        1 => {
+            let (_, body) = &rows[0];
+            RecordLookup::Found(Box::new(serde_json::from_str(body)?))
+        }
+        _ => RecordLookup::Ambiguous(rows.into_iter().map(|(id, _)| id).collect()),
+    })
+}
+
+/// Filters of `GET /_flux/api/records`; every field is optional.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct RecordFilter {
+    /// `http` or `job`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    #[serde(rename = "fn")]
+    pub function: Option<String>,
+    pub status: Option<String>,
+    /// Microseconds since the epoch, inclusive.
+    pub since_us: Option<i64>,
+    /// Microseconds since the epoch, exclusive.
+    pub until_us: Option<i64>,
+    pub limit: Option<usize>,
+}
+
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 10_000;
+
+/// Records matching `filter`, newest first, as summaries.
+pub fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<Vec<RecordSummary>> {
+    let mut sql = String::from("SELECT body FROM _flux_records WHERE 1=1");
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    let mut push = |clause: &str, value: Box<dyn ToSql>| {
+        args.push(value);
+        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+    };
+    if let Some(kind) = &filter.kind {
+        push("kind =", Box::new(kind.clone()));
+    }
+    if let Some(function) = &filter.function {
+        push("function =", Box::new(function.clone()));
+    }
+    if let Some(status) = &filter.status {
+        push("status =", Box::new(status.clone()));
+    }
+    if let Some(since) = filter.since_us {
+        push("started_at_us >=", Box::new(since));
+    }
+    if let Some(until) = filter.until_us {
+        push("started_at_us <", Box::new(until));
+    }
+    let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+    sql.push_str(&format!(" ORDER BY started_at_us DESC, seq DESC LIMIT {limit}"));
+    let mut stmt = conn.prepare(&sql)?;
+    let bodies = stmt.query_map(rusqlite::params_from_iter(args.iter()), |row| {
+        row.get::<_, String>(0)
+    })?;
+    let mut summaries = Vec::new();
+    for body in bodies {
+        let record: ExecutionRecord = serde_json::from_str(&body?)?;
+        summaries.push(RecordSummary::from(&record));
+    }
+    Ok(summaries)
+}
