@@ -10,7 +10,11 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return ExitCode::from(code as u8);
         }
@@ -19,10 +23,18 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            let label = if color { "error:".red().bold().to_string() } else { "error:".to_string() };
+            let label = if color {
+                "error:".red().bold().to_string()
+            } else {
+                "error:".to_string()
+            };
             eprintln!("{label} {}", error.message);
             if let Some(hint) = &error.hint {
-                let label = if color { "hint:".cyan().to_string() } else { "hint:".to_string() };
+                let label = if color {
+                    "hint:".cyan().to_string()
+                } else {
+                    "hint:".to_string()
+                };
                 eprintln!("  {label} {hint}");
             }
             ExitCode::from(error.code as u8)

@@ -16,7 +16,9 @@ pub fn parse_since(text: &str) -> Result<i64, String> {
     }
     match humantime::parse_duration(text) {
         Ok(ago) => Ok(crate::runtime::now_us() - ago.as_micros() as i64),
-        Err(_) => Err(format!("'{text}' is neither a duration such as 1h nor an RFC 3339 time")),
+        Err(_) => Err(format!(
+            "'{text}' is neither a duration such as 1h nor an RFC 3339 time"
+        )),
     }
 }
 
@@ -58,7 +60,10 @@ mod tests {
 
     #[test]
     fn since_accepts_durations_and_times() {
-        assert_eq!(parse_since("2026-11-28T12:00:00Z"), Ok(1_795_867_200_000_000));
+        assert_eq!(
+            parse_since("2026-11-28T12:00:00Z"),
+            Ok(1_795_867_200_000_000)
+        );
         let hour_ago = parse_since("1h").expect("duration");
         assert!((crate::runtime::now_us() - hour_ago - 3_600_000_000).abs() < 1_000_000);
         assert!(parse_since("yesterday-ish").is_err());

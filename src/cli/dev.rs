@@ -18,9 +18,30 @@ use crate::runtime::{load_config, now_us, strip_types, Engine, Shared};
 use crate::server::{router, AppState};
 use crate::store::{apply_migrations, prune, spawn_writer, Store, StoreError};
 
-/// Holds the project's lock for as long as `flux dev` runs.
+/// Holds the project's lock for as long as `flux dev` runs; the file says who holds it.
 struct ProjectLock {
-    _file: File,
+    file: File,
+}
+
+impl ProjectLock {
+    fn record(&mut self, info: &ServerInfo) {
+        use std::io::{Seek, Write};
+        let holder = serde_json::json!({ "pid": info.pid, "url": info.url });
+        let _ = self.file.set_len(0);
+        let _ = self.file.rewind();
+        let _ = self.file.write_all(holder.to_string().as_bytes());
+    }
+}
+
+/// Who holds the lock, from the lock file itself.
+fn lock_holder(path: &Path) -> Option<(u32, Option<String>)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let pid = value.get("pid")?.as_u64()? as u32;
+    Some((
+        pid,
+        value.get("url").and_then(|u| u.as_str()).map(String::from),
+    ))
 }
 
 fn acquire_lock(layout: &Layout) -> Result<ProjectLock, CliError> {
@@ -32,18 +53,31 @@ fn acquire_lock(layout: &Layout) -> Result<ProjectLock, CliError> {
         .open(&path)
         .map_err(|e| CliError::failure(format!("cannot open {}: {e}", path.display())))?;
     match file.try_lock_exclusive() {
-        Ok(true) => Ok(ProjectLock { _file: file }),
+        Ok(true) => {
+            let mut lock = ProjectLock { file };
+            lock.record(&ServerInfo {
+                url: String::new(),
+                pid: std::process::id(),
+                token: None,
+            });
+            Ok(lock)
+        }
         _ => {
-            let holder = ServerInfo::read(layout);
-            let who = holder.as_ref().map_or_else(
-                || "another flux dev".to_string(),
-                |info| format!("flux dev (pid {}, {})", info.pid, info.url),
-            );
+            let holder = lock_holder(&path);
+            let who = match &holder {
+                Some((pid, Some(url))) if !url.is_empty() => format!("flux dev (pid {pid}, {url})"),
+                Some((pid, _)) => format!("flux dev (pid {pid})"),
+                None => "another flux dev".to_string(),
+            };
             let hint = holder.map_or_else(
                 || "stop the other flux dev first".to_string(),
-                |info| format!("stop it with Ctrl-C in its terminal, or 'kill {}'", info.pid),
+                |(pid, _)| format!("stop it with Ctrl-C in its terminal, or 'kill {pid}'"),
             );
-            Err(CliError::failure(format!("{who} is already running on {}", layout.root.display())).with_hint(hint))
+            Err(CliError::failure(format!(
+                "{who} is already running on {}",
+                layout.root.display()
+            ))
+            .with_hint(hint))
         }
     }
 }
@@ -67,27 +101,38 @@ fn is_loopback(host: &str) -> bool {
 
 pub fn run(args: &DevArgs) -> Result<(), CliError> {
     let root = args.dir.canonicalize().map_err(|e| {
-        CliError::failure(format!("cannot open project folder {}: {e}", args.dir.display()))
-            .with_hint("create a project with 'flux init my-app'")
+        CliError::failure(format!(
+            "cannot open project folder {}: {e}",
+            args.dir.display()
+        ))
+        .with_hint("create a project with 'flux init my-app'")
     })?;
     let layout = Layout::new(&root);
     if !layout.functions_dir().is_dir() {
-        return Err(CliError::failure(format!("{} has no functions/ folder", root.display()))
-            .with_hint("run flux dev in a project folder, or create one with 'flux init my-app'"));
+        return Err(
+            CliError::failure(format!("{} has no functions/ folder", root.display())).with_hint(
+                "run flux dev in a project folder, or create one with 'flux init my-app'",
+            ),
+        );
     }
     if !is_loopback(&args.host) && args.token.is_none() {
         return Err(CliError::new(super::exit::USAGE, format!("listening on {} would expose the project beyond this machine", args.host))
             .with_hint("pass --token SECRET (or FLUX_TOKEN) to require it on the /_flux API, or keep the default 127.0.0.1"));
     }
-    std::fs::create_dir_all(layout.state_dir())
-        .map_err(|e| CliError::failure(format!("cannot create {}: {e}", layout.state_dir().display())))?;
-    let _lock = acquire_lock(&layout)?;
+    std::fs::create_dir_all(layout.state_dir()).map_err(|e| {
+        CliError::failure(format!(
+            "cannot create {}: {e}",
+            layout.state_dir().display()
+        ))
+    })?;
+    let mut lock = acquire_lock(&layout)?;
     let config = load_config(&layout.config_path()).map_err(|e| {
         CliError::failure(e.to_string()).with_hint("fix flux.config.ts and start flux dev again")
     })?;
     let store = Store::open(&layout.store_path()).map_err(|e| store_error(e, &layout))?;
     let mut conn = store.connect().map_err(|e| store_error(e, &layout))?;
-    let migrations = apply_migrations(&mut conn, &layout.migrations_dir()).map_err(|e| store_error(e, &layout))?;
+    let migrations = apply_migrations(&mut conn, &layout.migrations_dir())
+        .map_err(|e| store_error(e, &layout))?;
     drop(conn);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -95,7 +140,14 @@ pub fn run(args: &DevArgs) -> Result<(), CliError> {
         .thread_name("flux-io")
         .build()
         .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(serve(args, layout, store, config, migrations.applied))
+    runtime.block_on(serve(
+        args,
+        layout,
+        store,
+        config,
+        migrations.applied,
+        &mut lock,
+    ))
 }
 
 async fn serve(
@@ -104,6 +156,7 @@ async fn serve(
     store: Store,
     config: crate::project::Config,
     applied: Vec<String>,
+    lock: &mut ProjectLock,
 ) -> Result<(), CliError> {
     let (records_tx, records_rx) = crossbeam_channel::unbounded();
     let writer = spawn_writer(store.clone(), records_rx, Box::new(|_| {}))
@@ -139,9 +192,14 @@ async fn serve(
         pid: std::process::id(),
         token: args.token.clone(),
     };
+    lock.record(&info);
     let info_json = serde_json::to_string_pretty(&info).unwrap_or_default();
-    std::fs::write(layout.server_file(), info_json)
-        .map_err(|e| CliError::failure(format!("cannot write {}: {e}", layout.server_file().display())))?;
+    std::fs::write(layout.server_file(), info_json).map_err(|e| {
+        CliError::failure(format!(
+            "cannot write {}: {e}",
+            layout.server_file().display()
+        ))
+    })?;
 
     print_banner(&layout, &url, &shared.functions(), &applied, &retention);
 
@@ -153,13 +211,17 @@ async fn serve(
         shared: Arc::clone(&shared),
         engine,
         log_requests: !args.quiet,
+        token: args.token.clone(),
     });
     let app = router(Arc::clone(&state));
     let shutdown_shared = Arc::clone(&shared);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             wait_for_signal().await;
-            eprintln!("\nstopping: in-flight executions get {} to finish", humantime::format_duration(grace));
+            eprintln!(
+                "\nstopping: in-flight executions get {} to finish",
+                humantime::format_duration(grace)
+            );
             shutdown_shared.begin_stop(grace);
         })
         .await;
@@ -178,20 +240,24 @@ async fn serve(
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     let _ = std::fs::remove_file(layout.server_file());
     served.map_err(|e| CliError::failure(format!("the server failed: {e}")))?;
-    eprintln!("flux dev stopped; records are kept in {}", layout.store_path().display());
+    eprintln!(
+        "flux dev stopped; records are kept in {}",
+        layout.store_path().display()
+    );
     Ok(())
 }
 
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = terminate.recv() => {}
@@ -204,7 +270,10 @@ async fn wait_for_signal() {
 }
 
 fn relative(layout: &Layout, path: &Path) -> String {
-    path.strip_prefix(&layout.root).unwrap_or(path).display().to_string()
+    path.strip_prefix(&layout.root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 fn print_banner(
@@ -283,21 +352,29 @@ fn start_watcher(shared: Arc<Shared>, stop: Arc<AtomicBool>) -> Option<notify::R
     .ok()?;
     let root = shared.layout.root.clone();
     if let Err(e) = watcher.watch(&root, RecursiveMode::Recursive) {
-        eprintln!("warning: cannot watch {} for changes ({e}); restart flux dev after edits", root.display());
+        eprintln!(
+            "warning: cannot watch {} for changes ({e}); restart flux dev after edits",
+            root.display()
+        );
         return None;
     }
     std::thread::Builder::new()
         .name("flux-watcher".into())
         .spawn(move || {
             while !stop.load(Ordering::SeqCst) {
-                let Ok(first) = rx.recv_timeout(Duration::from_millis(200)) else { continue };
+                let Ok(first) = rx.recv_timeout(Duration::from_millis(200)) else {
+                    continue;
+                };
                 let mut changed = BTreeSet::from([first]);
                 // Editors write in bursts: take the whole burst as one change.
                 while let Ok(path) = rx.recv_timeout(Duration::from_millis(30)) {
                     changed.insert(path);
                 }
                 let state_dir = shared.layout.state_dir();
-                changed.retain(|p| !p.starts_with(&state_dir) && !p.components().any(|c| c.as_os_str() == "node_modules"));
+                changed.retain(|p| {
+                    !p.starts_with(&state_dir)
+                        && !p.components().any(|c| c.as_os_str() == "node_modules")
+                });
                 if !changed.is_empty() {
                     on_change(&shared, &changed);
                 }
@@ -312,14 +389,18 @@ fn on_change(shared: &Shared, changed: &BTreeSet<PathBuf>) {
     let before: BTreeSet<String> = shared.functions().functions.keys().cloned().collect();
     for path in changed {
         let name = relative(layout, path);
-        let is_code = [".ts", ".js", ".mjs"].iter().any(|ext| name.ends_with(ext)) && !name.ends_with(".d.ts");
+        let is_code = [".ts", ".js", ".mjs"].iter().any(|ext| name.ends_with(ext))
+            && !name.ends_with(".d.ts");
         if is_code && path.is_file() && name != CONFIG_FILE {
             if let Ok(source) = std::fs::read_to_string(path) {
                 let module = path
                     .strip_prefix(layout.functions_dir())
                     .map_or_else(|_| name.clone(), |p| p.display().to_string());
                 if let Err(e) = strip_types(&module, &source) {
-                    eprintln!("✗ {name}:{}:{}: {} — requests to it fail until it is fixed", e.line, e.column, e.message);
+                    eprintln!(
+                        "✗ {name}:{}:{}: {} — requests to it fail until it is fixed",
+                        e.line, e.column, e.message
+                    );
                 }
             }
         }
@@ -343,7 +424,10 @@ fn on_change(shared: &Shared, changed: &BTreeSet<PathBuf>) {
             Err(e) => eprintln!("✗ {e} — keeping the previous config"),
         }
     }
-    if changed.iter().any(|p| p.starts_with(layout.migrations_dir())) {
+    if changed
+        .iter()
+        .any(|p| p.starts_with(layout.migrations_dir()))
+    {
         let result = shared
             .store
             .connect()

@@ -81,7 +81,8 @@ impl GlobalArgs {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => {
-                let env = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+                let env =
+                    |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
                 if env("NO_COLOR") {
                     false
                 } else if env("CLICOLOR_FORCE") {
@@ -98,13 +99,17 @@ impl GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a project from the bundled example
-    #[command(after_help = "Examples:\n  flux init my-app\n  flux init . --force     Write the example files into a non-empty folder")]
+    #[command(
+        after_help = "Examples:\n  flux init my-app\n  flux init . --force     Write the example files into a non-empty folder"
+    )]
     Init(InitArgs),
     /// Run the project's functions locally and record every execution
     #[command(after_help = "Examples:\n  flux dev\n  flux dev examples/welcome --port 4100")]
     Dev(DevArgs),
     /// Show one execution: its span tree, data changes, console output and error
-    #[command(after_help = "Examples:\n  flux trace 4f9a3b2c\n  flux trace 4f9a --verbose\n  flux trace 4f9a3b2c --format json | jq .spans")]
+    #[command(
+        after_help = "Examples:\n  flux trace 4f9a3b2c\n  flux trace 4f9a --verbose\n  flux trace 4f9a3b2c --format json | jq .spans"
+    )]
     Trace(TraceArgs),
 }
 

@@ -8,14 +8,18 @@ use crate::render::render_trace;
 use crate::store::{self, RecordLookup, Store};
 
 pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
-    let prefix = ExecId::parse_prefix(&args.id).map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
+    let prefix =
+        ExecId::parse_prefix(&args.id).map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
     let record = fetch_record(&prefix, global)?;
     match global.format() {
         Format::Json => {
-            let json = serde_json::to_string_pretty(&record).map_err(|e| CliError::failure(e.to_string()))?;
+            let json = serde_json::to_string_pretty(&record)
+                .map_err(|e| CliError::failure(e.to_string()))?;
             crate::output::print_line(&json)
         }
-        Format::Pretty => crate::output::print_line(&render_trace(&record, args.verbose, global.style())),
+        Format::Pretty => {
+            crate::output::print_line(&render_trace(&record, args.verbose, global.style()))
+        }
     }
 }
 
@@ -23,8 +27,11 @@ pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
 pub fn fetch_record(prefix: &str, global: &GlobalArgs) -> Result<ExecutionRecord, CliError> {
     let target = Target::resolve(global.url.as_deref());
     match client::get(&target, &format!("/_flux/api/records/{prefix}"))? {
-        Answer::Ok(value) => serde_json::from_value(value)
-            .map_err(|e| CliError::failure(format!("the server sent a record this flux cannot read: {e}"))),
+        Answer::Ok(value) => serde_json::from_value(value).map_err(|e| {
+            CliError::failure(format!(
+                "the server sent a record this flux cannot read: {e}"
+            ))
+        }),
         Answer::Status(404, message) => Err(CliError::new(exit::NOT_FOUND, message)
             .with_hint("ids are printed by 'flux dev' and sent in the x-flux-request-id header")),
         Answer::Status(409, message) => Err(CliError::new(exit::USAGE, message)),
@@ -38,14 +45,25 @@ pub fn fetch_record(prefix: &str, global: &GlobalArgs) -> Result<ExecutionRecord
 
 fn read_from_store(path: &std::path::Path, prefix: &str) -> Result<ExecutionRecord, CliError> {
     let store = Store::open_existing(path).map_err(|e| CliError::failure(e.to_string()))?;
-    let conn = store.connect().map_err(|e| CliError::failure(e.to_string()))?;
+    let conn = store
+        .connect()
+        .map_err(|e| CliError::failure(e.to_string()))?;
     match store::find_record(&conn, prefix).map_err(|e| CliError::failure(e.to_string()))? {
         RecordLookup::Found(record) => Ok(*record),
-        RecordLookup::NotFound => Err(CliError::new(exit::NOT_FOUND, format!("no execution has an id starting with {prefix}"))
-            .with_hint(format!("read from {} (no flux server is running)", path.display()))),
+        RecordLookup::NotFound => Err(CliError::new(
+            exit::NOT_FOUND,
+            format!("no execution has an id starting with {prefix}"),
+        )
+        .with_hint(format!(
+            "read from {} (no flux server is running)",
+            path.display()
+        ))),
         RecordLookup::Ambiguous(ids) => Err(CliError::new(
             exit::USAGE,
-            format!("{prefix} is ambiguous: it starts {} — give more characters", ids.iter().map(|i| &i[..12]).collect::<Vec<_>>().join(", ")),
+            format!(
+                "{prefix} is ambiguous: it starts {} — give more characters",
+                ids.iter().map(|i| &i[..12]).collect::<Vec<_>>().join(", ")
+            ),
         )),
     }
 }

@@ -40,7 +40,10 @@ pub struct Target {
 
 impl Target {
     pub fn resolve(url: Option<&str>) -> Target {
-        let project = std::env::current_dir().ok().and_then(|cwd| find_root(&cwd)).map(|root| Layout::new(&root));
+        let project = std::env::current_dir()
+            .ok()
+            .and_then(|cwd| find_root(&cwd))
+            .map(|root| Layout::new(&root));
         let info = project.as_ref().and_then(ServerInfo::read);
         match url {
             Some(url) => Target {
@@ -50,9 +53,13 @@ impl Target {
                 project,
             },
             None => Target {
-                url: info.as_ref().map_or(DEFAULT_URL.to_string(), |i| i.url.clone()),
+                url: info
+                    .as_ref()
+                    .map_or(DEFAULT_URL.to_string(), |i| i.url.clone()),
                 explicit: false,
-                token: std::env::var("FLUX_TOKEN").ok().or(info.and_then(|i| i.token)),
+                token: std::env::var("FLUX_TOKEN")
+                    .ok()
+                    .or(info.and_then(|i| i.token)),
                 project,
             },
         }
@@ -60,7 +67,10 @@ impl Target {
 
     /// The project's store file, for reading when no server answers.
     pub fn store_path(&self) -> Option<PathBuf> {
-        self.project.as_ref().map(Layout::store_path).filter(|p| p.exists())
+        self.project
+            .as_ref()
+            .map(Layout::store_path)
+            .filter(|p| p.exists())
     }
 
     pub fn unreachable(&self) -> CliError {
@@ -90,7 +100,12 @@ pub fn get(target: &Target, path: &str) -> Result<Answer, CliError> {
     let response = match request.send() {
         Ok(response) => response,
         Err(e) if e.is_connect() || e.is_timeout() => return Ok(Answer::Unreachable),
-        Err(e) => return Err(CliError::failure(format!("request to {} failed: {e}", target.url))),
+        Err(e) => {
+            return Err(CliError::failure(format!(
+                "request to {} failed: {e}",
+                target.url
+            )))
+        }
     };
     let status = response.status();
     let body: Value = response.json().unwrap_or(Value::Null);

@@ -108,7 +108,10 @@ impl Config {
         }
         let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
-            error(if key == "." { "(top level)" } else { &key }, e.into_inner().to_string())
+            error(
+                if key == "." { "(top level)" } else { &key },
+                e.into_inner().to_string(),
+            )
         })?;
         let mut config = Config::default();
         for (name, worker) in raw.workers {
@@ -116,35 +119,52 @@ impl Config {
             let mut resolved = WorkerConfig::default();
             if let Some(n) = worker.max_attempts {
                 if n == 0 {
-                    return Err(error(&key("maxAttempts"), "expected a whole number of 1 or more".into()));
+                    return Err(error(
+                        &key("maxAttempts"),
+                        "expected a whole number of 1 or more".into(),
+                    ));
                 }
                 resolved.max_attempts = n;
             }
             if let Some(seconds) = worker.timeout_seconds {
-                resolved.timeout = positive_seconds(seconds)
-                    .ok_or_else(|| error(&key("timeoutSeconds"), "expected a number of seconds above 0".into()))?;
+                resolved.timeout = positive_seconds(seconds).ok_or_else(|| {
+                    error(
+                        &key("timeoutSeconds"),
+                        "expected a number of seconds above 0".into(),
+                    )
+                })?;
             }
             if let Some(backoff) = worker.backoff {
                 resolved.backoff = backoff.resolve().map_err(|m| error(&key("backoff"), m))?;
             }
             if let Some(n) = worker.concurrency {
                 if n == 0 {
-                    return Err(error(&key("concurrency"), "expected a whole number of 1 or more".into()));
+                    return Err(error(
+                        &key("concurrency"),
+                        "expected a whole number of 1 or more".into(),
+                    ));
                 }
                 resolved.concurrency = Some(n);
             }
             config.workers.insert(name, resolved);
         }
         if let Some(seconds) = raw.http.timeout_seconds {
-            config.http.timeout = positive_seconds(seconds)
-                .ok_or_else(|| error("http.timeoutSeconds", "expected a number of seconds above 0".into()))?;
+            config.http.timeout = positive_seconds(seconds).ok_or_else(|| {
+                error(
+                    "http.timeoutSeconds",
+                    "expected a number of seconds above 0".into(),
+                )
+            })?;
         }
         if let Some(size) = raw.http.max_body_size {
             config.http.max_body_bytes = size.bytes().map_err(|m| error("http.maxBodySize", m))?;
         }
         if let Some(n) = raw.http.concurrency {
             if n == 0 {
-                return Err(error("http.concurrency", "expected a whole number of 1 or more".into()));
+                return Err(error(
+                    "http.concurrency",
+                    "expected a whole number of 1 or more".into(),
+                ));
             }
             config.http.concurrency = n as usize;
         }
@@ -156,7 +176,10 @@ impl Config {
         }
         if let Some(seconds) = raw.shutdown.grace_seconds {
             if !(seconds >= 0.0 && seconds.is_finite()) {
-                return Err(error("shutdown.graceSeconds", "expected a number of seconds, 0 or more".into()));
+                return Err(error(
+                    "shutdown.graceSeconds",
+                    "expected a number of seconds, 0 or more".into(),
+                ));
             }
             config.shutdown_grace = Some(Duration::from_secs_f64(seconds));
         }
@@ -215,7 +238,10 @@ struct RawShutdown {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged, expecting = "'exponential', 'linear', or { type, initialDelay }")]
+#[serde(
+    untagged,
+    expecting = "'exponential', 'linear', or { type, initialDelay }"
+)]
 enum RawBackoff {
     Named(String),
     Detailed {
@@ -230,7 +256,9 @@ fn backoff_kind(name: &str) -> Result<BackoffKind, String> {
     match name {
         "exponential" => Ok(BackoffKind::Exponential),
         "linear" => Ok(BackoffKind::Linear),
-        other => Err(format!("expected 'exponential' or 'linear', found '{other}'")),
+        other => Err(format!(
+            "expected 'exponential' or 'linear', found '{other}'"
+        )),
     }
 }
 
@@ -257,7 +285,10 @@ impl RawBackoff {
 
 /// Milliseconds, or a duration string such as `'100ms'`, `'5s'`, `'7d'`.
 #[derive(Deserialize)]
-#[serde(untagged, expecting = "milliseconds or a duration such as '100ms', '5s', '7d'")]
+#[serde(
+    untagged,
+    expecting = "milliseconds or a duration such as '100ms', '5s', '7d'"
+)]
 enum DurationValue {
     Millis(f64),
     Text(String),
@@ -269,9 +300,12 @@ impl DurationValue {
             DurationValue::Millis(ms) if *ms > 0.0 && ms.is_finite() => {
                 Duration::from_secs_f64(ms / 1000.0)
             }
-            DurationValue::Millis(ms) => return Err(format!("expected a duration above 0, found {ms}")),
-            DurationValue::Text(text) => humantime::parse_duration(text.trim())
-                .map_err(|e| format!("expected a duration such as '100ms', '5s' or '7d', found '{text}' ({e})"))?,
+            DurationValue::Millis(ms) => {
+                return Err(format!("expected a duration above 0, found {ms}"))
+            }
+            DurationValue::Text(text) => humantime::parse_duration(text.trim()).map_err(|e| {
+                format!("expected a duration such as '100ms', '5s' or '7d', found '{text}' ({e})")
+            })?,
         };
         if duration.is_zero() {
             return Err("expected a duration above 0".into());
@@ -333,25 +367,40 @@ mod tests {
                     "retention": { "maxAge": "1h", "maxSize": "10MiB" } }),
         )
         .expect("valid");
-        assert_eq!(config.worker("w").backoff.initial, Duration::from_millis(100));
+        assert_eq!(
+            config.worker("w").backoff.initial,
+            Duration::from_millis(100)
+        );
         assert_eq!(config.http.max_body_bytes, 2000);
         assert_eq!(config.retention.max_age, Duration::from_secs(3600));
     }
 
     #[test]
     fn mistakes_name_the_key_and_what_was_expected() {
-        let unknown = Config::from_json("flux.config.ts", json!({ "workers": { "w": { "retries": 2 } } }))
-            .expect_err("unknown key");
+        let unknown = Config::from_json(
+            "flux.config.ts",
+            json!({ "workers": { "w": { "retries": 2 } } }),
+        )
+        .expect_err("unknown key");
         assert_eq!(unknown.key, "workers.w.retries");
         assert!(unknown.message.contains("retries"), "{unknown}");
-        let negative = Config::from_json("flux.config.ts", json!({ "workers": { "w": { "timeoutSeconds": -1 } } }))
-            .expect_err("negative");
+        let negative = Config::from_json(
+            "flux.config.ts",
+            json!({ "workers": { "w": { "timeoutSeconds": -1 } } }),
+        )
+        .expect_err("negative");
         assert_eq!(negative.key, "workers.w.timeoutSeconds");
-        let wrong_type = Config::from_json("flux.config.ts", json!({ "workers": { "w": { "maxAttempts": "five" } } }))
-            .expect_err("type");
+        let wrong_type = Config::from_json(
+            "flux.config.ts",
+            json!({ "workers": { "w": { "maxAttempts": "five" } } }),
+        )
+        .expect_err("type");
         assert_eq!(wrong_type.key, "workers.w.maxAttempts");
-        let zero = Config::from_json("flux.config.ts", json!({ "workers": { "w": { "maxAttempts": 0 } } }))
-            .expect_err("zero");
+        let zero = Config::from_json(
+            "flux.config.ts",
+            json!({ "workers": { "w": { "maxAttempts": 0 } } }),
+        )
+        .expect_err("zero");
         assert!(zero.message.contains("1 or more"));
     }
 }

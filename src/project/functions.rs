@@ -65,7 +65,7 @@ impl FunctionTable {
             }
         }
         let mut sources = Vec::new();
-        collect_sources(root, root, &mut sources);
+        collect_sources(root, &mut sources);
         sources.sort();
         let mut hasher = blake3::Hasher::new();
         for path in &sources {
@@ -98,7 +98,10 @@ impl FunctionTable {
 }
 
 fn is_source(path: &Path) -> bool {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     (name.ends_with(".ts") || name.ends_with(".js") || name.ends_with(".mjs"))
         && !name.ends_with(".d.ts")
 }
@@ -118,7 +121,7 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn collect_sources(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+fn collect_sources(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -129,7 +132,7 @@ fn collect_sources(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
         }
         let path = entry.path();
         match entry.file_type() {
-            Ok(t) if t.is_dir() => collect_sources(root, &path, out),
+            Ok(t) if t.is_dir() => collect_sources(&path, out),
             Ok(t) if t.is_file() && is_source(&path) => out.push(path),
             _ => {}
         }
@@ -193,7 +196,10 @@ mod tests {
         assert_eq!(route_name("create_user.ts").as_deref(), Some("create_user"));
         assert_eq!(route_name("billing/index.ts").as_deref(), Some("billing"));
         assert_eq!(route_name("index.ts").as_deref(), Some(""));
-        assert_eq!(route_name("billing/charge.js").as_deref(), Some("billing/charge"));
+        assert_eq!(
+            route_name("billing/charge.js").as_deref(),
+            Some("billing/charge")
+        );
         assert_eq!(route_name("_lib/db.ts"), None);
         assert_eq!(route_name("reindex.ts").as_deref(), Some("reindex"));
     }

@@ -66,10 +66,17 @@ fn parse_delay(delay: &Value) -> Result<Duration, EnqueueError> {
             .as_f64()
             .filter(|ms| *ms >= 0.0 && ms.is_finite())
             .map(|ms| Duration::from_secs_f64(ms / 1000.0))
-            .ok_or_else(|| EnqueueError::Options(format!("delay must be 0 or more milliseconds, got {n}"))),
-        Value::String(text) => humantime::parse_duration(text.trim())
-            .map_err(|e| EnqueueError::Options(format!("delay '{text}' is not a duration such as '5s' ({e})"))),
-        other => Err(EnqueueError::Options(format!("delay must be milliseconds or a duration string, got {other}"))),
+            .ok_or_else(|| {
+                EnqueueError::Options(format!("delay must be 0 or more milliseconds, got {n}"))
+            }),
+        Value::String(text) => humantime::parse_duration(text.trim()).map_err(|e| {
+            EnqueueError::Options(format!(
+                "delay '{text}' is not a duration such as '5s' ({e})"
+            ))
+        }),
+        other => Err(EnqueueError::Options(format!(
+            "delay must be milliseconds or a duration string, got {other}"
+        ))),
     }
 }
 
@@ -85,12 +92,17 @@ pub fn enqueue(
 ) -> Result<Enqueued, EnqueueError> {
     let run_at_us = match (&options.delay, &options.run_at) {
         (Some(_), Some(_)) => {
-            return Err(EnqueueError::Options("give either delay or runAt, not both".into()))
+            return Err(EnqueueError::Options(
+                "give either delay or runAt, not both".into(),
+            ))
         }
         (Some(delay), None) => now_us + parse_delay(delay)?.as_micros() as i64,
         (None, Some(at)) => {
-            let at = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-                .map_err(|e| EnqueueError::Options(format!("runAt '{at}' is not an ISO 8601 date ({e})")))?;
+            let at =
+                time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+                    .map_err(|e| {
+                        EnqueueError::Options(format!("runAt '{at}' is not an ISO 8601 date ({e})"))
+                    })?;
             (at.unix_timestamp_nanos() / 1000) as i64
         }
         (None, None) => now_us,
@@ -115,7 +127,11 @@ pub fn enqueue(
         }
     }
     let id = ExecId::random().to_string();
-    let state = if run_at_us > now_us { "scheduled" } else { "pending" };
+    let state = if run_at_us > now_us {
+        "scheduled"
+    } else {
+        "pending"
+    };
     conn.prepare_cached(
         "INSERT INTO _flux_jobs (id, name, data, state, run_at_us, max_attempts, enqueued_at_us,
          enqueued_by, idempotency_key, updated_at_us)

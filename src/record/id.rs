@@ -102,7 +102,13 @@ mod tests {
     #[test]
     fn prefixes_are_validated() {
         assert_eq!(ExecId::parse_prefix("req:D5E6"), Ok("d5e6".to_string()));
-        assert_eq!(ExecId::parse_prefix("d5e"), Err(IdError::TooShort("d5e".into())));
-        assert!(matches!(ExecId::parse_prefix("zz99"), Err(IdError::NotHex(_))));
+        assert_eq!(
+            ExecId::parse_prefix("d5e"),
+            Err(IdError::TooShort("d5e".into()))
+        );
+        assert!(matches!(
+            ExecId::parse_prefix("zz99"),
+            Err(IdError::NotHex(_))
+        ));
     }
 }

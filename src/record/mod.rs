@@ -248,7 +248,10 @@ impl From<&ExecutionRecord> for RecordSummary {
             http_status: r.http_status,
             started_at_us: r.started_at_us,
             duration_us: r.duration_us,
-            error: r.error.as_ref().map(|e| format!("{}: {}", e.name, e.message)),
+            error: r
+                .error
+                .as_ref()
+                .map(|e| format!("{}: {}", e.name, e.message)),
         }
     }
 }

@@ -23,27 +23,51 @@ impl Style {
     }
 
     pub fn red(&self, text: &str) -> String {
-        if self.color { text.red().to_string() } else { text.to_string() }
+        if self.color {
+            text.red().to_string()
+        } else {
+            text.to_string()
+        }
     }
 
     pub fn green(&self, text: &str) -> String {
-        if self.color { text.green().to_string() } else { text.to_string() }
+        if self.color {
+            text.green().to_string()
+        } else {
+            text.to_string()
+        }
     }
 
     pub fn yellow(&self, text: &str) -> String {
-        if self.color { text.yellow().to_string() } else { text.to_string() }
+        if self.color {
+            text.yellow().to_string()
+        } else {
+            text.to_string()
+        }
     }
 
     pub fn dim(&self, text: &str) -> String {
-        if self.color { text.dimmed().to_string() } else { text.to_string() }
+        if self.color {
+            text.dimmed().to_string()
+        } else {
+            text.to_string()
+        }
     }
 
     pub fn bold(&self, text: &str) -> String {
-        if self.color { text.bold().to_string() } else { text.to_string() }
+        if self.color {
+            text.bold().to_string()
+        } else {
+            text.to_string()
+        }
     }
 
     fn status(&self, ok: bool, text: &str) -> String {
-        if ok { self.green(text) } else { self.red(text) }
+        if ok {
+            self.green(text)
+        } else {
+            self.red(text)
+        }
     }
 }
 
@@ -67,7 +91,11 @@ pub fn record_line(summary: &RecordSummary, style: Style) -> String {
         }
         Kind::Job => {
             let outcome = if ok { "done" } else { summary.status.as_str() };
-            format!("JOB {} {} {duration} {id}", summary.function, style.status(ok, outcome))
+            format!(
+                "JOB {} {} {duration} {id}",
+                summary.function,
+                style.status(ok, outcome)
+            )
         }
     }
 }

@@ -15,7 +15,11 @@ fn header(record: &ExecutionRecord, style: Style) -> String {
         Kind::Job if ok => "done".to_string(),
         Kind::Job => record.status.as_str().to_string(),
     };
-    let outcome = if ok { style.green(&outcome) } else { style.red(&outcome) };
+    let outcome = if ok {
+        style.green(&outcome)
+    } else {
+        style.red(&outcome)
+    };
     let what = match record.kind {
         Kind::Http => format!(
             "{} {}",
@@ -72,14 +76,22 @@ fn span_details(span: &Span, verbose: bool) -> Vec<String> {
         }
     } else if let Some(Value::String(sql)) = attrs.get("sql") {
         if span.name == "db.query" {
-            let rows = attrs.get("rows").map(|r| format!(" → {} row{}", r, if r == 1 { "" } else { "s" }));
-            details.push(format!("{sql}{}", rows.unwrap_or_default()));
+            let plural = |n: &Value| if n == 1 { "" } else { "s" };
+            let outcome = match (attrs.get("changes"), attrs.get("rows")) {
+                (Some(changes), _) => format!(" → {changes} row{} changed", plural(changes)),
+                (None, Some(rows)) => format!(" → {rows} row{}", plural(rows)),
+                _ => String::new(),
+            };
+            details.push(format!("{sql}{outcome}"));
         }
     }
     if span.name == "fetch" && !verbose {
         let method = attrs.get("method").and_then(Value::as_str).unwrap_or("GET");
         let url = attrs.get("url").and_then(Value::as_str).unwrap_or("");
-        let status = attrs.get("status").map(|s| format!(" → {s}")).unwrap_or_default();
+        let status = attrs
+            .get("status")
+            .map(|s| format!(" → {s}"))
+            .unwrap_or_default();
         details.push(format!("{method} {url}{status}"));
     }
     if let Some(job) = attrs.get("job_id").and_then(Value::as_str) {
@@ -98,36 +110,41 @@ fn span_details(span: &Span, verbose: bool) -> Vec<String> {
     details
 }
 
-fn walk(
-    record: &ExecutionRecord,
-    tree: &[Vec<usize>],
-    index: usize,
-    prefix: &str,
-    last: bool,
+/// What every level of the span-tree walk shares.
+struct Walk<'a> {
+    record: &'a ExecutionRecord,
+    tree: Vec<Vec<usize>>,
     failing: Option<u32>,
     verbose: bool,
-    out: &mut Vec<Line>,
-) {
-    let span = &record.spans[index];
-    let (branch, continuation) = if span.parent.is_none() {
-        (String::new(), String::new())
-    } else if last {
-        (format!("{prefix}└─ "), format!("{prefix}   "))
-    } else {
-        (format!("{prefix}├─ "), format!("{prefix}│  "))
-    };
-    let location = span.location.as_deref().map(|l| format!("  {l}")).unwrap_or_default();
-    out.push(Line {
-        label: format!("{branch}{}{location}", span.name),
-        duration: short_duration(span.duration_us),
-        status: span.status,
-        marker: failing == Some(span.id),
-        details: span_details(span, verbose),
-        continuation: continuation.clone(),
-    });
-    let kids = &tree[index];
-    for (n, &child) in kids.iter().enumerate() {
-        walk(record, tree, child, &continuation, n + 1 == kids.len(), failing, verbose, out);
+}
+
+impl Walk<'_> {
+    fn walk(&self, index: usize, prefix: &str, last: bool, out: &mut Vec<Line>) {
+        let span = &self.record.spans[index];
+        let (branch, continuation) = if span.parent.is_none() {
+            (String::new(), String::new())
+        } else if last {
+            (format!("{prefix}└─ "), format!("{prefix}   "))
+        } else {
+            (format!("{prefix}├─ "), format!("{prefix}│  "))
+        };
+        let location = span
+            .location
+            .as_deref()
+            .map(|l| format!("  {l}"))
+            .unwrap_or_default();
+        out.push(Line {
+            label: format!("{branch}{}{location}", span.name),
+            duration: short_duration(span.duration_us),
+            status: span.status,
+            marker: self.failing == Some(span.id),
+            details: span_details(span, self.verbose),
+            continuation: continuation.clone(),
+        });
+        let kids = &self.tree[index];
+        for (n, &child) in kids.iter().enumerate() {
+            self.walk(child, &continuation, n + 1 == kids.len(), out);
+        }
     }
 }
 
@@ -162,10 +179,18 @@ pub fn render_mutations(mutations: &[Mutation], style: Style) -> Vec<String> {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        let fate = if m.committed { String::new() } else { format!(" {}", style.yellow("(rolled back)")) };
+        let fate = if m.committed {
+            String::new()
+        } else {
+            format!(" {}", style.yellow("(rolled back)"))
+        };
         lines.push(format!("  {} {} {}{fate}", m.table, pk, m.op.as_str()));
         let changes = change_lines(m);
-        let width = changes.iter().map(|(c, _)| c.chars().count()).max().unwrap_or(0);
+        let width = changes
+            .iter()
+            .map(|(c, _)| c.chars().count())
+            .max()
+            .unwrap_or(0);
         for (column, change) in changes {
             lines.push(format!("    {column:<width$}  {change}"));
         }
@@ -177,12 +202,24 @@ pub fn render_mutations(mutations: &[Mutation], style: Style) -> Vec<String> {
 pub fn render_trace(record: &ExecutionRecord, verbose: bool, style: Style) -> String {
     let mut out = vec![header(record, style)];
     if !record.spans.is_empty() {
-        let tree = children(&record.spans);
-        let failing = record.failing_span().map(|s| s.id);
+        let walk = Walk {
+            record,
+            tree: children(&record.spans),
+            failing: record.failing_span().map(|s| s.id),
+            verbose,
+        };
         let mut lines = Vec::new();
-        walk(record, &tree, 0, "", true, failing, verbose, &mut lines);
-        let width = lines.iter().map(|l| l.label.chars().count()).max().unwrap_or(0);
-        let duration_width = lines.iter().map(|l| l.duration.chars().count()).max().unwrap_or(0);
+        walk.walk(0, "", true, &mut lines);
+        let width = lines
+            .iter()
+            .map(|l| l.label.chars().count())
+            .max()
+            .unwrap_or(0);
+        let duration_width = lines
+            .iter()
+            .map(|l| l.duration.chars().count())
+            .max()
+            .unwrap_or(0);
         for line in lines {
             let pad = width - line.label.chars().count();
             let duration = format!("{:>duration_width$}", line.duration);
@@ -199,7 +236,11 @@ pub fn render_trace(record: &ExecutionRecord, verbose: bool, style: Style) -> St
             out.push(text);
             for detail in line.details {
                 for detail_line in detail.lines() {
-                    out.push(format!("{}   {}", line.continuation, style.dim(detail_line)));
+                    out.push(format!(
+                        "{}   {}",
+                        line.continuation,
+                        style.dim(detail_line)
+                    ));
                 }
             }
         }
@@ -226,7 +267,10 @@ pub fn render_trace(record: &ExecutionRecord, verbose: bool, style: Style) -> St
     if let Some(error) = &record.error {
         out.push(String::new());
         out.push(style.bold("ERROR"));
-        out.push(format!("  {}", style.red(&format!("{}: {}", error.name, error.message))));
+        out.push(format!(
+            "  {}",
+            style.red(&format!("{}: {}", error.name, error.message))
+        ));
         if let Some(location) = &error.location {
             out.push(format!("  at {location}"));
         }
@@ -246,7 +290,11 @@ pub fn render_trace(record: &ExecutionRecord, verbose: bool, style: Style) -> St
             out.push(style.bold("OUTPUT"));
             out.push(format!("  {}", inspect(output)));
         }
-        out.push(format!("{} {}", style.bold("CODE VERSION"), record.code_version));
+        out.push(format!(
+            "{} {}",
+            style.bold("CODE VERSION"),
+            record.code_version
+        ));
     }
     out.join("\n")
 }

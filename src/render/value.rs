@@ -8,14 +8,21 @@ pub fn inspect(value: &Value) -> String {
         Value::Number(n) => n.to_string(),
         Value::String(s) => quote(s),
         Value::Array(items) if items.is_empty() => "[]".into(),
-        Value::Array(items) => format!("[ {} ]", items.iter().map(inspect).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[ {} ]",
+            items.iter().map(inspect).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(map) if map.is_empty() => "{}".into(),
         Value::Object(map) => {
             let fields: Vec<String> = map
                 .iter()
                 .map(|(k, v)| {
-                    let simple = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
-                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+                    let simple = k
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
                     let key = if simple { k.clone() } else { quote(k) };
                     format!("{key}: {}", inspect(v))
                 })
@@ -26,7 +33,10 @@ pub fn inspect(value: &Value) -> String {
 }
 
 fn quote(text: &str) -> String {
-    let escaped = text.replace('\\', "\\\\").replace('\'', "\\'").replace('\n', "\\n");
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('\'', "\\'")
+        .replace('\n', "\\n");
     format!("'{escaped}'")
 }
 
@@ -41,6 +51,9 @@ mod tests {
             inspect(&json!({ "userId": "u_99", "email": "a@b.com" })),
             "{ userId: 'u_99', email: 'a@b.com' }"
         );
-        assert_eq!(inspect(&json!({ "a-b": [1, null] })), "{ 'a-b': [ 1, null ] }");
+        assert_eq!(
+            inspect(&json!({ "a-b": [1, null] })),
+            "{ 'a-b': [ 1, null ] }"
+        );
     }
 }

@@ -28,10 +28,11 @@ pub fn load_config(path: &Path) -> Result<Config, ConfigLoadError> {
         Err(e) => return Err(ConfigLoadError::Read(path.display().to_string(), e)),
     };
     let json = evaluate(&source)?;
-    let value: serde_json::Value = serde_json::from_str(&json).map_err(|e| ConfigLoadError::Evaluate {
-        file: CONFIG_FILE.into(),
-        message: format!("the default export is not plain data ({e})"),
-    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| ConfigLoadError::Evaluate {
+            file: CONFIG_FILE.into(),
+            message: format!("the default export is not plain data ({e})"),
+        })?;
     Ok(Config::from_json(CONFIG_FILE, value)?)
 }
 
@@ -53,13 +54,20 @@ fn evaluate(source: &str) -> Result<String, ConfigLoadError> {
                 .as_exception()
                 .map(|ex| ex.message().unwrap_or_default())
                 .or_else(|| caught.as_string().and_then(|s| s.to_string().ok()));
-            message.filter(|m| !m.is_empty()).unwrap_or_else(|| e.to_string())
+            message
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| e.to_string())
         };
-        let module = Module::declare(ctx.clone(), CONFIG_FILE, code).map_err(|e| fail(describe(&ctx, e)))?;
+        let module =
+            Module::declare(ctx.clone(), CONFIG_FILE, code).map_err(|e| fail(describe(&ctx, e)))?;
         let (module, promise) = module.eval().map_err(|e| fail(describe(&ctx, e)))?;
-        promise.finish::<()>().map_err(|e| fail(describe(&ctx, e)))?;
+        promise
+            .finish::<()>()
+            .map_err(|e| fail(describe(&ctx, e)))?;
         let namespace: Object = module.namespace().map_err(|e| fail(describe(&ctx, e)))?;
-        let default: rquickjs::Value = namespace.get("default").map_err(|e| fail(describe(&ctx, e)))?;
+        let default: rquickjs::Value = namespace
+            .get("default")
+            .map_err(|e| fail(describe(&ctx, e)))?;
         if default.is_undefined() {
             return Err(fail("expected `export default { … }`".into()));
         }
@@ -81,7 +89,10 @@ mod tests {
     fn typescript_configs_evaluate_to_data() {
         let json = evaluate("const backoff: string = 'linear';\nexport default { workers: { w: { maxAttempts: 5, backoff } } }")
             .expect("evaluates");
-        assert_eq!(json, r#"{"workers":{"w":{"maxAttempts":5,"backoff":"linear"}}}"#);
+        assert_eq!(
+            json,
+            r#"{"workers":{"w":{"maxAttempts":5,"backoff":"linear"}}}"#
+        );
     }
 
     #[test]

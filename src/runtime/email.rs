@@ -58,7 +58,9 @@ pub fn template_path(emails_dir: &Path, name: &str) -> Result<std::path::PathBuf
             .split('/')
             .all(|part| !part.is_empty() && part != "." && part != ".." && !part.contains('\\'));
     if !valid {
-        return Err(format!("email template name '{name}' is not valid: use a name such as 'welcome'"));
+        return Err(format!(
+            "email template name '{name}' is not valid: use a name such as 'welcome'"
+        ));
     }
     Ok(emails_dir.join(format!("{name}.html")))
 }
@@ -70,7 +72,10 @@ mod tests {
 
     #[test]
     fn placeholders_are_filled_and_escaped() {
-        let html = render("<p>Hi {{ name }}, {{user.plan}}{{missing}}</p>", &json!({"name": "<Ada>", "user": {"plan": 3}}));
+        let html = render(
+            "<p>Hi {{ name }}, {{user.plan}}{{missing}}</p>",
+            &json!({"name": "<Ada>", "user": {"plan": 3}}),
+        );
         assert_eq!(html, "<p>Hi &lt;Ada&gt;, 3</p>");
     }
 

@@ -59,7 +59,10 @@ impl ExecState {
     }
 
     pub fn next_timer_due(&self) -> Option<(u64, Instant)> {
-        self.timers.iter().min_by_key(|(_, due)| **due).map(|(id, due)| (*id, *due))
+        self.timers
+            .iter()
+            .min_by_key(|(_, due)| **due)
+            .map(|(id, due)| (*id, *due))
     }
 }
 
@@ -181,7 +184,11 @@ impl HostState {
 
     fn recorder(&mut self) -> &mut Recorder {
         // `call` checked that an execution is running.
-        &mut self.exec.as_mut().expect("an execution is running").recorder
+        &mut self
+            .exec
+            .as_mut()
+            .expect("an execution is running")
+            .recorder
     }
 
     /// Runs one statement with mutation capture, recorded as span `name`.
@@ -229,10 +236,14 @@ impl HostState {
     fn query(&mut self, args: Value, site: Option<String>) -> String {
         let args: QueryArgs = match serde_json::from_value(args) {
             Ok(a) => a,
-            Err(_) => return err("ctx.db.query(sql, params) takes a SQL string and an array of values"),
+            Err(_) => {
+                return err("ctx.db.query(sql, params) takes a SQL string and an array of values")
+            }
         };
         match self.statement("db.query".into(), &args.sql, &args.params, site) {
-            Ok(result) => ok(Value::Array(result.rows.into_iter().map(Value::Object).collect())),
+            Ok(result) => ok(Value::Array(
+                result.rows.into_iter().map(Value::Object).collect(),
+            )),
             Err(message) => err(message),
         }
     }
@@ -243,7 +254,10 @@ impl HostState {
             Err(_) => return err("ctx.db.insert(table, row) takes a table name and an object"),
         };
         let Value::Object(row) = args.row else {
-            return err(format!("ctx.db.insert('{}', row): row must be an object of column values", args.table));
+            return err(format!(
+                "ctx.db.insert('{}', row): row must be an object of column values",
+                args.table
+            ));
         };
         if args.table.is_empty() {
             return err("ctx.db.insert(table, row): the table name is empty");
@@ -263,7 +277,11 @@ impl HostState {
         let params: Vec<Value> = row.into_values().collect();
         let name = format!("db.insert({})", args.table);
         match self.statement(name, &statement, &params, site) {
-            Ok(result) => ok(result.rows.into_iter().next().map_or(Value::Null, Value::Object)),
+            Ok(result) => ok(result
+                .rows
+                .into_iter()
+                .next()
+                .map_or(Value::Null, Value::Object)),
             Err(message) => err(message),
         }
     }
@@ -303,7 +321,9 @@ impl HostState {
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.end_transaction(SpanStatus::Error, "rolled back", Some(e.to_string()));
-                err(format!("the transaction could not commit and was rolled back: {e}"))
+                err(format!(
+                    "the transaction could not commit and was rolled back: {e}"
+                ))
             }
         }
     }
@@ -344,7 +364,9 @@ impl HostState {
             return err("ctx.queue.enqueue(name, data): name must be the worker's name, e.g. 'send_welcome_email'");
         };
         if self.shared.lookup(&name).is_none() {
-            return err(format!("no worker named '{name}': create functions/{name}.ts to handle these jobs"));
+            return err(format!(
+                "no worker named '{name}': create functions/{name}.ts to handle these jobs"
+            ));
         }
         let options: EnqueueOptions = if args.opts.is_null() {
             EnqueueOptions::default()
@@ -359,8 +381,18 @@ impl HostState {
         let mut attrs = Map::new();
         attrs.insert("job".into(), Value::String(name.clone()));
         attrs.insert("data".into(), args.data.clone());
-        let span = self.recorder().open(format!("queue.enqueue({name})"), site, attrs);
-        let result = queue::enqueue(&self.conn, &name, &args.data, &options, max_attempts, exec_id, now_us());
+        let span = self
+            .recorder()
+            .open(format!("queue.enqueue({name})"), site, attrs);
+        let result = queue::enqueue(
+            &self.conn,
+            &name,
+            &args.data,
+            &options,
+            max_attempts,
+            exec_id,
+            now_us(),
+        );
         let committed_now = self.conn.is_autocommit();
         match result {
             Ok(job) => {
@@ -382,7 +414,8 @@ impl HostState {
                 ok(json!({ "id": job.id }))
             }
             Err(e) => {
-                self.recorder().close(span, SpanStatus::Error, Some(e.to_string()), Map::new());
+                self.recorder()
+                    .close(span, SpanStatus::Error, Some(e.to_string()), Map::new());
                 err(e.to_string())
             }
         }
@@ -394,7 +427,9 @@ impl HostState {
             Err(_) => return err("ctx.email.send({ to, template, data }) takes an object"),
         };
         let (Value::String(to), Value::String(template)) = (&args.to, &args.template) else {
-            return err("ctx.email.send({ to, template, data }): `to` and `template` must be strings");
+            return err(
+                "ctx.email.send({ to, template, data }): `to` and `template` must be strings",
+            );
         };
         let mut attrs = Map::new();
         attrs.insert("to".into(), Value::String(to.clone()));
@@ -409,13 +444,20 @@ impl HostState {
                 ok(json!({ "id": id }))
             }
             Err(message) => {
-                self.recorder().close(span, SpanStatus::Error, Some(message.clone()), Map::new());
+                self.recorder()
+                    .close(span, SpanStatus::Error, Some(message.clone()), Map::new());
                 err(message)
             }
         }
     }
 
-    fn send_email(&mut self, to: &str, template: &str, data: &Value, subject: Option<&str>) -> Result<(i64, String), String> {
+    fn send_email(
+        &mut self,
+        to: &str,
+        template: &str,
+        data: &Value,
+        subject: Option<&str>,
+    ) -> Result<(i64, String), String> {
         let path = email::template_path(&self.shared.layout.emails_dir(), template)?;
         let source = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
@@ -428,7 +470,11 @@ impl HostState {
             .map(String::from)
             .or_else(|| email::title(&html))
             .unwrap_or_else(|| template.to_string());
-        let record_id = self.exec.as_ref().map(|e| e.id.to_string()).unwrap_or_default();
+        let record_id = self
+            .exec
+            .as_ref()
+            .map(|e| e.id.to_string())
+            .unwrap_or_default();
         self.conn
             .execute(
                 "INSERT INTO _flux_emails (record_id, recipient, subject, template, html, created_at_us)
@@ -447,7 +493,12 @@ impl HostState {
         };
         let url = match reqwest::Url::parse(&args.url) {
             Ok(url) if matches!(url.scheme(), "http" | "https") => url,
-            Ok(url) => return err(format!("fetch: only http and https URLs are supported, not {}:", url.scheme())),
+            Ok(url) => {
+                return err(format!(
+                    "fetch: only http and https URLs are supported, not {}:",
+                    url.scheme()
+                ))
+            }
             Err(e) => return err(format!("fetch: invalid URL '{}': {e}", args.url)),
         };
         let method = match reqwest::Method::from_bytes(args.method.as_bytes()) {
@@ -455,8 +506,12 @@ impl HostState {
             Err(_) => return err(format!("fetch: invalid method '{}'", args.method)),
         };
         let body = match args.body {
-            Some(FetchBody { text: Some(text), .. }) => Some(text.into_bytes()),
-            Some(FetchBody { base64: Some(b64), .. }) => match base64::engine::general_purpose::STANDARD.decode(b64) {
+            Some(FetchBody {
+                text: Some(text), ..
+            }) => Some(text.into_bytes()),
+            Some(FetchBody {
+                base64: Some(b64), ..
+            }) => match base64::engine::general_purpose::STANDARD.decode(b64) {
                 Ok(bytes) => Some(bytes),
                 Err(e) => return err(format!("fetch: bad body: {e}")),
             },
@@ -483,7 +538,13 @@ impl HostState {
         let done = self.fetch_done.clone();
         self.shared.tokio.spawn(async move {
             let finished = match perform(request).await {
-                Ok((status, reply)) => FetchDone { seq, id, reply, status: Some(status), error: None },
+                Ok((status, reply)) => FetchDone {
+                    seq,
+                    id,
+                    reply,
+                    status: Some(status),
+                    error: None,
+                },
                 Err(message) => FetchDone {
                     seq,
                     id,
@@ -531,13 +592,21 @@ async fn perform(request: reqwest::RequestBuilder) -> Result<(u16, String), Stri
     let headers: Vec<(String, String)> = response
         .headers()
         .iter()
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let mut body = Vec::new();
     let mut response = response;
     while let Some(chunk) = response.chunk().await.map_err(describe_reqwest)? {
         if body.len() + chunk.len() > MAX_FETCH_BODY {
-            return Err(format!("the response body is larger than {} MiB", MAX_FETCH_BODY >> 20));
+            return Err(format!(
+                "the response body is larger than {} MiB",
+                MAX_FETCH_BODY >> 20
+            ));
         }
         body.extend_from_slice(&chunk);
     }

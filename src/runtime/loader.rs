@@ -113,11 +113,13 @@ impl Loader for ProjectLoader {
             _ => false,
         };
         if !inside {
-            return Err(Exception::throw_type(ctx, &format!("cannot load {name}: it is outside the project")));
+            return Err(Exception::throw_type(
+                ctx,
+                &format!("cannot load {name}: it is outside the project"),
+            ));
         }
-        let source = std::fs::read_to_string(&path).map_err(|e| {
-            Exception::throw_type(ctx, &format!("cannot read {name}: {e}"))
-        })?;
+        let source = std::fs::read_to_string(&path)
+            .map_err(|e| Exception::throw_type(ctx, &format!("cannot read {name}: {e}")))?;
         let code = if name.ends_with(".ts") || name.ends_with(".mts") {
             strip_types(name, &source).map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?
         } else {
@@ -133,11 +135,26 @@ mod tests {
 
     #[test]
     fn relative_names_stay_inside_the_project() {
-        assert_eq!(join_module("create_user.ts", "./lib/a.ts").as_deref(), Some("lib/a.ts"));
-        assert_eq!(join_module("billing/index.ts", "../shared.ts").as_deref(), Some("shared.ts"));
-        assert_eq!(join_module("create_user.ts", "../lib/mail.ts").as_deref(), Some("../lib/mail.ts"));
-        assert_eq!(join_module("../lib/mail.ts", "./util.ts").as_deref(), Some("../lib/util.ts"));
-        assert_eq!(join_module("../lib/mail.ts", "../functions/x.ts").as_deref(), Some("x.ts"));
+        assert_eq!(
+            join_module("create_user.ts", "./lib/a.ts").as_deref(),
+            Some("lib/a.ts")
+        );
+        assert_eq!(
+            join_module("billing/index.ts", "../shared.ts").as_deref(),
+            Some("shared.ts")
+        );
+        assert_eq!(
+            join_module("create_user.ts", "../lib/mail.ts").as_deref(),
+            Some("../lib/mail.ts")
+        );
+        assert_eq!(
+            join_module("../lib/mail.ts", "./util.ts").as_deref(),
+            Some("../lib/util.ts")
+        );
+        assert_eq!(
+            join_module("../lib/mail.ts", "../functions/x.ts").as_deref(),
+            Some("x.ts")
+        );
         assert_eq!(join_module("create_user.ts", "../../etc/passwd"), None);
     }
 }

@@ -193,7 +193,10 @@ impl Engine {
         })
     }
 
-    pub async fn execute(&self, request: ExecutionRequest) -> Result<ExecutionOutcome, EngineStopped> {
+    pub async fn execute(
+        &self,
+        request: ExecutionRequest,
+    ) -> Result<ExecutionOutcome, EngineStopped> {
         let (reply, outcome) = tokio::sync::oneshot::channel();
         self.tasks
             .as_ref()
@@ -204,7 +207,10 @@ impl Engine {
     }
 
     /// Runs `request` on the calling thread's behalf, blocking it until done.
-    pub fn execute_blocking(&self, request: ExecutionRequest) -> Result<ExecutionOutcome, EngineStopped> {
+    pub fn execute_blocking(
+        &self,
+        request: ExecutionRequest,
+    ) -> Result<ExecutionOutcome, EngineStopped> {
         let (reply, outcome) = tokio::sync::oneshot::channel();
         self.tasks
             .as_ref()

@@ -42,7 +42,12 @@ impl Recorder {
         self.started.elapsed().as_micros() as u64
     }
 
-    pub fn open(&mut self, name: String, location: Option<String>, attrs: Map<String, Value>) -> u32 {
+    pub fn open(
+        &mut self,
+        name: String,
+        location: Option<String>,
+        attrs: Map<String, Value>,
+    ) -> u32 {
         let id = self.spans.len() as u32;
         let parent = self.transaction.unwrap_or(0);
         let start_us = self.elapsed_us();
@@ -60,7 +65,13 @@ impl Recorder {
         id
     }
 
-    pub fn close(&mut self, id: u32, status: SpanStatus, error: Option<String>, attrs: Map<String, Value>) {
+    pub fn close(
+        &mut self,
+        id: u32,
+        status: SpanStatus,
+        error: Option<String>,
+        attrs: Map<String, Value>,
+    ) {
         let now = self.elapsed_us();
         if let Some(span) = self.spans.get_mut(id as usize) {
             span.duration_us = now.saturating_sub(span.start_us);

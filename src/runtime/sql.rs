@@ -60,8 +60,8 @@ fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), SqlError> {
                     Some(n) if n >= 1 => n,
                     _ => {
                         return Err(SqlError::Usage(format!(
-                            "parameter {name} is not supported: use $1, $2, … with an array of values"
-                        )))
+                        "parameter {name} is not supported: use $1, $2, … with an array of values"
+                    )))
                     }
                 }
             }
@@ -90,7 +90,7 @@ fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), SqlError> {
 pub fn run(conn: &Connection, sql: &str, params: &[Value]) -> Result<SqlResult, SqlError> {
     let mut stmt = conn.prepare_cached(sql)?;
     bind(&mut stmt, params)?;
-    let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+    let names: Vec<String> = stmt.column_names().map(String::from).collect();
     let mut rows = Vec::new();
     {
         let mut cursor = stmt.raw_query();
@@ -102,7 +102,11 @@ pub fn run(conn: &Connection, sql: &str, params: &[Value]) -> Result<SqlResult, 
             rows.push(object);
         }
     }
-    let changes = if stmt.readonly() { 0 } else { conn.changes() as usize };
+    let changes = if stmt.readonly() {
+        0
+    } else {
+        conn.changes() as usize
+    };
     Ok(SqlResult { rows, changes })
 }
 
@@ -119,7 +123,12 @@ mod tests {
     #[test]
     fn dollar_parameters_are_positional_whatever_their_order() {
         let conn = Connection::open_in_memory().expect("open");
-        let result = run(&conn, "SELECT $2 AS b, $1 AS a", &[json!("first"), json!("second")]).expect("runs");
+        let result = run(
+            &conn,
+            "SELECT $2 AS b, $1 AS a",
+            &[json!("first"), json!("second")],
+        )
+        .expect("runs");
         assert_eq!(result.rows[0]["a"], "first");
         assert_eq!(result.rows[0]["b"], "second");
     }

@@ -18,8 +18,11 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// Diagnostics as (message, position) pairs, shared with the emitter the handler owns.
+type Diagnostics = Arc<Mutex<Vec<(String, Option<swc_common::BytePos>)>>>;
+
 #[derive(Clone, Default)]
-struct Collected(Arc<Mutex<Vec<(String, Option<swc_common::BytePos>)>>>);
+struct Collected(Diagnostics);
 
 struct CollectingEmitter(Collected);
 
@@ -46,11 +49,8 @@ pub fn strip_types(file: &str, source: &str) -> Result<String, SyntaxError> {
 fn run(file: &str, source: &str, mode: Mode) -> Result<String, (ErrorCode, SyntaxError)> {
     let collected = Collected::default();
     let cm: Lrc<SourceMap> = Default::default();
-    let handler = Handler::with_emitter(
-        true,
-        false,
-        Box::new(CollectingEmitter(collected.clone())),
-    );
+    let handler =
+        Handler::with_emitter(true, false, Box::new(CollectingEmitter(collected.clone())));
     let options = Options {
         module: Some(true),
         filename: Some(file.to_string()),
@@ -63,11 +63,7 @@ fn run(file: &str, source: &str, mode: Mode) -> Result<String, (ErrorCode, Synta
     match result {
         Ok(output) => Ok(output.code),
         Err(error) => {
-            let first = collected
-                .0
-                .lock()
-                .ok()
-                .and_then(|all| all.first().cloned());
+            let first = collected.0.lock().ok().and_then(|all| all.first().cloned());
             let (message, position) = first.unwrap_or((error.message.clone(), None));
             let (line, column) = position
                 .map(|pos| {
@@ -94,22 +90,29 @@ mod tests {
 
     #[test]
     fn types_are_blanked_in_place() {
-        let js = strip_types("a.ts", "const x: number = 1;\nexport default function f(a: string) { return a }")
-            .expect("strips");
+        let js = strip_types(
+            "a.ts",
+            "const x: number = 1;\nexport default function f(a: string) { return a }",
+        )
+        .expect("strips");
         assert!(js.starts_with("const x         = 1;\n"), "{js}");
         assert_eq!(js.lines().count(), 2);
     }
 
     #[test]
     fn enums_are_transformed() {
-        let js = strip_types("a.ts", "enum Color { Red }\nexport const c = Color.Red;").expect("strips");
+        let js =
+            strip_types("a.ts", "enum Color { Red }\nexport const c = Color.Red;").expect("strips");
         assert!(js.contains("Color"), "{js}");
     }
 
     #[test]
     fn syntax_errors_carry_line_and_column() {
-        let error = strip_types("bad.ts", "export default function f() {\n  return 1 +;\n}\n")
-            .expect_err("fails");
+        let error = strip_types(
+            "bad.ts",
+            "export default function f() {\n  return 1 +;\n}\n",
+        )
+        .expect_err("fails");
         assert_eq!((error.file.as_str(), error.line), ("bad.ts", 2), "{error}");
         assert!(error.column > 1, "{error}");
     }

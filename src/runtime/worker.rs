@@ -28,6 +28,8 @@ const HOST_JS: &str = include_str!("js/host.js");
 /// What the record keeps of a response body.
 const MAX_RECORDED_BODY: usize = 64 * 1024;
 const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
+/// The longest an idle execution waits before looking at the clock and the stop flag again.
+const POLL: Duration = Duration::from_millis(50);
 
 struct Js {
     // Dropped before the context and runtime that own them.
@@ -126,7 +128,10 @@ impl Worker {
         runtime.set_memory_limit(MEMORY_LIMIT);
         runtime.set_max_stack_size(4 * 1024 * 1024);
         let root = self.shared.layout.root.clone();
-        runtime.set_loader(ProjectResolver { root: root.clone() }, ProjectLoader { root });
+        runtime.set_loader(
+            ProjectResolver { root: root.clone() },
+            ProjectLoader { root },
+        );
         let deadline = Rc::clone(&self.deadline);
         let fired = Rc::clone(&self.interrupted);
         let shared = Arc::clone(&self.shared);
@@ -154,10 +159,13 @@ impl Worker {
                 let s = Rc::clone(state);
                 host.set(
                     "call",
-                    Function::new(ctx.clone(), move |op: String, args: String, site: String| {
-                        let site = (!site.is_empty()).then_some(site);
-                        s.borrow_mut().call(&op, &args, site)
-                    })?,
+                    Function::new(
+                        ctx.clone(),
+                        move |op: String, args: String, site: String| {
+                            let site = (!site.is_empty()).then_some(site);
+                            s.borrow_mut().call(&op, &args, site)
+                        },
+                    )?,
                 )?;
                 let s = Rc::clone(state);
                 host.set(
@@ -176,7 +184,9 @@ impl Worker {
                 let s = Rc::clone(state);
                 host.set(
                     "clearTimer",
-                    Function::new(ctx.clone(), move |id: f64| s.borrow_mut().clear_timer(id as u64))?,
+                    Function::new(ctx.clone(), move |id: f64| {
+                        s.borrow_mut().clear_timer(id as u64)
+                    })?,
                 )?;
                 host.set(
                     "uuid",
@@ -185,14 +195,23 @@ impl Worker {
                         bytes[6] = (bytes[6] & 0x0f) | 0x40;
                         bytes[8] = (bytes[8] & 0x3f) | 0x80;
                         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                        format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+                        format!(
+                            "{}-{}-{}-{}-{}",
+                            &hex[0..8],
+                            &hex[8..12],
+                            &hex[12..16],
+                            &hex[16..20],
+                            &hex[20..32]
+                        )
                     })?,
                 )?;
                 host.set(
                     "randomHex",
                     Function::new(ctx.clone(), |len: Opt<f64>| {
                         let len = len.0.unwrap_or(0.0).clamp(0.0, 65536.0) as usize;
-                        (0..len).map(|_| format!("{:02x}", rand::random::<u8>())).collect::<String>()
+                        (0..len)
+                            .map(|_| format!("{:02x}", rand::random::<u8>()))
+                            .collect::<String>()
                     })?,
                 )?;
                 let mut options = EvalOptions::default();
@@ -215,21 +234,49 @@ impl Worker {
         let started_at_us = now_us();
         let code_version = self.shared.functions().code_version.clone();
         let generation = self.shared.generation();
-        if self.js.as_ref().is_none_or(|js| js.generation != generation) {
+        if self
+            .js
+            .as_ref()
+            .is_none_or(|js| js.generation != generation)
+        {
             self.js = None;
             match self.build_js() {
                 Ok(js) => self.js = Some(js),
                 Err(message) => {
-                    let recorder = Recorder::new(&request.function.name, Some(request.function.module.clone()));
-                    let exec = ExecState::new(request.id, self.seq, request.function.name.clone(), recorder);
-                    let driven = Driven::Failed(format!("the JS engine could not start: {message}"));
-                    return build_record(&request, started_at_us, exec, driven, Vec::new(), code_version);
+                    let recorder = Recorder::new(
+                        &request.function.name,
+                        Some(request.function.module.clone()),
+                    );
+                    let exec = ExecState::new(
+                        request.id,
+                        self.seq,
+                        request.function.name.clone(),
+                        recorder,
+                    );
+                    let driven =
+                        Driven::Failed(format!("the JS engine could not start: {message}"));
+                    return build_record(
+                        &request,
+                        started_at_us,
+                        exec,
+                        driven,
+                        Vec::new(),
+                        code_version,
+                    );
                 }
             }
         }
         self.seq += 1;
-        let recorder = Recorder::new(&request.function.name, Some(request.function.module.clone()));
-        let mut exec = ExecState::new(request.id, self.seq, request.function.name.clone(), recorder);
+        let recorder = Recorder::new(
+            &request.function.name,
+            Some(request.function.module.clone()),
+        );
+        let mut exec = ExecState::new(
+            request.id,
+            self.seq,
+            request.function.name.clone(),
+            recorder,
+        );
         let config = self.shared.config();
         exec.env = declared_env(&config.env)
             .into_iter()
@@ -240,7 +287,8 @@ impl Worker {
 
         let timeout_at = Instant::now() + request.timeout;
         self.interrupted.set(false);
-        self.deadline.set(monotonic_ns() + request.timeout.as_nanos() as u64);
+        self.deadline
+            .set(monotonic_ns() + request.timeout.as_nanos() as u64);
         let driven = self.drive(&request, timeout_at, env);
         self.deadline.set(0);
 
@@ -257,15 +305,34 @@ impl Worker {
         drop(state);
         let Some(exec) = exec else {
             let recorder = Recorder::new(&request.function.name, None);
-            let exec = ExecState::new(request.id, self.seq, request.function.name.clone(), recorder);
-            return build_record(&request, started_at_us, exec, Driven::Failed("lost execution state".into()), mutations, code_version);
+            let exec = ExecState::new(
+                request.id,
+                self.seq,
+                request.function.name.clone(),
+                recorder,
+            );
+            return build_record(
+                &request,
+                started_at_us,
+                exec,
+                Driven::Failed("lost execution state".into()),
+                mutations,
+                code_version,
+            );
         };
         match driven {
             Driven::Finished(_) => self.reset_js(),
             // A killed script may leave modules half-evaluated: start the next one afresh.
             _ => self.js = None,
         }
-        build_record(&request, started_at_us, exec, driven, mutations, code_version)
+        build_record(
+            &request,
+            started_at_us,
+            exec,
+            driven,
+            mutations,
+            code_version,
+        )
     }
 
     fn reset_js(&mut self) {
@@ -326,16 +393,17 @@ impl Worker {
                         Err(e) => Driven::Failed(js_error(&ctx, e)),
                     };
                 }
-                let now = Instant::now();
-                let stop = stop_instant();
-                if stop.is_some_and(|s| now >= s) {
+                if shared.stop_at().is_some_and(|at| monotonic_ns() >= at) {
                     return Driven::Interrupted;
                 }
+                let now = Instant::now();
+                let stop = stop_instant();
                 if interrupted.get() || now >= timeout_at {
                     return Driven::Timeout;
                 }
                 let next_timer = state.borrow().exec.as_ref().and_then(ExecState::next_timer_due);
-                let mut wait_until = stop.map_or(timeout_at, |s| s.min(timeout_at));
+                // Wake up now and then, so that a shutdown that starts meanwhile is noticed.
+                let mut wait_until = stop.map_or(timeout_at, |s| s.min(timeout_at)).min(now + POLL);
                 if let Some((id, due)) = next_timer {
                     if due <= now {
                         if let Some(exec) = state.borrow_mut().exec() {
@@ -389,7 +457,11 @@ pub fn redact_headers(headers: &Map<String, Value>) -> Map<String, Value> {
             let secret = REDACTED_HEADERS.contains(&name.as_str())
                 || name.contains("secret")
                 || name.contains("token");
-            let value = if secret { Value::String("[redacted]".into()) } else { value.clone() };
+            let value = if secret {
+                Value::String("[redacted]".into())
+            } else {
+                value.clone()
+            };
             (name.clone(), value)
         })
         .collect()
@@ -431,7 +503,9 @@ fn decode_body(body: &Value) -> Vec<u8> {
         return text.as_bytes().to_vec();
     }
     if let Some(b64) = body.get("base64").and_then(Value::as_str) {
-        return base64::engine::general_purpose::STANDARD.decode(b64).unwrap_or_default();
+        return base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap_or_default();
     }
     Vec::new()
 }
@@ -458,13 +532,19 @@ fn build_record(
     code_version: String,
 ) -> (ExecutionRecord, Option<HttpOutput>) {
     let duration_us = exec.recorder.elapsed_us();
-    let timeout_text = || format!("timed out after {}", humantime::format_duration(request.timeout));
+    let timeout_text = || {
+        format!(
+            "timed out after {}",
+            humantime::format_duration(request.timeout)
+        )
+    };
     let (status, error, output, http) = match driven {
         Driven::Finished(json) => {
             let reply: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
             if let Some(error) = reply.get("error") {
                 let info = error_info(error);
-                let http = (request.kind == Kind::Http).then(|| error_response(500, &request.id.to_string(), &info));
+                let http = (request.kind == Kind::Http)
+                    .then(|| error_response(500, &request.id.to_string(), &info));
                 (Status::Error, Some(info), None, http)
             } else {
                 let ok = reply.get("ok").cloned().unwrap_or(Value::Null);
@@ -479,9 +559,23 @@ fn build_record(
                         .iter()
                         .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
                         .map(|(_, v)| v.as_str());
-                    let output = json!({ "status": status, "body": recorded_body(&body, content_type) });
-                    let record_status = if status >= 500 { Status::Error } else { Status::Ok };
-                    (record_status, None, Some(output), Some(HttpOutput { status, headers, body }))
+                    let output =
+                        json!({ "status": status, "body": recorded_body(&body, content_type) });
+                    let record_status = if status >= 500 {
+                        Status::Error
+                    } else {
+                        Status::Ok
+                    };
+                    (
+                        record_status,
+                        None,
+                        Some(output),
+                        Some(HttpOutput {
+                            status,
+                            headers,
+                            body,
+                        }),
+                    )
                 } else {
                     (Status::Ok, None, Some(ok), None)
                 }
@@ -509,7 +603,8 @@ fn build_record(
                 stack: None,
                 location: None,
             };
-            let http = (request.kind == Kind::Http).then(|| error_response(504, &request.id.to_string(), &info));
+            let http = (request.kind == Kind::Http)
+                .then(|| error_response(504, &request.id.to_string(), &info));
             (Status::Timeout, Some(info), None, http)
         }
         Driven::Interrupted => {
@@ -519,7 +614,8 @@ fn build_record(
                 stack: None,
                 location: None,
             };
-            let http = (request.kind == Kind::Http).then(|| error_response(503, &request.id.to_string(), &info));
+            let http = (request.kind == Kind::Http)
+                .then(|| error_response(503, &request.id.to_string(), &info));
             (Status::Interrupted, Some(info), None, http)
         }
         Driven::Failed(message) => {
@@ -529,7 +625,8 @@ fn build_record(
                 stack: None,
                 location: None,
             };
-            let http = (request.kind == Kind::Http).then(|| error_response(500, &request.id.to_string(), &info));
+            let http = (request.kind == Kind::Http)
+                .then(|| error_response(500, &request.id.to_string(), &info));
             (Status::Error, Some(info), None, http)
         }
     };

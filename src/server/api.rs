@@ -15,13 +15,21 @@ use crate::store::{self, RecordFilter, RecordLookup, StoreError};
 use crate::timefmt::parse_since;
 
 fn store_error(e: StoreError) -> Response {
-    json_error(StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": e.to_string() }))
+    json_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        json!({ "error": e.to_string() }),
+    )
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Response> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| json_error(StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": e.to_string() })))
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({ "error": e.to_string() }),
+        )
+    })
 }
 
 pub async fn health(State(state): State<Arc<AppState>>) -> Response {
@@ -49,7 +57,10 @@ pub async fn list_records(
     let mut filter = RecordFilter::default();
     for (key, value) in &params {
         let bad = |what: &str| {
-            json_error(StatusCode::BAD_REQUEST, json!({ "error": format!("{key}={value}: {what}") }))
+            json_error(
+                StatusCode::BAD_REQUEST,
+                json!({ "error": format!("{key}={value}: {what}") }),
+            )
         };
         match key.as_str() {
             "type" => match value.as_str() {
@@ -89,7 +100,10 @@ pub async fn list_records(
     }
 }
 
-pub async fn get_record(State(state): State<Arc<AppState>>, Path(prefix): Path<String>) -> Response {
+pub async fn get_record(
+    State(state): State<Arc<AppState>>,
+    Path(prefix): Path<String>,
+) -> Response {
     let prefix = match ExecId::parse_prefix(&prefix) {
         Ok(prefix) => prefix,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),

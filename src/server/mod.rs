@@ -13,7 +13,9 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use crate::project::{route_for_path, FunctionFile};
-use crate::record::{ErrorInfo, ExecId, ExecutionRecord, Kind, Links, RecordSummary, Span, SpanStatus, Status};
+use crate::record::{
+    ErrorInfo, ExecId, ExecutionRecord, Kind, Links, RecordSummary, Span, SpanStatus, Status,
+};
 use crate::render;
 use crate::runtime::{now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared};
 
@@ -24,6 +26,8 @@ pub struct AppState {
     pub engine: Engine,
     /// Print one line per request on the dev server's output.
     pub log_requests: bool,
+    /// Required on `/_flux/` when set (the server listens beyond loopback).
+    pub token: Option<String>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -33,7 +37,53 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/_flux/api/records/{prefix}", get(api::get_record))
         .route("/_flux/{*rest}", axum::routing::any(api::unknown))
         .fallback(invoke)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            require_token,
+        ))
         .with_state(state)
+}
+
+/// The `/_flux/` API answers 401, and nothing else, without the server's token.
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(expected) = &state.token else {
+        return next.run(request).await;
+    };
+    if !request.uri().path().starts_with("/_flux/") {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| {
+            request
+                .headers()
+                .get("x-flux-token")
+                .and_then(|v| v.to_str().ok())
+        });
+    let matches = given.is_some_and(|given| {
+        // Compare without an early exit, so timing tells nothing about the token.
+        given.len() == expected.len()
+            && given
+                .bytes()
+                .zip(expected.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    });
+    if matches {
+        next.run(request).await
+    } else {
+        json_error(
+            StatusCode::UNAUTHORIZED,
+            json!({ "error": "unauthorised: this flux server needs its token (Authorization: Bearer …)" }),
+        )
+    }
 }
 
 fn json_error(status: StatusCode, body: Value) -> Response {
@@ -42,7 +92,9 @@ fn json_error(status: StatusCode, body: Value) -> Response {
 
 fn with_request_id(mut response: Response, id: &ExecId) -> Response {
     if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
-        response.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
     response
 }
@@ -133,26 +185,43 @@ async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Respons
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let too_large = || Refusal {
+    let too_large = || {
+        Refusal {
         status: StatusCode::PAYLOAD_TOO_LARGE,
         message: format!(
             "the request body is larger than the limit of {} (set http.maxBodySize in flux.config.ts)",
             bytesize::ByteSize::b(limit as u64)
         ),
+    }
     };
     let bytes = if declared.is_some_and(|n| n > limit as u64) {
         Err(too_large())
     } else {
-        axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
+        axum::body::to_bytes(body, limit)
+            .await
+            .map_err(|_| too_large())
     };
     let parsed = bytes.and_then(|bytes| {
-        let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
         recorded["body"] = recorded_body(&bytes, content_type);
         parse_body(&parts.headers, &bytes)
     });
     let body = match parsed {
         Ok(body) => body,
-        Err(refusal) => return refuse(&state, id, &function, &parts.method, &path, recorded, refusal),
+        Err(refusal) => {
+            return refuse(
+                &state,
+                id,
+                &function,
+                &parts.method,
+                &path,
+                recorded,
+                refusal,
+            )
+        }
     };
     let input = json!({
         "method": parts.method.as_str(),
@@ -176,7 +245,10 @@ async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Respons
         Ok(outcome) => outcome,
         Err(e) => {
             return with_request_id(
-                json_error(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": e.to_string() })),
+                json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({ "error": e.to_string() }),
+                ),
                 &id,
             )
         }
@@ -188,7 +260,8 @@ async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Respons
         return with_request_id(StatusCode::INTERNAL_SERVER_ERROR.into_response(), &id);
     };
     let mut response = Response::new(Body::from(http.body));
-    *response.status_mut() = StatusCode::from_u16(http.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(http.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in http.headers {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             response.headers_mut().append(name, value);
@@ -247,7 +320,9 @@ fn refuse(
         started_at_us: now_us(),
         duration_us: 0,
         input: recorded_input,
-        output: Some(json!({ "status": refusal.status.as_u16(), "body": { "error": refusal.message } })),
+        output: Some(
+            json!({ "status": refusal.status.as_u16(), "body": { "error": refusal.message } }),
+        ),
         error: Some(error.clone()),
         console: Vec::new(),
         code_version: state.shared.functions().code_version.clone(),
@@ -270,7 +345,10 @@ fn refuse(
     }
     let _ = state.shared.records.send(record);
     with_request_id(
-        json_error(refusal.status, json!({ "error": refusal.message, "requestId": id.to_string() })),
+        json_error(
+            refusal.status,
+            json!({ "error": refusal.message, "requestId": id.to_string() }),
+        ),
         &id,
     )
 }

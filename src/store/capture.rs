@@ -55,7 +55,9 @@ struct TableColumns {
 
 fn lock(buffer: &Mutex<Buffer>) -> MutexGuard<'_, Buffer> {
     // A panic while holding the lock leaves plain data behind; keep using it.
-    buffer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    buffer
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Capture {
@@ -108,7 +110,9 @@ impl Capture {
             .into_iter()
             .partition(|c| c.statement == statement);
         buffer.pending = kept;
-        buffer.settled.extend(undone.into_iter().map(|c| (c, false)));
+        buffer
+            .settled
+            .extend(undone.into_iter().map(|c| (c, false)));
     }
 
     /// Takes every settled change, with column names resolved through `conn`.
@@ -178,7 +182,11 @@ fn primary_key(columns: &TableColumns, image: Option<&Map<String, Value>>, rowid
     let values: Vec<Value> = columns
         .pk
         .iter()
-        .filter_map(|&i| image.and_then(|row| row.get(&column_name(columns, i))).cloned())
+        .filter_map(|&i| {
+            image
+                .and_then(|row| row.get(&column_name(columns, i)))
+                .cloned()
+        })
         .collect();
     match values.len() {
         0 => Value::from(rowid),
@@ -351,10 +359,7 @@ mod tests {
             .expect("insert");
         conn.execute_batch("ROLLBACK").expect("rollback");
         capture.begin_statement(None, 0);
-        let failed = conn.execute(
-            "INSERT INTO users VALUES ('u_2', 'b'), ('u_2', 'c')",
-            [],
-        );
+        let failed = conn.execute("INSERT INTO users VALUES ('u_2', 'b'), ('u_2', 'c')", []);
         assert!(failed.is_err());
         capture.statement_failed();
         let changes = capture.take(&conn);

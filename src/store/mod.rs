@@ -14,7 +14,9 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use capture::Capture;
 pub use migrate::apply_migrations;
-pub use records::{find_record, list_records, write_records, RecordFilter, RecordLookup, DEFAULT_LIMIT, MAX_LIMIT};
+pub use records::{
+    find_record, list_records, write_records, RecordFilter, RecordLookup, DEFAULT_LIMIT, MAX_LIMIT,
+};
 pub use retention::{prune, Retention};
 pub use writer::spawn_writer;
 
@@ -127,10 +129,11 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&self.path, flags).map_err(|e| StoreError::Open {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })?;
+        let conn =
+            Connection::open_with_flags(&self.path, flags).map_err(|e| StoreError::Open {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })?;
         conn.busy_timeout(Duration::from_secs(10))?;
         // The first read of the header tells a corrupt or foreign file apart.
         let mode: String = conn
@@ -158,7 +161,8 @@ impl Store {
                     message: error.to_string(),
                 }
             }
-            Some(ErrorCode::CannotOpen) | Some(ErrorCode::PermissionDenied)
+            Some(ErrorCode::CannotOpen)
+            | Some(ErrorCode::PermissionDenied)
             | Some(ErrorCode::ReadOnly) => StoreError::Open {
                 path: self.path.clone(),
                 message: error.to_string(),

@@ -38,8 +38,12 @@ pub fn write_records(conn: &mut Connection, records: &[ExecutionRecord]) -> Resu
                     m.table,
                     m.pk.to_string(),
                     m.op.as_str(),
-                    m.before.as_ref().map(|b| serde_json::Value::Object(b.clone()).to_string()),
-                    m.after.as_ref().map(|a| serde_json::Value::Object(a.clone()).to_string()),
+                    m.before
+                        .as_ref()
+                        .map(|b| serde_json::Value::Object(b.clone()).to_string()),
+                    m.after
+                        .as_ref()
+                        .map(|a| serde_json::Value::Object(a.clone()).to_string()),
                     m.committed,
                     record.started_at_us + m.at_us as i64,
                 ])?;
@@ -122,7 +126,9 @@ pub fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<Vec<Reco
         push("started_at_us <", Box::new(until));
     }
     let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
-    sql.push_str(&format!(" ORDER BY started_at_us DESC, seq DESC LIMIT {limit}"));
+    sql.push_str(&format!(
+        " ORDER BY started_at_us DESC, seq DESC LIMIT {limit}"
+    ));
     let mut stmt = conn.prepare(&sql)?;
     let bodies = stmt.query_map(rusqlite::params_from_iter(args.iter()), |row| {
         row.get::<_, String>(0)

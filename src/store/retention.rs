@@ -46,7 +46,8 @@ pub fn prune(conn: &Connection, retention: &Retention, now_us: i64) -> Result<u6
 }
 
 fn delete_oldest(conn: &Connection, condition: &str, arg: i64) -> Result<u64> {
-    let ids_sql = format!("SELECT id FROM _flux_records WHERE {condition} ORDER BY seq LIMIT {CHUNK}");
+    let ids_sql =
+        format!("SELECT id FROM _flux_records WHERE {condition} ORDER BY seq LIMIT {CHUNK}");
     let tx = conn.unchecked_transaction()?;
     tx.execute(
         &format!("DELETE FROM _flux_mutations WHERE record_id IN ({ids_sql})"),

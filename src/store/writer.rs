@@ -11,11 +11,14 @@ use crate::record::ExecutionRecord;
 
 const MAX_BATCH: usize = 1_000;
 
+/// Called with each batch once it is committed.
+pub type OnWritten = Box<dyn Fn(&[ExecutionRecord]) + Send>;
+
 /// Starts the writer; it drains `records` until every sender is gone, then returns.
 pub fn spawn_writer(
     store: Store,
     records: Receiver<ExecutionRecord>,
-    on_written: Box<dyn Fn(&[ExecutionRecord]) + Send>,
+    on_written: OnWritten,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("flux-store-writer".into())
@@ -39,7 +42,10 @@ pub fn spawn_writer(
                 // A busy store (a long user transaction) delays records; it must not drop them.
                 while let Err(e) = write_records(&mut conn, &batch) {
                     if delay > Duration::from_secs(5) {
-                        eprintln!("error: {} execution records could not be stored: {e}", batch.len());
+                        eprintln!(
+                            "error: {} execution records could not be stored: {e}",
+                            batch.len()
+                        );
                         break;
                     }
                     std::thread::sleep(delay);

@@ -1,0 +1,8 @@
+//! Integration tests: the real `flux` binary against temporary projects and real servers.
+
+mod bad_input;
+mod dev;
+mod init;
+mod reload;
+mod support;
+mod trace;

@@ -1,0 +1,296 @@
+//! Test projects in temporary folders and real `flux dev` servers on free ports.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub fn flux_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_flux"))
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` at the deadline.
+pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        if Instant::now() > until {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// The bundled example, written by `flux init`.
+    pub fn example() -> Project {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = Command::new(flux_bin())
+            .arg("init")
+            .arg(dir.path())
+            .arg("--force")
+            .stderr(Stdio::null())
+            .status()
+            .expect("run flux init");
+        assert!(status.success());
+        Project { dir }
+    }
+
+    /// A project with only the given files (and an empty functions folder).
+    pub fn with_files(files: &[(&str, &str)]) -> Project {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("functions")).expect("functions dir");
+        let project = Project { dir };
+        for (path, contents) in files {
+            project.write(path, contents);
+        }
+        project
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, relative: &str, contents: &str) {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, contents).expect("write");
+    }
+
+    /// `flux <args>` run in the project folder, with a stable environment.
+    pub fn flux(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(flux_bin());
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env_remove("FLUX_URL")
+            .env_remove("FLUX_TOKEN")
+            .env_remove("CLICOLOR_FORCE");
+        command
+    }
+
+    /// Runs `flux <args>`; returns (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let output = self.flux(args).output().expect("run flux");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    pub fn start(&self) -> Server {
+        Server::start(self, &[])
+    }
+}
+
+pub struct Server {
+    child: Child,
+    pub url: String,
+    output: Arc<Mutex<String>>,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn request_id(&self) -> String {
+        self.headers
+            .get("x-flux-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+            .unwrap_or_else(|| panic!("no x-flux-request-id header; body: {}", self.body))
+    }
+}
+
+fn collect(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut text = into.lock().expect("lock");
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+}
+
+impl Server {
+    pub fn start(project: &Project, extra: &[&str]) -> Server {
+        Server::try_start(project, extra)
+            .unwrap_or_else(|output| panic!("flux dev did not start:\n{output}"))
+    }
+
+    /// Starts `flux dev --port 0`; on failure returns what it printed.
+    pub fn try_start(project: &Project, extra: &[&str]) -> Result<Server, String> {
+        let server_file = project.path().join(".flux/server.json");
+        let _ = std::fs::remove_file(&server_file);
+        let mut args = vec!["dev", "--port", "0"];
+        args.extend_from_slice(extra);
+        let mut child = project
+            .flux(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn flux dev");
+        let output = Arc::new(Mutex::new(String::new()));
+        collect(child.stdout.take().expect("stdout"), Arc::clone(&output));
+        collect(child.stderr.take().expect("stderr"), Arc::clone(&output));
+        let until = Instant::now() + DEADLINE;
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                std::thread::sleep(Duration::from_millis(50));
+                return Err(output.lock().expect("lock").clone());
+            }
+            let info = std::fs::read_to_string(&server_file)
+                .ok()
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+            if let Some(url) = info.as_ref().and_then(|i| i["url"].as_str()) {
+                let server = Server {
+                    child,
+                    url: url.to_string(),
+                    output,
+                };
+                // 401: the server is up and wants its token (--token).
+                if matches!(server.get("/_flux/api/health").status, 200 | 401) {
+                    return Ok(server);
+                }
+                return Err("health check failed".into());
+            }
+            if Instant::now() > until {
+                let _ = child.kill();
+                return Err(format!(
+                    "no server.json after {DEADLINE:?}\n{}",
+                    output.lock().expect("lock")
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn output(&self) -> String {
+        self.output.lock().expect("lock").clone()
+    }
+
+    pub fn wait_for_output(&self, needle: &str) -> String {
+        wait_for(
+            &format!("'{needle}' in flux dev's output"),
+            DEADLINE,
+            || {
+                let output = self.output();
+                output.contains(needle).then_some(output)
+            },
+        )
+    }
+
+    fn client() -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client")
+    }
+
+    pub fn send(&self, request: reqwest::blocking::RequestBuilder) -> Reply {
+        let response = request.send().expect("request");
+        Reply {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().expect("body"),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.send(Server::client().get(format!("{}{path}", self.url)))
+    }
+
+    pub fn post_json(&self, path: &str, body: &str) -> Reply {
+        self.send(
+            Server::client()
+                .post(format!("{}{path}", self.url))
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+    }
+
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
+        Server::client().request(method, format!("{}{path}", self.url))
+    }
+
+    /// The stored record of execution `id`, once the writer has committed it.
+    pub fn record(&self, id: &str) -> Value {
+        wait_for(&format!("record {id}"), DEADLINE, || {
+            let reply = self.get(&format!("/_flux/api/records/{id}"));
+            (reply.status == 200).then(|| reply.json())
+        })
+    }
+
+    /// Stops with SIGINT (Ctrl-C) and waits for the process to exit.
+    pub fn stop(mut self) -> String {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGINT);
+        }
+        wait_for("flux dev to exit", DEADLINE, || {
+            self.child.try_wait().ok().flatten()
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        self.output()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Replaces ids, times and durations so that output can be compared with a snapshot.
+pub fn redact(text: &str) -> String {
+    let patterns = [
+        (r"\b[0-9a-f]{32}\b", "[ID]"),
+        (r"req:[0-9a-f]{8}", "req:[ID]"),
+        (r"job [0-9a-f]{8}", "job [ID]"),
+        (r"u_[0-9a-f]{16}", "u_[GENERATED]"),
+        (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[TIME]"),
+        (r"\b\d+(\.\d+)?(µs|ms|s)\b", "[DUR]"),
+        (r"code version [0-9a-f]{12}", "code version [HASH]"),
+    ];
+    let mut text = text.to_string();
+    for (pattern, replacement) in patterns {
+        text = regex::Regex::new(pattern)
+            .expect("regex")
+            .replace_all(&text, replacement)
+            .into_owned();
+    }
+    // Durations are right-aligned: their padding varies with their width.
+    regex::Regex::new(r" +\[DUR\]")
+        .expect("regex")
+        .replace_all(&text, " [DUR]")
+        .into_owned()
+}

@@ -1,0 +1,86 @@
+use crate::support::{redact, Project};
+
+#[test]
+fn trace_shows_the_tree_the_failing_span_the_changes_and_the_error() {
+    let project = Project::with_files(&[
+        ("migrations/001.sql", "CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT UNIQUE);"),
+        (
+            "functions/signup.ts",
+            "export default async function handler(req, ctx) {\n  console.log('signing up', req.body.email)\n  await ctx.db.insert('users', { id: 'u_1', email: req.body.email })\n  await ctx.db.insert('users', { id: 'u_2', email: req.body.email })\n}\n",
+        ),
+    ]);
+    let server = project.start();
+    let reply = server.post_json("/signup", r#"{"email":"a@b.c"}"#);
+    assert_eq!(reply.status, 500);
+    let id = reply.request_id();
+    server.record(&id);
+
+    let (code, stdout, stderr) = project.run(&["trace", &id[..8]]);
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!("trace_failed_signup", redact(&stdout));
+
+    let (code, verbose, _) = project.run(&["trace", &id[..8], "--verbose"]);
+    assert_eq!(code, 0);
+    assert!(
+        verbose
+            .contains("sql: INSERT INTO \"users\" (\"id\", \"email\") VALUES ($1, $2) RETURNING *"),
+        "{verbose}"
+    );
+    assert!(verbose.contains("params: [ 'u_2', 'a@b.c' ]"), "{verbose}");
+
+    let (code, json, _) = project.run(&["trace", &id, "--format", "json"]);
+    assert_eq!(code, 0);
+    let record: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(record["id"], id.as_str());
+    let (_, alias, _) = project.run(&["trace", &id, "--json"]);
+    assert_eq!(alias, json);
+}
+
+#[test]
+fn unknown_ambiguous_and_malformed_ids_are_clear_errors() {
+    let project = Project::with_files(&[("functions/ok.ts", "export default () => 1")]);
+    let server = project.start();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(server.get("/ok").request_id());
+    }
+    for id in &ids {
+        server.record(id);
+    }
+
+    let (code, _, stderr) = project.run(&["trace", "ffff0000"]);
+    assert_eq!(code, 3, "not found: {stderr}");
+    assert!(
+        stderr.contains("no execution has an id starting with ffff0000"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = project.run(&["trace", "ab"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("at least 4 characters"), "{stderr}");
+
+    let (code, _, stderr) = project.run(&["trace", "zzzz"]);
+    assert_eq!(code, 2, "{stderr}");
+
+    // Two records whose ids share the prefix abcd, written beside the real ones.
+    let conn =
+        rusqlite::Connection::open(project.path().join(".flux/flux.db")).expect("open store");
+    conn.execute_batch(
+        "INSERT INTO _flux_records (id, kind, function, status, started_at_us, duration_us, body)
+         SELECT 'abcd' || substr(id, 5), kind, function, status, started_at_us, duration_us,
+                replace(body, id, 'abcd' || substr(id, 5))
+         FROM _flux_records LIMIT 2",
+    )
+    .expect("copy records");
+    let (code, _, stderr) = project.run(&["trace", "abcd"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("abcd is ambiguous"), "{stderr}");
+    assert_eq!(server.get("/_flux/api/records/abcd").status, 409);
+    let (code, _, stderr) = project.run(&["--url", "http://127.0.0.1:9", "trace", &ids[0][..8]]);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("no flux server at http://127.0.0.1:9"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("flux dev"), "{stderr}");
+}
