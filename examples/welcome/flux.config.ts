@@ -2,7 +2,7 @@
 export default {
   workers: {
     send_welcome_email: {
-      maxAttempts: 5,
+      maxAttempts: 3,
       timeoutSeconds: 60,
       backoff: 'linear',
     },

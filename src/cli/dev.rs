@@ -14,9 +14,16 @@ use notify::{RecursiveMode, Watcher};
 use super::{CliError, DevArgs};
 use crate::client::ServerInfo;
 use crate::project::{FunctionTable, Layout, CONFIG_FILE};
+use crate::queue::{Dispatcher, Transition};
+use crate::record::RecordSummary;
+use crate::render::{self, Style};
 use crate::runtime::{load_config, now_us, strip_types, Engine, Shared};
 use crate::server::{router, AppState};
-use crate::store::{apply_migrations, prune, spawn_writer, Store, StoreError};
+use crate::store::{apply_migrations, prune, spawn_writer, Store, StoreError, StoreWrite};
+use std::io::IsTerminal;
+
+/// Finished executions that may wait for the store writer before engines block.
+const RECORD_BACKLOG: usize = 16 * 1024;
 
 /// Holds the project's lock for as long as `flux dev` runs; the file says who holds it.
 struct ProjectLock {
@@ -158,10 +165,33 @@ async fn serve(
     applied: Vec<String>,
     lock: &mut ProjectLock,
 ) -> Result<(), CliError> {
-    let (records_tx, records_rx) = crossbeam_channel::unbounded();
-    let writer = spawn_writer(store.clone(), records_rx, Box::new(|_| {}))
-        .map_err(|e| CliError::failure(format!("cannot start the record writer: {e}")))?;
+    // Bounded: when the writer falls behind, executions wait instead of memory growing.
+    let (records_tx, records_rx) = crossbeam_channel::bounded(RECORD_BACKLOG);
+    let (queue, inbox) = Dispatcher::channel();
+    let wake = queue.clone();
+    let quiet = args.quiet;
+    let writer = spawn_writer(
+        store.clone(),
+        records_rx,
+        Box::new(move |writes| {
+            if !quiet {
+                print_executions(writes);
+            }
+            // A retry or a requeue makes a job due later: the dispatcher re-plans its sleep.
+            let reschedules = writes.iter().any(|w| {
+                matches!(
+                    w.job,
+                    Some((_, Transition::Retry { .. } | Transition::Requeue { .. }))
+                )
+            });
+            if reschedules {
+                wake.wake();
+            }
+        }),
+    )
+    .map_err(|e| CliError::failure(format!("cannot start the record writer: {e}")))?;
     let http_engines = config.http.concurrency;
+    let job_engines = config.queue.concurrency;
     let grace = config.shutdown_grace();
     let retention = config.retention;
     let shared = Arc::new(Shared::new(
@@ -170,9 +200,12 @@ async fn serve(
         config,
         records_tx,
         tokio::runtime::Handle::current(),
+        queue.clone(),
     ));
     let engine = Engine::start(Arc::clone(&shared), http_engines, "http")
         .map_err(|e| CliError::failure(format!("cannot start the JS engines: {e}")))?;
+    let dispatcher = Dispatcher::start(Arc::clone(&shared), queue.clone(), inbox, job_engines)
+        .map_err(|e| CliError::failure(format!("cannot start the job queue: {e}")))?;
 
     let address = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&address).await.map_err(|e| {
@@ -210,7 +243,6 @@ async fn serve(
     let state = Arc::new(AppState {
         shared: Arc::clone(&shared),
         engine,
-        log_requests: !args.quiet,
         token: args.token.clone(),
     });
     let app = router(Arc::clone(&state));
@@ -222,11 +254,13 @@ async fn serve(
                 "\nstopping: in-flight executions get {} to finish",
                 humantime::format_duration(grace)
             );
+            shutdown_shared.queue.pause();
             shutdown_shared.begin_stop(grace);
         })
         .await;
 
     stop.store(true, Ordering::SeqCst);
+    let _ = tokio::task::spawn_blocking(move || dispatcher.stop()).await;
     // The engines finish what they were given; records then reach the writer.
     if let Ok(state) = Arc::try_unwrap(state) {
         let engine = state.engine;
@@ -245,6 +279,24 @@ async fn serve(
         layout.store_path().display()
     );
     Ok(())
+}
+
+/// One line per finished execution, as `flux tail` shows them, on the dev server's output.
+fn print_executions(writes: &[StoreWrite]) {
+    use std::io::Write;
+    let style = Style {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let mut out = std::io::stdout().lock();
+    for write in writes {
+        let summary = RecordSummary::from(&write.record);
+        let _ = writeln!(
+            out,
+            "{}",
+            render::execution_lines(&summary, write.job.as_ref().map(|(_, t)| t), style)
+        );
+    }
+    let _ = out.flush();
 }
 
 async fn wait_for_signal() {

@@ -3,6 +3,7 @@
 pub mod dev;
 pub mod exit;
 pub mod init;
+pub mod queue;
 pub mod trace;
 
 use std::io::IsTerminal;
@@ -111,6 +112,94 @@ pub enum Command {
         after_help = "Examples:\n  flux trace 4f9a3b2c\n  flux trace 4f9a --verbose\n  flux trace 4f9a3b2c --format json | jq .spans"
     )]
     Trace(TraceArgs),
+    /// Inspect and manage the job queue
+    #[command(
+        after_help = "Examples:\n  flux queue stats\n  flux queue enqueue send_welcome_email --data '{\"userId\":\"u_1\"}'\n  flux queue dead-letter list\n  flux queue dead-letter replay d5e6f7a8"
+    )]
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Add a job for functions/<NAME>.ts
+    #[command(
+        after_help = "Examples:\n  flux queue enqueue send_welcome_email --data '{\"userId\":\"u_1\",\"email\":\"a@b.c\"}'\n  flux queue enqueue nightly_report --delay 10m --idempotency-key report-2026-11-28"
+    )]
+    Enqueue {
+        /// The worker: functions/<NAME>.ts
+        name: String,
+        /// The job's data, as JSON
+        #[arg(long, default_value = "null")]
+        data: String,
+        /// Run it later: 500ms, 5s, 10m …
+        #[arg(long)]
+        delay: Option<String>,
+        /// A second enqueue with the same key within 24 h returns the first job
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Jobs per function and state, and how long the oldest pending one has waited
+    #[command(after_help = "Examples:\n  flux queue stats\n  flux queue stats --json")]
+    Stats,
+    /// Jobs, most recently changed first
+    #[command(
+        after_help = "Examples:\n  flux queue list --state dead\n  flux queue list --filter fn=send_welcome_email --limit 20"
+    )]
+    List {
+        /// pending, scheduled, running, done or dead
+        #[arg(long)]
+        state: Option<String>,
+        /// fn=NAME: only jobs of that worker
+        #[arg(long, value_name = "fn=NAME")]
+        filter: Vec<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Start no new attempts until resumed (running ones finish)
+    #[command(after_help = "Examples:\n  flux queue pause")]
+    Pause,
+    /// Start attempts again after a pause
+    #[command(after_help = "Examples:\n  flux queue resume")]
+    Resume,
+    /// Jobs that failed every attempt
+    #[command(
+        after_help = "Examples:\n  flux queue dead-letter list\n  flux queue dead-letter replay d5e6f7a8\n  flux queue dead-letter replay --all --filter fn=send_invoice"
+    )]
+    DeadLetter {
+        #[command(subcommand)]
+        command: DeadLetterCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLetterCommand {
+    /// One line per dead job: last attempt's id, function, attempts, last error
+    #[command(
+        after_help = "Examples:\n  flux queue dead-letter list\n  flux queue dead-letter list --format json | jq '.[].id'"
+    )]
+    List {
+        /// fn=NAME: only jobs of that worker
+        #[arg(long, value_name = "fn=NAME")]
+        filter: Vec<String>,
+    },
+    /// Put dead jobs back in the queue with a fresh attempt count
+    #[command(
+        after_help = "Examples:\n  flux queue dead-letter replay d5e6f7a8      (the id from the list, the job id, or any attempt's id)\n  flux queue dead-letter replay --all --filter fn=send_welcome_email"
+    )]
+    Replay {
+        /// The id from the list, the job's id, or any of its attempts' ids
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Replay every dead job (with --filter, those of one worker)
+        #[arg(long)]
+        all: bool,
+        /// fn=NAME: with --all, only jobs of that worker
+        #[arg(long, value_name = "fn=NAME", requires = "all")]
+        filter: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -156,5 +245,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Init(args) => init::run(&args),
         Command::Dev(args) => dev::run(&args),
         Command::Trace(args) => trace::run(&args, &cli.global),
+        Command::Queue { command } => queue::run(&command, &cli.global),
     }
 }

@@ -32,10 +32,10 @@ pub fn fetch_record(prefix: &str, global: &GlobalArgs) -> Result<ExecutionRecord
                 "the server sent a record this flux cannot read: {e}"
             ))
         }),
-        Answer::Status(404, message) => Err(CliError::new(exit::NOT_FOUND, message)
+        Answer::Status(404, message, _) => Err(CliError::new(exit::NOT_FOUND, message)
             .with_hint("ids are printed by 'flux dev' and sent in the x-flux-request-id header")),
-        Answer::Status(409, message) => Err(CliError::new(exit::USAGE, message)),
-        Answer::Status(_, message) => Err(CliError::failure(message)),
+        Answer::Status(409, message, _) => Err(CliError::new(exit::USAGE, message)),
+        Answer::Status(_, message, _) => Err(CliError::failure(message)),
         Answer::Unreachable => match (target.explicit, target.store_path()) {
             (false, Some(path)) => read_from_store(&path, prefix),
             _ => Err(target.unreachable()),

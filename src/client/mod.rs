@@ -79,23 +79,39 @@ impl Target {
     }
 }
 
-/// A server's answer to a GET.
+/// A server's answer.
 pub enum Answer {
     Ok(Value),
-    /// An HTTP error with the server's message.
-    Status(u16, String),
+    /// An HTTP error with the server's message and body.
+    Status(u16, String, Value),
     Unreachable,
 }
 
 pub fn get(target: &Target, path: &str) -> Result<Answer, CliError> {
+    send(target, reqwest::Method::GET, path, None)
+}
+
+pub fn post(target: &Target, path: &str, body: Option<&Value>) -> Result<Answer, CliError> {
+    send(target, reqwest::Method::POST, path, body)
+}
+
+fn send(
+    target: &Target,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Answer, CliError> {
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(2))
         .build()
         .map_err(|e| CliError::failure(format!("cannot make an HTTP client: {e}")))?;
-    let mut request = client.get(format!("{}{path}", target.url));
+    let mut request = client.request(method, format!("{}{path}", target.url));
     if let Some(token) = &target.token {
         request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
     }
     let response = match request.send() {
         Ok(response) => response,
@@ -118,7 +134,7 @@ pub fn get(target: &Target, path: &str) -> Result<Answer, CliError> {
         .map_or_else(|| format!("the server answered {status}"), String::from);
     if status.as_u16() == 401 {
         return Err(CliError::new(exit::UNAUTHORIZED, message)
-            .with_hint("pass the server's token with --token or FLUX_TOKEN"));
+            .with_hint("pass the server's token with FLUX_TOKEN (flux dev --token)"));
     }
-    Ok(Answer::Status(status.as_u16(), message))
+    Ok(Answer::Status(status.as_u16(), message, body))
 }

@@ -76,10 +76,26 @@ impl Default for HttpConfig {
     }
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueConfig {
+    /// Job attempts running at once, over all workers.
+    pub concurrency: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        QueueConfig {
+            concurrency: (cores * 2).max(2),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Config {
     pub workers: BTreeMap<String, WorkerConfig>,
     pub http: HttpConfig,
+    pub queue: QueueConfig,
     pub retention: Retention,
     /// How long in-flight executions may run on after Ctrl-C.
     pub shutdown_grace: Option<Duration>,
@@ -168,6 +184,15 @@ impl Config {
             }
             config.http.concurrency = n as usize;
         }
+        if let Some(n) = raw.queue.concurrency {
+            if n == 0 {
+                return Err(error(
+                    "queue.concurrency",
+                    "expected a whole number of 1 or more".into(),
+                ));
+            }
+            config.queue.concurrency = n as usize;
+        }
         if let Some(age) = raw.retention.max_age {
             config.retention.max_age = age.duration().map_err(|m| error("retention.maxAge", m))?;
         }
@@ -200,6 +225,8 @@ struct RawConfig {
     #[serde(default)]
     http: RawHttp,
     #[serde(default)]
+    queue: RawQueue,
+    #[serde(default)]
     retention: RawRetention,
     #[serde(default)]
     shutdown: RawShutdown,
@@ -221,6 +248,12 @@ struct RawWorker {
 struct RawHttp {
     timeout_seconds: Option<f64>,
     max_body_size: Option<SizeValue>,
+    concurrency: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawQueue {
     concurrency: Option<u32>,
 }
 

@@ -5,7 +5,9 @@ mod functions;
 
 use std::path::{Path, PathBuf};
 
-pub use config::{Backoff, BackoffKind, Config, ConfigError, HttpConfig, WorkerConfig};
+pub use config::{
+    Backoff, BackoffKind, Config, ConfigError, HttpConfig, QueueConfig, WorkerConfig,
+};
 pub use functions::{route_for_path, FunctionFile, FunctionTable, RouteError};
 
 pub const CONFIG_FILE: &str = "flux.config.ts";

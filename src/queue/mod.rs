@@ -1,13 +1,24 @@
-//! The durable job queue's storage: jobs live in `_flux_jobs`, in the same SQLite file as the
-//! app's tables, so an enqueue inside a transaction commits or rolls back with it.
+//! The durable job queue. Jobs live in `_flux_jobs`, in the same SQLite file as the app's
+//! tables, so an enqueue inside a transaction commits or rolls back with it. A job's state
+//! changes are committed together with the record of the attempt that caused them.
+
+mod dispatcher;
+mod store;
 
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::record::ExecId;
+use crate::project::{Backoff, BackoffKind};
+use crate::record::{ExecId, ExecutionRecord, Status};
+
+pub use dispatcher::{Dispatcher, DispatcherHandle, DispatcherInbox};
+pub use store::{
+    apply_transition, claim_due, dead_letters, enqueue, find_job, list_jobs, next_due,
+    recover_running, replay, stats, unclaim, DeadLetter, EnqueueError, EnqueueOptions, Enqueued,
+    JobLookup, JobRow, ReplayError, StatsRow,
+};
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS _flux_jobs (
@@ -21,177 +32,171 @@ CREATE TABLE IF NOT EXISTS _flux_jobs (
     enqueued_at_us INTEGER NOT NULL,
     enqueued_by TEXT,
     idempotency_key TEXT,
-    last_error TEXT,
+    next_exec_id TEXT NOT NULL,
     last_record TEXT,
+    last_error TEXT,
+    replays INTEGER NOT NULL DEFAULT 0,
     updated_at_us INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS _flux_jobs_due ON _flux_jobs (state, run_at_us);
 CREATE INDEX IF NOT EXISTS _flux_jobs_key ON _flux_jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS _flux_jobs_last_record ON _flux_jobs (last_record);
+CREATE INDEX IF NOT EXISTS _flux_jobs_next ON _flux_jobs (next_exec_id);
 ";
 
-/// How long an idempotency key keeps returning the first job.
-pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
-
-/// `opts` of `ctx.queue.enqueue(name, data, opts)`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct EnqueueOptions {
-    /// Milliseconds, or a duration string such as `'5s'`.
-    pub delay: Option<Value>,
-    /// An ISO 8601 date.
-    pub run_at: Option<String>,
-    pub idempotency_key: Option<String>,
+/// The states a job moves through. `pending` and `scheduled` wait; `running` is claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Pending,
+    Scheduled,
+    Running,
+    Done,
+    Dead,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum EnqueueError {
-    #[error("invalid enqueue options: {0}")]
-    Options(String),
-    #[error(transparent)]
-    Sql(#[from] rusqlite::Error),
+impl JobState {
+    pub const ALL: [JobState; 5] = [
+        JobState::Pending,
+        JobState::Scheduled,
+        JobState::Running,
+        JobState::Done,
+        JobState::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Scheduled => "scheduled",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
 }
 
-/// A job written by [`enqueue`].
+/// What an attempt's runner needs to know about its job.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Enqueued {
-    pub id: String,
-    pub run_at_us: i64,
-    /// An idempotency key matched an earlier job; nothing was added.
-    pub duplicate: bool,
+pub struct JobAttempt {
+    pub job_id: String,
+    pub name: String,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub backoff: Backoff,
 }
 
-fn parse_delay(delay: &Value) -> Result<Duration, EnqueueError> {
-    match delay {
-        Value::Number(n) => n
-            .as_f64()
-            .filter(|ms| *ms >= 0.0 && ms.is_finite())
-            .map(|ms| Duration::from_secs_f64(ms / 1000.0))
-            .ok_or_else(|| {
-                EnqueueError::Options(format!("delay must be 0 or more milliseconds, got {n}"))
-            }),
-        Value::String(text) => humantime::parse_duration(text.trim()).map_err(|e| {
-            EnqueueError::Options(format!(
-                "delay '{text}' is not a duration such as '5s' ({e})"
-            ))
-        }),
-        other => Err(EnqueueError::Options(format!(
-            "delay must be milliseconds or a duration string, got {other}"
-        ))),
+/// What an attempt's outcome does to its job; committed with the attempt's record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    Done,
+    /// Try again at `run_at_us`, as execution `next_exec_id`.
+    Retry {
+        run_at_us: i64,
+        next_exec_id: ExecId,
+    },
+    /// No attempts left: into the dead-letter queue.
+    Dead,
+    /// Stopped by a shutdown: run again on the next start, this attempt not counted.
+    Requeue {
+        next_exec_id: ExecId,
+    },
+}
+
+/// The delay before attempt `failed + 1`, after `failed` failures, with ±10 % jitter.
+pub fn backoff_delay(backoff: &Backoff, failed: u32, jitter: f64) -> Duration {
+    let n = failed.max(1);
+    let factor = match backoff.kind {
+        BackoffKind::Exponential => 4f64.powi(n as i32 - 1),
+        BackoffKind::Linear => f64::from(n),
+    };
+    let jitter = jitter.clamp(-1.0, 1.0) * 0.1;
+    Duration::from_secs_f64(
+        (backoff.initial.as_secs_f64() * factor * (1.0 + jitter)).min(86_400.0 * 365.0),
+    )
+}
+
+/// Decides what happens to the job after `record`, the attempt described by `attempt`.
+pub fn transition_after(record: &ExecutionRecord, attempt: &JobAttempt, now_us: i64) -> Transition {
+    match record.status {
+        Status::Ok => Transition::Done,
+        Status::Interrupted => Transition::Requeue {
+            next_exec_id: ExecId::random(),
+        },
+        Status::Error | Status::Timeout if attempt.attempt >= attempt.max_attempts => {
+            Transition::Dead
+        }
+        Status::Error | Status::Timeout => {
+            let jitter = rand::random::<f64>() * 2.0 - 1.0;
+            let delay = backoff_delay(&attempt.backoff, attempt.attempt, jitter);
+            Transition::Retry {
+                run_at_us: now_us + delay.as_micros() as i64,
+                next_exec_id: ExecId::random(),
+            }
+        }
     }
 }
 
-/// Writes a job on `conn`, inside whatever transaction `conn` has open.
-pub fn enqueue(
-    conn: &Connection,
-    name: &str,
-    data: &Value,
-    options: &EnqueueOptions,
-    max_attempts: u32,
-    enqueued_by: Option<ExecId>,
-    now_us: i64,
-) -> Result<Enqueued, EnqueueError> {
-    let run_at_us = match (&options.delay, &options.run_at) {
-        (Some(_), Some(_)) => {
-            return Err(EnqueueError::Options(
-                "give either delay or runAt, not both".into(),
-            ))
-        }
-        (Some(delay), None) => now_us + parse_delay(delay)?.as_micros() as i64,
-        (None, Some(at)) => {
-            let at =
-                time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-                    .map_err(|e| {
-                        EnqueueError::Options(format!("runAt '{at}' is not an ISO 8601 date ({e})"))
-                    })?;
-            (at.unix_timestamp_nanos() / 1000) as i64
-        }
-        (None, None) => now_us,
-    };
-    if let Some(key) = &options.idempotency_key {
-        let window_start = now_us - IDEMPOTENCY_WINDOW.as_micros() as i64;
-        let existing: Option<(String, i64)> = conn
-            .query_row(
-                "SELECT id, run_at_us FROM _flux_jobs WHERE idempotency_key = ?1 AND name = ?2
-                 AND (state IN ('pending', 'scheduled', 'running') OR enqueued_at_us >= ?3)
-                 ORDER BY enqueued_at_us DESC LIMIT 1",
-                params![key, name, window_start],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        if let Some((id, run_at_us)) = existing {
-            return Ok(Enqueued {
-                id,
-                run_at_us,
-                duplicate: true,
-            });
-        }
-    }
-    let id = ExecId::random().to_string();
-    let state = if run_at_us > now_us {
-        "scheduled"
-    } else {
-        "pending"
-    };
-    conn.prepare_cached(
-        "INSERT INTO _flux_jobs (id, name, data, state, run_at_us, max_attempts, enqueued_at_us,
-         enqueued_by, idempotency_key, updated_at_us)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7)",
-    )?
-    .execute(params![
-        id,
-        name,
-        data.to_string(),
-        state,
-        run_at_us,
-        max_attempts,
-        now_us,
-        enqueued_by.map(|e| e.to_string()),
-        options.idempotency_key,
-    ])?;
-    Ok(Enqueued {
-        id,
-        run_at_us,
-        duplicate: false,
+/// The job object a worker receives as its first argument.
+pub fn job_input(row: &JobRow) -> Value {
+    serde_json::json!({
+        "id": row.id,
+        "name": row.name,
+        "data": row.data,
+        "attempt": row.attempts,
+        "maxAttempts": row.max_attempts,
+        "enqueuedAt": crate::timefmt::rfc3339(row.enqueued_at_us),
+        "enqueuedBy": row.enqueued_by,
     })
+}
+
+/// The error as a dead-letter line shows it: `user not found` for
+/// `user not found (userId: u_99)`.
+pub fn short_error(message: &str) -> String {
+    let first_line = message.lines().next().unwrap_or("").trim();
+    let without_detail = match first_line.rfind(" (") {
+        Some(i) if first_line.ends_with(')') && i > 0 => &first_line[..i],
+        _ => first_line,
+    };
+    let mut short: String = without_detail.chars().take(80).collect();
+    if without_detail.chars().count() > 80 {
+        short.push('…');
+    }
+    short
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn conn() -> Connection {
-        let conn = Connection::open_in_memory().expect("open");
-        conn.execute_batch(SCHEMA).expect("schema");
-        conn
+    #[test]
+    fn backoff_follows_the_seed() {
+        let exponential = Backoff::default();
+        let secs = |failed| backoff_delay(&exponential, failed, 0.0).as_secs_f64();
+        assert_eq!([secs(1), secs(2), secs(3)], [1.0, 4.0, 16.0]);
+        let linear = Backoff {
+            kind: BackoffKind::Linear,
+            initial: Duration::from_millis(100),
+        };
+        let ms = |failed| backoff_delay(&linear, failed, 0.0).as_millis();
+        assert_eq!([ms(1), ms(2), ms(3)], [100, 200, 300]);
+        assert_eq!(backoff_delay(&exponential, 2, 1.0).as_millis(), 4_400);
+        assert_eq!(backoff_delay(&exponential, 2, -1.0).as_millis(), 3_600);
     }
 
     #[test]
-    fn idempotency_keys_return_the_first_job() {
-        let conn = conn();
-        let options = EnqueueOptions {
-            idempotency_key: Some("k".into()),
-            ..Default::default()
-        };
-        let first = enqueue(&conn, "w", &json!({}), &options, 3, None, 1_000).expect("first");
-        let second = enqueue(&conn, "w", &json!({}), &options, 3, None, 2_000).expect("second");
-        assert_eq!(first.id, second.id);
-        assert!(second.duplicate);
-    }
-
-    #[test]
-    fn delays_schedule_later() {
-        let conn = conn();
-        let options = EnqueueOptions {
-            delay: Some(json!("5s")),
-            ..Default::default()
-        };
-        let job = enqueue(&conn, "w", &json!(null), &options, 3, None, 0).expect("enqueue");
-        assert_eq!(job.run_at_us, 5_000_000);
-        let bad = EnqueueOptions {
-            delay: Some(json!(-1)),
-            ..Default::default()
-        };
-        assert!(enqueue(&conn, "w", &json!(null), &bad, 3, None, 0).is_err());
+    fn dead_letter_lines_drop_the_detail() {
+        assert_eq!(
+            short_error("user not found (userId: u_99)"),
+            "user not found"
+        );
+        assert_eq!(
+            short_error("Stripe 429 rate limit"),
+            "Stripe 429 rate limit"
+        );
+        assert_eq!(short_error("(only detail)"), "(only detail)");
     }
 }

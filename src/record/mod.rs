@@ -234,6 +234,13 @@ pub struct RecordSummary {
     pub duration_us: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For a job attempt: which one, of how many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
 }
 
 impl From<&ExecutionRecord> for RecordSummary {
@@ -252,6 +259,9 @@ impl From<&ExecutionRecord> for RecordSummary {
                 .error
                 .as_ref()
                 .map(|e| format!("{}: {}", e.name, e.message)),
+            attempt: r.links.attempt,
+            max_attempts: r.links.max_attempts,
+            job_id: r.links.job_id.clone(),
         }
     }
 }

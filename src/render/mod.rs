@@ -5,6 +5,7 @@ mod value;
 
 use owo_colors::OwoColorize;
 
+use crate::queue::Transition;
 use crate::record::{Kind, RecordSummary, Status};
 use crate::timefmt::short_duration;
 
@@ -71,6 +72,36 @@ impl Style {
     }
 }
 
+/// An execution's line, then `└─ Error: …` when it failed, then what happens to its job next.
+pub fn execution_lines(summary: &RecordSummary, next: Option<&Transition>, style: Style) -> String {
+    let mut out = record_line(summary, style);
+    if let Some(error) = &summary.error {
+        out.push_str(&format!("\n└─ {}", style.red(error)));
+    }
+    let attempt = summary.attempt.zip(summary.max_attempts);
+    match (next, attempt) {
+        (Some(Transition::Retry { run_at_us, .. }), Some((n, max))) => {
+            let wait =
+                (run_at_us - summary.started_at_us - summary.duration_us as i64).max(0) as u64;
+            let note = format!("↻ attempt {}/{max} in {}", n + 1, short_duration(wait));
+            out.push_str(&format!("\n   {}", style.yellow(&note)));
+        }
+        (Some(Transition::Dead), Some((n, _))) => {
+            let plural = if n == 1 { "" } else { "s" };
+            let note = format!("✗ moved to the dead-letter queue after {n} attempt{plural}");
+            out.push_str(&format!("\n   {}", style.red(&note)));
+        }
+        (Some(Transition::Requeue { .. }), _) => {
+            out.push_str(&format!(
+                "\n   {}",
+                style.yellow("↻ will run again on the next start")
+            ));
+        }
+        _ => {}
+    }
+    out
+}
+
 /// One line per execution, the seed's format:
 /// `POST /create_user 201 12ms req:4f9a3b2c` and `JOB send_welcome_email done 220ms req:b3c4d5e6`.
 pub fn record_line(summary: &RecordSummary, style: Style) -> String {
@@ -91,11 +122,18 @@ pub fn record_line(summary: &RecordSummary, style: Style) -> String {
         }
         Kind::Job => {
             let outcome = if ok { "done" } else { summary.status.as_str() };
-            format!(
+            let mut line = format!(
                 "JOB {} {} {duration} {id}",
                 summary.function,
                 style.status(ok, outcome)
-            )
+            );
+            // The first attempt is the common case: only retries say which attempt they are.
+            if let (Some(n), Some(max)) = (summary.attempt, summary.max_attempts) {
+                if n > 1 {
+                    line.push_str(&format!(" attempt {n}/{max}"));
+                }
+            }
+            line
         }
     }
 }

@@ -350,7 +350,7 @@ impl HostState {
     fn after_commit(&mut self) {
         if let Some(exec) = self.exec.as_mut() {
             if std::mem::take(&mut exec.enqueued) {
-                (self.shared.on_enqueue)();
+                self.shared.queue.wake();
             }
         }
     }

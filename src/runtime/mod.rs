@@ -20,8 +20,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::project::{Config, FunctionFile, FunctionTable, Layout};
-use crate::record::{ExecId, ExecutionRecord, Kind, Links, RecordSummary};
-use crate::store::Store;
+use crate::queue::{DispatcherHandle, JobAttempt};
+use crate::record::{ExecId, Kind, Links, RecordSummary};
+use crate::store::{Store, StoreWrite};
 
 pub use clock::now_us;
 pub use config_eval::{load_config, ConfigLoadError};
@@ -36,14 +37,14 @@ pub struct Shared {
     config: RwLock<Arc<Config>>,
     /// Bumped when code changes, so that every engine rebuilds its JS context.
     generation: AtomicU64,
-    /// Finished records on their way to the store writer.
-    pub records: crossbeam_channel::Sender<ExecutionRecord>,
+    /// Finished records (with their job's new state) on their way to the store writer.
+    pub records: crossbeam_channel::Sender<StoreWrite>,
     pub tokio: tokio::runtime::Handle,
     pub http_client: reqwest::Client,
     /// When shutting down: the instant (clock nanos) after which executions are interrupted.
     stop_at: AtomicU64,
-    /// Called after a job was enqueued and committed.
-    pub on_enqueue: Box<dyn Fn() + Send + Sync>,
+    /// Told when an enqueued job was committed.
+    pub queue: DispatcherHandle,
 }
 
 impl Shared {
@@ -51,8 +52,9 @@ impl Shared {
         layout: Layout,
         store: Store,
         config: Config,
-        records: crossbeam_channel::Sender<ExecutionRecord>,
+        records: crossbeam_channel::Sender<StoreWrite>,
         tokio: tokio::runtime::Handle,
+        queue: DispatcherHandle,
     ) -> Shared {
         let functions = FunctionTable::scan(&layout.root);
         Shared {
@@ -68,7 +70,7 @@ impl Shared {
                 .build()
                 .unwrap_or_default(),
             stop_at: AtomicU64::new(0),
-            on_enqueue: Box::new(|| {}),
+            queue,
         }
     }
 
@@ -141,6 +143,8 @@ pub struct ExecutionRequest {
     pub path: Option<String>,
     pub timeout: Duration,
     pub links: Links,
+    /// Set for a job attempt: its outcome moves the job on.
+    pub job: Option<JobAttempt>,
 }
 
 /// The HTTP response an execution produced.
@@ -158,9 +162,12 @@ pub struct ExecutionOutcome {
     pub http: Option<HttpOutput>,
 }
 
+/// Called on the engine's thread when an execution has ended.
+pub type Reply = Box<dyn FnOnce(ExecutionOutcome) + Send>;
+
 struct Task {
     request: ExecutionRequest,
-    reply: tokio::sync::oneshot::Sender<ExecutionOutcome>,
+    reply: Reply,
 }
 
 /// A pool of JS engines fed from one queue.
@@ -174,7 +181,10 @@ pub struct Engine {
 pub struct EngineStopped;
 
 impl Engine {
+    /// Starts `engines` threads; `label` names them (`http`, `job`). Job engines run at a lower
+    /// CPU priority, so that jobs spinning in a loop do not starve HTTP requests.
     pub fn start(shared: Arc<Shared>, engines: usize, label: &str) -> std::io::Result<Engine> {
+        let background = label == "job";
         let (tasks, receiver) = crossbeam_channel::unbounded::<Task>();
         let mut threads = Vec::new();
         for i in 0..engines.max(1) {
@@ -184,7 +194,12 @@ impl Engine {
                 std::thread::Builder::new()
                     .name(format!("flux-{label}-{i}"))
                     .stack_size(8 * 1024 * 1024)
-                    .spawn(move || worker::run(shared, receiver))?,
+                    .spawn(move || {
+                        if background {
+                            lower_priority();
+                        }
+                        worker::run(shared, receiver)
+                    })?,
             );
         }
         Ok(Engine {
@@ -198,26 +213,22 @@ impl Engine {
         request: ExecutionRequest,
     ) -> Result<ExecutionOutcome, EngineStopped> {
         let (reply, outcome) = tokio::sync::oneshot::channel();
-        self.tasks
-            .as_ref()
-            .ok_or(EngineStopped)?
-            .send(Task { request, reply })
-            .map_err(|_| EngineStopped)?;
+        self.submit(
+            request,
+            Box::new(move |outcome| {
+                let _ = reply.send(outcome);
+            }),
+        )?;
         outcome.await.map_err(|_| EngineStopped)
     }
 
-    /// Runs `request` on the calling thread's behalf, blocking it until done.
-    pub fn execute_blocking(
-        &self,
-        request: ExecutionRequest,
-    ) -> Result<ExecutionOutcome, EngineStopped> {
-        let (reply, outcome) = tokio::sync::oneshot::channel();
+    /// Queues `request`; `reply` runs when it has ended.
+    pub fn submit(&self, request: ExecutionRequest, reply: Reply) -> Result<(), EngineStopped> {
         self.tasks
             .as_ref()
             .ok_or(EngineStopped)?
             .send(Task { request, reply })
-            .map_err(|_| EngineStopped)?;
-        outcome.blocking_recv().map_err(|_| EngineStopped)
+            .map_err(|_| EngineStopped)
     }
 
     /// Lets queued and running executions finish, then joins the threads.
@@ -228,6 +239,18 @@ impl Engine {
         }
     }
 }
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: plain syscalls about the calling thread.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 /// Names of the environment variables a project declared, with their values on this host.
 pub fn declared_env(names: &[String]) -> BTreeMap<String, String> {

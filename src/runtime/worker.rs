@@ -19,8 +19,9 @@ use super::host::{ExecState, FetchDone, HostState};
 use super::loader::{ProjectLoader, ProjectResolver, HOST_SCRIPT};
 use super::recorder::Recorder;
 use super::{declared_env, now_us, ExecutionOutcome, ExecutionRequest, HttpOutput, Shared, Task};
+use crate::queue::transition_after;
 use crate::record::{ErrorInfo, ExecutionRecord, Kind, RecordSummary, SpanStatus, Status};
-use crate::store::Capture;
+use crate::store::{Capture, StoreWrite};
 
 const WEB_JS: &str = include_str!("js/web.js");
 const HOST_JS: &str = include_str!("js/host.js");
@@ -67,11 +68,16 @@ pub(super) fn run(shared: Arc<Shared>, tasks: Receiver<Task>) {
         }
     };
     while let Ok(task) = tasks.recv() {
+        let job = task.request.job.clone();
         let (record, http) = worker.execute(task.request);
         let summary = RecordSummary::from(&record);
+        let job = job.map(|attempt| {
+            let transition = transition_after(&record, &attempt, now_us());
+            (attempt.job_id, transition)
+        });
         // The writer is gone only when the server is going down; the reply still goes out.
-        let _ = shared.records.send(record);
-        let _ = task.reply.send(ExecutionOutcome { summary, http });
+        let _ = shared.records.send(StoreWrite { record, job });
+        (task.reply)(ExecutionOutcome { summary, http });
     }
     worker.close();
 }

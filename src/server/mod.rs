@@ -1,6 +1,7 @@
 //! HTTP: every function at `/<name>`, and the read API under `/_flux/api/`.
 
 mod api;
+mod queue_api;
 
 use std::sync::Arc;
 
@@ -8,24 +9,20 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use crate::project::{route_for_path, FunctionFile};
-use crate::record::{
-    ErrorInfo, ExecId, ExecutionRecord, Kind, Links, RecordSummary, Span, SpanStatus, Status,
-};
-use crate::render;
+use crate::record::{ErrorInfo, ExecId, ExecutionRecord, Kind, Links, Span, SpanStatus, Status};
 use crate::runtime::{now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared};
+use crate::store::StoreWrite;
 
 pub const REQUEST_ID_HEADER: &str = "x-flux-request-id";
 
 pub struct AppState {
     pub shared: Arc<Shared>,
     pub engine: Engine,
-    /// Print one line per request on the dev server's output.
-    pub log_requests: bool,
     /// Required on `/_flux/` when set (the server listens beyond loopback).
     pub token: Option<String>,
 }
@@ -35,6 +32,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/_flux/api/health", get(api::health))
         .route("/_flux/api/records", get(api::list_records))
         .route("/_flux/api/records/{prefix}", get(api::get_record))
+        .route(
+            "/_flux/api/jobs",
+            get(queue_api::list).post(queue_api::enqueue),
+        )
+        .route("/_flux/api/jobs/{prefix}", get(queue_api::show))
+        .route("/_flux/api/queue/stats", get(queue_api::stats))
+        .route("/_flux/api/queue/pause", post(queue_api::pause))
+        .route("/_flux/api/queue/resume", post(queue_api::resume))
+        .route("/_flux/api/dead-letter", get(queue_api::dead_letters))
+        .route(
+            "/_flux/api/dead-letter/{prefix}/replay",
+            post(queue_api::replay),
+        )
         .route("/_flux/{*rest}", axum::routing::any(api::unknown))
         .fallback(invoke)
         .layer(axum::middleware::from_fn_with_state(
@@ -83,6 +93,15 @@ async fn require_token(
             StatusCode::UNAUTHORIZED,
             json!({ "error": "unauthorised: this flux server needs its token (Authorization: Bearer …)" }),
         )
+    }
+}
+
+/// An API error: its status and `{ "error": … }` body.
+pub struct ApiError(pub StatusCode, pub Value);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        json_error(self.0, self.1)
     }
 }
 
@@ -240,6 +259,7 @@ async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Respons
         path: Some(path.clone()),
         timeout: config.http.timeout,
         links: Links::default(),
+        job: None,
     };
     let outcome = match state.engine.execute(execution).await {
         Ok(outcome) => outcome,
@@ -253,9 +273,6 @@ async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Respons
             )
         }
     };
-    if state.log_requests {
-        print_line(&outcome.summary);
-    }
     let Some(http) = outcome.http else {
         return with_request_id(StatusCode::INTERNAL_SERVER_ERROR.into_response(), &id);
     };
@@ -268,14 +285,6 @@ async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Respons
         }
     }
     with_request_id(response, &id)
-}
-
-fn print_line(summary: &RecordSummary) {
-    let mut out = render::record_line(summary, render::Style::plain());
-    if let Some(error) = &summary.error {
-        out.push_str(&format!("\n└─ {error}"));
-    }
-    println!("{out}");
 }
 
 fn not_found(state: &AppState, name: &str, path: &str) -> Response {
@@ -340,10 +349,7 @@ fn refuse(
         mutations: Vec::new(),
         links: Links::default(),
     };
-    if state.log_requests {
-        print_line(&RecordSummary::from(&record));
-    }
-    let _ = state.shared.records.send(record);
+    let _ = state.shared.records.send(StoreWrite { record, job: None });
     with_request_id(
         json_error(
             refusal.status,

@@ -15,7 +15,8 @@ use rusqlite::{Connection, OpenFlags};
 pub use capture::Capture;
 pub use migrate::apply_migrations;
 pub use records::{
-    find_record, list_records, write_records, RecordFilter, RecordLookup, DEFAULT_LIMIT, MAX_LIMIT,
+    find_record, list_records, write_records, RecordFilter, RecordLookup, StoreWrite,
+    DEFAULT_LIMIT, MAX_LIMIT,
 };
 pub use retention::{prune, Retention};
 pub use writer::spawn_writer;

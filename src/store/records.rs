@@ -2,10 +2,20 @@ use rusqlite::{params, Connection, ToSql};
 use serde::{Deserialize, Serialize};
 
 use super::Result;
+use crate::queue::{apply_transition, Transition};
 use crate::record::{ExecutionRecord, RecordSummary};
 
-/// Writes finished records, their mutations and nothing else, in one transaction.
-pub fn write_records(conn: &mut Connection, records: &[ExecutionRecord]) -> Result<()> {
+/// A finished execution for the store: its record and, for a job attempt, what happens to
+/// the job next. Both are committed in one transaction.
+#[derive(Debug, Clone)]
+pub struct StoreWrite {
+    pub record: ExecutionRecord,
+    pub job: Option<(String, Transition)>,
+}
+
+/// Writes finished records, their mutations and their jobs' new states, in one transaction.
+pub fn write_records(conn: &mut Connection, writes: &[StoreWrite]) -> Result<()> {
+    let now = crate::runtime::now_us();
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare_cached(
@@ -18,8 +28,12 @@ pub fn write_records(conn: &mut Connection, records: &[ExecutionRecord]) -> Resu
              (record_id, tbl, pk, op, before, after, committed, at_us)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
-        for record in records {
+        for StoreWrite { record, job } in writes {
             let id = record.id.to_string();
+            if let Some((job_id, transition)) = job {
+                let error = record.error.as_ref().map(|e| e.message.as_str());
+                apply_transition(&tx, job_id, &id, transition, error, now)?;
+            }
             let body = serde_json::to_string(record)?;
             insert.execute(params![
                 id,

@@ -6,18 +6,17 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
-use super::{write_records, Store};
-use crate::record::ExecutionRecord;
+use super::{write_records, Store, StoreWrite};
 
 const MAX_BATCH: usize = 1_000;
 
 /// Called with each batch once it is committed.
-pub type OnWritten = Box<dyn Fn(&[ExecutionRecord]) + Send>;
+pub type OnWritten = Box<dyn Fn(&[StoreWrite]) + Send>;
 
 /// Starts the writer; it drains `records` until every sender is gone, then returns.
 pub fn spawn_writer(
     store: Store,
-    records: Receiver<ExecutionRecord>,
+    records: Receiver<StoreWrite>,
     on_written: OnWritten,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()

@@ -1,0 +1,415 @@
+//! `flux queue …`: enqueue, stats, list, pause/resume, and the dead-letter queue.
+
+use std::io::IsTerminal;
+
+use comfy_table::{presets, ContentArrangement, Table};
+use serde_json::{json, Value};
+
+use super::exit;
+use super::{CliError, DeadLetterCommand, Format, GlobalArgs, QueueCommand};
+use crate::client::{self, Answer, Target};
+use crate::output::print_line;
+use crate::queue::{self, DeadLetter, JobRow, JobState, StatsRow};
+use crate::record::ExecId;
+use crate::runtime::now_us;
+use crate::store::Store;
+use crate::timefmt::{rfc3339, short_duration};
+
+/// `--filter fn=NAME`: the only filter the queue commands take.
+fn function_filter(filters: &[String]) -> Result<Option<String>, CliError> {
+    let mut function = None;
+    for filter in filters {
+        match filter.split_once('=') {
+            Some(("fn", name)) if !name.is_empty() => function = Some(name.to_string()),
+            _ => {
+                return Err(CliError::new(
+                    exit::USAGE,
+                    format!("--filter {filter}: expected fn=NAME"),
+                ))
+            }
+        }
+    }
+    Ok(function)
+}
+
+fn encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// Reads from the server, or from the project's store when none answers (read-only commands).
+fn read<T>(
+    target: &Target,
+    path: &str,
+    from_server: impl FnOnce(Value) -> Result<T, CliError>,
+    from_store: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+) -> Result<T, CliError> {
+    match client::get(target, path)? {
+        Answer::Ok(value) => from_server(value),
+        Answer::Status(_, message, _) => Err(CliError::failure(message)),
+        Answer::Unreachable => {
+            let Some(path) = target.store_path().filter(|_| !target.explicit) else {
+                return Err(target.unreachable());
+            };
+            let store =
+                Store::open_existing(&path).map_err(|e| CliError::failure(e.to_string()))?;
+            let conn = store
+                .connect()
+                .map_err(|e| CliError::failure(e.to_string()))?;
+            from_store(&conn)
+                .map_err(|e| CliError::failure(format!("reading {}: {e}", path.display())))
+        }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, CliError> {
+    serde_json::from_value(value)
+        .map_err(|e| CliError::failure(format!("unexpected answer from the server: {e}")))
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::NOTHING)
+        .set_header(header.iter().copied());
+    if std::io::stdout().is_terminal() {
+        table.set_content_arrangement(ContentArrangement::Dynamic);
+    }
+    table
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::failure(e.to_string()))?;
+    print_line(&text)
+}
+
+/// The error a command that changes the queue gives when no server runs.
+fn needs_server(target: &Target) -> CliError {
+    CliError::new(exit::UNREACHABLE, format!("no flux server at {}", target.url)).with_hint(
+        "this command changes the queue, which only a running server does: start 'flux dev' in your project",
+    )
+}
+
+pub fn run(command: &QueueCommand, global: &GlobalArgs) -> Result<(), CliError> {
+    let target = Target::resolve(global.url.as_deref());
+    match command {
+        QueueCommand::Enqueue {
+            name,
+            data,
+            delay,
+            idempotency_key,
+        } => enqueue(&target, global, name, data, delay.as_deref(), idempotency_key.as_deref()),
+        QueueCommand::Stats => stats(&target, global),
+        QueueCommand::List { state, filter, limit } => list(&target, global, state.as_deref(), filter, *limit),
+        QueueCommand::Pause => pause_or_resume(&target, global, "pause"),
+        QueueCommand::Resume => pause_or_resume(&target, global, "resume"),
+        QueueCommand::DeadLetter { command } => match command {
+            DeadLetterCommand::List { filter } => dead_letter_list(&target, global, filter),
+            DeadLetterCommand::Replay { id, all, filter } => match (id, all) {
+                (Some(id), false) => replay_one(&target, global, id),
+                (None, true) => replay_all(&target, global, filter),
+                _ => Err(CliError::new(exit::USAGE, "give one id, or --all").with_hint(
+                    "flux queue dead-letter replay d5e6f7a8, or flux queue dead-letter replay --all --filter fn=NAME",
+                )),
+            },
+        },
+    }
+}
+
+fn enqueue(
+    target: &Target,
+    global: &GlobalArgs,
+    name: &str,
+    data: &str,
+    delay: Option<&str>,
+    idempotency_key: Option<&str>,
+) -> Result<(), CliError> {
+    let data: Value = serde_json::from_str(data)
+        .map_err(|e| CliError::new(exit::USAGE, format!("--data is not JSON: {e}")))?;
+    let mut opts = serde_json::Map::new();
+    if let Some(delay) = delay {
+        opts.insert("delay".into(), Value::String(delay.to_string()));
+    }
+    if let Some(key) = idempotency_key {
+        opts.insert("idempotencyKey".into(), Value::String(key.to_string()));
+    }
+    let body = json!({ "name": name, "data": data, "opts": opts });
+    match client::post(target, "/_flux/api/jobs", Some(&body))? {
+        Answer::Ok(value) => {
+            let job = value["jobs"][0].clone();
+            if global.format() == Format::Json {
+                return print_json(&job);
+            }
+            let id = job["id"].as_str().unwrap_or("");
+            let exec = job["exec_id"].as_str().unwrap_or("");
+            let verb = if job["duplicate"] == true {
+                "Already enqueued"
+            } else {
+                "Enqueued"
+            };
+            print_line(&format!(
+                "{verb} {name} as job {} (first attempt: req:{})",
+                &id[..id.len().min(8)],
+                &exec[..exec.len().min(8)]
+            ))
+        }
+        Answer::Status(404, message, _) => Err(CliError::new(exit::NOT_FOUND, message)),
+        Answer::Status(_, message, _) => Err(CliError::failure(message)),
+        Answer::Unreachable => Err(needs_server(target)),
+    }
+}
+
+fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
+    let (paused, rows): (Option<bool>, Vec<StatsRow>) = read(
+        target,
+        "/_flux/api/queue/stats",
+        |value| Ok((value["paused"].as_bool(), decode(value["stats"].clone())?)),
+        |conn| Ok((None, queue::stats(conn, now_us())?)),
+    )?;
+    if global.format() == Format::Json {
+        return print_json(&json!({ "paused": paused, "stats": rows }));
+    }
+    if rows.is_empty() {
+        eprintln!("no jobs yet");
+        return Ok(());
+    }
+    let mut out = table(&[
+        "FUNCTION",
+        "PENDING",
+        "SCHEDULED",
+        "RUNNING",
+        "DONE",
+        "DEAD",
+        "OLDEST PENDING",
+    ]);
+    for row in &rows {
+        out.add_row(vec![
+            row.function.clone(),
+            row.pending.to_string(),
+            row.scheduled.to_string(),
+            row.running.to_string(),
+            row.done.to_string(),
+            row.dead.to_string(),
+            row.oldest_pending_age_us
+                .map_or_else(|| "-".to_string(), |age| short_duration(age as u64)),
+        ]);
+    }
+    print_line(&out.to_string())?;
+    match paused {
+        Some(true) => eprintln!("the queue is paused: 'flux queue resume' starts attempts again"),
+        None => eprintln!("(read from the store: no flux server is running)"),
+        Some(false) => {}
+    }
+    Ok(())
+}
+
+fn list(
+    target: &Target,
+    global: &GlobalArgs,
+    state: Option<&str>,
+    filter: &[String],
+    limit: usize,
+) -> Result<(), CliError> {
+    let state = match state {
+        Some(text) => Some(JobState::parse(text).ok_or_else(|| {
+            CliError::new(
+                exit::USAGE,
+                format!("--state {text}: expected pending, scheduled, running, done or dead"),
+            )
+        })?),
+        None => None,
+    };
+    let function = function_filter(filter)?;
+    let mut path = format!("/_flux/api/jobs?limit={limit}");
+    if let Some(state) = state {
+        path.push_str(&format!("&state={}", state.as_str()));
+    }
+    if let Some(function) = &function {
+        path.push_str(&format!("&fn={}", encode(function)));
+    }
+    let jobs: Vec<JobRow> = read(
+        target,
+        &path,
+        |value| decode(value["jobs"].clone()),
+        |conn| queue::list_jobs(conn, state, function.as_deref(), limit),
+    )?;
+    if global.format() == Format::Json {
+        return print_json(&jobs);
+    }
+    if jobs.is_empty() {
+        eprintln!("no jobs match");
+        return Ok(());
+    }
+    let mut out = table(&[
+        "JOB",
+        "FUNCTION",
+        "STATE",
+        "ATTEMPTS",
+        "RUN AT",
+        "LAST ERROR",
+    ]);
+    for job in &jobs {
+        out.add_row(vec![
+            job.id[..8].to_string(),
+            job.name.clone(),
+            job.state.as_str().to_string(),
+            format!("{}/{}", job.attempts, job.max_attempts),
+            rfc3339(job.run_at_us),
+            job.last_error
+                .as_deref()
+                .map(queue::short_error)
+                .unwrap_or_default(),
+        ]);
+    }
+    print_line(&out.to_string())
+}
+
+fn pause_or_resume(target: &Target, global: &GlobalArgs, action: &str) -> Result<(), CliError> {
+    match client::post(target, &format!("/_flux/api/queue/{action}"), None)? {
+        Answer::Ok(value) => {
+            if global.format() == Format::Json {
+                return print_json(&value);
+            }
+            let message = if action == "pause" {
+                "Paused: running attempts finish, no new ones start until 'flux queue resume'"
+            } else {
+                "Resumed"
+            };
+            eprintln!("{message}");
+            Ok(())
+        }
+        Answer::Status(_, message, _) => Err(CliError::failure(message)),
+        Answer::Unreachable => Err(needs_server(target)),
+    }
+}
+
+fn fetch_dead_letters(
+    target: &Target,
+    function: Option<&str>,
+) -> Result<Vec<DeadLetter>, CliError> {
+    let path = match function {
+        Some(f) => format!("/_flux/api/dead-letter?fn={}", encode(f)),
+        None => "/_flux/api/dead-letter".to_string(),
+    };
+    read(
+        target,
+        &path,
+        |value| decode(value["dead"].clone()),
+        |conn| queue::dead_letters(conn, function),
+    )
+}
+
+fn dead_letter_list(
+    target: &Target,
+    global: &GlobalArgs,
+    filter: &[String],
+) -> Result<(), CliError> {
+    let function = function_filter(filter)?;
+    let dead = fetch_dead_letters(target, function.as_deref())?;
+    if global.format() == Format::Json {
+        return print_json(&dead);
+    }
+    if dead.is_empty() {
+        eprintln!("the dead-letter queue is empty");
+    }
+    let style = global.style();
+    for entry in &dead {
+        print_line(&format!(
+            "{} {} {} {}× last: {}",
+            style.dim(&entry.id[..8]),
+            entry.function,
+            style.red("failed"),
+            entry.attempts,
+            entry.short_error
+        ))?;
+    }
+    Ok(())
+}
+
+/// Replays one dead job; the error says why it could not be.
+fn replay(target: &Target, id: &str) -> Result<Value, CliError> {
+    let prefix = ExecId::parse_prefix(id).map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
+    match client::post(
+        target,
+        &format!("/_flux/api/dead-letter/{prefix}/replay"),
+        None,
+    )? {
+        Answer::Ok(value) => Ok(value),
+        Answer::Status(404, message, _) => Err(CliError::new(exit::NOT_FOUND, message)
+            .with_hint("'flux queue dead-letter list' shows the ids of dead jobs")),
+        Answer::Status(409, message, _) => Err(CliError::new(exit::USAGE, message)),
+        Answer::Status(_, message, _) => Err(CliError::failure(message)),
+        Answer::Unreachable => Err(needs_server(target)),
+    }
+}
+
+fn replay_one(target: &Target, global: &GlobalArgs, id: &str) -> Result<(), CliError> {
+    let value = replay(target, id)?;
+    if global.format() == Format::Json {
+        return print_json(&value);
+    }
+    let exec = value["exec_id"].as_str().unwrap_or("");
+    print_line(&format!(
+        "Re-enqueued {} as req:{}",
+        value["name"].as_str().unwrap_or("?"),
+        &exec[..exec.len().min(8)]
+    ))
+}
+
+fn replay_all(target: &Target, global: &GlobalArgs, filter: &[String]) -> Result<(), CliError> {
+    let function = function_filter(filter)?;
+    let dead = fetch_dead_letters(target, function.as_deref())?;
+    if dead.is_empty() {
+        eprintln!("the dead-letter queue is empty: nothing to replay");
+        return Ok(());
+    }
+    // A bar for a person at a terminal; one JSON line per job for a script.
+    let interactive = std::io::stdout().is_terminal() && global.format() == Format::Pretty;
+    let bar = interactive.then(|| {
+        let bar = indicatif::ProgressBar::new(dead.len() as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}") {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let mut failed = 0;
+    for entry in &dead {
+        let result = replay(target, &entry.job_id);
+        match (&bar, &result) {
+            (Some(bar), _) => {
+                bar.set_message(entry.function.clone());
+                bar.inc(1);
+            }
+            (None, Ok(value)) => print_line(&value.to_string())?,
+            (None, Err(e)) => print_line(
+                &json!({ "job_id": entry.job_id, "name": entry.function, "error": e.message })
+                    .to_string(),
+            )?,
+        }
+        if let Err(e) = result {
+            failed += 1;
+            if let Some(bar) = &bar {
+                bar.println(format!(
+                    "could not replay {} ({}): {}",
+                    &entry.job_id[..8],
+                    entry.function,
+                    e.message
+                ));
+            }
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+        eprintln!(
+            "Re-enqueued {} of {} dead job(s)",
+            dead.len() - failed,
+            dead.len()
+        );
+    }
+    if failed > 0 {
+        return Err(CliError::failure(format!(
+            "{failed} of {} job(s) could not be re-enqueued",
+            dead.len()
+        )));
+    }
+    Ok(())
+}

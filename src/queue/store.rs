@@ -1,0 +1,578 @@
+//! The queue's SQL: every read and write of `_flux_jobs`.
+
+use std::time::Duration;
+
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{short_error, JobState, Transition};
+use crate::record::ExecId;
+
+/// How long an idempotency key keeps returning the first job.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+const COLUMNS: &str =
+    "id, name, data, state, run_at_us, attempts, max_attempts, enqueued_at_us, enqueued_by, \
+                       next_exec_id, last_record, last_error, replays, updated_at_us";
+
+/// One job as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRow {
+    pub id: String,
+    pub name: String,
+    pub data: Value,
+    pub state: JobState,
+    pub run_at_us: i64,
+    /// Attempts started so far (the running one included).
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub enqueued_at_us: i64,
+    pub enqueued_by: Option<String>,
+    /// The execution id the next attempt will have.
+    pub next_exec_id: String,
+    pub last_record: Option<String>,
+    pub last_error: Option<String>,
+    pub replays: u32,
+    pub updated_at_us: i64,
+}
+
+fn job_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
+    let data: String = row.get(2)?;
+    let state: String = row.get(3)?;
+    Ok(JobRow {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        data: serde_json::from_str(&data).unwrap_or(Value::Null),
+        state: JobState::parse(&state).unwrap_or(JobState::Pending),
+        run_at_us: row.get(4)?,
+        attempts: row.get(5)?,
+        max_attempts: row.get(6)?,
+        enqueued_at_us: row.get(7)?,
+        enqueued_by: row.get(8)?,
+        next_exec_id: row.get(9)?,
+        last_record: row.get(10)?,
+        last_error: row.get(11)?,
+        replays: row.get(12)?,
+        updated_at_us: row.get(13)?,
+    })
+}
+
+/// `opts` of `ctx.queue.enqueue(name, data, opts)`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EnqueueOptions {
+    /// Milliseconds, or a duration string such as `'5s'`.
+    pub delay: Option<Value>,
+    /// An ISO 8601 date.
+    pub run_at: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("invalid enqueue options: {0}")]
+    Options(String),
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// A job written by [`enqueue`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enqueued {
+    pub id: String,
+    pub run_at_us: i64,
+    /// The execution id its first attempt will have.
+    pub exec_id: String,
+    /// An idempotency key matched an earlier job; nothing was added.
+    pub duplicate: bool,
+}
+
+fn parse_delay(delay: &Value) -> Result<Duration, EnqueueError> {
+    match delay {
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|ms| *ms >= 0.0 && ms.is_finite())
+            .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+            .ok_or_else(|| {
+                EnqueueError::Options(format!("delay must be 0 or more milliseconds, got {n}"))
+            }),
+        Value::String(text) => humantime::parse_duration(text.trim()).map_err(|e| {
+            EnqueueError::Options(format!(
+                "delay '{text}' is not a duration such as '5s' ({e})"
+            ))
+        }),
+        other => Err(EnqueueError::Options(format!(
+            "delay must be milliseconds or a duration string, got {other}"
+        ))),
+    }
+}
+
+/// Writes a job on `conn`, inside whatever transaction `conn` has open.
+pub fn enqueue(
+    conn: &Connection,
+    name: &str,
+    data: &Value,
+    options: &EnqueueOptions,
+    max_attempts: u32,
+    enqueued_by: Option<ExecId>,
+    now_us: i64,
+) -> Result<Enqueued, EnqueueError> {
+    let run_at_us = match (&options.delay, &options.run_at) {
+        (Some(_), Some(_)) => {
+            return Err(EnqueueError::Options(
+                "give either delay or runAt, not both".into(),
+            ))
+        }
+        (Some(delay), None) => now_us + parse_delay(delay)?.as_micros() as i64,
+        (None, Some(at)) => {
+            let at =
+                time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+                    .map_err(|e| {
+                        EnqueueError::Options(format!("runAt '{at}' is not an ISO 8601 date ({e})"))
+                    })?;
+            (at.unix_timestamp_nanos() / 1000) as i64
+        }
+        (None, None) => now_us,
+    };
+    if let Some(key) = &options.idempotency_key {
+        let window_start = now_us - IDEMPOTENCY_WINDOW.as_micros() as i64;
+        let existing: Option<(String, i64, String)> = conn
+            .query_row(
+                "SELECT id, run_at_us, next_exec_id FROM _flux_jobs WHERE idempotency_key = ?1 AND name = ?2
+                 AND (state IN ('pending', 'scheduled', 'running') OR enqueued_at_us >= ?3)
+                 ORDER BY enqueued_at_us DESC LIMIT 1",
+                params![key, name, window_start],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        if let Some((id, run_at_us, exec_id)) = existing {
+            return Ok(Enqueued {
+                id,
+                run_at_us,
+                exec_id,
+                duplicate: true,
+            });
+        }
+    }
+    let id = ExecId::random().to_string();
+    let exec_id = ExecId::random().to_string();
+    let state = if run_at_us > now_us {
+        JobState::Scheduled
+    } else {
+        JobState::Pending
+    };
+    conn.prepare_cached(
+        "INSERT INTO _flux_jobs (id, name, data, state, run_at_us, max_attempts, enqueued_at_us,
+         enqueued_by, idempotency_key, next_exec_id, updated_at_us)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?7)",
+    )?
+    .execute(params![
+        id,
+        name,
+        data.to_string(),
+        state.as_str(),
+        run_at_us,
+        max_attempts,
+        now_us,
+        enqueued_by.map(|e| e.to_string()),
+        options.idempotency_key,
+        exec_id,
+    ])?;
+    Ok(Enqueued {
+        id,
+        run_at_us,
+        exec_id,
+        duplicate: false,
+    })
+}
+
+/// Marks up to `limit` due jobs running (one attempt more each) and returns them, oldest
+/// first. Jobs named in `full` are left waiting: their workers are at their concurrency.
+pub fn claim_due(
+    conn: &Connection,
+    now_us: i64,
+    limit: usize,
+    full: &[String],
+) -> rusqlite::Result<Vec<JobRow>> {
+    let exclude = if full.is_empty() {
+        String::new()
+    } else {
+        format!(" AND name NOT IN ({})", vec!["?"; full.len()].join(", "))
+    };
+    let sql = format!(
+        "UPDATE _flux_jobs SET state = 'running', attempts = attempts + 1, updated_at_us = {now_us}
+         WHERE id IN (SELECT id FROM _flux_jobs WHERE state IN ('pending', 'scheduled')
+                      AND run_at_us <= {now_us}{exclude} ORDER BY run_at_us LIMIT {limit})
+         RETURNING {COLUMNS}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut jobs: Vec<JobRow> = stmt
+        .query_map(params_from_iter(full.iter()), job_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    jobs.sort_by_key(|j| (j.run_at_us, j.enqueued_at_us));
+    Ok(jobs)
+}
+
+/// Returns a claimed job to the queue without counting the attempt.
+pub fn unclaim(conn: &Connection, job_id: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE _flux_jobs SET state = 'pending', attempts = max(attempts - 1, 0) WHERE id = ?1 AND state = 'running'",
+    )?
+    .execute([job_id])?;
+    Ok(())
+}
+
+/// When the next waiting job is due, if any job waits.
+pub fn next_due(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "SELECT min(run_at_us) FROM _flux_jobs WHERE state IN ('pending', 'scheduled')",
+    )?
+    .query_row([], |row| row.get(0))
+}
+
+/// At start-up: attempts that were running when the last `flux dev` died run again, and do not
+/// count against their job's attempts. Returns how many there were.
+pub fn recover_running(conn: &Connection, now_us: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE _flux_jobs SET state = 'pending', attempts = max(attempts - 1, 0), updated_at_us = ?1
+         WHERE state = 'running'",
+        [now_us],
+    )
+}
+
+/// Applies an attempt's outcome to its job (called in the transaction that stores the record).
+pub fn apply_transition(
+    conn: &Connection,
+    job_id: &str,
+    record_id: &str,
+    transition: &Transition,
+    error: Option<&str>,
+    now_us: i64,
+) -> rusqlite::Result<()> {
+    match transition {
+        Transition::Done => conn.prepare_cached(
+            "UPDATE _flux_jobs SET state = 'done', last_record = ?2, last_error = NULL, updated_at_us = ?3 WHERE id = ?1",
+        )?
+        .execute(params![job_id, record_id, now_us])?,
+        Transition::Retry { run_at_us, next_exec_id } => conn.prepare_cached(
+            "UPDATE _flux_jobs SET state = 'scheduled', run_at_us = ?4, next_exec_id = ?5, last_record = ?2,
+             last_error = ?6, updated_at_us = ?3 WHERE id = ?1",
+        )?
+        .execute(params![job_id, record_id, now_us, run_at_us, next_exec_id.to_string(), error])?,
+        Transition::Dead => conn.prepare_cached(
+            "UPDATE _flux_jobs SET state = 'dead', last_record = ?2, last_error = ?4, updated_at_us = ?3 WHERE id = ?1",
+        )?
+        .execute(params![job_id, record_id, now_us, error])?,
+        Transition::Requeue { next_exec_id } => conn.prepare_cached(
+            "UPDATE _flux_jobs SET state = 'pending', attempts = max(attempts - 1, 0), next_exec_id = ?4,
+             last_record = ?2, updated_at_us = ?3 WHERE id = ?1",
+        )?
+        .execute(params![job_id, record_id, now_us, next_exec_id.to_string()])?,
+    };
+    Ok(())
+}
+
+/// Counts per function and state, for `flux queue stats`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatsRow {
+    pub function: String,
+    pub pending: u64,
+    pub scheduled: u64,
+    pub running: u64,
+    pub done: u64,
+    pub dead: u64,
+    /// How long the oldest pending job has waited.
+    pub oldest_pending_age_us: Option<i64>,
+}
+
+pub fn stats(conn: &Connection, now_us: i64) -> rusqlite::Result<Vec<StatsRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, state, count(*), min(CASE WHEN state = 'pending' THEN run_at_us END)
+         FROM _flux_jobs GROUP BY name, state ORDER BY name",
+    )?;
+    let mut rows: Vec<StatsRow> = Vec::new();
+    let mut cursor = stmt.query([])?;
+    while let Some(row) = cursor.next()? {
+        let name: String = row.get(0)?;
+        let state: String = row.get(1)?;
+        let count = row.get::<_, i64>(2)? as u64;
+        let oldest: Option<i64> = row.get(3)?;
+        if rows.last().is_none_or(|r| r.function != name) {
+            rows.push(StatsRow {
+                function: name,
+                ..StatsRow::default()
+            });
+        }
+        let Some(entry) = rows.last_mut() else {
+            continue;
+        };
+        match JobState::parse(&state) {
+            Some(JobState::Pending) => {
+                entry.pending = count;
+                entry.oldest_pending_age_us = oldest.map(|at| (now_us - at).max(0));
+            }
+            Some(JobState::Scheduled) => entry.scheduled = count,
+            Some(JobState::Running) => entry.running = count,
+            Some(JobState::Done) => entry.done = count,
+            Some(JobState::Dead) => entry.dead = count,
+            None => {}
+        }
+    }
+    Ok(rows)
+}
+
+/// Jobs, newest first, optionally of one state and one function.
+pub fn list_jobs(
+    conn: &Connection,
+    state: Option<JobState>,
+    name: Option<&str>,
+    limit: usize,
+) -> rusqlite::Result<Vec<JobRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM _flux_jobs WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR name = ?2)
+         ORDER BY updated_at_us DESC LIMIT ?3"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(
+        params![state.map(JobState::as_str), name, limit as i64],
+        job_row,
+    )?;
+    rows.collect()
+}
+
+/// A dead job as `flux queue dead-letter list` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The last attempt's execution id: the one to `flux why`.
+    pub id: String,
+    pub job_id: String,
+    pub function: String,
+    pub attempts: u32,
+    pub error: String,
+    /// The error as the list line shows it.
+    pub short_error: String,
+    pub died_at_us: i64,
+}
+
+pub fn dead_letters(conn: &Connection, name: Option<&str>) -> rusqlite::Result<Vec<DeadLetter>> {
+    let jobs = list_jobs(conn, Some(JobState::Dead), name, 100_000)?;
+    Ok(jobs
+        .into_iter()
+        .map(|job| {
+            let error = job.last_error.clone().unwrap_or_default();
+            DeadLetter {
+                id: job.last_record.clone().unwrap_or_else(|| job.id.clone()),
+                job_id: job.id,
+                function: job.name,
+                attempts: job.attempts,
+                short_error: short_error(&error),
+                error,
+                died_at_us: job.updated_at_us,
+            }
+        })
+        .collect())
+}
+
+#[derive(Debug)]
+pub enum JobLookup {
+    Found(Box<JobRow>),
+    NotFound,
+    Ambiguous(Vec<String>),
+}
+
+/// The job a prefix names: a job id, or the id of any of its attempts' executions.
+pub fn find_job(conn: &Connection, prefix: &str) -> rusqlite::Result<JobLookup> {
+    let upper = format!("{prefix}g");
+    let mut ids: Vec<String> = conn
+        .prepare_cached("SELECT id FROM _flux_jobs WHERE id >= ?1 AND id < ?2 LIMIT 5")?
+        .query_map(params![prefix, upper], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let from_records: Vec<String> = conn
+        .prepare_cached(
+            "SELECT DISTINCT job_id FROM _flux_records WHERE id >= ?1 AND id < ?2 AND job_id IS NOT NULL LIMIT 5",
+        )?
+        .query_map(params![prefix, upper], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let from_next: Vec<String> = conn
+        .prepare_cached(
+            "SELECT id FROM _flux_jobs WHERE next_exec_id >= ?1 AND next_exec_id < ?2 LIMIT 5",
+        )?
+        .query_map(params![prefix, upper], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in from_records.into_iter().chain(from_next) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(match ids.len() {
+        0 => JobLookup::NotFound,
+        1 => {
+            let job = conn
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM _flux_jobs WHERE id = ?1"))?
+                .query_row([&ids[0]], job_row)
+                .optional()?;
+            job.map_or(JobLookup::NotFound, |job| JobLookup::Found(Box::new(job)))
+        }
+        _ => JobLookup::Ambiguous(ids),
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("job {id} ({name}) is {state}, not dead-lettered: only dead jobs can be replayed")]
+    NotDead {
+        id: String,
+        name: String,
+        state: &'static str,
+    },
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Puts a dead job back in the queue with a fresh attempt count; returns the execution id its
+/// next attempt will have.
+pub fn replay(
+    conn: &Connection,
+    job: &JobRow,
+    max_attempts: u32,
+    now_us: i64,
+) -> Result<String, ReplayError> {
+    if job.state != JobState::Dead {
+        return Err(ReplayError::NotDead {
+            id: job.id[..8].to_string(),
+            name: job.name.clone(),
+            state: job.state.as_str(),
+        });
+    }
+    let exec_id = ExecId::random().to_string();
+    let changed = conn.execute(
+        "UPDATE _flux_jobs SET state = 'pending', attempts = 0, max_attempts = ?2, run_at_us = ?3,
+         next_exec_id = ?4, replays = replays + 1, updated_at_us = ?3 WHERE id = ?1 AND state = 'dead'",
+        params![job.id, max_attempts, now_us, exec_id],
+    )?;
+    if changed == 0 {
+        return Err(ReplayError::NotDead {
+            id: job.id[..8].to_string(),
+            name: job.name.clone(),
+            state: "no longer dead",
+        });
+    }
+    Ok(exec_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn conn() -> Connection {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(crate::queue::SCHEMA).expect("schema");
+        conn.execute_batch("CREATE TABLE _flux_records (id TEXT, job_id TEXT)")
+            .expect("records");
+        conn
+    }
+
+    #[test]
+    fn idempotency_keys_return_the_first_job() {
+        let conn = conn();
+        let options = EnqueueOptions {
+            idempotency_key: Some("k".into()),
+            ..Default::default()
+        };
+        let first = enqueue(&conn, "w", &json!({}), &options, 3, None, 1_000).expect("first");
+        let second = enqueue(&conn, "w", &json!({}), &options, 3, None, 2_000).expect("second");
+        assert_eq!(first.id, second.id);
+        assert!(second.duplicate);
+    }
+
+    #[test]
+    fn delays_schedule_later_and_claims_wait_for_them() {
+        let conn = conn();
+        let later = EnqueueOptions {
+            delay: Some(json!("5s")),
+            ..Default::default()
+        };
+        let job = enqueue(&conn, "w", &json!(null), &later, 3, None, 0).expect("enqueue");
+        assert_eq!(job.run_at_us, 5_000_000);
+        assert!(claim_due(&conn, 4_999_999, 10, &[])
+            .expect("claim")
+            .is_empty());
+        assert_eq!(next_due(&conn).expect("next"), Some(5_000_000));
+        let claimed = claim_due(&conn, 5_000_000, 10, &[]).expect("claim");
+        assert_eq!((claimed.len(), claimed[0].attempts), (1, 1));
+        let bad = EnqueueOptions {
+            delay: Some(json!(-1)),
+            ..Default::default()
+        };
+        assert!(enqueue(&conn, "w", &json!(null), &bad, 3, None, 0).is_err());
+    }
+
+    #[test]
+    fn full_workers_are_skipped_and_running_jobs_recover() {
+        let conn = conn();
+        for name in ["a", "b"] {
+            enqueue(
+                &conn,
+                name,
+                &json!(null),
+                &EnqueueOptions::default(),
+                3,
+                None,
+                0,
+            )
+            .expect("enqueue");
+        }
+        let claimed = claim_due(&conn, 1, 10, &["a".to_string()]).expect("claim");
+        assert_eq!(
+            claimed.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
+        assert_eq!(recover_running(&conn, 2).expect("recover"), 1);
+        assert_eq!(claim_due(&conn, 3, 10, &[]).expect("claim").len(), 2);
+    }
+
+    #[test]
+    fn only_dead_jobs_replay_with_a_fresh_count() {
+        let conn = conn();
+        enqueue(
+            &conn,
+            "w",
+            &json!(1),
+            &EnqueueOptions::default(),
+            3,
+            None,
+            0,
+        )
+        .expect("enqueue");
+        let job = claim_due(&conn, 1, 1, &[]).expect("claim").remove(0);
+        assert!(matches!(
+            replay(&conn, &job, 3, 2),
+            Err(ReplayError::NotDead { .. })
+        ));
+        apply_transition(
+            &conn,
+            &job.id,
+            "r1",
+            &Transition::Dead,
+            Some("boom (detail)"),
+            3,
+        )
+        .expect("dead");
+        let dead = dead_letters(&conn, None).expect("list");
+        assert_eq!(
+            (dead[0].id.as_str(), dead[0].short_error.as_str()),
+            ("r1", "boom")
+        );
+        let JobLookup::Found(job) = find_job(&conn, &job.id[..6]).expect("find") else {
+            panic!("job not found by prefix")
+        };
+        let next = replay(&conn, &job, 5, 4).expect("replay");
+        let again = claim_due(&conn, 5, 1, &[]).expect("claim").remove(0);
+        assert_eq!(
+            (again.attempts, again.max_attempts, again.next_exec_id),
+            (1, 5, next)
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! `/_flux/api/jobs`, `/_flux/api/queue/…`, `/_flux/api/dead-letter/…`: the queue over HTTP.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{json_error, ApiError, AppState};
+use crate::queue::{self, EnqueueOptions, JobLookup, JobState, ReplayError};
+use crate::record::ExecId;
+use crate::runtime::now_us;
+use crate::store::StoreError;
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(internal)?
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        json!({ "error": e.to_string() }),
+    )
+}
+
+fn connect(state: &AppState) -> Result<rusqlite::Connection, ApiError> {
+    state
+        .shared
+        .store
+        .connect()
+        .map_err(|e: StoreError| internal(e))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewJob {
+    name: String,
+    #[serde(default)]
+    data: Value,
+    #[serde(default)]
+    opts: Option<EnqueueOptions>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum NewJobs {
+    One(NewJob),
+    Many(Vec<NewJob>),
+}
+
+/// `POST /_flux/api/jobs`: one job or an array, enqueued in one transaction.
+pub async fn enqueue(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<NewJobs>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let jobs = match body {
+        Ok(Json(NewJobs::One(job))) => vec![job],
+        Ok(Json(NewJobs::Many(jobs))) => jobs,
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                json!({ "error": format!("expected {{ name, data, opts }} or an array of them: {e}") }),
+            )
+        }
+    };
+    let worker_state = Arc::clone(&state);
+    let result = blocking(move || {
+        for job in &jobs {
+            if worker_state.shared.lookup(&job.name).is_none() {
+                return Err(ApiError(
+                    StatusCode::NOT_FOUND,
+                    json!({ "error": format!("no worker named '{}': create functions/{}.ts", job.name, job.name) }),
+                ));
+            }
+        }
+        let mut conn = connect(&worker_state)?;
+        let tx = conn.transaction().map_err(internal)?;
+        let config = worker_state.shared.config();
+        let now = now_us();
+        let mut written = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            let options = job.opts.as_ref();
+            let default = EnqueueOptions::default();
+            let enqueued = queue::enqueue(
+                &tx,
+                &job.name,
+                &job.data,
+                options.unwrap_or(&default),
+                config.worker(&job.name).max_attempts,
+                None,
+                now,
+            )
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })))?;
+            written.push(json!({
+                "id": enqueued.id, "name": job.name, "exec_id": enqueued.exec_id, "duplicate": enqueued.duplicate,
+            }));
+        }
+        tx.commit().map_err(internal)?;
+        Ok(written)
+    })
+    .await;
+    match result {
+        Ok(written) => {
+            state.shared.queue.wake();
+            (StatusCode::CREATED, Json(json!({ "jobs": written }))).into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+pub async fn stats(State(state): State<Arc<AppState>>) -> Response {
+    let worker_state = Arc::clone(&state);
+    let result =
+        blocking(move || queue::stats(&connect(&worker_state)?, now_us()).map_err(internal)).await;
+    match result {
+        Ok(rows) => {
+            Json(json!({ "paused": state.shared.queue.is_paused(), "stats": rows })).into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+pub async fn pause(State(state): State<Arc<AppState>>) -> Response {
+    state.shared.queue.pause();
+    Json(json!({ "paused": true })).into_response()
+}
+
+pub async fn resume(State(state): State<Arc<AppState>>) -> Response {
+    state.shared.queue.resume();
+    Json(json!({ "paused": false })).into_response()
+}
+
+/// `GET /_flux/api/jobs?state=&fn=&limit=`
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let mut job_state = None;
+    let mut function = None;
+    let mut limit = 100;
+    for (key, value) in &params {
+        let bad = |what: &str| {
+            json_error(
+                StatusCode::BAD_REQUEST,
+                json!({ "error": format!("{key}={value}: {what}") }),
+            )
+        };
+        match key.as_str() {
+            "state" => match JobState::parse(value) {
+                Some(s) => job_state = Some(s),
+                None => return bad("expected pending, scheduled, running, done or dead"),
+            },
+            "fn" => function = Some(value.clone()),
+            "limit" => match value.parse::<usize>() {
+                Ok(n) if n > 0 => limit = n.min(10_000),
+                _ => return bad("expected a whole number above 0"),
+            },
+            _ => return bad("unknown filter (use state, fn, limit)"),
+        }
+    }
+    let result = blocking(move || {
+        queue::list_jobs(&connect(&state)?, job_state, function.as_deref(), limit).map_err(internal)
+    })
+    .await;
+    match result {
+        Ok(jobs) => Json(json!({ "jobs": jobs })).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn lookup(conn: &rusqlite::Connection, raw: &str) -> Result<queue::JobRow, ApiError> {
+    let prefix = ExecId::parse_prefix(raw)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })))?;
+    match queue::find_job(conn, &prefix).map_err(internal)? {
+        JobLookup::Found(job) => Ok(*job),
+        JobLookup::NotFound => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            json!({ "error": format!("no job or job attempt has an id starting with {prefix}") }),
+        )),
+        JobLookup::Ambiguous(ids) => Err(ApiError(
+            StatusCode::CONFLICT,
+            json!({ "error": format!("{prefix} is ambiguous: give more characters"), "candidates": ids }),
+        )),
+    }
+}
+
+/// `GET /_flux/api/jobs/<prefix>`: the job (by its id or any attempt's) and its attempts.
+pub async fn show(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Response {
+    let result = blocking(move || {
+        let conn = connect(&state)?;
+        let job = lookup(&conn, &raw)?;
+        let mut stmt = conn
+            .prepare("SELECT id, status, started_at_us, duration_us FROM _flux_records WHERE job_id = ?1 ORDER BY started_at_us")
+            .map_err(internal)?;
+        let attempts: Vec<Value> = stmt
+            .query_map([&job.id], |row| {
+                Ok(json!({
+                    "id": row.get::<_, String>(0)?, "status": row.get::<_, String>(1)?,
+                    "started_at_us": row.get::<_, i64>(2)?, "duration_us": row.get::<_, i64>(3)?,
+                }))
+            })
+            .map_err(internal)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(internal)?;
+        Ok(json!({ "job": job, "attempts": attempts }))
+    })
+    .await;
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// `GET /_flux/api/dead-letter?fn=`
+pub async fn dead_letters(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(key) = params.keys().find(|k| *k != "fn") {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": format!("unknown filter {key} (use fn)") }),
+        );
+    }
+    let function = params.get("fn").cloned();
+    let result = blocking(move || {
+        queue::dead_letters(&connect(&state)?, function.as_deref()).map_err(internal)
+    })
+    .await;
+    match result {
+        Ok(dead) => Json(json!({ "dead": dead })).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// `POST /_flux/api/dead-letter/<prefix>/replay`
+pub async fn replay(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Response {
+    let worker_state = Arc::clone(&state);
+    let result = blocking(move || {
+        let conn = connect(&worker_state)?;
+        let job = lookup(&conn, &raw)?;
+        let max_attempts = worker_state.shared.config().worker(&job.name).max_attempts;
+        match queue::replay(&conn, &job, max_attempts, now_us()) {
+            Ok(exec_id) => Ok(json!({ "job_id": job.id, "name": job.name, "exec_id": exec_id })),
+            Err(e @ ReplayError::NotDead { .. }) => Err(ApiError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "error": e.to_string(), "state": job.state }),
+            )),
+            Err(ReplayError::Sql(e)) => Err(internal(e)),
+        }
+    })
+    .await;
+    match result {
+        Ok(body) => {
+            state.shared.queue.wake();
+            Json(body).into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
