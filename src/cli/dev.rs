@@ -238,7 +238,7 @@ async fn serve(
 
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = start_watcher(Arc::clone(&shared), Arc::clone(&stop));
-    let pruner = start_pruner(store, retention, Arc::clone(&stop));
+    let pruner = start_maintenance(store.clone(), retention, Arc::clone(&stop));
 
     let state = Arc::new(AppState {
         shared: Arc::clone(&shared),
@@ -269,6 +269,10 @@ async fn serve(
     drop(watcher);
     if let Some(pruner) = pruner {
         let _ = tokio::task::spawn_blocking(move || pruner.join()).await;
+    }
+    // Leave a small WAL behind: fold it into the database file.
+    if let Ok(conn) = store.connect() {
+        let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
     }
     drop(shared);
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
@@ -358,22 +362,45 @@ fn print_banner(
 }
 
 /// Prunes old records now and then, on its own connection, in small transactions.
-fn start_pruner(
+/// Frames past which a fully copied WAL is restarted from its beginning.
+const WAL_RESTART_FRAMES: i64 = 2_000;
+
+/// Copies the WAL into the database without blocking anyone, and once it is all copied and
+/// large, restarts it: writers then reuse the file's blocks instead of growing it, which the
+/// filesystem would zero-fill page by page.
+fn checkpoint(conn: &rusqlite::Connection, store: &Store) {
+    let frames = |mode: &str| {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        })
+    };
+    if let Ok((log, copied)) = frames("PASSIVE") {
+        if log > WAL_RESTART_FRAMES && copied == log {
+            let _guard = store.write_lock().lock();
+            let _ = frames("RESTART");
+        }
+    }
+}
+
+/// Store upkeep off the request path: WAL checkpoints every few hundred milliseconds (writers
+/// never checkpoint themselves, see `Store::connect`), and pruning every minute.
+fn start_maintenance(
     store: Store,
     retention: crate::store::Retention,
     stop: Arc<AtomicBool>,
 ) -> Option<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
-        .name("flux-retention".into())
+        .name("flux-maintenance".into())
         .spawn(move || {
             let Ok(conn) = store.connect() else { return };
             let mut next = std::time::Instant::now() + Duration::from_secs(5);
             while !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(200));
+                std::thread::sleep(Duration::from_millis(100));
+                checkpoint(&conn, &store);
                 if std::time::Instant::now() < next {
                     continue;
                 }
-                if let Err(e) = prune(&conn, &retention, now_us()) {
+                if let Err(e) = prune(&conn, &retention, now_us(), store.write_lock()) {
                     eprintln!("warning: pruning old records failed: {e}");
                 }
                 next = std::time::Instant::now() + Duration::from_secs(60);
@@ -384,7 +411,19 @@ fn start_pruner(
 
 /// Watches the project: code changes reload functions, a config change reloads the config,
 /// a new migration is applied. Errors are shown; the server keeps running.
-fn start_watcher(shared: Arc<Shared>, stop: Arc<AtomicBool>) -> Option<notify::RecommendedWatcher> {
+/// Whether a top-level folder of the project holds code or content worth watching: not the
+/// store (every write to it would wake the watcher), not dependencies, not hidden folders.
+fn worth_watching(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    path.is_dir() && !name.starts_with('.') && name != "node_modules" && name != "target"
+}
+
+type SharedWatcher = Arc<std::sync::Mutex<notify::RecommendedWatcher>>;
+
+fn start_watcher(shared: Arc<Shared>, stop: Arc<AtomicBool>) -> Option<SharedWatcher> {
     let (tx, rx) = crossbeam_channel::unbounded::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         // Reading a file (as the config reload does) must not look like a change.
@@ -403,13 +442,20 @@ fn start_watcher(shared: Arc<Shared>, stop: Arc<AtomicBool>) -> Option<notify::R
     })
     .ok()?;
     let root = shared.layout.root.clone();
-    if let Err(e) = watcher.watch(&root, RecursiveMode::Recursive) {
+    if let Err(e) = watcher.watch(&root, RecursiveMode::NonRecursive) {
         eprintln!(
             "warning: cannot watch {} for changes ({e}); restart flux dev after edits",
             root.display()
         );
         return None;
     }
+    for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        if worth_watching(&entry.path()) {
+            let _ = watcher.watch(&entry.path(), RecursiveMode::Recursive);
+        }
+    }
+    let watcher = Arc::new(std::sync::Mutex::new(watcher));
+    let adder = Arc::clone(&watcher);
     std::thread::Builder::new()
         .name("flux-watcher".into())
         .spawn(move || {
@@ -421,6 +467,14 @@ fn start_watcher(shared: Arc<Shared>, stop: Arc<AtomicBool>) -> Option<notify::R
                 // Editors write in bursts: take the whole burst as one change.
                 while let Ok(path) = rx.recv_timeout(Duration::from_millis(30)) {
                     changed.insert(path);
+                }
+                for path in &changed {
+                    // A folder created at the top of the project is watched from now on.
+                    if path.parent() == Some(root.as_path()) && worth_watching(path) {
+                        if let Ok(mut watcher) = adder.lock() {
+                            let _ = watcher.watch(path, RecursiveMode::Recursive);
+                        }
+                    }
                 }
                 let state_dir = shared.layout.state_dir();
                 changed.retain(|p| {
@@ -480,10 +534,10 @@ fn on_change(shared: &Shared, changed: &BTreeSet<PathBuf>) {
         .iter()
         .any(|p| p.starts_with(layout.migrations_dir()))
     {
-        let result = shared
-            .store
-            .connect()
-            .and_then(|mut conn| apply_migrations(&mut conn, &layout.migrations_dir()));
+        let result = shared.store.connect().and_then(|mut conn| {
+            let _guard = shared.store.write_lock().lock();
+            apply_migrations(&mut conn, &layout.migrations_dir())
+        });
         match result {
             Ok(report) => {
                 for name in report.applied {

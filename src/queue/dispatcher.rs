@@ -78,7 +78,10 @@ impl Dispatcher {
         concurrency: usize,
     ) -> Result<Dispatcher, String> {
         let conn = shared.store.connect().map_err(|e| e.to_string())?;
-        let recovered = recover_running(&conn, now_us()).map_err(|e| e.to_string())?;
+        let recovered = {
+            let _guard = shared.store.write_lock().lock();
+            recover_running(&conn, now_us()).map_err(|e| e.to_string())?
+        };
         if recovered > 0 {
             eprintln!("↻ {recovered} job attempt(s) interrupted by the last stop will run again");
         }
@@ -189,7 +192,9 @@ impl State {
     fn dispatch(&mut self) -> Option<Duration> {
         let config = self.shared.config();
         loop {
-            let free = self.concurrency.saturating_sub(self.in_flight);
+            // Claim ahead of the engines by as many again, so that an engine finishing an
+            // attempt finds the next one waiting and claims come in batches.
+            let free = (self.concurrency * 2).saturating_sub(self.in_flight);
             if free == 0 {
                 return None;
             }
@@ -205,7 +210,11 @@ impl State {
                 .map(|(name, _)| name.clone())
                 .collect();
             let now = now_us();
-            let jobs = match claim_due(&self.conn, now, free, &full) {
+            let claimed = {
+                let _guard = self.shared.store.write_lock().lock();
+                claim_due(&self.conn, now, free, &full)
+            };
+            let jobs = match claimed {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     eprintln!("warning: claiming jobs failed ({e}); retrying shortly");
@@ -220,6 +229,7 @@ impl State {
                 if limit.is_some_and(|max| *running >= max as usize) {
                     // One claim can take several jobs of a worker past its own limit: put
                     // those back until one of its attempts finishes.
+                    let _guard = self.shared.store.write_lock().lock();
                     if let Err(e) = unclaim(&self.conn, &job.id) {
                         eprintln!(
                             "warning: returning job {} to the queue failed: {e}",

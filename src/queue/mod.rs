@@ -40,8 +40,6 @@ CREATE TABLE IF NOT EXISTS _flux_jobs (
 );
 CREATE INDEX IF NOT EXISTS _flux_jobs_due ON _flux_jobs (state, run_at_us);
 CREATE INDEX IF NOT EXISTS _flux_jobs_key ON _flux_jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS _flux_jobs_last_record ON _flux_jobs (last_record);
-CREATE INDEX IF NOT EXISTS _flux_jobs_next ON _flux_jobs (next_exec_id);
 ";
 
 /// The states a job moves through. `pending` and `scheduled` wait; `running` is claimed.

@@ -388,11 +388,13 @@ pub fn find_job(conn: &Connection, prefix: &str) -> rusqlite::Result<JobLookup> 
         .prepare_cached("SELECT id FROM _flux_jobs WHERE id >= ?1 AND id < ?2 LIMIT 5")?
         .query_map(params![prefix, upper], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    let (low, high) = ExecId::hi_range(prefix);
     let from_records: Vec<String> = conn
         .prepare_cached(
-            "SELECT DISTINCT job_id FROM _flux_records WHERE id >= ?1 AND id < ?2 AND job_id IS NOT NULL LIMIT 5",
+            "SELECT DISTINCT job_id FROM _flux_records WHERE id_hi BETWEEN ?3 AND ?4
+             AND id >= ?1 AND id < ?2 AND job_id IS NOT NULL LIMIT 5",
         )?
-        .query_map(params![prefix, upper], |row| row.get(0))?
+        .query_map(params![prefix, upper, low, high], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let from_next: Vec<String> = conn
         .prepare_cached(
@@ -469,7 +471,7 @@ mod tests {
     fn conn() -> Connection {
         let conn = Connection::open_in_memory().expect("open");
         conn.execute_batch(crate::queue::SCHEMA).expect("schema");
-        conn.execute_batch("CREATE TABLE _flux_records (id TEXT, job_id TEXT)")
+        conn.execute_batch("CREATE TABLE _flux_records (id TEXT, id_hi INTEGER, job_id TEXT)")
             .expect("records");
         conn
     }

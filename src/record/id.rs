@@ -34,6 +34,21 @@ impl ExecId {
         full
     }
 
+    /// The id's first 63 bits, order-preserving: the store indexes this small integer instead
+    /// of the 32-character text, which keeps the index (and every insert into it) small.
+    pub fn hi(&self) -> i64 {
+        (self.0 >> 65) as i64
+    }
+
+    /// The range of [`ExecId::hi`] values that ids starting with `prefix` (valid lowercase hex)
+    /// fall in, bounds included.
+    pub fn hi_range(prefix: &str) -> (i64, i64) {
+        let head = &prefix[..prefix.len().min(16)];
+        let low = u64::from_str_radix(&format!("{head:0<16}"), 16).unwrap_or(0);
+        let high = u64::from_str_radix(&format!("{head:f<16}"), 16).unwrap_or(u64::MAX);
+        ((low >> 1) as i64, (high >> 1) as i64)
+    }
+
     /// Validates a user-given prefix and returns it lowercased.
     pub fn parse_prefix(text: &str) -> Result<String, IdError> {
         let text = text.trim().trim_start_matches("req:").to_ascii_lowercase();
@@ -97,6 +112,17 @@ mod tests {
         let id = ExecId::random();
         assert_eq!(id.to_string().parse::<ExecId>(), Ok(id));
         assert_eq!(id.short().len(), SHORT_LEN);
+    }
+
+    #[test]
+    fn prefix_ranges_hold_exactly_the_ids_with_that_prefix() {
+        let id: ExecId = "d5e6f7a8000000000000000000000001".parse().expect("id");
+        let (low, high) = ExecId::hi_range("d5e6");
+        assert!(low <= id.hi() && id.hi() <= high);
+        let (low, high) = ExecId::hi_range("d5e7");
+        assert!(id.hi() < low && low <= high);
+        let (low, high) = ExecId::hi_range(&id.to_string());
+        assert!(low <= id.hi() && id.hi() <= high);
     }
 
     #[test]

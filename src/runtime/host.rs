@@ -14,7 +14,17 @@ use super::recorder::Recorder;
 use super::{email, now_us, sql, Shared};
 use crate::queue::{self, EnqueueOptions};
 use crate::record::{ExecId, SpanStatus};
-use crate::store::Capture;
+use crate::store::{Capture, WriteGuard};
+
+/// How long a write waits for another execution's transaction before failing.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+fn busy_message() -> String {
+    format!(
+        "the database is busy: another execution's transaction has held it for {}s",
+        LOCK_WAIT.as_secs()
+    )
+}
 
 /// The largest response body `fetch` reads.
 const MAX_FETCH_BODY: usize = 50 * 1024 * 1024;
@@ -72,6 +82,8 @@ pub struct HostState {
     pub capture: Capture,
     pub exec: Option<ExecState>,
     pub fetch_done: crossbeam_channel::Sender<FetchDone>,
+    /// The store's write lock, held for the whole of an open `ctx.db.transaction`.
+    pub tx_guard: Option<WriteGuard>,
 }
 
 fn ok(value: Value) -> String {
@@ -206,7 +218,16 @@ impl HostState {
         let span = recorder.open(name, site, attrs);
         let at = recorder.elapsed_us();
         self.capture.begin_statement(Some(span), at);
-        let result = sql::run(&self.conn, sql_text, params);
+        let in_transaction = self.tx_guard.is_some();
+        let lock = self.shared.store.write_lock().clone();
+        let result = sql::run(&self.conn, sql_text, params, || {
+            if in_transaction {
+                return Ok(None);
+            }
+            lock.try_lock_for(LOCK_WAIT)
+                .map(Some)
+                .ok_or_else(|| sql::SqlError::Usage(busy_message()))
+        });
         if result.is_err() {
             self.capture.statement_failed();
         }
@@ -293,12 +314,19 @@ impl HostState {
         let recorder = self.recorder();
         let span = recorder.open("db.transaction".into(), site, Map::new());
         recorder.transaction = Some(span);
+        let Some(guard) = self.shared.store.write_lock().try_lock_for(LOCK_WAIT) else {
+            let recorder = self.recorder();
+            recorder.transaction = None;
+            recorder.close(span, SpanStatus::Error, Some(busy_message()), Map::new());
+            return err(busy_message());
+        };
         if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
             let recorder = self.recorder();
             recorder.transaction = None;
             recorder.close(span, SpanStatus::Error, Some(e.to_string()), Map::new());
             return err(e.to_string());
         }
+        self.tx_guard = Some(guard);
         ok(Value::Null)
     }
 
@@ -312,14 +340,18 @@ impl HostState {
     }
 
     fn commit(&mut self) -> String {
-        match self.conn.execute_batch("COMMIT") {
+        let committed = self.conn.execute_batch("COMMIT");
+        if committed.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.tx_guard = None;
+        match committed {
             Ok(()) => {
                 self.end_transaction(SpanStatus::Ok, "committed", None);
                 self.after_commit();
                 ok(Value::Null)
             }
             Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
                 self.end_transaction(SpanStatus::Error, "rolled back", Some(e.to_string()));
                 err(format!(
                     "the transaction could not commit and was rolled back: {e}"
@@ -333,6 +365,7 @@ impl HostState {
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+        self.tx_guard = None;
         self.end_transaction(SpanStatus::Error, "rolled back", reason);
         ok(Value::Null)
     }
@@ -342,9 +375,23 @@ impl HostState {
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+        self.tx_guard = None;
         if self.exec.is_some() {
             self.end_transaction(SpanStatus::Error, "rolled back", Some(reason.to_string()));
         }
+    }
+
+    /// The write lock for one statement outside a transaction (inside one, it is held already).
+    fn write_guard(&self) -> Result<Option<WriteGuard>, ()> {
+        if self.tx_guard.is_some() {
+            return Ok(None);
+        }
+        self.shared
+            .store
+            .write_lock()
+            .try_lock_for(LOCK_WAIT)
+            .map(Some)
+            .ok_or(())
     }
 
     fn after_commit(&mut self) {
@@ -384,15 +431,19 @@ impl HostState {
         let span = self
             .recorder()
             .open(format!("queue.enqueue({name})"), site, attrs);
-        let result = queue::enqueue(
-            &self.conn,
-            &name,
-            &args.data,
-            &options,
-            max_attempts,
-            exec_id,
-            now_us(),
-        );
+        let result = match self.write_guard() {
+            Ok(_guard) => queue::enqueue(
+                &self.conn,
+                &name,
+                &args.data,
+                &options,
+                max_attempts,
+                exec_id,
+                now_us(),
+            )
+            .map_err(|e| e.to_string()),
+            Err(()) => Err(busy_message()),
+        };
         let committed_now = self.conn.is_autocommit();
         match result {
             Ok(job) => {
@@ -475,6 +526,8 @@ impl HostState {
             .as_ref()
             .map(|e| e.id.to_string())
             .unwrap_or_default();
+        let guard = self.write_guard();
+        let _guard = guard.map_err(|()| busy_message())?;
         self.conn
             .execute(
                 "INSERT INTO _flux_emails (record_id, recipient, subject, template, html, created_at_us)

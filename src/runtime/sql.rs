@@ -86,10 +86,21 @@ fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), SqlError> {
     Ok(())
 }
 
-/// Runs one statement and collects its rows.
-pub fn run(conn: &Connection, sql: &str, params: &[Value]) -> Result<SqlResult, SqlError> {
+/// Runs one statement and collects its rows. A statement that writes first calls
+/// `lock_for_write` and holds what it returns until the statement is done.
+pub fn run<G>(
+    conn: &Connection,
+    sql: &str,
+    params: &[Value],
+    lock_for_write: impl FnOnce() -> Result<G, SqlError>,
+) -> Result<SqlResult, SqlError> {
     let mut stmt = conn.prepare_cached(sql)?;
     bind(&mut stmt, params)?;
+    let _guard = if stmt.readonly() {
+        None
+    } else {
+        Some(lock_for_write()?)
+    };
     let names: Vec<String> = stmt.column_names().map(String::from).collect();
     let mut rows = Vec::new();
     {
@@ -120,6 +131,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn no_lock() -> Result<(), SqlError> {
+        Ok(())
+    }
+
     #[test]
     fn dollar_parameters_are_positional_whatever_their_order() {
         let conn = Connection::open_in_memory().expect("open");
@@ -127,6 +142,7 @@ mod tests {
             &conn,
             "SELECT $2 AS b, $1 AS a",
             &[json!("first"), json!("second")],
+            no_lock,
         )
         .expect("runs");
         assert_eq!(result.rows[0]["a"], "first");
@@ -136,7 +152,7 @@ mod tests {
     #[test]
     fn parameter_count_mismatches_are_errors() {
         let conn = Connection::open_in_memory().expect("open");
-        assert!(run(&conn, "SELECT $1, $2", &[json!(1)]).is_err());
-        assert!(run(&conn, "SELECT $1", &[json!(1), json!(2)]).is_err());
+        assert!(run(&conn, "SELECT $1, $2", &[json!(1)], no_lock).is_err());
+        assert!(run(&conn, "SELECT $1", &[json!(1), json!(2)], no_lock).is_err());
     }
 }

@@ -108,6 +108,7 @@ impl Worker {
             capture,
             exec: None,
             fetch_done: fetch_tx,
+            tx_guard: None,
         };
         Ok(Worker {
             shared,

@@ -80,6 +80,7 @@ pub async fn enqueue(
             }
         }
         let mut conn = connect(&worker_state)?;
+        let _guard = worker_state.shared.store.write_lock().lock();
         let tx = conn.transaction().map_err(internal)?;
         let config = worker_state.shared.config();
         let now = now_us();
@@ -246,6 +247,7 @@ pub async fn replay(State(state): State<Arc<AppState>>, Path(raw): Path<String>)
         let conn = connect(&worker_state)?;
         let job = lookup(&conn, &raw)?;
         let max_attempts = worker_state.shared.config().worker(&job.name).max_attempts;
+        let _guard = worker_state.shared.store.write_lock().lock();
         match queue::replay(&conn, &job, max_attempts, now_us()) {
             Ok(exec_id) => Ok(json!({ "job_id": job.id, "name": job.name, "exec_id": exec_id })),
             Err(e @ ReplayError::NotDead { .. }) => Err(ApiError(

@@ -8,6 +8,7 @@ mod retention;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -50,7 +51,8 @@ CREATE TABLE IF NOT EXISTS _flux_migrations (
 );
 CREATE TABLE IF NOT EXISTS _flux_records (
     seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL,
+    id_hi INTEGER NOT NULL,
     kind TEXT NOT NULL,
     function TEXT NOT NULL,
     status TEXT NOT NULL,
@@ -60,11 +62,13 @@ CREATE TABLE IF NOT EXISTS _flux_records (
     enqueued_by TEXT,
     body TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS _flux_records_id ON _flux_records (id_hi);
 CREATE INDEX IF NOT EXISTS _flux_records_started ON _flux_records (started_at_us);
 CREATE INDEX IF NOT EXISTS _flux_records_job ON _flux_records (job_id) WHERE job_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS _flux_records_cause ON _flux_records (enqueued_by) WHERE enqueued_by IS NOT NULL;
 CREATE TABLE IF NOT EXISTS _flux_mutations (
     seq INTEGER PRIMARY KEY,
+    record_seq INTEGER NOT NULL,
     record_id TEXT NOT NULL,
     tbl TEXT NOT NULL,
     pk TEXT NOT NULL,
@@ -75,7 +79,7 @@ CREATE TABLE IF NOT EXISTS _flux_mutations (
     at_us INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS _flux_mutations_row ON _flux_mutations (tbl, pk);
-CREATE INDEX IF NOT EXISTS _flux_mutations_record ON _flux_mutations (record_id);
+CREATE INDEX IF NOT EXISTS _flux_mutations_record ON _flux_mutations (record_seq);
 CREATE TABLE IF NOT EXISTS _flux_emails (
     seq INTEGER PRIMARY KEY,
     record_id TEXT NOT NULL,
@@ -87,10 +91,66 @@ CREATE TABLE IF NOT EXISTS _flux_emails (
 );
 ";
 
+/// Serialises this process's writers. SQLite allows one writer at a time and makes the others
+/// wait in a busy handler that sleeps for milliseconds; waiting on this lock instead hands the
+/// database over in microseconds. Its guard is owned, so a transaction can hold it across the
+/// awaits of a `ctx.db.transaction` callback.
+#[derive(Debug, Clone, Default)]
+pub struct WriteLock(Arc<LockState>);
+
+#[derive(Debug, Default)]
+pub struct LockState {
+    held: Mutex<bool>,
+    released: Condvar,
+}
+
+/// Held while writing; dropping it lets the next writer in.
+#[derive(Debug)]
+pub struct WriteGuard(Arc<LockState>);
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        *self.0.held.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.released.notify_one();
+    }
+}
+
+impl WriteLock {
+    pub fn lock(&self) -> WriteGuard {
+        let mut held = self.0.held.lock().unwrap_or_else(|p| p.into_inner());
+        while *held {
+            held = self
+                .0
+                .released
+                .wait(held)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        *held = true;
+        WriteGuard(Arc::clone(&self.0))
+    }
+
+    pub fn try_lock_for(&self, wait: Duration) -> Option<WriteGuard> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut held = self.0.held.lock().unwrap_or_else(|p| p.into_inner());
+        while *held {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            held = self
+                .0
+                .released
+                .wait_timeout(held, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *held = true;
+        Some(WriteGuard(Arc::clone(&self.0)))
+    }
+}
+
 /// Where a project's store lives and how to open connections to it.
 #[derive(Debug, Clone)]
 pub struct Store {
     path: PathBuf,
+    write_lock: WriteLock,
 }
 
 impl Store {
@@ -99,6 +159,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let store = Store {
             path: path.to_path_buf(),
+            write_lock: WriteLock::default(),
         };
         let conn = store.connect()?;
         conn.execute_batch(SCHEMA)?;
@@ -116,6 +177,7 @@ impl Store {
         }
         let store = Store {
             path: path.to_path_buf(),
+            write_lock: WriteLock::default(),
         };
         store.connect()?;
         Ok(store)
@@ -123,6 +185,11 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The lock every writer of this process takes before writing.
+    pub fn write_lock(&self) -> &WriteLock {
+        &self.write_lock
     }
 
     /// A new read-write connection with the store's settings.
@@ -148,8 +215,11 @@ impl Store {
         }
         // NORMAL in WAL mode: a killed process loses nothing committed; only a power cut
         // can lose the last transactions.
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(|e| self.classify(e))?;
+        // Checkpoints run on `flux dev`'s maintenance thread, not inside someone's commit.
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
+        )
+        .map_err(|e| self.classify(e))?;
         Ok(conn)
     }
 

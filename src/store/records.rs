@@ -1,9 +1,9 @@
 use rusqlite::{params, Connection, ToSql};
 use serde::{Deserialize, Serialize};
 
-use super::Result;
+use super::{Result, WriteLock};
 use crate::queue::{apply_transition, Transition};
-use crate::record::{ExecutionRecord, RecordSummary};
+use crate::record::{ExecId, ExecutionRecord, RecordSummary};
 
 /// A finished execution for the store: its record and, for a job attempt, what happens to
 /// the job next. Both are committed in one transaction.
@@ -14,27 +14,48 @@ pub struct StoreWrite {
 }
 
 /// Writes finished records, their mutations and their jobs' new states, in one transaction.
-pub fn write_records(conn: &mut Connection, writes: &[StoreWrite]) -> Result<()> {
+pub fn write_records(conn: &mut Connection, writes: &[StoreWrite], lock: &WriteLock) -> Result<()> {
+    // Serialise before taking the write lock: other writers wait only for the inserts.
+    let bodies = writes
+        .iter()
+        .map(|w| serde_json::to_string(&w.record))
+        .collect::<serde_json::Result<Vec<_>>>()?;
+    let image = |row: &Option<serde_json::Map<String, serde_json::Value>>| {
+        row.as_ref()
+            .map(|r| serde_json::Value::Object(r.clone()).to_string())
+    };
+    let mutations: Vec<Vec<_>> = writes
+        .iter()
+        .map(|w| {
+            w.record
+                .mutations
+                .iter()
+                .map(|m| (m, image(&m.before), image(&m.after)))
+                .collect()
+        })
+        .collect();
+    let _guard = lock.lock();
     let now = crate::runtime::now_us();
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT OR REPLACE INTO _flux_records
-             (id, kind, function, status, started_at_us, duration_us, job_id, enqueued_by, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO _flux_records
+             (id, id_hi, kind, function, status, started_at_us, duration_us, job_id, enqueued_by, body)
+             VALUES (?1, ?10, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         let mut mutation = tx.prepare_cached(
             "INSERT INTO _flux_mutations
-             (record_id, tbl, pk, op, before, after, committed, at_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             (record_id, tbl, pk, op, before, after, committed, at_us, record_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
-        for StoreWrite { record, job } in writes {
+        for ((StoreWrite { record, job }, body), changes) in
+            writes.iter().zip(&bodies).zip(&mutations)
+        {
             let id = record.id.to_string();
             if let Some((job_id, transition)) = job {
                 let error = record.error.as_ref().map(|e| e.message.as_str());
                 apply_transition(&tx, job_id, &id, transition, error, now)?;
             }
-            let body = serde_json::to_string(record)?;
             insert.execute(params![
                 id,
                 record.kind.as_str(),
@@ -45,21 +66,20 @@ pub fn write_records(conn: &mut Connection, writes: &[StoreWrite]) -> Result<()>
                 record.links.job_id,
                 record.links.enqueued_by.map(|e| e.to_string()),
                 body,
+                record.id.hi(),
             ])?;
-            for m in &record.mutations {
+            let seq = tx.last_insert_rowid();
+            for (m, before, after) in changes {
                 mutation.execute(params![
                     id,
                     m.table,
                     m.pk.to_string(),
                     m.op.as_str(),
-                    m.before
-                        .as_ref()
-                        .map(|b| serde_json::Value::Object(b.clone()).to_string()),
-                    m.after
-                        .as_ref()
-                        .map(|a| serde_json::Value::Object(a.clone()).to_string()),
+                    before,
+                    after,
                     m.committed,
                     record.started_at_us + m.at_us as i64,
+                    seq,
                 ])?;
             }
         }
@@ -81,11 +101,15 @@ pub enum RecordLookup {
 pub fn find_record(conn: &Connection, prefix: &str) -> Result<RecordLookup> {
     // Ids are fixed-width hex, so a prefix is a range of the unique index.
     let upper = format!("{prefix}g");
+    let (low, high) = ExecId::hi_range(prefix);
     let mut stmt = conn.prepare_cached(
-        "SELECT id, body FROM _flux_records WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 5",
+        "SELECT id, body FROM _flux_records WHERE id_hi BETWEEN ?3 AND ?4 AND id >= ?1 AND id < ?2
+         ORDER BY id LIMIT 5",
     )?;
     let rows: Vec<(String, String)> = stmt
-        .query_map(params![prefix, upper], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .query_map(params![prefix, upper, low, high], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     Ok(match rows.len() {
         0 => RecordLookup::NotFound,

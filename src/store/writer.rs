@@ -39,7 +39,7 @@ pub fn spawn_writer(
                 }
                 let mut delay = Duration::from_millis(5);
                 // A busy store (a long user transaction) delays records; it must not drop them.
-                while let Err(e) = write_records(&mut conn, &batch) {
+                while let Err(e) = write_records(&mut conn, &batch, store.write_lock()) {
                     if delay > Duration::from_secs(5) {
                         eprintln!(
                             "error: {} execution records could not be stored: {e}",

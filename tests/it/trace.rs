@@ -65,13 +65,17 @@ fn unknown_ambiguous_and_malformed_ids_are_clear_errors() {
     // Two records whose ids share the prefix abcd, written beside the real ones.
     let conn =
         rusqlite::Connection::open(project.path().join(".flux/flux.db")).expect("open store");
-    conn.execute_batch(
-        "INSERT INTO _flux_records (id, kind, function, status, started_at_us, duration_us, body)
-         SELECT 'abcd' || substr(id, 5), kind, function, status, started_at_us, duration_us,
-                replace(body, id, 'abcd' || substr(id, 5))
-         FROM _flux_records LIMIT 2",
-    )
-    .expect("copy records");
+    for id in &ids[..2] {
+        let copy = format!("abcd{}", &id[4..]);
+        let hi = copy.parse::<flux::record::ExecId>().expect("id").hi();
+        conn.execute(
+            "INSERT INTO _flux_records (id, id_hi, kind, function, status, started_at_us, duration_us, body)
+             SELECT ?2, ?3, kind, function, status, started_at_us, duration_us, replace(body, id, ?2)
+             FROM _flux_records WHERE id = ?1",
+            rusqlite::params![id, copy, hi],
+        )
+        .expect("copy record");
+    }
     let (code, _, stderr) = project.run(&["trace", "abcd"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("abcd is ambiguous"), "{stderr}");
