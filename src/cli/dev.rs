@@ -14,15 +14,15 @@ use notify::{RecursiveMode, Watcher};
 use super::{CliError, DevArgs};
 use crate::client::ServerInfo;
 use crate::project::{FunctionTable, Layout, CONFIG_FILE};
-use crate::queue::{Dispatcher, Transition};
+use crate::queue::Dispatcher;
 use crate::record::RecordSummary;
 use crate::render::{self, Style};
 use crate::runtime::{load_config, now_us, strip_types, Engine, Shared};
 use crate::server::{router, AppState};
-use crate::store::{apply_migrations, prune, spawn_writer, Store, StoreError, StoreWrite};
+use crate::store::{apply_migrations, prune, Store, StoreError, StoreWrite};
 use std::io::IsTerminal;
 
-/// Finished executions that may wait for the store writer before engines block.
+/// Finished executions that may wait for the store thread before engines block.
 const RECORD_BACKLOG: usize = 16 * 1024;
 
 /// Holds the project's lock for as long as `flux dev` runs; the file says who holds it.
@@ -165,33 +165,10 @@ async fn serve(
     applied: Vec<String>,
     lock: &mut ProjectLock,
 ) -> Result<(), CliError> {
-    // Bounded: when the writer falls behind, executions wait instead of memory growing.
+    // Bounded: when the store thread falls behind, executions wait instead of memory growing.
     let (records_tx, records_rx) = crossbeam_channel::bounded(RECORD_BACKLOG);
     let (queue, inbox) = Dispatcher::channel();
-    let wake = queue.clone();
-    let quiet = args.quiet;
-    let writer = spawn_writer(
-        store.clone(),
-        records_rx,
-        Box::new(move |writes| {
-            if !quiet {
-                print_executions(writes);
-            }
-            // A retry or a requeue makes a job due later: the dispatcher re-plans its sleep.
-            let reschedules = writes.iter().any(|w| {
-                matches!(
-                    w.job,
-                    Some((_, Transition::Retry { .. } | Transition::Requeue { .. }))
-                )
-            });
-            if reschedules {
-                wake.wake();
-            }
-        }),
-    )
-    .map_err(|e| CliError::failure(format!("cannot start the record writer: {e}")))?;
     let http_engines = config.http.concurrency;
-    let job_engines = config.queue.concurrency;
     let grace = config.shutdown_grace();
     let retention = config.retention;
     let shared = Arc::new(Shared::new(
@@ -204,7 +181,13 @@ async fn serve(
     ));
     let engine = Engine::start(Arc::clone(&shared), http_engines, "http")
         .map_err(|e| CliError::failure(format!("cannot start the JS engines: {e}")))?;
-    let dispatcher = Dispatcher::start(Arc::clone(&shared), queue.clone(), inbox, job_engines)
+    let quiet = args.quiet;
+    let on_written = Box::new(move |writes: &[StoreWrite]| {
+        if !quiet {
+            print_executions(writes);
+        }
+    });
+    let dispatcher = Dispatcher::start(Arc::clone(&shared), inbox, records_rx, on_written)
         .map_err(|e| CliError::failure(format!("cannot start the job queue: {e}")))?;
 
     let address = format!("{}:{}", args.host, args.port);
@@ -260,12 +243,13 @@ async fn serve(
         .await;
 
     stop.store(true, Ordering::SeqCst);
-    let _ = tokio::task::spawn_blocking(move || dispatcher.stop()).await;
-    // The engines finish what they were given; records then reach the writer.
+    // HTTP engines finish what they were given; then the store thread lets job attempts end
+    // and stores every record still on its way.
     if let Ok(state) = Arc::try_unwrap(state) {
         let engine = state.engine;
         let _ = tokio::task::spawn_blocking(move || engine.stop()).await;
     }
+    let _ = tokio::task::spawn_blocking(move || dispatcher.stop()).await;
     drop(watcher);
     if let Some(pruner) = pruner {
         let _ = tokio::task::spawn_blocking(move || pruner.join()).await;
@@ -275,7 +259,6 @@ async fn serve(
         let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
     }
     drop(shared);
-    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     let _ = std::fs::remove_file(layout.server_file());
     served.map_err(|e| CliError::failure(format!("the server failed: {e}")))?;
     eprintln!(

@@ -1,6 +1,9 @@
-//! The dispatcher: one thread that claims due jobs and hands them to the job engines. It is
-//! woken by commits that enqueue, by finished attempts and by the writer committing retries;
-//! it sleeps until the next scheduled job otherwise. There is no polling interval in the path.
+//! The store thread: the one writer of execution records and of the queue's state. Each round
+//! it commits, in one transaction, the records that engines finished (with the new state of
+//! their jobs) and claims the jobs that are due, then hands those to the job engines.
+//!
+//! It wakes on a finished execution, on a committed enqueue and on pause/resume; otherwise it
+//! sleeps until the next scheduled job. There is no polling interval in the dispatch path.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,23 +11,23 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{select, Receiver, Sender};
 use rusqlite::Connection;
 
 use super::{claim_due, job_input, next_due, recover_running, unclaim, JobAttempt, JobRow};
 use crate::project::FunctionFile;
 use crate::record::{ExecId, Kind, Links};
 use crate::runtime::{now_us, Engine, ExecutionRequest, Shared};
+use crate::store::{insert_writes, prepare_writes, StoreWrite};
 
 enum Event {
     Wake,
-    Finished(String),
     Pause,
     Resume,
     Stop,
 }
 
-/// Talks to the dispatcher thread; cheap to clone.
+/// Talks to the store thread; cheap to clone.
 #[derive(Clone)]
 pub struct DispatcherHandle {
     events: Sender<Event>,
@@ -37,7 +40,7 @@ impl DispatcherHandle {
         self.paused.load(Ordering::SeqCst)
     }
 
-    /// Something may be due: a job was committed, or an attempt's outcome was.
+    /// Something may be due: a job was committed.
     pub fn wake(&self) {
         let _ = self.events.send(Event::Wake);
     }
@@ -53,14 +56,27 @@ impl DispatcherHandle {
     }
 }
 
+/// The receiving end of a [`DispatcherHandle`], until the thread starts.
+pub struct DispatcherInbox(Receiver<Event>);
+
+/// Called on the store thread with each batch once it is committed.
+pub type OnWritten = Box<dyn Fn(&[StoreWrite]) + Send>;
+
 pub struct Dispatcher {
     handle: DispatcherHandle,
     thread: Option<JoinHandle<()>>,
 }
 
+/// Records committed per transaction at most.
+const MAX_BATCH: usize = 64;
+
+/// The longest the thread sleeps without looking at the store: a safety net for a lost
+/// wake-up, not part of the dispatch path.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
 impl Dispatcher {
-    /// A handle whose events wait until [`Dispatcher::start`] runs; lets the runtime be built
-    /// with a way to wake the dispatcher before the dispatcher exists.
+    /// A handle whose events wait until [`Dispatcher::start`] runs, so that the runtime can be
+    /// built with a way to wake the thread before the thread exists.
     pub fn channel() -> (DispatcherHandle, DispatcherInbox) {
         let (events, inbox) = crossbeam_channel::unbounded();
         let handle = DispatcherHandle {
@@ -70,12 +86,12 @@ impl Dispatcher {
         (handle, DispatcherInbox(inbox))
     }
 
-    /// Resets attempts a killed `flux dev` left running, then starts dispatching.
+    /// Resets attempts a killed `flux dev` left running, starts the job engines, then the thread.
     pub fn start(
         shared: Arc<Shared>,
-        handle: DispatcherHandle,
         inbox: DispatcherInbox,
-        concurrency: usize,
+        records: Receiver<StoreWrite>,
+        on_written: OnWritten,
     ) -> Result<Dispatcher, String> {
         let conn = shared.store.connect().map_err(|e| e.to_string())?;
         let recovered = {
@@ -83,23 +99,27 @@ impl Dispatcher {
             recover_running(&conn, now_us()).map_err(|e| e.to_string())?
         };
         if recovered > 0 {
-            eprintln!("↻ {recovered} job attempt(s) interrupted by the last stop will run again");
+            eprintln!("↻ {recovered} job attempt(s) cut short by the last stop will run again");
         }
+        let concurrency = shared.config().queue.concurrency;
         let engine =
             Engine::start(Arc::clone(&shared), concurrency, "job").map_err(|e| e.to_string())?;
+        let handle = shared.queue.clone();
         let state = State {
             shared,
-            engine,
+            engine: Some(engine),
             conn,
-            events: handle.clone(),
             inbox: inbox.0,
+            records,
+            on_written,
             concurrency,
             in_flight: 0,
             per_worker: HashMap::new(),
             paused: false,
+            stopping: false,
         };
         let thread = std::thread::Builder::new()
-            .name("flux-dispatcher".into())
+            .name("flux-store".into())
             .spawn(move || state.run())
             .map_err(|e| e.to_string())?;
         Ok(Dispatcher {
@@ -108,11 +128,8 @@ impl Dispatcher {
         })
     }
 
-    pub fn handle(&self) -> DispatcherHandle {
-        self.handle.clone()
-    }
-
-    /// Stops claiming; running attempts finish (or are interrupted by the shutdown grace).
+    /// Stops claiming, lets running attempts end (the shutdown grace interrupts them), stores
+    /// every record still on its way, then returns.
     pub fn stop(mut self) {
         let _ = self.handle.events.send(Event::Stop);
         if let Some(thread) = self.thread.take() {
@@ -121,150 +138,209 @@ impl Dispatcher {
     }
 }
 
-/// The receiving end of a [`DispatcherHandle`], until the dispatcher starts.
-pub struct DispatcherInbox(Receiver<Event>);
-
 struct State {
     shared: Arc<Shared>,
-    engine: Engine,
+    engine: Option<Engine>,
     conn: Connection,
-    events: DispatcherHandle,
     inbox: Receiver<Event>,
+    records: Receiver<StoreWrite>,
+    on_written: OnWritten,
     concurrency: usize,
+    /// Claimed attempts whose record has not come back yet.
     in_flight: usize,
     per_worker: HashMap<String, usize>,
     paused: bool,
+    stopping: bool,
 }
-
-/// The longest the dispatcher sleeps without looking at the store: a safety net for a wake-up
-/// lost to a bug, not part of the dispatch path.
-const IDLE_CHECK: Duration = Duration::from_secs(5);
 
 impl State {
     fn run(mut self) {
+        let mut wait = Some(Duration::ZERO);
         loop {
-            let wait = if self.paused { None } else { self.dispatch() };
-            let event = match wait {
-                Some(wait) => match self.inbox.recv_timeout(wait) {
-                    Ok(event) => event,
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => Event::Stop,
+            let mut batch = Vec::new();
+            // Sleep until something happens, or until the next job is due.
+            match wait {
+                Some(timeout) => select! {
+                    recv(self.inbox) -> event => self.handle(event.unwrap_or(Event::Stop)),
+                    recv(self.records) -> write => batch.extend(write),
+                    default(timeout) => {}
                 },
-                None => self.inbox.recv().unwrap_or(Event::Stop),
-            };
-            if !self.handle(event) {
-                break;
+                None => select! {
+                    recv(self.inbox) -> event => self.handle(event.unwrap_or(Event::Stop)),
+                    recv(self.records) -> write => batch.extend(write),
+                },
             }
-            // Take every queued event before claiming again, so claims come in batches.
+            // Take everything already queued, so that one transaction covers it.
             while let Ok(event) = self.inbox.try_recv() {
-                if !self.handle(event) {
-                    self.finish();
-                    return;
+                self.handle(event);
+            }
+            while batch.len() < MAX_BATCH {
+                match self.records.try_recv() {
+                    Ok(write) => batch.push(write),
+                    Err(_) => break,
                 }
+            }
+            wait = self.round(&batch);
+            if self.stopping && self.in_flight == 0 {
+                break;
             }
         }
         self.finish();
     }
 
-    fn finish(self) {
-        self.engine.stop();
+    /// After a stop: the job engines are idle; store what is still coming (HTTP records).
+    fn finish(mut self) {
+        if let Some(engine) = self.engine.take() {
+            engine.stop();
+        }
+        loop {
+            let batch: Vec<StoreWrite> = self.records.try_iter().take(MAX_BATCH).collect();
+            if batch.is_empty() {
+                break;
+            }
+            self.round(&batch);
+        }
     }
 
-    /// Returns false on stop.
-    fn handle(&mut self, event: Event) -> bool {
+    fn handle(&mut self, event: Event) {
         match event {
             Event::Wake => {}
-            Event::Finished(name) => {
-                self.in_flight = self.in_flight.saturating_sub(1);
-                if let Some(count) = self.per_worker.get_mut(&name) {
-                    *count = count.saturating_sub(1);
-                }
-            }
             Event::Pause => self.paused = true,
             Event::Resume => self.paused = false,
-            Event::Stop => return false,
+            Event::Stop => self.stopping = true,
         }
-        true
     }
 
-    /// Claims and starts what it can; returns how long to sleep before something is due
-    /// (`None`: until an event).
-    fn dispatch(&mut self) -> Option<Duration> {
-        let config = self.shared.config();
-        loop {
-            // Claim ahead of the engines by as many again, so that an engine finishing an
-            // attempt finds the next one waiting and claims come in batches.
-            let free = (self.concurrency * 2).saturating_sub(self.in_flight);
-            if free == 0 {
-                return None;
+    /// One transaction: store `batch`, claim what is due. Returns how long to sleep before a
+    /// job is due (`None`: until something happens).
+    fn round(&mut self, batch: &[StoreWrite]) -> Option<Duration> {
+        for write in batch.iter().filter(|w| w.job.is_some()) {
+            self.in_flight = self.in_flight.saturating_sub(1);
+            if let Some(count) = self.per_worker.get_mut(&write.record.function) {
+                *count = count.saturating_sub(1);
             }
-            let full: Vec<String> = self
-                .per_worker
-                .iter()
-                .filter(|(name, running)| {
-                    config
-                        .worker(name)
-                        .concurrency
-                        .is_some_and(|max| **running >= max as usize)
-                })
-                .map(|(name, _)| name.clone())
-                .collect();
-            let now = now_us();
-            let claimed = {
-                let _guard = self.shared.store.write_lock().lock();
-                claim_due(&self.conn, now, free, &full)
-            };
-            let jobs = match claimed {
-                Ok(jobs) => jobs,
-                Err(e) => {
-                    eprintln!("warning: claiming jobs failed ({e}); retrying shortly");
-                    return Some(Duration::from_millis(100));
+        }
+        let claiming = !self.paused && !self.stopping;
+        // Claim ahead of the engines by as many again, so that an engine finishing an attempt
+        // finds the next one waiting and claims come in batches.
+        let free = if claiming {
+            (self.concurrency * 2).saturating_sub(self.in_flight)
+        } else {
+            0
+        };
+        if batch.is_empty() && free == 0 {
+            return None;
+        }
+        let prepared = match prepare_writes(batch) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                eprintln!(
+                    "error: {} execution records could not be encoded: {e}",
+                    batch.len()
+                );
+                return Some(Duration::from_millis(100));
+            }
+        };
+        let config = self.shared.config();
+        let full: Vec<String> = self
+            .per_worker
+            .iter()
+            .filter(|(name, running)| {
+                config
+                    .worker(name)
+                    .concurrency
+                    .is_some_and(|max| **running >= max as usize)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        let now = now_us();
+        let mut delay = Duration::from_millis(5);
+        // A long user transaction can hold the store: records wait, they are not dropped.
+        let claimed = loop {
+            match self.transaction(&prepared, now, free, &full) {
+                Ok(claimed) => break claimed,
+                Err(e) if delay <= Duration::from_secs(5) => {
+                    eprintln!("warning: storing records failed ({e}); retrying");
+                    std::thread::sleep(delay);
+                    delay *= 2;
                 }
-            };
-            let claimed = jobs.len();
-            let started_before = self.in_flight;
-            for job in jobs {
+                Err(e) => {
+                    eprintln!(
+                        "error: {} execution records could not be stored: {e}",
+                        batch.len()
+                    );
+                    break Vec::new();
+                }
+            }
+        };
+        if !batch.is_empty() {
+            (self.on_written)(batch);
+        }
+        let started = claimed.len();
+        for job in claimed {
+            self.start(job);
+        }
+        if !claiming || self.in_flight >= self.concurrency * 2 {
+            return None;
+        }
+        if started > 0 && started == free {
+            return Some(Duration::ZERO);
+        }
+        match next_due(&self.conn) {
+            Ok(Some(at)) if at > now => {
+                Some(Duration::from_micros((at - now) as u64).min(IDLE_CHECK))
+            }
+            // Due now but not claimed: its worker is at its limit; a finished attempt wakes us.
+            Ok(Some(_)) if !full.is_empty() => None,
+            Ok(Some(_)) => Some(Duration::ZERO),
+            Ok(None) => Some(IDLE_CHECK),
+            Err(_) => Some(Duration::from_millis(100)),
+        }
+    }
+
+    fn transaction(
+        &mut self,
+        prepared: &crate::store::PreparedWrites<'_>,
+        now: i64,
+        free: usize,
+        full: &[String],
+    ) -> rusqlite::Result<Vec<JobRow>> {
+        let config = self.shared.config();
+        let _guard = self.shared.store.write_lock().lock();
+        let tx = self.conn.transaction()?;
+        insert_writes(&tx, prepared, now).map_err(|e| match e {
+            crate::store::StoreError::Sql(e) => e,
+            other => rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(
+                other.to_string(),
+            ))),
+        })?;
+        let mut claimed = Vec::new();
+        if free > 0 {
+            for job in claim_due(&tx, now, free, full)? {
+                // One claim can take several jobs of a worker past its own limit: those go back.
                 let limit = config.worker(&job.name).concurrency;
-                let running = self.per_worker.entry(job.name.clone()).or_insert(0);
-                if limit.is_some_and(|max| *running >= max as usize) {
-                    // One claim can take several jobs of a worker past its own limit: put
-                    // those back until one of its attempts finishes.
-                    let _guard = self.shared.store.write_lock().lock();
-                    if let Err(e) = unclaim(&self.conn, &job.id) {
-                        eprintln!(
-                            "warning: returning job {} to the queue failed: {e}",
-                            &job.id[..8]
-                        );
-                    }
+                let running = self.per_worker.get(&job.name).copied().unwrap_or(0)
+                    + claimed
+                        .iter()
+                        .filter(|j: &&JobRow| j.name == job.name)
+                        .count();
+                if limit.is_some_and(|max| running >= max as usize) {
+                    unclaim(&tx, &job.id)?;
                     continue;
                 }
-                *running += 1;
-                self.in_flight += 1;
-                self.start(job);
+                claimed.push(job);
             }
-            if claimed == free && self.in_flight > started_before {
-                continue;
-            }
-            if !full.is_empty() && claimed < free {
-                // What is due may belong to full workers: wait for one to finish.
-                return match next_due(&self.conn) {
-                    Ok(Some(at)) if at > now => {
-                        Some(Duration::from_micros((at - now) as u64).min(IDLE_CHECK))
-                    }
-                    _ => None,
-                };
-            }
-            return match next_due(&self.conn) {
-                Ok(Some(at)) => {
-                    Some(Duration::from_micros((at - now_us()).max(0) as u64).min(IDLE_CHECK))
-                }
-                Ok(None) => Some(IDLE_CHECK),
-                Err(_) => Some(Duration::from_millis(100)),
-            };
         }
+        tx.commit()?;
+        for job in &claimed {
+            *self.per_worker.entry(job.name.clone()).or_insert(0) += 1;
+        }
+        self.in_flight += claimed.len();
+        Ok(claimed)
     }
 
     fn start(&self, job: JobRow) {
+        let Some(engine) = &self.engine else { return };
         let config = self.shared.config();
         let worker = config.worker(&job.name);
         let function = self
@@ -303,22 +379,13 @@ impl State {
             },
             job: Some(JobAttempt {
                 job_id: job.id,
-                name: job.name.clone(),
+                name: job.name,
                 attempt: job.attempts,
                 max_attempts: job.max_attempts,
                 backoff: worker.backoff,
             }),
         };
-        let events = self.events.events.clone();
-        let name = job.name;
-        let sent = self.engine.submit(
-            request,
-            Box::new(move |_outcome| {
-                let _ = events.send(Event::Finished(name));
-            }),
-        );
-        if sent.is_err() {
-            let _ = self.events.events.send(Event::Stop);
-        }
+        // The attempt's record, when it comes back through the records channel, frees its slot.
+        let _ = engine.submit(request, Box::new(|_| {}));
     }
 }

@@ -195,20 +195,27 @@ pub fn claim_due(
     limit: usize,
     full: &[String],
 ) -> rusqlite::Result<Vec<JobRow>> {
+    // Numbered parameters keep the text, and so the cached statement, the same each round.
     let exclude = if full.is_empty() {
         String::new()
     } else {
-        format!(" AND name NOT IN ({})", vec!["?"; full.len()].join(", "))
+        let list: Vec<String> = (0..full.len()).map(|i| format!("?{}", i + 3)).collect();
+        format!(" AND name NOT IN ({})", list.join(", "))
     };
     let sql = format!(
-        "UPDATE _flux_jobs SET state = 'running', attempts = attempts + 1, updated_at_us = {now_us}
+        "UPDATE _flux_jobs SET state = 'running', attempts = attempts + 1, updated_at_us = ?1
          WHERE id IN (SELECT id FROM _flux_jobs WHERE state IN ('pending', 'scheduled')
-                      AND run_at_us <= {now_us}{exclude} ORDER BY run_at_us LIMIT {limit})
+                      AND run_at_us <= ?1{exclude} ORDER BY run_at_us LIMIT ?2)
          RETURNING {COLUMNS}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
+    let mut values: Vec<rusqlite::types::Value> = vec![now_us.into(), (limit as i64).into()];
+    values.extend(
+        full.iter()
+            .map(|name| rusqlite::types::Value::Text(name.clone())),
+    );
     let mut jobs: Vec<JobRow> = stmt
-        .query_map(params_from_iter(full.iter()), job_row)?
+        .query_map(params_from_iter(values), job_row)?
         .collect::<rusqlite::Result<_>>()?;
     jobs.sort_by_key(|j| (j.run_at_us, j.enqueued_at_us));
     Ok(jobs)

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::{json_error, ApiError, AppState};
 use crate::queue::{self, EnqueueOptions, JobLookup, JobState, ReplayError};
-use crate::record::ExecId;
+use crate::record::{ExecId, RecordSummary};
 use crate::runtime::now_us;
 use crate::store::StoreError;
 
@@ -196,19 +196,14 @@ pub async fn show(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -
     let result = blocking(move || {
         let conn = connect(&state)?;
         let job = lookup(&conn, &raw)?;
-        let mut stmt = conn
-            .prepare("SELECT id, status, started_at_us, duration_us FROM _flux_records WHERE job_id = ?1 ORDER BY started_at_us")
-            .map_err(internal)?;
-        let attempts: Vec<Value> = stmt
-            .query_map([&job.id], |row| {
-                Ok(json!({
-                    "id": row.get::<_, String>(0)?, "status": row.get::<_, String>(1)?,
-                    "started_at_us": row.get::<_, i64>(2)?, "duration_us": row.get::<_, i64>(3)?,
-                }))
-            })
-            .map_err(internal)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(internal)?;
+        let attempts: Vec<RecordSummary> = match &job.last_record {
+            Some(latest) => crate::store::attempt_chain(&conn, latest)
+                .map_err(internal)?
+                .iter()
+                .map(RecordSummary::from)
+                .collect(),
+            None => Vec::new(),
+        };
         Ok(json!({ "job": job, "attempts": attempts }))
     })
     .await;

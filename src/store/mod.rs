@@ -5,7 +5,6 @@ mod capture;
 mod migrate;
 mod records;
 mod retention;
-mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -16,11 +15,10 @@ use rusqlite::{Connection, OpenFlags};
 pub use capture::Capture;
 pub use migrate::apply_migrations;
 pub use records::{
-    find_record, list_records, write_records, RecordFilter, RecordLookup, StoreWrite,
-    DEFAULT_LIMIT, MAX_LIMIT,
+    attempt_chain, find_record, insert_writes, list_records, prepare_writes, PreparedWrites,
+    RecordFilter, RecordLookup, StoreWrite, DEFAULT_LIMIT, MAX_LIMIT,
 };
 pub use retention::{prune, Retention};
-pub use writer::spawn_writer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -64,7 +62,6 @@ CREATE TABLE IF NOT EXISTS _flux_records (
 );
 CREATE INDEX IF NOT EXISTS _flux_records_id ON _flux_records (id_hi);
 CREATE INDEX IF NOT EXISTS _flux_records_started ON _flux_records (started_at_us);
-CREATE INDEX IF NOT EXISTS _flux_records_job ON _flux_records (job_id) WHERE job_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS _flux_records_cause ON _flux_records (enqueued_by) WHERE enqueued_by IS NOT NULL;
 CREATE TABLE IF NOT EXISTS _flux_mutations (
     seq INTEGER PRIMARY KEY,
@@ -217,7 +214,8 @@ impl Store {
         // can lose the last transactions.
         // Checkpoints run on `flux dev`'s maintenance thread, not inside someone's commit.
         conn.execute_batch(
-            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;
+             PRAGMA mmap_size = 268435456;",
         )
         .map_err(|e| self.classify(e))?;
         Ok(conn)

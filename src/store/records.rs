@@ -1,9 +1,9 @@
 use rusqlite::{params, Connection, ToSql};
 use serde::{Deserialize, Serialize};
 
-use super::{Result, WriteLock};
+use super::Result;
 use crate::queue::{apply_transition, Transition};
-use crate::record::{ExecId, ExecutionRecord, RecordSummary};
+use crate::record::{ExecId, ExecutionRecord, Mutation, RecordSummary};
 
 /// A finished execution for the store: its record and, for a job attempt, what happens to
 /// the job next. Both are committed in one transaction.
@@ -13,9 +13,18 @@ pub struct StoreWrite {
     pub job: Option<(String, Transition)>,
 }
 
-/// Writes finished records, their mutations and their jobs' new states, in one transaction.
-pub fn write_records(conn: &mut Connection, writes: &[StoreWrite], lock: &WriteLock) -> Result<()> {
-    // Serialise before taking the write lock: other writers wait only for the inserts.
+/// Rows image of one mutation, serialised: (mutation, before, after).
+type MutationRow<'a> = (&'a Mutation, Option<String>, Option<String>);
+
+/// Finished executions serialised ahead of their transaction, so that the store's write lock
+/// is held only for the inserts.
+pub struct PreparedWrites<'a> {
+    writes: &'a [StoreWrite],
+    bodies: Vec<String>,
+    mutations: Vec<Vec<MutationRow<'a>>>,
+}
+
+pub fn prepare_writes(writes: &[StoreWrite]) -> Result<PreparedWrites<'_>> {
     let bodies = writes
         .iter()
         .map(|w| serde_json::to_string(&w.record))
@@ -24,7 +33,7 @@ pub fn write_records(conn: &mut Connection, writes: &[StoreWrite], lock: &WriteL
         row.as_ref()
             .map(|r| serde_json::Value::Object(r.clone()).to_string())
     };
-    let mutations: Vec<Vec<_>> = writes
+    let mutations = writes
         .iter()
         .map(|w| {
             w.record
@@ -34,57 +43,64 @@ pub fn write_records(conn: &mut Connection, writes: &[StoreWrite], lock: &WriteL
                 .collect()
         })
         .collect();
-    let _guard = lock.lock();
-    let now = crate::runtime::now_us();
-    let tx = conn.transaction()?;
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO _flux_records
-             (id, id_hi, kind, function, status, started_at_us, duration_us, job_id, enqueued_by, body)
-             VALUES (?1, ?10, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
-        let mut mutation = tx.prepare_cached(
-            "INSERT INTO _flux_mutations
-             (record_id, tbl, pk, op, before, after, committed, at_us, record_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
-        for ((StoreWrite { record, job }, body), changes) in
-            writes.iter().zip(&bodies).zip(&mutations)
-        {
-            let id = record.id.to_string();
-            if let Some((job_id, transition)) = job {
-                let error = record.error.as_ref().map(|e| e.message.as_str());
-                apply_transition(&tx, job_id, &id, transition, error, now)?;
-            }
-            insert.execute(params![
+    Ok(PreparedWrites {
+        writes,
+        bodies,
+        mutations,
+    })
+}
+
+/// Inserts the records, their mutations and their jobs' new states, in the caller's
+/// transaction.
+pub fn insert_writes(tx: &Connection, prepared: &PreparedWrites<'_>, now_us: i64) -> Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO _flux_records
+         (id, id_hi, kind, function, status, started_at_us, duration_us, job_id, enqueued_by, body)
+         VALUES (?1, ?10, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let mut mutation = tx.prepare_cached(
+        "INSERT INTO _flux_mutations
+         (record_id, tbl, pk, op, before, after, committed, at_us, record_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let rows = prepared
+        .writes
+        .iter()
+        .zip(&prepared.bodies)
+        .zip(&prepared.mutations);
+    for ((StoreWrite { record, job }, body), changes) in rows {
+        let id = record.id.to_string();
+        if let Some((job_id, transition)) = job {
+            let error = record.error.as_ref().map(|e| e.message.as_str());
+            apply_transition(tx, job_id, &id, transition, error, now_us)?;
+        }
+        insert.execute(params![
+            id,
+            record.kind.as_str(),
+            record.function,
+            record.status.as_str(),
+            record.started_at_us,
+            record.duration_us as i64,
+            record.links.job_id,
+            record.links.enqueued_by.map(|e| e.to_string()),
+            body,
+            record.id.hi(),
+        ])?;
+        let seq = tx.last_insert_rowid();
+        for (m, before, after) in changes {
+            mutation.execute(params![
                 id,
-                record.kind.as_str(),
-                record.function,
-                record.status.as_str(),
-                record.started_at_us,
-                record.duration_us as i64,
-                record.links.job_id,
-                record.links.enqueued_by.map(|e| e.to_string()),
-                body,
-                record.id.hi(),
+                m.table,
+                m.pk.to_string(),
+                m.op.as_str(),
+                before,
+                after,
+                m.committed,
+                record.started_at_us + m.at_us as i64,
+                seq,
             ])?;
-            let seq = tx.last_insert_rowid();
-            for (m, before, after) in changes {
-                mutation.execute(params![
-                    id,
-                    m.table,
-                    m.pk.to_string(),
-                    m.op.as_str(),
-                    before,
-                    after,
-                    m.committed,
-                    record.started_at_us + m.at_us as i64,
-                    seq,
-                ])?;
-            }
         }
     }
-    tx.commit()?;
     Ok(())
 }
 
@@ -119,6 +135,26 @@ pub fn find_record(conn: &Connection, prefix: &str) -> Result<RecordLookup> {
         }
         _ => RecordLookup::Ambiguous(rows.into_iter().map(|(id, _)| id).collect()),
     })
+}
+
+/// The attempts of a job, oldest first, found by walking back from its latest attempt through
+/// each record's `previous_attempt` link.
+pub fn attempt_chain(conn: &Connection, latest: &str) -> Result<Vec<ExecutionRecord>> {
+    let mut chain = Vec::new();
+    let mut next = Some(latest.to_string());
+    while let Some(id) = next.take() {
+        let RecordLookup::Found(record) = find_record(conn, &id)? else {
+            break;
+        };
+        next = record.links.previous_attempt.map(|p| p.to_string());
+        chain.push(*record);
+        // A replayed job starts a new chain of attempts; both belong to the job.
+        if chain.len() > 10_000 {
+            break;
+        }
+    }
+    chain.reverse();
+    Ok(chain)
 }
 
 /// Filters of `GET /_flux/api/records`; every field is optional.
