@@ -3,6 +3,7 @@
 mod bad_input;
 mod dev;
 mod init;
+mod queue;
 mod reload;
 mod support;
 mod trace;
