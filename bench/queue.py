@@ -38,10 +38,10 @@ def counts(name):
     return {"done": 0, "dead": 0, "pending": 0, "running": 0, "scheduled": 0}
 
 
-def rss_mb():
+def rss_mb(field="VmRSS"):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS"):
+            if line.startswith(field):
                 return int(line.split()[1]) // 1024
     return -1
 
@@ -111,7 +111,8 @@ if mode == "memory":
         time.sleep(0.5)
     elapsed = time.time() - t0
     print(f"RESULT bench=queue-memory jobs={MEMORY_N} rss_before_mb={before} rss_peak_mb={peak} "
-          f"rss_after_mb={rss_mb()} growth_mb={peak - before} seconds={elapsed:.0f}", flush=True)
+          f"rss_after_mb={rss_mb()} growth_mb={peak - before} anon_after_mb={rss_mb('RssAnon')} "
+          f"file_after_mb={rss_mb('RssFile')} seconds={elapsed:.0f}", flush=True)
     sys.exit(0)
 
 enq, drain, records, dead = bulk("noop", N)

@@ -5,7 +5,7 @@
 //! It wakes on a finished execution, on a committed enqueue and on pause/resume; otherwise it
 //! sleeps until the next scheduled job. There is no polling interval in the dispatch path.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -14,7 +14,7 @@ use std::time::Duration;
 use crossbeam_channel::{select, Receiver, Sender};
 use rusqlite::Connection;
 
-use super::{claim_due, job_input, next_due, recover_running, unclaim, JobAttempt, JobRow};
+use super::{due_jobs, job_input, mark_running, next_due, recover_running, JobAttempt, JobRow};
 use crate::project::FunctionFile;
 use crate::record::{ExecId, Kind, Links};
 use crate::runtime::{now_us, Engine, ExecutionRequest, Shared};
@@ -113,7 +113,7 @@ impl Dispatcher {
             records,
             on_written,
             concurrency,
-            in_flight: 0,
+            in_flight: HashSet::new(),
             per_worker: HashMap::new(),
             paused: false,
             stopping: false,
@@ -146,8 +146,8 @@ struct State {
     records: Receiver<StoreWrite>,
     on_written: OnWritten,
     concurrency: usize,
-    /// Claimed attempts whose record has not come back yet.
-    in_flight: usize,
+    /// Jobs whose started attempt has not sent its record back yet.
+    in_flight: HashSet<String>,
     per_worker: HashMap<String, usize>,
     paused: bool,
     stopping: bool,
@@ -181,7 +181,7 @@ impl State {
                 }
             }
             wait = self.round(&batch);
-            if self.stopping && self.in_flight == 0 {
+            if self.stopping && self.in_flight.is_empty() {
                 break;
             }
         }
@@ -211,26 +211,88 @@ impl State {
         }
     }
 
-    /// One transaction: store `batch`, claim what is due. Returns how long to sleep before a
-    /// job is due (`None`: until something happens).
+    /// Starts what is due, then one transaction: store `batch` and mark the started jobs
+    /// running. Starting before writing keeps a write transaction out of the enqueue→start
+    /// path; should `flux dev` die in between, the job is still `pending` and runs again.
+    /// Returns how long to sleep before a job is due (`None`: until something happens).
     fn round(&mut self, batch: &[StoreWrite]) -> Option<Duration> {
-        for write in batch.iter().filter(|w| w.job.is_some()) {
-            self.in_flight = self.in_flight.saturating_sub(1);
-            if let Some(count) = self.per_worker.get_mut(&write.record.function) {
-                *count = count.saturating_sub(1);
+        for write in batch {
+            let Some((job_id, _)) = &write.job else {
+                continue;
+            };
+            if self.in_flight.remove(job_id) {
+                if let Some(count) = self.per_worker.get_mut(&write.record.function) {
+                    *count = count.saturating_sub(1);
+                }
             }
         }
         let claiming = !self.paused && !self.stopping;
         // Claim ahead of the engines by as many again, so that an engine finishing an attempt
         // finds the next one waiting and claims come in batches.
+        let capacity = self.concurrency * 2;
         let free = if claiming {
-            (self.concurrency * 2).saturating_sub(self.in_flight)
+            capacity.saturating_sub(self.in_flight.len())
         } else {
             0
         };
         if batch.is_empty() && free == 0 {
             return None;
         }
+        let config = self.shared.config();
+        let limit = |name: &str| config.worker(name).concurrency.map(|max| max as usize);
+        let full: Vec<String> = self
+            .per_worker
+            .iter()
+            .filter(|(name, running)| limit(name).is_some_and(|max| **running >= max))
+            .map(|(name, _)| name.clone())
+            .collect();
+        let now = now_us();
+        let mut started = Vec::new();
+        if free > 0 {
+            // Attempts started in an earlier round whose mark did not commit are still
+            // `pending` in the store: ask for enough rows to skip them.
+            let due =
+                due_jobs(&self.conn, now, free + self.in_flight.len(), &full).unwrap_or_else(|e| {
+                    eprintln!("warning: reading due jobs failed: {e}");
+                    Vec::new()
+                });
+            for job in due {
+                if started.len() == free || self.in_flight.contains(&job.id) {
+                    continue;
+                }
+                let running = self.per_worker.entry(job.name.clone()).or_insert(0);
+                if limit(&job.name).is_some_and(|max| *running >= max) {
+                    continue;
+                }
+                *running += 1;
+                self.in_flight.insert(job.id.clone());
+                started.push(job.id.clone());
+                self.start(job);
+            }
+        }
+        if !batch.is_empty() || !started.is_empty() {
+            self.write(batch, &started, now);
+        }
+        if !claiming || self.in_flight.len() >= capacity {
+            return None;
+        }
+        if !started.is_empty() && started.len() == free {
+            return Some(Duration::ZERO);
+        }
+        match next_due(&self.conn) {
+            Ok(Some(at)) if at > now => {
+                Some(Duration::from_micros((at - now) as u64).min(IDLE_CHECK))
+            }
+            // Due now but not started: its worker is at its limit; a finished attempt wakes us.
+            Ok(Some(_)) => None,
+            Ok(None) => Some(IDLE_CHECK),
+            Err(_) => Some(Duration::from_millis(100)),
+        }
+    }
+
+    /// Commits `batch` and marks `started` running, retrying while the store is held by a
+    /// long user transaction: records wait, they are not dropped.
+    fn write(&mut self, batch: &[StoreWrite], started: &[String], now: i64) {
         let prepared = match prepare_writes(batch) {
             Ok(prepared) => prepared,
             Err(e) => {
@@ -238,27 +300,23 @@ impl State {
                     "error: {} execution records could not be encoded: {e}",
                     batch.len()
                 );
-                return Some(Duration::from_millis(100));
+                return;
             }
         };
-        let config = self.shared.config();
-        let full: Vec<String> = self
-            .per_worker
-            .iter()
-            .filter(|(name, running)| {
-                config
-                    .worker(name)
-                    .concurrency
-                    .is_some_and(|max| **running >= max as usize)
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        let now = now_us();
         let mut delay = Duration::from_millis(5);
-        // A long user transaction can hold the store: records wait, they are not dropped.
-        let claimed = loop {
-            match self.transaction(&prepared, now, free, &full) {
-                Ok(claimed) => break claimed,
+        loop {
+            let result = (|| -> Result<(), crate::store::StoreError> {
+                let _guard = self.shared.store.write_lock().lock();
+                let tx = self.conn.transaction()?;
+                for job_id in started {
+                    mark_running(&tx, job_id, now)?;
+                }
+                insert_writes(&tx, &prepared, now)?;
+                tx.commit()?;
+                Ok(())
+            })();
+            match result {
+                Ok(()) => break,
                 Err(e) if delay <= Duration::from_secs(5) => {
                     eprintln!("warning: storing records failed ({e}); retrying");
                     std::thread::sleep(delay);
@@ -269,74 +327,13 @@ impl State {
                         "error: {} execution records could not be stored: {e}",
                         batch.len()
                     );
-                    break Vec::new();
+                    break;
                 }
             }
-        };
+        }
         if !batch.is_empty() {
             (self.on_written)(batch);
         }
-        let started = claimed.len();
-        for job in claimed {
-            self.start(job);
-        }
-        if !claiming || self.in_flight >= self.concurrency * 2 {
-            return None;
-        }
-        if started > 0 && started == free {
-            return Some(Duration::ZERO);
-        }
-        match next_due(&self.conn) {
-            Ok(Some(at)) if at > now => {
-                Some(Duration::from_micros((at - now) as u64).min(IDLE_CHECK))
-            }
-            // Due now but not claimed: its worker is at its limit; a finished attempt wakes us.
-            Ok(Some(_)) if !full.is_empty() => None,
-            Ok(Some(_)) => Some(Duration::ZERO),
-            Ok(None) => Some(IDLE_CHECK),
-            Err(_) => Some(Duration::from_millis(100)),
-        }
-    }
-
-    fn transaction(
-        &mut self,
-        prepared: &crate::store::PreparedWrites<'_>,
-        now: i64,
-        free: usize,
-        full: &[String],
-    ) -> rusqlite::Result<Vec<JobRow>> {
-        let config = self.shared.config();
-        let _guard = self.shared.store.write_lock().lock();
-        let tx = self.conn.transaction()?;
-        insert_writes(&tx, prepared, now).map_err(|e| match e {
-            crate::store::StoreError::Sql(e) => e,
-            other => rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(
-                other.to_string(),
-            ))),
-        })?;
-        let mut claimed = Vec::new();
-        if free > 0 {
-            for job in claim_due(&tx, now, free, full)? {
-                // One claim can take several jobs of a worker past its own limit: those go back.
-                let limit = config.worker(&job.name).concurrency;
-                let running = self.per_worker.get(&job.name).copied().unwrap_or(0)
-                    + claimed
-                        .iter()
-                        .filter(|j: &&JobRow| j.name == job.name)
-                        .count();
-                if limit.is_some_and(|max| running >= max as usize) {
-                    unclaim(&tx, &job.id)?;
-                    continue;
-                }
-                claimed.push(job);
-            }
-        }
-        tx.commit()?;
-        for job in &claimed {
-            *self.per_worker.entry(job.name.clone()).or_insert(0) += 1;
-        }
-        self.in_flight += claimed.len();
-        Ok(claimed)
     }
 
     fn start(&self, job: JobRow) {
@@ -357,6 +354,12 @@ impl State {
                 modified: None,
                 len: 0,
             });
+        // This attempt's number: the store counts it when the round's transaction commits.
+        let attempt = job.attempts + 1;
+        let job = JobRow {
+            attempts: attempt,
+            ..job
+        };
         let input = job_input(&job);
         let request = ExecutionRequest {
             id: job

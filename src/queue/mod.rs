@@ -15,9 +15,9 @@ use crate::record::{ExecId, ExecutionRecord, Status};
 
 pub use dispatcher::{Dispatcher, DispatcherHandle, DispatcherInbox};
 pub use store::{
-    apply_transition, claim_due, dead_letters, enqueue, find_job, list_jobs, next_due,
-    recover_running, replay, stats, unclaim, DeadLetter, EnqueueError, EnqueueOptions, Enqueued,
-    JobLookup, JobRow, ReplayError, StatsRow,
+    apply_transition, dead_letters, due_jobs, enqueue, find_job, list_jobs, mark_running, next_due,
+    recover_running, replay, stats, DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup,
+    JobRow, ReplayError, StatsRow,
 };
 
 pub const SCHEMA: &str = "

@@ -187,9 +187,9 @@ pub fn enqueue(
     })
 }
 
-/// Marks up to `limit` due jobs running (one attempt more each) and returns them, oldest
-/// first. Jobs named in `full` are left waiting: their workers are at their concurrency.
-pub fn claim_due(
+/// Up to `limit` waiting jobs that are due, oldest first. Jobs named in `full` are left out:
+/// their workers are at their concurrency. Nothing is written: see [`mark_running`].
+pub fn due_jobs(
     conn: &Connection,
     now_us: i64,
     limit: usize,
@@ -203,10 +203,8 @@ pub fn claim_due(
         format!(" AND name NOT IN ({})", list.join(", "))
     };
     let sql = format!(
-        "UPDATE _flux_jobs SET state = 'running', attempts = attempts + 1, updated_at_us = ?1
-         WHERE id IN (SELECT id FROM _flux_jobs WHERE state IN ('pending', 'scheduled')
-                      AND run_at_us <= ?1{exclude} ORDER BY run_at_us LIMIT ?2)
-         RETURNING {COLUMNS}"
+        "SELECT {COLUMNS} FROM _flux_jobs WHERE state IN ('pending', 'scheduled')
+         AND run_at_us <= ?1{exclude} ORDER BY run_at_us LIMIT ?2"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut values: Vec<rusqlite::types::Value> = vec![now_us.into(), (limit as i64).into()];
@@ -214,19 +212,16 @@ pub fn claim_due(
         full.iter()
             .map(|name| rusqlite::types::Value::Text(name.clone())),
     );
-    let mut jobs: Vec<JobRow> = stmt
-        .query_map(params_from_iter(values), job_row)?
-        .collect::<rusqlite::Result<_>>()?;
-    jobs.sort_by_key(|j| (j.run_at_us, j.enqueued_at_us));
-    Ok(jobs)
+    let jobs = stmt.query_map(params_from_iter(values), job_row)?;
+    jobs.collect()
 }
 
-/// Returns a claimed job to the queue without counting the attempt.
-pub fn unclaim(conn: &Connection, job_id: &str) -> rusqlite::Result<()> {
+/// Records that an attempt of `job_id` has started.
+pub fn mark_running(conn: &Connection, job_id: &str, now_us: i64) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "UPDATE _flux_jobs SET state = 'pending', attempts = max(attempts - 1, 0) WHERE id = ?1 AND state = 'running'",
+        "UPDATE _flux_jobs SET state = 'running', attempts = attempts + 1, updated_at_us = ?2 WHERE id = ?1",
     )?
-    .execute([job_id])?;
+    .execute(params![job_id, now_us])?;
     Ok(())
 }
 
@@ -505,12 +500,10 @@ mod tests {
         };
         let job = enqueue(&conn, "w", &json!(null), &later, 3, None, 0).expect("enqueue");
         assert_eq!(job.run_at_us, 5_000_000);
-        assert!(claim_due(&conn, 4_999_999, 10, &[])
-            .expect("claim")
-            .is_empty());
+        assert!(due_jobs(&conn, 4_999_999, 10, &[]).expect("due").is_empty());
         assert_eq!(next_due(&conn).expect("next"), Some(5_000_000));
-        let claimed = claim_due(&conn, 5_000_000, 10, &[]).expect("claim");
-        assert_eq!((claimed.len(), claimed[0].attempts), (1, 1));
+        let due = due_jobs(&conn, 5_000_000, 10, &[]).expect("due");
+        assert_eq!((due.len(), due[0].attempts), (1, 0));
         let bad = EnqueueOptions {
             delay: Some(json!(-1)),
             ..Default::default()
@@ -533,13 +526,15 @@ mod tests {
             )
             .expect("enqueue");
         }
-        let claimed = claim_due(&conn, 1, 10, &["a".to_string()]).expect("claim");
+        let due = due_jobs(&conn, 1, 10, &["a".to_string()]).expect("due");
         assert_eq!(
-            claimed.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(),
+            due.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(),
             ["b"]
         );
-        assert_eq!(recover_running(&conn, 2).expect("recover"), 1);
-        assert_eq!(claim_due(&conn, 3, 10, &[]).expect("claim").len(), 2);
+        mark_running(&conn, &due[0].id, 2).expect("mark");
+        assert_eq!(due_jobs(&conn, 3, 10, &[]).expect("due").len(), 1);
+        assert_eq!(recover_running(&conn, 4).expect("recover"), 1);
+        assert_eq!(due_jobs(&conn, 5, 10, &[]).expect("due").len(), 2);
     }
 
     #[test]
@@ -555,7 +550,11 @@ mod tests {
             0,
         )
         .expect("enqueue");
-        let job = claim_due(&conn, 1, 1, &[]).expect("claim").remove(0);
+        let job = due_jobs(&conn, 1, 1, &[]).expect("due").remove(0);
+        mark_running(&conn, &job.id, 1).expect("mark");
+        let JobLookup::Found(job) = find_job(&conn, &job.id).expect("find") else {
+            panic!("no job")
+        };
         assert!(matches!(
             replay(&conn, &job, 3, 2),
             Err(ReplayError::NotDead { .. })
@@ -578,10 +577,10 @@ mod tests {
             panic!("job not found by prefix")
         };
         let next = replay(&conn, &job, 5, 4).expect("replay");
-        let again = claim_due(&conn, 5, 1, &[]).expect("claim").remove(0);
+        let again = due_jobs(&conn, 5, 1, &[]).expect("due").remove(0);
         assert_eq!(
             (again.attempts, again.max_attempts, again.next_exec_id),
-            (1, 5, next)
+            (0, 5, next)
         );
     }
 }

@@ -214,8 +214,7 @@ impl Store {
         // can lose the last transactions.
         // Checkpoints run on `flux dev`'s maintenance thread, not inside someone's commit.
         conn.execute_batch(
-            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;
-             PRAGMA mmap_size = 268435456;",
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
         )
         .map_err(|e| self.classify(e))?;
         Ok(conn)
