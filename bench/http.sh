@@ -71,7 +71,31 @@ print(f"RESULT bench=http connections={conns} requests_per_s={rps:.0f} p50_ms={m
       f"requests={total} records_written={after - before} non_2xx={errors.group(1) if errors else 0}")
 PY
 
-# 2. How soon a request's record is readable through the API after its response.
+# 2. The same trivial function while two jobs spin in `while(true){}`: jobs must not starve HTTP.
+cat >"$project/functions/spin.ts" <<'TS'
+export default () => { while (true) {} }
+TS
+echo "export default { workers: { spin: { maxAttempts: 1, timeoutSeconds: 120 } } }" >"$project/flux.config.ts"
+start "$project"
+for _ in 1 2; do
+  curl -s -X POST "$url/_flux/api/jobs" -H 'content-type: application/json' -d '{"name":"spin"}' >/dev/null
+done
+sleep 0.5
+wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url/hello" >"$work/wrk-spin.txt"
+stop
+rm "$project/functions/spin.ts" "$project/flux.config.ts"
+python3 - "$work/wrk-spin.txt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+def ms(label):
+    m = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", text)
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+print(f"RESULT bench=http-beside-spinning-jobs spinning_jobs=2 requests_per_s={rps:.0f} p50_ms={ms(50):.2f} p99_ms={ms(99):.2f}")
+PY
+
+# 3. How soon a request's record is readable through the API after its response.
 start "$project"
 python3 - "$url" "$SAMPLES" <<'PY'
 import json, sys, time, urllib.request, urllib.error
@@ -97,7 +121,7 @@ print(f"RESULT bench=record-visibility samples={samples} p50_ms={pct(50):.2f} p9
 PY
 stop
 
-# 3. Resident memory of an idle flux dev on the bundled example.
+# 4. Resident memory of an idle flux dev on the bundled example.
 example="$work/welcome"
 "$FLUX" init "$example" >/dev/null 2>&1
 start "$example"
