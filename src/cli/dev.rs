@@ -106,7 +106,7 @@ fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-pub fn run(args: &DevArgs) -> Result<(), CliError> {
+pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
     let root = args.dir.canonicalize().map_err(|e| {
         CliError::failure(format!(
             "cannot open project folder {}: {e}",
@@ -122,10 +122,19 @@ pub fn run(args: &DevArgs) -> Result<(), CliError> {
             ),
         );
     }
-    if !is_loopback(&args.host) && args.token.is_none() {
-        return Err(CliError::new(super::exit::USAGE, format!("listening on {} would expose the project beyond this machine", args.host))
-            .with_hint("pass --token SECRET (or FLUX_TOKEN) to require it on the /_flux API, or keep the default 127.0.0.1"));
-    }
+    // Beyond loopback the /_flux API needs a token: the user's, or one made up now.
+    let token = match (&global.token, is_loopback(&args.host)) {
+        (Some(token), _) => Some(token.clone()),
+        (None, true) => None,
+        (None, false) => {
+            let token: String = (0..16)
+                .map(|_| format!("{:02x}", rand::random::<u8>()))
+                .collect();
+            eprintln!("listening beyond loopback: the /_flux API requires this token (Authorization: Bearer …):");
+            eprintln!("  {token}");
+            Some(token)
+        }
+    };
     std::fs::create_dir_all(layout.state_dir()).map_err(|e| {
         CliError::failure(format!(
             "cannot create {}: {e}",
@@ -149,6 +158,7 @@ pub fn run(args: &DevArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(serve(
         args,
+        token,
         layout,
         store,
         config,
@@ -159,6 +169,7 @@ pub fn run(args: &DevArgs) -> Result<(), CliError> {
 
 async fn serve(
     args: &DevArgs,
+    token: Option<String>,
     layout: Layout,
     store: Store,
     config: crate::project::Config,
@@ -206,7 +217,7 @@ async fn serve(
     let info = ServerInfo {
         url: url.clone(),
         pid: std::process::id(),
-        token: args.token.clone(),
+        token: token.clone(),
     };
     lock.record(&info);
     let info_json = serde_json::to_string_pretty(&info).unwrap_or_default();
@@ -216,6 +227,8 @@ async fn serve(
             layout.server_file().display()
         ))
     })?;
+    // It may hold the token.
+    crate::cli::config::restrict(&layout.server_file());
 
     print_banner(&layout, &url, &shared.functions(), &applied, &retention);
 
@@ -226,7 +239,7 @@ async fn serve(
     let state = Arc::new(AppState {
         shared: Arc::clone(&shared),
         engine,
-        token: args.token.clone(),
+        token,
     });
     let app = router(Arc::clone(&state));
     let shutdown_shared = Arc::clone(&shared);

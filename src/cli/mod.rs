@@ -1,7 +1,9 @@
 //! The command line: clap definitions here, one module per command.
 
+pub mod config;
 pub mod dev;
 pub mod exit;
+pub mod generate;
 pub mod init;
 pub mod queue;
 pub mod trace;
@@ -21,12 +23,33 @@ Examples:
   flux dev                          Serve ./functions at http://127.0.0.1:4000
   flux trace 4f9a3b2c               Show what one request or job did";
 
+/// `--help` shows the examples; the long help and the man page add exit codes and environment.
+const LONG_HELP: &str = "\
+Examples:
+  flux init my-app && cd my-app     Create a project from the bundled example
+  flux dev                          Serve ./functions at http://127.0.0.1:4000
+  flux trace 4f9a3b2c               Show what one request or job did
+
+Exit codes:
+  0  success
+  1  failure (the server or the project reported an error)
+  2  usage: a bad flag or argument, an ambiguous id
+  3  not found: no execution, job or setting with that id or name
+  4  no flux server answered
+  5  unauthorised: the server wants a token
+
+Environment:
+  FLUX_URL        the server to talk to (like --url)
+  FLUX_TOKEN      the token for a server that needs one (like --token)
+  NO_COLOR        no colour; CLICOLOR_FORCE: colour even when not a terminal";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "flux",
     version,
     about = "A local runtime for TypeScript backend functions that records every execution",
     after_help = EXAMPLES,
+    after_long_help = LONG_HELP,
     propagate_version = true
 )]
 pub struct Cli {
@@ -50,6 +73,15 @@ pub struct GlobalArgs {
     /// When to use colour
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+    /// Token for a server that needs one; with `flux dev`, the token it requires
+    #[arg(
+        long,
+        global = true,
+        env = "FLUX_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,6 +152,59 @@ pub enum Command {
         #[command(subcommand)]
         command: QueueCommand,
     },
+    /// Read and change user-level settings (default server URL, token)
+    #[command(
+        after_help = "Examples:\n  flux config set url http://127.0.0.1:4100\n  flux config get url\n  flux config list"
+    )]
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  flux completions bash > ~/.local/share/bash-completion/completions/flux\n  flux completions zsh > ~/.zfunc/_flux\n  flux completions fish > ~/.config/fish/completions/flux.fish"
+    )]
+    Completions {
+        /// bash, zsh, fish, powershell or elvish
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages, one per command and subcommand
+    #[command(
+        after_help = "Examples:\n  flux man --dir ~/.local/share/man/man1\n  man flux-queue-dead-letter-replay"
+    )]
+    Man {
+        /// Folder to write the pages to
+        #[arg(long, default_value = "man")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print one setting (secrets shortened)
+    #[command(after_help = "Examples:\n  flux config get url")]
+    Get {
+        /// url or token
+        key: String,
+    },
+    /// Change one setting
+    #[command(
+        after_help = "Examples:\n  flux config set url http://127.0.0.1:4100\n  flux config set token s3cret"
+    )]
+    Set {
+        /// url or token
+        key: String,
+        value: String,
+    },
+    /// Remove one setting
+    #[command(after_help = "Examples:\n  flux config unset token")]
+    Unset {
+        /// url or token
+        key: String,
+    },
+    /// Print every setting (secrets shortened)
+    #[command(after_help = "Examples:\n  flux config list\n  flux config list --json")]
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -219,12 +304,10 @@ pub struct DevArgs {
     /// Port to listen on
     #[arg(long, short, default_value_t = 4000, env = "FLUX_PORT")]
     pub port: u16,
-    /// Address to listen on; anything but loopback needs --token
+    /// Address to listen on; beyond loopback the /_flux API requires a token (--token, or one
+    /// generated and printed at start)
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
-    /// Token required by the /_flux API when listening beyond loopback
-    #[arg(long, env = "FLUX_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
     /// Do not print a line per request
     #[arg(long, short)]
     pub quiet: bool,
@@ -243,8 +326,11 @@ pub struct TraceArgs {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Init(args) => init::run(&args),
-        Command::Dev(args) => dev::run(&args),
+        Command::Dev(args) => dev::run(&args, &cli.global),
         Command::Trace(args) => trace::run(&args, &cli.global),
         Command::Queue { command } => queue::run(&command, &cli.global),
+        Command::Config { command } => config::run(&command, &cli.global),
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Man { dir } => generate::man(&dir),
     }
 }

@@ -90,7 +90,7 @@ fn needs_server(target: &Target) -> CliError {
 }
 
 pub fn run(command: &QueueCommand, global: &GlobalArgs) -> Result<(), CliError> {
-    let target = Target::resolve(global.url.as_deref());
+    let target = Target::resolve(global);
     match command {
         QueueCommand::Enqueue {
             name,

@@ -25,7 +25,7 @@ pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
 
 /// The record with id `prefix`, from the server or, when none answers, the project's store.
 pub fn fetch_record(prefix: &str, global: &GlobalArgs) -> Result<ExecutionRecord, CliError> {
-    let target = Target::resolve(global.url.as_deref());
+    let target = Target::resolve(global);
     match client::get(&target, &format!("/_flux/api/records/{prefix}"))? {
         Answer::Ok(value) => serde_json::from_value(value).map_err(|e| {
             CliError::failure(format!(

@@ -6,8 +6,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::cli::config::UserConfig;
 use crate::cli::exit;
-use crate::cli::CliError;
+use crate::cli::{CliError, GlobalArgs};
 use crate::project::{find_root, Layout};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:4000";
@@ -39,29 +40,33 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn resolve(url: Option<&str>) -> Target {
+    /// The server from `--url`/`FLUX_URL`, else the project's `.flux/server.json`, else the
+    /// user config, else the default; the token from `--token`/`FLUX_TOKEN`, else the project,
+    /// else the user config. A broken user config is ignored here (`flux config` reports it).
+    pub fn resolve(global: &GlobalArgs) -> Target {
         let project = std::env::current_dir()
             .ok()
             .and_then(|cwd| find_root(&cwd))
             .map(|root| Layout::new(&root));
         let info = project.as_ref().and_then(ServerInfo::read);
-        match url {
-            Some(url) => Target {
-                url: url.trim_end_matches('/').to_string(),
-                explicit: true,
-                token: std::env::var("FLUX_TOKEN").ok(),
-                project,
-            },
-            None => Target {
-                url: info
-                    .as_ref()
-                    .map_or(DEFAULT_URL.to_string(), |i| i.url.clone()),
-                explicit: false,
-                token: std::env::var("FLUX_TOKEN")
-                    .ok()
-                    .or(info.and_then(|i| i.token)),
-                project,
-            },
+        let user = UserConfig::load().unwrap_or_default();
+        let explicit = global.url.is_some();
+        let url = global
+            .url
+            .clone()
+            .or_else(|| info.as_ref().map(|i| i.url.clone()))
+            .or(user.url)
+            .unwrap_or_else(|| DEFAULT_URL.to_string());
+        let token = global
+            .token
+            .clone()
+            .or_else(|| info.and_then(|i| i.token).filter(|_| !explicit))
+            .or(user.token);
+        Target {
+            url: url.trim_end_matches('/').to_string(),
+            explicit,
+            token,
+            project,
         }
     }
 

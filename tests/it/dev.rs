@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
 
-use crate::support::{Project, Server};
+use crate::support::{wait_for, Project, Server, DEADLINE};
 
 #[test]
 fn the_seed_request_creates_a_user_and_its_record_shows_the_insert() {
@@ -484,11 +484,40 @@ fn the_records_api_filters_and_finds_by_prefix() {
 #[test]
 fn listening_beyond_loopback_needs_a_token_and_the_api_enforces_it() {
     let project = Project::with_files(&[("functions/hello.ts", "export default () => 'hi'")]);
-    let (code, _, stderr) = project.run(&["dev", "--host", "0.0.0.0", "--port", "0"]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("--token"), "{stderr}");
+    // Without --token, one is made up and printed.
+    let server = Server::start(&project, &["--host", "0.0.0.0"]);
+    let output = server.wait_for_output("requires this token");
+    let generated = output
+        .lines()
+        .skip_while(|l| !l.contains("requires this token"))
+        .nth(1)
+        .expect("the token line")
+        .trim()
+        .to_string();
+    assert_eq!(generated.len(), 32, "{output}");
+    assert_eq!(server.get("/_flux/api/records").status, 401);
+    let allowed = server.send(
+        server
+            .request(reqwest::Method::GET, "/_flux/api/records")
+            .bearer_auth(&generated),
+    );
+    assert_eq!(allowed.status, 200);
+    // The CLI in the project finds it in .flux/; elsewhere it needs FLUX_TOKEN.
+    let id = server.get("/hello").request_id();
+    wait_for("the record, through the CLI", DEADLINE, || {
+        (project.run(&["trace", &id[..8]]).0 == 0).then_some(())
+    });
+    let (code, _, stderr) = project.run(&["--url", &server.url, "trace", &id[..8]]);
+    assert_eq!(code, 5, "{stderr}");
+    let mut with_token = project.flux(&["--url", &server.url, "trace", &id[..8]]);
+    assert!(with_token
+        .env("FLUX_TOKEN", &generated)
+        .status()
+        .expect("run")
+        .success());
+    server.stop();
 
-    let server = Server::start(&project, &["--token", "s3cret"]);
+    let server = Server::start(&project, &["--host", "0.0.0.0", "--token", "s3cret"]);
     assert_eq!(server.get("/hello").status, 200, "functions stay public");
     let denied = server.get("/_flux/api/records");
     assert_eq!(denied.status, 401);

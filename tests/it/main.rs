@@ -1,6 +1,7 @@
 //! Integration tests: the real `flux` binary against temporary projects and real servers.
 
 mod bad_input;
+mod cli;
 mod dev;
 mod init;
 mod queue;
