@@ -7,6 +7,7 @@ mod records;
 mod retention;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -97,7 +98,8 @@ pub struct WriteLock(Arc<LockState>);
 
 #[derive(Debug, Default)]
 pub struct LockState {
-    held: Mutex<bool>,
+    held: AtomicBool,
+    sleepers: Mutex<()>,
     released: Condvar,
 }
 
@@ -107,39 +109,57 @@ pub struct WriteGuard(Arc<LockState>);
 
 impl Drop for WriteGuard {
     fn drop(&mut self) {
-        *self.0.held.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.held.store(false, Ordering::Release);
+        // Under the mutex, so that a writer going to sleep cannot miss this.
+        let _sleepers = self.0.sleepers.lock().unwrap_or_else(|p| p.into_inner());
         self.0.released.notify_one();
+    }
+}
+
+impl LockState {
+    fn try_take(&self) -> bool {
+        self.held
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
     }
 }
 
 impl WriteLock {
     pub fn lock(&self) -> WriteGuard {
-        let mut held = self.0.held.lock().unwrap_or_else(|p| p.into_inner());
-        while *held {
-            held = self
-                .0
-                .released
-                .wait(held)
-                .unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(guard) = self.try_lock_for(Duration::from_secs(3600)) {
+                return guard;
+            }
         }
-        *held = true;
-        WriteGuard(Arc::clone(&self.0))
     }
 
     pub fn try_lock_for(&self, wait: Duration) -> Option<WriteGuard> {
+        let state = &self.0;
+        // Writes hold the lock for tens of microseconds: trying again a few times is cheaper
+        // than sleeping and being woken.
+        for attempt in 0..40 {
+            if state.try_take() {
+                return Some(WriteGuard(Arc::clone(state)));
+            }
+            if attempt < 20 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
         let deadline = std::time::Instant::now() + wait;
-        let mut held = self.0.held.lock().unwrap_or_else(|p| p.into_inner());
-        while *held {
+        let mut sleepers = state.sleepers.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if state.try_take() {
+                return Some(WriteGuard(Arc::clone(state)));
+            }
             let left = deadline.checked_duration_since(std::time::Instant::now())?;
-            held = self
-                .0
+            sleepers = state
                 .released
-                .wait_timeout(held, left)
+                .wait_timeout(sleepers, left)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        *held = true;
-        Some(WriteGuard(Arc::clone(&self.0)))
     }
 }
 
