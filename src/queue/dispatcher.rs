@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
 use rusqlite::Connection;
@@ -68,7 +68,12 @@ pub struct Dispatcher {
 }
 
 /// Records committed per transaction at most.
-const MAX_BATCH: usize = 64;
+const MAX_BATCH: usize = 1_000;
+
+/// Commits group what finished within this long, or this many: the fixed cost of a transaction
+/// (mostly reloading pages other connections changed) is then shared.
+const FLUSH_AFTER: Duration = Duration::from_micros(1_000);
+const FLUSH_AT: usize = 128;
 
 /// The longest the thread sleeps without looking at the store: a safety net for a lost
 /// wake-up, not part of the dispatch path.
@@ -117,6 +122,9 @@ impl Dispatcher {
             per_worker: HashMap::new(),
             paused: false,
             stopping: false,
+            pending: Vec::new(),
+            marks: Vec::new(),
+            pending_since: None,
         };
         let thread = std::thread::Builder::new()
             .name("flux-store".into())
@@ -151,37 +159,62 @@ struct State {
     per_worker: HashMap<String, usize>,
     paused: bool,
     stopping: bool,
+    /// Finished executions waiting for the next commit.
+    pending: Vec<StoreWrite>,
+    /// Jobs started since the last commit, to be marked running with it.
+    marks: Vec<String>,
+    /// When the oldest of those started waiting.
+    pending_since: Option<Instant>,
 }
 
 impl State {
     fn run(mut self) {
         let mut wait = Some(Duration::ZERO);
         loop {
-            let mut batch = Vec::new();
-            // Sleep until something happens, or until the next job is due.
-            match wait {
+            // Sleep until something happens, until the next job is due, or until the
+            // writes waiting to be committed are old enough.
+            let flush_in = self
+                .pending_since
+                .map(|since| FLUSH_AFTER.saturating_sub(since.elapsed()));
+            let timeout = match (wait, flush_in) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let mut received = None;
+            match timeout {
                 Some(timeout) => select! {
                     recv(self.inbox) -> event => self.handle(event.unwrap_or(Event::Stop)),
-                    recv(self.records) -> write => batch.extend(write),
+                    recv(self.records) -> write => received = write.ok(),
                     default(timeout) => {}
                 },
                 None => select! {
                     recv(self.inbox) -> event => self.handle(event.unwrap_or(Event::Stop)),
-                    recv(self.records) -> write => batch.extend(write),
+                    recv(self.records) -> write => received = write.ok(),
                 },
+            }
+            if let Some(write) = received {
+                self.take(write);
             }
             // Take everything already queued, so that one transaction covers it.
             while let Ok(event) = self.inbox.try_recv() {
                 self.handle(event);
             }
-            while batch.len() < MAX_BATCH {
+            while self.pending.len() < MAX_BATCH {
                 match self.records.try_recv() {
-                    Ok(write) => batch.push(write),
+                    Ok(write) => self.take(write),
                     Err(_) => break,
                 }
             }
-            wait = self.round(&batch);
-            if self.stopping && self.in_flight.is_empty() {
+            wait = self.dispatch();
+            if self.should_flush() {
+                self.flush();
+                // Finished attempts freed their slots, and retries changed when the next job
+                // is due: plan again.
+                if self.claiming() {
+                    wait = Some(Duration::ZERO);
+                }
+            }
+            if self.stopping && self.in_flight.is_empty() && self.pending.is_empty() {
                 break;
             }
         }
@@ -194,12 +227,42 @@ impl State {
             engine.stop();
         }
         loop {
-            let batch: Vec<StoreWrite> = self.records.try_iter().take(MAX_BATCH).collect();
-            if batch.is_empty() {
+            let more: Vec<StoreWrite> = self.records.try_iter().take(MAX_BATCH).collect();
+            if more.is_empty() && self.pending.is_empty() {
                 break;
             }
-            self.round(&batch);
+            for write in more {
+                self.take(write);
+            }
+            self.flush();
         }
+    }
+
+    fn take(&mut self, write: StoreWrite) {
+        self.pending_since.get_or_insert_with(Instant::now);
+        self.pending.push(write);
+    }
+
+    fn claiming(&self) -> bool {
+        !self.paused && !self.stopping
+    }
+
+    /// Commit now when enough waits, when it has waited long enough, when every slot is
+    /// taken by attempts whose records wait here, or when stopping.
+    fn should_flush(&self) -> bool {
+        if self.pending.is_empty() && self.marks.is_empty() {
+            return false;
+        }
+        let slots_full = self.in_flight.len() >= self.concurrency * 2;
+        self.pending.len() >= FLUSH_AT
+            || self
+                .pending_since
+                .is_some_and(|since| since.elapsed() >= FLUSH_AFTER)
+            || (slots_full && self.pending.iter().any(|w| w.job.is_some()))
+            || self.stopping
+            || self.pending.is_empty()
+                && !self.marks.is_empty()
+                && self.in_flight.len() == self.marks.len()
     }
 
     fn handle(&mut self, event: Event) {
@@ -211,31 +274,19 @@ impl State {
         }
     }
 
-    /// Starts what is due, then one transaction: store `batch` and mark the started jobs
-    /// running. Starting before writing keeps a write transaction out of the enqueue→start
-    /// path; should `flux dev` die in between, the job is still `pending` and runs again.
-    /// Returns how long to sleep before a job is due (`None`: until something happens).
-    fn round(&mut self, batch: &[StoreWrite]) -> Option<Duration> {
-        for write in batch {
-            let Some((job_id, _)) = &write.job else {
-                continue;
-            };
-            if self.in_flight.remove(job_id) {
-                if let Some(count) = self.per_worker.get_mut(&write.record.function) {
-                    *count = count.saturating_sub(1);
-                }
-            }
-        }
-        let claiming = !self.paused && !self.stopping;
-        // Claim ahead of the engines by as many again, so that an engine finishing an attempt
-        // finds the next one waiting and claims come in batches.
+    /// Starts what is due, without writing: the jobs are marked running with the next commit.
+    /// Should `flux dev` die before it, they are still `pending` and run again. Returns how
+    /// long to sleep before a job is due (`None`: until something happens).
+    fn dispatch(&mut self) -> Option<Duration> {
         let capacity = self.concurrency * 2;
-        let free = if claiming {
+        // Claim ahead of the engines by as many again, so that an engine finishing an attempt
+        // finds the next one waiting.
+        let free = if self.claiming() {
             capacity.saturating_sub(self.in_flight.len())
         } else {
             0
         };
-        if batch.is_empty() && free == 0 {
+        if free == 0 {
             return None;
         }
         let config = self.shared.config();
@@ -247,92 +298,99 @@ impl State {
             .map(|(name, _)| name.clone())
             .collect();
         let now = now_us();
-        let mut started = Vec::new();
-        if free > 0 {
-            // Attempts started in an earlier round whose mark did not commit are still
-            // `pending` in the store: ask for enough rows to skip them.
-            let due =
-                due_jobs(&self.conn, now, free + self.in_flight.len(), &full).unwrap_or_else(|e| {
-                    eprintln!("warning: reading due jobs failed: {e}");
-                    Vec::new()
-                });
-            for job in due {
-                if started.len() == free || self.in_flight.contains(&job.id) {
-                    continue;
-                }
-                let running = self.per_worker.entry(job.name.clone()).or_insert(0);
-                if limit(&job.name).is_some_and(|max| *running >= max) {
-                    continue;
-                }
-                *running += 1;
-                self.in_flight.insert(job.id.clone());
-                started.push(job.id.clone());
-                self.start(job);
+        // Started attempts stay `pending` or `running` in the store until their records are
+        // committed: ask for enough rows to skip them.
+        let due =
+            due_jobs(&self.conn, now, free + self.in_flight.len(), &full).unwrap_or_else(|e| {
+                eprintln!("warning: reading due jobs failed: {e}");
+                Vec::new()
+            });
+        let mut started = 0;
+        for job in due {
+            if started == free || self.in_flight.contains(&job.id) {
+                continue;
             }
+            let running = self.per_worker.entry(job.name.clone()).or_insert(0);
+            if limit(&job.name).is_some_and(|max| *running >= max) {
+                continue;
+            }
+            *running += 1;
+            started += 1;
+            self.in_flight.insert(job.id.clone());
+            self.marks.push(job.id.clone());
+            self.pending_since.get_or_insert_with(Instant::now);
+            self.start(job);
         }
-        if !batch.is_empty() || !started.is_empty() {
-            self.write(batch, &started, now);
-        }
-        if !claiming || self.in_flight.len() >= capacity {
-            return None;
-        }
-        if !started.is_empty() && started.len() == free {
+        if started > 0 && started == free {
             return Some(Duration::ZERO);
         }
         match next_due(&self.conn) {
             Ok(Some(at)) if at > now => {
                 Some(Duration::from_micros((at - now) as u64).min(IDLE_CHECK))
             }
-            // Due now but not started: its worker is at its limit; a finished attempt wakes us.
+            // Due but not started: skipped as running, or its worker is at its limit.
             Ok(Some(_)) => None,
             Ok(None) => Some(IDLE_CHECK),
             Err(_) => Some(Duration::from_millis(100)),
         }
     }
 
-    /// Commits `batch` and marks `started` running, retrying while the store is held by a
-    /// long user transaction: records wait, they are not dropped.
-    fn write(&mut self, batch: &[StoreWrite], started: &[String], now: i64) {
-        let prepared = match prepare_writes(batch) {
-            Ok(prepared) => prepared,
-            Err(e) => {
-                eprintln!(
-                    "error: {} execution records could not be encoded: {e}",
-                    batch.len()
-                );
-                return;
+    /// Commits the waiting records (with their jobs' new states) and the marks of started
+    /// jobs in one transaction, retrying while a long user transaction holds the store:
+    /// records wait, they are not dropped. Then the finished attempts free their slots.
+    fn flush(&mut self) {
+        let batch = std::mem::take(&mut self.pending);
+        let marks = std::mem::take(&mut self.marks);
+        self.pending_since = None;
+        let now = now_us();
+        match prepare_writes(&batch) {
+            Ok(prepared) => {
+                let mut delay = Duration::from_millis(5);
+                loop {
+                    let result = (|| -> Result<(), crate::store::StoreError> {
+                        let _guard = self.shared.store.write_lock().lock();
+                        let tx = self.conn.transaction()?;
+                        for job_id in &marks {
+                            mark_running(&tx, job_id, now)?;
+                        }
+                        insert_writes(&tx, &prepared, now)?;
+                        tx.commit()?;
+                        Ok(())
+                    })();
+                    match result {
+                        Ok(()) => break,
+                        Err(e) if delay <= Duration::from_secs(5) => {
+                            eprintln!("warning: storing records failed ({e}); retrying");
+                            std::thread::sleep(delay);
+                            delay *= 2;
+                        }
+                        Err(e) => {
+                            eprintln!(
+                                "error: {} execution records could not be stored: {e}",
+                                batch.len()
+                            );
+                            break;
+                        }
+                    }
+                }
             }
-        };
-        let mut delay = Duration::from_millis(5);
-        loop {
-            let result = (|| -> Result<(), crate::store::StoreError> {
-                let _guard = self.shared.store.write_lock().lock();
-                let tx = self.conn.transaction()?;
-                for job_id in started {
-                    mark_running(&tx, job_id, now)?;
-                }
-                insert_writes(&tx, &prepared, now)?;
-                tx.commit()?;
-                Ok(())
-            })();
-            match result {
-                Ok(()) => break,
-                Err(e) if delay <= Duration::from_secs(5) => {
-                    eprintln!("warning: storing records failed ({e}); retrying");
-                    std::thread::sleep(delay);
-                    delay *= 2;
-                }
-                Err(e) => {
-                    eprintln!(
-                        "error: {} execution records could not be stored: {e}",
-                        batch.len()
-                    );
-                    break;
+            Err(e) => eprintln!(
+                "error: {} execution records could not be encoded: {e}",
+                batch.len()
+            ),
+        }
+        for write in &batch {
+            let Some((job_id, _)) = &write.job else {
+                continue;
+            };
+            if self.in_flight.remove(job_id) {
+                if let Some(count) = self.per_worker.get_mut(&write.record.function) {
+                    *count = count.saturating_sub(1);
                 }
             }
         }
         if !batch.is_empty() {
-            (self.on_written)(batch);
+            (self.on_written)(&batch);
         }
     }
 
