@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use rusqlite::Connection;
 
-use super::{due_jobs, job_input, mark_running, next_due, recover_running, JobAttempt, JobRow};
+use super::{
+    due_jobs, job_input, mark_running, next_due, recover_running, JobAttempt, JobRow, Transition,
+};
 use crate::project::FunctionFile;
 use crate::record::{ExecId, Kind, Links};
 use crate::runtime::{now_us, Engine, ExecutionRequest, Shared};
@@ -207,10 +209,10 @@ impl State {
             }
             wait = self.dispatch();
             if self.should_flush() {
-                self.flush();
-                // Finished attempts freed their slots, and retries changed when the next job
+                let (freed, rescheduled) = self.flush();
+                // Slots freed while jobs waited for one, or a retry changed when the next job
                 // is due: plan again.
-                if self.claiming() {
+                if self.claiming() && ((freed && wait.is_none()) || rescheduled) {
                     wait = Some(Duration::ZERO);
                 }
             }
@@ -234,7 +236,7 @@ impl State {
             for write in more {
                 self.take(write);
             }
-            self.flush();
+            let _ = self.flush();
         }
     }
 
@@ -338,7 +340,8 @@ impl State {
     /// Commits the waiting records (with their jobs' new states) and the marks of started
     /// jobs in one transaction, retrying while a long user transaction holds the store:
     /// records wait, they are not dropped. Then the finished attempts free their slots.
-    fn flush(&mut self) {
+    /// Returns whether attempts finished (freeing slots) and whether a job was rescheduled.
+    fn flush(&mut self) -> (bool, bool) {
         let batch = std::mem::take(&mut self.pending);
         let marks = std::mem::take(&mut self.marks);
         self.pending_since = None;
@@ -392,6 +395,14 @@ impl State {
         if !batch.is_empty() {
             (self.on_written)(&batch);
         }
+        let freed = batch.iter().any(|w| w.job.is_some());
+        let rescheduled = batch.iter().any(|w| {
+            matches!(
+                w.job,
+                Some((_, Transition::Retry { .. } | Transition::Requeue { .. }))
+            )
+        });
+        (freed, rescheduled)
     }
 
     fn start(&self, job: JobRow) {
