@@ -33,6 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create a project from the bundled example')
             [CompletionResult]::new('dev', 'dev', [CompletionResultType]::ParameterValue, 'Run the project''s functions locally and record every execution')
             [CompletionResult]::new('trace', 'trace', [CompletionResultType]::ParameterValue, 'Show one execution: its span tree, data changes, console output and error')
+            [CompletionResult]::new('why', 'why', [CompletionResultType]::ParameterValue, 'Explain a failed execution: root cause, location, input, data changes, suggestion')
             [CompletionResult]::new('queue', 'queue', [CompletionResultType]::ParameterValue, 'Inspect and manage the job queue')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Read and change user-level settings (default server URL, token)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -77,6 +78,18 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Token for a server that needs one; with `flux dev`, the token it requires')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show each span''s inputs and outputs, the stack and the record''s input')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show each span''s inputs and outputs, the stack and the record''s input')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Same as --format json')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flux;why' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The flux server to talk to (default: the one recorded in the project''s .flux/)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Token for a server that needs one; with `flux dev`, the token it requires')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Same as --format json')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -382,6 +395,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create a project from the bundled example')
             [CompletionResult]::new('dev', 'dev', [CompletionResultType]::ParameterValue, 'Run the project''s functions locally and record every execution')
             [CompletionResult]::new('trace', 'trace', [CompletionResultType]::ParameterValue, 'Show one execution: its span tree, data changes, console output and error')
+            [CompletionResult]::new('why', 'why', [CompletionResultType]::ParameterValue, 'Explain a failed execution: root cause, location, input, data changes, suggestion')
             [CompletionResult]::new('queue', 'queue', [CompletionResultType]::ParameterValue, 'Inspect and manage the job queue')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Read and change user-level settings (default server URL, token)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -396,6 +410,9 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;help;trace' {
+            break
+        }
+        'flux;help;why' {
             break
         }
         'flux;help;queue' {

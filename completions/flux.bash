@@ -40,6 +40,9 @@ _flux() {
             flux,trace)
                 cmd="flux__subcmd__trace"
                 ;;
+            flux,why)
+                cmd="flux__subcmd__why"
+                ;;
             flux__subcmd__config,get)
                 cmd="flux__subcmd__config__subcmd__get"
                 ;;
@@ -93,6 +96,9 @@ _flux() {
                 ;;
             flux__subcmd__help,trace)
                 cmd="flux__subcmd__help__subcmd__trace"
+                ;;
+            flux__subcmd__help,why)
+                cmd="flux__subcmd__help__subcmd__why"
                 ;;
             flux__subcmd__help__subcmd__config,get)
                 cmd="flux__subcmd__help__subcmd__config__subcmd__get"
@@ -203,7 +209,7 @@ _flux() {
 
     case "${cmd}" in
         flux)
-            opts="-h -V --url --format --json --color --token --help --version init dev trace queue config completions man help"
+            opts="-h -V --url --format --json --color --token --help --version init dev trace why queue config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -539,7 +545,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__help)
-            opts="init dev trace queue config completions man help"
+            opts="init dev trace why queue config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -819,6 +825,20 @@ _flux() {
             return 0
             ;;
         flux__subcmd__help__subcmd__trace)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__help__subcmd__why)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1396,6 +1416,36 @@ _flux() {
             ;;
         flux__subcmd__trace)
             opts="-v -h -V --verbose --url --format --json --color --token --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "pretty json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__why)
+            opts="-h -V --url --format --json --color --token --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -30,6 +30,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand init 'Create a project from the bundled example'
             cand dev 'Run the project''s functions locally and record every execution'
             cand trace 'Show one execution: its span tree, data changes, console output and error'
+            cand why 'Explain a failed execution: root cause, location, input, data changes, suggestion'
             cand queue 'Inspect and manage the job queue'
             cand config 'Read and change user-level settings (default server URL, token)'
             cand completions 'Print a shell completion script'
@@ -71,6 +72,17 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand --token 'Token for a server that needs one; with `flux dev`, the token it requires'
             cand -v 'Also show each span''s inputs and outputs, the stack and the record''s input'
             cand --verbose 'Also show each span''s inputs and outputs, the stack and the record''s input'
+            cand --json 'Same as --format json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flux;why'= {
+            cand --url 'The flux server to talk to (default: the one recorded in the project''s .flux/)'
+            cand --format 'Output format'
+            cand --color 'When to use colour'
+            cand --token 'Token for a server that needs one; with `flux dev`, the token it requires'
             cand --json 'Same as --format json'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -339,6 +351,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand init 'Create a project from the bundled example'
             cand dev 'Run the project''s functions locally and record every execution'
             cand trace 'Show one execution: its span tree, data changes, console output and error'
+            cand why 'Explain a failed execution: root cause, location, input, data changes, suggestion'
             cand queue 'Inspect and manage the job queue'
             cand config 'Read and change user-level settings (default server URL, token)'
             cand completions 'Print a shell completion script'
@@ -350,6 +363,8 @@ set edit:completion:arg-completer[flux] = {|@words|
         &'flux;help;dev'= {
         }
         &'flux;help;trace'= {
+        }
+        &'flux;help;why'= {
         }
         &'flux;help;queue'= {
             cand enqueue 'Add a job for functions/<NAME>.ts'

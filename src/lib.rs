@@ -11,3 +11,4 @@ pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod timefmt;
+pub mod why;

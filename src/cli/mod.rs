@@ -7,6 +7,7 @@ pub mod generate;
 pub mod init;
 pub mod queue;
 pub mod trace;
+pub mod why;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -144,6 +145,11 @@ pub enum Command {
         after_help = "Examples:\n  flux trace 4f9a3b2c\n  flux trace 4f9a --verbose\n  flux trace 4f9a3b2c --format json | jq .spans"
     )]
     Trace(TraceArgs),
+    /// Explain a failed execution: root cause, location, input, data changes, suggestion
+    #[command(
+        after_help = "Examples:\n  flux why d5e6f7a8\n  flux why d5e6 --format json | jq .finding"
+    )]
+    Why(WhyArgs),
     /// Inspect and manage the job queue
     #[command(
         after_help = "Examples:\n  flux queue stats\n  flux queue enqueue send_welcome_email --data '{\"userId\":\"u_1\"}'\n  flux queue dead-letter list\n  flux queue dead-letter replay d5e6f7a8"
@@ -314,6 +320,12 @@ pub struct DevArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// Execution id, or any unambiguous prefix of 4+ characters
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
 pub struct TraceArgs {
     /// Execution id, or any unambiguous prefix of 4+ characters
     pub id: String,
@@ -328,6 +340,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Init(args) => init::run(&args),
         Command::Dev(args) => dev::run(&args, &cli.global),
         Command::Trace(args) => trace::run(&args, &cli.global),
+        Command::Why(args) => why::run(&args, &cli.global),
         Command::Queue { command } => queue::run(&command, &cli.global),
         Command::Config { command } => config::run(&command, &cli.global),
         Command::Completions { shell } => generate::completions(shell),

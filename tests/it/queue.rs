@@ -120,6 +120,18 @@ fn the_seed_scenario_fails_three_times_dead_letters_and_replays() {
         gap(&attempts[1], &attempts[2])
     );
 
+    // flux why names the query that found nothing, as the product page shows.
+    let (code, why, stderr) = project.run(&["why", id]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        why,
+        "ROOT CAUSE Row not found: users WHERE id = 'u_99'\n\
+         LOCATION send_welcome_email.ts:6\n\
+         JOB INPUT { userId: 'u_99', email: 'a@b.com' }\n\
+         SUGGESTION → Check that user row is committed before enqueueing job\n\
+         (consider using AFTER INSERT trigger or transactional enqueue)\n"
+    );
+
     // Fix the cause, then replay: the new execution succeeds.
     let conn = rusqlite::Connection::open(project.path().join(".flux/flux.db")).expect("store");
     conn.execute(

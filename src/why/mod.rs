@@ -1,0 +1,227 @@
+//! Root-cause analysis over execution records. Each rule is a small function that looks at a
+//! failed record (and the records around it) and either explains the failure or passes; the
+//! first rule that explains it wins, the thrown error itself being the last resort.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::record::{ExecutionRecord, Kind, MutationOp, Span, SpanStatus, Status};
+
+/// What `flux why` says about one execution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The rule that produced it, for scripts and tests.
+    pub rule: &'static str,
+    pub root_cause: String,
+    pub location: Option<String>,
+    pub suggestion: Option<String>,
+}
+
+/// The records around the one being explained.
+#[derive(Debug, Default)]
+pub struct Related {
+    /// The execution that enqueued this job.
+    pub enqueued_by: Option<ExecutionRecord>,
+}
+
+type Rule = fn(&ExecutionRecord, &Related) -> Option<Finding>;
+
+/// In order: the most specific explanation first.
+const RULES: [Rule; 5] = [
+    row_not_found,
+    constraint_violation,
+    upstream_error,
+    timed_out,
+    thrown_error,
+];
+
+/// Explains a failed execution; `None` for one that succeeded.
+pub fn explain(record: &ExecutionRecord, related: &Related) -> Option<Finding> {
+    if record.status == Status::Ok {
+        return None;
+    }
+    RULES.iter().find_map(|rule| rule(record, related))
+}
+
+/// `SELECT … FROM <table> WHERE <column> = $n`: a lookup of one row by a key.
+fn key_lookup(sql: &str) -> Option<(String, String, usize)> {
+    let pattern = regex::Regex::new(
+        r#"(?is)^\s*select\b.*?\bfrom\s+"?(\w+)"?\s+where\s+"?(\w+)"?\s*=\s*\$(\d+)\s*(limit\s+1\s*)?;?\s*$"#,
+    )
+    .ok()?;
+    let captures = pattern.captures(sql)?;
+    Some((
+        captures[1].to_string(),
+        captures[2].to_string(),
+        captures[3].parse().ok()?,
+    ))
+}
+
+fn quote(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("'{s}'"),
+        other => other.to_string(),
+    }
+}
+
+/// `users` → `user`, for suggestions that name one row.
+fn singular(table: &str) -> &str {
+    table
+        .strip_suffix('s')
+        .filter(|s| !s.is_empty())
+        .unwrap_or(table)
+}
+
+/// A query for one row by key found nothing, and the execution then failed.
+fn row_not_found(record: &ExecutionRecord, related: &Related) -> Option<Finding> {
+    let (span, table, column, value) = record.spans.iter().find_map(|span| {
+        if span.name != "db.query" || span.status != SpanStatus::Ok {
+            return None;
+        }
+        if span.attrs.get("rows").and_then(Value::as_u64) != Some(0) {
+            return None;
+        }
+        let sql = span.attrs.get("sql").and_then(Value::as_str)?;
+        let (table, column, n) = key_lookup(sql)?;
+        let value = span.attrs.get("params")?.get(n.checked_sub(1)?)?.clone();
+        Some((span, table, column, value))
+    })?;
+    let suggestion = (record.kind == Kind::Job)
+        .then(|| row_not_found_suggestion(record, span, &table, &value, related));
+    Some(Finding {
+        rule: "row-not-found",
+        root_cause: format!("Row not found: {table} WHERE {column} = {}", quote(&value)),
+        location: span.location.clone(),
+        suggestion,
+    })
+}
+
+fn row_not_found_suggestion(
+    record: &ExecutionRecord,
+    span: &Span,
+    table: &str,
+    key: &Value,
+    related: &Related,
+) -> String {
+    let seed = format!(
+        "→ Check that {} row is committed before enqueueing job\n(consider using AFTER INSERT trigger or transactional enqueue)",
+        singular(table)
+    );
+    let Some(enqueuer) = &related.enqueued_by else {
+        return seed;
+    };
+    let insert = enqueuer
+        .mutations
+        .iter()
+        .find(|m| m.table == table && m.op == MutationOp::Insert && &m.pk == key);
+    let who = format!("req:{}", enqueuer.id.short());
+    match insert {
+        Some(m) if !m.committed => format!(
+            "→ {who}, which enqueued this job, inserted the {} row but rolled it back\n(enqueue inside the same ctx.db.transaction, so the job exists only if the row does)",
+            singular(table)
+        ),
+        Some(m) => {
+            let inserted_at = enqueuer.started_at_us + m.at_us as i64;
+            let read_at = record.started_at_us + span.start_us as i64;
+            if inserted_at > read_at {
+                format!("→ {who} inserted the {} row after this job read it: commit it before enqueueing\n(consider using AFTER INSERT trigger or transactional enqueue)", singular(table))
+            } else {
+                seed
+            }
+        }
+        None => seed,
+    }
+}
+
+/// A statement failed on a constraint.
+fn constraint_violation(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
+    let span = record.spans.iter().find(|s| {
+        s.status == SpanStatus::Error
+            && s.error
+                .as_deref()
+                .is_some_and(|e| e.contains("constraint failed"))
+    })?;
+    Some(Finding {
+        rule: "constraint-violation",
+        root_cause: format!(
+            "Constraint violation: {}",
+            span.error.as_deref().unwrap_or("")
+        ),
+        location: span.location.clone(),
+        suggestion: Some(
+            "→ Another write already holds this value: look the row up with 'flux state history'"
+                .into(),
+        ),
+    })
+}
+
+/// An upstream service answered with an error status.
+fn upstream_error(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
+    let span = record.spans.iter().find(|s| {
+        s.name == "fetch"
+            && s.attrs
+                .get("status")
+                .and_then(Value::as_u64)
+                .is_some_and(|code| code >= 400)
+    })?;
+    let status = span
+        .attrs
+        .get("status")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let method = span
+        .attrs
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or("GET");
+    let url = span.attrs.get("url").and_then(Value::as_str).unwrap_or("");
+    let suggestion = if status == 429 || status >= 500 {
+        "→ The upstream service failed or throttled: retries with backoff usually get through"
+    } else {
+        "→ The upstream service refused the request: check what was sent (flux trace --verbose)"
+    };
+    Some(Finding {
+        rule: "upstream-error",
+        root_cause: format!("Upstream HTTP {status} from {method} {url}"),
+        location: span.location.clone(),
+        suggestion: Some(suggestion.into()),
+    })
+}
+
+/// The execution ran out of time; names what it was waiting on.
+fn timed_out(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
+    if record.status != Status::Timeout {
+        return None;
+    }
+    let pending = record
+        .spans
+        .iter()
+        .find(|s| s.parent.is_some() && s.status == SpanStatus::Pending);
+    let message = record
+        .error
+        .as_ref()
+        .map_or_else(|| "timed out".to_string(), |e| e.message.clone());
+    Some(Finding {
+        rule: "timeout",
+        root_cause: format!("Timeout: {message}"),
+        location: pending.and_then(|s| s.location.clone()),
+        suggestion: Some(match pending {
+            Some(span) => format!("→ {} never finished: give it a timeout of its own, or raise the function's timeout", span.name),
+            None => "→ The code was busy or awaited something that never settles: check loops and unresolved promises".into(),
+        }),
+    })
+}
+
+/// The error that ended the execution, where it was thrown.
+fn thrown_error(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
+    let error = record.error.as_ref()?;
+    Some(Finding {
+        rule: "error",
+        root_cause: format!("{}: {}", error.name, error.message),
+        location: error.location.clone(),
+        suggestion: None,
+    })
+}
+
+#[cfg(test)]
+mod tests;
