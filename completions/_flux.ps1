@@ -34,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('dev', 'dev', [CompletionResultType]::ParameterValue, 'Run the project''s functions locally and record every execution')
             [CompletionResult]::new('trace', 'trace', [CompletionResultType]::ParameterValue, 'Show one execution: its span tree, data changes, console output and error')
             [CompletionResult]::new('why', 'why', [CompletionResultType]::ParameterValue, 'Explain a failed execution: root cause, location, input, data changes, suggestion')
+            [CompletionResult]::new('state', 'state', [CompletionResultType]::ParameterValue, 'Who changed a table or a row, and how')
             [CompletionResult]::new('queue', 'queue', [CompletionResultType]::ParameterValue, 'Inspect and manage the job queue')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Read and change user-level settings (default server URL, token)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -95,6 +96,65 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flux;state' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The flux server to talk to (default: the one recorded in the project''s .flux/)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Token for a server that needs one; with `flux dev`, the token it requires')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Same as --format json')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Every recorded change to a table (or one row), newest first, with old → new values')
+            [CompletionResult]::new('blame', 'blame', [CompletionResultType]::ParameterValue, 'For each column of a row: the execution that set its current value, and when')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'flux;state;history' {
+            [CompletionResult]::new('--id', '--id', [CompletionResultType]::ParameterName, 'Only this row (its primary key)')
+            [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'req=ID: only changes made by that execution')
+            [CompletionResult]::new('--last', '--last', [CompletionResultType]::ParameterName, 'Only changes this recent: 1h, 30m, or an RFC 3339 time')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'limit')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The flux server to talk to (default: the one recorded in the project''s .flux/)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Token for a server that needs one; with `flux dev`, the token it requires')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Same as --format json')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flux;state;blame' {
+            [CompletionResult]::new('--id', '--id', [CompletionResultType]::ParameterName, 'The row''s primary key')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The flux server to talk to (default: the one recorded in the project''s .flux/)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Token for a server that needs one; with `flux dev`, the token it requires')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Same as --format json')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flux;state;help' {
+            [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Every recorded change to a table (or one row), newest first, with old → new values')
+            [CompletionResult]::new('blame', 'blame', [CompletionResultType]::ParameterValue, 'For each column of a row: the execution that set its current value, and when')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'flux;state;help;history' {
+            break
+        }
+        'flux;state;help;blame' {
+            break
+        }
+        'flux;state;help;help' {
             break
         }
         'flux;queue' {
@@ -396,6 +456,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('dev', 'dev', [CompletionResultType]::ParameterValue, 'Run the project''s functions locally and record every execution')
             [CompletionResult]::new('trace', 'trace', [CompletionResultType]::ParameterValue, 'Show one execution: its span tree, data changes, console output and error')
             [CompletionResult]::new('why', 'why', [CompletionResultType]::ParameterValue, 'Explain a failed execution: root cause, location, input, data changes, suggestion')
+            [CompletionResult]::new('state', 'state', [CompletionResultType]::ParameterValue, 'Who changed a table or a row, and how')
             [CompletionResult]::new('queue', 'queue', [CompletionResultType]::ParameterValue, 'Inspect and manage the job queue')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Read and change user-level settings (default server URL, token)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -413,6 +474,17 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;help;why' {
+            break
+        }
+        'flux;help;state' {
+            [CompletionResult]::new('history', 'history', [CompletionResultType]::ParameterValue, 'Every recorded change to a table (or one row), newest first, with old → new values')
+            [CompletionResult]::new('blame', 'blame', [CompletionResultType]::ParameterValue, 'For each column of a row: the execution that set its current value, and when')
+            break
+        }
+        'flux;help;state;history' {
+            break
+        }
+        'flux;help;state;blame' {
             break
         }
         'flux;help;queue' {

@@ -37,6 +37,9 @@ _flux() {
             flux,queue)
                 cmd="flux__subcmd__queue"
                 ;;
+            flux,state)
+                cmd="flux__subcmd__state"
+                ;;
             flux,trace)
                 cmd="flux__subcmd__trace"
                 ;;
@@ -94,6 +97,9 @@ _flux() {
             flux__subcmd__help,queue)
                 cmd="flux__subcmd__help__subcmd__queue"
                 ;;
+            flux__subcmd__help,state)
+                cmd="flux__subcmd__help__subcmd__state"
+                ;;
             flux__subcmd__help,trace)
                 cmd="flux__subcmd__help__subcmd__trace"
                 ;;
@@ -135,6 +141,12 @@ _flux() {
                 ;;
             flux__subcmd__help__subcmd__queue__subcmd__dead__subcmd__letter,replay)
                 cmd="flux__subcmd__help__subcmd__queue__subcmd__dead__subcmd__letter__subcmd__replay"
+                ;;
+            flux__subcmd__help__subcmd__state,blame)
+                cmd="flux__subcmd__help__subcmd__state__subcmd__blame"
+                ;;
+            flux__subcmd__help__subcmd__state,history)
+                cmd="flux__subcmd__help__subcmd__state__subcmd__history"
                 ;;
             flux__subcmd__queue,dead-letter)
                 cmd="flux__subcmd__queue__subcmd__dead__subcmd__letter"
@@ -202,6 +214,24 @@ _flux() {
             flux__subcmd__queue__subcmd__help__subcmd__dead__subcmd__letter,replay)
                 cmd="flux__subcmd__queue__subcmd__help__subcmd__dead__subcmd__letter__subcmd__replay"
                 ;;
+            flux__subcmd__state,blame)
+                cmd="flux__subcmd__state__subcmd__blame"
+                ;;
+            flux__subcmd__state,help)
+                cmd="flux__subcmd__state__subcmd__help"
+                ;;
+            flux__subcmd__state,history)
+                cmd="flux__subcmd__state__subcmd__history"
+                ;;
+            flux__subcmd__state__subcmd__help,blame)
+                cmd="flux__subcmd__state__subcmd__help__subcmd__blame"
+                ;;
+            flux__subcmd__state__subcmd__help,help)
+                cmd="flux__subcmd__state__subcmd__help__subcmd__help"
+                ;;
+            flux__subcmd__state__subcmd__help,history)
+                cmd="flux__subcmd__state__subcmd__help__subcmd__history"
+                ;;
             *)
                 ;;
         esac
@@ -209,7 +239,7 @@ _flux() {
 
     case "${cmd}" in
         flux)
-            opts="-h -V --url --format --json --color --token --help --version init dev trace why queue config completions man help"
+            opts="-h -V --url --format --json --color --token --help --version init dev trace why state queue config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -545,7 +575,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__help)
-            opts="init dev trace why queue config completions man help"
+            opts="init dev trace why state queue config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -811,6 +841,48 @@ _flux() {
             return 0
             ;;
         flux__subcmd__help__subcmd__queue__subcmd__stats)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__help__subcmd__state)
+            opts="history blame"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__help__subcmd__state__subcmd__blame)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__help__subcmd__state__subcmd__history)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1391,6 +1463,172 @@ _flux() {
                 return 0
             fi
             case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "pretty json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__state)
+            opts="-h -V --url --format --json --color --token --help --version history blame help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "pretty json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__state__subcmd__blame)
+            opts="-h -V --id --url --format --json --color --token --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "pretty json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__state__subcmd__help)
+            opts="history blame help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__state__subcmd__help__subcmd__blame)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__state__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__state__subcmd__help__subcmd__history)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__state__subcmd__history)
+            opts="-h -V --id --filter --last --limit --url --format --json --color --token --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --filter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --last)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -31,6 +31,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand dev 'Run the project''s functions locally and record every execution'
             cand trace 'Show one execution: its span tree, data changes, console output and error'
             cand why 'Explain a failed execution: root cause, location, input, data changes, suggestion'
+            cand state 'Who changed a table or a row, and how'
             cand queue 'Inspect and manage the job queue'
             cand config 'Read and change user-level settings (default server URL, token)'
             cand completions 'Print a shell completion script'
@@ -88,6 +89,58 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
+        }
+        &'flux;state'= {
+            cand --url 'The flux server to talk to (default: the one recorded in the project''s .flux/)'
+            cand --format 'Output format'
+            cand --color 'When to use colour'
+            cand --token 'Token for a server that needs one; with `flux dev`, the token it requires'
+            cand --json 'Same as --format json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand history 'Every recorded change to a table (or one row), newest first, with old → new values'
+            cand blame 'For each column of a row: the execution that set its current value, and when'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flux;state;history'= {
+            cand --id 'Only this row (its primary key)'
+            cand --filter 'req=ID: only changes made by that execution'
+            cand --last 'Only changes this recent: 1h, 30m, or an RFC 3339 time'
+            cand --limit 'limit'
+            cand --url 'The flux server to talk to (default: the one recorded in the project''s .flux/)'
+            cand --format 'Output format'
+            cand --color 'When to use colour'
+            cand --token 'Token for a server that needs one; with `flux dev`, the token it requires'
+            cand --json 'Same as --format json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flux;state;blame'= {
+            cand --id 'The row''s primary key'
+            cand --url 'The flux server to talk to (default: the one recorded in the project''s .flux/)'
+            cand --format 'Output format'
+            cand --color 'When to use colour'
+            cand --token 'Token for a server that needs one; with `flux dev`, the token it requires'
+            cand --json 'Same as --format json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flux;state;help'= {
+            cand history 'Every recorded change to a table (or one row), newest first, with old → new values'
+            cand blame 'For each column of a row: the execution that set its current value, and when'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flux;state;help;history'= {
+        }
+        &'flux;state;help;blame'= {
+        }
+        &'flux;state;help;help'= {
         }
         &'flux;queue'= {
             cand --url 'The flux server to talk to (default: the one recorded in the project''s .flux/)'
@@ -352,6 +405,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand dev 'Run the project''s functions locally and record every execution'
             cand trace 'Show one execution: its span tree, data changes, console output and error'
             cand why 'Explain a failed execution: root cause, location, input, data changes, suggestion'
+            cand state 'Who changed a table or a row, and how'
             cand queue 'Inspect and manage the job queue'
             cand config 'Read and change user-level settings (default server URL, token)'
             cand completions 'Print a shell completion script'
@@ -365,6 +419,14 @@ set edit:completion:arg-completer[flux] = {|@words|
         &'flux;help;trace'= {
         }
         &'flux;help;why'= {
+        }
+        &'flux;help;state'= {
+            cand history 'Every recorded change to a table (or one row), newest first, with old → new values'
+            cand blame 'For each column of a row: the execution that set its current value, and when'
+        }
+        &'flux;help;state;history'= {
+        }
+        &'flux;help;state;blame'= {
         }
         &'flux;help;queue'= {
             cand enqueue 'Add a job for functions/<NAME>.ts'

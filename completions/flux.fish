@@ -38,6 +38,7 @@ complete -c flux -n "__fish_flux_needs_command" -f -a "init" -d 'Create a projec
 complete -c flux -n "__fish_flux_needs_command" -f -a "dev" -d 'Run the project\'s functions locally and record every execution'
 complete -c flux -n "__fish_flux_needs_command" -f -a "trace" -d 'Show one execution: its span tree, data changes, console output and error'
 complete -c flux -n "__fish_flux_needs_command" -f -a "why" -d 'Explain a failed execution: root cause, location, input, data changes, suggestion'
+complete -c flux -n "__fish_flux_needs_command" -f -a "state" -d 'Who changed a table or a row, and how'
 complete -c flux -n "__fish_flux_needs_command" -f -a "queue" -d 'Inspect and manage the job queue'
 complete -c flux -n "__fish_flux_needs_command" -f -a "config" -d 'Read and change user-level settings (default server URL, token)'
 complete -c flux -n "__fish_flux_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -88,6 +89,47 @@ complete -c flux -n "__fish_flux_using_subcommand why" -l token -d 'Token for a 
 complete -c flux -n "__fish_flux_using_subcommand why" -l json -d 'Same as --format json'
 complete -c flux -n "__fish_flux_using_subcommand why" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand why" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand state; and not __fish_seen_subcommand_from history blame help" -l url -d 'The flux server to talk to (default: the one recorded in the project\'s .flux/)' -r
+complete -c flux -n "__fish_flux_using_subcommand state; and not __fish_seen_subcommand_from history blame help" -l format -d 'Output format' -r -f -a "pretty\t''
+json\t''"
+complete -c flux -n "__fish_flux_using_subcommand state; and not __fish_seen_subcommand_from history blame help" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c flux -n "__fish_flux_using_subcommand state; and not __fish_seen_subcommand_from history blame help" -l token -d 'Token for a server that needs one; with `flux dev`, the token it requires' -r
+complete -c flux -n "__fish_flux_using_subcommand state; and not __fish_seen_subcommand_from history blame help" -l json -d 'Same as --format json'
+complete -c flux -n "__fish_flux_using_subcommand state; and not __fish_seen_subcommand_from history blame help" -s h -l help -d 'Print help'
+complete -c flux -n "__fish_flux_using_subcommand state; and not __fish_seen_subcommand_from history blame help" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand state; and not __fish_seen_subcommand_from history blame help" -f -a "history" -d 'Every recorded change to a table (or one row), newest first, with old → new values'
+complete -c flux -n "__fish_flux_using_subcommand state; and not __fish_seen_subcommand_from history blame help" -f -a "blame" -d 'For each column of a row: the execution that set its current value, and when'
+complete -c flux -n "__fish_flux_using_subcommand state; and not __fish_seen_subcommand_from history blame help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -l id -d 'Only this row (its primary key)' -r
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -l filter -d 'req=ID: only changes made by that execution' -r
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -l last -d 'Only changes this recent: 1h, 30m, or an RFC 3339 time' -r
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -l limit -r
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -l url -d 'The flux server to talk to (default: the one recorded in the project\'s .flux/)' -r
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -l format -d 'Output format' -r -f -a "pretty\t''
+json\t''"
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -l token -d 'Token for a server that needs one; with `flux dev`, the token it requires' -r
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -l json -d 'Same as --format json'
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -s h -l help -d 'Print help'
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from blame" -l id -d 'The row\'s primary key' -r
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from blame" -l url -d 'The flux server to talk to (default: the one recorded in the project\'s .flux/)' -r
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from blame" -l format -d 'Output format' -r -f -a "pretty\t''
+json\t''"
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from blame" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from blame" -l token -d 'Token for a server that needs one; with `flux dev`, the token it requires' -r
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from blame" -l json -d 'Same as --format json'
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from blame" -s h -l help -d 'Print help'
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from blame" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from help" -f -a "history" -d 'Every recorded change to a table (or one row), newest first, with old → new values'
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from help" -f -a "blame" -d 'For each column of a row: the execution that set its current value, and when'
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flux -n "__fish_flux_using_subcommand queue; and not __fish_seen_subcommand_from enqueue stats list pause resume dead-letter help" -l url -d 'The flux server to talk to (default: the one recorded in the project\'s .flux/)' -r
 complete -c flux -n "__fish_flux_using_subcommand queue; and not __fish_seen_subcommand_from enqueue stats list pause resume dead-letter help" -l format -d 'Output format' -r -f -a "pretty\t''
 json\t''"
@@ -262,15 +304,18 @@ complete -c flux -n "__fish_flux_using_subcommand man" -l token -d 'Token for a 
 complete -c flux -n "__fish_flux_using_subcommand man" -l json -d 'Same as --format json'
 complete -c flux -n "__fish_flux_using_subcommand man" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand man" -s V -l version -d 'Print version'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why queue config completions man help" -f -a "init" -d 'Create a project from the bundled example'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why queue config completions man help" -f -a "dev" -d 'Run the project\'s functions locally and record every execution'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why queue config completions man help" -f -a "trace" -d 'Show one execution: its span tree, data changes, console output and error'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why queue config completions man help" -f -a "why" -d 'Explain a failed execution: root cause, location, input, data changes, suggestion'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why queue config completions man help" -f -a "queue" -d 'Inspect and manage the job queue'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why queue config completions man help" -f -a "config" -d 'Read and change user-level settings (default server URL, token)'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why queue config completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why queue config completions man help" -f -a "man" -d 'Write man pages, one per command and subcommand'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why queue config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "init" -d 'Create a project from the bundled example'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "dev" -d 'Run the project\'s functions locally and record every execution'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "trace" -d 'Show one execution: its span tree, data changes, console output and error'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "why" -d 'Explain a failed execution: root cause, location, input, data changes, suggestion'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "state" -d 'Who changed a table or a row, and how'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "queue" -d 'Inspect and manage the job queue'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "config" -d 'Read and change user-level settings (default server URL, token)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "man" -d 'Write man pages, one per command and subcommand'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from state" -f -a "history" -d 'Every recorded change to a table (or one row), newest first, with old → new values'
+complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from state" -f -a "blame" -d 'For each column of a row: the execution that set its current value, and when'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "enqueue" -d 'Add a job for functions/<NAME>.ts'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "stats" -d 'Jobs per function and state, and how long the oldest pending one has waited'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "list" -d 'Jobs, most recently changed first'

@@ -6,6 +6,7 @@ pub mod exit;
 pub mod generate;
 pub mod init;
 pub mod queue;
+pub mod state;
 pub mod trace;
 pub mod why;
 
@@ -150,6 +151,14 @@ pub enum Command {
         after_help = "Examples:\n  flux why d5e6f7a8\n  flux why d5e6 --format json | jq .finding"
     )]
     Why(WhyArgs),
+    /// Who changed a table or a row, and how
+    #[command(
+        after_help = "Examples:\n  flux state history users\n  flux state history users --id u_1\n  flux state history users --filter req=b3c4d5e6\n  flux state blame users --id u_1"
+    )]
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
     /// Inspect and manage the job queue
     #[command(
         after_help = "Examples:\n  flux queue stats\n  flux queue enqueue send_welcome_email --data '{\"userId\":\"u_1\"}'\n  flux queue dead-letter list\n  flux queue dead-letter replay d5e6f7a8"
@@ -182,6 +191,38 @@ pub enum Command {
         /// Folder to write the pages to
         #[arg(long, default_value = "man")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Every recorded change to a table (or one row), newest first, with old → new values
+    #[command(
+        after_help = "Examples:\n  flux state history users --id u_1\n  flux state history users --filter req=b3c4d5e6 --last 1h"
+    )]
+    History {
+        /// The table
+        table: String,
+        /// Only this row (its primary key)
+        #[arg(long, value_name = "ROW")]
+        id: Option<String>,
+        /// req=ID: only changes made by that execution
+        #[arg(long, value_name = "req=ID")]
+        filter: Vec<String>,
+        /// Only changes this recent: 1h, 30m, or an RFC 3339 time
+        #[arg(long, value_name = "DURATION")]
+        last: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// For each column of a row: the execution that set its current value, and when
+    #[command(after_help = "Examples:\n  flux state blame users --id u_1")]
+    Blame {
+        /// The table
+        table: String,
+        /// The row's primary key
+        #[arg(long, value_name = "ROW")]
+        id: String,
     },
 }
 
@@ -341,6 +382,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Dev(args) => dev::run(&args, &cli.global),
         Command::Trace(args) => trace::run(&args, &cli.global),
         Command::Why(args) => why::run(&args, &cli.global),
+        Command::State { command } => state::run(&command, &cli.global),
         Command::Queue { command } => queue::run(&command, &cli.global),
         Command::Config { command } => config::run(&command, &cli.global),
         Command::Completions { shell } => generate::completions(shell),

@@ -32,12 +32,12 @@ fn function_filter(filters: &[String]) -> Result<Option<String>, CliError> {
     Ok(function)
 }
 
-fn encode(value: &str) -> String {
+pub(super) fn encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// Reads from the server, or from the project's store when none answers (read-only commands).
-fn read<T>(
+pub(super) fn read<T>(
     target: &Target,
     path: &str,
     from_server: impl FnOnce(Value) -> Result<T, CliError>,
@@ -61,7 +61,7 @@ fn read<T>(
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, CliError> {
+pub(super) fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, CliError> {
     serde_json::from_value(value)
         .map_err(|e| CliError::failure(format!("unexpected answer from the server: {e}")))
 }

@@ -129,3 +129,52 @@ pub async fn get_record(
         Err(response) => response,
     }
 }
+
+/// `GET /_flux/api/state/<table>?id=&req=&since=&limit=&order=asc`: row changes, newest first.
+pub async fn state(
+    State(state): State<Arc<AppState>>,
+    Path(table): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let mut filter = crate::store::ChangeFilter {
+        table,
+        limit: 100,
+        ..Default::default()
+    };
+    for (key, value) in &params {
+        let bad = |what: &str| {
+            json_error(
+                StatusCode::BAD_REQUEST,
+                json!({ "error": format!("{key}={value}: {what}") }),
+            )
+        };
+        match key.as_str() {
+            "id" => filter.row = Some(value.clone()),
+            "req" => match ExecId::parse_prefix(value) {
+                Ok(prefix) => filter.record_prefix = Some(prefix),
+                Err(e) => return bad(&e.to_string()),
+            },
+            "since" => match parse_since(value) {
+                Ok(us) => filter.since_us = Some(us),
+                Err(e) => return bad(&e),
+            },
+            "limit" => match value.parse::<usize>() {
+                Ok(n) if n > 0 => filter.limit = n.min(store::MAX_LIMIT),
+                _ => return bad("expected a whole number above 0"),
+            },
+            "order" => filter.oldest_first = value == "asc",
+            _ => return bad("unknown filter (use id, req, since, limit, order)"),
+        }
+    }
+    let store = state.shared.store.clone();
+    let result = blocking(move || {
+        let conn = store.connect()?;
+        store::row_changes(&conn, &filter)
+    })
+    .await;
+    match result {
+        Ok(Ok(changes)) => Json(json!({ "changes": changes })).into_response(),
+        Ok(Err(e)) => store_error(e),
+        Err(response) => response,
+    }
+}

@@ -3,6 +3,7 @@
 
 mod capture;
 mod migrate;
+mod mutations;
 mod records;
 mod retention;
 
@@ -15,6 +16,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use capture::Capture;
 pub use migrate::apply_migrations;
+pub use mutations::{blame, row_changes, Blame, ChangeFilter, RowChange};
 pub use records::{
     attempt_chain, find_record, insert_writes, list_records, prepare_writes, PreparedWrites,
     RecordFilter, RecordLookup, StoreWrite, DEFAULT_LIMIT, MAX_LIMIT,

@@ -540,3 +540,71 @@ fn listening_beyond_loopback_needs_a_token_and_the_api_enforces_it() {
         .unwrap_or("")
         .contains("unauthorised"));
 }
+
+#[test]
+fn state_history_and_blame_show_who_changed_a_row() {
+    let project = Project::with_files(DB_PROJECT);
+    project.write(
+        "functions/rename.ts",
+        "export default async (req, ctx) => ctx.db.query('UPDATE notes SET body = $1 WHERE id = $2', [req.query.body, 'raw'])",
+    );
+    project.write(
+        "functions/make.ts",
+        "export default async (req, ctx) => ctx.db.insert('notes', { id: 'raw', body: 'first', n: 1 })",
+    );
+    let server = project.start();
+    let made = server.get("/make").request_id();
+    let renamed = server.get("/rename?body=second").request_id();
+    server.get("/db?mode=rollback");
+    server.record(&made);
+    let last = server.get("/db?mode=count").request_id();
+    server.record(&last);
+
+    let (code, history, stderr) = project.run(&["state", "history", "notes", "--id", "raw"]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = history.lines().collect();
+    assert!(
+        lines[0].contains(&format!("req:{} rename update notes raw", &renamed[..8])),
+        "{history}"
+    );
+    assert_eq!(lines[1].trim(), "body  'first' → 'second'");
+    assert!(
+        lines[2].contains(&format!("req:{} make insert notes raw", &made[..8])),
+        "{history}"
+    );
+
+    let (_, all, _) = project.run(&["state", "history", "notes"]);
+    assert!(all.contains("insert notes rollback (rolled back)"), "{all}");
+    let (_, by_request, _) = project.run(&[
+        "state",
+        "history",
+        "notes",
+        "--filter",
+        &format!("req={}", &made[..8]),
+    ]);
+    assert_eq!(
+        by_request.lines().filter(|l| l.contains(" req:")).count(),
+        1,
+        "{by_request}"
+    );
+
+    let (code, blame, stderr) = project.run(&["state", "blame", "notes", "--id", "raw"]);
+    assert_eq!(code, 0, "{stderr}");
+    let line = |column: &str| {
+        blame
+            .lines()
+            .find(|l| l.starts_with(column))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        line("body").contains(&format!("'second'  req:{} rename", &renamed[..8])),
+        "{blame}"
+    );
+    assert!(
+        line("n ").contains(&format!("req:{} make", &made[..8])),
+        "{blame}"
+    );
+    let (code, _, _) = project.run(&["state", "blame", "notes", "--id", "nope"]);
+    assert_eq!(code, 3);
+}
