@@ -33,6 +33,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create a project from the bundled example')
             [CompletionResult]::new('dev', 'dev', [CompletionResultType]::ParameterValue, 'Run the project''s functions locally and record every execution')
             [CompletionResult]::new('trace', 'trace', [CompletionResultType]::ParameterValue, 'Show one execution: its span tree, data changes, console output and error')
+            [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Stream executions as they happen, one line each')
             [CompletionResult]::new('why', 'why', [CompletionResultType]::ParameterValue, 'Explain a failed execution: root cause, location, input, data changes, suggestion')
             [CompletionResult]::new('state', 'state', [CompletionResultType]::ParameterValue, 'Who changed a table or a row, and how')
             [CompletionResult]::new('queue', 'queue', [CompletionResultType]::ParameterValue, 'Inspect and manage the job queue')
@@ -79,6 +80,22 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Token for a server that needs one; with `flux dev`, the token it requires')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show each span''s inputs and outputs, the stack and the record''s input')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show each span''s inputs and outputs, the stack and the record''s input')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Same as --format json')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flux;tail' {
+            [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'key=value, repeatable (all keys must match; `|` separates values that may): type=job|http, fn=NAME, status=ok|error|timeout, req=ID (executions it caused), job=ID')
+            [CompletionResult]::new('--last', '--last', [CompletionResultType]::ParameterName, 'Print this much history first: 1h, 30m …')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Print history since a duration ago or an RFC 3339 time first')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The flux server to talk to (default: the one recorded in the project''s .flux/)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Token for a server that needs one; with `flux dev`, the token it requires')
+            [CompletionResult]::new('--no-follow', '--no-follow', [CompletionResultType]::ParameterName, 'Stop after the history instead of streaming')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Same as --format json')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -455,6 +472,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Create a project from the bundled example')
             [CompletionResult]::new('dev', 'dev', [CompletionResultType]::ParameterValue, 'Run the project''s functions locally and record every execution')
             [CompletionResult]::new('trace', 'trace', [CompletionResultType]::ParameterValue, 'Show one execution: its span tree, data changes, console output and error')
+            [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Stream executions as they happen, one line each')
             [CompletionResult]::new('why', 'why', [CompletionResultType]::ParameterValue, 'Explain a failed execution: root cause, location, input, data changes, suggestion')
             [CompletionResult]::new('state', 'state', [CompletionResultType]::ParameterValue, 'Who changed a table or a row, and how')
             [CompletionResult]::new('queue', 'queue', [CompletionResultType]::ParameterValue, 'Inspect and manage the job queue')
@@ -471,6 +489,9 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;help;trace' {
+            break
+        }
+        'flux;help;tail' {
             break
         }
         'flux;help;why' {

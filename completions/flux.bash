@@ -40,6 +40,9 @@ _flux() {
             flux,state)
                 cmd="flux__subcmd__state"
                 ;;
+            flux,tail)
+                cmd="flux__subcmd__tail"
+                ;;
             flux,trace)
                 cmd="flux__subcmd__trace"
                 ;;
@@ -99,6 +102,9 @@ _flux() {
                 ;;
             flux__subcmd__help,state)
                 cmd="flux__subcmd__help__subcmd__state"
+                ;;
+            flux__subcmd__help,tail)
+                cmd="flux__subcmd__help__subcmd__tail"
                 ;;
             flux__subcmd__help,trace)
                 cmd="flux__subcmd__help__subcmd__trace"
@@ -239,7 +245,7 @@ _flux() {
 
     case "${cmd}" in
         flux)
-            opts="-h -V --url --format --json --color --token --help --version init dev trace why state queue config completions man help"
+            opts="-h -V --url --format --json --color --token --help --version init dev trace tail why state queue config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -575,7 +581,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__help)
-            opts="init dev trace why state queue config completions man help"
+            opts="init dev trace tail why state queue config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -885,6 +891,20 @@ _flux() {
         flux__subcmd__help__subcmd__state__subcmd__history)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__help__subcmd__tail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1626,6 +1646,48 @@ _flux() {
                     return 0
                     ;;
                 --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "pretty json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__tail)
+            opts="-h -V --filter --last --since --no-follow --url --format --json --color --token --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --filter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --last)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

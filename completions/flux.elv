@@ -30,6 +30,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand init 'Create a project from the bundled example'
             cand dev 'Run the project''s functions locally and record every execution'
             cand trace 'Show one execution: its span tree, data changes, console output and error'
+            cand tail 'Stream executions as they happen, one line each'
             cand why 'Explain a failed execution: root cause, location, input, data changes, suggestion'
             cand state 'Who changed a table or a row, and how'
             cand queue 'Inspect and manage the job queue'
@@ -73,6 +74,21 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand --token 'Token for a server that needs one; with `flux dev`, the token it requires'
             cand -v 'Also show each span''s inputs and outputs, the stack and the record''s input'
             cand --verbose 'Also show each span''s inputs and outputs, the stack and the record''s input'
+            cand --json 'Same as --format json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flux;tail'= {
+            cand --filter 'key=value, repeatable (all keys must match; `|` separates values that may): type=job|http, fn=NAME, status=ok|error|timeout, req=ID (executions it caused), job=ID'
+            cand --last 'Print this much history first: 1h, 30m …'
+            cand --since 'Print history since a duration ago or an RFC 3339 time first'
+            cand --url 'The flux server to talk to (default: the one recorded in the project''s .flux/)'
+            cand --format 'Output format'
+            cand --color 'When to use colour'
+            cand --token 'Token for a server that needs one; with `flux dev`, the token it requires'
+            cand --no-follow 'Stop after the history instead of streaming'
             cand --json 'Same as --format json'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -404,6 +420,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand init 'Create a project from the bundled example'
             cand dev 'Run the project''s functions locally and record every execution'
             cand trace 'Show one execution: its span tree, data changes, console output and error'
+            cand tail 'Stream executions as they happen, one line each'
             cand why 'Explain a failed execution: root cause, location, input, data changes, suggestion'
             cand state 'Who changed a table or a row, and how'
             cand queue 'Inspect and manage the job queue'
@@ -417,6 +434,8 @@ set edit:completion:arg-completer[flux] = {|@words|
         &'flux;help;dev'= {
         }
         &'flux;help;trace'= {
+        }
+        &'flux;help;tail'= {
         }
         &'flux;help;why'= {
         }

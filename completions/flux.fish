@@ -37,6 +37,7 @@ complete -c flux -n "__fish_flux_needs_command" -s V -l version -d 'Print versio
 complete -c flux -n "__fish_flux_needs_command" -f -a "init" -d 'Create a project from the bundled example'
 complete -c flux -n "__fish_flux_needs_command" -f -a "dev" -d 'Run the project\'s functions locally and record every execution'
 complete -c flux -n "__fish_flux_needs_command" -f -a "trace" -d 'Show one execution: its span tree, data changes, console output and error'
+complete -c flux -n "__fish_flux_needs_command" -f -a "tail" -d 'Stream executions as they happen, one line each'
 complete -c flux -n "__fish_flux_needs_command" -f -a "why" -d 'Explain a failed execution: root cause, location, input, data changes, suggestion'
 complete -c flux -n "__fish_flux_needs_command" -f -a "state" -d 'Who changed a table or a row, and how'
 complete -c flux -n "__fish_flux_needs_command" -f -a "queue" -d 'Inspect and manage the job queue'
@@ -79,6 +80,20 @@ complete -c flux -n "__fish_flux_using_subcommand trace" -s v -l verbose -d 'Als
 complete -c flux -n "__fish_flux_using_subcommand trace" -l json -d 'Same as --format json'
 complete -c flux -n "__fish_flux_using_subcommand trace" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand trace" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand tail" -l filter -d 'key=value, repeatable (all keys must match; `|` separates values that may): type=job|http, fn=NAME, status=ok|error|timeout, req=ID (executions it caused), job=ID' -r
+complete -c flux -n "__fish_flux_using_subcommand tail" -l last -d 'Print this much history first: 1h, 30m …' -r
+complete -c flux -n "__fish_flux_using_subcommand tail" -l since -d 'Print history since a duration ago or an RFC 3339 time first' -r
+complete -c flux -n "__fish_flux_using_subcommand tail" -l url -d 'The flux server to talk to (default: the one recorded in the project\'s .flux/)' -r
+complete -c flux -n "__fish_flux_using_subcommand tail" -l format -d 'Output format' -r -f -a "pretty\t''
+json\t''"
+complete -c flux -n "__fish_flux_using_subcommand tail" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c flux -n "__fish_flux_using_subcommand tail" -l token -d 'Token for a server that needs one; with `flux dev`, the token it requires' -r
+complete -c flux -n "__fish_flux_using_subcommand tail" -l no-follow -d 'Stop after the history instead of streaming'
+complete -c flux -n "__fish_flux_using_subcommand tail" -l json -d 'Same as --format json'
+complete -c flux -n "__fish_flux_using_subcommand tail" -s h -l help -d 'Print help'
+complete -c flux -n "__fish_flux_using_subcommand tail" -s V -l version -d 'Print version'
 complete -c flux -n "__fish_flux_using_subcommand why" -l url -d 'The flux server to talk to (default: the one recorded in the project\'s .flux/)' -r
 complete -c flux -n "__fish_flux_using_subcommand why" -l format -d 'Output format' -r -f -a "pretty\t''
 json\t''"
@@ -304,16 +319,17 @@ complete -c flux -n "__fish_flux_using_subcommand man" -l token -d 'Token for a 
 complete -c flux -n "__fish_flux_using_subcommand man" -l json -d 'Same as --format json'
 complete -c flux -n "__fish_flux_using_subcommand man" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand man" -s V -l version -d 'Print version'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "init" -d 'Create a project from the bundled example'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "dev" -d 'Run the project\'s functions locally and record every execution'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "trace" -d 'Show one execution: its span tree, data changes, console output and error'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "why" -d 'Explain a failed execution: root cause, location, input, data changes, suggestion'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "state" -d 'Who changed a table or a row, and how'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "queue" -d 'Inspect and manage the job queue'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "config" -d 'Read and change user-level settings (default server URL, token)'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "man" -d 'Write man pages, one per command and subcommand'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace why state queue config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "init" -d 'Create a project from the bundled example'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "dev" -d 'Run the project\'s functions locally and record every execution'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "trace" -d 'Show one execution: its span tree, data changes, console output and error'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "tail" -d 'Stream executions as they happen, one line each'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "why" -d 'Explain a failed execution: root cause, location, input, data changes, suggestion'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "state" -d 'Who changed a table or a row, and how'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "queue" -d 'Inspect and manage the job queue'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "config" -d 'Read and change user-level settings (default server URL, token)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "man" -d 'Write man pages, one per command and subcommand'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from state" -f -a "history" -d 'Every recorded change to a table (or one row), newest first, with old → new values'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from state" -f -a "blame" -d 'For each column of a row: the execution that set its current value, and when'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "enqueue" -d 'Add a job for functions/<NAME>.ts'

@@ -7,6 +7,7 @@ pub mod generate;
 pub mod init;
 pub mod queue;
 pub mod state;
+pub mod tail;
 pub mod trace;
 pub mod why;
 
@@ -146,6 +147,11 @@ pub enum Command {
         after_help = "Examples:\n  flux trace 4f9a3b2c\n  flux trace 4f9a --verbose\n  flux trace 4f9a3b2c --format json | jq .spans"
     )]
     Trace(TraceArgs),
+    /// Stream executions as they happen, one line each
+    #[command(
+        after_help = "Examples:\n  flux tail --filter type=job\n  flux tail --filter type=job --last 1h\n  flux tail --filter status=error|timeout --filter fn=send_welcome_email\n  flux tail --since 10m --no-follow --format json | jq .record.id"
+    )]
+    Tail(TailArgs),
     /// Explain a failed execution: root cause, location, input, data changes, suggestion
     #[command(
         after_help = "Examples:\n  flux why d5e6f7a8\n  flux why d5e6 --format json | jq .finding"
@@ -361,6 +367,23 @@ pub struct DevArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TailArgs {
+    /// key=value, repeatable (all keys must match; `|` separates values that may):
+    /// type=job|http, fn=NAME, status=ok|error|timeout, req=ID (executions it caused), job=ID
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Print this much history first: 1h, 30m …
+    #[arg(long, value_name = "DURATION")]
+    pub last: Option<String>,
+    /// Print history since a duration ago or an RFC 3339 time first
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Stop after the history instead of streaming
+    #[arg(long)]
+    pub no_follow: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct WhyArgs {
     /// Execution id, or any unambiguous prefix of 4+ characters
     pub id: String,
@@ -382,6 +405,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Dev(args) => dev::run(&args, &cli.global),
         Command::Trace(args) => trace::run(&args, &cli.global),
         Command::Why(args) => why::run(&args, &cli.global),
+        Command::Tail(args) => tail::run(&args, &cli.global),
         Command::State { command } => state::run(&command, &cli.global),
         Command::Queue { command } => queue::run(&command, &cli.global),
         Command::Config { command } => config::run(&command, &cli.global),

@@ -18,7 +18,8 @@ use super::{
     due_jobs, job_input, mark_running, next_due, recover_running, JobAttempt, JobRow, Transition,
 };
 use crate::project::FunctionFile;
-use crate::record::{ExecId, Kind, Links};
+use crate::record::{ExecId, Kind, Links, RecordSummary, TailEvent};
+use crate::render::transition_note;
 use crate::runtime::{now_us, Engine, ExecutionRequest, Shared};
 use crate::store::{insert_writes, prepare_writes, StoreWrite};
 
@@ -240,6 +241,27 @@ impl State {
         }
     }
 
+    /// Tells `flux tail` subscribers about committed executions (none listening is fine).
+    fn publish(&self, batch: &[StoreWrite], seqs: &[i64]) {
+        if self.shared.tail.receiver_count() == 0 {
+            return;
+        }
+        for (write, seq) in batch.iter().zip(seqs) {
+            let record = RecordSummary::from(&write.record);
+            let note = write
+                .job
+                .as_ref()
+                .and_then(|(_, next)| transition_note(&record, next));
+            let event = TailEvent {
+                seq: *seq,
+                record,
+                enqueued_by: write.record.links.enqueued_by.map(|id| id.to_string()),
+                note,
+            };
+            let _ = self.shared.tail.send(Arc::new(event));
+        }
+    }
+
     fn take(&mut self, write: StoreWrite) {
         self.pending_since.get_or_insert_with(Instant::now);
         self.pending.push(write);
@@ -350,18 +372,21 @@ impl State {
             Ok(prepared) => {
                 let mut delay = Duration::from_millis(5);
                 loop {
-                    let result = (|| -> Result<(), crate::store::StoreError> {
+                    let result = (|| -> Result<Vec<i64>, crate::store::StoreError> {
                         let _guard = self.shared.store.write_lock().lock();
                         let tx = self.conn.transaction()?;
                         for job_id in &marks {
                             mark_running(&tx, job_id, now)?;
                         }
-                        insert_writes(&tx, &prepared, now)?;
+                        let seqs = insert_writes(&tx, &prepared, now)?;
                         tx.commit()?;
-                        Ok(())
+                        Ok(seqs)
                     })();
                     match result {
-                        Ok(()) => break,
+                        Ok(seqs) => {
+                            self.publish(&batch, &seqs);
+                            break;
+                        }
                         Err(e) if delay <= Duration::from_secs(5) => {
                             eprintln!("warning: storing records failed ({e}); retrying");
                             std::thread::sleep(delay);

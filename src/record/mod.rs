@@ -265,3 +265,15 @@ impl From<&ExecutionRecord> for RecordSummary {
         }
     }
 }
+
+/// One execution as `flux tail` streams it: its summary, its place in commit order (the
+/// cursor a reconnecting client resumes after), and a note on what happens to its job next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TailEvent {
+    pub seq: i64,
+    pub record: RecordSummary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enqueued_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}

@@ -74,30 +74,47 @@ impl Style {
 
 /// An execution's line, then `└─ Error: …` when it failed, then what happens to its job next.
 pub fn execution_lines(summary: &RecordSummary, next: Option<&Transition>, style: Style) -> String {
+    let note = next.and_then(|t| transition_note(summary, t));
+    lines_with_note(summary, note.as_deref(), style)
+}
+
+/// What happens to a job after this attempt, as `flux tail` says it: `↻ attempt 2/3 in 4.0s`.
+pub fn transition_note(summary: &RecordSummary, next: &Transition) -> Option<String> {
+    let attempt = summary.attempt.zip(summary.max_attempts);
+    match (next, attempt) {
+        (Transition::Retry { run_at_us, .. }, Some((n, max))) => {
+            let wait =
+                (run_at_us - summary.started_at_us - summary.duration_us as i64).max(0) as u64;
+            Some(format!(
+                "↻ attempt {}/{max} in {}",
+                n + 1,
+                short_duration(wait)
+            ))
+        }
+        (Transition::Dead, Some((n, _))) => {
+            let plural = if n == 1 { "" } else { "s" };
+            Some(format!(
+                "✗ moved to the dead-letter queue after {n} attempt{plural}"
+            ))
+        }
+        (Transition::Requeue { .. }, _) => Some("↻ will run again on the next start".into()),
+        _ => None,
+    }
+}
+
+/// An execution's line, its error line when it failed, and a note on what happens next.
+pub fn lines_with_note(summary: &RecordSummary, note: Option<&str>, style: Style) -> String {
     let mut out = record_line(summary, style);
     if let Some(error) = &summary.error {
         out.push_str(&format!("\n└─ {}", style.red(error)));
     }
-    let attempt = summary.attempt.zip(summary.max_attempts);
-    match (next, attempt) {
-        (Some(Transition::Retry { run_at_us, .. }), Some((n, max))) => {
-            let wait =
-                (run_at_us - summary.started_at_us - summary.duration_us as i64).max(0) as u64;
-            let note = format!("↻ attempt {}/{max} in {}", n + 1, short_duration(wait));
-            out.push_str(&format!("\n   {}", style.yellow(&note)));
-        }
-        (Some(Transition::Dead), Some((n, _))) => {
-            let plural = if n == 1 { "" } else { "s" };
-            let note = format!("✗ moved to the dead-letter queue after {n} attempt{plural}");
-            out.push_str(&format!("\n   {}", style.red(&note)));
-        }
-        (Some(Transition::Requeue { .. }), _) => {
-            out.push_str(&format!(
-                "\n   {}",
-                style.yellow("↻ will run again on the next start")
-            ));
-        }
-        _ => {}
+    if let Some(note) = note {
+        let coloured = if note.starts_with('✗') {
+            style.red(note)
+        } else {
+            style.yellow(note)
+        };
+        out.push_str(&format!("\n   {coloured}"));
     }
     out
 }

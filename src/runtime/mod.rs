@@ -21,7 +21,10 @@ use serde_json::Value;
 
 use crate::project::{Config, FunctionFile, FunctionTable, Layout};
 use crate::queue::{DispatcherHandle, JobAttempt};
-use crate::record::{ExecId, Kind, Links, RecordSummary};
+use crate::record::{ExecId, Kind, Links, RecordSummary, TailEvent};
+
+/// Events a `flux tail` subscriber may fall behind by before it misses some.
+const TAIL_BACKLOG: usize = 4_096;
 use crate::store::{Store, StoreWrite};
 
 pub use clock::now_us;
@@ -45,6 +48,9 @@ pub struct Shared {
     stop_at: AtomicU64,
     /// Told when an enqueued job was committed.
     pub queue: DispatcherHandle,
+    /// Committed executions, for `flux tail`. A slow subscriber misses events (and is told
+    /// how many); the store thread never waits for one.
+    pub tail: tokio::sync::broadcast::Sender<Arc<TailEvent>>,
 }
 
 impl Shared {
@@ -71,6 +77,7 @@ impl Shared {
                 .unwrap_or_default(),
             stop_at: AtomicU64::new(0),
             queue,
+            tail: tokio::sync::broadcast::channel(TAIL_BACKLOG).0,
         }
     }
 

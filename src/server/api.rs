@@ -178,3 +178,134 @@ pub async fn state(
         Err(response) => response,
     }
 }
+
+/// Parsed `GET /_flux/api/tail` parameters.
+struct TailParams {
+    filter: crate::store::TailFilter,
+    after: Option<i64>,
+    since: Option<i64>,
+    follow: bool,
+}
+
+fn tail_params(query: Option<&str>) -> Result<TailParams, String> {
+    let mut params = TailParams {
+        filter: crate::store::TailFilter::default(),
+        after: None,
+        since: None,
+        follow: true,
+    };
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let values = || value.split('|').map(str::to_string).collect::<Vec<_>>();
+        match key.as_ref() {
+            "type" => params.filter.kinds.extend(values()),
+            "fn" => params.filter.functions.extend(values()),
+            "status" => params.filter.statuses.extend(values()),
+            "req" => params.filter.caused_by.extend(values()),
+            "job" => params.filter.jobs.extend(values()),
+            "since" => params.since = Some(parse_since(&value)?),
+            "after" => {
+                params.after = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("after={value}: expected a number"))?,
+                )
+            }
+            "follow" => params.follow = value != "0" && value != "false",
+            other => return Err(format!(
+                "unknown parameter {other} (use type, fn, status, req, job, since, after, follow)"
+            )),
+        }
+    }
+    Ok(params)
+}
+
+/// `GET /_flux/api/tail` (websocket): the matching history after `after` or since `since`,
+/// then, unless `follow=0`, every matching execution as it is committed. Messages are JSON:
+/// an event `{ seq, record, enqueued_by?, note? }`, `{ "missed": n }` when this client fell
+/// behind, `{ "end": true }` after the history when not following.
+pub async fn tail(
+    State(state): State<Arc<AppState>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    let params = match tail_params(query.as_deref()) {
+        Ok(params) => params,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({ "error": e })),
+    };
+    upgrade.on_upgrade(move |socket| stream_tail(socket, state, params))
+}
+
+async fn stream_tail(
+    mut socket: axum::extract::ws::WebSocket,
+    state: Arc<AppState>,
+    params: TailParams,
+) {
+    use axum::extract::ws::Message;
+    use tokio::sync::broadcast::error::RecvError;
+    // Subscribe before reading the history, so that nothing falls between the two.
+    let mut live = state.shared.tail.subscribe();
+    let mut last = params.after.unwrap_or(0);
+    if params.after.is_some() || params.since.is_some() {
+        let store = state.shared.store.clone();
+        let filter = params.filter.clone();
+        let (after, since) = (params.after, params.since);
+        let history = blocking(move || {
+            let conn = store.connect()?;
+            store::tail_history(&conn, after, since, &filter, 100_000)
+        })
+        .await;
+        let Ok(Ok(history)) = history else {
+            let _ = socket
+                .send(Message::Text(
+                    json!({ "error": "cannot read the history" })
+                        .to_string()
+                        .into(),
+                ))
+                .await;
+            return;
+        };
+        for event in history {
+            last = last.max(event.seq);
+            let Ok(text) = serde_json::to_string(&event) else {
+                continue;
+            };
+            if socket.send(Message::Text(text.into())).await.is_err() {
+                return;
+            }
+        }
+    }
+    if !params.follow {
+        let _ = socket
+            .send(Message::Text(json!({ "end": true }).to_string().into()))
+            .await;
+        let _ = socket.send(Message::Close(None)).await;
+        return;
+    }
+    loop {
+        tokio::select! {
+            event = live.recv() => match event {
+                Ok(event) => {
+                    if event.seq <= last || !params.filter.matches(&event.record, event.enqueued_by.as_deref()) {
+                        continue;
+                    }
+                    last = event.seq;
+                    let Ok(text) = serde_json::to_string(&*event) else { continue };
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    let notice = json!({ "missed": missed }).to_string();
+                    if socket.send(Message::Text(notice.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

@@ -18,8 +18,8 @@ pub use capture::Capture;
 pub use migrate::apply_migrations;
 pub use mutations::{blame, row_changes, Blame, ChangeFilter, RowChange};
 pub use records::{
-    attempt_chain, find_record, insert_writes, list_records, prepare_writes, PreparedWrites,
-    RecordFilter, RecordLookup, StoreWrite, DEFAULT_LIMIT, MAX_LIMIT,
+    attempt_chain, find_record, insert_writes, list_records, prepare_writes, tail_history,
+    PreparedWrites, RecordFilter, RecordLookup, StoreWrite, TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
 };
 pub use retention::{prune, Retention};
 

@@ -52,7 +52,13 @@ pub fn prepare_writes(writes: &[StoreWrite]) -> Result<PreparedWrites<'_>> {
 
 /// Inserts the records, their mutations and their jobs' new states, in the caller's
 /// transaction.
-pub fn insert_writes(tx: &Connection, prepared: &PreparedWrites<'_>, now_us: i64) -> Result<()> {
+/// Returns each record's `seq`, its place in commit order.
+pub fn insert_writes(
+    tx: &Connection,
+    prepared: &PreparedWrites<'_>,
+    now_us: i64,
+) -> Result<Vec<i64>> {
+    let mut seqs = Vec::with_capacity(prepared.writes.len());
     let mut insert = tx.prepare_cached(
         "INSERT INTO _flux_records
          (id, id_hi, kind, function, status, started_at_us, duration_us, job_id, enqueued_by, body)
@@ -87,6 +93,7 @@ pub fn insert_writes(tx: &Connection, prepared: &PreparedWrites<'_>, now_us: i64
             record.id.hi(),
         ])?;
         let seq = tx.last_insert_rowid();
+        seqs.push(seq);
         for (m, before, after) in changes {
             mutation.execute(params![
                 id,
@@ -101,7 +108,7 @@ pub fn insert_writes(tx: &Connection, prepared: &PreparedWrites<'_>, now_us: i64
             ])?;
         }
     }
-    Ok(())
+    Ok(seqs)
 }
 
 /// The outcome of looking a record up by id prefix.
@@ -213,4 +220,84 @@ pub fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<Vec<Reco
         summaries.push(RecordSummary::from(&record));
     }
     Ok(summaries)
+}
+
+/// Which executions a tail follows: within a key any value matches, across keys all must.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct TailFilter {
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    #[serde(default)]
+    pub functions: Vec<String>,
+    #[serde(default)]
+    pub statuses: Vec<String>,
+    /// Id prefixes of executions whose jobs to follow (`req=`).
+    #[serde(default)]
+    pub caused_by: Vec<String>,
+    /// Job id prefixes (`job=`).
+    #[serde(default)]
+    pub jobs: Vec<String>,
+}
+
+impl TailFilter {
+    pub fn matches(&self, record: &RecordSummary, enqueued_by: Option<&str>) -> bool {
+        let any = |values: &[String], test: &dyn Fn(&str) -> bool| {
+            values.is_empty() || values.iter().any(|v| test(v))
+        };
+        any(&self.kinds, &|v| v == record.kind.as_str())
+            && any(&self.functions, &|v| v == record.function)
+            && any(&self.statuses, &|v| v == record.status.as_str())
+            && any(&self.caused_by, &|v| {
+                enqueued_by.is_some_and(|e| e.starts_with(v))
+            })
+            && any(&self.jobs, &|v| {
+                record.job_id.as_deref().is_some_and(|j| j.starts_with(v))
+            })
+    }
+}
+
+/// Recorded executions in commit order after `after_seq` (or started since `since_us`) that
+/// match `filter`, at most `limit`.
+pub fn tail_history(
+    conn: &Connection,
+    after_seq: Option<i64>,
+    since_us: Option<i64>,
+    filter: &TailFilter,
+    limit: usize,
+) -> Result<Vec<crate::record::TailEvent>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, body, enqueued_by FROM _flux_records
+         WHERE seq > ?1 AND started_at_us >= ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let mut events = Vec::new();
+    let mut cursor = after_seq.unwrap_or(0);
+    // Filtered in Rust, so read in pages until enough match or the table ends.
+    loop {
+        let rows: Vec<(i64, String, Option<String>)> = stmt
+            .query_map(
+                params![cursor, since_us.unwrap_or(i64::MIN), 2_000],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        let done = rows.len() < 2_000;
+        for (seq, body, enqueued_by) in rows {
+            cursor = seq;
+            let record: ExecutionRecord = serde_json::from_str(&body)?;
+            let summary = RecordSummary::from(&record);
+            if filter.matches(&summary, enqueued_by.as_deref()) {
+                events.push(crate::record::TailEvent {
+                    seq,
+                    record: summary,
+                    enqueued_by,
+                    note: None,
+                });
+                if events.len() >= limit {
+                    return Ok(events);
+                }
+            }
+        }
+        if done {
+            return Ok(events);
+        }
+    }
 }

@@ -7,4 +7,5 @@ mod init;
 mod queue;
 mod reload;
 mod support;
+mod tail;
 mod trace;

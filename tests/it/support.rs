@@ -142,7 +142,10 @@ impl Server {
     pub fn try_start(project: &Project, extra: &[&str]) -> Result<Server, String> {
         let server_file = project.path().join(".flux/server.json");
         let _ = std::fs::remove_file(&server_file);
-        let mut args = vec!["dev", "--port", "0"];
+        let mut args = vec!["dev"];
+        if !extra.contains(&"--port") {
+            args.extend(["--port", "0"]);
+        }
         args.extend_from_slice(extra);
         let mut child = project
             .flux(&args)

@@ -1,0 +1,242 @@
+//! `flux tail`: executions as they happen, over the dev server's websocket.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::exit;
+use super::queue::encode;
+use super::{CliError, Format, GlobalArgs, TailArgs};
+use crate::client::Target;
+use crate::output::print_line;
+use crate::record::{ExecId, TailEvent};
+use crate::render::{lines_with_note, Style};
+use crate::store::{tail_history, Store, TailFilter};
+use crate::timefmt::parse_since;
+
+/// How long to keep trying a server that went away.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
+
+fn parse_filters(filters: &[String]) -> Result<(TailFilter, Vec<(String, String)>), CliError> {
+    let mut filter = TailFilter::default();
+    let mut query = Vec::new();
+    for item in filters {
+        let Some((key, value)) = item.split_once('=') else {
+            return Err(CliError::new(
+                exit::USAGE,
+                format!("--filter {item}: expected key=value"),
+            ));
+        };
+        let values: Vec<String> = value.split('|').map(str::to_string).collect();
+        let check = |allowed: &[&str]| {
+            values
+                .iter()
+                .all(|v| allowed.contains(&v.as_str()))
+                .then_some(())
+                .ok_or_else(|| {
+                    CliError::new(
+                        exit::USAGE,
+                        format!("--filter {item}: expected {}", allowed.join(", ")),
+                    )
+                })
+        };
+        match key {
+            "type" => {
+                check(&["http", "job"])?;
+                filter.kinds.extend(values);
+            }
+            "status" => {
+                check(&["ok", "error", "timeout", "interrupted"])?;
+                filter.statuses.extend(values);
+            }
+            "fn" => filter.functions.extend(values),
+            "req" | "job" => {
+                let prefixes = values
+                    .iter()
+                    .map(|v| {
+                        ExecId::parse_prefix(v)
+                            .map_err(|e| CliError::new(exit::USAGE, e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if key == "req" {
+                    filter.caused_by.extend(prefixes);
+                } else {
+                    filter.jobs.extend(prefixes);
+                }
+            }
+            _ => {
+                return Err(
+                    CliError::new(exit::USAGE, format!("--filter {item}: unknown key")).with_hint(
+                        "filters: type=job|http, fn=NAME, status=ok|error|timeout, req=ID, job=ID",
+                    ),
+                )
+            }
+        }
+        query.push((key.to_string(), value.to_string()));
+    }
+    Ok((filter, query))
+}
+
+fn print_event(event: &TailEvent, global: &GlobalArgs, style: Style) -> Result<(), CliError> {
+    if global.format() == Format::Json {
+        let line = serde_json::to_string(event).map_err(|e| CliError::failure(e.to_string()))?;
+        return print_line(&line);
+    }
+    print_line(&lines_with_note(
+        &event.record,
+        event.note.as_deref(),
+        style,
+    ))
+}
+
+pub fn run(args: &TailArgs, global: &GlobalArgs) -> Result<(), CliError> {
+    let (filter, query) = parse_filters(&args.filter)?;
+    let since = match (&args.last, &args.since) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::new(
+                exit::USAGE,
+                "give --last or --since, not both",
+            ))
+        }
+        (Some(text), None) | (None, Some(text)) => {
+            Some(parse_since(text).map_err(|e| CliError::new(exit::USAGE, e))?)
+        }
+        (None, None) => None,
+    };
+    let target = Target::resolve(global);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(follow(
+        &target,
+        global,
+        &filter,
+        &query,
+        since,
+        !args.no_follow,
+    ))
+}
+
+async fn follow(
+    target: &Target,
+    global: &GlobalArgs,
+    filter: &TailFilter,
+    query: &[(String, String)],
+    since: Option<i64>,
+    keep_following: bool,
+) -> Result<(), CliError> {
+    let style = global.style();
+    let mut last_seq: Option<i64> = None;
+    let mut connected_once = false;
+    let mut down_since: Option<Instant> = None;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let mut url = format!(
+            "{}/_flux/api/tail?follow={}",
+            target.url.replacen("http", "ws", 1),
+            u8::from(keep_following)
+        );
+        for (key, value) in query {
+            url.push_str(&format!("&{key}={}", encode(value)));
+        }
+        match (last_seq, since) {
+            (Some(seq), _) => url.push_str(&format!("&after={seq}")),
+            (None, Some(since)) => url.push_str(&format!("&since={since}")),
+            (None, None) => {}
+        }
+        let mut request = url
+            .into_client_request()
+            .map_err(|e| CliError::failure(format!("bad server URL {}: {e}", target.url)))?;
+        if let Some(token) = &target.token {
+            if let Ok(value) = format!("Bearer {token}").parse() {
+                request.headers_mut().insert("authorization", value);
+            }
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((mut socket, _)) => {
+                connected_once = true;
+                down_since = None;
+                delay = Duration::from_millis(100);
+                while let Some(message) = socket.next().await {
+                    let Ok(Message::Text(text)) = message else {
+                        if message.is_err() {
+                            break;
+                        }
+                        continue;
+                    };
+                    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    if value.get("end").is_some() {
+                        return Ok(());
+                    }
+                    if let Some(missed) = value.get("missed") {
+                        eprintln!("… {missed} execution(s) missed: this terminal fell behind");
+                        continue;
+                    }
+                    if let Some(error) = value.get("error").and_then(Value::as_str) {
+                        return Err(CliError::failure(error.to_string()));
+                    }
+                    let Ok(event) = serde_json::from_value::<TailEvent>(value) else {
+                        continue;
+                    };
+                    last_seq = Some(event.seq);
+                    print_event(&event, global, style)?;
+                }
+            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(response))
+                if response.status() == 401 =>
+            {
+                return Err(
+                    CliError::new(exit::UNAUTHORIZED, "the server wants a token")
+                        .with_hint("pass it with --token or FLUX_TOKEN"),
+                );
+            }
+            Err(_) if !connected_once => {
+                // No server: history still reads from the project's store.
+                if !keep_following {
+                    if let Some(path) = target.store_path().filter(|_| !target.explicit) {
+                        return from_store(&path, filter, since, global, style);
+                    }
+                }
+                return Err(target.unreachable());
+            }
+            Err(_) => {}
+        }
+        let since_down = *down_since.get_or_insert_with(Instant::now);
+        if since_down.elapsed() > GIVE_UP_AFTER {
+            return Err(CliError::new(
+                exit::UNREACHABLE,
+                format!(
+                    "lost the flux server at {} and it did not come back",
+                    target.url
+                ),
+            )
+            .with_hint("start 'flux dev' again, then 'flux tail --since …' to catch up"));
+        }
+        eprintln!("reconnecting…");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+fn from_store(
+    path: &std::path::Path,
+    filter: &TailFilter,
+    since: Option<i64>,
+    global: &GlobalArgs,
+    style: Style,
+) -> Result<(), CliError> {
+    let store = Store::open_existing(path).map_err(|e| CliError::failure(e.to_string()))?;
+    let conn = store
+        .connect()
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let events = tail_history(&conn, None, since, filter, 100_000)
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    for event in &events {
+        print_event(event, global, style)?;
+    }
+    Ok(())
+}
