@@ -3,8 +3,10 @@
 use super::exit;
 use super::{CliError, Format, GlobalArgs, TraceArgs};
 use crate::client::{self, Answer, Target};
+use crate::queue::{attempt_summaries, JobRow};
+use crate::record::RecordSummary;
 use crate::record::{ExecId, ExecutionRecord};
-use crate::render::render_trace;
+use crate::render::{render_trace, TraceContext};
 use crate::store::{self, RecordLookup, Store};
 
 pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
@@ -18,7 +20,13 @@ pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
             crate::output::print_line(&json)
         }
         Format::Pretty => {
-            crate::output::print_line(&render_trace(&record, args.verbose, global.style()))
+            let context = context(&record, global);
+            crate::output::print_line(&render_trace(
+                &record,
+                &context,
+                args.verbose,
+                global.style(),
+            ))
         }
     }
 }
@@ -66,4 +74,47 @@ fn read_from_store(path: &std::path::Path, prefix: &str) -> Result<ExecutionReco
             ),
         )),
     }
+}
+
+/// A job and its attempts, from the server or the store; `None` when neither knows it.
+pub fn job_info(id: &str, global: &GlobalArgs) -> Option<(JobRow, Vec<RecordSummary>)> {
+    let target = Target::resolve(global);
+    match client::get(&target, &format!("/_flux/api/jobs/{id}")).ok()? {
+        Answer::Ok(value) => Some((
+            serde_json::from_value(value["job"].clone()).ok()?,
+            serde_json::from_value(value["attempts"].clone()).ok()?,
+        )),
+        Answer::Unreachable if !target.explicit => {
+            let store = Store::open_existing(&target.store_path()?).ok()?;
+            let conn = store.connect().ok()?;
+            attempt_summaries(&conn, id).ok().flatten()
+        }
+        _ => None,
+    }
+}
+
+/// The fate of the jobs `record` enqueued; for a job attempt, who enqueued it and its siblings.
+fn context(record: &ExecutionRecord, global: &GlobalArgs) -> TraceContext {
+    let mut context = TraceContext::default();
+    for span in &record.spans {
+        if let Some(job_id) = span.attrs.get("job_id").and_then(serde_json::Value::as_str) {
+            if let Some((job, _)) = job_info(job_id, global) {
+                context.jobs.insert(
+                    job_id.to_string(),
+                    (job.state.as_str().to_string(), job.attempts),
+                );
+            }
+        }
+    }
+    if let Some(job_id) = &record.links.job_id {
+        if let Some((_, attempts)) = job_info(job_id, global) {
+            context.attempts = attempts;
+        }
+    }
+    if let Some(enqueuer) = record.links.enqueued_by {
+        context.enqueued_by = fetch_record(&enqueuer.to_string(), global)
+            .ok()
+            .map(|r| RecordSummary::from(&r));
+    }
+    context
 }

@@ -138,6 +138,25 @@ pub fn transition_after(record: &ExecutionRecord, attempt: &JobAttempt, now_us: 
     }
 }
 
+/// A job (by its id or any attempt's id prefix) and the summaries of its attempts.
+pub fn attempt_summaries(
+    conn: &rusqlite::Connection,
+    prefix: &str,
+) -> rusqlite::Result<Option<(JobRow, Vec<crate::record::RecordSummary>)>> {
+    let JobLookup::Found(job) = find_job(conn, prefix)? else {
+        return Ok(None);
+    };
+    let attempts = match &job.last_record {
+        Some(latest) => crate::store::attempt_chain(conn, latest)
+            .map_err(|e| rusqlite::Error::InvalidParameterName(e.to_string()))?
+            .iter()
+            .map(crate::record::RecordSummary::from)
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(Some((*job, attempts)))
+}
+
 /// The job object a worker receives as its first argument.
 pub fn job_input(row: &JobRow) -> Value {
     serde_json::json!({

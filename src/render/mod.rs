@@ -9,7 +9,7 @@ use crate::queue::Transition;
 use crate::record::{Kind, RecordSummary, Status};
 use crate::timefmt::short_duration;
 
-pub use trace::{render_mutations, render_trace};
+pub use trace::{render_mutations, render_trace, TraceContext};
 pub use value::inspect;
 
 /// Whether to colour output; decided once per command from flags, env and the terminal.

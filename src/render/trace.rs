@@ -1,9 +1,13 @@
 //! `flux trace`: a record as a header, a span tree, its data changes, console and error.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::{inspect, Style};
-use crate::record::{ExecutionRecord, Kind, Mutation, MutationOp, Span, SpanStatus, Status};
+use crate::record::{
+    ExecutionRecord, Kind, Mutation, MutationOp, RecordSummary, Span, SpanStatus, Status,
+};
 use crate::timefmt::{rfc3339, short_duration};
 
 fn header(record: &ExecutionRecord, style: Style) -> String {
@@ -63,6 +67,16 @@ struct Line {
     continuation: String,
 }
 
+/// What other records say about this one: the fate of the jobs it enqueued, and for a job
+/// attempt, the execution that enqueued it and every attempt of its job.
+#[derive(Debug, Default)]
+pub struct TraceContext {
+    /// Job id → (state, attempts made).
+    pub jobs: HashMap<String, (String, u32)>,
+    pub enqueued_by: Option<RecordSummary>,
+    pub attempts: Vec<RecordSummary>,
+}
+
 fn span_details(span: &Span, verbose: bool) -> Vec<String> {
     let mut details = Vec::new();
     let attrs: &Map<String, Value> = &span.attrs;
@@ -94,11 +108,6 @@ fn span_details(span: &Span, verbose: bool) -> Vec<String> {
             .unwrap_or_default();
         details.push(format!("{method} {url}{status}"));
     }
-    if let Some(job) = attrs.get("job_id").and_then(Value::as_str) {
-        if !verbose {
-            details.push(format!("→ job {}", &job[..job.len().min(8)]));
-        }
-    }
     if span.status == SpanStatus::Pending {
         details.push("still pending when the execution ended".into());
     }
@@ -113,12 +122,28 @@ fn span_details(span: &Span, verbose: bool) -> Vec<String> {
 /// What every level of the span-tree walk shares.
 struct Walk<'a> {
     record: &'a ExecutionRecord,
+    context: &'a TraceContext,
     tree: Vec<Vec<usize>>,
     failing: Option<u32>,
     verbose: bool,
 }
 
 impl Walk<'_> {
+    /// `→ job 1a2b3c4d: 3 attempts, dead` on a span that enqueued a job.
+    fn hand_off(&self, span: &Span) -> String {
+        let Some(job) = span.attrs.get("job_id").and_then(Value::as_str) else {
+            return String::new();
+        };
+        let short = &job[..job.len().min(8)];
+        match self.context.jobs.get(job) {
+            Some((state, attempts)) => {
+                let plural = if *attempts == 1 { "" } else { "s" };
+                format!(" → job {short}: {attempts} attempt{plural}, {state}")
+            }
+            None => format!(" → job {short}"),
+        }
+    }
+
     fn walk(&self, index: usize, prefix: &str, last: bool, out: &mut Vec<Line>) {
         let span = &self.record.spans[index];
         let (branch, continuation) = if span.parent.is_none() {
@@ -134,7 +159,7 @@ impl Walk<'_> {
             .map(|l| format!("  {l}"))
             .unwrap_or_default();
         out.push(Line {
-            label: format!("{branch}{}{location}", span.name),
+            label: format!("{branch}{}{}{location}", span.name, self.hand_off(span)),
             duration: short_duration(span.duration_us),
             status: span.status,
             marker: self.failing == Some(span.id),
@@ -199,11 +224,17 @@ pub fn render_mutations(mutations: &[Mutation], style: Style) -> Vec<String> {
 }
 
 /// The whole record, for a terminal; `verbose` adds every span's inputs and outputs.
-pub fn render_trace(record: &ExecutionRecord, verbose: bool, style: Style) -> String {
+pub fn render_trace(
+    record: &ExecutionRecord,
+    context: &TraceContext,
+    verbose: bool,
+    style: Style,
+) -> String {
     let mut out = vec![header(record, style)];
     if !record.spans.is_empty() {
         let walk = Walk {
             record,
+            context,
             tree: children(&record.spans),
             failing: record.failing_span().map(|s| s.id),
             verbose,
@@ -243,6 +274,33 @@ pub fn render_trace(record: &ExecutionRecord, verbose: bool, style: Style) -> St
                     ));
                 }
             }
+        }
+    }
+    if let Some(enqueuer) = &context.enqueued_by {
+        out.push(String::new());
+        out.push(format!(
+            "{} {}",
+            style.bold("ENQUEUED BY"),
+            super::record_line(enqueuer, style)
+        ));
+    }
+    if context.attempts.len() > 1 || (record.kind == Kind::Job && !context.attempts.is_empty()) {
+        out.push(style.bold("ATTEMPTS"));
+        for attempt in &context.attempts {
+            let this = if attempt.id == record.id {
+                "  ← this one"
+            } else {
+                ""
+            };
+            let error = attempt
+                .error
+                .as_deref()
+                .map(|e| format!("  {e}"))
+                .unwrap_or_default();
+            out.push(format!(
+                "  {}{error}{this}",
+                super::record_line(attempt, style)
+            ));
         }
     }
     if !record.mutations.is_empty() {

@@ -211,9 +211,11 @@ fn tail_params(query: Option<&str>) -> Result<TailParams, String> {
                 )
             }
             "follow" => params.follow = value != "0" && value != "false",
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown parameter {other} (use type, fn, status, req, job, since, after, follow)"
-            )),
+            ))
+            }
         }
     }
     Ok(params)

@@ -120,6 +120,28 @@ fn the_seed_scenario_fails_three_times_dead_letters_and_replays() {
         gap(&attempts[1], &attempts[2])
     );
 
+    // trace shows the enqueue's outcome on the enqueuing span, and a job attempt's siblings.
+    let (_, trace, _) = project.run(&["trace", &created.request_id()[..8]]);
+    let job = done["links"]["job_id"].as_str().unwrap_or("").to_string();
+    assert!(
+        trace.contains(&format!(
+            "queue.enqueue(send_welcome_email) → job {}: 1 attempt, done",
+            &job[..8]
+        )),
+        "{trace}"
+    );
+    let (_, trace, _) = project.run(&["trace", id]);
+    assert!(trace.contains("ATTEMPTS"), "{trace}");
+    assert_eq!(
+        trace
+            .lines()
+            .filter(|l| l.starts_with("  JOB send_welcome_email error"))
+            .count(),
+        3,
+        "{trace}"
+    );
+    assert!(trace.contains("← this one"), "{trace}");
+
     // flux why names the query that found nothing, as the product page shows.
     let (code, why, stderr) = project.run(&["why", id]);
     assert_eq!(code, 0, "{stderr}");
