@@ -10,7 +10,7 @@ use crate::render::inspect;
 use crate::store::{blame, row_changes, ChangeFilter, RowChange};
 use crate::timefmt::{parse_since, rfc3339};
 
-fn fetch(target: &Target, filter: &ChangeFilter) -> Result<Vec<RowChange>, CliError> {
+pub(super) fn fetch(target: &Target, filter: &ChangeFilter) -> Result<Vec<RowChange>, CliError> {
     let mut path = format!(
         "/_flux/api/state/{}?limit={}",
         encode(&filter.table),
@@ -27,6 +27,13 @@ fn fetch(target: &Target, filter: &ChangeFilter) -> Result<Vec<RowChange>, CliEr
     }
     if filter.oldest_first {
         path.push_str("&order=asc");
+    }
+    if let Some((column, value)) = &filter.column_value {
+        path.push_str(&format!(
+            "&column={}&value={}",
+            encode(column),
+            encode(value)
+        ));
     }
     read(
         target,
@@ -91,6 +98,7 @@ pub fn run(command: &StateCommand, global: &GlobalArgs) -> Result<(), CliError> 
                 since_us,
                 limit: *limit,
                 oldest_first: false,
+                column_value: None,
             };
             let changes = fetch(&target, &filter)?;
             if global.format() == Format::Json {

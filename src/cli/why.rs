@@ -5,10 +5,12 @@ use serde_json::json;
 use super::exit;
 use super::trace::fetch_record;
 use super::{CliError, Format, GlobalArgs, WhyArgs};
+use crate::client::Target;
 use crate::output::print_line;
 use crate::record::{ExecId, ExecutionRecord, Kind};
 use crate::render::{inspect, record_line, render_mutations, Style};
-use crate::why::{explain, Finding, Related};
+use crate::store::ChangeFilter;
+use crate::why::{explain, unique_conflict, Finding, Related};
 
 pub fn run(args: &WhyArgs, global: &GlobalArgs) -> Result<(), CliError> {
     let prefix =
@@ -20,6 +22,19 @@ pub fn run(args: &WhyArgs, global: &GlobalArgs) -> Result<(), CliError> {
             .links
             .enqueued_by
             .and_then(|id| fetch_record(&id.to_string(), global).ok()),
+        conflicting_writer: unique_conflict(&record).and_then(|(table, column, value)| {
+            let filter = ChangeFilter {
+                table,
+                column_value: Some((column, value.to_string())),
+                limit: 1,
+                ..Default::default()
+            };
+            let changes = super::state::fetch(&Target::resolve(global), &filter).ok()?;
+            changes
+                .into_iter()
+                .find(|c| c.record_id != record.id.to_string())
+                .map(|c| (c.record_id, c.function))
+        }),
     };
     let finding = explain(&record, &related);
     if global.format() == Format::Json {

@@ -163,7 +163,16 @@ pub async fn state(
                 _ => return bad("expected a whole number above 0"),
             },
             "order" => filter.oldest_first = value == "asc",
-            _ => return bad("unknown filter (use id, req, since, limit, order)"),
+            // column=email&value="a@b.c" (value as JSON): who left that value there.
+            "column" => {
+                let json = params
+                    .get("value")
+                    .cloned()
+                    .unwrap_or_else(|| "null".into());
+                filter.column_value = Some((value.clone(), json));
+            }
+            "value" => {}
+            _ => return bad("unknown filter (use id, req, since, limit, order, column, value)"),
         }
     }
     let store = state.shared.store.clone();

@@ -33,6 +33,8 @@ pub struct ChangeFilter {
     pub since_us: Option<i64>,
     pub limit: usize,
     pub oldest_first: bool,
+    /// Only committed changes that left this column with this value (JSON text).
+    pub column_value: Option<(String, String)>,
 }
 
 /// The stored forms a typed key can have: `u_1` is stored as `"u_1"`, `42` as `42`.
@@ -63,6 +65,7 @@ pub fn row_changes(conn: &Connection, filter: &ChangeFilter) -> Result<Vec<RowCh
          FROM _flux_mutations m LEFT JOIN _flux_records r ON r.seq = m.record_seq
          WHERE m.tbl = ?1 AND (?2 IS NULL OR m.pk = ?2 OR m.pk = ?3)
            AND (?4 IS NULL OR m.record_id LIKE ?4 || '%') AND (?5 IS NULL OR m.at_us >= ?5)
+           AND (?7 IS NULL OR (m.committed = 1 AND json_extract(m.after, '$.' || ?7) = json_extract(?8, '$')))
          ORDER BY m.seq {order} LIMIT ?6"
     );
     let mut stmt = conn.prepare(&sql)?;
@@ -73,7 +76,9 @@ pub fn row_changes(conn: &Connection, filter: &ChangeFilter) -> Result<Vec<RowCh
             number_key,
             filter.record_prefix,
             filter.since_us,
-            filter.limit as i64
+            filter.limit as i64,
+            filter.column_value.as_ref().map(|(c, _)| c.clone()),
+            filter.column_value.as_ref().map(|(_, v)| v.clone())
         ],
         |row| {
             let pk: String = row.get(3)?;

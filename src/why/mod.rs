@@ -22,6 +22,37 @@ pub struct Finding {
 pub struct Related {
     /// The execution that enqueued this job.
     pub enqueued_by: Option<ExecutionRecord>,
+    /// For a uniqueness violation: the execution that wrote the value already there, and its
+    /// function.
+    pub conflicting_writer: Option<(String, Option<String>)>,
+}
+
+/// For a failed `UNIQUE constraint failed: users.email`: the table, the column and the value
+/// the statement tried to write, so the row already holding it can be looked up.
+pub fn unique_conflict(record: &ExecutionRecord) -> Option<(String, String, Value)> {
+    let span = record
+        .spans
+        .iter()
+        .find(|s| s.parent.is_some() && s.status == SpanStatus::Error)?;
+    let error = span.error.as_deref()?;
+    let target = error
+        .strip_prefix("UNIQUE constraint failed: ")?
+        .split(',')
+        .next()?
+        .trim();
+    let (table, column) = target.split_once('.')?;
+    let sql = span.attrs.get("sql").and_then(Value::as_str)?;
+    let params = span.attrs.get("params").and_then(Value::as_array)?;
+    // ctx.db.insert writes `("a", "b") VALUES ($1, $2)`: the column's place is its parameter.
+    let columns = sql.split_once('(')?.1.split_once(')')?.0;
+    let position = columns
+        .split(',')
+        .position(|c| c.trim().trim_matches('"') == column)?;
+    Some((
+        table.to_string(),
+        column.to_string(),
+        params.get(position)?.clone(),
+    ))
 }
 
 type Rule = fn(&ExecutionRecord, &Related) -> Option<Finding>;
@@ -134,9 +165,10 @@ fn row_not_found_suggestion(
 }
 
 /// A statement failed on a constraint.
-fn constraint_violation(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
+fn constraint_violation(record: &ExecutionRecord, related: &Related) -> Option<Finding> {
     let span = record.spans.iter().find(|s| {
-        s.status == SpanStatus::Error
+        s.parent.is_some()
+            && s.status == SpanStatus::Error
             && s.error
                 .as_deref()
                 .is_some_and(|e| e.contains("constraint failed"))
@@ -148,10 +180,15 @@ fn constraint_violation(record: &ExecutionRecord, _: &Related) -> Option<Finding
             span.error.as_deref().unwrap_or("")
         ),
         location: span.location.clone(),
-        suggestion: Some(
-            "→ Another write already holds this value: look the row up with 'flux state history'"
-                .into(),
-        ),
+        suggestion: Some(match (&related.conflicting_writer, unique_conflict(record)) {
+            (Some((id, function)), Some((table, column, value))) => format!(
+                "→ req:{} ({}) already wrote {table}.{column} = {}: look for an existing row first, or use INSERT … ON CONFLICT",
+                &id[..id.len().min(8)],
+                function.as_deref().unwrap_or("?"),
+                quote(&value)
+            ),
+            _ => "→ Another write already holds this value: look the row up with 'flux state history'".into(),
+        }),
     })
 }
 

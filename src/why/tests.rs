@@ -102,6 +102,7 @@ fn an_insert_by_the_enqueuer_after_the_read_is_named() {
     });
     let related = Related {
         enqueued_by: Some(enqueuer.clone()),
+        ..Default::default()
     };
     let finding = explain(&record, &related).expect("a finding");
     let suggestion = finding.suggestion.expect("a suggestion");

@@ -88,3 +88,41 @@ fn unknown_ambiguous_and_malformed_ids_are_clear_errors() {
     );
     assert!(stderr.contains("flux dev"), "{stderr}");
 }
+
+#[test]
+fn why_names_the_execution_that_wrote_the_conflicting_row_and_outputs_are_pinned() {
+    let project = Project::with_files(&[
+        ("migrations/001.sql", "CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT UNIQUE);"),
+        (
+            "functions/signup.ts",
+            "export default async function handler(req, ctx) {\n  return ctx.db.insert('users', { id: req.body.id, email: req.body.email })\n}\n",
+        ),
+    ]);
+    let server = project.start();
+    let first = server
+        .post_json("/signup", r#"{"id":"u_1","email":"a@b.c"}"#)
+        .request_id();
+    let second = server.post_json("/signup", r#"{"id":"u_2","email":"a@b.c"}"#);
+    assert_eq!(second.status, 500);
+    let second = second.request_id();
+    server.record(&second);
+
+    let (code, why, stderr) = project.run(&["why", &second[..8]]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(why.starts_with("ROOT CAUSE Constraint violation: UNIQUE constraint failed: users.email\nLOCATION signup.ts:2\n"), "{why}");
+    assert!(
+        why.contains(&format!(
+            "SUGGESTION → req:{} (signup) already wrote users.email = 'a@b.c'",
+            &first[..8]
+        )),
+        "{why}"
+    );
+    insta::assert_snapshot!("why_constraint", redact(&why));
+
+    let (_, history, _) = project.run(&["state", "history", "users"]);
+    insta::assert_snapshot!("state_history", redact(&history));
+    let (_, blame, _) = project.run(&["state", "blame", "users", "--id", "u_1"]);
+    insta::assert_snapshot!("state_blame", redact(&blame));
+    let (_, tail, _) = project.run(&["tail", "--last", "1h", "--no-follow"]);
+    insta::assert_snapshot!("tail_history", redact(&tail));
+}
