@@ -205,6 +205,10 @@ async fn follow(
             }
             Err(_) => {}
         }
+        // Said once per outage, not once per try.
+        if down_since.is_none() {
+            eprintln!("reconnecting…");
+        }
         let since_down = *down_since.get_or_insert_with(Instant::now);
         if since_down.elapsed() > GIVE_UP_AFTER {
             return Err(CliError::new(
@@ -216,7 +220,6 @@ async fn follow(
             )
             .with_hint("start 'flux dev' again, then 'flux tail --since …' to catch up"));
         }
-        eprintln!("reconnecting…");
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     }
