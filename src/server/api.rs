@@ -14,22 +14,39 @@ use crate::record::ExecId;
 use crate::store::{self, RecordFilter, RecordLookup, StoreError};
 use crate::timefmt::parse_since;
 
-fn store_error(e: StoreError) -> Response {
+fn internal(e: impl std::fmt::Display) -> Response {
     json_error(
         StatusCode::INTERNAL_SERVER_ERROR,
         json!({ "error": e.to_string() }),
     )
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
+/// Runs `read` on a fresh store connection off the async threads.
+async fn read_store<T: Send + 'static>(
+    state: &AppState,
+    read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Response> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            json!({ "error": e.to_string() }),
-        )
-    })
+    let store = state.shared.store.clone();
+    tokio::task::spawn_blocking(move || store.connect().and_then(|conn| read(&conn)))
+        .await
+        .map_err(internal)?
+        .map_err(internal)
+}
+
+/// A 400 naming the query parameter and what it should have been.
+pub(super) fn bad_param(key: &str, value: &str, what: &str) -> Response {
+    json_error(
+        StatusCode::BAD_REQUEST,
+        json!({ "error": format!("{key}={value}: {what}") }),
+    )
+}
+
+/// `limit=`: a whole number above 0, capped.
+pub(super) fn parse_limit(value: &str) -> Result<usize, &'static str> {
+    match value.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n.min(store::MAX_LIMIT)),
+        _ => Err("expected a whole number above 0"),
+    }
 }
 
 pub async fn health(State(state): State<Arc<AppState>>) -> Response {
@@ -56,12 +73,7 @@ pub async fn list_records(
 ) -> Response {
     let mut filter = RecordFilter::default();
     for (key, value) in &params {
-        let bad = |what: &str| {
-            json_error(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": format!("{key}={value}: {what}") }),
-            )
-        };
+        let bad = |what: &str| bad_param(key, value, what);
         match key.as_str() {
             "type" => match value.as_str() {
                 "http" | "job" => filter.kind = Some(value.clone()),
@@ -80,22 +92,15 @@ pub async fn list_records(
                 Ok(us) => filter.until_us = Some(us),
                 Err(e) => return bad(&e),
             },
-            "limit" => match value.parse::<usize>() {
-                Ok(n) if n > 0 => filter.limit = Some(n.min(store::MAX_LIMIT)),
-                _ => return bad("expected a whole number above 0"),
+            "limit" => match parse_limit(value) {
+                Ok(n) => filter.limit = Some(n),
+                Err(what) => return bad(what),
             },
             _ => return bad("unknown filter (use type, fn, status, since, until, limit)"),
         }
     }
-    let store = state.shared.store.clone();
-    let result = blocking(move || {
-        let conn = store.connect()?;
-        store::list_records(&conn, &filter)
-    })
-    .await;
-    match result {
-        Ok(Ok(records)) => Json(json!({ "records": records })).into_response(),
-        Ok(Err(e)) => store_error(e),
+    match read_store(&state, move |conn| store::list_records(conn, &filter)).await {
+        Ok(records) => Json(json!({ "records": records })).into_response(),
         Err(response) => response,
     }
 }
@@ -108,24 +113,17 @@ pub async fn get_record(
         Ok(prefix) => prefix,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
     };
-    let store = state.shared.store.clone();
     let lookup_prefix = prefix.clone();
-    let result = blocking(move || {
-        let conn = store.connect()?;
-        store::find_record(&conn, &lookup_prefix)
-    })
-    .await;
-    match result {
-        Ok(Ok(RecordLookup::Found(record))) => Json(record).into_response(),
-        Ok(Ok(RecordLookup::NotFound)) => json_error(
+    match read_store(&state, move |conn| store::find_record(conn, &lookup_prefix)).await {
+        Ok(RecordLookup::Found(record)) => Json(record).into_response(),
+        Ok(RecordLookup::NotFound) => json_error(
             StatusCode::NOT_FOUND,
             json!({ "error": format!("no execution has an id starting with {prefix}") }),
         ),
-        Ok(Ok(RecordLookup::Ambiguous(ids))) => json_error(
+        Ok(RecordLookup::Ambiguous(ids)) => json_error(
             StatusCode::CONFLICT,
             json!({ "error": format!("{prefix} is ambiguous: give more characters"), "candidates": ids }),
         ),
-        Ok(Err(e)) => store_error(e),
         Err(response) => response,
     }
 }
@@ -142,12 +140,7 @@ pub async fn state(
         ..Default::default()
     };
     for (key, value) in &params {
-        let bad = |what: &str| {
-            json_error(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": format!("{key}={value}: {what}") }),
-            )
-        };
+        let bad = |what: &str| bad_param(key, value, what);
         match key.as_str() {
             "id" => filter.row = Some(value.clone()),
             "req" => match ExecId::parse_prefix(value) {
@@ -158,9 +151,9 @@ pub async fn state(
                 Ok(us) => filter.since_us = Some(us),
                 Err(e) => return bad(&e),
             },
-            "limit" => match value.parse::<usize>() {
-                Ok(n) if n > 0 => filter.limit = n.min(store::MAX_LIMIT),
-                _ => return bad("expected a whole number above 0"),
+            "limit" => match parse_limit(value) {
+                Ok(n) => filter.limit = n,
+                Err(what) => return bad(what),
             },
             "order" => filter.oldest_first = value == "asc",
             // column=email&value="a@b.c" (value as JSON): who left that value there.
@@ -175,15 +168,8 @@ pub async fn state(
             _ => return bad("unknown filter (use id, req, since, limit, order, column, value)"),
         }
     }
-    let store = state.shared.store.clone();
-    let result = blocking(move || {
-        let conn = store.connect()?;
-        store::row_changes(&conn, &filter)
-    })
-    .await;
-    match result {
-        Ok(Ok(changes)) => Json(json!({ "changes": changes })).into_response(),
-        Ok(Err(e)) => store_error(e),
+    match read_store(&state, move |conn| store::row_changes(conn, &filter)).await {
+        Ok(changes) => Json(json!({ "changes": changes })).into_response(),
         Err(response) => response,
     }
 }
@@ -257,15 +243,13 @@ async fn stream_tail(
     let mut live = state.shared.tail.subscribe();
     let mut last = params.after.unwrap_or(0);
     if params.after.is_some() || params.since.is_some() {
-        let store = state.shared.store.clone();
         let filter = params.filter.clone();
         let (after, since) = (params.after, params.since);
-        let history = blocking(move || {
-            let conn = store.connect()?;
-            store::tail_history(&conn, after, since, &filter, 100_000)
+        let history = read_store(&state, move |conn| {
+            store::tail_history(conn, after, since, &filter, 100_000)
         })
         .await;
-        let Ok(Ok(history)) = history else {
+        let Ok(history) = history else {
             let _ = socket
                 .send(Message::Text(
                     json!({ "error": "cannot read the history" })

@@ -146,21 +146,16 @@ pub async fn list(
     let mut function = None;
     let mut limit = 100;
     for (key, value) in &params {
-        let bad = |what: &str| {
-            json_error(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": format!("{key}={value}: {what}") }),
-            )
-        };
+        let bad = |what: &str| super::api::bad_param(key, value, what);
         match key.as_str() {
             "state" => match JobState::parse(value) {
                 Some(s) => job_state = Some(s),
                 None => return bad("expected pending, scheduled, running, done or dead"),
             },
             "fn" => function = Some(value.clone()),
-            "limit" => match value.parse::<usize>() {
-                Ok(n) if n > 0 => limit = n.min(10_000),
-                _ => return bad("expected a whole number above 0"),
+            "limit" => match super::api::parse_limit(value) {
+                Ok(n) => limit = n,
+                Err(what) => return bad(what),
             },
             _ => return bad("unknown filter (use state, fn, limit)"),
         }
