@@ -553,3 +553,43 @@ fn queue_commands_read_the_store_when_no_server_runs() {
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("start 'flux dev'"), "{stderr}");
 }
+
+#[test]
+fn a_config_edited_while_running_is_reloaded_or_its_error_shown_without_losing_jobs() {
+    let project = Project::with_files(&[
+        (
+            "flux.config.ts",
+            "export default { workers: { fail: { maxAttempts: 1 } } }",
+        ),
+        (
+            "functions/fail.ts",
+            "export default () => { throw new Error('nope') }",
+        ),
+    ]);
+    let server = project.start();
+    project.write(
+        "flux.config.ts",
+        "export default { workers: { fail: { maxAttempts: 'two' } } }",
+    );
+    let output = server.wait_for_output("keeping the previous config");
+    assert!(output.contains("workers.fail.maxAttempts"), "{output}");
+    server.send(
+        server
+            .request(reqwest::Method::POST, "/_flux/api/jobs")
+            .json(&json!({ "name": "fail" })),
+    );
+    wait_for("the job to die after its one attempt", DEADLINE, || {
+        (stats(&server, "fail")["dead"] == 1).then_some(())
+    });
+    project.write("flux.config.ts", "export default { workers: { fail: { maxAttempts: 2, backoff: { type: 'linear', initialDelay: 10 } } } }");
+    server.wait_for_output("flux.config.ts reloaded");
+    server.send(
+        server
+            .request(reqwest::Method::POST, "/_flux/api/jobs")
+            .json(&json!({ "name": "fail" })),
+    );
+    wait_for("the second job to use two attempts", DEADLINE, || {
+        (stats(&server, "fail")["dead"] == 2).then_some(())
+    });
+    assert_eq!(job_records(&server, "fail").len(), 3);
+}
