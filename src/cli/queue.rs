@@ -7,12 +7,11 @@ use serde_json::{json, Value};
 
 use super::exit;
 use super::{CliError, DeadLetterCommand, Format, GlobalArgs, QueueCommand};
-use crate::client::{self, Answer, Target};
+use crate::client::{self, decode, encode, read_or_store, Answer, Target};
 use crate::output::print_line;
 use crate::queue::{self, DeadLetter, JobRow, JobState, StatsRow};
 use crate::record::ExecId;
 use crate::runtime::now_us;
-use crate::store::Store;
 use crate::timefmt::{rfc3339, short_duration};
 
 /// `--filter fn=NAME`: the only filter the queue commands take.
@@ -30,40 +29,6 @@ fn function_filter(filters: &[String]) -> Result<Option<String>, CliError> {
         }
     }
     Ok(function)
-}
-
-pub(super) fn encode(value: &str) -> String {
-    form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-/// Reads from the server, or from the project's store when none answers (read-only commands).
-pub(super) fn read<T>(
-    target: &Target,
-    path: &str,
-    from_server: impl FnOnce(Value) -> Result<T, CliError>,
-    from_store: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
-) -> Result<T, CliError> {
-    match client::get(target, path)? {
-        Answer::Ok(value) => from_server(value),
-        Answer::Status(_, message, _) => Err(CliError::failure(message)),
-        Answer::Unreachable => {
-            let Some(path) = target.store_path().filter(|_| !target.explicit) else {
-                return Err(target.unreachable());
-            };
-            let store =
-                Store::open_existing(&path).map_err(|e| CliError::failure(e.to_string()))?;
-            let conn = store
-                .connect()
-                .map_err(|e| CliError::failure(e.to_string()))?;
-            from_store(&conn)
-                .map_err(|e| CliError::failure(format!("reading {}: {e}", path.display())))
-        }
-    }
-}
-
-pub(super) fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, CliError> {
-    serde_json::from_value(value)
-        .map_err(|e| CliError::failure(format!("unexpected answer from the server: {e}")))
 }
 
 fn table(header: &[&str]) -> Table {
@@ -159,7 +124,7 @@ fn enqueue(
 }
 
 fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
-    let (paused, rows): (Option<bool>, Vec<StatsRow>) = read(
+    let (paused, rows): (Option<bool>, Vec<StatsRow>) = read_or_store(
         target,
         "/_flux/api/queue/stats",
         |value| Ok((value["paused"].as_bool(), decode(value["stats"].clone())?)),
@@ -226,11 +191,11 @@ fn list(
     if let Some(function) = &function {
         path.push_str(&format!("&fn={}", encode(function)));
     }
-    let jobs: Vec<JobRow> = read(
+    let jobs: Vec<JobRow> = read_or_store(
         target,
         &path,
         |value| decode(value["jobs"].clone()),
-        |conn| queue::list_jobs(conn, state, function.as_deref(), limit),
+        |conn| Ok(queue::list_jobs(conn, state, function.as_deref(), limit)?),
     )?;
     if global.format() == Format::Json {
         return print_json(&jobs);
@@ -290,11 +255,11 @@ fn fetch_dead_letters(
         Some(f) => format!("/_flux/api/dead-letter?fn={}", encode(f)),
         None => "/_flux/api/dead-letter".to_string(),
     };
-    read(
+    read_or_store(
         target,
         &path,
         |value| decode(value["dead"].clone()),
-        |conn| queue::dead_letters(conn, function),
+        |conn| Ok(queue::dead_letters(conn, function)?),
     )
 }
 

@@ -1,9 +1,8 @@
 //! `flux state history` and `flux state blame`: who changed a table or a row, and how.
 
 use super::exit;
-use super::queue::{decode, encode, read};
 use super::{CliError, Format, GlobalArgs, StateCommand};
-use crate::client::Target;
+use crate::client::{decode, encode, read_or_store, Target};
 use crate::output::print_line;
 use crate::record::ExecId;
 use crate::render::inspect;
@@ -35,16 +34,11 @@ pub(super) fn fetch(target: &Target, filter: &ChangeFilter) -> Result<Vec<RowCha
             encode(value)
         ));
     }
-    read(
+    read_or_store(
         target,
         &path,
         |v| decode(v["changes"].clone()),
-        |conn| {
-            row_changes(conn, filter).map_err(|e| match e {
-                crate::store::StoreError::Sql(e) => e,
-                other => rusqlite::Error::InvalidParameterName(other.to_string()),
-            })
-        },
+        |conn| row_changes(conn, filter),
     )
 }
 

@@ -8,13 +8,12 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::exit;
-use super::queue::encode;
 use super::{CliError, Format, GlobalArgs, TailArgs};
-use crate::client::Target;
+use crate::client::{encode, Target};
 use crate::output::print_line;
 use crate::record::{ExecId, TailEvent};
 use crate::render::{lines_with_note, Style};
-use crate::store::{tail_history, Store, TailFilter};
+use crate::store::{tail_history, TailFilter};
 use crate::timefmt::parse_since;
 
 /// How long to keep trying a server that went away.
@@ -197,8 +196,8 @@ async fn follow(
             Err(_) if !connected_once => {
                 // No server: history still reads from the project's store.
                 if !keep_following {
-                    if let Some(path) = target.store_path().filter(|_| !target.explicit) {
-                        return from_store(&path, filter, since, global, style);
+                    if let Some((_, conn)) = target.local_store()? {
+                        return from_store(&conn, filter, since, global, style);
                     }
                 }
                 return Err(target.unreachable());
@@ -226,17 +225,13 @@ async fn follow(
 }
 
 fn from_store(
-    path: &std::path::Path,
+    conn: &rusqlite::Connection,
     filter: &TailFilter,
     since: Option<i64>,
     global: &GlobalArgs,
     style: Style,
 ) -> Result<(), CliError> {
-    let store = Store::open_existing(path).map_err(|e| CliError::failure(e.to_string()))?;
-    let conn = store
-        .connect()
-        .map_err(|e| CliError::failure(e.to_string()))?;
-    let events = tail_history(&conn, None, since, filter, 100_000)
+    let events = tail_history(conn, None, since, filter, 100_000)
         .map_err(|e| CliError::failure(e.to_string()))?;
     for event in &events {
         print_event(event, global, style)?;

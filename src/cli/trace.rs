@@ -7,12 +7,13 @@ use crate::queue::{attempt_summaries, JobRow};
 use crate::record::RecordSummary;
 use crate::record::{ExecId, ExecutionRecord};
 use crate::render::{render_trace, TraceContext};
-use crate::store::{self, RecordLookup, Store};
+use crate::store::{self, RecordLookup};
 
 pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
     let prefix =
         ExecId::parse_prefix(&args.id).map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
-    let record = fetch_record(&prefix, global)?;
+    let target = Target::resolve(global);
+    let record = fetch_record(&prefix, &target)?;
     match global.format() {
         Format::Json => {
             let json = serde_json::to_string_pretty(&record)
@@ -20,7 +21,7 @@ pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
             crate::output::print_line(&json)
         }
         Format::Pretty => {
-            let context = context(&record, global);
+            let context = context(&record, &target);
             crate::output::print_line(&render_trace(
                 &record,
                 &context,
@@ -32,9 +33,8 @@ pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
 }
 
 /// The record with id `prefix`, from the server or, when none answers, the project's store.
-pub fn fetch_record(prefix: &str, global: &GlobalArgs) -> Result<ExecutionRecord, CliError> {
-    let target = Target::resolve(global);
-    match client::get(&target, &format!("/_flux/api/records/{prefix}"))? {
+pub fn fetch_record(prefix: &str, target: &Target) -> Result<ExecutionRecord, CliError> {
+    match client::get(target, &format!("/_flux/api/records/{prefix}"))? {
         Answer::Ok(value) => serde_json::from_value(value).map_err(|e| {
             CliError::failure(format!(
                 "the server sent a record this flux cannot read: {e}"
@@ -44,19 +44,19 @@ pub fn fetch_record(prefix: &str, global: &GlobalArgs) -> Result<ExecutionRecord
             .with_hint("ids are printed by 'flux dev' and sent in the x-flux-request-id header")),
         Answer::Status(409, message, _) => Err(CliError::new(exit::USAGE, message)),
         Answer::Status(_, message, _) => Err(CliError::failure(message)),
-        Answer::Unreachable => match (target.explicit, target.store_path()) {
-            (false, Some(path)) => read_from_store(&path, prefix),
-            _ => Err(target.unreachable()),
+        Answer::Unreachable => match target.local_store()? {
+            Some((path, conn)) => read_from_store(&path, &conn, prefix),
+            None => Err(target.unreachable()),
         },
     }
 }
 
-fn read_from_store(path: &std::path::Path, prefix: &str) -> Result<ExecutionRecord, CliError> {
-    let store = Store::open_existing(path).map_err(|e| CliError::failure(e.to_string()))?;
-    let conn = store
-        .connect()
-        .map_err(|e| CliError::failure(e.to_string()))?;
-    match store::find_record(&conn, prefix).map_err(|e| CliError::failure(e.to_string()))? {
+fn read_from_store(
+    path: &std::path::Path,
+    conn: &rusqlite::Connection,
+    prefix: &str,
+) -> Result<ExecutionRecord, CliError> {
+    match store::find_record(conn, prefix).map_err(|e| CliError::failure(e.to_string()))? {
         RecordLookup::Found(record) => Ok(*record),
         RecordLookup::NotFound => Err(CliError::new(
             exit::NOT_FOUND,
@@ -77,16 +77,14 @@ fn read_from_store(path: &std::path::Path, prefix: &str) -> Result<ExecutionReco
 }
 
 /// A job and its attempts, from the server or the store; `None` when neither knows it.
-pub fn job_info(id: &str, global: &GlobalArgs) -> Option<(JobRow, Vec<RecordSummary>)> {
-    let target = Target::resolve(global);
-    match client::get(&target, &format!("/_flux/api/jobs/{id}")).ok()? {
+fn job_info(id: &str, target: &Target) -> Option<(JobRow, Vec<RecordSummary>)> {
+    match client::get(target, &format!("/_flux/api/jobs/{id}")).ok()? {
         Answer::Ok(value) => Some((
             serde_json::from_value(value["job"].clone()).ok()?,
             serde_json::from_value(value["attempts"].clone()).ok()?,
         )),
-        Answer::Unreachable if !target.explicit => {
-            let store = Store::open_existing(&target.store_path()?).ok()?;
-            let conn = store.connect().ok()?;
+        Answer::Unreachable => {
+            let (_, conn) = target.local_store().ok()??;
             attempt_summaries(&conn, id).ok().flatten()
         }
         _ => None,
@@ -94,11 +92,11 @@ pub fn job_info(id: &str, global: &GlobalArgs) -> Option<(JobRow, Vec<RecordSumm
 }
 
 /// The fate of the jobs `record` enqueued; for a job attempt, who enqueued it and its siblings.
-fn context(record: &ExecutionRecord, global: &GlobalArgs) -> TraceContext {
+fn context(record: &ExecutionRecord, target: &Target) -> TraceContext {
     let mut context = TraceContext::default();
     for span in &record.spans {
         if let Some(job_id) = span.attrs.get("job_id").and_then(serde_json::Value::as_str) {
-            if let Some((job, _)) = job_info(job_id, global) {
+            if let Some((job, _)) = job_info(job_id, target) {
                 context.jobs.insert(
                     job_id.to_string(),
                     (job.state.as_str().to_string(), job.attempts),
@@ -107,12 +105,12 @@ fn context(record: &ExecutionRecord, global: &GlobalArgs) -> TraceContext {
         }
     }
     if let Some(job_id) = &record.links.job_id {
-        if let Some((_, attempts)) = job_info(job_id, global) {
+        if let Some((_, attempts)) = job_info(job_id, target) {
             context.attempts = attempts;
         }
     }
     if let Some(enqueuer) = record.links.enqueued_by {
-        context.enqueued_by = fetch_record(&enqueuer.to_string(), global)
+        context.enqueued_by = fetch_record(&enqueuer.to_string(), target)
             .ok()
             .map(|r| RecordSummary::from(&r));
     }

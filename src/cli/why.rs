@@ -15,13 +15,14 @@ use crate::why::{explain, unique_conflict, Finding, Related};
 pub fn run(args: &WhyArgs, global: &GlobalArgs) -> Result<(), CliError> {
     let prefix =
         ExecId::parse_prefix(&args.id).map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
-    let record = fetch_record(&prefix, global)?;
+    let target = Target::resolve(global);
+    let record = fetch_record(&prefix, &target)?;
     // The records around it are context: missing ones (pruned, say) only make the answer plainer.
     let related = Related {
         enqueued_by: record
             .links
             .enqueued_by
-            .and_then(|id| fetch_record(&id.to_string(), global).ok()),
+            .and_then(|id| fetch_record(&id.to_string(), &target).ok()),
         conflicting_writer: unique_conflict(&record).and_then(|(table, column, value)| {
             let filter = ChangeFilter {
                 table,
@@ -29,7 +30,7 @@ pub fn run(args: &WhyArgs, global: &GlobalArgs) -> Result<(), CliError> {
                 limit: 1,
                 ..Default::default()
             };
-            let changes = super::state::fetch(&Target::resolve(global), &filter).ok()?;
+            let changes = super::state::fetch(&target, &filter).ok()?;
             changes
                 .into_iter()
                 .find(|c| c.record_id != record.id.to_string())

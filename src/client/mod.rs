@@ -1,6 +1,8 @@
 //! Talking to a flux server, or — when none answers — reading the project's store directly.
 
 use std::path::PathBuf;
+
+use rusqlite::Connection;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -10,6 +12,7 @@ use crate::cli::config::UserConfig;
 use crate::cli::exit;
 use crate::cli::{CliError, GlobalArgs};
 use crate::project::{find_root, Layout};
+use crate::store::{Store, StoreError};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:4000";
 
@@ -70,8 +73,20 @@ impl Target {
         }
     }
 
-    /// The project's store file, for reading when no server answers.
-    pub fn store_path(&self) -> Option<PathBuf> {
+    /// A connection to the project's store, for reading when no server answers. `None` when
+    /// the server was named explicitly (its store is not ours to guess) or there is no store.
+    pub fn local_store(&self) -> Result<Option<(PathBuf, Connection)>, CliError> {
+        let Some(path) = self.store_path().filter(|_| !self.explicit) else {
+            return Ok(None);
+        };
+        let conn = Store::open_existing(&path)
+            .and_then(|store| store.connect())
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        Ok(Some((path, conn)))
+    }
+
+    /// The project's store file.
+    fn store_path(&self) -> Option<PathBuf> {
         self.project
             .as_ref()
             .map(Layout::store_path)
@@ -82,6 +97,38 @@ impl Target {
         CliError::new(exit::UNREACHABLE, format!("no flux server at {}", self.url))
             .with_hint("start one with 'flux dev' in your project, or set FLUX_URL / --url")
     }
+}
+
+/// Reads from the server, or from the project's store when none answers: how every read-only
+/// command keeps working for a post-mortem with `flux dev` stopped.
+pub fn read_or_store<T>(
+    target: &Target,
+    path: &str,
+    from_server: impl FnOnce(Value) -> Result<T, CliError>,
+    from_store: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, CliError> {
+    match get(target, path)? {
+        Answer::Ok(value) => from_server(value),
+        Answer::Status(_, message, _) => Err(CliError::failure(message)),
+        Answer::Unreachable => {
+            let Some((path, conn)) = target.local_store()? else {
+                return Err(target.unreachable());
+            };
+            from_store(&conn)
+                .map_err(|e| CliError::failure(format!("reading {}: {e}", path.display())))
+        }
+    }
+}
+
+/// A query-string value.
+pub fn encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// A part of a server's answer as `T`.
+pub fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, CliError> {
+    serde_json::from_value(value)
+        .map_err(|e| CliError::failure(format!("unexpected answer from the server: {e}")))
 }
 
 /// A server's answer.

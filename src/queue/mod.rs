@@ -142,13 +142,12 @@ pub fn transition_after(record: &ExecutionRecord, attempt: &JobAttempt, now_us: 
 pub fn attempt_summaries(
     conn: &rusqlite::Connection,
     prefix: &str,
-) -> rusqlite::Result<Option<(JobRow, Vec<crate::record::RecordSummary>)>> {
+) -> crate::store::Result<Option<(JobRow, Vec<crate::record::RecordSummary>)>> {
     let JobLookup::Found(job) = find_job(conn, prefix)? else {
         return Ok(None);
     };
     let attempts = match &job.last_record {
-        Some(latest) => crate::store::attempt_chain(conn, latest)
-            .map_err(|e| rusqlite::Error::InvalidParameterName(e.to_string()))?
+        Some(latest) => crate::store::attempt_chain(conn, latest)?
             .iter()
             .map(crate::record::RecordSummary::from)
             .collect(),

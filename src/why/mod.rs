@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::record::{ExecutionRecord, Kind, MutationOp, Span, SpanStatus, Status};
+use crate::render::inspect;
 
 /// What `flux why` says about one execution.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,13 +89,6 @@ fn key_lookup(sql: &str) -> Option<(String, String, usize)> {
     ))
 }
 
-fn quote(value: &Value) -> String {
-    match value {
-        Value::String(s) => format!("'{s}'"),
-        other => other.to_string(),
-    }
-}
-
 /// `users` → `user`, for suggestions that name one row.
 fn singular(table: &str) -> &str {
     table
@@ -121,7 +115,10 @@ fn row_not_found(record: &ExecutionRecord, related: &Related) -> Option<Finding>
         .then(|| row_not_found_suggestion(record, span, &table, &value, related));
     Some(Finding {
         rule: "row-not-found",
-        root_cause: format!("Row not found: {table} WHERE {column} = {}", quote(&value)),
+        root_cause: format!(
+            "Row not found: {table} WHERE {column} = {}",
+            inspect(&value)
+        ),
         location: span.location.clone(),
         suggestion,
     })
@@ -185,7 +182,7 @@ fn constraint_violation(record: &ExecutionRecord, related: &Related) -> Option<F
                 "→ req:{} ({}) already wrote {table}.{column} = {}: look for an existing row first, or use INSERT … ON CONFLICT",
                 &id[..id.len().min(8)],
                 function.as_deref().unwrap_or("?"),
-                quote(&value)
+                inspect(&value)
             ),
             _ => "→ Another write already holds this value: look the row up with 'flux state history'".into(),
         }),
