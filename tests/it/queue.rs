@@ -243,17 +243,12 @@ fn committed_jobs_survive_sigkill_and_run_after_a_restart() {
             .unwrap_or(0)
     };
     let server = project.start();
-    server.send(server.request(reqwest::Method::POST, "/_flux/api/queue/pause"));
+    server.post("/_flux/api/queue/pause");
     let jobs: Vec<Value> = (0..1000)
         .map(|i| json!({ "name": "put_key", "data": { "key": format!("k{i}") } }))
         .collect();
-    let reply = server.send(
-        server
-            .request(reqwest::Method::POST, "/_flux/api/jobs")
-            .json(&jobs),
-    );
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    server.send(server.request(reqwest::Method::POST, "/_flux/api/queue/resume"));
+    server.enqueue(&Value::Array(jobs));
+    server.post("/_flux/api/queue/resume");
 
     let mut server = Some(server);
     for threshold in [100, 400, 700] {
@@ -290,12 +285,7 @@ fn a_timed_out_attempt_is_killed_recorded_and_retried_until_dead() {
     ]);
     let server = project.start();
     for name in ["spin", "wait"] {
-        let reply = server.send(
-            server
-                .request(reqwest::Method::POST, "/_flux/api/jobs")
-                .json(&json!({ "name": name })),
-        );
-        assert_eq!(reply.status, 201);
+        server.enqueue(&json!({ "name": name }));
     }
     wait_for("both jobs dead", DEADLINE, || {
         (stats(&server, "spin")["dead"] == 1 && stats(&server, "wait")["dead"] == 1).then_some(())
@@ -331,11 +321,7 @@ fn spinning_jobs_do_not_starve_http_requests() {
     ]);
     let server = project.start();
     for _ in 0..2 {
-        server.send(
-            server
-                .request(reqwest::Method::POST, "/_flux/api/jobs")
-                .json(&json!({ "name": "spin" })),
-        );
+        server.enqueue(&json!({ "name": "spin" }));
     }
     wait_for("both jobs running", DEADLINE, || {
         (stats(&server, "spin")["running"] == 2).then_some(())
@@ -432,11 +418,7 @@ fn ctrl_c_interrupts_running_attempts_and_they_run_again_on_the_next_start() {
         ),
     ]);
     let server = project.start();
-    server.send(
-        server
-            .request(reqwest::Method::POST, "/_flux/api/jobs")
-            .json(&json!({ "name": "slow_job" })),
-    );
+    server.enqueue(&json!({ "name": "slow_job" }));
     wait_for("the attempt to start", DEADLINE, || {
         (stats(&server, "slow_job")["running"] == 1).then_some(())
     });
@@ -476,11 +458,7 @@ fn replay_all_prints_one_json_line_per_job_when_piped() {
     ]);
     let server = project.start();
     for i in 0..3 {
-        server.send(
-            server
-                .request(reqwest::Method::POST, "/_flux/api/jobs")
-                .json(&json!({ "name": "fail", "data": i })),
-        );
+        server.enqueue(&json!({ "name": "fail", "data": i }));
     }
     wait_for("three dead jobs", DEADLINE, || {
         (stats(&server, "fail")["dead"] == 3).then_some(())
@@ -535,11 +513,7 @@ fn queue_commands_read_the_store_when_no_server_runs() {
         ),
     ]);
     let server = project.start();
-    server.send(
-        server
-            .request(reqwest::Method::POST, "/_flux/api/jobs")
-            .json(&json!({ "name": "fail" })),
-    );
+    server.enqueue(&json!({ "name": "fail" }));
     wait_for("a dead job", DEADLINE, || {
         (stats(&server, "fail")["dead"] == 1).then_some(())
     });
@@ -573,21 +547,13 @@ fn a_config_edited_while_running_is_reloaded_or_its_error_shown_without_losing_j
     );
     let output = server.wait_for_output("keeping the previous config");
     assert!(output.contains("workers.fail.maxAttempts"), "{output}");
-    server.send(
-        server
-            .request(reqwest::Method::POST, "/_flux/api/jobs")
-            .json(&json!({ "name": "fail" })),
-    );
+    server.enqueue(&json!({ "name": "fail" }));
     wait_for("the job to die after its one attempt", DEADLINE, || {
         (stats(&server, "fail")["dead"] == 1).then_some(())
     });
     project.write("flux.config.ts", "export default { workers: { fail: { maxAttempts: 2, backoff: { type: 'linear', initialDelay: 10 } } } }");
     server.wait_for_output("flux.config.ts reloaded");
-    server.send(
-        server
-            .request(reqwest::Method::POST, "/_flux/api/jobs")
-            .json(&json!({ "name": "fail" })),
-    );
+    server.enqueue(&json!({ "name": "fail" }));
     wait_for("the second job to use two attempts", DEADLINE, || {
         (stats(&server, "fail")["dead"] == 2).then_some(())
     });

@@ -237,6 +237,21 @@ impl Server {
         )
     }
 
+    /// `POST /_flux/api/jobs` with one job or an array of them; they must be accepted.
+    pub fn enqueue(&self, jobs: &Value) -> Reply {
+        let reply = self.send(
+            self.request(reqwest::Method::POST, "/_flux/api/jobs")
+                .json(jobs),
+        );
+        assert_eq!(reply.status, 201, "enqueue refused: {}", reply.body);
+        reply
+    }
+
+    /// A `POST` with no body, such as `/_flux/api/queue/pause`.
+    pub fn post(&self, path: &str) -> Reply {
+        self.send(self.request(reqwest::Method::POST, path))
+    }
+
     pub fn request(
         &self,
         method: reqwest::Method,

@@ -53,6 +53,17 @@ impl Tail {
     }
 }
 
+impl Tail {
+    /// Triggers executions until one comes through: from then on the subscription is live.
+    fn wait_until_subscribed(&self, mut trigger: impl FnMut()) {
+        wait_for("tail to subscribe", DEADLINE, || {
+            trigger();
+            self.lines.recv_timeout(Duration::from_millis(300)).ok()
+        });
+        while self.lines.try_recv().is_ok() {}
+    }
+}
+
 impl Drop for Tail {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -74,18 +85,12 @@ fn tail_streams_job_attempts_with_their_errors_and_what_happens_next() {
     let project = fast_example();
     let server = project.start();
     let tail = Tail::start(&project, &["--filter", "type=job"]);
-    // The subscription is live once a first event gets through.
-    wait_for("tail to subscribe", DEADLINE, || {
+    tail.wait_until_subscribed(|| {
         server.post_json("/create_user", r#"{"email":"a@b.c"}"#);
-        tail.lines.recv_timeout(Duration::from_millis(300)).ok()
     });
-    server.send(
-        server
-            .request(reqwest::Method::POST, "/_flux/api/jobs")
-            .json(&json!({
-                "name": "send_welcome_email", "data": { "userId": "u_99", "email": "a@b.com" }
-            })),
-    );
+    server.enqueue(&json!({
+        "name": "send_welcome_email", "data": { "userId": "u_99", "email": "a@b.com" }
+    }));
     let mut seen = Vec::new();
     while !seen.iter().any(|l: &String| l.contains("dead-letter")) {
         let line = tail.next_line();
@@ -182,11 +187,9 @@ fn tail_reconnects_and_resumes_without_gaps_or_duplicates() {
         .to_string();
     let server = Server::start(&project, &["--port", &port]);
     let tail = Tail::start(&project, &[]);
-    wait_for("tail to subscribe", DEADLINE, || {
+    tail.wait_until_subscribed(|| {
         server.get("/ping");
-        tail.lines.recv_timeout(Duration::from_millis(300)).ok()
     });
-    while tail.lines.try_recv().is_ok() {}
     let before = server.get("/ping").request_id();
     assert!(tail.next_line().contains(&before[..8]));
     server.stop();
