@@ -138,6 +138,21 @@ pub fn transition_after(record: &ExecutionRecord, attempt: &JobAttempt, now_us: 
     }
 }
 
+/// The summaries of a job's attempts, oldest first.
+pub fn attempts_of(
+    conn: &rusqlite::Connection,
+    job: &JobRow,
+) -> crate::store::Result<Vec<crate::record::RecordSummary>> {
+    let Some(latest) = &job.last_record else {
+        return Ok(Vec::new());
+    };
+    let chain = crate::store::attempt_chain(conn, latest)?;
+    Ok(chain
+        .iter()
+        .map(crate::record::RecordSummary::from)
+        .collect())
+}
+
 /// A job (by its id or any attempt's id prefix) and the summaries of its attempts.
 pub fn attempt_summaries(
     conn: &rusqlite::Connection,
@@ -146,13 +161,7 @@ pub fn attempt_summaries(
     let JobLookup::Found(job) = find_job(conn, prefix)? else {
         return Ok(None);
     };
-    let attempts = match &job.last_record {
-        Some(latest) => crate::store::attempt_chain(conn, latest)?
-            .iter()
-            .map(crate::record::RecordSummary::from)
-            .collect(),
-        None => Vec::new(),
-    };
+    let attempts = attempts_of(conn, &job)?;
     Ok(Some((*job, attempts)))
 }
 

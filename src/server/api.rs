@@ -9,29 +9,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::{json_error, AppState};
+use super::{internal, json_error, with_store, AppState};
 use crate::record::ExecId;
-use crate::store::{self, RecordFilter, RecordLookup, StoreError};
+use crate::store::{self, RecordFilter, RecordLookup};
 use crate::timefmt::parse_since;
-
-fn internal(e: impl std::fmt::Display) -> Response {
-    json_error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        json!({ "error": e.to_string() }),
-    )
-}
-
-/// Runs `read` on a fresh store connection off the async threads.
-async fn read_store<T: Send + 'static>(
-    state: &AppState,
-    read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, Response> {
-    let store = state.shared.store.clone();
-    tokio::task::spawn_blocking(move || store.connect().and_then(|conn| read(&conn)))
-        .await
-        .map_err(internal)?
-        .map_err(internal)
-}
 
 /// A 400 naming the query parameter and what it should have been.
 pub(super) fn bad_param(key: &str, value: &str, what: &str) -> Response {
@@ -99,9 +80,13 @@ pub async fn list_records(
             _ => return bad("unknown filter (use type, fn, status, since, until, limit)"),
         }
     }
-    match read_store(&state, move |conn| store::list_records(conn, &filter)).await {
+    match with_store(&state, move |conn| {
+        store::list_records(conn, &filter).map_err(internal)
+    })
+    .await
+    {
         Ok(records) => Json(json!({ "records": records })).into_response(),
-        Err(response) => response,
+        Err(error) => error.into_response(),
     }
 }
 
@@ -114,7 +99,11 @@ pub async fn get_record(
         Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
     };
     let lookup_prefix = prefix.clone();
-    match read_store(&state, move |conn| store::find_record(conn, &lookup_prefix)).await {
+    match with_store(&state, move |conn| {
+        store::find_record(conn, &lookup_prefix).map_err(internal)
+    })
+    .await
+    {
         Ok(RecordLookup::Found(record)) => Json(record).into_response(),
         Ok(RecordLookup::NotFound) => json_error(
             StatusCode::NOT_FOUND,
@@ -124,7 +113,7 @@ pub async fn get_record(
             StatusCode::CONFLICT,
             json!({ "error": format!("{prefix} is ambiguous: give more characters"), "candidates": ids }),
         ),
-        Err(response) => response,
+        Err(error) => error.into_response(),
     }
 }
 
@@ -168,9 +157,13 @@ pub async fn state(
             _ => return bad("unknown filter (use id, req, since, limit, order, column, value)"),
         }
     }
-    match read_store(&state, move |conn| store::row_changes(conn, &filter)).await {
+    match with_store(&state, move |conn| {
+        store::row_changes(conn, &filter).map_err(internal)
+    })
+    .await
+    {
         Ok(changes) => Json(json!({ "changes": changes })).into_response(),
-        Err(response) => response,
+        Err(error) => error.into_response(),
     }
 }
 
@@ -245,8 +238,8 @@ async fn stream_tail(
     if params.after.is_some() || params.since.is_some() {
         let filter = params.filter.clone();
         let (after, since) = (params.after, params.since);
-        let history = read_store(&state, move |conn| {
-            store::tail_history(conn, after, since, &filter, 100_000)
+        let history = with_store(&state, move |conn| {
+            store::tail_history(conn, after, since, &filter, 100_000).map_err(internal)
         })
         .await;
         let Ok(history) = history else {

@@ -101,6 +101,28 @@ async fn require_token(
 /// An API error: its status and `{ "error": … }` body.
 pub struct ApiError(pub StatusCode, pub Value);
 
+/// A 500 carrying what went wrong.
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        json!({ "error": e.to_string() }),
+    )
+}
+
+/// Runs `work` on a fresh store connection, off the async threads.
+async fn with_store<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&mut rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.shared.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = store.connect().map_err(internal)?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(internal)?
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         json_error(self.0, self.1)

@@ -10,32 +10,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{json_error, ApiError, AppState};
+use super::{internal, json_error, with_store, ApiError, AppState};
 use crate::queue::{self, EnqueueOptions, JobLookup, JobState, ReplayError};
-use crate::record::{ExecId, RecordSummary};
+use crate::record::ExecId;
 use crate::runtime::now_us;
-use crate::store::StoreError;
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(internal)?
-}
-
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        json!({ "error": e.to_string() }),
-    )
-}
-
-fn connect(state: &AppState) -> Result<rusqlite::Connection, ApiError> {
-    state
-        .shared
-        .store
-        .connect()
-        .map_err(|e: StoreError| internal(e))
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,7 +48,7 @@ pub async fn enqueue(
         }
     };
     let worker_state = Arc::clone(&state);
-    let result = blocking(move || {
+    let result = with_store(&state, move |conn| {
         for job in &jobs {
             if worker_state.shared.lookup(&job.name).is_none() {
                 return Err(ApiError(
@@ -79,7 +57,6 @@ pub async fn enqueue(
                 ));
             }
         }
-        let mut conn = connect(&worker_state)?;
         let _guard = worker_state.shared.store.write_lock().lock();
         let tx = conn.transaction().map_err(internal)?;
         let config = worker_state.shared.config();
@@ -116,9 +93,10 @@ pub async fn enqueue(
 }
 
 pub async fn stats(State(state): State<Arc<AppState>>) -> Response {
-    let worker_state = Arc::clone(&state);
-    let result =
-        blocking(move || queue::stats(&connect(&worker_state)?, now_us()).map_err(internal)).await;
+    let result = with_store(&state, |conn| {
+        queue::stats(conn, now_us()).map_err(internal)
+    })
+    .await;
     match result {
         Ok(rows) => {
             Json(json!({ "paused": state.shared.queue.is_paused(), "stats": rows })).into_response()
@@ -160,8 +138,8 @@ pub async fn list(
             _ => return bad("unknown filter (use state, fn, limit)"),
         }
     }
-    let result = blocking(move || {
-        queue::list_jobs(&connect(&state)?, job_state, function.as_deref(), limit).map_err(internal)
+    let result = with_store(&state, move |conn| {
+        queue::list_jobs(conn, job_state, function.as_deref(), limit).map_err(internal)
     })
     .await;
     match result {
@@ -188,17 +166,9 @@ fn lookup(conn: &rusqlite::Connection, raw: &str) -> Result<queue::JobRow, ApiEr
 
 /// `GET /_flux/api/jobs/<prefix>`: the job (by its id or any attempt's) and its attempts.
 pub async fn show(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Response {
-    let result = blocking(move || {
-        let conn = connect(&state)?;
-        let job = lookup(&conn, &raw)?;
-        let attempts: Vec<RecordSummary> = match &job.last_record {
-            Some(latest) => crate::store::attempt_chain(&conn, latest)
-                .map_err(internal)?
-                .iter()
-                .map(RecordSummary::from)
-                .collect(),
-            None => Vec::new(),
-        };
+    let result = with_store(&state, move |conn| {
+        let job = lookup(conn, &raw)?;
+        let attempts = queue::attempts_of(conn, &job).map_err(internal)?;
         Ok(json!({ "job": job, "attempts": attempts }))
     })
     .await;
@@ -220,8 +190,8 @@ pub async fn dead_letters(
         );
     }
     let function = params.get("fn").cloned();
-    let result = blocking(move || {
-        queue::dead_letters(&connect(&state)?, function.as_deref()).map_err(internal)
+    let result = with_store(&state, move |conn| {
+        queue::dead_letters(conn, function.as_deref()).map_err(internal)
     })
     .await;
     match result {
@@ -233,12 +203,11 @@ pub async fn dead_letters(
 /// `POST /_flux/api/dead-letter/<prefix>/replay`
 pub async fn replay(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Response {
     let worker_state = Arc::clone(&state);
-    let result = blocking(move || {
-        let conn = connect(&worker_state)?;
-        let job = lookup(&conn, &raw)?;
+    let result = with_store(&state, move |conn| {
+        let job = lookup(conn, &raw)?;
         let max_attempts = worker_state.shared.config().worker(&job.name).max_attempts;
         let _guard = worker_state.shared.store.write_lock().lock();
-        match queue::replay(&conn, &job, max_attempts, now_us()) {
+        match queue::replay(conn, &job, max_attempts, now_us()) {
             Ok(exec_id) => Ok(json!({ "job_id": job.id, "name": job.name, "exec_id": exec_id })),
             Err(e @ ReplayError::NotDead { .. }) => Err(ApiError(
                 StatusCode::UNPROCESSABLE_ENTITY,
