@@ -19,28 +19,9 @@ if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)…" >&2
   apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
 fi
-cargo build --release --quiet
-FLUX="$PWD/target/release/flux"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
-work=$(mktemp -d)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-start() { # start DIR: runs flux dev on a free port, sets $pid and $url
-  rm -f "$1/.flux/server.json"
-  "$FLUX" dev "$1" --port 0 --quiet >"$work/dev.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 200); do
-    [ -f "$1/.flux/server.json" ] && break
-    sleep 0.05
-  done
-  url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$1/.flux/server.json")
-}
-stop() { kill -INT "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 count_records() {
   python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from _flux_records").fetchone()[0])' "$1/.flux/flux.db"
 }

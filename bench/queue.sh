@@ -6,17 +6,9 @@
 # Every attempt writes its full execution record. Prints `RESULT …` lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-FLUX="$PWD/target/release/flux"
 CONCURRENCY=${C:-10}
-
-work=$(mktemp -d)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 project="$work/queue"
 mkdir -p "$project/functions" "$project/migrations"
@@ -30,11 +22,5 @@ TS
 echo "CREATE TABLE items (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);" >"$project/migrations/001_items.sql"
 echo "export default { queue: { concurrency: $CONCURRENCY } }" >"$project/flux.config.ts"
 
-"$FLUX" dev "$project" --port 0 --quiet >"$work/dev.log" 2>&1 &
-pid=$!
-for _ in $(seq 200); do
-  [ -f "$project/.flux/server.json" ] && break
-  sleep 0.05
-done
-url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$project/.flux/server.json")
+start "$project"
 python3 bench/queue.py "$url" "$project" "$pid"

@@ -105,17 +105,22 @@ impl Shared {
         Some(Arc::clone(&current))
     }
 
+    /// The function serving `name` if its file is unchanged since the last scan.
+    pub fn current(&self, name: &str) -> Option<FunctionFile> {
+        self.functions()
+            .get(name)
+            .filter(|file| file.is_current())
+            .cloned()
+    }
+
     /// The function serving `name`, rescanning when the file changed since the last scan.
     pub fn lookup(&self, name: &str) -> Option<FunctionFile> {
-        let table = self.functions();
-        match table.get(name) {
-            Some(file) if file.is_current() => Some(file.clone()),
-            // Changed, removed or added since the last scan: the watcher may not have told us yet.
-            _ => {
-                let table = self.rescan().unwrap_or(table);
-                table.get(name).cloned()
-            }
+        if let Some(file) = self.current(name) {
+            return Some(file);
         }
+        // Changed, removed or added since the last scan: the watcher may not have told us yet.
+        let table = self.rescan().unwrap_or_else(|| self.functions());
+        table.get(name).cloned()
     }
 
     fn generation(&self) -> u64 {

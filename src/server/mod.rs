@@ -204,12 +204,19 @@ async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Respons
         Ok(name) => name,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
     };
-    let shared = Arc::clone(&state.shared);
-    let lookup_name = name.clone();
-    let function = tokio::task::spawn_blocking(move || shared.lookup(&lookup_name))
-        .await
-        .ok()
-        .flatten();
+    // The common case, an unchanged file, is one stat: done here. A rescan reads the project's
+    // sources, so it runs on a blocking thread.
+    let function = match state.shared.current(&name) {
+        Some(function) => Some(function),
+        None => {
+            let shared = Arc::clone(&state.shared);
+            let lookup_name = name.clone();
+            tokio::task::spawn_blocking(move || shared.lookup(&lookup_name))
+                .await
+                .ok()
+                .flatten()
+        }
+    };
     let Some(function) = function else {
         return not_found(&state, &name, &path);
     };

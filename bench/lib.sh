@@ -1,0 +1,29 @@
+# Shared by the bench scripts: a release build, a scratch folder removed on exit, and
+# `start DIR` / `stop` for a quiet `flux dev` on a free port (sets $pid and $url).
+cargo build --release --quiet
+FLUX="$PWD/target/release/flux"
+
+work=$(mktemp -d)
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start() {
+  rm -f "$1/.flux/server.json"
+  "$FLUX" dev "$1" --port 0 --quiet >"$work/dev.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 200); do
+    [ -f "$1/.flux/server.json" ] && break
+    sleep 0.05
+  done
+  url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$1/.flux/server.json")
+}
+
+stop() {
+  kill -INT "$pid"
+  wait "$pid" 2>/dev/null || true
+  pid=""
+}
