@@ -6,6 +6,11 @@ use owo_colors::OwoColorize;
 
 use flux::cli::{self, exit, Cli};
 
+// Records are built on engine threads and freed on the store thread; glibc's allocator makes
+// such cross-thread frees contend on its arena locks, mimalloc does not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -19,7 +19,7 @@ use crate::record::RecordSummary;
 use crate::render::{self, Style};
 use crate::runtime::{load_config, now_us, strip_types, Engine, Shared};
 use crate::server::{router, AppState};
-use crate::store::{apply_migrations, prune, Store, StoreError, StoreWrite};
+use crate::store::{apply_migrations, prune, writer_channel, Store, StoreError, StoreWrite};
 use std::io::IsTerminal;
 
 /// Finished executions that may wait for the store thread before engines block.
@@ -179,6 +179,7 @@ async fn serve(
     // Bounded: when the store thread falls behind, executions wait instead of memory growing.
     let (records_tx, records_rx) = crossbeam_channel::bounded(RECORD_BACKLOG);
     let (queue, inbox) = Dispatcher::channel();
+    let (writer, sql_calls) = writer_channel();
     let http_engines = config.http.concurrency;
     let grace = config.shutdown_grace();
     let retention = config.retention;
@@ -187,6 +188,7 @@ async fn serve(
         store.clone(),
         config,
         records_tx,
+        writer,
         tokio::runtime::Handle::current(),
         queue.clone(),
     ));
@@ -198,8 +200,14 @@ async fn serve(
             print_executions(writes);
         }
     });
-    let dispatcher = Dispatcher::start(Arc::clone(&shared), inbox, records_rx, on_written)
-        .map_err(|e| CliError::failure(format!("cannot start the job queue: {e}")))?;
+    let dispatcher = Dispatcher::start(
+        Arc::clone(&shared),
+        inbox,
+        records_rx,
+        sql_calls,
+        on_written,
+    )
+    .map_err(|e| CliError::failure(format!("cannot start the job queue: {e}")))?;
 
     let address = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&address).await.map_err(|e| {

@@ -1,9 +1,11 @@
-//! The store thread: the one writer of execution records and of the queue's state. Each round
-//! it commits, in one transaction, the records that engines finished (with the new state of
-//! their jobs) and claims the jobs that are due, then hands those to the job engines.
+//! The store thread: the one writer of the store. It runs the executions' writes (see
+//! [`crate::store::Batch`]), and commits them in one transaction with the records that
+//! engines finished, the new state of their jobs and the marks of the jobs it started. It
+//! claims the jobs that are due and hands them to the job engines.
 //!
-//! It wakes on a finished execution, on a committed enqueue and on pause/resume; otherwise it
-//! sleeps until the next scheduled job. There is no polling interval in the dispatch path.
+//! It wakes on a call (a write of an execution or of the API, enqueues included), a finished
+//! execution and on pause/resume; otherwise it sleeps until the next scheduled job. There is
+//! no polling interval in the dispatch path: every commit is followed by a look at due jobs.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,19 +14,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
-use rusqlite::Connection;
 
-use super::{
-    due_jobs, job_input, mark_running, next_due, recover_running, JobAttempt, JobRow, Transition,
-};
+use super::{due_jobs, job_input, mark_running, next_due, recover_running, JobAttempt, JobRow};
 use crate::project::FunctionFile;
 use crate::record::{ExecId, Kind, Links, RecordSummary, TailEvent};
 use crate::render::transition_note;
 use crate::runtime::{now_us, Engine, ExecutionRequest, Shared};
-use crate::store::{insert_writes, prepare_writes, StoreWrite};
+use crate::store::{insert_writes, prepare_writes, Batch, SqlCall, StoreWrite};
 
 enum Event {
-    Wake,
     Pause,
     Resume,
     Stop,
@@ -41,11 +39,6 @@ impl DispatcherHandle {
     /// Whether new attempts are held back (`flux queue pause`).
     pub fn is_paused(&self) -> bool {
         self.paused.load(Ordering::SeqCst)
-    }
-
-    /// Something may be due: a job was committed.
-    pub fn wake(&self) {
-        let _ = self.events.send(Event::Wake);
     }
 
     pub fn pause(&self) {
@@ -73,10 +66,13 @@ pub struct Dispatcher {
 /// Records committed per transaction at most.
 const MAX_BATCH: usize = 1_000;
 
+/// Engine calls served before looking at the other inputs again.
+const MAX_CALLS: usize = 256;
+
 /// Commits group what finished within this long, or this many: the fixed cost of a transaction
 /// (mostly reloading pages other connections changed) is then shared.
-const FLUSH_AFTER: Duration = Duration::from_micros(1_000);
-const FLUSH_AT: usize = 128;
+const FLUSH_AFTER: Duration = Duration::from_micros(4_000);
+const FLUSH_AT: usize = 256;
 
 /// The longest the thread sleeps without looking at the store: a safety net for a lost
 /// wake-up, not part of the dispatch path.
@@ -99,13 +95,13 @@ impl Dispatcher {
         shared: Arc<Shared>,
         inbox: DispatcherInbox,
         records: Receiver<StoreWrite>,
+        calls: Receiver<SqlCall>,
         on_written: OnWritten,
     ) -> Result<Dispatcher, String> {
-        let conn = shared.store.connect().map_err(|e| e.to_string())?;
-        let recovered = {
-            let _guard = shared.store.write_lock().lock();
-            recover_running(&conn, now_us()).map_err(|e| e.to_string())?
-        };
+        let mut batch = Batch::new(&shared.store).map_err(|e| e.to_string())?;
+        let recovered = batch
+            .commit_with(|conn| Ok(recover_running(conn, now_us())?))
+            .map_err(|e| e.to_string())?;
         if recovered > 0 {
             eprintln!("↻ {recovered} job attempt(s) cut short by the last stop will run again");
         }
@@ -116,9 +112,10 @@ impl Dispatcher {
         let state = State {
             shared,
             engine: Some(engine),
-            conn,
+            batch,
             inbox: inbox.0,
             records,
+            calls,
             on_written,
             concurrency,
             in_flight: HashSet::new(),
@@ -152,9 +149,10 @@ impl Dispatcher {
 struct State {
     shared: Arc<Shared>,
     engine: Option<Engine>,
-    conn: Connection,
+    batch: Batch,
     inbox: Receiver<Event>,
     records: Receiver<StoreWrite>,
+    calls: Receiver<SqlCall>,
     on_written: OnWritten,
     concurrency: usize,
     /// Jobs whose started attempt has not sent its record back yet.
@@ -172,52 +170,83 @@ struct State {
 
 impl State {
     fn run(mut self) {
-        let mut wait = Some(Duration::ZERO);
+        // When to look for due jobs next (`None`: when something happens).
+        let mut dispatch_at = Some(Instant::now());
         loop {
-            // Sleep until something happens, until the next job is due, or until the
-            // writes waiting to be committed are old enough.
-            let flush_in = self
-                .pending_since
-                .map(|since| FLUSH_AFTER.saturating_sub(since.elapsed()));
-            let timeout = match (wait, flush_in) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
+            // Sleep until something happens, a job is due, the open transaction is old
+            // enough to commit, or a held call gives up.
+            // An open user transaction defers both: its end arrives as a call.
+            let (dispatch_wake, flush_at) = if self.batch.in_user_transaction() {
+                (None, None)
+            } else {
+                (dispatch_at, self.flush_due_at())
             };
+            let wake_at = [dispatch_wake, flush_at, self.batch.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min();
+            let timeout = wake_at.map(|at| at.saturating_duration_since(Instant::now()));
             let mut received = None;
+            let mut call = None;
             match timeout {
                 Some(timeout) => select! {
-                    recv(self.inbox) -> event => self.handle(event.unwrap_or(Event::Stop)),
+                    recv(self.calls) -> c => call = c.ok(),
+                    recv(self.inbox) -> event => dispatch_at = self.handle(event.unwrap_or(Event::Stop)).or(dispatch_at),
                     recv(self.records) -> write => received = write.ok(),
                     default(timeout) => {}
                 },
                 None => select! {
-                    recv(self.inbox) -> event => self.handle(event.unwrap_or(Event::Stop)),
+                    recv(self.calls) -> c => call = c.ok(),
+                    recv(self.inbox) -> event => dispatch_at = self.handle(event.unwrap_or(Event::Stop)).or(dispatch_at),
                     recv(self.records) -> write => received = write.ok(),
                 },
             }
+            if let Some(call) = call {
+                self.serve(call);
+            }
             if let Some(write) = received {
-                self.take(write);
+                if self.take(write) {
+                    dispatch_at = Some(Instant::now());
+                }
             }
             // Take everything already queued, so that one transaction covers it.
-            while let Ok(event) = self.inbox.try_recv() {
-                self.handle(event);
-            }
-            while self.pending.len() < MAX_BATCH {
-                match self.records.try_recv() {
-                    Ok(write) => self.take(write),
+            for _ in 0..MAX_CALLS {
+                match self.calls.try_recv() {
+                    Ok(call) => self.serve(call),
                     Err(_) => break,
                 }
             }
-            wait = self.dispatch();
-            if self.should_flush() {
-                let (freed, rescheduled) = self.flush();
-                // Slots freed while jobs waited for one, or a retry changed when the next job
-                // is due: plan again.
-                if self.claiming() && ((freed && wait.is_none()) || rescheduled) {
-                    wait = Some(Duration::ZERO);
+            while let Ok(event) = self.inbox.try_recv() {
+                dispatch_at = self.handle(event).or(dispatch_at);
+            }
+            while self.pending.len() < MAX_BATCH {
+                match self.records.try_recv() {
+                    Ok(write) => {
+                        if self.take(write) {
+                            dispatch_at = Some(Instant::now());
+                        }
+                    }
+                    Err(_) => break,
                 }
             }
-            if self.stopping && self.in_flight.is_empty() && self.pending.is_empty() {
+            let now = Instant::now();
+            self.batch.expire_held(now);
+            // Jobs enqueued inside a transaction that is still open must not start yet.
+            if dispatch_at.is_some_and(|at| at <= now) && !self.batch.in_user_transaction() {
+                dispatch_at = self.dispatch().map(|wait| now + wait);
+            }
+            if self.should_flush() {
+                self.flush();
+                // Slots freed, a retry rescheduled, or a commit carried new jobs: plan again.
+                if self.claiming() {
+                    dispatch_at = Some(Instant::now());
+                }
+            }
+            if self.stopping
+                && self.in_flight.is_empty()
+                && self.pending.is_empty()
+                && self.batch.opened_at().is_none()
+            {
                 break;
             }
         }
@@ -230,15 +259,22 @@ impl State {
             engine.stop();
         }
         loop {
+            let calls: Vec<SqlCall> = self.calls.try_iter().collect();
             let more: Vec<StoreWrite> = self.records.try_iter().take(MAX_BATCH).collect();
-            if more.is_empty() && self.pending.is_empty() {
+            if calls.is_empty() && more.is_empty() && self.pending.is_empty() {
                 break;
+            }
+            for call in calls {
+                self.serve(call);
             }
             for write in more {
                 self.take(write);
             }
-            let _ = self.flush();
+            if !self.batch.in_user_transaction() {
+                self.flush();
+            }
         }
+        self.batch.close();
     }
 
     /// Tells `flux tail` subscribers about committed executions (none listening is fine).
@@ -262,40 +298,81 @@ impl State {
         }
     }
 
-    fn take(&mut self, write: StoreWrite) {
+    /// Runs an engine's call in the open transaction. Should a statement of it roll that
+    /// transaction back, the marks of the jobs started since the last commit are made again.
+    fn serve(&mut self, call: SqlCall) {
+        self.batch.serve(call);
+        if self.batch.take_undone() && !self.marks.is_empty() {
+            let now = now_us();
+            let marks = &self.marks;
+            let remarked = self.batch.write(|tx| {
+                for job_id in marks {
+                    mark_running(tx, job_id, now)?;
+                }
+                Ok(())
+            });
+            if let Err(e) = remarked {
+                eprintln!("warning: marking started jobs again failed: {e}");
+            }
+        }
+    }
+
+    /// Queues a finished execution for the next commit; returns whether it freed a job slot.
+    fn take(&mut self, write: StoreWrite) -> bool {
         self.pending_since.get_or_insert_with(Instant::now);
+        let mut freed = false;
+        if let Some((job_id, _)) = &write.job {
+            if self.in_flight.remove(job_id) {
+                freed = true;
+                if let Some(count) = self.per_worker.get_mut(&write.record.function) {
+                    *count = count.saturating_sub(1);
+                }
+            }
+        }
         self.pending.push(write);
+        freed
+    }
+
+    /// When what waits to be committed has waited long enough.
+    fn flush_due_at(&self) -> Option<Instant> {
+        [self.pending_since, self.batch.opened_at()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|since| since + FLUSH_AFTER)
     }
 
     fn claiming(&self) -> bool {
         !self.paused && !self.stopping
     }
 
-    /// Commit now when enough waits, when it has waited long enough, when every slot is
-    /// taken by attempts whose records wait here, or when stopping.
+    /// Commit now when a caller waits for it, when enough waits, when it has waited long
+    /// enough, when every slot is taken by attempts whose records wait here, or when
+    /// stopping; never inside an execution's open transaction.
     fn should_flush(&self) -> bool {
-        if self.pending.is_empty() && self.marks.is_empty() {
+        if self.batch.in_user_transaction() {
             return false;
         }
-        let slots_full = self.in_flight.len() >= self.concurrency * 2;
-        self.pending.len() >= FLUSH_AT
-            || self
-                .pending_since
-                .is_some_and(|since| since.elapsed() >= FLUSH_AFTER)
-            || (slots_full && self.pending.iter().any(|w| w.job.is_some()))
+        if self.pending.is_empty() && self.marks.is_empty() && self.batch.opened_at().is_none() {
+            return false;
+        }
+        self.batch.has_waiters()
+            || self.pending.len() >= FLUSH_AT
+            || self.flush_due_at().is_some_and(|at| Instant::now() >= at)
             || self.stopping
             || self.pending.is_empty()
                 && !self.marks.is_empty()
                 && self.in_flight.len() == self.marks.len()
     }
 
-    fn handle(&mut self, event: Event) {
+    /// Returns when to look for due jobs because of it.
+    fn handle(&mut self, event: Event) -> Option<Instant> {
         match event {
-            Event::Wake => {}
             Event::Pause => self.paused = true,
             Event::Resume => self.paused = false,
             Event::Stop => self.stopping = true,
         }
+        Some(Instant::now())
     }
 
     /// Starts what is due, without writing: the jobs are marked running with the next commit.
@@ -322,16 +399,13 @@ impl State {
             .map(|(name, _)| name.clone())
             .collect();
         let now = now_us();
-        // Started attempts stay `pending` or `running` in the store until their records are
-        // committed: ask for enough rows to skip them.
-        let due =
-            due_jobs(&self.conn, now, free + self.in_flight.len(), &full).unwrap_or_else(|e| {
-                eprintln!("warning: reading due jobs failed: {e}");
-                Vec::new()
-            });
-        let mut started = 0;
+        let due = due_jobs(self.batch.conn(), now, free, &full).unwrap_or_else(|e| {
+            eprintln!("warning: reading due jobs failed: {e}");
+            Vec::new()
+        });
+        let mut starting = Vec::new();
         for job in due {
-            if started == free || self.in_flight.contains(&job.id) {
+            if self.in_flight.contains(&job.id) {
                 continue;
             }
             let running = self.per_worker.entry(job.name.clone()).or_insert(0);
@@ -339,16 +413,41 @@ impl State {
                 continue;
             }
             *running += 1;
-            started += 1;
+            starting.push(job);
+        }
+        // Marked in the open transaction, so the next look at due jobs skips them; committed
+        // with the next batch. Should `flux dev` die before that, they are still `pending`.
+        let marked = self.batch.write(|tx| {
+            for job in &starting {
+                mark_running(tx, &job.id, now)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = marked {
+            eprintln!("warning: starting due jobs failed: {e}");
+            for job in &starting {
+                if let Some(count) = self.per_worker.get_mut(&job.name) {
+                    *count = count.saturating_sub(1);
+                }
+            }
+            return Some(Duration::from_millis(100));
+        }
+        let started = starting.len();
+        let mut functions: HashMap<String, FunctionFile> = HashMap::new();
+        for job in starting {
             self.in_flight.insert(job.id.clone());
             self.marks.push(job.id.clone());
             self.pending_since.get_or_insert_with(Instant::now);
-            self.start(job);
+            let function = functions
+                .entry(job.name.clone())
+                .or_insert_with(|| self.function(&job.name))
+                .clone();
+            self.start(job, function);
         }
         if started > 0 && started == free {
             return Some(Duration::ZERO);
         }
-        match next_due(&self.conn) {
+        match next_due(self.batch.conn()) {
             Ok(Some(at)) if at > now => {
                 Some(Duration::from_micros((at - now) as u64).min(IDLE_CHECK))
             }
@@ -359,95 +458,84 @@ impl State {
         }
     }
 
-    /// Commits the waiting records (with their jobs' new states) and the marks of started
-    /// jobs in one transaction, retrying while a long user transaction holds the store:
+    /// Commits the executions' writes, the waiting records (with their jobs' new states) and
+    /// the marks of started jobs in one transaction. Should that fail, the records and marks
+    /// are tried again on their own, while a long user transaction elsewhere holds the store:
     /// records wait, they are not dropped. Then the finished attempts free their slots.
-    /// Returns whether attempts finished (freeing slots) and whether a job was rescheduled.
-    fn flush(&mut self) -> (bool, bool) {
+    fn flush(&mut self) {
         let batch = std::mem::take(&mut self.pending);
         let marks = std::mem::take(&mut self.marks);
         self.pending_since = None;
         let now = now_us();
-        match prepare_writes(&batch) {
-            Ok(prepared) => {
-                let mut delay = Duration::from_millis(5);
-                loop {
-                    let result = (|| -> Result<Vec<i64>, crate::store::StoreError> {
-                        let _guard = self.shared.store.write_lock().lock();
-                        let tx = self.conn.transaction()?;
-                        for job_id in &marks {
-                            mark_running(&tx, job_id, now)?;
-                        }
-                        let seqs = insert_writes(&tx, &prepared, now)?;
-                        tx.commit()?;
-                        Ok(seqs)
-                    })();
-                    match result {
-                        Ok(seqs) => {
-                            self.publish(&batch, &seqs);
-                            break;
-                        }
-                        Err(e) if delay <= Duration::from_secs(5) => {
-                            eprintln!("warning: storing records failed ({e}); retrying");
-                            std::thread::sleep(delay);
-                            delay *= 2;
-                        }
-                        Err(e) => {
-                            eprintln!(
-                                "error: {} execution records could not be stored: {e}",
-                                batch.len()
-                            );
-                            break;
-                        }
+        let prepared = match prepare_writes(&batch) {
+            Ok(prepared) => Some(prepared),
+            Err(e) => {
+                eprintln!(
+                    "error: {} execution records could not be encoded: {e}",
+                    batch.len()
+                );
+                None
+            }
+        };
+        let mut delay = Duration::from_millis(5);
+        // The marks are in the open transaction already; after a failed commit, they are not.
+        let mut marks_applied = true;
+        loop {
+            let result = self.batch.commit_with(|tx| {
+                if !marks_applied {
+                    for job_id in &marks {
+                        mark_running(tx, job_id, now)?;
                     }
                 }
-            }
-            Err(e) => eprintln!(
-                "error: {} execution records could not be encoded: {e}",
-                batch.len()
-            ),
-        }
-        for write in &batch {
-            let Some((job_id, _)) = &write.job else {
-                continue;
-            };
-            if self.in_flight.remove(job_id) {
-                if let Some(count) = self.per_worker.get_mut(&write.record.function) {
-                    *count = count.saturating_sub(1);
+                match &prepared {
+                    Some(prepared) => insert_writes(tx, prepared, now),
+                    None => Ok(Vec::new()),
+                }
+            });
+            match result {
+                Ok(seqs) => {
+                    self.publish(&batch, &seqs);
+                    break;
+                }
+                Err(e) if delay <= Duration::from_secs(5) => {
+                    marks_applied = false;
+                    eprintln!("warning: storing records failed ({e}); retrying");
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+                Err(e) => {
+                    eprintln!(
+                        "error: {} execution records could not be stored: {e}",
+                        batch.len()
+                    );
+                    break;
                 }
             }
         }
         if !batch.is_empty() {
             (self.on_written)(&batch);
         }
-        let freed = batch.iter().any(|w| w.job.is_some());
-        let rescheduled = batch.iter().any(|w| {
-            matches!(
-                w.job,
-                Some((_, Transition::Retry { .. } | Transition::Requeue { .. }))
-            )
-        });
-        (freed, rescheduled)
     }
 
-    fn start(&self, job: JobRow) {
+    /// The file serving jobs named `name` (a missing one makes the attempt fail, recorded).
+    fn function(&self, name: &str) -> FunctionFile {
+        self.shared.lookup(name).unwrap_or_else(|| FunctionFile {
+            name: name.to_string(),
+            module: format!("{name}.ts"),
+            path: self
+                .shared
+                .layout
+                .functions_dir()
+                .join(format!("{name}.ts")),
+            modified: None,
+            len: 0,
+        })
+    }
+
+    fn start(&self, job: JobRow, function: FunctionFile) {
         let Some(engine) = &self.engine else { return };
         let config = self.shared.config();
         let worker = config.worker(&job.name);
-        let function = self
-            .shared
-            .lookup(&job.name)
-            .unwrap_or_else(|| FunctionFile {
-                name: job.name.clone(),
-                module: format!("{}.ts", job.name),
-                path: self
-                    .shared
-                    .layout
-                    .functions_dir()
-                    .join(format!("{}.ts", job.name)),
-                modified: None,
-                len: 0,
-            });
         // This attempt's number: the store counts it when the round's transaction commits.
         let attempt = job.attempts + 1;
         let job = JobRow {

@@ -195,25 +195,47 @@ pub fn due_jobs(
     limit: usize,
     full: &[String],
 ) -> rusqlite::Result<Vec<JobRow>> {
+    // One index range per state, read in run_at order and merged here: a single query over
+    // both states would sort every due job each time. No LIMIT clause: the planner looks at
+    // a bound LIMIT's value, so a changing one would re-prepare the statement every round.
+    let mut pending = due_in_state(conn, "pending", now_us, limit, full)?;
+    let scheduled = due_in_state(conn, "scheduled", now_us, limit, full)?;
+    if !scheduled.is_empty() {
+        pending.extend(scheduled);
+        pending.sort_by_key(|job| job.run_at_us);
+        pending.truncate(limit);
+    }
+    Ok(pending)
+}
+
+fn due_in_state(
+    conn: &Connection,
+    state: &'static str,
+    now_us: i64,
+    limit: usize,
+    full: &[String],
+) -> rusqlite::Result<Vec<JobRow>> {
     // Numbered parameters keep the text, and so the cached statement, the same each round.
+    // The state is written into the text: with it bound, the ORDER BY planning depends on the
+    // bound value and SQLite re-prepares the statement on every run.
     let exclude = if full.is_empty() {
         String::new()
     } else {
-        let list: Vec<String> = (0..full.len()).map(|i| format!("?{}", i + 3)).collect();
+        let list: Vec<String> = (0..full.len()).map(|i| format!("?{}", i + 2)).collect();
         format!(" AND name NOT IN ({})", list.join(", "))
     };
     let sql = format!(
-        "SELECT {COLUMNS} FROM _flux_jobs WHERE state IN ('pending', 'scheduled')
-         AND run_at_us <= ?1{exclude} ORDER BY run_at_us LIMIT ?2"
+        "SELECT {COLUMNS} FROM _flux_jobs WHERE state = '{state}' AND run_at_us <= ?1{exclude}
+         ORDER BY run_at_us"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut values: Vec<rusqlite::types::Value> = vec![now_us.into(), (limit as i64).into()];
+    let mut values: Vec<rusqlite::types::Value> = vec![now_us.into()];
     values.extend(
         full.iter()
             .map(|name| rusqlite::types::Value::Text(name.clone())),
     );
     let jobs = stmt.query_map(params_from_iter(values), job_row)?;
-    jobs.collect()
+    jobs.take(limit).collect()
 }
 
 /// Records that an attempt of `job_id` has started.
@@ -227,10 +249,17 @@ pub fn mark_running(conn: &Connection, job_id: &str, now_us: i64) -> rusqlite::R
 
 /// When the next waiting job is due, if any job waits.
 pub fn next_due(conn: &Connection) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached(
-        "SELECT min(run_at_us) FROM _flux_jobs WHERE state IN ('pending', 'scheduled')",
-    )?
-    .query_row([], |row| row.get(0))
+    // Per state, so that each is one step down the index rather than a scan of the waiting.
+    let earliest = |state: &str| -> rusqlite::Result<Option<i64>> {
+        conn.prepare_cached(&format!(
+            "SELECT min(run_at_us) FROM _flux_jobs WHERE state = '{state}'"
+        ))?
+        .query_row([], |row| row.get(0))
+    };
+    Ok(earliest("pending")?
+        .into_iter()
+        .chain(earliest("scheduled")?)
+        .min())
 }
 
 /// At start-up: attempts that were running when the last `flux dev` died run again, and do not

@@ -13,18 +13,8 @@ use serde_json::{json, Map, Value};
 use super::recorder::Recorder;
 use super::{email, now_us, sql, Shared};
 use crate::queue::{self, EnqueueOptions};
-use crate::record::{ExecId, SpanStatus};
-use crate::store::{Capture, WriteGuard};
-
-/// How long a write waits for another execution's transaction before failing.
-const LOCK_WAIT: Duration = Duration::from_secs(10);
-
-fn busy_message() -> String {
-    format!(
-        "the database is busy: another execution's transaction has held it for {}s",
-        LOCK_WAIT.as_secs()
-    )
-}
+use crate::record::{ExecId, Mutation, SpanStatus};
+use crate::store::{Session, TxControl};
 
 /// The largest response body `fetch` reads.
 const MAX_FETCH_BODY: usize = 50 * 1024 * 1024;
@@ -48,9 +38,14 @@ pub struct ExecState {
     pub timers: BTreeMap<u64, Instant>,
     pub fetches: HashMap<u64, u32>,
     next_fetch: u64,
-    /// A job was enqueued: the queue is told once it is committed.
-    pub enqueued: bool,
     pub env: Map<String, Value>,
+    /// It has written through the store thread: its reads go there too, to see its writes.
+    pub wrote: bool,
+    pub in_transaction: bool,
+    /// Rows it changed, committed or not.
+    pub mutations: Vec<Mutation>,
+    /// Rows changed in its open transaction, settled when the transaction ends.
+    tx_mutations: Vec<Mutation>,
 }
 
 impl ExecState {
@@ -63,9 +58,23 @@ impl ExecState {
             timers: BTreeMap::new(),
             fetches: HashMap::new(),
             next_fetch: 1,
-            enqueued: false,
             env: Map::new(),
+            wrote: false,
+            in_transaction: false,
+            mutations: Vec::new(),
+            tx_mutations: Vec::new(),
         }
+    }
+
+    /// The open transaction ended: its changes are kept or undone.
+    fn settle_transaction(&mut self, committed: bool) {
+        self.in_transaction = false;
+        let changes = std::mem::take(&mut self.tx_mutations);
+        self.mutations
+            .extend(changes.into_iter().map(|change| Mutation {
+                committed: committed && change.committed,
+                ..change
+            }));
     }
 
     pub fn next_timer_due(&self) -> Option<(u64, Instant)> {
@@ -78,12 +87,10 @@ impl ExecState {
 
 pub struct HostState {
     pub shared: Arc<Shared>,
+    /// For reads of executions that have not written; writes go to the store thread.
     pub conn: Connection,
-    pub capture: Capture,
     pub exec: Option<ExecState>,
     pub fetch_done: crossbeam_channel::Sender<FetchDone>,
-    /// The store's write lock, held for the whole of an open `ctx.db.transaction`.
-    pub tx_guard: Option<WriteGuard>,
 }
 
 fn ok(value: Value) -> String {
@@ -203,7 +210,27 @@ impl HostState {
             .recorder
     }
 
-    /// Runs one statement with mutation capture, recorded as span `name`.
+    fn running(&mut self) -> &mut ExecState {
+        // `call` checked that an execution is running.
+        self.exec.as_mut().expect("an execution is running")
+    }
+
+    /// Runs `work` on the store thread's connection for the running execution.
+    fn on_writer<R: Send + 'static>(
+        &mut self,
+        control: TxControl,
+        durable: bool,
+        work: impl FnOnce(Session<'_>) -> Result<R, String> + Send + 'static,
+    ) -> Result<R, String> {
+        let exec = self.running();
+        exec.wrote = true;
+        let owner = exec.id;
+        self.shared.writer.call(owner, control, durable, work)
+    }
+
+    /// Runs one statement, recorded as span `name`: a read on this engine's connection until
+    /// the execution has written, anything else on the store thread's with its row changes
+    /// captured.
     fn statement(
         &mut self,
         name: String,
@@ -217,21 +244,35 @@ impl HostState {
         let recorder = self.recorder();
         let span = recorder.open(name, site, attrs);
         let at = recorder.elapsed_us();
-        self.capture.begin_statement(Some(span), at);
-        let in_transaction = self.tx_guard.is_some();
-        let lock = self.shared.store.write_lock().clone();
-        let result = sql::run(&self.conn, sql_text, params, || {
-            if in_transaction {
-                return Ok(None);
+        let exec = self.running();
+        let local = !exec.wrote && !exec.in_transaction && sql::is_read_only(&self.conn, sql_text);
+        let result = if local {
+            sql::run(&self.conn, sql_text, params).map_err(|e| e.to_string())
+        } else {
+            let sql_text = sql_text.to_string();
+            let params = params.to_vec();
+            let ran = self.on_writer(TxControl::None, false, move |session| {
+                session.capture.begin_statement();
+                let result = sql::run(session.conn, &sql_text, &params);
+                let changes =
+                    session
+                        .capture
+                        .finish_statement(session.conn, Some(span), at, result.is_ok());
+                Ok((result.map_err(|e| e.to_string()), changes))
+            });
+            match ran {
+                Ok((result, changes)) => {
+                    let exec = self.running();
+                    if exec.in_transaction {
+                        exec.tx_mutations.extend(changes);
+                    } else {
+                        exec.mutations.extend(changes);
+                    }
+                    result
+                }
+                Err(message) => Err(message),
             }
-            lock.try_lock_for(LOCK_WAIT)
-                .map(Some)
-                .ok_or_else(|| sql::SqlError::Usage(busy_message()))
-        });
-        if result.is_err() {
-            self.capture.statement_failed();
-        }
-        let committed_now = self.conn.is_autocommit();
+        };
         let recorder = self.recorder();
         match result {
             Ok(result) => {
@@ -241,13 +282,9 @@ impl HostState {
                     done.insert("changes".into(), Value::from(result.changes));
                 }
                 recorder.close(span, SpanStatus::Ok, None, done);
-                if committed_now {
-                    self.after_commit();
-                }
                 Ok(result)
             }
-            Err(e) => {
-                let message = e.to_string();
+            Err(message) => {
                 recorder.close(span, SpanStatus::Error, Some(message.clone()), Map::new());
                 Err(message)
             }
@@ -308,26 +345,24 @@ impl HostState {
     }
 
     fn begin(&mut self, site: Option<String>) -> String {
-        if !self.conn.is_autocommit() || self.recorder().transaction.is_some() {
+        if self.running().in_transaction {
             return err("a transaction is already open: ctx.db.transaction cannot be nested");
         }
         let recorder = self.recorder();
         let span = recorder.open("db.transaction".into(), site, Map::new());
         recorder.transaction = Some(span);
-        let Some(guard) = self.shared.store.write_lock().try_lock_for(LOCK_WAIT) else {
-            let recorder = self.recorder();
-            recorder.transaction = None;
-            recorder.close(span, SpanStatus::Error, Some(busy_message()), Map::new());
-            return err(busy_message());
-        };
-        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
-            let recorder = self.recorder();
-            recorder.transaction = None;
-            recorder.close(span, SpanStatus::Error, Some(e.to_string()), Map::new());
-            return err(e.to_string());
+        match self.on_writer(TxControl::Begin, false, |_| Ok(())) {
+            Ok(()) => {
+                self.running().in_transaction = true;
+                ok(Value::Null)
+            }
+            Err(message) => {
+                let recorder = self.recorder();
+                recorder.transaction = None;
+                recorder.close(span, SpanStatus::Error, Some(message.clone()), Map::new());
+                err(message)
+            }
         }
-        self.tx_guard = Some(guard);
-        ok(Value::Null)
     }
 
     fn end_transaction(&mut self, status: SpanStatus, outcome: &str, error: Option<String>) {
@@ -339,20 +374,21 @@ impl HostState {
         }
     }
 
+    /// Commits the open transaction; replies once it is durable, so that a job it enqueued
+    /// exists when `ctx.db.transaction` resolves.
     fn commit(&mut self) -> String {
-        let committed = self.conn.execute_batch("COMMIT");
-        if committed.is_err() {
-            let _ = self.conn.execute_batch("ROLLBACK");
+        if !self.running().in_transaction {
+            return err("no transaction is open");
         }
-        self.tx_guard = None;
+        let committed = self.on_writer(TxControl::Commit, true, |_| Ok(()));
+        self.running().settle_transaction(committed.is_ok());
         match committed {
             Ok(()) => {
                 self.end_transaction(SpanStatus::Ok, "committed", None);
-                self.after_commit();
                 ok(Value::Null)
             }
             Err(e) => {
-                self.end_transaction(SpanStatus::Error, "rolled back", Some(e.to_string()));
+                self.end_transaction(SpanStatus::Error, "rolled back", Some(e.clone()));
                 err(format!(
                     "the transaction could not commit and was rolled back: {e}"
                 ))
@@ -362,43 +398,31 @@ impl HostState {
 
     fn rollback(&mut self, args: Value) -> String {
         let reason = args.get("reason").and_then(Value::as_str).map(String::from);
-        if !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-        self.tx_guard = None;
-        self.end_transaction(SpanStatus::Error, "rolled back", reason);
+        self.roll_back(reason);
         ok(Value::Null)
+    }
+
+    fn roll_back(&mut self, reason: Option<String>) {
+        if self.running().in_transaction {
+            // Fails only when flux dev is stopping, and then the store thread rolls back.
+            let _ = self.on_writer(TxControl::Rollback, false, |_| Ok(()));
+            self.running().settle_transaction(false);
+        }
+        self.end_transaction(SpanStatus::Error, "rolled back", reason);
     }
 
     /// Rolls back a transaction the execution left open (it threw, timed out or forgot).
     pub fn abandon_transaction(&mut self, reason: &str) {
-        if !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-        self.tx_guard = None;
         if self.exec.is_some() {
-            self.end_transaction(SpanStatus::Error, "rolled back", Some(reason.to_string()));
+            self.roll_back(Some(reason.to_string()));
         }
     }
 
-    /// The write lock for one statement outside a transaction (inside one, it is held already).
-    fn write_guard(&self) -> Result<Option<WriteGuard>, ()> {
-        if self.tx_guard.is_some() {
-            return Ok(None);
-        }
-        self.shared
-            .store
-            .write_lock()
-            .try_lock_for(LOCK_WAIT)
-            .map(Some)
-            .ok_or(())
-    }
-
-    fn after_commit(&mut self) {
-        if let Some(exec) = self.exec.as_mut() {
-            if std::mem::take(&mut exec.enqueued) {
-                self.shared.queue.wake();
-            }
+    /// Waits until everything the execution wrote is committed (before its HTTP response).
+    pub fn sync(&mut self) -> Result<(), String> {
+        match &self.exec {
+            Some(exec) if exec.wrote => self.on_writer(TxControl::None, true, |_| Ok(())),
+            _ => Ok(()),
         }
     }
 
@@ -431,20 +455,22 @@ impl HostState {
         let span = self
             .recorder()
             .open(format!("queue.enqueue({name})"), site, attrs);
-        let result = match self.write_guard() {
-            Ok(_guard) => queue::enqueue(
-                &self.conn,
-                &name,
-                &args.data,
+        // Outside a transaction the job is committed before the call returns; inside one, with it.
+        let durable = !self.running().in_transaction;
+        let data = args.data;
+        let job_name = name.clone();
+        let result = self.on_writer(TxControl::None, durable, move |session| {
+            queue::enqueue(
+                session.conn,
+                &job_name,
+                &data,
                 &options,
                 max_attempts,
                 exec_id,
                 now_us(),
             )
-            .map_err(|e| e.to_string()),
-            Err(()) => Err(busy_message()),
-        };
-        let committed_now = self.conn.is_autocommit();
+            .map_err(|e| e.to_string())
+        });
         match result {
             Ok(job) => {
                 let mut done = Map::new();
@@ -456,12 +482,6 @@ impl HostState {
                     done.insert("transaction".into(), Value::from(tx));
                 }
                 self.recorder().close(span, SpanStatus::Ok, None, done);
-                if let Some(exec) = self.exec.as_mut() {
-                    exec.enqueued = true;
-                }
-                if committed_now {
-                    self.after_commit();
-                }
                 ok(json!({ "id": job.id }))
             }
             Err(e) => {
@@ -526,17 +546,27 @@ impl HostState {
             .as_ref()
             .map(|e| e.id.to_string())
             .unwrap_or_default();
-        let guard = self.write_guard();
-        let _guard = guard.map_err(|()| busy_message())?;
-        self.conn
-            .execute(
-                "INSERT INTO _flux_emails (record_id, recipient, subject, template, html, created_at_us)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                rusqlite::params![record_id, to, subject, template, html, now_us()],
-            )
-            .map_err(|e| format!("cannot store the email: {e}"))?;
+        let row = (
+            record_id,
+            to.to_string(),
+            subject.clone(),
+            template.to_string(),
+            html,
+        );
+        let id = self.on_writer(TxControl::None, false, move |session| {
+            let (record_id, to, subject, template, html) = row;
+            session
+                .conn
+                .execute(
+                    "INSERT INTO _flux_emails (record_id, recipient, subject, template, html, created_at_us)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    rusqlite::params![record_id, to, subject, template, html, now_us()],
+                )
+                .map_err(|e| format!("cannot store the email: {e}"))?;
+            Ok(session.conn.last_insert_rowid())
+        })?;
         eprintln!("✉ captured email to {to} ({template}): {subject}");
-        Ok((self.conn.last_insert_rowid(), subject))
+        Ok((id, subject))
     }
 
     fn fetch(&mut self, args: Value, site: Option<String>) -> String {

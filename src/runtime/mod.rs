@@ -25,7 +25,7 @@ use crate::record::{ExecId, Kind, Links, RecordSummary, TailEvent};
 
 /// Events a `flux tail` subscriber may fall behind by before it misses some.
 const TAIL_BACKLOG: usize = 4_096;
-use crate::store::{Store, StoreWrite};
+use crate::store::{Store, StoreWrite, Writer};
 
 pub use clock::now_us;
 pub use config_eval::{load_config, ConfigLoadError};
@@ -42,6 +42,8 @@ pub struct Shared {
     generation: AtomicU64,
     /// Finished records (with their job's new state) on their way to the store writer.
     pub records: crossbeam_channel::Sender<StoreWrite>,
+    /// Every write of every execution runs on the store thread's connection.
+    pub writer: Writer,
     pub tokio: tokio::runtime::Handle,
     pub http_client: reqwest::Client,
     /// When shutting down: the instant (clock nanos) after which executions are interrupted.
@@ -59,6 +61,7 @@ impl Shared {
         store: Store,
         config: Config,
         records: crossbeam_channel::Sender<StoreWrite>,
+        writer: Writer,
         tokio: tokio::runtime::Handle,
         queue: DispatcherHandle,
     ) -> Shared {
@@ -70,6 +73,7 @@ impl Shared {
             config: RwLock::new(Arc::new(config)),
             generation: AtomicU64::new(1),
             records,
+            writer,
             tokio,
             http_client: reqwest::Client::builder()
                 .user_agent(concat!("flux/", env!("CARGO_PKG_VERSION")))

@@ -86,21 +86,55 @@ fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), SqlError> {
     Ok(())
 }
 
-/// Runs one statement and collects its rows. A statement that writes first calls
-/// `lock_for_write` and holds what it returns until the statement is done.
-pub fn run<G>(
-    conn: &Connection,
-    sql: &str,
-    params: &[Value],
-    lock_for_write: impl FnOnce() -> Result<G, SqlError>,
-) -> Result<SqlResult, SqlError> {
+/// Statements that would end or nest the store's transaction: executions get
+/// `ctx.db.transaction` instead.
+const TRANSACTION_CONTROL: [&str; 6] =
+    ["BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"];
+
+fn is_transaction_control(sql: &str) -> bool {
+    let first = skip_comments(sql)
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    TRANSACTION_CONTROL
+        .iter()
+        .any(|keyword| first.eq_ignore_ascii_case(keyword))
+}
+
+/// `sql` from its first token: leading blanks and comments skipped.
+fn skip_comments(mut sql: &str) -> &str {
+    loop {
+        sql = sql.trim_start();
+        if let Some(rest) = sql.strip_prefix("--") {
+            sql = rest.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(rest) = sql.strip_prefix("/*") {
+            sql = rest.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            return sql;
+        }
+    }
+}
+
+/// Whether `sql` only reads (so it may run on any connection). A statement that does not
+/// prepare counts as reading: running it reports the error.
+pub fn is_read_only(conn: &Connection, sql: &str) -> bool {
+    if is_transaction_control(sql) {
+        return true;
+    }
+    conn.prepare_cached(sql)
+        .map_or(true, |stmt| stmt.readonly())
+}
+
+/// Runs one statement and collects its rows.
+pub fn run(conn: &Connection, sql: &str, params: &[Value]) -> Result<SqlResult, SqlError> {
+    if is_transaction_control(sql) {
+        return Err(SqlError::Usage(
+            "transactions are not controlled with SQL here: use ctx.db.transaction(async (tx) => …)"
+                .into(),
+        ));
+    }
     let mut stmt = conn.prepare_cached(sql)?;
     bind(&mut stmt, params)?;
-    let _guard = if stmt.readonly() {
-        None
-    } else {
-        Some(lock_for_write()?)
-    };
     let names: Vec<String> = stmt.column_names().map(String::from).collect();
     let mut rows = Vec::new();
     {
@@ -131,10 +165,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn no_lock() -> Result<(), SqlError> {
-        Ok(())
-    }
-
     #[test]
     fn dollar_parameters_are_positional_whatever_their_order() {
         let conn = Connection::open_in_memory().expect("open");
@@ -142,7 +172,6 @@ mod tests {
             &conn,
             "SELECT $2 AS b, $1 AS a",
             &[json!("first"), json!("second")],
-            no_lock,
         )
         .expect("runs");
         assert_eq!(result.rows[0]["a"], "first");
@@ -152,7 +181,28 @@ mod tests {
     #[test]
     fn parameter_count_mismatches_are_errors() {
         let conn = Connection::open_in_memory().expect("open");
-        assert!(run(&conn, "SELECT $1, $2", &[json!(1)], no_lock).is_err());
-        assert!(run(&conn, "SELECT $1", &[json!(1), json!(2)], no_lock).is_err());
+        assert!(run(&conn, "SELECT $1, $2", &[json!(1)]).is_err());
+        assert!(run(&conn, "SELECT $1", &[json!(1), json!(2)]).is_err());
+    }
+
+    #[test]
+    fn transaction_statements_are_refused_and_count_as_reads() {
+        let conn = Connection::open_in_memory().expect("open");
+        for sql in [
+            "BEGIN",
+            "  commit;",
+            "End",
+            "ROLLBACK TO x",
+            "savepoint a",
+            "RELEASE a",
+            "-- note\n /* more */ COMMIT",
+        ] {
+            assert!(run(&conn, sql, &[]).is_err(), "{sql}");
+            assert!(is_read_only(&conn, sql), "{sql}");
+        }
+        conn.execute_batch("CREATE TABLE t (x)").expect("schema");
+        assert!(is_read_only(&conn, "SELECT * FROM t"));
+        assert!(!is_read_only(&conn, "INSERT INTO t VALUES (1)"));
+        assert!(run(&conn, "SELECT 1 AS beginning", &[]).is_ok());
     }
 }

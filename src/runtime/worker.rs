@@ -21,7 +21,7 @@ use super::recorder::Recorder;
 use super::{declared_env, now_us, ExecutionOutcome, ExecutionRequest, HttpOutput, Shared, Task};
 use crate::queue::transition_after;
 use crate::record::{ErrorInfo, ExecutionRecord, Kind, RecordSummary, SpanStatus, Status};
-use crate::store::{Capture, StoreWrite};
+use crate::store::StoreWrite;
 
 const WEB_JS: &str = include_str!("js/web.js");
 const HOST_JS: &str = include_str!("js/host.js");
@@ -99,16 +99,13 @@ fn js_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
 
 impl Worker {
     fn new(shared: Arc<Shared>) -> Result<Worker, String> {
-        let mut conn = shared.store.connect().map_err(|e| e.to_string())?;
-        let capture = Capture::install(&mut conn).map_err(|e| e.to_string())?;
+        let conn = shared.store.connect().map_err(|e| e.to_string())?;
         let (fetch_tx, fetch_done) = crossbeam_channel::unbounded();
         let state = HostState {
             shared: Arc::clone(&shared),
             conn,
-            capture,
             exec: None,
             fetch_done: fetch_tx,
-            tx_guard: None,
         };
         Ok(Worker {
             shared,
@@ -122,11 +119,10 @@ impl Worker {
     }
 
     fn close(self) {
+        // The JS context holds references to the host state: drop it first.
         let Worker { state, js, .. } = self;
         drop(js);
-        let mut state = state.borrow_mut();
-        let HostState { capture, conn, .. } = &mut *state;
-        capture.uninstall(conn);
+        drop(state);
     }
 
     fn build_js(&self) -> Result<Js, String> {
@@ -306,11 +302,18 @@ impl Worker {
             _ => "the execution ended with its transaction still open",
         };
         state.abandon_transaction(reason);
-        let HostState { capture, conn, .. } = &mut *state;
-        let mutations = capture.take(conn);
+        // A job's writes commit with its record; a request's before its response.
+        if request.job.is_none() {
+            if let Err(message) = state.sync() {
+                state.log(
+                    "error",
+                    format!("its writes could not be committed: {message}"),
+                );
+            }
+        }
         let exec = state.exec.take();
         drop(state);
-        let Some(exec) = exec else {
+        let Some(mut exec) = exec else {
             let recorder = Recorder::new(&request.function.name, None);
             let exec = ExecState::new(
                 request.id,
@@ -323,10 +326,11 @@ impl Worker {
                 started_at_us,
                 exec,
                 Driven::Failed("lost execution state".into()),
-                mutations,
+                Vec::new(),
                 code_version,
             );
         };
+        let mutations = std::mem::take(&mut exec.mutations);
         match driven {
             Driven::Finished(_) => self.reset_js(),
             // A killed script may leave modules half-evaluated: start the next one afresh.

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use crate::project::{route_for_path, FunctionFile};
 use crate::record::{ErrorInfo, ExecId, ExecutionRecord, Kind, Links, Span, SpanStatus, Status};
 use crate::runtime::{now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared};
-use crate::store::StoreWrite;
+use crate::store::{StoreWrite, TxControl};
 
 pub const REQUEST_ID_HEADER: &str = "x-flux-request-id";
 
@@ -121,6 +121,38 @@ async fn with_store<T: Send + 'static>(
     })
     .await
     .map_err(internal)?
+}
+
+/// Runs `work` on the store thread's connection (the one that writes) as one savepoint, off
+/// the async threads; returns once its writes are committed.
+async fn with_writer<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let writer = state.shared.writer.clone();
+    tokio::task::spawn_blocking(move || {
+        writer.call(ExecId::random(), TxControl::None, true, move |session| {
+            Ok(atomically(session.conn, work))
+        })
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?
+}
+
+/// `work`'s writes all kept, or none when it fails.
+fn atomically<T>(
+    conn: &rusqlite::Connection,
+    work: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    conn.execute_batch("SAVEPOINT flux_api").map_err(internal)?;
+    let result = work(conn);
+    let end = match result {
+        Ok(_) => "RELEASE flux_api",
+        Err(_) => "ROLLBACK TO flux_api; RELEASE flux_api",
+    };
+    conn.execute_batch(end).map_err(internal)?;
+    result
 }
 
 impl IntoResponse for ApiError {

@@ -10,7 +10,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{internal, json_error, with_store, ApiError, AppState};
+use super::{internal, json_error, with_store, with_writer, ApiError, AppState};
 use crate::queue::{self, EnqueueOptions, JobLookup, JobState, ReplayError};
 use crate::record::ExecId;
 use crate::runtime::now_us;
@@ -48,7 +48,7 @@ pub async fn enqueue(
         }
     };
     let worker_state = Arc::clone(&state);
-    let result = with_store(&state, move |conn| {
+    let result = with_writer(&state, move |conn| {
         for job in &jobs {
             if worker_state.shared.lookup(&job.name).is_none() {
                 return Err(ApiError(
@@ -57,8 +57,6 @@ pub async fn enqueue(
                 ));
             }
         }
-        let _guard = worker_state.shared.store.write_lock().lock();
-        let tx = conn.transaction().map_err(internal)?;
         let config = worker_state.shared.config();
         let now = now_us();
         let mut written = Vec::with_capacity(jobs.len());
@@ -66,7 +64,7 @@ pub async fn enqueue(
             let options = job.opts.as_ref();
             let default = EnqueueOptions::default();
             let enqueued = queue::enqueue(
-                &tx,
+                conn,
                 &job.name,
                 &job.data,
                 options.unwrap_or(&default),
@@ -79,15 +77,11 @@ pub async fn enqueue(
                 "id": enqueued.id, "name": job.name, "exec_id": enqueued.exec_id, "duplicate": enqueued.duplicate,
             }));
         }
-        tx.commit().map_err(internal)?;
         Ok(written)
     })
     .await;
     match result {
-        Ok(written) => {
-            state.shared.queue.wake();
-            (StatusCode::CREATED, Json(json!({ "jobs": written }))).into_response()
-        }
+        Ok(written) => (StatusCode::CREATED, Json(json!({ "jobs": written }))).into_response(),
         Err(error) => error.into_response(),
     }
 }
@@ -203,10 +197,9 @@ pub async fn dead_letters(
 /// `POST /_flux/api/dead-letter/<prefix>/replay`
 pub async fn replay(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Response {
     let worker_state = Arc::clone(&state);
-    let result = with_store(&state, move |conn| {
+    let result = with_writer(&state, move |conn| {
         let job = lookup(conn, &raw)?;
         let max_attempts = worker_state.shared.config().worker(&job.name).max_attempts;
-        let _guard = worker_state.shared.store.write_lock().lock();
         match queue::replay(conn, &job, max_attempts, now_us()) {
             Ok(exec_id) => Ok(json!({ "job_id": job.id, "name": job.name, "exec_id": exec_id })),
             Err(e @ ReplayError::NotDead { .. }) => Err(ApiError(
@@ -218,10 +211,7 @@ pub async fn replay(State(state): State<Arc<AppState>>, Path(raw): Path<String>)
     })
     .await;
     match result {
-        Ok(body) => {
-            state.shared.queue.wake();
-            Json(body).into_response()
-        }
+        Ok(body) => Json(body).into_response(),
         Err(error) => error.into_response(),
     }
 }

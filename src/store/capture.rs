@@ -1,5 +1,5 @@
-//! Mutation capture: every row an execution changes, raw SQL included, from SQLite's
-//! pre-update hook, marked committed or rolled back by the commit and rollback hooks.
+//! Mutation capture: every row a statement changes, raw SQL included, from SQLite's
+//! pre-update hook, with its before and after images.
 
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
@@ -17,31 +17,16 @@ struct RawChange {
     rowid: i64,
     old: Option<Vec<Value>>,
     new: Option<Vec<Value>>,
-    span: Option<u32>,
-    at_us: u64,
-    statement: u64,
 }
 
 #[derive(Default)]
 struct Buffer {
-    /// Changes of the open transaction, not yet committed or rolled back.
-    pending: Vec<RawChange>,
-    /// Changes whose fate is known, in order.
-    settled: Vec<(RawChange, bool)>,
-    span: Option<u32>,
-    at_us: u64,
-    statement: u64,
+    /// Changes of the running statement.
+    changes: Vec<RawChange>,
 }
 
-impl Buffer {
-    fn settle_pending(&mut self, committed: bool) {
-        let pending = std::mem::take(&mut self.pending);
-        self.settled
-            .extend(pending.into_iter().map(|change| (change, committed)));
-    }
-}
-
-/// Owns the hooks of one connection and the changes they saw.
+/// Owns the pre-update hook of one connection and the changes it saw. The connection runs one
+/// statement at a time for one execution, so each statement's changes are that execution's.
 pub struct Capture {
     buffer: Arc<Mutex<Buffer>>,
     columns: HashMap<String, TableColumns>,
@@ -61,16 +46,9 @@ fn lock(buffer: &Mutex<Buffer>) -> MutexGuard<'_, Buffer> {
 }
 
 impl Capture {
-    /// Installs the hooks on `conn`. Call [`Capture::uninstall`] before dropping `conn`.
-    pub fn install(conn: &mut Connection) -> rusqlite::Result<Capture> {
+    /// Installs the hook on `conn`. Call [`Capture::uninstall`] before dropping `conn`.
+    pub fn install(conn: &mut Connection) -> Capture {
         let buffer = Arc::new(Mutex::new(Buffer::default()));
-        let on_commit = Arc::clone(&buffer);
-        conn.commit_hook(Some(move || {
-            lock(&on_commit).settle_pending(true);
-            false
-        }))?;
-        let on_rollback = Arc::clone(&buffer);
-        conn.rollback_hook(Some(move || lock(&on_rollback).settle_pending(false)))?;
         // SAFETY: the pointer stays valid while the hook is installed: `Capture` keeps the Arc
         // alive and `uninstall` removes the hook before the Arc can be dropped.
         unsafe {
@@ -80,51 +58,48 @@ impl Capture {
                 Arc::as_ptr(&buffer) as *mut c_void,
             );
         }
-        Ok(Capture {
+        Capture {
             buffer,
             columns: HashMap::new(),
-        })
+        }
     }
 
     pub fn uninstall(&self, conn: &mut Connection) {
         unsafe {
             ffi::sqlite3_preupdate_hook(conn.handle(), None, std::ptr::null_mut());
         }
-        let _ = conn.commit_hook(None::<fn() -> bool>);
-        let _ = conn.rollback_hook(None::<fn()>);
     }
 
-    /// Attributes the changes of the next statement to `span`, at `at_us`.
-    pub fn begin_statement(&self, span: Option<u32>, at_us: u64) {
-        let mut buffer = lock(&self.buffer);
-        buffer.span = span;
-        buffer.at_us = at_us;
-        buffer.statement += 1;
+    /// Forgets changes made outside a captured statement (the store's own writes).
+    pub fn begin_statement(&self) {
+        lock(&self.buffer).changes.clear();
     }
 
-    /// A failed statement's own changes were undone by SQLite.
-    pub fn statement_failed(&self) {
-        let mut buffer = lock(&self.buffer);
-        let statement = buffer.statement;
-        let (undone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut buffer.pending)
+    /// The changes of the statement that just ran, attributed to `span` at `at_us`, with column
+    /// names resolved through `conn`. `kept` is false when the statement failed: SQLite undid
+    /// its changes.
+    pub fn finish_statement(
+        &mut self,
+        conn: &Connection,
+        span: Option<u32>,
+        at_us: u64,
+        kept: bool,
+    ) -> Vec<Mutation> {
+        let changes = std::mem::take(&mut lock(&self.buffer).changes);
+        changes
             .into_iter()
-            .partition(|c| c.statement == statement);
-        buffer.pending = kept;
-        buffer
-            .settled
-            .extend(undone.into_iter().map(|c| (c, false)));
-    }
-
-    /// Takes every settled change, with column names resolved through `conn`.
-    pub fn take(&mut self, conn: &Connection) -> Vec<Mutation> {
-        let settled = std::mem::take(&mut lock(&self.buffer).settled);
-        settled
-            .into_iter()
-            .map(|(change, committed)| self.resolve(conn, change, committed))
+            .map(|change| self.resolve(conn, change, kept, span, at_us))
             .collect()
     }
 
-    fn resolve(&mut self, conn: &Connection, change: RawChange, committed: bool) -> Mutation {
+    fn resolve(
+        &mut self,
+        conn: &Connection,
+        change: RawChange,
+        committed: bool,
+        span: Option<u32>,
+        at_us: u64,
+    ) -> Mutation {
         let width = change
             .old
             .as_ref()
@@ -150,8 +125,8 @@ impl Capture {
             before,
             after,
             committed,
-            span: change.span,
-            at_us: change.at_us,
+            span,
+            at_us,
         }
     }
 
@@ -304,18 +279,13 @@ unsafe extern "C" fn preupdate_hook(
         _ => return,
     };
     let buffer = &*(user_data as *const Mutex<Buffer>);
-    let mut buffer = lock(buffer);
-    let change = RawChange {
+    lock(buffer).changes.push(RawChange {
         table: table.into_owned(),
         op,
         rowid,
         old,
         new,
-        span: buffer.span,
-        at_us: buffer.at_us,
-        statement: buffer.statement,
-    };
-    buffer.pending.push(change);
+    });
 }
 
 #[cfg(test)]
@@ -326,45 +296,44 @@ mod tests {
         let mut conn = Connection::open_in_memory().expect("open");
         conn.execute_batch("CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT)")
             .expect("schema");
-        let capture = Capture::install(&mut conn).expect("install");
+        let capture = Capture::install(&mut conn);
         (conn, capture)
     }
 
     #[test]
-    fn autocommitted_changes_are_committed_with_both_images() {
+    fn each_statement_yields_its_changes_with_both_images() {
         let (mut conn, mut capture) = setup();
-        capture.begin_statement(Some(1), 5);
+        capture.begin_statement();
         conn.execute("INSERT INTO users VALUES ('u_1', 'a@b.c')", [])
             .expect("insert");
-        capture.begin_statement(Some(2), 9);
+        let inserted = capture.finish_statement(&conn, Some(1), 5, true);
+        capture.begin_statement();
         conn.execute("UPDATE users SET email = 'x@y.z'", [])
             .expect("update");
-        let changes = capture.take(&conn);
-        assert_eq!(changes.len(), 2);
-        assert_eq!(changes[0].op, MutationOp::Insert);
-        assert_eq!(changes[0].pk, Value::from("u_1"));
-        assert!(changes[0].committed);
-        assert_eq!(changes[1].before.as_ref().unwrap()["email"], "a@b.c");
-        assert_eq!(changes[1].after.as_ref().unwrap()["email"], "x@y.z");
-        assert_eq!(changes[1].span, Some(2));
+        let updated = capture.finish_statement(&conn, Some(2), 9, true);
+        assert_eq!(inserted.len(), 1);
+        assert_eq!(inserted[0].op, MutationOp::Insert);
+        assert_eq!(inserted[0].pk, Value::from("u_1"));
+        assert!(inserted[0].committed);
+        assert_eq!(updated.len(), 1);
+        assert_eq!(updated[0].before.as_ref().unwrap()["email"], "a@b.c");
+        assert_eq!(updated[0].after.as_ref().unwrap()["email"], "x@y.z");
+        assert_eq!(updated[0].span, Some(2));
         capture.uninstall(&mut conn);
     }
 
     #[test]
-    fn rolled_back_transactions_and_failed_statements_are_marked() {
+    fn a_failed_statement_reports_its_undone_changes_and_writes_between_are_ignored() {
         let (mut conn, mut capture) = setup();
-        conn.execute_batch("BEGIN").expect("begin");
-        capture.begin_statement(None, 0);
-        conn.execute("INSERT INTO users VALUES ('u_1', 'a')", [])
+        conn.execute("INSERT INTO users VALUES ('u_0', 'not captured')", [])
             .expect("insert");
-        conn.execute_batch("ROLLBACK").expect("rollback");
-        capture.begin_statement(None, 0);
+        capture.begin_statement();
         let failed = conn.execute("INSERT INTO users VALUES ('u_2', 'b'), ('u_2', 'c')", []);
         assert!(failed.is_err());
-        capture.statement_failed();
-        let changes = capture.take(&conn);
-        assert!(changes.iter().all(|c| !c.committed), "{changes:?}");
-        assert!(!changes.is_empty());
+        let changes = capture.finish_statement(&conn, None, 0, false);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].pk, Value::from("u_2"));
+        assert!(!changes[0].committed);
         capture.uninstall(&mut conn);
     }
 }

@@ -1,11 +1,13 @@
 //! The SQLite store: one file in WAL mode (`.flux/flux.db`) holding the app's tables and the
 //! internal `_flux_*` tables, so that app writes and queue writes can share one commit.
 
+mod batch;
 mod capture;
 mod migrate;
 mod mutations;
 mod records;
 mod retention;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use batch::Batch;
 pub use capture::Capture;
 pub use migrate::apply_migrations;
 pub use mutations::{blame, row_changes, Blame, ChangeFilter, RowChange};
@@ -22,6 +25,9 @@ pub use records::{
     PreparedWrites, RecordFilter, RecordLookup, StoreWrite, TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
 };
 pub use retention::{prune, Retention};
+pub use writer::{
+    busy_message, writer_channel, AfterCommit, Session, SqlCall, TxControl, Writer, LOCK_WAIT,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

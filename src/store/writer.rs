@@ -1,0 +1,99 @@
+//! Calls from the JS engines to the store's one writing connection, which the store thread
+//! owns. Every write of every execution runs there, inside the store thread's open
+//! transaction, so that many executions' writes, their records and their jobs' new states
+//! share one commit instead of each paying for its own (and for reloading the pages the
+//! others changed). An execution's `ctx.db.transaction` is a savepoint in that transaction;
+//! while one is open, other executions' calls wait for it, as they would for SQLite's lock.
+
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use rusqlite::Connection;
+
+use super::Capture;
+use crate::record::ExecId;
+
+/// How long a call waits for another execution's transaction before failing.
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+pub fn busy_message() -> String {
+    format!(
+        "the database is busy: another execution's transaction has held it for {}s",
+        LOCK_WAIT.as_secs()
+    )
+}
+
+/// The writing connection, lent to one call at a time.
+pub struct Session<'a> {
+    pub conn: &'a Connection,
+    pub capture: &'a mut Capture,
+}
+
+/// What a call does to its execution's `ctx.db.transaction`, before its work runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxControl {
+    None,
+    Begin,
+    Commit,
+    Rollback,
+}
+
+/// Run once the transaction holding a call's writes has committed (or failed to).
+pub type AfterCommit = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// A call's work: given the session (or why there is none), it replies to its caller now, or
+/// returns what replies once its writes are committed.
+pub type Work = Box<dyn FnOnce(Result<Session<'_>, String>) -> Option<AfterCommit> + Send>;
+
+pub struct SqlCall {
+    /// The execution making the call: calls of the one with an open transaction go first.
+    pub owner: ExecId,
+    pub control: TxControl,
+    pub work: Work,
+}
+
+/// The engines' end of the store thread's call queue; cheap to clone.
+#[derive(Clone)]
+pub struct Writer(Sender<SqlCall>);
+
+pub fn writer_channel() -> (Writer, Receiver<SqlCall>) {
+    let (calls, inbox) = crossbeam_channel::unbounded();
+    (Writer(calls), inbox)
+}
+
+impl Writer {
+    /// Runs `work` on the writing connection and waits for its result. With `durable`, the
+    /// result comes back only once the writes are committed, so a crash right after cannot
+    /// lose them; otherwise they commit with the store thread's next batch.
+    pub fn call<R: Send + 'static>(
+        &self,
+        owner: ExecId,
+        control: TxControl,
+        durable: bool,
+        work: impl FnOnce(Session<'_>) -> Result<R, String> + Send + 'static,
+    ) -> Result<R, String> {
+        let (reply, result) = crossbeam_channel::bounded::<Result<R, String>>(1);
+        let work: Work = Box::new(move |session| {
+            let outcome = session.and_then(work);
+            if durable && outcome.is_ok() {
+                return Some(Box::new(move |committed: Result<(), String>| {
+                    let _ = reply.send(committed.and(outcome));
+                }));
+            }
+            let _ = reply.send(outcome);
+            None
+        });
+        self.0
+            .send(SqlCall {
+                owner,
+                control,
+                work,
+            })
+            .map_err(|_| stopping())?;
+        result.recv().map_err(|_| stopping())?
+    }
+}
+
+fn stopping() -> String {
+    "flux dev is stopping: the store no longer takes writes".into()
+}
