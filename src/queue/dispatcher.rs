@@ -417,6 +417,9 @@ impl State {
         }
         // Marked in the open transaction, so the next look at due jobs skips them; committed
         // with the next batch. Should `flux dev` die before that, they are still `pending`.
+        if starting.is_empty() {
+            return self.next_wake(now);
+        }
         let marked = self.batch.write(|tx| {
             for job in &starting {
                 mark_running(tx, &job.id, now)?;
@@ -444,14 +447,19 @@ impl State {
                 .clone();
             self.start(job, function);
         }
-        if started > 0 && started == free {
+        if started == free {
             return Some(Duration::ZERO);
         }
+        self.next_wake(now)
+    }
+
+    /// How long to sleep before a job is due (`None`: until something happens).
+    fn next_wake(&self, now: i64) -> Option<Duration> {
         match next_due(self.batch.conn()) {
             Ok(Some(at)) if at > now => {
                 Some(Duration::from_micros((at - now) as u64).min(IDLE_CHECK))
             }
-            // Due but not started: skipped as running, or its worker is at its limit.
+            // Due but not started: its worker is at its limit.
             Ok(Some(_)) => None,
             Ok(None) => Some(IDLE_CHECK),
             Err(_) => Some(Duration::from_millis(100)),
