@@ -250,3 +250,119 @@ impl Batch {
         self.capture.uninstall(&mut self.conn);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crossbeam_channel::{Receiver, TryRecvError};
+
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("flux.db")).expect("store");
+        store
+            .connect()
+            .expect("connect")
+            .execute_batch("CREATE TABLE t (id TEXT PRIMARY KEY ON CONFLICT ROLLBACK)")
+            .expect("schema");
+        (dir, store)
+    }
+
+    /// A call running `sql` (if any) after `control`, and where its reply arrives.
+    fn call(
+        owner: ExecId,
+        control: TxControl,
+        sql: Option<&'static str>,
+    ) -> (SqlCall, Receiver<Result<(), String>>) {
+        let (reply, replies) = crossbeam_channel::bounded(1);
+        let work: super::super::writer::Work = Box::new(move |session| {
+            let outcome = session.and_then(|session| match sql {
+                Some(sql) => session.conn.execute_batch(sql).map_err(|e| e.to_string()),
+                None => Ok(()),
+            });
+            let _ = reply.send(outcome);
+            None
+        });
+        (
+            SqlCall {
+                owner,
+                control,
+                work,
+            },
+            replies,
+        )
+    }
+
+    fn ids(store: &Store) -> Vec<String> {
+        let conn = store.connect().expect("connect");
+        let mut stmt = conn.prepare("SELECT id FROM t ORDER BY id").expect("query");
+        let rows = stmt.query_map([], |row| row.get(0)).expect("rows");
+        rows.collect::<rusqlite::Result<_>>().expect("ids")
+    }
+
+    #[test]
+    fn others_wait_for_an_open_transaction_and_survive_its_rollback() {
+        let (_dir, store) = store();
+        let mut batch = Batch::new(&store).expect("batch");
+        let (a, b) = (ExecId::random(), ExecId::random());
+        let (begin, _) = call(a, TxControl::Begin, None);
+        batch.serve(begin);
+        let (insert_a, a_done) = call(a, TxControl::None, Some("INSERT INTO t VALUES ('a')"));
+        batch.serve(insert_a);
+        assert_eq!(a_done.try_recv(), Ok(Ok(())));
+        let (insert_b, b_done) = call(b, TxControl::None, Some("INSERT INTO t VALUES ('b')"));
+        batch.serve(insert_b);
+        assert_eq!(
+            b_done.try_recv(),
+            Err(TryRecvError::Empty),
+            "b runs after a's transaction"
+        );
+        let (rollback, _) = call(a, TxControl::Rollback, None);
+        batch.serve(rollback);
+        assert_eq!(b_done.try_recv(), Ok(Ok(())));
+        batch.commit_with(|_| Ok(())).expect("commit");
+        assert_eq!(ids(&store), ["b"]);
+        batch.close();
+    }
+
+    #[test]
+    fn a_held_call_gives_up_after_the_lock_wait() {
+        let (_dir, store) = store();
+        let mut batch = Batch::new(&store).expect("batch");
+        let (a, b) = (ExecId::random(), ExecId::random());
+        batch.serve(call(a, TxControl::Begin, None).0);
+        let (insert_b, b_done) = call(b, TxControl::None, Some("INSERT INTO t VALUES ('b')"));
+        batch.serve(insert_b);
+        batch.expire_held(Instant::now() + LOCK_WAIT - Duration::from_secs(1));
+        assert_eq!(b_done.try_recv(), Err(TryRecvError::Empty));
+        batch.expire_held(Instant::now() + LOCK_WAIT + Duration::from_secs(1));
+        assert_eq!(b_done.try_recv(), Ok(Err(busy_message())));
+        batch.close();
+        assert!(ids(&store).is_empty());
+    }
+
+    #[test]
+    fn a_statement_that_rolls_back_everything_is_noticed_and_waiters_told() {
+        let (_dir, store) = store();
+        let mut batch = Batch::new(&store).expect("batch");
+        let (x, y) = (ExecId::random(), ExecId::random());
+        batch.serve(call(x, TxControl::None, Some("INSERT INTO t VALUES ('x')")).0);
+        let (reply, waiter) = crossbeam_channel::bounded(1);
+        batch.after_commit.push(Box::new(move |outcome| {
+            let _ = reply.send(outcome);
+        }));
+        let (conflict, failed) = call(y, TxControl::None, Some("INSERT INTO t VALUES ('x')"));
+        batch.serve(conflict);
+        assert!(matches!(failed.try_recv(), Ok(Err(_))));
+        assert!(
+            matches!(waiter.try_recv(), Ok(Err(_))),
+            "the waiter learns its write is gone"
+        );
+        assert!(batch.take_undone());
+        assert!(!batch.take_undone());
+        batch.close();
+        assert!(ids(&store).is_empty());
+    }
+}

@@ -29,6 +29,10 @@ const PROJECT: &[(&str, &str)] = &[
         "export default async (req) => { await fetch(req.query.target); return 'late' }",
     ),
     (
+        "functions/raw_commit.ts",
+        "export default async (req, ctx) => { await ctx.db.query('/* end it */ COMMIT') }",
+    ),
+    (
         "functions/slow.ts",
         "export default async () => { await new Promise(r => setTimeout(r, 5000)); return 'slow' }",
     ),
@@ -120,6 +124,20 @@ fn throwing_a_non_error_value_is_recorded_with_the_value() {
     assert_eq!(
         record["error"]["message"],
         "a non-Error value was thrown: {\"code\":42}"
+    );
+}
+
+#[test]
+fn transaction_statements_in_sql_are_refused_with_the_way_to_do_it() {
+    let project = Project::with_files(PROJECT);
+    let server = project.start();
+    let reply = server.get("/raw_commit");
+    assert_eq!(reply.status, 500);
+    let record = server.record(&reply.request_id());
+    let message = record["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("use ctx.db.transaction(async (tx) =>"),
+        "{record}"
     );
 }
 

@@ -235,6 +235,20 @@ const DB_PROJECT: &[(&str, &str)] = &[
     })
     return 'done'
   }
+  if (mode === 'slow-tx-undo') {
+    try {
+      await ctx.db.transaction(async (tx) => {
+        await tx.insert('notes', { id: 'undone', body: 'pending' })
+        console.log('inside the doomed transaction')
+        await new Promise((r) => setTimeout(r, 300))
+        throw new Error('undo')
+      })
+    } catch (e) { return 'rolled back' }
+  }
+  if (mode === 'insert-read') {
+    await ctx.db.insert('notes', { id: req.query.id, body: 'mine' })
+    return (await ctx.db.query('SELECT body FROM notes WHERE id = $1', [req.query.id]))[0]
+  }
   if (mode === 'count') return (await ctx.db.query('SELECT count(*) AS n FROM notes'))[0]
   if (mode === 'bad-sql') return ctx.db.query('SELEC nonsense')
   if (mode === 'email') return ctx.email.send({ to: 'a@b.c', template: 'hello', data: { name: '<Ada>' } })
@@ -337,6 +351,33 @@ fn transactions_are_isolated_from_concurrent_executions() {
     assert_eq!(server.get("/db?mode=count").json()["n"], 0);
     assert_eq!(slow.join().expect("join"), 200);
     assert_eq!(server.get("/db?mode=count").json()["n"], 1);
+}
+
+#[test]
+fn a_write_waits_for_an_open_transaction_and_outlives_its_rollback() {
+    let project = Project::with_files(DB_PROJECT);
+    let server = project.start();
+    let url = server.url.clone();
+    let doomed = std::thread::spawn(move || {
+        reqwest::blocking::get(format!("{url}/db?mode=slow-tx-undo"))
+            .expect("doomed")
+            .text()
+            .expect("body")
+    });
+    server.wait_for_output("[db] inside the doomed transaction");
+    // Runs after the transaction ends, so its rollback cannot take this row with it; it reads
+    // its own write, and the row is committed by the time the response arrives.
+    let reply = server.get("/db?mode=insert-read&id=beside");
+    assert_eq!(reply.json(), json!({ "body": "mine" }));
+    assert_eq!(
+        rusqlite_count(&project, "SELECT group_concat(id) FROM notes"),
+        "beside"
+    );
+    assert_eq!(doomed.join().expect("join"), "\"rolled back\"");
+    assert_eq!(
+        rusqlite_count(&project, "SELECT group_concat(id) FROM notes"),
+        "beside"
+    );
 }
 
 #[test]
