@@ -235,6 +235,10 @@ const DB_PROJECT: &[(&str, &str)] = &[
     })
     return 'done'
   }
+  if (mode === 'count') return (await ctx.db.query('SELECT count(*) AS n FROM notes'))[0]
+  if (mode === 'bad-sql') return ctx.db.query('SELEC nonsense')
+  if (mode === 'email') return ctx.email.send({ to: 'a@b.c', template: 'hello', data: { name: '<Ada>' } })
+  if (mode === 'no-template') return ctx.email.send({ to: 'a@b.c', template: 'nope' })
   if (mode === 'slow-tx-undo') {
     try {
       await ctx.db.transaction(async (tx) => {
@@ -249,10 +253,6 @@ const DB_PROJECT: &[(&str, &str)] = &[
     await ctx.db.insert('notes', { id: req.query.id, body: 'mine' })
     return (await ctx.db.query('SELECT body FROM notes WHERE id = $1', [req.query.id]))[0]
   }
-  if (mode === 'count') return (await ctx.db.query('SELECT count(*) AS n FROM notes'))[0]
-  if (mode === 'bad-sql') return ctx.db.query('SELEC nonsense')
-  if (mode === 'email') return ctx.email.send({ to: 'a@b.c', template: 'hello', data: { name: '<Ada>' } })
-  if (mode === 'no-template') return ctx.email.send({ to: 'a@b.c', template: 'nope' })
 }
 "#,
     ),
