@@ -7,7 +7,8 @@ use owo_colors::OwoColorize;
 use flux::cli::{self, exit, Cli};
 
 // Records are built on engine threads and freed on the store thread; glibc's allocator makes
-// such cross-thread frees contend on its arena locks, mimalloc does not.
+// such cross-thread frees contend on its arena locks, mimalloc does not. Built without
+// transparent huge pages, which raised an idle `flux dev` from 28 to 40 MB.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
