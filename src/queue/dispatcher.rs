@@ -264,11 +264,16 @@ impl State {
             if calls.is_empty() && more.is_empty() && self.pending.is_empty() {
                 break;
             }
+            let no_calls = calls.is_empty();
             for call in calls {
                 self.serve(call);
             }
             for write in more {
                 self.take(write);
+            }
+            if no_calls {
+                // Every engine has stopped: a transaction still open has lost its execution.
+                self.batch.end_orphaned_transaction();
             }
             if !self.batch.in_user_transaction() {
                 self.flush();

@@ -236,6 +236,15 @@ impl Batch {
         }
     }
 
+    /// Rolls back an execution's transaction that nobody can end any more (its engine is
+    /// gone), and serves the calls it held.
+    pub fn end_orphaned_transaction(&mut self) {
+        if self.tx_owner.take().is_some() {
+            self.roll_back_savepoint();
+            self.release_held();
+        }
+    }
+
     /// At shutdown, once no execution runs: undoes a transaction left open, commits the rest.
     pub fn close(mut self) {
         for (call, _) in std::mem::take(&mut self.held) {
