@@ -90,10 +90,56 @@ impl Writer {
                 work,
             })
             .map_err(|_| stopping())?;
+        // Dropped unanswered: the store thread has stopped.
         result.recv().map_err(|_| stopping())?
     }
 }
 
 fn stopping() -> String {
     "flux dev is stopping: the store no longer takes writes".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn a_call_dropped_unanswered_tells_the_caller_the_store_stopped() {
+        let (writer, inbox) = writer_channel();
+        let store_thread = std::thread::spawn(move || drop(inbox.recv()));
+        let result = writer.call(ExecId::random(), TxControl::None, false, |_| Ok(1));
+        assert_eq!(result, Err(stopping()));
+        store_thread.join().expect("join");
+    }
+
+    #[test]
+    fn a_durable_result_comes_back_only_after_the_commit() {
+        let (writer, inbox) = writer_channel();
+        let committed = Arc::new(AtomicBool::new(false));
+        let seen = Arc::clone(&committed);
+        let store_thread = std::thread::spawn(move || {
+            let mut conn = Connection::open_in_memory().expect("open");
+            let mut capture = Capture::install(&mut conn);
+            let call = inbox.recv().expect("call");
+            let after = (call.work)(Ok(Session {
+                conn: &conn,
+                capture: &mut capture,
+            }));
+            seen.store(true, Ordering::SeqCst);
+            after.expect("waits for the commit")(Ok(()));
+            capture.uninstall(&mut conn);
+        });
+        let result = writer.call(ExecId::random(), TxControl::None, true, |session| {
+            session
+                .conn
+                .query_row("SELECT 41 + 1", [], |row| row.get::<_, i64>(0))
+                .map_err(|e| e.to_string())
+        });
+        assert_eq!(result, Ok(42));
+        assert!(committed.load(Ordering::SeqCst));
+        store_thread.join().expect("join");
+    }
 }
