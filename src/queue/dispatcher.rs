@@ -237,6 +237,7 @@ impl State {
             }
             if self.should_flush() {
                 self.flush();
+                self.batch.release_held();
                 // Slots freed, a retry rescheduled, or a commit carried new jobs: plan again.
                 if self.claiming() {
                     dispatch_at = Some(Instant::now());
@@ -277,6 +278,7 @@ impl State {
             }
             if !self.batch.in_user_transaction() {
                 self.flush();
+                self.batch.release_held();
             }
         }
         self.batch.close();
@@ -307,18 +309,23 @@ impl State {
     /// transaction back, the marks of the jobs started since the last commit are made again.
     fn serve(&mut self, call: SqlCall) {
         self.batch.serve(call);
-        if self.batch.take_undone() && !self.marks.is_empty() {
+        if self.batch.take_undone() {
             let now = now_us();
             let marks = &self.marks;
-            let remarked = self.batch.write(|tx| {
-                for job_id in marks {
-                    mark_running(tx, job_id, now)?;
-                }
+            let remarked = if marks.is_empty() {
                 Ok(())
-            });
+            } else {
+                self.batch.write(|tx| {
+                    for job_id in marks {
+                        mark_running(tx, job_id, now)?;
+                    }
+                    Ok(())
+                })
+            };
             if let Err(e) = remarked {
                 eprintln!("warning: marking started jobs again failed: {e}");
             }
+            self.batch.release_held();
         }
     }
 

@@ -91,6 +91,46 @@ fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), SqlError> {
 const TRANSACTION_CONTROL: [&str; 6] =
     ["BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"];
 
+/// Pragmas that only describe the schema; any other pragma could change how the store's
+/// connection behaves (`query_only`, `foreign_keys`, `journal_mode` …) and is refused.
+const READ_PRAGMAS: [&str; 6] = [
+    "table_info",
+    "table_xinfo",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+];
+
+/// Why `sql` may not run, if it may not: it would end or nest the store's transaction, or
+/// change the connection's settings.
+fn refusal(sql: &str) -> Option<&'static str> {
+    if is_transaction_control(sql) {
+        return Some(
+            "transactions are not controlled with SQL here: use ctx.db.transaction(async (tx) => …)",
+        );
+    }
+    let rest = skip_comments(sql);
+    let is_pragma = rest
+        .get(..6)
+        .is_some_and(|head| head.eq_ignore_ascii_case("pragma"));
+    if is_pragma {
+        let name: String = rest[6..]
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let name = name.rsplit('.').next().unwrap_or("");
+        if !READ_PRAGMAS.contains(&name) {
+            return Some(
+                "only schema pragmas (table_info, index_list, …) run here: the store's settings are flux's",
+            );
+        }
+    }
+    None
+}
+
 fn is_transaction_control(sql: &str) -> bool {
     let first = skip_comments(sql)
         .split(|c: char| !c.is_ascii_alphabetic())
@@ -104,7 +144,7 @@ fn is_transaction_control(sql: &str) -> bool {
 /// `sql` from its first token: leading blanks and comments skipped.
 fn skip_comments(mut sql: &str) -> &str {
     loop {
-        sql = sql.trim_start();
+        sql = sql.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
         if let Some(rest) = sql.strip_prefix("--") {
             sql = rest.split_once('\n').map_or("", |(_, after)| after);
         } else if let Some(rest) = sql.strip_prefix("/*") {
@@ -118,7 +158,7 @@ fn skip_comments(mut sql: &str) -> &str {
 /// Whether `sql` only reads (so it may run on any connection). A statement that does not
 /// prepare counts as reading: running it reports the error.
 pub fn is_read_only(conn: &Connection, sql: &str) -> bool {
-    if is_transaction_control(sql) {
+    if refusal(sql).is_some() {
         return true;
     }
     conn.prepare_cached(sql)
@@ -127,11 +167,8 @@ pub fn is_read_only(conn: &Connection, sql: &str) -> bool {
 
 /// Runs one statement and collects its rows.
 pub fn run(conn: &Connection, sql: &str, params: &[Value]) -> Result<SqlResult, SqlError> {
-    if is_transaction_control(sql) {
-        return Err(SqlError::Usage(
-            "transactions are not controlled with SQL here: use ctx.db.transaction(async (tx) => …)"
-                .into(),
-        ));
+    if let Some(reason) = refusal(sql) {
+        return Err(SqlError::Usage(reason.into()));
     }
     let mut stmt = conn.prepare_cached(sql)?;
     bind(&mut stmt, params)?;
@@ -196,6 +233,10 @@ mod tests {
             "savepoint a",
             "RELEASE a",
             "-- note\n /* more */ COMMIT",
+            " ; ROLLBACK",
+            ";COMMIT",
+            "PRAGMA query_only = ON",
+            "pragma main.foreign_keys=off",
         ] {
             assert!(run(&conn, sql, &[]).is_err(), "{sql}");
             assert!(is_read_only(&conn, sql), "{sql}");
@@ -204,5 +245,6 @@ mod tests {
         assert!(is_read_only(&conn, "SELECT * FROM t"));
         assert!(!is_read_only(&conn, "INSERT INTO t VALUES (1)"));
         assert!(run(&conn, "SELECT 1 AS beginning", &[]).is_ok());
+        assert!(run(&conn, "PRAGMA table_info(t)", &[]).is_ok());
     }
 }

@@ -15,6 +15,9 @@ use crate::record::ExecId;
 
 const SAVEPOINT: &str = "flux_user_transaction";
 
+const ABORTED: &str = "the transaction was rolled back by one of its statements \
+     (ON CONFLICT ROLLBACK or RAISE(ROLLBACK)); its writes are undone";
+
 pub struct Batch {
     conn: Connection,
     capture: Capture,
@@ -29,6 +32,9 @@ pub struct Batch {
     after_commit: Vec<AfterCommit>,
     /// A statement rolled back everything since the last commit.
     undone: bool,
+    /// The execution whose transaction a statement rolled back: its calls fail until it ends
+    /// the transaction, so that none of its later writes commit on their own.
+    aborted: Option<ExecId>,
 }
 
 impl Batch {
@@ -45,6 +51,7 @@ impl Batch {
             held: VecDeque::new(),
             after_commit: Vec::new(),
             undone: false,
+            aborted: None,
         })
     }
 
@@ -95,10 +102,21 @@ impl Batch {
             control,
             work,
         } = call;
-        let ready = self
-            .open()
-            .map_err(|e| e.to_string())
-            .and_then(|()| self.control(owner, control));
+        let ready = match self.aborted {
+            Some(aborted) if aborted == owner => {
+                if matches!(control, TxControl::Commit | TxControl::Rollback) {
+                    self.aborted = None;
+                }
+                match control {
+                    TxControl::Rollback => Ok(()),
+                    _ => Err(ABORTED.to_string()),
+                }
+            }
+            _ => self
+                .open()
+                .map_err(|e| e.to_string())
+                .and_then(|()| self.control(owner, control)),
+        };
         let session = ready.map(|()| {
             self.capture.begin_statement();
             Session {
@@ -116,10 +134,17 @@ impl Batch {
                  writes of other executions since the last commit were undone"
             );
             self.end(Err("a statement rolled the transaction back".into()));
-            self.tx_owner = None;
+            self.aborted = self.tx_owner.take();
             self.undone = true;
+            // Held calls are released by the store thread once it has redone its own writes.
+            return;
         }
-        if matches!(control, TxControl::Commit | TxControl::Rollback) && self.tx_owner.is_none() {
+        // With callers waiting for the commit, the store thread commits first, then releases:
+        // otherwise a held transaction could open and hold their replies back.
+        if matches!(control, TxControl::Commit | TxControl::Rollback)
+            && self.tx_owner.is_none()
+            && !self.has_waiters()
+        {
             self.release_held();
         }
     }
@@ -163,7 +188,7 @@ impl Batch {
 
     /// Serves the calls held for a transaction that has ended, in order (one may open the
     /// next transaction and hold the rest again).
-    fn release_held(&mut self) {
+    pub fn release_held(&mut self) {
         let held = std::mem::take(&mut self.held);
         for (call, deadline) in held {
             if self.tx_owner.is_some_and(|owner| owner != call.owner) {
@@ -373,5 +398,31 @@ mod tests {
         assert!(!batch.take_undone());
         batch.close();
         assert!(ids(&store).is_empty());
+    }
+
+    #[test]
+    fn a_transaction_rolled_back_by_its_statement_refuses_later_writes_and_frees_others() {
+        let (_dir, store) = store();
+        let mut batch = Batch::new(&store).expect("batch");
+        let (a, b) = (ExecId::random(), ExecId::random());
+        batch.serve(call(a, TxControl::Begin, None).0);
+        batch.serve(call(a, TxControl::None, Some("INSERT INTO t VALUES ('a')")).0);
+        let (insert_b, b_done) = call(b, TxControl::None, Some("INSERT INTO t VALUES ('b')"));
+        batch.serve(insert_b);
+        let (conflict, failed) = call(a, TxControl::None, Some("INSERT INTO t VALUES ('a')"));
+        batch.serve(conflict);
+        assert!(matches!(failed.try_recv(), Ok(Err(_))));
+        assert!(batch.take_undone());
+        batch.release_held();
+        assert_eq!(b_done.try_recv(), Ok(Ok(())), "b no longer waits");
+        let (after, refused) = call(a, TxControl::None, Some("INSERT INTO t VALUES ('late')"));
+        batch.serve(after);
+        assert_eq!(refused.try_recv(), Ok(Err(ABORTED.to_string())));
+        let (rollback, rolled_back) = call(a, TxControl::Rollback, None);
+        batch.serve(rollback);
+        assert_eq!(rolled_back.try_recv(), Ok(Ok(())));
+        batch.commit_with(|_| Ok(())).expect("commit");
+        assert_eq!(ids(&store), ["b"]);
+        batch.close();
     }
 }
