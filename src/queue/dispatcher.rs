@@ -315,12 +315,8 @@ impl State {
             let remarked = if marks.is_empty() {
                 Ok(())
             } else {
-                self.batch.write(|tx| {
-                    for job_id in marks {
-                        mark_running(tx, job_id, now)?;
-                    }
-                    Ok(())
-                })
+                self.batch
+                    .write(|tx| Ok(mark_running(tx, marks.iter().map(String::as_str), now)?))
             };
             if let Err(e) = remarked {
                 eprintln!("warning: marking started jobs again failed: {e}");
@@ -433,10 +429,11 @@ impl State {
             return self.next_wake(now);
         }
         let marked = self.batch.write(|tx| {
-            for job in &starting {
-                mark_running(tx, &job.id, now)?;
-            }
-            Ok(())
+            Ok(mark_running(
+                tx,
+                starting.iter().map(|job| job.id.as_str()),
+                now,
+            )?)
         });
         if let Err(e) = marked {
             eprintln!("warning: starting due jobs failed: {e}");
@@ -503,9 +500,7 @@ impl State {
         loop {
             let result = self.batch.commit_with(|tx| {
                 if !marks_applied {
-                    for job_id in &marks {
-                        mark_running(tx, job_id, now)?;
-                    }
+                    mark_running(tx, marks.iter().map(String::as_str), now)?;
                 }
                 match &prepared {
                     Some(prepared) => insert_writes(tx, prepared, now),

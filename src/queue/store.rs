@@ -238,12 +238,18 @@ fn due_in_state(
     jobs.take(limit).collect()
 }
 
-/// Records that an attempt of `job_id` has started.
-pub fn mark_running(conn: &Connection, job_id: &str, now_us: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+/// Records that an attempt of each of `job_ids` has started.
+pub fn mark_running<'a>(
+    conn: &Connection,
+    job_ids: impl IntoIterator<Item = &'a str>,
+    now_us: i64,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
         "UPDATE _flux_jobs SET state = 'running', attempts = attempts + 1, updated_at_us = ?2 WHERE id = ?1",
-    )?
-    .execute(params![job_id, now_us])?;
+    )?;
+    for job_id in job_ids {
+        stmt.execute(params![job_id, now_us])?;
+    }
     Ok(())
 }
 
@@ -560,7 +566,7 @@ mod tests {
             due.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(),
             ["b"]
         );
-        mark_running(&conn, &due[0].id, 2).expect("mark");
+        mark_running(&conn, [due[0].id.as_str()], 2).expect("mark");
         assert_eq!(due_jobs(&conn, 3, 10, &[]).expect("due").len(), 1);
         assert_eq!(recover_running(&conn, 4).expect("recover"), 1);
         assert_eq!(due_jobs(&conn, 5, 10, &[]).expect("due").len(), 2);
@@ -580,7 +586,7 @@ mod tests {
         )
         .expect("enqueue");
         let job = due_jobs(&conn, 1, 1, &[]).expect("due").remove(0);
-        mark_running(&conn, &job.id, 1).expect("mark");
+        mark_running(&conn, [job.id.as_str()], 1).expect("mark");
         let JobLookup::Found(job) = find_job(&conn, &job.id).expect("find") else {
             panic!("no job")
         };

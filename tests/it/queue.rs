@@ -4,6 +4,18 @@ use serde_json::{json, Value};
 
 use crate::support::{wait_for, Project, Server, DEADLINE};
 
+/// A worker that dead-letters its jobs at the first failure.
+const FAILS_ONCE: &[(&str, &str)] = &[
+    (
+        "flux.config.ts",
+        "export default { workers: { fail: { maxAttempts: 1 } } }",
+    ),
+    (
+        "functions/fail.ts",
+        "export default () => { throw new Error('nope') }",
+    ),
+];
+
 /// The example project with retries in milliseconds instead of seconds.
 fn fast_example() -> Project {
     let project = Project::example();
@@ -446,16 +458,7 @@ fn ctrl_c_interrupts_running_attempts_and_they_run_again_on_the_next_start() {
 
 #[test]
 fn replay_all_prints_one_json_line_per_job_when_piped() {
-    let project = Project::with_files(&[
-        (
-            "flux.config.ts",
-            "export default { workers: { fail: { maxAttempts: 1 } } }",
-        ),
-        (
-            "functions/fail.ts",
-            "export default () => { throw new Error('nope') }",
-        ),
-    ]);
+    let project = Project::with_files(FAILS_ONCE);
     let server = project.start();
     for i in 0..3 {
         server.enqueue(&json!({ "name": "fail", "data": i }));
@@ -530,16 +533,7 @@ fn queue_commands_read_the_store_when_no_server_runs() {
 
 #[test]
 fn a_config_edited_while_running_is_reloaded_or_its_error_shown_without_losing_jobs() {
-    let project = Project::with_files(&[
-        (
-            "flux.config.ts",
-            "export default { workers: { fail: { maxAttempts: 1 } } }",
-        ),
-        (
-            "functions/fail.ts",
-            "export default () => { throw new Error('nope') }",
-        ),
-    ]);
+    let project = Project::with_files(FAILS_ONCE);
     let server = project.start();
     project.write(
         "flux.config.ts",
