@@ -10,7 +10,6 @@ mod retention;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -97,17 +96,16 @@ CREATE TABLE IF NOT EXISTS _flux_emails (
 );
 ";
 
-/// Serialises this process's writers. SQLite allows one writer at a time and makes the others
-/// wait in a busy handler that sleeps for milliseconds; waiting on this lock instead hands the
-/// database over in microseconds. Its guard is owned, so a transaction can hold it across the
-/// awaits of a `ctx.db.transaction` callback.
+/// Serialises this process's writers: the store thread while its transaction is open, the
+/// maintenance thread's pruning and live migrations. Waiting on it rather than in SQLite's busy
+/// handler (which sleeps for milliseconds) hands the database over as soon as it is free. Its
+/// guard is owned, so the store thread can hold it across loop rounds.
 #[derive(Debug, Clone, Default)]
 pub struct WriteLock(Arc<LockState>);
 
 #[derive(Debug, Default)]
 pub struct LockState {
-    held: AtomicBool,
-    sleepers: Mutex<()>,
+    held: Mutex<bool>,
     released: Condvar,
 }
 
@@ -117,57 +115,20 @@ pub struct WriteGuard(Arc<LockState>);
 
 impl Drop for WriteGuard {
     fn drop(&mut self) {
-        self.0.held.store(false, Ordering::Release);
-        // Under the mutex, so that a writer going to sleep cannot miss this.
-        let _sleepers = self.0.sleepers.lock().unwrap_or_else(|p| p.into_inner());
+        *self.0.held.lock().unwrap_or_else(|p| p.into_inner()) = false;
         self.0.released.notify_one();
-    }
-}
-
-impl LockState {
-    fn try_take(&self) -> bool {
-        self.held
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
     }
 }
 
 impl WriteLock {
     pub fn lock(&self) -> WriteGuard {
-        loop {
-            if let Some(guard) = self.try_lock_for(Duration::from_secs(3600)) {
-                return guard;
-            }
-        }
-    }
-
-    pub fn try_lock_for(&self, wait: Duration) -> Option<WriteGuard> {
         let state = &self.0;
-        // Writes hold the lock for tens of microseconds: trying again a few times is cheaper
-        // than sleeping and being woken.
-        for attempt in 0..40 {
-            if state.try_take() {
-                return Some(WriteGuard(Arc::clone(state)));
-            }
-            if attempt < 20 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+        let mut held = state.held.lock().unwrap_or_else(|p| p.into_inner());
+        while *held {
+            held = state.released.wait(held).unwrap_or_else(|p| p.into_inner());
         }
-        let deadline = std::time::Instant::now() + wait;
-        let mut sleepers = state.sleepers.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if state.try_take() {
-                return Some(WriteGuard(Arc::clone(state)));
-            }
-            let left = deadline.checked_duration_since(std::time::Instant::now())?;
-            sleepers = state
-                .released
-                .wait_timeout(sleepers, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        *held = true;
+        WriteGuard(Arc::clone(state))
     }
 }
 
