@@ -204,11 +204,7 @@ impl State {
             if let Some(call) = call {
                 self.serve(call);
             }
-            if let Some(write) = received {
-                if self.take(write) {
-                    dispatch_at = Some(Instant::now());
-                }
-            }
+            let mut freed = received.is_some_and(|write| self.take(write));
             // Take everything already queued, so that one transaction covers it.
             for _ in 0..MAX_CALLS {
                 match self.calls.try_recv() {
@@ -221,15 +217,14 @@ impl State {
             }
             while self.pending.len() < MAX_BATCH {
                 match self.records.try_recv() {
-                    Ok(write) => {
-                        if self.take(write) {
-                            dispatch_at = Some(Instant::now());
-                        }
-                    }
+                    Ok(write) => freed |= self.take(write),
                     Err(_) => break,
                 }
             }
             let now = Instant::now();
+            if freed {
+                dispatch_at = Some(now);
+            }
             self.batch.expire_held(now);
             // Jobs enqueued inside a transaction that is still open must not start yet.
             if dispatch_at.is_some_and(|at| at <= now) && !self.batch.in_user_transaction() {
