@@ -27,12 +27,14 @@ interface FluxContext { db: FluxDb & { transaction<T>(fn: (tx: FluxTx) => Promis
 /** An HTTP handler: returns a Web `Response` or any JSON value (sent with status 200). */
 type FluxHandler = (req: FluxRequest, ctx: FluxContext) => Response | unknown | Promise<Response | unknown>
 
-/** A background-job worker: throwing (or timing out) fails the attempt and schedules a retry. */
+/** A background-job worker: throwing (or timing out) fails the attempt and schedules a retry. The failed attempt's writes stay unless the worker is `atomic: true` in flux.config.ts. */
 type FluxWorker<Data = any> = (job: FluxJob<Data>, ctx: FluxContext) => unknown | Promise<unknown>
 
 /** The shape of `flux.config.ts`'s default export. */
 interface FluxConfig {
-  workers?: Record<string, { maxAttempts?: number; timeoutSeconds?: number; backoff?: 'exponential' | 'linear' | { type: 'exponential' | 'linear'; initialDelay: number | string }; concurrency?: number }>;
+  workers?: Record<string, { maxAttempts?: number; timeoutSeconds?: number; backoff?: 'exponential' | 'linear' | { type: 'exponential' | 'linear'; initialDelay: number | string }; concurrency?: number;
+    /** A failed attempt's writes stay (each statement stands on its own), so a retry can meet them. With `atomic: true` an attempt's writes commit only if it succeeds; other writers wait while it runs. */
+    atomic?: boolean }>;
   http?: { timeoutSeconds?: number; maxBodySize?: string | number };
   retention?: { maxAge?: string; maxSize?: string | number };
   env?: string[];

@@ -45,6 +45,8 @@ pub struct WorkerConfig {
     pub timeout: Duration,
     pub backoff: Backoff,
     pub concurrency: Option<u32>,
+    /// An attempt's writes commit only if it succeeds; other writers wait while it runs.
+    pub atomic: bool,
 }
 
 impl Default for WorkerConfig {
@@ -54,6 +56,7 @@ impl Default for WorkerConfig {
             timeout: Duration::from_secs(30),
             backoff: Backoff::default(),
             concurrency: None,
+            atomic: false,
         }
     }
 }
@@ -162,6 +165,7 @@ impl Config {
                 }
                 resolved.concurrency = Some(n);
             }
+            resolved.atomic = worker.atomic.unwrap_or(false);
             config.workers.insert(name, resolved);
         }
         if let Some(seconds) = raw.http.timeout_seconds {
@@ -241,6 +245,7 @@ struct RawWorker {
     timeout_seconds: Option<f64>,
     backoff: Option<RawBackoff>,
     concurrency: Option<u32>,
+    atomic: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

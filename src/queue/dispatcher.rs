@@ -15,9 +15,15 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
 
-use super::{due_jobs, job_input, mark_running, next_due, recover_running, JobAttempt, JobRow};
+use super::{
+    due_jobs, forget_partial_attempts, job_input, mark_partial_attempts, mark_running, next_due,
+    recover_running, take_partial_attempts, transition_after, JobAttempt, JobRow, Transition,
+};
 use crate::project::FunctionFile;
-use crate::record::{ExecId, Kind, Links, RecordSummary, TailEvent};
+use crate::record::ExecutionRecord;
+use crate::record::{
+    ErrorInfo, ExecId, Kind, Links, RecordSummary, Status, TailEvent, WRITES_LOST,
+};
 use crate::render::transition_note;
 use crate::runtime::{now_us, Engine, ExecutionRequest, Shared};
 use crate::store::{insert_writes, prepare_writes, Batch, SqlCall, StoreWrite};
@@ -78,6 +84,13 @@ const FLUSH_AT: usize = 256;
 /// wake-up, not part of the dispatch path.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
+/// After a failed commit, the first and the longest wait before the records are tried again.
+const RETRY_FIRST: Duration = Duration::from_millis(5);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Tries to commit the last records at shutdown before giving up (about 15 s of waits).
+const SHUTDOWN_TRIES: u32 = 20;
+
 impl Dispatcher {
     /// A handle whose events wait until [`Dispatcher::start`] runs, so that the runtime can be
     /// built with a way to wake the thread before the thread exists.
@@ -99,9 +112,19 @@ impl Dispatcher {
         on_written: OnWritten,
     ) -> Result<Dispatcher, String> {
         let mut batch = Batch::new(&shared.store).map_err(|e| e.to_string())?;
-        let recovered = batch
-            .commit_with(|conn| Ok(recover_running(conn, now_us())?))
+        let (partial, recovered) = batch
+            .commit_with(|conn| {
+                let now = now_us();
+                let partial = recover_partial_attempts(conn, now)?;
+                Ok((partial, recover_running(conn, now)?))
+            })
             .map_err(|e| e.to_string())?;
+        if partial > 0 {
+            eprintln!(
+                "↻ {partial} job attempt(s) had committed some of their writes when the last \
+                 stop cut them short: each has a record saying so, and runs again"
+            );
+        }
         if recovered > 0 {
             eprintln!("↻ {recovered} job attempt(s) cut short by the last stop will run again");
         }
@@ -124,7 +147,11 @@ impl Dispatcher {
             stopping: false,
             pending: Vec::new(),
             marks: Vec::new(),
+            marks_lost: Vec::new(),
             pending_since: None,
+            attempts: HashMap::new(),
+            partial: HashSet::new(),
+            retry: None,
         };
         let thread = std::thread::Builder::new()
             .name("flux-store".into())
@@ -146,6 +173,71 @@ impl Dispatcher {
     }
 }
 
+/// Writes the record of each attempt that committed some writes before a killed `flux dev`
+/// could store its record, and puts its job back to run again (the attempt not counted, as for
+/// any attempt a stop cut short). Returns how many there were.
+fn recover_partial_attempts(conn: &rusqlite::Connection, now: i64) -> crate::store::Result<usize> {
+    let attempts = take_partial_attempts(conn)?;
+    let writes: Vec<StoreWrite> = attempts
+        .into_iter()
+        .map(|(id, job, started_at_us)| {
+            let record = ExecutionRecord {
+                id,
+                kind: Kind::Job,
+                function: job.as_ref().map_or_else(String::new, |j| j.name.clone()),
+                method: None,
+                path: None,
+                status: Status::Interrupted,
+                http_status: None,
+                started_at_us,
+                duration_us: 0,
+                input: job.as_ref().map_or(serde_json::Value::Null, job_input),
+                output: None,
+                error: Some(ErrorInfo {
+                    name: "Interrupted".into(),
+                    message: "flux dev was killed while this attempt ran, after some of its \
+                              writes were committed; what it did after them is unknown, and the \
+                              job runs again"
+                        .into(),
+                    stack: None,
+                    location: None,
+                }),
+                console: Vec::new(),
+                code_version: String::new(),
+                spans: Vec::new(),
+                mutations: Vec::new(),
+                links: Links {
+                    job_id: job.as_ref().map(|j| j.id.clone()),
+                    attempt: job.as_ref().map(|j| j.attempts),
+                    max_attempts: job.as_ref().map(|j| j.max_attempts),
+                    enqueued_by: job
+                        .as_ref()
+                        .and_then(|j| j.enqueued_by.as_deref())
+                        .and_then(|e| e.parse().ok()),
+                    previous_attempt: job
+                        .as_ref()
+                        .and_then(|j| j.last_record.as_deref())
+                        .and_then(|e| e.parse().ok()),
+                },
+            };
+            let transition = job
+                .filter(|j| j.state == super::JobState::Running && j.next_exec_id == id.to_string())
+                .map(|j| {
+                    let next = Transition::Requeue {
+                        next_exec_id: ExecId::random(),
+                    };
+                    (j.id, next)
+                });
+            StoreWrite {
+                record,
+                job: transition,
+            }
+        })
+        .collect();
+    insert_writes(conn, &prepare_writes(&writes)?, now)?;
+    Ok(writes.len())
+}
+
 struct State {
     shared: Arc<Shared>,
     engine: Option<Engine>,
@@ -162,10 +254,18 @@ struct State {
     stopping: bool,
     /// Finished executions waiting for the next commit.
     pending: Vec<StoreWrite>,
-    /// Jobs started since the last commit, to be marked running with it.
+    /// Jobs started since the last commit, marked running in the open transaction.
     marks: Vec<String>,
+    /// Marks a failed commit took with it, to be made again with the next try.
+    marks_lost: Vec<String>,
     /// When the oldest of those started waiting.
     pending_since: Option<Instant>,
+    /// Started attempts whose record is not committed yet, by execution, with their start.
+    attempts: HashMap<ExecId, (JobAttempt, i64)>,
+    /// Attempts with writes committed ahead of their record (a row in the store says so).
+    partial: HashSet<ExecId>,
+    /// After a failed commit: when to try again, and the wait after that.
+    retry: Option<(Instant, Duration)>,
 }
 
 impl State {
@@ -254,6 +354,7 @@ impl State {
         if let Some(engine) = self.engine.take() {
             engine.stop();
         }
+        let mut failed_commits = 0;
         loop {
             let calls: Vec<SqlCall> = self.calls.try_iter().collect();
             let more: Vec<StoreWrite> = self.records.try_iter().take(MAX_BATCH).collect();
@@ -272,8 +373,22 @@ impl State {
                 self.batch.end_orphaned_transaction();
             }
             if !self.batch.in_user_transaction() {
+                if let Some((at, _)) = self.retry {
+                    std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                }
                 self.flush();
                 self.batch.release_held();
+                if self.retry.is_some() {
+                    failed_commits += 1;
+                    if failed_commits >= SHUTDOWN_TRIES {
+                        eprintln!(
+                            "error: flux dev is stopping and the store still does not commit: \
+                             {} execution records are not stored",
+                            self.pending.len()
+                        );
+                        break;
+                    }
+                }
             }
         }
         self.batch.close();
@@ -316,12 +431,44 @@ impl State {
             if let Err(e) = remarked {
                 eprintln!("warning: marking started jobs again failed: {e}");
             }
+            self.fail_lost_attempts();
             self.batch.release_held();
+        }
+    }
+
+    /// Finished attempts waiting for the commit whose writes were undone: they did not do
+    /// their work, so they fail (their job is retried) instead of being stored as done.
+    fn fail_lost_attempts(&mut self) {
+        let now = now_us();
+        for write in &mut self.pending {
+            let Some((_, transition)) = &mut write.job else {
+                continue;
+            };
+            let Some(reason) = self.batch.lost(write.record.id) else {
+                continue;
+            };
+            for mutation in &mut write.record.mutations {
+                mutation.committed = false;
+            }
+            if write.record.status != Status::Ok {
+                continue;
+            }
+            write.record.status = Status::Error;
+            write.record.error = Some(ErrorInfo {
+                name: WRITES_LOST.into(),
+                message: reason.to_string(),
+                stack: None,
+                location: None,
+            });
+            if let Some((attempt, _)) = self.attempts.get(&write.record.id) {
+                *transition = transition_after(&write.record, attempt, now);
+            }
         }
     }
 
     /// Queues a finished execution for the next commit; returns whether it freed a job slot.
     fn take(&mut self, write: StoreWrite) -> bool {
+        self.batch.record_arrived(write.record.id);
         self.pending_since.get_or_insert_with(Instant::now);
         let mut freed = false;
         if let Some((job_id, _)) = &write.job {
@@ -332,17 +479,32 @@ impl State {
                 }
             }
         }
+        let lost = write.job.is_some() && self.batch.lost(write.record.id).is_some();
         self.pending.push(write);
+        if lost {
+            self.fail_lost_attempts();
+        }
         freed
     }
 
     /// When what waits to be committed has waited long enough.
     fn flush_due_at(&self) -> Option<Instant> {
-        [self.pending_since, self.batch.opened_at()]
+        let due = [self.pending_since, self.batch.opened_at()]
             .into_iter()
             .flatten()
             .min()
-            .map(|since| since + FLUSH_AFTER)
+            .map(|since| since + FLUSH_AFTER);
+        let not_before = [
+            self.retry.map(|(at, _)| at),
+            self.batch.record_awaited_until(),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        match not_before {
+            Some(at) => due.map(|due| due.max(at)),
+            None => due,
+        }
     }
 
     fn claiming(&self) -> bool {
@@ -356,7 +518,16 @@ impl State {
         if self.batch.in_user_transaction() {
             return false;
         }
-        if self.pending.is_empty() && self.marks.is_empty() && self.batch.opened_at().is_none() {
+        if self.pending.is_empty()
+            && self.marks.is_empty()
+            && self.marks_lost.is_empty()
+            && self.batch.opened_at().is_none()
+        {
+            return false;
+        }
+        if self.retry.is_some_and(|(at, _)| Instant::now() < at)
+            || self.batch.record_awaited_until().is_some()
+        {
             return false;
         }
         self.batch.has_waiters()
@@ -471,59 +642,85 @@ impl State {
     }
 
     /// Commits the executions' writes, the waiting records (with their jobs' new states) and
-    /// the marks of started jobs in one transaction. Should that fail, the records and marks
-    /// are tried again on their own, while a long user transaction elsewhere holds the store:
-    /// records wait, they are not dropped. Then the finished attempts free their slots.
+    /// the marks of started jobs in one transaction, and marks the attempts whose writes commit
+    /// ahead of their record. Should that fail, the executions that wrote in it are told, the
+    /// attempts among them fail, and the records and marks wait for the next try: a record is
+    /// never dropped. Then the finished attempts free their slots.
     fn flush(&mut self) {
-        let batch = std::mem::take(&mut self.pending);
-        let marks = std::mem::take(&mut self.marks);
-        self.pending_since = None;
         let now = now_us();
-        let prepared = match prepare_writes(&batch) {
-            Ok(prepared) => Some(prepared),
+        let prepared = match prepare_writes(&self.pending) {
+            Ok(prepared) => prepared,
             Err(e) => {
+                // Only a record that cannot be encoded gets here: trying again cannot help.
                 eprintln!(
                     "error: {} execution records could not be encoded: {e}",
-                    batch.len()
+                    self.pending.len()
                 );
-                None
+                self.pending.clear();
+                return;
             }
         };
-        let mut delay = Duration::from_millis(5);
-        // The marks are in the open transaction already; after a failed commit, they are not.
-        let mut marks_applied = true;
-        loop {
-            let result = self.batch.commit_with(|tx| {
-                if !marks_applied {
-                    mark_running(tx, marks.iter().map(String::as_str), now)?;
+        let finished: HashSet<ExecId> = self.pending.iter().map(|w| w.record.id).collect();
+        let newly_partial: Vec<(ExecId, String, i64)> = self
+            .batch
+            .writers()
+            .iter()
+            .filter(|exec| !finished.contains(exec) && !self.partial.contains(exec))
+            .filter_map(|exec| {
+                let (attempt, started) = self.attempts.get(exec)?;
+                Some((*exec, attempt.job_id.clone(), *started))
+            })
+            .collect();
+        let done_partial: Vec<ExecId> = finished
+            .iter()
+            .filter(|exec| self.partial.contains(exec))
+            .copied()
+            .collect();
+        let marks_lost = &self.marks_lost;
+        let result = self.batch.commit_with(|tx| {
+            mark_running(tx, marks_lost.iter().map(String::as_str), now)?;
+            mark_partial_attempts(tx, &newly_partial)?;
+            forget_partial_attempts(tx, &done_partial)?;
+            insert_writes(tx, &prepared, now)
+        });
+        drop(prepared);
+        match result {
+            Ok(seqs) => {
+                self.retry = None;
+                self.marks.clear();
+                self.marks_lost.clear();
+                self.pending_since = None;
+                let batch = std::mem::take(&mut self.pending);
+                self.publish(&batch, &seqs);
+                for (exec, _, _) in newly_partial {
+                    self.partial.insert(exec);
                 }
-                match &prepared {
-                    Some(prepared) => insert_writes(tx, prepared, now),
-                    None => Ok(Vec::new()),
+                for write in &batch {
+                    self.batch.forget(write.record.id);
+                    if write.job.is_some() {
+                        self.attempts.remove(&write.record.id);
+                        self.partial.remove(&write.record.id);
+                    }
                 }
-            });
-            match result {
-                Ok(seqs) => {
-                    self.publish(&batch, &seqs);
-                    break;
-                }
-                Err(e) if delay <= Duration::from_secs(5) => {
-                    marks_applied = false;
-                    eprintln!("warning: storing records failed ({e}); retrying");
-                    std::thread::sleep(delay);
-                    delay *= 2;
-                }
-                Err(e) => {
-                    eprintln!(
-                        "error: {} execution records could not be stored: {e}",
-                        batch.len()
-                    );
-                    break;
+                if !batch.is_empty() {
+                    (self.on_written)(&batch);
                 }
             }
-        }
-        if !batch.is_empty() {
-            (self.on_written)(&batch);
+            Err(e) => {
+                let wait = self
+                    .retry
+                    .map_or(RETRY_FIRST, |(_, wait)| (wait * 2).min(RETRY_MAX));
+                if wait < RETRY_MAX {
+                    eprintln!(
+                        "warning: the store could not commit ({e}); the executions that wrote \
+                         in that transaction fail, and {} records wait to be stored",
+                        self.pending.len()
+                    );
+                }
+                self.retry = Some((Instant::now() + wait, wait));
+                self.marks_lost.append(&mut self.marks);
+                self.fail_lost_attempts();
+            }
         }
     }
 
@@ -542,8 +739,10 @@ impl State {
         })
     }
 
-    fn start(&self, job: JobRow, function: FunctionFile) {
-        let Some(engine) = &self.engine else { return };
+    fn start(&mut self, job: JobRow, function: FunctionFile) {
+        if self.engine.is_none() {
+            return;
+        }
         let config = self.shared.config();
         let worker = config.worker(&job.name);
         // This attempt's number: the store counts it when the round's transaction commits.
@@ -553,11 +752,21 @@ impl State {
             ..job
         };
         let input = job_input(&job);
+        let id = job
+            .next_exec_id
+            .parse()
+            .unwrap_or_else(|_| ExecId::random());
+        let attempt_info = JobAttempt {
+            job_id: job.id.clone(),
+            name: job.name.clone(),
+            attempt: job.attempts,
+            max_attempts: job.max_attempts,
+            backoff: worker.backoff.clone(),
+            atomic: worker.atomic,
+        };
+        self.attempts.insert(id, (attempt_info.clone(), now_us()));
         let request = ExecutionRequest {
-            id: job
-                .next_exec_id
-                .parse()
-                .unwrap_or_else(|_| ExecId::random()),
+            id,
             kind: Kind::Job,
             function,
             recorded_input: input.clone(),
@@ -572,15 +781,11 @@ impl State {
                 enqueued_by: job.enqueued_by.as_deref().and_then(|id| id.parse().ok()),
                 previous_attempt: job.last_record.as_deref().and_then(|id| id.parse().ok()),
             },
-            job: Some(JobAttempt {
-                job_id: job.id,
-                name: job.name,
-                attempt: job.attempts,
-                max_attempts: job.max_attempts,
-                backoff: worker.backoff,
-            }),
+            job: Some(attempt_info),
         };
         // The attempt's record, when it comes back through the records channel, frees its slot.
-        let _ = engine.submit(request, Box::new(|_| {}));
+        if let Some(engine) = &self.engine {
+            let _ = engine.submit(request, Box::new(|_| {}));
+        }
     }
 }

@@ -15,9 +15,10 @@ use crate::record::{ExecId, ExecutionRecord, Status};
 
 pub use dispatcher::{Dispatcher, DispatcherHandle, DispatcherInbox};
 pub use store::{
-    apply_transition, dead_letters, due_jobs, enqueue, find_job, list_jobs, mark_running, next_due,
-    recover_running, replay, stats, DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup,
-    JobRow, ReplayError, StatsRow,
+    apply_transition, dead_letters, due_jobs, enqueue, find_job, forget_partial_attempts,
+    list_jobs, mark_partial_attempts, mark_running, next_due, recover_running, replay, stats,
+    take_partial_attempts, DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow,
+    ReplayError, StatsRow,
 };
 
 pub const SCHEMA: &str = "
@@ -43,6 +44,13 @@ CREATE INDEX IF NOT EXISTS _flux_jobs_due ON _flux_jobs (state, run_at_us);
 -- bound values change (to re-check the index's WHERE), which costs more than the NULL entries.
 DROP INDEX IF EXISTS _flux_jobs_key;
 CREATE INDEX IF NOT EXISTS _flux_jobs_idempotency ON _flux_jobs (idempotency_key);
+-- Attempts whose writes committed before their record: written with those writes, removed
+-- with the record, so that a killed flux dev still leaves a record of every attempt that wrote.
+CREATE TABLE IF NOT EXISTS _flux_partial_attempts (
+    exec_id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    started_at_us INTEGER NOT NULL
+);
 ";
 
 /// The states a job moves through. `pending` and `scheduled` wait; `running` is claimed.
@@ -88,6 +96,8 @@ pub struct JobAttempt {
     pub attempt: u32,
     pub max_attempts: u32,
     pub backoff: Backoff,
+    /// The attempt's writes commit only if it succeeds (`atomic: true` in the worker's config).
+    pub atomic: bool,
 }
 
 /// What an attempt's outcome does to its job; committed with the attempt's record.

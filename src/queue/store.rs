@@ -278,6 +278,58 @@ pub fn recover_running(conn: &Connection, now_us: i64) -> rusqlite::Result<usize
     )
 }
 
+/// Notes attempts whose writes are about to commit ahead of their record: should flux dev
+/// die before the record, the next start writes one for them (see [`partial_attempts`]).
+pub fn mark_partial_attempts(
+    conn: &Connection,
+    attempts: &[(ExecId, String, i64)],
+) -> rusqlite::Result<()> {
+    if attempts.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO _flux_partial_attempts (exec_id, job_id, started_at_us)
+         VALUES (?1, ?2, ?3)",
+    )?;
+    for (exec, job_id, started_at_us) in attempts {
+        stmt.execute(params![exec.to_string(), job_id, started_at_us])?;
+    }
+    Ok(())
+}
+
+/// The attempts' records are being stored: the notes of [`mark_partial_attempts`] go.
+pub fn forget_partial_attempts(conn: &Connection, execs: &[ExecId]) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached("DELETE FROM _flux_partial_attempts WHERE exec_id = ?1")?;
+    for exec in execs {
+        stmt.execute([exec.to_string()])?;
+    }
+    Ok(())
+}
+
+/// Attempts that committed writes and then lost their record to a killed process: their
+/// execution id, their job (if it still exists) and when they started. Removes the notes.
+pub fn take_partial_attempts(
+    conn: &Connection,
+) -> rusqlite::Result<Vec<(ExecId, Option<JobRow>, i64)>> {
+    let rows: Vec<(String, String, i64)> = conn
+        .prepare("SELECT exec_id, job_id, started_at_us FROM _flux_partial_attempts")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut attempts = Vec::with_capacity(rows.len());
+    for (exec, job_id, started_at_us) in rows {
+        let Ok(exec) = exec.parse::<ExecId>() else {
+            continue;
+        };
+        let job = conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM _flux_jobs WHERE id = ?1"))?
+            .query_row([&job_id], job_row)
+            .optional()?;
+        attempts.push((exec, job, started_at_us));
+    }
+    conn.execute("DELETE FROM _flux_partial_attempts", [])?;
+    Ok(attempts)
+}
+
 /// Applies an attempt's outcome to its job (called in the transaction that stores the record).
 pub fn apply_transition(
     conn: &Connection,

@@ -59,6 +59,9 @@ impl Status {
     }
 }
 
+/// The error name of an execution whose writes were undone before they were committed.
+pub const WRITES_LOST: &str = "WritesLost";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionRecord {
     pub id: ExecId,

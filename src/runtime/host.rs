@@ -42,6 +42,9 @@ pub struct ExecState {
     /// It has written through the store thread: its reads go there too, to see its writes.
     pub wrote: bool,
     pub in_transaction: bool,
+    /// An atomic job attempt: its writes are in a transaction of their own, committed with
+    /// its record if it succeeds and rolled back if it fails.
+    pub atomic: bool,
     /// Rows it changed, committed or not.
     pub mutations: Vec<Mutation>,
     /// Rows changed in its open transaction, settled when the transaction ends.
@@ -61,6 +64,7 @@ impl ExecState {
             env: Map::new(),
             wrote: false,
             in_transaction: false,
+            atomic: false,
             mutations: Vec::new(),
             tx_mutations: Vec::new(),
         }
@@ -380,7 +384,9 @@ impl HostState {
         if !self.running().in_transaction {
             return err("no transaction is open");
         }
-        let committed = self.on_writer(TxControl::Commit, true, |_| Ok(()));
+        // Inside an atomic attempt, the attempt's own transaction commits later.
+        let durable = !self.running().atomic;
+        let committed = self.on_writer(TxControl::Commit, durable, |_| Ok(()));
         self.running().settle_transaction(committed.is_ok());
         match committed {
             Ok(()) => {
@@ -416,6 +422,37 @@ impl HostState {
         if self.exec.is_some() {
             self.roll_back(Some(reason.to_string()));
         }
+    }
+
+    /// Opens the transaction of an atomic job attempt, before its code runs.
+    pub fn begin_atomic(&mut self) -> Result<(), String> {
+        self.on_writer(TxControl::Begin, false, |_| Ok(()))?;
+        self.running().atomic = true;
+        Ok(())
+    }
+
+    /// Ends an atomic attempt's transaction: committed with the record that follows at once
+    /// (the store commits nothing in between), or rolled back. Its changes are marked as
+    /// committed or not.
+    pub fn end_atomic(&mut self, succeeded: bool) -> Result<(), String> {
+        let exec = self.running();
+        if !exec.atomic {
+            return Ok(());
+        }
+        exec.atomic = false;
+        let ended = if succeeded {
+            self.on_writer(TxControl::CommitWithRecord, false, |_| Ok(()))
+        } else {
+            // Fails only when flux dev is stopping, and then the store thread rolls back.
+            let _ = self.on_writer(TxControl::Rollback, false, |_| Ok(()));
+            Ok(())
+        };
+        if !succeeded || ended.is_err() {
+            for change in &mut self.running().mutations {
+                change.committed = false;
+            }
+        }
+        ended
     }
 
     /// Waits until everything the execution wrote is committed (before its HTTP response).
@@ -456,7 +493,8 @@ impl HostState {
             .recorder()
             .open(format!("queue.enqueue({name})"), site, attrs);
         // Outside a transaction the job is committed before the call returns; inside one, with it.
-        let durable = !self.running().in_transaction;
+        let exec = self.running();
+        let durable = !exec.in_transaction && !exec.atomic;
         let data = args.data;
         let job_name = name.clone();
         let result = self.on_writer(TxControl::None, durable, move |session| {

@@ -20,7 +20,9 @@ use super::loader::{ProjectLoader, ProjectResolver, HOST_SCRIPT};
 use super::recorder::Recorder;
 use super::{declared_env, now_us, ExecutionOutcome, ExecutionRequest, HttpOutput, Shared, Task};
 use crate::queue::transition_after;
-use crate::record::{ErrorInfo, ExecutionRecord, Kind, RecordSummary, SpanStatus, Status};
+use crate::record::{
+    ErrorInfo, ExecutionRecord, Kind, RecordSummary, SpanStatus, Status, WRITES_LOST,
+};
 use crate::store::StoreWrite;
 
 const WEB_JS: &str = include_str!("js/web.js");
@@ -46,6 +48,20 @@ enum Driven {
     Timeout,
     Interrupted,
     Failed(String),
+    /// It ran, but its writes were not committed: why.
+    NotCommitted(String),
+}
+
+impl Driven {
+    /// The handler returned (rather than threw, timed out or was stopped).
+    fn succeeded(&self) -> bool {
+        match self {
+            Driven::Finished(json) => {
+                serde_json::from_str::<Value>(json).is_ok_and(|reply| reply.get("error").is_none())
+            }
+            _ => false,
+        }
+    }
 }
 
 struct Worker {
@@ -292,7 +308,18 @@ impl Worker {
         self.interrupted.set(false);
         self.deadline
             .set(monotonic_ns() + request.timeout.as_nanos() as u64);
-        let driven = self.drive(&request, timeout_at, env);
+        let atomic = request.job.as_ref().is_some_and(|job| job.atomic);
+        let begun = if atomic {
+            self.state.borrow_mut().begin_atomic()
+        } else {
+            Ok(())
+        };
+        let driven = match begun {
+            Ok(()) => self.drive(&request, timeout_at, env),
+            Err(message) => Driven::Failed(format!(
+                "the attempt's transaction (atomic: true) could not begin: {message}"
+            )),
+        };
         self.deadline.set(0);
 
         let mut state = self.state.borrow_mut();
@@ -302,15 +329,26 @@ impl Worker {
             _ => "the execution ended with its transaction still open",
         };
         state.abandon_transaction(reason);
-        // A job's writes commit with its record; a request's before its response.
-        if request.job.is_none() {
-            if let Err(message) = state.sync() {
-                state.log(
-                    "error",
-                    format!("its writes could not be committed: {message}"),
-                );
+        // An atomic attempt's writes commit with its record, other attempts' ones no later
+        // than it; a request's before its response, or it fails.
+        let not_committed = if atomic {
+            state.end_atomic(driven.succeeded()).err()
+        } else if request.job.is_none() {
+            state.sync().err()
+        } else {
+            None
+        };
+        let driven = match not_committed {
+            Some(message) => {
+                if let Some(exec) = state.exec.as_mut() {
+                    for change in &mut exec.mutations {
+                        change.committed = false;
+                    }
+                }
+                Driven::NotCommitted(message)
             }
-        }
+            None => driven,
+        };
         let exec = state.exec.take();
         drop(state);
         let Some(mut exec) = exec else {
@@ -332,7 +370,7 @@ impl Worker {
         };
         let mutations = std::mem::take(&mut exec.mutations);
         match driven {
-            Driven::Finished(_) => self.reset_js(),
+            Driven::Finished(_) | Driven::NotCommitted(_) => self.reset_js(),
             // A killed script may leave modules half-evaluated: start the next one afresh.
             _ => self.js = None,
         }
@@ -628,6 +666,22 @@ fn build_record(
             let http = (request.kind == Kind::Http)
                 .then(|| error_response(503, &request.id.to_string(), &info));
             (Status::Interrupted, Some(info), None, http)
+        }
+        Driven::NotCommitted(message) => {
+            let message = if message.starts_with("its writes") {
+                message
+            } else {
+                format!("its writes were not committed: {message}")
+            };
+            let info = ErrorInfo {
+                name: WRITES_LOST.into(),
+                message,
+                stack: None,
+                location: None,
+            };
+            let http = (request.kind == Kind::Http)
+                .then(|| error_response(500, &request.id.to_string(), &info));
+            (Status::Error, Some(info), None, http)
         }
         Driven::Failed(message) => {
             let info = ErrorInfo {

@@ -4,8 +4,8 @@
 //! executions are held until that savepoint is released or rolled back, or fail after
 //! [`LOCK_WAIT`].
 
-use std::collections::VecDeque;
-use std::time::Instant;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -15,8 +15,12 @@ use crate::record::ExecId;
 
 const SAVEPOINT: &str = "flux_user_transaction";
 
-const ABORTED: &str = "the transaction was rolled back by one of its statements \
-     (ON CONFLICT ROLLBACK or RAISE(ROLLBACK)); its writes are undone";
+/// How long an execution is remembered as having lost its writes when no record of it
+/// arrives to end that (an API call has none): a bound on what is kept, not a timeout.
+const LOST_KEPT: Duration = Duration::from_secs(600);
+
+/// How long commits wait for the record of an atomic attempt that has committed its writes.
+const RECORD_WAIT: Duration = Duration::from_secs(1);
 
 pub struct Batch {
     conn: Connection,
@@ -27,14 +31,24 @@ pub struct Batch {
     opened_at: Option<Instant>,
     /// The execution whose `ctx.db.transaction` is open.
     tx_owner: Option<ExecId>,
+    /// Savepoints the owner has open: an atomic job attempt's own, and its
+    /// `ctx.db.transaction` inside it.
+    tx_depth: usize,
     held: VecDeque<(SqlCall, Instant)>,
     /// Replies waiting for the commit.
     after_commit: Vec<AfterCommit>,
     /// A statement rolled back everything since the last commit.
     undone: bool,
-    /// The execution whose transaction a statement rolled back: its calls fail until it ends
-    /// the transaction, so that none of its later writes commit on their own.
-    aborted: Option<ExecId>,
+    /// Executions that changed rows in the open transaction: should it be undone, each must
+    /// learn that its writes are gone.
+    writers: HashSet<ExecId>,
+    /// Executions whose writes an undone transaction took with it, and why. Every later call
+    /// of theirs fails, so none of them reports success and none of their later writes
+    /// commits without the earlier ones; their record ends it ([`Batch::forget`]).
+    lost: HashMap<ExecId, (String, Instant)>,
+    /// An atomic attempt committed its transaction and its record is on its way: nothing
+    /// commits before it arrives (or the deadline passes, should its engine have died).
+    awaiting_record: Option<(ExecId, Instant)>,
 }
 
 impl Batch {
@@ -48,10 +62,13 @@ impl Batch {
             guard: None,
             opened_at: None,
             tx_owner: None,
+            tx_depth: 0,
             held: VecDeque::new(),
             after_commit: Vec::new(),
             undone: false,
-            aborted: None,
+            writers: HashSet::new(),
+            lost: HashMap::new(),
+            awaiting_record: None,
         })
     }
 
@@ -102,21 +119,15 @@ impl Batch {
             control,
             work,
         } = call;
-        let ready = match self.aborted {
-            Some(aborted) if aborted == owner => {
-                if matches!(control, TxControl::Commit | TxControl::Rollback) {
-                    self.aborted = None;
-                }
-                match control {
-                    TxControl::Rollback => Ok(()),
-                    _ => Err(ABORTED.to_string()),
-                }
-            }
-            _ => self
+        let ready = match self.lost.get(&owner) {
+            Some((reason, _)) => Err(reason.clone()),
+            None => self
                 .open()
                 .map_err(|e| e.to_string())
                 .and_then(|()| self.control(owner, control)),
         };
+        let changes_before = self.conn.total_changes();
+        let ran = ready.is_ok();
         let session = ready.map(|()| {
             self.capture.begin_statement();
             Session {
@@ -124,59 +135,140 @@ impl Batch {
                 capture: &mut self.capture,
             }
         });
-        if let Some(after) = work(session) {
-            self.after_commit.push(after);
+        let after = work(session);
+        if ran && self.conn.total_changes() != changes_before {
+            self.writers.insert(owner);
+        }
+        if let Some(after) = after {
+            if self.writers.contains(&owner) {
+                self.after_commit.push(after);
+            } else {
+                // Nothing of the caller's waits for a commit: its writes are committed already.
+                after(Ok(()));
+            }
         }
         if self.guard.is_some() && self.conn.is_autocommit() {
             // ON CONFLICT ROLLBACK or RAISE(ROLLBACK) ended the whole transaction.
             eprintln!(
-                "warning: a statement rolled back the store's open transaction: \
-                 writes of other executions since the last commit were undone"
+                "warning: a statement of execution {owner} rolled back the store's open \
+                 transaction: the executions that wrote in it since the last commit fail"
             );
-            self.end(Err("a statement rolled the transaction back".into()));
-            self.aborted = self.tx_owner.take();
+            // Its own transaction is gone too: none of its later writes may commit alone.
+            if self.tx_owner == Some(owner) {
+                self.writers.insert(owner);
+            }
+            self.tx_owner = None;
+            self.tx_depth = 0;
+            self.undo(format!(
+                "its writes were undone before they were committed: a statement of execution \
+                 {owner} rolled back the store's shared transaction (ON CONFLICT ROLLBACK or \
+                 RAISE(ROLLBACK))"
+            ));
             self.undone = true;
             // Held calls are released by the store thread once it has redone its own writes.
             return;
         }
         // With callers waiting for the commit, the store thread commits first, then releases:
         // otherwise a held transaction could open and hold their replies back.
-        if matches!(control, TxControl::Commit | TxControl::Rollback)
-            && self.tx_owner.is_none()
+        if matches!(
+            control,
+            TxControl::Commit | TxControl::CommitWithRecord | TxControl::Rollback
+        ) && self.tx_owner.is_none()
             && !self.has_waiters()
         {
             self.release_held();
         }
     }
 
+    /// Why `exec`'s writes were undone, if they were.
+    pub fn lost(&self, exec: ExecId) -> Option<&str> {
+        self.lost.get(&exec).map(|(reason, _)| reason.as_str())
+    }
+
+    /// `exec`'s record is stored: it makes no more calls.
+    pub fn forget(&mut self, exec: ExecId) {
+        if !self.lost.is_empty() {
+            self.lost.remove(&exec);
+        }
+    }
+
+    /// `exec`'s record has reached the store thread.
+    pub fn record_arrived(&mut self, exec: ExecId) {
+        if self.awaiting_record.is_some_and(|(owner, _)| owner == exec) {
+            self.awaiting_record = None;
+        }
+    }
+
+    /// Until when nothing may commit: an atomic attempt's record is on its way.
+    pub fn record_awaited_until(&self) -> Option<Instant> {
+        self.awaiting_record
+            .map(|(_, until)| until)
+            .filter(|until| *until > Instant::now())
+    }
+
+    /// The open transaction is gone: every execution that wrote in it learns why, now (if it
+    /// waits for the commit) or at its next call.
+    fn undo(&mut self, reason: String) {
+        let now = Instant::now();
+        self.lost
+            .retain(|_, (_, since)| now.duration_since(*since) < LOST_KEPT);
+        for exec in self.writers.drain() {
+            self.lost.insert(exec, (reason.clone(), now));
+        }
+        self.end(Err(reason));
+    }
+
+    /// Executions whose writes are in the open transaction.
+    pub fn writers(&self) -> &HashSet<ExecId> {
+        &self.writers
+    }
+
     fn control(&mut self, owner: ExecId, control: TxControl) -> Result<(), String> {
         let sql = |conn: &Connection, sql: &str| conn.execute_batch(sql).map_err(|e| e.to_string());
         match control {
             TxControl::None => Ok(()),
-            TxControl::Begin if self.tx_owner.is_some() => {
-                Err("a transaction is already open: ctx.db.transaction cannot be nested".into())
-            }
             TxControl::Begin => {
                 sql(&self.conn, &format!("SAVEPOINT {SAVEPOINT}"))?;
                 self.tx_owner = Some(owner);
+                self.tx_depth += 1;
                 Ok(())
             }
-            TxControl::Commit | TxControl::Rollback if self.tx_owner != Some(owner) => {
+            TxControl::Commit | TxControl::CommitWithRecord | TxControl::Rollback
+                if self.tx_owner != Some(owner) =>
+            {
                 Err("no transaction is open".into())
             }
+            TxControl::CommitWithRecord => {
+                let released = sql(&self.conn, &format!("RELEASE {SAVEPOINT}"));
+                if released.is_err() {
+                    self.roll_back_savepoint();
+                } else {
+                    self.awaiting_record = Some((owner, Instant::now() + RECORD_WAIT));
+                }
+                self.close_savepoint();
+                released
+            }
             TxControl::Commit => {
-                self.tx_owner = None;
+                // The innermost savepoint of that name: nested ones share it.
                 let released = sql(&self.conn, &format!("RELEASE {SAVEPOINT}"));
                 if released.is_err() {
                     self.roll_back_savepoint();
                 }
+                self.close_savepoint();
                 released
             }
             TxControl::Rollback => {
-                self.tx_owner = None;
                 self.roll_back_savepoint();
+                self.close_savepoint();
                 Ok(())
             }
+        }
+    }
+
+    fn close_savepoint(&mut self) {
+        self.tx_depth = self.tx_depth.saturating_sub(1);
+        if self.tx_depth == 0 {
+            self.tx_owner = None;
         }
     }
 
@@ -184,6 +276,14 @@ impl Batch {
         let _ = self
             .conn
             .execute_batch(&format!("ROLLBACK TO {SAVEPOINT}; RELEASE {SAVEPOINT}"));
+    }
+
+    /// Rolls back every savepoint of the open execution transaction.
+    fn roll_back_owner(&mut self) {
+        while self.tx_owner.is_some() {
+            self.roll_back_savepoint();
+            self.close_savepoint();
+        }
     }
 
     /// Serves the calls held for a transaction that has ended, in order (one may open the
@@ -246,7 +346,10 @@ impl Batch {
                 if !self.conn.is_autocommit() {
                     let _ = self.conn.execute_batch("ROLLBACK");
                 }
-                self.end(Err(format!("the store could not commit: {e}")));
+                self.undo(format!(
+                    "its writes were undone before they were committed: the store could not \
+                     commit ({e})"
+                ));
                 Err(e)
             }
         }
@@ -254,6 +357,7 @@ impl Batch {
 
     /// The transaction is over: let other writers in and answer the waiting callers.
     fn end(&mut self, outcome: Result<(), String>) {
+        self.writers.clear();
         self.guard = None;
         self.opened_at = None;
         for after in std::mem::take(&mut self.after_commit) {
@@ -264,8 +368,8 @@ impl Batch {
     /// Rolls back an execution's transaction that nobody can end any more (its engine is
     /// gone), and serves the calls it held.
     pub fn end_orphaned_transaction(&mut self) {
-        if self.tx_owner.take().is_some() {
-            self.roll_back_savepoint();
+        if self.tx_owner.is_some() {
+            self.roll_back_owner();
             self.release_held();
         }
     }
@@ -275,9 +379,7 @@ impl Batch {
         for (call, _) in std::mem::take(&mut self.held) {
             let _ = (call.work)(Err("flux dev is stopping".into()));
         }
-        if self.tx_owner.take().is_some() {
-            self.roll_back_savepoint();
-        }
+        self.roll_back_owner();
         if self.guard.is_some() {
             let _ = self.commit_with(|_| Ok(()));
         }
@@ -417,12 +519,106 @@ mod tests {
         assert_eq!(b_done.try_recv(), Ok(Ok(())), "b no longer waits");
         let (after, refused) = call(a, TxControl::None, Some("INSERT INTO t VALUES ('late')"));
         batch.serve(after);
-        assert_eq!(refused.try_recv(), Ok(Err(ABORTED.to_string())));
+        assert!(
+            matches!(refused.try_recv(), Ok(Err(reason)) if reason.contains("rolled back the store's shared transaction")),
+            "a's later writes fail"
+        );
         let (rollback, rolled_back) = call(a, TxControl::Rollback, None);
         batch.serve(rollback);
-        assert_eq!(rolled_back.try_recv(), Ok(Ok(())));
+        assert!(
+            matches!(rolled_back.try_recv(), Ok(Err(_))),
+            "nothing left to roll back"
+        );
         batch.commit_with(|_| Ok(())).expect("commit");
         assert_eq!(ids(&store), ["b"]);
+        batch.close();
+    }
+
+    #[test]
+    fn a_writer_whose_writes_another_statement_undid_fails_its_later_calls_until_forgotten() {
+        let (_dir, store) = store();
+        let mut batch = Batch::new(&store).expect("batch");
+        let (x, y, reader) = (ExecId::random(), ExecId::random(), ExecId::random());
+        let (insert_x, x_done) = call(x, TxControl::None, Some("INSERT INTO t VALUES ('x')"));
+        batch.serve(insert_x);
+        assert_eq!(x_done.try_recv(), Ok(Ok(())));
+        batch.serve(call(reader, TxControl::None, Some("SELECT * FROM t")).0);
+        // y's conflict undoes x's insert while x is not waiting for anything.
+        batch.serve(call(y, TxControl::None, Some("INSERT INTO t VALUES ('x')")).0);
+        assert!(batch.take_undone());
+        assert!(batch.lost(x).is_some());
+        assert!(batch.lost(reader).is_none(), "a reader lost nothing");
+        // x's sync before its response: it must not succeed at the next commit.
+        let (sync, synced) = call(x, TxControl::None, None);
+        batch.serve(sync);
+        assert!(
+            matches!(synced.try_recv(), Ok(Err(reason)) if reason.contains("undone")),
+            "x learns its write is gone"
+        );
+        batch.commit_with(|_| Ok(())).expect("commit");
+        assert!(ids(&store).is_empty());
+        batch.forget(x);
+        let (again, again_done) = call(x, TxControl::None, Some("INSERT INTO t VALUES ('x2')"));
+        batch.serve(again);
+        assert_eq!(again_done.try_recv(), Ok(Ok(())));
+        batch.close();
+    }
+
+    #[test]
+    fn a_failed_commit_fails_every_writer_in_it() {
+        let (_dir, store) = store();
+        store
+            .connect()
+            .expect("connect")
+            .execute_batch(
+                "CREATE TABLE parent (id TEXT PRIMARY KEY);
+                 CREATE TABLE child (id TEXT PRIMARY KEY,
+                   parent TEXT REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
+            )
+            .expect("schema");
+        let mut batch = Batch::new(&store).expect("batch");
+        let (good, bad) = (ExecId::random(), ExecId::random());
+        batch.serve(call(good, TxControl::None, Some("INSERT INTO t VALUES ('good')")).0);
+        // A deferred foreign key is only checked at the outer COMMIT.
+        let (orphan, orphan_done) = call(
+            bad,
+            TxControl::None,
+            Some("INSERT INTO child VALUES ('c', 'missing')"),
+        );
+        batch.serve(orphan);
+        assert_eq!(orphan_done.try_recv(), Ok(Ok(())));
+        assert!(batch.commit_with(|_| Ok(())).is_err());
+        assert!(batch.lost(good).is_some() && batch.lost(bad).is_some());
+        let (sync, synced) = call(good, TxControl::None, None);
+        batch.serve(sync);
+        assert!(
+            matches!(synced.try_recv(), Ok(Err(reason)) if reason.contains("could not commit"))
+        );
+        batch.close();
+        assert!(ids(&store).is_empty());
+    }
+
+    #[test]
+    fn nested_savepoints_of_one_owner_end_in_order() {
+        let (_dir, store) = store();
+        let mut batch = Batch::new(&store).expect("batch");
+        let (a, b) = (ExecId::random(), ExecId::random());
+        batch.serve(call(a, TxControl::Begin, None).0);
+        batch.serve(call(a, TxControl::None, Some("INSERT INTO t VALUES ('outer')")).0);
+        batch.serve(call(a, TxControl::Begin, None).0);
+        batch.serve(call(a, TxControl::None, Some("INSERT INTO t VALUES ('inner')")).0);
+        batch.serve(call(a, TxControl::Rollback, None).0);
+        let (insert_b, b_done) = call(b, TxControl::None, Some("INSERT INTO t VALUES ('b')"));
+        batch.serve(insert_b);
+        assert_eq!(
+            b_done.try_recv(),
+            Err(TryRecvError::Empty),
+            "the outer one still holds b"
+        );
+        batch.serve(call(a, TxControl::Commit, None).0);
+        assert_eq!(b_done.try_recv(), Ok(Ok(())));
+        batch.commit_with(|_| Ok(())).expect("commit");
+        assert_eq!(ids(&store), ["b", "outer"]);
         batch.close();
     }
 }

@@ -35,6 +35,9 @@ pub enum TxControl {
     None,
     Begin,
     Commit,
+    /// Commit, and commit nothing more until the caller's record arrives: an atomic job
+    /// attempt's writes and its record share one commit.
+    CommitWithRecord,
     Rollback,
 }
 

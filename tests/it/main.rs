@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod dev;
+mod durability;
 mod init;
 mod queue;
 mod reload;
