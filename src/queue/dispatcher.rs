@@ -761,7 +761,7 @@ impl State {
             name: job.name.clone(),
             attempt: job.attempts,
             max_attempts: job.max_attempts,
-            backoff: worker.backoff.clone(),
+            backoff: worker.backoff,
             atomic: worker.atomic,
         };
         self.attempts.insert(id, (attempt_info.clone(), now_us()));
