@@ -88,6 +88,14 @@ const IDLE_CHECK: Duration = Duration::from_secs(5);
 const RETRY_FIRST: Duration = Duration::from_millis(5);
 const RETRY_MAX: Duration = Duration::from_secs(1);
 
+/// Records tried per commit after failed commits: fewer the longer the store has failed.
+fn retry_chunk(wait: Duration) -> usize {
+    let halvings = (wait.as_millis() / RETRY_FIRST.as_millis().max(1))
+        .max(1)
+        .ilog2();
+    (FLUSH_AT >> halvings.min(8)).max(1)
+}
+
 /// Tries to commit the last records at shutdown before giving up (about 15 s of waits).
 const SHUTDOWN_TRIES: u32 = 20;
 
@@ -150,6 +158,7 @@ impl Dispatcher {
             marks_lost: Vec::new(),
             pending_since: None,
             attempts: HashMap::new(),
+            unsettled: HashSet::new(),
             partial: HashSet::new(),
             retry: None,
         };
@@ -262,6 +271,8 @@ struct State {
     pending_since: Option<Instant>,
     /// Started attempts whose record is not committed yet, by execution, with their start.
     attempts: HashMap<ExecId, (JobAttempt, i64)>,
+    /// Jobs whose started attempt's record is not committed yet: never started again meanwhile.
+    unsettled: HashSet<String>,
     /// Attempts with writes committed ahead of their record (a row in the store says so).
     partial: HashSet<ExecId>,
     /// After a failed commit: when to try again, and the wait after that.
@@ -579,7 +590,8 @@ impl State {
         });
         let mut starting = Vec::new();
         for job in due {
-            if self.in_flight.contains(&job.id) {
+            // Running, or finished with its record not committed yet.
+            if self.in_flight.contains(&job.id) || self.unsettled.contains(&job.id) {
                 continue;
             }
             let running = self.per_worker.entry(job.name.clone()).or_insert(0);
@@ -648,7 +660,13 @@ impl State {
     /// never dropped. Then the finished attempts free their slots.
     fn flush(&mut self) {
         let now = now_us();
-        let prepared = match prepare_writes(&self.pending) {
+        // After failed commits, fewer records per try: a store with little room left can still
+        // take some, where the whole backlog would fail again and again.
+        let take = self
+            .retry
+            .map_or(self.pending.len(), |(_, wait)| retry_chunk(wait))
+            .min(self.pending.len());
+        let prepared = match prepare_writes(&self.pending[..take]) {
             Ok(prepared) => prepared,
             Err(e) => {
                 // Only a record that cannot be encoded gets here: trying again cannot help.
@@ -660,7 +678,7 @@ impl State {
                 return;
             }
         };
-        let finished: HashSet<ExecId> = self.pending.iter().map(|w| w.record.id).collect();
+        let finished: HashSet<ExecId> = self.pending[..take].iter().map(|w| w.record.id).collect();
         let newly_partial: Vec<(ExecId, String, i64)> = self
             .batch
             .writers()
@@ -689,17 +707,18 @@ impl State {
                 self.retry = None;
                 self.marks.clear();
                 self.marks_lost.clear();
-                self.pending_since = None;
-                let batch = std::mem::take(&mut self.pending);
+                let batch: Vec<StoreWrite> = self.pending.drain(..take).collect();
+                self.pending_since = (!self.pending.is_empty()).then(Instant::now);
                 self.publish(&batch, &seqs);
                 for (exec, _, _) in newly_partial {
                     self.partial.insert(exec);
                 }
                 for write in &batch {
                     self.batch.forget(write.record.id);
-                    if write.job.is_some() {
+                    if let Some((job_id, _)) = &write.job {
                         self.attempts.remove(&write.record.id);
                         self.partial.remove(&write.record.id);
+                        self.unsettled.remove(job_id);
                     }
                 }
                 if !batch.is_empty() {
@@ -718,7 +737,19 @@ impl State {
                     );
                 }
                 self.retry = Some((Instant::now() + wait, wait));
+                self.batch.checkpoint_after_failure();
                 self.marks_lost.append(&mut self.marks);
+                // At once, so that the next look at due jobs does not start them again.
+                let now = now_us();
+                let lost = &self.marks_lost;
+                if !lost.is_empty()
+                    && self
+                        .batch
+                        .write(|tx| Ok(mark_running(tx, lost.iter().map(String::as_str), now)?))
+                        .is_ok()
+                {
+                    self.marks.append(&mut self.marks_lost);
+                }
                 self.fail_lost_attempts();
             }
         }
@@ -765,6 +796,7 @@ impl State {
             atomic: worker.atomic,
         };
         self.attempts.insert(id, (attempt_info.clone(), now_us()));
+        self.unsettled.insert(job.id.clone());
         let request = ExecutionRequest {
             id,
             kind: Kind::Job,

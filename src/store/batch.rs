@@ -160,7 +160,7 @@ impl Batch {
             self.tx_owner = None;
             self.tx_depth = 0;
             self.undo(format!(
-                "its writes were undone before they were committed: a statement of execution \
+                "its writes since the last commit were undone: a statement of execution \
                  {owner} rolled back the store's shared transaction (ON CONFLICT ROLLBACK or \
                  RAISE(ROLLBACK))"
             ));
@@ -347,12 +347,24 @@ impl Batch {
                     let _ = self.conn.execute_batch("ROLLBACK");
                 }
                 self.undo(format!(
-                    "its writes were undone before they were committed: the store could not \
+                    "its writes since the last commit were undone: the store could not \
                      commit ({e})"
                 ));
                 Err(e)
             }
         }
+    }
+
+    /// After a failed commit, with no transaction open: moves the WAL into the database file
+    /// and truncates it, so that on a full disk the room the WAL took is free again.
+    pub fn checkpoint_after_failure(&mut self) {
+        if self.guard.is_some() {
+            return;
+        }
+        let _guard = self.lock.lock();
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 
     /// The transaction is over: let other writers in and answer the waiting callers.

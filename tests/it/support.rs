@@ -283,6 +283,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- flux dev's output ---\n{}", self.output());
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
