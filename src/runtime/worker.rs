@@ -21,6 +21,7 @@ use super::recorder::Recorder;
 use super::{declared_env, now_us, ExecutionOutcome, ExecutionRequest, HttpOutput, Shared, Task};
 use crate::queue::transition_after;
 use crate::record::{ErrorInfo, ExecutionRecord, Kind, RecordSummary, SpanStatus, Status};
+use crate::store::sandbox::Stop;
 use crate::store::StoreWrite;
 
 const WEB_JS: &str = include_str!("js/web.js");
@@ -290,10 +291,28 @@ impl Worker {
 
         let timeout_at = Instant::now() + request.timeout;
         self.interrupted.set(false);
-        self.deadline
-            .set(monotonic_ns() + request.timeout.as_nanos() as u64);
-        let driven = self.drive(&request, timeout_at, env);
+        let deadline_ns = monotonic_ns() + request.timeout.as_nanos() as u64;
+        self.deadline.set(deadline_ns);
+        if let Some(exec) = self.state.borrow_mut().exec() {
+            exec.deadline_ns = deadline_ns;
+        }
+        let mut driven = self.drive(&request, timeout_at, env);
         self.deadline.set(0);
+        // A statement stopped at the deadline or at shutdown ended the execution, whatever its
+        // code did with the error afterwards.
+        if matches!(driven, Driven::Finished(_) | Driven::Failed(_)) {
+            let stopped = self
+                .state
+                .borrow()
+                .exec
+                .as_ref()
+                .and_then(|e| e.stopped_sql);
+            match stopped {
+                Some(Stop::Deadline) => driven = Driven::Timeout,
+                Some(Stop::Shutdown) => driven = Driven::Interrupted,
+                None => {}
+            }
+        }
 
         let mut state = self.state.borrow_mut();
         let reason = match driven {
@@ -598,10 +617,19 @@ fn build_record(
                 .spans
                 .iter()
                 .skip(1)
-                .filter(|s| s.status == SpanStatus::Pending)
-                .map(|s| match &s.location {
-                    Some(at) => format!("{} at {at}", s.name),
-                    None => s.name.clone(),
+                .filter(|s| matches!(s.status, SpanStatus::Pending | SpanStatus::Timeout))
+                .map(|s| {
+                    let at = s
+                        .location
+                        .as_ref()
+                        .map_or_else(String::new, |at| format!(" at {at}"));
+                    // A span that timed out is a statement stopped at the deadline.
+                    let stopped = if s.status == SpanStatus::Timeout {
+                        " (its SQL statement was interrupted at the deadline)"
+                    } else {
+                        ""
+                    };
+                    format!("{}{at}{stopped}", s.name)
                 })
                 .collect();
             let mut message = timeout_text();

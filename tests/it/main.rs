@@ -6,6 +6,7 @@ mod dev;
 mod init;
 mod queue;
 mod reload;
+mod sandbox_sql;
 mod support;
 mod tail;
 mod trace;
