@@ -103,9 +103,12 @@ pub struct DatabaseConfig {
 pub const MAX_RESULT_SIZE_CEILING: u64 = 1 << 30;
 
 impl Default for DatabaseConfig {
+    /// A result this heavy peaks at about 120 MB of memory while it is handed over (measured:
+    /// 400 000 rows weighing 50 MiB took flux dev's peak RSS from 43 MB to 380 MB), so four
+    /// engines at the cap stay well under a laptop's memory.
     fn default() -> Self {
         DatabaseConfig {
-            max_result_bytes: 64 << 20,
+            max_result_bytes: 16 << 20,
         }
     }
 }
@@ -481,7 +484,7 @@ mod tests {
     #[test]
     fn the_result_size_cap_is_a_size_within_range() {
         let default = Config::from_json("flux.config.ts", json!({})).expect("valid");
-        assert_eq!(default.db.max_result_bytes, 64 << 20);
+        assert_eq!(default.db.max_result_bytes, 16 << 20);
         let set = Config::from_json(
             "flux.config.ts",
             json!({ "db": { "maxResultSize": "2MiB" } }),

@@ -461,3 +461,46 @@ fn a_result_cap_out_of_range_is_a_config_error() {
     assert!(output.contains("db.maxResultSize"), "{output}");
     assert!(output.contains("at most 1GiB"), "{output}");
 }
+
+#[test]
+fn an_endless_write_ends_at_the_deadline_and_later_writes_work() {
+    let project = Project::with_files(PROJECT);
+    let server = project.start();
+    assert_eq!(server.post_json("/note", r#"{"body":"kept"}"#).status, 200);
+    // A write that never gets to its row: SQLite undoes the whole open transaction when it
+    // interrupts a write, which the store thread notices.
+    let endless_insert = format!("INSERT INTO notes (body) {ENDLESS}");
+    let (status, elapsed, id) = spawn_slow(&server, "/sql", &endless_insert)
+        .join()
+        .expect("join");
+    assert_eq!(status, 504);
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "answered after {elapsed:?}"
+    );
+    assert_eq!(server.record(&id)["status"], "timeout");
+    // Its rows are gone, the earlier write is kept, and the store takes writes again.
+    assert_eq!(note_count(&server), 1);
+    assert_eq!(server.post_json("/note", r#"{"body":"after"}"#).status, 200);
+    assert_eq!(note_count(&server), 2);
+}
+
+#[test]
+fn a_million_rows_meet_the_default_cap() {
+    let project = Project::with_files(&[(
+        "functions/sql.ts",
+        "export default async (req, ctx) => {
+           try { return { rows: (await ctx.db.query(req.body.sql)).length } }
+           catch (e) { return { error: e.message } }
+         }",
+    )]);
+    let server = project.start();
+    let million = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1000000) \
+                   SELECT x FROM c";
+    let message = refusal(&server, million);
+    assert!(
+        message.contains("larger than db.maxResultSize (16.0 MiB)"),
+        "{message}"
+    );
+    assert_eq!(server.get("/_flux/api/health").status, 200);
+}
