@@ -35,5 +35,7 @@ interface FluxConfig {
   workers?: Record<string, { maxAttempts?: number; timeoutSeconds?: number; backoff?: 'exponential' | 'linear' | { type: 'exponential' | 'linear'; initialDelay: number | string }; concurrency?: number }>;
   http?: { timeoutSeconds?: number; maxBodySize?: string | number };
   retention?: { maxAge?: string; maxSize?: string | number };
+  /** `maxResultSize`: the most one query may return (default '16MiB'): page larger results with LIMIT. */
+  db?: { maxResultSize?: string | number };
   env?: string[];
 }
