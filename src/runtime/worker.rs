@@ -21,7 +21,6 @@ use super::recorder::Recorder;
 use super::{declared_env, now_us, ExecutionOutcome, ExecutionRequest, HttpOutput, Shared, Task};
 use crate::queue::transition_after;
 use crate::record::{ErrorInfo, ExecutionRecord, Kind, RecordSummary, SpanStatus, Status};
-use crate::store::sandbox::Stop;
 use crate::store::StoreWrite;
 
 const WEB_JS: &str = include_str!("js/web.js");
@@ -287,34 +286,31 @@ impl Worker {
             .map(|(k, v)| (k, Value::String(v)))
             .collect();
         let env = Value::Object(exec.env.clone());
+        // Its statements stop at the deadline too (the engine's own is set just before it runs).
+        exec.deadline_ns = monotonic_ns() + request.timeout.as_nanos() as u64;
         self.state.borrow_mut().exec = Some(exec);
 
         let timeout_at = Instant::now() + request.timeout;
         self.interrupted.set(false);
-        let deadline_ns = monotonic_ns() + request.timeout.as_nanos() as u64;
-        self.deadline.set(deadline_ns);
-        if let Some(exec) = self.state.borrow_mut().exec() {
-            exec.deadline_ns = deadline_ns;
-        }
-        let mut driven = self.drive(&request, timeout_at, env);
+        self.deadline
+            .set(monotonic_ns() + request.timeout.as_nanos() as u64);
+        let driven = self.drive(&request, timeout_at, env);
         self.deadline.set(0);
-        // A statement stopped at the deadline or at shutdown ended the execution, whatever its
-        // code did with the error afterwards.
-        if matches!(driven, Driven::Finished(_) | Driven::Failed(_)) {
-            let stopped = self
-                .state
-                .borrow()
-                .exec
-                .as_ref()
-                .and_then(|e| e.stopped_sql);
-            match stopped {
-                Some(Stop::Deadline) => driven = Driven::Timeout,
-                Some(Stop::Shutdown) => driven = Driven::Interrupted,
-                None => {}
-            }
-        }
 
         let mut state = self.state.borrow_mut();
+        // A statement stopped at the deadline or at shutdown ended the execution, whatever its
+        // code did with the error afterwards.
+        let driven = match (driven, state.exec.as_ref().and_then(|e| e.stopped_sql)) {
+            (
+                Driven::Finished(_) | Driven::Failed(_),
+                Some(crate::store::sandbox::Stop::Deadline),
+            ) => Driven::Timeout,
+            (
+                Driven::Finished(_) | Driven::Failed(_),
+                Some(crate::store::sandbox::Stop::Shutdown),
+            ) => Driven::Interrupted,
+            (driven, _) => driven,
+        };
         let reason = match driven {
             Driven::Timeout => "the execution timed out",
             Driven::Interrupted => "flux dev stopped",
