@@ -504,3 +504,38 @@ fn a_million_rows_meet_the_default_cap() {
     );
     assert_eq!(server.get("/_flux/api/health").status, 200);
 }
+
+#[test]
+fn sigterm_stops_an_endless_query_on_the_store_thread() {
+    let project = Project::with_files(&[
+        (
+            "flux.config.ts",
+            "export default { http: { timeoutSeconds: 120 }, shutdown: { graceSeconds: 0.2 } }",
+        ),
+        ("migrations/001.sql", "CREATE TABLE notes (body TEXT);"),
+        (
+            "functions/endless.ts",
+            "export default async (req, ctx) => {
+               await ctx.db.insert('notes', { body: 'first' })
+               console.log('counting')
+               return ctx.db.query(req.body.sql)
+             }",
+        ),
+    ]);
+    let server = project.start();
+    let slow = spawn_slow(&server, "/endless", ENDLESS);
+    server.wait_for_output("[endless] counting");
+    let stopping = Instant::now();
+    // SAFETY: a signal to the child process this test started.
+    unsafe {
+        libc::kill(server.pid() as i32, libc::SIGTERM);
+    }
+    let (status, _, _) = slow.join().expect("join");
+    assert_eq!(status, 503);
+    server.stop();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "flux dev took {:?} to stop",
+        stopping.elapsed()
+    );
+}
