@@ -81,13 +81,28 @@ pub fn run_as<T>(
             verdict: Verdict::default(),
         })
     });
+    // Restores the previous state even if `work` panics, so that flux's own statements on
+    // this thread are never left sandboxed.
+    let _restore = Restore(Some(previous));
     let result = work();
     let verdict = ACTIVE.with(|active| {
-        let mut active = active.borrow_mut();
-        let ended = std::mem::replace(&mut *active, previous);
-        ended.map(|a| a.verdict).unwrap_or_default()
+        active
+            .borrow_mut()
+            .as_mut()
+            .map(|a| std::mem::take(&mut a.verdict))
+            .unwrap_or_default()
     });
     (result, verdict)
+}
+
+struct Restore(Option<Option<Active>>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if let Some(previous) = self.0.take() {
+            ACTIVE.with(|active| *active.borrow_mut() = previous);
+        }
+    }
 }
 
 fn must_stop() -> bool {
@@ -318,6 +333,17 @@ mod tests {
             .query_row("PRAGMA query_only", [], |row| row.get(0))
             .expect("pragma");
         assert_eq!(query_only, 0);
+    }
+
+    #[test]
+    fn a_panic_in_user_sql_leaves_the_thread_unsandboxed() {
+        let conn = sandboxed();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_as(Author::Function, None, || panic!("inside user SQL"))
+        }));
+        assert!(panicked.is_err());
+        conn.execute("DELETE FROM _flux_records", [])
+            .expect("flux's own statements run unsandboxed");
     }
 
     #[test]
