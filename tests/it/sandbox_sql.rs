@@ -539,3 +539,26 @@ fn sigterm_stops_an_endless_query_on_the_store_thread() {
         stopping.elapsed()
     );
 }
+
+#[test]
+fn an_uncaught_refusal_is_recorded_at_the_call_site() {
+    let project = Project::with_files(&[(
+        "functions/attach.ts",
+        "export default async (req, ctx) => {\n  return ctx.db.query(\"ATTACH ':memory:' AS other\")\n}",
+    )]);
+    let server = project.start();
+    let reply = server.get("/attach");
+    assert_eq!(reply.status, 500);
+    let record = server.record(&reply.request_id());
+    assert_eq!(record["error"]["location"], "attach.ts:2", "{record}");
+    let message = record["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("ATTACH and DETACH are not allowed"),
+        "{message}"
+    );
+    let (_, why, _) = project.run(&["why", &reply.request_id()]);
+    assert!(
+        why.contains("ATTACH and DETACH are not allowed") && why.contains("attach.ts:2"),
+        "{why}"
+    );
+}
