@@ -37,5 +37,7 @@ interface FluxConfig {
     atomic?: boolean }>;
   http?: { timeoutSeconds?: number; maxBodySize?: string | number };
   retention?: { maxAge?: string; maxSize?: string | number };
+  /** `maxResultSize`: the most one query may return (default '16MiB'): page larger results with LIMIT. */
+  db?: { maxResultSize?: string | number };
   env?: string[];
 }

@@ -10,10 +10,12 @@ use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::clock::monotonic_ns;
 use super::recorder::Recorder;
 use super::{email, now_us, sql, Shared};
 use crate::queue::{self, EnqueueOptions};
 use crate::record::{ExecId, Mutation, SpanStatus};
+use crate::store::sandbox::{Stop, StopCheck};
 use crate::store::{Session, TxControl};
 
 /// The largest response body `fetch` reads.
@@ -49,6 +51,29 @@ pub struct ExecState {
     pub mutations: Vec<Mutation>,
     /// Rows changed in its open transaction, settled when the transaction ends.
     tx_mutations: Vec<Mutation>,
+    /// Clock nanos (`clock::monotonic_ns`) at which its statements are stopped; 0 for none.
+    pub deadline_ns: u64,
+    /// One of its statements was stopped at the deadline or at shutdown: that ended it.
+    pub stopped_sql: Option<Stop>,
+}
+
+/// Why a statement failed, and whether it was stopped rather than refused or wrong.
+struct StatementError {
+    message: String,
+    stopped: Option<Stop>,
+}
+
+impl From<sql::SqlError> for StatementError {
+    fn from(error: sql::SqlError) -> StatementError {
+        let stopped = match &error {
+            sql::SqlError::Stopped(stop) => Some(*stop),
+            _ => None,
+        };
+        StatementError {
+            message: error.to_string(),
+            stopped,
+        }
+    }
 }
 
 impl ExecState {
@@ -67,6 +92,8 @@ impl ExecState {
             atomic: false,
             mutations: Vec::new(),
             tx_mutations: Vec::new(),
+            deadline_ns: 0,
+            stopped_sql: None,
         }
     }
 
@@ -232,9 +259,31 @@ impl HostState {
         self.shared.writer.call(owner, control, durable, work)
     }
 
+    /// What bounds the running execution's statements: its deadline, flux dev's shutdown and
+    /// the configured result size.
+    fn sql_limits(&mut self) -> sql::Limits {
+        let shared = Arc::clone(&self.shared);
+        let max_result_bytes = shared.config().db.max_result_bytes;
+        let deadline_ns = self.running().deadline_ns;
+        let stop: StopCheck = Arc::new(move || {
+            let now = monotonic_ns();
+            if shared.stop_at().is_some_and(|at| now > at) {
+                Some(Stop::Shutdown)
+            } else if deadline_ns != 0 && now > deadline_ns {
+                Some(Stop::Deadline)
+            } else {
+                None
+            }
+        });
+        sql::Limits {
+            stop,
+            max_result_bytes,
+        }
+    }
+
     /// Runs one statement, recorded as span `name`: a read on this engine's connection until
     /// the execution has written, anything else on the store thread's with its row changes
-    /// captured.
+    /// captured. A statement stopped at the deadline (or at shutdown) ends the execution.
     fn statement(
         &mut self,
         name: String,
@@ -248,21 +297,22 @@ impl HostState {
         let recorder = self.recorder();
         let span = recorder.open(name, site, attrs);
         let at = recorder.elapsed_us();
+        let limits = self.sql_limits();
         let exec = self.running();
         let local = !exec.wrote && !exec.in_transaction && sql::is_read_only(&self.conn, sql_text);
         let result = if local {
-            sql::run(&self.conn, sql_text, params).map_err(|e| e.to_string())
+            sql::run(&self.conn, sql_text, params, &limits).map_err(StatementError::from)
         } else {
             let sql_text = sql_text.to_string();
             let params = params.to_vec();
             let ran = self.on_writer(TxControl::None, false, move |session| {
                 session.capture.begin_statement();
-                let result = sql::run(session.conn, &sql_text, &params);
+                let result = sql::run(session.conn, &sql_text, &params, &limits);
                 let changes =
                     session
                         .capture
                         .finish_statement(session.conn, Some(span), at, result.is_ok());
-                Ok((result.map_err(|e| e.to_string()), changes))
+                Ok((result.map_err(StatementError::from), changes))
             });
             match ran {
                 Ok((result, changes)) => {
@@ -274,7 +324,10 @@ impl HostState {
                     }
                     result
                 }
-                Err(message) => Err(message),
+                Err(message) => Err(StatementError {
+                    message,
+                    stopped: None,
+                }),
             }
         };
         let recorder = self.recorder();
@@ -288,8 +341,15 @@ impl HostState {
                 recorder.close(span, SpanStatus::Ok, None, done);
                 Ok(result)
             }
-            Err(message) => {
-                recorder.close(span, SpanStatus::Error, Some(message.clone()), Map::new());
+            Err(StatementError { message, stopped }) => {
+                let status = match stopped {
+                    Some(_) => SpanStatus::Timeout,
+                    None => SpanStatus::Error,
+                };
+                recorder.close(span, status, Some(message.clone()), Map::new());
+                if stopped.is_some() {
+                    self.running().stopped_sql = stopped;
+                }
                 Err(message)
             }
         }

@@ -1,8 +1,14 @@
 //! Running user SQL: `$1…$n` bound by number, rows returned as JSON objects.
 
+use std::ffi::{c_char, c_int};
+
+use rusqlite::fallible_iterator::FallibleIterator;
+use rusqlite::hooks::{AuthContext, Authorization};
 use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{Connection, Statement};
+use rusqlite::{ffi, Connection, Statement};
 use serde_json::{Map, Value};
+
+use crate::store::sandbox::{self, Author, Stop, StopCheck};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
@@ -10,6 +16,21 @@ pub enum SqlError {
     Sqlite(#[from] rusqlite::Error),
     #[error("{0}")]
     Usage(String),
+    /// The sandbox refused the statement: the reason says what is not allowed.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{}", match .0 {
+        Stop::Deadline => "the SQL statement was interrupted at the execution's deadline",
+        Stop::Shutdown => "the SQL statement was interrupted: flux dev is stopping",
+    })]
+    Stopped(Stop),
+    #[error(
+        "the query's result is larger than db.maxResultSize ({}) at row {rows}: page it \
+         (LIMIT … with a WHERE on the last key seen), select fewer columns, or raise \
+         db.maxResultSize in flux.config.ts",
+        bytesize::ByteSize::b(*.max_bytes).display().iec()
+    )]
+    TooLarge { max_bytes: u64, rows: usize },
 }
 
 pub struct SqlResult {
@@ -86,100 +107,78 @@ fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), SqlError> {
     Ok(())
 }
 
-/// Statements that would end or nest the store's transaction: executions get
-/// `ctx.db.transaction` instead.
-const TRANSACTION_CONTROL: [&str; 6] =
-    ["BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"];
-
-/// Pragmas that only describe the schema; any other pragma could change how the store's
-/// connection behaves (`query_only`, `foreign_keys`, `journal_mode` …) and is refused.
-const READ_PRAGMAS: [&str; 6] = [
-    "table_info",
-    "table_xinfo",
-    "index_list",
-    "index_info",
-    "index_xinfo",
-    "foreign_key_list",
-];
-
-/// Why `sql` may not run, if it may not: it would end or nest the store's transaction, or
-/// change the connection's settings.
-fn refusal(sql: &str) -> Option<&'static str> {
-    if is_transaction_control(sql) {
-        return Some(
-            "transactions are not controlled with SQL here: use ctx.db.transaction(async (tx) => …)",
-        );
-    }
-    let rest = skip_comments(sql);
-    let is_pragma = rest
-        .get(..6)
-        .is_some_and(|head| head.eq_ignore_ascii_case("pragma"));
-    if is_pragma {
-        let name: String = rest[6..]
-            .trim_start()
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
-            .collect::<String>()
-            .to_ascii_lowercase();
-        let name = name.rsplit('.').next().unwrap_or("");
-        if !READ_PRAGMAS.contains(&name) {
-            return Some(
-                "only schema pragmas (table_info, index_list, …) run here: the store's settings are flux's",
-            );
-        }
-    }
-    None
+/// What bounds one call's statement.
+#[derive(Clone)]
+pub struct Limits {
+    /// Stops the statement at its execution's deadline or at shutdown.
+    pub stop: StopCheck,
+    /// The most a result may weigh, as the JSON handed to the function (`db.maxResultSize`).
+    pub max_result_bytes: u64,
 }
 
-fn is_transaction_control(sql: &str) -> bool {
-    let first = skip_comments(sql)
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .next()
-        .unwrap_or("");
-    TRANSACTION_CONTROL
-        .iter()
-        .any(|keyword| first.eq_ignore_ascii_case(keyword))
-}
-
-/// `sql` from its first token: leading blanks and comments skipped.
-fn skip_comments(mut sql: &str) -> &str {
-    loop {
-        sql = sql.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
-        if let Some(rest) = sql.strip_prefix("--") {
-            sql = rest.split_once('\n').map_or("", |(_, after)| after);
-        } else if let Some(rest) = sql.strip_prefix("/*") {
-            sql = rest.split_once("*/").map_or("", |(_, after)| after);
-        } else {
-            return sql;
-        }
-    }
-}
+/// Appended to user SQL so that its cached statements never share a cache slot with flux's own
+/// statements of the same text: those were prepared without the sandbox's authorizer.
+const USER_STATEMENT: &str = "\n-- flux: user statement";
 
 /// Whether `sql` only reads (so it may run on any connection). A statement that does not
-/// prepare counts as reading: running it reports the error.
+/// prepare, or is refused, counts as reading: running it reports the error.
 pub fn is_read_only(conn: &Connection, sql: &str) -> bool {
-    if refusal(sql).is_some() {
-        return true;
-    }
-    conn.prepare_cached(sql)
-        .map_or(true, |stmt| stmt.readonly())
+    let (readonly, _) = sandbox::run_as(Author::Function, None, || {
+        conn.prepare_cached(&format!("{sql}{USER_STATEMENT}"))
+            .map_or(true, |stmt| stmt.readonly())
+    });
+    readonly
 }
 
-/// Runs one statement and collects its rows.
-pub fn run(conn: &Connection, sql: &str, params: &[Value]) -> Result<SqlResult, SqlError> {
-    if let Some(reason) = refusal(sql) {
-        return Err(SqlError::Usage(reason.into()));
+/// Runs one statement of user SQL, within the sandbox and `limits`, and collects its rows.
+pub fn run(
+    conn: &Connection,
+    sql: &str,
+    params: &[Value],
+    limits: &Limits,
+) -> Result<SqlResult, SqlError> {
+    let (result, verdict) = sandbox::run_as(Author::Function, Some(limits.stop.clone()), || {
+        run_statement(conn, sql, params, limits.max_result_bytes)
+    });
+    match result {
+        Err(SqlError::Sqlite(error)) => Err(if let Some(reason) = verdict.refused {
+            SqlError::Refused(reason)
+        } else if let Some(stop) = verdict.stopped {
+            SqlError::Stopped(stop)
+        } else {
+            SqlError::Sqlite(error)
+        }),
+        other => other,
     }
-    let mut stmt = conn.prepare_cached(sql)?;
+}
+
+fn run_statement(
+    conn: &Connection,
+    sql: &str,
+    params: &[Value],
+    max_result_bytes: u64,
+) -> Result<SqlResult, SqlError> {
+    check_single_statement(conn, sql)?;
+    let mut stmt = conn.prepare_cached(&format!("{sql}{USER_STATEMENT}"))?;
     bind(&mut stmt, params)?;
     let names: Vec<String> = stmt.column_names().map(String::from).collect();
     let mut rows = Vec::new();
+    let mut result_bytes = 0u64;
     {
         let mut cursor = stmt.raw_query();
         while let Some(row) = cursor.next()? {
             let mut object = Map::with_capacity(names.len());
+            result_bytes += ROW_OVERHEAD;
             for (i, name) in names.iter().enumerate() {
-                object.insert(name.clone(), to_json(row.get_ref(i)?));
+                let value = row.get_ref(i)?;
+                result_bytes += json_weight(name, value);
+                object.insert(name.clone(), to_json(value));
+            }
+            if result_bytes > max_result_bytes {
+                return Err(SqlError::TooLarge {
+                    max_bytes: max_result_bytes,
+                    rows: rows.len() + 1,
+                });
             }
             rows.push(object);
         }
@@ -192,6 +191,84 @@ pub fn run(conn: &Connection, sql: &str, params: &[Value]) -> Result<SqlResult, 
     Ok(SqlResult { rows, changes })
 }
 
+/// What a row weighs beside its values: the object holding it, here and in the function.
+const ROW_OVERHEAD: u64 = 64;
+
+/// About what `name: value` weighs as handed to the function: its JSON, plus the entry that
+/// holds it (so that a million tiny rows count for more than their few bytes of JSON).
+fn json_weight(name: &str, value: ValueRef<'_>) -> u64 {
+    let value = match value {
+        ValueRef::Null => 4,
+        ValueRef::Integer(_) | ValueRef::Real(_) => 8,
+        ValueRef::Text(text) => text.len() + 2,
+        ValueRef::Blob(blob) => blob.len() * 2 + 12,
+    };
+    (name.len() + 16 + value) as u64
+}
+
+/// A call runs exactly one statement: a second one is refused before it is prepared (preparing
+/// applies some pragmas). SQLite finds where the first statement ends; what follows may only be
+/// blanks, comments and `;`.
+fn check_single_statement(conn: &Connection, sql: &str) -> Result<(), SqlError> {
+    // Statements are separated by `;`: without one before the end there is only one.
+    if !sql.trim_end().trim_end_matches(';').contains(';') {
+        return Ok(());
+    }
+    let Some(end) = first_statement_end(conn, sql) else {
+        // It does not prepare: preparing it again reports why.
+        return Ok(());
+    };
+    let rest = &sql[end..];
+    let more = SCRATCH.with(|scratch| match scratch {
+        // Refusing everything, so that preparing `rest` there cannot change a setting either.
+        Some(scratch) => !matches!(rusqlite::Batch::new(scratch, rest).next(), Ok(None)),
+        None => !rest.trim().trim_matches(';').trim().is_empty(),
+    });
+    if more {
+        return Err(SqlError::Usage(
+            "a call runs one SQL statement, and this SQL holds more: make one call per statement \
+             (ctx.db.transaction groups them)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// An empty in-memory database that refuses every statement, used only to tell whether
+    /// text holds a statement.
+    static SCRATCH: Option<Connection> = {
+        Connection::open_in_memory().ok().and_then(|mut conn| {
+            conn.authorizer(Some(|_: AuthContext<'_>| Authorization::Deny))
+                .ok()
+                .map(|()| conn)
+        })
+    };
+}
+
+/// The byte offset where the first statement of `sql` ends, or `None` when it does not prepare.
+fn first_statement_end(conn: &Connection, sql: &str) -> Option<usize> {
+    let length = c_int::try_from(sql.len()).ok()?;
+    let start = sql.as_ptr().cast::<c_char>();
+    let mut stmt = std::ptr::null_mut();
+    let mut tail: *const c_char = std::ptr::null();
+    // SAFETY: `sql` outlives the call, `length` is its length, and the statement is finalized
+    // before returning; `tail` points into `sql` or is null.
+    let rc = unsafe {
+        let rc = ffi::sqlite3_prepare_v3(conn.handle(), start, length, 0, &mut stmt, &mut tail);
+        ffi::sqlite3_finalize(stmt);
+        rc
+    };
+    if rc != ffi::SQLITE_OK || stmt.is_null() {
+        return None;
+    }
+    if tail.is_null() {
+        return Some(sql.len());
+    }
+    let end = (tail as usize).checked_sub(start as usize)?;
+    (end <= sql.len() && sql.is_char_boundary(end)).then_some(end)
+}
+
 /// `"name"` with embedded quotes doubled.
 pub fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -199,16 +276,37 @@ pub fn quote_identifier(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use serde_json::json;
 
+    fn sandboxed() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("open");
+        sandbox::install(&mut conn).expect("sandbox");
+        conn.execute_batch("CREATE TABLE t (x)").expect("schema");
+        conn
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            stop: Arc::new(|| None),
+            max_result_bytes: 64 << 20,
+        }
+    }
+
+    fn run_sql(conn: &Connection, sql: &str) -> Result<SqlResult, SqlError> {
+        run(conn, sql, &[], &limits())
+    }
+
     #[test]
     fn dollar_parameters_are_positional_whatever_their_order() {
-        let conn = Connection::open_in_memory().expect("open");
+        let conn = sandboxed();
         let result = run(
             &conn,
             "SELECT $2 AS b, $1 AS a",
             &[json!("first"), json!("second")],
+            &limits(),
         )
         .expect("runs");
         assert_eq!(result.rows[0]["a"], "first");
@@ -217,14 +315,14 @@ mod tests {
 
     #[test]
     fn parameter_count_mismatches_are_errors() {
-        let conn = Connection::open_in_memory().expect("open");
-        assert!(run(&conn, "SELECT $1, $2", &[json!(1)]).is_err());
-        assert!(run(&conn, "SELECT $1", &[json!(1), json!(2)]).is_err());
+        let conn = sandboxed();
+        assert!(run(&conn, "SELECT $1, $2", &[json!(1)], &limits()).is_err());
+        assert!(run(&conn, "SELECT $1", &[json!(1), json!(2)], &limits()).is_err());
     }
 
     #[test]
     fn transaction_statements_are_refused_and_count_as_reads() {
-        let conn = Connection::open_in_memory().expect("open");
+        let conn = sandboxed();
         for sql in [
             "BEGIN",
             "  commit;",
@@ -235,16 +333,105 @@ mod tests {
             "-- note\n /* more */ COMMIT",
             " ; ROLLBACK",
             ";COMMIT",
-            "PRAGMA query_only = ON",
-            "pragma main.foreign_keys=off",
         ] {
-            assert!(run(&conn, sql, &[]).is_err(), "{sql}");
+            let error = run_sql(&conn, sql).err().map(|e| e.to_string());
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("ctx.db.transaction")),
+                "{sql}: {error:?}"
+            );
             assert!(is_read_only(&conn, sql), "{sql}");
         }
-        conn.execute_batch("CREATE TABLE t (x)").expect("schema");
+        for sql in ["PRAGMA query_only = ON", "pragma main.foreign_keys=off"] {
+            assert!(
+                matches!(run_sql(&conn, sql), Err(SqlError::Refused(_))),
+                "{sql}"
+            );
+            assert!(is_read_only(&conn, sql), "{sql}");
+        }
         assert!(is_read_only(&conn, "SELECT * FROM t"));
         assert!(!is_read_only(&conn, "INSERT INTO t VALUES (1)"));
-        assert!(run(&conn, "SELECT 1 AS beginning", &[]).is_ok());
-        assert!(run(&conn, "PRAGMA table_info(t)", &[]).is_ok());
+        assert!(run_sql(&conn, "SELECT 1 AS beginning").is_ok());
+        assert!(run_sql(&conn, "PRAGMA table_info(t)").is_ok());
+    }
+
+    #[test]
+    fn one_statement_per_call_whatever_follows_it() {
+        let conn = sandboxed();
+        for sql in [
+            "SELECT 1",
+            "SELECT 1;",
+            "SELECT 1 ;; ; ",
+            "SELECT 1; -- a note",
+            "SELECT 1; /* a ; note */ ;",
+            "SELECT ';' AS semicolon",
+            "SELECT 'a;b'; -- 'c;d'",
+            "SELECT \"x;y\" FROM (SELECT 1 AS \"x;y\");",
+            "-- leading note; with a semicolon\nSELECT 1",
+            "CREATE TRIGGER t_one AFTER INSERT ON t BEGIN SELECT 1; SELECT 2; END;",
+        ] {
+            run_sql(&conn, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        for sql in [
+            "SELECT 1; SELECT 2",
+            "SELECT 1; PRAGMA query_only = 1",
+            "SELECT ';'; INSERT INTO t VALUES (1)",
+            "SELECT 1 -- note\n; DELETE FROM t",
+            "SELECT 1; /* note */ SELECT 2;",
+            "SELECT 1; garbage that does not parse",
+        ] {
+            let error = run_sql(&conn, sql).err().map(|e| e.to_string());
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("one SQL statement")),
+                "{sql}: {error:?}"
+            );
+        }
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(count, 0, "nothing after the first statement ran");
+        let query_only: i64 = conn
+            .query_row("PRAGMA query_only", [], |row| row.get(0))
+            .expect("pragma");
+        assert_eq!(query_only, 0, "the second statement was not even prepared");
+    }
+
+    #[test]
+    fn a_result_past_the_cap_is_an_error_naming_it() {
+        let conn = sandboxed();
+        let small = Limits {
+            max_result_bytes: 4096,
+            ..limits()
+        };
+        let many = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100000) \
+                    SELECT x, 'some text' AS label FROM c";
+        let error = run(&conn, many, &[], &small).err().map(|e| e.to_string());
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("db.maxResultSize (4.0 KiB)") && e.contains("LIMIT")),
+            "{error:?}"
+        );
+        let few = run(&conn, "SELECT 1 AS x", &[], &small).expect("a small result");
+        assert_eq!(few.rows.len(), 1);
+    }
+
+    #[test]
+    fn a_statement_past_its_deadline_is_interrupted() {
+        let conn = sandboxed();
+        let expired = Limits {
+            stop: Arc::new(|| Some(Stop::Deadline)),
+            ..limits()
+        };
+        let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                       SELECT count(*) FROM c";
+        let error = run(&conn, endless, &[], &expired).err();
+        assert!(
+            matches!(error, Some(SqlError::Stopped(Stop::Deadline))),
+            "{error:?}"
+        );
     }
 }

@@ -302,6 +302,8 @@ impl Worker {
             .map(|(k, v)| (k, Value::String(v)))
             .collect();
         let env = Value::Object(exec.env.clone());
+        // Its statements stop at the deadline too (the engine's own is set just before it runs).
+        exec.deadline_ns = monotonic_ns() + request.timeout.as_nanos() as u64;
         self.state.borrow_mut().exec = Some(exec);
 
         let timeout_at = Instant::now() + request.timeout;
@@ -323,6 +325,19 @@ impl Worker {
         self.deadline.set(0);
 
         let mut state = self.state.borrow_mut();
+        // A statement stopped at the deadline or at shutdown ended the execution, whatever its
+        // code did with the error afterwards.
+        let driven = match (driven, state.exec.as_ref().and_then(|e| e.stopped_sql)) {
+            (
+                Driven::Finished(_) | Driven::Failed(_),
+                Some(crate::store::sandbox::Stop::Deadline),
+            ) => Driven::Timeout,
+            (
+                Driven::Finished(_) | Driven::Failed(_),
+                Some(crate::store::sandbox::Stop::Shutdown),
+            ) => Driven::Interrupted,
+            (driven, _) => driven,
+        };
         let reason = match driven {
             Driven::Timeout => "the execution timed out",
             Driven::Interrupted => "flux dev stopped",
@@ -636,10 +651,19 @@ fn build_record(
                 .spans
                 .iter()
                 .skip(1)
-                .filter(|s| s.status == SpanStatus::Pending)
-                .map(|s| match &s.location {
-                    Some(at) => format!("{} at {at}", s.name),
-                    None => s.name.clone(),
+                .filter(|s| matches!(s.status, SpanStatus::Pending | SpanStatus::Timeout))
+                .map(|s| {
+                    let at = s
+                        .location
+                        .as_ref()
+                        .map_or_else(String::new, |at| format!(" at {at}"));
+                    // A span that timed out is a statement stopped at the deadline.
+                    let stopped = if s.status == SpanStatus::Timeout {
+                        " (its SQL statement was interrupted at the deadline)"
+                    } else {
+                        ""
+                    };
+                    format!("{}{at}{stopped}", s.name)
                 })
                 .collect();
             let mut message = timeout_text();

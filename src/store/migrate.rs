@@ -2,6 +2,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::sandbox::{self, Author};
 use super::{Result, StoreError};
 
 /// What `apply_migrations` did.
@@ -60,7 +61,13 @@ pub fn apply_migrations(conn: &mut Connection, dir: &Path) -> Result<MigrationRe
             message: e.to_string(),
         };
         let tx = conn.transaction().map_err(fail)?;
-        tx.execute_batch(&sql).map_err(fail)?;
+        // The project's SQL: the same sandbox as its functions' statements.
+        let (applied, verdict) =
+            sandbox::run_as(Author::Migration, None, || tx.execute_batch(&sql));
+        applied.map_err(|e| StoreError::Migration {
+            file: format!("migrations/{name}"),
+            message: verdict.refused.unwrap_or_else(|| e.to_string()),
+        })?;
         tx.execute(
             "INSERT INTO _flux_migrations (name, checksum) VALUES (?1, ?2)",
             params![name, checksum],

@@ -7,6 +7,7 @@ mod migrate;
 mod mutations;
 mod records;
 mod retention;
+pub mod sandbox;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -183,11 +184,13 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
+        let mut conn =
             Connection::open_with_flags(&self.path, flags).map_err(|e| StoreError::Open {
                 path: self.path.clone(),
                 message: e.to_string(),
             })?;
+        // Idle until a thread runs user SQL on it (see `sandbox`).
+        sandbox::install(&mut conn)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         // The first read of the header tells a corrupt or foreign file apart.
         let mode: String = conn

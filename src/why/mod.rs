@@ -227,10 +227,10 @@ fn timed_out(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
     if record.status != Status::Timeout {
         return None;
     }
-    let pending = record
-        .spans
-        .iter()
-        .find(|s| s.parent.is_some() && s.status == SpanStatus::Pending);
+    // A span that timed out is a SQL statement stopped at the deadline.
+    let pending = record.spans.iter().find(|s| {
+        s.parent.is_some() && matches!(s.status, SpanStatus::Pending | SpanStatus::Timeout)
+    });
     let message = record
         .error
         .as_ref()
@@ -240,6 +240,7 @@ fn timed_out(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
         root_cause: format!("Timeout: {message}"),
         location: pending.and_then(|s| s.location.clone()),
         suggestion: Some(match pending {
+            Some(span) if span.status == SpanStatus::Timeout => format!("→ {} was still running at the deadline: make the query cheaper (an index, a LIMIT), or raise the function's timeout", span.name),
             Some(span) => format!("→ {} never finished: give it a timeout of its own, or raise the function's timeout", span.name),
             None => "→ The code was busy or awaited something that never settles: check loops and unresolved promises".into(),
         }),

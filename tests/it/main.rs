@@ -7,6 +7,7 @@ mod durability;
 mod init;
 mod queue;
 mod reload;
+mod sandbox_sql;
 mod support;
 mod tail;
 mod trace;
