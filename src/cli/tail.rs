@@ -129,6 +129,9 @@ async fn follow(
     keep_following: bool,
 ) -> Result<(), CliError> {
     let style = global.style();
+    if target.is_foreign() {
+        return without_server(target, filter, since, global, keep_following);
+    }
     let mut last_seq: Option<i64> = None;
     let mut connected_once = false;
     let mut down_since: Option<Instant> = None;
@@ -194,13 +197,7 @@ async fn follow(
                 );
             }
             Err(_) if !connected_once => {
-                // No server: history still reads from the project's store.
-                if !keep_following {
-                    if let Some((_, conn)) = target.local_store()? {
-                        return from_store(&conn, filter, since, global, style);
-                    }
-                }
-                return Err(target.unreachable());
+                return without_server(target, filter, since, global, keep_following);
             }
             Err(_) => {}
         }
@@ -222,6 +219,22 @@ async fn follow(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     }
+}
+
+/// No server of this project to follow: history still reads from the project's store.
+fn without_server(
+    target: &Target,
+    filter: &TailFilter,
+    since: Option<i64>,
+    global: &GlobalArgs,
+    keep_following: bool,
+) -> Result<(), CliError> {
+    if !keep_following {
+        if let Some((_, conn)) = target.local_store()? {
+            return from_store(&conn, filter, since, global, global.style());
+        }
+    }
+    Err(target.unreachable())
 }
 
 fn from_store(

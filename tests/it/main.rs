@@ -8,4 +8,6 @@ mod queue;
 mod reload;
 mod support;
 mod tail;
+mod terminal;
 mod trace;
+mod two_projects;
