@@ -116,10 +116,11 @@ fn render(record: &ExecutionRecord, finding: Option<&Finding>, style: Style) -> 
         out.extend(render_mutations(&record.mutations, style));
     }
     if let Some(suggestion) = finding.and_then(|f| f.suggestion.as_ref()) {
+        // A suggestion may run over several lines; each is escaped.
         out.push(format!(
             "{} {}",
             style.bold("SUGGESTION"),
-            escape(suggestion)
+            super::escape_message(suggestion)
         ));
     }
     out.join("\n")
