@@ -375,3 +375,60 @@ pub fn render_trace(
     }
     out.join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A window-title change, a screen clear, a carriage return, a C1 CSI and a bidi override.
+    const EVIL: &str = "\u{1b}]0;x\u{7}\u{1b}[2J\r\u{9b}1m\u{202e}";
+
+    #[test]
+    fn no_recorded_field_reaches_the_terminal_raw() {
+        let record: ExecutionRecord = serde_json::from_value(json!({
+            "id": "0123456789abcdef0123456789abcdef",
+            "kind": "http",
+            "function": format!("fn{EVIL}"),
+            "method": format!("GET{EVIL}"),
+            "path": format!("/p{EVIL}"),
+            "status": "error",
+            "http_status": 500,
+            "started_at_us": 0,
+            "duration_us": 10,
+            "input": { format!("k{EVIL}"): [EVIL, { "v": EVIL }] },
+            "output": { "status": 500, "body": EVIL },
+            "error": {
+                "name": format!("Error{EVIL}"),
+                "message": format!("one{EVIL}\ntwo{EVIL}"),
+                "stack": format!("at a{EVIL}\n\tat b{EVIL}"),
+                "location": format!("f.ts{EVIL}:1"),
+            },
+            "console": [{ "level": format!("log{EVIL}"), "message": format!("a{EVIL}\nb{EVIL}"), "at_us": 1 }],
+            "code_version": "abc",
+            "spans": [
+                { "id": 0, "name": format!("root{EVIL}"), "start_us": 0, "duration_us": 10, "status": "error",
+                  "location": format!("f.ts{EVIL}:1") },
+                { "id": 1, "parent": 0, "name": "fetch", "start_us": 1, "duration_us": 2, "status": "error",
+                  "attrs": { "method": EVIL, "url": format!("http://x/{EVIL}"), "status": EVIL },
+                  "error": format!("failed{EVIL}") },
+                { "id": 2, "parent": 0, "name": "db.query", "start_us": 3, "duration_us": 2, "status": "ok",
+                  "attrs": { "sql": format!("SELECT '{EVIL}'"), "rows": 1, "job_id": EVIL } },
+            ],
+            "mutations": [{
+                "table": format!("t{EVIL}"), "pk": { "k": EVIL }, "op": "update",
+                "before": { format!("c{EVIL}"): EVIL }, "after": { format!("c{EVIL}"): format!("new{EVIL}") },
+                "committed": false, "at_us": 4,
+            }],
+        }))
+        .expect("record");
+        let context = TraceContext::default();
+        for verbose in [false, true] {
+            let text = render_trace(&record, &context, verbose, Style::plain());
+            for bad in ['\u{1b}', '\u{7}', '\r', '\u{9b}', '\u{202e}'] {
+                assert!(!text.contains(bad), "{bad:?} raw in:\n{text:?}");
+            }
+            assert!(text.contains("\\u{1b}]0;x\\u{7}"), "{text}");
+        }
+    }
+}
