@@ -87,6 +87,28 @@ fn reads_in_a_project_never_show_another_projects_server() {
     let (_, history, _) = run_with_url(&a, &b_server.url, &["state", "history", "items"]);
     assert!(history.contains("owner  ∅ → 'alpha'"), "{history}");
 
+    // The user config's url names B's server: the same.
+    let home = tempfile::tempdir().expect("home");
+    let config_home = home.path().join("config");
+    let set = a
+        .flux(&["config", "set", "url", &b_server.url])
+        .env("XDG_CONFIG_HOME", &config_home)
+        .status()
+        .expect("flux config set");
+    assert!(set.success());
+    let output = a
+        .flux(&["trace", &a_id[..8]])
+        .env("XDG_CONFIG_HOME", &config_home)
+        .output()
+        .expect("flux trace");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stdout.starts_with("GET /alpha_only 200"), "{stdout}");
+    assert!(stderr.contains(&notice), "{stderr}");
+
     // A stale .flux/server.json (A was killed, B took its address) is caught the same way.
     std::fs::write(
         a.path().join(".flux/server.json"),
