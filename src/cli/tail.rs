@@ -150,6 +150,19 @@ async fn follow(
             (None, Some(since)) => url.push_str(&format!("&since={since}")),
             (None, None) => {}
         }
+        // After an outage the address may be another project's server: it is not followed.
+        if connected_once && target.now_serves_another_project().await {
+            return Err(CliError::new(
+                exit::UNREACHABLE,
+                format!(
+                    "the flux server at {} now serves another project",
+                    target.url
+                ),
+            )
+            .with_hint(
+                "start this project's 'flux dev' again, then 'flux tail --since …' to catch up",
+            ));
+        }
         let mut request = url
             .into_client_request()
             .map_err(|e| CliError::failure(format!("bad server URL {}: {e}", target.url)))?;

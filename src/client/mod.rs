@@ -101,18 +101,30 @@ impl Target {
         else {
             return None;
         };
-        let theirs = health.get("project_id").and_then(Value::as_str)?;
-        // A project with no id yet has never been served by a flux that makes one: a server
-        // that has one serves another project.
-        if identity::read(layout).is_some_and(|ours| ours == theirs) {
-            return None;
+        foreign_server(layout, &health)
+    }
+
+    /// Whether the server now at the address serves another project. For a command that
+    /// reconnects (`flux tail`): another project's server may have taken the address since.
+    pub async fn now_serves_another_project(&self) -> bool {
+        let Some(layout) = &self.project else {
+            return false;
+        };
+        let Ok(client) = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+        else {
+            return false;
+        };
+        let mut request = client.get(format!("{}/_flux/api/health", self.url));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
         }
-        Some(ForeignServer {
-            root: health
-                .get("project")
-                .and_then(Value::as_str)
-                .map(String::from),
-        })
+        let health = match request.send().await {
+            Ok(response) if response.status().is_success() => response.json::<Value>().await,
+            _ => return false,
+        };
+        health.is_ok_and(|health| foreign_server(layout, &health).is_some())
     }
 
     /// Whether the server found belongs to another project (and so is not used).
@@ -240,6 +252,23 @@ impl Target {
         }
         Ok(Answer::Status(status.as_u16(), message, body))
     }
+}
+
+/// A server's `/_flux/api/health` answer judged against the project: `None` when it serves
+/// this project, or reports no identity (an older flux) and so cannot be told apart.
+fn foreign_server(layout: &Layout, health: &Value) -> Option<ForeignServer> {
+    let theirs = health.get("project_id").and_then(Value::as_str)?;
+    // A project with no id yet has never been served by a flux that makes one: a server that
+    // has one serves another project.
+    if identity::read(layout).is_some_and(|ours| ours == theirs) {
+        return None;
+    }
+    Some(ForeignServer {
+        root: health
+            .get("project")
+            .and_then(Value::as_str)
+            .map(String::from),
+    })
 }
 
 /// The address `flux dev` last served this project at: its lock file keeps it after it stops.

@@ -1,6 +1,8 @@
 //! Two projects side by side: a command run in one never answers from the other's server.
 
+use std::io::{BufRead, BufReader};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 
 use crate::support::{wait_for, Project, Server, DEADLINE};
 
@@ -93,9 +95,9 @@ fn reads_in_a_project_never_show_another_projects_server() {
     let set = a
         .flux(&["config", "set", "url", &b_server.url])
         .env("XDG_CONFIG_HOME", &config_home)
-        .status()
+        .output()
         .expect("flux config set");
-    assert!(set.success());
+    assert!(set.status.success(), "{set:?}");
     let output = a
         .flux(&["trace", &a_id[..8]])
         .env("XDG_CONFIG_HOME", &config_home)
@@ -190,4 +192,57 @@ fn a_server_that_does_not_answer_is_named_with_the_address_this_project_last_use
     let (code, _, stderr) = run_with_url(&a, &a_server.url, &["queue", "stats"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("another project"), "{stderr}");
+}
+
+#[test]
+fn a_tail_does_not_follow_another_project_onto_its_servers_address() {
+    let a = project("alpha");
+    let a_server = a.start();
+    let port = a_server.url.rsplit(':').next().expect("port").to_string();
+    let mut tail = a
+        .flux(&["tail"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn flux tail");
+    let printed = Arc::new(Mutex::new(String::new()));
+    let stdout = tail.stdout.take().expect("stdout");
+    let into = Arc::clone(&printed);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            into.lock().expect("lock").push_str(&format!("{line}\n"));
+        }
+    });
+    // The tail is connected once it prints A's execution.
+    wait_for("the tail to print A's execution", DEADLINE, || {
+        a_server.get("/alpha_only");
+        let text = printed.lock().expect("lock").clone();
+        text.contains("GET /alpha_only").then_some(())
+    });
+    a_server.stop();
+
+    // B takes A's address while the tail tries to reconnect.
+    let b = project("beta");
+    let b_server = Server::start(&b, &["--port", &port]);
+    b_server.get("/beta_only");
+    let ended = wait_for("the tail to stop at B's server", DEADLINE, || {
+        match tail.try_wait() {
+            Ok(None) => None,
+            other => Some(other),
+        }
+    });
+    let _ = tail.kill();
+    let output = tail.wait_with_output().expect("tail output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        ended.ok().flatten().and_then(|status| status.code()),
+        Some(4),
+        "{stderr}"
+    );
+    assert!(stderr.contains("now serves another project"), "{stderr}");
+    let printed = printed.lock().expect("lock").clone();
+    assert!(
+        !printed.contains("beta"),
+        "the tail printed B's data: {printed}"
+    );
 }
