@@ -34,14 +34,15 @@ fn main() -> ExitCode {
             } else {
                 "error:".to_string()
             };
-            eprintln!("{label} {}", error.message);
+            // Messages quote input and recorded data: shown, never run by the terminal.
+            eprintln!("{label} {}", cli::escape_message(&error.message));
             if let Some(hint) = &error.hint {
                 let label = if color {
                     "hint:".cyan().to_string()
                 } else {
                     "hint:".to_string()
                 };
-                eprintln!("  {label} {hint}");
+                eprintln!("  {label} {}", cli::escape_message(hint));
             }
             ExitCode::from(error.code as u8)
         }

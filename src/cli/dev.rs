@@ -142,6 +142,10 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
         ))
     })?;
     let mut lock = acquire_lock(&layout)?;
+    // The identity its server reports, so that commands can tell it from another project's.
+    if let Err(e) = crate::client::identity::load_or_create(&layout) {
+        eprintln!("warning: {e}: commands cannot tell this project's server from another's");
+    }
     let config = load_config(&layout.config_path()).map_err(|e| {
         CliError::failure(e.to_string()).with_hint("fix flux.config.ts and start flux dev again")
     })?;

@@ -41,6 +41,14 @@ impl CliError {
     }
 }
 
+/// An error message or hint for the terminal: its lines kept, anything else a terminal
+/// would act on (it may quote input or recorded data) shown escaped.
+pub fn escape_message(text: &str) -> String {
+    crate::render::escaped_lines(text)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.message)

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use exit::CliError;
+pub use exit::{escape_message, CliError};
 
 use crate::render::Style;
 

@@ -11,6 +11,7 @@ use crate::client::{self, decode, encode, read_or_store, Answer, Target};
 use crate::output::print_line;
 use crate::queue::{self, DeadLetter, JobRow, JobState, StatsRow};
 use crate::record::ExecId;
+use crate::render::escape;
 use crate::runtime::now_us;
 use crate::timefmt::{rfc3339, short_duration};
 
@@ -49,9 +50,14 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
 
 /// The error a command that changes the queue gives when no server runs.
 fn needs_server(target: &Target) -> CliError {
-    CliError::new(exit::UNREACHABLE, format!("no flux server at {}", target.url)).with_hint(
-        "this command changes the queue, which only a running server does: start 'flux dev' in your project",
-    )
+    let start = if target.is_foreign() {
+        target.start_hint()
+    } else {
+        "start 'flux dev' in your project".to_string()
+    };
+    CliError::new(exit::UNREACHABLE, target.no_server_message()).with_hint(format!(
+        "this command changes the queue, which only a running server does: {start}"
+    ))
 }
 
 pub fn run(command: &QueueCommand, global: &GlobalArgs) -> Result<(), CliError> {
@@ -112,7 +118,8 @@ fn enqueue(
                 "Enqueued"
             };
             print_line(&format!(
-                "{verb} {name} as job {} (first attempt: req:{})",
+                "{verb} {} as job {} (first attempt: req:{})",
+                escape(name),
                 &id[..id.len().min(8)],
                 &exec[..exec.len().min(8)]
             ))
@@ -148,7 +155,7 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
     ]);
     for row in &rows {
         out.add_row(vec![
-            row.function.clone(),
+            escape(&row.function).into_owned(),
             row.pending.to_string(),
             row.scheduled.to_string(),
             row.running.to_string(),
@@ -161,7 +168,7 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
     print_line(&out.to_string())?;
     match paused {
         Some(true) => eprintln!("the queue is paused: 'flux queue resume' starts attempts again"),
-        None => eprintln!("(read from the store: no flux server is running)"),
+        None => eprintln!("(read from the store: this project's flux server is not running)"),
         Some(false) => {}
     }
     Ok(())
@@ -215,13 +222,13 @@ fn list(
     for job in &jobs {
         out.add_row(vec![
             job.id[..8].to_string(),
-            job.name.clone(),
+            escape(&job.name).into_owned(),
             job.state.as_str().to_string(),
             format!("{}/{}", job.attempts, job.max_attempts),
             rfc3339(job.run_at_us),
             job.last_error
                 .as_deref()
-                .map(queue::short_error)
+                .map(|e| escape(&queue::short_error(e)).into_owned())
                 .unwrap_or_default(),
         ]);
     }
@@ -281,10 +288,10 @@ fn dead_letter_list(
         print_line(&format!(
             "{} {} {} {}× last: {}",
             style.dim(&entry.id[..8]),
-            entry.function,
+            escape(&entry.function),
             style.red("failed"),
             entry.attempts,
-            entry.short_error
+            escape(&entry.short_error)
         ))?;
     }
     Ok(())
@@ -315,7 +322,7 @@ fn replay_one(target: &Target, global: &GlobalArgs, id: &str) -> Result<(), CliE
     let exec = value["exec_id"].as_str().unwrap_or("");
     print_line(&format!(
         "Re-enqueued {} as req:{}",
-        value["name"].as_str().unwrap_or("?"),
+        escape(value["name"].as_str().unwrap_or("?")),
         &exec[..exec.len().min(8)]
     ))
 }
@@ -341,7 +348,7 @@ fn replay_all(target: &Target, global: &GlobalArgs, filter: &[String]) -> Result
         let result = replay(target, &entry.job_id);
         match (&bar, &result) {
             (Some(bar), _) => {
-                bar.set_message(entry.function.clone());
+                bar.set_message(escape(&entry.function).into_owned());
                 bar.inc(1);
             }
             (None, Ok(value)) => print_line(&value.to_string())?,
@@ -356,8 +363,8 @@ fn replay_all(target: &Target, global: &GlobalArgs, filter: &[String]) -> Result
                 bar.println(format!(
                     "could not replay {} ({}): {}",
                     &entry.job_id[..8],
-                    entry.function,
-                    e.message
+                    escape(&entry.function),
+                    escape(&e.message)
                 ));
             }
         }

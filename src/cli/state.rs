@@ -5,7 +5,7 @@ use super::{CliError, Format, GlobalArgs, StateCommand};
 use crate::client::{decode, encode, read_or_store, Target};
 use crate::output::print_line;
 use crate::record::ExecId;
-use crate::render::inspect;
+use crate::render::{escape, inspect};
 use crate::store::{blame, row_changes, ChangeFilter, RowChange};
 use crate::timefmt::{parse_since, rfc3339};
 
@@ -47,7 +47,8 @@ fn short(id: &str) -> &str {
 }
 
 fn show_pk(pk: &serde_json::Value) -> String {
-    pk.as_str().map_or_else(|| pk.to_string(), String::from)
+    let text = pk.as_str().map_or_else(|| pk.to_string(), String::from);
+    escape(&text).into_owned()
 }
 
 pub fn run(command: &StateCommand, global: &GlobalArgs) -> Result<(), CliError> {
@@ -114,9 +115,9 @@ pub fn run(command: &StateCommand, global: &GlobalArgs) -> Result<(), CliError> 
                     "{} {} {} {} {} {}{fate}",
                     style.dim(&rfc3339(change.at_us)),
                     style.dim(&format!("req:{}", short(&change.record_id))),
-                    change.function.as_deref().unwrap_or("?"),
-                    change.op,
-                    change.table,
+                    escape(change.function.as_deref().unwrap_or("?")),
+                    escape(&change.op),
+                    escape(&change.table),
                     show_pk(&change.pk),
                 ))?;
                 let empty = serde_json::Map::new();
@@ -127,15 +128,23 @@ pub fn run(command: &StateCommand, global: &GlobalArgs) -> Result<(), CliError> 
                     .chain(before.keys().filter(|k| !after.contains_key(*k)))
                     .collect();
                 columns.dedup();
-                let width = columns.iter().map(|c| c.len()).max().unwrap_or(0);
-                for column in columns {
+                let columns: Vec<(&String, String)> = columns
+                    .into_iter()
+                    .map(|c| (c, escape(c).into_owned()))
+                    .collect();
+                let width = columns
+                    .iter()
+                    .map(|(_, shown)| shown.chars().count())
+                    .max()
+                    .unwrap_or(0);
+                for (column, shown) in columns {
                     let (old, new) = (before.get(column), after.get(column));
                     if change.op == "update" && old == new {
                         continue;
                     }
                     let show = |v: Option<&serde_json::Value>| v.map_or("∅".to_string(), inspect);
                     print_line(&format!(
-                        "    {column:<width$}  {} → {}",
+                        "    {shown:<width$}  {} → {}",
                         show(old),
                         show(new)
                     ))?;
@@ -162,14 +171,17 @@ pub fn run(command: &StateCommand, global: &GlobalArgs) -> Result<(), CliError> 
                         .map_err(|e| CliError::failure(e.to_string()))?,
                 );
             }
-            let width = columns.iter().map(|c| c.column.len()).max().unwrap_or(0);
-            for column in &columns {
+            let names: Vec<String> = columns
+                .iter()
+                .map(|c| escape(&c.column).into_owned())
+                .collect();
+            let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+            for (column, name) in columns.iter().zip(&names) {
                 print_line(&format!(
-                    "{:<width$}  {}  {} {} {}",
-                    column.column,
+                    "{name:<width$}  {}  {} {} {}",
                     inspect(&column.value),
                     style.dim(&format!("req:{}", short(&column.record_id))),
-                    column.function.as_deref().unwrap_or("?"),
+                    escape(column.function.as_deref().unwrap_or("?")),
                     style.dim(&rfc3339(column.at_us)),
                 ))?;
             }

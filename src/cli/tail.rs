@@ -129,6 +129,9 @@ async fn follow(
     keep_following: bool,
 ) -> Result<(), CliError> {
     let style = global.style();
+    if target.is_foreign() {
+        return without_server(target, filter, since, global, keep_following);
+    }
     let mut last_seq: Option<i64> = None;
     let mut connected_once = false;
     let mut down_since: Option<Instant> = None;
@@ -146,6 +149,19 @@ async fn follow(
             (Some(seq), _) => url.push_str(&format!("&after={seq}")),
             (None, Some(since)) => url.push_str(&format!("&since={since}")),
             (None, None) => {}
+        }
+        // After an outage the address may be another project's server: it is not followed.
+        if connected_once && target.now_serves_another_project().await {
+            return Err(CliError::new(
+                exit::UNREACHABLE,
+                format!(
+                    "the flux server at {} now serves another project",
+                    target.url
+                ),
+            )
+            .with_hint(
+                "start this project's 'flux dev' again, then 'flux tail --since …' to catch up",
+            ));
         }
         let mut request = url
             .into_client_request()
@@ -194,13 +210,7 @@ async fn follow(
                 );
             }
             Err(_) if !connected_once => {
-                // No server: history still reads from the project's store.
-                if !keep_following {
-                    if let Some((_, conn)) = target.local_store()? {
-                        return from_store(&conn, filter, since, global, style);
-                    }
-                }
-                return Err(target.unreachable());
+                return without_server(target, filter, since, global, keep_following);
             }
             Err(_) => {}
         }
@@ -222,6 +232,22 @@ async fn follow(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     }
+}
+
+/// No server of this project to follow: history still reads from the project's store.
+fn without_server(
+    target: &Target,
+    filter: &TailFilter,
+    since: Option<i64>,
+    global: &GlobalArgs,
+    keep_following: bool,
+) -> Result<(), CliError> {
+    if !keep_following {
+        if let Some((_, conn)) = target.local_store()? {
+            return from_store(&conn, filter, since, global, global.style());
+        }
+    }
+    Err(target.unreachable())
 }
 
 fn from_store(

@@ -63,7 +63,7 @@ fn read_from_store(
             format!("no execution has an id starting with {prefix}"),
         )
         .with_hint(format!(
-            "read from {} (no flux server is running)",
+            "read from {} (this project's flux server is not running)",
             path.display()
         ))),
         RecordLookup::Ambiguous(ids) => Err(CliError::new(

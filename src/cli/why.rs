@@ -8,7 +8,7 @@ use super::{CliError, Format, GlobalArgs, WhyArgs};
 use crate::client::Target;
 use crate::output::print_line;
 use crate::record::{ExecId, ExecutionRecord, Kind};
-use crate::render::{inspect, record_line, render_mutations, Style};
+use crate::render::{escape, inspect, record_line, render_mutations, Style};
 use crate::store::ChangeFilter;
 use crate::why::{explain, unique_conflict, Finding, Related};
 
@@ -78,8 +78,8 @@ fn render(record: &ExecutionRecord, finding: Option<&Finding>, style: Style) -> 
             format!(
                 "{} {} {} {body}",
                 style.bold("REQUEST"),
-                record.method.as_deref().unwrap_or("?"),
-                record.path.as_deref().unwrap_or("/")
+                escape(record.method.as_deref().unwrap_or("?")),
+                escape(record.path.as_deref().unwrap_or("/"))
             )
             .trim_end()
             .to_string()
@@ -103,10 +103,10 @@ fn render(record: &ExecutionRecord, finding: Option<&Finding>, style: Style) -> 
             out.push(format!(
                 "{} {}",
                 style.bold("ROOT CAUSE"),
-                style.red(&finding.root_cause)
+                style.red(&escape(&finding.root_cause))
             ));
             if let Some(location) = &finding.location {
-                out.push(format!("{} {location}", style.bold("LOCATION")));
+                out.push(format!("{} {}", style.bold("LOCATION"), escape(location)));
             }
             out.push(input_line);
         }
@@ -116,7 +116,12 @@ fn render(record: &ExecutionRecord, finding: Option<&Finding>, style: Style) -> 
         out.extend(render_mutations(&record.mutations, style));
     }
     if let Some(suggestion) = finding.and_then(|f| f.suggestion.as_ref()) {
-        out.push(format!("{} {suggestion}", style.bold("SUGGESTION")));
+        // A suggestion may run over several lines; each is escaped.
+        out.push(format!(
+            "{} {}",
+            style.bold("SUGGESTION"),
+            super::escape_message(suggestion)
+        ));
     }
     out.join("\n")
 }

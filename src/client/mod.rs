@@ -1,5 +1,8 @@
 //! Talking to a flux server, or — when none answers — reading the project's store directly.
 
+pub mod identity;
+
+use std::cell::Cell;
 use std::path::PathBuf;
 
 use rusqlite::Connection;
@@ -40,6 +43,17 @@ pub struct Target {
     pub token: Option<String>,
     /// The project the command stands in, if any.
     pub project: Option<Layout>,
+    /// Set when the server at `url` serves another project than the one the command stands
+    /// in: it is not asked anything, and the project's store is read instead.
+    foreign: Option<ForeignServer>,
+    /// Whether the command said it reads the store instead of a foreign server.
+    store_notice_given: Cell<bool>,
+}
+
+/// What a server of another project said about itself.
+struct ForeignServer {
+    /// Its project's folder, as it reported it.
+    root: Option<String>,
 }
 
 impl Target {
@@ -65,23 +79,77 @@ impl Target {
             .clone()
             .or_else(|| info.and_then(|i| i.token).filter(|_| !explicit))
             .or(user.token);
-        Target {
+        let mut target = Target {
             url: url.trim_end_matches('/').to_string(),
             explicit,
             token,
             project,
-        }
+            foreign: None,
+            store_notice_given: Cell::new(false),
+        };
+        target.foreign = target.check_identity();
+        target
     }
 
-    /// A connection to the project's store, for reading when no server answers. `None` when
-    /// the server was named explicitly (its store is not ours to guess) or there is no store.
+    /// Asks the server which project it serves, once per command, before anything else
+    /// (a write must not land in another project). Outside a project there is nothing to
+    /// compare with; a server that does not answer, wants a token we lack, or reports no
+    /// identity (an older flux) is taken as it is.
+    fn check_identity(&self) -> Option<ForeignServer> {
+        let layout = self.project.as_ref()?;
+        let Ok(Answer::Ok(health)) = self.request(reqwest::Method::GET, "/_flux/api/health", None)
+        else {
+            return None;
+        };
+        foreign_server(layout, &health)
+    }
+
+    /// Whether the server now at the address serves another project. For a command that
+    /// reconnects (`flux tail`): another project's server may have taken the address since.
+    pub async fn now_serves_another_project(&self) -> bool {
+        let Some(layout) = &self.project else {
+            return false;
+        };
+        let Ok(client) = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+        else {
+            return false;
+        };
+        let mut request = client.get(format!("{}/_flux/api/health", self.url));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let health = match request.send().await {
+            Ok(response) if response.status().is_success() => response.json::<Value>().await,
+            _ => return false,
+        };
+        health.is_ok_and(|health| foreign_server(layout, &health).is_some())
+    }
+
+    /// Whether the server found belongs to another project (and so is not used).
+    pub fn is_foreign(&self) -> bool {
+        self.foreign.is_some()
+    }
+
+    /// A connection to the project's store, for reading when no server answers, or when the
+    /// one that answers serves another project. `None` when there is no store, or when a
+    /// server named explicitly did not answer (its store is not ours to guess).
     pub fn local_store(&self) -> Result<Option<(PathBuf, Connection)>, CliError> {
-        let Some(path) = self.store_path().filter(|_| !self.explicit) else {
+        let ours = !self.explicit || self.is_foreign();
+        let Some(path) = self.store_path().filter(|_| ours) else {
             return Ok(None);
         };
         let conn = Store::open_existing(&path)
             .and_then(|store| store.connect())
             .map_err(|e| CliError::failure(e.to_string()))?;
+        if self.is_foreign() && !self.store_notice_given.replace(true) {
+            eprintln!(
+                "note: {}; reading this project's store {} instead",
+                self.foreign_message(),
+                path.display()
+            );
+        }
         Ok(Some((path, conn)))
     }
 
@@ -93,10 +161,125 @@ impl Target {
             .filter(|p| p.exists())
     }
 
-    pub fn unreachable(&self) -> CliError {
-        CliError::new(exit::UNREACHABLE, format!("no flux server at {}", self.url))
-            .with_hint("start one with 'flux dev' in your project, or set FLUX_URL / --url")
+    fn foreign_message(&self) -> String {
+        let root = self
+            .foreign
+            .as_ref()
+            .and_then(|f| f.root.as_deref())
+            .map(|root| format!(" ({root})"))
+            .unwrap_or_default();
+        format!(
+            "the flux server at {} belongs to another project{root}",
+            self.url
+        )
     }
+
+    /// Why no server can answer this command: nothing answered at the address (and where
+    /// this project's server last ran, when that was elsewhere), or another project's did.
+    pub fn no_server_message(&self) -> String {
+        if self.is_foreign() {
+            return self.foreign_message();
+        }
+        let last = self
+            .project
+            .as_ref()
+            .and_then(last_server_url)
+            .filter(|last| last.trim_end_matches('/') != self.url);
+        match last {
+            Some(last) => format!(
+                "no flux server at {} (this project's server last ran at {last})",
+                self.url
+            ),
+            None => format!("no flux server at {}", self.url),
+        }
+    }
+
+    /// What to do when no server can answer: start this project's.
+    pub fn start_hint(&self) -> String {
+        match &self.project {
+            Some(layout) if self.is_foreign() => format!(
+                "start this project's server with 'flux dev' in {}; to read the other project, run the command in its folder",
+                layout.root.display()
+            ),
+            _ => "start one with 'flux dev' in your project, or set FLUX_URL / --url".into(),
+        }
+    }
+
+    pub fn unreachable(&self) -> CliError {
+        CliError::new(exit::UNREACHABLE, self.no_server_message()).with_hint(self.start_hint())
+    }
+
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, CliError> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| CliError::failure(format!("cannot make an HTTP client: {e}")))?;
+        let mut request = client.request(method, format!("{}{path}", self.url));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = match request.send() {
+            Ok(response) => response,
+            Err(e) if e.is_connect() || e.is_timeout() => return Ok(Answer::Unreachable),
+            Err(e) => {
+                return Err(CliError::failure(format!(
+                    "request to {} failed: {e}",
+                    self.url
+                )))
+            }
+        };
+        let status = response.status();
+        let body: Value = response.json().unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(Answer::Ok(body));
+        }
+        let message = body
+            .get("error")
+            .and_then(Value::as_str)
+            .map_or_else(|| format!("the server answered {status}"), String::from);
+        if status.as_u16() == 401 {
+            return Err(CliError::new(exit::UNAUTHORIZED, message)
+                .with_hint("pass the server's token with FLUX_TOKEN (flux dev --token)"));
+        }
+        Ok(Answer::Status(status.as_u16(), message, body))
+    }
+}
+
+/// A server's `/_flux/api/health` answer judged against the project: `None` when it serves
+/// this project, or reports no identity (an older flux) and so cannot be told apart.
+fn foreign_server(layout: &Layout, health: &Value) -> Option<ForeignServer> {
+    let theirs = health.get("project_id").and_then(Value::as_str)?;
+    // A project with no id yet has never been served by a flux that makes one: a server that
+    // has one serves another project.
+    if identity::read(layout).is_some_and(|ours| ours == theirs) {
+        return None;
+    }
+    Some(ForeignServer {
+        root: health
+            .get("project")
+            .and_then(Value::as_str)
+            .map(String::from),
+    })
+}
+
+/// The address `flux dev` last served this project at: its lock file keeps it after it stops.
+fn last_server_url(layout: &Layout) -> Option<String> {
+    let text = std::fs::read_to_string(layout.lock_file()).ok()?;
+    let holder: Value = serde_json::from_str(&text).ok()?;
+    holder
+        .get("url")
+        .and_then(Value::as_str)
+        .filter(|url| !url.is_empty())
+        .map(String::from)
 }
 
 /// Reads from the server, or from the project's store when none answers: how every read-only
@@ -147,46 +330,15 @@ pub fn post(target: &Target, path: &str, body: Option<&Value>) -> Result<Answer,
     send(target, reqwest::Method::POST, path, body)
 }
 
+/// A call to the server, unless it serves another project: then it is treated as absent.
 fn send(
     target: &Target,
     method: reqwest::Method,
     path: &str,
     body: Option<&Value>,
 ) -> Result<Answer, CliError> {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .connect_timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| CliError::failure(format!("cannot make an HTTP client: {e}")))?;
-    let mut request = client.request(method, format!("{}{path}", target.url));
-    if let Some(token) = &target.token {
-        request = request.bearer_auth(token);
+    if target.is_foreign() {
+        return Ok(Answer::Unreachable);
     }
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = match request.send() {
-        Ok(response) => response,
-        Err(e) if e.is_connect() || e.is_timeout() => return Ok(Answer::Unreachable),
-        Err(e) => {
-            return Err(CliError::failure(format!(
-                "request to {} failed: {e}",
-                target.url
-            )))
-        }
-    };
-    let status = response.status();
-    let body: Value = response.json().unwrap_or(Value::Null);
-    if status.is_success() {
-        return Ok(Answer::Ok(body));
-    }
-    let message = body
-        .get("error")
-        .and_then(Value::as_str)
-        .map_or_else(|| format!("the server answered {status}"), String::from);
-    if status.as_u16() == 401 {
-        return Err(CliError::new(exit::UNAUTHORIZED, message)
-            .with_hint("pass the server's token with FLUX_TOKEN (flux dev --token)"));
-    }
-    Ok(Answer::Status(status.as_u16(), message, body))
+    target.request(method, path, body)
 }

@@ -1,5 +1,6 @@
 //! Terminal output: record lines, span trees, values. Colour only when asked for.
 
+mod escape;
 mod trace;
 mod value;
 
@@ -9,6 +10,7 @@ use crate::queue::Transition;
 use crate::record::{Kind, RecordSummary, Status};
 use crate::timefmt::short_duration;
 
+pub use escape::{escape, escape_block_line, escaped_lines};
 pub use trace::{render_mutations, render_trace, TraceContext};
 pub use value::inspect;
 
@@ -106,13 +108,14 @@ pub fn transition_note(summary: &RecordSummary, next: &Transition) -> Option<Str
 pub fn lines_with_note(summary: &RecordSummary, note: Option<&str>, style: Style) -> String {
     let mut out = record_line(summary, style);
     if let Some(error) = &summary.error {
-        out.push_str(&format!("\n└─ {}", style.red(error)));
+        out.push_str(&format!("\n└─ {}", style.red(&escape(error))));
     }
     if let Some(note) = note {
+        let note = escape(note);
         let coloured = if note.starts_with('✗') {
-            style.red(note)
+            style.red(&note)
         } else {
-            style.yellow(note)
+            style.yellow(&note)
         };
         out.push_str(&format!("\n   {coloured}"));
     }
@@ -132,8 +135,8 @@ pub fn record_line(summary: &RecordSummary, style: Style) -> String {
                 .map_or_else(|| summary.status.as_str().to_string(), |s| s.to_string());
             format!(
                 "{} {} {} {duration} {id}",
-                summary.method.as_deref().unwrap_or("?"),
-                summary.path.as_deref().unwrap_or("/"),
+                escape(summary.method.as_deref().unwrap_or("?")),
+                escape(summary.path.as_deref().unwrap_or("/")),
                 style.status(ok, &status),
             )
         }
@@ -141,7 +144,7 @@ pub fn record_line(summary: &RecordSummary, style: Style) -> String {
             let outcome = if ok { "done" } else { summary.status.as_str() };
             let mut line = format!(
                 "JOB {} {} {duration} {id}",
-                summary.function,
+                escape(&summary.function),
                 style.status(ok, outcome)
             );
             // The first attempt is the common case: only retries say which attempt they are.

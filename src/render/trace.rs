@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::{inspect, Style};
+use super::{escape, escape_block_line, escaped_lines, inspect, Style};
 use crate::record::{
     ExecutionRecord, Kind, Mutation, MutationOp, RecordSummary, Span, SpanStatus, Status,
 };
@@ -27,10 +27,10 @@ fn header(record: &ExecutionRecord, style: Style) -> String {
     let what = match record.kind {
         Kind::Http => format!(
             "{} {}",
-            record.method.as_deref().unwrap_or("?"),
-            record.path.as_deref().unwrap_or("/")
+            escape(record.method.as_deref().unwrap_or("?")),
+            escape(record.path.as_deref().unwrap_or("/"))
         ),
-        Kind::Job => format!("JOB {}", record.function),
+        Kind::Job => format!("JOB {}", escape(&record.function)),
     };
     let mut line = format!(
         "{} {outcome} {} {}  {}",
@@ -134,7 +134,8 @@ impl Walk<'_> {
         let Some(job) = span.attrs.get("job_id").and_then(Value::as_str) else {
             return String::new();
         };
-        let short = &job[..job.len().min(8)];
+        let short: String = job.chars().take(8).collect();
+        let short = escape(&short);
         match self.context.jobs.get(job) {
             Some((state, attempts)) => {
                 let plural = if *attempts == 1 { "" } else { "s" };
@@ -156,10 +157,14 @@ impl Walk<'_> {
         let location = span
             .location
             .as_deref()
-            .map(|l| format!("  {l}"))
+            .map(|l| format!("  {}", escape(l)))
             .unwrap_or_default();
         out.push(Line {
-            label: format!("{branch}{}{}{location}", span.name, self.hand_off(span)),
+            label: format!(
+                "{branch}{}{}{location}",
+                escape(&span.name),
+                self.hand_off(span)
+            ),
             duration: short_duration(span.duration_us),
             status: span.status,
             marker: self.failing == Some(span.id),
@@ -192,7 +197,10 @@ fn change_lines(mutation: &Mutation) -> Vec<(String, String)> {
                 return None;
             }
             let show = |v: Option<&Value>| v.map_or("∅".to_string(), inspect);
-            Some((column.clone(), format!("{} → {}", show(old), show(new))))
+            Some((
+                escape(column).into_owned(),
+                format!("{} → {}", show(old), show(new)),
+            ))
         })
         .collect()
 }
@@ -201,15 +209,20 @@ pub fn render_mutations(mutations: &[Mutation], style: Style) -> Vec<String> {
     let mut lines = Vec::new();
     for m in mutations {
         let pk = match &m.pk {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
+            Value::String(s) => escape(s).into_owned(),
+            other => escape(&other.to_string()).into_owned(),
         };
         let fate = if m.committed {
             String::new()
         } else {
             format!(" {}", style.yellow("(rolled back)"))
         };
-        lines.push(format!("  {} {} {}{fate}", m.table, pk, m.op.as_str()));
+        lines.push(format!(
+            "  {} {} {}{fate}",
+            escape(&m.table),
+            pk,
+            m.op.as_str()
+        ));
         let changes = change_lines(m);
         let width = changes
             .iter()
@@ -266,11 +279,11 @@ pub fn render_trace(
             }
             out.push(text);
             for detail in line.details {
-                for detail_line in detail.lines() {
+                for detail_line in escaped_lines(&detail) {
                     out.push(format!(
                         "{}   {}",
                         line.continuation,
-                        style.dim(detail_line)
+                        style.dim(&detail_line)
                     ));
                 }
             }
@@ -295,7 +308,7 @@ pub fn render_trace(
             let error = attempt
                 .error
                 .as_deref()
-                .map(|e| format!("  {e}"))
+                .map(|e| format!("  {}", escape(e)))
                 .unwrap_or_default();
             out.push(format!(
                 "  {}{error}{this}",
@@ -313,9 +326,9 @@ pub fn render_trace(
         out.push(style.bold("CONSOLE"));
         for line in &record.console {
             let at = short_duration(line.at_us);
-            for (i, text) in line.message.lines().enumerate() {
+            for (i, text) in escaped_lines(&line.message).enumerate() {
                 if i == 0 {
-                    out.push(format!("  +{at} {:<5} {text}", line.level));
+                    out.push(format!("  +{at} {:<5} {text}", escape(&line.level)));
                 } else {
                     out.push(format!("  {text}"));
                 }
@@ -325,17 +338,23 @@ pub fn render_trace(
     if let Some(error) = &record.error {
         out.push(String::new());
         out.push(style.bold("ERROR"));
+        // A message of several lines keeps its shape, each line indented under the first.
+        let mut message = escaped_lines(&error.message);
+        let first = message.next().unwrap_or_default();
         out.push(format!(
             "  {}",
-            style.red(&format!("{}: {}", error.name, error.message))
+            style.red(&format!("{}: {first}", escape(&error.name)))
         ));
+        for more in message {
+            out.push(format!("  {}", style.red(&more)));
+        }
         if let Some(location) = &error.location {
-            out.push(format!("  at {location}"));
+            out.push(format!("  at {}", escape(location)));
         }
         if verbose {
             if let Some(stack) = &error.stack {
                 for line in stack.lines() {
-                    out.push(format!("  {}", style.dim(line.trim())));
+                    out.push(format!("  {}", style.dim(&escape_block_line(line.trim()))));
                 }
             }
         }
@@ -355,4 +374,61 @@ pub fn render_trace(
         ));
     }
     out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A window-title change, a screen clear, a carriage return, a C1 CSI and a bidi override.
+    const EVIL: &str = "\u{1b}]0;x\u{7}\u{1b}[2J\r\u{9b}1m\u{202e}";
+
+    #[test]
+    fn no_recorded_field_reaches_the_terminal_raw() {
+        let record: ExecutionRecord = serde_json::from_value(json!({
+            "id": "0123456789abcdef0123456789abcdef",
+            "kind": "http",
+            "function": format!("fn{EVIL}"),
+            "method": format!("GET{EVIL}"),
+            "path": format!("/p{EVIL}"),
+            "status": "error",
+            "http_status": 500,
+            "started_at_us": 0,
+            "duration_us": 10,
+            "input": { format!("k{EVIL}"): [EVIL, { "v": EVIL }] },
+            "output": { "status": 500, "body": EVIL },
+            "error": {
+                "name": format!("Error{EVIL}"),
+                "message": format!("one{EVIL}\ntwo{EVIL}"),
+                "stack": format!("at a{EVIL}\n\tat b{EVIL}"),
+                "location": format!("f.ts{EVIL}:1"),
+            },
+            "console": [{ "level": format!("log{EVIL}"), "message": format!("a{EVIL}\nb{EVIL}"), "at_us": 1 }],
+            "code_version": "abc",
+            "spans": [
+                { "id": 0, "name": format!("root{EVIL}"), "start_us": 0, "duration_us": 10, "status": "error",
+                  "location": format!("f.ts{EVIL}:1") },
+                { "id": 1, "parent": 0, "name": "fetch", "start_us": 1, "duration_us": 2, "status": "error",
+                  "attrs": { "method": EVIL, "url": format!("http://x/{EVIL}"), "status": EVIL },
+                  "error": format!("failed{EVIL}") },
+                { "id": 2, "parent": 0, "name": "db.query", "start_us": 3, "duration_us": 2, "status": "ok",
+                  "attrs": { "sql": format!("SELECT '{EVIL}'"), "rows": 1, "job_id": EVIL } },
+            ],
+            "mutations": [{
+                "table": format!("t{EVIL}"), "pk": { "k": EVIL }, "op": "update",
+                "before": { format!("c{EVIL}"): EVIL }, "after": { format!("c{EVIL}"): format!("new{EVIL}") },
+                "committed": false, "at_us": 4,
+            }],
+        }))
+        .expect("record");
+        let context = TraceContext::default();
+        for verbose in [false, true] {
+            let text = render_trace(&record, &context, verbose, Style::plain());
+            for bad in ['\u{1b}', '\u{7}', '\r', '\u{9b}', '\u{202e}'] {
+                assert!(!text.contains(bad), "{bad:?} raw in:\n{text:?}");
+            }
+            assert!(text.contains("\\u{1b}]0;x\\u{7}"), "{text}");
+        }
+    }
 }

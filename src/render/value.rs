@@ -32,12 +32,11 @@ pub fn inspect(value: &Value) -> String {
     }
 }
 
+/// A string in single quotes, its backslashes, quotes and control characters escaped, so
+/// what it holds can be neither mistaken for the quote's end nor run by the terminal.
 fn quote(text: &str) -> String {
-    let escaped = text
-        .replace('\\', "\\\\")
-        .replace('\'', "\\'")
-        .replace('\n', "\\n");
-    format!("'{escaped}'")
+    let quoted = text.replace('\\', "\\\\").replace('\'', "\\'");
+    format!("'{}'", super::escape(&quoted))
 }
 
 #[cfg(test)]

@@ -190,8 +190,8 @@ impl HostState {
             } else {
                 format!("[{}]", exec.function)
             };
-            for line in message.lines() {
-                eprintln!("{prefix} {line}");
+            for line in crate::render::escaped_lines(&message) {
+                eprintln!("{} {line}", crate::render::escape(&prefix));
             }
             exec.recorder.log(level, message);
         }
@@ -663,7 +663,10 @@ impl HostState {
                 .map_err(|e| format!("cannot store the email: {e}"))?;
             Ok(session.conn.last_insert_rowid())
         })?;
-        eprintln!("✉ captured email to {to} ({template}): {subject}");
+        eprintln!(
+            "{}",
+            crate::render::escape(&format!("✉ captured email to {to} ({template}): {subject}"))
+        );
         Ok((id, subject))
     }
 

@@ -10,4 +10,6 @@ mod reload;
 mod sandbox_sql;
 mod support;
 mod tail;
+mod terminal;
 mod trace;
+mod two_projects;
