@@ -6,6 +6,7 @@ mod dev;
 mod init;
 mod queue;
 mod reload;
+mod store_ops;
 mod support;
 mod tail;
 mod trace;
