@@ -90,6 +90,46 @@ mod lock_tests {
     }
 }
 
+#[cfg(test)]
+mod check_tests {
+    use super::{Checked, Store, StoreError};
+    use std::time::Duration;
+
+    fn store_with_pages() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("flux.db")).expect("open");
+        store
+            .connect()
+            .expect("connect")
+            .execute_batch(
+                "CREATE TABLE t (v TEXT); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+                 INSERT INTO t SELECT printf('%.1000c', 'a') FROM n;",
+            )
+            .expect("fill");
+        (dir, store)
+    }
+
+    #[test]
+    fn a_check_out_of_time_says_it_checked_only_part() {
+        let (_dir, store) = store_with_pages();
+        let mut conn = store.connect().expect("connect");
+        assert_eq!(
+            store.check(&mut conn, Some(Duration::ZERO)).expect("check"),
+            Checked::Partly
+        );
+        assert_eq!(store.check(&mut conn, None).expect("check"), Checked::Fully);
+    }
+
+    #[test]
+    fn an_empty_file_is_refused_not_initialised() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("flux.db");
+        std::fs::write(&path, "").expect("empty file");
+        assert!(matches!(Store::open(&path), Err(StoreError::Empty { .. })));
+        assert_eq!(std::fs::metadata(&path).expect("file").len(), 0);
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 const SCHEMA: &str = "
