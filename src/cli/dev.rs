@@ -95,13 +95,16 @@ fn store_error(error: StoreError, layout: &Layout) -> CliError {
             "flux will not overwrite it: move it aside (mv {0} {0}.bad) to start with an empty store",
             layout.store_path().display()
         )),
-        StoreError::Damaged { .. } | StoreError::Empty { .. } => {
-            CliError::failure(error.to_string()).with_hint(format!(
-                "flux will not write to it: move it aside (mv {0} {0}.bad) to start with an empty store, \
-                 or put a backup in its place; the damaged copy can still be read with sqlite3's .recover",
-                layout.store_path().display()
-            ))
-        }
+        StoreError::Damaged { .. } => CliError::failure(error.to_string()).with_hint(format!(
+            "flux will not write to it: move it aside (mv {0} {0}.bad) to start with an empty store, \
+             or put a backup in its place; sqlite3's .recover can still read what is left in it",
+            layout.store_path().display()
+        )),
+        StoreError::Empty { .. } => CliError::failure(error.to_string()).with_hint(format!(
+            "flux will not start over on it silently: put a backup in its place, or remove it \
+             (rm {}) to start with an empty store",
+            layout.store_path().display()
+        )),
         StoreError::Migration { .. } => {
             CliError::failure(error.to_string()).with_hint("fix the migration and start flux dev again")
         }
