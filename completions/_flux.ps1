@@ -38,6 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('state', 'state', [CompletionResultType]::ParameterValue, 'Who changed a table or a row, and how')
             [CompletionResult]::new('queue', 'queue', [CompletionResultType]::ParameterValue, 'Inspect and manage the job queue')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Read and change user-level settings (default server URL, token)')
+            [CompletionResult]::new('store', 'store', [CompletionResultType]::ParameterValue, 'Check the project''s store file (.flux/flux.db) for damage')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages, one per command and subcommand')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -443,6 +444,43 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
         'flux;config;help;help' {
             break
         }
+        'flux;store' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The flux server to talk to (default: the one recorded in the project''s .flux/)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Token for a server that needs one; with `flux dev`, the token it requires')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Same as --format json')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Read every page of the store and check its structure (SQLite''s quick_check); flux dev checks only for 2 s at start')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'flux;store;check' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The flux server to talk to (default: the one recorded in the project''s .flux/)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Token for a server that needs one; with `flux dev`, the token it requires')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Same as --format json')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flux;store;help' {
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Read every page of the store and check its structure (SQLite''s quick_check); flux dev checks only for 2 s at start')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'flux;store;help;check' {
+            break
+        }
+        'flux;store;help;help' {
+            break
+        }
         'flux;completions' {
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The flux server to talk to (default: the one recorded in the project''s .flux/)')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
@@ -477,6 +515,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('state', 'state', [CompletionResultType]::ParameterValue, 'Who changed a table or a row, and how')
             [CompletionResult]::new('queue', 'queue', [CompletionResultType]::ParameterValue, 'Inspect and manage the job queue')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Read and change user-level settings (default server URL, token)')
+            [CompletionResult]::new('store', 'store', [CompletionResultType]::ParameterValue, 'Check the project''s store file (.flux/flux.db) for damage')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages, one per command and subcommand')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -560,6 +599,13 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;help;config;list' {
+            break
+        }
+        'flux;help;store' {
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Read every page of the store and check its structure (SQLite''s quick_check); flux dev checks only for 2 s at start')
+            break
+        }
+        'flux;help;store;check' {
             break
         }
         'flux;help;completions' {

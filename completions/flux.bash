@@ -40,6 +40,9 @@ _flux() {
             flux,state)
                 cmd="flux__subcmd__state"
                 ;;
+            flux,store)
+                cmd="flux__subcmd__store"
+                ;;
             flux,tail)
                 cmd="flux__subcmd__tail"
                 ;;
@@ -103,6 +106,9 @@ _flux() {
             flux__subcmd__help,state)
                 cmd="flux__subcmd__help__subcmd__state"
                 ;;
+            flux__subcmd__help,store)
+                cmd="flux__subcmd__help__subcmd__store"
+                ;;
             flux__subcmd__help,tail)
                 cmd="flux__subcmd__help__subcmd__tail"
                 ;;
@@ -153,6 +159,9 @@ _flux() {
                 ;;
             flux__subcmd__help__subcmd__state,history)
                 cmd="flux__subcmd__help__subcmd__state__subcmd__history"
+                ;;
+            flux__subcmd__help__subcmd__store,check)
+                cmd="flux__subcmd__help__subcmd__store__subcmd__check"
                 ;;
             flux__subcmd__queue,dead-letter)
                 cmd="flux__subcmd__queue__subcmd__dead__subcmd__letter"
@@ -238,6 +247,18 @@ _flux() {
             flux__subcmd__state__subcmd__help,history)
                 cmd="flux__subcmd__state__subcmd__help__subcmd__history"
                 ;;
+            flux__subcmd__store,check)
+                cmd="flux__subcmd__store__subcmd__check"
+                ;;
+            flux__subcmd__store,help)
+                cmd="flux__subcmd__store__subcmd__help"
+                ;;
+            flux__subcmd__store__subcmd__help,check)
+                cmd="flux__subcmd__store__subcmd__help__subcmd__check"
+                ;;
+            flux__subcmd__store__subcmd__help,help)
+                cmd="flux__subcmd__store__subcmd__help__subcmd__help"
+                ;;
             *)
                 ;;
         esac
@@ -245,7 +266,7 @@ _flux() {
 
     case "${cmd}" in
         flux)
-            opts="-h -V --url --format --json --color --token --help --version init dev trace tail why state queue config completions man help"
+            opts="-h -V --url --format --json --color --token --help --version init dev trace tail why state queue config store completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -581,7 +602,7 @@ _flux() {
             return 0
             ;;
         flux__subcmd__help)
-            opts="init dev trace tail why state queue config completions man help"
+            opts="init dev trace tail why state queue config store completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -889,6 +910,34 @@ _flux() {
             return 0
             ;;
         flux__subcmd__help__subcmd__state__subcmd__history)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__help__subcmd__store)
+            opts="check"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__help__subcmd__store__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1665,6 +1714,108 @@ _flux() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__store)
+            opts="-h -V --url --format --json --color --token --help --version check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "pretty json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__store__subcmd__check)
+            opts="-h -V --url --format --json --color --token --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "pretty json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__store__subcmd__help)
+            opts="check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__store__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        flux__subcmd__store__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

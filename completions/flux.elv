@@ -35,6 +35,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand state 'Who changed a table or a row, and how'
             cand queue 'Inspect and manage the job queue'
             cand config 'Read and change user-level settings (default server URL, token)'
+            cand store 'Check the project''s store file (.flux/flux.db) for damage'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages, one per command and subcommand'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -393,6 +394,38 @@ set edit:completion:arg-completer[flux] = {|@words|
         }
         &'flux;config;help;help'= {
         }
+        &'flux;store'= {
+            cand --url 'The flux server to talk to (default: the one recorded in the project''s .flux/)'
+            cand --format 'Output format'
+            cand --color 'When to use colour'
+            cand --token 'Token for a server that needs one; with `flux dev`, the token it requires'
+            cand --json 'Same as --format json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand check 'Read every page of the store and check its structure (SQLite''s quick_check); flux dev checks only for 2 s at start'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flux;store;check'= {
+            cand --url 'The flux server to talk to (default: the one recorded in the project''s .flux/)'
+            cand --format 'Output format'
+            cand --color 'When to use colour'
+            cand --token 'Token for a server that needs one; with `flux dev`, the token it requires'
+            cand --json 'Same as --format json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flux;store;help'= {
+            cand check 'Read every page of the store and check its structure (SQLite''s quick_check); flux dev checks only for 2 s at start'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flux;store;help;check'= {
+        }
+        &'flux;store;help;help'= {
+        }
         &'flux;completions'= {
             cand --url 'The flux server to talk to (default: the one recorded in the project''s .flux/)'
             cand --format 'Output format'
@@ -425,6 +458,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand state 'Who changed a table or a row, and how'
             cand queue 'Inspect and manage the job queue'
             cand config 'Read and change user-level settings (default server URL, token)'
+            cand store 'Check the project''s store file (.flux/flux.db) for damage'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages, one per command and subcommand'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -486,6 +520,11 @@ set edit:completion:arg-completer[flux] = {|@words|
         &'flux;help;config;unset'= {
         }
         &'flux;help;config;list'= {
+        }
+        &'flux;help;store'= {
+            cand check 'Read every page of the store and check its structure (SQLite''s quick_check); flux dev checks only for 2 s at start'
+        }
+        &'flux;help;store;check'= {
         }
         &'flux;help;completions'= {
         }

@@ -42,6 +42,7 @@ complete -c flux -n "__fish_flux_needs_command" -f -a "why" -d 'Explain a failed
 complete -c flux -n "__fish_flux_needs_command" -f -a "state" -d 'Who changed a table or a row, and how'
 complete -c flux -n "__fish_flux_needs_command" -f -a "queue" -d 'Inspect and manage the job queue'
 complete -c flux -n "__fish_flux_needs_command" -f -a "config" -d 'Read and change user-level settings (default server URL, token)'
+complete -c flux -n "__fish_flux_needs_command" -f -a "store" -d 'Check the project\'s store file (.flux/flux.db) for damage'
 complete -c flux -n "__fish_flux_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c flux -n "__fish_flux_needs_command" -f -a "man" -d 'Write man pages, one per command and subcommand'
 complete -c flux -n "__fish_flux_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -298,6 +299,30 @@ complete -c flux -n "__fish_flux_using_subcommand config; and __fish_seen_subcom
 complete -c flux -n "__fish_flux_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "unset" -d 'Remove one setting'
 complete -c flux -n "__fish_flux_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "list" -d 'Print every setting (secrets shortened)'
 complete -c flux -n "__fish_flux_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand store; and not __fish_seen_subcommand_from check help" -l url -d 'The flux server to talk to (default: the one recorded in the project\'s .flux/)' -r
+complete -c flux -n "__fish_flux_using_subcommand store; and not __fish_seen_subcommand_from check help" -l format -d 'Output format' -r -f -a "pretty\t''
+json\t''"
+complete -c flux -n "__fish_flux_using_subcommand store; and not __fish_seen_subcommand_from check help" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c flux -n "__fish_flux_using_subcommand store; and not __fish_seen_subcommand_from check help" -l token -d 'Token for a server that needs one; with `flux dev`, the token it requires' -r
+complete -c flux -n "__fish_flux_using_subcommand store; and not __fish_seen_subcommand_from check help" -l json -d 'Same as --format json'
+complete -c flux -n "__fish_flux_using_subcommand store; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
+complete -c flux -n "__fish_flux_using_subcommand store; and not __fish_seen_subcommand_from check help" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand store; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Read every page of the store and check its structure (SQLite\'s quick_check); flux dev checks only for 2 s at start'
+complete -c flux -n "__fish_flux_using_subcommand store; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand store; and __fish_seen_subcommand_from check" -l url -d 'The flux server to talk to (default: the one recorded in the project\'s .flux/)' -r
+complete -c flux -n "__fish_flux_using_subcommand store; and __fish_seen_subcommand_from check" -l format -d 'Output format' -r -f -a "pretty\t''
+json\t''"
+complete -c flux -n "__fish_flux_using_subcommand store; and __fish_seen_subcommand_from check" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c flux -n "__fish_flux_using_subcommand store; and __fish_seen_subcommand_from check" -l token -d 'Token for a server that needs one; with `flux dev`, the token it requires' -r
+complete -c flux -n "__fish_flux_using_subcommand store; and __fish_seen_subcommand_from check" -l json -d 'Same as --format json'
+complete -c flux -n "__fish_flux_using_subcommand store; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c flux -n "__fish_flux_using_subcommand store; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand store; and __fish_seen_subcommand_from help" -f -a "check" -d 'Read every page of the store and check its structure (SQLite\'s quick_check); flux dev checks only for 2 s at start'
+complete -c flux -n "__fish_flux_using_subcommand store; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flux -n "__fish_flux_using_subcommand completions" -l url -d 'The flux server to talk to (default: the one recorded in the project\'s .flux/)' -r
 complete -c flux -n "__fish_flux_using_subcommand completions" -l format -d 'Output format' -r -f -a "pretty\t''
 json\t''"
@@ -319,17 +344,18 @@ complete -c flux -n "__fish_flux_using_subcommand man" -l token -d 'Token for a 
 complete -c flux -n "__fish_flux_using_subcommand man" -l json -d 'Same as --format json'
 complete -c flux -n "__fish_flux_using_subcommand man" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand man" -s V -l version -d 'Print version'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "init" -d 'Create a project from the bundled example'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "dev" -d 'Run the project\'s functions locally and record every execution'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "trace" -d 'Show one execution: its span tree, data changes, console output and error'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "tail" -d 'Stream executions as they happen, one line each'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "why" -d 'Explain a failed execution: root cause, location, input, data changes, suggestion'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "state" -d 'Who changed a table or a row, and how'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "queue" -d 'Inspect and manage the job queue'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "config" -d 'Read and change user-level settings (default server URL, token)'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "man" -d 'Write man pages, one per command and subcommand'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "init" -d 'Create a project from the bundled example'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "dev" -d 'Run the project\'s functions locally and record every execution'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "trace" -d 'Show one execution: its span tree, data changes, console output and error'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "tail" -d 'Stream executions as they happen, one line each'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "why" -d 'Explain a failed execution: root cause, location, input, data changes, suggestion'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "state" -d 'Who changed a table or a row, and how'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "queue" -d 'Inspect and manage the job queue'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "config" -d 'Read and change user-level settings (default server URL, token)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "store" -d 'Check the project\'s store file (.flux/flux.db) for damage'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "man" -d 'Write man pages, one per command and subcommand'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from state" -f -a "history" -d 'Every recorded change to a table (or one row), newest first, with old → new values'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from state" -f -a "blame" -d 'For each column of a row: the execution that set its current value, and when'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "enqueue" -d 'Add a job for functions/<NAME>.ts'
@@ -342,3 +368,4 @@ complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcomma
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "set" -d 'Change one setting'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "unset" -d 'Remove one setting'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "list" -d 'Print every setting (secrets shortened)'
+complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from store" -f -a "check" -d 'Read every page of the store and check its structure (SQLite\'s quick_check); flux dev checks only for 2 s at start'

@@ -11,16 +11,16 @@ use std::time::Duration;
 use fs4::fs_std::FileExt;
 use notify::{RecursiveMode, Watcher};
 
+use super::dev_output::ExecutionPrinter;
 use super::{CliError, DevArgs};
 use crate::client::ServerInfo;
 use crate::project::{FunctionTable, Layout, CONFIG_FILE};
 use crate::queue::Dispatcher;
-use crate::record::RecordSummary;
-use crate::render::{self, Style};
 use crate::runtime::{load_config, now_us, strip_types, Engine, Shared};
 use crate::server::{router, AppState};
-use crate::store::{apply_migrations, prune, writer_channel, Store, StoreError, StoreWrite};
-use std::io::IsTerminal;
+use crate::store::{
+    apply_migrations, prune, prune_to_size, writer_channel, Checked, SizeWatch, Store, StoreError,
+};
 
 /// Finished executions that may wait for the store thread before engines block.
 const RECORD_BACKLOG: usize = 16 * 1024;
@@ -95,6 +95,16 @@ fn store_error(error: StoreError, layout: &Layout) -> CliError {
             "flux will not overwrite it: move it aside (mv {0} {0}.bad) to start with an empty store",
             layout.store_path().display()
         )),
+        StoreError::Damaged { .. } => CliError::failure(error.to_string()).with_hint(format!(
+            "flux will not write to it: move it aside (mv {0} {0}.bad) to start with an empty store, \
+             or put a backup in its place; sqlite3's .recover can still read what is left in it",
+            layout.store_path().display()
+        )),
+        StoreError::Empty { .. } => CliError::failure(error.to_string()).with_hint(format!(
+            "flux will not start over on it silently: put a backup in its place, or remove it \
+             (rm {}) to start with an empty store",
+            layout.store_path().display()
+        )),
         StoreError::Migration { .. } => {
             CliError::failure(error.to_string()).with_hint("fix the migration and start flux dev again")
         }
@@ -149,7 +159,14 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
     let config = load_config(&layout.config_path()).map_err(|e| {
         CliError::failure(e.to_string()).with_hint("fix flux.config.ts and start flux dev again")
     })?;
-    let store = Store::open(&layout.store_path()).map_err(|e| store_error(e, &layout))?;
+    let (store, checked) =
+        Store::open_checked(&layout.store_path()).map_err(|e| store_error(e, &layout))?;
+    if checked == Checked::Partly {
+        eprintln!(
+            "note: {} is too large to check fully at every start; 'flux store check' checks all of it",
+            layout.store_path().display()
+        );
+    }
     let mut conn = store.connect().map_err(|e| store_error(e, &layout))?;
     let migrations = apply_migrations(&mut conn, &layout.migrations_dir())
         .map_err(|e| store_error(e, &layout))?;
@@ -198,18 +215,14 @@ async fn serve(
     ));
     let engine = Engine::start(Arc::clone(&shared), http_engines, "http")
         .map_err(|e| CliError::failure(format!("cannot start the JS engines: {e}")))?;
-    let quiet = args.quiet;
-    let on_written = Box::new(move |writes: &[StoreWrite]| {
-        if !quiet {
-            print_executions(writes);
-        }
-    });
+    // Printing has its own thread: a stdout nobody reads must not hold the store thread.
+    let printer = ExecutionPrinter::start(args.quiet);
     let dispatcher = Dispatcher::start(
         Arc::clone(&shared),
         inbox,
         records_rx,
         sql_calls,
-        on_written,
+        Box::new(printer.sender()),
     )
     .map_err(|e| CliError::failure(format!("cannot start the job queue: {e}")))?;
 
@@ -275,6 +288,7 @@ async fn serve(
         let _ = tokio::task::spawn_blocking(move || engine.stop()).await;
     }
     let _ = tokio::task::spawn_blocking(move || dispatcher.stop()).await;
+    let _ = tokio::task::spawn_blocking(move || printer.finish()).await;
     drop(watcher);
     if let Some(pruner) = pruner {
         let _ = tokio::task::spawn_blocking(move || pruner.join()).await;
@@ -291,24 +305,6 @@ async fn serve(
         layout.store_path().display()
     );
     Ok(())
-}
-
-/// One line per finished execution, as `flux tail` shows them, on the dev server's output.
-fn print_executions(writes: &[StoreWrite]) {
-    use std::io::Write;
-    let style = Style {
-        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    };
-    let mut out = std::io::stdout().lock();
-    for write in writes {
-        let summary = RecordSummary::from(&write.record);
-        let _ = writeln!(
-            out,
-            "{}",
-            render::execution_lines(&summary, write.job.as_ref().map(|(_, t)| t), style)
-        );
-    }
-    let _ = out.flush();
 }
 
 async fn wait_for_signal() {
@@ -361,37 +357,51 @@ fn print_banner(
         eprintln!("  migrated   migrations/{name}");
     }
     eprintln!(
-        "  state      {} (records kept {} / {})",
+        "  state      {} (records kept {} / {}, the last {} always)",
         relative(layout, &layout.store_path()),
         humantime::format_duration(retention.max_age),
-        bytesize::ByteSize::b(retention.max_bytes)
+        bytesize::ByteSize::b(retention.max_bytes),
+        humantime::format_duration(retention.min_age)
     );
     eprintln!();
 }
 
-/// Prunes old records now and then, on its own connection, in small transactions.
-/// Frames past which a fully copied WAL is restarted from its beginning.
-const WAL_RESTART_FRAMES: i64 = 2_000;
+/// Frames past which a fully copied WAL is restarted from its beginning (4 MB of 4 KiB pages).
+const WAL_RESTART_FRAMES: i64 = 1_000;
+
+/// How long a checkpoint that must wait for readers (RESTART, TRUNCATE) waits before it gives
+/// up until next time, holding writers meanwhile.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
+
+/// How often flux's size is compared with `retention.maxSize` (a page count; a full measure
+/// only when it may be over), and records are pruned by age.
+const SIZE_CHECK_EVERY: Duration = Duration::from_secs(1);
+const AGE_PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Copies the WAL into the database without blocking anyone, and once it is all copied and
 /// large, restarts it: writers then reuse the file's blocks instead of growing it, which the
-/// filesystem would zero-fill page by page.
-fn checkpoint(conn: &rusqlite::Connection, store: &Store) {
+/// filesystem would zero-fill page by page. `truncate` also cuts the file back to nothing
+/// (after pruning, which writes a lot).
+fn checkpoint(conn: &rusqlite::Connection, store: &Store, truncate: bool) {
     let frames = |mode: &str| {
         conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
             Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
         })
     };
     if let Ok((log, copied)) = frames("PASSIVE") {
-        if log > WAL_RESTART_FRAMES && copied == log {
+        if truncate || (log > WAL_RESTART_FRAMES && copied == log) {
             let _guard = store.write_lock().lock();
-            let _ = frames("RESTART");
+            // Readers may hold it up: wait for them only briefly, writers are waiting too.
+            let _ = conn.busy_timeout(CHECKPOINT_WAIT);
+            let _ = frames(if truncate { "TRUNCATE" } else { "RESTART" });
+            let _ = conn.busy_timeout(crate::store::BUSY_TIMEOUT);
         }
     }
 }
 
-/// Store upkeep off the request path: WAL checkpoints every few hundred milliseconds (writers
-/// never checkpoint themselves, see `Store::connect`), and pruning every minute.
+/// Store upkeep off the request path: WAL checkpoints every 100 ms (writers never checkpoint
+/// themselves, see `Store::connect`), pruning for size every second and by age every minute,
+/// each in small transactions.
 fn start_maintenance(
     store: Store,
     retention: crate::store::Retention,
@@ -401,17 +411,31 @@ fn start_maintenance(
         .name("flux-maintenance".into())
         .spawn(move || {
             let Ok(conn) = store.connect() else { return };
-            let mut next = std::time::Instant::now() + Duration::from_secs(5);
+            let mut size_watch = SizeWatch::default();
+            let mut next_size_check = std::time::Instant::now();
+            let mut next_age_prune = std::time::Instant::now() + Duration::from_secs(5);
             while !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(100));
-                checkpoint(&conn, &store);
-                if std::time::Instant::now() < next {
-                    continue;
+                let now = std::time::Instant::now();
+                let mut pruned = 0;
+                if now >= next_age_prune {
+                    next_age_prune = now + AGE_PRUNE_EVERY;
+                    match prune(&conn, &retention, now_us(), store.write_lock()) {
+                        Ok(n) => pruned += n,
+                        Err(e) => eprintln!("warning: pruning old records failed: {e}"),
+                    }
                 }
-                if let Err(e) = prune(&conn, &retention, now_us(), store.write_lock()) {
-                    eprintln!("warning: pruning old records failed: {e}");
+                if now >= next_size_check {
+                    next_size_check = now + SIZE_CHECK_EVERY;
+                    let lock = store.write_lock();
+                    match prune_to_size(&conn, &retention, now_us(), lock, &mut size_watch) {
+                        Ok(n) => pruned += n,
+                        Err(e) => {
+                            eprintln!("warning: pruning records over retention.maxSize failed: {e}")
+                        }
+                    }
                 }
-                next = std::time::Instant::now() + Duration::from_secs(60);
+                checkpoint(&conn, &store, pruned > 0);
             }
         })
         .ok()
@@ -489,8 +513,14 @@ fn start_watcher(shared: Arc<Shared>, stop: Arc<AtomicBool>) -> Option<SharedWat
                     !p.starts_with(&state_dir)
                         && !p.components().any(|c| c.as_os_str() == "node_modules")
                 });
-                if !changed.is_empty() {
-                    on_change(&shared, &changed);
+                // A bug in reloading must not end the watching: later edits still count.
+                if !changed.is_empty()
+                    && std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        on_change(&shared, &changed)
+                    }))
+                    .is_err()
+                {
+                    eprintln!("✗ reloading after a change failed; keeping what was loaded before");
                 }
             }
         })

@@ -2,11 +2,13 @@
 
 pub mod config;
 pub mod dev;
+mod dev_output;
 pub mod exit;
 pub mod generate;
 pub mod init;
 pub mod queue;
 pub mod state;
+pub mod store;
 pub mod tail;
 pub mod trace;
 pub mod why;
@@ -181,6 +183,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Check the project's store file (.flux/flux.db) for damage
+    #[command(after_help = "Examples:\n  flux store check\n  flux store check my-app")]
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  flux completions bash > ~/.local/share/bash-completion/completions/flux\n  flux completions zsh > ~/.zfunc/_flux\n  flux completions fish > ~/.config/fish/completions/flux.fish"
@@ -313,6 +321,20 @@ pub enum QueueCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Read every page of the store and check its structure (SQLite's quick_check); flux dev
+    /// checks only for 2 s at start
+    #[command(
+        after_help = "Examples:\n  flux store check\n  flux store check my-app --format json"
+    )]
+    Check {
+        /// Project folder
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DeadLetterCommand {
     /// One line per dead job: last attempt's id, function, attempts, last error
     #[command(
@@ -409,6 +431,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::State { command } => state::run(&command, &cli.global),
         Command::Queue { command } => queue::run(&command, &cli.global),
         Command::Config { command } => config::run(&command, &cli.global),
+        Command::Store { command } => store::run(&command, &cli.global),
         Command::Completions { shell } => generate::completions(shell),
         Command::Man { dir } => generate::man(&dir),
     }

@@ -8,6 +8,23 @@ use serde_json::Value;
 
 use crate::store::Retention;
 
+/// The longest `timeoutSeconds` (HTTP and workers): a day.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// The longest `shutdown.graceSeconds`: an hour.
+pub const MAX_SHUTDOWN_GRACE: Duration = Duration::from_secs(3600);
+/// The longest backoff `initialDelay`: a day.
+pub const MAX_BACKOFF_INITIAL: Duration = Duration::from_secs(24 * 3600);
+/// The longest `retention.maxAge`: ten years.
+pub const MAX_RETENTION_AGE: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// The smallest `retention.maxSize`, below which nothing could be kept: 1 MB.
+pub const MIN_RETENTION_SIZE: u64 = 1_000_000;
+/// The largest `http.maxBodySize`: bodies are held in memory. 1 GiB.
+pub const MAX_BODY_SIZE: u64 = 1 << 30;
+/// The most engines or job attempts at once (`concurrency` keys): each is a thread.
+pub const MAX_CONCURRENCY: u32 = 256;
+/// The most attempts a worker may give a job.
+pub const MAX_ATTEMPTS: u32 = 1_000;
+
 /// A config value that is wrong: which file, which key, what was expected.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("{file}: {key}: {message}")]
@@ -160,101 +177,118 @@ impl Config {
             let key = |field: &str| format!("workers.{name}.{field}");
             let mut resolved = WorkerConfig::default();
             if let Some(n) = worker.max_attempts {
-                if n == 0 {
-                    return Err(error(
-                        &key("maxAttempts"),
-                        "expected a whole number of 1 or more".into(),
-                    ));
-                }
-                resolved.max_attempts = n;
+                resolved.max_attempts =
+                    whole_number(n, MAX_ATTEMPTS).map_err(|m| error(&key("maxAttempts"), m))?;
             }
             if let Some(seconds) = worker.timeout_seconds {
-                resolved.timeout = positive_seconds(seconds).ok_or_else(|| {
-                    error(
-                        &key("timeoutSeconds"),
-                        "expected a number of seconds above 0".into(),
-                    )
-                })?;
+                resolved.timeout = seconds_up_to(&seconds, MAX_TIMEOUT, false)
+                    .map_err(|m| error(&key("timeoutSeconds"), m))?;
             }
             if let Some(backoff) = worker.backoff {
                 resolved.backoff = backoff.resolve().map_err(|m| error(&key("backoff"), m))?;
             }
             if let Some(n) = worker.concurrency {
-                if n == 0 {
-                    return Err(error(
-                        &key("concurrency"),
-                        "expected a whole number of 1 or more".into(),
-                    ));
-                }
-                resolved.concurrency = Some(n);
+                resolved.concurrency = Some(
+                    whole_number(n, MAX_CONCURRENCY).map_err(|m| error(&key("concurrency"), m))?,
+                );
             }
             resolved.atomic = worker.atomic.unwrap_or(false);
             config.workers.insert(name, resolved);
         }
         if let Some(seconds) = raw.http.timeout_seconds {
-            config.http.timeout = positive_seconds(seconds).ok_or_else(|| {
-                error(
-                    "http.timeoutSeconds",
-                    "expected a number of seconds above 0".into(),
-                )
-            })?;
+            config.http.timeout = seconds_up_to(&seconds, MAX_TIMEOUT, false)
+                .map_err(|m| error("http.timeoutSeconds", m))?;
         }
         if let Some(size) = raw.http.max_body_size {
-            config.http.max_body_bytes = size.bytes().map_err(|m| error("http.maxBodySize", m))?;
+            config.http.max_body_bytes = size
+                .bytes_within(1, MAX_BODY_SIZE)
+                .map_err(|m| error("http.maxBodySize", m))?;
         }
         if let Some(n) = raw.http.concurrency {
-            if n == 0 {
-                return Err(error(
-                    "http.concurrency",
-                    "expected a whole number of 1 or more".into(),
-                ));
-            }
-            config.http.concurrency = n as usize;
+            config.http.concurrency = whole_number(n, MAX_CONCURRENCY)
+                .map_err(|m| error("http.concurrency", m))?
+                as usize;
         }
         if let Some(n) = raw.queue.concurrency {
-            if n == 0 {
-                return Err(error(
-                    "queue.concurrency",
-                    "expected a whole number of 1 or more".into(),
-                ));
-            }
-            config.queue.concurrency = n as usize;
+            config.queue.concurrency = whole_number(n, MAX_CONCURRENCY)
+                .map_err(|m| error("queue.concurrency", m))?
+                as usize;
         }
         if let Some(age) = raw.retention.max_age {
-            config.retention.max_age = age.duration().map_err(|m| error("retention.maxAge", m))?;
+            config.retention.max_age = age
+                .duration_up_to(MAX_RETENTION_AGE)
+                .map_err(|m| error("retention.maxAge", m))?;
         }
         if let Some(size) = raw.retention.max_size {
-            config.retention.max_bytes = size.bytes().map_err(|m| error("retention.maxSize", m))?;
+            config.retention.max_bytes = size
+                .bytes_within(MIN_RETENTION_SIZE, u64::MAX)
+                .map_err(|m| error("retention.maxSize", m))?;
+        }
+        if let Some(age) = raw.retention.min_age {
+            config.retention.min_age = age
+                .duration_or_zero_up_to(config.retention.max_age)
+                .map_err(|m| error("retention.minAge", m))?;
         }
         if let Some(size) = raw.db.max_result_size {
-            let bytes = size.bytes().map_err(|m| error("db.maxResultSize", m))?;
-            if bytes > MAX_RESULT_SIZE_CEILING {
-                return Err(error(
-                    "db.maxResultSize",
-                    format!(
-                        "expected at most 1GiB, found {}: page large results with LIMIT instead",
-                        bytesize::ByteSize::b(bytes).display().iec()
-                    ),
-                ));
-            }
-            config.db.max_result_bytes = bytes;
+            config.db.max_result_bytes = size
+                .bytes_within(1, MAX_RESULT_SIZE_CEILING)
+                .map_err(|m| {
+                    error(
+                        "db.maxResultSize",
+                        format!("{m} (at most 1GiB: page large results with LIMIT instead)"),
+                    )
+                })?;
         }
         if let Some(seconds) = raw.shutdown.grace_seconds {
-            if !(seconds >= 0.0 && seconds.is_finite()) {
-                return Err(error(
-                    "shutdown.graceSeconds",
-                    "expected a number of seconds, 0 or more".into(),
-                ));
-            }
-            config.shutdown_grace = Some(Duration::from_secs_f64(seconds));
+            config.shutdown_grace = Some(
+                seconds_up_to(&seconds, MAX_SHUTDOWN_GRACE, true)
+                    .map_err(|m| error("shutdown.graceSeconds", m))?,
+            );
         }
         config.env = raw.env;
         Ok(config)
     }
 }
 
-fn positive_seconds(seconds: f64) -> Option<Duration> {
-    (seconds > 0.0 && seconds.is_finite()).then(|| Duration::from_secs_f64(seconds))
+/// `seconds` as a duration, above 0 (or 0 itself when `zero_allowed`) and at most `max`.
+fn seconds_up_to(seconds: &Seconds, max: Duration, zero_allowed: bool) -> Result<Duration, String> {
+    let seconds = seconds.value()?;
+    let low_ok = if zero_allowed {
+        seconds >= 0.0
+    } else {
+        seconds > 0.0
+    };
+    // NaN fails both comparisons.
+    if low_ok && seconds <= max.as_secs_f64() {
+        return Ok(Duration::from_secs_f64(seconds));
+    }
+    let low = if zero_allowed { "from 0" } else { "above 0" };
+    Err(format!(
+        "expected a number of seconds {low} up to {} ({}), found {}",
+        max.as_secs(),
+        humantime::format_duration(max),
+        number(seconds)
+    ))
+}
+
+/// A number as a user would write it: `1e300`, not three hundred digits.
+fn number(n: f64) -> String {
+    if n != 0.0 && !(1e-6..1e15).contains(&n.abs()) {
+        format!("{n:e}")
+    } else {
+        n.to_string()
+    }
+}
+
+/// A whole number from 1 to `max`.
+fn whole_number(n: u32, max: u32) -> Result<u32, String> {
+    if (1..=max).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "expected a whole number from 1 to {max}, found {n}"
+        ))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -280,7 +314,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawWorker {
     max_attempts: Option<u32>,
-    timeout_seconds: Option<f64>,
+    timeout_seconds: Option<Seconds>,
     backoff: Option<RawBackoff>,
     concurrency: Option<u32>,
     atomic: Option<bool>,
@@ -289,7 +323,7 @@ struct RawWorker {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawHttp {
-    timeout_seconds: Option<f64>,
+    timeout_seconds: Option<Seconds>,
     max_body_size: Option<SizeValue>,
     concurrency: Option<u32>,
 }
@@ -305,6 +339,7 @@ struct RawQueue {
 struct RawRetention {
     max_age: Option<DurationValue>,
     max_size: Option<SizeValue>,
+    min_age: Option<DurationValue>,
 }
 
 #[derive(Deserialize, Default)]
@@ -316,7 +351,7 @@ struct RawDatabase {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawShutdown {
-    grace_seconds: Option<f64>,
+    grace_seconds: Option<Seconds>,
 }
 
 #[derive(Deserialize)]
@@ -357,10 +392,32 @@ impl RawBackoff {
             } => Ok(Backoff {
                 kind: backoff_kind(&kind)?,
                 initial: match initial_delay {
-                    Some(delay) => delay.duration()?,
+                    Some(delay) => delay.duration_up_to(MAX_BACKOFF_INITIAL)?,
                     None => Backoff::default().initial,
                 },
             }),
+        }
+    }
+}
+
+/// A number of seconds. NaN and Infinity arrive as text (JSON has no such numbers; see
+/// `config_eval`), to be refused by the range check rather than read as "not given".
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "a number of seconds")]
+enum Seconds {
+    Number(f64),
+    Text(String),
+}
+
+impl Seconds {
+    fn value(&self) -> Result<f64, String> {
+        match self {
+            Seconds::Number(n) => Ok(*n),
+            Seconds::Text(text) => text
+                .parse::<f64>()
+                .ok()
+                .filter(|n| !n.is_finite())
+                .ok_or_else(|| format!("expected a number of seconds, found '{text}'")),
         }
     }
 }
@@ -377,13 +434,40 @@ enum DurationValue {
 }
 
 impl DurationValue {
-    fn duration(&self) -> Result<Duration, String> {
+    /// 0 or more, and at most `max`.
+    fn duration_or_zero_up_to(&self, max: Duration) -> Result<Duration, String> {
+        match self {
+            DurationValue::Millis(ms) if *ms == 0.0 => Ok(Duration::ZERO),
+            DurationValue::Text(text) if text.trim() == "0" => Ok(Duration::ZERO),
+            other => other.duration_up_to(max),
+        }
+    }
+
+    /// Above 0 and at most `max`.
+    fn duration_up_to(&self, max: Duration) -> Result<Duration, String> {
+        let too_long = || {
+            format!(
+                "expected a duration of at most {}",
+                humantime::format_duration(max)
+            )
+        };
         let duration = match self {
-            DurationValue::Millis(ms) if *ms > 0.0 && ms.is_finite() => {
+            // NaN fails both comparisons.
+            DurationValue::Millis(ms) if *ms > 0.0 && *ms <= max.as_millis() as f64 => {
                 Duration::from_secs_f64(ms / 1000.0)
             }
+            DurationValue::Millis(ms) if *ms > 0.0 => {
+                return Err(format!(
+                    "{} (in milliseconds), found {}",
+                    too_long(),
+                    number(*ms)
+                ))
+            }
             DurationValue::Millis(ms) => {
-                return Err(format!("expected a duration above 0, found {ms}"))
+                return Err(format!(
+                    "expected a duration above 0, found {}",
+                    number(*ms)
+                ))
             }
             DurationValue::Text(text) => humantime::parse_duration(text.trim()).map_err(|e| {
                 format!("expected a duration such as '100ms', '5s' or '7d', found '{text}' ({e})")
@@ -391,6 +475,9 @@ impl DurationValue {
         };
         if duration.is_zero() {
             return Err("expected a duration above 0".into());
+        }
+        if duration > max {
+            return Err(too_long());
         }
         Ok(duration)
     }
@@ -405,7 +492,8 @@ enum SizeValue {
 }
 
 impl SizeValue {
-    fn bytes(&self) -> Result<u64, String> {
+    /// From `min` to `max` bytes.
+    fn bytes_within(&self, min: u64, max: u64) -> Result<u64, String> {
         let bytes = match self {
             SizeValue::Bytes(n) => *n,
             SizeValue::Text(text) => text
@@ -414,8 +502,17 @@ impl SizeValue {
                 .map_err(|_| format!("expected a size such as '1mb' or '512KiB', found '{text}'"))?
                 .as_u64(),
         };
-        if bytes == 0 {
-            return Err("expected a size above 0".into());
+        if bytes < min.max(1) {
+            return Err(format!(
+                "expected a size of at least {}, found {bytes} bytes",
+                bytesize::ByteSize::b(min.max(1))
+            ));
+        }
+        if bytes > max {
+            return Err(format!(
+                "expected a size of at most {}, found {bytes} bytes",
+                bytesize::ByteSize::b(max)
+            ));
         }
         Ok(bytes)
     }
@@ -483,7 +580,73 @@ mod tests {
             json!({ "workers": { "w": { "maxAttempts": 0 } } }),
         )
         .expect_err("zero");
-        assert!(zero.message.contains("1 or more"));
+        assert!(zero.message.contains("from 1 to"), "{zero}");
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_under_their_key() {
+        let refused = |config: serde_json::Value, key: &str| {
+            let e = Config::from_json("flux.config.ts", config).expect_err(key);
+            assert_eq!(e.key, key, "{e}");
+            e.message
+        };
+        for seconds in [1e300, 1e19, -1.0, 0.0] {
+            refused(
+                json!({ "http": { "timeoutSeconds": seconds } }),
+                "http.timeoutSeconds",
+            );
+            refused(
+                json!({ "workers": { "w": { "timeoutSeconds": seconds } } }),
+                "workers.w.timeoutSeconds",
+            );
+        }
+        for seconds in [1e300, 1e19, -1.0] {
+            refused(
+                json!({ "shutdown": { "graceSeconds": seconds } }),
+                "shutdown.graceSeconds",
+            );
+        }
+        // NaN and Infinity reach the check as text (see config_eval).
+        refused(
+            json!({ "http": { "timeoutSeconds": "NaN" } }),
+            "http.timeoutSeconds",
+        );
+        let message = refused(
+            json!({ "retention": { "maxAge": 1e300 } }),
+            "retention.maxAge",
+        );
+        assert!(message.contains("at most"), "{message}");
+        refused(
+            json!({ "retention": { "maxAge": "1000000y" } }),
+            "retention.maxAge",
+        );
+        refused(
+            json!({ "retention": { "maxSize": 10 } }),
+            "retention.maxSize",
+        );
+        refused(
+            json!({ "retention": { "maxAge": "1h", "minAge": "2h" } }),
+            "retention.minAge",
+        );
+        refused(
+            json!({ "workers": { "w": { "backoff": { "type": "linear", "initialDelay": 1e300 } } } }),
+            "workers.w.backoff",
+        );
+        refused(
+            json!({ "http": { "concurrency": 100000 } }),
+            "http.concurrency",
+        );
+        refused(
+            json!({ "queue": { "concurrency": 0 } }),
+            "queue.concurrency",
+        );
+        refused(
+            json!({ "http": { "maxBodySize": "100GiB" } }),
+            "http.maxBodySize",
+        );
+        let zero = Config::from_json("flux.config.ts", json!({ "retention": { "minAge": 0 } }))
+            .expect("minAge 0");
+        assert_eq!(zero.retention.min_age, Duration::ZERO);
     }
 
     #[test]

@@ -88,24 +88,51 @@ pub struct Enqueued {
     pub duplicate: bool,
 }
 
+/// The furthest ahead a job may be scheduled, by `delay` or `runAt`.
+pub const MAX_SCHEDULE_AHEAD: Duration = Duration::from_secs(365 * 24 * 3600);
+
+fn delay_out_of_range(got: &str) -> EnqueueError {
+    EnqueueError::Options(format!(
+        "delay must be from 0 to {} milliseconds (365 days), got {got}",
+        MAX_SCHEDULE_AHEAD.as_millis()
+    ))
+}
+
 fn parse_delay(delay: &Value) -> Result<Duration, EnqueueError> {
     match delay {
         Value::Number(n) => n
             .as_f64()
-            .filter(|ms| *ms >= 0.0 && ms.is_finite())
+            .filter(|ms| (0.0..=MAX_SCHEDULE_AHEAD.as_millis() as f64).contains(ms))
             .map(|ms| Duration::from_secs_f64(ms / 1000.0))
-            .ok_or_else(|| {
-                EnqueueError::Options(format!("delay must be 0 or more milliseconds, got {n}"))
-            }),
-        Value::String(text) => humantime::parse_duration(text.trim()).map_err(|e| {
-            EnqueueError::Options(format!(
-                "delay '{text}' is not a duration such as '5s' ({e})"
-            ))
-        }),
+            .ok_or_else(|| delay_out_of_range(&n.to_string())),
+        Value::String(text) => {
+            let delay = match humantime::parse_duration(text.trim()) {
+                Ok(delay) => delay,
+                // NaN and Infinity arrive as text (JSON has no such numbers).
+                Err(_) if text.trim().parse::<f64>().is_ok() => {
+                    return Err(delay_out_of_range(text.trim()))
+                }
+                Err(e) => {
+                    return Err(EnqueueError::Options(format!(
+                        "delay '{text}' is not a duration such as '5s' ({e})"
+                    )))
+                }
+            };
+            if delay > MAX_SCHEDULE_AHEAD {
+                return Err(EnqueueError::Options(format!(
+                    "delay '{text}' is longer than the 365 days a job may be scheduled ahead"
+                )));
+            }
+            Ok(delay)
+        }
         other => Err(EnqueueError::Options(format!(
             "delay must be milliseconds or a duration string, got {other}"
         ))),
     }
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
 /// Writes a job on `conn`, inside whatever transaction `conn` has open.
@@ -124,19 +151,25 @@ pub fn enqueue(
                 "give either delay or runAt, not both".into(),
             ))
         }
-        (Some(delay), None) => now_us + parse_delay(delay)?.as_micros() as i64,
-        (None, Some(at)) => {
+        (Some(delay), None) => now_us.saturating_add(micros(parse_delay(delay)?)),
+        (None, Some(text)) => {
             let at =
-                time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
                     .map_err(|e| {
-                        EnqueueError::Options(format!("runAt '{at}' is not an ISO 8601 date ({e})"))
-                    })?;
-            (at.unix_timestamp_nanos() / 1000) as i64
+                    EnqueueError::Options(format!("runAt '{text}' is not an ISO 8601 date ({e})"))
+                })?;
+            let at_us = i64::try_from(at.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX);
+            if at_us > now_us.saturating_add(micros(MAX_SCHEDULE_AHEAD)) {
+                return Err(EnqueueError::Options(format!(
+                    "runAt '{text}' is more than the 365 days ahead a job may be scheduled"
+                )));
+            }
+            at_us
         }
         (None, None) => now_us,
     };
     if let Some(key) = &options.idempotency_key {
-        let window_start = now_us - IDEMPOTENCY_WINDOW.as_micros() as i64;
+        let window_start = now_us.saturating_sub(micros(IDEMPOTENCY_WINDOW));
         let existing: Option<(String, i64, String)> = conn
             .query_row(
                 "SELECT id, run_at_us, next_exec_id FROM _flux_jobs WHERE idempotency_key = ?1 AND name = ?2

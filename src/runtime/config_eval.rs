@@ -71,8 +71,13 @@ fn evaluate(source: &str) -> Result<String, ConfigLoadError> {
         if default.is_undefined() {
             return Err(fail("expected `export default { … }`".into()));
         }
+        // JSON would turn NaN and Infinity into null, i.e. "use the default": keep them as
+        // text, which the config check then refuses under its key.
+        let keep_non_finite: rquickjs::Value = ctx
+            .eval("(key, value) => typeof value === 'number' && !Number.isFinite(value) ? String(value) : value")
+            .map_err(|e| fail(describe(&ctx, e)))?;
         let json = ctx
-            .json_stringify(default)
+            .json_stringify_replacer(default, keep_non_finite)
             .map_err(|e| fail(describe(&ctx, e)))?
             .map(|s| s.to_string())
             .transpose()

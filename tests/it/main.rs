@@ -8,6 +8,7 @@ mod init;
 mod queue;
 mod reload;
 mod sandbox_sql;
+mod store_ops;
 mod support;
 mod tail;
 mod terminal;

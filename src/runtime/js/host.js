@@ -163,7 +163,12 @@
 
   const makeCtx = (meta) => {
     const queue = {
-      enqueue: (name, data, opts) => asyncCall('enqueue', { name, data: data === undefined ? null : data, opts: opts || {} }),
+      enqueue: (name, data, opts) => {
+        // JSON turns NaN and Infinity into null (no delay at all): send them as text, refused.
+        const delay = opts && opts.delay;
+        if (typeof delay === 'number' && !Number.isFinite(delay)) opts = { ...opts, delay: String(delay) };
+        return asyncCall('enqueue', { name, data: data === undefined ? null : data, opts: opts || {} });
+      },
     };
     const dbApi = () => ({
       insert: (table, row) => asyncCall('insert', { table, row }),

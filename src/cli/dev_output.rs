@@ -1,0 +1,147 @@
+//! `flux dev`'s execution lines on stdout, printed by their own thread.
+//!
+//! The store thread hands each finished execution over without waiting: a reader of stdout
+//! that stops reading (`flux dev | less`, a full pipe) must never stall the store, so when the
+//! queue is full lines are dropped and counted, and one line later says how many were not
+//! shown. A closed stdout ends the printing, not `flux dev`.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+
+use crate::queue::Transition;
+use crate::record::RecordSummary;
+use crate::render::{self, Style};
+use crate::store::StoreWrite;
+
+/// Lines that may wait for a slow reader before further ones are dropped.
+const PRINT_BACKLOG: usize = 1024;
+
+/// How soon a count of dropped lines is printed when no new line comes to carry it.
+const DROPPED_NOTE_AFTER: Duration = Duration::from_millis(200);
+
+/// How long stopping `flux dev` waits for the last lines to be printed.
+const FINISH_WAIT: Duration = Duration::from_secs(2);
+
+type Line = (RecordSummary, Option<Transition>);
+
+/// The store thread's side: queue lines without ever blocking.
+pub struct ExecutionPrinter {
+    lines: Option<Sender<Line>>,
+    dropped: Arc<AtomicU64>,
+    /// Closed by the printing thread when it ends.
+    done: Option<Receiver<()>>,
+}
+
+impl ExecutionPrinter {
+    /// Starts the printing thread; `quiet` prints nothing and starts none.
+    pub fn start(quiet: bool) -> ExecutionPrinter {
+        let dropped = Arc::new(AtomicU64::new(0));
+        if quiet {
+            return ExecutionPrinter {
+                lines: None,
+                dropped,
+                done: None,
+            };
+        }
+        let (tx, rx) = crossbeam_channel::bounded(PRINT_BACKLOG);
+        let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
+        let counter = Arc::clone(&dropped);
+        let started = std::thread::Builder::new()
+            .name("flux-printer".into())
+            .spawn(move || {
+                print_lines(&rx, &counter, std::io::stdout());
+                drop(done_tx);
+            })
+            .is_ok();
+        ExecutionPrinter {
+            // Without its thread nothing would read the queue: print nothing.
+            lines: started.then_some(tx),
+            dropped,
+            done: started.then_some(done),
+        }
+    }
+
+    /// A callback for the store thread: it only copies summaries into the queue.
+    pub fn sender(&self) -> impl Fn(&[StoreWrite]) + Send + 'static {
+        let lines = self.lines.clone();
+        let dropped = Arc::clone(&self.dropped);
+        move |writes: &[StoreWrite]| {
+            let Some(lines) = &lines else { return };
+            for write in writes {
+                let line = (
+                    RecordSummary::from(&write.record),
+                    write.job.as_ref().map(|(_, t)| t.clone()),
+                );
+                match lines.try_send(line) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // The printer stopped (stdout closed): nobody will see lines any more.
+                    Err(TrySendError::Disconnected(_)) => return,
+                }
+            }
+        }
+    }
+
+    /// Lets the thread print what is queued, once the store thread has stopped; waits at most
+    /// [`FINISH_WAIT`], since a reader that stopped reading would hold it forever.
+    pub fn finish(mut self) {
+        self.lines = None;
+        if let Some(done) = self.done.take() {
+            let _ = done.recv_timeout(FINISH_WAIT);
+        }
+    }
+}
+
+/// Writes queued lines to `out` until every sender is gone or `out` fails (closed pipe).
+fn print_lines(lines: &Receiver<Line>, dropped: &AtomicU64, out: impl Write + IsTerminal) {
+    let style = Style {
+        color: out.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let mut out = std::io::BufWriter::new(out);
+    loop {
+        let next = match lines.recv_timeout(DROPPED_NOTE_AFTER) {
+            Ok(line) => Some(line),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut text = String::new();
+        let missed = dropped.swap(0, Ordering::Relaxed);
+        if missed > 0 {
+            text.push_str(&dropped_note(missed));
+            text.push('\n');
+        }
+        if let Some((summary, next)) = next {
+            text.push_str(&render::execution_lines(&summary, next.as_ref(), style));
+            text.push('\n');
+        }
+        if text.is_empty() {
+            continue;
+        }
+        if out.write_all(text.as_bytes()).is_err() {
+            return;
+        }
+        // Flush when caught up, so a reader sees lines at once but a burst is one write.
+        if lines.is_empty() && out.flush().is_err() {
+            return;
+        }
+    }
+    let missed = dropped.swap(0, Ordering::Relaxed);
+    if missed > 0 {
+        let _ = writeln!(out, "{}", dropped_note(missed));
+    }
+    let _ = out.flush();
+}
+
+fn dropped_note(missed: u64) -> String {
+    let noun = if missed == 1 { "line" } else { "lines" };
+    format!(
+        "… {missed} execution {noun} not shown: the output was not read fast enough \
+         (they are stored: flux tail --last 10m shows them)"
+    )
+}
