@@ -230,9 +230,8 @@ impl Config {
                 .map_err(|m| error("retention.minAge", m))?;
         }
         if let Some(size) = raw.db.max_result_size {
-            config.db.max_result_bytes = size
-                .bytes_within(1, MAX_RESULT_SIZE_CEILING)
-                .map_err(|m| {
+            config.db.max_result_bytes =
+                size.bytes_within(1, MAX_RESULT_SIZE_CEILING).map_err(|m| {
                     error(
                         "db.maxResultSize",
                         format!("{m} (at most 1GiB: page large results with LIMIT instead)"),
