@@ -34,6 +34,7 @@ type FluxWorker<Data = any> = (job: FluxJob<Data>, ctx: FluxContext) => unknown 
 interface FluxConfig {
   workers?: Record<string, { maxAttempts?: number; timeoutSeconds?: number; backoff?: 'exponential' | 'linear' | { type: 'exponential' | 'linear'; initialDelay: number | string }; concurrency?: number }>;
   http?: { timeoutSeconds?: number; maxBodySize?: string | number };
+  server?: { allowedHosts?: string[]; maxConnections?: number; headerTimeout?: string | number; maxTailClients?: number; tailStallTimeout?: string | number };
   retention?: { maxAge?: string; maxSize?: string | number };
   env?: string[];
 }

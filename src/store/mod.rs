@@ -3,6 +3,7 @@
 
 mod batch;
 mod capture;
+mod files;
 mod migrate;
 mod mutations;
 mod records;
@@ -17,6 +18,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use batch::Batch;
 pub use capture::Capture;
+pub use files::{create_private, secure_state_dir, write_private, PrivateFileError};
 pub use migrate::apply_migrations;
 pub use mutations::{blame, row_changes, Blame, ChangeFilter, RowChange};
 pub use records::{
@@ -147,6 +149,14 @@ impl Store {
             path: path.to_path_buf(),
             write_lock: WriteLock::default(),
         };
+        // SQLite creates a new database with the umask's mode and its -wal and -shm with the
+        // database's mode: an empty owner-only file first keeps all three private.
+        if !path.exists() {
+            create_private(path, false).map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        }
         let conn = store.connect()?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(crate::queue::SCHEMA)?;

@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod dev;
+mod front_door;
 mod init;
 mod queue;
 mod reload;
