@@ -393,6 +393,10 @@ fn tail_clients_that_do_not_read_cost_bounded_memory_and_are_dropped() {
         "{CLIENTS} tail clients that do not read took {} MB",
         growth / 1024 / 1024
     );
+    // flux tail beyond the cap says why instead of waiting for a server that is there.
+    let (code, _, stderr) = project.run(&["tail"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("too many tail clients"), "{stderr}");
     drop(accepted);
     server.stop();
 
