@@ -233,7 +233,7 @@ pub async fn tail(
             json!({ "error": format!(
                 "too many tail clients: {} are connected, the most this server takes \
                  (close one, or raise server.maxTailClients in flux.config.ts)",
-                state.shared.config().server.max_tail_clients
+                state.max_tail_clients
             ) }),
         );
     };

@@ -31,8 +31,9 @@ pub struct AppState {
     pub engine: Engine,
     /// Required on `/_flux/` when set (the server listens beyond loopback).
     pub token: Option<String>,
-    /// One permit per open `/_flux/api/tail` websocket (`server.maxTailClients`).
+    /// One permit per open `/_flux/api/tail` websocket, `max_tail_clients` in all.
     tail_slots: Arc<tokio::sync::Semaphore>,
+    max_tail_clients: usize,
     /// A tail client that takes no message for this long is dropped.
     tail_stall_timeout: Duration,
 }
@@ -46,6 +47,7 @@ impl AppState {
             engine,
             token,
             tail_slots: Arc::new(tokio::sync::Semaphore::new(server.max_tail_clients)),
+            max_tail_clients: server.max_tail_clients,
             tail_stall_timeout: server.tail_stall_timeout,
         }
     }
