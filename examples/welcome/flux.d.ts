@@ -36,6 +36,7 @@ interface FluxConfig {
     /** A failed attempt's writes stay (each statement stands on its own), so a retry can meet them. With `atomic: true` an attempt's writes commit only if it succeeds; other writers wait while it runs. */
     atomic?: boolean }>;
   http?: { timeoutSeconds?: number; maxBodySize?: string | number };
+  server?: { allowedHosts?: string[]; maxConnections?: number; headerTimeout?: string | number; maxTailClients?: number; tailStallTimeout?: string | number };
   retention?: { maxAge?: string; maxSize?: string | number };
   /** `maxResultSize`: the most one query may return (default '16MiB'): page larger results with LIMIT. */
   db?: { maxResultSize?: string | number };

@@ -51,8 +51,9 @@ impl UserConfig {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(fail)?;
         }
-        std::fs::write(&path, text).map_err(fail)?;
-        restrict(&path);
+        // It may hold the token: owner-only from its creation.
+        crate::store::write_private(&path, text.as_bytes())
+            .map_err(|e| CliError::failure(e.to_string()))?;
         Ok(path)
     }
 
@@ -70,15 +71,6 @@ impl UserConfig {
         } else {
             &mut self.token
         }
-    }
-}
-
-/// Keeps a file holding a secret readable by its owner only.
-pub fn restrict(path: &std::path::Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     }
 }
 

@@ -17,7 +17,7 @@ use crate::client::ServerInfo;
 use crate::project::{FunctionTable, Layout, CONFIG_FILE};
 use crate::queue::Dispatcher;
 use crate::runtime::{load_config, now_us, strip_types, Engine, Shared};
-use crate::server::{router, AppState};
+use crate::server::{router, AppState, ConnectionLimits};
 use crate::store::{
     apply_migrations, prune, prune_to_size, writer_channel, Checked, SizeWatch, Store, StoreError,
 };
@@ -53,12 +53,8 @@ fn lock_holder(path: &Path) -> Option<(u32, Option<String>)> {
 
 fn acquire_lock(layout: &Layout) -> Result<ProjectLock, CliError> {
     let path = layout.lock_file();
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| CliError::failure(format!("cannot open {}: {e}", path.display())))?;
+    let file =
+        crate::store::create_private(&path, false).map_err(|e| CliError::failure(e.to_string()))?;
     match file.try_lock_exclusive() {
         Ok(true) => {
             let mut lock = ProjectLock { file };
@@ -132,6 +128,14 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
             ),
         );
     }
+    // An empty token would match an empty Authorization header: it is refused, not ignored.
+    if global.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(CliError::new(
+            super::exit::USAGE,
+            "the token is empty (--token \"\" or FLUX_TOKEN=): it would let anyone use the /_flux API",
+        )
+        .with_hint("pass a real token, or unset FLUX_TOKEN (beyond loopback flux dev then makes one up and prints it)"));
+    }
     // Beyond loopback the /_flux API needs a token: the user's, or one made up now.
     let token = match (&global.token, is_loopback(&args.host)) {
         (Some(token), _) => Some(token.clone()),
@@ -145,12 +149,15 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
             Some(token)
         }
     };
-    std::fs::create_dir_all(layout.state_dir()).map_err(|e| {
-        CliError::failure(format!(
-            "cannot create {}: {e}",
+    // The store keeps every request body: .flux/ is the owner's alone.
+    let tightened = crate::store::secure_state_dir(&layout.state_dir())
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    if !tightened.is_empty() {
+        eprintln!(
+            "note: {} was readable by other users; it and its files are now yours alone (0700/0600)",
             layout.state_dir().display()
-        ))
-    })?;
+        );
+    }
     let mut lock = acquire_lock(&layout)?;
     // The identity its server reports, so that commands can tell it from another project's.
     if let Err(e) = crate::client::identity::load_or_create(&layout) {
@@ -246,14 +253,9 @@ async fn serve(
     };
     lock.record(&info);
     let info_json = serde_json::to_string_pretty(&info).unwrap_or_default();
-    std::fs::write(layout.server_file(), info_json).map_err(|e| {
-        CliError::failure(format!(
-            "cannot write {}: {e}",
-            layout.server_file().display()
-        ))
-    })?;
-    // It may hold the token.
-    crate::cli::config::restrict(&layout.server_file());
+    // It may hold the token: created owner-only.
+    crate::store::write_private(&layout.server_file(), info_json.as_bytes())
+        .map_err(|e| CliError::failure(e.to_string()))?;
 
     print_banner(&layout, &url, &shared.functions(), &applied, &retention);
 
@@ -261,24 +263,24 @@ async fn serve(
     let watcher = start_watcher(Arc::clone(&shared), Arc::clone(&stop));
     let pruner = start_maintenance(store.clone(), retention, Arc::clone(&stop));
 
-    let state = Arc::new(AppState {
-        shared: Arc::clone(&shared),
-        engine,
-        token,
-    });
+    let state = Arc::new(AppState::new(Arc::clone(&shared), engine, token));
     let app = router(Arc::clone(&state));
     let shutdown_shared = Arc::clone(&shared);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            wait_for_signal().await;
-            eprintln!(
-                "\nstopping: in-flight executions get {} to finish",
-                humantime::format_duration(grace)
-            );
-            shutdown_shared.queue.pause();
-            shutdown_shared.begin_stop(grace);
-        })
-        .await;
+    let server_config = shared.config().server.clone();
+    let limits = ConnectionLimits {
+        max_connections: server_config.max_connections,
+        header_timeout: server_config.header_timeout,
+    };
+    crate::server::serve(listener, app, limits, async move {
+        wait_for_signal().await;
+        eprintln!(
+            "\nstopping: in-flight executions get {} to finish",
+            humantime::format_duration(grace)
+        );
+        shutdown_shared.queue.pause();
+        shutdown_shared.begin_stop(grace);
+    })
+    .await;
 
     stop.store(true, Ordering::SeqCst);
     // HTTP engines finish what they were given; then the store thread lets job attempts end
@@ -299,7 +301,6 @@ async fn serve(
     }
     drop(shared);
     let _ = std::fs::remove_file(layout.server_file());
-    served.map_err(|e| CliError::failure(format!("the server failed: {e}")))?;
     eprintln!(
         "flux dev stopped; records are kept in {}",
         layout.store_path().display()

@@ -209,6 +209,19 @@ async fn follow(
                         .with_hint("pass it with --token or FLUX_TOKEN"),
                 );
             }
+            // Refused, not unreachable: a foreign Host or Origin, or too many tail clients.
+            Err(tokio_tungstenite::tungstenite::Error::Http(response))
+                if matches!(response.status().as_u16(), 403 | 503) =>
+            {
+                let said = response
+                    .body()
+                    .as_deref()
+                    .and_then(|body| serde_json::from_slice::<Value>(body).ok())
+                    .and_then(|body| body.get("error").and_then(Value::as_str).map(String::from));
+                return Err(CliError::failure(said.unwrap_or_else(|| {
+                    format!("the server refused the tail ({})", response.status())
+                })));
+            }
             Err(_) if !connected_once => {
                 return without_server(target, filter, since, global, keep_following);
             }

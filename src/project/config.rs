@@ -10,6 +10,10 @@ use crate::store::Retention;
 
 /// The longest `timeoutSeconds` (HTTP and workers): a day.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// The most `server.maxConnections`: past the file descriptors a process usually gets.
+pub const MAX_CONNECTIONS: u32 = 65_536;
+/// The most `server.maxTailClients`.
+pub const MAX_TAIL_CLIENTS: u32 = 4_096;
 /// The longest `shutdown.graceSeconds`: an hour.
 pub const MAX_SHUTDOWN_GRACE: Duration = Duration::from_secs(3600);
 /// The longest backoff `initialDelay`: a day.
@@ -133,10 +137,39 @@ impl Default for DatabaseConfig {
     }
 }
 
+/// The front door: who may talk to `/_flux/`, and what one client may hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Host names accepted on `/_flux/` besides loopback names and the address connected to.
+    pub allowed_hosts: Vec<String>,
+    /// Open connections at once; more wait to be accepted (read at start).
+    pub max_connections: usize,
+    /// A request's head must arrive within this, and an idle keep-alive connection is closed
+    /// after it (read at start).
+    pub header_timeout: Duration,
+    /// `/_flux/api/tail` websockets at once; more are refused (read at start).
+    pub max_tail_clients: usize,
+    /// A tail client that reads nothing for this long is dropped (read at start).
+    pub tail_stall_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            allowed_hosts: Vec::new(),
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            max_tail_clients: 32,
+            tail_stall_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Config {
     pub workers: BTreeMap<String, WorkerConfig>,
     pub http: HttpConfig,
+    pub server: ServerConfig,
     pub queue: QueueConfig,
     pub retention: Retention,
     pub db: DatabaseConfig,
@@ -244,6 +277,7 @@ impl Config {
                     .map_err(|m| error("shutdown.graceSeconds", m))?,
             );
         }
+        config.server = raw.server.resolve().map_err(|(key, m)| error(key, m))?;
         config.env = raw.env;
         Ok(config)
     }
@@ -300,6 +334,8 @@ struct RawConfig {
     #[serde(default)]
     queue: RawQueue,
     #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
     retention: RawRetention,
     #[serde(default)]
     db: RawDatabase,
@@ -325,6 +361,70 @@ struct RawHttp {
     timeout_seconds: Option<Seconds>,
     max_body_size: Option<SizeValue>,
     concurrency: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawServer {
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    max_connections: Option<u32>,
+    header_timeout: Option<DurationValue>,
+    max_tail_clients: Option<u32>,
+    tail_stall_timeout: Option<DurationValue>,
+}
+
+impl RawServer {
+    /// The checked settings, or the key that is wrong and why.
+    fn resolve(self) -> Result<ServerConfig, (&'static str, String)> {
+        let mut server = ServerConfig::default();
+        for host in &self.allowed_hosts {
+            let valid = !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            if !valid {
+                return Err((
+                    "server.allowedHosts",
+                    format!("expected host names without scheme or port (such as 'myapp.test'), found '{host}'"),
+                ));
+            }
+        }
+        server.allowed_hosts = self
+            .allowed_hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        let within = |key: &'static str, n: Option<u32>, max: u32, default: usize| match n {
+            Some(n) => whole_number(n, max)
+                .map(|n| n as usize)
+                .map_err(|m| (key, m)),
+            None => Ok(default),
+        };
+        server.max_connections = within(
+            "server.maxConnections",
+            self.max_connections,
+            MAX_CONNECTIONS,
+            server.max_connections,
+        )?;
+        server.max_tail_clients = within(
+            "server.maxTailClients",
+            self.max_tail_clients,
+            MAX_TAIL_CLIENTS,
+            server.max_tail_clients,
+        )?;
+        if let Some(timeout) = self.header_timeout {
+            server.header_timeout = timeout
+                .duration_up_to(MAX_TIMEOUT)
+                .map_err(|m| ("server.headerTimeout", m))?;
+        }
+        if let Some(timeout) = self.tail_stall_timeout {
+            server.tail_stall_timeout = timeout
+                .duration_up_to(MAX_TIMEOUT)
+                .map_err(|m| ("server.tailStallTimeout", m))?;
+        }
+        Ok(server)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -666,5 +766,30 @@ mod tests {
             .expect_err("out of range");
             assert_eq!(error.key, "db.maxResultSize", "{error}");
         }
+    }
+
+    #[test]
+    fn server_settings_are_checked() {
+        let config = Config::from_json(
+            "flux.config.ts",
+            json!({ "server": { "allowedHosts": ["MyApp.test"], "maxConnections": 4, "headerTimeout": "500ms", "maxTailClients": 2, "tailStallTimeout": 300 } }),
+        )
+        .expect("valid");
+        assert_eq!(config.server.allowed_hosts, vec!["myapp.test".to_string()]);
+        assert_eq!(config.server.max_connections, 4);
+        assert_eq!(config.server.header_timeout, Duration::from_millis(500));
+        assert_eq!(config.server.tail_stall_timeout, Duration::from_millis(300));
+        let with_scheme = Config::from_json(
+            "flux.config.ts",
+            json!({ "server": { "allowedHosts": ["http://myapp.test:4000"] } }),
+        )
+        .expect_err("a URL is not a host name");
+        assert_eq!(with_scheme.key, "server.allowedHosts");
+        let zero = Config::from_json(
+            "flux.config.ts",
+            json!({ "server": { "maxTailClients": 0 } }),
+        )
+        .expect_err("zero");
+        assert_eq!(zero.key, "server.maxTailClients");
     }
 }

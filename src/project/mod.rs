@@ -6,7 +6,7 @@ mod functions;
 use std::path::{Path, PathBuf};
 
 pub use config::{
-    Backoff, BackoffKind, Config, ConfigError, HttpConfig, QueueConfig, WorkerConfig,
+    Backoff, BackoffKind, Config, ConfigError, HttpConfig, QueueConfig, ServerConfig, WorkerConfig,
 };
 pub use functions::{route_for_path, FunctionFile, FunctionTable, RouteError};
 

@@ -210,10 +210,15 @@ fn tail_params(query: Option<&str>) -> Result<TailParams, String> {
     Ok(params)
 }
 
+/// History events read from the store at a time: a client's memory is one page, however long
+/// the history it asked for.
+const HISTORY_PAGE: usize = 100;
+
 /// `GET /_flux/api/tail` (websocket): the matching history after `after` or since `since`,
 /// then, unless `follow=0`, every matching execution as it is committed. Messages are JSON:
 /// an event `{ seq, record, enqueued_by?, note? }`, `{ "missed": n }` when this client fell
-/// behind, `{ "end": true }` after the history when not following.
+/// behind, `{ "end": true }` after the history when not following. At most
+/// `server.maxTailClients` at once; more are refused with 503.
 pub async fn tail(
     State(state): State<Arc<AppState>>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
@@ -223,7 +228,51 @@ pub async fn tail(
         Ok(params) => params,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({ "error": e })),
     };
-    upgrade.on_upgrade(move |socket| stream_tail(socket, state, params))
+    let Ok(slot) = Arc::clone(&state.tail_slots).try_acquire_owned() else {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "error": format!(
+                "too many tail clients: {} are connected, the most this server takes \
+                 (close one, or raise server.maxTailClients in flux.config.ts)",
+                state.max_tail_clients
+            ) }),
+        );
+    };
+    upgrade.on_upgrade(move |socket| async move {
+        stream_tail(socket, state, params).await;
+        drop(slot);
+    })
+}
+
+/// The tail client is gone: it closed, its connection failed, or it stalled and was dropped.
+struct ClientGone;
+
+/// Sends one message, waiting while the client's socket is full, but not past the stall
+/// timeout: a client that stops reading is dropped instead of holding the server's memory.
+async fn send_within(
+    socket: &mut axum::extract::ws::WebSocket,
+    message: axum::extract::ws::Message,
+    stall: std::time::Duration,
+) -> Result<(), ClientGone> {
+    use axum::extract::ws::{CloseFrame, Message};
+    match tokio::time::timeout(stall, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(ClientGone),
+        Err(_) => {
+            let reason = format!(
+                "dropped: read nothing for {} (server.tailStallTimeout)",
+                humantime::format_duration(stall)
+            );
+            let close = Message::Close(Some(CloseFrame {
+                code: axum::extract::ws::close_code::POLICY,
+                reason: reason.into(),
+            }));
+            // The client is not reading: the close frame gets a moment, not a wait.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(100), socket.send(close))
+                .await;
+            Err(ClientGone)
+        }
+    }
 }
 
 async fn stream_tail(
@@ -233,41 +282,53 @@ async fn stream_tail(
 ) {
     use axum::extract::ws::Message;
     use tokio::sync::broadcast::error::RecvError;
+    let stall = state.tail_stall_timeout;
     // Subscribe before reading the history, so that nothing falls between the two.
     let mut live = state.shared.tail.subscribe();
     let mut last = params.after.unwrap_or(0);
     if params.after.is_some() || params.since.is_some() {
-        let filter = params.filter.clone();
-        let (after, since) = (params.after, params.since);
-        let history = with_store(&state, move |conn| {
-            store::tail_history(conn, after, since, &filter, 100_000).map_err(internal)
-        })
-        .await;
-        let Ok(history) = history else {
-            let _ = socket
-                .send(Message::Text(
-                    json!({ "error": "cannot read the history" })
-                        .to_string()
-                        .into(),
-                ))
-                .await;
-            return;
-        };
-        for event in history {
-            last = last.max(event.seq);
-            let Ok(text) = serde_json::to_string(&event) else {
-                continue;
-            };
-            if socket.send(Message::Text(text.into())).await.is_err() {
+        // Page by page, each sent before the next is read: a client that reads slowly slows
+        // its own history down instead of making the server hold all of it.
+        let mut cursor = params.after;
+        loop {
+            let filter = params.filter.clone();
+            let since = params.since;
+            let page = with_store(&state, move |conn| {
+                store::tail_history(conn, cursor, since, &filter, HISTORY_PAGE).map_err(internal)
+            })
+            .await;
+            let Ok(page) = page else {
+                let error = json!({ "error": "cannot read the history" }).to_string();
+                let _ = send_within(&mut socket, Message::Text(error.into()), stall).await;
                 return;
+            };
+            let complete = page.len() < HISTORY_PAGE;
+            for event in page {
+                last = last.max(event.seq);
+                cursor = Some(event.seq);
+                let Ok(text) = serde_json::to_string(&event) else {
+                    continue;
+                };
+                if send_within(&mut socket, Message::Text(text.into()), stall)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            if complete {
+                break;
             }
         }
     }
     if !params.follow {
-        let _ = socket
-            .send(Message::Text(json!({ "end": true }).to_string().into()))
-            .await;
-        let _ = socket.send(Message::Close(None)).await;
+        let end = json!({ "end": true }).to_string();
+        if send_within(&mut socket, Message::Text(end.into()), stall)
+            .await
+            .is_ok()
+        {
+            let _ = send_within(&mut socket, Message::Close(None), stall).await;
+        }
         return;
     }
     loop {
@@ -279,13 +340,13 @@ async fn stream_tail(
                     }
                     last = event.seq;
                     let Ok(text) = serde_json::to_string(&*event) else { continue };
-                    if socket.send(Message::Text(text.into())).await.is_err() {
+                    if send_within(&mut socket, Message::Text(text.into()), stall).await.is_err() {
                         return;
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
                     let notice = json!({ "missed": missed }).to_string();
-                    if socket.send(Message::Text(notice.into())).await.is_err() {
+                    if send_within(&mut socket, Message::Text(notice.into()), stall).await.is_err() {
                         return;
                     }
                 }

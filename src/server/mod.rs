@@ -1,9 +1,12 @@
 //! HTTP: every function at `/<name>`, and the read API under `/_flux/api/`.
 
 mod api;
+mod guard;
+mod listen;
 mod queue_api;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -18,6 +21,9 @@ use crate::record::{ErrorInfo, ExecId, ExecutionRecord, Kind, Links, Span, SpanS
 use crate::runtime::{now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared};
 use crate::store::{StoreWrite, TxControl};
 
+pub use guard::ConnectedTo;
+pub use listen::{serve, ConnectionLimits};
+
 pub const REQUEST_ID_HEADER: &str = "x-flux-request-id";
 
 pub struct AppState {
@@ -25,6 +31,26 @@ pub struct AppState {
     pub engine: Engine,
     /// Required on `/_flux/` when set (the server listens beyond loopback).
     pub token: Option<String>,
+    /// One permit per open `/_flux/api/tail` websocket, `max_tail_clients` in all.
+    tail_slots: Arc<tokio::sync::Semaphore>,
+    max_tail_clients: usize,
+    /// A tail client that takes no message for this long is dropped.
+    tail_stall_timeout: Duration,
+}
+
+impl AppState {
+    /// The server's state; the tail limits are read from the config now, at start.
+    pub fn new(shared: Arc<Shared>, engine: Engine, token: Option<String>) -> AppState {
+        let server = shared.config().server.clone();
+        AppState {
+            shared,
+            engine,
+            token,
+            tail_slots: Arc::new(tokio::sync::Semaphore::new(server.max_tail_clients)),
+            max_tail_clients: server.max_tail_clients,
+            tail_stall_timeout: server.tail_stall_timeout,
+        }
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -51,51 +77,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(invoke)
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
-            require_token,
+            guard::guard_api,
         ))
         .with_state(state)
-}
-
-/// The `/_flux/` API answers 401, and nothing else, without the server's token.
-async fn require_token(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let Some(expected) = &state.token else {
-        return next.run(request).await;
-    };
-    if !request.uri().path().starts_with("/_flux/") {
-        return next.run(request).await;
-    }
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| {
-            request
-                .headers()
-                .get("x-flux-token")
-                .and_then(|v| v.to_str().ok())
-        });
-    let matches = given.is_some_and(|given| {
-        // Compare without an early exit, so timing tells nothing about the token.
-        given.len() == expected.len()
-            && given
-                .bytes()
-                .zip(expected.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
-    });
-    if matches {
-        next.run(request).await
-    } else {
-        json_error(
-            StatusCode::UNAUTHORIZED,
-            json!({ "error": "unauthorised: this flux server needs its token (Authorization: Bearer …)" }),
-        )
-    }
 }
 
 /// An API error: its status and `{ "error": … }` body.
@@ -203,7 +187,24 @@ struct Refusal {
     message: String,
 }
 
-/// The request body as `req.body`: parsed JSON or form data, text, or nothing.
+/// Whether a `Content-Type` says JSON: `application/json` or any `+json` type such as
+/// `application/problem+json`. A parameter (`text/plain; charset=json`) does not make a
+/// type JSON: text/plain is what a cross-site form may send without asking.
+pub fn is_json_content_type(content_type: &str) -> bool {
+    content_type.parse::<mime::Mime>().is_ok_and(|parsed| {
+        parsed.type_() == mime::APPLICATION
+            && (parsed.subtype() == mime::JSON || parsed.suffix() == Some(mime::JSON))
+    })
+}
+
+fn is_form_content_type(content_type: &str) -> bool {
+    content_type
+        .parse::<mime::Mime>()
+        .is_ok_and(|parsed| parsed.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.as_ref())
+}
+
+/// The request body as `req.body`: parsed JSON (for a JSON content type) or form data, else
+/// the text as a string, or nothing.
 fn parse_body(headers: &HeaderMap, bytes: &Bytes) -> Result<Value, Refusal> {
     if bytes.is_empty() {
         return Ok(Value::Null);
@@ -211,15 +212,14 @@ fn parse_body(headers: &HeaderMap, bytes: &Bytes) -> Result<Value, Refusal> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if content_type.contains("json") {
+        .unwrap_or("");
+    if is_json_content_type(content_type) {
         return serde_json::from_slice(bytes).map_err(|e| Refusal {
             status: StatusCode::BAD_REQUEST,
             message: format!("malformed JSON body: {e}"),
         });
     }
-    if content_type.starts_with("application/x-www-form-urlencoded") {
+    if is_form_content_type(content_type) {
         return Ok(Value::Object(
             form_urlencoded::parse(bytes)
                 .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))

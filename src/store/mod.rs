@@ -3,6 +3,7 @@
 
 mod batch;
 mod capture;
+mod files;
 mod migrate;
 mod mutations;
 mod records;
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use batch::Batch;
 pub use capture::Capture;
+pub use files::{create_private, secure_state_dir, write_private, PrivateFileError};
 pub use migrate::apply_migrations;
 pub use mutations::{blame, row_changes, Blame, ChangeFilter, RowChange};
 pub use records::{
@@ -302,6 +304,14 @@ impl Store {
                 })
             }
         };
+        // SQLite creates a new database with the umask's mode and its -wal and -shm with the
+        // database's mode: an empty owner-only file first keeps all three private.
+        if !existed {
+            create_private(path, false).map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        }
         let mut conn = store.connect()?;
         let checked = if existed {
             store.check(&mut conn, Some(START_CHECK_BUDGET))?

@@ -271,15 +271,17 @@ pub fn tail_history(
     )?;
     let mut events = Vec::new();
     let mut cursor = after_seq.unwrap_or(0);
-    // Filtered in Rust, so read in pages until enough match or the table ends.
+    // Filtered in Rust, so read in pages until enough match or the table ends; a page is no
+    // larger than asked for, so a small request holds few record bodies at once.
+    let page = limit.clamp(1, 2_000);
     loop {
         let rows: Vec<(i64, String, Option<String>)> = stmt
             .query_map(
-                params![cursor, since_us.unwrap_or(i64::MIN), 2_000],
+                params![cursor, since_us.unwrap_or(i64::MIN), page as i64],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )?
             .collect::<rusqlite::Result<_>>()?;
-        let done = rows.len() < 2_000;
+        let done = rows.len() < page;
         for (seq, body, enqueued_by) in rows {
             cursor = seq;
             let record: ExecutionRecord = serde_json::from_str(&body)?;

@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod dev;
 mod durability;
+mod front_door;
 mod init;
 mod queue;
 mod reload;
