@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod dev;
 mod init;
+mod isolation;
 mod queue;
 mod reload;
 mod support;

@@ -4,6 +4,8 @@
 // listener-error reporting (console.error) touch them, and only when they run.
 (() => {
   'use strict';
+  // The built-ins this file uses, captured before user code can replace the globals.
+  const { Object, Array, JSON, Promise, Error, TypeError, RangeError, Symbol, WeakMap, Map, String, Number, Math, Date, Uint8Array, ArrayBuffer } = globalThis;
 
   // Internal state of every object made here, keyed by the object (acts as a brand check too).
   const P = new WeakMap();
