@@ -31,6 +31,9 @@ fn globals_and_built_ins_do_not_leak_between_executions() {
   const before = (globalThis as any).secret ?? null;
   (globalThis as any).secret = 'from patch';
   (globalThis as any).fetch = () => 'mock'
+  // Globals that cannot simply be deleted or reassigned: the engine's context is rebuilt.
+  Object.defineProperty(globalThis, 'sticky', { value: 'left behind' })
+  Object.preventExtensions(globalThis)
   return { tried, before }
 }"#,
         ),
@@ -45,6 +48,8 @@ export default () => {
   if (realFetch) (upstream as Promise<unknown>).catch(() => {})
   return {
     secret: (globalThis as any).secret ?? null,
+    sticky: (globalThis as any).sticky ?? null,
+    extensible: Object.isExtensible(globalThis),
     stolen: (globalThis as any).stolen ?? null,
     json: JSON.stringify({ a: 1 }),
     proto: ([] as any).leak ?? null,
@@ -69,6 +74,8 @@ export default () => {
         "globalThis.secret leaked: {peek}"
     );
     assert_eq!(peek["stolen"], Value::Null, "{peek}");
+    assert_eq!(peek["sticky"], Value::Null, "{peek}");
+    assert_eq!(peek["extensible"], true, "{peek}");
     assert_eq!(peek["json"], r#"{"a":1}"#);
     assert_eq!(peek["proto"], Value::Null);
     assert_eq!(peek["realFetch"], true, "the replaced fetch leaked: {peek}");
