@@ -275,6 +275,10 @@ impl Worker {
     }
 
     fn execute(&mut self, request: &ExecutionRequest) -> (ExecutionRecord, Option<HttpOutput>) {
+        // The record covers the time the execution held the engine, building it included
+        // (freezing the built-ins makes that take a few milliseconds).
+        let started = Instant::now();
+        let started_at_us = now_us();
         let code_version = self.shared.functions().code_version.clone();
         let generation = self.shared.generation();
         if self
@@ -298,18 +302,23 @@ impl Worker {
                     );
                     let driven =
                         Driven::Failed(format!("the JS engine could not start: {message}"));
-                    return build_record(request, now_us(), exec, driven, Vec::new(), code_version);
+                    return build_record(
+                        request,
+                        started_at_us,
+                        exec,
+                        driven,
+                        Vec::new(),
+                        code_version,
+                    );
                 }
             }
         }
-        // The record's start, like its duration, leaves out building the engine (which
-        // freezing the built-ins makes take a few milliseconds).
-        let started_at_us = now_us();
         self.seq += 1;
-        let recorder = Recorder::new(
+        let mut recorder = Recorder::new(
             &request.function.name,
             Some(request.function.module.clone()),
         );
+        recorder.started = started;
         let mut exec = ExecState::new(
             request.id,
             self.seq,
