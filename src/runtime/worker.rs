@@ -31,6 +31,8 @@ const HOST_JS: &str = include_str!("js/host.js");
 /// What the record keeps of a response body.
 const MAX_RECORDED_BODY: usize = 64 * 1024;
 const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
+/// The longest timeout honoured (a year).
+const LONGEST_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// The longest an idle execution waits before looking at the clock and the stop flag again.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -333,10 +335,12 @@ impl Worker {
         let env = Value::Object(exec.env.clone());
         self.state.borrow_mut().exec = Some(exec);
 
-        let timeout_at = Instant::now() + request.timeout;
+        // A longer timeout is as good as none, and would overflow the clock arithmetic.
+        let timeout = request.timeout.min(LONGEST_TIMEOUT);
+        let timeout_at = Instant::now() + timeout;
         self.interrupted.set(false);
         self.deadline
-            .set(monotonic_ns() + request.timeout.as_nanos() as u64);
+            .set(monotonic_ns() + timeout.as_nanos() as u64);
         let driven = self.drive(request, timeout_at, env);
         self.deadline.set(0);
         if let Some(panic) = self.crash.take() {

@@ -396,3 +396,19 @@ fn one_execution_s_spans_and_console_output_are_capped() {
         record["dropped"]
     );
 }
+
+#[test]
+fn a_timeout_too_long_for_the_clock_is_served_not_crashed() {
+    // `Instant + 1e19 s` overflows: it used to panic the engine thread on every request.
+    let project = Project::with_files(&[
+        (
+            "flux.config.ts",
+            "export default { http: { timeoutSeconds: 1e19 } }",
+        ),
+        ("functions/hello.ts", "export default () => 'hello'"),
+    ]);
+    let server = project.start();
+    let reply = server.get("/hello");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json(), "hello");
+}
