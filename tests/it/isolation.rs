@@ -195,7 +195,8 @@ fn fetch_honours_abort_signals_and_is_cancelled_when_its_execution_ends() {
     any: () => AbortSignal.any([controller.signal, AbortSignal.timeout(100)]),
   }
   try {
-    await fetch(req.query.url, { signal: signals[req.query.how]() })
+    const signal = req.query.how === 'bogus' ? ({ aborted: false } as any) : signals[req.query.how]()
+    await fetch(req.query.url, { signal })
     return { outcome: 'answered' }
   } catch (e) {
     return { name: e.name, dom: e instanceof DOMException, ms: Date.now() - started }
@@ -237,6 +238,10 @@ fn fetch_honours_abort_signals_and_is_cancelled_when_its_execution_ends() {
     let any = call("any");
     assert_eq!(any["name"], "TimeoutError", "{any}");
     upstream.wait_closed("AbortSignal.any");
+
+    let bogus = call("bogus");
+    assert_eq!(bogus["name"], "TypeError", "{bogus}");
+    assert!(upstream.accepted.try_recv().is_err(), "a bogus signal still connected");
 
     let already = call("already");
     assert_eq!(already["name"], "AbortError", "{already}");

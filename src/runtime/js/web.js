@@ -1391,6 +1391,9 @@
         src.used = true;
       }
       if (type && !headers.has('content-type')) headers.set('content-type', type);
+      if (init.signal != null && !(init.signal instanceof AbortSignal)) {
+        throw new TypeError("Failed to construct 'Request': 'signal' must be an AbortSignal (e.g. AbortSignal.timeout(5000))");
+      }
       const state = { url, method, headers, signal: init.signal || (src && src.signal) || new AbortController().signal };
       for (const k of Object.keys(REQUEST_DEFAULTS)) {
         state[k] = init[k] !== undefined ? init[k] : src ? src[k] : REQUEST_DEFAULTS[k];
