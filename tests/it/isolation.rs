@@ -30,7 +30,7 @@ fn globals_and_built_ins_do_not_leak_between_executions() {
   try { (Array.prototype as any).leak = 1; tried.proto = 'patched' } catch (e) { tried.proto = e.name }
   const before = (globalThis as any).secret ?? null;
   (globalThis as any).secret = 'from patch';
-  (globalThis as any).fetch = () => 'mock'
+  try { (globalThis as any).fetch = () => 'mock'; tried.fetch = 'replaced' } catch (e) { tried.fetch = e.name }
   // Globals that cannot simply be deleted or reassigned: the engine's context is rebuilt.
   Object.defineProperty(globalThis, 'sticky', { value: 'left behind' })
   Object.preventExtensions(globalThis)
@@ -65,6 +65,7 @@ export default () => {
     let patched = server.get("/patch").json();
     assert_eq!(patched["tried"]["json"], "TypeError", "{patched}");
     assert_eq!(patched["tried"]["proto"], "TypeError", "{patched}");
+    assert_eq!(patched["tried"]["fetch"], "TypeError", "{patched}");
     assert_eq!(patched["before"], Value::Null);
 
     let peek = server.get("/peek").json();

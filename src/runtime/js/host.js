@@ -294,13 +294,12 @@
     const desc = Reflect.getOwnPropertyDescriptor(globalThis, key);
     return 'value' in desc ? desc.value : desc.get;
   })]);
-  // The globals stay writable within an execution (a test may replace `fetch`), but not
-  // configurable, so that they cannot be turned into accessors that outlive it.
-  const globalValues = globalKeys.map((key) => {
+  // The setup's globals are read-only, like the built-ins they hold, so that the reset after
+  // each execution only has to count the keys of `globalThis` (it runs once per execution).
+  for (const key of globalKeys) {
     const desc = Reflect.getOwnPropertyDescriptor(globalThis, key);
-    if (desc.configurable) Object.defineProperty(globalThis, key, { configurable: false });
-    return 'value' in desc ? desc.value : undefined;
-  });
+    Object.defineProperty(globalThis, key, 'value' in desc ? { writable: false, configurable: false } : { configurable: false });
+  }
 
   // Puts `globalThis` back as it was after setup; throws when it cannot (the Rust side then
   // builds a new context).
@@ -308,16 +307,12 @@
     if (!Object.isExtensible(globalThis)) throw new Error('globalThis was made non-extensible');
     if (Object.getPrototypeOf(globalThis) !== globalProto) Object.setPrototypeOf(globalThis, globalProto);
     const keys = Reflect.ownKeys(globalThis);
-    // The setup's globals cannot be deleted: any extra key was added by the execution.
+    // The setup's globals cannot change: any extra key was added by the execution.
     if (keys.length !== globalKeys.length) {
       const original = new Set(globalKeys);
       for (const key of keys) {
         if (!original.has(key) && !Reflect.deleteProperty(globalThis, key)) throw new Error(`global ${String(key)} cannot be deleted`);
       }
-    }
-    for (let i = 0; i < globalKeys.length; i++) {
-      const key = globalKeys[i];
-      if (globalValues[i] !== undefined && !Object.is(globalThis[key], globalValues[i])) globalThis[key] = globalValues[i];
     }
   };
 
