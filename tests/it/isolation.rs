@@ -242,7 +242,10 @@ fn fetch_honours_abort_signals_and_is_cancelled_when_its_execution_ends() {
 
     let bogus = call("bogus");
     assert_eq!(bogus["name"], "TypeError", "{bogus}");
-    assert!(upstream.accepted.try_recv().is_err(), "a bogus signal still connected");
+    assert!(
+        upstream.accepted.try_recv().is_err(),
+        "a bogus signal still connected"
+    );
 
     let already = call("already");
     assert_eq!(already["name"], "AbortError", "{already}");
