@@ -215,6 +215,7 @@ fn recover_partial_attempts(conn: &rusqlite::Connection, now: i64) -> crate::sto
                 code_version: String::new(),
                 spans: Vec::new(),
                 mutations: Vec::new(),
+                dropped: None,
                 links: Links {
                     job_id: job.as_ref().map(|j| j.id.clone()),
                     attempt: job.as_ref().map(|j| j.attempts),

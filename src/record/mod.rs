@@ -94,6 +94,30 @@ pub struct ExecutionRecord {
     pub mutations: Vec<Mutation>,
     #[serde(default)]
     pub links: Links,
+    /// What the execution produced beyond the record's caps, counted but not kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<Dropped>,
+}
+
+/// Spans and console output one execution produced past its caps (so that a loop cannot
+/// fill the store or the terminal): how much was left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dropped {
+    /// Spans not recorded.
+    #[serde(default)]
+    pub spans: u64,
+    /// Console lines not recorded nor printed.
+    #[serde(default)]
+    pub console_lines: u64,
+    /// Console bytes not recorded: those of the dropped lines and the cut ends of long lines.
+    #[serde(default)]
+    pub console_bytes: u64,
+}
+
+impl Dropped {
+    pub fn is_empty(&self) -> bool {
+        self.spans == 0 && self.console_lines == 0 && self.console_bytes == 0
+    }
 }
 
 impl ExecutionRecord {

@@ -289,6 +289,14 @@ pub fn render_trace(
             }
         }
     }
+    let dropped = record.dropped.clone().unwrap_or_default();
+    if dropped.spans > 0 {
+        out.push(style.yellow(&format!(
+            "… {} more spans not recorded (an execution keeps its first {})",
+            dropped.spans,
+            record.spans.len()
+        )));
+    }
     if let Some(enqueuer) = &context.enqueued_by {
         out.push(String::new());
         out.push(format!(
@@ -321,7 +329,7 @@ pub fn render_trace(
         out.push(style.bold("DATA CHANGES"));
         out.extend(render_mutations(&record.mutations, style));
     }
-    if !record.console.is_empty() {
+    if !record.console.is_empty() || dropped.console_lines > 0 {
         out.push(String::new());
         out.push(style.bold("CONSOLE"));
         for line in &record.console {
@@ -333,6 +341,12 @@ pub fn render_trace(
                     out.push(format!("  {text}"));
                 }
             }
+        }
+        if dropped.console_lines > 0 || dropped.console_bytes > 0 {
+            out.push(style.yellow(&format!(
+                "  … {} more console lines not recorded ({} bytes left out in all: an execution's console output is capped)",
+                dropped.console_lines, dropped.console_bytes
+            )));
         }
     }
     if let Some(error) = &record.error {

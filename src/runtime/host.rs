@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::clock::monotonic_ns;
-use super::recorder::Recorder;
+use super::recorder::{self, Logged, Recorder};
 use super::{email, now_us, sql, Shared};
 use crate::queue::{self, EnqueueOptions};
 use crate::record::{ExecId, Mutation, SpanStatus};
@@ -30,6 +30,12 @@ pub struct FetchDone {
     pub error: Option<String>,
 }
 
+/// A `fetch` still running on tokio: its span and the handle that cancels it.
+pub struct PendingFetch {
+    span: u32,
+    task: tokio::task::AbortHandle,
+}
+
 /// The running execution's state.
 pub struct ExecState {
     pub id: ExecId,
@@ -38,7 +44,7 @@ pub struct ExecState {
     pub function: String,
     pub recorder: Recorder,
     pub timers: BTreeMap<u64, Instant>,
-    pub fetches: HashMap<u64, u32>,
+    pub fetches: HashMap<u64, PendingFetch>,
     next_fetch: u64,
     pub env: Map<String, Value>,
     /// It has written through the store thread: its reads go there too, to see its writes.
@@ -76,6 +82,16 @@ impl From<sql::SqlError> for StatementError {
     }
 }
 
+/// Fetches still running when their execution ends (it returned, failed, timed out or its
+/// engine panicked) are cancelled; their spans stay pending in the record.
+impl Drop for ExecState {
+    fn drop(&mut self) {
+        for fetch in self.fetches.values() {
+            fetch.task.abort();
+        }
+    }
+}
+
 impl ExecState {
     pub fn new(id: ExecId, seq: u64, function: String, recorder: Recorder) -> ExecState {
         ExecState {
@@ -106,6 +122,23 @@ impl ExecState {
                 committed: committed && change.committed,
                 ..change
             }));
+    }
+
+    /// Cancels a running fetch: dropping its future closes the upstream connection.
+    fn abort_fetch(&mut self, id: u64, reason: &str) -> bool {
+        let Some(fetch) = self.fetches.remove(&id) else {
+            return false;
+        };
+        fetch.task.abort();
+        let mut attrs = Map::new();
+        attrs.insert("aborted".into(), Value::String(reason.to_string()));
+        self.recorder.close(
+            fetch.span,
+            SpanStatus::Error,
+            Some(format!("aborted: {reason}")),
+            attrs,
+        );
+        true
     }
 
     pub fn next_timer_due(&self) -> Option<(u64, Instant)> {
@@ -173,6 +206,12 @@ struct FetchArgs {
 }
 
 #[derive(Deserialize)]
+struct AbortFetchArgs {
+    id: u64,
+    reason: String,
+}
+
+#[derive(Deserialize)]
 struct FetchBody {
     text: Option<String>,
     base64: Option<String>,
@@ -190,10 +229,24 @@ impl HostState {
             } else {
                 format!("[{}]", exec.function)
             };
-            for line in crate::render::escaped_lines(&message) {
-                eprintln!("{} {line}", crate::render::escape(&prefix));
+            // The terminal shows what the record keeps, under the same caps.
+            match exec.recorder.log(level, message) {
+                Logged::Kept => {
+                    let kept = exec.recorder.console.last().map(|l| l.message.as_str());
+                    for line in crate::render::escaped_lines(kept.unwrap_or_default()) {
+                        eprintln!("{} {line}", crate::render::escape(&prefix));
+                    }
+                }
+                Logged::Dropped { first: true } => eprintln!(
+                    "[{}] … console output capped: one execution keeps at most {} lines and {} KiB; \
+                     the rest is not printed nor recorded (flux trace {} counts it)",
+                    crate::render::escape(&exec.function),
+                    recorder::MAX_CONSOLE_LINES,
+                    recorder::MAX_CONSOLE_BYTES / 1024,
+                    exec.id.short(),
+                ),
+                Logged::Dropped { first: false } => {}
             }
-            exec.recorder.log(level, message);
         }
     }
 
@@ -219,6 +272,8 @@ impl HostState {
             Ok(args) => args,
             Err(e) => return err(format!("invalid arguments: {e}")),
         };
+        #[cfg(debug_assertions)]
+        self.panic_if_asked(op);
         match op {
             "query" => self.query(args, site),
             "insert" => self.insert(args, site),
@@ -228,7 +283,22 @@ impl HostState {
             "enqueue" => self.enqueue(args, site),
             "email" => self.email(args, site),
             "fetch" => self.fetch(args, site),
+            "abortFetch" => self.abort_fetch(args),
             other => err(format!("unknown host operation {other}")),
+        }
+    }
+
+    /// Tests of panic containment: in debug builds only, `FLUX_TEST_PANIC_ON=<function>`
+    /// makes that function's `ctx.db.query` calls panic. Release builds never read it.
+    #[cfg(debug_assertions)]
+    fn panic_if_asked(&self, op: &str) {
+        let function = self.exec.as_ref().map(|exec| exec.function.as_str());
+        let asked = std::env::var("FLUX_TEST_PANIC_ON").ok();
+        if op == "query" && asked.is_some() && asked.as_deref() == function {
+            panic!(
+                "FLUX_TEST_PANIC_ON asked {} to panic",
+                function.unwrap_or_default()
+            );
         }
     }
 
@@ -495,10 +565,9 @@ impl HostState {
     /// (the store commits nothing in between), or rolled back. Its changes are marked as
     /// committed or not.
     pub fn end_atomic(&mut self, succeeded: bool) -> Result<(), String> {
-        let exec = self.running();
-        if !exec.atomic {
+        let Some(exec) = self.exec.as_mut().filter(|exec| exec.atomic) else {
             return Ok(());
-        }
+        };
         exec.atomic = false;
         let ended = if succeeded {
             self.on_writer(TxControl::CommitWithRecord, false, |_| Ok(()))
@@ -710,7 +779,6 @@ impl HostState {
         let span = exec.recorder.open("fetch".into(), site, attrs);
         let id = exec.next_fetch;
         exec.next_fetch += 1;
-        exec.fetches.insert(id, span);
         let seq = exec.seq;
         let mut request = self.shared.http_client.request(method, url);
         for (name, value) in args.headers {
@@ -720,7 +788,7 @@ impl HostState {
             request = request.body(body);
         }
         let done = self.fetch_done.clone();
-        self.shared.tokio.spawn(async move {
+        let task = self.shared.tokio.spawn(async move {
             let finished = match perform(request).await {
                 Ok((status, reply)) => FetchDone {
                     seq,
@@ -739,7 +807,27 @@ impl HostState {
             };
             let _ = done.send(finished);
         });
+        let fetch = PendingFetch {
+            span,
+            task: task.abort_handle(),
+        };
+        if let Some(exec) = self.exec.as_mut() {
+            exec.fetches.insert(id, fetch);
+        }
         ok(Value::from(id))
+    }
+
+    /// `fetch`'s signal aborted: the request is cancelled and its span closed.
+    fn abort_fetch(&mut self, args: Value) -> String {
+        let args: AbortFetchArgs = match serde_json::from_value(args) {
+            Ok(a) => a,
+            Err(e) => return err(format!("abortFetch: {e}")),
+        };
+        let aborted = self
+            .exec
+            .as_mut()
+            .is_some_and(|exec| exec.abort_fetch(args.id, &args.reason));
+        ok(Value::Bool(aborted))
     }
 
     /// Records a finished fetch on its span; returns false if it belongs to another execution.
@@ -750,7 +838,7 @@ impl HostState {
         if exec.seq != done.seq {
             return false;
         }
-        let Some(span) = exec.fetches.remove(&done.id) else {
+        let Some(PendingFetch { span, .. }) = exec.fetches.remove(&done.id) else {
             return false;
         };
         let mut attrs = Map::new();

@@ -25,6 +25,10 @@ use crate::record::{ExecId, Kind, Links, RecordSummary, TailEvent};
 
 /// Events a `flux tail` subscriber may fall behind by before it misses some.
 const TAIL_BACKLOG: usize = 4_096;
+/// How long `fetch` waits for a connection, and for each read of the response. A fetch also
+/// ends with its execution (it is cancelled), so the execution's timeout bounds both.
+const FETCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const FETCH_READ_TIMEOUT: Duration = Duration::from_secs(30);
 use crate::store::{Store, StoreWrite, Writer};
 
 pub use clock::now_us;
@@ -77,6 +81,8 @@ impl Shared {
             tokio,
             http_client: reqwest::Client::builder()
                 .user_agent(concat!("flux/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(FETCH_CONNECT_TIMEOUT)
+                .read_timeout(FETCH_READ_TIMEOUT)
                 .build()
                 .unwrap_or_default(),
             stop_at: AtomicU64::new(0),

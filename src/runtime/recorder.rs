@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-use crate::record::{ConsoleLine, Span, SpanStatus};
+use crate::record::{ConsoleLine, Dropped, Span, SpanStatus};
 
 pub struct Recorder {
     pub started: Instant,
@@ -12,11 +12,29 @@ pub struct Recorder {
     pub console: Vec<ConsoleLine>,
     /// The open `db.transaction` span: statements inside it become its children.
     pub transaction: Option<u32>,
+    /// What went past the caps below.
+    pub dropped: Dropped,
+    console_bytes: usize,
 }
 
-/// Console output kept per execution, so a logging loop cannot exhaust memory.
-const MAX_CONSOLE_LINES: usize = 1_000;
-const MAX_CONSOLE_LINE: usize = 16 * 1024;
+/// What one execution's record keeps (and `flux dev` prints), so that a loop cannot fill the
+/// store, the memory or the terminal. Past a cap, output is counted in `dropped`.
+pub const MAX_SPANS: usize = 1_000;
+pub const MAX_CONSOLE_LINES: usize = 1_000;
+pub const MAX_CONSOLE_LINE: usize = 64 * 1024;
+pub const MAX_CONSOLE_BYTES: usize = 1024 * 1024;
+
+/// The id `open` returns for a span past the cap; closing it does nothing.
+pub const DROPPED_SPAN: u32 = u32::MAX;
+
+/// What became of a console line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Logged {
+    /// Recorded (possibly cut short): the last line of `console`.
+    Kept,
+    /// Past the cap; `first` for the first line dropped.
+    Dropped { first: bool },
+}
 
 impl Recorder {
     pub fn new(root_name: &str, root_location: Option<String>) -> Recorder {
@@ -35,6 +53,8 @@ impl Recorder {
             }],
             console: Vec::new(),
             transaction: None,
+            dropped: Dropped::default(),
+            console_bytes: 0,
         }
     }
 
@@ -48,6 +68,10 @@ impl Recorder {
         location: Option<String>,
         attrs: Map<String, Value>,
     ) -> u32 {
+        if self.spans.len() >= MAX_SPANS {
+            self.dropped.spans += 1;
+            return DROPPED_SPAN;
+        }
         let id = self.spans.len() as u32;
         let parent = self.transaction.unwrap_or(0);
         let start_us = self.elapsed_us();
@@ -81,24 +105,33 @@ impl Recorder {
         }
     }
 
-    pub fn log(&mut self, level: &str, mut message: String) {
-        if self.console.len() >= MAX_CONSOLE_LINES {
-            return;
+    pub fn log(&mut self, level: &str, mut message: String) -> Logged {
+        let room = MAX_CONSOLE_BYTES.saturating_sub(self.console_bytes);
+        if self.console.len() >= MAX_CONSOLE_LINES || room == 0 {
+            let first = self.dropped.console_lines == 0;
+            self.dropped.console_lines += 1;
+            self.dropped.console_bytes += message.len() as u64;
+            return Logged::Dropped { first };
         }
-        if message.len() > MAX_CONSOLE_LINE {
-            let mut cut = MAX_CONSOLE_LINE;
+        let limit = MAX_CONSOLE_LINE.min(room);
+        if message.len() > limit {
+            let mut cut = limit;
             while !message.is_char_boundary(cut) {
                 cut -= 1;
             }
+            let cut_bytes = message.len() - cut;
+            self.dropped.console_bytes += cut_bytes as u64;
             message.truncate(cut);
-            message.push_str("… (truncated)");
+            message.push_str(&format!("… ({cut_bytes} bytes cut)"));
         }
+        self.console_bytes += message.len();
         let at_us = self.elapsed_us();
         self.console.push(ConsoleLine {
             level: level.to_string(),
             message,
             at_us,
         });
+        Logged::Kept
     }
 
     /// Closes the root span; spans still open were pending when the execution ended.

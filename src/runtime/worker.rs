@@ -2,7 +2,9 @@
 //! when code changes or an execution was killed), a store connection, and the event loop
 //! that drives an execution's promises, timers and fetches until it settles or times out.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +33,8 @@ const HOST_JS: &str = include_str!("js/host.js");
 /// What the record keeps of a response body.
 const MAX_RECORDED_BODY: usize = 64 * 1024;
 const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
+/// The longest timeout honoured (a year).
+const LONGEST_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// The longest an idle execution waits before looking at the clock and the stop flag again.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -64,6 +68,10 @@ impl Driven {
     }
 }
 
+/// A panic caught in a host function, kept until the script is stopped and `execute` can
+/// raise it again (a panic cannot unwind through QuickJS).
+type Crash = Rc<RefCell<Option<Box<dyn Any + Send>>>>;
+
 struct Worker {
     shared: Arc<Shared>,
     state: Rc<RefCell<HostState>>,
@@ -71,6 +79,7 @@ struct Worker {
     /// Clock nanos after which the running script is interrupted; 0 when idle.
     deadline: Rc<Cell<u64>>,
     interrupted: Rc<Cell<bool>>,
+    crash: Crash,
     fetch_done: Receiver<FetchDone>,
     seq: u64,
 }
@@ -84,8 +93,14 @@ pub(super) fn run(shared: Arc<Shared>, tasks: Receiver<Task>) {
         }
     };
     while let Ok(task) = tasks.recv() {
-        let job = task.request.job.clone();
-        let (record, http) = worker.execute(task.request);
+        let request = task.request;
+        let job = request.job.clone();
+        // A panic while running an execution ends that execution, not the engine's thread.
+        let executed = std::panic::catch_unwind(AssertUnwindSafe(|| worker.execute(&request)));
+        let (record, http) = match executed {
+            Ok(done) => done,
+            Err(panic) => worker.recover(&request, &panic_message(&*panic)),
+        };
         let summary = RecordSummary::from(&record);
         let job = job.map(|attempt| {
             let transition = transition_after(&record, &attempt, now_us());
@@ -96,6 +111,26 @@ pub(super) fn run(shared: Arc<Shared>, tasks: Receiver<Task>) {
         (task.reply)(ExecutionOutcome { summary, http });
     }
     worker.close();
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Runs a host function for JS; a panic in it is kept in `crash` (and `None` returned) for
+/// the execution to be stopped and the panic raised again outside QuickJS.
+fn contain<T>(crash: &Crash, work: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(AssertUnwindSafe(work)) {
+        Ok(value) => Some(value),
+        Err(panic) => {
+            crash.replace(Some(panic));
+            None
+        }
+    }
 }
 
 fn js_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
@@ -129,6 +164,7 @@ impl Worker {
             js: None,
             deadline: Rc::new(Cell::new(0)),
             interrupted: Rc::new(Cell::new(false)),
+            crash: Rc::new(RefCell::new(None)),
             fetch_done,
             seq: 0,
         })
@@ -154,10 +190,14 @@ impl Worker {
         let deadline = Rc::clone(&self.deadline);
         let fired = Rc::clone(&self.interrupted);
         let shared = Arc::clone(&self.shared);
+        let crash = Rc::clone(&self.crash);
         runtime.set_interrupt_handler(Some(Box::new(move || {
             let limit = deadline.get();
             if limit == 0 {
                 return false;
+            }
+            if crash.borrow().is_some() {
+                return true;
             }
             let now = monotonic_ns();
             let stopping = shared.stop_at().is_some_and(|stop| now > stop);
@@ -169,42 +209,45 @@ impl Worker {
         })));
         let context = Context::full(&runtime).map_err(|e| e.to_string())?;
         let state = &self.state;
+        let crash = &self.crash;
         let internals = context.with(|ctx| -> Result<Persistent<Object<'static>>, String> {
             let setup = || -> rquickjs::Result<Persistent<Object<'static>>> {
                 let mut options = EvalOptions::default();
                 options.filename = Some("flux:web.js".into());
                 ctx.eval_with_options::<(), _>(WEB_JS, options)?;
                 let host = Object::new(ctx.clone())?;
-                let s = Rc::clone(state);
+                let (s, c) = (Rc::clone(state), Rc::clone(crash));
                 host.set(
                     "call",
                     Function::new(
                         ctx.clone(),
                         move |op: String, args: String, site: String| {
                             let site = (!site.is_empty()).then_some(site);
-                            s.borrow_mut().call(&op, &args, site)
+                            contain(&c, || s.borrow_mut().call(&op, &args, site)).unwrap_or_else(
+                                || json!({ "error": { "name": "InternalError", "message": "the engine crashed" } }).to_string(),
+                            )
                         },
                     )?,
                 )?;
-                let s = Rc::clone(state);
+                let (s, c) = (Rc::clone(state), Rc::clone(crash));
                 host.set(
                     "log",
                     Function::new(ctx.clone(), move |level: String, message: String| {
-                        s.borrow_mut().log(&level, message)
+                        contain(&c, || s.borrow_mut().log(&level, message));
                     })?,
                 )?;
-                let s = Rc::clone(state);
+                let (s, c) = (Rc::clone(state), Rc::clone(crash));
                 host.set(
                     "timer",
                     Function::new(ctx.clone(), move |id: f64, delay: f64| {
-                        s.borrow_mut().set_timer(id as u64, delay)
+                        contain(&c, || s.borrow_mut().set_timer(id as u64, delay));
                     })?,
                 )?;
-                let s = Rc::clone(state);
+                let (s, c) = (Rc::clone(state), Rc::clone(crash));
                 host.set(
                     "clearTimer",
                     Function::new(ctx.clone(), move |id: f64| {
-                        s.borrow_mut().clear_timer(id as u64)
+                        contain(&c, || s.borrow_mut().clear_timer(id as u64));
                     })?,
                 )?;
                 host.set(
@@ -249,7 +292,10 @@ impl Worker {
         })
     }
 
-    fn execute(&mut self, request: ExecutionRequest) -> (ExecutionRecord, Option<HttpOutput>) {
+    fn execute(&mut self, request: &ExecutionRequest) -> (ExecutionRecord, Option<HttpOutput>) {
+        // The record covers the time the execution held the engine, building it included
+        // (freezing the built-ins makes that take a few milliseconds).
+        let started = Instant::now();
         let started_at_us = now_us();
         let code_version = self.shared.functions().code_version.clone();
         let generation = self.shared.generation();
@@ -275,7 +321,7 @@ impl Worker {
                     let driven =
                         Driven::Failed(format!("the JS engine could not start: {message}"));
                     return build_record(
-                        &request,
+                        request,
                         started_at_us,
                         exec,
                         driven,
@@ -286,10 +332,11 @@ impl Worker {
             }
         }
         self.seq += 1;
-        let recorder = Recorder::new(
+        let mut recorder = Recorder::new(
             &request.function.name,
             Some(request.function.module.clone()),
         );
+        recorder.started = started;
         let mut exec = ExecState::new(
             request.id,
             self.seq,
@@ -306,10 +353,12 @@ impl Worker {
         exec.deadline_ns = monotonic_ns() + request.timeout.as_nanos() as u64;
         self.state.borrow_mut().exec = Some(exec);
 
-        let timeout_at = Instant::now() + request.timeout;
+        // A longer timeout is as good as none, and would overflow the clock arithmetic.
+        let timeout = request.timeout.min(LONGEST_TIMEOUT);
+        let timeout_at = Instant::now() + timeout;
         self.interrupted.set(false);
         self.deadline
-            .set(monotonic_ns() + request.timeout.as_nanos() as u64);
+            .set(monotonic_ns() + timeout.as_nanos() as u64);
         let atomic = request.job.as_ref().is_some_and(|job| job.atomic);
         let begun = if atomic {
             self.state.borrow_mut().begin_atomic()
@@ -317,12 +366,15 @@ impl Worker {
             Ok(())
         };
         let driven = match begun {
-            Ok(()) => self.drive(&request, timeout_at, env),
+            Ok(()) => self.drive(request, timeout_at, env),
             Err(message) => Driven::Failed(format!(
                 "the attempt's transaction (atomic: true) could not begin: {message}"
             )),
         };
         self.deadline.set(0);
+        if let Some(panic) = self.crash.take() {
+            std::panic::resume_unwind(panic);
+        }
 
         let mut state = self.state.borrow_mut();
         // A statement stopped at the deadline or at shutdown ended the execution, whatever its
@@ -375,7 +427,7 @@ impl Worker {
                 recorder,
             );
             return build_record(
-                &request,
+                request,
                 started_at_us,
                 exec,
                 Driven::Failed("lost execution state".into()),
@@ -390,7 +442,7 @@ impl Worker {
             _ => self.js = None,
         }
         build_record(
-            &request,
+            request,
             started_at_us,
             exec,
             driven,
@@ -399,19 +451,68 @@ impl Worker {
         )
     }
 
+    /// After a panic in `execute`: the execution's transaction is rolled back, its record says
+    /// the engine crashed, and the JS engine is dropped (the next execution builds another).
+    fn recover(
+        &mut self,
+        request: &ExecutionRequest,
+        panic: &str,
+    ) -> (ExecutionRecord, Option<HttpOutput>) {
+        self.deadline.set(0);
+        self.crash.take();
+        self.js = None;
+        let exec = {
+            let mut state = self.state.borrow_mut();
+            state.abandon_transaction("the engine crashed");
+            // An atomic attempt's writes go with it.
+            let _ = state.end_atomic(false);
+            state.exec.take()
+        };
+        let mut exec = exec.unwrap_or_else(|| {
+            let recorder = Recorder::new(
+                &request.function.name,
+                Some(request.function.module.clone()),
+            );
+            ExecState::new(
+                request.id,
+                self.seq,
+                request.function.name.clone(),
+                recorder,
+            )
+        });
+        let started_at_us = now_us() - exec.recorder.elapsed_us() as i64;
+        let mutations = std::mem::take(&mut exec.mutations);
+        let code_version = self.shared.functions().code_version.clone();
+        let message = format!("the engine crashed ({panic}); flux replaced it");
+        build_record(
+            request,
+            started_at_us,
+            exec,
+            Driven::Failed(message),
+            mutations,
+            code_version,
+        )
+    }
+
+    /// Readies the context for the next execution; drops it when the last one's traces
+    /// cannot be removed (then the next execution builds a new one).
     fn reset_js(&mut self) {
         let Some(js) = &self.js else { return };
         let ok = js.context.with(|ctx| {
+            // Work the execution left behind (e.g. a promise chain after its response) runs
+            // first, so that the reset also undoes what it changes. A chain that never ends
+            // would run into the next execution: the context is rebuilt instead.
+            let mut budget = 10_000;
+            while ctx.execute_pending_job() {
+                budget -= 1;
+                if budget == 0 {
+                    return false;
+                }
+            }
             let reset = || -> rquickjs::Result<()> {
                 let internals = js.internals.clone().restore(&ctx)?;
                 let reset: Function = internals.get("reset")?;
-                reset.call::<_, ()>(())?;
-                // Work the execution left behind (e.g. a promise chain after its response).
-                let mut budget = 10_000;
-                while budget > 0 && ctx.execute_pending_job() {
-                    budget -= 1;
-                }
-                Ok(())
+                reset.call::<_, ()>(())
             };
             reset().is_ok()
         });
@@ -428,6 +529,7 @@ impl Worker {
         let interrupted = &self.interrupted;
         let fetch_done = &self.fetch_done;
         let shared = &self.shared;
+        let crash = &self.crash;
         js.context.with(|ctx| {
             let start = || -> rquickjs::Result<(Object, Promise)> {
                 let internals = js.internals.clone().restore(&ctx)?;
@@ -451,6 +553,9 @@ impl Worker {
             };
             loop {
                 while ctx.execute_pending_job() {}
+                if crash.borrow().is_some() {
+                    return Driven::Failed("the engine crashed".into());
+                }
                 if let Some(result) = promise.result::<String>() {
                     return match result {
                         Ok(json) => Driven::Finished(json),
@@ -727,6 +832,7 @@ fn build_record(
     let spans = exec
         .recorder
         .finish(span_status, error.as_ref().map(|e| e.message.clone()));
+    let dropped = std::mem::take(&mut exec.recorder.dropped);
     let record = ExecutionRecord {
         id: request.id,
         kind: request.kind,
@@ -745,6 +851,7 @@ fn build_record(
         spans,
         mutations,
         links: request.links.clone(),
+        dropped: (!dropped.is_empty()).then_some(dropped),
     };
     (record, http)
 }

@@ -398,6 +398,7 @@ fn refuse(
         error: Some(error.clone()),
         console: Vec::new(),
         code_version: state.shared.functions().code_version.clone(),
+        dropped: None,
         spans: vec![Span {
             id: 0,
             parent: None,

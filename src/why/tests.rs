@@ -46,6 +46,7 @@ fn failed(kind: Kind, status: Status, spans: Vec<Span>) -> ExecutionRecord {
         spans,
         mutations: Vec::new(),
         links: Links::default(),
+        dropped: None,
     }
 }
 

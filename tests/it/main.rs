@@ -6,6 +6,7 @@ mod dev;
 mod durability;
 mod front_door;
 mod init;
+mod isolation;
 mod queue;
 mod reload;
 mod sandbox_sql;

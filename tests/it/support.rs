@@ -138,8 +138,22 @@ impl Server {
             .unwrap_or_else(|output| panic!("flux dev did not start:\n{output}"))
     }
 
+    /// `start` with extra environment variables for `flux dev`.
+    pub fn start_with_env(project: &Project, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::try_start_with_env(project, extra, env)
+            .unwrap_or_else(|output| panic!("flux dev did not start:\n{output}"))
+    }
+
     /// Starts `flux dev --port 0`; on failure returns what it printed.
     pub fn try_start(project: &Project, extra: &[&str]) -> Result<Server, String> {
+        Server::try_start_with_env(project, extra, &[])
+    }
+
+    fn try_start_with_env(
+        project: &Project,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Server, String> {
         let server_file = project.path().join(".flux/server.json");
         let _ = std::fs::remove_file(&server_file);
         let mut args = vec!["dev"];
@@ -149,6 +163,7 @@ impl Server {
         args.extend_from_slice(extra);
         let mut child = project
             .flux(&args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -4,6 +4,12 @@
 // here so that they carry a JS stack, and the user's call site is attached as `__fluxSite`.
 (function (host) {
   'use strict';
+  // The built-ins and web classes this file uses, captured before user code runs: a function
+  // that replaces `globalThis.JSON` or `Response` must not change how flux reads its result.
+  const {
+    Object, Array, JSON, Promise, Error, TypeError, Map, Set, Date, String, Number, Math, Reflect,
+    Uint8Array, ArrayBuffer, DataView, Response, Request, DOMException, btoa, atob,
+  } = globalThis;
 
   const timers = new Map();
   const fetches = new Map();
@@ -115,19 +121,44 @@
     const at = site();
     try {
       const req = new Request(input, init);
+      const signal = req.signal;
+      // As in browsers: an aborted signal rejects with its reason (an AbortError or TimeoutError
+      // DOMException unless the caller gave another) and the request is cancelled on the host.
+      if (signal.aborted) return Promise.reject(signal.reason);
       const id = call('fetch', { method: req.method, url: req.url, headers: [...req.headers], body: encodeBody(req.__fluxBody) }, at);
-      return new Promise((resolve, reject) => fetches.set(id, { resolve, reject, at, url: req.url }));
+      return new Promise((resolve, reject) => {
+        const onAbort = () => {
+          if (!fetches.delete(id)) return;
+          const reason = signal.reason;
+          host.call('abortFetch', JSON.stringify({ id, reason: reason instanceof Error ? reason.name : 'AbortError' }), at || '');
+          reject(reason);
+        };
+        fetches.set(id, { resolve, reject, at, url: req.url, signal, onAbort });
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
     } catch (e) {
       return Promise.reject(e);
     }
   };
 
+  // The integer typed arrays Web Crypto fills, and the most it fills at once.
+  const INTEGER_ARRAYS = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, BigInt64Array, BigUint64Array];
+  const MAX_RANDOM_BYTES = 65536;
   globalThis.crypto = {
     randomUUID: () => host.uuid(),
     getRandomValues: (array) => {
+      if (!INTEGER_ARRAYS.some((T) => array instanceof T)) {
+        if (ArrayBuffer.isView(array)) {
+          throw new DOMException('crypto.getRandomValues: the array must be an integer typed array (e.g. Uint8Array), not a float array or DataView', 'TypeMismatchError');
+        }
+        throw new TypeError('crypto.getRandomValues takes an integer typed array, e.g. new Uint8Array(16)');
+      }
+      if (array.byteLength > MAX_RANDOM_BYTES) {
+        throw new DOMException(`crypto.getRandomValues: the array's byte length (${array.byteLength}) exceeds the ${MAX_RANDOM_BYTES} bytes one call can fill; call it once per 64 KiB`, 'QuotaExceededError');
+      }
       const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
       const hex = host.randomHex(bytes.length);
-      for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.substr(i * 2, 2), 16);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = Number.parseInt(hex.substr(i * 2, 2), 16);
       return array;
     },
   };
@@ -198,6 +229,98 @@
     });
   };
 
+  // ---------------------------------------------------------------- isolation between executions
+  // Executions share this context, so nothing one of them changes may reach the next: the
+  // built-ins are frozen (a function cannot patch `JSON.stringify` or `Array.prototype`), and
+  // after every execution `globalThis` is put back as it was here (what it added is deleted,
+  // what it replaced restored).
+
+  // Assigning to a property a frozen prototype provides would throw ("the override mistake"):
+  // these common ones become accessors whose setter defines the property on the object
+  // assigned to, so `this.name = 'MyError'` and `Foo.prototype.toString = …` keep working.
+  const allowOverride = (object, key) => {
+    const desc = Reflect.getOwnPropertyDescriptor(object, key);
+    if (!desc || !('value' in desc) || !desc.configurable) return;
+    const { value } = desc;
+    Object.defineProperty(object, key, {
+      get() { return value; },
+      set(replacement) {
+        if (this === object) throw new TypeError(`Cannot assign to read only property '${String(key)}' of a built-in object: built-ins are shared by every execution and frozen`);
+        Object.defineProperty(this, key, { value: replacement, writable: true, enumerable: true, configurable: true });
+      },
+      enumerable: desc.enumerable,
+      configurable: false,
+    });
+  };
+  const ERRORS = [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError, DOMException];
+  if (typeof AggregateError === 'function') ERRORS.push(AggregateError);
+  for (const key of ['constructor', 'toString', 'valueOf', 'toLocaleString', 'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable']) {
+    allowOverride(Object.prototype, key);
+  }
+  for (const key of ['constructor', 'toString']) allowOverride(Function.prototype, key);
+  for (const E of ERRORS) for (const key of ['constructor', 'name', 'message', 'toString']) allowOverride(E.prototype, key);
+  allowOverride(Array.prototype, 'toString');
+
+  // Freezes everything reachable from `roots` (properties, accessors, prototypes). It runs
+  // once per context over every built-in, so it makes as few calls per object as it can.
+  const freezeAll = (roots) => {
+    const seen = new Set([globalThis]);
+    const pending = [];
+    const visit = (value) => {
+      if (((typeof value === 'object' && value !== null) || typeof value === 'function') && !seen.has(value)) pending.push(value);
+    };
+    roots.forEach(visit);
+    while (pending.length) {
+      const object = pending.pop();
+      if (seen.has(object)) continue;
+      seen.add(object);
+      Object.freeze(object);
+      visit(Object.getPrototypeOf(object));
+      const descs = Object.getOwnPropertyDescriptors(object);
+      for (const key of Reflect.ownKeys(descs)) {
+        const desc = descs[key];
+        if (desc.get === undefined && desc.set === undefined) visit(desc.value);
+        else {
+          visit(desc.get);
+          visit(desc.set);
+        }
+      }
+    }
+  };
+  // Intrinsics no global names, reached through instances.
+  const hiddenIntrinsics = [
+    function* () {}, async function () {}, async function* () {},
+    [][Symbol.iterator](), new Map()[Symbol.iterator](), new Set()[Symbol.iterator](), ''[Symbol.iterator](),
+    /x/[Symbol.matchAll](''), (function* () {})(), (async function* () {})(),
+  ].map((instance) => Object.getPrototypeOf(instance));
+  const globalProto = Object.getPrototypeOf(globalThis);
+  const globalKeys = Reflect.ownKeys(globalThis);
+  freezeAll([globalProto, ...hiddenIntrinsics, ...globalKeys.map((key) => {
+    const desc = Reflect.getOwnPropertyDescriptor(globalThis, key);
+    return 'value' in desc ? desc.value : desc.get;
+  })]);
+  // The setup's globals are read-only, like the built-ins they hold, so that the reset after
+  // each execution only has to count the keys of `globalThis` (it runs once per execution).
+  for (const key of globalKeys) {
+    const desc = Reflect.getOwnPropertyDescriptor(globalThis, key);
+    Object.defineProperty(globalThis, key, 'value' in desc ? { writable: false, configurable: false } : { configurable: false });
+  }
+
+  // Puts `globalThis` back as it was after setup; throws when it cannot (the Rust side then
+  // builds a new context).
+  const restoreGlobals = () => {
+    if (!Object.isExtensible(globalThis)) throw new Error('globalThis was made non-extensible');
+    if (Object.getPrototypeOf(globalThis) !== globalProto) Object.setPrototypeOf(globalThis, globalProto);
+    const keys = Reflect.ownKeys(globalThis);
+    // The setup's globals cannot change: any extra key was added by the execution.
+    if (keys.length !== globalKeys.length) {
+      const original = new Set(globalKeys);
+      for (const key of keys) {
+        if (!original.has(key) && !Reflect.deleteProperty(globalThis, key)) throw new Error(`global ${String(key)} cannot be deleted`);
+      }
+    }
+  };
+
   // What the Rust side calls.
   return {
     run(specifier, input, meta) {
@@ -228,6 +351,7 @@
       const pending = fetches.get(id);
       if (!pending) return;
       fetches.delete(id);
+      pending.signal.removeEventListener('abort', pending.onAbort);
       const reply = JSON.parse(json);
       if (reply.error !== undefined) {
         const e = new TypeError(`fetch failed: ${reply.error.message}`);
@@ -245,9 +369,11 @@
         pending.reject(e);
       }
     },
+    // Between executions: forget the last one's timers and fetches and restore the globals.
     reset() {
       timers.clear();
       fetches.clear();
+      restoreGlobals();
     },
   };
 });

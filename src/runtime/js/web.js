@@ -4,6 +4,8 @@
 // listener-error reporting (console.error) touch them, and only when they run.
 (() => {
   'use strict';
+  // The built-ins this file uses, captured before user code can replace the globals.
+  const { Object, Array, JSON, Promise, Error, TypeError, RangeError, Symbol, WeakMap, Map, String, Number, Math, Date, Uint8Array, ArrayBuffer } = globalThis;
 
   // Internal state of every object made here, keyed by the object (acts as a brand check too).
   const P = new WeakMap();
@@ -1389,6 +1391,9 @@
         src.used = true;
       }
       if (type && !headers.has('content-type')) headers.set('content-type', type);
+      if (init.signal != null && !(init.signal instanceof AbortSignal)) {
+        throw new TypeError("Failed to construct 'Request': 'signal' must be an AbortSignal (e.g. AbortSignal.timeout(5000))");
+      }
       const state = { url, method, headers, signal: init.signal || (src && src.signal) || new AbortController().signal };
       for (const k of Object.keys(REQUEST_DEFAULTS)) {
         state[k] = init[k] !== undefined ? init[k] : src ? src[k] : REQUEST_DEFAULTS[k];
