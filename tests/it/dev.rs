@@ -432,9 +432,9 @@ fn a_second_flux_dev_on_the_same_project_is_refused() {
 #[test]
 fn ctrl_c_lets_in_flight_requests_finish_or_records_them_as_interrupted() {
     let project = Project::with_files(&[
-        ("flux.config.ts", "export default { shutdown: { graceSeconds: 0.3 } }"),
-        ("functions/quick.ts", "export default async () => { await new Promise(r => setTimeout(r, 100)); return 'finished' }"),
-        ("functions/stuck.ts", "export default async () => { await new Promise(r => setTimeout(r, 60000)) }"),
+        ("flux.config.ts", "export default { shutdown: { graceSeconds: 2 } }"),
+        ("functions/quick.ts", "export default async () => { console.log('quick started'); await new Promise(r => setTimeout(r, 500)); return 'finished' }"),
+        ("functions/stuck.ts", "export default async () => { console.log('stuck started'); await new Promise(r => setTimeout(r, 60000)) }"),
     ]);
     let server = project.start();
     let url = server.url.clone();
@@ -458,7 +458,9 @@ fn ctrl_c_lets_in_flight_requests_finish_or_records_them_as_interrupted() {
                 (r.status().as_u16(), id)
             })
     });
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    // Both are running (and quick has 500 ms to go) when Ctrl-C arrives.
+    server.wait_for_output("quick started");
+    server.wait_for_output("stuck started");
     let output = server.stop();
     assert!(output.contains("flux dev stopped"), "{output}");
     assert_eq!(quick.join().expect("join").as_deref(), Some("\"finished\""));
