@@ -11,6 +11,7 @@ flux, project = sys.argv[1], sys.argv[2]
 DURATION = float(os.environ.get("DURATION", "600"))
 KILL_EVERY = float(os.environ.get("KILL_EVERY", "60"))
 THREADS = int(os.environ.get("THREADS", "8"))
+RATE = float(os.environ.get("RATE", "200"))  # requests per second, over all clients
 HOLD = float(os.environ.get("HOLD", "20"))
 FULL_DISK = os.environ.get("FULL_DISK") == "1"
 MAX_SIZE = 64 * 1000 * 1000  # retention.maxSize in the project's config
@@ -32,7 +33,10 @@ def start():
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
-            sys.exit(f"flux dev exited with {proc.returncode}: see {project}/dev.log")
+            log.flush()
+            with open(os.path.join(project, "dev.log"), "rb") as f:
+                tail = f.read()[-2000:].decode(errors="replace")
+            sys.exit(f"flux dev exited with {proc.returncode} after {kills_so_far()} kills:\n{tail}")
         try:
             with open(info) as f:
                 url = json.load(f)["url"]
@@ -44,7 +48,12 @@ def start():
     sys.exit("flux dev did not start within 60 s")
 
 
+def kills_so_far():
+    return server.get("kills", 0)
+
+
 def kill():
+    server["kills"] = kills_so_far() + 1
     proc = server["proc"]
     server["port"] = None
     proc.send_signal(signal.SIGKILL)
@@ -68,8 +77,12 @@ def request(method, path, body=None, timeout=30):
 def client(n):
     global failed
     i = 0
-    pad = "x" * 200
+    pad = "x" * 100
+    interval = THREADS / RATE
+    next_at = time.time()
     while not stop.is_set():
+        next_at += interval
+        time.sleep(max(0.0, next_at - time.time()))
         ident = f"c{n}-{i}"
         i += 1
         try:

@@ -5,7 +5,7 @@
 # every 2xx-acknowledged write is stored, every job is done or dead exactly as its last record
 # says, none is left running, and the store is within its retention limit. Prints `RESULT …`
 # lines and exits non-zero on a broken promise.
-#   bench/soak.sh                          # DURATION=600 KILL_EVERY=60 THREADS=8
+#   bench/soak.sh                          # DURATION=600 KILL_EVERY=60 THREADS=8 RATE=200 (requests/s)
 #   DURATION=90 KILL_EVERY=30 bench/soak.sh  # a quick run
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,7 +42,7 @@ TS
 cat >"$project/flux.config.ts" <<'TS'
 export default {
   workers: { effect: { maxAttempts: 3, backoff: { type: 'linear', initialDelay: '50ms' } } },
-  retention: { maxSize: '64MB' },
+  retention: { maxSize: '64MB', minAge: '30s' },
   shutdown: { graceSeconds: 2 },
 }
 TS
@@ -55,7 +55,7 @@ unmount() {
   cleanup
 }
 trap unmount EXIT
-if [ "$(id -u)" = 0 ] && mount -t tmpfs -o "size=${DISK_SIZE:-160m},mode=0700" tmpfs "$project/.flux" 2>/dev/null; then
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o "size=${DISK_SIZE:-512m},mode=0700" tmpfs "$project/.flux" 2>/dev/null; then
   mounted="$project/.flux"
 else
   echo "note: not root (or mount refused): the full-disk phase is skipped" >&2
