@@ -165,11 +165,16 @@ db = sqlite3.connect(db_path)
 stored = {row[0] for row in db.execute("SELECT id FROM acks")}
 missing = acked - stored
 states = dict(db.execute("SELECT state, count(*) FROM _flux_jobs GROUP BY state").fetchall())
-mismatched_rows = db.execute(
-    """SELECT j.id, j.state, j.attempts, r.status, json_extract(r.body, '$.error.message')
-       FROM _flux_jobs j JOIN _flux_records r ON r.id = j.last_record
-       WHERE (j.state = 'done' AND r.status != 'ok') OR (j.state = 'dead' AND r.status = 'ok')"""
-).fetchall()
+# Records are indexed by their id's integer prefix, not the text: join in Python.
+record_status = dict(db.execute("SELECT id, status FROM _flux_records"))
+mismatched_rows = [
+    (job, state, attempts, record_status[last], error)
+    for job, state, attempts, last, error in db.execute(
+        "SELECT id, state, attempts, last_record, last_error FROM _flux_jobs WHERE state IN ('done', 'dead')"
+    )
+    if last in record_status
+    and ((state == "done") != (record_status[last] == "ok"))
+]
 mismatched = len(mismatched_rows)
 for row in mismatched_rows[:5]:
     print(f"mismatch: job {row[0]} is {row[1]} after {row[2]} attempts, last record {row[3]}: {row[4]}")
