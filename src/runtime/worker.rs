@@ -707,6 +707,18 @@ fn build_record(
             humantime::format_duration(request.timeout)
         )
     };
+    // A failed execution: its record's error and, for a request, the response that says it.
+    let failure = |status: Status, http_status: u16, name: &str, message: String| {
+        let info = ErrorInfo {
+            name: name.into(),
+            message,
+            stack: None,
+            location: None,
+        };
+        let http = (request.kind == Kind::Http)
+            .then(|| error_response(http_status, &request.id.to_string(), &info));
+        (status, Some(info), None, http)
+    };
     let (status, error, output, http) = match driven {
         Driven::Finished(json) => {
             let reply: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
@@ -775,54 +787,23 @@ fn build_record(
             if !pending.is_empty() {
                 message.push_str(&format!(" while waiting on {}", pending.join(", ")));
             }
-            let info = ErrorInfo {
-                name: "TimeoutError".into(),
-                message,
-                stack: None,
-                location: None,
-            };
-            let http = (request.kind == Kind::Http)
-                .then(|| error_response(504, &request.id.to_string(), &info));
-            (Status::Timeout, Some(info), None, http)
+            failure(Status::Timeout, 504, "TimeoutError", message)
         }
-        Driven::Interrupted => {
-            let info = ErrorInfo {
-                name: "Interrupted".into(),
-                message: "flux dev stopped before the execution finished".into(),
-                stack: None,
-                location: None,
-            };
-            let http = (request.kind == Kind::Http)
-                .then(|| error_response(503, &request.id.to_string(), &info));
-            (Status::Interrupted, Some(info), None, http)
-        }
+        Driven::Interrupted => failure(
+            Status::Interrupted,
+            503,
+            "Interrupted",
+            "flux dev stopped before the execution finished".into(),
+        ),
         Driven::NotCommitted(message) => {
             let message = if message.starts_with("its writes") {
                 message
             } else {
                 format!("its writes were not committed: {message}")
             };
-            let info = ErrorInfo {
-                name: WRITES_LOST.into(),
-                message,
-                stack: None,
-                location: None,
-            };
-            let http = (request.kind == Kind::Http)
-                .then(|| error_response(500, &request.id.to_string(), &info));
-            (Status::Error, Some(info), None, http)
+            failure(Status::Error, 500, WRITES_LOST, message)
         }
-        Driven::Failed(message) => {
-            let info = ErrorInfo {
-                name: "InternalError".into(),
-                message,
-                stack: None,
-                location: None,
-            };
-            let http = (request.kind == Kind::Http)
-                .then(|| error_response(500, &request.id.to_string(), &info));
-            (Status::Error, Some(info), None, http)
-        }
+        Driven::Failed(message) => failure(Status::Error, 500, "InternalError", message),
     };
     let span_status = match status {
         Status::Ok => SpanStatus::Ok,
