@@ -306,27 +306,28 @@ impl Drop for Server {
     }
 }
 
-/// Replaces ids, times and durations so that output can be compared with a snapshot.
-pub fn redact(text: &str) -> String {
-    let patterns = [
-        (r"\b[0-9a-f]{32}\b", "[ID]"),
-        (r"req:[0-9a-f]{8}", "req:[ID]"),
-        (r"job [0-9a-f]{8}", "job [ID]"),
-        (r"u_[0-9a-f]{16}", "u_[GENERATED]"),
-        (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[TIME]"),
-        (r"\b\d+(\.\d+)?(µs|ms|s)\b", "[DUR]"),
-        (r"code version [0-9a-f]{12}", "code version [HASH]"),
-    ];
-    let mut text = text.to_string();
-    for (pattern, replacement) in patterns {
-        text = regex::Regex::new(pattern)
-            .expect("regex")
-            .replace_all(&text, replacement)
-            .into_owned();
-    }
+/// Placeholders for what varies between runs (ids, times, durations, temporary paths, ports),
+/// as insta filters, applied in order.
+pub const SNAPSHOT_FILTERS: &[(&str, &str)] = &[
+    (r"\b[0-9a-f]{32}\b", "[ID]"),
+    (r"req:[0-9a-f]{8}", "req:[ID]"),
+    (r"job [0-9a-f]{8}", "job [ID]"),
+    (r"u_[0-9a-f]{16}", "u_[GENERATED]"),
+    (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[TIME]"),
+    (r"\b\d+(\.\d+)?(µs|ms|s)\b", "[DUR]"),
     // Durations are right-aligned: their padding varies with their width.
-    regex::Regex::new(r" +\[DUR\]")
-        .expect("regex")
-        .replace_all(&text, " [DUR]")
-        .into_owned()
+    (r" +\[DUR\]", " [DUR]"),
+    (r"code version [0-9a-f]{12}", "code version [HASH]"),
+    (r#"(/private)?/(tmp|var/folders)/[^\s:'"]*"#, "[TMP]"),
+    (r"(127\.0\.0\.1|localhost|\[::1\]):\d+", "$1:[PORT]"),
+];
+
+/// `insta::assert_snapshot!` with [`SNAPSHOT_FILTERS`] applied.
+macro_rules! assert_filtered_snapshot {
+    ($name:expr, $text:expr) => {
+        insta::with_settings!({ filters => $crate::support::SNAPSHOT_FILTERS.to_vec() }, {
+            insta::assert_snapshot!($name, $text);
+        })
+    };
 }
+pub(crate) use assert_filtered_snapshot;

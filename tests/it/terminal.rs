@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::support::{redact, wait_for, Project, Server, DEADLINE};
+use crate::support::{assert_filtered_snapshot, wait_for, Project, Server, DEADLINE};
 
 /// A window-title change (OSC … BEL), a screen clear (CSI 2J), a carriage return and a
 /// right-to-left override.
@@ -88,7 +88,7 @@ fn recorded_control_characters_are_shown_escaped_by_every_command() {
     let (server, id, attempt) = hostile_run(&project);
 
     let trace = run_inert(&project, &["trace", &id, "--color", "never"]);
-    insta::assert_snapshot!("hostile_trace", redact(&trace));
+    assert_filtered_snapshot!("hostile_trace", trace);
     run_inert(&project, &["trace", &id, "--verbose"]);
     run_inert(&project, &["trace", &attempt, "--verbose"]);
     run_inert(&project, &["why", &id]);

@@ -1,4 +1,4 @@
-use crate::support::{redact, Project};
+use crate::support::{assert_filtered_snapshot, Project};
 
 #[test]
 fn trace_shows_the_tree_the_failing_span_the_changes_and_the_error() {
@@ -17,7 +17,7 @@ fn trace_shows_the_tree_the_failing_span_the_changes_and_the_error() {
 
     let (code, stdout, stderr) = project.run(&["trace", &id[..8]]);
     assert_eq!(code, 0, "{stderr}");
-    insta::assert_snapshot!("trace_failed_signup", redact(&stdout));
+    assert_filtered_snapshot!("trace_failed_signup", stdout);
 
     let (code, verbose, _) = project.run(&["trace", &id[..8], "--verbose"]);
     assert_eq!(code, 0);
@@ -117,12 +117,12 @@ fn why_names_the_execution_that_wrote_the_conflicting_row_and_outputs_are_pinned
         )),
         "{why}"
     );
-    insta::assert_snapshot!("why_constraint", redact(&why));
+    assert_filtered_snapshot!("why_constraint", why);
 
     let (_, history, _) = project.run(&["state", "history", "users"]);
-    insta::assert_snapshot!("state_history", redact(&history));
+    assert_filtered_snapshot!("state_history", history);
     let (_, blame, _) = project.run(&["state", "blame", "users", "--id", "u_1"]);
-    insta::assert_snapshot!("state_blame", redact(&blame));
+    assert_filtered_snapshot!("state_blame", blame);
     let (_, tail, _) = project.run(&["tail", "--last", "1h", "--no-follow"]);
-    insta::assert_snapshot!("tail_history", redact(&tail));
+    assert_filtered_snapshot!("tail_history", tail);
 }
