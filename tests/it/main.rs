@@ -1,5 +1,6 @@
 //! Integration tests: the real `flux` binary against temporary projects and real servers.
 
+mod architecture;
 mod bad_input;
 mod cli;
 mod dev;
