@@ -17,3 +17,43 @@ mod tail;
 mod terminal;
 mod trace;
 mod two_projects;
+
+/// Every file under tests/it/ is compiled: one left out of the `mod` list above would never run.
+#[test]
+fn every_test_file_is_registered_here() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+    let main = include_str!("main.rs");
+    let registered: Vec<&str> = main
+        .lines()
+        .filter_map(|line| line.strip_prefix("mod ")?.strip_suffix(';'))
+        .collect();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("read tests/it") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        // A module is a `.rs` file or a folder with a `mod.rs` (snapshots/ is neither).
+        let module = if path.is_dir() && path.join("mod.rs").exists() {
+            name
+        } else if let Some(stem) = name.strip_suffix(".rs") {
+            stem.to_string()
+        } else {
+            continue;
+        };
+        if module != "main" && !registered.contains(&module.as_str()) {
+            missing.push(module);
+        }
+    }
+    assert!(
+        registered.len() > 10,
+        "found only {registered:?} in main.rs: the scan is broken"
+    );
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "tests/it/ files not registered in tests/it/main.rs (add `mod <name>;`): {missing:?}"
+    );
+}
