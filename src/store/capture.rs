@@ -1,5 +1,9 @@
 //! Mutation capture: every row a statement changes, raw SQL included, from SQLite's
 //! pre-update hook, with its before and after images.
+//!
+//! The hook is installed through the FFI rather than rusqlite's `preupdate_hook` feature: that
+//! feature (rusqlite 0.43, libsqlite3-sys 0.40) turns on `buildtime_bindgen`, which needs
+//! libclang on every machine that builds flux; the bundled bindings already have the hook.
 
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
