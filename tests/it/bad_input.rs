@@ -1,6 +1,4 @@
-use std::time::{Duration, Instant};
-
-use crate::support::{Project, Server};
+use crate::support::{Beacon, Project, Server};
 
 const PROJECT: &[(&str, &str)] = &[
     (
@@ -20,9 +18,10 @@ const PROJECT: &[(&str, &str)] = &[
         "functions/never.ts",
         "export default () => new Promise(() => {})",
     ),
+    // Tells the test it has started (by fetching `req.query.beacon`), then spins.
     (
         "functions/spin.ts",
-        "export default () => { while (true) {} }",
+        "export default async (req) => { await fetch(req.query.beacon); while (true) {} }",
     ),
     (
         "functions/pending_fetch.ts",
@@ -169,20 +168,25 @@ fn a_timeout_names_what_was_pending() {
 
 #[test]
 fn a_busy_loop_is_killed_and_the_server_stays_responsive() {
+    let beacon = Beacon::start();
     let project = Project::with_files(PROJECT);
+    // Long enough that the other request is surely answered while the loop still spins.
+    project.write(
+        "flux.config.ts",
+        "export default { http: { timeoutSeconds: 5 } }",
+    );
     let server = project.start();
-    let url = server.url.clone();
+    let url = format!("{}/spin?beacon={}/spinning", server.url, beacon.url);
     let spinner = std::thread::spawn(move || {
-        reqwest::blocking::get(format!("{url}/spin"))
+        reqwest::blocking::get(url)
             .map(|r| r.status().as_u16())
             .ok()
     });
-    std::thread::sleep(Duration::from_millis(50));
-    let started = Instant::now();
+    assert_eq!(beacon.next("the handler to start spinning"), "/spinning");
     assert_eq!(server.get("/echo").status, 200);
     assert!(
-        started.elapsed() < Duration::from_millis(400),
-        "a spinning handler held up another request"
+        !spinner.is_finished(),
+        "the other request was answered only once the spinning handler had been stopped"
     );
     assert_eq!(spinner.join().expect("join"), Some(504));
     // The engine that ran the loop serves again.

@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
 
-use crate::support::{wait_for, Project, Server, DEADLINE};
+use crate::support::{wait_for, Beacon, Project, Server, DEADLINE};
 
 #[test]
 fn the_seed_request_creates_a_user_and_its_record_shows_the_insert() {
@@ -230,8 +230,8 @@ const DB_PROJECT: &[(&str, &str)] = &[
   if (mode === 'slow-tx') {
     await ctx.db.transaction(async (tx) => {
       await tx.insert('notes', { id: 'slow', body: 'pending' })
-      console.log('inside the transaction')
-      await new Promise((r) => setTimeout(r, 1000))
+      // Held open until the test releases the gate.
+      await fetch(req.query.gate)
     })
     return 'done'
   }
@@ -243,13 +243,13 @@ const DB_PROJECT: &[(&str, &str)] = &[
     try {
       await ctx.db.transaction(async (tx) => {
         await tx.insert('notes', { id: 'undone', body: 'pending' })
-        console.log('inside the doomed transaction')
-        await new Promise((r) => setTimeout(r, 300))
+        await fetch(req.query.gate)
         throw new Error('undo')
       })
     } catch (e) { return 'rolled back' }
   }
   if (mode === 'insert-read') {
+    console.log('writing', req.query.id)
     await ctx.db.insert('notes', { id: req.query.id, body: 'mine' })
     return (await ctx.db.query('SELECT body FROM notes WHERE id = $1', [req.query.id]))[0]
   }
@@ -340,15 +340,13 @@ fn the_database_api_returns_rows_and_captures_every_mutation() {
 fn transactions_are_isolated_from_concurrent_executions() {
     let project = Project::with_files(DB_PROJECT);
     let server = project.start();
-    let url = server.url.clone();
-    let slow = std::thread::spawn(move || {
-        reqwest::blocking::get(format!("{url}/db?mode=slow-tx"))
-            .expect("slow")
-            .status()
-    });
+    let gate = Beacon::holding();
+    let url = format!("{}/db?mode=slow-tx&gate={}/inside", server.url, gate.url);
+    let slow = std::thread::spawn(move || reqwest::blocking::get(url).expect("slow").status());
     // While the transaction is open, other executions see the table as it was.
-    server.wait_for_output("[db] inside the transaction");
+    assert_eq!(gate.next("the transaction to be open"), "/inside");
     assert_eq!(server.get("/db?mode=count").json()["n"], 0);
+    gate.release();
     assert_eq!(slow.join().expect("join"), 200);
     assert_eq!(server.get("/db?mode=count").json()["n"], 1);
 }
@@ -357,18 +355,35 @@ fn transactions_are_isolated_from_concurrent_executions() {
 fn a_write_waits_for_an_open_transaction_and_outlives_its_rollback() {
     let project = Project::with_files(DB_PROJECT);
     let server = project.start();
-    let url = server.url.clone();
+    let gate = Beacon::holding();
+    let url = format!(
+        "{}/db?mode=slow-tx-undo&gate={}/doomed",
+        server.url, gate.url
+    );
     let doomed = std::thread::spawn(move || {
-        reqwest::blocking::get(format!("{url}/db?mode=slow-tx-undo"))
+        reqwest::blocking::get(url)
             .expect("doomed")
             .text()
             .expect("body")
     });
-    server.wait_for_output("[db] inside the doomed transaction");
+    assert_eq!(gate.next("the doomed transaction to be open"), "/doomed");
     // Runs after the transaction ends, so its rollback cannot take this row with it; it reads
-    // its own write, and the row is committed by the time the response arrives.
-    let reply = server.get("/db?mode=insert-read&id=beside");
-    assert_eq!(reply.json(), json!({ "body": "mine" }));
+    // its own write, and the row is committed by the time the response arrives. The write is
+    // made while the transaction is held open.
+    let url = format!("{}/db?mode=insert-read&id=beside", server.url);
+    let beside = std::thread::spawn(move || {
+        reqwest::blocking::get(url)
+            .expect("beside")
+            .text()
+            .expect("body")
+    });
+    server.wait_for_output("[db] writing beside");
+    gate.release();
+    let reply = beside.join().expect("join");
+    assert_eq!(
+        serde_json::from_str::<Value>(&reply).expect("JSON"),
+        json!({ "body": "mine" })
+    );
     assert_eq!(
         rusqlite_count(&project, "SELECT group_concat(id) FROM notes"),
         "beside"
@@ -432,19 +447,16 @@ fn a_second_flux_dev_on_the_same_project_is_refused() {
 #[test]
 fn ctrl_c_lets_in_flight_requests_finish_or_records_them_as_interrupted() {
     let project = Project::with_files(&[
-        ("flux.config.ts", "export default { shutdown: { graceSeconds: 2 } }"),
-        ("functions/quick.ts", "export default async () => { console.log('quick started'); await new Promise(r => setTimeout(r, 500)); return 'finished' }"),
+        ("flux.config.ts", "export default { shutdown: { graceSeconds: 5 } }"),
+        ("functions/quick.ts", "export default async (req) => { await fetch(req.query.gate); return 'finished' }"),
         ("functions/stuck.ts", "export default async () => { console.log('stuck started'); await new Promise(r => setTimeout(r, 60000)) }"),
     ]);
     let server = project.start();
     let url = server.url.clone();
+    let gate = Beacon::holding();
     let quick = std::thread::spawn({
-        let url = url.clone();
-        move || {
-            reqwest::blocking::get(format!("{url}/quick"))
-                .and_then(|r| r.text())
-                .ok()
-        }
+        let url = format!("{url}/quick?gate={}/quick", gate.url);
+        move || reqwest::blocking::get(url).and_then(|r| r.text()).ok()
     });
     let stuck = std::thread::spawn(move || {
         reqwest::blocking::get(format!("{url}/stuck"))
@@ -458,10 +470,14 @@ fn ctrl_c_lets_in_flight_requests_finish_or_records_them_as_interrupted() {
                 (r.status().as_u16(), id)
             })
     });
-    // Both are running (and quick has 500 ms to go) when Ctrl-C arrives.
-    server.wait_for_output("quick started");
+    // Both are running when Ctrl-C arrives; quick goes on only once flux is stopping, and
+    // finishes within the grace.
+    assert_eq!(gate.next("quick to start"), "/quick");
     server.wait_for_output("stuck started");
-    let output = server.stop();
+    server.interrupt();
+    server.wait_for_output("stopping: in-flight executions get 5s to finish");
+    gate.release();
+    let output = server.wait_exit();
     assert!(output.contains("flux dev stopped"), "{output}");
     assert_eq!(quick.join().expect("join").as_deref(), Some("\"finished\""));
     let (status, id) = stuck

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -25,6 +25,76 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Op
             panic!("timed out after {deadline:?} waiting for {what}");
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A local HTTP endpoint that reports the path of every request it gets and answers it with
+/// an empty 200 (a [`Beacon::holding`] one only once released): a function fetches it to tell
+/// the test that it got to a point, and to wait there until the test lets it go on.
+pub struct Beacon {
+    pub url: String,
+    paths: mpsc::Receiver<String>,
+    open: Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl Beacon {
+    pub fn start() -> Beacon {
+        Beacon::with_open(true)
+    }
+
+    /// A beacon that holds its answers until [`Beacon::release`].
+    pub fn holding() -> Beacon {
+        Beacon::with_open(false)
+    }
+
+    fn with_open(open: bool) -> Beacon {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, paths) = mpsc::channel();
+        let open = Arc::new((Mutex::new(open), std::sync::Condvar::new()));
+        let gate = Arc::clone(&open);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let (tx, gate) = (tx.clone(), Arc::clone(&gate));
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(&stream);
+                    let mut request_line = String::new();
+                    let _ = reader.read_line(&mut request_line);
+                    // The headers, up to the blank line.
+                    let mut header = String::new();
+                    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                        header.clear();
+                    }
+                    let path = request_line.split(' ').nth(1).unwrap_or_default();
+                    let _ = tx.send(path.to_string());
+                    let (lock, released) = &*gate;
+                    let mut open = lock.lock().expect("lock");
+                    while !*open {
+                        open = released.wait(open).expect("lock");
+                    }
+                    let _ = std::io::Write::write_all(
+                        &mut stream,
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                });
+            }
+        });
+        Beacon { url, paths, open }
+    }
+
+    /// Waits (at most [`DEADLINE`]) for the next request; returns its path.
+    pub fn next(&self, what: &str) -> String {
+        self.paths
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|_| panic!("timed out after {DEADLINE:?} waiting for {what}"))
+    }
+
+    /// Answers the requests held so far, and from now on every request at once.
+    pub fn release(&self) {
+        let (lock, released) = &*self.open;
+        *lock.lock().expect("lock") = true;
+        released.notify_all();
     }
 }
 
@@ -100,6 +170,8 @@ pub struct Server {
     child: Child,
     pub url: String,
     output: Arc<Mutex<String>>,
+    /// One message per output stream once it has been read to its end.
+    output_closed: Mutex<mpsc::Receiver<()>>,
 }
 
 pub struct Reply {
@@ -122,14 +194,29 @@ impl Reply {
     }
 }
 
-fn collect(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<String>>) {
+fn collect(
+    stream: impl std::io::Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+    closed: mpsc::Sender<()>,
+) {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
             let mut text = into.lock().expect("lock");
             text.push_str(&line);
             text.push('\n');
         }
+        let _ = closed.send(());
     });
+}
+
+/// Waits until both of a process's output streams have been read to their end.
+fn wait_output_closed(closed: &mpsc::Receiver<()>) {
+    let until = Instant::now() + DEADLINE;
+    for _ in 0..2 {
+        closed
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+            .expect("flux dev's output to end after it exited");
+    }
 }
 
 impl Server {
@@ -170,12 +257,18 @@ impl Server {
             .spawn()
             .expect("spawn flux dev");
         let output = Arc::new(Mutex::new(String::new()));
-        collect(child.stdout.take().expect("stdout"), Arc::clone(&output));
-        collect(child.stderr.take().expect("stderr"), Arc::clone(&output));
+        let (closed_tx, output_closed) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        collect(stdout, Arc::clone(&output), closed_tx.clone());
+        collect(
+            child.stderr.take().expect("stderr"),
+            Arc::clone(&output),
+            closed_tx,
+        );
         let until = Instant::now() + DEADLINE;
         loop {
             if let Ok(Some(_)) = child.try_wait() {
-                std::thread::sleep(Duration::from_millis(50));
+                wait_output_closed(&output_closed);
                 return Err(output.lock().expect("lock").clone());
             }
             let info = std::fs::read_to_string(&server_file)
@@ -186,6 +279,7 @@ impl Server {
                     child,
                     url: url.to_string(),
                     output,
+                    output_closed: Mutex::new(output_closed),
                 };
                 // 401: the server is up and wants its token (--token).
                 if matches!(server.get("/_flux/api/health").status, 200 | 401) {
@@ -283,15 +377,27 @@ impl Server {
         })
     }
 
-    /// Stops with SIGINT (Ctrl-C) and waits for the process to exit.
-    pub fn stop(mut self) -> String {
+    /// Stops with SIGINT (Ctrl-C), waits (at most [`DEADLINE`]) for the process to exit and
+    /// returns everything it printed.
+    pub fn stop(self) -> String {
+        self.interrupt();
+        self.wait_exit()
+    }
+
+    /// Sends SIGINT (Ctrl-C), once.
+    pub fn interrupt(&self) {
+        // SAFETY: a signal to the child process this test started.
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGINT);
         }
+    }
+
+    /// Waits (at most [`DEADLINE`]) for the process to exit; returns everything it printed.
+    pub fn wait_exit(mut self) -> String {
         wait_for("flux dev to exit", DEADLINE, || {
             self.child.try_wait().ok().flatten()
         });
-        std::thread::sleep(Duration::from_millis(20));
+        wait_output_closed(&self.output_closed.lock().expect("lock"));
         self.output()
     }
 }
