@@ -413,9 +413,8 @@ fn tail_clients_that_do_not_read_cost_bounded_memory_and_are_dropped() {
     );
 }
 
-/// Reads from `socket` until it is closed; returns how long that took.
-fn time_until_closed(socket: &mut TcpStream) -> Duration {
-    let started = Instant::now();
+/// Reads from `socket` until it is closed; returns how long after `started` that was.
+fn time_until_closed(socket: &mut TcpStream, started: Instant) -> Duration {
     socket
         .set_read_timeout(Some(DEADLINE))
         .expect("read timeout");
@@ -439,11 +438,13 @@ fn a_slow_or_idle_connection_is_closed_after_the_header_timeout() {
     );
     let server = project.start();
     let address = address(&server);
-    // Half a request head, then nothing.
+    // Half a request head, then nothing. Timed from before connecting, so that a slow test
+    // thread can only make the wait look longer, never shorter.
+    let connecting = Instant::now();
     let mut slow = TcpStream::connect(&address).expect("connect");
     slow.write_all(format!("GET /hello HTTP/1.1\r\nHost: {address}\r\n").as_bytes())
         .expect("write");
-    let waited = time_until_closed(&mut slow);
+    let waited = time_until_closed(&mut slow, connecting);
     assert!(
         waited >= Duration::from_millis(800),
         "closed after {waited:?}, before the timeout"
@@ -455,7 +456,7 @@ fn a_slow_or_idle_connection_is_closed_after_the_header_timeout() {
     let mut answer = [0u8; 12];
     idle.read_exact(&mut answer).expect("answer");
     assert_eq!(&answer, b"HTTP/1.1 200");
-    time_until_closed(&mut idle);
+    time_until_closed(&mut idle, Instant::now());
     assert_eq!(server.get("/hello").status, 200);
 }
 

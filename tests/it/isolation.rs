@@ -6,7 +6,6 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -268,7 +267,7 @@ fn a_panicking_engine_is_contained() {
     let project = Project::with_files(&[
         (
             "flux.config.ts",
-            "export default { http: { concurrency: 1 }, queue: { concurrency: 1 }, workers: { crashy: { maxAttempts: 2, backoff: { type: 'linear', initialDelay: '10ms' } } } }",
+            "export default { http: { concurrency: 1 }, queue: { concurrency: 1 }, shutdown: { graceSeconds: 600 }, workers: { crashy: { maxAttempts: 2, backoff: { type: 'linear', initialDelay: '10ms' } } } }",
         ),
         (
             "migrations/001_notes.sql",
@@ -304,12 +303,11 @@ fn a_panicking_engine_is_contained() {
     assert_eq!(record["mutations"][0]["committed"], false, "{record}");
 
     // The same (and only) engine serves the next request; the crashed transaction was rolled
-    // back and released (a held transaction would keep this write waiting).
-    let started = Instant::now();
+    // back and released (a held transaction would keep this write waiting, then fail it as
+    // busy).
     let note = server.get("/note");
     assert_eq!(note.status, 200, "{}", note.body);
     assert_eq!(note.json(), serde_json::json!(["after"]));
-    assert!(started.elapsed() < Duration::from_secs(5));
 
     // A job whose attempt crashes is failed and retried, then dead-lettered.
     server.enqueue(&serde_json::json!({ "name": "crashy", "data": {} }));
@@ -326,10 +324,9 @@ fn a_panicking_engine_is_contained() {
     let (_, dead, _) = project.run(&["queue", "dead-letter", "list", "--format", "json"]);
     assert!(dead.contains("crashy"), "{dead}");
 
-    // Ctrl-C still stops flux within its grace period (10 s).
-    let stopping = Instant::now();
-    server.stop();
-    assert!(stopping.elapsed() < Duration::from_secs(10));
+    // Ctrl-C still stops flux, well within its grace period: `stop` waits at most DEADLINE.
+    let output = server.stop();
+    assert!(output.contains("flux dev stopped"), "{output}");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -325,7 +325,7 @@ fn spinning_jobs_do_not_starve_http_requests() {
     let project = Project::with_files(&[
         (
             "flux.config.ts",
-            "export default { workers: { spin: { maxAttempts: 1, timeoutSeconds: 3 } } }",
+            "export default { workers: { spin: { maxAttempts: 1, timeoutSeconds: 600 } } }",
         ),
         (
             "functions/spin.ts",
@@ -340,16 +340,16 @@ fn spinning_jobs_do_not_starve_http_requests() {
     wait_for("both jobs running", DEADLINE, || {
         (stats(&server, "spin")["running"] == 2).then_some(())
     });
-    let mut slowest = Duration::ZERO;
+    // Every request is answered while both jobs spin (they would for ten minutes): none waits
+    // for a spinning job to be stopped. The benchmark measures latency; this guards against
+    // starvation.
     for _ in 0..40 {
-        let started = Instant::now();
         assert_eq!(server.get("/ping").json(), "pong");
-        slowest = slowest.max(started.elapsed());
     }
-    // The benchmark measures p99; this only guards against starvation.
-    assert!(
-        slowest < Duration::from_millis(500),
-        "slowest request took {slowest:?}"
+    assert_eq!(
+        stats(&server, "spin")["running"],
+        2,
+        "the jobs stopped spinning before the requests were answered"
     );
 }
 

@@ -1,11 +1,9 @@
 //! What a function's SQL may not do: reach files, flux's own tables or the connection's
 //! settings, run past its execution's deadline, or return an unbounded result.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{json, Value};
 
-use crate::support::{Project, Server};
+use crate::support::{Project, Server, DEADLINE};
 
 const PROJECT: &[(&str, &str)] = &[
     (
@@ -22,6 +20,7 @@ const PROJECT: &[(&str, &str)] = &[
     (
         "functions/sql.ts",
         "export default async (req, ctx) => {
+           console.log('running the query')
            try { return { rows: await ctx.db.query(req.body.sql) } }
            catch (e) { return { error: e.message } }
          }",
@@ -31,6 +30,7 @@ const PROJECT: &[(&str, &str)] = &[
         "functions/write_then_sql.ts",
         "export default async (req, ctx) => {
            await ctx.db.insert('notes', { body: 'before' })
+           console.log('running the query')
            try { return { rows: await ctx.db.query(req.body.sql) } }
            catch (e) { return { error: e.message } }
          }",
@@ -301,54 +301,45 @@ fn extensions_and_raw_pages_stay_refused() {
     );
 }
 
-/// Posts `sql` to `function` on another thread; returns its status, how long it took and the
-/// request id.
+/// Posts `sql` to `function` on another thread; returns its status and the request id. An
+/// answer that does not come within DEADLINE (far less than the endless query would run)
+/// fails the test.
 fn spawn_slow(
     server: &Server,
     function: &str,
     sql: &str,
-) -> std::thread::JoinHandle<(u16, Duration, String)> {
+) -> std::thread::JoinHandle<(u16, String)> {
     let url = format!("{}{function}", server.url);
     let body = json!({ "sql": sql }).to_string();
     std::thread::spawn(move || {
-        let started = Instant::now();
         let response = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(60))
+            .timeout(DEADLINE)
             .build()
             .expect("client")
             .post(url)
             .header("content-type", "application/json")
             .body(body)
             .send()
-            .expect("request");
-        let elapsed = started.elapsed();
+            .expect("an answer within DEADLINE");
         let id = response
             .headers()
             .get("x-flux-request-id")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        (response.status().as_u16(), elapsed, id)
+        (response.status().as_u16(), id)
     })
 }
 
 fn assert_stopped_at_the_deadline(project: &Project, server: &Server, function: &str) {
     let slow = spawn_slow(server, function, ENDLESS);
-    // Another execution writes meanwhile: it is not held past the slow one's deadline.
-    let started = Instant::now();
+    server.wait_for_output(&format!("[{}] running the query", &function[1..]));
+    // Another execution writes meanwhile: it is not held past the slow one's deadline (a write
+    // held by another execution for LOCK_WAIT fails as busy).
     let note = server.post_json("/note", r#"{"body":"meanwhile"}"#);
     assert_eq!(note.status, 200, "{}", note.body);
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "a write waited {:?}",
-        started.elapsed()
-    );
-    let (status, elapsed, id) = slow.join().expect("join");
+    let (status, id) = slow.join().expect("join");
     assert_eq!(status, 504);
-    assert!(
-        elapsed < Duration::from_secs(3),
-        "answered after {elapsed:?}"
-    );
     let record = server.record(&id);
     assert_eq!(record["status"], "timeout");
     let message = record["error"]["message"].as_str().unwrap_or_default();
@@ -406,14 +397,10 @@ fn ctrl_c_stops_an_endless_query() {
     let server = project.start();
     let slow = spawn_slow(&server, "/endless", ENDLESS);
     server.wait_for_output("[endless] counting");
-    let stopping = Instant::now();
+    // The query is interrupted once the grace is over: flux exits within `stop`'s DEADLINE,
+    // long before the execution's own timeout.
     server.stop();
-    assert!(
-        stopping.elapsed() < Duration::from_secs(5),
-        "flux dev took {:?} to stop",
-        stopping.elapsed()
-    );
-    let (status, _, _) = slow.join().expect("join");
+    let (status, _) = slow.join().expect("join");
     assert_eq!(status, 503);
 }
 
@@ -470,14 +457,10 @@ fn an_endless_write_ends_at_the_deadline_and_later_writes_work() {
     // A write that never gets to its row: SQLite undoes the whole open transaction when it
     // interrupts a write, which the store thread notices.
     let endless_insert = format!("INSERT INTO notes (body) {ENDLESS}");
-    let (status, elapsed, id) = spawn_slow(&server, "/sql", &endless_insert)
+    let (status, id) = spawn_slow(&server, "/sql", &endless_insert)
         .join()
         .expect("join");
     assert_eq!(status, 504);
-    assert!(
-        elapsed < Duration::from_secs(3),
-        "answered after {elapsed:?}"
-    );
     assert_eq!(server.record(&id)["status"], "timeout");
     // Its rows are gone, the earlier write is kept, and the store takes writes again.
     assert_eq!(note_count(&server), 1);
@@ -525,19 +508,15 @@ fn sigterm_stops_an_endless_query_on_the_store_thread() {
     let server = project.start();
     let slow = spawn_slow(&server, "/endless", ENDLESS);
     server.wait_for_output("[endless] counting");
-    let stopping = Instant::now();
     // SAFETY: a signal to the child process this test started.
     unsafe {
         libc::kill(server.pid() as i32, libc::SIGTERM);
     }
-    let (status, _, _) = slow.join().expect("join");
+    // Answered within spawn_slow's DEADLINE, long before the execution's own timeout.
+    let (status, _) = slow.join().expect("join");
     assert_eq!(status, 503);
-    server.stop();
-    assert!(
-        stopping.elapsed() < Duration::from_secs(5),
-        "flux dev took {:?} to stop",
-        stopping.elapsed()
-    );
+    let output = server.stop();
+    assert!(output.contains("flux dev stopped"), "{output}");
 }
 
 #[test]
