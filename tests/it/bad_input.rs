@@ -173,7 +173,7 @@ fn a_busy_loop_is_killed_and_the_server_stays_responsive() {
     // Long enough that the other request is surely answered while the loop still spins.
     project.write(
         "flux.config.ts",
-        "export default { http: { timeoutSeconds: 5 } }",
+        "export default { http: { timeoutSeconds: 10 } }",
     );
     let server = project.start();
     let url = format!("{}/spin?beacon={}/spinning", server.url, beacon.url);

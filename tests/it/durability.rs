@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{wait_for, Project, Server, DEADLINE};
+use crate::support::{wait_for, Project, Server, BULK_DEADLINE, DEADLINE};
 
 /// Ids in `table` of the project's store, read straight from the file.
 fn stored_ids(project: &Project, table: &str) -> BTreeSet<String> {
@@ -316,20 +316,24 @@ fn on_a_full_disk_every_acknowledged_write_is_stored_and_flux_recovers() {
     assert!(stored.contains("after"));
     server.record(&after.request_id());
     // Every acknowledged request has its record: none was dropped while the disk was full.
-    let ok_records = wait_for("the records of the acknowledged requests", DEADLINE, || {
-        let list = server
-            .get("/_flux/api/records?fn=put&status=ok&limit=100000")
-            .json();
-        let n = list["records"].as_array().map_or(0, Vec::len);
-        (n > answers.acknowledged.len()).then_some(n)
-    });
+    let ok_records = wait_for(
+        "the records of the acknowledged requests",
+        BULK_DEADLINE,
+        || {
+            let list = server
+                .get("/_flux/api/records?fn=put&status=ok&limit=100000")
+                .json();
+            let n = list["records"].as_array().map_or(0, Vec::len);
+            (n > answers.acknowledged.len()).then_some(n)
+        },
+    );
     assert_eq!(
         ok_records,
         answers.acknowledged.len() + 1,
         "the acknowledged ones and 'after'"
     );
     // Every acknowledged request's job ran, and no attempt ran twice under one id.
-    wait_for("the queue to drain", DEADLINE, || {
+    wait_for("the queue to drain", BULK_DEADLINE, || {
         let stats = server.get("/_flux/api/queue/stats").json();
         let waiting = stats["stats"].as_array().is_some_and(|rows| {
             rows.iter().any(|r| {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{wait_for, Project, Reply, Server, DEADLINE};
+use crate::support::{wait_for, Project, Reply, Server, BULK_DEADLINE, DEADLINE};
 
 const HELLO: (&str, &str) = ("functions/hello.ts", "export default () => 'hi'");
 
@@ -355,7 +355,7 @@ fn tail_clients_that_do_not_read_cost_bounded_memory_and_are_dropped() {
     let server = Server::start(&project, &["--quiet"]);
     let jobs: Vec<Value> = (0..RECORDS).map(|_| json!({ "name": "big" })).collect();
     server.enqueue(&Value::Array(jobs));
-    wait_for("every job to die", Duration::from_secs(120), || {
+    wait_for("every job to die", BULK_DEADLINE, || {
         let stats = server.get("/_flux/api/queue/stats").json();
         (stats["stats"][0]["dead"] == json!(RECORDS)).then_some(())
     });

@@ -1,8 +1,6 @@
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
-use crate::support::{wait_for, Project, Server, DEADLINE};
+use crate::support::{wait_for, Project, Server, BULK_DEADLINE, DEADLINE};
 
 /// A worker that dead-letters its jobs at the first failure.
 const FAILS_ONCE: &[(&str, &str)] = &[
@@ -225,7 +223,7 @@ fn jobs_enqueued_in_rolled_back_transactions_never_exist() {
     let server = project.start();
     let reply = server.post_json("/burst", "{}");
     assert_eq!(reply.json(), json!({ "committed": 500 }));
-    wait_for("500 jobs to run", DEADLINE, || {
+    wait_for("500 jobs to run", BULK_DEADLINE, || {
         (stats(&server, "record_n")["done"] == 500).then_some(())
     });
     let conn = rusqlite::Connection::open(project.path().join(".flux/flux.db")).expect("store");
@@ -267,7 +265,7 @@ fn committed_jobs_survive_sigkill_and_run_after_a_restart() {
     let mut server = Some(server);
     for threshold in [100, 400, 700] {
         let running = server.take().expect("server");
-        wait_for("some keys", DEADLINE, || {
+        wait_for("some keys", BULK_DEADLINE, || {
             (keys(&project) >= threshold).then_some(())
         });
         unsafe {
@@ -277,7 +275,7 @@ fn committed_jobs_survive_sigkill_and_run_after_a_restart() {
         server = Some(project.start());
     }
     let server = server.expect("server");
-    wait_for("all 1000 keys", Duration::from_secs(60), || {
+    wait_for("all 1000 keys", BULK_DEADLINE, || {
         (keys(&project) == 1000).then_some(())
     });
     wait_for("no job left waiting or running", DEADLINE, || {
