@@ -1,6 +1,7 @@
 //! flux: a local runtime for TypeScript backend functions that records every execution.
 
 pub mod cli;
+pub mod clock;
 pub mod client;
 pub mod output;
 pub mod project;

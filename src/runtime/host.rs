@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::clock::monotonic_ns;
+use crate::clock::monotonic_ns;
 use super::recorder::{self, Logged, Recorder};
 use super::{email, now_us, sql, Shared};
 use crate::queue::{self, EnqueueOptions};

@@ -16,7 +16,7 @@ use rquickjs::function::Opt;
 use rquickjs::{Context, Ctx, Function, Object, Persistent, Promise, Runtime};
 use serde_json::{json, Map, Value};
 
-use super::clock::monotonic_ns;
+use crate::clock::monotonic_ns;
 use super::host::{ExecState, FetchDone, HostState};
 use super::loader::{ProjectLoader, ProjectResolver, HOST_SCRIPT};
 use super::recorder::Recorder;
