@@ -26,7 +26,7 @@ pub use records::{
     attempt_chain, find_record, insert_writes, list_records, prepare_writes, tail_history,
     PreparedWrites, RecordFilter, RecordLookup, StoreWrite, TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
 };
-pub use retention::{flux_bytes, prune, prune_to_size, Retention, SizeWatch};
+pub use retention::{flux_bytes, prune, prune_to_size, SizeWatch};
 pub use writer::{
     busy_message, writer_channel, AfterCommit, Session, SqlCall, TxControl, Writer, LOCK_WAIT,
 };
