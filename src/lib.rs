@@ -1,8 +1,8 @@
 //! flux: a local runtime for TypeScript backend functions that records every execution.
 
 pub mod cli;
-pub mod clock;
 pub mod client;
+pub mod clock;
 pub mod output;
 pub mod project;
 pub mod queue;
