@@ -17,7 +17,7 @@ pub fn parse_since(text: &str) -> Result<i64, String> {
     match humantime::parse_duration(text) {
         Ok(ago) => i64::try_from(ago.as_micros())
             .ok()
-            .and_then(|ago| crate::runtime::now_us().checked_sub(ago))
+            .and_then(|ago| crate::clock::now_us().checked_sub(ago))
             .ok_or_else(|| format!("'{text}' is too long ago to be a time")),
         Err(_) => Err(format!(
             "'{text}' is neither a duration such as 1h nor an RFC 3339 time"
@@ -68,7 +68,7 @@ mod tests {
             Ok(1_795_867_200_000_000)
         );
         let hour_ago = parse_since("1h").expect("duration");
-        assert!((crate::runtime::now_us() - hour_ago - 3_600_000_000).abs() < 1_000_000);
+        assert!((crate::clock::now_us() - hour_ago - 3_600_000_000).abs() < 1_000_000);
         assert!(parse_since("yesterday-ish").is_err());
         assert!(parse_since("500000000000y").is_err());
     }

@@ -342,7 +342,7 @@ fn print_banner(
     url: &str,
     functions: &FunctionTable,
     applied: &[String],
-    retention: &crate::store::Retention,
+    retention: &crate::project::Retention,
 ) {
     eprintln!("flux dev {}", env!("CARGO_PKG_VERSION"));
     eprintln!("  project    {}", layout.root.display());
@@ -405,7 +405,7 @@ fn checkpoint(conn: &rusqlite::Connection, store: &Store, truncate: bool) {
 /// each in small transactions.
 fn start_maintenance(
     store: Store,
-    retention: crate::store::Retention,
+    retention: crate::project::Retention,
     stop: Arc<AtomicBool>,
 ) -> Option<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()

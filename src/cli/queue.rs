@@ -8,11 +8,12 @@ use serde_json::{json, Value};
 use super::exit;
 use super::{CliError, DeadLetterCommand, Format, GlobalArgs, QueueCommand};
 use crate::client::{self, decode, encode, read_or_store, Answer, Target};
+use crate::clock::now_us;
 use crate::output::print_line;
-use crate::queue::{self, DeadLetter, JobRow, JobState, StatsRow};
 use crate::record::ExecId;
+use crate::record::{short_error, JobState};
 use crate::render::escape;
-use crate::runtime::now_us;
+use crate::store::{DeadLetter, JobRow, StatsRow};
 use crate::timefmt::{rfc3339, short_duration};
 
 /// `--filter fn=NAME`: the only filter the queue commands take.
@@ -135,7 +136,7 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
         target,
         "/_flux/api/queue/stats",
         |value| Ok((value["paused"].as_bool(), decode(value["stats"].clone())?)),
-        |conn| Ok((None, queue::stats(conn, now_us())?)),
+        |store| Ok((None, store.job_stats(now_us())?)),
     )?;
     if global.format() == Format::Json {
         return print_json(&json!({ "paused": paused, "stats": rows }));
@@ -202,7 +203,7 @@ fn list(
         target,
         &path,
         |value| decode(value["jobs"].clone()),
-        |conn| Ok(queue::list_jobs(conn, state, function.as_deref(), limit)?),
+        |store| store.list_jobs(state, function.as_deref(), limit),
     )?;
     if global.format() == Format::Json {
         return print_json(&jobs);
@@ -228,7 +229,7 @@ fn list(
             rfc3339(job.run_at_us),
             job.last_error
                 .as_deref()
-                .map(|e| escape(&queue::short_error(e)).into_owned())
+                .map(|e| escape(&short_error(e)).into_owned())
                 .unwrap_or_default(),
         ]);
     }
@@ -266,7 +267,7 @@ fn fetch_dead_letters(
         target,
         &path,
         |value| decode(value["dead"].clone()),
-        |conn| Ok(queue::dead_letters(conn, function)?),
+        |store| store.dead_letters(function),
     )
 }
 

@@ -6,7 +6,7 @@ use crate::client::{decode, encode, read_or_store, Target};
 use crate::output::print_line;
 use crate::record::ExecId;
 use crate::render::{escape, inspect};
-use crate::store::{blame, row_changes, ChangeFilter, RowChange};
+use crate::store::{blame, ChangeFilter, RowChange};
 use crate::timefmt::{parse_since, rfc3339};
 
 pub(super) fn fetch(target: &Target, filter: &ChangeFilter) -> Result<Vec<RowChange>, CliError> {
@@ -38,7 +38,7 @@ pub(super) fn fetch(target: &Target, filter: &ChangeFilter) -> Result<Vec<RowCha
         target,
         &path,
         |v| decode(v["changes"].clone()),
-        |conn| row_changes(conn, filter),
+        |store| store.row_changes(filter),
     )
 }
 

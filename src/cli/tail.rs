@@ -13,7 +13,7 @@ use crate::client::{encode, Target};
 use crate::output::print_line;
 use crate::record::{ExecId, TailEvent};
 use crate::render::{lines_with_note, Style};
-use crate::store::{tail_history, TailFilter};
+use crate::store::{Storage, TailFilter};
 use crate::timefmt::parse_since;
 
 /// How long to keep trying a server that went away.
@@ -256,21 +256,22 @@ fn without_server(
     keep_following: bool,
 ) -> Result<(), CliError> {
     if !keep_following {
-        if let Some((_, conn)) = target.local_store()? {
-            return from_store(&conn, filter, since, global, global.style());
+        if let Some(store) = target.local_store()? {
+            return from_store(store.as_ref(), filter, since, global, global.style());
         }
     }
     Err(target.unreachable())
 }
 
 fn from_store(
-    conn: &rusqlite::Connection,
+    store: &dyn Storage,
     filter: &TailFilter,
     since: Option<i64>,
     global: &GlobalArgs,
     style: Style,
 ) -> Result<(), CliError> {
-    let events = tail_history(conn, None, since, filter, 100_000)
+    let events = store
+        .tail_history(None, since, filter, 100_000)
         .map_err(|e| CliError::failure(e.to_string()))?;
     for event in &events {
         print_event(event, global, style)?;

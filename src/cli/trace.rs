@@ -3,11 +3,10 @@
 use super::exit;
 use super::{CliError, Format, GlobalArgs, TraceArgs};
 use crate::client::{self, Answer, Target};
-use crate::queue::{attempt_summaries, JobRow};
 use crate::record::RecordSummary;
 use crate::record::{ExecId, ExecutionRecord};
 use crate::render::{render_trace, TraceContext};
-use crate::store::{self, RecordLookup};
+use crate::store::{JobRow, RecordLookup, Storage};
 
 pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
     let prefix =
@@ -45,18 +44,17 @@ pub fn fetch_record(prefix: &str, target: &Target) -> Result<ExecutionRecord, Cl
         Answer::Status(409, message, _) => Err(CliError::new(exit::USAGE, message)),
         Answer::Status(_, message, _) => Err(CliError::failure(message)),
         Answer::Unreachable => match target.local_store()? {
-            Some((path, conn)) => read_from_store(&path, &conn, prefix),
+            Some(store) => read_from_store(store.as_ref(), prefix),
             None => Err(target.unreachable()),
         },
     }
 }
 
-fn read_from_store(
-    path: &std::path::Path,
-    conn: &rusqlite::Connection,
-    prefix: &str,
-) -> Result<ExecutionRecord, CliError> {
-    match store::find_record(conn, prefix).map_err(|e| CliError::failure(e.to_string()))? {
+fn read_from_store(store: &dyn Storage, prefix: &str) -> Result<ExecutionRecord, CliError> {
+    match store
+        .find_record(prefix)
+        .map_err(|e| CliError::failure(e.to_string()))?
+    {
         RecordLookup::Found(record) => Ok(*record),
         RecordLookup::NotFound => Err(CliError::new(
             exit::NOT_FOUND,
@@ -64,7 +62,7 @@ fn read_from_store(
         )
         .with_hint(format!(
             "read from {} (this project's flux server is not running)",
-            path.display()
+            store.location()
         ))),
         RecordLookup::Ambiguous(ids) => Err(CliError::new(
             exit::USAGE,
@@ -84,8 +82,8 @@ fn job_info(id: &str, target: &Target) -> Option<(JobRow, Vec<RecordSummary>)> {
             serde_json::from_value(value["attempts"].clone()).ok()?,
         )),
         Answer::Unreachable => {
-            let (_, conn) = target.local_store().ok()??;
-            attempt_summaries(&conn, id).ok().flatten()
+            let store = target.local_store().ok()??;
+            store.job_with_attempts(id).ok().flatten()
         }
         _ => None,
     }

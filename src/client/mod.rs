@@ -5,7 +5,6 @@ pub mod identity;
 use std::cell::Cell;
 use std::path::PathBuf;
 
-use rusqlite::Connection;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -15,7 +14,7 @@ use crate::cli::config::UserConfig;
 use crate::cli::exit;
 use crate::cli::{CliError, GlobalArgs};
 use crate::project::{find_root, Layout};
-use crate::store::{Store, StoreError};
+use crate::store::{Storage, Store, StoreError};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:4000";
 
@@ -132,17 +131,15 @@ impl Target {
         self.foreign.is_some()
     }
 
-    /// A connection to the project's store, for reading when no server answers, or when the
-    /// one that answers serves another project. `None` when there is no store, or when a
-    /// server named explicitly did not answer (its store is not ours to guess).
-    pub fn local_store(&self) -> Result<Option<(PathBuf, Connection)>, CliError> {
+    /// The project's store, for reading when no server answers, or when the one that
+    /// answers serves another project. `None` when there is no store, or when a server named
+    /// explicitly did not answer (its store is not ours to guess).
+    pub fn local_store(&self) -> Result<Option<Box<dyn Storage>>, CliError> {
         let ours = !self.explicit || self.is_foreign();
         let Some(path) = self.store_path().filter(|_| ours) else {
             return Ok(None);
         };
-        let conn = Store::open_existing(&path)
-            .and_then(|store| store.connect())
-            .map_err(|e| CliError::failure(e.to_string()))?;
+        let store = Store::open_existing(&path).map_err(|e| CliError::failure(e.to_string()))?;
         if self.is_foreign() && !self.store_notice_given.replace(true) {
             eprintln!(
                 "note: {}; reading this project's store {} instead",
@@ -150,7 +147,7 @@ impl Target {
                 path.display()
             );
         }
-        Ok(Some((path, conn)))
+        Ok(Some(Box::new(store)))
     }
 
     /// The project's store file.
@@ -288,17 +285,17 @@ pub fn read_or_store<T>(
     target: &Target,
     path: &str,
     from_server: impl FnOnce(Value) -> Result<T, CliError>,
-    from_store: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    from_store: impl FnOnce(&dyn Storage) -> Result<T, StoreError>,
 ) -> Result<T, CliError> {
     match get(target, path)? {
         Answer::Ok(value) => from_server(value),
         Answer::Status(_, message, _) => Err(CliError::failure(message)),
         Answer::Unreachable => {
-            let Some((path, conn)) = target.local_store()? else {
+            let Some(store) = target.local_store()? else {
                 return Err(target.unreachable());
             };
-            from_store(&conn)
-                .map_err(|e| CliError::failure(format!("reading {}: {e}", path.display())))
+            from_store(store.as_ref())
+                .map_err(|e| CliError::failure(format!("reading {}: {e}", store.location())))
         }
     }
 }

@@ -6,8 +6,6 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::store::Retention;
-
 /// The longest `timeoutSeconds` (HTTP and workers): a day.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// The most `server.maxConnections`: past the file descriptors a process usually gets.
@@ -161,6 +159,25 @@ impl Default for ServerConfig {
             header_timeout: Duration::from_secs(10),
             max_tail_clients: 32,
             tail_stall_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How much history the store keeps (`retention` in the config).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retention {
+    pub max_age: Duration,
+    pub max_bytes: u64,
+    /// Records younger than this are kept whatever the size: the ones `flux why` is asked about.
+    pub min_age: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            max_bytes: 1 << 30,
+            min_age: Duration::from_secs(10 * 60),
         }
     }
 }

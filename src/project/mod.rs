@@ -6,7 +6,8 @@ mod functions;
 use std::path::{Path, PathBuf};
 
 pub use config::{
-    Backoff, BackoffKind, Config, ConfigError, HttpConfig, QueueConfig, ServerConfig, WorkerConfig,
+    Backoff, BackoffKind, Config, ConfigError, HttpConfig, QueueConfig, Retention, ServerConfig,
+    WorkerConfig,
 };
 pub use functions::{route_for_path, FunctionFile, FunctionTable, RouteError};
 

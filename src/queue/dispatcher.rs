@@ -15,18 +15,19 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
 
-use super::{
-    due_jobs, forget_partial_attempts, job_input, mark_partial_attempts, mark_running, next_due,
-    recover_running, take_partial_attempts, transition_after, JobAttempt, JobRow, Transition,
-};
+use super::{job_input, transition_after, JobAttempt};
 use crate::project::FunctionFile;
-use crate::record::ExecutionRecord;
 use crate::record::{
     ErrorInfo, ExecId, Kind, Links, RecordSummary, Status, TailEvent, WRITES_LOST,
 };
+use crate::record::{ExecutionRecord, JobState, Transition};
 use crate::render::transition_note;
 use crate::runtime::{now_us, Engine, ExecutionRequest, Shared};
-use crate::store::{insert_writes, prepare_writes, Batch, SqlCall, StoreWrite};
+use crate::store::jobs::{
+    due_jobs, forget_partial_attempts, mark_partial_attempts, mark_running, next_due,
+    recover_running, take_partial_attempts,
+};
+use crate::store::{insert_writes, prepare_writes, Batch, JobRow, SqlCall, StoreWrite};
 
 enum Event {
     Pause,
@@ -231,7 +232,7 @@ fn recover_partial_attempts(conn: &rusqlite::Connection, now: i64) -> crate::sto
                 },
             };
             let transition = job
-                .filter(|j| j.state == super::JobState::Running && j.next_exec_id == id.to_string())
+                .filter(|j| j.state == JobState::Running && j.next_exec_id == id.to_string())
                 .map(|j| {
                     let next = Transition::Requeue {
                         next_exec_id: ExecId::random(),

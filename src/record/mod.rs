@@ -5,8 +5,10 @@
 //! through the same types, so a field added here reaches every consumer.
 
 mod id;
+mod job;
 
 pub use id::{ExecId, IdError};
+pub use job::{short_error, JobState, Transition};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -6,7 +6,7 @@ mod value;
 
 use owo_colors::OwoColorize;
 
-use crate::queue::Transition;
+use crate::record::Transition;
 use crate::record::{Kind, RecordSummary, Status};
 use crate::timefmt::short_duration;
 

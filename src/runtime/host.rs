@@ -10,12 +10,12 @@ use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::clock::monotonic_ns;
 use super::recorder::{self, Logged, Recorder};
 use super::{email, now_us, sql, Shared};
-use crate::queue::{self, EnqueueOptions};
+use crate::clock::monotonic_ns;
 use crate::record::{ExecId, Mutation, SpanStatus};
 use crate::store::sandbox::{Stop, StopCheck};
+use crate::store::{jobs, EnqueueOptions};
 use crate::store::{Session, TxControl};
 
 /// The largest response body `fetch` reads.
@@ -627,7 +627,7 @@ impl HostState {
         let data = args.data;
         let job_name = name.clone();
         let result = self.on_writer(TxControl::None, durable, move |session| {
-            queue::enqueue(
+            jobs::enqueue(
                 session.conn,
                 &job_name,
                 &data,

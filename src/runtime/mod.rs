@@ -1,7 +1,6 @@
 //! The embedded JavaScript runtime: a pool of threads, each with its own QuickJS engine and
 //! store connection, running one execution at a time and recording it.
 
-mod clock;
 mod config_eval;
 mod email;
 mod host;
@@ -31,7 +30,7 @@ const FETCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const FETCH_READ_TIMEOUT: Duration = Duration::from_secs(30);
 use crate::store::{Store, StoreWrite, Writer};
 
-pub use clock::now_us;
+pub use crate::clock::now_us;
 pub use config_eval::{load_config, ConfigLoadError};
 pub use ts::{strip_types, SyntaxError};
 pub use worker::{recorded_body, redact_headers};
@@ -139,7 +138,7 @@ impl Shared {
 
     /// From now on, executions still running after `grace` are interrupted.
     pub fn begin_stop(&self, grace: Duration) {
-        let at = clock::monotonic_ns() + grace.as_nanos() as u64;
+        let at = crate::clock::monotonic_ns() + grace.as_nanos() as u64;
         self.stop_at.store(at.max(1), Ordering::SeqCst);
     }
 

@@ -16,11 +16,11 @@ use rquickjs::function::Opt;
 use rquickjs::{Context, Ctx, Function, Object, Persistent, Promise, Runtime};
 use serde_json::{json, Map, Value};
 
-use super::clock::monotonic_ns;
 use super::host::{ExecState, FetchDone, HostState};
 use super::loader::{ProjectLoader, ProjectResolver, HOST_SCRIPT};
 use super::recorder::Recorder;
 use super::{declared_env, now_us, ExecutionOutcome, ExecutionRequest, HttpOutput, Shared, Task};
+use crate::clock::monotonic_ns;
 use crate::queue::transition_after;
 use crate::record::{
     ErrorInfo, ExecutionRecord, Kind, RecordSummary, SpanStatus, Status, WRITES_LOST,

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{internal, json_error, with_store, AppState};
 use crate::record::ExecId;
-use crate::store::{self, RecordFilter, RecordLookup};
+use crate::store::{self, RecordFilter, RecordLookup, Storage};
 use crate::timefmt::parse_since;
 
 /// A 400 naming the query parameter and what it should have been.
@@ -37,7 +37,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
         "pid": std::process::id(),
         "project": state.shared.layout.root.display().to_string(),
         "project_id": crate::client::identity::read(&state.shared.layout),
-        "store": state.shared.store.path().display().to_string(),
+        "store": state.shared.store.location(),
     }))
     .into_response()
 }
@@ -81,8 +81,8 @@ pub async fn list_records(
             _ => return bad("unknown filter (use type, fn, status, since, until, limit)"),
         }
     }
-    match with_store(&state, move |conn| {
-        store::list_records(conn, &filter).map_err(internal)
+    match with_store(&state, move |store| {
+        store.list_records(&filter).map_err(internal)
     })
     .await
     {
@@ -100,8 +100,8 @@ pub async fn get_record(
         Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
     };
     let lookup_prefix = prefix.clone();
-    match with_store(&state, move |conn| {
-        store::find_record(conn, &lookup_prefix).map_err(internal)
+    match with_store(&state, move |store| {
+        store.find_record(&lookup_prefix).map_err(internal)
     })
     .await
     {
@@ -158,8 +158,8 @@ pub async fn state(
             _ => return bad("unknown filter (use id, req, since, limit, order, column, value)"),
         }
     }
-    match with_store(&state, move |conn| {
-        store::row_changes(conn, &filter).map_err(internal)
+    match with_store(&state, move |store| {
+        store.row_changes(&filter).map_err(internal)
     })
     .await
     {
@@ -293,8 +293,10 @@ async fn stream_tail(
         loop {
             let filter = params.filter.clone();
             let since = params.since;
-            let page = with_store(&state, move |conn| {
-                store::tail_history(conn, cursor, since, &filter, HISTORY_PAGE).map_err(internal)
+            let page = with_store(&state, move |store| {
+                store
+                    .tail_history(cursor, since, &filter, HISTORY_PAGE)
+                    .map_err(internal)
             })
             .await;
             let Ok(page) = page else {

@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use crate::project::{route_for_path, FunctionFile};
 use crate::record::{ErrorInfo, ExecId, ExecutionRecord, Kind, Links, Span, SpanStatus, Status};
 use crate::runtime::{now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared};
-use crate::store::{StoreWrite, TxControl};
+use crate::store::{JobWrites, Storage, StoreWrite, TxControl};
 
 pub use guard::ConnectedTo;
 pub use listen::{serve, ConnectionLimits};
@@ -93,25 +93,22 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// Runs `work` on a fresh store connection, off the async threads.
+/// Runs `work` on the store's reading side, off the async threads.
 async fn with_store<T: Send + 'static>(
     state: &AppState,
-    work: impl FnOnce(&mut rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+    work: impl FnOnce(&dyn Storage) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let store = state.shared.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = store.connect().map_err(internal)?;
-        work(&mut conn)
-    })
-    .await
-    .map_err(internal)?
+    tokio::task::spawn_blocking(move || work(&store))
+        .await
+        .map_err(internal)?
 }
 
 /// Runs `work` on the store thread's connection (the one that writes) as one savepoint, off
 /// the async threads; returns once its writes are committed.
 async fn with_writer<T: Send + 'static>(
     state: &AppState,
-    work: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+    work: impl FnOnce(&dyn JobWrites) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let writer = state.shared.writer.clone();
     tokio::task::spawn_blocking(move || {
@@ -127,7 +124,7 @@ async fn with_writer<T: Send + 'static>(
 /// `work`'s writes all kept, or none when it fails.
 fn atomically<T>(
     conn: &rusqlite::Connection,
-    work: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError>,
+    work: impl FnOnce(&dyn JobWrites) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     conn.execute_batch("SAVEPOINT flux_api").map_err(internal)?;
     let result = work(conn);

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{internal, json_error, with_store, with_writer, ApiError, AppState};
-use crate::queue::{self, EnqueueOptions, JobLookup, JobState, ReplayError};
-use crate::record::ExecId;
-use crate::runtime::now_us;
+use crate::clock::now_us;
+use crate::record::{ExecId, JobState};
+use crate::store::{EnqueueOptions, JobLookup, JobRow, ReplayError};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,7 +48,7 @@ pub async fn enqueue(
         }
     };
     let worker_state = Arc::clone(&state);
-    let result = with_writer(&state, move |conn| {
+    let result = with_writer(&state, move |tx| {
         for job in &jobs {
             if worker_state.shared.lookup(&job.name).is_none() {
                 return Err(ApiError(
@@ -63,8 +63,8 @@ pub async fn enqueue(
         for job in &jobs {
             let options = job.opts.as_ref();
             let default = EnqueueOptions::default();
-            let enqueued = queue::enqueue(
-                conn,
+            let enqueued = tx
+                .enqueue(
                 &job.name,
                 &job.data,
                 options.unwrap_or(&default),
@@ -87,10 +87,7 @@ pub async fn enqueue(
 }
 
 pub async fn stats(State(state): State<Arc<AppState>>) -> Response {
-    let result = with_store(&state, |conn| {
-        queue::stats(conn, now_us()).map_err(internal)
-    })
-    .await;
+    let result = with_store(&state, |store| store.job_stats(now_us()).map_err(internal)).await;
     match result {
         Ok(rows) => {
             Json(json!({ "paused": state.shared.queue.is_paused(), "stats": rows })).into_response()
@@ -132,8 +129,10 @@ pub async fn list(
             _ => return bad("unknown filter (use state, fn, limit)"),
         }
     }
-    let result = with_store(&state, move |conn| {
-        queue::list_jobs(conn, job_state, function.as_deref(), limit).map_err(internal)
+    let result = with_store(&state, move |store| {
+        store
+            .list_jobs(job_state, function.as_deref(), limit)
+            .map_err(internal)
     })
     .await;
     match result {
@@ -142,10 +141,14 @@ pub async fn list(
     }
 }
 
-fn lookup(conn: &rusqlite::Connection, raw: &str) -> Result<queue::JobRow, ApiError> {
+/// The job `raw` names, found by `find` (the readers' side or the writer's).
+fn lookup(
+    raw: &str,
+    find: impl FnOnce(&str) -> crate::store::Result<JobLookup>,
+) -> Result<JobRow, ApiError> {
     let prefix = ExecId::parse_prefix(raw)
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })))?;
-    match queue::find_job(conn, &prefix).map_err(internal)? {
+    match find(&prefix).map_err(internal)? {
         JobLookup::Found(job) => Ok(*job),
         JobLookup::NotFound => Err(ApiError(
             StatusCode::NOT_FOUND,
@@ -160,9 +163,9 @@ fn lookup(conn: &rusqlite::Connection, raw: &str) -> Result<queue::JobRow, ApiEr
 
 /// `GET /_flux/api/jobs/<prefix>`: the job (by its id or any attempt's) and its attempts.
 pub async fn show(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Response {
-    let result = with_store(&state, move |conn| {
-        let job = lookup(conn, &raw)?;
-        let attempts = queue::attempts_of(conn, &job).map_err(internal)?;
+    let result = with_store(&state, move |store| {
+        let job = lookup(&raw, |prefix| store.find_job(prefix))?;
+        let attempts = store.job_attempts(&job).map_err(internal)?;
         Ok(json!({ "job": job, "attempts": attempts }))
     })
     .await;
@@ -184,8 +187,8 @@ pub async fn dead_letters(
         );
     }
     let function = params.get("fn").cloned();
-    let result = with_store(&state, move |conn| {
-        queue::dead_letters(conn, function.as_deref()).map_err(internal)
+    let result = with_store(&state, move |store| {
+        store.dead_letters(function.as_deref()).map_err(internal)
     })
     .await;
     match result {
@@ -197,16 +200,16 @@ pub async fn dead_letters(
 /// `POST /_flux/api/dead-letter/<prefix>/replay`
 pub async fn replay(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Response {
     let worker_state = Arc::clone(&state);
-    let result = with_writer(&state, move |conn| {
-        let job = lookup(conn, &raw)?;
+    let result = with_writer(&state, move |tx| {
+        let job = lookup(&raw, |prefix| tx.find_job(prefix))?;
         let max_attempts = worker_state.shared.config().worker(&job.name).max_attempts;
-        match queue::replay(conn, &job, max_attempts, now_us()) {
+        match tx.replay(&job, max_attempts, now_us()) {
             Ok(exec_id) => Ok(json!({ "job_id": job.id, "name": job.name, "exec_id": exec_id })),
             Err(e @ ReplayError::NotDead { .. }) => Err(ApiError(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({ "error": e.to_string(), "state": job.state }),
             )),
-            Err(ReplayError::Sql(e)) => Err(internal(e)),
+            Err(ReplayError::Store(e)) => Err(internal(e)),
         }
     })
     .await;

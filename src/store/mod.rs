@@ -4,11 +4,14 @@
 mod batch;
 mod capture;
 mod files;
+pub mod jobs;
 mod migrate;
 mod mutations;
 mod records;
 mod retention;
 pub mod sandbox;
+mod sqlite;
+mod storage;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -20,13 +23,17 @@ use rusqlite::{Connection, OpenFlags};
 pub use batch::Batch;
 pub use capture::Capture;
 pub use files::{create_private, secure_state_dir, write_private, PrivateFileError};
+pub use jobs::{
+    DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, ReplayError, StatsRow,
+};
 pub use migrate::apply_migrations;
 pub use mutations::{blame, row_changes, Blame, ChangeFilter, RowChange};
 pub use records::{
     attempt_chain, find_record, insert_writes, list_records, prepare_writes, tail_history,
     PreparedWrites, RecordFilter, RecordLookup, StoreWrite, TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
 };
-pub use retention::{flux_bytes, prune, prune_to_size, Retention, SizeWatch};
+pub use retention::{flux_bytes, prune, prune_to_size, SizeWatch};
+pub use storage::{JobWrites, Maintenance, Storage};
 pub use writer::{
     busy_message, writer_channel, AfterCommit, Session, SqlCall, TxControl, Writer, LOCK_WAIT,
 };
@@ -319,7 +326,7 @@ impl Store {
             Checked::Fully
         };
         conn.execute_batch(SCHEMA).map_err(|e| store.classify(e))?;
-        conn.execute_batch(crate::queue::SCHEMA)
+        conn.execute_batch(jobs::SCHEMA)
             .map_err(|e| store.classify(e))?;
         Ok((store, checked))
     }

@@ -1,9 +1,9 @@
 use rusqlite::{params, Connection, ToSql};
 use serde::{Deserialize, Serialize};
 
+use super::jobs::apply_transition;
 use super::Result;
-use crate::queue::{apply_transition, Transition};
-use crate::record::{ExecId, ExecutionRecord, Mutation, RecordSummary};
+use crate::record::{ExecId, ExecutionRecord, Mutation, RecordSummary, Transition};
 
 /// A finished execution for the store: its record and, for a job attempt, what happens to
 /// the job next. Both are committed in one transaction.

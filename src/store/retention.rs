@@ -8,25 +8,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection};
 
 use super::{Result, WriteLock};
-
-/// How much history the store keeps.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Retention {
-    pub max_age: Duration,
-    pub max_bytes: u64,
-    /// Records younger than this are kept whatever the size: the ones `flux why` is asked about.
-    pub min_age: Duration,
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Retention {
-            max_age: Duration::from_secs(7 * 24 * 3600),
-            max_bytes: 1 << 30,
-            min_age: Duration::from_secs(10 * 60),
-        }
-    }
-}
+use crate::project::Retention;
 
 /// Records deleted per transaction: the write lock is held for one chunk at a time, so
 /// requests' writes interleave with pruning (100 records of ~5 KB with their mutations took

@@ -1,4 +1,6 @@
-//! The queue's SQL: every read and write of `_flux_jobs`.
+//! The queue's tables and SQL: every read and write of `_flux_jobs` and
+//! `_flux_partial_attempts`. The rules (backoff, what an attempt's outcome does to its job)
+//! are the queue's; this module only stores their results.
 
 use std::time::Duration;
 
@@ -6,8 +8,41 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{short_error, JobState, Transition};
-use crate::record::ExecId;
+use super::StoreError;
+use crate::record::{short_error, ExecId, JobState, Transition};
+
+/// The queue's tables, created with the store's own (see [`super::Store::open`]).
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS _flux_jobs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    data TEXT NOT NULL,
+    state TEXT NOT NULL,
+    run_at_us INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    enqueued_at_us INTEGER NOT NULL,
+    enqueued_by TEXT,
+    idempotency_key TEXT,
+    next_exec_id TEXT NOT NULL,
+    last_record TEXT,
+    last_error TEXT,
+    replays INTEGER NOT NULL DEFAULT 0,
+    updated_at_us INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS _flux_jobs_due ON _flux_jobs (state, run_at_us);
+-- Not a partial index: with one, SQLite re-prepares every statement on this table whose
+-- bound values change (to re-check the index's WHERE), which costs more than the NULL entries.
+DROP INDEX IF EXISTS _flux_jobs_key;
+CREATE INDEX IF NOT EXISTS _flux_jobs_idempotency ON _flux_jobs (idempotency_key);
+-- Attempts whose writes committed before their record: written with those writes, removed
+-- with the record, so that a killed flux dev still leaves a record of every attempt that wrote.
+CREATE TABLE IF NOT EXISTS _flux_partial_attempts (
+    exec_id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    started_at_us INTEGER NOT NULL
+);
+";
 
 /// How long an idempotency key keeps returning the first job.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -74,7 +109,13 @@ pub enum EnqueueError {
     #[error("invalid enqueue options: {0}")]
     Options(String),
     #[error(transparent)]
-    Sql(#[from] rusqlite::Error),
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for EnqueueError {
+    fn from(error: rusqlite::Error) -> Self {
+        EnqueueError::Store(error.into())
+    }
 }
 
 /// A job written by [`enqueue`].
@@ -551,7 +592,13 @@ pub enum ReplayError {
         state: &'static str,
     },
     #[error(transparent)]
-    Sql(#[from] rusqlite::Error),
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for ReplayError {
+    fn from(error: rusqlite::Error) -> Self {
+        ReplayError::Store(error.into())
+    }
 }
 
 /// Puts a dead job back in the queue with a fresh attempt count; returns the execution id its
@@ -592,7 +639,7 @@ mod tests {
 
     fn conn() -> Connection {
         let conn = Connection::open_in_memory().expect("open");
-        conn.execute_batch(crate::queue::SCHEMA).expect("schema");
+        conn.execute_batch(SCHEMA).expect("schema");
         conn.execute_batch("CREATE TABLE _flux_records (id TEXT, id_hi INTEGER, job_id TEXT)")
             .expect("records");
         conn

@@ -1,3 +1,5 @@
+//! The clocks flux reads: wall-clock time for records, a monotonic one for deadlines.
+
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 

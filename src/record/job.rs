@@ -1,0 +1,90 @@
+//! A job's model: the states it moves through and what an attempt's outcome does to it.
+
+use serde::{Deserialize, Serialize};
+
+use super::ExecId;
+
+/// The states a job moves through. `pending` and `scheduled` wait; `running` is claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Pending,
+    Scheduled,
+    Running,
+    Done,
+    Dead,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 5] = [
+        JobState::Pending,
+        JobState::Scheduled,
+        JobState::Running,
+        JobState::Done,
+        JobState::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Scheduled => "scheduled",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// What an attempt's outcome does to its job; committed with the attempt's record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    Done,
+    /// Try again at `run_at_us`, as execution `next_exec_id`.
+    Retry {
+        run_at_us: i64,
+        next_exec_id: ExecId,
+    },
+    /// No attempts left: into the dead-letter queue.
+    Dead,
+    /// Stopped by a shutdown: run again on the next start, this attempt not counted.
+    Requeue {
+        next_exec_id: ExecId,
+    },
+}
+
+/// The error as a dead-letter line shows it: `user not found` for
+/// `user not found (userId: u_99)`.
+pub fn short_error(message: &str) -> String {
+    let first_line = message.lines().next().unwrap_or("").trim();
+    let without_detail = match first_line.rfind(" (") {
+        Some(i) if first_line.ends_with(')') && i > 0 => &first_line[..i],
+        _ => first_line,
+    };
+    let mut short: String = without_detail.chars().take(80).collect();
+    if without_detail.chars().count() > 80 {
+        short.push('…');
+    }
+    short
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letter_lines_drop_the_detail() {
+        assert_eq!(
+            short_error("user not found (userId: u_99)"),
+            "user not found"
+        );
+        assert_eq!(
+            short_error("Stripe 429 rate limit"),
+            "Stripe 429 rate limit"
+        );
+        assert_eq!(short_error("(only detail)"), "(only detail)");
+    }
+}

@@ -1,0 +1,205 @@
+//! SQLite, the first implementation of the storage boundary: a [`Store`] answers [`Storage`]
+//! with a fresh connection per call (WAL lets readers run beside the writer), and the
+//! writer's connection answers [`JobWrites`] inside its transaction.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use super::storage::{JobWrites, Maintenance, Storage};
+use super::{
+    jobs, mutations, records, retention, ChangeFilter, Checked, DeadLetter, EnqueueError,
+    EnqueueOptions, Enqueued, JobLookup, JobRow, RecordFilter, RecordLookup, ReplayError, Result,
+    RowChange, SizeWatch, StatsRow, Store, TailFilter, WriteLock,
+};
+use crate::project::Retention;
+use crate::record::{ExecId, ExecutionRecord, JobState, RecordSummary, TailEvent};
+
+impl Storage for Store {
+    fn location(&self) -> String {
+        self.path().display().to_string()
+    }
+
+    fn find_record(&self, prefix: &str) -> Result<RecordLookup> {
+        records::find_record(&self.connect()?, prefix)
+    }
+
+    fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RecordSummary>> {
+        records::list_records(&self.connect()?, filter)
+    }
+
+    fn tail_history(
+        &self,
+        after_seq: Option<i64>,
+        since_us: Option<i64>,
+        filter: &TailFilter,
+        limit: usize,
+    ) -> Result<Vec<TailEvent>> {
+        records::tail_history(&self.connect()?, after_seq, since_us, filter, limit)
+    }
+
+    fn attempt_chain(&self, latest: &str) -> Result<Vec<ExecutionRecord>> {
+        records::attempt_chain(&self.connect()?, latest)
+    }
+
+    fn row_changes(&self, filter: &ChangeFilter) -> Result<Vec<RowChange>> {
+        mutations::row_changes(&self.connect()?, filter)
+    }
+
+    fn job_stats(&self, now_us: i64) -> Result<Vec<StatsRow>> {
+        Ok(jobs::stats(&self.connect()?, now_us)?)
+    }
+
+    fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        function: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<JobRow>> {
+        Ok(jobs::list_jobs(&self.connect()?, state, function, limit)?)
+    }
+
+    fn dead_letters(&self, function: Option<&str>) -> Result<Vec<DeadLetter>> {
+        Ok(jobs::dead_letters(&self.connect()?, function)?)
+    }
+
+    fn find_job(&self, prefix: &str) -> Result<JobLookup> {
+        Ok(jobs::find_job(&self.connect()?, prefix)?)
+    }
+
+    fn check_integrity(&self, budget: Option<Duration>) -> Result<Checked> {
+        let mut conn = self.connect()?;
+        self.check(&mut conn, budget)
+    }
+
+    fn maintenance(&self) -> Result<Box<dyn Maintenance>> {
+        Ok(Box::new(SqliteMaintenance {
+            conn: self.connect()?,
+            lock: self.write_lock().clone(),
+            size_watch: SizeWatch::default(),
+        }))
+    }
+}
+
+/// Upkeep on one connection: its cached statements and size measure last between rounds.
+struct SqliteMaintenance {
+    conn: Connection,
+    lock: WriteLock,
+    size_watch: SizeWatch,
+}
+
+impl Maintenance for SqliteMaintenance {
+    fn prune(&mut self, retention: &Retention, now_us: i64) -> Result<u64> {
+        retention::prune(&self.conn, retention, now_us, &self.lock)
+    }
+
+    fn prune_to_size(&mut self, retention: &Retention, now_us: i64) -> Result<u64> {
+        retention::prune_to_size(
+            &self.conn,
+            retention,
+            now_us,
+            &self.lock,
+            &mut self.size_watch,
+        )
+    }
+}
+
+impl JobWrites for Connection {
+    fn enqueue(
+        &self,
+        name: &str,
+        data: &Value,
+        options: &EnqueueOptions,
+        max_attempts: u32,
+        enqueued_by: Option<ExecId>,
+        now_us: i64,
+    ) -> Result<Enqueued, EnqueueError> {
+        jobs::enqueue(self, name, data, options, max_attempts, enqueued_by, now_us)
+    }
+
+    fn find_job(&self, prefix: &str) -> Result<JobLookup> {
+        Ok(jobs::find_job(self, prefix)?)
+    }
+
+    fn replay(&self, job: &JobRow, max_attempts: u32, now_us: i64) -> Result<String, ReplayError> {
+        jobs::replay(self, job, max_attempts, now_us)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("flux.db")).expect("open");
+        (dir, store)
+    }
+
+    /// A job written through the writer's side is read back through the readers' side.
+    #[test]
+    fn jobs_written_on_the_writer_are_read_through_the_boundary() {
+        let (_dir, store) = store();
+        let conn = store.connect().expect("connect");
+        let writer: &dyn JobWrites = &conn;
+        let job = writer
+            .enqueue("w", &json!(1), &EnqueueOptions::default(), 3, None, 10)
+            .expect("enqueue");
+        let storage: &dyn Storage = &store;
+        let JobLookup::Found(found) = storage.find_job(&job.id[..8]).expect("find") else {
+            panic!("the job is not found by its prefix")
+        };
+        assert_eq!((found.name.as_str(), found.state), ("w", JobState::Pending));
+        let (row, attempts) = storage
+            .job_with_attempts(&job.exec_id)
+            .expect("job")
+            .expect("found by its next attempt's id");
+        assert_eq!((row.id, attempts.len()), (job.id.clone(), 0));
+        assert_eq!(
+            storage.list_jobs(None, Some("w"), 10).expect("list").len(),
+            1
+        );
+        let stats = storage.job_stats(20).expect("stats");
+        assert_eq!(
+            (stats[0].pending, stats[0].oldest_pending_age_us),
+            (1, Some(10))
+        );
+        assert!(storage.dead_letters(None).expect("dead").is_empty());
+        assert!(matches!(
+            writer.replay(&found, 3, 30),
+            Err(ReplayError::NotDead { .. })
+        ));
+    }
+
+    #[test]
+    fn maintenance_prunes_through_the_boundary() {
+        let (_dir, store) = store();
+        store
+            .connect()
+            .expect("connect")
+            .execute(
+                "INSERT INTO _flux_records (id, id_hi, kind, function, status, started_at_us, duration_us, body)
+                 VALUES ('00', 0, 'http', 'f', 'ok', 10, 1, '{}')",
+                [],
+            )
+            .expect("insert");
+        let storage: &dyn Storage = &store;
+        let mut maintenance = storage.maintenance().expect("maintenance");
+        let retention = Retention {
+            max_age: Duration::from_micros(1_000),
+            max_bytes: u64::MAX,
+            min_age: Duration::ZERO,
+        };
+        assert_eq!(
+            maintenance.prune_to_size(&retention, 5_000).expect("size"),
+            0
+        );
+        assert_eq!(maintenance.prune(&retention, 5_000).expect("age"), 1);
+        assert_eq!(
+            storage.check_integrity(None).expect("check"),
+            Checked::Fully
+        );
+    }
+}

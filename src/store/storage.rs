@@ -1,0 +1,132 @@
+//! The storage boundary: what the runtime, the queue, the server and the CLI may ask of a
+//! store, whichever database holds it. See the module doc of [`crate::store`] for how the
+//! pieces fit; [`super::sqlite`] is the first implementation.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{
+    ChangeFilter, Checked, DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow,
+    RecordFilter, RecordLookup, ReplayError, Result, RowChange, StatsRow, TailFilter,
+};
+use crate::project::Retention;
+use crate::record::{ExecId, ExecutionRecord, JobState, RecordSummary, TailEvent};
+
+/// Reads of flux's history and queue, and the store's upkeep: everything but the writer.
+///
+/// Each call stands alone (it sees what was committed when it began) and may run on any
+/// thread, several at once; an implementation keeps its own connections.
+///
+/// # How the writer fits
+///
+/// Writes do not go through this trait. A store has exactly one writer, the store thread
+/// ([`super::Writer`] hands it the executions' SQL as [`super::SqlCall`]s and their finished
+/// records as [`super::StoreWrite`]s), which group-commits the writes of many executions with
+/// their records, their jobs' new states and the queue's claims, and publishes what committed.
+/// Job writes made on a caller's behalf (an enqueue, a replay) run on the writer's connection
+/// inside its transaction, through [`JobWrites`], so that they commit or roll back with the
+/// execution or API call that made them. A second backend therefore provides three things:
+/// this trait, [`JobWrites`] on its writer's transaction, and its own writer behind
+/// `Writer`/`SqlCall` (the store thread and its group commit).
+pub trait Storage: Send + Sync {
+    /// Where the store is, as messages name it (for SQLite, its file).
+    fn location(&self) -> String;
+
+    /// The record whose id starts with `prefix` (already validated lowercase hex).
+    fn find_record(&self, prefix: &str) -> Result<RecordLookup>;
+
+    /// Records matching `filter`, newest first, as summaries.
+    fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RecordSummary>>;
+
+    /// Recorded executions in commit order after `after_seq` (or started since `since_us`)
+    /// that match `filter`, at most `limit`.
+    fn tail_history(
+        &self,
+        after_seq: Option<i64>,
+        since_us: Option<i64>,
+        filter: &TailFilter,
+        limit: usize,
+    ) -> Result<Vec<TailEvent>>;
+
+    /// A job's attempts, oldest first, walking back from its latest attempt `latest`.
+    fn attempt_chain(&self, latest: &str) -> Result<Vec<ExecutionRecord>>;
+
+    /// Row changes (`flux state history`; `blame` reads them).
+    fn row_changes(&self, filter: &ChangeFilter) -> Result<Vec<RowChange>>;
+
+    /// Counts per function and job state, for `flux queue stats`.
+    fn job_stats(&self, now_us: i64) -> Result<Vec<StatsRow>>;
+
+    /// Jobs, newest first, optionally of one state and one function.
+    fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        function: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<JobRow>>;
+
+    /// Dead jobs, as `flux queue dead-letter list` shows them.
+    fn dead_letters(&self, function: Option<&str>) -> Result<Vec<DeadLetter>>;
+
+    /// The job a prefix names: a job id, or the id of any of its attempts' executions.
+    fn find_job(&self, prefix: &str) -> Result<JobLookup>;
+
+    /// The summaries of a job's attempts, oldest first.
+    fn job_attempts(&self, job: &JobRow) -> Result<Vec<RecordSummary>> {
+        let Some(latest) = &job.last_record else {
+            return Ok(Vec::new());
+        };
+        let chain = self.attempt_chain(latest)?;
+        Ok(chain.iter().map(RecordSummary::from).collect())
+    }
+
+    /// A job (by its id or any attempt's id prefix) and the summaries of its attempts.
+    fn job_with_attempts(&self, prefix: &str) -> Result<Option<(JobRow, Vec<RecordSummary>)>> {
+        let JobLookup::Found(job) = self.find_job(prefix)? else {
+            return Ok(None);
+        };
+        let attempts = self.job_attempts(&job)?;
+        Ok(Some((*job, attempts)))
+    }
+
+    /// Checks the store's integrity; with a `budget`, stops there ([`Checked::Partly`]).
+    fn check_integrity(&self, budget: Option<Duration>) -> Result<Checked>;
+
+    /// A session for the store's upkeep, kept by the one thread that does it.
+    fn maintenance(&self) -> Result<Box<dyn Maintenance>>;
+}
+
+/// Store upkeep off the request path, on one long-lived session: pruning flux's history by
+/// age and by size. Each call works in small transactions, so writers interleave with it.
+/// (Reclaiming the log, SQLite's WAL checkpoints, is the SQLite implementation's own affair.)
+pub trait Maintenance: Send {
+    /// Deletes records older than `retention.max_age`; returns how many went.
+    fn prune(&mut self, retention: &Retention, now_us: i64) -> Result<u64>;
+
+    /// Deletes the oldest records while flux's history is over `retention.max_bytes`;
+    /// returns how many went.
+    fn prune_to_size(&mut self, retention: &Retention, now_us: i64) -> Result<u64>;
+}
+
+/// The job writes a caller makes, run on the writer's connection inside its open transaction
+/// (see [`Storage`]'s "How the writer fits"): they commit or roll back with it.
+pub trait JobWrites {
+    /// Writes a job; an idempotency key that matches an earlier job returns that one instead.
+    fn enqueue(
+        &self,
+        name: &str,
+        data: &Value,
+        options: &EnqueueOptions,
+        max_attempts: u32,
+        enqueued_by: Option<ExecId>,
+        now_us: i64,
+    ) -> Result<Enqueued, EnqueueError>;
+
+    /// The job a prefix names, as this transaction sees it.
+    fn find_job(&self, prefix: &str) -> Result<JobLookup>;
+
+    /// Puts a dead job back in the queue with a fresh attempt count; returns the execution id
+    /// its next attempt will have.
+    fn replay(&self, job: &JobRow, max_attempts: u32, now_us: i64) -> Result<String, ReplayError>;
+}
