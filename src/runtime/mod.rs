@@ -1,7 +1,6 @@
 //! The embedded JavaScript runtime: a pool of threads, each with its own QuickJS engine and
 //! store connection, running one execution at a time and recording it.
 
-mod clock;
 mod config_eval;
 mod email;
 mod host;
@@ -19,6 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::clock;
 use crate::project::{Config, FunctionFile, FunctionTable, Layout};
 use crate::queue::{DispatcherHandle, JobAttempt};
 use crate::record::{ExecId, Kind, Links, RecordSummary, TailEvent};
@@ -31,7 +31,7 @@ const FETCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const FETCH_READ_TIMEOUT: Duration = Duration::from_secs(30);
 use crate::store::{Store, StoreWrite, Writer};
 
-pub use clock::now_us;
+pub use crate::clock::now_us;
 pub use config_eval::{load_config, ConfigLoadError};
 pub use ts::{strip_types, SyntaxError};
 pub use worker::{recorded_body, redact_headers};

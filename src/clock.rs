@@ -1,3 +1,5 @@
+//! The clocks: wall-clock time for records and jobs, a monotonic one for deadlines.
+
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
