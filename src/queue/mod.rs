@@ -3,6 +3,7 @@
 //! changes are committed together with the record of the attempt that caused them.
 
 mod dispatcher;
+mod runner;
 mod store;
 
 use std::time::Duration;
@@ -13,7 +14,8 @@ use serde_json::Value;
 use crate::project::{Backoff, BackoffKind};
 use crate::record::{ExecId, ExecutionRecord, Status};
 
-pub use dispatcher::{Dispatcher, DispatcherHandle, DispatcherInbox};
+pub use dispatcher::{recover_attempts, ConfigSource, Dispatcher, DispatcherHandle, TailSender};
+pub use runner::{Attempt, Runner};
 pub use store::{
     apply_transition, dead_letters, due_jobs, enqueue, find_job, forget_partial_attempts,
     list_jobs, mark_partial_attempts, mark_running, next_due, recover_running, replay, stats,

@@ -9,6 +9,7 @@ mod mutations;
 mod records;
 mod retention;
 pub mod sandbox;
+mod thread;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use batch::Batch;
+pub use batch::{Batch, Served};
 pub use capture::Capture;
 pub use files::{create_private, secure_state_dir, write_private, PrivateFileError};
 pub use migrate::apply_migrations;
@@ -27,6 +28,7 @@ pub use records::{
     PreparedWrites, RecordFilter, RecordLookup, StoreWrite, TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
 };
 pub use retention::{flux_bytes, prune, prune_to_size, Retention, SizeWatch};
+pub use thread::{Inbox, OnWritten, Scheduler, StoreThread, Waker};
 pub use writer::{
     busy_message, writer_channel, AfterCommit, Session, SqlCall, TxControl, Writer, LOCK_WAIT,
 };
@@ -52,6 +54,8 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("a stored record is unreadable: {0}")]
     Decode(#[from] serde_json::Error),
+    #[error("execution {owner}'s transaction is open: the store's own writes wait until it ends")]
+    TransactionOpen { owner: crate::record::ExecId },
 }
 
 #[cfg(test)]
