@@ -15,11 +15,12 @@ use super::dev_output::ExecutionPrinter;
 use super::{CliError, DevArgs};
 use crate::client::ServerInfo;
 use crate::project::{FunctionTable, Layout, CONFIG_FILE};
-use crate::queue::Dispatcher;
-use crate::runtime::{load_config, now_us, strip_types, Engine, Shared};
+use crate::queue::{recover_attempts, Dispatcher, DispatcherHandle};
+use crate::runtime::{load_config, now_us, strip_types, Engine, JobEngines, Shared};
 use crate::server::{router, AppState, ConnectionLimits};
 use crate::store::{
-    apply_migrations, prune, prune_to_size, writer_channel, Checked, SizeWatch, Store, StoreError,
+    apply_migrations, prune, prune_to_size, writer_channel, Batch, Checked, Inbox, OnWritten,
+    SizeWatch, Store, StoreError, StoreThread, StoreWrite,
 };
 
 /// Finished executions that may wait for the store thread before engines block.
@@ -206,7 +207,8 @@ async fn serve(
 ) -> Result<(), CliError> {
     // Bounded: when the store thread falls behind, executions wait instead of memory growing.
     let (records_tx, records_rx) = crossbeam_channel::bounded(RECORD_BACKLOG);
-    let (queue, inbox) = Dispatcher::channel();
+    let (waker, inbox) = StoreThread::channel();
+    let queue = DispatcherHandle::new(waker);
     let (writer, sql_calls) = writer_channel();
     let http_engines = config.http.concurrency;
     let grace = config.shutdown_grace();
@@ -224,8 +226,8 @@ async fn serve(
         .map_err(|e| CliError::failure(format!("cannot start the JS engines: {e}")))?;
     // Printing has its own thread: a stdout nobody reads must not hold the store thread.
     let printer = ExecutionPrinter::start(args.quiet);
-    let dispatcher = Dispatcher::start(
-        Arc::clone(&shared),
+    let store_thread = start_store_thread(
+        &shared,
         inbox,
         records_rx,
         sql_calls,
@@ -289,7 +291,7 @@ async fn serve(
         let engine = state.engine;
         let _ = tokio::task::spawn_blocking(move || engine.stop()).await;
     }
-    let _ = tokio::task::spawn_blocking(move || dispatcher.stop()).await;
+    let _ = tokio::task::spawn_blocking(move || store_thread.stop()).await;
     let _ = tokio::task::spawn_blocking(move || printer.finish()).await;
     drop(watcher);
     if let Some(pruner) = pruner {
@@ -306,6 +308,40 @@ async fn serve(
         layout.store_path().display()
     );
     Ok(())
+}
+
+/// Puts back the job attempts a killed `flux dev` left running, starts the job engines, then
+/// the store thread with the queue's dispatcher handing them due jobs.
+fn start_store_thread(
+    shared: &Arc<Shared>,
+    inbox: Inbox,
+    records: crossbeam_channel::Receiver<StoreWrite>,
+    calls: crossbeam_channel::Receiver<crate::store::SqlCall>,
+    on_written: OnWritten,
+) -> Result<StoreThread, String> {
+    let mut batch = Batch::new(&shared.store).map_err(|e| e.to_string())?;
+    recover_attempts(&mut batch).map_err(|e| e.to_string())?;
+    let engines = JobEngines::start(Arc::clone(shared), shared.config().queue.concurrency)
+        .map_err(|e| e.to_string())?;
+    let config = {
+        let shared = Arc::clone(shared);
+        Box::new(move || shared.config())
+    };
+    let dispatcher = Dispatcher::new(
+        shared.queue.clone(),
+        config,
+        Box::new(engines),
+        shared.tail.clone(),
+    );
+    StoreThread::start(
+        batch,
+        inbox,
+        records,
+        calls,
+        Box::new(dispatcher),
+        on_written,
+    )
+    .map_err(|e| e.to_string())
 }
 
 async fn wait_for_signal() {

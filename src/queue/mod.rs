@@ -3,6 +3,7 @@
 //! changes are committed together with the record of the attempt that caused them.
 
 mod dispatcher;
+mod runner;
 
 use std::time::Duration;
 
@@ -12,7 +13,8 @@ use crate::project::{Backoff, BackoffKind};
 use crate::record::{ExecId, ExecutionRecord, Status, Transition};
 use crate::store::JobRow;
 
-pub use dispatcher::{Dispatcher, DispatcherHandle, DispatcherInbox};
+pub use dispatcher::{recover_attempts, ConfigSource, Dispatcher, DispatcherHandle, TailSender};
+pub use runner::{Attempt, Runner};
 
 /// What an attempt's runner needs to know about its job.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,6 +4,7 @@
 mod config_eval;
 mod email;
 mod host;
+mod jobs;
 mod loader;
 mod recorder;
 mod sql;
@@ -32,6 +33,7 @@ use crate::store::{Store, StoreWrite, Writer};
 
 pub use crate::clock::now_us;
 pub use config_eval::{load_config, ConfigLoadError};
+pub use jobs::JobEngines;
 pub use ts::{strip_types, SyntaxError};
 pub use worker::{recorded_body, redact_headers};
 

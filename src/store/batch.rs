@@ -3,14 +3,22 @@
 //! commit). An execution's `ctx.db.transaction` is a savepoint inside it; calls of other
 //! executions are held until that savepoint is released or rolled back, or fail after
 //! [`LOCK_WAIT`].
+//!
+//! The transaction's state is one value ([`Tx`]): either none is open, or one is, with the
+//! executions that wrote in it, the replies waiting for its commit and, at most one at a time,
+//! an execution's own transaction inside it. What must hold whatever the calls do (one owner of
+//! an execution's transaction, its savepoint depth, a call of an execution whose writes were
+//! undone never reported as a success, no commit of the store thread inside an execution's
+//! transaction) is checked in every build, and a call that would break it fails instead.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
 use super::writer::{busy_message, AfterCommit, Session, SqlCall, TxControl, LOCK_WAIT};
-use super::{Capture, Result, Store, WriteGuard, WriteLock};
+use super::{Capture, Result, Store, StoreError, WriteGuard, WriteLock};
 use crate::record::ExecId;
 
 const SAVEPOINT: &str = "flux_user_transaction";
@@ -22,33 +30,71 @@ const LOST_KEPT: Duration = Duration::from_secs(600);
 /// How long commits wait for the record of an atomic attempt that has committed its writes.
 const RECORD_WAIT: Duration = Duration::from_secs(1);
 
+/// What serving calls did to the open transaction.
+#[must_use = "an undone transaction takes the store thread's own writes with it"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// The calls ran, or wait for another execution's transaction.
+    Kept,
+    /// A statement rolled back everything since the last commit (`ON CONFLICT ROLLBACK`,
+    /// `RAISE(ROLLBACK)`): the store thread makes its own writes again, then releases the held
+    /// calls ([`Batch::release_held`]).
+    Undone,
+}
+
 pub struct Batch {
     conn: Connection,
     capture: Capture,
     lock: WriteLock,
-    /// Held while the transaction is open, so that other writers of this process wait.
-    guard: Option<WriteGuard>,
-    opened_at: Option<Instant>,
-    /// The execution whose `ctx.db.transaction` is open.
-    tx_owner: Option<ExecId>,
-    /// Savepoints the owner has open: an atomic job attempt's own, and its
-    /// `ctx.db.transaction` inside it.
-    tx_depth: usize,
+    tx: Tx,
+    /// Calls of other executions waiting for an execution's transaction to end, with when they
+    /// give up. With callers waiting for a commit they stay held after it ends, until the store
+    /// thread has committed and releases them.
     held: VecDeque<(SqlCall, Instant)>,
-    /// Replies waiting for the commit.
-    after_commit: Vec<AfterCommit>,
-    /// A statement rolled back everything since the last commit.
-    undone: bool,
-    /// Executions that changed rows in the open transaction: should it be undone, each must
-    /// learn that its writes are gone.
-    writers: HashSet<ExecId>,
     /// Executions whose writes an undone transaction took with it, and why. Every later call
     /// of theirs fails, so none of them reports success and none of their later writes
     /// commits without the earlier ones; their record ends it ([`Batch::forget`]).
     lost: HashMap<ExecId, (String, Instant)>,
+}
+
+/// The store thread's transaction.
+enum Tx {
+    /// None is open: other writers of this process may write.
+    Idle,
+    Open(OpenTx),
+}
+
+struct OpenTx {
+    /// Held while the transaction is open, so that other writers of this process wait.
+    _guard: WriteGuard,
+    opened_at: Instant,
+    /// Executions that changed rows in it: should it be undone, each must learn that its
+    /// writes are gone.
+    writers: HashSet<ExecId>,
+    /// Replies waiting for its commit.
+    after_commit: Vec<AfterCommit>,
+    /// The execution whose `ctx.db.transaction` is open in it: nothing commits until it ends.
+    user: Option<UserTx>,
     /// An atomic attempt committed its transaction and its record is on its way: nothing
     /// commits before it arrives (or the deadline passes, should its engine have died).
     awaiting_record: Option<(ExecId, Instant)>,
+}
+
+/// An execution's transaction: savepoints in the open transaction, all of one owner.
+struct UserTx {
+    owner: ExecId,
+    /// Savepoints the owner has open: an atomic job attempt's own, and its
+    /// `ctx.db.transaction` inside it.
+    depth: NonZeroUsize,
+}
+
+/// How one call ended, for what must follow it.
+enum Ran {
+    Done,
+    /// It ended its execution's transaction: the calls held for it may run.
+    Unblocked,
+    /// A statement of it rolled back the whole transaction.
+    Undone,
 }
 
 impl Batch {
@@ -59,16 +105,9 @@ impl Batch {
             conn,
             capture,
             lock: store.write_lock().clone(),
-            guard: None,
-            opened_at: None,
-            tx_owner: None,
-            tx_depth: 0,
+            tx: Tx::Idle,
             held: VecDeque::new(),
-            after_commit: Vec::new(),
-            undone: false,
-            writers: HashSet::new(),
             lost: HashMap::new(),
-            awaiting_record: None,
         })
     }
 
@@ -77,19 +116,31 @@ impl Batch {
         &self.conn
     }
 
+    fn open_tx(&self) -> Option<&OpenTx> {
+        match &self.tx {
+            Tx::Open(open) => Some(open),
+            Tx::Idle => None,
+        }
+    }
+
+    fn user(&self) -> Option<&UserTx> {
+        self.open_tx()?.user.as_ref()
+    }
+
     /// When the open transaction began, if one is open.
     pub fn opened_at(&self) -> Option<Instant> {
-        self.opened_at
+        self.open_tx().map(|open| open.opened_at)
     }
 
     /// An execution's transaction is open: nothing may commit until it ends.
     pub fn in_user_transaction(&self) -> bool {
-        self.tx_owner.is_some()
+        self.user().is_some()
     }
 
     /// Callers are waiting for the next commit.
     pub fn has_waiters(&self) -> bool {
-        !self.after_commit.is_empty()
+        self.open_tx()
+            .is_some_and(|open| !open.after_commit.is_empty())
     }
 
     /// When the first held call gives up waiting.
@@ -97,23 +148,52 @@ impl Batch {
         self.held.iter().map(|(_, deadline)| *deadline).min()
     }
 
+    /// Executions whose writes are in the open transaction.
+    pub fn writers(&self) -> impl Iterator<Item = ExecId> + '_ {
+        self.open_tx()
+            .into_iter()
+            .flat_map(|open| open.writers.iter().copied())
+    }
+
+    /// Whether `owner`'s calls must wait: another execution's transaction is open.
+    fn blocks(&self, owner: ExecId) -> bool {
+        self.user().is_some_and(|user| user.owner != owner)
+    }
+
     fn open(&mut self) -> Result<()> {
-        if self.guard.is_some() {
+        if let Tx::Open(_) = self.tx {
             return Ok(());
         }
         let guard = self.lock.lock();
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        self.guard = Some(guard);
-        self.opened_at = Some(Instant::now());
+        self.tx = Tx::Open(OpenTx {
+            _guard: guard,
+            opened_at: Instant::now(),
+            writers: HashSet::new(),
+            after_commit: Vec::new(),
+            user: None,
+            awaiting_record: None,
+        });
         Ok(())
     }
 
     /// Runs `call` now, or holds it while another execution's transaction is open.
-    pub fn serve(&mut self, call: SqlCall) {
-        if self.tx_owner.is_some_and(|owner| owner != call.owner) {
+    pub fn serve(&mut self, call: SqlCall) -> Served {
+        if self.blocks(call.owner) {
             self.held.push_back((call, Instant::now() + LOCK_WAIT));
-            return;
+            return Served::Kept;
         }
+        match self.run(call) {
+            Ran::Undone => Served::Undone,
+            // With callers waiting for the commit, the store thread commits first, then
+            // releases: otherwise a held transaction could open and hold their replies back.
+            Ran::Unblocked if !self.has_waiters() => self.release_held(),
+            Ran::Unblocked | Ran::Done => Served::Kept,
+        }
+    }
+
+    /// Runs a call that may run now (see [`Batch::blocks`]).
+    fn run(&mut self, call: SqlCall) -> Ran {
         let SqlCall {
             owner,
             control,
@@ -126,58 +206,79 @@ impl Batch {
                 .map_err(|e| e.to_string())
                 .and_then(|()| self.control(owner, control)),
         };
-        let changes_before = self.conn.total_changes();
-        let ran = ready.is_ok();
-        let session = ready.map(|()| {
-            self.capture.begin_statement();
-            Session {
-                conn: &self.conn,
-                capture: &mut self.capture,
+        match ready {
+            Ok(()) => {
+                let changes_before = self.conn.total_changes();
+                self.capture.begin_statement();
+                let after = work(Ok(Session {
+                    conn: &self.conn,
+                    capture: &mut self.capture,
+                }));
+                let wrote = self.conn.total_changes() != changes_before;
+                self.settle_reply(owner, wrote, after);
             }
-        });
-        let after = work(session);
-        if ran && self.conn.total_changes() != changes_before {
-            self.writers.insert(owner);
+            Err(reason) => {
+                // Refused: a reply waiting for the commit would report a success.
+                if let Some(after) = work(Err(reason.clone())) {
+                    after(Err(reason));
+                }
+            }
+        }
+        if matches!(self.tx, Tx::Open(_)) && self.conn.is_autocommit() {
+            self.statement_rolled_back(owner);
+            return Ran::Undone;
+        }
+        let ends = matches!(
+            control,
+            TxControl::Commit | TxControl::CommitWithRecord | TxControl::Rollback
+        );
+        if ends && !self.in_user_transaction() {
+            Ran::Unblocked
+        } else {
+            Ran::Done
+        }
+    }
+
+    /// Notes a writer, and answers its caller now or with the commit that stores its writes.
+    fn settle_reply(&mut self, owner: ExecId, wrote: bool, after: Option<AfterCommit>) {
+        let Tx::Open(open) = &mut self.tx else {
+            // No transaction to wait for: what it wrote is committed already.
+            if let Some(after) = after {
+                after(Ok(()));
+            }
+            return;
+        };
+        if wrote {
+            open.writers.insert(owner);
         }
         if let Some(after) = after {
-            if self.writers.contains(&owner) {
-                self.after_commit.push(after);
+            if open.writers.contains(&owner) {
+                open.after_commit.push(after);
             } else {
                 // Nothing of the caller's waits for a commit: its writes are committed already.
                 after(Ok(()));
             }
         }
-        if self.guard.is_some() && self.conn.is_autocommit() {
-            // ON CONFLICT ROLLBACK or RAISE(ROLLBACK) ended the whole transaction.
-            eprintln!(
-                "warning: a statement of execution {owner} rolled back the store's open \
-                 transaction: the executions that wrote in it since the last commit fail"
-            );
+    }
+
+    /// ON CONFLICT ROLLBACK or RAISE(ROLLBACK) in a statement of `owner` ended the whole
+    /// transaction.
+    fn statement_rolled_back(&mut self, owner: ExecId) {
+        eprintln!(
+            "warning: a statement of execution {owner} rolled back the store's open \
+             transaction: the executions that wrote in it since the last commit fail"
+        );
+        if let Tx::Open(open) = &mut self.tx {
             // Its own transaction is gone too: none of its later writes may commit alone.
-            if self.tx_owner == Some(owner) {
-                self.writers.insert(owner);
+            if open.user.as_ref().is_some_and(|user| user.owner == owner) {
+                open.writers.insert(owner);
             }
-            self.tx_owner = None;
-            self.tx_depth = 0;
-            self.undo(format!(
-                "its writes since the last commit were undone: a statement of execution \
-                 {owner} rolled back the store's shared transaction (ON CONFLICT ROLLBACK or \
-                 RAISE(ROLLBACK))"
-            ));
-            self.undone = true;
-            // Held calls are released by the store thread once it has redone its own writes.
-            return;
         }
-        // With callers waiting for the commit, the store thread commits first, then releases:
-        // otherwise a held transaction could open and hold their replies back.
-        if matches!(
-            control,
-            TxControl::Commit | TxControl::CommitWithRecord | TxControl::Rollback
-        ) && self.tx_owner.is_none()
-            && !self.has_waiters()
-        {
-            self.release_held();
-        }
+        self.undo(format!(
+            "its writes since the last commit were undone: a statement of execution \
+             {owner} rolled back the store's shared transaction (ON CONFLICT ROLLBACK or \
+             RAISE(ROLLBACK))"
+        ));
     }
 
     /// Why `exec`'s writes were undone, if they were.
@@ -194,16 +295,35 @@ impl Batch {
 
     /// `exec`'s record has reached the store thread.
     pub fn record_arrived(&mut self, exec: ExecId) {
-        if self.awaiting_record.is_some_and(|(owner, _)| owner == exec) {
-            self.awaiting_record = None;
+        if let Tx::Open(open) = &mut self.tx {
+            if open.awaiting_record.is_some_and(|(owner, _)| owner == exec) {
+                open.awaiting_record = None;
+            }
         }
     }
 
     /// Until when nothing may commit: an atomic attempt's record is on its way.
     pub fn record_awaited_until(&self) -> Option<Instant> {
-        self.awaiting_record
+        self.open_tx()?
+            .awaiting_record
             .map(|(_, until)| until)
             .filter(|until| *until > Instant::now())
+    }
+
+    /// The open transaction is over: lets other writers in, and hands back who wrote in it
+    /// and who waits for its commit.
+    fn close_tx(&mut self) -> Option<(HashSet<ExecId>, Vec<AfterCommit>)> {
+        let Tx::Open(open) = std::mem::replace(&mut self.tx, Tx::Idle) else {
+            return None;
+        };
+        let OpenTx {
+            _guard: guard,
+            writers,
+            after_commit,
+            ..
+        } = open;
+        drop(guard);
+        Some((writers, after_commit))
     }
 
     /// The open transaction is gone: every execution that wrote in it learns why, now (if it
@@ -212,91 +332,105 @@ impl Batch {
         let now = Instant::now();
         self.lost
             .retain(|_, (_, since)| now.duration_since(*since) < LOST_KEPT);
-        for exec in self.writers.drain() {
+        let Some((writers, after_commit)) = self.close_tx() else {
+            return;
+        };
+        for exec in writers {
             self.lost.insert(exec, (reason.clone(), now));
         }
-        self.end(Err(reason));
+        for after in after_commit {
+            after(Err(reason.clone()));
+        }
     }
 
-    /// Executions whose writes are in the open transaction.
-    pub fn writers(&self) -> &HashSet<ExecId> {
-        &self.writers
-    }
-
+    /// Runs what `control` does to `owner`'s transaction, in the open transaction.
     fn control(&mut self, owner: ExecId, control: TxControl) -> Result<(), String> {
-        let sql = |conn: &Connection, sql: &str| conn.execute_batch(sql).map_err(|e| e.to_string());
+        let Tx::Open(open) = &mut self.tx else {
+            return Err("the store has no transaction open".into());
+        };
+        let conn = &self.conn;
+        let sql = |sql: &str| conn.execute_batch(sql).map_err(|e| e.to_string());
         match control {
             TxControl::None => Ok(()),
             TxControl::Begin => {
-                sql(&self.conn, &format!("SAVEPOINT {SAVEPOINT}"))?;
-                self.tx_owner = Some(owner);
-                self.tx_depth += 1;
+                let depth = match &open.user {
+                    None => NonZeroUsize::MIN,
+                    Some(user) if user.owner == owner => user.depth.saturating_add(1),
+                    // Its calls are held while another's is open: never two owners at once.
+                    Some(user) => {
+                        return Err(format!(
+                            "execution {}'s transaction is open; another cannot begin",
+                            user.owner
+                        ))
+                    }
+                };
+                sql(&format!("SAVEPOINT {SAVEPOINT}"))?;
+                open.user = Some(UserTx { owner, depth });
                 Ok(())
             }
             TxControl::Commit | TxControl::CommitWithRecord | TxControl::Rollback
-                if self.tx_owner != Some(owner) =>
+                if open.user.as_ref().map(|user| user.owner) != Some(owner) =>
             {
                 Err("no transaction is open".into())
             }
             TxControl::CommitWithRecord => {
-                let released = sql(&self.conn, &format!("RELEASE {SAVEPOINT}"));
+                let released = sql(&format!("RELEASE {SAVEPOINT}"));
                 if released.is_err() {
-                    self.roll_back_savepoint();
+                    roll_back_savepoint(conn);
                 } else {
-                    self.awaiting_record = Some((owner, Instant::now() + RECORD_WAIT));
+                    open.awaiting_record = Some((owner, Instant::now() + RECORD_WAIT));
                 }
-                self.close_savepoint();
+                close_savepoint(&mut open.user);
                 released
             }
             TxControl::Commit => {
                 // The innermost savepoint of that name: nested ones share it.
-                let released = sql(&self.conn, &format!("RELEASE {SAVEPOINT}"));
+                let released = sql(&format!("RELEASE {SAVEPOINT}"));
                 if released.is_err() {
-                    self.roll_back_savepoint();
+                    roll_back_savepoint(conn);
                 }
-                self.close_savepoint();
+                close_savepoint(&mut open.user);
                 released
             }
             TxControl::Rollback => {
-                self.roll_back_savepoint();
-                self.close_savepoint();
+                roll_back_savepoint(conn);
+                close_savepoint(&mut open.user);
                 Ok(())
             }
         }
     }
 
-    fn close_savepoint(&mut self) {
-        self.tx_depth = self.tx_depth.saturating_sub(1);
-        if self.tx_depth == 0 {
-            self.tx_owner = None;
-        }
-    }
-
-    fn roll_back_savepoint(&mut self) {
-        let _ = self
-            .conn
-            .execute_batch(&format!("ROLLBACK TO {SAVEPOINT}; RELEASE {SAVEPOINT}"));
-    }
-
     /// Rolls back every savepoint of the open execution transaction.
     fn roll_back_owner(&mut self) {
-        while self.tx_owner.is_some() {
-            self.roll_back_savepoint();
-            self.close_savepoint();
+        if let Tx::Open(open) = &mut self.tx {
+            while open.user.is_some() {
+                roll_back_savepoint(&self.conn);
+                close_savepoint(&mut open.user);
+            }
         }
     }
 
     /// Serves the calls held for a transaction that has ended, in order (one may open the
-    /// next transaction and hold the rest again).
-    pub fn release_held(&mut self) {
-        let held = std::mem::take(&mut self.held);
-        for (call, deadline) in held {
-            if self.tx_owner.is_some_and(|owner| owner != call.owner) {
-                self.held.push_back((call, deadline));
-            } else {
-                self.serve(call);
+    /// next transaction and hold those after it again).
+    pub fn release_held(&mut self) -> Served {
+        let mut served = Served::Kept;
+        let mut next = 0;
+        while next < self.held.len() {
+            if self.blocks(self.held[next].0.owner) {
+                next += 1;
+                continue;
+            }
+            let Some((call, _)) = self.held.remove(next) else {
+                break;
+            };
+            match self.run(call) {
+                // It ended a transaction that held calls before it: they go first.
+                Ran::Unblocked if !self.has_waiters() => next = 0,
+                Ran::Undone => served = Served::Undone,
+                Ran::Unblocked | Ran::Done => {}
             }
         }
+        served
     }
 
     /// Fails the held calls that waited too long.
@@ -312,26 +446,29 @@ impl Batch {
         }
     }
 
-    /// Whether a statement rolled back the open transaction since the last call: the store
-    /// thread's own writes in it must be made again.
-    pub fn take_undone(&mut self) -> bool {
-        std::mem::take(&mut self.undone)
+    /// The store thread writes only outside executions' transactions: rolling one back would
+    /// undo its writes, committing would commit half of it.
+    fn refuse_in_user_transaction(&self) -> Result<()> {
+        match self.user() {
+            Some(user) => Err(StoreError::TransactionOpen { owner: user.owner }),
+            None => Ok(()),
+        }
     }
 
     /// Runs `write` in the open transaction, opening one if needed; it commits with the next
-    /// [`Batch::commit_with`]. Not while an execution's transaction is open: rolling that back
-    /// would undo it.
+    /// [`Batch::commit_with`]. Refused while an execution's transaction is open.
     pub fn write<T>(&mut self, write: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        debug_assert!(self.tx_owner.is_none());
+        self.refuse_in_user_transaction()?;
         self.open()?;
         write(&self.conn)
     }
 
     /// Runs `write` in the open transaction (opening one if needed) and commits, then answers
     /// the callers waiting for it. On failure everything since the last commit is undone, and
-    /// those callers are told.
+    /// those callers are told. Refused (nothing undone) while an execution's transaction is
+    /// open.
     pub fn commit_with<T>(&mut self, write: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        debug_assert!(self.tx_owner.is_none());
+        self.refuse_in_user_transaction()?;
         let result = self.open().and_then(|()| {
             let value = write(&self.conn)?;
             self.conn.execute_batch("COMMIT")?;
@@ -339,7 +476,9 @@ impl Batch {
         });
         match result {
             Ok(value) => {
-                self.end(Ok(()));
+                for after in self.close_tx().map(|(_, after)| after).unwrap_or_default() {
+                    after(Ok(()));
+                }
                 Ok(value)
             }
             Err(e) => {
@@ -358,7 +497,7 @@ impl Batch {
     /// After a failed commit, with no transaction open: moves the WAL into the database file
     /// and truncates it, so that on a full disk the room the WAL took is free again.
     pub fn checkpoint_after_failure(&mut self) {
-        if self.guard.is_some() {
+        if let Tx::Open(_) = self.tx {
             return;
         }
         let _guard = self.lock.lock();
@@ -367,23 +506,14 @@ impl Batch {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 
-    /// The transaction is over: let other writers in and answer the waiting callers.
-    fn end(&mut self, outcome: Result<(), String>) {
-        self.writers.clear();
-        self.guard = None;
-        self.opened_at = None;
-        for after in std::mem::take(&mut self.after_commit) {
-            after(outcome.clone());
-        }
-    }
-
     /// Rolls back an execution's transaction that nobody can end any more (its engine is
     /// gone), and serves the calls it held.
-    pub fn end_orphaned_transaction(&mut self) {
-        if self.tx_owner.is_some() {
-            self.roll_back_owner();
-            self.release_held();
+    pub fn end_orphaned_transaction(&mut self) -> Served {
+        if !self.in_user_transaction() {
+            return Served::Kept;
         }
+        self.roll_back_owner();
+        self.release_held()
     }
 
     /// At shutdown, once no execution runs: undoes a transaction left open, commits the rest.
@@ -392,11 +522,22 @@ impl Batch {
             let _ = (call.work)(Err("flux dev is stopping".into()));
         }
         self.roll_back_owner();
-        if self.guard.is_some() {
+        if let Tx::Open(_) = self.tx {
             let _ = self.commit_with(|_| Ok(()));
         }
         self.capture.uninstall(&mut self.conn);
     }
+}
+
+fn roll_back_savepoint(conn: &Connection) {
+    let _ = conn.execute_batch(&format!("ROLLBACK TO {SAVEPOINT}; RELEASE {SAVEPOINT}"));
+}
+
+/// One savepoint of the execution's transaction is gone; with the last, the transaction.
+fn close_savepoint(user: &mut Option<UserTx>) {
+    *user = user.take().and_then(|user| {
+        NonZeroUsize::new(user.depth.get() - 1).map(|depth| UserTx { depth, ..user })
+    });
 }
 
 #[cfg(test)]
@@ -443,6 +584,32 @@ mod tests {
         )
     }
 
+    /// A call running `sql` whose reply waits for the commit of its writes.
+    fn durable_call(owner: ExecId, sql: &'static str) -> (SqlCall, Receiver<Result<(), String>>) {
+        let (reply, replies) = crossbeam_channel::bounded(1);
+        let work: super::super::writer::Work = Box::new(move |session| {
+            let outcome = session
+                .and_then(|session| session.conn.execute_batch(sql).map_err(|e| e.to_string()));
+            let after: AfterCommit = Box::new(move |committed: Result<(), String>| {
+                let _ = reply.send(committed.and(outcome));
+            });
+            Some(after)
+        });
+        (
+            SqlCall {
+                owner,
+                control: TxControl::None,
+                work,
+            },
+            replies,
+        )
+    }
+
+    /// Serves a call that must leave the open transaction in place.
+    fn serve(batch: &mut Batch, call: SqlCall) {
+        assert_eq!(batch.serve(call), Served::Kept);
+    }
+
     fn ids(store: &Store) -> Vec<String> {
         let conn = store.connect().expect("connect");
         let mut stmt = conn.prepare("SELECT id FROM t ORDER BY id").expect("query");
@@ -456,19 +623,19 @@ mod tests {
         let mut batch = Batch::new(&store).expect("batch");
         let (a, b) = (ExecId::random(), ExecId::random());
         let (begin, _) = call(a, TxControl::Begin, None);
-        batch.serve(begin);
+        serve(&mut batch, begin);
         let (insert_a, a_done) = call(a, TxControl::None, Some("INSERT INTO t VALUES ('a')"));
-        batch.serve(insert_a);
+        serve(&mut batch, insert_a);
         assert_eq!(a_done.try_recv(), Ok(Ok(())));
         let (insert_b, b_done) = call(b, TxControl::None, Some("INSERT INTO t VALUES ('b')"));
-        batch.serve(insert_b);
+        serve(&mut batch, insert_b);
         assert_eq!(
             b_done.try_recv(),
             Err(TryRecvError::Empty),
             "b runs after a's transaction"
         );
         let (rollback, _) = call(a, TxControl::Rollback, None);
-        batch.serve(rollback);
+        serve(&mut batch, rollback);
         assert_eq!(b_done.try_recv(), Ok(Ok(())));
         batch.commit_with(|_| Ok(())).expect("commit");
         assert_eq!(ids(&store), ["b"]);
@@ -480,9 +647,9 @@ mod tests {
         let (_dir, store) = store();
         let mut batch = Batch::new(&store).expect("batch");
         let (a, b) = (ExecId::random(), ExecId::random());
-        batch.serve(call(a, TxControl::Begin, None).0);
+        serve(&mut batch, call(a, TxControl::Begin, None).0);
         let (insert_b, b_done) = call(b, TxControl::None, Some("INSERT INTO t VALUES ('b')"));
-        batch.serve(insert_b);
+        serve(&mut batch, insert_b);
         batch.expire_held(Instant::now() + LOCK_WAIT - Duration::from_secs(1));
         assert_eq!(b_done.try_recv(), Err(TryRecvError::Empty));
         batch.expire_held(Instant::now() + LOCK_WAIT + Duration::from_secs(1));
@@ -496,20 +663,27 @@ mod tests {
         let (_dir, store) = store();
         let mut batch = Batch::new(&store).expect("batch");
         let (x, y) = (ExecId::random(), ExecId::random());
-        batch.serve(call(x, TxControl::None, Some("INSERT INTO t VALUES ('x')")).0);
-        let (reply, waiter) = crossbeam_channel::bounded(1);
-        batch.after_commit.push(Box::new(move |outcome| {
-            let _ = reply.send(outcome);
-        }));
+        let (insert_x, waiter) = durable_call(x, "INSERT INTO t VALUES ('x')");
+        serve(&mut batch, insert_x);
+        assert_eq!(
+            waiter.try_recv(),
+            Err(TryRecvError::Empty),
+            "x waits for the commit"
+        );
+        assert!(batch.has_waiters());
         let (conflict, failed) = call(y, TxControl::None, Some("INSERT INTO t VALUES ('x')"));
-        batch.serve(conflict);
+        assert_eq!(batch.serve(conflict), Served::Undone);
         assert!(matches!(failed.try_recv(), Ok(Err(_))));
         assert!(
             matches!(waiter.try_recv(), Ok(Err(_))),
             "the waiter learns its write is gone"
         );
-        assert!(batch.take_undone());
-        assert!(!batch.take_undone());
+        assert!(!batch.has_waiters());
+        assert_eq!(batch.opened_at(), None, "no transaction is open any more");
+        serve(
+            &mut batch,
+            call(y, TxControl::None, Some("SELECT * FROM t")).0,
+        );
         batch.close();
         assert!(ids(&store).is_empty());
     }
@@ -519,24 +693,32 @@ mod tests {
         let (_dir, store) = store();
         let mut batch = Batch::new(&store).expect("batch");
         let (a, b) = (ExecId::random(), ExecId::random());
-        batch.serve(call(a, TxControl::Begin, None).0);
-        batch.serve(call(a, TxControl::None, Some("INSERT INTO t VALUES ('a')")).0);
+        serve(&mut batch, call(a, TxControl::Begin, None).0);
+        serve(
+            &mut batch,
+            call(a, TxControl::None, Some("INSERT INTO t VALUES ('a')")).0,
+        );
         let (insert_b, b_done) = call(b, TxControl::None, Some("INSERT INTO t VALUES ('b')"));
-        batch.serve(insert_b);
+        serve(&mut batch, insert_b);
         let (conflict, failed) = call(a, TxControl::None, Some("INSERT INTO t VALUES ('a')"));
-        batch.serve(conflict);
+        assert_eq!(batch.serve(conflict), Served::Undone);
         assert!(matches!(failed.try_recv(), Ok(Err(_))));
-        assert!(batch.take_undone());
-        batch.release_held();
+        assert!(!batch.in_user_transaction());
+        assert_eq!(
+            b_done.try_recv(),
+            Err(TryRecvError::Empty),
+            "held until the store thread has made its own writes again"
+        );
+        assert_eq!(batch.release_held(), Served::Kept);
         assert_eq!(b_done.try_recv(), Ok(Ok(())), "b no longer waits");
         let (after, refused) = call(a, TxControl::None, Some("INSERT INTO t VALUES ('late')"));
-        batch.serve(after);
+        serve(&mut batch, after);
         assert!(
             matches!(refused.try_recv(), Ok(Err(reason)) if reason.contains("rolled back the store's shared transaction")),
             "a's later writes fail"
         );
         let (rollback, rolled_back) = call(a, TxControl::Rollback, None);
-        batch.serve(rollback);
+        serve(&mut batch, rollback);
         assert!(
             matches!(rolled_back.try_recv(), Ok(Err(_))),
             "nothing left to roll back"
@@ -552,17 +734,20 @@ mod tests {
         let mut batch = Batch::new(&store).expect("batch");
         let (x, y, reader) = (ExecId::random(), ExecId::random(), ExecId::random());
         let (insert_x, x_done) = call(x, TxControl::None, Some("INSERT INTO t VALUES ('x')"));
-        batch.serve(insert_x);
+        serve(&mut batch, insert_x);
         assert_eq!(x_done.try_recv(), Ok(Ok(())));
-        batch.serve(call(reader, TxControl::None, Some("SELECT * FROM t")).0);
+        serve(
+            &mut batch,
+            call(reader, TxControl::None, Some("SELECT * FROM t")).0,
+        );
         // y's conflict undoes x's insert while x is not waiting for anything.
-        batch.serve(call(y, TxControl::None, Some("INSERT INTO t VALUES ('x')")).0);
-        assert!(batch.take_undone());
+        let conflict = call(y, TxControl::None, Some("INSERT INTO t VALUES ('x')")).0;
+        assert_eq!(batch.serve(conflict), Served::Undone);
         assert!(batch.lost(x).is_some());
         assert!(batch.lost(reader).is_none(), "a reader lost nothing");
         // x's sync before its response: it must not succeed at the next commit.
         let (sync, synced) = call(x, TxControl::None, None);
-        batch.serve(sync);
+        serve(&mut batch, sync);
         assert!(
             matches!(synced.try_recv(), Ok(Err(reason)) if reason.contains("undone")),
             "x learns its write is gone"
@@ -571,7 +756,7 @@ mod tests {
         assert!(ids(&store).is_empty());
         batch.forget(x);
         let (again, again_done) = call(x, TxControl::None, Some("INSERT INTO t VALUES ('x2')"));
-        batch.serve(again);
+        serve(&mut batch, again);
         assert_eq!(again_done.try_recv(), Ok(Ok(())));
         batch.close();
     }
@@ -590,19 +775,22 @@ mod tests {
             .expect("schema");
         let mut batch = Batch::new(&store).expect("batch");
         let (good, bad) = (ExecId::random(), ExecId::random());
-        batch.serve(call(good, TxControl::None, Some("INSERT INTO t VALUES ('good')")).0);
+        serve(
+            &mut batch,
+            call(good, TxControl::None, Some("INSERT INTO t VALUES ('good')")).0,
+        );
         // A deferred foreign key is only checked at the outer COMMIT.
         let (orphan, orphan_done) = call(
             bad,
             TxControl::None,
             Some("INSERT INTO child VALUES ('c', 'missing')"),
         );
-        batch.serve(orphan);
+        serve(&mut batch, orphan);
         assert_eq!(orphan_done.try_recv(), Ok(Ok(())));
         assert!(batch.commit_with(|_| Ok(())).is_err());
         assert!(batch.lost(good).is_some() && batch.lost(bad).is_some());
         let (sync, synced) = call(good, TxControl::None, None);
-        batch.serve(sync);
+        serve(&mut batch, sync);
         assert!(
             matches!(synced.try_recv(), Ok(Err(reason)) if reason.contains("could not commit"))
         );
@@ -615,22 +803,208 @@ mod tests {
         let (_dir, store) = store();
         let mut batch = Batch::new(&store).expect("batch");
         let (a, b) = (ExecId::random(), ExecId::random());
-        batch.serve(call(a, TxControl::Begin, None).0);
-        batch.serve(call(a, TxControl::None, Some("INSERT INTO t VALUES ('outer')")).0);
-        batch.serve(call(a, TxControl::Begin, None).0);
-        batch.serve(call(a, TxControl::None, Some("INSERT INTO t VALUES ('inner')")).0);
-        batch.serve(call(a, TxControl::Rollback, None).0);
+        serve(&mut batch, call(a, TxControl::Begin, None).0);
+        serve(
+            &mut batch,
+            call(a, TxControl::None, Some("INSERT INTO t VALUES ('outer')")).0,
+        );
+        serve(&mut batch, call(a, TxControl::Begin, None).0);
+        serve(
+            &mut batch,
+            call(a, TxControl::None, Some("INSERT INTO t VALUES ('inner')")).0,
+        );
+        serve(&mut batch, call(a, TxControl::Rollback, None).0);
         let (insert_b, b_done) = call(b, TxControl::None, Some("INSERT INTO t VALUES ('b')"));
-        batch.serve(insert_b);
+        serve(&mut batch, insert_b);
         assert_eq!(
             b_done.try_recv(),
             Err(TryRecvError::Empty),
             "the outer one still holds b"
         );
-        batch.serve(call(a, TxControl::Commit, None).0);
+        serve(&mut batch, call(a, TxControl::Commit, None).0);
         assert_eq!(b_done.try_recv(), Ok(Ok(())));
         batch.commit_with(|_| Ok(())).expect("commit");
         assert_eq!(ids(&store), ["b", "outer"]);
+        batch.close();
+    }
+
+    #[test]
+    fn the_transaction_opens_with_a_call_and_closes_with_its_commit() {
+        let (_dir, store) = store();
+        let mut batch = Batch::new(&store).expect("batch");
+        let (reader, writer) = (ExecId::random(), ExecId::random());
+        assert_eq!(batch.opened_at(), None);
+        serve(
+            &mut batch,
+            call(reader, TxControl::None, Some("SELECT * FROM t")).0,
+        );
+        assert!(batch.opened_at().is_some());
+        assert_eq!(batch.writers().count(), 0, "a reader wrote nothing");
+        let (insert, committed) = durable_call(writer, "INSERT INTO t VALUES ('w')");
+        serve(&mut batch, insert);
+        assert_eq!(batch.writers().collect::<Vec<_>>(), [writer]);
+        assert!(batch.has_waiters());
+        assert_eq!(committed.try_recv(), Err(TryRecvError::Empty));
+        batch.commit_with(|_| Ok(())).expect("commit");
+        assert_eq!(committed.try_recv(), Ok(Ok(())));
+        assert_eq!(batch.opened_at(), None);
+        assert!(!batch.has_waiters());
+        assert_eq!(batch.writers().count(), 0);
+        assert_eq!(ids(&store), ["w"]);
+        batch.close();
+    }
+
+    #[test]
+    fn the_store_threads_own_writes_are_refused_inside_an_executions_transaction() {
+        let (_dir, store) = store();
+        let mut batch = Batch::new(&store).expect("batch");
+        let a = ExecId::random();
+        serve(&mut batch, call(a, TxControl::Begin, None).0);
+        serve(
+            &mut batch,
+            call(a, TxControl::None, Some("INSERT INTO t VALUES ('a')")).0,
+        );
+        let wrote = batch.write(|conn| Ok(conn.execute("INSERT INTO t VALUES ('own')", [])?));
+        assert!(
+            matches!(wrote, Err(StoreError::TransactionOpen { owner }) if owner == a),
+            "{wrote:?}"
+        );
+        let committed = batch.commit_with(|_| Ok(()));
+        assert!(matches!(committed, Err(StoreError::TransactionOpen { .. })));
+        assert!(batch.in_user_transaction(), "a's transaction is untouched");
+        assert!(batch.lost(a).is_none(), "nothing of a's was undone");
+        serve(&mut batch, call(a, TxControl::Commit, None).0);
+        batch.commit_with(|_| Ok(())).expect("commit");
+        assert_eq!(ids(&store), ["a"]);
+        batch.close();
+    }
+
+    #[test]
+    fn only_the_owner_ends_its_transaction_and_each_begin_needs_its_end() {
+        let (_dir, store) = store();
+        let mut batch = Batch::new(&store).expect("batch");
+        let (a, b) = (ExecId::random(), ExecId::random());
+        let (commit, refused) = call(a, TxControl::Commit, None);
+        serve(&mut batch, commit);
+        assert_eq!(refused.try_recv(), Ok(Err("no transaction is open".into())));
+        serve(&mut batch, call(a, TxControl::Begin, None).0);
+        serve(&mut batch, call(a, TxControl::Begin, None).0);
+        let (b_commit, b_refused) = call(b, TxControl::Commit, None);
+        serve(&mut batch, b_commit);
+        assert_eq!(
+            b_refused.try_recv(),
+            Err(TryRecvError::Empty),
+            "b waits for a"
+        );
+        serve(&mut batch, call(a, TxControl::Commit, None).0);
+        assert!(batch.in_user_transaction(), "one savepoint is still open");
+        serve(&mut batch, call(a, TxControl::Commit, None).0);
+        assert!(!batch.in_user_transaction());
+        assert_eq!(
+            b_refused.try_recv(),
+            Ok(Err("no transaction is open".into())),
+            "b had none to commit"
+        );
+        let (again, refused_again) = call(a, TxControl::Rollback, None);
+        serve(&mut batch, again);
+        assert_eq!(
+            refused_again.try_recv(),
+            Ok(Err("no transaction is open".into()))
+        );
+        batch.close();
+    }
+
+    #[test]
+    fn an_atomic_commit_holds_commits_until_its_record_arrives() {
+        let (_dir, store) = store();
+        let mut batch = Batch::new(&store).expect("batch");
+        let (a, other) = (ExecId::random(), ExecId::random());
+        serve(&mut batch, call(a, TxControl::Begin, None).0);
+        serve(
+            &mut batch,
+            call(a, TxControl::None, Some("INSERT INTO t VALUES ('a')")).0,
+        );
+        let (commit, committed) = call(a, TxControl::CommitWithRecord, None);
+        serve(&mut batch, commit);
+        assert_eq!(committed.try_recv(), Ok(Ok(())));
+        assert!(!batch.in_user_transaction());
+        assert!(batch.record_awaited_until().is_some());
+        batch.record_arrived(other);
+        assert!(
+            batch.record_awaited_until().is_some(),
+            "another record changes nothing"
+        );
+        batch.record_arrived(a);
+        assert_eq!(batch.record_awaited_until(), None);
+        batch.commit_with(|_| Ok(())).expect("commit");
+        assert_eq!(ids(&store), ["a"]);
+        batch.close();
+    }
+
+    #[test]
+    fn a_call_refused_for_lost_writes_never_reports_a_durable_success() {
+        let (_dir, store) = store();
+        let mut batch = Batch::new(&store).expect("batch");
+        let (x, y) = (ExecId::random(), ExecId::random());
+        serve(
+            &mut batch,
+            call(x, TxControl::None, Some("INSERT INTO t VALUES ('x')")).0,
+        );
+        let conflict = call(y, TxControl::None, Some("INSERT INTO t VALUES ('x')")).0;
+        assert_eq!(batch.serve(conflict), Served::Undone);
+        let (durable, reply) = durable_call(x, "INSERT INTO t VALUES ('x2')");
+        serve(&mut batch, durable);
+        assert!(
+            matches!(reply.try_recv(), Ok(Err(reason)) if reason.contains("undone")),
+            "answered at once, with why"
+        );
+        assert!(!batch.has_waiters());
+        batch.commit_with(|_| Ok(())).expect("commit");
+        assert!(ids(&store).is_empty());
+        batch.close();
+    }
+
+    #[test]
+    fn held_calls_run_in_order_and_a_held_transaction_holds_those_after_it() {
+        let (_dir, store) = store();
+        let mut batch = Batch::new(&store).expect("batch");
+        let (a, b, c) = (ExecId::random(), ExecId::random(), ExecId::random());
+        serve(&mut batch, call(a, TxControl::Begin, None).0);
+        serve(
+            &mut batch,
+            call(b, TxControl::None, Some("INSERT INTO t VALUES ('b1')")).0,
+        );
+        serve(&mut batch, call(c, TxControl::Begin, None).0);
+        let (b2, b2_done) = call(b, TxControl::None, Some("INSERT INTO t VALUES ('b2')"));
+        serve(&mut batch, b2);
+        serve(
+            &mut batch,
+            call(c, TxControl::None, Some("INSERT INTO t VALUES ('c1')")).0,
+        );
+        assert!(
+            batch.next_deadline().is_some(),
+            "the calls of b and c are held"
+        );
+        serve(&mut batch, call(a, TxControl::Commit, None).0);
+        assert!(
+            batch.in_user_transaction(),
+            "c's transaction began in its turn"
+        );
+        assert_eq!(b2_done.try_recv(), Err(TryRecvError::Empty), "c's holds b2");
+        serve(&mut batch, call(c, TxControl::Commit, None).0);
+        assert_eq!(b2_done.try_recv(), Ok(Ok(())));
+        assert_eq!(batch.next_deadline(), None, "nothing is held");
+        batch.commit_with(|_| Ok(())).expect("commit");
+        let conn = store.connect().expect("connect");
+        let mut stmt = conn
+            .prepare("SELECT id FROM t ORDER BY rowid")
+            .expect("query");
+        let order: Vec<String> = stmt
+            .query_map([], |row| row.get(0))
+            .expect("rows")
+            .collect::<rusqlite::Result<_>>()
+            .expect("ids");
+        assert_eq!(order, ["b1", "c1", "b2"]);
         batch.close();
     }
 }

@@ -12,6 +12,7 @@ mod retention;
 pub mod sandbox;
 mod sqlite;
 mod storage;
+mod thread;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use batch::Batch;
+pub use batch::{Batch, Served};
 pub use capture::Capture;
 pub use files::{create_private, secure_state_dir, write_private, PrivateFileError};
 pub use jobs::{
@@ -34,6 +35,7 @@ pub use records::{
 };
 pub use retention::{flux_bytes, prune, prune_to_size, SizeWatch};
 pub use storage::{JobWrites, Maintenance, Storage};
+pub use thread::{Inbox, OnWritten, Scheduler, StoreThread, Waker};
 pub use writer::{
     busy_message, writer_channel, AfterCommit, Session, SqlCall, TxControl, Writer, LOCK_WAIT,
 };
@@ -59,6 +61,8 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("a stored record is unreadable: {0}")]
     Decode(#[from] serde_json::Error),
+    #[error("execution {owner}'s transaction is open: the store's own writes wait until it ends")]
+    TransactionOpen { owner: crate::record::ExecId },
 }
 
 #[cfg(test)]

@@ -1,0 +1,32 @@
+//! What runs the attempts the dispatcher claims: given to it by whoever starts both (the job
+//! engines of the runtime, in `flux dev`), so that the queue never names the runtime.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::JobAttempt;
+use crate::record::{ExecId, Links};
+
+/// One attempt of a claimed job, ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    /// The execution's id: the job's `next_exec_id`.
+    pub id: ExecId,
+    pub job: JobAttempt,
+    /// What the worker receives as its argument ([`super::job_input`]), and its record keeps.
+    pub input: Value,
+    pub links: Links,
+    /// How long the attempt may run (the worker's `timeout`).
+    pub timeout: Duration,
+}
+
+/// Runs job attempts. Each attempt's record (with its job's next state) comes back to the
+/// store thread through its records channel; that frees the attempt's slot.
+pub trait Runner: Send {
+    /// Starts `attempts` (queued behind those still running).
+    fn run(&mut self, attempts: Vec<Attempt>);
+
+    /// Lets the attempts still running end, then stops; nothing runs afterwards.
+    fn stop(&mut self);
+}

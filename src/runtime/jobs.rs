@@ -1,0 +1,76 @@
+//! The job engines, as the runner of the attempts the queue's dispatcher claims.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{Engine, ExecutionRequest, Shared};
+use crate::project::FunctionFile;
+use crate::queue::{Attempt, Runner};
+use crate::record::Kind;
+
+/// The pool of job engines (`queue.concurrency`), at a lower CPU priority than HTTP's.
+pub struct JobEngines {
+    shared: Arc<Shared>,
+    engine: Option<Engine>,
+}
+
+impl JobEngines {
+    pub fn start(shared: Arc<Shared>, engines: usize) -> std::io::Result<JobEngines> {
+        let engine = Engine::start(Arc::clone(&shared), engines, "job")?;
+        Ok(JobEngines {
+            shared,
+            engine: Some(engine),
+        })
+    }
+
+    /// The file serving jobs named `name` (a missing one makes the attempt fail, recorded).
+    fn function(&self, name: &str) -> FunctionFile {
+        self.shared.lookup(name).unwrap_or_else(|| FunctionFile {
+            name: name.to_string(),
+            module: format!("{name}.ts"),
+            path: self
+                .shared
+                .layout
+                .functions_dir()
+                .join(format!("{name}.ts")),
+            modified: None,
+            len: 0,
+        })
+    }
+}
+
+impl Runner for JobEngines {
+    fn run(&mut self, attempts: Vec<Attempt>) {
+        let Some(engine) = &self.engine else {
+            return;
+        };
+        // Once per name and round: a lookup looks at the file on disk.
+        let mut functions: HashMap<String, FunctionFile> = HashMap::new();
+        for attempt in attempts {
+            let function = functions
+                .entry(attempt.job.name.clone())
+                .or_insert_with(|| self.function(&attempt.job.name))
+                .clone();
+            let request = ExecutionRequest {
+                id: attempt.id,
+                kind: Kind::Job,
+                function,
+                recorded_input: attempt.input.clone(),
+                input: attempt.input,
+                method: None,
+                path: None,
+                timeout: attempt.timeout,
+                links: attempt.links,
+                job: Some(attempt.job),
+            };
+            // Its record comes back to the store thread; nothing waits for this reply.
+            let _ = engine.submit(request, Box::new(|_| {}));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            engine.stop();
+        }
+    }
+}

@@ -1,0 +1,508 @@
+//! The store thread: the one writer of the store. It serves the executions' calls on the
+//! writing connection ([`Batch`]), commits their writes in one transaction with the records of
+//! the executions that finished meanwhile (group commit), tries a failed commit again without
+//! dropping a record, and hands what committed to whoever listens. Between commits, a
+//! [`Scheduler`] (the job queue's dispatcher) claims work with the same connection and adds its
+//! own writes to the commits.
+//!
+//! It wakes on a call (a write of an execution or of the API, enqueues included), a finished
+//! execution and a [`Waker`]; otherwise it sleeps until the scheduler's next wake time. There is
+//! no polling interval: every commit is followed by a look at due work.
+
+use std::collections::HashSet;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver, Sender};
+use rusqlite::Connection;
+
+use super::{insert_writes, prepare_writes, Batch, Result, Served, SqlCall, StoreWrite};
+use crate::clock::now_us;
+use crate::record::ExecId;
+
+/// What runs on the store thread besides the executions' calls: it claims work with the
+/// writing connection, and adds its own writes to the commits. Every method runs on the store
+/// thread, between calls.
+pub trait Scheduler: Send {
+    /// Claims what is due and starts it, writing in the open transaction ([`Batch::write`]);
+    /// never called inside an execution's transaction, nor once the thread is stopping.
+    /// Returns how long until it looks again (`None`: when something happens).
+    fn claim(&mut self, batch: &mut Batch) -> Option<Duration>;
+
+    /// It has writes waiting for a commit (in the open transaction, or taken by a failed one).
+    fn unsaved(&self) -> bool;
+
+    /// Its writes should commit now, without waiting for more to share the commit.
+    fn commit_now(&self) -> bool;
+
+    /// Work it started has not come back yet (as a record): a stop waits for it.
+    fn busy(&self) -> bool;
+
+    /// A finished execution reached the store thread. Returns whether that frees room to
+    /// claim more.
+    fn arrived(&mut self, write: &StoreWrite) -> bool;
+
+    /// `write` waits for a commit, and its execution's writes were undone (`reason`): its
+    /// record may have to say so.
+    fn writes_lost(&mut self, write: &mut StoreWrite, reason: &str);
+
+    /// Adds its writes to the transaction committing `records`; `writers` are the executions
+    /// whose writes are in it.
+    fn before_commit(
+        &mut self,
+        tx: &Connection,
+        records: &[StoreWrite],
+        writers: &HashSet<ExecId>,
+    ) -> Result<()>;
+
+    /// The commit that stored `records` (as `seqs`) and its own writes succeeded.
+    fn committed(&mut self, records: &[StoreWrite], seqs: &[i64]);
+
+    /// The open transaction was undone (a failed commit, or a statement that rolled it back)
+    /// with its writes in it: it makes them again in `batch` now if it can, else with the next
+    /// commit.
+    fn undone(&mut self, batch: &mut Batch);
+
+    /// The thread stops, nothing is busy: stop what runs the work.
+    fn stop(&mut self);
+}
+
+/// Called on the store thread with each batch of records once it is committed.
+pub type OnWritten = Box<dyn Fn(&[StoreWrite]) + Send>;
+
+enum Control {
+    /// Look at due work now (the queue was resumed, or paused).
+    Wake,
+    Stop,
+}
+
+/// Wakes the store thread to look at due work; cheap to clone.
+#[derive(Clone)]
+pub struct Waker(Sender<Control>);
+
+impl Waker {
+    pub fn wake(&self) {
+        let _ = self.0.send(Control::Wake);
+    }
+}
+
+/// The receiving end of a [`Waker`], until the thread starts.
+pub struct Inbox {
+    events: Receiver<Control>,
+    stop: Sender<Control>,
+}
+
+pub struct StoreThread {
+    stop: Sender<Control>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Records committed per transaction at most.
+const MAX_BATCH: usize = 1_000;
+
+/// Engine calls served before looking at the other inputs again.
+const MAX_CALLS: usize = 256;
+
+/// Commits group what finished within this long, or this many: the fixed cost of a transaction
+/// (mostly reloading pages other connections changed) is then shared.
+const FLUSH_AFTER: Duration = Duration::from_micros(4_000);
+const FLUSH_AT: usize = 256;
+
+/// After a failed commit, the first and the longest wait before the records are tried again.
+const RETRY_FIRST: Duration = Duration::from_millis(5);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Records tried per commit after failed commits: fewer the longer the store has failed.
+fn retry_chunk(wait: Duration) -> usize {
+    let halvings = (wait.as_millis() / RETRY_FIRST.as_millis().max(1))
+        .max(1)
+        .ilog2();
+    (FLUSH_AT >> halvings.min(8)).max(1)
+}
+
+/// Tries to commit the last records at shutdown before giving up (about 15 s of waits).
+const SHUTDOWN_TRIES: u32 = 20;
+
+impl StoreThread {
+    /// A waker whose events wait until [`StoreThread::start`] runs, so that what wakes the
+    /// thread can be built before the thread exists.
+    pub fn channel() -> (Waker, Inbox) {
+        let (events, inbox) = crossbeam_channel::unbounded();
+        let waker = Waker(events.clone());
+        (
+            waker,
+            Inbox {
+                events: inbox,
+                stop: events,
+            },
+        )
+    }
+
+    /// Starts the thread: it serves `calls`, commits `records` and runs `scheduler`, and gives
+    /// each committed batch to `on_written`.
+    pub fn start(
+        batch: Batch,
+        inbox: Inbox,
+        records: Receiver<StoreWrite>,
+        calls: Receiver<SqlCall>,
+        scheduler: Box<dyn Scheduler>,
+        on_written: OnWritten,
+    ) -> std::io::Result<StoreThread> {
+        let Inbox { events, stop } = inbox;
+        let state = State {
+            batch,
+            inbox: events,
+            records,
+            calls,
+            scheduler,
+            on_written,
+            stopping: false,
+            pending: Vec::new(),
+            pending_since: None,
+            retry: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("flux-store".into())
+            .spawn(move || state.run())?;
+        Ok(StoreThread {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops claiming, lets running work end (the shutdown grace interrupts it), stores every
+    /// record still on its way, then returns.
+    pub fn stop(mut self) {
+        let _ = self.stop.send(Control::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct State {
+    batch: Batch,
+    inbox: Receiver<Control>,
+    records: Receiver<StoreWrite>,
+    calls: Receiver<SqlCall>,
+    scheduler: Box<dyn Scheduler>,
+    on_written: OnWritten,
+    stopping: bool,
+    /// Finished executions waiting for the next commit.
+    pending: Vec<StoreWrite>,
+    /// When the oldest of those (or of the scheduler's writes) started waiting.
+    pending_since: Option<Instant>,
+    /// After a failed commit: when to try again, and the wait after that.
+    retry: Option<(Instant, Duration)>,
+}
+
+impl State {
+    fn run(mut self) {
+        // When to look for due work next (`None`: when something happens).
+        let mut claim_at = Some(Instant::now());
+        loop {
+            // Sleep until something happens, work is due, the open transaction is old enough
+            // to commit, or a held call gives up.
+            // An open user transaction defers both: its end arrives as a call.
+            let (claim_wake, flush_at) = if self.batch.in_user_transaction() {
+                (None, None)
+            } else {
+                (claim_at, self.flush_due_at())
+            };
+            let wake_at = [claim_wake, flush_at, self.batch.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min();
+            let timeout = wake_at.map(|at| at.saturating_duration_since(Instant::now()));
+            let mut received = None;
+            let mut call = None;
+            match timeout {
+                Some(timeout) => select! {
+                    recv(self.calls) -> c => call = c.ok(),
+                    recv(self.inbox) -> event => claim_at = self.handle(event.unwrap_or(Control::Stop)).or(claim_at),
+                    recv(self.records) -> write => received = write.ok(),
+                    default(timeout) => {}
+                },
+                None => select! {
+                    recv(self.calls) -> c => call = c.ok(),
+                    recv(self.inbox) -> event => claim_at = self.handle(event.unwrap_or(Control::Stop)).or(claim_at),
+                    recv(self.records) -> write => received = write.ok(),
+                },
+            }
+            if let Some(call) = call {
+                self.serve(call);
+            }
+            let mut freed = received.is_some_and(|write| self.take(write));
+            // Take everything already queued, so that one transaction covers it.
+            for _ in 0..MAX_CALLS {
+                match self.calls.try_recv() {
+                    Ok(call) => self.serve(call),
+                    Err(_) => break,
+                }
+            }
+            while let Ok(event) = self.inbox.try_recv() {
+                claim_at = self.handle(event).or(claim_at);
+            }
+            while self.pending.len() < MAX_BATCH {
+                match self.records.try_recv() {
+                    Ok(write) => freed |= self.take(write),
+                    Err(_) => break,
+                }
+            }
+            let now = Instant::now();
+            if freed {
+                claim_at = Some(now);
+            }
+            self.batch.expire_held(now);
+            // Work written inside a transaction that is still open must not start yet.
+            if claim_at.is_some_and(|at| at <= now) && !self.batch.in_user_transaction() {
+                claim_at = self.claim().map(|wait| now + wait);
+            }
+            if self.should_flush() {
+                self.flush();
+                self.release_held();
+                // Slots freed, a retry rescheduled, or a commit carried new work: plan again.
+                if !self.stopping {
+                    claim_at = Some(Instant::now());
+                }
+            }
+            if self.stopping
+                && !self.scheduler.busy()
+                && self.pending.is_empty()
+                && self.batch.opened_at().is_none()
+            {
+                break;
+            }
+        }
+        self.finish();
+    }
+
+    /// After a stop: the scheduler's work has ended; store what is still coming (HTTP records).
+    fn finish(mut self) {
+        self.scheduler.stop();
+        let mut failed_commits = 0;
+        loop {
+            let calls: Vec<SqlCall> = self.calls.try_iter().collect();
+            let more: Vec<StoreWrite> = self.records.try_iter().take(MAX_BATCH).collect();
+            if calls.is_empty() && more.is_empty() && self.pending.is_empty() {
+                break;
+            }
+            let no_calls = calls.is_empty();
+            for call in calls {
+                self.serve(call);
+            }
+            for write in more {
+                self.take(write);
+            }
+            if no_calls {
+                // Every engine has stopped: a transaction still open has lost its execution.
+                let served = self.batch.end_orphaned_transaction();
+                self.settle(served);
+            }
+            if !self.batch.in_user_transaction() {
+                if let Some((at, _)) = self.retry {
+                    std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                }
+                self.flush();
+                self.release_held();
+                if self.retry.is_some() {
+                    failed_commits += 1;
+                    if failed_commits >= SHUTDOWN_TRIES {
+                        eprintln!(
+                            "error: flux dev is stopping and the store still does not commit: \
+                             {} execution records are not stored",
+                            self.pending.len()
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+        self.batch.close();
+    }
+
+    /// Runs an engine's call in the open transaction.
+    fn serve(&mut self, call: SqlCall) {
+        let served = self.batch.serve(call);
+        self.settle(served);
+    }
+
+    /// Serves the calls held for a transaction that has ended.
+    fn release_held(&mut self) {
+        let served = self.batch.release_held();
+        self.settle(served);
+    }
+
+    /// After calls undid the open transaction: the scheduler makes its writes again, the
+    /// records waiting for a commit learn their executions' writes are gone, then the held
+    /// calls run (which may undo it again).
+    fn settle(&mut self, mut served: Served) {
+        while served == Served::Undone {
+            self.scheduler.undone(&mut self.batch);
+            self.fail_lost();
+            served = self.batch.release_held();
+        }
+    }
+
+    /// Tells the scheduler about each waiting record whose execution's writes were undone.
+    fn fail_lost(&mut self) {
+        for write in &mut self.pending {
+            if let Some(reason) = self.batch.lost(write.record.id) {
+                self.scheduler.writes_lost(write, reason);
+            }
+        }
+    }
+
+    /// Queues a finished execution for the next commit; returns whether it freed room for
+    /// more work.
+    fn take(&mut self, mut write: StoreWrite) -> bool {
+        self.batch.record_arrived(write.record.id);
+        self.pending_since.get_or_insert_with(Instant::now);
+        let freed = self.scheduler.arrived(&write);
+        if let Some(reason) = self.batch.lost(write.record.id) {
+            self.scheduler.writes_lost(&mut write, reason);
+        }
+        self.pending.push(write);
+        freed
+    }
+
+    /// Lets the scheduler claim due work; its writes then wait for a commit like records.
+    fn claim(&mut self) -> Option<Duration> {
+        if self.stopping {
+            return None;
+        }
+        let next = self.scheduler.claim(&mut self.batch);
+        if self.scheduler.unsaved() {
+            self.pending_since.get_or_insert_with(Instant::now);
+        }
+        next
+    }
+
+    /// When what waits to be committed has waited long enough.
+    fn flush_due_at(&self) -> Option<Instant> {
+        let due = [self.pending_since, self.batch.opened_at()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|since| since + FLUSH_AFTER);
+        let not_before = [
+            self.retry.map(|(at, _)| at),
+            self.batch.record_awaited_until(),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        match not_before {
+            Some(at) => due.map(|due| due.max(at)),
+            None => due,
+        }
+    }
+
+    /// Commit now when a caller waits for it, when enough waits, when it has waited long
+    /// enough, when the scheduler asks, or when stopping; never inside an execution's open
+    /// transaction.
+    fn should_flush(&self) -> bool {
+        if self.batch.in_user_transaction() {
+            return false;
+        }
+        if self.pending.is_empty() && !self.scheduler.unsaved() && self.batch.opened_at().is_none()
+        {
+            return false;
+        }
+        if self.retry.is_some_and(|(at, _)| Instant::now() < at)
+            || self.batch.record_awaited_until().is_some()
+        {
+            return false;
+        }
+        self.batch.has_waiters()
+            || self.pending.len() >= FLUSH_AT
+            || self.flush_due_at().is_some_and(|at| Instant::now() >= at)
+            || self.stopping
+            || self.pending.is_empty() && self.scheduler.commit_now()
+    }
+
+    /// Returns when to look for due work because of it.
+    fn handle(&mut self, event: Control) -> Option<Instant> {
+        if let Control::Stop = event {
+            self.stopping = true;
+        }
+        Some(Instant::now())
+    }
+
+    /// Commits the executions' writes, the waiting records and the scheduler's writes in one
+    /// transaction. Should that fail, the executions that wrote in it are told, and the
+    /// records wait for the next try: a record is never dropped.
+    fn flush(&mut self) {
+        let now = now_us();
+        // After failed commits, fewer records per try: a store with little room left can still
+        // take some, where the whole backlog would fail again and again.
+        let take = self
+            .retry
+            .map_or(self.pending.len(), |(_, wait)| retry_chunk(wait))
+            .min(self.pending.len());
+        let prepared = match prepare_writes(&self.pending[..take]) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                // Only a record that cannot be encoded gets here: trying again cannot help.
+                eprintln!(
+                    "error: {} execution records could not be encoded: {e}",
+                    self.pending.len()
+                );
+                self.pending.clear();
+                return;
+            }
+        };
+        let writers: HashSet<ExecId> = self.batch.writers().collect();
+        let scheduler = &mut self.scheduler;
+        let records = &self.pending[..take];
+        let result = self.batch.commit_with(|tx| {
+            scheduler.before_commit(tx, records, &writers)?;
+            insert_writes(tx, &prepared, now)
+        });
+        drop(prepared);
+        match result {
+            Ok(seqs) => {
+                self.retry = None;
+                let batch: Vec<StoreWrite> = self.pending.drain(..take).collect();
+                self.pending_since = (!self.pending.is_empty()).then(Instant::now);
+                for write in &batch {
+                    self.batch.forget(write.record.id);
+                }
+                self.scheduler.committed(&batch, &seqs);
+                if !batch.is_empty() {
+                    (self.on_written)(&batch);
+                }
+            }
+            Err(e) => {
+                let wait = self
+                    .retry
+                    .map_or(RETRY_FIRST, |(_, wait)| (wait * 2).min(RETRY_MAX));
+                if wait < RETRY_MAX {
+                    eprintln!(
+                        "warning: the store could not commit ({e}); the executions that wrote \
+                         in that transaction fail, and {} records wait to be stored",
+                        self.pending.len()
+                    );
+                }
+                self.retry = Some((Instant::now() + wait, wait));
+                self.batch.checkpoint_after_failure();
+                self.scheduler.undone(&mut self.batch);
+                self.fail_lost();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_take_fewer_records_the_longer_the_store_fails() {
+        assert_eq!(retry_chunk(RETRY_FIRST), FLUSH_AT);
+        assert_eq!(retry_chunk(RETRY_FIRST * 2), FLUSH_AT / 2);
+        assert_eq!(retry_chunk(RETRY_FIRST * 4), FLUSH_AT / 4);
+        assert_eq!(retry_chunk(RETRY_MAX), 2);
+        assert_eq!(retry_chunk(RETRY_MAX * 60), 1, "never none");
+    }
+}
