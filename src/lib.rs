@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod dev;
 pub mod output;
 pub mod project;
 pub mod queue;

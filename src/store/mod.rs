@@ -4,6 +4,7 @@
 mod batch;
 mod capture;
 mod files;
+pub mod maintenance;
 mod migrate;
 mod mutations;
 mod records;
