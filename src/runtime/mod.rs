@@ -6,6 +6,7 @@ mod config_eval;
 mod email;
 mod host;
 mod loader;
+mod record;
 mod recorder;
 mod sql;
 pub mod ts;
