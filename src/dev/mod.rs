@@ -37,6 +37,10 @@ use self::watch::ProjectWatch;
 /// Finished executions that may wait for the store thread before engines block.
 const RECORD_BACKLOG: usize = 16 * 1024;
 
+/// Hears of every batch of records the store thread has committed, on that thread: it must
+/// never block.
+pub type OnWritten = Box<dyn Fn(&[StoreWrite]) + Send>;
+
 /// How to start a dev server; [`DevOptions::new`] has the defaults.
 pub struct DevOptions {
     /// The project folder (it holds `functions/`).
@@ -46,9 +50,7 @@ pub struct DevOptions {
     pub port: u16,
     /// Required on `/_flux/` when set. Beyond loopback one is made up when none is given.
     pub token: Option<String>,
-    /// Hears of every batch of records the store thread has committed, on that thread: it
-    /// must never block.
-    pub on_written: Box<dyn Fn(&[StoreWrite]) + Send>,
+    pub on_written: OnWritten,
     /// Hears what the server has to tell while it starts and runs.
     pub notices: Notices,
 }
@@ -369,7 +371,7 @@ async fn serve(
     layout: Layout,
     store: Store,
     config: Config,
-    on_written: Box<dyn Fn(&[StoreWrite]) + Send>,
+    on_written: OnWritten,
     notices: Notices,
     lock: &mut ProjectLock,
 ) -> Result<Serving, DevError> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{DevError, DevOptions, DevServer, LockHolder};
+use super::{DevError, DevOptions, DevServer, LockHolder, Notice};
 use crate::record::{ExecId, ExecutionRecord, Status};
 use crate::server::REQUEST_ID_HEADER;
 use crate::store::StoreWrite;
@@ -86,6 +86,41 @@ fn starts_serves_a_request_and_stops_in_process() {
     DevServer::start(DevOptions::new(dir.path()))
         .expect("the project starts again")
         .stop();
+}
+
+#[test]
+fn a_function_added_while_it_runs_is_told_and_served() {
+    let dir = project();
+    let (tell, told) = crossbeam_channel::unbounded::<Notice>();
+    let mut options = DevOptions::new(dir.path());
+    options.notices = std::sync::Arc::new(move |notice| {
+        let _ = tell.send(notice);
+    });
+    let server = DevServer::start(options).expect("the dev server starts");
+    std::fs::write(
+        dir.path().join("functions/bye.ts"),
+        "export default () => ({ bye: true })",
+    )
+    .expect("write bye.ts");
+    // Ends at the first quiet DEADLINE, so that a watcher that says nothing fails the test.
+    let added = std::iter::from_fn(|| told.recv_timeout(DEADLINE).ok())
+        .find_map(|notice| match notice {
+            Notice::FunctionAdded { name } => Some(name),
+            _ => None,
+        })
+        .expect("the watcher tells of the new function");
+    assert_eq!(added, "bye");
+    let body: serde_json::Value = reqwest::blocking::Client::builder()
+        .timeout(DEADLINE)
+        .build()
+        .expect("client")
+        .get(format!("{}/bye", server.url()))
+        .send()
+        .and_then(|r| r.error_for_status())
+        .and_then(|r| r.json())
+        .expect("the new function answers");
+    assert_eq!(body, json!({ "bye": true }));
+    server.stop();
 }
 
 #[test]
