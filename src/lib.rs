@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod dev;
 pub mod output;
 pub mod project;
 pub mod queue;

@@ -1,4 +1,5 @@
-//! `flux dev`'s execution lines on stdout, printed by their own thread.
+//! `flux dev`'s output: the banner and the dev server's notices on stderr, and the execution
+//! lines on stdout, printed by their own thread.
 //!
 //! The store thread hands each finished execution over without waiting: a reader of stdout
 //! that stops reading (`flux dev | less`, a full pipe) must never stall the store, so when the
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
+use crate::dev::Notice;
+use crate::project::{FunctionTable, Layout, Retention, CONFIG_FILE};
 use crate::record::RecordSummary;
 use crate::record::Transition;
 use crate::render::{self, Style};
@@ -144,4 +147,81 @@ fn dropped_note(missed: u64) -> String {
         "… {missed} execution {noun} not shown: the output was not read fast enough \
          (they are stored: flux tail --last 10m shows them)"
     )
+}
+
+/// What `flux dev` shows once it listens: where, what it serves, where it keeps records.
+pub fn print_banner(
+    layout: &Layout,
+    url: &str,
+    functions: &FunctionTable,
+    applied: &[String],
+    retention: &Retention,
+) {
+    eprintln!("flux dev {}", env!("CARGO_PKG_VERSION"));
+    eprintln!("  project    {}", layout.root.display());
+    eprintln!("  listening  {url}");
+    if functions.functions.is_empty() {
+        eprintln!("  functions  none yet: add functions/<name>.ts");
+    }
+    for (i, (name, file)) in functions.functions.iter().enumerate() {
+        let label = if i == 0 { "functions" } else { "" };
+        eprintln!("  {label:<9}  /{name:<24} functions/{}", file.module);
+    }
+    for name in applied {
+        eprintln!("  migrated   migrations/{name}");
+    }
+    let store = layout.store_path();
+    eprintln!(
+        "  state      {} (records kept {} / {}, the last {} always)",
+        store.strip_prefix(&layout.root).unwrap_or(&store).display(),
+        humantime::format_duration(retention.max_age),
+        bytesize::ByteSize::b(retention.max_bytes),
+        humantime::format_duration(retention.min_age)
+    );
+    eprintln!();
+}
+
+/// One of the dev server's notices, on stderr.
+pub fn print_notice(notice: Notice) {
+    match notice {
+        Notice::TokenMadeUp { token } => {
+            eprintln!("listening beyond loopback: the /_flux API requires this token (Authorization: Bearer …):");
+            eprintln!("  {token}");
+        }
+        Notice::StateDirTightened { dir } => eprintln!(
+            "note: {} was readable by other users; it and its files are now yours alone (0700/0600)",
+            dir.display()
+        ),
+        Notice::NoIdentity(e) => {
+            eprintln!("warning: {e}: commands cannot tell this project's server from another's")
+        }
+        Notice::StorePartlyChecked { store } => eprintln!(
+            "note: {} is too large to check fully at every start; 'flux store check' checks all of it",
+            store.display()
+        ),
+        Notice::Maintenance(e) => eprintln!("warning: {e}"),
+        Notice::CannotWatch { root, error } => eprintln!(
+            "warning: cannot watch {} for changes ({error}); restart flux dev after edits",
+            root.display()
+        ),
+        Notice::Syntax { file, error } => eprintln!(
+            "✗ {file}:{}:{}: {} — requests to it fail until it is fixed",
+            error.line, error.column, error.message
+        ),
+        Notice::FunctionAdded { name } => eprintln!("+ /{name} added"),
+        Notice::FunctionRemoved { name } => eprintln!("- /{name} removed"),
+        Notice::Reloaded { code_version } => {
+            eprintln!("↻ reloaded (code version {code_version})")
+        }
+        Notice::ConfigReloaded => eprintln!("↻ {CONFIG_FILE} reloaded"),
+        Notice::ConfigRejected(e) => eprintln!("✗ {e} — keeping the previous config"),
+        Notice::MigrationApplied { name } => eprintln!("✓ applied migrations/{name}"),
+        Notice::MigrationChanged { name } => eprintln!(
+            "! migrations/{name} changed after it was applied; it is not run again (add a new migration instead)"
+        ),
+        Notice::MigrationFailed(e) => eprintln!("✗ {e}"),
+        Notice::ReloadFailed => {
+            eprintln!("✗ reloading after a change failed; keeping what was loaded before")
+        }
+    }
 }

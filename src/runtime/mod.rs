@@ -6,6 +6,7 @@ mod email;
 mod host;
 mod jobs;
 mod loader;
+mod record;
 mod recorder;
 mod sql;
 pub mod ts;

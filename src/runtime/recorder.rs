@@ -134,9 +134,9 @@ impl Recorder {
         Logged::Kept
     }
 
-    /// Closes the root span; spans still open were pending when the execution ended.
-    pub fn finish(&mut self, status: SpanStatus, error: Option<String>) -> Vec<Span> {
-        let now = self.elapsed_us();
+    /// Closes the root span `now` µs after the start; spans still open were pending when the
+    /// execution ended, and end then too.
+    pub fn finish(&mut self, now: u64, status: SpanStatus, error: Option<String>) -> Vec<Span> {
         for span in self.spans.iter_mut().skip(1) {
             if span.status == SpanStatus::Pending {
                 span.duration_us = now.saturating_sub(span.start_us);

@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 
 use super::host::{ExecState, FetchDone, HostState};
 use super::loader::{ProjectLoader, ProjectResolver, HOST_SCRIPT};
+use super::record::{flux_error, Ending};
 use super::recorder::Recorder;
 use super::{declared_env, now_us, ExecutionOutcome, ExecutionRequest, HttpOutput, Shared, Task};
 use crate::clock::monotonic_ns;
@@ -709,12 +710,7 @@ fn build_record(
     };
     // A failed execution: its record's error and, for a request, the response that says it.
     let failure = |status: Status, http_status: u16, name: &str, message: String| {
-        let info = ErrorInfo {
-            name: name.into(),
-            message,
-            stack: None,
-            location: None,
-        };
+        let info = flux_error(name, message);
         let http = (request.kind == Kind::Http)
             .then(|| error_response(http_status, &request.id.to_string(), &info));
         (status, Some(info), None, http)
@@ -805,34 +801,16 @@ fn build_record(
         }
         Driven::Failed(message) => failure(Status::Error, 500, "InternalError", message),
     };
-    let span_status = match status {
-        Status::Ok => SpanStatus::Ok,
-        Status::Timeout | Status::Interrupted => SpanStatus::Timeout,
-        Status::Error => SpanStatus::Error,
-    };
-    let spans = exec
-        .recorder
-        .finish(span_status, error.as_ref().map(|e| e.message.clone()));
-    let dropped = std::mem::take(&mut exec.recorder.dropped);
-    let record = ExecutionRecord {
-        id: request.id,
-        kind: request.kind,
-        function: request.function.name.clone(),
-        method: request.method.clone(),
-        path: request.path.clone(),
+    let ending = Ending {
         status,
         http_status: http.as_ref().map(|h| h.status),
         started_at_us,
         duration_us,
-        input: request.recorded_input.clone(),
         output,
         error,
-        console: std::mem::take(&mut exec.recorder.console),
         code_version,
-        spans,
         mutations,
-        links: request.links.clone(),
-        dropped: (!dropped.is_empty()).then_some(dropped),
     };
+    let record = request.record(ending, &mut exec.recorder);
     (record, http)
 }

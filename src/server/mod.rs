@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use crate::project::{route_for_path, FunctionFile};
-use crate::record::{ErrorInfo, ExecId, ExecutionRecord, Kind, Links, Span, SpanStatus, Status};
+use crate::project::route_for_path;
+use crate::record::{ExecId, Kind, Links};
 use crate::runtime::{now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared};
 use crate::store::{JobWrites, Storage, StoreWrite, TxControl};
 
@@ -254,11 +254,24 @@ async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Respons
     let limit = config.http.max_body_bytes as usize;
     let headers = headers_object(&parts.headers);
     let query = query_object(parts.uri.query());
-    let mut recorded = json!({
-        "headers": redact_headers(&headers),
-        "query": query,
-        "body": Value::Null,
-    });
+    // Its input is known once the body is read; its record's input (`recorded_input`) keeps
+    // what a refusal of the body needs too.
+    let mut execution = ExecutionRequest {
+        id,
+        kind: Kind::Http,
+        function,
+        input: Value::Null,
+        recorded_input: json!({
+            "headers": redact_headers(&headers),
+            "query": query,
+            "body": Value::Null,
+        }),
+        method: Some(parts.method.to_string()),
+        path: Some(path.clone()),
+        timeout: config.http.timeout,
+        links: Links::default(),
+        job: None,
+    };
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -285,42 +298,20 @@ async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Respons
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        recorded["body"] = recorded_body(&bytes, content_type);
+        execution.recorded_input["body"] = recorded_body(&bytes, content_type);
         parse_body(&parts.headers, &bytes)
     });
     let body = match parsed {
         Ok(body) => body,
-        Err(refusal) => {
-            return refuse(
-                &state,
-                id,
-                &function,
-                &parts.method,
-                &path,
-                recorded,
-                refusal,
-            )
-        }
+        Err(refusal) => return refuse(&state, &execution, refusal),
     };
-    let input = json!({
+    execution.input = json!({
         "method": parts.method.as_str(),
         "path": path,
         "query": query,
         "headers": headers,
         "body": body,
     });
-    let execution = ExecutionRequest {
-        id,
-        kind: Kind::Http,
-        function,
-        input,
-        recorded_input: recorded,
-        method: Some(parts.method.to_string()),
-        path: Some(path.clone()),
-        timeout: config.http.timeout,
-        links: Links::default(),
-        job: None,
-    };
     let outcome = match state.engine.execute(execution).await {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -363,59 +354,19 @@ fn not_found(state: &AppState, name: &str, path: &str) -> Response {
 }
 
 /// Records and answers a request refused before its function ran (bad body, too large).
-fn refuse(
-    state: &AppState,
-    id: ExecId,
-    function: &FunctionFile,
-    method: &Method,
-    path: &str,
-    recorded_input: Value,
-    refusal: Refusal,
-) -> Response {
-    let error = ErrorInfo {
-        name: "RequestError".into(),
-        message: refusal.message.clone(),
-        stack: None,
-        location: None,
-    };
-    let record = ExecutionRecord {
-        id,
-        kind: Kind::Http,
-        function: function.name.clone(),
-        method: Some(method.to_string()),
-        path: Some(path.to_string()),
-        status: Status::Error,
-        http_status: Some(refusal.status.as_u16()),
-        started_at_us: now_us(),
-        duration_us: 0,
-        input: recorded_input,
-        output: Some(
-            json!({ "status": refusal.status.as_u16(), "body": { "error": refusal.message } }),
-        ),
-        error: Some(error.clone()),
-        console: Vec::new(),
-        code_version: state.shared.functions().code_version.clone(),
-        dropped: None,
-        spans: vec![Span {
-            id: 0,
-            parent: None,
-            name: function.name.clone(),
-            start_us: 0,
-            duration_us: 0,
-            status: SpanStatus::Error,
-            location: Some(function.module.clone()),
-            attrs: Map::new(),
-            error: Some(refusal.message.clone()),
-        }],
-        mutations: Vec::new(),
-        links: Links::default(),
-    };
+fn refuse(state: &AppState, execution: &ExecutionRequest, refusal: Refusal) -> Response {
+    let record = execution.refused_record(
+        refusal.status.as_u16(),
+        &refusal.message,
+        now_us(),
+        state.shared.functions().code_version.clone(),
+    );
     let _ = state.shared.records.send(StoreWrite { record, job: None });
     with_request_id(
         json_error(
             refusal.status,
-            json!({ "error": refusal.message, "requestId": id.to_string() }),
+            json!({ "error": refusal.message, "requestId": execution.id.to_string() }),
         ),
-        &id,
+        &execution.id,
     )
 }

@@ -5,6 +5,7 @@ mod batch;
 mod capture;
 mod files;
 pub mod jobs;
+pub mod maintenance;
 mod migrate;
 mod mutations;
 mod records;

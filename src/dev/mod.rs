@@ -1,0 +1,486 @@
+//! The dev server: a project's functions over HTTP, its job queue, its store and the upkeep
+//! of both, and a watch on its files; started and stopped in-process (`flux dev` is a thin
+//! command around it, tests start it directly).
+//!
+//! [`DevServer::start`] must not be called from inside an async runtime: the server runs its
+//! own, and starting and stopping it block.
+
+mod lock;
+pub mod notice;
+pub mod watch;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use lock::LockHolder;
+pub use notice::{Notice, Notices};
+
+use crate::client::ServerInfo;
+use crate::clock::now_us;
+use crate::project::{Config, FunctionTable, Layout, Retention};
+use crate::queue::{recover_attempts, Dispatcher, DispatcherHandle};
+use crate::runtime::{load_config, ConfigLoadError, Engine, JobEngines, Shared};
+use crate::server::{router, AppState, ConnectionLimits};
+use crate::store::maintenance::{self, Maintenance};
+use crate::store::{
+    apply_migrations, writer_channel, Batch, Checked, Inbox, PrivateFileError, SqlCall, Store,
+    StoreError, StoreThread, StoreWrite,
+};
+
+use self::lock::{acquire_lock, ProjectLock};
+use self::watch::ProjectWatch;
+
+/// Finished executions that may wait for the store thread before engines block.
+const RECORD_BACKLOG: usize = 16 * 1024;
+
+/// Hears of every batch of records the store thread has committed, on that thread: it must
+/// never block.
+pub use crate::store::OnWritten;
+
+/// How to start a dev server; [`DevOptions::new`] has the defaults.
+pub struct DevOptions {
+    /// The project folder (it holds `functions/`).
+    pub dir: PathBuf,
+    pub host: String,
+    /// 0 for any free port ([`DevServer::local_addr`] says which).
+    pub port: u16,
+    /// Required on `/_flux/` when set. Beyond loopback one is made up when none is given.
+    pub token: Option<String>,
+    pub on_written: OnWritten,
+    /// Hears what the server has to tell while it starts and runs.
+    pub notices: Notices,
+}
+
+impl DevOptions {
+    /// `dir` served on 127.0.0.1, any free port, no token; records and notices go nowhere.
+    pub fn new(dir: impl Into<PathBuf>) -> DevOptions {
+        DevOptions {
+            dir: dir.into(),
+            host: "127.0.0.1".into(),
+            port: 0,
+            token: None,
+            on_written: Box::new(|_: &[StoreWrite]| {}),
+            notices: Arc::new(|_| {}),
+        }
+    }
+}
+
+/// Why the dev server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error("cannot open project folder {}: {source}", dir.display())]
+    ProjectFolder {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} has no functions/ folder", root.display())]
+    NoFunctions { root: PathBuf },
+    /// An empty token would match an empty Authorization header: it is refused, not ignored.
+    #[error(
+        "the token is empty (--token \"\" or FLUX_TOKEN=): it would let anyone use the /_flux API"
+    )]
+    EmptyToken,
+    #[error("{0}")]
+    StateDir(PrivateFileError),
+    #[error("{0}")]
+    LockFile(PrivateFileError),
+    #[error("{} is already running on {}", holder_name(holder.as_ref()), root.display())]
+    Locked {
+        root: PathBuf,
+        holder: Option<LockHolder>,
+    },
+    #[error("{0}")]
+    Config(ConfigLoadError),
+    /// The store cannot be opened, checked or migrated.
+    #[error("{source}")]
+    Store { path: PathBuf, source: StoreError },
+    #[error("cannot start the async runtime: {0}")]
+    AsyncRuntime(std::io::Error),
+    #[error("cannot start the JS engines: {0}")]
+    Engines(std::io::Error),
+    #[error("cannot start the job queue: {0}")]
+    Queue(String),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        port: u16,
+        source: std::io::Error,
+    },
+    #[error("cannot read the listening address: {0}")]
+    LocalAddr(std::io::Error),
+    #[error("{0}")]
+    ServerFile(PrivateFileError),
+}
+
+fn holder_name(holder: Option<&LockHolder>) -> String {
+    match holder {
+        Some(LockHolder {
+            pid,
+            url: Some(url),
+        }) if !url.is_empty() => format!("flux dev (pid {pid}, {url})"),
+        Some(LockHolder { pid, .. }) => format!("flux dev (pid {pid})"),
+        None => "another flux dev".to_string(),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A running dev server. [`DevServer::stop`] or [`DevServer::shutdown`] stops it; dropping it
+/// stops it too, with the configured grace.
+pub struct DevServer {
+    layout: Layout,
+    local_addr: SocketAddr,
+    url: String,
+    applied: Vec<String>,
+    shared: Arc<Shared>,
+    /// The configured shutdown grace, as read at start.
+    grace: Duration,
+    retention: Retention,
+    /// `None` once stopped.
+    running: Option<Running>,
+    /// Held until the server has stopped.
+    _lock: ProjectLock,
+}
+
+/// What stopping has to end, in order.
+struct Running {
+    runtime: tokio::runtime::Runtime,
+    serving: Serving,
+}
+
+/// What runs inside the server's async runtime.
+struct Serving {
+    /// Sends the grace that in-flight executions get, and so stops accepting requests.
+    stop: tokio::sync::oneshot::Sender<Duration>,
+    served: tokio::task::JoinHandle<()>,
+    state: Arc<AppState>,
+    store_thread: StoreThread,
+    watcher: Option<ProjectWatch>,
+    maintenance: Option<Maintenance>,
+    store: Store,
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+}
+
+impl DevServer {
+    /// Opens the project (its lock, config, store and migrations), starts the engines, the
+    /// store thread, the watcher and the store's upkeep, and listens; requests are served from
+    /// when this returns.
+    pub fn start(options: DevOptions) -> Result<DevServer, DevError> {
+        let DevOptions {
+            dir,
+            host,
+            port,
+            token,
+            on_written,
+            notices,
+        } = options;
+        let root = dir
+            .canonicalize()
+            .map_err(|source| DevError::ProjectFolder { dir, source })?;
+        let layout = Layout::new(&root);
+        if !layout.functions_dir().is_dir() {
+            return Err(DevError::NoFunctions { root });
+        }
+        if token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(DevError::EmptyToken);
+        }
+        // Beyond loopback the /_flux API needs a token: the user's, or one made up now.
+        let token = match (token, is_loopback(&host)) {
+            (Some(token), _) => Some(token),
+            (None, true) => None,
+            (None, false) => {
+                let token: String = (0..16)
+                    .map(|_| format!("{:02x}", rand::random::<u8>()))
+                    .collect();
+                notices(Notice::TokenMadeUp {
+                    token: token.clone(),
+                });
+                Some(token)
+            }
+        };
+        // The store keeps every request body: .flux/ is the owner's alone.
+        let tightened =
+            crate::store::secure_state_dir(&layout.state_dir()).map_err(DevError::StateDir)?;
+        if !tightened.is_empty() {
+            notices(Notice::StateDirTightened {
+                dir: layout.state_dir(),
+            });
+        }
+        let mut lock = acquire_lock(&layout)?;
+        // The identity its server reports, so that commands can tell it from another project's.
+        if let Err(e) = crate::client::identity::load_or_create(&layout) {
+            notices(Notice::NoIdentity(e));
+        }
+        let config = load_config(&layout.config_path()).map_err(DevError::Config)?;
+        let grace = config.shutdown_grace();
+        let retention = config.retention;
+        let store_error = |source| DevError::Store {
+            path: layout.store_path(),
+            source,
+        };
+        let (store, checked) = Store::open_checked(&layout.store_path()).map_err(store_error)?;
+        if checked == Checked::Partly {
+            notices(Notice::StorePartlyChecked {
+                store: layout.store_path(),
+            });
+        }
+        let mut conn = store.connect().map_err(store_error)?;
+        let migrations =
+            apply_migrations(&mut conn, &layout.migrations_dir()).map_err(store_error)?;
+        drop(conn);
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("flux-io")
+            .build()
+            .map_err(DevError::AsyncRuntime)?;
+        let serving = runtime.block_on(serve(
+            &host,
+            port,
+            token,
+            layout.clone(),
+            store,
+            config,
+            on_written,
+            notices,
+            &mut lock,
+        ))?;
+        let local_addr = serving.local_addr;
+        Ok(DevServer {
+            layout,
+            local_addr,
+            url: format!("http://{local_addr}"),
+            applied: migrations.applied,
+            shared: Arc::clone(&serving.shared),
+            grace,
+            retention,
+            running: Some(Running { runtime, serving }),
+            _lock: lock,
+        })
+    }
+
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://` and [`DevServer::local_addr`].
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The functions it serves now.
+    pub fn functions(&self) -> Arc<FunctionTable> {
+        self.shared.functions()
+    }
+
+    /// The migrations applied when it started.
+    pub fn applied_migrations(&self) -> &[String] {
+        &self.applied
+    }
+
+    /// The config it runs with now (the watcher reloads it).
+    pub fn config(&self) -> Arc<Config> {
+        self.shared.config()
+    }
+
+    /// How much history the store keeps (as configured at start: the upkeep keeps to it).
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
+    /// How long in-flight executions get to finish when it stops, as configured at start.
+    pub fn shutdown_grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// [`DevServer::shutdown`] with the configured grace.
+    pub fn stop(self) {
+        let grace = self.shutdown_grace();
+        self.shutdown(grace);
+    }
+
+    /// Stops accepting requests and pauses the queue; executions still running after `grace`
+    /// are interrupted; every record on its way is stored before this returns.
+    pub fn shutdown(mut self, grace: Duration) {
+        self.finish(grace);
+    }
+
+    fn finish(&mut self, grace: Duration) {
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        let Running { runtime, serving } = running;
+        let Serving {
+            stop,
+            served,
+            state,
+            store_thread,
+            watcher,
+            maintenance,
+            store,
+            shared,
+            local_addr: _,
+        } = serving;
+        let _ = stop.send(grace);
+        runtime.block_on(async move {
+            let _ = served.await;
+            // HTTP engines finish what they were given; then the store thread lets job attempts
+            // end and stores every record still on its way.
+            if let Ok(state) = Arc::try_unwrap(state) {
+                let engine = state.engine;
+                let _ = tokio::task::spawn_blocking(move || engine.stop()).await;
+            }
+            let _ = tokio::task::spawn_blocking(move || store_thread.stop()).await;
+            drop(watcher);
+            if let Some(maintenance) = maintenance {
+                let _ = tokio::task::spawn_blocking(move || maintenance.stop()).await;
+            }
+        });
+        drop(runtime);
+        maintenance::fold_wal(&store);
+        drop(shared);
+        let _ = std::fs::remove_file(self.layout.server_file());
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        self.finish(self.grace);
+    }
+}
+
+/// Starts everything that runs, inside the server's async runtime: the engines, the store
+/// thread, the listener, the watcher, the store's upkeep, then the accept loop.
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    host: &str,
+    port: u16,
+    token: Option<String>,
+    layout: Layout,
+    store: Store,
+    config: Config,
+    on_written: OnWritten,
+    notices: Notices,
+    lock: &mut ProjectLock,
+) -> Result<Serving, DevError> {
+    // Bounded: when the store thread falls behind, executions wait instead of memory growing.
+    let (records_tx, records_rx) = crossbeam_channel::bounded(RECORD_BACKLOG);
+    let (waker, inbox) = StoreThread::channel();
+    let queue = DispatcherHandle::new(waker);
+    let (writer, sql_calls) = writer_channel();
+    let http_engines = config.http.concurrency;
+    let configured_grace = config.shutdown_grace();
+    let retention = config.retention;
+    let shared = Arc::new(Shared::new(
+        layout.clone(),
+        store.clone(),
+        config,
+        records_tx,
+        writer,
+        tokio::runtime::Handle::current(),
+        queue.clone(),
+    ));
+    let engine =
+        Engine::start(Arc::clone(&shared), http_engines, "http").map_err(DevError::Engines)?;
+    let store_thread = start_store_thread(&shared, inbox, records_rx, sql_calls, on_written)
+        .map_err(DevError::Queue)?;
+
+    let address = format!("{host}:{port}");
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|source| DevError::Listen {
+            address,
+            port,
+            source,
+        })?;
+    let local: SocketAddr = listener.local_addr().map_err(DevError::LocalAddr)?;
+    let info = ServerInfo {
+        url: format!("http://{local}"),
+        pid: std::process::id(),
+        token: token.clone(),
+    };
+    lock.record(&info);
+    let info_json = serde_json::to_string_pretty(&info).unwrap_or_default();
+    // It may hold the token: created owner-only.
+    crate::store::write_private(&layout.server_file(), info_json.as_bytes())
+        .map_err(DevError::ServerFile)?;
+
+    let watcher = watch::start(Arc::clone(&shared), Arc::clone(&notices));
+    let maintenance = Maintenance::start(store.clone(), retention, now_us, move |e| {
+        notices(Notice::Maintenance(e))
+    });
+
+    let state = Arc::new(AppState::new(Arc::clone(&shared), engine, token));
+    let app = router(Arc::clone(&state));
+    let shutdown_shared = Arc::clone(&shared);
+    let server_config = shared.config().server.clone();
+    let limits = ConnectionLimits {
+        max_connections: server_config.max_connections,
+        header_timeout: server_config.header_timeout,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<Duration>();
+    let served = tokio::spawn(crate::server::serve(listener, app, limits, async move {
+        // Dropped without a word: stopped all the same, with the configured grace.
+        let grace = stopped.await.unwrap_or(configured_grace);
+        shutdown_shared.queue.pause();
+        shutdown_shared.begin_stop(grace);
+    }));
+    Ok(Serving {
+        stop,
+        served,
+        state,
+        store_thread,
+        watcher,
+        maintenance,
+        store,
+        shared,
+        local_addr: local,
+    })
+}
+
+/// Puts back the job attempts a killed `flux dev` left running, starts the job engines, then
+/// the store thread with the queue's dispatcher handing them due jobs.
+fn start_store_thread(
+    shared: &Arc<Shared>,
+    inbox: Inbox,
+    records: crossbeam_channel::Receiver<StoreWrite>,
+    calls: crossbeam_channel::Receiver<SqlCall>,
+    on_written: OnWritten,
+) -> Result<StoreThread, String> {
+    let mut batch = Batch::new(&shared.store).map_err(|e| e.to_string())?;
+    recover_attempts(&mut batch).map_err(|e| e.to_string())?;
+    let engines = JobEngines::start(Arc::clone(shared), shared.config().queue.concurrency)
+        .map_err(|e| e.to_string())?;
+    let config = {
+        let shared = Arc::clone(shared);
+        Box::new(move || shared.config())
+    };
+    let dispatcher = Dispatcher::new(
+        shared.queue.clone(),
+        config,
+        Box::new(engines),
+        shared.tail.clone(),
+    );
+    StoreThread::start(
+        batch,
+        inbox,
+        records,
+        calls,
+        Box::new(dispatcher),
+        on_written,
+    )
+    .map_err(|e| e.to_string())
+}

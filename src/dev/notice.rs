@@ -1,0 +1,66 @@
+//! What the dev server has to tell its user while it starts and runs, as data: `flux dev`
+//! prints it (cli/dev_output.rs), a test can wait for it.
+
+use std::path::PathBuf;
+
+use crate::client::identity::IdentityError;
+use crate::runtime::{ConfigLoadError, SyntaxError};
+use crate::store::maintenance::MaintenanceError;
+use crate::store::StoreError;
+
+/// One thing worth telling; see [`super::DevOptions::notices`].
+#[derive(Debug)]
+pub enum Notice {
+    /// The server listens beyond loopback and no token was given: this one is required.
+    TokenMadeUp {
+        token: String,
+    },
+    /// The state folder was readable by others; it and its files were made the owner's alone.
+    StateDirTightened {
+        dir: PathBuf,
+    },
+    /// The project's id could not be written: commands cannot tell its server from another's.
+    NoIdentity(IdentityError),
+    /// The store is too large to be checked fully at every start.
+    StorePartlyChecked {
+        store: PathBuf,
+    },
+    /// A pruning run failed; the next one tries again.
+    Maintenance(MaintenanceError),
+    /// The project folder cannot be watched: edits need a restart.
+    CannotWatch {
+        root: PathBuf,
+        error: notify::Error,
+    },
+    /// A changed source file does not parse (`file` relative to the project).
+    Syntax {
+        file: String,
+        error: SyntaxError,
+    },
+    FunctionAdded {
+        name: String,
+    },
+    FunctionRemoved {
+        name: String,
+    },
+    /// The functions were rescanned after a change.
+    Reloaded {
+        code_version: String,
+    },
+    ConfigReloaded,
+    /// The changed config was refused; the previous one stays.
+    ConfigRejected(ConfigLoadError),
+    MigrationApplied {
+        name: String,
+    },
+    /// An applied migration's file changed; it is not run again.
+    MigrationChanged {
+        name: String,
+    },
+    MigrationFailed(StoreError),
+    /// Reloading after a change panicked; what was loaded before stays.
+    ReloadFailed,
+}
+
+/// Where notices go: called on whichever thread has one.
+pub type Notices = std::sync::Arc<dyn Fn(Notice) + Send + Sync>;

@@ -1,0 +1,196 @@
+//! Watches the project: code changes reload functions, a config change reloads the config,
+//! a new migration is applied. Errors are told (as [`Notice`]s); the server keeps running.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+
+use super::notice::{Notice, Notices};
+use crate::project::{Layout, CONFIG_FILE};
+use crate::runtime::{load_config, strip_types, Shared};
+use crate::store::apply_migrations;
+
+/// How long the watching thread waits for a change before it looks at its stop flag again.
+const STOP_POLL: Duration = Duration::from_millis(200);
+
+/// Changes this close together are one burst (editors write in bursts).
+const BURST_GAP: Duration = Duration::from_millis(30);
+
+/// The watcher and its thread; dropping it stops both.
+pub struct ProjectWatch {
+    _watcher: Arc<Mutex<notify::RecommendedWatcher>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for ProjectWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Whether a top-level folder of the project holds code or content worth watching: not the
+/// store (every write to it would wake the watcher), not dependencies, not hidden folders.
+fn worth_watching(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    path.is_dir() && !name.starts_with('.') && name != "node_modules" && name != "target"
+}
+
+fn relative(layout: &Layout, path: &Path) -> String {
+    path.strip_prefix(&layout.root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// Starts watching the project of `shared`; `None` when it cannot be watched (then edits need
+/// a restart, which `notices` is told when the cause is known).
+pub fn start(shared: Arc<Shared>, notices: Notices) -> Option<ProjectWatch> {
+    let (tx, rx) = crossbeam_channel::unbounded::<PathBuf>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Reading a file (as the config reload does) must not look like a change.
+        let is_change = |kind: &notify::EventKind| {
+            matches!(kind, notify::EventKind::Create(_) | notify::EventKind::Remove(_))
+                || matches!(kind, notify::EventKind::Modify(m) if !matches!(m, notify::event::ModifyKind::Metadata(_)))
+        };
+        match event {
+            Ok(event) if is_change(&event.kind) => {
+                for path in event.paths {
+                    let _ = tx.send(path);
+                }
+            }
+            _ => {}
+        }
+    })
+    .ok()?;
+    let root = shared.layout.root.clone();
+    if let Err(error) = watcher.watch(&root, RecursiveMode::NonRecursive) {
+        notices(Notice::CannotWatch { root, error });
+        return None;
+    }
+    for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        if worth_watching(&entry.path()) {
+            let _ = watcher.watch(&entry.path(), RecursiveMode::Recursive);
+        }
+    }
+    let watcher = Arc::new(Mutex::new(watcher));
+    let adder = Arc::clone(&watcher);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    std::thread::Builder::new()
+        .name("flux-watcher".into())
+        .spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                let Ok(first) = rx.recv_timeout(STOP_POLL) else {
+                    continue;
+                };
+                let mut changed = BTreeSet::from([first]);
+                // Editors write in bursts: take the whole burst as one change.
+                while let Ok(path) = rx.recv_timeout(BURST_GAP) {
+                    changed.insert(path);
+                }
+                for path in &changed {
+                    // A folder created at the top of the project is watched from now on.
+                    if path.parent() == Some(root.as_path()) && worth_watching(path) {
+                        if let Ok(mut watcher) = adder.lock() {
+                            let _ = watcher.watch(path, RecursiveMode::Recursive);
+                        }
+                    }
+                }
+                let state_dir = shared.layout.state_dir();
+                changed.retain(|p| {
+                    !p.starts_with(&state_dir)
+                        && !p.components().any(|c| c.as_os_str() == "node_modules")
+                });
+                // A bug in reloading must not end the watching: later edits still count.
+                if !changed.is_empty()
+                    && std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        on_change(&shared, &changed, &*notices)
+                    }))
+                    .is_err()
+                {
+                    notices(Notice::ReloadFailed);
+                }
+            }
+        })
+        .ok()?;
+    Some(ProjectWatch {
+        _watcher: watcher,
+        stop,
+    })
+}
+
+fn on_change(
+    shared: &Shared,
+    changed: &BTreeSet<PathBuf>,
+    notices: &(dyn Fn(Notice) + Send + Sync),
+) {
+    let layout = &shared.layout;
+    let before: BTreeSet<String> = shared.functions().functions.keys().cloned().collect();
+    for path in changed {
+        let name = relative(layout, path);
+        let is_code = [".ts", ".js", ".mjs"].iter().any(|ext| name.ends_with(ext))
+            && !name.ends_with(".d.ts");
+        if is_code && path.is_file() && name != CONFIG_FILE {
+            if let Ok(source) = std::fs::read_to_string(path) {
+                let module = path
+                    .strip_prefix(layout.functions_dir())
+                    .map_or_else(|_| name.clone(), |p| p.display().to_string());
+                if let Err(error) = strip_types(&module, &source) {
+                    notices(Notice::Syntax { file: name, error });
+                }
+            }
+        }
+    }
+    if let Some(table) = shared.rescan() {
+        let after: BTreeSet<String> = table.functions.keys().cloned().collect();
+        for added in after.difference(&before) {
+            notices(Notice::FunctionAdded {
+                name: added.clone(),
+            });
+        }
+        for removed in before.difference(&after) {
+            notices(Notice::FunctionRemoved {
+                name: removed.clone(),
+            });
+        }
+        notices(Notice::Reloaded {
+            code_version: table.code_version.clone(),
+        });
+    }
+    if changed.iter().any(|p| p == &layout.config_path()) {
+        match load_config(&layout.config_path()) {
+            Ok(config) => {
+                shared.set_config(config);
+                notices(Notice::ConfigReloaded);
+            }
+            Err(e) => notices(Notice::ConfigRejected(e)),
+        }
+    }
+    if changed
+        .iter()
+        .any(|p| p.starts_with(layout.migrations_dir()))
+    {
+        let result = shared.store.connect().and_then(|mut conn| {
+            let _guard = shared.store.write_lock().lock();
+            apply_migrations(&mut conn, &layout.migrations_dir())
+        });
+        match result {
+            Ok(report) => {
+                for name in report.applied {
+                    notices(Notice::MigrationApplied { name });
+                }
+                for name in report.changed {
+                    notices(Notice::MigrationChanged { name });
+                }
+            }
+            Err(e) => notices(Notice::MigrationFailed(e)),
+        }
+    }
+}
