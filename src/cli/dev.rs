@@ -37,7 +37,7 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
     signals.block_on(stop_signals.recv());
     let grace = server.shutdown_grace();
     eprintln!(
-        "\nstopping: in-flight executions get {}",
+        "\nstopping: in-flight executions get {} to finish",
         humantime::format_duration(grace)
     );
     let store_path = server.layout().store_path();

@@ -15,20 +15,10 @@ const KNOWN_CYCLES: &[(&str, &str)] = &[
     ("client", "cli"),
     // output.rs reads cli's global flags.
     ("output", "cli"),
-    // project/config.rs: Retention is defined in store.
-    ("project", "store"),
-    // store runs the queue's schema (store/mod.rs) and its transition rules (store/records.rs).
-    ("store", "queue"),
-    // queue/dispatcher.rs runs attempts on runtime's engines and reads its clock.
-    ("queue", "runtime"),
-    // render/mod.rs: Transition is defined in queue.
-    ("render", "queue"),
     // runtime/worker.rs asks server whether a content type is JSON.
     ("runtime", "server"),
     // server/api.rs reads the project id through client::identity.
     ("server", "client"),
-    // timefmt.rs: the clock (now_us) lives in runtime.
-    ("timefmt", "runtime"),
     // why/mod.rs renders values with render::inspect.
     ("why", "render"),
 ];
