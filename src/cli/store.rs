@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{CliError, Format, GlobalArgs, StoreCommand};
 use crate::output::print_line;
 use crate::project::Layout;
-use crate::store::{Store, StoreError};
+use crate::store::{Storage, Store, StoreError};
 
 pub fn run(command: &StoreCommand, global: &GlobalArgs) -> Result<(), CliError> {
     match command {
@@ -27,10 +27,7 @@ fn check(dir: &std::path::Path, global: &GlobalArgs) -> Result<(), CliError> {
     })?;
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let started = Instant::now();
-    let mut conn = store.connect().map_err(|e| damaged(e, &path))?;
-    store
-        .check(&mut conn, None)
-        .map_err(|e| damaged(e, &path))?;
+    store.check_integrity(None).map_err(|e| damaged(e, &path))?;
     let took = started.elapsed();
     let text = match global.format() {
         Format::Json => json!({

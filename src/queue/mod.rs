@@ -1,6 +1,8 @@
-//! The durable job queue. Jobs live in `_flux_jobs`, in the same SQLite file as the app's
-//! tables, so an enqueue inside a transaction commits or rolls back with it. A job's state
-//! changes are committed together with the record of the attempt that caused them.
+//! The durable job queue's rules. Jobs live in `_flux_jobs`, in the same SQLite file as the
+//! app's tables, so an enqueue inside a transaction commits or rolls back with it. A job's state
+//! changes are committed together with the record of the attempt that caused them. The tables
+//! and their SQL are the store's (`store::jobs`); the job model is the record's
+//! (`record::JobState`, `record::Transition`); what happens after an attempt is decided here.
 
 mod dispatcher;
 mod runner;

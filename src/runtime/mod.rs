@@ -30,7 +30,7 @@ const TAIL_BACKLOG: usize = 4_096;
 /// ends with its execution (it is cancelled), so the execution's timeout bounds both.
 const FETCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const FETCH_READ_TIMEOUT: Duration = Duration::from_secs(30);
-use crate::store::{Store, StoreWrite, Writer};
+use crate::store::{Storage, Store, StoreWrite, Writer};
 
 pub use crate::clock::now_us;
 pub use config_eval::{load_config, ConfigLoadError};
@@ -42,6 +42,8 @@ pub use worker::{recorded_body, redact_headers};
 pub struct Shared {
     pub layout: Layout,
     pub store: Store,
+    /// The same store behind the storage boundary: what the server reads through.
+    pub storage: Arc<dyn Storage>,
     functions: RwLock<Arc<FunctionTable>>,
     config: RwLock<Arc<Config>>,
     /// Bumped when code changes, so that every engine rebuilds its JS context.
@@ -74,6 +76,7 @@ impl Shared {
         let functions = FunctionTable::scan(&layout.root);
         Shared {
             layout,
+            storage: Arc::new(store.clone()),
             store,
             functions: RwLock::new(Arc::new(functions)),
             config: RwLock::new(Arc::new(config)),

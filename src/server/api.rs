@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{internal, json_error, with_store, AppState};
 use crate::record::ExecId;
-use crate::store::{self, RecordFilter, RecordLookup, Storage};
+use crate::store::{self, RecordFilter, RecordLookup};
 use crate::timefmt::parse_since;
 
 /// A 400 naming the query parameter and what it should have been.
@@ -37,7 +37,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
         "pid": std::process::id(),
         "project": state.shared.layout.root.display().to_string(),
         "project_id": crate::client::identity::read(&state.shared.layout),
-        "store": state.shared.store.location(),
+        "store": state.shared.storage.location(),
     }))
     .into_response()
 }

@@ -98,8 +98,8 @@ async fn with_store<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce(&dyn Storage) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let store = state.shared.store.clone();
-    tokio::task::spawn_blocking(move || work(&store))
+    let store = Arc::clone(&state.shared.storage);
+    tokio::task::spawn_blocking(move || work(store.as_ref()))
         .await
         .map_err(internal)?
 }

@@ -353,7 +353,7 @@ pub fn recover_running(conn: &Connection, now_us: i64) -> rusqlite::Result<usize
 }
 
 /// Notes attempts whose writes are about to commit ahead of their record: should flux dev
-/// die before the record, the next start writes one for them (see [`partial_attempts`]).
+/// die before the record, the next start writes one for them (see [`take_partial_attempts`]).
 pub fn mark_partial_attempts(
     conn: &Connection,
     attempts: &[(ExecId, String, i64)],
@@ -449,7 +449,7 @@ pub struct StatsRow {
     pub oldest_pending_age_us: Option<i64>,
 }
 
-pub fn stats(conn: &Connection, now_us: i64) -> rusqlite::Result<Vec<StatsRow>> {
+pub(super) fn stats(conn: &Connection, now_us: i64) -> rusqlite::Result<Vec<StatsRow>> {
     let mut stmt = conn.prepare(
         "SELECT name, state, count(*), min(CASE WHEN state = 'pending' THEN run_at_us END)
          FROM _flux_jobs GROUP BY name, state ORDER BY name",
@@ -486,7 +486,7 @@ pub fn stats(conn: &Connection, now_us: i64) -> rusqlite::Result<Vec<StatsRow>> 
 }
 
 /// Jobs, newest first, optionally of one state and one function.
-pub fn list_jobs(
+pub(super) fn list_jobs(
     conn: &Connection,
     state: Option<JobState>,
     name: Option<&str>,
@@ -518,7 +518,10 @@ pub struct DeadLetter {
     pub died_at_us: i64,
 }
 
-pub fn dead_letters(conn: &Connection, name: Option<&str>) -> rusqlite::Result<Vec<DeadLetter>> {
+pub(super) fn dead_letters(
+    conn: &Connection,
+    name: Option<&str>,
+) -> rusqlite::Result<Vec<DeadLetter>> {
     let jobs = list_jobs(conn, Some(JobState::Dead), name, 100_000)?;
     Ok(jobs
         .into_iter()
@@ -545,7 +548,7 @@ pub enum JobLookup {
 }
 
 /// The job a prefix names: a job id, or the id of any of its attempts' executions.
-pub fn find_job(conn: &Connection, prefix: &str) -> rusqlite::Result<JobLookup> {
+pub(super) fn find_job(conn: &Connection, prefix: &str) -> rusqlite::Result<JobLookup> {
     let upper = format!("{prefix}g");
     let mut ids: Vec<String> = conn
         .prepare_cached("SELECT id FROM _flux_jobs WHERE id >= ?1 AND id < ?2 LIMIT 5")?
@@ -603,7 +606,7 @@ impl From<rusqlite::Error> for ReplayError {
 
 /// Puts a dead job back in the queue with a fresh attempt count; returns the execution id its
 /// next attempt will have.
-pub fn replay(
+pub(super) fn replay(
     conn: &Connection,
     job: &JobRow,
     max_attempts: u32,

@@ -1,5 +1,51 @@
-//! The SQLite store: one file in WAL mode (`.flux/flux.db`) holding the app's tables and the
-//! internal `_flux_*` tables, so that app writes and queue writes can share one commit.
+//! The store: flux's durable state. Today it is SQLite, one file in WAL mode (`.flux/flux.db`)
+//! holding the app's tables and the internal `_flux_*` tables (records, mutations, emails,
+//! migrations, and the queue's `_flux_jobs`, see [`jobs`]), so that app writes and queue writes
+//! share one commit. This module owns the schema of all of them.
+//!
+//! # The storage boundary
+//!
+//! The runtime, the queue, the server and the CLI use the store through a small interface, so
+//! that a second backend (PostgreSQL, for `flux deploy`) can be added beside SQLite without
+//! touching them:
+//!
+//! - [`Storage`] (object-safe, `Send + Sync`): the reads: records (find by id prefix, list,
+//!   the tail's history, a job's chain of attempts), row changes (`flux state`; [`blame`] is
+//!   computed from them), jobs (stats, list, dead letters, find by id or attempt id), the
+//!   integrity check, and a [`Maintenance`] session for upkeep (pruning by age and by size).
+//!   The server answers `/_flux/api` through it; the CLI reads a stopped project's store
+//!   through it ([`crate::client`]'s `local_store`).
+//! - [`JobWrites`]: the job writes made on a caller's behalf (enqueue, replay, and finding the
+//!   job to replay), run on the writer's connection inside its open transaction.
+//! - The writer: [`Writer`] hands the store thread the executions' SQL ([`SqlCall`], run in a
+//!   [`Session`]) and their finished records ([`StoreWrite`]); the store thread group-commits
+//!   them with their jobs' new states and the queue's claims ([`jobs`]), then publishes what
+//!   committed. It is the only writer; see [`Storage`]'s "How the writer fits".
+//! - The types that cross the boundary: [`RecordFilter`], [`RecordLookup`], [`TailFilter`],
+//!   [`ChangeFilter`], [`RowChange`], [`JobRow`], [`JobLookup`], [`StatsRow`], [`DeadLetter`],
+//!   [`EnqueueOptions`], [`Enqueued`], and the errors [`StoreError`], [`EnqueueError`],
+//!   [`ReplayError`]. The record itself and the job model are [`crate::record`]'s.
+//!
+//! The SQLite implementation is [`Store`] (`sqlite.rs` implements the traits; the SQL lives in
+//! `records.rs`, `mutations.rs`, `jobs.rs`, `retention.rs`).
+//!
+//! ## What a second backend must implement
+//!
+//! 1. [`Storage`] for its handle, with the same semantics as SQLite's: ids are matched by
+//!    prefix (ambiguous prefixes name their candidates), lists are newest first, the tail's
+//!    history is in commit order (`seq`), each call sees committed data only.
+//! 2. [`JobWrites`] on its writer's transaction, and the queue's claims (what [`jobs`]'s
+//!    `due_jobs`, `mark_running`, `next_due`, `recover_running`, `apply_transition` and the
+//!    partial-attempt notes do), so that a job's new state commits with its attempt's record.
+//! 3. Its writer behind [`Writer`]/[`SqlCall`]: the one place that commits, with the same
+//!    durability promises (a write is acknowledged only once committed; a lost commit is
+//!    reported, never silently dropped).
+//! 4. A variant of [`StoreError`] for its driver's errors (today's `Sql` is rusqlite's).
+//!
+//! Not yet behind the boundary, and SQLite's own until then: the runtime's `ctx.db` runs the
+//! user's SQL on the writer's `rusqlite::Connection` ([`Session`]), checked by [`sandbox`]
+//! and captured by [`Capture`] (SQLite's preupdate hook); migrations ([`apply_migrations`])
+//! are SQLite SQL; `flux dev` opens a [`Store`] by its file, and WAL checkpoints are SQLite's.
 
 mod batch;
 mod capture;
@@ -29,10 +75,10 @@ pub use jobs::{
     DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, ReplayError, StatsRow,
 };
 pub use migrate::apply_migrations;
-pub use mutations::{blame, row_changes, Blame, ChangeFilter, RowChange};
+pub use mutations::{blame, Blame, ChangeFilter, RowChange};
 pub use records::{
-    attempt_chain, find_record, insert_writes, list_records, prepare_writes, tail_history,
-    PreparedWrites, RecordFilter, RecordLookup, StoreWrite, TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
+    insert_writes, prepare_writes, PreparedWrites, RecordFilter, RecordLookup, StoreWrite,
+    TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
 };
 pub use retention::{flux_bytes, prune, prune_to_size, SizeWatch};
 pub use storage::{JobWrites, Maintenance, Storage};

@@ -51,7 +51,7 @@ fn object(text: Option<String>) -> Option<Map<String, Value>> {
         .and_then(|v| v.as_object().cloned())
 }
 
-pub fn row_changes(conn: &Connection, filter: &ChangeFilter) -> Result<Vec<RowChange>> {
+pub(super) fn row_changes(conn: &Connection, filter: &ChangeFilter) -> Result<Vec<RowChange>> {
     let (text_key, number_key) = match &filter.row {
         Some(row) => {
             let (a, b) = key_forms(row);

@@ -121,7 +121,7 @@ pub enum RecordLookup {
 }
 
 /// Finds the record whose id starts with `prefix` (already validated lowercase hex).
-pub fn find_record(conn: &Connection, prefix: &str) -> Result<RecordLookup> {
+pub(super) fn find_record(conn: &Connection, prefix: &str) -> Result<RecordLookup> {
     // Ids are fixed-width hex, so a prefix is a range of the unique index.
     let upper = format!("{prefix}g");
     let (low, high) = ExecId::hi_range(prefix);
@@ -146,7 +146,7 @@ pub fn find_record(conn: &Connection, prefix: &str) -> Result<RecordLookup> {
 
 /// The attempts of a job, oldest first, found by walking back from its latest attempt through
 /// each record's `previous_attempt` link.
-pub fn attempt_chain(conn: &Connection, latest: &str) -> Result<Vec<ExecutionRecord>> {
+pub(super) fn attempt_chain(conn: &Connection, latest: &str) -> Result<Vec<ExecutionRecord>> {
     let mut chain = Vec::new();
     let mut next = Some(latest.to_string());
     while let Some(id) = next.take() {
@@ -184,7 +184,7 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 10_000;
 
 /// Records matching `filter`, newest first, as summaries.
-pub fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<Vec<RecordSummary>> {
+pub(super) fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<Vec<RecordSummary>> {
     let mut sql = String::from("SELECT body FROM _flux_records WHERE 1=1");
     let mut args: Vec<Box<dyn ToSql>> = Vec::new();
     let mut push = |clause: &str, value: Box<dyn ToSql>| {
@@ -258,7 +258,7 @@ impl TailFilter {
 
 /// Recorded executions in commit order after `after_seq` (or started since `since_us`) that
 /// match `filter`, at most `limit`.
-pub fn tail_history(
+pub(super) fn tail_history(
     conn: &Connection,
     after_seq: Option<i64>,
     since_us: Option<i64>,
