@@ -17,7 +17,9 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use crate::project::{route_for_path, FunctionFile};
-use crate::record::{ErrorInfo, ExecId, ExecutionRecord, Kind, Links, Span, SpanStatus, Status};
+use crate::record::{
+    ErrorInfo, ExecId, ExecutionRecord, Kind, Links, Span, SpanKind, SpanStatus, Status,
+};
 use crate::runtime::{now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared};
 use crate::store::{StoreWrite, TxControl};
 
@@ -402,7 +404,7 @@ fn refuse(
         spans: vec![Span {
             id: 0,
             parent: None,
-            name: function.name.clone(),
+            name: SpanKind::Function(function.name.clone()),
             start_us: 0,
             duration_us: 0,
             status: SpanStatus::Error,
