@@ -423,3 +423,74 @@ fn a_timeout_too_long_for_the_clock_is_refused_at_start_not_crashed() {
     assert!(output.contains("1e19"), "{output}");
     assert!(!output.contains("panicked"), "{output}");
 }
+
+#[test]
+fn host_functions_throw_their_errors_at_the_call_site_and_engine_globals_are_quickjs_own() {
+    let project = Project::with_files(&[(
+        "functions/errors.ts",
+        r#"export default async (req: unknown, ctx: any) => {
+  const out: Record<string, unknown> = {}
+  const attempt = async (key: string, fn: () => Promise<unknown>) => {
+    try { await fn(); out[key] = 'no error' } catch (e: any) { out[key] = `${e.name}: ${e.message} @ ${e.__fluxSite}` }
+  }
+  await attempt('query', () => ctx.db.query(5))
+  await attempt('params', () => ctx.db.query('SELECT 1', 'not an array'))
+  await attempt('insert', () => ctx.db.insert('notes', 'text'))
+  await attempt('table', () => ctx.db.insert('', {}))
+  await attempt('sql', () => ctx.db.query('SELECT * FROM missing'))
+  await attempt('nested', () => ctx.db.transaction(async () => ctx.db.transaction(async () => 1)))
+  await attempt('name', () => ctx.queue.enqueue(42))
+  await attempt('worker', () => ctx.queue.enqueue('nobody', {}))
+  await attempt('email', () => ctx.email.send({ to: 1, template: 'welcome' }))
+  await attempt('emailArgs', () => ctx.email.send('hello'))
+  await attempt('scheme', () => fetch('ftp://example.com/file'))
+  // What the user's own code throws while its arguments become JSON stays its own.
+  await attempt('toJSON', () => ctx.db.query('SELECT 1', [{ toJSON() { throw new RangeError('from toJSON') } }]))
+
+  const order: string[] = []
+  queueMicrotask(() => order.push('microtask'))
+  order.push('sync')
+  await null
+  out.order = order
+  out.nativeMicrotask = String(queueMicrotask).includes('[native code]')
+  try { queueMicrotask(1 as any); out.notAFunction = 'no error' } catch (e: any) { out.notAFunction = e.name }
+  const a = crypto.randomUUID(), b = crypto.randomUUID()
+  out.uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(a) && a !== b
+  return out
+}"#,
+    )]);
+    let server = project.start();
+    let out = server.get("/errors").json();
+    let expected = [
+        ("query", "Error: ctx.db.query(sql, params) takes a SQL string and an array of values", 6),
+        ("params", "Error: ctx.db.query(sql, params) takes a SQL string and an array of values", 7),
+        ("insert", "Error: ctx.db.insert('notes', row): row must be an object of column values", 8),
+        ("table", "Error: ctx.db.insert(table, row): the table name is empty", 9),
+        ("sql", "Error: no such table: missing", 10),
+        ("nested", "Error: a transaction is already open: ctx.db.transaction cannot be nested", 11),
+        ("name", "Error: ctx.queue.enqueue(name, data): name must be the worker's name, e.g. 'send_welcome_email'", 12),
+        ("worker", "Error: no worker named 'nobody': create functions/nobody.ts to handle these jobs", 13),
+        ("email", "Error: ctx.email.send({ to, template, data }): `to` and `template` must be strings", 14),
+        ("emailArgs", "Error: ctx.email.send({ to, template, data }) takes an object", 15),
+        ("scheme", "Error: fetch: only http and https URLs are supported, not ftp:", 16),
+    ];
+    for (key, message, line) in expected {
+        assert_eq!(
+            out[key],
+            format!("{message} @ errors.ts:{line}"),
+            "{key}: {out}"
+        );
+    }
+    assert_eq!(
+        out["toJSON"], "RangeError: from toJSON @ undefined",
+        "{out}"
+    );
+    assert_eq!(
+        out["order"],
+        serde_json::json!(["sync", "microtask"]),
+        "{out}"
+    );
+    assert_eq!(out["nativeMicrotask"], true, "{out}");
+    assert_eq!(out["notAFunction"], "TypeError", "{out}");
+    assert_eq!(out["uuid"], true, "{out}");
+}
