@@ -295,3 +295,112 @@ impl HostState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rquickjs::{Context, Runtime};
+    use serde_json::json;
+
+    use super::*;
+
+    fn with_js(test: impl FnOnce(Ctx<'_>)) {
+        let runtime = Runtime::new().expect("a QuickJS runtime");
+        let context = Context::full(&runtime).expect("a QuickJS context");
+        context.with(test);
+    }
+
+    #[test]
+    fn arguments_cross_as_json_stringify_makes_them() {
+        with_js(|ctx| {
+            let arg = |source: &str| -> Option<Value> {
+                let value: rquickjs::Value = ctx.eval(source).expect("the expression runs");
+                JsonArg::from_js(&ctx, value).expect("it converts").0
+            };
+            assert_eq!(arg("undefined"), None);
+            assert_eq!(arg("(() => 1)"), None);
+            assert_eq!(
+                arg("[1, undefined, NaN, 'a', { b: undefined, c: new Date(0) }]"),
+                Some(json!([1, null, null, "a", { "c": "1970-01-01T00:00:00.000Z" }]))
+            );
+            // What the value's own code throws is the caller's exception, unchanged.
+            let throwing: rquickjs::Value = ctx
+                .eval("({ toJSON() { throw new RangeError('mine') } })")
+                .expect("the expression runs");
+            assert!(matches!(
+                JsonArg::from_js(&ctx, throwing),
+                Err(rquickjs::Error::Exception)
+            ));
+            let caught = ctx.catch();
+            let message: String = caught
+                .as_object()
+                .and_then(|error| error.get("message").ok())
+                .unwrap_or_default();
+            assert_eq!(message, "mine");
+        });
+    }
+
+    #[test]
+    fn results_cross_as_json_parse_builds_them() {
+        with_js(|ctx| {
+            let value = Json(json!({ "__proto__": 1 }))
+                .into_js(&ctx)
+                .expect("it converts");
+            ctx.globals().set("v", value).expect("a global");
+            let own: bool = ctx
+                .eval("Object.prototype.hasOwnProperty.call(v, '__proto__') && Object.getPrototypeOf(v) === Object.prototype")
+                .expect("the expression runs");
+            assert!(
+                own,
+                "a `__proto__` key is an own property, as JSON.parse makes it"
+            );
+        });
+    }
+
+    #[test]
+    fn only_host_failures_are_failures() {
+        with_js(|ctx| {
+            let is_failure = Function::new(ctx.clone(), |value: rquickjs::Value<'_>| {
+                value
+                    .as_object()
+                    .is_some_and(|object| object.instance_of::<Failure>())
+            })
+            .expect("a function");
+            ctx.globals()
+                .set("isFailure", is_failure)
+                .expect("a global");
+            let thrown = throw(&ctx, &HostError::Crashed);
+            assert!(matches!(thrown, rquickjs::Error::Exception));
+            let failure = ctx.catch();
+            ctx.globals().set("failure", failure).expect("a global");
+            let seen: Vec<String> = ctx
+                .eval("[String(isFailure(failure)), failure.name, failure.message, String(isFailure(new Error('x'))), String(isFailure({ name: 'Error', message: 'x' }))]")
+                .expect("the expression runs");
+            assert_eq!(
+                seen,
+                [
+                    "true",
+                    "InternalError",
+                    "the engine crashed",
+                    "false",
+                    "false"
+                ]
+            );
+        });
+    }
+
+    #[test]
+    fn quickjs_provides_queue_microtask() {
+        // web.js has no polyfill for it: the engine's own runs callbacks as microtasks.
+        with_js(|ctx| {
+            let order: Vec<String> = ctx
+                .eval(
+                    "const order = []; queueMicrotask(() => order.push('microtask')); order.push('sync'); order",
+                )
+                .expect("queueMicrotask exists");
+            assert_eq!(order, ["sync"]);
+            while ctx.execute_pending_job() {}
+            let order: Vec<String> = ctx.eval("order").expect("the expression runs");
+            assert_eq!(order, ["sync", "microtask"]);
+        });
+    }
+}
