@@ -30,11 +30,11 @@ use crate::record::{ExecId, Mutation};
 use crate::store::sandbox::Stop;
 use crate::store::{Session, TxControl};
 
-pub use db::DbError;
-pub use email::EmailError;
-use fetch::PendingFetch;
-pub use fetch::{FetchDone, FetchError};
-pub use queue::QueueError;
+use db::DbError;
+use email::EmailError;
+pub use fetch::FetchDone;
+use fetch::{FetchError, PendingFetch};
+use queue::QueueError;
 
 /// Why a host function failed; its message is what the user's code sees thrown.
 #[derive(Debug, thiserror::Error)]
