@@ -494,3 +494,121 @@ fn host_functions_throw_their_errors_at_the_call_site_and_engine_globals_are_qui
     assert_eq!(out["notAFunction"], "TypeError", "{out}");
     assert_eq!(out["uuid"], true, "{out}");
 }
+
+/// An upstream that answers `/echo` with what it received (method, `x-test` header, body in
+/// hex) and `/binary` with four bytes no text encoding survives.
+fn echo_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut received = Vec::new();
+                let mut buffer = [0u8; 4096];
+                let (head, body_start) = loop {
+                    let Ok(n) = stream.read(&mut buffer) else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    received.extend_from_slice(&buffer[..n]);
+                    if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break (
+                            String::from_utf8_lossy(&received[..end]).into_owned(),
+                            end + 4,
+                        );
+                    }
+                };
+                let header = |name: &str| {
+                    head.lines().find_map(|line| {
+                        let (key, value) = line.split_once(':')?;
+                        key.eq_ignore_ascii_case(name)
+                            .then(|| value.trim().to_string())
+                    })
+                };
+                let length: usize = header("content-length")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(0);
+                while received.len() < body_start + length {
+                    let Ok(n) = stream.read(&mut buffer) else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    received.extend_from_slice(&buffer[..n]);
+                }
+                let mut request_line = head.lines().next().unwrap_or_default().split(' ');
+                let method = request_line.next().unwrap_or_default().to_string();
+                let path = request_line.next().unwrap_or_default().to_string();
+                let (content_type, body) = if path == "/binary" {
+                    ("application/octet-stream", vec![0u8, 1, 2, 255])
+                } else {
+                    let hex: String = received[body_start..body_start + length]
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
+                    let echo = serde_json::json!({ "method": method, "test": header("x-test"), "body": hex });
+                    ("application/json", echo.to_string().into_bytes())
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn fetch_sends_text_and_binary_bodies_and_reads_binary_responses() {
+    let project = Project::with_files(&[(
+        "functions/relay.ts",
+        r#"export default async (req: any) => {
+  const upstream = req.query.upstream
+  const text = await (await fetch(`${upstream}/echo`, { method: 'POST', headers: { 'x-test': 'yes' }, body: 'héllo' })).json()
+  const bytes = await (await fetch(`${upstream}/echo`, { method: 'PUT', body: new Uint8Array([0, 1, 2, 255]).subarray(1) })).json()
+  const res = await fetch(`${upstream}/binary`)
+  const binary = [...new Uint8Array(await res.arrayBuffer())]
+  return { text, bytes, binary, status: res.status, statusText: res.statusText, type: res.headers.get('content-type'), url: res.url }
+}"#,
+    )]);
+    let server = project.start();
+    let upstream = echo_upstream();
+    let reply = server.get(&format!("/relay?upstream={upstream}"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let out = reply.json();
+    assert_eq!(
+        out,
+        serde_json::json!({
+            "text": { "method": "POST", "test": "yes", "body": "68c3a96c6c6f" },
+            "bytes": { "method": "PUT", "test": null, "body": "0102ff" },
+            "binary": [0, 1, 2, 255],
+            "status": 200,
+            "statusText": "OK",
+            "type": "application/octet-stream",
+            "url": format!("{upstream}/binary"),
+        })
+    );
+    let record = server.record(&reply.request_id());
+    let fetches: Vec<&Value> = record["spans"]
+        .as_array()
+        .map(|spans| spans.iter().filter(|s| s["name"] == "fetch").collect())
+        .unwrap_or_default();
+    assert_eq!(fetches.len(), 3, "{record}");
+    assert_eq!(fetches[0]["attrs"]["method"], "POST", "{record}");
+    assert_eq!(
+        fetches[0]["attrs"]["url"],
+        format!("{upstream}/echo"),
+        "{record}"
+    );
+    for span in fetches {
+        assert_eq!(span["attrs"]["status"], 200, "{record}");
+        assert_eq!(span["status"], "ok", "{record}");
+    }
+}
