@@ -4,7 +4,7 @@ use super::exit;
 use super::{CliError, Format, GlobalArgs, TraceArgs};
 use crate::client::{self, Answer, Target};
 use crate::record::RecordSummary;
-use crate::record::{ExecId, ExecutionRecord};
+use crate::record::{attr, ExecId, ExecutionRecord};
 use crate::render::{render_trace, TraceContext};
 use crate::store::{JobRow, RecordLookup, Storage};
 
@@ -93,7 +93,7 @@ fn job_info(id: &str, target: &Target) -> Option<(JobRow, Vec<RecordSummary>)> {
 fn context(record: &ExecutionRecord, target: &Target) -> TraceContext {
     let mut context = TraceContext::default();
     for span in &record.spans {
-        if let Some(job_id) = span.attrs.get("job_id").and_then(serde_json::Value::as_str) {
+        if let Some(job_id) = span.str_attr(attr::JOB_ID) {
             if let Some((job, _)) = job_info(job_id, target) {
                 context.jobs.insert(
                     job_id.to_string(),

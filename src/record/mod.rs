@@ -6,9 +6,11 @@
 
 mod id;
 mod job;
+mod span;
 
 pub use id::{ExecId, IdError};
 pub use job::{short_error, JobState, Transition};
+pub use span::{attr, Span, SpanKind, SpanStatus};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -158,38 +160,6 @@ pub struct ConsoleLine {
     pub message: String,
     /// Microseconds since the execution started.
     pub at_us: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SpanStatus {
-    Ok,
-    Error,
-    Timeout,
-    /// Still open when the execution ended (e.g. a pending `await` at a timeout).
-    Pending,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Span {
-    /// Index in `ExecutionRecord::spans`; the root span is 0.
-    pub id: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent: Option<u32>,
-    /// `handler`, `db.insert(users)`, `db.query`, `db.transaction`, `fetch`, `email.send`, …
-    pub name: String,
-    /// Microseconds since the execution started.
-    pub start_us: u64,
-    pub duration_us: u64,
-    pub status: SpanStatus,
-    /// `file.ts:line` of the call in the user's code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
-    /// Span-specific details: SQL, params, row count, URL, status, …
-    #[serde(default)]
-    pub attrs: serde_json::Map<String, Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 
 use super::{escape, escape_block_line, escaped_lines, inspect, Style};
 use crate::record::{
-    ExecutionRecord, Kind, Mutation, MutationOp, RecordSummary, Span, SpanStatus, Status,
+    attr, ExecutionRecord, Kind, Mutation, MutationOp, RecordSummary, Span, SpanKind, SpanStatus,
+    Status,
 };
 use crate::timefmt::{rfc3339, short_duration};
 
@@ -88,10 +89,10 @@ fn span_details(span: &Span, verbose: bool) -> Vec<String> {
             };
             details.push(format!("{key}: {shown}"));
         }
-    } else if let Some(Value::String(sql)) = attrs.get("sql") {
-        if span.name == "db.query" {
+    } else if let Some(Value::String(sql)) = attrs.get(attr::SQL) {
+        if span.name == SpanKind::DbQuery {
             let plural = |n: &Value| if n == 1 { "" } else { "s" };
-            let outcome = match (attrs.get("changes"), attrs.get("rows")) {
+            let outcome = match (attrs.get(attr::CHANGES), attrs.get(attr::ROWS)) {
                 (Some(changes), _) => format!(" → {changes} row{} changed", plural(changes)),
                 (None, Some(rows)) => format!(" → {rows} row{}", plural(rows)),
                 _ => String::new(),
@@ -99,11 +100,11 @@ fn span_details(span: &Span, verbose: bool) -> Vec<String> {
             details.push(format!("{sql}{outcome}"));
         }
     }
-    if span.name == "fetch" && !verbose {
-        let method = attrs.get("method").and_then(Value::as_str).unwrap_or("GET");
-        let url = attrs.get("url").and_then(Value::as_str).unwrap_or("");
+    if span.name == SpanKind::Fetch && !verbose {
+        let method = span.str_attr(attr::METHOD).unwrap_or("GET");
+        let url = span.str_attr(attr::URL).unwrap_or("");
         let status = attrs
-            .get("status")
+            .get(attr::STATUS)
             .map(|s| format!(" → {s}"))
             .unwrap_or_default();
         details.push(format!("{method} {url}{status}"));
@@ -131,7 +132,7 @@ struct Walk<'a> {
 impl Walk<'_> {
     /// `→ job 1a2b3c4d: 3 attempts, dead` on a span that enqueued a job.
     fn hand_off(&self, span: &Span) -> String {
-        let Some(job) = span.attrs.get("job_id").and_then(Value::as_str) else {
+        let Some(job) = span.str_attr(attr::JOB_ID) else {
             return String::new();
         };
         let short: String = job.chars().take(8).collect();
@@ -162,7 +163,7 @@ impl Walk<'_> {
         out.push(Line {
             label: format!(
                 "{branch}{}{}{location}",
-                escape(&span.name),
+                escape(&span.name.to_string()),
                 self.hand_off(span)
             ),
             duration: short_duration(span.duration_us),

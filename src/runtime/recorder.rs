@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-use crate::record::{ConsoleLine, Dropped, Span, SpanStatus};
+use crate::record::{ConsoleLine, Dropped, Span, SpanKind, SpanStatus};
 
 pub struct Recorder {
     pub started: Instant,
@@ -43,7 +43,7 @@ impl Recorder {
             spans: vec![Span {
                 id: 0,
                 parent: None,
-                name: root_name.to_string(),
+                name: SpanKind::Function(root_name.to_string()),
                 start_us: 0,
                 duration_us: 0,
                 status: SpanStatus::Pending,
@@ -64,7 +64,7 @@ impl Recorder {
 
     pub fn open(
         &mut self,
-        name: String,
+        name: SpanKind,
         location: Option<String>,
         attrs: Map<String, Value>,
     ) -> u32 {

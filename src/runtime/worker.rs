@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rquickjs::context::EvalOptions;
-use rquickjs::function::Opt;
 use rquickjs::{Context, Ctx, Function, Object, Persistent, Promise, Runtime};
 use serde_json::{json, Map, Value};
 
-use super::host::{ExecState, FetchDone, HostState};
+use super::host::{self, Crash, ExecState, FetchDone, HostState};
 use super::loader::{ProjectLoader, ProjectResolver, HOST_SCRIPT};
 use super::record::{flux_error, Ending};
 use super::recorder::Recorder;
@@ -69,10 +68,6 @@ impl Driven {
     }
 }
 
-/// A panic caught in a host function, kept until the script is stopped and `execute` can
-/// raise it again (a panic cannot unwind through QuickJS).
-type Crash = Rc<RefCell<Option<Box<dyn Any + Send>>>>;
-
 struct Worker {
     shared: Arc<Shared>,
     state: Rc<RefCell<HostState>>,
@@ -120,18 +115,6 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".into())
-}
-
-/// Runs a host function for JS; a panic in it is kept in `crash` (and `None` returned) for
-/// the execution to be stopped and the panic raised again outside QuickJS.
-fn contain<T>(crash: &Crash, work: impl FnOnce() -> T) -> Option<T> {
-    match std::panic::catch_unwind(AssertUnwindSafe(work)) {
-        Ok(value) => Some(value),
-        Err(panic) => {
-            crash.replace(Some(panic));
-            None
-        }
-    }
 }
 
 fn js_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
@@ -216,67 +199,7 @@ impl Worker {
                 let mut options = EvalOptions::default();
                 options.filename = Some("flux:web.js".into());
                 ctx.eval_with_options::<(), _>(WEB_JS, options)?;
-                let host = Object::new(ctx.clone())?;
-                let (s, c) = (Rc::clone(state), Rc::clone(crash));
-                host.set(
-                    "call",
-                    Function::new(
-                        ctx.clone(),
-                        move |op: String, args: String, site: String| {
-                            let site = (!site.is_empty()).then_some(site);
-                            contain(&c, || s.borrow_mut().call(&op, &args, site)).unwrap_or_else(
-                                || json!({ "error": { "name": "InternalError", "message": "the engine crashed" } }).to_string(),
-                            )
-                        },
-                    )?,
-                )?;
-                let (s, c) = (Rc::clone(state), Rc::clone(crash));
-                host.set(
-                    "log",
-                    Function::new(ctx.clone(), move |level: String, message: String| {
-                        contain(&c, || s.borrow_mut().log(&level, message));
-                    })?,
-                )?;
-                let (s, c) = (Rc::clone(state), Rc::clone(crash));
-                host.set(
-                    "timer",
-                    Function::new(ctx.clone(), move |id: f64, delay: f64| {
-                        contain(&c, || s.borrow_mut().set_timer(id as u64, delay));
-                    })?,
-                )?;
-                let (s, c) = (Rc::clone(state), Rc::clone(crash));
-                host.set(
-                    "clearTimer",
-                    Function::new(ctx.clone(), move |id: f64| {
-                        contain(&c, || s.borrow_mut().clear_timer(id as u64));
-                    })?,
-                )?;
-                host.set(
-                    "uuid",
-                    Function::new(ctx.clone(), || {
-                        let mut bytes: [u8; 16] = rand::random();
-                        bytes[6] = (bytes[6] & 0x0f) | 0x40;
-                        bytes[8] = (bytes[8] & 0x3f) | 0x80;
-                        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                        format!(
-                            "{}-{}-{}-{}-{}",
-                            &hex[0..8],
-                            &hex[8..12],
-                            &hex[12..16],
-                            &hex[16..20],
-                            &hex[20..32]
-                        )
-                    })?,
-                )?;
-                host.set(
-                    "randomHex",
-                    Function::new(ctx.clone(), |len: Opt<f64>| {
-                        let len = len.0.unwrap_or(0.0).clamp(0.0, 65536.0) as usize;
-                        (0..len)
-                            .map(|_| format!("{:02x}", rand::random::<u8>()))
-                            .collect::<String>()
-                    })?,
-                )?;
+                let host = host::install(&ctx, state, crash)?;
                 let mut options = EvalOptions::default();
                 options.filename = Some(HOST_SCRIPT.into());
                 let factory: Function = ctx.eval_with_options(HOST_JS, options)?;
@@ -593,9 +516,13 @@ impl Worker {
                 match fetch_done.recv_deadline(wait_until) {
                     Ok(done) => {
                         if state.borrow_mut().finish_fetch(&done) {
+                            let (response, error) = match done.outcome {
+                                Ok(response) => (Some(response), None),
+                                Err(error) => (None, Some(error)),
+                            };
                             let settle = internals
                                 .get::<_, Function>("settleFetch")
-                                .and_then(|f| f.call::<_, ()>((done.id as f64, done.reply)));
+                                .and_then(|f| f.call::<_, ()>((done.id as f64, response, error)));
                             if let Err(e) = settle {
                                 return Driven::Failed(js_error(&ctx, e));
                             }

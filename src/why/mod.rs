@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::record::{ExecutionRecord, Kind, MutationOp, Span, SpanStatus, Status};
+use crate::record::{attr, ExecutionRecord, Kind, MutationOp, Span, SpanKind, SpanStatus, Status};
 use crate::render::inspect;
 
 /// What `flux why` says about one execution.
@@ -42,8 +42,8 @@ pub fn unique_conflict(record: &ExecutionRecord) -> Option<(String, String, Valu
         .next()?
         .trim();
     let (table, column) = target.split_once('.')?;
-    let sql = span.attrs.get("sql").and_then(Value::as_str)?;
-    let params = span.attrs.get("params").and_then(Value::as_array)?;
+    let sql = span.str_attr(attr::SQL)?;
+    let params = span.attrs.get(attr::PARAMS).and_then(Value::as_array)?;
     // ctx.db.insert writes `("a", "b") VALUES ($1, $2)`: the column's place is its parameter.
     let columns = sql.split_once('(')?.1.split_once(')')?.0;
     let position = columns
@@ -100,15 +100,19 @@ fn singular(table: &str) -> &str {
 /// A query for one row by key found nothing, and the execution then failed.
 fn row_not_found(record: &ExecutionRecord, related: &Related) -> Option<Finding> {
     let (span, table, column, value) = record.spans.iter().find_map(|span| {
-        if span.name != "db.query" || span.status != SpanStatus::Ok {
+        if span.name != SpanKind::DbQuery || span.status != SpanStatus::Ok {
             return None;
         }
-        if span.attrs.get("rows").and_then(Value::as_u64) != Some(0) {
+        if span.u64_attr(attr::ROWS) != Some(0) {
             return None;
         }
-        let sql = span.attrs.get("sql").and_then(Value::as_str)?;
+        let sql = span.str_attr(attr::SQL)?;
         let (table, column, n) = key_lookup(sql)?;
-        let value = span.attrs.get("params")?.get(n.checked_sub(1)?)?.clone();
+        let value = span
+            .attrs
+            .get(attr::PARAMS)?
+            .get(n.checked_sub(1)?)?
+            .clone();
         Some((span, table, column, value))
     })?;
     let suggestion = (record.kind == Kind::Job)
@@ -192,23 +196,11 @@ fn constraint_violation(record: &ExecutionRecord, related: &Related) -> Option<F
 /// An upstream service answered with an error status.
 fn upstream_error(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
     let span = record.spans.iter().find(|s| {
-        s.name == "fetch"
-            && s.attrs
-                .get("status")
-                .and_then(Value::as_u64)
-                .is_some_and(|code| code >= 400)
+        s.name == SpanKind::Fetch && s.u64_attr(attr::STATUS).is_some_and(|code| code >= 400)
     })?;
-    let status = span
-        .attrs
-        .get("status")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    let method = span
-        .attrs
-        .get("method")
-        .and_then(Value::as_str)
-        .unwrap_or("GET");
-    let url = span.attrs.get("url").and_then(Value::as_str).unwrap_or("");
+    let status = span.u64_attr(attr::STATUS).unwrap_or(0);
+    let method = span.str_attr(attr::METHOD).unwrap_or("GET");
+    let url = span.str_attr(attr::URL).unwrap_or("");
     let suggestion = if status == 429 || status >= 500 {
         "→ The upstream service failed or throttled: retries with backoff usually get through"
     } else {

@@ -420,3 +420,192 @@ fn a_timeout_too_long_for_the_clock_is_refused_at_start_not_crashed() {
     assert!(output.contains("1e19"), "{output}");
     assert!(!output.contains("panicked"), "{output}");
 }
+
+#[test]
+fn host_functions_throw_their_errors_at_the_call_site_and_engine_globals_are_quickjs_own() {
+    let project = Project::with_files(&[(
+        "functions/errors.ts",
+        r#"export default async (req: unknown, ctx: any) => {
+  const out: Record<string, unknown> = {}
+  const attempt = async (key: string, fn: () => Promise<unknown>) => {
+    try { await fn(); out[key] = 'no error' } catch (e: any) { out[key] = `${e.name}: ${e.message} @ ${e.__fluxSite}` }
+  }
+  await attempt('query', () => ctx.db.query(5))
+  await attempt('params', () => ctx.db.query('SELECT 1', 'not an array'))
+  await attempt('insert', () => ctx.db.insert('notes', 'text'))
+  await attempt('table', () => ctx.db.insert('', {}))
+  await attempt('sql', () => ctx.db.query('SELECT * FROM missing'))
+  await attempt('nested', () => ctx.db.transaction(async () => ctx.db.transaction(async () => 1)))
+  await attempt('name', () => ctx.queue.enqueue(42))
+  await attempt('worker', () => ctx.queue.enqueue('nobody', {}))
+  await attempt('email', () => ctx.email.send({ to: 1, template: 'welcome' }))
+  await attempt('emailArgs', () => ctx.email.send('hello'))
+  await attempt('scheme', () => fetch('ftp://example.com/file'))
+  // What the user's own code throws while its arguments become JSON stays its own.
+  await attempt('toJSON', () => ctx.db.query('SELECT 1', [{ toJSON() { throw new RangeError('from toJSON') } }]))
+
+  const order: string[] = []
+  queueMicrotask(() => order.push('microtask'))
+  order.push('sync')
+  await null
+  out.order = order
+  out.nativeMicrotask = String(queueMicrotask).includes('[native code]')
+  try { queueMicrotask(1 as any); out.notAFunction = 'no error' } catch (e: any) { out.notAFunction = e.name }
+  const a = crypto.randomUUID(), b = crypto.randomUUID()
+  out.uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(a) && a !== b
+  return out
+}"#,
+    )]);
+    let server = project.start();
+    let out = server.get("/errors").json();
+    let expected = [
+        ("query", "Error: ctx.db.query(sql, params) takes a SQL string and an array of values", 6),
+        ("params", "Error: ctx.db.query(sql, params) takes a SQL string and an array of values", 7),
+        ("insert", "Error: ctx.db.insert('notes', row): row must be an object of column values", 8),
+        ("table", "Error: ctx.db.insert(table, row): the table name is empty", 9),
+        ("sql", "Error: no such table: missing", 10),
+        ("nested", "Error: a transaction is already open: ctx.db.transaction cannot be nested", 11),
+        ("name", "Error: ctx.queue.enqueue(name, data): name must be the worker's name, e.g. 'send_welcome_email'", 12),
+        ("worker", "Error: no worker named 'nobody': create functions/nobody.ts to handle these jobs", 13),
+        ("email", "Error: ctx.email.send({ to, template, data }): `to` and `template` must be strings", 14),
+        ("emailArgs", "Error: ctx.email.send({ to, template, data }) takes an object", 15),
+        ("scheme", "Error: fetch: only http and https URLs are supported, not ftp:", 16),
+    ];
+    for (key, message, line) in expected {
+        assert_eq!(
+            out[key],
+            format!("{message} @ errors.ts:{line}"),
+            "{key}: {out}"
+        );
+    }
+    assert_eq!(
+        out["toJSON"], "RangeError: from toJSON @ undefined",
+        "{out}"
+    );
+    assert_eq!(
+        out["order"],
+        serde_json::json!(["sync", "microtask"]),
+        "{out}"
+    );
+    assert_eq!(out["nativeMicrotask"], true, "{out}");
+    assert_eq!(out["notAFunction"], "TypeError", "{out}");
+    assert_eq!(out["uuid"], true, "{out}");
+}
+
+/// An upstream that answers `/echo` with what it received (method, `x-test` header, body in
+/// hex) and `/binary` with four bytes no text encoding survives.
+fn echo_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut received = Vec::new();
+                let mut buffer = [0u8; 4096];
+                let (head, body_start) = loop {
+                    let Ok(n) = stream.read(&mut buffer) else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    received.extend_from_slice(&buffer[..n]);
+                    if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break (
+                            String::from_utf8_lossy(&received[..end]).into_owned(),
+                            end + 4,
+                        );
+                    }
+                };
+                let header = |name: &str| {
+                    head.lines().find_map(|line| {
+                        let (key, value) = line.split_once(':')?;
+                        key.eq_ignore_ascii_case(name)
+                            .then(|| value.trim().to_string())
+                    })
+                };
+                let length: usize = header("content-length")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(0);
+                while received.len() < body_start + length {
+                    let Ok(n) = stream.read(&mut buffer) else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    received.extend_from_slice(&buffer[..n]);
+                }
+                let mut request_line = head.lines().next().unwrap_or_default().split(' ');
+                let method = request_line.next().unwrap_or_default().to_string();
+                let path = request_line.next().unwrap_or_default().to_string();
+                let (content_type, body) = if path == "/binary" {
+                    ("application/octet-stream", vec![0u8, 1, 2, 255])
+                } else {
+                    let hex: String = received[body_start..body_start + length]
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
+                    let echo = serde_json::json!({ "method": method, "test": header("x-test"), "body": hex });
+                    ("application/json", echo.to_string().into_bytes())
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn fetch_sends_text_and_binary_bodies_and_reads_binary_responses() {
+    let project = Project::with_files(&[(
+        "functions/relay.ts",
+        r#"export default async (req: any) => {
+  const upstream = req.query.upstream
+  const text = await (await fetch(`${upstream}/echo`, { method: 'POST', headers: { 'x-test': 'yes' }, body: 'héllo' })).json()
+  const bytes = await (await fetch(`${upstream}/echo`, { method: 'PUT', body: new Uint8Array([0, 1, 2, 255]).subarray(1) })).json()
+  const res = await fetch(`${upstream}/binary`)
+  const binary = [...new Uint8Array(await res.arrayBuffer())]
+  return { text, bytes, binary, status: res.status, statusText: res.statusText, type: res.headers.get('content-type'), url: res.url }
+}"#,
+    )]);
+    let server = project.start();
+    let upstream = echo_upstream();
+    let reply = server.get(&format!("/relay?upstream={upstream}"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let out = reply.json();
+    assert_eq!(
+        out,
+        serde_json::json!({
+            "text": { "method": "POST", "test": "yes", "body": "68c3a96c6c6f" },
+            "bytes": { "method": "PUT", "test": null, "body": "0102ff" },
+            "binary": [0, 1, 2, 255],
+            "status": 200,
+            "statusText": "OK",
+            "type": "application/octet-stream",
+            "url": format!("{upstream}/binary"),
+        })
+    );
+    let record = server.record(&reply.request_id());
+    let fetches: Vec<&Value> = record["spans"]
+        .as_array()
+        .map(|spans| spans.iter().filter(|s| s["name"] == "fetch").collect())
+        .unwrap_or_default();
+    assert_eq!(fetches.len(), 3, "{record}");
+    assert_eq!(fetches[0]["attrs"]["method"], "POST", "{record}");
+    assert_eq!(
+        fetches[0]["attrs"]["url"],
+        format!("{upstream}/echo"),
+        "{record}"
+    );
+    for span in fetches {
+        assert_eq!(span["attrs"]["status"], 200, "{record}");
+        assert_eq!(span["status"], "ok", "{record}");
+    }
+}

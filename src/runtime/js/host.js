@@ -1,14 +1,16 @@
 // The glue between user code and the Rust host: `ctx`, console, timers, fetch, crypto.
-// Evaluated once per JS context, after web.js, with the host's functions as `host`.
-// Every host call returns JSON `{ ok }` or `{ error: { name, message } }`; errors are thrown
-// here so that they carry a JS stack, and the user's call site is attached as `__fluxSite`.
+// Evaluated once per JS context, after web.js, with the host's functions as `host`, grouped
+// by capability (`host.db`, `host.queue`, `host.email`, `host.fetch`, `host.console`,
+// `host.timers`, `host.crypto`). A host function returns its result or throws a host failure
+// (`host.isFailure`); the failure is thrown again here as an Error, so that it carries a JS
+// stack, with the user's call site attached as `__fluxSite`.
 (function (host) {
   'use strict';
   // The built-ins and web classes this file uses, captured before user code runs: a function
   // that replaces `globalThis.JSON` or `Response` must not change how flux reads its result.
   const {
     Object, Array, JSON, Promise, Error, TypeError, Map, Set, Date, String, Number, Math, Reflect,
-    Uint8Array, ArrayBuffer, DataView, Response, Request, DOMException, btoa, atob,
+    Uint8Array, ArrayBuffer, DataView, Response, Request, DOMException, btoa,
   } = globalThis;
 
   const timers = new Map();
@@ -31,15 +33,20 @@
     Object.defineProperty(e, '__fluxSite', { value: at, enumerable: false });
     return e;
   };
-  const call = (op, args, at) => {
-    const reply = JSON.parse(host.call(op, JSON.stringify(args), at || ''));
-    if (reply.error !== undefined) throw hostError(reply.error, at);
-    return reply.ok;
+  // Calls `fn(...args)`; what the user's own code threw while its arguments were converted
+  // (e.g. in a `toJSON`) passes through as it was.
+  const call = (at, fn, ...args) => {
+    try {
+      return fn(...args);
+    } catch (e) {
+      throw host.isFailure(e) ? hostError(e, at) : e;
+    }
   };
-  const asyncCall = (op, args) => {
+  // `fn(...args, at)` for an async API: a failure rejects the promise.
+  const asyncCall = (fn, ...args) => {
     const at = site();
     try {
-      return Promise.resolve(call(op, args, at));
+      return Promise.resolve(call(at, fn, ...args, at));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -79,14 +86,14 @@
     return `{ ${keys.map((k) => `${key(k)}: ${show(value[k])}`).join(', ')} }`;
   };
   const format = (args) => args.map((a) => inspect(a)).join(' ');
-  const consoleMethod = (level) => (...args) => host.log(level, format(args));
+  const consoleMethod = (level) => (...args) => host.console.log(level, format(args));
   globalThis.console = {
     log: consoleMethod('log'),
     info: consoleMethod('info'),
     warn: consoleMethod('warn'),
     error: consoleMethod('error'),
     debug: consoleMethod('debug'),
-    trace: (...args) => host.log('trace', `${format(args)}\n${new Error().stack || ''}`),
+    trace: (...args) => host.console.log('trace', `${format(args)}\n${new Error().stack || ''}`),
   };
 
   const schedule = (fn, ms, args, repeat) => {
@@ -94,11 +101,11 @@
     const id = nextTimerId++;
     const delay = Math.max(0, Number(ms) || 0);
     timers.set(id, { fn: () => fn(...args), delay: repeat ? delay : null });
-    host.timer(id, delay);
+    host.timers.set(id, delay);
     return id;
   };
   const clear = (id) => {
-    if (timers.delete(id)) host.clearTimer(id);
+    if (timers.delete(id)) host.timers.clear(id);
   };
   globalThis.setTimeout = (fn, ms, ...args) => schedule(fn, ms, args, false);
   globalThis.setInterval = (fn, ms, ...args) => schedule(fn, ms, args, true);
@@ -110,7 +117,6 @@
     for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
     return btoa(binary);
   };
-  const base64ToBytes = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
   const encodeBody = (body) => {
     if (body === null || body === undefined) return null;
     if (typeof body === 'string') return { text: body };
@@ -125,12 +131,14 @@
       // As in browsers: an aborted signal rejects with its reason (an AbortError or TimeoutError
       // DOMException unless the caller gave another) and the request is cancelled on the host.
       if (signal.aborted) return Promise.reject(signal.reason);
-      const id = call('fetch', { method: req.method, url: req.url, headers: [...req.headers], body: encodeBody(req.__fluxBody) }, at);
+      // The body is a string, a Uint8Array or null.
+      const body = req.__fluxBody === undefined ? null : req.__fluxBody;
+      const id = call(at, host.fetch.start, req.method, req.url, [...req.headers], body, at);
       return new Promise((resolve, reject) => {
         const onAbort = () => {
           if (!fetches.delete(id)) return;
           const reason = signal.reason;
-          host.call('abortFetch', JSON.stringify({ id, reason: reason instanceof Error ? reason.name : 'AbortError' }), at || '');
+          host.fetch.abort(id, reason instanceof Error ? reason.name : 'AbortError');
           reject(reason);
         };
         fetches.set(id, { resolve, reject, at, url: req.url, signal, onAbort });
@@ -145,7 +153,7 @@
   const INTEGER_ARRAYS = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, BigInt64Array, BigUint64Array];
   const MAX_RANDOM_BYTES = 65536;
   globalThis.crypto = {
-    randomUUID: () => host.uuid(),
+    randomUUID: () => host.crypto.randomUUID(),
     getRandomValues: (array) => {
       if (!INTEGER_ARRAYS.some((T) => array instanceof T)) {
         if (ArrayBuffer.isView(array)) {
@@ -156,9 +164,7 @@
       if (array.byteLength > MAX_RANDOM_BYTES) {
         throw new DOMException(`crypto.getRandomValues: the array's byte length (${array.byteLength}) exceeds the ${MAX_RANDOM_BYTES} bytes one call can fill; call it once per 64 KiB`, 'QuotaExceededError');
       }
-      const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-      const hex = host.randomHex(bytes.length);
-      for (let i = 0; i < bytes.length; i++) bytes[i] = Number.parseInt(hex.substr(i * 2, 2), 16);
+      new Uint8Array(array.buffer, array.byteOffset, array.byteLength).set(host.crypto.randomBytes(array.byteLength));
       return array;
     },
   };
@@ -198,32 +204,32 @@
         // JSON turns NaN and Infinity into null (no delay at all): send them as text, refused.
         const delay = opts && opts.delay;
         if (typeof delay === 'number' && !Number.isFinite(delay)) opts = { ...opts, delay: String(delay) };
-        return asyncCall('enqueue', { name, data: data === undefined ? null : data, opts: opts || {} });
+        return asyncCall(host.queue.enqueue, name, data === undefined ? null : data, opts || {});
       },
     };
     const dbApi = () => ({
-      insert: (table, row) => asyncCall('insert', { table, row }),
-      query: (sql, params) => asyncCall('query', { sql, params: params === undefined ? [] : params }),
+      insert: (table, row) => asyncCall(host.db.insert, table, row),
+      query: (sql, params) => asyncCall(host.db.query, sql, params === undefined ? [] : params),
     });
     const db = dbApi();
     db.transaction = async (fn) => {
       const at = site();
       if (typeof fn !== 'function') throw new TypeError('ctx.db.transaction takes an async function (tx) => { … }');
-      call('begin', {}, at);
+      call(at, host.db.begin, at);
       let result;
       try {
         result = await fn(Object.assign(dbApi(), { queue }));
       } catch (e) {
-        call('rollback', { reason: describe(e).message }, at);
+        call(at, host.db.rollback, describe(e).message);
         throw e;
       }
-      call('commit', {}, at);
+      call(at, host.db.commit);
       return result;
     };
     return Object.freeze({
       db: Object.freeze(db),
       queue: Object.freeze(queue),
-      email: Object.freeze({ send: (message) => asyncCall('email', message) }),
+      email: Object.freeze({ send: (message) => asyncCall(host.email.send, message) }),
       requestId: meta.id,
       env: Object.freeze({ ...meta.env }),
     });
@@ -340,29 +346,30 @@
       const timer = timers.get(id);
       if (!timer) return;
       if (timer.delay === null) timers.delete(id);
-      else host.timer(id, timer.delay);
+      else host.timers.set(id, timer.delay);
       try {
         timer.fn();
       } catch (e) {
         console.error('Uncaught error in a timer:', e);
       }
     },
-    settleFetch(id, json) {
+    // `reply` is `{ status, statusText, headers, body }` (the body a Uint8Array), or null
+    // with `error` saying why the request failed.
+    settleFetch(id, reply, error) {
       const pending = fetches.get(id);
       if (!pending) return;
       fetches.delete(id);
       pending.signal.removeEventListener('abort', pending.onAbort);
-      const reply = JSON.parse(json);
-      if (reply.error !== undefined) {
-        const e = new TypeError(`fetch failed: ${reply.error.message}`);
+      if (reply === null || reply === undefined) {
+        const e = new TypeError(`fetch failed: ${error}`);
         Object.defineProperty(e, '__fluxSite', { value: pending.at, enumerable: false });
         pending.reject(e);
         return;
       }
-      const { status, statusText, headers, base64 } = reply.ok;
+      const { status, statusText, headers, body } = reply;
       const nullBody = status === 204 || status === 205 || status === 304;
       try {
-        const response = new Response(nullBody ? null : base64ToBytes(base64), { status, statusText, headers });
+        const response = new Response(nullBody ? null : body, { status, statusText, headers });
         Object.defineProperty(response, 'url', { value: pending.url });
         pending.resolve(response);
       } catch (e) {

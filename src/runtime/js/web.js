@@ -347,7 +347,7 @@
   }
   tag(TextDecoder);
 
-  // ---------------------------------------------------------------- atob / btoa / queueMicrotask
+  // ---------------------------------------------------------------- atob / btoa
 
   const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
@@ -378,11 +378,6 @@
       if (bits >= 8) { bits -= 8; out += String.fromCharCode((acc >> bits) & 0xff); }
     }
     return out;
-  }
-
-  function queueMicrotask(callback) {
-    if (typeof callback !== 'function') throw new TypeError('The "callback" argument must be of type function.');
-    Promise.resolve().then(() => callback());
   }
 
   // ---------------------------------------------------------------- structuredClone
@@ -1413,7 +1408,7 @@
 
   const globals = {
     DOMException, Event, EventTarget, AbortController, AbortSignal, TextEncoder, TextDecoder,
-    atob, btoa, queueMicrotask, structuredClone, Headers, URLSearchParams, URL, Response, Request,
+    atob, btoa, structuredClone, Headers, URLSearchParams, URL, Response, Request,
   };
   for (const name of Object.keys(globals)) hidden(globalThis, name, globals[name]);
 })();

@@ -1,0 +1,148 @@
+//! `ctx.email.send`: renders a template from `emails/` and captures the email in the store
+//! (flux sends nothing).
+
+use rquickjs::{Ctx, Function, Object};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{site, Bridge, HostError, HostState, Json, JsonArg};
+use crate::clock::now_us;
+use crate::record::{attr, SpanKind, SpanStatus};
+use crate::runtime::email;
+use crate::store::TxControl;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    #[error("ctx.email.send({{ to, template, data }}) takes an object")]
+    Arguments,
+    #[error("ctx.email.send({{ to, template, data }}): `to` and `template` must be strings")]
+    NotText,
+    /// The template's name is not a relative path under `emails/`.
+    #[error("{0}")]
+    TemplateName(String),
+    #[error("email template '{0}' not found: create emails/{0}.html")]
+    TemplateNotFound(String),
+    #[error("cannot read emails/{template}.html: {source}")]
+    TemplateUnreadable {
+        template: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Store(String),
+}
+
+/// `ctx.email.send`'s one argument.
+#[derive(Deserialize)]
+struct Message {
+    to: Value,
+    template: Value,
+    #[serde(default)]
+    data: Value,
+    #[serde(default)]
+    subject: Option<String>,
+}
+
+pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<Object<'js>> {
+    let email = Object::new(ctx.clone())?;
+    let b = bridge.clone();
+    email.set(
+        "send",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, message: JsonArg, at: Option<String>| {
+                b.run(&ctx, |state| state.send_email(message, site(at)))
+                    .map(Json)
+            },
+        )?,
+    )?;
+    Ok(email)
+}
+
+impl HostState {
+    fn send_email(&mut self, message: JsonArg, site: Option<String>) -> Result<Value, HostError> {
+        self.running()?;
+        let message: Message = message
+            .0
+            .and_then(|message| serde_json::from_value(message).ok())
+            .ok_or(EmailError::Arguments)?;
+        let (Value::String(to), Value::String(template)) = (&message.to, &message.template) else {
+            return Err(EmailError::NotText.into());
+        };
+        let mut attrs = Map::new();
+        attrs.insert(attr::TO.into(), Value::String(to.clone()));
+        attrs.insert(attr::TEMPLATE.into(), Value::String(template.clone()));
+        let span = self
+            .running()?
+            .recorder
+            .open(SpanKind::EmailSend, site, attrs);
+        let result = self.capture_email(to, template, &message.data, message.subject.as_deref());
+        let recorder = &mut self.running()?.recorder;
+        match result {
+            Ok((id, subject)) => {
+                let mut done = Map::new();
+                done.insert(attr::SUBJECT.into(), Value::String(subject));
+                recorder.close(span, SpanStatus::Ok, None, done);
+                Ok(json!({ "id": id }))
+            }
+            Err(error) => {
+                recorder.close(span, SpanStatus::Error, Some(error.to_string()), Map::new());
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Renders the email and stores it; returns its row id and subject.
+    fn capture_email(
+        &mut self,
+        to: &str,
+        template: &str,
+        data: &Value,
+        subject: Option<&str>,
+    ) -> Result<(i64, String), EmailError> {
+        let path = email::template_path(&self.shared.layout.emails_dir(), template)
+            .map_err(EmailError::TemplateName)?;
+        let source = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => EmailError::TemplateNotFound(template.to_string()),
+            _ => EmailError::TemplateUnreadable {
+                template: template.to_string(),
+                source: e,
+            },
+        })?;
+        let html = email::render(&source, data);
+        let subject = subject
+            .map(String::from)
+            .or_else(|| email::title(&html))
+            .unwrap_or_else(|| template.to_string());
+        let record_id = self
+            .exec
+            .as_ref()
+            .map(|e| e.id.to_string())
+            .unwrap_or_default();
+        let row = (
+            record_id,
+            to.to_string(),
+            subject.clone(),
+            template.to_string(),
+            html,
+        );
+        let id = self
+            .on_writer(TxControl::None, false, move |session| {
+                let (record_id, to, subject, template, html) = row;
+                session
+                    .conn
+                    .execute(
+                        "INSERT INTO _flux_emails (record_id, recipient, subject, template, html, created_at_us)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        rusqlite::params![record_id, to, subject, template, html, now_us()],
+                    )
+                    .map_err(|e| format!("cannot store the email: {e}"))?;
+                Ok(session.conn.last_insert_rowid())
+            })
+            .map_err(EmailError::Store)?;
+        eprintln!(
+            "{}",
+            crate::render::escape(&format!("✉ captured email to {to} ({template}): {subject}"))
+        );
+        Ok((id, subject))
+    }
+}

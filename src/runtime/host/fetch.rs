@@ -1,0 +1,266 @@
+//! `fetch`: the request runs on tokio while the script goes on; its response (or failure)
+//! comes back to the engine's thread as a [`FetchDone`], which settles the JS promise.
+
+use rquickjs::convert::List;
+use rquickjs::{Ctx, FromJs, Function, IntoJs, Object, TypedArray};
+use serde_json::{Map, Value};
+
+use super::{site, Bridge, ExecState, HostError, HostState};
+use crate::record::{attr, SpanKind, SpanStatus};
+
+/// The largest response body `fetch` reads.
+const MAX_FETCH_BODY: usize = 50 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("fetch: only http and https URLs are supported, not {0}:")]
+    Scheme(String),
+    #[error("fetch: invalid URL '{url}': {reason}")]
+    Url { url: String, reason: String },
+    #[error("fetch: invalid method '{0}'")]
+    Method(String),
+}
+
+/// A response, as the engine's thread hands it to the glue's `settleFetch`.
+pub struct FetchResponse {
+    pub status: u16,
+    pub status_text: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl<'js> IntoJs<'js> for FetchResponse {
+    fn into_js(self, ctx: &Ctx<'js>) -> rquickjs::Result<rquickjs::Value<'js>> {
+        let response = Object::new(ctx.clone())?;
+        response.set("status", self.status)?;
+        response.set("statusText", self.status_text)?;
+        let headers: Vec<List<(String, String)>> = self.headers.into_iter().map(List).collect();
+        response.set("headers", headers)?;
+        response.set("body", TypedArray::<u8>::new(ctx.clone(), self.body)?)?;
+        Ok(response.into_value())
+    }
+}
+
+/// A finished `fetch`, sent back to the engine's thread.
+pub struct FetchDone {
+    pub seq: u64,
+    pub id: u64,
+    /// The response, or why there is none.
+    pub outcome: Result<FetchResponse, String>,
+}
+
+/// A `fetch` still running on tokio: its span and the handle that cancels it.
+pub(super) struct PendingFetch {
+    span: u32,
+    task: tokio::task::AbortHandle,
+}
+
+impl PendingFetch {
+    pub(super) fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+/// A request body as the glue passes it: text, or bytes in a `Uint8Array`.
+struct Body(Vec<u8>);
+
+impl<'js> FromJs<'js> for Body {
+    fn from_js(ctx: &Ctx<'js>, value: rquickjs::Value<'js>) -> rquickjs::Result<Body> {
+        if value.is_string() {
+            return String::from_js(ctx, value).map(|text| Body(text.into_bytes()));
+        }
+        let bytes = TypedArray::<u8>::from_js(ctx, value)?;
+        // SAFETY: the slice is copied at once, before any JavaScript runs again.
+        let copied = unsafe { bytes.as_bytes() }.map(<[u8]>::to_vec);
+        Ok(Body(copied.unwrap_or_default()))
+    }
+}
+
+pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<Object<'js>> {
+    let fetch = Object::new(ctx.clone())?;
+    let b = bridge.clone();
+    fetch.set(
+        "start",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  method: String,
+                  url: String,
+                  headers: Vec<List<(String, String)>>,
+                  body: Option<Body>,
+                  at: Option<String>| {
+                let request = Request {
+                    method,
+                    url,
+                    headers: headers.into_iter().map(|List(header)| header).collect(),
+                    body: body.map(|body| body.0),
+                };
+                // An id the glue keys its pending promises by (a JS number).
+                b.run(&ctx, |state| state.start_fetch(request, site(at)))
+                    .map(|id| id as f64)
+            },
+        )?,
+    )?;
+    let b = bridge.clone();
+    fetch.set(
+        "abort",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, id: f64, reason: String| {
+                b.run(&ctx, |state| Ok(state.abort_fetch(id as u64, &reason)))
+            },
+        )?,
+    )?;
+    Ok(fetch)
+}
+
+/// What the glue's `Request` asked for.
+struct Request {
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl HostState {
+    fn start_fetch(&mut self, args: Request, site: Option<String>) -> Result<u64, HostError> {
+        self.running()?;
+        let url = match reqwest::Url::parse(&args.url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+            Ok(url) => return Err(FetchError::Scheme(url.scheme().to_string()).into()),
+            Err(e) => {
+                return Err(FetchError::Url {
+                    url: args.url,
+                    reason: e.to_string(),
+                }
+                .into())
+            }
+        };
+        let method = reqwest::Method::from_bytes(args.method.as_bytes())
+            .map_err(|_| FetchError::Method(args.method.clone()))?;
+        let mut attrs = Map::new();
+        attrs.insert(attr::METHOD.into(), Value::String(method.to_string()));
+        attrs.insert(attr::URL.into(), Value::String(url.to_string()));
+        let exec = self.running()?;
+        let span = exec.recorder.open(SpanKind::Fetch, site, attrs);
+        let id = exec.next_fetch;
+        exec.next_fetch += 1;
+        let seq = exec.seq;
+        let mut request = self.shared.http_client.request(method, url);
+        for (name, value) in args.headers {
+            request = request.header(name, value);
+        }
+        if let Some(body) = args.body {
+            request = request.body(body);
+        }
+        let done = self.fetch_done.clone();
+        let task = self.shared.tokio.spawn(async move {
+            let outcome = perform(request).await;
+            let _ = done.send(FetchDone { seq, id, outcome });
+        });
+        let fetch = PendingFetch {
+            span,
+            task: task.abort_handle(),
+        };
+        self.running()?.fetches.insert(id, fetch);
+        Ok(id)
+    }
+
+    /// `fetch`'s signal aborted: the request is cancelled and its span closed. Called from
+    /// an abort listener, it never throws: after the execution it does nothing.
+    fn abort_fetch(&mut self, id: u64, reason: &str) -> bool {
+        self.exec
+            .as_mut()
+            .is_some_and(|exec| exec.abort_fetch(id, reason))
+    }
+
+    /// Records a finished fetch on its span; returns false if it belongs to another execution.
+    pub fn finish_fetch(&mut self, done: &FetchDone) -> bool {
+        let Some(exec) = self.exec.as_mut() else {
+            return false;
+        };
+        if exec.seq != done.seq {
+            return false;
+        }
+        let Some(PendingFetch { span, .. }) = exec.fetches.remove(&done.id) else {
+            return false;
+        };
+        let mut attrs = Map::new();
+        let (status, error) = match &done.outcome {
+            Ok(response) => {
+                let code = response.status;
+                attrs.insert(attr::STATUS.into(), Value::from(code));
+                if code >= 400 {
+                    (SpanStatus::Error, Some(format!("HTTP {code}")))
+                } else {
+                    (SpanStatus::Ok, None)
+                }
+            }
+            Err(error) => (SpanStatus::Error, Some(error.clone())),
+        };
+        exec.recorder.close(span, status, error, attrs);
+        true
+    }
+}
+
+impl ExecState {
+    /// Cancels a running fetch: dropping its future closes the upstream connection.
+    fn abort_fetch(&mut self, id: u64, reason: &str) -> bool {
+        let Some(fetch) = self.fetches.remove(&id) else {
+            return false;
+        };
+        fetch.abort();
+        let mut attrs = Map::new();
+        attrs.insert(attr::ABORTED.into(), Value::String(reason.to_string()));
+        self.recorder.close(
+            fetch.span,
+            SpanStatus::Error,
+            Some(format!("aborted: {reason}")),
+            attrs,
+        );
+        true
+    }
+}
+
+async fn perform(request: reqwest::RequestBuilder) -> Result<FetchResponse, String> {
+    let mut response = request.send().await.map_err(describe_reqwest)?;
+    let status = response.status();
+    let headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(describe_reqwest)? {
+        if body.len() + chunk.len() > MAX_FETCH_BODY {
+            return Err(format!(
+                "the response body is larger than {} MiB",
+                MAX_FETCH_BODY >> 20
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(FetchResponse {
+        status: status.as_u16(),
+        status_text: status.canonical_reason().unwrap_or("").to_string(),
+        headers,
+        body,
+    })
+}
+
+fn describe_reqwest(error: reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,114 @@
+//! `ctx.queue.enqueue`: a job for one of the project's workers, committed before the call
+//! returns or, inside a transaction, with it.
+
+use rquickjs::{Ctx, Function, Object};
+use serde_json::{json, Map, Value};
+
+use super::{site, Bridge, HostError, HostState, Json, JsonArg};
+use crate::clock::now_us;
+use crate::record::{attr, SpanKind, SpanStatus};
+use crate::store::TxControl;
+use crate::store::{jobs, EnqueueOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("ctx.queue.enqueue(name, data, opts): missing field `name`")]
+    MissingName,
+    #[error(
+        "ctx.queue.enqueue(name, data): name must be the worker's name, e.g. 'send_welcome_email'"
+    )]
+    NameNotText,
+    #[error("no worker named '{0}': create functions/{0}.ts to handle these jobs")]
+    NoWorker(String),
+    #[error("ctx.queue.enqueue options: {0}")]
+    Options(serde_json::Error),
+    #[error("{0}")]
+    Enqueue(String),
+}
+
+pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<Object<'js>> {
+    let queue = Object::new(ctx.clone())?;
+    let b = bridge.clone();
+    queue.set(
+        "enqueue",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  name: JsonArg,
+                  data: JsonArg,
+                  opts: JsonArg,
+                  at: Option<String>| {
+                b.run(&ctx, |state| state.enqueue(name, data, opts, site(at)))
+                    .map(Json)
+            },
+        )?,
+    )?;
+    Ok(queue)
+}
+
+impl HostState {
+    fn enqueue(
+        &mut self,
+        name: JsonArg,
+        data: JsonArg,
+        opts: JsonArg,
+        site: Option<String>,
+    ) -> Result<Value, HostError> {
+        self.running()?;
+        let name = match name.0 {
+            None => return Err(QueueError::MissingName.into()),
+            Some(Value::String(name)) => name,
+            Some(_) => return Err(QueueError::NameNotText.into()),
+        };
+        if self.shared.lookup(&name).is_none() {
+            return Err(QueueError::NoWorker(name).into());
+        }
+        let options: EnqueueOptions = match opts.0 {
+            None | Some(Value::Null) => EnqueueOptions::default(),
+            Some(opts) => serde_json::from_value(opts).map_err(QueueError::Options)?,
+        };
+        let data = data.0.unwrap_or(Value::Null);
+        let max_attempts = self.shared.config().worker(&name).max_attempts;
+        let exec = self.running()?;
+        let exec_id = exec.id;
+        let mut attrs = Map::new();
+        attrs.insert(attr::JOB.into(), Value::String(name.clone()));
+        attrs.insert(attr::DATA.into(), data.clone());
+        let span = exec
+            .recorder
+            .open(SpanKind::QueueEnqueue { job: name.clone() }, site, attrs);
+        // Outside a transaction the job is committed before the call returns; inside one, with it.
+        let durable = !exec.in_transaction && !exec.atomic;
+        let result = self.on_writer(TxControl::None, durable, move |session| {
+            jobs::enqueue(
+                session.conn,
+                &name,
+                &data,
+                &options,
+                max_attempts,
+                Some(exec_id),
+                now_us(),
+            )
+            .map_err(|e| e.to_string())
+        });
+        let recorder = &mut self.running()?.recorder;
+        match result {
+            Ok(job) => {
+                let mut done = Map::new();
+                done.insert(attr::JOB_ID.into(), Value::String(job.id.clone()));
+                if job.duplicate {
+                    done.insert(attr::DUPLICATE.into(), Value::Bool(true));
+                }
+                if let Some(tx) = recorder.transaction {
+                    done.insert(attr::TRANSACTION.into(), Value::from(tx));
+                }
+                recorder.close(span, SpanStatus::Ok, None, done);
+                Ok(json!({ "id": job.id }))
+            }
+            Err(message) => {
+                recorder.close(span, SpanStatus::Error, Some(message.clone()), Map::new());
+                Err(QueueError::Enqueue(message).into())
+            }
+        }
+    }
+}
