@@ -130,9 +130,7 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
     }
     // An empty token would match an empty Authorization header: it is refused, not ignored.
     if global.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
-        return Err(CliError::new(
-            super::exit::USAGE,
-            "the token is empty (--token \"\" or FLUX_TOKEN=): it would let anyone use the /_flux API",
+        return Err(CliError::usage("the token is empty (--token \"\" or FLUX_TOKEN=): it would let anyone use the /_flux API",
         )
         .with_hint("pass a real token, or unset FLUX_TOKEN (beyond loopback flux dev then makes one up and prints it)"));
     }

@@ -4,9 +4,13 @@
 //! persists it as JSON next to a few indexed columns; the server and the CLI read it back
 //! through the same types, so a field added here reaches every consumer.
 
+mod change;
 mod id;
+mod inspect;
 
+pub use change::{Blame, RowChange};
 pub use id::{ExecId, IdError};
+pub use inspect::inspect;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
