@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod dev;
 mod durability;
+mod errors;
 mod front_door;
 mod init;
 mod isolation;
