@@ -7,6 +7,7 @@ pub mod exit;
 pub mod generate;
 pub mod init;
 pub mod queue;
+mod source;
 pub mod state;
 pub mod store;
 pub mod tail;

@@ -5,8 +5,9 @@ use std::io::IsTerminal;
 use comfy_table::{presets, ContentArrangement, Table};
 use serde_json::{json, Value};
 
+use super::source::read_or_store;
 use super::{CliError, DeadLetterCommand, ErrorKind, Format, GlobalArgs, QueueCommand};
-use crate::client::{self, decode, encode, read_or_store, Answer, Target};
+use crate::client::{self, decode, encode, Answer, Target};
 use crate::output::print_line;
 use crate::queue::{self, DeadLetter, JobRow, JobState, StatsRow};
 use crate::record::ExecId;
@@ -258,12 +259,12 @@ fn fetch_dead_letters(
         Some(f) => format!("/_flux/api/dead-letter?fn={}", encode(f)),
         None => "/_flux/api/dead-letter".to_string(),
     };
-    Ok(read_or_store(
+    read_or_store(
         target,
         &path,
         |value| decode(value["dead"].clone()),
         |conn| Ok(queue::dead_letters(conn, function)?),
-    )?)
+    )
 }
 
 fn dead_letter_list(

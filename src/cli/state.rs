@@ -1,7 +1,8 @@
 //! `flux state history` and `flux state blame`: who changed a table or a row, and how.
 
+use super::source::read_or_store;
 use super::{CliError, Format, GlobalArgs, StateCommand};
-use crate::client::{decode, encode, read_or_store, Target};
+use crate::client::{decode, encode, Target};
 use crate::output::print_line;
 use crate::record::{ExecId, RowChange};
 use crate::render::{render_blame, render_change};
@@ -33,12 +34,12 @@ pub(super) fn fetch(target: &Target, filter: &ChangeFilter) -> Result<Vec<RowCha
             encode(value)
         ));
     }
-    Ok(read_or_store(
+    read_or_store(
         target,
         &path,
         |v| decode(v["changes"].clone()),
         |conn| row_changes(conn, filter),
-    )?)
+    )
 }
 
 pub fn run(command: &StateCommand, global: &GlobalArgs) -> Result<(), CliError> {

@@ -7,6 +7,7 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::source::local_store;
 use super::{CliError, Format, GlobalArgs, TailArgs};
 use crate::client::{encode, Target};
 use crate::output::print_line;
@@ -231,7 +232,7 @@ fn without_server(
     keep_following: bool,
 ) -> Result<(), CliError> {
     if !keep_following {
-        if let Some((_, conn)) = target.local_store()? {
+        if let Some((_, conn)) = local_store(target)? {
             return from_store(&conn, filter, since, global, global.style());
         }
     }

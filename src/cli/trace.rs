@@ -1,5 +1,6 @@
 //! `flux trace <id>`.
 
+use super::source::local_store;
 use super::{CliError, ErrorKind, Format, GlobalArgs, TraceArgs};
 use crate::client::{self, Answer, Target};
 use crate::queue::{attempt_summaries, JobRow};
@@ -41,7 +42,7 @@ pub fn fetch_record(prefix: &str, target: &Target) -> Result<ExecutionRecord, Cl
             ErrorKind::NotFound,
             "ids are printed by 'flux dev' and sent in the x-flux-request-id header",
         )),
-        Answer::Unreachable => match target.local_store()? {
+        Answer::Unreachable => match local_store(target)? {
             Some((path, conn)) => read_from_store(&path, &conn, prefix),
             None => Err(target.unreachable().into()),
         },
@@ -77,7 +78,7 @@ fn job_info(id: &str, target: &Target) -> Option<(JobRow, Vec<RecordSummary>)> {
             serde_json::from_value(value["attempts"].clone()).ok()?,
         )),
         Answer::Unreachable => {
-            let (_, conn) = target.local_store().ok()??;
+            let (_, conn) = local_store(target).ok()??;
             attempt_summaries(&conn, id).ok().flatten()
         }
         _ => None,

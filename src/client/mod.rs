@@ -1,18 +1,16 @@
-//! Talking to a flux server, or — when none answers — reading the project's store directly.
+//! Talking to a flux server: which one (the project's, or the one named), and its answers.
 
 pub mod identity;
 
 use std::cell::Cell;
 use std::path::PathBuf;
 
-use rusqlite::Connection;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::project::{find_root, Layout};
-use crate::store::{Store, StoreError};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:4000";
 
@@ -34,10 +32,6 @@ pub enum ClientError {
     NoServer { message: String, start_hint: String },
     #[error("unexpected answer from the server: {0}")]
     Decode(#[source] serde_json::Error),
-    #[error(transparent)]
-    OpenStore(StoreError),
-    #[error("reading {}: {source}", path.display())]
-    ReadStore { path: PathBuf, source: StoreError },
 }
 
 /// What the command line and the user's settings say about the server to talk to; the rest
@@ -166,25 +160,25 @@ impl Target {
         self.foreign.is_some()
     }
 
-    /// A connection to the project's store, for reading when no server answers, or when the
-    /// one that answers serves another project. `None` when there is no store, or when a
-    /// server named explicitly did not answer (its store is not ours to guess).
-    pub fn local_store(&self) -> Result<Option<(PathBuf, Connection)>, ClientError> {
+    /// The project's store, for reading when no server answers, or when the one that answers
+    /// serves another project. `None` when there is no store, or when a server named
+    /// explicitly did not answer (its store is not ours to guess).
+    pub fn local_store_path(&self) -> Option<PathBuf> {
         let ours = !self.explicit || self.is_foreign();
-        let Some(path) = self.store_path().filter(|_| ours) else {
-            return Ok(None);
-        };
-        let conn = Store::open_existing(&path)
-            .and_then(|store| store.connect())
-            .map_err(ClientError::OpenStore)?;
-        if self.is_foreign() && !self.store_notice_given.replace(true) {
-            eprintln!(
-                "note: {}; reading this project's store {} instead",
-                self.foreign_message(),
-                path.display()
-            );
+        self.store_path().filter(|_| ours)
+    }
+
+    /// What to tell the user, once per command, when it reads the project's store because the
+    /// server at the address serves another project.
+    pub fn store_notice(&self, store: &std::path::Path) -> Option<String> {
+        if !self.is_foreign() || self.store_notice_given.replace(true) {
+            return None;
         }
-        Ok(Some((path, conn)))
+        Some(format!(
+            "{}; reading this project's store {} instead",
+            self.foreign_message(),
+            store.display()
+        ))
     }
 
     /// The project's store file.
@@ -317,26 +311,6 @@ fn last_server_url(layout: &Layout) -> Option<String> {
         .and_then(Value::as_str)
         .filter(|url| !url.is_empty())
         .map(String::from)
-}
-
-/// Reads from the server, or from the project's store when none answers: how every read-only
-/// command keeps working for a post-mortem with `flux dev` stopped.
-pub fn read_or_store<T>(
-    target: &Target,
-    path: &str,
-    from_server: impl FnOnce(Value) -> Result<T, ClientError>,
-    from_store: impl FnOnce(&Connection) -> Result<T, StoreError>,
-) -> Result<T, ClientError> {
-    match get(target, path)? {
-        Answer::Ok(value) => from_server(value),
-        Answer::Status(status, message, _) => Err(ClientError::Refused { status, message }),
-        Answer::Unreachable => {
-            let Some((path, conn)) = target.local_store()? else {
-                return Err(target.unreachable());
-            };
-            from_store(&conn).map_err(|source| ClientError::ReadStore { path, source })
-        }
-    }
 }
 
 /// A query-string value.
