@@ -212,6 +212,7 @@ impl From<ClientError> for CliError {
             ClientError::Unauthorized { .. } => {
                 CliError::with_source(ErrorKind::Unauthorized, error)
                     .with_hint("pass the server's token with FLUX_TOKEN (flux dev --token)")
+                    .with_hint("or save it for every command: flux config set token TOKEN")
             }
             ClientError::Refused { status, .. } => {
                 CliError::with_source(ErrorKind::from_http_status(status), error)

@@ -24,7 +24,8 @@ fn function_filter(filters: &[String]) -> Result<Option<String>, CliError> {
             _ => {
                 return Err(CliError::usage(format!(
                     "--filter {filter}: expected fn=NAME"
-                )))
+                ))
+                .with_hint("NAME is a worker's file name: --filter fn=send_welcome_email for functions/send_welcome_email.ts"))
             }
         }
     }

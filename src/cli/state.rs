@@ -57,7 +57,10 @@ pub fn run(command: &StateCommand, global: &GlobalArgs) -> Result<(), CliError> 
             for f in filter {
                 match f.split_once('=') {
                     Some(("req", value)) => record_prefix = Some(ExecId::parse_prefix(value)?),
-                    _ => return Err(CliError::usage(format!("--filter {f}: expected req=ID"))),
+                    _ => {
+                        return Err(CliError::usage(format!("--filter {f}: expected req=ID"))
+                            .with_hint("ID is an execution's id, as 'flux dev' and 'flux tail' print it: --filter req=b3c4d5e6"))
+                    }
                 }
             }
             let since_us = match last {

@@ -9,7 +9,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::source::local_store;
 use super::{CliError, Format, GlobalArgs, TailArgs};
-use crate::client::{encode, Target};
+use crate::client::{encode, ClientError, Target};
 use crate::output::print_line;
 use crate::record::{ExecId, TailEvent};
 use crate::render::{lines_with_note, Style};
@@ -185,8 +185,10 @@ async fn follow(
             Err(tokio_tungstenite::tungstenite::Error::Http(response))
                 if response.status() == 401 =>
             {
-                return Err(CliError::unauthorized("the server wants a token")
-                    .with_hint("pass it with --token or FLUX_TOKEN"));
+                return Err(ClientError::Unauthorized {
+                    message: "the server wants a token".into(),
+                }
+                .into());
             }
             // Refused, not unreachable: a foreign Host or Origin, or too many tail clients.
             Err(tokio_tungstenite::tungstenite::Error::Http(response))

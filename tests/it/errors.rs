@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{flux_bin, Project};
+use crate::support::{flux_bin, Project, Server};
 
 /// Runs `command` with a settled environment (no user settings, no colour, a fixed width
 /// for help); returns its exit code and what it wrote, stdout first.
@@ -126,6 +126,30 @@ fn no_server_running_says_how_to_start_one() {
 }
 
 #[test]
+fn a_server_that_wants_a_token_says_how_to_give_it() {
+    let project = Project::with_files(&[("functions/ok.ts", "export default () => 1")]);
+    let server = Server::start(&project, &["--token", "s3cret"]);
+    // Named explicitly, the server does not get the project's token.
+    let url = server.url.as_str();
+    with_filters!({
+        insta::assert_snapshot!(run(&project, &["queue", "stats", "--url", url]), @r#"
+            exit 5
+            --- stderr
+            error: unauthorised: this flux server needs its token (Authorization: Bearer …)
+              hint: pass the server's token with FLUX_TOKEN (flux dev --token)
+              hint: or save it for every command: flux config set token TOKEN
+            "#);
+        insta::assert_snapshot!(run(&project, &["tail", "--url", url]), @r#"
+            exit 5
+            --- stderr
+            error: the server wants a token
+              hint: pass the server's token with FLUX_TOKEN (flux dev --token)
+              hint: or save it for every command: flux config set token TOKEN
+            "#);
+    });
+}
+
+#[test]
 fn bad_flags_and_arguments_are_usage_errors() {
     let project = Project::with_files(&[]);
     insta::assert_snapshot!(run(&project, &["trace", "--bogus"]), @r#"
@@ -164,6 +188,18 @@ fn bad_flags_and_arguments_are_usage_errors() {
         exit 2
         --- stderr
         error: --state lost: expected pending, scheduled, running, done or dead
+        "#);
+    insta::assert_snapshot!(run(&project, &["queue", "list", "--filter", "worker=x"]), @r#"
+        exit 2
+        --- stderr
+        error: --filter worker=x: expected fn=NAME
+          hint: NAME is a worker's file name: --filter fn=send_welcome_email for functions/send_welcome_email.ts
+        "#);
+    insta::assert_snapshot!(run(&project, &["state", "history", "users", "--filter", "fn=x"]), @r#"
+        exit 2
+        --- stderr
+        error: --filter fn=x: expected req=ID
+          hint: ID is an execution's id, as 'flux dev' and 'flux tail' print it: --filter req=b3c4d5e6
         "#);
     insta::assert_snapshot!(run(&project, &["config", "get", "colour"]), @r#"
         exit 2
