@@ -214,9 +214,6 @@ impl From<ClientError> for CliError {
                     .with_hint("pass the server's token with FLUX_TOKEN (flux dev --token)")
                     .with_hint("or save it for every command: flux config set token TOKEN")
             }
-            ClientError::Refused { status, .. } => {
-                CliError::with_source(ErrorKind::from_http_status(status), error)
-            }
             ClientError::NoServer { ref start_hint, .. } => {
                 let hint = start_hint.clone();
                 CliError::with_source(ErrorKind::Unreachable, error).with_hint(hint)
@@ -264,5 +261,41 @@ mod tests {
             ErrorKind::Unauthorized
         );
         assert_eq!(CliError::refused(500, "boom").kind(), ErrorKind::Failure);
+    }
+
+    #[test]
+    fn client_errors_keep_their_message_and_get_their_kind_and_hints() {
+        let none = CliError::from(ClientError::NoServer {
+            message: "no flux server at http://127.0.0.1:9".into(),
+            start_hint: "start one".into(),
+        });
+        assert_eq!(none.exit_code(), UNREACHABLE);
+        assert_eq!(none.message(), "no flux server at http://127.0.0.1:9");
+        assert_eq!(none.hints(), ["start one"]);
+
+        let refused = CliError::from(ClientError::Unauthorized {
+            message: "the server wants a token".into(),
+        });
+        assert_eq!(refused.exit_code(), UNAUTHORIZED);
+        assert_eq!(refused.hints().len(), 2);
+
+        let garbled = serde_json::from_str::<u8>("x").expect_err("not JSON");
+        let garbled = CliError::from(ClientError::Decode(garbled));
+        assert_eq!(garbled.exit_code(), FAILURE);
+        assert!(
+            garbled
+                .message()
+                .starts_with("unexpected answer from the server: "),
+            "{}",
+            garbled.message()
+        );
+    }
+
+    #[test]
+    fn a_hint_for_one_kind_is_not_given_to_another() {
+        let missing = CliError::refused(404, "gone").with_hint_if(ErrorKind::NotFound, "look");
+        assert_eq!(missing.hints(), ["look"]);
+        let broken = CliError::refused(500, "boom").with_hint_if(ErrorKind::NotFound, "look");
+        assert!(broken.hints().is_empty());
     }
 }

@@ -24,9 +24,6 @@ pub enum ClientError {
     /// The server refused the token, or wants one.
     #[error("{message}")]
     Unauthorized { message: String },
-    /// The server answered with an HTTP error; `message` is what it said.
-    #[error("{message}")]
-    Refused { status: u16, message: String },
     /// No server of this project answered; `start_hint` says how to start one.
     #[error("{message}")]
     NoServer { message: String, start_hint: String },
