@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 
-use comfy_table::{presets, ContentArrangement, Table};
 use serde_json::{json, Value};
 
 use super::source::read_or_store;
@@ -11,7 +10,7 @@ use crate::client::{self, decode, encode, Answer, Target};
 use crate::output::print_line;
 use crate::queue::{self, DeadLetter, JobRow, JobState, StatsRow};
 use crate::record::ExecId;
-use crate::render::escape;
+use crate::render::{escape, render_table};
 use crate::runtime::now_us;
 use crate::timefmt::{rfc3339, short_duration};
 
@@ -32,15 +31,9 @@ fn function_filter(filters: &[String]) -> Result<Option<String>, CliError> {
     Ok(function)
 }
 
-fn table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(presets::NOTHING)
-        .set_header(header.iter().copied());
-    if std::io::stdout().is_terminal() {
-        table.set_content_arrangement(ContentArrangement::Dynamic);
-    }
-    table
+/// Tables fit a terminal's width; piped, each row stays on one line.
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    render_table(header, rows, std::io::stdout().is_terminal())
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
@@ -143,7 +136,7 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
         eprintln!("no jobs yet");
         return Ok(());
     }
-    let mut out = table(&[
+    let header = [
         "FUNCTION",
         "PENDING",
         "SCHEDULED",
@@ -151,9 +144,10 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
         "DONE",
         "DEAD",
         "OLDEST PENDING",
-    ]);
+    ];
+    let mut cells = Vec::new();
     for row in &rows {
-        out.add_row(vec![
+        cells.push(vec![
             escape(&row.function).into_owned(),
             row.pending.to_string(),
             row.scheduled.to_string(),
@@ -164,7 +158,7 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
                 .map_or_else(|| "-".to_string(), |age| short_duration(age as u64)),
         ]);
     }
-    print_line(&out.to_string())?;
+    print_line(&table(&header, cells))?;
     match paused {
         Some(true) => eprintln!("the queue is paused: 'flux queue resume' starts attempts again"),
         None => eprintln!("(read from the store: this project's flux server is not running)"),
@@ -209,16 +203,17 @@ fn list(
         eprintln!("no jobs match");
         return Ok(());
     }
-    let mut out = table(&[
+    let header = [
         "JOB",
         "FUNCTION",
         "STATE",
         "ATTEMPTS",
         "RUN AT",
         "LAST ERROR",
-    ]);
+    ];
+    let mut cells = Vec::new();
     for job in &jobs {
-        out.add_row(vec![
+        cells.push(vec![
             job.id[..8].to_string(),
             escape(&job.name).into_owned(),
             job.state.as_str().to_string(),
@@ -230,7 +225,7 @@ fn list(
                 .unwrap_or_default(),
         ]);
     }
-    Ok(print_line(&out.to_string())?)
+    Ok(print_line(&table(&header, cells))?)
 }
 
 fn pause_or_resume(target: &Target, global: &GlobalArgs, action: &str) -> Result<(), CliError> {
