@@ -467,3 +467,35 @@ fn help_of_the_main_commands() {
           flux state history users --filter req=b3c4d5e6 --last 1h
         "#);
 }
+
+#[test]
+fn colour_is_decided_once_for_errors_too() {
+    let project = Project::with_files(&[]);
+    let stderr = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = project.flux(args);
+        command.envs(env.iter().copied());
+        let output = command.output().expect("run flux");
+        assert_eq!(output.status.code(), Some(2));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    // NO_COLOR is set for every test run: plain, unless --color or CLICOLOR_FORCE says otherwise.
+    assert!(!stderr(&["trace", "ab"], &[]).contains('\u{1b}'));
+    let forced = stderr(
+        &["trace", "ab"],
+        &[("NO_COLOR", ""), ("CLICOLOR_FORCE", "1")],
+    );
+    assert!(
+        forced.starts_with("\u{1b}[1m\u{1b}[31merror:\u{1b}[0m "),
+        "{forced:?}"
+    );
+    let always = stderr(&["trace", "ab", "--color", "always"], &[]);
+    assert!(
+        always.starts_with("\u{1b}[1m\u{1b}[31merror:\u{1b}[0m "),
+        "{always:?}"
+    );
+    assert!(!stderr(
+        &["trace", "ab", "--color", "never"],
+        &[("CLICOLOR_FORCE", "1")]
+    )
+    .contains('\u{1b}'));
+}
