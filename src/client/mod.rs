@@ -4,7 +4,6 @@ pub mod identity;
 
 use std::cell::Cell;
 use std::path::PathBuf;
-
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +13,7 @@ use crate::project::{find_root, Layout};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:4000";
 
-/// Why a call to the server (or the read of the store that stands in for it) failed.
+/// Why a call to the server failed, or why no server could be called.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot make an HTTP client: {0}")]
