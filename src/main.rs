@@ -1,10 +1,9 @@
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use owo_colors::OwoColorize;
 
 use flux::cli::{self, exit, Cli};
+use flux::render::{error_report, Style};
 
 // Records are built on engine threads and freed on the store thread; glibc's allocator makes
 // such cross-thread frees contend on its arena locks, mimalloc does not. Built without
@@ -27,24 +26,15 @@ fn main() -> ExitCode {
     };
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`flux … | head`): nothing to say, and nobody to say it to.
+        Err(error) if error.kind() == exit::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(error) => {
-            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            let label = if color {
-                "error:".red().bold().to_string()
-            } else {
-                "error:".to_string()
-            };
             // Messages quote input and recorded data: shown, never run by the terminal.
-            eprintln!("{label} {}", cli::escape_message(&error.message));
-            if let Some(hint) = &error.hint {
-                let label = if color {
-                    "hint:".cyan().to_string()
-                } else {
-                    "hint:".to_string()
-                };
-                eprintln!("  {label} {}", cli::escape_message(hint));
-            }
-            ExitCode::from(error.code as u8)
+            eprintln!(
+                "{}",
+                error_report(&error.message(), error.hints(), Style::stderr())
+            );
+            ExitCode::from(error.exit_code() as u8)
         }
     }
 }

@@ -4,8 +4,50 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{exit, CliError, ConfigCommand, Format, GlobalArgs};
+use super::{CliError, ConfigCommand, Format, GlobalArgs};
 use crate::output::print_line;
+
+/// Why the user's settings could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum UserConfigError {
+    #[error("{} is not valid: {source}", path.display())]
+    Invalid {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("this system has no user config folder")]
+    NoFolder,
+    #[error(transparent)]
+    Serialize(#[from] toml::ser::Error),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    WritePrivate(#[from] crate::store::PrivateFileError),
+}
+
+impl From<UserConfigError> for CliError {
+    fn from(error: UserConfigError) -> CliError {
+        let hint = match &error {
+            UserConfigError::Invalid { .. } => {
+                Some("fix it, or remove it and use 'flux config set'")
+            }
+            _ => None,
+        };
+        let error = CliError::with_source(super::ErrorKind::Failure, error);
+        match hint {
+            Some(hint) => error.with_hint(hint),
+            None => error,
+        }
+    }
+}
 
 /// What a user can set once for every project.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -25,35 +67,30 @@ pub fn path() -> Option<PathBuf> {
 
 impl UserConfig {
     /// The user's settings; a missing file is no settings, a broken one is an error.
-    pub fn load() -> Result<UserConfig, CliError> {
+    pub fn load() -> Result<UserConfig, UserConfigError> {
         let Some(path) = path() else {
             return Ok(UserConfig::default());
         };
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| {
-                CliError::failure(format!("{} is not valid: {e}", path.display()))
-                    .with_hint("fix it, or remove it and use 'flux config set'")
-            }),
+            Ok(text) => {
+                toml::from_str(&text).map_err(|source| UserConfigError::Invalid { path, source })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(UserConfig::default()),
-            Err(e) => Err(CliError::failure(format!(
-                "cannot read {}: {e}",
-                path.display()
-            ))),
+            Err(source) => Err(UserConfigError::Read { path, source }),
         }
     }
 
-    fn save(&self) -> Result<PathBuf, CliError> {
-        let path =
-            path().ok_or_else(|| CliError::failure("this system has no user config folder"))?;
-        let text = toml::to_string(self).map_err(|e| CliError::failure(e.to_string()))?;
-        let fail =
-            |e: std::io::Error| CliError::failure(format!("cannot write {}: {e}", path.display()));
+    fn save(&self) -> Result<PathBuf, UserConfigError> {
+        let path = path().ok_or(UserConfigError::NoFolder)?;
+        let text = toml::to_string(self)?;
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(fail)?;
+            std::fs::create_dir_all(parent).map_err(|source| UserConfigError::Write {
+                path: path.clone(),
+                source,
+            })?;
         }
         // It may hold the token: owner-only from its creation.
-        crate::store::write_private(&path, text.as_bytes())
-            .map_err(|e| CliError::failure(e.to_string()))?;
+        crate::store::write_private(&path, text.as_bytes())?;
         Ok(path)
     }
 
@@ -92,10 +129,8 @@ fn check_key(key: &str) -> Result<(), CliError> {
     if KEYS.contains(&key) {
         Ok(())
     } else {
-        Err(
-            CliError::new(exit::USAGE, format!("unknown setting '{key}'"))
-                .with_hint(format!("settings: {}", KEYS.join(", "))),
-        )
+        Err(CliError::usage(format!("unknown setting '{key}'"))
+            .with_hint(format!("settings: {}", KEYS.join(", "))))
     }
 }
 
@@ -105,18 +140,15 @@ pub fn run(command: &ConfigCommand, global: &GlobalArgs) -> Result<(), CliError>
         ConfigCommand::Get { key } => {
             check_key(key)?;
             match config.get(key) {
-                Some(value) => print_line(&shown(key, value)),
-                None => Err(CliError::new(exit::NOT_FOUND, format!("{key} is not set"))
+                Some(value) => Ok(print_line(&shown(key, value))?),
+                None => Err(CliError::not_found(format!("{key} is not set"))
                     .with_hint(format!("flux config set {key} VALUE"))),
             }
         }
         ConfigCommand::Set { key, value } => {
             check_key(key)?;
             if key == "url" && !(value.starts_with("http://") || value.starts_with("https://")) {
-                return Err(CliError::new(
-                    exit::USAGE,
-                    format!("'{value}' is not an http(s) URL"),
-                ));
+                return Err(CliError::usage(format!("'{value}' is not an http(s) URL")));
             }
             *config.slot(key) = Some(value.clone());
             let path = config.save()?;
@@ -140,7 +172,7 @@ pub fn run(command: &ConfigCommand, global: &GlobalArgs) -> Result<(), CliError>
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), v.into()))
                     .collect();
-                return print_line(&serde_json::Value::Object(object).to_string());
+                return Ok(print_line(&serde_json::Value::Object(object).to_string())?);
             }
             if pairs.is_empty() {
                 eprintln!(

@@ -106,7 +106,7 @@ fn dev_error(error: DevError) -> CliError {
         DevError::NoFunctions { .. } => CliError::failure(message).with_hint(
             "run flux dev in a project folder, or create one with 'flux init my-app'",
         ),
-        DevError::EmptyToken => CliError::new(super::exit::USAGE, message).with_hint(
+        DevError::EmptyToken => CliError::usage(message).with_hint(
             "pass a real token, or unset FLUX_TOKEN (beyond loopback flux dev then makes one up and prints it)",
         ),
         DevError::Locked { holder, .. } => {

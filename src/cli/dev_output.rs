@@ -6,7 +6,7 @@
 //! queue is full lines are dropped and counted, and one line later says how many were not
 //! shown. A closed stdout ends the printing, not `flux dev`.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,10 +102,8 @@ impl ExecutionPrinter {
 }
 
 /// Writes queued lines to `out` until every sender is gone or `out` fails (closed pipe).
-fn print_lines(lines: &Receiver<Line>, dropped: &AtomicU64, out: impl Write + IsTerminal) {
-    let style = Style {
-        color: out.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    };
+fn print_lines(lines: &Receiver<Line>, dropped: &AtomicU64, out: impl anstream::stream::RawStream) {
+    let style = Style::for_stream(&out);
     let mut out = std::io::BufWriter::new(out);
     loop {
         let next = match lines.recv_timeout(DROPPED_NOTE_AFTER) {

@@ -13,7 +13,9 @@ pub fn completions(shell: Shell) -> Result<(), CliError> {
     let mut command = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut command, "flux", &mut out);
-    crate::output::print_line(String::from_utf8_lossy(&out).trim_end())
+    Ok(crate::output::print_line(
+        String::from_utf8_lossy(&out).trim_end(),
+    )?)
 }
 
 /// Writes one page per command and subcommand: `flux.1`, `flux-queue-dead-letter-replay.1`, …

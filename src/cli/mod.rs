@@ -7,19 +7,20 @@ pub mod exit;
 pub mod generate;
 pub mod init;
 pub mod queue;
+mod source;
 pub mod state;
 pub mod store;
 pub mod tail;
 pub mod trace;
 pub mod why;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use exit::{escape_message, CliError};
+pub use exit::{CliError, ErrorKind};
 
+use crate::client::{ServerChoice, Target};
 use crate::render::Style;
 
 const EXAMPLES: &str = "\
@@ -111,26 +112,36 @@ impl GlobalArgs {
         }
     }
 
-    /// Colour for stdout: `--color`, then `NO_COLOR` / `CLICOLOR_FORCE`, then whether stdout is
-    /// a terminal. Never in JSON.
+    /// Colour for stdout, as decided for every stream (see [`GlobalArgs::decide_color`]);
+    /// never in JSON.
     pub fn style(&self) -> Style {
-        let color = match self.color {
-            _ if self.format() == Format::Json => false,
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                let env =
-                    |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
-                if env("NO_COLOR") {
-                    false
-                } else if env("CLICOLOR_FORCE") {
-                    true
-                } else {
-                    std::io::stdout().is_terminal()
-                }
-            }
-        };
-        Style { color }
+        if self.format() == Format::Json {
+            Style::plain()
+        } else {
+            Style::stdout()
+        }
+    }
+
+    /// Decides colour once for the whole process: `--color` overrides, `auto` leaves it to
+    /// `NO_COLOR`, `CLICOLOR_FORCE` and whether each stream is a terminal.
+    fn decide_color(&self) {
+        anstream::ColorChoice::write_global(match self.color {
+            ColorChoice::Auto => anstream::ColorChoice::Auto,
+            ColorChoice::Always => anstream::ColorChoice::Always,
+            ColorChoice::Never => anstream::ColorChoice::Never,
+        });
+    }
+
+    /// The server a command talks to: `--url`/`--token`, else the project's, else the user's
+    /// settings. A broken user config is ignored here (`flux config` reports it).
+    pub fn target(&self) -> Target {
+        let user = config::UserConfig::load().unwrap_or_default();
+        Target::resolve(&ServerChoice {
+            url: self.url.clone(),
+            token: self.token.clone(),
+            default_url: user.url,
+            default_token: user.token,
+        })
     }
 }
 
@@ -422,6 +433,7 @@ pub struct TraceArgs {
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    cli.global.decide_color();
     match cli.command {
         Command::Init(args) => init::run(&args),
         Command::Dev(args) => dev::run(&args, &cli.global),

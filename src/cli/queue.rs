@@ -2,16 +2,15 @@
 
 use std::io::IsTerminal;
 
-use comfy_table::{presets, ContentArrangement, Table};
 use serde_json::{json, Value};
 
-use super::exit;
-use super::{CliError, DeadLetterCommand, Format, GlobalArgs, QueueCommand};
-use crate::client::{self, decode, encode, read_or_store, Answer, Target};
+use super::source::read_or_store;
+use super::{CliError, DeadLetterCommand, ErrorKind, Format, GlobalArgs, QueueCommand};
+use crate::client::{self, decode, encode, Answer, Target};
 use crate::clock::now_us;
 use crate::output::print_line;
 use crate::record::{short_error, ExecId, JobState};
-use crate::render::escape;
+use crate::render::{escape, render_table};
 use crate::store::{DeadLetter, JobRow, StatsRow};
 use crate::timefmt::{rfc3339, short_duration};
 
@@ -22,30 +21,24 @@ fn function_filter(filters: &[String]) -> Result<Option<String>, CliError> {
         match filter.split_once('=') {
             Some(("fn", name)) if !name.is_empty() => function = Some(name.to_string()),
             _ => {
-                return Err(CliError::new(
-                    exit::USAGE,
-                    format!("--filter {filter}: expected fn=NAME"),
+                return Err(CliError::usage(format!(
+                    "--filter {filter}: expected fn=NAME"
                 ))
+                .with_hint("NAME is a worker's file name: --filter fn=send_welcome_email for functions/send_welcome_email.ts"))
             }
         }
     }
     Ok(function)
 }
 
-fn table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(presets::NOTHING)
-        .set_header(header.iter().copied());
-    if std::io::stdout().is_terminal() {
-        table.set_content_arrangement(ContentArrangement::Dynamic);
-    }
-    table
+/// Tables fit a terminal's width; piped, each row stays on one line.
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    render_table(header, rows, std::io::stdout().is_terminal())
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::failure(e.to_string()))?;
-    print_line(&text)
+    let text = serde_json::to_string_pretty(value)?;
+    Ok(print_line(&text)?)
 }
 
 /// The error a command that changes the queue gives when no server runs.
@@ -55,13 +48,13 @@ fn needs_server(target: &Target) -> CliError {
     } else {
         "start 'flux dev' in your project".to_string()
     };
-    CliError::new(exit::UNREACHABLE, target.no_server_message()).with_hint(format!(
+    CliError::unreachable(target.no_server_message()).with_hint(format!(
         "this command changes the queue, which only a running server does: {start}"
     ))
 }
 
 pub fn run(command: &QueueCommand, global: &GlobalArgs) -> Result<(), CliError> {
-    let target = Target::resolve(global);
+    let target = global.target();
     match command {
         QueueCommand::Enqueue {
             name,
@@ -78,7 +71,7 @@ pub fn run(command: &QueueCommand, global: &GlobalArgs) -> Result<(), CliError> 
             DeadLetterCommand::Replay { id, all, filter } => match (id, all) {
                 (Some(id), false) => replay_one(&target, global, id),
                 (None, true) => replay_all(&target, global, filter),
-                _ => Err(CliError::new(exit::USAGE, "give one id, or --all").with_hint(
+                _ => Err(CliError::usage("give one id, or --all").with_hint(
                     "flux queue dead-letter replay d5e6f7a8, or flux queue dead-letter replay --all --filter fn=NAME",
                 )),
             },
@@ -95,7 +88,7 @@ fn enqueue(
     idempotency_key: Option<&str>,
 ) -> Result<(), CliError> {
     let data: Value = serde_json::from_str(data)
-        .map_err(|e| CliError::new(exit::USAGE, format!("--data is not JSON: {e}")))?;
+        .map_err(|e| CliError::usage(format!("--data is not JSON: {e}")))?;
     let mut opts = serde_json::Map::new();
     if let Some(delay) = delay {
         opts.insert("delay".into(), Value::String(delay.to_string()));
@@ -117,15 +110,14 @@ fn enqueue(
             } else {
                 "Enqueued"
             };
-            print_line(&format!(
+            Ok(print_line(&format!(
                 "{verb} {} as job {} (first attempt: req:{})",
                 escape(name),
                 &id[..id.len().min(8)],
                 &exec[..exec.len().min(8)]
-            ))
+            ))?)
         }
-        Answer::Status(404, message, _) => Err(CliError::new(exit::NOT_FOUND, message)),
-        Answer::Status(_, message, _) => Err(CliError::failure(message)),
+        Answer::Status(status, message, _) => Err(CliError::refused(status, message)),
         Answer::Unreachable => Err(needs_server(target)),
     }
 }
@@ -144,7 +136,7 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
         eprintln!("no jobs yet");
         return Ok(());
     }
-    let mut out = table(&[
+    let header = [
         "FUNCTION",
         "PENDING",
         "SCHEDULED",
@@ -152,9 +144,10 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
         "DONE",
         "DEAD",
         "OLDEST PENDING",
-    ]);
+    ];
+    let mut cells = Vec::new();
     for row in &rows {
-        out.add_row(vec![
+        cells.push(vec![
             escape(&row.function).into_owned(),
             row.pending.to_string(),
             row.scheduled.to_string(),
@@ -165,7 +158,7 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
                 .map_or_else(|| "-".to_string(), |age| short_duration(age as u64)),
         ]);
     }
-    print_line(&out.to_string())?;
+    print_line(&table(&header, cells))?;
     match paused {
         Some(true) => eprintln!("the queue is paused: 'flux queue resume' starts attempts again"),
         None => eprintln!("(read from the store: this project's flux server is not running)"),
@@ -183,10 +176,9 @@ fn list(
 ) -> Result<(), CliError> {
     let state = match state {
         Some(text) => Some(JobState::parse(text).ok_or_else(|| {
-            CliError::new(
-                exit::USAGE,
-                format!("--state {text}: expected pending, scheduled, running, done or dead"),
-            )
+            CliError::usage(format!(
+                "--state {text}: expected pending, scheduled, running, done or dead"
+            ))
         })?),
         None => None,
     };
@@ -211,16 +203,17 @@ fn list(
         eprintln!("no jobs match");
         return Ok(());
     }
-    let mut out = table(&[
+    let header = [
         "JOB",
         "FUNCTION",
         "STATE",
         "ATTEMPTS",
         "RUN AT",
         "LAST ERROR",
-    ]);
+    ];
+    let mut cells = Vec::new();
     for job in &jobs {
-        out.add_row(vec![
+        cells.push(vec![
             job.id[..8].to_string(),
             escape(&job.name).into_owned(),
             job.state.as_str().to_string(),
@@ -232,7 +225,7 @@ fn list(
                 .unwrap_or_default(),
         ]);
     }
-    print_line(&out.to_string())
+    Ok(print_line(&table(&header, cells))?)
 }
 
 fn pause_or_resume(target: &Target, global: &GlobalArgs, action: &str) -> Result<(), CliError> {
@@ -249,7 +242,7 @@ fn pause_or_resume(target: &Target, global: &GlobalArgs, action: &str) -> Result
             eprintln!("{message}");
             Ok(())
         }
-        Answer::Status(_, message, _) => Err(CliError::failure(message)),
+        Answer::Status(status, message, _) => Err(CliError::refused(status, message)),
         Answer::Unreachable => Err(needs_server(target)),
     }
 }
@@ -299,17 +292,17 @@ fn dead_letter_list(
 
 /// Replays one dead job; the error says why it could not be.
 fn replay(target: &Target, id: &str) -> Result<Value, CliError> {
-    let prefix = ExecId::parse_prefix(id).map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
+    let prefix = ExecId::parse_prefix(id)?;
     match client::post(
         target,
         &format!("/_flux/api/dead-letter/{prefix}/replay"),
         None,
     )? {
         Answer::Ok(value) => Ok(value),
-        Answer::Status(404, message, _) => Err(CliError::new(exit::NOT_FOUND, message)
-            .with_hint("'flux queue dead-letter list' shows the ids of dead jobs")),
-        Answer::Status(409, message, _) => Err(CliError::new(exit::USAGE, message)),
-        Answer::Status(_, message, _) => Err(CliError::failure(message)),
+        Answer::Status(status, message, _) => Err(CliError::refused(status, message).with_hint_if(
+            ErrorKind::NotFound,
+            "'flux queue dead-letter list' shows the ids of dead jobs",
+        )),
         Answer::Unreachable => Err(needs_server(target)),
     }
 }
@@ -320,11 +313,11 @@ fn replay_one(target: &Target, global: &GlobalArgs, id: &str) -> Result<(), CliE
         return print_json(&value);
     }
     let exec = value["exec_id"].as_str().unwrap_or("");
-    print_line(&format!(
+    Ok(print_line(&format!(
         "Re-enqueued {} as req:{}",
         escape(value["name"].as_str().unwrap_or("?")),
         &exec[..exec.len().min(8)]
-    ))
+    ))?)
 }
 
 fn replay_all(target: &Target, global: &GlobalArgs, filter: &[String]) -> Result<(), CliError> {
@@ -353,7 +346,7 @@ fn replay_all(target: &Target, global: &GlobalArgs, filter: &[String]) -> Result
             }
             (None, Ok(value)) => print_line(&value.to_string())?,
             (None, Err(e)) => print_line(
-                &json!({ "job_id": entry.job_id, "name": entry.function, "error": e.message })
+                &json!({ "job_id": entry.job_id, "name": entry.function, "error": e.message() })
                     .to_string(),
             )?,
         }
@@ -364,7 +357,7 @@ fn replay_all(target: &Target, global: &GlobalArgs, filter: &[String]) -> Result
                     "could not replay {} ({}): {}",
                     &entry.job_id[..8],
                     escape(&entry.function),
-                    escape(&e.message)
+                    escape(&e.message())
                 ));
             }
         }

@@ -1,13 +1,13 @@
 //! `flux state history` and `flux state blame`: who changed a table or a row, and how.
 
-use super::exit;
+use super::source::read_or_store;
 use super::{CliError, Format, GlobalArgs, StateCommand};
-use crate::client::{decode, encode, read_or_store, Target};
+use crate::client::{decode, encode, Target};
 use crate::output::print_line;
-use crate::record::ExecId;
-use crate::render::{escape, inspect};
-use crate::store::{blame, ChangeFilter, RowChange};
-use crate::timefmt::{parse_since, rfc3339};
+use crate::record::{ExecId, RowChange};
+use crate::render::{render_blame, render_change};
+use crate::store::{blame, ChangeFilter};
+use crate::timefmt::parse_since;
 
 pub(super) fn fetch(target: &Target, filter: &ChangeFilter) -> Result<Vec<RowChange>, CliError> {
     let mut path = format!(
@@ -42,17 +42,8 @@ pub(super) fn fetch(target: &Target, filter: &ChangeFilter) -> Result<Vec<RowCha
     )
 }
 
-fn short(id: &str) -> &str {
-    &id[..id.len().min(8)]
-}
-
-fn show_pk(pk: &serde_json::Value) -> String {
-    let text = pk.as_str().map_or_else(|| pk.to_string(), String::from);
-    escape(&text).into_owned()
-}
-
 pub fn run(command: &StateCommand, global: &GlobalArgs) -> Result<(), CliError> {
-    let target = Target::resolve(global);
+    let target = global.target();
     let style = global.style();
     match command {
         StateCommand::History {
@@ -65,25 +56,17 @@ pub fn run(command: &StateCommand, global: &GlobalArgs) -> Result<(), CliError> 
             let mut record_prefix = None;
             for f in filter {
                 match f.split_once('=') {
-                    Some(("req", value)) => {
-                        record_prefix = Some(
-                            ExecId::parse_prefix(value)
-                                .map_err(|e| CliError::new(exit::USAGE, e.to_string()))?,
-                        )
-                    }
+                    Some(("req", value)) => record_prefix = Some(ExecId::parse_prefix(value)?),
                     _ => {
-                        return Err(CliError::new(
-                            exit::USAGE,
-                            format!("--filter {f}: expected req=ID"),
-                        ))
+                        return Err(CliError::usage(format!("--filter {f}: expected req=ID"))
+                            .with_hint("ID is an execution's id, as 'flux dev' and 'flux tail' print it: --filter req=b3c4d5e6"))
                     }
                 }
             }
             let since_us = match last {
-                Some(text) => Some(
-                    parse_since(text)
-                        .map_err(|e| CliError::new(exit::USAGE, format!("--last: {e}")))?,
-                ),
+                Some(text) => {
+                    Some(parse_since(text).map_err(|e| CliError::usage(format!("--last: {e}")))?)
+                }
                 None => None,
             };
             let filter = ChangeFilter {
@@ -97,58 +80,13 @@ pub fn run(command: &StateCommand, global: &GlobalArgs) -> Result<(), CliError> 
             };
             let changes = fetch(&target, &filter)?;
             if global.format() == Format::Json {
-                return print_line(
-                    &serde_json::to_string_pretty(&changes)
-                        .map_err(|e| CliError::failure(e.to_string()))?,
-                );
+                return Ok(print_line(&serde_json::to_string_pretty(&changes)?)?);
             }
             if changes.is_empty() {
                 eprintln!("no recorded changes to {table} match");
             }
             for change in &changes {
-                let fate = if change.committed {
-                    String::new()
-                } else {
-                    format!(" {}", style.yellow("(rolled back)"))
-                };
-                print_line(&format!(
-                    "{} {} {} {} {} {}{fate}",
-                    style.dim(&rfc3339(change.at_us)),
-                    style.dim(&format!("req:{}", short(&change.record_id))),
-                    escape(change.function.as_deref().unwrap_or("?")),
-                    escape(&change.op),
-                    escape(&change.table),
-                    show_pk(&change.pk),
-                ))?;
-                let empty = serde_json::Map::new();
-                let before = change.before.as_ref().unwrap_or(&empty);
-                let after = change.after.as_ref().unwrap_or(&empty);
-                let mut columns: Vec<&String> = after
-                    .keys()
-                    .chain(before.keys().filter(|k| !after.contains_key(*k)))
-                    .collect();
-                columns.dedup();
-                let columns: Vec<(&String, String)> = columns
-                    .into_iter()
-                    .map(|c| (c, escape(c).into_owned()))
-                    .collect();
-                let width = columns
-                    .iter()
-                    .map(|(_, shown)| shown.chars().count())
-                    .max()
-                    .unwrap_or(0);
-                for (column, shown) in columns {
-                    let (old, new) = (before.get(column), after.get(column));
-                    if change.op == "update" && old == new {
-                        continue;
-                    }
-                    let show = |v: Option<&serde_json::Value>| v.map_or("∅".to_string(), inspect);
-                    print_line(&format!(
-                        "    {shown:<width$}  {} → {}",
-                        show(old),
-                        show(new)
-                    ))?;
-                }
+                print_line(&render_change(change, style))?;
             }
             Ok(())
         }
@@ -162,30 +100,16 @@ pub fn run(command: &StateCommand, global: &GlobalArgs) -> Result<(), CliError> 
             };
             let changes = fetch(&target, &filter)?;
             let Some(columns) = blame(&changes) else {
-                return Err(CliError::new(exit::NOT_FOUND, format!("no recorded row {table} {id}"))
+                return Err(CliError::not_found(format!("no recorded row {table} {id}"))
                     .with_hint("only rows changed while flux dev recorded (and not pruned since) have a history"));
             };
-            if global.format() == Format::Json {
-                return print_line(
-                    &serde_json::to_string_pretty(&columns)
-                        .map_err(|e| CliError::failure(e.to_string()))?,
-                );
-            }
-            let names: Vec<String> = columns
-                .iter()
-                .map(|c| escape(&c.column).into_owned())
-                .collect();
-            let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
-            for (column, name) in columns.iter().zip(&names) {
-                print_line(&format!(
-                    "{name:<width$}  {}  {} {} {}",
-                    inspect(&column.value),
-                    style.dim(&format!("req:{}", short(&column.record_id))),
-                    escape(column.function.as_deref().unwrap_or("?")),
-                    style.dim(&rfc3339(column.at_us)),
-                ))?;
-            }
-            Ok(())
+            let text = match global.format() {
+                Format::Json => serde_json::to_string_pretty(&columns)?,
+                // A row with no columns left has nothing to show.
+                Format::Pretty if columns.is_empty() => return Ok(()),
+                Format::Pretty => render_blame(&columns, style),
+            };
+            Ok(print_line(&text)?)
         }
     }
 }

@@ -44,7 +44,7 @@ fn check(dir: &std::path::Path, global: &GlobalArgs) -> Result<(), CliError> {
             took.as_secs_f64()
         ),
     };
-    print_line(&text)
+    Ok(print_line(&text)?)
 }
 
 fn damaged(error: StoreError, path: &std::path::Path) -> CliError {
@@ -55,5 +55,5 @@ fn damaged(error: StoreError, path: &std::path::Path) -> CliError {
         ),
         _ => "check the file's permissions".to_string(),
     };
-    CliError::failure(error.to_string()).with_hint(hint)
+    CliError::from(error).with_hint(hint)
 }

@@ -7,9 +7,9 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::exit;
+use super::source::local_store;
 use super::{CliError, Format, GlobalArgs, TailArgs};
-use crate::client::{encode, Target};
+use crate::client::{encode, ClientError, Target};
 use crate::output::print_line;
 use crate::record::{ExecId, TailEvent};
 use crate::render::{lines_with_note, Style};
@@ -24,10 +24,9 @@ fn parse_filters(filters: &[String]) -> Result<(TailFilter, Vec<(String, String)
     let mut query = Vec::new();
     for item in filters {
         let Some((key, value)) = item.split_once('=') else {
-            return Err(CliError::new(
-                exit::USAGE,
-                format!("--filter {item}: expected key=value"),
-            ));
+            return Err(CliError::usage(format!(
+                "--filter {item}: expected key=value"
+            )));
         };
         let values: Vec<String> = value.split('|').map(str::to_string).collect();
         let check = |allowed: &[&str]| {
@@ -36,10 +35,7 @@ fn parse_filters(filters: &[String]) -> Result<(TailFilter, Vec<(String, String)
                 .all(|v| allowed.contains(&v.as_str()))
                 .then_some(())
                 .ok_or_else(|| {
-                    CliError::new(
-                        exit::USAGE,
-                        format!("--filter {item}: expected {}", allowed.join(", ")),
-                    )
+                    CliError::usage(format!("--filter {item}: expected {}", allowed.join(", ")))
                 })
         };
         match key {
@@ -55,10 +51,7 @@ fn parse_filters(filters: &[String]) -> Result<(TailFilter, Vec<(String, String)
             "req" | "job" => {
                 let prefixes = values
                     .iter()
-                    .map(|v| {
-                        ExecId::parse_prefix(v)
-                            .map_err(|e| CliError::new(exit::USAGE, e.to_string()))
-                    })
+                    .map(|v| ExecId::parse_prefix(v))
                     .collect::<Result<Vec<_>, _>>()?;
                 if key == "req" {
                     filter.caused_by.extend(prefixes);
@@ -68,7 +61,7 @@ fn parse_filters(filters: &[String]) -> Result<(TailFilter, Vec<(String, String)
             }
             _ => {
                 return Err(
-                    CliError::new(exit::USAGE, format!("--filter {item}: unknown key")).with_hint(
+                    CliError::usage(format!("--filter {item}: unknown key")).with_hint(
                         "filters: type=job|http, fn=NAME, status=ok|error|timeout, req=ID, job=ID",
                     ),
                 )
@@ -80,32 +73,23 @@ fn parse_filters(filters: &[String]) -> Result<(TailFilter, Vec<(String, String)
 }
 
 fn print_event(event: &TailEvent, global: &GlobalArgs, style: Style) -> Result<(), CliError> {
-    if global.format() == Format::Json {
-        let line = serde_json::to_string(event).map_err(|e| CliError::failure(e.to_string()))?;
-        return print_line(&line);
-    }
-    print_line(&lines_with_note(
-        &event.record,
-        event.note.as_deref(),
-        style,
-    ))
+    let text = match global.format() {
+        Format::Json => serde_json::to_string(event)?,
+        Format::Pretty => lines_with_note(&event.record, event.note.as_deref(), style),
+    };
+    Ok(print_line(&text)?)
 }
 
 pub fn run(args: &TailArgs, global: &GlobalArgs) -> Result<(), CliError> {
     let (filter, query) = parse_filters(&args.filter)?;
     let since = match (&args.last, &args.since) {
-        (Some(_), Some(_)) => {
-            return Err(CliError::new(
-                exit::USAGE,
-                "give --last or --since, not both",
-            ))
-        }
+        (Some(_), Some(_)) => return Err(CliError::usage("give --last or --since, not both")),
         (Some(text), None) | (None, Some(text)) => {
-            Some(parse_since(text).map_err(|e| CliError::new(exit::USAGE, e))?)
+            Some(parse_since(text).map_err(CliError::usage)?)
         }
         (None, None) => None,
     };
-    let target = Target::resolve(global);
+    let target = global.target();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -152,13 +136,10 @@ async fn follow(
         }
         // After an outage the address may be another project's server: it is not followed.
         if connected_once && target.now_serves_another_project().await {
-            return Err(CliError::new(
-                exit::UNREACHABLE,
-                format!(
-                    "the flux server at {} now serves another project",
-                    target.url
-                ),
-            )
+            return Err(CliError::unreachable(format!(
+                "the flux server at {} now serves another project",
+                target.url
+            ))
             .with_hint(
                 "start this project's 'flux dev' again, then 'flux tail --since …' to catch up",
             ));
@@ -204,10 +185,10 @@ async fn follow(
             Err(tokio_tungstenite::tungstenite::Error::Http(response))
                 if response.status() == 401 =>
             {
-                return Err(
-                    CliError::new(exit::UNAUTHORIZED, "the server wants a token")
-                        .with_hint("pass it with --token or FLUX_TOKEN"),
-                );
+                return Err(ClientError::Unauthorized {
+                    message: "the server wants a token".into(),
+                }
+                .into());
             }
             // Refused, not unreachable: a foreign Host or Origin, or too many tail clients.
             Err(tokio_tungstenite::tungstenite::Error::Http(response))
@@ -233,13 +214,10 @@ async fn follow(
         }
         let since_down = *down_since.get_or_insert_with(Instant::now);
         if since_down.elapsed() > GIVE_UP_AFTER {
-            return Err(CliError::new(
-                exit::UNREACHABLE,
-                format!(
-                    "lost the flux server at {} and it did not come back",
-                    target.url
-                ),
-            )
+            return Err(CliError::unreachable(format!(
+                "lost the flux server at {} and it did not come back",
+                target.url
+            ))
             .with_hint("start 'flux dev' again, then 'flux tail --since …' to catch up"));
         }
         tokio::time::sleep(delay).await;
@@ -256,11 +234,11 @@ fn without_server(
     keep_following: bool,
 ) -> Result<(), CliError> {
     if !keep_following {
-        if let Some(store) = target.local_store()? {
+        if let Some(store) = local_store(target)? {
             return from_store(store.as_ref(), filter, since, global, global.style());
         }
     }
-    Err(target.unreachable())
+    Err(target.unreachable().into())
 }
 
 fn from_store(

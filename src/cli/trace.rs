@@ -1,7 +1,7 @@
 //! `flux trace <id>`.
 
-use super::exit;
-use super::{CliError, Format, GlobalArgs, TraceArgs};
+use super::source::local_store;
+use super::{CliError, ErrorKind, Format, GlobalArgs, TraceArgs};
 use crate::client::{self, Answer, Target};
 use crate::record::RecordSummary;
 use crate::record::{attr, ExecId, ExecutionRecord};
@@ -9,24 +9,22 @@ use crate::render::{render_trace, TraceContext};
 use crate::store::{JobRow, RecordLookup, Storage};
 
 pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
-    let prefix =
-        ExecId::parse_prefix(&args.id).map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
-    let target = Target::resolve(global);
+    let prefix = ExecId::parse_prefix(&args.id)?;
+    let target = global.target();
     let record = fetch_record(&prefix, &target)?;
     match global.format() {
         Format::Json => {
-            let json = serde_json::to_string_pretty(&record)
-                .map_err(|e| CliError::failure(e.to_string()))?;
-            crate::output::print_line(&json)
+            let json = serde_json::to_string_pretty(&record)?;
+            Ok(crate::output::print_line(&json)?)
         }
         Format::Pretty => {
             let context = context(&record, &target);
-            crate::output::print_line(&render_trace(
+            Ok(crate::output::print_line(&render_trace(
                 &record,
                 &context,
                 args.verbose,
                 global.style(),
-            ))
+            ))?)
         }
     }
 }
@@ -39,38 +37,31 @@ pub fn fetch_record(prefix: &str, target: &Target) -> Result<ExecutionRecord, Cl
                 "the server sent a record this flux cannot read: {e}"
             ))
         }),
-        Answer::Status(404, message, _) => Err(CliError::new(exit::NOT_FOUND, message)
-            .with_hint("ids are printed by 'flux dev' and sent in the x-flux-request-id header")),
-        Answer::Status(409, message, _) => Err(CliError::new(exit::USAGE, message)),
-        Answer::Status(_, message, _) => Err(CliError::failure(message)),
-        Answer::Unreachable => match target.local_store()? {
+        Answer::Status(status, message, _) => Err(CliError::refused(status, message).with_hint_if(
+            ErrorKind::NotFound,
+            "ids are printed by 'flux dev' and sent in the x-flux-request-id header",
+        )),
+        Answer::Unreachable => match local_store(target)? {
             Some(store) => read_from_store(store.as_ref(), prefix),
-            None => Err(target.unreachable()),
+            None => Err(target.unreachable().into()),
         },
     }
 }
 
 fn read_from_store(store: &dyn Storage, prefix: &str) -> Result<ExecutionRecord, CliError> {
-    match store
-        .find_record(prefix)
-        .map_err(|e| CliError::failure(e.to_string()))?
-    {
+    match store.find_record(prefix)? {
         RecordLookup::Found(record) => Ok(*record),
-        RecordLookup::NotFound => Err(CliError::new(
-            exit::NOT_FOUND,
-            format!("no execution has an id starting with {prefix}"),
-        )
+        RecordLookup::NotFound => Err(CliError::not_found(format!(
+            "no execution has an id starting with {prefix}"
+        ))
         .with_hint(format!(
             "read from {} (this project's flux server is not running)",
             store.location()
         ))),
-        RecordLookup::Ambiguous(ids) => Err(CliError::new(
-            exit::USAGE,
-            format!(
-                "{prefix} is ambiguous: it starts {} — give more characters",
-                ids.iter().map(|i| &i[..12]).collect::<Vec<_>>().join(", ")
-            ),
-        )),
+        RecordLookup::Ambiguous(ids) => Err(CliError::usage(format!(
+            "{prefix} is ambiguous: it starts {} — give more characters",
+            ids.iter().map(|i| &i[..12]).collect::<Vec<_>>().join(", ")
+        ))),
     }
 }
 
@@ -82,7 +73,7 @@ fn job_info(id: &str, target: &Target) -> Option<(JobRow, Vec<RecordSummary>)> {
             serde_json::from_value(value["attempts"].clone()).ok()?,
         )),
         Answer::Unreachable => {
-            let store = target.local_store().ok()??;
+            let store = local_store(target).ok()??;
             store.job_with_attempts(id).ok().flatten()
         }
         _ => None,

@@ -1,22 +1,48 @@
-//! Talking to a flux server, or — when none answers — reading the project's store directly.
+//! Talking to a flux server: which one (the project's, or the one named), and its answers.
 
 pub mod identity;
 
 use std::cell::Cell;
 use std::path::PathBuf;
-
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::cli::config::UserConfig;
-use crate::cli::exit;
-use crate::cli::{CliError, GlobalArgs};
 use crate::project::{find_root, Layout};
-use crate::store::{Storage, Store, StoreError};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:4000";
+
+/// Why a call to the server failed, or why no server could be called.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot make an HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+    #[error("request to {url} failed: {source}")]
+    Request { url: String, source: reqwest::Error },
+    /// The server refused the token, or wants one.
+    #[error("{message}")]
+    Unauthorized { message: String },
+    /// No server of this project answered; `start_hint` says how to start one.
+    #[error("{message}")]
+    NoServer { message: String, start_hint: String },
+    #[error("unexpected answer from the server: {0}")]
+    Decode(#[source] serde_json::Error),
+}
+
+/// What the command line and the user's settings say about the server to talk to; the rest
+/// comes from the project the command stands in.
+#[derive(Debug, Default, Clone)]
+pub struct ServerChoice {
+    /// `--url` / `FLUX_URL`.
+    pub url: Option<String>,
+    /// `--token` / `FLUX_TOKEN`.
+    pub token: Option<String>,
+    /// The user's default server, when no flag or project names one.
+    pub default_url: Option<String>,
+    /// The user's default token.
+    pub default_token: Option<String>,
+}
 
 /// What `flux dev` writes to `.flux/server.json` while it runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,27 +83,26 @@ struct ForeignServer {
 
 impl Target {
     /// The server from `--url`/`FLUX_URL`, else the project's `.flux/server.json`, else the
-    /// user config, else the default; the token from `--token`/`FLUX_TOKEN`, else the project,
-    /// else the user config. A broken user config is ignored here (`flux config` reports it).
-    pub fn resolve(global: &GlobalArgs) -> Target {
+    /// user's default, else [`DEFAULT_URL`]; the token from `--token`/`FLUX_TOKEN`, else the
+    /// project, else the user's default.
+    pub fn resolve(choice: &ServerChoice) -> Target {
         let project = std::env::current_dir()
             .ok()
             .and_then(|cwd| find_root(&cwd))
             .map(|root| Layout::new(&root));
         let info = project.as_ref().and_then(ServerInfo::read);
-        let user = UserConfig::load().unwrap_or_default();
-        let explicit = global.url.is_some();
-        let url = global
+        let explicit = choice.url.is_some();
+        let url = choice
             .url
             .clone()
             .or_else(|| info.as_ref().map(|i| i.url.clone()))
-            .or(user.url)
+            .or_else(|| choice.default_url.clone())
             .unwrap_or_else(|| DEFAULT_URL.to_string());
-        let token = global
+        let token = choice
             .token
             .clone()
             .or_else(|| info.and_then(|i| i.token).filter(|_| !explicit))
-            .or(user.token);
+            .or_else(|| choice.default_token.clone());
         let mut target = Target {
             url: url.trim_end_matches('/').to_string(),
             explicit,
@@ -131,23 +156,25 @@ impl Target {
         self.foreign.is_some()
     }
 
-    /// The project's store, for reading when no server answers, or when the one that
-    /// answers serves another project. `None` when there is no store, or when a server named
+    /// The project's store, for reading when no server answers, or when the one that answers
+    /// serves another project. `None` when there is no store, or when a server named
     /// explicitly did not answer (its store is not ours to guess).
-    pub fn local_store(&self) -> Result<Option<Box<dyn Storage>>, CliError> {
+    pub fn local_store_path(&self) -> Option<PathBuf> {
         let ours = !self.explicit || self.is_foreign();
-        let Some(path) = self.store_path().filter(|_| ours) else {
-            return Ok(None);
-        };
-        let store = Store::open_existing(&path).map_err(|e| CliError::failure(e.to_string()))?;
-        if self.is_foreign() && !self.store_notice_given.replace(true) {
-            eprintln!(
-                "note: {}; reading this project's store {} instead",
-                self.foreign_message(),
-                path.display()
-            );
+        self.store_path().filter(|_| ours)
+    }
+
+    /// What to tell the user, once per command, when it reads the project's store because the
+    /// server at the address serves another project.
+    pub fn store_notice(&self, store: &std::path::Path) -> Option<String> {
+        if !self.is_foreign() || self.store_notice_given.replace(true) {
+            return None;
         }
-        Ok(Some(Box::new(store)))
+        Some(format!(
+            "{}; reading this project's store {} instead",
+            self.foreign_message(),
+            store.display()
+        ))
     }
 
     /// The project's store file.
@@ -202,8 +229,12 @@ impl Target {
         }
     }
 
-    pub fn unreachable(&self) -> CliError {
-        CliError::new(exit::UNREACHABLE, self.no_server_message()).with_hint(self.start_hint())
+    /// The error for a command that needs a server and found none of this project's.
+    pub fn unreachable(&self) -> ClientError {
+        ClientError::NoServer {
+            message: self.no_server_message(),
+            start_hint: self.start_hint(),
+        }
     }
 
     fn request(
@@ -211,12 +242,12 @@ impl Target {
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Answer, CliError> {
+    ) -> Result<Answer, ClientError> {
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(2))
             .build()
-            .map_err(|e| CliError::failure(format!("cannot make an HTTP client: {e}")))?;
+            .map_err(ClientError::Build)?;
         let mut request = client.request(method, format!("{}{path}", self.url));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
@@ -227,11 +258,11 @@ impl Target {
         let response = match request.send() {
             Ok(response) => response,
             Err(e) if e.is_connect() || e.is_timeout() => return Ok(Answer::Unreachable),
-            Err(e) => {
-                return Err(CliError::failure(format!(
-                    "request to {} failed: {e}",
-                    self.url
-                )))
+            Err(source) => {
+                return Err(ClientError::Request {
+                    url: self.url.clone(),
+                    source,
+                })
             }
         };
         let status = response.status();
@@ -244,8 +275,7 @@ impl Target {
             .and_then(Value::as_str)
             .map_or_else(|| format!("the server answered {status}"), String::from);
         if status.as_u16() == 401 {
-            return Err(CliError::new(exit::UNAUTHORIZED, message)
-                .with_hint("pass the server's token with FLUX_TOKEN (flux dev --token)"));
+            return Err(ClientError::Unauthorized { message });
         }
         Ok(Answer::Status(status.as_u16(), message, body))
     }
@@ -279,36 +309,14 @@ fn last_server_url(layout: &Layout) -> Option<String> {
         .map(String::from)
 }
 
-/// Reads from the server, or from the project's store when none answers: how every read-only
-/// command keeps working for a post-mortem with `flux dev` stopped.
-pub fn read_or_store<T>(
-    target: &Target,
-    path: &str,
-    from_server: impl FnOnce(Value) -> Result<T, CliError>,
-    from_store: impl FnOnce(&dyn Storage) -> Result<T, StoreError>,
-) -> Result<T, CliError> {
-    match get(target, path)? {
-        Answer::Ok(value) => from_server(value),
-        Answer::Status(_, message, _) => Err(CliError::failure(message)),
-        Answer::Unreachable => {
-            let Some(store) = target.local_store()? else {
-                return Err(target.unreachable());
-            };
-            from_store(store.as_ref())
-                .map_err(|e| CliError::failure(format!("reading {}: {e}", store.location())))
-        }
-    }
-}
-
 /// A query-string value.
 pub fn encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// A part of a server's answer as `T`.
-pub fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, CliError> {
-    serde_json::from_value(value)
-        .map_err(|e| CliError::failure(format!("unexpected answer from the server: {e}")))
+pub fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ClientError> {
+    serde_json::from_value(value).map_err(ClientError::Decode)
 }
 
 /// A server's answer.
@@ -319,11 +327,11 @@ pub enum Answer {
     Unreachable,
 }
 
-pub fn get(target: &Target, path: &str) -> Result<Answer, CliError> {
+pub fn get(target: &Target, path: &str) -> Result<Answer, ClientError> {
     send(target, reqwest::Method::GET, path, None)
 }
 
-pub fn post(target: &Target, path: &str, body: Option<&Value>) -> Result<Answer, CliError> {
+pub fn post(target: &Target, path: &str, body: Option<&Value>) -> Result<Answer, ClientError> {
     send(target, reqwest::Method::POST, path, body)
 }
 
@@ -333,7 +341,7 @@ fn send(
     method: reqwest::Method,
     path: &str,
     body: Option<&Value>,
-) -> Result<Answer, CliError> {
+) -> Result<Answer, ClientError> {
     if target.is_foreign() {
         return Ok(Answer::Unreachable);
     }

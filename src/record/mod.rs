@@ -4,11 +4,15 @@
 //! persists it as JSON next to a few indexed columns; the server and the CLI read it back
 //! through the same types, so a field added here reaches every consumer.
 
+mod change;
 mod id;
+mod inspect;
 mod job;
 mod span;
 
+pub use change::{Blame, RowChange};
 pub use id::{ExecId, IdError};
+pub use inspect::inspect;
 pub use job::{short_error, JobState, Transition};
 pub use span::{attr, Span, SpanKind, SpanStatus};
 

@@ -1,78 +1,28 @@
 //! Terminal output: record lines, span trees, values. Colour only when asked for.
 
+mod error;
 mod escape;
+mod state;
+mod style;
+mod table;
 mod trace;
 mod value;
-
-use owo_colors::OwoColorize;
+mod why;
+mod width;
 
 use crate::record::Transition;
 use crate::record::{Kind, RecordSummary, Status};
 use crate::timefmt::short_duration;
 
+pub use error::{error_report, escape_message};
 pub use escape::{escape, escape_block_line, escaped_lines};
+pub use state::{render_blame, render_change};
+pub use style::Style;
+pub use table::render_table;
 pub use trace::{render_mutations, render_trace, TraceContext};
 pub use value::inspect;
-
-/// Whether to colour output; decided once per command from flags, env and the terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Style {
-    pub color: bool,
-}
-
-impl Style {
-    pub fn plain() -> Style {
-        Style { color: false }
-    }
-
-    pub fn red(&self, text: &str) -> String {
-        if self.color {
-            text.red().to_string()
-        } else {
-            text.to_string()
-        }
-    }
-
-    pub fn green(&self, text: &str) -> String {
-        if self.color {
-            text.green().to_string()
-        } else {
-            text.to_string()
-        }
-    }
-
-    pub fn yellow(&self, text: &str) -> String {
-        if self.color {
-            text.yellow().to_string()
-        } else {
-            text.to_string()
-        }
-    }
-
-    pub fn dim(&self, text: &str) -> String {
-        if self.color {
-            text.dimmed().to_string()
-        } else {
-            text.to_string()
-        }
-    }
-
-    pub fn bold(&self, text: &str) -> String {
-        if self.color {
-            text.bold().to_string()
-        } else {
-            text.to_string()
-        }
-    }
-
-    fn status(&self, ok: bool, text: &str) -> String {
-        if ok {
-            self.green(text)
-        } else {
-            self.red(text)
-        }
-    }
-}
+pub use why::render_why;
+pub use width::{max_width, pad_left, pad_right, width};
 
 /// An execution's line, then `└─ Error: …` when it failed, then what happens to its job next.
 pub fn execution_lines(summary: &RecordSummary, next: Option<&Transition>, style: Style) -> String {

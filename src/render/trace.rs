@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use super::width::{max_width, pad_left, pad_right};
 use super::{escape, escape_block_line, escaped_lines, inspect, Style};
 use crate::record::{
     attr, ExecutionRecord, Kind, Mutation, MutationOp, RecordSummary, Span, SpanKind, SpanStatus,
@@ -225,13 +226,9 @@ pub fn render_mutations(mutations: &[Mutation], style: Style) -> Vec<String> {
             m.op.as_str()
         ));
         let changes = change_lines(m);
-        let width = changes
-            .iter()
-            .map(|(c, _)| c.chars().count())
-            .max()
-            .unwrap_or(0);
+        let width = max_width(changes.iter().map(|(c, _)| c.as_str()));
         for (column, change) in changes {
-            lines.push(format!("    {column:<width$}  {change}"));
+            lines.push(format!("    {}  {change}", pad_right(&column, width)));
         }
     }
     lines
@@ -255,20 +252,11 @@ pub fn render_trace(
         };
         let mut lines = Vec::new();
         walk.walk(0, "", true, &mut lines);
-        let width = lines
-            .iter()
-            .map(|l| l.label.chars().count())
-            .max()
-            .unwrap_or(0);
-        let duration_width = lines
-            .iter()
-            .map(|l| l.duration.chars().count())
-            .max()
-            .unwrap_or(0);
+        let width = max_width(lines.iter().map(|l| l.label.as_str()));
+        let duration_width = max_width(lines.iter().map(|l| l.duration.as_str()));
         for line in lines {
-            let pad = width - line.label.chars().count();
-            let duration = format!("{:>duration_width$}", line.duration);
-            let mut text = format!("{}{}  {duration}", line.label, " ".repeat(pad));
+            let duration = pad_left(&line.duration, duration_width);
+            let mut text = format!("{}  {duration}", pad_right(&line.label, width));
             match line.status {
                 SpanStatus::Error | SpanStatus::Timeout if line.marker => {
                     text = format!("{text}  {}", style.red("← error here"));

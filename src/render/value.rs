@@ -1,42 +1,9 @@
 use serde_json::Value;
 
-/// A JSON value the way Node's `util.inspect` shows it: `{ userId: 'u_99', email: 'a@b.com' }`.
+/// A JSON value the way Node's `util.inspect` shows it, ready for the terminal:
+/// `{ userId: 'u_99', email: 'a@b.com' }`, any control character in it escaped.
 pub fn inspect(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => quote(s),
-        Value::Array(items) if items.is_empty() => "[]".into(),
-        Value::Array(items) => format!(
-            "[ {} ]",
-            items.iter().map(inspect).collect::<Vec<_>>().join(", ")
-        ),
-        Value::Object(map) if map.is_empty() => "{}".into(),
-        Value::Object(map) => {
-            let fields: Vec<String> = map
-                .iter()
-                .map(|(k, v)| {
-                    let simple = k
-                        .chars()
-                        .next()
-                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
-                        && k.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
-                    let key = if simple { k.clone() } else { quote(k) };
-                    format!("{key}: {}", inspect(v))
-                })
-                .collect();
-            format!("{{ {} }}", fields.join(", "))
-        }
-    }
-}
-
-/// A string in single quotes, its backslashes, quotes and control characters escaped, so
-/// what it holds can be neither mistaken for the quote's end nor run by the terminal.
-fn quote(text: &str) -> String {
-    let quoted = text.replace('\\', "\\\\").replace('\'', "\\'");
-    format!("'{}'", super::escape(&quoted))
+    super::escape(&crate::record::inspect(value)).into_owned()
 }
 
 #[cfg(test)]
@@ -53,6 +20,14 @@ mod tests {
         assert_eq!(
             inspect(&json!({ "a-b": [1, null] })),
             "{ 'a-b': [ 1, null ] }"
+        );
+    }
+
+    #[test]
+    fn control_characters_in_strings_are_escaped_inside_the_quotes() {
+        assert_eq!(
+            inspect(&json!({ "k\u{1b}": "it's\n\u{202e}" })),
+            "{ 'k\\u{1b}': 'it\\'s\\n\\u{202e}' }"
         );
     }
 }

@@ -100,7 +100,7 @@ mod tests {
     use super::super::recorder::Recorder;
     use super::Ending;
     use crate::project::FunctionFile;
-    use crate::record::{ExecId, Kind, Links, SpanStatus, Status};
+    use crate::record::{ExecId, Kind, Links, SpanKind, SpanStatus, Status};
     use crate::runtime::ExecutionRequest;
 
     fn request() -> ExecutionRequest {
@@ -149,7 +149,7 @@ mod tests {
         assert_eq!(record.code_version, "v1");
         assert_eq!(record.spans.len(), 1);
         let root = &record.spans[0];
-        assert_eq!(root.name, "create_user");
+        assert_eq!(root.name, SpanKind::Function("create_user".into()));
         assert_eq!(root.location.as_deref(), Some("create_user.ts"));
         assert_eq!((root.start_us, root.duration_us), (0, 0));
         assert_eq!(root.status, SpanStatus::Error);

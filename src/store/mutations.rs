@@ -1,26 +1,10 @@
 //! Reading row changes back: `flux state history` and `flux state blame`.
 
 use rusqlite::{params, Connection};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::Result;
-
-/// One change to one row, with the execution that made it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RowChange {
-    pub record_id: String,
-    /// The function of that execution (unknown once its record is pruned).
-    pub function: Option<String>,
-    pub table: String,
-    pub pk: Value,
-    pub op: String,
-    pub before: Option<Map<String, Value>>,
-    pub after: Option<Map<String, Value>>,
-    pub committed: bool,
-    /// Microseconds since the epoch.
-    pub at_us: i64,
-}
+pub use crate::record::{Blame, RowChange};
 
 /// Which changes to read.
 #[derive(Debug, Default, Clone)]
@@ -96,16 +80,6 @@ pub(super) fn row_changes(conn: &Connection, filter: &ChangeFilter) -> Result<Ve
         },
     )?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// For each column of a row as it stands: the committed change that set its current value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Blame {
-    pub column: String,
-    pub value: Value,
-    pub record_id: String,
-    pub function: Option<String>,
-    pub at_us: i64,
 }
 
 /// `changes` oldest first; `None` when the row does not exist (never inserted, or deleted).

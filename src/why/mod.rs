@@ -5,8 +5,9 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::record::{attr, ExecutionRecord, Kind, MutationOp, Span, SpanKind, SpanStatus, Status};
-use crate::render::inspect;
+use crate::record::{
+    attr, inspect, ExecutionRecord, Kind, MutationOp, Span, SpanKind, SpanStatus, Status,
+};
 
 /// What `flux why` says about one execution.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -26,6 +27,17 @@ pub struct Related {
     /// For a uniqueness violation: the execution that wrote the value already there, and its
     /// function.
     pub conflicting_writer: Option<(String, Option<String>)>,
+}
+
+/// What the execution was given: a job's data, or a request's method, path, query and body.
+pub fn input(record: &ExecutionRecord) -> Value {
+    match record.kind {
+        Kind::Job => record.input.get("data").cloned().unwrap_or_default(),
+        Kind::Http => serde_json::json!({
+            "method": record.method, "path": record.path,
+            "query": record.input.get("query"), "body": record.input.get("body"),
+        }),
+    }
 }
 
 /// For a failed `UNIQUE constraint failed: users.email`: the table, the column and the value
