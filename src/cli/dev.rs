@@ -160,7 +160,7 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
     }
     let mut lock = acquire_lock(&layout)?;
     // The identity its server reports, so that commands can tell it from another project's.
-    if let Err(e) = crate::client::identity::load_or_create(&layout) {
+    if let Err(e) = crate::project::identity::load_or_create(&layout) {
         eprintln!("warning: {e}: commands cannot tell this project's server from another's");
     }
     let config = load_config(&layout.config_path()).map_err(|e| {

@@ -1,7 +1,5 @@
 //! Talking to a flux server, or — when none answers — reading the project's store directly.
 
-pub mod identity;
-
 use std::cell::Cell;
 use std::path::PathBuf;
 
@@ -14,7 +12,7 @@ use serde_json::Value;
 use crate::cli::config::UserConfig;
 use crate::cli::exit;
 use crate::cli::{CliError, GlobalArgs};
-use crate::project::{find_root, Layout};
+use crate::project::{find_root, identity, Layout};
 use crate::store::{Store, StoreError};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:4000";

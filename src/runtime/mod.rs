@@ -3,6 +3,7 @@
 
 mod clock;
 mod config_eval;
+mod content_type;
 mod email;
 mod host;
 mod loader;
@@ -33,6 +34,7 @@ use crate::store::{Store, StoreWrite, Writer};
 
 pub use clock::now_us;
 pub use config_eval::{load_config, ConfigLoadError};
+pub use content_type::is_json_content_type;
 pub use ts::{strip_types, SyntaxError};
 pub use worker::{recorded_body, redact_headers};
 

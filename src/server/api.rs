@@ -36,7 +36,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "pid": std::process::id(),
         "project": state.shared.layout.root.display().to_string(),
-        "project_id": crate::client::identity::read(&state.shared.layout),
+        "project_id": crate::project::identity::read(&state.shared.layout),
         "store": state.shared.store.path().display().to_string(),
     }))
     .into_response()

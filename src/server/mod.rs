@@ -18,7 +18,9 @@ use serde_json::{json, Map, Value};
 
 use crate::project::{route_for_path, FunctionFile};
 use crate::record::{ErrorInfo, ExecId, ExecutionRecord, Kind, Links, Span, SpanStatus, Status};
-use crate::runtime::{now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared};
+use crate::runtime::{
+    is_json_content_type, now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared,
+};
 use crate::store::{StoreWrite, TxControl};
 
 pub use guard::ConnectedTo;
@@ -185,16 +187,6 @@ fn query_object(query: Option<&str>) -> Map<String, Value> {
 struct Refusal {
     status: StatusCode,
     message: String,
-}
-
-/// Whether a `Content-Type` says JSON: `application/json` or any `+json` type such as
-/// `application/problem+json`. A parameter (`text/plain; charset=json`) does not make a
-/// type JSON: text/plain is what a cross-site form may send without asking.
-pub fn is_json_content_type(content_type: &str) -> bool {
-    content_type.parse::<mime::Mime>().is_ok_and(|parsed| {
-        parsed.type_() == mime::APPLICATION
-            && (parsed.subtype() == mime::JSON || parsed.suffix() == Some(mime::JSON))
-    })
 }
 
 fn is_form_content_type(content_type: &str) -> bool {
