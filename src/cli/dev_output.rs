@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
-use crate::queue::Transition;
-use crate::record::RecordSummary;
+use crate::record::{RecordSummary, Transition};
 use crate::render::{self, Style};
 use crate::store::StoreWrite;
 

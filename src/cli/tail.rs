@@ -12,7 +12,7 @@ use super::{CliError, Format, GlobalArgs, TailArgs};
 use crate::client::{encode, Target};
 use crate::output::print_line;
 use crate::record::{ExecId, TailEvent};
-use crate::render::{lines_with_note, Style};
+use crate::render::{execution_lines, Style};
 use crate::store::{tail_history, TailFilter};
 use crate::timefmt::parse_since;
 
@@ -84,11 +84,7 @@ fn print_event(event: &TailEvent, global: &GlobalArgs, style: Style) -> Result<(
         let line = serde_json::to_string(event).map_err(|e| CliError::failure(e.to_string()))?;
         return print_line(&line);
     }
-    print_line(&lines_with_note(
-        &event.record,
-        event.note.as_deref(),
-        style,
-    ))
+    print_line(&execution_lines(&event.record, event.next.as_ref(), style))
 }
 
 pub fn run(args: &TailArgs, global: &GlobalArgs) -> Result<(), CliError> {

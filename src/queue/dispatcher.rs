@@ -24,7 +24,6 @@ use crate::record::ExecutionRecord;
 use crate::record::{
     ErrorInfo, ExecId, Kind, Links, RecordSummary, Status, TailEvent, WRITES_LOST,
 };
-use crate::render::transition_note;
 use crate::runtime::{now_us, Engine, ExecutionRequest, Shared};
 use crate::store::{insert_writes, prepare_writes, Batch, SqlCall, StoreWrite};
 
@@ -412,16 +411,11 @@ impl State {
             return;
         }
         for (write, seq) in batch.iter().zip(seqs) {
-            let record = RecordSummary::from(&write.record);
-            let note = write
-                .job
-                .as_ref()
-                .and_then(|(_, next)| transition_note(&record, next));
             let event = TailEvent {
                 seq: *seq,
-                record,
+                record: RecordSummary::from(&write.record),
                 enqueued_by: write.record.links.enqueued_by.map(|id| id.to_string()),
-                note,
+                next: write.job.as_ref().map(|(_, next)| next.clone()),
             };
             let _ = self.shared.tail.send(Arc::new(event));
         }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::project::{Backoff, BackoffKind};
+pub use crate::record::Transition;
 use crate::record::{ExecId, ExecutionRecord, Status};
 
 pub use dispatcher::{Dispatcher, DispatcherHandle, DispatcherInbox};
@@ -98,23 +99,6 @@ pub struct JobAttempt {
     pub backoff: Backoff,
     /// The attempt's writes commit only if it succeeds (`atomic: true` in the worker's config).
     pub atomic: bool,
-}
-
-/// What an attempt's outcome does to its job; committed with the attempt's record.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Transition {
-    Done,
-    /// Try again at `run_at_us`, as execution `next_exec_id`.
-    Retry {
-        run_at_us: i64,
-        next_exec_id: ExecId,
-    },
-    /// No attempts left: into the dead-letter queue.
-    Dead,
-    /// Stopped by a shutdown: run again on the next start, this attempt not counted.
-    Requeue {
-        next_exec_id: ExecId,
-    },
 }
 
 /// The delay before attempt `failed + 1`, after `failed` failures, with ±10 % jitter.

@@ -5,8 +5,10 @@
 //! through the same types, so a field added here reaches every consumer.
 
 mod id;
+mod job;
 
 pub use id::{ExecId, IdError};
+pub use job::Transition;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -294,7 +296,8 @@ impl From<&ExecutionRecord> for RecordSummary {
 }
 
 /// One execution as `flux tail` streams it: its summary, its place in commit order (the
-/// cursor a reconnecting client resumes after), and a note on what happens to its job next.
+/// cursor a reconnecting client resumes after), and, for a job attempt committed while the
+/// client listened, what happens to its job next (as data: the client renders it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TailEvent {
     pub seq: i64,
@@ -302,5 +305,5 @@ pub struct TailEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enqueued_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub next: Option<Transition>,
 }

@@ -6,8 +6,7 @@ mod value;
 
 use owo_colors::OwoColorize;
 
-use crate::queue::Transition;
-use crate::record::{Kind, RecordSummary, Status};
+use crate::record::{Kind, RecordSummary, Status, Transition};
 use crate::timefmt::short_duration;
 
 pub use escape::{escape, escape_block_line, escaped_lines};
@@ -81,7 +80,7 @@ pub fn execution_lines(summary: &RecordSummary, next: Option<&Transition>, style
 }
 
 /// What happens to a job after this attempt, as `flux tail` says it: `↻ attempt 2/3 in 4.0s`.
-pub fn transition_note(summary: &RecordSummary, next: &Transition) -> Option<String> {
+fn transition_note(summary: &RecordSummary, next: &Transition) -> Option<String> {
     let attempt = summary.attempt.zip(summary.max_attempts);
     match (next, attempt) {
         (Transition::Retry { run_at_us, .. }, Some((n, max))) => {
@@ -105,7 +104,7 @@ pub fn transition_note(summary: &RecordSummary, next: &Transition) -> Option<Str
 }
 
 /// An execution's line, its error line when it failed, and a note on what happens next.
-pub fn lines_with_note(summary: &RecordSummary, note: Option<&str>, style: Style) -> String {
+fn lines_with_note(summary: &RecordSummary, note: Option<&str>, style: Style) -> String {
     let mut out = record_line(summary, style);
     if let Some(error) = &summary.error {
         out.push_str(&format!("\n└─ {}", style.red(&escape(error))));

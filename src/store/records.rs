@@ -291,7 +291,7 @@ pub fn tail_history(
                     seq,
                     record: summary,
                     enqueued_by,
-                    note: None,
+                    next: None,
                 });
                 if events.len() >= limit {
                     return Ok(events);
