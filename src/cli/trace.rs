@@ -5,9 +5,9 @@ use super::{CliError, Format, GlobalArgs, TraceArgs};
 use crate::client::{self, Answer, Target};
 use crate::queue::{attempt_summaries, JobRow};
 use crate::record::RecordSummary;
-use crate::record::{ExecId, ExecutionRecord};
+use crate::record::{ExecId, ExecutionRecord, RecordReadError};
 use crate::render::{render_trace, TraceContext};
-use crate::store::{self, RecordLookup};
+use crate::store::{self, RecordLookup, StoreError};
 
 pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
     let prefix =
@@ -35,11 +35,8 @@ pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
 /// The record with id `prefix`, from the server or, when none answers, the project's store.
 pub fn fetch_record(prefix: &str, target: &Target) -> Result<ExecutionRecord, CliError> {
     match client::get(target, &format!("/_flux/api/records/{prefix}"))? {
-        Answer::Ok(value) => serde_json::from_value(value).map_err(|e| {
-            CliError::failure(format!(
-                "the server sent a record this flux cannot read: {e}"
-            ))
-        }),
+        Answer::Ok(value) => ExecutionRecord::from_value(value)
+            .map_err(|e| unreadable_record(&format!("the server sent {prefix}"), &e)),
         Answer::Status(404, message, _) => Err(CliError::new(exit::NOT_FOUND, message)
             .with_hint("ids are printed by 'flux dev' and sent in the x-flux-request-id header")),
         Answer::Status(409, message, _) => Err(CliError::new(exit::USAGE, message)),
@@ -56,7 +53,11 @@ fn read_from_store(
     conn: &rusqlite::Connection,
     prefix: &str,
 ) -> Result<ExecutionRecord, CliError> {
-    match store::find_record(conn, prefix).map_err(|e| CliError::failure(e.to_string()))? {
+    let found = store::find_record(conn, prefix).map_err(|e| match e {
+        StoreError::Record(e) => unreadable_record(&format!("{}", path.display()), &e),
+        e => CliError::failure(e.to_string()),
+    })?;
+    match found {
         RecordLookup::Found(record) => Ok(*record),
         RecordLookup::NotFound => Err(CliError::new(
             exit::NOT_FOUND,
@@ -73,6 +74,17 @@ fn read_from_store(
                 ids.iter().map(|i| &i[..12]).collect::<Vec<_>>().join(", ")
             ),
         )),
+    }
+}
+
+/// A record this flux cannot read; one a newer flux wrote says what to do about it.
+fn unreadable_record(source: &str, error: &RecordReadError) -> CliError {
+    let failure = CliError::failure(format!("{source}: {error}"));
+    match error {
+        RecordReadError::NewerFormat { .. } => failure.with_hint(
+            "upgrade flux to the version that wrote it (./install.sh in a newer flux checkout)",
+        ),
+        RecordReadError::Json(_) => failure,
     }
 }
 

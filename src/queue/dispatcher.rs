@@ -190,6 +190,7 @@ fn recover_partial_attempts(conn: &rusqlite::Connection, now: i64) -> crate::sto
         .into_iter()
         .map(|(id, job, started_at_us)| {
             let record = ExecutionRecord {
+                format: crate::record::RECORD_FORMAT,
                 id,
                 kind: Kind::Job,
                 function: job.as_ref().map_or_else(String::new, |j| j.name.clone()),

@@ -815,6 +815,7 @@ fn build_record(
         .finish(span_status, error.as_ref().map(|e| e.message.clone()));
     let dropped = std::mem::take(&mut exec.recorder.dropped);
     let record = ExecutionRecord {
+        format: crate::record::RECORD_FORMAT,
         id: request.id,
         kind: request.kind,
         function: request.function.name.clone(),

@@ -17,7 +17,9 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use crate::project::{route_for_path, FunctionFile};
-use crate::record::{ErrorInfo, ExecId, ExecutionRecord, Kind, Links, Span, SpanStatus, Status};
+use crate::record::{
+    ErrorInfo, ExecId, ExecutionRecord, Kind, Links, Span, SpanStatus, Status, RECORD_FORMAT,
+};
 use crate::runtime::{
     is_json_content_type, now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared,
 };
@@ -374,6 +376,7 @@ fn refuse(
         location: None,
     };
     let record = ExecutionRecord {
+        format: RECORD_FORMAT,
         id,
         kind: Kind::Http,
         function: function.name.clone(),

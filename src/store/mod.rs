@@ -52,6 +52,8 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("a stored record is unreadable: {0}")]
     Decode(#[from] serde_json::Error),
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordReadError),
 }
 
 #[cfg(test)]

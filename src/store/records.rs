@@ -138,7 +138,7 @@ pub fn find_record(conn: &Connection, prefix: &str) -> Result<RecordLookup> {
         0 => RecordLookup::NotFound,
         1 => {
             let (_, body) = &rows[0];
-            RecordLookup::Found(Box::new(serde_json::from_str(body)?))
+            RecordLookup::Found(Box::new(ExecutionRecord::from_json(body)?))
         }
         _ => RecordLookup::Ambiguous(rows.into_iter().map(|(id, _)| id).collect()),
     })
@@ -216,7 +216,7 @@ pub fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<Vec<Reco
     })?;
     let mut summaries = Vec::new();
     for body in bodies {
-        let record: ExecutionRecord = serde_json::from_str(&body?)?;
+        let record = ExecutionRecord::from_json(&body?)?;
         summaries.push(RecordSummary::from(&record));
     }
     Ok(summaries)
@@ -284,7 +284,7 @@ pub fn tail_history(
         let done = rows.len() < page;
         for (seq, body, enqueued_by) in rows {
             cursor = seq;
-            let record: ExecutionRecord = serde_json::from_str(&body)?;
+            let record = ExecutionRecord::from_json(&body)?;
             let summary = RecordSummary::from(&record);
             if filter.matches(&summary, enqueued_by.as_deref()) {
                 events.push(crate::record::TailEvent {
