@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 
 use super::exit;
 use super::{CliError, DeadLetterCommand, Format, GlobalArgs, QueueCommand};
-use crate::client::{self, decode, encode, read_or_store, Answer, Target};
+use crate::api::{DeadLetters, EnqueuedJobs, Jobs, NewJob, Paused, QueueStats, Replayed};
+use crate::client::{self, encode, read_or_store, Answer, Target};
 use crate::output::print_line;
 use crate::queue::{self, DeadLetter, JobRow, JobState, StatsRow};
 use crate::record::ExecId;
@@ -103,16 +104,24 @@ fn enqueue(
     if let Some(key) = idempotency_key {
         opts.insert("idempotencyKey".into(), Value::String(key.to_string()));
     }
-    let body = json!({ "name": name, "data": data, "opts": opts });
-    match client::post(target, "/_flux/api/jobs", Some(&body))? {
-        Answer::Ok(value) => {
-            let job = value["jobs"][0].clone();
+    let body = NewJob {
+        name: name.to_string(),
+        data,
+        opts: Some(opts),
+    };
+    match client::post_json::<_, EnqueuedJobs>(target, "/_flux/api/jobs", &body)? {
+        Answer::Ok(answer) => {
+            let Some(job) = answer.jobs.into_iter().next() else {
+                return Err(CliError::failure(
+                    "unexpected answer from the server: no job in it",
+                ));
+            };
             if global.format() == Format::Json {
                 return print_json(&job);
             }
-            let id = job["id"].as_str().unwrap_or("");
-            let exec = job["exec_id"].as_str().unwrap_or("");
-            let verb = if job["duplicate"] == true {
+            let id = job.id.as_str();
+            let exec = job.exec_id.as_str();
+            let verb = if job.duplicate {
                 "Already enqueued"
             } else {
                 "Enqueued"
@@ -134,7 +143,7 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
     let (paused, rows): (Option<bool>, Vec<StatsRow>) = read_or_store(
         target,
         "/_flux/api/queue/stats",
-        |value| Ok((value["paused"].as_bool(), decode(value["stats"].clone())?)),
+        |body: QueueStats<StatsRow>| (Some(body.paused), body.stats),
         |conn| Ok((None, queue::stats(conn, now_us())?)),
     )?;
     if global.format() == Format::Json {
@@ -201,7 +210,7 @@ fn list(
     let jobs: Vec<JobRow> = read_or_store(
         target,
         &path,
-        |value| decode(value["jobs"].clone()),
+        |body: Jobs<JobRow>| body.jobs,
         |conn| Ok(queue::list_jobs(conn, state, function.as_deref(), limit)?),
     )?;
     if global.format() == Format::Json {
@@ -236,10 +245,10 @@ fn list(
 }
 
 fn pause_or_resume(target: &Target, global: &GlobalArgs, action: &str) -> Result<(), CliError> {
-    match client::post(target, &format!("/_flux/api/queue/{action}"), None)? {
-        Answer::Ok(value) => {
+    match client::post::<Paused>(target, &format!("/_flux/api/queue/{action}"))? {
+        Answer::Ok(paused) => {
             if global.format() == Format::Json {
-                return print_json(&value);
+                return print_json(&paused);
             }
             let message = if action == "pause" {
                 "Paused: running attempts finish, no new ones start until 'flux queue resume'"
@@ -265,7 +274,7 @@ fn fetch_dead_letters(
     read_or_store(
         target,
         &path,
-        |value| decode(value["dead"].clone()),
+        |body: DeadLetters<DeadLetter>| body.dead,
         |conn| Ok(queue::dead_letters(conn, function)?),
     )
 }
@@ -298,14 +307,10 @@ fn dead_letter_list(
 }
 
 /// Replays one dead job; the error says why it could not be.
-fn replay(target: &Target, id: &str) -> Result<Value, CliError> {
+fn replay(target: &Target, id: &str) -> Result<Replayed, CliError> {
     let prefix = ExecId::parse_prefix(id).map_err(|e| CliError::new(exit::USAGE, e.to_string()))?;
-    match client::post(
-        target,
-        &format!("/_flux/api/dead-letter/{prefix}/replay"),
-        None,
-    )? {
-        Answer::Ok(value) => Ok(value),
+    match client::post(target, &format!("/_flux/api/dead-letter/{prefix}/replay"))? {
+        Answer::Ok(replayed) => Ok(replayed),
         Answer::Status(404, message, _) => Err(CliError::new(exit::NOT_FOUND, message)
             .with_hint("'flux queue dead-letter list' shows the ids of dead jobs")),
         Answer::Status(409, message, _) => Err(CliError::new(exit::USAGE, message)),
@@ -315,14 +320,14 @@ fn replay(target: &Target, id: &str) -> Result<Value, CliError> {
 }
 
 fn replay_one(target: &Target, global: &GlobalArgs, id: &str) -> Result<(), CliError> {
-    let value = replay(target, id)?;
+    let replayed = replay(target, id)?;
     if global.format() == Format::Json {
-        return print_json(&value);
+        return print_json(&replayed);
     }
-    let exec = value["exec_id"].as_str().unwrap_or("");
+    let exec = replayed.exec_id.as_str();
     print_line(&format!(
         "Re-enqueued {} as req:{}",
-        escape(value["name"].as_str().unwrap_or("?")),
+        escape(&replayed.name),
         &exec[..exec.len().min(8)]
     ))
 }
@@ -351,7 +356,9 @@ fn replay_all(target: &Target, global: &GlobalArgs, filter: &[String]) -> Result
                 bar.set_message(escape(&entry.function).into_owned());
                 bar.inc(1);
             }
-            (None, Ok(value)) => print_line(&value.to_string())?,
+            (None, Ok(replayed)) => print_line(
+                &serde_json::to_string(replayed).map_err(|e| CliError::failure(e.to_string()))?,
+            )?,
             (None, Err(e)) => print_line(
                 &json!({ "job_id": entry.job_id, "name": entry.function, "error": e.message })
                     .to_string(),

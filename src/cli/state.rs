@@ -2,7 +2,8 @@
 
 use super::exit;
 use super::{CliError, Format, GlobalArgs, StateCommand};
-use crate::client::{decode, encode, read_or_store, Target};
+use crate::api::Changes;
+use crate::client::{encode, read_or_store, Target};
 use crate::output::print_line;
 use crate::record::ExecId;
 use crate::render::{escape, inspect};
@@ -37,7 +38,7 @@ pub(super) fn fetch(target: &Target, filter: &ChangeFilter) -> Result<Vec<RowCha
     read_or_store(
         target,
         &path,
-        |v| decode(v["changes"].clone()),
+        |body: Changes<RowChange>| body.changes,
         |conn| row_changes(conn, filter),
     )
 }

@@ -3,12 +3,12 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::exit;
 use super::{CliError, Format, GlobalArgs, TailArgs};
+use crate::api::{ErrorBody, TailMessage};
 use crate::client::{encode, Target};
 use crate::output::print_line;
 use crate::record::{ExecId, TailEvent};
@@ -179,22 +179,21 @@ async fn follow(
                         }
                         continue;
                     };
-                    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                    if value.get("end").is_some() {
-                        return Ok(());
-                    }
-                    if let Some(missed) = value.get("missed") {
-                        eprintln!("… {missed} execution(s) missed: this terminal fell behind");
-                        continue;
-                    }
-                    if let Some(error) = value.get("error").and_then(Value::as_str) {
-                        return Err(CliError::failure(error.to_string()));
-                    }
-                    let Ok(event) = serde_json::from_value::<TailEvent>(value) else {
+                    // A message this flux does not know (a newer server's) is skipped.
+                    let Ok(message) = serde_json::from_str::<TailMessage>(&text) else {
                         continue;
                     };
-                    last_seq = Some(event.seq);
-                    print_event(&event, global, style)?;
+                    match message {
+                        TailMessage::Event(event) => {
+                            last_seq = Some(event.seq);
+                            print_event(&event, global, style)?;
+                        }
+                        TailMessage::Missed { missed } => {
+                            eprintln!("… {missed} execution(s) missed: this terminal fell behind");
+                        }
+                        TailMessage::End { .. } => return Ok(()),
+                        TailMessage::Error { error } => return Err(CliError::failure(error)),
+                    }
                 }
             }
             Err(tokio_tungstenite::tungstenite::Error::Http(response))
@@ -212,8 +211,8 @@ async fn follow(
                 let said = response
                     .body()
                     .as_deref()
-                    .and_then(|body| serde_json::from_slice::<Value>(body).ok())
-                    .and_then(|body| body.get("error").and_then(Value::as_str).map(String::from));
+                    .and_then(|body| serde_json::from_slice::<ErrorBody>(body).ok())
+                    .map(|body| body.error);
                 return Err(CliError::failure(said.unwrap_or_else(|| {
                     format!("the server refused the tail ({})", response.status())
                 })));

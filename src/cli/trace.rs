@@ -2,6 +2,7 @@
 
 use super::exit;
 use super::{CliError, Format, GlobalArgs, TraceArgs};
+use crate::api::JobDetail;
 use crate::client::{self, Answer, Target};
 use crate::queue::{attempt_summaries, JobRow};
 use crate::record::RecordSummary;
@@ -34,7 +35,7 @@ pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
 
 /// The record with id `prefix`, from the server or, when none answers, the project's store.
 pub fn fetch_record(prefix: &str, target: &Target) -> Result<ExecutionRecord, CliError> {
-    match client::get(target, &format!("/_flux/api/records/{prefix}"))? {
+    match client::get::<serde_json::Value>(target, &format!("/_flux/api/records/{prefix}"))? {
         Answer::Ok(value) => ExecutionRecord::from_value(value)
             .map_err(|e| unreadable_record(&format!("the server sent {prefix}"), &e)),
         Answer::Status(404, message, _) => Err(CliError::new(exit::NOT_FOUND, message)
@@ -90,11 +91,8 @@ fn unreadable_record(source: &str, error: &RecordReadError) -> CliError {
 
 /// A job and its attempts, from the server or the store; `None` when neither knows it.
 fn job_info(id: &str, target: &Target) -> Option<(JobRow, Vec<RecordSummary>)> {
-    match client::get(target, &format!("/_flux/api/jobs/{id}")).ok()? {
-        Answer::Ok(value) => Some((
-            serde_json::from_value(value["job"].clone()).ok()?,
-            serde_json::from_value(value["attempts"].clone()).ok()?,
-        )),
+    match client::get::<JobDetail<JobRow>>(target, &format!("/_flux/api/jobs/{id}")).ok()? {
+        Answer::Ok(detail) => Some((detail.job, detail.attempts)),
         Answer::Unreachable => {
             let (_, conn) = target.local_store().ok()??;
             attempt_summaries(&conn, id).ok().flatten()

@@ -18,7 +18,9 @@ pub enum Transition {
     /// No attempts left: into the dead-letter queue.
     Dead,
     /// Stopped by a shutdown: run again on the next start, this attempt not counted.
-    Requeue { next_exec_id: ExecId },
+    Requeue {
+        next_exec_id: ExecId,
+    },
 }
 
 #[cfg(test)]
