@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::record::RecordSummary;
+use crate::record::{JobId, RecordSummary};
 
 /// One job to enqueue: `{ name, data?, opts? }`, `opts` as `ctx.queue.enqueue` takes them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,7 +37,7 @@ impl<O> NewJobs<O> {
 /// A job `POST /_flux/api/jobs` wrote, or found already there by its idempotency key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnqueuedJob {
-    pub id: String,
+    pub id: JobId,
     pub name: String,
     /// The execution id its first attempt will have.
     pub exec_id: String,
@@ -85,7 +85,7 @@ pub struct DeadLetters<D> {
 /// `POST /_flux/api/dead-letter/<prefix>/replay`: the job, back in the queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Replayed {
-    pub job_id: String,
+    pub job_id: JobId,
     pub name: String,
     /// The execution id its next attempt will have.
     pub exec_id: String,

@@ -119,7 +119,6 @@ fn enqueue(
             if global.format() == Format::Json {
                 return print_json(&job);
             }
-            let id = job.id.as_str();
             let exec = job.exec_id.as_str();
             let verb = if job.duplicate {
                 "Already enqueued"
@@ -129,7 +128,7 @@ fn enqueue(
             print_line(&format!(
                 "{verb} {} as job {} (first attempt: req:{})",
                 escape(name),
-                &id[..id.len().min(8)],
+                job.id.short(),
                 &exec[..exec.len().min(8)]
             ))
         }
@@ -230,7 +229,7 @@ fn list(
     ]);
     for job in &jobs {
         out.add_row(vec![
-            job.id[..8].to_string(),
+            job.id.short(),
             escape(&job.name).into_owned(),
             job.state.as_str().to_string(),
             format!("{}/{}", job.attempts, job.max_attempts),
@@ -350,7 +349,7 @@ fn replay_all(target: &Target, global: &GlobalArgs, filter: &[String]) -> Result
     });
     let mut failed = 0;
     for entry in &dead {
-        let result = replay(target, &entry.job_id);
+        let result = replay(target, &entry.job_id.to_string());
         match (&bar, &result) {
             (Some(bar), _) => {
                 bar.set_message(escape(&entry.function).into_owned());
@@ -369,7 +368,7 @@ fn replay_all(target: &Target, global: &GlobalArgs, filter: &[String]) -> Result
             if let Some(bar) = &bar {
                 bar.println(format!(
                     "could not replay {} ({}): {}",
-                    &entry.job_id[..8],
+                    entry.job_id.short(),
                     escape(&entry.function),
                     escape(&e.message)
                 ));

@@ -115,7 +115,7 @@ fn context(record: &ExecutionRecord, target: &Target) -> TraceContext {
         }
     }
     if let Some(job_id) = &record.links.job_id {
-        if let Some((_, attempts)) = job_info(job_id, target) {
+        if let Some((_, attempts)) = job_info(&job_id.to_string(), target) {
             context.attempts = attempts;
         }
     }

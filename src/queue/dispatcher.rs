@@ -20,10 +20,10 @@ use super::{
     recover_running, take_partial_attempts, transition_after, JobAttempt, JobRow, Transition,
 };
 use crate::project::FunctionFile;
-use crate::record::ExecutionRecord;
 use crate::record::{
     ErrorInfo, ExecId, Kind, Links, RecordSummary, Status, TailEvent, WRITES_LOST,
 };
+use crate::record::{ExecutionRecord, JobId};
 use crate::runtime::{now_us, Engine, ExecutionRequest, Shared};
 use crate::store::{insert_writes, prepare_writes, Batch, SqlCall, StoreWrite};
 
@@ -258,22 +258,22 @@ struct State {
     on_written: OnWritten,
     concurrency: usize,
     /// Jobs whose started attempt has not sent its record back yet.
-    in_flight: HashSet<String>,
+    in_flight: HashSet<JobId>,
     per_worker: HashMap<String, usize>,
     paused: bool,
     stopping: bool,
     /// Finished executions waiting for the next commit.
     pending: Vec<StoreWrite>,
     /// Jobs started since the last commit, marked running in the open transaction.
-    marks: Vec<String>,
+    marks: Vec<JobId>,
     /// Marks a failed commit took with it, to be made again with the next try.
-    marks_lost: Vec<String>,
+    marks_lost: Vec<JobId>,
     /// When the oldest of those started waiting.
     pending_since: Option<Instant>,
     /// Started attempts whose record is not committed yet, by execution, with their start.
     attempts: HashMap<ExecId, (JobAttempt, i64)>,
     /// Jobs whose started attempt's record is not committed yet: never started again meanwhile.
-    unsettled: HashSet<String>,
+    unsettled: HashSet<JobId>,
     /// Attempts with writes committed ahead of their record (a row in the store says so).
     partial: HashSet<ExecId>,
     /// After a failed commit: when to try again, and the wait after that.
@@ -432,8 +432,7 @@ impl State {
             let remarked = if marks.is_empty() {
                 Ok(())
             } else {
-                self.batch
-                    .write(|tx| Ok(mark_running(tx, marks.iter().map(String::as_str), now)?))
+                self.batch.write(|tx| Ok(mark_running(tx, marks, now)?))
             };
             if let Err(e) = remarked {
                 eprintln!("warning: marking started jobs again failed: {e}");
@@ -602,13 +601,9 @@ impl State {
         if starting.is_empty() {
             return self.next_wake(now);
         }
-        let marked = self.batch.write(|tx| {
-            Ok(mark_running(
-                tx,
-                starting.iter().map(|job| job.id.as_str()),
-                now,
-            )?)
-        });
+        let marked = self
+            .batch
+            .write(|tx| Ok(mark_running(tx, starting.iter().map(|job| &job.id), now)?));
         if let Err(e) = marked {
             eprintln!("warning: starting due jobs failed: {e}");
             for job in &starting {
@@ -675,7 +670,7 @@ impl State {
             }
         };
         let finished: HashSet<ExecId> = self.pending[..take].iter().map(|w| w.record.id).collect();
-        let newly_partial: Vec<(ExecId, String, i64)> = self
+        let newly_partial: Vec<(ExecId, JobId, i64)> = self
             .batch
             .writers()
             .iter()
@@ -692,7 +687,7 @@ impl State {
             .collect();
         let marks_lost = &self.marks_lost;
         let result = self.batch.commit_with(|tx| {
-            mark_running(tx, marks_lost.iter().map(String::as_str), now)?;
+            mark_running(tx, marks_lost, now)?;
             mark_partial_attempts(tx, &newly_partial)?;
             forget_partial_attempts(tx, &done_partial)?;
             insert_writes(tx, &prepared, now)
@@ -741,7 +736,7 @@ impl State {
                 if !lost.is_empty()
                     && self
                         .batch
-                        .write(|tx| Ok(mark_running(tx, lost.iter().map(String::as_str), now)?))
+                        .write(|tx| Ok(mark_running(tx, lost, now)?))
                         .is_ok()
                 {
                     self.marks.append(&mut self.marks_lost);

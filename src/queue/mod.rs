@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::project::{Backoff, BackoffKind};
 pub use crate::record::Transition;
-use crate::record::{ExecId, ExecutionRecord, Status};
+use crate::record::{ExecId, ExecutionRecord, JobId, Status};
 
 pub use dispatcher::{Dispatcher, DispatcherHandle, DispatcherInbox};
 pub use store::{
@@ -92,7 +92,7 @@ impl JobState {
 /// What an attempt's runner needs to know about its job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobAttempt {
-    pub job_id: String,
+    pub job_id: JobId,
     pub name: String,
     pub attempt: u32,
     pub max_attempts: u32,

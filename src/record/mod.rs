@@ -7,7 +7,7 @@
 mod id;
 mod job;
 
-pub use id::{ExecId, IdError};
+pub use id::{ExecId, IdError, JobId};
 pub use job::Transition;
 
 use serde::{Deserialize, Serialize};
@@ -288,7 +288,7 @@ pub struct Mutation {
 pub struct Links {
     /// The job this attempt belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -323,7 +323,7 @@ pub struct RecordSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
 }
 
 impl From<&ExecutionRecord> for RecordSummary {

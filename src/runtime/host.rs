@@ -641,7 +641,7 @@ impl HostState {
         match result {
             Ok(job) => {
                 let mut done = Map::new();
-                done.insert("job_id".into(), Value::String(job.id.clone()));
+                done.insert("job_id".into(), Value::String(job.id.to_string()));
                 if job.duplicate {
                     done.insert("duplicate".into(), Value::Bool(true));
                 }

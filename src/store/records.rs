@@ -3,14 +3,14 @@ use serde::{Deserialize, Serialize};
 
 use super::Result;
 use crate::queue::{apply_transition, Transition};
-use crate::record::{ExecId, ExecutionRecord, Mutation, RecordSummary};
+use crate::record::{ExecId, ExecutionRecord, JobId, Mutation, RecordSummary};
 
 /// A finished execution for the store: its record and, for a job attempt, what happens to
 /// the job next. Both are committed in one transaction.
 #[derive(Debug, Clone)]
 pub struct StoreWrite {
     pub record: ExecutionRecord,
-    pub job: Option<(String, Transition)>,
+    pub job: Option<(JobId, Transition)>,
 }
 
 /// Rows image of one mutation, serialised: (mutation, before, after).
@@ -87,7 +87,7 @@ pub fn insert_writes(
             record.status.as_str(),
             record.started_at_us,
             record.duration_us as i64,
-            record.links.job_id,
+            record.links.job_id.as_ref().map(JobId::to_string),
             record.links.enqueued_by.map(|e| e.to_string()),
             body,
             record.id.hi(),
@@ -251,7 +251,10 @@ impl TailFilter {
                 enqueued_by.is_some_and(|e| e.starts_with(v))
             })
             && any(&self.jobs, &|v| {
-                record.job_id.as_deref().is_some_and(|j| j.starts_with(v))
+                record
+                    .job_id
+                    .as_ref()
+                    .is_some_and(|j| j.to_string().starts_with(v))
             })
     }
 }
