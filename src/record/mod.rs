@@ -358,8 +358,21 @@ pub struct TailEvent {
     pub record: RecordSummary,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enqueued_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Read leniently: a transition this flux does not know (a newer server's) leaves the
+    /// event without one rather than losing the event.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "known_transition"
+    )]
     pub next: Option<Transition>,
+}
+
+fn known_transition<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Transition>, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 #[cfg(test)]
@@ -377,6 +390,28 @@ mod tests {
             record["format"] = json!(format);
         }
         record
+    }
+
+    #[test]
+    fn a_tail_event_with_a_transition_this_flux_does_not_know_keeps_its_record() {
+        let event: TailEvent = serde_json::from_value(json!({
+            "seq": 3,
+            "record": {
+                "id": "d5e6f7a8000000000000000000000001", "kind": "job", "function": "f",
+                "status": "error", "started_at_us": 1, "duration_us": 2,
+            },
+            "next": { "kind": "parked", "until_us": 9 },
+        }))
+        .expect("event");
+        assert_eq!(event.seq, 3);
+        assert_eq!(event.next, None);
+        let known: TailEvent = serde_json::from_value(json!({
+            "seq": 4,
+            "record": serde_json::to_value(&event.record).expect("summary"),
+            "next": { "kind": "dead" },
+        }))
+        .expect("event");
+        assert_eq!(known.next, Some(Transition::Dead));
     }
 
     #[test]
