@@ -209,7 +209,7 @@ const HISTORY_PAGE: usize = 100;
 
 /// `GET /_flux/api/tail` (websocket): the matching history after `after` or since `since`,
 /// then, unless `follow=0`, every matching execution as it is committed. Messages are JSON:
-/// an event `{ seq, record, enqueued_by?, note? }`, `{ "missed": n }` when this client fell
+/// an event `{ seq, record, enqueued_by?, next? }`, `{ "missed": n }` when this client fell
 /// behind, `{ "end": true }` after the history when not following. At most
 /// `server.maxTailClients` at once; more are refused with 503.
 pub async fn tail(
