@@ -1,5 +1,6 @@
 //! flux: a local runtime for TypeScript backend functions that records every execution.
 
+pub mod api;
 pub mod cli;
 pub mod client;
 pub mod clock;

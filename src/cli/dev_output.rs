@@ -15,8 +15,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use crate::dev::Notice;
 use crate::project::{FunctionTable, Layout, Retention, CONFIG_FILE};
-use crate::record::RecordSummary;
-use crate::record::Transition;
+use crate::record::{RecordSummary, Transition};
 use crate::render::{self, Style};
 use crate::store::StoreWrite;
 

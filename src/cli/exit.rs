@@ -279,13 +279,19 @@ mod tests {
         assert_eq!(refused.exit_code(), UNAUTHORIZED);
         assert_eq!(refused.hints().len(), 2);
 
-        let garbled = serde_json::from_str::<u8>("x").expect_err("not JSON");
-        let garbled = CliError::from(ClientError::Decode(garbled));
+        let garbled = reqwest::blocking::Client::new()
+            .get("not a url")
+            .build()
+            .expect_err("not a URL");
+        let garbled = CliError::from(ClientError::Answer {
+            url: "http://127.0.0.1:9".into(),
+            source: garbled,
+        });
         assert_eq!(garbled.exit_code(), FAILURE);
         assert!(
             garbled
                 .message()
-                .starts_with("unexpected answer from the server: "),
+                .starts_with("unexpected answer from the server at http://127.0.0.1:9: "),
             "{}",
             garbled.message()
         );

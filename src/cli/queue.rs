@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 use super::source::read_or_store;
 use super::{CliError, DeadLetterCommand, ErrorKind, Format, GlobalArgs, QueueCommand};
-use crate::client::{self, decode, encode, Answer, Target};
+use crate::api::{DeadLetters, EnqueuedJobs, Jobs, NewJob, Paused, QueueStats, Replayed};
+use crate::client::{self, encode, Answer, Target};
 use crate::clock::now_us;
 use crate::output::print_line;
 use crate::record::{short_error, ExecId, JobState};
@@ -96,16 +97,23 @@ fn enqueue(
     if let Some(key) = idempotency_key {
         opts.insert("idempotencyKey".into(), Value::String(key.to_string()));
     }
-    let body = json!({ "name": name, "data": data, "opts": opts });
-    match client::post(target, "/_flux/api/jobs", Some(&body))? {
-        Answer::Ok(value) => {
-            let job = value["jobs"][0].clone();
+    let body = NewJob {
+        name: name.to_string(),
+        data,
+        opts: Some(opts),
+    };
+    match client::post_json::<_, EnqueuedJobs>(target, "/_flux/api/jobs", &body)? {
+        Answer::Ok(answer) => {
+            let Some(job) = answer.jobs.into_iter().next() else {
+                return Err(CliError::failure(
+                    "unexpected answer from the server: no job in it",
+                ));
+            };
             if global.format() == Format::Json {
                 return print_json(&job);
             }
-            let id = job["id"].as_str().unwrap_or("");
-            let exec = job["exec_id"].as_str().unwrap_or("");
-            let verb = if job["duplicate"] == true {
+            let exec = job.exec_id.as_str();
+            let verb = if job.duplicate {
                 "Already enqueued"
             } else {
                 "Enqueued"
@@ -113,7 +121,7 @@ fn enqueue(
             Ok(print_line(&format!(
                 "{verb} {} as job {} (first attempt: req:{})",
                 escape(name),
-                &id[..id.len().min(8)],
+                job.id.short(),
                 &exec[..exec.len().min(8)]
             ))?)
         }
@@ -126,7 +134,7 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
     let (paused, rows): (Option<bool>, Vec<StatsRow>) = read_or_store(
         target,
         "/_flux/api/queue/stats",
-        |value| Ok((value["paused"].as_bool(), decode(value["stats"].clone())?)),
+        |body: QueueStats<StatsRow>| (Some(body.paused), body.stats),
         |store| Ok((None, store.job_stats(now_us())?)),
     )?;
     if global.format() == Format::Json {
@@ -193,7 +201,7 @@ fn list(
     let jobs: Vec<JobRow> = read_or_store(
         target,
         &path,
-        |value| decode(value["jobs"].clone()),
+        |body: Jobs<JobRow>| body.jobs,
         |store| store.list_jobs(state, function.as_deref(), limit),
     )?;
     if global.format() == Format::Json {
@@ -214,7 +222,7 @@ fn list(
     let mut cells = Vec::new();
     for job in &jobs {
         cells.push(vec![
-            job.id[..8].to_string(),
+            job.id.short(),
             escape(&job.name).into_owned(),
             job.state.as_str().to_string(),
             format!("{}/{}", job.attempts, job.max_attempts),
@@ -229,10 +237,10 @@ fn list(
 }
 
 fn pause_or_resume(target: &Target, global: &GlobalArgs, action: &str) -> Result<(), CliError> {
-    match client::post(target, &format!("/_flux/api/queue/{action}"), None)? {
-        Answer::Ok(value) => {
+    match client::post::<Paused>(target, &format!("/_flux/api/queue/{action}"))? {
+        Answer::Ok(paused) => {
             if global.format() == Format::Json {
-                return print_json(&value);
+                return print_json(&paused);
             }
             let message = if action == "pause" {
                 "Paused: running attempts finish, no new ones start until 'flux queue resume'"
@@ -258,7 +266,7 @@ fn fetch_dead_letters(
     read_or_store(
         target,
         &path,
-        |value| decode(value["dead"].clone()),
+        |body: DeadLetters<DeadLetter>| body.dead,
         |store| store.dead_letters(function),
     )
 }
@@ -291,14 +299,10 @@ fn dead_letter_list(
 }
 
 /// Replays one dead job; the error says why it could not be.
-fn replay(target: &Target, id: &str) -> Result<Value, CliError> {
+fn replay(target: &Target, id: &str) -> Result<Replayed, CliError> {
     let prefix = ExecId::parse_prefix(id)?;
-    match client::post(
-        target,
-        &format!("/_flux/api/dead-letter/{prefix}/replay"),
-        None,
-    )? {
-        Answer::Ok(value) => Ok(value),
+    match client::post(target, &format!("/_flux/api/dead-letter/{prefix}/replay"))? {
+        Answer::Ok(replayed) => Ok(replayed),
         Answer::Status(status, message, _) => Err(CliError::refused(status, message).with_hint_if(
             ErrorKind::NotFound,
             "'flux queue dead-letter list' shows the ids of dead jobs",
@@ -308,14 +312,14 @@ fn replay(target: &Target, id: &str) -> Result<Value, CliError> {
 }
 
 fn replay_one(target: &Target, global: &GlobalArgs, id: &str) -> Result<(), CliError> {
-    let value = replay(target, id)?;
+    let replayed = replay(target, id)?;
     if global.format() == Format::Json {
-        return print_json(&value);
+        return print_json(&replayed);
     }
-    let exec = value["exec_id"].as_str().unwrap_or("");
+    let exec = replayed.exec_id.as_str();
     Ok(print_line(&format!(
         "Re-enqueued {} as req:{}",
-        escape(value["name"].as_str().unwrap_or("?")),
+        escape(&replayed.name),
         &exec[..exec.len().min(8)]
     ))?)
 }
@@ -338,13 +342,15 @@ fn replay_all(target: &Target, global: &GlobalArgs, filter: &[String]) -> Result
     });
     let mut failed = 0;
     for entry in &dead {
-        let result = replay(target, &entry.job_id);
+        let result = replay(target, &entry.job_id.to_string());
         match (&bar, &result) {
             (Some(bar), _) => {
                 bar.set_message(escape(&entry.function).into_owned());
                 bar.inc(1);
             }
-            (None, Ok(value)) => print_line(&value.to_string())?,
+            (None, Ok(replayed)) => print_line(
+                &serde_json::to_string(replayed).map_err(|e| CliError::failure(e.to_string()))?,
+            )?,
             (None, Err(e)) => print_line(
                 &json!({ "job_id": entry.job_id, "name": entry.function, "error": e.message() })
                     .to_string(),
@@ -355,7 +361,7 @@ fn replay_all(target: &Target, global: &GlobalArgs, filter: &[String]) -> Result
             if let Some(bar) = &bar {
                 bar.println(format!(
                     "could not replay {} ({}): {}",
-                    &entry.job_id[..8],
+                    entry.job_id.short(),
                     escape(&entry.function),
                     escape(&e.message())
                 ));

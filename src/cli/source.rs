@@ -1,10 +1,10 @@
 //! Where a read-only command's data comes from: the server, or — when none of this project's
 //! answers — the project's store, read directly (a post-mortem with `flux dev` stopped).
 
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 
 use super::CliError;
-use crate::client::{get, Answer, ClientError, Target};
+use crate::client::{get, Answer, Target};
 use crate::store::{Storage, Store, StoreError};
 
 /// The project's store, when the command may read it instead of a server (see
@@ -23,14 +23,14 @@ pub fn local_store(target: &Target) -> Result<Option<Box<dyn Storage>>, CliError
 
 /// Reads from the server, or from the project's store when none answers: how every read-only
 /// command keeps working for a post-mortem with `flux dev` stopped.
-pub fn read_or_store<T>(
+pub fn read_or_store<B: DeserializeOwned, T>(
     target: &Target,
     path: &str,
-    from_server: impl FnOnce(Value) -> Result<T, ClientError>,
+    from_server: impl FnOnce(B) -> T,
     from_store: impl FnOnce(&dyn Storage) -> Result<T, StoreError>,
 ) -> Result<T, CliError> {
     match get(target, path)? {
-        Answer::Ok(value) => Ok(from_server(value)?),
+        Answer::Ok(body) => Ok(from_server(body)),
         Answer::Status(status, message, _) => Err(CliError::refused(status, message)),
         Answer::Unreachable => {
             let Some(store) = local_store(target)? else {

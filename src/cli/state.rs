@@ -2,7 +2,8 @@
 
 use super::source::read_or_store;
 use super::{CliError, Format, GlobalArgs, StateCommand};
-use crate::client::{decode, encode, Target};
+use crate::api::Changes;
+use crate::client::{encode, Target};
 use crate::output::print_line;
 use crate::record::{ExecId, RowChange};
 use crate::render::{render_blame, render_change};
@@ -37,7 +38,7 @@ pub(super) fn fetch(target: &Target, filter: &ChangeFilter) -> Result<Vec<RowCha
     read_or_store(
         target,
         &path,
-        |v| decode(v["changes"].clone()),
+        |body: Changes<RowChange>| body.changes,
         |store| store.row_changes(filter),
     )
 }

@@ -3,16 +3,16 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::source::local_store;
 use super::{CliError, Format, GlobalArgs, TailArgs};
+use crate::api::{ErrorBody, TailMessage};
 use crate::client::{encode, ClientError, Target};
 use crate::output::print_line;
 use crate::record::{ExecId, TailEvent};
-use crate::render::{lines_with_note, Style};
+use crate::render::{execution_lines, Style};
 use crate::store::{Storage, TailFilter};
 use crate::timefmt::parse_since;
 
@@ -75,7 +75,7 @@ fn parse_filters(filters: &[String]) -> Result<(TailFilter, Vec<(String, String)
 fn print_event(event: &TailEvent, global: &GlobalArgs, style: Style) -> Result<(), CliError> {
     let text = match global.format() {
         Format::Json => serde_json::to_string(event)?,
-        Format::Pretty => lines_with_note(&event.record, event.note.as_deref(), style),
+        Format::Pretty => execution_lines(&event.record, event.next.as_ref(), style),
     };
     Ok(print_line(&text)?)
 }
@@ -164,22 +164,21 @@ async fn follow(
                         }
                         continue;
                     };
-                    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                    if value.get("end").is_some() {
-                        return Ok(());
-                    }
-                    if let Some(missed) = value.get("missed") {
-                        eprintln!("… {missed} execution(s) missed: this terminal fell behind");
-                        continue;
-                    }
-                    if let Some(error) = value.get("error").and_then(Value::as_str) {
-                        return Err(CliError::failure(error.to_string()));
-                    }
-                    let Ok(event) = serde_json::from_value::<TailEvent>(value) else {
+                    // A message this flux does not know (a newer server's) is skipped.
+                    let Ok(message) = serde_json::from_str::<TailMessage>(&text) else {
                         continue;
                     };
-                    last_seq = Some(event.seq);
-                    print_event(&event, global, style)?;
+                    match message {
+                        TailMessage::Event(event) => {
+                            last_seq = Some(event.seq);
+                            print_event(&event, global, style)?;
+                        }
+                        TailMessage::Missed { missed } => {
+                            eprintln!("… {missed} execution(s) missed: this terminal fell behind");
+                        }
+                        TailMessage::End { .. } => return Ok(()),
+                        TailMessage::Error { error } => return Err(CliError::failure(error)),
+                    }
                 }
             }
             Err(tokio_tungstenite::tungstenite::Error::Http(response))
@@ -197,8 +196,8 @@ async fn follow(
                 let said = response
                     .body()
                     .as_deref()
-                    .and_then(|body| serde_json::from_slice::<Value>(body).ok())
-                    .and_then(|body| body.get("error").and_then(Value::as_str).map(String::from));
+                    .and_then(|body| serde_json::from_slice::<ErrorBody>(body).ok())
+                    .map(|body| body.error);
                 return Err(CliError::failure(said.unwrap_or_else(|| {
                     format!("the server refused the tail ({})", response.status())
                 })));

@@ -2,11 +2,12 @@
 
 use super::source::local_store;
 use super::{CliError, ErrorKind, Format, GlobalArgs, TraceArgs};
+use crate::api::JobDetail;
 use crate::client::{self, Answer, Target};
 use crate::record::RecordSummary;
-use crate::record::{attr, ExecId, ExecutionRecord};
+use crate::record::{attr, ExecId, ExecutionRecord, RecordReadError};
 use crate::render::{render_trace, TraceContext};
-use crate::store::{JobRow, RecordLookup, Storage};
+use crate::store::{JobRow, RecordLookup, Storage, StoreError};
 
 pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
     let prefix = ExecId::parse_prefix(&args.id)?;
@@ -31,12 +32,9 @@ pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
 
 /// The record with id `prefix`, from the server or, when none answers, the project's store.
 pub fn fetch_record(prefix: &str, target: &Target) -> Result<ExecutionRecord, CliError> {
-    match client::get(target, &format!("/_flux/api/records/{prefix}"))? {
-        Answer::Ok(value) => serde_json::from_value(value).map_err(|e| {
-            CliError::failure(format!(
-                "the server sent a record this flux cannot read: {e}"
-            ))
-        }),
+    match client::get::<serde_json::Value>(target, &format!("/_flux/api/records/{prefix}"))? {
+        Answer::Ok(value) => ExecutionRecord::from_value(value)
+            .map_err(|e| unreadable_record(&format!("the server sent {prefix}"), &e)),
         Answer::Status(status, message, _) => Err(CliError::refused(status, message).with_hint_if(
             ErrorKind::NotFound,
             "ids are printed by 'flux dev' and sent in the x-flux-request-id header",
@@ -49,7 +47,11 @@ pub fn fetch_record(prefix: &str, target: &Target) -> Result<ExecutionRecord, Cl
 }
 
 fn read_from_store(store: &dyn Storage, prefix: &str) -> Result<ExecutionRecord, CliError> {
-    match store.find_record(prefix)? {
+    let found = store.find_record(prefix).map_err(|e| match e {
+        StoreError::Record(e) => unreadable_record(&store.location(), &e),
+        e => e.into(),
+    })?;
+    match found {
         RecordLookup::Found(record) => Ok(*record),
         RecordLookup::NotFound => Err(CliError::not_found(format!(
             "no execution has an id starting with {prefix}"
@@ -65,13 +67,21 @@ fn read_from_store(store: &dyn Storage, prefix: &str) -> Result<ExecutionRecord,
     }
 }
 
+/// A record this flux cannot read; one a newer flux wrote says what to do about it.
+fn unreadable_record(source: &str, error: &RecordReadError) -> CliError {
+    let failure = CliError::failure(format!("{source}: {error}"));
+    match error {
+        RecordReadError::NewerFormat { .. } => failure.with_hint(
+            "upgrade flux to the version that wrote it (./install.sh in a newer flux checkout)",
+        ),
+        RecordReadError::Json(_) => failure,
+    }
+}
+
 /// A job and its attempts, from the server or the store; `None` when neither knows it.
 fn job_info(id: &str, target: &Target) -> Option<(JobRow, Vec<RecordSummary>)> {
-    match client::get(target, &format!("/_flux/api/jobs/{id}")).ok()? {
-        Answer::Ok(value) => Some((
-            serde_json::from_value(value["job"].clone()).ok()?,
-            serde_json::from_value(value["attempts"].clone()).ok()?,
-        )),
+    match client::get::<JobDetail<JobRow>>(target, &format!("/_flux/api/jobs/{id}")).ok()? {
+        Answer::Ok(detail) => Some((detail.job, detail.attempts)),
         Answer::Unreachable => {
             let store = local_store(target).ok()??;
             store.job_with_attempts(id).ok().flatten()
@@ -94,7 +104,7 @@ fn context(record: &ExecutionRecord, target: &Target) -> TraceContext {
         }
     }
     if let Some(job_id) = &record.links.job_id {
-        if let Some((_, attempts)) = job_info(job_id, target) {
+        if let Some((_, attempts)) = job_info(&job_id.to_string(), target) {
             context.attempts = attempts;
         }
     }

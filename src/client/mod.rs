@@ -1,15 +1,14 @@
 //! Talking to a flux server: which one (the project's, or the one named), and its answers.
 
-pub mod identity;
-
 use std::cell::Cell;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::project::{find_root, Layout};
+use crate::api::{ErrorBody, Health};
+use crate::project::{find_root, identity, Layout};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:4000";
 
@@ -26,8 +25,8 @@ pub enum ClientError {
     /// No server of this project answered; `start_hint` says how to start one.
     #[error("{message}")]
     NoServer { message: String, start_hint: String },
-    #[error("unexpected answer from the server: {0}")]
-    Decode(#[source] serde_json::Error),
+    #[error("unexpected answer from the server at {url}: {source}")]
+    Answer { url: String, source: reqwest::Error },
 }
 
 /// What the command line and the user's settings say about the server to talk to; the rest
@@ -121,7 +120,8 @@ impl Target {
     /// identity (an older flux) is taken as it is.
     fn check_identity(&self) -> Option<ForeignServer> {
         let layout = self.project.as_ref()?;
-        let Ok(Answer::Ok(health)) = self.request(reqwest::Method::GET, "/_flux/api/health", None)
+        let Ok(Answer::Ok(health)) =
+            self.request::<(), Health>(reqwest::Method::GET, "/_flux/api/health", None)
         else {
             return None;
         };
@@ -145,7 +145,7 @@ impl Target {
             request = request.bearer_auth(token);
         }
         let health = match request.send().await {
-            Ok(response) if response.status().is_success() => response.json::<Value>().await,
+            Ok(response) if response.status().is_success() => response.json::<Health>().await,
             _ => return false,
         };
         health.is_ok_and(|health| foreign_server(layout, &health).is_some())
@@ -237,12 +237,12 @@ impl Target {
         }
     }
 
-    fn request(
+    fn request<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<&Value>,
-    ) -> Result<Answer, ClientError> {
+        body: Option<&B>,
+    ) -> Result<Answer<T>, ClientError> {
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(2))
@@ -266,14 +266,22 @@ impl Target {
             }
         };
         let status = response.status();
-        let body: Value = response.json().unwrap_or(Value::Null);
         if status.is_success() {
-            return Ok(Answer::Ok(body));
+            return response
+                .json()
+                .map(Answer::Ok)
+                .map_err(|source| ClientError::Answer {
+                    url: self.url.clone(),
+                    source,
+                });
         }
-        let message = body
-            .get("error")
-            .and_then(Value::as_str)
-            .map_or_else(|| format!("the server answered {status}"), String::from);
+        // Not every refusal is flux's (a proxy's page, an older flux): then only the status.
+        let body: ErrorBody = response.json().unwrap_or_default();
+        let message = if body.error.is_empty() {
+            format!("the server answered {status}")
+        } else {
+            body.error.clone()
+        };
         if status.as_u16() == 401 {
             return Err(ClientError::Unauthorized { message });
         }
@@ -283,30 +291,30 @@ impl Target {
 
 /// A server's `/_flux/api/health` answer judged against the project: `None` when it serves
 /// this project, or reports no identity (an older flux) and so cannot be told apart.
-fn foreign_server(layout: &Layout, health: &Value) -> Option<ForeignServer> {
-    let theirs = health.get("project_id").and_then(Value::as_str)?;
+fn foreign_server(layout: &Layout, health: &Health) -> Option<ForeignServer> {
+    let theirs = health.project_id.as_deref()?;
     // A project with no id yet has never been served by a flux that makes one: a server that
     // has one serves another project.
     if identity::read(layout).is_some_and(|ours| ours == theirs) {
         return None;
     }
     Some(ForeignServer {
-        root: health
-            .get("project")
-            .and_then(Value::as_str)
-            .map(String::from),
+        root: health.project.clone(),
     })
+}
+
+/// What the client reads of `flux dev`'s lock file.
+#[derive(Deserialize)]
+struct LockHolder {
+    #[serde(default)]
+    url: String,
 }
 
 /// The address `flux dev` last served this project at: its lock file keeps it after it stops.
 fn last_server_url(layout: &Layout) -> Option<String> {
     let text = std::fs::read_to_string(layout.lock_file()).ok()?;
-    let holder: Value = serde_json::from_str(&text).ok()?;
-    holder
-        .get("url")
-        .and_then(Value::as_str)
-        .filter(|url| !url.is_empty())
-        .map(String::from)
+    let holder: LockHolder = serde_json::from_str(&text).ok()?;
+    Some(holder.url).filter(|url| !url.is_empty())
 }
 
 /// A query-string value.
@@ -314,34 +322,39 @@ pub fn encode(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-/// A part of a server's answer as `T`.
-pub fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ClientError> {
-    serde_json::from_value(value).map_err(ClientError::Decode)
-}
-
-/// A server's answer.
-pub enum Answer {
-    Ok(Value),
-    /// An HTTP error with the server's message and body.
-    Status(u16, String, Value),
+/// A server's answer: its body as `T` (an `api` type) when it succeeded.
+pub enum Answer<T> {
+    Ok(T),
+    /// An HTTP error with the server's message (its `error`, else the status) and body.
+    Status(u16, String, ErrorBody),
     Unreachable,
 }
 
-pub fn get(target: &Target, path: &str) -> Result<Answer, ClientError> {
-    send(target, reqwest::Method::GET, path, None)
+pub fn get<T: DeserializeOwned>(target: &Target, path: &str) -> Result<Answer<T>, ClientError> {
+    send::<(), T>(target, reqwest::Method::GET, path, None)
 }
 
-pub fn post(target: &Target, path: &str, body: Option<&Value>) -> Result<Answer, ClientError> {
-    send(target, reqwest::Method::POST, path, body)
+/// A POST without a body.
+pub fn post<T: DeserializeOwned>(target: &Target, path: &str) -> Result<Answer<T>, ClientError> {
+    send::<(), T>(target, reqwest::Method::POST, path, None)
+}
+
+/// A POST of `body` as JSON.
+pub fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+    target: &Target,
+    path: &str,
+    body: &B,
+) -> Result<Answer<T>, ClientError> {
+    send(target, reqwest::Method::POST, path, Some(body))
 }
 
 /// A call to the server, unless it serves another project: then it is treated as absent.
-fn send(
+fn send<B: Serialize + ?Sized, T: DeserializeOwned>(
     target: &Target,
     method: reqwest::Method,
     path: &str,
-    body: Option<&Value>,
-) -> Result<Answer, ClientError> {
+    body: Option<&B>,
+) -> Result<Answer<T>, ClientError> {
     if target.is_foreign() {
         return Ok(Answer::Unreachable);
     }

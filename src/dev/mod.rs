@@ -216,7 +216,7 @@ impl DevServer {
         }
         let mut lock = acquire_lock(&layout)?;
         // The identity its server reports, so that commands can tell it from another project's.
-        if let Err(e) = crate::client::identity::load_or_create(&layout) {
+        if let Err(e) = crate::project::identity::load_or_create(&layout) {
             notices(Notice::NoIdentity(e));
         }
         let config = load_config(&layout.config_path()).map_err(DevError::Config)?;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::client::identity::IdentityError;
+use crate::project::identity::IdentityError;
 use crate::runtime::{ConfigLoadError, SyntaxError};
 use crate::store::maintenance::MaintenanceError;
 use crate::store::StoreError;

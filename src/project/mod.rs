@@ -2,6 +2,7 @@
 
 mod config;
 mod functions;
+pub mod identity;
 
 use std::path::{Path, PathBuf};
 

@@ -17,8 +17,7 @@ use crate::project::Config;
 use crate::record::{
     ErrorInfo, ExecId, Kind, Links, RecordSummary, Status, TailEvent, WRITES_LOST,
 };
-use crate::record::{ExecutionRecord, JobState, Transition};
-use crate::render::transition_note;
+use crate::record::{ExecutionRecord, JobId, JobState, Transition};
 use crate::store::jobs::{
     due_jobs, forget_partial_attempts, mark_partial_attempts, mark_running, next_due,
     recover_running, take_partial_attempts,
@@ -74,16 +73,16 @@ pub struct Dispatcher {
     tail: TailSender,
     concurrency: usize,
     /// Jobs whose started attempt has not sent its record back yet.
-    in_flight: HashSet<String>,
+    in_flight: HashSet<JobId>,
     per_worker: HashMap<String, usize>,
     /// Jobs started since the last commit, marked running in the open transaction.
-    marks: Vec<String>,
+    marks: Vec<JobId>,
     /// Marks an undone transaction took with it, to be made again with the next commit.
-    marks_lost: Vec<String>,
+    marks_lost: Vec<JobId>,
     /// Started attempts whose record is not committed yet, by execution, with their start.
     attempts: HashMap<ExecId, (JobAttempt, i64)>,
     /// Jobs whose started attempt's record is not committed yet: never started again meanwhile.
-    unsettled: HashSet<String>,
+    unsettled: HashSet<JobId>,
     /// Attempts with writes committed ahead of their record (a row in the store says so).
     partial: HashSet<ExecId>,
     /// Attempts the commit under way marks as such.
@@ -119,6 +118,7 @@ fn recover_partial_attempts(conn: &rusqlite::Connection, now: i64) -> crate::sto
         .into_iter()
         .map(|(id, job, started_at_us)| {
             let record = ExecutionRecord {
+                format: crate::record::RECORD_FORMAT,
                 id,
                 kind: Kind::Job,
                 function: job.as_ref().map_or_else(String::new, |j| j.name.clone()),
@@ -259,16 +259,11 @@ impl Dispatcher {
             return;
         }
         for (write, seq) in batch.iter().zip(seqs) {
-            let record = RecordSummary::from(&write.record);
-            let note = write
-                .job
-                .as_ref()
-                .and_then(|(_, next)| transition_note(&record, next));
             let event = TailEvent {
                 seq: *seq,
-                record,
+                record: RecordSummary::from(&write.record),
                 enqueued_by: write.record.links.enqueued_by.map(|id| id.to_string()),
-                note,
+                next: write.job.as_ref().map(|(_, next)| next.clone()),
             };
             let _ = self.tail.send(Arc::new(event));
         }
@@ -321,13 +316,8 @@ impl Scheduler for Dispatcher {
         if starting.is_empty() {
             return self.next_wake(batch.conn(), now);
         }
-        let marked = batch.write(|tx| {
-            Ok(mark_running(
-                tx,
-                starting.iter().map(|job| job.id.as_str()),
-                now,
-            )?)
-        });
+        let marked =
+            batch.write(|tx| Ok(mark_running(tx, starting.iter().map(|job| &job.id), now)?));
         if let Err(e) = marked {
             eprintln!("warning: starting due jobs failed: {e}");
             for job in &starting {
@@ -412,7 +402,7 @@ impl Scheduler for Dispatcher {
         writers: &HashSet<ExecId>,
     ) -> crate::store::Result<()> {
         let finished: HashSet<ExecId> = records.iter().map(|w| w.record.id).collect();
-        let newly_partial: Vec<(ExecId, String, i64)> = writers
+        let newly_partial: Vec<(ExecId, JobId, i64)> = writers
             .iter()
             .filter(|exec| !finished.contains(exec) && !self.partial.contains(exec))
             .filter_map(|exec| {
@@ -425,7 +415,7 @@ impl Scheduler for Dispatcher {
             .filter(|exec| self.partial.contains(exec))
             .copied()
             .collect();
-        mark_running(tx, self.marks_lost.iter().map(String::as_str), now_us())?;
+        mark_running(tx, &self.marks_lost, now_us())?;
         mark_partial_attempts(tx, &newly_partial)?;
         forget_partial_attempts(tx, &done_partial)?;
         self.partial_committing = newly_partial.into_iter().map(|(exec, _, _)| exec).collect();
@@ -456,7 +446,7 @@ impl Scheduler for Dispatcher {
         }
         let now = now_us();
         let lost = &self.marks_lost;
-        match batch.write(|tx| Ok(mark_running(tx, lost.iter().map(String::as_str), now)?)) {
+        match batch.write(|tx| Ok(mark_running(tx, lost.iter(), now)?)) {
             Ok(()) => self.marks.append(&mut self.marks_lost),
             Err(e) => eprintln!("warning: marking started jobs again failed: {e}"),
         }

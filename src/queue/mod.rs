@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::project::{Backoff, BackoffKind};
-use crate::record::{ExecId, ExecutionRecord, Status, Transition};
+use crate::record::{ExecId, ExecutionRecord, JobId, Status, Transition};
 use crate::store::JobRow;
 
 pub use dispatcher::{recover_attempts, ConfigSource, Dispatcher, DispatcherHandle, TailSender};
@@ -21,7 +21,7 @@ pub use runner::{Attempt, Runner};
 /// What an attempt's runner needs to know about its job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobAttempt {
-    pub job_id: String,
+    pub job_id: JobId,
     pub name: String,
     pub attempt: u32,
     pub max_attempts: u32,

@@ -28,12 +28,6 @@ impl ExecId {
         ExecId(rand::random())
     }
 
-    pub fn short(&self) -> String {
-        let mut full = self.to_string();
-        full.truncate(SHORT_LEN);
-        full
-    }
-
     /// The id's first 63 bits, order-preserving: the store indexes this small integer instead
     /// of the 32-character text, which keeps the index (and every insert into it) small.
     pub fn hi(&self) -> i64 {
@@ -65,43 +59,71 @@ impl ExecId {
     }
 }
 
-impl fmt::Display for ExecId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+/// A random 128-bit job id, written and shown as an [`ExecId`] is: a job and its attempts'
+/// executions are found by the same prefixes.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(u128);
+
+impl JobId {
+    pub fn random() -> JobId {
+        JobId(rand::random())
     }
 }
 
-impl fmt::Debug for ExecId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ExecId({self})")
-    }
-}
-
-impl FromStr for ExecId {
-    type Err = IdError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() != 32 {
-            return Err(IdError::NotHex(s.to_string()));
+/// Text forms shared by both ids: 32 lowercase hex characters, as JSON strings too.
+macro_rules! hex_text {
+    ($id:ident) => {
+        impl $id {
+            /// The first [`SHORT_LEN`] characters: how the CLI shows the id.
+            pub fn short(&self) -> String {
+                let mut full = self.to_string();
+                full.truncate(SHORT_LEN);
+                full
+            }
         }
-        u128::from_str_radix(s, 16)
-            .map(ExecId)
-            .map_err(|_| IdError::NotHex(s.to_string()))
-    }
+
+        impl fmt::Display for $id {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{:032x}", self.0)
+            }
+        }
+
+        impl fmt::Debug for $id {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({self})", stringify!($id))
+            }
+        }
+
+        impl FromStr for $id {
+            type Err = IdError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                if s.len() != 32 {
+                    return Err(IdError::NotHex(s.to_string()));
+                }
+                u128::from_str_radix(s, 16)
+                    .map($id)
+                    .map_err(|_| IdError::NotHex(s.to_string()))
+            }
+        }
+
+        impl Serialize for $id {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $id {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
 }
 
-impl Serialize for ExecId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for ExecId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+hex_text!(ExecId);
+hex_text!(JobId);
 
 #[cfg(test)]
 mod tests {
@@ -112,6 +134,20 @@ mod tests {
         let id = ExecId::random();
         assert_eq!(id.to_string().parse::<ExecId>(), Ok(id));
         assert_eq!(id.short().len(), SHORT_LEN);
+    }
+
+    #[test]
+    fn a_job_id_round_trips_and_is_shown_short() {
+        let id = JobId::random();
+        assert_eq!(id.to_string().parse::<JobId>(), Ok(id.clone()));
+        assert_eq!(id.short(), id.to_string()[..SHORT_LEN]);
+        let json = serde_json::to_string(&id).expect("serialize");
+        assert_eq!(json, format!("\"{id}\""));
+        assert_eq!(
+            serde_json::from_str::<JobId>(&json).expect("deserialize"),
+            id
+        );
+        assert!(serde_json::from_str::<JobId>("\"d5e6\"").is_err());
     }
 
     #[test]

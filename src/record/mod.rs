@@ -11,7 +11,7 @@ mod job;
 mod span;
 
 pub use change::{Blame, RowChange};
-pub use id::{ExecId, IdError};
+pub use id::{ExecId, IdError, JobId};
 pub use inspect::inspect;
 pub use job::{short_error, JobState, Transition};
 pub use span::{attr, Span, SpanKind, SpanStatus};
@@ -70,8 +70,32 @@ impl Status {
 /// The error name of an execution whose writes were undone before they were committed.
 pub const WRITES_LOST: &str = "WritesLost";
 
+/// The record format this flux writes, and the newest it reads. Bump it when a change would
+/// make an older flux misread a record; an added optional field does not need it (older flux
+/// ignores fields it does not know).
+pub const RECORD_FORMAT: u32 = 1;
+
+/// The format of records written before formats were numbered.
+fn first_format() -> u32 {
+    1
+}
+
+/// Why a stored or served record could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordReadError {
+    #[error(
+        "this record was written by a newer flux (record format {found}; this flux reads          formats up to {RECORD_FORMAT})"
+    )]
+    NewerFormat { found: u32 },
+    #[error("the record is unreadable: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionRecord {
+    /// The record's format: [`RECORD_FORMAT`] for a record this flux made.
+    #[serde(default = "first_format")]
+    pub format: u32,
     pub id: ExecId,
     pub kind: Kind,
     /// The function's route name, e.g. `create_user` or `billing/index`.
@@ -128,7 +152,37 @@ impl Dropped {
     }
 }
 
+/// Only a record's format, read before the rest: a newer format may not parse as this
+/// flux's record, and should be reported as newer rather than as broken.
+#[derive(Deserialize)]
+struct FormatOnly {
+    #[serde(default = "first_format")]
+    format: u32,
+}
+
+impl FormatOnly {
+    fn check(self) -> Result<(), RecordReadError> {
+        if self.format > RECORD_FORMAT {
+            return Err(RecordReadError::NewerFormat { found: self.format });
+        }
+        Ok(())
+    }
+}
+
 impl ExecutionRecord {
+    /// A record from its JSON, refused with [`RecordReadError::NewerFormat`] when a newer
+    /// flux wrote it.
+    pub fn from_json(text: &str) -> Result<ExecutionRecord, RecordReadError> {
+        serde_json::from_str::<FormatOnly>(text)?.check()?;
+        Ok(serde_json::from_str(text)?)
+    }
+
+    /// [`ExecutionRecord::from_json`] for JSON already parsed (a server's answer).
+    pub fn from_value(value: Value) -> Result<ExecutionRecord, RecordReadError> {
+        FormatOnly::deserialize(&value)?.check()?;
+        Ok(serde_json::from_value(value)?)
+    }
+
     /// The span that failed first, the one `trace` marks and `why` starts from.
     pub fn failing_span(&self) -> Option<&Span> {
         let failed = |s: &&Span| s.status != SpanStatus::Ok;
@@ -208,7 +262,7 @@ pub struct Mutation {
 pub struct Links {
     /// The job this attempt belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -243,7 +297,7 @@ pub struct RecordSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
 }
 
 impl From<&ExecutionRecord> for RecordSummary {
@@ -270,13 +324,94 @@ impl From<&ExecutionRecord> for RecordSummary {
 }
 
 /// One execution as `flux tail` streams it: its summary, its place in commit order (the
-/// cursor a reconnecting client resumes after), and a note on what happens to its job next.
+/// cursor a reconnecting client resumes after), and, for a job attempt committed while the
+/// client listened, what happens to its job next (as data: the client renders it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TailEvent {
     pub seq: i64,
     pub record: RecordSummary,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enqueued_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    /// Read leniently: a transition this flux does not know (a newer server's) leaves the
+    /// event without one rather than losing the event.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "known_transition"
+    )]
+    pub next: Option<Transition>,
+}
+
+fn known_transition<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Transition>, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stored(format: Option<u32>) -> Value {
+        let mut record = json!({
+            "id": "d5e6f7a8000000000000000000000001", "kind": "http", "function": "ping",
+            "status": "ok", "started_at_us": 1, "duration_us": 2, "input": null,
+            "code_version": "v",
+        });
+        if let Some(format) = format {
+            record["format"] = json!(format);
+        }
+        record
+    }
+
+    #[test]
+    fn a_tail_event_with_a_transition_this_flux_does_not_know_keeps_its_record() {
+        let event: TailEvent = serde_json::from_value(json!({
+            "seq": 3,
+            "record": {
+                "id": "d5e6f7a8000000000000000000000001", "kind": "job", "function": "f",
+                "status": "error", "started_at_us": 1, "duration_us": 2,
+            },
+            "next": { "kind": "parked", "until_us": 9 },
+        }))
+        .expect("event");
+        assert_eq!(event.seq, 3);
+        assert_eq!(event.next, None);
+        let known: TailEvent = serde_json::from_value(json!({
+            "seq": 4,
+            "record": serde_json::to_value(&event.record).expect("summary"),
+            "next": { "kind": "dead" },
+        }))
+        .expect("event");
+        assert_eq!(known.next, Some(Transition::Dead));
+    }
+
+    #[test]
+    fn a_record_from_before_formats_were_numbered_is_format_1() {
+        let record = ExecutionRecord::from_json(&stored(None).to_string()).expect("read");
+        assert_eq!(record.format, 1);
+        let written = serde_json::to_value(&record).expect("write");
+        assert_eq!(written["format"], json!(RECORD_FORMAT));
+    }
+
+    #[test]
+    fn a_record_of_a_newer_format_is_refused_as_newer_not_as_broken() {
+        // A newer format may change any field: here `status` no longer parses.
+        let mut newer = stored(Some(RECORD_FORMAT + 1));
+        newer["status"] = json!({ "code": 7 });
+        for error in [
+            ExecutionRecord::from_json(&newer.to_string()).expect_err("newer"),
+            ExecutionRecord::from_value(newer).expect_err("newer"),
+        ] {
+            assert!(
+                matches!(error, RecordReadError::NewerFormat { found } if found == RECORD_FORMAT + 1),
+                "{error}"
+            );
+            assert!(error.to_string().contains("newer flux"), "{error}");
+        }
+        let current = stored(Some(RECORD_FORMAT));
+        assert!(ExecutionRecord::from_value(current).is_ok());
+    }
 }

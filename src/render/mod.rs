@@ -10,8 +10,7 @@ mod value;
 mod why;
 mod width;
 
-use crate::record::Transition;
-use crate::record::{Kind, RecordSummary, Status};
+use crate::record::{Kind, RecordSummary, Status, Transition};
 use crate::timefmt::short_duration;
 
 pub use error::{error_report, escape_message};
@@ -31,7 +30,7 @@ pub fn execution_lines(summary: &RecordSummary, next: Option<&Transition>, style
 }
 
 /// What happens to a job after this attempt, as `flux tail` says it: `↻ attempt 2/3 in 4.0s`.
-pub fn transition_note(summary: &RecordSummary, next: &Transition) -> Option<String> {
+fn transition_note(summary: &RecordSummary, next: &Transition) -> Option<String> {
     let attempt = summary.attempt.zip(summary.max_attempts);
     match (next, attempt) {
         (Transition::Retry { run_at_us, .. }, Some((n, max))) => {
@@ -55,7 +54,7 @@ pub fn transition_note(summary: &RecordSummary, next: &Transition) -> Option<Str
 }
 
 /// An execution's line, its error line when it failed, and a note on what happens next.
-pub fn lines_with_note(summary: &RecordSummary, note: Option<&str>, style: Style) -> String {
+fn lines_with_note(summary: &RecordSummary, note: Option<&str>, style: Style) -> String {
     let mut out = record_line(summary, style);
     if let Some(error) = &summary.error {
         out.push_str(&format!("\n└─ {}", style.red(&escape(error))));

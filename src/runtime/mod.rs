@@ -2,6 +2,7 @@
 //! store connection, running one execution at a time and recording it.
 
 mod config_eval;
+mod content_type;
 mod email;
 mod host;
 mod jobs;
@@ -34,6 +35,7 @@ use crate::store::{Storage, Store, StoreWrite, Writer};
 
 pub use crate::clock::now_us;
 pub use config_eval::{load_config, ConfigLoadError};
+pub use content_type::is_json_content_type;
 pub use jobs::JobEngines;
 pub use ts::{strip_types, SyntaxError};
 pub use worker::{recorded_body, redact_headers};

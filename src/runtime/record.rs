@@ -46,6 +46,7 @@ impl ExecutionRequest {
         );
         let dropped = std::mem::take(&mut recorder.dropped);
         ExecutionRecord {
+            format: crate::record::RECORD_FORMAT,
             id: self.id,
             kind: self.kind,
             function: self.function.name.clone(),

@@ -573,7 +573,7 @@ pub fn recorded_body(bytes: &[u8], content_type: Option<&str>) -> Value {
         return json!({ "truncated": true, "bytes": bytes.len(),
             "head": String::from_utf8_lossy(&bytes[..MAX_RECORDED_BODY.min(1024)]) });
     }
-    let looks_json = content_type.is_none_or(crate::server::is_json_content_type);
+    let looks_json = content_type.is_none_or(super::content_type::is_json_content_type);
     if looks_json {
         if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
             return value;

@@ -3,23 +3,19 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::{error, internal, with_store, AppState};
+use crate::api::{Changes, Health, Records, TailMessage};
+use crate::record::{ExecId, TailEvent};
+use crate::store::{self, RecordFilter, RecordLookup};
+use crate::timefmt::parse_since;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
-
-use super::{internal, json_error, with_store, AppState};
-use crate::record::ExecId;
-use crate::store::{self, RecordFilter, RecordLookup};
-use crate::timefmt::parse_since;
 
 /// A 400 naming the query parameter and what it should have been.
 pub(super) fn bad_param(key: &str, value: &str, what: &str) -> Response {
-    json_error(
-        StatusCode::BAD_REQUEST,
-        json!({ "error": format!("{key}={value}: {what}") }),
-    )
+    error(StatusCode::BAD_REQUEST, format!("{key}={value}: {what}"))
 }
 
 /// `limit=`: a whole number above 0, capped.
@@ -31,21 +27,21 @@ pub(super) fn parse_limit(value: &str) -> Result<usize, &'static str> {
 }
 
 pub async fn health(State(state): State<Arc<AppState>>) -> Response {
-    Json(json!({
-        "ok": true,
-        "version": env!("CARGO_PKG_VERSION"),
-        "pid": std::process::id(),
-        "project": state.shared.layout.root.display().to_string(),
-        "project_id": crate::client::identity::read(&state.shared.layout),
-        "store": state.shared.storage.location(),
-    }))
+    Json(Health {
+        ok: true,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        pid: std::process::id(),
+        project: Some(state.shared.layout.root.display().to_string()),
+        project_id: crate::project::identity::read(&state.shared.layout),
+        store: state.shared.storage.location(),
+    })
     .into_response()
 }
 
 pub async fn unknown() -> Response {
-    json_error(
+    error(
         StatusCode::NOT_FOUND,
-        json!({ "error": "no such flux API endpoint: see the README's /_flux/api reference" }),
+        "no such flux API endpoint: see the README's /_flux/api reference",
     )
 }
 
@@ -86,7 +82,7 @@ pub async fn list_records(
     })
     .await
     {
-        Ok(records) => Json(json!({ "records": records })).into_response(),
+        Ok(records) => Json(Records { records }).into_response(),
         Err(error) => error.into_response(),
     }
 }
@@ -97,7 +93,7 @@ pub async fn get_record(
 ) -> Response {
     let prefix = match ExecId::parse_prefix(&prefix) {
         Ok(prefix) => prefix,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let lookup_prefix = prefix.clone();
     match with_store(&state, move |store| {
@@ -106,14 +102,11 @@ pub async fn get_record(
     .await
     {
         Ok(RecordLookup::Found(record)) => Json(record).into_response(),
-        Ok(RecordLookup::NotFound) => json_error(
+        Ok(RecordLookup::NotFound) => error(
             StatusCode::NOT_FOUND,
-            json!({ "error": format!("no execution has an id starting with {prefix}") }),
+            format!("no execution has an id starting with {prefix}"),
         ),
-        Ok(RecordLookup::Ambiguous(ids)) => json_error(
-            StatusCode::CONFLICT,
-            json!({ "error": format!("{prefix} is ambiguous: give more characters"), "candidates": ids }),
-        ),
+        Ok(RecordLookup::Ambiguous(ids)) => super::ambiguous(&prefix, ids).into_response(),
         Err(error) => error.into_response(),
     }
 }
@@ -163,7 +156,7 @@ pub async fn state(
     })
     .await
     {
-        Ok(changes) => Json(json!({ "changes": changes })).into_response(),
+        Ok(changes) => Json(Changes { changes }).into_response(),
         Err(error) => error.into_response(),
     }
 }
@@ -216,7 +209,7 @@ const HISTORY_PAGE: usize = 100;
 
 /// `GET /_flux/api/tail` (websocket): the matching history after `after` or since `since`,
 /// then, unless `follow=0`, every matching execution as it is committed. Messages are JSON:
-/// an event `{ seq, record, enqueued_by?, note? }`, `{ "missed": n }` when this client fell
+/// an event `{ seq, record, enqueued_by?, next? }`, `{ "missed": n }` when this client fell
 /// behind, `{ "end": true }` after the history when not following. At most
 /// `server.maxTailClients` at once; more are refused with 503.
 pub async fn tail(
@@ -226,16 +219,16 @@ pub async fn tail(
 ) -> Response {
     let params = match tail_params(query.as_deref()) {
         Ok(params) => params,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({ "error": e })),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let Ok(slot) = Arc::clone(&state.tail_slots).try_acquire_owned() else {
-        return json_error(
+        return error(
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "error": format!(
+            format!(
                 "too many tail clients: {} are connected, the most this server takes \
                  (close one, or raise server.maxTailClients in flux.config.ts)",
                 state.max_tail_clients
-            ) }),
+            ),
         );
     };
     upgrade.on_upgrade(move |socket| async move {
@@ -275,6 +268,13 @@ async fn send_within(
     }
 }
 
+/// A tail message as the websocket's text message.
+fn text(message: &TailMessage<&TailEvent>) -> axum::extract::ws::Message {
+    // A message of plain data types serializes, whatever it holds.
+    let json = serde_json::to_string(message).unwrap_or_default();
+    axum::extract::ws::Message::Text(json.into())
+}
+
 async fn stream_tail(
     mut socket: axum::extract::ws::WebSocket,
     state: Arc<AppState>,
@@ -300,18 +300,17 @@ async fn stream_tail(
             })
             .await;
             let Ok(page) = page else {
-                let error = json!({ "error": "cannot read the history" }).to_string();
-                let _ = send_within(&mut socket, Message::Text(error.into()), stall).await;
+                let error = TailMessage::Error {
+                    error: "cannot read the history".into(),
+                };
+                let _ = send_within(&mut socket, text(&error), stall).await;
                 return;
             };
             let complete = page.len() < HISTORY_PAGE;
             for event in page {
                 last = last.max(event.seq);
                 cursor = Some(event.seq);
-                let Ok(text) = serde_json::to_string(&event) else {
-                    continue;
-                };
-                if send_within(&mut socket, Message::Text(text.into()), stall)
+                if send_within(&mut socket, text(&TailMessage::Event(&event)), stall)
                     .await
                     .is_err()
                 {
@@ -324,8 +323,7 @@ async fn stream_tail(
         }
     }
     if !params.follow {
-        let end = json!({ "end": true }).to_string();
-        if send_within(&mut socket, Message::Text(end.into()), stall)
+        if send_within(&mut socket, text(&TailMessage::End { end: true }), stall)
             .await
             .is_ok()
         {
@@ -341,14 +339,13 @@ async fn stream_tail(
                         continue;
                     }
                     last = event.seq;
-                    let Ok(text) = serde_json::to_string(&*event) else { continue };
-                    if send_within(&mut socket, Message::Text(text.into()), stall).await.is_err() {
+                    if send_within(&mut socket, text(&TailMessage::Event(&*event)), stall).await.is_err() {
                         return;
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
-                    let notice = json!({ "missed": missed }).to_string();
-                    if send_within(&mut socket, Message::Text(notice.into()), stall).await.is_err() {
+                    let notice = TailMessage::Missed { missed };
+                    if send_within(&mut socket, text(&notice), stall).await.is_err() {
                         return;
                     }
                 }

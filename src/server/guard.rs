@@ -8,10 +8,9 @@ use axum::extract::{Request, State};
 use axum::http::uri::{Authority, Uri};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use super::{json_error, AppState};
+use super::{error, AppState};
 
 /// Where a request's connection arrived, put on every request by the serve loop.
 #[derive(Debug, Clone, Copy)]
@@ -37,13 +36,13 @@ pub async fn guard_api(
     if let Err(refusal) = check_host(request.headers(), connected, allowed)
         .and_then(|()| check_origin(request.headers(), connected, allowed))
     {
-        return json_error(StatusCode::FORBIDDEN, json!({ "error": refusal }));
+        return error(StatusCode::FORBIDDEN, refusal);
     }
     if let Some(expected) = &state.token {
         if !token_matches(request.headers(), expected) {
-            return json_error(
+            return error(
                 StatusCode::UNAUTHORIZED,
-                json!({ "error": "unauthorised: this flux server needs its token (Authorization: Bearer …)" }),
+                "unauthorised: this flux server needs its token (Authorization: Bearer …)",
             );
         }
     }

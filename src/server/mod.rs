@@ -16,9 +16,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
+use crate::api::ErrorBody;
 use crate::project::route_for_path;
 use crate::record::{ExecId, Kind, Links};
-use crate::runtime::{now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared};
+use crate::runtime::{
+    is_json_content_type, now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared,
+};
 use crate::store::{JobWrites, Storage, StoreWrite, TxControl};
 
 pub use guard::ConnectedTo;
@@ -82,14 +85,32 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// An API error: its status and `{ "error": … }` body.
-pub struct ApiError(pub StatusCode, pub Value);
+/// An API error: its status and `{ "error": … }` body (boxed: errors are rare, results common).
+pub struct ApiError(pub StatusCode, pub Box<ErrorBody>);
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError::with_body(status, ErrorBody::new(message))
+    }
+
+    fn with_body(status: StatusCode, body: ErrorBody) -> ApiError {
+        ApiError(status, Box::new(body))
+    }
+}
 
 /// A 500 carrying what went wrong.
 fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        json!({ "error": e.to_string() }),
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// A 409 for an id prefix that several ids start with, naming them.
+fn ambiguous(prefix: &str, ids: Vec<String>) -> ApiError {
+    ApiError::with_body(
+        StatusCode::CONFLICT,
+        ErrorBody {
+            candidates: Some(ids),
+            ..ErrorBody::new(format!("{prefix} is ambiguous: give more characters"))
+        },
     )
 }
 
@@ -138,12 +159,13 @@ fn atomically<T>(
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        json_error(self.0, self.1)
+        (self.0, Json(*self.1)).into_response()
     }
 }
 
-fn json_error(status: StatusCode, body: Value) -> Response {
-    (status, Json(body)).into_response()
+/// An error answer with only its message.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    ApiError::new(status, message).into_response()
 }
 
 fn with_request_id(mut response: Response, id: &ExecId) -> Response {
@@ -184,16 +206,6 @@ struct Refusal {
     message: String,
 }
 
-/// Whether a `Content-Type` says JSON: `application/json` or any `+json` type such as
-/// `application/problem+json`. A parameter (`text/plain; charset=json`) does not make a
-/// type JSON: text/plain is what a cross-site form may send without asking.
-pub fn is_json_content_type(content_type: &str) -> bool {
-    content_type.parse::<mime::Mime>().is_ok_and(|parsed| {
-        parsed.type_() == mime::APPLICATION
-            && (parsed.subtype() == mime::JSON || parsed.suffix() == Some(mime::JSON))
-    })
-}
-
 fn is_form_content_type(content_type: &str) -> bool {
     content_type
         .parse::<mime::Mime>()
@@ -231,7 +243,7 @@ async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Respons
     let path = parts.uri.path().to_string();
     let name = match route_for_path(&path) {
         Ok(name) => name,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     // The common case, an unchanged file, is one stat: done here. A rescan reads the project's
     // sources, so it runs on a blocking thread.
@@ -315,13 +327,7 @@ async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Respons
     let outcome = match state.engine.execute(execution).await {
         Ok(outcome) => outcome,
         Err(e) => {
-            return with_request_id(
-                json_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    json!({ "error": e.to_string() }),
-                ),
-                &id,
-            )
+            return with_request_id(error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()), &id)
         }
     };
     let Some(http) = outcome.http else {
@@ -347,10 +353,14 @@ fn not_found(state: &AppState, name: &str, path: &str) -> Response {
     } else {
         message.push_str(&format!(" — create functions/{name}.ts to serve it"));
     }
-    json_error(
+    ApiError::with_body(
         StatusCode::NOT_FOUND,
-        json!({ "error": message, "suggestions": suggestions.iter().map(|s| format!("/{s}")).collect::<Vec<_>>() }),
+        ErrorBody {
+            suggestions: Some(suggestions.iter().map(|s| format!("/{s}")).collect()),
+            ..ErrorBody::new(message)
+        },
     )
+    .into_response()
 }
 
 /// Records and answers a request refused before its function ran (bad body, too large).
@@ -363,10 +373,14 @@ fn refuse(state: &AppState, execution: &ExecutionRequest, refusal: Refusal) -> R
     );
     let _ = state.shared.records.send(StoreWrite { record, job: None });
     with_request_id(
-        json_error(
+        ApiError::with_body(
             refusal.status,
-            json!({ "error": refusal.message, "requestId": execution.id.to_string() }),
-        ),
+            ErrorBody {
+                request_id: Some(execution.id.to_string()),
+                ..ErrorBody::new(refusal.message)
+            },
+        )
+        .into_response(),
         &execution.id,
     )
 }

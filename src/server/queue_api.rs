@@ -3,47 +3,30 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::{ambiguous, error, internal, with_store, with_writer, ApiError, AppState};
+use crate::api::{
+    DeadLetters, EnqueuedJob, EnqueuedJobs, ErrorBody, JobDetail, Jobs, NewJobs, Paused,
+    QueueStats, Replayed,
+};
+use crate::clock::now_us;
+use crate::record::{ExecId, JobState};
+use crate::store::{EnqueueOptions, JobLookup, JobRow, ReplayError};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
-
-use super::{internal, json_error, with_store, with_writer, ApiError, AppState};
-use crate::clock::now_us;
-use crate::record::{ExecId, JobState};
-use crate::store::{EnqueueOptions, JobLookup, JobRow, ReplayError};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewJob {
-    name: String,
-    #[serde(default)]
-    data: Value,
-    #[serde(default)]
-    opts: Option<EnqueueOptions>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub enum NewJobs {
-    One(NewJob),
-    Many(Vec<NewJob>),
-}
 
 /// `POST /_flux/api/jobs`: one job or an array, enqueued in one transaction.
 pub async fn enqueue(
     State(state): State<Arc<AppState>>,
-    body: Result<Json<NewJobs>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<NewJobs<EnqueueOptions>>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let jobs = match body {
-        Ok(Json(NewJobs::One(job))) => vec![job],
-        Ok(Json(NewJobs::Many(jobs))) => jobs,
+        Ok(Json(jobs)) => jobs.into_vec(),
         Err(e) => {
-            return json_error(
+            return error(
                 StatusCode::BAD_REQUEST,
-                json!({ "error": format!("expected {{ name, data, opts }} or an array of them: {e}") }),
+                format!("expected {{ name, data, opts }} or an array of them: {e}"),
             )
         }
     };
@@ -51,9 +34,12 @@ pub async fn enqueue(
     let result = with_writer(&state, move |tx| {
         for job in &jobs {
             if worker_state.shared.lookup(&job.name).is_none() {
-                return Err(ApiError(
+                return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
-                    json!({ "error": format!("no worker named '{}': create functions/{}.ts", job.name, job.name) }),
+                    format!(
+                        "no worker named '{}': create functions/{}.ts",
+                        job.name, job.name
+                    ),
                 ));
             }
         }
@@ -65,23 +51,26 @@ pub async fn enqueue(
             let default = EnqueueOptions::default();
             let enqueued = tx
                 .enqueue(
-                &job.name,
-                &job.data,
-                options.unwrap_or(&default),
-                config.worker(&job.name).max_attempts,
-                None,
-                now,
-            )
-            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })))?;
-            written.push(json!({
-                "id": enqueued.id, "name": job.name, "exec_id": enqueued.exec_id, "duplicate": enqueued.duplicate,
-            }));
+                    &job.name,
+                    &job.data,
+                    options.unwrap_or(&default),
+                    config.worker(&job.name).max_attempts,
+                    None,
+                    now,
+                )
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+            written.push(EnqueuedJob {
+                id: enqueued.id,
+                name: job.name.clone(),
+                exec_id: enqueued.exec_id,
+                duplicate: enqueued.duplicate,
+            });
         }
         Ok(written)
     })
     .await;
     match result {
-        Ok(written) => (StatusCode::CREATED, Json(json!({ "jobs": written }))).into_response(),
+        Ok(jobs) => (StatusCode::CREATED, Json(EnqueuedJobs { jobs })).into_response(),
         Err(error) => error.into_response(),
     }
 }
@@ -89,21 +78,23 @@ pub async fn enqueue(
 pub async fn stats(State(state): State<Arc<AppState>>) -> Response {
     let result = with_store(&state, |store| store.job_stats(now_us()).map_err(internal)).await;
     match result {
-        Ok(rows) => {
-            Json(json!({ "paused": state.shared.queue.is_paused(), "stats": rows })).into_response()
-        }
+        Ok(stats) => Json(QueueStats {
+            paused: state.shared.queue.is_paused(),
+            stats,
+        })
+        .into_response(),
         Err(error) => error.into_response(),
     }
 }
 
 pub async fn pause(State(state): State<Arc<AppState>>) -> Response {
     state.shared.queue.pause();
-    Json(json!({ "paused": true })).into_response()
+    Json(Paused { paused: true }).into_response()
 }
 
 pub async fn resume(State(state): State<Arc<AppState>>) -> Response {
     state.shared.queue.resume();
-    Json(json!({ "paused": false })).into_response()
+    Json(Paused { paused: false }).into_response()
 }
 
 /// `GET /_flux/api/jobs?state=&fn=&limit=`
@@ -136,7 +127,7 @@ pub async fn list(
     })
     .await;
     match result {
-        Ok(jobs) => Json(json!({ "jobs": jobs })).into_response(),
+        Ok(jobs) => Json(Jobs { jobs }).into_response(),
         Err(error) => error.into_response(),
     }
 }
@@ -147,17 +138,14 @@ fn lookup(
     find: impl FnOnce(&str) -> crate::store::Result<JobLookup>,
 ) -> Result<JobRow, ApiError> {
     let prefix = ExecId::parse_prefix(raw)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })))?;
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     match find(&prefix).map_err(internal)? {
         JobLookup::Found(job) => Ok(*job),
-        JobLookup::NotFound => Err(ApiError(
+        JobLookup::NotFound => Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            json!({ "error": format!("no job or job attempt has an id starting with {prefix}") }),
+            format!("no job or job attempt has an id starting with {prefix}"),
         )),
-        JobLookup::Ambiguous(ids) => Err(ApiError(
-            StatusCode::CONFLICT,
-            json!({ "error": format!("{prefix} is ambiguous: give more characters"), "candidates": ids }),
-        )),
+        JobLookup::Ambiguous(ids) => Err(ambiguous(&prefix, ids)),
     }
 }
 
@@ -166,7 +154,7 @@ pub async fn show(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -
     let result = with_store(&state, move |store| {
         let job = lookup(&raw, |prefix| store.find_job(prefix))?;
         let attempts = store.job_attempts(&job).map_err(internal)?;
-        Ok(json!({ "job": job, "attempts": attempts }))
+        Ok(JobDetail { job, attempts })
     })
     .await;
     match result {
@@ -181,9 +169,9 @@ pub async fn dead_letters(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     if let Some(key) = params.keys().find(|k| *k != "fn") {
-        return json_error(
+        return error(
             StatusCode::BAD_REQUEST,
-            json!({ "error": format!("unknown filter {key} (use fn)") }),
+            format!("unknown filter {key} (use fn)"),
         );
     }
     let function = params.get("fn").cloned();
@@ -192,7 +180,7 @@ pub async fn dead_letters(
     })
     .await;
     match result {
-        Ok(dead) => Json(json!({ "dead": dead })).into_response(),
+        Ok(dead) => Json(DeadLetters { dead }).into_response(),
         Err(error) => error.into_response(),
     }
 }
@@ -204,10 +192,17 @@ pub async fn replay(State(state): State<Arc<AppState>>, Path(raw): Path<String>)
         let job = lookup(&raw, |prefix| tx.find_job(prefix))?;
         let max_attempts = worker_state.shared.config().worker(&job.name).max_attempts;
         match tx.replay(&job, max_attempts, now_us()) {
-            Ok(exec_id) => Ok(json!({ "job_id": job.id, "name": job.name, "exec_id": exec_id })),
-            Err(e @ ReplayError::NotDead { .. }) => Err(ApiError(
+            Ok(exec_id) => Ok(Replayed {
+                job_id: job.id,
+                name: job.name,
+                exec_id,
+            }),
+            Err(e @ ReplayError::NotDead { .. }) => Err(ApiError::with_body(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                json!({ "error": e.to_string(), "state": job.state }),
+                ErrorBody {
+                    state: Some(job.state.as_str().to_string()),
+                    ..ErrorBody::new(e.to_string())
+                },
             )),
             Err(ReplayError::Store(e)) => Err(internal(e)),
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::StoreError;
-use crate::record::{short_error, ExecId, JobState, Transition};
+use crate::record::{short_error, ExecId, JobId, JobState, Transition};
 
 /// The queue's tables, created with the store's own (see [`super::Store::open`]).
 pub const SCHEMA: &str = "
@@ -54,7 +54,7 @@ const COLUMNS: &str =
 /// One job as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRow {
-    pub id: String,
+    pub id: JobId,
     pub name: String,
     pub data: Value,
     pub state: JobState,
@@ -72,11 +72,19 @@ pub struct JobRow {
     pub updated_at_us: i64,
 }
 
+/// A job id column: made by flux, so always one; a damaged one is a conversion error.
+fn job_id(row: &Row<'_>, column: usize) -> rusqlite::Result<JobId> {
+    let text: String = row.get(column)?;
+    text.parse().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 fn job_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
     let data: String = row.get(2)?;
     let state: String = row.get(3)?;
     Ok(JobRow {
-        id: row.get(0)?,
+        id: job_id(row, 0)?,
         name: row.get(1)?,
         data: serde_json::from_str(&data).unwrap_or(Value::Null),
         state: JobState::parse(&state).unwrap_or(JobState::Pending),
@@ -121,7 +129,7 @@ impl From<rusqlite::Error> for EnqueueError {
 /// A job written by [`enqueue`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Enqueued {
-    pub id: String,
+    pub id: JobId,
     pub run_at_us: i64,
     /// The execution id its first attempt will have.
     pub exec_id: String,
@@ -211,13 +219,13 @@ pub fn enqueue(
     };
     if let Some(key) = &options.idempotency_key {
         let window_start = now_us.saturating_sub(micros(IDEMPOTENCY_WINDOW));
-        let existing: Option<(String, i64, String)> = conn
+        let existing: Option<(JobId, i64, String)> = conn
             .query_row(
                 "SELECT id, run_at_us, next_exec_id FROM _flux_jobs WHERE idempotency_key = ?1 AND name = ?2
                  AND (state IN ('pending', 'scheduled', 'running') OR enqueued_at_us >= ?3)
                  ORDER BY enqueued_at_us DESC LIMIT 1",
                 params![key, name, window_start],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                |row| Ok((job_id(row, 0)?, row.get(1)?, row.get(2)?)),
             )
             .optional()?;
         if let Some((id, run_at_us, exec_id)) = existing {
@@ -229,7 +237,7 @@ pub fn enqueue(
             });
         }
     }
-    let id = ExecId::random().to_string();
+    let id = JobId::random();
     let exec_id = ExecId::random().to_string();
     let state = if run_at_us > now_us {
         JobState::Scheduled
@@ -242,7 +250,7 @@ pub fn enqueue(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?7)",
     )?
     .execute(params![
-        id,
+        id.to_string(),
         name,
         data.to_string(),
         state.as_str(),
@@ -315,14 +323,14 @@ fn due_in_state(
 /// Records that an attempt of each of `job_ids` has started.
 pub fn mark_running<'a>(
     conn: &Connection,
-    job_ids: impl IntoIterator<Item = &'a str>,
+    job_ids: impl IntoIterator<Item = &'a JobId>,
     now_us: i64,
 ) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "UPDATE _flux_jobs SET state = 'running', attempts = attempts + 1, updated_at_us = ?2 WHERE id = ?1",
     )?;
     for job_id in job_ids {
-        stmt.execute(params![job_id, now_us])?;
+        stmt.execute(params![job_id.to_string(), now_us])?;
     }
     Ok(())
 }
@@ -356,7 +364,7 @@ pub fn recover_running(conn: &Connection, now_us: i64) -> rusqlite::Result<usize
 /// die before the record, the next start writes one for them (see [`take_partial_attempts`]).
 pub fn mark_partial_attempts(
     conn: &Connection,
-    attempts: &[(ExecId, String, i64)],
+    attempts: &[(ExecId, JobId, i64)],
 ) -> rusqlite::Result<()> {
     if attempts.is_empty() {
         return Ok(());
@@ -366,7 +374,7 @@ pub fn mark_partial_attempts(
          VALUES (?1, ?2, ?3)",
     )?;
     for (exec, job_id, started_at_us) in attempts {
-        stmt.execute(params![exec.to_string(), job_id, started_at_us])?;
+        stmt.execute(params![exec.to_string(), job_id.to_string(), started_at_us])?;
     }
     Ok(())
 }
@@ -407,12 +415,13 @@ pub fn take_partial_attempts(
 /// Applies an attempt's outcome to its job (called in the transaction that stores the record).
 pub fn apply_transition(
     conn: &Connection,
-    job_id: &str,
+    job_id: &JobId,
     record_id: &str,
     transition: &Transition,
     error: Option<&str>,
     now_us: i64,
 ) -> rusqlite::Result<()> {
+    let job_id = job_id.to_string();
     match transition {
         Transition::Done => conn.prepare_cached(
             "UPDATE _flux_jobs SET state = 'done', last_record = ?2, last_error = NULL, updated_at_us = ?3 WHERE id = ?1",
@@ -509,7 +518,7 @@ pub(super) fn list_jobs(
 pub struct DeadLetter {
     /// The last attempt's execution id: the one to `flux why`.
     pub id: String,
-    pub job_id: String,
+    pub job_id: JobId,
     pub function: String,
     pub attempts: u32,
     pub error: String,
@@ -528,7 +537,10 @@ pub(super) fn dead_letters(
         .map(|job| {
             let error = job.last_error.clone().unwrap_or_default();
             DeadLetter {
-                id: job.last_record.clone().unwrap_or_else(|| job.id.clone()),
+                id: job
+                    .last_record
+                    .clone()
+                    .unwrap_or_else(|| job.id.to_string()),
                 job_id: job.id,
                 function: job.name,
                 attempts: job.attempts,
@@ -588,9 +600,9 @@ pub(super) fn find_job(conn: &Connection, prefix: &str) -> rusqlite::Result<JobL
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    #[error("job {id} ({name}) is {state}, not dead-lettered: only dead jobs can be replayed")]
+    #[error("job {} ({name}) is {state}, not dead-lettered: only dead jobs can be replayed", id.short())]
     NotDead {
-        id: String,
+        id: JobId,
         name: String,
         state: &'static str,
     },
@@ -614,7 +626,7 @@ pub(super) fn replay(
 ) -> Result<String, ReplayError> {
     if job.state != JobState::Dead {
         return Err(ReplayError::NotDead {
-            id: job.id[..8].to_string(),
+            id: job.id.clone(),
             name: job.name.clone(),
             state: job.state.as_str(),
         });
@@ -623,11 +635,11 @@ pub(super) fn replay(
     let changed = conn.execute(
         "UPDATE _flux_jobs SET state = 'pending', attempts = 0, max_attempts = ?2, run_at_us = ?3,
          next_exec_id = ?4, replays = replays + 1, updated_at_us = ?3 WHERE id = ?1 AND state = 'dead'",
-        params![job.id, max_attempts, now_us, exec_id],
+        params![job.id.to_string(), max_attempts, now_us, exec_id],
     )?;
     if changed == 0 {
         return Err(ReplayError::NotDead {
-            id: job.id[..8].to_string(),
+            id: job.id.clone(),
             name: job.name.clone(),
             state: "no longer dead",
         });
@@ -701,7 +713,7 @@ mod tests {
             due.iter().map(|j| j.name.as_str()).collect::<Vec<_>>(),
             ["b"]
         );
-        mark_running(&conn, [due[0].id.as_str()], 2).expect("mark");
+        mark_running(&conn, [&due[0].id], 2).expect("mark");
         assert_eq!(due_jobs(&conn, 3, 10, &[]).expect("due").len(), 1);
         assert_eq!(recover_running(&conn, 4).expect("recover"), 1);
         assert_eq!(due_jobs(&conn, 5, 10, &[]).expect("due").len(), 2);
@@ -721,8 +733,8 @@ mod tests {
         )
         .expect("enqueue");
         let job = due_jobs(&conn, 1, 1, &[]).expect("due").remove(0);
-        mark_running(&conn, [job.id.as_str()], 1).expect("mark");
-        let JobLookup::Found(job) = find_job(&conn, &job.id).expect("find") else {
+        mark_running(&conn, [&job.id], 1).expect("mark");
+        let JobLookup::Found(job) = find_job(&conn, &job.id.to_string()).expect("find") else {
             panic!("no job")
         };
         assert!(matches!(
@@ -743,7 +755,7 @@ mod tests {
             (dead[0].id.as_str(), dead[0].short_error.as_str()),
             ("r1", "boom")
         );
-        let JobLookup::Found(job) = find_job(&conn, &job.id[..6]).expect("find") else {
+        let JobLookup::Found(job) = find_job(&conn, &job.id.to_string()[..6]).expect("find") else {
             panic!("job not found by prefix")
         };
         let next = replay(&conn, &job, 5, 4).expect("replay");

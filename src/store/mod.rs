@@ -110,6 +110,8 @@ pub enum StoreError {
     Decode(#[from] serde_json::Error),
     #[error("execution {owner}'s transaction is open: the store's own writes wait until it ends")]
     TransactionOpen { owner: crate::record::ExecId },
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordReadError),
 }
 
 #[cfg(test)]

@@ -3,14 +3,14 @@ use serde::{Deserialize, Serialize};
 
 use super::jobs::apply_transition;
 use super::Result;
-use crate::record::{ExecId, ExecutionRecord, Mutation, RecordSummary, Transition};
+use crate::record::{ExecId, ExecutionRecord, JobId, Mutation, RecordSummary, Transition};
 
 /// A finished execution for the store: its record and, for a job attempt, what happens to
 /// the job next. Both are committed in one transaction.
 #[derive(Debug, Clone)]
 pub struct StoreWrite {
     pub record: ExecutionRecord,
-    pub job: Option<(String, Transition)>,
+    pub job: Option<(JobId, Transition)>,
 }
 
 /// Rows image of one mutation, serialised: (mutation, before, after).
@@ -87,7 +87,7 @@ pub fn insert_writes(
             record.status.as_str(),
             record.started_at_us,
             record.duration_us as i64,
-            record.links.job_id,
+            record.links.job_id.as_ref().map(JobId::to_string),
             record.links.enqueued_by.map(|e| e.to_string()),
             body,
             record.id.hi(),
@@ -138,7 +138,7 @@ pub(super) fn find_record(conn: &Connection, prefix: &str) -> Result<RecordLooku
         0 => RecordLookup::NotFound,
         1 => {
             let (_, body) = &rows[0];
-            RecordLookup::Found(Box::new(serde_json::from_str(body)?))
+            RecordLookup::Found(Box::new(ExecutionRecord::from_json(body)?))
         }
         _ => RecordLookup::Ambiguous(rows.into_iter().map(|(id, _)| id).collect()),
     })
@@ -216,7 +216,7 @@ pub(super) fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<V
     })?;
     let mut summaries = Vec::new();
     for body in bodies {
-        let record: ExecutionRecord = serde_json::from_str(&body?)?;
+        let record = ExecutionRecord::from_json(&body?)?;
         summaries.push(RecordSummary::from(&record));
     }
     Ok(summaries)
@@ -251,7 +251,10 @@ impl TailFilter {
                 enqueued_by.is_some_and(|e| e.starts_with(v))
             })
             && any(&self.jobs, &|v| {
-                record.job_id.as_deref().is_some_and(|j| j.starts_with(v))
+                record
+                    .job_id
+                    .as_ref()
+                    .is_some_and(|j| j.to_string().starts_with(v))
             })
     }
 }
@@ -284,14 +287,14 @@ pub(super) fn tail_history(
         let done = rows.len() < page;
         for (seq, body, enqueued_by) in rows {
             cursor = seq;
-            let record: ExecutionRecord = serde_json::from_str(&body)?;
+            let record = ExecutionRecord::from_json(&body)?;
             let summary = RecordSummary::from(&record);
             if filter.matches(&summary, enqueued_by.as_deref()) {
                 events.push(crate::record::TailEvent {
                     seq,
                     record: summary,
                     enqueued_by,
-                    note: None,
+                    next: None,
                 });
                 if events.len() >= limit {
                     return Ok(events);

@@ -148,7 +148,7 @@ mod tests {
             .enqueue("w", &json!(1), &EnqueueOptions::default(), 3, None, 10)
             .expect("enqueue");
         let storage: &dyn Storage = &store;
-        let JobLookup::Found(found) = storage.find_job(&job.id[..8]).expect("find") else {
+        let JobLookup::Found(found) = storage.find_job(&job.id.short()).expect("find") else {
             panic!("the job is not found by its prefix")
         };
         assert_eq!((found.name.as_str(), found.state), ("w", JobState::Pending));

@@ -24,6 +24,7 @@ fn span(id: u32, name: &str, status: SpanStatus, attrs: Value, location: &str) -
 
 fn failed(kind: Kind, status: Status, spans: Vec<Span>) -> ExecutionRecord {
     ExecutionRecord {
+        format: crate::record::RECORD_FORMAT,
         id: ExecId::random(),
         kind,
         function: "send_welcome_email".into(),

@@ -209,3 +209,32 @@ fn tail_reconnects_and_resumes_without_gaps_or_duplicates() {
     let line = tail.next_line();
     assert!(line.contains(&next[..8]), "a duplicate: {line}");
 }
+
+#[test]
+fn the_tail_feed_carries_what_happens_next_as_data() {
+    let project = fast_example();
+    let server = project.start();
+    let tail = Tail::start(&project, &["--filter", "type=job", "--json"]);
+    tail.wait_until_subscribed(|| {
+        server.post_json("/create_user", r#"{"email":"a@b.c"}"#);
+    });
+    server.enqueue(&json!({
+        "name": "send_welcome_email", "data": { "userId": "u_99", "email": "a@b.com" }
+    }));
+    let mut kinds = Vec::new();
+    while kinds.last() != Some(&"dead".to_string()) {
+        let event: serde_json::Value =
+            serde_json::from_str(&tail.next_line()).expect("an NDJSON event");
+        if event["record"]["status"] == "ok" {
+            continue;
+        }
+        let next = &event["next"];
+        if next["kind"] == "retry" {
+            assert!(next["run_at_us"].as_i64().is_some(), "{event}");
+            assert_eq!(next["next_exec_id"].as_str().map(str::len), Some(32));
+        }
+        assert!(event.get("note").is_none(), "no rendered text: {event}");
+        kinds.push(next["kind"].as_str().unwrap_or("none").to_string());
+    }
+    assert_eq!(kinds, ["retry", "dead"]);
+}

@@ -126,3 +126,29 @@ fn why_names_the_execution_that_wrote_the_conflicting_row_and_outputs_are_pinned
     let (_, tail, _) = project.run(&["tail", "--last", "1h", "--no-follow"]);
     assert_filtered_snapshot!("tail_history", tail);
 }
+
+#[test]
+fn a_record_written_by_a_newer_flux_says_to_upgrade() {
+    let project = Project::with_files(&[("functions/ping.ts", "export default () => 'pong'")]);
+    let server = project.start();
+    let id = server.get("/ping").request_id();
+    server.record(&id);
+    server.stop();
+    let conn =
+        rusqlite::Connection::open(project.path().join(".flux/flux.db")).expect("open store");
+    let changed = conn
+        .execute(
+            "UPDATE _flux_records SET body = json_set(body, '$.format', 999) WHERE id = ?1",
+            [&id],
+        )
+        .expect("update");
+    assert_eq!(changed, 1);
+    drop(conn);
+    let (code, _, stderr) = project.run(&["trace", &id[..8]]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("written by a newer flux (record format 999"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("upgrade flux"), "{stderr}");
+}

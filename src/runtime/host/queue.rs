@@ -95,7 +95,7 @@ impl HostState {
         match result {
             Ok(job) => {
                 let mut done = Map::new();
-                done.insert(attr::JOB_ID.into(), Value::String(job.id.clone()));
+                done.insert(attr::JOB_ID.into(), Value::String(job.id.to_string()));
                 if job.duplicate {
                     done.insert(attr::DUPLICATE.into(), Value::Bool(true));
                 }
