@@ -7,22 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Edges of today's cycles, being removed in parallel (issue 11). Each is ignored when looking
-/// for cycles; the lead empties this list once the branches that remove them are merged. An
-/// entry whose edge no longer exists fails the test, so the list only shrinks.
-const KNOWN_CYCLES: &[(&str, &str)] = &[
-    // client/mod.rs: exit codes, CliError, GlobalArgs and UserConfig live in cli.
-    ("client", "cli"),
-    // output.rs reads cli's global flags.
-    ("output", "cli"),
-    // runtime/worker.rs asks server whether a content type is JSON.
-    ("runtime", "server"),
-    // server/api.rs reads the project id through client::identity.
-    ("server", "client"),
-    // why/mod.rs renders values with render::inspect.
-    ("why", "render"),
-];
-
 type Graph = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
 fn src_dir() -> PathBuf {
@@ -233,27 +217,9 @@ fn top_level_modules_have_no_import_cycles() {
         "no modules or no edges found under {}: the scan is broken",
         src_dir().display()
     );
-    let stale: Vec<String> = KNOWN_CYCLES
-        .iter()
-        .filter(|(from, to)| !graph.get(*from).is_some_and(|e| e.contains_key(*to)))
-        .map(|(from, to)| format!("{from} -> {to}"))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "KNOWN_CYCLES lists edges that are gone; remove them: {}",
-        stale.join(", ")
-    );
-    let allowed: BTreeSet<(&str, &str)> = KNOWN_CYCLES.iter().copied().collect();
     let checked: BTreeMap<String, BTreeSet<String>> = graph
         .iter()
-        .map(|(from, edges)| {
-            let kept = edges
-                .keys()
-                .filter(|to| !allowed.contains(&(from.as_str(), to.as_str())))
-                .cloned()
-                .collect();
-            (from.clone(), kept)
-        })
+        .map(|(from, edges)| (from.clone(), edges.keys().cloned().collect()))
         .collect();
     let found = cycles(&checked);
     let mut report = String::new();
