@@ -466,3 +466,235 @@ impl Scheduler for Dispatcher {
         self.runner.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::project::QueueConfig;
+    use crate::queue::{enqueue, EnqueueOptions};
+    use crate::store::{Store, StoreThread};
+
+    /// A runner that keeps what it was given.
+    struct Collect(Arc<Mutex<Vec<Attempt>>>);
+
+    impl Runner for Collect {
+        fn run(&mut self, attempts: Vec<Attempt>) {
+            self.0.lock().expect("attempts").extend(attempts);
+        }
+        fn stop(&mut self) {}
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        batch: Batch,
+        handle: DispatcherHandle,
+        dispatcher: Dispatcher,
+        started: Arc<Mutex<Vec<Attempt>>>,
+    }
+
+    /// A dispatcher for one job engine (two attempts claimed at once) and the ids of the jobs
+    /// of `names`, enqueued and due.
+    fn fixture(names: &[&str]) -> (Fixture, Vec<String>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("flux.db")).expect("store");
+        let conn = store.connect().expect("connect");
+        let jobs = names
+            .iter()
+            .map(|name| {
+                let options = EnqueueOptions::default();
+                enqueue(&conn, name, &json!({ "n": 1 }), &options, 3, None, 0)
+                    .expect("enqueue")
+                    .id
+            })
+            .collect();
+        let batch = Batch::new(&store).expect("batch");
+        let (waker, _inbox) = StoreThread::channel();
+        let handle = DispatcherHandle::new(waker);
+        let config = Arc::new(Config {
+            queue: QueueConfig { concurrency: 1 },
+            ..Config::default()
+        });
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let dispatcher = Dispatcher::new(
+            handle.clone(),
+            Box::new(move || Arc::clone(&config)),
+            Box::new(Collect(Arc::clone(&started))),
+            tokio::sync::broadcast::channel(1).0,
+        );
+        let fixture = Fixture {
+            _dir: dir,
+            store,
+            batch,
+            handle,
+            dispatcher,
+            started,
+        };
+        (fixture, jobs)
+    }
+
+    fn state(conn: &Connection, job: &str) -> String {
+        conn.query_row("SELECT state FROM _flux_jobs WHERE id = ?1", [job], |row| {
+            row.get(0)
+        })
+        .expect("job")
+    }
+
+    fn started(fixture: &Fixture) -> Vec<Attempt> {
+        std::mem::take(&mut *fixture.started.lock().expect("attempts"))
+    }
+
+    /// The record of `attempt`, finished with `status`.
+    fn finished(attempt: &Attempt, status: Status) -> StoreWrite {
+        StoreWrite {
+            record: ExecutionRecord {
+                id: attempt.id,
+                kind: Kind::Job,
+                function: attempt.job.name.clone(),
+                method: None,
+                path: None,
+                status,
+                http_status: None,
+                started_at_us: 1_000_000,
+                duration_us: 50,
+                input: attempt.input.clone(),
+                output: None,
+                error: None,
+                console: Vec::new(),
+                code_version: "v".into(),
+                spans: Vec::new(),
+                mutations: Vec::new(),
+                links: attempt.links.clone(),
+                dropped: None,
+            },
+            job: Some((attempt.job.job_id.clone(), Transition::Done)),
+        }
+    }
+
+    #[test]
+    fn due_jobs_are_claimed_once_marked_running_and_handed_to_the_runner() {
+        let (mut f, jobs) = fixture(&["a", "a", "b"]);
+        assert_eq!(f.dispatcher.claim(&mut f.batch), Some(Duration::ZERO));
+        let attempts = started(&f);
+        assert_eq!(attempts.len(), 2, "twice the one engine");
+        let conn = f.store.connect().expect("connect");
+        for (attempt, job) in attempts.iter().zip(&jobs) {
+            assert_eq!(&attempt.job.job_id, job);
+            assert_eq!(attempt.job.attempt, 1);
+            assert_eq!(attempt.input["attempt"], 1);
+            assert_eq!(attempt.links.job_id.as_ref(), Some(job));
+            let next_exec_id: String = conn
+                .query_row(
+                    "SELECT next_exec_id FROM _flux_jobs WHERE id = ?1",
+                    [job],
+                    |row| row.get(0),
+                )
+                .expect("job");
+            assert_eq!(attempt.id.to_string(), next_exec_id);
+            assert_eq!(state(f.batch.conn(), job), "running");
+            assert_eq!(state(&conn, job), "pending", "until the next commit");
+        }
+        assert!(f.dispatcher.unsaved() && f.dispatcher.commit_now());
+        assert_eq!(f.dispatcher.claim(&mut f.batch), None, "no slot is free");
+        assert!(started(&f).is_empty());
+        assert!(f.dispatcher.busy());
+        f.batch.close();
+    }
+
+    #[test]
+    fn a_paused_queue_claims_nothing_until_resumed() {
+        let (mut f, jobs) = fixture(&["a"]);
+        f.handle.pause();
+        assert_eq!(f.dispatcher.claim(&mut f.batch), None);
+        assert!(started(&f).is_empty());
+        assert!(!f.dispatcher.unsaved());
+        f.handle.resume();
+        f.dispatcher.claim(&mut f.batch);
+        assert_eq!(started(&f).len(), 1);
+        assert_eq!(state(f.batch.conn(), &jobs[0]), "running");
+        f.batch.close();
+    }
+
+    #[test]
+    fn marks_an_undone_transaction_took_are_made_again() {
+        let (mut f, jobs) = fixture(&["a"]);
+        f.dispatcher.claim(&mut f.batch);
+        assert_eq!(started(&f).len(), 1);
+        let failed = f
+            .batch
+            .commit_with(|tx| Ok(tx.execute_batch("INSERT INTO no_such_table VALUES (1)")?));
+        assert!(failed.is_err());
+        assert_eq!(
+            state(f.batch.conn(), &jobs[0]),
+            "pending",
+            "the mark is gone"
+        );
+        f.dispatcher.undone(&mut f.batch);
+        assert_eq!(state(f.batch.conn(), &jobs[0]), "running");
+        assert!(f.dispatcher.unsaved());
+        f.dispatcher.claim(&mut f.batch);
+        assert!(started(&f).is_empty(), "not started again");
+        f.batch.commit_with(|_| Ok(())).expect("commit");
+        f.dispatcher.committed(&[], &[]);
+        assert!(!f.dispatcher.unsaved());
+        let conn = f.store.connect().expect("connect");
+        assert_eq!(state(&conn, &jobs[0]), "running");
+        f.batch.close();
+    }
+
+    #[test]
+    fn a_finished_attempt_whose_writes_were_lost_fails_and_frees_its_slot() {
+        let (mut f, _) = fixture(&["a"]);
+        f.dispatcher.claim(&mut f.batch);
+        let attempt = started(&f).pop().expect("attempt");
+        let mut write = finished(&attempt, Status::Ok);
+        f.dispatcher.writes_lost(&mut write, "undone");
+        assert_eq!(write.record.status, Status::Error);
+        assert_eq!(
+            write.record.error.as_ref().map(|e| e.name.as_str()),
+            Some(WRITES_LOST)
+        );
+        assert!(
+            matches!(write.job, Some((_, Transition::Retry { .. }))),
+            "attempt 1 of 3 is retried: {:?}",
+            write.job
+        );
+        assert!(f.dispatcher.arrived(&write), "its slot is free");
+        assert!(!f.dispatcher.busy());
+        assert!(!f.dispatcher.arrived(&write), "once");
+        f.batch.close();
+    }
+
+    #[test]
+    fn writes_committed_ahead_of_their_record_leave_a_row_until_the_record_commits() {
+        let (mut f, _) = fixture(&["a"]);
+        f.dispatcher.claim(&mut f.batch);
+        let attempt = started(&f).pop().expect("attempt");
+        let partial_rows = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM _flux_partial_attempts", [], |row| {
+                row.get(0)
+            })
+            .expect("count")
+        };
+        let writers = HashSet::from([attempt.id]);
+        let dispatcher = &mut f.dispatcher;
+        f.batch
+            .commit_with(|tx| dispatcher.before_commit(tx, &[], &writers))
+            .expect("commit");
+        f.dispatcher.committed(&[], &[]);
+        let conn = f.store.connect().expect("connect");
+        assert_eq!(partial_rows(&conn), 1);
+        let record = [finished(&attempt, Status::Ok)];
+        let dispatcher = &mut f.dispatcher;
+        f.batch
+            .commit_with(|tx| dispatcher.before_commit(tx, &record, &writers))
+            .expect("commit");
+        f.dispatcher.committed(&record, &[1]);
+        assert_eq!(partial_rows(&conn), 0);
+        f.batch.close();
+    }
+}
