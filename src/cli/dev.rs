@@ -15,12 +15,12 @@ use super::dev_output::ExecutionPrinter;
 use super::{CliError, DevArgs};
 use crate::client::ServerInfo;
 use crate::project::{FunctionTable, Layout, CONFIG_FILE};
-use crate::queue::{recover_attempts, Dispatcher, DispatcherHandle};
+use crate::queue::{recover_attempts, tail_feed, Dispatcher, DispatcherHandle};
 use crate::runtime::{load_config, now_us, strip_types, Engine, JobEngines, Shared};
 use crate::server::{router, AppState, ConnectionLimits};
 use crate::store::{
-    apply_migrations, prune, prune_to_size, writer_channel, Batch, Checked, Inbox, OnWritten,
-    SizeWatch, Store, StoreError, StoreThread, StoreWrite,
+    apply_migrations, prune, prune_to_size, writer_channel, Batch, Checked, Inbox, SizeWatch,
+    SqlCall, Store, StoreError, StoreThread, StoreWrite,
 };
 
 /// Finished executions that may wait for the store thread before engines block.
@@ -226,12 +226,13 @@ async fn serve(
         .map_err(|e| CliError::failure(format!("cannot start the JS engines: {e}")))?;
     // Printing has its own thread: a stdout nobody reads must not hold the store thread.
     let printer = ExecutionPrinter::start(args.quiet);
+    let print = printer.sender();
     let store_thread = start_store_thread(
         &shared,
         inbox,
         records_rx,
         sql_calls,
-        Box::new(printer.sender()),
+        Box::new(move |writes, _| print(writes)),
     )
     .map_err(|e| CliError::failure(format!("cannot start the job queue: {e}")))?;
 
@@ -311,13 +312,14 @@ async fn serve(
 }
 
 /// Puts back the job attempts a killed `flux dev` left running, starts the job engines, then
-/// the store thread with the queue's dispatcher handing them due jobs.
+/// the store thread with the queue's dispatcher handing them due jobs; what commits goes to
+/// `flux tail` and to `print`.
 fn start_store_thread(
     shared: &Arc<Shared>,
     inbox: Inbox,
     records: crossbeam_channel::Receiver<StoreWrite>,
-    calls: crossbeam_channel::Receiver<crate::store::SqlCall>,
-    on_written: OnWritten,
+    calls: crossbeam_channel::Receiver<SqlCall>,
+    print: crate::store::OnCommitted,
 ) -> Result<StoreThread, String> {
     let mut batch = Batch::new(&shared.store).map_err(|e| e.to_string())?;
     recover_attempts(&mut batch).map_err(|e| e.to_string())?;
@@ -327,19 +329,14 @@ fn start_store_thread(
         let shared = Arc::clone(shared);
         Box::new(move || shared.config())
     };
-    let dispatcher = Dispatcher::new(
-        shared.queue.clone(),
-        config,
-        Box::new(engines),
-        shared.tail.clone(),
-    );
+    let dispatcher = Dispatcher::new(shared.queue.clone(), config, Box::new(engines));
     StoreThread::start(
         batch,
         inbox,
         records,
         calls,
         Box::new(dispatcher),
-        on_written,
+        vec![tail_feed(shared.tail.clone()), print],
     )
     .map_err(|e| e.to_string())
 }

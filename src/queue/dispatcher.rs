@@ -2,7 +2,7 @@
 //! commit and at the next job's due time, it claims the jobs that are due with the writer's
 //! connection, marks them running in the open transaction and hands them to a [`Runner`]. It
 //! adds to each commit what the queue must store with the records (the marks, and the attempts
-//! whose writes commit ahead of their record), and tells `flux tail` what committed.
+//! whose writes commit ahead of their record). [`tail_feed`] tells `flux tail` what committed.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +23,9 @@ use crate::record::{
     ErrorInfo, ExecId, Kind, Links, RecordSummary, Status, TailEvent, WRITES_LOST,
 };
 use crate::render::transition_note;
-use crate::store::{insert_writes, prepare_writes, Batch, Scheduler, StoreWrite, Waker};
+use crate::store::{
+    insert_writes, prepare_writes, Batch, OnCommitted, Scheduler, StoreWrite, Waker,
+};
 
 /// Talks to the dispatcher; cheap to clone.
 #[derive(Clone)]
@@ -71,7 +73,6 @@ pub struct Dispatcher {
     handle: DispatcherHandle,
     config: ConfigSource,
     runner: Box<dyn Runner>,
-    tail: TailSender,
     concurrency: usize,
     /// Jobs whose started attempt has not sent its record back yet.
     in_flight: HashSet<String>,
@@ -183,14 +184,12 @@ impl Dispatcher {
         handle: DispatcherHandle,
         config: ConfigSource,
         runner: Box<dyn Runner>,
-        tail: TailSender,
     ) -> Dispatcher {
         let concurrency = config().queue.concurrency;
         Dispatcher {
             handle,
             config,
             runner,
-            tail,
             concurrency,
             in_flight: HashSet::new(),
             per_worker: HashMap::new(),
@@ -252,10 +251,13 @@ impl Dispatcher {
             job: attempt,
         }
     }
+}
 
-    /// Tells `flux tail` subscribers about committed executions (none listening is fine).
-    fn publish(&self, batch: &[StoreWrite], seqs: &[i64]) {
-        if self.tail.receiver_count() == 0 {
+/// Tells `flux tail` subscribers about committed executions (none listening is fine), with a
+/// note on what happens to each attempt's job next.
+pub fn tail_feed(tail: TailSender) -> OnCommitted {
+    Box::new(move |batch: &[StoreWrite], seqs: &[i64]| {
+        if tail.receiver_count() == 0 {
             return;
         }
         for (write, seq) in batch.iter().zip(seqs) {
@@ -270,9 +272,9 @@ impl Dispatcher {
                 enqueued_by: write.record.links.enqueued_by.map(|id| id.to_string()),
                 note,
             };
-            let _ = self.tail.send(Arc::new(event));
+            let _ = tail.send(Arc::new(event));
         }
-    }
+    })
 }
 
 impl Scheduler for Dispatcher {
@@ -432,8 +434,7 @@ impl Scheduler for Dispatcher {
         Ok(())
     }
 
-    fn committed(&mut self, records: &[StoreWrite], seqs: &[i64]) {
-        self.publish(records, seqs);
+    fn committed(&mut self, records: &[StoreWrite]) {
         self.marks.clear();
         self.marks_lost.clear();
         self.partial.extend(self.partial_committing.drain(..));
@@ -524,7 +525,6 @@ mod tests {
             handle.clone(),
             Box::new(move || Arc::clone(&config)),
             Box::new(Collect(Arc::clone(&started))),
-            tokio::sync::broadcast::channel(1).0,
         );
         let fixture = Fixture {
             _dir: dir,
@@ -639,7 +639,7 @@ mod tests {
         f.dispatcher.claim(&mut f.batch);
         assert!(started(&f).is_empty(), "not started again");
         f.batch.commit_with(|_| Ok(())).expect("commit");
-        f.dispatcher.committed(&[], &[]);
+        f.dispatcher.committed(&[]);
         assert!(!f.dispatcher.unsaved());
         let conn = f.store.connect().expect("connect");
         assert_eq!(state(&conn, &jobs[0]), "running");
@@ -685,7 +685,7 @@ mod tests {
         f.batch
             .commit_with(|tx| dispatcher.before_commit(tx, &[], &writers))
             .expect("commit");
-        f.dispatcher.committed(&[], &[]);
+        f.dispatcher.committed(&[]);
         let conn = f.store.connect().expect("connect");
         assert_eq!(partial_rows(&conn), 1);
         let record = [finished(&attempt, Status::Ok)];
@@ -693,7 +693,7 @@ mod tests {
         f.batch
             .commit_with(|tx| dispatcher.before_commit(tx, &record, &writers))
             .expect("commit");
-        f.dispatcher.committed(&record, &[1]);
+        f.dispatcher.committed(&record);
         assert_eq!(partial_rows(&conn), 0);
         f.batch.close();
     }

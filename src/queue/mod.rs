@@ -14,7 +14,9 @@ use serde_json::Value;
 use crate::project::{Backoff, BackoffKind};
 use crate::record::{ExecId, ExecutionRecord, Status};
 
-pub use dispatcher::{recover_attempts, ConfigSource, Dispatcher, DispatcherHandle, TailSender};
+pub use dispatcher::{
+    recover_attempts, tail_feed, ConfigSource, Dispatcher, DispatcherHandle, TailSender,
+};
 pub use runner::{Attempt, Runner};
 pub use store::{
     apply_transition, dead_letters, due_jobs, enqueue, find_job, forget_partial_attempts,

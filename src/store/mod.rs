@@ -28,7 +28,7 @@ pub use records::{
     PreparedWrites, RecordFilter, RecordLookup, StoreWrite, TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
 };
 pub use retention::{flux_bytes, prune, prune_to_size, Retention, SizeWatch};
-pub use thread::{Inbox, OnWritten, Scheduler, StoreThread, Waker};
+pub use thread::{Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{
     busy_message, writer_channel, AfterCommit, Session, SqlCall, TxControl, Writer, LOCK_WAIT,
 };

@@ -55,8 +55,8 @@ pub trait Scheduler: Send {
         writers: &HashSet<ExecId>,
     ) -> Result<()>;
 
-    /// The commit that stored `records` (as `seqs`) and its own writes succeeded.
-    fn committed(&mut self, records: &[StoreWrite], seqs: &[i64]);
+    /// The commit that stored `records` and its own writes succeeded.
+    fn committed(&mut self, records: &[StoreWrite]);
 
     /// The open transaction was undone (a failed commit, or a statement that rolled it back)
     /// with its writes in it: it makes them again in `batch` now if it can, else with the next
@@ -67,8 +67,9 @@ pub trait Scheduler: Send {
     fn stop(&mut self);
 }
 
-/// Called on the store thread with each batch of records once it is committed.
-pub type OnWritten = Box<dyn Fn(&[StoreWrite]) + Send>;
+/// Called on the store thread with each batch of records once it is committed, and their
+/// sequence numbers (their commit order).
+pub type OnCommitted = Box<dyn Fn(&[StoreWrite], &[i64]) + Send>;
 
 enum Control {
     /// Look at due work now (the queue was resumed, or paused).
@@ -139,14 +140,14 @@ impl StoreThread {
     }
 
     /// Starts the thread: it serves `calls`, commits `records` and runs `scheduler`, and gives
-    /// each committed batch to `on_written`.
+    /// each committed batch to every one of `subscribers`.
     pub fn start(
         batch: Batch,
         inbox: Inbox,
         records: Receiver<StoreWrite>,
         calls: Receiver<SqlCall>,
         scheduler: Box<dyn Scheduler>,
-        on_written: OnWritten,
+        subscribers: Vec<OnCommitted>,
     ) -> std::io::Result<StoreThread> {
         let Inbox { events, stop } = inbox;
         let state = State {
@@ -155,7 +156,7 @@ impl StoreThread {
             records,
             calls,
             scheduler,
-            on_written,
+            subscribers,
             stopping: false,
             pending: Vec::new(),
             pending_since: None,
@@ -186,7 +187,7 @@ struct State {
     records: Receiver<StoreWrite>,
     calls: Receiver<SqlCall>,
     scheduler: Box<dyn Scheduler>,
-    on_written: OnWritten,
+    subscribers: Vec<OnCommitted>,
     stopping: bool,
     /// Finished executions waiting for the next commit.
     pending: Vec<StoreWrite>,
@@ -468,9 +469,11 @@ impl State {
                 for write in &batch {
                     self.batch.forget(write.record.id);
                 }
-                self.scheduler.committed(&batch, &seqs);
+                self.scheduler.committed(&batch);
                 if !batch.is_empty() {
-                    (self.on_written)(&batch);
+                    for subscriber in &self.subscribers {
+                        subscriber(&batch, &seqs);
+                    }
                 }
             }
             Err(e) => {
@@ -571,8 +574,7 @@ mod tests {
             }
             Ok(())
         }
-        fn committed(&mut self, records: &[StoreWrite], seqs: &[i64]) {
-            assert_eq!(records.len(), seqs.len());
+        fn committed(&mut self, records: &[StoreWrite]) {
             self.saw(Seen::Committed(
                 records.iter().map(|w| w.record.id).collect(),
             ));
@@ -629,7 +631,8 @@ mod tests {
         let (_writer, calls) = writer_channel();
         let (written_tx, written) = crossbeam_channel::unbounded();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let on_written: OnWritten = Box::new(move |writes: &[StoreWrite]| {
+        let on_written: OnCommitted = Box::new(move |writes: &[StoreWrite], seqs: &[i64]| {
+            assert_eq!(writes.len(), seqs.len());
             let _ = written_tx.send(writes.iter().map(|w| w.record.id).collect());
         });
         let thread = StoreThread::start(
@@ -638,7 +641,7 @@ mod tests {
             records_rx,
             calls,
             Box::new(fake(Arc::clone(&seen))),
-            on_written,
+            vec![on_written],
         )
         .expect("store thread");
         Running {
