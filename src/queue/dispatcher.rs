@@ -24,7 +24,7 @@ use crate::record::{
 };
 use crate::render::transition_note;
 use crate::store::{
-    insert_writes, prepare_writes, Batch, OnCommitted, Scheduler, StoreWrite, Waker,
+    insert_writes, prepare_writes, Batch, OnCommitted, Scheduler, StoreWrite, Waker, WriteTx,
 };
 
 /// Talks to the dispatcher; cheap to clone.
@@ -280,7 +280,7 @@ pub fn tail_feed(tail: TailSender) -> OnCommitted {
 impl Scheduler for Dispatcher {
     /// Starts what is due, without committing: the jobs are marked running with the next
     /// commit. Should `flux dev` die before it, they are still `pending` and run again.
-    fn claim(&mut self, batch: &mut Batch) -> Option<Duration> {
+    fn claim(&mut self, tx: &mut WriteTx<'_>) -> Option<Duration> {
         let capacity = self.concurrency * 2;
         // Claim ahead of the engines by as many again, so that an engine finishing an attempt
         // finds the next one waiting.
@@ -301,7 +301,7 @@ impl Scheduler for Dispatcher {
             .map(|(name, _)| name.clone())
             .collect();
         let now = now_us();
-        let due = due_jobs(batch.conn(), now, free, &full).unwrap_or_else(|e| {
+        let due = due_jobs(tx.conn(), now, free, &full).unwrap_or_else(|e| {
             eprintln!("warning: reading due jobs failed: {e}");
             Vec::new()
         });
@@ -321,11 +321,11 @@ impl Scheduler for Dispatcher {
         // Marked in the open transaction, so the next look at due jobs skips them; committed
         // with the next batch. Should `flux dev` die before that, they are still `pending`.
         if starting.is_empty() {
-            return self.next_wake(batch.conn(), now);
+            return self.next_wake(tx.conn(), now);
         }
-        let marked = batch.write(|tx| {
+        let marked = tx.write(|conn| {
             Ok(mark_running(
-                tx,
+                conn,
                 starting.iter().map(|job| job.id.as_str()),
                 now,
             )?)
@@ -351,7 +351,7 @@ impl Scheduler for Dispatcher {
         if started == free {
             return Some(Duration::ZERO);
         }
-        self.next_wake(batch.conn(), now)
+        self.next_wake(tx.conn(), now)
     }
 
     fn unsaved(&self) -> bool {
@@ -449,7 +449,7 @@ impl Scheduler for Dispatcher {
 
     /// Marks the started jobs running again at once, so that the next look at due jobs does
     /// not start them again; failing that, the next commit does.
-    fn undone(&mut self, batch: &mut Batch) {
+    fn undone(&mut self, tx: &mut WriteTx<'_>) {
         self.partial_committing.clear();
         self.marks_lost.append(&mut self.marks);
         if self.marks_lost.is_empty() {
@@ -457,7 +457,7 @@ impl Scheduler for Dispatcher {
         }
         let now = now_us();
         let lost = &self.marks_lost;
-        match batch.write(|tx| Ok(mark_running(tx, lost.iter().map(String::as_str), now)?)) {
+        match tx.write(|conn| Ok(mark_running(conn, lost.iter().map(String::as_str), now)?)) {
             Ok(()) => self.marks.append(&mut self.marks_lost),
             Err(e) => eprintln!("warning: marking started jobs again failed: {e}"),
         }
@@ -578,7 +578,10 @@ mod tests {
     #[test]
     fn due_jobs_are_claimed_once_marked_running_and_handed_to_the_runner() {
         let (mut f, jobs) = fixture(&["a", "a", "b"]);
-        assert_eq!(f.dispatcher.claim(&mut f.batch), Some(Duration::ZERO));
+        assert_eq!(
+            f.dispatcher.claim(&mut f.batch.write_tx()),
+            Some(Duration::ZERO)
+        );
         let attempts = started(&f);
         assert_eq!(attempts.len(), 2, "twice the one engine");
         let conn = f.store.connect().expect("connect");
@@ -599,7 +602,11 @@ mod tests {
             assert_eq!(state(&conn, job), "pending", "until the next commit");
         }
         assert!(f.dispatcher.unsaved() && f.dispatcher.commit_now());
-        assert_eq!(f.dispatcher.claim(&mut f.batch), None, "no slot is free");
+        assert_eq!(
+            f.dispatcher.claim(&mut f.batch.write_tx()),
+            None,
+            "no slot is free"
+        );
         assert!(started(&f).is_empty());
         assert!(f.dispatcher.busy());
         f.batch.close();
@@ -609,11 +616,11 @@ mod tests {
     fn a_paused_queue_claims_nothing_until_resumed() {
         let (mut f, jobs) = fixture(&["a"]);
         f.handle.pause();
-        assert_eq!(f.dispatcher.claim(&mut f.batch), None);
+        assert_eq!(f.dispatcher.claim(&mut f.batch.write_tx()), None);
         assert!(started(&f).is_empty());
         assert!(!f.dispatcher.unsaved());
         f.handle.resume();
-        f.dispatcher.claim(&mut f.batch);
+        f.dispatcher.claim(&mut f.batch.write_tx());
         assert_eq!(started(&f).len(), 1);
         assert_eq!(state(f.batch.conn(), &jobs[0]), "running");
         f.batch.close();
@@ -622,7 +629,7 @@ mod tests {
     #[test]
     fn marks_an_undone_transaction_took_are_made_again() {
         let (mut f, jobs) = fixture(&["a"]);
-        f.dispatcher.claim(&mut f.batch);
+        f.dispatcher.claim(&mut f.batch.write_tx());
         assert_eq!(started(&f).len(), 1);
         let failed = f
             .batch
@@ -633,10 +640,10 @@ mod tests {
             "pending",
             "the mark is gone"
         );
-        f.dispatcher.undone(&mut f.batch);
+        f.dispatcher.undone(&mut f.batch.write_tx());
         assert_eq!(state(f.batch.conn(), &jobs[0]), "running");
         assert!(f.dispatcher.unsaved());
-        f.dispatcher.claim(&mut f.batch);
+        f.dispatcher.claim(&mut f.batch.write_tx());
         assert!(started(&f).is_empty(), "not started again");
         f.batch.commit_with(|_| Ok(())).expect("commit");
         f.dispatcher.committed(&[]);
@@ -649,7 +656,7 @@ mod tests {
     #[test]
     fn a_finished_attempt_whose_writes_were_lost_fails_and_frees_its_slot() {
         let (mut f, _) = fixture(&["a"]);
-        f.dispatcher.claim(&mut f.batch);
+        f.dispatcher.claim(&mut f.batch.write_tx());
         let attempt = started(&f).pop().expect("attempt");
         let mut write = finished(&attempt, Status::Ok);
         f.dispatcher.writes_lost(&mut write, "undone");
@@ -672,7 +679,7 @@ mod tests {
     #[test]
     fn writes_committed_ahead_of_their_record_leave_a_row_until_the_record_commits() {
         let (mut f, _) = fixture(&["a"]);
-        f.dispatcher.claim(&mut f.batch);
+        f.dispatcher.claim(&mut f.batch.write_tx());
         let attempt = started(&f).pop().expect("attempt");
         let partial_rows = |conn: &Connection| -> i64 {
             conn.query_row("SELECT count(*) FROM _flux_partial_attempts", [], |row| {

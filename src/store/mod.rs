@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use batch::{Batch, Served};
+pub use batch::{Batch, Served, WriteTx};
 pub use capture::Capture;
 pub use files::{create_private, secure_state_dir, write_private, PrivateFileError};
 pub use migrate::apply_migrations;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use rusqlite::Connection;
 
-use super::{insert_writes, prepare_writes, Batch, Result, Served, SqlCall, StoreWrite};
+use super::{insert_writes, prepare_writes, Batch, Result, Served, SqlCall, StoreWrite, WriteTx};
 use crate::clock::now_us;
 use crate::record::ExecId;
 
@@ -24,10 +24,10 @@ use crate::record::ExecId;
 /// writing connection, and adds its own writes to the commits. Every method runs on the store
 /// thread, between calls.
 pub trait Scheduler: Send {
-    /// Claims what is due and starts it, writing in the open transaction ([`Batch::write`]);
-    /// never called inside an execution's transaction, nor once the thread is stopping.
-    /// Returns how long until it looks again (`None`: when something happens).
-    fn claim(&mut self, batch: &mut Batch) -> Option<Duration>;
+    /// Claims what is due and starts it, writing in the open transaction; never called inside
+    /// an execution's transaction, nor once the thread is stopping. Returns how long until it
+    /// looks again (`None`: when something happens).
+    fn claim(&mut self, tx: &mut WriteTx<'_>) -> Option<Duration>;
 
     /// It has writes waiting for a commit (in the open transaction, or taken by a failed one).
     fn unsaved(&self) -> bool;
@@ -59,9 +59,9 @@ pub trait Scheduler: Send {
     fn committed(&mut self, records: &[StoreWrite]);
 
     /// The open transaction was undone (a failed commit, or a statement that rolled it back)
-    /// with its writes in it: it makes them again in `batch` now if it can, else with the next
+    /// with its writes in it: it makes them again in `tx` now if it can, else with the next
     /// commit.
-    fn undone(&mut self, batch: &mut Batch);
+    fn undone(&mut self, tx: &mut WriteTx<'_>);
 
     /// The thread stops, nothing is busy: stop what runs the work.
     fn stop(&mut self);
@@ -339,7 +339,7 @@ impl State {
     /// calls run (which may undo it again).
     fn settle(&mut self, mut served: Served) {
         while served == Served::Undone {
-            self.scheduler.undone(&mut self.batch);
+            self.scheduler.undone(&mut self.batch.write_tx());
             self.fail_lost();
             served = self.batch.release_held();
         }
@@ -372,7 +372,7 @@ impl State {
         if self.stopping {
             return None;
         }
-        let next = self.scheduler.claim(&mut self.batch);
+        let next = self.scheduler.claim(&mut self.batch.write_tx());
         if self.scheduler.unsaved() {
             self.pending_since.get_or_insert_with(Instant::now);
         }
@@ -489,7 +489,7 @@ impl State {
                 }
                 self.retry = Some((Instant::now() + wait, wait));
                 self.batch.checkpoint_after_failure();
-                self.scheduler.undone(&mut self.batch);
+                self.scheduler.undone(&mut self.batch.write_tx());
                 self.fail_lost();
             }
         }
@@ -537,7 +537,7 @@ mod tests {
     }
 
     impl Scheduler for Fake {
-        fn claim(&mut self, _: &mut Batch) -> Option<Duration> {
+        fn claim(&mut self, _: &mut WriteTx<'_>) -> Option<Duration> {
             None
         }
         fn unsaved(&self) -> bool {
@@ -579,7 +579,7 @@ mod tests {
                 records.iter().map(|w| w.record.id).collect(),
             ));
         }
-        fn undone(&mut self, _: &mut Batch) {
+        fn undone(&mut self, _: &mut WriteTx<'_>) {
             self.saw(Seen::Undone);
         }
         fn stop(&mut self) {
