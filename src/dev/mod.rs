@@ -23,7 +23,7 @@ pub use notice::{Notice, Notices};
 use crate::client::ServerInfo;
 use crate::clock::now_us;
 use crate::project::{Config, FunctionTable, Layout, Retention};
-use crate::queue::{recover_attempts, Dispatcher, DispatcherHandle};
+use crate::queue::{recover_attempts, tail_feed, Dispatcher, DispatcherHandle};
 use crate::runtime::{load_config, ConfigLoadError, Engine, JobEngines, Shared};
 use crate::server::{router, AppState, ConnectionLimits};
 use crate::store::maintenance::{self, Maintenance};
@@ -40,7 +40,8 @@ const RECORD_BACKLOG: usize = 16 * 1024;
 
 /// Hears of every batch of records the store thread has committed, on that thread: it must
 /// never block.
-pub use crate::store::OnWritten;
+/// Called on the store thread with each batch of executions once it is committed.
+pub type OnWritten = Box<dyn Fn(&[StoreWrite]) + Send>;
 
 /// How to start a dev server; [`DevOptions::new`] has the defaults.
 pub struct DevOptions {
@@ -468,19 +469,17 @@ fn start_store_thread(
         let shared = Arc::clone(shared);
         Box::new(move || shared.config())
     };
-    let dispatcher = Dispatcher::new(
-        shared.queue.clone(),
-        config,
-        Box::new(engines),
-        shared.tail.clone(),
-    );
+    let dispatcher = Dispatcher::new(shared.queue.clone(), config, Box::new(engines));
     StoreThread::start(
         batch,
         inbox,
         records,
         calls,
         Box::new(dispatcher),
-        on_written,
+        vec![
+            tail_feed(shared.tail.clone()),
+            Box::new(move |writes, _| on_written(writes)),
+        ],
     )
     .map_err(|e| e.to_string())
 }

@@ -2,7 +2,7 @@
 //! commit and at the next job's due time, it claims the jobs that are due with the writer's
 //! connection, marks them running in the open transaction and hands them to a [`Runner`]. It
 //! adds to each commit what the queue must store with the records (the marks, and the attempts
-//! whose writes commit ahead of their record), and tells `flux tail` what committed.
+//! whose writes commit ahead of their record). [`tail_feed`] tells `flux tail` what committed.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,7 +22,10 @@ use crate::store::jobs::{
     due_jobs, forget_partial_attempts, mark_partial_attempts, mark_running, next_due,
     recover_running, take_partial_attempts,
 };
-use crate::store::{insert_writes, prepare_writes, Batch, JobRow, Scheduler, StoreWrite, Waker};
+use crate::store::{
+    insert_writes, prepare_writes, Batch, JobRow, OnCommitted, Scheduler, StoreWrite, Waker,
+    WriteTx,
+};
 
 /// Talks to the dispatcher; cheap to clone.
 #[derive(Clone)]
@@ -70,7 +73,6 @@ pub struct Dispatcher {
     handle: DispatcherHandle,
     config: ConfigSource,
     runner: Box<dyn Runner>,
-    tail: TailSender,
     concurrency: usize,
     /// Jobs whose started attempt has not sent its record back yet.
     in_flight: HashSet<JobId>,
@@ -183,14 +185,12 @@ impl Dispatcher {
         handle: DispatcherHandle,
         config: ConfigSource,
         runner: Box<dyn Runner>,
-        tail: TailSender,
     ) -> Dispatcher {
         let concurrency = config().queue.concurrency;
         Dispatcher {
             handle,
             config,
             runner,
-            tail,
             concurrency,
             in_flight: HashSet::new(),
             per_worker: HashMap::new(),
@@ -252,10 +252,13 @@ impl Dispatcher {
             job: attempt,
         }
     }
+}
 
-    /// Tells `flux tail` subscribers about committed executions (none listening is fine).
-    fn publish(&self, batch: &[StoreWrite], seqs: &[i64]) {
-        if self.tail.receiver_count() == 0 {
+/// Tells `flux tail` subscribers about committed executions (none listening is fine), with a
+/// note on what happens to each attempt's job next.
+pub fn tail_feed(tail: TailSender) -> OnCommitted {
+    Box::new(move |batch: &[StoreWrite], seqs: &[i64]| {
+        if tail.receiver_count() == 0 {
             return;
         }
         for (write, seq) in batch.iter().zip(seqs) {
@@ -265,15 +268,15 @@ impl Dispatcher {
                 enqueued_by: write.record.links.enqueued_by.map(|id| id.to_string()),
                 next: write.job.as_ref().map(|(_, next)| next.clone()),
             };
-            let _ = self.tail.send(Arc::new(event));
+            let _ = tail.send(Arc::new(event));
         }
-    }
+    })
 }
 
 impl Scheduler for Dispatcher {
     /// Starts what is due, without committing: the jobs are marked running with the next
     /// commit. Should `flux dev` die before it, they are still `pending` and run again.
-    fn claim(&mut self, batch: &mut Batch) -> Option<Duration> {
+    fn claim(&mut self, tx: &mut WriteTx<'_>) -> Option<Duration> {
         let capacity = self.concurrency * 2;
         // Claim ahead of the engines by as many again, so that an engine finishing an attempt
         // finds the next one waiting.
@@ -294,7 +297,7 @@ impl Scheduler for Dispatcher {
             .map(|(name, _)| name.clone())
             .collect();
         let now = now_us();
-        let due = due_jobs(batch.conn(), now, free, &full).unwrap_or_else(|e| {
+        let due = due_jobs(tx.conn(), now, free, &full).unwrap_or_else(|e| {
             eprintln!("warning: reading due jobs failed: {e}");
             Vec::new()
         });
@@ -314,10 +317,10 @@ impl Scheduler for Dispatcher {
         // Marked in the open transaction, so the next look at due jobs skips them; committed
         // with the next batch. Should `flux dev` die before that, they are still `pending`.
         if starting.is_empty() {
-            return self.next_wake(batch.conn(), now);
+            return self.next_wake(tx.conn(), now);
         }
         let marked =
-            batch.write(|tx| Ok(mark_running(tx, starting.iter().map(|job| &job.id), now)?));
+            tx.write(|conn| Ok(mark_running(conn, starting.iter().map(|job| &job.id), now)?));
         if let Err(e) = marked {
             eprintln!("warning: starting due jobs failed: {e}");
             for job in &starting {
@@ -339,7 +342,7 @@ impl Scheduler for Dispatcher {
         if started == free {
             return Some(Duration::ZERO);
         }
-        self.next_wake(batch.conn(), now)
+        self.next_wake(tx.conn(), now)
     }
 
     fn unsaved(&self) -> bool {
@@ -422,8 +425,7 @@ impl Scheduler for Dispatcher {
         Ok(())
     }
 
-    fn committed(&mut self, records: &[StoreWrite], seqs: &[i64]) {
-        self.publish(records, seqs);
+    fn committed(&mut self, records: &[StoreWrite]) {
         self.marks.clear();
         self.marks_lost.clear();
         self.partial.extend(self.partial_committing.drain(..));
@@ -438,7 +440,7 @@ impl Scheduler for Dispatcher {
 
     /// Marks the started jobs running again at once, so that the next look at due jobs does
     /// not start them again; failing that, the next commit does.
-    fn undone(&mut self, batch: &mut Batch) {
+    fn undone(&mut self, tx: &mut WriteTx<'_>) {
         self.partial_committing.clear();
         self.marks_lost.append(&mut self.marks);
         if self.marks_lost.is_empty() {
@@ -446,7 +448,7 @@ impl Scheduler for Dispatcher {
         }
         let now = now_us();
         let lost = &self.marks_lost;
-        match batch.write(|tx| Ok(mark_running(tx, lost.iter(), now)?)) {
+        match tx.write(|conn| Ok(mark_running(conn, lost.iter(), now)?)) {
             Ok(()) => self.marks.append(&mut self.marks_lost),
             Err(e) => eprintln!("warning: marking started jobs again failed: {e}"),
         }
@@ -454,5 +456,247 @@ impl Scheduler for Dispatcher {
 
     fn stop(&mut self) {
         self.runner.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::project::QueueConfig;
+    use crate::store::jobs::enqueue;
+    use crate::store::EnqueueOptions;
+    use crate::store::{Store, StoreThread};
+
+    /// A runner that keeps what it was given.
+    struct Collect(Arc<Mutex<Vec<Attempt>>>);
+
+    impl Runner for Collect {
+        fn run(&mut self, attempts: Vec<Attempt>) {
+            self.0.lock().expect("attempts").extend(attempts);
+        }
+        fn stop(&mut self) {}
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        batch: Batch,
+        handle: DispatcherHandle,
+        dispatcher: Dispatcher,
+        started: Arc<Mutex<Vec<Attempt>>>,
+    }
+
+    /// A dispatcher for one job engine (two attempts claimed at once) and the ids of the jobs
+    /// of `names`, enqueued and due.
+    fn fixture(names: &[&str]) -> (Fixture, Vec<JobId>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("flux.db")).expect("store");
+        let conn = store.connect().expect("connect");
+        let jobs = names
+            .iter()
+            .map(|name| {
+                let options = EnqueueOptions::default();
+                enqueue(&conn, name, &json!({ "n": 1 }), &options, 3, None, 0)
+                    .expect("enqueue")
+                    .id
+            })
+            .collect();
+        let batch = Batch::new(&store).expect("batch");
+        let (waker, _inbox) = StoreThread::channel();
+        let handle = DispatcherHandle::new(waker);
+        let config = Arc::new(Config {
+            queue: QueueConfig { concurrency: 1 },
+            ..Config::default()
+        });
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let dispatcher = Dispatcher::new(
+            handle.clone(),
+            Box::new(move || Arc::clone(&config)),
+            Box::new(Collect(Arc::clone(&started))),
+        );
+        let fixture = Fixture {
+            _dir: dir,
+            store,
+            batch,
+            handle,
+            dispatcher,
+            started,
+        };
+        (fixture, jobs)
+    }
+
+    fn state(conn: &Connection, job: &JobId) -> String {
+        conn.query_row(
+            "SELECT state FROM _flux_jobs WHERE id = ?1",
+            [job.to_string()],
+            |row| row.get(0),
+        )
+        .expect("job")
+    }
+
+    fn started(fixture: &Fixture) -> Vec<Attempt> {
+        std::mem::take(&mut *fixture.started.lock().expect("attempts"))
+    }
+
+    /// The record of `attempt`, finished with `status`.
+    fn finished(attempt: &Attempt, status: Status) -> StoreWrite {
+        StoreWrite {
+            record: ExecutionRecord {
+                format: crate::record::RECORD_FORMAT,
+                id: attempt.id,
+                kind: Kind::Job,
+                function: attempt.job.name.clone(),
+                method: None,
+                path: None,
+                status,
+                http_status: None,
+                started_at_us: 1_000_000,
+                duration_us: 50,
+                input: attempt.input.clone(),
+                output: None,
+                error: None,
+                console: Vec::new(),
+                code_version: "v".into(),
+                spans: Vec::new(),
+                mutations: Vec::new(),
+                links: attempt.links.clone(),
+                dropped: None,
+            },
+            job: Some((attempt.job.job_id.clone(), Transition::Done)),
+        }
+    }
+
+    #[test]
+    fn due_jobs_are_claimed_once_marked_running_and_handed_to_the_runner() {
+        let (mut f, jobs) = fixture(&["a", "a", "b"]);
+        assert_eq!(
+            f.dispatcher.claim(&mut f.batch.write_tx()),
+            Some(Duration::ZERO)
+        );
+        let attempts = started(&f);
+        assert_eq!(attempts.len(), 2, "twice the one engine");
+        let conn = f.store.connect().expect("connect");
+        for (attempt, job) in attempts.iter().zip(&jobs) {
+            assert_eq!(&attempt.job.job_id, job);
+            assert_eq!(attempt.job.attempt, 1);
+            assert_eq!(attempt.input["attempt"], 1);
+            assert_eq!(attempt.links.job_id.as_ref(), Some(job));
+            let next_exec_id: String = conn
+                .query_row(
+                    "SELECT next_exec_id FROM _flux_jobs WHERE id = ?1",
+                    [job.to_string()],
+                    |row| row.get(0),
+                )
+                .expect("job");
+            assert_eq!(attempt.id.to_string(), next_exec_id);
+            assert_eq!(state(f.batch.conn(), job), "running");
+            assert_eq!(state(&conn, job), "pending", "until the next commit");
+        }
+        assert!(f.dispatcher.unsaved() && f.dispatcher.commit_now());
+        assert_eq!(
+            f.dispatcher.claim(&mut f.batch.write_tx()),
+            None,
+            "no slot is free"
+        );
+        assert!(started(&f).is_empty());
+        assert!(f.dispatcher.busy());
+        f.batch.close();
+    }
+
+    #[test]
+    fn a_paused_queue_claims_nothing_until_resumed() {
+        let (mut f, jobs) = fixture(&["a"]);
+        f.handle.pause();
+        assert_eq!(f.dispatcher.claim(&mut f.batch.write_tx()), None);
+        assert!(started(&f).is_empty());
+        assert!(!f.dispatcher.unsaved());
+        f.handle.resume();
+        f.dispatcher.claim(&mut f.batch.write_tx());
+        assert_eq!(started(&f).len(), 1);
+        assert_eq!(state(f.batch.conn(), &jobs[0]), "running");
+        f.batch.close();
+    }
+
+    #[test]
+    fn marks_an_undone_transaction_took_are_made_again() {
+        let (mut f, jobs) = fixture(&["a"]);
+        f.dispatcher.claim(&mut f.batch.write_tx());
+        assert_eq!(started(&f).len(), 1);
+        let failed = f
+            .batch
+            .commit_with(|tx| Ok(tx.execute_batch("INSERT INTO no_such_table VALUES (1)")?));
+        assert!(failed.is_err());
+        assert_eq!(
+            state(f.batch.conn(), &jobs[0]),
+            "pending",
+            "the mark is gone"
+        );
+        f.dispatcher.undone(&mut f.batch.write_tx());
+        assert_eq!(state(f.batch.conn(), &jobs[0]), "running");
+        assert!(f.dispatcher.unsaved());
+        f.dispatcher.claim(&mut f.batch.write_tx());
+        assert!(started(&f).is_empty(), "not started again");
+        f.batch.commit_with(|_| Ok(())).expect("commit");
+        f.dispatcher.committed(&[]);
+        assert!(!f.dispatcher.unsaved());
+        let conn = f.store.connect().expect("connect");
+        assert_eq!(state(&conn, &jobs[0]), "running");
+        f.batch.close();
+    }
+
+    #[test]
+    fn a_finished_attempt_whose_writes_were_lost_fails_and_frees_its_slot() {
+        let (mut f, _) = fixture(&["a"]);
+        f.dispatcher.claim(&mut f.batch.write_tx());
+        let attempt = started(&f).pop().expect("attempt");
+        let mut write = finished(&attempt, Status::Ok);
+        f.dispatcher.writes_lost(&mut write, "undone");
+        assert_eq!(write.record.status, Status::Error);
+        assert_eq!(
+            write.record.error.as_ref().map(|e| e.name.as_str()),
+            Some(WRITES_LOST)
+        );
+        assert!(
+            matches!(write.job, Some((_, Transition::Retry { .. }))),
+            "attempt 1 of 3 is retried: {:?}",
+            write.job
+        );
+        assert!(f.dispatcher.arrived(&write), "its slot is free");
+        assert!(!f.dispatcher.busy());
+        assert!(!f.dispatcher.arrived(&write), "once");
+        f.batch.close();
+    }
+
+    #[test]
+    fn writes_committed_ahead_of_their_record_leave_a_row_until_the_record_commits() {
+        let (mut f, _) = fixture(&["a"]);
+        f.dispatcher.claim(&mut f.batch.write_tx());
+        let attempt = started(&f).pop().expect("attempt");
+        let partial_rows = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM _flux_partial_attempts", [], |row| {
+                row.get(0)
+            })
+            .expect("count")
+        };
+        let writers = HashSet::from([attempt.id]);
+        let dispatcher = &mut f.dispatcher;
+        f.batch
+            .commit_with(|tx| dispatcher.before_commit(tx, &[], &writers))
+            .expect("commit");
+        f.dispatcher.committed(&[]);
+        let conn = f.store.connect().expect("connect");
+        assert_eq!(partial_rows(&conn), 1);
+        let record = [finished(&attempt, Status::Ok)];
+        let dispatcher = &mut f.dispatcher;
+        f.batch
+            .commit_with(|tx| dispatcher.before_commit(tx, &record, &writers))
+            .expect("commit");
+        f.dispatcher.committed(&record);
+        assert_eq!(partial_rows(&conn), 0);
+        f.batch.close();
     }
 }

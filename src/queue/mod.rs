@@ -15,7 +15,9 @@ use crate::project::{Backoff, BackoffKind};
 use crate::record::{ExecId, ExecutionRecord, JobId, Status, Transition};
 use crate::store::JobRow;
 
-pub use dispatcher::{recover_attempts, ConfigSource, Dispatcher, DispatcherHandle, TailSender};
+pub use dispatcher::{
+    recover_attempts, tail_feed, ConfigSource, Dispatcher, DispatcherHandle, TailSender,
+};
 pub use runner::{Attempt, Runner};
 
 /// What an attempt's runner needs to know about its job.

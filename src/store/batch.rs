@@ -529,6 +529,29 @@ impl Batch {
     }
 }
 
+/// The store thread's transaction as a [`super::Scheduler`] uses it: it reads, and writes in
+/// the open transaction (committed with the next commit), but neither commits nor serves calls.
+pub struct WriteTx<'a>(&'a mut Batch);
+
+impl Batch {
+    /// Lends the open transaction (opened at the first write) for reads and writes only.
+    pub fn write_tx(&mut self) -> WriteTx<'_> {
+        WriteTx(self)
+    }
+}
+
+impl WriteTx<'_> {
+    /// For reads; they see the uncommitted writes of the open transaction.
+    pub fn conn(&self) -> &Connection {
+        self.0.conn()
+    }
+
+    /// See [`Batch::write`].
+    pub fn write<T>(&mut self, write: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.0.write(write)
+    }
+}
+
 fn roll_back_savepoint(conn: &Connection) {
     let _ = conn.execute_batch(&format!("ROLLBACK TO {SAVEPOINT}; RELEASE {SAVEPOINT}"));
 }

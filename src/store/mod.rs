@@ -68,7 +68,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use batch::{Batch, Served};
+pub use batch::{Batch, Served, WriteTx};
 pub use capture::Capture;
 pub use files::{create_private, secure_state_dir, write_private, PrivateFileError};
 pub use jobs::{
@@ -82,7 +82,7 @@ pub use records::{
 };
 pub use retention::{flux_bytes, prune, prune_to_size, SizeWatch};
 pub use storage::{JobWrites, Maintenance, Storage};
-pub use thread::{Inbox, OnWritten, Scheduler, StoreThread, Waker};
+pub use thread::{Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{
     busy_message, writer_channel, AfterCommit, Session, SqlCall, TxControl, Writer, LOCK_WAIT,
 };

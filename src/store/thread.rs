@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use rusqlite::Connection;
 
-use super::{insert_writes, prepare_writes, Batch, Result, Served, SqlCall, StoreWrite};
+use super::{insert_writes, prepare_writes, Batch, Result, Served, SqlCall, StoreWrite, WriteTx};
 use crate::clock::now_us;
 use crate::record::ExecId;
 
@@ -24,10 +24,10 @@ use crate::record::ExecId;
 /// writing connection, and adds its own writes to the commits. Every method runs on the store
 /// thread, between calls.
 pub trait Scheduler: Send {
-    /// Claims what is due and starts it, writing in the open transaction ([`Batch::write`]);
-    /// never called inside an execution's transaction, nor once the thread is stopping.
-    /// Returns how long until it looks again (`None`: when something happens).
-    fn claim(&mut self, batch: &mut Batch) -> Option<Duration>;
+    /// Claims what is due and starts it, writing in the open transaction; never called inside
+    /// an execution's transaction, nor once the thread is stopping. Returns how long until it
+    /// looks again (`None`: when something happens).
+    fn claim(&mut self, tx: &mut WriteTx<'_>) -> Option<Duration>;
 
     /// It has writes waiting for a commit (in the open transaction, or taken by a failed one).
     fn unsaved(&self) -> bool;
@@ -55,20 +55,21 @@ pub trait Scheduler: Send {
         writers: &HashSet<ExecId>,
     ) -> Result<()>;
 
-    /// The commit that stored `records` (as `seqs`) and its own writes succeeded.
-    fn committed(&mut self, records: &[StoreWrite], seqs: &[i64]);
+    /// The commit that stored `records` and its own writes succeeded.
+    fn committed(&mut self, records: &[StoreWrite]);
 
     /// The open transaction was undone (a failed commit, or a statement that rolled it back)
-    /// with its writes in it: it makes them again in `batch` now if it can, else with the next
+    /// with its writes in it: it makes them again in `tx` now if it can, else with the next
     /// commit.
-    fn undone(&mut self, batch: &mut Batch);
+    fn undone(&mut self, tx: &mut WriteTx<'_>);
 
     /// The thread stops, nothing is busy: stop what runs the work.
     fn stop(&mut self);
 }
 
-/// Called on the store thread with each batch of records once it is committed.
-pub type OnWritten = Box<dyn Fn(&[StoreWrite]) + Send>;
+/// Called on the store thread with each batch of records once it is committed, and their
+/// sequence numbers (their commit order).
+pub type OnCommitted = Box<dyn Fn(&[StoreWrite], &[i64]) + Send>;
 
 enum Control {
     /// Look at due work now (the queue was resumed, or paused).
@@ -139,14 +140,14 @@ impl StoreThread {
     }
 
     /// Starts the thread: it serves `calls`, commits `records` and runs `scheduler`, and gives
-    /// each committed batch to `on_written`.
+    /// each committed batch to every one of `subscribers`.
     pub fn start(
         batch: Batch,
         inbox: Inbox,
         records: Receiver<StoreWrite>,
         calls: Receiver<SqlCall>,
         scheduler: Box<dyn Scheduler>,
-        on_written: OnWritten,
+        subscribers: Vec<OnCommitted>,
     ) -> std::io::Result<StoreThread> {
         let Inbox { events, stop } = inbox;
         let state = State {
@@ -155,7 +156,7 @@ impl StoreThread {
             records,
             calls,
             scheduler,
-            on_written,
+            subscribers,
             stopping: false,
             pending: Vec::new(),
             pending_since: None,
@@ -186,7 +187,7 @@ struct State {
     records: Receiver<StoreWrite>,
     calls: Receiver<SqlCall>,
     scheduler: Box<dyn Scheduler>,
-    on_written: OnWritten,
+    subscribers: Vec<OnCommitted>,
     stopping: bool,
     /// Finished executions waiting for the next commit.
     pending: Vec<StoreWrite>,
@@ -338,7 +339,7 @@ impl State {
     /// calls run (which may undo it again).
     fn settle(&mut self, mut served: Served) {
         while served == Served::Undone {
-            self.scheduler.undone(&mut self.batch);
+            self.scheduler.undone(&mut self.batch.write_tx());
             self.fail_lost();
             served = self.batch.release_held();
         }
@@ -371,7 +372,7 @@ impl State {
         if self.stopping {
             return None;
         }
-        let next = self.scheduler.claim(&mut self.batch);
+        let next = self.scheduler.claim(&mut self.batch.write_tx());
         if self.scheduler.unsaved() {
             self.pending_since.get_or_insert_with(Instant::now);
         }
@@ -468,9 +469,11 @@ impl State {
                 for write in &batch {
                     self.batch.forget(write.record.id);
                 }
-                self.scheduler.committed(&batch, &seqs);
+                self.scheduler.committed(&batch);
                 if !batch.is_empty() {
-                    (self.on_written)(&batch);
+                    for subscriber in &self.subscribers {
+                        subscriber(&batch, &seqs);
+                    }
                 }
             }
             Err(e) => {
@@ -486,7 +489,7 @@ impl State {
                 }
                 self.retry = Some((Instant::now() + wait, wait));
                 self.batch.checkpoint_after_failure();
-                self.scheduler.undone(&mut self.batch);
+                self.scheduler.undone(&mut self.batch.write_tx());
                 self.fail_lost();
             }
         }
@@ -495,7 +498,247 @@ impl State {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use crossbeam_channel::RecvTimeoutError;
+
     use super::*;
+    use crate::record::{ExecutionRecord, Kind, Links, Status};
+    use crate::store::records::find_record;
+    use crate::store::{writer_channel, RecordLookup, Store};
+
+    /// Bounds a wait for the store thread, so that a broken thread fails the test instead of
+    /// hanging it; the events themselves come much sooner.
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    /// What the thread did to the scheduler, in order.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Seen {
+        Arrived(ExecId),
+        CommitTried,
+        Committed(Vec<ExecId>),
+        Undone,
+        Stopped,
+    }
+
+    struct Fake {
+        seen: Arc<Mutex<Vec<Seen>>>,
+        /// Commits to fail, by failing its own write in them.
+        failing_commits: usize,
+        /// Busy until this execution's record arrives.
+        busy_until: Option<ExecId>,
+        /// Told the first time a stopping thread asks whether it is busy.
+        asked_busy: Option<Sender<()>>,
+    }
+
+    impl Fake {
+        fn saw(&self, seen: Seen) {
+            self.seen.lock().expect("seen").push(seen);
+        }
+    }
+
+    impl Scheduler for Fake {
+        fn claim(&mut self, _: &mut WriteTx<'_>) -> Option<Duration> {
+            None
+        }
+        fn unsaved(&self) -> bool {
+            false
+        }
+        fn commit_now(&self) -> bool {
+            false
+        }
+        fn busy(&self) -> bool {
+            // Asked only once the thread is stopping.
+            if let Some(asked) = &self.asked_busy {
+                let _ = asked.try_send(());
+            }
+            self.busy_until.is_some()
+        }
+        fn arrived(&mut self, write: &StoreWrite) -> bool {
+            self.saw(Seen::Arrived(write.record.id));
+            if self.busy_until == Some(write.record.id) {
+                self.busy_until = None;
+            }
+            false
+        }
+        fn writes_lost(&mut self, _: &mut StoreWrite, _: &str) {}
+        fn before_commit(
+            &mut self,
+            tx: &Connection,
+            _: &[StoreWrite],
+            _: &HashSet<ExecId>,
+        ) -> Result<()> {
+            self.saw(Seen::CommitTried);
+            if self.failing_commits > 0 {
+                self.failing_commits -= 1;
+                tx.execute_batch("INSERT INTO no_such_table VALUES (1)")?;
+            }
+            Ok(())
+        }
+        fn committed(&mut self, records: &[StoreWrite]) {
+            self.saw(Seen::Committed(
+                records.iter().map(|w| w.record.id).collect(),
+            ));
+        }
+        fn undone(&mut self, _: &mut WriteTx<'_>) {
+            self.saw(Seen::Undone);
+        }
+        fn stop(&mut self) {
+            self.saw(Seen::Stopped);
+        }
+    }
+
+    fn record() -> StoreWrite {
+        StoreWrite {
+            record: ExecutionRecord {
+                format: crate::record::RECORD_FORMAT,
+                id: ExecId::random(),
+                kind: Kind::Http,
+                function: "hello".into(),
+                method: Some("GET".into()),
+                path: Some("/hello".into()),
+                status: Status::Ok,
+                http_status: Some(200),
+                started_at_us: 1_000_000,
+                duration_us: 50,
+                input: serde_json::json!({}),
+                output: None,
+                error: None,
+                console: Vec::new(),
+                code_version: "v".into(),
+                spans: Vec::new(),
+                mutations: Vec::new(),
+                links: Links::default(),
+                dropped: None,
+            },
+            job: None,
+        }
+    }
+
+    struct Running {
+        _dir: tempfile::TempDir,
+        store: Store,
+        thread: StoreThread,
+        records: Sender<StoreWrite>,
+        written: Receiver<Vec<ExecId>>,
+        seen: Arc<Mutex<Vec<Seen>>>,
+    }
+
+    fn start(fake: impl FnOnce(Arc<Mutex<Vec<Seen>>>) -> Fake) -> Running {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("flux.db")).expect("store");
+        let batch = Batch::new(&store).expect("batch");
+        let (_waker, inbox) = StoreThread::channel();
+        let (records, records_rx) = crossbeam_channel::unbounded();
+        let (_writer, calls) = writer_channel();
+        let (written_tx, written) = crossbeam_channel::unbounded();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let on_written: OnCommitted = Box::new(move |writes: &[StoreWrite], seqs: &[i64]| {
+            assert_eq!(writes.len(), seqs.len());
+            let _ = written_tx.send(writes.iter().map(|w| w.record.id).collect());
+        });
+        let thread = StoreThread::start(
+            batch,
+            inbox,
+            records_rx,
+            calls,
+            Box::new(fake(Arc::clone(&seen))),
+            vec![on_written],
+        )
+        .expect("store thread");
+        Running {
+            _dir: dir,
+            store,
+            thread,
+            records,
+            written,
+            seen,
+        }
+    }
+
+    fn stored(store: &Store, id: ExecId) -> bool {
+        let conn = store.connect().expect("connect");
+        matches!(
+            find_record(&conn, &id.to_string()).expect("find"),
+            RecordLookup::Found(_)
+        )
+    }
+
+    #[test]
+    fn a_record_whose_commit_fails_is_kept_and_stored_by_a_later_try() {
+        let running = start(|seen| Fake {
+            seen,
+            failing_commits: 2,
+            busy_until: None,
+            asked_busy: None,
+        });
+        let write = record();
+        let id = write.record.id;
+        running.records.send(write).expect("send");
+        assert_eq!(running.written.recv_timeout(PATIENCE), Ok(vec![id]));
+        assert!(stored(&running.store, id));
+        running.thread.stop();
+        let seen = running.seen.lock().expect("seen").clone();
+        assert_eq!(
+            seen,
+            [
+                Seen::Arrived(id),
+                Seen::CommitTried,
+                Seen::Undone,
+                Seen::CommitTried,
+                Seen::Undone,
+                Seen::CommitTried,
+                Seen::Committed(vec![id]),
+                Seen::Stopped,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stop_waits_for_the_schedulers_work_and_stores_what_it_sends_back() {
+        let write = record();
+        let id = write.record.id;
+        let (asked_tx, asked) = crossbeam_channel::bounded(1);
+        let running = start(|seen| Fake {
+            seen,
+            failing_commits: 0,
+            busy_until: Some(id),
+            asked_busy: Some(asked_tx),
+        });
+        let Running {
+            _dir,
+            store,
+            thread,
+            records,
+            written,
+            seen,
+        } = running;
+        let stopping = std::thread::spawn(move || thread.stop());
+        assert_eq!(
+            asked.recv_timeout(PATIENCE),
+            Ok(()),
+            "the thread is stopping"
+        );
+        assert_eq!(
+            written.recv_timeout(Duration::ZERO),
+            Err(RecvTimeoutError::Timeout)
+        );
+        assert!(!stopping.is_finished(), "it waits for the busy work");
+        records.send(write).expect("send");
+        stopping.join().expect("stopped");
+        assert!(stored(&store, id));
+        assert_eq!(written.try_recv(), Ok(vec![id]));
+        let seen = seen.lock().expect("seen").clone();
+        assert_eq!(
+            seen,
+            [
+                Seen::Arrived(id),
+                Seen::CommitTried,
+                Seen::Committed(vec![id]),
+                Seen::Stopped,
+            ]
+        );
+    }
 
     #[test]
     fn retries_take_fewer_records_the_longer_the_store_fails() {
