@@ -9,8 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::Connection;
-
 use super::{job_input, transition_after, Attempt, JobAttempt, Runner};
 use crate::clock::now_us;
 use crate::project::Config;
@@ -18,13 +16,9 @@ use crate::record::{
     ErrorInfo, ExecId, Kind, Links, RecordSummary, Status, TailEvent, WRITES_LOST,
 };
 use crate::record::{ExecutionRecord, JobId, JobState, Transition};
-use crate::store::jobs::{
-    due_jobs, forget_partial_attempts, mark_partial_attempts, mark_running, next_due,
-    recover_running, take_partial_attempts,
-};
 use crate::store::{
-    insert_writes, prepare_writes, Batch, JobRow, OnCommitted, Scheduler, StoreWrite, Waker,
-    WriteTx,
+    insert_writes, prepare_writes, Batch, JobClaims, JobRow, OnCommitted, Scheduler, StoreWrite,
+    Waker, WriteTx,
 };
 
 /// Talks to the dispatcher; cheap to clone.
@@ -96,8 +90,9 @@ pub struct Dispatcher {
 pub fn recover_attempts(batch: &mut Batch) -> crate::store::Result<()> {
     let (partial, recovered) = batch.commit_with(|conn| {
         let now = now_us();
-        let partial = recover_partial_attempts(conn, now)?;
-        Ok((partial, recover_running(conn, now)?))
+        let writes = interrupted_records(conn.take_partial_attempts()?);
+        insert_writes(conn, &prepare_writes(&writes)?, now)?;
+        Ok((writes.len(), conn.recover_running(now)?))
     })?;
     if partial > 0 {
         eprintln!(
@@ -111,12 +106,11 @@ pub fn recover_attempts(batch: &mut Batch) -> crate::store::Result<()> {
     Ok(())
 }
 
-/// Writes the record of each attempt that committed some writes before a killed `flux dev`
-/// could store its record, and puts its job back to run again (the attempt not counted, as for
-/// any attempt a stop cut short). Returns how many there were.
-fn recover_partial_attempts(conn: &rusqlite::Connection, now: i64) -> crate::store::Result<usize> {
-    let attempts = take_partial_attempts(conn)?;
-    let writes: Vec<StoreWrite> = attempts
+/// The record of each attempt that committed some writes before a killed `flux dev` could
+/// store its record, with its job put back to run again (the attempt not counted, as for any
+/// attempt a stop cut short).
+fn interrupted_records(attempts: Vec<(ExecId, Option<JobRow>, i64)>) -> Vec<StoreWrite> {
+    attempts
         .into_iter()
         .map(|(id, job, started_at_us)| {
             let record = ExecutionRecord {
@@ -173,9 +167,7 @@ fn recover_partial_attempts(conn: &rusqlite::Connection, now: i64) -> crate::sto
                 job: transition,
             }
         })
-        .collect();
-    insert_writes(conn, &prepare_writes(&writes)?, now)?;
-    Ok(writes.len())
+        .collect()
 }
 
 impl Dispatcher {
@@ -204,8 +196,8 @@ impl Dispatcher {
     }
 
     /// How long to sleep before a job is due (`None`: until something happens).
-    fn next_wake(&self, conn: &Connection, now: i64) -> Option<Duration> {
-        match next_due(conn) {
+    fn next_wake(&self, claims: &dyn JobClaims, now: i64) -> Option<Duration> {
+        match claims.next_due() {
             Ok(Some(at)) if at > now => {
                 Some(Duration::from_micros((at - now) as u64).min(IDLE_CHECK))
             }
@@ -297,7 +289,7 @@ impl Scheduler for Dispatcher {
             .map(|(name, _)| name.clone())
             .collect();
         let now = now_us();
-        let due = due_jobs(tx.conn(), now, free, &full).unwrap_or_else(|e| {
+        let due = tx.claims().due_jobs(now, free, &full).unwrap_or_else(|e| {
             eprintln!("warning: reading due jobs failed: {e}");
             Vec::new()
         });
@@ -317,10 +309,10 @@ impl Scheduler for Dispatcher {
         // Marked in the open transaction, so the next look at due jobs skips them; committed
         // with the next batch. Should `flux dev` die before that, they are still `pending`.
         if starting.is_empty() {
-            return self.next_wake(tx.conn(), now);
+            return self.next_wake(tx.claims(), now);
         }
         let marked =
-            tx.write(|conn| Ok(mark_running(conn, starting.iter().map(|job| &job.id), now)?));
+            tx.write(|claims| claims.mark_running(&mut starting.iter().map(|job| &job.id), now));
         if let Err(e) = marked {
             eprintln!("warning: starting due jobs failed: {e}");
             for job in &starting {
@@ -342,7 +334,7 @@ impl Scheduler for Dispatcher {
         if started == free {
             return Some(Duration::ZERO);
         }
-        self.next_wake(tx.conn(), now)
+        self.next_wake(tx.claims(), now)
     }
 
     fn unsaved(&self) -> bool {
@@ -400,7 +392,7 @@ impl Scheduler for Dispatcher {
     /// their record (so that a killed `flux dev` still leaves a record of each).
     fn before_commit(
         &mut self,
-        tx: &Connection,
+        tx: &dyn JobClaims,
         records: &[StoreWrite],
         writers: &HashSet<ExecId>,
     ) -> crate::store::Result<()> {
@@ -418,9 +410,9 @@ impl Scheduler for Dispatcher {
             .filter(|exec| self.partial.contains(exec))
             .copied()
             .collect();
-        mark_running(tx, &self.marks_lost, now_us())?;
-        mark_partial_attempts(tx, &newly_partial)?;
-        forget_partial_attempts(tx, &done_partial)?;
+        tx.mark_running(&mut self.marks_lost.iter(), now_us())?;
+        tx.mark_partial_attempts(&newly_partial)?;
+        tx.forget_partial_attempts(&done_partial)?;
         self.partial_committing = newly_partial.into_iter().map(|(exec, _, _)| exec).collect();
         Ok(())
     }
@@ -448,7 +440,7 @@ impl Scheduler for Dispatcher {
         }
         let now = now_us();
         let lost = &self.marks_lost;
-        match tx.write(|conn| Ok(mark_running(conn, lost.iter(), now)?)) {
+        match tx.write(|claims| claims.mark_running(&mut lost.iter(), now)) {
             Ok(()) => self.marks.append(&mut self.marks_lost),
             Err(e) => eprintln!("warning: marking started jobs again failed: {e}"),
         }
@@ -463,6 +455,7 @@ impl Scheduler for Dispatcher {
 mod tests {
     use std::sync::Mutex;
 
+    use rusqlite::Connection;
     use serde_json::json;
 
     use super::*;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::writer::{busy_message, AfterCommit, Session, SqlCall, TxControl, LOCK_WAIT};
-use super::{Capture, Result, Store, StoreError, WriteGuard, WriteLock};
+use super::{Capture, JobClaims, Result, Store, StoreError, WriteGuard, WriteLock};
 use crate::record::ExecId;
 
 const SAVEPOINT: &str = "flux_user_transaction";
@@ -542,13 +542,13 @@ impl Batch {
 
 impl WriteTx<'_> {
     /// For reads; they see the uncommitted writes of the open transaction.
-    pub fn conn(&self) -> &Connection {
+    pub fn claims(&self) -> &dyn JobClaims {
         self.0.conn()
     }
 
-    /// See [`Batch::write`].
-    pub fn write<T>(&mut self, write: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        self.0.write(write)
+    /// Claims that write, in the open transaction (see [`Batch::write`]).
+    pub fn write<T>(&mut self, write: impl FnOnce(&dyn JobClaims) -> Result<T>) -> Result<T> {
+        self.0.write(|conn| write(conn))
     }
 }
 

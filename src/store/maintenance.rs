@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{RecvTimeoutError, Sender};
 use rusqlite::Connection;
 
-use super::{prune, prune_to_size, SizeWatch, Store, StoreError, BUSY_TIMEOUT};
+use super::{Storage, Store, StoreError, BUSY_TIMEOUT};
 use crate::project::Retention;
 
 /// Frames past which a fully copied WAL is restarted from its beginning (4 MB of 4 KiB pages).
@@ -61,7 +61,9 @@ impl Maintenance {
             .name("flux-maintenance".into())
             .spawn(move || {
                 let Ok(conn) = store.connect() else { return };
-                let mut size_watch = SizeWatch::default();
+                let Ok(mut pruning) = store.pruning() else {
+                    return;
+                };
                 let mut next_size_check = Instant::now();
                 let mut next_age_prune = Instant::now() + FIRST_AGE_PRUNE;
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
@@ -69,15 +71,14 @@ impl Maintenance {
                     let mut pruned = 0;
                     if now >= next_age_prune {
                         next_age_prune = now + AGE_PRUNE_EVERY;
-                        match prune(&conn, &retention, now_us(), store.write_lock()) {
+                        match pruning.prune(&retention, now_us()) {
                             Ok(n) => pruned += n,
                             Err(e) => on_error(MaintenanceError::PruneByAge(e)),
                         }
                     }
                     if now >= next_size_check {
                         next_size_check = now + SIZE_CHECK_EVERY;
-                        let lock = store.write_lock();
-                        match prune_to_size(&conn, &retention, now_us(), lock, &mut size_watch) {
+                        match pruning.prune_to_size(&retention, now_us()) {
                             Ok(n) => pruned += n,
                             Err(e) => on_error(MaintenanceError::PruneBySize(e)),
                         }

@@ -12,7 +12,7 @@
 //! - [`Storage`] (object-safe, `Send + Sync`): the reads: records (find by id prefix, list,
 //!   the tail's history, a job's chain of attempts), row changes (`flux state`; [`blame`] is
 //!   computed from them), jobs (stats, list, dead letters, find by id or attempt id), the
-//!   integrity check, and a [`Maintenance`] session for upkeep (pruning by age and by size).
+//!   integrity check, and a [`Pruning`] session for upkeep (pruning by age and by size).
 //!   The server answers `/_flux/api` through it; the CLI reads a stopped project's store
 //!   through it ([`crate::client`]'s `local_store`).
 //! - [`JobWrites`]: the job writes made on a caller's behalf (enqueue, replay, and finding the
@@ -81,7 +81,7 @@ pub use records::{
     TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
 };
 pub use retention::{flux_bytes, prune, prune_to_size, SizeWatch};
-pub use storage::{JobWrites, Maintenance, Storage};
+pub use storage::{JobClaims, JobWrites, Pruning, Storage};
 pub use thread::{Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{
     busy_message, writer_channel, AfterCommit, Session, SqlCall, TxControl, Writer, LOCK_WAIT,

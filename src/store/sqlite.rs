@@ -7,14 +7,14 @@ use std::time::Duration;
 use rusqlite::Connection;
 use serde_json::Value;
 
-use super::storage::{JobWrites, Maintenance, Storage};
+use super::storage::{JobClaims, JobWrites, Pruning, Storage};
 use super::{
     jobs, mutations, records, retention, ChangeFilter, Checked, DeadLetter, EnqueueError,
     EnqueueOptions, Enqueued, JobLookup, JobRow, RecordFilter, RecordLookup, ReplayError, Result,
     RowChange, SizeWatch, StatsRow, Store, TailFilter, WriteLock,
 };
 use crate::project::Retention;
-use crate::record::{ExecId, ExecutionRecord, JobState, RecordSummary, TailEvent};
+use crate::record::{ExecId, ExecutionRecord, JobId, JobState, RecordSummary, TailEvent};
 
 impl Storage for Store {
     fn location(&self) -> String {
@@ -73,8 +73,8 @@ impl Storage for Store {
         self.check(&mut conn, budget)
     }
 
-    fn maintenance(&self) -> Result<Box<dyn Maintenance>> {
-        Ok(Box::new(SqliteMaintenance {
+    fn pruning(&self) -> Result<Box<dyn Pruning>> {
+        Ok(Box::new(SqlitePruning {
             conn: self.connect()?,
             lock: self.write_lock().clone(),
             size_watch: SizeWatch::default(),
@@ -83,13 +83,13 @@ impl Storage for Store {
 }
 
 /// Upkeep on one connection: its cached statements and size measure last between rounds.
-struct SqliteMaintenance {
+struct SqlitePruning {
     conn: Connection,
     lock: WriteLock,
     size_watch: SizeWatch,
 }
 
-impl Maintenance for SqliteMaintenance {
+impl Pruning for SqlitePruning {
     fn prune(&mut self, retention: &Retention, now_us: i64) -> Result<u64> {
         retention::prune(&self.conn, retention, now_us, &self.lock)
     }
@@ -102,6 +102,36 @@ impl Maintenance for SqliteMaintenance {
             &self.lock,
             &mut self.size_watch,
         )
+    }
+}
+
+impl JobClaims for Connection {
+    fn due_jobs(&self, now_us: i64, limit: usize, full: &[String]) -> Result<Vec<JobRow>> {
+        Ok(jobs::due_jobs(self, now_us, limit, full)?)
+    }
+
+    fn next_due(&self) -> Result<Option<i64>> {
+        Ok(jobs::next_due(self)?)
+    }
+
+    fn mark_running(&self, job_ids: &mut dyn Iterator<Item = &JobId>, now_us: i64) -> Result<()> {
+        Ok(jobs::mark_running(self, job_ids, now_us)?)
+    }
+
+    fn recover_running(&self, now_us: i64) -> Result<usize> {
+        Ok(jobs::recover_running(self, now_us)?)
+    }
+
+    fn mark_partial_attempts(&self, attempts: &[(ExecId, JobId, i64)]) -> Result<()> {
+        Ok(jobs::mark_partial_attempts(self, attempts)?)
+    }
+
+    fn forget_partial_attempts(&self, execs: &[ExecId]) -> Result<()> {
+        Ok(jobs::forget_partial_attempts(self, execs)?)
+    }
+
+    fn take_partial_attempts(&self) -> Result<Vec<(ExecId, Option<JobRow>, i64)>> {
+        Ok(jobs::take_partial_attempts(self)?)
     }
 }
 
@@ -174,7 +204,7 @@ mod tests {
     }
 
     #[test]
-    fn maintenance_prunes_through_the_boundary() {
+    fn pruning_goes_through_the_boundary() {
         let (_dir, store) = store();
         store
             .connect()
@@ -186,17 +216,14 @@ mod tests {
             )
             .expect("insert");
         let storage: &dyn Storage = &store;
-        let mut maintenance = storage.maintenance().expect("maintenance");
+        let mut pruning = storage.pruning().expect("pruning");
         let retention = Retention {
             max_age: Duration::from_micros(1_000),
             max_bytes: u64::MAX,
             min_age: Duration::ZERO,
         };
-        assert_eq!(
-            maintenance.prune_to_size(&retention, 5_000).expect("size"),
-            0
-        );
-        assert_eq!(maintenance.prune(&retention, 5_000).expect("age"), 1);
+        assert_eq!(pruning.prune_to_size(&retention, 5_000).expect("size"), 0);
+        assert_eq!(pruning.prune(&retention, 5_000).expect("age"), 1);
         assert_eq!(
             storage.check_integrity(None).expect("check"),
             Checked::Fully

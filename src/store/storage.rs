@@ -11,7 +11,7 @@ use super::{
     RecordFilter, RecordLookup, ReplayError, Result, RowChange, StatsRow, TailFilter,
 };
 use crate::project::Retention;
-use crate::record::{ExecId, ExecutionRecord, JobState, RecordSummary, TailEvent};
+use crate::record::{ExecId, ExecutionRecord, JobId, JobState, RecordSummary, TailEvent};
 
 /// Reads of flux's history and queue, and the store's upkeep: everything but the writer.
 ///
@@ -26,8 +26,9 @@ use crate::record::{ExecId, ExecutionRecord, JobState, RecordSummary, TailEvent}
 /// their records, their jobs' new states and the queue's claims, and publishes what committed.
 /// Job writes made on a caller's behalf (an enqueue, a replay) run on the writer's connection
 /// inside its transaction, through [`JobWrites`], so that they commit or roll back with the
-/// execution or API call that made them. A second backend therefore provides three things:
-/// this trait, [`JobWrites`] on its writer's transaction, and its own writer behind
+/// execution or API call that made them; the queue's claims run there too, through
+/// [`JobClaims`]. A second backend therefore provides four things: this trait, [`JobWrites`]
+/// and [`JobClaims`] on its writer's transaction, and its own writer behind
 /// `Writer`/`SqlCall` (the store thread and its group commit).
 pub trait Storage: Send + Sync {
     /// Where the store is, as messages name it (for SQLite, its file).
@@ -93,20 +94,48 @@ pub trait Storage: Send + Sync {
     /// Checks the store's integrity; with a `budget`, stops there ([`Checked::Partly`]).
     fn check_integrity(&self, budget: Option<Duration>) -> Result<Checked>;
 
-    /// A session for the store's upkeep, kept by the one thread that does it.
-    fn maintenance(&self) -> Result<Box<dyn Maintenance>>;
+    /// A pruning session for the store's upkeep, kept by the one thread that does it.
+    fn pruning(&self) -> Result<Box<dyn Pruning>>;
 }
 
 /// Store upkeep off the request path, on one long-lived session: pruning flux's history by
 /// age and by size. Each call works in small transactions, so writers interleave with it.
 /// (Reclaiming the log, SQLite's WAL checkpoints, is the SQLite implementation's own affair.)
-pub trait Maintenance: Send {
+pub trait Pruning: Send {
     /// Deletes records older than `retention.max_age`; returns how many went.
     fn prune(&mut self, retention: &Retention, now_us: i64) -> Result<u64>;
 
     /// Deletes the oldest records while flux's history is over `retention.max_bytes`;
     /// returns how many went.
     fn prune_to_size(&mut self, retention: &Retention, now_us: i64) -> Result<u64>;
+}
+
+/// The queue's claims, made by the dispatcher on the writer's open transaction (see
+/// [`Storage`]'s "How the writer fits"): what is due, marking attempts running, putting back
+/// what a killed process left running, and noting attempts whose writes commit ahead of their
+/// record. They commit with the records of the same round.
+pub trait JobClaims {
+    /// Up to `limit` due jobs in `run_at` order, skipping the functions in `full`.
+    fn due_jobs(&self, now_us: i64, limit: usize, full: &[String]) -> Result<Vec<JobRow>>;
+
+    /// When the next waiting job is due, if any waits.
+    fn next_due(&self) -> Result<Option<i64>>;
+
+    /// Marks jobs running and counts their attempt.
+    fn mark_running(&self, job_ids: &mut dyn Iterator<Item = &JobId>, now_us: i64) -> Result<()>;
+
+    /// Puts the jobs a killed process left running back to pending, the attempt not counted;
+    /// returns how many.
+    fn recover_running(&self, now_us: i64) -> Result<usize>;
+
+    /// Notes attempts `(execution, job, started at)` whose writes commit ahead of their record.
+    fn mark_partial_attempts(&self, attempts: &[(ExecId, JobId, i64)]) -> Result<()>;
+
+    /// Forgets those notes once the attempts' records commit.
+    fn forget_partial_attempts(&self, execs: &[ExecId]) -> Result<()>;
+
+    /// Takes every note a killed process left, with its job if it still exists.
+    fn take_partial_attempts(&self) -> Result<Vec<(ExecId, Option<JobRow>, i64)>>;
 }
 
 /// The job writes a caller makes, run on the writer's connection inside its open transaction

@@ -14,9 +14,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
-use rusqlite::Connection;
 
-use super::{insert_writes, prepare_writes, Batch, Result, Served, SqlCall, StoreWrite, WriteTx};
+use super::{
+    insert_writes, prepare_writes, Batch, JobClaims, Result, Served, SqlCall, StoreWrite, WriteTx,
+};
 use crate::clock::now_us;
 use crate::record::ExecId;
 
@@ -50,7 +51,7 @@ pub trait Scheduler: Send {
     /// whose writes are in it.
     fn before_commit(
         &mut self,
-        tx: &Connection,
+        tx: &dyn JobClaims,
         records: &[StoreWrite],
         writers: &HashSet<ExecId>,
     ) -> Result<()>;
@@ -564,14 +565,19 @@ mod tests {
         fn writes_lost(&mut self, _: &mut StoreWrite, _: &str) {}
         fn before_commit(
             &mut self,
-            tx: &Connection,
+            _: &dyn JobClaims,
             _: &[StoreWrite],
             _: &HashSet<ExecId>,
         ) -> Result<()> {
             self.saw(Seen::CommitTried);
             if self.failing_commits > 0 {
                 self.failing_commits -= 1;
-                tx.execute_batch("INSERT INTO no_such_table VALUES (1)")?;
+                // As a full disk fails a commit.
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    Some("database or disk is full".into()),
+                )
+                .into());
             }
             Ok(())
         }
