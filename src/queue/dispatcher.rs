@@ -13,9 +13,9 @@ use super::{job_input, transition_after, Attempt, JobAttempt, Runner};
 use crate::clock::now_us;
 use crate::project::Config;
 use crate::record::{
-    ErrorInfo, ExecId, Kind, Links, RecordSummary, Status, TailEvent, WRITES_LOST,
+    flux_error, Ending, ExecutionRecord, JobId, JobState, Start, Traced, Transition,
 };
-use crate::record::{ExecutionRecord, JobId, JobState, Transition};
+use crate::record::{ExecId, Kind, Links, RecordSummary, Status, TailEvent, WRITES_LOST};
 use crate::store::{
     insert_writes, prepare_writes, Batch, JobClaims, JobRow, OnCommitted, Scheduler, StoreWrite,
     Waker, WriteTx,
@@ -113,33 +113,13 @@ fn interrupted_records(attempts: Vec<(ExecId, Option<JobRow>, i64)>) -> Vec<Stor
     attempts
         .into_iter()
         .map(|(id, job, started_at_us)| {
-            let record = ExecutionRecord {
-                format: crate::record::RECORD_FORMAT,
+            let start = Start {
                 id,
                 kind: Kind::Job,
                 function: job.as_ref().map_or_else(String::new, |j| j.name.clone()),
                 method: None,
                 path: None,
-                status: Status::Interrupted,
-                http_status: None,
-                started_at_us,
-                duration_us: 0,
                 input: job.as_ref().map_or(serde_json::Value::Null, job_input),
-                output: None,
-                error: Some(ErrorInfo {
-                    name: "Interrupted".into(),
-                    message: "flux dev was killed while this attempt ran, after some of its \
-                              writes were committed; what it did after them is unknown, and the \
-                              job runs again"
-                        .into(),
-                    stack: None,
-                    location: None,
-                }),
-                console: Vec::new(),
-                code_version: String::new(),
-                spans: Vec::new(),
-                mutations: Vec::new(),
-                dropped: None,
                 links: Links {
                     job_id: job.as_ref().map(|j| j.id.clone()),
                     attempt: job.as_ref().map(|j| j.attempts),
@@ -154,6 +134,22 @@ fn interrupted_records(attempts: Vec<(ExecId, Option<JobRow>, i64)>) -> Vec<Stor
                         .and_then(|e| e.parse().ok()),
                 },
             };
+            let ending = Ending {
+                status: Status::Interrupted,
+                http_status: None,
+                started_at_us,
+                duration_us: 0,
+                output: None,
+                error: Some(flux_error(
+                    "Interrupted",
+                    "flux dev was killed while this attempt ran, after some of its writes were \
+                     committed; what it did after them is unknown, and the job runs again"
+                        .into(),
+                )),
+                code_version: String::new(),
+                mutations: Vec::new(),
+            };
+            let record = ExecutionRecord::assemble(start, ending, Traced::default());
             let transition = job
                 .filter(|j| j.state == JobState::Running && j.next_exec_id == id.to_string())
                 .map(|j| {
@@ -377,12 +373,7 @@ impl Scheduler for Dispatcher {
             return;
         }
         write.record.status = Status::Error;
-        write.record.error = Some(ErrorInfo {
-            name: WRITES_LOST.into(),
-            message: reason.to_string(),
-            stack: None,
-            location: None,
-        });
+        write.record.error = Some(flux_error(WRITES_LOST, reason.to_string()));
         if let Some((attempt, _)) = self.attempts.get(&write.record.id) {
             *transition = transition_after(&write.record, attempt, now_us());
         }

@@ -4,12 +4,14 @@
 //! persists it as JSON next to a few indexed columns; the server and the CLI read it back
 //! through the same types, so a field added here reaches every consumer.
 
+mod assemble;
 mod change;
 mod id;
 mod inspect;
 mod job;
 mod span;
 
+pub use assemble::{flux_error, Ending, Start, Traced};
 pub use change::{Blame, RowChange};
 pub use id::{ExecId, IdError, JobId};
 pub use inspect::inspect;

@@ -1,34 +1,12 @@
-//! An execution's record, assembled in one place from the request that started it and how it
-//! ended: by an engine for every execution it runs, and by the server for a request it refused
-//! before the function ran.
+//! An execution's record from the request that started it and how it ended (assembled by
+//! [`ExecutionRecord::assemble`]): by an engine for every execution it runs, and by the server
+//! for a request it refused before the function ran.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::recorder::Recorder;
 use super::ExecutionRequest;
-use crate::record::{ErrorInfo, ExecutionRecord, Mutation, SpanStatus, Status};
-
-/// How an execution ended: with its request and its recorder, everything its record says.
-pub(super) struct Ending {
-    pub status: Status,
-    pub http_status: Option<u16>,
-    pub started_at_us: i64,
-    pub duration_us: u64,
-    pub output: Option<Value>,
-    pub error: Option<ErrorInfo>,
-    pub code_version: String,
-    pub mutations: Vec<Mutation>,
-}
-
-/// An error raised by flux rather than thrown by the function: a name and a message.
-pub(super) fn flux_error(name: &str, message: String) -> ErrorInfo {
-    ErrorInfo {
-        name: name.into(),
-        message,
-        stack: None,
-        location: None,
-    }
-}
+use crate::record::{flux_error, Ending, ExecutionRecord, SpanStatus, Start, Status, Traced};
 
 impl ExecutionRequest {
     /// Its record. The root span (`recorder`'s first) ends as the execution did, after
@@ -44,28 +22,21 @@ impl ExecutionRequest {
             span_status,
             ending.error.as_ref().map(|e| e.message.clone()),
         );
-        let dropped = std::mem::take(&mut recorder.dropped);
-        ExecutionRecord {
-            format: crate::record::RECORD_FORMAT,
+        let start = Start {
             id: self.id,
             kind: self.kind,
             function: self.function.name.clone(),
             method: self.method.clone(),
             path: self.path.clone(),
-            status: ending.status,
-            http_status: ending.http_status,
-            started_at_us: ending.started_at_us,
-            duration_us: ending.duration_us,
             input: self.recorded_input.clone(),
-            output: ending.output,
-            error: ending.error,
-            console: std::mem::take(&mut recorder.console),
-            code_version: ending.code_version,
-            spans,
-            mutations: ending.mutations,
             links: self.links.clone(),
-            dropped: (!dropped.is_empty()).then_some(dropped),
-        }
+        };
+        let traced = Traced {
+            spans,
+            console: std::mem::take(&mut recorder.console),
+            dropped: std::mem::take(&mut recorder.dropped),
+        };
+        ExecutionRecord::assemble(start, ending, traced)
     }
 
     /// The record of a request refused before its function ran (a bad or too large body): a
@@ -99,8 +70,8 @@ mod tests {
     use serde_json::json;
 
     use super::super::recorder::Recorder;
-    use super::Ending;
     use crate::project::FunctionFile;
+    use crate::record::Ending;
     use crate::record::{ExecId, Kind, Links, SpanKind, SpanStatus, Status};
     use crate::runtime::ExecutionRequest;
 
@@ -170,7 +141,10 @@ mod tests {
             started_at_us: 5,
             duration_us: 7_000_000,
             output: None,
-            error: Some(super::flux_error("TimeoutError", "timed out".into())),
+            error: Some(crate::record::flux_error(
+                "TimeoutError",
+                "timed out".into(),
+            )),
             code_version: "v2".into(),
             mutations: Vec::new(),
         };

@@ -17,13 +17,13 @@ use serde_json::{json, Map, Value};
 
 use super::host::{self, Crash, ExecState, FetchDone, HostState};
 use super::loader::{ProjectLoader, ProjectResolver, HOST_SCRIPT};
-use super::record::{flux_error, Ending};
 use super::recorder::Recorder;
 use super::{declared_env, now_us, ExecutionOutcome, ExecutionRequest, HttpOutput, Shared, Task};
 use crate::clock::monotonic_ns;
 use crate::queue::transition_after;
 use crate::record::{
-    ErrorInfo, ExecutionRecord, Kind, RecordSummary, SpanStatus, Status, WRITES_LOST,
+    flux_error, Ending, ErrorInfo, ExecutionRecord, Kind, RecordSummary, SpanStatus, Status,
+    WRITES_LOST,
 };
 use crate::store::StoreWrite;
 
