@@ -17,6 +17,7 @@ use crate::dev::Notice;
 use crate::project::{FunctionTable, Layout, Retention, CONFIG_FILE};
 use crate::record::{RecordSummary, Transition};
 use crate::render::{self, Style};
+use crate::runtime::Echo;
 use crate::store::StoreWrite;
 
 /// Lines that may wait for a slow reader before further ones are dropped.
@@ -181,6 +182,29 @@ pub fn print_banner(
 /// One of the dev server's notices, on stderr.
 pub fn print_notice(notice: Notice) {
     match notice {
+        Notice::Echo(Echo::Console {
+            function,
+            level,
+            message,
+        }) => {
+            for line in render::console_lines(&function, &level, &message) {
+                eprintln!("{line}");
+            }
+        }
+        Notice::Echo(Echo::ConsoleCapped {
+            function,
+            exec,
+            max_lines,
+            max_bytes,
+        }) => eprintln!(
+            "{}",
+            render::console_capped_line(&function, &exec, max_lines, max_bytes)
+        ),
+        Notice::Echo(Echo::Email {
+            to,
+            template,
+            subject,
+        }) => eprintln!("{}", render::email_line(&to, &template, &subject)),
         Notice::TokenMadeUp { token } => {
             eprintln!("listening beyond loopback: the /_flux API requires this token (Authorization: Bearer …):");
             eprintln!("  {token}");

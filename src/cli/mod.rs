@@ -112,7 +112,7 @@ impl GlobalArgs {
         }
     }
 
-    /// Colour for stdout, as decided for every stream (see [`GlobalArgs::decide_color`]);
+    /// Colour for stdout, as decided for every stream (see `GlobalArgs::decide_color`);
     /// never in JSON.
     pub fn style(&self) -> Style {
         if self.format() == Format::Json {

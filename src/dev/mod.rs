@@ -24,7 +24,7 @@ use crate::client::ServerInfo;
 use crate::clock::now_us;
 use crate::project::{Config, FunctionTable, Layout, Retention};
 use crate::queue::{recover_attempts, tail_feed, Dispatcher, DispatcherHandle};
-use crate::runtime::{load_config, ConfigLoadError, Engine, JobEngines, Shared};
+use crate::runtime::{load_config, ConfigLoadError, EchoSink, Engine, JobEngines, Outlets, Shared};
 use crate::server::{router, AppState, ConnectionLimits};
 use crate::store::maintenance::{self, Maintenance};
 use crate::store::{
@@ -385,14 +385,22 @@ async fn serve(
     let http_engines = config.http.concurrency;
     let configured_grace = config.shutdown_grace();
     let retention = config.retention;
+    let echo: EchoSink = {
+        let notices = Arc::clone(&notices);
+        Arc::new(move |echo| notices(Notice::Echo(echo)))
+    };
+    let outlets = Outlets {
+        records: records_tx,
+        writer,
+        queue: queue.clone(),
+        echo,
+    };
     let shared = Arc::new(Shared::new(
         layout.clone(),
         store.clone(),
         config,
-        records_tx,
-        writer,
         tokio::runtime::Handle::current(),
-        queue.clone(),
+        outlets,
     ));
     let engine =
         Engine::start(Arc::clone(&shared), http_engines, "http").map_err(DevError::Engines)?;

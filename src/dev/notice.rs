@@ -4,13 +4,15 @@
 use std::path::PathBuf;
 
 use crate::project::identity::IdentityError;
-use crate::runtime::{ConfigLoadError, SyntaxError};
+use crate::runtime::{ConfigLoadError, Echo, SyntaxError};
 use crate::store::maintenance::MaintenanceError;
 use crate::store::StoreError;
 
 /// One thing worth telling; see [`super::DevOptions::notices`].
 #[derive(Debug)]
 pub enum Notice {
+    /// What a running execution shows: a console line, a captured email.
+    Echo(Echo),
     /// The server listens beyond loopback and no token was given: this one is required.
     TokenMadeUp {
         token: String,

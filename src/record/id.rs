@@ -74,7 +74,7 @@ impl JobId {
 macro_rules! hex_text {
     ($id:ident) => {
         impl $id {
-            /// The first [`SHORT_LEN`] characters: how the CLI shows the id.
+            /// The first `SHORT_LEN` characters: how the CLI shows the id.
             pub fn short(&self) -> String {
                 let mut full = self.to_string();
                 full.truncate(SHORT_LEN);

@@ -1,5 +1,6 @@
 //! Terminal output: record lines, span trees, values. Colour only when asked for.
 
+mod echo;
 mod error;
 mod escape;
 mod state;
@@ -13,6 +14,7 @@ mod width;
 use crate::record::{Kind, RecordSummary, Status, Transition};
 use crate::timefmt::short_duration;
 
+pub use echo::{console_capped_line, console_lines, email_line};
 pub use error::{error_report, escape_message};
 pub use escape::{escape, escape_block_line, escaped_lines};
 pub use state::{render_blame, render_change};

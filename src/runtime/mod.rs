@@ -3,6 +3,7 @@
 
 mod config_eval;
 mod content_type;
+mod echo;
 mod email;
 mod host;
 mod jobs;
@@ -36,6 +37,7 @@ use crate::store::{Storage, Store, StoreWrite, Writer};
 pub use crate::clock::now_us;
 pub use config_eval::{load_config, ConfigLoadError};
 pub use content_type::is_json_content_type;
+pub use echo::{Echo, EchoSink};
 pub use jobs::JobEngines;
 pub use ts::{strip_types, SyntaxError};
 pub use worker::{recorded_body, redact_headers};
@@ -63,6 +65,16 @@ pub struct Shared {
     /// Committed executions, for `flux tail`. A slow subscriber misses events (and is told
     /// how many); the store thread never waits for one.
     pub tail: tokio::sync::broadcast::Sender<Arc<TailEvent>>,
+    /// Where what executions show on the terminal goes (console lines, captured emails).
+    pub echo: EchoSink,
+}
+
+/// Where what the engines produce goes: finished records, writes, and what they show.
+pub struct Outlets {
+    pub records: crossbeam_channel::Sender<StoreWrite>,
+    pub writer: Writer,
+    pub queue: DispatcherHandle,
+    pub echo: EchoSink,
 }
 
 impl Shared {
@@ -70,11 +82,15 @@ impl Shared {
         layout: Layout,
         store: Store,
         config: Config,
-        records: crossbeam_channel::Sender<StoreWrite>,
-        writer: Writer,
         tokio: tokio::runtime::Handle,
-        queue: DispatcherHandle,
+        outlets: Outlets,
     ) -> Shared {
+        let Outlets {
+            records,
+            writer,
+            queue,
+            echo,
+        } = outlets;
         let functions = FunctionTable::scan(&layout.root);
         Shared {
             layout,
@@ -95,6 +111,7 @@ impl Shared {
             stop_at: AtomicU64::new(0),
             queue,
             tail: tokio::sync::broadcast::channel(TAIL_BACKLOG).0,
+            echo,
         }
     }
 

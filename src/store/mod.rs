@@ -14,9 +14,13 @@
 //!   computed from them), jobs (stats, list, dead letters, find by id or attempt id), the
 //!   integrity check, and a [`Pruning`] session for upkeep (pruning by age and by size).
 //!   The server answers `/_flux/api` through it; the CLI reads a stopped project's store
-//!   through it ([`crate::client`]'s `local_store`).
+//!   through it (the CLI's `local_store`).
 //! - [`JobWrites`]: the job writes made on a caller's behalf (enqueue, replay, and finding the
 //!   job to replay), run on the writer's connection inside its open transaction.
+//! - [`JobClaims`]: the queue's claims (due jobs, the next due time, marking attempts running,
+//!   putting back what a killed process left running, notes of attempts whose writes commit
+//!   ahead of their record), which the dispatcher makes on the writer's open transaction
+//!   through [`WriteTx`] and the [`Scheduler`] hooks.
 //! - The writer: [`Writer`] hands the store thread the executions' SQL ([`SqlCall`], run in a
 //!   [`Session`]) and their finished records ([`StoreWrite`]); the store thread group-commits
 //!   them with their jobs' new states and the queue's claims ([`jobs`]), then publishes what
@@ -34,9 +38,9 @@
 //! 1. [`Storage`] for its handle, with the same semantics as SQLite's: ids are matched by
 //!    prefix (ambiguous prefixes name their candidates), lists are newest first, the tail's
 //!    history is in commit order (`seq`), each call sees committed data only.
-//! 2. [`JobWrites`] on its writer's transaction, and the queue's claims (what [`jobs`]'s
-//!    `due_jobs`, `mark_running`, `next_due`, `recover_running`, `apply_transition` and the
-//!    partial-attempt notes do), so that a job's new state commits with its attempt's record.
+//! 2. [`JobWrites`] and [`JobClaims`] on its writer's transaction, and applying a job's
+//!    transition with its attempt's record (what `jobs::apply_transition` does), so that a
+//!    job's new state commits with that record.
 //! 3. Its writer behind [`Writer`]/[`SqlCall`]: the one place that commits, with the same
 //!    durability promises (a write is acknowledged only once committed; a lost commit is
 //!    reported, never silently dropped).

@@ -4,6 +4,7 @@ use rquickjs::{Ctx, Function, Object};
 
 use super::{Bridge, HostState};
 use crate::runtime::recorder::{self, Logged};
+use crate::runtime::Echo;
 
 pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<Object<'js>> {
     let console = Object::new(ctx.clone())?;
@@ -18,31 +19,26 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<
 }
 
 impl HostState {
-    /// Records a console line of the running execution and prints it; outside an execution
-    /// it goes nowhere.
+    /// Records a console line of the running execution and echoes it to the terminal; outside
+    /// an execution it goes nowhere.
     pub fn log(&mut self, level: &str, message: String) {
         if let Some(exec) = self.exec.as_mut() {
-            let prefix = if level == "error" || level == "warn" {
-                format!("[{}] {level}:", exec.function)
-            } else {
-                format!("[{}]", exec.function)
-            };
             // The terminal shows what the record keeps, under the same caps.
             match exec.recorder.log(level, message) {
                 Logged::Kept => {
-                    let kept = exec.recorder.console.last().map(|l| l.message.as_str());
-                    for line in crate::render::escaped_lines(kept.unwrap_or_default()) {
-                        eprintln!("{} {line}", crate::render::escape(&prefix));
-                    }
+                    let kept = exec.recorder.console.last().map(|l| l.message.clone());
+                    (self.shared.echo)(Echo::Console {
+                        function: exec.function.clone(),
+                        level: level.to_string(),
+                        message: kept.unwrap_or_default(),
+                    });
                 }
-                Logged::Dropped { first: true } => eprintln!(
-                    "[{}] … console output capped: one execution keeps at most {} lines and {} KiB; \
-                     the rest is not printed nor recorded (flux trace {} counts it)",
-                    crate::render::escape(&exec.function),
-                    recorder::MAX_CONSOLE_LINES,
-                    recorder::MAX_CONSOLE_BYTES / 1024,
-                    exec.id.short(),
-                ),
+                Logged::Dropped { first: true } => (self.shared.echo)(Echo::ConsoleCapped {
+                    function: exec.function.clone(),
+                    exec: exec.id,
+                    max_lines: recorder::MAX_CONSOLE_LINES,
+                    max_bytes: recorder::MAX_CONSOLE_BYTES,
+                }),
                 Logged::Dropped { first: false } => {}
             }
         }

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use super::{site, Bridge, HostError, HostState, Json, JsonArg};
 use crate::clock::now_us;
 use crate::record::{attr, SpanKind, SpanStatus};
-use crate::runtime::email;
+use crate::runtime::{email, Echo};
 use crate::store::TxControl;
 
 #[derive(Debug, thiserror::Error)]
@@ -139,10 +139,11 @@ impl HostState {
                 Ok(session.conn.last_insert_rowid())
             })
             .map_err(EmailError::Store)?;
-        eprintln!(
-            "{}",
-            crate::render::escape(&format!("✉ captured email to {to} ({template}): {subject}"))
-        );
+        (self.shared.echo)(Echo::Email {
+            to: to.to_string(),
+            template: template.to_string(),
+            subject: subject.clone(),
+        });
         Ok((id, subject))
     }
 }
