@@ -1,4 +1,5 @@
-//! The graph of `src/`'s top-level modules has no cycles.
+//! The graph of `src/`'s top-level modules has no cycles, and follows the layers that
+//! ARCHITECTURE.md lists: a module imports only modules listed before it.
 //!
 //! An edge `a -> b` is any `crate::b` written in any file of module `a` (`use crate::b::…`,
 //! `crate::b::f()`, `use crate::{b, …}`, tests and doc links included): that is how a reader
@@ -8,6 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 type Graph = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
+/// The top-level modules bottom-up, as ARCHITECTURE.md's layout lists them.
+const LAYERS: &[&str] = &[
+    "clock", "timefmt", "record", "project", "store", "queue", "runtime", "api", "client",
+    "server", "dev", "why", "render", "output", "cli",
+];
 
 fn src_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
@@ -271,5 +278,52 @@ fn a_cycle_is_found_and_a_chain_is_not() {
     assert_eq!(
         cycles(&graph(&[("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")])),
         [["a", "b", "c"]]
+    );
+}
+
+#[test]
+fn modules_import_only_the_layers_below_them() {
+    let graph = module_graph();
+    let unlisted: Vec<&String> = graph
+        .keys()
+        .filter(|m| !LAYERS.contains(&m.as_str()))
+        .collect();
+    assert!(
+        unlisted.is_empty(),
+        "modules missing from LAYERS (add them there and to ARCHITECTURE.md's layout): {unlisted:?}"
+    );
+    let layer = |m: &str| LAYERS.iter().position(|l| *l == m);
+    let mut upward = String::new();
+    for (from, edges) in &graph {
+        for (to, places) in edges {
+            if layer(to) > layer(from) {
+                upward.push_str(&format!("\n  {from} -> {to}: {}", places.join(", ")));
+            }
+        }
+    }
+    assert!(
+        upward.is_empty(),
+        "a module imports one above it (see ARCHITECTURE.md's layers):{upward}"
+    );
+}
+
+#[test]
+fn architecture_md_lists_the_layers_in_order() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md"))
+            .expect("ARCHITECTURE.md");
+    let listed: Vec<String> = doc
+        .lines()
+        .filter_map(|line| line.strip_prefix("src/"))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(|path| {
+            path.trim_end_matches('/')
+                .trim_end_matches(".rs")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        listed, LAYERS,
+        "ARCHITECTURE.md's layout and LAYERS disagree"
     );
 }
