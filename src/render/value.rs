@@ -12,18 +12,6 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn objects_read_like_node() {
-        assert_eq!(
-            inspect(&json!({ "userId": "u_99", "email": "a@b.com" })),
-            "{ userId: 'u_99', email: 'a@b.com' }"
-        );
-        assert_eq!(
-            inspect(&json!({ "a-b": [1, null] })),
-            "{ 'a-b': [ 1, null ] }"
-        );
-    }
-
-    #[test]
     fn control_characters_in_strings_are_escaped_inside_the_quotes() {
         assert_eq!(
             inspect(&json!({ "k\u{1b}": "it's\n\u{202e}" })),

@@ -60,7 +60,7 @@ pub struct Shared {
     pub http_client: reqwest::Client,
     /// When shutting down: the instant (clock nanos) after which executions are interrupted.
     stop_at: AtomicU64,
-    /// Told when an enqueued job was committed.
+    /// Pauses and resumes the queue's dispatcher (`flux queue pause`, shutdown).
     pub queue: DispatcherHandle,
     /// Committed executions, for `flux tail`. A slow subscriber misses events (and is told
     /// how many); the store thread never waits for one.

@@ -84,7 +84,6 @@ pub use records::{
     insert_writes, prepare_writes, PreparedWrites, RecordFilter, RecordLookup, StoreWrite,
     TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
 };
-pub use retention::{flux_bytes, prune, prune_to_size, SizeWatch};
 pub use storage::{JobClaims, JobWrites, Pruning, Storage};
 pub use thread::{Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{

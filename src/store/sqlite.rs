@@ -11,7 +11,7 @@ use super::storage::{JobClaims, JobWrites, Pruning, Storage};
 use super::{
     jobs, mutations, records, retention, ChangeFilter, Checked, DeadLetter, EnqueueError,
     EnqueueOptions, Enqueued, JobLookup, JobRow, RecordFilter, RecordLookup, ReplayError, Result,
-    RowChange, SizeWatch, StatsRow, Store, TailFilter, WriteLock,
+    RowChange, StatsRow, Store, TailFilter, WriteLock,
 };
 use crate::project::Retention;
 use crate::record::{ExecId, ExecutionRecord, JobId, JobState, RecordSummary, TailEvent};
@@ -77,7 +77,7 @@ impl Storage for Store {
         Ok(Box::new(SqlitePruning {
             conn: self.connect()?,
             lock: self.write_lock().clone(),
-            size_watch: SizeWatch::default(),
+            size_watch: retention::SizeWatch::default(),
         }))
     }
 }
@@ -86,7 +86,7 @@ impl Storage for Store {
 struct SqlitePruning {
     conn: Connection,
     lock: WriteLock,
-    size_watch: SizeWatch,
+    size_watch: retention::SizeWatch,
 }
 
 impl Pruning for SqlitePruning {
