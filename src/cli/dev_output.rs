@@ -182,6 +182,21 @@ pub fn print_banner(
 /// One of the dev server's notices, on stderr.
 pub fn print_notice(notice: Notice) {
     match notice {
+        Notice::AttemptsRecovered(recovered) => {
+            if recovered.partial > 0 {
+                eprintln!(
+                    "↻ {} job attempt(s) had committed some of their writes when the last \
+                     stop cut them short: each has a record saying so, and runs again",
+                    recovered.partial
+                );
+            }
+            if recovered.running > 0 {
+                eprintln!(
+                    "↻ {} job attempt(s) cut short by the last stop will run again",
+                    recovered.running
+                );
+            }
+        }
         Notice::Echo(Echo::Console {
             function,
             level,

@@ -23,7 +23,7 @@ pub use notice::{Notice, Notices};
 use crate::client::ServerInfo;
 use crate::clock::now_us;
 use crate::project::{Config, FunctionTable, Layout, Retention};
-use crate::queue::{recover_attempts, tail_feed, Dispatcher, DispatcherHandle};
+use crate::queue::{recover_attempts, tail_feed, Dispatcher, DispatcherHandle, Recovered};
 use crate::runtime::{load_config, ConfigLoadError, EchoSink, Engine, JobEngines, Outlets, Shared};
 use crate::server::{router, AppState, ConnectionLimits};
 use crate::store::maintenance::{self, Maintenance};
@@ -404,8 +404,9 @@ async fn serve(
     ));
     let engine =
         Engine::start(Arc::clone(&shared), http_engines, "http").map_err(DevError::Engines)?;
-    let store_thread = start_store_thread(&shared, inbox, records_rx, sql_calls, on_written)
-        .map_err(DevError::Queue)?;
+    let store_thread =
+        start_store_thread(&shared, inbox, records_rx, sql_calls, on_written, &notices)
+            .map_err(DevError::Queue)?;
 
     let address = format!("{host}:{port}");
     let listener = tokio::net::TcpListener::bind(&address)
@@ -468,9 +469,13 @@ fn start_store_thread(
     records: crossbeam_channel::Receiver<StoreWrite>,
     calls: crossbeam_channel::Receiver<SqlCall>,
     on_written: OnWritten,
+    notices: &Notices,
 ) -> Result<StoreThread, String> {
     let mut batch = Batch::new(&shared.store).map_err(|e| e.to_string())?;
-    recover_attempts(&mut batch).map_err(|e| e.to_string())?;
+    let recovered = recover_attempts(&mut batch).map_err(|e| e.to_string())?;
+    if recovered != Recovered::default() {
+        notices(Notice::AttemptsRecovered(recovered));
+    }
     let engines = JobEngines::start(Arc::clone(shared), shared.config().queue.concurrency)
         .map_err(|e| e.to_string())?;
     let config = {

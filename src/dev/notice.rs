@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::project::identity::IdentityError;
+use crate::queue::Recovered;
 use crate::runtime::{ConfigLoadError, Echo, SyntaxError};
 use crate::store::maintenance::MaintenanceError;
 use crate::store::StoreError;
@@ -11,6 +12,8 @@ use crate::store::StoreError;
 /// One thing worth telling; see [`super::DevOptions::notices`].
 #[derive(Debug)]
 pub enum Notice {
+    /// Job attempts the last stop cut short were put back to run again.
+    AttemptsRecovered(Recovered),
     /// What a running execution shows: a console line, a captured email.
     Echo(Echo),
     /// The server listens beyond loopback and no token was given: this one is required.

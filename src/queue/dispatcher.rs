@@ -85,25 +85,27 @@ pub struct Dispatcher {
     partial_committing: Vec<ExecId>,
 }
 
+/// What [`recover_attempts`] put back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Recovered {
+    /// Attempts that had committed some of their writes: each now has an `interrupted` record.
+    pub partial: usize,
+    /// Attempts left running, back to pending (the attempt not counted).
+    pub running: usize,
+}
+
 /// Puts back the attempts a killed `flux dev` left running (and stores a record for each that
 /// had committed some of its writes), before any job engine starts.
-pub fn recover_attempts(batch: &mut Batch) -> crate::store::Result<()> {
-    let (partial, recovered) = batch.commit_with(|conn| {
+pub fn recover_attempts(batch: &mut Batch) -> crate::store::Result<Recovered> {
+    batch.commit_with(|conn| {
         let now = now_us();
         let writes = interrupted_records(conn.take_partial_attempts()?);
         insert_writes(conn, &prepare_writes(&writes)?, now)?;
-        Ok((writes.len(), conn.recover_running(now)?))
-    })?;
-    if partial > 0 {
-        eprintln!(
-            "↻ {partial} job attempt(s) had committed some of their writes when the last \
-             stop cut them short: each has a record saying so, and runs again"
-        );
-    }
-    if recovered > 0 {
-        eprintln!("↻ {recovered} job attempt(s) cut short by the last stop will run again");
-    }
-    Ok(())
+        Ok(Recovered {
+            partial: writes.len(),
+            running: conn.recover_running(now)?,
+        })
+    })
 }
 
 /// The record of each attempt that committed some writes before a killed `flux dev` could

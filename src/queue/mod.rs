@@ -16,7 +16,7 @@ use crate::record::{ExecId, ExecutionRecord, JobId, Status, Transition};
 use crate::store::JobRow;
 
 pub use dispatcher::{
-    recover_attempts, tail_feed, ConfigSource, Dispatcher, DispatcherHandle, TailSender,
+    recover_attempts, tail_feed, ConfigSource, Dispatcher, DispatcherHandle, Recovered, TailSender,
 };
 pub use runner::{Attempt, Runner};
 
