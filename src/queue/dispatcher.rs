@@ -77,7 +77,7 @@ pub struct Dispatcher {
     marks_lost: Vec<JobId>,
     /// Started attempts whose record is not committed yet, by execution, with their start.
     attempts: HashMap<ExecId, (JobAttempt, i64)>,
-    /// Jobs whose started attempt's record is not committed yet: never started again meanwhile.
+    /// The jobs of `attempts`, indexed: never started again until their record commits.
     unsettled: HashSet<JobId>,
     /// Attempts with writes committed ahead of their record (a row in the store says so).
     partial: HashSet<ExecId>,
@@ -293,8 +293,8 @@ impl Scheduler for Dispatcher {
         });
         let mut starting = Vec::new();
         for job in due {
-            // Running, or finished with its record not committed yet.
-            if self.in_flight.contains(&job.id) || self.unsettled.contains(&job.id) {
+            // Running, or finished with its record not committed yet (`in_flight` is a subset).
+            if self.unsettled.contains(&job.id) {
                 continue;
             }
             let running = self.per_worker.entry(job.name.clone()).or_insert(0);
