@@ -532,25 +532,10 @@ mod tests {
     fn finished(attempt: &Attempt, status: Status) -> StoreWrite {
         StoreWrite {
             record: ExecutionRecord {
-                format: crate::record::RECORD_FORMAT,
                 id: attempt.id,
-                kind: Kind::Job,
-                function: attempt.job.name.clone(),
-                method: None,
-                path: None,
-                status,
-                http_status: None,
-                started_at_us: 1_000_000,
-                duration_us: 50,
                 input: attempt.input.clone(),
-                output: None,
-                error: None,
-                console: Vec::new(),
-                code_version: "v".into(),
-                spans: Vec::new(),
-                mutations: Vec::new(),
                 links: attempt.links.clone(),
-                dropped: None,
+                ..crate::record::sample(Kind::Job, &attempt.job.name, status)
             },
             job: Some((attempt.job.job_id.clone(), Transition::Done)),
         }

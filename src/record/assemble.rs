@@ -79,3 +79,29 @@ impl ExecutionRecord {
         }
     }
 }
+
+/// A finished record for tests: `function` ran as `kind` and ended with `status`, 50 µs long,
+/// with no input, output, spans or links; struct-update the fields a test cares about.
+#[cfg(test)]
+pub(crate) fn sample(kind: Kind, function: &str, status: Status) -> ExecutionRecord {
+    let start = Start {
+        id: ExecId::random(),
+        kind,
+        function: function.into(),
+        method: None,
+        path: None,
+        input: Value::Object(Default::default()),
+        links: Links::default(),
+    };
+    let ending = Ending {
+        status,
+        http_status: None,
+        started_at_us: 1_000_000,
+        duration_us: 50,
+        output: None,
+        error: None,
+        code_version: "v".into(),
+        mutations: Vec::new(),
+    };
+    ExecutionRecord::assemble(start, ending, Traced::default())
+}

@@ -11,6 +11,8 @@ mod inspect;
 mod job;
 mod span;
 
+#[cfg(test)]
+pub(crate) use assemble::sample;
 pub use assemble::{flux_error, Ending, Start, Traced};
 pub use change::{Blame, RowChange};
 pub use id::{ExecId, IdError, JobId};

@@ -504,7 +504,7 @@ mod tests {
     use crossbeam_channel::RecvTimeoutError;
 
     use super::*;
-    use crate::record::{ExecutionRecord, Kind, Links, Status};
+    use crate::record::{ExecutionRecord, Kind, Status};
     use crate::store::records::find_record;
     use crate::store::{writer_channel, RecordLookup, Store};
 
@@ -597,25 +597,10 @@ mod tests {
     fn record() -> StoreWrite {
         StoreWrite {
             record: ExecutionRecord {
-                format: crate::record::RECORD_FORMAT,
-                id: ExecId::random(),
-                kind: Kind::Http,
-                function: "hello".into(),
                 method: Some("GET".into()),
                 path: Some("/hello".into()),
-                status: Status::Ok,
                 http_status: Some(200),
-                started_at_us: 1_000_000,
-                duration_us: 50,
-                input: serde_json::json!({}),
-                output: None,
-                error: None,
-                console: Vec::new(),
-                code_version: "v".into(),
-                spans: Vec::new(),
-                mutations: Vec::new(),
-                links: Links::default(),
-                dropped: None,
+                ..crate::record::sample(Kind::Http, "hello", Status::Ok)
             },
             job: None,
         }

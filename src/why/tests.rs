@@ -1,7 +1,7 @@
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::record::{ErrorInfo, ExecId, Links, Mutation};
+use crate::record::{ErrorInfo, Mutation};
 
 fn span(id: u32, name: &str, status: SpanStatus, attrs: Value, location: &str) -> Span {
     let attrs: Map<String, Value> = attrs.as_object().cloned().unwrap_or_default();
@@ -24,30 +24,14 @@ fn span(id: u32, name: &str, status: SpanStatus, attrs: Value, location: &str) -
 
 fn failed(kind: Kind, status: Status, spans: Vec<Span>) -> ExecutionRecord {
     ExecutionRecord {
-        format: crate::record::RECORD_FORMAT,
-        id: ExecId::random(),
-        kind,
-        function: "send_welcome_email".into(),
-        method: None,
-        path: None,
-        status,
-        http_status: None,
-        started_at_us: 1_000_000,
-        duration_us: 50,
-        input: json!({}),
-        output: None,
         error: Some(ErrorInfo {
             name: "Error".into(),
             message: "user not found (userId: u_99)".into(),
             stack: None,
             location: Some("send_welcome_email.ts:8".into()),
         }),
-        console: Vec::new(),
-        code_version: "v".into(),
         spans,
-        mutations: Vec::new(),
-        links: Links::default(),
-        dropped: None,
+        ..crate::record::sample(kind, "send_welcome_email", status)
     }
 }
 
