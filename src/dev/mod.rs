@@ -402,8 +402,8 @@ async fn serve(
         tokio::runtime::Handle::current(),
         outlets,
     ));
-    let engine =
-        Engine::start(Arc::clone(&shared), http_engines, "http").map_err(DevError::Engines)?;
+    let engine = Engine::start(Arc::clone(&shared), http_engines, http_engines, "http")
+        .map_err(DevError::Engines)?;
     let store_thread =
         start_store_thread(&shared, inbox, records_rx, sql_calls, on_written, &notices)
             .map_err(DevError::Queue)?;

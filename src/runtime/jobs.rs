@@ -16,7 +16,7 @@ pub struct JobEngines {
 
 impl JobEngines {
     pub fn start(shared: Arc<Shared>, engines: usize) -> std::io::Result<JobEngines> {
-        let engine = Engine::start(Arc::clone(&shared), engines, "job")?;
+        let engine = Engine::start(Arc::clone(&shared), engines, engines, "job")?;
         Ok(JobEngines {
             shared,
             engine: Some(engine),

@@ -1,5 +1,5 @@
 //! The embedded JavaScript runtime: a pool of threads, each with its own QuickJS engine and
-//! store connection, running one execution at a time and recording it.
+//! store connection, interleaving many executions at their awaits and recording each.
 
 mod config_eval;
 mod content_type;
@@ -14,9 +14,9 @@ mod sql;
 pub mod ts;
 mod worker;
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -67,6 +67,9 @@ pub struct Shared {
     pub tail: tokio::sync::broadcast::Sender<Arc<TailEvent>>,
     /// Where what executions show on the terminal goes (console lines, captured emails).
     pub echo: EchoSink,
+    /// Functions a slice of whose code held its engine for long, with the code generation
+    /// that did: their executions run alone on an engine until the code changes.
+    cpu_heavy: Mutex<HashMap<String, u64>>,
 }
 
 /// Where what the engines produce goes: finished records, writes, and what they show.
@@ -112,7 +115,19 @@ impl Shared {
             queue,
             tail: tokio::sync::broadcast::channel(TAIL_BACKLOG).0,
             echo,
+            cpu_heavy: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn mark_cpu_heavy(&self, function: &str) {
+        let generation = self.generation();
+        let mut marks = self.cpu_heavy.lock().unwrap_or_else(|p| p.into_inner());
+        marks.insert(function.to_string(), generation);
+    }
+
+    fn is_cpu_heavy(&self, function: &str) -> bool {
+        let marks = self.cpu_heavy.lock().unwrap_or_else(|p| p.into_inner());
+        marks.get(function) == Some(&self.generation())
     }
 
     pub fn functions(&self) -> Arc<FunctionTable> {
@@ -216,10 +231,29 @@ struct Task {
     reply: Reply,
 }
 
-/// A pool of JS engines fed from one queue.
+/// A pool of JS engines fed from one queue, which each engine pulls from when it has room.
 pub struct Engine {
+    shared: Arc<Shared>,
     tasks: Option<crossbeam_channel::Sender<Task>>,
+    /// Executions of CPU-heavy functions, each run alone on an engine.
+    solo: Option<crossbeam_channel::Sender<Task>>,
     threads: Vec<JoinHandle<()>>,
+}
+
+/// What a pool's engines share: where they take executions from.
+struct Pool {
+    tasks: crossbeam_channel::Receiver<Task>,
+    solo: crossbeam_channel::Receiver<Task>,
+    solo_running: AtomicUsize,
+    /// At most this many engines run a CPU-heavy execution at once, so that one is always
+    /// left for the others.
+    max_solo: usize,
+}
+
+impl Pool {
+    fn solo_has_room(&self) -> bool {
+        self.solo_running.load(Ordering::SeqCst) < self.max_solo
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -227,15 +261,30 @@ pub struct Engine {
 pub struct EngineStopped;
 
 impl Engine {
-    /// Starts `engines` threads; `label` names them (`http`, `job`). Job engines run at a lower
-    /// CPU priority, so that jobs spinning in a loop do not starve HTTP requests.
-    pub fn start(shared: Arc<Shared>, engines: usize, label: &str) -> std::io::Result<Engine> {
+    /// Starts `engines` threads running at most `in_flight` executions at once between
+    /// them; `label` names them (`http`, `job`). Job engines run at a lower CPU priority, so
+    /// that jobs spinning in a loop do not starve HTTP requests.
+    pub fn start(
+        shared: Arc<Shared>,
+        engines: usize,
+        in_flight: usize,
+        label: &str,
+    ) -> std::io::Result<Engine> {
         let background = label == "job";
+        let engines = engines.max(1);
+        let per_engine = in_flight.div_ceil(engines).max(1);
         let (tasks, receiver) = crossbeam_channel::unbounded::<Task>();
+        let (solo, solo_receiver) = crossbeam_channel::unbounded::<Task>();
+        let pool = Arc::new(Pool {
+            tasks: receiver,
+            solo: solo_receiver,
+            solo_running: AtomicUsize::new(0),
+            max_solo: (engines - 1).max(1),
+        });
         let mut threads = Vec::new();
-        for i in 0..engines.max(1) {
+        for i in 0..engines {
             let shared = Arc::clone(&shared);
-            let receiver = receiver.clone();
+            let pool = Arc::clone(&pool);
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("flux-{label}-{i}"))
@@ -244,12 +293,14 @@ impl Engine {
                         if background {
                             lower_priority();
                         }
-                        worker::run(shared, receiver)
+                        worker::run(shared, pool, per_engine)
                     })?,
             );
         }
         Ok(Engine {
+            shared,
             tasks: Some(tasks),
+            solo: Some(solo),
             threads,
         })
     }
@@ -270,7 +321,12 @@ impl Engine {
 
     /// Queues `request`; `reply` runs when it has ended.
     pub fn submit(&self, request: ExecutionRequest, reply: Reply) -> Result<(), EngineStopped> {
-        self.tasks
+        let queue = if self.shared.is_cpu_heavy(&request.function.name) {
+            &self.solo
+        } else {
+            &self.tasks
+        };
+        queue
             .as_ref()
             .ok_or(EngineStopped)?
             .send(Task { request, reply })
@@ -280,6 +336,7 @@ impl Engine {
     /// Lets queued and running executions finish, then joins the threads.
     pub fn stop(mut self) {
         self.tasks = None;
+        self.solo = None;
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }

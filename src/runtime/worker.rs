@@ -1,24 +1,31 @@
-//! One engine thread: a QuickJS runtime and context (reused between executions, rebuilt
-//! when code changes or an execution was killed), a store connection, and the event loop
-//! that drives an execution's promises, timers and fetches until it settles or times out.
+//! One engine thread: QuickJS contexts (reused between executions, replaced when code changes
+//! or a script was killed), a store connection, and the event loop that interleaves many
+//! executions at their awaits. Each execution has a token; every entry into JS is on behalf of
+//! one of them, and is followed by a full drain of the microtask queue, so that the next entry
+//! starts with nothing of another execution pending. An engine takes a new execution only at
+//! the top of its loop, below its cap: an engine stuck in a busy loop takes nothing.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, Select};
 use rquickjs::context::EvalOptions;
-use rquickjs::{Context, Ctx, Function, Object, Persistent, Promise, Runtime};
+use rquickjs::{Context, Ctx, Function, Object, Persistent, Runtime};
 use serde_json::{json, Map, Value};
 
-use super::host::{self, Crash, ExecState, FetchDone, HostState};
+use super::host::{self, Crash, Event, ExecState, HostState, Json, Purpose, Token};
 use super::loader::{ProjectLoader, ProjectResolver, HOST_SCRIPT};
 use super::recorder::Recorder;
-use super::{declared_env, now_us, ExecutionOutcome, ExecutionRequest, HttpOutput, Shared, Task};
+use super::{
+    declared_env, now_us, ExecutionOutcome, ExecutionRequest, HttpOutput, Pool, Reply, Shared, Task,
+};
 use crate::clock::monotonic_ns;
 use crate::queue::transition_after;
 use crate::record::{
@@ -32,11 +39,24 @@ const HOST_JS: &str = include_str!("js/host.js");
 
 /// What the record keeps of a response body.
 const MAX_RECORDED_BODY: usize = 64 * 1024;
+/// Shared by every execution on a context.
 const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
 /// The longest timeout honoured (a year).
 const LONGEST_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
-/// The longest an idle execution waits before looking at the clock and the stop flag again.
+/// The longest the engine waits before looking at the clock and the stop flag again.
 const POLL: Duration = Duration::from_millis(50);
+/// A slice of JS this long holds up every execution on its engine: its function is marked
+/// CPU-heavy and its later executions run alone on an engine.
+const CPU_HEAVY_SLICE: Duration = Duration::from_millis(100);
+/// Microtasks an execution's code may run after its result, before its context is given up
+/// (a promise chain that never ends would otherwise hold the engine).
+const AFTER_RESULT_JOBS: u32 = 10_000;
+/// After a script is interrupted, the rest of the microtask queue (other executions'
+/// continuations) gets this long before it is interrupted too.
+const ORPHAN_BUDGET: Duration = Duration::from_millis(100);
+/// A context whose globals an execution changed while others ran on it takes new executions
+/// for at most this long before it is replaced.
+const DIRTY_FOR: Duration = Duration::from_secs(1);
 
 struct Js {
     // Dropped before the context and runtime that own them.
@@ -44,8 +64,17 @@ struct Js {
     context: Context,
     _runtime: Runtime,
     generation: u64,
+    id: u64,
+    /// Its executions not yet recorded.
+    live: usize,
+    /// No new execution starts on it (its code is stale, a script was killed in it, or its
+    /// globals could not be put back); it is dropped when its last execution ends.
+    retired: bool,
+    /// Since when an execution's changes to `globalThis` wait to be undone.
+    dirty_since: Option<Instant>,
 }
 
+/// How an execution's code ended.
 enum Driven {
     /// `run` settled: its JSON `{ ok }` or `{ error }`.
     Finished(String),
@@ -68,43 +97,104 @@ impl Driven {
     }
 }
 
-struct Worker {
-    shared: Arc<Shared>,
-    state: Rc<RefCell<HostState>>,
-    js: Option<Js>,
-    /// Clock nanos after which the running script is interrupted; 0 when idle.
-    deadline: Rc<Cell<u64>>,
-    interrupted: Rc<Cell<bool>>,
-    crash: Crash,
-    fetch_done: Receiver<FetchDone>,
-    seq: u64,
+/// Where an ending execution is: its transaction rolled back, its writes committed, recorded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    RollBack,
+    Commit,
+    Record,
 }
 
-pub(super) fn run(shared: Arc<Shared>, tasks: Receiver<Task>) {
-    let mut worker = match Worker::new(Arc::clone(&shared)) {
+enum Phase {
+    /// An atomic attempt waiting for its transaction to begin.
+    Starting,
+    Running,
+    Ending {
+        driven: Driven,
+        step: Step,
+    },
+}
+
+/// An execution on this engine, from its start to its record.
+struct Live {
+    request: ExecutionRequest,
+    reply: Option<Reply>,
+    /// The context its code runs in.
+    js: u64,
+    started_at_us: i64,
+    code_version: String,
+    deadline: Instant,
+    deadline_ns: u64,
+    phase: Phase,
+    /// Its writes could not be committed: why.
+    not_committed: Option<String>,
+    /// What else held its engine for long while it waited (for its timeout's message).
+    held_by: Option<String>,
+    /// It runs alone on this engine (its function is CPU-heavy).
+    solo: bool,
+}
+
+/// What the interrupt handler of every context on this engine reads: the deadline of the
+/// entry running now (clock nanos, 0 when none), and whether it fired.
+#[derive(Default)]
+struct EntryLimit {
+    deadline: Cell<u64>,
+    fired: Cell<bool>,
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    pool: Arc<Pool>,
+    state: Rc<RefCell<HostState>>,
+    inbox: Receiver<Event>,
+    /// The context new executions start on is the last one that is not retired.
+    contexts: Vec<Js>,
+    next_context: u64,
+    live: BTreeMap<Token, Live>,
+    entry: Rc<EntryLimit>,
+    crash: Crash,
+    /// The most executions at once on this engine.
+    cap: usize,
+    next_token: Token,
+}
+
+/// What the engine waits for at the top of its loop.
+enum Woken {
+    Event(Event),
+    Task(Box<Task>, bool),
+    Nothing,
+    /// No more tasks will come.
+    Closed,
+}
+
+pub(super) fn run(shared: Arc<Shared>, pool: Arc<Pool>, cap: usize) {
+    let mut worker = match Worker::new(Arc::clone(&shared), pool, cap) {
         Ok(worker) => worker,
         Err(message) => {
             eprintln!("error: a JS engine could not start: {message}");
             return;
         }
     };
-    while let Ok(task) = tasks.recv() {
-        let request = task.request;
-        let job = request.job.clone();
-        // A panic while running an execution ends that execution, not the engine's thread.
-        let executed = std::panic::catch_unwind(AssertUnwindSafe(|| worker.execute(&request)));
-        let (record, http) = match executed {
-            Ok(done) => done,
-            Err(panic) => worker.recover(&request, &panic_message(&*panic)),
-        };
-        let summary = RecordSummary::from(&record);
-        let job = job.map(|attempt| {
-            let transition = transition_after(&record, &attempt, now_us());
-            (attempt.job_id, transition)
-        });
-        // The writer is gone only when the server is going down; the reply still goes out.
-        let _ = shared.records.send(StoreWrite { record, job });
-        (task.reply)(ExecutionOutcome { summary, http });
+    let mut open = true;
+    loop {
+        // A panic ends the executions it hit, not the engine's thread.
+        let turned = std::panic::catch_unwind(AssertUnwindSafe(|| worker.turn()));
+        if let Err(panic) = turned {
+            worker.contain(&panic_message(&*panic));
+        }
+        if !open && worker.live.is_empty() {
+            break;
+        }
+        let woken = worker.wait(open);
+        let handled = std::panic::catch_unwind(AssertUnwindSafe(|| match woken {
+            Woken::Event(event) => worker.handle(event),
+            Woken::Task(task, solo) => worker.start(*task, solo),
+            Woken::Nothing => {}
+            Woken::Closed => open = false,
+        }));
+        if let Err(panic) = handled {
+            worker.contain(&panic_message(&*panic));
+        }
     }
     worker.close();
 }
@@ -132,36 +222,272 @@ fn js_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
     error.to_string()
 }
 
+fn crashed(panic: &str) -> String {
+    format!("the engine crashed ({panic}); flux replaced it")
+}
+
 impl Worker {
-    fn new(shared: Arc<Shared>) -> Result<Worker, String> {
+    fn new(shared: Arc<Shared>, pool: Arc<Pool>, cap: usize) -> Result<Worker, String> {
         let conn = shared.store.connect().map_err(|e| e.to_string())?;
-        let (fetch_tx, fetch_done) = crossbeam_channel::unbounded();
-        let state = HostState {
-            shared: Arc::clone(&shared),
-            conn,
-            exec: None,
-            fetch_done: fetch_tx,
-        };
+        let (events, inbox) = crossbeam_channel::unbounded();
+        let state = HostState::new(Arc::clone(&shared), conn, events);
         Ok(Worker {
             shared,
+            pool,
             state: Rc::new(RefCell::new(state)),
-            js: None,
-            deadline: Rc::new(Cell::new(0)),
-            interrupted: Rc::new(Cell::new(false)),
+            inbox,
+            contexts: Vec::new(),
+            next_context: 1,
+            live: BTreeMap::new(),
+            entry: Rc::new(EntryLimit::default()),
             crash: Rc::new(RefCell::new(None)),
-            fetch_done,
-            seq: 0,
+            cap: cap.max(1),
+            next_token: 0,
         })
     }
 
     fn close(self) {
-        // The JS context holds references to the host state: drop it first.
-        let Worker { state, js, .. } = self;
-        drop(js);
+        // The JS contexts hold references to the host state: drop them first.
+        let Worker {
+            state, contexts, ..
+        } = self;
+        drop(contexts);
         drop(state);
     }
 
-    fn build_js(&self) -> Result<Js, String> {
+    /// Whether this engine takes another execution now: below its cap, none running alone,
+    /// and no CPU-heavy execution waiting for an engine to empty (so that one does).
+    fn has_room(&self) -> bool {
+        let solo_waiting = self.pool.solo_has_room() && !self.pool.solo.is_empty();
+        self.live.len() < self.cap && !self.live.values().any(|live| live.solo) && !solo_waiting
+    }
+
+    /// Waits for an event, a task it has room for, or the next due time.
+    fn wait(&mut self, open: bool) -> Woken {
+        let take = open && self.has_room();
+        let take_solo = open && self.live.is_empty() && self.pool.solo_has_room();
+        let mut select = Select::new();
+        let inbox = select.recv(&self.inbox);
+        let tasks = take.then(|| select.recv(&self.pool.tasks));
+        let solo = take_solo.then(|| select.recv(&self.pool.solo));
+        let timeout = self.next_due().saturating_duration_since(Instant::now());
+        let Ok(operation) = select.select_timeout(timeout) else {
+            return Woken::Nothing;
+        };
+        let index = operation.index();
+        if index == inbox {
+            match operation.recv(&self.inbox) {
+                Ok(event) => Woken::Event(event),
+                Err(_) => Woken::Nothing,
+            }
+        } else if Some(index) == tasks {
+            match operation.recv(&self.pool.tasks) {
+                Ok(task) => Woken::Task(Box::new(task), false),
+                Err(_) => Woken::Closed,
+            }
+        } else if Some(index) == solo {
+            match operation.recv(&self.pool.solo) {
+                Ok(task) => Woken::Task(Box::new(task), true),
+                Err(_) => Woken::Closed,
+            }
+        } else {
+            Woken::Nothing
+        }
+    }
+
+    /// When the loop must look again: the next timer or deadline, or a poll of the stop flag.
+    fn next_due(&self) -> Instant {
+        let mut due = Instant::now() + POLL;
+        let state = self.state.borrow();
+        for (token, live) in &self.live {
+            if let Phase::Running | Phase::Starting = live.phase {
+                due = due.min(live.deadline);
+                if let Some((_, at)) = state.execs.get(token).and_then(ExecState::next_timer_due) {
+                    due = due.min(at);
+                }
+            }
+        }
+        due
+    }
+
+    /// One turn: the events that arrived, due timers, deadlines and shutdown, and the
+    /// executions that can end now.
+    fn turn(&mut self) {
+        while let Ok(event) = self.inbox.try_recv() {
+            self.handle(event);
+        }
+        self.fire_timers();
+        let now = Instant::now();
+        let stopping = self.shared.stop_at().is_some_and(|at| monotonic_ns() >= at);
+        let overdue: Vec<(Token, bool)> = self
+            .live
+            .iter()
+            .filter(|(_, live)| matches!(live.phase, Phase::Running | Phase::Starting))
+            .filter(|(_, live)| stopping || live.deadline <= now)
+            .map(|(token, _)| (*token, stopping))
+            .collect();
+        for (token, stopping) in overdue {
+            let driven = if stopping {
+                Driven::Interrupted
+            } else {
+                Driven::Timeout
+            };
+            self.end(token, driven);
+        }
+        self.replace_dirty_context();
+    }
+
+    /// The contexts with a dirty `globalThis` for too long stop taking executions.
+    fn replace_dirty_context(&mut self) {
+        for js in &mut self.contexts {
+            if js
+                .dirty_since
+                .is_some_and(|since| since.elapsed() > DIRTY_FOR)
+            {
+                js.retired = true;
+            }
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Fetch(done) => {
+                let token = done.token;
+                if !self.is_running(token) || !self.state.borrow_mut().finish_fetch(&done) {
+                    return;
+                }
+                let (response, error) = match done.outcome {
+                    Ok(response) => (Some(response), None),
+                    Err(error) => (None, Some(error)),
+                };
+                let id = done.id as f64;
+                self.enter(token, move |_, internals| {
+                    let settle: Function = internals.get("settleFetch")?;
+                    settle.call::<_, ()>((id, response, error))
+                });
+            }
+            Event::Writer {
+                token,
+                purpose,
+                finish,
+            } => {
+                let result = {
+                    let mut state = self.state.borrow_mut();
+                    if let Some(exec) = state.execs.get_mut(&token) {
+                        exec.outstanding = exec.outstanding.saturating_sub(1);
+                    }
+                    finish(&mut state, token)
+                };
+                match purpose {
+                    Purpose::Js(op) => {
+                        if self.is_running(token) {
+                            let op = op as f64;
+                            self.enter(token, move |ctx, internals| {
+                                let settle: Function = internals.get("settle")?;
+                                match result {
+                                    Ok(value) => settle.call::<_, ()>((op, Json(value))),
+                                    Err(error) => {
+                                        let failure = host::failure(ctx, &error)?;
+                                        settle.call::<_, ()>((op, rquickjs::Undefined, failure))
+                                    }
+                                }
+                            });
+                        }
+                    }
+                    Purpose::Begun => {
+                        if matches!(self.phase(token), Some(Phase::Starting)) {
+                            match result {
+                                Ok(_) => self.run_js(token),
+                                Err(error) => self.end(
+                                    token,
+                                    Driven::Failed(format!(
+                                        "the attempt's transaction (atomic: true) could not begin: {error}"
+                                    )),
+                                ),
+                            }
+                        }
+                    }
+                    Purpose::Ending => {
+                        if let (Err(error), Some(live)) = (result, self.live.get_mut(&token)) {
+                            live.not_committed = Some(error.to_string());
+                        }
+                    }
+                }
+                self.advance(token);
+            }
+        }
+    }
+
+    fn phase(&self, token: Token) -> Option<&Phase> {
+        self.live.get(&token).map(|live| &live.phase)
+    }
+
+    fn is_running(&self, token: Token) -> bool {
+        matches!(self.phase(token), Some(Phase::Running))
+    }
+
+    /// Fires the timers that are due, each in its execution's name.
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(Token, u64)> = {
+            let mut state = self.state.borrow_mut();
+            let mut due = Vec::new();
+            for (token, live) in &self.live {
+                if !matches!(live.phase, Phase::Running) {
+                    continue;
+                }
+                let Some(exec) = state.execs.get_mut(token) else {
+                    continue;
+                };
+                let ids: Vec<u64> = exec
+                    .timers
+                    .iter()
+                    .filter(|(_, at)| **at <= now)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ids {
+                    exec.timers.remove(&id);
+                    due.push((*token, id));
+                }
+            }
+            due
+        };
+        for (token, id) in due {
+            // An earlier timer may have ended it.
+            if self.is_running(token) {
+                let id = id as f64;
+                self.enter(token, move |_, internals| {
+                    let fire: Function = internals.get("fireTimer")?;
+                    fire.call::<_, ()>((id,))
+                });
+            }
+        }
+    }
+
+    /// The context a new execution starts on: the current one, or a new one when it is
+    /// retired or its code is stale.
+    fn context_for_new(&mut self) -> Result<u64, String> {
+        let generation = self.shared.generation();
+        for js in &mut self.contexts {
+            if js.generation != generation {
+                js.retired = true;
+            }
+        }
+        self.drop_finished_contexts();
+        if let Some(js) = self.contexts.iter().rev().find(|js| !js.retired) {
+            return Ok(js.id);
+        }
+        let js = self.build_js()?;
+        let id = js.id;
+        self.contexts.push(js);
+        Ok(id)
+    }
+
+    fn drop_finished_contexts(&mut self) {
+        self.contexts.retain(|js| !(js.retired && js.live == 0));
+    }
+
+    fn build_js(&mut self) -> Result<Js, String> {
         let generation = self.shared.generation();
         let runtime = Runtime::new().map_err(|e| e.to_string())?;
         runtime.set_memory_limit(MEMORY_LIMIT);
@@ -171,12 +497,11 @@ impl Worker {
             ProjectResolver { root: root.clone() },
             ProjectLoader { root },
         );
-        let deadline = Rc::clone(&self.deadline);
-        let fired = Rc::clone(&self.interrupted);
+        let entry = Rc::clone(&self.entry);
         let shared = Arc::clone(&self.shared);
         let crash = Rc::clone(&self.crash);
         runtime.set_interrupt_handler(Some(Box::new(move || {
-            let limit = deadline.get();
+            let limit = entry.deadline.get();
             if limit == 0 {
                 return false;
             }
@@ -186,7 +511,7 @@ impl Worker {
             let now = monotonic_ns();
             let stopping = shared.stop_at().is_some_and(|stop| now > stop);
             if now > limit || stopping {
-                fired.set(true);
+                entry.fired.set(true);
                 return true;
             }
             false
@@ -208,54 +533,35 @@ impl Worker {
             };
             setup().map_err(|e| js_error(&ctx, e))
         })?;
+        let id = self.next_context;
+        self.next_context += 1;
         Ok(Js {
             internals,
             context,
             _runtime: runtime,
             generation,
+            id,
+            live: 0,
+            retired: false,
+            dirty_since: None,
         })
     }
 
-    fn execute(&mut self, request: &ExecutionRequest) -> (ExecutionRecord, Option<HttpOutput>) {
-        // The record covers the time the execution held the engine, building it included
-        // (freezing the built-ins makes that take a few milliseconds).
+    /// Starts an execution: its state, its context, then its code (an atomic attempt's once
+    /// its transaction has begun).
+    fn start(&mut self, task: Task, solo: bool) {
+        let Task { request, reply } = task;
+        // The record covers the time the execution was on the engine, building its context
+        // included (freezing the built-ins makes that take a few milliseconds).
         let started = Instant::now();
         let started_at_us = now_us();
+        self.next_token += 1;
+        let token = self.next_token;
         let code_version = self.shared.functions().code_version.clone();
-        let generation = self.shared.generation();
-        if self
-            .js
-            .as_ref()
-            .is_none_or(|js| js.generation != generation)
-        {
-            self.js = None;
-            match self.build_js() {
-                Ok(js) => self.js = Some(js),
-                Err(message) => {
-                    let recorder = Recorder::new(
-                        &request.function.name,
-                        Some(request.function.module.clone()),
-                    );
-                    let exec = ExecState::new(
-                        request.id,
-                        self.seq,
-                        request.function.name.clone(),
-                        recorder,
-                    );
-                    let driven =
-                        Driven::Failed(format!("the JS engine could not start: {message}"));
-                    return build_record(
-                        request,
-                        started_at_us,
-                        exec,
-                        driven,
-                        Vec::new(),
-                        code_version,
-                    );
-                }
-            }
-        }
-        self.seq += 1;
+        // A longer timeout is as good as none, and would overflow the clock arithmetic.
+        let timeout = request.timeout.min(LONGEST_TIMEOUT);
+        let deadline = started + timeout;
+        let deadline_ns = monotonic_ns() + timeout.as_nanos() as u64;
         let mut recorder = Recorder::new(
             &request.function.name,
             Some(request.function.module.clone()),
@@ -263,276 +569,416 @@ impl Worker {
         recorder.started = started;
         let mut exec = ExecState::new(
             request.id,
-            self.seq,
             request.function.name.clone(),
             recorder,
+            deadline,
         );
-        let config = self.shared.config();
-        exec.env = declared_env(&config.env)
+        exec.env = declared_env(&self.shared.config().env)
             .into_iter()
             .map(|(k, v)| (k, Value::String(v)))
             .collect();
-        let env = Value::Object(exec.env.clone());
-        // Its statements stop at the deadline too (the engine's own is set just before it runs).
-        exec.deadline_ns = monotonic_ns() + request.timeout.as_nanos() as u64;
-        self.state.borrow_mut().exec = Some(exec);
-
-        // A longer timeout is as good as none, and would overflow the clock arithmetic.
-        let timeout = request.timeout.min(LONGEST_TIMEOUT);
-        let timeout_at = Instant::now() + timeout;
-        self.interrupted.set(false);
-        self.deadline
-            .set(monotonic_ns() + timeout.as_nanos() as u64);
+        // Its statements stop at the deadline too.
+        exec.deadline_ns = deadline_ns;
+        self.state.borrow_mut().execs.insert(token, exec);
         let atomic = request.job.as_ref().is_some_and(|job| job.atomic);
-        let begun = if atomic {
-            self.state.borrow_mut().begin_atomic()
-        } else {
-            Ok(())
-        };
-        let driven = match begun {
-            Ok(()) => self.drive(request, timeout_at, env),
-            Err(message) => Driven::Failed(format!(
-                "the attempt's transaction (atomic: true) could not begin: {message}"
-            )),
-        };
-        self.deadline.set(0);
-        if let Some(panic) = self.crash.take() {
-            std::panic::resume_unwind(panic);
+        let context = self.context_for_new();
+        let js = *context.as_ref().unwrap_or(&0);
+        if let Some(js) = self.contexts.iter_mut().find(|c| c.id == js) {
+            js.live += 1;
         }
+        if solo {
+            self.pool.solo_running.fetch_add(1, Ordering::SeqCst);
+        }
+        self.live.insert(
+            token,
+            Live {
+                request,
+                reply: Some(reply),
+                js,
+                started_at_us,
+                code_version,
+                deadline,
+                deadline_ns,
+                phase: Phase::Starting,
+                not_committed: None,
+                held_by: None,
+                solo,
+            },
+        );
+        if let Err(message) = context {
+            let driven = Driven::Failed(format!("the JS engine could not start: {message}"));
+            return self.end(token, driven);
+        }
+        if atomic {
+            let begun = self.state.borrow_mut().begin_atomic(token);
+            if let Err(error) = begun {
+                let driven = Driven::Failed(format!(
+                    "the attempt's transaction (atomic: true) could not begin: {error}"
+                ));
+                self.end(token, driven);
+            }
+            return;
+        }
+        self.run_js(token);
+    }
 
-        let mut state = self.state.borrow_mut();
+    /// Enters the execution's code: the glue's `run`.
+    fn run_js(&mut self, token: Token) {
+        let Some(live) = self.live.get_mut(&token) else {
+            return;
+        };
+        live.phase = Phase::Running;
+        let request = &live.request;
+        let env = self
+            .state
+            .borrow()
+            .execs
+            .get(&token)
+            .map(|exec| Value::Object(exec.env.clone()))
+            .unwrap_or(Value::Null);
+        let meta =
+            json!({ "id": request.id.to_string(), "kind": request.kind.as_str(), "env": env })
+                .to_string();
+        let input = request.input.to_string();
+        let module = request.function.module.clone();
+        self.enter(token, move |ctx, internals| {
+            let run: Function = internals.get("run")?;
+            let input = ctx.json_parse(input)?;
+            let meta = ctx.json_parse(meta)?;
+            run.call::<_, ()>((token as f64, module, input, meta))
+        });
+    }
+
+    /// Runs `call` in the context of execution `token`, then every microtask it queued, with
+    /// the interrupt armed at its deadline. What happens in there is attributed to `token`:
+    /// a host panic or an interrupt ends it, and a thrown error fails it.
+    fn enter(
+        &mut self,
+        token: Token,
+        call: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> rquickjs::Result<()>,
+    ) {
+        let Some(live) = self.live.get(&token) else {
+            return;
+        };
+        let (js_id, deadline_ns) = (live.js, live.deadline_ns);
+        let Some(js) = self.contexts.iter().find(|js| js.id == js_id) else {
+            return;
+        };
+        let entry = &self.entry;
+        let state = &self.state;
+        entry.deadline.set(deadline_ns);
+        entry.fired.set(false);
+        state.borrow_mut().current = token;
+        let started = Instant::now();
+        let mut gave_up = false;
+        let result = js.context.with(|ctx| {
+            let enter = || -> rquickjs::Result<()> {
+                let internals = js.internals.clone().restore(&ctx)?;
+                call(&ctx, &internals)
+            };
+            let result = enter().map_err(|e| js_error(&ctx, e));
+            let mut after_result = 0u32;
+            let mut orphans = false;
+            while ctx.execute_pending_job() {
+                if entry.fired.get() && !orphans {
+                    // What is left belongs to the others: give it a budget of its own.
+                    orphans = true;
+                    let budget = ORPHAN_BUDGET.as_nanos() as u64;
+                    entry.deadline.set(monotonic_ns() + budget);
+                }
+                if after_result > 0 || !state.borrow().finished.is_empty() {
+                    after_result += 1;
+                    if after_result > AFTER_RESULT_JOBS {
+                        gave_up = true;
+                        break;
+                    }
+                }
+            }
+            result
+        });
+        let slice = started.elapsed();
+        let fired = entry.fired.replace(false);
+        entry.deadline.set(0);
+        self.state.borrow_mut().current = 0;
+        let finished = std::mem::take(&mut self.state.borrow_mut().finished);
+        for (done, json) in finished {
+            self.end(done, Driven::Finished(json));
+        }
+        // A killed script may leave modules half-evaluated: its context takes no new work.
+        if let Some(panic) = self.crash.take() {
+            self.retire(js_id);
+            self.end(token, Driven::Failed(crashed(&panic_message(&*panic))));
+        } else if fired {
+            self.retire(js_id);
+            let stopping = self.shared.stop_at().is_some_and(|at| monotonic_ns() >= at);
+            let driven = if stopping {
+                Driven::Interrupted
+            } else {
+                Driven::Timeout
+            };
+            self.end(token, driven);
+        } else if let Err(message) = result {
+            self.end(token, Driven::Failed(message));
+        }
+        if gave_up {
+            self.retire(js_id);
+        }
+        if slice > CPU_HEAVY_SLICE {
+            self.held_up_by(token, slice);
+        }
+    }
+
+    /// A slice of `token`'s code held the engine for `slice`: its function is marked
+    /// CPU-heavy, and the others on the engine learn what held them.
+    fn held_up_by(&mut self, token: Token, slice: Duration) {
+        let Some(live) = self.live.get(&token) else {
+            return;
+        };
+        let function = live.request.function.name.clone();
+        let note = format!(
+            "its engine was busy running {} ({function}) for {}",
+            live.request.id.short(),
+            humantime::format_duration(Duration::from_millis(slice.as_millis() as u64))
+        );
+        self.shared.mark_cpu_heavy(&function);
+        for (other, live) in &mut self.live {
+            if *other != token {
+                live.held_by = Some(note.clone());
+            }
+        }
+    }
+
+    fn retire(&mut self, js_id: u64) {
+        if let Some(js) = self.contexts.iter_mut().find(|js| js.id == js_id) {
+            js.retired = true;
+        }
+    }
+
+    /// The execution's code is done: nothing more is delivered to it, and its ending begins.
+    fn end(&mut self, token: Token, driven: Driven) {
+        let Some(live) = self.live.get_mut(&token) else {
+            return;
+        };
+        if let Phase::Ending { .. } = live.phase {
+            return;
+        }
+        let js_id = live.js;
         // A statement stopped at the deadline or at shutdown ended the execution, whatever its
         // code did with the error afterwards.
-        let driven = match (driven, state.exec.as_ref().and_then(|e| e.stopped_sql)) {
-            (
-                Driven::Finished(_) | Driven::Failed(_),
-                Some(crate::store::sandbox::Stop::Deadline),
-            ) => Driven::Timeout,
-            (
-                Driven::Finished(_) | Driven::Failed(_),
-                Some(crate::store::sandbox::Stop::Shutdown),
-            ) => Driven::Interrupted,
-            (driven, _) => driven,
+        let driven = {
+            let mut state = self.state.borrow_mut();
+            let exec = state.execs.get_mut(&token);
+            let stopped = exec.as_ref().and_then(|exec| exec.stopped_sql);
+            if let Some(exec) = exec {
+                exec.ended = true;
+                exec.timers.clear();
+                exec.abort_fetches();
+            }
+            match (driven, stopped) {
+                (
+                    Driven::Finished(_) | Driven::Failed(_),
+                    Some(crate::store::sandbox::Stop::Deadline),
+                ) => Driven::Timeout,
+                (
+                    Driven::Finished(_) | Driven::Failed(_),
+                    Some(crate::store::sandbox::Stop::Shutdown),
+                ) => Driven::Interrupted,
+                (driven, _) => driven,
+            }
         };
-        let reason = match driven {
-            Driven::Timeout => "the execution timed out",
-            Driven::Interrupted => "flux dev stopped",
-            _ => "the execution ended with its transaction still open",
+        live.phase = Phase::Ending {
+            driven,
+            step: Step::RollBack,
         };
-        state.abandon_transaction(reason);
-        // An atomic attempt's writes commit with its record, other attempts' ones no later
-        // than it; a request's before its response, or it fails.
-        let not_committed = if atomic {
-            state.end_atomic(driven.succeeded()).err()
-        } else if request.job.is_none() {
-            state.sync().err()
-        } else {
-            None
-        };
-        let driven = match not_committed {
-            Some(message) => {
-                if let Some(exec) = state.exec.as_mut() {
-                    for change in &mut exec.mutations {
-                        change.committed = false;
+        if let Some(js) = self.contexts.iter().find(|js| js.id == js_id) {
+            // Its timers, fetches and pending calls are forgotten by the glue too.
+            js.context.with(|ctx| {
+                let forget = || -> rquickjs::Result<()> {
+                    let internals = js.internals.clone().restore(&ctx)?;
+                    let end: Function = internals.get("end")?;
+                    end.call::<_, ()>((token as f64,))
+                };
+                let _ = forget();
+            });
+        }
+        self.advance(token);
+    }
+
+    /// Moves an ending execution on, once the store has answered all its calls: roll back
+    /// its open transaction, commit its writes (an atomic attempt's, or a request's before
+    /// its response), then record it.
+    fn advance(&mut self, token: Token) {
+        loop {
+            let Some(live) = self.live.get_mut(&token) else {
+                return;
+            };
+            let Phase::Ending { driven, step } = &mut live.phase else {
+                return;
+            };
+            let waiting = self
+                .state
+                .borrow()
+                .execs
+                .get(&token)
+                .is_some_and(|exec| exec.outstanding > 0);
+            if waiting {
+                return;
+            }
+            match *step {
+                Step::RollBack => {
+                    *step = Step::Commit;
+                    let reason = match driven {
+                        Driven::Timeout => "the execution timed out",
+                        Driven::Interrupted => "flux dev stopped",
+                        Driven::Failed(message) if message.starts_with("the engine crashed") => {
+                            "the engine crashed"
+                        }
+                        _ => "the execution ended with its transaction still open",
+                    };
+                    if self.state.borrow_mut().abandon_transaction(token, reason) {
+                        return;
                     }
+                }
+                Step::Commit => {
+                    *step = Step::Record;
+                    let succeeded = driven.succeeded();
+                    let is_request = live.request.job.is_none();
+                    let mut state = self.state.borrow_mut();
+                    // An atomic attempt's writes commit with its record, other attempts' no
+                    // later than it; a request's before its response, or it fails.
+                    let waits =
+                        state.end_atomic(token, succeeded) || (is_request && state.sync(token));
+                    if waits {
+                        return;
+                    }
+                }
+                Step::Record => return self.record(token),
+            }
+        }
+    }
+
+    /// Builds the execution's record, sends it to the store and its outcome to its caller.
+    fn record(&mut self, token: Token) {
+        let Some(mut live) = self.live.remove(&token) else {
+            return;
+        };
+        let exec = self.state.borrow_mut().execs.remove(&token);
+        let Phase::Ending { driven, .. } = std::mem::replace(&mut live.phase, Phase::Running)
+        else {
+            return;
+        };
+        if live.solo {
+            self.pool.solo_running.fetch_sub(1, Ordering::SeqCst);
+        }
+        let request = &live.request;
+        let mut exec = exec.unwrap_or_else(|| {
+            let recorder = Recorder::new(&request.function.name, None);
+            ExecState::new(
+                request.id,
+                request.function.name.clone(),
+                recorder,
+                live.deadline,
+            )
+        });
+        let driven = match live.not_committed.take() {
+            Some(message) => {
+                for change in &mut exec.mutations {
+                    change.committed = false;
                 }
                 Driven::NotCommitted(message)
             }
             None => driven,
         };
-        let exec = state.exec.take();
-        drop(state);
-        let Some(mut exec) = exec else {
-            let recorder = Recorder::new(&request.function.name, None);
-            let exec = ExecState::new(
-                request.id,
-                self.seq,
-                request.function.name.clone(),
-                recorder,
-            );
-            return build_record(
-                request,
-                started_at_us,
-                exec,
-                Driven::Failed("lost execution state".into()),
-                Vec::new(),
-                code_version,
-            );
-        };
         let mutations = std::mem::take(&mut exec.mutations);
-        match driven {
-            Driven::Finished(_) | Driven::NotCommitted(_) => self.reset_js(),
-            // A killed script may leave modules half-evaluated: start the next one afresh.
-            _ => self.js = None,
-        }
-        build_record(
+        let (record, http) = build_record(
             request,
-            started_at_us,
+            live.started_at_us,
             exec,
             driven,
             mutations,
-            code_version,
-        )
+            live.code_version.clone(),
+            live.held_by.as_deref(),
+        );
+        let summary = RecordSummary::from(&record);
+        let job = request.job.as_ref().map(|attempt| {
+            let transition = transition_after(&record, attempt, now_us());
+            (attempt.job_id.clone(), transition)
+        });
+        // The writer is gone only when the server is going down; the reply still goes out.
+        let _ = self.shared.records.send(StoreWrite { record, job });
+        if let Some(reply) = live.reply.take() {
+            reply(ExecutionOutcome { summary, http });
+        }
+        self.release_context(live.js);
     }
 
-    /// After a panic in `execute`: the execution's transaction is rolled back, its record says
-    /// the engine crashed, and the JS engine is dropped (the next execution builds another).
-    fn recover(
-        &mut self,
-        request: &ExecutionRequest,
-        panic: &str,
-    ) -> (ExecutionRecord, Option<HttpOutput>) {
-        self.deadline.set(0);
-        self.crash.take();
-        self.js = None;
-        let exec = {
-            let mut state = self.state.borrow_mut();
-            state.abandon_transaction("the engine crashed");
-            // An atomic attempt's writes go with it.
-            let _ = state.end_atomic(false);
-            state.exec.take()
+    /// One execution fewer on context `js_id`: the last one out undoes what executions did
+    /// to `globalThis`, or the context is dropped when it cannot (or is retired).
+    fn release_context(&mut self, js_id: u64) {
+        let others_live = self.live.values().any(|live| live.js == js_id);
+        let Some(js) = self.contexts.iter_mut().find(|js| js.id == js_id) else {
+            return;
         };
-        let mut exec = exec.unwrap_or_else(|| {
-            let recorder = Recorder::new(
-                &request.function.name,
-                Some(request.function.module.clone()),
-            );
-            ExecState::new(
-                request.id,
-                self.seq,
-                request.function.name.clone(),
-                recorder,
-            )
-        });
-        let started_at_us = now_us() - exec.recorder.elapsed_us() as i64;
-        let mutations = std::mem::take(&mut exec.mutations);
-        let code_version = self.shared.functions().code_version.clone();
-        let message = format!("the engine crashed ({panic}); flux replaced it");
-        build_record(
-            request,
-            started_at_us,
-            exec,
-            Driven::Failed(message),
-            mutations,
-            code_version,
-        )
-    }
-
-    /// Readies the context for the next execution; drops it when the last one's traces
-    /// cannot be removed (then the next execution builds a new one).
-    fn reset_js(&mut self) {
-        let Some(js) = &self.js else { return };
-        let ok = js.context.with(|ctx| {
-            // Work the execution left behind (e.g. a promise chain after its response) runs
-            // first, so that the reset also undoes what it changes. A chain that never ends
-            // would run into the next execution: the context is rebuilt instead.
-            let mut budget = 10_000;
-            while ctx.execute_pending_job() {
-                budget -= 1;
-                if budget == 0 {
-                    return false;
-                }
-            }
-            let reset = || -> rquickjs::Result<()> {
+        js.live = js.live.saturating_sub(1);
+        if js.retired {
+            self.drop_finished_contexts();
+            return;
+        }
+        let changed = js.context.with(|ctx| {
+            let check = || -> rquickjs::Result<bool> {
                 let internals = js.internals.clone().restore(&ctx)?;
-                let reset: Function = internals.get("reset")?;
-                reset.call::<_, ()>(())
+                let changed: Function = internals.get("globalsChanged")?;
+                changed.call(())
             };
-            reset().is_ok()
+            check().unwrap_or(true)
         });
-        if !ok {
-            self.js = None;
+        if !changed {
+            return;
+        }
+        if others_live {
+            js.dirty_since.get_or_insert_with(Instant::now);
+            return;
+        }
+        let restored = js.context.with(|ctx| {
+            let restore = || -> rquickjs::Result<()> {
+                let internals = js.internals.clone().restore(&ctx)?;
+                let restore: Function = internals.get("restoreGlobals")?;
+                restore.call(())
+            };
+            restore().is_ok()
+        });
+        js.dirty_since = None;
+        if !restored {
+            js.retired = true;
+            self.drop_finished_contexts();
         }
     }
 
-    fn drive(&mut self, request: &ExecutionRequest, timeout_at: Instant, env: Value) -> Driven {
-        let Some(js) = &self.js else {
-            return Driven::Failed("no JS engine".into());
-        };
-        let state = &self.state;
-        let interrupted = &self.interrupted;
-        let fetch_done = &self.fetch_done;
-        let shared = &self.shared;
-        let crash = &self.crash;
-        js.context.with(|ctx| {
-            let start = || -> rquickjs::Result<(Object, Promise)> {
-                let internals = js.internals.clone().restore(&ctx)?;
-                let run: Function = internals.get("run")?;
-                let input = ctx.json_parse(request.input.to_string())?;
-                let meta = ctx.json_parse(
-                    json!({ "id": request.id.to_string(), "kind": request.kind.as_str(), "env": env }).to_string(),
-                )?;
-                let promise: Promise = run.call((request.function.module.clone(), input, meta))?;
-                Ok((internals, promise))
-            };
-            let (internals, promise) = match start() {
-                Ok(started) => started,
-                Err(e) => return Driven::Failed(js_error(&ctx, e)),
-            };
-            let stop_instant = || {
-                shared.stop_at().map(|at| {
-                    let now = monotonic_ns();
-                    Instant::now() + Duration::from_nanos(at.saturating_sub(now))
-                })
-            };
-            loop {
-                while ctx.execute_pending_job() {}
-                if crash.borrow().is_some() {
-                    return Driven::Failed("the engine crashed".into());
-                }
-                if let Some(result) = promise.result::<String>() {
-                    return match result {
-                        Ok(json) => Driven::Finished(json),
-                        Err(e) => Driven::Failed(js_error(&ctx, e)),
+    /// After a panic outside any one execution's code: every execution on the engine ends
+    /// as crashed (their transactions rolled back) and every context is replaced.
+    fn contain(&mut self, panic: &str) {
+        self.crash.take();
+        self.entry.deadline.set(0);
+        for js in &mut self.contexts {
+            js.retired = true;
+        }
+        let tokens: Vec<Token> = self.live.keys().copied().collect();
+        for token in tokens {
+            let ended = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                self.end(token, Driven::Failed(crashed(panic)));
+            }));
+            if ended.is_err() {
+                // Its ending panicked too: it is recorded without waiting for the store.
+                if let Some(live) = self.live.get_mut(&token) {
+                    live.phase = Phase::Ending {
+                        driven: Driven::Failed(crashed(panic)),
+                        step: Step::Record,
                     };
                 }
-                if shared.stop_at().is_some_and(|at| monotonic_ns() >= at) {
-                    return Driven::Interrupted;
-                }
-                let now = Instant::now();
-                let stop = stop_instant();
-                if interrupted.get() || now >= timeout_at {
-                    return Driven::Timeout;
-                }
-                let next_timer = state.borrow().exec.as_ref().and_then(ExecState::next_timer_due);
-                // Wake up now and then, so that a shutdown that starts meanwhile is noticed.
-                let mut wait_until = stop.map_or(timeout_at, |s| s.min(timeout_at)).min(now + POLL);
-                if let Some((id, due)) = next_timer {
-                    if due <= now {
-                        if let Some(exec) = state.borrow_mut().exec() {
-                            exec.timers.remove(&id);
-                        }
-                        let fire = internals
-                            .get::<_, Function>("fireTimer")
-                            .and_then(|f| f.call::<_, ()>((id as f64,)));
-                        if let Err(e) = fire {
-                            let message = js_error(&ctx, e);
-                            state.borrow_mut().log("error", format!("timer failed: {message}"));
-                        }
-                        continue;
-                    }
-                    wait_until = wait_until.min(due);
-                }
-                match fetch_done.recv_deadline(wait_until) {
-                    Ok(done) => {
-                        if state.borrow_mut().finish_fetch(&done) {
-                            let (response, error) = match done.outcome {
-                                Ok(response) => (Some(response), None),
-                                Err(error) => (None, Some(error)),
-                            };
-                            let settle = internals
-                                .get::<_, Function>("settleFetch")
-                                .and_then(|f| f.call::<_, ()>((done.id as f64, response, error)));
-                            if let Err(e) = settle {
-                                return Driven::Failed(js_error(&ctx, e));
-                            }
-                        }
-                    }
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => return Driven::Failed("fetch channel closed".into()),
-                }
+                self.state.borrow_mut().execs.remove(&token);
+                self.record(token);
             }
-        })
+        }
     }
 }
 
@@ -627,6 +1073,7 @@ fn build_record(
     driven: Driven,
     mutations: Vec<crate::record::Mutation>,
     code_version: String,
+    held_by: Option<&str>,
 ) -> (ExecutionRecord, Option<HttpOutput>) {
     let duration_us = exec.recorder.elapsed_us();
     let timeout_text = || {
@@ -709,6 +1156,9 @@ fn build_record(
             let mut message = timeout_text();
             if !pending.is_empty() {
                 message.push_str(&format!(" while waiting on {}", pending.join(", ")));
+            }
+            if let Some(held_by) = held_by {
+                message.push_str(&format!("; {held_by}"));
             }
             failure(Status::Timeout, 504, "TimeoutError", message)
         }

@@ -180,7 +180,11 @@ impl Batch {
     /// Runs `call` now, or holds it while another execution's transaction is open.
     pub fn serve(&mut self, call: SqlCall) -> Served {
         if self.blocks(call.owner) {
-            self.held.push_back((call, Instant::now() + LOCK_WAIT));
+            let waited = Instant::now() + LOCK_WAIT;
+            let gives_up = call
+                .deadline
+                .map_or(waited, |deadline| deadline.min(waited));
+            self.held.push_back((call, gives_up));
             return Served::Kept;
         }
         match self.run(call) {
@@ -198,6 +202,7 @@ impl Batch {
             owner,
             control,
             work,
+            ..
         } = call;
         let ready = match self.lost.get(&owner) {
             Some((reason, _)) => Err(reason.clone()),
@@ -601,6 +606,7 @@ mod tests {
             SqlCall {
                 owner,
                 control,
+                deadline: None,
                 work,
             },
             replies,
@@ -622,6 +628,7 @@ mod tests {
             SqlCall {
                 owner,
                 control: TxControl::None,
+                deadline: None,
                 work,
             },
             replies,
@@ -663,6 +670,26 @@ mod tests {
         batch.commit_with(|_| Ok(())).expect("commit");
         assert_eq!(ids(&store), ["b"]);
         batch.close();
+    }
+
+    #[test]
+    fn a_held_call_gives_up_at_its_execution_s_deadline_when_that_comes_first() {
+        let (_dir, store) = store();
+        let mut batch = Batch::new(&store).expect("batch");
+        let (a, b) = (ExecId::random(), ExecId::random());
+        serve(&mut batch, call(a, TxControl::Begin, None).0);
+        let (mut insert_b, b_done) = call(b, TxControl::None, Some("INSERT INTO t VALUES ('b')"));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        insert_b.deadline = Some(deadline);
+        serve(&mut batch, insert_b);
+        assert_eq!(batch.next_deadline(), Some(deadline));
+        batch.expire_held(deadline + Duration::from_millis(1));
+        assert!(
+            matches!(b_done.try_recv(), Ok(Err(_))),
+            "it gave up at its deadline"
+        );
+        batch.close();
+        assert!(ids(&store).is_empty(), "its write never landed");
     }
 
     #[test]

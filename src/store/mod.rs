@@ -87,7 +87,7 @@ pub use records::{
 pub use storage::{JobClaims, JobWrites, Pruning, Storage};
 pub use thread::{Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{
-    busy_message, writer_channel, AfterCommit, Session, SqlCall, TxControl, Writer, LOCK_WAIT,
+    busy_message, writer_channel, AfterCommit, Call, Session, SqlCall, TxControl, Writer, LOCK_WAIT,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@
 //! others changed). An execution's `ctx.db.transaction` is a savepoint in that transaction;
 //! while one is open, other executions' calls wait for it, as they would for SQLite's lock.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::Connection;
@@ -52,6 +52,9 @@ pub struct SqlCall {
     /// The execution making the call: calls of the one with an open transaction go first.
     pub owner: ExecId,
     pub control: TxControl,
+    /// When its execution times out: a call held for another's transaction gives up then (or
+    /// after [`LOCK_WAIT`], whichever comes first), so that no write lands after its record.
+    pub deadline: Option<Instant>,
     pub work: Work,
 }
 
@@ -76,29 +79,88 @@ impl Writer {
         work: impl FnOnce(Session<'_>) -> Result<R, String> + Send + 'static,
     ) -> Result<R, String> {
         let (reply, result) = crossbeam_channel::bounded::<Result<R, String>>(1);
+        let call = Call {
+            owner,
+            control,
+            durable,
+            deadline: None,
+        };
+        self.submit(call, work, move |outcome| {
+            let _ = reply.send(outcome);
+        });
+        // Dropped unanswered: the store thread has stopped.
+        result.recv().map_err(|_| stopping())?
+    }
+
+    /// Queues `work` for the writing connection without waiting: `done` gets its result on
+    /// the store thread (after the commit, for a durable call), or the reason there is none
+    /// when the store has stopped. Exactly once, whatever happens to the call.
+    pub fn submit<R: Send + 'static>(
+        &self,
+        call: Call,
+        work: impl FnOnce(Session<'_>) -> Result<R, String> + Send + 'static,
+        done: impl FnOnce(Result<R, String>) + Send + 'static,
+    ) {
+        let Call {
+            owner,
+            control,
+            durable,
+            deadline,
+        } = call;
+        let done = Answer(Some(Box::new(done)));
         let work: Work = Box::new(move |session| {
             let outcome = session.and_then(work);
             if durable && outcome.is_ok() {
                 return Some(Box::new(move |committed: Result<(), String>| {
-                    let _ = reply.send(committed.and(outcome));
+                    done.send(committed.and(outcome));
                 }));
             }
-            let _ = reply.send(outcome);
+            done.send(outcome);
             None
         });
-        self.0
-            .send(SqlCall {
-                owner,
-                control,
-                work,
-            })
-            .map_err(|_| stopping())?;
-        // Dropped unanswered: the store thread has stopped.
-        result.recv().map_err(|_| stopping())?
+        // Refused, the call is dropped with its work: its answer says the store stopped.
+        let _ = self.0.send(SqlCall {
+            owner,
+            control,
+            deadline,
+            work,
+        });
     }
 }
 
-fn stopping() -> String {
+/// How a call is made: for whom, what it does to their transaction, whether its result waits
+/// for the commit, and until when it may wait for another execution's transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Call {
+    pub owner: ExecId,
+    pub control: TxControl,
+    pub durable: bool,
+    pub deadline: Option<Instant>,
+}
+
+/// Where a call's result goes; a call dropped unanswered (the store thread stopped) answers
+/// that the store stopped, so that no caller waits forever.
+struct Answer<R>(Option<Done<R>>);
+
+type Done<R> = Box<dyn FnOnce(Result<R, String>) + Send>;
+
+impl<R> Answer<R> {
+    fn send(mut self, outcome: Result<R, String>) {
+        if let Some(done) = self.0.take() {
+            done(outcome);
+        }
+    }
+}
+
+impl<R> Drop for Answer<R> {
+    fn drop(&mut self) {
+        if let Some(done) = self.0.take() {
+            done(Err(stopping()));
+        }
+    }
+}
+
+pub fn stopping() -> String {
     "flux dev is stopping: the store no longer takes writes".into()
 }
 

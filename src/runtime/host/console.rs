@@ -2,7 +2,7 @@
 
 use rquickjs::{Ctx, Function, Object};
 
-use super::{Bridge, HostState};
+use super::{Bridge, HostState, Token};
 use crate::runtime::recorder::{self, Logged};
 use crate::runtime::Echo;
 
@@ -19,10 +19,16 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<
 }
 
 impl HostState {
-    /// Records a console line of the running execution and echoes it to the terminal; outside
-    /// an execution it goes nowhere.
+    /// Records a console line of the execution whose code runs now and echoes it to the
+    /// terminal; outside an execution it goes nowhere.
     pub fn log(&mut self, level: &str, message: String) {
-        if let Some(exec) = self.exec.as_mut() {
+        let token = self.current;
+        self.log_for(token, level, message);
+    }
+
+    /// Records a console line of execution `token`.
+    pub fn log_for(&mut self, token: Token, level: &str, message: String) {
+        if let Some(exec) = self.execs.get_mut(&token) {
             // The terminal shows what the record keeps, under the same caps.
             match exec.recorder.log(level, message) {
                 Logged::Kept => {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rquickjs::{Ctx, Function, Object};
 use serde_json::{Map, Value};
 
-use super::{site, Bridge, HostError, HostState, Json, JsonArg};
+use super::{site, Answer, Bridge, HostError, HostState, JsonArg, Purpose, Token};
 use crate::clock::monotonic_ns;
 use crate::record::{attr, SpanKind, SpanStatus};
 use crate::runtime::sql;
@@ -44,9 +44,10 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<
         "query",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, sql: JsonArg, params: JsonArg, at: Option<String>| {
-                b.run(&ctx, |state| state.query(sql, params, site(at)))
-                    .map(Json)
+            move |ctx: Ctx<'js>, token: f64, sql: JsonArg, params: JsonArg, at: Option<String>| {
+                b.run(&ctx, |state| {
+                    state.query(token as Token, sql, params, site(at))
+                })
             },
         )?,
     )?;
@@ -55,32 +56,39 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<
         "insert",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, table: JsonArg, row: JsonArg, at: Option<String>| {
-                b.run(&ctx, |state| state.insert(table, row, site(at)))
-                    .map(Json)
+            move |ctx: Ctx<'js>, token: f64, table: JsonArg, row: JsonArg, at: Option<String>| {
+                b.run(&ctx, |state| {
+                    state.insert(token as Token, table, row, site(at))
+                })
             },
         )?,
     )?;
     let b = bridge.clone();
     db.set(
         "begin",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, at: Option<String>| {
-            b.run(&ctx, |state| state.begin(site(at)))
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, token: f64, at: Option<String>| {
+                b.run(&ctx, |state| state.begin(token as Token, site(at)))
+            },
+        )?,
     )?;
     let b = bridge.clone();
     db.set(
         "commit",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
-            b.run(&ctx, HostState::commit)
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, token: f64| {
+            b.run(&ctx, |state| state.commit(token as Token))
         })?,
     )?;
     let b = bridge.clone();
     db.set(
         "rollback",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, reason: Option<String>| {
-            b.run(&ctx, |state| state.rollback(reason))
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, token: f64, reason: Option<String>| {
+                b.run(&ctx, |state| state.rollback(token as Token, reason))
+            },
+        )?,
     )?;
     Ok(db)
 }
@@ -104,16 +112,37 @@ impl From<sql::SqlError> for StatementError {
     }
 }
 
+/// What a statement's caller gets: all its rows (`query`) or the first (`insert`).
+#[derive(Clone, Copy)]
+enum Shape {
+    Rows,
+    FirstRow,
+}
+
+impl Shape {
+    fn value(self, result: sql::SqlResult) -> Value {
+        match self {
+            Shape::Rows => Value::Array(result.rows.into_iter().map(Value::Object).collect()),
+            Shape::FirstRow => result
+                .rows
+                .into_iter()
+                .next()
+                .map_or(Value::Null, Value::Object),
+        }
+    }
+}
+
 impl HostState {
     fn query(
         &mut self,
+        token: Token,
         sql: JsonArg,
         params: JsonArg,
         site: Option<String>,
-    ) -> Result<Value, HostError> {
-        self.running()?;
+    ) -> Result<Answer, HostError> {
+        self.running(token)?;
         #[cfg(debug_assertions)]
-        self.panic_if_asked();
+        self.panic_if_asked(token);
         let (Some(Value::String(sql)), params) = (sql.0, params.0) else {
             return Err(DbError::QueryArguments.into());
         };
@@ -122,19 +151,17 @@ impl HostState {
             Some(Value::Array(params)) => params,
             Some(_) => return Err(DbError::QueryArguments.into()),
         };
-        let result = self.statement(SpanKind::DbQuery, &sql, &params, site)?;
-        Ok(Value::Array(
-            result.rows.into_iter().map(Value::Object).collect(),
-        ))
+        self.statement(token, SpanKind::DbQuery, sql, params, site, Shape::Rows)
     }
 
     fn insert(
         &mut self,
+        token: Token,
         table: JsonArg,
         row: JsonArg,
         site: Option<String>,
-    ) -> Result<Value, HostError> {
-        self.running()?;
+    ) -> Result<Answer, HostError> {
+        self.running(token)?;
         let (Some(Value::String(table)), Some(row)) = (table.0, row.0) else {
             return Err(DbError::InsertArguments.into());
         };
@@ -157,16 +184,12 @@ impl HostState {
             )
         };
         let params: Vec<Value> = row.into_values().collect();
-        let result = self.statement(SpanKind::DbInsert { table }, &statement, &params, site)?;
-        Ok(result
-            .rows
-            .into_iter()
-            .next()
-            .map_or(Value::Null, Value::Object))
+        let kind = SpanKind::DbInsert { table };
+        self.statement(token, kind, statement, params, site, Shape::FirstRow)
     }
 
-    /// What bounds the running execution's statements: its deadline, flux dev's shutdown and
-    /// the configured result size.
+    /// What bounds an execution's statements: its deadline, flux dev's shutdown and the
+    /// configured result size.
     fn sql_limits(&self, deadline_ns: u64) -> sql::Limits {
         let shared = Arc::clone(&self.shared);
         let max_result_bytes = shared.config().db.max_result_bytes;
@@ -187,32 +210,41 @@ impl HostState {
     }
 
     /// Runs one statement, recorded as a span of `kind`: a read on this engine's connection
-    /// until the execution has written, anything else on the store thread's with its row
-    /// changes captured. A statement stopped at the deadline (or at shutdown) ends the
-    /// execution.
+    /// until the execution has written (answered at once), anything else on the store
+    /// thread's with its row changes captured (answered later, while the engine runs other
+    /// executions). A statement stopped at the deadline (or at shutdown) ends the execution.
     fn statement(
         &mut self,
+        token: Token,
         kind: SpanKind,
-        sql_text: &str,
-        params: &[Value],
+        sql_text: String,
+        params: Vec<Value>,
         site: Option<String>,
-    ) -> Result<sql::SqlResult, HostError> {
+        shape: Shape,
+    ) -> Result<Answer, HostError> {
         let mut attrs = Map::new();
-        attrs.insert(attr::SQL.into(), Value::String(sql_text.to_string()));
-        attrs.insert(attr::PARAMS.into(), Value::Array(params.to_vec()));
-        let exec = self.running()?;
+        attrs.insert(attr::SQL.into(), Value::String(sql_text.clone()));
+        attrs.insert(attr::PARAMS.into(), Value::Array(params.clone()));
+        let exec = self.running(token)?;
         let span = exec.recorder.open(kind, site, attrs);
         let at = exec.recorder.elapsed_us();
         let (wrote, in_transaction, deadline_ns) =
             (exec.wrote, exec.in_transaction, exec.deadline_ns);
         let limits = self.sql_limits(deadline_ns);
-        let local = !wrote && !in_transaction && sql::is_read_only(&self.conn, sql_text);
-        let result = if local {
-            sql::run(&self.conn, sql_text, params, &limits).map_err(StatementError::from)
-        } else {
-            let sql_text = sql_text.to_string();
-            let params = params.to_vec();
-            let ran = self.on_writer(TxControl::None, false, move |session| {
+        let local = !wrote && !in_transaction && sql::is_read_only(&self.conn, &sql_text);
+        if local {
+            let result =
+                sql::run(&self.conn, &sql_text, &params, &limits).map_err(StatementError::from);
+            let exec = self.running(token)?;
+            return exec
+                .close_statement(span, result)
+                .map(|result| Answer::Now(shape.value(result)));
+        }
+        self.later(
+            token,
+            TxControl::None,
+            false,
+            move |session| {
                 session.capture.begin_statement();
                 let result = sql::run(session.conn, &sql_text, &params, &limits);
                 let changes =
@@ -220,24 +252,221 @@ impl HostState {
                         .capture
                         .finish_statement(session.conn, Some(span), at, result.is_ok());
                 Ok((result.map_err(StatementError::from), changes))
-            });
-            match ran {
-                Ok((result, changes)) => {
-                    let exec = self.running()?;
-                    if exec.in_transaction {
-                        exec.tx_mutations.extend(changes);
-                    } else {
-                        exec.mutations.extend(changes);
+            },
+            move |state, token, ran| {
+                let exec = state.exec_mut(token)?;
+                let result = match ran {
+                    Ok((result, changes)) => {
+                        if exec.tx_open {
+                            exec.tx_mutations.extend(changes);
+                        } else {
+                            exec.mutations.extend(changes);
+                        }
+                        result
                     }
-                    result
+                    Err(message) => Err(StatementError {
+                        message,
+                        stopped: None,
+                    }),
+                };
+                exec.close_statement(span, result)
+                    .map(|result| shape.value(result))
+            },
+        )
+    }
+
+    fn begin(&mut self, token: Token, site: Option<String>) -> Result<Answer, HostError> {
+        let exec = self.running(token)?;
+        if exec.in_transaction {
+            return Err(DbError::NestedTransaction.into());
+        }
+        exec.in_transaction = true;
+        let recorder = &mut exec.recorder;
+        let span = recorder.open(SpanKind::DbTransaction, site, Map::new());
+        recorder.transaction = Some(span);
+        self.later(
+            token,
+            TxControl::Begin,
+            false,
+            |_| Ok(()),
+            move |state, token, begun| {
+                let exec = state.exec_mut(token)?;
+                match begun {
+                    Ok(()) => {
+                        exec.tx_open = true;
+                        Ok(Value::Null)
+                    }
+                    Err(message) => {
+                        exec.in_transaction = false;
+                        let recorder = &mut exec.recorder;
+                        recorder.transaction = None;
+                        recorder.close(span, SpanStatus::Error, Some(message.clone()), Map::new());
+                        Err(DbError::Begin(message).into())
+                    }
                 }
-                Err(message) => Err(StatementError {
-                    message,
-                    stopped: None,
-                }),
-            }
+            },
+        )
+    }
+
+    /// Commits the open transaction; answers once it is durable, so that a job it enqueued
+    /// exists when `ctx.db.transaction` resolves.
+    fn commit(&mut self, token: Token) -> Result<Answer, HostError> {
+        let exec = self.running(token)?;
+        if !exec.in_transaction {
+            return Err(DbError::NoTransaction.into());
+        }
+        // Inside an atomic attempt, the attempt's own transaction commits later.
+        let durable = !exec.atomic;
+        self.later(
+            token,
+            TxControl::Commit,
+            durable,
+            |_| Ok(()),
+            |state, token, committed| {
+                let exec = state.exec_mut(token)?;
+                exec.settle_transaction(committed.is_ok());
+                match committed {
+                    Ok(()) => {
+                        exec.end_transaction(SpanStatus::Ok, "committed", None);
+                        Ok(Value::Null)
+                    }
+                    Err(e) => {
+                        exec.end_transaction(SpanStatus::Error, "rolled back", Some(e.clone()));
+                        Err(DbError::Commit(e).into())
+                    }
+                }
+            },
+        )
+    }
+
+    fn rollback(&mut self, token: Token, reason: Option<String>) -> Result<Answer, HostError> {
+        self.running(token)?;
+        let op = self.next_op();
+        match self.roll_back(token, reason, Purpose::Js(op))? {
+            true => Ok(Answer::Later(op)),
+            false => Ok(Answer::Now(Value::Null)),
+        }
+    }
+
+    /// Rolls back the execution's transaction, if one is open (answered to `purpose`;
+    /// false when there was nothing to roll back and the span is closed at once).
+    fn roll_back(
+        &mut self,
+        token: Token,
+        reason: Option<String>,
+        purpose: Purpose,
+    ) -> Result<bool, HostError> {
+        let exec = self.exec_mut(token)?;
+        if !exec.in_transaction {
+            exec.end_transaction(SpanStatus::Error, "rolled back", reason);
+            return Ok(false);
+        }
+        self.submit(
+            token,
+            TxControl::Rollback,
+            false,
+            purpose,
+            |_| Ok(()),
+            // Fails only when flux dev is stopping, and then the store thread rolls back.
+            move |state, token, _| {
+                let exec = state.exec_mut(token)?;
+                if exec.in_transaction {
+                    exec.settle_transaction(false);
+                }
+                exec.end_transaction(SpanStatus::Error, "rolled back", reason);
+                Ok(Value::Null)
+            },
+        )?;
+        Ok(true)
+    }
+
+    /// Rolls back a transaction the execution left open (it threw, timed out or forgot);
+    /// true when the worker is to wait for it.
+    pub fn abandon_transaction(&mut self, token: Token, reason: &str) -> bool {
+        self.roll_back(token, Some(reason.to_string()), Purpose::Ending)
+            .unwrap_or(false)
+    }
+
+    /// Opens the transaction of an atomic job attempt, before its code runs; answered to
+    /// [`Purpose::Begun`].
+    pub fn begin_atomic(&mut self, token: Token) -> Result<(), HostError> {
+        self.submit(
+            token,
+            TxControl::Begin,
+            false,
+            Purpose::Begun,
+            |_| Ok(()),
+            |state, token, begun| {
+                let exec = state.exec_mut(token)?;
+                begun.map_err(HostError::Store)?;
+                exec.atomic = true;
+                Ok(Value::Null)
+            },
+        )
+    }
+
+    /// Ends an atomic attempt's transaction: committed with the record that follows at once
+    /// (the store commits nothing in between), or rolled back. Its changes are marked as
+    /// committed or not. True when the worker is to wait for it.
+    pub fn end_atomic(&mut self, token: Token, succeeded: bool) -> bool {
+        let Some(exec) = self.execs.get_mut(&token).filter(|exec| exec.atomic) else {
+            return false;
         };
-        let exec = self.running()?;
+        exec.atomic = false;
+        let control = if succeeded {
+            TxControl::CommitWithRecord
+        } else {
+            TxControl::Rollback
+        };
+        let submitted = self.submit(
+            token,
+            control,
+            false,
+            Purpose::Ending,
+            |_| Ok(()),
+            move |state, token, ended| {
+                let exec = state.exec_mut(token)?;
+                if !succeeded || ended.is_err() {
+                    for change in &mut exec.mutations {
+                        change.committed = false;
+                    }
+                }
+                // A failed rollback means flux dev is stopping, and the store rolls back.
+                match ended {
+                    Err(message) if succeeded => Err(HostError::Store(message)),
+                    _ => Ok(Value::Null),
+                }
+            },
+        );
+        submitted.is_ok()
+    }
+
+    /// Waits until everything the execution wrote is committed (before its HTTP response);
+    /// true when the worker is to wait for it.
+    pub fn sync(&mut self, token: Token) -> bool {
+        if !self.execs.get(&token).is_some_and(|exec| exec.wrote) {
+            return false;
+        }
+        self.submit(
+            token,
+            TxControl::None,
+            true,
+            Purpose::Ending,
+            |_| Ok(()),
+            |_, _, synced| synced.map(|()| Value::Null).map_err(HostError::Store),
+        )
+        .is_ok()
+    }
+}
+
+impl super::ExecState {
+    /// Closes a statement's span with its outcome; one stopped at the deadline or at
+    /// shutdown is what ends the execution.
+    fn close_statement(
+        &mut self,
+        span: u32,
+        result: Result<sql::SqlResult, StatementError>,
+    ) -> Result<sql::SqlResult, HostError> {
         match result {
             Ok(result) => {
                 let mut done = Map::new();
@@ -245,7 +474,7 @@ impl HostState {
                 if result.changes > 0 {
                     done.insert(attr::CHANGES.into(), Value::from(result.changes));
                 }
-                exec.recorder.close(span, SpanStatus::Ok, None, done);
+                self.recorder.close(span, SpanStatus::Ok, None, done);
                 Ok(result)
             }
             Err(StatementError { message, stopped }) => {
@@ -253,136 +482,20 @@ impl HostState {
                     Some(_) => SpanStatus::Timeout,
                     None => SpanStatus::Error,
                 };
-                exec.recorder
+                self.recorder
                     .close(span, status, Some(message.clone()), Map::new());
                 if stopped.is_some() {
-                    exec.stopped_sql = stopped;
+                    self.stopped_sql = stopped;
                 }
                 Err(DbError::Statement(message).into())
             }
         }
     }
 
-    fn begin(&mut self, site: Option<String>) -> Result<(), HostError> {
-        let exec = self.running()?;
-        if exec.in_transaction {
-            return Err(DbError::NestedTransaction.into());
-        }
-        let recorder = &mut exec.recorder;
-        let span = recorder.open(SpanKind::DbTransaction, site, Map::new());
-        recorder.transaction = Some(span);
-        match self.on_writer(TxControl::Begin, false, |_| Ok(())) {
-            Ok(()) => {
-                self.running()?.in_transaction = true;
-                Ok(())
-            }
-            Err(message) => {
-                let recorder = &mut self.running()?.recorder;
-                recorder.transaction = None;
-                recorder.close(span, SpanStatus::Error, Some(message.clone()), Map::new());
-                Err(DbError::Begin(message).into())
-            }
-        }
-    }
-
-    /// Commits the open transaction; returns once it is durable, so that a job it enqueued
-    /// exists when `ctx.db.transaction` resolves.
-    fn commit(&mut self) -> Result<(), HostError> {
-        let exec = self.running()?;
-        if !exec.in_transaction {
-            return Err(DbError::NoTransaction.into());
-        }
-        // Inside an atomic attempt, the attempt's own transaction commits later.
-        let durable = !exec.atomic;
-        let committed = self.on_writer(TxControl::Commit, durable, |_| Ok(()));
-        let exec = self.running()?;
-        exec.settle_transaction(committed.is_ok());
-        match committed {
-            Ok(()) => {
-                exec.end_transaction(SpanStatus::Ok, "committed", None);
-                Ok(())
-            }
-            Err(e) => {
-                exec.end_transaction(SpanStatus::Error, "rolled back", Some(e.clone()));
-                Err(DbError::Commit(e).into())
-            }
-        }
-    }
-
-    fn rollback(&mut self, reason: Option<String>) -> Result<(), HostError> {
-        self.running()?;
-        self.roll_back(reason);
-        Ok(())
-    }
-
-    fn roll_back(&mut self, reason: Option<String>) {
-        let Some(exec) = self.exec.as_mut() else {
-            return;
-        };
-        if exec.in_transaction {
-            // Fails only when flux dev is stopping, and then the store thread rolls back.
-            let _ = self.on_writer(TxControl::Rollback, false, |_| Ok(()));
-        }
-        if let Some(exec) = self.exec.as_mut() {
-            if exec.in_transaction {
-                exec.settle_transaction(false);
-            }
-            exec.end_transaction(SpanStatus::Error, "rolled back", reason);
-        }
-    }
-
-    /// Rolls back a transaction the execution left open (it threw, timed out or forgot).
-    pub fn abandon_transaction(&mut self, reason: &str) {
-        self.roll_back(Some(reason.to_string()));
-    }
-
-    /// Opens the transaction of an atomic job attempt, before its code runs.
-    pub fn begin_atomic(&mut self) -> Result<(), String> {
-        self.on_writer(TxControl::Begin, false, |_| Ok(()))?;
-        if let Some(exec) = self.exec.as_mut() {
-            exec.atomic = true;
-        }
-        Ok(())
-    }
-
-    /// Ends an atomic attempt's transaction: committed with the record that follows at once
-    /// (the store commits nothing in between), or rolled back. Its changes are marked as
-    /// committed or not.
-    pub fn end_atomic(&mut self, succeeded: bool) -> Result<(), String> {
-        let Some(exec) = self.exec.as_mut().filter(|exec| exec.atomic) else {
-            return Ok(());
-        };
-        exec.atomic = false;
-        let ended = if succeeded {
-            self.on_writer(TxControl::CommitWithRecord, false, |_| Ok(()))
-        } else {
-            // Fails only when flux dev is stopping, and then the store thread rolls back.
-            let _ = self.on_writer(TxControl::Rollback, false, |_| Ok(()));
-            Ok(())
-        };
-        if !succeeded || ended.is_err() {
-            if let Some(exec) = self.exec.as_mut() {
-                for change in &mut exec.mutations {
-                    change.committed = false;
-                }
-            }
-        }
-        ended
-    }
-
-    /// Waits until everything the execution wrote is committed (before its HTTP response).
-    pub fn sync(&mut self) -> Result<(), String> {
-        match &self.exec {
-            Some(exec) if exec.wrote => self.on_writer(TxControl::None, true, |_| Ok(())),
-            _ => Ok(()),
-        }
-    }
-}
-
-impl super::ExecState {
     /// The open transaction ended: its changes are kept or undone.
     fn settle_transaction(&mut self, committed: bool) {
         self.in_transaction = false;
+        self.tx_open = false;
         let changes = std::mem::take(&mut self.tx_mutations);
         self.mutations
             .extend(changes.into_iter().map(|change| crate::record::Mutation {

@@ -5,7 +5,7 @@ use rquickjs::{Ctx, Function, Object};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{site, Bridge, HostError, HostState, Json, JsonArg};
+use super::{site, Answer, Bridge, HostError, HostState, JsonArg, Token};
 use crate::clock::now_us;
 use crate::record::{attr, SpanKind, SpanStatus};
 use crate::runtime::{email, Echo};
@@ -49,9 +49,10 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<
         "send",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, message: JsonArg, at: Option<String>| {
-                b.run(&ctx, |state| state.send_email(message, site(at)))
-                    .map(Json)
+            move |ctx: Ctx<'js>, token: f64, message: JsonArg, at: Option<String>| {
+                b.run(&ctx, |state| {
+                    state.send_email(token as Token, message, site(at))
+                })
             },
         )?,
     )?;
@@ -59,46 +60,90 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<
 }
 
 impl HostState {
-    fn send_email(&mut self, message: JsonArg, site: Option<String>) -> Result<Value, HostError> {
-        self.running()?;
+    fn send_email(
+        &mut self,
+        token: Token,
+        message: JsonArg,
+        site: Option<String>,
+    ) -> Result<Answer, HostError> {
+        self.running(token)?;
         let message: Message = message
             .0
             .and_then(|message| serde_json::from_value(message).ok())
             .ok_or(EmailError::Arguments)?;
-        let (Value::String(to), Value::String(template)) = (&message.to, &message.template) else {
+        let (Value::String(to), Value::String(template)) = (message.to, message.template) else {
             return Err(EmailError::NotText.into());
         };
         let mut attrs = Map::new();
         attrs.insert(attr::TO.into(), Value::String(to.clone()));
         attrs.insert(attr::TEMPLATE.into(), Value::String(template.clone()));
-        let span = self
-            .running()?
-            .recorder
-            .open(SpanKind::EmailSend, site, attrs);
-        let result = self.capture_email(to, template, &message.data, message.subject.as_deref());
-        let recorder = &mut self.running()?.recorder;
-        match result {
-            Ok((id, subject)) => {
-                let mut done = Map::new();
-                done.insert(attr::SUBJECT.into(), Value::String(subject));
-                recorder.close(span, SpanStatus::Ok, None, done);
-                Ok(json!({ "id": id }))
-            }
+        let exec = self.running(token)?;
+        let span = exec.recorder.open(SpanKind::EmailSend, site, attrs);
+        let record_id = exec.id.to_string();
+        let rendered = self.render_email(&template, &message.data, message.subject.as_deref());
+        let (html, subject) = match rendered {
+            Ok(rendered) => rendered,
             Err(error) => {
+                let recorder = &mut self.running(token)?.recorder;
                 recorder.close(span, SpanStatus::Error, Some(error.to_string()), Map::new());
-                Err(error.into())
+                return Err(error.into());
             }
-        }
+        };
+        let row = (
+            record_id,
+            to.clone(),
+            subject.clone(),
+            template.clone(),
+            html,
+        );
+        self.later(
+            token,
+            TxControl::None,
+            false,
+            move |session| {
+                let (record_id, to, subject, template, html) = row;
+                session
+                    .conn
+                    .execute(
+                        "INSERT INTO _flux_emails (record_id, recipient, subject, template, html, created_at_us)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        rusqlite::params![record_id, to, subject, template, html, now_us()],
+                    )
+                    .map_err(|e| format!("cannot store the email: {e}"))?;
+                Ok(session.conn.last_insert_rowid())
+            },
+            move |state, token, stored| {
+                let echo = std::sync::Arc::clone(&state.shared);
+                let recorder = &mut state.exec_mut(token)?.recorder;
+                match stored {
+                    Ok(id) => {
+                        let mut done = Map::new();
+                        done.insert(attr::SUBJECT.into(), Value::String(subject.clone()));
+                        recorder.close(span, SpanStatus::Ok, None, done);
+                        (echo.echo)(Echo::Email {
+                            to,
+                            template,
+                            subject,
+                        });
+                        Ok(json!({ "id": id }))
+                    }
+                    Err(message) => {
+                        let error = EmailError::Store(message);
+                        recorder.close(span, SpanStatus::Error, Some(error.to_string()), Map::new());
+                        Err(error.into())
+                    }
+                }
+            },
+        )
     }
 
-    /// Renders the email and stores it; returns its row id and subject.
-    fn capture_email(
-        &mut self,
-        to: &str,
+    /// Renders the email from its template; returns its HTML and subject.
+    fn render_email(
+        &self,
         template: &str,
         data: &Value,
         subject: Option<&str>,
-    ) -> Result<(i64, String), EmailError> {
+    ) -> Result<(String, String), EmailError> {
         let path = email::template_path(&self.shared.layout.emails_dir(), template)
             .map_err(EmailError::TemplateName)?;
         let source = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
@@ -113,37 +158,6 @@ impl HostState {
             .map(String::from)
             .or_else(|| email::title(&html))
             .unwrap_or_else(|| template.to_string());
-        let record_id = self
-            .exec
-            .as_ref()
-            .map(|e| e.id.to_string())
-            .unwrap_or_default();
-        let row = (
-            record_id,
-            to.to_string(),
-            subject.clone(),
-            template.to_string(),
-            html,
-        );
-        let id = self
-            .on_writer(TxControl::None, false, move |session| {
-                let (record_id, to, subject, template, html) = row;
-                session
-                    .conn
-                    .execute(
-                        "INSERT INTO _flux_emails (record_id, recipient, subject, template, html, created_at_us)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        rusqlite::params![record_id, to, subject, template, html, now_us()],
-                    )
-                    .map_err(|e| format!("cannot store the email: {e}"))?;
-                Ok(session.conn.last_insert_rowid())
-            })
-            .map_err(EmailError::Store)?;
-        (self.shared.echo)(Echo::Email {
-            to: to.to_string(),
-            template: template.to_string(),
-            subject: subject.clone(),
-        });
-        Ok((id, subject))
+        Ok((html, subject))
     }
 }

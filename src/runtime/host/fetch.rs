@@ -5,7 +5,7 @@ use rquickjs::convert::List;
 use rquickjs::{Ctx, FromJs, Function, IntoJs, Object, TypedArray};
 use serde_json::{Map, Value};
 
-use super::{site, Bridge, ExecState, HostError, HostState};
+use super::{site, Bridge, Event, ExecState, HostError, HostState, Token};
 use crate::record::{attr, SpanKind, SpanStatus};
 
 /// The largest response body `fetch` reads.
@@ -43,7 +43,8 @@ impl<'js> IntoJs<'js> for FetchResponse {
 
 /// A finished `fetch`, sent back to the engine's thread.
 pub struct FetchDone {
-    pub seq: u64,
+    /// The execution that started it.
+    pub token: Token,
     pub id: u64,
     /// The response, or why there is none.
     pub outcome: Result<FetchResponse, String>,
@@ -123,8 +124,10 @@ struct Request {
 }
 
 impl HostState {
+    /// Starts a fetch for the execution whose code runs now (`fetch` is a global).
     fn start_fetch(&mut self, args: Request, site: Option<String>) -> Result<u64, HostError> {
-        self.running()?;
+        let token = self.current;
+        self.running(token)?;
         let url = match reqwest::Url::parse(&args.url) {
             Ok(url) if matches!(url.scheme(), "http" | "https") => url,
             Ok(url) => return Err(FetchError::Scheme(url.scheme().to_string()).into()),
@@ -141,11 +144,10 @@ impl HostState {
         let mut attrs = Map::new();
         attrs.insert(attr::METHOD.into(), Value::String(method.to_string()));
         attrs.insert(attr::URL.into(), Value::String(url.to_string()));
-        let exec = self.running()?;
+        // Unique on the engine: the glue keys its pending promises by it.
+        let id = self.next_op();
+        let exec = self.running(token)?;
         let span = exec.recorder.open(SpanKind::Fetch, site, attrs);
-        let id = exec.next_fetch;
-        exec.next_fetch += 1;
-        let seq = exec.seq;
         let mut request = self.shared.http_client.request(method, url);
         for (name, value) in args.headers {
             request = request.header(name, value);
@@ -153,35 +155,34 @@ impl HostState {
         if let Some(body) = args.body {
             request = request.body(body);
         }
-        let done = self.fetch_done.clone();
+        let inbox = self.inbox.clone();
         let task = self.shared.tokio.spawn(async move {
             let outcome = perform(request).await;
-            let _ = done.send(FetchDone { seq, id, outcome });
+            let _ = inbox.send(Event::Fetch(FetchDone { token, id, outcome }));
         });
         let fetch = PendingFetch {
             span,
             task: task.abort_handle(),
         };
-        self.running()?.fetches.insert(id, fetch);
+        self.running(token)?.fetches.insert(id, fetch);
         Ok(id)
     }
 
     /// `fetch`'s signal aborted: the request is cancelled and its span closed. Called from
     /// an abort listener, it never throws: after the execution it does nothing.
     fn abort_fetch(&mut self, id: u64, reason: &str) -> bool {
-        self.exec
-            .as_mut()
-            .is_some_and(|exec| exec.abort_fetch(id, reason))
+        self.execs
+            .values_mut()
+            .filter(|exec| !exec.ended)
+            .any(|exec| exec.abort_fetch(id, reason))
     }
 
-    /// Records a finished fetch on its span; returns false if it belongs to another execution.
+    /// Records a finished fetch on its span; false when its execution has ended (or it was
+    /// aborted), and then nothing is to be delivered.
     pub fn finish_fetch(&mut self, done: &FetchDone) -> bool {
-        let Some(exec) = self.exec.as_mut() else {
+        let Ok(exec) = self.running(done.token) else {
             return false;
         };
-        if exec.seq != done.seq {
-            return false;
-        }
         let Some(PendingFetch { span, .. }) = exec.fetches.remove(&done.id) else {
             return false;
         };

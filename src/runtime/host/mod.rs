@@ -19,6 +19,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crossbeam_channel::Sender;
+
 use rquickjs::class::Trace;
 use rquickjs::{Class, Ctx, FromJs, Function, IntoJs, JsLifetime, Object};
 use rusqlite::Connection;
@@ -28,7 +30,7 @@ use super::recorder::Recorder;
 use super::Shared;
 use crate::record::{ExecId, Mutation};
 use crate::store::sandbox::Stop;
-use crate::store::{Session, TxControl};
+use crate::store::{Call, Session, TxControl};
 
 use db::DbError;
 use email::EmailError;
@@ -52,6 +54,9 @@ pub enum HostError {
     Email(#[from] EmailError),
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// The store could not do what ending the execution needs (commit, roll back).
+    #[error("{0}")]
+    Store(String),
 }
 
 impl HostError {
@@ -116,20 +121,25 @@ impl<'js> IntoJs<'js> for Json {
     }
 }
 
-/// The running execution's state.
+/// Which execution on an engine: the key of its state, and what the glue passes to say whose
+/// call it is (a JS number, so below 2^53).
+pub type Token = u64;
+
+/// One execution's state on its engine.
 pub struct ExecState {
     pub id: ExecId,
-    /// Distinguishes executions on this engine, so late fetch replies are dropped.
-    pub seq: u64,
     pub function: String,
     pub recorder: Recorder,
     pub timers: BTreeMap<u64, Instant>,
     fetches: HashMap<u64, PendingFetch>,
-    next_fetch: u64,
     pub env: Map<String, Value>,
     /// It has written through the store thread: its reads go there too, to see its writes.
     pub wrote: bool,
+    /// Its `ctx.db.transaction` is open or opening (as its code sees it: a second one fails).
     pub in_transaction: bool,
+    /// Its transaction is open on the store thread, as of the last reply: where the changes
+    /// in the next reply belong. The store thread answers one execution's calls in order.
+    tx_open: bool,
     /// An atomic job attempt: its writes are in a transaction of their own, committed with
     /// its record if it succeeds and rolled back if it fails.
     pub atomic: bool,
@@ -139,39 +149,98 @@ pub struct ExecState {
     tx_mutations: Vec<Mutation>,
     /// Clock nanos (`clock::monotonic_ns`) at which its statements are stopped; 0 for none.
     pub deadline_ns: u64,
+    /// When it times out: its calls held for another execution's transaction give up then.
+    pub deadline: Instant,
     /// One of its statements was stopped at the deadline or at shutdown: that ended it.
     pub stopped_sql: Option<Stop>,
+    /// Store-thread calls not answered yet: its record waits for them, so that none of its
+    /// writes lands after it.
+    pub outstanding: u32,
+    /// Its code is done (it settled, failed, timed out or was stopped): `ctx` refuses calls,
+    /// late replies are no longer delivered, and it only waits for its ending.
+    pub ended: bool,
 }
 
 /// Fetches still running when their execution ends (it returned, failed, timed out or its
 /// engine panicked) are cancelled; their spans stay pending in the record.
 impl Drop for ExecState {
     fn drop(&mut self) {
-        for fetch in self.fetches.values() {
+        self.abort_fetches();
+    }
+}
+
+impl ExecState {
+    pub fn new(id: ExecId, function: String, recorder: Recorder, deadline: Instant) -> ExecState {
+        ExecState {
+            id,
+            function,
+            recorder,
+            timers: BTreeMap::new(),
+            fetches: HashMap::new(),
+            env: Map::new(),
+            wrote: false,
+            in_transaction: false,
+            tx_open: false,
+            atomic: false,
+            mutations: Vec::new(),
+            tx_mutations: Vec::new(),
+            deadline_ns: 0,
+            deadline,
+            stopped_sql: None,
+            outstanding: 0,
+            ended: false,
+        }
+    }
+
+    /// Cancels its running fetches (their spans stay pending).
+    pub fn abort_fetches(&mut self) {
+        for (_, fetch) in self.fetches.drain() {
             fetch.abort();
         }
     }
 }
 
-impl ExecState {
-    pub fn new(id: ExecId, seq: u64, function: String, recorder: Recorder) -> ExecState {
-        ExecState {
-            id,
-            seq,
-            function,
-            recorder,
-            timers: BTreeMap::new(),
-            fetches: HashMap::new(),
-            next_fetch: 1,
-            env: Map::new(),
-            wrote: false,
-            in_transaction: false,
-            atomic: false,
-            mutations: Vec::new(),
-            tx_mutations: Vec::new(),
-            deadline_ns: 0,
-            stopped_sql: None,
+/// What reaches an engine's thread while its executions wait: finished fetches and the
+/// store thread's answers.
+pub enum Event {
+    Fetch(FetchDone),
+    Writer {
+        token: Token,
+        purpose: Purpose,
+        finish: Finish,
+    },
+}
+
+/// Who waits for a store-thread call's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The glue's promise with this op id.
+    Js(u64),
+    /// The worker, to run an atomic attempt once its transaction has begun.
+    Begun,
+    /// The worker, ending the execution (roll back, commit, sync).
+    Ending,
+}
+
+/// The engine-side half of a store-thread call: it records the answer on the execution's
+/// state and makes what its caller gets.
+pub type Finish = Box<dyn FnOnce(&mut HostState, Token) -> Result<Value, HostError> + Send>;
+
+/// What a host function that may need the store thread returns to the glue: its result now,
+/// or the op id its promise is settled with later.
+pub enum Answer {
+    Now(Value),
+    Later(u64),
+}
+
+impl<'js> IntoJs<'js> for Answer {
+    fn into_js(self, ctx: &Ctx<'js>) -> rquickjs::Result<rquickjs::Value<'js>> {
+        let answer = Object::new(ctx.clone())?;
+        match self {
+            Answer::Now(value) => answer.set("value", Json(value))?,
+            Answer::Later(op) => answer.set("op", op as f64)?,
         }
+        Ok(answer.into_value())
     }
 }
 
@@ -179,33 +248,105 @@ pub struct HostState {
     pub shared: Arc<Shared>,
     /// For reads of executions that have not written; writes go to the store thread.
     pub conn: Connection,
-    pub exec: Option<ExecState>,
-    pub fetch_done: crossbeam_channel::Sender<FetchDone>,
+    /// The engine's executions, running or ending.
+    pub execs: HashMap<Token, ExecState>,
+    /// The execution whose code runs now: what `console`, timers and `fetch` (globals, not
+    /// reached through a `ctx`) are attributed to. Set by the worker before each entry.
+    pub current: Token,
+    /// Executions whose handler settled in this entry, with the glue's JSON result.
+    pub finished: Vec<(Token, String)>,
+    pub inbox: Sender<Event>,
+    next_op: u64,
 }
 
 impl HostState {
-    pub fn exec(&mut self) -> Option<&mut ExecState> {
-        self.exec.as_mut()
+    pub fn new(shared: Arc<Shared>, conn: Connection, inbox: Sender<Event>) -> HostState {
+        HostState {
+            shared,
+            conn,
+            execs: HashMap::new(),
+            current: 0,
+            finished: Vec::new(),
+            inbox,
+            next_op: 1,
+        }
     }
 
-    /// The running execution, for the functions of `ctx`, which fail once it has ended.
-    fn running(&mut self) -> Result<&mut ExecState, HostError> {
-        self.exec.as_mut().ok_or(HostError::Ended)
+    /// The execution `token`, for the functions of `ctx`, which fail once it has ended.
+    fn running(&mut self, token: Token) -> Result<&mut ExecState, HostError> {
+        self.execs
+            .get_mut(&token)
+            .filter(|exec| !exec.ended)
+            .ok_or(HostError::Ended)
     }
 
-    /// Runs `work` on the store thread's connection for the running execution.
-    fn on_writer<R: Send + 'static>(
+    /// The execution `token`, running or ending: for answers that arrive after it ended.
+    fn exec_mut(&mut self, token: Token) -> Result<&mut ExecState, HostError> {
+        self.execs.get_mut(&token).ok_or(HostError::Ended)
+    }
+
+    /// Queues `work` for the store thread's connection on behalf of `token`; `finish` runs on
+    /// this engine's thread with the answer, delivered as an [`Event`] to `purpose`. A call of
+    /// its code gives up waiting for another execution's transaction at its deadline; one
+    /// of its ending (`deadline_bound` false) waits as long as the store lets it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn submit<R: Send + 'static>(
         &mut self,
+        token: Token,
+        control: TxControl,
+        durable: bool,
+        purpose: Purpose,
+        work: impl FnOnce(Session<'_>) -> Result<R, String> + Send + 'static,
+        finish: impl FnOnce(&mut HostState, Token, Result<R, String>) -> Result<Value, HostError>
+            + Send
+            + 'static,
+    ) -> Result<(), HostError> {
+        let exec = self.exec_mut(token)?;
+        exec.wrote = true;
+        exec.outstanding += 1;
+        let call = Call {
+            owner: exec.id,
+            control,
+            durable,
+            deadline: (purpose != Purpose::Ending).then_some(exec.deadline),
+        };
+        let inbox = self.inbox.clone();
+        self.shared.writer.submit(call, work, move |result| {
+            let finish: Finish = Box::new(move |state, token| finish(state, token, result));
+            // The engine is gone only when flux dev is stopping.
+            let _ = inbox.send(Event::Writer {
+                token,
+                purpose,
+                finish,
+            });
+        });
+        Ok(())
+    }
+
+    /// [`HostState::submit`] for a call of the execution's code: its promise waits for `finish`.
+    fn later<R: Send + 'static>(
+        &mut self,
+        token: Token,
         control: TxControl,
         durable: bool,
         work: impl FnOnce(Session<'_>) -> Result<R, String> + Send + 'static,
-    ) -> Result<R, String> {
-        let Some(exec) = self.exec.as_mut() else {
-            return Err(HostError::Ended.to_string());
-        };
-        exec.wrote = true;
-        let owner = exec.id;
-        self.shared.writer.call(owner, control, durable, work)
+        finish: impl FnOnce(&mut HostState, Token, Result<R, String>) -> Result<Value, HostError>
+            + Send
+            + 'static,
+    ) -> Result<Answer, HostError> {
+        let op = self.next_op();
+        self.submit(token, control, durable, Purpose::Js(op), work, finish)?;
+        Ok(Answer::Later(op))
+    }
+
+    fn next_op(&mut self) -> u64 {
+        self.next_op += 1;
+        self.next_op
+    }
+
+    /// Records the handler's result (the glue's `host.done`).
+    fn done(&mut self, token: Token, json: String) {
+        self.finished.push((token, json));
     }
 }
 
@@ -228,6 +369,18 @@ pub fn install<'js>(
     host.set("console", console::install(ctx, &bridge)?)?;
     host.set("timers", timers::install(ctx, &bridge)?)?;
     host.set("crypto", crypto::install(ctx)?)?;
+    let b = bridge.clone();
+    host.set(
+        "current",
+        Function::new(ctx.clone(), move || b.state.borrow().current as f64)?,
+    )?;
+    let b = bridge.clone();
+    host.set(
+        "done",
+        Function::new(ctx.clone(), move |token: f64, json: String| {
+            b.run_quietly(|state| state.done(token as Token, json));
+        })?,
+    )?;
     host.set(
         "isFailure",
         Function::new(ctx.clone(), |value: rquickjs::Value<'js>| {
@@ -265,14 +418,19 @@ impl Bridge {
 }
 
 fn throw(ctx: &Ctx<'_>, error: &HostError) -> rquickjs::Error {
+    match failure(ctx, error) {
+        Ok(failure) => ctx.throw(failure),
+        Err(e) => e,
+    }
+}
+
+/// `error` as the glue receives it: thrown by a host function, or rejecting an op's promise.
+pub fn failure<'js>(ctx: &Ctx<'js>, error: &HostError) -> rquickjs::Result<rquickjs::Value<'js>> {
     let failure = Failure {
         name: error.js_name().to_string(),
         message: error.to_string(),
     };
-    match Class::instance(ctx.clone(), failure) {
-        Ok(failure) => ctx.throw(failure.into_value()),
-        Err(e) => e,
-    }
+    Class::instance(ctx.clone(), failure).map(Class::into_value)
 }
 
 /// The user's call site the glue passes (`file.ts:line`), if it found one.
@@ -284,8 +442,8 @@ fn site(at: Option<String>) -> Option<String> {
 impl HostState {
     /// Tests of panic containment: in debug builds only, `FLUX_TEST_PANIC_ON=<function>`
     /// makes that function's `ctx.db.query` calls panic. Release builds never read it.
-    fn panic_if_asked(&self) {
-        let function = self.exec.as_ref().map(|exec| exec.function.as_str());
+    fn panic_if_asked(&self, token: Token) {
+        let function = self.execs.get(&token).map(|exec| exec.function.as_str());
         let asked = std::env::var("FLUX_TEST_PANIC_ON").ok();
         if asked.is_some() && asked.as_deref() == function {
             panic!(

@@ -4,7 +4,7 @@
 use rquickjs::{Ctx, Function, Object};
 use serde_json::{json, Map, Value};
 
-use super::{site, Bridge, HostError, HostState, Json, JsonArg};
+use super::{site, Answer, Bridge, HostError, HostState, JsonArg, Token};
 use crate::clock::now_us;
 use crate::record::{attr, SpanKind, SpanStatus};
 use crate::store::TxControl;
@@ -34,12 +34,15 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>,
+                  token: f64,
                   name: JsonArg,
                   data: JsonArg,
                   opts: JsonArg,
                   at: Option<String>| {
-                b.run(&ctx, |state| state.enqueue(name, data, opts, site(at)))
-                    .map(Json)
+                let token = token as Token;
+                b.run(&ctx, |state| {
+                    state.enqueue(token, name, data, opts, site(at))
+                })
             },
         )?,
     )?;
@@ -49,12 +52,13 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<
 impl HostState {
     fn enqueue(
         &mut self,
+        token: Token,
         name: JsonArg,
         data: JsonArg,
         opts: JsonArg,
         site: Option<String>,
-    ) -> Result<Value, HostError> {
-        self.running()?;
+    ) -> Result<Answer, HostError> {
+        self.running(token)?;
         let name = match name.0 {
             None => return Err(QueueError::MissingName.into()),
             Some(Value::String(name)) => name,
@@ -69,7 +73,7 @@ impl HostState {
         };
         let data = data.0.unwrap_or(Value::Null);
         let max_attempts = self.shared.config().worker(&name).max_attempts;
-        let exec = self.running()?;
+        let exec = self.running(token)?;
         let exec_id = exec.id;
         let mut attrs = Map::new();
         attrs.insert(attr::JOB.into(), Value::String(name.clone()));
@@ -77,38 +81,45 @@ impl HostState {
         let span = exec
             .recorder
             .open(SpanKind::QueueEnqueue { job: name.clone() }, site, attrs);
-        // Outside a transaction the job is committed before the call returns; inside one, with it.
+        // Outside a transaction the job is committed before the call answers; inside one, with it.
         let durable = !exec.in_transaction && !exec.atomic;
-        let result = self.on_writer(TxControl::None, durable, move |session| {
-            jobs::enqueue(
-                session.conn,
-                &name,
-                &data,
-                &options,
-                max_attempts,
-                Some(exec_id),
-                now_us(),
-            )
-            .map_err(|e| e.to_string())
-        });
-        let recorder = &mut self.running()?.recorder;
-        match result {
-            Ok(job) => {
-                let mut done = Map::new();
-                done.insert(attr::JOB_ID.into(), Value::String(job.id.to_string()));
-                if job.duplicate {
-                    done.insert(attr::DUPLICATE.into(), Value::Bool(true));
+        self.later(
+            token,
+            TxControl::None,
+            durable,
+            move |session| {
+                jobs::enqueue(
+                    session.conn,
+                    &name,
+                    &data,
+                    &options,
+                    max_attempts,
+                    Some(exec_id),
+                    now_us(),
+                )
+                .map_err(|e| e.to_string())
+            },
+            move |state, token, enqueued| {
+                let recorder = &mut state.exec_mut(token)?.recorder;
+                match enqueued {
+                    Ok(job) => {
+                        let mut done = Map::new();
+                        done.insert(attr::JOB_ID.into(), Value::String(job.id.to_string()));
+                        if job.duplicate {
+                            done.insert(attr::DUPLICATE.into(), Value::Bool(true));
+                        }
+                        if let Some(tx) = recorder.transaction {
+                            done.insert(attr::TRANSACTION.into(), Value::from(tx));
+                        }
+                        recorder.close(span, SpanStatus::Ok, None, done);
+                        Ok(json!({ "id": job.id }))
+                    }
+                    Err(message) => {
+                        recorder.close(span, SpanStatus::Error, Some(message.clone()), Map::new());
+                        Err(QueueError::Enqueue(message).into())
+                    }
                 }
-                if let Some(tx) = recorder.transaction {
-                    done.insert(attr::TRANSACTION.into(), Value::from(tx));
-                }
-                recorder.close(span, SpanStatus::Ok, None, done);
-                Ok(json!({ "id": job.id }))
-            }
-            Err(message) => {
-                recorder.close(span, SpanStatus::Error, Some(message.clone()), Map::new());
-                Err(QueueError::Enqueue(message).into())
-            }
-        }
+            },
+        )
     }
 }

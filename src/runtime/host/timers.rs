@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use rquickjs::{Ctx, Function, Object};
 
-use super::{Bridge, ExecState, HostState};
+use super::{Bridge, ExecState, HostState, Token};
 
 pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<Object<'js>> {
     let timers = Object::new(ctx.clone())?;
@@ -13,29 +13,39 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<
     timers.set(
         "set",
         Function::new(ctx.clone(), move |id: f64, delay_ms: f64| {
-            b.run_quietly(|state| state.set_timer(id as u64, delay_ms));
+            let mut token = 0;
+            b.run_quietly(|state| token = state.set_timer(id as u64, delay_ms));
+            // The execution it belongs to, which the glue keeps with the callback.
+            token as f64
         })?,
     )?;
     let b = bridge.clone();
     timers.set(
         "clear",
-        Function::new(ctx.clone(), move |id: f64| {
-            b.run_quietly(|state| state.clear_timer(id as u64));
+        Function::new(ctx.clone(), move |token: f64, id: f64| {
+            b.run_quietly(|state| state.clear_timer(token as Token, id as u64));
         })?,
     )?;
     Ok(timers)
 }
 
 impl HostState {
-    fn set_timer(&mut self, id: u64, delay_ms: f64) {
-        if let Some(exec) = self.exec.as_mut() {
-            let delay = Duration::from_secs_f64((delay_ms.max(0.0) / 1000.0).min(1e9));
-            exec.timers.insert(id, Instant::now() + delay);
+    /// Sets (or re-arms, for an interval) timer `id` for the execution whose code runs now;
+    /// returns that execution's token (0 outside one: the timer never fires).
+    fn set_timer(&mut self, id: u64, delay_ms: f64) -> Token {
+        let token = self.current;
+        match self.running(token) {
+            Ok(exec) => {
+                let delay = Duration::from_secs_f64((delay_ms.max(0.0) / 1000.0).min(1e9));
+                exec.timers.insert(id, Instant::now() + delay);
+                token
+            }
+            Err(_) => 0,
         }
     }
 
-    fn clear_timer(&mut self, id: u64) {
-        if let Some(exec) = self.exec.as_mut() {
+    fn clear_timer(&mut self, token: Token, id: u64) {
+        if let Ok(exec) = self.running(token) {
             exec.timers.remove(&id);
         }
     }

@@ -4,6 +4,11 @@
 // `host.timers`, `host.crypto`). A host function returns its result or throws a host failure
 // (`host.isFailure`); the failure is thrown again here as an Error, so that it carries a JS
 // stack, with the user's call site attached as `__fluxSite`.
+//
+// Many executions share this context, interleaved at their awaits. Each has a token (a
+// number): the functions of its `ctx` pass it to every host call, so what they do is recorded
+// on its record exactly. Globals (`console`, timers, `fetch`) are attributed by the host to
+// the execution whose code it entered last (see ARCHITECTURE.md, "Runtime").
 (function (host) {
   'use strict';
   // The built-ins and web classes this file uses, captured before user code runs: a function
@@ -13,8 +18,11 @@
     Uint8Array, ArrayBuffer, DataView, Response, Request, DOMException, btoa,
   } = globalThis;
 
+  // Timers by id: { fn, delay, token }; fetches by id: { resolve, reject, at, url, signal,
+  // onAbort }; store-thread ops by id: { resolve, reject, at, token }.
   const timers = new Map();
   const fetches = new Map();
+  const pending = new Map();
   let nextTimerId = 1;
 
   // `file.ts:line` of the first stack frame in user code (internal scripts are `flux:*`).
@@ -42,15 +50,18 @@
       throw host.isFailure(e) ? hostError(e, at) : e;
     }
   };
-  // `fn(...args, at)` for an async API: a failure rejects the promise.
-  const asyncCall = (fn, ...args) => {
-    const at = site();
+  // `fn(token, ...args, at)` for an async API: the host answers `{ value }` at once or
+  // `{ op }`, settled later by `settle`; a failure rejects the promise.
+  const asyncCallAt = (at, fn, token, ...args) => {
     try {
-      return Promise.resolve(call(at, fn, ...args, at));
+      const answer = call(at, fn, token, ...args, at);
+      if (answer.op === undefined) return Promise.resolve(answer.value);
+      return new Promise((resolve, reject) => pending.set(answer.op, { resolve, reject, at, token }));
     } catch (e) {
       return Promise.reject(e);
     }
   };
+  const asyncCall = (fn, token, ...args) => asyncCallAt(site(), fn, token, ...args);
 
   const inspect = (value, depth = 0, seen = []) => {
     if (value === null) return 'null';
@@ -100,12 +111,15 @@
     if (typeof fn !== 'function') throw new TypeError('the callback must be a function');
     const id = nextTimerId++;
     const delay = Math.max(0, Number(ms) || 0);
-    timers.set(id, { fn: () => fn(...args), delay: repeat ? delay : null });
-    host.timers.set(id, delay);
+    const token = host.timers.set(id, delay);
+    timers.set(id, { fn: () => fn(...args), delay: repeat ? delay : null, token });
     return id;
   };
   const clear = (id) => {
-    if (timers.delete(id)) host.timers.clear(id);
+    const timer = timers.get(id);
+    if (!timer) return;
+    timers.delete(id);
+    host.timers.clear(timer.token, id);
   };
   globalThis.setTimeout = (fn, ms, ...args) => schedule(fn, ms, args, false);
   globalThis.setInterval = (fn, ms, ...args) => schedule(fn, ms, args, true);
@@ -141,7 +155,7 @@
           host.fetch.abort(id, reason instanceof Error ? reason.name : 'AbortError');
           reject(reason);
         };
-        fetches.set(id, { resolve, reject, at, url: req.url, signal, onAbort });
+        fetches.set(id, { resolve, reject, at, url: req.url, signal, onAbort, token: host.current() });
         signal.addEventListener('abort', onAbort, { once: true });
       });
     } catch (e) {
@@ -198,38 +212,39 @@
     return { status: 200, headers: [['content-type', 'application/json']], body: { text } };
   };
 
-  const makeCtx = (meta) => {
+  // The `ctx` of execution `token`: every call says whose it is.
+  const makeCtx = (token, meta) => {
     const queue = {
       enqueue: (name, data, opts) => {
         // JSON turns NaN and Infinity into null (no delay at all): send them as text, refused.
         const delay = opts && opts.delay;
         if (typeof delay === 'number' && !Number.isFinite(delay)) opts = { ...opts, delay: String(delay) };
-        return asyncCall(host.queue.enqueue, name, data === undefined ? null : data, opts || {});
+        return asyncCall(host.queue.enqueue, token, name, data === undefined ? null : data, opts || {});
       },
     };
     const dbApi = () => ({
-      insert: (table, row) => asyncCall(host.db.insert, table, row),
-      query: (sql, params) => asyncCall(host.db.query, sql, params === undefined ? [] : params),
+      insert: (table, row) => asyncCall(host.db.insert, token, table, row),
+      query: (sql, params) => asyncCall(host.db.query, token, sql, params === undefined ? [] : params),
     });
     const db = dbApi();
     db.transaction = async (fn) => {
       const at = site();
       if (typeof fn !== 'function') throw new TypeError('ctx.db.transaction takes an async function (tx) => { … }');
-      call(at, host.db.begin, at);
+      await asyncCallAt(at, host.db.begin, token);
       let result;
       try {
         result = await fn(Object.assign(dbApi(), { queue }));
       } catch (e) {
-        call(at, host.db.rollback, describe(e).message);
+        await asyncCallAt(at, host.db.rollback, token, describe(e).message);
         throw e;
       }
-      call(at, host.db.commit);
+      await asyncCallAt(at, host.db.commit, token);
       return result;
     };
     return Object.freeze({
       db: Object.freeze(db),
       queue: Object.freeze(queue),
-      email: Object.freeze({ send: (message) => asyncCall(host.email.send, message) }),
+      email: Object.freeze({ send: (message) => asyncCall(host.email.send, token, message) }),
       requestId: meta.id,
       env: Object.freeze({ ...meta.env }),
     });
@@ -312,6 +327,10 @@
     Object.defineProperty(globalThis, key, 'value' in desc ? { writable: false, configurable: false } : { configurable: false });
   }
 
+  // Whether an execution changed `globalThis` (one call: the setup's globals cannot change).
+  const globalsChanged = () =>
+    Reflect.ownKeys(globalThis).length !== globalKeys.length || !Object.isExtensible(globalThis) || Object.getPrototypeOf(globalThis) !== globalProto;
+
   // Puts `globalThis` back as it was after setup; throws when it cannot (the Rust side then
   // builds a new context).
   const restoreGlobals = () => {
@@ -329,18 +348,28 @@
 
   // What the Rust side calls.
   return {
-    run(specifier, input, meta) {
-      return import(specifier)
+    // Runs execution `token`; its JSON result goes to `host.done`.
+    run(token, specifier, input, meta) {
+      import(specifier)
         .then((mod) => {
           const handler = mod.default;
           if (typeof handler !== 'function') {
             const param = meta.kind === 'job' ? 'job' : 'req';
             throw new TypeError(`${specifier} must export a default function: export default async function handler(${param}, ctx) { … }`);
           }
-          return handler(input, makeCtx(meta));
+          return handler(input, makeCtx(token, meta));
         })
         .then((value) => JSON.stringify({ ok: meta.kind === 'http' ? encodeResponse(value) : value ?? null }))
-        .catch((error) => JSON.stringify({ error: describe(error) }));
+        .catch((error) => JSON.stringify({ error: describe(error) }))
+        .then((json) => host.done(token, json));
+    },
+    // A store-thread op answered: its promise resolves with `value` or rejects with `failure`.
+    settle(op, value, failure) {
+      const waiting = pending.get(op);
+      if (!waiting) return;
+      pending.delete(op);
+      if (failure === null || failure === undefined) waiting.resolve(value);
+      else waiting.reject(hostError(failure, waiting.at));
     },
     fireTimer(id) {
       const timer = timers.get(id);
@@ -376,11 +405,19 @@
         pending.reject(e);
       }
     },
-    // Between executions: forget the last one's timers and fetches and restore the globals.
-    reset() {
-      timers.clear();
-      fetches.clear();
-      restoreGlobals();
+    // Execution `token` ended: nothing it waited for is delivered any more.
+    end(token) {
+      for (const [id, timer] of timers) if (timer.token === token) timers.delete(id);
+      for (const [id, op] of pending) if (op.token === token) pending.delete(id);
+      for (const [id, fetch] of fetches) {
+        if (fetch.token === token) {
+          fetches.delete(id);
+          fetch.signal.removeEventListener('abort', fetch.onAbort);
+        }
+      }
     },
+    globalsChanged,
+    // No execution is left on this context: undo what they did to `globalThis`.
+    restoreGlobals,
   };
 });
