@@ -220,6 +220,8 @@ struct Task {
 pub struct Engine {
     tasks: Option<crossbeam_channel::Sender<Task>>,
     threads: Vec<JoinHandle<()>>,
+    /// The most executions the pool runs at once (`concurrency` in the config).
+    in_flight: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -227,13 +229,22 @@ pub struct Engine {
 pub struct EngineStopped;
 
 impl Engine {
-    /// Starts `engines` threads; `label` names them (`http`, `job`). Job engines run at a lower
-    /// CPU priority, so that jobs spinning in a loop do not starve HTTP requests.
-    pub fn start(shared: Arc<Shared>, engines: usize, label: &str) -> std::io::Result<Engine> {
+    /// Starts `engines` threads running at most `in_flight` executions at once between them;
+    /// `label` names them (`http`, `job`). Job engines run at a lower CPU priority, so that
+    /// jobs spinning in a loop do not starve HTTP requests.
+    pub fn start(
+        shared: Arc<Shared>,
+        engines: usize,
+        in_flight: usize,
+        label: &str,
+    ) -> std::io::Result<Engine> {
         let background = label == "job";
+        let engines = engines.max(1);
+        let in_flight = in_flight.max(1);
+        let per_engine = in_flight.div_ceil(engines);
         let (tasks, receiver) = crossbeam_channel::unbounded::<Task>();
         let mut threads = Vec::new();
-        for i in 0..engines.max(1) {
+        for i in 0..engines {
             let shared = Arc::clone(&shared);
             let receiver = receiver.clone();
             threads.push(
@@ -244,14 +255,20 @@ impl Engine {
                         if background {
                             lower_priority();
                         }
-                        worker::run(shared, receiver)
+                        worker::run(shared, receiver, per_engine)
                     })?,
             );
         }
         Ok(Engine {
             tasks: Some(tasks),
             threads,
+            in_flight,
         })
+    }
+
+    /// The most executions the pool runs at once.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
     }
 
     pub async fn execute(

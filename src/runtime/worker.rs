@@ -80,7 +80,7 @@ struct Worker {
     seq: u64,
 }
 
-pub(super) fn run(shared: Arc<Shared>, tasks: Receiver<Task>) {
+pub(super) fn run(shared: Arc<Shared>, tasks: Receiver<Task>, _per_engine: usize) {
     let mut worker = match Worker::new(Arc::clone(&shared)) {
         Ok(worker) => worker,
         Err(message) => {
