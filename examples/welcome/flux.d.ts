@@ -32,10 +32,15 @@ type FluxWorker<Data = any> = (job: FluxJob<Data>, ctx: FluxContext) => unknown 
 
 /** The shape of `flux.config.ts`'s default export. */
 interface FluxConfig {
-  workers?: Record<string, { maxAttempts?: number; timeoutSeconds?: number; backoff?: 'exponential' | 'linear' | { type: 'exponential' | 'linear'; initialDelay: number | string }; concurrency?: number;
+  workers?: Record<string, { maxAttempts?: number; timeoutSeconds?: number; backoff?: 'exponential' | 'linear' | { type: 'exponential' | 'linear'; initialDelay: number | string };
+    /** The most attempts of this worker in flight at once (1 to 10000; default: only `queue.concurrency`, or `queue.engines` for an `atomic` worker). */
+    concurrency?: number;
     /** A failed attempt's writes stay (each statement stands on its own), so a retry can meet them. With `atomic: true` an attempt's writes commit only if it succeeds; other writers wait while it runs. */
     atomic?: boolean }>;
-  http?: { timeoutSeconds?: number; maxBodySize?: string | number };
+  /** `concurrency`: requests in flight at once (default 512); more wait their turn. `engines`: JS engine threads running them (default: the cores, at least 2). */
+  http?: { timeoutSeconds?: number; maxBodySize?: string | number; concurrency?: number; engines?: number };
+  /** `concurrency`: job attempts in flight at once over all workers (default 100). `engines`: JS engine threads running them (default: the cores, at least 2). */
+  queue?: { concurrency?: number; engines?: number };
   server?: { allowedHosts?: string[]; maxConnections?: number; headerTimeout?: string | number; maxTailClients?: number; tailStallTimeout?: string | number };
   retention?: { maxAge?: string; maxSize?: string | number };
   /** `maxResultSize`: the most one query may return (default '16MiB'): page larger results with LIMIT. */

@@ -382,7 +382,7 @@ async fn serve(
     let (waker, inbox) = StoreThread::channel();
     let queue = DispatcherHandle::new(waker);
     let (writer, sql_calls) = writer_channel();
-    let http_engines = config.http.concurrency;
+    let (http_engines, http_in_flight) = (config.http.engines, config.http.concurrency);
     let configured_grace = config.shutdown_grace();
     let retention = config.retention;
     let echo: EchoSink = {
@@ -402,7 +402,7 @@ async fn serve(
         tokio::runtime::Handle::current(),
         outlets,
     ));
-    let engine = Engine::start(Arc::clone(&shared), http_engines, http_engines, "http")
+    let engine = Engine::start(Arc::clone(&shared), http_engines, http_in_flight, "http")
         .map_err(DevError::Engines)?;
     let store_thread =
         start_store_thread(&shared, inbox, records_rx, sql_calls, on_written, &notices)
@@ -476,7 +476,8 @@ fn start_store_thread(
     if recovered != Recovered::default() {
         notices(Notice::AttemptsRecovered(recovered));
     }
-    let engines = JobEngines::start(Arc::clone(shared), shared.config().queue.concurrency)
+    let queue = shared.config().queue.clone();
+    let engines = JobEngines::start(Arc::clone(shared), queue.engines, queue.concurrency)
         .map_err(|e| e.to_string())?;
     let config = {
         let shared = Arc::clone(shared);

@@ -22,8 +22,11 @@ pub const MAX_RETENTION_AGE: Duration = Duration::from_secs(10 * 365 * 24 * 3600
 pub const MIN_RETENTION_SIZE: u64 = 1_000_000;
 /// The largest `http.maxBodySize`: bodies are held in memory. 1 GiB.
 pub const MAX_BODY_SIZE: u64 = 1 << 30;
-/// The most engines or job attempts at once (`concurrency` keys): each is a thread.
-pub const MAX_CONCURRENCY: u32 = 256;
+/// The most executions in flight at once (`concurrency` keys). Not threads: an engine
+/// interleaves many executions at their awaits, so the bound is memory (each holds its state).
+pub const MAX_CONCURRENCY: u32 = 10_000;
+/// The most JS engine threads in a pool (`engines` keys): past any machine's cores.
+pub const MAX_ENGINES: u32 = 64;
 /// The most attempts a worker may give a job.
 pub const MAX_ATTEMPTS: u32 = 1_000;
 
@@ -63,6 +66,7 @@ pub struct WorkerConfig {
     pub max_attempts: u32,
     pub timeout: Duration,
     pub backoff: Backoff,
+    /// The most attempts of this worker in flight at once (`None`: only `queue.concurrency`).
     pub concurrency: Option<u32>,
     /// An attempt's writes commit only if it succeeds; other writers wait while it runs.
     pub atomic: bool,
@@ -84,8 +88,10 @@ impl Default for WorkerConfig {
 pub struct HttpConfig {
     pub timeout: Duration,
     pub max_body_bytes: u64,
-    /// JS engines serving HTTP requests at once.
+    /// HTTP requests in flight at once in the process; more wait their turn.
     pub concurrency: usize,
+    /// JS engine threads serving them (the CPU parallelism).
+    pub engines: usize,
 }
 
 impl Default for HttpConfig {
@@ -93,24 +99,37 @@ impl Default for HttpConfig {
         HttpConfig {
             timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
-            concurrency: 4,
+            // As many as `server.maxConnections` lets in by default: an HTTP/1 connection has
+            // at most one request in flight, so more would never be used.
+            concurrency: ServerConfig::default().max_connections,
+            engines: default_engines(),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueConfig {
-    /// Job attempts running at once, over all workers.
+    /// Job attempts in flight at once, over all workers.
     pub concurrency: usize,
+    /// JS engine threads running them (the CPU parallelism).
+    pub engines: usize,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         QueueConfig {
-            concurrency: (cores * 2).max(2),
+            // What BullMQ users give a worker for I/O-bound jobs: an attempt awaiting an
+            // upstream holds no engine, only its own state.
+            concurrency: 100,
+            engines: default_engines(),
         }
     }
+}
+
+/// One engine thread per core, and at least two so that one spinning execution leaves
+/// another engine to the rest.
+fn default_engines() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, MAX_ENGINES as usize))
 }
 
 /// Limits on what the functions' SQL may cost.
@@ -120,14 +139,15 @@ pub struct DatabaseConfig {
     pub max_result_bytes: u64,
 }
 
-/// `db.maxResultSize` may not go past this: four engines each holding a few copies of such a
-/// result would exhaust a laptop's memory.
+/// `db.maxResultSize` may not go past this: a few executions in flight each holding a few copies
+/// of such a result would exhaust a laptop's memory.
 pub const MAX_RESULT_SIZE_CEILING: u64 = 1 << 30;
 
 impl Default for DatabaseConfig {
     /// A result this heavy peaks at about 120 MB of memory while it is handed over (measured:
-    /// 400 000 rows weighing 50 MiB took flux dev's peak RSS from 43 MB to 380 MB), so four
-    /// engines at the cap stay well under a laptop's memory.
+    /// 400 000 rows weighing 50 MiB took flux dev's peak RSS from 43 MB to 380 MB). The cap is per
+    /// query, not per process: a few such results at once stay under a laptop's memory, but
+    /// with many executions in flight each holding one they add up (page them with LIMIT).
     fn default() -> Self {
         DatabaseConfig {
             max_result_bytes: 16 << 20,
@@ -223,6 +243,33 @@ impl Config {
             )
         })?;
         let mut config = Config::default();
+        if let Some(seconds) = raw.http.timeout_seconds {
+            config.http.timeout = seconds_up_to(&seconds, MAX_TIMEOUT, false)
+                .map_err(|m| error("http.timeoutSeconds", m))?;
+        }
+        if let Some(size) = raw.http.max_body_size {
+            config.http.max_body_bytes = size
+                .bytes_within(1, MAX_BODY_SIZE)
+                .map_err(|m| error("http.maxBodySize", m))?;
+        }
+        if let Some(n) = raw.http.concurrency {
+            config.http.concurrency = whole_number(n, MAX_CONCURRENCY)
+                .map_err(|m| error("http.concurrency", m))?
+                as usize;
+        }
+        if let Some(n) = raw.http.engines {
+            config.http.engines =
+                whole_number(n, MAX_ENGINES).map_err(|m| error("http.engines", m))? as usize;
+        }
+        if let Some(n) = raw.queue.concurrency {
+            config.queue.concurrency = whole_number(n, MAX_CONCURRENCY)
+                .map_err(|m| error("queue.concurrency", m))?
+                as usize;
+        }
+        if let Some(n) = raw.queue.engines {
+            config.queue.engines =
+                whole_number(n, MAX_ENGINES).map_err(|m| error("queue.engines", m))? as usize;
+        }
         for (name, worker) in raw.workers {
             let key = |field: &str| format!("workers.{name}.{field}");
             let mut resolved = WorkerConfig::default();
@@ -243,26 +290,12 @@ impl Config {
                 );
             }
             resolved.atomic = worker.atomic.unwrap_or(false);
+            if resolved.atomic && resolved.concurrency.is_none() {
+                // An atomic attempt holds the writer's lock for its whole run: more at once
+                // than there are engines would only queue on the lock.
+                resolved.concurrency = Some(config.queue.engines as u32);
+            }
             config.workers.insert(name, resolved);
-        }
-        if let Some(seconds) = raw.http.timeout_seconds {
-            config.http.timeout = seconds_up_to(&seconds, MAX_TIMEOUT, false)
-                .map_err(|m| error("http.timeoutSeconds", m))?;
-        }
-        if let Some(size) = raw.http.max_body_size {
-            config.http.max_body_bytes = size
-                .bytes_within(1, MAX_BODY_SIZE)
-                .map_err(|m| error("http.maxBodySize", m))?;
-        }
-        if let Some(n) = raw.http.concurrency {
-            config.http.concurrency = whole_number(n, MAX_CONCURRENCY)
-                .map_err(|m| error("http.concurrency", m))?
-                as usize;
-        }
-        if let Some(n) = raw.queue.concurrency {
-            config.queue.concurrency = whole_number(n, MAX_CONCURRENCY)
-                .map_err(|m| error("queue.concurrency", m))?
-                as usize;
         }
         if let Some(age) = raw.retention.max_age {
             config.retention.max_age = age
@@ -378,6 +411,7 @@ struct RawHttp {
     timeout_seconds: Option<Seconds>,
     max_body_size: Option<SizeValue>,
     concurrency: Option<u32>,
+    engines: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -448,6 +482,7 @@ impl RawServer {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawQueue {
     concurrency: Option<u32>,
+    engines: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -763,6 +798,68 @@ mod tests {
         let zero = Config::from_json("flux.config.ts", json!({ "retention": { "minAge": 0 } }))
             .expect("minAge 0");
         assert_eq!(zero.retention.min_age, Duration::ZERO);
+    }
+
+    #[test]
+    fn in_flight_and_engines_are_separate_knobs() {
+        let default = Config::from_json("flux.config.ts", json!({})).expect("valid");
+        assert_eq!(default.http.concurrency, 512);
+        assert_eq!(default.http.concurrency, default.server.max_connections);
+        assert_eq!(default.queue.concurrency, 100);
+        for engines in [default.http.engines, default.queue.engines] {
+            assert!((2..=MAX_ENGINES as usize).contains(&engines), "{engines}");
+        }
+        let set = Config::from_json(
+            "flux.config.ts",
+            json!({ "http": { "concurrency": 10000, "engines": 3 },
+                    "queue": { "concurrency": 1, "engines": 64 } }),
+        )
+        .expect("valid");
+        assert_eq!((set.http.concurrency, set.http.engines), (10_000, 3));
+        assert_eq!((set.queue.concurrency, set.queue.engines), (1, 64));
+        let refused = |config: serde_json::Value, key: &str| {
+            let e = Config::from_json("flux.config.ts", config).expect_err(key);
+            assert_eq!(e.key, key, "{e}");
+            e.message
+        };
+        for n in [0, 65] {
+            let message = refused(json!({ "http": { "engines": n } }), "http.engines");
+            assert!(message.contains("from 1 to 64"), "{message}");
+            refused(json!({ "queue": { "engines": n } }), "queue.engines");
+        }
+        let message = refused(
+            json!({ "queue": { "concurrency": 10001 } }),
+            "queue.concurrency",
+        );
+        assert!(message.contains("from 1 to 10000"), "{message}");
+        refused(
+            json!({ "workers": { "w": { "concurrency": 10001 } } }),
+            "workers.w.concurrency",
+        );
+    }
+
+    #[test]
+    fn an_atomic_worker_is_capped_at_the_job_engines_unless_it_says_otherwise() {
+        let config = Config::from_json(
+            "flux.config.ts",
+            json!({ "queue": { "engines": 3 },
+                    "workers": { "ledger": { "atomic": true },
+                                 "bulk": { "atomic": true, "concurrency": 20 },
+                                 "plain": { "maxAttempts": 2 } } }),
+        )
+        .expect("valid");
+        assert_eq!(config.worker("ledger").concurrency, Some(3));
+        assert_eq!(config.worker("bulk").concurrency, Some(20));
+        assert_eq!(config.worker("plain").concurrency, None);
+        let default = Config::from_json(
+            "flux.config.ts",
+            json!({ "workers": { "ledger": { "atomic": true } } }),
+        )
+        .expect("valid");
+        assert_eq!(
+            default.worker("ledger").concurrency,
+            Some(default.queue.engines as u32)
+        );
     }
 
     #[test]

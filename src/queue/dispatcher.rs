@@ -67,7 +67,8 @@ pub struct Dispatcher {
     handle: DispatcherHandle,
     config: ConfigSource,
     runner: Box<dyn Runner>,
-    concurrency: usize,
+    /// The most attempts claimed and not finished: see [`capacity`].
+    capacity: usize,
     /// Jobs whose started attempt has not sent its record back yet.
     in_flight: HashSet<JobId>,
     per_worker: HashMap<String, usize>,
@@ -168,20 +169,28 @@ fn interrupted_records(attempts: Vec<(ExecId, Option<JobRow>, i64)>) -> Vec<Stor
         .collect()
 }
 
+/// How many attempts may be claimed and not finished: the `concurrency` in flight, plus a
+/// lookahead so that an engine finishing one finds the next waiting. At least one per engine
+/// (a few engines running one at a time), else a quarter more: twice `concurrency` would
+/// mark hundreds of jobs running that no engine has started.
+fn capacity(concurrency: usize, engines: usize) -> usize {
+    concurrency + engines.max(concurrency / 4)
+}
+
 impl Dispatcher {
-    /// Claims for `runner`, as many attempts at once as `queue.concurrency` in `config` (read
-    /// now) allows; paused and resumed through `handle`.
+    /// Claims for `runner`, as many attempts at once as `queue.concurrency` and
+    /// `queue.engines` in `config` (read now) allow; paused and resumed through `handle`.
     pub fn new(
         handle: DispatcherHandle,
         config: ConfigSource,
         runner: Box<dyn Runner>,
     ) -> Dispatcher {
-        let concurrency = config().queue.concurrency;
+        let queue = config().queue.clone();
         Dispatcher {
             handle,
             config,
             runner,
-            concurrency,
+            capacity: capacity(queue.concurrency, queue.engines),
             in_flight: HashSet::new(),
             per_worker: HashMap::new(),
             marks: Vec::new(),
@@ -267,13 +276,10 @@ impl Scheduler for Dispatcher {
     /// Starts what is due, without committing: the jobs are marked running with the next
     /// commit. Should `flux dev` die before it, they are still `pending` and run again.
     fn claim(&mut self, tx: &mut WriteTx<'_>) -> Option<Duration> {
-        let capacity = self.concurrency * 2;
-        // Claim ahead of the engines by as many again, so that an engine finishing an attempt
-        // finds the next one waiting.
         let free = if self.handle.is_paused() {
             0
         } else {
-            capacity.saturating_sub(self.in_flight.len())
+            self.capacity.saturating_sub(self.in_flight.len())
         };
         if free == 0 {
             return None;
@@ -476,8 +482,8 @@ mod tests {
         started: Arc<Mutex<Vec<Attempt>>>,
     }
 
-    /// A dispatcher for one job engine (two attempts claimed at once) and the ids of the jobs
-    /// of `names`, enqueued and due.
+    /// A dispatcher for one attempt in flight on one job engine (two claimed at once: one and
+    /// the engine's lookahead) and the ids of the jobs of `names`, enqueued and due.
     fn fixture(names: &[&str]) -> (Fixture, Vec<JobId>) {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(&dir.path().join("flux.db")).expect("store");
@@ -495,7 +501,10 @@ mod tests {
         let (waker, _inbox) = StoreThread::channel();
         let handle = DispatcherHandle::new(waker);
         let config = Arc::new(Config {
-            queue: QueueConfig { concurrency: 1 },
+            queue: QueueConfig {
+                concurrency: 1,
+                engines: 1,
+            },
             ..Config::default()
         });
         let started = Arc::new(Mutex::new(Vec::new()));
@@ -542,6 +551,14 @@ mod tests {
     }
 
     #[test]
+    fn the_claims_run_ahead_of_the_engines_by_a_quarter_or_one_each() {
+        assert_eq!(capacity(1, 1), 2);
+        assert_eq!(capacity(8, 4), 12, "one ahead for each engine");
+        assert_eq!(capacity(100, 2), 125, "a quarter ahead, not twice");
+        assert_eq!(capacity(10_000, 64), 12_500);
+    }
+
+    #[test]
     fn due_jobs_are_claimed_once_marked_running_and_handed_to_the_runner() {
         let (mut f, jobs) = fixture(&["a", "a", "b"]);
         assert_eq!(
@@ -549,7 +566,7 @@ mod tests {
             Some(Duration::ZERO)
         );
         let attempts = started(&f);
-        assert_eq!(attempts.len(), 2, "twice the one engine");
+        assert_eq!(attempts.len(), 2, "the one in flight and one ahead");
         let conn = f.store.connect().expect("connect");
         for (attempt, job) in attempts.iter().zip(&jobs) {
             assert_eq!(&attempt.job.job_id, job);

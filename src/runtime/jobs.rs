@@ -8,15 +8,20 @@ use crate::project::FunctionFile;
 use crate::queue::{Attempt, Runner};
 use crate::record::Kind;
 
-/// The pool of job engines (`queue.concurrency`), at a lower CPU priority than HTTP's.
+/// The pool of job engines (`queue.engines` threads running up to `queue.concurrency` attempts
+/// at once), at a lower CPU priority than HTTP's.
 pub struct JobEngines {
     shared: Arc<Shared>,
     engine: Option<Engine>,
 }
 
 impl JobEngines {
-    pub fn start(shared: Arc<Shared>, engines: usize) -> std::io::Result<JobEngines> {
-        let engine = Engine::start(Arc::clone(&shared), engines, engines, "job")?;
+    pub fn start(
+        shared: Arc<Shared>,
+        engines: usize,
+        in_flight: usize,
+    ) -> std::io::Result<JobEngines> {
+        let engine = Engine::start(Arc::clone(&shared), engines, in_flight, "job")?;
         Ok(JobEngines {
             shared,
             engine: Some(engine),

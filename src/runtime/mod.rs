@@ -272,7 +272,8 @@ impl Engine {
     ) -> std::io::Result<Engine> {
         let background = label == "job";
         let engines = engines.max(1);
-        let per_engine = in_flight.div_ceil(engines).max(1);
+        let in_flight = in_flight.max(1);
+        let per_engine = in_flight.div_ceil(engines);
         let (tasks, receiver) = crossbeam_channel::unbounded::<Task>();
         let (solo, solo_receiver) = crossbeam_channel::unbounded::<Task>();
         let pool = Arc::new(Pool {

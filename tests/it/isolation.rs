@@ -11,10 +11,11 @@ use serde_json::Value;
 
 use crate::support::{wait_for, Project, Server, DEADLINE};
 
-/// One engine, so that every request runs in the same JS context one after the other.
+/// One engine running one execution at a time, so that every request runs in the same JS
+/// context one after the other.
 const ONE_ENGINE: (&str, &str) = (
     "flux.config.ts",
-    "export default { http: { concurrency: 1, timeoutSeconds: 5 } }",
+    "export default { http: { engines: 1, concurrency: 1, timeoutSeconds: 5 } }",
 );
 
 #[test]
@@ -267,7 +268,7 @@ fn a_panicking_engine_is_contained() {
     let project = Project::with_files(&[
         (
             "flux.config.ts",
-            "export default { http: { concurrency: 1 }, queue: { concurrency: 1 }, shutdown: { graceSeconds: 600 }, workers: { crashy: { maxAttempts: 2, backoff: { type: 'linear', initialDelay: '10ms' } } } }",
+            "export default { http: { engines: 1, concurrency: 1 }, queue: { engines: 1, concurrency: 1 }, shutdown: { graceSeconds: 600 }, workers: { crashy: { maxAttempts: 2, backoff: { type: 'linear', initialDelay: '10ms' } } } }",
         ),
         (
             "migrations/001_notes.sql",
