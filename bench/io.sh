@@ -4,6 +4,7 @@
 #
 #   bench/io.sh [jobs] [http] [memory] [spin]   # default: all four
 #   PEERS=1 bench/io.sh jobs                     # + BullMQ's io-fetch drain in the same run
+#                                                  (../shared/bench/peers/bullmq.sh: Redis, npm ci)
 #
 #   jobs    IO_N (5000) jobs, each awaiting fetch() of the upstream (IO_DELAY_MS=50), drained with
 #           workers.io.concurrency = queue.concurrency = IO_C (100), then with the default config
@@ -132,8 +133,9 @@ run_jobs() {
   done
   if [ "${PEERS:-0}" = 1 ]; then
     local out="$work/bullmq.txt"
+    # bullmq.sh stops its Redis and upstream on the TERM of this bound.
     IO_N=$IO_N IO_C=$IO_C IO_DELAY_MS=$IO_DELAY_MS UPSTREAM_PORT=$(python3 bench/io.py port) \
-      "$PEERS_DIR/bullmq.sh" io-fetch >"$out" || failed+=(bullmq)
+      timeout --kill-after=20 "${PEER_TIMEOUT_S:-300}" "$PEERS_DIR/bullmq.sh" io-fetch >"$out" || failed+=(bullmq)
     local line
     line=$(grep '^RESULT .*workload=io-fetch' "$out" || true)
     if [ -n "$line" ]; then
