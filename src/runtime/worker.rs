@@ -29,8 +29,8 @@ use super::{
 use crate::clock::monotonic_ns;
 use crate::queue::transition_after;
 use crate::record::{
-    flux_error, Ending, ErrorInfo, ExecutionRecord, Kind, RecordSummary, SpanStatus, Status,
-    WRITES_LOST,
+    flux_error, Ending, ErrorInfo, ExecId, ExecutionRecord, Kind, RecordSummary, SpanStatus,
+    Status, WRITES_LOST,
 };
 use crate::store::StoreWrite;
 
@@ -660,7 +660,13 @@ impl Worker {
         let Some(live) = self.live.get(&token) else {
             return;
         };
+        // What it waited for came too late (the engine was busy, or the store answered at
+        // the deadline): it timed out, whatever the answer.
+        if live.deadline <= Instant::now() {
+            return self.end(token, Driven::Timeout);
+        }
         let (js_id, deadline_ns) = (live.js, live.deadline_ns);
+        let who = (live.request.id, live.request.function.name.clone());
         let Some(js) = self.contexts.iter().find(|js| js.id == js_id) else {
             return;
         };
@@ -700,6 +706,9 @@ impl Worker {
         let fired = entry.fired.replace(false);
         entry.deadline.set(0);
         self.state.borrow_mut().current = 0;
+        if slice > CPU_HEAVY_SLICE {
+            self.held_up_by(token, who, slice);
+        }
         let finished = std::mem::take(&mut self.state.borrow_mut().finished);
         for (done, json) in finished {
             self.end(done, Driven::Finished(json));
@@ -723,21 +732,14 @@ impl Worker {
         if gave_up {
             self.retire(js_id);
         }
-        if slice > CPU_HEAVY_SLICE {
-            self.held_up_by(token, slice);
-        }
     }
 
     /// A slice of `token`'s code held the engine for `slice`: its function is marked
     /// CPU-heavy, and the others on the engine learn what held them.
-    fn held_up_by(&mut self, token: Token, slice: Duration) {
-        let Some(live) = self.live.get(&token) else {
-            return;
-        };
-        let function = live.request.function.name.clone();
+    fn held_up_by(&mut self, token: Token, (id, function): (ExecId, String), slice: Duration) {
         let note = format!(
             "its engine was busy running {} ({function}) for {}",
-            live.request.id.short(),
+            id.short(),
             humantime::format_duration(Duration::from_millis(slice.as_millis() as u64))
         );
         self.shared.mark_cpu_heavy(&function);
@@ -842,7 +844,10 @@ impl Worker {
                 Step::Commit => {
                     *step = Step::Record;
                     let succeeded = driven.succeeded();
-                    let is_request = live.request.job.is_none();
+                    // A timed-out or stopped request answers at once: its writes commit with
+                    // its record, and waiting could hold its 504 behind another's transaction.
+                    let is_request = live.request.job.is_none()
+                        && !matches!(driven, Driven::Timeout | Driven::Interrupted);
                     let mut state = self.state.borrow_mut();
                     // An atomic attempt's writes commit with its record, other attempts' no
                     // later than it; a request's before its response, or it fails.

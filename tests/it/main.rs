@@ -8,6 +8,7 @@ mod durability;
 mod errors;
 mod front_door;
 mod init;
+mod interleave;
 mod isolation;
 mod queue;
 mod reload;

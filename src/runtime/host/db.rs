@@ -264,6 +264,11 @@ impl HostState {
                         }
                         result
                     }
+                    // Held for another execution's transaction until its deadline: the
+                    // span stays pending, which its timeout names as what it waited on.
+                    Err(message) if std::time::Instant::now() >= exec.deadline => {
+                        return Err(DbError::Statement(message).into());
+                    }
                     Err(message) => Err(StatementError {
                         message,
                         stopped: None,
