@@ -523,7 +523,8 @@ impl Worker {
             let setup = || -> rquickjs::Result<Persistent<Object<'static>>> {
                 let mut options = EvalOptions::default();
                 options.filename = Some("flux:web.js".into());
-                ctx.eval_with_options::<(), _>(WEB_JS, options)?;
+                let web: Function = ctx.eval_with_options(WEB_JS, options)?;
+                web.call::<_, ()>((host::web_natives(&ctx)?,))?;
                 let host = host::install(&ctx, state, crash)?;
                 let mut options = EvalOptions::default();
                 options.filename = Some(HOST_SCRIPT.into());

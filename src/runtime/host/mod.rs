@@ -10,6 +10,7 @@ mod email;
 mod fetch;
 mod queue;
 mod timers;
+mod url;
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -37,6 +38,7 @@ use email::EmailError;
 pub use fetch::FetchDone;
 use fetch::{FetchError, PendingFetch};
 use queue::QueueError;
+pub use url::web_natives;
 
 /// Why a host function failed; its message is what the user's code sees thrown.
 #[derive(Debug, thiserror::Error)]

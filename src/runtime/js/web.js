@@ -1,8 +1,9 @@
 // Web-standard globals for the flux runtime, in pure JavaScript.
-// Evaluated as a plain script in a fresh QuickJS context before user code.
+// Evaluated as a plain script in a fresh QuickJS context before user code: a function the host
+// calls with its native helpers (`natives.parseURL`).
 // The host defines console, fetch, timers and crypto. Only AbortSignal.timeout (setTimeout) and
 // listener-error reporting (console.error) touch them, and only when they run.
-(() => {
+((natives) => {
   'use strict';
   // The built-ins this file uses, captured before user code can replace the globals.
   const { Object, Array, JSON, Promise, Error, TypeError, RangeError, Symbol, WeakMap, Map, String, Number, Math, Date, Uint8Array, ArrayBuffer } = globalThis;
@@ -851,7 +852,6 @@
 
   const DRIVE = /^[A-Za-z][:|]$/;
   const NORMALIZED_DRIVE = /^[A-Za-z]:$/;
-  const startsWithDrive = (s) => /^[A-Za-z][:|](?:$|[/\\?#])/.test(s);
 
   function shorten(path, r) {
     if (r.scheme === 'file' && path.length === 1 && NORMALIZED_DRIVE.test(path[0])) return;
@@ -887,135 +887,9 @@
     return [auth, null];
   }
 
-  // Parses "userinfo@host:port/path" (the part after "//") into r.
-  function parseAuthority(r, s) {
-    const special = isSpecial(r.scheme);
-    let end = s.search(special ? /[/\\]/ : /\//);
-    if (end < 0) end = s.length;
-    let auth = s.slice(0, end);
-    const path = s.slice(end);
-    const at = auth.lastIndexOf('@');
-    if (at >= 0) {
-      const info = auth.slice(0, at), colon = info.indexOf(':');
-      r.username = encode(colon < 0 ? info : info.slice(0, colon), USERINFO_SET);
-      r.password = colon < 0 ? '' : encode(info.slice(colon + 1), USERINFO_SET);
-      auth = auth.slice(at + 1);
-      if (auth === '') return false;
-    }
-    const [hostStr, port] = splitHostPort(auth);
-    if (port !== null) {
-      if (hostStr === '' || !/^\d*$/.test(port)) return false;
-      if (port !== '') {
-        const n = +port;
-        if (n > 65535) return false;
-        r.port = SPECIAL[r.scheme] === n ? null : String(n);
-      }
-    }
-    if (special && hostStr === '') return false;
-    const host = parseHost(hostStr, !special);
-    if (host === null) return false;
-    r.host = host;
-    r.path = path ? parsePath(path.slice(1), [], r) : special ? [''] : [];
-    return true;
-  }
-
-  function parseFile(r, rest, base, hasQuery) {
-    r.host = '';
-    if (/^[/\\]/.test(rest)) {
-      if (/^[/\\]{2}/.test(rest)) {
-        const s = rest.slice(2);
-        let end = s.search(/[/\\]/);
-        if (end < 0) end = s.length;
-        const hostStr = s.slice(0, end);
-        if (DRIVE.test(hostStr)) {
-          r.path = parsePath(s, [], r);
-        } else {
-          if (hostStr !== '') {
-            const host = parseHost(hostStr, false);
-            if (host === null) return false;
-            r.host = host === 'localhost' ? '' : host;
-          }
-          r.path = parsePath(s.slice(end + 1), [], r);
-        }
-      } else {
-        if (base) {
-          r.host = base.host;
-          if (!startsWithDrive(rest.slice(1)) && NORMALIZED_DRIVE.test(base.path[0] || '')) r.path = [base.path[0]];
-        }
-        r.path = parsePath(rest.slice(1), r.path, r);
-      }
-    } else if (base) {
-      r.host = base.host;
-      if (rest === '') {
-        r.path = base.path.slice();
-        if (!hasQuery) r.query = base.query;
-      } else {
-        const path = startsWithDrive(rest) ? [] : base.path.slice();
-        if (path.length) shorten(path, r);
-        r.path = parsePath(rest, path, r);
-      }
-    } else {
-      r.path = parsePath(rest, [], r);
-    }
-    return true;
-  }
-
-  // The URL record: path is an array of segments, or a string when opaque ("mailto:x").
+  // The WHATWG URL parser, native (the host's `url` crate): `base` is a URL record.
   function parseURL(input, base) {
-    input = String(input).replace(/^[\0-\x20]+|[\0-\x20]+$/g, '').replace(/[\t\n\r]/g, '');
-    const r = { scheme: '', username: '', password: '', host: null, port: null, path: [], opaque: false, query: null, fragment: null };
-    const m = /^([A-Za-z][A-Za-z0-9+\-.]*):/.exec(input);
-    let rest = input;
-    if (m) {
-      r.scheme = m[1].toLowerCase();
-      rest = input.slice(m[0].length);
-    } else if (!base) return null;
-    else r.scheme = base.scheme;
-    const special = isSpecial(r.scheme);
-
-    const hash = rest.indexOf('#');
-    if (hash >= 0) {
-      r.fragment = encode(rest.slice(hash + 1), FRAGMENT_SET);
-      rest = rest.slice(0, hash);
-    }
-    const q = rest.indexOf('?');
-    if (q >= 0) {
-      r.query = encode(rest.slice(q + 1), special ? SPECIAL_QUERY_SET : QUERY_SET);
-      rest = rest.slice(0, q);
-    }
-
-    if (r.scheme === 'file') return parseFile(r, rest, base && base.scheme === 'file' ? base : null, q >= 0) ? r : null;
-
-    const relative = !m || (special && base && base.scheme === r.scheme && !/^[/\\]{2}/.test(rest));
-    const slash = special ? /^[/\\]/ : /^\//;
-    const twoSlashes = special ? /^[/\\]{2}/ : /^\/\//;
-    if (relative) {
-      if (base.opaque) {
-        if (rest !== '' || q >= 0 || hash < 0) return null;
-        Object.assign(r, { path: base.path, opaque: true, query: base.query });
-        return r;
-      }
-      if (twoSlashes.test(rest)) return parseAuthority(r, special ? rest.replace(/^[/\\]+/, '') : rest.slice(2)) ? r : null;
-      Object.assign(r, { username: base.username, password: base.password, host: base.host, port: base.port });
-      if (slash.test(rest)) r.path = parsePath(rest.slice(1), [], r);
-      else if (rest === '') {
-        r.path = base.path.slice();
-        if (q < 0) r.query = base.query;
-      } else {
-        const path = base.path.slice();
-        shorten(path, r);
-        r.path = parsePath(rest, path, r);
-      }
-      return r;
-    }
-    if (special) return parseAuthority(r, rest.replace(/^[/\\]+/, '')) ? r : null;
-    if (twoSlashes.test(rest)) return parseAuthority(r, rest.slice(2)) ? r : null;
-    if (slash.test(rest)) r.path = parsePath(rest.slice(1), [], r);
-    else {
-      r.opaque = true;
-      r.path = encode(rest, C0_SET);
-    }
-    return r;
+    return natives.parseURL(usv(input), base ? serializeURL(base) : null);
   }
 
   const pathname = (r) => (r.opaque ? r.path : r.path.map((s) => '/' + s).join(''));
@@ -1411,4 +1285,4 @@
     atob, btoa, structuredClone, Headers, URLSearchParams, URL, Response, Request,
   };
   for (const name of Object.keys(globals)) hidden(globalThis, name, globals[name]);
-})();
+})
