@@ -93,10 +93,9 @@ pub fn web_natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
 mod tests {
     use super::*;
 
-    fn parts(
-        input: &str,
-        base: Option<&str>,
-    ) -> Option<(Option<String>, Result<Vec<String>, String>)> {
+    type Path = Result<Vec<String>, String>;
+
+    fn parts(input: &str, base: Option<&str>) -> Option<(Option<String>, Path)> {
         parse(input, base).map(|r| (r.host, r.path))
     }
 
