@@ -3,6 +3,7 @@
 //! Module names are paths relative to `functions/` (`create_user.ts`, `../lib/mail.ts`), so
 //! stack traces read like the seed's `send_welcome_email.ts:6`.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
@@ -17,7 +18,20 @@ pub const HOST_SCRIPT: &str = "flux:host.js";
 const EXTENSIONS: [&str; 4] = [".ts", ".js", ".mjs", ".mts"];
 
 pub struct ProjectResolver {
-    pub root: PathBuf,
+    root: PathBuf,
+    /// What each (importer, name) resolved to, so that running a function again (an `import`
+    /// per execution) does not look at the disk again. A context lives for one version of
+    /// the code, so nothing here outlives the files it names.
+    resolved: HashMap<(String, String), String>,
+}
+
+impl ProjectResolver {
+    pub fn new(root: PathBuf) -> ProjectResolver {
+        ProjectResolver {
+            root,
+            resolved: HashMap::new(),
+        }
+    }
 }
 
 pub struct ProjectLoader {
@@ -58,6 +72,18 @@ impl Resolver for ProjectResolver {
         name: &str,
         _attributes: Option<ImportAttributes<'js>>,
     ) -> Result<String> {
+        let key = (base.to_string(), name.to_string());
+        if let Some(resolved) = self.resolved.get(&key) {
+            return Ok(resolved.clone());
+        }
+        let resolved = self.resolve_on_disk(ctx, base, name)?;
+        self.resolved.insert(key, resolved.clone());
+        Ok(resolved)
+    }
+}
+
+impl ProjectResolver {
+    fn resolve_on_disk(&self, ctx: &Ctx<'_>, base: &str, name: &str) -> Result<String> {
         let relative = name.starts_with("./") || name.starts_with("../");
         let candidate = if base == HOST_SCRIPT {
             Some(name.to_string())

@@ -54,6 +54,8 @@ const AFTER_RESULT_JOBS: u32 = 10_000;
 /// After a script is interrupted, the rest of the microtask queue (other executions'
 /// continuations) gets this long before it is interrupted too.
 const ORPHAN_BUDGET: Duration = Duration::from_millis(100);
+/// Answers handled per turn of an engine's loop, before it looks for new executions again.
+const EVENTS_PER_TURN: usize = 8;
 /// A context whose globals an execution changed while others ran on it takes new executions
 /// for at most this long before it is replaced.
 const DIRTY_FOR: Duration = Duration::from_secs(1);
@@ -313,7 +315,14 @@ impl Worker {
     /// One turn: the events that arrived, due timers, deadlines and shutdown, and the
     /// executions that can end now.
     fn turn(&mut self) {
-        while let Ok(event) = self.inbox.try_recv() {
+        // A few at a time: between them the engine looks at new executions too, so that a
+        // burst of answers to the ones it runs does not hold a new request back.
+        for event in self
+            .inbox
+            .try_iter()
+            .take(EVENTS_PER_TURN)
+            .collect::<Vec<_>>()
+        {
             self.handle(event);
         }
         self.fire_timers();
@@ -493,10 +502,7 @@ impl Worker {
         runtime.set_memory_limit(MEMORY_LIMIT);
         runtime.set_max_stack_size(4 * 1024 * 1024);
         let root = self.shared.layout.root.clone();
-        runtime.set_loader(
-            ProjectResolver { root: root.clone() },
-            ProjectLoader { root },
-        );
+        runtime.set_loader(ProjectResolver::new(root.clone()), ProjectLoader { root });
         let entry = Rc::clone(&self.entry);
         let shared = Arc::clone(&self.shared);
         let crash = Rc::clone(&self.crash);

@@ -447,8 +447,13 @@
     if (!TOKEN.test(name)) throw new TypeError(`Header name must be a valid HTTP token ["${name}"]`);
     return name.toLowerCase();
   };
+  const isHeaderSpace = (c) => c === 32 || c === 9 || c === 10 || c === 13;
   const headerValue = (value) => {
-    value = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
+    value = String(value);
+    // Most values have no surrounding whitespace: no need to run the replace.
+    if (value.length && (isHeaderSpace(value.charCodeAt(0)) || isHeaderSpace(value.charCodeAt(value.length - 1)))) {
+      value = value.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
+    }
     if (/[\0\r\n]|[^\0-\xff]/.test(value)) throw new TypeError(`Invalid header value: "${value}"`);
     return value;
   };
@@ -475,6 +480,14 @@
       }
       if (init instanceof Headers) {
         for (const [k, values] of slot(init)) map.set(k, values.slice());
+      } else if (Array.isArray(init) && init.every((pair) => Array.isArray(pair) && pair.length === 2)) {
+        // The common case (fetch's responses): pairs as arrays, added without the generic path.
+        for (let i = 0; i < init.length; i++) {
+          const k = headerName(init[i][0]), v = headerValue(init[i][1]);
+          const values = map.get(k);
+          if (values) values.push(v);
+          else map.set(k, [v]);
+        }
       } else if (init[Symbol.iterator] != null) {
         for (const pair of init) {
           const p = typeof pair === 'string' ? [] : Array.from(pair);
