@@ -244,15 +244,40 @@ pub struct Engine {
 struct Pool {
     tasks: crossbeam_channel::Receiver<Task>,
     solo: crossbeam_channel::Receiver<Task>,
+    /// Where an engine puts back an execution found CPU-heavy only when it took it.
+    requeue: crossbeam_channel::Sender<Task>,
     solo_running: AtomicUsize,
     /// At most this many engines run a CPU-heavy execution at once, so that one is always
     /// left for the others.
     max_solo: usize,
+    /// The engine (its id + 1; 0 for none) that takes nothing new until it is empty, for a
+    /// CPU-heavy execution waiting to run alone.
+    draining: AtomicUsize,
 }
 
 impl Pool {
     fn solo_has_room(&self) -> bool {
         self.solo_running.load(Ordering::SeqCst) < self.max_solo
+    }
+
+    /// Whether engine `id` is the one that empties for a waiting CPU-heavy execution (the
+    /// first to ask becomes it).
+    fn drain_for_solo(&self, id: usize) -> bool {
+        let me = id + 1;
+        match self
+            .draining
+            .compare_exchange(0, me, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => true,
+            Err(current) => current == me,
+        }
+    }
+
+    /// Engine `id` took a CPU-heavy execution: another may be picked for the next.
+    fn drained_for_solo(&self, id: usize) {
+        let _ = self
+            .draining
+            .compare_exchange(id + 1, 0, Ordering::SeqCst, Ordering::SeqCst);
     }
 }
 
@@ -279,8 +304,10 @@ impl Engine {
         let pool = Arc::new(Pool {
             tasks: receiver,
             solo: solo_receiver,
+            requeue: solo.clone(),
             solo_running: AtomicUsize::new(0),
             max_solo: (engines - 1).max(1),
+            draining: AtomicUsize::new(0),
         });
         let mut threads = Vec::new();
         for i in 0..engines {
@@ -294,7 +321,7 @@ impl Engine {
                         if background {
                             lower_priority();
                         }
-                        worker::run(shared, pool, per_engine)
+                        worker::run(shared, pool, i, per_engine)
                     })?,
             );
         }

@@ -142,6 +142,12 @@ struct Live {
 struct EntryLimit {
     deadline: Cell<u64>,
     fired: Cell<bool>,
+    /// When the entry began (clock nanos), and the function it runs: a slice that goes on
+    /// past [`CPU_HEAVY_SLICE`] marks it CPU-heavy while it still runs, so that what arrives
+    /// meanwhile is not given to a busy engine's neighbours either.
+    started: Cell<u64>,
+    function: RefCell<String>,
+    marked: Cell<bool>,
 }
 
 struct Worker {
@@ -155,6 +161,8 @@ struct Worker {
     live: BTreeMap<Token, Live>,
     entry: Rc<EntryLimit>,
     crash: Crash,
+    /// Its place in the pool.
+    id: usize,
     /// The most executions at once on this engine.
     cap: usize,
     next_token: Token,
@@ -169,8 +177,8 @@ enum Woken {
     Closed,
 }
 
-pub(super) fn run(shared: Arc<Shared>, pool: Arc<Pool>, cap: usize) {
-    let mut worker = match Worker::new(Arc::clone(&shared), pool, cap) {
+pub(super) fn run(shared: Arc<Shared>, pool: Arc<Pool>, id: usize, cap: usize) {
+    let mut worker = match Worker::new(Arc::clone(&shared), pool, id, cap) {
         Ok(worker) => worker,
         Err(message) => {
             eprintln!("error: a JS engine could not start: {message}");
@@ -184,7 +192,7 @@ pub(super) fn run(shared: Arc<Shared>, pool: Arc<Pool>, cap: usize) {
         if let Err(panic) = turned {
             worker.contain(&panic_message(&*panic));
         }
-        if !open && worker.live.is_empty() {
+        if !open && worker.live.is_empty() && worker.pool.solo.is_empty() {
             break;
         }
         let woken = worker.wait(open);
@@ -229,7 +237,7 @@ fn crashed(panic: &str) -> String {
 }
 
 impl Worker {
-    fn new(shared: Arc<Shared>, pool: Arc<Pool>, cap: usize) -> Result<Worker, String> {
+    fn new(shared: Arc<Shared>, pool: Arc<Pool>, id: usize, cap: usize) -> Result<Worker, String> {
         let conn = shared.store.connect().map_err(|e| e.to_string())?;
         let (events, inbox) = crossbeam_channel::unbounded();
         let state = HostState::new(Arc::clone(&shared), conn, events);
@@ -243,6 +251,7 @@ impl Worker {
             live: BTreeMap::new(),
             entry: Rc::new(EntryLimit::default()),
             crash: Rc::new(RefCell::new(None)),
+            id,
             cap: cap.max(1),
             next_token: 0,
         })
@@ -257,17 +266,22 @@ impl Worker {
         drop(state);
     }
 
-    /// Whether this engine takes another execution now: below its cap, none running alone,
-    /// and no CPU-heavy execution waiting for an engine to empty (so that one does).
+    /// Whether this engine takes another execution now: below its cap, and none running
+    /// alone. While a CPU-heavy execution waits for an engine to empty, one engine (the first
+    /// to see it) takes nothing new, so that it empties; the others go on.
     fn has_room(&self) -> bool {
+        if self.live.len() >= self.cap || self.live.values().any(|live| live.solo) {
+            return false;
+        }
         let solo_waiting = self.pool.solo_has_room() && !self.pool.solo.is_empty();
-        self.live.len() < self.cap && !self.live.values().any(|live| live.solo) && !solo_waiting
+        !(solo_waiting && self.pool.drain_for_solo(self.id))
     }
 
     /// Waits for an event, a task it has room for, or the next due time.
     fn wait(&mut self, open: bool) -> Woken {
         let take = open && self.has_room();
-        let take_solo = open && self.live.is_empty() && self.pool.solo_has_room();
+        // CPU-heavy executions still queued run even after the pool is closed.
+        let take_solo = self.live.is_empty() && self.pool.solo_has_room();
         let mut select = Select::new();
         let inbox = select.recv(&self.inbox);
         let tasks = take.then(|| select.recv(&self.pool.tasks));
@@ -520,6 +534,11 @@ impl Worker {
                 entry.fired.set(true);
                 return true;
             }
+            let heavy = CPU_HEAVY_SLICE.as_nanos() as u64;
+            if !entry.marked.get() && now.saturating_sub(entry.started.get()) > heavy {
+                entry.marked.set(true);
+                shared.mark_cpu_heavy(&entry.function.borrow());
+            }
             false
         })));
         let context = Context::full(&runtime).map_err(|e| e.to_string())?;
@@ -557,6 +576,13 @@ impl Worker {
     /// Starts an execution: its state, its context, then its code (an atomic attempt's once
     /// its transaction has begun).
     fn start(&mut self, task: Task, solo: bool) {
+        // Marked CPU-heavy after it was queued: it waits to run alone like the others.
+        if !solo && self.shared.is_cpu_heavy(&task.request.function.name) {
+            if let Err(returned) = self.pool.requeue.send(task) {
+                return self.start(returned.into_inner(), true);
+            }
+            return;
+        }
         let Task { request, reply } = task;
         // The record covers the time the execution was on the engine, building its context
         // included (freezing the built-ins makes that take a few milliseconds).
@@ -595,6 +621,7 @@ impl Worker {
         }
         if solo {
             self.pool.solo_running.fetch_add(1, Ordering::SeqCst);
+            self.pool.drained_for_solo(self.id);
         }
         self.live.insert(
             token,
@@ -681,6 +708,9 @@ impl Worker {
         let state = &self.state;
         entry.deadline.set(deadline_ns);
         entry.fired.set(false);
+        entry.started.set(monotonic_ns());
+        entry.marked.set(false);
+        entry.function.replace(who.1.clone());
         state.borrow_mut().current = token;
         let started = Instant::now();
         let mut gave_up = false;
