@@ -114,7 +114,6 @@ export default async (req: any) => {{
 /// while the fetch is pending. The module's evaluation must not be left waiting forever for
 /// a fetch that was forgotten with that execution.
 #[test]
-#[ignore = "bug: a module's top-level fetch belongs to its first importer; when that one times out the fetch is forgotten, the module's evaluation never settles and the context, not retired, answers every later request with a timeout"]
 fn a_module_whose_top_level_await_outlives_its_first_importer_still_loads() {
     let held = Beacon::holding();
     let module = format!(
