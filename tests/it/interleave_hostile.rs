@@ -148,6 +148,7 @@ fn a_ctx_used_after_its_execution_ended_fails_and_writes_nothing() {
         ("flux.config.ts", "export default { http: { engines: 1 } }"),
         NOTES,
         WHO,
+        ("emails/hi.html", "<title>Hi</title><p>Hello</p>"),
         (
             "functions/keep.ts",
             r#"let kept: any
@@ -161,7 +162,7 @@ export default async (req: any, ctx: any) => {
     query: () => kept.db.query('INSERT INTO notes (who) VALUES ($1)', ['stale sql']),
     transaction: () => kept.db.transaction(async (tx: any) => tx.insert('notes', { who: 'stale tx' })),
     enqueue: () => kept.queue.enqueue('keep', {}),
-    email: () => kept.email.send({ to: 'a@example.com', subject: 's', text: 't' }),
+    email: () => kept.email.send({ to: 'a@example.com', template: 'hi', data: {} }),
   }
   const errors: Record<string, string> = {}
   for (const [name, attempt] of Object.entries(attempts)) {
@@ -805,4 +806,114 @@ fn an_endless_microtask_chain_left_behind_does_not_time_out_a_neighbour() {
     held.release();
     let waited = waiting.join().expect("join");
     assert_eq!(waited.status, 200, "{}", waited.body);
+}
+
+/// Jobs enqueued in a transaction that rolls back, beside jobs enqueued outside any
+/// transaction and in one that commits, all on one engine: only the rolled-back ones never
+/// exist, and each record names its own.
+#[test]
+fn enqueues_inside_and_outside_interleaved_transactions_keep_their_fate() {
+    let held = Beacon::holding();
+    let function = format!(
+        r#"export default async (req: any, ctx: any) => {{
+  const who = req.query.who
+  if (req.query.tx) {{
+    await ctx.db.transaction(async (tx: any) => {{
+      await tx.queue.enqueue('j', {{ who }})
+      await ctx.email.send({{ to: who + '@example.com', template: 'hi', data: {{ who }} }})
+      if (req.query.wait) await fetch('{held}/' + who)
+      if (req.query.fail) throw new Error('undo ' + who)
+    }})
+  }} else {{
+    await Promise.all([ctx.queue.enqueue('j', {{ who }}), ctx.email.send({{ to: who + '@example.com', template: 'hi', data: {{ who }} }})])
+  }}
+  return who
+}}"#,
+        held = held.url
+    );
+    let project = Project::with_files(&[
+        (
+            "flux.config.ts",
+            "export default { http: { engines: 1, timeoutSeconds: 20 } }",
+        ),
+        ("functions/j.ts", "export default () => {}"),
+        (
+            "emails/hi.html",
+            "<title>Hi {{who}}</title><p>Hello {{ who }}</p>",
+        ),
+        ("functions/put.ts", &function),
+    ]);
+    let server = project.start();
+    server.post("/_flux/api/queue/pause");
+    let undone = get_in_background(&server, "/put?who=a&tx=1&wait=1&fail=1");
+    assert_eq!(held.next("the transaction to be open"), "/a");
+    let outside = get_in_background(&server, "/put?who=b");
+    let committed = get_in_background(&server, "/put?who=c&tx=1");
+    held.release();
+    let undone = undone.join().expect("join");
+    assert_eq!(undone.status, 500, "{}", undone.body);
+    for reply in [outside, committed] {
+        let reply = reply.join().expect("join");
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let record = server.record(&reply.request_id());
+        let who = reply.json();
+        let enqueued: Vec<&Value> = record["spans"]
+            .as_array()
+            .expect("spans")
+            .iter()
+            .filter(|s| {
+                s["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("queue.enqueue"))
+            })
+            .collect();
+        assert_eq!(enqueued.len(), 1, "{record}");
+        assert!(
+            enqueued[0].to_string().contains(&format!("\"who\":{who}")),
+            "{record}"
+        );
+    }
+    let conn = rusqlite::Connection::open(project.path().join(".flux/flux.db")).expect("store");
+    let mut statement = conn
+        .prepare("SELECT data FROM _flux_jobs WHERE name = 'j' ORDER BY data")
+        .expect("prepare");
+    let data: Vec<String> = statement
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    assert_eq!(data, [r#"{"who":"b"}"#, r#"{"who":"c"}"#]);
+}
+
+/// A global set by an execution that ended while another stays in flight: the context stops
+/// taking new executions soon after, so new ones stop seeing it though the engine is never
+/// idle.
+#[test]
+fn a_global_left_behind_under_steady_overlap_stops_being_seen() {
+    let held = Beacon::holding();
+    let function = format!(
+        r#"export default async (req: any) => {{
+  const seen = typeof (globalThis as any).leak
+  if (req.query.set) (globalThis as any).leak = 1
+  if (req.query.wait) await fetch('{held}/wait')
+  return seen
+}}"#,
+        held = held.url
+    );
+    let project = Project::with_files(&[
+        (
+            "flux.config.ts",
+            "export default { http: { engines: 1, timeoutSeconds: 30 } }",
+        ),
+        ("functions/g.ts", &function),
+    ]);
+    let server = project.start();
+    let waiting = get_in_background(&server, "/g?wait=1");
+    assert_eq!(held.next("the one in flight"), "/wait");
+    assert_eq!(server.get("/g?set=1").json(), json!("undefined"));
+    wait_for("new executions to stop seeing the global", DEADLINE, || {
+        (server.get("/g").json() == json!("undefined")).then_some(())
+    });
+    held.release();
+    assert_eq!(waiting.join().expect("join").status, 200);
 }
