@@ -883,6 +883,15 @@ fn enqueues_inside_and_outside_interleaved_transactions_keep_their_fate() {
         .map(|r| r.expect("row"))
         .collect();
     assert_eq!(data, [r#"{"who":"b"}"#, r#"{"who":"c"}"#]);
+    let mut statement = conn
+        .prepare("SELECT recipient FROM _flux_emails ORDER BY recipient")
+        .expect("prepare");
+    let recipients: Vec<String> = statement
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    assert_eq!(recipients, ["b@example.com", "c@example.com"]);
 }
 
 /// A global set by an execution that ended while another stays in flight: the context stops
