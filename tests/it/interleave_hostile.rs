@@ -926,3 +926,70 @@ fn a_global_left_behind_under_steady_overlap_stops_being_seen() {
     held.release();
     assert_eq!(waiting.join().expect("join").status, 200);
 }
+
+/// Ctrl-C while a job spins on the queue's engine and requests wait on the HTTP one: flux
+/// exits within its grace, the spinner and the waiters recorded as interrupted.
+#[test]
+fn ctrl_c_stops_a_spinning_job_beside_waiting_requests() {
+    let held = Beacon::holding();
+    let signal = Beacon::start();
+    let project = Project::with_files(&[
+        (
+            "flux.config.ts",
+            "export default { http: { engines: 1, timeoutSeconds: 60 }, queue: { engines: 1 }, workers: { spin: { timeoutSeconds: 60, maxAttempts: 1 } }, shutdown: { graceSeconds: 1 } }",
+        ),
+        (
+            "functions/spin.ts",
+            &format!(
+                "export default async () => {{ await fetch('{signal}/spinning'); while (true) {{}} }}",
+                signal = signal.url
+            ),
+        ),
+        (
+            "functions/wait.ts",
+            &format!(
+                "export default async () => {{ await fetch('{held}/wait'); return 'released' }}",
+                held = held.url
+            ),
+        ),
+    ]);
+    let server = project.start();
+    let job = server
+        .enqueue(&json!({ "name": "spin", "data": {} }))
+        .json();
+    let job_id = job["jobs"][0]["id"].as_str().expect("id").to_string();
+    assert_eq!(signal.next("the job to spin"), "/spinning");
+    let requests: Vec<JoinHandle<Reply>> = (0..5)
+        .map(|_| get_in_background(&server, "/wait"))
+        .collect();
+    for _ in 0..5 {
+        held.next("the requests to wait");
+    }
+    let stopped = Instant::now();
+    server.interrupt();
+    let output = server.wait_exit();
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "exited {:?} after Ctrl-C with a 1 s grace:\n{output}",
+        stopped.elapsed()
+    );
+    let ids: Vec<String> = requests
+        .into_iter()
+        .map(|request| {
+            let reply = request.join().expect("join");
+            assert_eq!(reply.status, 503, "{}", reply.body);
+            reply.request_id()
+        })
+        .collect();
+    let server = project.start();
+    for id in ids {
+        assert_eq!(server.record(&id)["status"], "interrupted");
+    }
+    let attempts = wait_for("the spinner's attempt to be recorded", DEADLINE, || {
+        let state = server.get(&format!("/_flux/api/jobs/{job_id}")).json();
+        let attempts = state["attempts"].as_array().cloned().unwrap_or_default();
+        (!attempts.is_empty()).then_some(attempts)
+    });
+    let record = server.record(attempts[0]["id"].as_str().expect("id"));
+    assert_eq!(record["status"], "interrupted", "{record}");
+}
