@@ -993,3 +993,43 @@ fn ctrl_c_stops_a_spinning_job_beside_waiting_requests() {
     let record = server.record(attempts[0]["id"].as_str().expect("id"));
     assert_eq!(record["status"], "interrupted", "{record}");
 }
+
+/// A module that computes for a while once, when it loads (a lookup table, a big library),
+/// and whose handler then only waits on I/O: its executions still interleave afterwards.
+#[test]
+#[ignore = "bug: a slice over CPU_HEAVY_SLICE marks the function CPU-heavy until the code changes, so a one-time 300 ms module load makes every later execution of it run alone, one at a time"]
+fn a_slow_module_load_does_not_make_its_function_run_alone_for_good() {
+    const N: usize = 5;
+    let held = Beacon::holding();
+    let function = format!(
+        r#"const until = Date.now() + 300
+let table = 0
+while (Date.now() < until) table += 1
+export default async (req: any) => {{
+  await fetch('{held}/' + req.query.i)
+  return table > 0
+}}"#,
+        held = held.url
+    );
+    let project = Project::with_files(&[
+        (
+            "flux.config.ts",
+            "export default { http: { engines: 1, timeoutSeconds: 5 } }",
+        ),
+        ("functions/loaded.ts", &function),
+    ]);
+    let server = project.start();
+    let first = get_in_background(&server, "/loaded?i=first");
+    assert_eq!(held.next("the first to load and wait"), "/first");
+    let requests: Vec<JoinHandle<Reply>> = (0..N)
+        .map(|i| get_in_background(&server, &format!("/loaded?i={i}")))
+        .collect();
+    for _ in 0..N {
+        held.next("the later ones to wait beside it");
+    }
+    held.release();
+    assert_eq!(first.join().expect("join").status, 200);
+    for request in requests {
+        assert_eq!(request.join().expect("join").status, 200);
+    }
+}
