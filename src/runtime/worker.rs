@@ -829,16 +829,24 @@ impl Worker {
             driven,
             step: Step::RollBack,
         };
-        if let Some(js) = self.contexts.iter().find(|js| js.id == js_id) {
-            // Its timers, fetches and pending calls are forgotten by the glue too.
-            js.context.with(|ctx| {
-                let forget = || -> rquickjs::Result<()> {
-                    let internals = js.internals.clone().restore(&ctx)?;
-                    let end: Function = internals.get("end")?;
-                    end.call::<_, ()>((token as f64,))
-                };
-                let _ = forget();
+        // Its timers, fetches and pending calls are forgotten by the glue too.
+        let loading = self
+            .contexts
+            .iter()
+            .find(|js| js.id == js_id)
+            .is_some_and(|js| {
+                js.context.with(|ctx| {
+                    let forget = || -> rquickjs::Result<bool> {
+                        let internals = js.internals.clone().restore(&ctx)?;
+                        let end: Function = internals.get("end")?;
+                        end.call((token as f64,))
+                    };
+                    forget().unwrap_or(false)
+                })
             });
+        // Its module may never finish loading there (see the glue's `end`).
+        if loading {
+            self.retire(js_id);
         }
         self.advance(token);
     }

@@ -9,6 +9,7 @@ mod errors;
 mod front_door;
 mod init;
 mod interleave;
+mod interleave_hostile;
 mod isolation;
 mod queue;
 mod reload;

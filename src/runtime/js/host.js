@@ -23,6 +23,8 @@
   const timers = new Map();
   const fetches = new Map();
   const pending = new Map();
+  // Executions whose module is still being imported.
+  const importing = new Set();
   let nextTimerId = 1;
 
   // `file.ts:line` of the first stack frame in user code (internal scripts are `flux:*`).
@@ -350,7 +352,9 @@
   return {
     // Runs execution `token`; its JSON result goes to `host.done`.
     run(token, specifier, input, meta) {
+      importing.add(token);
       import(specifier)
+        .finally(() => importing.delete(token))
         .then((mod) => {
           const handler = mod.default;
           if (typeof handler !== 'function') {
@@ -405,8 +409,11 @@
         pending.reject(e);
       }
     },
-    // Execution `token` ended: nothing it waited for is delivered any more.
+    // Execution `token` ended: nothing it waited for is delivered any more. True when its
+    // module was still loading: a top-level await of the module may have waited on what was
+    // just forgotten, and then the module never finishes loading in this context.
     end(token) {
+      const loading = importing.delete(token);
       for (const [id, timer] of timers) if (timer.token === token) timers.delete(id);
       for (const [id, op] of pending) if (op.token === token) pending.delete(id);
       for (const [id, fetch] of fetches) {
@@ -415,6 +422,7 @@
           fetch.signal.removeEventListener('abort', fetch.onAbort);
         }
       }
+      return loading;
     },
     globalsChanged,
     // No execution is left on this context: undo what they did to `globalThis`.
