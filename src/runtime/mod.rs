@@ -11,6 +11,7 @@ mod loader;
 mod record;
 mod recorder;
 mod sql;
+mod tag;
 pub mod ts;
 mod worker;
 
@@ -68,7 +69,8 @@ pub struct Shared {
     /// Where what executions show on the terminal goes (console lines, captured emails).
     pub echo: EchoSink,
     /// Functions a slice of whose code held its engine for long, with the code generation
-    /// that did: their executions run alone on an engine until the code changes.
+    /// that did: their executions run alone on an engine until the code changes, or one of
+    /// them runs without holding it long.
     cpu_heavy: Mutex<HashMap<String, u64>>,
 }
 
@@ -123,6 +125,11 @@ impl Shared {
         let generation = self.generation();
         let mut marks = self.cpu_heavy.lock().unwrap_or_else(|p| p.into_inner());
         marks.insert(function.to_string(), generation);
+    }
+
+    fn clear_cpu_heavy(&self, function: &str) {
+        let mut marks = self.cpu_heavy.lock().unwrap_or_else(|p| p.into_inner());
+        marks.remove(function);
     }
 
     fn is_cpu_heavy(&self, function: &str) -> bool {

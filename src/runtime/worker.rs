@@ -7,7 +7,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -23,14 +23,15 @@ use serde_json::{json, Map, Value};
 use super::host::{self, Crash, Event, ExecState, HostState, Json, Purpose, Token};
 use super::loader::{ProjectLoader, ProjectResolver, HOST_SCRIPT};
 use super::recorder::Recorder;
+use super::tag::{self, RuntimeTag};
 use super::{
     declared_env, now_us, ExecutionOutcome, ExecutionRequest, HttpOutput, Pool, Reply, Shared, Task,
 };
 use crate::clock::monotonic_ns;
 use crate::queue::transition_after;
 use crate::record::{
-    flux_error, Ending, ErrorInfo, ExecId, ExecutionRecord, Kind, RecordSummary, SpanStatus,
-    Status, WRITES_LOST,
+    flux_error, Ending, ErrorInfo, ExecutionRecord, Kind, RecordSummary, SpanStatus, Status,
+    WRITES_LOST,
 };
 use crate::store::StoreWrite;
 
@@ -74,6 +75,9 @@ struct Js {
     retired: bool,
     /// Since when an execution's changes to `globalThis` wait to be undone.
     dirty_since: Option<Instant>,
+    /// The function modules imported in it: the first import evaluates the module, which may
+    /// compute for a while once without making its function CPU-heavy.
+    loaded: HashSet<String>,
 }
 
 /// How an execution's code ended.
@@ -126,7 +130,6 @@ struct Live {
     started_at_us: i64,
     code_version: String,
     deadline: Instant,
-    deadline_ns: u64,
     phase: Phase,
     /// Its writes could not be committed: why.
     not_committed: Option<String>,
@@ -134,20 +137,71 @@ struct Live {
     held_by: Option<String>,
     /// It runs alone on this engine (its function is CPU-heavy).
     solo: bool,
+    /// A slice of its code held the engine past [`CPU_HEAVY_SLICE`].
+    heavy: bool,
 }
 
-/// What the interrupt handler of every context on this engine reads: the deadline of the
-/// entry running now (clock nanos, 0 when none), and whether it fired.
+/// What the interrupt handler of every context on this engine reads: each execution's
+/// deadline and function by token (the running code's tag says whose it is), when the entry
+/// began, and what it interrupted.
 #[derive(Default)]
 struct EntryLimit {
-    deadline: Cell<u64>,
-    fired: Cell<bool>,
-    /// When the entry began (clock nanos), and the function it runs: a slice that goes on
-    /// past [`CPU_HEAVY_SLICE`] marks it CPU-heavy while it still runs, so that what arrives
-    /// meanwhile is not given to a busy engine's neighbours either.
+    /// Clock nanos of the deadline, and the function, of each live execution.
+    executions: RefCell<HashMap<Token, (u64, String)>>,
+    /// Clock nanos when the engine entered JS (0: it is not in JS).
     started: Cell<u64>,
-    function: RefCell<String>,
-    marked: Cell<bool>,
+    /// After an interrupt, the rest of the queued jobs must be done by then (0: no limit).
+    cutoff: Cell<u64>,
+    /// Executions whose code was interrupted in this entry.
+    fired: RefCell<Vec<Token>>,
+    /// Whether the entry evaluates a function's module for the first time, which may compute
+    /// for a while once without making its function CPU-heavy: [`NOT_LOADING`], [`LOADING`],
+    /// or the clock nanos when the module finished loading (the glue's `host.imported`), from
+    /// which its handler's slice counts. Shared with the host state.
+    loading: Rc<Cell<u64>>,
+    /// The execution whose code ran past [`CPU_HEAVY_SLICE`] in this entry (0: none): its
+    /// function is marked CPU-heavy while it still runs, so that what arrives meanwhile is
+    /// not given to a busy engine's neighbours either.
+    heavy: Cell<Token>,
+}
+
+const NOT_LOADING: u64 = 0;
+const LOADING: u64 = u64::MAX;
+
+impl EntryLimit {
+    /// How long the code of this entry has run, module evaluation left out (`None` while the
+    /// module loads).
+    fn slice(&self, now: u64) -> Option<u64> {
+        let from = match self.loading.get() {
+            NOT_LOADING => self.started.get(),
+            LOADING => return None,
+            loaded => loaded,
+        };
+        Some(now.saturating_sub(from))
+    }
+
+    /// Whether the code running now, of execution `tag`, is to be interrupted.
+    fn interrupts(&self, tag: Token, now: u64, stopping: bool, shared: &Shared) -> bool {
+        let executions = self.executions.borrow();
+        let known = executions.get(&tag);
+        // Code of no live execution (left behind by one already recorded) gets a short slice.
+        let orphan = self.started.get() + ORPHAN_BUDGET.as_nanos() as u64;
+        let deadline = known.map_or(orphan, |(deadline, _)| *deadline);
+        let cutoff = self.cutoff.get();
+        if stopping || now > deadline || (cutoff != 0 && now > cutoff) {
+            self.fired.borrow_mut().push(tag);
+            return true;
+        }
+        let heavy = CPU_HEAVY_SLICE.as_nanos() as u64;
+        let long = self.slice(now).is_some_and(|slice| slice > heavy);
+        if long && self.heavy.get() == 0 {
+            if let Some((_, function)) = known {
+                self.heavy.set(tag);
+                shared.mark_cpu_heavy(function);
+            }
+        }
+        false
+    }
 }
 
 struct Worker {
@@ -240,7 +294,8 @@ impl Worker {
     fn new(shared: Arc<Shared>, pool: Arc<Pool>, id: usize, cap: usize) -> Result<Worker, String> {
         let conn = shared.store.connect().map_err(|e| e.to_string())?;
         let (events, inbox) = crossbeam_channel::unbounded();
-        let state = HostState::new(Arc::clone(&shared), conn, events);
+        let entry = EntryLimit::default();
+        let state = HostState::new(Arc::clone(&shared), conn, events, Rc::clone(&entry.loading));
         Ok(Worker {
             shared,
             pool,
@@ -249,7 +304,7 @@ impl Worker {
             contexts: Vec::new(),
             next_context: 1,
             live: BTreeMap::new(),
-            entry: Rc::new(EntryLimit::default()),
+            entry: Rc::new(entry),
             crash: Rc::new(RefCell::new(None)),
             id,
             cap: cap.max(1),
@@ -403,7 +458,11 @@ impl Worker {
                 };
                 match purpose {
                     Purpose::Js(op) => {
-                        if self.is_running(token) {
+                        // An ended execution's call is still answered: another may await it.
+                        if matches!(
+                            self.phase(token),
+                            Some(Phase::Running | Phase::Ending { .. })
+                        ) {
                             let op = op as f64;
                             self.enter(token, move |ctx, internals| {
                                 let settle: Function = internals.get("settle")?;
@@ -517,12 +576,13 @@ impl Worker {
         runtime.set_max_stack_size(4 * 1024 * 1024);
         let root = self.shared.layout.root.clone();
         runtime.set_loader(ProjectResolver::new(root.clone()), ProjectLoader { root });
+        let context = Context::full(&runtime).map_err(|e| e.to_string())?;
         let entry = Rc::clone(&self.entry);
         let shared = Arc::clone(&self.shared);
         let crash = Rc::clone(&self.crash);
+        let running = RuntimeTag::of(&context);
         runtime.set_interrupt_handler(Some(Box::new(move || {
-            let limit = entry.deadline.get();
-            if limit == 0 {
+            if entry.started.get() == 0 {
                 return false;
             }
             if crash.borrow().is_some() {
@@ -530,18 +590,8 @@ impl Worker {
             }
             let now = monotonic_ns();
             let stopping = shared.stop_at().is_some_and(|stop| now > stop);
-            if now > limit || stopping {
-                entry.fired.set(true);
-                return true;
-            }
-            let heavy = CPU_HEAVY_SLICE.as_nanos() as u64;
-            if !entry.marked.get() && now.saturating_sub(entry.started.get()) > heavy {
-                entry.marked.set(true);
-                shared.mark_cpu_heavy(&entry.function.borrow());
-            }
-            false
+            entry.interrupts(running.current(), now, stopping, &shared)
         })));
-        let context = Context::full(&runtime).map_err(|e| e.to_string())?;
         let state = &self.state;
         let crash = &self.crash;
         let internals = context.with(|ctx| -> Result<Persistent<Object<'static>>, String> {
@@ -570,6 +620,7 @@ impl Worker {
             live: 0,
             retired: false,
             dirty_since: None,
+            loaded: HashSet::new(),
         })
     }
 
@@ -610,8 +661,13 @@ impl Worker {
             .into_iter()
             .map(|(k, v)| (k, Value::String(v)))
             .collect();
-        // Its statements stop at the deadline too.
+        // Its statements stop at the deadline too, and so does its code.
         exec.deadline_ns = deadline_ns;
+        let function = request.function.name.clone();
+        self.entry
+            .executions
+            .borrow_mut()
+            .insert(token, (deadline_ns, function));
         self.state.borrow_mut().execs.insert(token, exec);
         let atomic = request.job.as_ref().is_some_and(|job| job.atomic);
         let context = self.context_for_new();
@@ -632,11 +688,11 @@ impl Worker {
                 started_at_us,
                 code_version,
                 deadline,
-                deadline_ns,
                 phase: Phase::Starting,
                 not_committed: None,
                 held_by: None,
                 solo,
+                heavy: false,
             },
         );
         if let Err(message) = context {
@@ -675,6 +731,15 @@ impl Worker {
                 .to_string();
         let input = request.input.to_string();
         let module = request.function.module.clone();
+        let js_id = live.js;
+        let first = self
+            .contexts
+            .iter_mut()
+            .find(|js| js.id == js_id)
+            .is_some_and(|js| js.loaded.insert(module.clone()));
+        if first {
+            self.entry.loading.set(LOADING);
+        }
         self.enter(token, move |ctx, internals| {
             let run: Function = internals.get("run")?;
             let input = ctx.json_parse(input)?;
@@ -691,43 +756,44 @@ impl Worker {
         token: Token,
         call: impl for<'js> FnOnce(&Ctx<'js>, &Object<'js>) -> rquickjs::Result<()>,
     ) {
+        // Set by `run_js` for this entry only.
+        let loading = self.entry.loading.replace(NOT_LOADING);
         let Some(live) = self.live.get(&token) else {
             return;
         };
+        let running = matches!(live.phase, Phase::Running);
         // What it waited for came too late (the engine was busy, or the store answered at
         // the deadline): it timed out, whatever the answer.
-        if live.deadline <= Instant::now() {
+        if running && live.deadline <= Instant::now() {
             return self.end(token, Driven::Timeout);
         }
-        let (js_id, deadline_ns) = (live.js, live.deadline_ns);
-        let who = (live.request.id, live.request.function.name.clone());
+        // An answer to an ended execution runs as nobody: what it resumes runs as whoever
+        // awaited it.
+        let as_tag = if running { token } else { 0 };
+        let js_id = live.js;
         let Some(js) = self.contexts.iter().find(|js| js.id == js_id) else {
             return;
         };
         let entry = &self.entry;
         let state = &self.state;
-        entry.deadline.set(deadline_ns);
-        entry.fired.set(false);
+        entry.cutoff.set(0);
+        entry.heavy.set(0);
+        entry.loading.set(loading);
         entry.started.set(monotonic_ns());
-        entry.marked.set(false);
-        entry.function.replace(who.1.clone());
-        state.borrow_mut().current = token;
-        let started = Instant::now();
         let mut gave_up = false;
         let result = js.context.with(|ctx| {
+            tag::set(&ctx, as_tag);
             let enter = || -> rquickjs::Result<()> {
                 let internals = js.internals.clone().restore(&ctx)?;
                 call(&ctx, &internals)
             };
             let result = enter().map_err(|e| js_error(&ctx, e));
             let mut after_result = 0u32;
-            let mut orphans = false;
             while ctx.execute_pending_job() {
-                if entry.fired.get() && !orphans {
-                    // What is left belongs to the others: give it a budget of its own.
-                    orphans = true;
+                if entry.cutoff.get() == 0 && !entry.fired.borrow().is_empty() {
+                    // What is left belongs to the others: it gets a budget of its own.
                     let budget = ORPHAN_BUDGET.as_nanos() as u64;
-                    entry.deadline.set(monotonic_ns() + budget);
+                    entry.cutoff.set(monotonic_ns() + budget);
                 }
                 if after_result > 0 || !state.borrow().finished.is_empty() {
                     after_result += 1;
@@ -737,14 +803,18 @@ impl Worker {
                     }
                 }
             }
+            tag::set(&ctx, 0);
             result
         });
-        let slice = started.elapsed();
-        let fired = entry.fired.replace(false);
-        entry.deadline.set(0);
-        self.state.borrow_mut().current = 0;
+        let slice = entry
+            .slice(monotonic_ns())
+            .map_or(Duration::ZERO, Duration::from_nanos);
+        entry.started.set(0);
+        entry.loading.set(NOT_LOADING);
+        let fired = std::mem::take(&mut *entry.fired.borrow_mut());
+        let heavy = entry.heavy.replace(0);
         if slice > CPU_HEAVY_SLICE {
-            self.held_up_by(token, who, slice);
+            self.held_up_by(if heavy == 0 { token } else { heavy }, slice);
         }
         let finished = std::mem::take(&mut self.state.borrow_mut().finished);
         for (done, json) in finished {
@@ -753,16 +823,30 @@ impl Worker {
         // A killed script may leave modules half-evaluated: its context takes no new work.
         if let Some(panic) = self.crash.take() {
             self.retire(js_id);
-            self.end(token, Driven::Failed(crashed(&panic_message(&*panic))));
-        } else if fired {
+            // The execution whose host call panicked.
+            let culprit = std::mem::take(&mut self.state.borrow_mut().current);
+            let culprit = if self.live.contains_key(&culprit) {
+                culprit
+            } else {
+                token
+            };
+            self.end(culprit, Driven::Failed(crashed(&panic_message(&*panic))));
+        } else if !fired.is_empty() {
             self.retire(js_id);
             let stopping = self.shared.stop_at().is_some_and(|at| monotonic_ns() >= at);
-            let driven = if stopping {
-                Driven::Interrupted
-            } else {
-                Driven::Timeout
-            };
-            self.end(token, driven);
+            // Code left behind by an execution already recorded costs nobody else.
+            let fired: Vec<Token> = fired
+                .into_iter()
+                .filter(|t| self.live.contains_key(t))
+                .collect();
+            for interrupted in fired {
+                let driven = if stopping {
+                    Driven::Interrupted
+                } else {
+                    Driven::Timeout
+                };
+                self.end(interrupted, driven);
+            }
         } else if let Err(message) = result {
             self.end(token, Driven::Failed(message));
         }
@@ -773,10 +857,15 @@ impl Worker {
 
     /// A slice of `token`'s code held the engine for `slice`: its function is marked
     /// CPU-heavy, and the others on the engine learn what held them.
-    fn held_up_by(&mut self, token: Token, (id, function): (ExecId, String), slice: Duration) {
+    fn held_up_by(&mut self, token: Token, slice: Duration) {
+        let Some(live) = self.live.get_mut(&token) else {
+            return;
+        };
+        live.heavy = true;
+        let function = live.request.function.name.clone();
         let note = format!(
             "its engine was busy running {} ({function}) for {}",
-            id.short(),
+            live.request.id.short(),
             humantime::format_duration(Duration::from_millis(slice.as_millis() as u64))
         );
         self.shared.mark_cpu_heavy(&function);
@@ -912,6 +1001,7 @@ impl Worker {
         let Some(mut live) = self.live.remove(&token) else {
             return;
         };
+        self.entry.executions.borrow_mut().remove(&token);
         let exec = self.state.borrow_mut().execs.remove(&token);
         let Phase::Ending { driven, .. } = std::mem::replace(&mut live.phase, Phase::Running)
         else {
@@ -919,6 +1009,11 @@ impl Worker {
         };
         if live.solo {
             self.pool.solo_running.fetch_sub(1, Ordering::SeqCst);
+            // It ran alone and never held the engine long (a one-time slow start): the mark
+            // goes, and its function interleaves again.
+            if !live.heavy {
+                self.shared.clear_cpu_heavy(&live.request.function.name);
+            }
         }
         let request = &live.request;
         let mut exec = exec.unwrap_or_else(|| {
@@ -1008,7 +1103,7 @@ impl Worker {
     /// as crashed (their transactions rolled back) and every context is replaced.
     fn contain(&mut self, panic: &str) {
         self.crash.take();
-        self.entry.deadline.set(0);
+        self.entry.started.set(0);
         for js in &mut self.contexts {
             js.retired = true;
         }

@@ -56,7 +56,7 @@ const WHO: (&str, &str) = (
 /// execution: the second's code goes on when the first's fetch settles, inside the first's
 /// turn on the engine. Its timers, fetches and console lines are still its own.
 #[test]
-#[ignore = "bug: console/setTimeout/fetch are attributed to HostState.current, the execution whose event is being delivered; a continuation of another execution run in that drain (shared promise) gets its timers cleared when the owner ends (hangs to its timeout)"]
+
 fn an_execution_awaiting_another_s_promise_keeps_its_own_timers_and_console() {
     let held = Beacon::holding();
     let signal = Beacon::start();
@@ -660,7 +660,7 @@ fn a_spinning_job_does_not_hold_up_http() {
 /// spin runs in the first's turn on the engine, but the spinner is the second, and its
 /// timeout must not blame the first (nor mark the first's function CPU-heavy).
 #[test]
-#[ignore = "bug: a spin in a continuation run during another execution's turn is charged to that other execution (held_up_by, mark_cpu_heavy) and delays its response to the spinner's timeout"]
+
 fn a_spin_after_a_shared_promise_is_blamed_on_the_spinner() {
     let held = Beacon::holding();
     let signal = Beacon::start();
@@ -776,7 +776,7 @@ fn a_spinner_beside_many_waiters_costs_them_one_timeout() {
 /// off after its result. A neighbour that was waiting on the same engine must not inherit
 /// the chain (run it in its own turns until its own timeout, blamed for it).
 #[test]
-#[ignore = "bug: after AFTER_RESULT_JOBS the drain gives up but the chain stays queued on the context; the next turn of a neighbour on that context runs it until the neighbour's own deadline"]
+
 fn an_endless_microtask_chain_left_behind_does_not_time_out_a_neighbour() {
     let held = Beacon::holding();
     let waiter = format!(
@@ -997,7 +997,7 @@ fn ctrl_c_stops_a_spinning_job_beside_waiting_requests() {
 /// A module that computes for a while once, when it loads (a lookup table, a big library),
 /// and whose handler then only waits on I/O: its executions still interleave afterwards.
 #[test]
-#[ignore = "bug: a slice over CPU_HEAVY_SLICE marks the function CPU-heavy until the code changes, so a one-time 300 ms module load makes every later execution of it run alone, one at a time"]
+
 fn a_slow_module_load_does_not_make_its_function_run_alone_for_good() {
     const N: usize = 5;
     let held = Beacon::holding();
@@ -1038,7 +1038,7 @@ export default async (req: any) => {{
 /// by the next one: it settles (with its rows, or an error saying its execution ended), it
 /// does not leave the next one waiting until its timeout.
 #[test]
-#[ignore = "bug: the glue's end(token) drops the ended execution's pending ops (and fetches, timers) unsettled, and the worker delivers answers only to running executions, so whoever else awaits them waits until its own timeout"]
+
 fn a_promise_of_an_ended_execution_still_settles_for_whoever_awaits_it() {
     let project = Project::with_files(&[
         (

@@ -11,9 +11,12 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<
     let b = bridge.clone();
     console.set(
         "log",
-        Function::new(ctx.clone(), move |level: String, message: String| {
-            b.run_quietly(|state| state.log(&level, message));
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, level: String, message: String| {
+                b.run_quietly(&ctx, |state| state.log(&level, message));
+            },
+        )?,
     )?;
     Ok(console)
 }

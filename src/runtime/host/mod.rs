@@ -28,7 +28,7 @@ use rusqlite::Connection;
 use serde_json::{Map, Value};
 
 use super::recorder::Recorder;
-use super::Shared;
+use super::{tag, Shared};
 use crate::record::{ExecId, Mutation};
 use crate::store::sandbox::Stop;
 use crate::store::{Call, Session, TxControl};
@@ -252,17 +252,25 @@ pub struct HostState {
     pub conn: Connection,
     /// The engine's executions, running or ending.
     pub execs: HashMap<Token, ExecState>,
-    /// The execution whose code runs now: what `console`, timers and `fetch` (globals, not
-    /// reached through a `ctx`) are attributed to. Set by the worker before each entry.
+    /// The execution whose code made the host call being served: what `console`, timers and
+    /// `fetch` (globals, not reached through a `ctx`) are attributed to. Read from the JS
+    /// runtime's tag (see `runtime::tag`) at each call.
     pub current: Token,
     /// Executions whose handler settled in this entry, with the glue's JSON result.
     pub finished: Vec<(Token, String)>,
     pub inbox: Sender<Event>,
     next_op: u64,
+    /// The worker's note of a module loading in the current entry (see `host.imported`).
+    module_loading: Rc<std::cell::Cell<u64>>,
 }
 
 impl HostState {
-    pub fn new(shared: Arc<Shared>, conn: Connection, inbox: Sender<Event>) -> HostState {
+    pub fn new(
+        shared: Arc<Shared>,
+        conn: Connection,
+        inbox: Sender<Event>,
+        module_loading: Rc<std::cell::Cell<u64>>,
+    ) -> HostState {
         HostState {
             shared,
             conn,
@@ -271,6 +279,7 @@ impl HostState {
             finished: Vec::new(),
             inbox,
             next_op: 1,
+            module_loading,
         }
     }
 
@@ -346,6 +355,14 @@ impl HostState {
         self.next_op
     }
 
+    /// The function's module finished loading (the glue's `host.imported`): the handler's
+    /// time counts from now when the worker judges whether it is CPU-heavy.
+    fn imported(&mut self) {
+        if self.module_loading.get() == u64::MAX {
+            self.module_loading.set(crate::clock::monotonic_ns().max(1));
+        }
+    }
+
     /// Records the handler's result (the glue's `host.done`).
     fn done(&mut self, token: Token, json: String) {
         self.finished.push((token, json));
@@ -371,17 +388,26 @@ pub fn install<'js>(
     host.set("console", console::install(ctx, &bridge)?)?;
     host.set("timers", timers::install(ctx, &bridge)?)?;
     host.set("crypto", crypto::install(ctx)?)?;
-    let b = bridge.clone();
     host.set(
         "current",
-        Function::new(ctx.clone(), move || b.state.borrow().current as f64)?,
+        Function::new(ctx.clone(), |ctx: Ctx<'js>| tag::current(&ctx) as f64)?,
+    )?;
+    let b = bridge.clone();
+    host.set(
+        "imported",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
+            b.run_quietly(&ctx, HostState::imported);
+        })?,
     )?;
     let b = bridge.clone();
     host.set(
         "done",
-        Function::new(ctx.clone(), move |token: f64, json: String| {
-            b.run_quietly(|state| state.done(token as Token, json));
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, token: f64, json: String| {
+                b.run_quietly(&ctx, |state| state.done(token as Token, json));
+            },
+        )?,
     )?;
     host.set(
         "isFailure",
@@ -402,20 +428,29 @@ struct Bridge {
 }
 
 impl Bridge {
-    /// Runs one host operation on the engine's state; its error is thrown as a [`Failure`].
+    /// Runs one host operation on the engine's state, as the execution whose code called it;
+    /// its error is thrown as a [`Failure`].
     fn run<'js, T>(
         &self,
         ctx: &Ctx<'js>,
         operation: impl FnOnce(&mut HostState) -> Result<T, HostError>,
     ) -> rquickjs::Result<T> {
-        let result = contain(&self.crash, || operation(&mut self.state.borrow_mut()))
-            .unwrap_or(Err(HostError::Crashed));
+        let result = contain(&self.crash, || {
+            let mut state = self.state.borrow_mut();
+            state.current = tag::current(ctx);
+            operation(&mut state)
+        })
+        .unwrap_or(Err(HostError::Crashed));
         result.map_err(|error| throw(ctx, &error))
     }
 
     /// Runs an operation that cannot fail (console, timers); a panic is kept all the same.
-    fn run_quietly(&self, operation: impl FnOnce(&mut HostState)) {
-        contain(&self.crash, || operation(&mut self.state.borrow_mut()));
+    fn run_quietly(&self, ctx: &Ctx<'_>, operation: impl FnOnce(&mut HostState)) {
+        contain(&self.crash, || {
+            let mut state = self.state.borrow_mut();
+            state.current = tag::current(ctx);
+            operation(&mut state)
+        });
     }
 }
 

@@ -12,9 +12,9 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<
     let b = bridge.clone();
     timers.set(
         "set",
-        Function::new(ctx.clone(), move |id: f64, delay_ms: f64| {
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, id: f64, delay_ms: f64| {
             let mut token = 0;
-            b.run_quietly(|state| token = state.set_timer(id as u64, delay_ms));
+            b.run_quietly(&ctx, |state| token = state.set_timer(id as u64, delay_ms));
             // The execution it belongs to, which the glue keeps with the callback.
             token as f64
         })?,
@@ -22,8 +22,8 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<
     let b = bridge.clone();
     timers.set(
         "clear",
-        Function::new(ctx.clone(), move |token: f64, id: f64| {
-            b.run_quietly(|state| state.clear_timer(token as Token, id as u64));
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, token: f64, id: f64| {
+            b.run_quietly(&ctx, |state| state.clear_timer(token as Token, id as u64));
         })?,
     )?;
     Ok(timers)

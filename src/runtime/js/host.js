@@ -356,6 +356,7 @@
       import(specifier)
         .finally(() => importing.delete(token))
         .then((mod) => {
+          host.imported();
           const handler = mod.default;
           if (typeof handler !== 'function') {
             const param = meta.kind === 'job' ? 'job' : 'req';
@@ -412,14 +413,18 @@
     // Execution `token` ended: nothing it waited for is delivered any more. True when its
     // module was still loading: a top-level await of the module may have waited on what was
     // just forgotten, and then the module never finishes loading in this context.
+    // Its store calls still get their answers (another execution may await one), and its
+    // fetches, cancelled, reject.
     end(token) {
       const loading = importing.delete(token);
       for (const [id, timer] of timers) if (timer.token === token) timers.delete(id);
-      for (const [id, op] of pending) if (op.token === token) pending.delete(id);
       for (const [id, fetch] of fetches) {
         if (fetch.token === token) {
           fetches.delete(id);
           fetch.signal.removeEventListener('abort', fetch.onAbort);
+          const e = new TypeError('fetch cancelled: the execution that started it has ended');
+          Object.defineProperty(e, '__fluxSite', { value: fetch.at, enumerable: false });
+          fetch.reject(e);
         }
       }
       return loading;
