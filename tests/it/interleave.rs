@@ -4,55 +4,14 @@
 
 use std::thread::JoinHandle;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::support::{wait_for, Beacon, Project, Reply, Server, DEADLINE};
+use crate::support::{console_messages, spans_named, wait_for, Beacon, Project, Reply, DEADLINE};
 
 const NOTES: (&str, &str) = (
     "migrations/001_notes.sql",
     "CREATE TABLE notes (id INTEGER PRIMARY KEY, who TEXT NOT NULL);",
 );
-
-fn get_in_background(server: &Server, path: &str) -> JoinHandle<Reply> {
-    let request = server.request(reqwest::Method::GET, path);
-    let path = path.to_string();
-    std::thread::spawn(move || {
-        let response = request.send().unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.text().unwrap_or_default();
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    })
-}
-
-fn messages(record: &Value) -> Vec<String> {
-    record["console"]
-        .as_array()
-        .map(|lines| {
-            lines
-                .iter()
-                .map(|line| line["message"].as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Spans whose name starts with `name` (`db.insert(notes)`).
-fn spans_named<'a>(record: &'a Value, name: &str) -> Vec<&'a Value> {
-    record["spans"]
-        .as_array()
-        .map(|spans| {
-            spans
-                .iter()
-                .filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with(name)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[test]
 fn records_of_interleaved_executions_do_not_mix() {
@@ -82,7 +41,7 @@ fn records_of_interleaved_executions_do_not_mix() {
     ]);
     let server = project.start();
     let requests: Vec<JoinHandle<Reply>> = (0..N)
-        .map(|i| get_in_background(&server, &format!("/mixed?i={i}")))
+        .map(|i| server.get_in_background(&format!("/mixed?i={i}")))
         .collect();
     // All of them are waiting on their fetch at once, on the one engine.
     for _ in 0..N {
@@ -95,7 +54,7 @@ fn records_of_interleaved_executions_do_not_mix() {
         assert_eq!(reply.status, expected_status, "{i}: {}", reply.body);
         let record = server.record(&reply.request_id());
         assert_eq!(
-            messages(&record),
+            console_messages(&record),
             [format!("start {i}"), format!("end {i} 200 1")],
             "{i}: its own console lines, none of another's"
         );
@@ -160,10 +119,10 @@ fn a_transaction_waiting_on_a_fetch_holds_no_engine() {
         ("functions/hello.ts", "export default () => 'hello'"),
     ]);
     let server = project.start();
-    let holding = get_in_background(&server, "/holder");
+    let holding = server.get_in_background("/holder");
     assert_eq!(beacon.next("the transaction to be open"), "/holding");
     // Its write waits for the transaction (as it would for SQLite's lock)…
-    let writer = get_in_background(&server, "/writer");
+    let writer = server.get_in_background("/writer");
     // …and the one engine they share goes on serving others meanwhile.
     for _ in 0..3 {
         assert_eq!(server.get("/hello").status, 200);
@@ -263,7 +222,7 @@ fn a_spinning_execution_times_out_its_neighbours_once_then_runs_alone() {
         ),
     ]);
     let server = project.start();
-    let waiting = get_in_background(&server, "/waiter");
+    let waiting = server.get_in_background("/waiter");
     assert_eq!(beacon.next("the waiter to wait"), "/waiting");
     // The only engine spins until the spinner's deadline; the waiter's passes meanwhile.
     let spun = server.get("/spin");
@@ -279,9 +238,9 @@ fn a_spinning_execution_times_out_its_neighbours_once_then_runs_alone() {
     );
 
     // `spin` is now known to be CPU-heavy: it waits for the engine to be free and runs alone.
-    let waiting = get_in_background(&server, "/waiter");
+    let waiting = server.get_in_background("/waiter");
     assert_eq!(beacon.next("the second waiter to wait"), "/waiting");
-    let spinning = get_in_background(&server, "/spin");
+    let spinning = server.get_in_background("/spin");
     beacon.release();
     let waited = waiting.join().expect("join");
     assert_eq!(waited.status, 200, "{}", waited.body);

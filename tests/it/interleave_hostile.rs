@@ -7,40 +7,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{wait_for, Beacon, Project, Reply, Server, DEADLINE};
+use crate::support::{console_messages, wait_for, Beacon, Project, Reply, Server, DEADLINE};
 
 const NOTES: (&str, &str) = (
     "migrations/001_notes.sql",
     "CREATE TABLE notes (id INTEGER PRIMARY KEY, who TEXT NOT NULL);",
 );
-
-fn get_in_background(server: &Server, path: &str) -> JoinHandle<Reply> {
-    let request = server.request(reqwest::Method::GET, path);
-    let path = path.to_string();
-    std::thread::spawn(move || {
-        let response = request.send().unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.text().unwrap_or_default();
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    })
-}
-
-fn messages(record: &Value) -> Vec<String> {
-    record["console"]
-        .as_array()
-        .map(|lines| {
-            lines
-                .iter()
-                .map(|line| line["message"].as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 fn who(server: &Server) -> Value {
     server.get("/who").json()
@@ -56,7 +28,6 @@ const WHO: (&str, &str) = (
 /// execution: the second's code goes on when the first's fetch settles, inside the first's
 /// turn on the engine. Its timers, fetches and console lines are still its own.
 #[test]
-
 fn an_execution_awaiting_another_s_promise_keeps_its_own_timers_and_console() {
     let held = Beacon::holding();
     let signal = Beacon::start();
@@ -87,9 +58,9 @@ export default async (req: any) => {{
         ("functions/memo.ts", &function),
     ]);
     let server = project.start();
-    let first = get_in_background(&server, "/memo");
+    let first = server.get_in_background("/memo");
     assert_eq!(held.next("the first to fetch"), "/shared");
-    let second = get_in_background(&server, "/memo");
+    let second = server.get_in_background("/memo");
     assert_eq!(signal.next("the second to wait"), "/second-waits");
     held.release();
     let first = first.join().expect("join");
@@ -101,10 +72,10 @@ export default async (req: any) => {{
         second.body
     );
     let record = server.record(&first.request_id());
-    assert_eq!(messages(&record), ["first"], "{record}");
+    assert_eq!(console_messages(&record), ["first"], "{record}");
     let record = server.record(&second.request_id());
     assert_eq!(
-        messages(&record),
+        console_messages(&record),
         ["second, after the shared fetch", "second, after its timer"],
         "{record}"
     );
@@ -129,7 +100,7 @@ export default async (req: any) => ({{ config }})"#,
         ("functions/tla.ts", &module),
     ]);
     let server = project.start();
-    let first = get_in_background(&server, "/tla");
+    let first = server.get_in_background("/tla");
     assert_eq!(held.next("the module's fetch"), "/config");
     let first = first.join().expect("join");
     assert_eq!(first.status, 504, "{}", first.body);
@@ -224,7 +195,7 @@ fn a_global_set_while_others_run_is_gone_once_the_engine_was_idle() {
         ("functions/g.ts", &function),
     ]);
     let server = project.start();
-    let waiting = get_in_background(&server, "/g?wait=a");
+    let waiting = server.get_in_background("/g?wait=a");
     assert_eq!(held.next("the first to wait"), "/a");
     let setter = server.get("/g?set=1");
     assert_eq!(setter.json(), json!({ "seen": "undefined" }));
@@ -254,7 +225,7 @@ fn a_global_set_while_others_run_is_gone_once_the_engine_was_idle() {
     wait_for("the new function to be served", DEADLINE, || {
         (server.get("/g2?n=probe").status == 200).then_some(())
     });
-    let waiting = get_in_background(&server, "/g2?wait=b&n=1");
+    let waiting = server.get_in_background("/g2?wait=b&n=1");
     assert_eq!(held.next("the waiter"), "/b");
     let frozen = server.get("/g2?freeze=1&n=2");
     assert_eq!(
@@ -296,7 +267,7 @@ fn ctrl_c_with_fifty_in_flight_records_every_one_interrupted() {
     ]);
     let server = project.start();
     let requests: Vec<JoinHandle<Reply>> = (0..N)
-        .map(|i| get_in_background(&server, &format!("/wait?i={i}")))
+        .map(|i| server.get_in_background(&format!("/wait?i={i}")))
         .collect();
     for _ in 0..N {
         held.next("every execution to wait");
@@ -419,7 +390,7 @@ fn a_handler_that_never_settles_times_out_alone() {
         ),
     ]);
     let server = project.start();
-    let never = get_in_background(&server, "/never");
+    let never = server.get_in_background("/never");
     let ticks: Vec<Reply> = (0..10)
         .map(|i| server.get(&format!("/tick?i={i}")))
         .collect();
@@ -427,12 +398,12 @@ fn a_handler_that_never_settles_times_out_alone() {
         assert_eq!(tick.status, 200, "{}", tick.body);
         assert_eq!(tick.json(), json!(i));
         let record = server.record(&tick.request_id());
-        assert_eq!(messages(&record), [format!("tick {i}")], "{record}");
+        assert_eq!(console_messages(&record), [format!("tick {i}")], "{record}");
     }
     let never = never.join().expect("join");
     assert_eq!(never.status, 504, "{}", never.body);
     let record = server.record(&never.request_id());
-    assert_eq!(messages(&record), ["never"], "{record}");
+    assert_eq!(console_messages(&record), ["never"], "{record}");
     assert_eq!(server.get("/tick?i=10").json(), json!(10));
 }
 
@@ -466,7 +437,7 @@ fn intervals_of_interleaved_executions_stay_their_own() {
     ]);
     let server = project.start();
     let requests: Vec<JoinHandle<Reply>> = (0..N)
-        .map(|i| get_in_background(&server, &format!("/interval?i={i}")))
+        .map(|i| server.get_in_background(&format!("/interval?i={i}")))
         .collect();
     for (i, request) in requests.into_iter().enumerate() {
         let reply = request.join().expect("join");
@@ -474,7 +445,7 @@ fn intervals_of_interleaved_executions_stay_their_own() {
         assert_eq!(reply.json(), json!(3));
         let record = server.record(&reply.request_id());
         assert_eq!(
-            messages(&record),
+            console_messages(&record),
             (1..=3).map(|t| format!("tick {i} {t}")).collect::<Vec<_>>(),
             "{record}"
         );
@@ -520,9 +491,9 @@ fn a_transaction_that_throws_beside_parallel_writers_undoes_only_its_own() {
         ("functions/write.ts", &function),
     ]);
     let server = project.start();
-    let undone = get_in_background(&server, "/write?who=t&tx=1");
+    let undone = server.get_in_background("/write?who=t&tx=1");
     assert_eq!(held.next("the transaction to be open"), "/tx");
-    let kept = get_in_background(&server, "/write?who=k");
+    let kept = server.get_in_background("/write?who=k");
     held.release();
     let undone = undone.join().expect("join");
     assert_eq!(undone.status, 500, "{}", undone.body);
@@ -542,7 +513,7 @@ fn a_transaction_that_throws_beside_parallel_writers_undoes_only_its_own() {
     let record = server.record(&undone.request_id());
     assert_eq!(record["error"]["message"], "undo t", "{record}");
     assert_eq!(
-        messages(&record),
+        console_messages(&record),
         ["a transaction is already open: ctx.db.transaction cannot be nested"],
         "{record}"
     );
@@ -596,13 +567,13 @@ fn a_fetch_aborted_by_its_signal_leaves_its_neighbours_fetches_alone() {
     ]);
     let server = project.start();
     let waiting: Vec<JoinHandle<Reply>> = (0..5)
-        .map(|n| get_in_background(&server, &format!("/f?n=w{n}")))
+        .map(|n| server.get_in_background(&format!("/f?n=w{n}")))
         .collect();
     for _ in 0..5 {
         held.next("the waiters to fetch");
     }
     let aborted: Vec<JoinHandle<Reply>> = (0..5)
-        .map(|n| get_in_background(&server, &format!("/f?n=a{n}&abort=1")))
+        .map(|n| server.get_in_background(&format!("/f?n=a{n}&abort=1")))
         .collect();
     for request in aborted {
         let reply = request.join().expect("join");
@@ -660,7 +631,6 @@ fn a_spinning_job_does_not_hold_up_http() {
 /// spin runs in the first's turn on the engine, but the spinner is the second, and its
 /// timeout must not blame the first (nor mark the first's function CPU-heavy).
 #[test]
-
 fn a_spin_after_a_shared_promise_is_blamed_on_the_spinner() {
     let held = Beacon::holding();
     let signal = Beacon::start();
@@ -695,9 +665,9 @@ export default async () => {{
         ),
     ]);
     let server = project.start();
-    let first = get_in_background(&server, "/first");
+    let first = server.get_in_background("/first");
     assert_eq!(held.next("the first to fetch"), "/config");
-    let second = get_in_background(&server, "/second");
+    let second = server.get_in_background("/second");
     assert_eq!(signal.next("the second to wait"), "/second-waits");
     held.release();
     let first = first.join().expect("join");
@@ -742,7 +712,7 @@ fn a_spinner_beside_many_waiters_costs_them_one_timeout() {
     ]);
     let server = project.start();
     let waiting: Vec<JoinHandle<Reply>> = (0..N)
-        .map(|i| get_in_background(&server, &format!("/waiter?i={i}")))
+        .map(|i| server.get_in_background(&format!("/waiter?i={i}")))
         .collect();
     for _ in 0..N {
         held.next("the waiters to wait");
@@ -762,9 +732,9 @@ fn a_spinner_beside_many_waiters_costs_them_one_timeout() {
     }
     held.release();
     let waiting: Vec<JoinHandle<Reply>> = (0..N)
-        .map(|i| get_in_background(&server, &format!("/waiter?i={i}")))
+        .map(|i| server.get_in_background(&format!("/waiter?i={i}")))
         .collect();
-    let spinning = get_in_background(&server, "/spin");
+    let spinning = server.get_in_background("/spin");
     for request in waiting {
         let reply = request.join().expect("join");
         assert_eq!(reply.status, 200, "{}", reply.body);
@@ -776,7 +746,6 @@ fn a_spinner_beside_many_waiters_costs_them_one_timeout() {
 /// off after its result. A neighbour that was waiting on the same engine must not inherit
 /// the chain (run it in its own turns until its own timeout, blamed for it).
 #[test]
-
 fn an_endless_microtask_chain_left_behind_does_not_time_out_a_neighbour() {
     let held = Beacon::holding();
     let waiter = format!(
@@ -799,7 +768,7 @@ fn an_endless_microtask_chain_left_behind_does_not_time_out_a_neighbour() {
         ),
     ]);
     let server = project.start();
-    let waiting = get_in_background(&server, "/waiter");
+    let waiting = server.get_in_background("/waiter");
     assert_eq!(held.next("the waiter to wait"), "/waiting");
     let left = server.get("/chain");
     assert_eq!(left.status, 200, "{}", left.body);
@@ -845,10 +814,10 @@ fn enqueues_inside_and_outside_interleaved_transactions_keep_their_fate() {
     ]);
     let server = project.start();
     server.post("/_flux/api/queue/pause");
-    let undone = get_in_background(&server, "/put?who=a&tx=1&wait=1&fail=1");
+    let undone = server.get_in_background("/put?who=a&tx=1&wait=1&fail=1");
     assert_eq!(held.next("the transaction to be open"), "/a");
-    let outside = get_in_background(&server, "/put?who=b");
-    let committed = get_in_background(&server, "/put?who=c&tx=1");
+    let outside = server.get_in_background("/put?who=b");
+    let committed = server.get_in_background("/put?who=c&tx=1");
     held.release();
     let undone = undone.join().expect("join");
     assert_eq!(undone.status, 500, "{}", undone.body);
@@ -917,7 +886,7 @@ fn a_global_left_behind_under_steady_overlap_stops_being_seen() {
         ("functions/g.ts", &function),
     ]);
     let server = project.start();
-    let waiting = get_in_background(&server, "/g?wait=1");
+    let waiting = server.get_in_background("/g?wait=1");
     assert_eq!(held.next("the one in flight"), "/wait");
     assert_eq!(server.get("/g?set=1").json(), json!("undefined"));
     wait_for("new executions to stop seeing the global", DEADLINE, || {
@@ -959,9 +928,8 @@ fn ctrl_c_stops_a_spinning_job_beside_waiting_requests() {
         .json();
     let job_id = job["jobs"][0]["id"].as_str().expect("id").to_string();
     assert_eq!(signal.next("the job to spin"), "/spinning");
-    let requests: Vec<JoinHandle<Reply>> = (0..5)
-        .map(|_| get_in_background(&server, "/wait"))
-        .collect();
+    let requests: Vec<JoinHandle<Reply>> =
+        (0..5).map(|_| server.get_in_background("/wait")).collect();
     for _ in 0..5 {
         held.next("the requests to wait");
     }
@@ -997,7 +965,6 @@ fn ctrl_c_stops_a_spinning_job_beside_waiting_requests() {
 /// A module that computes for a while once, when it loads (a lookup table, a big library),
 /// and whose handler then only waits on I/O: its executions still interleave afterwards.
 #[test]
-
 fn a_slow_module_load_does_not_make_its_function_run_alone_for_good() {
     const N: usize = 5;
     let held = Beacon::holding();
@@ -1019,10 +986,10 @@ export default async (req: any) => {{
         ("functions/loaded.ts", &function),
     ]);
     let server = project.start();
-    let first = get_in_background(&server, "/loaded?i=first");
+    let first = server.get_in_background("/loaded?i=first");
     assert_eq!(held.next("the first to load and wait"), "/first");
     let requests: Vec<JoinHandle<Reply>> = (0..N)
-        .map(|i| get_in_background(&server, &format!("/loaded?i={i}")))
+        .map(|i| server.get_in_background(&format!("/loaded?i={i}")))
         .collect();
     for _ in 0..N {
         held.next("the later ones to wait beside it");
@@ -1038,7 +1005,6 @@ export default async (req: any) => {{
 /// by the next one: it settles (with its rows, or an error saying its execution ended), it
 /// does not leave the next one waiting until its timeout.
 #[test]
-
 fn a_promise_of_an_ended_execution_still_settles_for_whoever_awaits_it() {
     let project = Project::with_files(&[
         (

@@ -339,6 +339,23 @@ impl Server {
         }
     }
 
+    /// Sends `GET path` from another thread; join the handle for the reply.
+    pub fn get_in_background(&self, path: &str) -> std::thread::JoinHandle<Reply> {
+        let request = self.request(reqwest::Method::GET, path);
+        let path = path.to_string();
+        std::thread::spawn(move || {
+            let response = request.send().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = response.text().unwrap_or_default();
+            Reply {
+                status,
+                headers,
+                body,
+            }
+        })
+    }
+
     pub fn get(&self, path: &str) -> Reply {
         self.send(Server::client().get(format!("{}{path}", self.url)))
     }
@@ -416,6 +433,32 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The messages of a record's console lines, in order.
+pub fn console_messages(record: &Value) -> Vec<String> {
+    record["console"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .map(|line| line["message"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A record's spans whose name starts with `name` (`db.insert` finds `db.insert(notes)`).
+pub fn spans_named<'a>(record: &'a Value, name: &str) -> Vec<&'a Value> {
+    record["spans"]
+        .as_array()
+        .map(|spans| {
+            spans
+                .iter()
+                .filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with(name)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Placeholders for what varies between runs (ids, times, durations, temporary paths, ports),
