@@ -267,6 +267,15 @@ impl Pool {
         self.solo_running.load(Ordering::SeqCst) < self.max_solo
     }
 
+    /// Takes a place for one more execution running alone, if there is one.
+    fn reserve_solo(&self) -> bool {
+        self.solo_running
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |running| {
+                (running < self.max_solo).then_some(running + 1)
+            })
+            .is_ok()
+    }
+
     /// Whether engine `id` is the one that empties for a waiting CPU-heavy execution (the
     /// first to ask becomes it).
     fn drain_for_solo(&self, id: usize) -> bool {

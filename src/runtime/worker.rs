@@ -358,7 +358,12 @@ impl Worker {
             }
         } else if Some(index) == solo {
             match operation.recv(&self.pool.solo) {
-                Ok(task) => Woken::Task(Box::new(task), true),
+                // Another engine may have taken the last place for one meanwhile.
+                Ok(task) if self.pool.reserve_solo() => Woken::Task(Box::new(task), true),
+                Ok(task) => {
+                    let _ = self.pool.requeue.send(task);
+                    Woken::Nothing
+                }
                 Err(_) => Woken::Closed,
             }
         } else {
@@ -629,9 +634,8 @@ impl Worker {
     fn start(&mut self, task: Task, solo: bool) {
         // Marked CPU-heavy after it was queued: it waits to run alone like the others.
         if !solo && self.shared.is_cpu_heavy(&task.request.function.name) {
-            if let Err(returned) = self.pool.requeue.send(task) {
-                return self.start(returned.into_inner(), true);
-            }
+            // The pool is still open while an engine runs: the channel takes it back.
+            let _ = self.pool.requeue.send(task);
             return;
         }
         let Task { request, reply } = task;
@@ -676,7 +680,7 @@ impl Worker {
             js.live += 1;
         }
         if solo {
-            self.pool.solo_running.fetch_add(1, Ordering::SeqCst);
+            // Its place among those running alone was reserved when it was taken.
             self.pool.drained_for_solo(self.id);
         }
         self.live.insert(
