@@ -604,12 +604,12 @@ impl Worker {
                 let mut options = EvalOptions::default();
                 options.filename = Some("flux:web.js".into());
                 let web: Function = ctx.eval_with_options(WEB_JS, options)?;
-                web.call::<_, ()>((host::web_natives(&ctx)?,))?;
+                let web: Object = web.call((host::web_natives(&ctx)?,))?;
                 let host = host::install(&ctx, state, crash)?;
                 let mut options = EvalOptions::default();
                 options.filename = Some(HOST_SCRIPT.into());
                 let factory: Function = ctx.eval_with_options(HOST_JS, options)?;
-                let internals: Object = factory.call((host,))?;
+                let internals: Object = factory.call((host, web))?;
                 Ok(Persistent::save(&ctx, internals))
             };
             setup().map_err(|e| js_error(&ctx, e))

@@ -9,7 +9,7 @@
 // number): the functions of its `ctx` pass it to every host call, so what they do is recorded
 // on its record exactly. Globals (`console`, timers, `fetch`) are attributed by the host to
 // the execution whose code it entered last (see ARCHITECTURE.md, "Runtime").
-(function (host) {
+(function (host, web) {
   'use strict';
   // The built-ins and web classes this file uses, captured before user code runs: a function
   // that replaces `globalThis.JSON` or `Response` must not change how flux reads its result.
@@ -142,6 +142,14 @@
   globalThis.fetch = (input, init) => {
     const at = site();
     try {
+      // The common `fetch(url)`: a plain GET, started without building a Request.
+      const href = typeof input === 'string' && init === undefined ? web.hrefOf(input) : null;
+      if (href !== null) {
+        const id = call(at, host.fetch.start, 'GET', href, [], null, at);
+        return new Promise((resolve, reject) => {
+          fetches.set(id, { resolve, reject, at, url: href, signal: null, onAbort: null, token: host.current() });
+        });
+      }
       const req = new Request(input, init);
       const signal = req.signal;
       // As in browsers: an aborted signal rejects with its reason (an AbortError or TimeoutError
@@ -393,7 +401,7 @@
       const pending = fetches.get(id);
       if (!pending) return;
       fetches.delete(id);
-      pending.signal.removeEventListener('abort', pending.onAbort);
+      if (pending.signal) pending.signal.removeEventListener('abort', pending.onAbort);
       if (reply === null || reply === undefined) {
         const e = new TypeError(`fetch failed: ${error}`);
         Object.defineProperty(e, '__fluxSite', { value: pending.at, enumerable: false });
@@ -403,9 +411,7 @@
       const { status, statusText, headers, body } = reply;
       const nullBody = status === 204 || status === 205 || status === 304;
       try {
-        const response = new Response(nullBody ? null : body, { status, statusText, headers });
-        Object.defineProperty(response, 'url', { value: pending.url });
-        pending.resolve(response);
+        pending.resolve(web.responseFromHost(status, statusText, headers, nullBody ? null : body, pending.url));
       } catch (e) {
         pending.reject(e);
       }
@@ -421,7 +427,7 @@
       for (const [id, fetch] of fetches) {
         if (fetch.token === token) {
           fetches.delete(id);
-          fetch.signal.removeEventListener('abort', fetch.onAbort);
+          if (fetch.signal) fetch.signal.removeEventListener('abort', fetch.onAbort);
           const e = new TypeError('fetch cancelled: the execution that started it has ended');
           Object.defineProperty(e, '__fluxSite', { value: fetch.at, enumerable: false });
           fetch.reject(e);

@@ -1,6 +1,6 @@
 // Web-standard globals for the flux runtime, in pure JavaScript.
 // Evaluated as a plain script in a fresh QuickJS context before user code: a function the host
-// calls with its native helpers (`natives.parseURL`).
+// calls with its native helpers (`natives.parseURL`); it returns helpers for host.js.
 // The host defines console, fetch, timers and crypto. Only AbortSignal.timeout (setTimeout) and
 // listener-error reporting (console.error) touch them, and only when they run.
 ((natives) => {
@@ -1298,4 +1298,26 @@
     atob, btoa, structuredClone, Headers, URLSearchParams, URL, Response, Request,
   };
   for (const name of Object.keys(globals)) hidden(globalThis, name, globals[name]);
+
+  // For the host's glue (host.js), which builds what the host hands back.
+  return {
+    // `input` serialized when it is an absolute URL, else null.
+    hrefOf(input) {
+      const r = parseURL(input, null);
+      return r && serializeURL(r);
+    },
+    // A fetched response: its header names come lowercase and valid from the HTTP client.
+    responseFromHost(status, statusText, pairs, body, url) {
+      const headers = new Headers();
+      const map = slot(headers);
+      for (let i = 0; i < pairs.length; i++) {
+        const [k, v] = pairs[i];
+        const values = map.get(k);
+        if (values) values.push(v);
+        else map.set(k, [v]);
+      }
+      return setupBody(Object.create(Response.prototype), body,
+        { status, statusText, headers, type: 'basic', url, redirected: false });
+    },
+  };
 })
