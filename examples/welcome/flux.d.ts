@@ -37,7 +37,7 @@ interface FluxConfig {
     concurrency?: number;
     /** A failed attempt's writes stay (each statement stands on its own), so a retry can meet them. With `atomic: true` an attempt's writes commit only if it succeeds; other writers wait while it runs. */
     atomic?: boolean }>;
-  /** `concurrency`: requests in flight at once (default 512); more wait their turn. `engines`: JS engine threads running them (default: the cores, at least 2). */
+  /** `concurrency`: requests in flight at once (default 512); more wait their turn. `engines`: JS engine threads running them (default: the cores, at least 4). */
   http?: { timeoutSeconds?: number; maxBodySize?: string | number; concurrency?: number; engines?: number };
   /** `concurrency`: job attempts in flight at once over all workers (default 100). `engines`: JS engine threads running them (default: the cores, at least 2). */
   queue?: { concurrency?: number; engines?: number };

@@ -102,7 +102,7 @@ impl Default for HttpConfig {
             // As many as `server.maxConnections` lets in by default: an HTTP/1 connection has
             // at most one request in flight, so more would never be used.
             concurrency: ServerConfig::default().max_connections,
-            engines: default_engines(),
+            engines: default_engines(MIN_HTTP_ENGINES),
         }
     }
 }
@@ -121,15 +121,21 @@ impl Default for QueueConfig {
             // What BullMQ users give a worker for I/O-bound jobs: an attempt awaiting an
             // upstream holds no engine, only its own state.
             concurrency: 100,
-            engines: default_engines(),
+            engines: default_engines(2),
         }
     }
 }
 
-/// One engine thread per core, and at least two so that one spinning execution leaves
-/// another engine to the rest.
-fn default_engines() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, MAX_ENGINES as usize))
+/// HTTP engines at least: a function seen spinning for the first time may hold an engine per
+/// request that arrived at once until their timeout (later it runs alone), so that up to three
+/// such requests leave an engine to serve the others.
+const MIN_HTTP_ENGINES: usize = 4;
+
+/// One engine thread per core, and at least `least` (so that one spinning execution leaves
+/// another engine to the rest).
+fn default_engines(least: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(least, |n| n.get());
+    cores.clamp(least, MAX_ENGINES as usize)
 }
 
 /// Limits on what the functions' SQL may cost.
@@ -806,9 +812,8 @@ mod tests {
         assert_eq!(default.http.concurrency, 512);
         assert_eq!(default.http.concurrency, default.server.max_connections);
         assert_eq!(default.queue.concurrency, 100);
-        for engines in [default.http.engines, default.queue.engines] {
-            assert!((2..=MAX_ENGINES as usize).contains(&engines), "{engines}");
-        }
+        assert!((4..=MAX_ENGINES as usize).contains(&default.http.engines));
+        assert!((2..=MAX_ENGINES as usize).contains(&default.queue.engines));
         let set = Config::from_json(
             "flux.config.ts",
             json!({ "http": { "concurrency": 10000, "engines": 3 },

@@ -389,8 +389,13 @@ impl Worker {
     /// One turn: the events that arrived, due timers, deadlines and shutdown, and the
     /// executions that can end now.
     fn turn(&mut self) {
-        // A few at a time: between them the engine looks at new executions too, so that a
-        // burst of answers to the ones it runs does not hold a new request back.
+        // A new execution first (it only runs to its first await), then a few answers at a
+        // time: a burst of answers to the ones it runs does not hold a new request back.
+        if self.has_room() {
+            if let Ok(task) = self.pool.tasks.try_recv() {
+                self.start(task, false);
+            }
+        }
         for event in self
             .inbox
             .try_iter()
