@@ -334,7 +334,16 @@ impl Worker {
 
     /// Waits for an event, a task it has room for, or the next due time.
     fn wait(&mut self, open: bool) -> Woken {
+        // What is ready already is taken without registering with every channel.
+        if let Ok(event) = self.inbox.try_recv() {
+            return Woken::Event(event);
+        }
         let take = open && self.has_room();
+        if take {
+            if let Ok(task) = self.pool.tasks.try_recv() {
+                return Woken::Task(Box::new(task), false);
+            }
+        }
         // CPU-heavy executions still queued run even after the pool is closed.
         let take_solo = self.live.is_empty() && self.pool.solo_has_room();
         let mut select = Select::new();
@@ -902,12 +911,14 @@ impl Worker {
         let js_id = live.js;
         // A statement stopped at the deadline or at shutdown ended the execution, whatever its
         // code did with the error afterwards.
+        let mut left_behind = true;
         let driven = {
             let mut state = self.state.borrow_mut();
             let exec = state.execs.get_mut(&token);
             let stopped = exec.as_ref().and_then(|exec| exec.stopped_sql);
             if let Some(exec) = exec {
                 exec.ended = true;
+                left_behind = !exec.timers.is_empty() || exec.has_fetches();
                 exec.timers.clear();
                 exec.abort_fetches();
             }
@@ -923,25 +934,28 @@ impl Worker {
                 (driven, _) => driven,
             }
         };
+        let finished = matches!(driven, Driven::Finished(_));
         live.phase = Phase::Ending {
             driven,
             step: Step::RollBack,
         };
-        // Its timers, fetches and pending calls are forgotten by the glue too.
-        let loading = self
-            .contexts
-            .iter()
-            .find(|js| js.id == js_id)
-            .is_some_and(|js| {
-                js.context.with(|ctx| {
-                    let forget = || -> rquickjs::Result<bool> {
-                        let internals = js.internals.clone().restore(&ctx)?;
-                        let end: Function = internals.get("end")?;
-                        end.call((token as f64,))
-                    };
-                    forget().unwrap_or(false)
-                })
-            });
+        // Its timers and fetches are forgotten by the glue too. An execution that returned
+        // with none left (the common case) has nothing there to forget: its module loaded.
+        let loading = (left_behind || !finished)
+            && self
+                .contexts
+                .iter()
+                .find(|js| js.id == js_id)
+                .is_some_and(|js| {
+                    js.context.with(|ctx| {
+                        let forget = || -> rquickjs::Result<bool> {
+                            let internals = js.internals.clone().restore(&ctx)?;
+                            let end: Function = internals.get("end")?;
+                            end.call((token as f64,))
+                        };
+                        forget().unwrap_or(false)
+                    })
+                });
         // Its module may never finish loading there (see the glue's `end`).
         if loading {
             self.retire(js_id);

@@ -194,6 +194,10 @@ impl ExecState {
         }
     }
 
+    pub fn has_fetches(&self) -> bool {
+        !self.fetches.is_empty()
+    }
+
     /// Cancels its running fetches (their spans stay pending).
     pub fn abort_fetches(&mut self) {
         for (_, fetch) in self.fetches.drain() {

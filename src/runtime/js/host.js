@@ -23,8 +23,9 @@
   const timers = new Map();
   const fetches = new Map();
   const pending = new Map();
-  // Executions whose module is still being imported.
+  // Executions whose module is still being imported, and the modules imported once.
   const importing = new Set();
+  const imported = new Set();
   let nextTimerId = 1;
 
   // `file.ts:line` of the first stack frame in user code (internal scripts are `flux:*`).
@@ -368,7 +369,11 @@
       import(specifier)
         .finally(() => importing.delete(token))
         .then((mod) => {
-          host.imported();
+          // The first time here: the host times its handler from now, not the module's load.
+          if (!imported.has(specifier)) {
+            imported.add(specifier);
+            host.imported();
+          }
           const handler = mod.default;
           if (typeof handler !== 'function') {
             const param = meta.kind === 'job' ? 'job' : 'req';
