@@ -366,9 +366,10 @@
     // Runs execution `token`; its JSON result goes to `host.done`.
     run(token, specifier, input, meta) {
       importing.add(token);
+      const failed = (error) => host.done(token, JSON.stringify({ error: describe(error) }));
       import(specifier)
-        .finally(() => importing.delete(token))
         .then((mod) => {
+          importing.delete(token);
           // The first time here: the host times its handler from now, not the module's load.
           if (!imported.has(specifier)) {
             imported.add(specifier);
@@ -380,10 +381,13 @@
             throw new TypeError(`${specifier} must export a default function: export default async function handler(${param}, ctx) { … }`);
           }
           return handler(input, makeCtx(token, meta));
+        }, (error) => {
+          importing.delete(token);
+          throw error;
         })
-        .then((value) => JSON.stringify({ ok: meta.kind === 'http' ? encodeResponse(value) : value ?? null }))
-        .catch((error) => JSON.stringify({ error: describe(error) }))
-        .then((json) => host.done(token, json));
+        // One step from the result to the host: a result JSON cannot encode is a failure too.
+        .then((value) => host.done(token, JSON.stringify({ ok: meta.kind === 'http' ? encodeResponse(value) : value ?? null })))
+        .catch(failed);
     },
     // A store-thread op answered: its promise resolves with `value` or rejects with `failure`.
     settle(op, value, failure) {
