@@ -212,7 +212,8 @@ struct Worker {
     /// The context new executions start on is the last one that is not retired.
     contexts: Vec<Js>,
     next_context: u64,
-    live: BTreeMap<Token, Live>,
+    /// Boxed: a request is large, and the map moves its values as it grows.
+    live: BTreeMap<Token, Box<Live>>,
     entry: Rc<EntryLimit>,
     crash: Crash,
     /// Its place in the pool.
@@ -343,6 +344,16 @@ impl Worker {
             if let Ok(task) = self.pool.tasks.try_recv() {
                 return Woken::Task(Box::new(task), false);
             }
+        }
+        // Idle, with nothing running alone to wait for: only a new execution can come (an
+        // answer to an ended one is looked at on the next turn). One channel is the cheapest
+        // wait.
+        if take && self.live.is_empty() && self.pool.solo.is_empty() {
+            return match self.pool.tasks.recv_timeout(POLL) {
+                Ok(task) => Woken::Task(Box::new(task), false),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => Woken::Nothing,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Woken::Closed,
+            };
         }
         // CPU-heavy executions still queued run even after the pool is closed.
         let take_solo = self.live.is_empty() && self.pool.solo_has_room();
@@ -699,7 +710,7 @@ impl Worker {
         }
         self.live.insert(
             token,
-            Live {
+            Box::new(Live {
                 request,
                 reply: Some(reply),
                 js,
@@ -711,7 +722,7 @@ impl Worker {
                 held_by: None,
                 solo,
                 heavy: false,
-            },
+            }),
         );
         if let Err(message) = context {
             let driven = Driven::Failed(format!("the JS engine could not start: {message}"));
