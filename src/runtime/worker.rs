@@ -139,6 +139,8 @@ struct Live {
     solo: bool,
     /// A slice of its code held the engine past [`CPU_HEAVY_SLICE`].
     heavy: bool,
+    /// Whether `globalThis` had changed when its handler settled (unknown if it did not).
+    globals_changed: Option<bool>,
 }
 
 /// What the interrupt handler of every context on this engine reads: each execution's
@@ -722,6 +724,7 @@ impl Worker {
                 held_by: None,
                 solo,
                 heavy: false,
+                globals_changed: None,
             }),
         );
         if let Err(message) = context {
@@ -846,8 +849,11 @@ impl Worker {
             self.held_up_by(if heavy == 0 { token } else { heavy }, slice);
         }
         let finished = std::mem::take(&mut self.state.borrow_mut().finished);
-        for (done, json) in finished {
-            self.end(done, Driven::Finished(json));
+        for done in finished {
+            if let Some(live) = self.live.get_mut(&done.token) {
+                live.globals_changed = Some(done.globals_changed);
+            }
+            self.end(done.token, Driven::Finished(done.json));
         }
         // A killed script may leave modules half-evaluated: its context takes no new work.
         if let Some(panic) = self.crash.take() {
@@ -1088,12 +1094,12 @@ impl Worker {
         if let Some(reply) = live.reply.take() {
             reply(ExecutionOutcome { summary, http });
         }
-        self.release_context(live.js);
+        self.release_context(live.js, live.globals_changed);
     }
 
     /// One execution fewer on context `js_id`: the last one out undoes what executions did
     /// to `globalThis`, or the context is dropped when it cannot (or is retired).
-    fn release_context(&mut self, js_id: u64) {
+    fn release_context(&mut self, js_id: u64, globals_changed: Option<bool>) {
         let others_live = self.live.values().any(|live| live.js == js_id);
         let Some(js) = self.contexts.iter_mut().find(|js| js.id == js_id) else {
             return;
@@ -1103,14 +1109,20 @@ impl Worker {
             self.drop_finished_contexts();
             return;
         }
-        let changed = js.context.with(|ctx| {
-            let check = || -> rquickjs::Result<bool> {
-                let internals = js.internals.clone().restore(&ctx)?;
-                let changed: Function = internals.get("globalsChanged")?;
-                changed.call(())
-            };
-            check().unwrap_or(true)
-        });
+        // Its handler said when it settled; a look otherwise (it threw, timed out, or others
+        // left the context dirty).
+        let changed = match globals_changed {
+            Some(false) if js.dirty_since.is_none() => false,
+            Some(true) => true,
+            _ => js.context.with(|ctx| {
+                let check = || -> rquickjs::Result<bool> {
+                    let internals = js.internals.clone().restore(&ctx)?;
+                    let changed: Function = internals.get("globalsChanged")?;
+                    changed.call(())
+                };
+                check().unwrap_or(true)
+            }),
+        };
         if !changed {
             return;
         }

@@ -123,6 +123,14 @@ impl<'js> IntoJs<'js> for Json {
     }
 }
 
+/// An execution's handler settled (the glue's `host.done`): its JSON `{ ok }` or `{ error }`,
+/// and whether `globalThis` had changed by then.
+pub struct Finished {
+    pub token: Token,
+    pub json: String,
+    pub globals_changed: bool,
+}
+
 /// Which execution on an engine: the key of its state, and what the glue passes to say whose
 /// call it is (a JS number, so below 2^53).
 pub type Token = u64;
@@ -261,7 +269,8 @@ pub struct HostState {
     /// runtime's tag (see `runtime::tag`) at each call.
     pub current: Token,
     /// Executions whose handler settled in this entry, with the glue's JSON result.
-    pub finished: Vec<(Token, String)>,
+    /// With whether `globalThis` was as the setup left it at that moment.
+    pub finished: Vec<Finished>,
     pub inbox: Sender<Event>,
     next_op: u64,
     /// The worker's note of a module loading in the current entry (see `host.imported`).
@@ -366,11 +375,6 @@ impl HostState {
             self.module_loading.set(crate::clock::monotonic_ns().max(1));
         }
     }
-
-    /// Records the handler's result (the glue's `host.done`).
-    fn done(&mut self, token: Token, json: String) {
-        self.finished.push((token, json));
-    }
 }
 
 /// Builds the `host` object the glue receives: its functions grouped by capability
@@ -408,8 +412,14 @@ pub fn install<'js>(
         "done",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, token: f64, json: String| {
-                b.run_quietly(&ctx, |state| state.done(token as Token, json));
+            move |ctx: Ctx<'js>, token: f64, json: String, globals_changed: bool| {
+                b.run_quietly(&ctx, |state| {
+                    state.finished.push(Finished {
+                        token: token as Token,
+                        json,
+                        globals_changed,
+                    });
+                });
             },
         )?,
     )?;

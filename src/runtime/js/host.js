@@ -366,7 +366,9 @@
     // Runs execution `token`; its JSON result goes to `host.done`.
     run(token, specifier, input, meta) {
       importing.add(token);
-      const failed = (error) => host.done(token, JSON.stringify({ error: describe(error) }));
+      // With the result goes whether `globalThis` is still as set up, which spares the host a
+      // separate look when it is.
+      const failed = (error) => host.done(token, JSON.stringify({ error: describe(error) }), globalsChanged());
       import(specifier)
         .then((mod) => {
           importing.delete(token);
@@ -386,7 +388,7 @@
           throw error;
         })
         // One step from the result to the host: a result JSON cannot encode is a failure too.
-        .then((value) => host.done(token, JSON.stringify({ ok: meta.kind === 'http' ? encodeResponse(value) : value ?? null })))
+        .then((value) => host.done(token, JSON.stringify({ ok: meta.kind === 'http' ? encodeResponse(value) : value ?? null }), globalsChanged()))
         .catch(failed);
     },
     // A store-thread op answered: its promise resolves with `value` or rejects with `failure`.
