@@ -53,7 +53,8 @@ const CPU_HEAVY_SLICE: Duration = Duration::from_millis(100);
 /// (a promise chain that never ends would otherwise hold the engine).
 const AFTER_RESULT_JOBS: u32 = 10_000;
 /// After a script is interrupted, the rest of the microtask queue (other executions'
-/// continuations) gets this long before it is interrupted too.
+/// continuations) gets this long before it is interrupted too; so does code of no live
+/// execution (left behind by one already recorded) in each entry.
 const ORPHAN_BUDGET: Duration = Duration::from_millis(100);
 /// Answers handled per turn of an engine's loop, before it looks for new executions again.
 const EVENTS_PER_TURN: usize = 8;
