@@ -189,10 +189,11 @@ impl Shared {
         self.stop_at.store(at.max(1), Ordering::SeqCst);
     }
 
-    fn stop_at(&self) -> Option<u64> {
+    /// Whether shutdown's grace has ended: executions still running are interrupted.
+    fn stopping(&self) -> bool {
         match self.stop_at.load(Ordering::SeqCst) {
-            0 => None,
-            at => Some(at),
+            0 => false,
+            at => crate::clock::monotonic_ns() >= at,
         }
     }
 }

@@ -20,7 +20,7 @@ use rquickjs::context::EvalOptions;
 use rquickjs::{Context, Ctx, Function, Object, Persistent, Runtime};
 use serde_json::{json, Map, Value};
 
-use super::host::{self, Crash, Event, ExecState, HostState, Json, Purpose, Token};
+use super::host::{self, Crash, Event, ExecState, HostError, HostState, Json, Purpose, Token};
 use super::loader::{ProjectLoader, ProjectResolver, HOST_SCRIPT};
 use super::recorder::Recorder;
 use super::tag::{self, RuntimeTag};
@@ -81,6 +81,21 @@ struct Js {
     loaded: HashSet<String>,
 }
 
+impl Js {
+    /// Calls the glue's `name` (one of the functions host.js returns) outside any execution.
+    fn glue<R: for<'js> rquickjs::FromJs<'js>>(
+        &self,
+        name: &str,
+        args: impl for<'js> rquickjs::function::IntoArgs<'js>,
+    ) -> rquickjs::Result<R> {
+        self.context.with(|ctx| {
+            let internals = self.internals.clone().restore(&ctx)?;
+            let function: Function = internals.get(name)?;
+            function.call(args)
+        })
+    }
+}
+
 /// How an execution's code ended.
 enum Driven {
     /// `run` settled: its JSON `{ ok }` or `{ error }`.
@@ -93,6 +108,22 @@ enum Driven {
 }
 
 impl Driven {
+    /// An execution cut off: by flux dev stopping, or else by its deadline.
+    fn cut_off(stopping: bool) -> Driven {
+        if stopping {
+            Driven::Interrupted
+        } else {
+            Driven::Timeout
+        }
+    }
+
+    /// An atomic attempt whose own transaction could not begin.
+    fn not_begun(error: &HostError) -> Driven {
+        Driven::Failed(format!(
+            "the attempt's transaction (atomic: true) could not begin: {error}"
+        ))
+    }
+
     /// The handler returned (rather than threw, timed out or was stopped).
     fn succeeded(&self) -> bool {
         match self {
@@ -429,21 +460,16 @@ impl Worker {
         }
         self.fire_timers();
         let now = Instant::now();
-        let stopping = self.shared.stop_at().is_some_and(|at| monotonic_ns() >= at);
-        let overdue: Vec<(Token, bool)> = self
+        let stopping = self.shared.stopping();
+        let overdue: Vec<Token> = self
             .live
             .iter()
             .filter(|(_, live)| matches!(live.phase, Phase::Running | Phase::Starting))
             .filter(|(_, live)| stopping || live.deadline <= now)
-            .map(|(token, _)| (*token, stopping))
+            .map(|(token, _)| *token)
             .collect();
-        for (token, stopping) in overdue {
-            let driven = if stopping {
-                Driven::Interrupted
-            } else {
-                Driven::Timeout
-            };
-            self.end(token, driven);
+        for token in overdue {
+            self.end(token, Driven::cut_off(stopping));
         }
         self.replace_dirty_context();
     }
@@ -513,12 +539,7 @@ impl Worker {
                         if matches!(self.phase(token), Some(Phase::Starting)) {
                             match result {
                                 Ok(_) => self.run_js(token),
-                                Err(error) => self.end(
-                                    token,
-                                    Driven::Failed(format!(
-                                        "the attempt's transaction (atomic: true) could not begin: {error}"
-                                    )),
-                                ),
+                                Err(error) => self.end(token, Driven::not_begun(&error)),
                             }
                         }
                     }
@@ -598,6 +619,14 @@ impl Worker {
         Ok(id)
     }
 
+    fn context(&self, id: u64) -> Option<&Js> {
+        self.contexts.iter().find(|js| js.id == id)
+    }
+
+    fn context_mut(&mut self, id: u64) -> Option<&mut Js> {
+        self.contexts.iter_mut().find(|js| js.id == id)
+    }
+
     fn drop_finished_contexts(&mut self) {
         self.contexts.retain(|js| !(js.retired && js.live == 0));
     }
@@ -621,9 +650,12 @@ impl Worker {
             if crash.borrow().is_some() {
                 return true;
             }
-            let now = monotonic_ns();
-            let stopping = shared.stop_at().is_some_and(|stop| now > stop);
-            entry.interrupts(running.current(), now, stopping, &shared)
+            entry.interrupts(
+                running.current(),
+                monotonic_ns(),
+                shared.stopping(),
+                &shared,
+            )
         })));
         let state = &self.state;
         let crash = &self.crash;
@@ -704,7 +736,7 @@ impl Worker {
         let atomic = request.job.as_ref().is_some_and(|job| job.atomic);
         let context = self.context_for_new();
         let js = *context.as_ref().unwrap_or(&0);
-        if let Some(js) = self.contexts.iter_mut().find(|c| c.id == js) {
+        if let Some(js) = self.context_mut(js) {
             js.live += 1;
         }
         if solo {
@@ -735,10 +767,7 @@ impl Worker {
         if atomic {
             let begun = self.state.borrow_mut().begin_atomic(token);
             if let Err(error) = begun {
-                let driven = Driven::Failed(format!(
-                    "the attempt's transaction (atomic: true) could not begin: {error}"
-                ));
-                self.end(token, driven);
+                self.end(token, Driven::not_begun(&error));
             }
             return;
         }
@@ -766,9 +795,7 @@ impl Worker {
         let module = request.function.module.clone();
         let js_id = live.js;
         let first = self
-            .contexts
-            .iter_mut()
-            .find(|js| js.id == js_id)
+            .context_mut(js_id)
             .is_some_and(|js| js.loaded.insert(module.clone()));
         if first {
             self.entry.loading.set(LOADING);
@@ -804,7 +831,7 @@ impl Worker {
         // awaited it.
         let as_tag = if running { token } else { 0 };
         let js_id = live.js;
-        let Some(js) = self.contexts.iter().find(|js| js.id == js_id) else {
+        let Some(js) = self.context(js_id) else {
             return;
         };
         let entry = &self.entry;
@@ -869,19 +896,11 @@ impl Worker {
             self.end(culprit, Driven::Failed(crashed(&panic_message(&*panic))));
         } else if !fired.is_empty() {
             self.retire(js_id);
-            let stopping = self.shared.stop_at().is_some_and(|at| monotonic_ns() >= at);
-            // Code left behind by an execution already recorded costs nobody else.
-            let fired: Vec<Token> = fired
-                .into_iter()
-                .filter(|t| self.live.contains_key(t))
-                .collect();
+            let stopping = self.shared.stopping();
+            // Code left behind by an execution already recorded costs nobody else (`end`
+            // ignores a token no longer live).
             for interrupted in fired {
-                let driven = if stopping {
-                    Driven::Interrupted
-                } else {
-                    Driven::Timeout
-                };
-                self.end(interrupted, driven);
+                self.end(interrupted, Driven::cut_off(stopping));
             }
         } else if let Err(message) = result {
             self.end(token, Driven::Failed(message));
@@ -913,7 +932,7 @@ impl Worker {
     }
 
     fn retire(&mut self, js_id: u64) {
-        if let Some(js) = self.contexts.iter_mut().find(|js| js.id == js_id) {
+        if let Some(js) = self.context_mut(js_id) {
             js.retired = true;
         }
     }
@@ -961,19 +980,8 @@ impl Worker {
         // with none left (the common case) has nothing there to forget: its module loaded.
         let loading = (left_behind || !finished)
             && self
-                .contexts
-                .iter()
-                .find(|js| js.id == js_id)
-                .is_some_and(|js| {
-                    js.context.with(|ctx| {
-                        let forget = || -> rquickjs::Result<bool> {
-                            let internals = js.internals.clone().restore(&ctx)?;
-                            let end: Function = internals.get("end")?;
-                            end.call((token as f64,))
-                        };
-                        forget().unwrap_or(false)
-                    })
-                });
+                .context(js_id)
+                .is_some_and(|js| js.glue("end", (token as f64,)).unwrap_or(false));
         // Its module may never finish loading there (see the glue's `end`).
         if loading {
             self.retire(js_id);
@@ -1102,7 +1110,7 @@ impl Worker {
     /// to `globalThis`, or the context is dropped when it cannot (or is retired).
     fn release_context(&mut self, js_id: u64, globals_changed: Option<bool>) {
         let others_live = self.live.values().any(|live| live.js == js_id);
-        let Some(js) = self.contexts.iter_mut().find(|js| js.id == js_id) else {
+        let Some(js) = self.context_mut(js_id) else {
             return;
         };
         js.live = js.live.saturating_sub(1);
@@ -1115,14 +1123,7 @@ impl Worker {
         let changed = match globals_changed {
             Some(false) if js.dirty_since.is_none() => false,
             Some(true) => true,
-            _ => js.context.with(|ctx| {
-                let check = || -> rquickjs::Result<bool> {
-                    let internals = js.internals.clone().restore(&ctx)?;
-                    let changed: Function = internals.get("globalsChanged")?;
-                    changed.call(())
-                };
-                check().unwrap_or(true)
-            }),
+            _ => js.glue("globalsChanged", ()).unwrap_or(true),
         };
         if !changed {
             return;
@@ -1131,14 +1132,7 @@ impl Worker {
             js.dirty_since.get_or_insert_with(Instant::now);
             return;
         }
-        let restored = js.context.with(|ctx| {
-            let restore = || -> rquickjs::Result<()> {
-                let internals = js.internals.clone().restore(&ctx)?;
-                let restore: Function = internals.get("restoreGlobals")?;
-                restore.call(())
-            };
-            restore().is_ok()
-        });
+        let restored = js.glue::<()>("restoreGlobals", ()).is_ok();
         js.dirty_since = None;
         if !restored {
             js.retired = true;

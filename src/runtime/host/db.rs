@@ -194,10 +194,9 @@ impl HostState {
         let shared = Arc::clone(&self.shared);
         let max_result_bytes = shared.config().db.max_result_bytes;
         let stop: StopCheck = Arc::new(move || {
-            let now = monotonic_ns();
-            if shared.stop_at().is_some_and(|at| now > at) {
+            if shared.stopping() {
                 Some(Stop::Shutdown)
-            } else if deadline_ns != 0 && now > deadline_ns {
+            } else if deadline_ns != 0 && monotonic_ns() > deadline_ns {
                 Some(Stop::Deadline)
             } else {
                 None
