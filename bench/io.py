@@ -7,7 +7,9 @@ complete, so the script can fail that workload and go on with the next.
   io.py wrk FILE                               key=value figures of one wrk --latency report
   io.py rss PID STOPFILE                       peak VmRSS (MB) of PID, sampled every 100 ms
 """
-import http.client, json, os, re, socket, sqlite3, sys, time, urllib.parse
+import os, re, socket, sqlite3, sys, time
+
+from fluxapi import Api
 
 CHUNK = int(os.environ.get("BULK_CHUNK", "1000"))
 DRAIN_TIMEOUT_S = float(os.environ.get("DRAIN_TIMEOUT_S", "120"))
@@ -20,23 +22,11 @@ def port():
 
 
 def drain(url, project, name, n, config):
-    parsed = urllib.parse.urlparse(url)
-    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
-
-    def call(method, path, body=None):
-        payload = json.dumps(body).encode() if body is not None else None
-        conn.request(method, path, body=payload, headers={"content-type": "application/json"} if payload else {})
-        response = conn.getresponse()
-        data = response.read()
-        if response.status >= 300:
-            raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
-        return json.loads(data) if data else None
+    api = Api(url)
+    call = api.call
 
     def counts():
-        for row in call("GET", "/_flux/api/queue/stats")["stats"]:
-            if row["function"] == name:
-                return row
-        return {"done": 0, "dead": 0}
+        return api.stats(name)
 
     # As bench/queue.py: every job is stored before the first attempt starts.
     call("POST", "/_flux/api/queue/pause")

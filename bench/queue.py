@@ -3,7 +3,9 @@
 bulk-enqueue N jobs while the queue is paused, resume, and time the drain from the attempts'
 own execution records; then a trickle of jobs at a steady rate into idle workers for the
 enqueue→start latency. Prints `RESULT …` lines. Run through bench/queue.sh."""
-import http.client, json, os, sqlite3, subprocess, sys, time, urllib.parse
+import os, sqlite3, sys, time
+
+from fluxapi import Api
 
 N = int(os.environ.get("N", "20000"))
 CHUNK = int(os.environ.get("BULK_CHUNK", "1000"))
@@ -13,18 +15,8 @@ TRICKLE_WARMUP = int(os.environ.get("TRICKLE_WARMUP", "50"))
 MEMORY_N = int(os.environ.get("MEMORY_N", "0"))
 
 url, project, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
-parsed = urllib.parse.urlparse(url)
-conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
-
-
-def call(method, path, body=None):
-    payload = json.dumps(body).encode() if body is not None else None
-    conn.request(method, path, body=payload, headers={"content-type": "application/json"} if payload else {})
-    response = conn.getresponse()
-    data = response.read()
-    if response.status >= 300:
-        raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
-    return json.loads(data) if data else None
+api = Api(url)
+call = api.call
 
 
 def store():
@@ -32,10 +24,7 @@ def store():
 
 
 def counts(name):
-    for row in call("GET", "/_flux/api/queue/stats")["stats"]:
-        if row["function"] == name:
-            return row
-    return {"done": 0, "dead": 0, "pending": 0, "running": 0, "scheduled": 0}
+    return api.stats(name)
 
 
 def rss_mb(field="VmRSS"):
