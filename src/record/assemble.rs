@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{
     ConsoleLine, Dropped, ErrorInfo, ExecId, ExecutionRecord, Kind, Links, Mutation, Span, Status,
-    RECORD_FORMAT,
+    Uncaught, RECORD_FORMAT,
 };
 
 /// What an execution's record says from its start: who ran, with what input, linked to what.
@@ -39,6 +39,7 @@ pub struct Ending {
 pub struct Traced {
     pub spans: Vec<Span>,
     pub console: Vec<ConsoleLine>,
+    pub uncaught: Vec<Uncaught>,
     pub dropped: Dropped,
 }
 
@@ -49,6 +50,7 @@ pub fn flux_error(name: &str, message: String) -> ErrorInfo {
         message,
         stack: None,
         location: None,
+        frames: Vec::new(),
     }
 }
 
@@ -71,6 +73,7 @@ impl ExecutionRecord {
             output: ending.output,
             error: ending.error,
             console: traced.console,
+            uncaught: traced.uncaught,
             code_version: ending.code_version,
             spans: traced.spans,
             mutations: ending.mutations,

@@ -122,6 +122,9 @@ pub struct ExecutionRecord {
     pub error: Option<ErrorInfo>,
     #[serde(default)]
     pub console: Vec<ConsoleLine>,
+    /// Errors nobody caught, in the order they happened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uncaught: Vec<Uncaught>,
     /// Hash of the project's code that ran.
     pub code_version: String,
     #[serde(default)]
@@ -210,6 +213,46 @@ pub struct ErrorInfo {
     /// `file.ts:line` in the user's code, relative to `functions/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// The call chain at the failure, innermost first: project frames, and the package frames
+    /// among them (`package: true`), without flux's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<Frame>,
+}
+
+/// One frame of a call chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    /// The function's name; `None` for an anonymous one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    /// Relative to `functions/` for project files; `node_modules/…` for a package's.
+    pub file: String,
+    pub line: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    /// A frame inside `node_modules`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub package: bool,
+}
+
+/// An error nobody caught: thrown by a timer's callback, or a promise rejected with no
+/// handler, including after the function had returned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Uncaught {
+    pub origin: UncaughtOrigin,
+    pub error: ErrorInfo,
+    /// Microseconds since the execution started.
+    pub at_us: u64,
+    /// It happened after the function had returned (or thrown).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_end: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UncaughtOrigin {
+    Timer,
+    Rejection,
 }
 
 fn default_error_name() -> String {

@@ -34,6 +34,7 @@ impl ExecutionRequest {
         let traced = Traced {
             spans,
             console: std::mem::take(&mut recorder.console),
+            uncaught: std::mem::take(&mut recorder.uncaught),
             dropped: std::mem::take(&mut recorder.dropped),
         };
         ExecutionRecord::assemble(start, ending, traced)

@@ -4,12 +4,14 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-use crate::record::{ConsoleLine, Dropped, Span, SpanKind, SpanStatus};
+use crate::record::{ConsoleLine, Dropped, Span, SpanKind, SpanStatus, Uncaught};
 
 pub struct Recorder {
     pub started: Instant,
     pub spans: Vec<Span>,
     pub console: Vec<ConsoleLine>,
+    /// Errors nobody caught (a timer's throw, an unhandled rejection).
+    pub uncaught: Vec<Uncaught>,
     /// The open `db.transaction` span: statements inside it become its children.
     pub transaction: Option<u32>,
     /// What went past the caps below.
@@ -52,6 +54,7 @@ impl Recorder {
                 error: None,
             }],
             console: Vec::new(),
+            uncaught: Vec::new(),
             transaction: None,
             dropped: Dropped::default(),
             console_bytes: 0,

@@ -1224,6 +1224,7 @@ fn error_info(error: &Value) -> ErrorInfo {
         message: text("message").unwrap_or_default(),
         stack: text("stack").filter(|s| !s.is_empty()),
         location: text("location"),
+        frames: Vec::new(),
     }
 }
 

@@ -12,11 +12,28 @@ use crate::record::{
 /// What `flux why` says about one execution.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
-    /// The rule that produced it, for scripts and tests.
-    pub rule: &'static str,
+    /// The kind of cause (`unique`, `not-null`, `timeout-busy`, …): the rule that produced it,
+    /// for scripts and tests.
+    pub cause: &'static str,
     pub root_cause: String,
     pub location: Option<String>,
+    /// The calls that led to the location, innermost first (`helper.ts:4 in sendMail`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub call_chain: Vec<String>,
+    /// The execution the failure is blamed on, when another one caused it.
+    pub blamed: Option<Blame>,
     pub suggestion: Option<String>,
+}
+
+/// Another execution that caused (part of) a failure, and what it did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Blame {
+    pub id: String,
+    pub function: Option<String>,
+    /// When it did it, microseconds since the epoch, when known.
+    pub at_us: Option<i64>,
+    /// What it did, in words: `inserted users.email = 'a@x'`.
+    pub did: String,
 }
 
 /// The records around the one being explained.
@@ -130,12 +147,14 @@ fn row_not_found(record: &ExecutionRecord, related: &Related) -> Option<Finding>
     let suggestion = (record.kind == Kind::Job)
         .then(|| row_not_found_suggestion(record, span, &table, &value, related));
     Some(Finding {
-        rule: "row-not-found",
+        cause: "row-not-found",
         root_cause: format!(
             "Row not found: {table} WHERE {column} = {}",
             inspect(&value)
         ),
         location: span.location.clone(),
+        call_chain: Vec::new(),
+        blamed: None,
         suggestion,
     })
 }
@@ -187,12 +206,14 @@ fn constraint_violation(record: &ExecutionRecord, related: &Related) -> Option<F
                 .is_some_and(|e| e.contains("constraint failed"))
     })?;
     Some(Finding {
-        rule: "constraint-violation",
+        cause: "constraint-violation",
         root_cause: format!(
             "Constraint violation: {}",
             span.error.as_deref().unwrap_or("")
         ),
         location: span.location.clone(),
+        call_chain: Vec::new(),
+        blamed: None,
         suggestion: Some(match (&related.conflicting_writer, unique_conflict(record)) {
             (Some((id, function)), Some((table, column, value))) => format!(
                 "→ req:{} ({}) already wrote {table}.{column} = {}: look for an existing row first, or use INSERT … ON CONFLICT",
@@ -219,9 +240,11 @@ fn upstream_error(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
         "→ The upstream service refused the request: check what was sent (flux trace --verbose)"
     };
     Some(Finding {
-        rule: "upstream-error",
+        cause: "upstream-error",
         root_cause: format!("Upstream HTTP {status} from {method} {url}"),
         location: span.location.clone(),
+        call_chain: Vec::new(),
+        blamed: None,
         suggestion: Some(suggestion.into()),
     })
 }
@@ -240,9 +263,11 @@ fn timed_out(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
         .as_ref()
         .map_or_else(|| "timed out".to_string(), |e| e.message.clone());
     Some(Finding {
-        rule: "timeout",
+        cause: "timeout",
         root_cause: format!("Timeout: {message}"),
         location: pending.and_then(|s| s.location.clone()),
+        call_chain: Vec::new(),
+        blamed: None,
         suggestion: Some(match pending {
             Some(span) if span.status == SpanStatus::Timeout => format!("→ {} was still running at the deadline: make the query cheaper (an index, a LIMIT), or raise the function's timeout", span.name),
             Some(span) => format!("→ {} never finished: give it a timeout of its own, or raise the function's timeout", span.name),
@@ -255,9 +280,11 @@ fn timed_out(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
 fn thrown_error(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
     let error = record.error.as_ref()?;
     Some(Finding {
-        rule: "error",
+        cause: "error",
         root_cause: format!("{}: {}", error.name, error.message),
         location: error.location.clone(),
+        call_chain: Vec::new(),
+        blamed: None,
         suggestion: None,
     })
 }

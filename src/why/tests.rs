@@ -29,6 +29,7 @@ fn failed(kind: Kind, status: Status, spans: Vec<Span>) -> ExecutionRecord {
             message: "user not found (userId: u_99)".into(),
             stack: None,
             location: Some("send_welcome_email.ts:8".into()),
+            frames: Vec::new(),
         }),
         spans,
         ..crate::record::sample(kind, "send_welcome_email", status)
@@ -119,7 +120,7 @@ fn other_failures_have_their_own_rules() {
     );
     let finding = explain(&constraint, &Related::default()).expect("finding");
     assert_eq!(
-        (finding.rule, finding.location.as_deref()),
+        (finding.cause, finding.location.as_deref()),
         ("constraint-violation", Some("signup.ts:4"))
     );
 
@@ -153,13 +154,13 @@ fn other_failures_have_their_own_rules() {
     );
     let finding = explain(&timeout, &Related::default()).expect("finding");
     assert_eq!(
-        (finding.rule, finding.location.as_deref()),
+        (finding.cause, finding.location.as_deref()),
         ("timeout", Some("slow.ts:2"))
     );
 
     let plain = failed(Kind::Http, Status::Error, Vec::new());
     assert_eq!(
-        explain(&plain, &Related::default()).expect("finding").rule,
+        explain(&plain, &Related::default()).expect("finding").cause,
         "error"
     );
     let ok = failed(Kind::Http, Status::Ok, Vec::new());
