@@ -3,8 +3,10 @@
 # (`node ../shared/bench/peers/lib/upstream.js`, answering after IO_DELAY_MS).
 #
 #   bench/io.sh [jobs] [http] [memory] [spin]   # default: all four
-#   PEERS=1 bench/io.sh jobs                     # + BullMQ's io-fetch drain in the same run
-#                                                  (../shared/bench/peers/bullmq.sh: Redis, npm ci)
+#   PEERS=1 bench/io.sh jobs http                # + BullMQ's io-fetch drain and, for http, Node's
+#                                                  own http server + fetch (bench/node_http_peer.js)
+#                                                  in the same run (../shared/bench/peers/bullmq.sh:
+#                                                  Redis, npm ci)
 #
 #   jobs    IO_N (5000) jobs, each awaiting fetch() of the upstream (IO_DELAY_MS=50), drained with
 #           workers.io.concurrency = queue.concurrency = IO_C (100), then with the default config
@@ -148,25 +150,48 @@ run_jobs() {
   fi
 }
 
+# wrk_pair URL NAME: wrk -c200 on URL/fetchy while wrk -c4 loads URL/hello; prints the RESULT line.
+wrk_pair() {
+  wrk -t1 -c4 -d1s "$1/hello" >/dev/null # warm-up
+  wrk -t1 -c4 -d1s "$1/fetchy" >/dev/null
+  wrk -t1 -c4 -d"${DURATION}s" --timeout "${WRK_TIMEOUT}s" --latency "$1/hello" >"$work/wrk-hello-$2.txt" &
+  local trivial=$!
+  bg_pids+=($trivial)
+  wrk -t1 -c200 -d"${DURATION}s" --timeout "${WRK_TIMEOUT}s" --latency "$1/fetchy" >"$work/wrk-fetchy-$2.txt"
+  wait "$trivial"
+  cat "$work/wrk-fetchy-$2.txt" "$work/wrk-hello-$2.txt" >&2
+  local io trivial_figures
+  io=$(wrk_figures "$work/wrk-fetchy-$2.txt")
+  trivial_figures=$(wrk_figures "$work/wrk-hello-$2.txt")
+  echo "RESULT bench=io workload=http ${2:+$2 }c=200 rps=$(field "$io" rps) p50_ms=$(field "$io" p50_ms) p99_ms=$(field "$io" p99_ms)" \
+    "requests=$(field "$io" requests) errors=$(field "$io" errors) trivial_rps=$(field "$trivial_figures" rps)" \
+    "trivial_p99_ms=$(field "$trivial_figures" p99_ms) trivial_errors=$(field "$trivial_figures" errors)"
+}
+
 run_http() {
   upstream "$IO_DELAY_MS"
   project "$work/http" "{}"
   serve "$work/http" || { failed+=(http); return; }
-  wrk -t1 -c4 -d1s "$url/hello" >/dev/null # warm-up
-  wrk -t1 -c4 -d1s "$url/fetchy" >/dev/null
-  wrk -t1 -c4 -d"${DURATION}s" --timeout "${WRK_TIMEOUT}s" --latency "$url/hello" >"$work/wrk-hello.txt" &
-  local trivial=$!
-  bg_pids+=($trivial)
-  wrk -t1 -c200 -d"${DURATION}s" --timeout "${WRK_TIMEOUT}s" --latency "$url/fetchy" >"$work/wrk-fetchy.txt"
-  wait "$trivial"
+  wrk_pair "$url" ""
   stop
-  cat "$work/wrk-fetchy.txt" "$work/wrk-hello.txt" >&2
-  local io trivial_figures
-  io=$(wrk_figures "$work/wrk-fetchy.txt")
-  trivial_figures=$(wrk_figures "$work/wrk-hello.txt")
-  echo "RESULT bench=io workload=http c=200 rps=$(field "$io" rps) p50_ms=$(field "$io" p50_ms) p99_ms=$(field "$io" p99_ms)" \
-    "requests=$(field "$io" requests) errors=$(field "$io" errors) trivial_rps=$(field "$trivial_figures" rps)" \
-    "trivial_p99_ms=$(field "$trivial_figures" p99_ms) trivial_errors=$(field "$trivial_figures" errors)"
+  if [ "${PEERS:-0}" = 1 ]; then
+    local port log="$work/node-peer.log"
+    port=$(python3 bench/io.py port)
+    UPSTREAM="$upstream" PORT="$port" node bench/node_http_peer.js >"$log" 2>&1 &
+    local node_pid=$!
+    bg_pids+=($node_pid)
+    for _ in $(seq 100); do
+      grep -q ready "$log" && break
+      sleep 0.05
+    done
+    if grep -q ready "$log"; then
+      wrk_pair "http://127.0.0.1:$port" peer=node
+    else
+      cat "$log" >&2
+      failed+=(node-peer)
+    fi
+    kill "$node_pid" 2>/dev/null || true
+  fi
 }
 
 run_memory() {
