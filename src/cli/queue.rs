@@ -92,6 +92,10 @@ fn enqueue(
         .map_err(|e| CliError::usage(format!("--data is not JSON: {e}")))?;
     let mut opts = serde_json::Map::new();
     if let Some(delay) = delay {
+        crate::timefmt::parse_delay(delay).map_err(|e| {
+            CliError::usage(format!("--delay {e}"))
+                .with_hint("for example: flux queue enqueue nightly_report --delay 10m")
+        })?;
         opts.insert("delay".into(), Value::String(delay.to_string()));
     }
     if let Some(key) = idempotency_key {

@@ -8,7 +8,7 @@ use crate::output::print_line;
 use crate::record::{ExecId, RowChange};
 use crate::render::{render_blame, render_change};
 use crate::store::{blame, ChangeFilter};
-use crate::timefmt::parse_since;
+use crate::timefmt::parse_ago;
 
 pub(super) fn fetch(target: &Target, filter: &ChangeFilter) -> Result<Vec<RowChange>, CliError> {
     let mut path = format!(
@@ -65,9 +65,10 @@ pub fn run(command: &StateCommand, global: &GlobalArgs) -> Result<(), CliError> 
                 }
             }
             let since_us = match last {
-                Some(text) => {
-                    Some(parse_since(text).map_err(|e| CliError::usage(format!("--last: {e}")))?)
-                }
+                Some(text) => Some(parse_ago(text).map_err(|e| {
+                    CliError::usage(format!("--last {e}"))
+                        .with_hint("for example: flux state history users --last 1h")
+                })?),
                 None => None,
             };
             let filter = ChangeFilter {

@@ -14,7 +14,7 @@ use crate::output::print_line;
 use crate::record::{ExecId, TailEvent};
 use crate::render::{execution_lines, Style};
 use crate::store::{Storage, TailFilter};
-use crate::timefmt::parse_since;
+use crate::timefmt::parse_ago;
 
 /// How long to keep trying a server that went away.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
@@ -84,9 +84,13 @@ pub fn run(args: &TailArgs, global: &GlobalArgs) -> Result<(), CliError> {
     let (filter, query) = parse_filters(&args.filter)?;
     let since = match (&args.last, &args.since) {
         (Some(_), Some(_)) => return Err(CliError::usage("give --last or --since, not both")),
-        (Some(text), None) | (None, Some(text)) => {
-            Some(parse_since(text).map_err(CliError::usage)?)
-        }
+        (Some(text), None) => Some(parse_ago(text).map_err(|e| {
+            CliError::usage(format!("--last {e}")).with_hint("for example: flux tail --last 1h")
+        })?),
+        (None, Some(text)) => Some(parse_ago(text).map_err(|e| {
+            CliError::usage(format!("--since {e}"))
+                .with_hint("for example: flux tail --since 10m, or --since 2026-11-30T07:00:00Z")
+        })?),
         (None, None) => None,
     };
     let target = global.target();

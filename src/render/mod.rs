@@ -98,11 +98,10 @@ pub fn record_line(summary: &RecordSummary, style: Style) -> String {
                 escape(&summary.function),
                 style.status(ok, outcome)
             );
-            // The first attempt is the common case: only retries say which attempt they are.
+            // Every attempt says which it is, the first too: a reader of one line can tell
+            // whether the job may still be retried.
             if let (Some(n), Some(max)) = (summary.attempt, summary.max_attempts) {
-                if n > 1 {
-                    line.push_str(&format!(" attempt {n}/{max}"));
-                }
+                line.push_str(&format!(" attempt {n}/{max}"));
             }
             line
         }

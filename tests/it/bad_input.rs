@@ -232,3 +232,31 @@ fn a_broken_config_stops_start_up_naming_the_key() {
         "{output}"
     );
 }
+
+#[test]
+fn a_duration_without_a_unit_is_a_usage_error_with_an_example() {
+    let project = Project::with_files(PROJECT);
+    let _server = project.start();
+    for (args, example) in [
+        (&["tail", "--last", "1", "--no-follow"][..], "--last 1h"),
+        (&["tail", "--since", "5", "--no-follow"][..], "--since 10m"),
+        (
+            &["state", "history", "users", "--last", "1"][..],
+            "--last 1h",
+        ),
+        (
+            &["queue", "enqueue", "create_user", "--delay", "2"][..],
+            "--delay 10m",
+        ),
+    ] {
+        let (code, stdout, stderr) = project.run(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains("has no unit"), "{args:?}: {stderr}");
+        assert!(stderr.contains(example), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+    }
+    // Nothing was enqueued by the refused command.
+    let (code, stdout, _) = project.run(&["queue", "list", "--format", "json"]);
+    assert_eq!(code, 0);
+    assert!(!stdout.contains("create_user"), "{stdout}");
+}
