@@ -37,6 +37,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('why', 'why', [CompletionResultType]::ParameterValue, 'Explain a failed execution: root cause, location, input, data changes, suggestion')
             [CompletionResult]::new('state', 'state', [CompletionResultType]::ParameterValue, 'Who changed a table or a row, and how')
             [CompletionResult]::new('queue', 'queue', [CompletionResultType]::ParameterValue, 'Inspect and manage the job queue')
+            [CompletionResult]::new('email', 'email', [CompletionResultType]::ParameterValue, 'Read the emails ctx.email.send captured (flux sends none)')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Read and change user-level settings (default server URL, token)')
             [CompletionResult]::new('store', 'store', [CompletionResultType]::ParameterValue, 'Check the project''s store file (.flux/flux.db) for damage')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -356,6 +357,63 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
         'flux;queue;help;help' {
             break
         }
+        'flux;email' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The flux server to talk to (default: the one recorded in the project''s .flux/)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Token for a server that needs one; with `flux dev`, the token it requires')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Same as --format json')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'The newest captured emails: number, time, recipient, subject, the execution that sent it')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'One email: its headers and its text, or its HTML')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'flux;email;list' {
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'How many, newest first')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The flux server to talk to (default: the one recorded in the project''s .flux/)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Token for a server that needs one; with `flux dev`, the token it requires')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Same as --format json')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flux;email;show' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The flux server to talk to (default: the one recorded in the project''s .flux/)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Token for a server that needs one; with `flux dev`, the token it requires')
+            [CompletionResult]::new('--html', '--html', [CompletionResultType]::ParameterName, 'Print the HTML as sent instead of its text')
+            [CompletionResult]::new('--open', '--open', [CompletionResultType]::ParameterName, 'Open the HTML in the browser ($BROWSER or the system''s default)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Same as --format json')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'flux;email;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'The newest captured emails: number, time, recipient, subject, the execution that sent it')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'One email: its headers and its text, or its HTML')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'flux;email;help;list' {
+            break
+        }
+        'flux;email;help;show' {
+            break
+        }
+        'flux;email;help;help' {
+            break
+        }
         'flux;config' {
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The flux server to talk to (default: the one recorded in the project''s .flux/)')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
@@ -514,6 +572,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             [CompletionResult]::new('why', 'why', [CompletionResultType]::ParameterValue, 'Explain a failed execution: root cause, location, input, data changes, suggestion')
             [CompletionResult]::new('state', 'state', [CompletionResultType]::ParameterValue, 'Who changed a table or a row, and how')
             [CompletionResult]::new('queue', 'queue', [CompletionResultType]::ParameterValue, 'Inspect and manage the job queue')
+            [CompletionResult]::new('email', 'email', [CompletionResultType]::ParameterValue, 'Read the emails ctx.email.send captured (flux sends none)')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Read and change user-level settings (default server URL, token)')
             [CompletionResult]::new('store', 'store', [CompletionResultType]::ParameterValue, 'Check the project''s store file (.flux/flux.db) for damage')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -580,6 +639,17 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
             break
         }
         'flux;help;queue;dead-letter;replay' {
+            break
+        }
+        'flux;help;email' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'The newest captured emails: number, time, recipient, subject, the execution that sent it')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'One email: its headers and its text, or its HTML')
+            break
+        }
+        'flux;help;email;list' {
+            break
+        }
+        'flux;help;email;show' {
             break
         }
         'flux;help;config' {

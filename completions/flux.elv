@@ -34,6 +34,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand why 'Explain a failed execution: root cause, location, input, data changes, suggestion'
             cand state 'Who changed a table or a row, and how'
             cand queue 'Inspect and manage the job queue'
+            cand email 'Read the emails ctx.email.send captured (flux sends none)'
             cand config 'Read and change user-level settings (default server URL, token)'
             cand store 'Check the project''s store file (.flux/flux.db) for damage'
             cand completions 'Print a shell completion script'
@@ -317,6 +318,56 @@ set edit:completion:arg-completer[flux] = {|@words|
         }
         &'flux;queue;help;help'= {
         }
+        &'flux;email'= {
+            cand --url 'The flux server to talk to (default: the one recorded in the project''s .flux/)'
+            cand --format 'Output format'
+            cand --color 'When to use colour'
+            cand --token 'Token for a server that needs one; with `flux dev`, the token it requires'
+            cand --json 'Same as --format json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'The newest captured emails: number, time, recipient, subject, the execution that sent it'
+            cand show 'One email: its headers and its text, or its HTML'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flux;email;list'= {
+            cand --limit 'How many, newest first'
+            cand --url 'The flux server to talk to (default: the one recorded in the project''s .flux/)'
+            cand --format 'Output format'
+            cand --color 'When to use colour'
+            cand --token 'Token for a server that needs one; with `flux dev`, the token it requires'
+            cand --json 'Same as --format json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flux;email;show'= {
+            cand --url 'The flux server to talk to (default: the one recorded in the project''s .flux/)'
+            cand --format 'Output format'
+            cand --color 'When to use colour'
+            cand --token 'Token for a server that needs one; with `flux dev`, the token it requires'
+            cand --html 'Print the HTML as sent instead of its text'
+            cand --open 'Open the HTML in the browser ($BROWSER or the system''s default)'
+            cand --json 'Same as --format json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'flux;email;help'= {
+            cand list 'The newest captured emails: number, time, recipient, subject, the execution that sent it'
+            cand show 'One email: its headers and its text, or its HTML'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'flux;email;help;list'= {
+        }
+        &'flux;email;help;show'= {
+        }
+        &'flux;email;help;help'= {
+        }
         &'flux;config'= {
             cand --url 'The flux server to talk to (default: the one recorded in the project''s .flux/)'
             cand --format 'Output format'
@@ -457,6 +508,7 @@ set edit:completion:arg-completer[flux] = {|@words|
             cand why 'Explain a failed execution: root cause, location, input, data changes, suggestion'
             cand state 'Who changed a table or a row, and how'
             cand queue 'Inspect and manage the job queue'
+            cand email 'Read the emails ctx.email.send captured (flux sends none)'
             cand config 'Read and change user-level settings (default server URL, token)'
             cand store 'Check the project''s store file (.flux/flux.db) for damage'
             cand completions 'Print a shell completion script'
@@ -506,6 +558,14 @@ set edit:completion:arg-completer[flux] = {|@words|
         &'flux;help;queue;dead-letter;list'= {
         }
         &'flux;help;queue;dead-letter;replay'= {
+        }
+        &'flux;help;email'= {
+            cand list 'The newest captured emails: number, time, recipient, subject, the execution that sent it'
+            cand show 'One email: its headers and its text, or its HTML'
+        }
+        &'flux;help;email;list'= {
+        }
+        &'flux;help;email;show'= {
         }
         &'flux;help;config'= {
             cand get 'Print one setting (secrets shortened)'

@@ -41,6 +41,7 @@ complete -c flux -n "__fish_flux_needs_command" -f -a "tail" -d 'Stream executio
 complete -c flux -n "__fish_flux_needs_command" -f -a "why" -d 'Explain a failed execution: root cause, location, input, data changes, suggestion'
 complete -c flux -n "__fish_flux_needs_command" -f -a "state" -d 'Who changed a table or a row, and how'
 complete -c flux -n "__fish_flux_needs_command" -f -a "queue" -d 'Inspect and manage the job queue'
+complete -c flux -n "__fish_flux_needs_command" -f -a "email" -d 'Read the emails ctx.email.send captured (flux sends none)'
 complete -c flux -n "__fish_flux_needs_command" -f -a "config" -d 'Read and change user-level settings (default server URL, token)'
 complete -c flux -n "__fish_flux_needs_command" -f -a "store" -d 'Check the project\'s store file (.flux/flux.db) for damage'
 complete -c flux -n "__fish_flux_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -239,6 +240,45 @@ complete -c flux -n "__fish_flux_using_subcommand queue; and __fish_seen_subcomm
 complete -c flux -n "__fish_flux_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "resume" -d 'Start attempts again after a pause'
 complete -c flux -n "__fish_flux_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "dead-letter" -d 'Jobs that failed every attempt'
 complete -c flux -n "__fish_flux_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand email; and not __fish_seen_subcommand_from list show help" -l url -d 'The flux server to talk to (default: the one recorded in the project\'s .flux/)' -r
+complete -c flux -n "__fish_flux_using_subcommand email; and not __fish_seen_subcommand_from list show help" -l format -d 'Output format' -r -f -a "pretty\t''
+json\t''"
+complete -c flux -n "__fish_flux_using_subcommand email; and not __fish_seen_subcommand_from list show help" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c flux -n "__fish_flux_using_subcommand email; and not __fish_seen_subcommand_from list show help" -l token -d 'Token for a server that needs one; with `flux dev`, the token it requires' -r
+complete -c flux -n "__fish_flux_using_subcommand email; and not __fish_seen_subcommand_from list show help" -l json -d 'Same as --format json'
+complete -c flux -n "__fish_flux_using_subcommand email; and not __fish_seen_subcommand_from list show help" -s h -l help -d 'Print help'
+complete -c flux -n "__fish_flux_using_subcommand email; and not __fish_seen_subcommand_from list show help" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand email; and not __fish_seen_subcommand_from list show help" -f -a "list" -d 'The newest captured emails: number, time, recipient, subject, the execution that sent it'
+complete -c flux -n "__fish_flux_using_subcommand email; and not __fish_seen_subcommand_from list show help" -f -a "show" -d 'One email: its headers and its text, or its HTML'
+complete -c flux -n "__fish_flux_using_subcommand email; and not __fish_seen_subcommand_from list show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from list" -l limit -d 'How many, newest first' -r
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from list" -l url -d 'The flux server to talk to (default: the one recorded in the project\'s .flux/)' -r
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from list" -l format -d 'Output format' -r -f -a "pretty\t''
+json\t''"
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from list" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from list" -l token -d 'Token for a server that needs one; with `flux dev`, the token it requires' -r
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from list" -l json -d 'Same as --format json'
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from show" -l url -d 'The flux server to talk to (default: the one recorded in the project\'s .flux/)' -r
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from show" -l format -d 'Output format' -r -f -a "pretty\t''
+json\t''"
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from show" -l color -d 'When to use colour' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from show" -l token -d 'Token for a server that needs one; with `flux dev`, the token it requires' -r
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from show" -l html -d 'Print the HTML as sent instead of its text'
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from show" -l open -d 'Open the HTML in the browser ($BROWSER or the system\'s default)'
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from show" -l json -d 'Same as --format json'
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from help" -f -a "list" -d 'The newest captured emails: number, time, recipient, subject, the execution that sent it'
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from help" -f -a "show" -d 'One email: its headers and its text, or its HTML'
+complete -c flux -n "__fish_flux_using_subcommand email; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flux -n "__fish_flux_using_subcommand config; and not __fish_seen_subcommand_from get set unset list help" -l url -d 'The flux server to talk to (default: the one recorded in the project\'s .flux/)' -r
 complete -c flux -n "__fish_flux_using_subcommand config; and not __fish_seen_subcommand_from get set unset list help" -l format -d 'Output format' -r -f -a "pretty\t''
 json\t''"
@@ -344,18 +384,19 @@ complete -c flux -n "__fish_flux_using_subcommand man" -l token -d 'Token for a 
 complete -c flux -n "__fish_flux_using_subcommand man" -l json -d 'Same as --format json'
 complete -c flux -n "__fish_flux_using_subcommand man" -s h -l help -d 'Print help'
 complete -c flux -n "__fish_flux_using_subcommand man" -s V -l version -d 'Print version'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "init" -d 'Create a project from the bundled example'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "dev" -d 'Run the project\'s functions locally and record every execution'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "trace" -d 'Show one execution: its span tree, data changes, console output and error'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "tail" -d 'Stream executions as they happen, one line each'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "why" -d 'Explain a failed execution: root cause, location, input, data changes, suggestion'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "state" -d 'Who changed a table or a row, and how'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "queue" -d 'Inspect and manage the job queue'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "config" -d 'Read and change user-level settings (default server URL, token)'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "store" -d 'Check the project\'s store file (.flux/flux.db) for damage'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "man" -d 'Write man pages, one per command and subcommand'
-complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue config store completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue email config store completions man help" -f -a "init" -d 'Create a project from the bundled example'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue email config store completions man help" -f -a "dev" -d 'Run the project\'s functions locally and record every execution'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue email config store completions man help" -f -a "trace" -d 'Show one execution: its span tree, data changes, console output and error'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue email config store completions man help" -f -a "tail" -d 'Stream executions as they happen, one line each'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue email config store completions man help" -f -a "why" -d 'Explain a failed execution: root cause, location, input, data changes, suggestion'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue email config store completions man help" -f -a "state" -d 'Who changed a table or a row, and how'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue email config store completions man help" -f -a "queue" -d 'Inspect and manage the job queue'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue email config store completions man help" -f -a "email" -d 'Read the emails ctx.email.send captured (flux sends none)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue email config store completions man help" -f -a "config" -d 'Read and change user-level settings (default server URL, token)'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue email config store completions man help" -f -a "store" -d 'Check the project\'s store file (.flux/flux.db) for damage'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue email config store completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue email config store completions man help" -f -a "man" -d 'Write man pages, one per command and subcommand'
+complete -c flux -n "__fish_flux_using_subcommand help; and not __fish_seen_subcommand_from init dev trace tail why state queue email config store completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from state" -f -a "history" -d 'Every recorded change to a table (or one row), newest first, with old → new values'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from state" -f -a "blame" -d 'For each column of a row: the execution that set its current value, and when'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "enqueue" -d 'Add a job for functions/<NAME>.ts'
@@ -364,6 +405,8 @@ complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcomma
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "pause" -d 'Start no new attempts until resumed (running ones finish)'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "resume" -d 'Start attempts again after a pause'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "dead-letter" -d 'Jobs that failed every attempt'
+complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from email" -f -a "list" -d 'The newest captured emails: number, time, recipient, subject, the execution that sent it'
+complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from email" -f -a "show" -d 'One email: its headers and its text, or its HTML'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "get" -d 'Print one setting (secrets shortened)'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "set" -d 'Change one setting'
 complete -c flux -n "__fish_flux_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "unset" -d 'Remove one setting'

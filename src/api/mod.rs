@@ -114,3 +114,9 @@ mod tests {
         );
     }
 }
+
+/// `GET /_flux/api/emails`: the newest captured emails, newest first, without bodies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Emails<E> {
+    pub emails: Vec<E>,
+}

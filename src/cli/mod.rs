@@ -3,6 +3,7 @@
 pub mod config;
 pub mod dev;
 mod dev_output;
+pub mod email;
 pub mod exit;
 pub mod generate;
 pub mod init;
@@ -186,6 +187,14 @@ pub enum Command {
         #[command(subcommand)]
         command: QueueCommand,
     },
+    /// Read the emails ctx.email.send captured (flux sends none)
+    #[command(
+        after_help = "Examples:\n  flux email list\n  flux email show 3\n  flux email show 3 --open"
+    )]
+    Email {
+        #[command(subcommand)]
+        command: EmailCommand,
+    },
     /// Read and change user-level settings (default server URL, token)
     #[command(
         after_help = "Examples:\n  flux config set url http://127.0.0.1:4100\n  flux config get url\n  flux config list"
@@ -277,6 +286,31 @@ pub enum ConfigCommand {
     /// Print every setting (secrets shortened)
     #[command(after_help = "Examples:\n  flux config list\n  flux config list --json")]
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EmailCommand {
+    /// The newest captured emails: number, time, recipient, subject, the execution that sent it
+    #[command(after_help = "Examples:\n  flux email list\n  flux email list --limit 100")]
+    List {
+        /// How many, newest first
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One email: its headers and its text, or its HTML
+    #[command(
+        after_help = "Examples:\n  flux email show 3\n  flux email show 3 --html > welcome.html\n  flux email show 3 --open"
+    )]
+    Show {
+        /// The email's number, as flux email list and flux trace show it
+        id: i64,
+        /// Print the HTML as sent instead of its text
+        #[arg(long, conflicts_with = "open")]
+        html: bool,
+        /// Open the HTML in the browser ($BROWSER or the system's default)
+        #[arg(long)]
+        open: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -442,6 +476,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Tail(args) => tail::run(&args, &cli.global),
         Command::State { command } => state::run(&command, &cli.global),
         Command::Queue { command } => queue::run(&command, &cli.global),
+        Command::Email { command } => email::run(&command, &cli.global),
         Command::Config { command } => config::run(&command, &cli.global),
         Command::Store { command } => store::run(&command, &cli.global),
         Command::Completions { shell } => generate::completions(shell),

@@ -156,10 +156,12 @@ pub mod attr {
     pub const DUPLICATE: &str = "duplicate";
     pub const TRANSACTION: &str = "transaction";
 
-    /// `email.send`: the recipient, the template and the subject sent.
+    /// `email.send`: the recipient, the template, the subject sent and the captured email's
+    /// number (`flux email show <n>`).
     pub const TO: &str = "to";
     pub const TEMPLATE: &str = "template";
     pub const SUBJECT: &str = "subject";
+    pub const EMAIL_ID: &str = "email_id";
 
     /// `fetch`: the request, the response's HTTP status, or why it was aborted.
     pub const METHOD: &str = "method";

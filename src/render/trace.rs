@@ -110,6 +110,18 @@ fn span_details(span: &Span, verbose: bool) -> Vec<String> {
             .unwrap_or_default();
         details.push(format!("{method} {url}{status}"));
     }
+    if span.name == SpanKind::EmailSend && !verbose {
+        let to = span.str_attr(attr::TO).unwrap_or("?");
+        let subject = span
+            .str_attr(attr::SUBJECT)
+            .map(|s| format!(": '{s}'"))
+            .unwrap_or_default();
+        let show = span
+            .u64_attr(attr::EMAIL_ID)
+            .map(|id| format!(" (flux email show {id})"))
+            .unwrap_or_default();
+        details.push(format!("to {to}{subject}{show}"));
+    }
     if span.status == SpanStatus::Pending {
         details.push("still pending when the execution ended".into());
     }
@@ -131,13 +143,27 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// `→ job 1a2b3c4d: 3 attempts, dead` on a span that enqueued a job.
+    /// `→ job 1a2b3c4d: 3 attempts, dead` on a span that enqueued a job; what did not happen
+    /// is said too: a duplicate of a job already enqueued, an enqueue rolled back with its
+    /// transaction.
     fn hand_off(&self, span: &Span) -> String {
         let Some(job) = span.str_attr(attr::JOB_ID) else {
             return String::new();
         };
         let short: String = job.chars().take(8).collect();
         let short = escape(&short);
+        if span.attrs.get(attr::DUPLICATE) == Some(&Value::Bool(true)) {
+            return format!(" → job {short} (already enqueued)");
+        }
+        let rolled_back = span
+            .attrs
+            .get(attr::TRANSACTION)
+            .and_then(Value::as_u64)
+            .and_then(|id| self.record.spans.iter().find(|s| u64::from(s.id) == id))
+            .is_some_and(|tx| tx.str_attr(attr::OUTCOME) == Some("rolled back"));
+        if rolled_back {
+            return format!(" → job {short} (rolled back, never ran)");
+        }
         match self.context.jobs.get(job) {
             Some((state, attempts)) => {
                 let plural = if *attempts == 1 { "" } else { "s" };

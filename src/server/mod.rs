@@ -1,6 +1,8 @@
 //! HTTP: every function at `/<name>`, and the read API under `/_flux/api/`.
 
 mod api;
+mod email_api;
+pub use email_api::MAX_LIMIT as MAX_EMAILS_LISTED;
 mod guard;
 mod listen;
 mod queue_api;
@@ -68,6 +70,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(queue_api::list).post(queue_api::enqueue),
         )
         .route("/_flux/api/jobs/{prefix}", get(queue_api::show))
+        .route("/_flux/api/emails", get(email_api::list))
+        .route("/_flux/api/emails/{id}", get(email_api::show))
         .route("/_flux/api/queue/stats", get(queue_api::stats))
         .route("/_flux/api/queue/pause", post(queue_api::pause))
         .route("/_flux/api/queue/resume", post(queue_api::resume))

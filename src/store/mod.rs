@@ -53,6 +53,7 @@
 
 mod batch;
 mod capture;
+mod emails;
 mod files;
 pub mod jobs;
 pub mod maintenance;
@@ -74,6 +75,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use batch::{Batch, Served, WriteTx};
 pub use capture::Capture;
+pub use emails::Email;
 pub use files::{create_private, secure_state_dir, write_private, PrivateFileError};
 pub use jobs::{
     DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, ReplayError, StatsRow,

@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use super::storage::{JobClaims, JobWrites, Pruning, Storage};
 use super::{
-    jobs, mutations, records, retention, ChangeFilter, Checked, DeadLetter, EnqueueError,
-    EnqueueOptions, Enqueued, JobLookup, JobRow, RecordFilter, RecordLookup, ReplayError, Result,
-    RowChange, StatsRow, Store, TailFilter, WriteLock,
+    emails, jobs, mutations, records, retention, ChangeFilter, Checked, DeadLetter, Email,
+    EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, RecordFilter, RecordLookup,
+    ReplayError, Result, RowChange, StatsRow, Store, TailFilter, WriteLock,
 };
 use crate::project::Retention;
 use crate::record::{ExecId, ExecutionRecord, JobId, JobState, RecordSummary, TailEvent};
@@ -62,6 +62,14 @@ impl Storage for Store {
 
     fn dead_letters(&self, function: Option<&str>) -> Result<Vec<DeadLetter>> {
         Ok(jobs::dead_letters(&self.connect()?, function)?)
+    }
+
+    fn emails(&self, limit: usize) -> Result<Vec<Email>> {
+        Ok(emails::list(&self.connect()?, limit)?)
+    }
+
+    fn email(&self, id: i64) -> Result<Option<Email>> {
+        Ok(emails::find(&self.connect()?, id)?)
     }
 
     fn find_job(&self, prefix: &str) -> Result<JobLookup> {

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{
-    ChangeFilter, Checked, DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow,
-    RecordFilter, RecordLookup, ReplayError, Result, RowChange, StatsRow, TailFilter,
+    ChangeFilter, Checked, DeadLetter, Email, EnqueueError, EnqueueOptions, Enqueued, JobLookup,
+    JobRow, RecordFilter, RecordLookup, ReplayError, Result, RowChange, StatsRow, TailFilter,
 };
 use crate::project::Retention;
 use crate::record::{ExecId, ExecutionRecord, JobId, JobState, RecordSummary, TailEvent};
@@ -69,6 +69,12 @@ pub trait Storage: Send + Sync {
 
     /// Dead jobs, as `flux queue dead-letter list` shows them.
     fn dead_letters(&self, function: Option<&str>) -> Result<Vec<DeadLetter>>;
+
+    /// The newest captured emails, newest first, without their bodies.
+    fn emails(&self, limit: usize) -> Result<Vec<Email>>;
+
+    /// One captured email with its body.
+    fn email(&self, id: i64) -> Result<Option<Email>>;
 
     /// The job a prefix names: a job id, or the id of any of its attempts' executions.
     fn find_job(&self, prefix: &str) -> Result<JobLookup>;

@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod dev;
 mod durability;
+mod emails;
 mod errors;
 mod front_door;
 mod init;

@@ -152,3 +152,37 @@ fn a_record_written_by_a_newer_flux_says_to_upgrade() {
     );
     assert!(stderr.contains("upgrade flux"), "{stderr}");
 }
+
+#[test]
+fn trace_marks_enqueues_that_did_not_happen() {
+    let project = Project::with_files(&[
+        ("functions/noop.ts", "export default async () => {}"),
+        (
+            "functions/signup.ts",
+            "export default async (req, ctx) => {
+               await ctx.queue.enqueue('noop', { n: 1 }, { idempotencyKey: 'once' })
+               await ctx.queue.enqueue('noop', { n: 2 }, { idempotencyKey: 'once' })
+               try {
+                 await ctx.db.transaction(async (tx) => {
+                   await ctx.queue.enqueue('noop', { n: 3 })
+                   throw new Error('changed my mind')
+                 })
+               } catch {}
+               return 'ok'
+             }",
+        ),
+    ]);
+    let server = project.start();
+    let reply = server.post_json("/signup", "{}");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let (code, trace, stderr) = project.run(&["trace", &reply.request_id()]);
+    assert_eq!(code, 0, "{stderr}");
+    let enqueues: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("queue.enqueue"))
+        .collect();
+    assert_eq!(enqueues.len(), 3, "{trace}");
+    assert!(!enqueues[0].contains("(already"), "{trace}");
+    assert!(enqueues[1].contains(" (already enqueued)"), "{trace}");
+    assert!(enqueues[2].contains(" (rolled back, never ran)"), "{trace}");
+}

@@ -82,7 +82,14 @@ impl HostState {
         let record_id = exec.id.to_string();
         let rendered = self.render_email(&template, &message.data, message.subject.as_deref());
         let (html, subject) = match rendered {
-            Ok(rendered) => rendered,
+            Ok((rendered, subject)) => {
+                if !rendered.missing.is_empty() {
+                    let warning =
+                        email::missing_warning(&template, &rendered.missing, &message.data);
+                    self.log_for(token, "warn", warning);
+                }
+                (rendered.html, subject)
+            }
             Err(error) => {
                 let recorder = &mut self.running(token)?.recorder;
                 recorder.close(span, SpanStatus::Error, Some(error.to_string()), Map::new());
@@ -119,6 +126,7 @@ impl HostState {
                     Ok(id) => {
                         let mut done = Map::new();
                         done.insert(attr::SUBJECT.into(), Value::String(subject.clone()));
+                        done.insert(attr::EMAIL_ID.into(), Value::from(id));
                         recorder.close(span, SpanStatus::Ok, None, done);
                         (echo.echo)(Echo::Email {
                             to,
@@ -143,7 +151,7 @@ impl HostState {
         template: &str,
         data: &Value,
         subject: Option<&str>,
-    ) -> Result<(String, String), EmailError> {
+    ) -> Result<(email::Rendered, String), EmailError> {
         let path = email::template_path(&self.shared.layout.emails_dir(), template)
             .map_err(EmailError::TemplateName)?;
         let source = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
@@ -153,11 +161,11 @@ impl HostState {
                 source: e,
             },
         })?;
-        let html = email::render(&source, data);
+        let rendered = email::render(&source, data);
         let subject = subject
             .map(String::from)
-            .or_else(|| email::title(&html))
+            .or_else(|| email::title(&rendered.html))
             .unwrap_or_else(|| template.to_string());
-        Ok((html, subject))
+        Ok((rendered, subject))
     }
 }
