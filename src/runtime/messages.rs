@@ -14,9 +14,10 @@ use std::collections::HashMap;
 use serde_json::Value;
 use swc_common::{BytePos, Globals, Span, Spanned, GLOBALS};
 use swc_ecma_ast::{
-    ArrowExpr, AssignExpr, AssignTarget, CallExpr, Callee, DefaultDecl, ExportDefaultDecl,
-    ExportDefaultExpr, Expr, ExprOrSpread, ForOfStmt, Ident, Lit, MemberExpr, MemberProp, NewExpr,
-    ObjectPatProp, Pat, PropName, SimpleAssignTarget, VarDeclarator,
+    ArrowExpr, AssignExpr, AssignTarget, BindingIdent, CallExpr, Callee, Decl, DefaultDecl, Expr,
+    ExprOrSpread, FnDecl, ForOfStmt, Function, Ident, ImportSpecifier, Lit, MemberExpr, MemberProp,
+    Module, ModuleDecl, ModuleItem, NewExpr, ObjectPatProp, Pat, PropName, SimpleAssignTarget,
+    Stmt, VarDeclarator,
 };
 use swc_ecma_parser::{EsSyntax, Parser, StringInput, Syntax};
 use swc_ecma_visit::{Visit, VisitWith};
@@ -94,7 +95,7 @@ pub fn complete(name: &str, message: &str, site: &Site) -> Option<String> {
     let terse = Terse::parse(name, message)?;
     let offset = byte_offset(site.source, site.line, site.column)?;
     let module = parse(site.source)?;
-    let mut found = Finder::new(offset, site);
+    let mut found = Finder::new(offset, site, handler_span(&module));
     module.visit_with(&mut found);
     found.complete(&terse)
 }
@@ -185,7 +186,7 @@ fn byte_offset(source: &str, line: u32, column: u32) -> Option<u32> {
 /// Positions in the parsed module start at 1 (0 is swc's "no position").
 const BASE: u32 = 1;
 
-fn parse(source: &str) -> Option<swc_ecma_ast::Module> {
+fn parse(source: &str) -> Option<Module> {
     let end = u32::try_from(source.len()).ok()? + BASE;
     GLOBALS.set(&Globals::new(), || {
         let input = StringInput::new(source, BytePos(BASE), BytePos(end));
@@ -387,6 +388,12 @@ enum Candidate {
 /// Walks the module once: the expressions at the column, and what names stand for.
 struct Finder<'s> {
     offset: u32,
+    /// The function that gets the input and `ctx`.
+    handler: Option<Span>,
+    /// The names the module declares, for `x is not defined`.
+    declared: Vec<String>,
+    /// Functions whose parameters are bound already (a transaction's callback).
+    known_functions: Vec<Span>,
     input: Option<&'s Value>,
     input_name: &'s str,
     /// `None`: bound to different things in different places.
@@ -395,9 +402,12 @@ struct Finder<'s> {
 }
 
 impl<'s> Finder<'s> {
-    fn new(offset: u32, site: &'s Site) -> Finder<'s> {
+    fn new(offset: u32, site: &'s Site, handler: Option<Span>) -> Finder<'s> {
         Finder {
             offset,
+            handler,
+            declared: Vec::new(),
+            known_functions: Vec::new(),
             input: site.input,
             input_name: site.input_name,
             bindings: HashMap::new(),
@@ -444,6 +454,22 @@ impl<'s> Finder<'s> {
         }
     }
 
+    /// Binds the parameters of the handler; another function's parameters may be anything
+    /// (names are not scoped here: one bound to different things is known as none of them).
+    fn enter_function(&mut self, span: Span, params: &[&Pat]) {
+        if self.handler == Some(span) {
+            self.bind_handler(params);
+        } else if !self.known_functions.contains(&span) {
+            let mut names = Vec::new();
+            for param in params {
+                pattern_names(param, &mut names);
+            }
+            for name in names {
+                self.bindings.insert(name, None);
+            }
+        }
+    }
+
     /// The handler's parameters: the input, then `ctx`.
     fn bind_handler(&mut self, params: &[&Pat]) {
         if self.input.is_some() {
@@ -467,9 +493,10 @@ impl<'s> Finder<'s> {
     fn resolve(&self, expr: &Expr) -> Option<Binding> {
         match expr {
             Expr::Ident(ident) => match self.bindings.get(&*ident.sym) {
-                Some(binding) => binding.clone(),
-                // A helper module's `ctx` parameter, or a global.
-                None if &*ident.sym == "ctx" => Some(Binding::Api(Api::Ctx)),
+                Some(Some(binding)) => Some(binding.clone()),
+                // A helper's `ctx` parameter is flux's ctx.
+                _ if &*ident.sym == "ctx" => Some(Binding::Api(Api::Ctx)),
+                Some(None) => None,
                 None => GLOBAL_MEMBERS
                     .iter()
                     .find(|(name, _)| *name == &*ident.sym)
@@ -569,7 +596,11 @@ impl<'s> Finder<'s> {
                     .candidates
                     .iter()
                     .any(|c| matches!(c, Candidate::Name(n) if n == name));
-                let suggestion = closest(name, GLOBALS_NAMED.iter().copied())?;
+                let names = GLOBALS_NAMED
+                    .iter()
+                    .copied()
+                    .chain(self.declared.iter().map(String::as_str));
+                let suggestion = closest(name, names)?;
                 there.then(|| format!("{name} is not defined (did you mean {suggestion}?)"))
             }
         }
@@ -616,6 +647,30 @@ impl<'s> Finder<'s> {
             "{parent_display} has no {key} (its keys: {})",
             keys.join(", ")
         ))
+    }
+}
+
+/// The names a pattern binds.
+fn pattern_names(pat: &Pat, names: &mut Vec<String>) {
+    match pat {
+        Pat::Ident(ident) => names.push(ident.id.sym.to_string()),
+        Pat::Assign(assign) => pattern_names(&assign.left, names),
+        Pat::Rest(rest) => pattern_names(&rest.arg, names),
+        Pat::Array(array) => {
+            for element in array.elems.iter().flatten() {
+                pattern_names(element, names);
+            }
+        }
+        Pat::Object(object) => {
+            for prop in &object.props {
+                match prop {
+                    ObjectPatProp::KeyValue(kv) => pattern_names(&kv.value, names),
+                    ObjectPatProp::Assign(assign) => names.push(assign.key.id.sym.to_string()),
+                    ObjectPatProp::Rest(rest) => pattern_names(&rest.arg, names),
+                }
+            }
+        }
+        Pat::Expr(_) | Pat::Invalid(_) => {}
     }
 }
 
@@ -687,7 +742,53 @@ fn show(expr: &Expr) -> Option<String> {
     }
 }
 
-/// The handler's parameters, when `expr` is a function.
+/// The span of the function the module exports as its default (the handler, when the module
+/// is the function's): `export default function …`, `export default async (job) => …`, or
+/// `export default handler` naming a function declared at the top of the module.
+fn handler_span(module: &Module) -> Option<Span> {
+    let mut named = None;
+    for item in &module.body {
+        match item {
+            ModuleItem::ModuleDecl(ModuleDecl::ExportDefaultDecl(export)) => {
+                return match &export.decl {
+                    DefaultDecl::Fn(function) => Some(function.function.span),
+                    _ => None,
+                };
+            }
+            ModuleItem::ModuleDecl(ModuleDecl::ExportDefaultExpr(export)) => match &*export.expr {
+                Expr::Ident(ident) => named = Some(ident.sym.clone()),
+                expr => return function_span(expr),
+            },
+            _ => {}
+        }
+    }
+    let named = named?;
+    module.body.iter().find_map(|item| match item {
+        ModuleItem::Stmt(Stmt::Decl(Decl::Fn(decl))) if decl.ident.sym == named => {
+            Some(decl.function.span)
+        }
+        ModuleItem::Stmt(Stmt::Decl(Decl::Var(var))) => {
+            var.decls
+                .iter()
+                .find_map(|decl| match (&decl.name, decl.init.as_deref()) {
+                    (Pat::Ident(ident), Some(init)) if ident.id.sym == named => function_span(init),
+                    _ => None,
+                })
+        }
+        _ => None,
+    })
+}
+
+fn function_span(expr: &Expr) -> Option<Span> {
+    match expr {
+        Expr::Arrow(arrow) => Some(arrow.span),
+        Expr::Fn(function) => Some(function.function.span),
+        Expr::Paren(paren) => function_span(&paren.expr),
+        _ => None,
+    }
+}
+
+/// The parameters of `expr` when it is a function.
 fn function_params(expr: &Expr) -> Option<Vec<&Pat>> {
     match expr {
         Expr::Arrow(ArrowExpr { params, .. }) => Some(params.iter().collect()),
@@ -698,19 +799,36 @@ fn function_params(expr: &Expr) -> Option<Vec<&Pat>> {
 }
 
 impl Visit for Finder<'_> {
-    fn visit_export_default_decl(&mut self, decl: &ExportDefaultDecl) {
-        if let DefaultDecl::Fn(function) = &decl.decl {
-            let params: Vec<&Pat> = function.function.params.iter().map(|p| &p.pat).collect();
-            self.bind_handler(&params);
-        }
+    fn visit_function(&mut self, function: &Function) {
+        let params: Vec<&Pat> = function.params.iter().map(|p| &p.pat).collect();
+        self.enter_function(function.span, &params);
+        function.visit_children_with(self);
+    }
+
+    fn visit_arrow_expr(&mut self, arrow: &ArrowExpr) {
+        let params: Vec<&Pat> = arrow.params.iter().collect();
+        self.enter_function(arrow.span, &params);
+        arrow.visit_children_with(self);
+    }
+
+    fn visit_binding_ident(&mut self, ident: &BindingIdent) {
+        self.declared.push(ident.id.sym.to_string());
+        ident.visit_children_with(self);
+    }
+
+    fn visit_fn_decl(&mut self, decl: &FnDecl) {
+        self.declared.push(decl.ident.sym.to_string());
         decl.visit_children_with(self);
     }
 
-    fn visit_export_default_expr(&mut self, export: &ExportDefaultExpr) {
-        if let Some(params) = function_params(&export.expr) {
-            self.bind_handler(&params);
-        }
-        export.visit_children_with(self);
+    fn visit_import_specifier(&mut self, specifier: &ImportSpecifier) {
+        let local = match specifier {
+            ImportSpecifier::Named(named) => &named.local,
+            ImportSpecifier::Default(default) => &default.local,
+            ImportSpecifier::Namespace(namespace) => &namespace.local,
+        };
+        self.declared.push(local.sym.to_string());
+        specifier.visit_children_with(self);
     }
 
     fn visit_var_declarator(&mut self, declarator: &VarDeclarator) {
@@ -741,11 +859,14 @@ impl Visit for Finder<'_> {
                 let is_transaction = static_property(&member.prop).as_deref()
                     == Some("transaction")
                     && self.resolve(&member.obj) == Some(Binding::Api(Api::Db));
-                let params = call.args.first().and_then(|arg| function_params(&arg.expr));
+                let callback = call.args.first().map(|arg| &*arg.expr);
+                let params = callback.and_then(function_params);
                 if let (true, Some(params)) = (is_transaction, params) {
                     if let Some(first) = params.first() {
                         self.bind_pattern(first, Binding::Api(Api::Tx));
                     }
+                    self.known_functions
+                        .extend(callback.and_then(function_span));
                 }
             }
         }

@@ -380,3 +380,71 @@ fn source_that_does_not_fit_the_message_leaves_it_alone() {
     };
     assert_eq!(complete("TypeError", "not a function", &site), None);
 }
+
+#[test]
+fn a_handler_exported_by_name_gets_the_input() {
+    let source = "async function handler(job, ctx) {
+  return job.data.userId.trim() // <-
+}
+export default handler
+";
+    let input = json!({ "data": { "user_id": "u1" } });
+    assert_eq!(
+        run(source, "job", "TypeError", "cannot read property 'trim' of undefined", Some(&input)).as_deref(),
+        Some("cannot read properties of undefined (reading 'trim'): job.data.userId is undefined; job.data has user_id, not userId")
+    );
+    // Another function of the module with a parameter of the same name is not the handler.
+    let source = "function format(job) {
+  return job.data.userId.trim() // <-
+}
+export default async (job, ctx) => format(job.data)
+";
+    assert_eq!(
+        run(
+            source,
+            "job",
+            "TypeError",
+            "cannot read property 'trim' of undefined",
+            Some(&input)
+        )
+        .as_deref(),
+        Some("cannot read properties of undefined (reading 'trim'): job.data.userId is undefined")
+    );
+}
+
+#[test]
+fn a_misspelt_local_name_is_named_with_the_right_one() {
+    let source = "import { sendWelcome } from './mail.ts'
+export default async (job) => {
+  const user = job.data
+  await sendWelcom(usr) // <-
+}
+";
+    assert_eq!(
+        run(source, "usr", "ReferenceError", "usr is not defined", None).as_deref(),
+        Some("usr is not defined (did you mean user?)")
+    );
+    assert_eq!(
+        run(
+            source,
+            "sendWelcom",
+            "ReferenceError",
+            "sendWelcom is not defined",
+            None
+        )
+        .as_deref(),
+        Some("sendWelcom is not defined (did you mean sendWelcome?)")
+    );
+}
+
+#[test]
+fn a_helpers_ctx_parameter_is_flux_ctx() {
+    let source = "export async function save(ctx, row) {
+  await ctx.db.inset('orders', row) // <-
+}
+";
+    assert_eq!(
+        run(source, "inset", "TypeError", "not a function", None).as_deref(),
+        Some("ctx.db.inset is not a function (did you mean insert?)")
+    );
+}
