@@ -3,8 +3,10 @@
 //! Module names are paths relative to `functions/` (`create_user.ts`, `../lib/mail.ts`), so
 //! stack traces read like the seed's `send_welcome_email.ts:6`.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
@@ -36,6 +38,24 @@ impl ProjectResolver {
 
 pub struct ProjectLoader {
     pub root: PathBuf,
+    pub sources: Sources,
+}
+
+/// The code of the modules a context loaded, by module name, as it ran: error messages are
+/// completed from it (the file on disk may have changed since).
+#[derive(Clone, Default)]
+pub struct Sources(Rc<RefCell<HashMap<String, Rc<str>>>>);
+
+impl Sources {
+    pub fn get(&self, module: &str) -> Option<Rc<str>> {
+        self.0.borrow().get(module).cloned()
+    }
+
+    fn keep(&self, module: &str, code: &str) {
+        self.0
+            .borrow_mut()
+            .insert(module.to_string(), Rc::from(code));
+    }
 }
 
 fn functions_dir(root: &Path) -> PathBuf {
@@ -151,6 +171,7 @@ impl Loader for ProjectLoader {
         } else {
             source
         };
+        self.sources.keep(name, &code);
         Module::declare(ctx.clone(), name, code)
     }
 }

@@ -21,7 +21,8 @@ use rquickjs::{Context, Ctx, Function, Object, Persistent, Runtime};
 use serde_json::{json, Map, Value};
 
 use super::host::{self, Crash, Event, ExecState, HostError, HostState, Json, Purpose, Token};
-use super::loader::{ProjectLoader, ProjectResolver, HOST_SCRIPT};
+use super::loader::{ProjectLoader, ProjectResolver, Sources, HOST_SCRIPT};
+use super::messages::complete_error;
 use super::recorder::Recorder;
 use super::tag::{self, RuntimeTag};
 use super::{
@@ -79,6 +80,8 @@ struct Js {
     /// The function modules imported in it: the first import evaluates the module, which may
     /// compute for a while once without making its function CPU-heavy.
     loaded: HashSet<String>,
+    /// The code of the modules it loaded, as it ran.
+    sources: Sources,
 }
 
 impl Js {
@@ -637,7 +640,12 @@ impl Worker {
         runtime.set_memory_limit(MEMORY_LIMIT);
         runtime.set_max_stack_size(4 * 1024 * 1024);
         let root = self.shared.layout.root.clone();
-        runtime.set_loader(ProjectResolver::new(root.clone()), ProjectLoader { root });
+        let sources = Sources::default();
+        let loader = ProjectLoader {
+            root: root.clone(),
+            sources: sources.clone(),
+        };
+        runtime.set_loader(ProjectResolver::new(root), loader);
         let context = Context::full(&runtime).map_err(|e| e.to_string())?;
         let entry = Rc::clone(&self.entry);
         let shared = Arc::clone(&self.shared);
@@ -686,6 +694,7 @@ impl Worker {
             retired: false,
             dirty_since: None,
             loaded: HashSet::new(),
+            sources,
         })
     }
 
@@ -1083,15 +1092,15 @@ impl Worker {
             }
             None => driven,
         };
-        let mutations = std::mem::take(&mut exec.mutations);
+        let sources = self.context(live.js).map(|js| js.sources.clone());
         let (record, http) = build_record(
             request,
             live.started_at_us,
             exec,
             driven,
-            mutations,
             live.code_version.clone(),
             live.held_by.as_deref(),
+            sources.unwrap_or_default(),
         );
         let summary = RecordSummary::from(&record);
         let job = request.job.as_ref().map(|attempt| {
@@ -1258,11 +1267,12 @@ fn build_record(
     started_at_us: i64,
     mut exec: ExecState,
     driven: Driven,
-    mutations: Vec<crate::record::Mutation>,
     code_version: String,
     held_by: Option<&str>,
+    sources: Sources,
 ) -> (ExecutionRecord, Option<HttpOutput>) {
     let duration_us = exec.recorder.elapsed_us();
+    let mutations = std::mem::take(&mut exec.mutations);
     let timeout_text = || {
         format!(
             "timed out after {}",
@@ -1280,7 +1290,8 @@ fn build_record(
         Driven::Finished(json) => {
             let reply: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
             if let Some(error) = reply.get("error") {
-                let info = error_info(error);
+                let mut info = error_info(error);
+                complete_error(&mut info, &sources, request);
                 let http = (request.kind == Kind::Http)
                     .then(|| error_response(500, &request.id.to_string(), &info));
                 (Status::Error, Some(info), None, http)

@@ -12,6 +12,7 @@ mod init;
 mod interleave;
 mod interleave_hostile;
 mod isolation;
+mod messages;
 mod queue;
 mod reload;
 mod sandbox_sql;
