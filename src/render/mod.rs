@@ -98,10 +98,12 @@ pub fn record_line(summary: &RecordSummary, style: Style) -> String {
                 escape(&summary.function),
                 style.status(ok, outcome)
             );
-            // Every attempt says which it is, the first too: a reader of one line can tell
-            // whether the job may still be retried.
+            // Every attempt of a job that may be retried says which it is, the first too: a
+            // reader of one line can tell whether the job may still be retried.
             if let (Some(n), Some(max)) = (summary.attempt, summary.max_attempts) {
-                line.push_str(&format!(" attempt {n}/{max}"));
+                if max > 1 {
+                    line.push_str(&format!(" attempt {n}/{max}"));
+                }
             }
             line
         }
