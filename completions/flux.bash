@@ -1,33 +1,32 @@
-
-_clap_complete_flux() {
+# Completion for flux: each Tab asks flux itself (FLUX_COMPLETE=bash flux -- words...).
+_flux_dynamic_complete() {
     local IFS=$'\013'
-    local _CLAP_COMPLETE_INDEX=${COMP_CWORD}
-    local _CLAP_COMPLETE_COMP_TYPE=${COMP_TYPE}
-    if compopt +o nospace 2> /dev/null; then
-        local _CLAP_COMPLETE_SPACE=false
-    else
-        local _CLAP_COMPLETE_SPACE=true
-    fi
-    local words=("${COMP_WORDS[@]}")
-    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-        words[COMP_CWORD]="$2"
-    fi
-    COMPREPLY=( $( \
-        _CLAP_IFS="$IFS" \
-        _CLAP_COMPLETE_INDEX="$_CLAP_COMPLETE_INDEX" \
-        _CLAP_COMPLETE_COMP_TYPE="$_CLAP_COMPLETE_COMP_TYPE" \
-        _CLAP_COMPLETE_SPACE="$_CLAP_COMPLETE_SPACE" \
-        FLUX_COMPLETE="bash" \
-        "flux" -- "${words[@]}" \
-    ) )
+    # Readline splits `fn=cr` into `fn`, `=`, `cr`: join them back for flux.
+    local -a words=()
+    local i word last
+    for ((i = 0; i <= COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        last=$((${#words[@]} - 1))
+        if ((last >= 0)) && [[ $word == "=" || ${words[last]} == *= ]]; then
+            words[last]+=$word
+        else
+            words+=("$word")
+        fi
+    done
+    local current=${words[${#words[@]} - 1]} strip=
+    # What readline replaces is only the part after the last `=`.
+    [[ $current == *"$2" ]] && strip=${current%"$2"}
+    COMPREPLY=($(
+        _CLAP_IFS="$IFS"         _CLAP_COMPLETE_INDEX=$((${#words[@]} - 1))         FLUX_COMPLETE="bash"         flux -- "${words[@]}" 2>/dev/null
+    ))
     if [[ $? != 0 ]]; then
         unset COMPREPLY
-    elif [[ $_CLAP_COMPLETE_SPACE == false ]] && [[ "${COMPREPLY-}" =~ [=/:]$ ]]; then
-        compopt -o nospace
+        return
     fi
+    COMPREPLY=("${COMPREPLY[@]#"$strip"}")
+    # A `key=` or a folder is completed without a space, so the rest can follow.
+    [[ ${#COMPREPLY[@]} == 1 && ${COMPREPLY[0]} =~ [=/]$ ]] && compopt -o nospace 2>/dev/null
+    return 0
 }
-if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -o nospace -o bashdefault -o nosort -F _clap_complete_flux flux
-else
-    complete -o nospace -o bashdefault -F _clap_complete_flux flux
-fi
+complete -o nosort -F _flux_dynamic_complete flux 2>/dev/null ||
+    complete -F _flux_dynamic_complete flux

@@ -25,8 +25,9 @@ pub const VAR: &str = "FLUX_COMPLETE";
 /// How many recent executions, jobs or dead letters are offered.
 const RECENT: usize = 50;
 
-/// zsh's script is flux's own (see [`ZshFpath`]); the other shells' are clap_complete's.
-const SHELLS: Shells<'static> = Shells(&[&Bash, &Elvish, &Fish, &Powershell, &ZshFpath]);
+/// bash's and zsh's scripts are flux's own (see [`BashJoined`], [`ZshFpath`]); the other
+/// shells' are clap_complete's.
+const SHELLS: Shells<'static> = Shells(&[&BashJoined, &Elvish, &Fish, &Powershell, &ZshFpath]);
 
 /// Answers a completion request when the shell made one (`FLUX_COMPLETE` set); returns
 /// whether it did, and then the process has nothing else to do.
@@ -44,16 +45,91 @@ pub fn answer_if_asked() -> bool {
 /// The script that makes `shell` complete `flux`: it calls whichever `flux` is on the PATH.
 pub fn registration(shell: Shell) -> std::io::Result<Vec<u8>> {
     let completer: &dyn EnvCompleter = match shell {
-        Shell::Bash => &Bash,
+        Shell::Bash => &BashJoined,
         Shell::Elvish => &Elvish,
         Shell::Fish => &Fish,
         Shell::PowerShell => &Powershell,
         Shell::Zsh => &ZshFpath,
-        _ => &Bash,
+        _ => &BashJoined,
     };
     let mut out = Vec::new();
     completer.write_registration(VAR, "flux", "flux", "flux", &mut out)?;
     Ok(out)
+}
+
+/// bash. Readline splits words at `=` (`COMP_WORDBREAKS`), so `--filter fn=cr` reaches a
+/// completion function as `fn`, `=`, `cr`, and whatever it offers replaces only `cr`.
+/// clap_complete's script passes the pieces on as they are; this one joins them back into
+/// `fn=cr` for flux, and takes `fn=` off the candidates it gets back.
+struct BashJoined;
+
+impl EnvCompleter for BashJoined {
+    fn name(&self) -> &'static str {
+        "bash"
+    }
+
+    fn is(&self, name: &str) -> bool {
+        name == "bash"
+    }
+
+    fn write_registration(
+        &self,
+        var: &str,
+        name: &str,
+        bin: &str,
+        completer: &str,
+        buf: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        let function = format!("_{}_dynamic_complete", name.replace('-', "_"));
+        let completer = shlex::try_quote(completer).unwrap_or(completer.into());
+        let bin = shlex::try_quote(bin).unwrap_or(bin.into());
+        write!(
+            buf,
+            r#"# Completion for {name}: each Tab asks {name} itself ({var}=bash {name} -- words...).
+{function}() {{
+    local IFS=$'\013'
+    # Readline splits `fn=cr` into `fn`, `=`, `cr`: join them back for {name}.
+    local -a words=()
+    local i word last
+    for ((i = 0; i <= COMP_CWORD; i++)); do
+        word=${{COMP_WORDS[i]}}
+        last=$((${{#words[@]}} - 1))
+        if ((last >= 0)) && [[ $word == "=" || ${{words[last]}} == *= ]]; then
+            words[last]+=$word
+        else
+            words+=("$word")
+        fi
+    done
+    local current=${{words[${{#words[@]}} - 1]}} strip=
+    # What readline replaces is only the part after the last `=`.
+    [[ $current == *"$2" ]] && strip=${{current%"$2"}}
+    COMPREPLY=($(
+        _CLAP_IFS="$IFS"         _CLAP_COMPLETE_INDEX=$((${{#words[@]}} - 1))         {var}="bash"         {completer} -- "${{words[@]}}" 2>/dev/null
+    ))
+    if [[ $? != 0 ]]; then
+        unset COMPREPLY
+        return
+    fi
+    COMPREPLY=("${{COMPREPLY[@]#"$strip"}}")
+    # A `key=` or a folder is completed without a space, so the rest can follow.
+    [[ ${{#COMPREPLY[@]}} == 1 && ${{COMPREPLY[0]}} =~ [=/]$ ]] && compopt -o nospace 2>/dev/null
+    return 0
+}}
+complete -o nosort -F {function} {bin} 2>/dev/null ||
+    complete -F {function} {bin}
+"#
+        )
+    }
+
+    fn write_complete(
+        &self,
+        cmd: &mut clap::Command,
+        args: Vec<std::ffi::OsString>,
+        current_dir: Option<&std::path::Path>,
+        buf: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        Bash.write_complete(cmd, args, current_dir, buf)
+    }
 }
 
 /// zsh, as a file on `$fpath` or sourced. clap_complete's zsh script only registers its

@@ -154,6 +154,41 @@ fn completion_scripts_call_flux_at_each_tab_and_zsh_s_works_from_fpath() {
     }
 }
 
+/// bash splits `--filter fn=cr` at the `=` before its completion function sees it: the
+/// script joins the word back for flux and offers what replaces `cr`.
+#[test]
+fn bash_completes_a_filter_value_after_the_equals_sign() {
+    let project = Project::with_files(&[("functions/create_user.ts", "export default () => 1")]);
+    let bin_dir = flux_bin().parent().expect("bin dir").to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // As readline calls it: the words split at `=`, the word being completed as $2.
+    let script = r#"source <(flux completions bash)
+COMP_WORDS=(flux tail --filter fn = cr); COMP_CWORD=5
+_flux_dynamic_complete flux cr =; printf '[%s]' "${COMPREPLY[@]}"; echo
+COMP_WORDS=(flux tail --filter fn =); COMP_CWORD=4
+_flux_dynamic_complete flux "" fn; printf '[%s]' "${COMPREPLY[@]}"; echo
+COMP_WORDS=(flux tail --filter st); COMP_CWORD=3
+_flux_dynamic_complete flux st --filter; printf '[%s]' "${COMPREPLY[@]}"; echo"#;
+    let Ok(output) = Command::new("bash")
+        .args(["--norc", "-c", script])
+        .current_dir(project.path())
+        .env("PATH", path)
+        .output()
+    else {
+        return; // no bash here
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "[create_user]\n[create_user]\n[status=]\n",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn man_pages_read_like_man_pages_and_say_where_they_went() {
     let data = tempfile::tempdir().expect("tempdir");
