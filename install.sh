@@ -8,7 +8,10 @@ usage() {
 Usage: install.sh [--uninstall | --help]
 
 Builds flux (cargo build --release) and installs the binary for the current user,
-plus shell completions and man pages when this flux version can generate them.
+plus shell completions and man pages when this flux version can generate them:
+beside the binary's bin/ folder (~/.local/bin: ~/.local/share/man, …/zsh/site-functions,
+…/bash-completion), or under \${XDG_DATA_HOME:-~/.local/share} for any other folder.
+Prints the line to add to your shell's startup file when man or zsh would not find them.
 
 Install directory, first that applies:
   \$FLUX_INSTALL_DIR            if set and non-empty
@@ -87,9 +90,17 @@ if [[ ":$PATH:" != *":$install_dir:"* ]]; then
   echo
 fi
 
+# Shared files go beside the binary when it is installed into a prefix's bin/ (~/.local/bin:
+# ~/.local/share/…, /usr/local/bin: /usr/local/share/…), where man and zsh look for them;
+# otherwise under the XDG data folder.
+if [[ $(basename "$install_dir") == bin ]]; then share="$(dirname "$install_dir")/share"
+else share="$data_home"; fi
+notes=()
+
 # Completions: only for shells that are installed, and only if this flux can generate them.
+# The scripts ask the `flux` on the PATH for candidates at each Tab.
 write_completion() { # <shell> <file>
-  command -v "$1" >/dev/null 2>&1 || return 0
+  command -v "$1" >/dev/null 2>&1 || return 1
   mkdir -p "$(dirname "$2")"
   if "$bin" completions "$1" >"$2.tmp"; then
     mv -f "$2.tmp" "$2"
@@ -98,18 +109,26 @@ write_completion() { # <shell> <file>
   else
     rm -f "$2.tmp"
     echo "completions ($1): generation failed, skipped" >&2
+    return 1
   fi
 }
 if "$bin" completions bash >/dev/null 2>&1; then
-  write_completion bash "$data_home/bash-completion/completions/flux"
-  write_completion zsh "$data_home/zsh/site-functions/_flux"
-  write_completion fish "$config_home/fish/completions/flux.fish"
+  write_completion bash "$share/bash-completion/completions/flux" || true
+  zsh_dir="$share/zsh/site-functions"
+  if write_completion zsh "$zsh_dir/_flux"; then
+    # A login shell's fpath, with the user's ~/.zshrc read: is the folder on it?
+    if ! zsh -ic 'print -rl -- $fpath' </dev/null 2>/dev/null | grep -qxF "$zsh_dir"; then
+      notes+=("zsh: add this line to ~/.zshrc before compinit runs (before oh-my-zsh is sourced, if you use it):"
+        "    fpath=($zsh_dir \$fpath)")
+    fi
+  fi
+  write_completion fish "$config_home/fish/completions/flux.fish" || true
 else
   echo "completions: not supported by this flux version, skipped"
 fi
 
 if "$bin" man --help >/dev/null 2>&1; then
-  man_dir="$data_home/man/man1"
+  man_dir="$share/man/man1"
   mkdir -p "$man_dir"
   # Pages at least as new as this marker are the ones flux just wrote (not stale older ones).
   marker=$(mktemp)
@@ -117,14 +136,26 @@ if "$bin" man --help >/dev/null 2>&1; then
   if "$bin" man --dir "$man_dir" >/dev/null; then
     for page in "$man_dir"/flux*.1; do
       [[ -f $page && ! $page -ot $marker ]] || continue
-      echo "man page: $page"
       written+=("$page")
     done
+    echo "man pages: $man_dir/flux*.1"
+    # man-db finds <prefix>/share/man for a <prefix>/bin on the PATH; ask it, as a new shell would.
+    if command -v man >/dev/null 2>&1 &&
+      [[ $(PATH="$install_dir:$PATH" man -w flux-dev 2>/dev/null) != "$man_dir/flux-dev.1"* ]]; then
+      notes+=("man: add this line to ~/.bashrc or ~/.zshrc so that 'man flux-dev' finds the pages:"
+        "    export MANPATH=\"$(dirname "$man_dir"):\$MANPATH\"")
+    fi
   else
     echo "man pages: generation failed, skipped" >&2
   fi
 else
   echo "man pages: not supported by this flux version, skipped"
+fi
+
+if ((${#notes[@]})); then
+  echo
+  printf '%s\n' "${notes[@]}"
+  echo
 fi
 
 # Keep entries from an earlier install that still exist (e.g. a different install dir),

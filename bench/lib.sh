@@ -1,11 +1,12 @@
-# Shared by the bench scripts: a release build, a scratch folder removed on exit, and
+# Shared by the bench scripts: a release build with symbols (Cargo.toml's `profiling` profile,
+# so that perf can name functions), a scratch folder removed on exit, and
 # `start DIR` / `stop` for a quiet `flux dev` on a free port (sets $pid and $url).
 # FLUX_BIN=path runs that binary instead (e.g. a debug build, to try a script quickly).
 if [ -n "${FLUX_BIN:-}" ]; then
   FLUX="$FLUX_BIN"
 else
-  cargo build --release --quiet
-  FLUX="$PWD/target/release/flux"
+  cargo build --profile profiling --quiet
+  FLUX="$PWD/target/profiling/flux"
 fi
 
 work=$(mktemp -d)

@@ -12,5 +12,5 @@ mkdir -p completions
 "$flux" completions powershell >completions/_flux.ps1
 "$flux" completions elvish >completions/flux.elv
 rm -rf man
-"$flux" man --dir man 2>/dev/null
+"$flux" man --dir man >/dev/null
 echo "regenerated completions/ and man/"

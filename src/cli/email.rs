@@ -1,13 +1,11 @@
 //! `flux email list|show`: the emails `ctx.email.send` captured instead of sending.
 
-use std::io::IsTerminal;
-
 use super::source::read_or_store;
 use super::{CliError, EmailCommand, Format, GlobalArgs};
 use crate::api::Emails;
 use crate::client::Target;
-use crate::output::print_line;
-use crate::render::{escape, render_table};
+use crate::output::{print_line, terminal_width};
+use crate::render::{escape, render_table, Column};
 use crate::store::{write_private, Email};
 use crate::timefmt::rfc3339;
 
@@ -54,13 +52,15 @@ fn list(target: &Target, global: &GlobalArgs, limit: usize) -> Result<(), CliErr
                 style.dim(&format!("req:{}", short(&email.record_id))),
             ]
         })
-        .collect();
-    let fit = std::io::stdout().is_terminal();
-    print_line(&render_table(
-        &["ID", "SENT", "TO", "SUBJECT", "SENT BY"],
-        rows,
-        fit,
-    ))?;
+        .collect::<Vec<_>>();
+    let columns = [
+        Column::whole("ID"),
+        Column::whole("SENT"),
+        Column::shrink("TO"),
+        Column::shrink("SUBJECT"),
+        Column::whole("SENT BY"),
+    ];
+    print_line(&render_table(&columns, &rows, terminal_width()))?;
     Ok(())
 }
 

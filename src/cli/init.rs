@@ -52,12 +52,10 @@ pub fn run(args: &InitArgs) -> Result<(), CliError> {
     for (relative, contents) in TEMPLATE {
         write(&dir.join(relative), contents)?;
     }
-    eprintln!("Created a flux project in {}", dir.display());
-    eprintln!();
-    eprintln!("Next:");
-    eprintln!("  cd {}", dir.display());
-    eprintln!("  flux dev");
-    Ok(())
+    let shown = dir.display();
+    Ok(crate::output::print_line(&format!(
+        "Created a flux project in {shown}\n\nNext:\n  cd {shown}\n  flux dev"
+    ))?)
 }
 
 fn write(path: &Path, contents: &str) -> Result<(), CliError> {

@@ -1,5 +1,6 @@
 //! The command line: clap definitions here, one module per command.
 
+pub mod complete;
 pub mod config;
 pub mod dev;
 mod dev_output;
@@ -17,7 +18,8 @@ pub mod why;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
+use clap_complete::{ArgValueCandidates, ArgValueCompleter};
 
 pub use exit::{CliError, ErrorKind};
 
@@ -69,7 +71,14 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// The flux server to talk to (default: the one recorded in the project's .flux/)
-    #[arg(long, global = true, env = "FLUX_URL", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "FLUX_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        value_hint = ValueHint::Url
+    )]
     pub url: Option<String>,
     /// Output format
     #[arg(long, global = true, value_enum, default_value_t = Format::Pretty)]
@@ -163,7 +172,7 @@ pub enum Command {
     Trace(TraceArgs),
     /// Stream executions as they happen, one line each
     #[command(
-        after_help = "Examples:\n  flux tail --filter type=job\n  flux tail --filter type=job --last 1h\n  flux tail --filter status=error|timeout --filter fn=send_welcome_email\n  flux tail --since 10m --no-follow --format json | jq .record.id"
+        after_help = "Examples:\n  flux tail --filter type=job\n  flux tail --filter type=job --last 1h\n  flux tail --filter 'status=error|timeout' --filter fn=send_welcome_email\n  flux tail --since 10m --no-follow --format json | jq .record.id"
     )]
     Tail(TailArgs),
     /// Explain a failed execution: root cause, location, input, data changes, suggestion
@@ -210,6 +219,11 @@ pub enum Command {
         command: StoreCommand,
     },
     /// Print a shell completion script
+    ///
+    /// At each Tab the script asks the `flux` on your PATH what fits: commands and flags, and
+    /// from the project you stand in, execution and job ids, function and table names and
+    /// `--filter` keys. For zsh, put the file in a folder on $fpath, e.g. ~/.zfunc with
+    /// `fpath=(~/.zfunc $fpath)` in ~/.zshrc before `compinit` (./install.sh says what to add).
     #[command(
         after_help = "Examples:\n  flux completions bash > ~/.local/share/bash-completion/completions/flux\n  flux completions zsh > ~/.zfunc/_flux\n  flux completions fish > ~/.config/fish/completions/flux.fish"
     )]
@@ -219,12 +233,13 @@ pub enum Command {
     },
     /// Write man pages, one per command and subcommand
     #[command(
-        after_help = "Examples:\n  flux man --dir ~/.local/share/man/man1\n  man flux-queue-dead-letter-replay"
+        after_help = "Examples:\n  flux man\n  man flux-queue-dead-letter-replay\n  flux man --dir /usr/local/share/man/man1"
     )]
     Man {
-        /// Folder to write the pages to
-        #[arg(long, default_value = "man")]
-        dir: PathBuf,
+        /// Folder to write the pages to [default: ~/.local/share/man/man1, or
+        /// $XDG_DATA_HOME/man/man1]
+        #[arg(long, value_hint = ValueHint::DirPath)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -236,12 +251,13 @@ pub enum StateCommand {
     )]
     History {
         /// The table
+        #[arg(add = ArgValueCompleter::new(complete::table_names))]
         table: String,
         /// Only this row (its primary key)
         #[arg(long, value_name = "ROW")]
         id: Option<String>,
         /// req=ID: only changes made by that execution
-        #[arg(long, value_name = "req=ID")]
+        #[arg(long, value_name = "req=ID", add = ArgValueCompleter::new(complete::request_filter))]
         filter: Vec<String>,
         /// Only changes this recent: 1h, 30m, or an RFC 3339 time
         #[arg(long, value_name = "DURATION")]
@@ -253,6 +269,7 @@ pub enum StateCommand {
     #[command(after_help = "Examples:\n  flux state blame users --id u_1")]
     Blame {
         /// The table
+        #[arg(add = ArgValueCompleter::new(complete::table_names))]
         table: String,
         /// The row's primary key
         #[arg(long, value_name = "ROW")]
@@ -266,6 +283,7 @@ pub enum ConfigCommand {
     #[command(after_help = "Examples:\n  flux config get url")]
     Get {
         /// url or token
+        #[arg(add = ArgValueCandidates::new(complete::setting_keys))]
         key: String,
     },
     /// Change one setting
@@ -274,6 +292,7 @@ pub enum ConfigCommand {
     )]
     Set {
         /// url or token
+        #[arg(add = ArgValueCandidates::new(complete::setting_keys))]
         key: String,
         value: String,
     },
@@ -281,6 +300,7 @@ pub enum ConfigCommand {
     #[command(after_help = "Examples:\n  flux config unset token")]
     Unset {
         /// url or token
+        #[arg(add = ArgValueCandidates::new(complete::setting_keys))]
         key: String,
     },
     /// Print every setting (secrets shortened)
@@ -321,6 +341,7 @@ pub enum QueueCommand {
     )]
     Enqueue {
         /// The worker: functions/<NAME>.ts
+        #[arg(add = ArgValueCompleter::new(complete::function_names))]
         name: String,
         /// The job's data, as JSON
         #[arg(long, default_value = "null")]
@@ -341,10 +362,10 @@ pub enum QueueCommand {
     )]
     List {
         /// pending, scheduled, running, done or dead
-        #[arg(long)]
+        #[arg(long, add = ArgValueCandidates::new(complete::job_states))]
         state: Option<String>,
         /// fn=NAME: only jobs of that worker
-        #[arg(long, value_name = "fn=NAME")]
+        #[arg(long, value_name = "fn=NAME", add = ArgValueCompleter::new(complete::function_filter))]
         filter: Vec<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
@@ -374,7 +395,7 @@ pub enum StoreCommand {
     )]
     Check {
         /// Project folder
-        #[arg(default_value = ".")]
+        #[arg(default_value = ".", value_hint = ValueHint::DirPath)]
         dir: PathBuf,
     },
 }
@@ -387,22 +408,31 @@ pub enum DeadLetterCommand {
     )]
     List {
         /// fn=NAME: only jobs of that worker
-        #[arg(long, value_name = "fn=NAME")]
+        #[arg(long, value_name = "fn=NAME", add = ArgValueCompleter::new(complete::function_filter))]
         filter: Vec<String>,
     },
     /// Put dead jobs back in the queue with a fresh attempt count
     #[command(
-        after_help = "Examples:\n  flux queue dead-letter replay d5e6f7a8      (the id from the list, the job id, or any attempt's id)\n  flux queue dead-letter replay --all --filter fn=send_welcome_email"
+        after_help = "Examples:\n  flux queue dead-letter replay d5e6f7a8\n  flux queue dead-letter replay --all --filter fn=send_welcome_email"
     )]
     Replay {
         /// The id from the list, the job's id, or any of its attempts' ids
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        #[arg(
+            required_unless_present = "all",
+            conflicts_with = "all",
+            add = ArgValueCompleter::new(complete::dead_letter_ids)
+        )]
         id: Option<String>,
         /// Replay every dead job (with --filter, those of one worker)
         #[arg(long)]
         all: bool,
         /// fn=NAME: with --all, only jobs of that worker
-        #[arg(long, value_name = "fn=NAME", requires = "all")]
+        #[arg(
+            long,
+            value_name = "fn=NAME",
+            requires = "all",
+            add = ArgValueCompleter::new(complete::function_filter)
+        )]
         filter: Vec<String>,
     },
 }
@@ -410,6 +440,7 @@ pub enum DeadLetterCommand {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Folder to create the project in
+    #[arg(value_hint = ValueHint::DirPath)]
     pub dir: PathBuf,
     /// Write into a folder that is not empty (files of the same name are replaced)
     #[arg(long)]
@@ -419,10 +450,16 @@ pub struct InitArgs {
 #[derive(Debug, Args)]
 pub struct DevArgs {
     /// The project folder
-    #[arg(default_value = ".")]
+    #[arg(default_value = ".", value_hint = ValueHint::DirPath)]
     pub dir: PathBuf,
     /// Port to listen on
-    #[arg(long, short, default_value_t = 4000, env = "FLUX_PORT")]
+    #[arg(
+        long,
+        short,
+        default_value_t = 4000,
+        env = "FLUX_PORT",
+        hide_env_values = true
+    )]
     pub port: u16,
     /// Address to listen on; beyond loopback the /_flux API requires a token (--token, or one
     /// generated and printed at start)
@@ -437,7 +474,7 @@ pub struct DevArgs {
 pub struct TailArgs {
     /// key=value, repeatable (all keys must match; `|` separates values that may):
     /// type=job|http, fn=NAME, status=ok|error|timeout, req=ID (executions it caused), job=ID
-    #[arg(long, value_name = "KEY=VALUE")]
+    #[arg(long, value_name = "KEY=VALUE", add = ArgValueCompleter::new(complete::tail_filter))]
     pub filter: Vec<String>,
     /// Print this much history first: 1h, 30m …
     #[arg(long, value_name = "DURATION")]
@@ -453,16 +490,37 @@ pub struct TailArgs {
 #[derive(Debug, Args)]
 pub struct WhyArgs {
     /// Execution id, or any unambiguous prefix of 4+ characters
+    #[arg(add = ArgValueCompleter::new(complete::failed_execution_ids))]
     pub id: String,
 }
 
 #[derive(Debug, Args)]
 pub struct TraceArgs {
     /// Execution id, or any unambiguous prefix of 4+ characters
+    #[arg(add = ArgValueCompleter::new(complete::execution_ids))]
     pub id: String,
     /// Also show each span's inputs and outputs, the stack and the record's input
     #[arg(long, short)]
     pub verbose: bool,
+}
+
+/// Whether a command line that clap refused asked for JSON (`--json`, `--format json`), so
+/// that its usage error is JSON too. Read from the words themselves: clap stops at the first
+/// error, before a `--json` that comes after it.
+pub fn wants_json(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<std::ffi::OsString> = args.into_iter().skip(1).collect();
+    let words = args.iter().take_while(|a| *a != "--");
+    let mut previous: Option<&std::ffi::OsString> = None;
+    for word in words {
+        if word == "--json"
+            || word == "--format=json"
+            || (word == "json" && previous.is_some_and(|p| p == "--format"))
+        {
+            return true;
+        }
+        previous = Some(word);
+    }
+    false
 }
 
 /// Runs the parsed command.
@@ -480,6 +538,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Config { command } => config::run(&command, &cli.global),
         Command::Store { command } => store::run(&command, &cli.global),
         Command::Completions { shell } => generate::completions(shell),
-        Command::Man { dir } => generate::man(&dir),
+        Command::Man { dir } => generate::man(dir.as_deref()),
     }
 }

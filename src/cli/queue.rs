@@ -9,9 +9,9 @@ use super::{CliError, DeadLetterCommand, ErrorKind, Format, GlobalArgs, QueueCom
 use crate::api::{DeadLetters, EnqueuedJobs, Jobs, NewJob, Paused, QueueStats, Replayed};
 use crate::client::{self, encode, Answer, Target};
 use crate::clock::now_us;
-use crate::output::print_line;
+use crate::output::{print_line, terminal_width};
 use crate::record::{short_error, ExecId, JobState};
-use crate::render::{escape, render_table};
+use crate::render::{escape, render_table, Column};
 use crate::store::{DeadLetter, JobRow, StatsRow};
 use crate::timefmt::{rfc3339, short_duration};
 
@@ -33,8 +33,8 @@ fn function_filter(filters: &[String]) -> Result<Option<String>, CliError> {
 }
 
 /// Tables fit a terminal's width; piped, each row stays on one line.
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
-    render_table(header, rows, std::io::stdout().is_terminal())
+fn table(columns: &[Column], rows: &[Vec<String>]) -> String {
+    render_table(columns, rows, terminal_width())
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
@@ -148,14 +148,14 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
         eprintln!("no jobs yet");
         return Ok(());
     }
-    let header = [
-        "FUNCTION",
-        "PENDING",
-        "SCHEDULED",
-        "RUNNING",
-        "DONE",
-        "DEAD",
-        "OLDEST PENDING",
+    let columns = [
+        Column::shrink("FUNCTION"),
+        Column::whole("PENDING"),
+        Column::whole("SCHEDULED"),
+        Column::whole("RUNNING"),
+        Column::whole("DONE"),
+        Column::whole("DEAD"),
+        Column::whole("OLDEST PENDING"),
     ];
     let mut cells = Vec::new();
     for row in &rows {
@@ -170,7 +170,7 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
                 .map_or_else(|| "-".to_string(), |age| short_duration(age as u64)),
         ]);
     }
-    print_line(&table(&header, cells))?;
+    print_line(&table(&columns, &cells))?;
     match paused {
         Some(true) => eprintln!("the queue is paused: 'flux queue resume' starts attempts again"),
         None => eprintln!("(read from the store: this project's flux server is not running)"),
@@ -215,13 +215,13 @@ fn list(
         eprintln!("no jobs match");
         return Ok(());
     }
-    let header = [
-        "JOB",
-        "FUNCTION",
-        "STATE",
-        "ATTEMPTS",
-        "RUN AT",
-        "LAST ERROR",
+    let columns = [
+        Column::whole("JOB"),
+        Column::shrink("FUNCTION"),
+        Column::whole("STATE"),
+        Column::whole("ATTEMPTS"),
+        Column::whole("RUN AT"),
+        Column::shrink("LAST ERROR"),
     ];
     let mut cells = Vec::new();
     for job in &jobs {
@@ -237,7 +237,7 @@ fn list(
                 .unwrap_or_default(),
         ]);
     }
-    Ok(print_line(&table(&header, cells))?)
+    Ok(print_line(&table(&columns, &cells))?)
 }
 
 fn pause_or_resume(target: &Target, global: &GlobalArgs, action: &str) -> Result<(), CliError> {

@@ -15,11 +15,11 @@ use crate::record::{Kind, RecordSummary, Status, Transition};
 use crate::timefmt::short_duration;
 
 pub use echo::{console_capped_line, console_lines, email_line};
-pub use error::{error_report, escape_message};
+pub use error::{error_json, error_report, escape_message};
 pub use escape::{escape, escape_block_line, escaped_lines};
 pub use state::{render_blame, render_change};
 pub use style::Style;
-pub use table::render_table;
+pub use table::{render_table, Column};
 pub use trace::{render_mutations, render_trace, TraceContext};
 pub use value::inspect;
 pub use why::render_why;

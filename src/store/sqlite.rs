@@ -47,6 +47,10 @@ impl Storage for Store {
         mutations::row_changes(&self.connect()?, filter)
     }
 
+    fn app_tables(&self) -> Result<Vec<String>> {
+        mutations::app_tables(&self.connect()?)
+    }
+
     fn job_stats(&self, now_us: i64) -> Result<Vec<StatsRow>> {
         Ok(jobs::stats(&self.connect()?, now_us)?)
     }

@@ -56,6 +56,9 @@ pub trait Storage: Send + Sync {
     /// Row changes (`flux state history`; `blame` reads them).
     fn row_changes(&self, filter: &ChangeFilter) -> Result<Vec<RowChange>>;
 
+    /// The app's tables (flux's own left out), by name: what `flux state` can be asked about.
+    fn app_tables(&self) -> Result<Vec<String>>;
+
     /// Counts per function and job state, for `flux queue stats`.
     fn job_stats(&self, now_us: i64) -> Result<Vec<StatsRow>>;
 

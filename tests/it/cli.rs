@@ -29,6 +29,7 @@ fn committed_completions_and_man_pages_match_the_binary() {
     let status = Command::new(flux_bin())
         .args(["man", "--dir"])
         .arg(dir.path())
+        .stdout(std::process::Stdio::null())
         .status()
         .expect("run");
     assert!(status.success());
@@ -79,6 +80,53 @@ fn every_command_has_examples_in_its_help() {
         text.contains("Exit codes:") && text.contains("4  no flux server answered"),
         "{text}"
     );
+}
+
+/// An example is copied into a shell: a `|` inside an argument must be quoted (else it is a
+/// pipe), and a real pipe stands between spaces; no parentheses or `;` slip in unquoted.
+#[test]
+fn help_examples_paste_into_a_shell() {
+    fn unquoted_trouble(line: &str) -> Option<String> {
+        let (mut single, mut double) = (false, false);
+        let chars: Vec<char> = line.chars().collect();
+        for (i, &c) in chars.iter().enumerate() {
+            match c {
+                '\'' if !double => single = !single,
+                '"' if !single => double = !double,
+                _ if single || double => {}
+                '|' if chars.get(i.wrapping_sub(1)) != Some(&' ')
+                    || chars.get(i + 1) != Some(&' ') =>
+                {
+                    return Some(format!("unquoted | at {i}"))
+                }
+                '(' | ')' | ';' => return Some(format!("unquoted {c} at {i}")),
+                _ => {}
+            }
+        }
+        (single || double).then(|| "unclosed quote".to_string())
+    }
+    fn walk(command: &clap::Command, bad: &mut Vec<String>) {
+        for help in [command.get_after_help(), command.get_after_long_help()]
+            .into_iter()
+            .flatten()
+        {
+            let text = help.to_string();
+            let Some((_, examples)) = text.split_once("Examples:\n") else {
+                continue;
+            };
+            for line in examples.lines().take_while(|l| l.starts_with("  ")) {
+                if let Some(trouble) = unquoted_trouble(line.trim()) {
+                    bad.push(format!("{}: {trouble}: {line}", command.get_name()));
+                }
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, bad);
+        }
+    }
+    let mut bad = Vec::new();
+    walk(&flux::cli::Cli::command(), &mut bad);
+    assert!(bad.is_empty(), "examples that do not paste: {bad:#?}");
 }
 
 #[test]

@@ -236,6 +236,7 @@ fn help_of_the_main_commands() {
           why          Explain a failed execution: root cause, location, input, data changes, suggestion
           state        Who changed a table or a row, and how
           queue        Inspect and manage the job queue
+          email        Read the emails ctx.email.send captured (flux sends none)
           config       Read and change user-level settings (default server URL, token)
           store        Check the project's store file (.flux/flux.db) for damage
           completions  Print a shell completion script
@@ -246,7 +247,7 @@ fn help_of_the_main_commands() {
               --url <URL>
                   The flux server to talk to (default: the one recorded in the project's .flux/)
                   
-                  [env: FLUX_URL=]
+                  [env: FLUX_URL]
 
               --format <FORMAT>
                   Output format
@@ -303,9 +304,9 @@ fn help_of_the_main_commands() {
           [DIR]  The project folder [default: .]
 
         Options:
-          -p, --port <PORT>      Port to listen on [env: FLUX_PORT=] [default: 4000]
+          -p, --port <PORT>      Port to listen on [env: FLUX_PORT] [default: 4000]
               --url <URL>        The flux server to talk to (default: the one recorded in the project's
-                                 .flux/) [env: FLUX_URL=]
+                                 .flux/) [env: FLUX_URL]
               --format <FORMAT>  Output format [default: pretty] [possible values: pretty, json]
               --host <HOST>      Address to listen on; beyond loopback the /_flux API requires a token
                                  (--token, or one generated and printed at start) [default: 127.0.0.1]
@@ -333,7 +334,7 @@ fn help_of_the_main_commands() {
 
         Options:
               --url <URL>        The flux server to talk to (default: the one recorded in the project's
-                                 .flux/) [env: FLUX_URL=]
+                                 .flux/) [env: FLUX_URL]
           -v, --verbose          Also show each span's inputs and outputs, the stack and the record's input
               --format <FORMAT>  Output format [default: pretty] [possible values: pretty, json]
               --json             Same as --format json
@@ -360,7 +361,7 @@ fn help_of_the_main_commands() {
 
         Options:
               --url <URL>        The flux server to talk to (default: the one recorded in the project's
-                                 .flux/) [env: FLUX_URL=]
+                                 .flux/) [env: FLUX_URL]
               --format <FORMAT>  Output format [default: pretty] [possible values: pretty, json]
               --json             Same as --format json
               --color <WHEN>     When to use colour [default: auto] [possible values: auto, always, never]
@@ -385,7 +386,7 @@ fn help_of_the_main_commands() {
                                     may): type=job|http, fn=NAME, status=ok|error|timeout, req=ID
                                     (executions it caused), job=ID
               --url <URL>           The flux server to talk to (default: the one recorded in the project's
-                                    .flux/) [env: FLUX_URL=]
+                                    .flux/) [env: FLUX_URL]
               --format <FORMAT>     Output format [default: pretty] [possible values: pretty, json]
               --last <DURATION>     Print this much history first: 1h, 30m …
               --json                Same as --format json
@@ -401,7 +402,7 @@ fn help_of_the_main_commands() {
         Examples:
           flux tail --filter type=job
           flux tail --filter type=job --last 1h
-          flux tail --filter status=error|timeout --filter fn=send_welcome_email
+          flux tail --filter 'status=error|timeout' --filter fn=send_welcome_email
           flux tail --since 10m --no-follow --format json | jq .record.id
         "#);
     insta::assert_snapshot!(run(&project, &["queue", "--help"]), @r#"
@@ -422,7 +423,7 @@ fn help_of_the_main_commands() {
 
         Options:
               --url <URL>        The flux server to talk to (default: the one recorded in the project's
-                                 .flux/) [env: FLUX_URL=]
+                                 .flux/) [env: FLUX_URL]
               --format <FORMAT>  Output format [default: pretty] [possible values: pretty, json]
               --json             Same as --format json
               --color <WHEN>     When to use colour [default: auto] [possible values: auto, always, never]
@@ -450,7 +451,7 @@ fn help_of_the_main_commands() {
         Options:
               --id <ROW>         Only this row (its primary key)
               --url <URL>        The flux server to talk to (default: the one recorded in the project's
-                                 .flux/) [env: FLUX_URL=]
+                                 .flux/) [env: FLUX_URL]
               --filter <req=ID>  req=ID: only changes made by that execution
               --format <FORMAT>  Output format [default: pretty] [possible values: pretty, json]
               --json             Same as --format json

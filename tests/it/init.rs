@@ -57,8 +57,14 @@ fn init_refuses_a_folder_that_is_not_empty_unless_forced() {
     assert!(stderr.contains("--force"), "{stderr}");
     assert!(!project.path().join("flux.config.ts").exists());
 
-    let (code, _, stderr) = project.run(&["init", ".", "--force"]);
+    let (code, stdout, stderr) = project.run(&["init", ".", "--force"]);
     assert_eq!(code, 0, "{stderr}");
+    // Success is output, not a diagnostic: it goes to stdout, and stderr stays empty.
+    assert!(
+        stdout.starts_with("Created a flux project in .") && stdout.contains("  flux dev"),
+        "{stdout}"
+    );
+    assert_eq!(stderr, "");
     assert!(project.path().join("functions/create_user.ts").exists());
     assert_eq!(
         std::fs::read_to_string(project.path().join("notes.txt")).expect("kept"),

@@ -3,6 +3,7 @@
 mod architecture;
 mod bad_input;
 mod cli;
+mod conventions;
 mod dev;
 mod durability;
 mod emails;

@@ -116,6 +116,7 @@ impl Project {
             .arg("init")
             .arg(dir.path())
             .arg("--force")
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .expect("run flux init");
