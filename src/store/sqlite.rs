@@ -9,12 +9,14 @@ use serde_json::Value;
 
 use super::storage::{JobClaims, JobWrites, Pruning, Storage};
 use super::{
-    jobs, mutations, records, retention, ChangeFilter, Checked, DeadLetter, EnqueueError,
+    jobs, mutations, records, retention, schema, ChangeFilter, Checked, DeadLetter, EnqueueError,
     EnqueueOptions, Enqueued, JobLookup, JobRow, RecordFilter, RecordLookup, ReplayError, Result,
     RowChange, StatsRow, Store, TailFilter, WriteLock,
 };
 use crate::project::Retention;
-use crate::record::{ExecId, ExecutionRecord, JobId, JobState, RecordSummary, TailEvent};
+use crate::record::{
+    ExecId, ExecutionRecord, JobId, JobState, RecordSummary, TableSchema, TailEvent,
+};
 
 impl Storage for Store {
     fn location(&self) -> String {
@@ -45,6 +47,14 @@ impl Storage for Store {
 
     fn row_changes(&self, filter: &ChangeFilter) -> Result<Vec<RowChange>> {
         mutations::row_changes(&self.connect()?, filter)
+    }
+
+    fn schema(&self) -> Result<Vec<TableSchema>> {
+        schema::tables(&self.connect()?)
+    }
+
+    fn row_exists(&self, table: &str, column: &str, value: &Value) -> Result<bool> {
+        schema::row_exists(&self.connect()?, table, column, value)
     }
 
     fn job_stats(&self, now_us: i64) -> Result<Vec<StatsRow>> {
