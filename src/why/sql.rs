@@ -931,10 +931,15 @@ fn schema_error(span: &Span, message: &str, related: &Related) -> Option<Finding
     ))
 }
 
-/// Causal reach: the execution failed after reading a row another execution had changed. The
-/// change whose new value the error names is blamed, or the only such change.
+/// Causal reach: the execution threw after reading a row another execution had changed. The
+/// change whose new value (or column) the error names is blamed, or the only such change. A
+/// failed statement or upstream call is a cause of its own, and blames no reader.
 pub(super) fn reach(record: &ExecutionRecord, related: &Related) -> Option<Blame> {
-    if record.status != Status::Error || failed_statement(record).is_some() {
+    let upstream_failed = record.spans.iter().any(|s| {
+        s.name == SpanKind::Fetch
+            && (s.status != SpanStatus::Ok || s.u64_attr(attr::STATUS).is_some_and(|c| c >= 400))
+    });
+    if record.status != Status::Error || failed_statement(record).is_some() || upstream_failed {
         return None;
     }
     let message = record
@@ -1046,6 +1051,77 @@ mod tests {
         assert_eq!(closest("user", ["orders", "users"]), Some("users"));
         assert_eq!(closest("invoices", ["orders", "users"]), None);
         assert_eq!(closest("x", ["id"]), None);
+    }
+
+    fn read_then_threw(extra: Vec<Span>) -> ExecutionRecord {
+        let mut record = crate::record::sample(Kind::Http, "checkout", Status::Error);
+        record.error = Some(crate::record::ErrorInfo {
+            name: "Error".into(),
+            message: "order 7 is shipped".into(),
+            stack: None,
+            location: Some("checkout.ts:3".into()),
+            frames: Vec::new(),
+        });
+        let attrs = json!({ "sql": "SELECT * FROM orders WHERE state = $1", "params": ["x"], "rows": 1, "keys": [7] });
+        record.spans = vec![Span {
+            id: 1,
+            parent: Some(0),
+            name: SpanKind::DbQuery,
+            start_us: 10,
+            duration_us: 5,
+            status: SpanStatus::Ok,
+            location: Some("checkout.ts:2".into()),
+            attrs: attrs.as_object().cloned().unwrap_or_default(),
+            error: None,
+        }];
+        record.spans.extend(extra);
+        record
+    }
+
+    fn shipped(at_us: i64) -> RowChange {
+        RowChange {
+            record_id: "cd".repeat(16),
+            function: Some("ship".into()),
+            table: "orders".into(),
+            pk: json!(7),
+            op: "update".into(),
+            before: json!({ "id": 7, "state": "paid" }).as_object().cloned(),
+            after: json!({ "id": 7, "state": "shipped" }).as_object().cloned(),
+            committed: true,
+            at_us,
+        }
+    }
+
+    #[test]
+    fn a_row_read_and_changed_before_the_read_is_blamed_for_a_throw() {
+        let record = read_then_threw(Vec::new());
+        let related = Related {
+            row_history: vec![shipped(999_000)],
+            ..Default::default()
+        };
+        assert_eq!(
+            lookups(&record, &related).history,
+            [("orders".to_string(), json!(7))]
+        );
+        let blamed = reach(&record, &related).expect("blamed");
+        assert_eq!(blamed.did, "updated orders 7: state 'paid' → 'shipped'");
+        // A change after the read did not cause what the execution saw.
+        let later = Related {
+            row_history: vec![shipped(2_000_000)],
+            ..Default::default()
+        };
+        assert_eq!(reach(&record, &later), None);
+        // A failed upstream call is the cause, whatever was read.
+        let fetch = Span {
+            id: 2,
+            name: SpanKind::Fetch,
+            attrs: json!({ "status": 503 })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            ..record.spans[0].clone()
+        };
+        assert_eq!(reach(&read_then_threw(vec![fetch]), &related), None);
     }
 
     #[test]
