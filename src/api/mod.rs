@@ -73,6 +73,18 @@ pub struct Changes<C> {
     pub changes: Vec<C>,
 }
 
+/// `GET /_flux/api/schema`: the app's tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Schema<T> {
+    pub tables: Vec<T>,
+}
+
+/// `GET /_flux/api/rows/<table>?column=&value=`: whether such a row exists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowExists {
+    pub exists: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ pub mod exit;
 pub mod generate;
 pub mod init;
 pub mod queue;
+mod related;
 mod source;
 pub mod state;
 pub mod store;

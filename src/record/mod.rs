@@ -9,6 +9,7 @@ mod change;
 mod id;
 mod inspect;
 mod job;
+mod schema;
 mod span;
 
 #[cfg(test)]
@@ -18,6 +19,7 @@ pub use change::{Blame, RowChange};
 pub use id::{ExecId, IdError, JobId};
 pub use inspect::inspect;
 pub use job::{short_error, JobState, Transition};
+pub use schema::{ForeignKey, TableSchema};
 pub use span::{attr, Span, SpanKind, SpanStatus};
 
 use serde::{Deserialize, Serialize};

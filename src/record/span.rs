@@ -144,6 +144,9 @@ pub mod attr {
     pub const PARAMS: &str = "params";
     pub const ROWS: &str = "rows";
     pub const CHANGES: &str = "changes";
+    /// `db.query`: the primary keys of the rows it returned (the first 20), when they are
+    /// rows of one table that has a single-column key.
+    pub const KEYS: &str = "keys";
 
     /// `db.transaction`: `committed` or `rolled back`.
     pub const OUTCOME: &str = "outcome";

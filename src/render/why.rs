@@ -2,7 +2,24 @@
 
 use super::{escape, escape_message, inspect, record_line, render_mutations, Style};
 use crate::record::{ExecutionRecord, Kind};
-use crate::why::{input, Finding};
+use crate::timefmt::rfc3339;
+use crate::why::{input, Blame, Finding};
+
+/// `req:1a2b3c4d (create_user) at 07:11:22.790Z: deleted users 42`.
+fn blame_line(blame: &Blame) -> String {
+    let mut line = format!("req:{}", &blame.id[..blame.id.len().min(8)]);
+    if let Some(function) = &blame.function {
+        line.push_str(&format!(" ({function})"));
+    }
+    if let Some(at_us) = blame.at_us {
+        let time = rfc3339(at_us);
+        // The time of day: the day is today's in a debugging session, and the full time is
+        // in `--format json` and `flux trace`.
+        let time = time.split_once('T').map_or(time.as_str(), |(_, t)| t);
+        line.push_str(&format!(" at {time}"));
+    }
+    escape(&format!("{line}: {}", blame.did)).into_owned()
+}
 
 /// The root cause (or that nothing failed), where, the input, the data changes, and what to do.
 pub fn render_why(record: &ExecutionRecord, finding: Option<&Finding>, style: Style) -> String {
@@ -48,6 +65,9 @@ pub fn render_why(record: &ExecutionRecord, finding: Option<&Finding>, style: St
             ));
             if let Some(location) = &finding.location {
                 out.push(format!("{} {}", style.bold("LOCATION"), escape(location)));
+            }
+            if let Some(blame) = &finding.blamed {
+                out.push(format!("{} {}", style.bold("CAUSED BY"), blame_line(blame)));
             }
             out.push(input_line);
         }

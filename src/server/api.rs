@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{error, internal, with_store, AppState};
-use crate::api::{Changes, Health, Records, TailMessage};
+use crate::api::{Changes, Health, Records, RowExists, Schema, TailMessage};
 use crate::record::{ExecId, TailEvent};
 use crate::store::{self, RecordFilter, RecordLookup};
 use crate::timefmt::parse_since;
@@ -157,6 +157,39 @@ pub async fn state(
     .await
     {
         Ok(changes) => Json(Changes { changes }).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// `GET /_flux/api/schema`: the app's tables, their columns, keys and foreign keys.
+pub async fn schema(State(state): State<Arc<AppState>>) -> Response {
+    match with_store(&state, |store| store.schema().map_err(internal)).await {
+        Ok(tables) => Json(Schema { tables }).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// `GET /_flux/api/rows/<table>?column=&value=` (value as JSON): whether the app's table has
+/// such a row.
+pub async fn row_exists(
+    State(state): State<Arc<AppState>>,
+    Path(table): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let (Some(column), Some(value)) = (params.get("column"), params.get("value")) else {
+        return error(StatusCode::BAD_REQUEST, "expected column=NAME&value=JSON");
+    };
+    let value: serde_json::Value = match serde_json::from_str(value) {
+        Ok(value) => value,
+        Err(e) => return bad_param("value", value, &format!("expected JSON ({e})")),
+    };
+    let column = column.clone();
+    match with_store(&state, move |store| {
+        store.row_exists(&table, &column, &value).map_err(internal)
+    })
+    .await
+    {
+        Ok(exists) => Json(RowExists { exists }).into_response(),
         Err(error) => error.into_response(),
     }
 }

@@ -62,6 +62,7 @@ mod mutations;
 mod records;
 mod retention;
 pub mod sandbox;
+mod schema;
 mod sqlite;
 mod storage;
 mod thread;

@@ -9,12 +9,14 @@ use serde_json::Value;
 
 use super::storage::{JobClaims, JobWrites, Pruning, Storage};
 use super::{
-    emails, jobs, mutations, records, retention, ChangeFilter, Checked, DeadLetter, Email,
+    emails, jobs, mutations, records, retention, schema, ChangeFilter, Checked, DeadLetter, Email,
     EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, RecordFilter, RecordLookup,
     ReplayError, Result, RowChange, StatsRow, Store, TailFilter, WriteLock,
 };
 use crate::project::Retention;
-use crate::record::{ExecId, ExecutionRecord, JobId, JobState, RecordSummary, TailEvent};
+use crate::record::{
+    ExecId, ExecutionRecord, JobId, JobState, RecordSummary, TableSchema, TailEvent,
+};
 
 impl Storage for Store {
     fn location(&self) -> String {
@@ -49,6 +51,14 @@ impl Storage for Store {
 
     fn app_tables(&self) -> Result<Vec<String>> {
         mutations::app_tables(&self.connect()?)
+    }
+
+    fn schema(&self) -> Result<Vec<TableSchema>> {
+        schema::tables(&self.connect()?)
+    }
+
+    fn row_exists(&self, table: &str, column: &str, value: &Value) -> Result<bool> {
+        schema::row_exists(&self.connect()?, table, column, value)
     }
 
     fn job_stats(&self, now_us: i64) -> Result<Vec<StatsRow>> {

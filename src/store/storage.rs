@@ -11,7 +11,9 @@ use super::{
     JobRow, RecordFilter, RecordLookup, ReplayError, Result, RowChange, StatsRow, TailFilter,
 };
 use crate::project::Retention;
-use crate::record::{ExecId, ExecutionRecord, JobId, JobState, RecordSummary, TailEvent};
+use crate::record::{
+    ExecId, ExecutionRecord, JobId, JobState, RecordSummary, TableSchema, TailEvent,
+};
 
 /// Reads of flux's history and queue, and the store's upkeep: everything but the writer.
 ///
@@ -58,6 +60,13 @@ pub trait Storage: Send + Sync {
 
     /// The app's tables (flux's own left out), by name: what `flux state` can be asked about.
     fn app_tables(&self) -> Result<Vec<String>>;
+
+    /// The app's tables, their columns, keys and foreign keys (`flux why`).
+    fn schema(&self) -> Result<Vec<TableSchema>>;
+
+    /// Whether the app's `table` has a row whose `column` is `value` (`flux why`: is a
+    /// foreign key's parent there, does a child still reference it).
+    fn row_exists(&self, table: &str, column: &str, value: &Value) -> Result<bool>;
 
     /// Counts per function and job state, for `flux queue stats`.
     fn job_stats(&self, now_us: i64) -> Result<Vec<StatsRow>>;

@@ -5,8 +5,12 @@
 use serde::Serialize;
 use serde_json::Value;
 
+mod sql;
+
+pub use sql::{lookups, unique_conflict, Lookups};
+
 use crate::record::{
-    attr, inspect, ExecutionRecord, Kind, MutationOp, Span, SpanKind, SpanStatus, Status,
+    attr, ExecutionRecord, JobId, Kind, RowChange, SpanKind, SpanStatus, Status, TableSchema,
 };
 
 /// What `flux why` says about one execution.
@@ -36,14 +40,41 @@ pub struct Blame {
     pub did: String,
 }
 
-/// The records around the one being explained.
+/// The records around the one being explained, and what the store knows that bears on it.
 #[derive(Debug, Default)]
 pub struct Related {
     /// The execution that enqueued this job.
     pub enqueued_by: Option<ExecutionRecord>,
-    /// For a uniqueness violation: the execution that wrote the value already there, and its
-    /// function.
-    pub conflicting_writer: Option<(String, Option<String>)>,
+    /// For a uniqueness violation: the execution that wrote the value already there.
+    pub conflicting_writer: Option<Writer>,
+    /// The app's tables.
+    pub schema: Vec<TableSchema>,
+    /// Whether the rows [`sql::lookups`] asked about exist.
+    pub rows: Vec<RowPresence>,
+    /// The recorded changes to the rows [`sql::lookups`] asked about.
+    pub row_history: Vec<RowChange>,
+}
+
+/// The execution that wrote a row's value, and the job it was an attempt of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Writer {
+    pub id: String,
+    pub function: Option<String>,
+    /// Microseconds since the epoch.
+    pub at_us: i64,
+    /// `insert` or `update`.
+    pub op: String,
+    pub job_id: Option<JobId>,
+    pub attempt: Option<u32>,
+}
+
+/// Whether `table` has a row whose `column` is `value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowPresence {
+    pub table: String,
+    pub column: String,
+    pub value: Value,
+    pub exists: bool,
 }
 
 /// What the execution was given: a job's data, or a request's method, path, query and body.
@@ -57,40 +88,12 @@ pub fn input(record: &ExecutionRecord) -> Value {
     }
 }
 
-/// For a failed `UNIQUE constraint failed: users.email`: the table, the column and the value
-/// the statement tried to write, so the row already holding it can be looked up.
-pub fn unique_conflict(record: &ExecutionRecord) -> Option<(String, String, Value)> {
-    let span = record
-        .spans
-        .iter()
-        .find(|s| s.parent.is_some() && s.status == SpanStatus::Error)?;
-    let error = span.error.as_deref()?;
-    let target = error
-        .strip_prefix("UNIQUE constraint failed: ")?
-        .split(',')
-        .next()?
-        .trim();
-    let (table, column) = target.split_once('.')?;
-    let sql = span.str_attr(attr::SQL)?;
-    let params = span.attrs.get(attr::PARAMS).and_then(Value::as_array)?;
-    // ctx.db.insert writes `("a", "b") VALUES ($1, $2)`: the column's place is its parameter.
-    let columns = sql.split_once('(')?.1.split_once(')')?.0;
-    let position = columns
-        .split(',')
-        .position(|c| c.trim().trim_matches('"') == column)?;
-    Some((
-        table.to_string(),
-        column.to_string(),
-        params.get(position)?.clone(),
-    ))
-}
-
 type Rule = fn(&ExecutionRecord, &Related) -> Option<Finding>;
 
 /// In order: the most specific explanation first.
 const RULES: [Rule; 5] = [
-    row_not_found,
-    constraint_violation,
+    sql::row_not_found,
+    sql::statement_failed,
     upstream_error,
     timed_out,
     thrown_error,
@@ -101,129 +104,11 @@ pub fn explain(record: &ExecutionRecord, related: &Related) -> Option<Finding> {
     if record.status == Status::Ok {
         return None;
     }
-    RULES.iter().find_map(|rule| rule(record, related))
-}
-
-/// `SELECT … FROM <table> WHERE <column> = $n`: a lookup of one row by a key.
-fn key_lookup(sql: &str) -> Option<(String, String, usize)> {
-    let pattern = regex::Regex::new(
-        r#"(?is)^\s*select\b.*?\bfrom\s+"?(\w+)"?\s+where\s+"?(\w+)"?\s*=\s*\$(\d+)\s*(limit\s+1\s*)?;?\s*$"#,
-    )
-    .ok()?;
-    let captures = pattern.captures(sql)?;
-    Some((
-        captures[1].to_string(),
-        captures[2].to_string(),
-        captures[3].parse().ok()?,
-    ))
-}
-
-/// `users` → `user`, for suggestions that name one row.
-fn singular(table: &str) -> &str {
-    table
-        .strip_suffix('s')
-        .filter(|s| !s.is_empty())
-        .unwrap_or(table)
-}
-
-/// A query for one row by key found nothing, and the execution then failed.
-fn row_not_found(record: &ExecutionRecord, related: &Related) -> Option<Finding> {
-    let (span, table, column, value) = record.spans.iter().find_map(|span| {
-        if span.name != SpanKind::DbQuery || span.status != SpanStatus::Ok {
-            return None;
-        }
-        if span.u64_attr(attr::ROWS) != Some(0) {
-            return None;
-        }
-        let sql = span.str_attr(attr::SQL)?;
-        let (table, column, n) = key_lookup(sql)?;
-        let value = span
-            .attrs
-            .get(attr::PARAMS)?
-            .get(n.checked_sub(1)?)?
-            .clone();
-        Some((span, table, column, value))
-    })?;
-    let suggestion = (record.kind == Kind::Job)
-        .then(|| row_not_found_suggestion(record, span, &table, &value, related));
-    Some(Finding {
-        cause: "row-not-found",
-        root_cause: format!(
-            "Row not found: {table} WHERE {column} = {}",
-            inspect(&value)
-        ),
-        location: span.location.clone(),
-        call_chain: Vec::new(),
-        blamed: None,
-        suggestion,
-    })
-}
-
-fn row_not_found_suggestion(
-    record: &ExecutionRecord,
-    span: &Span,
-    table: &str,
-    key: &Value,
-    related: &Related,
-) -> String {
-    let seed = format!(
-        "→ Check that {} row is committed before enqueueing job\n(consider using AFTER INSERT trigger or transactional enqueue)",
-        singular(table)
-    );
-    let Some(enqueuer) = &related.enqueued_by else {
-        return seed;
-    };
-    let insert = enqueuer
-        .mutations
-        .iter()
-        .find(|m| m.table == table && m.op == MutationOp::Insert && &m.pk == key);
-    let who = format!("req:{}", enqueuer.id.short());
-    match insert {
-        Some(m) if !m.committed => format!(
-            "→ {who}, which enqueued this job, inserted the {} row but rolled it back\n(enqueue inside the same ctx.db.transaction, so the job exists only if the row does)",
-            singular(table)
-        ),
-        Some(m) => {
-            let inserted_at = enqueuer.started_at_us + m.at_us as i64;
-            let read_at = record.started_at_us + span.start_us as i64;
-            if inserted_at > read_at {
-                format!("→ {who} inserted the {} row after this job read it: commit it before enqueueing\n(consider using AFTER INSERT trigger or transactional enqueue)", singular(table))
-            } else {
-                seed
-            }
-        }
-        None => seed,
+    let mut finding = RULES.iter().find_map(|rule| rule(record, related))?;
+    if finding.blamed.is_none() {
+        finding.blamed = sql::reach(record, related);
     }
-}
-
-/// A statement failed on a constraint.
-fn constraint_violation(record: &ExecutionRecord, related: &Related) -> Option<Finding> {
-    let span = record.spans.iter().find(|s| {
-        s.parent.is_some()
-            && s.status == SpanStatus::Error
-            && s.error
-                .as_deref()
-                .is_some_and(|e| e.contains("constraint failed"))
-    })?;
-    Some(Finding {
-        cause: "constraint-violation",
-        root_cause: format!(
-            "Constraint violation: {}",
-            span.error.as_deref().unwrap_or("")
-        ),
-        location: span.location.clone(),
-        call_chain: Vec::new(),
-        blamed: None,
-        suggestion: Some(match (&related.conflicting_writer, unique_conflict(record)) {
-            (Some((id, function)), Some((table, column, value))) => format!(
-                "→ req:{} ({}) already wrote {table}.{column} = {}: look for an existing row first, or use INSERT … ON CONFLICT",
-                &id[..id.len().min(8)],
-                function.as_deref().unwrap_or("?"),
-                inspect(&value)
-            ),
-            _ => "→ Another write already holds this value: look the row up with 'flux state history'".into(),
-        }),
-    })
+    Some(finding)
 }
 
 /// An upstream service answered with an error status.

@@ -1,7 +1,7 @@
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::record::{ErrorInfo, Mutation};
+use crate::record::{ErrorInfo, Mutation, MutationOp, Span};
 
 fn span(id: u32, name: &str, status: SpanStatus, attrs: Value, location: &str) -> Span {
     let attrs: Map<String, Value> = attrs.as_object().cloned().unwrap_or_default();
@@ -121,7 +121,7 @@ fn other_failures_have_their_own_rules() {
     let finding = explain(&constraint, &Related::default()).expect("finding");
     assert_eq!(
         (finding.cause, finding.location.as_deref()),
-        ("constraint-violation", Some("signup.ts:4"))
+        ("unique", Some("signup.ts:4"))
     );
 
     let upstream = failed(
@@ -165,17 +165,4 @@ fn other_failures_have_their_own_rules() {
     );
     let ok = failed(Kind::Http, Status::Ok, Vec::new());
     assert_eq!(explain(&ok, &Related::default()), None);
-}
-
-#[test]
-fn key_lookups_are_recognised() {
-    assert_eq!(
-        key_lookup("SELECT name FROM users WHERE id = $1"),
-        Some(("users".into(), "id".into(), 1))
-    );
-    assert_eq!(
-        key_lookup("select * from \"orders\" where \"ref\" = $2 limit 1"),
-        Some(("orders".into(), "ref".into(), 2))
-    );
-    assert_eq!(key_lookup("SELECT * FROM users WHERE age > $1"), None);
 }

@@ -470,6 +470,8 @@ pub const SNAPSHOT_FILTERS: &[(&str, &str)] = &[
     (r"job [0-9a-f]{8}", "job [ID]"),
     (r"u_[0-9a-f]{16}", "u_[GENERATED]"),
     (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[TIME]"),
+    // A time of day (`flux why`'s CAUSED BY line).
+    (r"\b\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[TIME]"),
     (r"\b\d+(\.\d+)?(µs|ms|s)\b", "[DUR]"),
     // Durations are right-aligned: their padding varies with their width.
     (r" +\[DUR\]", " [DUR]"),

@@ -231,12 +231,16 @@ impl HostState {
             (exec.wrote, exec.in_transaction, exec.deadline_ns);
         let limits = self.sql_limits(deadline_ns);
         let local = !wrote && !in_transaction && sql::is_read_only(&self.conn, &sql_text);
+        // A query's rows are named by key in its span, so that `flux why` can tell whose
+        // changes the execution read.
+        let keyed = matches!(shape, Shape::Rows).then(|| sql_text.clone());
         if local {
             let result =
                 sql::run(&self.conn, &sql_text, &params, &limits).map_err(StatementError::from);
+            let keys = returned_keys(&self.conn, keyed.as_deref(), &result);
             let exec = self.running(token)?;
             return exec
-                .close_statement(span, result)
+                .close_statement(span, result, keys)
                 .map(|result| Answer::Now(shape.value(result)));
         }
         self.later(
@@ -253,6 +257,10 @@ impl HostState {
                 Ok((result.map_err(StatementError::from), changes))
             },
             move |state, token, ran| {
+                let keys = match &ran {
+                    Ok((result, _)) => returned_keys(&state.conn, keyed.as_deref(), result),
+                    Err(_) => None,
+                };
                 let exec = state.exec_mut(token)?;
                 let result = match ran {
                     Ok((result, changes)) => {
@@ -273,7 +281,7 @@ impl HostState {
                         stopped: None,
                     }),
                 };
-                exec.close_statement(span, result)
+                exec.close_statement(span, result, keys)
                     .map(|result| shape.value(result))
             },
         )
@@ -463,6 +471,46 @@ impl HostState {
     }
 }
 
+/// The rows a query returned that [`attr::KEYS`] names.
+const MAX_KEYS: usize = 20;
+
+/// The primary keys of the first rows a `SELECT … FROM <table>` returned, when the rows are
+/// of one table with a one-column key and carry it.
+fn returned_keys<E>(
+    conn: &rusqlite::Connection,
+    sql: Option<&str>,
+    result: &Result<sql::SqlResult, E>,
+) -> Option<Value> {
+    static FROM: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?is)^\s*select\b.*?\bfrom\s+"?(\w+)"?\s*(,|\bjoin\b)?"#).ok()
+    });
+    let rows = &result.as_ref().ok()?.rows;
+    if rows.is_empty() {
+        return None;
+    }
+    let captures = FROM.as_ref()?.captures(sql?)?;
+    if captures.get(2).is_some() || sql?.to_ascii_lowercase().contains(" join ") {
+        return None;
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT name FROM pragma_table_info(?1) WHERE pk > 0")
+        .ok()?;
+    let key: Vec<String> = stmt
+        .query_map([&captures[1]], |row| row.get(0))
+        .ok()?
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let [key] = key.as_slice() else {
+        return None;
+    };
+    let keys: Option<Vec<Value>> = rows
+        .iter()
+        .take(MAX_KEYS)
+        .map(|row| row.get(key).cloned())
+        .collect();
+    keys.map(Value::Array)
+}
+
 impl super::ExecState {
     /// Closes a statement's span with its outcome; one stopped at the deadline or at
     /// shutdown is what ends the execution.
@@ -470,11 +518,15 @@ impl super::ExecState {
         &mut self,
         span: u32,
         result: Result<sql::SqlResult, StatementError>,
+        keys: Option<Value>,
     ) -> Result<sql::SqlResult, HostError> {
         match result {
             Ok(result) => {
                 let mut done = Map::new();
                 done.insert(attr::ROWS.into(), Value::from(result.rows.len()));
+                if let Some(keys) = keys {
+                    done.insert(attr::KEYS.into(), keys);
+                }
                 if result.changes > 0 {
                     done.insert(attr::CHANGES.into(), Value::from(result.changes));
                 }
