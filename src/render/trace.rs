@@ -351,7 +351,11 @@ pub fn render_trace(
         for more in message {
             out.push(format!("  {}", style.red(&more)));
         }
-        if let Some(location) = &error.location {
+        // The call chain when it says more than the location.
+        let chain = crate::why::call_chain(error);
+        if !chain.is_empty() {
+            out.extend(chain.iter().map(|call| format!("  at {}", escape(call))));
+        } else if let Some(location) = &error.location {
             out.push(format!("  at {}", escape(location)));
         }
         if verbose {

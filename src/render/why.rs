@@ -48,6 +48,9 @@ pub fn render_why(record: &ExecutionRecord, finding: Option<&Finding>, style: St
             ));
             if let Some(location) = &finding.location {
                 out.push(format!("{} {}", style.bold("LOCATION"), escape(location)));
+                for call in &finding.call_chain {
+                    out.push(format!("  at {}", escape(call)));
+                }
             }
             out.push(input_line);
         }

@@ -11,6 +11,7 @@ mod loader;
 mod record;
 mod recorder;
 mod sql;
+mod stack;
 mod tag;
 pub mod ts;
 mod worker;

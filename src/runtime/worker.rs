@@ -23,6 +23,7 @@ use serde_json::{json, Map, Value};
 use super::host::{self, Crash, Event, ExecState, HostError, HostState, Json, Purpose, Token};
 use super::loader::{ProjectLoader, ProjectResolver, HOST_SCRIPT};
 use super::recorder::Recorder;
+use super::stack;
 use super::tag::{self, RuntimeTag};
 use super::{
     declared_env, now_us, ExecutionOutcome, ExecutionRequest, HttpOutput, Pool, Reply, Shared, Task,
@@ -1219,12 +1220,14 @@ pub fn recorded_body(bytes: &[u8], content_type: Option<&str>) -> Value {
 
 fn error_info(error: &Value) -> ErrorInfo {
     let text = |key: &str| error.get(key).and_then(Value::as_str).map(String::from);
+    let stack = text("stack").filter(|s| !s.is_empty());
+    let frames = stack.as_deref().map(stack::frames).unwrap_or_default();
     ErrorInfo {
         name: text("name").unwrap_or_else(|| "Error".into()),
         message: text("message").unwrap_or_default(),
-        stack: text("stack").filter(|s| !s.is_empty()),
-        location: text("location"),
-        frames: Vec::new(),
+        location: text("location").or_else(|| stack::location(&frames)),
+        stack,
+        frames,
     }
 }
 

@@ -2,6 +2,10 @@
 //! failed record (and the records around it) and either explains the failure or passes; the
 //! first rule that explains it wins, the thrown error itself being the last resort.
 
+mod chain;
+
+pub use chain::call_chain;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -283,7 +287,7 @@ fn thrown_error(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
         cause: "error",
         root_cause: format!("{}: {}", error.name, error.message),
         location: error.location.clone(),
-        call_chain: Vec::new(),
+        call_chain: call_chain(error),
         blamed: None,
         suggestion: None,
     })

@@ -423,6 +423,13 @@ pub fn install<'js>(
             },
         )?,
     )?;
+    // Where a value that is not an Error was thrown (it carries no stack of its own).
+    host.set(
+        "throwSite",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, value: rquickjs::Value<'js>| {
+            super::stack::throw_site(&ctx, value)
+        })?,
+    )?;
     host.set(
         "isFailure",
         Function::new(ctx.clone(), |value: rquickjs::Value<'js>| {

@@ -28,13 +28,14 @@
   const imported = new Set();
   let nextTimerId = 1;
 
-  // `file.ts:line` of the first stack frame in user code (internal scripts are `flux:*`).
+  // `file.ts:line` of the first stack frame in the project's own code: internal scripts
+  // (`flux:*`) and packages (`node_modules/`) are passed over, as Rust's runtime/stack.rs does.
   const FRAME = /([^\s()]+\.(?:ts|mts|js|mjs)):(\d+)(?::\d+)?\)?$/;
   const userFrame = (stack) => {
     for (const raw of String(stack || '').split('\n')) {
       // flux's own frames come first at every call: skipped without the regex (it runs once
       // per host call, so this is most of what a call site costs).
-      if (raw.includes('(flux:') || raw.includes('at flux:')) continue;
+      if (raw.includes('(flux:') || raw.includes('at flux:') || raw.includes('node_modules/')) continue;
       const m = FRAME.exec(raw.trim());
       if (m && !m[1].startsWith('flux:')) return `${m[1]}:${m[2]}`;
     }
@@ -215,7 +216,9 @@
     } catch {
       shown = String(error);
     }
-    return { name: 'Error', message: `a non-Error value was thrown: ${shown}`, stack: null, location: null };
+    // QuickJS keeps where such a value was thrown (see runtime/stack.rs).
+    const stack = host.throwSite(error) || null;
+    return { name: 'Error', message: `a non-Error value was thrown: ${shown}`, stack, location: userFrame(stack) };
   };
 
   const encodeResponse = (value) => {
