@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::width::{max_width, pad_left, pad_right};
 use super::{escape, escape_block_line, escaped_lines, inspect, Style};
 use crate::record::{
-    attr, ExecutionRecord, Kind, Mutation, MutationOp, RecordSummary, Span, SpanKind, SpanStatus,
+    attr, ExecutionRecord, UncaughtOrigin, Kind, Mutation, MutationOp, RecordSummary, Span, SpanKind, SpanStatus,
     Status,
 };
 use crate::timefmt::{rfc3339, short_duration};
@@ -336,6 +336,37 @@ pub fn render_trace(
                 "  … {} more console lines not recorded ({} bytes left out in all: an execution's console output is capped)",
                 dropped.console_lines, dropped.console_bytes
             )));
+        }
+    }
+    if !record.uncaught.is_empty() {
+        out.push(String::new());
+        out.push(style.bold("UNCAUGHT"));
+        for uncaught in &record.uncaught {
+            let origin = match uncaught.origin {
+                UncaughtOrigin::Timer => "in a timer",
+                UncaughtOrigin::Rejection => "unhandled rejection",
+            };
+            let after = if uncaught.after_end {
+                ", after the function returned"
+            } else {
+                ""
+            };
+            let error = &uncaught.error;
+            let first = escaped_lines(&error.message).next().unwrap_or_default();
+            out.push(format!(
+                "  +{} {}",
+                short_duration(uncaught.at_us),
+                style.red(&format!(
+                    "{}: {first} ({origin}{after})",
+                    escape(&error.name)
+                ))
+            ));
+            let chain = crate::why::call_chain(error);
+            if !chain.is_empty() {
+                out.extend(chain.iter().map(|call| format!("    at {}", escape(call))));
+            } else if let Some(location) = &error.location {
+                out.push(format!("    at {}", escape(location)));
+            }
         }
     }
     if let Some(error) = &record.error {

@@ -3,6 +3,8 @@
 //! first rule that explains it wins, the thrown error itself being the last resort.
 
 mod chain;
+mod timeout;
+mod uncaught;
 
 pub use chain::call_chain;
 
@@ -96,14 +98,15 @@ const RULES: [Rule; 5] = [
     row_not_found,
     constraint_violation,
     upstream_error,
-    timed_out,
+    timeout::timed_out,
     thrown_error,
 ];
 
-/// Explains a failed execution; `None` for one that succeeded.
+/// Explains a failed execution, or one that succeeded with an error nobody caught; `None`
+/// for one that succeeded cleanly.
 pub fn explain(record: &ExecutionRecord, related: &Related) -> Option<Finding> {
     if record.status == Status::Ok {
-        return None;
+        return uncaught::uncaught(record);
     }
     RULES.iter().find_map(|rule| rule(record, related))
 }
@@ -250,33 +253,6 @@ fn upstream_error(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
         call_chain: Vec::new(),
         blamed: None,
         suggestion: Some(suggestion.into()),
-    })
-}
-
-/// The execution ran out of time; names what it was waiting on.
-fn timed_out(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
-    if record.status != Status::Timeout {
-        return None;
-    }
-    // A span that timed out is a SQL statement stopped at the deadline.
-    let pending = record.spans.iter().find(|s| {
-        s.parent.is_some() && matches!(s.status, SpanStatus::Pending | SpanStatus::Timeout)
-    });
-    let message = record
-        .error
-        .as_ref()
-        .map_or_else(|| "timed out".to_string(), |e| e.message.clone());
-    Some(Finding {
-        cause: "timeout",
-        root_cause: format!("Timeout: {message}"),
-        location: pending.and_then(|s| s.location.clone()),
-        call_chain: Vec::new(),
-        blamed: None,
-        suggestion: Some(match pending {
-            Some(span) if span.status == SpanStatus::Timeout => format!("→ {} was still running at the deadline: make the query cheaper (an index, a LIMIT), or raise the function's timeout", span.name),
-            Some(span) => format!("→ {} never finished: give it a timeout of its own, or raise the function's timeout", span.name),
-            None => "→ The code was busy or awaited something that never settles: check loops and unresolved promises".into(),
-        }),
     })
 }
 

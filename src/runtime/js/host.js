@@ -119,8 +119,9 @@
     if (typeof fn !== 'function') throw new TypeError('the callback must be a function');
     const id = nextTimerId++;
     const delay = Math.max(0, Number(ms) || 0);
-    const token = host.timers.set(id, delay);
-    timers.set(id, { fn: () => fn(...args), delay: repeat ? delay : null, token });
+    const at = site();
+    const token = host.timers.set(id, delay, at);
+    timers.set(id, { fn: () => fn(...args), delay: repeat ? delay : null, token, at });
     return id;
   };
   const clear = (id) => {
@@ -406,11 +407,11 @@
       const timer = timers.get(id);
       if (!timer) return;
       if (timer.delay === null) timers.delete(id);
-      else host.timers.set(id, timer.delay);
+      else host.timers.set(id, timer.delay, timer.at);
       try {
         timer.fn();
       } catch (e) {
-        console.error('Uncaught error in a timer:', e);
+        host.uncaught(e);
       }
     },
     // `reply` is `{ status, statusText, headers, body }` (the body a Uint8Array), or null

@@ -19179,20 +19179,25 @@ static JSValue JS_CallInternal(JSContext *caller_ctx, JSValueConst func_obj,
             }
             BREAK;
 
+        /* flux: the interrupt is polled before the jump, with the frame's pc at the jump, so
+           that the error's backtrace places the code inside the loop that jumps */
         CASE(OP_goto):
-            pc += (int32_t)get_u32(pc);
+            sf->cur_pc = pc;
             if (unlikely(js_poll_interrupts(ctx)))
                 goto exception;
+            pc += (int32_t)get_u32(pc);
             BREAK;
         CASE(OP_goto16):
-            pc += (int16_t)get_u16(pc);
+            sf->cur_pc = pc;
             if (unlikely(js_poll_interrupts(ctx)))
                 goto exception;
+            pc += (int16_t)get_u16(pc);
             BREAK;
         CASE(OP_goto8):
-            pc += (int8_t)pc[0];
+            sf->cur_pc = pc;
             if (unlikely(js_poll_interrupts(ctx)))
                 goto exception;
+            pc += (int8_t)pc[0];
             BREAK;
         CASE(OP_if_true):
             {
@@ -35792,6 +35797,8 @@ static __exception int resolve_labels(JSContext *ctx, JSFunctionDef *s)
             return -1;
     }
 
+    /* flux: room for a line at each label too (see OP_label below) */
+    s->source_loc_size += s->label_count;
     if (s->source_loc_size) {
         s->source_loc_slots = js_mallocz(s->ctx, sizeof(*s->source_loc_slots) * s->source_loc_size);
         if (s->source_loc_slots == NULL)
@@ -35883,6 +35890,9 @@ static __exception int resolve_labels(JSContext *ctx, JSFunctionDef *s)
             {
                 label = get_u32(bc_buf + pos + 1);
                 assert(label >= 0 && label < s->label_count);
+                /* flux: a jump target gets its line, so that code interrupted at a loop's
+                   backward jump is placed in the loop, not at its function's start */
+                add_pc2line_info(s, bc_out.size, line_num, col_num);
                 ls = &label_slots[label];
                 assert(ls->addr == -1);
                 ls->addr = bc_out.size;
