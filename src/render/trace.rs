@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use super::width::{max_width, pad_left, pad_right};
 use super::{escape, escape_block_line, escaped_lines, inspect, Style};
 use crate::record::{
-    attr, ExecutionRecord, UncaughtOrigin, Kind, Mutation, MutationOp, RecordSummary, Span, SpanKind, SpanStatus,
-    Status,
+    attr, ExecutionRecord, Kind, Mutation, MutationOp, RecordSummary, Span, SpanKind, SpanStatus,
+    Status, UncaughtOrigin,
 };
 use crate::timefmt::{rfc3339, short_duration};
 

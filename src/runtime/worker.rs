@@ -1032,10 +1032,13 @@ impl Worker {
         };
         // Its timers and fetches are forgotten by the glue too. An execution that returned
         // with none left (the common case) has nothing there to forget: its module loaded.
+        // Its fetches reject there: a rejection nobody handles is its own, after its end.
+        self.state.borrow_mut().entering = token;
         let loading = (left_behind || !finished)
             && self
                 .context(js_id)
                 .is_some_and(|js| js.glue("end", (token as f64,)).unwrap_or(false));
+        self.state.borrow_mut().settle_unhandled();
         // Its module may never finish loading there (see the glue's `end`).
         if loading {
             self.retire(js_id);
@@ -1445,7 +1448,11 @@ fn build_record(
             let mut message = timeout_text();
             let frames = busy_at.map(stack::frames).unwrap_or_default();
             // A timer that had not fired is waited on too, where no call was.
-            let timer = exec.left_pending.timers.first().filter(|_| pending.is_empty());
+            let timer = exec
+                .left_pending
+                .timers
+                .first()
+                .filter(|_| pending.is_empty());
             let mut location = None;
             if let Some(at) = stack::location(&frames) {
                 message.push_str(&format!(

@@ -15,11 +15,14 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, id: f64, delay_ms: f64, at: Option<String>| {
-            let mut token = 0;
-            b.run_quietly(&ctx, |state| token = state.set_timer(id as u64, delay_ms, at));
-            // The execution it belongs to, which the glue keeps with the callback.
-            token as f64
-        })?,
+                let mut token = 0;
+                b.run_quietly(&ctx, |state| {
+                    token = state.set_timer(id as u64, delay_ms, at)
+                });
+                // The execution it belongs to, which the glue keeps with the callback.
+                token as f64
+            },
+        )?,
     )?;
     let b = bridge.clone();
     timers.set(
