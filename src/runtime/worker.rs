@@ -1148,8 +1148,10 @@ impl Worker {
             driven,
             mutations,
             live.code_version.clone(),
-            live.held_by.as_deref(),
-            live.busy_at.as_deref(),
+            Stopped {
+                held_by: live.held_by.as_deref(),
+                busy_at: live.busy_at.as_deref(),
+            },
         );
         let summary = RecordSummary::from(&record);
         let job = request.job.as_ref().map(|attempt| {
@@ -1356,6 +1358,13 @@ fn error_response(status: u16, id: &str, error: &ErrorInfo) -> HttpOutput {
     }
 }
 
+/// What a timeout's message says besides what was pending: what else held the engine, and
+/// the stack where the execution's own code was interrupted.
+struct Stopped<'a> {
+    held_by: Option<&'a str>,
+    busy_at: Option<&'a str>,
+}
+
 fn build_record(
     request: &ExecutionRequest,
     started_at_us: i64,
@@ -1363,9 +1372,9 @@ fn build_record(
     driven: Driven,
     mutations: Vec<crate::record::Mutation>,
     code_version: String,
-    held_by: Option<&str>,
-    busy_at: Option<&str>,
+    stopped: Stopped<'_>,
 ) -> (ExecutionRecord, Option<HttpOutput>) {
+    let Stopped { held_by, busy_at } = stopped;
     note_left_pending(&mut exec, &driven);
     let duration_us = exec.recorder.elapsed_us();
     let timeout_text = || {

@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use rquickjs::runtime::RejectionTracker;
 use rquickjs::{Ctx, Function, Object, Value};
 
 use super::super::stack;
@@ -34,9 +35,7 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<
 
 /// The tracker QuickJS calls when a promise is rejected with no handler (`handled` false),
 /// and when one is attached to it later (`handled` true).
-pub fn tracker(
-    state: Rc<RefCell<HostState>>,
-) -> Box<dyn for<'js> Fn(Ctx<'js>, Value<'js>, Value<'js>, bool) + 'static> {
+pub fn tracker(state: Rc<RefCell<HostState>>) -> RejectionTracker {
     Box::new(move |ctx, promise, reason, handled| {
         // SAFETY: a promise is an object: its value holds a pointer, used only as an identity.
         let address = unsafe { promise.as_raw().u.ptr } as usize;
