@@ -65,6 +65,9 @@ export default async function handler(req: any, ctx: any) {
   if (k === 'left') {
     setTimeout(() => console.log('never'), 60000);
   }
+  if (k === 'fetch') {
+    fetch(req.query.url);
+  }
   return 'done';
 }
 ";
@@ -215,6 +218,24 @@ fn errors_nobody_caught_are_recorded_and_explained() {
         uncaught.contains("Error: in a timer (in a timer)\n    at fails.ts:32"),
         "{trace}"
     );
+    // A fetch nobody awaited, still running when the function returned: cancelled then, its
+    // rejection is recorded as after the end.
+    let beacon = crate::support::Beacon::holding();
+    let id = server
+        .get(&format!("/fails?k=fetch&url={}/slow", beacon.url))
+        .request_id();
+    let record = server.record(&id);
+    assert_eq!(record["uncaught"][0]["after_end"], true, "{record}");
+    assert_eq!(
+        crate::support::console_messages(&record),
+        ["1 fetch was still pending when the function returned and cancelled"]
+    );
+    let (_, why, _) = project.run(&["why", &id]);
+    assert!(
+        why.starts_with("ROOT CAUSE Uncaught: a promise was rejected and nobody handled it after the function had returned: TypeError: fetch cancelled: the execution that started it has ended\nLOCATION fails.ts:42\n"),
+        "{why}"
+    );
+    beacon.release();
     // A timer still pending when the function returned never runs: the record says so.
     let id = server.get("/fails?k=left").request_id();
     let record = server.record(&id);
