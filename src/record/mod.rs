@@ -347,6 +347,9 @@ pub struct RecordSummary {
     pub max_attempts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<JobId>,
+    /// The first error nobody caught (`Error: …`), and how many there were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncaught: Option<(String, usize)>,
 }
 
 impl From<&ExecutionRecord> for RecordSummary {
@@ -368,6 +371,10 @@ impl From<&ExecutionRecord> for RecordSummary {
             attempt: r.links.attempt,
             max_attempts: r.links.max_attempts,
             job_id: r.links.job_id.clone(),
+            uncaught: r.uncaught.first().map(|u| {
+                let error = format!("{}: {}", u.error.name, u.error.message);
+                (error, r.uncaught.len())
+            }),
         }
     }
 }

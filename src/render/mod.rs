@@ -60,6 +60,17 @@ fn lines_with_note(summary: &RecordSummary, note: Option<&str>, style: Style) ->
     let mut out = record_line(summary, style);
     if let Some(error) = &summary.error {
         out.push_str(&format!("\n└─ {}", style.red(&escape(error))));
+    } else if let Some((error, count)) = &summary.uncaught {
+        // It succeeded, but something it started failed with nobody to catch it.
+        let more = if *count > 1 {
+            format!(" (+{} more)", count - 1)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "\n└─ {}",
+            style.yellow(&format!("uncaught {}{more}", escape(error)))
+        ));
     }
     if let Some(note) = note {
         let note = escape(note);

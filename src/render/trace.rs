@@ -8,7 +8,7 @@ use super::width::{max_width, pad_left, pad_right};
 use super::{escape, escape_block_line, escaped_lines, inspect, Style};
 use crate::record::{
     attr, ExecutionRecord, Kind, Mutation, MutationOp, RecordSummary, Span, SpanKind, SpanStatus,
-    Status,
+    Status, UncaughtOrigin,
 };
 use crate::timefmt::{rfc3339, short_duration};
 
@@ -364,6 +364,37 @@ pub fn render_trace(
             )));
         }
     }
+    if !record.uncaught.is_empty() {
+        out.push(String::new());
+        out.push(style.bold("UNCAUGHT"));
+        for uncaught in &record.uncaught {
+            let origin = match uncaught.origin {
+                UncaughtOrigin::Timer => "in a timer",
+                UncaughtOrigin::Rejection => "unhandled rejection",
+            };
+            let after = if uncaught.after_end {
+                ", after the function returned"
+            } else {
+                ""
+            };
+            let error = &uncaught.error;
+            let first = escaped_lines(&error.message).next().unwrap_or_default();
+            out.push(format!(
+                "  +{} {}",
+                short_duration(uncaught.at_us),
+                style.red(&format!(
+                    "{}: {first} ({origin}{after})",
+                    escape(&error.name)
+                ))
+            ));
+            let chain = crate::why::call_chain(error);
+            if !chain.is_empty() {
+                out.extend(chain.iter().map(|call| format!("    at {}", escape(call))));
+            } else if let Some(location) = &error.location {
+                out.push(format!("    at {}", escape(location)));
+            }
+        }
+    }
     if let Some(error) = &record.error {
         out.push(String::new());
         out.push(style.bold("ERROR"));
@@ -377,7 +408,11 @@ pub fn render_trace(
         for more in message {
             out.push(format!("  {}", style.red(&more)));
         }
-        if let Some(location) = &error.location {
+        // The call chain when it says more than the location.
+        let chain = crate::why::call_chain(error);
+        if !chain.is_empty() {
+            out.extend(chain.iter().map(|call| format!("  at {}", escape(call))));
+        } else if let Some(location) = &error.location {
             out.push(format!("  at {}", escape(location)));
         }
         if verbose {

@@ -65,6 +65,9 @@ pub fn render_why(record: &ExecutionRecord, finding: Option<&Finding>, style: St
             ));
             if let Some(location) = &finding.location {
                 out.push(format!("{} {}", style.bold("LOCATION"), escape(location)));
+                for call in &finding.call_chain {
+                    out.push(format!("  at {}", escape(call)));
+                }
             }
             if let Some(blame) = &finding.blamed {
                 out.push(format!("{} {}", style.bold("CAUSED BY"), blame_line(blame)));

@@ -12,6 +12,7 @@ mod messages;
 mod record;
 mod recorder;
 mod sql;
+mod stack;
 mod tag;
 pub mod ts;
 mod worker;

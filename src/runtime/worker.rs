@@ -24,6 +24,7 @@ use super::host::{self, Crash, Event, ExecState, HostError, HostState, Json, Pur
 use super::loader::{ProjectLoader, ProjectResolver, Sources, HOST_SCRIPT};
 use super::messages::complete_error;
 use super::recorder::Recorder;
+use super::stack;
 use super::tag::{self, RuntimeTag};
 use super::{
     declared_env, now_us, ExecutionOutcome, ExecutionRequest, HttpOutput, Pool, Reply, Shared, Task,
@@ -176,6 +177,8 @@ struct Live {
     heavy: bool,
     /// Whether `globalThis` had changed when its handler settled (unknown if it did not).
     globals_changed: Option<bool>,
+    /// The stack where its code was interrupted (busy at its deadline).
+    busy_at: Option<String>,
 }
 
 /// What the interrupt handler of every context on this engine reads: each execution's
@@ -310,8 +313,15 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 }
 
 fn js_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
+    js_error_noting(ctx, error, &mut Vec::new())
+}
+
+/// [`js_error`], keeping the stack of an interrupt (where busy code was stopped) in
+/// `interrupts`.
+fn js_error_noting(ctx: &Ctx<'_>, error: rquickjs::Error, interrupts: &mut Vec<String>) -> String {
     if matches!(error, rquickjs::Error::Exception) {
         let caught = ctx.catch();
+        note_interrupt(&caught, interrupts);
         if let Some(exception) = caught.as_exception() {
             let message = exception.message().unwrap_or_default();
             let stack = exception.stack().unwrap_or_default();
@@ -322,6 +332,35 @@ fn js_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
         }
     }
     error.to_string()
+}
+
+/// Keeps the stack of `caught` when it is the error QuickJS raises at an interrupt.
+fn note_interrupt(caught: &rquickjs::Value<'_>, interrupts: &mut Vec<String>) {
+    // SAFETY: `caught` is a live value; the call only reads its class and a flag.
+    if !unsafe { rquickjs::qjs::JS_IsUncatchableError(caught.as_raw()) } {
+        return;
+    }
+    if let Some(stack) = caught.as_exception().and_then(|e| e.stack()) {
+        interrupts.push(stack);
+    }
+}
+
+/// Runs one queued job; false when there was none. rquickjs's `execute_pending_job` drops
+/// what a job threw, and an interrupt's stack says where busy code was: it goes to
+/// `interrupts`.
+fn run_pending_job(ctx: &Ctx<'_>, interrupts: &mut Vec<String>) -> bool {
+    let mut job_ctx = std::mem::MaybeUninit::<*mut rquickjs::qjs::JSContext>::uninit();
+    // SAFETY: the runtime of a live context; QuickJS writes the job's context on failure.
+    let ran = unsafe {
+        let runtime = rquickjs::qjs::JS_GetRuntime(ctx.as_raw().as_ptr());
+        rquickjs::qjs::JS_ExecutePendingJob(runtime, job_ctx.as_mut_ptr())
+    };
+    if ran < 0 {
+        // Each runtime here has one context: the job's exception is pending on `ctx`.
+        let caught = ctx.catch();
+        note_interrupt(&caught, interrupts);
+    }
+    ran != 0
 }
 
 fn crashed(panic: &str) -> String {
@@ -586,6 +625,7 @@ impl Worker {
                     .collect();
                 for id in ids {
                     exec.timers.remove(&id);
+                    exec.timer_sites.remove(&id);
                     due.push((*token, id));
                 }
             }
@@ -651,6 +691,9 @@ impl Worker {
         let shared = Arc::clone(&self.shared);
         let crash = Rc::clone(&self.crash);
         let running = RuntimeTag::of(&context);
+        runtime.set_host_promise_rejection_tracker(Some(host::rejection_tracker(Rc::clone(
+            &self.state,
+        ))));
         runtime.set_interrupt_handler(Some(Box::new(move || {
             if entry.started.get() == 0 {
                 return false;
@@ -767,6 +810,7 @@ impl Worker {
                 solo,
                 heavy: false,
                 globals_changed: None,
+                busy_at: None,
             }),
         );
         if let Err(message) = context {
@@ -845,20 +889,23 @@ impl Worker {
         };
         let entry = &self.entry;
         let state = &self.state;
+        state.borrow_mut().entering = token;
         entry.cutoff.set(0);
         entry.heavy.set(0);
         entry.loading.set(loading);
         entry.started.set(monotonic_ns());
         let mut gave_up = false;
+        // The stacks of the interrupts in this entry, in order (one per fired execution).
+        let mut interrupts = Vec::new();
         let result = js.context.with(|ctx| {
             tag::set(&ctx, as_tag);
             let enter = || -> rquickjs::Result<()> {
                 let internals = js.internals.clone().restore(&ctx)?;
                 call(&ctx, &internals)
             };
-            let result = enter().map_err(|e| js_error(&ctx, e));
+            let result = enter().map_err(|e| js_error_noting(&ctx, e, &mut interrupts));
             let mut after_result = 0u32;
-            while ctx.execute_pending_job() {
+            while run_pending_job(&ctx, &mut interrupts) {
                 if entry.cutoff.get() == 0 && !entry.fired.borrow().is_empty() {
                     // What is left belongs to the others: it gets a budget of its own.
                     let budget = ORPHAN_BUDGET.as_nanos() as u64;
@@ -885,6 +932,8 @@ impl Worker {
         if slice > CPU_HEAVY_SLICE {
             self.held_up_by(if heavy == 0 { token } else { heavy }, slice);
         }
+        // Rejections still unhandled now are recorded before anything ends (and is recorded).
+        self.state.borrow_mut().settle_unhandled();
         let finished = std::mem::take(&mut self.state.borrow_mut().finished);
         for done in finished {
             if let Some(live) = self.live.get_mut(&done.token) {
@@ -906,6 +955,12 @@ impl Worker {
         } else if !fired.is_empty() {
             self.retire(js_id);
             let stopping = self.shared.stopping();
+            // Where each one's code was when it was stopped.
+            for (interrupted, stack) in fired.iter().zip(interrupts) {
+                if let Some(live) = self.live.get_mut(interrupted) {
+                    live.busy_at.get_or_insert(stack);
+                }
+            }
             // Code left behind by an execution already recorded costs nobody else (`end`
             // ignores a token no longer live).
             for interrupted in fired {
@@ -965,8 +1020,7 @@ impl Worker {
             if let Some(exec) = exec {
                 exec.ended = true;
                 left_behind = !exec.timers.is_empty() || exec.has_fetches();
-                exec.timers.clear();
-                exec.abort_fetches();
+                exec.forget_pending();
             }
             match (driven, stopped) {
                 (
@@ -987,10 +1041,13 @@ impl Worker {
         };
         // Its timers and fetches are forgotten by the glue too. An execution that returned
         // with none left (the common case) has nothing there to forget: its module loaded.
+        // Its fetches reject there: a rejection nobody handles is its own, after its end.
+        self.state.borrow_mut().entering = token;
         let loading = (left_behind || !finished)
             && self
                 .context(js_id)
                 .is_some_and(|js| js.glue("end", (token as f64,)).unwrap_or(false));
+        self.state.borrow_mut().settle_unhandled();
         // Its module may never finish loading there (see the glue's `end`).
         if loading {
             self.retire(js_id);
@@ -1099,7 +1156,10 @@ impl Worker {
             exec,
             driven,
             live.code_version.clone(),
-            live.held_by.as_deref(),
+            Stopped {
+                held_by: live.held_by.as_deref(),
+                busy_at: live.busy_at.as_deref(),
+            },
             sources.unwrap_or_default(),
         );
         let summary = RecordSummary::from(&record);
@@ -1228,12 +1288,57 @@ pub fn recorded_body(bytes: &[u8], content_type: Option<&str>) -> Value {
 
 fn error_info(error: &Value) -> ErrorInfo {
     let text = |key: &str| error.get(key).and_then(Value::as_str).map(String::from);
+    let stack = text("stack").filter(|s| !s.is_empty());
+    let frames = stack.as_deref().map(stack::frames).unwrap_or_default();
     ErrorInfo {
         name: text("name").unwrap_or_else(|| "Error".into()),
         message: text("message").unwrap_or_default(),
-        stack: text("stack").filter(|s| !s.is_empty()),
-        location: text("location"),
-        frames: Vec::new(),
+        location: text("location").or_else(|| stack::location(&frames)),
+        stack,
+        frames,
+    }
+}
+
+/// A function that returned (or threw) with timers or fetches still pending: they were
+/// cancelled then and never ran, which its console says (a timeout's error says it instead).
+fn note_left_pending(exec: &mut ExecState, driven: &Driven) {
+    let Driven::Finished(_) = driven else {
+        return;
+    };
+    let ended = if driven.succeeded() {
+        "returned"
+    } else {
+        "failed"
+    };
+    let timers = std::mem::take(&mut exec.left_pending.timers);
+    if !timers.is_empty() {
+        let sites: Vec<String> = timers
+            .iter()
+            .map(|timer| match &timer.at {
+                Some(at) => format!("{}ms at {at}", timer.delay_ms),
+                None => format!("{}ms", timer.delay_ms),
+            })
+            .collect();
+        let (count, was) = match timers.len() {
+            1 => ("1 timer".to_string(), "was"),
+            n => (format!("{n} timers"), "were"),
+        };
+        let message = format!(
+            "{count} {was} still pending when the function {ended} and never ran ({})",
+            sites.join(", ")
+        );
+        exec.recorder.log("warn", message);
+    }
+    let fetches = exec.left_pending.fetches;
+    if fetches > 0 {
+        let (count, was) = match fetches {
+            1 => ("1 fetch".to_string(), "was"),
+            n => (format!("{n} fetches"), "were"),
+        };
+        exec.recorder.log(
+            "warn",
+            format!("{count} {was} still pending when the function {ended} and cancelled"),
+        );
     }
 }
 
@@ -1262,15 +1367,24 @@ fn error_response(status: u16, id: &str, error: &ErrorInfo) -> HttpOutput {
     }
 }
 
+/// What a timeout's message says besides what was pending: what else held the engine, and
+/// the stack where the execution's own code was interrupted.
+struct Stopped<'a> {
+    held_by: Option<&'a str>,
+    busy_at: Option<&'a str>,
+}
+
 fn build_record(
     request: &ExecutionRequest,
     started_at_us: i64,
     mut exec: ExecState,
     driven: Driven,
     code_version: String,
-    held_by: Option<&str>,
+    stopped: Stopped<'_>,
     sources: Sources,
 ) -> (ExecutionRecord, Option<HttpOutput>) {
+    let Stopped { held_by, busy_at } = stopped;
+    note_left_pending(&mut exec, &driven);
     let duration_us = exec.recorder.elapsed_us();
     let mutations = std::mem::take(&mut exec.mutations);
     let timeout_text = || {
@@ -1352,13 +1466,42 @@ fn build_record(
                 })
                 .collect();
             let mut message = timeout_text();
-            if !pending.is_empty() {
+            let frames = busy_at.map(stack::frames).unwrap_or_default();
+            // A timer that had not fired is waited on too, where no call was.
+            let timer = exec
+                .left_pending
+                .timers
+                .first()
+                .filter(|_| pending.is_empty());
+            let mut location = None;
+            if let Some(at) = stack::location(&frames) {
+                message.push_str(&format!(
+                    " while its code was busy at {at} (running, not awaiting)"
+                ));
+                location = Some(at);
+            } else if !pending.is_empty() {
                 message.push_str(&format!(" while waiting on {}", pending.join(", ")));
+            } else if let Some(timer) = timer {
+                let at = timer
+                    .at
+                    .as_ref()
+                    .map_or_else(String::new, |at| format!(" at {at}"));
+                message.push_str(&format!(
+                    " while waiting on a timer ({}ms){at} that had not fired",
+                    timer.delay_ms
+                ));
+                location = timer.at.clone();
             }
             if let Some(held_by) = held_by {
                 message.push_str(&format!("; {held_by}"));
             }
-            failure(Status::Timeout, 504, "TimeoutError", message)
+            let mut info = flux_error("TimeoutError", message);
+            info.location = location;
+            info.stack = busy_at.filter(|_| !frames.is_empty()).map(String::from);
+            info.frames = frames;
+            let http = (request.kind == Kind::Http)
+                .then(|| error_response(504, &request.id.to_string(), &info));
+            (Status::Timeout, Some(info), None, http)
         }
         Driven::Interrupted => failure(
             Status::Interrupted,

@@ -2,6 +2,12 @@
 //! failed record (and the records around it) and either explains the failure or passes; the
 //! first rule that explains it wins, the thrown error itself being the last resort.
 
+mod chain;
+mod timeout;
+mod uncaught;
+
+pub use chain::call_chain;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -10,7 +16,7 @@ mod sql;
 pub use sql::{lookups, unique_conflict, Lookups};
 
 use crate::record::{
-    attr, ExecutionRecord, JobId, Kind, RowChange, SpanKind, SpanStatus, Status, TableSchema,
+    attr, ExecutionRecord, JobId, Kind, RowChange, SpanKind, Status, TableSchema,
 };
 
 /// What `flux why` says about one execution.
@@ -95,14 +101,15 @@ const RULES: [Rule; 5] = [
     sql::row_not_found,
     sql::statement_failed,
     upstream_error,
-    timed_out,
+    timeout::timed_out,
     thrown_error,
 ];
 
-/// Explains a failed execution; `None` for one that succeeded.
+/// Explains a failed execution, or one that succeeded with an error nobody caught; `None`
+/// for one that succeeded cleanly.
 pub fn explain(record: &ExecutionRecord, related: &Related) -> Option<Finding> {
     if record.status == Status::Ok {
-        return None;
+        return uncaught::uncaught(record);
     }
     let mut finding = RULES.iter().find_map(|rule| rule(record, related))?;
     if finding.blamed.is_none() {
@@ -134,33 +141,6 @@ fn upstream_error(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
     })
 }
 
-/// The execution ran out of time; names what it was waiting on.
-fn timed_out(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
-    if record.status != Status::Timeout {
-        return None;
-    }
-    // A span that timed out is a SQL statement stopped at the deadline.
-    let pending = record.spans.iter().find(|s| {
-        s.parent.is_some() && matches!(s.status, SpanStatus::Pending | SpanStatus::Timeout)
-    });
-    let message = record
-        .error
-        .as_ref()
-        .map_or_else(|| "timed out".to_string(), |e| e.message.clone());
-    Some(Finding {
-        cause: "timeout",
-        root_cause: format!("Timeout: {message}"),
-        location: pending.and_then(|s| s.location.clone()),
-        call_chain: Vec::new(),
-        blamed: None,
-        suggestion: Some(match pending {
-            Some(span) if span.status == SpanStatus::Timeout => format!("→ {} was still running at the deadline: make the query cheaper (an index, a LIMIT), or raise the function's timeout", span.name),
-            Some(span) => format!("→ {} never finished: give it a timeout of its own, or raise the function's timeout", span.name),
-            None => "→ The code was busy or awaited something that never settles: check loops and unresolved promises".into(),
-        }),
-    })
-}
-
 /// The error that ended the execution, where it was thrown.
 fn thrown_error(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
     let error = record.error.as_ref()?;
@@ -168,7 +148,7 @@ fn thrown_error(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
         cause: "error",
         root_cause: format!("{}: {}", error.name, error.message),
         location: error.location.clone(),
-        call_chain: Vec::new(),
+        call_chain: call_chain(error),
         blamed: None,
         suggestion: None,
     })

@@ -155,7 +155,7 @@ fn other_failures_have_their_own_rules() {
     let finding = explain(&timeout, &Related::default()).expect("finding");
     assert_eq!(
         (finding.cause, finding.location.as_deref()),
-        ("timeout", Some("slow.ts:2"))
+        ("timeout-pending", Some("slow.ts:2"))
     );
 
     let plain = failed(Kind::Http, Status::Error, Vec::new());

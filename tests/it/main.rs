@@ -13,6 +13,7 @@ mod init;
 mod interleave;
 mod interleave_hostile;
 mod isolation;
+mod locations;
 mod messages;
 mod queue;
 mod reload;

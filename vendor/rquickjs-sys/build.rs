@@ -117,6 +117,9 @@ fn main() {
         println!("cargo:rerun-if-env-changed={}", feature_to_cargo(feature));
     }
     println!("cargo:rerun-if-env-changed=CARGO_CFG_SANITIZE");
+    // flux: QuickJS is patched here (FLUX-PATCH.md): rebuild it when its sources change.
+    println!("cargo:rerun-if-changed=quickjs");
+    println!("cargo:rerun-if-changed=build.rs");
 
     let src_dir = Path::new("quickjs");
 

@@ -10,6 +10,7 @@ mod email;
 mod fetch;
 mod queue;
 mod timers;
+mod uncaught;
 mod url;
 
 use std::any::Any;
@@ -38,6 +39,8 @@ use email::EmailError;
 pub use fetch::FetchDone;
 use fetch::{FetchError, PendingFetch};
 use queue::QueueError;
+pub use uncaught::tracker as rejection_tracker;
+use uncaught::Unhandled;
 pub use url::web_natives;
 
 /// Why a host function failed; its message is what the user's code sees thrown.
@@ -141,6 +144,10 @@ pub struct ExecState {
     pub function: String,
     pub recorder: Recorder,
     pub timers: BTreeMap<u64, Instant>,
+    /// Where each of its timers was set, and its delay, by id.
+    pub timer_sites: BTreeMap<u64, TimerSite>,
+    /// What it left pending when its code ended (cancelled then, never run): for its record.
+    pub left_pending: LeftPending,
     fetches: HashMap<u64, PendingFetch>,
     pub env: Map<String, Value>,
     /// It has written through the store thread: its reads go there too, to see its writes.
@@ -186,6 +193,8 @@ impl ExecState {
             function,
             recorder,
             timers: BTreeMap::new(),
+            timer_sites: BTreeMap::new(),
+            left_pending: LeftPending::default(),
             fetches: HashMap::new(),
             env: Map::new(),
             wrote: false,
@@ -206,12 +215,43 @@ impl ExecState {
         !self.fetches.is_empty()
     }
 
+    /// Its code ended: what it still waited for is noted (`left_pending`), then forgotten or
+    /// cancelled.
+    pub fn forget_pending(&mut self) {
+        let sites = &self.timer_sites;
+        self.left_pending = LeftPending {
+            timers: self
+                .timers
+                .keys()
+                .map(|id| sites.get(id).cloned().unwrap_or_default())
+                .collect(),
+            fetches: self.fetches.len(),
+        };
+        self.timers.clear();
+        self.timer_sites.clear();
+        self.abort_fetches();
+    }
+
     /// Cancels its running fetches (their spans stay pending).
     pub fn abort_fetches(&mut self) {
         for (_, fetch) in self.fetches.drain() {
             fetch.abort();
         }
     }
+}
+
+/// Where a timer was set (`file.ts:line`) and its delay in milliseconds.
+#[derive(Debug, Clone, Default)]
+pub struct TimerSite {
+    pub at: Option<String>,
+    pub delay_ms: f64,
+}
+
+/// Timers and fetches an execution still waited for when its code ended.
+#[derive(Debug, Clone, Default)]
+pub struct LeftPending {
+    pub timers: Vec<TimerSite>,
+    pub fetches: usize,
 }
 
 /// What reaches an engine's thread while its executions wait: finished fetches and the
@@ -271,6 +311,10 @@ pub struct HostState {
     /// Executions whose handler settled in this entry, with the glue's JSON result.
     /// With whether `globalThis` was as the setup left it at that moment.
     pub finished: Vec<Finished>,
+    /// The execution the engine entered JS for (its code, or an answer to it once ended).
+    pub entering: Token,
+    /// Promises rejected in this entry with no handler yet.
+    unhandled: Vec<Unhandled>,
     pub inbox: Sender<Event>,
     next_op: u64,
     /// The worker's note of a module loading in the current entry (see `host.imported`).
@@ -290,6 +334,8 @@ impl HostState {
             execs: HashMap::new(),
             current: 0,
             finished: Vec::new(),
+            entering: 0,
+            unhandled: Vec::new(),
             inbox,
             next_op: 1,
             module_loading,
@@ -422,6 +468,14 @@ pub fn install<'js>(
                 });
             },
         )?,
+    )?;
+    // Where a value that is not an Error was thrown (it carries no stack of its own).
+    host.set("uncaught", uncaught::install(ctx, &bridge)?)?;
+    host.set(
+        "throwSite",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, value: rquickjs::Value<'js>| {
+            super::stack::throw_site(&ctx, value)
+        })?,
     )?;
     host.set(
         "isFailure",

@@ -28,13 +28,14 @@
   const imported = new Set();
   let nextTimerId = 1;
 
-  // `file.ts:line` of the first stack frame in user code (internal scripts are `flux:*`).
+  // `file.ts:line` of the first stack frame in the project's own code: internal scripts
+  // (`flux:*`) and packages (`node_modules/`) are passed over, as Rust's runtime/stack.rs does.
   const FRAME = /([^\s()]+\.(?:ts|mts|js|mjs)):(\d+)(?::\d+)?\)?$/;
   const userFrame = (stack) => {
     for (const raw of String(stack || '').split('\n')) {
       // flux's own frames come first at every call: skipped without the regex (it runs once
       // per host call, so this is most of what a call site costs).
-      if (raw.includes('(flux:') || raw.includes('at flux:')) continue;
+      if (raw.includes('(flux:') || raw.includes('at flux:') || raw.includes('node_modules/')) continue;
       const m = FRAME.exec(raw.trim());
       if (m && !m[1].startsWith('flux:')) return `${m[1]}:${m[2]}`;
     }
@@ -118,8 +119,9 @@
     if (typeof fn !== 'function') throw new TypeError('the callback must be a function');
     const id = nextTimerId++;
     const delay = Math.max(0, Number(ms) || 0);
-    const token = host.timers.set(id, delay);
-    timers.set(id, { fn: () => fn(...args), delay: repeat ? delay : null, token });
+    const at = site();
+    const token = host.timers.set(id, delay, at);
+    timers.set(id, { fn: () => fn(...args), delay: repeat ? delay : null, token, at });
     return id;
   };
   const clear = (id) => {
@@ -215,7 +217,9 @@
     } catch {
       shown = String(error);
     }
-    return { name: 'Error', message: `a non-Error value was thrown: ${shown}`, stack: null, location: null };
+    // QuickJS keeps where such a value was thrown (see runtime/stack.rs).
+    const stack = host.throwSite(error) || null;
+    return { name: 'Error', message: `a non-Error value was thrown: ${shown}`, stack, location: userFrame(stack) };
   };
 
   const encodeResponse = (value) => {
@@ -403,11 +407,11 @@
       const timer = timers.get(id);
       if (!timer) return;
       if (timer.delay === null) timers.delete(id);
-      else host.timers.set(id, timer.delay);
+      else host.timers.set(id, timer.delay, timer.at);
       try {
         timer.fn();
       } catch (e) {
-        console.error('Uncaught error in a timer:', e);
+        host.uncaught(e);
       }
     },
     // `reply` is `{ status, statusText, headers, body }` (the body a Uint8Array), or null

@@ -588,6 +588,9 @@ struct JSContext {
     JSValue native_error_proto[JS_NATIVE_ERROR_COUNT];
     JSValue error_ctor;
     JSValue error_back_trace;
+    /* flux: the last non-Error value thrown by a `throw`, and the backtrace at that throw */
+    JSValue flux_thrown;
+    JSValue flux_thrown_stack;
     JSValue error_prepare_stack;
     JSValue error_stack_trace_limit;
     JSValue iterator_ctor;
@@ -2887,6 +2890,8 @@ JSContext *JS_NewContextRaw(JSRuntime *rt)
     ctx->promise_ctor = JS_NULL;
     ctx->error_ctor = JS_NULL;
     ctx->error_back_trace = JS_UNDEFINED;
+    ctx->flux_thrown = JS_UNDEFINED;
+    ctx->flux_thrown_stack = JS_UNDEFINED;
     ctx->error_prepare_stack = JS_UNDEFINED;
     ctx->error_stack_trace_limit = js_int32(10);
     init_list_head(&ctx->loaded_modules);
@@ -3017,6 +3022,8 @@ static void JS_MarkContext(JSRuntime *rt, JSContext *ctx,
     }
     JS_MarkValue(rt, ctx->error_ctor, mark_func);
     JS_MarkValue(rt, ctx->error_back_trace, mark_func);
+    JS_MarkValue(rt, ctx->flux_thrown, mark_func);
+    JS_MarkValue(rt, ctx->flux_thrown_stack, mark_func);
     JS_MarkValue(rt, ctx->error_prepare_stack, mark_func);
     JS_MarkValue(rt, ctx->error_stack_trace_limit, mark_func);
     for(i = 0; i < rt->class_count; i++) {
@@ -3099,6 +3106,8 @@ void JS_FreeContext(JSContext *ctx)
     }
     JS_FreeValue(ctx, ctx->error_ctor);
     JS_FreeValue(ctx, ctx->error_back_trace);
+    JS_FreeValue(ctx, ctx->flux_thrown);
+    JS_FreeValue(ctx, ctx->flux_thrown_stack);
     JS_FreeValue(ctx, ctx->error_prepare_stack);
     JS_FreeValue(ctx, ctx->error_stack_trace_limit);
     for(i = 0; i < rt->class_count; i++) {
@@ -18684,6 +18693,18 @@ static JSValue JS_CallInternal(JSContext *caller_ctx, JSValueConst func_obj,
             BREAK;
 
         CASE(OP_throw):
+            /* flux: a value that is not an Error carries no stack; remember where it was
+               first thrown (a rethrow of the same value keeps the first site) */
+            if (!JS_IsError(sp[-1]) && !js_same_value(ctx, sp[-1], ctx->flux_thrown)) {
+                JS_FreeValue(ctx, ctx->error_back_trace);
+                ctx->error_back_trace = JS_UNDEFINED;
+                sf->cur_pc = pc;
+                build_backtrace(ctx, sp[-1], JS_UNDEFINED, NULL, 0, 0, 0);
+                JS_FreeValue(ctx, ctx->flux_thrown);
+                JS_FreeValue(ctx, ctx->flux_thrown_stack);
+                ctx->flux_thrown = js_dup(sp[-1]);
+                ctx->flux_thrown_stack = js_dup(ctx->error_back_trace);
+            }
             JS_Throw(ctx, *--sp);
             goto exception;
 
@@ -19158,20 +19179,25 @@ static JSValue JS_CallInternal(JSContext *caller_ctx, JSValueConst func_obj,
             }
             BREAK;
 
+        /* flux: the interrupt is polled before the jump, with the frame's pc at the jump, so
+           that the error's backtrace places the code inside the loop that jumps */
         CASE(OP_goto):
-            pc += (int32_t)get_u32(pc);
+            sf->cur_pc = pc;
             if (unlikely(js_poll_interrupts(ctx)))
                 goto exception;
+            pc += (int32_t)get_u32(pc);
             BREAK;
         CASE(OP_goto16):
-            pc += (int16_t)get_u16(pc);
+            sf->cur_pc = pc;
             if (unlikely(js_poll_interrupts(ctx)))
                 goto exception;
+            pc += (int16_t)get_u16(pc);
             BREAK;
         CASE(OP_goto8):
-            pc += (int8_t)pc[0];
+            sf->cur_pc = pc;
             if (unlikely(js_poll_interrupts(ctx)))
                 goto exception;
+            pc += (int8_t)pc[0];
             BREAK;
         CASE(OP_if_true):
             {
@@ -27061,6 +27087,7 @@ static __exception int js_parse_postfix_expr(JSParseState *s, int parse_flags)
     FuncCallType call_type;
     int optional_chaining_label;
     bool accept_lparen = (parse_flags & PF_POSTFIX_CALL) != 0;
+    int call_line_num = 0, call_col_num = 0; /* flux: where the current call is reported */
 
     call_type = FUNC_CALL_NORMAL;
     switch(s->token.val) {
@@ -27370,12 +27397,17 @@ static __exception int js_parse_postfix_expr(JSParseState *s, int parse_flags)
                 return js_parse_error(s, "template literal cannot appear in an optional chain");
             }
             call_type = FUNC_CALL_TEMPLATE;
+            call_line_num = s->token.line_num;
+            call_col_num = s->token.col_num;
             goto parse_func_call2;
         } else if (s->token.val == '(' && accept_lparen) {
             int opcode, arg_count, drop_count;
 
             /* function call */
         parse_func_call:
+            /* flux: the call itself is reported at its '(' */
+            call_line_num = s->token.line_num;
+            call_col_num = s->token.col_num;
             if (next_token(s))
                 return -1;
 
@@ -27549,6 +27581,8 @@ static __exception int js_parse_postfix_expr(JSParseState *s, int parse_flags)
                     return -1;
                 /* drop the index */
                 emit_op(s, OP_drop);
+                /* flux: the call, not its last argument, is where it fails */
+                emit_source_loc_at(s, call_line_num, call_col_num);
 
                 /* apply function call */
                 switch(opcode) {
@@ -27595,6 +27629,8 @@ static __exception int js_parse_postfix_expr(JSParseState *s, int parse_flags)
                 if (next_token(s))
                     return -1;
             emit_func_call:
+                /* flux: the call, not its last argument, is where it fails */
+                emit_source_loc_at(s, call_line_num, call_col_num);
                 switch(opcode) {
                 case OP_get_field:
                 case OP_scope_get_private_field:
@@ -35761,6 +35797,8 @@ static __exception int resolve_labels(JSContext *ctx, JSFunctionDef *s)
             return -1;
     }
 
+    /* flux: room for a line at each label too (see OP_label below) */
+    s->source_loc_size += s->label_count;
     if (s->source_loc_size) {
         s->source_loc_slots = js_mallocz(s->ctx, sizeof(*s->source_loc_slots) * s->source_loc_size);
         if (s->source_loc_slots == NULL)
@@ -35852,6 +35890,9 @@ static __exception int resolve_labels(JSContext *ctx, JSFunctionDef *s)
             {
                 label = get_u32(bc_buf + pos + 1);
                 assert(label >= 0 && label < s->label_count);
+                /* flux: a jump target gets its line, so that code interrupted at a loop's
+                   backward jump is placed in the loop, not at its function's start */
+                add_pc2line_info(s, bc_out.size, line_num, col_num);
                 ls = &label_slots[label];
                 assert(ls->addr == -1);
                 ls->addr = bc_out.size;
@@ -55513,6 +55554,13 @@ void JS_SetCurrentTag(JSRuntime *rt, int64_t tag)
 int64_t JS_GetCurrentTag(JSRuntime *rt)
 {
     return rt->current_tag;
+}
+
+JSValue JS_GetThrowSite(JSContext *ctx, JSValueConst value)
+{
+    if (JS_IsUndefined(ctx->flux_thrown_stack) || !js_same_value(ctx, value, ctx->flux_thrown))
+        return JS_UNDEFINED;
+    return js_dup(ctx->flux_thrown_stack);
 }
 
 JSPromiseStateEnum JS_PromiseState(JSContext *ctx, JSValueConst promise)

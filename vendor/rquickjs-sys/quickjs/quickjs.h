@@ -1171,6 +1171,9 @@ typedef void JSPromiseHook(JSContext *ctx, JSPromiseHookType type,
    they were registered, so the embedder can tell which of its tasks any code belongs to. */
 JS_EXTERN void JS_SetCurrentTag(JSRuntime *rt, int64_t tag);
 JS_EXTERN int64_t JS_GetCurrentTag(JSRuntime *rt);
+/* flux: the backtrace (a string) where `value`, not an Error, was last thrown by a `throw`
+   statement; undefined when it is not the last such value thrown in `ctx`. */
+JS_EXTERN JSValue JS_GetThrowSite(JSContext *ctx, JSValueConst value);
 JS_EXTERN void JS_SetPromiseHook(JSRuntime *rt, JSPromiseHook promise_hook,
                                  void *opaque);
 
