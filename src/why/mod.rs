@@ -15,9 +15,7 @@ mod sql;
 
 pub use sql::{lookups, unique_conflict, Lookups};
 
-use crate::record::{
-    attr, ExecutionRecord, JobId, Kind, RowChange, SpanKind, Status, TableSchema,
-};
+use crate::record::{attr, ExecutionRecord, JobId, Kind, RowChange, SpanKind, Status, TableSchema};
 
 /// What `flux why` says about one execution.
 #[derive(Debug, Clone, PartialEq, Serialize)]

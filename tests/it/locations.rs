@@ -110,7 +110,7 @@ fn thrown_errors_are_placed_where_they_were_thrown() {
     let server = project.start();
     // In a helper module: its line, and the function's call below it.
     insta::assert_snapshot!(why(&project, &server, "helper"), @r"
-    ROOT CAUSE TypeError: cannot read property 'toUpperCase' of undefined
+    ROOT CAUSE TypeError: cannot read properties of undefined (reading 'toUpperCase'): address is undefined
     LOCATION lib/mail.ts:3
       at lib/mail.ts:3 in sendMail
       at fails.ts:7 in handler
@@ -137,18 +137,20 @@ fn thrown_errors_are_placed_where_they_were_thrown() {
     "#);
     // The statement that failed inside a transaction, not the transaction's line.
     insta::assert_snapshot!(why(&project, &server, "tx"), @r"
-    ROOT CAUSE Error: no such table: missing_table
+    ROOT CAUSE No such table: missing_table
     LOCATION fails.ts:16
     REQUEST GET /fails
+    SUGGESTION → No table missing_table exists: create it in a migration (migrations/*.sql, applied in name order when flux dev starts or sees the file)
     ");
     // A call over several lines: the line of the call, not of its arguments.
     insta::assert_snapshot!(why(&project, &server, "lines"), @r"
-    ROOT CAUSE Error: no such table: missing_table
+    ROOT CAUSE No such table: missing_table
     LOCATION fails.ts:20
     REQUEST GET /fails
+    SUGGESTION → No table missing_table exists: create it in a migration (migrations/*.sql, applied in name order when flux dev starts or sees the file)
     ");
     insta::assert_snapshot!(why(&project, &server, "chained"), @r"
-    ROOT CAUSE TypeError: not a function
+    ROOT CAUSE TypeError: o.a(…).b is not a function
     LOCATION fails.ts:29
     REQUEST GET /fails
     ");

@@ -56,13 +56,15 @@ fn a_request_names_the_undefined_value_and_the_keys_the_body_had() {
     assert_filtered!(why, @r"
     ROOT CAUSE TypeError: user.sendMail is not a function
     LOCATION lib/mail.ts:2
+      at lib/mail.ts:2 in notify
+      at notify.ts:2 in default
     REQUEST POST /notify { id: 'u_1' }
     ");
 
     // The original message is kept as the stack's first line, as V8 writes it.
     let (_, trace, _) = project.run(&["trace", &id[..8], "--verbose"]);
     assert!(
-        trace.contains("TypeError: user.sendMail is not a function\n  at lib/mail.ts:2\n  TypeError: not a function\n"),
+        trace.contains("TypeError: user.sendMail is not a function\n  at lib/mail.ts:2 in notify\n  at notify.ts:2 in default\n  TypeError: not a function\n"),
         "{trace}"
     );
 }
