@@ -10,7 +10,9 @@ use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::{Ctx, Exception, Module, Result};
 
-use super::ts::strip_types;
+use super::ts::{self, strip_types};
+
+mod imports;
 
 /// The name of the internal script that imports function modules by their module name.
 pub const HOST_SCRIPT: &str = "flux:host.js";
@@ -84,44 +86,162 @@ impl Resolver for ProjectResolver {
 
 impl ProjectResolver {
     fn resolve_on_disk(&self, ctx: &Ctx<'_>, base: &str, name: &str) -> Result<String> {
-        let relative = name.starts_with("./") || name.starts_with("../");
-        let candidate = if base == HOST_SCRIPT {
-            Some(name.to_string())
-        } else if relative {
-            join_module(base, name)
-        } else {
-            return Err(Exception::throw_type(
-                ctx,
-                &format!("cannot import '{name}' from {base}: only relative imports of project files ('./x.ts') are supported"),
-            ));
+        find_module(&self.root, base, name).map_err(|e| Exception::throw_type(ctx, &e.to_string()))
+    }
+}
+
+/// Why an import cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+enum ImportError {
+    #[error("cannot import '{name}' from {base}: only relative imports of project files ('./x.ts') are supported")]
+    NotRelative { name: String, base: String },
+    #[error("cannot import '{name}' from {base}: it is outside the project")]
+    Outside { name: String, base: String },
+    #[error("cannot import '{name}' from {base}: no such file in the project")]
+    NoFile { name: String, base: String },
+    /// Worded as QuickJS words it, with what the module does export, closest name first.
+    #[error("Could not find export '{export}' in module '{module}'; {}", exported(.exports))]
+    MissingExport {
+        module: String,
+        export: String,
+        exports: Vec<String>,
+    },
+}
+
+fn exported(names: &[String]) -> String {
+    if names.is_empty() {
+        "it exports nothing".into()
+    } else {
+        format!("it exports {}", names.join(", "))
+    }
+}
+
+/// The module name `name` imported from module `base` stands for: a project file, with its
+/// extension or an `index` file found as Node finds them.
+fn find_module(root: &Path, base: &str, name: &str) -> std::result::Result<String, ImportError> {
+    let relative = name.starts_with("./") || name.starts_with("../");
+    let candidate = if base == HOST_SCRIPT {
+        Some(name.to_string())
+    } else if relative {
+        join_module(base, name)
+    } else {
+        return Err(ImportError::NotRelative {
+            name: name.into(),
+            base: base.into(),
+        });
+    };
+    let Some(candidate) = candidate else {
+        return Err(ImportError::Outside {
+            name: name.into(),
+            base: base.into(),
+        });
+    };
+    let dir = functions_dir(root);
+    let has_extension = EXTENSIONS.iter().any(|ext| candidate.ends_with(ext));
+    if has_extension && dir.join(&candidate).is_file() {
+        return Ok(candidate);
+    }
+    for ext in EXTENSIONS {
+        let with_ext = format!("{candidate}{ext}");
+        if dir.join(&with_ext).is_file() {
+            return Ok(with_ext);
+        }
+    }
+    for ext in EXTENSIONS {
+        let index = format!("{}/index{ext}", candidate.trim_end_matches('/'));
+        if dir.join(&index).is_file() {
+            return Ok(index);
+        }
+    }
+    Err(ImportError::NoFile {
+        name: name.into(),
+        base: base.into(),
+    })
+}
+
+/// Module `name`'s source as JavaScript (types stripped from TypeScript).
+fn javascript(name: &str, source: String) -> std::result::Result<String, ts::SyntaxError> {
+    if name.ends_with(".ts") || name.ends_with(".mts") {
+        strip_types(name, &source)
+    } else {
+        Ok(source)
+    }
+}
+
+/// The first static import of module `name` (its JavaScript `code`) that cannot be loaded, and
+/// its line: a file that does not exist, or a name its module does not export. QuickJS would
+/// refuse it too, but naming neither the importer's line nor what the module has.
+fn check_imports(root: &Path, name: &str, code: &str) -> Option<(ImportError, usize)> {
+    let syntax = imports::read(code)?;
+    for import in &syntax.imports {
+        let module = match find_module(root, name, &import.specifier) {
+            Ok(module) => module,
+            Err(error) => return Some((error, import.line)),
         };
-        let Some(candidate) = candidate else {
-            return Err(Exception::throw_type(
-                ctx,
-                &format!("cannot import '{name}' from {base}: it is outside the project"),
-            ));
+        if import.names.is_empty() {
+            continue;
+        }
+        let mut seen = Vec::new();
+        let Some(exports) = exports_of(root, &module, &mut seen) else {
+            continue;
         };
-        let dir = functions_dir(&self.root);
-        let has_extension = EXTENSIONS.iter().any(|ext| candidate.ends_with(ext));
-        if has_extension && dir.join(&candidate).is_file() {
-            return Ok(candidate);
-        }
-        for ext in EXTENSIONS {
-            let with_ext = format!("{candidate}{ext}");
-            if dir.join(&with_ext).is_file() {
-                return Ok(with_ext);
-            }
-        }
-        for ext in EXTENSIONS {
-            let index = format!("{}/index{ext}", candidate.trim_end_matches('/'));
-            if dir.join(&index).is_file() {
-                return Ok(index);
-            }
-        }
-        Err(Exception::throw_type(
-            ctx,
-            &format!("cannot import '{name}' from {base}: no such file in the project"),
-        ))
+        let Some(missing) = import.names.iter().find(|n| !exports.contains(n)) else {
+            continue;
+        };
+        let mut exports: Vec<String> = exports.into_iter().filter(|e| e != "default").collect();
+        exports.dedup();
+        // Closest first: a typo's fix leads the list.
+        exports.sort_by(|a, b| {
+            strsim::jaro_winkler(missing, b).total_cmp(&strsim::jaro_winkler(missing, a))
+        });
+        let error = ImportError::MissingExport {
+            module,
+            export: missing.clone(),
+            exports,
+        };
+        return Some((error, import.line));
+    }
+    None
+}
+
+/// The names module `name` exports, its `export * from` ones included; `None` when they cannot
+/// all be known (a file that does not read or parse): then nothing is reported as missing.
+fn exports_of(root: &Path, name: &str, seen: &mut Vec<String>) -> Option<Vec<String>> {
+    if seen.iter().any(|s| s == name) {
+        return Some(Vec::new());
+    }
+    seen.push(name.to_string());
+    let source = std::fs::read_to_string(functions_dir(root).join(name)).ok()?;
+    let syntax = imports::read(&javascript(name, source).ok()?)?;
+    let mut names = syntax.exports;
+    for star in &syntax.star_exports {
+        let module = find_module(root, name, star).ok()?;
+        // `export *` passes on every name but `default`.
+        let passed = exports_of(root, &module, seen)?;
+        names.extend(passed.into_iter().filter(|n| n != "default"));
+    }
+    Some(names)
+}
+
+/// Throws `error` as the `TypeError` (a file) or `SyntaxError` (a name, as QuickJS has it) of
+/// the import at `site`, which the glue reports as the error's location.
+fn throw_import_error(ctx: &Ctx<'_>, error: &ImportError, site: String) -> rquickjs::Error {
+    let message = error.to_string();
+    let class = match error {
+        ImportError::MissingExport { .. } => "SyntaxError",
+        _ => "TypeError",
+    };
+    let exception = ctx
+        .globals()
+        .get::<_, rquickjs::Function>(class)
+        .and_then(|class| class.call::<_, rquickjs::Object>((message.as_str(),)))
+        .and_then(|exception| {
+            exception.set("__fluxSite", site)?;
+            Ok(exception)
+        });
+    match exception {
+        Ok(exception) => ctx.throw(exception.into_value()),
+        Err(_) => Exception::throw_type(ctx, &message),
     }
 }
 
@@ -146,11 +266,11 @@ impl Loader for ProjectLoader {
         }
         let source = std::fs::read_to_string(&path)
             .map_err(|e| Exception::throw_type(ctx, &format!("cannot read {name}: {e}")))?;
-        let code = if name.ends_with(".ts") || name.ends_with(".mts") {
-            strip_types(name, &source).map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?
-        } else {
-            source
-        };
+        let code =
+            javascript(name, source).map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
+        if let Some((error, line)) = check_imports(&self.root, name, &code) {
+            return Err(throw_import_error(ctx, &error, format!("{name}:{line}")));
+        }
         Module::declare(ctx.clone(), name, code)
     }
 }

@@ -2,6 +2,9 @@
 //! failed record (and the records around it) and either explains the failure or passes; the
 //! first rule that explains it wins, the thrown error itself being the last resort.
 
+mod code;
+mod upstream;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -88,11 +91,16 @@ pub fn unique_conflict(record: &ExecutionRecord) -> Option<(String, String, Valu
 type Rule = fn(&ExecutionRecord, &Related) -> Option<Finding>;
 
 /// In order: the most specific explanation first.
-const RULES: [Rule; 5] = [
+const RULES: [Rule; 10] = [
     row_not_found,
     constraint_violation,
-    upstream_error,
+    upstream::not_json,
+    upstream::upstream_error,
     timed_out,
+    code::missing_module,
+    code::missing_export,
+    code::non_error_thrown,
+    upstream::returned_5xx,
     thrown_error,
 ];
 
@@ -223,29 +231,6 @@ fn constraint_violation(record: &ExecutionRecord, related: &Related) -> Option<F
             ),
             _ => "→ Another write already holds this value: look the row up with 'flux state history'".into(),
         }),
-    })
-}
-
-/// An upstream service answered with an error status.
-fn upstream_error(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
-    let span = record.spans.iter().find(|s| {
-        s.name == SpanKind::Fetch && s.u64_attr(attr::STATUS).is_some_and(|code| code >= 400)
-    })?;
-    let status = span.u64_attr(attr::STATUS).unwrap_or(0);
-    let method = span.str_attr(attr::METHOD).unwrap_or("GET");
-    let url = span.str_attr(attr::URL).unwrap_or("");
-    let suggestion = if status == 429 || status >= 500 {
-        "→ The upstream service failed or throttled: retries with backoff usually get through"
-    } else {
-        "→ The upstream service refused the request: check what was sent (flux trace --verbose)"
-    };
-    Some(Finding {
-        cause: "upstream-error",
-        root_cause: format!("Upstream HTTP {status} from {method} {url}"),
-        location: span.location.clone(),
-        call_chain: Vec::new(),
-        blamed: None,
-        suggestion: Some(suggestion.into()),
     })
 }
 
