@@ -280,6 +280,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_import_of_a_missing_file_or_name_is_found_at_its_line() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let functions = root.path().join("functions");
+        std::fs::create_dir_all(&functions).expect("functions");
+        let write = |name: &str, code: &str| std::fs::write(functions.join(name), code);
+        write("_a.ts", "export const sendMail = 1\nexport * from './_b'\n").expect("a");
+        write("_b.ts", "export function sendSms() {}\nexport default 2\n").expect("b");
+        let check = |code: &str| {
+            check_imports(root.path(), "f.ts", code).map(|(error, line)| (error.to_string(), line))
+        };
+        assert_eq!(check("import { sendMail, sendSms } from './_a'\n"), None);
+        assert_eq!(
+            check("\nimport { sendMali } from './_a'\n"),
+            Some((
+                "Could not find export 'sendMali' in module '_a.ts'; it exports sendMail, sendSms"
+                    .into(),
+                2
+            ))
+        );
+        // `export *` passes on every name but the default.
+        assert_eq!(
+            check("import a from './_a.ts'\n").map(|(e, _)| e),
+            Some(
+                "Could not find export 'default' in module '_a.ts'; it exports sendMail, sendSms"
+                    .into()
+            )
+        );
+        assert_eq!(
+            check("import x from './_c'\n"),
+            Some((
+                "cannot import './_c' from f.ts: no such file in the project".into(),
+                1
+            ))
+        );
+        // What swc cannot parse is left to QuickJS.
+        assert_eq!(check("import { from './_c'\n"), None);
+    }
+
+    #[test]
     fn relative_names_stay_inside_the_project() {
         assert_eq!(
             join_module("create_user.ts", "./lib/a.ts").as_deref(),

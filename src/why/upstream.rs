@@ -178,7 +178,116 @@ fn quote(body: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::record::{sample, ErrorInfo, SpanStatus, Status};
+    use crate::why::Related;
+
+    fn fetch(attrs: Value) -> Span {
+        Span {
+            id: 1,
+            parent: Some(0),
+            name: SpanKind::Fetch,
+            start_us: 10,
+            duration_us: 5,
+            status: SpanStatus::Ok,
+            location: Some("f.ts:2".into()),
+            attrs: attrs.as_object().cloned().unwrap_or_default(),
+            error: None,
+        }
+    }
+
+    fn failed(kind: Kind, name: &str, message: &str, spans: Vec<Span>) -> ExecutionRecord {
+        ExecutionRecord {
+            error: Some(ErrorInfo {
+                name: name.into(),
+                message: message.into(),
+                stack: None,
+                location: None,
+                frames: Vec::new(),
+            }),
+            spans,
+            ..sample(kind, "f", Status::Error)
+        }
+    }
+
+    #[test]
+    fn a_failed_parse_is_blamed_on_the_answer_it_read() {
+        let html =
+            fetch(json!({ "status": 200, "content_type": "text/html", "body": "<p>hi</p>" }));
+        assert!(parsed_this(&html, "unexpected token: '<'"));
+        assert!(!parsed_this(&html, "unexpected token: 'x'"));
+        let json_answer =
+            fetch(json!({ "status": 500, "content_type": "text/plain", "body": "{}" }));
+        assert!(!parsed_this(&json_answer, "unexpected token: '<'"));
+        let empty = fetch(json!({ "status": 204 }));
+        assert!(parsed_this(&empty, "Unexpected end of JSON input"));
+        let unread = fetch(json!({ "status": 200, "content_type": "application/json" }));
+        assert!(!parsed_this(&unread, "Unexpected end of JSON input"));
+
+        let related = Related::default();
+        let record = failed(
+            Kind::Http,
+            "SyntaxError",
+            "unexpected token: '<'",
+            vec![html],
+        );
+        let finding = not_json(&record, &related).expect("a finding");
+        assert_eq!(
+            (finding.cause, finding.location.as_deref()),
+            ("upstream-not-json", Some("f.ts:2"))
+        );
+        // A JSON.parse of something else, with no fetch: the thrown error explains it.
+        let alone = failed(
+            Kind::Http,
+            "SyntaxError",
+            "unexpected token: '<'",
+            Vec::new(),
+        );
+        assert_eq!(not_json(&alone, &related), None);
+    }
+
+    #[test]
+    fn retry_advice_follows_the_jobs_attempts() {
+        let failing = fetch(json!({ "method": "GET", "url": "http://x.test/a", "status": 503 }));
+        let mut record = failed(Kind::Job, "Error", "no", vec![failing]);
+        record.links.attempt = Some(1);
+        record.links.max_attempts = Some(3);
+        let suggestion = |record: &ExecutionRecord| {
+            upstream_error(record, &Related::default())
+                .and_then(|f| f.suggestion)
+                .expect("a suggestion")
+        };
+        assert!(
+            suggestion(&record)
+                .ends_with("the job does: attempt 2 of 3 follows the worker's backoff"),
+            "{}",
+            suggestion(&record)
+        );
+        record.links.attempt = Some(3);
+        assert!(
+            suggestion(&record).ends_with("this was the job's last attempt of 3: raise workers.f.maxAttempts or its backoff in flux.config.ts"),
+            "{}",
+            suggestion(&record)
+        );
+        // A status flux has no advice for gets none.
+        let conflict = fetch(json!({ "method": "PUT", "url": "http://x.test/a", "status": 409 }));
+        let record = failed(Kind::Http, "Error", "no", vec![conflict]);
+        let finding = upstream_error(&record, &Related::default()).expect("a finding");
+        assert_eq!(finding.suggestion, None);
+    }
+
+    #[test]
+    fn a_returned_5xx_quotes_its_body_and_a_thrown_error_is_not_one() {
+        let mut record = sample(Kind::Http, "f", Status::Error);
+        record.http_status = Some(503);
+        record.output = Some(json!({ "status": 503, "body": "back soon" }));
+        let finding = returned_5xx(&record, &Related::default()).expect("a finding");
+        assert_eq!(finding.root_cause, "f returned HTTP 503: back soon");
+        let thrown = failed(Kind::Http, "Error", "no", Vec::new());
+        assert_eq!(returned_5xx(&thrown, &Related::default()), None);
+    }
 
     #[test]
     fn module_syntax_errors_are_told_from_json_ones() {
