@@ -97,8 +97,13 @@ enum ImportError {
     NotRelative { name: String, base: String },
     #[error("cannot import '{name}' from {base}: it is outside the project")]
     Outside { name: String, base: String },
-    #[error("cannot import '{name}' from {base}: no such file in the project")]
-    NoFile { name: String, base: String },
+    #[error("cannot import '{name}' from {base}: no such file in the project{}", closest.as_ref().map(|c| format!(" (did you mean '{c}'?)")).unwrap_or_default())]
+    NoFile {
+        name: String,
+        base: String,
+        /// A file beside the one named whose name is close to it: a typo's fix.
+        closest: Option<String>,
+    },
     /// Worded as QuickJS words it, with what the module does export, closest name first.
     #[error("Could not find export '{export}' in module '{module}'; {}", exported(.exports))]
     MissingExport {
@@ -156,7 +161,38 @@ fn find_module(root: &Path, base: &str, name: &str) -> std::result::Result<Strin
     Err(ImportError::NoFile {
         name: name.into(),
         base: base.into(),
+        closest: closest_file(&dir, &candidate, name),
     })
+}
+
+/// The module beside `candidate` (a module name with no file) whose name is closest to it, as
+/// `name` would have to be written to import it.
+fn closest_file(dir: &Path, candidate: &str, name: &str) -> Option<String> {
+    let stem = |file: &str| -> Option<String> {
+        EXTENSIONS
+            .iter()
+            .find_map(|ext| file.strip_suffix(ext))
+            .map(String::from)
+    };
+    let (folder, wanted) = candidate.rsplit_once('/').unwrap_or(("", candidate));
+    let with_extension = stem(wanted).is_some();
+    let wanted = stem(wanted).unwrap_or_else(|| wanted.to_string());
+    let entries = std::fs::read_dir(dir.join(folder)).ok()?;
+    let (score, file) = entries
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter_map(|file| Some((strsim::jaro_winkler(&wanted, &stem(&file)?), file)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))?;
+    if score < 0.85 {
+        return None;
+    }
+    let shown = if with_extension {
+        file.clone()
+    } else {
+        stem(&file)?
+    };
+    // Written as the import was: its folder part, then the file.
+    let prefix = name.rsplit_once('/').map_or(".", |(folder, _)| folder);
+    Some(format!("{prefix}/{shown}"))
 }
 
 /// Module `name`'s source as JavaScript (types stripped from TypeScript).
@@ -313,6 +349,10 @@ mod tests {
                 "cannot import './_c' from f.ts: no such file in the project".into(),
                 1
             ))
+        );
+        assert_eq!(
+            check("import { sendSms } from './_bb.ts'\n").map(|(e, _)| e),
+            Some("cannot import './_bb.ts' from f.ts: no such file in the project (did you mean './_b.ts'?)".into())
         );
         // What swc cannot parse is left to QuickJS.
         assert_eq!(check("import { from './_c'\n"), None);

@@ -61,10 +61,18 @@ pub(super) fn missing_export(record: &ExecutionRecord, _: &Related) -> Option<Fi
 /// `cannot import '<name>' from <module>: <why>`.
 pub(super) fn missing_module(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
     let error = record.error.as_ref()?;
-    let pattern = regex::Regex::new(r"^cannot import '(.*)' from (\S+): (.+)$").ok()?;
+    let pattern = regex::Regex::new(
+        r"^cannot import '(.*)' from (\S+): (.+?)(?: \(did you mean '(.*)'\?\))?$",
+    )
+    .ok()?;
     let captures = pattern.captures(&error.message)?;
     let (name, importer, why) = (&captures[1], &captures[2], &captures[3]);
-    let suggestion = if why.starts_with("no such file") {
+    let suggestion = if let Some(closest) = captures.get(4) {
+        Some(format!(
+            "→ Did you mean '{}'? The path is relative to {importer}'s folder",
+            closest.as_str()
+        ))
+    } else if why.starts_with("no such file") {
         Some(format!("→ Check the path: it is relative to {importer}'s folder, and flux looks for it with .ts, .js, .mjs and .mts, then for an index file in it"))
     } else if why.starts_with("only relative imports") {
         Some("→ Only the project's own files can be imported, by a relative path ('./lib/x.ts'): packages are not loaded".into())
@@ -159,6 +167,23 @@ mod tests {
         assert_eq!(
             finding.root_cause,
             "Missing export: _lib.ts has no default export"
+        );
+    }
+
+    #[test]
+    fn a_missing_module_close_to_a_file_names_it() {
+        let typo = failed(
+            "TypeError",
+            "cannot import './_lib/mial' from f.ts: no such file in the project (did you mean './_lib/mail'?)",
+        );
+        let finding = missing_module(&typo, &Related::default()).expect("a finding");
+        assert_eq!(
+            finding.root_cause,
+            "Missing module: './_lib/mial' imported by f.ts: no such file in the project"
+        );
+        assert_eq!(
+            finding.suggestion.as_deref(),
+            Some("→ Did you mean './_lib/mail'? The path is relative to f.ts's folder")
         );
     }
 

@@ -357,12 +357,24 @@ fn a_missing_module_is_named_at_its_import() {
                 "import { render } from './templates'\nexport const send = () => render()\n",
             ),
             (
+                "typo.ts",
+                "import { z } from './_lib/zod'\nimport { send } from './_lib/mial'\n\nexport default async function handler(req, ctx) {\n  return send()\n}\n",
+            ),
+            ("_lib/zod.ts", "export const z = 1\n"),
+            (
                 "notify.ts",
                 "import { send } from './_lib/mail'\n\nexport default async function handler(req, ctx) {\n  return send()\n}\n",
             ),
         ],
     );
     let server = project.start();
+    let typo = failed_request(&server, "typo", 500);
+    assert_why!(why(&project, &typo), @r"
+    ROOT CAUSE Missing module: './_lib/mial' imported by typo.ts: no such file in the project
+    LOCATION typo.ts:2
+    REQUEST GET /typo
+    SUGGESTION → Did you mean './_lib/mail'? The path is relative to typo.ts's folder
+    ");
     let notify = failed_request(&server, "notify", 500);
     // The import that failed is in the helper, not in the function.
     assert_why!(why(&project, &notify), @r"
