@@ -113,18 +113,18 @@ pub(super) fn upstream_error(record: &ExecutionRecord, _: &super::Related) -> Op
         .unwrap_or_default();
     let retry = match (record.links.attempt, record.links.max_attempts) {
         (Some(n), Some(max)) if n < max => format!(
-            "the job does: attempt {} of {max} follows the worker's backoff",
+            "the job retries it (attempt {} of {max}, after the worker's backoff)",
             n + 1
         ),
         (Some(_), Some(max)) => format!(
             "this was the job's last attempt of {max}: raise workers.{}.maxAttempts or its backoff in flux.config.ts",
             record.function
         ),
-        _ => "or enqueue the call as a job (ctx.queue.enqueue), which retries with backoff".into(),
+        _ => "retry with backoff, or enqueue the call as a job (ctx.queue.enqueue), which retries with backoff".into(),
     };
     let suggestion = match status {
-        429 => Some(format!("→ The upstream is rate-limiting these calls: retry with backoff, after its Retry-After if it sends one; {retry}")),
-        500.. => Some(format!("→ The upstream failed (HTTP {status}), not this code: retry with backoff; {retry}")),
+        429 => Some(format!("→ The upstream is rate-limiting these calls (wait as long as its Retry-After says): {retry}")),
+        500.. => Some(format!("→ The upstream failed (HTTP {status}), not this code: {retry}")),
         401 | 403 => Some(format!("→ The upstream refused the credentials (HTTP {status}): check the key or token sent; ctx.env holds only the variables the config's env names")),
         404 => Some(format!("→ Nothing answers at {method} {url}: check the URL, its path and the ids in it")),
         405 => Some(format!("→ The upstream does not take {method} at this URL: check the method")),
@@ -261,7 +261,7 @@ mod tests {
         };
         assert!(
             suggestion(&record)
-                .ends_with("the job does: attempt 2 of 3 follows the worker's backoff"),
+                .ends_with("the job retries it (attempt 2 of 3, after the worker's backoff)"),
             "{}",
             suggestion(&record)
         );

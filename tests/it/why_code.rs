@@ -152,7 +152,7 @@ fn an_upstream_error_names_its_status_url_and_answer_with_advice_for_the_status(
     ROOT CAUSE Upstream HTTP 503 from GET http://127.0.0.1:[PORT]/v1/rates: down for maintenance
     LOCATION rates.ts:2
     REQUEST GET /rates
-    SUGGESTION → The upstream failed (HTTP 503), not this code: retry with backoff; or enqueue the call as a job (ctx.queue.enqueue), which retries with backoff
+    SUGGESTION → The upstream failed (HTTP 503), not this code: retry with backoff, or enqueue the call as a job (ctx.queue.enqueue), which retries with backoff
     ");
 
     let me = failed_request(&server, "me", 500);
