@@ -166,10 +166,14 @@ pub mod attr {
     pub const SUBJECT: &str = "subject";
     pub const EMAIL_ID: &str = "email_id";
 
-    /// `fetch`: the request, the response's HTTP status, or why it was aborted.
+    /// `fetch`: the request, the response's HTTP status and content type, the start of its
+    /// body when it was an error or not JSON (text only: what `why` quotes), or why it was
+    /// aborted.
     pub const METHOD: &str = "method";
     pub const URL: &str = "url";
     pub const STATUS: &str = "status";
+    pub const CONTENT_TYPE: &str = "content_type";
+    pub const BODY: &str = "body";
     pub const ABORTED: &str = "aborted";
 }
 

@@ -12,7 +12,9 @@ use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::{Ctx, Exception, Module, Result};
 
-use super::ts::strip_types;
+use super::ts::{self, strip_types};
+
+mod imports;
 
 /// The name of the internal script that imports function modules by their module name.
 pub const HOST_SCRIPT: &str = "flux:host.js";
@@ -104,44 +106,198 @@ impl Resolver for ProjectResolver {
 
 impl ProjectResolver {
     fn resolve_on_disk(&self, ctx: &Ctx<'_>, base: &str, name: &str) -> Result<String> {
-        let relative = name.starts_with("./") || name.starts_with("../");
-        let candidate = if base == HOST_SCRIPT {
-            Some(name.to_string())
-        } else if relative {
-            join_module(base, name)
-        } else {
-            return Err(Exception::throw_type(
-                ctx,
-                &format!("cannot import '{name}' from {base}: only relative imports of project files ('./x.ts') are supported"),
-            ));
+        find_module(&self.root, base, name).map_err(|e| Exception::throw_type(ctx, &e.to_string()))
+    }
+}
+
+/// Why an import cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+enum ImportError {
+    #[error("cannot import '{name}' from {base}: only relative imports of project files ('./x.ts') are supported")]
+    NotRelative { name: String, base: String },
+    #[error("cannot import '{name}' from {base}: it is outside the project")]
+    Outside { name: String, base: String },
+    #[error("cannot import '{name}' from {base}: no such file in the project{}", closest.as_ref().map(|c| format!(" (did you mean '{c}'?)")).unwrap_or_default())]
+    NoFile {
+        name: String,
+        base: String,
+        /// A file beside the one named whose name is close to it: a typo's fix.
+        closest: Option<String>,
+    },
+    /// Worded as QuickJS words it, with what the module does export, closest name first.
+    #[error("Could not find export '{export}' in module '{module}'; {}", exported(.exports))]
+    MissingExport {
+        module: String,
+        export: String,
+        exports: Vec<String>,
+    },
+}
+
+fn exported(names: &[String]) -> String {
+    if names.is_empty() {
+        "it exports nothing".into()
+    } else {
+        format!("it exports {}", names.join(", "))
+    }
+}
+
+/// The module name `name` imported from module `base` stands for: a project file, with its
+/// extension or an `index` file found as Node finds them.
+fn find_module(root: &Path, base: &str, name: &str) -> std::result::Result<String, ImportError> {
+    let relative = name.starts_with("./") || name.starts_with("../");
+    let candidate = if base == HOST_SCRIPT {
+        Some(name.to_string())
+    } else if relative {
+        join_module(base, name)
+    } else {
+        return Err(ImportError::NotRelative {
+            name: name.into(),
+            base: base.into(),
+        });
+    };
+    let Some(candidate) = candidate else {
+        return Err(ImportError::Outside {
+            name: name.into(),
+            base: base.into(),
+        });
+    };
+    let dir = functions_dir(root);
+    let has_extension = EXTENSIONS.iter().any(|ext| candidate.ends_with(ext));
+    if has_extension && dir.join(&candidate).is_file() {
+        return Ok(candidate);
+    }
+    for ext in EXTENSIONS {
+        let with_ext = format!("{candidate}{ext}");
+        if dir.join(&with_ext).is_file() {
+            return Ok(with_ext);
+        }
+    }
+    for ext in EXTENSIONS {
+        let index = format!("{}/index{ext}", candidate.trim_end_matches('/'));
+        if dir.join(&index).is_file() {
+            return Ok(index);
+        }
+    }
+    Err(ImportError::NoFile {
+        name: name.into(),
+        base: base.into(),
+        closest: closest_file(&dir, &candidate, name),
+    })
+}
+
+/// The module beside `candidate` (a module name with no file) whose name is closest to it, as
+/// `name` would have to be written to import it.
+fn closest_file(dir: &Path, candidate: &str, name: &str) -> Option<String> {
+    let stem = |file: &str| -> Option<String> {
+        EXTENSIONS
+            .iter()
+            .find_map(|ext| file.strip_suffix(ext))
+            .map(String::from)
+    };
+    let (folder, wanted) = candidate.rsplit_once('/').unwrap_or(("", candidate));
+    let with_extension = stem(wanted).is_some();
+    let wanted = stem(wanted).unwrap_or_else(|| wanted.to_string());
+    let entries = std::fs::read_dir(dir.join(folder)).ok()?;
+    let (score, file) = entries
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter_map(|file| Some((strsim::jaro_winkler(&wanted, &stem(&file)?), file)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))?;
+    if score < 0.85 {
+        return None;
+    }
+    let shown = if with_extension {
+        file.clone()
+    } else {
+        stem(&file)?
+    };
+    // Written as the import was: its folder part, then the file.
+    let prefix = name.rsplit_once('/').map_or(".", |(folder, _)| folder);
+    Some(format!("{prefix}/{shown}"))
+}
+
+/// Module `name`'s source as JavaScript (types stripped from TypeScript).
+fn javascript(name: &str, source: String) -> std::result::Result<String, ts::SyntaxError> {
+    if name.ends_with(".ts") || name.ends_with(".mts") {
+        strip_types(name, &source)
+    } else {
+        Ok(source)
+    }
+}
+
+/// The first static import of module `name` (its JavaScript `code`) that cannot be loaded, and
+/// its line: a file that does not exist, or a name its module does not export. QuickJS would
+/// refuse it too, but naming neither the importer's line nor what the module has.
+fn check_imports(root: &Path, name: &str, code: &str) -> Option<(ImportError, usize)> {
+    let syntax = imports::read(code)?;
+    for import in &syntax.imports {
+        let module = match find_module(root, name, &import.specifier) {
+            Ok(module) => module,
+            Err(error) => return Some((error, import.line)),
         };
-        let Some(candidate) = candidate else {
-            return Err(Exception::throw_type(
-                ctx,
-                &format!("cannot import '{name}' from {base}: it is outside the project"),
-            ));
+        if import.names.is_empty() {
+            continue;
+        }
+        let mut seen = Vec::new();
+        let Some(exports) = exports_of(root, &module, &mut seen) else {
+            continue;
         };
-        let dir = functions_dir(&self.root);
-        let has_extension = EXTENSIONS.iter().any(|ext| candidate.ends_with(ext));
-        if has_extension && dir.join(&candidate).is_file() {
-            return Ok(candidate);
-        }
-        for ext in EXTENSIONS {
-            let with_ext = format!("{candidate}{ext}");
-            if dir.join(&with_ext).is_file() {
-                return Ok(with_ext);
-            }
-        }
-        for ext in EXTENSIONS {
-            let index = format!("{}/index{ext}", candidate.trim_end_matches('/'));
-            if dir.join(&index).is_file() {
-                return Ok(index);
-            }
-        }
-        Err(Exception::throw_type(
-            ctx,
-            &format!("cannot import '{name}' from {base}: no such file in the project"),
-        ))
+        let Some(missing) = import.names.iter().find(|n| !exports.contains(n)) else {
+            continue;
+        };
+        let mut exports: Vec<String> = exports.into_iter().filter(|e| e != "default").collect();
+        exports.dedup();
+        // Closest first: a typo's fix leads the list.
+        exports.sort_by(|a, b| {
+            strsim::jaro_winkler(missing, b).total_cmp(&strsim::jaro_winkler(missing, a))
+        });
+        let error = ImportError::MissingExport {
+            module,
+            export: missing.clone(),
+            exports,
+        };
+        return Some((error, import.line));
+    }
+    None
+}
+
+/// The names module `name` exports, its `export * from` ones included; `None` when they cannot
+/// all be known (a file that does not read or parse): then nothing is reported as missing.
+fn exports_of(root: &Path, name: &str, seen: &mut Vec<String>) -> Option<Vec<String>> {
+    if seen.iter().any(|s| s == name) {
+        return Some(Vec::new());
+    }
+    seen.push(name.to_string());
+    let source = std::fs::read_to_string(functions_dir(root).join(name)).ok()?;
+    let syntax = imports::read(&javascript(name, source).ok()?)?;
+    let mut names = syntax.exports;
+    for star in &syntax.star_exports {
+        let module = find_module(root, name, star).ok()?;
+        // `export *` passes on every name but `default`.
+        let passed = exports_of(root, &module, seen)?;
+        names.extend(passed.into_iter().filter(|n| n != "default"));
+    }
+    Some(names)
+}
+
+/// Throws `error` as the `TypeError` (a file) or `SyntaxError` (a name, as QuickJS has it) of
+/// the import at `site`, which the glue reports as the error's location.
+fn throw_import_error(ctx: &Ctx<'_>, error: &ImportError, site: String) -> rquickjs::Error {
+    let message = error.to_string();
+    let class = match error {
+        ImportError::MissingExport { .. } => "SyntaxError",
+        _ => "TypeError",
+    };
+    let exception = ctx
+        .globals()
+        .get::<_, rquickjs::Function>(class)
+        .and_then(|class| class.call::<_, rquickjs::Object>((message.as_str(),)))
+        .and_then(|exception| {
+            exception.set("__fluxSite", site)?;
+            Ok(exception)
+        });
+    match exception {
+        Ok(exception) => ctx.throw(exception.into_value()),
+        Err(_) => Exception::throw_type(ctx, &message),
     }
 }
 
@@ -166,12 +322,12 @@ impl Loader for ProjectLoader {
         }
         let source = std::fs::read_to_string(&path)
             .map_err(|e| Exception::throw_type(ctx, &format!("cannot read {name}: {e}")))?;
-        let code = if name.ends_with(".ts") || name.ends_with(".mts") {
-            strip_types(name, &source).map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?
-        } else {
-            source
-        };
+        let code =
+            javascript(name, source).map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
         self.sources.keep(name, &code);
+        if let Some((error, line)) = check_imports(&self.root, name, &code) {
+            return Err(throw_import_error(ctx, &error, format!("{name}:{line}")));
+        }
         Module::declare(ctx.clone(), name, code)
     }
 }
@@ -179,6 +335,49 @@ impl Loader for ProjectLoader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_import_of_a_missing_file_or_name_is_found_at_its_line() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let functions = root.path().join("functions");
+        std::fs::create_dir_all(&functions).expect("functions");
+        let write = |name: &str, code: &str| std::fs::write(functions.join(name), code);
+        write("_a.ts", "export const sendMail = 1\nexport * from './_b'\n").expect("a");
+        write("_b.ts", "export function sendSms() {}\nexport default 2\n").expect("b");
+        let check = |code: &str| {
+            check_imports(root.path(), "f.ts", code).map(|(error, line)| (error.to_string(), line))
+        };
+        assert_eq!(check("import { sendMail, sendSms } from './_a'\n"), None);
+        assert_eq!(
+            check("\nimport { sendMali } from './_a'\n"),
+            Some((
+                "Could not find export 'sendMali' in module '_a.ts'; it exports sendMail, sendSms"
+                    .into(),
+                2
+            ))
+        );
+        // `export *` passes on every name but the default.
+        assert_eq!(
+            check("import a from './_a.ts'\n").map(|(e, _)| e),
+            Some(
+                "Could not find export 'default' in module '_a.ts'; it exports sendMail, sendSms"
+                    .into()
+            )
+        );
+        assert_eq!(
+            check("import x from './_c'\n"),
+            Some((
+                "cannot import './_c' from f.ts: no such file in the project".into(),
+                1
+            ))
+        );
+        assert_eq!(
+            check("import { sendSms } from './_bb.ts'\n").map(|(e, _)| e),
+            Some("cannot import './_bb.ts' from f.ts: no such file in the project (did you mean './_b.ts'?)".into())
+        );
+        // What swc cannot parse is left to QuickJS.
+        assert_eq!(check("import { from './_c'\n"), None);
+    }
 
     #[test]
     fn relative_names_stay_inside_the_project() {

@@ -3,8 +3,10 @@
 //! first rule that explains it wins, the thrown error itself being the last resort.
 
 mod chain;
+mod code;
 mod timeout;
 mod uncaught;
+mod upstream;
 
 pub use chain::call_chain;
 
@@ -15,7 +17,7 @@ mod sql;
 
 pub use sql::{lookups, unique_conflict, Lookups};
 
-use crate::record::{attr, ExecutionRecord, JobId, Kind, RowChange, SpanKind, Status, TableSchema};
+use crate::record::{ExecutionRecord, JobId, Kind, RowChange, Status, TableSchema};
 
 /// What `flux why` says about one execution.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -95,11 +97,16 @@ pub fn input(record: &ExecutionRecord) -> Value {
 type Rule = fn(&ExecutionRecord, &Related) -> Option<Finding>;
 
 /// In order: the most specific explanation first.
-const RULES: [Rule; 5] = [
+const RULES: [Rule; 10] = [
     sql::row_not_found,
     sql::statement_failed,
-    upstream_error,
+    upstream::not_json,
+    upstream::upstream_error,
     timeout::timed_out,
+    code::missing_module,
+    code::missing_export,
+    code::non_error_thrown,
+    upstream::returned_5xx,
     thrown_error,
 ];
 
@@ -110,33 +117,16 @@ pub fn explain(record: &ExecutionRecord, related: &Related) -> Option<Finding> {
         return uncaught::uncaught(record);
     }
     let mut finding = RULES.iter().find_map(|rule| rule(record, related))?;
+    // A finding placed where the thrown error was gets that error's call chain.
+    if let Some(error) = &record.error {
+        if finding.call_chain.is_empty() && finding.location == error.location {
+            finding.call_chain = call_chain(error);
+        }
+    }
     if finding.blamed.is_none() {
         finding.blamed = sql::reach(record, related);
     }
     Some(finding)
-}
-
-/// An upstream service answered with an error status.
-fn upstream_error(record: &ExecutionRecord, _: &Related) -> Option<Finding> {
-    let span = record.spans.iter().find(|s| {
-        s.name == SpanKind::Fetch && s.u64_attr(attr::STATUS).is_some_and(|code| code >= 400)
-    })?;
-    let status = span.u64_attr(attr::STATUS).unwrap_or(0);
-    let method = span.str_attr(attr::METHOD).unwrap_or("GET");
-    let url = span.str_attr(attr::URL).unwrap_or("");
-    let suggestion = if status == 429 || status >= 500 {
-        "→ The upstream service failed or throttled: retries with backoff usually get through"
-    } else {
-        "→ The upstream service refused the request: check what was sent (flux trace --verbose)"
-    };
-    Some(Finding {
-        cause: "upstream-error",
-        root_cause: format!("Upstream HTTP {status} from {method} {url}"),
-        location: span.location.clone(),
-        call_chain: Vec::new(),
-        blamed: None,
-        suggestion: Some(suggestion.into()),
-    })
 }
 
 /// The error that ended the execution, where it was thrown.

@@ -24,6 +24,7 @@ mod tail;
 mod terminal;
 mod trace;
 mod two_projects;
+mod why_code;
 mod why_sql;
 
 /// Every file under tests/it/ is compiled: one left out of the `mod` list above would never run.

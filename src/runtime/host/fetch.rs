@@ -7,9 +7,13 @@ use serde_json::{Map, Value};
 
 use super::{site, Bridge, Event, ExecState, HostError, HostState, Token};
 use crate::record::{attr, SpanKind, SpanStatus};
+use crate::runtime::is_json_content_type;
 
 /// The largest response body `fetch` reads.
 const MAX_FETCH_BODY: usize = 50 * 1024 * 1024;
+
+/// How much of a response's body its span keeps.
+const BODY_SNIPPET: usize = 500;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -191,6 +195,22 @@ impl HostState {
             Ok(response) => {
                 let code = response.status;
                 attrs.insert(attr::STATUS.into(), Value::from(code));
+                let content_type = response
+                    .headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+                    .map(|(_, value)| value.as_str());
+                if let Some(content_type) = content_type {
+                    attrs.insert(attr::CONTENT_TYPE.into(), Value::from(content_type));
+                }
+                // What an error (or an answer that is not JSON) said: what `why` quotes when
+                // the code then fails on it.
+                let json = content_type.is_some_and(is_json_content_type);
+                if code >= 400 || !json {
+                    if let Some(snippet) = body_snippet(&response.body, content_type) {
+                        attrs.insert(attr::BODY.into(), Value::from(snippet));
+                    }
+                }
                 if code >= 400 {
                     (SpanStatus::Error, Some(format!("HTTP {code}")))
                 } else {
@@ -264,4 +284,62 @@ fn describe_reqwest(error: reqwest::Error) -> String {
         source = cause.source();
     }
     message
+}
+
+/// The start of a text body, cut at [`BODY_SNIPPET`] bytes on a character boundary (`…` says
+/// it was cut); `None` for an empty or binary one.
+fn body_snippet(body: &[u8], content_type: Option<&str>) -> Option<String> {
+    if body.is_empty() || !content_type.is_none_or(is_text) {
+        return None;
+    }
+    let head = &body[..body.len().min(BODY_SNIPPET)];
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        // Only a character cut at the end is forgiven: anything else is not text.
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
+        Err(_) => return None,
+    };
+    let cut = if head.len() < body.len() { "…" } else { "" };
+    Some(format!("{text}{cut}"))
+}
+
+/// Whether a `Content-Type` names text: `text/*`, JSON, XML, JavaScript or a form.
+fn is_text(content_type: &str) -> bool {
+    let Ok(parsed) = content_type.parse::<mime::Mime>() else {
+        return false;
+    };
+    let textual = |name: &str| {
+        name == "json" || name == "xml" || name == "javascript" || name == "x-www-form-urlencoded"
+    };
+    parsed.type_() == mime::TEXT
+        || (parsed.type_() == mime::APPLICATION
+            && (textual(parsed.subtype().as_str())
+                || parsed.suffix().is_some_and(|s| textual(s.as_str()))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snippet_is_the_start_of_a_text_body() {
+        let html = Some("text/html; charset=utf-8");
+        assert_eq!(
+            body_snippet(b"<h1>502</h1>", html).as_deref(),
+            Some("<h1>502</h1>")
+        );
+        let problem = Some("application/problem+json");
+        assert_eq!(body_snippet(b"{}", problem).as_deref(), Some("{}"));
+        assert_eq!(body_snippet(b"oops", None).as_deref(), Some("oops"));
+        assert_eq!(body_snippet(b"", html), None);
+        assert_eq!(body_snippet(b"\x89PNG", Some("image/png")), None);
+        assert_eq!(body_snippet(&[0xff, 0xfe, b'a'], None), None);
+        // Cut at 500 bytes, never inside a character.
+        let long = "é".repeat(300);
+        let snippet = body_snippet(long.as_bytes(), html).expect("text");
+        assert_eq!(snippet, format!("{}…", "é".repeat(250)));
+        let odd = format!("a{long}");
+        let snippet = body_snippet(odd.as_bytes(), html).expect("text");
+        assert_eq!(snippet, format!("a{}…", "é".repeat(249)));
+    }
 }
