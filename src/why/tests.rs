@@ -1,7 +1,7 @@
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::record::{ErrorInfo, Mutation, MutationOp, Span};
+use crate::record::{ErrorInfo, Mutation, MutationOp, Span, SpanStatus};
 
 fn span(id: u32, name: &str, status: SpanStatus, attrs: Value, location: &str) -> Span {
     let attrs: Map<String, Value> = attrs.as_object().cloned().unwrap_or_default();

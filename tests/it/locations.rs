@@ -126,14 +126,16 @@ fn thrown_errors_are_placed_where_they_were_thrown() {
     ");
     // A value that is not an Error has no stack: QuickJS keeps its throw site.
     insta::assert_snapshot!(why(&project, &server, "string"), @r"
-    ROOT CAUSE Error: a non-Error value was thrown: 'nope'
+    ROOT CAUSE A value that is not an Error was thrown: 'nope'
     LOCATION fails.ts:9
     REQUEST GET /fails
+    SUGGESTION → Throw an Error instead (throw new Error('nope')): an Error has a message and a stack, which tell where it was thrown and through which calls
     ");
     insta::assert_snapshot!(why(&project, &server, "object"), @r#"
-    ROOT CAUSE Error: a non-Error value was thrown: {"code":1}
+    ROOT CAUSE A value that is not an Error was thrown: {"code":1}
     LOCATION fails.ts:10
     REQUEST GET /fails
+    SUGGESTION → Throw an Error instead (throw Object.assign(new Error('…'), {"code":1})): an Error has a message and a stack, which tell where it was thrown and through which calls
     "#);
     // The statement that failed inside a transaction, not the transaction's line.
     insta::assert_snapshot!(why(&project, &server, "tx"), @r"
