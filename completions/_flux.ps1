@@ -133,7 +133,7 @@ Register-ArgumentCompleter -Native -CommandName 'flux' -ScriptBlock {
         }
         'flux;state;history' {
             [CompletionResult]::new('--id', '--id', [CompletionResultType]::ParameterName, 'Only this row (its primary key)')
-            [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'req=ID: only changes made by that execution')
+            [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'req=ID: only changes made by that execution (a job''s id: by its attempts)')
             [CompletionResult]::new('--last', '--last', [CompletionResultType]::ParameterName, 'Only changes this recent: 1h, 30m, or an RFC 3339 time')
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'limit')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The flux server to talk to (default: the one recorded in the project''s .flux/)')

@@ -123,7 +123,7 @@ set edit:completion:arg-completer[flux] = {|@words|
         }
         &'flux;state;history'= {
             cand --id 'Only this row (its primary key)'
-            cand --filter 'req=ID: only changes made by that execution'
+            cand --filter 'req=ID: only changes made by that execution (a job''s id: by its attempts)'
             cand --last 'Only changes this recent: 1h, 30m, or an RFC 3339 time'
             cand --limit 'limit'
             cand --url 'The flux server to talk to (default: the one recorded in the project''s .flux/)'

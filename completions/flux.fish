@@ -119,7 +119,7 @@ complete -c flux -n "__fish_flux_using_subcommand state; and not __fish_seen_sub
 complete -c flux -n "__fish_flux_using_subcommand state; and not __fish_seen_subcommand_from history blame help" -f -a "blame" -d 'For each column of a row: the execution that set its current value, and when'
 complete -c flux -n "__fish_flux_using_subcommand state; and not __fish_seen_subcommand_from history blame help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -l id -d 'Only this row (its primary key)' -r
-complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -l filter -d 'req=ID: only changes made by that execution' -r
+complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -l filter -d 'req=ID: only changes made by that execution (a job\'s id: by its attempts)' -r
 complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -l last -d 'Only changes this recent: 1h, 30m, or an RFC 3339 time' -r
 complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -l limit -r
 complete -c flux -n "__fish_flux_using_subcommand state; and __fish_seen_subcommand_from history" -l url -d 'The flux server to talk to (default: the one recorded in the project\'s .flux/)' -r

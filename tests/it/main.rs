@@ -11,6 +11,7 @@ mod init;
 mod interleave;
 mod interleave_hostile;
 mod isolation;
+mod job_ids;
 mod queue;
 mod reload;
 mod sandbox_sql;
