@@ -257,7 +257,7 @@ pub enum StateCommand {
         /// Only this row (its primary key)
         #[arg(long, value_name = "ROW")]
         id: Option<String>,
-        /// req=ID: only changes made by that execution
+        /// req=ID: only changes made by that execution (a job's id: by its attempts)
         #[arg(long, value_name = "req=ID", add = ArgValueCompleter::new(complete::request_filter))]
         filter: Vec<String>,
         /// Only changes this recent: 1h, 30m, or an RFC 3339 time
@@ -490,14 +490,14 @@ pub struct TailArgs {
 
 #[derive(Debug, Args)]
 pub struct WhyArgs {
-    /// Execution id, or any unambiguous prefix of 4+ characters
+    /// An execution id or a job id (its latest attempt), any unique prefix of 4+ characters
     #[arg(add = ArgValueCompleter::new(complete::failed_execution_ids))]
     pub id: String,
 }
 
 #[derive(Debug, Args)]
 pub struct TraceArgs {
-    /// Execution id, or any unambiguous prefix of 4+ characters
+    /// An execution id or a job id (its latest attempt), any unique prefix of 4+ characters
     #[arg(add = ArgValueCompleter::new(complete::execution_ids))]
     pub id: String,
     /// Also show each span's inputs and outputs, the stack and the record's input

@@ -7,7 +7,8 @@ use crate::client::{encode, Target};
 use crate::output::print_line;
 use crate::record::{ExecId, RowChange};
 use crate::render::{render_blame, render_change};
-use crate::store::{blame, ChangeFilter};
+use crate::store::resolve::ambiguous_message;
+use crate::store::{blame, ChangeFilter, Scoped};
 use crate::timefmt::parse_ago;
 
 pub(super) fn fetch(target: &Target, filter: &ChangeFilter) -> Result<Vec<RowChange>, CliError> {
@@ -35,12 +36,19 @@ pub(super) fn fetch(target: &Target, filter: &ChangeFilter) -> Result<Vec<RowCha
             encode(value)
         ));
     }
-    read_or_store(
+    let scoped = read_or_store(
         target,
         &path,
-        |body: Changes<RowChange>| body.changes,
-        |store| store.row_changes(filter),
-    )
+        |body: Changes<RowChange>| Scoped::Found(body.changes),
+        |store| store.named_row_changes(filter),
+    )?;
+    match scoped {
+        Scoped::Found(changes) => Ok(changes),
+        Scoped::Ambiguous(candidates) => Err(CliError::usage(ambiguous_message(
+            filter.record_prefix.as_deref().unwrap_or_default(),
+            &candidates,
+        ))),
+    }
 }
 
 pub fn run(command: &StateCommand, global: &GlobalArgs) -> Result<(), CliError> {
@@ -60,7 +68,7 @@ pub fn run(command: &StateCommand, global: &GlobalArgs) -> Result<(), CliError> 
                     Some(("req", value)) => record_prefix = Some(ExecId::parse_prefix(value)?),
                     _ => {
                         return Err(CliError::usage(format!("--filter {f}: expected req=ID"))
-                            .with_hint("ID is an execution's id, as 'flux dev' and 'flux tail' print it: --filter req=b3c4d5e6"))
+                            .with_hint("ID is an execution's id, as 'flux dev' and 'flux tail' print it, or a job's: --filter req=b3c4d5e6"))
                     }
                 }
             }
@@ -75,6 +83,7 @@ pub fn run(command: &StateCommand, global: &GlobalArgs) -> Result<(), CliError> 
                 table: table.clone(),
                 row: id.clone(),
                 record_prefix,
+                job: None,
                 since_us,
                 limit: *limit,
                 oldest_first: false,

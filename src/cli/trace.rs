@@ -7,7 +7,8 @@ use crate::client::{self, Answer, Target};
 use crate::record::RecordSummary;
 use crate::record::{attr, ExecId, ExecutionRecord, RecordReadError};
 use crate::render::{render_trace, TraceContext};
-use crate::store::{JobRow, RecordLookup, Storage, StoreError};
+use crate::store::resolve::{ambiguous_message, not_found_message};
+use crate::store::{JobRow, NamedRecord, Storage, StoreError};
 
 pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
     let prefix = ExecId::parse_prefix(&args.id)?;
@@ -30,14 +31,15 @@ pub fn run(args: &TraceArgs, global: &GlobalArgs) -> Result<(), CliError> {
     }
 }
 
-/// The record with id `prefix`, from the server or, when none answers, the project's store.
+/// The record `prefix` names (an execution, or a job's latest attempt), from the server or,
+/// when none answers, the project's store.
 pub fn fetch_record(prefix: &str, target: &Target) -> Result<ExecutionRecord, CliError> {
     match client::get::<serde_json::Value>(target, &format!("/_flux/api/records/{prefix}"))? {
         Answer::Ok(value) => ExecutionRecord::from_value(value)
             .map_err(|e| unreadable_record(&format!("the server sent {prefix}"), &e)),
         Answer::Status(status, message, _) => Err(CliError::refused(status, message).with_hint_if(
             ErrorKind::NotFound,
-            "ids are printed by 'flux dev' and sent in the x-flux-request-id header",
+            "ids are printed by 'flux dev' and 'flux queue list', and sent in the x-flux-request-id header",
         )),
         Answer::Unreachable => match local_store(target)? {
             Some(store) => read_from_store(store.as_ref(), prefix),
@@ -47,23 +49,23 @@ pub fn fetch_record(prefix: &str, target: &Target) -> Result<ExecutionRecord, Cl
 }
 
 fn read_from_store(store: &dyn Storage, prefix: &str) -> Result<ExecutionRecord, CliError> {
-    let found = store.find_record(prefix).map_err(|e| match e {
+    let found = store.find_named_record(prefix).map_err(|e| match e {
         StoreError::Record(e) => unreadable_record(&store.location(), &e),
         e => e.into(),
     })?;
     match found {
-        RecordLookup::Found(record) => Ok(*record),
-        RecordLookup::NotFound => Err(CliError::not_found(format!(
-            "no execution has an id starting with {prefix}"
-        ))
-        .with_hint(format!(
-            "read from {} (this project's flux server is not running)",
-            store.location()
-        ))),
-        RecordLookup::Ambiguous(ids) => Err(CliError::usage(format!(
-            "{prefix} is ambiguous: it starts {} — give more characters",
-            ids.iter().map(|i| &i[..12]).collect::<Vec<_>>().join(", ")
-        ))),
+        NamedRecord::Found(record) => Ok(*record),
+        NamedRecord::NotFound(job) => {
+            Err(
+                CliError::not_found(not_found_message(prefix, job.as_deref())).with_hint(format!(
+                    "read from {} (this project's flux server is not running)",
+                    store.location()
+                )),
+            )
+        }
+        NamedRecord::Ambiguous(candidates) => {
+            Err(CliError::usage(ambiguous_message(prefix, &candidates)))
+        }
     }
 }
 
@@ -79,7 +81,7 @@ fn unreadable_record(source: &str, error: &RecordReadError) -> CliError {
 }
 
 /// A job and its attempts, from the server or the store; `None` when neither knows it.
-fn job_info(id: &str, target: &Target) -> Option<(JobRow, Vec<RecordSummary>)> {
+pub(super) fn job_info(id: &str, target: &Target) -> Option<(JobRow, Vec<RecordSummary>)> {
     match client::get::<JobDetail<JobRow>>(target, &format!("/_flux/api/jobs/{id}")).ok()? {
         Answer::Ok(detail) => Some((detail.job, detail.attempts)),
         Answer::Unreachable => {

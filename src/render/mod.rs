@@ -22,7 +22,7 @@ pub use style::Style;
 pub use table::{render_table, Column};
 pub use trace::{render_mutations, render_trace, TraceContext};
 pub use value::inspect;
-pub use why::render_why;
+pub use why::{render_why, WhyAttempts};
 pub use width::{max_width, pad_left, pad_right, width};
 
 /// An execution's line, then `└─ Error: …` when it failed, then what happens to its job next.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use super::{error, internal, with_store, AppState};
 use crate::api::{Changes, Health, Records, RowExists, Schema, TailMessage};
 use crate::record::{ExecId, TailEvent};
-use crate::store::{self, RecordFilter, RecordLookup};
+use crate::store::resolve::not_found_message;
+use crate::store::{self, NamedRecord, RecordFilter, Scoped};
 use crate::timefmt::parse_since;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -97,21 +98,24 @@ pub async fn get_record(
     };
     let lookup_prefix = prefix.clone();
     match with_store(&state, move |store| {
-        store.find_record(&lookup_prefix).map_err(internal)
+        store.find_named_record(&lookup_prefix).map_err(internal)
     })
     .await
     {
-        Ok(RecordLookup::Found(record)) => Json(record).into_response(),
-        Ok(RecordLookup::NotFound) => error(
+        Ok(NamedRecord::Found(record)) => Json(record).into_response(),
+        Ok(NamedRecord::NotFound(job)) => error(
             StatusCode::NOT_FOUND,
-            format!("no execution has an id starting with {prefix}"),
+            not_found_message(&prefix, job.as_deref()),
         ),
-        Ok(RecordLookup::Ambiguous(ids)) => super::ambiguous(&prefix, ids).into_response(),
+        Ok(NamedRecord::Ambiguous(candidates)) => {
+            super::ambiguous_named(&prefix, &candidates).into_response()
+        }
         Err(error) => error.into_response(),
     }
 }
 
-/// `GET /_flux/api/state/<table>?id=&req=&since=&limit=&order=asc`: row changes, newest first.
+/// `GET /_flux/api/state/<table>?id=&req=&since=&limit=&order=asc`: row changes, newest first;
+/// `req=` names an execution or a job (its attempts' changes).
 pub async fn state(
     State(state): State<Arc<AppState>>,
     Path(table): Path<String>,
@@ -151,12 +155,16 @@ pub async fn state(
             _ => return bad("unknown filter (use id, req, since, limit, order, column, value)"),
         }
     }
+    let prefix = filter.record_prefix.clone().unwrap_or_default();
     match with_store(&state, move |store| {
-        store.row_changes(&filter).map_err(internal)
+        store.named_row_changes(&filter).map_err(internal)
     })
     .await
     {
-        Ok(changes) => Json(Changes { changes }).into_response(),
+        Ok(Scoped::Found(changes)) => Json(Changes { changes }).into_response(),
+        Ok(Scoped::Ambiguous(candidates)) => {
+            super::ambiguous_named(&prefix, &candidates).into_response()
+        }
         Err(error) => error.into_response(),
     }
 }

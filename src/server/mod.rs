@@ -24,7 +24,7 @@ use crate::record::{ExecId, Kind, Links};
 use crate::runtime::{
     is_json_content_type, now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared,
 };
-use crate::store::{JobWrites, Storage, StoreWrite, TxControl};
+use crate::store::{self, JobWrites, Storage, StoreWrite, TxControl};
 
 pub use guard::ConnectedTo;
 pub use listen::{serve, ConnectionLimits};
@@ -116,6 +116,18 @@ fn ambiguous(prefix: &str, ids: Vec<String>) -> ApiError {
         ErrorBody {
             candidates: Some(ids),
             ..ErrorBody::new(format!("{prefix} is ambiguous: give more characters"))
+        },
+    )
+}
+
+/// A 409 for a prefix that starts several unrelated executions or jobs: the message says what
+/// each is, `candidates` holds their ids.
+fn ambiguous_named(prefix: &str, candidates: &[store::Candidate]) -> ApiError {
+    ApiError::with_body(
+        StatusCode::CONFLICT,
+        ErrorBody {
+            candidates: Some(candidates.iter().map(store::Candidate::id).collect()),
+            ..ErrorBody::new(store::resolve::ambiguous_message(prefix, candidates))
         },
     )
 }

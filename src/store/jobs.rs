@@ -8,6 +8,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::resolve::MATCH_LIMIT;
 use super::StoreError;
 use crate::record::{short_error, ExecId, JobId, JobState, Transition};
 
@@ -596,6 +597,16 @@ pub(super) fn find_job(conn: &Connection, prefix: &str) -> rusqlite::Result<JobL
         }
         _ => JobLookup::Ambiguous(ids),
     })
+}
+
+/// The jobs whose own ids start with `prefix`, at most [`MATCH_LIMIT`].
+pub(super) fn jobs_by_prefix(conn: &Connection, prefix: &str) -> rusqlite::Result<Vec<JobRow>> {
+    let upper = format!("{prefix}g");
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM _flux_jobs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3"
+    ))?
+    .query_map(params![prefix, upper, MATCH_LIMIT as i64], job_row)?
+    .collect()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,8 @@
 //! touching them:
 //!
 //! - [`Storage`] (object-safe, `Send + Sync`): the reads: records (find by id prefix, list,
-//!   the tail's history, a job's chain of attempts), row changes (`flux state`; [`blame`] is
+//!   the tail's history, a job's chain of attempts), what an id prefix names (an execution or
+//!   a job, decided once in [`resolve`]), row changes (`flux state`; [`blame`] is
 //!   computed from them), jobs (stats, list, dead letters, find by id or attempt id), the
 //!   integrity check, and a [`Pruning`] session for upkeep (pruning by age and by size).
 //!   The server answers `/_flux/api` through it; the CLI reads a stopped project's store
@@ -60,6 +61,7 @@ pub mod maintenance;
 mod migrate;
 mod mutations;
 mod records;
+pub mod resolve;
 mod retention;
 pub mod sandbox;
 mod schema;
@@ -87,6 +89,7 @@ pub use records::{
     insert_writes, prepare_writes, PreparedWrites, RecordFilter, RecordLookup, StoreWrite,
     TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
 };
+pub use resolve::{Candidate, Named, NamedRecord, Scoped};
 pub use storage::{JobClaims, JobWrites, Pruning, Storage};
 pub use thread::{Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{

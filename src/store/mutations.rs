@@ -14,6 +14,8 @@ pub struct ChangeFilter {
     pub row: Option<String>,
     /// Only changes made by executions whose id starts with this.
     pub record_prefix: Option<String>,
+    /// Only changes made by the attempts of this job (its full id).
+    pub job: Option<String>,
     pub since_us: Option<i64>,
     pub limit: usize,
     pub oldest_first: bool,
@@ -64,6 +66,7 @@ pub(super) fn row_changes(conn: &Connection, filter: &ChangeFilter) -> Result<Ve
          WHERE m.tbl = ?1 AND (?2 IS NULL OR m.pk = ?2 OR m.pk = ?3)
            AND (?4 IS NULL OR m.record_id LIKE ?4 || '%') AND (?5 IS NULL OR m.at_us >= ?5)
            AND (?7 IS NULL OR (m.committed = 1 AND json_extract(m.after, '$.' || ?7) = json_extract(?8, '$')))
+           AND (?9 IS NULL OR r.job_id = ?9)
          ORDER BY m.seq {order} LIMIT ?6"
     );
     let mut stmt = conn.prepare(&sql)?;
@@ -76,7 +79,8 @@ pub(super) fn row_changes(conn: &Connection, filter: &ChangeFilter) -> Result<Ve
             filter.since_us,
             filter.limit as i64,
             filter.column_value.as_ref().map(|(c, _)| c.clone()),
-            filter.column_value.as_ref().map(|(_, v)| v.clone())
+            filter.column_value.as_ref().map(|(_, v)| v.clone()),
+            filter.job
         ],
         |row| {
             let pk: String = row.get(3)?;

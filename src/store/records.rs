@@ -2,6 +2,7 @@ use rusqlite::{params, Connection, ToSql};
 use serde::{Deserialize, Serialize};
 
 use super::jobs::apply_transition;
+use super::resolve::{ExecMatch, MATCH_LIMIT};
 use super::Result;
 use crate::record::{ExecId, ExecutionRecord, JobId, Mutation, RecordSummary, Transition};
 
@@ -142,6 +143,33 @@ pub(super) fn find_record(conn: &Connection, prefix: &str) -> Result<RecordLooku
         }
         _ => RecordLookup::Ambiguous(rows.into_iter().map(|(id, _)| id).collect()),
     })
+}
+
+/// The executions whose ids start with `prefix`, at most [`MATCH_LIMIT`].
+pub(super) fn executions_by_prefix(conn: &Connection, prefix: &str) -> Result<Vec<ExecMatch>> {
+    let upper = format!("{prefix}g");
+    let (low, high) = ExecId::hi_range(prefix);
+    let rows: Vec<(String, String, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT id, function, job_id FROM _flux_records
+             WHERE id_hi BETWEEN ?3 AND ?4 AND id >= ?1 AND id < ?2 ORDER BY id LIMIT ?5",
+        )?
+        .query_map(
+            params![prefix, upper, low, high, MATCH_LIMIT as i64],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    // Ids are written by flux: one that does not parse is damage, and matches nothing.
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, function, job_id)| {
+            Some(ExecMatch {
+                id: id.parse().ok()?,
+                function,
+                job_id: job_id.and_then(|j| j.parse().ok()),
+            })
+        })
+        .collect())
 }
 
 /// The attempts of a job, oldest first, found by walking back from its latest attempt through

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use serde_json::Value;
 
+use super::resolve::IdMatches;
 use super::storage::{JobClaims, JobWrites, Pruning, Storage};
 use super::{
     emails, jobs, mutations, records, retention, schema, ChangeFilter, Checked, DeadLetter, Email,
@@ -25,6 +26,14 @@ impl Storage for Store {
 
     fn find_record(&self, prefix: &str) -> Result<RecordLookup> {
         records::find_record(&self.connect()?, prefix)
+    }
+
+    fn id_matches(&self, prefix: &str) -> Result<IdMatches> {
+        let conn = self.connect()?;
+        Ok(IdMatches {
+            executions: records::executions_by_prefix(&conn, prefix)?,
+            jobs: jobs::jobs_by_prefix(&conn, prefix)?,
+        })
     }
 
     fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RecordSummary>> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::resolve::{self, IdMatches, Named, NamedRecord, Scoped};
 use super::{
     ChangeFilter, Checked, DeadLetter, Email, EnqueueError, EnqueueOptions, Enqueued, JobLookup,
     JobRow, RecordFilter, RecordLookup, ReplayError, Result, RowChange, StatsRow, TailFilter,
@@ -39,6 +40,33 @@ pub trait Storage: Send + Sync {
     /// The record whose id starts with `prefix` (already validated lowercase hex).
     fn find_record(&self, prefix: &str) -> Result<RecordLookup>;
 
+    /// The executions and jobs whose own ids start with `prefix` (validated lowercase hex),
+    /// a few of each ([`super::resolve::MATCH_LIMIT`]).
+    fn id_matches(&self, prefix: &str) -> Result<IdMatches>;
+
+    /// What `prefix` names, an execution or a job, decided as everywhere ([`resolve::decide`]).
+    fn resolve_id(&self, prefix: &str) -> Result<Named> {
+        Ok(resolve::decide(self.id_matches(prefix)?))
+    }
+
+    /// The record `prefix` names: an execution's, or the latest attempt's of a job.
+    fn find_named_record(&self, prefix: &str) -> Result<NamedRecord> {
+        let (id, job) = match self.resolve_id(prefix)? {
+            Named::Execution(id) => (id.to_string(), None),
+            Named::Job(job) => match job.last_record.clone() {
+                Some(latest) => (latest, Some(job)),
+                None => return Ok(NamedRecord::NotFound(Some(job))),
+            },
+            Named::NotFound => return Ok(NamedRecord::NotFound(None)),
+            Named::Ambiguous(candidates) => return Ok(NamedRecord::Ambiguous(candidates)),
+        };
+        Ok(match self.find_record(&id)? {
+            RecordLookup::Found(record) => NamedRecord::Found(record),
+            // Pruned since, or (for a full id) several: neither is this prefix's record.
+            RecordLookup::NotFound | RecordLookup::Ambiguous(_) => NamedRecord::NotFound(job),
+        })
+    }
+
     /// Records matching `filter`, newest first, as summaries.
     fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RecordSummary>>;
 
@@ -67,6 +95,24 @@ pub trait Storage: Send + Sync {
     /// Whether the app's `table` has a row whose `column` is `value` (`flux why`: is a
     /// foreign key's parent there, does a child still reference it).
     fn row_exists(&self, table: &str, column: &str, value: &Value) -> Result<bool>;
+
+    /// Row changes, `filter.record_prefix` taken as a prefix names anything: one execution's
+    /// changes, or those of every attempt of a job. A prefix naming nothing keeps nothing.
+    fn named_row_changes(&self, filter: &ChangeFilter) -> Result<Scoped<Vec<RowChange>>> {
+        let mut filter = filter.clone();
+        if let Some(prefix) = &filter.record_prefix {
+            match self.resolve_id(prefix)? {
+                Named::Execution(id) => filter.record_prefix = Some(id.to_string()),
+                Named::Job(job) => {
+                    filter.record_prefix = None;
+                    filter.job = Some(job.id.to_string());
+                }
+                Named::NotFound => {}
+                Named::Ambiguous(candidates) => return Ok(Scoped::Ambiguous(candidates)),
+            }
+        }
+        self.row_changes(&filter).map(Scoped::Found)
+    }
 
     /// Counts per function and job state, for `flux queue stats`.
     fn job_stats(&self, now_us: i64) -> Result<Vec<StatsRow>>;

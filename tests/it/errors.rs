@@ -49,14 +49,14 @@ fn an_unknown_id_says_where_ids_come_from() {
         insta::assert_snapshot!(run(&project, &["trace", "ffff0000"]), @r#"
             exit 3
             --- stderr
-            error: no execution has an id starting with ffff0000
-              hint: ids are printed by 'flux dev' and sent in the x-flux-request-id header
+            error: no execution or job has an id starting with ffff0000
+              hint: ids are printed by 'flux dev' and 'flux queue list', and sent in the x-flux-request-id header
             "#);
         insta::assert_snapshot!(run(&project, &["why", "ffff0000"]), @r#"
             exit 3
             --- stderr
-            error: no execution has an id starting with ffff0000
-              hint: ids are printed by 'flux dev' and sent in the x-flux-request-id header
+            error: no execution or job has an id starting with ffff0000
+              hint: ids are printed by 'flux dev' and 'flux queue list', and sent in the x-flux-request-id header
             "#);
         insta::assert_snapshot!(run(&project, &["queue", "dead-letter", "replay", "ffff0000"]), @r#"
             exit 3
@@ -71,7 +71,7 @@ fn an_unknown_id_says_where_ids_come_from() {
         insta::assert_snapshot!(run(&project, &["trace", "ffff0000"]), @r#"
             exit 3
             --- stderr
-            error: no execution has an id starting with ffff0000
+            error: no execution or job has an id starting with ffff0000
               hint: read from [TMP]/.flux/flux.db (this project's flux server is not running)
             "#);
     });
@@ -199,7 +199,7 @@ fn bad_flags_and_arguments_are_usage_errors() {
         exit 2
         --- stderr
         error: --filter fn=x: expected req=ID
-          hint: ID is an execution's id, as 'flux dev' and 'flux tail' print it: --filter req=b3c4d5e6
+          hint: ID is an execution's id, as 'flux dev' and 'flux tail' print it, or a job's: --filter req=b3c4d5e6
         "#);
     insta::assert_snapshot!(run(&project, &["config", "get", "colour"]), @r#"
         exit 2
@@ -330,7 +330,7 @@ fn help_of_the_main_commands() {
         Usage: flux trace [OPTIONS] <ID>
 
         Arguments:
-          <ID>  Execution id, or any unambiguous prefix of 4+ characters
+          <ID>  An execution id or a job id (its latest attempt), any unique prefix of 4+ characters
 
         Options:
               --url <URL>        The flux server to talk to (default: the one recorded in the project's
@@ -357,7 +357,7 @@ fn help_of_the_main_commands() {
         Usage: flux why [OPTIONS] <ID>
 
         Arguments:
-          <ID>  Execution id, or any unambiguous prefix of 4+ characters
+          <ID>  An execution id or a job id (its latest attempt), any unique prefix of 4+ characters
 
         Options:
               --url <URL>        The flux server to talk to (default: the one recorded in the project's
@@ -451,8 +451,8 @@ fn help_of_the_main_commands() {
         Options:
               --id <ROW>         Only this row (its primary key)
               --url <URL>        The flux server to talk to (default: the one recorded in the project's
-                                 .flux/) [env: FLUX_URL]
-              --filter <req=ID>  req=ID: only changes made by that execution
+                               .flux/) [env: FLUX_URL]
+              --filter <req=ID>  req=ID: only changes made by that execution (a job's id: by its attempts)
               --format <FORMAT>  Output format [default: pretty] [possible values: pretty, json]
               --json             Same as --format json
               --last <DURATION>  Only changes this recent: 1h, 30m, or an RFC 3339 time

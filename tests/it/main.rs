@@ -13,6 +13,7 @@ mod init;
 mod interleave;
 mod interleave_hostile;
 mod isolation;
+mod job_ids;
 mod locations;
 mod messages;
 mod queue;

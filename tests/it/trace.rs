@@ -51,7 +51,7 @@ fn unknown_ambiguous_and_malformed_ids_are_clear_errors() {
     let (code, _, stderr) = project.run(&["trace", "ffff0000"]);
     assert_eq!(code, 3, "not found: {stderr}");
     assert!(
-        stderr.contains("no execution has an id starting with ffff0000"),
+        stderr.contains("no execution or job has an id starting with ffff0000"),
         "{stderr}"
     );
 
