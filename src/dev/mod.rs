@@ -141,8 +141,6 @@ pub struct DevServer {
     url: String,
     applied: Vec<String>,
     shared: Arc<Shared>,
-    /// The configured shutdown grace, as read at start.
-    grace: Duration,
     retention: Retention,
     /// `None` once stopped.
     running: Option<Running>,
@@ -221,8 +219,16 @@ impl DevServer {
             notices(Notice::NoIdentity(e));
         }
         let config = load_config(&layout.config_path()).map_err(DevError::Config)?;
-        let grace = config.shutdown_grace();
         let retention = config.retention;
+        // Before the store is opened or migrated: a busy port leaves nothing written.
+        let address = format!("{host}:{port}");
+        let listener = std::net::TcpListener::bind(&address)
+            .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+            .map_err(|source| DevError::Listen {
+                address,
+                port,
+                source,
+            })?;
         let store_error = |source| DevError::Store {
             path: layout.store_path(),
             source,
@@ -244,8 +250,7 @@ impl DevServer {
             .build()
             .map_err(DevError::AsyncRuntime)?;
         let serving = runtime.block_on(serve(
-            &host,
-            port,
+            listener,
             token,
             layout.clone(),
             store,
@@ -261,7 +266,6 @@ impl DevServer {
             url: format!("http://{local_addr}"),
             applied: migrations.applied,
             shared: Arc::clone(&serving.shared),
-            grace,
             retention,
             running: Some(Running { runtime, serving }),
             _lock: lock,
@@ -287,6 +291,11 @@ impl DevServer {
         self.shared.functions()
     }
 
+    /// Whether `name` is a worker not served over HTTP (see `project::is_private_worker`).
+    pub fn is_private_worker(&self, name: &str) -> bool {
+        crate::project::is_private_worker(&self.shared.config(), &self.shared.enqueued, name)
+    }
+
     /// The migrations applied when it started.
     pub fn applied_migrations(&self) -> &[String] {
         &self.applied
@@ -302,9 +311,10 @@ impl DevServer {
         self.retention
     }
 
-    /// How long in-flight executions get to finish when it stops, as configured at start.
+    /// How long in-flight executions get to finish when it stops, as configured now (a
+    /// reloaded `shutdown.graceSeconds` applies at once).
     pub fn shutdown_grace(&self) -> Duration {
-        self.grace
+        self.shared.config().shutdown_grace()
     }
 
     /// [`DevServer::shutdown`] with the configured grace.
@@ -359,7 +369,25 @@ impl DevServer {
 
 impl Drop for DevServer {
     fn drop(&mut self) {
-        self.finish(self.grace);
+        self.finish(self.shutdown_grace());
+    }
+}
+
+/// What the project holds that will not work as it stands: JSX files, worker settings for no
+/// function, jobs waiting for a missing worker. Also learns which names jobs were enqueued for.
+fn warn_at_start(shared: &Shared, notices: &(dyn Fn(Notice) + Send + Sync)) {
+    let table = shared.functions();
+    for module in &table.unsupported {
+        notices(Notice::Unsupported {
+            module: module.clone(),
+        });
+    }
+    watch::warn_unknown_workers(&shared.config(), &table, notices);
+    if let Ok(stats) = shared.storage.job_stats(now_us()) {
+        watch::warn_missing_workers(&stats, &table, None, notices);
+        shared
+            .enqueued
+            .extend(stats.into_iter().map(|row| row.function));
     }
 }
 
@@ -367,8 +395,7 @@ impl Drop for DevServer {
 /// thread, the listener, the watcher, the store's upkeep, then the accept loop.
 #[allow(clippy::too_many_arguments)]
 async fn serve(
-    host: &str,
-    port: u16,
+    listener: std::net::TcpListener,
     token: Option<String>,
     layout: Layout,
     store: Store,
@@ -383,7 +410,6 @@ async fn serve(
     let queue = DispatcherHandle::new(waker);
     let (writer, sql_calls) = writer_channel();
     let (http_engines, http_in_flight) = (config.http.engines, config.http.concurrency);
-    let configured_grace = config.shutdown_grace();
     let retention = config.retention;
     let echo: EchoSink = {
         let notices = Arc::clone(&notices);
@@ -402,20 +428,14 @@ async fn serve(
         tokio::runtime::Handle::current(),
         outlets,
     ));
+    warn_at_start(&shared, &*notices);
     let engine = Engine::start(Arc::clone(&shared), http_engines, http_in_flight, "http")
         .map_err(DevError::Engines)?;
     let store_thread =
         start_store_thread(&shared, inbox, records_rx, sql_calls, on_written, &notices)
             .map_err(DevError::Queue)?;
 
-    let address = format!("{host}:{port}");
-    let listener = tokio::net::TcpListener::bind(&address)
-        .await
-        .map_err(|source| DevError::Listen {
-            address,
-            port,
-            source,
-        })?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(DevError::LocalAddr)?;
     let local: SocketAddr = listener.local_addr().map_err(DevError::LocalAddr)?;
     let info = ServerInfo {
         url: format!("http://{local}"),
@@ -444,7 +464,9 @@ async fn serve(
     let (stop, stopped) = tokio::sync::oneshot::channel::<Duration>();
     let served = tokio::spawn(crate::server::serve(listener, app, limits, async move {
         // Dropped without a word: stopped all the same, with the configured grace.
-        let grace = stopped.await.unwrap_or(configured_grace);
+        let grace = stopped
+            .await
+            .unwrap_or_else(|_| shutdown_shared.config().shutdown_grace());
         shutdown_shared.queue.pause();
         shutdown_shared.begin_stop(grace);
     }));

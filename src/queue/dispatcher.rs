@@ -51,6 +51,11 @@ impl DispatcherHandle {
         self.paused.store(false, Ordering::SeqCst);
         self.waker.wake();
     }
+
+    /// Makes the dispatcher look at the queue again (a worker may have come back).
+    pub fn wake(&self) {
+        self.waker.wake();
+    }
 }
 
 /// The project's configuration as it is now (it changes with `flux.config.ts`).
@@ -72,6 +77,8 @@ pub struct Dispatcher {
     /// Jobs whose started attempt has not sent its record back yet.
     in_flight: HashSet<JobId>,
     per_worker: HashMap<String, usize>,
+    /// Workers that jobs wait for and that do not exist (see [`Runner::has_worker`]).
+    missing: Vec<String>,
     /// Jobs started since the last commit, marked running in the open transaction.
     marks: Vec<JobId>,
     /// Marks an undone transaction took with it, to be made again with the next commit.
@@ -193,6 +200,7 @@ impl Dispatcher {
             capacity: capacity(queue.concurrency, queue.engines),
             in_flight: HashSet::new(),
             per_worker: HashMap::new(),
+            missing: Vec::new(),
             marks: Vec::new(),
             marks_lost: Vec::new(),
             attempts: HashMap::new(),
@@ -204,7 +212,7 @@ impl Dispatcher {
 
     /// How long to sleep before a job is due (`None`: until something happens).
     fn next_wake(&self, claims: &dyn JobClaims, now: i64) -> Option<Duration> {
-        match claims.next_due() {
+        match claims.next_due(&self.missing) {
             Ok(Some(at)) if at > now => {
                 Some(Duration::from_micros((at - now) as u64).min(IDLE_CHECK))
             }
@@ -293,10 +301,29 @@ impl Scheduler for Dispatcher {
             .map(|(name, _)| name.clone())
             .collect();
         let now = now_us();
-        let due = tx.claims().due_jobs(now, free, &full).unwrap_or_else(|e| {
-            eprintln!("warning: reading due jobs failed: {e}");
-            Vec::new()
-        });
+        let runner = &self.runner;
+        self.missing.retain(|name| !runner.has_worker(name));
+        let mut skip: Vec<String> = full.iter().chain(&self.missing).cloned().collect();
+        // Jobs whose worker is missing stay pending: found, skipped, and looked past.
+        let due = loop {
+            let due = tx.claims().due_jobs(now, free, &skip).unwrap_or_else(|e| {
+                eprintln!("warning: reading due jobs failed: {e}");
+                Vec::new()
+            });
+            let mut absent: Vec<String> = due
+                .iter()
+                .map(|job| &job.name)
+                .filter(|name| !self.runner.has_worker(name))
+                .cloned()
+                .collect();
+            if absent.is_empty() {
+                break due;
+            }
+            absent.sort();
+            absent.dedup();
+            skip.extend(absent.iter().cloned());
+            self.missing.extend(absent);
+        };
         let mut starting = Vec::new();
         for job in due {
             // Running, or finished with its record not committed yet (`in_flight` is a subset).

@@ -20,6 +20,7 @@ mod tail;
 mod terminal;
 mod trace;
 mod two_projects;
+mod workers_routes;
 
 /// Every file under tests/it/ is compiled: one left out of the `mod` list above would never run.
 #[test]

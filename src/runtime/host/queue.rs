@@ -67,6 +67,7 @@ impl HostState {
         if self.shared.lookup(&name).is_none() {
             return Err(QueueError::NoWorker(name).into());
         }
+        self.shared.enqueued.note(&name);
         let options: EnqueueOptions = match opts.0 {
             None | Some(Value::Null) => EnqueueOptions::default(),
             Some(opts) => serde_json::from_value(opts).map_err(QueueError::Options)?,
