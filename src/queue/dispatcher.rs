@@ -310,17 +310,17 @@ impl Scheduler for Dispatcher {
                 eprintln!("warning: reading due jobs failed: {e}");
                 Vec::new()
             });
-            let mut absent: Vec<String> = due
-                .iter()
-                .map(|job| &job.name)
+            let mut names: Vec<&String> = due.iter().map(|job| &job.name).collect();
+            names.sort_unstable();
+            names.dedup();
+            let absent: Vec<String> = names
+                .into_iter()
                 .filter(|name| !self.runner.has_worker(name))
                 .cloned()
                 .collect();
             if absent.is_empty() {
                 break due;
             }
-            absent.sort();
-            absent.dedup();
             skip.extend(absent.iter().cloned());
             self.missing.extend(absent);
         };
@@ -619,6 +619,59 @@ mod tests {
         );
         assert!(started(&f).is_empty());
         assert!(f.dispatcher.busy());
+        f.batch.close();
+    }
+
+    /// A runner for which the workers in `missing` do not exist.
+    struct Without {
+        started: Arc<Mutex<Vec<Attempt>>>,
+        missing: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Runner for Without {
+        fn run(&mut self, attempts: Vec<Attempt>) {
+            self.started.lock().expect("attempts").extend(attempts);
+        }
+        fn has_worker(&self, name: &str) -> bool {
+            !self
+                .missing
+                .lock()
+                .expect("missing")
+                .iter()
+                .any(|m| m == name)
+        }
+        fn stop(&mut self) {}
+    }
+
+    #[test]
+    fn jobs_of_a_missing_worker_stay_pending_and_others_run_past_them() {
+        let (mut f, jobs) = fixture(&["gone", "gone", "b"]);
+        let missing = Arc::new(Mutex::new(vec!["gone".to_string()]));
+        let config = Arc::new(Config::default());
+        f.dispatcher = Dispatcher::new(
+            f.handle.clone(),
+            Box::new(move || Arc::clone(&config)),
+            Box::new(Without {
+                started: Arc::clone(&f.started),
+                missing: Arc::clone(&missing),
+            }),
+        );
+        let wake = f.dispatcher.claim(&mut f.batch.write_tx());
+        let attempts = started(&f);
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].job.name, "b");
+        assert_eq!(state(f.batch.conn(), &jobs[0]), "pending");
+        assert_eq!(state(f.batch.conn(), &jobs[1]), "pending");
+        assert_eq!(
+            wake,
+            Some(IDLE_CHECK),
+            "nothing else due: no wake-up for the missing"
+        );
+
+        missing.lock().expect("missing").clear();
+        f.dispatcher.claim(&mut f.batch.write_tx());
+        let names: Vec<String> = started(&f).into_iter().map(|a| a.job.name).collect();
+        assert_eq!(names, ["gone", "gone"], "the worker is back: its jobs run");
         f.batch.close();
     }
 
