@@ -12,7 +12,7 @@ pub mod watch;
 #[cfg(test)]
 mod tests;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -221,14 +221,7 @@ impl DevServer {
         let config = load_config(&layout.config_path()).map_err(DevError::Config)?;
         let retention = config.retention;
         // Before the store is opened or migrated: a busy port leaves nothing written.
-        let address = format!("{host}:{port}");
-        let listener = std::net::TcpListener::bind(&address)
-            .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
-            .map_err(|source| DevError::Listen {
-                address,
-                port,
-                source,
-            })?;
+        let listener = Bound::bind(&host, port)?;
         let store_error = |source| DevError::Store {
             path: layout.store_path(),
             source,
@@ -373,6 +366,70 @@ impl Drop for DevServer {
     }
 }
 
+/// The server's address, bound but not listening: a busy port is found before anything is
+/// written, while clients are refused (not left waiting) until the server serves.
+struct Bound {
+    socket: tokio::net::TcpSocket,
+    address: String,
+    port: u16,
+}
+
+/// Connections waiting to be accepted, as tokio's own `TcpListener::bind` allows.
+const LISTEN_BACKLOG: u32 = 1024;
+
+impl Bound {
+    fn bind(host: &str, port: u16) -> Result<Bound, DevError> {
+        let address = format!("{host}:{port}");
+        let failed = |source| DevError::Listen {
+            address: address.clone(),
+            port,
+            source,
+        };
+        let mut last = None;
+        for addr in (host, port).to_socket_addrs().map_err(failed)? {
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()
+            } else {
+                tokio::net::TcpSocket::new_v6()
+            };
+            let bound = socket.and_then(|socket| {
+                socket.set_reuseaddr(true)?;
+                socket.bind(addr)?;
+                Ok(socket)
+            });
+            match bound {
+                Ok(socket) => {
+                    return Ok(Bound {
+                        socket,
+                        address,
+                        port,
+                    })
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(failed(last.unwrap_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address to bind")
+        })))
+    }
+
+    /// Starts accepting; must run inside the server's async runtime.
+    fn listen(self) -> Result<tokio::net::TcpListener, DevError> {
+        let Bound {
+            socket,
+            address,
+            port,
+        } = self;
+        socket
+            .listen(LISTEN_BACKLOG)
+            .map_err(|source| DevError::Listen {
+                address,
+                port,
+                source,
+            })
+    }
+}
+
 /// What the project holds that will not work as it stands: JSX files, worker settings for no
 /// function, jobs waiting for a missing worker. Also learns which names jobs were enqueued for.
 fn warn_at_start(shared: &Shared, notices: &(dyn Fn(Notice) + Send + Sync)) {
@@ -395,7 +452,7 @@ fn warn_at_start(shared: &Shared, notices: &(dyn Fn(Notice) + Send + Sync)) {
 /// thread, the listener, the watcher, the store's upkeep, then the accept loop.
 #[allow(clippy::too_many_arguments)]
 async fn serve(
-    listener: std::net::TcpListener,
+    listener: Bound,
     token: Option<String>,
     layout: Layout,
     store: Store,
@@ -435,7 +492,7 @@ async fn serve(
         start_store_thread(&shared, inbox, records_rx, sql_calls, on_written, &notices)
             .map_err(DevError::Queue)?;
 
-    let listener = tokio::net::TcpListener::from_std(listener).map_err(DevError::LocalAddr)?;
+    let listener = listener.listen()?;
     let local: SocketAddr = listener.local_addr().map_err(DevError::LocalAddr)?;
     let info = ServerInfo {
         url: format!("http://{local}"),

@@ -67,11 +67,11 @@ impl HostState {
         if self.shared.lookup(&name).is_none() {
             return Err(QueueError::NoWorker(name).into());
         }
-        self.shared.enqueued.note(&name);
         let options: EnqueueOptions = match opts.0 {
             None | Some(Value::Null) => EnqueueOptions::default(),
             Some(opts) => serde_json::from_value(opts).map_err(QueueError::Options)?,
         };
+        self.shared.enqueued.note(&name);
         let data = data.0.unwrap_or(Value::Null);
         let max_attempts = self.shared.config().worker(&name).max_attempts;
         let exec = self.running(token)?;
