@@ -36,7 +36,9 @@ interface FluxConfig {
     /** The most attempts of this worker in flight at once (1 to 10000; default: only `queue.concurrency`, or `queue.engines` for an `atomic` worker). */
     concurrency?: number;
     /** A failed attempt's writes stay (each statement stands on its own), so a retry can meet them. With `atomic: true` an attempt's writes commit only if it succeeds; other writers wait while it runs. */
-    atomic?: boolean }>;
+    atomic?: boolean;
+    /** A worker (named here, or enqueued) is not an HTTP route: a request to `/<name>` gets 404. `http: true` also serves it over HTTP. */
+    http?: boolean }>;
   /** `concurrency`: requests in flight at once (default 512); more wait their turn. `engines`: JS engine threads running them (default: the cores, at least 4). */
   http?: { timeoutSeconds?: number; maxBodySize?: string | number; concurrency?: number; engines?: number };
   /** `concurrency`: job attempts in flight at once over all workers (default 100). `engines`: JS engine threads running them (default: the cores, at least 2). */

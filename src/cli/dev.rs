@@ -1,10 +1,12 @@
 //! `flux dev`: the local runtime ([`crate::dev::DevServer`]) until Ctrl-C or SIGTERM.
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::dev_output::{print_banner, print_notice, ExecutionPrinter};
 use super::{CliError, DevArgs};
-use crate::dev::{DevError, DevOptions, DevServer};
+use crate::dev::{DevError, DevOptions, DevServer, Notice};
+use crate::project::find_root;
 use crate::store::StoreError;
 
 pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
@@ -19,20 +21,43 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
     };
     // Printing has its own thread: a stdout nobody reads must not hold the store thread.
     let printer = ExecutionPrinter::start(args.quiet);
-    let mut options = DevOptions::new(&args.dir);
+    let mut options = DevOptions::new(project_dir(&args.dir));
     options.host = args.host.clone();
     options.port = args.port;
     options.token = global.token.clone();
     options.on_written = Box::new(printer.sender());
-    options.notices = Arc::new(print_notice);
-    let server = DevServer::start(options).map_err(dev_error)?;
+    // What start-up has to tell comes under the banner, which needs the server started.
+    let held: Arc<Mutex<Option<Vec<Notice>>>> = Arc::new(Mutex::new(Some(Vec::new())));
+    let release = || {
+        let notices = held.lock().unwrap_or_else(|p| p.into_inner()).take();
+        notices.into_iter().flatten().for_each(print_notice);
+    };
+    options.notices = {
+        let held = Arc::clone(&held);
+        Arc::new(move |notice| {
+            let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+            match held.as_mut() {
+                Some(waiting) => waiting.push(notice),
+                None => print_notice(notice),
+            }
+        })
+    };
+    let server = match DevServer::start(options) {
+        Ok(server) => server,
+        Err(e) => {
+            release();
+            return Err(dev_error(e));
+        }
+    };
     print_banner(
         server.layout(),
         server.url(),
         &server.functions(),
+        |name| server.is_private_worker(name),
         server.applied_migrations(),
         &server.retention(),
     );
+    release();
 
     signals.block_on(stop_signals.recv());
     let grace = server.shutdown_grace();
@@ -48,6 +73,18 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
         store_path.display()
     );
     Ok(())
+}
+
+/// The project `dir` is in: `dir` itself, or (from a subfolder) the nearest folder above it
+/// that looks like a project, as every other command finds it.
+fn project_dir(dir: &Path) -> PathBuf {
+    if dir.join("functions").is_dir() {
+        return dir.to_path_buf();
+    }
+    dir.canonicalize()
+        .ok()
+        .and_then(|dir| find_root(&dir))
+        .unwrap_or_else(|| dir.to_path_buf())
 }
 
 /// Ctrl-C and SIGTERM, listened for from when they are made.

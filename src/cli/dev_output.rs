@@ -152,6 +152,7 @@ pub fn print_banner(
     layout: &Layout,
     url: &str,
     functions: &FunctionTable,
+    is_worker: impl Fn(&str) -> bool,
     applied: &[String],
     retention: &Retention,
 ) {
@@ -161,9 +162,18 @@ pub fn print_banner(
     if functions.functions.is_empty() {
         eprintln!("  functions  none yet: add functions/<name>.ts");
     }
-    for (i, (name, file)) in functions.functions.iter().enumerate() {
+    let (workers, routes): (Vec<_>, Vec<_>) = functions
+        .functions
+        .iter()
+        .partition(|(name, _)| is_worker(name));
+    for (i, (name, file)) in routes.iter().enumerate() {
         let label = if i == 0 { "functions" } else { "" };
         eprintln!("  {label:<9}  /{name:<24} functions/{}", file.module);
+    }
+    // Workers run for jobs only: no leading slash, they are not routes.
+    for (i, (name, file)) in workers.iter().enumerate() {
+        let label = if i == 0 { "workers" } else { "" };
+        eprintln!("  {label:<9}  {name:<25} functions/{}", file.module);
     }
     for name in applied {
         eprintln!("  migrated   migrations/{name}");
@@ -250,6 +260,25 @@ pub fn print_notice(notice: Notice) {
             eprintln!("↻ reloaded (code version {code_version})")
         }
         Notice::ConfigReloaded => eprintln!("↻ {CONFIG_FILE} reloaded"),
+        Notice::ConfigNeedsRestart { keys } => eprintln!(
+            "! {} changed: applies after restart (Ctrl-C, then flux dev); until then the value read at start stays",
+            keys.join(", ")
+        ),
+        Notice::WorkerConfigUnknown { name, closest } => {
+            let mean = closest.map_or_else(
+                || format!(" (create functions/{name}.ts)"),
+                |closest| format!(" (did you mean {closest}?)"),
+            );
+            eprintln!("! workers.{name}: no function of that name{mean}")
+        }
+        Notice::WorkerMissing { name, waiting } => eprintln!(
+            "! {waiting} job(s) wait for {name}, which has no function now: they stay pending \
+             and run once functions/{name}.ts is back (flux queue stats)"
+        ),
+        Notice::Unsupported { module } => eprintln!(
+            "✗ functions/{module}: .tsx and .jsx are not supported (flux strips TypeScript types, \
+             it does not compile JSX) — it is not served; rename it to .ts without JSX"
+        ),
         Notice::ConfigRejected(e) => eprintln!("✗ {e} — keeping the previous config"),
         Notice::MigrationApplied { name } => eprintln!("✓ applied migrations/{name}"),
         Notice::MigrationChanged { name } => eprintln!(

@@ -10,6 +10,7 @@ use crate::api::{DeadLetters, EnqueuedJobs, Jobs, NewJob, Paused, QueueStats, Re
 use crate::client::{self, encode, Answer, Target};
 use crate::clock::now_us;
 use crate::output::{print_line, terminal_width};
+use crate::project::FunctionTable;
 use crate::record::{short_error, ExecId, JobState};
 use crate::render::{escape, render_table, Column};
 use crate::store::{DeadLetter, JobRow, StatsRow};
@@ -139,7 +140,15 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
         target,
         "/_flux/api/queue/stats",
         |body: QueueStats<StatsRow>| (Some(body.paused), body.stats),
-        |store| Ok((None, store.job_stats(now_us())?)),
+        |store| {
+            let mut rows = store.job_stats(now_us())?;
+            // With no server, the functions on disk say which workers exist.
+            if let Some(project) = &target.project {
+                let functions = FunctionTable::scan(&project.root);
+                StatsRow::mark_missing_workers(&mut rows, |name| functions.get(name).is_some());
+            }
+            Ok((None, rows))
+        },
     )?;
     if global.format() == Format::Json {
         return print_json(&json!({ "paused": paused, "stats": rows }));
@@ -171,6 +180,14 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
         ]);
     }
     print_line(&table(&columns, &cells))?;
+    for row in rows.iter().filter(|row| row.missing_worker) {
+        eprintln!(
+            "{} job(s) wait for a missing worker: functions/{}.ts does not exist (removed or \
+             renamed); they stay pending and run once it is back",
+            row.pending + row.scheduled,
+            escape(&row.function)
+        );
+    }
     match paused {
         Some(true) => eprintln!("the queue is paused: 'flux queue resume' starts attempts again"),
         None => eprintln!("(read from the store: this project's flux server is not running)"),

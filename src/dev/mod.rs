@@ -12,7 +12,7 @@ pub mod watch;
 #[cfg(test)]
 mod tests;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,8 +141,6 @@ pub struct DevServer {
     url: String,
     applied: Vec<String>,
     shared: Arc<Shared>,
-    /// The configured shutdown grace, as read at start.
-    grace: Duration,
     retention: Retention,
     /// `None` once stopped.
     running: Option<Running>,
@@ -221,8 +219,9 @@ impl DevServer {
             notices(Notice::NoIdentity(e));
         }
         let config = load_config(&layout.config_path()).map_err(DevError::Config)?;
-        let grace = config.shutdown_grace();
         let retention = config.retention;
+        // Before the store is opened or migrated: a busy port leaves nothing written.
+        let listener = Bound::bind(&host, port)?;
         let store_error = |source| DevError::Store {
             path: layout.store_path(),
             source,
@@ -244,8 +243,7 @@ impl DevServer {
             .build()
             .map_err(DevError::AsyncRuntime)?;
         let serving = runtime.block_on(serve(
-            &host,
-            port,
+            listener,
             token,
             layout.clone(),
             store,
@@ -261,7 +259,6 @@ impl DevServer {
             url: format!("http://{local_addr}"),
             applied: migrations.applied,
             shared: Arc::clone(&serving.shared),
-            grace,
             retention,
             running: Some(Running { runtime, serving }),
             _lock: lock,
@@ -287,6 +284,11 @@ impl DevServer {
         self.shared.functions()
     }
 
+    /// Whether `name` is a worker not served over HTTP (see `project::is_private_worker`).
+    pub fn is_private_worker(&self, name: &str) -> bool {
+        crate::project::is_private_worker(&self.shared.config(), &self.shared.enqueued, name)
+    }
+
     /// The migrations applied when it started.
     pub fn applied_migrations(&self) -> &[String] {
         &self.applied
@@ -302,9 +304,10 @@ impl DevServer {
         self.retention
     }
 
-    /// How long in-flight executions get to finish when it stops, as configured at start.
+    /// How long in-flight executions get to finish when it stops, as configured now (a
+    /// reloaded `shutdown.graceSeconds` applies at once).
     pub fn shutdown_grace(&self) -> Duration {
-        self.grace
+        self.shared.config().shutdown_grace()
     }
 
     /// [`DevServer::shutdown`] with the configured grace.
@@ -359,7 +362,89 @@ impl DevServer {
 
 impl Drop for DevServer {
     fn drop(&mut self) {
-        self.finish(self.grace);
+        self.finish(self.shutdown_grace());
+    }
+}
+
+/// The server's address, bound but not listening: a busy port is found before anything is
+/// written, while clients are refused (not left waiting) until the server serves.
+struct Bound {
+    socket: tokio::net::TcpSocket,
+    address: String,
+    port: u16,
+}
+
+/// Connections waiting to be accepted, as tokio's own `TcpListener::bind` allows.
+const LISTEN_BACKLOG: u32 = 1024;
+
+impl Bound {
+    fn bind(host: &str, port: u16) -> Result<Bound, DevError> {
+        let address = format!("{host}:{port}");
+        let failed = |source| DevError::Listen {
+            address: address.clone(),
+            port,
+            source,
+        };
+        let mut last = None;
+        for addr in (host, port).to_socket_addrs().map_err(failed)? {
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()
+            } else {
+                tokio::net::TcpSocket::new_v6()
+            };
+            let bound = socket.and_then(|socket| {
+                socket.set_reuseaddr(true)?;
+                socket.bind(addr)?;
+                Ok(socket)
+            });
+            match bound {
+                Ok(socket) => {
+                    return Ok(Bound {
+                        socket,
+                        address,
+                        port,
+                    })
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(failed(last.unwrap_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address to bind")
+        })))
+    }
+
+    /// Starts accepting; must run inside the server's async runtime.
+    fn listen(self) -> Result<tokio::net::TcpListener, DevError> {
+        let Bound {
+            socket,
+            address,
+            port,
+        } = self;
+        socket
+            .listen(LISTEN_BACKLOG)
+            .map_err(|source| DevError::Listen {
+                address,
+                port,
+                source,
+            })
+    }
+}
+
+/// What the project holds that will not work as it stands: JSX files, worker settings for no
+/// function, jobs waiting for a missing worker. Also learns which names jobs were enqueued for.
+fn warn_at_start(shared: &Shared, notices: &(dyn Fn(Notice) + Send + Sync)) {
+    let table = shared.functions();
+    for module in &table.unsupported {
+        notices(Notice::Unsupported {
+            module: module.clone(),
+        });
+    }
+    watch::warn_unknown_workers(&shared.config(), &table, notices);
+    if let Ok(stats) = shared.storage.job_stats(now_us()) {
+        watch::warn_missing_workers(&stats, &table, None, notices);
+        shared
+            .enqueued
+            .extend(stats.into_iter().map(|row| row.function));
     }
 }
 
@@ -367,8 +452,7 @@ impl Drop for DevServer {
 /// thread, the listener, the watcher, the store's upkeep, then the accept loop.
 #[allow(clippy::too_many_arguments)]
 async fn serve(
-    host: &str,
-    port: u16,
+    listener: Bound,
     token: Option<String>,
     layout: Layout,
     store: Store,
@@ -383,7 +467,6 @@ async fn serve(
     let queue = DispatcherHandle::new(waker);
     let (writer, sql_calls) = writer_channel();
     let (http_engines, http_in_flight) = (config.http.engines, config.http.concurrency);
-    let configured_grace = config.shutdown_grace();
     let retention = config.retention;
     let echo: EchoSink = {
         let notices = Arc::clone(&notices);
@@ -402,20 +485,14 @@ async fn serve(
         tokio::runtime::Handle::current(),
         outlets,
     ));
+    warn_at_start(&shared, &*notices);
     let engine = Engine::start(Arc::clone(&shared), http_engines, http_in_flight, "http")
         .map_err(DevError::Engines)?;
     let store_thread =
         start_store_thread(&shared, inbox, records_rx, sql_calls, on_written, &notices)
             .map_err(DevError::Queue)?;
 
-    let address = format!("{host}:{port}");
-    let listener = tokio::net::TcpListener::bind(&address)
-        .await
-        .map_err(|source| DevError::Listen {
-            address,
-            port,
-            source,
-        })?;
+    let listener = listener.listen()?;
     let local: SocketAddr = listener.local_addr().map_err(DevError::LocalAddr)?;
     let info = ServerInfo {
         url: format!("http://{local}"),
@@ -444,7 +521,9 @@ async fn serve(
     let (stop, stopped) = tokio::sync::oneshot::channel::<Duration>();
     let served = tokio::spawn(crate::server::serve(listener, app, limits, async move {
         // Dropped without a word: stopped all the same, with the configured grace.
-        let grace = stopped.await.unwrap_or(configured_grace);
+        let grace = stopped
+            .await
+            .unwrap_or_else(|_| shutdown_shared.config().shutdown_grace());
         shutdown_shared.queue.pause();
         shutdown_shared.begin_stop(grace);
     }));

@@ -53,6 +53,25 @@ pub enum Notice {
         code_version: String,
     },
     ConfigReloaded,
+    /// Reloaded keys that are read only at start: they take effect after a restart.
+    ConfigNeedsRestart {
+        keys: Vec<&'static str>,
+    },
+    /// `workers.<name>` in the config names no function; `closest` is the nearest that exists.
+    WorkerConfigUnknown {
+        name: String,
+        closest: Option<String>,
+    },
+    /// Jobs wait for a worker whose file is gone (removed or renamed): they stay pending
+    /// until it is back.
+    WorkerMissing {
+        name: String,
+        waiting: u64,
+    },
+    /// A `.tsx`/`.jsx` file under `functions/` (relative to it): not served.
+    Unsupported {
+        module: String,
+    },
     /// The changed config was refused; the previous one stays.
     ConfigRejected(ConfigLoadError),
     MigrationApplied {

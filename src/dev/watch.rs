@@ -10,9 +10,10 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 
 use super::notice::{Notice, Notices};
-use crate::project::{Layout, CONFIG_FILE};
+use crate::clock::now_us;
+use crate::project::{is_jsx, Config, FunctionTable, Layout, CONFIG_FILE};
 use crate::runtime::{load_config, strip_types, Shared};
-use crate::store::apply_migrations;
+use crate::store::{apply_migrations, StatsRow};
 
 /// How long the watching thread waits for a change before it looks at its stop flag again.
 const STOP_POLL: Duration = Duration::from_millis(200);
@@ -135,6 +136,13 @@ fn on_change(
     let before: BTreeSet<String> = shared.functions().functions.keys().cloned().collect();
     for path in changed {
         let name = relative(layout, path);
+        if is_jsx(path) && path.is_file() {
+            if let Ok(module) = path.strip_prefix(layout.functions_dir()) {
+                notices(Notice::Unsupported {
+                    module: module.display().to_string(),
+                });
+            }
+        }
         let is_code = [".ts", ".js", ".mjs"].iter().any(|ext| name.ends_with(ext))
             && !name.ends_with(".d.ts");
         if is_code && path.is_file() && name != CONFIG_FILE {
@@ -155,10 +163,14 @@ fn on_change(
                 name: added.clone(),
             });
         }
-        for removed in before.difference(&after) {
-            notices(Notice::FunctionRemoved {
-                name: removed.clone(),
-            });
+        let removed: Vec<String> = before.difference(&after).cloned().collect();
+        for name in &removed {
+            notices(Notice::FunctionRemoved { name: name.clone() });
+        }
+        if !removed.is_empty() {
+            if let Ok(stats) = shared.storage.job_stats(now_us()) {
+                warn_missing_workers(&stats, &table, Some(&removed), notices);
+            }
         }
         notices(Notice::Reloaded {
             code_version: table.code_version.clone(),
@@ -167,8 +179,14 @@ fn on_change(
     if changed.iter().any(|p| p == &layout.config_path()) {
         match load_config(&layout.config_path()) {
             Ok(config) => {
+                let keys = shared.config().changed_at_start_only(&config);
+                let table = shared.functions();
                 shared.set_config(config);
                 notices(Notice::ConfigReloaded);
+                if !keys.is_empty() {
+                    notices(Notice::ConfigNeedsRestart { keys });
+                }
+                warn_unknown_workers(&shared.config(), &table, notices);
             }
             Err(e) => notices(Notice::ConfigRejected(e)),
         }
@@ -191,6 +209,41 @@ fn on_change(
                 }
             }
             Err(e) => notices(Notice::MigrationFailed(e)),
+        }
+    }
+}
+
+/// Tells of each `workers.<name>` in `config` that names no function, with the closest name.
+pub fn warn_unknown_workers(
+    config: &Config,
+    table: &FunctionTable,
+    notices: &(dyn Fn(Notice) + Send + Sync),
+) {
+    for name in config.workers.keys() {
+        if table.get(name).is_none() {
+            notices(Notice::WorkerConfigUnknown {
+                name: name.clone(),
+                closest: table.close_matches(name).into_iter().next(),
+            });
+        }
+    }
+}
+
+/// Tells of jobs waiting for a worker with no function (of those in `only`, when given).
+pub fn warn_missing_workers(
+    stats: &[StatsRow],
+    table: &FunctionTable,
+    only: Option<&[String]>,
+    notices: &(dyn Fn(Notice) + Send + Sync),
+) {
+    for row in stats {
+        let waiting = row.pending + row.scheduled;
+        let asked = only.is_none_or(|names| names.contains(&row.function));
+        if waiting > 0 && asked && table.get(&row.function).is_none() {
+            notices(Notice::WorkerMissing {
+                name: row.function.clone(),
+                waiting,
+            });
         }
     }
 }

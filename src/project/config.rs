@@ -70,6 +70,8 @@ pub struct WorkerConfig {
     pub concurrency: Option<u32>,
     /// An attempt's writes commit only if it succeeds; other writers wait while it runs.
     pub atomic: bool,
+    /// Also served over HTTP at `/<name>` (a worker is not, by default).
+    pub http: bool,
 }
 
 impl Default for WorkerConfig {
@@ -80,6 +82,7 @@ impl Default for WorkerConfig {
             backoff: Backoff::default(),
             concurrency: None,
             atomic: false,
+            http: false,
         }
     }
 }
@@ -231,6 +234,55 @@ impl Config {
         self.shutdown_grace.unwrap_or(Duration::from_secs(10))
     }
 
+    /// The keys changed from `self` to `new` that are read only when `flux dev` starts.
+    pub fn changed_at_start_only(&self, new: &Config) -> Vec<&'static str> {
+        let (old_server, new_server) = (&self.server, &new.server);
+        let (old_retention, new_retention) = (&self.retention, &new.retention);
+        [
+            (
+                "queue.concurrency",
+                self.queue.concurrency != new.queue.concurrency,
+            ),
+            ("queue.engines", self.queue.engines != new.queue.engines),
+            (
+                "http.concurrency",
+                self.http.concurrency != new.http.concurrency,
+            ),
+            ("http.engines", self.http.engines != new.http.engines),
+            (
+                "server.maxConnections",
+                old_server.max_connections != new_server.max_connections,
+            ),
+            (
+                "server.headerTimeout",
+                old_server.header_timeout != new_server.header_timeout,
+            ),
+            (
+                "server.maxTailClients",
+                old_server.max_tail_clients != new_server.max_tail_clients,
+            ),
+            (
+                "server.tailStallTimeout",
+                old_server.tail_stall_timeout != new_server.tail_stall_timeout,
+            ),
+            (
+                "retention.maxAge",
+                old_retention.max_age != new_retention.max_age,
+            ),
+            (
+                "retention.maxSize",
+                old_retention.max_bytes != new_retention.max_bytes,
+            ),
+            (
+                "retention.minAge",
+                old_retention.min_age != new_retention.min_age,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
+    }
+
     /// Checks the evaluated default export of `file`.
     pub fn from_json(file: &str, value: Value) -> Result<Config, ConfigError> {
         let error = |key: &str, message: String| ConfigError {
@@ -296,6 +348,7 @@ impl Config {
                 );
             }
             resolved.atomic = worker.atomic.unwrap_or(false);
+            resolved.http = worker.http.unwrap_or(false);
             if resolved.atomic && resolved.concurrency.is_none() {
                 // An atomic attempt holds the writer's lock for its whole run: more at once
                 // than there are engines would only queue on the lock.
@@ -409,6 +462,7 @@ struct RawWorker {
     backoff: Option<RawBackoff>,
     concurrency: Option<u32>,
     atomic: Option<bool>,
+    http: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
+use super::type_only::is_type_only;
+
 /// One servable function file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionFile {
@@ -30,6 +32,9 @@ impl FunctionFile {
 #[derive(Debug, Clone, Default)]
 pub struct FunctionTable {
     pub functions: BTreeMap<String, FunctionFile>,
+    /// Files under `functions/` that look like functions but cannot be served (`.tsx`,
+    /// `.jsx`: flux strips types, it does not compile JSX), relative to `functions/`.
+    pub unsupported: Vec<String>,
     /// Changes whenever any source file of the project changes.
     pub code_version: String,
 }
@@ -38,7 +43,15 @@ impl FunctionTable {
     pub fn scan(root: &Path) -> FunctionTable {
         let functions_dir = root.join("functions");
         let mut files = Vec::new();
-        collect_files(&functions_dir, &mut files);
+        let mut unsupported = Vec::new();
+        collect_files(&functions_dir, &mut files, &mut unsupported);
+        let mut unsupported: Vec<String> = unsupported
+            .iter()
+            .filter_map(|path| path.strip_prefix(&functions_dir).ok())
+            .map(|relative| relative.to_string_lossy().replace('\\', "/"))
+            .filter(|module| is_route(module))
+            .collect();
+        unsupported.sort();
         let mut functions = BTreeMap::new();
         for path in &files {
             let Ok(relative) = path.strip_prefix(&functions_dir) else {
@@ -48,6 +61,9 @@ impl FunctionTable {
             let Some(name) = route_name(&module) else {
                 continue;
             };
+            if std::fs::read_to_string(path).is_ok_and(|source| is_type_only(&source)) {
+                continue;
+            }
             let meta = std::fs::metadata(path).ok();
             let file = FunctionFile {
                 name: name.clone(),
@@ -76,6 +92,7 @@ impl FunctionTable {
         }
         FunctionTable {
             functions,
+            unsupported,
             code_version: hasher.finalize().to_hex()[..12].to_string(),
         }
     }
@@ -106,7 +123,14 @@ fn is_source(path: &Path) -> bool {
         && !name.ends_with(".d.ts")
 }
 
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+/// Whether `path` is JSX, which flux does not compile.
+pub fn is_jsx(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext == "tsx" || ext == "jsx")
+}
+
+/// Source files under `dir` into `out`, JSX files into `jsx`.
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, jsx: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -114,8 +138,9 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         let hidden = entry.file_name().to_string_lossy().starts_with('.');
         match entry.file_type() {
-            Ok(t) if t.is_dir() && !hidden => collect_files(&path, out),
+            Ok(t) if t.is_dir() && !hidden => collect_files(&path, out, jsx),
             Ok(t) if t.is_file() && is_source(&path) => out.push(path),
+            Ok(t) if t.is_file() && is_jsx(&path) => jsx.push(path),
             _ => {}
         }
     }
@@ -139,13 +164,24 @@ fn collect_sources(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The route a module serves, or `None` for helper files (a `_` prefix on a file or folder).
+/// Whether a module's path, whatever its extension, names a route: not a helper (a `_`
+/// prefix on a file or folder), not a test (`x.test.ts`, `x.spec.ts`).
+fn is_route(module: &str) -> bool {
+    let file = module.rsplit('/').next().unwrap_or(module);
+    let is_test = file
+        .split('.')
+        .skip(1)
+        .any(|part| part == "test" || part == "spec");
+    !module.split('/').any(|part| part.starts_with('_')) && !is_test
+}
+
+/// The route a module serves, or `None` for helper and test files (see [`is_route`]).
 fn route_name(module: &str) -> Option<String> {
     let stem = module
         .strip_suffix(".ts")
         .or_else(|| module.strip_suffix(".mjs"))
         .or_else(|| module.strip_suffix(".js"))?;
-    if stem.split('/').any(|part| part.starts_with('_')) {
+    if !is_route(module) {
         return None;
     }
     let name = match stem.strip_suffix("index") {
@@ -202,6 +238,9 @@ mod tests {
         );
         assert_eq!(route_name("_lib/db.ts"), None);
         assert_eq!(route_name("reindex.ts").as_deref(), Some("reindex"));
+        assert_eq!(route_name("create_user.test.ts"), None);
+        assert_eq!(route_name("billing/charge.spec.js"), None);
+        assert_eq!(route_name("latest.ts").as_deref(), Some("latest"));
     }
 
     #[test]

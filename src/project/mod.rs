@@ -3,6 +3,8 @@
 mod config;
 mod functions;
 pub mod identity;
+mod type_only;
+mod workers;
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +12,8 @@ pub use config::{
     Backoff, BackoffKind, Config, ConfigError, HttpConfig, QueueConfig, Retention, ServerConfig,
     WorkerConfig,
 };
-pub use functions::{route_for_path, FunctionFile, FunctionTable, RouteError};
+pub use functions::{is_jsx, route_for_path, FunctionFile, FunctionTable, RouteError};
+pub use workers::{is_private_worker, worker_not_served, EnqueuedNames};
 
 pub const CONFIG_FILE: &str = "flux.config.ts";
 

@@ -51,6 +51,11 @@ impl DispatcherHandle {
         self.paused.store(false, Ordering::SeqCst);
         self.waker.wake();
     }
+
+    /// Makes the dispatcher look at the queue again (a worker may have come back).
+    pub fn wake(&self) {
+        self.waker.wake();
+    }
 }
 
 /// The project's configuration as it is now (it changes with `flux.config.ts`).
@@ -72,6 +77,8 @@ pub struct Dispatcher {
     /// Jobs whose started attempt has not sent its record back yet.
     in_flight: HashSet<JobId>,
     per_worker: HashMap<String, usize>,
+    /// Workers that jobs wait for and that do not exist (see [`Runner::has_worker`]).
+    missing: Vec<String>,
     /// Jobs started since the last commit, marked running in the open transaction.
     marks: Vec<JobId>,
     /// Marks an undone transaction took with it, to be made again with the next commit.
@@ -193,6 +200,7 @@ impl Dispatcher {
             capacity: capacity(queue.concurrency, queue.engines),
             in_flight: HashSet::new(),
             per_worker: HashMap::new(),
+            missing: Vec::new(),
             marks: Vec::new(),
             marks_lost: Vec::new(),
             attempts: HashMap::new(),
@@ -204,7 +212,7 @@ impl Dispatcher {
 
     /// How long to sleep before a job is due (`None`: until something happens).
     fn next_wake(&self, claims: &dyn JobClaims, now: i64) -> Option<Duration> {
-        match claims.next_due() {
+        match claims.next_due(&self.missing) {
             Ok(Some(at)) if at > now => {
                 Some(Duration::from_micros((at - now) as u64).min(IDLE_CHECK))
             }
@@ -293,10 +301,29 @@ impl Scheduler for Dispatcher {
             .map(|(name, _)| name.clone())
             .collect();
         let now = now_us();
-        let due = tx.claims().due_jobs(now, free, &full).unwrap_or_else(|e| {
-            eprintln!("warning: reading due jobs failed: {e}");
-            Vec::new()
-        });
+        let runner = &self.runner;
+        self.missing.retain(|name| !runner.has_worker(name));
+        let mut skip: Vec<String> = full.iter().chain(&self.missing).cloned().collect();
+        // Jobs whose worker is missing stay pending: found, skipped, and looked past.
+        let due = loop {
+            let due = tx.claims().due_jobs(now, free, &skip).unwrap_or_else(|e| {
+                eprintln!("warning: reading due jobs failed: {e}");
+                Vec::new()
+            });
+            let mut names: Vec<&String> = due.iter().map(|job| &job.name).collect();
+            names.sort_unstable();
+            names.dedup();
+            let absent: Vec<String> = names
+                .into_iter()
+                .filter(|name| !self.runner.has_worker(name))
+                .cloned()
+                .collect();
+            if absent.is_empty() {
+                break due;
+            }
+            skip.extend(absent.iter().cloned());
+            self.missing.extend(absent);
+        };
         let mut starting = Vec::new();
         for job in due {
             // Running, or finished with its record not committed yet (`in_flight` is a subset).
@@ -592,6 +619,59 @@ mod tests {
         );
         assert!(started(&f).is_empty());
         assert!(f.dispatcher.busy());
+        f.batch.close();
+    }
+
+    /// A runner for which the workers in `missing` do not exist.
+    struct Without {
+        started: Arc<Mutex<Vec<Attempt>>>,
+        missing: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Runner for Without {
+        fn run(&mut self, attempts: Vec<Attempt>) {
+            self.started.lock().expect("attempts").extend(attempts);
+        }
+        fn has_worker(&self, name: &str) -> bool {
+            !self
+                .missing
+                .lock()
+                .expect("missing")
+                .iter()
+                .any(|m| m == name)
+        }
+        fn stop(&mut self) {}
+    }
+
+    #[test]
+    fn jobs_of_a_missing_worker_stay_pending_and_others_run_past_them() {
+        let (mut f, jobs) = fixture(&["gone", "gone", "b"]);
+        let missing = Arc::new(Mutex::new(vec!["gone".to_string()]));
+        let config = Arc::new(Config::default());
+        f.dispatcher = Dispatcher::new(
+            f.handle.clone(),
+            Box::new(move || Arc::clone(&config)),
+            Box::new(Without {
+                started: Arc::clone(&f.started),
+                missing: Arc::clone(&missing),
+            }),
+        );
+        let wake = f.dispatcher.claim(&mut f.batch.write_tx());
+        let attempts = started(&f);
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].job.name, "b");
+        assert_eq!(state(f.batch.conn(), &jobs[0]), "pending");
+        assert_eq!(state(f.batch.conn(), &jobs[1]), "pending");
+        assert_eq!(
+            wake,
+            Some(IDLE_CHECK),
+            "nothing else due: no wake-up for the missing"
+        );
+
+        missing.lock().expect("missing").clear();
+        f.dispatcher.claim(&mut f.batch.write_tx());
+        let names: Vec<String> = started(&f).into_iter().map(|a| a.job.name).collect();
+        assert_eq!(names, ["gone", "gone"], "the worker is back: its jobs run");
         f.batch.close();
     }
 

@@ -27,6 +27,12 @@ pub trait Runner: Send {
     /// Starts `attempts` (queued behind those still running).
     fn run(&mut self, attempts: Vec<Attempt>);
 
+    /// Whether a worker named `name` exists now. Jobs for a missing one (its file removed or
+    /// renamed) are not claimed: they wait, pending, until it is back.
+    fn has_worker(&self, _name: &str) -> bool {
+        true
+    }
+
     /// Lets the attempts still running end, then stops; nothing runs afterwards.
     fn stop(&mut self);
 }

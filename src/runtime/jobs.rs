@@ -73,6 +73,10 @@ impl Runner for JobEngines {
         }
     }
 
+    fn has_worker(&self, name: &str) -> bool {
+        self.shared.functions().get(name).is_some()
+    }
+
     fn stop(&mut self) {
         if let Some(engine) = self.engine.take() {
             engine.stop();

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::project::{Config, FunctionFile, FunctionTable, Layout};
+use crate::project::{Config, EnqueuedNames, FunctionFile, FunctionTable, Layout};
 use crate::queue::{DispatcherHandle, JobAttempt};
 use crate::record::{ExecId, Kind, Links, RecordSummary, TailEvent};
 
@@ -74,6 +74,8 @@ pub struct Shared {
     /// that did: their executions run alone on an engine until the code changes, or one of
     /// them runs without holding it long.
     cpu_heavy: Mutex<HashMap<String, u64>>,
+    /// Names jobs were enqueued for: workers, not served over HTTP (see `project::workers`).
+    pub enqueued: EnqueuedNames,
 }
 
 /// Where what the engines produce goes: finished records, writes, and what they show.
@@ -120,6 +122,7 @@ impl Shared {
             tail: tokio::sync::broadcast::channel(TAIL_BACKLOG).0,
             echo,
             cpu_heavy: Mutex::new(HashMap::new()),
+            enqueued: EnqueuedNames::default(),
         }
     }
 
@@ -160,6 +163,8 @@ impl Shared {
         }
         *current = Arc::new(table);
         self.generation.fetch_add(1, Ordering::SeqCst);
+        // Jobs waiting for a worker that is back can run.
+        self.queue.wake();
         Some(Arc::clone(&current))
     }
 

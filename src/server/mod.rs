@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use crate::api::ErrorBody;
-use crate::project::route_for_path;
+use crate::project::{is_private_worker, route_for_path, worker_not_served};
 use crate::record::{ExecId, Kind, Links};
 use crate::runtime::{
     is_json_content_type, now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared,
@@ -279,8 +279,11 @@ async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Respons
     let Some(function) = function else {
         return not_found(&state, &name, &path);
     };
-    let id = ExecId::random();
     let config = state.shared.config();
+    if is_private_worker(&config, &state.shared.enqueued, &name) {
+        return error(StatusCode::NOT_FOUND, worker_not_served(&name));
+    }
+    let id = ExecId::random();
     let limit = config.http.max_body_bytes as usize;
     let headers = headers_object(&parts.headers);
     let query = query_object(parts.uri.query());
@@ -364,9 +367,33 @@ async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Respons
 
 fn not_found(state: &AppState, name: &str, path: &str) -> Response {
     let table = state.shared.functions();
-    let suggestions = table.close_matches(name);
+    let config = state.shared.config();
+    // Workers are no answer to a request: never suggested.
+    let suggestions: Vec<String> = table
+        .close_matches(name)
+        .into_iter()
+        .filter(|s| !is_private_worker(&config, &state.shared.enqueued, s))
+        .collect();
+    let functions = state.shared.layout.functions_dir();
     let mut message = format!("no function serves {path}");
-    if let Some(first) = suggestions.first() {
+    if name.is_empty() {
+        message.push_str(" — create functions/index.ts to serve /");
+    } else if let Some(served) = index_route(name) {
+        let folder = served.trim_start_matches('/');
+        let verb = if table.get(folder).is_some() {
+            "serves"
+        } else {
+            "would serve"
+        };
+        message.push_str(&format!(
+            " — an index file serves its folder: functions/{name}.ts {verb} {served}"
+        ));
+    } else if let Some(private) = private_file(&functions, name) {
+        message.push_str(&format!(
+            " — functions/{private} is a helper, not a route (a name starting with _ is \
+             private): rename it to serve {path}"
+        ));
+    } else if let Some(first) = suggestions.first() {
         message.push_str(&format!(" — did you mean /{first}?"));
     } else {
         message.push_str(&format!(" — create functions/{name}.ts to serve it"));
@@ -379,6 +406,24 @@ fn not_found(state: &AppState, name: &str, path: &str) -> Response {
         },
     )
     .into_response()
+}
+
+/// The path an `index` route name is served at: `index` → `/`, `billing/index` → `/billing`.
+fn index_route(name: &str) -> Option<String> {
+    let folder = name.strip_suffix("index")?;
+    (folder.is_empty() || folder.ends_with('/'))
+        .then(|| format!("/{}", folder.trim_end_matches('/')))
+}
+
+/// The helper file (a `_`-prefixed name) a request path names, if it exists.
+fn private_file(functions: &std::path::Path, name: &str) -> Option<String> {
+    if !name.split('/').any(|part| part.starts_with('_')) {
+        return None;
+    }
+    ["ts", "js", "mjs"]
+        .iter()
+        .map(|ext| format!("{name}.{ext}"))
+        .find(|module| functions.join(module).is_file())
 }
 
 /// Records and answers a request refused before its function ran (bad body, too large).

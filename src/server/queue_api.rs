@@ -10,7 +10,7 @@ use crate::api::{
 };
 use crate::clock::now_us;
 use crate::record::{ExecId, JobState};
-use crate::store::{EnqueueOptions, JobLookup, JobRow, ReplayError};
+use crate::store::{EnqueueOptions, JobLookup, JobRow, ReplayError, StatsRow};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -42,6 +42,9 @@ pub async fn enqueue(
                     ),
                 ));
             }
+        }
+        for job in &jobs {
+            worker_state.shared.enqueued.note(&job.name);
         }
         let config = worker_state.shared.config();
         let now = now_us();
@@ -78,9 +81,13 @@ pub async fn enqueue(
 pub async fn stats(State(state): State<Arc<AppState>>) -> Response {
     let result = with_store(&state, |store| store.job_stats(now_us()).map_err(internal)).await;
     match result {
-        Ok(stats) => Json(QueueStats {
+        Ok(mut stats) => Json(QueueStats {
             paused: state.shared.queue.is_paused(),
-            stats,
+            stats: {
+                let functions = state.shared.functions();
+                StatsRow::mark_missing_workers(&mut stats, |name| functions.get(name).is_some());
+                stats
+            },
         })
         .into_response(),
         Err(error) => error.into_response(),

@@ -336,14 +336,26 @@ pub fn mark_running<'a>(
     Ok(())
 }
 
-/// When the next waiting job is due, if any job waits.
-pub fn next_due(conn: &Connection) -> rusqlite::Result<Option<i64>> {
-    // Per state, so that each is one step down the index rather than a scan of the waiting.
+/// When the next waiting job not named in `skip` is due, if any job waits.
+pub fn next_due(conn: &Connection, skip: &[String]) -> rusqlite::Result<Option<i64>> {
+    // Per state, so that each is one step down the index rather than a scan of the waiting
+    // (with names to skip, a walk in run_at order up to the first job not skipped).
     let earliest = |state: &str| -> rusqlite::Result<Option<i64>> {
-        conn.prepare_cached(&format!(
-            "SELECT min(run_at_us) FROM _flux_jobs WHERE state = '{state}'"
-        ))?
-        .query_row([], |row| row.get(0))
+        if skip.is_empty() {
+            return conn
+                .prepare_cached(&format!(
+                    "SELECT min(run_at_us) FROM _flux_jobs WHERE state = '{state}'"
+                ))?
+                .query_row([], |row| row.get(0));
+        }
+        let list: Vec<String> = (1..=skip.len()).map(|i| format!("?{i}")).collect();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT run_at_us FROM _flux_jobs WHERE state = '{state}' AND name NOT IN ({})
+             ORDER BY run_at_us LIMIT 1",
+            list.join(", ")
+        ))?;
+        let mut rows = stmt.query(params_from_iter(skip.iter()))?;
+        rows.next()?.map(|row| row.get(0)).transpose()
     };
     Ok(earliest("pending")?
         .into_iter()
@@ -457,6 +469,19 @@ pub struct StatsRow {
     pub dead: u64,
     /// How long the oldest pending job has waited.
     pub oldest_pending_age_us: Option<i64>,
+    /// Jobs wait and no function of this name exists (removed or renamed): they stay
+    /// pending until it is back. Set by whoever knows the project's functions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub missing_worker: bool,
+}
+
+impl StatsRow {
+    /// Marks the rows with waiting jobs whose worker does not `exist`.
+    pub fn mark_missing_workers(rows: &mut [StatsRow], exists: impl Fn(&str) -> bool) {
+        for row in rows {
+            row.missing_worker = row.pending + row.scheduled > 0 && !exists(&row.function);
+        }
+    }
 }
 
 pub(super) fn stats(conn: &Connection, now_us: i64) -> rusqlite::Result<Vec<StatsRow>> {
@@ -694,7 +719,7 @@ mod tests {
         let job = enqueue(&conn, "w", &json!(null), &later, 3, None, 0).expect("enqueue");
         assert_eq!(job.run_at_us, 5_000_000);
         assert!(due_jobs(&conn, 4_999_999, 10, &[]).expect("due").is_empty());
-        assert_eq!(next_due(&conn).expect("next"), Some(5_000_000));
+        assert_eq!(next_due(&conn, &[]).expect("next"), Some(5_000_000));
         let due = due_jobs(&conn, 5_000_000, 10, &[]).expect("due");
         assert_eq!((due.len(), due[0].attempts), (1, 0));
         let bad = EnqueueOptions {

@@ -141,8 +141,8 @@ impl JobClaims for Connection {
         Ok(jobs::due_jobs(self, now_us, limit, full)?)
     }
 
-    fn next_due(&self) -> Result<Option<i64>> {
-        Ok(jobs::next_due(self)?)
+    fn next_due(&self, skip: &[String]) -> Result<Option<i64>> {
+        Ok(jobs::next_due(self, skip)?)
     }
 
     fn mark_running(&self, job_ids: &mut dyn Iterator<Item = &JobId>, now_us: i64) -> Result<()> {

@@ -182,8 +182,8 @@ pub trait JobClaims {
     /// Up to `limit` due jobs in `run_at` order, skipping the functions in `full`.
     fn due_jobs(&self, now_us: i64, limit: usize, full: &[String]) -> Result<Vec<JobRow>>;
 
-    /// When the next waiting job is due, if any waits.
-    fn next_due(&self) -> Result<Option<i64>>;
+    /// When the next waiting job not named in `skip` is due, if any waits.
+    fn next_due(&self, skip: &[String]) -> Result<Option<i64>>;
 
     /// Marks jobs running and counts their attempt.
     fn mark_running(&self, job_ids: &mut dyn Iterator<Item = &JobId>, now_us: i64) -> Result<()>;

@@ -268,7 +268,7 @@ fn a_panicking_engine_is_contained() {
     let project = Project::with_files(&[
         (
             "flux.config.ts",
-            "export default { http: { engines: 1, concurrency: 1 }, queue: { engines: 1, concurrency: 1 }, shutdown: { graceSeconds: 600 }, workers: { crashy: { maxAttempts: 2, backoff: { type: 'linear', initialDelay: '10ms' } } } }",
+            "export default { http: { engines: 1, concurrency: 1 }, queue: { engines: 1, concurrency: 1 }, shutdown: { graceSeconds: 600 }, workers: { crashy: { http: true, maxAttempts: 2, backoff: { type: 'linear', initialDelay: '10ms' } } } }",
         ),
         (
             "migrations/001_notes.sql",

@@ -27,6 +27,7 @@ mod trace;
 mod two_projects;
 mod why_code;
 mod why_sql;
+mod workers_routes;
 
 /// Every file under tests/it/ is compiled: one left out of the `mod` list above would never run.
 #[test]

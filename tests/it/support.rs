@@ -243,8 +243,23 @@ impl Server {
         Server::try_start_with_env(project, extra, &[])
     }
 
+    /// `start`, run from `subfolder` of the project instead of its root.
+    pub fn start_in(project: &Project, subfolder: &str) -> Server {
+        Server::try_start_in(project, subfolder, &[], &[])
+            .unwrap_or_else(|output| panic!("flux dev did not start:\n{output}"))
+    }
+
     fn try_start_with_env(
         project: &Project,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Server, String> {
+        Server::try_start_in(project, "", extra, env)
+    }
+
+    fn try_start_in(
+        project: &Project,
+        subfolder: &str,
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Server, String> {
@@ -257,6 +272,7 @@ impl Server {
         args.extend_from_slice(extra);
         let mut child = project
             .flux(&args)
+            .current_dir(project.path().join(subfolder))
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

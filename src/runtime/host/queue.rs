@@ -71,6 +71,7 @@ impl HostState {
             None | Some(Value::Null) => EnqueueOptions::default(),
             Some(opts) => serde_json::from_value(opts).map_err(QueueError::Options)?,
         };
+        self.shared.enqueued.note(&name);
         let data = data.0.unwrap_or(Value::Null);
         let max_attempts = self.shared.config().worker(&name).max_attempts;
         let exec = self.running(token)?;
