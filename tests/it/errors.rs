@@ -451,7 +451,7 @@ fn help_of_the_main_commands() {
         Options:
               --id <ROW>         Only this row (its primary key)
               --url <URL>        The flux server to talk to (default: the one recorded in the project's
-                               .flux/) [env: FLUX_URL]
+                                 .flux/) [env: FLUX_URL]
               --filter <req=ID>  req=ID: only changes made by that execution (a job's id: by its attempts)
               --format <FORMAT>  Output format [default: pretty] [possible values: pretty, json]
               --json             Same as --format json

@@ -87,7 +87,7 @@ fn a_job_id_names_its_latest_attempt_and_why_explains_the_retries() {
     flaky  flaky.ts [DUR]
     └─ db.insert(runs)  flaky.ts:2 [DUR]
     ATTEMPTS
-      JOB flaky error [DUR] req:[ID]  Error: the mail server refused the connection (attempt 1)
+      JOB flaky error [DUR] req:[ID] attempt 1/3  Error: the mail server refused the connection (attempt 1)
       JOB flaky error [DUR] req:[ID] attempt 2/3  Error: the mail server refused the connection (attempt 2)
       JOB flaky done [DUR] req:[ID] attempt 3/3  ← this one
 

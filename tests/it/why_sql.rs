@@ -265,6 +265,9 @@ fn a_retry_meeting_its_earlier_attempts_writes_is_a_retry_collision() {
         LOCATION import_feed.ts:2
         CAUSED BY req:[ID] (import_feed) at [TIME]: inserted imports.ref = 'feed-7'
         JOB INPUT { ref: 'feed-7' }
+        ATTEMPTS
+          req:[ID]  attempt 1/2  error [DUR]  Error: the feed went away
+          req:[ID]  attempt 2/2  error [DUR]  Error: UNIQUE constraint failed: imports.ref  ← this one
         SUGGESTION → Attempt 1 of this job (req:[ID]) wrote imports.ref = 'feed-7' before it failed, and a failed attempt's writes stay: make the job idempotent (INSERT … ON CONFLICT DO NOTHING, look the row up first, or do its writes in one ctx.db.transaction so that a failed attempt leaves nothing)
         "#);
 }
