@@ -287,7 +287,8 @@ fn the_state_folder_and_its_files_are_the_owners_alone() {
     assert_eq!(mode(&state), 0o700);
     assert_eq!(mode(&state.join("flux.db")), 0o600);
     assert_eq!(mode(&state.join("dev.lock")), 0o600);
-    let output = server.output();
+    // Start-up notices follow the banner.
+    let output = server.wait_for_output("readable by other users");
     assert_eq!(
         output.matches("readable by other users").count(),
         1,
