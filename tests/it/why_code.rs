@@ -195,11 +195,11 @@ fn a_parse_of_an_answer_that_is_not_json_blames_the_answer() {
     );
     let server = project.start();
 
-    // `r.json()` parses inside flux: the fetch whose answer it parsed is the location.
+    // `r.json()` parses inside flux: its caller's line is the location.
     let orders = failed_request(&server, "orders", 500);
     assert_why!(why(&project, &orders), @r"
     ROOT CAUSE Not JSON: GET http://127.0.0.1:[PORT]/api/orders answered HTTP 502 (text/html): <html> <body><h1>502 Bad Gateway</h1></body> </html>; parsing it threw SyntaxError: unexpected token: '<'
-    LOCATION orders.ts:2
+    LOCATION orders.ts:3
     REQUEST GET /orders
     SUGGESTION → The upstream failed, and its error page is what the code parsed: check r.ok before reading the body, and retry with backoff
     ");

@@ -1175,7 +1175,19 @@
     text() {
       return consume(this).then((d) => (d == null ? '' : typeof d === 'string' ? d.replace(/^\uFEFF/, '') : decodeUTF8(toU8(d), false)));
     }
-    json() { return this.text().then((t) => JSON.parse(t)); }
+    json() {
+      // The parse runs after an await, where no frame of the caller is left: its error gets the
+      // stack of the call to json(), so that it points at the caller's line.
+      const calledFrom = new Error().stack;
+      return this.text().then((t) => {
+        try {
+          return JSON.parse(t);
+        } catch (e) {
+          if (e instanceof Error) hidden(e, 'stack', calledFrom);
+          throw e;
+        }
+      });
+    }
     arrayBuffer() { return consume(this).then((d) => toBytes(d).buffer); }
     bytes() { return consume(this).then(toBytes); }
   }
