@@ -1422,8 +1422,12 @@ fn build_record(
                         .iter()
                         .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
                         .map(|(_, v)| v.as_str());
-                    let output =
+                    let mut output =
                         json!({ "status": status, "body": recorded_body(&body, content_type) });
+                    // Where a 5xx Response was made: the failure's location.
+                    if let Some(at) = ok.get("at").filter(|at| at.is_string()) {
+                        output["location"] = at.clone();
+                    }
                     let record_status = if status >= 500 {
                         Status::Error
                     } else {

@@ -160,7 +160,12 @@ pub(super) fn returned_5xx(record: &ExecutionRecord, _: &super::Related) -> Opti
     Some(Finding {
         cause: "http-5xx",
         root_cause: format!("{} returned HTTP {status}{body}", record.function),
-        location: None,
+        location: record
+            .output
+            .as_ref()
+            .and_then(|o| o.get("location"))
+            .and_then(Value::as_str)
+            .map(String::from),
         call_chain: Vec::new(),
         blamed: None,
         suggestion: None,

@@ -255,10 +255,12 @@ fn a_returned_5xx_is_a_failure_in_tail_trace_and_why_and_a_4xx_is_not() {
 
     assert_why!(why(&project, &maintenance), @r"
     ROOT CAUSE maintenance returned HTTP 503: back at noon
+    LOCATION maintenance.ts:2
     REQUEST GET /maintenance
     ");
     assert_why!(why(&project, &broken), @r"
     ROOT CAUSE broken returned HTTP 500: { error: 'no stock', sku: 'A1' }
+    LOCATION broken.ts:2
     REQUEST GET /broken
     ");
     let json = finding(&project, &broken);

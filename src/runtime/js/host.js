@@ -224,7 +224,8 @@
 
   const encodeResponse = (value) => {
     if (value instanceof Response) {
-      return { status: value.status, headers: [...value.headers], body: encodeBody(value.__fluxBody) };
+      const at = value.__fluxMadeAt ? userFrame(value.__fluxMadeAt) : null;
+      return { status: value.status, headers: [...value.headers], body: encodeBody(value.__fluxBody), at };
     }
     if (value === undefined) return { status: 204, headers: [], body: null };
     const text = JSON.stringify(value);

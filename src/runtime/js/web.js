@@ -1210,6 +1210,8 @@
       const [data, type] = extractBody(body);
       if (type && !headers.has('content-type')) headers.set('content-type', type);
       setupBody(this, data, { status, statusText, headers, type: 'default', url: '', redirected: false });
+      // A 5xx answer is a failure: where it was made is its location in the record.
+      if (status >= 500) hidden(this, '__fluxMadeAt', new Error().stack);
     }
     get ok() {
       const s = slot(this).status;
