@@ -158,7 +158,8 @@ fn collect_sources(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         match entry.file_type() {
             Ok(t) if t.is_dir() => collect_sources(&path, out),
-            Ok(t) if t.is_file() && is_source(&path) => out.push(path),
+            // A JSON file a function imports is code too: a change reloads the engines.
+            Ok(t) if t.is_file() && (is_source(&path) || name.ends_with(".json")) => out.push(path),
             _ => {}
         }
     }

@@ -20,6 +20,8 @@ mod imports;
 pub const HOST_SCRIPT: &str = "flux:host.js";
 
 const EXTENSIONS: [&str; 4] = [".ts", ".js", ".mjs", ".mts"];
+/// A data module: its default export is the file's JSON.
+const JSON_EXTENSION: &str = ".json";
 
 pub struct ProjectResolver {
     root: PathBuf,
@@ -162,7 +164,9 @@ fn find_module(root: &Path, base: &str, name: &str) -> std::result::Result<Strin
         });
     };
     let dir = functions_dir(root);
-    let has_extension = EXTENSIONS.iter().any(|ext| candidate.ends_with(ext));
+    // JSON is imported by its full name, as in Node: `import data from './data.json'`.
+    let has_extension = EXTENSIONS.iter().any(|ext| candidate.ends_with(ext))
+        || candidate.ends_with(JSON_EXTENSION);
     if has_extension && dir.join(&candidate).is_file() {
         return Ok(candidate);
     }
@@ -215,13 +219,41 @@ fn closest_file(dir: &Path, candidate: &str, name: &str) -> Option<String> {
     Some(format!("{prefix}/{shown}"))
 }
 
-/// Module `name`'s source as JavaScript (types stripped from TypeScript).
+/// Module `name`'s source as JavaScript (types stripped from TypeScript, JSON as a module whose
+/// default export is its value).
 fn javascript(name: &str, source: String) -> std::result::Result<String, ts::SyntaxError> {
     if name.ends_with(".ts") || name.ends_with(".mts") {
         strip_types(name, &source)
+    } else if name.ends_with(JSON_EXTENSION) {
+        json_module(name, &source)
     } else {
         Ok(source)
     }
+}
+
+/// A JSON file as a module. It is checked here so that a broken file is named with its line
+/// and column, then parsed by `JSON.parse` (not evaluated as an object literal, where a
+/// `__proto__` key would set the prototype).
+fn json_module(name: &str, source: &str) -> std::result::Result<String, ts::SyntaxError> {
+    let text = source.strip_prefix('\u{feff}').unwrap_or(source);
+    if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        return Err(ts::SyntaxError {
+            file: name.to_string(),
+            line: error.line(),
+            column: error.column(),
+            // serde_json ends its message with the position, given above already.
+            message: format!(
+                "not valid JSON: {}",
+                error
+                    .to_string()
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    let literal = serde_json::Value::String(text.to_string()).to_string();
+    Ok(format!("export default JSON.parse({literal});\n"))
 }
 
 /// The first static import of module `name` (its JavaScript `code`) that cannot be loaded, and

@@ -14,6 +14,7 @@ mod interleave;
 mod interleave_hostile;
 mod isolation;
 mod job_ids;
+mod json_imports;
 mod locations;
 mod messages;
 mod queue;
