@@ -170,6 +170,15 @@ fn find_module(root: &Path, base: &str, name: &str) -> std::result::Result<Strin
     if has_extension && dir.join(&candidate).is_file() {
         return Ok(candidate);
     }
+    // TypeScript's NodeNext style: `./mail.js` names the `./mail.ts` it compiles to.
+    for (js, ts) in [(".js", ".ts"), (".mjs", ".mts")] {
+        if let Some(stem) = candidate.strip_suffix(js) {
+            let source = format!("{stem}{ts}");
+            if dir.join(&source).is_file() {
+                return Ok(source);
+            }
+        }
+    }
     for ext in EXTENSIONS {
         let with_ext = format!("{candidate}{ext}");
         if dir.join(&with_ext).is_file() {

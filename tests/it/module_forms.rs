@@ -1,4 +1,5 @@
-//! `import data from './data.json'`: a JSON file is a module whose default export is its value.
+//! Module forms: `import data from './data.json'` (a JSON file is a module whose default export is
+//! its value), and NodeNext-style `./x.js` naming `x.ts`.
 
 use std::time::Duration;
 
@@ -61,4 +62,22 @@ fn a_json_file_is_imported_as_its_value_and_reloaded_when_it_changes() {
         let reply = server.get("/price");
         (reply.status == 200 && reply.json()["price"] == 50).then_some(())
     });
+}
+
+#[test]
+fn a_js_extension_names_the_ts_file_as_typescript_nodenext_writes_it() {
+    let project = Project::with_files(&[
+        (
+            "functions/lib/mail.ts",
+            "export const subject = (n: string): string => `Hi ${n}`",
+        ),
+        (
+            "functions/greet.ts",
+            "import { subject } from './lib/mail.js'\nexport default () => subject('Ada')",
+        ),
+    ]);
+    let server = project.start();
+    let reply = server.get("/greet");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json(), "Hi Ada");
 }
