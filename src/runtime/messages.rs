@@ -300,6 +300,20 @@ const GLOBAL_MEMBERS: &[(&str, &[&str])] = &[
     ("crypto", &["randomUUID", "getRandomValues"]),
 ];
 
+/// What to use in flux instead of a Node.js global that flux does not have.
+fn node_global(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "process" => "flux functions have no process; read the variables the config's `env` names from ctx.env (ctx.env.API_KEY)",
+        "Buffer" => "flux has no Buffer; use Uint8Array, TextEncoder/TextDecoder, and btoa/atob for base64",
+        "require" => "functions are ES modules; import instead (import { x } from './lib/x.ts')",
+        "module" | "exports" => "functions are ES modules; export instead (export default async (req, ctx) => …)",
+        "__dirname" | "__filename" => "functions cannot read the project's files; import data instead (import data from './data.json')",
+        "global" => "use globalThis",
+        "setImmediate" => "use setTimeout(fn, 0)",
+        _ => return None,
+    })
+}
+
 /// The globals a function can use, for `x is not defined`.
 const GLOBALS_NAMED: &[&str] = &[
     "fetch",
@@ -596,6 +610,9 @@ impl<'s> Finder<'s> {
                     .candidates
                     .iter()
                     .any(|c| matches!(c, Candidate::Name(n) if n == name));
+                if let Some(instead) = node_global(name) {
+                    return there.then(|| format!("{name} is not defined: {instead}"));
+                }
                 let names = GLOBALS_NAMED
                     .iter()
                     .copied()

@@ -122,3 +122,20 @@ fn a_job_names_the_misspelt_ctx_method_and_the_keys_its_data_had() {
     └─ TypeError: cannot read properties of undefined (reading 'toUpperCase'): userId is undefined; job.data has user_id, not userId
     ");
 }
+
+#[test]
+fn a_node_global_fails_at_the_users_line_saying_what_to_use_instead() {
+    let project = Project::with_files(&[(
+        "functions/config.ts",
+        "export default async () => {\n  return { key: process.env.API_KEY }\n}\n",
+    )]);
+    let server = project.start();
+    let reply = server.get("/config");
+    assert_eq!(reply.status, 500);
+    let record = server.record(&reply.request_id());
+    assert_eq!(
+        record["error"]["message"],
+        "process is not defined: flux functions have no process; read the variables the config's `env` names from ctx.env (ctx.env.API_KEY)"
+    );
+    assert_eq!(record["error"]["location"], "config.ts:2");
+}

@@ -268,6 +268,41 @@ fn a_misspelt_global_is_named_with_the_right_one() {
 }
 
 #[test]
+fn a_node_global_says_what_to_use_in_flux() {
+    let source = "export default async () => {
+  const key = process.env.API_KEY // <-
+  return key
+}
+";
+    assert_eq!(
+        run(
+            source,
+            "process",
+            "ReferenceError",
+            "process is not defined",
+            None
+        )
+        .as_deref(),
+        Some("process is not defined: flux functions have no process; read the variables the config's `env` names from ctx.env (ctx.env.API_KEY)")
+    );
+    let source = "export default async () => Buffer.from('hi').toString('base64') // <-
+";
+    let completed = run(
+        source,
+        "Buffer",
+        "ReferenceError",
+        "Buffer is not defined",
+        None,
+    );
+    assert!(
+        completed
+            .as_deref()
+            .is_some_and(|m| m.starts_with("Buffer is not defined: flux has no Buffer")),
+        "{completed:?}"
+    );
+}
+
+#[test]
 fn many_keys_are_cut_after_eight() {
     let source = "export default async (job) => job.data.zzz.length // <-
 ";
