@@ -16,7 +16,7 @@ use clap_complete::{CompleteEnv, Shell};
 
 use super::Cli;
 use crate::project::{find_root, FunctionTable, Layout};
-use crate::record::Status;
+use crate::record::{short_text, Status};
 use crate::store::{RecordFilter, Storage, Store};
 
 /// The environment variable that asks flux for completions instead of running a command.
@@ -304,7 +304,7 @@ pub fn dead_letter_ids(current: &OsStr) -> Vec<CompletionCandidate> {
         .into_iter()
         .map(|d| {
             let help = format!("{} failed {}×", d.function, d.attempts);
-            (d.id.chars().take(8).collect(), Some(help))
+            (short_text(&d.id).to_string(), Some(help))
         });
     matching(current, dead)
 }

@@ -5,6 +5,7 @@ use super::{CliError, EmailCommand, Format, GlobalArgs};
 use crate::api::Emails;
 use crate::client::Target;
 use crate::output::{print_line, terminal_width};
+use crate::record::short_text;
 use crate::render::{escape, render_table, Column};
 use crate::store::{write_private, Email};
 use crate::timefmt::rfc3339;
@@ -49,7 +50,7 @@ fn list(target: &Target, global: &GlobalArgs, limit: usize) -> Result<(), CliErr
                 style.dim(&rfc3339(email.sent_at_us)),
                 escape(&email.to).into_owned(),
                 escape(&email.subject).into_owned(),
-                style.dim(&format!("req:{}", short(&email.record_id))),
+                style.dim(&format!("req:{}", short_text(&email.record_id))),
             ]
         })
         .collect::<Vec<_>>();
@@ -109,7 +110,7 @@ fn show(
             "{} {id}  {}  {}",
             style.bold("EMAIL"),
             style.dim(&rfc3339(email.sent_at_us)),
-            style.dim(&format!("req:{}", short(&email.record_id)))
+            style.dim(&format!("req:{}", short_text(&email.record_id)))
         ),
         format!("{} {}", style.bold("To:      "), escape(&email.to)),
         format!("{} {}", style.bold("Subject: "), escape(&email.subject)),
@@ -123,8 +124,4 @@ fn show(
 /// The text of an email, each line escaped like any other output of user data.
 fn escape_text(text: &str) -> String {
     text.lines().map(escape).collect::<Vec<_>>().join("\n")
-}
-
-fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
 }

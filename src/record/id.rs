@@ -70,6 +70,12 @@ impl JobId {
     }
 }
 
+/// The first [`SHORT_LEN`] characters of an id held as text (a change's `record_id`, an
+/// email's sender): how the CLI shows it, like [`ExecId::short`].
+pub fn short_text(id: &str) -> &str {
+    id.get(..SHORT_LEN).unwrap_or(id)
+}
+
 /// Text forms shared by both ids: 32 lowercase hex characters, as JSON strings too.
 macro_rules! hex_text {
     ($id:ident) => {

@@ -16,7 +16,7 @@ mod span;
 pub(crate) use assemble::sample;
 pub use assemble::{flux_error, Ending, Start, Traced};
 pub use change::{Blame, RowChange};
-pub use id::{ExecId, IdError, JobId, SHORT_LEN};
+pub use id::{short_text, ExecId, IdError, JobId, SHORT_LEN};
 pub use inspect::inspect;
 pub use job::{short_error, JobState, Transition};
 pub use schema::{ForeignKey, TableSchema};

@@ -4,12 +4,8 @@ use serde_json::{Map, Value};
 
 use super::width::{max_width, pad_right};
 use super::{escape, inspect, Style};
-use crate::record::{Blame, RowChange};
+use crate::record::{short_text, Blame, RowChange};
 use crate::timefmt::rfc3339;
-
-fn short(id: &str) -> &str {
-    &id[..id.len().min(8)]
-}
 
 fn show_pk(pk: &Value) -> String {
     let text = pk.as_str().map_or_else(|| pk.to_string(), String::from);
@@ -26,7 +22,7 @@ pub fn render_change(change: &RowChange, style: Style) -> String {
     let mut lines = vec![format!(
         "{} {} {} {} {} {}{fate}",
         style.dim(&rfc3339(change.at_us)),
-        style.dim(&format!("req:{}", short(&change.record_id))),
+        style.dim(&format!("req:{}", short_text(&change.record_id))),
         escape(change.function.as_deref().unwrap_or("?")),
         escape(&change.op),
         escape(&change.table),
@@ -76,7 +72,7 @@ pub fn render_blame(columns: &[Blame], style: Style) -> String {
                 "{}  {}  {} {} {}",
                 pad_right(name, width),
                 inspect(&column.value),
-                style.dim(&format!("req:{}", short(&column.record_id))),
+                style.dim(&format!("req:{}", short_text(&column.record_id))),
                 escape(column.function.as_deref().unwrap_or("?")),
                 style.dim(&rfc3339(column.at_us)),
             )

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use super::width::{max_width, pad_left, pad_right};
 use super::{escape, escape_block_line, escaped_lines, inspect, Style};
 use crate::record::{
-    attr, ExecutionRecord, Kind, Mutation, MutationOp, RecordSummary, Span, SpanKind, SpanStatus,
-    Status, UncaughtOrigin,
+    attr, short_text, ExecutionRecord, Kind, Mutation, MutationOp, RecordSummary, Span, SpanKind,
+    SpanStatus, Status, UncaughtOrigin,
 };
 use crate::timefmt::{rfc3339, short_duration};
 
@@ -150,8 +150,7 @@ impl Walk<'_> {
         let Some(job) = span.str_attr(attr::JOB_ID) else {
             return String::new();
         };
-        let short: String = job.chars().take(8).collect();
-        let short = escape(&short);
+        let short = escape(short_text(job));
         if span.attrs.get(attr::DUPLICATE) == Some(&Value::Bool(true)) {
             return format!(" → job {short} (already enqueued)");
         }

@@ -4,13 +4,13 @@ use super::{
     escape, escape_message, inspect, max_width, pad_left, pad_right, record_line, render_mutations,
     Style,
 };
-use crate::record::{ExecutionRecord, Kind, RecordSummary, Status};
+use crate::record::{short_text, ExecutionRecord, Kind, RecordSummary, Status};
 use crate::timefmt::{rfc3339, short_duration};
 use crate::why::{input, Blame, Finding};
 
 /// `req:1a2b3c4d (create_user) at 07:11:22.790Z: deleted users 42`.
 fn blame_line(blame: &Blame) -> String {
-    let mut line = format!("req:{}", &blame.id[..blame.id.len().min(8)]);
+    let mut line = format!("req:{}", short_text(&blame.id));
     if let Some(function) = &blame.function {
         line.push_str(&format!(" ({function})"));
     }

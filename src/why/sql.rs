@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::{Blame, Finding, Related};
 use crate::record::{
-    attr, inspect, ExecutionRecord, Kind, MutationOp, RowChange, Span, SpanKind, SpanStatus,
-    Status, TableSchema,
+    attr, inspect, short_text, ExecutionRecord, Kind, MutationOp, RowChange, Span, SpanKind,
+    SpanStatus, Status, TableSchema,
 };
 
 /// The most rows whose history `flux why` reads for one execution.
@@ -461,7 +461,7 @@ fn blame(change: &RowChange, did: String) -> Blame {
 
 /// The short id of an execution, as lines name it: `req:1a2b3c4d`.
 fn short(id: &str) -> String {
-    format!("req:{}", &id[..id.len().min(8)])
+    format!("req:{}", short_text(id))
 }
 
 /// A query for one row by key found nothing, and the execution then failed. When the store
