@@ -37,20 +37,6 @@ fn object(text: Option<String>) -> Option<Map<String, Value>> {
         .and_then(|v| v.as_object().cloned())
 }
 
-/// The app's tables by name: SQLite's own and flux's (`_flux_*`) left out.
-pub(super) fn app_tables(conn: &Connection) -> Result<Vec<String>> {
-    let names = conn
-        .prepare_cached(
-            r"SELECT name FROM sqlite_schema
-              WHERE type = 'table' AND name NOT LIKE '\_flux\_%' ESCAPE '\'
-                AND name NOT LIKE 'sqlite\_%' ESCAPE '\'
-              ORDER BY name",
-        )?
-        .query_map([], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(names)
-}
-
 pub(super) fn row_changes(conn: &Connection, filter: &ChangeFilter) -> Result<Vec<RowChange>> {
     let (text_key, number_key) = match &filter.row {
         Some(row) => {

@@ -7,13 +7,26 @@ use serde_json::Value;
 use super::Result;
 use crate::record::{ForeignKey, TableSchema};
 
-/// Every app table (not flux's, not SQLite's), by name.
+/// The app's tables in `sqlite_schema`: SQLite's own and flux's (`_flux_*`) left out.
+const APP_TABLES: &str = r"type = 'table' AND name NOT LIKE '\_flux\_%' ESCAPE '\'
+    AND name NOT LIKE 'sqlite\_%' ESCAPE '\'";
+
+/// The app's tables by name, for completions: cheap, no per-table pragmas.
+pub(super) fn table_names(conn: &Connection) -> Result<Vec<String>> {
+    let names = conn
+        .prepare_cached(&format!(
+            "SELECT name FROM sqlite_schema WHERE {APP_TABLES} ORDER BY name"
+        ))?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(names)
+}
+
+/// Every app table with its columns, keys and foreign keys, by name.
 pub(super) fn tables(conn: &Connection) -> Result<Vec<TableSchema>> {
-    let mut stmt = conn.prepare(
-        "SELECT name, coalesce(sql, '') FROM sqlite_schema WHERE type = 'table'
-           AND name NOT LIKE '\\_flux\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
-         ORDER BY name",
-    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT name, coalesce(sql, '') FROM sqlite_schema WHERE {APP_TABLES} ORDER BY name"
+    ))?;
     let named = stmt
         .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))?
         .collect::<rusqlite::Result<Vec<(String, String)>>>()?;

@@ -59,7 +59,7 @@ impl Storage for Store {
     }
 
     fn app_tables(&self) -> Result<Vec<String>> {
-        mutations::app_tables(&self.connect()?)
+        schema::table_names(&self.connect()?)
     }
 
     fn schema(&self) -> Result<Vec<TableSchema>> {
