@@ -17,6 +17,7 @@ mod job_ids;
 mod locations;
 mod messages;
 mod module_forms;
+mod npm;
 mod queue;
 mod reload;
 mod sandbox_sql;
