@@ -37,7 +37,22 @@ use crate::record::{
 };
 use crate::store::StoreWrite;
 
-const WEB_JS: &str = include_str!("js/web.js");
+/// The web globals, a file per standard, in the order they are evaluated: common.js makes the
+/// shared `web` object from the natives, each later file adds to it, install.js (last) puts the
+/// globals in place and returns the helpers host.js uses.
+const WEB_JS: [(&str, &str); 8] = [
+    ("flux:web/common.js", include_str!("js/web/common.js")),
+    ("flux:web/dom.js", include_str!("js/web/dom.js")),
+    ("flux:web/encoding.js", include_str!("js/web/encoding.js")),
+    ("flux:web/base64.js", include_str!("js/web/base64.js")),
+    (
+        "flux:web/structured_clone.js",
+        include_str!("js/web/structured_clone.js"),
+    ),
+    ("flux:web/url.js", include_str!("js/web/url.js")),
+    ("flux:web/fetch.js", include_str!("js/web/fetch.js")),
+    ("flux:web/install.js", include_str!("js/web/install.js")),
+];
 const HOST_JS: &str = include_str!("js/host.js");
 
 /// What the record keeps of a response body.
@@ -712,10 +727,21 @@ impl Worker {
         let crash = &self.crash;
         let internals = context.with(|ctx| -> Result<Persistent<Object<'static>>, String> {
             let setup = || -> rquickjs::Result<Persistent<Object<'static>>> {
-                let mut options = EvalOptions::default();
-                options.filename = Some("flux:web.js".into());
-                let web: Function = ctx.eval_with_options(WEB_JS, options)?;
-                let web: Object = web.call((host::web_natives(&ctx)?,))?;
+                let mut web: rquickjs::Value = host::web_natives(&ctx)?.into_value();
+                for (filename, source) in WEB_JS {
+                    let mut options = EvalOptions::default();
+                    options.filename = Some(filename.into());
+                    let file: Function = ctx.eval_with_options(source, options)?;
+                    let made: rquickjs::Value = file.call((web.clone(),))?;
+                    // common.js makes `web`; the others add to it and return nothing, but
+                    // install.js, which returns host.js's helpers.
+                    if !made.is_undefined() {
+                        web = made;
+                    }
+                }
+                let web: Object = web.into_object().ok_or_else(|| {
+                    rquickjs::Exception::throw_type(&ctx, "web/install.js returned no object")
+                })?;
                 let host = host::install(&ctx, state, crash)?;
                 let mut options = EvalOptions::default();
                 options.filename = Some(HOST_SCRIPT.into());

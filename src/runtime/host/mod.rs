@@ -653,7 +653,7 @@ mod tests {
 
     #[test]
     fn quickjs_provides_queue_microtask() {
-        // web.js has no polyfill for it: the engine's own runs callbacks as microtasks.
+        // js/web/ has no polyfill for it: the engine's own runs callbacks as microtasks.
         with_js(|ctx| {
             let order: Vec<String> = ctx
                 .eval(

@@ -1,10 +1,10 @@
-//! URL parsing for web.js's `URL` (and so `Request` and `fetch`): the WHATWG URL standard as
+//! URL parsing for js/web/url.js's `URL` (and so `Request` and `fetch`): the WHATWG URL standard as
 //! the `url` crate (through reqwest) implements it, which is both exact and far cheaper than parsing in
 //! interpreted JavaScript (each `fetch` parses its URL).
 
 use rquickjs::{Ctx, Function, IntoJs, Object};
 
-/// A parsed URL as web.js's URL record holds it: `path` is the list of segments, or the whole
+/// A parsed URL as url.js's URL record holds it: `path` is the list of segments, or the whole
 /// path of an opaque URL (`mailto:x`); `host` is `None` for a URL without authority.
 pub struct UrlRecord {
     scheme: String,
@@ -77,7 +77,7 @@ impl<'js> IntoJs<'js> for UrlRecord {
     }
 }
 
-/// The native functions web.js receives (it runs before the host's own glue).
+/// The native functions the js/web/ files receive (it runs before the host's own glue).
 pub fn web_natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     let natives = Object::new(ctx.clone())?;
     natives.set(

@@ -1,5 +1,5 @@
 // The glue between user code and the Rust host: `ctx`, console, timers, fetch, crypto.
-// Evaluated once per JS context, after web.js, with the host's functions as `host`, grouped
+// Evaluated once per JS context, after the js/web/ files, with the host's functions as `host`, grouped
 // by capability (`host.db`, `host.queue`, `host.email`, `host.fetch`, `host.console`,
 // `host.timers`, `host.crypto`). A host function returns its result or throws a host failure
 // (`host.isFailure`); the failure is thrown again here as an Error, so that it carries a JS

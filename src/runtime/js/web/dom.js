@@ -1,0 +1,167 @@
+// The DOM standard: DOMException, Event, EventTarget, AbortController and AbortSignal.
+// One file of the web globals (see common.js): it takes what it uses from `web` and adds what it defines.
+((web) => {
+  'use strict';
+  const { Object, Array, Error, TypeError, Symbol, WeakMap, Map, String, Date, P, slot, hidden, tag, getters, needArgs, report } = web;
+
+  const DOM_CODES = {
+    IndexSizeError: 1, HierarchyRequestError: 3, WrongDocumentError: 4, InvalidCharacterError: 5,
+    NoModificationAllowedError: 7, NotFoundError: 8, NotSupportedError: 9, InvalidStateError: 11,
+    SyntaxError: 12, InvalidModificationError: 13, NamespaceError: 14, InvalidAccessError: 15,
+    TypeMismatchError: 17, SecurityError: 18, NetworkError: 19, AbortError: 20, URLMismatchError: 21,
+    QuotaExceededError: 22, TimeoutError: 23, InvalidNodeTypeError: 24, DataCloneError: 25,
+  };
+
+  class DOMException extends Error {
+    constructor(message = '', options = 'Error') {
+      super(String(message));
+      let name = options;
+      if (options !== null && typeof options === 'object') {
+        name = options.name === undefined ? 'Error' : options.name;
+        if ('cause' in options) hidden(this, 'cause', options.cause);
+      }
+      hidden(this, 'name', String(name));
+    }
+    get code() { return DOM_CODES[this.name] || 0; }
+  }
+  tag(DOMException);
+
+  const now = () => (globalThis.performance && typeof globalThis.performance.now === 'function' ? globalThis.performance.now() : Date.now());
+
+  class Event {
+    constructor(type, init) {
+      needArgs(arguments, 1, "Failed to construct 'Event'");
+      init = init ?? {};
+      P.set(this, {
+        type: String(type), bubbles: !!init.bubbles, cancelable: !!init.cancelable, composed: !!init.composed,
+        defaultPrevented: false, stop: false, target: null, currentTarget: null, eventPhase: 0, timeStamp: now(),
+      });
+    }
+    get srcElement() { return slot(this).target; }
+    get returnValue() { return !slot(this).defaultPrevented; }
+    get isTrusted() { return false; }
+    preventDefault() { const s = slot(this); if (s.cancelable) s.defaultPrevented = true; }
+    stopPropagation() {}
+    stopImmediatePropagation() { slot(this).stop = true; }
+    composedPath() { const s = slot(this); return s.currentTarget ? [s.currentTarget] : []; }
+  }
+  getters(Event, ['type', 'bubbles', 'cancelable', 'composed', 'defaultPrevented', 'target', 'currentTarget', 'eventPhase', 'timeStamp']);
+  Object.assign(Event, { NONE: 0, CAPTURING_PHASE: 1, AT_TARGET: 2, BUBBLING_PHASE: 3 });
+  tag(Event);
+
+  const LISTENERS = new WeakMap();
+  const listeners = (o) => {
+    const m = LISTENERS.get(o);
+    if (!m) throw new TypeError('Illegal invocation');
+    return m;
+  };
+  const captureOf = (opts) => (typeof opts === 'boolean' ? opts : !!(opts && opts.capture));
+
+  class EventTarget {
+    constructor() { LISTENERS.set(this, new Map()); }
+    addEventListener(type, callback, options) {
+      const map = listeners(this);
+      if (callback == null) return;
+      type = String(type);
+      const capture = captureOf(options);
+      const obj = options !== null && typeof options === 'object' ? options : {};
+      if (obj.signal && obj.signal.aborted) return;
+      let list = map.get(type);
+      if (!list) map.set(type, (list = []));
+      if (list.some((l) => l.callback === callback && l.capture === capture)) return;
+      list.push({ callback, capture, once: !!obj.once, removed: false });
+      if (obj.signal) obj.signal.addEventListener('abort', () => this.removeEventListener(type, callback, capture));
+    }
+    removeEventListener(type, callback, options) {
+      const list = listeners(this).get(String(type));
+      if (!list) return;
+      const capture = captureOf(options);
+      const i = list.findIndex((l) => l.callback === callback && l.capture === capture);
+      if (i >= 0) list.splice(i, 1)[0].removed = true;
+    }
+    dispatchEvent(event) {
+      const map = listeners(this);
+      if (!(event instanceof Event)) throw new TypeError('The "event" argument must be an instance of Event.');
+      const s = slot(event);
+      s.target = s.currentTarget = this;
+      s.eventPhase = 2;
+      for (const l of (map.get(s.type) || []).slice()) {
+        if (l.removed) continue;
+        if (l.once) this.removeEventListener(s.type, l.callback, l.capture);
+        try {
+          if (typeof l.callback === 'function') l.callback.call(this, event);
+          else l.callback.handleEvent(event);
+        } catch (e) {
+          report(e); // a throwing listener must not stop the dispatch or the dispatcher
+        }
+        if (s.stop) break;
+      }
+      s.currentTarget = null;
+      s.eventPhase = 0;
+      return !s.defaultPrevented;
+    }
+  }
+  tag(EventTarget);
+
+
+  const INTERNAL = Symbol('internal');
+
+  function abortSignal(signal, reason) {
+    const s = slot(signal);
+    if (s.aborted) return;
+    s.aborted = true;
+    s.reason = reason === undefined ? new DOMException('This operation was aborted', 'AbortError') : reason;
+    signal.dispatchEvent(new Event('abort'));
+  }
+
+  class AbortSignal extends EventTarget {
+    constructor(key) {
+      if (key !== INTERNAL) throw new TypeError('Illegal constructor');
+      super();
+      P.set(this, { aborted: false, reason: undefined, onabort: null, handlerInstalled: false });
+    }
+    get aborted() { return slot(this).aborted; }
+    get reason() { return slot(this).reason; }
+    get onabort() { return slot(this).onabort; }
+    set onabort(fn) {
+      const s = slot(this);
+      s.onabort = typeof fn === 'function' ? fn : null;
+      if (!s.handlerInstalled) {
+        s.handlerInstalled = true;
+        this.addEventListener('abort', (e) => { if (s.onabort) s.onabort.call(this, e); });
+      }
+    }
+    throwIfAborted() {
+      const s = slot(this);
+      if (s.aborted) throw s.reason;
+    }
+    static abort(reason) {
+      const signal = new AbortSignal(INTERNAL);
+      abortSignal(signal, reason);
+      return signal;
+    }
+    static timeout(ms) {
+      const signal = new AbortSignal(INTERNAL);
+      globalThis.setTimeout(() => abortSignal(signal, new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms);
+      return signal;
+    }
+    static any(signals) {
+      const list = Array.from(signals);
+      const signal = new AbortSignal(INTERNAL);
+      const done = list.find((s) => s.aborted);
+      if (done) abortSignal(signal, done.reason);
+      else for (const s of list) s.addEventListener('abort', () => abortSignal(signal, s.reason), { once: true });
+      return signal;
+    }
+  }
+  tag(AbortSignal);
+
+  class AbortController {
+    constructor() { P.set(this, { signal: new AbortSignal(INTERNAL) }); }
+    get signal() { return slot(this).signal; }
+    abort(reason) { abortSignal(slot(this).signal, reason); }
+  }
+  tag(AbortController);
+
+  Object.assign(web, { DOMException, Event, EventTarget, LISTENERS, AbortController, AbortSignal });
+})
