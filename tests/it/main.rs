@@ -16,6 +16,7 @@ mod interleave;
 mod interleave_hostile;
 mod isolation;
 mod job_ids;
+mod jsx;
 mod locations;
 mod messages;
 mod module_forms;
