@@ -1,7 +1,7 @@
 //! `flux.d.ts` describes exactly what the runtime provides: every global a function sees (beyond
 //! what TypeScript's ES library, the tsconfig's `lib`, declares already), with the members of its
 //! prototype chain and its statics, the members of global objects (`console`, `crypto`…), and
-//! `ctx` (with a transaction's `tx`) and `req` — nothing more, nothing less.
+//! `ctx` (with a transaction's `tx`), `req` and `job` — nothing more, nothing less.
 //!
 //! The runtime's side is read by a function inside `flux dev`; the declarations' side by
 //! parsing `flux.d.ts` and the ES library files of the fixture's TypeScript with swc. A failure
@@ -30,7 +30,7 @@ const ENGINE_ONLY: &[&str] = &["InternalError"];
 /// Reads what a function sees: for each global its own property names (a function's without
 /// `length`, `name`, `prototype`) and, for a constructor, its prototype chain as
 /// `[constructor name, member names]` per level; `ctx` and a transaction's `tx` as trees of
-/// their object members; the keys of `req`.
+/// their object members; the keys of `req`; the id of a job whose worker returns the keys of `job`.
 const PROBE: &str = r#"
 const names = (o) => Object.getOwnPropertyNames(o)
 const FUNCTION_OWN = ['length', 'name', 'prototype']
@@ -54,13 +54,20 @@ export default async function handler(req, ctx) {
   }
   let tx = null
   await ctx.db.transaction(async (t) => { tx = tree(t) })
-  return { globals, ctx: tree(ctx), tx, req: names(req) }
+  const { id: job } = await ctx.queue.enqueue('job_probe', {})
+  return { globals, ctx: tree(ctx), tx, req: names(req), job }
 }
 "#;
 
 #[test]
 fn flux_d_ts_declares_exactly_the_runtimes_globals_and_ctx() {
-    let project = Project::with_files(&[("functions/probe.js", PROBE)]);
+    let project = Project::with_files(&[
+        ("functions/probe.js", PROBE),
+        (
+            "functions/job_probe.js",
+            "export default (job) => Object.getOwnPropertyNames(job)",
+        ),
+    ]);
     let server = project.start();
     let reply = server.get("/probe");
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -134,6 +141,10 @@ fn flux_d_ts_declares_exactly_the_runtimes_globals_and_ctx() {
     compare_tree(&mut report, "tx", &runtime["tx"], &dts, &tx);
     let request = dts.members(&Declarations::interface_type("FluxRequest"));
     compare(&mut report, "req", &strings(&runtime["req"]), &request);
+    let job_id = runtime["job"].as_str().expect("the job's id");
+    let job = server.record(job_id);
+    let declared_job = dts.members(&Declarations::interface_type("FluxJob"));
+    compare(&mut report, "job", &strings(&job["output"]), &declared_job);
 
     // What TypeScript's ES library declares without the runtime having it is TypeScript's to
     // say, not flux.d.ts's: noted, not failed.
