@@ -62,6 +62,7 @@ type BodyInit = string | BufferSource | URLSearchParams | FluxBodyStream;
 interface FluxBodyStream {
   readonly locked: boolean;
   getReader(): { read(): Promise<{ done: true; value: undefined } | { done: false; value: Uint8Array }>; releaseLock(): void; cancel(reason?: unknown): Promise<void>; readonly closed: Promise<void> };
+  cancel(reason?: unknown): Promise<void>;
   [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array>;
 }
 

@@ -1,5 +1,5 @@
 //! The editor set-up `flux init` writes: `tsc --noEmit` (TypeScript from the npm fixture) passes
-//! on the example and reports a type error in a function; an npm project's own package.json and
+//! on the example and on a hono/jsx function, and reports a type error in a function; an npm project's own package.json and
 //! tsconfig.json are kept.
 
 use std::process::Command;
@@ -34,6 +34,22 @@ fn tsc_passes_on_a_fresh_init() {
     let project = initialised_with_typescript();
     let (code, report) = tsc(&project);
     assert_eq!(code, 0, "tsc --noEmit on the example:\n{report}");
+}
+
+#[test]
+fn tsc_checks_a_hono_jsx_function_as_flux_compiles_it() {
+    let project = initialised_with_typescript();
+    // The pragma flux's JSX transform honours is the one tsc reads: the same import source.
+    project.write(
+        "functions/hello.tsx",
+        "/** @jsxImportSource hono/jsx */\n\
+         export default function handler(req: FluxRequest) {\n\
+         \x20 const page = <h1 class=\"title\">Hello {req.query.name ?? 'world'}</h1>\n\
+         \x20 return new Response(page.toString(), { headers: { 'content-type': 'text/html' } })\n\
+         }\n",
+    );
+    let (code, report) = tsc(&project);
+    assert_eq!(code, 0, "tsc --noEmit with a .tsx function:\n{report}");
 }
 
 #[test]
