@@ -151,6 +151,34 @@ mod tests {
     }
 
     #[test]
+    fn tsx_has_its_types_erased_and_its_jsx_compiled() {
+        let options = JsxOptions {
+            classic: true,
+            factory: Some("h".into()),
+            ..Default::default()
+        };
+        let js = compile_jsx(
+            "a.tsx",
+            "const n: number = 1;\nexport default (p: { x: string }) =>\n  <b id={p.x}>{n}</b>;\n",
+            &options,
+        )
+        .expect("compiles");
+        assert_eq!(js.lines().count(), 3, "{js}");
+        assert!(
+            js.lines().nth(2).is_some_and(|l| l.starts_with("h(\"b\"")),
+            "{js}"
+        );
+        // An enum needs swc's TypeScript transform, which keeps the JSX for the next step.
+        let js = compile_jsx(
+            "e.tsx",
+            "enum Size { S }\nexport default () => <i>{Size.S}</i>;\n",
+            &options,
+        )
+        .expect("compiles");
+        assert!(js.contains("h(\"i\"") && js.contains("Size"), "{js}");
+    }
+
+    #[test]
     fn syntax_errors_carry_line_and_column() {
         let error = strip_types(
             "bad.ts",
