@@ -49,3 +49,121 @@ interface FluxConfig {
   db?: { maxResultSize?: string | number };
   env?: string[];
 }
+
+// The web platform as flux provides it: the globals below and TypeScript's ES library, nothing
+// from the DOM (tsconfig.json's `lib` has no "DOM"), so what type-checks here exists at runtime.
+
+type BufferSource = ArrayBufferView | ArrayBuffer;
+type HeadersInit = [string, string][] | Record<string, string> | Headers;
+/** What a `Response`, `Request` or `fetch` body may be. */
+type BodyInit = string | BufferSource | URLSearchParams | FluxBodyStream;
+
+/** A body's bytes as `Response.body` and `Request.body` give them. */
+interface FluxBodyStream {
+  readonly locked: boolean;
+  getReader(): { read(): Promise<{ done: true; value: undefined } | { done: false; value: Uint8Array }>; releaseLock(): void; cancel(reason?: unknown): Promise<void>; readonly closed: Promise<void> };
+  cancel(reason?: unknown): Promise<void>;
+  [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array>;
+}
+
+interface Console { log(...data: unknown[]): void; info(...data: unknown[]): void; warn(...data: unknown[]): void; error(...data: unknown[]): void; debug(...data: unknown[]): void; trace(...data: unknown[]): void }
+/** Recorded with the execution (`flux trace`) and printed by `flux dev`. */
+declare var console: Console;
+
+interface Crypto {
+  /** Fills an integer typed array of at most 64 KiB with random values. */
+  getRandomValues<T extends ArrayBufferView | null>(array: T): T;
+  randomUUID(): `${string}-${string}-${string}-${string}-${string}`;
+}
+declare var crypto: Crypto;
+
+interface Performance { readonly timeOrigin: number; now(): number }
+declare var performance: Performance;
+
+declare function setTimeout<A extends unknown[]>(callback: (...args: A) => void, ms?: number, ...args: A): number;
+declare function setInterval<A extends unknown[]>(callback: (...args: A) => void, ms?: number, ...args: A): number;
+declare function clearTimeout(id: number | undefined): void;
+declare function clearInterval(id: number | undefined): void;
+declare function queueMicrotask(callback: () => void): void;
+declare function structuredClone<T = any>(value: T, options?: { transfer?: ArrayBuffer[] }): T;
+declare function atob(data: string): string;
+declare function btoa(data: string): string;
+/** An HTTP request from the function, recorded as a span; honours `signal`. */
+declare function fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+
+interface DOMException extends Error { readonly code: number }
+declare var DOMException: { prototype: DOMException; new(message?: string, name?: string): DOMException };
+
+interface EventInit { bubbles?: boolean; cancelable?: boolean; composed?: boolean }
+interface Event {
+  readonly type: string; readonly bubbles: boolean; readonly cancelable: boolean; readonly composed: boolean; readonly defaultPrevented: boolean;
+  readonly target: EventTarget | null; readonly currentTarget: EventTarget | null; readonly srcElement: EventTarget | null; readonly eventPhase: number;
+  readonly timeStamp: number; readonly returnValue: boolean; readonly isTrusted: boolean;
+  preventDefault(): void; stopPropagation(): void; stopImmediatePropagation(): void; composedPath(): EventTarget[];
+}
+declare var Event: { prototype: Event; new(type: string, init?: EventInit): Event; readonly NONE: 0; readonly CAPTURING_PHASE: 1; readonly AT_TARGET: 2; readonly BUBBLING_PHASE: 3 };
+
+type EventListenerOrEventListenerObject = ((event: Event) => void) | { handleEvent(event: Event): void };
+interface EventTarget {
+  addEventListener(type: string, callback: EventListenerOrEventListenerObject | null, options?: boolean | { capture?: boolean; once?: boolean; passive?: boolean; signal?: AbortSignal }): void;
+  removeEventListener(type: string, callback: EventListenerOrEventListenerObject | null, options?: boolean | { capture?: boolean }): void;
+  dispatchEvent(event: Event): boolean;
+}
+declare var EventTarget: { prototype: EventTarget; new(): EventTarget };
+
+interface AbortSignal extends EventTarget { readonly aborted: boolean; readonly reason: any; onabort: ((event: Event) => void) | null; throwIfAborted(): void }
+declare var AbortSignal: { prototype: AbortSignal; abort(reason?: any): AbortSignal; timeout(ms: number): AbortSignal; any(signals: AbortSignal[]): AbortSignal };
+interface AbortController { readonly signal: AbortSignal; abort(reason?: any): void }
+declare var AbortController: { prototype: AbortController; new(): AbortController };
+
+interface TextEncoder { readonly encoding: string; encode(input?: string): Uint8Array; encodeInto(source: string, destination: Uint8Array): { read: number; written: number } }
+declare var TextEncoder: { prototype: TextEncoder; new(): TextEncoder };
+interface TextDecoder { readonly encoding: string; readonly fatal: boolean; readonly ignoreBOM: boolean; decode(input?: BufferSource, options?: { stream?: boolean }): string }
+declare var TextDecoder: { prototype: TextDecoder; new(label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean }): TextDecoder };
+
+interface Headers {
+  append(name: string, value: string): void; delete(name: string): void; get(name: string): string | null; getSetCookie(): string[]; has(name: string): boolean; set(name: string, value: string): void;
+  forEach(callback: (value: string, key: string, parent: Headers) => void, thisArg?: any): void;
+  entries(): IterableIterator<[string, string]>; keys(): IterableIterator<string>; values(): IterableIterator<string>; [Symbol.iterator](): IterableIterator<[string, string]>;
+}
+declare var Headers: { prototype: Headers; new(init?: HeadersInit): Headers };
+
+interface URLSearchParams {
+  readonly size: number;
+  append(name: string, value: string): void; delete(name: string, value?: string): void; get(name: string): string | null; getAll(name: string): string[];
+  has(name: string, value?: string): boolean; set(name: string, value: string): void; sort(): void; toString(): string;
+  forEach(callback: (value: string, key: string, parent: URLSearchParams) => void, thisArg?: any): void;
+  entries(): IterableIterator<[string, string]>; keys(): IterableIterator<string>; values(): IterableIterator<string>; [Symbol.iterator](): IterableIterator<[string, string]>;
+}
+declare var URLSearchParams: { prototype: URLSearchParams; new(init?: string[][] | Record<string, string> | string | URLSearchParams): URLSearchParams };
+
+interface URL {
+  hash: string; host: string; hostname: string; href: string; readonly origin: string; password: string; pathname: string; port: string;
+  protocol: string; search: string; readonly searchParams: URLSearchParams; username: string; toString(): string; toJSON(): string;
+}
+declare var URL: { prototype: URL; new(url: string | URL, base?: string | URL): URL; canParse(url: string | URL, base?: string | URL): boolean; parse(url: string | URL, base?: string | URL): URL | null };
+
+interface Body {
+  readonly body: FluxBodyStream | null; readonly bodyUsed: boolean;
+  arrayBuffer(): Promise<ArrayBuffer>; bytes(): Promise<Uint8Array>; json(): Promise<any>; text(): Promise<string>;
+}
+
+interface ResponseInit { status?: number; statusText?: string; headers?: HeadersInit }
+interface Response extends Body {
+  readonly headers: Headers; readonly ok: boolean; readonly redirected: boolean; readonly status: number; readonly statusText: string;
+  readonly type: 'basic' | 'cors' | 'default' | 'error' | 'opaque' | 'opaqueredirect'; readonly url: string; clone(): Response;
+}
+declare var Response: { prototype: Response; new(body?: BodyInit | null, init?: ResponseInit): Response; error(): Response; json(data: any, init?: ResponseInit): Response; redirect(url: string | URL, status?: number): Response };
+
+interface RequestInit {
+  method?: string; headers?: HeadersInit; body?: BodyInit | null; signal?: AbortSignal | null;
+  redirect?: 'follow' | 'error' | 'manual'; credentials?: 'omit' | 'same-origin' | 'include'; mode?: 'cors' | 'navigate' | 'no-cors' | 'same-origin';
+  cache?: 'default' | 'force-cache' | 'no-cache' | 'no-store' | 'only-if-cached' | 'reload'; referrer?: string; referrerPolicy?: string;
+  integrity?: string; keepalive?: boolean; duplex?: 'half';
+}
+interface Request extends Body {
+  readonly cache: string; readonly credentials: string; readonly destination: string; readonly duplex: string; readonly headers: Headers; readonly integrity: string;
+  readonly keepalive: boolean; readonly method: string; readonly mode: string; readonly redirect: string; readonly referrer: string; readonly referrerPolicy: string;
+  readonly signal: AbortSignal; readonly url: string; clone(): Request;
+}
+declare var Request: { prototype: Request; new(input: string | URL | Request, init?: RequestInit): Request };

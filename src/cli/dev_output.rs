@@ -275,10 +275,6 @@ pub fn print_notice(notice: Notice) {
             "! {waiting} job(s) wait for {name}, which has no function now: they stay pending \
              and run once functions/{name}.ts is back (flux queue stats)"
         ),
-        Notice::Unsupported { module } => eprintln!(
-            "✗ functions/{module}: .tsx and .jsx are not supported (flux strips TypeScript types, \
-             it does not compile JSX) — it is not served; rename it to .ts without JSX"
-        ),
         Notice::ConfigRejected(e) => eprintln!("✗ {e} — keeping the previous config"),
         Notice::MigrationApplied { name } => eprintln!("✓ applied migrations/{name}"),
         Notice::MigrationChanged { name } => eprintln!(

@@ -443,7 +443,7 @@ pub struct InitArgs {
     /// Folder to create the project in
     #[arg(value_hint = ValueHint::DirPath)]
     pub dir: PathBuf,
-    /// Write into a folder that is not empty (files of the same name are replaced)
+    /// Write into a folder that is not empty (files of the same name are replaced, except package.json and tsconfig.json)
     #[arg(long)]
     pub force: bool,
 }

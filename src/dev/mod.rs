@@ -430,15 +430,10 @@ impl Bound {
     }
 }
 
-/// What the project holds that will not work as it stands: JSX files, worker settings for no
-/// function, jobs waiting for a missing worker. Also learns which names jobs were enqueued for.
+/// What the project holds that will not work as it stands: worker settings for no function,
+/// jobs waiting for a missing worker. Also learns which names jobs were enqueued for.
 fn warn_at_start(shared: &Shared, notices: &(dyn Fn(Notice) + Send + Sync)) {
     let table = shared.functions();
-    for module in &table.unsupported {
-        notices(Notice::Unsupported {
-            module: module.clone(),
-        });
-    }
     watch::warn_unknown_workers(&shared.config(), &table, notices);
     if let Ok(stats) = shared.storage.job_stats(now_us()) {
         watch::warn_missing_workers(&stats, &table, None, notices);

@@ -68,10 +68,6 @@ pub enum Notice {
         name: String,
         waiting: u64,
     },
-    /// A `.tsx`/`.jsx` file under `functions/` (relative to it): not served.
-    Unsupported {
-        module: String,
-    },
     /// The changed config was refused; the previous one stays.
     ConfigRejected(ConfigLoadError),
     MigrationApplied {

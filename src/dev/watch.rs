@@ -11,8 +11,8 @@ use notify::{RecursiveMode, Watcher};
 
 use super::notice::{Notice, Notices};
 use crate::clock::now_us;
-use crate::project::{is_jsx, Config, FunctionTable, Layout, CONFIG_FILE};
-use crate::runtime::{load_config, strip_types, Shared};
+use crate::project::{Config, FunctionTable, Layout, CONFIG_FILE, SOURCE_EXTENSIONS};
+use crate::runtime::{load_config, to_javascript, Shared};
 use crate::store::{apply_migrations, StatsRow};
 
 /// How long the watching thread waits for a change before it looks at its stop flag again.
@@ -136,21 +136,14 @@ fn on_change(
     let before: BTreeSet<String> = shared.functions().functions.keys().cloned().collect();
     for path in changed {
         let name = relative(layout, path);
-        if is_jsx(path) && path.is_file() {
-            if let Ok(module) = path.strip_prefix(layout.functions_dir()) {
-                notices(Notice::Unsupported {
-                    module: module.display().to_string(),
-                });
-            }
-        }
-        let is_code = [".ts", ".js", ".mjs"].iter().any(|ext| name.ends_with(ext))
-            && !name.ends_with(".d.ts");
+        let is_code =
+            SOURCE_EXTENSIONS.iter().any(|ext| name.ends_with(ext)) && !name.ends_with(".d.ts");
         if is_code && path.is_file() && name != CONFIG_FILE {
             if let Ok(source) = std::fs::read_to_string(path) {
                 let module = path
                     .strip_prefix(layout.functions_dir())
                     .map_or_else(|_| name.clone(), |p| p.display().to_string());
-                if let Err(error) = strip_types(&module, &source) {
+                if let Err(error) = to_javascript(&layout.root, &module, &source) {
                     notices(Notice::Syntax { file: name, error });
                 }
             }

@@ -32,9 +32,6 @@ impl FunctionFile {
 #[derive(Debug, Clone, Default)]
 pub struct FunctionTable {
     pub functions: BTreeMap<String, FunctionFile>,
-    /// Files under `functions/` that look like functions but cannot be served (`.tsx`,
-    /// `.jsx`: flux strips types, it does not compile JSX), relative to `functions/`.
-    pub unsupported: Vec<String>,
     /// Changes whenever any source file of the project changes.
     pub code_version: String,
 }
@@ -43,15 +40,7 @@ impl FunctionTable {
     pub fn scan(root: &Path) -> FunctionTable {
         let functions_dir = root.join("functions");
         let mut files = Vec::new();
-        let mut unsupported = Vec::new();
-        collect_files(&functions_dir, &mut files, &mut unsupported);
-        let mut unsupported: Vec<String> = unsupported
-            .iter()
-            .filter_map(|path| path.strip_prefix(&functions_dir).ok())
-            .map(|relative| relative.to_string_lossy().replace('\\', "/"))
-            .filter(|module| is_route(module))
-            .collect();
-        unsupported.sort();
+        collect_files(&functions_dir, &mut files);
         let mut functions = BTreeMap::new();
         for path in &files {
             let Ok(relative) = path.strip_prefix(&functions_dir) else {
@@ -72,10 +61,10 @@ impl FunctionTable {
                 modified: meta.as_ref().and_then(|m| m.modified().ok()),
                 len: meta.map_or(0, |m| m.len()),
             };
-            // `x.ts` wins over `x.js` when both exist.
-            let keep_existing = functions
-                .get(&name)
-                .is_some_and(|existing: &FunctionFile| existing.module.ends_with(".ts"));
+            // `x.ts` (or `x.tsx`) wins over `x.js` when both exist.
+            let keep_existing = functions.get(&name).is_some_and(|existing: &FunctionFile| {
+                existing.module.ends_with(".ts") || existing.module.ends_with(".tsx")
+            });
             if !keep_existing {
                 functions.insert(name, file);
             }
@@ -92,7 +81,6 @@ impl FunctionTable {
         }
         FunctionTable {
             functions,
-            unsupported,
             code_version: hasher.finalize().to_hex()[..12].to_string(),
         }
     }
@@ -119,18 +107,14 @@ fn is_source(path: &Path) -> bool {
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    (name.ends_with(".ts") || name.ends_with(".js") || name.ends_with(".mjs"))
-        && !name.ends_with(".d.ts")
+    SOURCE_EXTENSIONS.iter().any(|ext| name.ends_with(ext)) && !name.ends_with(".d.ts")
 }
 
-/// Whether `path` is JSX, which flux does not compile.
-pub fn is_jsx(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|ext| ext == "tsx" || ext == "jsx")
-}
+/// The extensions of the modules that can be functions.
+pub const SOURCE_EXTENSIONS: [&str; 5] = [".ts", ".tsx", ".js", ".jsx", ".mjs"];
 
-/// Source files under `dir` into `out`, JSX files into `jsx`.
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, jsx: &mut Vec<PathBuf>) {
+/// Source files under `dir` into `out`.
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -138,9 +122,8 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, jsx: &mut Vec<PathBuf>) {
         let path = entry.path();
         let hidden = entry.file_name().to_string_lossy().starts_with('.');
         match entry.file_type() {
-            Ok(t) if t.is_dir() && !hidden => collect_files(&path, out, jsx),
+            Ok(t) if t.is_dir() && !hidden => collect_files(&path, out),
             Ok(t) if t.is_file() && is_source(&path) => out.push(path),
-            Ok(t) if t.is_file() && is_jsx(&path) => jsx.push(path),
             _ => {}
         }
     }
@@ -178,10 +161,9 @@ fn is_route(module: &str) -> bool {
 
 /// The route a module serves, or `None` for helper and test files (see [`is_route`]).
 fn route_name(module: &str) -> Option<String> {
-    let stem = module
-        .strip_suffix(".ts")
-        .or_else(|| module.strip_suffix(".mjs"))
-        .or_else(|| module.strip_suffix(".js"))?;
+    let stem = SOURCE_EXTENSIONS
+        .iter()
+        .find_map(|ext| module.strip_suffix(ext))?;
     if !is_route(module) {
         return None;
     }

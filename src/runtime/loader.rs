@@ -19,7 +19,7 @@ mod imports;
 /// The name of the internal script that imports function modules by their module name.
 pub const HOST_SCRIPT: &str = "flux:host.js";
 
-const EXTENSIONS: [&str; 4] = [".ts", ".js", ".mjs", ".mts"];
+const EXTENSIONS: [&str; 6] = [".ts", ".tsx", ".js", ".jsx", ".mjs", ".mts"];
 /// A data module: its default export is the file's JSON.
 const JSON_EXTENSION: &str = ".json";
 
@@ -171,7 +171,12 @@ fn find_module(root: &Path, base: &str, name: &str) -> std::result::Result<Strin
         return Ok(candidate);
     }
     // TypeScript's NodeNext style: `./mail.js` names the `./mail.ts` it compiles to.
-    for (js, ts) in [(".js", ".ts"), (".mjs", ".mts")] {
+    for (js, ts) in [
+        (".js", ".ts"),
+        (".js", ".tsx"),
+        (".jsx", ".tsx"),
+        (".mjs", ".mts"),
+    ] {
         if let Some(stem) = candidate.strip_suffix(js) {
             let source = format!("{stem}{ts}");
             if dir.join(&source).is_file() {
@@ -230,9 +235,15 @@ fn closest_file(dir: &Path, candidate: &str, name: &str) -> Option<String> {
 
 /// Module `name`'s source as JavaScript (types stripped from TypeScript, JSON as a module whose
 /// default export is its value).
-fn javascript(name: &str, source: String) -> std::result::Result<String, ts::SyntaxError> {
+fn javascript(
+    root: &Path,
+    name: &str,
+    source: String,
+) -> std::result::Result<String, ts::SyntaxError> {
     if name.ends_with(".ts") || name.ends_with(".mts") {
         strip_types(name, &source)
+    } else if ts::is_jsx(name) {
+        ts::compile_jsx(name, &source, &ts::JsxOptions::of_project(root))
     } else if name.ends_with(JSON_EXTENSION) {
         json_module(name, &source)
     } else {
@@ -309,7 +320,7 @@ fn exports_of(root: &Path, name: &str, seen: &mut Vec<String>) -> Option<Vec<Str
     }
     seen.push(name.to_string());
     let source = std::fs::read_to_string(functions_dir(root).join(name)).ok()?;
-    let syntax = imports::read(&javascript(name, source).ok()?)?;
+    let syntax = imports::read(&javascript(root, name, source).ok()?)?;
     let mut names = syntax.exports;
     for star in &syntax.star_exports {
         let module = find_module(root, name, star).ok()?;
@@ -363,8 +374,8 @@ impl Loader for ProjectLoader {
         }
         let source = std::fs::read_to_string(&path)
             .map_err(|e| Exception::throw_type(ctx, &format!("cannot read {name}: {e}")))?;
-        let code =
-            javascript(name, source).map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
+        let code = javascript(&self.root, name, source)
+            .map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
         self.sources.keep(name, &code);
         if let Some((error, line)) = check_imports(&self.root, name, &code) {
             return Err(throw_import_error(ctx, &error, format!("{name}:{line}")));

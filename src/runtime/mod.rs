@@ -42,7 +42,7 @@ pub use config_eval::{load_config, ConfigLoadError};
 pub use content_type::is_json_content_type;
 pub use echo::{Echo, EchoSink};
 pub use jobs::JobEngines;
-pub use ts::{strip_types, SyntaxError};
+pub use ts::{strip_types, to_javascript, SyntaxError};
 pub use worker::{recorded_body, redact_headers};
 
 /// Everything the engine's threads share.

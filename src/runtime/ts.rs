@@ -1,11 +1,17 @@
 //! TypeScript to JavaScript by erasing types in place, so that lines and columns in stack
-//! traces point at the `.ts` source without a source map.
+//! traces point at the `.ts` source without a source map; JSX compiled on its lines (jsx.rs).
 
+mod jsx;
+
+pub use jsx::JsxOptions;
+
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use swc_common::errors::{DiagnosticBuilder, Emitter, Handler};
 use swc_common::sync::Lrc;
 use swc_common::{Globals, SourceMap, GLOBALS};
+use swc_ecma_parser::TsSyntax;
 use swc_ts_fast_strip::{operate, ErrorCode, Mode, Options};
 
 /// A syntax error at a 1-based line and column of the source file.
@@ -37,16 +43,50 @@ impl Emitter for CollectingEmitter {
 
 /// Strips the types from `source`; `file` names it in errors.
 pub fn strip_types(file: &str, source: &str) -> Result<String, SyntaxError> {
-    match run(file, source, Mode::StripOnly) {
+    strip(file, source, false)
+}
+
+/// Whether module `name` is JSX (`.tsx`, `.jsx`), compiled by [`compile_jsx`].
+pub fn is_jsx(name: &str) -> bool {
+    name.ends_with(".tsx") || name.ends_with(".jsx")
+}
+
+/// A `.tsx` or `.jsx` module as JavaScript: types erased in place, then its JSX compiled as
+/// `options` and the file's pragmas say, each element kept on its line.
+pub fn compile_jsx(file: &str, source: &str, options: &JsxOptions) -> Result<String, SyntaxError> {
+    if file.ends_with(".tsx") {
+        jsx::compile(file, &strip(file, source, true)?, options)
+    } else {
+        jsx::compile(file, source, options)
+    }
+}
+
+/// Module `file` of the project at `root` as JavaScript, as the loader compiles it (JSON
+/// aside): for the syntax check of a changed file.
+pub fn to_javascript(root: &Path, file: &str, source: &str) -> Result<String, SyntaxError> {
+    if is_jsx(file) {
+        compile_jsx(file, source, &JsxOptions::of_project(root))
+    } else {
+        strip_types(file, source)
+    }
+}
+
+fn strip(file: &str, source: &str, tsx: bool) -> Result<String, SyntaxError> {
+    match run(file, source, Mode::StripOnly, tsx) {
         // enums, namespaces and parameter properties need code, not just blanks.
         Err((ErrorCode::UnsupportedSyntax, _)) => {
-            run(file, source, Mode::Transform).map_err(|(_, error)| error)
+            run(file, source, Mode::Transform, tsx).map_err(|(_, error)| error)
         }
         other => other.map_err(|(_, error)| error),
     }
 }
 
-fn run(file: &str, source: &str, mode: Mode) -> Result<String, (ErrorCode, SyntaxError)> {
+fn run(
+    file: &str,
+    source: &str,
+    mode: Mode,
+    tsx: bool,
+) -> Result<String, (ErrorCode, SyntaxError)> {
     let collected = Collected::default();
     let cm: Lrc<SourceMap> = Default::default();
     let handler =
@@ -54,6 +94,10 @@ fn run(file: &str, source: &str, mode: Mode) -> Result<String, (ErrorCode, Synta
     let options = Options {
         module: Some(true),
         filename: Some(file.to_string()),
+        parser: TsSyntax {
+            tsx,
+            ..Default::default()
+        },
         mode,
         ..Default::default()
     };
@@ -104,6 +148,34 @@ mod tests {
         let js =
             strip_types("a.ts", "enum Color { Red }\nexport const c = Color.Red;").expect("strips");
         assert!(js.contains("Color"), "{js}");
+    }
+
+    #[test]
+    fn tsx_has_its_types_erased_and_its_jsx_compiled() {
+        let options = JsxOptions {
+            classic: true,
+            factory: Some("h".into()),
+            ..Default::default()
+        };
+        let js = compile_jsx(
+            "a.tsx",
+            "const n: number = 1;\nexport default (p: { x: string }) =>\n  <b id={p.x}>{n}</b>;\n",
+            &options,
+        )
+        .expect("compiles");
+        assert_eq!(js.lines().count(), 3, "{js}");
+        assert!(
+            js.lines().nth(2).is_some_and(|l| l.starts_with("h(\"b\"")),
+            "{js}"
+        );
+        // An enum needs swc's TypeScript transform, which keeps the JSX for the next step.
+        let js = compile_jsx(
+            "e.tsx",
+            "enum Size { S }\nexport default () => <i>{Size.S}</i>;\n",
+            &options,
+        )
+        .expect("compiles");
+        assert!(js.contains("h(\"i\"") && js.contains("Size"), "{js}");
     }
 
     #[test]

@@ -107,14 +107,8 @@ fn test_files_type_files_and_helpers_are_not_routes_and_404s_say_why() {
         ),
         ("functions/_util.ts", "export const x = 1"),
         ("functions/billing/index.ts", "export default () => 'billing'"),
-        ("functions/page.tsx", "export default () => <p>hi</p>"),
     ]);
     let server = project.start();
-    let output = server.wait_for_output("page.tsx");
-    assert!(
-        output.contains("✗ functions/page.tsx: .tsx and .jsx are not supported"),
-        "{output}"
-    );
     assert_eq!(server.get("/hello").json(), "hi");
     assert_eq!(server.get("/billing").json(), "billing");
     for path in [
@@ -123,7 +117,6 @@ fn test_files_type_files_and_helpers_are_not_routes_and_404s_say_why() {
         "/types",
         "/types.d",
         "/shapes",
-        "/page",
     ] {
         assert_eq!(server.get(path).status, 404, "{path}");
     }
