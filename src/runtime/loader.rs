@@ -12,6 +12,7 @@ use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::{Ctx, Exception, Module, Result};
 
+use super::node::{self, Builtin};
 use super::ts::{self, strip_types};
 
 mod imports;
@@ -117,6 +118,13 @@ impl ProjectResolver {
 enum ImportError {
     #[error("cannot import '{name}' from {base}: only relative imports of project files ('./x.ts') are supported")]
     NotRelative { name: String, base: String },
+    #[error("cannot import '{name}' from {base}: flux does not provide {module}; {instead}")]
+    NodeBuiltin {
+        name: String,
+        base: String,
+        module: String,
+        instead: &'static str,
+    },
     #[error("cannot import '{name}' from {base}: it is outside the project")]
     Outside { name: String, base: String },
     #[error("cannot import '{name}' from {base}: no such file in the project{}", closest.as_ref().map(|c| format!(" (did you mean '{c}'?)")).unwrap_or_default())]
@@ -146,6 +154,18 @@ fn exported(names: &[String]) -> String {
 /// The module name `name` imported from module `base` stands for: a project file, with its
 /// extension or an `index` file found as Node finds them.
 fn find_module(root: &Path, base: &str, name: &str) -> std::result::Result<String, ImportError> {
+    match node::builtin(name) {
+        Some(Builtin::Provided(module)) => return Ok(module),
+        Some(Builtin::Missing(module, instead)) => {
+            return Err(ImportError::NodeBuiltin {
+                name: name.into(),
+                base: base.into(),
+                module,
+                instead,
+            })
+        }
+        None => {}
+    }
     let relative = name.starts_with("./") || name.starts_with("../");
     let candidate = if base == HOST_SCRIPT {
         Some(name.to_string())
@@ -349,6 +369,9 @@ impl Loader for ProjectLoader {
         name: &str,
         _attributes: Option<ImportAttributes<'js>>,
     ) -> Result<Module<'js, Declared>> {
+        if name.starts_with("node:") {
+            return node::declare(ctx, name);
+        }
         let path = functions_dir(&self.root).join(name);
         // A symlink must not lead code out of the project.
         let inside = match (path.canonicalize(), self.root.canonicalize()) {

@@ -23,6 +23,7 @@ use serde_json::{json, Map, Value};
 use super::host::{self, Crash, Event, ExecState, HostError, HostState, Json, Purpose, Token};
 use super::loader::{ProjectLoader, ProjectResolver, Sources, HOST_SCRIPT};
 use super::messages::complete_error;
+use super::node;
 use super::recorder::Recorder;
 use super::stack;
 use super::tag::{self, RuntimeTag};
@@ -710,6 +711,8 @@ impl Worker {
         })));
         let state = &self.state;
         let crash = &self.crash;
+        // node:process's `env`, as ctx.env has it.
+        let env = declared_env(&self.shared.config().env);
         let internals = context.with(|ctx| -> Result<Persistent<Object<'static>>, String> {
             let setup = || -> rquickjs::Result<Persistent<Object<'static>>> {
                 let mut options = EvalOptions::default();
@@ -717,6 +720,7 @@ impl Worker {
                 let web: Function = ctx.eval_with_options(WEB_JS, options)?;
                 let web: Object = web.call((host::web_natives(&ctx)?,))?;
                 let host = host::install(&ctx, state, crash)?;
+                node::install(&ctx, env)?;
                 let mut options = EvalOptions::default();
                 options.filename = Some(HOST_SCRIPT.into());
                 let factory: Function = ctx.eval_with_options(HOST_JS, options)?;

@@ -17,6 +17,7 @@ mod job_ids;
 mod locations;
 mod messages;
 mod module_forms;
+mod node_builtins;
 mod npm;
 mod queue;
 mod reload;
