@@ -304,7 +304,7 @@ const GLOBAL_MEMBERS: &[(&str, &[&str])] = &[
 fn node_global(name: &str) -> Option<&'static str> {
     Some(match name {
         "process" => "flux functions have no process; read the variables the config's `env` names from ctx.env (ctx.env.API_KEY)",
-        "Buffer" => "flux has no Buffer; use Uint8Array, TextEncoder/TextDecoder, and btoa/atob for base64",
+        "Buffer" => "flux has no Buffer global; import { Buffer } from 'node:buffer', or use Uint8Array, TextEncoder/TextDecoder, and btoa/atob for base64",
         "require" => "functions are ES modules; import instead (import { x } from './lib/x.ts')",
         "module" | "exports" => "functions are ES modules; export instead (export default async (req, ctx) => …)",
         "__dirname" | "__filename" => "functions cannot read the project's files; import data instead (import data from './data.json')",

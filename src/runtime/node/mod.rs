@@ -153,9 +153,8 @@ fn build<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Object<'js>> {
             let process = Object::new(ctx.clone())?;
             process.set("cwd", Function::new(ctx.clone(), || "/")?)?;
             deps.set("process", process)?;
-            let path = commonjs(ctx, "path", PATH, Some(deps))?;
-            // Node's `path.posix` is `path` itself on POSIX; path-browserify sets it too.
-            Ok(path)
+            // path-browserify's `path.posix` is `path` itself, as Node's is on POSIX.
+            commonjs(ctx, "path", PATH, Some(deps))
         }
         "process" => {
             let natives = Object::new(ctx.clone())?;
