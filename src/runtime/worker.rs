@@ -711,8 +711,9 @@ impl Worker {
         })));
         let state = &self.state;
         let crash = &self.crash;
-        // node:process's `env`, as ctx.env has it.
-        let env = declared_env(&self.shared.config().env);
+        // node:process's `env`, as ctx.env has it (read at each use: the config may change).
+        let config = Arc::clone(&self.shared);
+        let env: node::Env = Box::new(move || declared_env(&config.config().env));
         let internals = context.with(|ctx| -> Result<Persistent<Object<'static>>, String> {
             let setup = || -> rquickjs::Result<Persistent<Object<'static>>> {
                 let mut options = EvalOptions::default();

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::support::{console_messages, Project, Server};
+use crate::support::{console_messages, wait_for, Project, Server, DEADLINE};
 
 /// A function's JSON answer, the function failing the test with its record otherwise.
 fn answer(server: &Server, path: &str) -> serde_json::Value {
@@ -333,6 +333,9 @@ fn process_env_holds_the_declared_variables_and_path_and_url_are_posix_and_whatw
     assert_eq!(
         answer(&server, "/proc"),
         json!({
+            "keys": ["NODEB_DECLARED"],
+            // Shared by the executions of a context, it cannot carry one's writes to another.
+            "write": "process.env is read-only in flux: it holds the variables the config's env declares, shared by every execution",
             "declared": "yes",
             // As ctx.env: only what the config declares.
             "undeclared": null,
@@ -345,6 +348,16 @@ fn process_env_holds_the_declared_variables_and_path_and_url_are_posix_and_whatw
             "fileUrl": "url.fileURLToPath: functions cannot read the project's files; import data instead (import data from './data.json')",
         })
     );
+
+    // A variable the config comes to declare shows at once, as it does in ctx.env.
+    project.write(
+        "flux.config.ts",
+        "export default { env: ['NODEB_DECLARED', 'NODEB_UNDECLARED'] }",
+    );
+    wait_for("the newly declared variable", DEADLINE, || {
+        let reply = server.get("/proc");
+        (reply.status == 200 && reply.json()["undeclared"] == "secret").then_some(())
+    });
 }
 
 const PROCESS: &str = r#"import process, { env, nextTick } from 'node:process'
@@ -355,7 +368,11 @@ export default async () => {
   const ticked = await new Promise((resolve) => nextTick(resolve, 'ticked'))
   let fileUrl = null
   try { fileURLToPath('file:///etc/passwd') } catch (e) { fileUrl = e.message }
+  let write = null
+  try { env.NODEB_DECLARED = 'changed' } catch (e) { write = e.message }
   return {
+    keys: Object.keys(env),
+    write,
     declared: env.NODEB_DECLARED ?? null,
     undeclared: env.NODEB_UNDECLARED ?? null,
     same: process.env === env,

@@ -75,20 +75,23 @@ pub fn builtin(specifier: &str) -> Option<Builtin> {
     instead(name).map(|instead| Builtin::Missing(format!("node:{name}"), instead))
 }
 
-/// The modules built in this context so far, by name, and the project's declared environment
-/// variables (`process.env`).
+/// The project's declared environment variables as they are now (the config can change while
+/// a context lives).
+pub type Env = Box<dyn Fn() -> BTreeMap<String, String>>;
+
+/// The modules built in this context so far, by name, and what `process.env` reads.
 struct Built<'js> {
     modules: RefCell<HashMap<String, Object<'js>>>,
-    env: BTreeMap<String, String>,
+    env: Env,
 }
 
 unsafe impl<'js> JsLifetime<'js> for Built<'js> {
     type Changed<'to> = Built<'to>;
 }
 
-/// Makes the built-ins available in a context: `env` is what `process.env` holds (the
+/// Makes the built-ins available in a context: `env` gives what `process.env` holds (the
 /// project's declared variables, as ctx.env has them).
-pub fn install(ctx: &Ctx<'_>, env: BTreeMap<String, String>) -> rquickjs::Result<()> {
+pub fn install(ctx: &Ctx<'_>, env: Env) -> rquickjs::Result<()> {
     ctx.store_userdata(Built {
         modules: RefCell::default(),
         env,
@@ -158,12 +161,15 @@ fn build<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Object<'js>> {
         }
         "process" => {
             let natives = Object::new(ctx.clone())?;
-            let env = Object::new(ctx.clone())?;
-            if let Some(built) = ctx.userdata::<Built>() {
-                for (key, value) in &built.env {
-                    env.set(key.as_str(), value.as_str())?;
+            let env = Function::new(ctx.clone(), |ctx: Ctx<'js>| {
+                let env = Object::new(ctx.clone())?;
+                if let Some(built) = ctx.userdata::<Built>() {
+                    for (key, value) in (built.env)() {
+                        env.set(key, value)?;
+                    }
                 }
-            }
+                Ok::<_, rquickjs::Error>(env)
+            })?;
             natives.set("env", env)?;
             natives.set("platform", platform())?;
             natives.set("arch", std::env::consts::ARCH)?;
