@@ -17,8 +17,11 @@ fn answer(server: &Server, path: &str) -> serde_json::Value {
 }
 
 #[test]
-fn events_emit_in_order_once_and_throw_an_unhandled_error_as_node_does() {
-    let project = Project::with_files(&[("functions/events.ts", EVENTS)]);
+fn events_emit_in_order_and_throw_an_unhandled_error_and_timers_wait_as_node_does() {
+    let project = Project::with_files(&[
+        ("functions/events.ts", EVENTS),
+        ("functions/wait.ts", WAIT),
+    ]);
     let server = project.start();
     assert_eq!(
         answer(&server, "/events"),
@@ -32,7 +35,27 @@ fn events_emit_in_order_once_and_throw_an_unhandled_error_as_node_does() {
             "names": ["data", "error"],
         })
     );
+    // node:timers/promises: a wait resolves to its value, an aborted one rejects as in Node.
+    assert_eq!(
+        answer(&server, "/wait"),
+        json!({ "value": "slept", "abort": ["AbortError", "ABORT_ERR"], "same": true })
+    );
 }
+
+const WAIT: &str = r#"import { setTimeout as sleep, scheduler } from 'node:timers/promises'
+import timers from 'node:timers'
+
+export default async () => {
+  const value = await sleep(5, 'slept')
+  const controller = new AbortController()
+  const pending = sleep(10000, 'never', { signal: controller.signal })
+  controller.abort()
+  let abort = null
+  try { await pending } catch (e) { abort = [e.name, e.code] }
+  await scheduler.wait(1)
+  return { value, abort, same: timers.setTimeout === globalThis.setTimeout }
+}
+"#;
 
 const EVENTS: &str = r#"import EventEmitter, { once } from 'node:events'
 import * as bare from 'events'
@@ -91,11 +114,12 @@ fn buffer_encodes_reads_and_writes_bytes_as_node_does() {
             "json": "{\"type\":\"Buffer\",\"data\":[104,105]}",
             "inspected": "<Buffer 66 6c 75 78>",
             "byteLength": 3,
+            "atob": "hi",
         })
     );
 }
 
-const BUFFER: &str = r#"import { Buffer } from 'node:buffer'
+const BUFFER: &str = r#"import { Buffer, atob } from 'node:buffer'
 import util from 'node:util'
 
 export default () => {
@@ -118,6 +142,7 @@ export default () => {
     json: JSON.stringify(Buffer.from('hi')),
     inspected: util.inspect(Buffer.from('flux')),
     byteLength: Buffer.byteLength('€'),
+    atob: atob('aGk='),
   }
 }
 "#;

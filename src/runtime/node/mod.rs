@@ -1,5 +1,6 @@
 //! Node's built-in modules that pure npm packages commonly import (`node:events`,
-//! `node:buffer`, `node:util`, `node:crypto`, `node:process`, `node:path`, `node:url`), and
+//! `node:buffer`, `node:util`, `node:crypto`, `node:process`, `node:path`, `node:url`,
+//! `node:timers`), and
 //! what flux offers instead of the others (`node:fs`, `node:http`, …).
 //!
 //! Each module is built once per context, on its first import, by a JS factory in
@@ -23,6 +24,8 @@ const PROVIDED: &[&str] = &[
     "path",
     "path/posix",
     "process",
+    "timers",
+    "timers/promises",
     "url",
     "util",
     "util/types",
@@ -40,7 +43,6 @@ fn instead(name: &str) -> Option<&'static str> {
         "os" => "functions cannot see the machine; read configuration from ctx.env",
         "stream" | "stream/promises" | "stream/web" => "flux has no streams; read a body whole (await req.text(), await res.arrayBuffer())",
         "zlib" => "flux has no compression; fetch decompresses responses itself",
-        "timers" | "timers/promises" => "use the global setTimeout and setInterval (await new Promise((r) => setTimeout(r, ms)))",
         "querystring" => "use URLSearchParams",
         "string_decoder" => "use TextDecoder (new TextDecoder().decode(bytes, { stream: true }))",
         "async_hooks" => "flux has no AsyncLocalStorage; pass ctx (or what you need of it) along",
@@ -107,6 +109,7 @@ const EVENTS: &str = include_str!("../../../vendor/npm/events/events.js");
 const PATH: &str = include_str!("../../../vendor/npm/path-browserify/index.js");
 const CRYPTO_JS: &str = include_str!("../js/node/crypto.js");
 const PROCESS_JS: &str = include_str!("../js/node/process.js");
+const TIMERS_JS: &str = include_str!("../js/node/timers.js");
 const URL_JS: &str = include_str!("../js/node/url.js");
 const UTIL_JS: &str = include_str!("../js/node/util.js");
 
@@ -146,7 +149,16 @@ fn build<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Object<'js>> {
             let deps = Object::new(ctx.clone())?;
             deps.set("base64-js", base64)?;
             deps.set("ieee754", ieee754)?;
-            commonjs(ctx, "buffer", BUFFER, Some(deps))
+            let buffer = commonjs(ctx, "buffer", BUFFER, Some(deps))?;
+            // What Node's node:buffer also exports, when flux has them as globals.
+            let globals = ctx.globals();
+            for name in ["atob", "btoa", "Blob", "File"] {
+                let value: rquickjs::Value = globals.get(name)?;
+                if !value.is_undefined() {
+                    buffer.set(name, value)?;
+                }
+            }
+            Ok(buffer)
         }
         "events" => commonjs(ctx, "events", EVENTS, None),
         "path" | "path/posix" => {
@@ -177,6 +189,11 @@ fn build<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Object<'js>> {
             factory(ctx, "process", PROCESS_JS, natives)
         }
         "crypto" => factory(ctx, "crypto", CRYPTO_JS, crypto::natives(ctx)?),
+        "timers" | "timers/promises" => {
+            let natives = Object::new(ctx.clone())?;
+            natives.set("part", name.strip_prefix("timers/").unwrap_or_default())?;
+            factory(ctx, name, TIMERS_JS, natives)
+        }
         "url" => factory(ctx, "url", URL_JS, Object::new(ctx.clone())?),
         "util" => factory(ctx, "util", UTIL_JS, Object::new(ctx.clone())?),
         "util/types" => {
