@@ -286,6 +286,14 @@ fn util_formats_and_inspects_as_node_does() {
     assert_eq!(body["inherits"], json!(["animal", true]));
     assert_eq!(body["deepEqual"], json!([true, false]));
     assert_eq!(body["encoder"], "ünï");
+    // An error: its header, its stack in the function's files (not flux's), its own keys.
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("HttpError: not found\n    at HttpError (util.ts:5:")
+            && error.ends_with(" {\n  status: 404\n}")
+            && !error.contains("flux:"),
+        "{error}"
+    );
     // A deprecated function works, and warns once (on the console, as Node does on stderr).
     assert_eq!(body["deprecated"], json!(["still works", "still works"]));
     let record = server.record(&reply.request_id());
@@ -299,6 +307,7 @@ const UTIL: &str = r#"import util, { format, inspect, promisify, types, inherits
 import utilTypes from 'node:util/types'
 
 class Point { constructor(x, y) { this.x = x; this.y = y } }
+class HttpError extends Error { constructor(m) { super(m); this.name = 'HttpError'; this.status = 404 } }
 const circular = { name: 'loop' }
 circular.self = circular
 
@@ -337,6 +346,7 @@ export default async () => {
     deprecated: [old(), old()],
     deepEqual: [isDeepStrictEqual({ a: [1, { b: 2 }] }, { a: [1, { b: 2 }] }), isDeepStrictEqual({ a: 1 }, { a: '1' })],
     encoder: new util.TextDecoder().decode(new util.TextEncoder().encode('ünï')),
+    error: inspect(new HttpError('not found')),
   }
 }
 "#;

@@ -147,8 +147,11 @@
     const name = err.name === undefined ? 'Error' : String(err.name);
     const message = err.message === undefined ? '' : String(err.message);
     const head = message === '' ? name : `${name}: ${message}`;
-    // QuickJS's stack holds the frames only; Node's starts with the header.
-    const frames = typeof err.stack === 'string' ? err.stack.replace(/\n+$/, '') : '';
+    // QuickJS's stack holds the frames only; Node's starts with the header. flux's own
+    // frames are left out, as runtime/stack.rs leaves them out of records.
+    const frames = typeof err.stack === 'string'
+      ? err.stack.split('\n').filter((line) => line.trim() !== '' && !line.includes('(flux:') && !line.includes('at flux:')).join('\n')
+      : '';
     let base = frames === '' ? `[${head}]` : frames.startsWith(head) ? frames : `${head}\n${frames}`;
     if (ctx.indentationLvl !== 0) base = base.replace(/\n/g, `\n${' '.repeat(ctx.indentationLvl)}`);
     return base;
@@ -329,7 +332,8 @@
         if (keys.length === 0) return base;
       } else if (value instanceof Error) {
         base = errorBase(ctx, value);
-        keys = keys.filter((k) => k !== 'stack' && k !== 'message' && k !== '__fluxSite');
+        // An own name or message the header already shows is not repeated.
+        keys = keys.filter((k) => k !== '__fluxSite' && !((k === 'name' || k === 'message' || k === 'stack') && typeof value[k] === 'string' && base.includes(value[k])));
         if (Object.prototype.hasOwnProperty.call(value, 'cause') && !keys.includes('cause')) keys.push('cause');
         if (keys.length === 0) return base;
       } else if (toTag(value) === 'Arguments') {
