@@ -94,8 +94,11 @@ export default async () => {
 "#;
 
 #[test]
-fn buffer_encodes_reads_and_writes_bytes_as_node_does() {
-    let project = Project::with_files(&[("functions/buffer.ts", BUFFER)]);
+fn buffer_and_string_decoder_encode_read_and_write_bytes_as_node_does() {
+    let project = Project::with_files(&[
+        ("functions/buffer.ts", BUFFER),
+        ("functions/decode.ts", DECODE),
+    ]);
     let server = project.start();
     assert_eq!(
         answer(&server, "/buffer"),
@@ -117,7 +120,36 @@ fn buffer_encodes_reads_and_writes_bytes_as_node_does() {
             "atob": "hi",
         })
     );
+    // A character split across writes comes out whole; a cut one ends as U+FFFD.
+    assert_eq!(
+        answer(&server, "/decode"),
+        json!({
+            "parts": ["", "€", ""],
+            "base64": "aGkhIQ==",
+            "hex": "ff01",
+            "utf16": "hi",
+            "cut": "\u{fffd}",
+        })
+    );
 }
+
+const DECODE: &str = r#"import { StringDecoder } from 'node:string_decoder'
+
+export default () => {
+  const euro = new Uint8Array([0xe2, 0x82, 0xac])
+  const utf8 = new StringDecoder('utf8')
+  const parts = [utf8.write(euro.subarray(0, 1)), utf8.write(euro.subarray(1)), utf8.end()]
+  const b64 = new StringDecoder('base64')
+  const hex = new StringDecoder('hex')
+  return {
+    parts,
+    base64: b64.write(new Uint8Array([104, 105, 33, 33])) + b64.end(),
+    hex: hex.write(new Uint8Array([255, 1])),
+    utf16: new StringDecoder('utf16le').write(new Uint8Array([104, 0, 105, 0])),
+    cut: new StringDecoder('utf8').end(new Uint8Array([0xe2, 0x82])),
+  }
+}
+"#;
 
 const BUFFER: &str = r#"import { Buffer, atob } from 'node:buffer'
 import util from 'node:util'

@@ -1,6 +1,6 @@
 //! Node's built-in modules that pure npm packages commonly import (`node:events`,
 //! `node:buffer`, `node:util`, `node:crypto`, `node:process`, `node:path`, `node:url`,
-//! `node:timers`), and
+//! `node:timers`, `node:string_decoder`), and
 //! what flux offers instead of the others (`node:fs`, `node:http`, …).
 //!
 //! Each module is built once per context, on its first import, by a JS factory in
@@ -24,6 +24,7 @@ const PROVIDED: &[&str] = &[
     "path",
     "path/posix",
     "process",
+    "string_decoder",
     "timers",
     "timers/promises",
     "url",
@@ -44,7 +45,6 @@ fn instead(name: &str) -> Option<&'static str> {
         "stream" | "stream/promises" | "stream/web" => "flux has no streams; read a body whole (await req.text(), await res.arrayBuffer())",
         "zlib" => "flux has no compression; fetch decompresses responses itself",
         "querystring" => "use URLSearchParams",
-        "string_decoder" => "use TextDecoder (new TextDecoder().decode(bytes, { stream: true }))",
         "async_hooks" => "flux has no AsyncLocalStorage; pass ctx (or what you need of it) along",
         "perf_hooks" => "use Date.now()",
         "vm" => "functions cannot evaluate code from strings",
@@ -106,9 +106,11 @@ const BUFFER: &str = include_str!("../../../vendor/npm/buffer/index.js");
 const BASE64_JS: &str = include_str!("../../../vendor/npm/base64-js/index.js");
 const IEEE754: &str = include_str!("../../../vendor/npm/ieee754/index.js");
 const EVENTS: &str = include_str!("../../../vendor/npm/events/events.js");
+const STRING_DECODER: &str = include_str!("../../../vendor/npm/string_decoder/string_decoder.js");
 const PATH: &str = include_str!("../../../vendor/npm/path-browserify/index.js");
 const CRYPTO_JS: &str = include_str!("../js/node/crypto.js");
 const PROCESS_JS: &str = include_str!("../js/node/process.js");
+const STRING_DECODER_JS: &str = include_str!("../js/node/string_decoder.js");
 const TIMERS_JS: &str = include_str!("../js/node/timers.js");
 const URL_JS: &str = include_str!("../js/node/url.js");
 const UTIL_JS: &str = include_str!("../js/node/util.js");
@@ -161,6 +163,19 @@ fn build<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Object<'js>> {
             Ok(buffer)
         }
         "events" => commonjs(ctx, "events", EVENTS, None),
+        "string_decoder" => {
+            // It asks safe-buffer for Buffer, which node:buffer's is (safe-buffer re-exports it).
+            let buffer = builtin_exports(ctx, "buffer")?
+                .ok_or_else(|| Exception::throw_internal(ctx, "node:buffer is missing"))?;
+            let deps = Object::new(ctx.clone())?;
+            deps.set("safe-buffer", buffer)?;
+            let natives = Object::new(ctx.clone())?;
+            natives.set(
+                "vendored",
+                commonjs(ctx, "string_decoder", STRING_DECODER, Some(deps))?,
+            )?;
+            factory(ctx, "string_decoder", STRING_DECODER_JS, natives)
+        }
         "path" | "path/posix" => {
             // path.resolve starts from the working directory; a function has none, so it
             // resolves against the root.
