@@ -73,8 +73,18 @@ pub fn complete_error(error: &mut ErrorInfo, sources: &Sources, request: &Execut
 }
 
 /// `(module, line, column)` of the first frame of a QuickJS stack in the project's code:
-/// `    at handler (send.ts:6:12)` or `    at send.ts:6:12`.
+/// `    at handler (send.ts:6:12)` or `    at send.ts:6:12`. `None` when the error was raised
+/// in a package or a Node built-in (`flux:node/…`): the project's line called it, and its
+/// expression is not what failed.
 fn first_project_frame(stack: &str) -> Option<(&str, u32, u32)> {
+    let raised_in_library = stack
+        .lines()
+        .filter_map(|frame| frame.trim().strip_prefix("at "))
+        .find(|at| !at.ends_with("(native)"))
+        .is_some_and(|at| at.contains("(flux:node/") || at.contains("node_modules/"));
+    if raised_in_library {
+        return None;
+    }
     stack.lines().find_map(|frame| {
         let at = frame.trim().strip_prefix("at ")?;
         let place = match at.rsplit_once(" (") {
