@@ -287,8 +287,14 @@ fn json_module(name: &str, source: &str) -> std::result::Result<String, ts::Synt
 
 /// The first static import of module `name` (its JavaScript `code`) that cannot be loaded, and
 /// its line: a file that does not exist, or a name its module does not export. QuickJS would
-/// refuse it too, but naming neither the importer's line nor what the module has.
-fn check_imports(root: &Path, name: &str, code: &str) -> Option<(ImportError, usize)> {
+/// refuse it too, but naming neither the importer's line nor what the module has. `builtin`
+/// gives the names a Node built-in (`node:events`) exports.
+fn check_imports(
+    root: &Path,
+    name: &str,
+    code: &str,
+    builtin: &dyn Fn(&str) -> Option<Vec<String>>,
+) -> Option<(ImportError, usize)> {
     let syntax = imports::read(code)?;
     for import in &syntax.imports {
         let module = match find_module(root, name, &import.specifier) {
@@ -299,7 +305,11 @@ fn check_imports(root: &Path, name: &str, code: &str) -> Option<(ImportError, us
             continue;
         }
         let mut seen = Vec::new();
-        let Some(exports) = exports_of(root, &module, &mut seen) else {
+        let exports = match module.starts_with("node:") {
+            true => builtin(&module),
+            false => exports_of(root, &module, &mut seen),
+        };
+        let Some(exports) = exports else {
             continue;
         };
         let Some(missing) = import.names.iter().find(|n| !exports.contains(n)) else {
@@ -389,7 +399,8 @@ impl Loader for ProjectLoader {
         let code =
             javascript(name, source).map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
         self.sources.keep(name, &code);
-        if let Some((error, line)) = check_imports(&self.root, name, &code) {
+        let builtin = |module: &str| node::export_names(ctx, module);
+        if let Some((error, line)) = check_imports(&self.root, name, &code, &builtin) {
             return Err(throw_import_error(ctx, &error, format!("{name}:{line}")));
         }
         Module::declare(ctx.clone(), name, code)
@@ -409,7 +420,8 @@ mod tests {
         write("_a.ts", "export const sendMail = 1\nexport * from './_b'\n").expect("a");
         write("_b.ts", "export function sendSms() {}\nexport default 2\n").expect("b");
         let check = |code: &str| {
-            check_imports(root.path(), "f.ts", code).map(|(error, line)| (error.to_string(), line))
+            check_imports(root.path(), "f.ts", code, &|_| None)
+                .map(|(error, line)| (error.to_string(), line))
         };
         assert_eq!(check("import { sendMail, sendSms } from './_a'\n"), None);
         assert_eq!(

@@ -18,10 +18,8 @@ fn answer(server: &Server, path: &str) -> serde_json::Value {
 
 #[test]
 fn events_emit_in_order_and_throw_an_unhandled_error_and_timers_wait_as_node_does() {
-    let project = Project::with_files(&[
-        ("functions/events.ts", EVENTS),
-        ("functions/wait.ts", WAIT),
-    ]);
+    let project =
+        Project::with_files(&[("functions/events.ts", EVENTS), ("functions/wait.ts", WAIT)]);
     let server = project.start();
     assert_eq!(
         answer(&server, "/events"),
@@ -460,6 +458,10 @@ fn a_node_module_flux_lacks_fails_at_its_import_saying_what_to_use_instead() {
             "// Reads a file\nimport { readFileSync } from 'node:fs'\nexport default () => readFileSync('x')\n",
         ),
         (
+            "functions/typo.ts",
+            "import { EventEmiter } from 'node:events'\nexport default () => new EventEmiter()\n",
+        ),
+        (
             "functions/spawn.ts",
             "import { spawn } from 'child_process'\nexport default () => spawn('ls')\n",
         ),
@@ -491,4 +493,11 @@ fn a_node_module_flux_lacks_fails_at_its_import_saying_what_to_use_instead() {
             json!("spawn.ts:1")
         )
     );
+    // A name the built-in does not export is found at its line, with what it does export.
+    let (message, location) = failure("/typo");
+    assert!(
+        message.starts_with("Could not find export 'EventEmiter' in module 'node:events'; it exports EventEmitter, "),
+        "{message}"
+    );
+    assert_eq!(location, json!("typo.ts:1"));
 }

@@ -489,7 +489,8 @@ fn an_error_raised_inside_a_package_or_built_in_is_not_completed_at_the_callers_
     // The caller's `decoder.write(bytes)` did not fail: code inside the built-in did.
     let built_in = "    at utf8FillLast (flux:node/vendor/string_decoder.js:12:5)\n    at default (decode.ts:6:20)\n";
     assert_eq!(first_project_frame(built_in), None);
-    let package = "    at parse (../node_modules/zod/lib/index.js:12:5)\n    at default (f.ts:2:3)\n";
+    let package =
+        "    at parse (../node_modules/zod/lib/index.js:12:5)\n    at default (f.ts:2:3)\n";
     assert_eq!(first_project_frame(package), None);
     // A native frame on top (a callback that is not a function) still points at the caller.
     let native = "    at forEach (native)\n    at default (f.ts:2:3)\n";

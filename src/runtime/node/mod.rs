@@ -142,6 +142,15 @@ pub fn builtin_exports<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Opti
     Ok(Some(exports))
 }
 
+/// The names built-in module `name` (`node:events`) exports, `default` included; `None` when
+/// it cannot be built (its import then fails with the reason).
+pub fn export_names(ctx: &Ctx<'_>, name: &str) -> Option<Vec<String>> {
+    let exports = builtin_exports(ctx, name).ok()??;
+    let mut names: Vec<String> = exports.keys::<String>().filter_map(|k| k.ok()).collect();
+    names.push("default".into());
+    Some(names)
+}
+
 /// Builds built-in `name`'s exports (never cached: see [`builtin_exports`]).
 fn build<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Object<'js>> {
     match name {
