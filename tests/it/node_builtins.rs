@@ -116,6 +116,7 @@ fn buffer_and_string_decoder_encode_read_and_write_bytes_as_node_does() {
             "inspected": "<Buffer 66 6c 75 78>",
             "byteLength": 3,
             "atob": "hi",
+            "base64url": ["aGk_Pn4", "hi?>~", 5, true],
         })
     );
     // A character split across writes comes out whole; a cut one ends as U+FFFD.
@@ -173,6 +174,7 @@ export default () => {
     inspected: util.inspect(Buffer.from('flux')),
     byteLength: Buffer.byteLength('€'),
     atob: atob('aGk='),
+    base64url: [Buffer.from('hi?>~').toString('base64url'), Buffer.from('aGk_Pn4', 'base64url').toString(), Buffer.byteLength('aGk_Pn4', 'base64url'), Buffer.isEncoding('base64url')],
   }
 }
 "#;

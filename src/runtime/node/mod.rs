@@ -108,6 +108,7 @@ const IEEE754: &str = include_str!("../../../vendor/npm/ieee754/index.js");
 const EVENTS: &str = include_str!("../../../vendor/npm/events/events.js");
 const STRING_DECODER: &str = include_str!("../../../vendor/npm/string_decoder/string_decoder.js");
 const PATH: &str = include_str!("../../../vendor/npm/path-browserify/index.js");
+const BUFFER_JS: &str = include_str!("../js/node/buffer.js");
 const CRYPTO_JS: &str = include_str!("../js/node/crypto.js");
 const PROCESS_JS: &str = include_str!("../js/node/process.js");
 const STRING_DECODER_JS: &str = include_str!("../js/node/string_decoder.js");
@@ -160,16 +161,9 @@ fn build<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Object<'js>> {
             let deps = Object::new(ctx.clone())?;
             deps.set("base64-js", base64)?;
             deps.set("ieee754", ieee754)?;
-            let buffer = commonjs(ctx, "buffer", BUFFER, Some(deps))?;
-            // What Node's node:buffer also exports, when flux has them as globals.
-            let globals = ctx.globals();
-            for name in ["atob", "btoa", "Blob", "File"] {
-                let value: rquickjs::Value = globals.get(name)?;
-                if !value.is_undefined() {
-                    buffer.set(name, value)?;
-                }
-            }
-            Ok(buffer)
+            let natives = Object::new(ctx.clone())?;
+            natives.set("vendored", commonjs(ctx, "buffer", BUFFER, Some(deps))?)?;
+            factory(ctx, "buffer", BUFFER_JS, natives)
         }
         "events" => commonjs(ctx, "events", EVENTS, None),
         "string_decoder" => {
