@@ -152,7 +152,7 @@ pub fn export_names(ctx: &Ctx<'_>, name: &str) -> Option<Vec<String>> {
     Some(names)
 }
 
-/// Builds built-in `name`'s exports (never cached: see [`builtin_exports`]).
+/// Builds built-in `name`'s exports; [`builtin_exports`] keeps them.
 fn build<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Object<'js>> {
     match name {
         "buffer" => {

@@ -10,7 +10,7 @@
   // The bytes of `data` (a string in `encoding`, a Buffer, a typed array, a DataView, an
   // ArrayBuffer), as a Uint8Array the host reads.
   const bytesOf = (data, encoding, what) => {
-    if (typeof data === 'string') return Buffer.from(data, encoding === 'base64url' ? 'base64' : encoding);
+    if (typeof data === 'string') return Buffer.from(data, encoding);
     if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (data instanceof ArrayBuffer) return new Uint8Array(data);
     throw new TypeError(`The "${what}" argument must be of type string or an instance of Buffer, TypedArray, or DataView. Received ${data === null ? 'null' : typeof data}`);
@@ -19,9 +19,7 @@
   // A digest as `encoding` says: a Buffer when none is given, as in Node.
   const encode = (bytes, encoding) => {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (encoding === undefined || encoding === 'buffer') return buffer;
-    if (encoding === 'base64url') return buffer.toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
-    return buffer.toString(encoding);
+    return encoding === undefined || encoding === 'buffer' ? buffer : buffer.toString(encoding);
   };
 
   // What Hash and Hmac share: update until digest, then nothing.
