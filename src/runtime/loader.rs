@@ -12,6 +12,7 @@ use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::{Ctx, Exception, Module, Result};
 
+use super::node::{self, Builtin};
 use super::ts::{self, strip_types};
 
 mod imports;
@@ -117,6 +118,13 @@ impl ProjectResolver {
 enum ImportError {
     #[error("cannot import '{name}' from {base}: only relative imports of project files ('./x.ts') are supported")]
     NotRelative { name: String, base: String },
+    #[error("cannot import '{name}' from {base}: flux does not provide {module}; {instead}")]
+    NodeBuiltin {
+        name: String,
+        base: String,
+        module: String,
+        instead: &'static str,
+    },
     #[error("cannot import '{name}' from {base}: it is outside the project")]
     Outside { name: String, base: String },
     #[error("cannot import '{name}' from {base}: no such file in the project{}", closest.as_ref().map(|c| format!(" (did you mean '{c}'?)")).unwrap_or_default())]
@@ -146,6 +154,18 @@ fn exported(names: &[String]) -> String {
 /// The module name `name` imported from module `base` stands for: a project file, with its
 /// extension or an `index` file found as Node finds them.
 fn find_module(root: &Path, base: &str, name: &str) -> std::result::Result<String, ImportError> {
+    match node::builtin(name) {
+        Some(Builtin::Provided(module)) => return Ok(module),
+        Some(Builtin::Missing(module, instead)) => {
+            return Err(ImportError::NodeBuiltin {
+                name: name.into(),
+                base: base.into(),
+                module,
+                instead,
+            })
+        }
+        None => {}
+    }
     let relative = name.starts_with("./") || name.starts_with("../");
     let candidate = if base == HOST_SCRIPT {
         Some(name.to_string())
@@ -278,8 +298,14 @@ fn json_module(name: &str, source: &str) -> std::result::Result<String, ts::Synt
 
 /// The first static import of module `name` (its JavaScript `code`) that cannot be loaded, and
 /// its line: a file that does not exist, or a name its module does not export. QuickJS would
-/// refuse it too, but naming neither the importer's line nor what the module has.
-fn check_imports(root: &Path, name: &str, code: &str) -> Option<(ImportError, usize)> {
+/// refuse it too, but naming neither the importer's line nor what the module has. `builtin`
+/// gives the names a Node built-in (`node:events`) exports.
+fn check_imports(
+    root: &Path,
+    name: &str,
+    code: &str,
+    builtin: &dyn Fn(&str) -> Option<Vec<String>>,
+) -> Option<(ImportError, usize)> {
     let syntax = imports::read(code)?;
     for import in &syntax.imports {
         let module = match find_module(root, name, &import.specifier) {
@@ -290,7 +316,11 @@ fn check_imports(root: &Path, name: &str, code: &str) -> Option<(ImportError, us
             continue;
         }
         let mut seen = Vec::new();
-        let Some(exports) = exports_of(root, &module, &mut seen) else {
+        let exports = match module.starts_with("node:") {
+            true => builtin(&module),
+            false => exports_of(root, &module, &mut seen),
+        };
+        let Some(exports) = exports else {
             continue;
         };
         let Some(missing) = import.names.iter().find(|n| !exports.contains(n)) else {
@@ -360,6 +390,9 @@ impl Loader for ProjectLoader {
         name: &str,
         _attributes: Option<ImportAttributes<'js>>,
     ) -> Result<Module<'js, Declared>> {
+        if name.starts_with("node:") {
+            return node::declare(ctx, name);
+        }
         let path = functions_dir(&self.root).join(name);
         // A symlink must not lead code out of the project.
         let inside = match (path.canonicalize(), self.root.canonicalize()) {
@@ -377,7 +410,8 @@ impl Loader for ProjectLoader {
         let code = javascript(&self.root, name, source)
             .map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
         self.sources.keep(name, &code);
-        if let Some((error, line)) = check_imports(&self.root, name, &code) {
+        let builtin = |module: &str| node::export_names(ctx, module);
+        if let Some((error, line)) = check_imports(&self.root, name, &code, &builtin) {
             return Err(throw_import_error(ctx, &error, format!("{name}:{line}")));
         }
         Module::declare(ctx.clone(), name, code)
@@ -397,7 +431,8 @@ mod tests {
         write("_a.ts", "export const sendMail = 1\nexport * from './_b'\n").expect("a");
         write("_b.ts", "export function sendSms() {}\nexport default 2\n").expect("b");
         let check = |code: &str| {
-            check_imports(root.path(), "f.ts", code).map(|(error, line)| (error.to_string(), line))
+            check_imports(root.path(), "f.ts", code, &|_| None)
+                .map(|(error, line)| (error.to_string(), line))
         };
         assert_eq!(check("import { sendMail, sendSms } from './_a'\n"), None);
         assert_eq!(

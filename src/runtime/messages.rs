@@ -73,8 +73,18 @@ pub fn complete_error(error: &mut ErrorInfo, sources: &Sources, request: &Execut
 }
 
 /// `(module, line, column)` of the first frame of a QuickJS stack in the project's code:
-/// `    at handler (send.ts:6:12)` or `    at send.ts:6:12`.
+/// `    at handler (send.ts:6:12)` or `    at send.ts:6:12`. `None` when the error was raised
+/// in a package or a Node built-in (`flux:node/…`): the project's line called it, and its
+/// expression is not what failed.
 fn first_project_frame(stack: &str) -> Option<(&str, u32, u32)> {
+    let raised_in_library = stack
+        .lines()
+        .filter_map(|frame| frame.trim().strip_prefix("at "))
+        .find(|at| !at.ends_with("(native)"))
+        .is_some_and(|at| at.contains("(flux:node/") || at.contains("node_modules/"));
+    if raised_in_library {
+        return None;
+    }
     stack.lines().find_map(|frame| {
         let at = frame.trim().strip_prefix("at ")?;
         let place = match at.rsplit_once(" (") {
@@ -304,7 +314,7 @@ const GLOBAL_MEMBERS: &[(&str, &[&str])] = &[
 fn node_global(name: &str) -> Option<&'static str> {
     Some(match name {
         "process" => "flux functions have no process; read the variables the config's `env` names from ctx.env (ctx.env.API_KEY)",
-        "Buffer" => "flux has no Buffer; use Uint8Array, TextEncoder/TextDecoder, and btoa/atob for base64",
+        "Buffer" => "flux has no Buffer global; import { Buffer } from 'node:buffer', or use Uint8Array, TextEncoder/TextDecoder, and btoa/atob for base64",
         "require" => "functions are ES modules; import instead (import { x } from './lib/x.ts')",
         "module" | "exports" => "functions are ES modules; export instead (export default async (req, ctx) => …)",
         "__dirname" | "__filename" => "functions cannot read the project's files; import data instead (import data from './data.json')",

@@ -9,6 +9,7 @@ mod host;
 mod jobs;
 mod loader;
 mod messages;
+mod node;
 mod record;
 mod recorder;
 mod sql;

@@ -23,6 +23,7 @@ use serde_json::{json, Map, Value};
 use super::host::{self, Crash, Event, ExecState, HostError, HostState, Json, Purpose, Token};
 use super::loader::{ProjectLoader, ProjectResolver, Sources, HOST_SCRIPT};
 use super::messages::complete_error;
+use super::node;
 use super::recorder::Recorder;
 use super::stack;
 use super::tag::{self, RuntimeTag};
@@ -725,6 +726,9 @@ impl Worker {
         })));
         let state = &self.state;
         let crash = &self.crash;
+        // node:process's `env`, as ctx.env has it (read at each use: the config may change).
+        let config = Arc::clone(&self.shared);
+        let env: node::Env = Box::new(move || declared_env(&config.config().env));
         let internals = context.with(|ctx| -> Result<Persistent<Object<'static>>, String> {
             let setup = || -> rquickjs::Result<Persistent<Object<'static>>> {
                 let mut web: rquickjs::Value = host::web_natives(&ctx)?.into_value();
@@ -743,6 +747,7 @@ impl Worker {
                     rquickjs::Exception::throw_type(&ctx, "web/install.js returned no object")
                 })?;
                 let host = host::install(&ctx, state, crash)?;
+                node::install(&ctx, env)?;
                 let mut options = EvalOptions::default();
                 options.filename = Some(HOST_SCRIPT.into());
                 let factory: Function = ctx.eval_with_options(HOST_JS, options)?;

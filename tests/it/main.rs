@@ -20,6 +20,7 @@ mod jsx;
 mod locations;
 mod messages;
 mod module_forms;
+mod node_builtins;
 mod npm;
 mod queue;
 mod reload;

@@ -301,6 +301,11 @@
   for (const key of ['constructor', 'toString']) allowOverride(Function.prototype, key);
   for (const E of ERRORS) for (const key of ['constructor', 'name', 'message', 'toString']) allowOverride(E.prototype, key);
   allowOverride(Array.prototype, 'toString');
+  // Subclasses of Uint8Array (node:buffer's Buffer, and the copies of it packages bundle)
+  // define these on their own prototype.
+  for (const key of ['toString', 'toLocaleString', 'fill', 'includes', 'indexOf', 'lastIndexOf', 'slice']) {
+    allowOverride(Object.getPrototypeOf(Uint8Array.prototype), key);
+  }
 
   // Freezes everything reachable from `roots` (properties, accessors, prototypes). It runs
   // once per context over every built-in, so it makes as few calls per object as it can.

@@ -483,3 +483,18 @@ fn a_helpers_ctx_parameter_is_flux_ctx() {
         Some("ctx.db.inset is not a function (did you mean insert?)")
     );
 }
+
+#[test]
+fn an_error_raised_inside_a_package_or_built_in_is_not_completed_at_the_callers_line() {
+    // The caller's `decoder.write(bytes)` did not fail: code inside the built-in did.
+    let built_in = "    at utf8FillLast (flux:node/vendor/string_decoder.js:12:5)\n    at default (decode.ts:6:20)\n";
+    assert_eq!(first_project_frame(built_in), None);
+    let package =
+        "    at parse (../node_modules/zod/lib/index.js:12:5)\n    at default (f.ts:2:3)\n";
+    assert_eq!(first_project_frame(package), None);
+    // A native frame on top (a callback that is not a function) still points at the caller.
+    let native = "    at forEach (native)\n    at default (f.ts:2:3)\n";
+    assert_eq!(first_project_frame(native), Some(("f.ts", 2, 3)));
+    let host = "    at default (f.ts:2:3)\n    at <anonymous> (flux:host.js:395:18)\n";
+    assert_eq!(first_project_frame(host), Some(("f.ts", 2, 3)));
+}
