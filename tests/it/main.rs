@@ -31,6 +31,7 @@ mod tail;
 mod terminal;
 mod trace;
 mod two_projects;
+mod vendored;
 mod why_code;
 mod why_sql;
 mod workers_routes;

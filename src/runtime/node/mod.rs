@@ -106,7 +106,8 @@ const BUFFER: &str = include_str!("../../../vendor/npm/buffer/index.js");
 const BASE64_JS: &str = include_str!("../../../vendor/npm/base64-js/index.js");
 const IEEE754: &str = include_str!("../../../vendor/npm/ieee754/index.js");
 const EVENTS: &str = include_str!("../../../vendor/npm/events/events.js");
-const STRING_DECODER: &str = include_str!("../../../vendor/npm/string_decoder/string_decoder.js");
+const STRING_DECODER: &str =
+    include_str!("../../../vendor/npm/string_decoder/lib/string_decoder.js");
 const PATH: &str = include_str!("../../../vendor/npm/path-browserify/index.js");
 const BUFFER_JS: &str = include_str!("../js/node/buffer.js");
 const CRYPTO_JS: &str = include_str!("../js/node/crypto.js");
