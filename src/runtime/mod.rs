@@ -9,6 +9,7 @@ mod host;
 mod jobs;
 mod loader;
 mod messages;
+pub mod multipart;
 mod record;
 mod recorder;
 mod sql;

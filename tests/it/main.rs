@@ -27,6 +27,8 @@ mod tail;
 mod terminal;
 mod trace;
 mod two_projects;
+mod web_forms;
+mod web_globals;
 mod why_code;
 mod why_sql;
 mod workers_routes;
