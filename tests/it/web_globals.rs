@@ -76,3 +76,38 @@ fn what_a_microtask_throws_is_an_uncaught_error_of_its_execution() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("a queueMicrotask callback threw"), "{out}");
 }
+
+#[test]
+fn events_follow_the_dom_standard_where_node_20_does_not() {
+    // Node 20 lets a passive listener cancel, keeps `cancelBubble` after the dispatch and lets
+    // an event be dispatched again from its own listener: the DOM standard says otherwise.
+    let project = Project::with_files(&[(
+        "functions/events.ts",
+        "export default () => {\n\
+           const target = new EventTarget()\n\
+           const event = new Event('x', { cancelable: true })\n\
+           const seen: unknown[] = []\n\
+           target.addEventListener('x', (e) => { e.preventDefault(); seen.push(e.defaultPrevented) }, { passive: true })\n\
+           target.addEventListener('x', (e) => {\n\
+             e.stopPropagation()\n\
+             seen.push(e.cancelBubble)\n\
+             try { target.dispatchEvent(e) } catch (err: any) { seen.push(err.name) }\n\
+           })\n\
+           target.addEventListener('x', (e) => { e.returnValue = false; seen.push('third') })\n\
+           const notCancelled = target.dispatchEvent(event)\n\
+           return { seen, notCancelled, cancelBubble: event.cancelBubble, defaultPrevented: event.defaultPrevented }\n\
+         }",
+    )]);
+    let server = project.start();
+    let reply = server.get("/events");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.json(),
+        json!({
+            "seen": [false, true, "InvalidStateError", "third"],
+            "notCancelled": false,
+            "cancelBubble": false,
+            "defaultPrevented": true,
+        })
+    );
+}
