@@ -39,6 +39,24 @@ fn encoding_of(label: &str) -> Option<&'static Encoding> {
 }
 
 pub(super) fn install<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> rquickjs::Result<()> {
+    // UTF-8 decoding in one call, without a decoder object (a body's text, a percent-decoded
+    // URL part): a BOM is skipped unless `ignoreBOM`, malformed bytes become U+FFFD.
+    natives.set(
+        "decodeUTF8",
+        Function::new(
+            ctx.clone(),
+            |bytes: TypedArray<'js, u8>, ignore_bom: bool| -> String {
+                // SAFETY: the bytes are read here and no JavaScript runs until this returns.
+                let input = unsafe { bytes.as_bytes() }.unwrap_or_default();
+                let decoded = if ignore_bom {
+                    encoding_rs::UTF_8.decode_without_bom_handling(input).0
+                } else {
+                    encoding_rs::UTF_8.decode_with_bom_removal(input).0
+                };
+                decoded.into_owned()
+            },
+        )?,
+    )?;
     natives.set(
         "encodingName",
         Function::new(ctx.clone(), |label: String| {

@@ -41,7 +41,7 @@
   }
 
   // Decoding is encoding_rs's (host/encoding.rs): one native decoder per TextDecoder.
-  const decodeUTF8 = (bytes, ignoreBOM) => natives.decode(natives.newDecoder('utf-8', false, !!ignoreBOM), bytes, false);
+  const decodeUTF8 = (bytes, ignoreBOM) => natives.decodeUTF8(bytes, !!ignoreBOM);
 
   function toU8(v) {
     if (v instanceof Uint8Array) return v;
