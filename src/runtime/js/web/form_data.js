@@ -129,7 +129,8 @@
       return form;
     }
     if (essence === 'application/x-www-form-urlencoded') {
-      for (const [name, value] of new URLSearchParams(decodeUTF8(bytes, false))) list.push([name, value]);
+      // The urlencoded parser decodes "without BOM": a leading U+FEFF stays part of the first name.
+      for (const [name, value] of new URLSearchParams(decodeUTF8(bytes, true))) list.push([name, value]);
       return form;
     }
     throw new TypeError(`Could not parse content as FormData: its Content-Type is ${contentType ? `"${contentType}"` : 'missing'}, not multipart/form-data or application/x-www-form-urlencoded`);
