@@ -1,6 +1,7 @@
 // Ambient types for flux functions, workers and config. No imports needed: everything here is global.
 
-/** The request an HTTP handler receives; `body` is parsed from JSON when the content type says so. */
+/** The request an HTTP handler receives; `body` is parsed by its content type: JSON as its value; a form
+ * (urlencoded or multipart) as an object of fields, a file as a `File`, a repeated field as an array; else text. */
 interface FluxRequest<Body = any> { method: string; path: string; query: Record<string, string>; headers: Record<string, string>; body: Body }
 
 /** The job a worker receives; `data` is the payload given to `ctx.queue.enqueue`. */
@@ -56,7 +57,7 @@ interface FluxConfig {
 type BufferSource = ArrayBufferView | ArrayBuffer;
 type HeadersInit = [string, string][] | Record<string, string> | Headers;
 /** What a `Response`, `Request` or `fetch` body may be. */
-type BodyInit = string | BufferSource | URLSearchParams | FluxBodyStream;
+type BodyInit = string | BufferSource | URLSearchParams | Blob | FormData | FluxBodyStream;
 
 /** A body's bytes as `Response.body` and `Request.body` give them. */
 interface FluxBodyStream {
@@ -167,3 +168,25 @@ interface Request extends Body {
   readonly signal: AbortSignal; readonly url: string; clone(): Request;
 }
 declare var Request: { prototype: Request; new(input: string | URL | Request, init?: RequestInit): Request };
+
+// Blob, File, FormData, and form bodies (the File API, XHR's FormData, Fetch's Body). A Blob and a
+// FormData are bodies too (`BodyInit`).
+type BlobPart = BufferSource | Blob | string;
+interface Blob {
+  readonly size: number; readonly type: string;
+  slice(start?: number, end?: number, contentType?: string): Blob;
+  text(): Promise<string>; arrayBuffer(): Promise<ArrayBuffer>; bytes(): Promise<Uint8Array>; stream(): FluxBodyStream;
+}
+declare var Blob: { prototype: Blob; new(blobParts?: BlobPart[], options?: { type?: string; endings?: 'transparent' | 'native' }): Blob };
+interface File extends Blob { readonly name: string; readonly lastModified: number; readonly webkitRelativePath: string }
+declare var File: { prototype: File; new(fileBits: BlobPart[], fileName: string, options?: { type?: string; endings?: 'transparent' | 'native'; lastModified?: number }): File };
+type FormDataEntryValue = File | string;
+interface FormData {
+  append(name: string, value: string | Blob, fileName?: string): void; set(name: string, value: string | Blob, fileName?: string): void;
+  get(name: string): FormDataEntryValue | null; getAll(name: string): FormDataEntryValue[]; has(name: string): boolean; delete(name: string): void;
+  forEach(callback: (value: FormDataEntryValue, key: string, parent: FormData) => void, thisArg?: any): void;
+  entries(): IterableIterator<[string, FormDataEntryValue]>; keys(): IterableIterator<string>; values(): IterableIterator<FormDataEntryValue>;
+  [Symbol.iterator](): IterableIterator<[string, FormDataEntryValue]>;
+}
+declare var FormData: { prototype: FormData; new(): FormData };
+interface Body { blob(): Promise<Blob>; formData(): Promise<FormData> }

@@ -255,6 +255,8 @@ pub struct Uncaught {
 pub enum UncaughtOrigin {
     Timer,
     Rejection,
+    /// A `queueMicrotask` callback threw.
+    Microtask,
 }
 
 fn default_error_name() -> String {

@@ -370,6 +370,7 @@ pub fn render_trace(
             let origin = match uncaught.origin {
                 UncaughtOrigin::Timer => "in a timer",
                 UncaughtOrigin::Rejection => "unhandled rejection",
+                UncaughtOrigin::Microtask => "in a microtask",
             };
             let after = if uncaught.after_end {
                 ", after the function returned"

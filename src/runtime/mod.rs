@@ -10,6 +10,7 @@ mod jobs;
 mod loader;
 mod messages;
 mod node;
+pub mod multipart;
 mod record;
 mod recorder;
 mod sql;

@@ -41,16 +41,18 @@ use crate::store::StoreWrite;
 /// The web globals, a file per standard, in the order they are evaluated: common.js makes the
 /// shared `web` object from the natives, each later file adds to it, install.js (last) puts the
 /// globals in place and returns the helpers host.js uses.
-const WEB_JS: [(&str, &str); 8] = [
+const WEB_JS: [(&str, &str); 10] = [
     ("flux:web/common.js", include_str!("js/web/common.js")),
     ("flux:web/dom.js", include_str!("js/web/dom.js")),
     ("flux:web/encoding.js", include_str!("js/web/encoding.js")),
     ("flux:web/base64.js", include_str!("js/web/base64.js")),
+    ("flux:web/file.js", include_str!("js/web/file.js")),
     (
         "flux:web/structured_clone.js",
         include_str!("js/web/structured_clone.js"),
     ),
     ("flux:web/url.js", include_str!("js/web/url.js")),
+    ("flux:web/form_data.js", include_str!("js/web/form_data.js")),
     ("flux:web/fetch.js", include_str!("js/web/fetch.js")),
     ("flux:web/install.js", include_str!("js/web/install.js")),
 ];

@@ -21,6 +21,7 @@ use serde_json::{json, Map, Value};
 use crate::api::ErrorBody;
 use crate::project::{is_private_worker, route_for_path, worker_not_served};
 use crate::record::{ExecId, Kind, Links};
+use crate::runtime::multipart;
 use crate::runtime::{
     is_json_content_type, now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared,
 };
@@ -230,9 +231,11 @@ fn is_form_content_type(content_type: &str) -> bool {
         .is_ok_and(|parsed| parsed.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.as_ref())
 }
 
-/// The request body as `req.body`: parsed JSON (for a JSON content type) or form data, else
-/// the text as a string, or nothing.
-fn parse_body(headers: &HeaderMap, bytes: &Bytes) -> Result<Value, Refusal> {
+/// The request body as `req.body`: parsed JSON (for a JSON content type) or form data (a
+/// repeated field as an array; an uploaded file as `{ name, type, base64 }`, which the glue
+/// makes a `File`), else the text as a string, or nothing. An upload's `recorded` body becomes
+/// its fields with its files' names, types and sizes.
+fn parse_body(headers: &HeaderMap, bytes: &Bytes, recorded: &mut Value) -> Result<Value, Refusal> {
     if bytes.is_empty() {
         return Ok(Value::Null);
     }
@@ -247,13 +250,31 @@ fn parse_body(headers: &HeaderMap, bytes: &Bytes) -> Result<Value, Refusal> {
         });
     }
     if is_form_content_type(content_type) {
-        return Ok(Value::Object(
-            form_urlencoded::parse(bytes)
-                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-                .collect(),
-        ));
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(bytes)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        return Ok(multipart::collect(&pairs, |(_, v)| {
+            Value::String(v.clone())
+        }));
+    }
+    if is_multipart_content_type(content_type) {
+        return multipart::parse(content_type, bytes.clone())
+            .map(|parts| {
+                *recorded = multipart::recorded_value(&parts);
+                multipart::body_value(&parts)
+            })
+            .map_err(|e| Refusal {
+                status: StatusCode::BAD_REQUEST,
+                message: e.to_string(),
+            });
     }
     Ok(Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+fn is_multipart_content_type(content_type: &str) -> bool {
+    content_type
+        .parse::<mime::Mime>()
+        .is_ok_and(|parsed| parsed.essence_str() == mime::MULTIPART_FORM_DATA.as_ref())
 }
 
 async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Response {
@@ -332,7 +353,11 @@ async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Respons
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
         execution.recorded_input["body"] = recorded_body(&bytes, content_type);
-        parse_body(&parts.headers, &bytes)
+        parse_body(
+            &parts.headers,
+            &bytes,
+            &mut execution.recorded_input["body"],
+        )
     });
     let body = match parsed {
         Ok(body) => body,

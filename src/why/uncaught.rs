@@ -19,6 +19,11 @@ pub(super) fn uncaught(record: &ExecutionRecord) -> Option<Finding> {
             "a timer's callback threw",
             "→ Catch errors inside the timer's callback (try/catch), or await the work in the function instead of a timer",
         ),
+        UncaughtOrigin::Microtask => (
+            "uncaught-microtask-error",
+            "a queueMicrotask callback threw",
+            "→ Catch errors inside the callback (try/catch), or await the work in the function instead",
+        ),
         UncaughtOrigin::Rejection => (
             "uncaught-rejection",
             "a promise was rejected and nobody handled it",

@@ -32,6 +32,8 @@ mod terminal;
 mod trace;
 mod two_projects;
 mod vendored;
+mod web_forms;
+mod web_globals;
 mod why_code;
 mod why_sql;
 mod workers_routes;

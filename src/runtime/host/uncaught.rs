@@ -24,13 +24,21 @@ pub struct Unhandled {
 
 pub(super) fn install<'js>(ctx: &Ctx<'js>, bridge: &Bridge) -> rquickjs::Result<Function<'js>> {
     let b = bridge.clone();
-    Function::new(ctx.clone(), move |ctx: Ctx<'js>, error: Value<'js>| {
-        let info = describe(&ctx, &error);
-        b.run_quietly(&ctx, |state| {
-            let token = state.current;
-            state.record_uncaught(token, UncaughtOrigin::Timer, info);
-        });
-    })
+    // `origin` is "microtask" for a queueMicrotask callback, else a timer's.
+    Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, error: Value<'js>, origin: rquickjs::function::Opt<String>| {
+            let info = describe(&ctx, &error);
+            let origin = match origin.0.as_deref() {
+                Some("microtask") => UncaughtOrigin::Microtask,
+                _ => UncaughtOrigin::Timer,
+            };
+            b.run_quietly(&ctx, |state| {
+                let token = state.current;
+                state.record_uncaught(token, origin, info);
+            });
+        },
+    )
 }
 
 /// The tracker QuickJS calls when a promise is rejected with no handler (`handled` false),

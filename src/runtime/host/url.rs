@@ -86,6 +86,8 @@ pub fn web_natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
             parse(&input, base.as_deref())
         })?,
     )?;
+    super::encoding::install(ctx, &natives)?;
+    super::form::install(ctx, &natives)?;
     Ok(natives)
 }
 

@@ -134,6 +134,21 @@
   globalThis.setInterval = (fn, ms, ...args) => schedule(fn, ms, args, true);
   globalThis.clearTimeout = clear;
   globalThis.clearInterval = clear;
+  // QuickJS drops what a microtask throws: here it is an uncaught error of the execution, as
+  // Node reports it.
+  const nativeQueueMicrotask = globalThis.queueMicrotask;
+  globalThis.queueMicrotask = function queueMicrotask(callback) {
+    if (typeof callback !== 'function') {
+      throw new TypeError(`Failed to execute 'queueMicrotask': The callback provided as parameter 1 is not a function.`);
+    }
+    nativeQueueMicrotask(() => {
+      try {
+        callback();
+      } catch (e) {
+        host.uncaught(e, 'microtask');
+      }
+    });
+  };
 
   const bytesToBase64 = (bytes) => {
     let binary = '';
@@ -391,6 +406,11 @@
           if (typeof handler !== 'function') {
             const param = meta.kind === 'job' ? 'job' : 'req';
             throw new TypeError(`${specifier} must export a default function: export default async function handler(${param}, ctx) { … }`);
+          }
+          // An upload's files arrive encoded (server/mod.rs): made Files here.
+          if (meta.kind === 'http' && input.body !== null && typeof input.body === 'object' &&
+              /^multipart\/form-data/i.test(String(input.headers['content-type'] || '').trim())) {
+            web.filesFromHost(input.body);
           }
           return handler(input, makeCtx(token, meta));
         }, (error) => {

@@ -34,15 +34,20 @@
       init = init ?? {};
       P.set(this, {
         type: String(type), bubbles: !!init.bubbles, cancelable: !!init.cancelable, composed: !!init.composed,
-        defaultPrevented: false, stop: false, target: null, currentTarget: null, eventPhase: 0, timeStamp: now(),
+        defaultPrevented: false, stop: false, stopPropagation: false, target: null, currentTarget: null, eventPhase: 0,
+        timeStamp: now(), dispatching: false, inPassive: false,
       });
     }
     get srcElement() { return slot(this).target; }
     get returnValue() { return !slot(this).defaultPrevented; }
+    set returnValue(v) { if (!v) this.preventDefault(); }
+    get cancelBubble() { return slot(this).stopPropagation; }
+    set cancelBubble(v) { if (v) slot(this).stopPropagation = true; }
     get isTrusted() { return false; }
-    preventDefault() { const s = slot(this); if (s.cancelable) s.defaultPrevented = true; }
-    stopPropagation() {}
-    stopImmediatePropagation() { slot(this).stop = true; }
+    // A passive listener cannot cancel (the DOM standard's "in passive listener" flag).
+    preventDefault() { const s = slot(this); if (s.cancelable && !s.inPassive) s.defaultPrevented = true; }
+    stopPropagation() { slot(this).stopPropagation = true; }
+    stopImmediatePropagation() { const s = slot(this); s.stop = s.stopPropagation = true; }
     composedPath() { const s = slot(this); return s.currentTarget ? [s.currentTarget] : []; }
   }
   getters(Event, ['type', 'bubbles', 'cancelable', 'composed', 'defaultPrevented', 'target', 'currentTarget', 'eventPhase', 'timeStamp']);
@@ -69,7 +74,7 @@
       let list = map.get(type);
       if (!list) map.set(type, (list = []));
       if (list.some((l) => l.callback === callback && l.capture === capture)) return;
-      list.push({ callback, capture, once: !!obj.once, removed: false });
+      list.push({ callback, capture, once: !!obj.once, passive: !!obj.passive, removed: false });
       if (obj.signal) obj.signal.addEventListener('abort', () => this.removeEventListener(type, callback, capture));
     }
     removeEventListener(type, callback, options) {
@@ -83,21 +88,28 @@
       const map = listeners(this);
       if (!(event instanceof Event)) throw new TypeError('The "event" argument must be an instance of Event.');
       const s = slot(event);
+      if (s.dispatching) throw new DOMException('The event is already being dispatched.', 'InvalidStateError');
+      s.dispatching = true;
       s.target = s.currentTarget = this;
       s.eventPhase = 2;
       for (const l of (map.get(s.type) || []).slice()) {
         if (l.removed) continue;
         if (l.once) this.removeEventListener(s.type, l.callback, l.capture);
+        s.inPassive = l.passive;
         try {
           if (typeof l.callback === 'function') l.callback.call(this, event);
           else l.callback.handleEvent(event);
         } catch (e) {
           report(e); // a throwing listener must not stop the dispatch or the dispatcher
         }
+        s.inPassive = false;
         if (s.stop) break;
       }
       s.currentTarget = null;
       s.eventPhase = 0;
+      s.dispatching = false;
+      // The flags are cleared for a later dispatch of the same event.
+      s.stop = s.stopPropagation = false;
       return !s.defaultPrevented;
     }
   }

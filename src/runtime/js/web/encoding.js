@@ -1,8 +1,8 @@
-// The Encoding standard: UTF-8, TextEncoder and TextDecoder.
+// The Encoding standard: TextEncoder (UTF-8, here) and TextDecoder (every encoding, on encoding_rs).
 // One file of the web globals (see common.js): it takes what it uses from `web` and adds what it defines.
 ((web) => {
   'use strict';
-  const { Object, TypeError, RangeError, String, Uint8Array, ArrayBuffer, P, slot, tag } = web;
+  const { Object, TypeError, String, Uint8Array, ArrayBuffer, P, slot, tag, natives } = web;
 
   function writeCodePoint(out, n, c) {
     if (c < 0x80) out[n++] = c;
@@ -40,67 +40,8 @@
     return out.slice(0, n);
   }
 
-  const decoderState = (fatal, ignoreBOM) => ({ cp: 0, need: 0, seen: 0, lo: 0x80, hi: 0xbf, bomDone: false, fatal, ignoreBOM });
-
-  // The WHATWG UTF-8 decoder; `st` carries partial sequences between streaming calls.
-  function utf8Decode(bytes, st, stream) {
-    let { cp, need, seen, lo, hi } = st;
-    let out = '', k = 0;
-    const units = new Uint16Array(8192);
-    const flush = () => { out += String.fromCharCode.apply(null, units.subarray(0, k)); k = 0; };
-    const push = (c) => {
-      if (!st.bomDone) {
-        st.bomDone = true;
-        if (c === 0xfeff && !st.ignoreBOM) return;
-      }
-      if (k > 8190) flush();
-      if (c > 0xffff) { c -= 0x10000; units[k++] = 0xd800 + (c >> 10); units[k++] = 0xdc00 + (c & 0x3ff); }
-      else units[k++] = c;
-    };
-    const bad = () => {
-      if (st.fatal) {
-        Object.assign(st, decoderState(st.fatal, st.ignoreBOM));
-        throw new TypeError('The encoded data was not valid for encoding utf-8');
-      }
-      push(0xfffd);
-    };
-    for (let i = 0; i < bytes.length; i++) {
-      const b = bytes[i];
-      if (need === 0) {
-        if (b < 0x80) {
-          st.bomDone = true;
-          if (k > 8190) flush();
-          units[k++] = b;
-        } else if (b >= 0xc2 && b <= 0xdf) { need = 1; cp = b & 0x1f; }
-        else if (b >= 0xe0 && b <= 0xef) {
-          if (b === 0xe0) lo = 0xa0;
-          if (b === 0xed) hi = 0x9f;
-          need = 2; cp = b & 0xf;
-        } else if (b >= 0xf0 && b <= 0xf4) {
-          if (b === 0xf0) lo = 0x90;
-          if (b === 0xf4) hi = 0x8f;
-          need = 3; cp = b & 7;
-        } else bad();
-        continue;
-      }
-      if (b < lo || b > hi) {
-        cp = need = seen = 0; lo = 0x80; hi = 0xbf;
-        bad();
-        i--; // the offending byte starts over
-        continue;
-      }
-      lo = 0x80; hi = 0xbf;
-      cp = (cp << 6) | (b & 0x3f);
-      if (++seen === need) { push(cp); cp = need = seen = 0; }
-    }
-    if (!stream && need) { cp = need = seen = 0; lo = 0x80; hi = 0xbf; bad(); }
-    Object.assign(st, { cp, need, seen, lo, hi });
-    if (!stream) Object.assign(st, decoderState(st.fatal, st.ignoreBOM));
-    flush();
-    return out;
-  }
-
-  const decodeUTF8 = (bytes, ignoreBOM) => utf8Decode(bytes, decoderState(false, ignoreBOM), false);
+  // Decoding is encoding_rs's (host/encoding.rs): one native decoder per TextDecoder.
+  const decodeUTF8 = (bytes, ignoreBOM) => natives.decodeUTF8(bytes, !!ignoreBOM);
 
   function toU8(v) {
     if (v instanceof Uint8Array) return v;
@@ -129,22 +70,23 @@
   }
   tag(TextEncoder);
 
-  const UTF8_LABELS = ['utf-8', 'utf8', 'unicode-1-1-utf-8', 'unicode11utf8', 'unicode20utf8', 'x-unicode20utf8'];
-
   class TextDecoder {
-    constructor(label = 'utf-8', options) {
-      const name = String(label).trim().toLowerCase();
-      if (!UTF8_LABELS.includes(name)) throw new RangeError(`The "${label}" encoding is not supported`);
+    constructor(label = 'utf-8', options = undefined) {
+      if (options !== undefined && options !== null && typeof options !== 'object' && typeof options !== 'function') {
+        throw new TypeError("Failed to construct 'TextDecoder': The provided value is not of type 'TextDecoderOptions'.");
+      }
       options = options ?? {};
-      P.set(this, decoderState(!!options.fatal, !!options.ignoreBOM));
+      const fatal = !!options.fatal, ignoreBOM = !!options.ignoreBOM;
+      const decoder = natives.newDecoder(String(label), fatal, ignoreBOM);
+      P.set(this, { decoder, encoding: natives.encodingName(String(label)), fatal, ignoreBOM });
     }
-    get encoding() { return 'utf-8'; }
+    get encoding() { return slot(this).encoding; }
     get fatal() { return slot(this).fatal; }
     get ignoreBOM() { return slot(this).ignoreBOM; }
-    decode(input, options) {
+    decode(input = undefined, options = undefined) {
       const st = slot(this);
       const bytes = input === undefined || input === null ? new Uint8Array(0) : toU8(input);
-      return utf8Decode(bytes, st, !!(options && options.stream));
+      return natives.decode(st.decoder, bytes, !!(options && options.stream));
     }
   }
   tag(TextDecoder);

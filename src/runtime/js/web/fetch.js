@@ -2,7 +2,7 @@
 // One file of the web globals (see common.js): it takes what it uses from `web` and adds what it defines.
 ((web) => {
   'use strict';
-  const { Object, Array, JSON, Promise, Error, TypeError, RangeError, Symbol, Map, String, Number, Math, Uint8Array, ArrayBuffer, P, slot, hidden, tag, getters, needArgs, AbortSignal, AbortController, utf8Encode, decodeUTF8, toU8, URLSearchParams, parseURL, serializeURL, invalidURL, URL } = web;
+  const { Object, Array, JSON, Promise, Error, TypeError, RangeError, Symbol, Map, String, Number, Math, Uint8Array, ArrayBuffer, P, slot, hidden, tag, getters, needArgs, AbortSignal, AbortController, utf8Encode, decodeUTF8, toU8, URLSearchParams, parseURL, serializeURL, invalidURL, URL, Blob, makeBlob, blobBytes, FormData, encodeMultipart, parseFormBody } = web;
 
   const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
   const headerName = (name) => {
@@ -95,6 +95,8 @@
   const NULL_BODY_STATUS = [101, 103, 204, 205, 304];
   const REDIRECT_STATUS = [301, 302, 303, 307, 308];
 
+  // A Content-Type as a Blob's type: printable ASCII, lowercase (else none).
+  const blobType = (t) => (/^[\x20-\x7e]*$/.test(t) ? t.toLowerCase() : '');
   const copyData = (d) => (d instanceof Uint8Array ? d.slice() : d);
   const toBytes = (d) => (d == null ? new Uint8Array(0) : typeof d === 'string' ? utf8Encode(d) : new Uint8Array(toU8(d)));
   const unusable = () => new TypeError('Body is unusable: Body has already been read');
@@ -144,6 +146,8 @@
     if (body == null) return [null, null];
     if (typeof body === 'string') return [body, TEXT_TYPE];
     if (body instanceof URLSearchParams) return [body.toString(), FORM_TYPE];
+    if (body instanceof Blob) return [blobBytes(body), body.type || null];
+    if (body instanceof FormData) return encodeMultipart(body);
     if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return [new Uint8Array(toU8(body)), null];
     if (body instanceof BodyStream) {
       const st = slot(body), owner = slot(st.owner);
@@ -197,6 +201,14 @@
     }
     arrayBuffer() { return consume(this).then((d) => toBytes(d).buffer); }
     bytes() { return consume(this).then(toBytes); }
+    blob() {
+      const type = slot(this).headers.get('content-type');
+      return consume(this).then((d) => makeBlob(toBytes(d), type === null ? '' : blobType(type)));
+    }
+    formData() {
+      const type = slot(this).headers.get('content-type');
+      return consume(this).then((d) => parseFormBody(toBytes(d), type));
+    }
   }
 
   const toStatus = (v) => {
