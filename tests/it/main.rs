@@ -27,6 +27,7 @@ mod tail;
 mod terminal;
 mod trace;
 mod two_projects;
+mod web_conformance;
 mod why_code;
 mod why_sql;
 mod workers_routes;
