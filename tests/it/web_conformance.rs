@@ -23,6 +23,7 @@ fn url_setters_and_form_lists_follow_the_url_standard() {
            return {\n\
              href: url.href,\n\
              origin: new URL('blob:https://example.com:8/uuid').origin,\n\
+             fileHost: new URL('/c:/foo/bar', 'file://host/path').href,\n\
              kept: kept.href,\n\
              invalidHref,\n\
              form: [...new URLSearchParams('a=%zz&b=%C2&+c+=1&&')],\n\
@@ -40,6 +41,8 @@ fn url_setters_and_form_lists_follow_the_url_standard() {
         serde_json::json!({
             "href": "https://user@example.org/c%20d?x=1&q=a%2Bb+c",
             "origin": "https://example.com:8",
+            // A file: URL keeps its host before a drive letter (the current standard).
+            "fileHost": "file://host/c:/foo/bar",
             "kept": "http://a.com/",
             "invalidHref": "TypeError",
             "form": [["a", "%zz"], ["b", "\u{FFFD}"], [" c ", "1"]],

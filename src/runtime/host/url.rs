@@ -1,11 +1,12 @@
-//! The URL standard for js/web/url.js: `URL` parsing, its getters and setters (the `url` crate's
-//! `quirks` module, which implements the WHATWG API on top of its parser) and the
+//! The URL standard for js/web/url.js: `URL` parsing, its getters and setters (ada, through the
+//! `ada-url` crate: the implementation Node uses, which follows the current standard where the
+//! `url` crate still differs, e.g. hosts and drive letters of `file:` URLs) and the
 //! `application/x-www-form-urlencoded` parser and serializer behind `URLSearchParams`
-//! (`form_urlencoded`). Native because both crates are exact and far cheaper than interpreted
+//! (`form_urlencoded`). Native because both are exact and far cheaper than interpreted
 //! JavaScript (each `fetch` parses its URL).
 
+use ada_url::Url;
 use rquickjs::{Ctx, Function, IntoJs, Object};
-use url::{quirks, Url};
 
 /// A parsed URL as url.js's `URL` reads it: the serialization and every attribute's getter value.
 #[derive(Debug, PartialEq)]
@@ -26,60 +27,44 @@ pub struct UrlParts {
 impl UrlParts {
     fn of(url: &Url) -> Self {
         UrlParts {
-            href: quirks::href(url).to_string(),
-            origin: origin(url),
-            protocol: quirks::protocol(url).to_string(),
-            username: quirks::username(url).to_string(),
-            password: quirks::password(url).to_string(),
-            host: quirks::host(url).to_string(),
-            hostname: quirks::hostname(url).to_string(),
-            port: quirks::port(url).to_string(),
-            pathname: quirks::pathname(url).to_string(),
-            search: quirks::search(url).to_string(),
-            hash: quirks::hash(url).to_string(),
+            href: url.href().to_string(),
+            origin: url.origin(),
+            protocol: url.protocol().to_string(),
+            username: url.username().to_string(),
+            password: url.password().to_string(),
+            host: url.host().to_string(),
+            hostname: url.hostname().to_string(),
+            port: url.port().to_string(),
+            pathname: url.pathname().to_string(),
+            search: url.search().to_string(),
+            hash: url.hash().to_string(),
         }
-    }
-}
-
-/// The URL's origin; a `blob:` URL's is its path's when that is an `http(s):` URL, else opaque
-/// (the url crate gives one for any special scheme inside).
-fn origin(url: &Url) -> String {
-    if url.scheme() != "blob" {
-        return quirks::origin(url);
-    }
-    match Url::parse(url.path()) {
-        Ok(inner) if matches!(inner.scheme(), "http" | "https") => quirks::origin(&inner),
-        _ => "null".to_string(),
     }
 }
 
 /// Parses `input` against `base` (itself a URL string): `None` when either is invalid.
 pub fn parse(input: &str, base: Option<&str>) -> Option<UrlParts> {
-    let base = match base {
-        Some(base) => Some(Url::parse(base).ok()?),
-        None => None,
-    };
-    let url = Url::options().base_url(base.as_ref()).parse(input).ok()?;
-    Some(UrlParts::of(&url))
+    Url::parse(input, base).ok().map(|url| UrlParts::of(&url))
 }
 
 /// The URL `href` after setting `attribute` to `value` as the URL standard's setters do (an
 /// invalid value leaves the URL as it was); `None` for an invalid `href`, or an invalid value
 /// given to the `href` setter, which throws.
 pub fn set(href: &str, attribute: &str, value: &str) -> Option<UrlParts> {
-    let mut url = Url::parse(href).ok()?;
+    let mut url = Url::parse(href, None).ok()?;
     // A setter's `Err(())` means "the value is invalid: the URL stays as it was", as the standard says.
+    let value = Some(value);
     match attribute {
-        "href" => quirks::set_href(&mut url, value).ok()?,
-        "protocol" => quirks::set_protocol(&mut url, value).unwrap_or(()),
-        "username" => quirks::set_username(&mut url, value).unwrap_or(()),
-        "password" => quirks::set_password(&mut url, value).unwrap_or(()),
-        "host" => quirks::set_host(&mut url, value).unwrap_or(()),
-        "hostname" => quirks::set_hostname(&mut url, value).unwrap_or(()),
-        "port" => quirks::set_port(&mut url, value).unwrap_or(()),
-        "pathname" => quirks::set_pathname(&mut url, value),
-        "search" => quirks::set_search(&mut url, value),
-        "hash" => quirks::set_hash(&mut url, value),
+        "href" => url.set_href(value?).ok()?,
+        "protocol" => url.set_protocol(value?).unwrap_or(()),
+        "username" => url.set_username(value).unwrap_or(()),
+        "password" => url.set_password(value).unwrap_or(()),
+        "host" => url.set_host(value).unwrap_or(()),
+        "hostname" => url.set_hostname(value).unwrap_or(()),
+        "port" => url.set_port(value).unwrap_or(()),
+        "pathname" => url.set_pathname(value).unwrap_or(()),
+        "search" => url.set_search(value),
+        "hash" => url.set_hash(value),
         _ => return None,
     }
     Some(UrlParts::of(&url))
