@@ -2,7 +2,8 @@
 // `test`/`async_test`/`promise_test` functions and `assert_*` helpers the .any.js files call.
 //
 // run.mjs evaluates this text, then the test's META scripts and the test itself, as the body
-// of one function `(resources, timeoutMs) => Promise<{ tests, error }>`, in flux and in Node
+// of one function `(resources, timeoutMs, __wptTitle) => Promise<{ tests, error }>` (the title
+// names the tests that have no name, as testharness.js does), in flux and in Node
 // alike, so both runtimes are measured by the same code. `resources` holds the JSON files the
 // test fetches (keyed by the path as the test spells it); `fetch` here serves only those.
 
@@ -426,7 +427,7 @@ class Test {
   }
 }
 
-function test(func, name) {
+function test(func, name = __wptTitle) {
   const t = new Test(name);
   t.step(func, t, t);
   t.done();
@@ -438,26 +439,35 @@ function async_test(func, name) {
     name = func;
     func = null;
   }
-  const t = new Test(name);
+  const t = new Test(name === undefined ? __wptTitle : name);
   __wptWaiting.push(t);
   if (func) t.step(func, t, t);
   return t;
 }
 
-function promise_test(func, name) {
+function promise_test(func, name = __wptTitle) {
   __wptPromiseTests.push({ func, name });
 }
 
+// `setup({ single_test: true })`: the whole file is one test, which `done()` passes.
+let __wptSingle = null;
+
 function setup(funcOrOptions, maybeOptions) {
+  const options = typeof funcOrOptions === 'function' ? maybeOptions : funcOrOptions;
+  if (options && options.single_test && !__wptSingle) {
+    __wptSingle = new Test(__wptTitle);
+    __wptWaiting.push(__wptSingle);
+  }
   if (typeof funcOrOptions === 'function') funcOrOptions();
-  return maybeOptions;
 }
 
 function promise_setup(func) {
   __wptPromiseTests.push({ func, setup: true });
 }
 
-function done() {}
+function done() {
+  if (__wptSingle) __wptSingle.done();
+}
 function add_completion_callback() {}
 function add_result_callback() {}
 function add_start_callback() {}

@@ -126,7 +126,9 @@ function build(rel) {
     if (existsSync(file)) resources[path] = JSON.parse(readFileSync(file, 'utf8'));
   }
   const body = `${harness}\ntry {\n${code}\n} catch (e) {\n  __wptError = 'the file threw: ' + String(e) + '\\n' + (e && e.stack);\n}\nreturn __wptFinish(timeoutMs);\n`;
-  return { body, resources };
+  // Tests without a name take the file's title, as in testharness.js.
+  const title = /^\/\/ META: title=(.+)$/m.exec(source)?.[1].trim() || posix.basename(rel);
+  return { body, resources, title };
 }
 
 // Node: the same body in this process (each file's harness state lives in its own call).
@@ -134,11 +136,11 @@ let nodeUncaught = null;
 process.on('uncaughtException', (e) => { nodeUncaught = e; });
 process.on('unhandledRejection', () => {});
 
-async function runInNode(body, resources) {
+async function runInNode(body, resources, title) {
   nodeUncaught = null;
   try {
-    const run = new Function('resources', 'timeoutMs', body);
-    const result = await run(resources, TIMEOUT_MS);
+    const run = new Function('resources', 'timeoutMs', '__wptTitle', body);
+    const result = await run(resources, TIMEOUT_MS, title);
     if (nodeUncaught && !result.error) result.error = `uncaught: ${nodeUncaught.message}`;
     return result;
   } catch (e) {
@@ -148,10 +150,10 @@ async function runInNode(body, resources) {
 
 // flux: one project whose one function evaluates the posted body and answers its results.
 const FUNCTION = `export default async function handler(req) {
-  const { body, resources, timeoutMs } = req.body
+  const { body, resources, timeoutMs, title } = req.body
   try {
-    const run = new Function('resources', 'timeoutMs', body)
-    return await run(resources, timeoutMs)
+    const run = new Function('resources', 'timeoutMs', '__wptTitle', body)
+    return await run(resources, timeoutMs, title)
   } catch (e) {
     return { tests: [], error: 'could not run: ' + (e && e.message) }
   }
@@ -185,12 +187,12 @@ async function startFlux() {
   throw new Error(`flux dev did not start: ${stderr}`);
 }
 
-async function runInFlux(flux, body, resources) {
+async function runInFlux(flux, body, resources, title) {
   try {
     const response = await fetch(`${flux.url}/wpt`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ body, resources, timeoutMs: TIMEOUT_MS }),
+      body: JSON.stringify({ body, resources, timeoutMs: TIMEOUT_MS, title }),
     });
     const text = await response.text();
     if (response.status !== 200) return { tests: [], error: `HTTP ${response.status}: ${text.slice(0, 300)}` };
@@ -209,8 +211,8 @@ const perFile = [];
 try {
   for (const rel of files) {
     if (verbose) process.stderr.write(`${rel}\n`);
-    const { body, resources } = build(rel);
-    const [inFlux, inNode] = [await runInFlux(flux, body, resources), await runInNode(body, resources)];
+    const { body, resources, title } = build(rel);
+    const [inFlux, inNode] = [await runInFlux(flux, body, resources, title), await runInNode(body, resources, title)];
     const fluxPass = new Map(inFlux.tests.map((t) => [t.name, t]));
     const nodePass = new Map(inNode.tests.map((t) => [t.name, t]));
     const names = new Set([...fluxPass.keys(), ...nodePass.keys()]);
