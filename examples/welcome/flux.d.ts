@@ -190,3 +190,10 @@ interface FormData {
 }
 declare var FormData: { prototype: FormData; new(): FormData };
 interface Body { blob(): Promise<Blob>; formData(): Promise<FormData> }
+/** The DOM's `CustomEvent`: an `Event` carrying `detail`. */
+interface CustomEventInit<T = any> { bubbles?: boolean; cancelable?: boolean; composed?: boolean; detail?: T }
+interface CustomEvent<T = any> extends Event {
+  readonly detail: T;
+  initCustomEvent(type: string, bubbles?: boolean, cancelable?: boolean, detail?: T): void;
+}
+declare var CustomEvent: { prototype: CustomEvent; new <T>(type: string, eventInitDict?: CustomEventInit<T>): CustomEvent<T> };

@@ -34,6 +34,7 @@ mod two_projects;
 mod vendored;
 mod web_forms;
 mod web_globals;
+mod web_conformance;
 mod why_code;
 mod why_sql;
 mod workers_routes;

@@ -118,7 +118,8 @@
   const schedule = (fn, ms, args, repeat) => {
     if (typeof fn !== 'function') throw new TypeError('the callback must be a function');
     const id = nextTimerId++;
-    const delay = Math.max(0, Number(ms) || 0);
+    // HTML's timeout is a WebIDL `long` (ToInt32: 2 ** 32 is 0), and a negative one is 0.
+    const delay = Math.max(0, Number(ms) | 0);
     const at = site();
     const token = host.timers.set(id, delay, at);
     timers.set(id, { fn: () => fn(...args), delay: repeat ? delay : null, token, at });

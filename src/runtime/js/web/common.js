@@ -1,7 +1,7 @@
 // Web-standard globals for the flux runtime, in pure JavaScript, one file per standard.
 // Each file is a plain script evaluated in a fresh QuickJS context before user code, in the order
 // worker.rs lists them. This one makes `web`: the built-ins the files use, captured before user code
-// can replace the globals, the natives the host hands in (`natives.parseURL`), and the shared helpers.
+// can replace the globals, the natives the host hands in (`natives.urlParse`), and the shared helpers.
 // Every later file takes what it uses from `web` and adds what it defines; install.js puts the
 // globals in place and returns the helpers host.js uses. The host defines console, fetch, timers and
 // crypto. Only AbortSignal.timeout (setTimeout) and listener-error reporting (console.error) touch them.
@@ -41,9 +41,49 @@
       : s;
   };
 
+  // WebIDL pair iterators (`iterable<K, V>`): entries/keys/values/forEach/@@iterator on C, whose
+  // iterators read `list(o)` again at every step, so changes made while iterating are seen.
+  const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
+  const iterable = (C, list) => {
+    const state = new WeakMap();
+    const proto = Object.create(IteratorPrototype);
+    Object.defineProperty(proto, 'next', {
+      value: function next() {
+        const st = state.get(this);
+        if (st === undefined) throw new TypeError('Illegal invocation');
+        const pairs = list(st.target);
+        if (st.index >= pairs.length) return { value: undefined, done: true };
+        const [k, v] = pairs[st.index++];
+        return { value: st.kind === 'keys' ? k : st.kind === 'values' ? v : [k, v], done: false };
+      },
+      writable: true, enumerable: true, configurable: true,
+    });
+    Object.defineProperty(proto, Symbol.toStringTag, { value: `${C.name} Iterator`, configurable: true });
+    const method = (value) => ({ value, writable: true, enumerable: true, configurable: true });
+    const iterator = (kind) => ({
+      [kind]() {
+        list(this); // the brand check
+        const it = Object.create(proto);
+        state.set(it, { target: this, kind, index: 0 });
+        return it;
+      },
+    })[kind];
+    const entries = iterator('entries');
+    Object.defineProperties(C.prototype, {
+      entries: method(entries),
+      keys: method(iterator('keys')),
+      values: method(iterator('values')),
+      forEach: method(function forEach(callback, thisArg = undefined) {
+        if (typeof callback !== 'function') throw new TypeError(`Failed to execute 'forEach' on '${C.name}': parameter 1 is not of type 'Function'.`);
+        let pairs = list(this);
+        for (let i = 0; i < pairs.length; i++, pairs = list(this)) callback.call(thisArg, pairs[i][1], pairs[i][0], this);
+      }),
+      [Symbol.iterator]: { value: entries, writable: true, enumerable: false, configurable: true },
+    });
+  };
 
   return {
     natives, Object, Array, JSON, Promise, Error, TypeError, RangeError, Symbol, WeakMap, Map, String, Number, Math, Date, Uint8Array, ArrayBuffer,
-    P, slot, hidden, tag, getters, needArgs, report, usv,
+    P, slot, hidden, tag, getters, needArgs, report, usv, iterable,
   };
 })

@@ -20,9 +20,24 @@
         name = options.name === undefined ? 'Error' : options.name;
         if ('cause' in options) hidden(this, 'cause', options.cause);
       }
-      hidden(this, 'name', String(name));
+      name = String(name);
+      hidden(this, 'name', name);
+      P.set(this, { name });
     }
-    get code() { return DOM_CODES[this.name] || 0; }
+    // Brand-checked, as WebIDL attributes are (the prototype itself has no code).
+    get code() { return DOM_CODES[slot(this).name] || 0; }
+  }
+  Object.defineProperty(DOMException.prototype, 'code', { enumerable: true });
+  // The legacy code constants, on the interface and its prototype (enumerable, read-only).
+  const LEGACY_CODES = [
+    'INDEX_SIZE_ERR', 'DOMSTRING_SIZE_ERR', 'HIERARCHY_REQUEST_ERR', 'WRONG_DOCUMENT_ERR', 'INVALID_CHARACTER_ERR',
+    'NO_DATA_ALLOWED_ERR', 'NO_MODIFICATION_ALLOWED_ERR', 'NOT_FOUND_ERR', 'NOT_SUPPORTED_ERR', 'INUSE_ATTRIBUTE_ERR',
+    'INVALID_STATE_ERR', 'SYNTAX_ERR', 'INVALID_MODIFICATION_ERR', 'NAMESPACE_ERR', 'INVALID_ACCESS_ERR',
+    'VALIDATION_ERR', 'TYPE_MISMATCH_ERR', 'SECURITY_ERR', 'NETWORK_ERR', 'ABORT_ERR', 'URL_MISMATCH_ERR',
+    'QUOTA_EXCEEDED_ERR', 'TIMEOUT_ERR', 'INVALID_NODE_TYPE_ERR', 'DATA_CLONE_ERR',
+  ];
+  for (const target of [DOMException, DOMException.prototype]) {
+    LEGACY_CODES.forEach((key, i) => Object.defineProperty(target, key, { value: i + 1, enumerable: true }));
   }
   tag(DOMException);
 
@@ -34,25 +49,51 @@
       init = init ?? {};
       P.set(this, {
         type: String(type), bubbles: !!init.bubbles, cancelable: !!init.cancelable, composed: !!init.composed,
-        defaultPrevented: false, stop: false, stopPropagation: false, target: null, currentTarget: null, eventPhase: 0,
+        defaultPrevented: false, stop: false, stopPropagation: false, trusted: false, target: null, currentTarget: null, eventPhase: 0,
         timeStamp: now(), dispatching: false, inPassive: false,
       });
     }
     get srcElement() { return slot(this).target; }
     get returnValue() { return !slot(this).defaultPrevented; }
     set returnValue(v) { if (!v) this.preventDefault(); }
-    get cancelBubble() { return slot(this).stopPropagation; }
-    set cancelBubble(v) { if (v) slot(this).stopPropagation = true; }
-    get isTrusted() { return false; }
+    get isTrusted() { return slot(this).trusted; }
     // A passive listener cannot cancel (the DOM standard's "in passive listener" flag).
     preventDefault() { const s = slot(this); if (s.cancelable && !s.inPassive) s.defaultPrevented = true; }
     stopPropagation() { slot(this).stopPropagation = true; }
     stopImmediatePropagation() { const s = slot(this); s.stop = s.stopPropagation = true; }
     composedPath() { const s = slot(this); return s.currentTarget ? [s.currentTarget] : []; }
+    get cancelBubble() { return slot(this).stopPropagation === true; }
+    set cancelBubble(value) { if (value) slot(this).stopPropagation = true; }
+    // The legacy initializer: re-initializes an event that is not being dispatched.
+    initEvent(type, bubbles = false, cancelable = false) {
+      needArgs(arguments, 1, "Failed to execute 'initEvent' on 'Event'");
+      const s = slot(this);
+      if (s.dispatching) return;
+      Object.assign(s, {
+        type: String(type), bubbles: !!bubbles, cancelable: !!cancelable,
+        defaultPrevented: false, stop: false, stopPropagation: false, trusted: false, target: null,
+      });
+    }
   }
   getters(Event, ['type', 'bubbles', 'cancelable', 'composed', 'defaultPrevented', 'target', 'currentTarget', 'eventPhase', 'timeStamp']);
   Object.assign(Event, { NONE: 0, CAPTURING_PHASE: 1, AT_TARGET: 2, BUBBLING_PHASE: 3 });
   tag(Event);
+
+  class CustomEvent extends Event {
+    constructor(type, init) {
+      needArgs(arguments, 1, "Failed to construct 'CustomEvent'");
+      super(type, init);
+      slot(this).detail = init != null && init.detail !== undefined ? init.detail : null;
+    }
+    get detail() { return slot(this).detail; }
+    initCustomEvent(type, bubbles = false, cancelable = false, detail = null) {
+      needArgs(arguments, 1, "Failed to execute 'initCustomEvent' on 'CustomEvent'");
+      if (slot(this).dispatching) return;
+      this.initEvent(type, bubbles, cancelable);
+      slot(this).detail = detail;
+    }
+  }
+  tag(CustomEvent);
 
   const LISTENERS = new WeakMap();
   const listeners = (o) => {
@@ -66,10 +107,14 @@
     constructor() { LISTENERS.set(this, new Map()); }
     addEventListener(type, callback, options) {
       const map = listeners(this);
+      const obj = options !== null && typeof options === 'object' ? options : {};
+      // The options are converted before a null callback is ignored.
+      if (obj.signal !== undefined && !(obj.signal instanceof AbortSignal)) {
+        throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': member signal is not of type AbortSignal.");
+      }
       if (callback == null) return;
       type = String(type);
       const capture = captureOf(options);
-      const obj = options !== null && typeof options === 'object' ? options : {};
       if (obj.signal && obj.signal.aborted) return;
       let list = map.get(type);
       if (!list) map.set(type, (list = []));
@@ -123,7 +168,10 @@
     if (s.aborted) return;
     s.aborted = true;
     s.reason = reason === undefined ? new DOMException('This operation was aborted', 'AbortError') : reason;
-    signal.dispatchEvent(new Event('abort'));
+    // Fired by the platform, not by script: a trusted event.
+    const event = new Event('abort');
+    slot(event).trusted = true;
+    signal.dispatchEvent(event);
   }
 
   class AbortSignal extends EventTarget {
@@ -175,5 +223,5 @@
   }
   tag(AbortController);
 
-  Object.assign(web, { DOMException, Event, EventTarget, LISTENERS, AbortController, AbortSignal });
+  Object.assign(web, { DOMException, Event, CustomEvent, EventTarget, LISTENERS, AbortController, AbortSignal });
 })

@@ -2,7 +2,7 @@
 // One file of the web globals (see common.js): it takes what it uses from `web` and adds what it defines.
 ((web) => {
   'use strict';
-  const { Object, Array, JSON, Promise, Error, TypeError, RangeError, Symbol, Map, String, Number, Math, Uint8Array, ArrayBuffer, P, slot, hidden, tag, getters, needArgs, AbortSignal, AbortController, utf8Encode, decodeUTF8, toU8, URLSearchParams, parseURL, serializeURL, invalidURL, URL, Blob, makeBlob, blobBytes, FormData, encodeMultipart, parseFormBody } = web;
+  const { Object, Array, JSON, Promise, Error, TypeError, RangeError, Symbol, Map, String, Number, Math, Uint8Array, ArrayBuffer, P, slot, hidden, tag, getters, needArgs, iterable, AbortSignal, AbortController, utf8Encode, decodeUTF8, toU8, URLSearchParams, parseURL, serializeURL, invalidURL, URL, Blob, makeBlob, blobBytes, FormData, encodeMultipart, parseFormBody } = web;
 
   const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
   const headerName = (name) => {
@@ -33,33 +33,47 @@
     return out;
   }
 
+  // WebIDL ByteString: a string of code units up to U+00FF (a Symbol throws too).
+  const byteString = (value) => {
+    const s = `${value}`;
+    if (/[^\x00-\xFF]/.test(s)) throw new TypeError(`Cannot convert ${JSON.stringify(s)} to a ByteString`);
+    return s;
+  };
+
   class Headers {
     constructor(init) {
       const map = new Map();
       P.set(this, map);
-      if (init == null) return;
-      if (typeof init !== 'object' && typeof init !== 'function') {
+      if (init === undefined) return;
+      if ((typeof init !== 'object' && typeof init !== 'function') || init === null) {
         throw new TypeError("Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.");
       }
-      if (init instanceof Headers) {
+      // WebIDL's union conversion, step by step (a Proxy sees exactly these operations).
+      const iterator = init[Symbol.iterator];
+      if (P.has(init) && iterator === Headers.prototype[Symbol.iterator]) {
         for (const [k, values] of slot(init)) map.set(k, values.slice());
-      } else if (Array.isArray(init) && init.every((pair) => Array.isArray(pair) && pair.length === 2)) {
-        // The common case (fetch's responses): pairs as arrays, added without the generic path.
-        for (let i = 0; i < init.length; i++) {
-          const k = headerName(init[i][0]), v = headerValue(init[i][1]);
-          const values = map.get(k);
-          if (values) values.push(v);
-          else map.set(k, [v]);
-        }
-      } else if (init[Symbol.iterator] != null) {
-        for (const pair of init) {
-          const p = typeof pair === 'string' ? [] : Array.from(pair);
+        return;
+      }
+      // The whole init is converted before any header is added, as WebIDL does.
+      const pairs = [];
+      if (iterator !== undefined && iterator !== null) {
+        if (typeof iterator !== 'function') throw new TypeError('Header pairs are not iterable');
+        for (const pair of { [Symbol.iterator]: () => iterator.call(init) }) {
+          if ((typeof pair !== 'object' && typeof pair !== 'function') || pair === null) {
+            throw new TypeError('Header pairs must be sequences of two items');
+          }
+          const p = Array.from(pair, byteString);
           if (p.length !== 2) throw new TypeError('Header pairs must contain exactly two items');
-          this.append(p[0], p[1]);
+          pairs.push(p);
         }
       } else {
-        for (const k of Object.keys(init)) this.append(k, init[k]);
+        // record<ByteString, ByteString>: own enumerable keys in order (a Symbol key throws).
+        for (const key of Reflect.ownKeys(init)) {
+          const desc = Reflect.getOwnPropertyDescriptor(init, key);
+          if (desc !== undefined && desc.enumerable) pairs.push([byteString(key), byteString(init[key])]);
+        }
       }
+      for (const [name, value] of pairs) this.append(name, value);
     }
     append(name, value) {
       needArgs(arguments, 2, "Failed to execute 'append' on 'Headers'");
@@ -79,14 +93,8 @@
     has(name) { return slot(this).has(headerName(name)); }
     delete(name) { slot(this).delete(headerName(name)); }
     getSetCookie() { return (slot(this).get('set-cookie') || []).slice(); }
-    forEach(callback, thisArg) {
-      for (const [k, v] of headerPairs(this)) callback.call(thisArg, v, k, this);
-    }
-    entries() { return headerPairs(this)[Symbol.iterator](); }
-    keys() { return headerPairs(this).map((p) => p[0])[Symbol.iterator](); }
-    values() { return headerPairs(this).map((p) => p[1])[Symbol.iterator](); }
-    [Symbol.iterator]() { return this.entries(); }
   }
+  iterable(Headers, headerPairs);
   tag(Headers);
 
 

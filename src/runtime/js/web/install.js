@@ -1,10 +1,10 @@
 // Puts the web globals in place, and returns the helpers host.js uses.
 ((web) => {
   'use strict';
-  const { Object, slot, hidden, DOMException, Event, EventTarget, AbortController, AbortSignal, TextEncoder, TextDecoder, atob, btoa, structuredClone, Headers, URLSearchParams, URL, Response, Request, parseURL, serializeURL, setupBody, Blob, File, FormData, makeFile, natives } = web;
+  const { Object, slot, hidden, DOMException, Event, CustomEvent, EventTarget, AbortController, AbortSignal, TextEncoder, TextDecoder, atob, btoa, structuredClone, Headers, URLSearchParams, URL, Response, Request, parseURL, serializeURL, setupBody, Blob, File, FormData, makeFile, natives } = web;
 
   const globals = {
-    DOMException, Event, EventTarget, AbortController, AbortSignal, TextEncoder, TextDecoder,
+    DOMException, Event, CustomEvent, EventTarget, AbortController, AbortSignal, TextEncoder, TextDecoder,
     atob, btoa, structuredClone, Headers, URLSearchParams, URL, Response, Request, Blob, File, FormData,
   };
   for (const name of Object.keys(globals)) hidden(globalThis, name, globals[name]);

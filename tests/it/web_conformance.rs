@@ -1,0 +1,106 @@
+//! The web globals behave as the standards (and the web-platform-tests, scripts/wpt/) say, in
+//! the cases where flux used to differ: URL setters, URLSearchParams and Headers built from
+//! records and iterables, live iteration, events fired by the platform, DOMException's codes.
+
+use crate::support::Project;
+
+#[test]
+fn url_setters_and_form_lists_follow_the_url_standard() {
+    let project = Project::with_files(&[(
+        "functions/urls.ts",
+        "export default () => {\n\
+           const url = new URL('https://user@example.com:8080/a/b?x=1#top')\n\
+           url.port = '443'            // the scheme's default: dropped\n\
+           url.hostname = 'EXAMPLE.org'\n\
+           url.pathname = '/c d'\n\
+           url.searchParams.append('q', 'a+b c')\n\
+           url.hash = ''\n\
+           const kept = new URL('http://a.com/')\n\
+           kept.port = '99999'         // invalid: the URL stays as it was\n\
+           let invalidHref = ''\n\
+           try { kept.href = 'not a url' } catch (e) { invalidHref = e.constructor.name }\n\
+           const record = new URLSearchParams({ '\\uD835x': '1', xx: '2', '\\uD83Dx': '3' })\n\
+           return {\n\
+             href: url.href,\n\
+             origin: new URL('blob:https://example.com:8/uuid').origin,\n\
+             fileHost: new URL('/c:/foo/bar', 'file://host/path').href,\n\
+             kept: kept.href,\n\
+             invalidHref,\n\
+             form: [...new URLSearchParams('a=%zz&b=%C2&+c+=1&&')],\n\
+             record: [...record],\n\
+             serialized: new URLSearchParams([['a b', '*-._~&=+']]).toString(),\n\
+             domException: new URLSearchParams(DOMException).get('TIMEOUT_ERR'),\n\
+           }\n\
+         }",
+    )]);
+    let server = project.start();
+    let reply = server.get("/urls");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({
+            "href": "https://user@example.org/c%20d?x=1&q=a%2Bb+c",
+            "origin": "https://example.com:8",
+            // A file: URL keeps its host before a drive letter (the current standard).
+            "fileHost": "file://host/c:/foo/bar",
+            "kept": "http://a.com/",
+            "invalidHref": "TypeError",
+            "form": [["a", "%zz"], ["b", "\u{FFFD}"], [" c ", "1"]],
+            "record": [["\u{FFFD}x", "3"], ["xx", "2"]],
+            "serialized": "a+b=*-._%7E%26%3D%2B",
+            "domException": "23",
+        })
+    );
+}
+
+#[test]
+fn headers_and_events_follow_fetch_and_dom() {
+    let project = Project::with_files(&[(
+        "functions/headers.ts",
+        "export default () => {\n\
+           const headers = new Headers({ b: '2', a: '1' })\n\
+           const seen = []\n\
+           for (const [name] of headers) { seen.push(name); if (name === 'a') headers.append('c', '3') }\n\
+           const it = headers.keys()\n\
+           const next = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(it), 'next')\n\
+           let nullInit = ''\n\
+           try { new Headers(null) } catch (e) { nullInit = e.constructor.name }\n\
+           let notByteString = ''\n\
+           try { new Headers({ a: '\\u0100' }) } catch (e) { notByteString = e.constructor.name }\n\
+           const controller = new AbortController()\n\
+           let trusted = null\n\
+           controller.signal.addEventListener('abort', (e) => { trusted = e.isTrusted })\n\
+           controller.abort()\n\
+           const target = new EventTarget()\n\
+           let detail = null\n\
+           target.addEventListener('ping', (e) => { detail = e.detail })\n\
+           target.dispatchEvent(new CustomEvent('ping', { detail: { n: 1 } }))\n\
+           let nullSignal = ''\n\
+           try { target.addEventListener('x', null, { signal: null }) } catch (e) { nullSignal = e.constructor.name }\n\
+           return {\n\
+             seen, nullInit, notByteString, trusted, detail, nullSignal,\n\
+             iteratorNext: [next.writable, next.enumerable, next.configurable],\n\
+             syntheticTrusted: new Event('x').isTrusted,\n\
+             codes: [DOMException.ABORT_ERR, new DOMException('m', 'TimeoutError').code],\n\
+           }\n\
+         }",
+    )]);
+    let server = project.start();
+    let reply = server.get("/headers");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({
+            // Iteration is live: a header added while iterating is reached.
+            "seen": ["a", "b", "c"],
+            "nullInit": "TypeError",
+            "notByteString": "TypeError",
+            "trusted": true,
+            "detail": { "n": 1 },
+            "nullSignal": "TypeError",
+            "iteratorNext": [true, true, true],
+            "syntheticTrusted": false,
+            "codes": [20, 23],
+        })
+    );
+}
