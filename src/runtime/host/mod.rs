@@ -9,6 +9,7 @@ mod db;
 mod email;
 mod fetch;
 mod queue;
+mod subtle;
 mod timers;
 mod uncaught;
 mod url;
@@ -442,6 +443,8 @@ pub fn install<'js>(
     host.set("console", console::install(ctx, &bridge)?)?;
     host.set("timers", timers::install(ctx, &bridge)?)?;
     host.set("crypto", crypto::install(ctx)?)?;
+    // What js/subtle.js builds `crypto.subtle` on (worker.rs evaluates it before host.js).
+    host.set("subtle", subtle::install(ctx, crash)?)?;
     host.set(
         "current",
         Function::new(ctx.clone(), |ctx: Ctx<'js>| tag::current(&ctx) as f64)?,

@@ -1,0 +1,127 @@
+//! `crypto.subtle`: each algorithm against published vectors (NIST, RFC 4231, 5869, 6070, 6979,
+//! 8032) or values computed with Node 20's Web Crypto, JWTs signed by hand, key formats, the
+//! DOMExceptions of the error paths, and what an absurd PBKDF2 iteration count does.
+
+use serde_json::json;
+
+use crate::support::Project;
+
+/// Helpers every function below starts with.
+const HELPERS: &str = "const s = crypto.subtle\n\
+const te = new TextEncoder()\n\
+const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('')\n\
+const unhex = (h: string) => new Uint8Array(h.match(/../g)!.map((x) => parseInt(x, 16)))\n\
+const b64url = (b: ArrayBuffer | Uint8Array) => btoa(String.fromCharCode(...new Uint8Array(b instanceof ArrayBuffer ? b : b.buffer))).replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '')\n\
+const unb64 = (t: string) => Uint8Array.from(atob(t.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0))\n";
+
+/// A 2048-bit RSA key made by Node 20 (PKCS #8, base64), and its RS256 signature of "flux".
+const RSA_PKCS8: &str = "MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQDHfRkB7WAIdq1KNHsm+Flykf7Uhx+/j9BseLwhOb5bmxdtXiEjyDOvsYCoJifNLZcCdO9Th3GEGJlXWHa2BIMlVpX7mQQXwiQoGGZ358f5urqp2/EcCZ3koyaMUi3cGAUVuKIadWrBuqpuinXzwxMbn0wnLQ5x6L4qnAQmUKHS8HJomm8bAnzVCTMYosRmX0NK1OESBX/dv3bsSiruhQRrBxCnKjZ4rsZANbEjkNWJVK8Djb2I8VgIAXneW/1ywO0meKH8cPZQ7e4u2DJEoIJsaVAGkMdjCqaYnbEx5zvRrFxLxYnsv8JkLKnJyuSYwtJqnffDfeIIjSxKhx70bxyPAgMBAAECggEAP7BxWPurwtf86GmL/fuhNyJkbP79BGBKZy8+xQ7V9xIzbw/z3aQv2EJ/9G9GGswY38hslkryU321Cz1rnR4grr2PoeWO+HTbrU9o+5Qs9M6IhO1683wghFwQVRFxocirau1pF7BwFozdl/Aty1b3FUUM/57zcyue9ySbcI4itCDOzvBDg8dc9jPahjnLC3B1aURIYMUvM5kMq3ThzhlD2Fm3/ND7lD+M7L+w6zxtIbWMGdrMRwCuZW8pFBgGWKCKmsptchPaR4z2Dl1W6SPf8J8IFVU8XD6d3SDBa0CgBqwKgt9GoW6RG5qaMMsIwtTMIijqO9C3jBN7fJ1A6yUF/QKBgQDpRK6aZj/g0YAY4+JveSVzxNjds/9MazoEYKBki1dXftaLMNi25VxWjrP4y3WxopuOo/S2faVQSTRdtCWVFq8dswO97HwX5JuNAoy1dn8Yg+VBchClt+bsHqijX2AS0TBjOQz1rzwTeuSX2pUAP4oDTKejCSB8g4Hpc19xh79sIwKBgQDa7bgVVMJnlGgpsEQt7kQI690AbJIoc2F6sBrJcLc0RwvUlfb0Q7BKCuBOo+9Cx+af8w/Yt/PN+FLWw7yT8fTVveswSvAiuGiabdbcFGrY9B8C5bNbd5TT7z2uP4qsoQaOnGYCxOeuBzr4BZkP/6qxe/nJ5nRVNPDWt9lDO1GOpQKBgDJEvcfCHyPooc07VrGlDsAa/I0SXALw3IjS9d2U9ZaCW+OU/C610KdKi1gjKFLGcvVTOcoV24korWNADhVJ1ST2TekgzEEt36OMmBwG1C7JRZ9L4HCF5/qcRMUoKYEEmYPYaIWNZMnh4t8imJd8GdbKLxoAPoL2qAlR9pB1q3e3AoGAPAJlLxOophO76ZFzXtOsunVMgs0/0u6tjZ+v9/95eE7xIzhoFNRpAiKxEV1GPBvnT3iko1bo8VBcBJpqmnL8FYqVaQthf2Lk6U+qUXEXSJjB1113KF9C4ET3t0ebj24kCfs8yw2GI+G/fDSsnAIMm9HLylftE14Llg+W8iLUXDECgYAxhyAKKObMY7cBYmNqk+8Xbhz8HWGgkZP9G2bq2uZ+3EVhw4lgEEdmEzuBPoRf8/fM8pcg0RdX90J5sTv6+cAiy5WNmdO+TV3JMLV5PJr3u1mUu8nuK/gZ/KgbQFm7IbhuX2NsuELdS6Ey7DSN5owlFc3PPybPDP/x+oSo1gYNrA==";
+const RSA_SIGNATURE: &str = "J1D8aaagyn/iDDKuG89QmHGtfNE3l3gdVsc70OzjSijYcnuec7XYMP1vhFygWYIItdIT0cT54J7Oc49Lm9QlzBM6tsUHCMhMhSlrBNiTzHGpt0/3zEfFoo3nz7HmsVNQA9ClS4RCtQZnrHVJBE4iEwmGwARXrdQTzgbiyzS95i/6Ojey6PLvyo4uxSzFArB1/WgD9bQChSN2lLWVpTdzNUAy304gkNEdhFZFxW/kqpVjDJuxGu/k6GrttklXnYfkN5j5xsPwsMJvBEMoWsMjDb5YLbiNE02Uk6d0sidO2FxgrlzUxNfSW2Nlpy7M/XNPLk3mt5SC9NMWJX2mpwi2yw==";
+
+const VECTORS: &str = r#"
+export default async () => {
+  const out: Record<string, unknown> = {}
+  // FIPS 180 "abc".
+  for (const h of ['SHA-1', 'SHA-256', 'SHA-384', 'SHA-512']) out[h] = hex(await s.digest(h, te.encode('abc')))
+  out.digestOfView = hex(await s.digest({ name: 'sha-256' }, new DataView(te.encode('xabcx').buffer, 1, 3)))
+  // RFC 4231 test case 2.
+  for (const h of ['SHA-256', 'SHA-512']) {
+    const k = await s.importKey('raw', te.encode('Jefe'), { name: 'HMAC', hash: h }, false, ['sign', 'verify'])
+    const mac = await s.sign('HMAC', k, te.encode('what do ya want for nothing?'))
+    out[`HMAC-${h}`] = hex(mac)
+    out[`HMAC-${h}-verifies`] = await s.verify('HMAC', k, mac, te.encode('what do ya want for nothing?'))
+    out[`HMAC-${h}-rejects`] = await s.verify('HMAC', k, mac, te.encode('what do ya want for nothing!'))
+  }
+  // RFC 6070 (SHA-1) and Node 20 (SHA-256, SHA-512).
+  const password = await s.importKey('raw', te.encode('password'), 'PBKDF2', false, ['deriveBits', 'deriveKey'])
+  out['PBKDF2-SHA-1'] = hex(await s.deriveBits({ name: 'PBKDF2', salt: te.encode('salt'), iterations: 4096, hash: 'SHA-1' }, password, 160))
+  out['PBKDF2-SHA-256'] = hex(await s.deriveBits({ name: 'PBKDF2', salt: te.encode('salt'), iterations: 4096, hash: 'SHA-256' }, password, 256))
+  out['PBKDF2-SHA-512'] = hex(await s.deriveBits({ name: 'PBKDF2', salt: te.encode('salt'), iterations: 1000, hash: 'SHA-512' }, password, 512))
+  const derived = await s.deriveKey({ name: 'PBKDF2', salt: te.encode('salt'), iterations: 1000, hash: 'SHA-256' }, password, { name: 'AES-GCM', length: 256 }, true, ['encrypt'])
+  out.deriveKeyAes = [derived.algorithm, hex(await s.exportKey('raw', derived))]
+  // RFC 5869 test case 1, and deriveKey of an HMAC key (its length the hash's block size).
+  const ikm = await s.importKey('raw', unhex('0b'.repeat(22)), 'HKDF', false, ['deriveBits'])
+  out.HKDF = hex(await s.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: unhex('000102030405060708090a0b0c'), info: unhex('f0f1f2f3f4f5f6f7f8f9') }, ikm, 336))
+  const input = await s.importKey('raw', te.encode('input key'), 'HKDF', false, ['deriveKey'])
+  const hmacKey = await s.deriveKey({ name: 'HKDF', hash: 'SHA-256', salt: te.encode('salt'), info: te.encode('info') }, input, { name: 'HMAC', hash: 'SHA-256' }, true, ['sign'])
+  out.deriveKeyHmac = [hmacKey.algorithm.length, hex(await s.exportKey('raw', hmacKey))]
+  // The GCM specification's test case 2, then Node 20's values: additional data, a 96-bit
+  // tag, a 16-byte IV, a 192-bit key.
+  const zero = await s.importKey('raw', new Uint8Array(16), 'AES-GCM', false, ['encrypt'])
+  out.gcmSpec = hex(await s.encrypt({ name: 'AES-GCM', iv: new Uint8Array(12) }, zero, new Uint8Array(16)))
+  const key = Uint8Array.from({ length: 32 }, (_, i) => i)
+  const iv = Uint8Array.from({ length: 12 }, (_, i) => i)
+  const aes = await s.importKey('raw', key, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt'])
+  const sealed = await s.encrypt({ name: 'AES-GCM', iv, additionalData: te.encode('header') }, aes, te.encode('attack at dawn'))
+  out.gcm128 = hex(sealed)
+  out.gcm96 = hex(await s.encrypt({ name: 'AES-GCM', iv, additionalData: te.encode('header'), tagLength: 96 }, aes, te.encode('attack at dawn')))
+  out.gcmOpened = new TextDecoder().decode(await s.decrypt({ name: 'AES-GCM', iv, additionalData: te.encode('header') }, aes, sealed))
+  const aes128 = await s.importKey('raw', key.slice(0, 16), 'AES-GCM', false, ['encrypt'])
+  out.gcmIv16 = hex(await s.encrypt({ name: 'AES-GCM', iv: key.slice(0, 16) }, aes128, te.encode('attack at dawn')))
+  const aes192 = await s.importKey('raw', key.slice(0, 24), 'AES-GCM', false, ['encrypt'])
+  out.gcmAes192 = hex(await s.encrypt({ name: 'AES-GCM', iv }, aes192, te.encode('attack at dawn')))
+  // RFC 8032 test 1 (an empty message), the key imported as a JWK.
+  const ed = await s.importKey('jwk', { kty: 'OKP', crv: 'Ed25519',
+    d: b64url(unhex('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60')),
+    x: b64url(unhex('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a')) }, 'Ed25519', false, ['sign'])
+  out.Ed25519 = hex(await s.sign('Ed25519', ed, new Uint8Array(0)))
+  const edPublic = await s.importKey('raw', unhex('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a'), 'Ed25519', true, ['verify'])
+  out.Ed25519Verifies = await s.verify('Ed25519', edPublic, unhex(out.Ed25519 as string), new Uint8Array(0))
+  // RFC 6979 A.2.5: P-256, SHA-256, "sample" (flux signs deterministically), in IEEE P1363 form.
+  const ec = await s.importKey('jwk', { kty: 'EC', crv: 'P-256',
+    d: b64url(unhex('c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721')),
+    x: b64url(unhex('60fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb6')),
+    y: b64url(unhex('7903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d4462299')) },
+    { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign'])
+  out.ECDSA = hex(await s.sign({ name: 'ECDSA', hash: 'SHA-256' }, ec, te.encode('sample')))
+  // Node's RS256 signature with Node's key: PKCS #1 v1.5 is deterministic.
+  const rsa = await s.importKey('pkcs8', unb64(RSA_PKCS8), { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign'])
+  out.rsaAlgorithm = rsa.algorithm
+  out.RSA = b64url(await s.sign('RSASSA-PKCS1-v1_5', rsa, te.encode('flux'))) === b64url(unb64(RSA_SIGNATURE))
+  return out
+}
+"#;
+
+#[test]
+fn every_algorithm_matches_published_and_node_vectors() {
+    let source = format!(
+        "{HELPERS}const RSA_PKCS8 = '{RSA_PKCS8}'\nconst RSA_SIGNATURE = '{RSA_SIGNATURE}'\n{VECTORS}"
+    );
+    let project = Project::with_files(&[("functions/vectors.ts", &source)]);
+    let server = project.start();
+    let reply = server.get("/vectors");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.json(),
+        json!({
+            "SHA-1": "a9993e364706816aba3e25717850c26c9cd0d89d",
+            "SHA-256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "SHA-384": "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7",
+            "SHA-512": "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+            "digestOfView": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "HMAC-SHA-256": "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+            "HMAC-SHA-256-verifies": true,
+            "HMAC-SHA-256-rejects": false,
+            "HMAC-SHA-512": "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737",
+            "HMAC-SHA-512-verifies": true,
+            "HMAC-SHA-512-rejects": false,
+            "PBKDF2-SHA-1": "4b007901b765489abead49d926f721d065a429c1",
+            "PBKDF2-SHA-256": "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a",
+            "PBKDF2-SHA-512": "afe6c5530785b6cc6b1c6453384731bd5ee432ee549fd42fb6695779ad8a1c5bf59de69c48f774efc4007d5298f9033c0241d5ab69305e7b64eceeb8d834cfec",
+            "deriveKeyAes": [{"name": "AES-GCM", "length": 256}, "632c2812e46d4604102ba7618e9d6d7d2f8128f6266b4a03264d2a0460b7dcb3"],
+            "HKDF": "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
+            "deriveKeyHmac": [512, "a55ecbb7581875a5a23aaee7f492ec48b4fccd92d1daa4cfd826c9a4e3c5101cc52f85ccde2f292086dcf91a577312e7b0381f467a9860b7197a3f48db9a6016"],
+            "gcmSpec": "0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf",
+            "gcm128": "2676a27aa68ee27af961f3eac68778dfa844b858372d1284003a558b797c",
+            "gcm96": "2676a27aa68ee27af961f3eac68778dfa844b858372d1284003a",
+            "gcmOpened": "attack at dawn",
+            "gcmIv16": "cbdce7fffae9e9a28598730ff3113dabb79600d64818f6cf9449cbb9109f",
+            "gcmAes192": "878d56fafad2e96fa413b8e388c76795a30c30f4fe4a7e166bbb4e5c4ca5",
+            "Ed25519": "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+            "Ed25519Verifies": true,
+            "ECDSA": "efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8",
+            "rsaAlgorithm": {"name": "RSASSA-PKCS1-v1_5", "modulusLength": 2048, "publicExponent": {"0": 1, "1": 0, "2": 1}, "hash": {"name": "SHA-256"}},
+            "RSA": true,
+        })
+    );
+}
