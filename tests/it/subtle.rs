@@ -125,3 +125,376 @@ fn every_algorithm_matches_published_and_node_vectors() {
         })
     );
 }
+
+/// An ES256 JWT made by Node 20's Web Crypto, and its public key.
+const NODE_ES256_JWT: &str = "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJmbHV4IiwiaWF0IjoxNzAwMDAwMDAwfQ.jxq7J-f4gqDaDzGWoSAExmZm4RLpoyGHgbFmxvLi8bFWZRN1L_BID49O-kPTcuzXn8PaORhPuixa1QWnIoTpIg";
+const NODE_ES256_KEY: &str = r#"{"kty":"EC","crv":"P-256","x":"tc3bG4Ez3WXgvJtlQayp2wJ3OvCozLA_pXv7RDyvUgk","y":"GPgNkZPQx1syCF2Euhk6yInPezwsI4YtOtwo-ffSSNs"}"#;
+
+const JWT: &str = r#"
+const encode = (value: unknown) => b64url(te.encode(JSON.stringify(value)))
+const signed = async (alg: string, key: CryptoKey, params: AlgorithmIdentifier | EcdsaParams, claims: unknown) => {
+  const input = `${encode({ alg, typ: 'JWT' })}.${encode(claims)}`
+  return `${input}.${b64url(await s.sign(params, key, te.encode(input)))}`
+}
+const verified = async (token: string, key: CryptoKey, params: AlgorithmIdentifier | EcdsaParams) => {
+  const [header, payload, signature] = token.split('.')
+  return s.verify(params, key, unb64(signature), te.encode(`${header}.${payload}`))
+}
+export default async () => {
+  const claims = { sub: '1234567890', name: 'John Doe', iat: 1516239022 }
+  // HS256: the example token of RFC 7519's debugger (jwt.io), whose secret is this text.
+  const secret = await s.importKey('raw', te.encode('your-256-bit-secret'), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify'])
+  const hs = await signed('HS256', secret, 'HMAC', claims)
+  const forged = hs.replace(encode(claims), encode({ ...claims, name: 'Mallory' }))
+  // ES256: a fresh key pair; its public half leaves as a JWK and comes back.
+  const ecdsa = { name: 'ECDSA', hash: 'SHA-256' }
+  const pair = await s.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])
+  const es = await signed('ES256', pair.privateKey, ecdsa, claims)
+  const published = await s.exportKey('jwk', pair.publicKey)
+  const reimported = await s.importKey('jwk', published, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify'])
+  const nodeKey = await s.importKey('jwk', JSON.parse(NODE_ES256_KEY), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify'])
+  return {
+    hs256: hs,
+    hs256Verifies: await verified(hs, secret, 'HMAC'),
+    hs256ForgedVerifies: await verified(forged, secret, 'HMAC'),
+    es256SignatureBytes: unb64(es.split('.')[2]).length,
+    es256Verifies: await verified(es, reimported, ecdsa),
+    es256ForgedVerifies: await verified(es.replace(encode(claims), encode({ ...claims, name: 'Mallory' })), reimported, ecdsa),
+    es256ShortSignatureVerifies: await verified(es.slice(0, -4), reimported, ecdsa),
+    publishedMembers: Object.keys(published).sort(),
+    nodeEs256Verifies: await verified(NODE_ES256_JWT, nodeKey, ecdsa),
+  }
+}
+"#;
+
+#[test]
+fn jwts_signed_by_hand_with_hs256_and_es256_verify_and_forgeries_do_not() {
+    let source = format!(
+        "{HELPERS}const NODE_ES256_JWT = '{NODE_ES256_JWT}'\nconst NODE_ES256_KEY = '{NODE_ES256_KEY}'\n{JWT}"
+    );
+    let project = Project::with_files(&[("functions/jwt.ts", &source)]);
+    let server = project.start();
+    let reply = server.get("/jwt");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.json(),
+        json!({
+            "hs256": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+            "hs256Verifies": true,
+            "hs256ForgedVerifies": false,
+            "es256SignatureBytes": 64,
+            "es256Verifies": true,
+            "es256ForgedVerifies": false,
+            "es256ShortSignatureVerifies": false,
+            "publishedMembers": ["crv", "ext", "key_ops", "kty", "x", "y"],
+            "nodeEs256Verifies": true,
+        })
+    );
+}
+
+const FORMATS: &str = r#"
+export default async () => {
+  const out: Record<string, unknown> = {}
+  const same = (a: ArrayBuffer, b: ArrayBuffer) => hex(a) === hex(b)
+  const jwkRoundTrip = async (key: CryptoKey, algorithm: any, usages: KeyUsage[]) => {
+    const jwk = await s.exportKey('jwk', key)
+    const again = await s.importKey('jwk', jwk, algorithm, true, usages)
+    return JSON.stringify(await s.exportKey('jwk', again)) === JSON.stringify(jwk)
+  }
+  const hmac = await s.generateKey({ name: 'HMAC', hash: 'SHA-384' }, true, ['sign'])
+  out.hmac = [hmac.type, hmac.algorithm, hmac.usages, (await s.exportKey('jwk', hmac)).alg, await jwkRoundTrip(hmac, { name: 'HMAC', hash: 'SHA-384' }, ['sign'])]
+  const aes = await s.generateKey({ name: 'AES-GCM', length: 128 }, true, ['encrypt', 'decrypt'])
+  out.aes = [aes.algorithm, (await s.exportKey('jwk', aes)).alg, (await s.exportKey('raw', aes)).byteLength, await jwkRoundTrip(aes, 'AES-GCM', ['encrypt', 'decrypt'])]
+  for (const [name, algorithm] of [['ECDSA', { name: 'ECDSA', namedCurve: 'P-256' }], ['Ed25519', { name: 'Ed25519' }]] as const) {
+    const pair = await s.generateKey(algorithm, true, ['sign', 'verify']) as CryptoKeyPair
+    const spki = await s.exportKey('spki', pair.publicKey)
+    const pkcs8 = await s.exportKey('pkcs8', pair.privateKey)
+    const raw = await s.exportKey('raw', pair.publicKey)
+    const fromSpki = await s.importKey('spki', spki, algorithm, true, ['verify'])
+    const fromRaw = await s.importKey('raw', raw, algorithm, true, ['verify'])
+    const fromPkcs8 = await s.importKey('pkcs8', pkcs8, algorithm, true, ['sign'])
+    const params = name === 'ECDSA' ? { name, hash: 'SHA-256' } : name
+    const signature = await s.sign(params, fromPkcs8, te.encode('data'))
+    out[name] = {
+      types: [pair.publicKey.type, pair.privateKey.type],
+      usages: [pair.publicKey.usages, pair.privateKey.usages],
+      extractable: [pair.publicKey.extractable, pair.privateKey.extractable],
+      algorithm: pair.privateKey.algorithm,
+      rawBytes: raw.byteLength,
+      spki: same(spki, await s.exportKey('spki', fromSpki)) && same(spki, await s.exportKey('spki', fromRaw)),
+      pkcs8: same(pkcs8, await s.exportKey('pkcs8', fromPkcs8)),
+      jwkPrivate: await jwkRoundTrip(pair.privateKey, algorithm, ['sign']),
+      jwkPublic: await jwkRoundTrip(pair.publicKey, algorithm, ['verify']),
+      crossVerifies: await s.verify(params, fromSpki, signature, te.encode('data')),
+    }
+  }
+  const rsaAlgorithm = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-384' }
+  const rsa = await s.generateKey({ ...rsaAlgorithm, modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]) }, true, ['sign', 'verify']) as CryptoKeyPair
+  const rsaJwk = await s.exportKey('jwk', rsa.privateKey)
+  const rsaBack = await s.importKey('jwk', rsaJwk, rsaAlgorithm, true, ['sign'])
+  const rsaSpki = await s.importKey('spki', await s.exportKey('spki', rsa.publicKey), rsaAlgorithm, true, ['verify'])
+  out.rsa = {
+    algorithm: rsa.publicKey.algorithm,
+    jwk: [rsaJwk.alg, Object.keys(rsaJwk).sort()],
+    pkcs8: same(await s.exportKey('pkcs8', rsa.privateKey), await s.exportKey('pkcs8', rsaBack)),
+    crossVerifies: await s.verify('RSASSA-PKCS1-v1_5', rsaSpki, await s.sign('RSASSA-PKCS1-v1_5', rsaBack, te.encode('data')), te.encode('data')),
+  }
+  // wrapKey/unwrapKey with AES-GCM: an HMAC key sealed as a JWK and opened again.
+  const wrapper = await s.generateKey({ name: 'AES-GCM', length: 256 }, false, ['wrapKey', 'unwrapKey'])
+  const iv = crypto.getRandomValues(new Uint8Array(12))
+  const wrapped = await s.wrapKey('jwk', hmac, wrapper, { name: 'AES-GCM', iv })
+  const unwrapped = await s.unwrapKey('jwk', wrapped, wrapper, { name: 'AES-GCM', iv }, { name: 'HMAC', hash: 'SHA-384' }, true, ['sign'])
+  out.wrapped = same(await s.exportKey('raw', unwrapped), await s.exportKey('raw', hmac))
+  out.classes = [hmac instanceof CryptoKey, s instanceof SubtleCrypto, Object.prototype.toString.call(hmac)]
+  return out
+}
+"#;
+
+#[test]
+fn keys_round_trip_through_raw_jwk_spki_and_pkcs8() {
+    let source = format!("{HELPERS}{FORMATS}");
+    let project = Project::with_files(&[("functions/formats.ts", &source)]);
+    let server = project.start();
+    let reply = server.get("/formats");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let pair = |algorithm: serde_json::Value, raw: u64| {
+        json!({
+            "types": ["public", "private"],
+            "usages": [["verify"], ["sign"]],
+            "extractable": [true, true],
+            "algorithm": algorithm,
+            "rawBytes": raw,
+            "spki": true,
+            "pkcs8": true,
+            "jwkPrivate": true,
+            "jwkPublic": true,
+            "crossVerifies": true,
+        })
+    };
+    assert_eq!(
+        reply.json(),
+        json!({
+            "hmac": ["secret", {"name": "HMAC", "hash": {"name": "SHA-384"}, "length": 1024}, ["sign"], "HS384", true],
+            "aes": [{"name": "AES-GCM", "length": 128}, "A128GCM", 16, true],
+            "ECDSA": pair(json!({"name": "ECDSA", "namedCurve": "P-256"}), 65),
+            "Ed25519": pair(json!({"name": "Ed25519"}), 32),
+            "rsa": {
+                "algorithm": {"name": "RSASSA-PKCS1-v1_5", "modulusLength": 1024, "publicExponent": {"0": 1, "1": 0, "2": 1}, "hash": {"name": "SHA-384"}},
+                "jwk": ["RS384", ["alg", "d", "dp", "dq", "e", "ext", "key_ops", "kty", "n", "p", "q", "qi"]],
+                "pkcs8": true,
+                "crossVerifies": true,
+            },
+            "wrapped": true,
+            "classes": [true, true, "[object CryptoKey]"],
+        })
+    );
+}
+
+/// Every failure rejects the promise with the exception Web Crypto names (the same names Node 20
+/// gives; its messages differ), and says what flux supports where it falls short.
+const ERRORS: &str = r#"const s = crypto.subtle
+const te = new TextEncoder()
+const run = async () => {
+  const hmac = await s.importKey('raw', te.encode('secret'), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
+  const aes = await s.importKey('raw', new Uint8Array(16), 'AES-GCM', true, ['encrypt'])
+  const pbkdf2 = await s.importKey('raw', te.encode('pw'), 'PBKDF2', false, ['deriveBits'])
+  const hkdf = await s.importKey('raw', te.encode('pw'), 'HKDF', false, ['deriveBits'])
+  const ec = await s.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])
+  const cases = {
+    unknownDigest: () => s.digest('MD5', new Uint8Array(1)),
+    digestOfString: () => s.digest('SHA-256', 'abc'),
+    digestNoArgs: () => s.digest('SHA-256'),
+    notImplemented: () => s.generateKey({ name: 'RSA-OAEP', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, true, ['encrypt', 'decrypt']),
+    otherCurve: () => s.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, true, ['sign']),
+    hashMissing: () => s.importKey('raw', new Uint8Array(16), { name: 'HMAC' }, true, ['sign']),
+    badUsage: () => s.importKey('raw', new Uint8Array(16), { name: 'HMAC', hash: 'SHA-256' }, true, ['encrypt']),
+    noUsages: () => s.importKey('raw', new Uint8Array(16), { name: 'HMAC', hash: 'SHA-256' }, true, []),
+    emptyHmacKey: () => s.importKey('raw', new Uint8Array(0), { name: 'HMAC', hash: 'SHA-256' }, true, ['sign']),
+    aesKeyLength: () => s.importKey('raw', new Uint8Array(10), 'AES-GCM', true, ['encrypt']),
+    extractablePbkdf2: () => s.importKey('raw', new Uint8Array(16), 'PBKDF2', true, ['deriveBits']),
+    badSpki: () => s.importKey('spki', new Uint8Array(16), { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']),
+    badFormat: () => s.importKey('pem', new Uint8Array(16), 'AES-GCM', true, ['encrypt']),
+    jwkKty: () => s.importKey('jwk', { kty: 'EC', k: 'AAAA' }, { name: 'HMAC', hash: 'SHA-256' }, true, ['sign']),
+    jwkAlg: () => s.importKey('jwk', { kty: 'oct', k: 'AAAA', alg: 'HS512' }, { name: 'HMAC', hash: 'SHA-256' }, true, ['sign']),
+    jwkExt: () => s.importKey('jwk', { kty: 'oct', k: 'AAAA', ext: false }, { name: 'HMAC', hash: 'SHA-256' }, true, ['sign']),
+    jwkKeyOps: () => s.importKey('jwk', { kty: 'oct', k: 'AAAA', key_ops: ['verify'] }, { name: 'HMAC', hash: 'SHA-256' }, true, ['sign']),
+    jwkPointOffCurve: () => s.importKey('jwk', { kty: 'EC', crv: 'P-256', x: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', y: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']),
+    notExtractable: () => s.exportKey('raw', hmac),
+    rawPrivateEc: () => s.exportKey('raw', ec.privateKey),
+    missingUsage: () => s.verify('HMAC', hmac, new Uint8Array(32), new Uint8Array(1)),
+    wrongAlgorithm: () => s.sign('HMAC', aes, new Uint8Array(1)),
+    publicKeySigns: () => s.sign({ name: 'ECDSA', hash: 'SHA-256' }, ec.publicKey, new Uint8Array(1)),
+    ecdsaHashMissing: () => s.sign({ name: 'ECDSA' }, ec.privateKey, new Uint8Array(1)),
+    notAKey: () => s.sign('HMAC', { type: 'secret' }, new Uint8Array(1)),
+    emptyIv: () => s.encrypt({ name: 'AES-GCM', iv: new Uint8Array(0) }, aes, new Uint8Array(1)),
+    badTagLength: () => s.encrypt({ name: 'AES-GCM', iv: new Uint8Array(12), tagLength: 33 }, aes, new Uint8Array(1)),
+    ivMissing: () => s.encrypt({ name: 'AES-GCM' }, aes, new Uint8Array(1)),
+    decryptTampered: async () => {
+      const k = await s.importKey('raw', new Uint8Array(16), 'AES-GCM', false, ['encrypt', 'decrypt'])
+      const sealed = new Uint8Array(await s.encrypt({ name: 'AES-GCM', iv: new Uint8Array(12) }, k, te.encode('secret')))
+      sealed[0] ^= 1
+      return s.decrypt({ name: 'AES-GCM', iv: new Uint8Array(12) }, k, sealed)
+    },
+    decryptTooShort: async () => {
+      const k = await s.importKey('raw', new Uint8Array(16), 'AES-GCM', false, ['decrypt'])
+      return s.decrypt({ name: 'AES-GCM', iv: new Uint8Array(12) }, k, new Uint8Array(3))
+    },
+    lengthNull: () => s.deriveBits({ name: 'PBKDF2', salt: new Uint8Array(4), iterations: 1, hash: 'SHA-256' }, pbkdf2, null),
+    lengthNotBytes: () => s.deriveBits({ name: 'PBKDF2', salt: new Uint8Array(4), iterations: 1, hash: 'SHA-256' }, pbkdf2, 7),
+    zeroIterations: () => s.deriveBits({ name: 'PBKDF2', salt: new Uint8Array(4), iterations: 0, hash: 'SHA-256' }, pbkdf2, 256),
+    hkdfTooLong: () => s.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: new Uint8Array(0) }, hkdf, 256 * 8 * 255),
+    illegalConstructor: async () => new CryptoKey(),
+  }
+  const out = []
+  for (const [label, run] of Object.entries(cases)) {
+    try {
+      const p = run()
+      if (!(p instanceof Promise)) { out.push(`${label}: not a promise`); continue }
+      await p
+      out.push(`${label}: resolved`)
+    } catch (e) {
+      out.push(`${label}: ${e.name}: ${e.message}`)
+    }
+  }
+  return out
+}
+export default run"#;
+
+#[test]
+fn failures_reject_with_the_dom_exceptions_web_crypto_names() {
+    let project = Project::with_files(&[("functions/errors.ts", ERRORS)]);
+    let server = project.start();
+    let reply = server.get("/errors");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let lines: Vec<String> = serde_json::from_value(reply.json()).expect("a list of lines");
+    insta::assert_snapshot!(lines.join("\n"), @r#"
+    unknownDigest: NotSupportedError: Unrecognized algorithm name: MD5 (crypto.subtle.digest supports SHA-1, SHA-256, SHA-384, SHA-512)
+    digestOfString: TypeError: digest's data is not an ArrayBuffer, TypedArray or DataView
+    digestNoArgs: TypeError: Failed to execute 'digest' on 'SubtleCrypto': 2 arguments required, but only 1 present.
+    notImplemented: NotSupportedError: crypto.subtle.generateKey: flux does not support RSA-OAEP here (it supports HMAC, ECDSA, RSASSA-PKCS1-v1_5, Ed25519, AES-GCM)
+    otherCurve: NotSupportedError: flux supports ECDSA on P-256 only, not P-384
+    hashMissing: TypeError: Failed to normalize algorithm: 'hash' is required in 'HmacKeyParams'
+    badUsage: SyntaxError: Unsupported key usage for an HMAC key: encrypt (it allows sign, verify)
+    noUsages: SyntaxError: Usages cannot be empty when importing a secret key.
+    emptyHmacKey: DataError: Zero-length key is not supported
+    aesKeyLength: DataError: an AES key is 128, 192 or 256 bits, not 80
+    extractablePbkdf2: SyntaxError: PBKDF2 keys are not extractable
+    badSpki: DataError: not a P-256 SPKI public key: ASN.1 error: unknown/unsupported ASN.1 DER tag: 0x00
+    badFormat: TypeError: 'pem' is not a valid key format (raw, spki, pkcs8 or jwk)
+    jwkKty: DataError: Invalid JWK "kty" Parameter: an HMAC key has "oct"
+    jwkAlg: DataError: JWK "alg" HS512 does not match the requested algorithm (HS256)
+    jwkExt: DataError: JWK "ext" Parameter and extractable mismatch
+    jwkKeyOps: DataError: Key operations and usage mismatch: "key_ops" lacks sign
+    jwkPointOffCurve: DataError: the JWK's point is not on P-256
+    notExtractable: InvalidAccessError: key is not extractable
+    rawPrivateEc: InvalidAccessError: Unable to export a raw ECDSA private key
+    missingUsage: InvalidAccessError: Unable to use this key to verify (its usages: sign)
+    wrongAlgorithm: InvalidAccessError: the key is an AES-GCM key, not HMAC
+    publicKeySigns: InvalidAccessError: Unable to use this key to sign (its usages: verify)
+    ecdsaHashMissing: TypeError: Failed to normalize algorithm: 'hash' is required in 'EcdsaParams'
+    notAKey: TypeError: key is not a CryptoKey
+    emptyIv: OperationError: the AES-GCM iv cannot be empty
+    badTagLength: OperationError: 33 is not a valid AES-GCM tag length
+    ivMissing: TypeError: Failed to normalize algorithm: 'iv' is required in 'AesGcmParams'
+    decryptTampered: OperationError: the data could not be decrypted: wrong key, IV, additional data or tag, or the data was changed
+    decryptTooShort: OperationError: The provided data is too small.
+    lengthNull: OperationError: length cannot be null
+    lengthNotBytes: OperationError: length must be a multiple of 8
+    zeroIterations: OperationError: iterations cannot be zero
+    hkdfTooLong: OperationError: HKDF cannot derive that many bits with this hash (at most 255 times its output)
+    illegalConstructor: TypeError: Illegal constructor
+    "#);
+}
+
+/// PBKDF2 runs on the engine's thread in native steps of a few milliseconds: an absurd
+/// iteration count is stopped by the execution's timeout like a busy loop, and the engine
+/// serves the next request.
+#[test]
+fn an_absurd_pbkdf2_iteration_count_is_stopped_by_the_timeout() {
+    let project = Project::with_files(&[
+        (
+            "flux.config.ts",
+            "export default { http: { timeoutSeconds: 1, engines: 1 } }",
+        ),
+        (
+            "functions/stretch.ts",
+            "export default async () => {\n\
+               const key = await crypto.subtle.importKey('raw', new TextEncoder().encode('pw'), 'PBKDF2', false, ['deriveBits'])\n\
+               await crypto.subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt: new Uint8Array(16), iterations: 1e9 }, key, 256)\n\
+               return 'derived'\n\
+             }",
+        ),
+        (
+            "functions/after.ts",
+            "export default async () => {\n\
+               const digest = await crypto.subtle.digest('SHA-1', new Uint8Array(0))\n\
+               return new Uint8Array(digest)[0]\n\
+             }",
+        ),
+    ]);
+    let server = project.start();
+    let started = std::time::Instant::now();
+    let reply = server.get("/stretch");
+    let waited = started.elapsed();
+    assert_eq!(reply.status, 504, "{}", reply.body);
+    let record = server.record(&reply.request_id());
+    assert_eq!(record["status"], "timeout");
+    assert_eq!(
+        record["error"]["message"],
+        "timed out after 1s while its code was busy at stretch.ts:3 (running, not awaiting)"
+    );
+    // Stopped at the deadline, not when 1e9 iterations (hours) were done.
+    assert!(
+        waited < std::time::Duration::from_secs(5),
+        "answered after {waited:?}"
+    );
+    // The same (only) engine runs the next request.
+    let reply = server.get("/after");
+    assert_eq!((reply.status, reply.body.as_str()), (200, "218"));
+}
+
+/// A key's material stays in Rust: logging, returning or serializing a CryptoKey shows none of
+/// it, in the record, the console or the response.
+#[test]
+fn key_material_appears_in_no_record_response_or_console_output() {
+    let project = Project::with_files(&[(
+        "functions/leak.ts",
+        "export default async () => {\n\
+           const bytes = new TextEncoder().encode('hunter2-secret-material')\n\
+           const key = await crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])\n\
+           bytes.fill(0)\n\
+           console.log(key)\n\
+           console.log('as JSON', JSON.stringify(key), Object.keys(key), String(key))\n\
+           console.log({ key, algorithm: key.algorithm, usages: key.usages })\n\
+           const mac = await crypto.subtle.sign('HMAC', key, new TextEncoder().encode('data'))\n\
+           return { key, type: key.type, macBytes: mac.byteLength }\n\
+         }",
+    )]);
+    let server = project.start();
+    let reply = server.get("/leak");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json(), json!({"key": {}, "type": "secret", "macBytes": 32}));
+    let record = server.record(&reply.request_id());
+    let console = crate::support::console_messages(&record);
+    assert_eq!(console.len(), 3, "{console:?}");
+    assert!(
+        console[2].contains("SHA-256") && console[2].contains("sign"),
+        "{console:?}"
+    );
+    // The secret as text, hex and base64.
+    let output = server.stop();
+    for text in [
+        record.to_string(),
+        console.join("\n"),
+        reply.body.clone(),
+        output,
+    ] {
+        for secret in [
+            "hunter2-secret-material",
+            "68756e746572322d736563726574",
+            "aHVudGVyMi1zZWNyZXQtbWF0ZXJpYWw",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+}

@@ -172,9 +172,11 @@
     }
     return list;
   };
+  // "an HMAC key", "a PBKDF2 key".
+  const aKey = (name) => `a${/^[AEHIOR]/.test(name) ? 'n' : ''} ${name} key`;
   const checkUsages = (usages, allowed, name) => {
     for (const u of usages) {
-      if (!allowed.includes(u)) throw fail('SyntaxError', `Unsupported key usage for a${/^[AEHIOU]/.test(name) ? 'n' : ''} ${name} key: ${u} (it allows ${allowed.join(', ')})`);
+      if (!allowed.includes(u)) throw fail('SyntaxError', `Unsupported key usage for ${aKey(name)}: ${u} (it allows ${allowed.join(', ')})`);
     }
   };
 
@@ -232,7 +234,7 @@
   const keyFor = (key, name, usage, what) => {
     const s = slot(key, what);
     if (s.algorithm.name !== name) {
-      throw fail('InvalidAccessError', `the key is a ${s.algorithm.name} key, not ${name}`);
+      throw fail('InvalidAccessError', `the key is ${aKey(s.algorithm.name)}, not ${name}`);
     }
     if (!s.usages.includes(usage)) {
       throw fail('InvalidAccessError', `Unable to use this key to ${usage} (its usages: ${s.usages.join(', ') || 'none'})`);
@@ -293,10 +295,10 @@
 
   const checkJwk = (jwk, alg, extractable, usages) => {
     const kty = { secret: 'oct', ec: 'EC', ed25519: 'OKP', rsa: 'RSA' }[KINDS[alg.name].kind];
-    if (jwk.kty !== kty) throw fail('DataError', `Invalid JWK "kty" Parameter: a ${alg.name} key's is "${kty}"`);
+    if (jwk.kty !== kty) throw fail('DataError', `Invalid JWK "kty" Parameter: ${aKey(alg.name)} has "${kty}"`);
     if (jwk.use !== undefined && usages.length > 0) {
       const use = KINDS[alg.name].kind === 'secret' && alg.name !== 'HMAC' ? 'enc' : 'sig';
-      if (jwk.use !== use) throw fail('DataError', `Invalid JWK "use" Parameter: a ${alg.name} key's is "${use}"`);
+      if (jwk.use !== use) throw fail('DataError', `Invalid JWK "use" Parameter: ${aKey(alg.name)} has "${use}"`);
     }
     if (jwk.key_ops !== undefined) {
       if (!Array.isArray(jwk.key_ops)) throw fail('DataError', 'JWK "key_ops" is not an array');

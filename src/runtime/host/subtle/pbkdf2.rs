@@ -10,10 +10,12 @@ use hmac::digest::{KeyInit, Output};
 use hmac::Mac;
 use zeroize::Zeroizing;
 
-/// How long one step may run: short against any timeout, long against the cost of a call.
-const STEP: Duration = Duration::from_millis(5);
+/// How long one step may run. QuickJS looks at its interrupt handler once per some thousands
+/// of loop turns, and each step is one turn of subtle.js's loop: a short step keeps the time a
+/// timed-out derivation goes on to a fraction of a second; a call costs about a microsecond.
+const STEP: Duration = Duration::from_micros(100);
 /// Iterations between two looks at the clock.
-const BATCH: u32 = 256;
+const BATCH: u32 = 16;
 
 /// A derivation under way.
 pub trait Pbkdf2Run {
