@@ -473,7 +473,10 @@ fn key_material_appears_in_no_record_response_or_console_output() {
     let server = project.start();
     let reply = server.get("/leak");
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(reply.json(), json!({"key": {}, "type": "secret", "macBytes": 32}));
+    assert_eq!(
+        reply.json(),
+        json!({"key": {}, "type": "secret", "macBytes": 32})
+    );
     let record = server.record(&reply.request_id());
     let console = crate::support::console_messages(&record);
     assert_eq!(console.len(), 3, "{console:?}");

@@ -280,9 +280,20 @@ fn aes_gcm(
     }
 }
 
-fn hkdf(hash: Hash, key: &[u8], salt: &[u8], info: &[u8], bytes: usize) -> Result<Vec<u8>, SubtleError> {
+fn hkdf(
+    hash: Hash,
+    key: &[u8],
+    salt: &[u8],
+    info: &[u8],
+    bytes: usize,
+) -> Result<Vec<u8>, SubtleError> {
     let mut out = vec![0u8; bytes];
-    let too_long = |_| SubtleError::Operation("HKDF cannot derive that many bits with this hash (at most 255 times its output)".into());
+    let too_long = |_| {
+        SubtleError::Operation(
+            "HKDF cannot derive that many bits with this hash (at most 255 times its output)"
+                .into(),
+        )
+    };
     match hash {
         Hash::Sha1 => hkdf::Hkdf::<Sha1>::new(Some(salt), key).expand(info, &mut out),
         Hash::Sha256 => hkdf::Hkdf::<Sha256>::new(Some(salt), key).expand(info, &mut out),
@@ -351,10 +362,13 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, crash: &Crash) -> rquickjs::Result<Ob
     let c = crash.clone();
     natives.set(
         "digest",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, hash: String, data: Bytes| {
-            let digest = call(&ctx, &c, || Ok(Hash::parse(&hash)?.digest(&data.0)))?;
-            buffer(&ctx, digest)
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, hash: String, data: Bytes| {
+                let digest = call(&ctx, &c, || Ok(Hash::parse(&hash)?.digest(&data.0)))?;
+                buffer(&ctx, digest)
+            },
+        )?,
     )?;
     let c = crash.clone();
     natives.set(
@@ -362,7 +376,9 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, crash: &Crash) -> rquickjs::Result<Ob
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, kind: String, format: String, data: Bytes| {
-                let key = call(&ctx, &c, || keys::import(Kind::parse(&kind)?, &format, &data.0))?;
+                let key = call(&ctx, &c, || {
+                    keys::import(Kind::parse(&kind)?, &format, &data.0)
+                })?;
                 handle(&ctx, key)
             },
         )?,
@@ -370,11 +386,14 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, crash: &Crash) -> rquickjs::Result<Ob
     let c = crash.clone();
     natives.set(
         "importJwk",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, kind: String, jwk: String| {
-            let jwk = Zeroizing::new(jwk);
-            let key = call(&ctx, &c, || keys::import_jwk(Kind::parse(&kind)?, &jwk))?;
-            handle(&ctx, key)
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, kind: String, jwk: String| {
+                let jwk = Zeroizing::new(jwk);
+                let key = call(&ctx, &c, || keys::import_jwk(Kind::parse(&kind)?, &jwk))?;
+                handle(&ctx, key)
+            },
+        )?,
     )?;
     let c = crash.clone();
     natives.set(
@@ -390,9 +409,12 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, crash: &Crash) -> rquickjs::Result<Ob
     let c = crash.clone();
     natives.set(
         "exportJwk",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, key: Class<'js, KeyHandle>| {
-            call(&ctx, &c, || keys::export_jwk(&key.borrow().key))
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, key: Class<'js, KeyHandle>| {
+                call(&ctx, &c, || keys::export_jwk(&key.borrow().key))
+            },
+        )?,
     )?;
     natives.set(
         "info",
@@ -443,8 +465,9 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, crash: &Crash) -> rquickjs::Result<Ob
                   hash: String,
                   key: Class<'js, KeyHandle>,
                   data: Bytes| {
-                let signature =
-                    call(&ctx, &c, || sign(&algorithm, &hash, &key.borrow().key, &data.0))?;
+                let signature = call(&ctx, &c, || {
+                    sign(&algorithm, &hash, &key.borrow().key, &data.0)
+                })?;
                 buffer(&ctx, signature)
             },
         )?,
@@ -534,9 +557,12 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, crash: &Crash) -> rquickjs::Result<Ob
     let c = crash.clone();
     natives.set(
         "pbkdf2Step",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, run: Class<'js, Derivation>| {
-            call(&ctx, &c, || Ok(run.borrow_mut().run.step()))
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, run: Class<'js, Derivation>| {
+                call(&ctx, &c, || Ok(run.borrow_mut().run.step()))
+            },
+        )?,
     )?;
     natives.set(
         "pbkdf2Output",

@@ -236,10 +236,9 @@ pub fn import_jwk(kind: Kind, text: &str) -> Result<KeyData, SubtleError> {
                 y.as_slice().into(),
                 false,
             );
-            let public = Option::<p256::PublicKey>::from(p256::PublicKey::from_encoded_point(
-                &point,
-            ))
-            .ok_or_else(|| SubtleError::Data("the JWK's point is not on P-256".into()))?;
+            let public =
+                Option::<p256::PublicKey>::from(p256::PublicKey::from_encoded_point(&point))
+                    .ok_or_else(|| SubtleError::Data("the JWK's point is not on P-256".into()))?;
             if jwk.d.is_none() {
                 return Ok(KeyData::EcPublic(public));
             }
@@ -259,18 +258,20 @@ pub fn import_jwk(kind: Kind, text: &str) -> Result<KeyData, SubtleError> {
                 ));
             }
             let x = member(&jwk.x, "x")?;
-            let x: [u8; 32] = x.as_slice().try_into().map_err(|_| {
-                SubtleError::Data("an Ed25519 JWK's \"x\" is 32 bytes".into())
-            })?;
+            let x: [u8; 32] = x
+                .as_slice()
+                .try_into()
+                .map_err(|_| SubtleError::Data("an Ed25519 JWK's \"x\" is 32 bytes".into()))?;
             let public = ed25519_dalek::VerifyingKey::from_bytes(&x)
                 .map_err(|_| SubtleError::Data("the JWK's \"x\" is not an Ed25519 key".into()))?;
             if jwk.d.is_none() {
                 return Ok(KeyData::EdPublic(public));
             }
             let d = member(&jwk.d, "d")?;
-            let d: [u8; 32] = d.as_slice().try_into().map_err(|_| {
-                SubtleError::Data("an Ed25519 JWK's \"d\" is 32 bytes".into())
-            })?;
+            let d: [u8; 32] = d
+                .as_slice()
+                .try_into()
+                .map_err(|_| SubtleError::Data("an Ed25519 JWK's \"d\" is 32 bytes".into()))?;
             let secret = ed25519_dalek::SigningKey::from_bytes(&d);
             if secret.verifying_key() != public {
                 return Err(SubtleError::Data(
@@ -312,7 +313,9 @@ pub fn export_jwk(key: &KeyData) -> Result<String, SubtleError> {
         KeyData::Secret(bytes) => json!({ "kty": "oct", "k": encode(bytes) }),
         KeyData::EcPublic(key) => ec_jwk(key, None),
         KeyData::EcPrivate(key) => ec_jwk(&key.public_key(), Some(&key.to_bytes())),
-        KeyData::EdPublic(key) => json!({ "kty": "OKP", "crv": "Ed25519", "x": encode(key.as_bytes()) }),
+        KeyData::EdPublic(key) => {
+            json!({ "kty": "OKP", "crv": "Ed25519", "x": encode(key.as_bytes()) })
+        }
         KeyData::EdPrivate(key) => json!({
             "kty": "OKP",
             "crv": "Ed25519",
