@@ -56,6 +56,16 @@ export default async () => {
   out.gcm128 = hex(sealed)
   out.gcm96 = hex(await s.encrypt({ name: 'AES-GCM', iv, additionalData: te.encode('header'), tagLength: 96 }, aes, te.encode('attack at dawn')))
   out.gcmOpened = new TextDecoder().decode(await s.decrypt({ name: 'AES-GCM', iv, additionalData: te.encode('header') }, aes, sealed))
+  // Short tags (the full tag cut): sealed, opened, and refused once a bit of the tag changes.
+  out.gcmShortTags = []
+  for (const tagLength of [32, 64, 104]) {
+    const params = { name: 'AES-GCM', iv, additionalData: te.encode('header'), tagLength }
+    const short = new Uint8Array(await s.encrypt(params, aes, te.encode('attack at dawn')))
+    const opened = new TextDecoder().decode(await s.decrypt(params, aes, short))
+    short[short.length - 1] ^= 1
+    const tampered = await s.decrypt(params, aes, short).then(() => 'opened', (e) => e.name)
+    ;(out.gcmShortTags as unknown[]).push([tagLength, hex(short.map((b, i) => (i === short.length - 1 ? b ^ 1 : b))), opened, tampered])
+  }
   const aes128 = await s.importKey('raw', key.slice(0, 16), 'AES-GCM', false, ['encrypt'])
   out.gcmIv16 = hex(await s.encrypt({ name: 'AES-GCM', iv: key.slice(0, 16) }, aes128, te.encode('attack at dawn')))
   const aes192 = await s.importKey('raw', key.slice(0, 24), 'AES-GCM', false, ['encrypt'])
@@ -115,6 +125,11 @@ fn every_algorithm_matches_published_and_node_vectors() {
             "gcm128": "2676a27aa68ee27af961f3eac68778dfa844b858372d1284003a558b797c",
             "gcm96": "2676a27aa68ee27af961f3eac68778dfa844b858372d1284003a",
             "gcmOpened": "attack at dawn",
+            "gcmShortTags": [
+                [32, "2676a27aa68ee27af961f3eac68778dfa844", "attack at dawn", "OperationError"],
+                [64, "2676a27aa68ee27af961f3eac68778dfa844b858372d", "attack at dawn", "OperationError"],
+                [104, "2676a27aa68ee27af961f3eac68778dfa844b858372d1284003a55", "attack at dawn", "OperationError"],
+            ],
             "gcmIv16": "cbdce7fffae9e9a28598730ff3113dabb79600d64818f6cf9449cbb9109f",
             "gcmAes192": "878d56fafad2e96fa413b8e388c76795a30c30f4fe4a7e166bbb4e5c4ca5",
             "Ed25519": "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",

@@ -8,8 +8,8 @@ mod keys;
 mod pbkdf2;
 
 use aes::{Aes128, Aes192, Aes256};
-use aes_gcm::aead::consts::{U12, U13, U14, U15, U16};
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::consts::{U12, U16};
+use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::AesGcm;
 use hmac::{Hmac, Mac};
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
@@ -213,8 +213,11 @@ fn verify(
     })
 }
 
-/// AES-GCM with the IV and tag lengths Web Crypto allows that the `aes-gcm` crate implements:
-/// 12- or 16-byte IVs, 96- to 128-bit tags.
+/// AES-GCM with a 12- or 16-byte IV (what the `aes-gcm` crate is instantiated for) and any tag
+/// length Web Crypto allows. A shorter tag is the full tag cut (NIST SP 800-38D), so one
+/// 128-bit instantiation serves them all; to open with a short tag, the ciphertext is
+/// deciphered (CTR runs the same both ways), enciphered again for its full tag, and the cut
+/// compared in constant time.
 fn aes_gcm(
     encrypt: bool,
     key: &[u8],
@@ -223,49 +226,64 @@ fn aes_gcm(
     tag_bits: u32,
     data: &[u8],
 ) -> Result<Vec<u8>, SubtleError> {
-    fn run<C: KeyInit + Aead>(
+    fn run<C: KeyInit + AeadInPlace>(
         encrypt: bool,
         key: &[u8],
         iv: &[u8],
         aad: &[u8],
+        tag_bytes: usize,
         data: &[u8],
     ) -> Result<Vec<u8>, SubtleError> {
         let cipher = C::new_from_slice(key)
             .map_err(|_| SubtleError::Data("an AES key is 16, 24 or 32 bytes".into()))?;
         let nonce = aes_gcm::aead::Nonce::<C>::from_slice(iv);
-        let payload = Payload { msg: data, aad };
+        let failed = || SubtleError::Operation("AES-GCM encryption failed".into());
         if encrypt {
-            cipher
-                .encrypt(nonce, payload)
-                .map_err(|_| SubtleError::Operation("AES-GCM encryption failed".into()))
-        } else {
-            cipher.decrypt(nonce, payload).map_err(|_| {
-                SubtleError::Operation(
-                    "the data could not be decrypted: wrong key, IV, additional data or tag, or the data was changed"
-                        .into(),
-                )
-            })
+            let mut sealed = data.to_vec();
+            let tag = cipher
+                .encrypt_in_place_detached(nonce, aad, &mut sealed)
+                .map_err(|_| failed())?;
+            sealed.extend_from_slice(&tag[..tag_bytes]);
+            return Ok(sealed);
         }
-    }
-    macro_rules! tags {
-        ($aes:ty, $iv:ty) => {
-            match tag_bits {
-                96 => run::<AesGcm<$aes, $iv, U12>>(encrypt, key, iv, aad, data),
-                104 => run::<AesGcm<$aes, $iv, U13>>(encrypt, key, iv, aad, data),
-                112 => run::<AesGcm<$aes, $iv, U14>>(encrypt, key, iv, aad, data),
-                120 => run::<AesGcm<$aes, $iv, U15>>(encrypt, key, iv, aad, data),
-                128 => run::<AesGcm<$aes, $iv, U16>>(encrypt, key, iv, aad, data),
-                other => Err(SubtleError::NotSupported(format!(
-                    "a tagLength of {other} bits is not supported (flux supports 96, 104, 112, 120 and 128)"
-                ))),
-            }
+        let rejected = || {
+            SubtleError::Operation(
+                "the data could not be decrypted: wrong key, IV, additional data or tag, or the data was changed"
+                    .into(),
+            )
         };
+        let split = data.len().checked_sub(tag_bytes).ok_or_else(rejected)?;
+        let (ciphertext, tag) = data.split_at(split);
+        let mut opened = Zeroizing::new(ciphertext.to_vec());
+        if tag_bytes == 16 {
+            cipher
+                .decrypt_in_place_detached(nonce, aad, &mut opened, tag.into())
+                .map_err(|_| rejected())?;
+        } else {
+            cipher
+                .encrypt_in_place_detached(nonce, aad, &mut opened)
+                .map_err(|_| failed())?;
+            let mut again = Zeroizing::new(opened.to_vec());
+            let full = cipher
+                .encrypt_in_place_detached(nonce, aad, &mut again)
+                .map_err(|_| failed())?;
+            if !bool::from(::subtle::ConstantTimeEq::ct_eq(&full[..tag_bytes], tag)) {
+                return Err(rejected());
+            }
+        }
+        Ok(opened.to_vec())
     }
+    if !matches!(tag_bits, 32 | 64 | 96 | 104 | 112 | 120 | 128) {
+        return Err(SubtleError::Operation(format!(
+            "{tag_bits} is not a valid AES-GCM tag length"
+        )));
+    }
+    let tag_bytes = tag_bits as usize / 8;
     macro_rules! ivs {
         ($aes:ty) => {
             match iv.len() {
-                12 => tags!($aes, U12),
-                16 => tags!($aes, U16),
+                12 => run::<AesGcm<$aes, U12>>(encrypt, key, iv, aad, tag_bytes, data),
+                16 => run::<AesGcm<$aes, U16>>(encrypt, key, iv, aad, tag_bytes, data),
                 other => Err(SubtleError::NotSupported(format!(
                     "an AES-GCM iv of {other} bytes is not supported (flux supports 12 and 16)"
                 ))),
