@@ -261,6 +261,8 @@ export default async () => {
   const unwrapped = await s.unwrapKey('jwk', wrapped, wrapper, { name: 'AES-GCM', iv }, { name: 'HMAC', hash: 'SHA-384' }, true, ['sign'])
   out.wrapped = same(await s.exportKey('raw', unwrapped), await s.exportKey('raw', hmac))
   out.classes = [hmac instanceof CryptoKey, s instanceof SubtleCrypto, Object.prototype.toString.call(hmac)]
+  // Each method's name and its required arguments, as WebIDL gives them (and Node 20 has).
+  out.methods = Object.keys(SubtleCrypto.prototype).map((name) => `${name}/${(s as any)[name].length}`).sort()
   return out
 }
 "#;
@@ -301,6 +303,7 @@ fn keys_round_trip_through_raw_jwk_spki_and_pkcs8() {
             },
             "wrapped": true,
             "classes": [true, true, "[object CryptoKey]"],
+            "methods": ["decrypt/3", "deriveBits/2", "deriveKey/5", "digest/2", "encrypt/3", "exportKey/2", "generateKey/3", "importKey/5", "sign/3", "unwrapKey/7", "verify/4", "wrapKey/4"],
         })
     );
 }
@@ -359,6 +362,7 @@ const run = async () => {
     zeroIterations: () => s.deriveBits({ name: 'PBKDF2', salt: new Uint8Array(4), iterations: 0, hash: 'SHA-256' }, pbkdf2, 256),
     hkdfTooLong: () => s.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: new Uint8Array(0) }, hkdf, 256 * 8 * 255),
     illegalConstructor: async () => new CryptoKey(),
+    illegalInvocation: () => SubtleCrypto.prototype.digest.call({}, 'SHA-256', new Uint8Array(1)),
   }
   const out = []
   for (const [label, run] of Object.entries(cases)) {
@@ -418,6 +422,7 @@ fn failures_reject_with_the_dom_exceptions_web_crypto_names() {
     zeroIterations: OperationError: iterations cannot be zero
     hkdfTooLong: OperationError: HKDF cannot derive that many bits with this hash (at most 255 times its output)
     illegalConstructor: TypeError: Illegal constructor
+    illegalInvocation: TypeError: Illegal invocation
     "#);
 }
 

@@ -403,10 +403,13 @@
   const needArgs = (args, n, what) => {
     if (args.length < n) throw new TypeError(`Failed to execute '${what}' on 'SubtleCrypto': ${n} arguments required, but only ${args.length} present.`);
   };
-  // Every method returns a promise: a failure, argument checks included, rejects it.
+  // Every method returns a promise: a failure, argument checks included, rejects it. `this`
+  // must be the SubtleCrypto (WebIDL's brand check).
+  let instance;
   const promised = (fn) => function (...args) {
     try {
-      return Promise.resolve(fn.apply(this, args));
+      if (this !== instance) throw new TypeError('Illegal invocation');
+      return Promise.resolve(fn(...args));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -500,16 +503,22 @@
       return importKey(format, keyData, args[4], args[5], args[6]);
     },
   };
+  // Each method's `length`: its required arguments, as WebIDL counts them.
+  const LENGTHS = {
+    digest: 2, importKey: 5, exportKey: 2, generateKey: 3, sign: 3, verify: 4, encrypt: 3,
+    decrypt: 3, deriveBits: 2, deriveKey: 5, wrapKey: 4, unwrapKey: 7,
+  };
   for (const name of Object.keys(methods)) {
-    Object.defineProperty(SubtleCrypto.prototype, name, {
-      value: Object.defineProperty(promised(methods[name]), 'name', { value: name }),
-      writable: true, configurable: true, enumerable: true,
-    });
+    const method = promised(methods[name]);
+    Object.defineProperty(method, 'name', { value: name });
+    Object.defineProperty(method, 'length', { value: LENGTHS[name] });
+    Object.defineProperty(SubtleCrypto.prototype, name, { value: method, writable: true, configurable: true, enumerable: true });
   }
   Object.defineProperty(SubtleCrypto.prototype, Symbol.toStringTag, { value: 'SubtleCrypto', configurable: true });
 
   for (const [name, value] of [['CryptoKey', CryptoKey], ['SubtleCrypto', SubtleCrypto]]) {
     Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
   }
-  return new SubtleCrypto(TOKEN);
+  instance = new SubtleCrypto(TOKEN);
+  return instance;
 })
