@@ -23,12 +23,20 @@
 
   // ---------------------------------------------------------------- conversions
 
-  const bytes = (value, what) => {
-    if (value instanceof ArrayBuffer) return new Uint8Array(value);
-    if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-    throw new TypeError(`${what} is not an ArrayBuffer, TypedArray or DataView`);
-  };
   const EMPTY = new Uint8Array(0);
+
+  // A BufferSource's bytes as a view (the native copies them at once). A detached buffer (one
+  // transferred away) holds no bytes, as WebIDL reads it.
+  const bytes = (value, what) => {
+    const view = ArrayBuffer.isView(value);
+    if (!view && !(value instanceof ArrayBuffer)) throw new TypeError(`${what} is not an ArrayBuffer, TypedArray or DataView`);
+    try {
+      return view ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(value);
+    } catch {
+      // QuickJS throws on a detached buffer's views instead of reading them as empty.
+      return EMPTY;
+    }
+  };
   const dict = (value, what) => {
     if (value === undefined || value === null) return {};
     if (typeof value !== 'object' && typeof value !== 'function') throw new TypeError(`${what} is not an object`);
@@ -77,8 +85,10 @@
     else if (algorithm === null || typeof algorithm !== 'object') {
       throw new TypeError('an algorithm is a name or an object with a name');
     }
-    if (algorithm.name === undefined) throw new TypeError("Failed to normalize algorithm: 'name' is required");
-    const given = String(algorithm.name);
+    // Each member is read once (WebIDL): a getter may have side effects.
+    const nameValue = algorithm.name;
+    if (nameValue === undefined) throw new TypeError("Failed to normalize algorithm: 'name' is required");
+    const given = String(nameValue);
     const upper = given.toUpperCase();
     const name = OPERATIONS[op].find((n) => n.toUpperCase() === upper);
     if (name === undefined) {
@@ -94,49 +104,64 @@
 
   // The algorithm dictionary `op` takes, normalised: its name and its members.
   const normalize = (algorithm, op) => {
-    const [name, params] = normalizeName(algorithm, op);
+    const [name, source] = normalizeName(algorithm, op);
     const out = { name };
+    // The dictionary's members, each read once, in WebIDL's (lexicographic) order.
+    const MEMBERS = ['additionalData', 'hash', 'info', 'iterations', 'iv', 'length', 'modulusLength', 'namedCurve', 'publicExponent', 'salt', 'tagLength'];
+    const params = {};
+    const read = (...members) => {
+      for (const k of MEMBERS) if (members.includes(k)) params[k] = source[k];
+    };
     switch (`${op}:${name}`) {
       case 'importKey:HMAC':
       case 'generateKey:HMAC':
       case 'getKeyLength:HMAC':
+        read('hash', 'length');
         out.hash = normalizeHash(required(params, 'hash', 'HmacKeyParams'));
         if (params.length !== undefined) out.length = integer(params.length, 'length');
         break;
       case 'importKey:ECDSA':
       case 'generateKey:ECDSA':
+        read('namedCurve');
         out.namedCurve = String(required(params, 'namedCurve', 'EcKeyParams'));
         break;
       case 'sign:ECDSA':
       case 'verify:ECDSA':
+        read('hash');
         out.hash = normalizeHash(required(params, 'hash', 'EcdsaParams'));
         break;
       case 'importKey:RSASSA-PKCS1-v1_5':
+        read('hash');
         out.hash = normalizeHash(required(params, 'hash', 'RsaHashedImportParams'));
         break;
       case 'generateKey:RSASSA-PKCS1-v1_5':
+        read('hash', 'modulusLength', 'publicExponent');
         out.modulusLength = integer(required(params, 'modulusLength', 'RsaHashedKeyGenParams'), 'modulusLength');
         out.publicExponent = new Uint8Array(bytes(required(params, 'publicExponent', 'RsaHashedKeyGenParams'), 'publicExponent'));
         out.hash = normalizeHash(required(params, 'hash', 'RsaHashedKeyGenParams'));
         break;
       case 'generateKey:AES-GCM':
       case 'getKeyLength:AES-GCM':
+        read('length');
         out.length = integer(required(params, 'length', 'AesKeyGenParams'), 'length', 0xffff);
         break;
       case 'encrypt:AES-GCM':
       case 'decrypt:AES-GCM':
       case 'wrapKey:AES-GCM':
       case 'unwrapKey:AES-GCM':
+        read('additionalData', 'iv', 'tagLength');
         out.iv = bytes(required(params, 'iv', 'AesGcmParams'), 'iv');
         out.additionalData = params.additionalData === undefined ? EMPTY : bytes(params.additionalData, 'additionalData');
         out.tagLength = params.tagLength === undefined ? 128 : integer(params.tagLength, 'tagLength', 255);
         break;
       case 'deriveBits:PBKDF2':
+        read('hash', 'iterations', 'salt');
         out.salt = bytes(required(params, 'salt', 'Pbkdf2Params'), 'salt');
         out.iterations = integer(required(params, 'iterations', 'Pbkdf2Params'), 'iterations');
         out.hash = normalizeHash(required(params, 'hash', 'Pbkdf2Params'));
         break;
       case 'deriveBits:HKDF':
+        read('hash', 'info', 'salt');
         out.hash = normalizeHash(required(params, 'hash', 'HkdfParams'));
         out.salt = bytes(required(params, 'salt', 'HkdfParams'), 'salt');
         out.info = bytes(required(params, 'info', 'HkdfParams'), 'info');
