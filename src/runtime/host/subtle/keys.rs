@@ -242,7 +242,11 @@ pub fn import_jwk(kind: Kind, text: &str) -> Result<KeyData, SubtleError> {
             if jwk.d.is_none() {
                 return Ok(KeyData::EcPublic(public));
             }
-            let secret = p256::SecretKey::from_slice(&member(&jwk.d, "d")?)
+            let d = member(&jwk.d, "d")?;
+            if d.len() != 32 {
+                return Err(SubtleError::Data("a P-256 JWK's \"d\" is 32 bytes".into()));
+            }
+            let secret = p256::SecretKey::from_slice(&d)
                 .map_err(|_| SubtleError::Data("the JWK's \"d\" is not a P-256 scalar".into()))?;
             if secret.public_key() != public {
                 return Err(SubtleError::Data(
