@@ -190,6 +190,7 @@ interface FormData {
 }
 declare var FormData: { prototype: FormData; new(): FormData };
 interface Body { blob(): Promise<Blob>; formData(): Promise<FormData> }
+
 /** The DOM's `CustomEvent`: an `Event` carrying `detail`. */
 interface CustomEventInit<T = any> { bubbles?: boolean; cancelable?: boolean; composed?: boolean; detail?: T }
 interface CustomEvent<T = any> extends Event {
@@ -197,3 +198,52 @@ interface CustomEvent<T = any> extends Event {
   initCustomEvent(type: string, bubbles?: boolean, cancelable?: boolean, detail?: T): void;
 }
 declare var CustomEvent: { prototype: CustomEvent; new <T>(type: string, eventInitDict?: CustomEventInit<T>): CustomEvent<T> };
+
+// Web Crypto (`crypto.subtle`) as flux implements it: digest SHA-1/256/384/512; sign and verify
+// with HMAC, ECDSA (P-256), Ed25519, RSASSA-PKCS1-v1_5; AES-GCM; PBKDF2 and HKDF; keys as raw,
+// JWK, SPKI or PKCS #8. Every method returns a promise; failures reject with a DOMException.
+type FluxBytes = ArrayBufferView | ArrayBuffer;
+type FluxHashName = 'SHA-1' | 'SHA-256' | 'SHA-384' | 'SHA-512';
+type FluxHash = FluxHashName | { name: FluxHashName };
+type FluxKeyUsage = 'encrypt' | 'decrypt' | 'sign' | 'verify' | 'deriveKey' | 'deriveBits' | 'wrapKey' | 'unwrapKey';
+type FluxSignAlgorithm = 'HMAC' | 'Ed25519' | 'RSASSA-PKCS1-v1_5' | { name: 'HMAC' | 'Ed25519' | 'RSASSA-PKCS1-v1_5' } | { name: 'ECDSA'; hash: FluxHash };
+type FluxImportAlgorithm = 'Ed25519' | 'AES-GCM' | 'PBKDF2' | 'HKDF' | { name: 'Ed25519' | 'AES-GCM' | 'PBKDF2' | 'HKDF' }
+  | { name: 'HMAC'; hash: FluxHash; length?: number } | { name: 'ECDSA'; namedCurve: 'P-256' } | { name: 'RSASSA-PKCS1-v1_5'; hash: FluxHash };
+type FluxKeyAlgorithm = { name: 'HMAC'; hash: FluxHash; length?: number } | { name: 'AES-GCM'; length: 128 | 192 | 256 };
+type FluxPairAlgorithm = 'Ed25519' | { name: 'Ed25519' } | { name: 'ECDSA'; namedCurve: 'P-256' }
+  | { name: 'RSASSA-PKCS1-v1_5'; modulusLength: number; publicExponent: Uint8Array; hash: FluxHash };
+/** `iv` of 12 or 16 bytes; `tagLength` 32, 64 or 96 to 128 bits (default 128). */
+type FluxAesGcmParams = { name: 'AES-GCM'; iv: FluxBytes; additionalData?: FluxBytes; tagLength?: number };
+type FluxDeriveAlgorithm = { name: 'PBKDF2'; salt: FluxBytes; iterations: number; hash: FluxHash } | { name: 'HKDF'; hash: FluxHash; salt: FluxBytes; info: FluxBytes };
+interface JsonWebKey { kty?: string; crv?: string; alg?: string; use?: string; key_ops?: string[]; ext?: boolean; k?: string; x?: string; y?: string; d?: string; n?: string; e?: string; p?: string; q?: string; dp?: string; dq?: string; qi?: string }
+
+/** A key whose material stays inside flux: only an extractable key's `exportKey` reveals it. */
+interface CryptoKey {
+  readonly type: 'secret' | 'public' | 'private';
+  readonly extractable: boolean;
+  readonly algorithm: { name: string; [member: string]: unknown };
+  readonly usages: FluxKeyUsage[];
+}
+declare var CryptoKey: { prototype: CryptoKey; new(): CryptoKey };
+interface CryptoKeyPair { publicKey: CryptoKey; privateKey: CryptoKey }
+
+interface SubtleCrypto {
+  digest(algorithm: FluxHash, data: FluxBytes): Promise<ArrayBuffer>;
+  importKey(format: 'jwk', keyData: JsonWebKey, algorithm: FluxImportAlgorithm, extractable: boolean, keyUsages: FluxKeyUsage[]): Promise<CryptoKey>;
+  importKey(format: 'raw' | 'spki' | 'pkcs8', keyData: FluxBytes, algorithm: FluxImportAlgorithm, extractable: boolean, keyUsages: FluxKeyUsage[]): Promise<CryptoKey>;
+  exportKey(format: 'jwk', key: CryptoKey): Promise<JsonWebKey>;
+  exportKey(format: 'raw' | 'spki' | 'pkcs8', key: CryptoKey): Promise<ArrayBuffer>;
+  generateKey(algorithm: FluxPairAlgorithm, extractable: boolean, keyUsages: FluxKeyUsage[]): Promise<CryptoKeyPair>;
+  generateKey(algorithm: FluxKeyAlgorithm, extractable: boolean, keyUsages: FluxKeyUsage[]): Promise<CryptoKey>;
+  sign(algorithm: FluxSignAlgorithm, key: CryptoKey, data: FluxBytes): Promise<ArrayBuffer>;
+  verify(algorithm: FluxSignAlgorithm, key: CryptoKey, signature: FluxBytes, data: FluxBytes): Promise<boolean>;
+  encrypt(algorithm: FluxAesGcmParams, key: CryptoKey, data: FluxBytes): Promise<ArrayBuffer>;
+  decrypt(algorithm: FluxAesGcmParams, key: CryptoKey, data: FluxBytes): Promise<ArrayBuffer>;
+  /** `length` in bits, a multiple of 8. PBKDF2 runs on the engine's thread: the timeout stops an absurd `iterations`. */
+  deriveBits(algorithm: FluxDeriveAlgorithm, baseKey: CryptoKey, length: number): Promise<ArrayBuffer>;
+  deriveKey(algorithm: FluxDeriveAlgorithm, baseKey: CryptoKey, derivedKeyType: FluxKeyAlgorithm, extractable: boolean, keyUsages: FluxKeyUsage[]): Promise<CryptoKey>;
+  wrapKey(format: 'raw' | 'spki' | 'pkcs8' | 'jwk', key: CryptoKey, wrappingKey: CryptoKey, wrapAlgorithm: FluxAesGcmParams): Promise<ArrayBuffer>;
+  unwrapKey(format: 'raw' | 'spki' | 'pkcs8' | 'jwk', wrappedKey: FluxBytes, unwrappingKey: CryptoKey, unwrapAlgorithm: FluxAesGcmParams, unwrappedKeyAlgorithm: FluxImportAlgorithm, extractable: boolean, keyUsages: FluxKeyUsage[]): Promise<CryptoKey>;
+}
+declare var SubtleCrypto: { prototype: SubtleCrypto; new(): SubtleCrypto };
+interface Crypto { readonly subtle: SubtleCrypto }

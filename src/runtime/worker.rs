@@ -57,6 +57,7 @@ const WEB_JS: [(&str, &str); 10] = [
     ("flux:web/install.js", include_str!("js/web/install.js")),
 ];
 const HOST_JS: &str = include_str!("js/host.js");
+const SUBTLE_JS: &str = include_str!("js/subtle.js");
 
 /// What the record keeps of a response body.
 const MAX_RECORDED_BODY: usize = 64 * 1024;
@@ -750,6 +751,12 @@ impl Worker {
                 })?;
                 let host = host::install(&ctx, state, crash)?;
                 node::install(&ctx, env)?;
+                // `crypto.subtle`, on the host's natives; host.js puts it on `crypto`.
+                let mut options = EvalOptions::default();
+                options.filename = Some("flux:subtle.js".into());
+                let subtle: Function = ctx.eval_with_options(SUBTLE_JS, options)?;
+                let subtle: Object = subtle.call((host.get::<_, Object>("subtle")?,))?;
+                host.get::<_, Object>("crypto")?.set("subtle", subtle)?;
                 let mut options = EvalOptions::default();
                 options.filename = Some(HOST_SCRIPT.into());
                 let factory: Function = ctx.eval_with_options(HOST_JS, options)?;

@@ -26,6 +26,7 @@ mod queue;
 mod reload;
 mod sandbox_sql;
 mod store_ops;
+mod subtle;
 mod support;
 mod tail;
 mod terminal;

@@ -11,6 +11,7 @@ mod encoding;
 mod fetch;
 mod form;
 mod queue;
+mod subtle;
 mod timers;
 mod uncaught;
 mod url;
@@ -444,6 +445,8 @@ pub fn install<'js>(
     host.set("console", console::install(ctx, &bridge)?)?;
     host.set("timers", timers::install(ctx, &bridge)?)?;
     host.set("crypto", crypto::install(ctx)?)?;
+    // What js/subtle.js builds `crypto.subtle` on (worker.rs evaluates it before host.js).
+    host.set("subtle", subtle::install(ctx, crash)?)?;
     host.set(
         "current",
         Function::new(ctx.clone(), |ctx: Ctx<'js>| tag::current(&ctx) as f64)?,

@@ -200,6 +200,7 @@
   const INTEGER_ARRAYS = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, BigInt64Array, BigUint64Array];
   const MAX_RANDOM_BYTES = 65536;
   globalThis.crypto = {
+    subtle: host.crypto.subtle,
     randomUUID: () => host.crypto.randomUUID(),
     getRandomValues: (array) => {
       if (!INTEGER_ARRAYS.some((T) => array instanceof T)) {
