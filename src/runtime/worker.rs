@@ -39,6 +39,7 @@ use crate::store::StoreWrite;
 
 const WEB_JS: &str = include_str!("js/web.js");
 const HOST_JS: &str = include_str!("js/host.js");
+const INTL_JS: &str = include_str!("js/intl.js");
 
 /// What the record keeps of a response body.
 const MAX_RECORDED_BODY: usize = 64 * 1024;
@@ -716,6 +717,10 @@ impl Worker {
                 options.filename = Some("flux:web.js".into());
                 let web: Function = ctx.eval_with_options(WEB_JS, options)?;
                 let web: Object = web.call((host::web_natives(&ctx)?,))?;
+                let mut options = EvalOptions::default();
+                options.filename = Some("flux:intl.js".into());
+                let intl: Function = ctx.eval_with_options(INTL_JS, options)?;
+                intl.call::<_, ()>((host::intl::natives(&ctx)?,))?;
                 let host = host::install(&ctx, state, crash)?;
                 let mut options = EvalOptions::default();
                 options.filename = Some(HOST_SCRIPT.into());

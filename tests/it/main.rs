@@ -12,6 +12,7 @@ mod front_door;
 mod init;
 mod interleave;
 mod interleave_hostile;
+mod intl;
 mod isolation;
 mod job_ids;
 mod locations;

@@ -8,6 +8,7 @@ mod crypto;
 mod db;
 mod email;
 mod fetch;
+pub mod intl;
 mod queue;
 mod timers;
 mod uncaught;
