@@ -7,6 +7,7 @@
 //!   writes `4.7.2025`, `2025/1/15`.
 //! - es `dateStyle: 'full'` with a time: ICU4X glues with `a las`, Node with a comma.
 //! - `pluralCategories` come in the specification's order (zero one two few many other).
+//! - Dates are Gregorian in every locale (Node writes Thai dates in the Buddhist calendar).
 
 use crate::support::{Project, Server};
 
@@ -144,6 +145,8 @@ fn parts_and_resolved_options_say_what_was_chosen_and_missing_locales_fall_back(
     canonical: en-US,de-DE
     number options: {"locale":"en","numberingSystem":"latn","style":"currency","currency":"JPY","currencyDisplay":"symbol","currencySign":"standard","minimumIntegerDigits":1,"minimumFractionDigits":0,"maximumFractionDigits":0,"useGrouping":"auto","notation":"standard","signDisplay":"auto","roundingMode":"halfExpand","roundingIncrement":1,"trailingZeroDisplay":"auto","roundingPriority":"auto"}
     date options: {"locale":"en","calendar":"gregory","numberingSystem":"latn","timeZone":"America/New_York","hourCycle":"h12","hour12":true,"hour":"numeric"}
+    clocks: en h12 ja h23 de-u-hc-h12 7:04:05<nnbsp>AM
+    calendar: th 9 มี.ค. 2025 (gregory)
     default time zone: America/Sao_Paulo
     tags: [object Intl] [object Intl.Collator]
     "#);

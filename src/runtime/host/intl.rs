@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use fixed_decimal::{Decimal, SignDisplay, SignedRoundingMode, UnsignedRoundingMode};
-use icu_calendar::{Date, Iso};
+use icu_calendar::{Date, Gregorian};
 use icu_collator::options::{AlternateHandling, CaseLevel, CollatorOptions, Strength};
 use icu_collator::{Collator, CollatorPreferences};
 use icu_datetime::fieldsets::builder::{DateFields, FieldSetBuilder, ZoneStyle};
 use icu_datetime::fieldsets::enums::CompositeFieldSet;
 use icu_datetime::options::{Length, SubsecondDigits, TimePrecision, YearStyle};
-use icu_datetime::{DateTimeFormatter, DateTimeFormatterPreferences};
+use icu_datetime::{DateTimeFormatterPreferences, FixedCalendarDateTimeFormatter};
 use icu_decimal::options::{
     CompactDecimalFormatterOptions, DecimalFormatterOptions, GroupingStrategy,
 };
@@ -499,11 +499,11 @@ fn zoned(
     ms: f64,
     zone: &jiff::tz::TimeZone,
     iana: &IanaParserBorrowed<'static>,
-) -> Option<ZonedDateTime<Iso, icu_time::TimeZoneInfo<icu_time::zone::models::AtTime>>> {
+) -> Option<ZonedDateTime<Gregorian, icu_time::TimeZoneInfo<icu_time::zone::models::AtTime>>> {
     let timestamp = jiff::Timestamp::from_millisecond(ms as i64).ok()?;
     let local = timestamp.to_zoned_datetime(zone.clone());
-    let date =
-        Date::try_new_iso(local.year() as i32, local.month() as u8, local.day() as u8).ok()?;
+    let date = Date::try_new_gregorian(local.year() as i32, local.month() as u8, local.day() as u8)
+        .ok()?;
     let time = Time::try_new(
         local.hour() as u8,
         local.minute() as u8,
@@ -555,7 +555,8 @@ pub fn default_time_zone() -> String {
 }
 
 struct DateTimeFormat {
-    formatter: DateTimeFormatter<CompositeFieldSet>,
+    /// Gregorian only: the other calendars' names and patterns would add most of a megabyte.
+    formatter: FixedCalendarDateTimeFormatter<Gregorian, CompositeFieldSet>,
     zone: jiff::tz::TimeZone,
 }
 
@@ -680,7 +681,7 @@ impl DateTimeFormat {
                 .map_err(|e| IntlError::Option(format!("{e:?}")))?;
             let locale = locale(tag)?;
             let prefs = DateTimeFormatterPreferences::from(&locale);
-            let formatter = DateTimeFormatter::try_new(prefs, field_set)
+            let formatter = FixedCalendarDateTimeFormatter::try_new(prefs, field_set)
                 .map_err(|e| IntlError::Data("datetime", e.to_string()))?;
             let zone = if zone_id == "UTC" {
                 jiff::tz::TimeZone::UTC
