@@ -92,6 +92,7 @@ fn to_locale_string_methods_take_locales_and_options_and_default_to_en_us() {
     insta::assert_snapshot!(text(&server, "/methods"), @r#"
     number: 1,234,567.891 | 1.234.567,891 | 25,6<nbsp>%
     currency: ￥1,235 | R$<nbsp>99,00 | 2.00 euros | -USD<nbsp>5.50
+    currency digits: $13 | ￥1,234.50 | KWD<nbsp>1.5
     digits: 1.01 | 005 | 1,200 | +42 | 12345
     compact: 1.2M | 1.2 million | 1,5<nbsp>k
     bigint: 123.456.789.012.345.678.901.234.567.890

@@ -319,7 +319,8 @@ enum NumberStyle {
     Compact(CompactDecimalFormatter),
     /// ICU4X writes a percentage's digits without parts: the plain formatter gives them.
     Percent(PercentFormatter<DecimalFormatter>, DecimalFormatter),
-    Currency(CurrencyFormatter<DecimalFormatter>),
+    /// ICU4X pads an amount to its currency's digits: the plain formatter writes other digits.
+    Currency(CurrencyFormatter<DecimalFormatter>, DecimalFormatter),
 }
 
 struct NumberFormat {
@@ -372,7 +373,11 @@ impl NumberFormat {
                         }
                         _ => CurrencyFormatter::try_new_symbol(prefs, code, options),
                     };
-                    NumberStyle::Currency(formatter.map_err(data("currency"))?)
+                    NumberStyle::Currency(
+                        formatter.map_err(data("currency"))?,
+                        DecimalFormatter::try_new((&locale).into(), decimal_options)
+                            .map_err(data("decimal"))?,
+                    )
                 }
                 ("percent", _) => NumberStyle::Percent(
                     PercentFormatter::try_new((&locale).into(), Default::default())
@@ -437,12 +442,45 @@ impl NumberFormat {
                     None => vec![("literal".into(), whole)],
                 }
             }
-            NumberStyle::Currency(f) => name_literals(
-                to_parts(&f.format_fixed_decimal(&value), decimal_part),
-                "currency",
-            ),
+            NumberStyle::Currency(f, plain) => {
+                let parts = name_literals(
+                    to_parts(&f.format_fixed_decimal(&value), decimal_part),
+                    "currency",
+                );
+                let shown: usize = parts
+                    .iter()
+                    .filter(|(kind, _)| kind == "fraction")
+                    .map(|(_, digits)| digits.chars().count())
+                    .sum();
+                let wanted =
+                    usize::try_from(-value.absolute.magnitude_range().start()).unwrap_or(0);
+                if shown == wanted {
+                    parts
+                } else {
+                    let mut amount = value.clone();
+                    amount.sign = fixed_decimal::Sign::None;
+                    replace_digits(parts, to_parts(&plain.format(&amount), decimal_part))
+                }
+            }
         })
     }
+}
+
+/// `parts` with the run from its first to its last digit part replaced by `digits`.
+fn replace_digits(
+    parts: Vec<(String, String)>,
+    digits: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let is_digit = |kind: &str| matches!(kind, "integer" | "group" | "decimal" | "fraction");
+    let first = parts.iter().position(|(kind, _)| is_digit(kind));
+    let last = parts.iter().rposition(|(kind, _)| is_digit(kind));
+    let (Some(first), Some(last)) = (first, last) else {
+        return parts;
+    };
+    let mut out = parts[..first].to_vec();
+    out.extend(digits);
+    out.extend_from_slice(&parts[last + 1..]);
+    out
 }
 
 /// The literal pieces of a formatted number around its digits named `kind` (`currency`,

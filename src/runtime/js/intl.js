@@ -27,6 +27,19 @@
 
   // ------------------------------------------------------------------ locales
 
+  // Native formatters and resolved locales per kind, locale and options, built once per
+  // context (and dropped all at once should a function make too many different ones).
+  const cache = new Map();
+  const cached = (key, build) => {
+    let value = cache.get(key);
+    if (value === undefined) {
+      value = build();
+      if (cache.size >= 512) cache.clear();
+      cache.set(key, value);
+    }
+    return value;
+  };
+
   // CanonicalizeLocaleList.
   const canonicalLocales = (locales) => {
     if (locales === undefined) return [];
@@ -68,6 +81,13 @@
   // ResolveLocale with the lookup matcher: the first requested locale the data speaks (or a
   // shorter form of it), else the default. `keys` are the extension keywords the service reads.
   const resolveLocale = (locales, keys = []) => {
+    // The common call names one locale (or none): its answer is kept.
+    if (locales === undefined || typeof locales === 'string') {
+      return cached(`RL ${locales} ${keys}`, () => resolveLocaleList(locales, keys));
+    }
+    return resolveLocaleList(locales, keys);
+  };
+  const resolveLocaleList = (locales, keys) => {
     for (const requested of canonicalLocales(locales)) {
       const found = natives.lookup(requested);
       if (found != null) {
@@ -149,19 +169,6 @@
     out.minimumFractionDigits = minDefault;
     out.maximumFractionDigits = maxDefault;
     return out;
-  };
-
-  // A native formatter per kind, locale and options, built once per context (and dropped all
-  // at once should a function make too many different ones).
-  const cache = new Map();
-  const cached = (key, build) => {
-    let value = cache.get(key);
-    if (value === undefined) {
-      value = build();
-      if (cache.size >= 512) cache.clear();
-      cache.set(key, value);
-    }
-    return value;
   };
 
   const joinParts = (parts) => {
@@ -308,7 +315,7 @@
     let timeZone = options.timeZone;
     if (timeZone === undefined) timeZone = hostTimeZone();
     else {
-      const name = natives.timeZone(String(timeZone));
+      const name = cached(`TZ ${timeZone}`, () => natives.timeZone(String(timeZone)));
       if (name == null) throw new RangeError(`Invalid time zone specified: ${String(timeZone)}`);
       timeZone = name;
     }
