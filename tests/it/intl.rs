@@ -100,6 +100,7 @@ fn to_locale_string_methods_take_locales_and_options_and_default_to_en_us() {
     date: 7/4/2025, 6:30:00<nnbsp>PM | 04.07.2025 | 18:30:00
     zones: 7/4/2025, 2:30:00<nnbsp>PM EDT | 1/4/2025, 1:30:00<nnbsp>PM EST | 00:00
     components: Friday, July 4, 2025 | 4 jul | 18:30:00
+    padded: 07/04/2025 | 09:03<nnbsp>AM
     invalid date: Invalid Date
     localeCompare: -1 -1 1 0
     array: 1.234,5,04.07.2025, 18:30:00

@@ -14,7 +14,7 @@ use icu_collator::options::{AlternateHandling, CaseLevel, CollatorOptions, Stren
 use icu_collator::{Collator, CollatorPreferences};
 use icu_datetime::fieldsets::builder::{DateFields, FieldSetBuilder, ZoneStyle};
 use icu_datetime::fieldsets::enums::CompositeFieldSet;
-use icu_datetime::options::{Length, SubsecondDigits, TimePrecision, YearStyle};
+use icu_datetime::options::{Alignment, Length, SubsecondDigits, TimePrecision, YearStyle};
 use icu_datetime::{DateTimeFormatterPreferences, FixedCalendarDateTimeFormatter};
 use icu_decimal::options::{
     CompactDecimalFormatterOptions, DecimalFormatterOptions, GroupingStrategy,
@@ -681,6 +681,13 @@ impl DateTimeFormat {
                     "short" => Length::Medium,
                     _ => Length::Short,
                 });
+                // `2-digit` pads every numeric field (ICU4X pads all or none).
+                if [&month, &day, &hour]
+                    .iter()
+                    .any(|field| *field == "2-digit")
+                {
+                    builder.alignment = Some(Alignment::Column);
+                }
                 if y {
                     builder.year_style = Some(if year == "2-digit" {
                         YearStyle::Auto
