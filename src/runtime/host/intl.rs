@@ -743,7 +743,7 @@ impl DateTimeFormat {
     fn format(&self, ms: f64, iana: &IanaParserBorrowed<'static>) -> Option<Vec<(String, String)>> {
         let input = zoned(ms, &self.zone, iana)?;
         let formatted = self.formatter.format(&input);
-        Some(to_parts(&formatted, |part| {
+        let parts = to_parts(&formatted, |part| {
             (part.category == "datetime").then_some(match part.value {
                 "era" => "era",
                 "year" | "extendedYear" => "year",
@@ -759,7 +759,15 @@ impl DateTimeFormat {
                 "timeZoneName" => "timeZoneName",
                 _ => return None,
             })
-        }))
+        });
+        // CLDR puts a narrow no-break space before AM/PM; V8 writes a plain space, which code
+        // written against Node (and browsers) matches on.
+        Some(
+            parts
+                .into_iter()
+                .map(|(kind, text)| (kind, text.replace('\u{202f}', " ")))
+                .collect(),
+        )
     }
 }
 
