@@ -58,6 +58,7 @@ const WEB_JS: [(&str, &str); 10] = [
 ];
 const HOST_JS: &str = include_str!("js/host.js");
 const SUBTLE_JS: &str = include_str!("js/subtle.js");
+const INTL_JS: &str = include_str!("js/intl.js");
 
 /// What the record keeps of a response body.
 const MAX_RECORDED_BODY: usize = 64 * 1024;
@@ -749,6 +750,10 @@ impl Worker {
                 let web: Object = web.into_object().ok_or_else(|| {
                     rquickjs::Exception::throw_type(&ctx, "web/install.js returned no object")
                 })?;
+                let mut options = EvalOptions::default();
+                options.filename = Some("flux:intl.js".into());
+                let intl: Function = ctx.eval_with_options(INTL_JS, options)?;
+                intl.call::<_, ()>((host::intl::natives(&ctx)?,))?;
                 let host = host::install(&ctx, state, crash)?;
                 node::install(&ctx, env)?;
                 // `crypto.subtle`, on the host's natives; host.js puts it on `crypto`.

@@ -14,6 +14,7 @@ mod front_door;
 mod init;
 mod interleave;
 mod interleave_hostile;
+mod intl;
 mod isolation;
 mod job_ids;
 mod jsx;

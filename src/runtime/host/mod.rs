@@ -10,6 +10,7 @@ mod email;
 mod encoding;
 mod fetch;
 mod form;
+pub mod intl;
 mod queue;
 mod subtle;
 mod timers;
