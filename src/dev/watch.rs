@@ -11,7 +11,7 @@ use notify::{RecursiveMode, Watcher};
 
 use super::notice::{Notice, Notices};
 use crate::clock::now_us;
-use crate::project::{is_jsx, Config, FunctionTable, Layout, CONFIG_FILE};
+use crate::project::{is_jsx, Config, FunctionTable, Layout, CONFIG_FILE, INSTALL_MARK};
 use crate::runtime::{load_config, strip_types, Shared};
 use crate::store::{apply_migrations, StatsRow};
 
@@ -80,6 +80,9 @@ pub fn start(shared: Arc<Shared>, notices: Notices) -> Option<ProjectWatch> {
             let _ = watcher.watch(&entry.path(), RecursiveMode::Recursive);
         }
     }
+    // node_modules is not watched whole (tens of thousands of files): its top level is, where
+    // npm rewrites `.package-lock.json` at the end of every install.
+    let _ = watcher.watch(&root.join("node_modules"), RecursiveMode::NonRecursive);
     let watcher = Arc::new(Mutex::new(watcher));
     let adder = Arc::clone(&watcher);
     let stop = Arc::new(AtomicBool::new(false));
@@ -103,11 +106,18 @@ pub fn start(shared: Arc<Shared>, notices: Notices) -> Option<ProjectWatch> {
                             let _ = watcher.watch(path, RecursiveMode::Recursive);
                         }
                     }
+                    if path == &root.join("node_modules") && path.is_dir() {
+                        if let Ok(mut watcher) = adder.lock() {
+                            let _ = watcher.watch(path, RecursiveMode::NonRecursive);
+                        }
+                    }
                 }
                 let state_dir = shared.layout.state_dir();
+                let installed = root.join(INSTALL_MARK);
                 changed.retain(|p| {
                     !p.starts_with(&state_dir)
-                        && !p.components().any(|c| c.as_os_str() == "node_modules")
+                        && (p == &installed
+                            || !p.components().any(|c| c.as_os_str() == "node_modules"))
                 });
                 // A bug in reloading must not end the watching: later edits still count.
                 if !changed.is_empty()

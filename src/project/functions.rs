@@ -6,6 +6,10 @@ use std::time::SystemTime;
 
 use super::type_only::is_type_only;
 
+/// The file npm rewrites at the end of every install (relative to the project root): a change
+/// to it is a change to the project's packages.
+pub const INSTALL_MARK: &str = "node_modules/.package-lock.json";
+
 /// One servable function file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionFile {
@@ -89,6 +93,11 @@ impl FunctionTable {
             if let Ok(bytes) = std::fs::read(path) {
                 hasher.update(&bytes);
             }
+        }
+        // Packages are code too, but node_modules is too large to hash: npm rewrites this
+        // file on every install, which is what changes it.
+        if let Ok(bytes) = std::fs::read(root.join(INSTALL_MARK)) {
+            hasher.update(&bytes);
         }
         FunctionTable {
             functions,

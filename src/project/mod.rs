@@ -12,7 +12,9 @@ pub use config::{
     Backoff, BackoffKind, Config, ConfigError, HttpConfig, QueueConfig, Retention, ServerConfig,
     WorkerConfig,
 };
-pub use functions::{is_jsx, route_for_path, FunctionFile, FunctionTable, RouteError};
+pub use functions::{
+    is_jsx, route_for_path, FunctionFile, FunctionTable, RouteError, INSTALL_MARK,
+};
 pub use workers::{is_private_worker, worker_not_served, EnqueuedNames};
 
 pub const CONFIG_FILE: &str = "flux.config.ts";

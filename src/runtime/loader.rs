@@ -1,7 +1,10 @@
-//! Module resolution and loading: relative imports between project files only.
+//! Module resolution and loading: relative imports between project files, npm packages from
+//! the project's `node_modules` (packages.rs), CommonJS through `require` (commonjs.rs), and
+//! Node's built-ins by their `node:` names.
 //!
-//! Module names are paths relative to `functions/` (`create_user.ts`, `../lib/mail.ts`), so
-//! stack traces read like the seed's `send_welcome_email.ts:6`.
+//! Module names are paths relative to `functions/` (`create_user.ts`, `../lib/mail.ts`,
+//! `../node_modules/zod/lib/index.mjs`), so stack traces read like the seed's
+//! `send_welcome_email.ts:6`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,7 +17,11 @@ use rquickjs::{Ctx, Exception, Module, Result};
 
 use super::ts::{self, strip_types};
 
+mod commonjs;
 mod imports;
+mod packages;
+
+use packages::{Kind, Mode, Packages, Resolved};
 
 /// The name of the internal script that imports function modules by their module name.
 pub const HOST_SCRIPT: &str = "flux:host.js";
@@ -25,24 +32,34 @@ const JSON_EXTENSION: &str = ".json";
 
 pub struct ProjectResolver {
     root: PathBuf,
+    packages: Rc<Packages>,
     /// What each (importer, name) resolved to, so that running a function again (an `import`
     /// per execution) does not look at the disk again. A context lives for one version of
     /// the code, so nothing here outlives the files it names.
     resolved: HashMap<(String, String), String>,
 }
 
-impl ProjectResolver {
-    pub fn new(root: PathBuf) -> ProjectResolver {
-        ProjectResolver {
-            root,
-            resolved: HashMap::new(),
-        }
-    }
+/// The resolver and loader of one context, sharing what they know of packages; `sources`
+/// receives the code of every module loaded.
+pub fn new(root: PathBuf, sources: Sources) -> (ProjectResolver, ProjectLoader) {
+    let packages = Rc::new(Packages::new(&root));
+    let resolver = ProjectResolver {
+        root: root.clone(),
+        packages: Rc::clone(&packages),
+        resolved: HashMap::new(),
+    };
+    let loader = ProjectLoader {
+        root,
+        sources,
+        packages,
+    };
+    (resolver, loader)
 }
 
 pub struct ProjectLoader {
-    pub root: PathBuf,
-    pub sources: Sources,
+    root: PathBuf,
+    sources: Sources,
+    packages: Rc<Packages>,
 }
 
 /// The code of the modules a context loaded, by module name, as it ran: error messages are
@@ -108,15 +125,28 @@ impl Resolver for ProjectResolver {
 
 impl ProjectResolver {
     fn resolve_on_disk(&self, ctx: &Ctx<'_>, base: &str, name: &str) -> Result<String> {
-        find_module(&self.root, base, name).map_err(|e| Exception::throw_type(ctx, &e.to_string()))
+        find_module(&self.root, &self.packages, base, name)
+            .map_err(|e| Exception::throw_type(ctx, &e.to_string()))
     }
 }
 
 /// Why an import cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 enum ImportError {
-    #[error("cannot import '{name}' from {base}: only relative imports of project files ('./x.ts') are supported")]
-    NotRelative { name: String, base: String },
+    #[error("cannot import '{name}' from {base}: an import names a project file ('./x.ts') or a package ('zod')")]
+    Absolute { name: String, base: String },
+    #[error("cannot import '{name}' from {base}: no package '{package}' in node_modules (install it with npm install {package})")]
+    NoPackage {
+        name: String,
+        base: String,
+        package: String,
+    },
+    #[error("cannot import '{name}' from {base}: {reason}")]
+    Package {
+        name: String,
+        base: String,
+        reason: String,
+    },
     #[error("cannot import '{name}' from {base}: it is outside the project")]
     Outside { name: String, base: String },
     #[error("cannot import '{name}' from {base}: no such file in the project{}", closest.as_ref().map(|c| format!(" (did you mean '{c}'?)")).unwrap_or_default())]
@@ -144,18 +174,30 @@ fn exported(names: &[String]) -> String {
 }
 
 /// The module name `name` imported from module `base` stands for: a project file, with its
-/// extension or an `index` file found as Node finds them.
-fn find_module(root: &Path, base: &str, name: &str) -> std::result::Result<String, ImportError> {
+/// extension or an `index` file found as Node finds them; a package's file, resolved by
+/// Node's rules, for a bare name or an import inside a package; a built-in's `node:` name.
+fn find_module(
+    root: &Path,
+    packages: &Packages,
+    base: &str,
+    name: &str,
+) -> std::result::Result<String, ImportError> {
     let relative = name.starts_with("./") || name.starts_with("../");
+    if base != HOST_SCRIPT && (!relative || packages.is_package_file(base)) {
+        if name.starts_with('/') {
+            return Err(ImportError::Absolute {
+                name: name.into(),
+                base: base.into(),
+            });
+        }
+        return match packages.resolve(base, name, Mode::Import)? {
+            Resolved::File(module) | Resolved::Builtin(module) => Ok(module),
+        };
+    }
     let candidate = if base == HOST_SCRIPT {
         Some(name.to_string())
-    } else if relative {
-        join_module(base, name)
     } else {
-        return Err(ImportError::NotRelative {
-            name: name.into(),
-            base: base.into(),
-        });
+        join_module(base, name)
     };
     let Some(candidate) = candidate else {
         return Err(ImportError::Outside {
@@ -268,18 +310,28 @@ fn json_module(name: &str, source: &str) -> std::result::Result<String, ts::Synt
 /// The first static import of module `name` (its JavaScript `code`) that cannot be loaded, and
 /// its line: a file that does not exist, or a name its module does not export. QuickJS would
 /// refuse it too, but naming neither the importer's line nor what the module has.
-fn check_imports(root: &Path, name: &str, code: &str) -> Option<(ImportError, usize)> {
+fn check_imports(
+    root: &Path,
+    packages: &Packages,
+    name: &str,
+    code: &str,
+) -> Option<(ImportError, usize)> {
     let syntax = imports::read(code)?;
     for import in &syntax.imports {
-        let module = match find_module(root, name, &import.specifier) {
+        let module = match find_module(root, packages, name, &import.specifier) {
             Ok(module) => module,
             Err(error) => return Some((error, import.line)),
         };
-        if import.names.is_empty() {
+        // A package's or built-in's names are QuickJS's to check: reading a package's whole
+        // graph here would cost more than the check is worth.
+        if import.names.is_empty()
+            || packages.is_package_file(&module)
+            || module.starts_with("node:")
+        {
             continue;
         }
         let mut seen = Vec::new();
-        let Some(exports) = exports_of(root, &module, &mut seen) else {
+        let Some(exports) = exports_of(root, packages, &module, &mut seen) else {
             continue;
         };
         let Some(missing) = import.names.iter().find(|n| !exports.contains(n)) else {
@@ -303,7 +355,15 @@ fn check_imports(root: &Path, name: &str, code: &str) -> Option<(ImportError, us
 
 /// The names module `name` exports, its `export * from` ones included; `None` when they cannot
 /// all be known (a file that does not read or parse): then nothing is reported as missing.
-fn exports_of(root: &Path, name: &str, seen: &mut Vec<String>) -> Option<Vec<String>> {
+fn exports_of(
+    root: &Path,
+    packages: &Packages,
+    name: &str,
+    seen: &mut Vec<String>,
+) -> Option<Vec<String>> {
+    if packages.is_package_file(name) || name.starts_with("node:") {
+        return None;
+    }
     if seen.iter().any(|s| s == name) {
         return Some(Vec::new());
     }
@@ -312,9 +372,9 @@ fn exports_of(root: &Path, name: &str, seen: &mut Vec<String>) -> Option<Vec<Str
     let syntax = imports::read(&javascript(name, source).ok()?)?;
     let mut names = syntax.exports;
     for star in &syntax.star_exports {
-        let module = find_module(root, name, star).ok()?;
+        let module = find_module(root, packages, name, star).ok()?;
         // `export *` passes on every name but `default`.
-        let passed = exports_of(root, &module, seen)?;
+        let passed = exports_of(root, packages, &module, seen)?;
         names.extend(passed.into_iter().filter(|n| n != "default"));
     }
     Some(names)
@@ -349,6 +409,15 @@ impl Loader for ProjectLoader {
         name: &str,
         _attributes: Option<ImportAttributes<'js>>,
     ) -> Result<Module<'js, Declared>> {
+        if name.starts_with("node:") {
+            let exports = crate::runtime::node::builtin_exports(ctx, name)?.ok_or_else(|| {
+                Exception::throw_type(ctx, &format!("cannot import {name}: flux does not provide it"))
+            })?;
+            return commonjs::facade(ctx, name, exports.into_value());
+        }
+        if self.packages.is_package_file(name) {
+            return self.load_package(ctx, name);
+        }
         let path = functions_dir(&self.root).join(name);
         // A symlink must not lead code out of the project.
         let inside = match (path.canonicalize(), self.root.canonicalize()) {
@@ -366,10 +435,31 @@ impl Loader for ProjectLoader {
         let code =
             javascript(name, source).map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
         self.sources.keep(name, &code);
-        if let Some((error, line)) = check_imports(&self.root, name, &code) {
+        if let Some((error, line)) = check_imports(&self.root, &self.packages, name, &code) {
             return Err(throw_import_error(ctx, &error, format!("{name}:{line}")));
         }
         Module::declare(ctx.clone(), name, code)
+    }
+}
+
+impl ProjectLoader {
+    /// Loads package file `name`: an ES module as it is, JSON as a module, CommonJS run by
+    /// `require` and seen through a facade. Its path was confined when it was resolved.
+    fn load_package<'js>(&mut self, ctx: &Ctx<'js>, name: &str) -> Result<Module<'js, Declared>> {
+        let source = std::fs::read_to_string(self.packages.path_of(name))
+            .map_err(|e| Exception::throw_type(ctx, &format!("cannot read {name}: {e}")))?;
+        match self.packages.kind(name, &source, Mode::Import) {
+            Kind::CommonJs => {
+                let exports = commonjs::require(ctx, &self.packages, &self.sources, name)?;
+                commonjs::facade(ctx, name, exports)
+            }
+            Kind::Json | Kind::Esm => {
+                let code = javascript(name, source)
+                    .map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
+                self.sources.keep(name, &code);
+                Module::declare(ctx.clone(), name, code)
+            }
+        }
     }
 }
 
@@ -385,8 +475,10 @@ mod tests {
         let write = |name: &str, code: &str| std::fs::write(functions.join(name), code);
         write("_a.ts", "export const sendMail = 1\nexport * from './_b'\n").expect("a");
         write("_b.ts", "export function sendSms() {}\nexport default 2\n").expect("b");
+        let packages = Packages::new(root.path());
         let check = |code: &str| {
-            check_imports(root.path(), "f.ts", code).map(|(error, line)| (error.to_string(), line))
+            check_imports(root.path(), &packages, "f.ts", code)
+                .map(|(error, line)| (error.to_string(), line))
         };
         assert_eq!(check("import { sendMail, sendSms } from './_a'\n"), None);
         assert_eq!(

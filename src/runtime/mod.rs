@@ -8,6 +8,7 @@ mod email;
 mod host;
 mod jobs;
 mod loader;
+mod node;
 mod messages;
 mod record;
 mod recorder;

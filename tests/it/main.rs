@@ -18,6 +18,7 @@ mod locations;
 mod messages;
 mod module_forms;
 mod npm;
+mod packages;
 mod queue;
 mod reload;
 mod sandbox_sql;
