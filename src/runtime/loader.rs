@@ -17,6 +17,7 @@ use rquickjs::{Ctx, Exception, Module, Result};
 
 use super::ts::{self, strip_types};
 
+mod bytecode;
 mod commonjs;
 mod imports;
 mod packages;
@@ -411,7 +412,10 @@ impl Loader for ProjectLoader {
     ) -> Result<Module<'js, Declared>> {
         if name.starts_with("node:") {
             let exports = crate::runtime::node::builtin_exports(ctx, name)?.ok_or_else(|| {
-                Exception::throw_type(ctx, &format!("cannot import {name}: flux does not provide it"))
+                Exception::throw_type(
+                    ctx,
+                    &format!("cannot import {name}: flux does not provide it"),
+                )
             })?;
             return commonjs::facade(ctx, name, exports.into_value());
         }
@@ -446,20 +450,18 @@ impl ProjectLoader {
     /// Loads package file `name`: an ES module as it is, JSON as a module, CommonJS run by
     /// `require` and seen through a facade. Its path was confined when it was resolved.
     fn load_package<'js>(&mut self, ctx: &Ctx<'js>, name: &str) -> Result<Module<'js, Declared>> {
-        let source = std::fs::read_to_string(self.packages.path_of(name))
+        let path = self.packages.path_of(name);
+        let source = std::fs::read_to_string(&path)
             .map_err(|e| Exception::throw_type(ctx, &format!("cannot read {name}: {e}")))?;
-        match self.packages.kind(name, &source, Mode::Import) {
-            Kind::CommonJs => {
-                let exports = commonjs::require(ctx, &self.packages, &self.sources, name)?;
-                commonjs::facade(ctx, name, exports)
-            }
-            Kind::Json | Kind::Esm => {
-                let code = javascript(name, source)
-                    .map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
-                self.sources.keep(name, &code);
-                Module::declare(ctx.clone(), name, code)
-            }
+        let kind = self.packages.kind(name, &source, Mode::Import);
+        if kind == Kind::CommonJs {
+            let exports = commonjs::require(ctx, &self.packages, &self.sources, name)?;
+            return commonjs::facade(ctx, name, exports);
         }
+        let code =
+            javascript(name, source).map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
+        self.sources.keep(name, &code);
+        bytecode::declare(ctx, &self.root, name, &path, code)
     }
 }
 

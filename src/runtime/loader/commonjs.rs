@@ -56,7 +56,11 @@ fn project_path(name: &str) -> String {
     }
 }
 
-fn install<'js>(ctx: &Ctx<'js>, packages: &Rc<Packages>, sources: &Sources) -> Result<Function<'js>> {
+fn install<'js>(
+    ctx: &Ctx<'js>,
+    packages: &Rc<Packages>,
+    sources: &Sources,
+) -> Result<Function<'js>> {
     let natives = Object::new(ctx.clone())?;
     let resolver = Rc::clone(packages);
     natives.set(
@@ -153,7 +157,9 @@ pub fn facade<'js>(
     let mut default = "exports";
     if let Some(object) = exports.as_object() {
         keys = object.keys::<String>().collect::<Result<_>>()?;
-        let es_module = object.get::<_, Option<bool>>("__esModule")?.unwrap_or(false);
+        let es_module = object
+            .get::<_, Option<bool>>("__esModule")?
+            .unwrap_or(false);
         if es_module && keys.iter().any(|k| k == "default") {
             default = "exports.default";
         }

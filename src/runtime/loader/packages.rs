@@ -106,7 +106,12 @@ impl Packages {
     }
 
     /// Resolves `specifier` imported or required by module `base`.
-    pub fn resolve(&self, base: &str, specifier: &str, mode: Mode) -> Result<Resolved, ImportError> {
+    pub fn resolve(
+        &self,
+        base: &str,
+        specifier: &str,
+        mode: Mode,
+    ) -> Result<Resolved, ImportError> {
         if let Some(builtin) = specifier.strip_prefix("node:") {
             return Ok(Resolved::Builtin(format!("node:{builtin}")));
         }
@@ -137,7 +142,7 @@ impl Packages {
                     reason: error
                         .to_string()
                         .replace(&format!("{}/", self.root.display()), ""),
-                })
+                });
             }
         };
         // A symlink (or an `exports` target) must not lead out of the project.
@@ -197,9 +202,8 @@ fn has_module_syntax(source: &str) -> bool {
         line.starts_with("import") || line.starts_with("export")
     });
     looks
-        && super::imports::read(source).is_some_and(|syntax| {
-            !syntax.imports.is_empty() || !syntax.exports.is_empty()
-        })
+        && super::imports::read(source)
+            .is_some_and(|syntax| !syntax.imports.is_empty() || !syntax.exports.is_empty())
 }
 
 /// The package a bare specifier names: `zod` for `zod/v4`, `@faker-js/faker` for
@@ -242,7 +246,9 @@ mod tests {
 
     #[test]
     fn module_syntax_is_told_from_commonjs() {
-        assert!(has_module_syntax("import a from './a.js'\nexport default a\n"));
+        assert!(has_module_syntax(
+            "import a from './a.js'\nexport default a\n"
+        ));
         assert!(!has_module_syntax("// import this\nmodule.exports = 1\n"));
         assert!(!has_module_syntax("exports.a = 1\nimportant()\n"));
     }
