@@ -161,9 +161,15 @@ fn faker_seeded_output_is_stable_and_its_compiled_modules_are_reused() {
     server.stop();
     // The compiled modules were kept for the next start, under this build's name.
     let cache = project.path().join(".flux/cache/modules");
-    let builds: Vec<_> = std::fs::read_dir(&cache).expect("the cache").flatten().collect();
+    let builds: Vec<_> = std::fs::read_dir(&cache)
+        .expect("the cache")
+        .flatten()
+        .collect();
     assert_eq!(builds.len(), 1);
-    let files: Vec<_> = std::fs::read_dir(builds[0].path()).expect("a build").flatten().collect();
+    let files: Vec<_> = std::fs::read_dir(builds[0].path())
+        .expect("a build")
+        .flatten()
+        .collect();
     assert!(files.len() > 50, "{} files", files.len());
     // A restart reads them; one that was damaged is compiled again, not loaded.
     std::fs::write(files[0].path(), b"not bytecode").expect("damage a file");
