@@ -11,7 +11,7 @@ use notify::{RecursiveMode, Watcher};
 
 use super::notice::{Notice, Notices};
 use crate::clock::now_us;
-use crate::project::{is_jsx, Config, FunctionTable, Layout, CONFIG_FILE, INSTALL_MARK};
+use crate::project::{is_jsx, Config, FunctionTable, Layout, CONFIG_FILE, INSTALL_MARKS};
 use crate::runtime::{load_config, strip_types, Shared};
 use crate::store::{apply_migrations, StatsRow};
 
@@ -81,7 +81,7 @@ pub fn start(shared: Arc<Shared>, notices: Notices) -> Option<ProjectWatch> {
         }
     }
     // node_modules is not watched whole (tens of thousands of files): its top level is, where
-    // npm rewrites `.package-lock.json` at the end of every install.
+    // a package manager rewrites its record at the end of every install (INSTALL_MARKS).
     let _ = watcher.watch(&root.join("node_modules"), RecursiveMode::NonRecursive);
     let watcher = Arc::new(Mutex::new(watcher));
     let adder = Arc::clone(&watcher);
@@ -113,10 +113,9 @@ pub fn start(shared: Arc<Shared>, notices: Notices) -> Option<ProjectWatch> {
                     }
                 }
                 let state_dir = shared.layout.state_dir();
-                let installed = root.join(INSTALL_MARK);
                 changed.retain(|p| {
                     !p.starts_with(&state_dir)
-                        && (p == &installed
+                        && (INSTALL_MARKS.iter().any(|mark| p == &root.join(mark))
                             || !p.components().any(|c| c.as_os_str() == "node_modules"))
                 });
                 // A bug in reloading must not end the watching: later edits still count.

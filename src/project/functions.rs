@@ -6,9 +6,14 @@ use std::time::SystemTime;
 
 use super::type_only::is_type_only;
 
-/// The file npm rewrites at the end of every install (relative to the project root): a change
-/// to it is a change to the project's packages.
-pub const INSTALL_MARK: &str = "node_modules/.package-lock.json";
+/// The files package managers rewrite at the end of every install (relative to the project
+/// root; npm's, pnpm's, yarn's and yarn 1's): a change to one is a change to the packages.
+pub const INSTALL_MARKS: [&str; 4] = [
+    "node_modules/.package-lock.json",
+    "node_modules/.modules.yaml",
+    "node_modules/.yarn-state.yml",
+    "node_modules/.yarn-integrity",
+];
 
 /// One servable function file.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,10 +99,12 @@ impl FunctionTable {
                 hasher.update(&bytes);
             }
         }
-        // Packages are code too, but node_modules is too large to hash: npm rewrites this
-        // file on every install, which is what changes it.
-        if let Ok(bytes) = std::fs::read(root.join(INSTALL_MARK)) {
-            hasher.update(&bytes);
+        // Packages are code too, but node_modules is too large to hash: an install rewrites
+        // its package manager's record of it.
+        for mark in INSTALL_MARKS {
+            if let Ok(bytes) = std::fs::read(root.join(mark)) {
+                hasher.update(&bytes);
+            }
         }
         FunctionTable {
             functions,

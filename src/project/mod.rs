@@ -13,7 +13,7 @@ pub use config::{
     WorkerConfig,
 };
 pub use functions::{
-    is_jsx, route_for_path, FunctionFile, FunctionTable, RouteError, INSTALL_MARK,
+    is_jsx, route_for_path, FunctionFile, FunctionTable, RouteError, INSTALL_MARKS,
 };
 pub use workers::{is_private_worker, worker_not_served, EnqueuedNames};
 

@@ -428,3 +428,36 @@ fn an_npm_install_while_dev_runs_takes_effect() {
         assert_eq!(server.get("/later").body, "\"installed later\"");
     }
 }
+
+#[test]
+fn an_error_inside_a_commonjs_package_is_placed_at_the_callers_line() {
+    let project = Project::with_files(&[
+        (
+            "node_modules/strict-parse/package.json",
+            r#"{ "name": "strict-parse", "main": "lib/index.js" }"#,
+        ),
+        (
+            "node_modules/strict-parse/lib/index.js",
+            "exports.parse = function parse(value) {\n  if (!value) throw new Error('bad input')\n  return value\n}\n",
+        ),
+        (
+            "functions/t.ts",
+            "import { parse } from 'strict-parse'\n\
+             export default () => {\n\
+               return parse(undefined)\n\
+             }",
+        ),
+    ]);
+    let server = project.start();
+    let id = server.get("/t").request_id();
+    server.record(&id);
+    let (code, stdout, stderr) = project.run(&["why", &id]);
+    assert_eq!(code, 0, "flux why failed: {stderr}");
+    insta::assert_snapshot!(stdout, @r"
+    ROOT CAUSE Error: bad input
+    LOCATION t.ts:3
+      at node_modules/strict-parse/lib/index.js:2 in parse (package)
+      at t.ts:3 in default
+    REQUEST GET /t
+    ");
+}

@@ -158,7 +158,8 @@ pub fn facade<'js>(
     if let Some(object) = exports.as_object() {
         keys = object.keys::<String>().collect::<Result<_>>()?;
         let es_module = object
-            .get::<_, Option<bool>>("__esModule")?
+            .get::<_, Value>("__esModule")?
+            .as_bool()
             .unwrap_or(false);
         if es_module && keys.iter().any(|k| k == "default") {
             default = "exports.default";
