@@ -142,6 +142,12 @@ enum ImportError {
         base: String,
         package: String,
     },
+    #[error("cannot import '{name}' from {base}: flux does not provide {builtin}")]
+    NoBuiltin {
+        name: String,
+        base: String,
+        builtin: String,
+    },
     #[error("cannot import '{name}' from {base}: {reason}")]
     Package {
         name: String,
@@ -309,11 +315,13 @@ fn json_module(name: &str, source: &str) -> std::result::Result<String, ts::Synt
 }
 
 /// The first static import of module `name` (its JavaScript `code`) that cannot be loaded, and
-/// its line: a file that does not exist, or a name its module does not export. QuickJS would
-/// refuse it too, but naming neither the importer's line nor what the module has.
+/// its line: a file that does not exist, a built-in flux does not provide (`provided` tells),
+/// or a name its module does not export. QuickJS would refuse it too, but naming neither the
+/// importer's line nor what the module has.
 fn check_imports(
     root: &Path,
     packages: &Packages,
+    provided: &dyn Fn(&str) -> bool,
     name: &str,
     code: &str,
 ) -> Option<(ImportError, usize)> {
@@ -323,6 +331,14 @@ fn check_imports(
             Ok(module) => module,
             Err(error) => return Some((error, import.line)),
         };
+        if module.starts_with("node:") && !provided(&module) {
+            let error = ImportError::NoBuiltin {
+                name: import.specifier.clone(),
+                base: name.into(),
+                builtin: module,
+            };
+            return Some((error, import.line));
+        }
         // A package's or built-in's names are QuickJS's to check: reading a package's whole
         // graph here would cost more than the check is worth.
         if import.names.is_empty()
@@ -439,7 +455,13 @@ impl Loader for ProjectLoader {
         let code =
             javascript(name, source).map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
         self.sources.keep(name, &code);
-        if let Some((error, line)) = check_imports(&self.root, &self.packages, name, &code) {
+        // A built-in that fails to build is left to its import, which reports why.
+        let provided = |builtin: &str| {
+            crate::runtime::node::builtin_exports(ctx, builtin).map_or(true, |e| e.is_some())
+        };
+        if let Some((error, line)) =
+            check_imports(&self.root, &self.packages, &provided, name, &code)
+        {
             return Err(throw_import_error(ctx, &error, format!("{name}:{line}")));
         }
         Module::declare(ctx.clone(), name, code)
@@ -479,7 +501,7 @@ mod tests {
         write("_b.ts", "export function sendSms() {}\nexport default 2\n").expect("b");
         let packages = Packages::new(root.path());
         let check = |code: &str| {
-            check_imports(root.path(), &packages, "f.ts", code)
+            check_imports(root.path(), &packages, &|_| false, "f.ts", code)
                 .map(|(error, line)| (error.to_string(), line))
         };
         assert_eq!(check("import { sendMail, sendSms } from './_a'\n"), None);
@@ -509,6 +531,18 @@ mod tests {
         assert_eq!(
             check("import { sendSms } from './_bb.ts'\n").map(|(e, _)| e),
             Some("cannot import './_bb.ts' from f.ts: no such file in the project (did you mean './_b.ts'?)".into())
+        );
+        // Node's built-ins by either name, the ones flux lacks at the import's line.
+        assert_eq!(
+            check("\nimport { readFile } from 'fs'\n"),
+            Some((
+                "cannot import 'fs' from f.ts: flux does not provide node:fs".into(),
+                2
+            ))
+        );
+        assert_eq!(
+            check("import fs from 'node:fs/promises'\n").map(|(e, _)| e),
+            Some("cannot import 'node:fs/promises' from f.ts: flux does not provide node:fs/promises".into())
         );
         // What swc cannot parse is left to QuickJS.
         assert_eq!(check("import { from './_c'\n"), None);

@@ -461,3 +461,35 @@ fn an_error_inside_a_commonjs_package_is_placed_at_the_callers_line() {
     REQUEST GET /t
     ");
 }
+
+#[test]
+fn a_built_in_is_a_separate_branch_for_import_and_require() {
+    let project = Project::with_files(&[
+        (
+            "node_modules/reads-files/package.json",
+            r#"{ "name": "reads-files" }"#,
+        ),
+        (
+            "node_modules/reads-files/index.js",
+            "exports.read = () => require('node:fs').readFileSync('x')\n\
+             exports.where = require.resolve('fs')\n",
+        ),
+        (
+            "functions/esm.ts",
+            "import { readFile } from 'node:fs'\nexport default () => readFile",
+        ),
+        (
+            "functions/cjs.ts",
+            "import { read, where } from 'reads-files'\nexport default () => read()",
+        ),
+    ]);
+    let server = project.start();
+    assert_eq!(
+        error_of(&server, "/esm"),
+        "cannot import 'node:fs' from esm.ts: flux does not provide node:fs"
+    );
+    assert!(
+        error_of(&server, "/cjs").contains("node:fs"),
+        "a require of a built-in goes to the built-ins"
+    );
+}
