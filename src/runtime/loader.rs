@@ -136,11 +136,13 @@ impl ProjectResolver {
 enum ImportError {
     #[error("cannot import '{name}' from {base}: an import names a project file ('./x.ts') or a package ('zod')")]
     Absolute { name: String, base: String },
-    #[error("cannot import '{name}' from {base}: no package '{package}' in node_modules (install it with npm install {package})")]
+    #[error("cannot import '{name}' from {base}: no package '{package}' in node_modules ({})", closest.as_ref().map_or_else(|| format!("install it with npm install {package}"), |c| format!("did you mean '{c}'?")))]
     NoPackage {
         name: String,
         base: String,
         package: String,
+        /// An installed package whose name is close: a typo's fix.
+        closest: Option<String>,
     },
     #[error("cannot import '{name}' from {base}: flux does not provide {builtin}")]
     NoBuiltin {

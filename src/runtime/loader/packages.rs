@@ -128,11 +128,13 @@ impl Packages {
                 return Ok(Resolved::Builtin(format!("node:{name}")));
             }
             Err(ResolveError::NotFound(_)) => {
+                let package = package_name(specifier);
                 return Err(ImportError::NoPackage {
                     name: specifier.into(),
                     base: base.into(),
-                    package: package_name(specifier),
-                })
+                    closest: closest_package(&self.root.join("node_modules"), &package),
+                    package,
+                });
             }
             Err(error) => {
                 return Err(ImportError::Package {
@@ -217,6 +219,33 @@ fn package_name(specifier: &str) -> String {
     }
 }
 
+/// The installed package whose name is closest to `package` (a typo's fix), if one is close.
+fn closest_package(node_modules: &Path, package: &str) -> Option<String> {
+    let names = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| !name.starts_with('.'))
+            .collect()
+    };
+    let mut installed = Vec::new();
+    for name in names(node_modules) {
+        if name.starts_with('@') {
+            let scoped = names(&node_modules.join(&name));
+            installed.extend(scoped.into_iter().map(|inner| format!("{name}/{inner}")));
+        } else {
+            installed.push(name);
+        }
+    }
+    let (score, closest) = installed
+        .into_iter()
+        .map(|name| (strsim::jaro_winkler(package, &name), name))
+        .max_by(|a, b| a.0.total_cmp(&b.0))?;
+    (score >= 0.85).then_some(closest)
+}
+
 /// `path` with `.` and `..` taken out lexically (module names of project files climb out of
 /// `functions/` with `..`).
 fn normalize(path: &Path) -> PathBuf {
@@ -242,6 +271,22 @@ mod tests {
         assert_eq!(package_name("zod"), "zod");
         assert_eq!(package_name("zod/v4"), "zod");
         assert_eq!(package_name("@faker-js/faker/locale/de"), "@faker-js/faker");
+    }
+
+    #[test]
+    fn a_misspelt_package_is_matched_to_an_installed_one() {
+        let root = tempfile::tempdir().expect("tempdir");
+        for package in ["zod", "date-fns", "@faker-js/faker"] {
+            std::fs::create_dir_all(root.path().join(package)).expect("mkdir");
+        }
+        let closest = |name| closest_package(root.path(), name);
+        assert_eq!(closest("zood").as_deref(), Some("zod"));
+        assert_eq!(closest("date-fn").as_deref(), Some("date-fns"));
+        assert_eq!(
+            closest("@faker-js/fakre").as_deref(),
+            Some("@faker-js/faker")
+        );
+        assert_eq!(closest("express"), None);
     }
 
     #[test]
