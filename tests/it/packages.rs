@@ -322,14 +322,25 @@ fn packages_resolve_by_node_rules() {
          import manifest from 'cond/package.json'\n\
          import { tool } from '@acme/tool'\n\
          import { ws } from 'ws-lib'\n\
-         export default () => ({ cond, feature, name: manifest.name, tool, ws })",
+         import { feature as passed } from './_reexports.ts'\n\
+         export default async () => {\n\
+           // A dynamic import resolves as a static one does; a CommonJS package's namespace\n\
+           // has its facade's names.\n\
+           const { fromA } = await import('cjs-demo')\n\
+           return { cond, feature, name: manifest.name, tool, ws, passed, fromA }\n\
+         }",
+    );
+    project.write(
+        "functions/_reexports.ts",
+        "export * from 'cond/feature/x'\n",
     );
     let server = project.start();
     let reply = server.get("/t");
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(
         reply.json(),
-        json!({"cond": "flux build, internal", "feature": "x", "name": "cond", "tool": "esm part", "ws": "workspace"})
+        json!({"cond": "flux build, internal", "feature": "x", "name": "cond", "tool": "esm part",
+            "ws": "workspace", "passed": "x", "fromA": "a"})
     );
 }
 
