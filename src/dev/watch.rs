@@ -85,6 +85,13 @@ pub fn start(shared: Arc<Shared>, notices: Notices) -> Option<ProjectWatch> {
     let _ = watcher.watch(&root.join("node_modules"), RecursiveMode::NonRecursive);
     let watcher = Arc::new(Mutex::new(watcher));
     let adder = Arc::clone(&watcher);
+    // The packages the engines load are watched as they load.
+    let package_watcher = Arc::clone(&watcher);
+    shared.package_folders.watch_with(Box::new(move |folder| {
+        if let Ok(mut watcher) = package_watcher.lock() {
+            let _ = watcher.watch(folder, RecursiveMode::Recursive);
+        }
+    }));
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::clone(&stop);
     std::thread::Builder::new()
@@ -113,9 +120,14 @@ pub fn start(shared: Arc<Shared>, notices: Notices) -> Option<ProjectWatch> {
                     }
                 }
                 let state_dir = shared.layout.state_dir();
+                let folders = &shared.package_folders;
+                if changed.iter().any(|p| folders.contains(p)) {
+                    folders.edited();
+                }
                 changed.retain(|p| {
                     !p.starts_with(&state_dir)
                         && (INSTALL_MARKS.iter().any(|mark| p == &root.join(mark))
+                            || folders.contains(p)
                             || !p.components().any(|c| c.as_os_str() == "node_modules"))
                 });
                 // A bug in reloading must not end the watching: later edits still count.
@@ -154,7 +166,9 @@ fn on_change(
         }
         let is_code = [".ts", ".js", ".mjs"].iter().any(|ext| name.ends_with(ext))
             && !name.ends_with(".d.ts");
-        if is_code && path.is_file() && name != CONFIG_FILE {
+        // A package's code is its own: its syntax is not the project's to report.
+        let package = shared.package_folders.contains(path);
+        if is_code && path.is_file() && name != CONFIG_FILE && !package {
             if let Ok(source) = std::fs::read_to_string(path) {
                 let module = path
                     .strip_prefix(layout.functions_dir())

@@ -41,9 +41,13 @@ pub struct ProjectResolver {
 }
 
 /// The resolver and loader of one context, sharing what they know of packages; `sources`
-/// receives the code of every module loaded.
-pub fn new(root: PathBuf, sources: Sources) -> (ProjectResolver, ProjectLoader) {
-    let packages = Rc::new(Packages::new(&root));
+/// receives the code of every module loaded, `folders` the folder of every package.
+pub fn new(
+    root: PathBuf,
+    sources: Sources,
+    folders: super::PackageFolders,
+) -> (ProjectResolver, ProjectLoader) {
+    let packages = Rc::new(Packages::new(&root, folders));
     let resolver = ProjectResolver {
         root: root.clone(),
         packages: Rc::clone(&packages),
@@ -501,7 +505,7 @@ mod tests {
         let write = |name: &str, code: &str| std::fs::write(functions.join(name), code);
         write("_a.ts", "export const sendMail = 1\nexport * from './_b'\n").expect("a");
         write("_b.ts", "export function sendSms() {}\nexport default 2\n").expect("b");
-        let packages = Packages::new(root.path());
+        let packages = Packages::new(root.path(), Default::default());
         let check = |code: &str| {
             check_imports(root.path(), &packages, &|_| false, "f.ts", code)
                 .map(|(error, line)| (error.to_string(), line))

@@ -681,7 +681,8 @@ impl Worker {
         runtime.set_max_stack_size(4 * 1024 * 1024);
         let root = self.shared.layout.root.clone();
         let sources = Sources::default();
-        let (resolver, loader) = loader::new(root, sources.clone());
+        let folders = self.shared.package_folders.clone();
+        let (resolver, loader) = loader::new(root, sources.clone(), folders);
         runtime.set_loader(resolver, loader);
         let context = Context::full(&runtime).map_err(|e| e.to_string())?;
         let entry = Rc::clone(&self.entry);

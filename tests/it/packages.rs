@@ -504,3 +504,26 @@ fn a_built_in_is_a_separate_branch_for_import_and_require() {
         "a require of a built-in goes to the built-ins"
     );
 }
+
+#[test]
+fn an_edit_to_a_loaded_package_reloads_it() {
+    let project = Project::with_files(&[
+        (
+            "node_modules/greeting/package.json",
+            r#"{ "name": "greeting", "type": "module", "main": "index.js" }"#,
+        ),
+        ("node_modules/greeting/index.js", "export default 'hello'"),
+        (
+            "functions/t.ts",
+            "import greeting from 'greeting'\nexport default () => greeting",
+        ),
+    ]);
+    let server = project.start();
+    assert_eq!(server.get("/t").body, "\"hello\"");
+    // A patch, no install: the package was watched when it loaded.
+    project.write("node_modules/greeting/index.js", "export default 'patched'");
+    server.wait_for_output("reloaded");
+    for _ in 0..4 {
+        assert_eq!(server.get("/t").body, "\"patched\"");
+    }
+}

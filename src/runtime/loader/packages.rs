@@ -15,6 +15,7 @@ use std::path::{Component, Path, PathBuf};
 use oxc_resolver::{PackageType, ResolveError, ResolveOptions};
 
 use super::ImportError;
+use crate::runtime::PackageFolders;
 
 /// How a module is asked for: by `import` (ES module) or `require` (CommonJS).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +48,8 @@ pub struct Packages {
     require: oxc_resolver::Resolver,
     /// Package files by module name, as resolved so far.
     files: RefCell<HashMap<String, PackageFile>>,
+    /// Told the folder of each package in node_modules a file is resolved in.
+    folders: PackageFolders,
 }
 
 /// The result of resolving a specifier.
@@ -82,12 +85,13 @@ fn options(mode: Mode) -> ResolveOptions {
 }
 
 impl Packages {
-    pub fn new(root: &Path) -> Packages {
+    pub fn new(root: &Path, folders: PackageFolders) -> Packages {
         Packages {
             root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
             import: oxc_resolver::Resolver::new(options(Mode::Import)),
             require: oxc_resolver::Resolver::new(options(Mode::Require)),
             files: RefCell::default(),
+            folders,
         }
     }
 
@@ -163,7 +167,14 @@ impl Packages {
             Some(function) => function.to_string(),
             None => format!("../{inside}"),
         };
-        let package_type = resolution.package_json().and_then(|p| p.r#type());
+        let package_json = resolution.package_json();
+        // Workspace packages outside node_modules are project folders, watched already.
+        if let Some(folder) = package_json.and_then(|p| p.directory().canonicalize().ok()) {
+            if folder.components().any(|c| c.as_os_str() == "node_modules") {
+                self.folders.loaded(&folder);
+            }
+        }
+        let package_type = package_json.and_then(|p| p.r#type());
         self.files
             .borrow_mut()
             .insert(name.clone(), PackageFile { path, package_type });
