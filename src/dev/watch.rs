@@ -11,7 +11,9 @@ use notify::{RecursiveMode, Watcher};
 
 use super::notice::{Notice, Notices};
 use crate::clock::now_us;
-use crate::project::{Config, FunctionTable, Layout, CONFIG_FILE, SOURCE_EXTENSIONS};
+use crate::project::{
+    Config, FunctionTable, Layout, CONFIG_FILE, INSTALL_MARKS, SOURCE_EXTENSIONS,
+};
 use crate::runtime::{load_config, to_javascript, Shared};
 use crate::store::{apply_migrations, StatsRow};
 
@@ -80,8 +82,18 @@ pub fn start(shared: Arc<Shared>, notices: Notices) -> Option<ProjectWatch> {
             let _ = watcher.watch(&entry.path(), RecursiveMode::Recursive);
         }
     }
+    // node_modules is not watched whole (tens of thousands of files): its top level is, where
+    // a package manager rewrites its record at the end of every install (INSTALL_MARKS).
+    let _ = watcher.watch(&root.join("node_modules"), RecursiveMode::NonRecursive);
     let watcher = Arc::new(Mutex::new(watcher));
     let adder = Arc::clone(&watcher);
+    // The packages the engines load are watched as they load.
+    let package_watcher = Arc::clone(&watcher);
+    shared.package_folders.watch_with(Box::new(move |folder| {
+        if let Ok(mut watcher) = package_watcher.lock() {
+            let _ = watcher.watch(folder, RecursiveMode::Recursive);
+        }
+    }));
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::clone(&stop);
     std::thread::Builder::new()
@@ -103,11 +115,22 @@ pub fn start(shared: Arc<Shared>, notices: Notices) -> Option<ProjectWatch> {
                             let _ = watcher.watch(path, RecursiveMode::Recursive);
                         }
                     }
+                    if path == &root.join("node_modules") && path.is_dir() {
+                        if let Ok(mut watcher) = adder.lock() {
+                            let _ = watcher.watch(path, RecursiveMode::NonRecursive);
+                        }
+                    }
                 }
                 let state_dir = shared.layout.state_dir();
+                let folders = &shared.package_folders;
+                if changed.iter().any(|p| folders.contains(p)) {
+                    folders.edited();
+                }
                 changed.retain(|p| {
                     !p.starts_with(&state_dir)
-                        && !p.components().any(|c| c.as_os_str() == "node_modules")
+                        && (INSTALL_MARKS.iter().any(|mark| p == &root.join(mark))
+                            || folders.contains(p)
+                            || !p.components().any(|c| c.as_os_str() == "node_modules"))
                 });
                 // A bug in reloading must not end the watching: later edits still count.
                 if !changed.is_empty()
@@ -138,7 +161,9 @@ fn on_change(
         let name = relative(layout, path);
         let is_code =
             SOURCE_EXTENSIONS.iter().any(|ext| name.ends_with(ext)) && !name.ends_with(".d.ts");
-        if is_code && path.is_file() && name != CONFIG_FILE {
+        // A package's code is its own: its syntax is not the project's to report.
+        let package = shared.package_folders.contains(path);
+        if is_code && path.is_file() && name != CONFIG_FILE && !package {
             if let Ok(source) = std::fs::read_to_string(path) {
                 let module = path
                     .strip_prefix(layout.functions_dir())

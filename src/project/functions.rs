@@ -6,6 +6,15 @@ use std::time::SystemTime;
 
 use super::type_only::is_type_only;
 
+/// The files package managers rewrite at the end of every install (relative to the project
+/// root; npm's, pnpm's, yarn's and yarn 1's): a change to one is a change to the packages.
+pub const INSTALL_MARKS: [&str; 4] = [
+    "node_modules/.package-lock.json",
+    "node_modules/.modules.yaml",
+    "node_modules/.yarn-state.yml",
+    "node_modules/.yarn-integrity",
+];
+
 /// One servable function file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionFile {
@@ -76,6 +85,13 @@ impl FunctionTable {
         for path in &sources {
             hasher.update(path.to_string_lossy().as_bytes());
             if let Ok(bytes) = std::fs::read(path) {
+                hasher.update(&bytes);
+            }
+        }
+        // Packages are code too, but node_modules is too large to hash: an install rewrites
+        // its package manager's record of it.
+        for mark in INSTALL_MARKS {
+            if let Ok(bytes) = std::fs::read(root.join(mark)) {
                 hasher.update(&bytes);
             }
         }

@@ -12,7 +12,9 @@ pub use config::{
     Backoff, BackoffKind, Config, ConfigError, HttpConfig, QueueConfig, Retention, ServerConfig,
     WorkerConfig,
 };
-pub use functions::{route_for_path, FunctionFile, FunctionTable, RouteError, SOURCE_EXTENSIONS};
+pub use functions::{
+    route_for_path, FunctionFile, FunctionTable, RouteError, INSTALL_MARKS, SOURCE_EXTENSIONS,
+};
 pub use workers::{is_private_worker, worker_not_served, EnqueuedNames};
 
 pub const CONFIG_FILE: &str = "flux.config.ts";

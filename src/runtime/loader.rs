@@ -1,7 +1,10 @@
-//! Module resolution and loading: relative imports between project files only.
+//! Module resolution and loading: relative imports between project files, npm packages from
+//! the project's `node_modules` (packages.rs), CommonJS through `require` (commonjs.rs), and
+//! Node's built-ins by their `node:` names.
 //!
-//! Module names are paths relative to `functions/` (`create_user.ts`, `../lib/mail.ts`), so
-//! stack traces read like the seed's `send_welcome_email.ts:6`.
+//! Module names are paths relative to `functions/` (`create_user.ts`, `../lib/mail.ts`,
+//! `../node_modules/zod/lib/index.mjs`), so stack traces read like the seed's
+//! `send_welcome_email.ts:6`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -12,10 +15,15 @@ use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::{Ctx, Exception, Module, Result};
 
-use super::node::{self, Builtin};
+use super::node;
 use super::ts::{self, strip_types};
 
+mod bytecode;
+mod commonjs;
 mod imports;
+mod packages;
+
+use packages::{Kind, Mode, Packages, Resolved};
 
 /// The name of the internal script that imports function modules by their module name.
 pub const HOST_SCRIPT: &str = "flux:host.js";
@@ -26,24 +34,38 @@ const JSON_EXTENSION: &str = ".json";
 
 pub struct ProjectResolver {
     root: PathBuf,
+    packages: Rc<Packages>,
     /// What each (importer, name) resolved to, so that running a function again (an `import`
     /// per execution) does not look at the disk again. A context lives for one version of
     /// the code, so nothing here outlives the files it names.
     resolved: HashMap<(String, String), String>,
 }
 
-impl ProjectResolver {
-    pub fn new(root: PathBuf) -> ProjectResolver {
-        ProjectResolver {
-            root,
-            resolved: HashMap::new(),
-        }
-    }
+/// The resolver and loader of one context, sharing what they know of packages; `sources`
+/// receives the code of every module loaded, `folders` the folder of every package.
+pub fn new(
+    root: PathBuf,
+    sources: Sources,
+    folders: super::PackageFolders,
+) -> (ProjectResolver, ProjectLoader) {
+    let packages = Rc::new(Packages::new(&root, folders));
+    let resolver = ProjectResolver {
+        root: root.clone(),
+        packages: Rc::clone(&packages),
+        resolved: HashMap::new(),
+    };
+    let loader = ProjectLoader {
+        root,
+        sources,
+        packages,
+    };
+    (resolver, loader)
 }
 
 pub struct ProjectLoader {
-    pub root: PathBuf,
-    pub sources: Sources,
+    root: PathBuf,
+    sources: Sources,
+    packages: Rc<Packages>,
 }
 
 /// The code of the modules a context loaded, by module name, as it ran: error messages are
@@ -109,21 +131,36 @@ impl Resolver for ProjectResolver {
 
 impl ProjectResolver {
     fn resolve_on_disk(&self, ctx: &Ctx<'_>, base: &str, name: &str) -> Result<String> {
-        find_module(&self.root, base, name).map_err(|e| Exception::throw_type(ctx, &e.to_string()))
+        find_module(&self.root, &self.packages, base, name)
+            .map_err(|e| Exception::throw_type(ctx, &e.to_string()))
     }
 }
 
 /// Why an import cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 enum ImportError {
-    #[error("cannot import '{name}' from {base}: only relative imports of project files ('./x.ts') are supported")]
-    NotRelative { name: String, base: String },
+    #[error("cannot import '{name}' from {base}: an import names a project file ('./x.ts') or a package ('zod')")]
+    Absolute { name: String, base: String },
+    #[error("cannot import '{name}' from {base}: no package '{package}' in node_modules ({})", closest.as_ref().map_or_else(|| format!("install it with npm install {package}"), |c| format!("did you mean '{c}'?")))]
+    NoPackage {
+        name: String,
+        base: String,
+        package: String,
+        /// An installed package whose name is close: a typo's fix.
+        closest: Option<String>,
+    },
     #[error("cannot import '{name}' from {base}: flux does not provide {module}; {instead}")]
     NodeBuiltin {
         name: String,
         base: String,
         module: String,
         instead: &'static str,
+    },
+    #[error("cannot import '{name}' from {base}: {reason}")]
+    Package {
+        name: String,
+        base: String,
+        reason: String,
     },
     #[error("cannot import '{name}' from {base}: it is outside the project")]
     Outside { name: String, base: String },
@@ -152,30 +189,30 @@ fn exported(names: &[String]) -> String {
 }
 
 /// The module name `name` imported from module `base` stands for: a project file, with its
-/// extension or an `index` file found as Node finds them.
-fn find_module(root: &Path, base: &str, name: &str) -> std::result::Result<String, ImportError> {
-    match node::builtin(name) {
-        Some(Builtin::Provided(module)) => return Ok(module),
-        Some(Builtin::Missing(module, instead)) => {
-            return Err(ImportError::NodeBuiltin {
+/// extension or an `index` file found as Node finds them; a package's file, resolved by
+/// Node's rules, for a bare name or an import inside a package; a built-in's `node:` name.
+fn find_module(
+    root: &Path,
+    packages: &Packages,
+    base: &str,
+    name: &str,
+) -> std::result::Result<String, ImportError> {
+    let relative = name.starts_with("./") || name.starts_with("../");
+    if base != HOST_SCRIPT && (!relative || packages.is_package_file(base)) {
+        if name.starts_with('/') {
+            return Err(ImportError::Absolute {
                 name: name.into(),
                 base: base.into(),
-                module,
-                instead,
-            })
+            });
         }
-        None => {}
+        return match packages.resolve(base, name, Mode::Import)? {
+            Resolved::File(module) | Resolved::Builtin(module) => Ok(module),
+        };
     }
-    let relative = name.starts_with("./") || name.starts_with("../");
     let candidate = if base == HOST_SCRIPT {
         Some(name.to_string())
-    } else if relative {
-        join_module(base, name)
     } else {
-        return Err(ImportError::NotRelative {
-            name: name.into(),
-            base: base.into(),
-        });
+        join_module(base, name)
     };
     let Some(candidate) = candidate else {
         return Err(ImportError::Outside {
@@ -297,28 +334,31 @@ fn json_module(name: &str, source: &str) -> std::result::Result<String, ts::Synt
 }
 
 /// The first static import of module `name` (its JavaScript `code`) that cannot be loaded, and
-/// its line: a file that does not exist, or a name its module does not export. QuickJS would
-/// refuse it too, but naming neither the importer's line nor what the module has. `builtin`
-/// gives the names a Node built-in (`node:events`) exports.
+/// its line: a file that does not exist, a built-in flux does not provide, or a name its module
+/// does not export. QuickJS would refuse it too, but naming neither the importer's line nor
+/// what the module has. `builtin` gives the names a Node built-in (`node:events`) exports.
 fn check_imports(
     root: &Path,
+    packages: &Packages,
     name: &str,
     code: &str,
     builtin: &dyn Fn(&str) -> Option<Vec<String>>,
 ) -> Option<(ImportError, usize)> {
     let syntax = imports::read(code)?;
     for import in &syntax.imports {
-        let module = match find_module(root, name, &import.specifier) {
+        let module = match find_module(root, packages, name, &import.specifier) {
             Ok(module) => module,
             Err(error) => return Some((error, import.line)),
         };
-        if import.names.is_empty() {
+        // A package's names are QuickJS's to check: reading a package's whole graph here would
+        // cost more than the check is worth.
+        if import.names.is_empty() || packages.is_package_file(&module) {
             continue;
         }
         let mut seen = Vec::new();
         let exports = match module.starts_with("node:") {
             true => builtin(&module),
-            false => exports_of(root, &module, &mut seen),
+            false => exports_of(root, packages, &module, &mut seen),
         };
         let Some(exports) = exports else {
             continue;
@@ -344,7 +384,15 @@ fn check_imports(
 
 /// The names module `name` exports, its `export * from` ones included; `None` when they cannot
 /// all be known (a file that does not read or parse): then nothing is reported as missing.
-fn exports_of(root: &Path, name: &str, seen: &mut Vec<String>) -> Option<Vec<String>> {
+fn exports_of(
+    root: &Path,
+    packages: &Packages,
+    name: &str,
+    seen: &mut Vec<String>,
+) -> Option<Vec<String>> {
+    if packages.is_package_file(name) || name.starts_with("node:") {
+        return None;
+    }
     if seen.iter().any(|s| s == name) {
         return Some(Vec::new());
     }
@@ -353,9 +401,9 @@ fn exports_of(root: &Path, name: &str, seen: &mut Vec<String>) -> Option<Vec<Str
     let syntax = imports::read(&javascript(root, name, source).ok()?)?;
     let mut names = syntax.exports;
     for star in &syntax.star_exports {
-        let module = find_module(root, name, star).ok()?;
+        let module = find_module(root, packages, name, star).ok()?;
         // `export *` passes on every name but `default`.
-        let passed = exports_of(root, &module, seen)?;
+        let passed = exports_of(root, packages, &module, seen)?;
         names.extend(passed.into_iter().filter(|n| n != "default"));
     }
     Some(names)
@@ -393,6 +441,9 @@ impl Loader for ProjectLoader {
         if name.starts_with("node:") {
             return node::declare(ctx, name);
         }
+        if self.packages.is_package_file(name) {
+            return self.load_package(ctx, name);
+        }
         let path = functions_dir(&self.root).join(name);
         // A symlink must not lead code out of the project.
         let inside = match (path.canonicalize(), self.root.canonicalize()) {
@@ -411,10 +462,31 @@ impl Loader for ProjectLoader {
             .map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
         self.sources.keep(name, &code);
         let builtin = |module: &str| node::export_names(ctx, module);
-        if let Some((error, line)) = check_imports(&self.root, name, &code, &builtin) {
+        if let Some((error, line)) =
+            check_imports(&self.root, &self.packages, name, &code, &builtin)
+        {
             return Err(throw_import_error(ctx, &error, format!("{name}:{line}")));
         }
         Module::declare(ctx.clone(), name, code)
+    }
+}
+
+impl ProjectLoader {
+    /// Loads package file `name`: an ES module as it is, JSON as a module, CommonJS run by
+    /// `require` and seen through a facade. Its path was confined when it was resolved.
+    fn load_package<'js>(&mut self, ctx: &Ctx<'js>, name: &str) -> Result<Module<'js, Declared>> {
+        let path = self.packages.path_of(name);
+        let source = std::fs::read_to_string(&path)
+            .map_err(|e| Exception::throw_type(ctx, &format!("cannot read {name}: {e}")))?;
+        let kind = self.packages.kind(name, &source, Mode::Import);
+        if kind == Kind::CommonJs {
+            let exports = commonjs::require(ctx, &self.packages, &self.sources, name)?;
+            return commonjs::facade(ctx, name, exports);
+        }
+        let code = javascript(&self.root, name, source)
+            .map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
+        self.sources.keep(name, &code);
+        bytecode::declare(ctx, &self.root, name, &path, code)
     }
 }
 
@@ -430,8 +502,9 @@ mod tests {
         let write = |name: &str, code: &str| std::fs::write(functions.join(name), code);
         write("_a.ts", "export const sendMail = 1\nexport * from './_b'\n").expect("a");
         write("_b.ts", "export function sendSms() {}\nexport default 2\n").expect("b");
+        let packages = Packages::new(root.path(), Default::default());
         let check = |code: &str| {
-            check_imports(root.path(), "f.ts", code, &|_| None)
+            check_imports(root.path(), &packages, "f.ts", code, &|_| None)
                 .map(|(error, line)| (error.to_string(), line))
         };
         assert_eq!(check("import { sendMail, sendSms } from './_a'\n"), None);
@@ -461,6 +534,18 @@ mod tests {
         assert_eq!(
             check("import { sendSms } from './_bb.ts'\n").map(|(e, _)| e),
             Some("cannot import './_bb.ts' from f.ts: no such file in the project (did you mean './_b.ts'?)".into())
+        );
+        // Node's built-ins by either name, the ones flux lacks at the import's line.
+        assert_eq!(
+            check("\nimport { readFile } from 'fs'\n"),
+            Some((
+                "cannot import 'fs' from f.ts: flux does not provide node:fs".into(),
+                2
+            ))
+        );
+        assert_eq!(
+            check("import fs from 'node:fs/promises'\n").map(|(e, _)| e),
+            Some("cannot import 'node:fs/promises' from f.ts: flux does not provide node:fs/promises".into())
         );
         // What swc cannot parse is left to QuickJS.
         assert_eq!(check("import { from './_c'\n"), None);

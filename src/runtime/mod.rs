@@ -9,8 +9,9 @@ mod host;
 mod jobs;
 mod loader;
 mod messages;
-mod node;
 pub mod multipart;
+mod node;
+mod package_folders;
 mod record;
 mod recorder;
 mod sql;
@@ -44,6 +45,7 @@ pub use config_eval::{load_config, ConfigLoadError};
 pub use content_type::is_json_content_type;
 pub use echo::{Echo, EchoSink};
 pub use jobs::JobEngines;
+pub use package_folders::PackageFolders;
 pub use ts::{strip_types, to_javascript, SyntaxError};
 pub use worker::{recorded_body, redact_headers};
 
@@ -78,6 +80,8 @@ pub struct Shared {
     cpu_heavy: Mutex<HashMap<String, u64>>,
     /// Names jobs were enqueued for: workers, not served over HTTP (see `project::workers`).
     pub enqueued: EnqueuedNames,
+    /// The npm packages the engines loaded, which `flux dev` watches.
+    pub package_folders: PackageFolders,
 }
 
 /// Where what the engines produce goes: finished records, writes, and what they show.
@@ -125,6 +129,7 @@ impl Shared {
             echo,
             cpu_heavy: Mutex::new(HashMap::new()),
             enqueued: EnqueuedNames::default(),
+            package_folders: PackageFolders::default(),
         }
     }
 
@@ -158,7 +163,14 @@ impl Shared {
 
     /// Rescans the project's code; returns the new table when anything changed.
     pub fn rescan(&self) -> Option<Arc<FunctionTable>> {
-        let table = FunctionTable::scan(&self.layout.root);
+        let mut table = FunctionTable::scan(&self.layout.root);
+        // A loaded package's files are code too, but hashing them on every scan would cost
+        // more than counting their edits does.
+        let edits = self.package_folders.edits();
+        if edits > 0 {
+            let salted = format!("{}:{edits}", table.code_version);
+            table.code_version = blake3::hash(salted.as_bytes()).to_hex()[..12].to_string();
+        }
         let mut current = self.functions.write().unwrap_or_else(|p| p.into_inner());
         if current.code_version == table.code_version && current.functions == table.functions {
             return None;

@@ -21,7 +21,7 @@ use rquickjs::{Context, Ctx, Function, Object, Persistent, Runtime};
 use serde_json::{json, Map, Value};
 
 use super::host::{self, Crash, Event, ExecState, HostError, HostState, Json, Purpose, Token};
-use super::loader::{ProjectLoader, ProjectResolver, Sources, HOST_SCRIPT};
+use super::loader::{self, Sources, HOST_SCRIPT};
 use super::messages::complete_error;
 use super::node;
 use super::recorder::Recorder;
@@ -701,11 +701,9 @@ impl Worker {
         runtime.set_max_stack_size(4 * 1024 * 1024);
         let root = self.shared.layout.root.clone();
         let sources = Sources::default();
-        let loader = ProjectLoader {
-            root: root.clone(),
-            sources: sources.clone(),
-        };
-        runtime.set_loader(ProjectResolver::new(root), loader);
+        let folders = self.shared.package_folders.clone();
+        let (resolver, loader) = loader::new(root, sources.clone(), folders);
+        runtime.set_loader(resolver, loader);
         let context = Context::full(&runtime).map_err(|e| e.to_string())?;
         let entry = Rc::clone(&self.entry);
         let shared = Arc::clone(&self.shared);

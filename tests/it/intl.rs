@@ -7,6 +7,7 @@
 //! - es `dateStyle: 'full'` with a time: ICU4X glues with `a las`, Node with a comma.
 //! - `pluralCategories` come in the specification's order (zero one two few many other).
 //! - Dates are Gregorian in every locale (Node writes Thai dates in the Buddhist calendar).
+//!
 //! As V8 does, dates and times are written with a space where CLDR has a narrow no-break space
 //! (`3:05 PM`); numbers keep theirs (`1\u{202f}234,50 €` in French).
 

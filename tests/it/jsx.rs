@@ -100,7 +100,6 @@ fn an_error_thrown_inside_jsx_is_placed_at_its_line() {
 }
 
 #[test]
-#[ignore = "needs npm resolution (merge)"]
 fn a_hono_jsx_handler_renders_with_the_import_source_its_pragma_names() {
     let project = Project::with_npm(&[(
         "functions/hello.tsx",

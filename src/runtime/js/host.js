@@ -315,7 +315,8 @@
   for (const key of ['constructor', 'toString', 'valueOf', 'toLocaleString', 'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable']) {
     allowOverride(Object.prototype, key);
   }
-  for (const key of ['constructor', 'toString']) allowOverride(Function.prototype, key);
+  // lodash (and others) give their namespace function its own `bind`, `apply`, `call`.
+  for (const key of ['constructor', 'toString', 'apply', 'bind', 'call']) allowOverride(Function.prototype, key);
   for (const E of ERRORS) for (const key of ['constructor', 'name', 'message', 'toString']) allowOverride(E.prototype, key);
   allowOverride(Array.prototype, 'toString');
   // Subclasses of Uint8Array (node:buffer's Buffer, and the copies of it packages bundle)
