@@ -78,7 +78,7 @@ interface Crypto {
 }
 declare var crypto: Crypto;
 
-interface Performance { readonly timeOrigin: number; now(): number }
+interface Performance { readonly timeOrigin: number; now(): number; toJSON(): { timeOrigin: number } }
 declare var performance: Performance;
 
 declare function setTimeout<A extends unknown[]>(callback: (...args: A) => void, ms?: number, ...args: A): number;
@@ -92,15 +92,23 @@ declare function btoa(data: string): string;
 /** An HTTP request from the function, recorded as a span; honours `signal`. */
 declare function fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
 
-interface DOMException extends Error { readonly code: number }
-declare var DOMException: { prototype: DOMException; new(message?: string, name?: string): DOMException };
+/** The legacy error codes (`code`, and these constants on the class and its instances). */
+interface DOMExceptionCodes { readonly INDEX_SIZE_ERR: 1; readonly DOMSTRING_SIZE_ERR: 2; readonly HIERARCHY_REQUEST_ERR: 3; readonly WRONG_DOCUMENT_ERR: 4; readonly INVALID_CHARACTER_ERR: 5; readonly NO_DATA_ALLOWED_ERR: 6; readonly NO_MODIFICATION_ALLOWED_ERR: 7; readonly NOT_FOUND_ERR: 8; readonly NOT_SUPPORTED_ERR: 9; readonly INUSE_ATTRIBUTE_ERR: 10; readonly INVALID_STATE_ERR: 11; readonly SYNTAX_ERR: 12; readonly INVALID_MODIFICATION_ERR: 13; readonly NAMESPACE_ERR: 14; readonly INVALID_ACCESS_ERR: 15; readonly VALIDATION_ERR: 16; readonly TYPE_MISMATCH_ERR: 17; readonly SECURITY_ERR: 18; readonly NETWORK_ERR: 19; readonly ABORT_ERR: 20; readonly URL_MISMATCH_ERR: 21; readonly QUOTA_EXCEEDED_ERR: 22; readonly TIMEOUT_ERR: 23; readonly INVALID_NODE_TYPE_ERR: 24; readonly DATA_CLONE_ERR: 25 }
+interface DOMException extends Error, DOMExceptionCodes { readonly code: number }
+declare var DOMException: DOMExceptionCodes & { prototype: DOMException; new(message?: string, name?: string): DOMException };
 
 interface EventInit { bubbles?: boolean; cancelable?: boolean; composed?: boolean }
 interface Event {
   readonly type: string; readonly bubbles: boolean; readonly cancelable: boolean; readonly composed: boolean; readonly defaultPrevented: boolean;
   readonly target: EventTarget | null; readonly currentTarget: EventTarget | null; readonly srcElement: EventTarget | null; readonly eventPhase: number;
-  readonly timeStamp: number; readonly returnValue: boolean; readonly isTrusted: boolean;
+  readonly timeStamp: number; readonly isTrusted: boolean;
+  /** Legacy: `false` cancels, as `preventDefault()` does. */
+  returnValue: boolean;
+  /** Legacy: `true` stops propagation, as `stopPropagation()` does. */
+  cancelBubble: boolean;
   preventDefault(): void; stopPropagation(): void; stopImmediatePropagation(): void; composedPath(): EventTarget[];
+  /** Legacy: re-initializes an event that is not being dispatched. */
+  initEvent(type: string, bubbles?: boolean, cancelable?: boolean): void;
 }
 declare var Event: { prototype: Event; new(type: string, init?: EventInit): Event; readonly NONE: 0; readonly CAPTURING_PHASE: 1; readonly AT_TARGET: 2; readonly BUBBLING_PHASE: 3 };
 

@@ -539,13 +539,13 @@ mod tests {
         assert_eq!(
             check("\nimport { readFile } from 'fs'\n"),
             Some((
-                "cannot import 'fs' from f.ts: flux does not provide node:fs".into(),
+                "cannot import 'fs' from f.ts: flux does not provide node:fs; functions cannot read or write files: keep data in ctx.db, import JSON (import data from './data.json'), or fetch it".into(),
                 2
             ))
         );
         assert_eq!(
             check("import fs from 'node:fs/promises'\n").map(|(e, _)| e),
-            Some("cannot import 'node:fs/promises' from f.ts: flux does not provide node:fs/promises".into())
+            Some("cannot import 'node:fs/promises' from f.ts: flux does not provide node:fs/promises; functions cannot read or write files: keep data in ctx.db, import JSON (import data from './data.json'), or fetch it".into())
         );
         // What swc cannot parse is left to QuickJS.
         assert_eq!(check("import { from './_c'\n"), None);

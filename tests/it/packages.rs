@@ -497,7 +497,9 @@ fn a_built_in_is_a_separate_branch_for_import_and_require() {
     let server = project.start();
     assert_eq!(
         error_of(&server, "/esm"),
-        "cannot import 'node:fs' from esm.ts: flux does not provide node:fs"
+        "cannot import 'node:fs' from esm.ts: flux does not provide node:fs; functions cannot \
+         read or write files: keep data in ctx.db, import JSON (import data from './data.json'), \
+         or fetch it"
     );
     assert!(
         error_of(&server, "/cjs").contains("node:fs"),
