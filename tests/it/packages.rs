@@ -146,6 +146,40 @@ fn hono_routes_a_request_inside_a_function() {
 }
 
 #[test]
+fn jose_signs_and_verifies_hs256_and_es256_jwts_as_node_does() {
+    // The tokens below were made by jose under Node 20 with the same keys and claims.
+    let result = run(r#"import { SignJWT, jwtVerify, importJWK, generateKeyPair } from 'jose'
+         const secret = new TextEncoder().encode('a-string-secret-at-least-256-bits-long')
+         const nodeEs256 = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1XzciLCJpYXQiOjE3NjcyMjU2MDB9.e8yd2xtn382IEfpwZ37-_IbQlccPr4P3Sszf8U8UGWlwXXEfiEWZJc1Du-3nVifMx-_9BmPm0wC4PMvvZTAJWA'
+         const nodePublic = { kty: 'EC', x: 'H0aOEZ5sTDX43Kz8zGtPz1GFKewEmQ9t8vFD21YsxLA', y: 'ERx608fzvv_QJebp_Z3E6Dclur3_cwXXvmq34v5r5yw', crv: 'P-256' }
+         export default async () => {
+           const hs = await new SignJWT({ sub: 'u_42', role: 'admin' })
+             .setProtectedHeader({ alg: 'HS256' }).setIssuedAt(1767225600).sign(secret)
+           const hsBack = (await jwtVerify(hs, secret)).payload
+           const { publicKey, privateKey } = await generateKeyPair('ES256')
+           const es = await new SignJWT({ sub: 'u_7' }).setProtectedHeader({ alg: 'ES256' }).sign(privateKey)
+           const esBack = (await jwtVerify(es, publicKey)).payload.sub
+           const fromNode = (await jwtVerify(nodeEs256, await importJWK(nodePublic, 'ES256'))).payload
+           const [h, p, sig] = hs.split('.')
+           const forged = `${h}.${btoa(JSON.stringify({ sub: 'u_42', role: 'root', iat: 1767225600 })).replace(/=+$/, '')}.${sig}`
+           const tampered = await jwtVerify(forged, secret).then(() => 'accepted', (e) => e.code)
+           const wrongKey = await jwtVerify(es, (await generateKeyPair('ES256')).publicKey).then(() => 'accepted', (e) => e.code)
+           return { hs, hsBack, esBack, fromNode, tampered, wrongKey }
+         }"#);
+    assert_eq!(
+        result,
+        json!({
+            "hs": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1XzQyIiwicm9sZSI6ImFkbWluIiwiaWF0IjoxNzY3MjI1NjAwfQ.wuO64O0lkuh2IvUYs5OqbVD8T_er2s5N_u81oej835Y",
+            "hsBack": {"sub": "u_42", "role": "admin", "iat": 1767225600},
+            "esBack": "u_7",
+            "fromNode": {"sub": "u_7", "iat": 1767225600},
+            "tampered": "ERR_JWS_SIGNATURE_VERIFICATION_FAILED",
+            "wrongKey": "ERR_JWS_SIGNATURE_VERIFICATION_FAILED",
+        })
+    );
+}
+
+#[test]
 fn faker_seeded_output_is_stable_and_its_compiled_modules_are_reused() {
     let project = Project::with_npm(&[(
         "functions/t.ts",
