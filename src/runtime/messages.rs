@@ -313,9 +313,9 @@ const GLOBAL_MEMBERS: &[(&str, &[&str])] = &[
 /// What to use in flux instead of a Node.js global that flux does not have.
 fn node_global(name: &str) -> Option<&'static str> {
     Some(match name {
-        "process" => "flux functions have no process; read the variables the config's `env` names from ctx.env (ctx.env.API_KEY)",
+        "process" => "flux has no process global; read the variables the config's `env` names from ctx.env (ctx.env.API_KEY), or import process from 'node:process', whose env holds the same",
         "Buffer" => "flux has no Buffer global; import { Buffer } from 'node:buffer', or use Uint8Array, TextEncoder/TextDecoder, and btoa/atob for base64",
-        "require" => "functions are ES modules; import instead (import { x } from './lib/x.ts')",
+        "require" => "functions are ES modules; import instead (import { x } from './lib/x.ts', import _ from 'lodash')",
         "module" | "exports" => "functions are ES modules; export instead (export default async (req, ctx) => …)",
         "__dirname" | "__filename" => "functions cannot read the project's files; import data instead (import data from './data.json')",
         "global" => "use globalThis",

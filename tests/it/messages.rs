@@ -135,7 +135,7 @@ fn a_node_global_fails_at_the_users_line_saying_what_to_use_instead() {
     let record = server.record(&reply.request_id());
     assert_eq!(
         record["error"]["message"],
-        "process is not defined: flux functions have no process; read the variables the config's `env` names from ctx.env (ctx.env.API_KEY)"
+        "process is not defined: flux has no process global; read the variables the config's `env` names from ctx.env (ctx.env.API_KEY), or import process from 'node:process', whose env holds the same"
     );
     assert_eq!(record["error"]["location"], "config.ts:2");
 }

@@ -283,7 +283,7 @@ fn a_node_global_says_what_to_use_in_flux() {
             None
         )
         .as_deref(),
-        Some("process is not defined: flux functions have no process; read the variables the config's `env` names from ctx.env (ctx.env.API_KEY)")
+        Some("process is not defined: flux has no process global; read the variables the config's `env` names from ctx.env (ctx.env.API_KEY), or import process from 'node:process', whose env holds the same")
     );
     let source = "export default async () => Buffer.from('hi').toString('base64') // <-
 ";
