@@ -254,6 +254,7 @@ export default async () => {
       rawBytes: raw.byteLength,
       spki: same(spki, await s.exportKey('spki', fromSpki)) && same(spki, await s.exportKey('spki', fromRaw)),
       pkcs8: same(pkcs8, await s.exportKey('pkcs8', fromPkcs8)),
+      pkcs8Bytes: pkcs8.byteLength,
       jwkPrivate: await jwkRoundTrip(pair.privateKey, algorithm, ['sign']),
       jwkPublic: await jwkRoundTrip(pair.publicKey, algorithm, ['verify']),
       crossVerifies: await s.verify(params, fromSpki, signature, te.encode('data')),
@@ -290,7 +291,7 @@ fn keys_round_trip_through_raw_jwk_spki_and_pkcs8() {
     let server = project.start();
     let reply = server.get("/formats");
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let pair = |algorithm: serde_json::Value, raw: u64| {
+    let pair = |algorithm: serde_json::Value, raw: u64, pkcs8: u64| {
         json!({
             "types": ["public", "private"],
             "usages": [["verify"], ["sign"]],
@@ -299,6 +300,7 @@ fn keys_round_trip_through_raw_jwk_spki_and_pkcs8() {
             "rawBytes": raw,
             "spki": true,
             "pkcs8": true,
+            "pkcs8Bytes": pkcs8,
             "jwkPrivate": true,
             "jwkPublic": true,
             "crossVerifies": true,
@@ -309,8 +311,10 @@ fn keys_round_trip_through_raw_jwk_spki_and_pkcs8() {
         json!({
             "hmac": ["secret", {"name": "HMAC", "hash": {"name": "SHA-384"}, "length": 1024}, ["sign"], "HS384", true],
             "aes": [{"name": "AES-GCM", "length": 128}, "A128GCM", 16, true],
-            "ECDSA": pair(json!({"name": "ECDSA", "namedCurve": "P-256"}), 65),
-            "Ed25519": pair(json!({"name": "Ed25519"}), 32),
+            // The sizes Node 20 and browsers export: an Ed25519 private key is PKCS #8 v1
+            // (RFC 8410), its 32-byte secret alone.
+            "ECDSA": pair(json!({"name": "ECDSA", "namedCurve": "P-256"}), 65, 138),
+            "Ed25519": pair(json!({"name": "Ed25519"}), 32, 48),
             "rsa": {
                 "algorithm": {"name": "RSASSA-PKCS1-v1_5", "modulusLength": 1024, "publicExponent": {"0": 1, "1": 0, "2": 1}, "hash": {"name": "SHA-384"}},
                 "jwk": ["RS384", ["alg", "d", "dp", "dq", "e", "ext", "key_ops", "kty", "n", "p", "q", "qi"]],
