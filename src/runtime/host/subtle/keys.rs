@@ -409,6 +409,13 @@ pub fn generate_pair(
                     RsaPublicKey::MAX_SIZE
                 )));
             }
+            // An even exponent shares the factor 2 with every p - 1: no prime would do, and
+            // the search would never end (the engine's thread with it). The bytes are big-endian.
+            if exponent.last().is_none_or(|low| low % 2 == 0) {
+                return Err(SubtleError::Operation(
+                    "RSA key generation failed: publicExponent must be odd (65537 is usual)".into(),
+                ));
+            }
             let exponent = BigUint::from_bytes_be(exponent);
             let secret = RsaPrivateKey::new_with_exp(&mut OsRng, modulus_bits, &exponent)
                 .map_err(|e| SubtleError::Operation(format!("RSA key generation failed: {e}")))?;
