@@ -8,7 +8,7 @@
 // files the test fetches (keyed by the path as the test spells it); `fetch` here serves only
 // those. The text is parsed here, not before it is sent to flux: the URL data has lone
 // surrogates (`"\uD800"`), which JavaScript's JSON.parse keeps and flux's request-body parser
-// (serde_json) refuses.
+// makes U+FFFD (it holds `req.body` as UTF-8).
 
 const __wptTests = [];
 const __wptWaiting = [];
