@@ -9,6 +9,7 @@
 // makes one. BIN defaults to target/debug/flux (build it first: `cargo build`).
 
 import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative, resolve } from 'node:path';
@@ -198,15 +199,26 @@ async function startFlux() {
   throw new Error(`flux dev did not start: ${stderr}`);
 }
 
+// node:http, not fetch: fetch gives up on an answer that takes more than 300 s (undici's
+// headersTimeout), and a file of thousands of PBKDF2 derivations can take longer.
+function post(url, payload) {
+  return new Promise((resolvePost, rejectPost) => {
+    const request = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk) => { text += chunk; });
+      response.on('end', () => resolvePost({ status: response.statusCode, text }));
+      response.on('error', rejectPost);
+    });
+    request.on('error', rejectPost);
+    request.end(payload);
+  });
+}
+
 async function runInFlux(flux, body, resources, title) {
   try {
-    const response = await fetch(`${flux.url}/wpt`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ body, resources, timeoutMs: TIMEOUT_MS, title }),
-    });
-    const text = await response.text();
-    if (response.status !== 200) return { tests: [], error: `HTTP ${response.status}: ${text.slice(0, 300)}` };
+    const { status, text } = await post(`${flux.url}/wpt`, JSON.stringify({ body, resources, timeoutMs: TIMEOUT_MS, title }));
+    if (status !== 200) return { tests: [], error: `HTTP ${status}: ${text.slice(0, 300)}` };
     return JSON.parse(text);
   } catch (e) {
     return { tests: [], error: `request failed: ${e.message}` };
