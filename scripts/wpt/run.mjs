@@ -188,7 +188,8 @@ async function startFlux() {
     if (existsSync(serverFile)) {
       try {
         const { url } = JSON.parse(readFileSync(serverFile, 'utf8'));
-        if (url) return { url, stop: () => { child.kill(); rmSync(dir, { recursive: true, force: true }); } };
+        // SIGKILL: a graceful stop would wait for a request still under way (up to its timeout).
+        if (url) return { url, stop: () => { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); } };
       } catch {
         // Half-written: read it again on the next turn.
       }
