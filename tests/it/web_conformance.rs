@@ -154,3 +154,31 @@ fn signals_from_abort_signal_any_abort_with_their_sources_in_order() {
         })
     );
 }
+
+#[test]
+fn listener_options_are_read_in_webidl_order_even_for_a_null_listener() {
+    let project = Project::with_files(&[(
+        "functions/options.ts",
+        "export default () => {\n\
+           const read = []\n\
+           const options = {}\n\
+           for (const name of ['signal', 'passive', 'once', 'capture', 'other']) {\n\
+             Object.defineProperty(options, name, { get() { read.push(name); return undefined } })\n\
+           }\n\
+           const target = new EventTarget()\n\
+           target.addEventListener('x', null, options)\n\
+           const added = read.splice(0)\n\
+           target.removeEventListener('x', null, options)\n\
+           return { added, removed: read }\n\
+         }",
+    )]);
+    let server = project.start();
+    let reply = server.get("/options");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // Feature detection (`get passive() { supported = true }`) works: every member is read, a
+    // dictionary's in order, before the null listener is ignored; remove reads only capture.
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({ "added": ["capture", "once", "passive", "signal"], "removed": ["capture"] })
+    );
+}

@@ -107,25 +107,31 @@
     constructor() { LISTENERS.set(this, new Map()); }
     addEventListener(type, callback, options) {
       const map = listeners(this);
+      type = String(type);
+      // The options are converted (each member read once, in WebIDL's order: capture, once,
+      // passive, signal) before a null callback is ignored.
+      const capture = captureOf(options);
       const obj = options !== null && typeof options === 'object' ? options : {};
-      // The options are converted before a null callback is ignored.
-      if (obj.signal !== undefined && !(obj.signal instanceof AbortSignal)) {
+      const once = !!obj.once;
+      const passive = !!obj.passive;
+      const signal = obj.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) {
         throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': member signal is not of type AbortSignal.");
       }
       if (callback == null) return;
-      type = String(type);
-      const capture = captureOf(options);
-      if (obj.signal && obj.signal.aborted) return;
+      if (signal && signal.aborted) return;
       let list = map.get(type);
       if (!list) map.set(type, (list = []));
       if (list.some((l) => l.callback === callback && l.capture === capture)) return;
-      list.push({ callback, capture, once: !!obj.once, passive: !!obj.passive, removed: false });
-      if (obj.signal) obj.signal.addEventListener('abort', () => this.removeEventListener(type, callback, capture));
+      list.push({ callback, capture, once, passive, removed: false });
+      if (signal) signal.addEventListener('abort', () => this.removeEventListener(type, callback, capture));
     }
     removeEventListener(type, callback, options) {
-      const list = listeners(this).get(String(type));
-      if (!list) return;
+      const map = listeners(this);
+      type = String(type);
       const capture = captureOf(options);
+      const list = map.get(type);
+      if (!list) return;
       const i = list.findIndex((l) => l.callback === callback && l.capture === capture);
       if (i >= 0) list.splice(i, 1)[0].removed = true;
     }
