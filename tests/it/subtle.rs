@@ -345,6 +345,8 @@ const run = async () => {
     notImplemented: () => s.generateKey({ name: 'RSA-OAEP', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, true, ['encrypt', 'decrypt']),
     otherCurve: () => s.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, true, ['sign']),
     evenExponent: () => s.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 0]), hash: 'SHA-256' }, true, ['sign']),
+    evenExponentNoUsages: () => s.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 0]), hash: 'SHA-256' }, true, []),
+    pairNoPrivateUsages: () => s.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']),
     hashMissing: () => s.importKey('raw', new Uint8Array(16), { name: 'HMAC' }, true, ['sign']),
     badUsage: () => s.importKey('raw', new Uint8Array(16), { name: 'HMAC', hash: 'SHA-256' }, true, ['encrypt']),
     noUsages: () => s.importKey('raw', new Uint8Array(16), { name: 'HMAC', hash: 'SHA-256' }, true, []),
@@ -414,6 +416,8 @@ fn failures_reject_with_the_dom_exceptions_web_crypto_names() {
     notImplemented: NotSupportedError: crypto.subtle.generateKey: flux does not support RSA-OAEP here (it supports HMAC, ECDSA, RSASSA-PKCS1-v1_5, Ed25519, AES-GCM)
     otherCurve: NotSupportedError: flux supports ECDSA on P-256 only, not P-384
     evenExponent: OperationError: RSA key generation failed: publicExponent must be odd (65537 is usual)
+    evenExponentNoUsages: OperationError: RSA key generation failed: publicExponent must be odd (65537 is usual)
+    pairNoPrivateUsages: SyntaxError: Usages cannot be empty when creating a key.
     hashMissing: TypeError: Failed to normalize algorithm: 'hash' is required in 'HmacKeyParams'
     badUsage: SyntaxError: Unsupported key usage for an HMAC key: encrypt (it allows sign, verify)
     noUsages: SyntaxError: Usages cannot be empty when importing a secret key.
