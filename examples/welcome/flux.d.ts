@@ -220,7 +220,7 @@ type FluxImportAlgorithm = 'Ed25519' | 'AES-GCM' | 'PBKDF2' | 'HKDF' | { name: '
 type FluxKeyAlgorithm = { name: 'HMAC'; hash: FluxHash; length?: number } | { name: 'AES-GCM'; length: 128 | 192 | 256 };
 type FluxPairAlgorithm = 'Ed25519' | { name: 'Ed25519' } | { name: 'ECDSA'; namedCurve: 'P-256' }
   | { name: 'RSASSA-PKCS1-v1_5'; modulusLength: number; publicExponent: Uint8Array; hash: FluxHash };
-/** `iv` of 12 or 16 bytes; `tagLength` 32, 64 or 96 to 128 bits (default 128). */
+/** `iv` of any length but 0 (12 bytes is usual); `tagLength` 32, 64 or 96 to 128 bits (default 128). */
 type FluxAesGcmParams = { name: 'AES-GCM'; iv: FluxBytes; additionalData?: FluxBytes; tagLength?: number };
 type FluxDeriveAlgorithm = { name: 'PBKDF2'; salt: FluxBytes; iterations: number; hash: FluxHash } | { name: 'HKDF'; hash: FluxHash; salt: FluxBytes; info: FluxBytes };
 interface JsonWebKey { kty?: string; crv?: string; alg?: string; use?: string; key_ops?: string[]; ext?: boolean; k?: string; x?: string; y?: string; d?: string; n?: string; e?: string; p?: string; q?: string; dp?: string; dq?: string; qi?: string }

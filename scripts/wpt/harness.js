@@ -4,8 +4,11 @@
 // run.mjs evaluates this text, then the test's META scripts and the test itself, as the body
 // of one function `(resources, timeoutMs, __wptTitle) => Promise<{ tests, error }>` (the title
 // names the tests that have no name, as testharness.js does), in flux and in Node
-// alike, so both runtimes are measured by the same code. `resources` holds the JSON files the
-// test fetches (keyed by the path as the test spells it); `fetch` here serves only those.
+// alike, so both runtimes are measured by the same code. `resources` holds the text of the JSON
+// files the test fetches (keyed by the path as the test spells it); `fetch` here serves only
+// those. The text is parsed here, not before it is sent to flux: the URL data has lone
+// surrogates (`"\uD800"`), which JavaScript's JSON.parse keeps and flux's request-body parser
+// makes U+FFFD (it holds `req.body` as UTF-8).
 
 const __wptTests = [];
 const __wptWaiting = [];
@@ -24,12 +27,12 @@ const fetch = (path) => {
   if (!Object.prototype.hasOwnProperty.call(resources, key)) {
     return Promise.reject(new TypeError(`the WPT runner serves no ${key} (tests that need the WPT server are out of scope)`));
   }
-  const data = resources[key];
+  const text = resources[key];
   return Promise.resolve({
     ok: true,
     status: 200,
-    json: () => Promise.resolve(JSON.parse(JSON.stringify(data))),
-    text: () => Promise.resolve(JSON.stringify(data)),
+    json: () => Promise.resolve(JSON.parse(text)),
+    text: () => Promise.resolve(text),
   });
 };
 const fetch_json = (path) => fetch(path).then((response) => response.json());
@@ -443,6 +446,16 @@ function async_test(func, name) {
   __wptWaiting.push(t);
   if (func) t.step(func, t, t);
   return t;
+}
+
+// `generate_tests(func, [[name, ...args], ...])`: one test per row, func called with the args.
+function generate_tests(func, rows, properties) {
+  rows.forEach((row, i) => {
+    const [name, ...args] = row;
+    test(function () {
+      return func.apply(this, args);
+    }, name, Array.isArray(properties) ? properties[i] : properties);
+  });
 }
 
 function promise_test(func, name = __wptTitle) {

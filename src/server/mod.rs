@@ -244,10 +244,15 @@ fn parse_body(headers: &HeaderMap, bytes: &Bytes, recorded: &mut Value) -> Resul
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if is_json_content_type(content_type) {
-        return serde_json::from_slice(bytes).map_err(|e| Refusal {
-            status: StatusCode::BAD_REQUEST,
-            message: format!("malformed JSON body: {e}"),
-        });
+        return serde_json::from_slice(bytes)
+            .or_else(|e| match replace_lone_surrogates(bytes) {
+                Some(text) => serde_json::from_slice(&text),
+                None => Err(e),
+            })
+            .map_err(|e| Refusal {
+                status: StatusCode::BAD_REQUEST,
+                message: format!("malformed JSON body: {e}"),
+            });
     }
     if is_form_content_type(content_type) {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(bytes)
@@ -269,6 +274,47 @@ fn parse_body(headers: &HeaderMap, bytes: &Bytes, recorded: &mut Value) -> Resul
             });
     }
     Ok(Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// JSON text with each escaped lone surrogate (`"\ud83d"`, which JavaScript's JSON.stringify
+/// writes for a string cut inside a surrogate pair, and JSON.parse accepts) made `\ufffd`, as
+/// WebIDL's USVString conversion does: serde_json refuses them, and `req.body` is held as Rust
+/// strings. `None` when there was none.
+fn replace_lone_surrogates(text: &[u8]) -> Option<Vec<u8>> {
+    // The UTF-16 unit of the `\uXXXX` escape at `at`, if there is one.
+    let escape = |at: usize| -> Option<u16> {
+        if text.get(at..at + 2) != Some(b"\\u".as_slice()) {
+            return None;
+        }
+        let digits = std::str::from_utf8(text.get(at + 2..at + 6)?).ok()?;
+        u16::from_str_radix(digits, 16).ok()
+    };
+    let mut out = Vec::with_capacity(text.len());
+    let mut replaced = false;
+    let mut at = 0;
+    while at < text.len() {
+        if text[at] != b'\\' {
+            out.push(text[at]);
+            at += 1;
+            continue;
+        }
+        let length = match escape(at) {
+            Some(0xD800..=0xDBFF) if matches!(escape(at + 6), Some(0xDC00..=0xDFFF)) => 12,
+            Some(0xD800..=0xDFFF) => {
+                out.extend_from_slice(b"\\ufffd");
+                replaced = true;
+                at += 6;
+                continue;
+            }
+            Some(_) => 6,
+            // Any other escape: the backslash and the byte it escapes (`\\u` is no escape).
+            None => 2,
+        };
+        let end = (at + length).min(text.len());
+        out.extend_from_slice(&text[at..end]);
+        at = end;
+    }
+    replaced.then_some(out)
 }
 
 fn is_multipart_content_type(content_type: &str) -> bool {

@@ -38,6 +38,28 @@ const PROJECT: &[(&str, &str)] = &[
 ];
 
 #[test]
+fn a_json_body_with_a_lone_surrogate_escape_is_accepted_with_u_fffd_in_its_place() {
+    // JSON.stringify writes "\ud83d" for a string cut inside an emoji; JSON.parse accepts it.
+    // flux holds the body as UTF-8, so the lone half is U+FFFD (as a USVString would be).
+    let project = Project::with_files(PROJECT);
+    let server = project.start();
+    let reply = server.post_json(
+        "/echo",
+        r#"{"cut":"ab\ud83d","low":"\ude00","pair":"\ud83d\ude00","text":"\\ud800"}"#,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.json()["body"],
+        serde_json::json!({
+            "cut": "ab\u{FFFD}",
+            "low": "\u{FFFD}",
+            "pair": "\u{1F600}",
+            "text": "\\ud800",
+        })
+    );
+}
+
+#[test]
 fn a_malformed_json_body_is_a_recorded_400() {
     let project = Project::with_files(PROJECT);
     let server = project.start();

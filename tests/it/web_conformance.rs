@@ -104,3 +104,81 @@ fn headers_and_events_follow_fetch_and_dom() {
         })
     );
 }
+
+#[test]
+fn signals_from_abort_signal_any_abort_with_their_sources_in_order() {
+    let project = Project::with_files(&[(
+        "functions/signals.ts",
+        "export default () => {\n\
+           const controller = new AbortController()\n\
+           const signals = [controller.signal]\n\
+           signals.push(AbortSignal.any([controller.signal]))\n\
+           signals.push(AbortSignal.any([controller.signal]))\n\
+           signals.push(AbortSignal.any([signals[0]]))\n\
+           signals.push(AbortSignal.any([signals[1]]))\n\
+           let order = ''\n\
+           const seenInFirst = []\n\
+           signals.forEach((signal, i) => signal.addEventListener('abort', () => {\n\
+             order += i\n\
+             if (i === 0) seenInFirst.push(...signals.map((s) => s.aborted))\n\
+           }))\n\
+           controller.abort('why')\n\
+           const done = AbortSignal.abort('early')\n\
+           let fired = false\n\
+           const already = AbortSignal.any([new AbortController().signal, done])\n\
+           already.onabort = () => { fired = true }\n\
+           let notASignal = ''\n\
+           try { AbortSignal.any([{ aborted: false }]) } catch (e) { notASignal = e.constructor.name }\n\
+           return {\n\
+             order, seenInFirst,\n\
+             reasons: signals.map((s) => s.reason),\n\
+             already: [already.aborted, already.reason, fired],\n\
+             notASignal,\n\
+           }\n\
+         }",
+    )]);
+    let server = project.start();
+    let reply = server.get("/signals");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({
+            // The source's event first, then its dependents' in the order they were made: a
+            // signal made from another dependent one follows that one's source, not it.
+            "order": "01234",
+            // Every signal is aborted before the first abort event fires.
+            "seenInFirst": [true, true, true, true, true],
+            "reasons": ["why", "why", "why", "why", "why"],
+            "already": [true, "early", false],
+            "notASignal": "TypeError",
+        })
+    );
+}
+
+#[test]
+fn listener_options_are_read_in_webidl_order_even_for_a_null_listener() {
+    let project = Project::with_files(&[(
+        "functions/options.ts",
+        "export default () => {\n\
+           const read = []\n\
+           const options = {}\n\
+           for (const name of ['signal', 'passive', 'once', 'capture', 'other']) {\n\
+             Object.defineProperty(options, name, { get() { read.push(name); return undefined } })\n\
+           }\n\
+           const target = new EventTarget()\n\
+           target.addEventListener('x', null, options)\n\
+           const added = read.splice(0)\n\
+           target.removeEventListener('x', null, options)\n\
+           return { added, removed: read }\n\
+         }",
+    )]);
+    let server = project.start();
+    let reply = server.get("/options");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // Feature detection (`get passive() { supported = true }`) works: every member is read, a
+    // dictionary's in order, before the null listener is ignored; remove reads only capture.
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({ "added": ["capture", "once", "passive", "signal"], "removed": ["capture"] })
+    );
+}

@@ -4,6 +4,7 @@
 //! JavaScript can pass back but never read. Failures are thrown as a [`SubtleFailure`], which
 //! subtle.js turns into the `DOMException` Web Crypto specifies.
 
+mod gcm;
 mod keys;
 mod pbkdf2;
 
@@ -213,8 +214,8 @@ fn verify(
     })
 }
 
-/// AES-GCM with a 12- or 16-byte IV (what the `aes-gcm` crate is instantiated for) and any tag
-/// length Web Crypto allows. A shorter tag is the full tag cut (NIST SP 800-38D), so one
+/// AES-GCM with a 12- or 16-byte IV (what the `aes-gcm` crate is instantiated for; any other
+/// length is [`gcm::any_iv`]'s) and any tag length Web Crypto allows. A shorter tag is the full tag cut (NIST SP 800-38D), so one
 /// 128-bit instantiation serves them all; to open with a short tag, the ciphertext is
 /// deciphered (CTR runs the same both ways), enciphered again for its full tag, and the cut
 /// compared in constant time.
@@ -284,9 +285,7 @@ fn aes_gcm(
             match iv.len() {
                 12 => run::<AesGcm<$aes, U12>>(encrypt, key, iv, aad, tag_bytes, data),
                 16 => run::<AesGcm<$aes, U16>>(encrypt, key, iv, aad, tag_bytes, data),
-                other => Err(SubtleError::NotSupported(format!(
-                    "an AES-GCM iv of {other} bytes is not supported (flux supports 12 and 16)"
-                ))),
+                _ => gcm::any_iv(encrypt, key, iv, aad, tag_bytes, data),
             }
         };
     }

@@ -384,8 +384,10 @@
       throw fail('NotSupportedError', `flux supports ECDSA on P-256 only, not ${alg.namedCurve}`);
     }
     const privateUsages = usages.filter((u) => spec.private.includes(u));
-    if (privateUsages.length === 0) throw fail('SyntaxError', 'Usages cannot be empty when creating a key.');
+    // The pair is made before its private key's usages are found empty, as Web Crypto orders
+    // the checks: a bad publicExponent is an OperationError whatever the usages.
     const [privateHandle, publicHandle] = native(natives.generatePair, spec.kind, alg.modulusLength || 0, alg.publicExponent || EMPTY);
+    if (privateUsages.length === 0) throw fail('SyntaxError', 'Usages cannot be empty when creating a key.');
     return {
       publicKey: makeKey(publicHandle, alg, true, usages.filter((u) => spec.public.includes(u))),
       privateKey: makeKey(privateHandle, alg, extractable, privateUsages),

@@ -156,10 +156,15 @@ pub fn export(key: &KeyData, format: &str) -> Result<Vec<u8>, SubtleError> {
             .to_pkcs8_der()
             .map(|d| d.as_bytes().to_vec())
             .map_err(|e| e.to_string())),
-        (KeyData::EdPrivate(key), "pkcs8") => der(key
-            .to_pkcs8_der()
-            .map(|d| d.as_bytes().to_vec())
-            .map_err(|e| e.to_string())),
+        // PKCS #8 v1 (RFC 8410), the secret alone, as browsers and Node export it: the v2 form
+        // ed25519-dalek writes carries the public key too, 83 bytes instead of 48.
+        (KeyData::EdPrivate(key), "pkcs8") => der(ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: key.to_bytes(),
+            public_key: None,
+        }
+        .to_pkcs8_der()
+        .map(|d| d.as_bytes().to_vec())
+        .map_err(|e| e.to_string())),
         (KeyData::RsaPrivate(key), "pkcs8") => der(key
             .to_pkcs8_der()
             .map(|d| d.as_bytes().to_vec())
@@ -403,6 +408,13 @@ pub fn generate_pair(
                     "modulusLength must be between 512 and {} bits",
                     RsaPublicKey::MAX_SIZE
                 )));
+            }
+            // An even exponent shares the factor 2 with every p - 1: no prime would do, and
+            // the search would never end (the engine's thread with it). The bytes are big-endian.
+            if exponent.last().is_none_or(|low| low % 2 == 0) {
+                return Err(SubtleError::Operation(
+                    "RSA key generation failed: publicExponent must be odd (65537 is usual)".into(),
+                ));
             }
             let exponent = BigUint::from_bytes_be(exponent);
             let secret = RsaPrivateKey::new_with_exp(&mut OsRng, modulus_bits, &exponent)

@@ -107,25 +107,31 @@
     constructor() { LISTENERS.set(this, new Map()); }
     addEventListener(type, callback, options) {
       const map = listeners(this);
+      type = String(type);
+      // The options are converted (each member read once, in WebIDL's order: capture, once,
+      // passive, signal) before a null callback is ignored.
+      const capture = captureOf(options);
       const obj = options !== null && typeof options === 'object' ? options : {};
-      // The options are converted before a null callback is ignored.
-      if (obj.signal !== undefined && !(obj.signal instanceof AbortSignal)) {
+      const once = !!obj.once;
+      const passive = !!obj.passive;
+      const signal = obj.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) {
         throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': member signal is not of type AbortSignal.");
       }
       if (callback == null) return;
-      type = String(type);
-      const capture = captureOf(options);
-      if (obj.signal && obj.signal.aborted) return;
+      if (signal && signal.aborted) return;
       let list = map.get(type);
       if (!list) map.set(type, (list = []));
       if (list.some((l) => l.callback === callback && l.capture === capture)) return;
-      list.push({ callback, capture, once: !!obj.once, passive: !!obj.passive, removed: false });
-      if (obj.signal) obj.signal.addEventListener('abort', () => this.removeEventListener(type, callback, capture));
+      list.push({ callback, capture, once, passive, removed: false });
+      if (signal) signal.addEventListener('abort', () => this.removeEventListener(type, callback, capture));
     }
     removeEventListener(type, callback, options) {
-      const list = listeners(this).get(String(type));
-      if (!list) return;
+      const map = listeners(this);
+      type = String(type);
       const capture = captureOf(options);
+      const list = map.get(type);
+      if (!list) return;
       const i = list.findIndex((l) => l.callback === callback && l.capture === capture);
       if (i >= 0) list.splice(i, 1)[0].removed = true;
     }
@@ -163,22 +169,41 @@
 
   const INTERNAL = Symbol('internal');
 
+  // Fired by the platform, not by script: a trusted event.
+  function fireAbort(signal) {
+    const event = new Event('abort');
+    slot(event).trusted = true;
+    signal.dispatchEvent(event);
+  }
+
+  // DOM's "signal abort": the signal and the signals AbortSignal.any made of it are all aborted
+  // before any abort event fires, then the events fire, the signal's first and its dependents'
+  // in the order they were made.
   function abortSignal(signal, reason) {
     const s = slot(signal);
     if (s.aborted) return;
     s.aborted = true;
     s.reason = reason === undefined ? new DOMException('This operation was aborted', 'AbortError') : reason;
-    // Fired by the platform, not by script: a trusted event.
-    const event = new Event('abort');
-    slot(event).trusted = true;
-    signal.dispatchEvent(event);
+    const dependents = [];
+    for (const dependent of s.dependents) {
+      const d = slot(dependent);
+      if (d.aborted) continue;
+      d.aborted = true;
+      d.reason = s.reason;
+      dependents.push(dependent);
+    }
+    s.dependents = [];
+    fireAbort(signal);
+    for (const dependent of dependents) fireAbort(dependent);
   }
 
   class AbortSignal extends EventTarget {
     constructor(key) {
       if (key !== INTERNAL) throw new TypeError('Illegal constructor');
       super();
-      P.set(this, { aborted: false, reason: undefined, onabort: null, handlerInstalled: false });
+      // A signal AbortSignal.any made (dependent) follows its source signals, never another
+      // dependent signal; a source knows its dependents, to abort them with it.
+      P.set(this, { aborted: false, reason: undefined, onabort: null, handlerInstalled: false, dependent: false, sources: [], dependents: [] });
     }
     get aborted() { return slot(this).aborted; }
     get reason() { return slot(this).reason; }
@@ -206,11 +231,27 @@
       return signal;
     }
     static any(signals) {
-      const list = Array.from(signals);
+      const list = Array.from(signals, (s) => {
+        if (!P.has(s) || !(s instanceof AbortSignal)) throw new TypeError('AbortSignal.any takes a sequence of AbortSignals');
+        return s;
+      });
       const signal = new AbortSignal(INTERNAL);
+      const result = slot(signal);
       const done = list.find((s) => s.aborted);
-      if (done) abortSignal(signal, done.reason);
-      else for (const s of list) s.addEventListener('abort', () => abortSignal(signal, s.reason), { once: true });
+      if (done) {
+        result.aborted = true;
+        result.reason = done.reason;
+        return signal;
+      }
+      result.dependent = true;
+      for (const s of list) {
+        const given = slot(s);
+        for (const source of given.dependent ? given.sources : [s]) {
+          if (result.sources.includes(source)) continue;
+          result.sources.push(source);
+          slot(source).dependents.push(signal);
+        }
+      }
       return signal;
     }
   }
