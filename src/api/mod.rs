@@ -61,10 +61,31 @@ pub struct Health {
     pub store: String,
 }
 
-/// `GET /_flux/api/records`: summaries, newest first.
+/// `GET /_flux/api/records`: summaries, newest first, and the cursor of the next page
+/// (`before=`), absent on the last.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Records {
     pub records: Vec<RecordSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// `GET /_flux/api/stats/minutes`: executions and failures per function and minute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Minutes {
+    pub minutes: Vec<Minute>,
+}
+
+/// One function's executions that started in one minute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Minute {
+    /// The minute's start, RFC 3339.
+    pub minute: String,
+    #[serde(rename = "fn")]
+    pub function: String,
+    pub runs: u64,
+    /// Errors, timeouts and interrupted executions.
+    pub failures: u64,
 }
 
 /// `GET /_flux/api/state/<table>`: row changes.

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{error, internal, with_store, AppState};
-use crate::api::{Changes, Health, Records, RowExists, Schema, TailMessage};
+use crate::api::{Changes, Health, Minute, Minutes, Records, RowExists, Schema, TailMessage};
 use crate::record::{ExecId, TailEvent};
 use crate::store::resolve::not_found_message;
-use crate::store::{self, NamedRecord, RecordFilter, Scoped};
+use crate::store::{self, NamedRecord, RecordCursor, RecordFilter, Scoped};
 use crate::timefmt::parse_since;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -24,6 +24,51 @@ pub(super) fn parse_limit(value: &str) -> Result<usize, &'static str> {
     match value.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n.min(store::MAX_LIMIT)),
         _ => Err("expected a whole number above 0"),
+    }
+}
+
+/// What `status=` takes.
+const STATUSES: &str = "expected ok, error, timeout or interrupted";
+
+/// `GET /_flux/api/stats/minutes?last=1h&fn=`: per function and minute, how many executions
+/// started and how many failed, over the last hour (or `last`), minutes with none left out.
+pub async fn minutes(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let mut since_us = crate::clock::now_us() - 3_600_000_000;
+    let mut function = None;
+    for (key, value) in &params {
+        let bad = |what: &str| bad_param(key, value, what);
+        match key.as_str() {
+            "last" => match crate::timefmt::parse_ago(value) {
+                Ok(us) => since_us = us,
+                Err(e) => return bad(&e),
+            },
+            "fn" => function = Some(value.clone()),
+            _ => return bad("unknown filter (use last, fn)"),
+        }
+    }
+    match with_store(&state, move |store| {
+        store
+            .minute_counts(since_us, function.as_deref())
+            .map_err(internal)
+    })
+    .await
+    {
+        Ok(counts) => Json(Minutes {
+            minutes: counts
+                .into_iter()
+                .map(|c| Minute {
+                    minute: crate::timefmt::rfc3339(c.minute_us),
+                    function: c.function,
+                    runs: c.runs,
+                    failures: c.failures,
+                })
+                .collect(),
+        })
+        .into_response(),
+        Err(error) => error.into_response(),
     }
 }
 
@@ -61,7 +106,7 @@ pub async fn list_records(
             "fn" => filter.function = Some(value.clone()),
             "status" => match crate::record::Status::parse(value) {
                 Some(_) => filter.status = Some(value.clone()),
-                None => return bad("expected ok, error, timeout or interrupted"),
+                None => return bad(STATUSES),
             },
             "since" => match parse_since(value) {
                 Ok(us) => filter.since_us = Some(us),
@@ -75,15 +120,29 @@ pub async fn list_records(
                 Ok(n) => filter.limit = Some(n),
                 Err(what) => return bad(what),
             },
-            _ => return bad("unknown filter (use type, fn, status, since, until, limit)"),
+            "q" => match store::search::match_expr(value) {
+                Ok(_) => filter.search = Some(value.clone()),
+                Err(e) => return bad(&e.to_string()),
+            },
+            "before" => match RecordCursor::parse(value) {
+                Ok(cursor) => filter.before = Some(cursor),
+                Err(e) => return bad(&e.to_string()),
+            },
+            _ => {
+                return bad("unknown filter (use type, fn, status, since, until, limit, q, before)")
+            }
         }
     }
     match with_store(&state, move |store| {
-        store.list_records(&filter).map_err(internal)
+        store.record_page(&filter).map_err(internal)
     })
     .await
     {
-        Ok(records) => Json(Records { records }).into_response(),
+        Ok(page) => Json(Records {
+            records: page.records,
+            next: page.next.map(|cursor| cursor.token()),
+        })
+        .into_response(),
         Err(error) => error.into_response(),
     }
 }

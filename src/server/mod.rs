@@ -64,6 +64,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/_flux/api/health", get(api::health))
         .route("/_flux/api/records", get(api::list_records))
         .route("/_flux/api/records/{prefix}", get(api::get_record))
+        .route("/_flux/api/stats/minutes", get(api::minutes))
         .route("/_flux/api/state/{table}", get(api::state))
         .route("/_flux/api/schema", get(api::schema))
         .route("/_flux/api/rows/{table}", get(api::row_exists))

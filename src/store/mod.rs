@@ -65,6 +65,7 @@ pub mod resolve;
 mod retention;
 pub mod sandbox;
 mod schema;
+pub mod search;
 mod sqlite;
 mod storage;
 mod thread;
@@ -86,10 +87,11 @@ pub use jobs::{
 pub use migrate::apply_migrations;
 pub use mutations::{blame, Blame, ChangeFilter, RowChange};
 pub use records::{
-    insert_writes, prepare_writes, PreparedWrites, RecordFilter, RecordLookup, StoreWrite,
-    TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
+    insert_writes, prepare_writes, BadCursor, MinuteCount, PreparedWrites, RecordCursor,
+    RecordFilter, RecordLookup, RecordPage, StoreWrite, TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
 };
 pub use resolve::{Candidate, Named, NamedRecord, Scoped};
+pub use search::SearchError;
 pub use storage::{JobClaims, JobWrites, Pruning, Storage};
 pub use thread::{Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{
@@ -390,6 +392,13 @@ impl Store {
         conn.execute_batch(SCHEMA).map_err(|e| store.classify(e))?;
         conn.execute_batch(jobs::SCHEMA)
             .map_err(|e| store.classify(e))?;
+        // A store made before records were searchable gets its index now, once.
+        let searchable = search::exists(&conn)?;
+        conn.execute_batch(search::SCHEMA)
+            .map_err(|e| store.classify(e))?;
+        if !searchable {
+            search::backfill(&conn)?;
+        }
         Ok((store, checked))
     }
 

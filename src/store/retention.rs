@@ -110,6 +110,11 @@ fn delete_chunk(conn: &Connection, lock: &WriteLock, cutoff_us: i64, chunk: u64)
         &format!("DELETE FROM _flux_mutations WHERE record_seq IN ({seqs})"),
         params![cutoff_us, chunk],
     )?;
+    // Search rows go with their records (keyed by the same seq).
+    tx.execute(
+        &format!("DELETE FROM _flux_search WHERE rowid IN ({seqs})"),
+        params![cutoff_us, chunk],
+    )?;
     let n = tx.execute(
         &format!("DELETE FROM _flux_records WHERE seq IN ({seqs})"),
         params![cutoff_us, chunk],
@@ -177,6 +182,8 @@ mod tests {
                 params![format!("{i:032x}"), started],
             )
             .expect("insert");
+            let seq = conn.last_insert_rowid();
+            crate::store::search::index(&conn, seq, &format!("record number {i}")).expect("index");
         }
         let retention = Retention {
             max_age: Duration::from_micros(1_000),
@@ -191,6 +198,15 @@ mod tests {
             .query_row("SELECT count(*) FROM _flux_records", [], |r| r.get(0))
             .expect("count");
         assert_eq!(left, 1);
+        // The pruned records' search rows went with them.
+        let found: Vec<i64> = conn
+            .prepare("SELECT rowid FROM _flux_search WHERE _flux_search MATCH '\"record number\"'")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("search")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(found, [3]);
     }
 
     fn insert_record(conn: &Connection, i: usize, started_us: i64, body: &str) {

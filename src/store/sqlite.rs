@@ -11,13 +11,12 @@ use super::resolve::IdMatches;
 use super::storage::{JobClaims, JobWrites, Pruning, Storage};
 use super::{
     emails, jobs, mutations, records, retention, schema, ChangeFilter, Checked, DeadLetter, Email,
-    EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, RecordFilter, RecordLookup,
-    ReplayError, Result, RowChange, StatsRow, Store, TailFilter, WriteLock,
+    EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, MinuteCount, RecordFilter,
+    RecordLookup, RecordPage, ReplayError, Result, RowChange, StatsRow, Store, TailFilter,
+    WriteLock,
 };
 use crate::project::Retention;
-use crate::record::{
-    ExecId, ExecutionRecord, JobId, JobState, RecordSummary, TableSchema, TailEvent,
-};
+use crate::record::{ExecId, ExecutionRecord, JobId, JobState, TableSchema, TailEvent};
 
 impl Storage for Store {
     fn location(&self) -> String {
@@ -36,8 +35,12 @@ impl Storage for Store {
         })
     }
 
-    fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RecordSummary>> {
+    fn record_page(&self, filter: &RecordFilter) -> Result<RecordPage> {
         records::list_records(&self.connect()?, filter)
+    }
+
+    fn minute_counts(&self, since_us: i64, function: Option<&str>) -> Result<Vec<MinuteCount>> {
+        records::minute_counts(&self.connect()?, since_us, function)
     }
 
     fn tail_history(

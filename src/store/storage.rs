@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::resolve::{self, IdMatches, Named, NamedRecord, Scoped};
 use super::{
     ChangeFilter, Checked, DeadLetter, Email, EnqueueError, EnqueueOptions, Enqueued, JobLookup,
-    JobRow, RecordFilter, RecordLookup, ReplayError, Result, RowChange, StatsRow, TailFilter,
+    JobRow, MinuteCount, RecordFilter, RecordLookup, RecordPage, ReplayError, Result, RowChange,
+    StatsRow, TailFilter,
 };
 use crate::project::Retention;
 use crate::record::{
@@ -67,8 +68,18 @@ pub trait Storage: Send + Sync {
         })
     }
 
-    /// Records matching `filter`, newest first, as summaries.
-    fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RecordSummary>>;
+    /// Records matching `filter`, newest first, as summaries: a page of `filter.limit`
+    /// starting after `filter.before`, and the cursor of the next page if there is one.
+    fn record_page(&self, filter: &RecordFilter) -> Result<RecordPage>;
+
+    /// Records matching `filter`, newest first, as summaries (one page).
+    fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RecordSummary>> {
+        self.record_page(filter).map(|page| page.records)
+    }
+
+    /// Executions per function and minute started since `since_us` (minutes with none left
+    /// out), oldest first; only `function`'s when given.
+    fn minute_counts(&self, since_us: i64, function: Option<&str>) -> Result<Vec<MinuteCount>>;
 
     /// Recorded executions in commit order after `after_seq` (or started since `since_us`)
     /// that match `filter`, at most `limit`.
