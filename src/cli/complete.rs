@@ -299,7 +299,7 @@ pub fn failed_execution_ids(current: &OsStr) -> Vec<CompletionCandidate> {
 /// Dead jobs, by the id `flux queue dead-letter list` shows (their last attempt's).
 pub fn dead_letter_ids(current: &OsStr) -> Vec<CompletionCandidate> {
     let dead = store()
-        .and_then(|s| s.dead_letters(None).ok())
+        .and_then(|s| s.dead_letters(None, None).ok())
         .unwrap_or_default()
         .into_iter()
         .map(|d| {

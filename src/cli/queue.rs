@@ -288,7 +288,7 @@ fn fetch_dead_letters(
         target,
         &path,
         |body: DeadLetters<DeadLetter>| body.dead,
-        |store| store.dead_letters(function),
+        |store| store.dead_letters(function, None),
     )
 }
 

@@ -142,6 +142,7 @@ fn interrupted_records(attempts: Vec<(ExecId, Option<JobRow>, i64)>) -> Vec<Stor
                         .as_ref()
                         .and_then(|j| j.last_record.as_deref())
                         .and_then(|e| e.parse().ok()),
+                    ..Links::default()
                 },
             };
             let ending = Ending {
@@ -245,6 +246,7 @@ impl Dispatcher {
         };
         self.attempts.insert(id, (attempt.clone(), now_us()));
         self.unsettled.insert(job.id.clone());
+        let previous_attempt = job.last_record.as_deref().and_then(|id| id.parse().ok());
         Attempt {
             id,
             input: job_input(&job),
@@ -254,7 +256,12 @@ impl Dispatcher {
                 attempt: Some(job.attempts),
                 max_attempts: Some(job.max_attempts),
                 enqueued_by: job.enqueued_by.as_deref().and_then(|id| id.parse().ok()),
-                previous_attempt: job.last_record.as_deref().and_then(|id| id.parse().ok()),
+                previous_attempt,
+                // A replay resets the count: its first attempt follows the dead one.
+                replay_of: (job.attempts == 1 && job.replays > 0)
+                    .then_some(previous_attempt)
+                    .flatten(),
+                edited_data: job.data_edited,
             },
             job: attempt,
         }

@@ -323,6 +323,13 @@ pub struct Links {
     pub enqueued_by: Option<ExecId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_attempt: Option<ExecId>,
+    /// For the first attempt after a dead-letter replay: the dead attempt it replays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<ExecId>,
+    /// The job was replayed with an edited payload: this attempt's data are not those of the
+    /// attempts before the replay.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub edited_data: bool,
 }
 
 /// The short form used in lists and streams.

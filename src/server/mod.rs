@@ -81,6 +81,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/_flux/api/queue/resume", post(queue_api::resume))
         .route("/_flux/api/dead-letter", get(queue_api::dead_letters))
         .route(
+            "/_flux/api/dead-letter/replay",
+            post(queue_api::replay_many),
+        )
+        .route(
             "/_flux/api/dead-letter/{prefix}/replay",
             post(queue_api::replay),
         )

@@ -5,16 +5,18 @@ use std::sync::Arc;
 
 use super::{ambiguous, error, internal, with_store, with_writer, ApiError, AppState};
 use crate::api::{
-    DeadLetters, EnqueuedJob, EnqueuedJobs, ErrorBody, JobDetail, Jobs, NewJobs, Paused,
-    QueueStats, Replayed,
+    BulkReplay, BulkReplayed, DeadLetters, EnqueuedJob, EnqueuedJobs, ErrorBody, JobDetail, Jobs,
+    NewJobs, Paused, QueueStats, Replayed, ReplayedJob,
 };
 use crate::clock::now_us;
 use crate::record::{ExecId, JobState};
-use crate::store::{EnqueueOptions, JobLookup, JobRow, ReplayError, StatsRow};
+use crate::store::{EnqueueOptions, JobLookup, JobRow, JobWrites, ReplayError, StatsRow};
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde_json::Value;
 
 /// `POST /_flux/api/jobs`: one job or an array, enqueued in one transaction.
 pub async fn enqueue(
@@ -170,20 +172,32 @@ pub async fn show(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -
     }
 }
 
-/// `GET /_flux/api/dead-letter?fn=`
+/// `GET /_flux/api/dead-letter?fn=&q=`
 pub async fn dead_letters(
     State(state): State<Arc<AppState>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(key) = params.keys().find(|k| *k != "fn") {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("unknown filter {key} (use fn)"),
-        );
+    let mut function = None;
+    let mut search = None;
+    for (key, value) in &params {
+        match key.as_str() {
+            "fn" => function = Some(value.clone()),
+            "q" => match crate::store::search::match_expr(value) {
+                Ok(_) => search = Some(value.clone()),
+                Err(e) => return super::api::bad_param(key, value, &e.to_string()),
+            },
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown filter {key} (use fn, q)"),
+                )
+            }
+        }
     }
-    let function = params.get("fn").cloned();
     let result = with_store(&state, move |store| {
-        store.dead_letters(function.as_deref()).map_err(internal)
+        store
+            .dead_letters(function.as_deref(), search.as_deref())
+            .map_err(internal)
     })
     .await;
     match result {
@@ -192,27 +206,127 @@ pub async fn dead_letters(
     }
 }
 
-/// `POST /_flux/api/dead-letter/<prefix>/replay`
-pub async fn replay(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Response {
+/// A replay's optional body: `{ "data": … }` replaces the job's payload (`null` included).
+fn replacement_data(body: &[u8]) -> Result<Option<Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let refuse = |what: String| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("expected no body or {{ \"data\": <the new payload> }}: {what}"),
+        )
+    };
+    let mut object: serde_json::Map<String, Value> =
+        serde_json::from_slice(body).map_err(|e| refuse(e.to_string()))?;
+    if let Some(key) = object.keys().find(|k| *k != "data") {
+        return Err(refuse(format!("unknown field {key}")));
+    }
+    Ok(object.remove("data"))
+}
+
+/// Replays `job` on the writer's transaction, with `data` as its payload when given.
+fn replay_job(
+    state: &AppState,
+    tx: &dyn JobWrites,
+    job: JobRow,
+    data: Option<&Value>,
+) -> Result<Replayed, ApiError> {
+    let max_attempts = state.shared.config().worker(&job.name).max_attempts;
+    match tx.replay(&job, max_attempts, now_us(), data) {
+        Ok(exec_id) => Ok(Replayed {
+            job_id: job.id,
+            name: job.name,
+            exec_id,
+            replay_of: job.last_record,
+        }),
+        Err(e @ ReplayError::NotDead { .. }) => Err(ApiError::with_body(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorBody {
+                state: Some(job.state.as_str().to_string()),
+                ..ErrorBody::new(e.to_string())
+            },
+        )),
+        Err(ReplayError::Store(e)) => Err(internal(e)),
+    }
+}
+
+/// `POST /_flux/api/dead-letter/<prefix>/replay`, with an optional `{ "data": … }` body that
+/// replaces the job's payload.
+pub async fn replay(
+    State(state): State<Arc<AppState>>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Response {
+    let data = match replacement_data(&body) {
+        Ok(data) => data,
+        Err(error) => return error.into_response(),
+    };
     let worker_state = Arc::clone(&state);
     let result = with_writer(&state, move |tx| {
         let job = lookup(&raw, |prefix| tx.find_job(prefix))?;
-        let max_attempts = worker_state.shared.config().worker(&job.name).max_attempts;
-        match tx.replay(&job, max_attempts, now_us()) {
-            Ok(exec_id) => Ok(Replayed {
-                job_id: job.id,
-                name: job.name,
-                exec_id,
-            }),
-            Err(e @ ReplayError::NotDead { .. }) => Err(ApiError::with_body(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorBody {
-                    state: Some(job.state.as_str().to_string()),
-                    ..ErrorBody::new(e.to_string())
-                },
-            )),
-            Err(ReplayError::Store(e)) => Err(internal(e)),
+        replay_job(&worker_state, tx, job, data.as_ref())
+    })
+    .await;
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// `POST /_flux/api/dead-letter/replay`: `{ "ids": [...] }`, `{ "filter": { "fn", "q" } }` or
+/// `{ "all": true }`, replayed in one transaction (all or none).
+pub async fn replay_many(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<BulkReplay>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let usage = "expected { \"ids\": [...] }, { \"filter\": { \"fn\": ..., \"q\": ... } } or { \"all\": true }";
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("{usage}: {e}")),
+    };
+    let given = usize::from(request.ids.is_some())
+        + usize::from(request.filter.is_some())
+        + usize::from(request.all);
+    if given != 1 {
+        return error(StatusCode::BAD_REQUEST, format!("{usage}, exactly one"));
+    }
+    if let Some(q) = request.filter.as_ref().and_then(|f| f.q.as_deref()) {
+        if let Err(e) = crate::store::search::match_expr(q) {
+            return error(StatusCode::BAD_REQUEST, format!("filter.q: {e}"));
         }
+    }
+    let worker_state = Arc::clone(&state);
+    let result = with_writer(&state, move |tx| {
+        let jobs = match (&request.ids, &request.filter) {
+            (Some(ids), _) => {
+                let mut jobs: Vec<JobRow> = Vec::with_capacity(ids.len());
+                for raw in ids {
+                    let job = lookup(raw, |prefix| tx.find_job(prefix))?;
+                    // Two prefixes of one job replay it once.
+                    if !jobs.iter().any(|j| j.id == job.id) {
+                        jobs.push(job);
+                    }
+                }
+                jobs
+            }
+            (None, filter) => {
+                let filter = filter.clone().unwrap_or_default();
+                tx.dead_jobs(filter.function.as_deref(), filter.q.as_deref())
+                    .map_err(internal)?
+            }
+        };
+        let mut replayed = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let done = replay_job(&worker_state, tx, job, None)?;
+            replayed.push(ReplayedJob {
+                id: done.exec_id,
+                replay_of: done.replay_of,
+                job_id: done.job_id,
+                name: done.name,
+            });
+        }
+        Ok(BulkReplayed { replayed })
     })
     .await;
     match result {

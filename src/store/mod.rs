@@ -392,6 +392,7 @@ impl Store {
         conn.execute_batch(SCHEMA).map_err(|e| store.classify(e))?;
         conn.execute_batch(jobs::SCHEMA)
             .map_err(|e| store.classify(e))?;
+        jobs::upgrade(&conn).map_err(|e| store.classify(e))?;
         // A store made before records were searchable gets its index now, once.
         let searchable = search::exists(&conn)?;
         conn.execute_batch(search::SCHEMA)

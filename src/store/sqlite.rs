@@ -86,8 +86,12 @@ impl Storage for Store {
         Ok(jobs::list_jobs(&self.connect()?, state, function, limit)?)
     }
 
-    fn dead_letters(&self, function: Option<&str>) -> Result<Vec<DeadLetter>> {
-        Ok(jobs::dead_letters(&self.connect()?, function)?)
+    fn dead_letters(
+        &self,
+        function: Option<&str>,
+        search: Option<&str>,
+    ) -> Result<Vec<DeadLetter>> {
+        Ok(jobs::dead_letters(&self.connect()?, function, search)?)
     }
 
     fn emails(&self, limit: usize) -> Result<Vec<Email>> {
@@ -186,8 +190,18 @@ impl JobWrites for Connection {
         Ok(jobs::find_job(self, prefix)?)
     }
 
-    fn replay(&self, job: &JobRow, max_attempts: u32, now_us: i64) -> Result<String, ReplayError> {
-        jobs::replay(self, job, max_attempts, now_us)
+    fn replay(
+        &self,
+        job: &JobRow,
+        max_attempts: u32,
+        now_us: i64,
+        data: Option<&Value>,
+    ) -> Result<String, ReplayError> {
+        jobs::replay(self, job, max_attempts, now_us, data)
+    }
+
+    fn dead_jobs(&self, function: Option<&str>, search: Option<&str>) -> Result<Vec<JobRow>> {
+        Ok(jobs::dead_jobs(self, function, search)?)
     }
 }
 
@@ -230,9 +244,9 @@ mod tests {
             (stats[0].pending, stats[0].oldest_pending_age_us),
             (1, Some(10))
         );
-        assert!(storage.dead_letters(None).expect("dead").is_empty());
+        assert!(storage.dead_letters(None, None).expect("dead").is_empty());
         assert!(matches!(
-            writer.replay(&found, 3, 30),
+            writer.replay(&found, 3, 30, None),
             Err(ReplayError::NotDead { .. })
         ));
     }

@@ -136,8 +136,10 @@ pub trait Storage: Send + Sync {
         limit: usize,
     ) -> Result<Vec<JobRow>>;
 
-    /// Dead jobs, as `flux queue dead-letter list` shows them.
-    fn dead_letters(&self, function: Option<&str>) -> Result<Vec<DeadLetter>>;
+    /// Dead jobs, as `flux queue dead-letter list` shows them: of `function`, and whose last
+    /// attempt's record contains `search`, when given.
+    fn dead_letters(&self, function: Option<&str>, search: Option<&str>)
+        -> Result<Vec<DeadLetter>>;
 
     /// The newest captured emails, newest first, without their bodies.
     fn emails(&self, limit: usize) -> Result<Vec<Email>>;
@@ -230,7 +232,17 @@ pub trait JobWrites {
     /// The job a prefix names, as this transaction sees it.
     fn find_job(&self, prefix: &str) -> Result<JobLookup>;
 
-    /// Puts a dead job back in the queue with a fresh attempt count; returns the execution id
-    /// its next attempt will have.
-    fn replay(&self, job: &JobRow, max_attempts: u32, now_us: i64) -> Result<String, ReplayError>;
+    /// Puts a dead job back in the queue with a fresh attempt count, and `data` as its payload
+    /// when given; returns the execution id its next attempt will have.
+    fn replay(
+        &self,
+        job: &JobRow,
+        max_attempts: u32,
+        now_us: i64,
+        data: Option<&Value>,
+    ) -> Result<String, ReplayError>;
+
+    /// Dead jobs of `function` whose last attempt's record contains `search` (each when
+    /// given), as this transaction sees them.
+    fn dead_jobs(&self, function: Option<&str>, search: Option<&str>) -> Result<Vec<JobRow>>;
 }

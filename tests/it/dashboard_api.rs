@@ -208,3 +208,177 @@ fn minutes_count_runs_and_failures_per_function() {
     let bad = server.get("/_flux/api/stats/minutes?last=soon");
     assert_eq!(bad.status, 400, "{}", bad.body);
 }
+
+/// `pay` fails unless its data say `ok`; `ship` always fails. Neither retries.
+const WORKERS: &[(&str, &str)] = &[
+    (
+        "flux.config.ts",
+        "export default { workers: { pay: { maxAttempts: 1 }, ship: { maxAttempts: 1 } } }",
+    ),
+    (
+        "functions/pay.ts",
+        "export default (job) => { if (!job.data.ok) throw new Error('card declined for ' + job.data.who); return 'paid ' + job.data.who }",
+    ),
+    (
+        "functions/ship.ts",
+        "export default () => { throw new Error('no address') }",
+    ),
+];
+
+fn dead(server: &Server, query: &str) -> Vec<Value> {
+    let reply = server.get(&format!("/_flux/api/dead-letter?{query}"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()["dead"].as_array().cloned().unwrap_or_default()
+}
+
+fn wait_dead(server: &Server, count: usize) -> Vec<Value> {
+    wait_for(&format!("{count} dead letters"), DEADLINE, || {
+        let dead = dead(server, "");
+        (dead.len() == count).then_some(dead)
+    })
+}
+
+/// Each job's `replays`, by the `who` of its data, for worker `name`.
+fn replays(server: &Server, name: &str) -> Vec<(String, u64)> {
+    let jobs = server.get(&format!("/_flux/api/jobs?fn={name}")).json();
+    let mut counts: Vec<(String, u64)> = jobs["jobs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|job| {
+            (
+                job["data"]["who"].as_str().unwrap_or("").to_string(),
+                job["replays"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    counts.sort();
+    counts
+}
+
+#[test]
+fn a_replay_with_an_edited_payload_runs_with_it_and_says_so() {
+    let project = Project::with_files(WORKERS);
+    let server = project.start();
+    server.enqueue(&json!({ "name": "pay", "data": { "who": "ada", "ok": false } }));
+    let dead_id = wait_dead(&server, 1)[0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    let reply = server.post_json(
+        &format!("/_flux/api/dead-letter/{}/replay", &dead_id[..8]),
+        r#"{ "data": { "who": "ada", "ok": true } }"#,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let replayed = reply.json();
+    assert_eq!(replayed["replayOf"], dead_id.as_str());
+    let attempt = server.record(replayed["exec_id"].as_str().unwrap_or_default());
+    assert_eq!(attempt["status"], "ok");
+    assert_eq!(
+        attempt["input"]["data"],
+        json!({ "who": "ada", "ok": true })
+    );
+    assert_eq!(attempt["output"], "paid ada", "{attempt}");
+    assert_eq!(attempt["links"]["replay_of"], dead_id.as_str());
+    assert_eq!(attempt["links"]["previous_attempt"], dead_id.as_str());
+    assert_eq!(attempt["links"]["edited_data"], true);
+    let job = wait_for("the job done", DEADLINE, || {
+        let job = server
+            .get(&format!("/_flux/api/jobs/{}", &dead_id[..8]))
+            .json();
+        (job["job"]["state"] == "done").then_some(job)
+    });
+    assert_eq!(job["job"]["data_edited"], true);
+    assert_eq!(job["attempts"].as_array().map(Vec::len), Some(2));
+
+    // A body that is not `{ data }` is refused, and nothing is replayed.
+    server.enqueue(&json!({ "name": "ship", "data": { "who": "bob" } }));
+    let ship = wait_dead(&server, 1)[0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let bad = server.post_json(
+        &format!("/_flux/api/dead-letter/{ship}/replay"),
+        r#"{ "payload": 1 }"#,
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert_eq!(dead(&server, "").len(), 1);
+}
+
+#[test]
+fn bulk_replays_touch_only_the_dead_jobs_that_match() {
+    let project = Project::with_files(WORKERS);
+    let server = project.start();
+    for who in ["ada", "bob", "cyd"] {
+        server.enqueue(&json!({ "name": "pay", "data": { "who": who } }));
+        server.enqueue(&json!({ "name": "ship", "data": { "who": who } }));
+    }
+    server.enqueue(&json!({ "name": "pay", "data": { "who": "dee", "ok": true } }));
+    wait_dead(&server, 6);
+
+    // Filters of the list: by worker, by text of the last attempt (its error, its data).
+    assert_eq!(dead(&server, "fn=pay").len(), 3);
+    let bob = dead(&server, "fn=pay&q=declined%20for%20bob");
+    assert_eq!(bob.len(), 1);
+    assert_eq!(
+        dead(&server, "q=%22who%22%3A%22cyd%22").len(),
+        2,
+        "data are searched"
+    );
+    assert_eq!(server.get("/_flux/api/dead-letter?q=bo").status, 400);
+
+    let by_filter = |body: Value| {
+        let reply = server.post_json("/_flux/api/dead-letter/replay", &body.to_string());
+        assert_eq!(reply.status, 200, "{body}: {}", reply.body);
+        reply.json()["replayed"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let replayed = by_filter(json!({ "filter": { "fn": "pay", "q": "declined for bob" } }));
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(replayed[0]["replayOf"], bob[0]["id"]);
+    assert_eq!(
+        replays(&server, "pay"),
+        [
+            ("ada".into(), 0),
+            ("bob".into(), 1),
+            ("cyd".into(), 0),
+            ("dee".into(), 0)
+        ]
+    );
+    assert_eq!(replays(&server, "ship").iter().map(|r| r.1).sum::<u64>(), 0);
+    // The replayed attempt runs (and fails again): the queue is back to six dead.
+    server.record(replayed[0]["id"].as_str().unwrap_or_default());
+    wait_dead(&server, 6);
+
+    // By ids: all or none. A job that is not dead refuses the whole request.
+    let ship: Vec<String> = dead(&server, "fn=ship")
+        .iter()
+        .map(|d| d["id"].as_str().unwrap_or_default()[..8].to_string())
+        .collect();
+    let done = server.get("/_flux/api/jobs?fn=pay&state=done").json()["jobs"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let refused = server.post_json(
+        "/_flux/api/dead-letter/replay",
+        &json!({ "ids": [ship[0], done] }).to_string(),
+    );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(replays(&server, "ship").iter().map(|r| r.1).sum::<u64>(), 0);
+    assert_eq!(by_filter(json!({ "ids": ship })).len(), 3);
+    wait_dead(&server, 6);
+
+    assert_eq!(by_filter(json!({ "all": true })).len(), 6);
+    for bad in [
+        json!({}),
+        json!({ "all": true, "ids": [] }),
+        json!({ "filter": { "q": "x" } }),
+    ] {
+        let reply = server.post_json("/_flux/api/dead-letter/replay", &bad.to_string());
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
+    }
+}
