@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::record::RecordSummary;
 
 pub use queue::{
-    BulkReplay, BulkReplayed, DeadFilter, DeadLetters, EnqueuedJob, EnqueuedJobs, JobDetail, Jobs,
-    NewJob, NewJobs, Paused, QueueStats, Replayed, ReplayedJob,
+    BulkReplay, BulkReplayed, Cancelled, DeadFilter, DeadLetters, EnqueuedJob, EnqueuedJobs,
+    JobDetail, Jobs, NewJob, NewJobs, Paused, QueueStats, Replayed, ReplayedJob,
 };
 pub use tail::TailMessage;
 

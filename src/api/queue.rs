@@ -135,3 +135,10 @@ pub struct ReplayedJob {
     pub job_id: JobId,
     pub name: String,
 }
+
+/// `POST /_flux/api/jobs/<prefix>/cancel`'s answer: the job and the state it is in now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cancelled {
+    pub id: JobId,
+    pub state: String,
+}

@@ -324,10 +324,17 @@ pub fn table_names(current: &OsStr) -> Vec<CompletionCandidate> {
 
 /// `flux queue list --state`.
 pub fn job_states() -> Vec<CompletionCandidate> {
-    ["pending", "scheduled", "running", "done", "dead"]
-        .into_iter()
-        .map(CompletionCandidate::new)
-        .collect()
+    [
+        "pending",
+        "scheduled",
+        "running",
+        "done",
+        "dead",
+        "cancelled",
+    ]
+    .into_iter()
+    .map(CompletionCandidate::new)
+    .collect()
 }
 
 /// `flux config get|set|unset`.
@@ -381,7 +388,7 @@ fn filter(current: &OsStr, keys: &[(&str, &str)]) -> Vec<CompletionCandidate> {
     }
     let values = match key {
         "type" => ["job", "http"].map(|v| (v.to_string(), None)).to_vec(),
-        "status" => ["ok", "error", "timeout", "interrupted"]
+        "status" => ["ok", "error", "timeout", "interrupted", "cancelled"]
             .map(|v| (v.to_string(), None))
             .to_vec(),
         "fn" => functions(),

@@ -164,6 +164,7 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
         Column::whole("RUNNING"),
         Column::whole("DONE"),
         Column::whole("DEAD"),
+        Column::whole("CANCELLED"),
         Column::whole("OLDEST PENDING"),
     ];
     let mut cells = Vec::new();
@@ -175,6 +176,7 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
             row.running.to_string(),
             row.done.to_string(),
             row.dead.to_string(),
+            row.cancelled.to_string(),
             row.oldest_pending_age_us
                 .map_or_else(|| "-".to_string(), |age| short_duration(age as u64)),
         ]);

@@ -44,7 +44,7 @@ fn parse_filters(filters: &[String]) -> Result<(TailFilter, Vec<(String, String)
                 filter.kinds.extend(values);
             }
             "status" => {
-                check(&["ok", "error", "timeout", "interrupted"])?;
+                check(&["ok", "error", "timeout", "interrupted", "cancelled"])?;
                 filter.statuses.extend(values);
             }
             "fn" => filter.functions.extend(values),

@@ -50,6 +50,9 @@ pub enum Status {
     Timeout,
     /// Stopped by a shutdown before it finished.
     Interrupted,
+    /// A job attempt stopped (or a waiting job withdrawn) because someone asked
+    /// (`POST /_flux/api/jobs/<id>/cancel`).
+    Cancelled,
 }
 
 impl Status {
@@ -59,6 +62,7 @@ impl Status {
             Status::Error => "error",
             Status::Timeout => "timeout",
             Status::Interrupted => "interrupted",
+            Status::Cancelled => "cancelled",
         }
     }
 
@@ -68,6 +72,7 @@ impl Status {
             "error" => Some(Status::Error),
             "timeout" => Some(Status::Timeout),
             "interrupted" => Some(Status::Interrupted),
+            "cancelled" => Some(Status::Cancelled),
             _ => None,
         }
     }

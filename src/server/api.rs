@@ -28,7 +28,7 @@ pub(super) fn parse_limit(value: &str) -> Result<usize, &'static str> {
 }
 
 /// What `status=` takes.
-const STATUSES: &str = "expected ok, error, timeout or interrupted";
+const STATUSES: &str = "expected ok, error, timeout, interrupted or cancelled";
 
 /// `GET /_flux/api/stats/minutes?last=1h&fn=`: per function and minute, how many executions
 /// started and how many failed, over the last hour (or `last`), minutes with none left out.

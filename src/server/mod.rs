@@ -74,6 +74,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(queue_api::list).post(queue_api::enqueue),
         )
         .route("/_flux/api/jobs/{prefix}", get(queue_api::show))
+        .route("/_flux/api/jobs/{prefix}/cancel", post(queue_api::cancel))
         .route("/_flux/api/emails", get(email_api::list))
         .route("/_flux/api/emails/{id}", get(email_api::show))
         .route("/_flux/api/queue/stats", get(queue_api::stats))

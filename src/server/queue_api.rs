@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use super::{ambiguous, error, internal, with_store, with_writer, ApiError, AppState};
 use crate::api::{
-    BulkReplay, BulkReplayed, DeadLetters, EnqueuedJob, EnqueuedJobs, ErrorBody, JobDetail, Jobs,
-    NewJobs, Paused, QueueStats, Replayed, ReplayedJob,
+    BulkReplay, BulkReplayed, Cancelled, DeadLetters, EnqueuedJob, EnqueuedJobs, ErrorBody,
+    JobDetail, Jobs, NewJobs, Paused, QueueStats, Replayed, ReplayedJob,
 };
 use crate::clock::now_us;
 use crate::record::{ExecId, JobState};
@@ -156,6 +156,110 @@ fn lookup(
         )),
         JobLookup::Ambiguous(ids) => Err(ambiguous(&prefix, ids)),
     }
+}
+
+/// What a cancel found the job doing.
+enum Cancelling {
+    /// It waited, and is cancelled now.
+    Withdrawn(JobRow),
+    /// An attempt runs: its engine is asked to stop it.
+    Running(JobRow),
+}
+
+/// The longest a cancel waits for a running attempt to stop: an awaiting one stops at the
+/// engine's next turn and a spinning one at its next interrupt check, so this is only reached
+/// by one blocked in a native call or a long SQL statement (its own deadline stops it).
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `POST /_flux/api/jobs/<prefix>/cancel`: a waiting job is cancelled at once (with a record
+/// saying so); a running one is stopped at its next await, or interrupted if it spins, and its
+/// attempt recorded `cancelled`. Answers once the job is cancelled; 404 for an unknown job,
+/// 409 for one that finished (before it could be cancelled, too).
+pub async fn cancel(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Response {
+    let found = with_writer(&state, move |tx| {
+        let job = lookup(&raw, |prefix| tx.find_job(prefix))?;
+        match job.state {
+            JobState::Pending | JobState::Scheduled => {
+                tx.cancel_waiting(&job, crate::queue::CANCELLED_WAITING, now_us())
+                    .map_err(internal)?;
+                Ok(Cancelling::Withdrawn(job))
+            }
+            JobState::Running => Ok(Cancelling::Running(job)),
+            JobState::Done | JobState::Dead | JobState::Cancelled => Err(not_cancellable(&job)),
+        }
+    })
+    .await;
+    let job = match found {
+        Ok(Cancelling::Withdrawn(job)) => {
+            let record = crate::queue::cancelled_waiting_record(&job, now_us());
+            // Stored with the next commit, and streamed to the tail like any record.
+            let _ = state
+                .shared
+                .records
+                .send(crate::store::StoreWrite { record, job: None });
+            return cancelled(job);
+        }
+        Ok(Cancelling::Running(job)) => job,
+        Err(error) => return error.into_response(),
+    };
+    let Ok(attempt) = job.next_exec_id.parse::<ExecId>() else {
+        return internal(format!("job {} has no attempt id", job.id)).into_response();
+    };
+    state.shared.cancels.ask(attempt);
+    let until = tokio::time::Instant::now() + CANCEL_WAIT;
+    let id = job.id.to_string();
+    let outcome = loop {
+        let id = id.clone();
+        let now = with_store(&state, move |store| {
+            lookup(&id, |prefix| store.find_job(prefix))
+        })
+        .await;
+        match now {
+            Ok(now) if now.state == JobState::Running && tokio::time::Instant::now() < until => {
+                // The attempt's record commits within milliseconds of its stop.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            other => break other,
+        }
+    };
+    state.shared.cancels.forget(&attempt);
+    match outcome {
+        Ok(job) if job.state == JobState::Cancelled => cancelled(job),
+        Ok(job) if job.state == JobState::Running => (
+            StatusCode::ACCEPTED,
+            Json(Cancelled {
+                id: job.id,
+                state: job.state.as_str().into(),
+            }),
+        )
+            .into_response(),
+        Ok(job) => not_cancellable(&job).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn cancelled(job: JobRow) -> Response {
+    Json(Cancelled {
+        id: job.id,
+        state: JobState::Cancelled.as_str().into(),
+    })
+    .into_response()
+}
+
+/// A 409 for a job that is over: done, dead or cancelled already.
+fn not_cancellable(job: &JobRow) -> ApiError {
+    ApiError::with_body(
+        StatusCode::CONFLICT,
+        ErrorBody {
+            state: Some(job.state.as_str().to_string()),
+            ..ErrorBody::new(format!(
+                "job {} ({}) is {}: only a waiting or running job can be cancelled",
+                job.id.short(),
+                job.name,
+                job.state.as_str()
+            ))
+        },
+    )
 }
 
 /// `GET /_flux/api/jobs/<prefix>`: the job (by its id or any attempt's) and its attempts.

@@ -475,6 +475,10 @@ pub fn apply_transition(
              last_record = ?2, updated_at_us = ?3 WHERE id = ?1",
         )?
         .execute(params![job_id, record_id, now_us, next_exec_id.to_string()])?,
+        Transition::Cancelled => conn.prepare_cached(
+            "UPDATE _flux_jobs SET state = 'cancelled', last_record = ?2, last_error = ?4, updated_at_us = ?3 WHERE id = ?1",
+        )?
+        .execute(params![job_id, record_id, now_us, error])?,
     };
     Ok(())
 }
@@ -488,6 +492,8 @@ pub struct StatsRow {
     pub running: u64,
     pub done: u64,
     pub dead: u64,
+    #[serde(default)]
+    pub cancelled: u64,
     /// How long the oldest pending job has waited.
     pub oldest_pending_age_us: Option<i64>,
     /// Jobs wait and no function of this name exists (removed or renamed): they stay
@@ -535,6 +541,7 @@ pub(super) fn stats(conn: &Connection, now_us: i64) -> rusqlite::Result<Vec<Stat
             Some(JobState::Running) => entry.running = count,
             Some(JobState::Done) => entry.done = count,
             Some(JobState::Dead) => entry.dead = count,
+            Some(JobState::Cancelled) => entry.cancelled = count,
             None => {}
         }
     }
@@ -735,6 +742,22 @@ pub(super) fn replay(
         });
     }
     Ok(exec_id)
+}
+
+/// Cancels a job that waits (pending or scheduled), naming the id its next attempt would have
+/// had as its last record (the record of its cancellation). Returns whether it was waiting.
+pub(super) fn cancel_waiting(
+    conn: &Connection,
+    job: &JobRow,
+    reason: &str,
+    now_us: i64,
+) -> rusqlite::Result<bool> {
+    let changed = conn.execute(
+        "UPDATE _flux_jobs SET state = 'cancelled', last_record = next_exec_id, last_error = ?2,
+         updated_at_us = ?3 WHERE id = ?1 AND state IN ('pending', 'scheduled')",
+        params![job.id.to_string(), reason, now_us],
+    )?;
+    Ok(changed == 1)
 }
 
 #[cfg(test)]

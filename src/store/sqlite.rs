@@ -200,6 +200,10 @@ impl JobWrites for Connection {
         jobs::replay(self, job, max_attempts, now_us, data)
     }
 
+    fn cancel_waiting(&self, job: &JobRow, reason: &str, now_us: i64) -> Result<bool> {
+        Ok(jobs::cancel_waiting(self, job, reason, now_us)?)
+    }
+
     fn dead_jobs(&self, function: Option<&str>, search: Option<&str>) -> Result<Vec<JobRow>> {
         Ok(jobs::dead_jobs(self, function, search)?)
     }

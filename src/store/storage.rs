@@ -242,6 +242,11 @@ pub trait JobWrites {
         data: Option<&Value>,
     ) -> Result<String, ReplayError>;
 
+    /// Cancels `job` if it waits (pending or scheduled): its last record becomes the id its
+    /// next attempt would have had, for the record of the cancellation. Returns whether it
+    /// was waiting.
+    fn cancel_waiting(&self, job: &JobRow, reason: &str, now_us: i64) -> Result<bool>;
+
     /// Dead jobs of `function` whose last attempt's record contains `search` (each when
     /// given), as this transaction sees them.
     fn dead_jobs(&self, function: Option<&str>, search: Option<&str>) -> Result<Vec<JobRow>>;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
-use crate::support::{wait_for, Project, Server, DEADLINE};
+use crate::support::{wait_for, Beacon, Project, Server, DEADLINE};
 
 /// `noisy` logs a marker built at run time (so it is in its console line only), `quiet` echoes
 /// its body, `broken` throws.
@@ -381,4 +381,178 @@ fn bulk_replays_touch_only_the_dead_jobs_that_match() {
         let reply = server.post_json("/_flux/api/dead-letter/replay", &bad.to_string());
         assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
     }
+}
+
+/// `wait` awaits a fetch of `job.data.gate`; `spin` fetches it, then loops forever (line 5);
+/// `later` returns at once. Long timeouts: only a cancel stops them in time.
+const CANCELLABLE: &[(&str, &str)] = &[
+    (
+        "flux.config.ts",
+        "export default { workers: { wait: { timeoutSeconds: 120, maxAttempts: 1 }, spin: { timeoutSeconds: 120, maxAttempts: 3 } } }",
+    ),
+    (
+        "functions/wait.ts",
+        "export default async (job) => { await fetch(job.data.gate); return 'got through' }",
+    ),
+    (
+        "functions/spin.ts",
+        "export default async (job) => {\n  await fetch(job.data.gate)\n  let i = 0\n  while (true) {\n    i++\n  }\n}\n",
+    ),
+    ("functions/later.ts", "export default () => 'ran'"),
+];
+
+fn enqueued_id(reply: &crate::support::Reply) -> String {
+    reply.json()["jobs"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn cancel(server: &Server, job: &str) -> crate::support::Reply {
+    server.post(&format!("/_flux/api/jobs/{job}/cancel"))
+}
+
+/// The job, as `GET /_flux/api/jobs/<id>` shows it with its attempts.
+fn job(server: &Server, id: &str) -> Value {
+    let reply = server.get(&format!("/_flux/api/jobs/{id}"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()
+}
+
+/// What `flux queue list --state cancelled --json` lists: job ids.
+fn listed_cancelled(project: &Project) -> Vec<String> {
+    let (code, stdout, stderr) = project.run(&["queue", "list", "--state", "cancelled", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let jobs: Value = serde_json::from_str(&stdout).expect("json");
+    jobs.as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn a_waiting_job_is_cancelled_at_once_and_never_runs() {
+    let project = Project::with_files(CANCELLABLE);
+    let server = project.start();
+    server.post("/_flux/api/queue/pause");
+    let pending = enqueued_id(&server.enqueue(&json!({ "name": "later", "data": {} })));
+    let scheduled = enqueued_id(
+        &server.enqueue(&json!({ "name": "later", "data": {}, "opts": { "delay": "1h" } })),
+    );
+    for id in [&pending, &scheduled] {
+        let reply = cancel(&server, &id[..8]);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.json(), json!({ "id": id, "state": "cancelled" }));
+    }
+    // Its record says so: one attempt, never started.
+    let shown = wait_for("the cancellation's record", DEADLINE, || {
+        let shown = job(&server, &pending);
+        (shown["attempts"].as_array().map(Vec::len) == Some(1)).then_some(shown)
+    });
+    assert_eq!(shown["job"]["state"], "cancelled");
+    assert_eq!(shown["attempts"][0]["status"], "cancelled");
+    let record = server.record(shown["attempts"][0]["id"].as_str().unwrap_or_default());
+    assert_eq!(record["error"]["name"], "CancelledError");
+
+    // Once the queue resumes, other jobs run and the cancelled ones do not.
+    server.post("/_flux/api/queue/resume");
+    let other = enqueued_id(&server.enqueue(&json!({ "name": "later", "data": {} })));
+    wait_for("the other job", DEADLINE, || {
+        (job(&server, &other)["job"]["state"] == "done").then_some(())
+    });
+    assert_eq!(job(&server, &pending)["job"]["state"], "cancelled");
+    let mut listed = listed_cancelled(&project);
+    listed.sort();
+    let mut expected = vec![pending.clone(), scheduled];
+    expected.sort();
+    assert_eq!(listed, expected);
+    let (code, stdout, _) = project.run(&["queue", "stats"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.lines().next().unwrap_or("").contains("CANCELLED"),
+        "{stdout}"
+    );
+
+    // Over is over: a second cancel, or one of a finished job, is a conflict.
+    for id in [&pending, &other] {
+        let again = cancel(&server, id);
+        assert_eq!(again.status, 409, "{}", again.body);
+        assert!(again.json()["error"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("only a waiting or running job can be cancelled"));
+    }
+    let unknown = cancel(&server, "abcdef12");
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+}
+
+#[test]
+fn a_running_job_is_cancelled_at_its_await() {
+    let project = Project::with_files(CANCELLABLE);
+    let server = project.start();
+    let gate = Beacon::holding();
+    let id =
+        enqueued_id(&server.enqueue(
+            &json!({ "name": "wait", "data": { "gate": format!("{}/waiting", gate.url) } }),
+        ));
+    assert_eq!(gate.next("the job to await its fetch"), "/waiting");
+    let reply = cancel(&server, &id);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["state"], "cancelled");
+    gate.release();
+
+    let shown = job(&server, &id);
+    assert_eq!(shown["job"]["state"], "cancelled");
+    let attempt = server.record(shown["attempts"][0]["id"].as_str().unwrap_or_default());
+    assert_eq!(attempt["status"], "cancelled");
+    let message = attempt["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("cancelled by request while waiting on fetch"),
+        "{message}"
+    );
+    assert!(attempt["duration_us"].as_u64().unwrap_or(u64::MAX) < 60_000_000);
+    assert_eq!(listed_cancelled(&project), [id]);
+}
+
+#[test]
+fn a_spinning_job_is_interrupted_and_not_retried() {
+    let project = Project::with_files(CANCELLABLE);
+    let server = project.start();
+    let gate = Beacon::start();
+    let id =
+        enqueued_id(&server.enqueue(
+            &json!({ "name": "spin", "data": { "gate": format!("{}/spinning", gate.url) } }),
+        ));
+    assert_eq!(gate.next("the job to start spinning"), "/spinning");
+    let reply = cancel(&server, &id);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["state"], "cancelled");
+
+    let shown = job(&server, &id);
+    assert_eq!(shown["job"]["state"], "cancelled");
+    assert_eq!(
+        shown["attempts"].as_array().map(Vec::len),
+        Some(1),
+        "no retry"
+    );
+    let attempt = server.record(shown["attempts"][0]["id"].as_str().unwrap_or_default());
+    assert_eq!(attempt["status"], "cancelled");
+    assert_eq!(attempt["error"]["location"], "spin.ts:5");
+    let message = attempt["error"]["message"].as_str().unwrap_or_default();
+    assert_eq!(
+        message,
+        "cancelled by request while its code was busy at spin.ts:5 (running, not awaiting)"
+    );
+    // The engine it spun on serves the next job.
+    let later = enqueued_id(&server.enqueue(&json!({ "name": "later", "data": {} })));
+    wait_for("the next job", DEADLINE, || {
+        (job(&server, &later)["job"]["state"] == "done").then_some(())
+    });
+    // `flux tail` says what happened.
+    let (code, stdout, stderr) =
+        project.run(&["tail", "--no-follow", "--last", "1h", "--filter", "fn=spin"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("JOB spin cancelled"), "{stdout}");
 }
