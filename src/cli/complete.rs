@@ -296,6 +296,18 @@ pub fn failed_execution_ids(current: &OsStr) -> Vec<CompletionCandidate> {
     matching(current, executions(true))
 }
 
+/// Jobs that can still be cancelled (waiting or running), by their own ids.
+pub fn job_ids(current: &OsStr) -> Vec<CompletionCandidate> {
+    let open = jobs().into_iter().filter(|(_, help)| {
+        help.as_deref().is_some_and(|h| {
+            ["pending", "scheduled", "running"]
+                .iter()
+                .any(|state| h.ends_with(state))
+        })
+    });
+    matching(current, open)
+}
+
 /// Dead jobs, by the id `flux queue dead-letter list` shows (their last attempt's).
 pub fn dead_letter_ids(current: &OsStr) -> Vec<CompletionCandidate> {
     let dead = store()

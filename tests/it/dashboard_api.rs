@@ -556,3 +556,25 @@ fn a_spinning_job_is_interrupted_and_not_retried() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("JOB spin cancelled"), "{stdout}");
 }
+
+#[test]
+fn flux_queue_cancel_stops_a_running_job_from_the_terminal() {
+    let project = Project::with_files(CANCELLABLE);
+    let server = project.start();
+    let gate = Beacon::holding();
+    let id = enqueued_id(
+        &server
+            .enqueue(&json!({ "name": "wait", "data": { "gate": format!("{}/held", gate.url) } })),
+    );
+    assert_eq!(gate.next("the job to await its fetch"), "/held");
+    let (code, stdout, stderr) = project.run(&["queue", "cancel", &id[..8]]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), format!("Cancelled job {}", &id[..8]));
+    gate.release();
+    let (code, _, stderr) = project.run(&["queue", "cancel", &id[..8]]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("is cancelled: only a waiting or running job can be cancelled"),
+        "{stderr}"
+    );
+}
