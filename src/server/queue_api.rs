@@ -176,19 +176,54 @@ const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// attempt recorded `cancelled`. Answers once the job is cancelled; 404 for an unknown job,
 /// 409 for one that finished (before it could be cancelled, too).
 pub async fn cancel(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Response {
-    let found = with_writer(&state, move |tx| {
-        let job = lookup(&raw, |prefix| tx.find_job(prefix))?;
-        match job.state {
-            JobState::Pending | JobState::Scheduled => {
-                tx.cancel_waiting(&job, crate::queue::CANCELLED_WAITING, now_us())
-                    .map_err(internal)?;
-                Ok(Cancelling::Withdrawn(job))
-            }
-            JobState::Running => Ok(Cancelling::Running(job)),
-            JobState::Done | JobState::Dead | JobState::Cancelled => Err(not_cancellable(&job)),
+    // An attempt that fails into a retry just as it is asked to stop leaves its job waiting:
+    // a second round cancels it as such.
+    for _ in 0..2 {
+        if let Some(response) = cancel_once(&state, raw.clone()).await {
+            return response;
         }
-    })
-    .await;
+    }
+    error(
+        StatusCode::CONFLICT,
+        "the job kept starting new attempts while it was being cancelled: try again",
+    )
+}
+
+/// One try at cancelling the job `raw` names; `None` when a running attempt ended meanwhile
+/// and left the job waiting.
+async fn cancel_once(state: &Arc<AppState>, raw: String) -> Option<Response> {
+    // Read first: a running attempt is stopped without the writer, which an atomic attempt
+    // holds until it ends (the very attempt to stop, perhaps).
+    let committed = {
+        let raw = raw.clone();
+        with_store(state, move |store| {
+            lookup(&raw, |prefix| store.find_job(prefix))
+        })
+        .await
+    };
+    let found = match committed {
+        Ok(job) if job.state == JobState::Running => Ok(Cancelling::Running(job)),
+        Ok(job) if matches!(job.state, JobState::Pending | JobState::Scheduled) => {
+            // Waiting when last committed; the writer's open transaction may have started it.
+            with_writer(state, move |tx| {
+                let job = lookup(&raw, |prefix| tx.find_job(prefix))?;
+                match job.state {
+                    JobState::Pending | JobState::Scheduled => {
+                        tx.cancel_waiting(&job, crate::queue::CANCELLED_WAITING, now_us())
+                            .map_err(internal)?;
+                        Ok(Cancelling::Withdrawn(job))
+                    }
+                    JobState::Running => Ok(Cancelling::Running(job)),
+                    JobState::Done | JobState::Dead | JobState::Cancelled => {
+                        Err(not_cancellable(&job))
+                    }
+                }
+            })
+            .await
+        }
+        Ok(job) => Err(not_cancellable(&job)),
+        Err(error) => Err(error),
+    };
     let job = match found {
         Ok(Cancelling::Withdrawn(job)) => {
             let record = crate::queue::cancelled_waiting_record(&job, now_us());
@@ -197,34 +232,47 @@ pub async fn cancel(State(state): State<Arc<AppState>>, Path(raw): Path<String>)
                 .shared
                 .records
                 .send(crate::store::StoreWrite { record, job: None });
-            return cancelled(job);
+            return Some(cancelled(job));
         }
         Ok(Cancelling::Running(job)) => job,
-        Err(error) => return error.into_response(),
+        Err(error) => return Some(error.into_response()),
     };
     let Ok(attempt) = job.next_exec_id.parse::<ExecId>() else {
-        return internal(format!("job {} has no attempt id", job.id)).into_response();
+        return Some(internal(format!("job {} has no attempt id", job.id)).into_response());
     };
     state.shared.cancels.ask(attempt);
     let until = tokio::time::Instant::now() + CANCEL_WAIT;
     let id = job.id.to_string();
     let outcome = loop {
         let id = id.clone();
-        let now = with_store(&state, move |store| {
+        let now = with_store(state, move |store| {
             lookup(&id, |prefix| store.find_job(prefix))
         })
         .await;
         match now {
-            Ok(now) if now.state == JobState::Running && tokio::time::Instant::now() < until => {
+            Ok(now)
+                if now.state == JobState::Running
+                    && now.next_exec_id == job.next_exec_id
+                    && tokio::time::Instant::now() < until =>
+            {
                 // The attempt's record commits within milliseconds of its stop.
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
             other => break other,
         }
     };
-    state.shared.cancels.forget(&attempt);
-    match outcome {
-        Ok(job) if job.state == JobState::Cancelled => cancelled(job),
+    // Still running (held in a native call or a statement): the ask stays, and its engine
+    // forgets it when the attempt ends. Otherwise it has nothing left to stop.
+    let same_attempt = |now: &JobRow| now.next_exec_id == job.next_exec_id;
+    let still_running =
+        matches!(&outcome, Ok(now) if now.state == JobState::Running && same_attempt(now));
+    if !still_running {
+        state.shared.cancels.forget(&attempt);
+    }
+    Some(match outcome {
+        Ok(now) if now.state == JobState::Cancelled => cancelled(now),
+        // Its attempt ended and the next one started: the second round stops that one.
+        Ok(now) if now.state == JobState::Running && !same_attempt(&now) => return None,
         Ok(job) if job.state == JobState::Running => (
             StatusCode::ACCEPTED,
             Json(Cancelled {
@@ -233,9 +281,10 @@ pub async fn cancel(State(state): State<Arc<AppState>>, Path(raw): Path<String>)
             }),
         )
             .into_response(),
+        Ok(job) if matches!(job.state, JobState::Pending | JobState::Scheduled) => return None,
         Ok(job) => not_cancellable(&job).into_response(),
         Err(error) => error.into_response(),
-    }
+    })
 }
 
 fn cancelled(job: JobRow) -> Response {

@@ -578,3 +578,34 @@ fn flux_queue_cancel_stops_a_running_job_from_the_terminal() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_cancelled_atomic_attempt_leaves_no_writes() {
+    let project = Project::with_files(&[
+        (
+            "flux.config.ts",
+            "export default { workers: { careful: { atomic: true, timeoutSeconds: 120, maxAttempts: 2 } } }",
+        ),
+        ("migrations/001_marks.sql", "CREATE TABLE marks (id INTEGER PRIMARY KEY, note TEXT);"),
+        (
+            "functions/careful.ts",
+            "export default async (job, ctx) => {\n  await ctx.db.insert('marks', { note: 'half done' })\n  await fetch(job.data.gate)\n}\n",
+        ),
+    ]);
+    let server = project.start();
+    let gate = Beacon::holding();
+    let id = enqueued_id(&server.enqueue(
+        &json!({ "name": "careful", "data": { "gate": format!("{}/inside", gate.url) } }),
+    ));
+    assert_eq!(gate.next("the attempt to have written"), "/inside");
+    let reply = cancel(&server, &id);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    gate.release();
+
+    let shown = job(&server, &id);
+    let attempt = server.record(shown["attempts"][0]["id"].as_str().unwrap_or_default());
+    assert_eq!(attempt["status"], "cancelled");
+    assert_eq!(attempt["mutations"][0]["committed"], false, "{attempt}");
+    let exists = server.get("/_flux/api/rows/marks?column=note&value=%22half%20done%22");
+    assert_eq!(exists.json()["exists"], false);
+}
