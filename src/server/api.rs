@@ -120,6 +120,8 @@ pub async fn list_records(
                 Ok(n) => filter.limit = Some(n),
                 Err(what) => return bad(what),
             },
+            // An empty search box searches for nothing: no filter.
+            "q" if value.trim().is_empty() => {}
             "q" => match store::search::match_expr(value) {
                 Ok(_) => filter.search = Some(value.clone()),
                 Err(e) => return bad(&e.to_string()),

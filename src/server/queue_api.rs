@@ -335,6 +335,8 @@ pub async fn dead_letters(
     for (key, value) in &params {
         match key.as_str() {
             "fn" => function = Some(value.clone()),
+            // An empty search box searches for nothing: no filter.
+            "q" if value.trim().is_empty() => {}
             "q" => match crate::store::search::match_expr(value) {
                 Ok(_) => search = Some(value.clone()),
                 Err(e) => return super::api::bad_param(key, value, &e.to_string()),
@@ -443,6 +445,12 @@ pub async fn replay_many(
         + usize::from(request.all);
     if given != 1 {
         return error(StatusCode::BAD_REQUEST, format!("{usage}, exactly one"));
+    }
+    // Empty fields of a filter form filter nothing.
+    let mut request = request;
+    if let Some(filter) = &mut request.filter {
+        filter.q = filter.q.take().filter(|q| !q.trim().is_empty());
+        filter.function = filter.function.take().filter(|f| !f.is_empty());
     }
     if let Some(q) = request.filter.as_ref().and_then(|f| f.q.as_deref()) {
         if let Err(e) = crate::store::search::match_expr(q) {

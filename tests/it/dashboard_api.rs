@@ -71,6 +71,8 @@ fn search_finds_text_in_console_lines_inputs_and_errors_only_where_it_is() {
     // Query syntax is text: quotes and operators are searched for, not obeyed.
     assert!(ids(&records(&server, "q=%22needle%22%20OR%20quiet")).is_empty());
 
+    // An empty search box filters nothing.
+    assert_eq!(ids(&records(&server, "q=&fn=broken")).len(), 1);
     let short = server.get("/_flux/api/records?q=ab");
     assert_eq!(short.status, 400, "{}", short.body);
     assert_eq!(
@@ -372,6 +374,12 @@ fn bulk_replays_touch_only_the_dead_jobs_that_match() {
     assert_eq!(by_filter(json!({ "ids": ship })).len(), 3);
     wait_dead(&server, 6);
 
+    // Empty fields of a filter form filter nothing.
+    assert_eq!(
+        by_filter(json!({ "filter": { "fn": "ship", "q": " " } })).len(),
+        3
+    );
+    wait_dead(&server, 6);
     assert_eq!(by_filter(json!({ "all": true })).len(), 6);
     for bad in [
         json!({}),
