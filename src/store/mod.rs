@@ -87,8 +87,9 @@ pub use jobs::{
 pub use migrate::apply_migrations;
 pub use mutations::{blame, Blame, ChangeFilter, RowChange};
 pub use records::{
-    insert_writes, prepare_writes, BadCursor, MinuteCount, PreparedWrites, RecordCursor,
-    RecordFilter, RecordLookup, RecordPage, StoreWrite, TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
+    insert_writes, prepare_writes, prepare_writes_unindexed, BadCursor, MinuteCount,
+    PreparedWrites, RecordCursor, RecordFilter, RecordLookup, RecordPage, StoreWrite, TailFilter,
+    DEFAULT_LIMIT, MAX_LIMIT,
 };
 pub use resolve::{Candidate, Named, NamedRecord, Scoped};
 pub use search::SearchError;
@@ -393,13 +394,10 @@ impl Store {
         conn.execute_batch(jobs::SCHEMA)
             .map_err(|e| store.classify(e))?;
         jobs::upgrade(&conn).map_err(|e| store.classify(e))?;
-        // A store made before records were searchable gets its index now, once.
-        let searchable = search::exists(&conn)?;
         conn.execute_batch(search::SCHEMA)
             .map_err(|e| store.classify(e))?;
-        if !searchable {
-            search::backfill(&conn)?;
-        }
+        // Records stored before search, or whose texts the last run had not indexed yet.
+        search::catch_up(&conn)?;
         Ok((store, checked))
     }
 

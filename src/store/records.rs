@@ -23,11 +23,21 @@ pub struct PreparedWrites<'a> {
     writes: &'a [StoreWrite],
     bodies: Vec<String>,
     mutations: Vec<Vec<MutationRow<'a>>>,
-    /// What search finds each record by.
-    search: Vec<String>,
+    /// What search finds each record by, when it is indexed with its record (the store
+    /// thread indexes later: see [`super::search`]).
+    search: Option<Vec<String>>,
 }
 
+/// [`prepare_writes_unindexed`], and the records' search texts, indexed with them.
 pub fn prepare_writes(writes: &[StoreWrite]) -> Result<PreparedWrites<'_>> {
+    let mut prepared = prepare_writes_unindexed(writes)?;
+    prepared.search = Some(writes.iter().map(|w| search::text(&w.record)).collect());
+    Ok(prepared)
+}
+
+/// The records serialised for [`insert_writes`], which will not index them for search: the
+/// caller does, later ([`search::index_later`]).
+pub fn prepare_writes_unindexed(writes: &[StoreWrite]) -> Result<PreparedWrites<'_>> {
     let bodies = writes
         .iter()
         .map(|w| serde_json::to_string(&w.record))
@@ -46,12 +56,11 @@ pub fn prepare_writes(writes: &[StoreWrite]) -> Result<PreparedWrites<'_>> {
                 .collect()
         })
         .collect();
-    let search = writes.iter().map(|w| search::text(&w.record)).collect();
     Ok(PreparedWrites {
         writes,
         bodies,
         mutations,
-        search,
+        search: None,
     })
 }
 
@@ -79,8 +88,8 @@ pub fn insert_writes(
         .iter()
         .zip(&prepared.bodies)
         .zip(&prepared.mutations)
-        .zip(&prepared.search);
-    for (((StoreWrite { record, job }, body), changes), text) in rows {
+        .enumerate();
+    for (i, ((StoreWrite { record, job }, body), changes)) in rows {
         let id = record.id.to_string();
         if let Some((job_id, transition)) = job {
             let error = record.error.as_ref().map(|e| e.message.as_str());
@@ -100,7 +109,9 @@ pub fn insert_writes(
         ])?;
         let seq = tx.last_insert_rowid();
         seqs.push(seq);
-        search::index(tx, seq, text)?;
+        if let Some(text) = prepared.search.as_ref().and_then(|texts| texts.get(i)) {
+            search::index(tx, seq, text)?;
+        }
         for (m, before, after) in changes {
             mutation.execute(params![
                 id,
