@@ -482,7 +482,7 @@ pub struct DevArgs {
 #[derive(Debug, Args)]
 pub struct TailArgs {
     /// key=value, repeatable (all keys must match; `|` separates values that may):
-    /// type=job|http, fn=NAME, status=ok|error|timeout, req=ID (executions it caused), job=ID
+    /// type=job|http, fn=NAME, status=ok|error|timeout|interrupted|cancelled, req=ID (executions it caused), job=ID
     #[arg(long, value_name = "KEY=VALUE", add = ArgValueCompleter::new(complete::tail_filter))]
     pub filter: Vec<String>,
     /// Print this much history first: 1h, 30m …
