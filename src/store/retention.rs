@@ -120,14 +120,15 @@ fn delete_chunk(conn: &Connection, lock: &WriteLock, cutoff_us: i64, chunk: u64)
         params![cutoff_us, chunk],
     )?;
     if let Some(cutoff) = oldest_kept {
-        // Emails and finished jobs go with the records of their time; waiting and dead jobs stay.
+        // Emails and finished jobs (done or cancelled) go with the records of their time;
+        // waiting and dead jobs stay.
         tx.execute(
             "DELETE FROM _flux_emails WHERE created_at_us <= ?1",
             params![cutoff],
         )?;
         tx.execute(
             "DELETE FROM _flux_jobs WHERE rowid IN (SELECT rowid FROM _flux_jobs
-             WHERE state = 'done' AND updated_at_us <= ?1 LIMIT ?2)",
+             WHERE state IN ('done', 'cancelled') AND updated_at_us <= ?1 LIMIT ?2)",
             params![cutoff, chunk],
         )?;
     }
@@ -185,6 +186,15 @@ mod tests {
             let seq = conn.last_insert_rowid();
             crate::store::search::index(&conn, seq, &format!("record number {i}")).expect("index");
         }
+        // Finished jobs of that time go with them (done or cancelled); dead ones stay.
+        for (id, state) in [("a", "done"), ("b", "cancelled"), ("c", "dead")] {
+            conn.execute(
+                "INSERT INTO _flux_jobs (id, name, data, state, run_at_us, max_attempts,
+                 enqueued_at_us, next_exec_id, updated_at_us) VALUES (?1, 'w', 'null', ?2, 0, 1, 0, '', 15)",
+                params![id, state],
+            )
+            .expect("job");
+        }
         let retention = Retention {
             max_age: Duration::from_micros(1_000),
             max_bytes: u64::MAX,
@@ -194,6 +204,14 @@ mod tests {
             prune(&conn, &retention, 1_000_000_500, store.write_lock()).expect("prune"),
             2
         );
+        let jobs_left: Vec<String> = conn
+            .prepare("SELECT state FROM _flux_jobs ORDER BY id")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("jobs")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(jobs_left, ["dead"]);
         let left: i64 = conn
             .query_row("SELECT count(*) FROM _flux_records", [], |r| r.get(0))
             .expect("count");
