@@ -637,7 +637,7 @@ fn a_cancelled_atomic_attempt_leaves_no_writes() {
 fn records_stored_just_before_a_kill_are_searchable_after_the_restart() {
     let project = Project::with_files(FUNCTIONS);
     let server = project.start();
-    let ids: Vec<String> = (0..3)
+    let called: Vec<String> = (0..3)
         .map(|n| call(&server, "noisy", &json!({ "n": n })))
         .collect();
     // Killed at once: their texts may not be indexed yet (that waits up to 200 ms).
@@ -648,8 +648,57 @@ fn records_stored_just_before_a_kill_are_searchable_after_the_restart() {
     let server = project.start();
     let mut searched = found(&server, "q=needle-in-console", 3);
     searched.reverse();
-    assert_eq!(searched, ids);
+    assert_eq!(searched, called);
+    // A search pages like the list.
+    let first = records(&server, "q=needle-in-console&limit=2");
+    let next = first["next"].as_str().expect("a second page");
+    let second = records(
+        &server,
+        &format!("q=needle-in-console&limit=2&before={next}"),
+    );
+    assert_eq!(
+        [ids(&first), ids(&second)].concat(),
+        searched.iter().rev().cloned().collect::<Vec<_>>()
+    );
+    assert!(second["next"].is_null());
     // And what comes after them is searchable as before.
     let later = call(&server, "noisy", &json!({ "n": 3 }));
     assert_eq!(found(&server, "q=console%203", 1), [later]);
+}
+
+#[test]
+fn a_page_from_another_origin_can_neither_cancel_nor_replay() {
+    let project = Project::with_files(WORKERS);
+    let server = project.start();
+    server.enqueue(&json!({ "name": "ship", "data": { "who": "ada" } }));
+    let dead_id = wait_dead(&server, 1)[0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let from_elsewhere = |path: &str, body: &str| {
+        server.send(
+            server
+                .request(reqwest::Method::POST, path)
+                .header("origin", "http://evil.example")
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+    };
+    for (path, body) in [
+        (
+            "/_flux/api/dead-letter/replay".to_string(),
+            r#"{ "all": true }"#,
+        ),
+        (
+            format!("/_flux/api/dead-letter/{dead_id}/replay"),
+            r#"{ "data": 1 }"#,
+        ),
+        (format!("/_flux/api/jobs/{dead_id}/cancel"), ""),
+    ] {
+        let reply = from_elsewhere(&path, body);
+        assert_eq!(reply.status, 403, "{path}: {}", reply.body);
+    }
+    let still = dead(&server, "");
+    assert_eq!(still.len(), 1);
+    assert_eq!(still[0]["id"], dead_id.as_str(), "not replayed");
 }
