@@ -224,6 +224,41 @@ pub struct ErrorInfo {
     /// among them (`package: true`), without flux's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frames: Vec<Frame>,
+    /// The lines of the project's file around `location`, as the code that ran had them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source: Vec<SourceLine>,
+}
+
+/// One line of code shown around an error's location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLine {
+    pub line: u32,
+    pub text: String,
+    /// The line the location names.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub current: bool,
+}
+
+/// Lines shown on each side of an error's line.
+const SOURCE_CONTEXT: u32 = 3;
+
+/// A shown line is cut after this many characters (a minified line can be huge).
+const SOURCE_LINE_CHARS: usize = 200;
+
+/// The lines of `code` around `line` (1-based): a few before and after, the line marked.
+pub fn source_around(code: &str, line: u32) -> Vec<SourceLine> {
+    let first = line.saturating_sub(SOURCE_CONTEXT).max(1);
+    code.lines()
+        .enumerate()
+        .map(|(i, text)| (i as u32 + 1, text))
+        .skip_while(|(n, _)| *n < first)
+        .take_while(|(n, _)| *n <= line + SOURCE_CONTEXT)
+        .map(|(n, text)| SourceLine {
+            line: n,
+            text: text.chars().take(SOURCE_LINE_CHARS).collect(),
+            current: n == line,
+        })
+        .collect()
 }
 
 /// One frame of a call chain.

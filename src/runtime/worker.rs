@@ -1362,6 +1362,7 @@ fn error_info(error: &Value) -> ErrorInfo {
         location: text("location").or_else(|| stack::location(&frames)),
         stack,
         frames,
+        source: Vec::new(),
     }
 }
 
@@ -1430,6 +1431,17 @@ fn error_response(status: u16, id: &str, error: &ErrorInfo) -> HttpOutput {
         status,
         headers: vec![("content-type".into(), "application/json".into())],
         body: body.to_string().into_bytes(),
+    }
+}
+
+/// The lines around `location` (`file.ts:line`) of the project's file, as it was loaded.
+fn source_at(sources: &Sources, location: Option<&str>) -> Vec<crate::record::SourceLine> {
+    let Some((module, line)) = location.and_then(|at| at.rsplit_once(':')) else {
+        return Vec::new();
+    };
+    match (sources.written(module), line.parse::<u32>()) {
+        (Some(code), Ok(line)) => crate::record::source_around(&code, line),
+        _ => Vec::new(),
     }
 }
 
@@ -1599,6 +1611,10 @@ fn build_record(
         }
         Driven::Failed(message) => failure(Status::Error, 500, "InternalError", message),
     };
+    let mut error = error;
+    if let Some(info) = error.as_mut() {
+        info.source = source_at(&sources, info.location.as_deref());
+    }
     let ending = Ending {
         status,
         http_status: http.as_ref().map(|h| h.status),

@@ -563,6 +563,18 @@ fn a_spinning_job_is_interrupted_and_not_retried() {
     let attempt = server.record(shown["attempts"][0]["id"].as_str().unwrap_or_default());
     assert_eq!(attempt["status"], "cancelled");
     assert_eq!(attempt["error"]["location"], "spin.ts:5");
+    // The lines around it, as the code that ran had them.
+    assert_eq!(
+        attempt["error"]["source"],
+        json!([
+            { "line": 2, "text": "  await fetch(job.data.gate)" },
+            { "line": 3, "text": "  let i = 0" },
+            { "line": 4, "text": "  while (true) {" },
+            { "line": 5, "text": "    i++", "current": true },
+            { "line": 6, "text": "  }" },
+            { "line": 7, "text": "}" },
+        ])
+    );
     let message = attempt["error"]["message"].as_str().unwrap_or_default();
     assert_eq!(
         message,
@@ -701,4 +713,28 @@ fn a_page_from_another_origin_can_neither_cancel_nor_replay() {
     let still = dead(&server, "");
     assert_eq!(still.len(), 1);
     assert_eq!(still[0]["id"], dead_id.as_str(), "not replayed");
+}
+
+#[test]
+fn an_error_carries_the_typescript_lines_around_it_as_they_ran() {
+    let project = Project::with_files(&[(
+        "functions/typed.ts",
+        "type In = { n: number }\nexport default (req: { body: In }) => {\n  const n: number = req.body.n\n  throw new Error('typed ' + n)\n}\n",
+    )]);
+    let server = project.start();
+    let id = call(&server, "typed", &json!({ "n": 7 }));
+    // Edited since: the record keeps the lines that ran.
+    project.write("functions/typed.ts", "export default () => 'fixed'\n");
+    let record = server.record(&id);
+    assert_eq!(record["error"]["location"], "typed.ts:4");
+    assert_eq!(
+        record["error"]["source"],
+        json!([
+            { "line": 1, "text": "type In = { n: number }" },
+            { "line": 2, "text": "export default (req: { body: In }) => {" },
+            { "line": 3, "text": "  const n: number = req.body.n" },
+            { "line": 4, "text": "  throw new Error('typed ' + n)", "current": true },
+            { "line": 5, "text": "}" },
+        ])
+    );
 }
