@@ -88,6 +88,18 @@ pub struct Minute {
     pub failures: u64,
 }
 
+/// `GET /_flux/api/records/<id>`: the record, and for a failed execution (or one with an
+/// uncaught error) `flux why`'s answer in words. Generic over the record so that this module
+/// names no more than it must; readers that want only the record read it as one (the extra
+/// key is ignored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordWithWhy<R> {
+    #[serde(flatten)]
+    pub record: R,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
 /// `GET /_flux/api/state/<table>`: row changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Changes<C> {

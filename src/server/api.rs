@@ -4,8 +4,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{error, internal, with_store, AppState};
-use crate::api::{Changes, Health, Minute, Minutes, Records, RowExists, Schema, TailMessage};
-use crate::record::{ExecId, TailEvent};
+use crate::api::{
+    Changes, Health, Minute, Minutes, RecordWithWhy, Records, RowExists, Schema, TailMessage,
+};
+use crate::record::{ExecId, ExecutionRecord, Status, TailEvent};
 use crate::store::resolve::not_found_message;
 use crate::store::{self, NamedRecord, RecordCursor, RecordFilter, Scoped};
 use crate::timefmt::parse_since;
@@ -163,7 +165,14 @@ pub async fn get_record(
     })
     .await
     {
-        Ok(NamedRecord::Found(record)) => Json(record).into_response(),
+        Ok(NamedRecord::Found(record)) => {
+            let why = explained(&state, &record).await;
+            Json(RecordWithWhy {
+                record: *record,
+                why,
+            })
+            .into_response()
+        }
         Ok(NamedRecord::NotFound(job)) => error(
             StatusCode::NOT_FOUND,
             not_found_message(&prefix, job.as_deref()),
@@ -172,6 +181,55 @@ pub async fn get_record(
             super::ambiguous_named(&prefix, &candidates).into_response()
         }
         Err(error) => error.into_response(),
+    }
+}
+
+/// `flux why`'s answer for `record`, in words without colour: for a failed execution or one
+/// with an uncaught error; `None` when there is nothing to explain (or it cannot be read).
+async fn explained(state: &AppState, record: &ExecutionRecord) -> Option<String> {
+    if record.status == Status::Ok && record.uncaught.is_empty() {
+        return None;
+    }
+    let record = record.clone();
+    with_store(state, move |store| {
+        let related = crate::why::gather(&record, &StoreLookup(store));
+        let finding = crate::why::explain(&record, &related);
+        let attempts = crate::render::WhyAttempts {
+            listed: Vec::new(),
+            succeeded: None,
+        };
+        Ok(crate::render::render_why(
+            &record,
+            finding.as_ref(),
+            &attempts,
+            crate::render::Style::plain(),
+        ))
+    })
+    .await
+    .ok()
+}
+
+/// `why`'s reads, from this server's store.
+struct StoreLookup<'a>(&'a dyn store::Storage);
+
+impl crate::why::Lookup for StoreLookup<'_> {
+    fn record(&self, id: &str) -> Option<ExecutionRecord> {
+        match self.0.find_record(id).ok()? {
+            store::RecordLookup::Found(record) => Some(*record),
+            _ => None,
+        }
+    }
+
+    fn changes(&self, filter: &store::ChangeFilter) -> Vec<crate::record::RowChange> {
+        self.0.row_changes(filter).unwrap_or_default()
+    }
+
+    fn schema(&self) -> Vec<crate::record::TableSchema> {
+        self.0.schema().unwrap_or_default()
+    }
+
+    fn row_exists(&self, table: &str, column: &str, value: &serde_json::Value) -> Option<bool> {
+        self.0.row_exists(table, column, value).ok()
     }
 }
 

@@ -717,10 +717,13 @@ fn a_page_from_another_origin_can_neither_cancel_nor_replay() {
 
 #[test]
 fn an_error_carries_the_typescript_lines_around_it_as_they_ran() {
-    let project = Project::with_files(&[(
-        "functions/typed.ts",
-        "type In = { n: number }\nexport default (req: { body: In }) => {\n  const n: number = req.body.n\n  throw new Error('typed ' + n)\n}\n",
-    )]);
+    let project = Project::with_files(&[
+        (
+            "functions/typed.ts",
+            "type In = { n: number }\nexport default (req: { body: In }) => {\n  const n: number = req.body.n\n  throw new Error('typed ' + n)\n}\n",
+        ),
+        ("functions/fine.ts", "export default () => 'fine'\n"),
+    ]);
     let server = project.start();
     let id = call(&server, "typed", &json!({ "n": 7 }));
     // Edited since: the record keeps the lines that ran.
@@ -737,4 +740,15 @@ fn an_error_carries_the_typescript_lines_around_it_as_they_ran() {
             { "line": 5, "text": "}" },
         ])
     );
+    // And `flux why`'s answer, in words, as the terminal prints it.
+    let why = record["why"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("ROOT CAUSE Error: typed 7\nLOCATION typed.ts:4\n"),
+        "{why}"
+    );
+    let (_, terminal, _) = project.run(&["why", &id, "--color", "never"]);
+    assert_eq!(why.trim_end(), terminal.trim_end());
+    // A record with nothing to explain has no answer.
+    let fine = call(&server, "fine", &json!({}));
+    assert!(server.record(&fine).get("why").is_none());
 }
