@@ -281,6 +281,8 @@ pub fn tail_feed(tail: TailSender) -> OnCommitted {
                 record: RecordSummary::from(&write.record),
                 enqueued_by: write.record.links.enqueued_by.map(|id| id.to_string()),
                 next: write.job.as_ref().map(|(_, next)| next.clone()),
+                // For subscribers that search: made once here rather than per subscriber.
+                search: Some(crate::store::search::text(&write.record).into()),
             };
             let _ = tail.send(Arc::new(event));
         }

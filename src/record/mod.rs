@@ -445,6 +445,10 @@ pub struct TailEvent {
         deserialize_with = "known_transition"
     )]
     pub next: Option<Transition>,
+    /// What a search finds it by (the store's search text of its record), for the server's
+    /// filter of a tail with `q=`: not sent.
+    #[serde(skip)]
+    pub search: Option<std::sync::Arc<str>>,
 }
 
 fn known_transition<'de, D: serde::Deserializer<'de>>(

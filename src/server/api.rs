@@ -344,6 +344,8 @@ fn tail_params(query: Option<&str>) -> Result<TailParams, String> {
             "status" => params.filter.statuses.extend(values()),
             "req" => params.filter.caused_by.extend(values()),
             "job" => params.filter.jobs.extend(values()),
+            "q" if value.trim().is_empty() => {}
+            "q" => params.filter.search = Some(value.to_string()),
             "since" => params.since = Some(parse_since(&value)?),
             "after" => {
                 params.after = Some(
@@ -355,7 +357,7 @@ fn tail_params(query: Option<&str>) -> Result<TailParams, String> {
             "follow" => params.follow = value != "0" && value != "false",
             other => {
                 return Err(format!(
-                "unknown parameter {other} (use type, fn, status, req, job, since, after, follow)"
+                "unknown parameter {other} (use type, fn, status, req, job, q, since, after, follow)"
             ))
             }
         }
@@ -495,7 +497,10 @@ async fn stream_tail(
         tokio::select! {
             event = live.recv() => match event {
                 Ok(event) => {
-                    if event.seq <= last || !params.filter.matches(&event.record, event.enqueued_by.as_deref()) {
+                    if event.seq <= last
+                        || !params.filter.matches(&event.record, event.enqueued_by.as_deref())
+                        || !params.filter.matches_text(event.search.as_deref())
+                    {
                         continue;
                     }
                     last = event.seq;

@@ -358,9 +358,22 @@ pub struct TailFilter {
     /// Job id prefixes (`job=`).
     #[serde(default)]
     pub jobs: Vec<String>,
+    /// Text its record's input, errors or console lines contain (`q=`), as a case-insensitive
+    /// substring of [`search::text`]: the same as `records?q=`, read without the index.
+    #[serde(default)]
+    pub search: Option<String>,
 }
 
 impl TailFilter {
+    /// Whether a record with search text `text` matches `search` (any does without one; one
+    /// whose text is unknown does not).
+    pub fn matches_text(&self, text: Option<&str>) -> bool {
+        match &self.search {
+            None => true,
+            Some(q) => text.is_some_and(|t| t.to_lowercase().contains(&q.to_lowercase())),
+        }
+    }
+
     pub fn matches(&self, record: &RecordSummary, enqueued_by: Option<&str>) -> bool {
         let any = |values: &[String], test: &dyn Fn(&str) -> bool| {
             values.is_empty() || values.iter().any(|v| test(v))
@@ -410,12 +423,16 @@ pub(super) fn tail_history(
             cursor = seq;
             let record = ExecutionRecord::from_json(&body)?;
             let summary = RecordSummary::from(&record);
-            if filter.matches(&summary, enqueued_by.as_deref()) {
+            let text = filter.search.as_ref().map(|_| search::text(&record));
+            if filter.matches(&summary, enqueued_by.as_deref())
+                && filter.matches_text(text.as_deref())
+            {
                 events.push(crate::record::TailEvent {
                     seq,
                     record: summary,
                     enqueued_by,
                     next: None,
+                    search: None,
                 });
                 if events.len() >= limit {
                     return Ok(events);

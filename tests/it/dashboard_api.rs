@@ -752,3 +752,89 @@ fn an_error_carries_the_typescript_lines_around_it_as_they_ran() {
     let fine = call(&server, "fine", &json!({}));
     assert!(server.record(&fine).get("why").is_none());
 }
+
+/// The events of a tail websocket opened with `query`, read until `count` arrived (or the
+/// deadline), as `(function, status)`; other messages left out.
+fn tail_events(
+    server: &Server,
+    query: &str,
+    count: usize,
+    mut between: impl FnMut() + Send,
+) -> Vec<Value> {
+    use futures_util::StreamExt;
+    let url = format!(
+        "{}/_flux/api/tail?{query}",
+        server.url.replacen("http://", "ws://", 1)
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("tail");
+        let mut events = Vec::new();
+        let until = tokio::time::Instant::now() + DEADLINE;
+        while events.len() < count {
+            let message = tokio::time::timeout_at(until, socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("timed out with {events:?}"))
+                .expect("open")
+                .expect("message");
+            let Ok(text) = message.into_text() else {
+                continue;
+            };
+            let event: Value = serde_json::from_str(&text).expect("json");
+            if event.get("record").is_some() {
+                events.push(event);
+                // The history is in: what comes next is live.
+                if events.len() == 1 {
+                    // On a thread of its own: the blocking client runs a runtime of its own.
+                    std::thread::scope(|scope| {
+                        scope.spawn(&mut between).join().expect("between");
+                    });
+                }
+            }
+        }
+        events
+    })
+}
+
+#[test]
+fn a_tail_with_q_streams_only_the_records_whose_text_matches() {
+    let project = Project::with_files(FUNCTIONS);
+    let server = project.start();
+    let early = call(&server, "noisy", &json!({ "n": 1 }));
+    call(
+        &server,
+        "quiet",
+        &json!({ "text": "needle-in-console but in the input" }),
+    );
+    call(&server, "quiet", &json!({ "n": 2 }));
+    let mut late = String::new();
+    let events = tail_events(&server, "after=0&q=NEEDLE-in-console%201", 1, || {});
+    assert_eq!(
+        events[0]["record"]["id"],
+        early.as_str(),
+        "case-insensitive"
+    );
+    // History and then live, both filtered by the text (in the input, or a console line).
+    let events = tail_events(&server, "after=0&q=in-console", 3, || {
+        call(&server, "quiet", &json!({ "n": 3 }));
+        late = call(&server, "noisy", &json!({ "n": 4 }));
+    });
+    let ids: Vec<&str> = events
+        .iter()
+        .map(|e| e["record"]["id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(ids[0], early);
+    assert_eq!(ids[2], late);
+    assert!(events.iter().all(|e| e.get("search").is_none()), "not sent");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["record"]["function"] == "quiet")
+            .count(),
+        1,
+        "{events:?}"
+    );
+}
