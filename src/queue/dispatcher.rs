@@ -270,19 +270,20 @@ impl Dispatcher {
 
 /// Tells `flux tail` subscribers about committed executions (none listening is fine), with a
 /// note on what happens to each attempt's job next.
-pub fn tail_feed(tail: TailSender) -> OnCommitted {
+pub fn tail_feed(tail: TailSender, searches: Arc<std::sync::atomic::AtomicUsize>) -> OnCommitted {
     Box::new(move |batch: &[StoreWrite], seqs: &[i64]| {
         if tail.receiver_count() == 0 {
             return;
         }
+        // Made once here rather than per subscriber, and only while one filters by text.
+        let searched = searches.load(Ordering::SeqCst) > 0;
         for (write, seq) in batch.iter().zip(seqs) {
             let event = TailEvent {
                 seq: *seq,
                 record: RecordSummary::from(&write.record),
                 enqueued_by: write.record.links.enqueued_by.map(|id| id.to_string()),
                 next: write.job.as_ref().map(|(_, next)| next.clone()),
-                // For subscribers that search: made once here rather than per subscriber.
-                search: Some(crate::store::search::text(&write.record).into()),
+                search: searched.then(|| crate::store::search::text(&write.record).into()),
             };
             let _ = tail.send(Arc::new(event));
         }
