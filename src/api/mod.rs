@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::record::RecordSummary;
 
 pub use queue::{
-    DeadLetters, EnqueuedJob, EnqueuedJobs, JobDetail, Jobs, NewJob, NewJobs, Paused, QueueStats,
-    Replayed,
+    BulkReplay, BulkReplayed, Cancelled, DeadFilter, DeadLetters, EnqueuedJob, EnqueuedJobs,
+    JobDetail, Jobs, NewJob, NewJobs, Paused, QueueStats, Replayed, ReplayedJob,
 };
 pub use tail::TailMessage;
 
@@ -61,10 +61,43 @@ pub struct Health {
     pub store: String,
 }
 
-/// `GET /_flux/api/records`: summaries, newest first.
+/// `GET /_flux/api/records`: summaries, newest first, and the cursor of the next page
+/// (`before=`), absent on the last.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Records {
     pub records: Vec<RecordSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// `GET /_flux/api/stats/minutes`: executions and failures per function and minute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Minutes {
+    pub minutes: Vec<Minute>,
+}
+
+/// One function's executions that started in one minute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Minute {
+    /// The minute's start, RFC 3339.
+    pub minute: String,
+    #[serde(rename = "fn")]
+    pub function: String,
+    pub runs: u64,
+    /// Errors, timeouts and interrupted executions.
+    pub failures: u64,
+}
+
+/// `GET /_flux/api/records/<id>`: the record, and for a failed execution (or one with an
+/// uncaught error) `flux why`'s answer in words. Generic over the record so that this module
+/// names no more than it must; readers that want only the record read it as one (the extra
+/// key is ignored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordWithWhy<R> {
+    #[serde(flatten)]
+    pub record: R,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// `GET /_flux/api/state/<table>`: row changes.

@@ -89,4 +89,56 @@ pub struct Replayed {
     pub name: String,
     /// The execution id its next attempt will have.
     pub exec_id: String,
+    /// The dead attempt's execution id.
+    #[serde(default, rename = "replayOf", skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
+}
+
+/// `POST /_flux/api/dead-letter/replay`: which dead jobs to replay, exactly one of the three.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkReplay {
+    /// Id prefixes, each naming a dead job (or one of its attempts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<Vec<String>>,
+    /// Every dead job matching it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<DeadFilter>,
+    /// Every dead job.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all: bool,
+}
+
+/// Dead jobs of a worker (`fn`) and whose last attempt's record contains `q` (as `records?q=`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadFilter {
+    #[serde(default, rename = "fn", skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+}
+
+/// `POST /_flux/api/dead-letter/replay`'s answer: each job put back, most recently dead first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BulkReplayed {
+    pub replayed: Vec<ReplayedJob>,
+}
+
+/// One replayed job: `id` is the execution id its next attempt will have, `replayOf` the
+/// dead attempt's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayedJob {
+    pub id: String,
+    #[serde(rename = "replayOf")]
+    pub replay_of: Option<String>,
+    pub job_id: JobId,
+    pub name: String,
+}
+
+/// `POST /_flux/api/jobs/<prefix>/cancel`'s answer: the job and the state it is in now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cancelled {
+    pub id: JobId,
+    pub state: String,
 }

@@ -296,10 +296,22 @@ pub fn failed_execution_ids(current: &OsStr) -> Vec<CompletionCandidate> {
     matching(current, executions(true))
 }
 
+/// Jobs that can still be cancelled (waiting or running), by their own ids.
+pub fn job_ids(current: &OsStr) -> Vec<CompletionCandidate> {
+    let open = jobs().into_iter().filter(|(_, help)| {
+        help.as_deref().is_some_and(|h| {
+            ["pending", "scheduled", "running"]
+                .iter()
+                .any(|state| h.ends_with(state))
+        })
+    });
+    matching(current, open)
+}
+
 /// Dead jobs, by the id `flux queue dead-letter list` shows (their last attempt's).
 pub fn dead_letter_ids(current: &OsStr) -> Vec<CompletionCandidate> {
     let dead = store()
-        .and_then(|s| s.dead_letters(None).ok())
+        .and_then(|s| s.dead_letters(None, None).ok())
         .unwrap_or_default()
         .into_iter()
         .map(|d| {
@@ -324,10 +336,17 @@ pub fn table_names(current: &OsStr) -> Vec<CompletionCandidate> {
 
 /// `flux queue list --state`.
 pub fn job_states() -> Vec<CompletionCandidate> {
-    ["pending", "scheduled", "running", "done", "dead"]
-        .into_iter()
-        .map(CompletionCandidate::new)
-        .collect()
+    [
+        "pending",
+        "scheduled",
+        "running",
+        "done",
+        "dead",
+        "cancelled",
+    ]
+    .into_iter()
+    .map(CompletionCandidate::new)
+    .collect()
 }
 
 /// `flux config get|set|unset`.
@@ -381,7 +400,7 @@ fn filter(current: &OsStr, keys: &[(&str, &str)]) -> Vec<CompletionCandidate> {
     }
     let values = match key {
         "type" => ["job", "http"].map(|v| (v.to_string(), None)).to_vec(),
-        "status" => ["ok", "error", "timeout", "interrupted"]
+        "status" => ["ok", "error", "timeout", "interrupted", "cancelled"]
             .map(|v| (v.to_string(), None))
             .to_vec(),
         "fn" => functions(),

@@ -362,7 +362,7 @@ pub enum QueueCommand {
         after_help = "Examples:\n  flux queue list --state dead\n  flux queue list --filter fn=send_welcome_email --limit 20"
     )]
     List {
-        /// pending, scheduled, running, done or dead
+        /// pending, scheduled, running, done, dead or cancelled
         #[arg(long, add = ArgValueCandidates::new(complete::job_states))]
         state: Option<String>,
         /// fn=NAME: only jobs of that worker
@@ -370,6 +370,14 @@ pub enum QueueCommand {
         filter: Vec<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+    },
+    /// Cancel a job: a waiting one at once, a running one at its next await (or interrupted if
+    /// it spins); it is not retried
+    #[command(after_help = "Examples:\n  flux queue cancel 9445f838")]
+    Cancel {
+        /// The job's id, or any of its attempts' (a prefix of 4 or more hex characters)
+        #[arg(add = ArgValueCompleter::new(complete::job_ids))]
+        id: String,
     },
     /// Start no new attempts until resumed (running ones finish)
     #[command(after_help = "Examples:\n  flux queue pause")]
@@ -474,7 +482,7 @@ pub struct DevArgs {
 #[derive(Debug, Args)]
 pub struct TailArgs {
     /// key=value, repeatable (all keys must match; `|` separates values that may):
-    /// type=job|http, fn=NAME, status=ok|error|timeout, req=ID (executions it caused), job=ID
+    /// type=job|http, fn=NAME, status=ok|error|timeout|interrupted|cancelled, req=ID (executions it caused), job=ID
     #[arg(long, value_name = "KEY=VALUE", add = ArgValueCompleter::new(complete::tail_filter))]
     pub filter: Vec<String>,
     /// Print this much history first: 1h, 30m …

@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 
 use super::source::read_or_store;
 use super::{CliError, DeadLetterCommand, ErrorKind, Format, GlobalArgs, QueueCommand};
-use crate::api::{DeadLetters, EnqueuedJobs, Jobs, NewJob, Paused, QueueStats, Replayed};
+use crate::api::{
+    Cancelled, DeadLetters, EnqueuedJobs, Jobs, NewJob, Paused, QueueStats, Replayed,
+};
 use crate::client::{self, encode, Answer, Target};
 use crate::clock::now_us;
 use crate::output::{print_line, terminal_width};
@@ -66,6 +68,7 @@ pub fn run(command: &QueueCommand, global: &GlobalArgs) -> Result<(), CliError> 
         } => enqueue(&target, global, name, data, delay.as_deref(), idempotency_key.as_deref()),
         QueueCommand::Stats => stats(&target, global),
         QueueCommand::List { state, filter, limit } => list(&target, global, state.as_deref(), filter, *limit),
+        QueueCommand::Cancel { id } => cancel(&target, global, id),
         QueueCommand::Pause => pause_or_resume(&target, global, "pause"),
         QueueCommand::Resume => pause_or_resume(&target, global, "resume"),
         QueueCommand::DeadLetter { command } => match command {
@@ -164,6 +167,7 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
         Column::whole("RUNNING"),
         Column::whole("DONE"),
         Column::whole("DEAD"),
+        Column::whole("CANCELLED"),
         Column::whole("OLDEST PENDING"),
     ];
     let mut cells = Vec::new();
@@ -175,6 +179,7 @@ fn stats(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
             row.running.to_string(),
             row.done.to_string(),
             row.dead.to_string(),
+            row.cancelled.to_string(),
             row.oldest_pending_age_us
                 .map_or_else(|| "-".to_string(), |age| short_duration(age as u64)),
         ]);
@@ -257,6 +262,33 @@ fn list(
     Ok(print_line(&table(&columns, &cells))?)
 }
 
+/// `flux queue cancel ID`: answered once the job is cancelled (or, for an attempt that has
+/// not stopped yet, once it was asked to).
+fn cancel(target: &Target, global: &GlobalArgs, id: &str) -> Result<(), CliError> {
+    let prefix = ExecId::parse_prefix(id)?;
+    match client::post::<Cancelled>(target, &format!("/_flux/api/jobs/{prefix}/cancel"))? {
+        Answer::Ok(cancelled) => {
+            if global.format() == Format::Json {
+                return print_json(&cancelled);
+            }
+            let line = if cancelled.state == JobState::Cancelled.as_str() {
+                format!("Cancelled job {}", cancelled.id.short())
+            } else {
+                format!(
+                    "Asked job {} to stop: its attempt is still running",
+                    cancelled.id.short()
+                )
+            };
+            Ok(print_line(&line)?)
+        }
+        Answer::Status(status, message, _) => Err(CliError::refused(status, message).with_hint_if(
+            ErrorKind::NotFound,
+            "'flux queue list' shows the ids of jobs",
+        )),
+        Answer::Unreachable => Err(needs_server(target)),
+    }
+}
+
 fn pause_or_resume(target: &Target, global: &GlobalArgs, action: &str) -> Result<(), CliError> {
     match client::post::<Paused>(target, &format!("/_flux/api/queue/{action}"))? {
         Answer::Ok(paused) => {
@@ -288,7 +320,7 @@ fn fetch_dead_letters(
         target,
         &path,
         |body: DeadLetters<DeadLetter>| body.dead,
-        |store| store.dead_letters(function),
+        |store| store.dead_letters(function, None),
     )
 }
 

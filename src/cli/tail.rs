@@ -44,7 +44,7 @@ fn parse_filters(filters: &[String]) -> Result<(TailFilter, Vec<(String, String)
                 filter.kinds.extend(values);
             }
             "status" => {
-                check(&["ok", "error", "timeout", "interrupted"])?;
+                check(&["ok", "error", "timeout", "interrupted", "cancelled"])?;
                 filter.statuses.extend(values);
             }
             "fn" => filter.functions.extend(values),
@@ -62,7 +62,7 @@ fn parse_filters(filters: &[String]) -> Result<(TailFilter, Vec<(String, String)
             _ => {
                 return Err(
                     CliError::usage(format!("--filter {item}: unknown key")).with_hint(
-                        "filters: type=job|http, fn=NAME, status=ok|error|timeout, req=ID, job=ID",
+                        "filters: type=job|http, fn=NAME, status=ok|error|timeout|interrupted|cancelled, req=ID, job=ID",
                     ),
                 )
             }

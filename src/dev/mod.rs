@@ -565,7 +565,7 @@ fn start_store_thread(
         calls,
         Box::new(dispatcher),
         vec![
-            tail_feed(shared.tail.clone()),
+            tail_feed(shared.tail.clone(), Arc::clone(&shared.tail_searches)),
             Box::new(move |writes, _| on_written(writes)),
         ],
     )

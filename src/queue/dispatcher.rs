@@ -142,6 +142,7 @@ fn interrupted_records(attempts: Vec<(ExecId, Option<JobRow>, i64)>) -> Vec<Stor
                         .as_ref()
                         .and_then(|j| j.last_record.as_deref())
                         .and_then(|e| e.parse().ok()),
+                    ..Links::default()
                 },
             };
             let ending = Ending {
@@ -245,6 +246,7 @@ impl Dispatcher {
         };
         self.attempts.insert(id, (attempt.clone(), now_us()));
         self.unsettled.insert(job.id.clone());
+        let previous_attempt = job.last_record.as_deref().and_then(|id| id.parse().ok());
         Attempt {
             id,
             input: job_input(&job),
@@ -254,7 +256,12 @@ impl Dispatcher {
                 attempt: Some(job.attempts),
                 max_attempts: Some(job.max_attempts),
                 enqueued_by: job.enqueued_by.as_deref().and_then(|id| id.parse().ok()),
-                previous_attempt: job.last_record.as_deref().and_then(|id| id.parse().ok()),
+                previous_attempt,
+                // A replay resets the count: its first attempt follows the dead one.
+                replay_of: (job.attempts == 1 && job.replays > 0)
+                    .then_some(previous_attempt)
+                    .flatten(),
+                edited_data: job.data_edited,
             },
             job: attempt,
         }
@@ -263,17 +270,20 @@ impl Dispatcher {
 
 /// Tells `flux tail` subscribers about committed executions (none listening is fine), with a
 /// note on what happens to each attempt's job next.
-pub fn tail_feed(tail: TailSender) -> OnCommitted {
+pub fn tail_feed(tail: TailSender, searches: Arc<std::sync::atomic::AtomicUsize>) -> OnCommitted {
     Box::new(move |batch: &[StoreWrite], seqs: &[i64]| {
         if tail.receiver_count() == 0 {
             return;
         }
+        // Made once here rather than per subscriber, and only while one filters by text.
+        let searched = searches.load(Ordering::SeqCst) > 0;
         for (write, seq) in batch.iter().zip(seqs) {
             let event = TailEvent {
                 seq: *seq,
                 record: RecordSummary::from(&write.record),
                 enqueued_by: write.record.links.enqueued_by.map(|id| id.to_string()),
                 next: write.job.as_ref().map(|(_, next)| next.clone()),
+                search: searched.then(|| crate::store::search::text(&write.record).into()),
             };
             let _ = tail.send(Arc::new(event));
         }

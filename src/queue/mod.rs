@@ -12,7 +12,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::project::{Backoff, BackoffKind};
-use crate::record::{ExecId, ExecutionRecord, JobId, Status, Transition};
+use crate::record::{
+    flux_error, Ending, ExecId, ExecutionRecord, JobId, Kind, Links, Start, Status, Traced,
+    Transition,
+};
 use crate::store::JobRow;
 
 pub use dispatcher::{
@@ -49,6 +52,7 @@ pub fn backoff_delay(backoff: &Backoff, failed: u32, jitter: f64) -> Duration {
 pub fn transition_after(record: &ExecutionRecord, attempt: &JobAttempt, now_us: i64) -> Transition {
     match record.status {
         Status::Ok => Transition::Done,
+        Status::Cancelled => Transition::Cancelled,
         Status::Interrupted => Transition::Requeue {
             next_exec_id: ExecId::random(),
         },
@@ -64,6 +68,47 @@ pub fn transition_after(record: &ExecutionRecord, attempt: &JobAttempt, now_us: 
             }
         }
     }
+}
+
+/// Why a job that never ran this attempt was cancelled, as its record and the job say it.
+pub const CANCELLED_WAITING: &str = "cancelled by request before this attempt ran";
+
+/// The record of a waiting job's cancellation: the attempt it would have run next, never
+/// started, `cancelled` (so the job's list of attempts ends with why it stopped).
+pub fn cancelled_waiting_record(job: &JobRow, now_us: i64) -> ExecutionRecord {
+    let start = Start {
+        id: job
+            .next_exec_id
+            .parse()
+            .unwrap_or_else(|_| ExecId::random()),
+        kind: Kind::Job,
+        function: job.name.clone(),
+        method: None,
+        path: None,
+        input: job_input(&JobRow {
+            attempts: job.attempts + 1,
+            ..job.clone()
+        }),
+        links: Links {
+            job_id: Some(job.id.clone()),
+            attempt: Some(job.attempts + 1),
+            max_attempts: Some(job.max_attempts),
+            enqueued_by: job.enqueued_by.as_deref().and_then(|e| e.parse().ok()),
+            previous_attempt: job.last_record.as_deref().and_then(|e| e.parse().ok()),
+            ..Links::default()
+        },
+    };
+    let ending = Ending {
+        status: Status::Cancelled,
+        http_status: None,
+        started_at_us: now_us,
+        duration_us: 0,
+        output: None,
+        error: Some(flux_error("CancelledError", CANCELLED_WAITING.into())),
+        code_version: String::new(),
+        mutations: Vec::new(),
+    };
+    ExecutionRecord::assemble(start, ending, Traced::default())
 }
 
 /// The job object a worker receives as its first argument.

@@ -51,6 +51,7 @@ pub fn flux_error(name: &str, message: String) -> ErrorInfo {
         stack: None,
         location: None,
         frames: Vec::new(),
+        source: Vec::new(),
     }
 }
 

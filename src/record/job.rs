@@ -15,15 +15,18 @@ pub enum JobState {
     Running,
     Done,
     Dead,
+    /// Withdrawn while waiting, or stopped while running, because someone asked.
+    Cancelled,
 }
 
 impl JobState {
-    pub const ALL: [JobState; 5] = [
+    pub const ALL: [JobState; 6] = [
         JobState::Pending,
         JobState::Scheduled,
         JobState::Running,
         JobState::Done,
         JobState::Dead,
+        JobState::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -33,6 +36,7 @@ impl JobState {
             JobState::Running => "running",
             JobState::Done => "done",
             JobState::Dead => "dead",
+            JobState::Cancelled => "cancelled",
         }
     }
 
@@ -57,6 +61,8 @@ pub enum Transition {
     Requeue {
         next_exec_id: ExecId,
     },
+    /// Stopped because someone asked: not run again.
+    Cancelled,
 }
 
 /// The error as a dead-letter line shows it: `user not found` for

@@ -50,6 +50,9 @@ pub enum Status {
     Timeout,
     /// Stopped by a shutdown before it finished.
     Interrupted,
+    /// A job attempt stopped (or a waiting job withdrawn) because someone asked
+    /// (`POST /_flux/api/jobs/<id>/cancel`).
+    Cancelled,
 }
 
 impl Status {
@@ -59,6 +62,7 @@ impl Status {
             Status::Error => "error",
             Status::Timeout => "timeout",
             Status::Interrupted => "interrupted",
+            Status::Cancelled => "cancelled",
         }
     }
 
@@ -68,6 +72,7 @@ impl Status {
             "error" => Some(Status::Error),
             "timeout" => Some(Status::Timeout),
             "interrupted" => Some(Status::Interrupted),
+            "cancelled" => Some(Status::Cancelled),
             _ => None,
         }
     }
@@ -219,6 +224,41 @@ pub struct ErrorInfo {
     /// among them (`package: true`), without flux's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frames: Vec<Frame>,
+    /// The lines of the project's file around `location`, as the code that ran had them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source: Vec<SourceLine>,
+}
+
+/// One line of code shown around an error's location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLine {
+    pub line: u32,
+    pub text: String,
+    /// The line the location names.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub current: bool,
+}
+
+/// Lines shown on each side of an error's line.
+const SOURCE_CONTEXT: u32 = 3;
+
+/// A shown line is cut after this many characters (a minified line can be huge).
+const SOURCE_LINE_CHARS: usize = 200;
+
+/// The lines of `code` around `line` (1-based): a few before and after, the line marked.
+pub fn source_around(code: &str, line: u32) -> Vec<SourceLine> {
+    let first = line.saturating_sub(SOURCE_CONTEXT).max(1);
+    code.lines()
+        .enumerate()
+        .map(|(i, text)| (i as u32 + 1, text))
+        .skip_while(|(n, _)| *n < first)
+        .take_while(|(n, _)| *n <= line + SOURCE_CONTEXT)
+        .map(|(n, text)| SourceLine {
+            line: n,
+            text: text.chars().take(SOURCE_LINE_CHARS).collect(),
+            current: n == line,
+        })
+        .collect()
 }
 
 /// One frame of a call chain.
@@ -323,6 +363,13 @@ pub struct Links {
     pub enqueued_by: Option<ExecId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_attempt: Option<ExecId>,
+    /// For the first attempt after a dead-letter replay: the dead attempt it replays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<ExecId>,
+    /// The job was replayed with an edited payload: this attempt's data are not those of the
+    /// attempts before the replay.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub edited_data: bool,
 }
 
 /// The short form used in lists and streams.
@@ -398,6 +445,10 @@ pub struct TailEvent {
         deserialize_with = "known_transition"
     )]
     pub next: Option<Transition>,
+    /// What a search finds it by (the store's search text of its record), for the server's
+    /// filter of a tail with `q=`: not sent.
+    #[serde(skip)]
+    pub search: Option<std::sync::Arc<str>>,
 }
 
 fn known_transition<'de, D: serde::Deserializer<'de>>(

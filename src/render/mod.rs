@@ -51,6 +51,7 @@ fn transition_note(summary: &RecordSummary, next: &Transition) -> Option<String>
             ))
         }
         (Transition::Requeue { .. }, _) => Some("↻ will run again on the next start".into()),
+        (Transition::Cancelled, _) => Some("✗ cancelled: it will not run again".into()),
         _ => None,
     }
 }

@@ -69,19 +69,39 @@ pub struct ProjectLoader {
 }
 
 /// The code of the modules a context loaded, by module name, as it ran: error messages are
-/// completed from it (the file on disk may have changed since).
+/// completed from it (the file on disk may have changed since); and the project's files as
+/// written (TypeScript, JSX), for the lines around an error's location in its record.
 #[derive(Clone, Default)]
-pub struct Sources(Rc<RefCell<HashMap<String, Rc<str>>>>);
+pub struct Sources(Rc<RefCell<SourceMaps>>);
+
+#[derive(Default)]
+struct SourceMaps {
+    code: HashMap<String, Rc<str>>,
+    written: HashMap<String, Rc<str>>,
+}
 
 impl Sources {
     pub fn get(&self, module: &str) -> Option<Rc<str>> {
-        self.0.borrow().get(module).cloned()
+        self.0.borrow().code.get(module).cloned()
+    }
+
+    /// A project file's text as it was when it was loaded (not a package's).
+    pub fn written(&self, module: &str) -> Option<Rc<str>> {
+        self.0.borrow().written.get(module).cloned()
     }
 
     fn keep(&self, module: &str, code: &str) {
         self.0
             .borrow_mut()
+            .code
             .insert(module.to_string(), Rc::from(code));
+    }
+
+    fn keep_written(&self, module: &str, source: &str) {
+        self.0
+            .borrow_mut()
+            .written
+            .insert(module.to_string(), Rc::from(source));
     }
 }
 
@@ -458,6 +478,7 @@ impl Loader for ProjectLoader {
         }
         let source = std::fs::read_to_string(&path)
             .map_err(|e| Exception::throw_type(ctx, &format!("cannot read {name}: {e}")))?;
+        self.sources.keep_written(name, &source);
         let code = javascript(&self.root, name, source)
             .map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
         self.sources.keep(name, &code);

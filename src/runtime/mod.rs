@@ -1,6 +1,7 @@
 //! The embedded JavaScript runtime: a pool of threads, each with its own QuickJS engine and
 //! store connection, interleaving many executions at their awaits and recording each.
 
+pub mod cancel;
 mod config_eval;
 mod content_type;
 mod echo;
@@ -78,6 +79,11 @@ pub struct Shared {
     /// that did: their executions run alone on an engine until the code changes, or one of
     /// them runs without holding it long.
     cpu_heavy: Mutex<HashMap<String, u64>>,
+    /// Job attempts someone asked to stop (`POST /_flux/api/jobs/<id>/cancel`).
+    pub cancels: cancel::Cancels,
+    /// Tail clients filtering by text (`q=`): while there are any, each committed execution's
+    /// event carries its search text.
+    pub tail_searches: Arc<std::sync::atomic::AtomicUsize>,
     /// Names jobs were enqueued for: workers, not served over HTTP (see `project::workers`).
     pub enqueued: EnqueuedNames,
     /// The npm packages the engines loaded, which `flux dev` watches.
@@ -128,6 +134,8 @@ impl Shared {
             tail: tokio::sync::broadcast::channel(TAIL_BACKLOG).0,
             echo,
             cpu_heavy: Mutex::new(HashMap::new()),
+            cancels: cancel::Cancels::default(),
+            tail_searches: Arc::default(),
             enqueued: EnqueuedNames::default(),
             package_folders: PackageFolders::default(),
         }

@@ -15,7 +15,7 @@ impl ExecutionRequest {
         let span_status = match ending.status {
             Status::Ok => SpanStatus::Ok,
             Status::Timeout | Status::Interrupted => SpanStatus::Timeout,
-            Status::Error => SpanStatus::Error,
+            Status::Error | Status::Cancelled => SpanStatus::Error,
         };
         let spans = recorder.finish(
             ending.duration_us,

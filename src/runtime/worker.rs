@@ -126,6 +126,8 @@ enum Driven {
     Finished(String),
     Timeout,
     Interrupted,
+    /// Someone asked it to stop (a job attempt, `POST /_flux/api/jobs/<id>/cancel`).
+    Cancelled,
     Failed(String),
     /// It ran, but its writes were not committed: why.
     NotCommitted(String),
@@ -206,8 +208,8 @@ struct Live {
 /// began, and what it interrupted.
 #[derive(Default)]
 struct EntryLimit {
-    /// Clock nanos of the deadline, and the function, of each live execution.
-    executions: RefCell<HashMap<Token, (u64, String)>>,
+    /// Clock nanos of the deadline, the function and the id of each live execution.
+    executions: RefCell<HashMap<Token, (u64, String, crate::record::ExecId)>>,
     /// Clock nanos when the engine entered JS (0: it is not in JS).
     started: Cell<u64>,
     /// After an interrupt, the rest of the queued jobs must be done by then (0: no limit).
@@ -246,16 +248,17 @@ impl EntryLimit {
         let known = executions.get(&tag);
         // Code of no live execution (left behind by one already recorded) gets a short slice.
         let orphan = self.started.get() + ORPHAN_BUDGET.as_nanos() as u64;
-        let deadline = known.map_or(orphan, |(deadline, _)| *deadline);
+        let deadline = known.map_or(orphan, |(deadline, _, _)| *deadline);
         let cutoff = self.cutoff.get();
-        if stopping || now > deadline || (cutoff != 0 && now > cutoff) {
+        let cancelled = known.is_some_and(|(_, _, id)| shared.cancels.asked(id));
+        if stopping || now > deadline || (cutoff != 0 && now > cutoff) || cancelled {
             self.fired.borrow_mut().push(tag);
             return true;
         }
         let heavy = CPU_HEAVY_SLICE.as_nanos() as u64;
         let long = self.slice(now).is_some_and(|slice| slice > heavy);
         if long && self.heavy.get() == 0 {
-            if let Some((_, function)) = known {
+            if let Some((_, function, _)) = known {
                 self.heavy.set(tag);
                 shared.mark_cpu_heavy(function);
             }
@@ -523,17 +526,33 @@ impl Worker {
         self.fire_timers();
         let now = Instant::now();
         let stopping = self.shared.stopping();
+        let cancels = &self.shared.cancels;
         let overdue: Vec<Token> = self
             .live
             .iter()
             .filter(|(_, live)| matches!(live.phase, Phase::Running | Phase::Starting))
-            .filter(|(_, live)| stopping || live.deadline <= now)
+            .filter(|(_, live)| stopping || live.deadline <= now || cancels.asked(&live.request.id))
             .map(|(token, _)| *token)
             .collect();
         for token in overdue {
-            self.end(token, Driven::cut_off(stopping));
+            let driven = self.stopped(token, stopping);
+            self.end(token, driven);
         }
         self.replace_dirty_context();
+    }
+
+    /// Why an execution stopped from outside its code is ending: it was cancelled, flux dev
+    /// is stopping, or else its deadline passed.
+    fn stopped(&self, token: Token, stopping: bool) -> Driven {
+        let cancelled = self
+            .live
+            .get(&token)
+            .is_some_and(|live| self.shared.cancels.asked(&live.request.id));
+        if cancelled {
+            Driven::Cancelled
+        } else {
+            Driven::cut_off(stopping)
+        }
     }
 
     /// The contexts with a dirty `globalThis` for too long stop taking executions.
@@ -826,7 +845,7 @@ impl Worker {
         self.entry
             .executions
             .borrow_mut()
-            .insert(token, (deadline_ns, function));
+            .insert(token, (deadline_ns, function, request.id));
         self.state.borrow_mut().execs.insert(token, exec);
         let atomic = request.job.as_ref().is_some_and(|job| job.atomic);
         let context = self.context_for_new();
@@ -1007,7 +1026,8 @@ impl Worker {
             // Code left behind by an execution already recorded costs nobody else (`end`
             // ignores a token no longer live).
             for interrupted in fired {
-                self.end(interrupted, Driven::cut_off(stopping));
+                let driven = self.stopped(interrupted, stopping);
+                self.end(interrupted, driven);
             }
         } else if let Err(message) = result {
             self.end(token, Driven::Failed(message));
@@ -1124,6 +1144,7 @@ impl Worker {
                     let reason = match driven {
                         Driven::Timeout => "the execution timed out",
                         Driven::Interrupted => "flux dev stopped",
+                        Driven::Cancelled => "the job was cancelled",
                         Driven::Failed(message) if message.starts_with("the engine crashed") => {
                             "the engine crashed"
                         }
@@ -1160,6 +1181,8 @@ impl Worker {
             return;
         };
         self.entry.executions.borrow_mut().remove(&token);
+        // Asked or not, a cancellation of an ended execution has nothing left to stop.
+        self.shared.cancels.forget(&live.request.id);
         let exec = self.state.borrow_mut().execs.remove(&token);
         let Phase::Ending { driven, .. } = std::mem::replace(&mut live.phase, Phase::Running)
         else {
@@ -1339,6 +1362,7 @@ fn error_info(error: &Value) -> ErrorInfo {
         location: text("location").or_else(|| stack::location(&frames)),
         stack,
         frames,
+        source: Vec::new(),
     }
 }
 
@@ -1407,6 +1431,17 @@ fn error_response(status: u16, id: &str, error: &ErrorInfo) -> HttpOutput {
         status,
         headers: vec![("content-type".into(), "application/json".into())],
         body: body.to_string().into_bytes(),
+    }
+}
+
+/// The lines around `location` (`file.ts:line`) of the project's file, as it was loaded.
+fn source_at(sources: &Sources, location: Option<&str>) -> Vec<crate::record::SourceLine> {
+    let Some((module, line)) = location.and_then(|at| at.rsplit_once(':')) else {
+        return Vec::new();
+    };
+    match (sources.written(module), line.parse::<u32>()) {
+        (Some(code), Ok(line)) => crate::record::source_around(&code, line),
+        _ => Vec::new(),
     }
 }
 
@@ -1491,7 +1526,8 @@ fn build_record(
                 }
             }
         }
-        Driven::Timeout => {
+        Driven::Timeout | Driven::Cancelled => {
+            let cancelled = matches!(driven, Driven::Cancelled);
             let pending: Vec<String> = exec
                 .recorder
                 .spans
@@ -1512,7 +1548,11 @@ fn build_record(
                     format!("{}{at}{stopped}", s.name)
                 })
                 .collect();
-            let mut message = timeout_text();
+            let mut message = if cancelled {
+                "cancelled by request".to_string()
+            } else {
+                timeout_text()
+            };
             let frames = busy_at.map(stack::frames).unwrap_or_default();
             // A timer that had not fired is waited on too, where no call was.
             let timer = exec
@@ -1539,16 +1579,21 @@ fn build_record(
                 ));
                 location = timer.at.clone();
             }
-            if let Some(held_by) = held_by {
+            if let Some(held_by) = held_by.filter(|_| !cancelled) {
                 message.push_str(&format!("; {held_by}"));
             }
-            let mut info = flux_error("TimeoutError", message);
+            let (name, status, http_status) = if cancelled {
+                ("CancelledError", Status::Cancelled, 503)
+            } else {
+                ("TimeoutError", Status::Timeout, 504)
+            };
+            let mut info = flux_error(name, message);
             info.location = location;
             info.stack = busy_at.filter(|_| !frames.is_empty()).map(String::from);
             info.frames = frames;
             let http = (request.kind == Kind::Http)
-                .then(|| error_response(504, &request.id.to_string(), &info));
-            (Status::Timeout, Some(info), None, http)
+                .then(|| error_response(http_status, &request.id.to_string(), &info));
+            (status, Some(info), None, http)
         }
         Driven::Interrupted => failure(
             Status::Interrupted,
@@ -1566,6 +1611,10 @@ fn build_record(
         }
         Driven::Failed(message) => failure(Status::Error, 500, "InternalError", message),
     };
+    let mut error = error;
+    if let Some(info) = error.as_mut() {
+        info.source = source_at(&sources, info.location.as_deref());
+    }
     let ending = Ending {
         status,
         http_status: http.as_ref().map(|h| h.status),

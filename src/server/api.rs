@@ -4,10 +4,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{error, internal, with_store, AppState};
-use crate::api::{Changes, Health, Records, RowExists, Schema, TailMessage};
-use crate::record::{ExecId, TailEvent};
+use crate::api::{
+    Changes, Health, Minute, Minutes, RecordWithWhy, Records, RowExists, Schema, TailMessage,
+};
+use crate::record::{ExecId, ExecutionRecord, Status, TailEvent};
 use crate::store::resolve::not_found_message;
-use crate::store::{self, NamedRecord, RecordFilter, Scoped};
+use crate::store::{self, NamedRecord, RecordCursor, RecordFilter, Scoped};
 use crate::timefmt::parse_since;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -24,6 +26,51 @@ pub(super) fn parse_limit(value: &str) -> Result<usize, &'static str> {
     match value.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n.min(store::MAX_LIMIT)),
         _ => Err("expected a whole number above 0"),
+    }
+}
+
+/// What `status=` takes.
+const STATUSES: &str = "expected ok, error, timeout, interrupted or cancelled";
+
+/// `GET /_flux/api/stats/minutes?last=1h&fn=`: per function and minute, how many executions
+/// started and how many failed, over the last hour (or `last`), minutes with none left out.
+pub async fn minutes(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let mut since_us = crate::clock::now_us() - 3_600_000_000;
+    let mut function = None;
+    for (key, value) in &params {
+        let bad = |what: &str| bad_param(key, value, what);
+        match key.as_str() {
+            "last" => match crate::timefmt::parse_ago(value) {
+                Ok(us) => since_us = us,
+                Err(e) => return bad(&e),
+            },
+            "fn" => function = Some(value.clone()),
+            _ => return bad("unknown filter (use last, fn)"),
+        }
+    }
+    match with_store(&state, move |store| {
+        store
+            .minute_counts(since_us, function.as_deref())
+            .map_err(internal)
+    })
+    .await
+    {
+        Ok(counts) => Json(Minutes {
+            minutes: counts
+                .into_iter()
+                .map(|c| Minute {
+                    minute: crate::timefmt::rfc3339(c.minute_us),
+                    function: c.function,
+                    runs: c.runs,
+                    failures: c.failures,
+                })
+                .collect(),
+        })
+        .into_response(),
+        Err(error) => error.into_response(),
     }
 }
 
@@ -61,7 +108,7 @@ pub async fn list_records(
             "fn" => filter.function = Some(value.clone()),
             "status" => match crate::record::Status::parse(value) {
                 Some(_) => filter.status = Some(value.clone()),
-                None => return bad("expected ok, error, timeout or interrupted"),
+                None => return bad(STATUSES),
             },
             "since" => match parse_since(value) {
                 Ok(us) => filter.since_us = Some(us),
@@ -75,15 +122,31 @@ pub async fn list_records(
                 Ok(n) => filter.limit = Some(n),
                 Err(what) => return bad(what),
             },
-            _ => return bad("unknown filter (use type, fn, status, since, until, limit)"),
+            // An empty search box searches for nothing: no filter.
+            "q" if value.trim().is_empty() => {}
+            "q" => match store::search::match_expr(value) {
+                Ok(_) => filter.search = Some(value.clone()),
+                Err(e) => return bad(&e.to_string()),
+            },
+            "before" => match RecordCursor::parse(value) {
+                Ok(cursor) => filter.before = Some(cursor),
+                Err(e) => return bad(&e.to_string()),
+            },
+            _ => {
+                return bad("unknown filter (use type, fn, status, since, until, limit, q, before)")
+            }
         }
     }
     match with_store(&state, move |store| {
-        store.list_records(&filter).map_err(internal)
+        store.record_page(&filter).map_err(internal)
     })
     .await
     {
-        Ok(records) => Json(Records { records }).into_response(),
+        Ok(page) => Json(Records {
+            records: page.records,
+            next: page.next.map(|cursor| cursor.token()),
+        })
+        .into_response(),
         Err(error) => error.into_response(),
     }
 }
@@ -102,7 +165,14 @@ pub async fn get_record(
     })
     .await
     {
-        Ok(NamedRecord::Found(record)) => Json(record).into_response(),
+        Ok(NamedRecord::Found(record)) => {
+            let why = explained(&state, &record).await;
+            Json(RecordWithWhy {
+                record: *record,
+                why,
+            })
+            .into_response()
+        }
         Ok(NamedRecord::NotFound(job)) => error(
             StatusCode::NOT_FOUND,
             not_found_message(&prefix, job.as_deref()),
@@ -111,6 +181,55 @@ pub async fn get_record(
             super::ambiguous_named(&prefix, &candidates).into_response()
         }
         Err(error) => error.into_response(),
+    }
+}
+
+/// `flux why`'s answer for `record`, in words without colour: for a failed execution or one
+/// with an uncaught error; `None` when there is nothing to explain (or it cannot be read).
+async fn explained(state: &AppState, record: &ExecutionRecord) -> Option<String> {
+    if record.status == Status::Ok && record.uncaught.is_empty() {
+        return None;
+    }
+    let record = record.clone();
+    with_store(state, move |store| {
+        let related = crate::why::gather(&record, &StoreLookup(store));
+        let finding = crate::why::explain(&record, &related);
+        let attempts = crate::render::WhyAttempts {
+            listed: Vec::new(),
+            succeeded: None,
+        };
+        Ok(crate::render::render_why(
+            &record,
+            finding.as_ref(),
+            &attempts,
+            crate::render::Style::plain(),
+        ))
+    })
+    .await
+    .ok()
+}
+
+/// `why`'s reads, from this server's store.
+struct StoreLookup<'a>(&'a dyn store::Storage);
+
+impl crate::why::Lookup for StoreLookup<'_> {
+    fn record(&self, id: &str) -> Option<ExecutionRecord> {
+        match self.0.find_record(id).ok()? {
+            store::RecordLookup::Found(record) => Some(*record),
+            _ => None,
+        }
+    }
+
+    fn changes(&self, filter: &store::ChangeFilter) -> Vec<crate::record::RowChange> {
+        self.0.row_changes(filter).unwrap_or_default()
+    }
+
+    fn schema(&self) -> Vec<crate::record::TableSchema> {
+        self.0.schema().unwrap_or_default()
+    }
+
+    fn row_exists(&self, table: &str, column: &str, value: &serde_json::Value) -> Option<bool> {
+        self.0.row_exists(table, column, value).ok()
     }
 }
 
@@ -225,6 +344,8 @@ fn tail_params(query: Option<&str>) -> Result<TailParams, String> {
             "status" => params.filter.statuses.extend(values()),
             "req" => params.filter.caused_by.extend(values()),
             "job" => params.filter.jobs.extend(values()),
+            "q" if value.trim().is_empty() => {}
+            "q" => params.filter.search = Some(value.to_string()),
             "since" => params.since = Some(parse_since(&value)?),
             "after" => {
                 params.after = Some(
@@ -236,7 +357,7 @@ fn tail_params(query: Option<&str>) -> Result<TailParams, String> {
             "follow" => params.follow = value != "0" && value != "false",
             other => {
                 return Err(format!(
-                "unknown parameter {other} (use type, fn, status, req, job, since, after, follow)"
+                "unknown parameter {other} (use type, fn, status, req, job, q, since, after, follow)"
             ))
             }
         }
@@ -276,6 +397,22 @@ pub async fn tail(
         stream_tail(socket, state, params).await;
         drop(slot);
     })
+}
+
+/// One tail client filtering by text, counted while it is connected.
+struct Searching(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Searching {
+    fn start(count: &Arc<std::sync::atomic::AtomicUsize>) -> Searching {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Searching(Arc::clone(count))
+    }
+}
+
+impl Drop for Searching {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// The tail client is gone: it closed, its connection failed, or it stalled and was dropped.
@@ -324,6 +461,12 @@ async fn stream_tail(
     use axum::extract::ws::Message;
     use tokio::sync::broadcast::error::RecvError;
     let stall = state.tail_stall_timeout;
+    // Counted before subscribing, so that every event this client gets carries its text.
+    let _searching = params
+        .filter
+        .search
+        .is_some()
+        .then(|| Searching::start(&state.shared.tail_searches));
     // Subscribe before reading the history, so that nothing falls between the two.
     let mut live = state.shared.tail.subscribe();
     let mut last = params.after.unwrap_or(0);
@@ -376,7 +519,10 @@ async fn stream_tail(
         tokio::select! {
             event = live.recv() => match event {
                 Ok(event) => {
-                    if event.seq <= last || !params.filter.matches(&event.record, event.enqueued_by.as_deref()) {
+                    if event.seq <= last
+                        || !params.filter.matches(&event.record, event.enqueued_by.as_deref())
+                        || !params.filter.matches_text(event.search.as_deref())
+                    {
                         continue;
                     }
                     last = event.seq;

@@ -64,6 +64,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/_flux/api/health", get(api::health))
         .route("/_flux/api/records", get(api::list_records))
         .route("/_flux/api/records/{prefix}", get(api::get_record))
+        .route("/_flux/api/stats/minutes", get(api::minutes))
         .route("/_flux/api/state/{table}", get(api::state))
         .route("/_flux/api/schema", get(api::schema))
         .route("/_flux/api/rows/{table}", get(api::row_exists))
@@ -73,12 +74,17 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(queue_api::list).post(queue_api::enqueue),
         )
         .route("/_flux/api/jobs/{prefix}", get(queue_api::show))
+        .route("/_flux/api/jobs/{prefix}/cancel", post(queue_api::cancel))
         .route("/_flux/api/emails", get(email_api::list))
         .route("/_flux/api/emails/{id}", get(email_api::show))
         .route("/_flux/api/queue/stats", get(queue_api::stats))
         .route("/_flux/api/queue/pause", post(queue_api::pause))
         .route("/_flux/api/queue/resume", post(queue_api::resume))
         .route("/_flux/api/dead-letter", get(queue_api::dead_letters))
+        .route(
+            "/_flux/api/dead-letter/replay",
+            post(queue_api::replay_many),
+        )
         .route(
             "/_flux/api/dead-letter/{prefix}/replay",
             post(queue_api::replay),

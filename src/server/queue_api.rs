@@ -5,16 +5,18 @@ use std::sync::Arc;
 
 use super::{ambiguous, error, internal, with_store, with_writer, ApiError, AppState};
 use crate::api::{
-    DeadLetters, EnqueuedJob, EnqueuedJobs, ErrorBody, JobDetail, Jobs, NewJobs, Paused,
-    QueueStats, Replayed,
+    BulkReplay, BulkReplayed, Cancelled, DeadLetters, EnqueuedJob, EnqueuedJobs, ErrorBody,
+    JobDetail, Jobs, NewJobs, Paused, QueueStats, Replayed, ReplayedJob,
 };
 use crate::clock::now_us;
 use crate::record::{ExecId, JobState};
-use crate::store::{EnqueueOptions, JobLookup, JobRow, ReplayError, StatsRow};
+use crate::store::{EnqueueOptions, JobLookup, JobRow, JobWrites, ReplayError, StatsRow};
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde_json::Value;
 
 /// `POST /_flux/api/jobs`: one job or an array, enqueued in one transaction.
 pub async fn enqueue(
@@ -156,6 +158,159 @@ fn lookup(
     }
 }
 
+/// What a cancel found the job doing.
+enum Cancelling {
+    /// It waited, and is cancelled now.
+    Withdrawn(JobRow),
+    /// An attempt runs: its engine is asked to stop it.
+    Running(JobRow),
+}
+
+/// The longest a cancel waits for a running attempt to stop: an awaiting one stops at the
+/// engine's next turn and a spinning one at its next interrupt check, so this is only reached
+/// by one blocked in a native call or a long SQL statement (its own deadline stops it).
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `POST /_flux/api/jobs/<prefix>/cancel`: a waiting job is cancelled at once (with a record
+/// saying so); a running one is stopped at its next await, or interrupted if it spins, and its
+/// attempt recorded `cancelled`. Answers once the job is cancelled; 404 for an unknown job,
+/// 409 for one that finished (before it could be cancelled, too).
+pub async fn cancel(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Response {
+    // An attempt that fails into a retry just as it is asked to stop leaves its job waiting:
+    // a second round cancels it as such.
+    for _ in 0..2 {
+        if let Some(response) = cancel_once(&state, raw.clone()).await {
+            return response;
+        }
+    }
+    error(
+        StatusCode::CONFLICT,
+        "the job kept starting new attempts while it was being cancelled: try again",
+    )
+}
+
+/// One try at cancelling the job `raw` names; `None` when a running attempt ended meanwhile
+/// and left the job waiting.
+async fn cancel_once(state: &Arc<AppState>, raw: String) -> Option<Response> {
+    // Read first: a running attempt is stopped without the writer, which an atomic attempt
+    // holds until it ends (the very attempt to stop, perhaps).
+    let committed = {
+        let raw = raw.clone();
+        with_store(state, move |store| {
+            lookup(&raw, |prefix| store.find_job(prefix))
+        })
+        .await
+    };
+    let found = match committed {
+        Ok(job) if job.state == JobState::Running => Ok(Cancelling::Running(job)),
+        Ok(job) if matches!(job.state, JobState::Pending | JobState::Scheduled) => {
+            // Waiting when last committed; the writer's open transaction may have started it.
+            with_writer(state, move |tx| {
+                let job = lookup(&raw, |prefix| tx.find_job(prefix))?;
+                match job.state {
+                    JobState::Pending | JobState::Scheduled => {
+                        tx.cancel_waiting(&job, crate::queue::CANCELLED_WAITING, now_us())
+                            .map_err(internal)?;
+                        Ok(Cancelling::Withdrawn(job))
+                    }
+                    JobState::Running => Ok(Cancelling::Running(job)),
+                    JobState::Done | JobState::Dead | JobState::Cancelled => {
+                        Err(not_cancellable(&job))
+                    }
+                }
+            })
+            .await
+        }
+        Ok(job) => Err(not_cancellable(&job)),
+        Err(error) => Err(error),
+    };
+    let job = match found {
+        Ok(Cancelling::Withdrawn(job)) => {
+            let record = crate::queue::cancelled_waiting_record(&job, now_us());
+            // Stored with the next commit, and streamed to the tail like any record.
+            let _ = state
+                .shared
+                .records
+                .send(crate::store::StoreWrite { record, job: None });
+            return Some(cancelled(job));
+        }
+        Ok(Cancelling::Running(job)) => job,
+        Err(error) => return Some(error.into_response()),
+    };
+    let Ok(attempt) = job.next_exec_id.parse::<ExecId>() else {
+        return Some(internal(format!("job {} has no attempt id", job.id)).into_response());
+    };
+    state.shared.cancels.ask(attempt);
+    let until = tokio::time::Instant::now() + CANCEL_WAIT;
+    let id = job.id.to_string();
+    let outcome = loop {
+        let id = id.clone();
+        let now = with_store(state, move |store| {
+            lookup(&id, |prefix| store.find_job(prefix))
+        })
+        .await;
+        match now {
+            Ok(now)
+                if now.state == JobState::Running
+                    && now.next_exec_id == job.next_exec_id
+                    && tokio::time::Instant::now() < until =>
+            {
+                // The attempt's record commits within milliseconds of its stop.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            other => break other,
+        }
+    };
+    // Still running (held in a native call or a statement): the ask stays, and its engine
+    // forgets it when the attempt ends. Otherwise it has nothing left to stop.
+    let same_attempt = |now: &JobRow| now.next_exec_id == job.next_exec_id;
+    let still_running =
+        matches!(&outcome, Ok(now) if now.state == JobState::Running && same_attempt(now));
+    if !still_running {
+        state.shared.cancels.forget(&attempt);
+    }
+    Some(match outcome {
+        Ok(now) if now.state == JobState::Cancelled => cancelled(now),
+        // Its attempt ended and the next one started: the second round stops that one.
+        Ok(now) if now.state == JobState::Running && !same_attempt(&now) => return None,
+        Ok(job) if job.state == JobState::Running => (
+            StatusCode::ACCEPTED,
+            Json(Cancelled {
+                id: job.id,
+                state: job.state.as_str().into(),
+            }),
+        )
+            .into_response(),
+        Ok(job) if matches!(job.state, JobState::Pending | JobState::Scheduled) => return None,
+        Ok(job) => not_cancellable(&job).into_response(),
+        Err(error) => error.into_response(),
+    })
+}
+
+fn cancelled(job: JobRow) -> Response {
+    Json(Cancelled {
+        id: job.id,
+        state: JobState::Cancelled.as_str().into(),
+    })
+    .into_response()
+}
+
+/// A 409 for a job that is over: done, dead or cancelled already.
+fn not_cancellable(job: &JobRow) -> ApiError {
+    ApiError::with_body(
+        StatusCode::CONFLICT,
+        ErrorBody {
+            state: Some(job.state.as_str().to_string()),
+            ..ErrorBody::new(format!(
+                "job {} ({}) is {}: only a waiting or running job can be cancelled",
+                job.id.short(),
+                job.name,
+                job.state.as_str()
+            ))
+        },
+    )
+}
+
 /// `GET /_flux/api/jobs/<prefix>`: the job (by its id or any attempt's) and its attempts.
 pub async fn show(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Response {
     let result = with_store(&state, move |store| {
@@ -170,20 +325,34 @@ pub async fn show(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -
     }
 }
 
-/// `GET /_flux/api/dead-letter?fn=`
+/// `GET /_flux/api/dead-letter?fn=&q=`
 pub async fn dead_letters(
     State(state): State<Arc<AppState>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(key) = params.keys().find(|k| *k != "fn") {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("unknown filter {key} (use fn)"),
-        );
+    let mut function = None;
+    let mut search = None;
+    for (key, value) in &params {
+        match key.as_str() {
+            "fn" => function = Some(value.clone()),
+            // An empty search box searches for nothing: no filter.
+            "q" if value.trim().is_empty() => {}
+            "q" => match crate::store::search::match_expr(value) {
+                Ok(_) => search = Some(value.clone()),
+                Err(e) => return super::api::bad_param(key, value, &e.to_string()),
+            },
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown filter {key} (use fn, q)"),
+                )
+            }
+        }
     }
-    let function = params.get("fn").cloned();
     let result = with_store(&state, move |store| {
-        store.dead_letters(function.as_deref()).map_err(internal)
+        store
+            .dead_letters(function.as_deref(), search.as_deref())
+            .map_err(internal)
     })
     .await;
     match result {
@@ -192,27 +361,133 @@ pub async fn dead_letters(
     }
 }
 
-/// `POST /_flux/api/dead-letter/<prefix>/replay`
-pub async fn replay(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Response {
+/// A replay's optional body: `{ "data": … }` replaces the job's payload (`null` included).
+fn replacement_data(body: &[u8]) -> Result<Option<Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let refuse = |what: String| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("expected no body or {{ \"data\": <the new payload> }}: {what}"),
+        )
+    };
+    let mut object: serde_json::Map<String, Value> =
+        serde_json::from_slice(body).map_err(|e| refuse(e.to_string()))?;
+    if let Some(key) = object.keys().find(|k| *k != "data") {
+        return Err(refuse(format!("unknown field {key}")));
+    }
+    Ok(object.remove("data"))
+}
+
+/// Replays `job` on the writer's transaction, with `data` as its payload when given.
+fn replay_job(
+    state: &AppState,
+    tx: &dyn JobWrites,
+    job: JobRow,
+    data: Option<&Value>,
+) -> Result<Replayed, ApiError> {
+    let max_attempts = state.shared.config().worker(&job.name).max_attempts;
+    match tx.replay(&job, max_attempts, now_us(), data) {
+        Ok(exec_id) => Ok(Replayed {
+            job_id: job.id,
+            name: job.name,
+            exec_id,
+            replay_of: job.last_record,
+        }),
+        Err(e @ ReplayError::NotDead { .. }) => Err(ApiError::with_body(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorBody {
+                state: Some(job.state.as_str().to_string()),
+                ..ErrorBody::new(e.to_string())
+            },
+        )),
+        Err(ReplayError::Store(e)) => Err(internal(e)),
+    }
+}
+
+/// `POST /_flux/api/dead-letter/<prefix>/replay`, with an optional `{ "data": … }` body that
+/// replaces the job's payload.
+pub async fn replay(
+    State(state): State<Arc<AppState>>,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Response {
+    let data = match replacement_data(&body) {
+        Ok(data) => data,
+        Err(error) => return error.into_response(),
+    };
     let worker_state = Arc::clone(&state);
     let result = with_writer(&state, move |tx| {
         let job = lookup(&raw, |prefix| tx.find_job(prefix))?;
-        let max_attempts = worker_state.shared.config().worker(&job.name).max_attempts;
-        match tx.replay(&job, max_attempts, now_us()) {
-            Ok(exec_id) => Ok(Replayed {
-                job_id: job.id,
-                name: job.name,
-                exec_id,
-            }),
-            Err(e @ ReplayError::NotDead { .. }) => Err(ApiError::with_body(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorBody {
-                    state: Some(job.state.as_str().to_string()),
-                    ..ErrorBody::new(e.to_string())
-                },
-            )),
-            Err(ReplayError::Store(e)) => Err(internal(e)),
+        replay_job(&worker_state, tx, job, data.as_ref())
+    })
+    .await;
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// `POST /_flux/api/dead-letter/replay`: `{ "ids": [...] }`, `{ "filter": { "fn", "q" } }` or
+/// `{ "all": true }`, replayed in one transaction (all or none).
+pub async fn replay_many(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<BulkReplay>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let usage = "expected { \"ids\": [...] }, { \"filter\": { \"fn\": ..., \"q\": ... } } or { \"all\": true }";
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("{usage}: {e}")),
+    };
+    let given = usize::from(request.ids.is_some())
+        + usize::from(request.filter.is_some())
+        + usize::from(request.all);
+    if given != 1 {
+        return error(StatusCode::BAD_REQUEST, format!("{usage}, exactly one"));
+    }
+    // Empty fields of a filter form filter nothing.
+    let mut request = request;
+    if let Some(filter) = &mut request.filter {
+        filter.q = filter.q.take().filter(|q| !q.trim().is_empty());
+        filter.function = filter.function.take().filter(|f| !f.is_empty());
+    }
+    if let Some(q) = request.filter.as_ref().and_then(|f| f.q.as_deref()) {
+        if let Err(e) = crate::store::search::match_expr(q) {
+            return error(StatusCode::BAD_REQUEST, format!("filter.q: {e}"));
         }
+    }
+    let worker_state = Arc::clone(&state);
+    let result = with_writer(&state, move |tx| {
+        let jobs = match (&request.ids, &request.filter) {
+            (Some(ids), _) => {
+                let mut jobs: Vec<JobRow> = Vec::with_capacity(ids.len());
+                for raw in ids {
+                    let job = lookup(raw, |prefix| tx.find_job(prefix))?;
+                    // Two prefixes of one job replay it once.
+                    if !jobs.iter().any(|j| j.id == job.id) {
+                        jobs.push(job);
+                    }
+                }
+                jobs
+            }
+            (None, filter) => {
+                let filter = filter.clone().unwrap_or_default();
+                tx.dead_jobs(filter.function.as_deref(), filter.q.as_deref())
+                    .map_err(internal)?
+            }
+        };
+        let mut replayed = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let done = replay_job(&worker_state, tx, job, None)?;
+            replayed.push(ReplayedJob {
+                id: done.exec_id,
+                replay_of: done.replay_of,
+                job_id: done.job_id,
+                name: done.name,
+            });
+        }
+        Ok(BulkReplayed { replayed })
     })
     .await;
     match result {

@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS _flux_jobs (
     last_record TEXT,
     last_error TEXT,
     replays INTEGER NOT NULL DEFAULT 0,
-    updated_at_us INTEGER NOT NULL
+    updated_at_us INTEGER NOT NULL,
+    data_edited INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS _flux_jobs_due ON _flux_jobs (state, run_at_us);
 -- Not a partial index: with one, SQLite re-prepares every statement on this table whose
@@ -50,7 +51,22 @@ pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 const COLUMNS: &str =
     "id, name, data, state, run_at_us, attempts, max_attempts, enqueued_at_us, enqueued_by, \
-                       next_exec_id, last_record, last_error, replays, updated_at_us";
+                       next_exec_id, last_record, last_error, replays, updated_at_us, data_edited";
+
+/// Brings a queue table made by an older flux up to date: columns added since.
+pub fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
+    let has_edited: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('_flux_jobs') WHERE name = 'data_edited')",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_edited {
+        conn.execute_batch(
+            "ALTER TABLE _flux_jobs ADD COLUMN data_edited INTEGER NOT NULL DEFAULT 0",
+        )?;
+    }
+    Ok(())
+}
 
 /// One job as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +87,10 @@ pub struct JobRow {
     pub last_error: Option<String>,
     pub replays: u32,
     pub updated_at_us: i64,
+    /// Its payload was replaced when it was last replayed: attempts since then ran with other
+    /// data than the ones before.
+    #[serde(default)]
+    pub data_edited: bool,
 }
 
 /// A job id column: made by flux, so always one; a damaged one is a conversion error.
@@ -99,6 +119,7 @@ fn job_row(row: &Row<'_>) -> rusqlite::Result<JobRow> {
         last_error: row.get(11)?,
         replays: row.get(12)?,
         updated_at_us: row.get(13)?,
+        data_edited: row.get(14)?,
     })
 }
 
@@ -454,6 +475,10 @@ pub fn apply_transition(
              last_record = ?2, updated_at_us = ?3 WHERE id = ?1",
         )?
         .execute(params![job_id, record_id, now_us, next_exec_id.to_string()])?,
+        Transition::Cancelled => conn.prepare_cached(
+            "UPDATE _flux_jobs SET state = 'cancelled', last_record = ?2, last_error = ?4, updated_at_us = ?3 WHERE id = ?1",
+        )?
+        .execute(params![job_id, record_id, now_us, error])?,
     };
     Ok(())
 }
@@ -467,6 +492,8 @@ pub struct StatsRow {
     pub running: u64,
     pub done: u64,
     pub dead: u64,
+    #[serde(default)]
+    pub cancelled: u64,
     /// How long the oldest pending job has waited.
     pub oldest_pending_age_us: Option<i64>,
     /// Jobs wait and no function of this name exists (removed or renamed): they stay
@@ -514,6 +541,7 @@ pub(super) fn stats(conn: &Connection, now_us: i64) -> rusqlite::Result<Vec<Stat
             Some(JobState::Running) => entry.running = count,
             Some(JobState::Done) => entry.done = count,
             Some(JobState::Dead) => entry.dead = count,
+            Some(JobState::Cancelled) => entry.cancelled = count,
             None => {}
         }
     }
@@ -553,11 +581,35 @@ pub struct DeadLetter {
     pub died_at_us: i64,
 }
 
+/// Dead jobs, most recently dead first: of worker `name`, and whose last attempt's record
+/// contains `search` (see [`super::search`]) when given.
+pub fn dead_jobs(
+    conn: &Connection,
+    name: Option<&str>,
+    search: Option<&str>,
+) -> rusqlite::Result<Vec<JobRow>> {
+    let Some(search) = search else {
+        return list_jobs(conn, Some(JobState::Dead), name, 100_000);
+    };
+    // A query too short to match matches nothing (the API refuses it before).
+    let expr = super::search::match_expr(search).unwrap_or_else(|_| "\"\"".into());
+    let sql = format!(
+        "SELECT {COLUMNS} FROM _flux_jobs WHERE state = 'dead' AND (?1 IS NULL OR name = ?1)
+         AND last_record IN (SELECT id FROM _flux_records WHERE seq IN
+             (SELECT rowid FROM _flux_search WHERE _flux_search MATCH ?2))
+         ORDER BY updated_at_us DESC"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![name, expr], job_row)?;
+    rows.collect()
+}
+
 pub(super) fn dead_letters(
     conn: &Connection,
     name: Option<&str>,
+    search: Option<&str>,
 ) -> rusqlite::Result<Vec<DeadLetter>> {
-    let jobs = list_jobs(conn, Some(JobState::Dead), name, 100_000)?;
+    let jobs = dead_jobs(conn, name, search)?;
     Ok(jobs
         .into_iter()
         .map(|job| {
@@ -652,13 +704,14 @@ impl From<rusqlite::Error> for ReplayError {
     }
 }
 
-/// Puts a dead job back in the queue with a fresh attempt count; returns the execution id its
-/// next attempt will have.
+/// Puts a dead job back in the queue with a fresh attempt count, with `data` as its payload
+/// when given (noted in `data_edited`); returns the execution id its next attempt will have.
 pub(super) fn replay(
     conn: &Connection,
     job: &JobRow,
     max_attempts: u32,
     now_us: i64,
+    data: Option<&Value>,
 ) -> Result<String, ReplayError> {
     if job.state != JobState::Dead {
         return Err(ReplayError::NotDead {
@@ -670,8 +723,16 @@ pub(super) fn replay(
     let exec_id = ExecId::random().to_string();
     let changed = conn.execute(
         "UPDATE _flux_jobs SET state = 'pending', attempts = 0, max_attempts = ?2, run_at_us = ?3,
-         next_exec_id = ?4, replays = replays + 1, updated_at_us = ?3 WHERE id = ?1 AND state = 'dead'",
-        params![job.id.to_string(), max_attempts, now_us, exec_id],
+         next_exec_id = ?4, replays = replays + 1, updated_at_us = ?3,
+         data = coalesce(?5, data), data_edited = ?5 IS NOT NULL
+         WHERE id = ?1 AND state = 'dead'",
+        params![
+            job.id.to_string(),
+            max_attempts,
+            now_us,
+            exec_id,
+            data.map(Value::to_string)
+        ],
     )?;
     if changed == 0 {
         return Err(ReplayError::NotDead {
@@ -681,6 +742,22 @@ pub(super) fn replay(
         });
     }
     Ok(exec_id)
+}
+
+/// Cancels a job that waits (pending or scheduled), naming the id its next attempt would have
+/// had as its last record (the record of its cancellation). Returns whether it was waiting.
+pub(super) fn cancel_waiting(
+    conn: &Connection,
+    job: &JobRow,
+    reason: &str,
+    now_us: i64,
+) -> rusqlite::Result<bool> {
+    let changed = conn.execute(
+        "UPDATE _flux_jobs SET state = 'cancelled', last_record = next_exec_id, last_error = ?2,
+         updated_at_us = ?3 WHERE id = ?1 AND state IN ('pending', 'scheduled')",
+        params![job.id.to_string(), reason, now_us],
+    )?;
+    Ok(changed == 1)
 }
 
 #[cfg(test)]
@@ -774,7 +851,7 @@ mod tests {
             panic!("no job")
         };
         assert!(matches!(
-            replay(&conn, &job, 3, 2),
+            replay(&conn, &job, 3, 2, None),
             Err(ReplayError::NotDead { .. })
         ));
         apply_transition(
@@ -786,7 +863,7 @@ mod tests {
             3,
         )
         .expect("dead");
-        let dead = dead_letters(&conn, None).expect("list");
+        let dead = dead_letters(&conn, None, None).expect("list");
         assert_eq!(
             (dead[0].id.as_str(), dead[0].short_error.as_str()),
             ("r1", "boom")
@@ -794,11 +871,15 @@ mod tests {
         let JobLookup::Found(job) = find_job(&conn, &job.id.to_string()[..6]).expect("find") else {
             panic!("job not found by prefix")
         };
-        let next = replay(&conn, &job, 5, 4).expect("replay");
+        let next = replay(&conn, &job, 5, 4, Some(&json!({ "fixed": true }))).expect("replay");
         let again = due_jobs(&conn, 5, 1, &[]).expect("due").remove(0);
         assert_eq!(
             (again.attempts, again.max_attempts, again.next_exec_id),
             (0, 5, next)
+        );
+        assert_eq!(
+            (again.data, again.data_edited),
+            (json!({ "fixed": true }), true)
         );
     }
 }

@@ -65,6 +65,7 @@ pub mod resolve;
 mod retention;
 pub mod sandbox;
 mod schema;
+pub mod search;
 mod sqlite;
 mod storage;
 mod thread;
@@ -86,10 +87,12 @@ pub use jobs::{
 pub use migrate::apply_migrations;
 pub use mutations::{blame, Blame, ChangeFilter, RowChange};
 pub use records::{
-    insert_writes, prepare_writes, PreparedWrites, RecordFilter, RecordLookup, StoreWrite,
-    TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
+    insert_writes, prepare_writes, prepare_writes_unindexed, BadCursor, MinuteCount,
+    PreparedWrites, RecordCursor, RecordFilter, RecordLookup, RecordPage, StoreWrite, TailFilter,
+    DEFAULT_LIMIT, MAX_LIMIT,
 };
 pub use resolve::{Candidate, Named, NamedRecord, Scoped};
+pub use search::SearchError;
 pub use storage::{JobClaims, JobWrites, Pruning, Storage};
 pub use thread::{Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{
@@ -390,6 +393,11 @@ impl Store {
         conn.execute_batch(SCHEMA).map_err(|e| store.classify(e))?;
         conn.execute_batch(jobs::SCHEMA)
             .map_err(|e| store.classify(e))?;
+        jobs::upgrade(&conn).map_err(|e| store.classify(e))?;
+        conn.execute_batch(search::SCHEMA)
+            .map_err(|e| store.classify(e))?;
+        // Records stored before search, or whose texts the last run had not indexed yet.
+        search::catch_up(&conn)?;
         Ok((store, checked))
     }
 

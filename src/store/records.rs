@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 
 use super::jobs::apply_transition;
 use super::resolve::{ExecMatch, MATCH_LIMIT};
-use super::Result;
+use super::{search, Result};
 use crate::record::{ExecId, ExecutionRecord, JobId, Mutation, RecordSummary, Transition};
 
 /// A finished execution for the store: its record and, for a job attempt, what happens to
@@ -23,9 +23,21 @@ pub struct PreparedWrites<'a> {
     writes: &'a [StoreWrite],
     bodies: Vec<String>,
     mutations: Vec<Vec<MutationRow<'a>>>,
+    /// What search finds each record by, when it is indexed with its record (the store
+    /// thread indexes later: see [`super::search`]).
+    search: Option<Vec<String>>,
 }
 
+/// [`prepare_writes_unindexed`], and the records' search texts, indexed with them.
 pub fn prepare_writes(writes: &[StoreWrite]) -> Result<PreparedWrites<'_>> {
+    let mut prepared = prepare_writes_unindexed(writes)?;
+    prepared.search = Some(writes.iter().map(|w| search::text(&w.record)).collect());
+    Ok(prepared)
+}
+
+/// The records serialised for [`insert_writes`], which will not index them for search: the
+/// caller does, later ([`search::index_later`]).
+pub fn prepare_writes_unindexed(writes: &[StoreWrite]) -> Result<PreparedWrites<'_>> {
     let bodies = writes
         .iter()
         .map(|w| serde_json::to_string(&w.record))
@@ -48,6 +60,7 @@ pub fn prepare_writes(writes: &[StoreWrite]) -> Result<PreparedWrites<'_>> {
         writes,
         bodies,
         mutations,
+        search: None,
     })
 }
 
@@ -74,8 +87,9 @@ pub fn insert_writes(
         .writes
         .iter()
         .zip(&prepared.bodies)
-        .zip(&prepared.mutations);
-    for ((StoreWrite { record, job }, body), changes) in rows {
+        .zip(&prepared.mutations)
+        .enumerate();
+    for (i, ((StoreWrite { record, job }, body), changes)) in rows {
         let id = record.id.to_string();
         if let Some((job_id, transition)) = job {
             let error = record.error.as_ref().map(|e| e.message.as_str());
@@ -95,6 +109,9 @@ pub fn insert_writes(
         ])?;
         let seq = tx.last_insert_rowid();
         seqs.push(seq);
+        if let Some(text) = prepared.search.as_ref().and_then(|texts| texts.get(i)) {
+            search::index(tx, seq, text)?;
+        }
         for (m, before, after) in changes {
             mutation.execute(params![
                 id,
@@ -206,14 +223,53 @@ pub struct RecordFilter {
     /// Microseconds since the epoch, exclusive.
     pub until_us: Option<i64>,
     pub limit: Option<usize>,
+    /// Text the record's input, errors or console lines contain ([`search`]).
+    pub search: Option<String>,
+    /// Only records after this one in the list's order (the next page).
+    pub before: Option<RecordCursor>,
 }
 
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 10_000;
 
-/// Records matching `filter`, newest first, as summaries.
-pub(super) fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<Vec<RecordSummary>> {
-    let mut sql = String::from("SELECT body FROM _flux_records WHERE 1=1");
+/// A place in the list of records, newest first: the last record of a page. The next page
+/// starts after it, so records committed meanwhile neither repeat nor shift what follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordCursor {
+    pub started_at_us: i64,
+    pub seq: i64,
+}
+
+/// A cursor the API did not hand out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a cursor: pass the `next` of an earlier page as it was given")]
+pub struct BadCursor;
+
+impl RecordCursor {
+    /// The opaque form the API hands out (`next`) and takes back (`before=`).
+    pub fn token(&self) -> String {
+        format!("{}.{}", self.started_at_us, self.seq)
+    }
+
+    pub fn parse(token: &str) -> Result<RecordCursor, BadCursor> {
+        let (started, seq) = token.split_once('.').ok_or(BadCursor)?;
+        Ok(RecordCursor {
+            started_at_us: started.parse().map_err(|_| BadCursor)?,
+            seq: seq.parse().map_err(|_| BadCursor)?,
+        })
+    }
+}
+
+/// One page of records, newest first, and where the next one starts (none after the last).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordPage {
+    pub records: Vec<RecordSummary>,
+    pub next: Option<RecordCursor>,
+}
+
+/// Records matching `filter`, newest first, as summaries: one page of `filter.limit`.
+pub(super) fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<RecordPage> {
+    let mut sql = String::from("SELECT started_at_us, seq, body FROM _flux_records WHERE 1=1");
     let mut args: Vec<Box<dyn ToSql>> = Vec::new();
     let mut push = |clause: &str, value: Box<dyn ToSql>| {
         args.push(value);
@@ -234,20 +290,57 @@ pub(super) fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<V
     if let Some(until) = filter.until_us {
         push("started_at_us <", Box::new(until));
     }
-    let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+    if let Some(q) = &filter.search {
+        // Validated by the caller; a query too short to match matches nothing.
+        let expr = search::match_expr(q).unwrap_or_else(|_| "\"\"".into());
+        push(
+            "seq IN (SELECT rowid FROM _flux_search WHERE _flux_search MATCH",
+            Box::new(expr),
+        );
+        sql.push(')');
+    }
+    if let Some(cursor) = filter.before {
+        args.push(Box::new(cursor.started_at_us));
+        args.push(Box::new(cursor.seq));
+        // A row value: SQLite walks the started_at_us index (whose entries end with the
+        // rowid, `seq`) from the cursor down.
+        sql.push_str(&format!(
+            " AND (started_at_us, seq) < (?{}, ?{})",
+            args.len() - 1,
+            args.len()
+        ));
+    }
+    let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    // One more than the page tells whether another page follows.
     sql.push_str(&format!(
-        " ORDER BY started_at_us DESC, seq DESC LIMIT {limit}"
+        " ORDER BY started_at_us DESC, seq DESC LIMIT {}",
+        limit + 1
     ));
     let mut stmt = conn.prepare(&sql)?;
-    let bodies = stmt.query_map(rusqlite::params_from_iter(args.iter()), |row| {
-        row.get::<_, String>(0)
+    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, String>(2)?,
+        ))
     })?;
-    let mut summaries = Vec::new();
-    for body in bodies {
-        let record = ExecutionRecord::from_json(&body?)?;
-        summaries.push(RecordSummary::from(&record));
+    let mut records = Vec::new();
+    let mut last = None;
+    let mut more = false;
+    for row in rows {
+        let (started_at_us, seq, body) = row?;
+        if records.len() == limit {
+            more = true;
+            break;
+        }
+        let record = ExecutionRecord::from_json(&body)?;
+        records.push(RecordSummary::from(&record));
+        last = Some(RecordCursor { started_at_us, seq });
     }
-    Ok(summaries)
+    Ok(RecordPage {
+        records,
+        next: if more { last } else { None },
+    })
 }
 
 /// Which executions a tail follows: within a key any value matches, across keys all must.
@@ -265,9 +358,22 @@ pub struct TailFilter {
     /// Job id prefixes (`job=`).
     #[serde(default)]
     pub jobs: Vec<String>,
+    /// Text its record's input, errors or console lines contain (`q=`), as a case-insensitive
+    /// substring of [`search::text`]: the same as `records?q=`, read without the index.
+    #[serde(default)]
+    pub search: Option<String>,
 }
 
 impl TailFilter {
+    /// Whether a record with search text `text` matches `search` (any does without one; one
+    /// whose text is unknown does not).
+    pub fn matches_text(&self, text: Option<&str>) -> bool {
+        match &self.search {
+            None => true,
+            Some(q) => text.is_some_and(|t| t.to_lowercase().contains(&q.to_lowercase())),
+        }
+    }
+
     pub fn matches(&self, record: &RecordSummary, enqueued_by: Option<&str>) -> bool {
         let any = |values: &[String], test: &dyn Fn(&str) -> bool| {
             values.is_empty() || values.iter().any(|v| test(v))
@@ -317,12 +423,16 @@ pub(super) fn tail_history(
             cursor = seq;
             let record = ExecutionRecord::from_json(&body)?;
             let summary = RecordSummary::from(&record);
-            if filter.matches(&summary, enqueued_by.as_deref()) {
+            let text = filter.search.as_ref().map(|_| search::text(&record));
+            if filter.matches(&summary, enqueued_by.as_deref())
+                && filter.matches_text(text.as_deref())
+            {
                 events.push(crate::record::TailEvent {
                     seq,
                     record: summary,
                     enqueued_by,
                     next: None,
+                    search: None,
                 });
                 if events.len() >= limit {
                     return Ok(events);
@@ -333,4 +443,43 @@ pub(super) fn tail_history(
             return Ok(events);
         }
     }
+}
+
+/// Executions of one function in one minute: how many, and how many failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinuteCount {
+    /// The minute's start, microseconds since the epoch.
+    pub minute_us: i64,
+    pub function: String,
+    pub runs: u64,
+    /// Errors, timeouts and interrupted executions (not cancelled ones: someone asked).
+    pub failures: u64,
+}
+
+const MINUTE_US: i64 = 60_000_000;
+
+/// Per function and minute, the executions started since `since_us` (only minutes with
+/// some), oldest minute first.
+pub(super) fn minute_counts(
+    conn: &Connection,
+    since_us: i64,
+    function: Option<&str>,
+) -> Result<Vec<MinuteCount>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT started_at_us / ?2 * ?2 AS minute, function, count(*),
+                    sum(status IN ('error', 'timeout', 'interrupted'))
+             FROM _flux_records WHERE started_at_us >= ?1 AND (?3 IS NULL OR function = ?3)
+             GROUP BY minute, function ORDER BY minute, function",
+        )?
+        .query_map(params![since_us, MINUTE_US, function], |row| {
+            Ok(MinuteCount {
+                minute_us: row.get(0)?,
+                function: row.get(1)?,
+                runs: row.get::<_, i64>(2)?.max(0) as u64,
+                failures: row.get::<_, i64>(3)?.max(0) as u64,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
 }

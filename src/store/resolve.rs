@@ -175,6 +175,7 @@ mod tests {
             last_error: None,
             replays: 0,
             updated_at_us: 0,
+            data_edited: false,
         }
     }
 

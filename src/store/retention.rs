@@ -110,19 +110,25 @@ fn delete_chunk(conn: &Connection, lock: &WriteLock, cutoff_us: i64, chunk: u64)
         &format!("DELETE FROM _flux_mutations WHERE record_seq IN ({seqs})"),
         params![cutoff_us, chunk],
     )?;
+    // Search rows go with their records (keyed by the same seq).
+    tx.execute(
+        &format!("DELETE FROM _flux_search WHERE rowid IN ({seqs})"),
+        params![cutoff_us, chunk],
+    )?;
     let n = tx.execute(
         &format!("DELETE FROM _flux_records WHERE seq IN ({seqs})"),
         params![cutoff_us, chunk],
     )?;
     if let Some(cutoff) = oldest_kept {
-        // Emails and finished jobs go with the records of their time; waiting and dead jobs stay.
+        // Emails and finished jobs (done or cancelled) go with the records of their time;
+        // waiting and dead jobs stay.
         tx.execute(
             "DELETE FROM _flux_emails WHERE created_at_us <= ?1",
             params![cutoff],
         )?;
         tx.execute(
             "DELETE FROM _flux_jobs WHERE rowid IN (SELECT rowid FROM _flux_jobs
-             WHERE state = 'done' AND updated_at_us <= ?1 LIMIT ?2)",
+             WHERE state IN ('done', 'cancelled') AND updated_at_us <= ?1 LIMIT ?2)",
             params![cutoff, chunk],
         )?;
     }
@@ -177,6 +183,17 @@ mod tests {
                 params![format!("{i:032x}"), started],
             )
             .expect("insert");
+            let seq = conn.last_insert_rowid();
+            crate::store::search::index(&conn, seq, &format!("record number {i}")).expect("index");
+        }
+        // Finished jobs of that time go with them (done or cancelled); dead ones stay.
+        for (id, state) in [("a", "done"), ("b", "cancelled"), ("c", "dead")] {
+            conn.execute(
+                "INSERT INTO _flux_jobs (id, name, data, state, run_at_us, max_attempts,
+                 enqueued_at_us, next_exec_id, updated_at_us) VALUES (?1, 'w', 'null', ?2, 0, 1, 0, '', 15)",
+                params![id, state],
+            )
+            .expect("job");
         }
         let retention = Retention {
             max_age: Duration::from_micros(1_000),
@@ -187,10 +204,27 @@ mod tests {
             prune(&conn, &retention, 1_000_000_500, store.write_lock()).expect("prune"),
             2
         );
+        let jobs_left: Vec<String> = conn
+            .prepare("SELECT state FROM _flux_jobs ORDER BY id")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("jobs")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(jobs_left, ["dead"]);
         let left: i64 = conn
             .query_row("SELECT count(*) FROM _flux_records", [], |r| r.get(0))
             .expect("count");
         assert_eq!(left, 1);
+        // The pruned records' search rows went with them.
+        let found: Vec<i64> = conn
+            .prepare("SELECT rowid FROM _flux_search WHERE _flux_search MATCH '\"record number\"'")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("search")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(found, [3]);
     }
 
     fn insert_record(conn: &Connection, i: usize, started_us: i64, body: &str) {

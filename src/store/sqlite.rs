@@ -11,13 +11,12 @@ use super::resolve::IdMatches;
 use super::storage::{JobClaims, JobWrites, Pruning, Storage};
 use super::{
     emails, jobs, mutations, records, retention, schema, ChangeFilter, Checked, DeadLetter, Email,
-    EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, RecordFilter, RecordLookup,
-    ReplayError, Result, RowChange, StatsRow, Store, TailFilter, WriteLock,
+    EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, MinuteCount, RecordFilter,
+    RecordLookup, RecordPage, ReplayError, Result, RowChange, StatsRow, Store, TailFilter,
+    WriteLock,
 };
 use crate::project::Retention;
-use crate::record::{
-    ExecId, ExecutionRecord, JobId, JobState, RecordSummary, TableSchema, TailEvent,
-};
+use crate::record::{ExecId, ExecutionRecord, JobId, JobState, TableSchema, TailEvent};
 
 impl Storage for Store {
     fn location(&self) -> String {
@@ -36,8 +35,12 @@ impl Storage for Store {
         })
     }
 
-    fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RecordSummary>> {
+    fn record_page(&self, filter: &RecordFilter) -> Result<RecordPage> {
         records::list_records(&self.connect()?, filter)
+    }
+
+    fn minute_counts(&self, since_us: i64, function: Option<&str>) -> Result<Vec<MinuteCount>> {
+        records::minute_counts(&self.connect()?, since_us, function)
     }
 
     fn tail_history(
@@ -83,8 +86,12 @@ impl Storage for Store {
         Ok(jobs::list_jobs(&self.connect()?, state, function, limit)?)
     }
 
-    fn dead_letters(&self, function: Option<&str>) -> Result<Vec<DeadLetter>> {
-        Ok(jobs::dead_letters(&self.connect()?, function)?)
+    fn dead_letters(
+        &self,
+        function: Option<&str>,
+        search: Option<&str>,
+    ) -> Result<Vec<DeadLetter>> {
+        Ok(jobs::dead_letters(&self.connect()?, function, search)?)
     }
 
     fn emails(&self, limit: usize) -> Result<Vec<Email>> {
@@ -183,8 +190,22 @@ impl JobWrites for Connection {
         Ok(jobs::find_job(self, prefix)?)
     }
 
-    fn replay(&self, job: &JobRow, max_attempts: u32, now_us: i64) -> Result<String, ReplayError> {
-        jobs::replay(self, job, max_attempts, now_us)
+    fn replay(
+        &self,
+        job: &JobRow,
+        max_attempts: u32,
+        now_us: i64,
+        data: Option<&Value>,
+    ) -> Result<String, ReplayError> {
+        jobs::replay(self, job, max_attempts, now_us, data)
+    }
+
+    fn cancel_waiting(&self, job: &JobRow, reason: &str, now_us: i64) -> Result<bool> {
+        Ok(jobs::cancel_waiting(self, job, reason, now_us)?)
+    }
+
+    fn dead_jobs(&self, function: Option<&str>, search: Option<&str>) -> Result<Vec<JobRow>> {
+        Ok(jobs::dead_jobs(self, function, search)?)
     }
 }
 
@@ -227,9 +248,9 @@ mod tests {
             (stats[0].pending, stats[0].oldest_pending_age_us),
             (1, Some(10))
         );
-        assert!(storage.dead_letters(None).expect("dead").is_empty());
+        assert!(storage.dead_letters(None, None).expect("dead").is_empty());
         assert!(matches!(
-            writer.replay(&found, 3, 30),
+            writer.replay(&found, 3, 30, None),
             Err(ReplayError::NotDead { .. })
         ));
     }

@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::resolve::{self, IdMatches, Named, NamedRecord, Scoped};
 use super::{
     ChangeFilter, Checked, DeadLetter, Email, EnqueueError, EnqueueOptions, Enqueued, JobLookup,
-    JobRow, RecordFilter, RecordLookup, ReplayError, Result, RowChange, StatsRow, TailFilter,
+    JobRow, MinuteCount, RecordFilter, RecordLookup, RecordPage, ReplayError, Result, RowChange,
+    StatsRow, TailFilter,
 };
 use crate::project::Retention;
 use crate::record::{
@@ -67,8 +68,18 @@ pub trait Storage: Send + Sync {
         })
     }
 
-    /// Records matching `filter`, newest first, as summaries.
-    fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RecordSummary>>;
+    /// Records matching `filter`, newest first, as summaries: a page of `filter.limit`
+    /// starting after `filter.before`, and the cursor of the next page if there is one.
+    fn record_page(&self, filter: &RecordFilter) -> Result<RecordPage>;
+
+    /// Records matching `filter`, newest first, as summaries (one page).
+    fn list_records(&self, filter: &RecordFilter) -> Result<Vec<RecordSummary>> {
+        self.record_page(filter).map(|page| page.records)
+    }
+
+    /// Executions per function and minute started since `since_us` (minutes with none left
+    /// out), oldest first; only `function`'s when given.
+    fn minute_counts(&self, since_us: i64, function: Option<&str>) -> Result<Vec<MinuteCount>>;
 
     /// Recorded executions in commit order after `after_seq` (or started since `since_us`)
     /// that match `filter`, at most `limit`.
@@ -125,8 +136,10 @@ pub trait Storage: Send + Sync {
         limit: usize,
     ) -> Result<Vec<JobRow>>;
 
-    /// Dead jobs, as `flux queue dead-letter list` shows them.
-    fn dead_letters(&self, function: Option<&str>) -> Result<Vec<DeadLetter>>;
+    /// Dead jobs, as `flux queue dead-letter list` shows them: of `function`, and whose last
+    /// attempt's record contains `search`, when given.
+    fn dead_letters(&self, function: Option<&str>, search: Option<&str>)
+        -> Result<Vec<DeadLetter>>;
 
     /// The newest captured emails, newest first, without their bodies.
     fn emails(&self, limit: usize) -> Result<Vec<Email>>;
@@ -219,7 +232,22 @@ pub trait JobWrites {
     /// The job a prefix names, as this transaction sees it.
     fn find_job(&self, prefix: &str) -> Result<JobLookup>;
 
-    /// Puts a dead job back in the queue with a fresh attempt count; returns the execution id
-    /// its next attempt will have.
-    fn replay(&self, job: &JobRow, max_attempts: u32, now_us: i64) -> Result<String, ReplayError>;
+    /// Puts a dead job back in the queue with a fresh attempt count, and `data` as its payload
+    /// when given; returns the execution id its next attempt will have.
+    fn replay(
+        &self,
+        job: &JobRow,
+        max_attempts: u32,
+        now_us: i64,
+        data: Option<&Value>,
+    ) -> Result<String, ReplayError>;
+
+    /// Cancels `job` if it waits (pending or scheduled): its last record becomes the id its
+    /// next attempt would have had, for the record of the cancellation. Returns whether it
+    /// was waiting.
+    fn cancel_waiting(&self, job: &JobRow, reason: &str, now_us: i64) -> Result<bool>;
+
+    /// Dead jobs of `function` whose last attempt's record contains `search` (each when
+    /// given), as this transaction sees them.
+    fn dead_jobs(&self, function: Option<&str>, search: Option<&str>) -> Result<Vec<JobRow>>;
 }

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 
 use super::{
-    insert_writes, prepare_writes, Batch, JobClaims, Result, Served, SqlCall, StoreWrite, WriteTx,
+    insert_writes, prepare_writes_unindexed, search, Batch, JobClaims, Result, Served, SqlCall,
+    StoreWrite, WriteTx,
 };
 use crate::clock::now_us;
 use crate::record::ExecId;
@@ -162,6 +163,8 @@ impl StoreThread {
             pending: Vec::new(),
             pending_since: None,
             retry: None,
+            unindexed: Vec::new(),
+            unindexed_since: None,
         };
         let thread = std::thread::Builder::new()
             .name("flux-store".into())
@@ -196,6 +199,10 @@ struct State {
     pending_since: Option<Instant>,
     /// After a failed commit: when to try again, and the wait after that.
     retry: Option<(Instant, Duration)>,
+    /// Committed records' search texts, `(seq, text)`, indexed with a later commit (see
+    /// [`search`]), and since when the oldest has waited.
+    unindexed: Vec<(i64, String)>,
+    unindexed_since: Option<Instant>,
 }
 
 impl State {
@@ -286,7 +293,11 @@ impl State {
         loop {
             let calls: Vec<SqlCall> = self.calls.try_iter().collect();
             let more: Vec<StoreWrite> = self.records.try_iter().take(MAX_BATCH).collect();
-            if calls.is_empty() && more.is_empty() && self.pending.is_empty() {
+            if calls.is_empty()
+                && more.is_empty()
+                && self.pending.is_empty()
+                && self.unindexed.is_empty()
+            {
                 break;
             }
             let no_calls = calls.is_empty();
@@ -387,6 +398,10 @@ impl State {
             .flatten()
             .min()
             .map(|since| since + FLUSH_AFTER);
+        let index_due = self
+            .unindexed_since
+            .map(|since| since + search::INDEX_AFTER);
+        let due = [due, index_due].into_iter().flatten().min();
         let not_before = [
             self.retry.map(|(at, _)| at),
             self.batch.record_awaited_until(),
@@ -407,7 +422,10 @@ impl State {
         if self.batch.in_user_transaction() {
             return false;
         }
-        if self.pending.is_empty() && !self.scheduler.unsaved() && self.batch.opened_at().is_none()
+        if self.pending.is_empty()
+            && !self.scheduler.unsaved()
+            && self.batch.opened_at().is_none()
+            && self.unindexed.is_empty()
         {
             return false;
         }
@@ -435,6 +453,10 @@ impl State {
     /// transaction. Should that fail, the executions that wrote in it are told, and the
     /// records wait for the next try: a record is never dropped.
     fn flush(&mut self) {
+        if self.pending.is_empty() && !self.scheduler.unsaved() && self.batch.opened_at().is_none()
+        {
+            return self.index_texts();
+        }
         let now = now_us();
         // After failed commits, fewer records per try: a store with little room left can still
         // take some, where the whole backlog would fail again and again.
@@ -442,7 +464,7 @@ impl State {
             .retry
             .map_or(self.pending.len(), |(_, wait)| retry_chunk(wait))
             .min(self.pending.len());
-        let prepared = match prepare_writes(&self.pending[..take]) {
+        let prepared = match prepare_writes_unindexed(&self.pending[..take]) {
             Ok(prepared) => prepared,
             Err(e) => {
                 // Only a record that cannot be encoded gets here: trying again cannot help.
@@ -457,15 +479,47 @@ impl State {
         let writers: HashSet<ExecId> = self.batch.writers().collect();
         let scheduler = &mut self.scheduler;
         let records = &self.pending[..take];
+        // Earlier records' search texts go with this commit once they have waited long
+        // enough or are many (one segment of the index for all of them), or at a stop.
+        let index_now = self.stopping
+            || self.unindexed.len() >= search::INDEX_AT
+            || self
+                .unindexed_since
+                .is_some_and(|since| since.elapsed() >= search::INDEX_AFTER);
+        let unindexed = if index_now {
+            std::mem::take(&mut self.unindexed)
+        } else {
+            Vec::new()
+        };
         let result = self.batch.commit_with(|tx| {
             scheduler.before_commit(tx, records, &writers)?;
-            insert_writes(tx, &prepared, now)
+            let seqs = insert_writes(tx, &prepared, now)?;
+            search::index_later(tx, &unindexed)?;
+            Ok(seqs)
         });
         drop(prepared);
+        if index_now {
+            match &result {
+                Ok(_) => self.unindexed_since = None,
+                // Tried again with the next commit, before the texts that come after.
+                Err(_) => {
+                    let later = std::mem::replace(&mut self.unindexed, unindexed);
+                    self.unindexed.extend(later);
+                }
+            }
+        }
         match result {
             Ok(seqs) => {
                 self.retry = None;
                 let batch: Vec<StoreWrite> = self.pending.drain(..take).collect();
+                // Texts with nothing to index too: they move the progress note on, so that
+                // a restart does not read their records again.
+                for (write, seq) in batch.iter().zip(&seqs) {
+                    self.unindexed.push((*seq, search::text(&write.record)));
+                }
+                if !self.unindexed.is_empty() {
+                    self.unindexed_since.get_or_insert_with(Instant::now);
+                }
                 self.pending_since = (!self.pending.is_empty()).then(Instant::now);
                 for write in &batch {
                     self.batch.forget(write.record.id);
@@ -492,6 +546,35 @@ impl State {
                 self.batch.checkpoint_after_failure();
                 self.scheduler.undone(&mut self.batch.write_tx());
                 self.fail_lost();
+            }
+        }
+    }
+}
+
+impl State {
+    /// Commits only the search texts of records committed earlier (nothing else waits).
+    fn index_texts(&mut self) {
+        if self.unindexed.is_empty() {
+            return;
+        }
+        let unindexed = std::mem::take(&mut self.unindexed);
+        match self
+            .batch
+            .commit_with(|tx| search::index_later(tx, &unindexed))
+        {
+            Ok(()) => {
+                self.retry = None;
+                self.unindexed_since = None;
+            }
+            Err(e) => {
+                let wait = self
+                    .retry
+                    .map_or(RETRY_FIRST, |(_, wait)| (wait * 2).min(RETRY_MAX));
+                if wait < RETRY_MAX {
+                    eprintln!("warning: the store could not index records for search ({e})");
+                }
+                self.retry = Some((Instant::now() + wait, wait));
+                self.unindexed = unindexed;
             }
         }
     }

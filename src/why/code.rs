@@ -128,6 +128,7 @@ mod tests {
                 stack: None,
                 location: Some("f.ts:1".into()),
                 frames: Vec::new(),
+                source: Vec::new(),
             }),
             ..sample(Kind::Http, "f", Status::Error)
         }

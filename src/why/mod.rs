@@ -4,11 +4,13 @@
 
 mod chain;
 mod code;
+mod gather;
 mod timeout;
 mod uncaught;
 mod upstream;
 
 pub use chain::call_chain;
+pub use gather::{gather, Lookup};
 
 use serde::Serialize;
 use serde_json::Value;

@@ -1061,6 +1061,7 @@ mod tests {
             stack: None,
             location: Some("checkout.ts:3".into()),
             frames: Vec::new(),
+            source: Vec::new(),
         });
         let attrs = json!({ "sql": "SELECT * FROM orders WHERE state = $1", "params": ["x"], "rows": 1, "keys": [7] });
         record.spans = vec![Span {

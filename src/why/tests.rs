@@ -30,6 +30,7 @@ fn failed(kind: Kind, status: Status, spans: Vec<Span>) -> ExecutionRecord {
             stack: None,
             location: Some("send_welcome_email.ts:8".into()),
             frames: Vec::new(),
+            source: Vec::new(),
         }),
         spans,
         ..crate::record::sample(kind, "send_welcome_email", status)

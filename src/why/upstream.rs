@@ -211,6 +211,7 @@ mod tests {
                 stack: None,
                 location: None,
                 frames: Vec::new(),
+                source: Vec::new(),
             }),
             spans,
             ..sample(kind, "f", Status::Error)

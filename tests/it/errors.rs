@@ -177,7 +177,7 @@ fn bad_flags_and_arguments_are_usage_errors() {
         exit 2
         --- stderr
         error: --filter colour=red: unknown key
-          hint: filters: type=job|http, fn=NAME, status=ok|error|timeout, req=ID, job=ID
+          hint: filters: type=job|http, fn=NAME, status=ok|error|timeout|interrupted|cancelled, req=ID, job=ID
         "#);
     insta::assert_snapshot!(run(&project, &["tail", "--last", "1h", "--since", "10m"]), @r#"
         exit 2
@@ -383,8 +383,9 @@ fn help_of_the_main_commands() {
 
         Options:
               --filter <KEY=VALUE>  key=value, repeatable (all keys must match; `|` separates values that
-                                    may): type=job|http, fn=NAME, status=ok|error|timeout, req=ID
-                                    (executions it caused), job=ID
+                                    may): type=job|http, fn=NAME,
+                                    status=ok|error|timeout|interrupted|cancelled, req=ID (executions it
+                                    caused), job=ID
               --url <URL>           The flux server to talk to (default: the one recorded in the project's
                                     .flux/) [env: FLUX_URL]
               --format <FORMAT>     Output format [default: pretty] [possible values: pretty, json]
@@ -416,6 +417,8 @@ fn help_of_the_main_commands() {
           enqueue      Add a job for functions/<NAME>.ts
           stats        Jobs per function and state, and how long the oldest pending one has waited
           list         Jobs, most recently changed first
+          cancel       Cancel a job: a waiting one at once, a running one at its next await (or interrupted
+                       if it spins); it is not retried
           pause        Start no new attempts until resumed (running ones finish)
           resume       Start attempts again after a pause
           dead-letter  Jobs that failed every attempt

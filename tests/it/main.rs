@@ -4,6 +4,7 @@ mod architecture;
 mod bad_input;
 mod cli;
 mod conventions;
+mod dashboard_api;
 mod dev;
 mod durability;
 mod editor;

@@ -113,6 +113,7 @@ fn describe<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> ErrorInfo {
             location: text(error, "__fluxSite").or_else(|| stack::location(&frames)),
             stack,
             frames,
+            source: Vec::new(),
         };
     }
     let shown = ctx
@@ -129,5 +130,6 @@ fn describe<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> ErrorInfo {
         location: stack::location(&frames),
         stack,
         frames,
+        source: Vec::new(),
     }
 }
