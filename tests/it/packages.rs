@@ -148,7 +148,8 @@ fn hono_routes_a_request_inside_a_function() {
 #[test]
 fn jose_signs_and_verifies_hs256_and_es256_jwts_as_node_does() {
     // The tokens below were made by jose under Node 20 with the same keys and claims.
-    let result = run(r#"import { SignJWT, jwtVerify, importJWK, generateKeyPair } from 'jose'
+    let result = run(
+        r#"import { SignJWT, jwtVerify, importJWK, generateKeyPair } from 'jose'
          const secret = new TextEncoder().encode('a-string-secret-at-least-256-bits-long')
          const nodeEs256 = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1XzciLCJpYXQiOjE3NjcyMjU2MDB9.e8yd2xtn382IEfpwZ37-_IbQlccPr4P3Sszf8U8UGWlwXXEfiEWZJc1Du-3nVifMx-_9BmPm0wC4PMvvZTAJWA'
          const nodePublic = { kty: 'EC', x: 'H0aOEZ5sTDX43Kz8zGtPz1GFKewEmQ9t8vFD21YsxLA', y: 'ERx608fzvv_QJebp_Z3E6Dclur3_cwXXvmq34v5r5yw', crv: 'P-256' }
@@ -165,7 +166,8 @@ fn jose_signs_and_verifies_hs256_and_es256_jwts_as_node_does() {
            const tampered = await jwtVerify(forged, secret).then(() => 'accepted', (e) => e.code)
            const wrongKey = await jwtVerify(es, (await generateKeyPair('ES256')).publicKey).then(() => 'accepted', (e) => e.code)
            return { hs, hsBack, esBack, fromNode, tampered, wrongKey }
-         }"#);
+         }"#,
+    );
     assert_eq!(
         result,
         json!({
