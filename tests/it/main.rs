@@ -2,8 +2,10 @@
 
 mod architecture;
 mod bad_input;
+mod browser;
 mod cli;
 mod conventions;
+mod dashboard_ui;
 mod dev;
 mod durability;
 mod editor;
