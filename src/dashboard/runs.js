@@ -128,17 +128,32 @@ export function render(main) {
     state.frame = 0;
     const batch = state.pending;
     state.pending = [];
+    // A burst is drawn without the highlight: animating hundreds of rows is what would stall.
+    const highlight = batch.length < 50;
     const fragment = document.createDocumentFragment();
+    let added = 0;
     for (let i = batch.length - 1; i >= 0; i--) {
       const r = batch[i];
       if (state.ids.has(r.id)) continue;
       state.ids.add(r.id);
-      fragment.append(row(r, true));
+      fragment.append(row(r, highlight));
+      added += 1;
     }
-    body.prepend(fragment);
+    if (added >= MAX_ROWS) {
+      // The whole list is new: replace it at once rather than trim it row by row.
+      for (const tr of body.children) state.ids.delete(tr.dataset.id);
+      body.replaceChildren(fragment);
+    } else {
+      body.prepend(fragment);
+    }
+    let trimmed = added >= MAX_ROWS && body.children.length > 0;
     while (body.children.length > MAX_ROWS) {
       state.ids.delete(body.lastElementChild.dataset.id);
       body.lastElementChild.remove();
+      trimmed = true;
+    }
+    if (trimmed) {
+      // Older pages would no longer follow on from what is shown.
       state.trimmed = true;
       more.hidden = true;
     }

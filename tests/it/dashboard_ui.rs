@@ -457,3 +457,40 @@ fn the_login_answers_with_a_session_cookie_only_for_the_right_token() {
     assert_eq!(with_cookie(Some("same-origin")), 200);
     assert_ne!(with_cookie(Some("same-site")), 200);
 }
+
+#[test]
+fn a_burst_of_runs_keeps_the_list_responsive_and_bounded() {
+    let project = Project::with_files(&[(
+        "functions/noop.ts",
+        "export default async function handler(job: FluxJob, ctx: FluxContext) {}\n",
+    )]);
+    let server = project.start();
+    let mut browser = Browser::start();
+    open_runs(&mut browser, &server, "");
+    // The page notes the longest time between two frames while the burst is drawn.
+    browser.eval(
+        "(() => { window.longest = 0; let last = performance.now(); \
+         const tick = (now) => { window.longest = Math.max(window.longest, now - last); last = now; requestAnimationFrame(tick); }; \
+         requestAnimationFrame(tick); })()",
+    );
+    let jobs: Vec<Value> = (0..3000)
+        .map(|i| json!({ "name": "noop", "data": { "i": i } }))
+        .collect();
+    server.enqueue(&Value::Array(jobs));
+    wait_for(
+        "the 3,000 jobs to run",
+        crate::support::BULK_DEADLINE,
+        || {
+            let stats = server.get("/_flux/api/queue/stats").json();
+            (stats["stats"][0]["done"] == json!(3000)).then_some(())
+        },
+    );
+    // The list holds the newest 1,000 runs, and the page kept drawing frames throughout.
+    browser.wait_until(
+        "the list to fill to its bound",
+        "document.querySelectorAll('#runs tbody tr').length === 1000",
+    );
+    let longest = browser.eval("window.longest").as_f64().unwrap_or(f64::MAX);
+    eprintln!("longest frame gap {longest} ms");
+    assert!(longest < 1000.0, "a frame took {longest} ms");
+}
