@@ -93,7 +93,8 @@ function chart(title, cells, start, big) {
   const ticks = [];
   for (const ago of [60, 45, 30, 15, 0]) {
     const x = left + (MINUTES - 1 - Math.min(ago, MINUTES - 1)) * slot + slot / 2;
-    ticks.push(svg('text', { x, y: height - 4, class: 'tick', 'text-anchor': 'middle' }, ago ? `-${ago}m` : 'now'));
+    // The last label ends at the right edge instead of running past it.
+    ticks.push(svg('text', { x: ago ? x : width, y: height - 4, class: 'tick', 'text-anchor': ago ? 'middle' : 'end' }, ago ? `-${ago}m` : 'now'));
   }
   return h('figure', { class: 'chart', 'data-fn': title },
     h('figcaption', {}, h('strong', {}, title), ` · ${runs} runs, `, h('span', { class: failures ? 'error-text' : '' }, `${failures} failed`)),

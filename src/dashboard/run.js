@@ -189,9 +189,30 @@ function errorBlock(e) {
     h('p', { class: 'error-title' }, h('strong', {}, `${e.name}: `), e.message),
     e.location ? h('p', {}, 'at ', h('span', { class: 'location' }, e.location)) : null,
     // Source lines come with the record when the server has them: the failing line marked.
-    source ? h('pre', { class: 'source' }, source.map((l) => h('div', { class: l.current ? 'current' : null }, `${String(l.line).padStart(4)}  ${l.text}`))) : null,
+    source ? h('pre', { class: 'source' }, source.map((l) => h('div', { class: l.current ? 'current' : null }, `${String(l.line).padStart(4)}  ${l.text}`))) : currentSource(e.location),
     e.frames?.length ? h('ul', { class: 'frames' }, e.frames.map((f) => h('li', { class: f.package ? 'muted' : null }, `${f.function || '<anonymous>'} `, h('span', { class: 'location' }, `${f.file}:${f.line}${f.column ? `:${f.column}` : ''}`)))) : null,
   ];
+}
+
+/** The lines around `file.ts:line` in the function's source as it is now, filled in once read. */
+function currentSource(location) {
+  const match = /^(.+):(\d+)$/.exec(location || '');
+  if (!match) return null;
+  const [, file, at] = match;
+  const line = Number(at);
+  const box = h('div', { class: 'source-box' });
+  fetch(`/_flux/source/${file.split('/').map(encodeURIComponent).join('/')}`, { credentials: 'same-origin' })
+    .then((r) => (r.ok ? r.text() : null))
+    .then((text) => {
+      if (text === null) return;
+      const lines = text.split('\n');
+      const from = Math.max(1, line - 3);
+      const to = Math.min(lines.length, line + 3);
+      const shown = [];
+      for (let n = from; n <= to; n++) shown.push(h('div', { class: n === line ? 'current' : null }, `${String(n).padStart(4)}  ${lines[n - 1]}`));
+      box.replaceChildren(h('pre', { class: 'source' }, shown), h('p', { class: 'muted' }, `${file} as it is now`));
+    }, () => {});
+  return box;
 }
 
 function errorSection(r) {

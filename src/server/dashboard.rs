@@ -86,6 +86,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/_flux/assets/{file}", get(asset))
         .route("/_flux/login", post(login))
         .route("/_flux/email/{id}", get(email_html))
+        .route("/_flux/source/{*file}", get(source))
 }
 
 /// Paths the guard lets through without the token: the page (it shows the token form when
@@ -254,6 +255,45 @@ async fn email_html(State(state): State<Arc<AppState>>, Path(raw): Path<String>)
             response
         }
         Err(error) => error.into_response(),
+    }
+}
+
+/// The largest source file shown beside an error.
+const MAX_SOURCE: u64 = 1 << 20;
+
+/// `GET /_flux/source/<file>`: a function's source file as it is now (`file` as an error's
+/// location names it, under `functions/`), for the lines around an error. Only script files,
+/// only under `functions/`, symbolic links included.
+async fn source(State(state): State<Arc<AppState>>, Path(file): Path<String>) -> Response {
+    let functions = state.shared.layout.functions_dir();
+    let relative = std::path::PathBuf::from(&file);
+    let plain = relative
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    let script = relative
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["ts", "tsx", "js", "jsx", "mjs", "mts", "cjs", "cts"].contains(&e));
+    if !plain || !script {
+        return error(StatusCode::NOT_FOUND, format!("no function source {file}"));
+    }
+    let read = tokio::task::spawn_blocking(move || -> Option<String> {
+        let root = functions.canonicalize().ok()?;
+        let path = functions.join(&relative).canonicalize().ok()?;
+        if !path.starts_with(&root) || path.metadata().ok()?.len() > MAX_SOURCE {
+            return None;
+        }
+        std::fs::read_to_string(path).ok()
+    })
+    .await;
+    match read {
+        Ok(Some(text)) => {
+            let mut response =
+                ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response();
+            secure_headers(response.headers_mut(), PAGE_CSP);
+            response
+        }
+        _ => error(StatusCode::NOT_FOUND, format!("no function source {file}")),
     }
 }
 

@@ -128,6 +128,12 @@ fn filtering_to_errors_leaves_only_failed_runs() {
         text.as_str().is_some_and(|t| t.contains("card declined")),
         "{text}"
     );
+    // The failed run shows its error with the lines around it in the function's source.
+    browser.click("#runs tbody tr .id a");
+    browser.wait_until(
+        "the error's source line",
+        "document.querySelector('#error .source .current')?.textContent.includes(\"throw new Error('card declined')\")",
+    );
     // The filter is in the address: opening it again shows the same runs.
     open_runs(&mut browser, &server, "?status=error");
     browser.wait_until(
@@ -394,6 +400,19 @@ fn the_dashboards_files_carry_their_type_csp_and_etag() {
     );
     assert_eq!(again.status, 304);
     assert_eq!(server.get("/_flux/assets/nope.js").status, 404);
+
+    // A function's source, for the lines around an error; nothing outside functions/.
+    let source = server.get("/_flux/source/create_user.ts");
+    assert_eq!(source.status, 200);
+    assert!(source.body.contains("ctx.db.insert"), "{}", source.body);
+    for outside in [
+        "/_flux/source/%2E%2E/flux.config.ts",
+        "/_flux/source/..%2F..%2Fetc%2Fpasswd",
+        "/_flux/source/%2Fetc%2Fpasswd",
+        "/_flux/source/create_user.ts.map",
+    ] {
+        assert_eq!(server.get(outside).status, 404, "{outside}");
+    }
 
     // An email's HTML is its own sandboxed document: no script runs in it.
     let created = server.post_json("/create_user", r#"{"email":"c@example.com","name":"C"}"#);
