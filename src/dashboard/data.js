@@ -47,7 +47,7 @@ function pkText(pk) {
 function change(c) {
   const columns = [...new Set([...Object.keys(c.before || {}), ...Object.keys(c.after || {})])];
   const changed = columns.filter((k) => JSON.stringify((c.before || {})[k]) !== JSON.stringify((c.after || {})[k]));
-  return h('li', { class: `op-${c.op}` },
+  return h('li', { 'data-op': c.op },
     h('div', { class: 'when', title: iso(c.at_us) }, time(c.at_us)),
     h('div', {},
       h('p', {}, h('span', { class: `badge op-${c.op}` }, c.op), ' ',
