@@ -91,6 +91,23 @@ fn a_new_run_appears_live_and_opens_as_a_waterfall() {
         "[...document.querySelectorAll('.span-bar')].every(b => b.style.width.endsWith('%') && b.offsetWidth > 0)",
     );
     assert_eq!(placed, json!(true));
+
+    // The welcome email the job sent, in a sandboxed frame the page cannot reach into.
+    browser.goto(&format!("{}/_flux/#/emails", server.url));
+    let frame = browser.wait_until(
+        "the email's frame",
+        "(() => { const f = document.querySelector('iframe.email-frame');          return f && f.hasAttribute('sandbox') && f.getAttribute('sandbox') === '' && f.getAttribute('src'); })()",
+    );
+    assert!(
+        frame
+            .as_str()
+            .is_some_and(|src| src.starts_with("/_flux/email/")),
+        "{frame}"
+    );
+    browser.wait_until(
+        "the frame to load, as another origin",
+        "(() => { const f = document.querySelector('iframe.email-frame');          try { return f.contentWindow.length === 0 && f.contentDocument === null; } catch (e) { return true; } })()",
+    );
 }
 
 #[test]
@@ -244,6 +261,19 @@ fn beyond_loopback_the_token_form_sets_an_httponly_cookie_and_the_api_answers() 
     assert_eq!(
         browser.eval("fetch('/_flux/api/queue/stats').then(r => r.status)"),
         json!(200)
+    );
+    // The live list's websocket is let in by the cookie too.
+    browser.wait_until(
+        "the live feed",
+        "document.querySelector('#live').classList.contains('on')",
+    );
+    let created = server.post_json("/create_user", r#"{"email":"f@example.com"}"#);
+    browser.wait_until(
+        "the new run, live",
+        &format!(
+            "!!document.querySelector('{}')",
+            row_selector(&created.request_id())
+        ),
     );
     // Without the cookie (the CLI, a script) the token is still needed.
     assert_eq!(server.get("/_flux/api/queue/stats").status, 401);
