@@ -55,6 +55,7 @@ function links(r, job) {
   if (l.enqueued_by) items.push(h('li', {}, 'enqueued by ', idLink(l.enqueued_by)));
   else if (r.input?.enqueuedBy) items.push(h('li', {}, 'enqueued by ', idLink(r.input.enqueuedBy)));
   if (l.previous_attempt) items.push(h('li', {}, 'previous attempt ', idLink(l.previous_attempt)));
+  if (l.replay_of) items.push(h('li', {}, 'replay of the dead attempt ', idLink(l.replay_of), l.edited_data ? h('span', { class: 'badge status-interrupted' }, 'edited payload') : ''));
   if (job?.attempts?.length) {
     items.push(h('li', {}, 'attempts ', h('ol', { class: 'attempts' }, job.attempts.map((a) =>
       h('li', { class: a.id === r.id ? 'current' : null }, idLink(a.id), ' ', statusBadge(a.status), ' ', duration(a.duration_us), a.error ? h('span', { class: 'error-text' }, ` ${a.error}`) : '')))));

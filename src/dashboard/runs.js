@@ -11,7 +11,7 @@ const STATUSES = ['', 'ok', 'error', 'timeout', 'interrupted', 'cancelled'];
 
 export function render(main) {
   const filters = { type: '', fn: '', status: '', range: '', q: '', ...hashParams() };
-  const state = { next: null, ids: new Set(), pending: [], frame: 0, socket: null, lastSeq: null, closed: false, retry: 0, localSearch: false, trimmed: false };
+  const state = { next: null, ids: new Set(), pending: [], frame: 0, socket: null, lastSeq: null, closed: false, retry: 0, localSearch: false, trimmed: false, generation: 0, since: null };
 
   const field = (name, control) => h('label', {}, name, control);
   const select = (name, options) => h('select', { name },
@@ -75,7 +75,7 @@ export function render(main) {
   }
 
   /** The text a live summary can be searched by when the server cannot search for us. */
-  const matchesLocally = (r) => !filters.q || [r.function, r.path, r.error, r.method].join(' ').toLowerCase().includes(filters.q.toLowerCase());
+  const matchesLocally = (r) => !filters.q || !state.localSearch || [r.function, r.path, r.error, r.method].join(' ').toLowerCase().includes(filters.q.toLowerCase());
 
   let loading = 0;
   async function load(older) {
@@ -164,6 +164,8 @@ export function render(main) {
   function connect() {
     if (state.closed) return;
     const p = { type: filters.type, fn: filters.fn, status: filters.status };
+    // A server that searches the list also searches the feed; else the feed is matched here.
+    if (filters.q && !state.localSearch) p.q = filters.q;
     // After a reconnect (flux dev restarted, the network blinked) the tail replays from the
     // last event seen, so nothing committed meanwhile is missed.
     if (state.lastSeq !== null) p.after = state.lastSeq;
@@ -201,8 +203,11 @@ export function render(main) {
     state.since = null;
     body.replaceChildren();
     if (state.socket) { state.socket.onclose = null; state.socket.close(); }
-    load(false);
-    connect();
+    // The feed starts a little before the list was read (the overlap is dropped by id), and
+    // only once the list said whether the server searches.
+    state.since = new Date(Date.now() - 2000).toISOString();
+    const generation = ++state.generation;
+    load(false).finally(() => { if (generation === state.generation && !state.closed) connect(); });
   }
 
   reset();

@@ -93,6 +93,9 @@ fn a_new_run_appears_live_and_opens_as_a_waterfall() {
     assert_eq!(placed, json!(true));
 
     // The welcome email the job sent, in a sandboxed frame the page cannot reach into.
+    wait_for("the welcome email", DEADLINE, || {
+        server.get("/_flux/api/emails").json()["emails"][0]["id"].as_i64()
+    });
     browser.goto(&format!("{}/_flux/#/emails", server.url));
     let frame = browser.wait_until(
         "the email's frame",
