@@ -24,12 +24,12 @@ async function load(id) {
     links(record, job),
     waterfall(record),
     errorSection(record),
+    why(record),
     changes(record),
     sql(record),
     fetches(record),
     consoleLines(record),
     uncaught(record),
-    why(record),
     io(record),
   ].filter(Boolean);
 }
