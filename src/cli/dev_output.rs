@@ -147,7 +147,8 @@ fn dropped_note(missed: u64) -> String {
     )
 }
 
-/// What `flux dev` shows once it listens: where, what it serves, where it keeps records.
+/// What `flux dev` shows once it listens: where, the dashboard, what it serves, where it keeps
+/// records.
 pub fn print_banner(
     layout: &Layout,
     url: &str,
@@ -159,6 +160,7 @@ pub fn print_banner(
     eprintln!("flux dev {}", env!("CARGO_PKG_VERSION"));
     eprintln!("  project    {}", layout.root.display());
     eprintln!("  listening  {url}");
+    eprintln!("  dashboard  {url}/_flux/");
     if functions.functions.is_empty() {
         eprintln!("  functions  none yet: add functions/<name>.ts");
     }

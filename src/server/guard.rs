@@ -1,5 +1,6 @@
 //! Who may use `/_flux/`: the right `Host` (no DNS rebinding), no other web page's `Origin`
-//! (no cross-site requests), and the token when the server has one.
+//! (no cross-site requests), and the token when the server has one (or the dashboard's
+//! session cookie, `dashboard.rs`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -39,7 +40,13 @@ pub async fn guard_api(
         return error(StatusCode::FORBIDDEN, refusal);
     }
     if let Some(expected) = &state.token {
-        if !token_matches(request.headers(), expected) {
+        // The dashboard's page, code and token form are no secret; its session cookie stands
+        // for the token on same-origin requests.
+        let path = request.uri().path();
+        if !super::dashboard::is_public(path)
+            && !token_matches(request.headers(), expected)
+            && !super::dashboard::session_matches(request.headers(), expected)
+        {
             return error(
                 StatusCode::UNAUTHORIZED,
                 "unauthorised: this flux server needs its token (Authorization: Bearer …)",

@@ -1,6 +1,8 @@
-//! HTTP: every function at `/<name>`, and the read API under `/_flux/api/`.
+//! HTTP: every function at `/<name>`, the read API under `/_flux/api/`, and the dashboard at
+//! `/_flux/`.
 
 mod api;
+mod dashboard;
 mod email_api;
 pub use email_api::MAX_LIMIT as MAX_EMAILS_LISTED;
 mod guard;
@@ -89,6 +91,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/_flux/api/dead-letter/{prefix}/replay",
             post(queue_api::replay),
         )
+        .merge(dashboard::routes())
         .route("/_flux/{*rest}", axum::routing::any(api::unknown))
         .fallback(invoke)
         .layer(axum::middleware::from_fn_with_state(

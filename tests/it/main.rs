@@ -2,9 +2,11 @@
 
 mod architecture;
 mod bad_input;
+mod browser;
 mod cli;
 mod conventions;
 mod dashboard_api;
+mod dashboard_ui;
 mod dev;
 mod durability;
 mod editor;

@@ -1,0 +1,39 @@
+// The dashboard: hash routes (#/runs, #/run/<id>, #/queue, #/data/<table>, #/emails,
+// #/charts), each a module that draws into <main> and returns what stops it.
+import * as runs from './runs.js';
+import * as run from './run.js';
+import * as queue from './queue.js';
+import * as data from './data.js';
+import * as emails from './emails.js';
+import * as charts from './charts.js';
+import { failure } from './util.js';
+
+const pages = { runs, run, queue, data, emails, charts };
+let stop = null;
+let current = '';
+
+function route() {
+  const [path] = location.hash.replace(/^#\/?/, '').split('?');
+  const [name, ...rest] = path.split('/');
+  const page = pages[name] ? name : 'runs';
+  const key = `${page}/${rest.join('/')}`;
+  // A page that only changed its own filters (replaceState) is not drawn again.
+  if (key === current && stop) return;
+  current = key;
+  if (stop) stop();
+  stop = null;
+  for (const link of document.querySelectorAll('nav a')) {
+    link.classList.toggle('active', link.dataset.page === (page === 'run' ? 'runs' : page));
+  }
+  const main = document.getElementById('main');
+  main.replaceChildren();
+  document.title = `flux · ${page}`;
+  try {
+    stop = pages[page].render(main, decodeURIComponent(rest.join('/'))) || null;
+  } catch (error) {
+    main.append(failure(error));
+  }
+}
+
+window.addEventListener('hashchange', route);
+route();

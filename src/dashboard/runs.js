@@ -1,0 +1,220 @@
+// Runs: the records, newest first, filtered by the server, paged by its cursor, and kept
+// live by the tail websocket (resumed by seq after a reconnect, drawn once per frame).
+import { get, tailUrl, unsupported } from './api.js';
+import { h, idLink, time, iso, duration, statusBadge, hashParams, setHashParams, failure } from './util.js';
+
+const PAGE = 50;
+/** Rows kept on screen: past this the oldest go (a burst of 1,000 runs/s stays drawable). */
+const MAX_ROWS = 1000;
+const RANGES = { '': 'any time', '15m': 'last 15 minutes', '1h': 'last hour', '24h': 'last day', '7d': 'last 7 days' };
+const STATUSES = ['', 'ok', 'error', 'timeout', 'interrupted', 'cancelled'];
+
+export function render(main) {
+  const filters = { type: '', fn: '', status: '', range: '', q: '', ...hashParams() };
+  const state = { next: null, ids: new Set(), pending: [], frame: 0, socket: null, lastSeq: null, closed: false, retry: 0, localSearch: false, trimmed: false, generation: 0, since: null };
+
+  const field = (name, control) => h('label', {}, name, control);
+  const select = (name, options) => h('select', { name },
+    ...Object.entries(options).map(([v, label]) => h('option', { value: v, selected: filters[name] === v }, label)));
+  const form = h('form', { class: 'filters', id: 'run-filters' },
+    field('Type', select('type', { '': 'all', http: 'http', job: 'job' })),
+    field('Function', h('input', { name: 'fn', value: filters.fn, placeholder: 'any', list: 'functions', size: 14 })),
+    field('Status', select('status', Object.fromEntries(STATUSES.map((s) => [s, s || 'any'])))),
+    field('Time', select('range', RANGES)),
+    field('Search', h('input', { name: 'q', type: 'search', value: filters.q, placeholder: 'inputs, errors, console', size: 24 })),
+    h('datalist', { id: 'functions' }),
+  );
+  const note = h('p', { class: 'note muted' });
+  const body = h('tbody');
+  const table = h('table', { class: 'runs', id: 'runs' },
+    h('thead', {}, h('tr', {}, ['Time', 'Id', 'Type', 'Function', 'Detail', 'Status', 'Duration', 'Error'].map((t) => h('th', {}, t)))),
+    body);
+  const more = h('button', { type: 'button', class: 'more', hidden: true, onclick: () => load(true) }, 'Older runs');
+  main.append(h('h1', {}, 'Runs'), form, note, table, more);
+
+  let debounce = 0;
+  const changed = () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      for (const key of Object.keys(filters)) filters[key] = (form.elements[key]?.value || '').trim();
+      setHashParams('runs', filters);
+      reset();
+    }, 200);
+  };
+  form.addEventListener('input', changed);
+  form.addEventListener('submit', (e) => { e.preventDefault(); changed(); });
+
+  const functions = new Set();
+  const noteFunction = (name) => {
+    if (!name || functions.has(name)) return;
+    functions.add(name);
+    document.getElementById('functions')?.append(h('option', { value: name }));
+  };
+
+  function row(r, fresh) {
+    noteFunction(r.function);
+    const detail = r.kind === 'http'
+      ? `${r.method || ''} ${r.path || ''}${r.http_status ? ` → ${r.http_status}` : ''}`
+      : `attempt ${r.attempt ?? '?'}/${r.max_attempts ?? '?'}`;
+    const status = r.status === 'ok' && r.uncaught ? statusBadge('ok', '(uncaught)') : statusBadge(r.status);
+    return h('tr', { 'data-id': r.id, 'data-status': r.status, class: fresh ? 'fresh' : null, onclick: (e) => { if (!e.target.closest('a,button')) location.hash = `#/run/${r.id}`; } },
+      h('td', { title: iso(r.started_at_us), class: 'nowrap' }, time(r.started_at_us)),
+      h('td', {}, idLink(r.id)),
+      h('td', {}, r.kind),
+      h('td', {}, h('a', { href: `#/runs?fn=${encodeURIComponent(r.function)}` }, r.function)),
+      h('td', { class: 'mono' }, detail),
+      h('td', {}, status),
+      h('td', { class: 'num' }, duration(r.duration_us)),
+      h('td', { class: 'error-text', title: r.error || '' }, r.error || ''));
+  }
+
+  function params() {
+    const p = { limit: PAGE, type: filters.type, fn: filters.fn, status: filters.status, since: filters.range };
+    if (filters.q && !state.localSearch) p.q = filters.q;
+    return p;
+  }
+
+  /** The text a live summary can be searched by when the server cannot search for us. */
+  const matchesLocally = (r) => !filters.q || !state.localSearch || [r.function, r.path, r.error, r.method].join(' ').toLowerCase().includes(filters.q.toLowerCase());
+
+  let loading = 0;
+  async function load(older) {
+    const token = ++loading;
+    const p = params();
+    if (older && state.next) p.before = state.next;
+    if (state.localSearch) p.limit = 1000;
+    more.disabled = true;
+    try {
+      let answer;
+      try {
+        answer = await get('records', p);
+      } catch (error) {
+        if (p.q && unsupported(error)) {
+          // This flux cannot search yet: search the newest runs here instead.
+          state.localSearch = true;
+          return load(older);
+        }
+        throw error;
+      }
+      if (token !== loading) return;
+      let records = answer.records || [];
+      if (state.localSearch) records = records.filter(matchesLocally);
+      const rows = records.filter((r) => !state.ids.has(r.id));
+      for (const r of rows) state.ids.add(r.id);
+      body.append(...rows.map((r) => row(r, false)));
+      state.next = answer.next || null;
+      more.hidden = !state.next || state.trimmed;
+      note.textContent = state.localSearch
+        ? 'This flux cannot search on the server: the newest 1,000 runs are searched here, by function, path and error.'
+        : '';
+      if (!body.children.length) note.textContent = 'No runs match these filters yet: they appear here as they happen.';
+    } catch (error) {
+      note.replaceChildren(failure(error));
+    } finally {
+      more.disabled = false;
+    }
+  }
+
+  // Live: events are queued and drawn once per frame, however fast they come.
+  function enqueue(event) {
+    const r = event.record;
+    if (!r || state.ids.has(r.id) || !matchesLocally(r)) return;
+    state.pending.push(r);
+    if (state.pending.length > MAX_ROWS) state.pending.splice(0, state.pending.length - MAX_ROWS);
+    if (!state.frame) state.frame = requestAnimationFrame(flush);
+  }
+
+  function flush() {
+    state.frame = 0;
+    const batch = state.pending;
+    state.pending = [];
+    // A burst is drawn without the highlight: animating hundreds of rows is what would stall.
+    const highlight = batch.length < 50;
+    const fragment = document.createDocumentFragment();
+    let added = 0;
+    for (let i = batch.length - 1; i >= 0; i--) {
+      const r = batch[i];
+      if (state.ids.has(r.id)) continue;
+      state.ids.add(r.id);
+      fragment.append(row(r, highlight));
+      added += 1;
+    }
+    if (added >= MAX_ROWS) {
+      // The whole list is new: replace it at once rather than trim it row by row.
+      for (const tr of body.children) state.ids.delete(tr.dataset.id);
+      body.replaceChildren(fragment);
+    } else {
+      body.prepend(fragment);
+    }
+    let trimmed = added >= MAX_ROWS && body.children.length > 0;
+    while (body.children.length > MAX_ROWS) {
+      state.ids.delete(body.lastElementChild.dataset.id);
+      body.lastElementChild.remove();
+      trimmed = true;
+    }
+    if (trimmed) {
+      // Older pages would no longer follow on from what is shown.
+      state.trimmed = true;
+      more.hidden = true;
+    }
+    if (body.children.length && note.textContent.startsWith('No runs')) note.textContent = '';
+  }
+
+  const live = document.getElementById('live');
+  function connect() {
+    if (state.closed) return;
+    const p = { type: filters.type, fn: filters.fn, status: filters.status };
+    // A server that searches the list also searches the feed; else the feed is matched here.
+    if (filters.q && !state.localSearch) p.q = filters.q;
+    // After a reconnect (flux dev restarted, the network blinked) the tail replays from the
+    // last event seen, so nothing committed meanwhile is missed.
+    if (state.lastSeq !== null) p.after = state.lastSeq;
+    else if (state.since) p.since = state.since;
+    const socket = new WebSocket(tailUrl(p));
+    state.socket = socket;
+    socket.onopen = () => { state.retry = 0; live.textContent = '● live'; live.className = 'live on'; };
+    socket.onmessage = (message) => {
+      let event;
+      try { event = JSON.parse(message.data); } catch { return; }
+      if (typeof event.seq === 'number') {
+        state.lastSeq = Math.max(state.lastSeq ?? 0, event.seq);
+        enqueue(event);
+      } else if (event.missed) {
+        note.textContent = `${event.missed} runs arrived faster than they could be sent here: reload to see them all.`;
+      }
+    };
+    socket.onclose = () => {
+      if (state.closed) return;
+      live.textContent = '○ reconnecting…';
+      live.className = 'live off';
+      if (state.lastSeq === null && !state.since) state.since = new Date().toISOString();
+      state.retry = Math.min(state.retry + 1, 8);
+      setTimeout(connect, Math.min(2000, 100 * 2 ** state.retry));
+    };
+  }
+
+  function reset() {
+    state.ids.clear();
+    state.pending = [];
+    state.next = null;
+    state.trimmed = false;
+    state.localSearch = false;
+    state.lastSeq = null;
+    state.since = null;
+    body.replaceChildren();
+    if (state.socket) { state.socket.onclose = null; state.socket.close(); }
+    // The feed starts a little before the list was read (the overlap is dropped by id), and
+    // only once the list said whether the server searches.
+    state.since = new Date(Date.now() - 2000).toISOString();
+    const generation = ++state.generation;
+    load(false).finally(() => { if (generation === state.generation && !state.closed) connect(); });
+  }
+
+  reset();
+  return () => {
+    state.closed = true;
+    cancelAnimationFrame(state.frame);
+    if (state.socket) { state.socket.onclose = null; state.socket.close(); }
+    live.textContent = '';
+  };
+}
