@@ -1,0 +1,193 @@
+//! The dashboard's flows on the API's newer endpoints (search, cancel, bulk replay, replay
+//! with an edited payload, per-minute stats), in headless Chromium against a real `flux dev`.
+
+use serde_json::json;
+
+use crate::browser::Browser;
+use crate::support::{wait_for, Project, Server, DEADLINE};
+
+/// `charge` fails unless its data say `ok`, dead after one attempt; `spin` waits forever.
+fn project() -> Project {
+    let project = Project::example();
+    project.write(
+        "functions/charge.ts",
+        "export default async function handler(job: FluxJob<{ ok?: boolean }>, ctx: FluxContext) {\n\
+         \x20 console.log('charging', JSON.stringify(job.data))\n\
+         \x20 if (!job.data.ok) throw new Error('card declined')\n\
+         }\n",
+    );
+    project.write(
+        "functions/spin.ts",
+        "export default async function handler(job: FluxJob, ctx: FluxContext) {\n\
+         \x20 for (;;) await new Promise((resolve) => setTimeout(resolve, 20))\n\
+         }\n",
+    );
+    project.write(
+        "flux.config.ts",
+        "export default { workers: { charge: { maxAttempts: 1 }, spin: { maxAttempts: 1 } } }\n",
+    );
+    project
+}
+
+fn enqueue_charge(server: &Server, data: serde_json::Value) -> String {
+    let reply = server.enqueue(&json!({ "name": "charge", "data": data }));
+    reply.json()["jobs"][0]["id"]
+        .as_str()
+        .expect("job id")
+        .to_string()
+}
+
+fn wait_dead(server: &Server, job_id: &str) {
+    wait_for("the job in the dead-letter queue", DEADLINE, || {
+        let dead = server.get("/_flux/api/dead-letter").json();
+        dead["dead"]
+            .as_array()?
+            .iter()
+            .any(|d| d["job_id"] == job_id)
+            .then_some(())
+    });
+}
+
+#[test]
+fn a_text_search_finds_runs_by_their_input_in_the_list_and_live() {
+    let project = project();
+    let server = project.start();
+    let first = enqueue_charge(&server, json!({ "customer": "zed-1234" }));
+    wait_dead(&server, &first);
+    assert_eq!(
+        server
+            .post_json("/create_user", r#"{"email":"a@example.com"}"#)
+            .status,
+        201
+    );
+    let mut browser = Browser::start();
+    browser.goto(&format!("{}/_flux/#/runs?q=zed-1234", server.url));
+    browser.wait_until(
+        "the one run whose input has the text",
+        "document.querySelectorAll('#runs tbody tr').length === 1 \
+         && document.querySelector('#runs tbody tr').innerText.includes('charge') \
+         && document.querySelector('#live').classList.contains('on')",
+    );
+    // The search is the server's, not the page's stand-in.
+    let note = browser.eval("document.querySelector('.note').textContent");
+    assert_eq!(note, json!(""));
+    // A new matching run appears live; one that does not match stays out.
+    let second = enqueue_charge(&server, json!({ "customer": "zed-1234", "ok": true }));
+    assert_eq!(
+        server
+            .post_json("/create_user", r#"{"email":"b@example.com"}"#)
+            .status,
+        201
+    );
+    let attempt = wait_for("the second charge's attempt", DEADLINE, || {
+        let job = server.get(&format!("/_flux/api/jobs/{second}")).json();
+        job["attempts"][0]["id"].as_str().map(String::from)
+    });
+    browser.wait_until(
+        "the matching run, live",
+        &format!("!!document.querySelector('#runs tr[data-id=\"{attempt}\"]')"),
+    );
+    let rows = browser.eval("document.querySelectorAll('#runs tbody tr').length");
+    assert_eq!(rows, json!(2));
+}
+
+#[test]
+fn a_dead_letter_replays_with_an_edited_payload_and_succeeds() {
+    let project = project();
+    let server = project.start();
+    let job = enqueue_charge(&server, json!({ "amount": 5 }));
+    wait_dead(&server, &job);
+    let mut browser = Browser::start();
+    browser.goto(&format!("{}/_flux/#/queue", server.url));
+    browser.click(&format!("#dead-letter tr[data-job=\"{job}\"] button.edit"));
+    browser.wait_until(
+        "the payload in the editor",
+        "document.querySelector('#replay-data')?.value.includes('\"amount\": 5')",
+    );
+    browser.eval(
+        "document.querySelector('#replay-data').value = JSON.stringify({ amount: 5, ok: true })",
+    );
+    browser.click("#replay-edited");
+    let attempt = browser.wait_until(
+        "the replay's confirmation",
+        "document.querySelector('#queue-message')?.innerText.startsWith('Replayed with the edited payload') \
+         && document.querySelector('#queue-message .id a')?.title",
+    );
+    let attempt = attempt.as_str().expect("attempt id").to_string();
+    browser.goto(&format!("{}/_flux/#/run/{attempt}", server.url));
+    browser.wait_until(
+        "the new attempt, ok, marked as an edited replay",
+        "document.querySelector('.run-header .badge')?.textContent === 'ok' \
+         && document.querySelector('.links')?.innerText.includes('edited payload')",
+    );
+}
+
+#[test]
+fn selected_dead_letters_replay_together() {
+    let project = project();
+    let server = project.start();
+    let jobs = [
+        enqueue_charge(&server, json!({ "n": 1 })),
+        enqueue_charge(&server, json!({ "n": 2 })),
+    ];
+    for job in &jobs {
+        wait_dead(&server, job);
+    }
+    let mut browser = Browser::start();
+    browser.goto(&format!("{}/_flux/#/queue", server.url));
+    for job in &jobs {
+        browser.click(&format!(
+            "#dead-letter tr[data-job=\"{job}\"] input[type=checkbox]"
+        ));
+    }
+    browser.click("#replay-selected");
+    browser.wait_until(
+        "both replayed",
+        "document.querySelector('#queue-message')?.innerText.startsWith('Replayed 2 jobs')",
+    );
+    for job in &jobs {
+        wait_for("the replayed job's second attempt", DEADLINE, || {
+            let detail = server.get(&format!("/_flux/api/jobs/{job}")).json();
+            (detail["attempts"].as_array()?.len() == 2).then_some(())
+        });
+    }
+}
+
+#[test]
+fn a_running_job_is_cancelled_from_the_queue_page() {
+    let project = project();
+    let server = project.start();
+    let reply = server.enqueue(&json!({ "name": "spin", "data": {} }));
+    let job = reply.json()["jobs"][0]["id"]
+        .as_str()
+        .expect("job id")
+        .to_string();
+    let mut browser = Browser::start();
+    browser.goto(&format!("{}/_flux/#/queue", server.url));
+    browser.click(&format!("#running tr[data-job=\"{job}\"] button.danger"));
+    browser.wait_until(
+        "the cancellation's confirmation",
+        "document.querySelector('#queue-message')?.innerText.includes('cancelled')",
+    );
+    wait_for("the attempt recorded as cancelled", DEADLINE, || {
+        let detail = server.get(&format!("/_flux/api/jobs/{job}")).json();
+        (detail["attempts"][0]["status"] == "cancelled").then_some(())
+    });
+}
+
+#[test]
+fn the_charts_draw_the_servers_minutes() {
+    let project = project();
+    let server = project.start();
+    let job = enqueue_charge(&server, json!({}));
+    wait_dead(&server, &job);
+    let mut browser = Browser::start();
+    browser.goto(&format!("{}/_flux/#/charts", server.url));
+    browser.wait_until(
+        "a chart for charge with its failure",
+        "document.querySelector('figure[data-fn=charge]')?.innerText.includes('1 failed') \
+         && document.querySelectorAll('figure[data-fn=charge] rect.bar-failures').length === 1",
+    );
+    let note = browser.eval("document.querySelector('main p.muted').textContent");
+    assert_eq!(note, json!(""), "the page counted by itself");
+}
