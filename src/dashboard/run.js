@@ -14,8 +14,22 @@ export function render(main, id) {
   return () => { alive = false; };
 }
 
+// A job just enqueued or replayed has no record until its first attempt is committed: its link
+// is followed before that, so a 404 is asked again for a few seconds.
+async function fetchRecord(id) {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await get(`records/${encodeURIComponent(id)}`);
+    } catch (error) {
+      if (error?.status !== 404 || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  }
+}
+
 async function load(id) {
-  const record = await get(`records/${encodeURIComponent(id)}`);
+  const record = await fetchRecord(id);
   const jobId = record.links?.job_id;
   // A job's other attempts; a missing job (pruned) leaves the list out.
   const job = jobId ? await get(`jobs/${jobId}`).catch(() => null) : null;
