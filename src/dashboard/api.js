@@ -40,12 +40,6 @@ export function post(path, body) {
   return send('POST', path, body);
 }
 
-/** Whether an error says the server does not have this endpoint or parameter yet. */
-export function unsupported(error) {
-  return error instanceof ApiError && (error.status === 404 || error.status === 405
-    || (error.status === 400 && /unknown (filter|parameter)/.test(error.message)));
-}
-
 /** The websocket URL of the tail with these filters. */
 export function tailUrl(params) {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';

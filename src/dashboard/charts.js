@@ -1,6 +1,6 @@
 // Charts: runs and failures per minute over the last hour, all functions and each one, as
 // plain SVG bars (failures in red over the runs).
-import { get, unsupported } from './api.js';
+import { get } from './api.js';
 import { h, svg, failure } from './util.js';
 
 const MINUTES = 60;
@@ -8,14 +8,12 @@ const MINUTE_MS = 60_000;
 
 export function render(main) {
   const box = h('div', { id: 'charts' });
-  const note = h('p', { class: 'muted' });
-  main.append(h('h1', {}, 'Charts'), h('p', { class: 'legend' }, h('span', { class: 'swatch runs' }), ' runs per minute ', h('span', { class: 'swatch failures' }), ' failures per minute, over the last hour'), note, box);
+  main.append(h('h1', {}, 'Charts'), h('p', { class: 'legend' }, h('span', { class: 'swatch runs' }), ' runs per minute ', h('span', { class: 'swatch failures' }), ' failures per minute, over the last hour'), box);
   let alive = true;
   async function draw() {
     try {
-      const { minutes, computed } = await perMinute();
+      const { minutes } = await get('stats/minutes', { last: '1h' });
       if (!alive) return;
-      note.textContent = computed ? 'Counted here from the records of the last hour.' : '';
       const end = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS;
       const start = end - (MINUTES - 1) * MINUTE_MS;
       const byFn = new Map();
@@ -39,32 +37,6 @@ export function render(main) {
   draw();
   const timer = setInterval(() => { if (!document.hidden) draw(); }, 10_000);
   return () => { alive = false; clearInterval(timer); };
-}
-
-/** The server's minutes, or (a flux without /stats/minutes) minutes counted from the records. */
-async function perMinute() {
-  try {
-    const { minutes } = await get('stats/minutes', { last: '1h' });
-    return { minutes, computed: false };
-  } catch (error) {
-    if (!unsupported(error)) throw error;
-  }
-  const counts = new Map();
-  let before;
-  for (let page = 0; page < 20; page++) {
-    const answer = await get('records', { since: '1h', limit: 5000, before });
-    for (const r of answer.records) {
-      const minute = new Date(Math.floor(r.started_at_us / 1000 / MINUTE_MS) * MINUTE_MS).toISOString();
-      const key = `${minute} ${r.function}`;
-      const cell = counts.get(key) || { minute, fn: r.function, runs: 0, failures: 0 };
-      cell.runs += 1;
-      if (r.status !== 'ok') cell.failures += 1;
-      counts.set(key, cell);
-    }
-    if (!answer.next) break;
-    before = answer.next;
-  }
-  return { minutes: [...counts.values()], computed: true };
 }
 
 function chart(title, cells, start, big) {

@@ -1,7 +1,7 @@
 // Queue: counts per worker, pause/resume, running jobs (cancel), the dead-letter queue
 // (filter, replay one / selected / all matching, replay with an edited payload), and a JSON
 // editor to enqueue a job or call a function by hand.
-import { get, post, unsupported, ApiError } from './api.js';
+import { get, post } from './api.js';
 import { h, idLink, time, ago, roughly, pretty, hashParams, setHashParams, failure } from './util.js';
 
 export function render(main) {
@@ -59,7 +59,7 @@ export function render(main) {
       await post(`jobs/${job.id}/cancel`);
       say(`Job ${job.id.slice(0, 8)} is cancelled: it stops at its next await.`);
     } catch (error) {
-      say(unsupported(error) && error.status !== 404 ? 'This flux cannot cancel jobs yet.' : error.message, true);
+      say(error.message, true);
     }
     refresh();
   }
@@ -71,7 +71,6 @@ export function render(main) {
   const deadTable = h('div');
   const selected = new Set();
   let shown = [];
-  let localSearch = false;
   deadForm.addEventListener('input', () => {
     filters.fn = deadForm.elements.fn.value;
     filters.q = deadForm.elements.q.value.trim();
@@ -82,19 +81,7 @@ export function render(main) {
 
   async function dead() {
     try {
-      let list;
-      const params = { fn: filters.fn, q: localSearch ? '' : filters.q };
-      try {
-        ({ dead: list } = await get('dead-letter', params));
-      } catch (error) {
-        if (!(params.q && unsupported(error))) throw error;
-        localSearch = true;
-        ({ dead: list } = await get('dead-letter', { fn: filters.fn }));
-      }
-      if (localSearch && filters.q) {
-        const q = filters.q.toLowerCase();
-        list = list.filter((d) => `${d.function} ${d.error} ${d.job_id}`.toLowerCase().includes(q));
-      }
+      const { dead: list } = await get('dead-letter', { fn: filters.fn, q: filters.q });
       shown = list;
       for (const id of [...selected]) if (!list.some((d) => d.job_id === id)) selected.delete(id);
       const all = h('input', { type: 'checkbox', title: 'select all shown', onchange: (e) => {
@@ -122,30 +109,9 @@ export function render(main) {
     } catch (error) { deadTable.replaceChildren(failure(error)); }
   }
 
-  /** Replays jobs one call each: for a flux without the bulk endpoint. */
-  async function replayEach(ids) {
-    const replayed = [];
-    for (const id of ids) {
-      const answer = await post(`dead-letter/${id}/replay`);
-      replayed.push({ id: answer.exec_id, replayOf: id });
-    }
-    return replayed;
-  }
-
   async function replay(ids, filter) {
     try {
-      let replayed;
-      if (ids && ids.length === 1 && !filter) {
-        const answer = await post(`dead-letter/${ids[0]}/replay`);
-        replayed = [{ id: answer.exec_id, replayOf: ids[0] }];
-      } else {
-        try {
-          ({ replayed } = await post('dead-letter/replay', filter ? { filter } : { ids }));
-        } catch (error) {
-          if (!unsupported(error)) throw error;
-          replayed = await replayEach(filter ? shown.map((d) => d.job_id) : ids);
-        }
-      }
+      const { replayed } = await post('dead-letter/replay', filter ? { filter } : { ids });
       selected.clear();
       message.replaceChildren(`Replayed ${replayed.length} job${replayed.length === 1 ? '' : 's'}: `,
         ...replayed.slice(0, 20).flatMap((r) => [idLink(r.id), ' ']));
@@ -219,7 +185,7 @@ export function render(main) {
         const text = await response.text();
         const id = response.headers.get('x-flux-request-id');
         handOut.replaceChildren(h('p', {}, `${method} ${path} → ${response.status} `, id ? idLink(id) : ''), h('pre', { class: 'json' }, text));
-      } catch (error) { handOut.replaceChildren(failure(new ApiError(0, error.message))); }
+      } catch (error) { handOut.replaceChildren(failure(error)); }
     } }, h('h3', {}, 'Call a function'), h('label', {}, 'Route ', handMethod, handRoute), h('label', {}, 'Body (JSON)', handBody), h('button', { type: 'submit' }, 'Call'))),
   handOut);
 

@@ -1,6 +1,6 @@
 // Runs: the records, newest first, filtered by the server, paged by its cursor, and kept
 // live by the tail websocket (resumed by seq after a reconnect, drawn once per frame).
-import { get, tailUrl, unsupported } from './api.js';
+import { get, tailUrl } from './api.js';
 import { h, idLink, time, iso, duration, statusBadge, hashParams, setHashParams, failure } from './util.js';
 
 const PAGE = 50;
@@ -11,7 +11,7 @@ const STATUSES = ['', 'ok', 'error', 'timeout', 'interrupted', 'cancelled'];
 
 export function render(main) {
   const filters = { type: '', fn: '', status: '', range: '', q: '', ...hashParams() };
-  const state = { next: null, ids: new Set(), pending: [], frame: 0, socket: null, lastSeq: null, closed: false, retry: 0, localSearch: false, trimmed: false, generation: 0, since: null };
+  const state = { next: null, ids: new Set(), pending: [], frame: 0, socket: null, lastSeq: null, closed: false, retry: 0, trimmed: false, generation: 0, since: null };
 
   const field = (name, control) => h('label', {}, name, control);
   const select = (name, options) => h('select', { name },
@@ -68,45 +68,21 @@ export function render(main) {
       h('td', { class: 'error-text', title: r.error || '' }, r.error || ''));
   }
 
-  function params() {
-    const p = { limit: PAGE, type: filters.type, fn: filters.fn, status: filters.status, since: filters.range };
-    if (filters.q && !state.localSearch) p.q = filters.q;
-    return p;
-  }
-
-  /** The text a live summary can be searched by when the server cannot search for us. */
-  const matchesLocally = (r) => !filters.q || !state.localSearch || [r.function, r.path, r.error, r.method].join(' ').toLowerCase().includes(filters.q.toLowerCase());
-
   let loading = 0;
   async function load(older) {
     const token = ++loading;
-    const p = params();
+    const p = { limit: PAGE, type: filters.type, fn: filters.fn, status: filters.status, since: filters.range, q: filters.q };
     if (older && state.next) p.before = state.next;
-    if (state.localSearch) p.limit = 1000;
     more.disabled = true;
     try {
-      let answer;
-      try {
-        answer = await get('records', p);
-      } catch (error) {
-        if (p.q && unsupported(error)) {
-          // This flux cannot search yet: search the newest runs here instead.
-          state.localSearch = true;
-          return load(older);
-        }
-        throw error;
-      }
+      const answer = await get('records', p);
       if (token !== loading) return;
-      let records = answer.records || [];
-      if (state.localSearch) records = records.filter(matchesLocally);
-      const rows = records.filter((r) => !state.ids.has(r.id));
+      const rows = (answer.records || []).filter((r) => !state.ids.has(r.id));
       for (const r of rows) state.ids.add(r.id);
       body.append(...rows.map((r) => row(r, false)));
       state.next = answer.next || null;
       more.hidden = !state.next || state.trimmed;
-      note.textContent = state.localSearch
-        ? 'This flux cannot search on the server: the newest 1,000 runs are searched here, by function, path and error.'
-        : '';
+      note.textContent = '';
       if (!body.children.length) note.textContent = 'No runs match these filters yet: they appear here as they happen.';
     } catch (error) {
       note.replaceChildren(failure(error));
@@ -118,7 +94,7 @@ export function render(main) {
   // Live: events are queued and drawn once per frame, however fast they come.
   function enqueue(event) {
     const r = event.record;
-    if (!r || state.ids.has(r.id) || !matchesLocally(r)) return;
+    if (!r || state.ids.has(r.id)) return;
     state.pending.push(r);
     if (state.pending.length > MAX_ROWS) state.pending.splice(0, state.pending.length - MAX_ROWS);
     if (!state.frame) state.frame = requestAnimationFrame(flush);
@@ -163,9 +139,7 @@ export function render(main) {
   const live = document.getElementById('live');
   function connect() {
     if (state.closed) return;
-    const p = { type: filters.type, fn: filters.fn, status: filters.status };
-    // A server that searches the list also searches the feed; else the feed is matched here.
-    if (filters.q && !state.localSearch) p.q = filters.q;
+    const p = { type: filters.type, fn: filters.fn, status: filters.status, q: filters.q };
     // After a reconnect (flux dev restarted, the network blinked) the tail replays from the
     // last event seen, so nothing committed meanwhile is missed.
     if (state.lastSeq !== null) p.after = state.lastSeq;
@@ -187,7 +161,6 @@ export function render(main) {
       if (state.closed) return;
       live.textContent = '○ reconnecting…';
       live.className = 'live off';
-      if (state.lastSeq === null && !state.since) state.since = new Date().toISOString();
       state.retry = Math.min(state.retry + 1, 8);
       setTimeout(connect, Math.min(2000, 100 * 2 ** state.retry));
     };
@@ -198,13 +171,11 @@ export function render(main) {
     state.pending = [];
     state.next = null;
     state.trimmed = false;
-    state.localSearch = false;
     state.lastSeq = null;
-    state.since = null;
     body.replaceChildren();
     if (state.socket) { state.socket.onclose = null; state.socket.close(); }
     // The feed starts a little before the list was read (the overlap is dropped by id), and
-    // only once the list said whether the server searches.
+    // only once the list was read.
     state.since = new Date(Date.now() - 2000).toISOString();
     const generation = ++state.generation;
     load(false).finally(() => { if (generation === state.generation && !state.closed) connect(); });

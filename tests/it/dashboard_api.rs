@@ -424,13 +424,6 @@ const CANCELLABLE: &[(&str, &str)] = &[
     ("functions/later.ts", "export default () => 'ran'"),
 ];
 
-fn enqueued_id(reply: &crate::support::Reply) -> String {
-    reply.json()["jobs"][0]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 fn cancel(server: &Server, job: &str) -> crate::support::Reply {
     server.post(&format!("/_flux/api/jobs/{job}/cancel"))
 }
@@ -460,10 +453,12 @@ fn a_waiting_job_is_cancelled_at_once_and_never_runs() {
     let project = Project::with_files(CANCELLABLE);
     let server = project.start();
     server.post("/_flux/api/queue/pause");
-    let pending = enqueued_id(&server.enqueue(&json!({ "name": "later", "data": {} })));
-    let scheduled = enqueued_id(
-        &server.enqueue(&json!({ "name": "later", "data": {}, "opts": { "delay": "1h" } })),
-    );
+    let pending = server
+        .enqueue(&json!({ "name": "later", "data": {} }))
+        .job_id();
+    let scheduled = server
+        .enqueue(&json!({ "name": "later", "data": {}, "opts": { "delay": "1h" } }))
+        .job_id();
     for id in [&pending, &scheduled] {
         let reply = cancel(&server, &id[..8]);
         assert_eq!(reply.status, 200, "{}", reply.body);
@@ -481,7 +476,9 @@ fn a_waiting_job_is_cancelled_at_once_and_never_runs() {
 
     // Once the queue resumes, other jobs run and the cancelled ones do not.
     server.post("/_flux/api/queue/resume");
-    let other = enqueued_id(&server.enqueue(&json!({ "name": "later", "data": {} })));
+    let other = server
+        .enqueue(&json!({ "name": "later", "data": {} }))
+        .job_id();
     wait_for("the other job", DEADLINE, || {
         (job(&server, &other)["job"]["state"] == "done").then_some(())
     });
@@ -516,10 +513,9 @@ fn a_running_job_is_cancelled_at_its_await() {
     let project = Project::with_files(CANCELLABLE);
     let server = project.start();
     let gate = Beacon::holding();
-    let id =
-        enqueued_id(&server.enqueue(
-            &json!({ "name": "wait", "data": { "gate": format!("{}/waiting", gate.url) } }),
-        ));
+    let id = server
+        .enqueue(&json!({ "name": "wait", "data": { "gate": format!("{}/waiting", gate.url) } }))
+        .job_id();
     assert_eq!(gate.next("the job to await its fetch"), "/waiting");
     let reply = cancel(&server, &id);
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -544,10 +540,9 @@ fn a_spinning_job_is_interrupted_and_not_retried() {
     let project = Project::with_files(CANCELLABLE);
     let server = project.start();
     let gate = Beacon::start();
-    let id =
-        enqueued_id(&server.enqueue(
-            &json!({ "name": "spin", "data": { "gate": format!("{}/spinning", gate.url) } }),
-        ));
+    let id = server
+        .enqueue(&json!({ "name": "spin", "data": { "gate": format!("{}/spinning", gate.url) } }))
+        .job_id();
     assert_eq!(gate.next("the job to start spinning"), "/spinning");
     let reply = cancel(&server, &id);
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -581,7 +576,9 @@ fn a_spinning_job_is_interrupted_and_not_retried() {
         "cancelled by request while its code was busy at spin.ts:5 (running, not awaiting)"
     );
     // The engine it spun on serves the next job.
-    let later = enqueued_id(&server.enqueue(&json!({ "name": "later", "data": {} })));
+    let later = server
+        .enqueue(&json!({ "name": "later", "data": {} }))
+        .job_id();
     wait_for("the next job", DEADLINE, || {
         (job(&server, &later)["job"]["state"] == "done").then_some(())
     });
@@ -597,10 +594,9 @@ fn flux_queue_cancel_stops_a_running_job_from_the_terminal() {
     let project = Project::with_files(CANCELLABLE);
     let server = project.start();
     let gate = Beacon::holding();
-    let id = enqueued_id(
-        &server
-            .enqueue(&json!({ "name": "wait", "data": { "gate": format!("{}/held", gate.url) } })),
-    );
+    let id = server
+        .enqueue(&json!({ "name": "wait", "data": { "gate": format!("{}/held", gate.url) } }))
+        .job_id();
     assert_eq!(gate.next("the job to await its fetch"), "/held");
     let (code, stdout, stderr) = project.run(&["queue", "cancel", &id[..8]]);
     assert_eq!(code, 0, "{stderr}");
@@ -629,9 +625,9 @@ fn a_cancelled_atomic_attempt_leaves_no_writes() {
     ]);
     let server = project.start();
     let gate = Beacon::holding();
-    let id = enqueued_id(&server.enqueue(
-        &json!({ "name": "careful", "data": { "gate": format!("{}/inside", gate.url) } }),
-    ));
+    let id = server
+        .enqueue(&json!({ "name": "careful", "data": { "gate": format!("{}/inside", gate.url) } }))
+        .job_id();
     assert_eq!(gate.next("the attempt to have written"), "/inside");
     let reply = cancel(&server, &id);
     assert_eq!(reply.status, 200, "{}", reply.body);

@@ -11,7 +11,7 @@ use crate::browser::Browser;
 use crate::support::{wait_for, Project, Reply, Server, DEADLINE};
 
 /// A worker that fails unless its data says `ok`, dead after one attempt.
-fn failing_worker_project() -> Project {
+pub(crate) fn failing_worker_project() -> Project {
     let project = Project::example();
     project.write(
         "functions/charge.ts",
@@ -166,19 +166,10 @@ fn filtering_to_errors_leaves_only_failed_runs() {
 fn a_replayed_dead_letter_shows_its_new_attempt() {
     let project = failing_worker_project();
     let server = project.start();
-    let enqueued = server.enqueue(&json!({ "name": "charge", "data": { "amount": 5 } }));
-    let job_id = enqueued.json()["jobs"][0]["id"]
-        .as_str()
-        .expect("job id")
-        .to_string();
-    wait_for("the job in the dead-letter queue", DEADLINE, || {
-        let dead = server.get("/_flux/api/dead-letter").json();
-        dead["dead"]
-            .as_array()?
-            .iter()
-            .any(|d| d["job_id"] == job_id.as_str())
-            .then_some(())
-    });
+    let job_id = server
+        .enqueue(&json!({ "name": "charge", "data": { "amount": 5 } }))
+        .job_id();
+    server.wait_dead(&job_id);
 
     let mut browser = Browser::start();
     browser.goto(&format!("{}/_flux/#/queue", server.url));

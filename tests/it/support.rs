@@ -199,6 +199,14 @@ impl Reply {
             .map(String::from)
             .unwrap_or_else(|| panic!("no x-flux-request-id header; body: {}", self.body))
     }
+
+    /// The id of the (first) job an enqueue answered with.
+    pub fn job_id(&self) -> String {
+        self.json()["jobs"][0]["id"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| panic!("no job id; body: {}", self.body))
+    }
 }
 
 fn collect(
@@ -394,6 +402,18 @@ impl Server {
         );
         assert_eq!(reply.status, 201, "enqueue refused: {}", reply.body);
         reply
+    }
+
+    /// Waits until job `job_id` is in the dead-letter queue.
+    pub fn wait_dead(&self, job_id: &str) {
+        wait_for("the job in the dead-letter queue", DEADLINE, || {
+            let dead = self.get("/_flux/api/dead-letter").json();
+            dead["dead"]
+                .as_array()?
+                .iter()
+                .any(|d| d["job_id"] == job_id)
+                .then_some(())
+        });
     }
 
     /// A `POST` with no body, such as `/_flux/api/queue/pause`.
