@@ -10,19 +10,11 @@ chromium=${FLUX_CHROMIUM:-chromium}
 command -v "$chromium" >/dev/null || { echo "needs Chromium (apt-get install chromium)" >&2; exit 1; }
 command -v curl >/dev/null || { echo "needs curl" >&2; exit 1; }
 cargo build --quiet
-flux=$PWD/target/debug/flux
-work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+# bench/lib.sh's scratch folder and start/stop of a quiet flux dev, on the debug build.
+FLUX_BIN=${FLUX_BIN:-$repo/target/debug/flux}
+. bench/lib.sh
 cp -r examples/welcome "$work/app"
-cd "$work/app"
-"$flux" dev --port 0 >"$work/dev.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do
-  [ -f .flux/server.json ] && break
-  sleep 0.1
-done
-url=$(sed -n 's/.*"url": *"\([^"]*\)".*/\1/p' .flux/server.json)
-[ -n "$url" ] || { cat "$work/dev.log" >&2; exit 1; }
+start "$work/app"
 post() { curl -fsS -X POST "$url$1" -H 'content-type: application/json' -d "$2"; }
 
 post /create_user '{"email":"ada@example.com","name":"Ada"}' >/dev/null
