@@ -1,4 +1,5 @@
 // The /_flux/api/ calls the pages make: the same API the CLI reads.
+import { query } from './util.js';
 
 export class ApiError extends Error {
   constructor(status, message, body) {
@@ -30,10 +31,7 @@ async function send(method, path, body) {
 
 /** GET path?params (params without empty values). */
 export function get(path, params = {}) {
-  const query = new URLSearchParams(
-    Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== ''),
-  ).toString();
-  return send('GET', query ? `${path}?${query}` : path);
+  return send('GET', `${path}${query(params)}`);
 }
 
 export function post(path, body) {
@@ -43,8 +41,5 @@ export function post(path, body) {
 /** The websocket URL of the tail with these filters. */
 export function tailUrl(params) {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const query = new URLSearchParams(
-    Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== ''),
-  ).toString();
-  return `${scheme}://${location.host}/_flux/api/tail${query ? `?${query}` : ''}`;
+  return `${scheme}://${location.host}/_flux/api/tail${query(params)}`;
 }

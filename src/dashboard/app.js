@@ -10,16 +10,13 @@ import { failure } from './util.js';
 
 const pages = { runs, run, queue, data, emails, charts };
 let stop = null;
-let current = '';
 
 function route() {
   const [path] = location.hash.replace(/^#\/?/, '').split('?');
   const [name, ...rest] = path.split('/');
   const page = pages[name] ? name : 'runs';
-  const key = `${page}/${rest.join('/')}`;
-  // A page that only changed its own filters (replaceState) is not drawn again.
-  if (key === current && stop) return;
-  current = key;
+  // Every hash change is a navigation (a link, back, the address bar): a page's own filter
+  // edits use replaceState, which fires none.
   if (stop) stop();
   stop = null;
   for (const link of document.querySelectorAll('nav a')) {

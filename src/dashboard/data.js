@@ -1,7 +1,7 @@
 // Data: a table's (or one row's) history as a timeline, newest first, and for a row the blame:
 // which run left each column's current value.
 import { get } from './api.js';
-import { h, idLink, time, iso, value, hashParams, setHashParams, failure } from './util.js';
+import { h, idLink, time, iso, value, hashParams, setHashParams, failure, pkText, columnsOf } from './util.js';
 
 export function render(main, table) {
   const filters = { id: '', ...hashParams() };
@@ -29,10 +29,12 @@ export function render(main, table) {
       try {
         const { changes } = await get(`state/${encodeURIComponent(chosen)}`, { id: filters.id, limit: 200 });
         if (!alive) return;
-        timeline.replaceChildren(
+        // replaceChildren would write a null as the text "null".
+        timeline.replaceChildren(...[
           filters.id ? blame(changes) : null,
           h('h2', {}, filters.id ? `History of ${chosen} ${filters.id}` : `History of ${chosen}`),
-          changes.length ? h('ol', { class: 'timeline' }, changes.map(change)) : h('p', { class: 'muted' }, 'No recorded change.'));
+          changes.length ? h('ol', { class: 'timeline' }, changes.map(change)) : h('p', { class: 'muted' }, 'No recorded change.'),
+        ].filter(Boolean));
       } catch (error) { timeline.replaceChildren(failure(error)); }
     }
     show();
@@ -40,13 +42,8 @@ export function render(main, table) {
   return () => { alive = false; };
 }
 
-function pkText(pk) {
-  return typeof pk === 'string' ? pk : JSON.stringify(pk);
-}
-
 function change(c) {
-  const columns = [...new Set([...Object.keys(c.before || {}), ...Object.keys(c.after || {})])];
-  const changed = columns.filter((k) => JSON.stringify((c.before || {})[k]) !== JSON.stringify((c.after || {})[k]));
+  const changed = columnsOf(c).filter((k) => JSON.stringify((c.before || {})[k]) !== JSON.stringify((c.after || {})[k]));
   return h('li', { 'data-op': c.op },
     h('div', { class: 'when', title: iso(c.at_us) }, time(c.at_us)),
     h('div', {},

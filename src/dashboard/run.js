@@ -1,7 +1,7 @@
 // A run: its header and links (attempts, enqueuer, enqueued jobs), the span waterfall, SQL,
 // fetches, data changes, console lines, the error, input and output.
 import { get } from './api.js';
-import { h, idLink, copyButton, shortId, time, iso, duration, value, pretty, statusBadge, section, failure } from './util.js';
+import { h, idLink, copyButton, shortId, time, iso, duration, value, pretty, statusBadge, section, failure, pkText, columnsOf } from './util.js';
 
 export function render(main, id) {
   main.append(h('p', { class: 'muted' }, `Loading ${shortId(id)}…`));
@@ -172,13 +172,12 @@ function fetches(r) {
 function changes(r) {
   const mutations = r.mutations || [];
   return section('Data changes', mutations.map((m) => {
-    const columns = [...new Set([...Object.keys(m.before || {}), ...Object.keys(m.after || {})])];
     return h('div', { class: 'change' },
-      h('h3', {}, h('a', { href: `#/data/${encodeURIComponent(m.table)}?id=${encodeURIComponent(typeof m.pk === 'string' ? m.pk : JSON.stringify(m.pk))}` }, `${m.table} ${typeof m.pk === 'string' ? m.pk : JSON.stringify(m.pk)}`), ' ',
+      h('h3', {}, h('a', { href: `#/data/${encodeURIComponent(m.table)}?id=${encodeURIComponent(pkText(m.pk))}` }, `${m.table} ${pkText(m.pk)}`), ' ',
         h('span', { class: `badge op-${m.op}` }, m.op), m.committed ? '' : h('span', { class: 'badge status-error' }, 'rolled back')),
       h('table', { class: 'diff' },
         h('thead', {}, h('tr', {}, h('th', {}, 'Column'), h('th', {}, 'Before'), h('th', {}, 'After'))),
-        h('tbody', {}, columns.map((c) => {
+        h('tbody', {}, columnsOf(m).map((c) => {
           const before = m.before ? m.before[c] : undefined;
           const after = m.after ? m.after[c] : undefined;
           const same = JSON.stringify(before) === JSON.stringify(after);

@@ -139,8 +139,23 @@ export function hashParams() {
   return Object.fromEntries(new URLSearchParams(query));
 }
 
+/** `?a=b&…` of the params that have a value (none empty, null or undefined), or ''. */
+export function query(params) {
+  const text = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== '' && v != null)).toString();
+  return text ? `?${text}` : '';
+}
+
 /** Replaces the hash's query without adding a history entry per keystroke. */
 export function setHashParams(page, params) {
-  const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== '' && v != null)).toString();
-  history.replaceState(null, '', `#/${page}${query ? `?${query}` : ''}`);
+  history.replaceState(null, '', `#/${page}${query(params)}`);
+}
+
+/** A row's primary key as text: a string as it is, else its JSON. */
+export function pkText(pk) {
+  return typeof pk === 'string' ? pk : JSON.stringify(pk);
+}
+
+/** The columns of a change: those of its before and after images, each once. */
+export function columnsOf(change) {
+  return [...new Set([...Object.keys(change.before || {}), ...Object.keys(change.after || {})])];
 }

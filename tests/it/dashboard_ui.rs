@@ -41,6 +41,40 @@ fn row_selector(id: &str) -> String {
 }
 
 #[test]
+fn the_data_page_shows_a_tables_history_and_a_rows_blame() {
+    let project = Project::example();
+    let server = project.start();
+    let reply = server.post_json(
+        "/create_user",
+        r#"{"email":"ada@example.com","name":"Ada","id":"u_ada"}"#,
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let created = reply.request_id();
+    let mut browser = Browser::start();
+    browser.goto(&format!("{}/_flux/#/data/users", server.url));
+    browser.wait_until(
+        "the insert in the table's timeline, with what it wrote and the run that wrote it",
+        &format!(
+            "[...document.querySelectorAll('#timeline li[data-op=insert]')].some((li) => \
+             li.innerText.includes('u_ada') && li.innerText.includes('ada@example.com') \
+             && li.innerText.includes('create_user') && li.innerText.includes('{}'))",
+            &created[..8]
+        ),
+    );
+    // One row: its blame names the run that set each column.
+    browser.goto(&format!("{}/_flux/#/data/users?id=u_ada", server.url));
+    browser.wait_until(
+        "the row's blame",
+        &format!(
+            "[...document.querySelectorAll('#blame tbody tr')].some((tr) => \
+             tr.innerText.includes('email') && tr.innerText.includes('ada@example.com') \
+             && tr.innerText.includes('{}'))",
+            &created[..8]
+        ),
+    );
+}
+
+#[test]
 fn a_new_run_appears_live_and_opens_as_a_waterfall() {
     let project = Project::example();
     let server = project.start();
