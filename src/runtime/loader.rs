@@ -459,7 +459,10 @@ impl Loader for ProjectLoader {
         _attributes: Option<ImportAttributes<'js>>,
     ) -> Result<Module<'js, Declared>> {
         if name.starts_with("node:") {
-            return node::declare(ctx, name);
+            let exports = node::builtin_exports(ctx, name)?.ok_or_else(|| {
+                Exception::throw_type(ctx, &format!("no built-in module '{name}'"))
+            })?;
+            return commonjs::facade(ctx, name, exports.into_value());
         }
         if self.packages.is_package_file(name) {
             return self.load_package(ctx, name);

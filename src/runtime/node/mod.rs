@@ -12,8 +12,7 @@ mod crypto;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
-use rquickjs::module::{Declarations, Exports, ModuleDef};
-use rquickjs::{Ctx, Exception, Function, JsLifetime, Module, Object};
+use rquickjs::{Ctx, Exception, Function, JsLifetime, Object};
 
 /// The modules flux provides, by their name after `node:`. `path/posix` and `util/types` are
 /// parts of others, as in Node.
@@ -297,50 +296,4 @@ fn commonjs<'js>(
     )?;
     function.call::<_, ()>((exports, require, module.clone(), process))?;
     module.get("exports")
-}
-
-/// The ES module of a provided built-in (`node:events`): its default export is the exports
-/// object, and each of the object's own enumerable keys is a named export.
-pub struct NodeModule;
-
-impl NodeModule {
-    /// The module's exports object, by the module's name.
-    fn exports<'js>(module: &Module<'js>) -> rquickjs::Result<Object<'js>> {
-        let ctx = module.ctx();
-        let name: String = module.name()?;
-        builtin_exports(ctx, &name)?
-            .ok_or_else(|| Exception::throw_type(ctx, &format!("no built-in module '{name}'")))
-    }
-}
-
-impl ModuleDef for NodeModule {
-    fn declare<'js>(decl: &Declarations<'js>) -> rquickjs::Result<()> {
-        let exports = NodeModule::exports(decl.module())?;
-        decl.declare("default")?;
-        for key in exports.keys::<String>() {
-            let key = key?;
-            if key != "default" {
-                decl.declare(key)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn evaluate<'js>(_ctx: &Ctx<'js>, exports: &Exports<'js>) -> rquickjs::Result<()> {
-        let object = NodeModule::exports(exports.module())?;
-        exports.export("default", object.clone())?;
-        for key in object.keys::<String>() {
-            let key = key?;
-            if key != "default" {
-                let value: rquickjs::Value = object.get(key.as_str())?;
-                exports.export(key, value)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Declares the module of built-in `name` (`node:events`) for the loader.
-pub fn declare<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js>> {
-    Module::declare_def::<NodeModule, _>(ctx.clone(), name)
 }
