@@ -203,6 +203,7 @@ fn crypto_hashes_and_hmacs_match_node() {
             "safe": [true, false],
             "unequal": "RangeError: Input buffers must have the same byte length",
             "reused": "Digest already called",
+            "unsupported": "Digest method not supported: SHA3-256 (flux has md5, sha1, sha224, sha256, sha384, sha512)",
             "random": [16, true, 4],
             "webcrypto": true,
         })
@@ -228,6 +229,8 @@ export default () => {
   const h = createHash('sha1')
   h.digest()
   try { h.update('x') } catch (e) { reused = e.message }
+  let unsupported = null
+  try { createHmac('SHA3-256', 'k') } catch (e) { unsupported = e.message }
   return {
     hashes,
     base64: createHash('SHA256').update('flux').digest('base64'),
@@ -240,6 +243,7 @@ export default () => {
     safe: [timingSafeEqual(Buffer.from('abc'), Buffer.from('abc')), timingSafeEqual(Buffer.from('abc'), Buffer.from('abd'))],
     unequal,
     reused,
+    unsupported,
     random: [randomBytes(16).length, /^[0-9a-f-]{36}$/.test(randomUUID()), crypto.getRandomValues(new Uint8Array(4)).length],
     webcrypto: crypto.webcrypto === globalThis.crypto,
   }
