@@ -14,7 +14,7 @@ use crate::clock::now_us;
 use crate::project::{
     Config, FunctionTable, Layout, CONFIG_FILE, INSTALL_MARKS, SOURCE_EXTENSIONS,
 };
-use crate::runtime::{load_config, to_javascript, Shared};
+use crate::runtime::{load_config, to_javascript, JsxOptions, Shared};
 use crate::store::{apply_migrations, StatsRow};
 
 /// How long the watching thread waits for a change before it looks at its stop flag again.
@@ -157,6 +157,8 @@ fn on_change(
 ) {
     let layout = &shared.layout;
     let before: BTreeSet<String> = shared.functions().functions.keys().cloned().collect();
+    // The project's JSX options, read once for the burst if a changed file needs them.
+    let jsx = std::cell::OnceCell::new();
     for path in changed {
         let name = relative(layout, path);
         let is_code =
@@ -168,7 +170,8 @@ fn on_change(
                 let module = path
                     .strip_prefix(layout.functions_dir())
                     .map_or_else(|_| name.clone(), |p| p.display().to_string());
-                if let Err(error) = to_javascript(&layout.root, &module, &source) {
+                let jsx = jsx.get_or_init(|| JsxOptions::of_project(&layout.root));
+                if let Err(error) = to_javascript(&module, &source, jsx) {
                     notices(Notice::Syntax { file: name, error });
                 }
             }
