@@ -45,6 +45,13 @@ fn worth_watching(path: &Path) -> bool {
     path.is_dir() && !name.starts_with('.') && name != "node_modules" && name != "target"
 }
 
+/// Watches the project's node_modules, if it has one: not whole (tens of thousands of files),
+/// only its top level, where a package manager rewrites its record at the end of every
+/// install (INSTALL_MARKS).
+fn watch_node_modules(watcher: &mut impl Watcher, root: &Path) {
+    let _ = watcher.watch(&root.join("node_modules"), RecursiveMode::NonRecursive);
+}
+
 fn relative(layout: &Layout, path: &Path) -> String {
     path.strip_prefix(&layout.root)
         .unwrap_or(path)
@@ -82,9 +89,7 @@ pub fn start(shared: Arc<Shared>, notices: Notices) -> Option<ProjectWatch> {
             let _ = watcher.watch(&entry.path(), RecursiveMode::Recursive);
         }
     }
-    // node_modules is not watched whole (tens of thousands of files): its top level is, where
-    // a package manager rewrites its record at the end of every install (INSTALL_MARKS).
-    let _ = watcher.watch(&root.join("node_modules"), RecursiveMode::NonRecursive);
+    watch_node_modules(&mut watcher, &root);
     let watcher = Arc::new(Mutex::new(watcher));
     let adder = Arc::clone(&watcher);
     // The packages the engines load are watched as they load.
@@ -117,7 +122,7 @@ pub fn start(shared: Arc<Shared>, notices: Notices) -> Option<ProjectWatch> {
                     }
                     if path == &root.join("node_modules") && path.is_dir() {
                         if let Ok(mut watcher) = adder.lock() {
-                            let _ = watcher.watch(path, RecursiveMode::NonRecursive);
+                            watch_node_modules(&mut *watcher, &root);
                         }
                     }
                 }
