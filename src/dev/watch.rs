@@ -14,7 +14,7 @@ use crate::clock::now_us;
 use crate::project::{
     Config, FunctionTable, Layout, CONFIG_FILE, INSTALL_MARKS, SOURCE_EXTENSIONS,
 };
-use crate::runtime::{load_config, to_javascript, Shared};
+use crate::runtime::{load_config, to_javascript, JsxOptions, Shared};
 use crate::store::{apply_migrations, StatsRow};
 
 /// How long the watching thread waits for a change before it looks at its stop flag again.
@@ -43,6 +43,13 @@ fn worth_watching(path: &Path) -> bool {
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     path.is_dir() && !name.starts_with('.') && name != "node_modules" && name != "target"
+}
+
+/// Watches the project's node_modules, if it has one: not whole (tens of thousands of files),
+/// only its top level, where a package manager rewrites its record at the end of every
+/// install (INSTALL_MARKS).
+fn watch_node_modules(watcher: &mut impl Watcher, root: &Path) {
+    let _ = watcher.watch(&root.join("node_modules"), RecursiveMode::NonRecursive);
 }
 
 fn relative(layout: &Layout, path: &Path) -> String {
@@ -82,9 +89,7 @@ pub fn start(shared: Arc<Shared>, notices: Notices) -> Option<ProjectWatch> {
             let _ = watcher.watch(&entry.path(), RecursiveMode::Recursive);
         }
     }
-    // node_modules is not watched whole (tens of thousands of files): its top level is, where
-    // a package manager rewrites its record at the end of every install (INSTALL_MARKS).
-    let _ = watcher.watch(&root.join("node_modules"), RecursiveMode::NonRecursive);
+    watch_node_modules(&mut watcher, &root);
     let watcher = Arc::new(Mutex::new(watcher));
     let adder = Arc::clone(&watcher);
     // The packages the engines load are watched as they load.
@@ -117,7 +122,7 @@ pub fn start(shared: Arc<Shared>, notices: Notices) -> Option<ProjectWatch> {
                     }
                     if path == &root.join("node_modules") && path.is_dir() {
                         if let Ok(mut watcher) = adder.lock() {
-                            let _ = watcher.watch(path, RecursiveMode::NonRecursive);
+                            watch_node_modules(&mut *watcher, &root);
                         }
                     }
                 }
@@ -157,6 +162,8 @@ fn on_change(
 ) {
     let layout = &shared.layout;
     let before: BTreeSet<String> = shared.functions().functions.keys().cloned().collect();
+    // The project's JSX options, read once for the burst if a changed file needs them.
+    let jsx = std::cell::OnceCell::new();
     for path in changed {
         let name = relative(layout, path);
         let is_code =
@@ -168,7 +175,8 @@ fn on_change(
                 let module = path
                     .strip_prefix(layout.functions_dir())
                     .map_or_else(|_| name.clone(), |p| p.display().to_string());
-                if let Err(error) = to_javascript(&layout.root, &module, &source) {
+                let jsx = jsx.get_or_init(|| JsxOptions::of_project(&layout.root));
+                if let Err(error) = to_javascript(&module, &source, jsx) {
                     notices(Notice::Syntax { file: name, error });
                 }
             }

@@ -16,7 +16,7 @@ use rquickjs::module::Declared;
 use rquickjs::{Ctx, Exception, Module, Result};
 
 use super::node;
-use super::ts::{self, strip_types};
+use super::ts::{self, JsxOptions};
 
 mod bytecode;
 mod commonjs;
@@ -55,6 +55,7 @@ pub fn new(
         resolved: HashMap::new(),
     };
     let loader = ProjectLoader {
+        jsx: JsxOptions::of_project(&root),
         root,
         sources,
         packages,
@@ -66,6 +67,9 @@ pub struct ProjectLoader {
     root: PathBuf,
     sources: Sources,
     packages: Rc<Packages>,
+    /// How JSX compiles, as tsconfig.json says when the context was made (an edit to it is a
+    /// change of the code, which makes new contexts).
+    jsx: JsxOptions,
 }
 
 /// The code of the modules a context loaded, by module name, as it ran: error messages are
@@ -310,21 +314,17 @@ fn closest_file(dir: &Path, candidate: &str, name: &str) -> Option<String> {
     Some(format!("{prefix}/{shown}"))
 }
 
-/// Module `name`'s source as JavaScript (types stripped from TypeScript, JSON as a module whose
-/// default export is its value).
+/// Module `name`'s source as JavaScript (types stripped from TypeScript, JSX compiled as `jsx`
+/// says, JSON as a module whose default export is its value).
 fn javascript(
-    root: &Path,
+    jsx: &JsxOptions,
     name: &str,
     source: String,
 ) -> std::result::Result<String, ts::SyntaxError> {
-    if name.ends_with(".ts") || name.ends_with(".mts") {
-        strip_types(name, &source)
-    } else if ts::is_jsx(name) {
-        ts::compile_jsx(name, &source, &ts::JsxOptions::of_project(root))
-    } else if name.ends_with(JSON_EXTENSION) {
+    if name.ends_with(JSON_EXTENSION) {
         json_module(name, &source)
     } else {
-        Ok(source)
+        ts::compile(name, &source, jsx).unwrap_or(Ok(source))
     }
 }
 
@@ -360,6 +360,7 @@ fn json_module(name: &str, source: &str) -> std::result::Result<String, ts::Synt
 fn check_imports(
     root: &Path,
     packages: &Packages,
+    jsx: &JsxOptions,
     name: &str,
     code: &str,
     builtin: &dyn Fn(&str) -> Option<Vec<String>>,
@@ -378,7 +379,7 @@ fn check_imports(
         let mut seen = Vec::new();
         let exports = match module.starts_with("node:") {
             true => builtin(&module),
-            false => exports_of(root, packages, &module, &mut seen),
+            false => exports_of(root, packages, jsx, &module, &mut seen),
         };
         let Some(exports) = exports else {
             continue;
@@ -407,6 +408,7 @@ fn check_imports(
 fn exports_of(
     root: &Path,
     packages: &Packages,
+    jsx: &JsxOptions,
     name: &str,
     seen: &mut Vec<String>,
 ) -> Option<Vec<String>> {
@@ -418,12 +420,12 @@ fn exports_of(
     }
     seen.push(name.to_string());
     let source = std::fs::read_to_string(functions_dir(root).join(name)).ok()?;
-    let syntax = imports::read(&javascript(root, name, source).ok()?)?;
+    let syntax = imports::read(&javascript(jsx, name, source).ok()?)?;
     let mut names = syntax.exports;
     for star in &syntax.star_exports {
         let module = find_module(root, packages, name, star).ok()?;
         // `export *` passes on every name but `default`.
-        let passed = exports_of(root, packages, &module, seen)?;
+        let passed = exports_of(root, packages, jsx, &module, seen)?;
         names.extend(passed.into_iter().filter(|n| n != "default"));
     }
     Some(names)
@@ -459,7 +461,10 @@ impl Loader for ProjectLoader {
         _attributes: Option<ImportAttributes<'js>>,
     ) -> Result<Module<'js, Declared>> {
         if name.starts_with("node:") {
-            return node::declare(ctx, name);
+            let exports = node::builtin_exports(ctx, name)?.ok_or_else(|| {
+                Exception::throw_type(ctx, &format!("no built-in module '{name}'"))
+            })?;
+            return commonjs::facade(ctx, name, exports.into_value());
         }
         if self.packages.is_package_file(name) {
             return self.load_package(ctx, name);
@@ -479,12 +484,12 @@ impl Loader for ProjectLoader {
         let source = std::fs::read_to_string(&path)
             .map_err(|e| Exception::throw_type(ctx, &format!("cannot read {name}: {e}")))?;
         self.sources.keep_written(name, &source);
-        let code = javascript(&self.root, name, source)
+        let code = javascript(&self.jsx, name, source)
             .map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
         self.sources.keep(name, &code);
         let builtin = |module: &str| node::export_names(ctx, module);
         if let Some((error, line)) =
-            check_imports(&self.root, &self.packages, name, &code, &builtin)
+            check_imports(&self.root, &self.packages, &self.jsx, name, &code, &builtin)
         {
             return Err(throw_import_error(ctx, &error, format!("{name}:{line}")));
         }
@@ -504,7 +509,7 @@ impl ProjectLoader {
             let exports = commonjs::require(ctx, &self.packages, &self.sources, name)?;
             return commonjs::facade(ctx, name, exports);
         }
-        let code = javascript(&self.root, name, source)
+        let code = javascript(&self.jsx, name, source)
             .map_err(|e| Exception::throw_syntax(ctx, &e.to_string()))?;
         self.sources.keep(name, &code);
         bytecode::declare(ctx, &self.root, name, &path, code)
@@ -524,8 +529,9 @@ mod tests {
         write("_a.ts", "export const sendMail = 1\nexport * from './_b'\n").expect("a");
         write("_b.ts", "export function sendSms() {}\nexport default 2\n").expect("b");
         let packages = Packages::new(root.path(), Default::default());
+        let jsx = JsxOptions::default();
         let check = |code: &str| {
-            check_imports(root.path(), &packages, "f.ts", code, &|_| None)
+            check_imports(root.path(), &packages, &jsx, "f.ts", code, &|_| None)
                 .map(|(error, line)| (error.to_string(), line))
         };
         assert_eq!(check("import { sendMail, sendSms } from './_a'\n"), None);

@@ -47,7 +47,7 @@ pub use content_type::is_json_content_type;
 pub use echo::{Echo, EchoSink};
 pub use jobs::JobEngines;
 pub use package_folders::PackageFolders;
-pub use ts::{strip_types, to_javascript, SyntaxError};
+pub use ts::{to_javascript, JsxOptions, SyntaxError};
 pub use worker::{recorded_body, redact_headers};
 
 /// Everything the engine's threads share.

@@ -5,7 +5,6 @@ mod jsx;
 
 pub use jsx::JsxOptions;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use swc_common::errors::{DiagnosticBuilder, Emitter, Handler};
@@ -61,14 +60,23 @@ pub fn compile_jsx(file: &str, source: &str, options: &JsxOptions) -> Result<Str
     }
 }
 
-/// Module `file` of the project at `root` as JavaScript, as the loader compiles it (JSON
-/// aside): for the syntax check of a changed file.
-pub fn to_javascript(root: &Path, file: &str, source: &str) -> Result<String, SyntaxError> {
+/// Module `file` as JavaScript if it is TypeScript or JSX, as the loader compiles it: types
+/// erased from `.ts` and `.mts`, `.tsx` and `.jsx` compiled as `jsx` says; `None` for any other
+/// file (JavaScript runs as written).
+pub fn compile(file: &str, source: &str, jsx: &JsxOptions) -> Option<Result<String, SyntaxError>> {
     if is_jsx(file) {
-        compile_jsx(file, source, &JsxOptions::of_project(root))
+        Some(compile_jsx(file, source, jsx))
+    } else if file.ends_with(".ts") || file.ends_with(".mts") {
+        Some(strip_types(file, source))
     } else {
-        strip_types(file, source)
+        None
     }
+}
+
+/// Module `file` as JavaScript, for the syntax check of a changed file: as [`compile`] has it,
+/// and JavaScript parsed by the same parser (there are no types to erase).
+pub fn to_javascript(file: &str, source: &str, jsx: &JsxOptions) -> Result<String, SyntaxError> {
+    compile(file, source, jsx).unwrap_or_else(|| strip_types(file, source))
 }
 
 fn strip(file: &str, source: &str, tsx: bool) -> Result<String, SyntaxError> {

@@ -749,7 +749,7 @@ impl Worker {
         let crash = &self.crash;
         // node:process's `env`, as ctx.env has it (read at each use: the config may change).
         let config = Arc::clone(&self.shared);
-        let env: node::Env = Box::new(move || declared_env(&config.config().env));
+        let env = node::Env::new(move || config.config());
         let internals = context.with(|ctx| -> Result<Persistent<Object<'static>>, String> {
             let setup = || -> rquickjs::Result<Persistent<Object<'static>>> {
                 let mut web: rquickjs::Value = host::web_natives(&ctx)?.into_value();

@@ -203,6 +203,7 @@ fn crypto_hashes_and_hmacs_match_node() {
             "safe": [true, false],
             "unequal": "RangeError: Input buffers must have the same byte length",
             "reused": "Digest already called",
+            "unsupported": "Digest method not supported: SHA3-256 (flux has md5, sha1, sha224, sha256, sha384, sha512)",
             "random": [16, true, 4],
             "webcrypto": true,
         })
@@ -228,6 +229,8 @@ export default () => {
   const h = createHash('sha1')
   h.digest()
   try { h.update('x') } catch (e) { reused = e.message }
+  let unsupported = null
+  try { createHmac('SHA3-256', 'k') } catch (e) { unsupported = e.message }
   return {
     hashes,
     base64: createHash('SHA256').update('flux').digest('base64'),
@@ -240,6 +243,7 @@ export default () => {
     safe: [timingSafeEqual(Buffer.from('abc'), Buffer.from('abc')), timingSafeEqual(Buffer.from('abc'), Buffer.from('abd'))],
     unequal,
     reused,
+    unsupported,
     random: [randomBytes(16).length, /^[0-9a-f-]{36}$/.test(randomUUID()), crypto.getRandomValues(new Uint8Array(4)).length],
     webcrypto: crypto.webcrypto === globalThis.crypto,
   }
@@ -406,6 +410,9 @@ fn process_env_holds_the_declared_variables_and_path_and_url_are_posix_and_whatw
             "declared": "yes",
             // As ctx.env: only what the config declares.
             "undeclared": null,
+            "has": [true, false],
+            "spread": { "NODEB_DECLARED": "yes" },
+            "text": "[object Object]",
             "same": true,
             "ticked": "ticked",
             "platform": std::env::consts::OS.replace("macos", "darwin"),
@@ -442,6 +449,9 @@ export default async () => {
     write,
     declared: env.NODEB_DECLARED ?? null,
     undeclared: env.NODEB_UNDECLARED ?? null,
+    has: ['NODEB_DECLARED' in env, 'NODEB_UNDECLARED' in env],
+    spread: { ...env },
+    text: String(env),
     same: process.env === env,
     ticked,
     platform: process.platform,

@@ -10,10 +10,12 @@
 mod crypto;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::sync::Arc;
 
-use rquickjs::module::{Declarations, Exports, ModuleDef};
-use rquickjs::{Ctx, Exception, Function, JsLifetime, Module, Object};
+use rquickjs::{Ctx, Exception, Function, JsLifetime, Object};
+
+use crate::project::Config;
 
 /// The modules flux provides, by their name after `node:`. `path/posix` and `util/types` are
 /// parts of others, as in Node.
@@ -77,9 +79,33 @@ pub fn builtin(specifier: &str) -> Option<Builtin> {
     instead(name).map(|instead| Builtin::Missing(format!("node:{name}"), instead))
 }
 
-/// The project's declared environment variables as they are now (the config can change while
-/// a context lives).
-pub type Env = Box<dyn Fn() -> BTreeMap<String, String>>;
+/// What `process.env` holds: the environment variables the project's config declares, with
+/// their values on this host (as ctx.env has them), read at each use: the config can change
+/// while a context lives, so `config` gives it as it is now.
+pub struct Env {
+    config: Box<dyn Fn() -> Arc<Config>>,
+}
+
+impl Env {
+    pub fn new(config: impl Fn() -> Arc<Config> + 'static) -> Env {
+        Env {
+            config: Box::new(config),
+        }
+    }
+
+    /// `name`'s value, if the config declares it and the host has it.
+    fn get(&self, name: &str) -> Option<String> {
+        let declared = (self.config)().env.iter().any(|n| n == name);
+        declared.then(|| std::env::var(name).ok()).flatten()
+    }
+
+    /// The declared names the host has a value for, sorted.
+    fn keys(&self) -> Vec<String> {
+        super::declared_env(&(self.config)().env)
+            .into_keys()
+            .collect()
+    }
+}
 
 /// The modules built in this context so far, by name, and what `process.env` reads.
 struct Built<'js> {
@@ -192,16 +218,17 @@ fn build<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Object<'js>> {
         }
         "process" => {
             let natives = Object::new(ctx.clone())?;
-            let env = Function::new(ctx.clone(), |ctx: Ctx<'js>| {
-                let env = Object::new(ctx.clone())?;
-                if let Some(built) = ctx.userdata::<Built>() {
-                    for (key, value) in (built.env)() {
-                        env.set(key, value)?;
-                    }
-                }
-                Ok::<_, rquickjs::Error>(env)
+            let get = Function::new(ctx.clone(), |ctx: Ctx<'js>, name: String| {
+                ctx.userdata::<Built>()
+                    .and_then(|built| built.env.get(&name))
             })?;
-            natives.set("env", env)?;
+            natives.set("get", get)?;
+            let keys = Function::new(ctx.clone(), |ctx: Ctx<'js>| {
+                ctx.userdata::<Built>()
+                    .map(|built| built.env.keys())
+                    .unwrap_or_default()
+            })?;
+            natives.set("keys", keys)?;
             natives.set("platform", platform())?;
             natives.set("arch", std::env::consts::ARCH)?;
             natives.set("fluxVersion", env!("CARGO_PKG_VERSION"))?;
@@ -297,50 +324,4 @@ fn commonjs<'js>(
     )?;
     function.call::<_, ()>((exports, require, module.clone(), process))?;
     module.get("exports")
-}
-
-/// The ES module of a provided built-in (`node:events`): its default export is the exports
-/// object, and each of the object's own enumerable keys is a named export.
-pub struct NodeModule;
-
-impl NodeModule {
-    /// The module's exports object, by the module's name.
-    fn exports<'js>(module: &Module<'js>) -> rquickjs::Result<Object<'js>> {
-        let ctx = module.ctx();
-        let name: String = module.name()?;
-        builtin_exports(ctx, &name)?
-            .ok_or_else(|| Exception::throw_type(ctx, &format!("no built-in module '{name}'")))
-    }
-}
-
-impl ModuleDef for NodeModule {
-    fn declare<'js>(decl: &Declarations<'js>) -> rquickjs::Result<()> {
-        let exports = NodeModule::exports(decl.module())?;
-        decl.declare("default")?;
-        for key in exports.keys::<String>() {
-            let key = key?;
-            if key != "default" {
-                decl.declare(key)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn evaluate<'js>(_ctx: &Ctx<'js>, exports: &Exports<'js>) -> rquickjs::Result<()> {
-        let object = NodeModule::exports(exports.module())?;
-        exports.export("default", object.clone())?;
-        for key in object.keys::<String>() {
-            let key = key?;
-            if key != "default" {
-                let value: rquickjs::Value = object.get(key.as_str())?;
-                exports.export(key, value)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Declares the module of built-in `name` (`node:events`) for the loader.
-pub fn declare<'js>(ctx: &Ctx<'js>, name: &str) -> rquickjs::Result<Module<'js>> {
-    Module::declare_def::<NodeModule, _>(ctx.clone(), name)
 }

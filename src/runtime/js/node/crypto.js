@@ -42,9 +42,12 @@
     }
   }
 
+  // The algorithms the host digests (node/crypto.rs), by Node's names; any case is taken.
+  const getHashes = () => ['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512'];
+
   const checkAlgorithm = (algorithm) => {
     if (typeof algorithm !== 'string') throw new TypeError('The "algorithm" argument must be of type string');
-    if (!natives.supported(algorithm)) throw new Error(`Digest method not supported: ${algorithm} (flux has ${getHashes().join(', ')})`);
+    if (!getHashes().includes(algorithm.toLowerCase())) throw new Error(`Digest method not supported: ${algorithm} (flux has ${getHashes().join(', ')})`);
   };
 
   class Hash extends Digester {
@@ -61,8 +64,6 @@
       super((bytes) => natives.hmac(algorithm, keyBytes, bytes));
     }
   }
-
-  const getHashes = () => ['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512'];
 
   // One getRandomValues call fills at most 64 KiB.
   const randomFill = (bytes) => {

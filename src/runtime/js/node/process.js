@@ -7,12 +7,17 @@
   const readOnly = () => {
     throw new TypeError("process.env is read-only in flux: it holds the variables the config's env declares, shared by every execution");
   };
+  // natives.get(name) is a declared variable's value (undefined for any other name),
+  // natives.keys() the declared names that have one, sorted: each read asks the host afresh.
+  const own = (key) => (typeof key === 'string' ? natives.get(key) : undefined);
   const env = new Proxy({}, {
-    get: (_, key) => (typeof key === 'string' ? natives.env()[key] : undefined),
-    has: (_, key) => typeof key === 'string' && Object.prototype.hasOwnProperty.call(natives.env(), key),
-    ownKeys: () => Object.keys(natives.env()),
+    // Other names read as a plain object's do (toString, …), so that env converts to a string.
+    get: (target, key) => (typeof key === 'string' ? own(key) ?? Reflect.get(target, key) : undefined),
+    has: (_, key) => own(key) !== undefined,
+    // Listed in an object's key order (integer-like names first), as Object.keys gives them.
+    ownKeys: () => Object.keys(Object.fromEntries(natives.keys().map((key) => [key, true]))),
     getOwnPropertyDescriptor: (_, key) => {
-      const value = typeof key === 'string' ? natives.env()[key] : undefined;
+      const value = own(key);
       return value === undefined ? undefined : { value, writable: true, enumerable: true, configurable: true };
     },
     set: readOnly,
