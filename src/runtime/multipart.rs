@@ -70,65 +70,53 @@ pub fn parse(content_type: &str, body: Bytes) -> Result<Vec<Part>, MultipartErro
 /// Parts as `req.body`: an object of fields, a file as `{ name, type, base64 }` (the glue makes
 /// it a `File`), a repeated field as an array of its values in order.
 pub fn body_value(parts: &[Part]) -> Value {
-    collect(parts, |part| match &part.filename {
-        None => Value::String(String::from_utf8_lossy(&part.data).into_owned()),
-        Some(filename) => {
-            use base64::Engine as _;
-            serde_json::json!({
-                "name": filename,
-                "type": part.content_type.clone().unwrap_or_default(),
-                "base64": base64::engine::general_purpose::STANDARD.encode(&part.data),
-            })
-        }
-    })
+    collect(parts.iter().map(|part| {
+        let value = match &part.filename {
+            None => Value::String(String::from_utf8_lossy(&part.data).into_owned()),
+            Some(filename) => {
+                use base64::Engine as _;
+                serde_json::json!({
+                    "name": filename,
+                    "type": part.content_type.clone().unwrap_or_default(),
+                    "base64": base64::engine::general_purpose::STANDARD.encode(&part.data),
+                })
+            }
+        };
+        (part.name.as_str(), value)
+    }))
 }
 
 /// Parts as the record keeps them: fields as text, a file as its name, type and size.
 pub fn recorded_value(parts: &[Part]) -> Value {
-    collect(parts, |part| match &part.filename {
-        None => Value::String(String::from_utf8_lossy(&part.data).into_owned()),
-        Some(filename) => serde_json::json!({
-            "file": filename,
-            "type": part.content_type.clone().unwrap_or_default(),
-            "bytes": part.data.len(),
-        }),
-    })
+    collect(parts.iter().map(|part| {
+        let value = match &part.filename {
+            None => Value::String(String::from_utf8_lossy(&part.data).into_owned()),
+            Some(filename) => serde_json::json!({
+                "file": filename,
+                "type": part.content_type.clone().unwrap_or_default(),
+                "bytes": part.data.len(),
+            }),
+        };
+        (part.name.as_str(), value)
+    }))
 }
 
 /// Fields by name in the order they first came, a repeated one as an array of its values.
-pub fn collect<T>(pairs: &[T], mut value: impl FnMut(&T) -> Value) -> Value
+pub fn collect<K>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value
 where
-    T: Named,
+    K: AsRef<str> + Into<String>,
 {
     let mut object = Map::new();
-    for pair in pairs {
-        let v = value(pair);
-        match object.get_mut(pair.name()) {
+    for (name, v) in pairs {
+        match object.get_mut(name.as_ref()) {
             Some(Value::Array(values)) => values.push(v),
             Some(first) => *first = Value::Array(vec![first.take(), v]),
             None => {
-                object.insert(pair.name().to_string(), v);
+                object.insert(name.into(), v);
             }
         }
     }
     Value::Object(object)
-}
-
-/// What [`collect`] groups by.
-pub trait Named {
-    fn name(&self) -> &str;
-}
-
-impl Named for Part {
-    fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-impl Named for (String, String) {
-    fn name(&self) -> &str {
-        &self.0
-    }
 }
 
 #[cfg(test)]

@@ -264,12 +264,9 @@ fn parse_body(headers: &HeaderMap, bytes: &Bytes, recorded: &mut Value) -> Resul
             });
     }
     if is_form_content_type(content_type) {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(bytes)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        return Ok(multipart::collect(&pairs, |(_, v)| {
-            Value::String(v.clone())
-        }));
+        return Ok(multipart::collect(
+            form_urlencoded::parse(bytes).map(|(k, v)| (k, Value::String(v.into_owned()))),
+        ));
     }
     if is_multipart_content_type(content_type) {
         return multipart::parse(content_type, bytes.clone())
