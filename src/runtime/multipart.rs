@@ -7,6 +7,8 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use serde_json::{Map, Value};
 
+use super::worker::{truncated_body, MAX_RECORDED_BODY, RECORDED_HEAD};
+
 /// At most this many parts: each becomes a value in the function's context, so a body of tiny
 /// parts (100,000 in a megabyte) must not cost what its size does not show. 1,000 is PHP's
 /// `max_input_vars`, and more than a form has.
@@ -86,11 +88,22 @@ pub fn body_value(parts: &[Part]) -> Value {
     }))
 }
 
-/// Parts as the record keeps them: fields as text, a file as its name, type and size.
+/// Parts as the record keeps them: fields as text, a file as its name, type and size. The
+/// fields' text is kept up to [`MAX_RECORDED_BODY`] in all, as any recorded body is: a field
+/// past it is kept as its size and head (what is left of the limit, at most [`RECORDED_HEAD`]).
 pub fn recorded_value(parts: &[Part]) -> Value {
+    let mut left = MAX_RECORDED_BODY;
     collect(parts.iter().map(|part| {
         let value = match &part.filename {
-            None => Value::String(String::from_utf8_lossy(&part.data).into_owned()),
+            None if part.data.len() <= left => {
+                left -= part.data.len();
+                Value::String(String::from_utf8_lossy(&part.data).into_owned())
+            }
+            None => {
+                let head = left.min(RECORDED_HEAD);
+                left -= head;
+                truncated_body(&part.data, head)
+            }
             Some(filename) => serde_json::json!({
                 "file": filename,
                 "type": part.content_type.clone().unwrap_or_default(),
@@ -134,6 +147,51 @@ mod tests {
         assert_eq!(
             recorded_value(&parts),
             serde_json::json!({"a": ["1", "2"], "f": {"file": "x.txt", "type": "text/plain", "bytes": 2}})
+        );
+    }
+
+    #[test]
+    fn the_record_keeps_the_fields_text_up_to_the_recorded_body_limit_in_all() {
+        let field = |name: &str, text: &[u8]| Part {
+            name: name.into(),
+            filename: None,
+            content_type: None,
+            data: Bytes::copy_from_slice(text),
+        };
+        let big = vec![b'x'; MAX_RECORDED_BODY + 10];
+        let rest = vec![b'y'; MAX_RECORDED_BODY - 1 - RECORDED_HEAD];
+        let parts = [
+            field("a", b"1"),
+            field("big", &big),
+            field("rest", &rest),
+            field("over", b"z"),
+            Part {
+                name: "f".into(),
+                filename: Some("x.bin".into()),
+                content_type: None,
+                data: Bytes::from_static(b"hi"),
+            },
+        ];
+        let recorded = recorded_value(&parts);
+        assert_eq!(recorded["a"], "1");
+        assert_eq!(
+            recorded["big"],
+            serde_json::json!({"truncated": true, "bytes": big.len(), "head": "x".repeat(RECORDED_HEAD)})
+        );
+        // What was left of the limit fits exactly; past it, a field keeps no head at all.
+        assert_eq!(recorded["rest"].as_str().map(str::len), Some(rest.len()));
+        assert_eq!(
+            recorded["over"],
+            serde_json::json!({"truncated": true, "bytes": 1, "head": ""})
+        );
+        assert_eq!(
+            recorded["f"],
+            serde_json::json!({"file": "x.bin", "type": "", "bytes": 2})
+        );
+        // The whole body is still req.body's.
+        assert_eq!(
+            body_value(&parts)["big"].as_str().map(str::len),
+            Some(big.len())
         );
     }
 
