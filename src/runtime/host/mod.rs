@@ -121,6 +121,18 @@ impl<'js> FromJs<'js> for JsonArg {
     }
 }
 
+/// The bytes of a `Uint8Array` argument, copied (none when its buffer was detached).
+pub(crate) struct CopiedBytes(pub Vec<u8>);
+
+impl<'js> FromJs<'js> for CopiedBytes {
+    fn from_js(ctx: &Ctx<'js>, value: rquickjs::Value<'js>) -> rquickjs::Result<CopiedBytes> {
+        let array = rquickjs::TypedArray::<u8>::from_js(ctx, value)?;
+        // SAFETY: the slice is copied at once, before any JavaScript runs again.
+        let copied = unsafe { array.as_bytes() }.map(<[u8]>::to_vec);
+        Ok(CopiedBytes(copied.unwrap_or_default()))
+    }
+}
+
 /// A result handed to JS as `JSON.parse` would build it.
 pub struct Json(pub Value);
 

@@ -22,7 +22,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use zeroize::Zeroizing;
 
-use super::{contain, Crash};
+use super::{contain, CopiedBytes, Crash};
 use keys::{KeyData, Kind};
 use pbkdf2::Pbkdf2Run;
 
@@ -81,10 +81,7 @@ struct Bytes(Zeroizing<Vec<u8>>);
 
 impl<'js> FromJs<'js> for Bytes {
     fn from_js(ctx: &Ctx<'js>, value: rquickjs::Value<'js>) -> rquickjs::Result<Bytes> {
-        let array = TypedArray::<u8>::from_js(ctx, value)?;
-        // SAFETY: the slice is copied at once, before any JavaScript runs again.
-        let copied = unsafe { array.as_bytes() }.map(<[u8]>::to_vec);
-        Ok(Bytes(Zeroizing::new(copied.unwrap_or_default())))
+        CopiedBytes::from_js(ctx, value).map(|CopiedBytes(bytes)| Bytes(Zeroizing::new(bytes)))
     }
 }
 

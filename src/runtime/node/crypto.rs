@@ -6,6 +6,8 @@ use rquickjs::{Ctx, Exception, Function, Object, TypedArray};
 use sha1::Sha1;
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
 
+use crate::runtime::host::CopiedBytes;
+
 /// The algorithms `createHash` and `createHmac` take, by Node's names.
 const ALGORITHMS: &str = "md5, sha1, sha224, sha256, sha384, sha512";
 
@@ -53,14 +55,6 @@ fn hmac_sync(algorithm: &str, key: &[u8], data: &[u8]) -> Result<Vec<u8>, HashEr
     })
 }
 
-/// A Uint8Array's bytes, copied (empty when its buffer was detached).
-fn bytes_of(array: &TypedArray<'_, u8>) -> Vec<u8> {
-    // SAFETY: the slice is copied at once, before any JavaScript runs again.
-    unsafe { array.as_bytes() }
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default()
-}
-
 /// What `js/node/crypto.js` is given: `digest(algorithm, bytes)`, `hmac(algorithm, key,
 /// bytes)` (each a Uint8Array), and `supported(algorithm)`.
 pub(super) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
@@ -69,8 +63,8 @@ pub(super) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
         "digest",
         Function::new(
             ctx.clone(),
-            |ctx: Ctx<'js>, algorithm: String, data: TypedArray<'js, u8>| {
-                let out = digest_sync(&algorithm, &bytes_of(&data))
+            |ctx: Ctx<'js>, algorithm: String, CopiedBytes(data): CopiedBytes| {
+                let out = digest_sync(&algorithm, &data)
                     .map_err(|e| Exception::throw_type(&ctx, &e.to_string()))?;
                 TypedArray::<u8>::new(ctx, out)
             },
@@ -82,9 +76,9 @@ pub(super) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
             ctx.clone(),
             |ctx: Ctx<'js>,
              algorithm: String,
-             key: TypedArray<'js, u8>,
-             data: TypedArray<'js, u8>| {
-                let out = hmac_sync(&algorithm, &bytes_of(&key), &bytes_of(&data))
+             CopiedBytes(key): CopiedBytes,
+             CopiedBytes(data): CopiedBytes| {
+                let out = hmac_sync(&algorithm, &key, &data)
                     .map_err(|e| Exception::throw_type(&ctx, &e.to_string()))?;
                 TypedArray::<u8>::new(ctx, out)
             },
