@@ -3,7 +3,7 @@
 // One file of the web globals (see common.js): it takes what it uses from `web` and adds what it defines.
 ((web) => {
   'use strict';
-  const { Object, Array, TypeError, String, Math, Uint8Array, P, slot, tag, needArgs, iterable, usv, natives, utf8Encode, decodeUTF8, Blob, File, makeFile, blobBytes, URLSearchParams } = web;
+  const { Object, TypeError, String, Math, Uint8Array, P, slot, tag, needArgs, iterable, usv, natives, utf8Encode, decodeUTF8, Blob, File, makeFile, blobBytes, URLSearchParams } = web;
 
   // An entry's value: a string, or a File (a Blob becomes one named "blob").
   function entryValue(value, filename, n, what) {
