@@ -7,6 +7,8 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use serde_json::{Map, Value};
 
+use super::worker::{truncated_body, MAX_RECORDED_BODY, RECORDED_HEAD};
+
 /// At most this many parts: each becomes a value in the function's context, so a body of tiny
 /// parts (100,000 in a megabyte) must not cost what its size does not show. 1,000 is PHP's
 /// `max_input_vars`, and more than a form has.
@@ -70,65 +72,64 @@ pub fn parse(content_type: &str, body: Bytes) -> Result<Vec<Part>, MultipartErro
 /// Parts as `req.body`: an object of fields, a file as `{ name, type, base64 }` (the glue makes
 /// it a `File`), a repeated field as an array of its values in order.
 pub fn body_value(parts: &[Part]) -> Value {
-    collect(parts, |part| match &part.filename {
-        None => Value::String(String::from_utf8_lossy(&part.data).into_owned()),
-        Some(filename) => {
-            use base64::Engine as _;
-            serde_json::json!({
-                "name": filename,
-                "type": part.content_type.clone().unwrap_or_default(),
-                "base64": base64::engine::general_purpose::STANDARD.encode(&part.data),
-            })
-        }
-    })
+    collect(parts.iter().map(|part| {
+        let value = match &part.filename {
+            None => Value::String(String::from_utf8_lossy(&part.data).into_owned()),
+            Some(filename) => {
+                use base64::Engine as _;
+                serde_json::json!({
+                    "name": filename,
+                    "type": part.content_type.clone().unwrap_or_default(),
+                    "base64": base64::engine::general_purpose::STANDARD.encode(&part.data),
+                })
+            }
+        };
+        (part.name.as_str(), value)
+    }))
 }
 
-/// Parts as the record keeps them: fields as text, a file as its name, type and size.
+/// Parts as the record keeps them: fields as text, a file as its name, type and size. The
+/// fields' text is kept up to [`MAX_RECORDED_BODY`] in all, as any recorded body is: a field
+/// past it is kept as its size and head (what is left of the limit, at most [`RECORDED_HEAD`]).
 pub fn recorded_value(parts: &[Part]) -> Value {
-    collect(parts, |part| match &part.filename {
-        None => Value::String(String::from_utf8_lossy(&part.data).into_owned()),
-        Some(filename) => serde_json::json!({
-            "file": filename,
-            "type": part.content_type.clone().unwrap_or_default(),
-            "bytes": part.data.len(),
-        }),
-    })
+    let mut left = MAX_RECORDED_BODY;
+    collect(parts.iter().map(|part| {
+        let value = match &part.filename {
+            None if part.data.len() <= left => {
+                left -= part.data.len();
+                Value::String(String::from_utf8_lossy(&part.data).into_owned())
+            }
+            None => {
+                let head = left.min(RECORDED_HEAD);
+                left -= head;
+                truncated_body(&part.data, head)
+            }
+            Some(filename) => serde_json::json!({
+                "file": filename,
+                "type": part.content_type.clone().unwrap_or_default(),
+                "bytes": part.data.len(),
+            }),
+        };
+        (part.name.as_str(), value)
+    }))
 }
 
 /// Fields by name in the order they first came, a repeated one as an array of its values.
-pub fn collect<T>(pairs: &[T], mut value: impl FnMut(&T) -> Value) -> Value
+pub fn collect<K>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value
 where
-    T: Named,
+    K: AsRef<str> + Into<String>,
 {
     let mut object = Map::new();
-    for pair in pairs {
-        let v = value(pair);
-        match object.get_mut(pair.name()) {
+    for (name, v) in pairs {
+        match object.get_mut(name.as_ref()) {
             Some(Value::Array(values)) => values.push(v),
             Some(first) => *first = Value::Array(vec![first.take(), v]),
             None => {
-                object.insert(pair.name().to_string(), v);
+                object.insert(name.into(), v);
             }
         }
     }
     Value::Object(object)
-}
-
-/// What [`collect`] groups by.
-pub trait Named {
-    fn name(&self) -> &str;
-}
-
-impl Named for Part {
-    fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-impl Named for (String, String) {
-    fn name(&self) -> &str {
-        &self.0
-    }
 }
 
 #[cfg(test)]
@@ -146,6 +147,51 @@ mod tests {
         assert_eq!(
             recorded_value(&parts),
             serde_json::json!({"a": ["1", "2"], "f": {"file": "x.txt", "type": "text/plain", "bytes": 2}})
+        );
+    }
+
+    #[test]
+    fn the_record_keeps_the_fields_text_up_to_the_recorded_body_limit_in_all() {
+        let field = |name: &str, text: &[u8]| Part {
+            name: name.into(),
+            filename: None,
+            content_type: None,
+            data: Bytes::copy_from_slice(text),
+        };
+        let big = vec![b'x'; MAX_RECORDED_BODY + 10];
+        let rest = vec![b'y'; MAX_RECORDED_BODY - 1 - RECORDED_HEAD];
+        let parts = [
+            field("a", b"1"),
+            field("big", &big),
+            field("rest", &rest),
+            field("over", b"z"),
+            Part {
+                name: "f".into(),
+                filename: Some("x.bin".into()),
+                content_type: None,
+                data: Bytes::from_static(b"hi"),
+            },
+        ];
+        let recorded = recorded_value(&parts);
+        assert_eq!(recorded["a"], "1");
+        assert_eq!(
+            recorded["big"],
+            serde_json::json!({"truncated": true, "bytes": big.len(), "head": "x".repeat(RECORDED_HEAD)})
+        );
+        // What was left of the limit fits exactly; past it, a field keeps no head at all.
+        assert_eq!(recorded["rest"].as_str().map(str::len), Some(rest.len()));
+        assert_eq!(
+            recorded["over"],
+            serde_json::json!({"truncated": true, "bytes": 1, "head": ""})
+        );
+        assert_eq!(
+            recorded["f"],
+            serde_json::json!({"file": "x.bin", "type": "", "bytes": 2})
+        );
+        // The whole body is still req.body's.
+        assert_eq!(
+            body_value(&parts)["big"].as_str().map(str::len),
+            Some(big.len())
         );
     }
 

@@ -60,8 +60,11 @@ const HOST_JS: &str = include_str!("js/host.js");
 const SUBTLE_JS: &str = include_str!("js/subtle.js");
 const INTL_JS: &str = include_str!("js/intl.js");
 
-/// What the record keeps of a response body.
-const MAX_RECORDED_BODY: usize = 64 * 1024;
+/// What the record keeps of a body, a request's or a response's (of an upload, of its fields'
+/// text in all).
+pub(crate) const MAX_RECORDED_BODY: usize = 64 * 1024;
+/// What the record keeps of the start of a body longer than that.
+pub(crate) const RECORDED_HEAD: usize = 1024;
 /// Shared by every execution on a context.
 const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
 /// The longest timeout honoured (a year).
@@ -1331,14 +1334,20 @@ pub fn redact_headers(headers: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
+/// A body (or an upload's field) longer than the record keeps, as it keeps it: its size and its
+/// first `head` bytes.
+pub(crate) fn truncated_body(bytes: &[u8], head: usize) -> Value {
+    json!({ "truncated": true, "bytes": bytes.len(),
+        "head": String::from_utf8_lossy(&bytes[..head.min(bytes.len())]) })
+}
+
 /// A body as the record keeps it: JSON when it parses, text otherwise, cut at a limit.
 pub fn recorded_body(bytes: &[u8], content_type: Option<&str>) -> Value {
     if bytes.is_empty() {
         return Value::Null;
     }
     if bytes.len() > MAX_RECORDED_BODY {
-        return json!({ "truncated": true, "bytes": bytes.len(),
-            "head": String::from_utf8_lossy(&bytes[..MAX_RECORDED_BODY.min(1024)]) });
+        return truncated_body(bytes, MAX_RECORDED_BODY.min(RECORDED_HEAD));
     }
     let looks_json = content_type.is_none_or(super::content_type::is_json_content_type);
     if looks_json {

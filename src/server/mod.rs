@@ -242,11 +242,12 @@ fn is_form_content_type(content_type: &str) -> bool {
 
 /// The request body as `req.body`: parsed JSON (for a JSON content type) or form data (a
 /// repeated field as an array; an uploaded file as `{ name, type, base64 }`, which the glue
-/// makes a `File`), else the text as a string, or nothing. An upload's `recorded` body becomes
-/// its fields with its files' names, types and sizes.
-fn parse_body(headers: &HeaderMap, bytes: &Bytes, recorded: &mut Value) -> Result<Value, Refusal> {
+/// makes a `File`), else the text as a string, or nothing. With it, for an upload, the body
+/// as its record keeps it: its fields with its files' names, types and sizes (for any other
+/// body, None: the record keeps [`recorded_body`]'s).
+fn parse_body(headers: &HeaderMap, bytes: &Bytes) -> Result<(Value, Option<Value>), Refusal> {
     if bytes.is_empty() {
-        return Ok(Value::Null);
+        return Ok((Value::Null, None));
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -258,31 +259,35 @@ fn parse_body(headers: &HeaderMap, bytes: &Bytes, recorded: &mut Value) -> Resul
                 Some(text) => serde_json::from_slice(&text),
                 None => Err(e),
             })
+            .map(|body| (body, None))
             .map_err(|e| Refusal {
                 status: StatusCode::BAD_REQUEST,
                 message: format!("malformed JSON body: {e}"),
             });
     }
     if is_form_content_type(content_type) {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(bytes)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        return Ok(multipart::collect(&pairs, |(_, v)| {
-            Value::String(v.clone())
-        }));
+        let body = multipart::collect(
+            form_urlencoded::parse(bytes).map(|(k, v)| (k, Value::String(v.into_owned()))),
+        );
+        return Ok((body, None));
     }
     if is_multipart_content_type(content_type) {
         return multipart::parse(content_type, bytes.clone())
             .map(|parts| {
-                *recorded = multipart::recorded_value(&parts);
-                multipart::body_value(&parts)
+                (
+                    multipart::body_value(&parts),
+                    Some(multipart::recorded_value(&parts)),
+                )
             })
             .map_err(|e| Refusal {
                 status: StatusCode::BAD_REQUEST,
                 message: e.to_string(),
             });
     }
-    Ok(Value::String(String::from_utf8_lossy(bytes).into_owned()))
+    Ok((
+        Value::String(String::from_utf8_lossy(bytes).into_owned()),
+        None,
+    ))
 }
 
 /// JSON text with each escaped lone surrogate (`"\ud83d"`, which JavaScript's JSON.stringify
@@ -407,12 +412,13 @@ async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Respons
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        execution.recorded_input["body"] = recorded_body(&bytes, content_type);
-        parse_body(
-            &parts.headers,
-            &bytes,
-            &mut execution.recorded_input["body"],
-        )
+        let (body, recorded) = match parse_body(&parts.headers, &bytes) {
+            Ok((body, recorded)) => (Ok(body), recorded),
+            Err(refusal) => (Err(refusal), None),
+        };
+        execution.recorded_input["body"] =
+            recorded.unwrap_or_else(|| recorded_body(&bytes, content_type));
+        body
     });
     let body = match parsed {
         Ok(body) => body,

@@ -109,6 +109,48 @@ fn a_multipart_upload_reaches_req_body_with_files_and_is_recorded_without_their_
 }
 
 #[test]
+fn a_large_text_field_reaches_req_body_whole_and_is_recorded_cut() {
+    let project = project();
+    project.write(
+        "flux.config.ts",
+        "export default { http: { maxBodySize: '8mb' } }",
+    );
+    let server = project.start();
+    let big = "x".repeat(3 * 1024 * 1024);
+    let mut body = part("title", "", b"Hello");
+    body.extend(part("essay", "", big.as_bytes()));
+    body.extend(part(
+        "doc",
+        "; filename=\"a.txt\"\r\nContent-Type: text/plain",
+        b"hi",
+    ));
+    body.extend_from_slice(b"--B--\r\n");
+    let reply = post(&server, "/upload", "multipart/form-data; boundary=B", body);
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        reply.body.chars().take(200).collect::<String>()
+    );
+    let got = reply.json();
+    assert_eq!(got["essay"].as_str().map(str::len), Some(big.len()));
+    assert_eq!(got["title"], "Hello");
+    let record = server.record(&reply.request_id());
+    let recorded = &record["input"]["body"];
+    assert_eq!(recorded["title"], "Hello");
+    assert_eq!(recorded["essay"]["truncated"], true);
+    assert_eq!(recorded["essay"]["bytes"], big.len());
+    assert_eq!(recorded["essay"]["head"], "x".repeat(1024));
+    assert_eq!(
+        recorded["doc"],
+        json!({"file": "a.txt", "type": "text/plain", "bytes": 2})
+    );
+    // Within the record's 64 KB limit on bodies, with room for the names.
+    let size = serde_json::to_string(recorded).unwrap().len();
+    assert!(size <= 64 * 1024 + 1024, "{size} bytes recorded");
+}
+
+#[test]
 fn a_form_data_sent_with_fetch_is_multipart_the_server_parses() {
     let project = project();
     let server = project.start();

@@ -5,7 +5,7 @@ use rquickjs::convert::List;
 use rquickjs::{Ctx, FromJs, Function, IntoJs, Object, TypedArray};
 use serde_json::{Map, Value};
 
-use super::{site, Bridge, Event, ExecState, HostError, HostState, Token};
+use super::{site, Bridge, CopiedBytes, Event, ExecState, HostError, HostState, Token};
 use crate::record::{attr, SpanKind, SpanStatus};
 use crate::runtime::is_json_content_type;
 
@@ -74,10 +74,7 @@ impl<'js> FromJs<'js> for Body {
         if value.is_string() {
             return String::from_js(ctx, value).map(|text| Body(text.into_bytes()));
         }
-        let bytes = TypedArray::<u8>::from_js(ctx, value)?;
-        // SAFETY: the slice is copied at once, before any JavaScript runs again.
-        let copied = unsafe { bytes.as_bytes() }.map(<[u8]>::to_vec);
-        Ok(Body(copied.unwrap_or_default()))
+        CopiedBytes::from_js(ctx, value).map(|CopiedBytes(bytes)| Body(bytes))
     }
 }
 

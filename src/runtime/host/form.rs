@@ -5,6 +5,8 @@
 use base64::Engine as _;
 use rquickjs::{Array, Ctx, Exception, Function, Object, TypedArray};
 
+use super::CopiedBytes;
+
 pub(super) fn install<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> rquickjs::Result<()> {
     // `[[name, text]` or `[name, bytes, filename, type]], …]`; a malformed body throws a
     // TypeError, as `.formData()` rejects with one.
@@ -12,12 +14,8 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> rquickjs::R
         "parseMultipart",
         Function::new(
             ctx.clone(),
-            |ctx: Ctx<'js>, content_type: String, body: TypedArray<'js, u8>| {
-                // SAFETY: the bytes are copied at once, before any JavaScript runs again.
-                let bytes = unsafe { body.as_bytes() }
-                    .map(bytes::Bytes::copy_from_slice)
-                    .unwrap_or_default();
-                let parts = crate::runtime::multipart::parse(&content_type, bytes)
+            |ctx: Ctx<'js>, content_type: String, CopiedBytes(body): CopiedBytes| {
+                let parts = crate::runtime::multipart::parse(&content_type, body.into())
                     .map_err(|e| Exception::throw_type(&ctx, &e.to_string()))?;
                 let out = Array::new(ctx.clone())?;
                 for (i, part) in parts.into_iter().enumerate() {

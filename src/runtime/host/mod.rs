@@ -121,6 +121,18 @@ impl<'js> FromJs<'js> for JsonArg {
     }
 }
 
+/// The bytes of a `Uint8Array` argument, copied (none when its buffer was detached).
+pub(crate) struct CopiedBytes(pub Vec<u8>);
+
+impl<'js> FromJs<'js> for CopiedBytes {
+    fn from_js(ctx: &Ctx<'js>, value: rquickjs::Value<'js>) -> rquickjs::Result<CopiedBytes> {
+        let array = rquickjs::TypedArray::<u8>::from_js(ctx, value)?;
+        // SAFETY: the slice is copied at once, before any JavaScript runs again.
+        let copied = unsafe { array.as_bytes() }.map(<[u8]>::to_vec);
+        Ok(CopiedBytes(copied.unwrap_or_default()))
+    }
+}
+
 /// A result handed to JS as `JSON.parse` would build it.
 pub struct Json(pub Value);
 
@@ -486,12 +498,17 @@ pub fn install<'js>(
     host.set(
         "isFailure",
         Function::new(ctx.clone(), |value: rquickjs::Value<'js>| {
-            value
-                .as_object()
-                .is_some_and(|object| object.instance_of::<Failure>())
+            is_failure(&value)
         })?,
     )?;
     Ok(host)
+}
+
+/// Whether `value` is a [`Failure`] a host function threw (the glue's `isFailure`).
+fn is_failure(value: &rquickjs::Value<'_>) -> bool {
+    value
+        .as_object()
+        .is_some_and(|object| object.instance_of::<Failure>())
 }
 
 /// What every host function shares: the engine's state and where a panic is kept.
@@ -529,7 +546,13 @@ impl Bridge {
 }
 
 fn throw(ctx: &Ctx<'_>, error: &HostError) -> rquickjs::Error {
-    match failure(ctx, error) {
+    throw_failure(ctx, error.js_name(), error.to_string())
+}
+
+/// Throws a [`Failure`] named `name`, which the glue (host.js, subtle.js) tells from other
+/// exceptions by its class and makes the error that name says.
+fn throw_failure(ctx: &Ctx<'_>, name: &str, message: String) -> rquickjs::Error {
+    match new_failure(ctx, name, message) {
         Ok(failure) => ctx.throw(failure),
         Err(e) => e,
     }
@@ -537,9 +560,17 @@ fn throw(ctx: &Ctx<'_>, error: &HostError) -> rquickjs::Error {
 
 /// `error` as the glue receives it: thrown by a host function, or rejecting an op's promise.
 pub fn failure<'js>(ctx: &Ctx<'js>, error: &HostError) -> rquickjs::Result<rquickjs::Value<'js>> {
+    new_failure(ctx, error.js_name(), error.to_string())
+}
+
+fn new_failure<'js>(
+    ctx: &Ctx<'js>,
+    name: &str,
+    message: String,
+) -> rquickjs::Result<rquickjs::Value<'js>> {
     let failure = Failure {
-        name: error.js_name().to_string(),
-        message: error.to_string(),
+        name: name.to_string(),
+        message,
     };
     Class::instance(ctx.clone(), failure).map(Class::into_value)
 }
@@ -628,12 +659,9 @@ mod tests {
     #[test]
     fn only_host_failures_are_failures() {
         with_js(|ctx| {
-            let is_failure = Function::new(ctx.clone(), |value: rquickjs::Value<'_>| {
-                value
-                    .as_object()
-                    .is_some_and(|object| object.instance_of::<Failure>())
-            })
-            .expect("a function");
+            let is_failure =
+                Function::new(ctx.clone(), |value: rquickjs::Value<'_>| is_failure(&value))
+                    .expect("a function");
             ctx.globals()
                 .set("isFailure", is_failure)
                 .expect("a global");

@@ -1,8 +1,9 @@
 //! The native side of `crypto.subtle` (js/subtle.js holds the Web Crypto API itself: algorithm
 //! normalisation, `CryptoKey`, usages, promises). Each function here is synchronous and works
 //! on plain bytes and key handles: a `CryptoKey` keeps its material in a [`KeyHandle`], which
-//! JavaScript can pass back but never read. Failures are thrown as a [`SubtleFailure`], which
-//! subtle.js turns into the `DOMException` Web Crypto specifies.
+//! JavaScript can pass back but never read. Failures are thrown as host functions throw theirs,
+//! as a [`Failure`](super::Failure), which subtle.js turns into the `DOMException` Web Crypto
+//! specifies.
 
 mod gcm;
 mod keys;
@@ -22,7 +23,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use zeroize::Zeroizing;
 
-use super::{contain, Crash};
+use super::{contain, is_failure, throw_failure, CopiedBytes, Crash};
 use keys::{KeyData, Kind};
 use pbkdf2::Pbkdf2Run;
 
@@ -50,16 +51,6 @@ impl SubtleError {
     }
 }
 
-/// A failure as thrown to subtle.js (which tells it from other exceptions by its class).
-#[derive(Trace, JsLifetime)]
-#[rquickjs::class]
-pub struct SubtleFailure {
-    #[qjs(get)]
-    name: String,
-    #[qjs(get)]
-    message: String,
-}
-
 /// A `CryptoKey`'s material.
 #[derive(Trace, JsLifetime)]
 #[rquickjs::class]
@@ -81,10 +72,7 @@ struct Bytes(Zeroizing<Vec<u8>>);
 
 impl<'js> FromJs<'js> for Bytes {
     fn from_js(ctx: &Ctx<'js>, value: rquickjs::Value<'js>) -> rquickjs::Result<Bytes> {
-        let array = TypedArray::<u8>::from_js(ctx, value)?;
-        // SAFETY: the slice is copied at once, before any JavaScript runs again.
-        let copied = unsafe { array.as_bytes() }.map(<[u8]>::to_vec);
-        Ok(Bytes(Zeroizing::new(copied.unwrap_or_default())))
+        CopiedBytes::from_js(ctx, value).map(|CopiedBytes(bytes)| Bytes(Zeroizing::new(bytes)))
     }
 }
 
@@ -336,8 +324,9 @@ fn pbkdf2_start(
     }
 }
 
-/// Runs a native operation: its error is thrown as a [`SubtleFailure`]; a panic is kept in
-/// `crash` (the execution is then stopped), as every host function does.
+/// Runs a native operation: its error is thrown as a [`Failure`](super::Failure) named after
+/// its DOMException; a panic is kept in `crash` (the execution is then stopped), as every host
+/// function does.
 fn call<'js, T>(
     ctx: &Ctx<'js>,
     crash: &Crash,
@@ -345,16 +334,7 @@ fn call<'js, T>(
 ) -> rquickjs::Result<T> {
     let result = contain(crash, operation)
         .unwrap_or_else(|| Err(SubtleError::Operation("the engine crashed".into())));
-    result.map_err(|error| {
-        let failure = SubtleFailure {
-            name: error.name().to_string(),
-            message: error.to_string(),
-        };
-        match Class::instance(ctx.clone(), failure) {
-            Ok(failure) => ctx.throw(failure.into_value()),
-            Err(e) => e,
-        }
-    })
+    result.map_err(|error| throw_failure(ctx, error.name(), error.to_string()))
 }
 
 fn handle<'js>(ctx: &Ctx<'js>, key: KeyData) -> rquickjs::Result<Class<'js, KeyHandle>> {
@@ -371,9 +351,7 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, crash: &Crash) -> rquickjs::Result<Ob
     natives.set(
         "isFailure",
         Function::new(ctx.clone(), |value: rquickjs::Value<'js>| {
-            value
-                .as_object()
-                .is_some_and(|object| object.instance_of::<SubtleFailure>())
+            is_failure(&value)
         })?,
     )?;
     let c = crash.clone();

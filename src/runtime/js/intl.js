@@ -6,7 +6,7 @@
 // host's. Formatters are built on first use and kept per locale and options in this context.
 ((natives) => {
   'use strict';
-  const { Object, Array, TypeError, RangeError, Symbol, WeakMap, Map, String, Number, Math, Date, JSON, Reflect } = globalThis;
+  const { Object, Array, TypeError, RangeError, Symbol, WeakMap, Map, String, Number, Math, Date, JSON } = globalThis;
   const DEFAULT_LOCALE = 'en-US';
 
   const P = new WeakMap();

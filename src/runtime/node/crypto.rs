@@ -6,6 +6,8 @@ use rquickjs::{Ctx, Exception, Function, Object, TypedArray};
 use sha1::Sha1;
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
 
+use crate::runtime::host::CopiedBytes;
+
 fn digest<D: Digest>(data: &[u8]) -> Vec<u8> {
     D::digest(data).to_vec()
 }
@@ -50,14 +52,6 @@ fn unknown(ctx: &Ctx<'_>, algorithm: &str) -> rquickjs::Error {
     Exception::throw_internal(ctx, &format!("node:crypto has no digest '{algorithm}'"))
 }
 
-/// A Uint8Array's bytes, copied (empty when its buffer was detached).
-fn bytes_of(array: &TypedArray<'_, u8>) -> Vec<u8> {
-    // SAFETY: the slice is copied at once, before any JavaScript runs again.
-    unsafe { array.as_bytes() }
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default()
-}
-
 /// What `js/node/crypto.js` is given: `digest(algorithm, bytes)` and `hmac(algorithm, key,
 /// bytes)` (each a Uint8Array), for an algorithm its `getHashes()` lists.
 pub(super) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
@@ -66,9 +60,9 @@ pub(super) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
         "digest",
         Function::new(
             ctx.clone(),
-            |ctx: Ctx<'js>, algorithm: String, data: TypedArray<'js, u8>| {
-                let out = digest_sync(&algorithm, &bytes_of(&data))
-                    .ok_or_else(|| unknown(&ctx, &algorithm))?;
+            |ctx: Ctx<'js>, algorithm: String, CopiedBytes(data): CopiedBytes| {
+                let out =
+                    digest_sync(&algorithm, &data).ok_or_else(|| unknown(&ctx, &algorithm))?;
                 TypedArray::<u8>::new(ctx, out)
             },
         )?,
@@ -79,10 +73,10 @@ pub(super) fn natives<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
             ctx.clone(),
             |ctx: Ctx<'js>,
              algorithm: String,
-             key: TypedArray<'js, u8>,
-             data: TypedArray<'js, u8>| {
-                let out = hmac_sync(&algorithm, &bytes_of(&key), &bytes_of(&data))
-                    .ok_or_else(|| unknown(&ctx, &algorithm))?;
+             CopiedBytes(key): CopiedBytes,
+             CopiedBytes(data): CopiedBytes| {
+                let out =
+                    hmac_sync(&algorithm, &key, &data).ok_or_else(|| unknown(&ctx, &algorithm))?;
                 TypedArray::<u8>::new(ctx, out)
             },
         )?,

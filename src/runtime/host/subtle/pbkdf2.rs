@@ -1,7 +1,7 @@
 //! PBKDF2 (RFC 8018) in steps. A derivation's cost is the caller's `iterations`, which may be
 //! absurd (1e9 takes hours); run in one native call it could not be stopped, since QuickJS
 //! interrupts only JavaScript. subtle.js calls [`Pbkdf2Run::step`] in a loop instead, each call
-//! a few milliseconds, so that the execution's timeout stops the loop between two steps. The
+//! about [`STEP`] (100 µs), so that the execution's timeout stops the loop between two steps. The
 //! `pbkdf2` crate computes a derivation in one call only, hence this loop over `hmac`.
 
 use std::time::{Duration, Instant};

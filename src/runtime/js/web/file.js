@@ -4,7 +4,7 @@
 // of it (a clone, a Response body) shares them.
 ((web) => {
   'use strict';
-  const { Object, Array, Promise, TypeError, Symbol, String, Number, Math, Date, Uint8Array, ArrayBuffer, P, slot, tag, usv, utf8Encode, decodeUTF8 } = web;
+  const { Object, Promise, TypeError, Symbol, String, Number, Math, Date, Uint8Array, ArrayBuffer, P, slot, tag, usv, utf8Encode, decodeUTF8 } = web;
 
   // A type of printable ASCII is kept lowercase; any other is no type (the File API's rule).
   const blobType = (t) => {

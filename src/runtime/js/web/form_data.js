@@ -3,7 +3,7 @@
 // One file of the web globals (see common.js): it takes what it uses from `web` and adds what it defines.
 ((web) => {
   'use strict';
-  const { Object, Array, TypeError, Symbol, String, Math, Uint8Array, P, slot, tag, needArgs, usv, natives, utf8Encode, decodeUTF8, Blob, File, makeFile, blobBytes, URLSearchParams } = web;
+  const { Object, TypeError, String, Math, Uint8Array, P, slot, tag, needArgs, iterable, usv, natives, utf8Encode, decodeUTF8, Blob, File, makeFile, blobBytes, URLSearchParams } = web;
 
   // An entry's value: a string, or a File (a Blob becomes one named "blob").
   function entryValue(value, filename, n, what) {
@@ -57,38 +57,10 @@
       const list = slot(this);
       for (let i = list.length - 1; i >= 0; i--) if (list[i][0] === name) list.splice(i, 1);
     }
-    forEach(callback, thisArg = undefined) {
-      if (typeof callback !== 'function') throw new TypeError("Failed to execute 'forEach' on 'FormData': The callback provided as parameter 1 is not a function.");
-      const list = slot(this);
-      // Live, as the iterators are: an entry added during the walk is visited.
-      for (let i = 0; i < list.length; i++) callback.call(thisArg, list[i][1], list[i][0], this);
-    }
-    entries() { return iterate(this, (e) => [e[0], e[1]]); }
-    keys() { return iterate(this, (e) => e[0]); }
-    values() { return iterate(this, (e) => e[1]); }
-    [Symbol.iterator]() { return this.entries(); }
   }
   tag(FormData);
-
-  // A live iterator over the entries, as WebIDL's iterable declarations make.
-  const ITERATOR_PROTO = Object.create(Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())), {
-    next: {
-      value() {
-        const st = slot(this);
-        const list = slot(st.form);
-        if (st.at >= list.length) return { value: undefined, done: true };
-        return { value: st.pick(list[st.at++]), done: false };
-      },
-      writable: true, configurable: true, enumerable: true,
-    },
-    [Symbol.toStringTag]: { value: 'FormData Iterator', configurable: true },
-  });
-  const iterate = (form, pick) => {
-    slot(form);
-    const it = Object.create(ITERATOR_PROTO);
-    P.set(it, { form, pick, at: 0 });
-    return it;
-  };
+  // entries/keys/values/forEach/@@iterator, live over the entry list.
+  iterable(FormData, (form) => slot(form));
 
   // Names and filenames in a part's header: quotes and line breaks escaped as browsers do.
   const escapeName = (s) => s.replace(/\n/g, '%0A').replace(/\r/g, '%0D').replace(/"/g, '%22');

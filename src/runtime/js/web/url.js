@@ -1,4 +1,4 @@
-// The URL standard: URLSearchParams and URL (parsing is native: the url crate).
+// The URL standard: URLSearchParams and URL (parsing is native: ada, through the ada-url crate).
 // One file of the web globals (see common.js): it takes what it uses from `web` and adds what it defines.
 ((web) => {
   'use strict';
@@ -99,8 +99,8 @@
   tag(URLSearchParams);
 
 
-  // The URL parser, getters and setters are native (host/url.rs: the url crate). A URL's state is
-  // its `parts`: its href and every getter's value, replaced by each setter.
+  // The URL parser, getters and setters are native (host/url.rs: ada, the ada-url crate). A URL's
+  // state is its `parts`: its href and every getter's value, replaced by each setter.
   const parseURL = (input, base) => natives.urlParse(usv(input), base ? base.href : null);
   const serializeURL = (parts) => parts.href;
 
