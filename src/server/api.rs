@@ -151,33 +151,44 @@ pub async fn list_records(
     }
 }
 
+/// `GET /_flux/api/records/<prefix>[?why=1]`: the record; with `why=1`, and when it failed (or
+/// has an uncaught error), `flux why`'s answer in words too, worked out in the same blocking
+/// call as the lookup.
 pub async fn get_record(
     State(state): State<Arc<AppState>>,
     Path(prefix): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let prefix = match ExecId::parse_prefix(&prefix) {
         Ok(prefix) => prefix,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
+    let with_why = match params.get("why").map(String::as_str) {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(value) => return bad_param("why", value, "expected 1 or 0"),
+    };
     let lookup_prefix = prefix.clone();
     match with_store(&state, move |store| {
-        store.find_named_record(&lookup_prefix).map_err(internal)
+        let named = store.find_named_record(&lookup_prefix).map_err(internal)?;
+        let why = match &named {
+            NamedRecord::Found(record) if with_why => explained(store, record),
+            _ => None,
+        };
+        Ok((named, why))
     })
     .await
     {
-        Ok(NamedRecord::Found(record)) => {
-            let why = explained(&state, &record).await;
-            Json(RecordWithWhy {
-                record: *record,
-                why,
-            })
-            .into_response()
-        }
-        Ok(NamedRecord::NotFound(job)) => error(
+        Ok((NamedRecord::Found(record), why)) => Json(RecordWithWhy {
+            record: *record,
+            why,
+        })
+        .into_response(),
+        Ok((NamedRecord::NotFound(job), _)) => error(
             StatusCode::NOT_FOUND,
             not_found_message(&prefix, job.as_deref()),
         ),
-        Ok(NamedRecord::Ambiguous(candidates)) => {
+        Ok((NamedRecord::Ambiguous(candidates), _)) => {
             super::ambiguous_named(&prefix, &candidates).into_response()
         }
         Err(error) => error.into_response(),
@@ -185,28 +196,23 @@ pub async fn get_record(
 }
 
 /// `flux why`'s answer for `record`, in words without colour: for a failed execution or one
-/// with an uncaught error; `None` when there is nothing to explain (or it cannot be read).
-async fn explained(state: &AppState, record: &ExecutionRecord) -> Option<String> {
+/// with an uncaught error; `None` when there is nothing to explain.
+fn explained(store: &dyn store::Storage, record: &ExecutionRecord) -> Option<String> {
     if record.status == Status::Ok && record.uncaught.is_empty() {
         return None;
     }
-    let record = record.clone();
-    with_store(state, move |store| {
-        let related = crate::why::gather(&record, &StoreLookup(store));
-        let finding = crate::why::explain(&record, &related);
-        let attempts = crate::render::WhyAttempts {
-            listed: Vec::new(),
-            succeeded: None,
-        };
-        Ok(crate::render::render_why(
-            &record,
-            finding.as_ref(),
-            &attempts,
-            crate::render::Style::plain(),
-        ))
-    })
-    .await
-    .ok()
+    let related = crate::why::gather(record, &StoreLookup(store));
+    let finding = crate::why::explain(record, &related);
+    let attempts = crate::render::WhyAttempts {
+        listed: Vec::new(),
+        succeeded: None,
+    };
+    Some(crate::render::render_why(
+        record,
+        finding.as_ref(),
+        &attempts,
+        crate::render::Style::plain(),
+    ))
 }
 
 /// `why`'s reads, from this server's store.

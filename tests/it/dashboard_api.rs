@@ -728,7 +728,7 @@ fn an_error_carries_the_typescript_lines_around_it_as_they_ran() {
     let id = call(&server, "typed", &json!({ "n": 7 }));
     // Edited since: the record keeps the lines that ran.
     project.write("functions/typed.ts", "export default () => 'fixed'\n");
-    let record = server.record(&id);
+    let record = server.record(&format!("{id}?why=1"));
     assert_eq!(record["error"]["location"], "typed.ts:4");
     assert_eq!(
         record["error"]["source"],
@@ -750,7 +750,13 @@ fn an_error_carries_the_typescript_lines_around_it_as_they_ran() {
     assert_eq!(why.trim_end(), terminal.trim_end());
     // A record with nothing to explain has no answer.
     let fine = call(&server, "fine", &json!({}));
-    assert!(server.record(&fine).get("why").is_none());
+    assert!(server.record(&format!("{fine}?why=1")).get("why").is_none());
+    // Asked without `why=1`, a failed record comes without it.
+    let plain = server.record(&id);
+    assert!(plain.get("why").is_none(), "{plain}");
+    assert_eq!(plain["error"]["location"], "typed.ts:4");
+    let reply = server.get(&format!("/_flux/api/records/{id}?why=yes"));
+    assert_eq!(reply.status, 400, "{}", reply.body);
 }
 
 /// The events of a tail websocket opened with `query`, read until `count` arrived (or the
