@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{job_input, transition_after, Attempt, JobAttempt, Runner};
+use super::{attempt_of, transition_after, Attempt, JobAttempt, Runner};
 use crate::clock::now_us;
 use crate::project::Config;
 use crate::record::{
@@ -123,27 +123,22 @@ fn interrupted_records(attempts: Vec<(ExecId, Option<JobRow>, i64)>) -> Vec<Stor
     attempts
         .into_iter()
         .map(|(id, job, started_at_us)| {
+            // The job counts the attempt: it was claimed in a committed round.
+            let (input, links) = match &job {
+                Some(job) => {
+                    let (_, input, links) = attempt_of(job);
+                    (input, links)
+                }
+                None => (serde_json::Value::Null, Links::default()),
+            };
             let start = Start {
                 id,
                 kind: Kind::Job,
                 function: job.as_ref().map_or_else(String::new, |j| j.name.clone()),
                 method: None,
                 path: None,
-                input: job.as_ref().map_or(serde_json::Value::Null, job_input),
-                links: Links {
-                    job_id: job.as_ref().map(|j| j.id.clone()),
-                    attempt: job.as_ref().map(|j| j.attempts),
-                    max_attempts: job.as_ref().map(|j| j.max_attempts),
-                    enqueued_by: job
-                        .as_ref()
-                        .and_then(|j| j.enqueued_by.as_deref())
-                        .and_then(|e| e.parse().ok()),
-                    previous_attempt: job
-                        .as_ref()
-                        .and_then(|j| j.last_record.as_deref())
-                        .and_then(|e| e.parse().ok()),
-                    ..Links::default()
-                },
+                input,
+                links,
             };
             let ending = Ending {
                 status: Status::Interrupted,
@@ -232,10 +227,7 @@ impl Dispatcher {
             attempts: job.attempts + 1,
             ..job
         };
-        let id = job
-            .next_exec_id
-            .parse()
-            .unwrap_or_else(|_| ExecId::random());
+        let (id, input, links) = attempt_of(&job);
         let attempt = JobAttempt {
             job_id: job.id.clone(),
             name: job.name.clone(),
@@ -246,23 +238,11 @@ impl Dispatcher {
         };
         self.attempts.insert(id, (attempt.clone(), now_us()));
         self.unsettled.insert(job.id.clone());
-        let previous_attempt = job.last_record.as_deref().and_then(|id| id.parse().ok());
         Attempt {
             id,
-            input: job_input(&job),
+            input,
             timeout: worker.timeout,
-            links: Links {
-                job_id: Some(job.id.clone()),
-                attempt: Some(job.attempts),
-                max_attempts: Some(job.max_attempts),
-                enqueued_by: job.enqueued_by.as_deref().and_then(|id| id.parse().ok()),
-                previous_attempt,
-                // A replay resets the count: its first attempt follows the dead one.
-                replay_of: (job.attempts == 1 && job.replays > 0)
-                    .then_some(previous_attempt)
-                    .flatten(),
-                edited_data: job.data_edited,
-            },
+            links,
             job: attempt,
         }
     }

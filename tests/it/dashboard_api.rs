@@ -320,6 +320,27 @@ fn a_replay_with_an_edited_payload_runs_with_it_and_says_so() {
     );
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert_eq!(dead(&server, "").len(), 1);
+
+    // Replayed while the queue is paused and cancelled before it ran: the cancelled attempt's
+    // record still says what it replays.
+    server.post("/_flux/api/queue/pause");
+    let reply = server.post_json(
+        &format!("/_flux/api/dead-letter/{ship}/replay"),
+        r#"{ "data": { "who": "bob", "edited": true } }"#,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let waiting = reply.json()["exec_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let cancelled = cancel(&server, &ship);
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    let attempt = server.record(&waiting);
+    assert_eq!(attempt["status"], "cancelled", "{attempt}");
+    assert_eq!(attempt["links"]["attempt"], 1);
+    assert_eq!(attempt["links"]["replay_of"], ship.as_str(), "{attempt}");
+    assert_eq!(attempt["links"]["previous_attempt"], ship.as_str());
+    assert_eq!(attempt["links"]["edited_data"], true);
 }
 
 #[test]
