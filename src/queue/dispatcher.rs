@@ -108,7 +108,14 @@ pub fn recover_attempts(batch: &mut Batch) -> crate::store::Result<Recovered> {
     batch.commit_with(|conn| {
         let now = now_us();
         let writes = interrupted_records(conn.take_partial_attempts()?);
-        insert_writes(conn, &prepare_writes(&writes)?, now)?;
+        let seqs = insert_writes(conn, &prepare_writes(&writes)?, now)?;
+        // The store's open has indexed every earlier record: these are the newest.
+        let texts: Vec<(i64, String)> = seqs
+            .into_iter()
+            .zip(&writes)
+            .map(|(seq, write)| (seq, crate::store::search::text(&write.record)))
+            .collect();
+        crate::store::search::index_later(conn, &texts)?;
         Ok(Recovered {
             partial: writes.len(),
             running: conn.recover_running(now)?,

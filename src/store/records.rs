@@ -23,21 +23,11 @@ pub struct PreparedWrites<'a> {
     writes: &'a [StoreWrite],
     bodies: Vec<String>,
     mutations: Vec<Vec<MutationRow<'a>>>,
-    /// What search finds each record by, when it is indexed with its record (the store
-    /// thread indexes later: see [`super::search`]).
-    search: Option<Vec<String>>,
 }
 
-/// [`prepare_writes_unindexed`], and the records' search texts, indexed with them.
+/// The records serialised for [`insert_writes`], which does not index them for search: the
+/// caller does, with a later commit or after the insert ([`search::index_later`]).
 pub fn prepare_writes(writes: &[StoreWrite]) -> Result<PreparedWrites<'_>> {
-    let mut prepared = prepare_writes_unindexed(writes)?;
-    prepared.search = Some(writes.iter().map(|w| search::text(&w.record)).collect());
-    Ok(prepared)
-}
-
-/// The records serialised for [`insert_writes`], which will not index them for search: the
-/// caller does, later ([`search::index_later`]).
-pub fn prepare_writes_unindexed(writes: &[StoreWrite]) -> Result<PreparedWrites<'_>> {
     let bodies = writes
         .iter()
         .map(|w| serde_json::to_string(&w.record))
@@ -60,12 +50,11 @@ pub fn prepare_writes_unindexed(writes: &[StoreWrite]) -> Result<PreparedWrites<
         writes,
         bodies,
         mutations,
-        search: None,
     })
 }
 
 /// Inserts the records, their mutations and their jobs' new states, in the caller's
-/// transaction.
+/// transaction (not their search texts: see [`prepare_writes`]).
 /// Returns each record's `seq`, its place in commit order.
 pub fn insert_writes(
     tx: &Connection,
@@ -87,9 +76,8 @@ pub fn insert_writes(
         .writes
         .iter()
         .zip(&prepared.bodies)
-        .zip(&prepared.mutations)
-        .enumerate();
-    for (i, ((StoreWrite { record, job }, body), changes)) in rows {
+        .zip(&prepared.mutations);
+    for ((StoreWrite { record, job }, body), changes) in rows {
         let id = record.id.to_string();
         if let Some((job_id, transition)) = job {
             let error = record.error.as_ref().map(|e| e.message.as_str());
@@ -109,9 +97,6 @@ pub fn insert_writes(
         ])?;
         let seq = tx.last_insert_rowid();
         seqs.push(seq);
-        if let Some(text) = prepared.search.as_ref().and_then(|texts| texts.get(i)) {
-            search::index(tx, seq, text)?;
-        }
         for (m, before, after) in changes {
             mutation.execute(params![
                 id,

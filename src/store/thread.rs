@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 
 use super::{
-    insert_writes, prepare_writes_unindexed, search, Batch, JobClaims, Result, Served, SqlCall,
-    StoreWrite, WriteTx,
+    insert_writes, prepare_writes, search, Batch, JobClaims, Result, Served, SqlCall, StoreWrite,
+    WriteTx,
 };
 use crate::clock::now_us;
 use crate::record::ExecId;
@@ -464,7 +464,7 @@ impl State {
             .retry
             .map_or(self.pending.len(), |(_, wait)| retry_chunk(wait))
             .min(self.pending.len());
-        let prepared = match prepare_writes_unindexed(&self.pending[..take]) {
+        let prepared = match prepare_writes(&self.pending[..take]) {
             Ok(prepared) => prepared,
             Err(e) => {
                 // Only a record that cannot be encoded gets here: trying again cannot help.
