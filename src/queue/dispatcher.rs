@@ -110,10 +110,10 @@ pub fn recover_attempts(batch: &mut Batch) -> crate::store::Result<Recovered> {
         let writes = interrupted_records(conn.take_partial_attempts()?);
         let seqs = insert_writes(conn, &prepare_writes(&writes)?, now)?;
         // The store's open has indexed every earlier record: these are the newest.
-        let texts: Vec<(i64, String)> = seqs
+        let texts: Vec<(i64, Arc<str>)> = seqs
             .into_iter()
             .zip(&writes)
-            .map(|(seq, write)| (seq, crate::store::search::text(&write.record)))
+            .map(|(seq, write)| (seq, crate::store::search::text(&write.record).into()))
             .collect();
         crate::store::search::index_later(conn, &texts)?;
         Ok(Recovered {
@@ -257,24 +257,24 @@ impl Dispatcher {
 
 /// Tells `flux tail` subscribers about committed executions (none listening is fine), with a
 /// note on what happens to each attempt's job next.
-pub fn tail_feed(tail: TailSender, searches: Arc<std::sync::atomic::AtomicUsize>) -> OnCommitted {
-    Box::new(move |batch: &[StoreWrite], seqs: &[i64]| {
-        if tail.receiver_count() == 0 {
-            return;
-        }
-        // Made once here rather than per subscriber, and only while one filters by text.
-        let searched = searches.load(Ordering::SeqCst) > 0;
-        for (write, seq) in batch.iter().zip(seqs) {
-            let event = TailEvent {
-                seq: *seq,
-                record: RecordSummary::from(&write.record),
-                enqueued_by: write.record.links.enqueued_by.map(|id| id.to_string()),
-                next: write.job.as_ref().map(|(_, next)| next.clone()),
-                search: searched.then(|| crate::store::search::text(&write.record).into()),
-            };
-            let _ = tail.send(Arc::new(event));
-        }
-    })
+pub fn tail_feed(tail: TailSender) -> OnCommitted {
+    Box::new(
+        move |batch: &[StoreWrite], seqs: &[i64], texts: &[Arc<str>]| {
+            if tail.receiver_count() == 0 {
+                return;
+            }
+            for ((write, seq), text) in batch.iter().zip(seqs).zip(texts) {
+                let event = TailEvent {
+                    seq: *seq,
+                    record: RecordSummary::from(&write.record),
+                    enqueued_by: write.record.links.enqueued_by.map(|id| id.to_string()),
+                    next: write.job.as_ref().map(|(_, next)| next.clone()),
+                    search: Some(Arc::clone(text)),
+                };
+                let _ = tail.send(Arc::new(event));
+            }
+        },
+    )
 }
 
 impl Scheduler for Dispatcher {

@@ -405,22 +405,6 @@ pub async fn tail(
     })
 }
 
-/// One tail client filtering by text, counted while it is connected.
-struct Searching(Arc<std::sync::atomic::AtomicUsize>);
-
-impl Searching {
-    fn start(count: &Arc<std::sync::atomic::AtomicUsize>) -> Searching {
-        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Searching(Arc::clone(count))
-    }
-}
-
-impl Drop for Searching {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 /// The tail client is gone: it closed, its connection failed, or it stalled and was dropped.
 struct ClientGone;
 
@@ -467,12 +451,7 @@ async fn stream_tail(
     use axum::extract::ws::Message;
     use tokio::sync::broadcast::error::RecvError;
     let stall = state.tail_stall_timeout;
-    // Counted before subscribing, so that every event this client gets carries its text.
-    let _searching = params
-        .filter
-        .search
-        .is_some()
-        .then(|| Searching::start(&state.shared.tail_searches));
+    let text_match = params.filter.text_match();
     // Subscribe before reading the history, so that nothing falls between the two.
     let mut live = state.shared.tail.subscribe();
     let mut last = params.after.unwrap_or(0);
@@ -527,7 +506,7 @@ async fn stream_tail(
                 Ok(event) => {
                     if event.seq <= last
                         || !params.filter.matches(&event.record, event.enqueued_by.as_deref())
-                        || !params.filter.matches_text(event.search.as_deref())
+                        || !text_match.matches(event.search.as_deref())
                     {
                         continue;
                     }

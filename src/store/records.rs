@@ -349,14 +349,30 @@ pub struct TailFilter {
     pub search: Option<String>,
 }
 
-impl TailFilter {
-    /// Whether a record with search text `text` matches `search` (any does without one; one
-    /// whose text is unknown does not).
-    pub fn matches_text(&self, text: Option<&str>) -> bool {
-        match &self.search {
+/// A tail's `q=`, lowercased once, to match search texts with.
+#[derive(Debug, Clone)]
+pub struct TextMatch(Option<String>);
+
+impl TextMatch {
+    /// Whether it matches anything: a tail without `q=`.
+    pub fn any(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Whether a record with search text `text` matches (any does without `q=`; one whose
+    /// text is unknown does not).
+    pub fn matches(&self, text: Option<&str>) -> bool {
+        match &self.0 {
             None => true,
-            Some(q) => text.is_some_and(|t| t.to_lowercase().contains(&q.to_lowercase())),
+            Some(q) => text.is_some_and(|t| t.to_lowercase().contains(q.as_str())),
         }
+    }
+}
+
+impl TailFilter {
+    /// Its `search`, ready to match search texts with.
+    pub fn text_match(&self) -> TextMatch {
+        TextMatch(self.search.as_ref().map(|q| q.to_lowercase()))
     }
 
     pub fn matches(&self, record: &RecordSummary, enqueued_by: Option<&str>) -> bool {
@@ -396,6 +412,7 @@ pub(super) fn tail_history(
     // Filtered in Rust, so read in pages until enough match or the table ends; a page is no
     // larger than asked for, so a small request holds few record bodies at once.
     let page = limit.clamp(1, 2_000);
+    let text_match = filter.text_match();
     loop {
         let rows: Vec<(i64, String, Option<String>)> = stmt
             .query_map(
@@ -408,9 +425,9 @@ pub(super) fn tail_history(
             cursor = seq;
             let record = ExecutionRecord::from_json(&body)?;
             let summary = RecordSummary::from(&record);
-            let text = filter.search.as_ref().map(|_| search::text(&record));
+            // The text only for a record the cheap filter keeps, and only with `q=`.
             if filter.matches(&summary, enqueued_by.as_deref())
-                && filter.matches_text(text.as_deref())
+                && (text_match.any() || text_match.matches(Some(&search::text(&record))))
             {
                 events.push(crate::record::TailEvent {
                     seq,

@@ -13,6 +13,8 @@
 //! got in `_flux_search_progress`; a start after a crash indexes what that note does not
 //! cover ([`catch_up`]), so no record stays out of search.
 
+use std::sync::Arc;
+
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -133,7 +135,7 @@ pub fn index(conn: &Connection, seq: i64, text: &str) -> Result<()> {
 
 /// Indexes texts of records committed earlier (`(seq, text)`, in commit order), those still
 /// stored (retention may have pruned one meanwhile), and notes how far indexing got.
-pub fn index_later(conn: &Connection, texts: &[(i64, String)]) -> Result<()> {
+pub fn index_later(conn: &Connection, texts: &[(i64, Arc<str>)]) -> Result<()> {
     let Some((last, _)) = texts.last() else {
         return Ok(());
     };
