@@ -124,8 +124,8 @@ pub async fn list_records(
             },
             // An empty search box searches for nothing: no filter.
             "q" if value.trim().is_empty() => {}
-            "q" => match store::search::match_expr(value) {
-                Ok(_) => filter.search = Some(value.clone()),
+            "q" => match store::search::Query::parse(value) {
+                Ok(q) => filter.search = Some(q),
                 Err(e) => return bad(&e.to_string()),
             },
             "before" => match RecordCursor::parse(value) {

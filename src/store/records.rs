@@ -209,7 +209,7 @@ pub struct RecordFilter {
     pub until_us: Option<i64>,
     pub limit: Option<usize>,
     /// Text the record's input, errors or console lines contain ([`search`]).
-    pub search: Option<String>,
+    pub search: Option<search::Query>,
     /// Only records after this one in the list's order (the next page).
     pub before: Option<RecordCursor>,
 }
@@ -276,11 +276,9 @@ pub(super) fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<R
         push("started_at_us <", Box::new(until));
     }
     if let Some(q) = &filter.search {
-        // Validated by the caller; a query too short to match matches nothing.
-        let expr = search::match_expr(q).unwrap_or_else(|_| "\"\"".into());
         push(
             "seq IN (SELECT rowid FROM _flux_search WHERE _flux_search MATCH",
-            Box::new(expr),
+            Box::new(q.match_expr()),
         );
         sql.push(')');
     }
