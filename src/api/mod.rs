@@ -88,8 +88,8 @@ pub struct Minute {
     pub failures: u64,
 }
 
-/// `GET /_flux/api/records/<id>`: the record, and for a failed execution (or one with an
-/// uncaught error) `flux why`'s answer in words. Generic over the record so that this module
+/// `GET /_flux/api/records/<id>`: the record, and with `?why=1`, for a failed execution (or one
+/// with an uncaught error), `flux why`'s answer in words. Generic over the record so that this module
 /// names no more than it must; readers that want only the record read it as one (the extra
 /// key is ignored).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,7 +20,7 @@ async function fetchRecord(id) {
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {
-      return await get(`records/${encodeURIComponent(id)}`);
+      return await get(`records/${encodeURIComponent(id)}`, { why: 1 });
     } catch (error) {
       if (error?.status !== 404 || Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 300));

@@ -565,8 +565,8 @@ fn start_store_thread(
         calls,
         Box::new(dispatcher),
         vec![
-            tail_feed(shared.tail.clone(), Arc::clone(&shared.tail_searches)),
-            Box::new(move |writes, _| on_written(writes)),
+            tail_feed(shared.tail.clone()),
+            Box::new(move |writes, _, _| on_written(writes)),
         ],
     )
     .map_err(|e| e.to_string())

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{job_input, transition_after, Attempt, JobAttempt, Runner};
+use super::{attempt_of, transition_after, Attempt, JobAttempt, Runner};
 use crate::clock::now_us;
 use crate::project::Config;
 use crate::record::{
@@ -108,7 +108,14 @@ pub fn recover_attempts(batch: &mut Batch) -> crate::store::Result<Recovered> {
     batch.commit_with(|conn| {
         let now = now_us();
         let writes = interrupted_records(conn.take_partial_attempts()?);
-        insert_writes(conn, &prepare_writes(&writes)?, now)?;
+        let seqs = insert_writes(conn, &prepare_writes(&writes)?, now)?;
+        // The store's open has indexed every earlier record: these are the newest.
+        let texts: Vec<(i64, Arc<str>)> = seqs
+            .into_iter()
+            .zip(&writes)
+            .map(|(seq, write)| (seq, crate::store::search::text(&write.record).into()))
+            .collect();
+        crate::store::search::index_later(conn, &texts)?;
         Ok(Recovered {
             partial: writes.len(),
             running: conn.recover_running(now)?,
@@ -123,27 +130,22 @@ fn interrupted_records(attempts: Vec<(ExecId, Option<JobRow>, i64)>) -> Vec<Stor
     attempts
         .into_iter()
         .map(|(id, job, started_at_us)| {
+            // The job counts the attempt: it was claimed in a committed round.
+            let (input, links) = match &job {
+                Some(job) => {
+                    let (_, input, links) = attempt_of(job);
+                    (input, links)
+                }
+                None => (serde_json::Value::Null, Links::default()),
+            };
             let start = Start {
                 id,
                 kind: Kind::Job,
                 function: job.as_ref().map_or_else(String::new, |j| j.name.clone()),
                 method: None,
                 path: None,
-                input: job.as_ref().map_or(serde_json::Value::Null, job_input),
-                links: Links {
-                    job_id: job.as_ref().map(|j| j.id.clone()),
-                    attempt: job.as_ref().map(|j| j.attempts),
-                    max_attempts: job.as_ref().map(|j| j.max_attempts),
-                    enqueued_by: job
-                        .as_ref()
-                        .and_then(|j| j.enqueued_by.as_deref())
-                        .and_then(|e| e.parse().ok()),
-                    previous_attempt: job
-                        .as_ref()
-                        .and_then(|j| j.last_record.as_deref())
-                        .and_then(|e| e.parse().ok()),
-                    ..Links::default()
-                },
+                input,
+                links,
             };
             let ending = Ending {
                 status: Status::Interrupted,
@@ -232,10 +234,7 @@ impl Dispatcher {
             attempts: job.attempts + 1,
             ..job
         };
-        let id = job
-            .next_exec_id
-            .parse()
-            .unwrap_or_else(|_| ExecId::random());
+        let (id, input, links) = attempt_of(&job);
         let attempt = JobAttempt {
             job_id: job.id.clone(),
             name: job.name.clone(),
@@ -246,23 +245,11 @@ impl Dispatcher {
         };
         self.attempts.insert(id, (attempt.clone(), now_us()));
         self.unsettled.insert(job.id.clone());
-        let previous_attempt = job.last_record.as_deref().and_then(|id| id.parse().ok());
         Attempt {
             id,
-            input: job_input(&job),
+            input,
             timeout: worker.timeout,
-            links: Links {
-                job_id: Some(job.id.clone()),
-                attempt: Some(job.attempts),
-                max_attempts: Some(job.max_attempts),
-                enqueued_by: job.enqueued_by.as_deref().and_then(|id| id.parse().ok()),
-                previous_attempt,
-                // A replay resets the count: its first attempt follows the dead one.
-                replay_of: (job.attempts == 1 && job.replays > 0)
-                    .then_some(previous_attempt)
-                    .flatten(),
-                edited_data: job.data_edited,
-            },
+            links,
             job: attempt,
         }
     }
@@ -270,24 +257,24 @@ impl Dispatcher {
 
 /// Tells `flux tail` subscribers about committed executions (none listening is fine), with a
 /// note on what happens to each attempt's job next.
-pub fn tail_feed(tail: TailSender, searches: Arc<std::sync::atomic::AtomicUsize>) -> OnCommitted {
-    Box::new(move |batch: &[StoreWrite], seqs: &[i64]| {
-        if tail.receiver_count() == 0 {
-            return;
-        }
-        // Made once here rather than per subscriber, and only while one filters by text.
-        let searched = searches.load(Ordering::SeqCst) > 0;
-        for (write, seq) in batch.iter().zip(seqs) {
-            let event = TailEvent {
-                seq: *seq,
-                record: RecordSummary::from(&write.record),
-                enqueued_by: write.record.links.enqueued_by.map(|id| id.to_string()),
-                next: write.job.as_ref().map(|(_, next)| next.clone()),
-                search: searched.then(|| crate::store::search::text(&write.record).into()),
-            };
-            let _ = tail.send(Arc::new(event));
-        }
-    })
+pub fn tail_feed(tail: TailSender) -> OnCommitted {
+    Box::new(
+        move |batch: &[StoreWrite], seqs: &[i64], texts: &[Arc<str>]| {
+            if tail.receiver_count() == 0 {
+                return;
+            }
+            for ((write, seq), text) in batch.iter().zip(seqs).zip(texts) {
+                let event = TailEvent {
+                    seq: *seq,
+                    record: RecordSummary::from(&write.record),
+                    enqueued_by: write.record.links.enqueued_by.map(|id| id.to_string()),
+                    next: write.job.as_ref().map(|(_, next)| next.clone()),
+                    search: Some(Arc::clone(text)),
+                };
+                let _ = tail.send(Arc::new(event));
+            }
+        },
+    )
 }
 
 impl Scheduler for Dispatcher {

@@ -76,27 +76,18 @@ pub const CANCELLED_WAITING: &str = "cancelled by request before this attempt ra
 /// The record of a waiting job's cancellation: the attempt it would have run next, never
 /// started, `cancelled` (so the job's list of attempts ends with why it stopped).
 pub fn cancelled_waiting_record(job: &JobRow, now_us: i64) -> ExecutionRecord {
+    let (id, input, links) = attempt_of(&JobRow {
+        attempts: job.attempts + 1,
+        ..job.clone()
+    });
     let start = Start {
-        id: job
-            .next_exec_id
-            .parse()
-            .unwrap_or_else(|_| ExecId::random()),
+        id,
         kind: Kind::Job,
         function: job.name.clone(),
         method: None,
         path: None,
-        input: job_input(&JobRow {
-            attempts: job.attempts + 1,
-            ..job.clone()
-        }),
-        links: Links {
-            job_id: Some(job.id.clone()),
-            attempt: Some(job.attempts + 1),
-            max_attempts: Some(job.max_attempts),
-            enqueued_by: job.enqueued_by.as_deref().and_then(|e| e.parse().ok()),
-            previous_attempt: job.last_record.as_deref().and_then(|e| e.parse().ok()),
-            ..Links::default()
-        },
+        input,
+        links,
     };
     let ending = Ending {
         status: Status::Cancelled,
@@ -109,6 +100,29 @@ pub fn cancelled_waiting_record(job: &JobRow, now_us: i64) -> ExecutionRecord {
         mutations: Vec::new(),
     };
     ExecutionRecord::assemble(start, ending, Traced::default())
+}
+
+/// The attempt of `job` whose number is `job.attempts` (a row that counts it): its execution
+/// id (`next_exec_id`), the job object its worker receives, and its record's links.
+pub fn attempt_of(job: &JobRow) -> (ExecId, Value, Links) {
+    let id = job
+        .next_exec_id
+        .parse()
+        .unwrap_or_else(|_| ExecId::random());
+    let previous_attempt = job.last_record.as_deref().and_then(|id| id.parse().ok());
+    let links = Links {
+        job_id: Some(job.id.clone()),
+        attempt: Some(job.attempts),
+        max_attempts: Some(job.max_attempts),
+        enqueued_by: job.enqueued_by.as_deref().and_then(|id| id.parse().ok()),
+        previous_attempt,
+        // A replay resets the count: its first attempt follows the dead one.
+        replay_of: (job.attempts == 1 && job.replays > 0)
+            .then_some(previous_attempt)
+            .flatten(),
+        edited_data: job.data_edited,
+    };
+    (id, job_input(job), links)
 }
 
 /// The job object a worker receives as its first argument.

@@ -81,9 +81,6 @@ pub struct Shared {
     cpu_heavy: Mutex<HashMap<String, u64>>,
     /// Job attempts someone asked to stop (`POST /_flux/api/jobs/<id>/cancel`).
     pub cancels: cancel::Cancels,
-    /// Tail clients filtering by text (`q=`): while there are any, each committed execution's
-    /// event carries its search text.
-    pub tail_searches: Arc<std::sync::atomic::AtomicUsize>,
     /// Names jobs were enqueued for: workers, not served over HTTP (see `project::workers`).
     pub enqueued: EnqueuedNames,
     /// The npm packages the engines loaded, which `flux dev` watches.
@@ -135,7 +132,6 @@ impl Shared {
             echo,
             cpu_heavy: Mutex::new(HashMap::new()),
             cancels: cancel::Cancels::default(),
-            tail_searches: Arc::default(),
             enqueued: EnqueuedNames::default(),
             package_folders: PackageFolders::default(),
         }

@@ -124,8 +124,8 @@ pub async fn list_records(
             },
             // An empty search box searches for nothing: no filter.
             "q" if value.trim().is_empty() => {}
-            "q" => match store::search::match_expr(value) {
-                Ok(_) => filter.search = Some(value.clone()),
+            "q" => match store::search::Query::parse(value) {
+                Ok(q) => filter.search = Some(q),
                 Err(e) => return bad(&e.to_string()),
             },
             "before" => match RecordCursor::parse(value) {
@@ -151,33 +151,44 @@ pub async fn list_records(
     }
 }
 
+/// `GET /_flux/api/records/<prefix>[?why=1]`: the record; with `why=1`, and when it failed (or
+/// has an uncaught error), `flux why`'s answer in words too, worked out in the same blocking
+/// call as the lookup.
 pub async fn get_record(
     State(state): State<Arc<AppState>>,
     Path(prefix): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let prefix = match ExecId::parse_prefix(&prefix) {
         Ok(prefix) => prefix,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
+    let with_why = match params.get("why").map(String::as_str) {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(value) => return bad_param("why", value, "expected 1 or 0"),
+    };
     let lookup_prefix = prefix.clone();
     match with_store(&state, move |store| {
-        store.find_named_record(&lookup_prefix).map_err(internal)
+        let named = store.find_named_record(&lookup_prefix).map_err(internal)?;
+        let why = match &named {
+            NamedRecord::Found(record) if with_why => explained(store, record),
+            _ => None,
+        };
+        Ok((named, why))
     })
     .await
     {
-        Ok(NamedRecord::Found(record)) => {
-            let why = explained(&state, &record).await;
-            Json(RecordWithWhy {
-                record: *record,
-                why,
-            })
-            .into_response()
-        }
-        Ok(NamedRecord::NotFound(job)) => error(
+        Ok((NamedRecord::Found(record), why)) => Json(RecordWithWhy {
+            record: *record,
+            why,
+        })
+        .into_response(),
+        Ok((NamedRecord::NotFound(job), _)) => error(
             StatusCode::NOT_FOUND,
             not_found_message(&prefix, job.as_deref()),
         ),
-        Ok(NamedRecord::Ambiguous(candidates)) => {
+        Ok((NamedRecord::Ambiguous(candidates), _)) => {
             super::ambiguous_named(&prefix, &candidates).into_response()
         }
         Err(error) => error.into_response(),
@@ -185,28 +196,23 @@ pub async fn get_record(
 }
 
 /// `flux why`'s answer for `record`, in words without colour: for a failed execution or one
-/// with an uncaught error; `None` when there is nothing to explain (or it cannot be read).
-async fn explained(state: &AppState, record: &ExecutionRecord) -> Option<String> {
+/// with an uncaught error; `None` when there is nothing to explain.
+fn explained(store: &dyn store::Storage, record: &ExecutionRecord) -> Option<String> {
     if record.status == Status::Ok && record.uncaught.is_empty() {
         return None;
     }
-    let record = record.clone();
-    with_store(state, move |store| {
-        let related = crate::why::gather(&record, &StoreLookup(store));
-        let finding = crate::why::explain(&record, &related);
-        let attempts = crate::render::WhyAttempts {
-            listed: Vec::new(),
-            succeeded: None,
-        };
-        Ok(crate::render::render_why(
-            &record,
-            finding.as_ref(),
-            &attempts,
-            crate::render::Style::plain(),
-        ))
-    })
-    .await
-    .ok()
+    let related = crate::why::gather(record, &StoreLookup(store));
+    let finding = crate::why::explain(record, &related);
+    let attempts = crate::render::WhyAttempts {
+        listed: Vec::new(),
+        succeeded: None,
+    };
+    Some(crate::render::render_why(
+        record,
+        finding.as_ref(),
+        &attempts,
+        crate::render::Style::plain(),
+    ))
 }
 
 /// `why`'s reads, from this server's store.
@@ -399,22 +405,6 @@ pub async fn tail(
     })
 }
 
-/// One tail client filtering by text, counted while it is connected.
-struct Searching(Arc<std::sync::atomic::AtomicUsize>);
-
-impl Searching {
-    fn start(count: &Arc<std::sync::atomic::AtomicUsize>) -> Searching {
-        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Searching(Arc::clone(count))
-    }
-}
-
-impl Drop for Searching {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 /// The tail client is gone: it closed, its connection failed, or it stalled and was dropped.
 struct ClientGone;
 
@@ -461,12 +451,7 @@ async fn stream_tail(
     use axum::extract::ws::Message;
     use tokio::sync::broadcast::error::RecvError;
     let stall = state.tail_stall_timeout;
-    // Counted before subscribing, so that every event this client gets carries its text.
-    let _searching = params
-        .filter
-        .search
-        .is_some()
-        .then(|| Searching::start(&state.shared.tail_searches));
+    let text_match = params.filter.text_match();
     // Subscribe before reading the history, so that nothing falls between the two.
     let mut live = state.shared.tail.subscribe();
     let mut last = params.after.unwrap_or(0);
@@ -521,7 +506,7 @@ async fn stream_tail(
                 Ok(event) => {
                     if event.seq <= last
                         || !params.filter.matches(&event.record, event.enqueued_by.as_deref())
-                        || !params.filter.matches_text(event.search.as_deref())
+                        || !text_match.matches(event.search.as_deref())
                     {
                         continue;
                     }

@@ -10,6 +10,7 @@ use crate::api::{
 };
 use crate::clock::now_us;
 use crate::record::{ExecId, JobState};
+use crate::store::search::Query as SearchQuery;
 use crate::store::{EnqueueOptions, JobLookup, JobRow, JobWrites, ReplayError, StatsRow};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -337,8 +338,8 @@ pub async fn dead_letters(
             "fn" => function = Some(value.clone()),
             // An empty search box searches for nothing: no filter.
             "q" if value.trim().is_empty() => {}
-            "q" => match crate::store::search::match_expr(value) {
-                Ok(_) => search = Some(value.clone()),
+            "q" => match SearchQuery::parse(value) {
+                Ok(q) => search = Some(q),
                 Err(e) => return super::api::bad_param(key, value, &e.to_string()),
             },
             _ => {
@@ -351,7 +352,7 @@ pub async fn dead_letters(
     }
     let result = with_store(&state, move |store| {
         store
-            .dead_letters(function.as_deref(), search.as_deref())
+            .dead_letters(function.as_deref(), search.as_ref())
             .map_err(internal)
     })
     .await;
@@ -452,11 +453,13 @@ pub async fn replay_many(
         filter.q = filter.q.take().filter(|q| !q.trim().is_empty());
         filter.function = filter.function.take().filter(|f| !f.is_empty());
     }
-    if let Some(q) = request.filter.as_ref().and_then(|f| f.q.as_deref()) {
-        if let Err(e) = crate::store::search::match_expr(q) {
-            return error(StatusCode::BAD_REQUEST, format!("filter.q: {e}"));
-        }
-    }
+    let search = match request.filter.as_ref().and_then(|f| f.q.as_deref()) {
+        Some(q) => match SearchQuery::parse(q) {
+            Ok(q) => Some(q),
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("filter.q: {e}")),
+        },
+        None => None,
+    };
     let worker_state = Arc::clone(&state);
     let result = with_writer(&state, move |tx| {
         let jobs = match (&request.ids, &request.filter) {
@@ -473,7 +476,7 @@ pub async fn replay_many(
             }
             (None, filter) => {
                 let filter = filter.clone().unwrap_or_default();
-                tx.dead_jobs(filter.function.as_deref(), filter.q.as_deref())
+                tx.dead_jobs(filter.function.as_deref(), search.as_ref())
                     .map_err(internal)?
             }
         };

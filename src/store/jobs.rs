@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::resolve::MATCH_LIMIT;
+use super::search::Query;
 use super::StoreError;
 use crate::record::{short_error, ExecId, JobId, JobState, Transition};
 
@@ -586,13 +587,12 @@ pub struct DeadLetter {
 pub fn dead_jobs(
     conn: &Connection,
     name: Option<&str>,
-    search: Option<&str>,
+    search: Option<&Query>,
 ) -> rusqlite::Result<Vec<JobRow>> {
     let Some(search) = search else {
         return list_jobs(conn, Some(JobState::Dead), name, 100_000);
     };
-    // A query too short to match matches nothing (the API refuses it before).
-    let expr = super::search::match_expr(search).unwrap_or_else(|_| "\"\"".into());
+    let expr = search.match_expr();
     let sql = format!(
         "SELECT {COLUMNS} FROM _flux_jobs WHERE state = 'dead' AND (?1 IS NULL OR name = ?1)
          AND last_record IN (SELECT id FROM _flux_records WHERE seq IN
@@ -607,7 +607,7 @@ pub fn dead_jobs(
 pub(super) fn dead_letters(
     conn: &Connection,
     name: Option<&str>,
-    search: Option<&str>,
+    search: Option<&Query>,
 ) -> rusqlite::Result<Vec<DeadLetter>> {
     let jobs = dead_jobs(conn, name, search)?;
     Ok(jobs

@@ -87,9 +87,8 @@ pub use jobs::{
 pub use migrate::apply_migrations;
 pub use mutations::{blame, Blame, ChangeFilter, RowChange};
 pub use records::{
-    insert_writes, prepare_writes, prepare_writes_unindexed, BadCursor, MinuteCount,
-    PreparedWrites, RecordCursor, RecordFilter, RecordLookup, RecordPage, StoreWrite, TailFilter,
-    DEFAULT_LIMIT, MAX_LIMIT,
+    insert_writes, prepare_writes, BadCursor, MinuteCount, PreparedWrites, RecordCursor,
+    RecordFilter, RecordLookup, RecordPage, StoreWrite, TailFilter, DEFAULT_LIMIT, MAX_LIMIT,
 };
 pub use resolve::{Candidate, Named, NamedRecord, Scoped};
 pub use search::SearchError;

@@ -23,21 +23,11 @@ pub struct PreparedWrites<'a> {
     writes: &'a [StoreWrite],
     bodies: Vec<String>,
     mutations: Vec<Vec<MutationRow<'a>>>,
-    /// What search finds each record by, when it is indexed with its record (the store
-    /// thread indexes later: see [`super::search`]).
-    search: Option<Vec<String>>,
 }
 
-/// [`prepare_writes_unindexed`], and the records' search texts, indexed with them.
+/// The records serialised for [`insert_writes`], which does not index them for search: the
+/// caller does, with a later commit or after the insert ([`search::index_later`]).
 pub fn prepare_writes(writes: &[StoreWrite]) -> Result<PreparedWrites<'_>> {
-    let mut prepared = prepare_writes_unindexed(writes)?;
-    prepared.search = Some(writes.iter().map(|w| search::text(&w.record)).collect());
-    Ok(prepared)
-}
-
-/// The records serialised for [`insert_writes`], which will not index them for search: the
-/// caller does, later ([`search::index_later`]).
-pub fn prepare_writes_unindexed(writes: &[StoreWrite]) -> Result<PreparedWrites<'_>> {
     let bodies = writes
         .iter()
         .map(|w| serde_json::to_string(&w.record))
@@ -60,12 +50,11 @@ pub fn prepare_writes_unindexed(writes: &[StoreWrite]) -> Result<PreparedWrites<
         writes,
         bodies,
         mutations,
-        search: None,
     })
 }
 
 /// Inserts the records, their mutations and their jobs' new states, in the caller's
-/// transaction.
+/// transaction (not their search texts: see [`prepare_writes`]).
 /// Returns each record's `seq`, its place in commit order.
 pub fn insert_writes(
     tx: &Connection,
@@ -87,9 +76,8 @@ pub fn insert_writes(
         .writes
         .iter()
         .zip(&prepared.bodies)
-        .zip(&prepared.mutations)
-        .enumerate();
-    for (i, ((StoreWrite { record, job }, body), changes)) in rows {
+        .zip(&prepared.mutations);
+    for ((StoreWrite { record, job }, body), changes) in rows {
         let id = record.id.to_string();
         if let Some((job_id, transition)) = job {
             let error = record.error.as_ref().map(|e| e.message.as_str());
@@ -109,9 +97,6 @@ pub fn insert_writes(
         ])?;
         let seq = tx.last_insert_rowid();
         seqs.push(seq);
-        if let Some(text) = prepared.search.as_ref().and_then(|texts| texts.get(i)) {
-            search::index(tx, seq, text)?;
-        }
         for (m, before, after) in changes {
             mutation.execute(params![
                 id,
@@ -224,7 +209,7 @@ pub struct RecordFilter {
     pub until_us: Option<i64>,
     pub limit: Option<usize>,
     /// Text the record's input, errors or console lines contain ([`search`]).
-    pub search: Option<String>,
+    pub search: Option<search::Query>,
     /// Only records after this one in the list's order (the next page).
     pub before: Option<RecordCursor>,
 }
@@ -291,11 +276,9 @@ pub(super) fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<R
         push("started_at_us <", Box::new(until));
     }
     if let Some(q) = &filter.search {
-        // Validated by the caller; a query too short to match matches nothing.
-        let expr = search::match_expr(q).unwrap_or_else(|_| "\"\"".into());
         push(
             "seq IN (SELECT rowid FROM _flux_search WHERE _flux_search MATCH",
-            Box::new(expr),
+            Box::new(q.match_expr()),
         );
         sql.push(')');
     }
@@ -364,14 +347,30 @@ pub struct TailFilter {
     pub search: Option<String>,
 }
 
-impl TailFilter {
-    /// Whether a record with search text `text` matches `search` (any does without one; one
-    /// whose text is unknown does not).
-    pub fn matches_text(&self, text: Option<&str>) -> bool {
-        match &self.search {
+/// A tail's `q=`, lowercased once, to match search texts with.
+#[derive(Debug, Clone)]
+pub struct TextMatch(Option<String>);
+
+impl TextMatch {
+    /// Whether it matches anything: a tail without `q=`.
+    pub fn any(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Whether a record with search text `text` matches (any does without `q=`; one whose
+    /// text is unknown does not).
+    pub fn matches(&self, text: Option<&str>) -> bool {
+        match &self.0 {
             None => true,
-            Some(q) => text.is_some_and(|t| t.to_lowercase().contains(&q.to_lowercase())),
+            Some(q) => text.is_some_and(|t| t.to_lowercase().contains(q.as_str())),
         }
+    }
+}
+
+impl TailFilter {
+    /// Its `search`, ready to match search texts with.
+    pub fn text_match(&self) -> TextMatch {
+        TextMatch(self.search.as_ref().map(|q| q.to_lowercase()))
     }
 
     pub fn matches(&self, record: &RecordSummary, enqueued_by: Option<&str>) -> bool {
@@ -411,6 +410,7 @@ pub(super) fn tail_history(
     // Filtered in Rust, so read in pages until enough match or the table ends; a page is no
     // larger than asked for, so a small request holds few record bodies at once.
     let page = limit.clamp(1, 2_000);
+    let text_match = filter.text_match();
     loop {
         let rows: Vec<(i64, String, Option<String>)> = stmt
             .query_map(
@@ -423,9 +423,9 @@ pub(super) fn tail_history(
             cursor = seq;
             let record = ExecutionRecord::from_json(&body)?;
             let summary = RecordSummary::from(&record);
-            let text = filter.search.as_ref().map(|_| search::text(&record));
+            // The text only for a record the cheap filter keeps, and only with `q=`.
             if filter.matches(&summary, enqueued_by.as_deref())
-                && filter.matches_text(text.as_deref())
+                && (text_match.any() || text_match.matches(Some(&search::text(&record))))
             {
                 events.push(crate::record::TailEvent {
                     seq,

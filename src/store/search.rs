@@ -13,6 +13,8 @@
 //! got in `_flux_search_progress`; a start after a crash indexes what that note does not
 //! cover ([`catch_up`]), so no record stays out of search.
 
+use std::sync::Arc;
+
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -110,13 +112,45 @@ pub enum SearchError {
     TooShort,
 }
 
-/// The FTS5 query that finds `q` as a substring: one quoted phrase, so that no character of
-/// it is read as query syntax.
-pub fn match_expr(q: &str) -> Result<String, SearchError> {
-    if q.trim().chars().count() < MIN_QUERY_CHARS {
-        return Err(SearchError::TooShort);
+/// A text search, checked once where it is read (an API parameter or body): at least
+/// [`MIN_QUERY_CHARS`] characters besides blanks. The store's searches take only this, so none
+/// of them meets a query it cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Query(String);
+
+impl Query {
+    pub fn parse(q: &str) -> Result<Query, SearchError> {
+        if q.trim().chars().count() < MIN_QUERY_CHARS {
+            return Err(SearchError::TooShort);
+        }
+        Ok(Query(q.to_string()))
     }
-    Ok(format!("\"{}\"", q.replace('"', "\"\"")))
+
+    /// The text as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The FTS5 query that finds it as a substring: one quoted phrase, so that no character
+    /// of it is read as query syntax.
+    pub fn match_expr(&self) -> String {
+        format!("\"{}\"", self.0.replace('"', "\"\""))
+    }
+}
+
+impl TryFrom<String> for Query {
+    type Error = SearchError;
+
+    fn try_from(q: String) -> Result<Query, SearchError> {
+        Query::parse(&q)
+    }
+}
+
+impl From<Query> for String {
+    fn from(q: Query) -> String {
+        q.0
+    }
 }
 
 /// Indexes one record's text under its `seq`, in the caller's transaction (again: the row is
@@ -133,7 +167,7 @@ pub fn index(conn: &Connection, seq: i64, text: &str) -> Result<()> {
 
 /// Indexes texts of records committed earlier (`(seq, text)`, in commit order), those still
 /// stored (retention may have pruned one meanwhile), and notes how far indexing got.
-pub fn index_later(conn: &Connection, texts: &[(i64, String)]) -> Result<()> {
+pub fn index_later(conn: &Connection, texts: &[(i64, Arc<str>)]) -> Result<()> {
     let Some((last, _)) = texts.last() else {
         return Ok(());
     };
@@ -201,8 +235,9 @@ mod tests {
 
     #[test]
     fn a_query_is_one_phrase_whatever_it_holds() {
-        assert_eq!(match_expr("a\"b OR c").as_deref(), Ok("\"a\"\"b OR c\""));
-        assert_eq!(match_expr(" ab "), Err(SearchError::TooShort));
+        let expr = |q: &str| Query::parse(q).map(|q| q.match_expr());
+        assert_eq!(expr("a\"b OR c").as_deref(), Ok("\"a\"\"b OR c\""));
+        assert_eq!(expr(" ab "), Err(SearchError::TooShort));
     }
 
     #[test]
@@ -216,7 +251,9 @@ mod tests {
                 "SELECT rowid FROM _flux_search WHERE _flux_search MATCH ?1 ORDER BY rowid",
             )
             .expect("prepare")
-            .query_map([match_expr(q).expect("query")], |row| row.get(0))
+            .query_map([Query::parse(q).expect("query").match_expr()], |row| {
+                row.get(0)
+            })
             .expect("query")
             .collect::<rusqlite::Result<_>>()
             .expect("rows")

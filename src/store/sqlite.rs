@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use serde_json::Value;
 
 use super::resolve::IdMatches;
+use super::search::Query;
 use super::storage::{JobClaims, JobWrites, Pruning, Storage};
 use super::{
     emails, jobs, mutations, records, retention, schema, ChangeFilter, Checked, DeadLetter, Email,
@@ -89,7 +90,7 @@ impl Storage for Store {
     fn dead_letters(
         &self,
         function: Option<&str>,
-        search: Option<&str>,
+        search: Option<&Query>,
     ) -> Result<Vec<DeadLetter>> {
         Ok(jobs::dead_letters(&self.connect()?, function, search)?)
     }
@@ -204,7 +205,7 @@ impl JobWrites for Connection {
         Ok(jobs::cancel_waiting(self, job, reason, now_us)?)
     }
 
-    fn dead_jobs(&self, function: Option<&str>, search: Option<&str>) -> Result<Vec<JobRow>> {
+    fn dead_jobs(&self, function: Option<&str>, search: Option<&Query>) -> Result<Vec<JobRow>> {
         Ok(jobs::dead_jobs(self, function, search)?)
     }
 }

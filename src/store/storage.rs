@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::resolve::{self, IdMatches, Named, NamedRecord, Scoped};
+use super::search::Query;
 use super::{
     ChangeFilter, Checked, DeadLetter, Email, EnqueueError, EnqueueOptions, Enqueued, JobLookup,
     JobRow, MinuteCount, RecordFilter, RecordLookup, RecordPage, ReplayError, Result, RowChange,
@@ -138,8 +139,11 @@ pub trait Storage: Send + Sync {
 
     /// Dead jobs, as `flux queue dead-letter list` shows them: of `function`, and whose last
     /// attempt's record contains `search`, when given.
-    fn dead_letters(&self, function: Option<&str>, search: Option<&str>)
-        -> Result<Vec<DeadLetter>>;
+    fn dead_letters(
+        &self,
+        function: Option<&str>,
+        search: Option<&Query>,
+    ) -> Result<Vec<DeadLetter>>;
 
     /// The newest captured emails, newest first, without their bodies.
     fn emails(&self, limit: usize) -> Result<Vec<Email>>;
@@ -249,5 +253,5 @@ pub trait JobWrites {
 
     /// Dead jobs of `function` whose last attempt's record contains `search` (each when
     /// given), as this transaction sees them.
-    fn dead_jobs(&self, function: Option<&str>, search: Option<&str>) -> Result<Vec<JobRow>>;
+    fn dead_jobs(&self, function: Option<&str>, search: Option<&Query>) -> Result<Vec<JobRow>>;
 }

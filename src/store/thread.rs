@@ -10,14 +10,15 @@
 //! no polling interval: every commit is followed by a look at due work.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
 
 use super::{
-    insert_writes, prepare_writes_unindexed, search, Batch, JobClaims, Result, Served, SqlCall,
-    StoreWrite, WriteTx,
+    insert_writes, prepare_writes, search, Batch, JobClaims, Result, Served, SqlCall, StoreWrite,
+    WriteTx,
 };
 use crate::clock::now_us;
 use crate::record::ExecId;
@@ -69,9 +70,10 @@ pub trait Scheduler: Send {
     fn stop(&mut self);
 }
 
-/// Called on the store thread with each batch of records once it is committed, and their
-/// sequence numbers (their commit order).
-pub type OnCommitted = Box<dyn Fn(&[StoreWrite], &[i64]) + Send>;
+/// Called on the store thread with each batch of records once it is committed, their
+/// sequence numbers (their commit order) and their search texts ([`search::text`], made once
+/// per record for the index and every subscriber).
+pub type OnCommitted = Box<dyn Fn(&[StoreWrite], &[i64], &[Arc<str>]) + Send>;
 
 enum Control {
     /// Look at due work now (the queue was resumed, or paused).
@@ -201,7 +203,7 @@ struct State {
     retry: Option<(Instant, Duration)>,
     /// Committed records' search texts, `(seq, text)`, indexed with a later commit (see
     /// [`search`]), and since when the oldest has waited.
-    unindexed: Vec<(i64, String)>,
+    unindexed: Vec<(i64, Arc<str>)>,
     unindexed_since: Option<Instant>,
 }
 
@@ -464,7 +466,7 @@ impl State {
             .retry
             .map_or(self.pending.len(), |(_, wait)| retry_chunk(wait))
             .min(self.pending.len());
-        let prepared = match prepare_writes_unindexed(&self.pending[..take]) {
+        let prepared = match prepare_writes(&self.pending[..take]) {
             Ok(prepared) => prepared,
             Err(e) => {
                 // Only a record that cannot be encoded gets here: trying again cannot help.
@@ -512,10 +514,14 @@ impl State {
             Ok(seqs) => {
                 self.retry = None;
                 let batch: Vec<StoreWrite> = self.pending.drain(..take).collect();
+                let texts: Vec<Arc<str>> = batch
+                    .iter()
+                    .map(|w| search::text(&w.record).into())
+                    .collect();
                 // Texts with nothing to index too: they move the progress note on, so that
                 // a restart does not read their records again.
-                for (write, seq) in batch.iter().zip(&seqs) {
-                    self.unindexed.push((*seq, search::text(&write.record)));
+                for (seq, text) in seqs.iter().zip(&texts) {
+                    self.unindexed.push((*seq, Arc::clone(text)));
                 }
                 if !self.unindexed.is_empty() {
                     self.unindexed_since.get_or_insert_with(Instant::now);
@@ -527,7 +533,7 @@ impl State {
                 self.scheduler.committed(&batch);
                 if !batch.is_empty() {
                     for subscriber in &self.subscribers {
-                        subscriber(&batch, &seqs);
+                        subscriber(&batch, &seqs, &texts);
                     }
                 }
             }
@@ -707,10 +713,13 @@ mod tests {
         let (_writer, calls) = writer_channel();
         let (written_tx, written) = crossbeam_channel::unbounded();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let on_written: OnCommitted = Box::new(move |writes: &[StoreWrite], seqs: &[i64]| {
-            assert_eq!(writes.len(), seqs.len());
-            let _ = written_tx.send(writes.iter().map(|w| w.record.id).collect());
-        });
+        let on_written: OnCommitted = Box::new(
+            move |writes: &[StoreWrite], seqs: &[i64], texts: &[Arc<str>]| {
+                assert_eq!(writes.len(), seqs.len());
+                assert_eq!(writes.len(), texts.len());
+                let _ = written_tx.send(writes.iter().map(|w| w.record.id).collect());
+            },
+        );
         let thread = StoreThread::start(
             batch,
             inbox,

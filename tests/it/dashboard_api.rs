@@ -320,6 +320,27 @@ fn a_replay_with_an_edited_payload_runs_with_it_and_says_so() {
     );
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert_eq!(dead(&server, "").len(), 1);
+
+    // Replayed while the queue is paused and cancelled before it ran: the cancelled attempt's
+    // record still says what it replays.
+    server.post("/_flux/api/queue/pause");
+    let reply = server.post_json(
+        &format!("/_flux/api/dead-letter/{ship}/replay"),
+        r#"{ "data": { "who": "bob", "edited": true } }"#,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let waiting = reply.json()["exec_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let cancelled = cancel(&server, &ship);
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    let attempt = server.record(&waiting);
+    assert_eq!(attempt["status"], "cancelled", "{attempt}");
+    assert_eq!(attempt["links"]["attempt"], 1);
+    assert_eq!(attempt["links"]["replay_of"], ship.as_str(), "{attempt}");
+    assert_eq!(attempt["links"]["previous_attempt"], ship.as_str());
+    assert_eq!(attempt["links"]["edited_data"], true);
 }
 
 #[test]
@@ -724,7 +745,7 @@ fn an_error_carries_the_typescript_lines_around_it_as_they_ran() {
     let id = call(&server, "typed", &json!({ "n": 7 }));
     // Edited since: the record keeps the lines that ran.
     project.write("functions/typed.ts", "export default () => 'fixed'\n");
-    let record = server.record(&id);
+    let record = server.record(&format!("{id}?why=1"));
     assert_eq!(record["error"]["location"], "typed.ts:4");
     assert_eq!(
         record["error"]["source"],
@@ -746,7 +767,13 @@ fn an_error_carries_the_typescript_lines_around_it_as_they_ran() {
     assert_eq!(why.trim_end(), terminal.trim_end());
     // A record with nothing to explain has no answer.
     let fine = call(&server, "fine", &json!({}));
-    assert!(server.record(&fine).get("why").is_none());
+    assert!(server.record(&format!("{fine}?why=1")).get("why").is_none());
+    // Asked without `why=1`, a failed record comes without it.
+    let plain = server.record(&id);
+    assert!(plain.get("why").is_none(), "{plain}");
+    assert_eq!(plain["error"]["location"], "typed.ts:4");
+    let reply = server.get(&format!("/_flux/api/records/{id}?why=yes"));
+    assert_eq!(reply.status, 400, "{}", reply.body);
 }
 
 /// The events of a tail websocket opened with `query`, read until `count` arrived (or the

@@ -516,4 +516,12 @@ fn an_attempt_killed_after_committing_writes_leaves_a_record_and_runs_again() {
     let rerun = server.record(attempts[1]["id"].as_str().expect("id"));
     assert_eq!(rerun["status"], "ok");
     assert_eq!(rerun["output"]["again"], true);
+    // The record made at the restart is searchable by its error, as any other.
+    let found = server.get("/_flux/api/records?q=was%20killed%20while");
+    assert_eq!(found.status, 200, "{}", found.body);
+    let ids: Vec<Value> = found.json()["records"]
+        .as_array()
+        .map(|records| records.iter().map(|r| r["id"].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids, [attempts[0]["id"].clone()], "{}", found.body);
 }
