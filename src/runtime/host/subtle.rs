@@ -202,11 +202,8 @@ fn verify(
     })
 }
 
-/// AES-GCM with a 12- or 16-byte IV (what the `aes-gcm` crate is instantiated for; any other
-/// length is [`gcm::any_iv`]'s) and any tag length Web Crypto allows. A shorter tag is the full tag cut (NIST SP 800-38D), so one
-/// 128-bit instantiation serves them all; to open with a short tag, the ciphertext is
-/// deciphered (CTR runs the same both ways), enciphered again for its full tag, and the cut
-/// compared in constant time.
+/// AES-GCM: the `aes-gcm` crate for the usual case (a 12- or 16-byte IV, the full 128-bit
+/// tag), [`gcm::seal_or_open`] for the rest Web Crypto allows (other IV lengths, shorter tags).
 fn aes_gcm(
     encrypt: bool,
     key: &[u8],
@@ -220,46 +217,24 @@ fn aes_gcm(
         key: &[u8],
         iv: &[u8],
         aad: &[u8],
-        tag_bytes: usize,
         data: &[u8],
     ) -> Result<Vec<u8>, SubtleError> {
-        let cipher = C::new_from_slice(key)
-            .map_err(|_| SubtleError::Data("an AES key is 16, 24 or 32 bytes".into()))?;
+        let cipher = C::new_from_slice(key).map_err(|_| gcm::bad_key())?;
         let nonce = aes_gcm::aead::Nonce::<C>::from_slice(iv);
-        let failed = || SubtleError::Operation("AES-GCM encryption failed".into());
         if encrypt {
             let mut sealed = data.to_vec();
             let tag = cipher
                 .encrypt_in_place_detached(nonce, aad, &mut sealed)
-                .map_err(|_| failed())?;
-            sealed.extend_from_slice(&tag[..tag_bytes]);
+                .map_err(|_| SubtleError::Operation("AES-GCM encryption failed".into()))?;
+            sealed.extend_from_slice(&tag);
             return Ok(sealed);
         }
-        let rejected = || {
-            SubtleError::Operation(
-                "the data could not be decrypted: wrong key, IV, additional data or tag, or the data was changed"
-                    .into(),
-            )
-        };
-        let split = data.len().checked_sub(tag_bytes).ok_or_else(rejected)?;
+        let split = data.len().checked_sub(16).ok_or_else(gcm::rejected)?;
         let (ciphertext, tag) = data.split_at(split);
         let mut opened = Zeroizing::new(ciphertext.to_vec());
-        if tag_bytes == 16 {
-            cipher
-                .decrypt_in_place_detached(nonce, aad, &mut opened, tag.into())
-                .map_err(|_| rejected())?;
-        } else {
-            cipher
-                .encrypt_in_place_detached(nonce, aad, &mut opened)
-                .map_err(|_| failed())?;
-            let mut again = Zeroizing::new(opened.to_vec());
-            let full = cipher
-                .encrypt_in_place_detached(nonce, aad, &mut again)
-                .map_err(|_| failed())?;
-            if !bool::from(::subtle::ConstantTimeEq::ct_eq(&full[..tag_bytes], tag)) {
-                return Err(rejected());
-            }
-        }
+        cipher
+            .decrypt_in_place_detached(nonce, aad, &mut opened, tag.into())
+            .map_err(|_| gcm::rejected())?;
         Ok(opened.to_vec())
     }
     if !matches!(tag_bits, 32 | 64 | 96 | 104 | 112 | 120 | 128) {
@@ -268,12 +243,14 @@ fn aes_gcm(
         )));
     }
     let tag_bytes = tag_bits as usize / 8;
+    if tag_bytes != 16 || !matches!(iv.len(), 12 | 16) {
+        return gcm::seal_or_open(encrypt, key, iv, aad, tag_bytes, data);
+    }
     macro_rules! ivs {
         ($aes:ty) => {
             match iv.len() {
-                12 => run::<AesGcm<$aes, U12>>(encrypt, key, iv, aad, tag_bytes, data),
-                16 => run::<AesGcm<$aes, U16>>(encrypt, key, iv, aad, tag_bytes, data),
-                _ => gcm::any_iv(encrypt, key, iv, aad, tag_bytes, data),
+                12 => run::<AesGcm<$aes, U12>>(encrypt, key, iv, aad, data),
+                _ => run::<AesGcm<$aes, U16>>(encrypt, key, iv, aad, data),
             }
         };
     }
@@ -281,7 +258,7 @@ fn aes_gcm(
         16 => ivs!(Aes128),
         24 => ivs!(Aes192),
         32 => ivs!(Aes256),
-        _ => Err(SubtleError::Data("an AES key is 16, 24 or 32 bytes".into())),
+        _ => Err(gcm::bad_key()),
     }
 }
 
