@@ -33,14 +33,20 @@ echo "export default () => ({ ok: true })" >"$project/functions/hello.ts"
 start "$project"
 wrk -t1 -c4 -d2s "$url/hello" >/dev/null # warm-up: JIT-free, but fills caches and the store
 before=$(count_records "$project")
+# flux's own CPU time (user + system clock ticks) over the load: CPU per request varies far
+# less than requests/s with what else the machine is doing, so it shows a regression sooner.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+ticks_before=$(cpu_ticks)
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url/hello" >"$work/wrk.txt"
+ticks=$(($(cpu_ticks) - ticks_before))
 stop
 after=$(count_records "$project")
 cat "$work/wrk.txt" >&2
-python3 - "$work/wrk.txt" "$before" "$after" "$CONNECTIONS" <<'PY'
+python3 - "$work/wrk.txt" "$before" "$after" "$CONNECTIONS" "$ticks" "$(getconf CLK_TCK)" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
 before, after, conns = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+ticks, hz = int(sys.argv[5]), int(sys.argv[6])
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 total = int(re.search(r"(\d+) requests in", text).group(1))
 def ms(label):
@@ -49,7 +55,8 @@ def ms(label):
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 print(f"RESULT bench=http connections={conns} requests_per_s={rps:.0f} p50_ms={ms(50):.2f} p99_ms={ms(99):.2f} "
-      f"requests={total} records_written={after - before} non_2xx={errors.group(1) if errors else 0}")
+      f"requests={total} records_written={after - before} non_2xx={errors.group(1) if errors else 0} "
+      f"flux_cpu_us_per_request={ticks * 1e6 / hz / total:.0f}")
 PY
 
 # 2. The same trivial function while two jobs spin in `while(true){}`: jobs must not starve HTTP.
