@@ -12,11 +12,11 @@ const MAX_ROWS = 300;
 const DRAW_EVERY_MS = 250;
 /** New rows are highlighted only while they come slower than this many a second. */
 const CALM_PER_S = 20;
-const RANGES = { '': 'any time', '15m': 'last 15 minutes', '1h': 'last hour', '24h': 'last day', '7d': 'last 7 days' };
+const RANGES = { '': 'any time', '15m': 'last 15 minutes', '1h': 'last hour', '24h': 'last day', '7d': 'last 7 days', custom: 'from… to…' };
 const STATUSES = ['', 'ok', 'error', 'timeout', 'interrupted', 'cancelled'];
 
 export function render(main) {
-  const filters = { type: '', fn: '', status: '', range: '', q: '', ...hashParams() };
+  const filters = { type: '', fn: '', status: '', range: '', from: '', to: '', q: '', ...hashParams() };
   const state = { next: null, ids: new Set(), pending: [], frame: 0, timer: 0, lastDraw: 0, socket: null, lastSeq: null, closed: false, retry: 0, trimmed: false, generation: 0, since: null };
 
   const field = (name, control) => h('label', {}, name, control);
@@ -27,6 +27,9 @@ export function render(main) {
     field('Function', h('input', { name: 'fn', value: filters.fn, placeholder: 'any', list: 'functions', size: 14 })),
     field('Status', select('status', Object.fromEntries(STATUSES.map((s) => [s, s || 'any'])))),
     field('Time', select('range', RANGES)),
+    // A custom range: local times, sent to the server as since= and until=.
+    h('label', { class: 'custom-range' }, 'From', h('input', { name: 'from', type: 'datetime-local', step: 1, value: filters.from })),
+    h('label', { class: 'custom-range' }, 'To', h('input', { name: 'to', type: 'datetime-local', step: 1, value: filters.to })),
     field('Search', h('input', { name: 'q', type: 'search', value: filters.q, placeholder: 'inputs, errors, console', size: 24 })),
     h('datalist', { id: 'functions' }),
   );
@@ -37,6 +40,17 @@ export function render(main) {
     body);
   const more = h('button', { type: 'button', class: 'more', hidden: true, onclick: () => load(true) }, 'Older runs');
   main.append(h('h1', {}, 'Runs'), form, note, table, more);
+  const showRange = () => {
+    for (const label of form.querySelectorAll('.custom-range')) label.hidden = filters.range !== 'custom';
+  };
+  showRange();
+  /** The custom range in µs since the epoch ([since, until), either end open), or none. */
+  const customRange = () => {
+    if (filters.range !== 'custom') return null;
+    const us = (text) => (text && !Number.isNaN(Date.parse(text)) ? Date.parse(text) * 1000 : null);
+    return { since: us(filters.from), until: us(filters.to) };
+  };
+  const isoOf = (us) => (us === null ? '' : new Date(us / 1000).toISOString());
 
   let debounce = 0;
   const changed = () => {
@@ -44,6 +58,7 @@ export function render(main) {
     debounce = setTimeout(() => {
       for (const key of Object.keys(filters)) filters[key] = (form.elements[key]?.value || '').trim();
       setHashParams('runs', filters);
+      showRange();
       reset();
     }, 200);
   };
@@ -77,7 +92,9 @@ export function render(main) {
   let loading = 0;
   async function load(older) {
     const token = ++loading;
-    const p = { limit: PAGE, type: filters.type, fn: filters.fn, status: filters.status, since: filters.range, q: filters.q };
+    const range = customRange();
+    const p = { limit: PAGE, type: filters.type, fn: filters.fn, status: filters.status, q: filters.q,
+      since: range ? isoOf(range.since) : filters.range, until: range ? isoOf(range.until) : '' };
     if (older && state.next) p.before = state.next;
     more.disabled = true;
     try {
@@ -101,6 +118,9 @@ export function render(main) {
   function enqueue(event) {
     const r = event.record;
     if (!r || state.ids.has(r.id)) return;
+    // The tail has no until=: runs past a custom range's end are left out here.
+    const range = customRange();
+    if (range && ((range.until !== null && r.started_at_us >= range.until) || (range.since !== null && r.started_at_us < range.since))) return;
     state.pending.push(r);
     if (state.pending.length > MAX_ROWS) state.pending.splice(0, state.pending.length - MAX_ROWS);
     if (state.frame || state.timer) return;

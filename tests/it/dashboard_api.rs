@@ -95,6 +95,51 @@ fn search_finds_text_in_console_lines_inputs_and_errors_only_where_it_is() {
 }
 
 #[test]
+fn a_time_range_keeps_the_records_started_within_it() {
+    let project = Project::with_files(FUNCTIONS);
+    let server = project.start();
+    for n in 0..3 {
+        call(&server, "quiet", &json!({ "n": n }));
+    }
+    let all = records(&server, "fn=quiet");
+    let started: Vec<i64> = all["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["started_at_us"].as_i64().expect("started_at_us"))
+        .collect();
+    let (newest, middle, oldest) = (started[0], started[1], started[2]);
+    let every = ids(&all);
+    // since= is inclusive, until= exclusive: [middle, newest) is the middle record alone.
+    assert_eq!(
+        ids(&records(
+            &server,
+            &format!("fn=quiet&since={middle}&until={newest}")
+        )),
+        [every[1].clone()]
+    );
+    assert_eq!(
+        ids(&records(&server, &format!("fn=quiet&until={middle}"))),
+        [every[2].clone()]
+    );
+    assert_eq!(
+        ids(&records(
+            &server,
+            &format!("fn=quiet&since={oldest}&until=2999-01-01T00:00:00Z")
+        )),
+        every
+    );
+    // As the dashboard sends them: RFC 3339 times, a range that ended before any record.
+    assert!(ids(&records(
+        &server,
+        "since=2020-01-01T00:00:00.000Z&until=2020-01-02T00:00:00.000Z"
+    ))
+    .is_empty());
+    let bad = server.get("/_flux/api/records?until=yesterday");
+    assert_eq!(bad.status, 400, "{}", bad.body);
+}
+
+#[test]
 fn paging_by_cursor_neither_repeats_nor_skips_while_new_records_arrive() {
     let project = Project::with_files(FUNCTIONS);
     let server = project.start();

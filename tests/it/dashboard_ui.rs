@@ -197,6 +197,52 @@ fn filtering_to_errors_leaves_only_failed_runs() {
 }
 
 #[test]
+fn a_custom_time_range_is_filtered_by_the_server() {
+    let project = Project::example();
+    let server = project.start();
+    let reply = server.post_json("/create_user", r#"{"email":"range@example.com"}"#);
+    assert_eq!(reply.status, 201);
+    let id = reply.request_id();
+    server.record(&id);
+    let mut browser = Browser::start();
+    open_runs(&mut browser, &server, "");
+    browser.wait_until(
+        "the run in the list",
+        &format!("!!document.querySelector('{}')", row_selector(&id)),
+    );
+    // The inputs take local times, as a person types them.
+    let set_range = |browser: &mut Browser, from_ms: i64, to_ms: i64| {
+        browser.eval(&format!(
+            "(() => {{ const local = (ms) => {{ const d = new Date(Date.now() + ms); d.setMinutes(d.getMinutes() - d.getTimezoneOffset()); return d.toISOString().slice(0, 19); }}; \
+               const form = document.querySelector('#run-filters'); \
+               form.elements.range.value = 'custom'; \
+               form.elements.from.value = local({from_ms}); form.elements.to.value = local({to_ms}); \
+               form.dispatchEvent(new Event('input')); }})()"
+        ));
+    };
+    // A range that ended a minute ago: the run is not in it.
+    set_range(&mut browser, -86_400_000, -60_000);
+    browser.wait_until(
+        "no run in a range that ended before it",
+        "document.querySelectorAll('#runs tbody tr').length === 0 \
+         && document.querySelector('.note').textContent.startsWith('No runs match') \
+         && !document.querySelector('.custom-range').hidden",
+    );
+    // One that reaches an hour ahead has it again, and the range is kept in the address.
+    set_range(&mut browser, -86_400_000, 3_600_000);
+    browser.wait_until(
+        "the run in a range around it",
+        &format!("!!document.querySelector('{}')", row_selector(&id)),
+    );
+    let hash = browser.eval("location.hash");
+    assert!(
+        hash.as_str()
+            .is_some_and(|h| h.contains("range=custom") && h.contains("to=")),
+        "{hash}"
+    );
+}
+
+#[test]
 fn a_replayed_dead_letter_shows_its_new_attempt() {
     let project = failing_worker_project();
     let server = project.start();
