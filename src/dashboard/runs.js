@@ -106,7 +106,12 @@ export function render(main) {
       state.next = answer.next || null;
       more.hidden = !state.next || state.trimmed;
       note.textContent = '';
-      if (!body.children.length) note.textContent = 'No runs match these filters yet: they appear here as they happen.';
+      if (!body.children.length) {
+        // A search of 1-2 characters looks through a bounded number of runs per page.
+        note.textContent = state.next
+          ? 'None of the newest runs match: “Older runs” looks further back.'
+          : 'No runs match these filters yet: they appear here as they happen.';
+      }
     } catch (error) {
       note.replaceChildren(failure(error));
     } finally {

@@ -73,6 +73,28 @@ fn a_text_search_finds_runs_by_their_input_in_the_list_and_live() {
 }
 
 #[test]
+fn a_search_of_two_characters_shows_the_runs_that_have_them() {
+    let project = project();
+    let server = project.start();
+    let job = enqueue_charge(&server, json!({ "customer": "zq" }));
+    server.wait_dead(&job);
+    assert_eq!(
+        server
+            .post_json("/create_user", r#"{"email":"a@example.com"}"#)
+            .status,
+        201
+    );
+    let mut browser = Browser::start();
+    browser.goto(&format!("{}/_flux/#/runs?q=Zq", server.url));
+    browser.wait_until(
+        "the one run with the two characters, and no error",
+        "document.querySelectorAll('#runs tbody tr').length === 1 \
+         && document.querySelector('#runs tbody tr').innerText.includes('charge') \
+         && document.querySelector('.note').textContent === ''",
+    );
+}
+
+#[test]
 fn a_dead_letter_replays_with_an_edited_payload_and_succeeds() {
     let project = project();
     let server = project.start();
