@@ -1,7 +1,8 @@
 //! The dashboard's runs page on a big store and under a burst, in headless Chromium: how soon
 //! the first page of runs is drawn with N records stored (default 100,000), then whether the
 //! page stays responsive and keeps up while RATE runs a second (default 1,000) are committed
-//! for SECONDS (default 10). A benchmark, not a test of behaviour: ignored, run by
+//! for DURATION seconds (default 10); and what using the dashboard adds to `flux dev`'s resident
+//! memory. Benchmarks, not tests of behaviour: ignored, run by
 //! bench/dashboard_browser.sh (against a release build, `FLUX_BIN`), which prints its
 //! `RESULT …` lines.
 
@@ -83,7 +84,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn dashboard_runs_page_with_many_records_and_a_burst() {
     let n = setting("N", 100_000);
     let rate = setting("RATE", 1_000);
-    let seconds = setting("SECONDS", 10);
+    let seconds = setting("DURATION", 10);
     let project = project();
     let server = project.start();
 
@@ -222,5 +223,99 @@ fn dashboard_runs_page_with_many_records_and_a_burst() {
         !page["note"].as_str().unwrap_or_default().contains("faster"),
         "the page fell behind the live feed: {}",
         page["note"]
+    );
+}
+
+/// `flux dev`'s resident memory (VmRSS) in kB.
+fn resident_kb(server: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
+        .expect("the server's /proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// What the dashboard adds to `flux dev`'s resident memory on the example project: idle after
+/// twenty sign-ups, then after each main page was opened (and the runs list followed a few
+/// more sign-ups live), then once the browser is gone.
+#[test]
+#[ignore = "a benchmark: bench/dashboard_browser.sh"]
+fn dashboard_memory_on_the_example() {
+    let project = Project::example();
+    let server = project.start();
+    let sign_up = |n: usize| {
+        let reply = server.post_json(
+            "/create_user",
+            &json!({ "email": format!("user{n}@example.com"), "name": format!("User {n}") })
+                .to_string(),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.request_id()
+    };
+    let mut last = String::new();
+    for n in 0..20 {
+        last = sign_up(n);
+    }
+    server.record(&last);
+    let idle = resident_kb(&server);
+
+    let mut browser = Browser::start();
+    let open = |browser: &mut Browser, page: &str, ready: &str| {
+        browser.goto(&format!("{}/_flux/#/{page}", server.url));
+        browser.wait_until(page, ready);
+    };
+    open(
+        &mut browser,
+        "runs",
+        "document.querySelector('#live')?.classList.contains('on') && document.querySelectorAll('#runs tbody tr').length > 0",
+    );
+    for n in 20..30 {
+        last = sign_up(n);
+    }
+    browser.wait_until(
+        "the last sign-up, live",
+        &format!("!!document.querySelector('#runs tr[data-id=\"{last}\"]')"),
+    );
+    open(
+        &mut browser,
+        &format!("run/{last}"),
+        "!!document.querySelector('#waterfall')",
+    );
+    open(
+        &mut browser,
+        "queue",
+        "!!document.querySelector('#queue-stats table')",
+    );
+    open(
+        &mut browser,
+        "charts",
+        "!!document.querySelector('figure.chart svg')",
+    );
+    open(
+        &mut browser,
+        "data/users",
+        "document.querySelector('main')?.innerText.includes('user29@example.com')",
+    );
+    open(
+        &mut browser,
+        "emails",
+        "document.querySelector('.email-list')?.children.length > 0",
+    );
+    open(
+        &mut browser,
+        "runs?q=user2",
+        "document.querySelectorAll('#runs tbody tr').length > 0",
+    );
+    let used = resident_kb(&server);
+    drop(browser);
+    let closed = resident_kb(&server);
+    println!(
+        "RESULT flux_dev_rss_idle_mb={:.1} after_dashboard_used_mb={:.1} after_browser_closed_mb={:.1} (grew {:.1} MB)",
+        idle as f64 / 1024.0,
+        used as f64 / 1024.0,
+        closed as f64 / 1024.0,
+        (used as f64 - idle as f64) / 1024.0
     );
 }
