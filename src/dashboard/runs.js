@@ -10,6 +10,11 @@ const MAX_ROWS = 300;
 /** Live rows are drawn at most this often: each draw lays the table out again, so a burst is
  * drawn a few times a second in batches rather than in every frame. */
 const DRAW_EVERY_MS = 250;
+/** After a draw of a batch this large, the next waits longer (DRAW_BURST_EVERY_MS): a burst of
+ * a thousand runs a second is then drawn once a second, each time the newest MAX_ROWS (the
+ * rest would be trimmed at once), instead of four times with most rows drawn only to go. */
+const BURST_BATCH = 100;
+const DRAW_BURST_EVERY_MS = 1000;
 /** New rows are highlighted only while they come slower than this many a second. */
 const CALM_PER_S = 20;
 const RANGES = { '': 'any time', '15m': 'last 15 minutes', '1h': 'last hour', '24h': 'last day', '7d': 'last 7 days', custom: 'from… to…' };
@@ -17,7 +22,7 @@ const STATUSES = ['', 'ok', 'error', 'timeout', 'interrupted', 'cancelled'];
 
 export function render(main) {
   const filters = { type: '', fn: '', status: '', range: '', from: '', to: '', q: '', ...hashParams() };
-  const state = { next: null, ids: new Set(), pending: [], frame: 0, timer: 0, lastDraw: 0, socket: null, lastSeq: null, closed: false, retry: 0, trimmed: false, generation: 0, since: null };
+  const state = { next: null, ids: new Set(), pending: [], frame: 0, timer: 0, lastDraw: 0, drawEvery: DRAW_EVERY_MS, socket: null, lastSeq: null, closed: false, retry: 0, trimmed: false, generation: 0, since: null };
 
   const field = (name, control) => h('label', {}, name, control);
   const select = (name, options) => h('select', { name },
@@ -129,7 +134,7 @@ export function render(main) {
     state.pending.push(r);
     if (state.pending.length > MAX_ROWS) state.pending.splice(0, state.pending.length - MAX_ROWS);
     if (state.frame || state.timer) return;
-    const wait = state.lastDraw + DRAW_EVERY_MS - performance.now();
+    const wait = state.lastDraw + state.drawEvery - performance.now();
     if (wait <= 0) state.frame = requestAnimationFrame(flush);
     else state.timer = setTimeout(() => { state.timer = 0; state.frame = requestAnimationFrame(flush); }, wait);
   }
@@ -141,6 +146,7 @@ export function render(main) {
     // A burst is drawn without the highlight: animating hundreds of rows is what would stall.
     const highlight = (batch.length * 1000) / Math.max(now - state.lastDraw, DRAW_EVERY_MS) < CALM_PER_S;
     state.lastDraw = now;
+    state.drawEvery = batch.length >= BURST_BATCH ? DRAW_BURST_EVERY_MS : DRAW_EVERY_MS;
     const fragment = document.createDocumentFragment();
     let added = 0;
     for (let i = batch.length - 1; i >= 0; i--) {
