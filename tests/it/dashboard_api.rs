@@ -71,15 +71,15 @@ fn search_finds_text_in_console_lines_inputs_and_errors_only_where_it_is() {
     let broken = call(&server, "broken", &json!({}));
 
     // The marker is in noisy's console line and nowhere in its input.
-    assert_eq!(found(&server, "q=needle-in-console", 1), [noisy.clone()]);
+    assert_eq!(found(&server, "q=needle-in-console", 1), [noisy.as_str()]);
     // Substrings match, whatever their case.
-    assert_eq!(found(&server, "q=lice%40example", 1), [quiet.clone()]);
-    assert_eq!(found(&server, "q=capacitor", 1), vec![broken.clone()]);
+    assert_eq!(found(&server, "q=lice%40example", 1), [quiet.as_str()]);
+    assert_eq!(found(&server, "q=capacitor", 1), vec![broken.as_str()]);
     // Search combines with the other filters.
     assert!(ids(&records(&server, "q=capacitor&status=ok")).is_empty());
     assert_eq!(
         ids(&records(&server, "q=capacitor&fn=broken&type=http")),
-        [broken.clone()]
+        [broken.as_str()]
     );
     // Query syntax is text: quotes and operators are searched for, not obeyed.
     assert!(ids(&records(&server, "q=%22needle%22%20OR%20quiet")).is_empty());
@@ -88,8 +88,8 @@ fn search_finds_text_in_console_lines_inputs_and_errors_only_where_it_is() {
     assert_eq!(ids(&records(&server, "q=&fn=broken")).len(), 1);
     // One or two characters (too short for the index) are found where they are too, and only
     // there: `us` is in every stored record (`started_at_us`), in none of their texts.
-    assert_eq!(ids(&records(&server, "q=%40")), [quiet.clone()]);
-    assert_eq!(ids(&records(&server, "q=fL")), [broken.clone()]);
+    assert_eq!(ids(&records(&server, "q=%40")), [quiet.as_str()]);
+    assert_eq!(ids(&records(&server, "q=fL")), [broken.as_str()]);
     assert_eq!(ids(&records(&server, "q=r%3A")), [broken]);
     assert_eq!(ids(&records(&server, "q=1&fn=noisy")), [noisy]);
     assert!(ids(&records(&server, "q=us")).is_empty());
