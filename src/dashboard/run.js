@@ -87,19 +87,19 @@ function links(r, job) {
 /** For an attempt of a dead job: replay it, as it was or with an edited payload. */
 function replay(r, job) {
   if (job?.job?.state !== 'dead') return null;
-  const message = h('p', { class: 'message', id: 'run-replay-message', role: 'status' });
+  const message = h('span', { class: 'message', id: 'run-replay-message', role: 'status' });
   const editor = h('div', { class: 'editor', hidden: true });
   const replayed = (exec, edited) => {
     buttons.hidden = true;
     message.className = 'message ok';
     message.replaceChildren(`Replayed${edited ? ' with the edited payload' : ''}: its next attempt `, idLink(exec));
   };
-  const buttons = h('p', {}, `The job is dead after ${job.job.attempts} attempt${job.job.attempts === 1 ? '' : 's'}. `,
+  const buttons = h('span', {}, `The job is dead after ${job.job.attempts} attempt${job.job.attempts === 1 ? '' : 's'}. `,
     h('button', { type: 'button', id: 'run-replay', onclick: async () => {
       try { replayed(await replayJob(job.job.id)); } catch (error) { message.className = 'message error'; message.textContent = error.message; }
     } }, 'Replay'), ' ',
     h('button', { type: 'button', id: 'run-replay-edit', onclick: () => editAndReplay(editor, job.job.id, r.function, (exec) => replayed(exec, true)) }, 'Edit & replay'));
-  return section('Replay', buttons, message, editor);
+  return section('Replay', h('p', {}, buttons, message), editor);
 }
 
 /** The spans as bars on one time axis, nested under their parents, with call sites. */
