@@ -5,7 +5,7 @@
 #   N=20000 bench/dashboard_api.sh  # quicker
 # Prints `RESULT …` lines: the first page of records, the tenth page by cursor, a filtered
 # page, a filter nothing matches (the worst case: every record looked at), searches (rare and
-# common text), and the per-minute counts, each the median of 20 calls (5 for the slow ones)
+# common text; 2 characters, which the index cannot answer), and the per-minute counts, each the median of 20 calls (5 for the slow ones)
 # over a kept-alive connection, measured by the client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +69,14 @@ rare, body = median_ms(f"/_flux/api/records?q=user{n // 2 + 1}%40example")
 print(f"RESULT search_rare_ms={rare:.1f} ({len(body['records'])} match)")
 common, body = median_ms("/_flux/api/records?q=card%20declined")
 print(f"RESULT search_common_ms={common:.1f} (first page of {n // 10} matches)")
+short, body = median_ms("/_flux/api/records?q=de")
+print(f"RESULT search_short_common_ms={short:.1f} (q=de, {len(body['records'])} summaries: found among the newest)")
+short, body = median_ms("/_flux/api/records?q=zq", runs=5)
+print(f"RESULT search_short_none_ms={short:.1f} (q=zq, {len(body['records'])} found: the scan's bound reached)")
+short, body = median_ms("/_flux/api/records?q=_a", runs=5)
+print(f"RESULT search_short_worst_ms={short:.1f} (q=_a: in every record's JSON (started_at_us), in no text, so each record parsed; {len(body['records'])} found)")
+short, body = median_ms("/_flux/api/dead-letter?q=99", runs=5)
+print(f"RESULT dead_letter_search_short_ms={short:.1f} (q=99, {len(body['dead'])} of {n // 10} dead)")
 minutes, body = median_ms("/_flux/api/stats/minutes?last=1h", runs=5)
 print(f"RESULT minutes_ms={minutes:.1f} ({len(body['minutes'])} rows)")
 PY

@@ -2,7 +2,8 @@
 // (filter, replay one / selected / all matching, replay with an edited payload), and a JSON
 // editor to enqueue a job or call a function by hand.
 import { get, post } from './api.js';
-import { h, idLink, time, ago, roughly, pretty, hashParams, setHashParams, failure } from './util.js';
+import { editAndReplay } from './replay.js';
+import { h, idLink, time, ago, roughly, hashParams, setHashParams, failure } from './util.js';
 
 export function render(main) {
   const filters = { fn: '', q: '', ...hashParams() };
@@ -121,27 +122,12 @@ export function render(main) {
   }
 
   const editor = h('div', { class: 'editor', hidden: true });
-  async function edit(d) {
-    let data = {};
-    try { data = (await get(`jobs/${d.job_id}`)).job.data; } catch { /* start from {} */ }
-    const area = h('textarea', { rows: 8, spellcheck: 'false', class: 'json', id: 'replay-data' }, pretty(data));
-    const problem = h('p', { class: 'error' });
-    editor.hidden = false;
-    editor.replaceChildren(
-      h('h3', {}, `Replay ${d.job_id.slice(0, 8)} (${d.function}) with this payload`), area, problem,
-      h('button', { type: 'button', id: 'replay-edited', onclick: async () => {
-        let parsed;
-        try { parsed = JSON.parse(area.value); } catch (e) { problem.textContent = `Not JSON: ${e.message}`; return; }
-        try {
-          const answer = await post(`dead-letter/${d.job_id}/replay`, { data: parsed });
-          editor.hidden = true;
-          message.replaceChildren('Replayed with the edited payload: ', idLink(answer.exec_id));
-          message.className = 'message ok';
-        } catch (error) { problem.textContent = error.message; }
-        refresh();
-      } }, 'Replay with this payload'), ' ',
-      h('button', { type: 'button', onclick: () => { editor.hidden = true; } }, 'Close'));
-    area.focus();
+  function edit(d) {
+    editAndReplay(editor, d.job_id, d.function, (exec) => {
+      message.replaceChildren('Replayed with the edited payload: ', idLink(exec));
+      message.className = 'message ok';
+      refresh();
+    });
   }
 
   deadBox.append(h('h2', {}, 'Dead letters'), deadForm,

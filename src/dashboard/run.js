@@ -1,6 +1,7 @@
 // A run: its header and links (attempts, enqueuer, enqueued jobs), the span waterfall, SQL,
 // fetches, data changes, console lines, the error, input and output.
 import { get } from './api.js';
+import { replayJob, editAndReplay } from './replay.js';
 import { h, idLink, copyButton, shortId, time, iso, duration, value, pretty, statusBadge, section, failure, pkText, columnsOf } from './util.js';
 
 export function render(main, id) {
@@ -36,6 +37,7 @@ async function load(id) {
   return [
     header(record),
     links(record, job),
+    replay(record, job),
     waterfall(record),
     errorSection(record),
     why(record),
@@ -80,6 +82,24 @@ function links(r, job) {
   }
   if (!items.length) return null;
   return h('section', { class: 'card links' }, h('ul', {}, items));
+}
+
+/** For an attempt of a dead job: replay it, as it was or with an edited payload. */
+function replay(r, job) {
+  if (job?.job?.state !== 'dead') return null;
+  const message = h('span', { class: 'message', id: 'run-replay-message', role: 'status' });
+  const editor = h('div', { class: 'editor', hidden: true });
+  const replayed = (exec, edited) => {
+    buttons.hidden = true;
+    message.className = 'message ok';
+    message.replaceChildren(`Replayed${edited ? ' with the edited payload' : ''}: its next attempt `, idLink(exec));
+  };
+  const buttons = h('span', {}, `The job is dead after ${job.job.attempts} attempt${job.job.attempts === 1 ? '' : 's'}. `,
+    h('button', { type: 'button', id: 'run-replay', onclick: async () => {
+      try { replayed(await replayJob(job.job.id)); } catch (error) { message.className = 'message error'; message.textContent = error.message; }
+    } }, 'Replay'), ' ',
+    h('button', { type: 'button', id: 'run-replay-edit', onclick: () => editAndReplay(editor, job.job.id, r.function, (exec) => replayed(exec, true)) }, 'Edit & replay'));
+  return section('Replay', h('p', {}, buttons, message), editor);
 }
 
 /** The spans as bars on one time axis, nested under their parents, with call sites. */

@@ -57,6 +57,7 @@ static ASSETS: &[Asset] = &[
     asset!("runs.js", JS),
     asset!("run.js", JS),
     asset!("queue.js", JS),
+    asset!("replay.js", JS),
     asset!("data.js", JS),
     asset!("emails.js", JS),
     asset!("charts.js", JS),

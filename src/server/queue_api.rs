@@ -241,30 +241,29 @@ async fn cancel_once(state: &Arc<AppState>, raw: String) -> Option<Response> {
     let Ok(attempt) = job.next_exec_id.parse::<ExecId>() else {
         return Some(internal(format!("job {} has no attempt id", job.id)).into_response());
     };
+    // Subscribed before the ask: the attempt's record (committed with its job's new state)
+    // cannot then pass unseen.
+    let mut committed = state.shared.tail.subscribe();
     state.shared.cancels.ask(attempt);
     let until = tokio::time::Instant::now() + CANCEL_WAIT;
-    let id = job.id.to_string();
-    let outcome = loop {
-        let id = id.clone();
-        let now = with_store(state, move |store| {
+    let read = || {
+        let id = job.id.to_string();
+        with_store(state, move |store| {
             lookup(&id, |prefix| store.find_job(prefix))
         })
-        .await;
-        match now {
-            Ok(now)
-                if now.state == JobState::Running
-                    && now.next_exec_id == job.next_exec_id
-                    && tokio::time::Instant::now() < until =>
-            {
-                // The attempt's record commits within milliseconds of its stop.
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-            other => break other,
-        }
     };
+    let same_attempt = |now: &JobRow| now.next_exec_id == job.next_exec_id;
+    // Read once first: the attempt may have ended before the subscription.
+    let mut outcome = read().await;
+    while matches!(&outcome, Ok(now) if now.state == JobState::Running && same_attempt(now)) {
+        let ended = tokio::time::timeout_at(until, record_of(&mut committed, &attempt)).await;
+        outcome = read().await;
+        if ended.is_err() {
+            break;
+        }
+    }
     // Still running (held in a native call or a statement): the ask stays, and its engine
     // forgets it when the attempt ends. Otherwise it has nothing left to stop.
-    let same_attempt = |now: &JobRow| now.next_exec_id == job.next_exec_id;
     let still_running =
         matches!(&outcome, Ok(now) if now.state == JobState::Running && same_attempt(now));
     if !still_running {
@@ -286,6 +285,24 @@ async fn cancel_once(state: &Arc<AppState>, raw: String) -> Option<Response> {
         Ok(job) => not_cancellable(&job).into_response(),
         Err(error) => error.into_response(),
     })
+}
+
+/// Waits until the tail feed carries a record of `attempt`, or may have without this
+/// receiver seeing it (it fell behind): then the store is worth reading again. A closed feed
+/// (the server stopping) says nothing more: only the caller's deadline ends that wait.
+async fn record_of(
+    committed: &mut tokio::sync::broadcast::Receiver<Arc<crate::record::TailEvent>>,
+    attempt: &ExecId,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match committed.recv().await {
+            Ok(event) if event.record.id == *attempt => return,
+            Ok(_) => {}
+            Err(RecvError::Lagged(_)) => return,
+            Err(RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
 }
 
 fn cancelled(job: JobRow) -> Response {

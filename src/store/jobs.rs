@@ -592,6 +592,26 @@ pub fn dead_jobs(
     let Some(search) = search else {
         return list_jobs(conn, Some(JobState::Dead), name, 100_000);
     };
+    if !search.indexed() {
+        // Too short for the index: the newest dead jobs' last records are looked through.
+        let mut body = conn.prepare_cached(
+            "SELECT body FROM _flux_records WHERE id_hi BETWEEN ?2 AND ?3 AND id = ?1",
+        )?;
+        let mut kept = Vec::new();
+        for job in list_jobs(conn, Some(JobState::Dead), name, super::search::SCAN_ROWS)? {
+            let Some(id) = &job.last_record else {
+                continue;
+            };
+            let (low, high) = ExecId::hi_range(id);
+            let text: Option<String> = body
+                .query_row(params![id, low, high], |row| row.get(0))
+                .optional()?;
+            if text.is_some_and(|text| search.matches_body(&text)) {
+                kept.push(job);
+            }
+        }
+        return Ok(kept);
+    }
     let expr = search.match_expr();
     let sql = format!(
         "SELECT {COLUMNS} FROM _flux_jobs WHERE state = 'dead' AND (?1 IS NULL OR name = ?1)

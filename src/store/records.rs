@@ -275,7 +275,9 @@ pub(super) fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<R
     if let Some(until) = filter.until_us {
         push("started_at_us <", Box::new(until));
     }
-    if let Some(q) = &filter.search {
+    // A search too short for the index looks through the rows the other filters keep.
+    let scan = filter.search.as_ref().filter(|q| !q.indexed());
+    if let Some(q) = filter.search.as_ref().filter(|q| q.indexed()) {
         push(
             "seq IN (SELECT rowid FROM _flux_search WHERE _flux_search MATCH",
             Box::new(q.match_expr()),
@@ -295,9 +297,13 @@ pub(super) fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<R
     }
     let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     // One more than the page tells whether another page follows.
-    sql.push_str(&format!(
-        " ORDER BY started_at_us DESC, seq DESC LIMIT {}",
+    let rows_read = if scan.is_some() {
+        search::SCAN_ROWS
+    } else {
         limit + 1
+    };
+    sql.push_str(&format!(
+        " ORDER BY started_at_us DESC, seq DESC LIMIT {rows_read}"
     ));
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |row| {
@@ -310,8 +316,14 @@ pub(super) fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<R
     let mut records = Vec::new();
     let mut last = None;
     let mut more = false;
+    let mut looked_at = 0;
     for row in rows {
         let (started_at_us, seq, body) = row?;
+        looked_at += 1;
+        if scan.is_some_and(|q| !q.matches_body(&body)) {
+            last = Some(RecordCursor { started_at_us, seq });
+            continue;
+        }
         if records.len() == limit {
             more = true;
             break;
@@ -319,6 +331,11 @@ pub(super) fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<R
         let record = ExecutionRecord::from_json(&body)?;
         records.push(RecordSummary::from(&record));
         last = Some(RecordCursor { started_at_us, seq });
+    }
+    // A scan that looked at all it may before filling the page: the next page goes on from
+    // the last record it looked at (this one may be short, even empty).
+    if scan.is_some() && !more && looked_at == search::SCAN_ROWS {
+        more = true;
     }
     Ok(RecordPage {
         records,

@@ -73,6 +73,28 @@ fn a_text_search_finds_runs_by_their_input_in_the_list_and_live() {
 }
 
 #[test]
+fn a_search_of_two_characters_shows_the_runs_that_have_them() {
+    let project = project();
+    let server = project.start();
+    let job = enqueue_charge(&server, json!({ "customer": "zq" }));
+    server.wait_dead(&job);
+    assert_eq!(
+        server
+            .post_json("/create_user", r#"{"email":"a@example.com"}"#)
+            .status,
+        201
+    );
+    let mut browser = Browser::start();
+    browser.goto(&format!("{}/_flux/#/runs?q=Zq", server.url));
+    browser.wait_until(
+        "the one run with the two characters, and no error",
+        "document.querySelectorAll('#runs tbody tr').length === 1 \
+         && document.querySelector('#runs tbody tr').innerText.includes('charge') \
+         && document.querySelector('.note').textContent === ''",
+    );
+}
+
+#[test]
 fn a_dead_letter_replays_with_an_edited_payload_and_succeeds() {
     let project = project();
     let server = project.start();
@@ -101,6 +123,62 @@ fn a_dead_letter_replays_with_an_edited_payload_and_succeeds() {
         "document.querySelector('.run-header .badge')?.textContent === 'ok' \
          && document.querySelector('.links')?.innerText.includes('edited payload')",
     );
+}
+
+#[test]
+fn a_dead_attempt_is_replayed_from_its_run_page_as_it_was_and_edited() {
+    let project = project();
+    let server = project.start();
+    let job = enqueue_charge(&server, json!({ "amount": 7 }));
+    server.wait_dead(&job);
+    let dead = server.get(&format!("/_flux/api/jobs/{job}")).json()["attempts"][0]["id"]
+        .as_str()
+        .expect("the attempt's id")
+        .to_string();
+    let mut browser = Browser::start();
+    browser.goto(&format!("{}/_flux/#/run/{dead}", server.url));
+    browser.click("#run-replay");
+    let replayed =
+        "document.querySelector('#run-replay-message')?.innerText.startsWith('Replayed') \
+         && document.querySelector('#run-replay-message .id a')?.title";
+    let next = browser.wait_until("the replay's new attempt, linked", replayed);
+    let next = next.as_str().expect("an id").to_string();
+    assert_ne!(next, dead);
+    // The link opens the new attempt, which says what it replays; it fails again.
+    browser.click("#run-replay-message .id a");
+    browser.wait_until(
+        "the new attempt's page, a replay of the dead one",
+        &format!(
+            "location.hash === '#/run/{next}' \
+             && document.querySelector('.links')?.innerText.includes('replay of the dead attempt') \
+             && document.querySelector('.run-header .badge')?.textContent === 'error'"
+        ),
+    );
+    wait_for("the job dead again", DEADLINE, || {
+        let state = server.get(&format!("/_flux/api/jobs/{job}")).json()["job"]["state"].clone();
+        (state == "dead").then_some(())
+    });
+
+    // From the new attempt's page, with an edited payload: that one succeeds.
+    browser.goto(&format!("{}/_flux/#/runs", server.url));
+    browser.goto(&format!("{}/_flux/#/run/{next}", server.url));
+    browser.click("#run-replay-edit");
+    browser.wait_until(
+        "the payload in the editor",
+        "document.querySelector('#replay-data')?.value.includes('\"amount\": 7')",
+    );
+    browser.eval(
+        "document.querySelector('#replay-data').value = JSON.stringify({ amount: 7, ok: true })",
+    );
+    browser.click("#replay-edited");
+    let third = browser.wait_until(
+        "the edited replay's new attempt, linked",
+        "document.querySelector('#run-replay-message')?.innerText.includes('edited payload') \
+         && document.querySelector('#run-replay-message .id a')?.title",
+    );
+    let record = server.record(third.as_str().expect("an id"));
+    assert_eq!(record["status"], "ok", "{record}");
+    assert_eq!(record["links"]["edited_data"], true);
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod conventions;
 mod dashboard_api;
+mod dashboard_bench;
 mod dashboard_flows;
 mod dashboard_ui;
 mod dev;

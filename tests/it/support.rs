@@ -16,8 +16,12 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 /// How long a test waits for hundreds of executions to run.
 pub const BULK_DEADLINE: Duration = Duration::from_secs(180);
 
+/// The `flux` under test: this build's, or `FLUX_BIN` (as in the bench scripts: the ignored
+/// benchmark tests run against a release build).
 pub fn flux_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_flux"))
+    std::env::var_os("FLUX_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_flux")))
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` at the deadline.
