@@ -207,17 +207,9 @@ fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
-/// Writes a job on `conn`, inside whatever transaction `conn` has open.
-pub fn enqueue(
-    conn: &Connection,
-    name: &str,
-    data: &Value,
-    options: &EnqueueOptions,
-    max_attempts: u32,
-    enqueued_by: Option<ExecId>,
-    now_us: i64,
-) -> Result<Enqueued, EnqueueError> {
-    let run_at_us = match (&options.delay, &options.run_at) {
+/// When a job enqueued at `now_us` with `options` is due.
+pub(super) fn run_at(options: &EnqueueOptions, now_us: i64) -> Result<i64, EnqueueError> {
+    Ok(match (&options.delay, &options.run_at) {
         (Some(_), Some(_)) => {
             return Err(EnqueueError::Options(
                 "give either delay or runAt, not both".into(),
@@ -239,7 +231,20 @@ pub fn enqueue(
             at_us
         }
         (None, None) => now_us,
-    };
+    })
+}
+
+/// Writes a job on `conn`, inside whatever transaction `conn` has open.
+pub fn enqueue(
+    conn: &Connection,
+    name: &str,
+    data: &Value,
+    options: &EnqueueOptions,
+    max_attempts: u32,
+    enqueued_by: Option<ExecId>,
+    now_us: i64,
+) -> Result<Enqueued, EnqueueError> {
+    let run_at_us = run_at(options, now_us)?;
     if let Some(key) = &options.idempotency_key {
         let window_start = now_us.saturating_sub(micros(IDEMPOTENCY_WINDOW));
         let existing: Option<(JobId, i64, String)> = conn
@@ -517,13 +522,22 @@ pub(super) fn stats(conn: &Connection, now_us: i64) -> rusqlite::Result<Vec<Stat
         "SELECT name, state, count(*), min(CASE WHEN state = 'pending' THEN run_at_us END)
          FROM _flux_jobs GROUP BY name, state ORDER BY name",
     )?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(stats_from_rows(rows, now_us))
+}
+
+/// Stats rows from counts `(name, state, count, oldest pending run_at)` in name order.
+pub(super) fn stats_from_rows(
+    counts: Vec<(String, String, i64, Option<i64>)>,
+    now_us: i64,
+) -> Vec<StatsRow> {
     let mut rows: Vec<StatsRow> = Vec::new();
-    let mut cursor = stmt.query([])?;
-    while let Some(row) = cursor.next()? {
-        let name: String = row.get(0)?;
-        let state: String = row.get(1)?;
-        let count = row.get::<_, i64>(2)? as u64;
-        let oldest: Option<i64> = row.get(3)?;
+    for (name, state, count, oldest) in counts {
+        let count = count.max(0) as u64;
         if rows.last().is_none_or(|r| r.function != name) {
             rows.push(StatsRow {
                 function: name,
@@ -546,7 +560,7 @@ pub(super) fn stats(conn: &Connection, now_us: i64) -> rusqlite::Result<Vec<Stat
             None => {}
         }
     }
-    Ok(rows)
+    rows
 }
 
 /// Jobs, newest first, optionally of one state and one function.
@@ -610,24 +624,25 @@ pub(super) fn dead_letters(
     search: Option<&Query>,
 ) -> rusqlite::Result<Vec<DeadLetter>> {
     let jobs = dead_jobs(conn, name, search)?;
-    Ok(jobs
-        .into_iter()
-        .map(|job| {
-            let error = job.last_error.clone().unwrap_or_default();
-            DeadLetter {
-                id: job
-                    .last_record
-                    .clone()
-                    .unwrap_or_else(|| job.id.to_string()),
-                job_id: job.id,
-                function: job.name,
-                attempts: job.attempts,
-                short_error: short_error(&error),
-                error,
-                died_at_us: job.updated_at_us,
-            }
-        })
-        .collect())
+    Ok(jobs.into_iter().map(DeadLetter::from).collect())
+}
+
+impl From<JobRow> for DeadLetter {
+    fn from(job: JobRow) -> DeadLetter {
+        let error = job.last_error.clone().unwrap_or_default();
+        DeadLetter {
+            id: job
+                .last_record
+                .clone()
+                .unwrap_or_else(|| job.id.to_string()),
+            job_id: job.id,
+            function: job.name,
+            attempts: job.attempts,
+            short_error: short_error(&error),
+            error,
+            died_at_us: job.updated_at_us,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -658,11 +673,7 @@ pub(super) fn find_job(conn: &Connection, prefix: &str) -> rusqlite::Result<JobL
         )?
         .query_map(params![prefix, upper], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for id in from_records.into_iter().chain(from_next) {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
+    merge_ids(&mut ids, from_records, from_next);
     Ok(match ids.len() {
         0 => JobLookup::NotFound,
         1 => {
@@ -674,6 +685,15 @@ pub(super) fn find_job(conn: &Connection, prefix: &str) -> rusqlite::Result<JobL
         }
         _ => JobLookup::Ambiguous(ids),
     })
+}
+
+/// Adds the job ids found through attempts' ids to those found by the job's own id, once each.
+pub(super) fn merge_ids(ids: &mut Vec<String>, from_records: Vec<String>, from_next: Vec<String>) {
+    for id in from_records.into_iter().chain(from_next) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
 }
 
 /// The jobs whose own ids start with `prefix`, at most [`MATCH_LIMIT`].

@@ -60,6 +60,7 @@ pub mod jobs;
 pub mod maintenance;
 mod migrate;
 mod mutations;
+pub mod postgres;
 mod records;
 pub mod resolve;
 mod retention;
@@ -123,6 +124,20 @@ pub enum StoreError {
     TransactionOpen { owner: crate::record::ExecId },
     #[error(transparent)]
     Record(#[from] crate::record::RecordReadError),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error(
+        "the database's flux tables were made by a newer flux (schema version {found}, this \
+         flux knows up to {known})"
+    )]
+    NewerSchema { found: i32, known: i32 },
+    #[error("no PostgreSQL connection came free in {waited:?} (this process opens at most {max})")]
+    PoolExhausted { max: usize, waited: Duration },
+    #[error("a row of {table} is damaged: {message}")]
+    BadRow {
+        table: &'static str,
+        message: String,
+    },
 }
 
 #[cfg(test)]

@@ -1,0 +1,278 @@
+//! The queue's table on PostgreSQL: the reads of `Storage` (stats, lists, dead letters, what a
+//! prefix names), a job's transition with its attempt's record, and enqueueing. The rules
+//! (when a job is due, what a dead letter shows) are `store::jobs`'.
+
+use postgres::GenericClient;
+use serde_json::Value;
+
+use super::super::jobs::{merge_ids, run_at, stats_from_rows, IDEMPOTENCY_WINDOW};
+use super::super::resolve::MATCH_LIMIT;
+use super::super::search::Query;
+use super::super::{
+    DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, Result, StatsRow,
+    StoreError,
+};
+use super::records::prefix_range;
+use crate::record::{ExecId, JobId, JobState, Transition};
+
+const COLUMNS: &str = "id, name, data, state, run_at_us, attempts, max_attempts, enqueued_at_us, \
+    enqueued_by, next_exec_id, last_record, last_error, replays, updated_at_us, data_edited";
+
+/// A job as stored; ids and states are flux's own, so one that does not parse is damage.
+fn job_row(row: &postgres::Row) -> Result<JobRow> {
+    let id: String = row.get(0);
+    let data: String = row.get(2);
+    let state: String = row.get(3);
+    let count = |i: usize| u32::try_from(row.get::<_, i32>(i)).unwrap_or(0);
+    Ok(JobRow {
+        id: id.parse().map_err(|_| StoreError::BadRow {
+            table: "_flux_jobs",
+            message: format!("{id:?} is not a job id"),
+        })?,
+        name: row.get(1),
+        data: serde_json::from_str(&data).unwrap_or(Value::Null),
+        state: JobState::parse(&state).unwrap_or(JobState::Pending),
+        run_at_us: row.get(4),
+        attempts: count(5),
+        max_attempts: count(6),
+        enqueued_at_us: row.get(7),
+        enqueued_by: row.get(8),
+        next_exec_id: row.get(9),
+        last_record: row.get(10),
+        last_error: row.get(11),
+        replays: count(12),
+        updated_at_us: row.get(13),
+        data_edited: row.get(14),
+    })
+}
+
+fn job_rows(rows: Vec<postgres::Row>) -> Result<Vec<JobRow>> {
+    rows.iter().map(job_row).collect()
+}
+
+/// Writes a job in `client`'s transaction; an idempotency key that matches an earlier job
+/// returns that one instead (as SQLite's `jobs::enqueue`).
+pub fn enqueue(
+    client: &mut impl GenericClient,
+    name: &str,
+    data: &Value,
+    options: &EnqueueOptions,
+    max_attempts: u32,
+    enqueued_by: Option<ExecId>,
+    now_us: i64,
+) -> Result<Enqueued, EnqueueError> {
+    let run_at_us = run_at(options, now_us)?;
+    if let Some(key) = &options.idempotency_key {
+        let window_start =
+            now_us.saturating_sub(i64::try_from(IDEMPOTENCY_WINDOW.as_micros()).unwrap_or(0));
+        let existing = client
+            .query_opt(
+                "SELECT id, run_at_us, next_exec_id FROM _flux_jobs
+                 WHERE idempotency_key = $1 AND name = $2
+                 AND (state IN ('pending', 'scheduled', 'running') OR enqueued_at_us >= $3)
+                 ORDER BY enqueued_at_us DESC LIMIT 1",
+                &[key, &name, &window_start],
+            )
+            .map_err(StoreError::from)?;
+        if let Some(row) = existing {
+            let id: String = row.get(0);
+            if let Ok(id) = id.parse() {
+                return Ok(Enqueued {
+                    id,
+                    run_at_us: row.get(1),
+                    exec_id: row.get(2),
+                    duplicate: true,
+                });
+            }
+        }
+    }
+    let id = JobId::random();
+    let exec_id = ExecId::random().to_string();
+    let state = if run_at_us > now_us {
+        JobState::Scheduled
+    } else {
+        JobState::Pending
+    };
+    client
+        .execute(
+            "INSERT INTO _flux_jobs (id, name, data, state, run_at_us, max_attempts,
+             enqueued_at_us, enqueued_by, idempotency_key, next_exec_id, updated_at_us)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $7)",
+            &[
+                &id.to_string(),
+                &name,
+                &data.to_string(),
+                &state.as_str(),
+                &run_at_us,
+                &i32::try_from(max_attempts).unwrap_or(i32::MAX),
+                &now_us,
+                &enqueued_by.map(|e| e.to_string()),
+                &options.idempotency_key,
+                &exec_id,
+            ],
+        )
+        .map_err(StoreError::from)?;
+    Ok(Enqueued {
+        id,
+        run_at_us,
+        exec_id,
+        duplicate: false,
+    })
+}
+
+/// Applies an attempt's outcome to its job, in the transaction that stores the record.
+pub(super) fn apply_transition(
+    client: &mut impl GenericClient,
+    job_id: &JobId,
+    record_id: &str,
+    transition: &Transition,
+    error: Option<&str>,
+    now_us: i64,
+) -> Result<()> {
+    let job_id = job_id.to_string();
+    match transition {
+        Transition::Done => client.execute(
+            "UPDATE _flux_jobs SET state = 'done', last_record = $2, last_error = NULL,
+             updated_at_us = $3 WHERE id = $1",
+            &[&job_id, &record_id, &now_us],
+        ),
+        Transition::Retry {
+            run_at_us,
+            next_exec_id,
+        } => client.execute(
+            "UPDATE _flux_jobs SET state = 'scheduled', run_at_us = $4, next_exec_id = $5,
+             last_record = $2, last_error = $6, updated_at_us = $3 WHERE id = $1",
+            &[
+                &job_id,
+                &record_id,
+                &now_us,
+                run_at_us,
+                &next_exec_id.to_string(),
+                &error,
+            ],
+        ),
+        Transition::Dead => client.execute(
+            "UPDATE _flux_jobs SET state = 'dead', last_record = $2, last_error = $4,
+             updated_at_us = $3 WHERE id = $1",
+            &[&job_id, &record_id, &now_us, &error],
+        ),
+        Transition::Requeue { next_exec_id } => client.execute(
+            "UPDATE _flux_jobs SET state = 'pending', attempts = greatest(attempts - 1, 0),
+             next_exec_id = $4, last_record = $2, updated_at_us = $3 WHERE id = $1",
+            &[&job_id, &record_id, &now_us, &next_exec_id.to_string()],
+        ),
+        Transition::Cancelled => client.execute(
+            "UPDATE _flux_jobs SET state = 'cancelled', last_record = $2, last_error = $4,
+             updated_at_us = $3 WHERE id = $1",
+            &[&job_id, &record_id, &now_us, &error],
+        ),
+    }?;
+    Ok(())
+}
+
+pub(super) fn stats(client: &mut impl GenericClient, now_us: i64) -> Result<Vec<StatsRow>> {
+    let rows = client.query(
+        "SELECT name, state, count(*), min(run_at_us) FILTER (WHERE state = 'pending')
+         FROM _flux_jobs GROUP BY name, state ORDER BY name COLLATE \"C\"",
+        &[],
+    )?;
+    let counts = rows
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect();
+    Ok(stats_from_rows(counts, now_us))
+}
+
+pub(super) fn list_jobs(
+    client: &mut impl GenericClient,
+    state: Option<JobState>,
+    name: Option<&str>,
+    limit: usize,
+) -> Result<Vec<JobRow>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    job_rows(client.query(
+        &format!(
+            "SELECT {COLUMNS} FROM _flux_jobs WHERE ($1::text IS NULL OR state = $1)
+             AND ($2::text IS NULL OR name = $2) ORDER BY updated_at_us DESC LIMIT $3"
+        ),
+        &[&state.map(JobState::as_str), &name, &limit],
+    )?)
+}
+
+/// Dead jobs, most recently dead first: of worker `name`, and whose last attempt's record
+/// contains `search`, when given.
+pub(super) fn dead_jobs(
+    client: &mut impl GenericClient,
+    name: Option<&str>,
+    search: Option<&Query>,
+) -> Result<Vec<JobRow>> {
+    let Some(search) = search else {
+        return list_jobs(client, Some(JobState::Dead), name, 100_000);
+    };
+    job_rows(client.query(
+        &format!(
+            "SELECT {COLUMNS} FROM _flux_jobs WHERE state = 'dead' AND ($1::text IS NULL OR name = $1)
+             AND last_record IN (SELECT id FROM _flux_records WHERE search ILIKE $2)
+             ORDER BY updated_at_us DESC"
+        ),
+        &[&name, &search.like_pattern()],
+    )?)
+}
+
+pub(super) fn dead_letters(
+    client: &mut impl GenericClient,
+    name: Option<&str>,
+    search: Option<&Query>,
+) -> Result<Vec<DeadLetter>> {
+    Ok(dead_jobs(client, name, search)?
+        .into_iter()
+        .map(DeadLetter::from)
+        .collect())
+}
+
+/// The job a prefix names: a job id, or the id of any of its attempts' executions.
+pub(super) fn find_job(client: &mut impl GenericClient, prefix: &str) -> Result<JobLookup> {
+    let (low, high) = prefix_range(prefix);
+    let ids = |client: &mut _, sql: &str| -> Result<Vec<String>> {
+        Ok(GenericClient::query(client, sql, &[&low, &high])?
+            .into_iter()
+            .map(|row| row.get(0))
+            .collect())
+    };
+    let mut found = ids(
+        client,
+        "SELECT id FROM _flux_jobs WHERE id >= $1 AND id < $2 LIMIT 5",
+    )?;
+    let from_records = ids(
+        client,
+        "SELECT DISTINCT job_id FROM _flux_records WHERE id >= $1 AND id < $2
+         AND job_id IS NOT NULL LIMIT 5",
+    )?;
+    let from_next = ids(
+        client,
+        "SELECT id FROM _flux_jobs WHERE next_exec_id >= $1 AND next_exec_id < $2 LIMIT 5",
+    )?;
+    merge_ids(&mut found, from_records, from_next);
+    Ok(match found.as_slice() {
+        [] => JobLookup::NotFound,
+        [id] => match client.query_opt(
+            &format!("SELECT {COLUMNS} FROM _flux_jobs WHERE id = $1"),
+            &[id],
+        )? {
+            Some(row) => JobLookup::Found(Box::new(job_row(&row)?)),
+            None => JobLookup::NotFound,
+        },
+        _ => JobLookup::Ambiguous(found),
+    })
+}
+
+/// The jobs whose own ids start with `prefix`, at most [`MATCH_LIMIT`].
+pub(super) fn jobs_by_prefix(client: &mut impl GenericClient, prefix: &str) -> Result<Vec<JobRow>> {
+    let (low, high) = prefix_range(prefix);
+    job_rows(client.query(
+        &format!(
+            "SELECT {COLUMNS} FROM _flux_jobs WHERE id >= $1 AND id < $2 ORDER BY id LIMIT $3"
+        ),
+        &[&low, &high, &(MATCH_LIMIT as i64)],
+    )?)
+}
