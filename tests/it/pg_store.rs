@@ -86,8 +86,8 @@ impl Stores {
         tx.commit().expect("commit");
         let mut client = self.pg.connect().expect("connect");
         let mut tx = client.transaction().expect("begin");
-        let pg_seqs =
-            pg_store::insert_writes(&mut tx, &prepared, &texts, now_us).expect("PostgreSQL insert");
+        let pg_seqs = pg_store::insert_writes(&mut tx, &prepared, &texts, None, now_us)
+            .expect("PostgreSQL insert");
         tx.commit().expect("commit");
         assert_eq!(seqs, pg_seqs, "both number records in commit order from 1");
     }
@@ -109,7 +109,7 @@ impl Stores {
     }
 }
 
-fn record(value: Value) -> ExecutionRecord {
+pub fn record(value: Value) -> ExecutionRecord {
     let mut value = value;
     let defaults = json!({ "code_version": "v1", "input": {}, "duration_us": 1500 });
     for (key, default) in defaults.as_object().expect("object") {
@@ -610,10 +610,10 @@ fn the_tail_reads_records_in_commit_order_across_writers() {
     tx_a.execute("CREATE TABLE work (n int)", &[])
         .expect("A's own work");
     let mut tx_b = b.transaction().expect("begin B");
-    pg_store::insert_writes(&mut tx_b, &second, &texts, T).expect("B's record");
+    pg_store::insert_writes(&mut tx_b, &second, &texts, None, T).expect("B's record");
     tx_b.commit().expect("commit B");
     read(&mut seen);
-    pg_store::insert_writes(&mut tx_a, &first, &texts, T).expect("A's record");
+    pg_store::insert_writes(&mut tx_a, &first, &texts, None, T).expect("A's record");
     read(&mut seen);
     tx_a.commit().expect("commit A");
     read(&mut seen);
@@ -622,11 +622,12 @@ fn the_tail_reads_records_in_commit_order_across_writers() {
     // Both take their seqs at once: the second waits for the first's commit, so a reader
     // between them sees neither (none committed), then the first, then the second.
     let mut tx_a = a.transaction().expect("begin A");
-    let seqs_a = pg_store::insert_writes(&mut tx_a, &first, &texts, T).expect("A's record");
+    let seqs_a = pg_store::insert_writes(&mut tx_a, &first, &texts, None, T).expect("A's record");
     let seqs_b = std::thread::scope(|scope| {
         let waiting = scope.spawn(|| {
             let mut tx_b = b.transaction().expect("begin B");
-            let seqs = pg_store::insert_writes(&mut tx_b, &second, &texts, T).expect("B's record");
+            let seqs =
+                pg_store::insert_writes(&mut tx_b, &second, &texts, None, T).expect("B's record");
             tx_b.commit().expect("commit B");
             seqs
         });

@@ -2,6 +2,7 @@
 //! prefix names), a job's transition with its attempt's record, and enqueueing. The rules
 //! (when a job is due, what a dead letter shows) are `store::jobs`'.
 
+use postgres::types::Type;
 use postgres::GenericClient;
 use serde_json::Value;
 
@@ -15,7 +16,8 @@ use super::super::{
 use super::records::prefix_range;
 use crate::record::{ExecId, JobId, JobState, Transition};
 
-const COLUMNS: &str = "id, name, data, state, run_at_us, attempts, max_attempts, enqueued_at_us, \
+pub(super) const COLUMNS: &str =
+    "id, name, data, state, run_at_us, attempts, max_attempts, enqueued_at_us, \
     enqueued_by, next_exec_id, last_record, last_error, replays, updated_at_us, data_edited";
 
 /// A job as stored; ids and states are flux's own, so one that does not parse is damage.
@@ -46,7 +48,7 @@ fn job_row(row: &postgres::Row) -> Result<JobRow> {
     })
 }
 
-fn job_rows(rows: Vec<postgres::Row>) -> Result<Vec<JobRow>> {
+pub(super) fn job_rows(rows: Vec<postgres::Row>) -> Result<Vec<JobRow>> {
     rows.iter().map(job_row).collect()
 }
 
@@ -120,7 +122,17 @@ pub fn enqueue(
     })
 }
 
-/// Applies an attempt's outcome to its job, in the transaction that stores the record.
+/// Which attempt may still decide its job: the one `owner` claimed as attempt number
+/// `attempt` (see [`super::claims`]). Once its lease expired and the job was put back, the
+/// attempt's outcome no longer moves the job.
+#[derive(Debug, Clone, Copy)]
+pub struct Fence<'a> {
+    pub attempt: u32,
+    pub owner: &'a str,
+}
+
+/// Applies an attempt's outcome to its job, in the transaction that stores the record; with a
+/// `fence`, only while that attempt still holds the job. Returns whether the job moved.
 pub(super) fn apply_transition(
     client: &mut impl GenericClient,
     job_id: &JobId,
@@ -128,46 +140,65 @@ pub(super) fn apply_transition(
     transition: &Transition,
     error: Option<&str>,
     now_us: i64,
-) -> Result<()> {
+    fence: Option<Fence<'_>>,
+) -> Result<bool> {
     let job_id = job_id.to_string();
-    match transition {
-        Transition::Done => client.execute(
-            "UPDATE _flux_jobs SET state = 'done', last_record = $2, last_error = NULL,
-             updated_at_us = $3 WHERE id = $1",
-            &[&job_id, &record_id, &now_us],
+    let next_exec_id = match transition {
+        Transition::Retry { next_exec_id, .. } | Transition::Requeue { next_exec_id } => {
+            Some(next_exec_id.to_string())
+        }
+        _ => None,
+    };
+    let run_at_us = match transition {
+        Transition::Retry { run_at_us, .. } => Some(*run_at_us),
+        _ => None,
+    };
+    // $1 job, $2 record, $3 now, $4 error, $5 next exec id, $6 run at, $7/$8 the fence.
+    let set = match transition {
+        Transition::Done => "state = 'done', last_error = NULL",
+        Transition::Retry { .. } => {
+            "state = 'scheduled', run_at_us = $6, next_exec_id = $5, last_error = $4"
+        }
+        Transition::Dead => "state = 'dead', last_error = $4",
+        Transition::Requeue { .. } => {
+            "state = 'pending', attempts = greatest(attempts - 1, 0), next_exec_id = $5"
+        }
+        Transition::Cancelled => "state = 'cancelled', last_error = $4",
+    };
+    let attempt = fence.map(|f| i32::try_from(f.attempt).unwrap_or(i32::MAX));
+    let owner = fence.map(|f| f.owner);
+    // Every parameter typed, as each transition uses only some of them.
+    let statement = client.prepare_typed(
+        &format!(
+            "UPDATE _flux_jobs SET {set}, last_record = $2, updated_at_us = $3,
+             lease_owner = NULL, lease_until_us = NULL
+             WHERE id = $1 AND ($7::int IS NULL OR (attempts = $7 AND lease_owner = $8))"
         ),
-        Transition::Retry {
-            run_at_us,
-            next_exec_id,
-        } => client.execute(
-            "UPDATE _flux_jobs SET state = 'scheduled', run_at_us = $4, next_exec_id = $5,
-             last_record = $2, last_error = $6, updated_at_us = $3 WHERE id = $1",
-            &[
-                &job_id,
-                &record_id,
-                &now_us,
-                run_at_us,
-                &next_exec_id.to_string(),
-                &error,
-            ],
-        ),
-        Transition::Dead => client.execute(
-            "UPDATE _flux_jobs SET state = 'dead', last_record = $2, last_error = $4,
-             updated_at_us = $3 WHERE id = $1",
-            &[&job_id, &record_id, &now_us, &error],
-        ),
-        Transition::Requeue { next_exec_id } => client.execute(
-            "UPDATE _flux_jobs SET state = 'pending', attempts = greatest(attempts - 1, 0),
-             next_exec_id = $4, last_record = $2, updated_at_us = $3 WHERE id = $1",
-            &[&job_id, &record_id, &now_us, &next_exec_id.to_string()],
-        ),
-        Transition::Cancelled => client.execute(
-            "UPDATE _flux_jobs SET state = 'cancelled', last_record = $2, last_error = $4,
-             updated_at_us = $3 WHERE id = $1",
-            &[&job_id, &record_id, &now_us, &error],
-        ),
-    }?;
-    Ok(())
+        &[
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT8,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT8,
+            Type::INT4,
+            Type::TEXT,
+        ],
+    )?;
+    let moved = client.execute(
+        &statement,
+        &[
+            &job_id,
+            &record_id,
+            &now_us,
+            &error,
+            &next_exec_id,
+            &run_at_us,
+            &attempt,
+            &owner,
+        ],
+    )?;
+    Ok(moved > 0)
 }
 
 pub(super) fn stats(client: &mut impl GenericClient, now_us: i64) -> Result<Vec<StatsRow>> {

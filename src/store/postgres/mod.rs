@@ -8,10 +8,15 @@
 //! Connections per process: at most [`READERS`] for reads (calls wait for one beyond that,
 //! up to [`pool::WAIT`]), plus whatever the writer opens with [`PgStore::connect`] (one).
 //!
+//! The queue's claims across processes are leases ([`claims`]): claimed by one autocommit
+//! statement, fenced at completion, put back when they expire.
+//!
 //! Not here yet: the writer's store thread on PostgreSQL, [`JobWrites`](super::JobWrites) and
-//! [`JobClaims`](super::JobClaims) on its transaction (an [`enqueue`] is), the user's SQL,
-//! row-change capture on the app's tables, migrations.
+//! [`JobClaims`](super::JobClaims) as traits on its transaction ([`enqueue`] and [`claims`]
+//! are free functions so far), the user's SQL, row-change capture on the app's tables,
+//! migrations, tokens.
 
+pub mod claims;
 mod emails;
 mod jobs;
 mod pool;
@@ -33,7 +38,7 @@ use super::{
     RecordLookup, RecordPage, Result, RowChange, StatsRow, TailFilter,
 };
 use crate::record::{ExecutionRecord, JobState, TableSchema, TailEvent};
-pub use jobs::enqueue;
+pub use jobs::{enqueue, Fence};
 use pool::Pool;
 pub use records::insert_writes;
 pub use schema::VERSION as SCHEMA_VERSION;

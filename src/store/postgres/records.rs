@@ -14,7 +14,7 @@ use super::super::{
     search, MinuteCount, PreparedWrites, RecordFilter, RecordLookup, RecordPage, Result,
     StoreWrite, TailFilter,
 };
-use super::jobs::apply_transition;
+use super::jobs::{apply_transition, Fence};
 use crate::record::{ExecutionRecord, JobId, TailEvent};
 
 /// Inserts a batch of finished records with their mutations and their jobs' new states, in
@@ -30,24 +30,25 @@ use crate::record::{ExecutionRecord, JobId, TailEvent};
 /// their commit, which is why it must be the last thing before `COMMIT`.
 ///
 /// `texts` are the records' search texts ([`search::text`], made once by the caller for
-/// its other uses too); one missing is made here.
+/// its other uses too); one missing is made here. With a `lease_owner`, the attempts are
+/// that process's claims ([`super::claims`]): a job moves on its attempt's outcome only
+/// while that attempt still holds it (its record is stored either way).
 pub fn insert_writes(
     tx: &mut postgres::Transaction<'_>,
     prepared: &PreparedWrites<'_>,
     texts: &[impl AsRef<str>],
+    lease_owner: Option<&str>,
     now_us: i64,
 ) -> Result<Vec<i64>> {
     for (StoreWrite { record, job }, _, _) in prepared.rows() {
         if let Some((job_id, transition)) = job {
             let error = record.error.as_ref().map(|e| e.message.as_str());
-            apply_transition(
-                tx,
-                job_id,
-                &record.id.to_string(),
-                transition,
-                error,
-                now_us,
-            )?;
+            let fence = lease_owner.map(|owner| Fence {
+                attempt: record.links.attempt.unwrap_or(0),
+                owner,
+            });
+            let id = record.id.to_string();
+            apply_transition(tx, job_id, &id, transition, error, now_us, fence)?;
         }
     }
     let count = i64::try_from(prepared.len()).unwrap_or(i64::MAX);
