@@ -656,3 +656,33 @@ fn the_tail_reads_records_in_commit_order_across_writers() {
         "every record once, in commit order"
     );
 }
+
+/// Reads from many threads at once open no more connections than the documented bound.
+#[test]
+fn reads_open_at_most_the_documented_connections() {
+    let store = PgStore::open(&fresh_database()).expect("open");
+    std::thread::scope(|scope| {
+        for _ in 0..16 {
+            scope.spawn(|| {
+                for _ in 0..20 {
+                    store.record_page(&RecordFilter::default()).expect("read");
+                    store.job_stats(T).expect("read");
+                }
+            });
+        }
+    });
+    let mut watch = store.connect().expect("connect");
+    let open: i64 = watch
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+             AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .expect("activity")
+        .get(0);
+    assert!(
+        (1..=pg_store::READERS as i64).contains(&open),
+        "{open} connections open for reads, at most {} expected",
+        pg_store::READERS
+    );
+}
