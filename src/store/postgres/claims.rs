@@ -4,11 +4,13 @@
 //! [`super::insert_writes`]), and jobs whose lease expired (their process died or hung) are
 //! put back for any process to claim.
 //!
-//! A claim is one short autocommit statement (`UPDATE … WHERE id IN (SELECT … FOR UPDATE
-//! SKIP LOCKED LIMIT n) RETURNING …`): no transaction stays open while the attempt runs, and
-//! claimers skip each other's locked rows instead of queueing on them. A row another
-//! claimer took after this statement's snapshot is re-checked under its lock (PostgreSQL
-//! re-evaluates the `WHERE` on the newest version), so no job is claimed twice.
+//! A claim is one short statement in its own transaction (`UPDATE … WHERE id IN (SELECT …
+//! FOR UPDATE SKIP LOCKED LIMIT n) RETURNING …`): no transaction stays open while the
+//! attempt runs, and claimers skip each other's locked rows instead of queueing on them. A
+//! row another claimer took after this statement's snapshot is re-checked under its lock
+//! (PostgreSQL re-evaluates the `WHERE` on the newest version), so no job is claimed twice.
+//! An owner names one process's life (a fresh one at each start), so that a restarted
+//! process's claims are not taken for those of its previous life.
 //!
 //! Leases are measured on the database's clock (`clock_timestamp()`), so processes on hosts
 //! whose clocks disagree still agree on when a lease ran out.
@@ -40,7 +42,12 @@ pub fn claim(
     full: &[String],
 ) -> Result<Vec<JobRow>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = client.query(
+    // Not flushed to disk before it returns: a claim lost in a crash of PostgreSQL leaves
+    // its jobs waiting, and no attempt's outcome can have committed before it (that commit
+    // would have flushed the claim with it). Saves a WAL flush per claim.
+    let mut tx = client.transaction()?;
+    tx.batch_execute("SET LOCAL synchronous_commit = off")?;
+    let rows = tx.query(
         &format!(
             "UPDATE _flux_jobs SET state = 'running', attempts = attempts + 1,
                  lease_owner = $1, lease_until_us = {DB_NOW} + $2, updated_at_us = $3
@@ -51,6 +58,7 @@ pub fn claim(
         ),
         &[&owner, &micros(lease), &now_us, &limit, &full],
     )?;
+    tx.commit()?;
     let mut jobs = job_rows(rows)?;
     jobs.sort_by_key(|job| job.run_at_us);
     Ok(jobs)
