@@ -733,13 +733,7 @@ pub(super) fn replay(
     now_us: i64,
     data: Option<&Value>,
 ) -> Result<String, ReplayError> {
-    if job.state != JobState::Dead {
-        return Err(ReplayError::NotDead {
-            id: job.id.clone(),
-            name: job.name.clone(),
-            state: job.state.as_str(),
-        });
-    }
+    replayable(job)?;
     let exec_id = ExecId::random().to_string();
     let changed = conn.execute(
         "UPDATE _flux_jobs SET state = 'pending', attempts = 0, max_attempts = ?2, run_at_us = ?3,
@@ -755,13 +749,32 @@ pub(super) fn replay(
         ],
     )?;
     if changed == 0 {
+        return Err(ReplayError::no_longer_dead(job));
+    }
+    Ok(exec_id)
+}
+
+/// Only a dead job can be replayed.
+pub(super) fn replayable(job: &JobRow) -> Result<(), ReplayError> {
+    if job.state != JobState::Dead {
         return Err(ReplayError::NotDead {
             id: job.id.clone(),
             name: job.name.clone(),
-            state: "no longer dead",
+            state: job.state.as_str(),
         });
     }
-    Ok(exec_id)
+    Ok(())
+}
+
+impl ReplayError {
+    /// The job was dead when read, and another writer replayed (or pruned) it since.
+    pub(super) fn no_longer_dead(job: &JobRow) -> ReplayError {
+        ReplayError::NotDead {
+            id: job.id.clone(),
+            name: job.name.clone(),
+            state: "no longer dead",
+        }
+    }
 }
 
 /// Cancels a job that waits (pending or scheduled), naming the id its next attempt would have

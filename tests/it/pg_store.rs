@@ -12,8 +12,8 @@ use flux::record::{ExecutionRecord, JobId, JobState, Transition};
 use flux::store::postgres::{self as pg_store, PgStore};
 use flux::store::search::{self, Query};
 use flux::store::{
-    prepare_writes, ChangeFilter, EnqueueOptions, RecordFilter, Storage, Store, StoreWrite,
-    TailFilter,
+    prepare_writes, ChangeFilter, EnqueueOptions, JobLookup, JobWrites, RecordFilter, Storage,
+    Store, StoreWrite, TailFilter,
 };
 use serde_json::{json, Value};
 
@@ -684,5 +684,88 @@ fn reads_open_at_most_the_documented_connections() {
         (1..=pg_store::READERS as i64).contains(&open),
         "{open} connections open for reads, at most {} expected",
         pg_store::READERS
+    );
+}
+
+/// The job writes a caller makes (replay, cancel, finding dead jobs) do on PostgreSQL what
+/// they do on SQLite, inside the caller's transaction.
+#[test]
+fn postgres_job_writes_match_sqlite() {
+    let stores = stores();
+    history(&stores);
+    let conn = stores.sqlite.connect().expect("connect");
+    let mut client = stores.pg.connect().expect("connect");
+    let mut tx = client.transaction().expect("begin");
+    let pg = pg_store::PgJobWrites::new(&mut tx);
+    let writers: [(&str, &dyn JobWrites); 2] = [("SQLite", &conn), ("PostgreSQL", &pg)];
+    // The cancel a microsecond after the replay: lists are in update order.
+    let now = T + 200 * SECOND;
+    let smtp = Query::parse("smtp").expect("query");
+    for (name, writes) in writers {
+        let dead = writes
+            .dead_jobs(Some("send"), Some(&smtp))
+            .expect("dead jobs");
+        assert_eq!(dead.len(), 1, "{name}");
+        let JobLookup::Found(waiting) = writes.find_job(&OTHER_JOB[..6]).expect("find") else {
+            panic!("{name}: the waiting job is found by its prefix")
+        };
+        let refused = writes.replay(&waiting, 3, now, None).expect_err("not dead");
+        assert!(
+            refused
+                .to_string()
+                .contains("is pending, not dead-lettered"),
+            "{name}: {refused}"
+        );
+        writes
+            .replay(
+                &dead[0],
+                5,
+                now,
+                Some(&json!({ "to": "grace@example.com" })),
+            )
+            .expect("replay");
+        let again = writes
+            .replay(&dead[0], 5, now, None)
+            .expect_err("replayed already");
+        assert!(
+            again.to_string().contains("no longer dead"),
+            "{name}: {again}"
+        );
+        assert!(
+            writes
+                .cancel_waiting(&waiting, "not needed", now + 1)
+                .expect("cancel"),
+            "{name}"
+        );
+        assert!(
+            !writes
+                .cancel_waiting(&waiting, "not needed", now + 1)
+                .expect("cancel"),
+            "{name}"
+        );
+    }
+    tx.commit().expect("commit");
+    stores.same("jobs after replay and cancel", |s| {
+        s.list_jobs(None, None, 10).map(|jobs| {
+            jobs.into_iter()
+                .map(|job| flux::store::JobRow {
+                    // Random per store: the next attempt's id.
+                    next_exec_id: String::new(),
+                    ..job
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    let replayed = stores
+        .pg
+        .list_jobs(Some(JobState::Pending), None, 10)
+        .expect("jobs");
+    assert_eq!(
+        (
+            replayed[0].attempts,
+            replayed[0].max_attempts,
+            replayed[0].data_edited
+        ),
+        (0, 5, true)
     );
 }

@@ -6,12 +6,12 @@ use postgres::types::Type;
 use postgres::GenericClient;
 use serde_json::Value;
 
-use super::super::jobs::{merge_ids, run_at, stats_from_rows, IDEMPOTENCY_WINDOW};
+use super::super::jobs::{merge_ids, replayable, run_at, stats_from_rows, IDEMPOTENCY_WINDOW};
 use super::super::resolve::MATCH_LIMIT;
 use super::super::search::Query;
 use super::super::{
-    DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, Result, StatsRow,
-    StoreError,
+    DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, ReplayError, Result,
+    StatsRow, StoreError,
 };
 use super::records::prefix_range;
 use crate::record::{ExecId, JobId, JobState, Transition};
@@ -306,4 +306,51 @@ pub(super) fn jobs_by_prefix(client: &mut impl GenericClient, prefix: &str) -> R
         ),
         &[&low, &high, &(MATCH_LIMIT as i64)],
     )?)
+}
+
+/// Puts a dead job back in the queue with a fresh attempt count, with `data` as its payload
+/// when given; returns the execution id its next attempt will have (as SQLite's).
+pub(super) fn replay(
+    client: &mut impl GenericClient,
+    job: &JobRow,
+    max_attempts: u32,
+    now_us: i64,
+    data: Option<&Value>,
+) -> Result<String, ReplayError> {
+    replayable(job)?;
+    let exec_id = ExecId::random().to_string();
+    let changed = client
+        .execute(
+            "UPDATE _flux_jobs SET state = 'pending', attempts = 0, max_attempts = $2,
+             run_at_us = $3, next_exec_id = $4, replays = replays + 1, updated_at_us = $3,
+             data = coalesce($5, data), data_edited = $5::text IS NOT NULL
+             WHERE id = $1 AND state = 'dead'",
+            &[
+                &job.id.to_string(),
+                &i32::try_from(max_attempts).unwrap_or(i32::MAX),
+                &now_us,
+                &exec_id,
+                &data.map(Value::to_string),
+            ],
+        )
+        .map_err(StoreError::from)?;
+    if changed == 0 {
+        return Err(ReplayError::no_longer_dead(job));
+    }
+    Ok(exec_id)
+}
+
+/// Cancels a job that waits (pending or scheduled); returns whether it was waiting.
+pub(super) fn cancel_waiting(
+    client: &mut impl GenericClient,
+    job: &JobRow,
+    reason: &str,
+    now_us: i64,
+) -> Result<bool> {
+    let changed = client.execute(
+        "UPDATE _flux_jobs SET state = 'cancelled', last_record = next_exec_id, last_error = $2,
+         updated_at_us = $3 WHERE id = $1 AND state IN ('pending', 'scheduled')",
+        &[&job.id.to_string(), &reason, &now_us],
+    )?;
+    Ok(changed == 1)
 }

@@ -11,10 +11,13 @@
 //! The queue's claims across processes are leases ([`claims`]): claimed by one autocommit
 //! statement, fenced at completion, put back when they expire.
 //!
-//! Not here yet: the writer's store thread on PostgreSQL, [`JobWrites`](super::JobWrites) and
-//! [`JobClaims`](super::JobClaims) as traits on its transaction ([`enqueue`] and [`claims`]
-//! are free functions so far), the user's SQL, row-change capture on the app's tables,
-//! migrations, tokens.
+//! [`JobWrites`](super::JobWrites) is [`PgJobWrites`] on a transaction. [`JobClaims`](super::JobClaims)
+//! is not implemented: its model (claims on the one writer's open transaction, and putting
+//! back every running job at start) is one process's; across processes, [`claims`]' leases
+//! replace it.
+//!
+//! Not here yet: the writer's store thread on PostgreSQL, the user's SQL, row-change capture
+//! on the app's tables, migrations, tokens.
 
 pub mod claims;
 mod emails;
@@ -24,6 +27,7 @@ mod records;
 mod rows;
 mod schema;
 mod upkeep;
+mod writes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +46,7 @@ pub use jobs::{enqueue, Fence};
 use pool::Pool;
 pub use records::insert_writes;
 pub use schema::VERSION as SCHEMA_VERSION;
+pub use writes::PgJobWrites;
 
 /// Connections a store opens for reads at most.
 pub const READERS: usize = 4;
