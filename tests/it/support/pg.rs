@@ -5,15 +5,18 @@
 //! none, Debian's `postgresql` is installed with apt-get, as `.ci/run` does.
 //!
 //! initdb refuses to run as root, so as root the cluster runs as the `postgres` user (which
-//! Debian's package creates). A reaper process holds a pipe whose other end only this process
-//! has: however this process ends (tests done, a failed test, a kill), the pipe closes and the
-//! reaper stops the server by its PID (SIGINT, a fast shutdown) and removes its folder.
+//! Debian's package creates). At a normal exit (tests passed or failed) an `atexit` hook
+//! stops the server by its PID (SIGINT, a fast shutdown) and waits for it; a reaper process
+//! holds a pipe whose other end only this process has, so however this process ends (a kill
+//! too) the pipe closes and the reaper stops what is left by PID and removes the folder.
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::support::{wait_for, DEADLINE};
 
@@ -122,6 +125,8 @@ fn start() -> Cluster {
             "chown the test cluster's folder to postgres"
         );
     }
+    // From here on, however this process ends, the reaper cleans up.
+    let reaper = reaper(&dir);
     let data = dir.join("data");
     let initdb = command("initdb")
         .arg("-D")
@@ -136,8 +141,12 @@ fn start() -> Cluster {
             "--locale=C.UTF-8",
             "--no-sync",
         ])
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run initdb");
+    note_pid(&dir, initdb.id());
+    let initdb = initdb.wait_with_output().expect("run initdb");
     assert!(
         initdb.status.success(),
         "initdb failed:\n{}{}",
@@ -171,7 +180,10 @@ fn start() -> Cluster {
         .stderr(log_file)
         .spawn()
         .expect("start postgres");
-    let reaper = reaper(server.id(), &dir);
+    note_pid(&dir, server.id());
+    SERVER_PID.store(server.id(), Ordering::SeqCst);
+    // SAFETY: registers a plain function with no captured state; libc runs it at exit.
+    unsafe { libc::atexit(stop_at_exit) };
     let cluster = Cluster {
         port,
         log: log.clone(),
@@ -193,21 +205,59 @@ fn start() -> Cluster {
     cluster
 }
 
-/// Starts the process that stops the server (by `pid`) and removes `dir` once this process
-/// ends: it waits for end of file on its stdin, whose write end only this process holds (Rust
-/// opens pipes close-on-exec, so no child inherits it). Its own process group, so a Ctrl-C
-/// that ends the tests does not end it before it cleaned up.
+/// The server's PID, for [`stop_at_exit`].
+static SERVER_PID: AtomicU32 = AtomicU32::new(0);
+
+/// At a normal exit (tests done, or some failed): stops the server and waits until it has
+/// ended (a fast shutdown writes a checkpoint: seconds, when many databases were made), so
+/// that no server outlives `cargo test`. After a kill, the reaper does it instead.
+extern "C" fn stop_at_exit() {
+    let Ok(pid) = libc::pid_t::try_from(SERVER_PID.load(Ordering::SeqCst)) else {
+        return;
+    };
+    if pid == 0 {
+        return;
+    }
+    let deadline = Instant::now() + DEADLINE;
+    // SAFETY: `pid` is this process's child (nice and setpriv exec postgres), not yet waited
+    // for, so the signal and the wait reach that server and nothing else.
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+        let mut status = 0;
+        while libc::waitpid(pid, &mut status, libc::WNOHANG) == 0 {
+            if Instant::now() > deadline {
+                // A shutdown that hangs: an immediate one.
+                libc::kill(pid, libc::SIGQUIT);
+                libc::waitpid(pid, &mut status, 0);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Starts the process that stops what this process starts in `dir` and removes `dir` once
+/// this process ends: it waits for end of file on its stdin, whose write end only this
+/// process holds (Rust opens pipes close-on-exec, so no child inherits it), then interrupts
+/// each process listed in `dir/pids` (SIGINT: initdb gives up, postgres shuts down fast),
+/// waits for them to end, and removes the folder. A PID is signalled only while its command
+/// line names `dir`, so a PID reused by another program is left alone. Its own process
+/// group, so a Ctrl-C that ends the tests does not end it before it cleaned up.
 // Never waited for: it outlives this process, which is the point.
 #[allow(clippy::zombie_processes)]
-fn reaper(pid: u32, dir: &Path) -> ChildStdin {
-    let script = r#"read -r _; kill -INT "$1" 2>/dev/null
-        while kill -0 "$1" 2>/dev/null; do sleep 0.05; done
-        rm -rf "$2""#;
+fn reaper(dir: &Path) -> ChildStdin {
+    let script = r#"read -r _
+        ours() { tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$dir"; }
+        dir="$1"
+        for pid in $(cat "$dir/pids" 2>/dev/null); do ours "$pid" && kill -INT "$pid"; done
+        for pid in $(cat "$dir/pids" 2>/dev/null); do
+            while ours "$pid"; do sleep 0.05; done
+        done
+        rm -rf "$dir""#;
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(script)
         .arg("flux-pg-reaper")
-        .arg(pid.to_string())
         .arg(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -220,4 +270,14 @@ fn reaper(pid: u32, dir: &Path) -> ChildStdin {
     // empty buffer checks the pipe is open.
     stdin.flush().expect("the reaper's pipe");
     stdin
+}
+
+/// Notes a process the reaper must stop (see [`reaper`]).
+fn note_pid(dir: &Path, pid: u32) {
+    let mut pids = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("pids"))
+        .expect("the test cluster's pid list");
+    writeln!(pids, "{pid}").expect("note a pid");
 }
