@@ -1,14 +1,14 @@
 //! PostgreSQL, the second implementation of the storage boundary (for `flux serve` and
-//! deploy; see issue 16): flux's own tables ([`schema`]), the readers' [`Storage`] over a
-//! small bounded pool of connections ([`pool`]), and the record writes the store thread will
+//! deploy; see issue 16): flux's own tables (`schema.rs`), the readers' [`Storage`] over a
+//! small bounded pool of connections (`pool.rs`), and the record writes the store thread will
 //! make ([`insert_writes`], commit-ordered `seq`s across processes). The rules shared with
 //! SQLite (filters, pages, what a prefix names, the tail's matching) are the parent module's;
 //! only SQL is here.
 //!
 //! Connections per process: at most [`READERS`] for reads (calls wait for one beyond that,
-//! up to [`pool::WAIT`]), plus whatever the writer opens with [`PgStore::connect`] (one).
+//! up to 30 s), plus whatever the writer opens with [`PgStore::connect`] (one).
 //!
-//! The queue's claims across processes are leases ([`claims`]): claimed by one autocommit
+//! The queue's claims across processes are leases ([`claims`]): claimed by one short
 //! statement, fenced at completion, put back when they expire.
 //!
 //! [`JobWrites`](super::JobWrites) is [`PgJobWrites`] on a transaction. [`JobClaims`](super::JobClaims)
