@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use flux::record::{JobState, Transition};
+use flux::record::{ExecutionRecord, JobState, Status, Transition};
 use flux::store::postgres::{self as pg_store, claims, PgStore};
 use flux::store::{prepare_writes, EnqueueOptions, JobLookup, RecordLookup, Storage, StoreWrite};
 use serde_json::json;
@@ -108,6 +108,14 @@ fn outcome(job: &flux::store::JobRow, transition: Transition) -> StoreWrite {
     }
 }
 
+/// The record the queue would store for an attempt whose lease ran out.
+fn interrupted(lost: &claims::Expired) -> ExecutionRecord {
+    record(json!({
+        "id": lost.exec_id, "kind": "job", "function": lost.job.name, "status": "interrupted",
+        "started_at_us": NOW, "links": { "job_id": lost.job.id, "attempt": lost.attempt },
+    }))
+}
+
 fn finish(store: &PgStore, write: StoreWrite, owner: &str) {
     let writes = [write];
     let prepared = prepare_writes(&writes).expect("prepare");
@@ -140,7 +148,7 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
         "a running job is not claimed again"
     );
 
-    let expired = claims::requeue_expired(&mut client, NOW).expect("requeue");
+    let expired = claims::requeue_expired(&mut client, NOW, &interrupted).expect("requeue");
     assert_eq!(expired.len(), 1);
     let back = &expired[0];
     assert_eq!(
@@ -161,18 +169,21 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
         "its next attempt is a new execution"
     );
     assert!(
-        claims::requeue_expired(&mut client, NOW)
+        claims::requeue_expired(&mut client, NOW, &interrupted)
             .expect("again")
             .is_empty(),
         "put back once"
     );
+    let status = |id: &str| match store.find_record(id).expect("record") {
+        RecordLookup::Found(record) => record.status,
+        other => panic!("one record of {id}: {other:?}"),
+    };
+    assert_eq!(status(&lost.next_exec_id), Status::Interrupted);
 
-    // The lost attempt ends after all: its record is kept, the job stays with the queue.
+    // The lost attempt ends after all: its record replaces the interrupted one, the job
+    // stays with the queue.
     finish(&store, outcome(&lost, Transition::Done), "a");
-    assert!(matches!(
-        store.find_record(&lost.next_exec_id).expect("record"),
-        RecordLookup::Found(_)
-    ));
+    assert_eq!(status(&lost.next_exec_id), Status::Ok);
     assert_eq!(state(&store, &lost).state, JobState::Pending);
 
     // Another process claims it, renews its lease, and its outcome counts.
@@ -190,7 +201,7 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
         "a holds nothing"
     );
     assert!(
-        claims::requeue_expired(&mut client, NOW)
+        claims::requeue_expired(&mut client, NOW, &interrupted)
             .expect("requeue")
             .is_empty(),
         "b's lease holds"

@@ -19,9 +19,10 @@ use std::time::Duration;
 
 use postgres::GenericClient;
 
-use super::super::{JobRow, Result};
+use super::super::{prepare_writes, search, JobRow, Result, StoreWrite};
+use super::insert_writes;
 use super::jobs::{job_rows, COLUMNS};
-use crate::record::ExecId;
+use crate::record::{ExecId, ExecutionRecord};
 
 /// Now on the database's clock, in microseconds since the epoch.
 const DB_NOW: &str = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
@@ -89,11 +90,15 @@ pub struct Expired {
 }
 
 /// Puts back every running job whose lease expired: pending again, the lost attempt not
-/// counted (as after a killed `flux dev`), with a new execution id for its next attempt.
-/// Returns them, so that the caller stores an `interrupted` record of each lost attempt.
-/// Rows another process is putting back at the same time are skipped, so each expired
-/// attempt is returned once.
-pub fn requeue_expired(client: &mut impl GenericClient, now_us: i64) -> Result<Vec<Expired>> {
+/// counted (as after a killed `flux dev`), with a new execution id for its next attempt; and
+/// stores the lost attempt's record, `interrupted(&expired)` (the queue words it), in the same
+/// transaction, so no attempt goes unrecorded whoever dies when. Rows another process is
+/// putting back at the same time are skipped, so each expired attempt is put back once.
+pub fn requeue_expired(
+    client: &mut impl GenericClient,
+    now_us: i64,
+    interrupted: &dyn Fn(&Expired) -> ExecutionRecord,
+) -> Result<Vec<Expired>> {
     let mut tx = client.transaction()?;
     let lost: Vec<(String, String, i32, Option<String>)> = tx
         .query(
@@ -129,7 +134,6 @@ pub fn requeue_expired(client: &mut impl GenericClient, now_us: i64) -> Result<V
         &[&ids, &next, &now_us],
     )?;
     let jobs = job_rows(rows)?;
-    tx.commit()?;
     let mut expired = Vec::with_capacity(jobs.len());
     for job in jobs {
         let Some((_, exec_id, attempt, owner)) =
@@ -144,5 +148,16 @@ pub fn requeue_expired(client: &mut impl GenericClient, now_us: i64) -> Result<V
             job,
         });
     }
+    let writes: Vec<StoreWrite> = expired
+        .iter()
+        .map(|lost| StoreWrite {
+            record: interrupted(lost),
+            job: None,
+        })
+        .collect();
+    let prepared = prepare_writes(&writes)?;
+    let texts: Vec<String> = writes.iter().map(|w| search::text(&w.record)).collect();
+    insert_writes(&mut tx, &prepared, &texts, None, now_us)?;
+    tx.commit()?;
     Ok(expired)
 }

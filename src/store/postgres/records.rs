@@ -32,7 +32,8 @@ use crate::record::{ExecutionRecord, JobId, TailEvent};
 /// `texts` are the records' search texts ([`search::text`], made once by the caller for
 /// its other uses too); one missing is made here. With a `lease_owner`, the attempts are
 /// that process's claims ([`super::claims`]): a job moves on its attempt's outcome only
-/// while that attempt still holds it (its record is stored either way).
+/// while that attempt still holds it. Its record is stored either way, in place of the
+/// `interrupted` one stored when its lease was found expired: what happened beats the guess.
 pub fn insert_writes(
     tx: &mut postgres::Transaction<'_>,
     prepared: &PreparedWrites<'_>,
@@ -48,7 +49,15 @@ pub fn insert_writes(
                 owner,
             });
             let id = record.id.to_string();
-            apply_transition(tx, job_id, &id, transition, error, now_us, fence)?;
+            let moved = apply_transition(tx, job_id, &id, transition, error, now_us, fence)?;
+            if !moved && fence.is_some() {
+                tx.execute(
+                    "WITH gone AS (DELETE FROM _flux_records
+                         WHERE id = $1 AND status = 'interrupted' RETURNING seq)
+                     DELETE FROM _flux_mutations WHERE record_seq IN (SELECT seq FROM gone)",
+                    &[&id],
+                )?;
+            }
         }
     }
     let count = i64::try_from(prepared.len()).unwrap_or(i64::MAX);
