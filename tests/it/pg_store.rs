@@ -769,3 +769,60 @@ fn postgres_job_writes_match_sqlite() {
         (0, 5, true)
     );
 }
+
+/// Every outcome an attempt can have moves its job the same way on both.
+#[test]
+fn every_transition_moves_the_job_as_on_sqlite() {
+    let stores = stores();
+    let next: flux::record::ExecId = "ee000000000000000000000000000001".parse().expect("id");
+    let transitions = [
+        Transition::Done,
+        Transition::Retry {
+            run_at_us: T + 90 * SECOND,
+            next_exec_id: next,
+        },
+        Transition::Dead,
+        Transition::Requeue { next_exec_id: next },
+        Transition::Cancelled,
+    ];
+    let mut writes = Vec::new();
+    for (i, transition) in transitions.into_iter().enumerate() {
+        let job = format!("b{i:031x}");
+        let exec = format!("c{i:031x}");
+        stores.sql(&format!(
+            "INSERT INTO _flux_jobs (id, name, data, state, run_at_us, attempts, max_attempts,
+                 enqueued_at_us, next_exec_id, last_error, updated_at_us)
+             VALUES ('{job}', 'w{i}', '{{}}', 'running', {T}, 2, 3, {T}, '{exec}', 'before', {T})"
+        ));
+        writes.push(StoreWrite {
+            record: record(json!({
+                "id": exec, "kind": "job", "function": format!("w{i}"), "status": "error",
+                "started_at_us": T + i as i64, "links": { "job_id": job, "attempt": 2 },
+                "error": { "name": "Error", "message": format!("failure {i}") },
+            })),
+            job: Some((job.parse().expect("job id"), transition)),
+        });
+    }
+    // One batch, as the store thread commits them.
+    stores.commit(&writes, T + 100 * SECOND);
+    // One batch, one update time: the list's order among them is not defined.
+    let jobs = stores.same("jobs after each outcome", |s| {
+        let mut jobs = s.list_jobs(None, None, 10)?;
+        jobs.sort_by_key(|job| job.id.to_string());
+        Ok(jobs)
+    });
+    let states: Vec<(String, JobState)> = jobs.into_iter().map(|j| (j.name, j.state)).collect();
+    assert_eq!(states.len(), 5, "{states:?}");
+    for (name, state) in [
+        ("w0", JobState::Done),
+        ("w1", JobState::Scheduled),
+        ("w2", JobState::Dead),
+        ("w3", JobState::Pending),
+        ("w4", JobState::Cancelled),
+    ] {
+        assert!(
+            states.contains(&(name.to_string(), state)),
+            "{name}: {states:?}"
+        );
+    }
+}
