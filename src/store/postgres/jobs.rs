@@ -2,7 +2,6 @@
 //! prefix names), a job's transition with its attempt's record, and enqueueing. The rules
 //! (when a job is due, what a dead letter shows) are `store::jobs`'.
 
-use postgres::types::Type;
 use postgres::GenericClient;
 use serde_json::Value;
 
@@ -131,74 +130,111 @@ pub struct Fence<'a> {
     pub owner: &'a str,
 }
 
-/// Applies an attempt's outcome to its job, in the transaction that stores the record; with a
-/// `fence`, only while that attempt still holds the job. Returns whether the job moved.
-pub(super) fn apply_transition(
+/// One attempt's outcome for its job, as [`apply_transitions`] takes it.
+pub(super) struct Outcome<'a> {
+    pub job_id: &'a JobId,
+    pub record_id: String,
+    pub transition: &'a Transition,
+    pub error: Option<&'a str>,
+    pub fence: Option<Fence<'a>>,
+}
+
+/// Applies attempts' outcomes to their jobs in one statement, in the transaction that
+/// stores their records (as SQLite's `jobs::apply_transition` does one by one); a fenced
+/// outcome only while its attempt still holds its job. Returns the records whose outcome
+/// moved no job. A batch holds at most one outcome per job (an attempt follows the commit
+/// of the one before).
+pub(super) fn apply_transitions(
     client: &mut impl GenericClient,
-    job_id: &JobId,
-    record_id: &str,
-    transition: &Transition,
-    error: Option<&str>,
+    outcomes: &[Outcome<'_>],
     now_us: i64,
-    fence: Option<Fence<'_>>,
-) -> Result<bool> {
-    let job_id = job_id.to_string();
-    let next_exec_id = match transition {
-        Transition::Retry { next_exec_id, .. } | Transition::Requeue { next_exec_id } => {
-            Some(next_exec_id.to_string())
-        }
-        _ => None,
-    };
-    let run_at_us = match transition {
-        Transition::Retry { run_at_us, .. } => Some(*run_at_us),
-        _ => None,
-    };
-    // $1 job, $2 record, $3 now, $4 error, $5 next exec id, $6 run at, $7/$8 the fence.
-    let set = match transition {
-        Transition::Done => "state = 'done', last_error = NULL",
-        Transition::Retry { .. } => {
-            "state = 'scheduled', run_at_us = $6, next_exec_id = $5, last_error = $4"
-        }
-        Transition::Dead => "state = 'dead', last_error = $4",
-        Transition::Requeue { .. } => {
-            "state = 'pending', attempts = greatest(attempts - 1, 0), next_exec_id = $5"
-        }
-        Transition::Cancelled => "state = 'cancelled', last_error = $4",
-    };
-    let attempt = fence.map(|f| i32::try_from(f.attempt).unwrap_or(i32::MAX));
-    let owner = fence.map(|f| f.owner);
-    // Every parameter typed, as each transition uses only some of them.
-    let statement = client.prepare_typed(
-        &format!(
-            "UPDATE _flux_jobs SET {set}, last_record = $2, updated_at_us = $3,
-             lease_owner = NULL, lease_until_us = NULL
-             WHERE id = $1 AND ($7::int IS NULL OR (attempts = $7 AND lease_owner = $8))"
-        ),
-        &[
-            Type::TEXT,
-            Type::TEXT,
-            Type::INT8,
-            Type::TEXT,
-            Type::TEXT,
-            Type::INT8,
-            Type::INT4,
-            Type::TEXT,
-        ],
-    )?;
-    let moved = client.execute(
-        &statement,
-        &[
-            &job_id,
-            &record_id,
-            &now_us,
-            &error,
-            &next_exec_id,
-            &run_at_us,
-            &attempt,
-            &owner,
-        ],
-    )?;
-    Ok(moved > 0)
+) -> Result<Vec<String>> {
+    if outcomes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut columns = OutcomeColumns::default();
+    for outcome in outcomes {
+        let (state, run_at_us, next_exec_id) = match outcome.transition {
+            Transition::Done => ("done", None, None),
+            Transition::Retry {
+                run_at_us,
+                next_exec_id,
+            } => (
+                "scheduled",
+                Some(*run_at_us),
+                Some(next_exec_id.to_string()),
+            ),
+            Transition::Dead => ("dead", None, None),
+            Transition::Requeue { next_exec_id } => {
+                ("pending", None, Some(next_exec_id.to_string()))
+            }
+            Transition::Cancelled => ("cancelled", None, None),
+        };
+        columns.id.push(outcome.job_id.to_string());
+        columns.record_id.push(outcome.record_id.clone());
+        columns.state.push(state);
+        columns.run_at_us.push(run_at_us);
+        columns.next_exec_id.push(next_exec_id);
+        columns.error.push(outcome.error);
+        columns.attempt.push(
+            outcome
+                .fence
+                .map(|f| i32::try_from(f.attempt).unwrap_or(i32::MAX)),
+        );
+        columns.owner.push(outcome.fence.map(|f| f.owner));
+    }
+    // 'pending' is a requeue: the interrupted attempt is not counted and its error is not
+    // the job's; 'done' clears the error; the others set it.
+    let moved: Vec<String> = client
+        .query(
+            "UPDATE _flux_jobs j SET state = o.state,
+                 attempts = CASE WHEN o.state = 'pending' THEN greatest(j.attempts - 1, 0)
+                                 ELSE j.attempts END,
+                 run_at_us = coalesce(o.run_at_us, j.run_at_us),
+                 next_exec_id = coalesce(o.next_exec_id, j.next_exec_id),
+                 last_error = CASE o.state WHEN 'done' THEN NULL WHEN 'pending' THEN j.last_error
+                                  ELSE o.error END,
+                 last_record = o.record_id, updated_at_us = $9,
+                 lease_owner = NULL, lease_until_us = NULL
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+                         $6::text[], $7::int[], $8::text[])
+                 AS o(id, record_id, state, run_at_us, next_exec_id, error, attempt, owner)
+             WHERE j.id = o.id
+               AND (o.attempt IS NULL OR (j.attempts = o.attempt AND j.lease_owner = o.owner))
+             RETURNING o.record_id",
+            &[
+                &columns.id,
+                &columns.record_id,
+                &columns.state,
+                &columns.run_at_us,
+                &columns.next_exec_id,
+                &columns.error,
+                &columns.attempt,
+                &columns.owner,
+                &now_us,
+            ],
+        )?
+        .into_iter()
+        .map(|row| row.get(0))
+        .collect();
+    Ok(outcomes
+        .iter()
+        .filter(|o| !moved.contains(&o.record_id))
+        .map(|o| o.record_id.clone())
+        .collect())
+}
+
+/// A batch's outcomes, column by column (the arrays of the update).
+#[derive(Default)]
+struct OutcomeColumns<'a> {
+    id: Vec<String>,
+    record_id: Vec<String>,
+    state: Vec<&'static str>,
+    run_at_us: Vec<Option<i64>>,
+    next_exec_id: Vec<Option<String>>,
+    error: Vec<Option<&'a str>>,
+    attempt: Vec<Option<i32>>,
+    owner: Vec<Option<&'a str>>,
 }
 
 pub(super) fn stats(client: &mut impl GenericClient, now_us: i64) -> Result<Vec<StatsRow>> {

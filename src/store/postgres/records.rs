@@ -14,7 +14,7 @@ use super::super::{
     search, MinuteCount, PreparedWrites, RecordFilter, RecordLookup, RecordPage, Result,
     StoreWrite, TailFilter,
 };
-use super::jobs::{apply_transition, Fence};
+use super::jobs::{apply_transitions, Fence, Outcome};
 use crate::record::{ExecutionRecord, JobId, TailEvent};
 
 /// Inserts a batch of finished records with their mutations and their jobs' new states, in
@@ -41,24 +41,30 @@ pub fn insert_writes(
     lease_owner: Option<&str>,
     now_us: i64,
 ) -> Result<Vec<i64>> {
-    for (StoreWrite { record, job }, _, _) in prepared.rows() {
-        if let Some((job_id, transition)) = job {
-            let error = record.error.as_ref().map(|e| e.message.as_str());
-            let fence = lease_owner.map(|owner| Fence {
-                attempt: record.links.attempt.unwrap_or(0),
-                owner,
-            });
-            let id = record.id.to_string();
-            let moved = apply_transition(tx, job_id, &id, transition, error, now_us, fence)?;
-            if !moved && fence.is_some() {
-                tx.execute(
-                    "WITH gone AS (DELETE FROM _flux_records
-                         WHERE id = $1 AND status = 'interrupted' RETURNING seq)
-                     DELETE FROM _flux_mutations WHERE record_seq IN (SELECT seq FROM gone)",
-                    &[&id],
-                )?;
-            }
-        }
+    let outcomes: Vec<Outcome<'_>> = prepared
+        .rows()
+        .filter_map(|(StoreWrite { record, job }, _, _)| {
+            let (job_id, transition) = job.as_ref()?;
+            Some(Outcome {
+                job_id,
+                record_id: record.id.to_string(),
+                transition,
+                error: record.error.as_ref().map(|e| e.message.as_str()),
+                fence: lease_owner.map(|owner| Fence {
+                    attempt: record.links.attempt.unwrap_or(0),
+                    owner,
+                }),
+            })
+        })
+        .collect();
+    let unmoved = apply_transitions(tx, &outcomes, now_us)?;
+    if lease_owner.is_some() && !unmoved.is_empty() {
+        tx.execute(
+            "WITH gone AS (DELETE FROM _flux_records
+                 WHERE id = ANY($1) AND status = 'interrupted' RETURNING seq)
+             DELETE FROM _flux_mutations WHERE record_seq IN (SELECT seq FROM gone)",
+            &[&unmoved],
+        )?;
     }
     let count = i64::try_from(prepared.len()).unwrap_or(i64::MAX);
     if count == 0 {
