@@ -38,12 +38,16 @@ fn enqueue(store: &PgStore, count: usize) {
 fn two_claimers_racing_on_a_thousand_jobs_never_claim_one_twice() {
     let store = PgStore::open(&fresh_database()).expect("open");
     enqueue(&store, 1_000);
+    // Both connected before either claims, and released together.
+    let start = std::sync::Barrier::new(2);
     let claimed: Vec<Vec<String>> = std::thread::scope(|scope| {
         let claimers: Vec<_> = ["a", "b"]
             .into_iter()
             .map(|owner| {
                 let mut client = store.connect().expect("connect");
+                let start = &start;
                 scope.spawn(move || {
+                    start.wait();
                     let mut mine = Vec::new();
                     loop {
                         let jobs =
