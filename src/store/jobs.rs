@@ -207,17 +207,9 @@ fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
-/// Writes a job on `conn`, inside whatever transaction `conn` has open.
-pub fn enqueue(
-    conn: &Connection,
-    name: &str,
-    data: &Value,
-    options: &EnqueueOptions,
-    max_attempts: u32,
-    enqueued_by: Option<ExecId>,
-    now_us: i64,
-) -> Result<Enqueued, EnqueueError> {
-    let run_at_us = match (&options.delay, &options.run_at) {
+/// When a job enqueued at `now_us` with `options` is due.
+pub(super) fn run_at(options: &EnqueueOptions, now_us: i64) -> Result<i64, EnqueueError> {
+    Ok(match (&options.delay, &options.run_at) {
         (Some(_), Some(_)) => {
             return Err(EnqueueError::Options(
                 "give either delay or runAt, not both".into(),
@@ -239,7 +231,20 @@ pub fn enqueue(
             at_us
         }
         (None, None) => now_us,
-    };
+    })
+}
+
+/// Writes a job on `conn`, inside whatever transaction `conn` has open.
+pub fn enqueue(
+    conn: &Connection,
+    name: &str,
+    data: &Value,
+    options: &EnqueueOptions,
+    max_attempts: u32,
+    enqueued_by: Option<ExecId>,
+    now_us: i64,
+) -> Result<Enqueued, EnqueueError> {
+    let run_at_us = run_at(options, now_us)?;
     if let Some(key) = &options.idempotency_key {
         let window_start = now_us.saturating_sub(micros(IDEMPOTENCY_WINDOW));
         let existing: Option<(JobId, i64, String)> = conn
@@ -517,13 +522,22 @@ pub(super) fn stats(conn: &Connection, now_us: i64) -> rusqlite::Result<Vec<Stat
         "SELECT name, state, count(*), min(CASE WHEN state = 'pending' THEN run_at_us END)
          FROM _flux_jobs GROUP BY name, state ORDER BY name",
     )?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(stats_from_rows(rows, now_us))
+}
+
+/// Stats rows from counts `(name, state, count, oldest pending run_at)` in name order.
+pub(super) fn stats_from_rows(
+    counts: Vec<(String, String, i64, Option<i64>)>,
+    now_us: i64,
+) -> Vec<StatsRow> {
     let mut rows: Vec<StatsRow> = Vec::new();
-    let mut cursor = stmt.query([])?;
-    while let Some(row) = cursor.next()? {
-        let name: String = row.get(0)?;
-        let state: String = row.get(1)?;
-        let count = row.get::<_, i64>(2)? as u64;
-        let oldest: Option<i64> = row.get(3)?;
+    for (name, state, count, oldest) in counts {
+        let count = count.max(0) as u64;
         if rows.last().is_none_or(|r| r.function != name) {
             rows.push(StatsRow {
                 function: name,
@@ -546,7 +560,7 @@ pub(super) fn stats(conn: &Connection, now_us: i64) -> rusqlite::Result<Vec<Stat
             None => {}
         }
     }
-    Ok(rows)
+    rows
 }
 
 /// Jobs, newest first, optionally of one state and one function.
@@ -630,24 +644,25 @@ pub(super) fn dead_letters(
     search: Option<&Query>,
 ) -> rusqlite::Result<Vec<DeadLetter>> {
     let jobs = dead_jobs(conn, name, search)?;
-    Ok(jobs
-        .into_iter()
-        .map(|job| {
-            let error = job.last_error.clone().unwrap_or_default();
-            DeadLetter {
-                id: job
-                    .last_record
-                    .clone()
-                    .unwrap_or_else(|| job.id.to_string()),
-                job_id: job.id,
-                function: job.name,
-                attempts: job.attempts,
-                short_error: short_error(&error),
-                error,
-                died_at_us: job.updated_at_us,
-            }
-        })
-        .collect())
+    Ok(jobs.into_iter().map(DeadLetter::from).collect())
+}
+
+impl From<JobRow> for DeadLetter {
+    fn from(job: JobRow) -> DeadLetter {
+        let error = job.last_error.clone().unwrap_or_default();
+        DeadLetter {
+            id: job
+                .last_record
+                .clone()
+                .unwrap_or_else(|| job.id.to_string()),
+            job_id: job.id,
+            function: job.name,
+            attempts: job.attempts,
+            short_error: short_error(&error),
+            error,
+            died_at_us: job.updated_at_us,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -678,11 +693,7 @@ pub(super) fn find_job(conn: &Connection, prefix: &str) -> rusqlite::Result<JobL
         )?
         .query_map(params![prefix, upper], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for id in from_records.into_iter().chain(from_next) {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
+    merge_ids(&mut ids, from_records, from_next);
     Ok(match ids.len() {
         0 => JobLookup::NotFound,
         1 => {
@@ -694,6 +705,15 @@ pub(super) fn find_job(conn: &Connection, prefix: &str) -> rusqlite::Result<JobL
         }
         _ => JobLookup::Ambiguous(ids),
     })
+}
+
+/// Adds the job ids found through attempts' ids to those found by the job's own id, once each.
+pub(super) fn merge_ids(ids: &mut Vec<String>, from_records: Vec<String>, from_next: Vec<String>) {
+    for id in from_records.into_iter().chain(from_next) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
 }
 
 /// The jobs whose own ids start with `prefix`, at most [`MATCH_LIMIT`].
@@ -733,13 +753,7 @@ pub(super) fn replay(
     now_us: i64,
     data: Option<&Value>,
 ) -> Result<String, ReplayError> {
-    if job.state != JobState::Dead {
-        return Err(ReplayError::NotDead {
-            id: job.id.clone(),
-            name: job.name.clone(),
-            state: job.state.as_str(),
-        });
-    }
+    replayable(job)?;
     let exec_id = ExecId::random().to_string();
     let changed = conn.execute(
         "UPDATE _flux_jobs SET state = 'pending', attempts = 0, max_attempts = ?2, run_at_us = ?3,
@@ -755,13 +769,32 @@ pub(super) fn replay(
         ],
     )?;
     if changed == 0 {
+        return Err(ReplayError::no_longer_dead(job));
+    }
+    Ok(exec_id)
+}
+
+/// Only a dead job can be replayed.
+pub(super) fn replayable(job: &JobRow) -> Result<(), ReplayError> {
+    if job.state != JobState::Dead {
         return Err(ReplayError::NotDead {
             id: job.id.clone(),
             name: job.name.clone(),
-            state: "no longer dead",
+            state: job.state.as_str(),
         });
     }
-    Ok(exec_id)
+    Ok(())
+}
+
+impl ReplayError {
+    /// The job was dead when read, and another writer replayed (or pruned) it since.
+    pub(super) fn no_longer_dead(job: &JobRow) -> ReplayError {
+        ReplayError::NotDead {
+            id: job.id.clone(),
+            name: job.name.clone(),
+            state: "no longer dead",
+        }
+    }
 }
 
 /// Cancels a job that waits (pending or scheduled), naming the id its next attempt would have

@@ -32,7 +32,9 @@
 //!   [`ReplayError`]. The record itself and the job model are [`crate::record`]'s.
 //!
 //! The SQLite implementation is [`Store`] (`sqlite.rs` implements the traits; the SQL lives in
-//! `records.rs`, `mutations.rs`, `jobs.rs`, `retention.rs`).
+//! `records.rs`, `mutations.rs`, `jobs.rs`, `retention.rs`). PostgreSQL's, [`postgres`], has
+//! [`Storage`], the record inserts and the queue's leased claims so far (its module doc says
+//! what is missing); the rules both share are helpers of `records.rs` and `jobs.rs`.
 //!
 //! ## What a second backend must implement
 //!
@@ -45,7 +47,8 @@
 //! 3. Its writer behind [`Writer`]/[`SqlCall`]: the one place that commits, with the same
 //!    durability promises (a write is acknowledged only once committed; a lost commit is
 //!    reported, never silently dropped).
-//! 4. A variant of [`StoreError`] for its driver's errors (today's `Sql` is rusqlite's).
+//! 4. A variant of [`StoreError`] for its driver's errors (`Sql` is rusqlite's, `Postgres`
+//!    the postgres crate's).
 //!
 //! Not yet behind the boundary, and SQLite's own until then: the runtime's `ctx.db` runs the
 //! user's SQL on the writer's `rusqlite::Connection` ([`Session`]), checked by [`sandbox`]
@@ -60,6 +63,7 @@ pub mod jobs;
 pub mod maintenance;
 mod migrate;
 mod mutations;
+pub mod postgres;
 mod records;
 pub mod resolve;
 mod retention;
@@ -123,6 +127,20 @@ pub enum StoreError {
     TransactionOpen { owner: crate::record::ExecId },
     #[error(transparent)]
     Record(#[from] crate::record::RecordReadError),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error(
+        "the database's flux tables were made by a newer flux (schema version {found}, this \
+         flux knows up to {known})"
+    )]
+    NewerSchema { found: i32, known: i32 },
+    #[error("no PostgreSQL connection came free in {waited:?} (this process opens at most {max})")]
+    PoolExhausted { max: usize, waited: Duration },
+    #[error("a row of {table} is damaged: {message}")]
+    BadRow {
+        table: &'static str,
+        message: String,
+    },
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub struct ChangeFilter {
 }
 
 /// The stored forms a typed key can have: `u_1` is stored as `"u_1"`, `42` as `42`.
-fn key_forms(row: &str) -> (String, String) {
+pub(super) fn key_forms(row: &str) -> (String, String) {
     let text = Value::String(row.to_string()).to_string();
     let number = row
         .parse::<f64>()
@@ -32,7 +32,7 @@ fn key_forms(row: &str) -> (String, String) {
     (text, number)
 }
 
-fn object(text: Option<String>) -> Option<Map<String, Value>> {
+pub(super) fn object(text: Option<String>) -> Option<Map<String, Value>> {
     text.and_then(|t| serde_json::from_str::<Value>(&t).ok())
         .and_then(|v| v.as_object().cloned())
 }

@@ -1,4 +1,4 @@
-use rusqlite::{params, Connection, ToSql};
+use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
 use super::jobs::apply_transition;
@@ -15,7 +15,7 @@ pub struct StoreWrite {
 }
 
 /// Rows image of one mutation, serialised: (mutation, before, after).
-type MutationRow<'a> = (&'a Mutation, Option<String>, Option<String>);
+pub(super) type MutationRow<'a> = (&'a Mutation, Option<String>, Option<String>);
 
 /// Finished executions serialised ahead of their transaction, so that the store's write lock
 /// is held only for the inserts.
@@ -23,6 +23,23 @@ pub struct PreparedWrites<'a> {
     writes: &'a [StoreWrite],
     bodies: Vec<String>,
     mutations: Vec<Vec<MutationRow<'a>>>,
+}
+
+impl<'a> PreparedWrites<'a> {
+    /// Each write with its record's JSON and its mutations' rows.
+    pub(super) fn rows(
+        &self,
+    ) -> impl Iterator<Item = (&'a StoreWrite, &String, &Vec<MutationRow<'a>>)> + '_ {
+        self.writes
+            .iter()
+            .zip(&self.bodies)
+            .zip(&self.mutations)
+            .map(|((write, body), changes)| (write, body, changes))
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.writes.len()
+    }
 }
 
 /// The records serialised for [`insert_writes`], which does not index them for search: the
@@ -72,12 +89,7 @@ pub fn insert_writes(
          (record_id, tbl, pk, op, before, after, committed, at_us, record_seq)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
-    let rows = prepared
-        .writes
-        .iter()
-        .zip(&prepared.bodies)
-        .zip(&prepared.mutations);
-    for ((StoreWrite { record, job }, body), changes) in rows {
+    for (StoreWrite { record, job }, body, changes) in prepared.rows() {
         let id = record.id.to_string();
         if let Some((job_id, transition)) = job {
             let error = record.error.as_ref().map(|e| e.message.as_str());
@@ -137,6 +149,12 @@ pub(super) fn find_record(conn: &Connection, prefix: &str) -> Result<RecordLooku
             Ok((row.get(0)?, row.get(1)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
+    lookup_from_rows(rows)
+}
+
+/// What a prefix lookup's rows `(id, body)` (a few, in id order) say: one record, none, or
+/// the ids of several.
+pub(super) fn lookup_from_rows(rows: Vec<(String, String)>) -> Result<RecordLookup> {
     Ok(match rows.len() {
         0 => RecordLookup::NotFound,
         1 => {
@@ -161,9 +179,13 @@ pub(super) fn executions_by_prefix(conn: &Connection, prefix: &str) -> Result<Ve
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )?
         .collect::<rusqlite::Result<_>>()?;
+    Ok(exec_matches(rows))
+}
+
+/// Executions from rows `(id, function, job_id)`.
+pub(super) fn exec_matches(rows: Vec<(String, String, Option<String>)>) -> Vec<ExecMatch> {
     // Ids are written by flux: one that does not parse is damage, and matches nothing.
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .filter_map(|(id, function, job_id)| {
             Some(ExecMatch {
                 id: id.parse().ok()?,
@@ -171,16 +193,24 @@ pub(super) fn executions_by_prefix(conn: &Connection, prefix: &str) -> Result<Ve
                 job_id: job_id.and_then(|j| j.parse().ok()),
             })
         })
-        .collect())
+        .collect()
 }
 
 /// The attempts of a job, oldest first, found by walking back from its latest attempt through
 /// each record's `previous_attempt` link.
 pub(super) fn attempt_chain(conn: &Connection, latest: &str) -> Result<Vec<ExecutionRecord>> {
+    walk_attempts(latest, |id| find_record(conn, id))
+}
+
+/// The chain of attempts ending at `latest`, each looked up with `find`.
+pub(super) fn walk_attempts(
+    latest: &str,
+    mut find: impl FnMut(&str) -> Result<RecordLookup>,
+) -> Result<Vec<ExecutionRecord>> {
     let mut chain = Vec::new();
     let mut next = Some(latest.to_string());
     while let Some(id) = next.take() {
-        let RecordLookup::Found(record) = find_record(conn, &id)? else {
+        let RecordLookup::Found(record) = find(&id)? else {
             break;
         };
         next = record.links.previous_attempt.map(|p| p.to_string());
@@ -252,47 +282,64 @@ pub struct RecordPage {
     pub next: Option<RecordCursor>,
 }
 
-/// Records matching `filter`, newest first, as summaries: one page of `filter.limit`.
-pub(super) fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<RecordPage> {
+/// A value bound to a statement [`record_query`] wrote, for either backend's driver.
+#[derive(Debug, Clone)]
+pub(super) enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// The statement that reads one page of records matching `filter` (`started_at_us, seq,
+/// body`, newest first, one row more than the page), its values, and the page's size.
+/// `placeholder(n)` writes the n-th value's placeholder (from 1) and `search(p)` the
+/// condition that the record matches the search bound at placeholder `p`, as each backend
+/// spells them.
+pub(super) fn record_query(
+    filter: &RecordFilter,
+    placeholder: &dyn Fn(usize) -> String,
+    search: &dyn Fn(&str) -> String,
+    search_value: &dyn Fn(&search::Query) -> String,
+) -> RecordQuery {
     let mut sql = String::from("SELECT started_at_us, seq, body FROM _flux_records WHERE 1=1");
-    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-    let mut push = |clause: &str, value: Box<dyn ToSql>| {
+    let mut args: Vec<Param> = Vec::new();
+    let mut push = |clause: &dyn Fn(&str) -> String, value: Param| {
         args.push(value);
-        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+        sql.push_str(" AND ");
+        sql.push_str(&clause(&placeholder(args.len())));
     };
     if let Some(kind) = &filter.kind {
-        push("kind =", Box::new(kind.clone()));
+        push(&|p| format!("kind = {p}"), Param::Text(kind.clone()));
     }
     if let Some(function) = &filter.function {
-        push("function =", Box::new(function.clone()));
+        push(
+            &|p| format!("function = {p}"),
+            Param::Text(function.clone()),
+        );
     }
     if let Some(status) = &filter.status {
-        push("status =", Box::new(status.clone()));
+        push(&|p| format!("status = {p}"), Param::Text(status.clone()));
     }
     if let Some(since) = filter.since_us {
-        push("started_at_us >=", Box::new(since));
+        push(&|p| format!("started_at_us >= {p}"), Param::Int(since));
     }
     if let Some(until) = filter.until_us {
-        push("started_at_us <", Box::new(until));
+        push(&|p| format!("started_at_us < {p}"), Param::Int(until));
     }
-    // A search too short for the index looks through the rows the other filters keep.
-    let scan = filter.search.as_ref().filter(|q| !q.indexed());
+    // A search too short for the index looks through the rows the other filters keep
+    // (`page_from_rows` matches them); a longer one is the backend's index condition.
+    let scan = filter.search.clone().filter(|q| !q.indexed());
     if let Some(q) = filter.search.as_ref().filter(|q| q.indexed()) {
-        push(
-            "seq IN (SELECT rowid FROM _flux_search WHERE _flux_search MATCH",
-            Box::new(q.match_expr()),
-        );
-        sql.push(')');
+        push(search, Param::Text(search_value(q)));
     }
     if let Some(cursor) = filter.before {
-        args.push(Box::new(cursor.started_at_us));
-        args.push(Box::new(cursor.seq));
-        // A row value: SQLite walks the started_at_us index (whose entries end with the
-        // rowid, `seq`) from the cursor down.
+        args.push(Param::Int(cursor.started_at_us));
+        args.push(Param::Int(cursor.seq));
+        // A row value: the started_at_us index (whose entries end with `seq`) is walked from
+        // the cursor down.
         sql.push_str(&format!(
-            " AND (started_at_us, seq) < (?{}, ?{})",
-            args.len() - 1,
-            args.len()
+            " AND (started_at_us, seq) < ({}, {})",
+            placeholder(args.len() - 1),
+            placeholder(args.len())
         ));
     }
     let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
@@ -305,14 +352,30 @@ pub(super) fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<R
     sql.push_str(&format!(
         " ORDER BY started_at_us DESC, seq DESC LIMIT {rows_read}"
     ));
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            row.get::<_, i64>(1)?,
-            row.get::<_, String>(2)?,
-        ))
-    })?;
+    RecordQuery {
+        sql,
+        args,
+        limit,
+        scan,
+    }
+}
+
+/// What [`record_query`] wrote: the statement, its values, the page's size, and the short
+/// search its rows must still be matched against.
+pub(super) struct RecordQuery {
+    pub sql: String,
+    pub args: Vec<Param>,
+    pub limit: usize,
+    pub scan: Option<search::Query>,
+}
+
+/// A page of `limit` records from [`record_query`]'s rows `(started_at_us, seq, body)`, those
+/// that match `scan` when there is one.
+pub(super) fn page_from_rows(
+    rows: impl Iterator<Item = Result<(i64, i64, String)>>,
+    limit: usize,
+    scan: Option<&search::Query>,
+) -> Result<RecordPage> {
     let mut records = Vec::new();
     let mut last = None;
     let mut more = false;
@@ -341,6 +404,34 @@ pub(super) fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<R
         records,
         next: if more { last } else { None },
     })
+}
+
+/// Records matching `filter`, newest first, as summaries: one page of `filter.limit`.
+pub(super) fn list_records(conn: &Connection, filter: &RecordFilter) -> Result<RecordPage> {
+    let RecordQuery {
+        sql,
+        args,
+        limit,
+        scan,
+    } = record_query(
+        filter,
+        &|n| format!("?{n}"),
+        &|p| format!("seq IN (SELECT rowid FROM _flux_search WHERE _flux_search MATCH {p})"),
+        &search::Query::match_expr,
+    );
+    let args = args.into_iter().map(|arg| match arg {
+        Param::Text(text) => rusqlite::types::Value::Text(text),
+        Param::Int(int) => rusqlite::types::Value::Integer(int),
+    });
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    })?;
+    page_from_rows(
+        rows.map(|row| row.map_err(Into::into)),
+        limit,
+        scan.as_ref(),
+    )
 }
 
 /// Which executions a tail follows: within a key any value matches, across keys all must.
@@ -422,6 +513,28 @@ pub(super) fn tail_history(
         "SELECT seq, body, enqueued_by FROM _flux_records
          WHERE seq > ?1 AND started_at_us >= ?2 ORDER BY seq LIMIT ?3",
     )?;
+    tail_pages(after_seq, since_us, filter, limit, |cursor, since, page| {
+        Ok(stmt
+            .query_map(params![cursor, since, page], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    })
+}
+
+/// Rows `(seq, body, enqueued_by)` of records after seq `cursor` started since `since`, in
+/// seq order, at most `page`.
+type TailRows = Vec<(i64, String, Option<String>)>;
+
+/// The tail's history read a page at a time with `read(cursor, since, page)` (see
+/// [`TailRows`]) and filtered here, as every backend does it.
+pub(super) fn tail_pages(
+    after_seq: Option<i64>,
+    since_us: Option<i64>,
+    filter: &TailFilter,
+    limit: usize,
+    mut read: impl FnMut(i64, i64, i64) -> Result<TailRows>,
+) -> Result<Vec<crate::record::TailEvent>> {
     let mut events = Vec::new();
     let mut cursor = after_seq.unwrap_or(0);
     // Filtered in Rust, so read in pages until enough match or the table ends; a page is no
@@ -429,12 +542,7 @@ pub(super) fn tail_history(
     let page = limit.clamp(1, 2_000);
     let text_match = filter.text_match();
     loop {
-        let rows: Vec<(i64, String, Option<String>)> = stmt
-            .query_map(
-                params![cursor, since_us.unwrap_or(i64::MIN), page as i64],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )?
-            .collect::<rusqlite::Result<_>>()?;
+        let rows = read(cursor, since_us.unwrap_or(i64::MIN), page as i64)?;
         let done = rows.len() < page;
         for (seq, body, enqueued_by) in rows {
             cursor = seq;
@@ -473,7 +581,7 @@ pub struct MinuteCount {
     pub failures: u64,
 }
 
-const MINUTE_US: i64 = 60_000_000;
+pub(super) const MINUTE_US: i64 = 60_000_000;
 
 /// Per function and minute, the executions started since `since_us` (only minutes with
 /// some), oldest minute first.

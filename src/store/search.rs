@@ -163,6 +163,17 @@ impl Query {
             .is_ok_and(|record| text(&record).to_lowercase().contains(&q))
     }
 
+    /// The LIKE pattern that finds it as a substring (`\\` escapes), for PostgreSQL's
+    /// trigram index.
+    pub fn like_pattern(&self) -> String {
+        let escaped = self
+            .0
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    }
+
     /// The FTS5 query that finds it as a substring: one quoted phrase, so that no character
     /// of it is read as query syntax.
     pub fn match_expr(&self) -> String {

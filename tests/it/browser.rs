@@ -2,14 +2,12 @@
 //! websocket client flux already depends on. Debian's `chromium` is installed once (under a
 //! file lock) when it is missing, as `.ci/run` does; `FLUX_CHROMIUM` names another binary.
 
-use std::fs::{self, File};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use fs4::fs_std::FileExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::{self, stream::MaybeTlsStream, Message, WebSocket};
 
@@ -29,31 +27,9 @@ fn find_or_install() -> PathBuf {
     if installed.exists() {
         return installed;
     }
-    // Test binaries of other checkouts may want it at the same time: one installs.
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    fs::create_dir_all(&base).expect("create the test folder");
-    let guard = File::create(base.join(".chromium.lock")).expect("create the chromium lock");
-    guard.lock_exclusive().expect("lock the chromium install");
-    if !installed.exists() {
-        let apt = |args: &[&str]| {
-            Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .output()
-                .expect(
-                    "run apt-get: the dashboard's tests need Chromium (apt-get install chromium)",
-                )
-        };
-        let _ = apt(&["update", "-q"]);
-        let output = apt(&["install", "-y", "-q", "chromium"]);
-        assert!(
-            output.status.success(),
-            "apt-get install chromium failed (run as root, or install Chromium and set \
-             FLUX_CHROMIUM):\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    FileExt::unlock(&guard).expect("unlock the chromium install");
+    crate::support::apt_install("chromium", "the dashboard's tests need Chromium", || {
+        installed.exists()
+    });
     installed
 }
 
@@ -94,7 +70,7 @@ impl Browser {
         // Chromium writes the port it chose, and the browser's websocket path, to this file.
         let active = profile.path().join("DevToolsActivePort");
         let endpoint = wait_for("chromium's DevTools port", DEADLINE, || {
-            let text = fs::read_to_string(&active).ok()?;
+            let text = std::fs::read_to_string(&active).ok()?;
             let mut lines = text.lines();
             let (port, path) = (lines.next()?, lines.next()?);
             Some(format!("ws://127.0.0.1:{port}{path}"))

@@ -29,6 +29,8 @@ mod module_forms;
 mod node_builtins;
 mod npm;
 mod packages;
+mod pg_claims;
+mod pg_store;
 mod queue;
 mod reload;
 mod sandbox_sql;

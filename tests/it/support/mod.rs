@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod pg;
+
 /// How long a test waits for one thing to happen. Generous: on a loaded 2-core machine a
 /// debug build can take seconds for what takes milliseconds alone, and a deadline only costs
 /// time when the test fails anyway.
@@ -529,3 +531,32 @@ macro_rules! assert_filtered_snapshot {
     };
 }
 pub(crate) use assert_filtered_snapshot;
+
+/// Installs Debian's `package` with apt-get unless `present` says it is there, as `.ci/run`
+/// does on a fresh machine. Test binaries of other checkouts may want it at the same time:
+/// one installs, under a file lock, the others find it installed.
+pub fn apt_install(package: &str, why: &str, present: impl Fn() -> bool) {
+    use fs4::fs_std::FileExt;
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(&base).expect("create the test folder");
+    let guard = std::fs::File::create(base.join(format!(".{package}.lock")))
+        .expect("create the install lock");
+    guard.lock_exclusive().expect("lock the install");
+    if !present() {
+        let apt = |args: &[&str]| {
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .output()
+                .unwrap_or_else(|e| panic!("run apt-get: {why} (apt-get install {package}): {e}"))
+        };
+        let _ = apt(&["update", "-q"]);
+        let output = apt(&["install", "-y", "-q", package]);
+        assert!(
+            output.status.success(),
+            "apt-get install {package} failed ({why}; run as root, or install it):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    FileExt::unlock(&guard).expect("unlock the install");
+}

@@ -1,0 +1,163 @@
+//! The queue's claims on PostgreSQL, for many processes sharing one database: a process
+//! claims due jobs under a lease (an owner and an expiry), the attempt's outcome moves the
+//! job only while that lease holds ([`super::jobs::Fence`], applied by
+//! [`super::insert_writes`]), and jobs whose lease expired (their process died or hung) are
+//! put back for any process to claim.
+//!
+//! A claim is one short statement in its own transaction (`UPDATE … WHERE id IN (SELECT …
+//! FOR UPDATE SKIP LOCKED LIMIT n) RETURNING …`): no transaction stays open while the
+//! attempt runs, and claimers skip each other's locked rows instead of queueing on them. A
+//! row another claimer took after this statement's snapshot is re-checked under its lock
+//! (PostgreSQL re-evaluates the `WHERE` on the newest version), so no job is claimed twice.
+//! An owner names one process's life (a fresh one at each start), so that a restarted
+//! process's claims are not taken for those of its previous life.
+//!
+//! Leases are measured on the database's clock (`clock_timestamp()`), so processes on hosts
+//! whose clocks disagree still agree on when a lease ran out.
+
+use std::time::Duration;
+
+use postgres::GenericClient;
+
+use super::super::{prepare_writes, search, JobRow, Result, StoreWrite};
+use super::insert_writes;
+use super::jobs::{job_rows, COLUMNS};
+use crate::record::{ExecId, ExecutionRecord};
+
+/// Now on the database's clock, in microseconds since the epoch.
+const DB_NOW: &str = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Claims up to `limit` due jobs (waiting, `run_at_us <= now_us`, not named in `full`) for
+/// `owner` until `lease` from now: they become `running` with their attempt counted. Returns
+/// them (their `next_exec_id` is the attempt's execution id) in `run_at` order.
+pub fn claim(
+    client: &mut impl GenericClient,
+    owner: &str,
+    lease: Duration,
+    now_us: i64,
+    limit: usize,
+    full: &[String],
+) -> Result<Vec<JobRow>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // Not flushed to disk before it returns: a claim lost in a crash of PostgreSQL leaves
+    // its jobs waiting, and no attempt's outcome can have committed before it (that commit
+    // would have flushed the claim with it). Saves a WAL flush per claim.
+    let mut tx = client.transaction()?;
+    tx.batch_execute("SET LOCAL synchronous_commit = off")?;
+    let rows = tx.query(
+        &format!(
+            "UPDATE _flux_jobs SET state = 'running', attempts = attempts + 1,
+                 lease_owner = $1, lease_until_us = {DB_NOW} + $2, updated_at_us = $3
+             WHERE id IN (SELECT id FROM _flux_jobs
+                 WHERE state IN ('pending', 'scheduled') AND run_at_us <= $3
+                 AND name <> ALL($5) ORDER BY run_at_us LIMIT $4 FOR UPDATE SKIP LOCKED)
+             RETURNING {COLUMNS}"
+        ),
+        &[&owner, &micros(lease), &now_us, &limit, &full],
+    )?;
+    tx.commit()?;
+    let mut jobs = job_rows(rows)?;
+    jobs.sort_by_key(|job| job.run_at_us);
+    Ok(jobs)
+}
+
+/// Extends `owner`'s leases on its running jobs to `lease` from now (while attempts run
+/// longer than a lease); returns how many it holds.
+pub fn renew(client: &mut impl GenericClient, owner: &str, lease: Duration) -> Result<u64> {
+    Ok(client.execute(
+        &format!(
+            "UPDATE _flux_jobs SET lease_until_us = {DB_NOW} + $2
+             WHERE state = 'running' AND lease_owner = $1"
+        ),
+        &[&owner, &micros(lease)],
+    )?)
+}
+
+/// An attempt whose lease ran out: its job is waiting again under a new execution id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expired {
+    /// The job as it is now (pending, the lost attempt not counted).
+    pub job: JobRow,
+    /// The lost attempt's execution id (for its `interrupted` record) and number.
+    pub exec_id: String,
+    pub attempt: u32,
+    /// The process that held it.
+    pub owner: Option<String>,
+}
+
+/// Puts back every running job whose lease expired: pending again, the lost attempt not
+/// counted (as after a killed `flux dev`), with a new execution id for its next attempt; and
+/// stores the lost attempt's record, `interrupted(&expired)` (the queue words it), in the same
+/// transaction, so no attempt goes unrecorded whoever dies when. Rows another process is
+/// putting back at the same time are skipped, so each expired attempt is put back once.
+pub fn requeue_expired(
+    client: &mut impl GenericClient,
+    now_us: i64,
+    interrupted: &dyn Fn(&Expired) -> ExecutionRecord,
+) -> Result<Vec<Expired>> {
+    let mut tx = client.transaction()?;
+    let lost: Vec<(String, String, i32, Option<String>)> = tx
+        .query(
+            &format!(
+                "SELECT id, next_exec_id, attempts, lease_owner FROM _flux_jobs
+                 WHERE state = 'running' AND lease_until_us < {DB_NOW}
+                 FOR UPDATE SKIP LOCKED"
+            ),
+            &[],
+        )?
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect();
+    if lost.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = lost.iter().map(|(id, ..)| id.as_str()).collect();
+    let next: Vec<String> = lost.iter().map(|_| ExecId::random().to_string()).collect();
+    // SET reads the row as it was: last_record becomes the lost attempt's id.
+    let rows = tx.query(
+        &format!(
+            "UPDATE _flux_jobs SET state = 'pending', attempts = greatest(attempts - 1, 0),
+                 last_record = next_exec_id, next_exec_id = v.next, lease_owner = NULL,
+                 lease_until_us = NULL, updated_at_us = $3
+             FROM unnest($1::text[], $2::text[]) AS v(id, next) WHERE _flux_jobs.id = v.id
+             RETURNING {}",
+            COLUMNS
+                .split(',')
+                .map(|c| format!("_flux_jobs.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        &[&ids, &next, &now_us],
+    )?;
+    let jobs = job_rows(rows)?;
+    let mut expired = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let Some((_, exec_id, attempt, owner)) =
+            lost.iter().find(|(id, ..)| *id == job.id.to_string())
+        else {
+            continue;
+        };
+        expired.push(Expired {
+            exec_id: exec_id.clone(),
+            attempt: u32::try_from(*attempt).unwrap_or(0),
+            owner: owner.clone(),
+            job,
+        });
+    }
+    let writes: Vec<StoreWrite> = expired
+        .iter()
+        .map(|lost| StoreWrite {
+            record: interrupted(lost),
+            job: None,
+        })
+        .collect();
+    let prepared = prepare_writes(&writes)?;
+    let texts: Vec<String> = writes.iter().map(|w| search::text(&w.record)).collect();
+    insert_writes(&mut tx, &prepared, &texts, None, now_us)?;
+    tx.commit()?;
+    Ok(expired)
+}

@@ -1,0 +1,392 @@
+//! The queue's table on PostgreSQL: the reads of `Storage` (stats, lists, dead letters, what a
+//! prefix names), a job's transition with its attempt's record, and enqueueing. The rules
+//! (when a job is due, what a dead letter shows) are `store::jobs`'.
+
+use postgres::GenericClient;
+use serde_json::Value;
+
+use super::super::jobs::{merge_ids, replayable, run_at, stats_from_rows, IDEMPOTENCY_WINDOW};
+use super::super::resolve::MATCH_LIMIT;
+use super::super::search::Query;
+use super::super::{
+    DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, ReplayError, Result,
+    StatsRow, StoreError,
+};
+use super::records::prefix_range;
+use crate::record::{ExecId, JobId, JobState, Transition};
+
+pub(super) const COLUMNS: &str =
+    "id, name, data, state, run_at_us, attempts, max_attempts, enqueued_at_us, \
+    enqueued_by, next_exec_id, last_record, last_error, replays, updated_at_us, data_edited";
+
+/// A job as stored; ids and states are flux's own, so one that does not parse is damage.
+fn job_row(row: &postgres::Row) -> Result<JobRow> {
+    let id: String = row.get(0);
+    let data: String = row.get(2);
+    let state: String = row.get(3);
+    let count = |i: usize| u32::try_from(row.get::<_, i32>(i)).unwrap_or(0);
+    Ok(JobRow {
+        id: id.parse().map_err(|_| StoreError::BadRow {
+            table: "_flux_jobs",
+            message: format!("{id:?} is not a job id"),
+        })?,
+        name: row.get(1),
+        data: serde_json::from_str(&data).unwrap_or(Value::Null),
+        state: JobState::parse(&state).unwrap_or(JobState::Pending),
+        run_at_us: row.get(4),
+        attempts: count(5),
+        max_attempts: count(6),
+        enqueued_at_us: row.get(7),
+        enqueued_by: row.get(8),
+        next_exec_id: row.get(9),
+        last_record: row.get(10),
+        last_error: row.get(11),
+        replays: count(12),
+        updated_at_us: row.get(13),
+        data_edited: row.get(14),
+    })
+}
+
+pub(super) fn job_rows(rows: Vec<postgres::Row>) -> Result<Vec<JobRow>> {
+    rows.iter().map(job_row).collect()
+}
+
+/// Writes a job in `client`'s transaction; an idempotency key that matches an earlier job
+/// returns that one instead (as SQLite's `jobs::enqueue`).
+pub fn enqueue(
+    client: &mut impl GenericClient,
+    name: &str,
+    data: &Value,
+    options: &EnqueueOptions,
+    max_attempts: u32,
+    enqueued_by: Option<ExecId>,
+    now_us: i64,
+) -> Result<Enqueued, EnqueueError> {
+    let run_at_us = run_at(options, now_us)?;
+    if let Some(key) = &options.idempotency_key {
+        let window_start =
+            now_us.saturating_sub(i64::try_from(IDEMPOTENCY_WINDOW.as_micros()).unwrap_or(0));
+        let existing = client
+            .query_opt(
+                "SELECT id, run_at_us, next_exec_id FROM _flux_jobs
+                 WHERE idempotency_key = $1 AND name = $2
+                 AND (state IN ('pending', 'scheduled', 'running') OR enqueued_at_us >= $3)
+                 ORDER BY enqueued_at_us DESC LIMIT 1",
+                &[key, &name, &window_start],
+            )
+            .map_err(StoreError::from)?;
+        if let Some(row) = existing {
+            let id: String = row.get(0);
+            if let Ok(id) = id.parse() {
+                return Ok(Enqueued {
+                    id,
+                    run_at_us: row.get(1),
+                    exec_id: row.get(2),
+                    duplicate: true,
+                });
+            }
+        }
+    }
+    let id = JobId::random();
+    let exec_id = ExecId::random().to_string();
+    let state = if run_at_us > now_us {
+        JobState::Scheduled
+    } else {
+        JobState::Pending
+    };
+    client
+        .execute(
+            "INSERT INTO _flux_jobs (id, name, data, state, run_at_us, max_attempts,
+             enqueued_at_us, enqueued_by, idempotency_key, next_exec_id, updated_at_us)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $7)",
+            &[
+                &id.to_string(),
+                &name,
+                &data.to_string(),
+                &state.as_str(),
+                &run_at_us,
+                &i32::try_from(max_attempts).unwrap_or(i32::MAX),
+                &now_us,
+                &enqueued_by.map(|e| e.to_string()),
+                &options.idempotency_key,
+                &exec_id,
+            ],
+        )
+        .map_err(StoreError::from)?;
+    Ok(Enqueued {
+        id,
+        run_at_us,
+        exec_id,
+        duplicate: false,
+    })
+}
+
+/// Which attempt may still decide its job: the one `owner` claimed as attempt number
+/// `attempt` (see [`super::claims`]). Once its lease expired and the job was put back, the
+/// attempt's outcome no longer moves the job.
+#[derive(Debug, Clone, Copy)]
+pub struct Fence<'a> {
+    pub attempt: u32,
+    pub owner: &'a str,
+}
+
+/// One attempt's outcome for its job, as [`apply_transitions`] takes it.
+pub(super) struct Outcome<'a> {
+    pub job_id: &'a JobId,
+    pub record_id: String,
+    pub transition: &'a Transition,
+    pub error: Option<&'a str>,
+    pub fence: Option<Fence<'a>>,
+}
+
+/// Applies attempts' outcomes to their jobs in one statement, in the transaction that
+/// stores their records (as SQLite's `jobs::apply_transition` does one by one); a fenced
+/// outcome only while its attempt still holds its job. Returns the records whose outcome
+/// moved no job. A batch holds at most one outcome per job (an attempt follows the commit
+/// of the one before).
+pub(super) fn apply_transitions(
+    client: &mut impl GenericClient,
+    outcomes: &[Outcome<'_>],
+    now_us: i64,
+) -> Result<Vec<String>> {
+    if outcomes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut columns = OutcomeColumns::default();
+    for outcome in outcomes {
+        let (state, run_at_us, next_exec_id) = match outcome.transition {
+            Transition::Done => ("done", None, None),
+            Transition::Retry {
+                run_at_us,
+                next_exec_id,
+            } => (
+                "scheduled",
+                Some(*run_at_us),
+                Some(next_exec_id.to_string()),
+            ),
+            Transition::Dead => ("dead", None, None),
+            Transition::Requeue { next_exec_id } => {
+                ("pending", None, Some(next_exec_id.to_string()))
+            }
+            Transition::Cancelled => ("cancelled", None, None),
+        };
+        columns.id.push(outcome.job_id.to_string());
+        columns.record_id.push(outcome.record_id.clone());
+        columns.state.push(state);
+        columns.run_at_us.push(run_at_us);
+        columns.next_exec_id.push(next_exec_id);
+        columns.error.push(outcome.error);
+        columns.attempt.push(
+            outcome
+                .fence
+                .map(|f| i32::try_from(f.attempt).unwrap_or(i32::MAX)),
+        );
+        columns.owner.push(outcome.fence.map(|f| f.owner));
+    }
+    // 'pending' is a requeue: the interrupted attempt is not counted and its error is not
+    // the job's; 'done' clears the error; the others set it.
+    let moved: Vec<String> = client
+        .query(
+            "UPDATE _flux_jobs j SET state = o.state,
+                 attempts = CASE WHEN o.state = 'pending' THEN greatest(j.attempts - 1, 0)
+                                 ELSE j.attempts END,
+                 run_at_us = coalesce(o.run_at_us, j.run_at_us),
+                 next_exec_id = coalesce(o.next_exec_id, j.next_exec_id),
+                 last_error = CASE o.state WHEN 'done' THEN NULL WHEN 'pending' THEN j.last_error
+                                  ELSE o.error END,
+                 last_record = o.record_id, updated_at_us = $9,
+                 lease_owner = NULL, lease_until_us = NULL
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+                         $6::text[], $7::int[], $8::text[])
+                 AS o(id, record_id, state, run_at_us, next_exec_id, error, attempt, owner)
+             WHERE j.id = o.id
+               AND (o.attempt IS NULL OR (j.attempts = o.attempt AND j.lease_owner = o.owner))
+             RETURNING o.record_id",
+            &[
+                &columns.id,
+                &columns.record_id,
+                &columns.state,
+                &columns.run_at_us,
+                &columns.next_exec_id,
+                &columns.error,
+                &columns.attempt,
+                &columns.owner,
+                &now_us,
+            ],
+        )?
+        .into_iter()
+        .map(|row| row.get(0))
+        .collect();
+    Ok(outcomes
+        .iter()
+        .filter(|o| !moved.contains(&o.record_id))
+        .map(|o| o.record_id.clone())
+        .collect())
+}
+
+/// A batch's outcomes, column by column (the arrays of the update).
+#[derive(Default)]
+struct OutcomeColumns<'a> {
+    id: Vec<String>,
+    record_id: Vec<String>,
+    state: Vec<&'static str>,
+    run_at_us: Vec<Option<i64>>,
+    next_exec_id: Vec<Option<String>>,
+    error: Vec<Option<&'a str>>,
+    attempt: Vec<Option<i32>>,
+    owner: Vec<Option<&'a str>>,
+}
+
+pub(super) fn stats(client: &mut impl GenericClient, now_us: i64) -> Result<Vec<StatsRow>> {
+    let rows = client.query(
+        "SELECT name, state, count(*), min(run_at_us) FILTER (WHERE state = 'pending')
+         FROM _flux_jobs GROUP BY name, state ORDER BY name COLLATE \"C\"",
+        &[],
+    )?;
+    let counts = rows
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .collect();
+    Ok(stats_from_rows(counts, now_us))
+}
+
+pub(super) fn list_jobs(
+    client: &mut impl GenericClient,
+    state: Option<JobState>,
+    name: Option<&str>,
+    limit: usize,
+) -> Result<Vec<JobRow>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    job_rows(client.query(
+        &format!(
+            "SELECT {COLUMNS} FROM _flux_jobs WHERE ($1::text IS NULL OR state = $1)
+             AND ($2::text IS NULL OR name = $2) ORDER BY updated_at_us DESC LIMIT $3"
+        ),
+        &[&state.map(JobState::as_str), &name, &limit],
+    )?)
+}
+
+/// Dead jobs, most recently dead first: of worker `name`, and whose last attempt's record
+/// contains `search`, when given.
+pub(super) fn dead_jobs(
+    client: &mut impl GenericClient,
+    name: Option<&str>,
+    search: Option<&Query>,
+) -> Result<Vec<JobRow>> {
+    let Some(search) = search else {
+        return list_jobs(client, Some(JobState::Dead), name, 100_000);
+    };
+    job_rows(client.query(
+        &format!(
+            "SELECT {COLUMNS} FROM _flux_jobs WHERE state = 'dead' AND ($1::text IS NULL OR name = $1)
+             AND last_record IN (SELECT id FROM _flux_records WHERE search ILIKE $2)
+             ORDER BY updated_at_us DESC"
+        ),
+        &[&name, &search.like_pattern()],
+    )?)
+}
+
+pub(super) fn dead_letters(
+    client: &mut impl GenericClient,
+    name: Option<&str>,
+    search: Option<&Query>,
+) -> Result<Vec<DeadLetter>> {
+    Ok(dead_jobs(client, name, search)?
+        .into_iter()
+        .map(DeadLetter::from)
+        .collect())
+}
+
+/// The job a prefix names: a job id, or the id of any of its attempts' executions.
+pub(super) fn find_job(client: &mut impl GenericClient, prefix: &str) -> Result<JobLookup> {
+    let (low, high) = prefix_range(prefix);
+    let ids = |client: &mut _, sql: &str| -> Result<Vec<String>> {
+        Ok(GenericClient::query(client, sql, &[&low, &high])?
+            .into_iter()
+            .map(|row| row.get(0))
+            .collect())
+    };
+    let mut found = ids(
+        client,
+        "SELECT id FROM _flux_jobs WHERE id >= $1 AND id < $2 LIMIT 5",
+    )?;
+    let from_records = ids(
+        client,
+        "SELECT DISTINCT job_id FROM _flux_records WHERE id >= $1 AND id < $2
+         AND job_id IS NOT NULL LIMIT 5",
+    )?;
+    let from_next = ids(
+        client,
+        "SELECT id FROM _flux_jobs WHERE next_exec_id >= $1 AND next_exec_id < $2 LIMIT 5",
+    )?;
+    merge_ids(&mut found, from_records, from_next);
+    Ok(match found.as_slice() {
+        [] => JobLookup::NotFound,
+        [id] => match client.query_opt(
+            &format!("SELECT {COLUMNS} FROM _flux_jobs WHERE id = $1"),
+            &[id],
+        )? {
+            Some(row) => JobLookup::Found(Box::new(job_row(&row)?)),
+            None => JobLookup::NotFound,
+        },
+        _ => JobLookup::Ambiguous(found),
+    })
+}
+
+/// The jobs whose own ids start with `prefix`, at most [`MATCH_LIMIT`].
+pub(super) fn jobs_by_prefix(client: &mut impl GenericClient, prefix: &str) -> Result<Vec<JobRow>> {
+    let (low, high) = prefix_range(prefix);
+    job_rows(client.query(
+        &format!(
+            "SELECT {COLUMNS} FROM _flux_jobs WHERE id >= $1 AND id < $2 ORDER BY id LIMIT $3"
+        ),
+        &[&low, &high, &(MATCH_LIMIT as i64)],
+    )?)
+}
+
+/// Puts a dead job back in the queue with a fresh attempt count, with `data` as its payload
+/// when given; returns the execution id its next attempt will have (as SQLite's).
+pub(super) fn replay(
+    client: &mut impl GenericClient,
+    job: &JobRow,
+    max_attempts: u32,
+    now_us: i64,
+    data: Option<&Value>,
+) -> Result<String, ReplayError> {
+    replayable(job)?;
+    let exec_id = ExecId::random().to_string();
+    let changed = client
+        .execute(
+            "UPDATE _flux_jobs SET state = 'pending', attempts = 0, max_attempts = $2,
+             run_at_us = $3, next_exec_id = $4, replays = replays + 1, updated_at_us = $3,
+             data = coalesce($5, data), data_edited = $5::text IS NOT NULL
+             WHERE id = $1 AND state = 'dead'",
+            &[
+                &job.id.to_string(),
+                &i32::try_from(max_attempts).unwrap_or(i32::MAX),
+                &now_us,
+                &exec_id,
+                &data.map(Value::to_string),
+            ],
+        )
+        .map_err(StoreError::from)?;
+    if changed == 0 {
+        return Err(ReplayError::no_longer_dead(job));
+    }
+    Ok(exec_id)
+}
+
+/// Cancels a job that waits (pending or scheduled); returns whether it was waiting.
+pub(super) fn cancel_waiting(
+    client: &mut impl GenericClient,
+    job: &JobRow,
+    reason: &str,
+    now_us: i64,
+) -> Result<bool> {
+    let changed = client.execute(
+        "UPDATE _flux_jobs SET state = 'cancelled', last_record = next_exec_id, last_error = $2,
+         updated_at_us = $3 WHERE id = $1 AND state IN ('pending', 'scheduled')",
+        &[&job.id.to_string(), &reason, &now_us],
+    )?;
+    Ok(changed == 1)
+}

@@ -1,0 +1,204 @@
+//! PostgreSQL, the second implementation of the storage boundary (for `flux serve` and
+//! deploy; see issue 16): flux's own tables (`schema.rs`), the readers' [`Storage`] over a
+//! small bounded pool of connections (`pool.rs`), and the record writes the store thread will
+//! make ([`insert_writes`], commit-ordered `seq`s across processes). The rules shared with
+//! SQLite (filters, pages, what a prefix names, the tail's matching) are the parent module's;
+//! only SQL is here.
+//!
+//! Connections per process: at most [`READERS`] for reads (calls wait for one beyond that,
+//! up to 30 s), plus whatever the writer opens with [`PgStore::connect`] (one).
+//!
+//! The queue's claims across processes are leases ([`claims`]): claimed by one short
+//! statement, fenced at completion, put back when they expire.
+//!
+//! [`JobWrites`](super::JobWrites) is [`PgJobWrites`] on a transaction. [`JobClaims`](super::JobClaims)
+//! is not implemented: its model (claims on the one writer's open transaction, and putting
+//! back every running job at start) is one process's; across processes, [`claims`]' leases
+//! replace it.
+//!
+//! Not here yet: the writer's store thread on PostgreSQL, the user's SQL, row-change capture
+//! on the app's tables, migrations, tokens.
+
+pub mod claims;
+mod emails;
+mod jobs;
+mod pool;
+mod records;
+mod rows;
+mod schema;
+mod upkeep;
+mod writes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::resolve::IdMatches;
+use super::search::Query;
+use super::storage::{Pruning, Storage};
+use super::{
+    ChangeFilter, Checked, DeadLetter, Email, JobLookup, JobRow, MinuteCount, RecordFilter,
+    RecordLookup, RecordPage, Result, RowChange, StatsRow, TailFilter,
+};
+use crate::record::{ExecutionRecord, JobState, TableSchema, TailEvent};
+pub use jobs::{enqueue, Fence};
+use pool::Pool;
+pub use records::insert_writes;
+pub use schema::VERSION as SCHEMA_VERSION;
+pub use writes::PgJobWrites;
+
+/// Connections a store opens for reads at most.
+pub const READERS: usize = 4;
+
+/// A PostgreSQL database holding a project's store.
+pub struct PgStore {
+    config: postgres::Config,
+    location: String,
+    pool: Arc<Pool>,
+    trigram: bool,
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`), creates flux's
+    /// tables where missing, and refuses a database whose tables a newer flux made.
+    pub fn open(url: &str) -> Result<PgStore> {
+        let config: postgres::Config = url.parse()?;
+        let location = location(&config);
+        let pool = Arc::new(Pool::new(config.clone(), READERS));
+        let trigram = schema::create(&mut *pool.get()?)?;
+        Ok(PgStore {
+            config,
+            location,
+            pool,
+            trigram,
+        })
+    }
+
+    /// A connection of its own, outside the readers' pool: the writer's.
+    pub fn connect(&self) -> Result<postgres::Client> {
+        Ok(self.config.connect(postgres::NoTls)?)
+    }
+
+    /// Whether searches read pg_trgm's index (else they scan the records).
+    pub fn search_indexed(&self) -> bool {
+        self.trigram
+    }
+}
+
+/// The database as messages name it: host, port and name, never the password.
+fn location(config: &postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let database = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or("postgres");
+    format!("postgres://{host}:{port}/{database}")
+}
+
+impl Storage for PgStore {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn find_record(&self, prefix: &str) -> Result<RecordLookup> {
+        records::find_record(&mut *self.pool.get()?, prefix)
+    }
+
+    fn id_matches(&self, prefix: &str) -> Result<IdMatches> {
+        let mut client = self.pool.get()?;
+        Ok(IdMatches {
+            executions: records::executions_by_prefix(&mut *client, prefix)?,
+            jobs: jobs::jobs_by_prefix(&mut *client, prefix)?,
+        })
+    }
+
+    fn record_page(&self, filter: &RecordFilter) -> Result<RecordPage> {
+        records::record_page(&mut *self.pool.get()?, filter)
+    }
+
+    fn minute_counts(&self, since_us: i64, function: Option<&str>) -> Result<Vec<MinuteCount>> {
+        records::minute_counts(&mut *self.pool.get()?, since_us, function)
+    }
+
+    fn tail_history(
+        &self,
+        after_seq: Option<i64>,
+        since_us: Option<i64>,
+        filter: &TailFilter,
+        limit: usize,
+    ) -> Result<Vec<TailEvent>> {
+        records::tail_history(&mut *self.pool.get()?, after_seq, since_us, filter, limit)
+    }
+
+    fn attempt_chain(&self, latest: &str) -> Result<Vec<ExecutionRecord>> {
+        records::attempt_chain(&mut *self.pool.get()?, latest)
+    }
+
+    fn row_changes(&self, filter: &ChangeFilter) -> Result<Vec<RowChange>> {
+        rows::row_changes(&mut *self.pool.get()?, filter)
+    }
+
+    fn app_tables(&self) -> Result<Vec<String>> {
+        rows::table_names(&mut *self.pool.get()?)
+    }
+
+    fn schema(&self) -> Result<Vec<TableSchema>> {
+        rows::tables(&mut *self.pool.get()?)
+    }
+
+    fn row_exists(&self, table: &str, column: &str, value: &Value) -> Result<bool> {
+        rows::row_exists(&mut *self.pool.get()?, table, column, value)
+    }
+
+    fn job_stats(&self, now_us: i64) -> Result<Vec<StatsRow>> {
+        jobs::stats(&mut *self.pool.get()?, now_us)
+    }
+
+    fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        function: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<JobRow>> {
+        jobs::list_jobs(&mut *self.pool.get()?, state, function, limit)
+    }
+
+    fn dead_letters(
+        &self,
+        function: Option<&str>,
+        search: Option<&Query>,
+    ) -> Result<Vec<DeadLetter>> {
+        jobs::dead_letters(&mut *self.pool.get()?, function, search)
+    }
+
+    fn emails(&self, limit: usize) -> Result<Vec<Email>> {
+        emails::list(&mut *self.pool.get()?, limit)
+    }
+
+    fn email(&self, id: i64) -> Result<Option<Email>> {
+        emails::find(&mut *self.pool.get()?, id)
+    }
+
+    fn find_job(&self, prefix: &str) -> Result<JobLookup> {
+        jobs::find_job(&mut *self.pool.get()?, prefix)
+    }
+
+    /// PostgreSQL checks its own pages (with data checksums, when the cluster has them);
+    /// flux checks that the database answers.
+    fn check_integrity(&self, _budget: Option<Duration>) -> Result<Checked> {
+        self.pool.get()?.simple_query("SELECT 1")?;
+        Ok(Checked::Fully)
+    }
+
+    fn pruning(&self) -> Result<Box<dyn Pruning>> {
+        Ok(Box::new(upkeep::PgPruning {
+            pool: Arc::clone(&self.pool),
+        }))
+    }
+}

@@ -1,0 +1,219 @@
+//! The queue's claims on PostgreSQL, as several `flux serve` processes will make them: no job
+//! is claimed twice however claimers race, an attempt whose lease ran out is put back once
+//! and its late outcome no longer moves the job, and leases can be renewed.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use flux::record::{ExecutionRecord, JobState, Status, Transition};
+use flux::store::postgres::{self as pg_store, claims, PgStore};
+use flux::store::{prepare_writes, EnqueueOptions, JobLookup, RecordLookup, Storage, StoreWrite};
+use serde_json::json;
+
+use crate::pg_store::record;
+use crate::support::pg::fresh_database;
+
+const NOW: i64 = 1_700_000_000_000_000;
+const LEASE: Duration = Duration::from_secs(60);
+
+fn enqueue(store: &PgStore, count: usize) {
+    let mut client = store.connect().expect("connect");
+    let mut tx = client.transaction().expect("begin");
+    for n in 0..count {
+        pg_store::enqueue(
+            &mut tx,
+            "w",
+            &json!({ "n": n }),
+            &EnqueueOptions::default(),
+            3,
+            None,
+            NOW,
+        )
+        .expect("enqueue");
+    }
+    tx.commit().expect("commit");
+}
+
+#[test]
+fn two_claimers_racing_on_a_thousand_jobs_never_claim_one_twice() {
+    let store = PgStore::open(&fresh_database()).expect("open");
+    enqueue(&store, 1_000);
+    // Both connected before either claims, and released together.
+    let start = std::sync::Barrier::new(2);
+    let claimed: Vec<Vec<String>> = std::thread::scope(|scope| {
+        let claimers: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|owner| {
+                let mut client = store.connect().expect("connect");
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    let mut mine = Vec::new();
+                    loop {
+                        let jobs =
+                            claims::claim(&mut client, owner, LEASE, NOW, 7, &[]).expect("claim");
+                        if jobs.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(jobs.into_iter().map(|job| {
+                            assert_eq!((job.state, job.attempts), (JobState::Running, 1));
+                            job.id.to_string()
+                        }));
+                    }
+                })
+            })
+            .collect();
+        claimers
+            .into_iter()
+            .map(|c| c.join().expect("claimer"))
+            .collect()
+    });
+    let all: Vec<&String> = claimed.iter().flatten().collect();
+    let distinct: HashSet<&&String> = all.iter().collect();
+    assert_eq!(
+        all.len(),
+        1_000,
+        "claimed {} + {}",
+        claimed[0].len(),
+        claimed[1].len()
+    );
+    assert_eq!(distinct.len(), 1_000, "a job was claimed twice");
+    let mut client = store.connect().expect("connect");
+    let by_owner: Vec<(String, i64)> = client
+        .query(
+            "SELECT lease_owner, count(*) FROM _flux_jobs WHERE state = 'running' AND attempts = 1
+             GROUP BY lease_owner ORDER BY lease_owner",
+            &[],
+        )
+        .expect("owners")
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let expected: Vec<(String, i64)> = ["a", "b"]
+        .iter()
+        .zip(&claimed)
+        .filter(|(_, jobs)| !jobs.is_empty())
+        .map(|(owner, jobs)| (owner.to_string(), jobs.len() as i64))
+        .collect();
+    assert_eq!(
+        by_owner, expected,
+        "each job is leased to the claimer that got it"
+    );
+}
+
+/// An attempt's record with its outcome for the job.
+fn outcome(job: &flux::store::JobRow, transition: Transition) -> StoreWrite {
+    StoreWrite {
+        record: record(json!({
+            "id": job.next_exec_id, "kind": "job", "function": job.name, "status": "ok",
+            "started_at_us": NOW, "links": { "job_id": job.id, "attempt": job.attempts },
+        })),
+        job: Some((job.id.clone(), transition)),
+    }
+}
+
+/// The record the queue would store for an attempt whose lease ran out.
+fn interrupted(lost: &claims::Expired) -> ExecutionRecord {
+    record(json!({
+        "id": lost.exec_id, "kind": "job", "function": lost.job.name, "status": "interrupted",
+        "started_at_us": NOW, "links": { "job_id": lost.job.id, "attempt": lost.attempt },
+    }))
+}
+
+fn finish(store: &PgStore, write: StoreWrite, owner: &str) {
+    let writes = [write];
+    let prepared = prepare_writes(&writes).expect("prepare");
+    let mut client = store.connect().expect("connect");
+    let mut tx = client.transaction().expect("begin");
+    pg_store::insert_writes(&mut tx, &prepared, &[""], Some(owner), NOW).expect("insert");
+    tx.commit().expect("commit");
+}
+
+fn state(store: &PgStore, job: &flux::store::JobRow) -> flux::store::JobRow {
+    match store.find_job(&job.id.to_string()).expect("find") {
+        JobLookup::Found(job) => *job,
+        other => panic!("the job is gone: {other:?}"),
+    }
+}
+
+#[test]
+fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
+    let store = PgStore::open(&fresh_database()).expect("open");
+    enqueue(&store, 1);
+    let mut client = store.connect().expect("connect");
+    // A lease of nothing: its process is as good as dead at once.
+    let lost = claims::claim(&mut client, "a", Duration::ZERO, NOW, 10, &[])
+        .expect("claim")
+        .remove(0);
+    assert!(
+        claims::claim(&mut client, "b", LEASE, NOW, 10, &[])
+            .expect("claim")
+            .is_empty(),
+        "a running job is not claimed again"
+    );
+
+    let expired = claims::requeue_expired(&mut client, NOW, &interrupted).expect("requeue");
+    assert_eq!(expired.len(), 1);
+    let back = &expired[0];
+    assert_eq!(
+        (back.exec_id.as_str(), back.attempt, back.owner.as_deref()),
+        (lost.next_exec_id.as_str(), 1, Some("a"))
+    );
+    assert_eq!(
+        (back.job.state, back.job.attempts),
+        (JobState::Pending, 0),
+        "the lost attempt is not counted"
+    );
+    assert_eq!(
+        back.job.last_record.as_deref(),
+        Some(lost.next_exec_id.as_str())
+    );
+    assert_ne!(
+        back.job.next_exec_id, lost.next_exec_id,
+        "its next attempt is a new execution"
+    );
+    assert!(
+        claims::requeue_expired(&mut client, NOW, &interrupted)
+            .expect("again")
+            .is_empty(),
+        "put back once"
+    );
+    let status = |id: &str| match store.find_record(id).expect("record") {
+        RecordLookup::Found(record) => record.status,
+        other => panic!("one record of {id}: {other:?}"),
+    };
+    assert_eq!(status(&lost.next_exec_id), Status::Interrupted);
+
+    // The lost attempt ends after all: its record replaces the interrupted one, the job
+    // stays with the queue.
+    finish(&store, outcome(&lost, Transition::Done), "a");
+    assert_eq!(status(&lost.next_exec_id), Status::Ok);
+    assert_eq!(state(&store, &lost).state, JobState::Pending);
+
+    // Another process claims it, renews its lease, and its outcome counts.
+    let again = claims::claim(&mut client, "b", LEASE, NOW, 10, &[])
+        .expect("claim")
+        .remove(0);
+    assert_eq!(
+        (again.attempts, again.next_exec_id.as_str()),
+        (1, back.job.next_exec_id.as_str())
+    );
+    assert_eq!(claims::renew(&mut client, "b", LEASE).expect("renew"), 1);
+    assert_eq!(
+        claims::renew(&mut client, "a", LEASE).expect("renew"),
+        0,
+        "a holds nothing"
+    );
+    assert!(
+        claims::requeue_expired(&mut client, NOW, &interrupted)
+            .expect("requeue")
+            .is_empty(),
+        "b's lease holds"
+    );
+    finish(&store, outcome(&again, Transition::Done), "b");
+    let done = state(&store, &again);
+    assert_eq!(
+        (done.state, done.last_record.as_deref()),
+        (JobState::Done, Some(again.next_exec_id.as_str()))
+    );
+}
