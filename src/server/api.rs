@@ -74,7 +74,10 @@ pub async fn minutes(
     }
 }
 
-pub async fn health(State(state): State<Arc<AppState>>) -> Response {
+pub async fn health(
+    State(state): State<Arc<AppState>>,
+    granted: Option<axum::Extension<super::access::Granted>>,
+) -> Response {
     Json(Health {
         ok: true,
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -82,6 +85,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
         project: Some(state.shared.layout.root.display().to_string()),
         project_id: crate::project::identity::read(&state.shared.layout),
         store: state.shared.storage.location(),
+        scope: granted.map(|g| g.scope.as_str().to_string()),
     })
     .into_response()
 }

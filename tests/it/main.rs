@@ -36,6 +36,7 @@ mod subtle;
 mod support;
 mod tail;
 mod terminal;
+mod tokens;
 mod trace;
 mod two_projects;
 mod vendored;
