@@ -209,7 +209,7 @@ impl Access {
             None => return Err(Denied::Missing),
         };
         let hash = token::hash(value);
-        let row = match self.cached(key, &hash) {
+        let row = match self.cached(key, &hash, Instant::now()) {
             Some(row) => row,
             None => {
                 let row = lookup(key, hash.clone()).await.ok_or(Denied::Wrong)?;
@@ -226,10 +226,12 @@ impl Access {
         })
     }
 
-    fn cached(&self, key: TokenKey, hash: &str) -> Option<TokenRow> {
+    /// The row looked up less than [`CACHE_TTL`] before `now`: after that the store is asked
+    /// again, which bounds how long a revocation by another process goes unseen.
+    fn cached(&self, key: TokenKey, hash: &str, now: Instant) -> Option<TokenRow> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let (row, at) = cache.get(&(kind(key), hash.to_string()))?;
-        (at.elapsed() < CACHE_TTL).then(|| row.clone())
+        (now.saturating_duration_since(*at) < CACHE_TTL).then(|| row.clone())
     }
 
     fn remember(&self, key: TokenKey, hash: String, row: TokenRow) {
@@ -373,6 +375,19 @@ mod tests {
             grant(&open, &[("authorization", "Bearer whatever")], None).map(|g| g.scope),
             Ok(Scope::Admin)
         );
+    }
+
+    #[test]
+    fn a_cached_token_is_asked_about_again_after_the_ttl() {
+        let access = Access::new(Some("s3cret".into()));
+        let start = Instant::now();
+        access.remember(TokenKey::Token, "h".into(), row(Scope::Read, None));
+        let later = |by: Duration| access.cached(TokenKey::Token, "h", start + by);
+        assert!(later(Duration::ZERO).is_some());
+        assert!(later(CACHE_TTL - Duration::from_millis(1)).is_some());
+        // Another process's revocation is read from the store from here on.
+        assert!(later(CACHE_TTL + Duration::from_millis(1)).is_none());
+        assert!(access.cached(TokenKey::Session, "h", start).is_none());
     }
 
     #[test]

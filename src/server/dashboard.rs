@@ -189,7 +189,7 @@ async fn login(State(state): State<Arc<AppState>>, Form(form): Form<LoginForm>) 
             .unwrap_or_default()
             .replace(
                 "<!--message-->",
-                "<p class=\"error\">That is not a token of this server (or it was revoked).</p>",
+                "<p class=\"error\">That is not this server's token, nor a live one made with flux token create.</p>",
             );
         let mut response = (
             StatusCode::UNAUTHORIZED,

@@ -237,7 +237,7 @@ fn a_replayed_dead_letter_shows_its_new_attempt() {
 }
 
 /// Logs in through the token form, as a person would.
-fn log_in(browser: &mut Browser, server: &Server, token: &str) {
+pub fn log_in(browser: &mut Browser, server: &Server, token: &str) {
     browser.goto(&format!("{}/_flux/", server.url));
     browser.wait_until(
         "the token form",

@@ -347,3 +347,37 @@ fn the_dashboard_takes_a_scoped_token_and_its_session_has_that_scope() {
     );
     assert_eq!(login(&read).status(), 401);
 }
+
+#[test]
+fn a_read_only_session_sees_the_queue_without_its_actions() {
+    let project = project();
+    let server = start(&project);
+    let (read, _) = create(&server, "read", "viewer");
+    let mut browser = crate::browser::Browser::start();
+    crate::dashboard_ui::log_in(&mut browser, &server, &read);
+    browser.wait_until(
+        "the dashboard, with the session's scope",
+        "document.getElementById('scope')?.textContent === 'token scope: read'",
+    );
+    browser.goto(&format!("{}/_flux/#/queue", server.url));
+    browser.wait_until(
+        "the queue page's workers and the enqueue form",
+        "!!document.getElementById('pause') && !!document.getElementById('enqueue-form')",
+    );
+    let hidden = browser.eval(
+        "['pause', 'enqueue-form', 'replay-selected'].map((id) => \
+         getComputedStyle(document.getElementById(id)).display === 'none' \
+         || getComputedStyle(document.getElementById(id).parentElement).display === 'none')",
+    );
+    assert_eq!(hidden, json!([true, true, true]));
+    // What the page cannot hide, the API refuses, saying which scope it needs.
+    let refusal = browser.wait_until(
+        "the API's refusal",
+        "window.refusal || (fetch('/_flux/api/queue/pause', { method: 'POST' }) \
+         .then((r) => r.json()).then((b) => { window.refusal = b.error; }), false)",
+    );
+    assert!(
+        refusal.as_str().is_some_and(|r| r.contains("'operate'")),
+        "{refusal}"
+    );
+}
