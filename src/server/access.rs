@@ -39,11 +39,12 @@ const fn route(method: &'static str, path: &'static str, scope: Option<Scope>) -
 
 const READ: Option<Scope> = Some(Scope::Read);
 const OPERATE: Option<Scope> = Some(Scope::Operate);
+const DEPLOY: Option<Scope> = Some(Scope::Deploy);
 const ADMIN: Option<Scope> = Some(Scope::Admin);
 
 /// Every `/_flux/` route the router declares, with the scope it needs. A method and route not
-/// listed here needs [`Scope::Admin`]. `deploy` adds nothing yet: it is for
-/// `POST /_flux/api/deploy`, which `flux deploy` will bring.
+/// listed here needs [`Scope::Admin`]. `POST /_flux/api/deploy` is reserved for `flux deploy`
+/// (it answers 501 until then), so that the `deploy` scope means something from the start.
 pub const ROUTES: &[Route] = &[
     route("GET", "/_flux/api/health", READ),
     route("GET", "/_flux/api/records", READ),
@@ -65,6 +66,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/_flux/api/dead-letter", READ),
     route("POST", "/_flux/api/dead-letter/replay", OPERATE),
     route("POST", "/_flux/api/dead-letter/{prefix}/replay", OPERATE),
+    route("POST", "/_flux/api/deploy", DEPLOY),
     route("GET", "/_flux/api/tokens", ADMIN),
     route("POST", "/_flux/api/tokens", ADMIN),
     route("POST", "/_flux/api/tokens/{prefix}/revoke", ADMIN),

@@ -96,6 +96,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/_flux/api/dead-letter/{prefix}/replay",
             post(queue_api::replay),
         )
+        .route("/_flux/api/deploy", post(api::deploy))
         .route(
             "/_flux/api/tokens",
             get(token_api::list).post(token_api::create),

@@ -108,18 +108,7 @@ fn every_route_answers_each_scope_as_the_servers_table_says() {
 fn revocation_is_immediate_and_a_rotation_keeps_the_old_token_for_its_grace() {
     let project = project();
     let server = start(&project);
-    let flux = |args: &[&str]| {
-        let output = project
-            .flux(args)
-            .env("FLUX_TOKEN", ADMIN)
-            .output()
-            .expect("run flux");
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
+    let flux = |args: &[&str]| project.run_with_env(args, &[("FLUX_TOKEN", ADMIN)]);
     let (code, old, stderr) = flux(&["token", "create", "--scope", "operate", "--name", "ci"]);
     assert_eq!(code, 0, "{stderr}");
     let old = old.trim().to_string();
@@ -205,15 +194,13 @@ fn a_read_token_can_neither_write_nor_manage_tokens() {
     let denied = call(&server, "POST", "/_flux/api/tokens", &read);
     assert_eq!(denied.status, 403, "{}", denied.body);
     assert!(denied.body.contains("'admin'"), "{}", denied.body);
-    let output = project
-        .flux(&["token", "create", "--scope", "admin"])
-        .env("FLUX_TOKEN", &read)
-        .output()
-        .expect("run flux");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let (code, stdout, stderr) = project.run_with_env(
+        &["token", "create", "--scope", "admin"],
+        &[("FLUX_TOKEN", &read)],
+    );
+    assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("scope 'admin'"), "{stderr}");
-    assert!(output.stdout.is_empty());
+    assert!(stdout.is_empty(), "{stdout}");
     let enqueue = server.send(
         server
             .request(reqwest::Method::POST, "/_flux/api/jobs")
@@ -285,18 +272,7 @@ fn the_dashboard_takes_a_scoped_token_and_its_session_has_that_scope() {
     let project = project();
     let server = start(&project);
     let (read, id) = create(&server, "read", "viewer");
-    let client = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(DEADLINE)
-        .build()
-        .expect("client");
-    let login = |token: &str| {
-        client
-            .post(format!("{}/_flux/login", server.url))
-            .form(&[("token", token)])
-            .send()
-            .expect("login")
-    };
+    let login = |token: &str| crate::dashboard_ui::form_login(&server, token);
     let ok = login(&read);
     assert_eq!(ok.status(), 303);
     let cookie = ok
