@@ -431,6 +431,7 @@ pub enum TokenCommand {
     #[command(after_help = "Examples:\n  flux token revoke 0a1b2c3d")]
     Revoke {
         /// The token's id from flux token list (a prefix of 4 or more hex characters)
+        #[arg(add = ArgValueCompleter::new(complete::token_ids))]
         id: String,
     },
     /// Replace a token by a new one of the same scope and name, printed once; the old one is
@@ -440,6 +441,7 @@ pub enum TokenCommand {
     )]
     Rotate {
         /// The token's id from flux token list (a prefix of 4 or more hex characters)
+        #[arg(add = ArgValueCompleter::new(complete::token_ids))]
         id: String,
         /// How long the old token keeps working: 30s, 10m, 1h …
         #[arg(long, value_name = "DURATION")]

@@ -31,7 +31,7 @@ use crate::runtime::{
 };
 use crate::store::{self, CallerWrites, Storage, StoreWrite, TxControl};
 
-pub use access::{Route, ROUTES};
+pub use access::{Route, CACHE_TTL as TOKEN_CACHE_TTL, ROUTES};
 pub use guard::ConnectedTo;
 pub use listen::{serve, ConnectionLimits};
 

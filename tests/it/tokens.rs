@@ -357,3 +357,62 @@ fn a_read_only_session_sees_the_queue_without_its_actions() {
         "{refusal}"
     );
 }
+
+#[test]
+fn a_revocation_written_by_another_process_is_seen_within_the_cache_ttl() {
+    let project = project();
+    let server = start(&project);
+    let (read, id) = create(&server, "read", "elsewhere");
+    // Used once: the server has it cached now.
+    assert_eq!(
+        call(&server, "GET", "/_flux/api/records", &read).status,
+        200
+    );
+    // This test process stands for another flux process sharing the store.
+    let store = flux::store::Store::open_existing(&project.path().join(".flux/flux.db"))
+        .expect("open the store");
+    let revoked_at = std::time::Instant::now();
+    store
+        .connect()
+        .expect("connect")
+        .execute(
+            "UPDATE _flux_tokens SET revoked_at_us = 1 WHERE id = ?1",
+            [&id],
+        )
+        .expect("revoke from outside");
+    wait_for("the revocation to be seen", DEADLINE, || {
+        (call(&server, "GET", "/_flux/api/records", &read).status == 401).then_some(())
+    });
+    let seen_after = revoked_at.elapsed();
+    let bound = flux::server::TOKEN_CACHE_TTL + std::time::Duration::from_secs(2);
+    assert!(
+        seen_after <= bound,
+        "seen after {seen_after:?}, more than {bound:?}"
+    );
+}
+
+#[test]
+fn tab_offers_the_ids_of_live_tokens_with_their_name_and_scope() {
+    use crate::conventions::{candidates, complete};
+    let project = project();
+    let server = start(&project);
+    let (_, live) = create(&server, "operate", "ci");
+    let (_, gone) = create(&server, "read", "old");
+    let revoked = call(
+        &server,
+        "POST",
+        &format!("/_flux/api/tokens/{gone}/revoke"),
+        ADMIN,
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let dir = project.path();
+    for command in ["revoke", "rotate"] {
+        let offered = candidates(&complete(dir, "bash", &["flux", "token", command, ""]));
+        assert_eq!(offered, [live[..8].to_string()], "{command}");
+    }
+    let zsh = complete(dir, "zsh", &["flux", "token", "revoke", ""]);
+    assert_eq!(
+        zsh.lines().next(),
+        Some(format!("{}:ci (operate)", &live[..8]).as_str())
+    );
+}
