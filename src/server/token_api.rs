@@ -109,10 +109,7 @@ pub async fn revoke(State(state): State<Arc<AppState>>, Path(raw): Path<String>)
         let row = find(tx, &prefix)?;
         let now = now_us();
         tx.revoke_token(&row.id, now).map_err(internal)?;
-        Ok(TokenRow {
-            revoked_at_us: Some(row.revoked_at_us.map_or(now, |at| at.min(now))),
-            ..row
-        })
+        Ok(row.revoked_at(now))
     })
     .await;
     state.access.forget();
@@ -156,14 +153,10 @@ pub async fn rotate(
         let row = tx.create_token(&new, now).map_err(internal)?;
         let until = now.saturating_add(i64::try_from(grace.as_micros()).unwrap_or(i64::MAX));
         tx.revoke_token(&old.id, until).map_err(internal)?;
-        let replaces = TokenRow {
-            revoked_at_us: Some(old.revoked_at_us.map_or(until, |at| at.min(until))),
-            ..old
-        };
         Ok(CreatedToken {
             token: text,
             row,
-            replaces: Some(replaces),
+            replaces: Some(old.revoked_at(until)),
         })
     })
     .await;

@@ -38,6 +38,14 @@ impl TokenRow {
     pub fn is_live(&self, now_us: i64) -> bool {
         self.revoked_at_us.is_none_or(|at| now_us < at)
     }
+
+    /// The row as [`revoke`] at `at_us` leaves it: an earlier end is kept.
+    pub fn revoked_at(self, at_us: i64) -> TokenRow {
+        TokenRow {
+            revoked_at_us: Some(self.revoked_at_us.map_or(at_us, |at| at.min(at_us))),
+            ..self
+        }
+    }
 }
 
 /// A token to store: its name, scope and hashes.
@@ -237,6 +245,9 @@ mod tests {
         revoke(&conn, &row.id, 200).expect("later");
         let stored = list(&conn).expect("list").remove(0);
         assert_eq!(stored.revoked_at_us, Some(50));
+        // The row the API answers with says the same as the store.
+        let answered = row.clone().revoked_at(100).revoked_at(50).revoked_at(200);
+        assert_eq!(answered.revoked_at_us, stored.revoked_at_us);
         assert!(stored.is_live(49) && !stored.is_live(50));
         touch(&conn, &row.id, 70).expect("touch");
         touch(&conn, &row.id, 60).expect("older touch");
