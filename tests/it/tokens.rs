@@ -416,3 +416,36 @@ fn tab_offers_the_ids_of_live_tokens_with_their_name_and_scope() {
         Some(format!("{}:ci (operate)", &live[..8]).as_str())
     );
 }
+
+#[test]
+fn a_read_token_is_enough_for_tail_trace_why_and_queue_stats() {
+    let project = Project::with_files(&[(
+        "functions/boom.ts",
+        "export default () => { throw new Error('boom') }",
+    )]);
+    let server = start(&project);
+    let (read, _) = create(&server, "read", "oncall");
+    let failed = server
+        .send(
+            server
+                .request(reqwest::Method::GET, "/boom")
+                .header("authorization", "Bearer ignored-by-functions"),
+        )
+        .request_id();
+    let env = [("FLUX_TOKEN", read.as_str())];
+    wait_for("the failed run in the tail", DEADLINE, || {
+        let (code, out, _) = project.run_with_env(&["tail", "--last", "1h", "--no-follow"], &env);
+        (code == 0 && out.contains(&failed[..8])).then_some(())
+    });
+    for args in [
+        vec!["trace", &failed[..8]],
+        vec!["why", &failed[..8]],
+        vec!["queue", "stats"],
+    ] {
+        let (code, _, stderr) = project.run_with_env(&args, &env);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+    }
+    let (code, _, stderr) = project.run_with_env(&["queue", "pause"], &env);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("scope 'operate'"), "{stderr}");
+}
