@@ -22,18 +22,26 @@ pub fn run(command: &TokenCommand, global: &GlobalArgs) -> Result<(), CliError> 
     }
 }
 
-/// A refusal, with what to do about the usual ones.
-fn refused(status: u16, message: String) -> CliError {
-    let error = CliError::refused(status, message).with_hint_if(
-        ErrorKind::NotFound,
-        "'flux token list' shows the ids of tokens",
-    );
-    if status == 403 {
-        return error.with_hint(
-            "managing tokens needs the server's own token (flux dev --token, FLUX_TOKEN)",
-        );
+/// The server's answer to a change of the tokens, or why there is none: a refusal with what
+/// to do about the usual ones, or no server (only a running one writes its store).
+fn answered<T>(target: &Target, answer: Answer<T>) -> Result<T, CliError> {
+    match answer {
+        Answer::Ok(body) => Ok(body),
+        Answer::Status(status, message, _) => {
+            let error = CliError::refused(status, message).with_hint_if(
+                ErrorKind::NotFound,
+                "'flux token list' shows the ids of tokens",
+            );
+            Err(if status == 403 {
+                error.with_hint(
+                    "managing tokens needs the server's own token (flux dev --token, FLUX_TOKEN)",
+                )
+            } else {
+                error
+            })
+        }
+        Answer::Unreachable => Err(needs_server(target, "the tokens")),
     }
-    error
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
@@ -67,21 +75,19 @@ fn create(
         ))
     })?;
     let body = NewToken { scope, name };
-    match client::post_json::<_, CreatedToken<TokenRow>>(target, "/_flux/api/tokens", &body)? {
-        Answer::Ok(created) => {
-            let row = &created.row;
-            let what = format!(
-                "Created token {} ({}, scope {}: {})",
-                short_text(&row.id),
-                escape(&row.name),
-                row.scope,
-                row.scope.describe()
-            );
-            print_created(global, &created, what)
-        }
-        Answer::Status(status, message, _) => Err(refused(status, message)),
-        Answer::Unreachable => Err(needs_server(target, "the tokens")),
-    }
+    let created: CreatedToken<TokenRow> = answered(
+        target,
+        client::post_json(target, "/_flux/api/tokens", &body)?,
+    )?;
+    let row = &created.row;
+    let what = format!(
+        "Created token {} ({}, scope {}: {})",
+        short_text(&row.id),
+        escape(&row.name),
+        row.scope,
+        row.scope.describe()
+    );
+    print_created(global, &created, what)
 }
 
 fn list(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
@@ -130,22 +136,17 @@ fn list(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
 fn revoke(target: &Target, global: &GlobalArgs, id: &str) -> Result<(), CliError> {
     let prefix = ExecId::parse_prefix(id)?;
     let path = format!("/_flux/api/tokens/{prefix}/revoke");
-    match client::post::<Revoked<TokenRow>>(target, &path)? {
-        Answer::Ok(answer) => {
-            if global.format() == Format::Json {
-                return print_json(&answer.revoked);
-            }
-            let row = &answer.revoked;
-            Ok(print_line(&format!(
-                "Revoked token {} ({}, scope {}): it is refused from now on",
-                short_text(&row.id),
-                escape(&row.name),
-                row.scope
-            ))?)
-        }
-        Answer::Status(status, message, _) => Err(refused(status, message)),
-        Answer::Unreachable => Err(needs_server(target, "the tokens")),
+    let answer: Revoked<TokenRow> = answered(target, client::post(target, &path)?)?;
+    if global.format() == Format::Json {
+        return print_json(&answer.revoked);
     }
+    let row = &answer.revoked;
+    Ok(print_line(&format!(
+        "Revoked token {} ({}, scope {}): it is refused from now on",
+        short_text(&row.id),
+        escape(&row.name),
+        row.scope
+    ))?)
 }
 
 fn rotate(
@@ -165,23 +166,19 @@ fn rotate(
         grace: grace.map(String::from),
     };
     let path = format!("/_flux/api/tokens/{prefix}/rotate");
-    match client::post_json::<_, CreatedToken<TokenRow>>(target, &path, &body)? {
-        Answer::Ok(created) => {
-            let old = created.replaces.as_ref();
-            let until = match (grace, old.and_then(|o| o.revoked_at_us)) {
-                (Some(_), Some(at)) => format!("keeps working until {}", rfc3339(at)),
-                _ => "is refused from now on".to_string(),
-            };
-            let what = format!(
-                "Rotated {} (scope {}): new token {}; the old one, {}, {until}",
-                escape(&created.row.name),
-                created.row.scope,
-                short_text(&created.row.id),
-                old.map_or("", |o| short_text(&o.id)),
-            );
-            print_created(global, &created, what)
-        }
-        Answer::Status(status, message, _) => Err(refused(status, message)),
-        Answer::Unreachable => Err(needs_server(target, "the tokens")),
-    }
+    let created: CreatedToken<TokenRow> =
+        answered(target, client::post_json(target, &path, &body)?)?;
+    let old = created.replaces.as_ref();
+    let until = match (grace, old.and_then(|o| o.revoked_at_us)) {
+        (Some(_), Some(at)) => format!("keeps working until {}", rfc3339(at)),
+        _ => "is refused from now on".to_string(),
+    };
+    let what = format!(
+        "Rotated {} (scope {}): new token {}; the old one, {}, {until}",
+        escape(&created.row.name),
+        created.row.scope,
+        short_text(&created.row.id),
+        old.map_or("", |o| short_text(&o.id)),
+    );
+    print_created(global, &created, what)
 }
