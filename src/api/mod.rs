@@ -4,10 +4,11 @@
 //!
 //! The rows some bodies carry (jobs, queue counts, dead letters, row changes) are the storage
 //! model's types, not the API's: those bodies take them as type parameters, which keeps this
-//! module depending on `record` alone.
+//! module depending on `record` (and `token`'s scopes) alone.
 
 mod queue;
 mod tail;
+mod tokens;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,7 @@ pub use queue::{
     JobDetail, Jobs, NewJob, NewJobs, Paused, QueueStats, Replayed, ReplayedJob,
 };
 pub use tail::TailMessage;
+pub use tokens::{CreatedToken, NewToken, Revoked, Rotate, Tokens};
 
 /// Every refusal and failure: `{ "error": … }`, with what helps the caller go on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -59,6 +61,9 @@ pub struct Health {
     pub project_id: Option<String>,
     /// The store's file.
     pub store: String,
+    /// What the caller's token (or session) may do: `read`, `operate`, `deploy` or `admin`
+    /// (also when the server needs no token).
+    pub scope: Option<String>,
 }
 
 /// `GET /_flux/api/records`: summaries, newest first, and the cursor of the next page

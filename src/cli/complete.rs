@@ -321,6 +321,21 @@ pub fn dead_letter_ids(current: &OsStr) -> Vec<CompletionCandidate> {
     matching(current, dead)
 }
 
+/// Tokens not yet revoked, by the id `flux token list` shows, with their name and scope.
+pub fn token_ids(current: &OsStr) -> Vec<CompletionCandidate> {
+    let now = crate::clock::now_us();
+    let live = store()
+        .and_then(|s| s.tokens().ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t.is_live(now))
+        .map(|t| {
+            let help = format!("{} ({})", t.name, t.scope);
+            (short_text(&t.id).to_string(), Some(help))
+        });
+    matching(current, live)
+}
+
 pub fn function_names(current: &OsStr) -> Vec<CompletionCandidate> {
     matching(current, functions())
 }

@@ -235,6 +235,7 @@ pub fn print_notice(notice: Notice) {
         Notice::TokenMadeUp { token } => {
             eprintln!("listening beyond loopback: the /_flux API requires this token (Authorization: Bearer …):");
             eprintln!("  {token}");
+            eprintln!("it is the admin token, new at each start; 'flux token create --scope read' makes lasting ones that may do less");
         }
         Notice::StateDirTightened { dir } => eprintln!(
             "note: {} was readable by other users; it and its files are now yours alone (0700/0600)",

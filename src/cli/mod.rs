@@ -14,6 +14,7 @@ mod source;
 pub mod state;
 pub mod store;
 pub mod tail;
+pub mod token;
 pub mod trace;
 pub mod why;
 
@@ -196,6 +197,20 @@ pub enum Command {
     Queue {
         #[command(subcommand)]
         command: QueueCommand,
+    },
+    /// Create, list, revoke and rotate scoped tokens for the /_flux API (admin token needed)
+    ///
+    /// The server's own token (flux dev --token, FLUX_TOKEN, or the one it made up) is the
+    /// admin token. Scoped tokens are for tools and people who need less: read (records,
+    /// tail, why/trace, state, queue stats and lists, emails), operate (read, plus enqueue,
+    /// cancel, replay, pause, resume), deploy (read, plus flux deploy), admin (everything,
+    /// tokens included). A server that listens on loopback without --token checks none.
+    #[command(
+        after_help = "Examples:\n  flux token create --scope read --name grafana\n  flux token list\n  flux token rotate 0a1b2c3d --grace 10m\n  flux token revoke 0a1b2c3d"
+    )]
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
     },
     /// Read the emails ctx.email.send captured (flux sends none)
     #[command(
@@ -396,6 +411,45 @@ pub enum QueueCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token of a scope and print it, once (flux keeps only its hash)
+    #[command(
+        after_help = "Examples:\n  flux token create --scope read --name grafana\n  flux token create --scope operate --name ci > ci-token     The token alone on stdout"
+    )]
+    Create {
+        /// read, operate, deploy or admin
+        #[arg(long, value_parser = ["read", "operate", "deploy", "admin"])]
+        scope: String,
+        /// What it is for [default: its scope]
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Every scoped token: id, name, scope, created, last used, revoked (never the secret)
+    #[command(after_help = "Examples:\n  flux token list\n  flux token list --json")]
+    List,
+    /// Refuse a token from now on
+    #[command(after_help = "Examples:\n  flux token revoke 0a1b2c3d")]
+    Revoke {
+        /// The token's id from flux token list (a prefix of 4 or more hex characters)
+        #[arg(add = ArgValueCompleter::new(complete::token_ids))]
+        id: String,
+    },
+    /// Replace a token by a new one of the same scope and name, printed once; the old one is
+    /// refused at once, or after --grace
+    #[command(
+        after_help = "Examples:\n  flux token rotate 0a1b2c3d\n  flux token rotate 0a1b2c3d --grace 10m     The old token works 10 more minutes"
+    )]
+    Rotate {
+        /// The token's id from flux token list (a prefix of 4 or more hex characters)
+        #[arg(add = ArgValueCompleter::new(complete::token_ids))]
+        id: String,
+        /// How long the old token keeps working: 30s, 10m, 1h …
+        #[arg(long, value_name = "DURATION")]
+        grace: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum StoreCommand {
     /// Read every page of the store and check its structure (SQLite's quick_check); flux dev
     /// checks only for 2 s at start
@@ -543,6 +597,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Tail(args) => tail::run(&args, &cli.global),
         Command::State { command } => state::run(&command, &cli.global),
         Command::Queue { command } => queue::run(&command, &cli.global),
+        Command::Token { command } => token::run(&command, &cli.global),
         Command::Email { command } => email::run(&command, &cli.global),
         Command::Config { command } => config::run(&command, &cli.global),
         Command::Store { command } => store::run(&command, &cli.global),

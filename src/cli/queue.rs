@@ -47,14 +47,7 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
 
 /// The error a command that changes the queue gives when no server runs.
 fn needs_server(target: &Target) -> CliError {
-    let start = if target.is_foreign() {
-        target.start_hint()
-    } else {
-        "start 'flux dev' in your project".to_string()
-    };
-    CliError::unreachable(target.no_server_message()).with_hint(format!(
-        "this command changes the queue, which only a running server does: {start}"
-    ))
+    super::source::needs_server(target, "the queue")
 }
 
 pub fn run(command: &QueueCommand, global: &GlobalArgs) -> Result<(), CliError> {

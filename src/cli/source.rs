@@ -41,3 +41,16 @@ pub fn read_or_store<B: DeserializeOwned, T>(
         }
     }
 }
+
+/// The error a command that changes `what` (the queue, the tokens) gives when no server of
+/// this project runs: only a running server writes its store.
+pub fn needs_server(target: &Target, what: &str) -> CliError {
+    let start = if target.is_foreign() {
+        target.start_hint()
+    } else {
+        "start 'flux dev' in your project".to_string()
+    };
+    CliError::unreachable(target.no_server_message()).with_hint(format!(
+        "this command changes {what}, which only a running server does: {start}"
+    ))
+}

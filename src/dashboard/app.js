@@ -7,6 +7,7 @@ import * as data from './data.js';
 import * as emails from './emails.js';
 import * as charts from './charts.js';
 import { failure } from './util.js';
+import { get } from './api.js';
 
 const pages = { runs, run, queue, data, emails, charts };
 let stop = null;
@@ -31,6 +32,15 @@ function route() {
     main.append(failure(error));
   }
 }
+
+// What this session's token may do: a read-only one (read, deploy) hides the queue's actions,
+// which the API would refuse (403) anyway.
+get('health').then((health) => {
+  const scope = health && health.scope;
+  if (!scope) return;
+  document.body.dataset.scope = scope;
+  if (scope !== 'admin') document.getElementById('scope').textContent = `token scope: ${scope}`;
+}).catch(() => { /* an older server: every action shown, refusals said where they happen */ });
 
 window.addEventListener('hashchange', route);
 route();

@@ -21,7 +21,7 @@ export function render(main) {
     try {
       const answer = await get('queue/stats');
       workers = answer.stats.map((s) => s.function);
-      const toggle = h('button', { type: 'button', id: answer.paused ? 'resume' : 'pause', onclick: async () => {
+      const toggle = h('button', { type: 'button', class: 'needs-operate', id: answer.paused ? 'resume' : 'pause', onclick: async () => {
         try {
           await post(answer.paused ? 'queue/resume' : 'queue/pause');
           say(answer.paused ? 'The queue runs again.' : 'The queue is paused: jobs wait until it resumes.');
@@ -50,7 +50,7 @@ export function render(main) {
           h('td', {}, idLink(j.next_exec_id || j.last_record || j.id)),
           h('td', {}, j.name),
           h('td', { class: 'num' }, `attempt ${j.attempts + 1}/${j.max_attempts}`),
-          h('td', {}, h('button', { type: 'button', class: 'danger', onclick: () => cancel(j) }, 'Cancel'))))))
+          h('td', { class: 'needs-operate' }, h('button', { type: 'button', class: 'danger', onclick: () => cancel(j) }, 'Cancel'))))))
         : h('p', { class: 'muted' }, 'No job is running.'));
     } catch (error) { runningBox.replaceChildren(h('h2', {}, 'Running'), failure(error)); }
   }
@@ -102,7 +102,7 @@ export function render(main) {
             h('td', { class: 'num' }, d.attempts),
             h('td', { class: 'error-text', title: d.error }, d.short_error || d.error),
             h('td', { title: time(d.died_at_us) }, `${ago(d.died_at_us)} ago`),
-            h('td', { class: 'nowrap' },
+            h('td', { class: 'nowrap needs-operate' },
               h('button', { type: 'button', class: 'replay', onclick: () => replay([d.job_id]) }, 'Replay'), ' ',
               h('button', { type: 'button', class: 'edit', onclick: () => edit(d) }, 'Edit & replay')));
         })))
@@ -131,7 +131,7 @@ export function render(main) {
   }
 
   deadBox.append(h('h2', {}, 'Dead letters'), deadForm,
-    h('div', { class: 'actions' },
+    h('div', { class: 'actions needs-operate' },
       h('button', { type: 'button', id: 'replay-selected', onclick: () => selected.size ? replay([...selected]) : say('Select jobs first.', true) }, 'Replay selected'), ' ',
       h('button', { type: 'button', id: 'replay-matching', onclick: () => replay(null, { fn: filters.fn || undefined, q: filters.q || undefined }) }, 'Replay all matching')),
     deadTable, editor);
@@ -145,7 +145,7 @@ export function render(main) {
   const handOut = h('div', { class: 'hand-out', role: 'status' });
   const json = (area) => { try { return [JSON.parse(area.value || 'null'), null]; } catch (e) { return [null, `Not JSON: ${e.message}`]; } };
   handBox.append(h('h2', {}, 'By hand'), h('div', { class: 'two' },
-    h('form', { id: 'enqueue-form', onsubmit: async (e) => {
+    h('form', { id: 'enqueue-form', class: 'needs-operate', onsubmit: async (e) => {
       e.preventDefault();
       const [data, bad] = json(handData);
       if (bad) { handOut.replaceChildren(h('p', { class: 'error' }, bad)); return; }

@@ -74,7 +74,10 @@ pub async fn minutes(
     }
 }
 
-pub async fn health(State(state): State<Arc<AppState>>) -> Response {
+pub async fn health(
+    State(state): State<Arc<AppState>>,
+    granted: Option<axum::Extension<super::access::Granted>>,
+) -> Response {
     Json(Health {
         ok: true,
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -82,8 +85,17 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
         project: Some(state.shared.layout.root.display().to_string()),
         project_id: crate::project::identity::read(&state.shared.layout),
         store: state.shared.storage.location(),
+        scope: granted.map(|g| g.scope.as_str().to_string()),
     })
     .into_response()
+}
+
+/// `POST /_flux/api/deploy`: reserved for `flux deploy`, which needs a `deploy` token.
+pub async fn deploy() -> Response {
+    error(
+        StatusCode::NOT_IMPLEMENTED,
+        "flux deploy is not built yet: this route is reserved for it (scope 'deploy')",
+    )
 }
 
 pub async fn unknown() -> Response {

@@ -1,7 +1,8 @@
 //! The dashboard at `/_flux/`: a page of plain ES modules built into the binary, which reads
-//! the same `/_flux/api/` the CLI does. Beyond loopback (a token is required) it asks for the
-//! token once and keeps a session cookie derived from it, which the guard accepts in place of
-//! the header for same-origin requests.
+//! the same `/_flux/api/` the CLI does. Beyond loopback (a token is required) it asks for a
+//! token (the server's, or a scoped one) once and keeps a session cookie derived from it,
+//! which the guard accepts in place of the header for same-origin requests, with the token's
+//! scope.
 
 use std::sync::{Arc, OnceLock};
 
@@ -9,10 +10,14 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::{Extension, Form, Router};
 use subtle::ConstantTimeEq;
 
+use super::access::Granted;
 use super::{error, internal, with_store, ApiError, AppState};
+use crate::clock::now_us;
+use crate::store::tokens::TokenKey;
+use crate::token;
 
 /// The cookie that carries the dashboard's session.
 pub const SESSION_COOKIE: &str = "flux_session";
@@ -90,15 +95,6 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/_flux/source/{*file}", get(source))
 }
 
-/// Paths the guard lets through without the token: the page (it shows the token form when
-/// needed), its code and the form's target. Nothing in them is the project's data.
-pub fn is_public(path: &str) -> bool {
-    path == "/_flux"
-        || path == "/_flux/"
-        || path == "/_flux/login"
-        || path.starts_with("/_flux/assets/")
-}
-
 fn find(name: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|a| a.name == name)
 }
@@ -141,9 +137,14 @@ fn secure_headers(h: &mut HeaderMap, csp: &'static str) {
     );
 }
 
-async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let page = match &state.token {
-        Some(token) if !session_matches(&headers, token) => "login.html",
+async fn index(
+    State(state): State<Arc<AppState>>,
+    granted: Option<Extension<Granted>>,
+    headers: HeaderMap,
+) -> Response {
+    // The guard granted what the request's session carries, if anything.
+    let page = match (&state.access.admin, granted) {
+        (Some(_), None) => "login.html",
         _ => "index.html",
     };
     match find(page) {
@@ -164,19 +165,32 @@ struct LoginForm {
     token: String,
 }
 
-/// `POST /_flux/login` (the token form): the right token sets the session cookie and goes
-/// back to the dashboard; a wrong one shows the form again (401), saying so.
+/// `POST /_flux/login` (the token form): the server's token or a live scoped token sets the
+/// session cookie and goes back to the dashboard; anything else shows the form again (401),
+/// saying so. The session has the token's scope.
 async fn login(State(state): State<Arc<AppState>>, Form(form): Form<LoginForm>) -> Response {
-    let Some(expected) = &state.token else {
+    let Some(admin) = &state.access.admin else {
         return redirect("/_flux/", None);
     };
-    if !bool::from(form.token.trim().as_bytes().ct_eq(expected.as_bytes())) {
+    let given = form.token.trim().to_string();
+    let accepted = bool::from(given.as_bytes().ct_eq(admin.as_bytes())) || {
+        let storage = Arc::clone(&state.shared.storage);
+        let hash = token::hash(&given);
+        let found = tokio::task::spawn_blocking(move || {
+            storage.token_by_hash(TokenKey::Token, &hash).ok().flatten()
+        })
+        .await
+        .ok()
+        .flatten();
+        found.is_some_and(|row| row.is_live(now_us()))
+    };
+    if !accepted {
         let page = find("login.html")
             .map(|a| a.body)
             .unwrap_or_default()
             .replace(
                 "<!--message-->",
-                "<p class=\"error\">That is not this server's token.</p>",
+                "<p class=\"error\">That is not this server's token, nor a live one made with flux token create.</p>",
             );
         let mut response = (
             StatusCode::UNAUTHORIZED,
@@ -189,7 +203,7 @@ async fn login(State(state): State<Arc<AppState>>, Form(form): Form<LoginForm>) 
     }
     let cookie = format!(
         "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/_flux",
-        session_value(expected)
+        token::session_value(&given)
     );
     redirect("/_flux/", Some(cookie))
 }
@@ -202,33 +216,22 @@ fn redirect(to: &'static str, cookie: Option<String>) -> Response {
     response
 }
 
-/// The cookie's value: derived from the token (not the token itself, which the CLI's users
-/// type), so it changes with the token and shows nothing of it.
-fn session_value(token: &str) -> String {
-    blake3::derive_key("flux dashboard session 2026-12", token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Whether the request carries the session cookie for `token`. Browsers send it on requests
+/// The session cookie's value, when the request may use it. Browsers send it on requests
 /// they make themselves (`Sec-Fetch-Site: none`) and on the dashboard's own (`same-origin`);
 /// a request another page caused is refused even were the cookie sent with it.
-pub fn session_matches(headers: &HeaderMap, token: &str) -> bool {
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if !matches!(site, None | Some("same-origin" | "none")) {
-        return false;
+        return None;
     }
-    let expected = session_value(token);
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(name, value)| {
-            name == SESSION_COOKIE && bool::from(value.as_bytes().ct_eq(expected.as_bytes()))
-        })
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
 }
 
 /// `GET /_flux/email/<id>`: a captured email's HTML as its own sandboxed document, for the
@@ -312,21 +315,23 @@ mod tests {
 
     #[test]
     fn the_session_cookie_counts_only_from_the_dashboards_own_origin() {
-        let cookie = format!("a=b; {SESSION_COOKIE}={}", session_value("s3cret"));
-        assert!(session_matches(&with(&[("cookie", &cookie)]), "s3cret"));
-        assert!(session_matches(
-            &with(&[("cookie", &cookie), ("sec-fetch-site", "same-origin")]),
-            "s3cret"
-        ));
-        assert!(!session_matches(
-            &with(&[("cookie", &cookie), ("sec-fetch-site", "same-site")]),
-            "s3cret"
-        ));
-        assert!(!session_matches(&with(&[("cookie", &cookie)]), "other"));
-        assert!(!session_matches(
-            &with(&[("cookie", "flux_session=s3cret")]),
-            "s3cret"
-        ));
+        let cookie = format!("a=b; {SESSION_COOKIE}=v1");
+        assert_eq!(session_cookie(&with(&[("cookie", &cookie)])), Some("v1"));
+        assert_eq!(
+            session_cookie(&with(&[
+                ("cookie", &cookie),
+                ("sec-fetch-site", "same-origin")
+            ])),
+            Some("v1")
+        );
+        assert_eq!(
+            session_cookie(&with(&[
+                ("cookie", &cookie),
+                ("sec-fetch-site", "same-site")
+            ])),
+            None
+        );
+        assert_eq!(session_cookie(&with(&[("cookie", "a=b")])), None);
     }
 
     #[test]

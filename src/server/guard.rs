@@ -1,17 +1,17 @@
 //! Who may use `/_flux/`: the right `Host` (no DNS rebinding), no other web page's `Origin`
-//! (no cross-site requests), and the token when the server has one (or the dashboard's
-//! session cookie, `dashboard.rs`).
+//! (no cross-site requests), and, when the server has a token, a token or dashboard session
+//! (`dashboard.rs`) whose scope the route needs (`access.rs`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use super::access::refusal;
+use super::{error, AppState};
+use crate::clock::now_us;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::uri::{Authority, Uri};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use subtle::ConstantTimeEq;
-
-use super::{error, AppState};
 
 /// Where a request's connection arrived, put on every request by the serve loop.
 #[derive(Debug, Clone, Copy)]
@@ -39,33 +39,56 @@ pub async fn guard_api(
     {
         return error(StatusCode::FORBIDDEN, refusal);
     }
-    if let Some(expected) = &state.token {
-        // The dashboard's page, code and token form are no secret; its session cookie stands
-        // for the token on same-origin requests.
-        let path = request.uri().path();
-        if !super::dashboard::is_public(path)
-            && !token_matches(request.headers(), expected)
-            && !super::dashboard::session_matches(request.headers(), expected)
-        {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorised: this flux server needs its token (Authorization: Bearer …)",
-            );
+    let storage = Arc::clone(&state.shared.storage);
+    let lookup = |key, hash: String| async move {
+        tokio::task::spawn_blocking(move || storage.token_by_hash(key, &hash).ok().flatten())
+            .await
+            .ok()
+            .flatten()
+    };
+    let granted = state.access.grant(request.headers(), lookup).await;
+    let matched = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("", |m| m.as_str());
+    // The dashboard's page, code and token form are no secret (the page shows the token form
+    // when the request carries no token or session).
+    let Some(needed) = super::access::needed(request.method(), matched) else {
+        let mut request = request;
+        if let Ok(granted) = granted {
+            request.extensions_mut().insert(granted);
+        }
+        return next.run(request).await;
+    };
+    let granted = match granted {
+        Ok(granted) => granted,
+        Err(denied) => return error(StatusCode::UNAUTHORIZED, denied.message()),
+    };
+    if !granted.scope.allows(needed) {
+        let message = refusal(
+            granted.scope,
+            needed,
+            request.method(),
+            request.uri().path(),
+        );
+        return error(StatusCode::FORBIDDEN, message);
+    }
+    if let Some(row) = &granted.token {
+        let now = now_us();
+        if state.access.note_use(row, now) {
+            let (state, id) = (Arc::clone(&state), row.id.clone());
+            // Best effort: a lost note of a use is not worth failing the request for.
+            tokio::spawn(async move {
+                let _ = super::with_writer(&state, move |tx| {
+                    tx.note_token_used(&id, now).map_err(super::internal)
+                })
+                .await;
+            });
         }
     }
+    let mut request = request;
+    request.extensions_mut().insert(granted);
     next.run(request).await
-}
-
-/// The token from `Authorization: Bearer …` (any case of the scheme) or `x-flux-token`,
-/// compared in constant time.
-fn token_matches(headers: &HeaderMap, expected: &str) -> bool {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .and_then(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()));
-    let given = bearer.or_else(|| headers.get("x-flux-token").and_then(|v| v.to_str().ok()));
-    given.is_some_and(|given| bool::from(given.as_bytes().ct_eq(expected.as_bytes())))
 }
 
 /// A name this server answers to: a loopback name or address, the address the client
@@ -202,30 +225,5 @@ mod tests {
         assert!(ok("null").is_err());
         let cross = headers(&[("sec-fetch-site", "cross-site")]);
         assert!(check_origin(&cross, connected, &[]).is_err());
-    }
-
-    #[test]
-    fn the_bearer_scheme_is_case_insensitive() {
-        let token = "s3cret";
-        assert!(token_matches(
-            &headers(&[("authorization", "bearer s3cret")]),
-            token
-        ));
-        assert!(token_matches(
-            &headers(&[("authorization", "BEARER s3cret")]),
-            token
-        ));
-        assert!(!token_matches(
-            &headers(&[("authorization", "Bearer s3cre")]),
-            token
-        ));
-        assert!(!token_matches(
-            &headers(&[("authorization", "Basic s3cret")]),
-            token
-        ));
-        assert!(!token_matches(
-            &headers(&[("authorization", "Bearer ")]),
-            token
-        ));
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP: every function at `/<name>`, the read API under `/_flux/api/`, and the dashboard at
 //! `/_flux/`.
 
+mod access;
 mod api;
 mod dashboard;
 mod email_api;
@@ -8,6 +9,7 @@ pub use email_api::MAX_LIMIT as MAX_EMAILS_LISTED;
 mod guard;
 mod listen;
 mod queue_api;
+mod token_api;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,8 +29,9 @@ use crate::runtime::multipart;
 use crate::runtime::{
     is_json_content_type, now_us, recorded_body, redact_headers, Engine, ExecutionRequest, Shared,
 };
-use crate::store::{self, JobWrites, Storage, StoreWrite, TxControl};
+use crate::store::{self, CallerWrites, Storage, StoreWrite, TxControl};
 
+pub use access::{Route, CACHE_TTL as TOKEN_CACHE_TTL, ROUTES};
 pub use guard::ConnectedTo;
 pub use listen::{serve, ConnectionLimits};
 
@@ -37,8 +40,9 @@ pub const REQUEST_ID_HEADER: &str = "x-flux-request-id";
 pub struct AppState {
     pub shared: Arc<Shared>,
     pub engine: Engine,
-    /// Required on `/_flux/` when set (the server listens beyond loopback).
-    pub token: Option<String>,
+    /// The admin token, when `/_flux/` needs one (the server listens beyond loopback), and
+    /// the scoped tokens it has looked up.
+    pub access: access::Access,
     /// One permit per open `/_flux/api/tail` websocket, `max_tail_clients` in all.
     tail_slots: Arc<tokio::sync::Semaphore>,
     max_tail_clients: usize,
@@ -47,13 +51,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The server's state; the tail limits are read from the config now, at start.
+    /// The server's state; `token` is the admin token (see `access.rs`); the tail limits are
+    /// read from the config now, at start.
     pub fn new(shared: Arc<Shared>, engine: Engine, token: Option<String>) -> AppState {
         let server = shared.config().server.clone();
         AppState {
             shared,
             engine,
-            token,
+            access: access::Access::new(token),
             tail_slots: Arc::new(tokio::sync::Semaphore::new(server.max_tail_clients)),
             max_tail_clients: server.max_tail_clients,
             tail_stall_timeout: server.tail_stall_timeout,
@@ -91,6 +96,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/_flux/api/dead-letter/{prefix}/replay",
             post(queue_api::replay),
         )
+        .route("/_flux/api/deploy", post(api::deploy))
+        .route(
+            "/_flux/api/tokens",
+            get(token_api::list).post(token_api::create),
+        )
+        .route("/_flux/api/tokens/{prefix}/revoke", post(token_api::revoke))
+        .route("/_flux/api/tokens/{prefix}/rotate", post(token_api::rotate))
         .merge(dashboard::routes())
         .route("/_flux/{*rest}", axum::routing::any(api::unknown))
         .fallback(invoke)
@@ -157,7 +169,7 @@ async fn with_store<T: Send + 'static>(
 /// the async threads; returns once its writes are committed.
 async fn with_writer<T: Send + 'static>(
     state: &AppState,
-    work: impl FnOnce(&dyn JobWrites) -> Result<T, ApiError> + Send + 'static,
+    work: impl FnOnce(&dyn CallerWrites) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let writer = state.shared.writer.clone();
     tokio::task::spawn_blocking(move || {
@@ -173,7 +185,7 @@ async fn with_writer<T: Send + 'static>(
 /// `work`'s writes all kept, or none when it fails.
 fn atomically<T>(
     conn: &rusqlite::Connection,
-    work: impl FnOnce(&dyn JobWrites) -> Result<T, ApiError>,
+    work: impl FnOnce(&dyn CallerWrites) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     conn.execute_batch("SAVEPOINT flux_api").map_err(internal)?;
     let result = work(conn);

@@ -13,11 +13,13 @@
 //!   the tail's history, a job's chain of attempts), what an id prefix names (an execution or
 //!   a job, decided once in [`resolve`]), row changes (`flux state`; [`blame`] is
 //!   computed from them), jobs (stats, list, dead letters, find by id or attempt id), the
-//!   integrity check, and a [`Pruning`] session for upkeep (pruning by age and by size).
+//!   scoped tokens (list, by hash), the integrity check, and a [`Pruning`] session for upkeep (pruning by age and by size).
 //!   The server answers `/_flux/api` through it; the CLI reads a stopped project's store
 //!   through it (the CLI's `local_store`).
 //! - [`JobWrites`]: the job writes made on a caller's behalf (enqueue, replay, and finding the
 //!   job to replay), run on the writer's connection inside its open transaction.
+//! - [`TokenWrites`]: the API's writes of scoped tokens (`_flux_tokens`, [`tokens`]): create,
+//!   revoke, note a use; [`CallerWrites`] is both, what an API call's work is handed.
 //! - [`JobClaims`]: the queue's claims (due jobs, the next due time, marking attempts running,
 //!   putting back what a killed process left running, notes of attempts whose writes commit
 //!   ahead of their record), which the dispatcher makes on the writer's open transaction
@@ -41,7 +43,7 @@
 //! 1. [`Storage`] for its handle, with the same semantics as SQLite's: ids are matched by
 //!    prefix (ambiguous prefixes name their candidates), lists are newest first, the tail's
 //!    history is in commit order (`seq`), each call sees committed data only.
-//! 2. [`JobWrites`] and [`JobClaims`] on its writer's transaction, and applying a job's
+//! 2. [`JobWrites`], [`TokenWrites`] and [`JobClaims`] on its writer's transaction, and applying a job's
 //!    transition with its attempt's record (what `jobs::apply_transition` does), so that a
 //!    job's new state commits with that record.
 //! 3. Its writer behind [`Writer`]/[`SqlCall`]: the one place that commits, with the same
@@ -73,6 +75,7 @@ pub mod search;
 mod sqlite;
 mod storage;
 mod thread;
+pub mod tokens;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -96,7 +99,7 @@ pub use records::{
 };
 pub use resolve::{Candidate, Named, NamedRecord, Scoped};
 pub use search::SearchError;
-pub use storage::{JobClaims, JobWrites, Pruning, Storage};
+pub use storage::{CallerWrites, JobClaims, JobWrites, Pruning, Storage, TokenWrites};
 pub use thread::{Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{
     busy_message, writer_channel, AfterCommit, Call, Session, SqlCall, TxControl, Writer, LOCK_WAIT,
@@ -409,6 +412,8 @@ impl Store {
         };
         conn.execute_batch(SCHEMA).map_err(|e| store.classify(e))?;
         conn.execute_batch(jobs::SCHEMA)
+            .map_err(|e| store.classify(e))?;
+        conn.execute_batch(tokens::SCHEMA)
             .map_err(|e| store.classify(e))?;
         jobs::upgrade(&conn).map_err(|e| store.classify(e))?;
         conn.execute_batch(search::SCHEMA)

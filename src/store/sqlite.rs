@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::resolve::IdMatches;
 use super::search::Query;
-use super::storage::{JobClaims, JobWrites, Pruning, Storage};
+use super::storage::{JobClaims, JobWrites, Pruning, Storage, TokenWrites};
+use super::tokens::{self, NewToken, TokenKey, TokenLookup, TokenRow};
 use super::{
     emails, jobs, mutations, records, retention, schema, ChangeFilter, Checked, DeadLetter, Email,
     EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, MinuteCount, RecordFilter,
@@ -105,6 +106,14 @@ impl Storage for Store {
 
     fn find_job(&self, prefix: &str) -> Result<JobLookup> {
         Ok(jobs::find_job(&self.connect()?, prefix)?)
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRow>> {
+        Ok(tokens::list(&self.connect()?)?)
+    }
+
+    fn token_by_hash(&self, key: TokenKey, hash: &str) -> Result<Option<TokenRow>> {
+        Ok(tokens::by_hash(&self.connect()?, key, hash)?)
     }
 
     fn check_integrity(&self, budget: Option<Duration>) -> Result<Checked> {
@@ -207,6 +216,24 @@ impl JobWrites for Connection {
 
     fn dead_jobs(&self, function: Option<&str>, search: Option<&Query>) -> Result<Vec<JobRow>> {
         Ok(jobs::dead_jobs(self, function, search)?)
+    }
+}
+
+impl TokenWrites for Connection {
+    fn create_token(&self, new: &NewToken, now_us: i64) -> Result<TokenRow> {
+        Ok(tokens::insert(self, new, now_us)?)
+    }
+
+    fn find_token(&self, prefix: &str) -> Result<TokenLookup> {
+        Ok(tokens::find(self, prefix)?)
+    }
+
+    fn revoke_token(&self, id: &str, at_us: i64) -> Result<()> {
+        Ok(tokens::revoke(self, id, at_us)?)
+    }
+
+    fn note_token_used(&self, id: &str, at_us: i64) -> Result<()> {
+        Ok(tokens::touch(self, id, at_us)?)
     }
 }
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::resolve::{self, IdMatches, Named, NamedRecord, Scoped};
 use super::search::Query;
+use super::tokens::{NewToken, TokenKey, TokenLookup, TokenRow};
 use super::{
     ChangeFilter, Checked, DeadLetter, Email, EnqueueError, EnqueueOptions, Enqueued, JobLookup,
     JobRow, MinuteCount, RecordFilter, RecordLookup, RecordPage, ReplayError, Result, RowChange,
@@ -32,8 +33,9 @@ use crate::record::{
 /// Job writes made on a caller's behalf (an enqueue, a replay) run on the writer's connection
 /// inside its transaction, through [`JobWrites`], so that they commit or roll back with the
 /// execution or API call that made them; the queue's claims run there too, through
-/// [`JobClaims`]. A second backend therefore provides four things: this trait, [`JobWrites`]
-/// and [`JobClaims`] on its writer's transaction, and its own writer behind
+/// [`JobClaims`]; so do the API's token writes, through [`TokenWrites`]. A second backend
+/// therefore provides five things: this trait, [`JobWrites`], [`TokenWrites`] and
+/// [`JobClaims`] on its writer's transaction, and its own writer behind
 /// `Writer`/`SqlCall` (the store thread and its group commit).
 pub trait Storage: Send + Sync {
     /// Where the store is, as messages name it (for SQLite, its file).
@@ -172,6 +174,12 @@ pub trait Storage: Send + Sync {
         Ok(Some((*job, attempts)))
     }
 
+    /// Every scoped token, oldest first (none in a store made before tokens).
+    fn tokens(&self) -> Result<Vec<TokenRow>>;
+
+    /// The token whose hash (or whose dashboard session's hash) is `hash`, revoked or not.
+    fn token_by_hash(&self, key: TokenKey, hash: &str) -> Result<Option<TokenRow>>;
+
     /// Checks the store's integrity; with a `budget`, stops there ([`Checked::Partly`]).
     fn check_integrity(&self, budget: Option<Duration>) -> Result<Checked>;
 
@@ -255,3 +263,26 @@ pub trait JobWrites {
     /// given), as this transaction sees them.
     fn dead_jobs(&self, function: Option<&str>, search: Option<&Query>) -> Result<Vec<JobRow>>;
 }
+
+/// The token writes the API makes (create, revoke, note a use), on the writer's connection
+/// inside its open transaction, like [`JobWrites`].
+pub trait TokenWrites {
+    /// Stores a new token; returns its row (with its new id).
+    fn create_token(&self, new: &NewToken, now_us: i64) -> Result<TokenRow>;
+
+    /// The token an id prefix (lowercase hex) names, as this transaction sees it.
+    fn find_token(&self, prefix: &str) -> Result<TokenLookup>;
+
+    /// Makes token `id` stop working at `at_us` (now, or later for a rotation's grace),
+    /// unless it already stops sooner.
+    fn revoke_token(&self, id: &str, at_us: i64) -> Result<()>;
+
+    /// Notes that token `id` was used at `at_us`.
+    fn note_token_used(&self, id: &str, at_us: i64) -> Result<()>;
+}
+
+/// Everything an API call may write on the writer's transaction: what the server's
+/// `with_writer` hands its work.
+pub trait CallerWrites: JobWrites + TokenWrites {}
+
+impl<T: JobWrites + TokenWrites> CallerWrites for T {}

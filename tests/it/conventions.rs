@@ -13,7 +13,7 @@ use crate::support::{flux_bin, wait_for, Project, DEADLINE};
 /// What `flux` answers when the shell asks it to complete the last of `words` (the command
 /// line so far, `flux` first), as `shell`'s script asks: its stdout, after checking that it
 /// succeeded and wrote nothing to stderr (which a shell would show in the prompt).
-fn complete(dir: &Path, shell: &str, words: &[&str]) -> String {
+pub fn complete(dir: &Path, shell: &str, words: &[&str]) -> String {
     let output = Command::new(flux_bin())
         .arg("--")
         .args(words)
@@ -35,7 +35,7 @@ fn complete(dir: &Path, shell: &str, words: &[&str]) -> String {
 
 /// The candidates, one per line, without zsh's `:description` and without the flags that
 /// clap offers beside a positional argument's values.
-fn candidates(answer: &str) -> Vec<String> {
+pub fn candidates(answer: &str) -> Vec<String> {
     answer
         .lines()
         .map(|line| line.split(':').next().unwrap_or("").to_string())

@@ -283,7 +283,7 @@ fn a_replayed_dead_letter_shows_its_new_attempt() {
 }
 
 /// Logs in through the token form, as a person would.
-fn log_in(browser: &mut Browser, server: &Server, token: &str) {
+pub fn log_in(browser: &mut Browser, server: &Server, token: &str) {
     browser.goto(&format!("{}/_flux/", server.url));
     browser.wait_until(
         "the token form",
@@ -530,6 +530,19 @@ fn the_dashboards_files_carry_their_type_csp_and_etag() {
     assert!(header(&email, "content-security-policy").starts_with("sandbox"));
 }
 
+/// Posts the token form as a browser would, without following its redirect.
+pub fn form_login(server: &Server, token: &str) -> reqwest::blocking::Response {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(DEADLINE)
+        .build()
+        .expect("client")
+        .post(format!("{}/_flux/login", server.url))
+        .form(&[("token", token)])
+        .send()
+        .expect("login")
+}
+
 #[test]
 fn the_login_answers_with_a_session_cookie_only_for_the_right_token() {
     let project = Project::example();
@@ -543,20 +556,8 @@ fn the_login_answers_with_a_session_cookie_only_for_the_right_token() {
     );
     assert_eq!(server.get("/_flux/api/records").status, 401);
 
-    let client = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(DEADLINE)
-        .build()
-        .expect("client");
-    let login = |token: &str| {
-        client
-            .post(format!("{}/_flux/login", server.url))
-            .form(&[("token", token)])
-            .send()
-            .expect("login")
-    };
-    assert_eq!(login("nope").status(), 401);
-    let ok = login("s3cret");
+    assert_eq!(form_login(&server, "nope").status(), 401);
+    let ok = form_login(&server, "s3cret");
     assert_eq!(ok.status(), 303);
     let cookie = ok
         .headers()

@@ -135,7 +135,7 @@ fn a_server_that_wants_a_token_says_how_to_give_it() {
         insta::assert_snapshot!(run(&project, &["queue", "stats", "--url", url]), @r#"
             exit 5
             --- stderr
-            error: unauthorised: this flux server needs its token (Authorization: Bearer …)
+            error: unauthorised: this flux server needs a token (Authorization: Bearer …)
               hint: pass the server's token with FLUX_TOKEN (flux dev --token)
               hint: or save it for every command: flux config set token TOKEN
             "#);
@@ -236,6 +236,7 @@ fn help_of_the_main_commands() {
           why          Explain a failed execution: root cause, location, input, data changes, suggestion
           state        Who changed a table or a row, and how
           queue        Inspect and manage the job queue
+          token        Create, list, revoke and rotate scoped tokens for the /_flux API (admin token needed)
           email        Read the emails ctx.email.send captured (flux sends none)
           config       Read and change user-level settings (default server URL, token)
           store        Check the project's store file (.flux/flux.db) for damage

@@ -39,6 +39,7 @@ mod subtle;
 mod support;
 mod tail;
 mod terminal;
+mod tokens;
 mod trace;
 mod two_projects;
 mod vendored;

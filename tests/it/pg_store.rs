@@ -698,7 +698,7 @@ fn postgres_job_writes_match_sqlite() {
     let conn = stores.sqlite.connect().expect("connect");
     let mut client = stores.pg.connect().expect("connect");
     let mut tx = client.transaction().expect("begin");
-    let pg = pg_store::PgJobWrites::new(&mut tx);
+    let pg = pg_store::PgWrites::new(&mut tx);
     let writers: [(&str, &dyn JobWrites); 2] = [("SQLite", &conn), ("PostgreSQL", &pg)];
     // The cancel a microsecond after the replay: lists are in update order.
     let now = T + 200 * SECOND;
@@ -827,4 +827,83 @@ fn every_transition_moves_the_job_as_on_sqlite() {
             "{name}: {states:?}"
         );
     }
+}
+
+/// Scoped tokens are stored, found, revoked and noted as used the same way on both.
+#[test]
+fn postgres_keeps_tokens_as_sqlite_does() {
+    use flux::store::tokens::{NewToken, TokenKey, TokenLookup, TokenRow};
+    use flux::store::TokenWrites;
+    use flux::token::{self, Scope};
+
+    let stores = stores();
+    let conn = stores.sqlite.connect().expect("connect");
+    let mut client = stores.pg.connect().expect("connect");
+    let mut tx = client.transaction().expect("begin");
+    let pg = pg_store::PgWrites::new(&mut tx);
+    let writers: [(&str, &dyn TokenWrites); 2] = [("SQLite", &conn), ("PostgreSQL", &pg)];
+    let read = token::generate(Scope::Read);
+    let deploy = token::generate(Scope::Deploy);
+    let new = |secret: &str, name: &str, scope| NewToken {
+        name: name.into(),
+        scope,
+        hash: token::hash(secret),
+        session_hash: token::hash(&token::session_value(secret)),
+    };
+    for (name, writes) in writers {
+        let ci = writes
+            .create_token(&new(&read, "ci", Scope::Read), T)
+            .expect("create");
+        writes
+            .create_token(&new(&deploy, "pipeline", Scope::Deploy), T + 1)
+            .expect("create");
+        let TokenLookup::Found(found) = writes.find_token(&ci.id[..6]).expect("find") else {
+            panic!("{name}: the token is found by its prefix")
+        };
+        assert_eq!(found, ci, "{name}");
+        assert_eq!(
+            writes.find_token("zz").expect("find"),
+            TokenLookup::NotFound
+        );
+        writes.revoke_token(&ci.id, T + 50).expect("revoke");
+        // A later end never pushes an earlier one back.
+        writes.revoke_token(&ci.id, T + 90).expect("revoke");
+        writes.note_token_used(&ci.id, T + 10).expect("touch");
+        writes.note_token_used(&ci.id, T + 5).expect("touch");
+    }
+    tx.commit().expect("commit");
+    // Ids are random per store.
+    let without_ids = |rows: Vec<TokenRow>| {
+        rows.into_iter()
+            .map(|row| TokenRow {
+                id: String::new(),
+                ..row
+            })
+            .collect::<Vec<_>>()
+    };
+    let tokens = stores.same("tokens", |s| s.tokens().map(without_ids));
+    assert_eq!(
+        tokens
+            .iter()
+            .map(|t| (t.name.as_str(), t.scope, t.last_used_at_us, t.revoked_at_us))
+            .collect::<Vec<_>>(),
+        [
+            ("ci", Scope::Read, Some(T + 10), Some(T + 50)),
+            ("pipeline", Scope::Deploy, None, None)
+        ]
+    );
+    for (key, secret) in [
+        (TokenKey::Token, read.clone()),
+        (TokenKey::Session, token::session_value(&read)),
+    ] {
+        let found = stores.same(&format!("{key:?}"), |s| {
+            s.token_by_hash(key, &token::hash(&secret))
+                .map(|row| row.map(|row| row.name))
+        });
+        assert_eq!(found.as_deref(), Some("ci"));
+    }
+    let forged = token::generate(Scope::Read);
+    stores.same("a forged token", |s| {
+        s.token_by_hash(TokenKey::Token, &token::hash(&forged))
+    });
 }

@@ -11,13 +11,13 @@
 //! The queue's claims across processes are leases ([`claims`]): claimed by one short
 //! statement, fenced at completion, put back when they expire.
 //!
-//! [`JobWrites`](super::JobWrites) is [`PgJobWrites`] on a transaction. [`JobClaims`](super::JobClaims)
+//! [`JobWrites`](super::JobWrites) and [`TokenWrites`](super::TokenWrites) are [`PgWrites`] on a transaction. [`JobClaims`](super::JobClaims)
 //! is not implemented: its model (claims on the one writer's open transaction, and putting
 //! back every running job at start) is one process's; across processes, [`claims`]' leases
 //! replace it.
 //!
 //! Not here yet: the writer's store thread on PostgreSQL, the user's SQL, row-change capture
-//! on the app's tables, migrations, tokens.
+//! on the app's tables, migrations.
 
 pub mod claims;
 mod emails;
@@ -26,6 +26,7 @@ mod pool;
 mod records;
 mod rows;
 mod schema;
+mod tokens;
 mod upkeep;
 mod writes;
 
@@ -37,6 +38,7 @@ use serde_json::Value;
 use super::resolve::IdMatches;
 use super::search::Query;
 use super::storage::{Pruning, Storage};
+use super::tokens::{TokenKey, TokenRow};
 use super::{
     ChangeFilter, Checked, DeadLetter, Email, JobLookup, JobRow, MinuteCount, RecordFilter,
     RecordLookup, RecordPage, Result, RowChange, StatsRow, TailFilter,
@@ -46,7 +48,7 @@ pub use jobs::{enqueue, Fence};
 use pool::Pool;
 pub use records::insert_writes;
 pub use schema::VERSION as SCHEMA_VERSION;
-pub use writes::PgJobWrites;
+pub use writes::PgWrites;
 
 /// Connections a store opens for reads at most.
 pub const READERS: usize = 4;
@@ -187,6 +189,14 @@ impl Storage for PgStore {
 
     fn find_job(&self, prefix: &str) -> Result<JobLookup> {
         jobs::find_job(&mut *self.pool.get()?, prefix)
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRow>> {
+        tokens::list(&mut *self.pool.get()?)
+    }
+
+    fn token_by_hash(&self, key: TokenKey, hash: &str) -> Result<Option<TokenRow>> {
+        tokens::by_hash(&mut *self.pool.get()?, key, hash)
     }
 
     /// PostgreSQL checks its own pages (with data checksums, when the cluster has them);

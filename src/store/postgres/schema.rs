@@ -106,6 +106,16 @@ CREATE INDEX IF NOT EXISTS _flux_jobs_idempotency ON _flux_jobs (idempotency_key
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS _flux_jobs_next ON _flux_jobs (next_exec_id);
 CREATE INDEX IF NOT EXISTS _flux_jobs_updated ON _flux_jobs (updated_at_us);
+CREATE TABLE IF NOT EXISTS _flux_tokens (
+    id text COLLATE "C" PRIMARY KEY,
+    name text NOT NULL,
+    scope text NOT NULL,
+    hash text NOT NULL UNIQUE,
+    session_hash text NOT NULL UNIQUE,
+    created_at_us bigint NOT NULL,
+    last_used_at_us bigint,
+    revoked_at_us bigint
+);
 CREATE TABLE IF NOT EXISTS _flux_partial_attempts (
     exec_id text COLLATE "C" PRIMARY KEY,
     job_id text COLLATE "C" NOT NULL,

@@ -1,5 +1,6 @@
-//! [`JobWrites`] on a PostgreSQL connection or transaction: the job writes a caller makes
-//! (enqueue, replay, cancel, the dead jobs to replay), committed or rolled back with it.
+//! [`JobWrites`] and [`TokenWrites`] on a PostgreSQL connection or transaction: the writes a
+//! caller makes (enqueue, replay, cancel, the dead jobs to replay; creating, revoking and
+//! noting the use of tokens), committed or rolled back with it.
 
 use std::cell::RefCell;
 
@@ -7,25 +8,26 @@ use postgres::GenericClient;
 use serde_json::Value;
 
 use super::super::search::Query;
-use super::super::storage::JobWrites;
+use super::super::storage::{JobWrites, TokenWrites};
+use super::super::tokens::{NewToken, TokenLookup, TokenRow};
 use super::super::{
     EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, ReplayError, Result,
 };
-use super::jobs;
+use super::{jobs, tokens};
 use crate::record::ExecId;
 
-/// A transaction (or connection) taking job writes. `JobWrites` reads through `&self`, and
+/// A transaction (or connection) taking a caller's writes. `JobWrites` reads through `&self`, and
 /// the driver writes through `&mut`: the cell bridges them (a transaction is used by one
 /// thread at a time).
-pub struct PgJobWrites<'a, C: GenericClient>(RefCell<&'a mut C>);
+pub struct PgWrites<'a, C: GenericClient>(RefCell<&'a mut C>);
 
-impl<'a, C: GenericClient> PgJobWrites<'a, C> {
+impl<'a, C: GenericClient> PgWrites<'a, C> {
     pub fn new(client: &'a mut C) -> Self {
-        PgJobWrites(RefCell::new(client))
+        PgWrites(RefCell::new(client))
     }
 }
 
-impl<C: GenericClient> JobWrites for PgJobWrites<'_, C> {
+impl<C: GenericClient> JobWrites for PgWrites<'_, C> {
     fn enqueue(
         &self,
         name: &str,
@@ -67,5 +69,23 @@ impl<C: GenericClient> JobWrites for PgJobWrites<'_, C> {
 
     fn dead_jobs(&self, function: Option<&str>, search: Option<&Query>) -> Result<Vec<JobRow>> {
         jobs::dead_jobs(*self.0.borrow_mut(), function, search)
+    }
+}
+
+impl<C: GenericClient> TokenWrites for PgWrites<'_, C> {
+    fn create_token(&self, new: &NewToken, now_us: i64) -> Result<TokenRow> {
+        tokens::insert(*self.0.borrow_mut(), new, now_us)
+    }
+
+    fn find_token(&self, prefix: &str) -> Result<TokenLookup> {
+        tokens::find(*self.0.borrow_mut(), prefix)
+    }
+
+    fn revoke_token(&self, id: &str, at_us: i64) -> Result<()> {
+        tokens::revoke(*self.0.borrow_mut(), id, at_us)
+    }
+
+    fn note_token_used(&self, id: &str, at_us: i64) -> Result<()> {
+        tokens::touch(*self.0.borrow_mut(), id, at_us)
     }
 }

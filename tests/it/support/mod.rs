@@ -166,7 +166,16 @@ impl Project {
 
     /// Runs `flux <args>`; returns (exit code, stdout, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let output = self.flux(args).output().expect("run flux");
+        self.run_with_env(args, &[])
+    }
+
+    /// `run` with extra environment variables (`FLUX_TOKEN`).
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+        let output = self
+            .flux(args)
+            .envs(env.iter().copied())
+            .output()
+            .expect("run flux");
         (
             output.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&output.stdout).into_owned(),
