@@ -8,35 +8,9 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{ffi, Connection, Statement};
 use serde_json::{Map, Value};
 
-use crate::store::sandbox::{self, Author, Stop, StopCheck};
-
-#[derive(Debug, thiserror::Error)]
-pub enum SqlError {
-    #[error("{0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("{0}")]
-    Usage(String),
-    /// The sandbox refused the statement: the reason says what is not allowed.
-    #[error("{0}")]
-    Refused(String),
-    #[error("{}", match .0 {
-        Stop::Deadline => "the SQL statement was interrupted at the execution's deadline",
-        Stop::Shutdown => "the SQL statement was interrupted: flux dev is stopping",
-    })]
-    Stopped(Stop),
-    #[error(
-        "the query's result is larger than db.maxResultSize ({}) at row {rows}: page it \
-         (LIMIT … with a WHERE on the last key seen), select fewer columns, or raise \
-         db.maxResultSize in flux.config.ts",
-        bytesize::ByteSize::b(*.max_bytes).display().iec()
-    )]
-    TooLarge { max_bytes: u64, rows: usize },
-}
-
-pub struct SqlResult {
-    pub rows: Vec<Map<String, Value>>,
-    pub changes: usize,
-}
+use crate::store::sandbox::{self, Author, StopCheck};
+use crate::store::statement::{extra_values, missing_parameter, ONE_STATEMENT, ROW_OVERHEAD};
+pub use crate::store::statement::{SqlError, SqlResult};
 
 fn to_sql(value: &Value) -> SqlValue {
     match value {
@@ -88,21 +62,13 @@ fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), SqlError> {
             }
         };
         highest = highest.max(position);
-        let value = params.get(position - 1).ok_or_else(|| {
-            SqlError::Usage(format!(
-                "the SQL uses parameter ${position} but {} value{} given",
-                params.len(),
-                if params.len() == 1 { " was" } else { "s were" }
-            ))
-        })?;
+        let value = params
+            .get(position - 1)
+            .ok_or_else(|| missing_parameter(position, params.len()))?;
         stmt.raw_bind_parameter(index, to_sql(value))?;
     }
     if params.len() > highest {
-        return Err(SqlError::Usage(format!(
-            "{} values were given but the SQL uses {highest} parameter{}",
-            params.len(),
-            if highest == 1 { "" } else { "s" }
-        )));
+        return Err(extra_values(params.len(), highest));
     }
     Ok(())
 }
@@ -191,9 +157,6 @@ fn run_statement(
     Ok(SqlResult { rows, changes })
 }
 
-/// What a row weighs beside its values: the object holding it, here and in the function.
-const ROW_OVERHEAD: u64 = 64;
-
 /// About what `name: value` weighs as handed to the function: its JSON, plus the entry that
 /// holds it (so that a million tiny rows count for more than their few bytes of JSON).
 fn json_weight(name: &str, value: ValueRef<'_>) -> u64 {
@@ -225,11 +188,7 @@ fn check_single_statement(conn: &Connection, sql: &str) -> Result<(), SqlError> 
         None => !rest.trim().trim_matches(';').trim().is_empty(),
     });
     if more {
-        return Err(SqlError::Usage(
-            "a call runs one SQL statement, and this SQL holds more: make one call per statement \
-             (ctx.db.transaction groups them)"
-                .into(),
-        ));
+        return Err(SqlError::Usage(ONE_STATEMENT.into()));
     }
     Ok(())
 }
@@ -279,6 +238,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::store::sandbox::Stop;
     use serde_json::json;
 
     fn sandboxed() -> Connection {

@@ -58,7 +58,7 @@
 //! are SQLite SQL; `flux dev` opens a [`Store`] by its file, and WAL checkpoints are SQLite's.
 
 mod batch;
-mod capture;
+pub mod capture;
 mod emails;
 mod files;
 pub mod jobs;
@@ -73,6 +73,7 @@ pub mod sandbox;
 mod schema;
 pub mod search;
 mod sqlite;
+pub mod statement;
 mod storage;
 mod thread;
 pub mod tokens;

@@ -16,6 +16,10 @@ use rusqlite::config::DbConfig;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{ffi, Connection};
 
+/// What a function's `BEGIN`, `COMMIT` or `SAVEPOINT` is told, on either engine.
+pub const TRANSACTION_REFUSED: &str =
+    "transactions are not controlled with SQL here: use ctx.db.transaction(async (tx) => …)";
+
 /// Why a running statement was stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
@@ -190,9 +194,7 @@ fn refusal(author: Author, action: &AuthAction<'_>) -> Option<String> {
                 .into(),
         ),
         Transaction { .. } | Savepoint { .. } => Some(match author {
-            Author::Function => "transactions are not controlled with SQL here: use \
-                 ctx.db.transaction(async (tx) => …)"
-                .into(),
+            Author::Function => TRANSACTION_REFUSED.into(),
             Author::Migration => "each migration runs in a transaction of its own: remove \
                  BEGIN, COMMIT and SAVEPOINT from the file"
                 .into(),

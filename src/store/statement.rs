@@ -1,0 +1,75 @@
+//! What one statement of user SQL answers, on either engine: its rows, or why it failed.
+//! SQLite's runner is `runtime/sql.rs`, PostgreSQL's `postgres/user_sql.rs`.
+
+use serde_json::{Map, Value};
+
+use super::sandbox::Stop;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL refused or failed the statement.
+    #[error("{0}")]
+    Postgres(EngineError),
+    #[error("{0}")]
+    Usage(String),
+    /// The sandbox refused the statement: the reason says what is not allowed.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{}", match .0 {
+        Stop::Deadline => "the SQL statement was interrupted at the execution's deadline",
+        Stop::Shutdown => "the SQL statement was interrupted: flux dev is stopping",
+    })]
+    Stopped(Stop),
+    #[error(
+        "the query's result is larger than db.maxResultSize ({}) at row {rows}: page it \
+         (LIMIT … with a WHERE on the last key seen), select fewer columns, or raise \
+         db.maxResultSize in flux.config.ts",
+        bytesize::ByteSize::b(*.max_bytes).display().iec()
+    )]
+    TooLarge { max_bytes: u64, rows: usize },
+}
+
+/// An error of the SQL engine: its message, its SQLSTATE and where in the statement it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}{}", match .position {
+    Some((line, column)) => format!(" (line {line}, column {column})"),
+    None => String::new(),
+})]
+pub struct EngineError {
+    pub message: String,
+    /// The five-character SQLSTATE, e.g. `42P01` for a missing table.
+    pub sqlstate: String,
+    /// Line and column (from 1, in characters) in the statement's text.
+    pub position: Option<(usize, usize)>,
+}
+
+pub struct SqlResult {
+    pub rows: Vec<Map<String, Value>>,
+    /// Rows the statement inserted, updated or deleted (0 for a query).
+    pub changes: usize,
+}
+
+/// What a row weighs beside its values: the object holding it, here and in the function.
+pub const ROW_OVERHEAD: u64 = 64;
+
+/// What a call with more than one statement is told.
+pub const ONE_STATEMENT: &str = "a call runs one SQL statement, and this SQL holds more: make \
+     one call per statement (ctx.db.transaction groups them)";
+
+/// The SQL names parameter `$position` but fewer values were given.
+pub fn missing_parameter(position: usize, given: usize) -> SqlError {
+    SqlError::Usage(format!(
+        "the SQL uses parameter ${position} but {given} value{} given",
+        if given == 1 { " was" } else { "s were" }
+    ))
+}
+
+/// More values were given than the SQL's highest parameter.
+pub fn extra_values(given: usize, highest: usize) -> SqlError {
+    SqlError::Usage(format!(
+        "{given} values were given but the SQL uses {highest} parameter{}",
+        if highest == 1 { "" } else { "s" }
+    ))
+}
