@@ -19,6 +19,7 @@
 //! Not here yet: the writer's store thread on PostgreSQL, the user's SQL, row-change capture
 //! on the app's tables, migrations.
 
+mod capture;
 pub mod claims;
 mod emails;
 mod jobs;
@@ -28,6 +29,7 @@ mod rows;
 mod schema;
 mod tokens;
 mod upkeep;
+pub mod user_sql;
 mod writes;
 
 use std::sync::Arc;
@@ -48,6 +50,7 @@ pub use jobs::{enqueue, Fence};
 use pool::Pool;
 pub use records::insert_writes;
 pub use schema::VERSION as SCHEMA_VERSION;
+pub use user_sql::UserSql;
 pub use writes::PgWrites;
 
 /// Connections a store opens for reads at most.

@@ -1,0 +1,539 @@
+//! The user's SQL (`ctx.db`) on PostgreSQL: one statement at a time on the caller's
+//! transaction, within a savepoint, as a role without rights on flux's tables, under the
+//! execution's deadline, with the rows it changed (`capture.rs`).
+//!
+//! Each statement runs as:
+//! 1. one round trip: `SAVEPOINT`, `SET LOCAL ROLE` (the sandbox role), `SET LOCAL
+//!    statement_timeout` (the time left to the execution) and `SET LOCAL flux.capture`;
+//! 2. the statement itself, over the extended protocol (which refuses a second statement);
+//! 3. one round trip: back to flux's role, `RELEASE SAVEPOINT`, and the statement's staged
+//!    row changes taken (`DELETE … RETURNING`). On an error, `ROLLBACK TO SAVEPOINT` instead:
+//!    as on SQLite, a failed statement leaves the transaction usable, and its undone changes
+//!    are not reported (PostgreSQL undid the staged rows with them).
+//!
+//! A statement outside `ctx.db.transaction` stands alone: [`UserSql::run_alone`] wraps it in
+//! a transaction of its own. Nothing here holds a transaction across calls.
+//!
+//! Values: parameters go as text, which PostgreSQL parses as the type it inferred (so a JSON
+//! number fits an `int`, a `numeric` or a `text` column). Results: integers, floats and
+//! booleans as JSON numbers and booleans; `numeric` as a string (exact; a JS number would
+//! round it); json/jsonb as values; timestamptz as RFC 3339 in UTC (`…Z`), timestamp without
+//! a zone, date and time as ISO strings; bytea as `{ "$blob": "<hex>" }` as on SQLite; uuid
+//! and enums as strings; one-dimensional arrays as arrays; anything else is an error that says
+//! to cast it (`::text`). `changes` is the row count of an INSERT, UPDATE, DELETE or MERGE.
+
+use std::error::Error;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use postgres::error::{ErrorPosition, SqlState};
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::{to_sql_checked, FromSql, IsNull, Kind, ToSql, Type};
+use postgres::{Client, Transaction};
+use serde_json::{Map, Value};
+
+use super::capture::{self, Keys};
+use crate::record::Mutation;
+use crate::store::sandbox::{Stop, TRANSACTION_REFUSED};
+use crate::store::statement::{
+    extra_values, missing_parameter, EngineError, SqlError, SqlResult, ONE_STATEMENT, ROW_OVERHEAD,
+};
+use crate::store::Result as StoreResult;
+
+type BoxError = Box<dyn Error + Sync + Send>;
+
+/// What bounds one statement.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Time left before the execution's deadline (`None`: no deadline).
+    pub timeout: Option<Duration>,
+    /// The most a result may weigh, as the JSON handed to the function (`db.maxResultSize`).
+    pub max_result_bytes: u64,
+}
+
+/// A statement's rows and the row changes it made.
+pub struct Outcome {
+    pub result: SqlResult,
+    pub mutations: Vec<Mutation>,
+}
+
+/// Runs user SQL on one database: the sandbox role's name and the tables' primary keys.
+pub struct UserSql {
+    role: String,
+    keys: Keys,
+}
+
+impl UserSql {
+    /// Creates the sandbox role, the capture's staging table and trigger function where
+    /// missing, and captures every app table. Needs a role that may create roles
+    /// (CREATEROLE) the first time.
+    pub fn install(client: &mut Client) -> StoreResult<UserSql> {
+        let mut tx = client.transaction()?;
+        let role = capture::install(&mut tx)?;
+        tx.commit()?;
+        Ok(UserSql {
+            role,
+            keys: Keys::default(),
+        })
+    }
+
+    /// The role user statements run as.
+    pub fn role(&self) -> &str {
+        &self.role
+    }
+
+    /// Captures tables created since (a migration's): grants and triggers where missing.
+    pub fn refresh(&mut self, tx: &mut Transaction<'_>) -> StoreResult<()> {
+        self.keys.clear();
+        capture::refresh(tx, &self.role)
+    }
+
+    /// Runs one statement in a transaction of its own, committed when it succeeds.
+    pub fn run_alone(
+        &mut self,
+        client: &mut Client,
+        sql: &str,
+        params: &[Value],
+        limits: &Limits,
+    ) -> Result<Outcome, SqlError> {
+        let mut tx = client.transaction().map_err(|e| engine(&e, sql, false))?;
+        let outcome = self.run(&mut tx, sql, params, limits)?;
+        tx.commit().map_err(|e| engine(&e, sql, false))?;
+        Ok(outcome)
+    }
+
+    /// Runs one statement of user SQL on `tx`; a failed statement leaves `tx` usable.
+    pub fn run(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        sql: &str,
+        params: &[Value],
+        limits: &Limits,
+    ) -> Result<Outcome, SqlError> {
+        let verb = first_word(sql).to_ascii_uppercase();
+        refuse(&verb)?;
+        let timeout_ms = match limits.timeout {
+            Some(left) if left.is_zero() => return Err(SqlError::Stopped(Stop::Deadline)),
+            Some(left) => left.as_millis().clamp(1, i32::MAX as u128),
+            None => 0,
+        };
+        let timed = limits.timeout.is_some();
+        tx.batch_execute(&format!(
+            "SAVEPOINT flux_statement; SET LOCAL ROLE {}; \
+             SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL flux.capture = 'on'",
+            quote_identifier(&self.role)
+        ))
+        .map_err(|e| engine(&e, sql, timed))?;
+        let result = match statement(tx, &verb, sql, params, limits.max_result_bytes) {
+            Ok(result) => result,
+            Err(error) => {
+                // Undoes the statement and the settings above; when even that fails the
+                // transaction is lost, and the statement's error says why.
+                let _ = tx.batch_execute(
+                    "ROLLBACK TO SAVEPOINT flux_statement; RELEASE SAVEPOINT flux_statement",
+                );
+                return Err(match error {
+                    Failure::Engine(e) => engine(&e, sql, timed),
+                    Failure::Flux(e) => e,
+                });
+            }
+        };
+        let staged = capture::take(tx).map_err(|e| engine(&e, sql, false))?;
+        if matches!(verb.as_str(), "CREATE" | "ALTER" | "DROP") {
+            self.refresh(tx)
+                .map_err(|e| SqlError::Usage(e.to_string()))?;
+        }
+        let mutations = self
+            .keys
+            .mutations(tx, staged)
+            .map_err(|e| engine(&e, sql, false))?;
+        Ok(Outcome { result, mutations })
+    }
+}
+
+/// Why a statement failed: PostgreSQL's error (mapped with the statement's text) or flux's.
+enum Failure {
+    Engine(postgres::Error),
+    Flux(SqlError),
+}
+
+impl From<postgres::Error> for Failure {
+    fn from(error: postgres::Error) -> Failure {
+        Failure::Engine(error)
+    }
+}
+
+fn statement(
+    tx: &mut Transaction<'_>,
+    verb: &str,
+    sql: &str,
+    params: &[Value],
+    max_result_bytes: u64,
+) -> Result<SqlResult, Failure> {
+    let prepared = tx.prepare(sql)?;
+    let used = prepared.params().len();
+    if params.len() < used {
+        return Err(Failure::Flux(missing_parameter(used, params.len())));
+    }
+    if params.len() > used {
+        return Err(Failure::Flux(extra_values(params.len(), used)));
+    }
+    let names: Vec<String> = prepared
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
+    let mut cursor = tx.query_raw(&prepared, bound.iter().map(|p| p as &dyn ToSql))?;
+    let mut rows = Vec::new();
+    let mut result_bytes = 0u64;
+    while let Some(row) = cursor.next()? {
+        let mut object = Map::with_capacity(names.len());
+        result_bytes += ROW_OVERHEAD;
+        for (i, name) in names.iter().enumerate() {
+            let Cell(value) = row.try_get(i).map_err(|e| {
+                Failure::Flux(SqlError::Usage(format!(
+                    "column {name} ({}): {}; cast it in the SQL, for example {name}::text",
+                    row.columns()[i].type_(),
+                    e.source()
+                        .map_or_else(|| e.to_string(), ToString::to_string)
+                )))
+            })?;
+            result_bytes += weight(name, &value);
+            object.insert(name.clone(), value);
+        }
+        if result_bytes > max_result_bytes {
+            return Err(Failure::Flux(SqlError::TooLarge {
+                max_bytes: max_result_bytes,
+                rows: rows.len() + 1,
+            }));
+        }
+        rows.push(object);
+    }
+    let changes = match verb {
+        "INSERT" | "UPDATE" | "DELETE" | "MERGE" => cursor.rows_affected().unwrap_or(0) as usize,
+        _ => 0,
+    };
+    Ok(SqlResult { rows, changes })
+}
+
+/// Statements flux refuses before sending: transaction control (`ctx.db.transaction` does
+/// it), settings (flux sets the role and the deadline per statement: a `SET ROLE`, `RESET
+/// ROLE` or `SET statement_timeout` would undo them), and COPY (its own protocol).
+fn refuse(verb: &str) -> Result<(), SqlError> {
+    match verb {
+        "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" | "SAVEPOINT" | "RELEASE"
+        | "PREPARE" => Err(SqlError::Refused(TRANSACTION_REFUSED.into())),
+        "SET" | "RESET" | "DISCARD" | "LISTEN" | "UNLISTEN" | "LOAD" | "DEALLOCATE" | "EXECUTE" => {
+            Err(SqlError::Refused(format!(
+                "{verb} is not allowed: flux sets each statement's role and deadline, and the \
+             connection serves other executions"
+            )))
+        }
+        "COPY" => Err(SqlError::Refused(
+            "COPY is not allowed: read with SELECT and write with INSERT".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The statement's first word, past blanks, comments and opening parentheses.
+fn first_word(sql: &str) -> &str {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '(' || c == ';');
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, next)| next);
+        } else if rest.starts_with("/*") {
+            rest = skip_block_comment(rest);
+        } else {
+            break;
+        }
+    }
+    let end = rest
+        .find(|c: char| !c.is_alphanumeric() && c != '_')
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// `text` past the (nested) block comment it starts with.
+fn skip_block_comment(text: &str) -> &str {
+    let mut depth = 0usize;
+    let mut i = 0;
+    let bytes = text.as_bytes();
+    while i + 1 < bytes.len() {
+        match &bytes[i..i + 2] {
+            b"/*" => {
+                depth += 1;
+                i += 2;
+            }
+            b"*/" => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return &text[i..];
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    ""
+}
+
+/// PostgreSQL's error as flux's: the deadline as [`SqlError::Stopped`], a second statement
+/// as the same refusal as on SQLite, else the engine's message, SQLSTATE and position.
+fn engine(error: &postgres::Error, sql: &str, timed: bool) -> SqlError {
+    let Some(db) = error.as_db_error() else {
+        return SqlError::Postgres(EngineError {
+            message: error.to_string(),
+            sqlstate: error
+                .code()
+                .map(|c| c.code().to_string())
+                .unwrap_or_default(),
+            position: None,
+        });
+    };
+    if timed && *db.code() == SqlState::QUERY_CANCELED {
+        return SqlError::Stopped(Stop::Deadline);
+    }
+    if *db.code() == SqlState::SYNTAX_ERROR && db.message().contains("multiple commands") {
+        return SqlError::Usage(ONE_STATEMENT.into());
+    }
+    let position = match db.position() {
+        Some(ErrorPosition::Original(at)) => Some(line_column(sql, *at as usize)),
+        _ => None,
+    };
+    SqlError::Postgres(EngineError {
+        message: db.message().to_string(),
+        sqlstate: db.code().code().to_string(),
+        position,
+    })
+}
+
+/// Line and column (from 1) of the `at`th character (from 1) of `sql`.
+fn line_column(sql: &str, at: usize) -> (usize, usize) {
+    let before: String = sql.chars().take(at.saturating_sub(1)).collect();
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |last| last.chars().count())
+        + 1;
+    (line, column)
+}
+
+/// `"name"` with embedded quotes doubled.
+pub(super) fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// About what `name: value` weighs as handed to the function (as on SQLite).
+fn weight(name: &str, value: &Value) -> u64 {
+    let value = match value {
+        Value::Null => 4,
+        Value::Bool(_) | Value::Number(_) => 8,
+        Value::String(text) => text.len() + 2,
+        other => other.to_string().len(),
+    };
+    (name.len() + 16 + value) as u64
+}
+
+/// A JSON parameter, sent as text for PostgreSQL to parse as the type it inferred.
+#[derive(Debug)]
+struct Param<'a>(&'a Value);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        if self.0.is_null() {
+            return Ok(IsNull::Yes);
+        }
+        out.extend_from_slice(param_text(self.0, ty).as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _ty: &Type) -> postgres::types::Format {
+        postgres::types::Format::Text
+    }
+
+    to_sql_checked!();
+}
+
+fn param_text(value: &Value, ty: &Type) -> String {
+    match (value, ty.kind()) {
+        (Value::Bool(b), _) if matches!(*ty, Type::INT2 | Type::INT4 | Type::INT8) => {
+            if *b { "1" } else { "0" }.into()
+        }
+        (Value::String(text), _) => text.clone(),
+        (Value::Array(items), Kind::Array(member)) => {
+            let items: Vec<String> = items
+                .iter()
+                .map(|item| match item {
+                    Value::Null => "NULL".into(),
+                    item => format!(
+                        "\"{}\"",
+                        param_text(item, member)
+                            .replace('\\', "\\\\")
+                            .replace('"', "\\\"")
+                    ),
+                })
+                .collect();
+            format!("{{{}}}", items.join(","))
+        }
+        (Value::Object(object), _) if *ty == Type::BYTEA => match object.get("$blob") {
+            Some(Value::String(hex)) => format!("\\x{hex}"),
+            _ => value.to_string(),
+        },
+        (other, _) => other.to_string(),
+    }
+}
+
+/// One result value as JSON.
+struct Cell(Value);
+
+impl<'a> FromSql<'a> for Cell {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Cell, BoxError> {
+        to_json(ty, raw).map(Cell)
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Cell, BoxError> {
+        Ok(Cell(Value::Null))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+fn to_json(ty: &Type, raw: &[u8]) -> Result<Value, BoxError> {
+    use time::format_description::well_known::Rfc3339;
+    Ok(match *ty {
+        Type::BOOL => Value::Bool(bool::from_sql(ty, raw)?),
+        Type::INT2 => Value::from(i16::from_sql(ty, raw)?),
+        Type::INT4 => Value::from(i32::from_sql(ty, raw)?),
+        Type::INT8 => Value::from(i64::from_sql(ty, raw)?),
+        Type::OID => Value::from(u32::from_sql(ty, raw)?),
+        Type::FLOAT4 => float(f64::from(f32::from_sql(ty, raw)?)),
+        Type::FLOAT8 => float(f64::from_sql(ty, raw)?),
+        Type::NUMERIC => Value::String(numeric(raw)?),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+            Value::String(String::from_sql(ty, raw)?)
+        }
+        Type::JSON | Type::JSONB => Value::from_sql(ty, raw)?,
+        Type::TIMESTAMPTZ => {
+            Value::String(time::OffsetDateTime::from_sql(ty, raw)?.format(&Rfc3339)?)
+        }
+        Type::TIMESTAMP => {
+            let utc = time::PrimitiveDateTime::from_sql(ty, raw)?.assume_utc();
+            Value::String(utc.format(&Rfc3339)?.trim_end_matches('Z').to_string())
+        }
+        Type::DATE => Value::String(time::Date::from_sql(ty, raw)?.to_string()),
+        Type::TIME => {
+            let at = time::Time::from_sql(ty, raw)?;
+            let text = time::OffsetDateTime::UNIX_EPOCH
+                .replace_time(at)
+                .format(&Rfc3339)?;
+            Value::String(text[11..].trim_end_matches('Z').to_string())
+        }
+        Type::BYTEA => {
+            let hex: String = raw.iter().map(|byte| format!("{byte:02x}")).collect();
+            serde_json::json!({ "$blob": hex })
+        }
+        Type::UUID => Value::String(uuid::Uuid::from_sql(ty, raw)?.to_string()),
+        _ => match ty.kind() {
+            Kind::Array(_) => Value::Array(
+                Vec::<Cell>::from_sql(ty, raw)?
+                    .into_iter()
+                    .map(|Cell(v)| v)
+                    .collect(),
+            ),
+            Kind::Enum(_) => Value::String(std::str::from_utf8(raw)?.to_string()),
+            Kind::Domain(inner) => to_json(inner, raw)?,
+            _ => return Err(format!("flux does not turn type {ty} into JSON").into()),
+        },
+    })
+}
+
+/// A finite float as a number; NaN and infinities as null (as on SQLite).
+fn float(f: f64) -> Value {
+    serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+}
+
+/// `numeric`'s binary form as its decimal text: base-10000 digits, the first one's weight,
+/// a sign and the number of decimals shown.
+fn numeric(raw: &[u8]) -> Result<String, BoxError> {
+    let word = |i: usize| -> Result<i16, BoxError> {
+        raw.get(i * 2..i * 2 + 2)
+            .map(|b| i16::from_be_bytes([b[0], b[1]]))
+            .ok_or_else(|| "a truncated numeric".into())
+    };
+    let count = word(0)?.max(0) as usize;
+    let weight = i32::from(word(1)?);
+    let sign = word(2)? as u16;
+    let scale = word(3)?.max(0) as usize;
+    match sign {
+        0xC000 => return Ok("NaN".into()),
+        0xD000 => return Ok("Infinity".into()),
+        0xF000 => return Ok("-Infinity".into()),
+        _ => {}
+    }
+    let digit = |i: i32| -> Result<i16, BoxError> {
+        if i < 0 || i as usize >= count {
+            Ok(0)
+        } else {
+            word(4 + i as usize)
+        }
+    };
+    let mut text = String::new();
+    if sign == 0x4000 {
+        text.push('-');
+    }
+    if weight < 0 {
+        text.push('0');
+    } else {
+        for i in 0..=weight {
+            let d = digit(i)?;
+            if i == 0 {
+                text.push_str(&d.to_string());
+            } else {
+                text.push_str(&format!("{d:04}"));
+            }
+        }
+    }
+    if scale > 0 {
+        let mut decimals = String::new();
+        let mut i = weight + 1;
+        while decimals.len() < scale {
+            decimals.push_str(&format!("{:04}", digit(i)?));
+            i += 1;
+        }
+        decimals.truncate(scale);
+        text.push('.');
+        text.push_str(&decimals);
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_word_is_found_past_comments_and_parentheses() {
+        assert_eq!(
+            first_word("  -- a note\n/* a /* nested */ one */ (SELECT 1)"),
+            "SELECT"
+        );
+        assert_eq!(first_word("set role postgres"), "set");
+        assert_eq!(first_word(""), "");
+    }
+
+    #[test]
+    fn positions_are_lines_and_columns_in_characters() {
+        assert_eq!(line_column("SELECT\n  é FRM", 12), (2, 5));
+        assert_eq!(line_column("SELECT x", 8), (1, 8));
+    }
+}
