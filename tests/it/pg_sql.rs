@@ -415,37 +415,55 @@ fn only_flux_statements_are_captured_and_new_tables_are_too() {
     assert_eq!(staged, 0);
 }
 
-/// What capture costs per row: `nice -n 19 cargo test --release --test it -- --ignored
-/// pg_sql::capture_cost --nocapture` (figures in ARCHITECTURE.md).
+/// What capture costs per row: `nice -n 19 cargo test --test it -- --ignored
+/// pg_sql::capture_cost --nocapture` (figures in ARCHITECTURE.md): each statement on a table
+/// without the trigger, with it as the server runs it (staging only), and through
+/// [`UserSql::run`] (staging, reading the staged rows back and building the mutations).
 #[test]
 #[ignore = "a benchmark"]
 fn capture_cost() {
     const ROWS: i64 = 100_000;
     let mut db = open(
         "CREATE TABLE plain (id int PRIMARY KEY, body text, n int);
+        CREATE TABLE staged (id int PRIMARY KEY, body text, n int);
         CREATE TABLE captured (id int PRIMARY KEY, body text, n int);",
     );
     db.client
         .batch_execute("DROP TRIGGER _flux_capture ON plain")
         .expect("no trigger on plain");
-    let insert = |table: &str| {
-        format!("INSERT INTO {table} SELECT g, 'row ' || g, 0 FROM generate_series(1, $1::int) g")
-    };
-    let update = |table: &str| format!("UPDATE {table} SET n = n + 1");
-    let mut time = |sql: String| {
+    let per_row = |started: Instant| started.elapsed().as_secs_f64() * 1e6 / ROWS as f64;
+    let mut figures = Vec::new();
+    for (verb, statement) in [
+        (
+            "INSERT",
+            "INSERT INTO {} SELECT g, 'row ' || g, 0 FROM generate_series(1, 100000) g",
+        ),
+        ("UPDATE", "UPDATE {} SET n = n + 1"),
+    ] {
         let started = Instant::now();
-        let outcome = db.run(&sql, &[json!(ROWS)]).expect("runs");
-        let per_row = started.elapsed().as_secs_f64() * 1e6 / ROWS as f64;
-        (per_row, outcome.mutations.len())
-    };
-    let (plain_insert, none) = time(insert("plain"));
-    let (captured_insert, all) = time(insert("captured"));
-    assert_eq!((none, all), (0, ROWS as usize));
-    let (plain_update, _) = time(update("plain") + " WHERE $1::int > 0");
-    let (captured_update, _) = time(update("captured") + " WHERE $1::int > 0");
-    println!(
-        "{ROWS} rows per statement, µs/row with the mutations read back: \
-         INSERT {plain_insert:.1} without the trigger, {captured_insert:.1} captured; \
-         UPDATE {plain_update:.1} without, {captured_update:.1} captured"
-    );
+        db.run(&statement.replace("{}", "plain"), &[])
+            .expect("plain");
+        let plain = per_row(started);
+        let mut tx = db.client.transaction().expect("begin");
+        tx.batch_execute("SET LOCAL flux.capture = 'on'")
+            .expect("set");
+        let started = Instant::now();
+        tx.batch_execute(&statement.replace("{}", "staged"))
+            .expect("staged");
+        let staged = per_row(started);
+        tx.commit().expect("commit");
+        db.client
+            .batch_execute("TRUNCATE _flux_staged")
+            .expect("truncate");
+        let started = Instant::now();
+        let outcome = db
+            .run(&statement.replace("{}", "captured"), &[])
+            .expect("captured");
+        let captured = per_row(started);
+        assert_eq!(outcome.mutations.len(), ROWS as usize);
+        figures.push(format!(
+            "{verb} {plain:.1} without the trigger, {staged:.1} staged, {captured:.1} captured"
+        ));
+    }
+    println!("{ROWS} rows per statement, µs/row: {}", figures.join("; "));
 }

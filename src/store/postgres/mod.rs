@@ -16,8 +16,10 @@
 //! back every running job at start) is one process's; across processes, [`claims`]' leases
 //! replace it.
 //!
-//! Not here yet: the writer's store thread on PostgreSQL, the user's SQL, row-change capture
-//! on the app's tables, migrations.
+//! The user's SQL ([`UserSql`], `user_sql.rs`) runs one statement at a time as a sandbox role,
+//! with the rows it changed staged by triggers (`capture.rs`).
+//!
+//! Not here yet: the writer's store thread on PostgreSQL, migrations.
 
 mod capture;
 pub mod claims;
