@@ -15,7 +15,6 @@ mod node;
 mod package_folders;
 mod record;
 mod recorder;
-mod sql;
 mod stack;
 mod tag;
 pub mod ts;

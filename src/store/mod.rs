@@ -35,8 +35,8 @@
 //!
 //! The SQLite implementation is [`Store`] (`sqlite.rs` implements the traits; the SQL lives in
 //! `records.rs`, `mutations.rs`, `jobs.rs`, `retention.rs`). PostgreSQL's, [`postgres`], has
-//! [`Storage`], the record inserts and the queue's leased claims so far (its module doc says
-//! what is missing); the rules both share are helpers of `records.rs` and `jobs.rs`.
+//! [`Storage`], the record inserts, the queue's leased claims and the user's SQL with row
+//! changes so far (its module doc says what is missing); the rules both share are helpers of `records.rs` and `jobs.rs`.
 //!
 //! ## What a second backend must implement
 //!
@@ -52,9 +52,11 @@
 //! 4. A variant of [`StoreError`] for its driver's errors (`Sql` is rusqlite's, `Postgres`
 //!    the postgres crate's).
 //!
-//! Not yet behind the boundary, and SQLite's own until then: the runtime's `ctx.db` runs the
-//! user's SQL on the writer's `rusqlite::Connection` ([`Session`]), checked by [`sandbox`]
-//! and captured by [`Capture`] (SQLite's preupdate hook); migrations ([`apply_migrations`])
+//! The runtime's `ctx.db` runs each statement through [`statement::UserStatements`], which
+//! [`Session`] implements on the writer's `rusqlite::Connection` (checked by [`sandbox`],
+//! captured by [`Capture`], SQLite's preupdate hook) and `postgres::user_sql::PgSession` on a
+//! PostgreSQL transaction; the other work a [`Session`] is lent for still names the SQLite
+//! connection. Not yet behind the boundary, and SQLite's own until then: migrations ([`apply_migrations`])
 //! are SQLite SQL; `flux dev` opens a [`Store`] by its file, and WAL checkpoints are SQLite's.
 
 mod batch;
@@ -77,6 +79,7 @@ pub mod statement;
 mod storage;
 mod thread;
 pub mod tokens;
+pub mod user_sql;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -1,9 +1,38 @@
-//! What one statement of user SQL answers, on either engine: its rows, or why it failed.
-//! SQLite's runner is `runtime/sql.rs`, PostgreSQL's `postgres/user_sql.rs`.
+//! One statement of user SQL on either engine: what bounds it, what it answers (its rows, or
+//! why it failed), and [`UserStatements`], the seam `ctx.db` runs statements through. SQLite's
+//! runner is `user_sql.rs`, PostgreSQL's `postgres/user_sql.rs`.
 
 use serde_json::{Map, Value};
 
-use super::sandbox::Stop;
+use super::sandbox::{Stop, StopCheck};
+use crate::record::Mutation;
+
+/// What bounds one call's statement.
+#[derive(Clone)]
+pub struct Limits {
+    /// Stops the statement at its execution's deadline or at shutdown (SQLite checks it while
+    /// the statement runs).
+    pub stop: StopCheck,
+    /// The execution's deadline on [`crate::clock::monotonic_ns`]'s clock, 0 for none
+    /// (PostgreSQL's `statement_timeout` is the time left to it).
+    pub deadline_ns: u64,
+    /// The most a result may weigh, as the JSON handed to the function (`db.maxResultSize`).
+    pub max_result_bytes: u64,
+}
+
+/// A connection lent for user statements, on either engine.
+pub trait UserStatements {
+    /// Runs one statement within `limits`: its result, and the rows it changed attributed to
+    /// `span` at `at_us` (a failed statement's undone changes on SQLite, none on PostgreSQL).
+    fn statement(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        limits: &Limits,
+        span: Option<u32>,
+        at_us: u64,
+    ) -> (Result<SqlResult, SqlError>, Vec<Mutation>);
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {

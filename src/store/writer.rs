@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::Connection;
 
-use super::Capture;
-use crate::record::ExecId;
+use super::statement::{Limits, SqlError, SqlResult, UserStatements};
+use super::{user_sql, Capture};
+use crate::record::{ExecId, Mutation};
 
 /// How long a call waits for another execution's transaction before failing.
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -27,6 +28,24 @@ pub fn busy_message() -> String {
 pub struct Session<'a> {
     pub conn: &'a Connection,
     pub capture: &'a mut Capture,
+}
+
+impl UserStatements for Session<'_> {
+    fn statement(
+        &mut self,
+        sql: &str,
+        params: &[serde_json::Value],
+        limits: &Limits,
+        span: Option<u32>,
+        at_us: u64,
+    ) -> (Result<SqlResult, SqlError>, Vec<Mutation>) {
+        self.capture.begin_statement();
+        let result = user_sql::run(self.conn, sql, params, limits);
+        let changes = self
+            .capture
+            .finish_statement(self.conn, span, at_us, result.is_ok());
+        (result, changes)
+    }
 }
 
 /// What a call does to its execution's `ctx.db.transaction`, before its work runs.

@@ -3,22 +3,36 @@
 //! result cap, a sandbox around flux's tables and the server, and the rows each statement
 //! changed, the same as SQLite's capture reports for the same statements.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flux::clock::monotonic_ns;
 use flux::record::{Mutation, MutationOp};
 use flux::store::capture::Capture;
-use flux::store::postgres::user_sql::{Limits, Outcome};
+use flux::store::postgres::user_sql::{Outcome, PgSession};
 use flux::store::postgres::{PgStore, UserSql};
 use flux::store::sandbox::Stop;
-use flux::store::statement::SqlError;
+use flux::store::statement::{Limits, SqlError, UserStatements};
 use serde_json::{json, Value};
 
 use crate::support::pg::fresh_database;
 
-const LIMITS: Limits = Limits {
-    timeout: None,
-    max_result_bytes: 64 << 20,
-};
+/// No deadline and a 64 MiB result cap.
+fn limits() -> Limits {
+    Limits {
+        stop: Arc::new(|| None),
+        deadline_ns: 0,
+        max_result_bytes: 64 << 20,
+    }
+}
+
+/// A deadline `left` from now.
+fn deadline_in(left: Duration) -> Limits {
+    Limits {
+        deadline_ns: monotonic_ns() + left.as_nanos() as u64,
+        ..limits()
+    }
+}
 
 /// A fresh database with flux's tables, the app's `schema`, and a connection running user SQL.
 struct Db {
@@ -36,7 +50,7 @@ fn open(schema: &str) -> Db {
 
 impl Db {
     fn run(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, SqlError> {
-        self.sql.run_alone(&mut self.client, sql, params, &LIMITS)
+        self.sql.run_alone(&mut self.client, sql, params, &limits())
     }
 
     fn rows(&mut self, sql: &str, params: &[Value]) -> Vec<Value> {
@@ -170,21 +184,31 @@ fn one_statement_per_call_and_engine_errors_name_sqlstate_and_place() {
 #[test]
 fn a_failed_statement_leaves_the_transaction_usable() {
     let mut db = open("CREATE TABLE users (id text PRIMARY KEY)");
+    // Through the seam `ctx.db` runs statements through, as on SQLite's session.
     let mut tx = db.client.transaction().expect("begin");
-    db.sql
-        .run(&mut tx, "INSERT INTO users VALUES ('u_1')", &[], &LIMITS)
-        .expect("first insert");
-    let duplicate = db
-        .sql
-        .run(&mut tx, "INSERT INTO users VALUES ('u_1')", &[], &LIMITS);
+    let mut session = PgSession {
+        tx: &mut tx,
+        sql: &mut db.sql,
+    };
+    let (first, changes) = session.statement(
+        "INSERT INTO users VALUES ('u_1')",
+        &[],
+        &limits(),
+        Some(3),
+        250,
+    );
+    assert_eq!(first.expect("first insert").changes, 1);
+    assert_eq!((changes[0].span, changes[0].at_us), (Some(3), 250));
+    let (duplicate, undone) =
+        session.statement("INSERT INTO users VALUES ('u_1')", &[], &limits(), None, 0);
     assert!(
         matches!(&duplicate, Err(SqlError::Postgres(e)) if e.sqlstate == "23505"),
         "{:?}",
         duplicate.err()
     );
-    db.sql
-        .run(&mut tx, "INSERT INTO users VALUES ('u_2')", &[], &LIMITS)
-        .expect("the transaction goes on");
+    assert!(undone.is_empty());
+    let (next, _) = session.statement("INSERT INTO users VALUES ('u_2')", &[], &limits(), None, 0);
+    next.expect("the transaction goes on");
     tx.commit().expect("commit");
     assert_eq!(
         db.rows("SELECT id FROM users ORDER BY id", &[]),
@@ -195,10 +219,7 @@ fn a_failed_statement_leaves_the_transaction_usable() {
 #[test]
 fn the_deadline_stops_a_statement_and_the_cap_bounds_a_result() {
     let mut db = open("");
-    let short = Limits {
-        timeout: Some(Duration::from_millis(200)),
-        ..LIMITS
-    };
+    let short = deadline_in(Duration::from_millis(200));
     let started = Instant::now();
     let slept = db
         .sql
@@ -218,7 +239,7 @@ fn the_deadline_stops_a_statement_and_the_cap_bounds_a_result() {
 
     let small = Limits {
         max_result_bytes: 4096,
-        ..LIMITS
+        ..limits()
     };
     let many = db.sql.run_alone(
         &mut db.client,
@@ -278,10 +299,7 @@ fn user_sql_cannot_reach_flux_tables_the_server_or_other_roles() {
     );
     // And the deadline holds after a statement tried to lift it.
     let _ = db.run("SET LOCAL statement_timeout = 0", &[]);
-    let short = Limits {
-        timeout: Some(Duration::from_millis(100)),
-        ..LIMITS
-    };
+    let short = deadline_in(Duration::from_millis(100));
     let slept = db
         .sql
         .run_alone(&mut db.client, "SELECT pg_sleep(5)", &[], &short);

@@ -10,8 +10,9 @@ use serde_json::{Map, Value};
 use super::{site, Answer, Bridge, HostError, HostState, JsonArg, Purpose, Token};
 use crate::clock::monotonic_ns;
 use crate::record::{attr, SpanKind, SpanStatus};
-use crate::runtime::sql;
 use crate::store::sandbox::{Stop, StopCheck};
+use crate::store::statement::UserStatements;
+use crate::store::user_sql as sql;
 use crate::store::TxControl;
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +205,7 @@ impl HostState {
         });
         sql::Limits {
             stop,
+            deadline_ns,
             max_result_bytes,
         }
     }
@@ -247,13 +249,9 @@ impl HostState {
             token,
             TxControl::None,
             false,
-            move |session| {
-                session.capture.begin_statement();
-                let result = sql::run(session.conn, &sql_text, &params, &limits);
-                let changes =
-                    session
-                        .capture
-                        .finish_statement(session.conn, Some(span), at, result.is_ok());
+            move |mut session| {
+                let (result, changes) =
+                    session.statement(&sql_text, &params, &limits, Some(span), at);
                 Ok((result.map_err(StatementError::from), changes))
             },
             move |state, token, ran| {

@@ -33,23 +33,17 @@ use postgres::{Client, Transaction};
 use serde_json::{Map, Value};
 
 use super::capture::{self, Keys};
+use crate::clock::monotonic_ns;
 use crate::record::Mutation;
 use crate::store::sandbox::{Stop, TRANSACTION_REFUSED};
+pub use crate::store::statement::Limits;
 use crate::store::statement::{
-    extra_values, missing_parameter, EngineError, SqlError, SqlResult, ONE_STATEMENT, ROW_OVERHEAD,
+    extra_values, missing_parameter, EngineError, SqlError, SqlResult, UserStatements,
+    ONE_STATEMENT, ROW_OVERHEAD,
 };
 use crate::store::Result as StoreResult;
 
 type BoxError = Box<dyn Error + Sync + Send>;
-
-/// What bounds one statement.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Time left before the execution's deadline (`None`: no deadline).
-    pub timeout: Option<Duration>,
-    /// The most a result may weigh, as the JSON handed to the function (`db.maxResultSize`).
-    pub max_result_bytes: u64,
-}
 
 /// A statement's rows and the row changes it made.
 pub struct Outcome {
@@ -112,12 +106,19 @@ impl UserSql {
     ) -> Result<Outcome, SqlError> {
         let verb = first_word(sql).to_ascii_uppercase();
         refuse(&verb)?;
-        let timeout_ms = match limits.timeout {
-            Some(left) if left.is_zero() => return Err(SqlError::Stopped(Stop::Deadline)),
-            Some(left) => left.as_millis().clamp(1, i32::MAX as u128),
-            None => 0,
+        if let Some(stop) = (limits.stop)() {
+            return Err(SqlError::Stopped(stop));
+        }
+        let timed = limits.deadline_ns != 0;
+        let timeout_ms = if timed {
+            let left = Duration::from_nanos(limits.deadline_ns.saturating_sub(monotonic_ns()));
+            if left.is_zero() {
+                return Err(SqlError::Stopped(Stop::Deadline));
+            }
+            left.as_millis().clamp(1, i32::MAX as u128)
+        } else {
+            0
         };
-        let timed = limits.timeout.is_some();
         tx.batch_execute(&format!(
             "SAVEPOINT flux_statement; SET LOCAL ROLE {}; \
              SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL flux.capture = 'on'",
@@ -148,6 +149,37 @@ impl UserSql {
             .mutations(tx, staged)
             .map_err(|e| engine(&e, sql, false))?;
         Ok(Outcome { result, mutations })
+    }
+}
+
+/// The caller's transaction and the database's [`UserSql`], lent for user statements.
+pub struct PgSession<'a, 'b> {
+    pub tx: &'a mut Transaction<'b>,
+    pub sql: &'a mut UserSql,
+}
+
+impl UserStatements for PgSession<'_, '_> {
+    fn statement(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        limits: &Limits,
+        span: Option<u32>,
+        at_us: u64,
+    ) -> (Result<SqlResult, SqlError>, Vec<Mutation>) {
+        match self.sql.run(self.tx, sql, params, limits) {
+            Ok(Outcome {
+                result,
+                mut mutations,
+            }) => {
+                for mutation in &mut mutations {
+                    mutation.span = span;
+                    mutation.at_us = at_us;
+                }
+                (Ok(result), mutations)
+            }
+            Err(error) => (Err(error), Vec::new()),
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Running user SQL: `$1…$n` bound by number, rows returned as JSON objects.
+//! Running user SQL on SQLite: `$1…$n` bound by number, rows returned as JSON objects
+//! (PostgreSQL's runner is `postgres/user_sql.rs`).
 
 use std::ffi::{c_char, c_int};
 
@@ -8,9 +9,9 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{ffi, Connection, Statement};
 use serde_json::{Map, Value};
 
-use crate::store::sandbox::{self, Author, StopCheck};
-use crate::store::statement::{extra_values, missing_parameter, ONE_STATEMENT, ROW_OVERHEAD};
-pub use crate::store::statement::{SqlError, SqlResult};
+use super::sandbox::{self, Author};
+use super::statement::{extra_values, missing_parameter, ONE_STATEMENT, ROW_OVERHEAD};
+pub use super::statement::{Limits, SqlError, SqlResult};
 
 fn to_sql(value: &Value) -> SqlValue {
     match value {
@@ -71,15 +72,6 @@ fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), SqlError> {
         return Err(extra_values(params.len(), highest));
     }
     Ok(())
-}
-
-/// What bounds one call's statement.
-#[derive(Clone)]
-pub struct Limits {
-    /// Stops the statement at its execution's deadline or at shutdown.
-    pub stop: StopCheck,
-    /// The most a result may weigh, as the JSON handed to the function (`db.maxResultSize`).
-    pub max_result_bytes: u64,
 }
 
 /// Appended to user SQL so that its cached statements never share a cache slot with flux's own
@@ -251,6 +243,7 @@ mod tests {
     fn limits() -> Limits {
         Limits {
             stop: Arc::new(|| None),
+            deadline_ns: 0,
             max_result_bytes: 64 << 20,
         }
     }
