@@ -485,3 +485,54 @@ fn capture_cost() {
     }
     println!("{ROWS} rows per statement, µs/row: {}", figures.join("; "));
 }
+
+/// As in production: flux connects as the database's owner, not a superuser (with CREATEROLE
+/// to make the sandbox role once). Its tables stay out of reach, and the sandbox's own tables
+/// are captured.
+#[test]
+fn a_database_owner_without_superuser_runs_the_sandbox_too() {
+    let url = fresh_database();
+    let (base, database) = url.rsplit_once('/').expect("a database in the URL");
+    let owner = format!("owner_{}", &database[2..14]);
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {owner} LOGIN CREATEROLE; ALTER DATABASE {database} OWNER TO {owner}; \
+             ALTER SCHEMA public OWNER TO {owner};"
+        ))
+        .expect("an owner role");
+    let owner_url = format!(
+        "{}/{database}",
+        base.replace("postgres@", &format!("{owner}@"))
+    );
+    let store = PgStore::open(&owner_url).expect("open as the owner");
+    let mut client = store.connect().expect("connect");
+    let superuser: bool = client
+        .query_one(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .expect("role")
+        .get(0);
+    assert!(!superuser);
+    let mut db = Db {
+        sql: UserSql::install(&mut client).expect("install as the owner"),
+        client,
+    };
+    for sql in [
+        "SELECT count(*) FROM _flux_records",
+        "SELECT * FROM _flux_staged",
+    ] {
+        assert!(db.refused(sql).contains("permission denied"), "{sql}");
+    }
+    db.run("CREATE TABLE notes (id int PRIMARY KEY, body text)", &[])
+        .expect("create");
+    let noted = db
+        .run("INSERT INTO notes VALUES (1, 'hi')", &[])
+        .expect("insert");
+    assert_eq!(noted.mutations.len(), 1);
+    assert_eq!(
+        noted.mutations[0].after,
+        json!({"id": 1, "body": "hi"}).as_object().cloned()
+    );
+}
