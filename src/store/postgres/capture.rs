@@ -51,6 +51,9 @@ END $$;
 REVOKE ALL ON FUNCTION _flux_capture() FROM PUBLIC;
 "#;
 
+/// Held while adding triggers: any 64-bit key flux alone uses (`flux_cap`).
+const REFRESH_LOCK: i64 = 0x666c_7578_5f63_6170;
+
 /// The longest name PostgreSQL keeps.
 const NAME_BYTES: usize = 63;
 
@@ -91,6 +94,8 @@ pub(super) fn install(tx: &mut Transaction<'_>) -> Result<String> {
 /// Grants the sandbox role the app tables it lacks and puts the trigger on the tables without
 /// it (flux's own tables excepted).
 pub(super) fn refresh(tx: &mut Transaction<'_>, role: &str) -> Result<()> {
+    // Two processes refreshing at once would both add the trigger, and the second fail.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&REFRESH_LOCK])?;
     let tables = tx.query(
         "SELECT c.relname::text, c.relkind = 'S', \
              CASE c.relkind WHEN 'S' THEN has_sequence_privilege($1, c.oid, 'USAGE,SELECT,UPDATE') \
