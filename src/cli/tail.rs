@@ -138,16 +138,6 @@ async fn follow(
             (None, Some(since)) => url.push_str(&format!("&since={since}")),
             (None, None) => {}
         }
-        // After an outage the address may be another project's server: it is not followed.
-        if connected_once && target.now_serves_another_project().await {
-            return Err(CliError::unreachable(format!(
-                "the flux server at {} now serves another project",
-                target.url
-            ))
-            .with_hint(
-                "start this project's 'flux dev' again, then 'flux tail --since …' to catch up",
-            ));
-        }
         let mut request = url
             .into_client_request()
             .map_err(|e| CliError::failure(format!("bad server URL {}: {e}", target.url)))?;
@@ -158,30 +148,57 @@ async fn follow(
         }
         match tokio_tungstenite::connect_async(request).await {
             Ok((mut socket, _)) => {
-                connected_once = true;
-                down_since = None;
-                delay = Duration::from_millis(100);
-                while let Some(message) = socket.next().await {
-                    let Ok(Message::Text(text)) = message else {
-                        if message.is_err() {
-                            break;
+                // After an outage the address may be another project's server. It is asked
+                // once connected (asked before, a server starting in between would be
+                // followed), and followed only once it says it serves this project.
+                let foreign = if connected_once {
+                    target.now_serves_another_project().await
+                } else {
+                    Some(false)
+                };
+                match foreign {
+                    Some(true) => {
+                        return Err(CliError::unreachable(format!(
+                            "the flux server at {} now serves another project",
+                            target.url
+                        ))
+                        .with_hint(
+                            "start this project's 'flux dev' again, then 'flux tail --since …' to catch up",
+                        ));
+                    }
+                    // It did not say who it is: not followed; the next try asks again.
+                    None => drop(socket),
+                    Some(false) => {
+                        connected_once = true;
+                        down_since = None;
+                        delay = Duration::from_millis(100);
+                        while let Some(message) = socket.next().await {
+                            let Ok(Message::Text(text)) = message else {
+                                if message.is_err() {
+                                    break;
+                                }
+                                continue;
+                            };
+                            // A message this flux does not know (a newer server's) is skipped.
+                            let Ok(message) = serde_json::from_str::<TailMessage>(&text) else {
+                                continue;
+                            };
+                            match message {
+                                TailMessage::Event(event) => {
+                                    last_seq = Some(event.seq);
+                                    print_event(&event, global, style)?;
+                                }
+                                TailMessage::Missed { missed } => {
+                                    eprintln!(
+                                        "… {missed} execution(s) missed: this terminal fell behind"
+                                    );
+                                }
+                                TailMessage::End { .. } => return Ok(()),
+                                TailMessage::Error { error } => {
+                                    return Err(CliError::failure(error))
+                                }
+                            }
                         }
-                        continue;
-                    };
-                    // A message this flux does not know (a newer server's) is skipped.
-                    let Ok(message) = serde_json::from_str::<TailMessage>(&text) else {
-                        continue;
-                    };
-                    match message {
-                        TailMessage::Event(event) => {
-                            last_seq = Some(event.seq);
-                            print_event(&event, global, style)?;
-                        }
-                        TailMessage::Missed { missed } => {
-                            eprintln!("… {missed} execution(s) missed: this terminal fell behind");
-                        }
-                        TailMessage::End { .. } => return Ok(()),
-                        TailMessage::Error { error } => return Err(CliError::failure(error)),
                     }
                 }
             }

@@ -128,27 +128,27 @@ impl Target {
         foreign_server(layout, &health)
     }
 
-    /// Whether the server now at the address serves another project. For a command that
+    /// Whether the server now at the address serves another project: `Some(true)` or
+    /// `Some(false)` when it said who it is, `None` when it did not answer. For a command that
     /// reconnects (`flux tail`): another project's server may have taken the address since.
-    pub async fn now_serves_another_project(&self) -> bool {
+    pub async fn now_serves_another_project(&self) -> Option<bool> {
         let Some(layout) = &self.project else {
-            return false;
+            return Some(false);
         };
-        let Ok(client) = reqwest::Client::builder()
+        let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
-        else {
-            return false;
-        };
+            .ok()?;
         let mut request = client.get(format!("{}/_flux/api/health", self.url));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        let health = match request.send().await {
-            Ok(response) if response.status().is_success() => response.json::<Health>().await,
-            _ => return false,
-        };
-        health.is_ok_and(|health| foreign_server(layout, &health).is_some())
+        let response = request.send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let health = response.json::<Health>().await.ok()?;
+        Some(foreign_server(layout, &health).is_some())
     }
 
     /// Whether the server found belongs to another project (and so is not used).
