@@ -196,8 +196,13 @@ fn store_error(error: StoreError, store: &std::path::Path) -> CliError {
              (rm {}) to start with an empty store",
             store.display()
         )),
-        StoreError::Migration { .. } => {
-            CliError::failure(error.to_string()).with_hint("fix the migration and start flux dev again")
+        StoreError::Migration { hint, .. } => {
+            let failure = CliError::failure(error.to_string());
+            match hint {
+                Some(hint) => failure.with_hint(hint),
+                None => failure,
+            }
+            .with_hint("fix the migration and start flux dev again")
         }
         other => CliError::failure(other.to_string()),
     }

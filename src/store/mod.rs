@@ -59,6 +59,7 @@
 
 mod batch;
 mod capture;
+pub mod dialect;
 mod emails;
 mod files;
 pub mod jobs;
@@ -91,7 +92,7 @@ pub use files::{create_private, secure_state_dir, write_private, PrivateFileErro
 pub use jobs::{
     DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, ReplayError, StatsRow,
 };
-pub use migrate::apply_migrations;
+pub use migrate::{apply_migrations, MigrationReport};
 pub use mutations::{blame, Blame, ChangeFilter, RowChange};
 pub use records::{
     insert_writes, prepare_writes, BadCursor, MinuteCount, PreparedWrites, RecordCursor,
@@ -115,8 +116,14 @@ pub enum StoreError {
     Empty { path: PathBuf },
     #[error("cannot open {path}: {message}")]
     Open { path: PathBuf, message: String },
+    /// `file` is `migrations/NAME.sql`, with `:LINE:COLUMN` when the engine said where;
+    /// `hint` names the portable form of SQL the other engine's dialect wrote.
     #[error("migration {file} failed: {message}")]
-    Migration { file: String, message: String },
+    Migration {
+        file: String,
+        message: String,
+        hint: Option<&'static str>,
+    },
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,

@@ -16,12 +16,16 @@
 //! back every running job at start) is one process's; across processes, [`claims`]' leases
 //! replace it.
 //!
+//! The project's migrations: [`PgStore::apply_migrations`], once per file across processes.
+//!
 //! Not here yet: the writer's store thread on PostgreSQL, the user's SQL, row-change capture
-//! on the app's tables, migrations.
+//! on the app's tables, the sandbox's checks of migrations (on SQLite a migration may not
+//! touch `_flux_*` tables; on PostgreSQL nothing stops it yet).
 
 pub mod claims;
 mod emails;
 mod jobs;
+mod migrate;
 mod pool;
 mod records;
 mod rows;
@@ -80,6 +84,12 @@ impl PgStore {
     /// A connection of its own, outside the readers' pool: the writer's.
     pub fn connect(&self) -> Result<postgres::Client> {
         Ok(self.config.connect(postgres::NoTls)?)
+    }
+
+    /// Applies the project's `dir/*.sql` (see `migrate.rs`): each file once across every
+    /// process sharing the database, in its own transaction, under an advisory lock.
+    pub fn apply_migrations(&self, dir: &std::path::Path) -> Result<super::MigrationReport> {
+        migrate::apply(&mut *self.pool.get()?, dir)
     }
 
     /// Whether searches read pg_trgm's index (else they scan the records).

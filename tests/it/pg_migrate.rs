@@ -1,0 +1,201 @@
+//! The project's migrations on PostgreSQL: applied in name order, each once (across
+//! processes starting together too), a failing file rolled back whole and named at its line
+//! with PostgreSQL's message; and SQL written for the other engine gets the portable form as
+//! a hint, on either engine.
+
+use std::path::Path;
+use std::sync::{Arc, Barrier};
+
+use flux::store::postgres::PgStore;
+use flux::store::{apply_migrations, Store, StoreError};
+
+use crate::support::pg::fresh_database;
+use crate::support::{Project, Server};
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    std::fs::create_dir_all(dir).expect("migrations folder");
+    for (name, sql) in files {
+        std::fs::write(dir.join(name), sql).expect("write a migration");
+    }
+}
+
+fn count(store: &PgStore, sql: &str) -> i64 {
+    let mut client = store.connect().expect("connect");
+    client.query_one(sql, &[]).expect(sql).get(0)
+}
+
+#[test]
+fn migrations_apply_in_name_order_once_and_an_edited_one_is_reported_not_rerun() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 002 needs 001's table: name order, not the order the files were written in.
+    write(
+        dir.path(),
+        &[
+            (
+                "002_seed.sql",
+                "INSERT INTO items (label) VALUES ('first');",
+            ),
+            (
+                "001_items.sql",
+                "CREATE TABLE items (id SERIAL PRIMARY KEY, label TEXT);",
+            ),
+        ],
+    );
+    let store = PgStore::open(&fresh_database()).expect("open");
+    let first = store.apply_migrations(dir.path()).expect("migrate");
+    assert_eq!(first.applied, ["001_items.sql", "002_seed.sql"]);
+    assert_eq!(count(&store, "SELECT count(*) FROM items"), 1);
+    let mut client = store.connect().expect("connect");
+    let stamped: Vec<(String, String)> = client
+        .query(
+            "SELECT name, applied_at FROM _flux_migrations ORDER BY name",
+            &[],
+        )
+        .expect("bookkeeping")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(stamped.len(), 2);
+    assert!(stamped[0].1.ends_with('Z'), "{stamped:?}");
+
+    let again = store.apply_migrations(dir.path()).expect("migrate again");
+    assert!(again.applied.is_empty() && again.changed.is_empty());
+    assert_eq!(count(&store, "SELECT count(*) FROM items"), 1);
+
+    // An applied file edited since: reported, not run again, as on SQLite.
+    write(
+        dir.path(),
+        &[(
+            "002_seed.sql",
+            "INSERT INTO items (label) VALUES ('second');",
+        )],
+    );
+    let edited = store
+        .apply_migrations(dir.path())
+        .expect("migrate after an edit");
+    assert_eq!(edited.changed, ["002_seed.sql"]);
+    assert_eq!(count(&store, "SELECT count(*) FROM items"), 1);
+    let sqlite_dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = Store::open(&sqlite_dir.path().join("flux.db")).expect("sqlite");
+    let mut conn = sqlite.connect().expect("connect");
+    write(
+        dir.path(),
+        &[(
+            "002_seed.sql",
+            "INSERT INTO items (label) VALUES ('first');",
+        )],
+    );
+    apply_migrations(&mut conn, dir.path()).expect("sqlite migrate");
+    write(
+        dir.path(),
+        &[(
+            "002_seed.sql",
+            "INSERT INTO items (label) VALUES ('second');",
+        )],
+    );
+    let on_sqlite = apply_migrations(&mut conn, dir.path()).expect("sqlite after an edit");
+    assert_eq!(on_sqlite.changed, edited.changed);
+}
+
+#[test]
+fn a_failing_migration_names_its_line_keeps_earlier_files_and_applies_none_of_itself() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[
+            ("001_users.sql", "CREATE TABLE users (id TEXT PRIMARY KEY);"),
+            (
+                "002_counters.sql",
+                "CREATE TABLE half (x TEXT);\nCREATE TABLE counters (\n  id INTEGER PRIMARY KEY AUTOINCREMENT\n);",
+            ),
+        ],
+    );
+    let store = PgStore::open(&fresh_database()).expect("open");
+    let error = store
+        .apply_migrations(dir.path())
+        .expect_err("002 is SQLite's SQL");
+    let StoreError::Migration {
+        file,
+        message,
+        hint,
+    } = &error
+    else {
+        panic!("not a migration error: {error:?}")
+    };
+    // AUTOINCREMENT is on line 3, column 26.
+    assert_eq!(file, "migrations/002_counters.sql:3:26");
+    assert!(
+        message.contains("syntax error at or near \"AUTOINCREMENT\""),
+        "{message}"
+    );
+    assert!(message.contains("SQLSTATE 42601"), "{message}");
+    assert!(
+        hint.is_some_and(|h| h.contains("TEXT PRIMARY KEY")),
+        "{hint:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .starts_with("migration migrations/002_counters.sql:3:26 failed:"),
+        "{error}"
+    );
+    assert_eq!(count(&store, "SELECT count(*) FROM _flux_migrations"), 1);
+    assert_eq!(count(&store, "SELECT count(*) FROM users"), 0);
+    let tables = count(
+        &store,
+        "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('half', 'counters')",
+    );
+    assert_eq!(tables, 0, "nothing of the failing file stays");
+}
+
+#[test]
+fn processes_migrating_together_apply_each_file_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        &[
+            ("001_runs.sql", "CREATE TABLE runs (file TEXT NOT NULL);"),
+            ("002_a.sql", "INSERT INTO runs VALUES ('002');"),
+            ("003_b.sql", "INSERT INTO runs VALUES ('003');"),
+        ],
+    );
+    let url = fresh_database();
+    // Tables first, so that the race is the migrations' own.
+    drop(PgStore::open(&url).expect("open"));
+    const PROCESSES: usize = 6;
+    let start = Arc::new(Barrier::new(PROCESSES));
+    let workers: Vec<_> = (0..PROCESSES)
+        .map(|_| {
+            let (url, dir, start) = (url.clone(), dir.path().to_path_buf(), start.clone());
+            std::thread::spawn(move || {
+                let store = PgStore::open(&url).expect("open");
+                start.wait();
+                store.apply_migrations(&dir).expect("migrate").applied
+            })
+        })
+        .collect();
+    let mut applied: Vec<String> = workers
+        .into_iter()
+        .flat_map(|w| w.join().expect("a migrating thread"))
+        .collect();
+    applied.sort();
+    assert_eq!(applied, ["001_runs.sql", "002_a.sql", "003_b.sql"]);
+    let store = PgStore::open(&url).expect("open");
+    assert_eq!(count(&store, "SELECT count(*) FROM runs"), 2);
+}
+
+#[test]
+fn postgres_sql_in_a_migration_on_sqlite_names_its_line_and_the_portable_form() {
+    let project = Project::with_files(&[
+        ("functions/ok.ts", "export default () => ({ ok: true })"),
+        (
+            "migrations/001_notes.sql",
+            "CREATE TABLE notes (\n  body TEXT,\n  at TEXT DEFAULT now()\n);",
+        ),
+    ]);
+    let output = Server::try_start(&project, &[])
+        .err()
+        .expect("start-up must fail");
+    assert!(output.contains("migrations/001_notes.sql:3:"), "{output}");
+    assert!(output.contains("CURRENT_TIMESTAMP"), "{output}");
+}
