@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 
 use flux::store::postgres::PgStore;
-use flux::store::{apply_migrations, Store, StoreError};
+use flux::store::{apply_migrations, Storage, Store, StoreError};
 
 use crate::support::pg::fresh_database;
 use crate::support::{Project, Server};
@@ -198,4 +198,71 @@ fn postgres_sql_in_a_migration_on_sqlite_names_its_line_and_the_portable_form() 
         .expect("start-up must fail");
     assert!(output.contains("migrations/001_notes.sql:3:"), "{output}");
     assert!(output.contains("CURRENT_TIMESTAMP"), "{output}");
+}
+
+/// The tables as a user sees them, without the engine's own spelling of the SQL.
+fn shape(store: &dyn Storage) -> Vec<(String, Vec<String>, Vec<String>)> {
+    store
+        .schema()
+        .expect("schema")
+        .into_iter()
+        .map(|t| (t.name, t.columns, t.primary_key))
+        .collect()
+}
+
+#[test]
+fn the_examples_migrations_make_the_same_tables_on_sqlite_and_postgresql() {
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/welcome/migrations");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = Store::open(&dir.path().join("flux.db")).expect("sqlite");
+    let mut conn = sqlite.connect().expect("connect");
+    let on_sqlite = apply_migrations(&mut conn, &migrations).expect("the example on SQLite");
+    let pg = PgStore::open(&fresh_database()).expect("open");
+    let on_pg = pg
+        .apply_migrations(&migrations)
+        .expect("the example on PostgreSQL");
+    assert_eq!(on_sqlite.applied, on_pg.applied);
+    assert_eq!(shape(&sqlite), shape(&pg));
+    assert_eq!(
+        shape(&pg),
+        [(
+            "users".to_string(),
+            vec!["id", "email", "name", "created_at"]
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+            vec!["id".to_string()],
+        )]
+    );
+    // A row inserted by hand (as the README's story may) gets a time on both.
+    let by_hand = "INSERT INTO users (id, email, name) VALUES ('u_99', 'a@b.com', 'Bea')";
+    conn.execute(by_hand, []).expect("insert on SQLite");
+    pg.connect()
+        .expect("connect")
+        .execute(by_hand, &[])
+        .expect("insert on PostgreSQL");
+    assert_eq!(
+        count(&pg, "SELECT count(*) FROM users WHERE created_at <> ''"),
+        1
+    );
+}
+
+#[test]
+fn the_examples_users_get_ids_like_the_readmes_and_iso_times() {
+    let project = Project::example();
+    let server = project.start();
+    let reply = server.post_json(
+        "/create_user",
+        r#"{"email":"ada@example.com","name":"Ada"}"#,
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = reply.json()["id"].as_str().expect("id").to_string();
+    let like_readme = regex::Regex::new("^u_[0-9a-f]{16}$").expect("regex");
+    assert!(like_readme.is_match(&id), "{id}");
+    let record = server.record(&reply.request_id());
+    let after = &record["mutations"][0]["after"];
+    assert_eq!(after["id"], id.as_str());
+    let created = after["created_at"].as_str().expect("created_at");
+    let iso = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$").expect("regex");
+    assert!(iso.is_match(created), "{created}");
 }
