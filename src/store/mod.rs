@@ -54,8 +54,10 @@
 //!
 //! Not yet behind the boundary, and SQLite's own until then: the runtime's `ctx.db` runs the
 //! user's SQL on the writer's `rusqlite::Connection` ([`Session`]), checked by [`sandbox`]
-//! and captured by [`Capture`] (SQLite's preupdate hook); migrations ([`apply_migrations`])
-//! are SQLite SQL; `flux dev` opens a [`Store`] by its file, and WAL checkpoints are SQLite's.
+//! and captured by [`Capture`] (SQLite's preupdate hook); the sandbox's checks of
+//! migrations ([`apply_migrations`]; PostgreSQL's, [`postgres::PgStore::apply_migrations`],
+//! applies the same files unchecked); `flux dev` opens a [`Store`] by its file, and WAL
+//! checkpoints are SQLite's.
 
 mod batch;
 mod capture;

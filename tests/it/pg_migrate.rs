@@ -266,3 +266,50 @@ fn the_examples_users_get_ids_like_the_readmes_and_iso_times() {
     let iso = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$").expect("regex");
     assert!(iso.is_match(created), "{created}");
 }
+
+#[test]
+fn sqlite_sql_on_postgresql_names_its_line_and_the_portable_form() {
+    // (the second line of a migration, what the hint must name)
+    let cases = [
+        (
+            "  id INTEGER PRIMARY KEY AUTOINCREMENT,",
+            "TEXT PRIMARY KEY",
+        ),
+        (
+            "  at TEXT DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),",
+            "toISOString",
+        ),
+        ("  at TEXT DEFAULT (datetime('now')),", "CURRENT_TIMESTAMP"),
+        (
+            "  id TEXT DEFAULT (lower(hex(randomblob(8)))),",
+            "crypto.randomUUID",
+        ),
+        ("  at DATETIME,", "TEXT"),
+    ];
+    let store = PgStore::open(&fresh_database()).expect("open");
+    for (n, (line, portable)) in cases.iter().enumerate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sql = format!("CREATE TABLE t{n} (\n{line}\n  x TEXT\n);");
+        write(dir.path(), &[("001.sql", &sql)]);
+        let error = store.apply_migrations(dir.path()).expect_err(line);
+        let StoreError::Migration { file, hint, .. } = &error else {
+            panic!("not a migration error: {error:?}")
+        };
+        assert!(file.starts_with("migrations/001.sql:2:"), "{line}: {error}");
+        assert!(
+            hint.is_some_and(|h| h.contains(portable)),
+            "{line}: {hint:?}"
+        );
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = "CREATE TABLE seen (k TEXT PRIMARY KEY);\nINSERT OR IGNORE INTO seen VALUES ('a');";
+    write(dir.path(), &[("001.sql", sql)]);
+    let error = store
+        .apply_migrations(dir.path())
+        .expect_err("INSERT OR IGNORE");
+    let StoreError::Migration { file, hint, .. } = &error else {
+        panic!("not a migration error: {error:?}")
+    };
+    assert!(file.starts_with("migrations/001.sql:2:"), "{error}");
+    assert!(hint.is_some_and(|h| h.contains("ON CONFLICT")), "{hint:?}");
+}
