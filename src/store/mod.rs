@@ -141,6 +141,18 @@ pub enum StoreError {
     Record(#[from] crate::record::RecordReadError),
     #[error("PostgreSQL: {0}")]
     Postgres(#[from] ::postgres::Error),
+    #[error("the database URL is not a PostgreSQL connection string: {message}")]
+    BadDatabaseUrl { message: String },
+    /// No answer from the server (nothing listening, a firewall, a wrong host).
+    #[error("cannot reach PostgreSQL at {location}: {reason}")]
+    PgUnreachable { location: String, reason: String },
+    /// The server answered and said no: a wrong password or user, a missing database.
+    #[error("PostgreSQL at {location} refused the connection: {message} (SQLSTATE {code})")]
+    PgRefused {
+        location: String,
+        message: String,
+        code: String,
+    },
     #[error(
         "the database's flux tables were made by a newer flux (schema version {found}, this \
          flux knows up to {known})"

@@ -313,3 +313,74 @@ fn sqlite_sql_on_postgresql_names_its_line_and_the_portable_form() {
     assert!(file.starts_with("migrations/001.sql:2:"), "{error}");
     assert!(hint.is_some_and(|h| h.contains("ON CONFLICT")), "{hint:?}");
 }
+
+#[test]
+fn flux_dev_on_a_postgresql_url_applies_the_migrations_and_says_what_is_not_built() {
+    let project = Project::example();
+    let url = fresh_database();
+    let (code, _, stderr) = project.run_with_env(&["dev"], &[("FLUX_DATABASE_URL", &url)]);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("✓ applied migrations/001_users.sql"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("running functions on PostgreSQL is not built yet"),
+        "{stderr}"
+    );
+    let store = PgStore::open(&url).expect("open");
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM users"),
+        0,
+        "the example's table is there"
+    );
+    // A second start applies nothing again.
+    let (_, _, again) = project.run(&["dev", "--database", &url]);
+    assert!(!again.contains("✓ applied"), "{again}");
+    assert!(again.contains("not built yet"), "{again}");
+}
+
+#[test]
+fn flux_dev_names_a_bad_url_an_unreachable_server_and_a_refused_login() {
+    let project = Project::example();
+    let (code, _, stderr) = project.run(&["dev", "--database", "mysql://root:secret@db/app"]);
+    assert_eq!(code, 2, "a usage error: {stderr}");
+    assert!(stderr.contains("takes a postgres:// URL"), "{stderr}");
+    assert!(
+        !stderr.contains("secret"),
+        "the password is never echoed: {stderr}"
+    );
+    let (code, _, stderr) = project.run(&["dev", "--database", "postgres://u@127.0.0.1:x/db"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("invalid value for option `port`"),
+        "{stderr}"
+    );
+
+    // A port nobody listens on: taken, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let closed = format!("postgres://u:secret@127.0.0.1:{port}/app");
+    let (code, _, stderr) = project.run(&["dev", "--database", &closed]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach PostgreSQL at postgres://127.0.0.1:{port}/app"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(!stderr.contains("secret"), "{stderr}");
+
+    let cluster = crate::support::pg::cluster();
+    let stranger = format!("postgres://nobody@127.0.0.1:{}/postgres", cluster.port);
+    let (code, _, stderr) = project.run(&["dev", "--database", &stranger]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("refused the connection: role \"nobody\" does not exist"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("check the user and password"), "{stderr}");
+}
