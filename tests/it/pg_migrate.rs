@@ -157,6 +157,11 @@ fn processes_migrating_together_apply_each_file_once() {
             ("001_runs.sql", "CREATE TABLE runs (file TEXT NOT NULL);"),
             ("002_a.sql", "INSERT INTO runs VALUES ('002');"),
             ("003_b.sql", "INSERT INTO runs VALUES ('003');"),
+            // Its own transaction, as other tools' migrations often have.
+            (
+                "004_c.sql",
+                "BEGIN;\nINSERT INTO runs VALUES ('004');\nCOMMIT;",
+            ),
         ],
     );
     let url = fresh_database();
@@ -179,9 +184,12 @@ fn processes_migrating_together_apply_each_file_once() {
         .flat_map(|w| w.join().expect("a migrating thread"))
         .collect();
     applied.sort();
-    assert_eq!(applied, ["001_runs.sql", "002_a.sql", "003_b.sql"]);
+    assert_eq!(
+        applied,
+        ["001_runs.sql", "002_a.sql", "003_b.sql", "004_c.sql"]
+    );
     let store = PgStore::open(&url).expect("open");
-    assert_eq!(count(&store, "SELECT count(*) FROM runs"), 2);
+    assert_eq!(count(&store, "SELECT count(*) FROM runs"), 3);
 }
 
 #[test]

@@ -34,13 +34,16 @@ pub(super) fn apply(client: &mut Client, dir: &Path) -> Result<MigrationReport> 
             tx.commit()?;
             continue;
         }
-        if let Err(e) = tx.batch_execute(&file.sql) {
-            return Err(failure(&file, e));
-        }
+        // Noted before the file runs: a file with its own BEGIN … COMMIT (as other tools'
+        // migrations often have) commits flux's transaction, and with it the lock, at its
+        // COMMIT; the note must be in that commit, or a waiting process would apply it again.
         tx.execute(
             "INSERT INTO _flux_migrations (name, checksum) VALUES ($1, $2)",
             &[&file.name, &file.checksum],
         )?;
+        if let Err(e) = tx.batch_execute(&file.sql) {
+            return Err(failure(&file, e));
+        }
         tx.commit()?;
         report.applied.push(file.name);
     }
