@@ -237,14 +237,10 @@ fn store_error(error: StoreError, store: &std::path::Path) -> CliError {
              (rm {}) to start with an empty store",
             store.display()
         )),
-        StoreError::Migration { hint, .. } => {
-            let failure = CliError::failure(error.to_string());
-            match hint {
-                Some(hint) => failure.with_hint(hint),
-                None => failure,
-            }
-            .with_hint("fix the migration and start flux dev again")
-        }
+        StoreError::Migration { hint, .. } => hint
+            .into_iter()
+            .fold(CliError::failure(error.to_string()), CliError::with_hint)
+            .with_hint("fix the migration and start flux dev again"),
         StoreError::BadDatabaseUrl { .. } => {
             CliError::usage(error.to_string()).with_hint(DATABASE_URL_FORM)
         }
@@ -256,11 +252,8 @@ fn store_error(error: StoreError, store: &std::path::Path) -> CliError {
                 "3D000" => Some("create the database (createdb NAME), or name another in the URL"),
                 _ => None,
             };
-            let failure = CliError::failure(error.to_string());
-            match hint {
-                Some(hint) => failure.with_hint(hint),
-                None => failure,
-            }
+            hint.into_iter()
+                .fold(CliError::failure(error.to_string()), CliError::with_hint)
         }
         other => CliError::failure(other.to_string()),
     }

@@ -346,6 +346,25 @@ fn flux_dev_on_a_postgresql_url_applies_the_migrations_and_says_what_is_not_buil
     let (_, _, again) = project.run(&["dev", "--database", &url]);
     assert!(!again.contains("✓ applied"), "{again}");
     assert!(again.contains("not built yet"), "{again}");
+
+    // SQLite's SQL stops it with PostgreSQL's message, the line and the portable form.
+    project.write(
+        "migrations/002_counters.sql",
+        "CREATE TABLE counters (\n  id INTEGER PRIMARY KEY AUTOINCREMENT\n);",
+    );
+    let (code, _, failed) = project.run(&["dev", "--database", &url]);
+    assert_ne!(code, 0);
+    assert!(
+        failed.contains(
+            "migration migrations/002_counters.sql:2:26 failed: syntax error at or near \"AUTOINCREMENT\" (SQLSTATE 42601)"
+        ),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("hint: AUTOINCREMENT is SQLite's"),
+        "{failed}"
+    );
+    assert!(!failed.contains("not built yet"), "{failed}");
 }
 
 #[test]
