@@ -6,10 +6,14 @@ use std::sync::{Arc, Mutex};
 use super::dev_output::{print_banner, print_notice, ExecutionPrinter};
 use super::{CliError, DevArgs};
 use crate::dev::{DevError, DevOptions, DevServer, Notice};
-use crate::project::find_root;
-use crate::store::StoreError;
+use crate::project::{find_root, Layout};
+use crate::store::postgres::PgStore;
+use crate::store::{Storage, StoreError};
 
 pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
+    if let Some(url) = &args.database {
+        return on_postgres(url, &project_dir(&args.dir));
+    }
     // Listening before the server starts: a Ctrl-C from then on stops it gracefully.
     let signals = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -74,6 +78,43 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
     );
     Ok(())
 }
+
+/// `--database postgres://…`: checks the URL, connects, applies the project's migrations,
+/// then says plainly that the rest (functions, queue, records on PostgreSQL) is not built yet.
+fn on_postgres(url: &str, project: &Path) -> Result<(), CliError> {
+    // The value is never echoed: it may hold a password.
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(
+            CliError::usage("--database (or FLUX_DATABASE_URL) takes a postgres:// URL")
+                .with_hint(DATABASE_URL_FORM),
+        );
+    }
+    // No SQLite file to name: its variants (damaged, empty) do not come from PostgreSQL.
+    let store_error = |e| store_error(e, Path::new(""));
+    let store = PgStore::open(url).map_err(store_error)?;
+    let report = store
+        .apply_migrations(&Layout::new(project).migrations_dir())
+        .map_err(store_error)?;
+    report
+        .applied
+        .into_iter()
+        .map(|name| Notice::MigrationApplied { name })
+        .chain(
+            report
+                .changed
+                .into_iter()
+                .map(|name| Notice::MigrationChanged { name }),
+        )
+        .for_each(print_notice);
+    Err(CliError::failure(format!(
+        "running functions on PostgreSQL is not built yet: the migrations are applied to {}, \
+         and flux dev stops here",
+        store.location()
+    ))
+    .with_hint("run flux dev without --database (and without FLUX_DATABASE_URL) to use SQLite"))
+}
+
+const DATABASE_URL_FORM: &str = "a URL like postgres://user:password@host:5432/database";
 
 /// The project `dir` is in: `dir` itself, or (from a subfolder) the nearest folder above it
 /// that looks like a project, as every other command finds it.
@@ -196,8 +237,23 @@ fn store_error(error: StoreError, store: &std::path::Path) -> CliError {
              (rm {}) to start with an empty store",
             store.display()
         )),
-        StoreError::Migration { .. } => {
-            CliError::failure(error.to_string()).with_hint("fix the migration and start flux dev again")
+        StoreError::Migration { hint, .. } => hint
+            .into_iter()
+            .fold(CliError::failure(error.to_string()), CliError::with_hint)
+            .with_hint("fix the migration and start flux dev again"),
+        StoreError::BadDatabaseUrl { .. } => {
+            CliError::usage(error.to_string()).with_hint(DATABASE_URL_FORM)
+        }
+        StoreError::PgUnreachable { .. } => CliError::unreachable(error.to_string())
+            .with_hint("check the host and port in the URL, and that PostgreSQL is running there"),
+        StoreError::PgRefused { ref code, .. } => {
+            let hint = match code.as_str() {
+                "28P01" | "28000" => Some("check the user and password in the URL"),
+                "3D000" => Some("create the database (createdb NAME), or name another in the URL"),
+                _ => None,
+            };
+            hint.into_iter()
+                .fold(CliError::failure(error.to_string()), CliError::with_hint)
         }
         other => CliError::failure(other.to_string()),
     }

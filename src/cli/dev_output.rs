@@ -18,7 +18,7 @@ use crate::project::{FunctionTable, Layout, Retention, CONFIG_FILE};
 use crate::record::{RecordSummary, Transition};
 use crate::render::{self, Style};
 use crate::runtime::Echo;
-use crate::store::StoreWrite;
+use crate::store::{StoreError, StoreWrite};
 
 /// Lines that may wait for a slow reader before further ones are dropped.
 const PRINT_BACKLOG: usize = 1024;
@@ -283,7 +283,15 @@ pub fn print_notice(notice: Notice) {
         Notice::MigrationChanged { name } => eprintln!(
             "! migrations/{name} changed after it was applied; it is not run again (add a new migration instead)"
         ),
-        Notice::MigrationFailed(e) => eprintln!("✗ {e}"),
+        Notice::MigrationFailed(e) => {
+            eprintln!("✗ {e}");
+            if let StoreError::Migration {
+                hint: Some(hint), ..
+            } = e
+            {
+                eprintln!("  hint: {hint}");
+            }
+        }
         Notice::ReloadFailed => {
             eprintln!("✗ reloading after a change failed; keeping what was loaded before")
         }

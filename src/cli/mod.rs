@@ -531,6 +531,15 @@ pub struct DevArgs {
     /// Do not print a line per request
     #[arg(long, short)]
     pub quiet: bool,
+    /// A PostgreSQL database (postgres://user:password@host:5432/db) instead of SQLite's
+    /// .flux/flux.db: its migrations are applied; running functions on it is not built yet
+    #[arg(
+        long,
+        env = "FLUX_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database: Option<String>,
 }
 
 #[derive(Debug, Args)]

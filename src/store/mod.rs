@@ -56,11 +56,14 @@
 //! [`Session`] implements on the writer's `rusqlite::Connection` (checked by [`sandbox`],
 //! captured by [`Capture`], SQLite's preupdate hook) and `postgres::user_sql::PgSession` on a
 //! PostgreSQL transaction; the other work a [`Session`] is lent for still names the SQLite
-//! connection. Not yet behind the boundary, and SQLite's own until then: migrations ([`apply_migrations`])
-//! are SQLite SQL; `flux dev` opens a [`Store`] by its file, and WAL checkpoints are SQLite's.
+//! connection. Not yet behind the boundary, and SQLite's own until then: the sandbox's checks of
+//! migrations ([`apply_migrations`]; PostgreSQL's, [`postgres::PgStore::apply_migrations`],
+//! applies the same files unchecked); `flux dev` opens a [`Store`] by its file, and WAL
+//! checkpoints are SQLite's.
 
 mod batch;
 pub mod capture;
+pub mod dialect;
 mod emails;
 mod files;
 pub mod jobs;
@@ -95,7 +98,7 @@ pub use files::{create_private, secure_state_dir, write_private, PrivateFileErro
 pub use jobs::{
     DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, ReplayError, StatsRow,
 };
-pub use migrate::apply_migrations;
+pub use migrate::{apply_migrations, MigrationReport};
 pub use mutations::{blame, Blame, ChangeFilter, RowChange};
 pub use records::{
     insert_writes, prepare_writes, BadCursor, MinuteCount, PreparedWrites, RecordCursor,
@@ -119,8 +122,14 @@ pub enum StoreError {
     Empty { path: PathBuf },
     #[error("cannot open {path}: {message}")]
     Open { path: PathBuf, message: String },
+    /// `file` is `migrations/NAME.sql`, with `:LINE:COLUMN` when the engine said where;
+    /// `hint` names the portable form of SQL the other engine's dialect wrote.
     #[error("migration {file} failed: {message}")]
-    Migration { file: String, message: String },
+    Migration {
+        file: String,
+        message: String,
+        hint: Option<&'static str>,
+    },
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
@@ -136,6 +145,18 @@ pub enum StoreError {
     Record(#[from] crate::record::RecordReadError),
     #[error("PostgreSQL: {0}")]
     Postgres(#[from] ::postgres::Error),
+    #[error("the database URL is not a PostgreSQL connection string: {message}")]
+    BadDatabaseUrl { message: String },
+    /// No answer from the server (nothing listening, a firewall, a wrong host).
+    #[error("cannot reach PostgreSQL at {location}: {reason}")]
+    PgUnreachable { location: String, reason: String },
+    /// The server answered and said no: a wrong password or user, a missing database.
+    #[error("PostgreSQL at {location} refused the connection: {message} (SQLSTATE {code})")]
+    PgRefused {
+        location: String,
+        message: String,
+        code: String,
+    },
     #[error(
         "the database's flux tables were made by a newer flux (schema version {found}, this \
          flux knows up to {known})"

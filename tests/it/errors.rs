@@ -314,6 +314,9 @@ fn help_of_the_main_commands() {
               --json             Same as --format json
           -q, --quiet            Do not print a line per request
               --color <WHEN>     When to use colour [default: auto] [possible values: auto, always, never]
+              --database <URL>   A PostgreSQL database (postgres://user:password@host:5432/db) instead of
+                                 SQLite's .flux/flux.db: its migrations are applied; running functions on it
+                                 is not built yet [env: FLUX_DATABASE_URL]
               --token <TOKEN>    Token for a server that needs one; with `flux dev`, the token it requires
                                  [env: FLUX_TOKEN]
           -h, --help             Print help

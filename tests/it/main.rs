@@ -30,6 +30,7 @@ mod node_builtins;
 mod npm;
 mod packages;
 mod pg_claims;
+mod pg_migrate;
 mod pg_sql;
 mod pg_store;
 mod queue;

@@ -19,12 +19,16 @@
 //! The user's SQL ([`UserSql`], `user_sql.rs`) runs one statement at a time as a sandbox role,
 //! with the rows it changed staged by triggers (`capture.rs`).
 //!
-//! Not here yet: the writer's store thread on PostgreSQL, migrations.
+//! The project's migrations: [`PgStore::apply_migrations`], once per file across processes.
+//!
+//! Not here yet: the writer's store thread on PostgreSQL, the sandbox's checks of migrations
+//! (on SQLite a migration may not touch `_flux_*` tables; on PostgreSQL nothing stops it yet).
 
 mod capture;
 pub mod claims;
 mod emails;
 mod jobs;
+mod migrate;
 mod pool;
 mod records;
 mod rows;
@@ -45,7 +49,7 @@ use super::storage::{Pruning, Storage};
 use super::tokens::{TokenKey, TokenRow};
 use super::{
     ChangeFilter, Checked, DeadLetter, Email, JobLookup, JobRow, MinuteCount, RecordFilter,
-    RecordLookup, RecordPage, Result, RowChange, StatsRow, TailFilter,
+    RecordLookup, RecordPage, Result, RowChange, StatsRow, StoreError, TailFilter,
 };
 use crate::record::{ExecutionRecord, JobState, TableSchema, TailEvent};
 pub use jobs::{enqueue, Fence};
@@ -69,11 +73,23 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host:port/db`), creates flux's
     /// tables where missing, and refuses a database whose tables a newer flux made.
+    /// Which of its failures is the URL's, the network's or the server's refusal is told
+    /// apart ([`StoreError::BadDatabaseUrl`], [`StoreError::PgUnreachable`],
+    /// [`StoreError::PgRefused`]); an unanswered connect gives up after [`CONNECT_TIMEOUT`].
     pub fn open(url: &str) -> Result<PgStore> {
-        let config: postgres::Config = url.parse()?;
+        let mut config: postgres::Config =
+            url.parse()
+                .map_err(|e: postgres::Error| StoreError::BadDatabaseUrl {
+                    message: with_cause(&e),
+                })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let location = location(&config);
         let pool = Arc::new(Pool::new(config.clone(), READERS));
-        let trigram = schema::create(&mut *pool.get()?)?;
+        let mut first = pool.get().map_err(|e| connect_error(e, &location))?;
+        let trigram = schema::create(&mut first)?;
+        drop(first);
         Ok(PgStore {
             config,
             location,
@@ -87,9 +103,47 @@ impl PgStore {
         Ok(self.config.connect(postgres::NoTls)?)
     }
 
+    /// Applies the project's `dir/*.sql` (see `migrate.rs`): each file once across every
+    /// process sharing the database, in its own transaction, under an advisory lock.
+    pub fn apply_migrations(&self, dir: &std::path::Path) -> Result<super::MigrationReport> {
+        migrate::apply(&mut *self.pool.get()?, dir)
+    }
+
     /// Whether searches read pg_trgm's index (else they scan the records).
     pub fn search_indexed(&self) -> bool {
         self.trigram
+    }
+}
+
+/// How long connecting waits for a server that does not answer, unless the URL says
+/// (`connect_timeout=`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A first connection's failure, told apart: the server's refusal (it answered, with a
+/// SQLSTATE) or no server to talk to.
+fn connect_error(error: StoreError, location: &str) -> StoreError {
+    let StoreError::Postgres(error) = error else {
+        return error;
+    };
+    match error.as_db_error() {
+        Some(db) => StoreError::PgRefused {
+            location: location.to_string(),
+            message: db.message().to_string(),
+            code: db.code().code().to_string(),
+        },
+        None => StoreError::PgUnreachable {
+            location: location.to_string(),
+            reason: with_cause(&error),
+        },
+    }
+}
+
+/// The driver's error with its cause ("error connecting to server: Connection refused"):
+/// its own text names only the step that failed.
+fn with_cause(error: &postgres::Error) -> String {
+    match std::error::Error::source(error) {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
     }
 }
 

@@ -160,6 +160,8 @@ impl Project {
             .env("NO_COLOR", "1")
             .env_remove("FLUX_URL")
             .env_remove("FLUX_TOKEN")
+            // A developer's PostgreSQL must not replace the tests' SQLite.
+            .env_remove("FLUX_DATABASE_URL")
             .env_remove("CLICOLOR_FORCE");
         command
     }
