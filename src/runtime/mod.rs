@@ -46,6 +46,7 @@ pub use config_eval::{load_config, ConfigLoadError};
 pub use content_type::is_json_content_type;
 pub use echo::{Echo, EchoSink};
 pub use jobs::JobEngines;
+pub use loader::ImportLookup;
 pub use package_folders::PackageFolders;
 pub use ts::{to_javascript, JsxOptions, SyntaxError};
 pub use worker::{recorded_body, redact_headers};

@@ -43,8 +43,7 @@ const DEPLOY: Option<Scope> = Some(Scope::Deploy);
 const ADMIN: Option<Scope> = Some(Scope::Admin);
 
 /// Every `/_flux/` route the router declares, with the scope it needs. A method and route not
-/// listed here needs [`Scope::Admin`]. `POST /_flux/api/deploy` is reserved for `flux deploy`
-/// (it answers 501 until then), so that the `deploy` scope means something from the start.
+/// listed here needs [`Scope::Admin`].
 pub const ROUTES: &[Route] = &[
     route("GET", "/_flux/api/health", READ),
     route("GET", "/_flux/api/records", READ),
@@ -67,6 +66,10 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/_flux/api/dead-letter/replay", OPERATE),
     route("POST", "/_flux/api/dead-letter/{prefix}/replay", OPERATE),
     route("POST", "/_flux/api/deploy", DEPLOY),
+    route("POST", "/_flux/api/deploy/missing", DEPLOY),
+    route("PUT", "/_flux/api/deploy/blobs/{hash}", DEPLOY),
+    route("GET", "/_flux/api/deploy/versions", READ),
+    route("POST", "/_flux/api/deploy/rollback", DEPLOY),
     route("GET", "/_flux/api/tokens", ADMIN),
     route("POST", "/_flux/api/tokens", ADMIN),
     route("POST", "/_flux/api/tokens/{prefix}/revoke", ADMIN),

@@ -90,14 +90,6 @@ pub async fn health(
     .into_response()
 }
 
-/// `POST /_flux/api/deploy`: reserved for `flux deploy`, which needs a `deploy` token.
-pub async fn deploy() -> Response {
-    error(
-        StatusCode::NOT_IMPLEMENTED,
-        "flux deploy is not built yet: this route is reserved for it (scope 'deploy')",
-    )
-}
-
 pub async fn unknown() -> Response {
     error(
         StatusCode::NOT_FOUND,

@@ -76,6 +76,7 @@ mod sqlite;
 mod storage;
 mod thread;
 pub mod tokens;
+pub mod versions;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -99,7 +100,9 @@ pub use records::{
 };
 pub use resolve::{Candidate, Named, NamedRecord, Scoped};
 pub use search::SearchError;
-pub use storage::{CallerWrites, JobClaims, JobWrites, Pruning, Storage, TokenWrites};
+pub use storage::{
+    CallerWrites, JobClaims, JobWrites, Pruning, Storage, TokenWrites, VersionWrites,
+};
 pub use thread::{Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{
     busy_message, writer_channel, AfterCommit, Call, Session, SqlCall, TxControl, Writer, LOCK_WAIT,
@@ -414,6 +417,8 @@ impl Store {
         conn.execute_batch(jobs::SCHEMA)
             .map_err(|e| store.classify(e))?;
         conn.execute_batch(tokens::SCHEMA)
+            .map_err(|e| store.classify(e))?;
+        conn.execute_batch(versions::SCHEMA)
             .map_err(|e| store.classify(e))?;
         jobs::upgrade(&conn).map_err(|e| store.classify(e))?;
         conn.execute_batch(search::SCHEMA)

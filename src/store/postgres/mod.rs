@@ -28,6 +28,7 @@ mod rows;
 mod schema;
 mod tokens;
 mod upkeep;
+mod versions;
 mod writes;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ use super::resolve::IdMatches;
 use super::search::Query;
 use super::storage::{Pruning, Storage};
 use super::tokens::{TokenKey, TokenRow};
+use super::versions::VersionRow;
 use super::{
     ChangeFilter, Checked, DeadLetter, Email, JobLookup, JobRow, MinuteCount, RecordFilter,
     RecordLookup, RecordPage, Result, RowChange, StatsRow, TailFilter,
@@ -197,6 +199,26 @@ impl Storage for PgStore {
 
     fn token_by_hash(&self, key: TokenKey, hash: &str) -> Result<Option<TokenRow>> {
         tokens::by_hash(&mut *self.pool.get()?, key, hash)
+    }
+
+    fn versions(&self) -> Result<Vec<VersionRow>> {
+        versions::list(&mut *self.pool.get()?)
+    }
+
+    fn active_version(&self) -> Result<Option<(VersionRow, String)>> {
+        versions::active(&mut *self.pool.get()?)
+    }
+
+    fn version_manifest(&self, id: &str) -> Result<Option<String>> {
+        versions::manifest(&mut *self.pool.get()?, id)
+    }
+
+    fn missing_blobs(&self, hashes: &[String]) -> Result<Vec<String>> {
+        versions::missing_blobs(&mut *self.pool.get()?, hashes)
+    }
+
+    fn blob(&self, hash: &str) -> Result<Option<Vec<u8>>> {
+        versions::blob(&mut *self.pool.get()?, hash)
     }
 
     /// PostgreSQL checks its own pages (with data checksums, when the cluster has them);
