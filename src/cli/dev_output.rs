@@ -284,6 +284,7 @@ pub fn print_notice(notice: Notice) {
             "! migrations/{name} changed after it was applied; it is not run again (add a new migration instead)"
         ),
         Notice::MigrationFailed(e) => eprintln!("✗ {e}"),
+        Notice::DeployFailed(e) => eprintln!("✗ the deployed version was not switched to: {e}"),
         Notice::ReloadFailed => {
             eprintln!("✗ reloading after a change failed; keeping what was loaded before")
         }

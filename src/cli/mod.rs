@@ -173,6 +173,15 @@ pub enum Command {
     /// Run the project's functions locally and record every execution
     #[command(after_help = "Examples:\n  flux dev\n  flux dev examples/welcome --port 4100")]
     Dev(DevArgs),
+    /// Run the deployed project: its active version, switched on each flux deploy
+    ///
+    /// Keeps its store and the deployed versions in --data. Before the first deploy,
+    /// function requests answer 503. Beyond loopback the /_flux API (deploy included) needs a
+    /// token, as with flux dev.
+    #[command(
+        after_help = "Examples:\n  flux serve --data /var/lib/flux --host 0.0.0.0 --port 8080 --token \"$FLUX_TOKEN\"\n  flux deploy --to http://server:8080"
+    )]
+    Serve(ServeArgs),
     /// Upload the project as a new version and make it active; list versions; roll back
     ///
     /// The version holds the files that make the project run: functions/, the project
@@ -554,6 +563,13 @@ pub struct DevArgs {
     /// The project folder
     #[arg(default_value = ".", value_hint = ValueHint::DirPath)]
     pub dir: PathBuf,
+    #[command(flatten)]
+    pub listen: ListenArgs,
+}
+
+/// Where `flux dev` and `flux serve` listen.
+#[derive(Debug, Args)]
+pub struct ListenArgs {
     /// Port to listen on
     #[arg(
         long,
@@ -570,6 +586,15 @@ pub struct DevArgs {
     /// Do not print a line per request
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The folder of the server's store and deployed versions
+    #[arg(long, default_value = "flux-data", value_hint = ValueHint::DirPath)]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub listen: ListenArgs,
 }
 
 #[derive(Debug, Args)]
@@ -632,6 +657,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Init(args) => init::run(&args),
         Command::Dev(args) => dev::run(&args, &cli.global),
         Command::Deploy(args) => deploy::run(&args, &cli.global),
+        Command::Serve(args) => dev::serve(&args, &cli.global),
         Command::Trace(args) => trace::run(&args, &cli.global),
         Command::Why(args) => why::run(&args, &cli.global),
         Command::Tail(args) => tail::run(&args, &cli.global),

@@ -86,6 +86,8 @@ pub struct Shared {
     pub enqueued: EnqueuedNames,
     /// The npm packages the engines loaded, which `flux dev` watches.
     pub package_folders: PackageFolders,
+    /// The deployed version `flux serve` runs: the code version its records name.
+    deployed: RwLock<Option<String>>,
 }
 
 /// Where what the engines produce goes: finished records, writes, and what they show.
@@ -135,7 +137,22 @@ impl Shared {
             cancels: cancel::Cancels::default(),
             enqueued: EnqueuedNames::default(),
             package_folders: PackageFolders::default(),
+            deployed: RwLock::new(None),
         }
+    }
+
+    /// From the next rescan on, the code is deployed version `version` (its short id), which
+    /// records name as their code version.
+    pub fn set_deployed(&self, version: &str) {
+        *self.deployed.write().unwrap_or_else(|p| p.into_inner()) = Some(version.to_string());
+    }
+
+    /// The deployed version running, if any (`flux serve`).
+    pub fn deployed(&self) -> Option<String> {
+        self.deployed
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn mark_cpu_heavy(&self, function: &str) {
@@ -175,6 +192,9 @@ impl Shared {
         if edits > 0 {
             let salted = format!("{}:{edits}", table.code_version);
             table.code_version = blake3::hash(salted.as_bytes()).to_hex()[..12].to_string();
+        }
+        if let Some(version) = self.deployed() {
+            table.code_version = version;
         }
         let mut current = self.functions.write().unwrap_or_else(|p| p.into_inner());
         if current.code_version == table.code_version && current.functions == table.functions {

@@ -32,6 +32,9 @@ pub trait Activation: Send + Sync {
 
     /// Runs version `id` from now on (the store has it active).
     fn switch(&self, id: &str);
+
+    /// The version running; `None` before the first deploy.
+    fn active(&self) -> Option<String>;
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {

@@ -377,6 +377,16 @@ fn is_multipart_content_type(content_type: &str) -> bool {
 }
 
 async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    if state
+        .activation
+        .as_ref()
+        .is_some_and(|a| a.active().is_none())
+    {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no version deployed yet: run flux deploy",
+        );
+    }
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_string();
     let name = match route_for_path(&path) {
