@@ -205,7 +205,7 @@ pub(super) fn activate(conn: &Connection, id: &str, now_us: i64) -> rusqlite::Re
     // Later than any activation so far, even with a clock that stepped back.
     conn.execute(
         "UPDATE _flux_versions SET activated_at_us =
-            max(?2, (SELECT coalesce(max(activated_at_us), 0) + 1 FROM _flux_versions))
+            max(?2, (SELECT coalesce(max(activated_at_us), 0) + 1 FROM _flux_versions WHERE id <> ?1))
          WHERE id = ?1",
         params![id, now_us],
     )?;

@@ -109,7 +109,7 @@ pub(super) fn activate(client: &mut impl GenericClient, id: &str, now_us: i64) -
     // Later than any activation so far, even with a clock that stepped back.
     client.execute(
         "UPDATE _flux_versions SET activated_at_us =
-            greatest($2, (SELECT coalesce(max(activated_at_us), 0) + 1 FROM _flux_versions))
+            greatest($2, (SELECT coalesce(max(activated_at_us), 0) + 1 FROM _flux_versions WHERE id <> $1))
          WHERE id = $1",
         &[&id, &now_us],
     )?;
