@@ -66,6 +66,7 @@ fn run_server(
         }
     };
     print_banner(
+        command,
         server.layout(),
         server.url(),
         &server.functions(),

@@ -304,3 +304,39 @@ fn requests_during_a_deploy_all_succeed() {
     assert_eq!(answers.first().map(|a| a.1.as_str()), Some("v1"));
     assert_eq!(answers.last().map(|a| a.1.as_str()), Some("v2"));
 }
+
+fn worker(version: &str) -> String {
+    format!("// {version}\nexport default async function handler(job: FluxJob, ctx: FluxContext) {{}}\n")
+}
+
+#[test]
+fn jobs_enqueued_by_one_version_run_on_the_next_and_a_removed_worker_is_warned_about() {
+    let project = Project::with_files(&[
+        ("functions/hello.ts", &hello("v1")),
+        ("functions/work.ts", &worker("v1")),
+        ("functions/gone.ts", &worker("v1")),
+    ]);
+    let server = Server::serve(&project, &[]);
+    deployed(&project, &server);
+    // Held back, so that they are still waiting when the next version comes.
+    assert_eq!(server.post("/_flux/api/queue/pause").status, 200);
+    let job = server
+        .enqueue(&serde_json::json!({ "name": "work", "data": null }))
+        .job_id();
+    let orphan = server
+        .enqueue(&serde_json::json!({ "name": "gone", "data": null }))
+        .job_id();
+    project.write("functions/work.ts", &worker("v2"));
+    std::fs::remove_file(project.path().join("functions/gone.ts")).expect("remove");
+    let second = deployed(&project, &server);
+    server.wait_for_output("1 job(s) wait for gone, which has no function now");
+    assert_eq!(server.post("/_flux/api/queue/resume").status, 200);
+    let done = wait_for("the job to run on the new version", DEADLINE, || {
+        let body = server.get(&format!("/_flux/api/jobs/{job}")).json();
+        (body["job"]["state"] == "done").then_some(body)
+    });
+    let attempt = done["attempts"][0]["id"].as_str().expect("attempt id");
+    assert_eq!(code_version(&server, attempt), second);
+    let orphan = server.get(&format!("/_flux/api/jobs/{orphan}")).json();
+    assert_eq!(orphan["job"]["state"], "pending", "{orphan}");
+}
