@@ -98,6 +98,29 @@ fn materialise(
     let aside = data
         .join(VERSIONS)
         .join(format!(".{id}.{:08x}", rand::random::<u32>()));
+    let written = write_files(storage, id, manifest, &aside);
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&aside);
+    }
+    written?;
+    std::fs::create_dir_all(aside.join("functions")).map_err(write_error(&aside))?;
+    if let Err(e) = std::fs::rename(&aside, &folder) {
+        // Another process sharing the data folder wrote the same version first.
+        let _ = std::fs::remove_dir_all(&aside);
+        if !folder.is_dir() {
+            return Err(write_error(&folder)(e));
+        }
+    }
+    Ok(folder)
+}
+
+/// Writes version `id`'s files under `aside`, each checked against its hash.
+fn write_files(
+    storage: &dyn Storage,
+    id: &str,
+    manifest: &Manifest,
+    aside: &Path,
+) -> Result<(), DeployedError> {
     for file in &manifest.files {
         let bytes = storage
             .blob(&file.hash)?
@@ -116,9 +139,7 @@ fn materialise(
         }
         std::fs::write(&path, bytes).map_err(write_error(&path))?;
     }
-    std::fs::create_dir_all(aside.join("functions")).map_err(write_error(&aside))?;
-    std::fs::rename(&aside, &folder).map_err(write_error(&folder))?;
-    Ok(folder)
+    Ok(())
 }
 
 /// The [`Activation`] of a `flux serve`.

@@ -173,6 +173,7 @@ pub async fn deploy(
             )));
         }
         let id = manifest.id();
+        let _one_at_a_time = state.deploying.lock().await;
         let new = NewVersion {
             id: id.clone(),
             manifest: serde_json::to_string(&manifest).map_err(internal)?,
@@ -222,6 +223,7 @@ pub async fn rollback(
 ) -> Response {
     let asked = asked.map(|Json(asked)| asked).unwrap_or_default();
     let result = async {
+        let _one_at_a_time = state.deploying.lock().await;
         let prefix = match asked.version {
             Some(prefix) => prefix.to_ascii_lowercase(),
             None => {

@@ -53,6 +53,9 @@ pub struct AppState {
     tail_stall_timeout: Duration,
     /// Set by a server that runs deployed versions (`flux serve`); `flux dev` only keeps them.
     activation: Option<Arc<dyn Activation>>,
+    /// Held from a deploy's or rollback's preparation to its switch: one at a time, so that
+    /// the version running is the one the store says is active.
+    deploying: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -68,6 +71,7 @@ impl AppState {
             max_tail_clients: server.max_tail_clients,
             tail_stall_timeout: server.tail_stall_timeout,
             activation: None,
+            deploying: tokio::sync::Mutex::new(()),
         }
     }
 
