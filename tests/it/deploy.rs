@@ -166,6 +166,11 @@ fn a_deploy_switches_flux_serve_to_the_new_version_and_records_name_it() {
     let reply = server.get("/hello");
     assert_eq!((reply.status, reply.body.as_str()), (200, "v1"));
     assert_eq!(code_version(&server, &reply.request_id()), first);
+    // The debugging commands, from the project's folder, read the server deployed to.
+    let id = reply.request_id();
+    let (code, stdout, stderr) = project.run(&["trace", &id[..8], "--url", &server.url]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("hello"), "{stdout}");
 
     project.write("functions/hello.ts", &hello("v2"));
     let (code, body, stderr) = deploy(&project, &server, &["-m", "say v2"], None);
