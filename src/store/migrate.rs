@@ -64,9 +64,15 @@ pub fn apply_migrations(conn: &mut Connection, dir: &Path) -> Result<MigrationRe
         // The project's SQL: the same sandbox as its functions' statements.
         let (applied, verdict) =
             sandbox::run_as(Author::Migration, None, || tx.execute_batch(&sql));
-        applied.map_err(|e| StoreError::Migration {
-            file: format!("migrations/{name}"),
-            message: verdict.refused.unwrap_or_else(|| e.to_string()),
+        applied.map_err(|e| {
+            let (line, message) = where_failed(&sql, &e);
+            StoreError::Migration {
+                file: format!(
+                    "migrations/{name}{}",
+                    line.map(|l| format!(":{l}")).unwrap_or_default()
+                ),
+                message: verdict.refused.unwrap_or(message),
+            }
         })?;
         tx.execute(
             "INSERT INTO _flux_migrations (name, checksum) VALUES (?1, ?2)",
@@ -77,4 +83,49 @@ pub fn apply_migrations(conn: &mut Connection, dir: &Path) -> Result<MigrationRe
         report.applied.push(name);
     }
     Ok(report)
+}
+
+/// The line of `sql` (a migration's text) a batch's error points at, when SQLite says where
+/// (a statement it could not compile), and its message without the SQL it quotes. The SQL
+/// rusqlite reports is the rest of the batch from the failing statement on.
+fn where_failed(sql: &str, error: &rusqlite::Error) -> (Option<usize>, String) {
+    match error {
+        rusqlite::Error::SqlInputError {
+            msg,
+            sql: rest,
+            offset,
+            ..
+        } => {
+            let at = usize::try_from(*offset)
+                .ok()
+                .filter(|_| sql.ends_with(rest.as_str()))
+                .map(|offset| sql.len() - rest.len() + offset)
+                .and_then(|at| sql.get(..at))
+                .map(|before| before.matches('\n').count() + 1);
+            (at, msg.clone())
+        }
+        other => (None, other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_statement_sqlite_cannot_compile_is_named_by_its_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("001_bad.sql"),
+            "-- two tables\nCREATE TABLE fine (id TEXT);\n\nCREATE TABLEE oops (id TEXT);\n",
+        )
+        .expect("write");
+        let mut conn = Connection::open_in_memory().expect("db");
+        conn.execute_batch(super::super::SCHEMA).expect("schema");
+        let error = apply_migrations(&mut conn, dir.path()).expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "migration migrations/001_bad.sql:4 failed: near \"TABLEE\": syntax error"
+        );
+    }
 }

@@ -221,11 +221,11 @@ fn a_deploy_whose_migration_fails_is_refused_and_the_old_version_keeps_serving()
     project.write("functions/hello.ts", &hello("v2"));
     project.write(
         "migrations/002_broken.sql",
-        "CREATE TABLEE oops (id TEXT);\n",
+        "-- a second table\nCREATE TABLEE oops (id TEXT);\n",
     );
     let (code, _, stderr) = deploy(&project, &server, &[], None);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("migrations/002_broken.sql"), "{stderr}");
+    assert!(stderr.contains("migrations/002_broken.sql:2"), "{stderr}");
     assert!(stderr.contains("syntax error"), "{stderr}");
     assert_eq!(answer(&server), (200, "v1".into()));
     // The refused version is not among the versions.
