@@ -134,7 +134,7 @@ fn dry_run_lists_the_files_the_project_runs_and_nothing_else() {
 
 #[cfg(unix)]
 #[test]
-fn a_symlink_out_of_the_project_is_refused() {
+fn a_symlink_out_of_the_project_or_a_huge_file_is_refused() {
     let project = project("v1");
     let outside = tempfile::tempdir().expect("tempdir");
     std::fs::write(outside.path().join("secret.ts"), "export default 1\n").expect("write");
@@ -147,6 +147,18 @@ fn a_symlink_out_of_the_project_is_refused() {
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("functions/secret.ts is a symlink to a place outside the project"),
+        "{stderr}"
+    );
+    std::fs::remove_file(project.path().join("functions/secret.ts")).expect("remove");
+    // A file too big to be code: refused by its size, before it is read.
+    let big = std::fs::File::create(project.path().join("functions/huge.bin")).expect("create");
+    big.set_len(33 * 1024 * 1024).expect("grow");
+    let (code, _, stderr) = project.run(&["deploy", "--dry-run"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "functions/huge.bin is 33.0 MiB, more than a deployed file may be (32.0 MiB)"
+        ),
         "{stderr}"
     );
 }
@@ -207,6 +219,10 @@ fn a_deploy_switches_flux_serve_to_the_new_version_and_records_name_it() {
     let (code, _, stderr) =
         project.run(&["deploy", "--to", &server.url, "--rollback", &second[..6]]);
     assert_eq!(code, 0, "{stderr}");
+    assert_eq!(answer(&server), (200, "v2".into()));
+    // A restarted server runs the active version at once.
+    server.stop();
+    let server = Server::serve(&project, &[]);
     assert_eq!(answer(&server), (200, "v2".into()));
     let (code, _, stderr) = project.run(&["deploy", "--to", &server.url, "--rollback", "abcdef"]);
     assert_eq!(code, 3, "{stderr}");
