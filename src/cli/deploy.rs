@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use bytesize::ByteSize;
 
-use super::{CliError, DeployArgs, ErrorKind, Format, GlobalArgs};
+use super::{print_json, CliError, DeployArgs, ErrorKind, Format, GlobalArgs};
 use crate::api::{Activated, BlobHashes, MissingBlobs, NewDeploy, Rollback, StoredBlob, Versions};
 use crate::client::{self, Answer, Target};
 use crate::output::{print_line, terminal_width};
@@ -68,10 +68,6 @@ fn collect(dir: Option<PathBuf>) -> Result<Snapshot, CliError> {
 
 fn size(bytes: u64) -> String {
     ByteSize::b(bytes).display().iec().to_string()
-}
-
-fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
-    Ok(print_line(&serde_json::to_string_pretty(value)?)?)
 }
 
 fn dry_run(snapshot: &Snapshot, global: &GlobalArgs) -> Result<(), CliError> {

@@ -103,6 +103,13 @@ pub struct GlobalArgs {
     pub token: Option<String>,
 }
 
+/// `value` as pretty JSON on stdout: what `--format json` prints.
+fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    Ok(crate::output::print_line(&serde_json::to_string_pretty(
+        value,
+    )?)?)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Pretty,
