@@ -361,3 +361,33 @@ fn jobs_enqueued_by_one_version_run_on_the_next_and_a_removed_worker_is_warned_a
     let orphan = server.get(&format!("/_flux/api/jobs/{orphan}")).json();
     assert_eq!(orphan["job"]["state"], "pending", "{orphan}");
 }
+
+#[test]
+fn a_deployed_version_runs_its_helpers_and_packages_and_an_unresolved_import_is_refused() {
+    let project = Project::with_files(&[
+        (
+            "functions/hello.ts",
+            "import { greet } from '../lib/greet.ts'\nimport shout from 'shout'\nexport default () => new Response(shout(greet()))\n",
+        ),
+        ("lib/greet.ts", "export const greet = () => 'hi'\n"),
+        (
+            "node_modules/shout/package.json",
+            r#"{ "name": "shout", "main": "index.js" }"#,
+        ),
+        ("node_modules/shout/index.js", "module.exports = (s) => s.toUpperCase() + '!'\n"),
+    ]);
+    let server = Server::serve(&project, &[]);
+    deployed(&project, &server);
+    assert_eq!(answer(&server), (200, "HI!".into()));
+    project.write(
+        "functions/hello.ts",
+        "import nope from 'nope'\nexport default () => nope\n",
+    );
+    let (code, _, stderr) = deploy(&project, &server, &[], None);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot import 'nope' from hello.ts: no package 'nope' in node_modules"),
+        "{stderr}"
+    );
+    assert_eq!(answer(&server), (200, "HI!".into()));
+}
