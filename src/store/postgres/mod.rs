@@ -11,7 +11,7 @@
 //! The queue's claims across processes are leases ([`claims`]): claimed by one short
 //! statement, fenced at completion, put back when they expire.
 //!
-//! [`JobWrites`](super::JobWrites) and [`TokenWrites`](super::TokenWrites) are [`PgWrites`] on a transaction. [`JobClaims`](super::JobClaims)
+//! [`JobWrites`](super::JobWrites), [`TokenWrites`](super::TokenWrites) and [`VersionWrites`](super::VersionWrites) are [`PgWrites`] on a transaction. [`JobClaims`](super::JobClaims)
 //! is not implemented: its model (claims on the one writer's open transaction, and putting
 //! back every running job at start) is one process's; across processes, [`claims`]' leases
 //! replace it.

@@ -1,6 +1,7 @@
-//! [`JobWrites`] and [`TokenWrites`] on a PostgreSQL connection or transaction: the writes a
-//! caller makes (enqueue, replay, cancel, the dead jobs to replay; creating, revoking and
-//! noting the use of tokens), committed or rolled back with it.
+//! [`JobWrites`], [`TokenWrites`] and [`VersionWrites`] on a PostgreSQL connection or
+//! transaction: the writes a caller makes (enqueue, replay, cancel, the dead jobs to replay;
+//! creating, revoking and noting the use of tokens; a deploy's blobs and versions), committed
+//! or rolled back with it.
 
 use std::cell::RefCell;
 
