@@ -391,3 +391,18 @@ fn a_deployed_version_runs_its_helpers_and_packages_and_an_unresolved_import_is_
     );
     assert_eq!(answer(&server), (200, "HI!".into()));
 }
+
+#[test]
+fn without_to_a_deploy_goes_to_the_projects_flux_dev_which_keeps_it() {
+    let project = project("v1");
+    let server = project.start();
+    let (code, stdout, stderr) = project.run(&["deploy", "-m", "from my laptop"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("Deployed version ") && stdout.contains(&server.url),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = project.run(&["deploy", "--list"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("from my laptop"), "{stdout}");
+}
