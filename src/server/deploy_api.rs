@@ -119,9 +119,11 @@ async fn prepare(state: &AppState, id: &str, manifest: Manifest) -> Result<(), A
         .map_err(|message| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message))
 }
 
-fn switch(state: &AppState, id: &str) {
-    if let Some(activation) = &state.activation {
-        activation.switch(id);
+/// Switches a server that runs versions to `id`, off the async threads (it rescans the code).
+async fn switch(state: &AppState, id: &str) {
+    if let Some(activation) = state.activation.clone() {
+        let id = id.to_string();
+        let _ = tokio::task::spawn_blocking(move || activation.switch(&id)).await;
     }
 }
 
@@ -188,7 +190,7 @@ pub async fn deploy(
             find(tx, &new.id)
         })
         .await?;
-        switch(&state, &id);
+        switch(&state, &id).await;
         Ok(row)
     }
     .await;
@@ -263,7 +265,7 @@ pub async fn rollback(
             })
             .await?
         };
-        switch(&state, &id);
+        switch(&state, &id).await;
         Ok(row)
     }
     .await;
