@@ -22,7 +22,7 @@ use crate::token::{self, Scope};
 /// code and token form, which hold none of the project's data).
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
-    /// `GET` (HEAD too), `POST`, or `*` for any method.
+    /// `GET` (HEAD too), `POST`, `PUT`, or `*` for any method.
     pub method: &'static str,
     /// As the router declares it.
     pub path: &'static str,
@@ -324,7 +324,7 @@ mod tests {
     fn every_route_names_a_method_the_router_uses_once() {
         let mut seen = std::collections::HashSet::new();
         for r in ROUTES {
-            assert!(["GET", "POST", "*"].contains(&r.method), "{r:?}");
+            assert!(["GET", "POST", "PUT", "*"].contains(&r.method), "{r:?}");
             assert!(r.path.starts_with("/_flux"), "{r:?}");
             assert!(seen.insert((r.method, r.path)), "listed twice: {r:?}");
         }
