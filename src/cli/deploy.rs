@@ -108,6 +108,10 @@ fn answered<T>(target: &Target, answer: Answer<T>) -> Result<T, CliError> {
                 error.with_hint(
                     "deploying needs a token of scope deploy: flux token create --scope deploy",
                 )
+            } else if status == 422 {
+                error.with_hint(
+                    "the server keeps running the version before: fix it and deploy again",
+                )
             } else {
                 error.with_hint_if(ErrorKind::NotFound, "flux deploy --list shows the versions")
             })

@@ -243,6 +243,10 @@ fn a_deploy_whose_migration_fails_is_refused_and_the_old_version_keeps_serving()
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("migrations/002_broken.sql:2"), "{stderr}");
     assert!(stderr.contains("syntax error"), "{stderr}");
+    assert!(
+        stderr.contains("keeps running the version before"),
+        "{stderr}"
+    );
     assert_eq!(answer(&server), (200, "v1".into()));
     // The refused version is not among the versions.
     let (_, stdout, _) = project.run(&["deploy", "--to", &server.url, "--list", "--json"]);
