@@ -15,4 +15,5 @@ pub mod server;
 pub mod store;
 pub mod timefmt;
 pub mod token;
+pub mod version;
 pub mod why;

@@ -100,7 +100,8 @@ pub fn session_value(token: &str) -> String {
     ))
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Bytes as lowercase hex (also a deployed version's hashes).
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -6,6 +6,7 @@
 //! model's types, not the API's: those bodies take them as type parameters, which keeps this
 //! module depending on `record` (and `token`'s scopes) alone.
 
+mod deploy;
 mod queue;
 mod tail;
 mod tokens;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::record::RecordSummary;
 
+pub use deploy::{Activated, BlobHashes, MissingBlobs, NewDeploy, Rollback, StoredBlob, Versions};
 pub use queue::{
     BulkReplay, BulkReplayed, Cancelled, DeadFilter, DeadLetters, EnqueuedJob, EnqueuedJobs,
     JobDetail, Jobs, NewJob, NewJobs, Paused, QueueStats, Replayed, ReplayedJob,

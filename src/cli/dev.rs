@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::dev_output::{print_banner, print_notice, ExecutionPrinter};
-use super::{CliError, DevArgs};
+use super::{CliError, DevArgs, ListenArgs, ServeArgs};
 use crate::dev::{DevError, DevOptions, DevServer, Notice};
 use crate::project::{find_root, Layout};
 use crate::store::postgres::PgStore;
@@ -14,6 +14,23 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
     if let Some(url) = &args.database {
         return on_postgres(url, &project_dir(&args.dir));
     }
+    let options = DevOptions::new(project_dir(&args.dir));
+    run_server(options, &args.listen, global, "flux dev")
+}
+
+/// `flux serve`: the same server, running the active version deployed to `--data`.
+pub fn serve(args: &ServeArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
+    let mut options = DevOptions::new(&args.data);
+    options.data = Some(args.data.clone());
+    run_server(options, &args.listen, global, "flux serve")
+}
+
+fn run_server(
+    mut options: DevOptions,
+    args: &ListenArgs,
+    global: &super::GlobalArgs,
+    command: &str,
+) -> Result<(), CliError> {
     // Listening before the server starts: a Ctrl-C from then on stops it gracefully.
     let signals = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -25,7 +42,6 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
     };
     // Printing has its own thread: a stdout nobody reads must not hold the store thread.
     let printer = ExecutionPrinter::start(args.quiet);
-    let mut options = DevOptions::new(project_dir(&args.dir));
     options.host = args.host.clone();
     options.port = args.port;
     options.token = global.token.clone();
@@ -54,6 +70,7 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
         }
     };
     print_banner(
+        command,
         server.layout(),
         server.url(),
         &server.functions(),
@@ -73,7 +90,7 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
     server.shutdown(grace);
     printer.finish();
     eprintln!(
-        "flux dev stopped; records are kept in {}",
+        "{command} stopped; records are kept in {}",
         store_path.display()
     );
     Ok(())
@@ -217,7 +234,8 @@ fn dev_error(error: DevError) -> CliError {
         | DevError::Engines(_)
         | DevError::Queue(_)
         | DevError::LocalAddr(_)
-        | DevError::ServerFile(_) => CliError::failure(message),
+        | DevError::ServerFile(_)
+        | DevError::Deployed(_) => CliError::failure(message),
     }
 }
 

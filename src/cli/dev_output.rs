@@ -147,9 +147,10 @@ fn dropped_note(missed: u64) -> String {
     )
 }
 
-/// What `flux dev` shows once it listens: where, the dashboard, what it serves, where it keeps
-/// records.
+/// What `flux dev` (or `flux serve`: `command`) shows once it listens: where, the dashboard,
+/// what it serves, where it keeps records.
 pub fn print_banner(
+    command: &str,
     layout: &Layout,
     url: &str,
     functions: &FunctionTable,
@@ -157,7 +158,7 @@ pub fn print_banner(
     applied: &[String],
     retention: &Retention,
 ) {
-    eprintln!("flux dev {}", env!("CARGO_PKG_VERSION"));
+    eprintln!("{command} {}", env!("CARGO_PKG_VERSION"));
     eprintln!("  project    {}", layout.root.display());
     eprintln!("  listening  {url}");
     eprintln!("  dashboard  {url}/_flux/");
@@ -292,6 +293,7 @@ pub fn print_notice(notice: Notice) {
                 eprintln!("  hint: {hint}");
             }
         }
+        Notice::DeployFailed(e) => eprintln!("✗ the deployed version was not switched to: {e}"),
         Notice::ReloadFailed => {
             eprintln!("✗ reloading after a change failed; keeping what was loaded before")
         }

@@ -2,6 +2,7 @@
 
 pub mod complete;
 pub mod config;
+pub mod deploy;
 pub mod dev;
 mod dev_output;
 pub mod email;
@@ -102,6 +103,13 @@ pub struct GlobalArgs {
     pub token: Option<String>,
 }
 
+/// `value` as pretty JSON on stdout: what `--format json` prints.
+fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    Ok(crate::output::print_line(&serde_json::to_string_pretty(
+        value,
+    )?)?)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Pretty,
@@ -147,9 +155,14 @@ impl GlobalArgs {
     /// The server a command talks to: `--url`/`--token`, else the project's, else the user's
     /// settings. A broken user config is ignored here (`flux config` reports it).
     pub fn target(&self) -> Target {
+        self.target_at(self.url.clone())
+    }
+
+    /// As [`GlobalArgs::target`], at `url` when one is given (`flux deploy --to`).
+    pub fn target_at(&self, url: Option<String>) -> Target {
         let user = config::UserConfig::load().unwrap_or_default();
         Target::resolve(&ServerChoice {
-            url: self.url.clone(),
+            url,
             token: self.token.clone(),
             default_url: user.url,
             default_token: user.token,
@@ -167,6 +180,25 @@ pub enum Command {
     /// Run the project's functions locally and record every execution
     #[command(after_help = "Examples:\n  flux dev\n  flux dev examples/welcome --port 4100")]
     Dev(DevArgs),
+    /// Run the deployed project: its active version, switched on each flux deploy
+    ///
+    /// Keeps its store and the deployed versions in --data. Before the first deploy,
+    /// function requests answer 503. Beyond loopback the /_flux API (deploy included) needs a
+    /// token, as with flux dev.
+    #[command(
+        after_help = "Examples:\n  flux serve --data /var/lib/flux --host 0.0.0.0 --port 8080 --token \"$FLUX_TOKEN\"\n  flux deploy --to http://server:8080"
+    )]
+    Serve(ServeArgs),
+    /// Upload the project as a new version and make it active; list versions; roll back
+    ///
+    /// The version holds the files that make the project run: functions/, the project
+    /// modules they import, migrations/*.sql, emails/, flux.config.ts, package.json,
+    /// tsconfig.json and the node_modules packages the code imports. Each file is kept once
+    /// by its SHA-256, so a deploy uploads only what the server lacks.
+    #[command(
+        after_help = "Examples:\n  flux deploy --dry-run\n  flux deploy --to https://flux.example.com -m 'fix the invoice total'\n  flux deploy --list\n  flux deploy --rollback\n  flux deploy --rollback 1a2b3c4d"
+    )]
+    Deploy(DeployArgs),
     /// Show one execution: its span tree, data changes, console output and error
     #[command(
         after_help = "Examples:\n  flux trace 4f9a3b2c\n  flux trace 4f9a --verbose\n  flux trace 4f9a3b2c --format json | jq .spans"
@@ -257,6 +289,29 @@ pub enum Command {
         #[arg(long, value_hint = ValueHint::DirPath)]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The project folder [default: the project you stand in]
+    #[arg(value_hint = ValueHint::DirPath)]
+    pub dir: Option<PathBuf>,
+    /// Print the version's id, file count, size and largest files; upload nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The server to deploy to [default: as other commands find it: --url, the project's
+    /// flux dev]
+    #[arg(long, value_name = "URL", value_hint = ValueHint::Url)]
+    pub to: Option<String>,
+    /// A note kept with the version
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// List the deployed versions, the active one marked
+    #[arg(long, conflicts_with_all = ["dry_run", "rollback", "message"])]
+    pub list: bool,
+    /// Make the version active before this one (or VERSION, an id prefix) active again
+    #[arg(long, value_name = "VERSION", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["dry_run", "message"])]
+    pub rollback: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -515,6 +570,22 @@ pub struct DevArgs {
     /// The project folder
     #[arg(default_value = ".", value_hint = ValueHint::DirPath)]
     pub dir: PathBuf,
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    /// A PostgreSQL database (postgres://user:password@host:5432/db) instead of SQLite's
+    /// .flux/flux.db: its migrations are applied; running functions on it is not built yet
+    #[arg(
+        long,
+        env = "FLUX_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database: Option<String>,
+}
+
+/// Where `flux dev` and `flux serve` listen.
+#[derive(Debug, Args)]
+pub struct ListenArgs {
     /// Port to listen on
     #[arg(
         long,
@@ -531,15 +602,15 @@ pub struct DevArgs {
     /// Do not print a line per request
     #[arg(long, short)]
     pub quiet: bool,
-    /// A PostgreSQL database (postgres://user:password@host:5432/db) instead of SQLite's
-    /// .flux/flux.db: its migrations are applied; running functions on it is not built yet
-    #[arg(
-        long,
-        env = "FLUX_DATABASE_URL",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub database: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The folder of the server's store and deployed versions
+    #[arg(long, default_value = "flux-data", value_hint = ValueHint::DirPath)]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub listen: ListenArgs,
 }
 
 #[derive(Debug, Args)]
@@ -601,6 +672,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Init(args) => init::run(&args),
         Command::Dev(args) => dev::run(&args, &cli.global),
+        Command::Deploy(args) => deploy::run(&args, &cli.global),
+        Command::Serve(args) => dev::serve(&args, &cli.global),
         Command::Trace(args) => trace::run(&args, &cli.global),
         Command::Why(args) => why::run(&args, &cli.global),
         Command::Tail(args) => tail::run(&args, &cli.global),

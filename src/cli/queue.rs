@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use serde_json::{json, Value};
 
 use super::source::read_or_store;
-use super::{CliError, DeadLetterCommand, ErrorKind, Format, GlobalArgs, QueueCommand};
+use super::{print_json, CliError, DeadLetterCommand, ErrorKind, Format, GlobalArgs, QueueCommand};
 use crate::api::{
     Cancelled, DeadLetters, EnqueuedJobs, Jobs, NewJob, Paused, QueueStats, Replayed,
 };
@@ -38,11 +38,6 @@ fn function_filter(filters: &[String]) -> Result<Option<String>, CliError> {
 /// Tables fit a terminal's width; piped, each row stays on one line.
 fn table(columns: &[Column], rows: &[Vec<String>]) -> String {
     render_table(columns, rows, terminal_width())
-}
-
-fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value)?;
-    Ok(print_line(&text)?)
 }
 
 /// The error a command that changes the queue gives when no server runs.

@@ -2,7 +2,7 @@
 //! server's API with the admin token; `list` reads the store when no server runs.
 
 use super::source::{needs_server, read_or_store};
-use super::{CliError, ErrorKind, Format, GlobalArgs, TokenCommand};
+use super::{print_json, CliError, ErrorKind, Format, GlobalArgs, TokenCommand};
 use crate::api::{CreatedToken, NewToken, Revoked, Rotate, Tokens};
 use crate::client::{self, Answer, Target};
 use crate::output::{print_line, terminal_width};
@@ -42,10 +42,6 @@ fn answered<T>(target: &Target, answer: Answer<T>) -> Result<T, CliError> {
         }
         Answer::Unreachable => Err(needs_server(target, "the tokens")),
     }
-}
-
-fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
-    Ok(print_line(&serde_json::to_string_pretty(value)?)?)
 }
 
 /// The new token on stdout, alone on its line (for `$(…)`), and what it is on stderr.

@@ -25,6 +25,11 @@ pub enum ClientError {
     /// No server of this project answered; `start_hint` says how to start one.
     #[error("{message}")]
     NoServer { message: String, start_hint: String },
+    #[error("cannot write the body of {path} as JSON: {source}")]
+    Encode {
+        path: String,
+        source: serde_json::Error,
+    },
     #[error("unexpected answer from the server at {url}: {source}")]
     Answer { url: String, source: reqwest::Error },
 }
@@ -121,7 +126,7 @@ impl Target {
     fn check_identity(&self) -> Option<ForeignServer> {
         let layout = self.project.as_ref()?;
         let Ok(Answer::Ok(health)) =
-            self.request::<(), Health>(reqwest::Method::GET, "/_flux/api/health", None)
+            self.request::<Health>(reqwest::Method::GET, "/_flux/api/health", Payload::None)
         else {
             return None;
         };
@@ -149,6 +154,13 @@ impl Target {
         }
         let health = response.json::<Health>().await.ok()?;
         Some(foreign_server(layout, &health).is_some())
+    }
+
+    /// The target asked whatever project it serves: a deploy names its server and sends the
+    /// project, so a server of another (or no) project is the point, not a mistake.
+    pub fn any_project(mut self) -> Target {
+        self.foreign = None;
+        self
     }
 
     /// Whether the server found belongs to another project (and so is not used).
@@ -237,11 +249,11 @@ impl Target {
         }
     }
 
-    fn request<B: Serialize + ?Sized, T: DeserializeOwned>(
+    fn request<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<&B>,
+        body: Payload<'_>,
     ) -> Result<Answer<T>, ClientError> {
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -252,9 +264,11 @@ impl Target {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
+        request = match body {
+            Payload::None => request,
+            Payload::Json(body) => request.json(&body),
+            Payload::Bytes(bytes) => request.body(bytes.to_vec()),
+        };
         let response = match request.send() {
             Ok(response) => response,
             Err(e) if e.is_connect() || e.is_timeout() => return Ok(Answer::Unreachable),
@@ -330,13 +344,29 @@ pub enum Answer<T> {
     Unreachable,
 }
 
+/// What a request carries.
+enum Payload<'a> {
+    None,
+    Json(serde_json::Value),
+    Bytes(&'a [u8]),
+}
+
 pub fn get<T: DeserializeOwned>(target: &Target, path: &str) -> Result<Answer<T>, ClientError> {
-    send::<(), T>(target, reqwest::Method::GET, path, None)
+    send(target, reqwest::Method::GET, path, Payload::None)
 }
 
 /// A POST without a body.
 pub fn post<T: DeserializeOwned>(target: &Target, path: &str) -> Result<Answer<T>, ClientError> {
-    send::<(), T>(target, reqwest::Method::POST, path, None)
+    send(target, reqwest::Method::POST, path, Payload::None)
+}
+
+/// A PUT of `bytes` as they are.
+pub fn put_bytes<T: DeserializeOwned>(
+    target: &Target,
+    path: &str,
+    bytes: &[u8],
+) -> Result<Answer<T>, ClientError> {
+    send(target, reqwest::Method::PUT, path, Payload::Bytes(bytes))
 }
 
 /// A POST of `body` as JSON.
@@ -345,15 +375,19 @@ pub fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
     path: &str,
     body: &B,
 ) -> Result<Answer<T>, ClientError> {
-    send(target, reqwest::Method::POST, path, Some(body))
+    let body = serde_json::to_value(body).map_err(|source| ClientError::Encode {
+        path: path.to_string(),
+        source,
+    })?;
+    send(target, reqwest::Method::POST, path, Payload::Json(body))
 }
 
 /// A call to the server, unless it serves another project: then it is treated as absent.
-fn send<B: Serialize + ?Sized, T: DeserializeOwned>(
+fn send<T: DeserializeOwned>(
     target: &Target,
     method: reqwest::Method,
     path: &str,
-    body: Option<&B>,
+    body: Payload<'_>,
 ) -> Result<Answer<T>, ClientError> {
     if target.is_foreign() {
         return Ok(Answer::Unreachable);

@@ -5,6 +5,7 @@
 //! [`DevServer::start`] must not be called from inside an async runtime: the server runs its
 //! own, and starting and stopping it block.
 
+mod deployed;
 mod lock;
 pub mod notice;
 pub mod watch;
@@ -55,6 +56,9 @@ pub struct DevOptions {
     pub on_written: OnWritten,
     /// Hears what the server has to tell while it starts and runs.
     pub notices: Notices,
+    /// `flux serve`: the data folder (store, deployed versions) whose active version runs,
+    /// instead of the files of `dir`, unwatched.
+    pub data: Option<PathBuf>,
 }
 
 impl DevOptions {
@@ -67,6 +71,7 @@ impl DevOptions {
             token: None,
             on_written: Box::new(|_: &[StoreWrite]| {}),
             notices: Arc::new(|_| {}),
+            data: None,
         }
     }
 }
@@ -116,6 +121,8 @@ pub enum DevError {
     LocalAddr(std::io::Error),
     #[error("{0}")]
     ServerFile(PrivateFileError),
+    #[error("the deployed version cannot be run: {0}")]
+    Deployed(#[from] deployed::DeployedError),
 }
 
 fn holder_name(holder: Option<&LockHolder>) -> String {
@@ -180,13 +187,32 @@ impl DevServer {
             token,
             on_written,
             notices,
+            data,
         } = options;
-        let root = dir
-            .canonicalize()
-            .map_err(|source| DevError::ProjectFolder { dir, source })?;
-        let layout = Layout::new(&root);
-        if !layout.functions_dir().is_dir() {
-            return Err(DevError::NoFunctions { root });
+        let layout = match &data {
+            // The code is the deployed version's, under the data folder with the store.
+            Some(data) => {
+                std::fs::create_dir_all(data).map_err(|source| DevError::ProjectFolder {
+                    dir: data.clone(),
+                    source,
+                })?;
+                let data = data
+                    .canonicalize()
+                    .map_err(|source| DevError::ProjectFolder {
+                        dir: data.clone(),
+                        source,
+                    })?;
+                Layout::with_state_dir(&data.join(deployed::CURRENT), &data)
+            }
+            None => {
+                let root = dir
+                    .canonicalize()
+                    .map_err(|source| DevError::ProjectFolder { dir, source })?;
+                Layout::new(&root)
+            }
+        };
+        if data.is_none() && !layout.functions_dir().is_dir() {
+            return Err(DevError::NoFunctions { root: layout.root });
         }
         if token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err(DevError::EmptyToken);
@@ -218,15 +244,28 @@ impl DevServer {
         if let Err(e) = crate::project::identity::load_or_create(&layout) {
             notices(Notice::NoIdentity(e));
         }
-        let config = load_config(&layout.config_path()).map_err(DevError::Config)?;
-        let retention = config.retention;
-        // Before the store is opened or migrated: a busy port leaves nothing written.
-        let listener = Bound::bind(&host, port)?;
         let store_error = |source| DevError::Store {
             path: layout.store_path(),
             source,
         };
-        let (store, checked) = Store::open_checked(&layout.store_path()).map_err(store_error)?;
+        // flux serve reads which version runs from the store before anything reads its code.
+        let (opened, served) = match &data {
+            Some(_) => {
+                let opened = Store::open_checked(&layout.store_path()).map_err(store_error)?;
+                let version = deployed::prepare_data(&layout.state_dir(), &opened.0)?;
+                (Some(opened), Some(version))
+            }
+            None => (None, None),
+        };
+        let config = load_config(&layout.config_path()).map_err(DevError::Config)?;
+        let retention = config.retention;
+        // Before the store is opened or migrated (by flux dev): a busy port leaves nothing
+        // written.
+        let listener = Bound::bind(&host, port)?;
+        let (store, checked) = match opened {
+            Some(opened) => opened,
+            None => Store::open_checked(&layout.store_path()).map_err(store_error)?,
+        };
         if checked == Checked::Partly {
             notices(Notice::StorePartlyChecked {
                 store: layout.store_path(),
@@ -251,6 +290,7 @@ impl DevServer {
             on_written,
             notices,
             &mut lock,
+            served,
         ))?;
         let local_addr = serving.local_addr;
         Ok(DevServer {
@@ -455,6 +495,7 @@ async fn serve(
     on_written: OnWritten,
     notices: Notices,
     lock: &mut ProjectLock,
+    served: Option<Option<String>>,
 ) -> Result<Serving, DevError> {
     // Bounded: when the store thread falls behind, executions wait instead of memory growing.
     let (records_tx, records_rx) = crossbeam_channel::bounded(RECORD_BACKLOG);
@@ -480,6 +521,10 @@ async fn serve(
         tokio::runtime::Handle::current(),
         outlets,
     ));
+    if let Some(Some(version)) = &served {
+        shared.set_deployed(crate::version::short(version));
+        shared.rescan();
+    }
     warn_at_start(&shared, &*notices);
     let engine = Engine::start(Arc::clone(&shared), http_engines, http_in_flight, "http")
         .map_err(DevError::Engines)?;
@@ -500,12 +545,27 @@ async fn serve(
     crate::store::write_private(&layout.server_file(), info_json.as_bytes())
         .map_err(DevError::ServerFile)?;
 
-    let watcher = watch::start(Arc::clone(&shared), Arc::clone(&notices));
+    // A deployed version changes only by a deploy, never on disk.
+    let watcher = match served {
+        Some(_) => None,
+        None => watch::start(Arc::clone(&shared), Arc::clone(&notices)),
+    };
+    let activation = served.is_some().then(|| {
+        Arc::new(deployed::Deployed {
+            data: layout.state_dir(),
+            shared: Arc::clone(&shared),
+            notices: Arc::clone(&notices),
+        })
+    });
     let maintenance = Maintenance::start(store.clone(), retention, now_us, move |e| {
         notices(Notice::Maintenance(e))
     });
 
-    let state = Arc::new(AppState::new(Arc::clone(&shared), engine, token));
+    let mut state = AppState::new(Arc::clone(&shared), engine, token);
+    if let Some(activation) = activation {
+        state = state.with_activation(activation);
+    }
+    let state = Arc::new(state);
     let app = router(Arc::clone(&state));
     let shutdown_shared = Arc::clone(&shared);
     let server_config = shared.config().server.clone();

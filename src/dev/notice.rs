@@ -78,6 +78,8 @@ pub enum Notice {
         name: String,
     },
     MigrationFailed(StoreError),
+    /// `flux serve` could not switch to a deployed version; the one before keeps serving.
+    DeployFailed(String),
     /// Reloading after a change panicked; what was loaded before stays.
     ReloadFailed,
 }

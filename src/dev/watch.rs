@@ -155,7 +155,7 @@ pub fn start(shared: Arc<Shared>, notices: Notices) -> Option<ProjectWatch> {
     })
 }
 
-fn on_change(
+pub(super) fn on_change(
     shared: &Shared,
     changed: &BTreeSet<PathBuf>,
     notices: &(dyn Fn(Notice) + Send + Sync),

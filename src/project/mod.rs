@@ -23,12 +23,24 @@ pub const CONFIG_FILE: &str = "flux.config.ts";
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub root: PathBuf,
+    /// Local state: `root/.flux`, or the data folder of `flux serve`.
+    state: PathBuf,
 }
 
 impl Layout {
     pub fn new(root: &Path) -> Layout {
         Layout {
             root: root.to_path_buf(),
+            state: root.join(".flux"),
+        }
+    }
+
+    /// A project whose state is kept apart from its files (`flux serve`: the code is the
+    /// deployed version's, the store is the server's).
+    pub fn with_state_dir(root: &Path, state: &Path) -> Layout {
+        Layout {
+            root: root.to_path_buf(),
+            state: state.to_path_buf(),
         }
     }
 
@@ -46,7 +58,7 @@ impl Layout {
 
     /// Local state: the store and the running server's address. Git-ignored.
     pub fn state_dir(&self) -> PathBuf {
-        self.root.join(".flux")
+        self.state.clone()
     }
 
     pub fn store_path(&self) -> PathBuf {

@@ -160,6 +160,51 @@ impl ProjectResolver {
     }
 }
 
+/// The project's imports resolved outside an engine, as an engine's loader resolves them:
+/// what `flux deploy` follows to know which files a project runs.
+pub struct ImportLookup {
+    root: PathBuf,
+    packages: Packages,
+    jsx: JsxOptions,
+}
+
+impl ImportLookup {
+    pub fn new(root: &Path) -> ImportLookup {
+        ImportLookup {
+            root: root.to_path_buf(),
+            packages: Packages::new(root, super::PackageFolders::default()),
+            jsx: JsxOptions::of_project(root),
+        }
+    }
+
+    /// The specifiers of module `name`'s static imports and re-exports; none when it does
+    /// not parse (the loader reports that when it runs).
+    pub fn imports_of(&self, name: &str, source: &str) -> Vec<String> {
+        let Ok(code) = ts::to_javascript(name, source, &self.jsx) else {
+            return Vec::new();
+        };
+        imports::read(&code)
+            .map(|syntax| syntax.imports.into_iter().map(|i| i.specifier).collect())
+            .unwrap_or_default()
+    }
+
+    /// The module `specifier` imported from module `base` names and its file; `None` for a
+    /// built-in; the loader's error (as an engine would throw it) when it names nothing.
+    pub fn resolve(
+        &self,
+        base: &str,
+        specifier: &str,
+    ) -> std::result::Result<Option<(String, PathBuf)>, String> {
+        let module =
+            find_module(&self.root, &self.packages, base, specifier).map_err(|e| e.to_string())?;
+        if module.starts_with("node:") {
+            return Ok(None);
+        }
+        let path = self.packages.path_of(&module);
+        Ok(Some((module, path)))
+    }
+}
+
 /// Why an import cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 enum ImportError {

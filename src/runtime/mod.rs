@@ -45,6 +45,7 @@ pub use config_eval::{load_config, ConfigLoadError};
 pub use content_type::is_json_content_type;
 pub use echo::{Echo, EchoSink};
 pub use jobs::JobEngines;
+pub use loader::ImportLookup;
 pub use package_folders::PackageFolders;
 pub use ts::{to_javascript, JsxOptions, SyntaxError};
 pub use worker::{recorded_body, redact_headers};
@@ -84,6 +85,8 @@ pub struct Shared {
     pub enqueued: EnqueuedNames,
     /// The npm packages the engines loaded, which `flux dev` watches.
     pub package_folders: PackageFolders,
+    /// The deployed version `flux serve` runs: the code version its records name.
+    deployed: RwLock<Option<String>>,
 }
 
 /// Where what the engines produce goes: finished records, writes, and what they show.
@@ -133,7 +136,22 @@ impl Shared {
             cancels: cancel::Cancels::default(),
             enqueued: EnqueuedNames::default(),
             package_folders: PackageFolders::default(),
+            deployed: RwLock::new(None),
         }
+    }
+
+    /// From the next rescan on, the code is deployed version `version` (its short id), which
+    /// records name as their code version.
+    pub fn set_deployed(&self, version: &str) {
+        *self.deployed.write().unwrap_or_else(|p| p.into_inner()) = Some(version.to_string());
+    }
+
+    /// The deployed version running, if any (`flux serve`).
+    pub fn deployed(&self) -> Option<String> {
+        self.deployed
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn mark_cpu_heavy(&self, function: &str) {
@@ -173,6 +191,9 @@ impl Shared {
         if edits > 0 {
             let salted = format!("{}:{edits}", table.code_version);
             table.code_version = blake3::hash(salted.as_bytes()).to_hex()[..12].to_string();
+        }
+        if let Some(version) = self.deployed() {
+            table.code_version = version;
         }
         let mut current = self.functions.write().unwrap_or_else(|p| p.into_inner());
         if current.code_version == table.code_version && current.functions == table.functions {

@@ -22,7 +22,7 @@ use crate::token::{self, Scope};
 /// code and token form, which hold none of the project's data).
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
-    /// `GET` (HEAD too), `POST`, or `*` for any method.
+    /// `GET` (HEAD too), `POST`, `PUT`, or `*` for any method.
     pub method: &'static str,
     /// As the router declares it.
     pub path: &'static str,
@@ -43,8 +43,7 @@ const DEPLOY: Option<Scope> = Some(Scope::Deploy);
 const ADMIN: Option<Scope> = Some(Scope::Admin);
 
 /// Every `/_flux/` route the router declares, with the scope it needs. A method and route not
-/// listed here needs [`Scope::Admin`]. `POST /_flux/api/deploy` is reserved for `flux deploy`
-/// (it answers 501 until then), so that the `deploy` scope means something from the start.
+/// listed here needs [`Scope::Admin`].
 pub const ROUTES: &[Route] = &[
     route("GET", "/_flux/api/health", READ),
     route("GET", "/_flux/api/records", READ),
@@ -67,6 +66,10 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/_flux/api/dead-letter/replay", OPERATE),
     route("POST", "/_flux/api/dead-letter/{prefix}/replay", OPERATE),
     route("POST", "/_flux/api/deploy", DEPLOY),
+    route("POST", "/_flux/api/deploy/missing", DEPLOY),
+    route("PUT", "/_flux/api/deploy/blobs/{hash}", DEPLOY),
+    route("GET", "/_flux/api/deploy/versions", READ),
+    route("POST", "/_flux/api/deploy/rollback", DEPLOY),
     route("GET", "/_flux/api/tokens", ADMIN),
     route("POST", "/_flux/api/tokens", ADMIN),
     route("POST", "/_flux/api/tokens/{prefix}/revoke", ADMIN),
@@ -321,7 +324,7 @@ mod tests {
     fn every_route_names_a_method_the_router_uses_once() {
         let mut seen = std::collections::HashSet::new();
         for r in ROUTES {
-            assert!(["GET", "POST", "*"].contains(&r.method), "{r:?}");
+            assert!(["GET", "POST", "PUT", "*"].contains(&r.method), "{r:?}");
             assert!(r.path.starts_with("/_flux"), "{r:?}");
             assert!(seen.insert((r.method, r.path)), "listed twice: {r:?}");
         }

@@ -83,19 +83,17 @@ pub async fn health(
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: std::process::id(),
         project: Some(state.shared.layout.root.display().to_string()),
-        project_id: crate::project::identity::read(&state.shared.layout),
+        // A server of deployed versions runs whichever project is deployed to it: the
+        // commands of any project folder may talk to it.
+        project_id: state
+            .activation
+            .is_none()
+            .then(|| crate::project::identity::read(&state.shared.layout))
+            .flatten(),
         store: state.shared.storage.location(),
         scope: granted.map(|g| g.scope.as_str().to_string()),
     })
     .into_response()
-}
-
-/// `POST /_flux/api/deploy`: reserved for `flux deploy`, which needs a `deploy` token.
-pub async fn deploy() -> Response {
-    error(
-        StatusCode::NOT_IMPLEMENTED,
-        "flux deploy is not built yet: this route is reserved for it (scope 'deploy')",
-    )
 }
 
 pub async fn unknown() -> Response {

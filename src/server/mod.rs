@@ -4,6 +4,7 @@
 mod access;
 mod api;
 mod dashboard;
+mod deploy_api;
 mod email_api;
 pub use email_api::MAX_LIMIT as MAX_EMAILS_LISTED;
 mod guard;
@@ -15,10 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
@@ -32,6 +34,7 @@ use crate::runtime::{
 use crate::store::{self, CallerWrites, Storage, StoreWrite, TxControl};
 
 pub use access::{Route, CACHE_TTL as TOKEN_CACHE_TTL, ROUTES};
+pub use deploy_api::Activation;
 pub use guard::ConnectedTo;
 pub use listen::{serve, ConnectionLimits};
 
@@ -48,6 +51,11 @@ pub struct AppState {
     max_tail_clients: usize,
     /// A tail client that takes no message for this long is dropped.
     tail_stall_timeout: Duration,
+    /// Set by a server that runs deployed versions (`flux serve`); `flux dev` only keeps them.
+    activation: Option<Arc<dyn Activation>>,
+    /// Held from a deploy's or rollback's preparation to its switch: one at a time, so that
+    /// the version running is the one the store says is active.
+    deploying: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -62,9 +70,20 @@ impl AppState {
             tail_slots: Arc::new(tokio::sync::Semaphore::new(server.max_tail_clients)),
             max_tail_clients: server.max_tail_clients,
             tail_stall_timeout: server.tail_stall_timeout,
+            activation: None,
+            deploying: tokio::sync::Mutex::new(()),
         }
     }
+
+    /// The state of a server that runs the deployed versions through `activation`.
+    pub fn with_activation(mut self, activation: Arc<dyn Activation>) -> AppState {
+        self.activation = Some(activation);
+        self
+    }
 }
+
+/// The largest manifest a deploy may post (some 100 000 files).
+const MAX_MANIFEST_BYTES: usize = 16 * 1024 * 1024;
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -96,7 +115,19 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/_flux/api/dead-letter/{prefix}/replay",
             post(queue_api::replay),
         )
-        .route("/_flux/api/deploy", post(api::deploy))
+        .route(
+            "/_flux/api/deploy",
+            post(deploy_api::deploy).layer(DefaultBodyLimit::max(MAX_MANIFEST_BYTES)),
+        )
+        .route("/_flux/api/deploy/missing", post(deploy_api::missing))
+        .route(
+            "/_flux/api/deploy/blobs/{hash}",
+            put(deploy_api::put_blob).layer(DefaultBodyLimit::max(
+                crate::version::MAX_FILE_BYTES as usize,
+            )),
+        )
+        .route("/_flux/api/deploy/versions", get(deploy_api::versions))
+        .route("/_flux/api/deploy/rollback", post(deploy_api::rollback))
         .route(
             "/_flux/api/tokens",
             get(token_api::list).post(token_api::create),
@@ -350,6 +381,16 @@ fn is_multipart_content_type(content_type: &str) -> bool {
 }
 
 async fn invoke(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    if state
+        .activation
+        .as_ref()
+        .is_some_and(|a| a.active().is_none())
+    {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no version deployed yet: run flux deploy",
+        );
+    }
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_string();
     let name = match route_for_path(&path) {

@@ -13,13 +13,17 @@
 //!   the tail's history, a job's chain of attempts), what an id prefix names (an execution or
 //!   a job, decided once in [`resolve`]), row changes (`flux state`; [`blame`] is
 //!   computed from them), jobs (stats, list, dead letters, find by id or attempt id), the
-//!   scoped tokens (list, by hash), the integrity check, and a [`Pruning`] session for upkeep (pruning by age and by size).
+//!   scoped tokens (list, by hash), deployed versions (list, the active one, a manifest, which
+//!   blobs are missing, a blob), the integrity check, and a [`Pruning`] session for upkeep (pruning by age and by size).
 //!   The server answers `/_flux/api` through it; the CLI reads a stopped project's store
 //!   through it (the CLI's `local_store`).
 //! - [`JobWrites`]: the job writes made on a caller's behalf (enqueue, replay, and finding the
 //!   job to replay), run on the writer's connection inside its open transaction.
 //! - [`TokenWrites`]: the API's writes of scoped tokens (`_flux_tokens`, [`tokens`]): create,
-//!   revoke, note a use; [`CallerWrites`] is both, what an API call's work is handed.
+//!   revoke, note a use.
+//! - [`VersionWrites`]: `flux deploy`'s writes (`_flux_blobs`, `_flux_versions`, [`versions`]):
+//!   a blob, a version made active, an activation, finding a version by id prefix;
+//!   [`CallerWrites`] is all three, what an API call's work is handed.
 //! - [`JobClaims`]: the queue's claims (due jobs, the next due time, marking attempts running,
 //!   putting back what a killed process left running, notes of attempts whose writes commit
 //!   ahead of their record), which the dispatcher makes on the writer's open transaction
@@ -83,6 +87,7 @@ mod storage;
 mod thread;
 pub mod tokens;
 pub mod user_sql;
+pub mod versions;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -106,7 +111,9 @@ pub use records::{
 };
 pub use resolve::{Candidate, Named, NamedRecord, Scoped};
 pub use search::SearchError;
-pub use storage::{CallerWrites, JobClaims, JobWrites, Pruning, Storage, TokenWrites};
+pub use storage::{
+    CallerWrites, JobClaims, JobWrites, Pruning, Storage, TokenWrites, VersionWrites,
+};
 pub use thread::{Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{
     busy_message, writer_channel, AfterCommit, Call, Session, SqlCall, TxControl, Writer, LOCK_WAIT,
@@ -439,6 +446,8 @@ impl Store {
         conn.execute_batch(jobs::SCHEMA)
             .map_err(|e| store.classify(e))?;
         conn.execute_batch(tokens::SCHEMA)
+            .map_err(|e| store.classify(e))?;
+        conn.execute_batch(versions::SCHEMA)
             .map_err(|e| store.classify(e))?;
         jobs::upgrade(&conn).map_err(|e| store.classify(e))?;
         conn.execute_batch(search::SCHEMA)

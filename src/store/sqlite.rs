@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use super::resolve::IdMatches;
 use super::search::Query;
-use super::storage::{JobClaims, JobWrites, Pruning, Storage, TokenWrites};
+use super::storage::{JobClaims, JobWrites, Pruning, Storage, TokenWrites, VersionWrites};
 use super::tokens::{self, NewToken, TokenKey, TokenLookup, TokenRow};
+use super::versions::{self, NewVersion, VersionLookup, VersionRow};
 use super::{
     emails, jobs, mutations, records, retention, schema, ChangeFilter, Checked, DeadLetter, Email,
     EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, MinuteCount, RecordFilter,
@@ -116,6 +117,26 @@ impl Storage for Store {
         Ok(tokens::by_hash(&self.connect()?, key, hash)?)
     }
 
+    fn versions(&self) -> Result<Vec<VersionRow>> {
+        Ok(versions::list(&self.connect()?)?)
+    }
+
+    fn active_version(&self) -> Result<Option<(VersionRow, String)>> {
+        Ok(versions::active(&self.connect()?)?)
+    }
+
+    fn version_manifest(&self, id: &str) -> Result<Option<String>> {
+        Ok(versions::manifest(&self.connect()?, id)?)
+    }
+
+    fn missing_blobs(&self, hashes: &[String]) -> Result<Vec<String>> {
+        Ok(versions::missing_blobs(&self.connect()?, hashes)?)
+    }
+
+    fn blob(&self, hash: &str) -> Result<Option<Vec<u8>>> {
+        Ok(versions::blob(&self.connect()?, hash)?)
+    }
+
     fn check_integrity(&self, budget: Option<Duration>) -> Result<Checked> {
         let mut conn = self.connect()?;
         self.check(&mut conn, budget)
@@ -216,6 +237,24 @@ impl JobWrites for Connection {
 
     fn dead_jobs(&self, function: Option<&str>, search: Option<&Query>) -> Result<Vec<JobRow>> {
         Ok(jobs::dead_jobs(self, function, search)?)
+    }
+}
+
+impl VersionWrites for Connection {
+    fn put_blob(&self, hash: &str, data: &[u8]) -> Result<()> {
+        Ok(versions::put_blob(self, hash, data)?)
+    }
+
+    fn create_version(&self, new: &NewVersion, now_us: i64) -> Result<()> {
+        Ok(versions::insert(self, new, now_us)?)
+    }
+
+    fn activate_version(&self, id: &str, now_us: i64) -> Result<()> {
+        Ok(versions::activate(self, id, now_us)?)
+    }
+
+    fn find_version(&self, prefix: &str) -> Result<VersionLookup> {
+        Ok(versions::find(self, prefix)?)
     }
 }
 

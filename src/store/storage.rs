@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::resolve::{self, IdMatches, Named, NamedRecord, Scoped};
 use super::search::Query;
 use super::tokens::{NewToken, TokenKey, TokenLookup, TokenRow};
+use super::versions::{NewVersion, VersionLookup, VersionRow};
 use super::{
     ChangeFilter, Checked, DeadLetter, Email, EnqueueError, EnqueueOptions, Enqueued, JobLookup,
     JobRow, MinuteCount, RecordFilter, RecordLookup, RecordPage, ReplayError, Result, RowChange,
@@ -181,6 +182,21 @@ pub trait Storage: Send + Sync {
     fn token_by_hash(&self, key: TokenKey, hash: &str) -> Result<Option<TokenRow>>;
 
     /// Checks the store's integrity; with a `budget`, stops there ([`Checked::Partly`]).
+    /// Deployed versions, the active one first (see [`super::versions`]).
+    fn versions(&self) -> Result<Vec<VersionRow>>;
+
+    /// The active version and its manifest (JSON); `None` before the first deploy.
+    fn active_version(&self) -> Result<Option<(VersionRow, String)>>;
+
+    /// A stored version's manifest (JSON).
+    fn version_manifest(&self, id: &str) -> Result<Option<String>>;
+
+    /// The hashes among `hashes` whose blob the store lacks.
+    fn missing_blobs(&self, hashes: &[String]) -> Result<Vec<String>>;
+
+    /// A deployed file's bytes, by SHA-256.
+    fn blob(&self, hash: &str) -> Result<Option<Vec<u8>>>;
+
     fn check_integrity(&self, budget: Option<Duration>) -> Result<Checked>;
 
     /// A pruning session for the store's upkeep, kept by the one thread that does it.
@@ -283,6 +299,22 @@ pub trait TokenWrites {
 
 /// Everything an API call may write on the writer's transaction: what the server's
 /// `with_writer` hands its work.
-pub trait CallerWrites: JobWrites + TokenWrites {}
+/// Deploys' writes, on the writer's transaction: blobs (checked by the caller against their
+/// hash), versions, and which one is active.
+pub trait VersionWrites {
+    /// Stores a blob under its hash (kept as it is when already there).
+    fn put_blob(&self, hash: &str, data: &[u8]) -> Result<()>;
 
-impl<T: JobWrites + TokenWrites> CallerWrites for T {}
+    /// Stores a version (a known one keeps its first row) and makes it active.
+    fn create_version(&self, new: &NewVersion, now_us: i64) -> Result<()>;
+
+    /// Makes a stored version the active one.
+    fn activate_version(&self, id: &str, now_us: i64) -> Result<()>;
+
+    /// The version an id prefix names.
+    fn find_version(&self, prefix: &str) -> Result<VersionLookup>;
+}
+
+pub trait CallerWrites: JobWrites + TokenWrites + VersionWrites {}
+
+impl<T: JobWrites + TokenWrites + VersionWrites> CallerWrites for T {}

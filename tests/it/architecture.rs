@@ -12,8 +12,8 @@ type Graph = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
 /// The top-level modules bottom-up, as ARCHITECTURE.md's layout lists them.
 const LAYERS: &[&str] = &[
-    "clock", "timefmt", "token", "record", "project", "store", "queue", "runtime", "api", "client",
-    "why", "render", "server", "dev", "output", "cli",
+    "clock", "timefmt", "token", "record", "project", "store", "queue", "runtime", "version",
+    "api", "client", "why", "render", "server", "dev", "output", "cli",
 ];
 
 fn src_dir() -> PathBuf {

@@ -231,6 +231,8 @@ fn help_of_the_main_commands() {
         Commands:
           init         Create a project from the bundled example
           dev          Run the project's functions locally and record every execution
+          serve        Run the deployed project: its active version, switched on each flux deploy
+          deploy       Upload the project as a new version and make it active; list versions; roll back
           trace        Show one execution: its span tree, data changes, console output and error
           tail         Stream executions as they happen, one line each
           why          Explain a failed execution: root cause, location, input, data changes, suggestion

@@ -9,6 +9,7 @@ mod dashboard_api;
 mod dashboard_bench;
 mod dashboard_flows;
 mod dashboard_ui;
+mod deploy;
 mod dev;
 mod durability;
 mod editor;

@@ -907,3 +907,66 @@ fn postgres_keeps_tokens_as_sqlite_does() {
         s.token_by_hash(TokenKey::Token, &token::hash(&forged))
     });
 }
+
+/// Deployed versions and their blobs are kept, listed and activated the same way on both.
+#[test]
+fn postgres_keeps_versions_as_sqlite_does() {
+    use flux::store::versions::{NewVersion, VersionLookup};
+    use flux::store::VersionWrites;
+
+    let stores = stores();
+    let conn = stores.sqlite.connect().expect("connect");
+    let mut client = stores.pg.connect().expect("connect");
+    let mut tx = client.transaction().expect("begin");
+    let pg = pg_store::PgWrites::new(&mut tx);
+    let writers: [(&str, &dyn VersionWrites); 2] = [("SQLite", &conn), ("PostgreSQL", &pg)];
+    let blob = b"export default () => 'hi'\n";
+    let hash = flux::version::hash_bytes(blob);
+    let new = |id: &str, message: Option<&str>| NewVersion {
+        id: id.repeat(64),
+        manifest: format!(
+            "{{\"files\":[{{\"path\":\"functions/a.ts\",\"hash\":\"{hash}\",\"size\":26}}]}}"
+        ),
+        files: 1,
+        size: 26,
+        deployed_by: "ci".into(),
+        message: message.map(String::from),
+    };
+    for (name, writes) in writers {
+        writes.put_blob(&hash, blob).expect("blob");
+        writes.put_blob(&hash, blob).expect("the same blob again");
+        writes
+            .create_version(&new("a", Some("first")), T)
+            .expect("a");
+        writes.create_version(&new("b", None), T + 1).expect("b");
+        // A rollback, with a clock that stepped back: still the newest activation.
+        writes
+            .activate_version(&"a".repeat(64), T)
+            .expect("rollback");
+        let VersionLookup::Found(found) = writes.find_version("bbbb").expect("find") else {
+            panic!("{name}: the version is found by its prefix")
+        };
+        assert_eq!(found.activated_at_us, T + 1, "{name}");
+        assert_eq!(
+            writes.find_version("cc").expect("find"),
+            VersionLookup::NotFound
+        );
+    }
+    tx.commit().expect("commit");
+    let versions = stores.same("versions", |s| s.versions());
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (&v.id[..1], v.active, v.message.as_deref()))
+            .collect::<Vec<_>>(),
+        [("a", true, Some("first")), ("b", false, None)]
+    );
+    stores.same("active version", |s| s.active_version());
+    stores.same("manifest", |s| s.version_manifest(&"b".repeat(64)));
+    let missing = stores.same("missing blobs", |s| {
+        s.missing_blobs(&[hash.clone(), "0".repeat(64)])
+    });
+    assert_eq!(missing, ["0".repeat(64)]);
+    let stored = stores.same("blob", |s| s.blob(&hash));
+    assert_eq!(stored.as_deref(), Some(&blob[..]));
+}

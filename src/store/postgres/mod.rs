@@ -11,7 +11,7 @@
 //! The queue's claims across processes are leases ([`claims`]): claimed by one short
 //! statement, fenced at completion, put back when they expire.
 //!
-//! [`JobWrites`](super::JobWrites) and [`TokenWrites`](super::TokenWrites) are [`PgWrites`] on a transaction. [`JobClaims`](super::JobClaims)
+//! [`JobWrites`](super::JobWrites), [`TokenWrites`](super::TokenWrites) and [`VersionWrites`](super::VersionWrites) are [`PgWrites`] on a transaction. [`JobClaims`](super::JobClaims)
 //! is not implemented: its model (claims on the one writer's open transaction, and putting
 //! back every running job at start) is one process's; across processes, [`claims`]' leases
 //! replace it.
@@ -36,6 +36,7 @@ mod schema;
 mod tokens;
 mod upkeep;
 pub mod user_sql;
+mod versions;
 mod writes;
 
 use std::sync::Arc;
@@ -47,6 +48,7 @@ use super::resolve::IdMatches;
 use super::search::Query;
 use super::storage::{Pruning, Storage};
 use super::tokens::{TokenKey, TokenRow};
+use super::versions::VersionRow;
 use super::{
     ChangeFilter, Checked, DeadLetter, Email, JobLookup, JobRow, MinuteCount, RecordFilter,
     RecordLookup, RecordPage, Result, RowChange, StatsRow, StoreError, TailFilter,
@@ -256,6 +258,26 @@ impl Storage for PgStore {
 
     fn token_by_hash(&self, key: TokenKey, hash: &str) -> Result<Option<TokenRow>> {
         tokens::by_hash(&mut *self.pool.get()?, key, hash)
+    }
+
+    fn versions(&self) -> Result<Vec<VersionRow>> {
+        versions::list(&mut *self.pool.get()?)
+    }
+
+    fn active_version(&self) -> Result<Option<(VersionRow, String)>> {
+        versions::active(&mut *self.pool.get()?)
+    }
+
+    fn version_manifest(&self, id: &str) -> Result<Option<String>> {
+        versions::manifest(&mut *self.pool.get()?, id)
+    }
+
+    fn missing_blobs(&self, hashes: &[String]) -> Result<Vec<String>> {
+        versions::missing_blobs(&mut *self.pool.get()?, hashes)
+    }
+
+    fn blob(&self, hash: &str) -> Result<Option<Vec<u8>>> {
+        versions::blob(&mut *self.pool.get()?, hash)
     }
 
     /// PostgreSQL checks its own pages (with data checksums, when the cluster has them);

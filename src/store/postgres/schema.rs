@@ -116,6 +116,21 @@ CREATE TABLE IF NOT EXISTS _flux_tokens (
     last_used_at_us bigint,
     revoked_at_us bigint
 );
+CREATE TABLE IF NOT EXISTS _flux_blobs (
+    hash text COLLATE "C" PRIMARY KEY,
+    size bigint NOT NULL,
+    data bytea NOT NULL
+);
+CREATE TABLE IF NOT EXISTS _flux_versions (
+    id text COLLATE "C" PRIMARY KEY,
+    manifest text NOT NULL,
+    files bigint NOT NULL,
+    size bigint NOT NULL,
+    created_at_us bigint NOT NULL,
+    deployed_by text NOT NULL,
+    message text,
+    activated_at_us bigint NOT NULL
+);
 CREATE TABLE IF NOT EXISTS _flux_partial_attempts (
     exec_id text COLLATE "C" PRIMARY KEY,
     job_id text COLLATE "C" NOT NULL,

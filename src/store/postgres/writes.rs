@@ -1,6 +1,7 @@
-//! [`JobWrites`] and [`TokenWrites`] on a PostgreSQL connection or transaction: the writes a
-//! caller makes (enqueue, replay, cancel, the dead jobs to replay; creating, revoking and
-//! noting the use of tokens), committed or rolled back with it.
+//! [`JobWrites`], [`TokenWrites`] and [`VersionWrites`] on a PostgreSQL connection or
+//! transaction: the writes a caller makes (enqueue, replay, cancel, the dead jobs to replay;
+//! creating, revoking and noting the use of tokens; a deploy's blobs and versions), committed
+//! or rolled back with it.
 
 use std::cell::RefCell;
 
@@ -8,12 +9,13 @@ use postgres::GenericClient;
 use serde_json::Value;
 
 use super::super::search::Query;
-use super::super::storage::{JobWrites, TokenWrites};
+use super::super::storage::{JobWrites, TokenWrites, VersionWrites};
 use super::super::tokens::{NewToken, TokenLookup, TokenRow};
+use super::super::versions::{NewVersion, VersionLookup};
 use super::super::{
     EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, ReplayError, Result,
 };
-use super::{jobs, tokens};
+use super::{jobs, tokens, versions};
 use crate::record::ExecId;
 
 /// A transaction (or connection) taking a caller's writes. `JobWrites` reads through `&self`, and
@@ -87,5 +89,23 @@ impl<C: GenericClient> TokenWrites for PgWrites<'_, C> {
 
     fn note_token_used(&self, id: &str, at_us: i64) -> Result<()> {
         tokens::touch(*self.0.borrow_mut(), id, at_us)
+    }
+}
+
+impl<C: GenericClient> VersionWrites for PgWrites<'_, C> {
+    fn put_blob(&self, hash: &str, data: &[u8]) -> Result<()> {
+        versions::put_blob(*self.0.borrow_mut(), hash, data)
+    }
+
+    fn create_version(&self, new: &NewVersion, now_us: i64) -> Result<()> {
+        versions::insert(*self.0.borrow_mut(), new, now_us)
+    }
+
+    fn activate_version(&self, id: &str, now_us: i64) -> Result<()> {
+        versions::activate(*self.0.borrow_mut(), id, now_us)
+    }
+
+    fn find_version(&self, prefix: &str) -> Result<VersionLookup> {
+        versions::find(*self.0.borrow_mut(), prefix)
     }
 }

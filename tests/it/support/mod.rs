@@ -289,12 +289,34 @@ impl Server {
         env: &[(&str, &str)],
     ) -> Result<Server, String> {
         let server_file = project.path().join(".flux/server.json");
-        let _ = std::fs::remove_file(&server_file);
         let mut args = vec!["dev"];
-        if !extra.contains(&"--port") {
+        args.extend_from_slice(extra);
+        Server::spawn(project, &args, subfolder, &server_file, env)
+    }
+
+    /// Starts `flux serve --data <project>/.serve --port 0 <extra>` in the project's folder.
+    pub fn serve(project: &Project, extra: &[&str]) -> Server {
+        let data = project.path().join(".serve");
+        let data_arg = data.display().to_string();
+        let mut args = vec!["serve", "--data", &data_arg];
+        args.extend_from_slice(extra);
+        Server::spawn(project, &args, "", &data.join("server.json"), &[])
+            .unwrap_or_else(|output| panic!("flux serve did not start:\n{output}"))
+    }
+
+    /// Runs `flux <args> --port 0` and waits for its `server_file` and health.
+    fn spawn(
+        project: &Project,
+        args: &[&str],
+        subfolder: &str,
+        server_file: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Server, String> {
+        let _ = std::fs::remove_file(server_file);
+        let mut args = args.to_vec();
+        if !args.contains(&"--port") {
             args.extend(["--port", "0"]);
         }
-        args.extend_from_slice(extra);
         let mut child = project
             .flux(&args)
             .current_dir(project.path().join(subfolder))
@@ -319,7 +341,7 @@ impl Server {
                 wait_output_closed(&output_closed);
                 return Err(output.lock().expect("lock").clone());
             }
-            let info = std::fs::read_to_string(&server_file)
+            let info = std::fs::read_to_string(server_file)
                 .ok()
                 .and_then(|text| serde_json::from_str::<Value>(&text).ok());
             if let Some(url) = info.as_ref().and_then(|i| i["url"].as_str()) {
