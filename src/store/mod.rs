@@ -93,7 +93,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use batch::{Batch, Served, WriteTx};
 pub use capture::Capture;
-pub use emails::Email;
+pub use emails::{Email, NewEmail};
 pub use files::{create_private, secure_state_dir, write_private, PrivateFileError};
 pub use jobs::{
     DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, ReplayError, StatsRow,
@@ -109,7 +109,8 @@ pub use search::SearchError;
 pub use storage::{CallerWrites, JobClaims, JobWrites, Pruning, Storage, TokenWrites};
 pub use thread::{Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{
-    busy_message, writer_channel, AfterCommit, Call, Session, SqlCall, TxControl, Writer, LOCK_WAIT,
+    busy_message, writer_channel, AfterCommit, Call, Lent, Session, SqlCall, SqliteSession,
+    TxControl, Writer, LOCK_WAIT,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +136,8 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot start the store's threads: {0}")]
+    Thread(std::io::Error),
     #[error(transparent)]
     Sql(#[from] rusqlite::Error),
     #[error("a stored record is unreadable: {0}")]

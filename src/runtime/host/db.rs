@@ -11,7 +11,6 @@ use super::{site, Answer, Bridge, HostError, HostState, JsonArg, Purpose, Token}
 use crate::clock::monotonic_ns;
 use crate::record::{attr, SpanKind, SpanStatus};
 use crate::store::sandbox::{Stop, StopCheck};
-use crate::store::statement::UserStatements;
 use crate::store::user_sql as sql;
 use crate::store::TxControl;
 
@@ -249,7 +248,7 @@ impl HostState {
             token,
             TxControl::None,
             false,
-            move |mut session| {
+            move |session| {
                 let (result, changes) =
                     session.statement(&sql_text, &params, &limits, Some(span), at);
                 Ok((result.map_err(StatementError::from), changes))
