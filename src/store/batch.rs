@@ -617,7 +617,7 @@ mod tests {
 
     /// A call running `sql` whose reply waits for the commit of its writes.
     /// The SQLite connection under a session.
-    fn sqlite<'a>(session: &'a mut dyn super::super::Lent) -> &'a rusqlite::Connection {
+    fn sqlite(session: &mut dyn super::super::Lent) -> &rusqlite::Connection {
         session.sqlite().expect("a SQLite session")
     }
 

@@ -6,7 +6,8 @@
 //! only SQL is here.
 //!
 //! Connections per process: at most [`READERS`] for reads (calls wait for one beyond that,
-//! up to 30 s), plus whatever the writer opens with [`PgStore::connect`] (one).
+//! up to 30 s), plus the store thread's: `statements + transactions + 1`
+//! ([`PgThreadOptions`]).
 //!
 //! The queue's claims across processes are leases ([`claims`]): claimed by one short
 //! statement, fenced at completion, put back when they expire.
@@ -21,7 +22,11 @@
 //!
 //! The project's migrations: [`PgStore::apply_migrations`], once per file across processes.
 //!
-//! Not here yet: the writer's store thread on PostgreSQL, the sandbox's checks of migrations
+//! The store thread's work on PostgreSQL ([`PgStoreThread`], `thread.rs`): each statement
+//! outside a transaction in a short transaction of its own, a `ctx.db.transaction` on a
+//! connection of its own until it ends, and one record writer with [`insert_writes`].
+//!
+//! Not here yet: the sandbox's checks of migrations
 //! (on SQLite a migration may not touch `_flux_*` tables; on PostgreSQL nothing stops it yet).
 
 mod capture;
@@ -33,6 +38,7 @@ mod pool;
 mod records;
 mod rows;
 mod schema;
+mod thread;
 mod tokens;
 mod upkeep;
 pub mod user_sql;
@@ -56,6 +62,7 @@ pub use jobs::{enqueue, Fence};
 use pool::Pool;
 pub use records::insert_writes;
 pub use schema::VERSION as SCHEMA_VERSION;
+pub use thread::{PgStoreThread, PgThreadOptions};
 pub use user_sql::UserSql;
 pub use writes::PgWrites;
 
@@ -63,6 +70,7 @@ pub use writes::PgWrites;
 pub const READERS: usize = 4;
 
 /// A PostgreSQL database holding a project's store.
+#[derive(Clone)]
 pub struct PgStore {
     config: postgres::Config,
     location: String,
