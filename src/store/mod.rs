@@ -52,14 +52,15 @@
 //! 4. A variant of [`StoreError`] for its driver's errors (`Sql` is rusqlite's, `Postgres`
 //!    the postgres crate's).
 //!
-//! The runtime's `ctx.db` runs each statement through [`statement::UserStatements`], which
-//! [`Session`] implements on the writer's `rusqlite::Connection` (checked by [`sandbox`],
-//! captured by [`Capture`], SQLite's preupdate hook) and `postgres::user_sql::PgSession` on a
-//! PostgreSQL transaction; the other work a [`Session`] is lent for still names the SQLite
-//! connection. Not yet behind the boundary, and SQLite's own until then: the sandbox's checks of
-//! migrations ([`apply_migrations`]; PostgreSQL's, [`postgres::PgStore::apply_migrations`],
-//! applies the same files unchecked); `flux dev` opens a [`Store`] by its file, and WAL
-//! checkpoints are SQLite's.
+//! A call's work gets the writer's connection as a [`Session`], a [`Lent`]: the user's
+//! statements ([`statement::UserStatements`]), the caller writes and captured emails.
+//! [`SqliteSession`] implements it on the writer's `rusqlite::Connection` (checked by
+//! [`sandbox`], captured by [`Capture`], SQLite's preupdate hook) and
+//! `postgres::user_sql::PgSession` on a PostgreSQL transaction, which
+//! [`postgres::PgStoreThread`] lends. Not yet behind the boundary, and SQLite's own until then:
+//! the sandbox's checks of migrations ([`apply_migrations`]; PostgreSQL's,
+//! [`postgres::PgStore::apply_migrations`], applies the same files unchecked), the queue's
+//! dispatcher and store upkeep, and WAL checkpoints.
 
 mod batch;
 pub mod capture;

@@ -172,14 +172,31 @@ pub struct SqlCall {
 
 /// The engines' end of the store thread's call queue; cheap to clone.
 #[derive(Clone)]
-pub struct Writer(Sender<SqlCall>);
+pub struct Writer {
+    calls: Sender<SqlCall>,
+    /// Every call's result waits for its commit (PostgreSQL, where a call outside a
+    /// transaction commits on its own, and the next may run on another connection).
+    after_commit: bool,
+}
 
 pub fn writer_channel() -> (Writer, Receiver<SqlCall>) {
     let (calls, inbox) = crossbeam_channel::unbounded();
-    (Writer(calls), inbox)
+    let writer = Writer {
+        calls,
+        after_commit: false,
+    };
+    (writer, inbox)
 }
 
 impl Writer {
+    /// This writer with every call durable: see [`Writer::after_commit`]'s field.
+    pub fn answering_after_commit(self) -> Writer {
+        Writer {
+            after_commit: true,
+            ..self
+        }
+    }
+
     /// Runs `work` on the writing connection and waits for its result. With `durable`, the
     /// result comes back only once the writes are committed, so a crash right after cannot
     /// lose them; otherwise they commit with the store thread's next batch.
@@ -219,6 +236,7 @@ impl Writer {
             durable,
             deadline,
         } = call;
+        let durable = durable || self.after_commit;
         let done = Answer(Some(Box::new(done)));
         let work: Work = Box::new(move |session| {
             let outcome = session.and_then(work);
@@ -231,7 +249,7 @@ impl Writer {
             None
         });
         // Refused, the call is dropped with its work: its answer says the store stopped.
-        let _ = self.0.send(SqlCall {
+        let _ = self.calls.send(SqlCall {
             owner,
             control,
             deadline,

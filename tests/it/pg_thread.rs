@@ -1,7 +1,8 @@
 //! The store thread on PostgreSQL: a statement outside a transaction is committed when its
 //! call answers, a `ctx.db.transaction` holds its own connection until it ends (and nothing
 //! else sees its writes before), and finished records are stored in commit order and handed
-//! to the subscribers (which feed `flux tail`).
+//! to the subscribers (which feed `flux tail`). And `flux dev --database` runs the project's
+//! HTTP functions on it, with their records and row changes there.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::pg_store::http;
 use crate::support::pg::fresh_database;
-use crate::support::DEADLINE;
+use crate::support::{wait_for, Project, Server, DEADLINE};
 
 fn limits() -> Limits {
     Limits {
@@ -40,6 +41,7 @@ fn start() -> Running {
         .batch_execute("CREATE TABLE notes (id integer PRIMARY KEY, body text NOT NULL)")
         .expect("schema");
     let (writer, calls) = writer_channel();
+    let writer = writer.answering_after_commit();
     let (records, records_rx) = crossbeam_channel::unbounded();
     let (committed_tx, committed) = crossbeam_channel::unbounded();
     let subscriber: OnCommitted = Box::new(move |writes, seqs, _| {
@@ -109,7 +111,8 @@ fn a_statement_alone_is_committed_when_its_call_answers_with_its_row_change() {
     );
     assert_eq!(changes, Ok(1), "one row change captured");
     assert_eq!(notes(&running.store), [1], "committed before the answer");
-    // Not durable either: on PostgreSQL nothing waits for a group commit.
+    // Asked for without durability, its answer still waits for the commit: the next
+    // statement may run on another connection.
     let changes = statement(
         &running.writer,
         owner,
@@ -207,4 +210,91 @@ fn records_are_stored_in_commit_order_told_to_subscribers_and_kept_at_a_stop() {
         .tail_history(None, None, &Default::default(), 10)
         .expect("tail");
     assert_eq!(tail.len(), 2, "both in the tail's history");
+}
+
+#[test]
+fn flux_dev_on_postgresql_runs_a_function_whose_row_and_record_are_read_back() {
+    let project = Project::example();
+    let url = fresh_database();
+    let server = Server::start(&project, &["--database", &url]);
+    let reply = server.post_json(
+        "/create_user",
+        r#"{"email": "ada@example.com", "name": "Ada", "id": "u_ada"}"#,
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.json()["id"], "u_ada");
+    let request = reply.request_id();
+
+    // The row is in PostgreSQL when the response has left.
+    let store = PgStore::open(&url).expect("open");
+    let rows = store
+        .connect()
+        .expect("connect")
+        .query("SELECT email FROM users WHERE id = 'u_ada'", &[])
+        .expect("users");
+    assert_eq!(rows.len(), 1, "the user's row is committed");
+
+    // The record, and the row change it made, read back through the server.
+    let trace = wait_for("the request's record", DEADLINE, || {
+        let (code, out, _) = project.run(&["trace", &request]);
+        (code == 0).then_some(out)
+    });
+    assert!(trace.contains("create_user"), "{trace}");
+    assert!(trace.contains("users"), "the insert's span: {trace}");
+    let (code, history, stderr) = project.run(&["state", "history", "users"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(history.contains("ada@example.com"), "{history}");
+    assert!(
+        history.contains(&request[..8]),
+        "the change names its request: {history}"
+    );
+    assert!(
+        matches!(store.find_record(&request), Ok(RecordLookup::Found(_))),
+        "the record is in PostgreSQL"
+    );
+    let output = server.stop();
+    assert!(
+        output.contains("the job queue does not run here yet"),
+        "start-up says what does not run: {output}"
+    );
+}
+
+#[test]
+fn flux_dev_on_postgresql_commits_a_transaction_and_rolls_back_one_that_throws() {
+    let project = Project::with_files(&[
+        (
+            "migrations/001_notes.sql",
+            "CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT NOT NULL);",
+        ),
+        (
+            "functions/note.ts",
+            "export default async function handler(req, ctx) {
+  try {
+    await ctx.db.transaction(async (tx) => {
+      await tx.insert('notes', { id: req.query.id, body: 'in tx' })
+      if (req.query.id === 'no') throw new Error('changed my mind')
+    })
+  } catch (e) { return { caught: e.message } }
+  return (await ctx.db.query('SELECT id FROM notes ORDER BY id')).map((r) => r.id)
+}",
+        ),
+    ]);
+    let url = fresh_database();
+    let server = Server::start(&project, &["--database", &url]);
+    let kept = server.get("/note?id=yes");
+    assert_eq!(kept.status, 200, "{}", kept.body);
+    assert_eq!(kept.json(), json!(["yes"]), "committed, then read");
+    let undone = server.get("/note?id=no");
+    assert_eq!(undone.json(), json!({ "caught": "changed my mind" }));
+    let store = PgStore::open(&url).expect("open");
+    let ids: Vec<String> = store
+        .connect()
+        .expect("connect")
+        .query("SELECT id FROM notes ORDER BY id", &[])
+        .expect("notes")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(ids, ["yes"], "the thrown transaction left nothing");
+    server.stop();
 }

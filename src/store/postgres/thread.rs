@@ -4,7 +4,8 @@
 //!
 //! - A call outside a transaction runs in a short transaction of its own (autocommit) on one
 //!   of [`PgThreadOptions::statements`] connections, each served by its own thread; its reply
-//!   (durable or not) leaves once that commit is done.
+//!   leaves once that commit is done when its [`Writer`](super::super::Writer) answers after
+//!   commits (`flux dev` makes it so: the next call may run on another connection).
 //! - A `Begin` pins a connection of its own with an open transaction: the owner's later
 //!   calls go there until its `Commit`/`Rollback`, or until the execution's deadline (then it
 //!   is rolled back). At most [`PgThreadOptions::transactions`] are open at once; a `Begin`
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use postgres::Client;
 
-use super::super::writer::{AfterCommit, SqlCall, TxControl, Work};
+use super::super::writer::{SqlCall, TxControl, Work};
 use super::super::{prepare_writes, search, OnCommitted, StoreWrite};
 use super::user_sql::{PgSession, UserSql};
 use super::{insert_writes, PgStore};
@@ -166,11 +167,11 @@ impl Conn {
             Ok(tx) => tx,
             Err(e) => return refuse(begin.work, e.to_string()),
         };
-        // Durable replies of calls inside it wait for its end.
-        let mut waiting: Vec<AfterCommit> = Vec::new();
-        let mut run = |tx: &mut postgres::Transaction<'_>, sql: &mut UserSql, work: Work| {
+        // A call inside it is answered at once: its writes are the transaction's, which the
+        // next call sees on this connection, and which its end commits or undoes.
+        let run = |tx: &mut postgres::Transaction<'_>, sql: &mut UserSql, work: Work| {
             if let Some(after) = work(Ok(&mut PgSession { tx, sql })) {
-                waiting.push(after);
+                after(Ok(()));
             }
         };
         run(&mut tx, &mut self.sql, begin.work);
@@ -190,9 +191,6 @@ impl Conn {
                 }
             }
         };
-        for after in waiting {
-            after(ended.clone());
-        }
         match (last, ended) {
             (Some(call), Err(e)) if call.control != TxControl::Rollback => refuse(call.work, e),
             (Some(call), _) => self.serve_alone(call),
