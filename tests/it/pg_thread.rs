@@ -10,7 +10,7 @@ use std::time::Duration;
 use flux::record::ExecId;
 use flux::store::postgres::{PgStore, PgStoreThread, PgThreadOptions};
 use flux::store::statement::Limits;
-use flux::store::{writer_channel, OnCommitted, RecordLookup, Storage, TxControl, Writer};
+use flux::store::{writer_channel, Call, OnCommitted, RecordLookup, Storage, TxControl, Writer};
 use serde_json::{json, Value};
 
 use crate::pg_store::http;
@@ -167,6 +167,40 @@ fn a_transaction_holds_its_writes_until_it_commits_and_a_rollback_undoes_them() 
     );
     assert_eq!(control(writer, owner, TxControl::Rollback), Ok(()));
     assert_eq!(notes(store), [1, 2], "rolled back");
+    running.thread.stop();
+}
+
+#[test]
+fn a_transaction_still_open_at_its_deadline_is_rolled_back_and_cannot_commit() {
+    let running = start();
+    let (writer, store) = (&running.writer, &running.store);
+    let owner = ExecId::random();
+    let (begun_tx, begun) = crossbeam_channel::bounded(1);
+    let call = Call {
+        owner,
+        control: TxControl::Begin,
+        durable: false,
+        deadline: Some(std::time::Instant::now() + Duration::from_millis(300)),
+    };
+    writer.submit(call, |_| Ok(()), move |r| drop(begun_tx.send(r)));
+    assert_eq!(begun.recv_timeout(DEADLINE).expect("begun"), Ok(()));
+    assert_eq!(
+        statement(writer, owner, false, INSERT, vec![json!(5), json!("held")]),
+        Ok(1)
+    );
+    // Another execution's insert of the same key waits on the row lock until the rollback.
+    let other = ExecId::random();
+    assert_eq!(
+        statement(writer, other, true, INSERT, vec![json!(5), json!("free")]),
+        Ok(1),
+        "the held row was let go at the deadline"
+    );
+    let late = control(writer, owner, TxControl::Commit);
+    assert!(
+        late.as_ref().is_err_and(|e| e.contains("deadline")),
+        "{late:?}"
+    );
+    assert_eq!(notes(store), [5]);
     running.thread.stop();
 }
 

@@ -303,6 +303,9 @@ fn route(
             Err(e) => eprintln!("error: cannot start a thread for a transaction: {e}"),
         }
     }
+    // A transaction still open has lost its execution (the engines have stopped): with its
+    // sender gone, it is rolled back now rather than at its deadline.
+    drop(pinned);
     for thread in open {
         let _ = thread.join();
     }
