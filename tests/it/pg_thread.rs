@@ -332,3 +332,30 @@ fn flux_dev_on_postgresql_commits_a_transaction_and_rolls_back_one_that_throws()
     assert_eq!(ids, ["yes"], "the thrown transaction left nothing");
     server.stop();
 }
+
+#[test]
+fn flux_tail_on_one_of_two_processes_sharing_a_database_shows_both_processes_records() {
+    let (first, second) = (Project::example(), Project::example());
+    let url = fresh_database();
+    let one = Server::start(&first, &["--database", &url]);
+    let two = Server::start(&second, &["--database", &url]);
+    let a = one.post_json("/create_user", r#"{"email": "a@example.com", "id": "u_a"}"#);
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = a.request_id();
+    // Records are stored after the response: the second request waits for the first's.
+    wait_for("the first record", DEADLINE, || {
+        (second.run(&["trace", &a]).0 == 0).then_some(())
+    });
+    let b = two.post_json("/create_user", r#"{"email": "b@example.com", "id": "u_b"}"#);
+    assert_eq!(b.status, 201, "{}", b.body);
+    let b = b.request_id();
+    // The history in commit order, from either process.
+    let tail = wait_for("both records in the tail", DEADLINE, || {
+        let (_, out, _) = first.run(&["tail", "--no-follow", "--last", "1h"]);
+        (out.contains(&a[..8]) && out.contains(&b[..8])).then_some(out)
+    });
+    let (at, bt) = (tail.find(&a[..8]), tail.find(&b[..8]));
+    assert!(at < bt, "in commit order: {tail}");
+    one.stop();
+    two.stop();
+}
