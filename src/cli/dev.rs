@@ -6,15 +6,15 @@ use std::sync::{Arc, Mutex};
 use super::dev_output::{print_banner, print_notice, ExecutionPrinter};
 use super::{CliError, DevArgs, ListenArgs, ServeArgs};
 use crate::dev::{DevError, DevOptions, DevServer, Notice};
-use crate::project::{find_root, Layout};
-use crate::store::postgres::PgStore;
-use crate::store::{Storage, StoreError};
+use crate::project::find_root;
+use crate::store::StoreError;
 
 pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
+    let mut options = DevOptions::new(project_dir(&args.dir));
     if let Some(url) = &args.database {
-        return on_postgres(url, &project_dir(&args.dir));
+        check_database_url(url)?;
+        options.database = Some(url.clone());
     }
-    let options = DevOptions::new(project_dir(&args.dir));
     run_server(options, &args.listen, global, "flux dev")
 }
 
@@ -77,6 +77,7 @@ fn run_server(
         |name| server.is_private_worker(name),
         server.applied_migrations(),
         &server.retention(),
+        server.database().as_deref(),
     );
     release();
 
@@ -86,49 +87,25 @@ fn run_server(
         "\nstopping: in-flight executions get {} to finish",
         humantime::format_duration(grace)
     );
-    let store_path = server.layout().store_path();
+    let store = server
+        .database()
+        .unwrap_or_else(|| server.layout().store_path().display().to_string());
     server.shutdown(grace);
     printer.finish();
-    eprintln!(
-        "{command} stopped; records are kept in {}",
-        store_path.display()
-    );
+    eprintln!("{command} stopped; records are kept in {store}");
     Ok(())
 }
 
-/// `--database postgres://…`: checks the URL, connects, applies the project's migrations,
-/// then says plainly that the rest (functions, queue, records on PostgreSQL) is not built yet.
-fn on_postgres(url: &str, project: &Path) -> Result<(), CliError> {
+/// `--database` (or FLUX_DATABASE_URL) must be a PostgreSQL URL.
+fn check_database_url(url: &str) -> Result<(), CliError> {
     // The value is never echoed: it may hold a password.
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(
-            CliError::usage("--database (or FLUX_DATABASE_URL) takes a postgres:// URL")
-                .with_hint(DATABASE_URL_FORM),
-        );
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(());
     }
-    // No SQLite file to name: its variants (damaged, empty) do not come from PostgreSQL.
-    let store_error = |e| store_error(e, Path::new(""));
-    let store = PgStore::open(url).map_err(store_error)?;
-    let report = store
-        .apply_migrations(&Layout::new(project).migrations_dir())
-        .map_err(store_error)?;
-    report
-        .applied
-        .into_iter()
-        .map(|name| Notice::MigrationApplied { name })
-        .chain(
-            report
-                .changed
-                .into_iter()
-                .map(|name| Notice::MigrationChanged { name }),
-        )
-        .for_each(print_notice);
-    Err(CliError::failure(format!(
-        "running functions on PostgreSQL is not built yet: the migrations are applied to {}, \
-         and flux dev stops here",
-        store.location()
-    ))
-    .with_hint("run flux dev without --database (and without FLUX_DATABASE_URL) to use SQLite"))
+    Err(
+        CliError::usage("--database (or FLUX_DATABASE_URL) takes a postgres:// URL")
+            .with_hint(DATABASE_URL_FORM),
+    )
 }
 
 const DATABASE_URL_FORM: &str = "a URL like postgres://user:password@host:5432/database";

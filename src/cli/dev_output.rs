@@ -157,6 +157,7 @@ pub fn print_banner(
     is_worker: impl Fn(&str) -> bool,
     applied: &[String],
     retention: &Retention,
+    database: Option<&str>,
 ) {
     eprintln!("{command} {}", env!("CARGO_PKG_VERSION"));
     eprintln!("  project    {}", layout.root.display());
@@ -180,6 +181,11 @@ pub fn print_banner(
     }
     for name in applied {
         eprintln!("  migrated   migrations/{name}");
+    }
+    if let Some(database) = database {
+        eprintln!("  state      {database} (PostgreSQL; history is not pruned)");
+        eprintln!();
+        return;
     }
     let store = layout.store_path();
     eprintln!(
@@ -248,6 +254,11 @@ pub fn print_notice(notice: Notice) {
         Notice::StorePartlyChecked { store } => eprintln!(
             "note: {} is too large to check fully at every start; 'flux store check' checks all of it",
             store.display()
+        ),
+        Notice::QueueNotRunOnPostgres { location } => eprintln!(
+            "warning: on PostgreSQL ({location}) flux dev runs HTTP functions only: the job \
+             queue does not run here yet (jobs enqueued are stored, not run), and history is \
+             not pruned; run flux dev without --database for the queue"
         ),
         Notice::Maintenance(e) => eprintln!("warning: {e}"),
         Notice::CannotWatch { root, error } => eprintln!(

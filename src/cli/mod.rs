@@ -573,7 +573,7 @@ pub struct DevArgs {
     #[command(flatten)]
     pub listen: ListenArgs,
     /// A PostgreSQL database (postgres://user:password@host:5432/db) instead of SQLite's
-    /// .flux/flux.db: its migrations are applied; running functions on it is not built yet
+    /// .flux/flux.db: HTTP functions and their records run on it; the job queue does not yet
     #[arg(
         long,
         env = "FLUX_DATABASE_URL",

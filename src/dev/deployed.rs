@@ -162,7 +162,12 @@ impl Activation for Deployed {
     fn prepare(&self, id: &str, manifest: &Manifest) -> Result<(), String> {
         let folder = materialise(&self.data, self.shared.storage.as_ref(), id, manifest)
             .map_err(|e| e.to_string())?;
-        let store = &self.shared.store;
+        // flux serve runs on SQLite until it takes --database.
+        let store = self
+            .shared
+            .backend
+            .sqlite()
+            .ok_or("deploys are served on SQLite only for now")?;
         let mut conn = store.connect().map_err(|e| e.to_string())?;
         let _guard = store.write_lock().lock();
         apply_migrations(&mut conn, &folder.join("migrations")).map_err(|e| e.to_string())?;

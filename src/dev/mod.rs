@@ -25,12 +25,15 @@ use crate::client::ServerInfo;
 use crate::clock::now_us;
 use crate::project::{Config, FunctionTable, Layout, Retention};
 use crate::queue::{recover_attempts, tail_feed, Dispatcher, DispatcherHandle, Recovered};
-use crate::runtime::{load_config, ConfigLoadError, EchoSink, Engine, JobEngines, Outlets, Shared};
+use crate::runtime::{
+    load_config, Backend, ConfigLoadError, EchoSink, Engine, JobEngines, Outlets, Shared,
+};
 use crate::server::{router, AppState, ConnectionLimits};
 use crate::store::maintenance::{self, Maintenance};
+use crate::store::postgres::{PgStore, PgStoreThread, PgThreadOptions};
 use crate::store::{
-    apply_migrations, writer_channel, Batch, Checked, Inbox, PrivateFileError, SqlCall, Store,
-    StoreError, StoreThread, StoreWrite,
+    apply_migrations, writer_channel, Batch, Checked, Inbox, OnCommitted, PrivateFileError,
+    SqlCall, Storage, Store, StoreError, StoreThread, StoreWrite,
 };
 
 use self::lock::{acquire_lock, ProjectLock};
@@ -59,6 +62,9 @@ pub struct DevOptions {
     /// `flux serve`: the data folder (store, deployed versions) whose active version runs,
     /// instead of the files of `dir`, unwatched.
     pub data: Option<PathBuf>,
+    /// `postgres://…` to run on PostgreSQL instead of `.flux/flux.db` (HTTP functions and
+    /// their records; not the queue yet).
+    pub database: Option<String>,
 }
 
 impl DevOptions {
@@ -72,6 +78,7 @@ impl DevOptions {
             on_written: Box::new(|_: &[StoreWrite]| {}),
             notices: Arc::new(|_| {}),
             data: None,
+            database: None,
         }
     }
 }
@@ -167,10 +174,10 @@ struct Serving {
     stop: tokio::sync::oneshot::Sender<Duration>,
     served: tokio::task::JoinHandle<()>,
     state: Arc<AppState>,
-    store_thread: StoreThread,
+    store_thread: StoreThreads,
     watcher: Option<ProjectWatch>,
     maintenance: Option<Maintenance>,
-    store: Store,
+    backend: Backend,
     shared: Arc<Shared>,
     local_addr: SocketAddr,
 }
@@ -188,6 +195,7 @@ impl DevServer {
             on_written,
             notices,
             data,
+            database,
         } = options;
         let layout = match &data {
             // The code is the deployed version's, under the data folder with the store.
@@ -262,19 +270,31 @@ impl DevServer {
         // Before the store is opened or migrated (by flux dev): a busy port leaves nothing
         // written.
         let listener = Bound::bind(&host, port)?;
-        let (store, checked) = match opened {
-            Some(opened) => opened,
-            None => Store::open_checked(&layout.store_path()).map_err(store_error)?,
+        let (backend, migrations) = match database {
+            None => {
+                let (store, checked) = match opened {
+                    Some(opened) => opened,
+                    None => Store::open_checked(&layout.store_path()).map_err(store_error)?,
+                };
+                if checked == Checked::Partly {
+                    notices(Notice::StorePartlyChecked {
+                        store: layout.store_path(),
+                    });
+                }
+                let mut conn = store.connect().map_err(store_error)?;
+                let migrations =
+                    apply_migrations(&mut conn, &layout.migrations_dir()).map_err(store_error)?;
+                (Backend::Sqlite(store), migrations)
+            }
+            Some(url) => {
+                let store = PgStore::open(&url).map_err(store_error)?;
+                store.refuse_privileged().map_err(store_error)?;
+                let migrations = store
+                    .apply_migrations(&layout.migrations_dir())
+                    .map_err(store_error)?;
+                (Backend::Postgres(Box::new(store)), migrations)
+            }
         };
-        if checked == Checked::Partly {
-            notices(Notice::StorePartlyChecked {
-                store: layout.store_path(),
-            });
-        }
-        let mut conn = store.connect().map_err(store_error)?;
-        let migrations =
-            apply_migrations(&mut conn, &layout.migrations_dir()).map_err(store_error)?;
-        drop(conn);
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -285,7 +305,7 @@ impl DevServer {
             listener,
             token,
             layout.clone(),
-            store,
+            backend,
             config,
             on_written,
             notices,
@@ -303,6 +323,14 @@ impl DevServer {
             running: Some(Running { runtime, serving }),
             _lock: lock,
         })
+    }
+
+    /// The PostgreSQL database it runs on (its location, without the password), if not SQLite.
+    pub fn database(&self) -> Option<String> {
+        match &self.shared.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(store) => Some(store.location()),
+        }
     }
 
     /// Where it listens.
@@ -374,7 +402,7 @@ impl DevServer {
             store_thread,
             watcher,
             maintenance,
-            store,
+            backend,
             shared,
             local_addr: _,
         } = serving;
@@ -394,7 +422,9 @@ impl DevServer {
             }
         });
         drop(runtime);
-        maintenance::fold_wal(&store);
+        if let Some(store) = backend.sqlite() {
+            maintenance::fold_wal(store);
+        }
         drop(shared);
         let _ = std::fs::remove_file(self.layout.server_file());
     }
@@ -490,7 +520,7 @@ async fn serve(
     listener: Bound,
     token: Option<String>,
     layout: Layout,
-    store: Store,
+    backend: Backend,
     config: Config,
     on_written: OnWritten,
     notices: Notices,
@@ -502,6 +532,10 @@ async fn serve(
     let (waker, inbox) = StoreThread::channel();
     let queue = DispatcherHandle::new(waker);
     let (writer, sql_calls) = writer_channel();
+    let writer = match &backend {
+        Backend::Sqlite(_) => writer,
+        Backend::Postgres(_) => writer.answering_after_commit(),
+    };
     let (http_engines, http_in_flight) = (config.http.engines, config.http.concurrency);
     let retention = config.retention;
     let echo: EchoSink = {
@@ -516,7 +550,7 @@ async fn serve(
     };
     let shared = Arc::new(Shared::new(
         layout.clone(),
-        store.clone(),
+        backend.clone(),
         config,
         tokio::runtime::Handle::current(),
         outlets,
@@ -525,12 +559,14 @@ async fn serve(
         shared.set_deployed(crate::version::short(version));
         shared.rescan();
     }
-    warn_at_start(&shared, &*notices);
+    // PostgreSQL's client blocks on a runtime of its own: not on this one's thread.
+    tokio::task::block_in_place(|| warn_at_start(&shared, &*notices));
     let engine = Engine::start(Arc::clone(&shared), http_engines, http_in_flight, "http")
         .map_err(DevError::Engines)?;
-    let store_thread =
+    let store_thread = tokio::task::block_in_place(|| {
         start_store_thread(&shared, inbox, records_rx, sql_calls, on_written, &notices)
-            .map_err(DevError::Queue)?;
+    })
+    .map_err(DevError::Queue)?;
 
     let listener = listener.listen()?;
     let local: SocketAddr = listener.local_addr().map_err(DevError::LocalAddr)?;
@@ -557,8 +593,11 @@ async fn serve(
             notices: Arc::clone(&notices),
         })
     });
-    let maintenance = Maintenance::start(store.clone(), retention, now_us, move |e| {
-        notices(Notice::Maintenance(e))
+    // Pruning is SQLite's for now: PostgreSQL's history is kept whole.
+    let maintenance = backend.sqlite().and_then(|store| {
+        Maintenance::start(store.clone(), retention, now_us, move |e| {
+            notices(Notice::Maintenance(e))
+        })
     });
 
     let mut state = AppState::new(Arc::clone(&shared), engine, token);
@@ -589,14 +628,29 @@ async fn serve(
         store_thread,
         watcher,
         maintenance,
-        store,
+        backend,
         shared,
         local_addr: local,
     })
 }
 
-/// Puts back the job attempts a killed `flux dev` left running, starts the job engines, then
-/// the store thread with the queue's dispatcher handing them due jobs.
+/// The store thread of either backend.
+enum StoreThreads {
+    Sqlite(StoreThread),
+    Postgres(PgStoreThread),
+}
+
+impl StoreThreads {
+    fn stop(self) {
+        match self {
+            StoreThreads::Sqlite(thread) => thread.stop(),
+            StoreThreads::Postgres(thread) => thread.stop(),
+        }
+    }
+}
+
+/// Starts the store thread of the project's backend; each committed batch of records goes
+/// to `flux tail`'s feed and to `on_written`.
 fn start_store_thread(
     shared: &Arc<Shared>,
     inbox: Inbox,
@@ -604,8 +658,45 @@ fn start_store_thread(
     calls: crossbeam_channel::Receiver<SqlCall>,
     on_written: OnWritten,
     notices: &Notices,
+) -> Result<StoreThreads, String> {
+    let subscribers: Vec<OnCommitted> = vec![
+        tail_feed(shared.tail.clone()),
+        Box::new(move |writes, _, _| on_written(writes)),
+    ];
+    match &shared.backend {
+        Backend::Sqlite(store) => {
+            start_sqlite_thread(shared, store, inbox, records, calls, subscribers, notices)
+                .map(StoreThreads::Sqlite)
+        }
+        Backend::Postgres(store) => {
+            notices(Notice::QueueNotRunOnPostgres {
+                location: store.location(),
+            });
+            // Statements run on as many connections as there are HTTP engines (at least 2):
+            // each engine waits on one statement at a time per execution.
+            let options = PgThreadOptions {
+                statements: shared.config().http.engines.clamp(2, 8),
+                ..PgThreadOptions::default()
+            };
+            PgStoreThread::start(store, options, calls, records, subscribers)
+                .map(StoreThreads::Postgres)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Puts back the job attempts a killed `flux dev` left running, starts the job engines, then
+/// the store thread with the queue's dispatcher handing them due jobs.
+fn start_sqlite_thread(
+    shared: &Arc<Shared>,
+    store: &Store,
+    inbox: Inbox,
+    records: crossbeam_channel::Receiver<StoreWrite>,
+    calls: crossbeam_channel::Receiver<SqlCall>,
+    subscribers: Vec<OnCommitted>,
+    notices: &Notices,
 ) -> Result<StoreThread, String> {
-    let mut batch = Batch::new(&shared.store).map_err(|e| e.to_string())?;
+    let mut batch = Batch::new(store).map_err(|e| e.to_string())?;
     let recovered = recover_attempts(&mut batch).map_err(|e| e.to_string())?;
     if recovered != Recovered::default() {
         notices(Notice::AttemptsRecovered(recovered));
@@ -624,10 +715,7 @@ fn start_store_thread(
         records,
         calls,
         Box::new(dispatcher),
-        vec![
-            tail_feed(shared.tail.clone()),
-            Box::new(move |writes, _, _| on_written(writes)),
-        ],
+        subscribers,
     )
     .map_err(|e| e.to_string())
 }

@@ -14,7 +14,7 @@ use crate::clock::now_us;
 use crate::project::{
     Config, FunctionTable, Layout, CONFIG_FILE, INSTALL_MARKS, SOURCE_EXTENSIONS,
 };
-use crate::runtime::{load_config, to_javascript, JsxOptions, Shared};
+use crate::runtime::{load_config, to_javascript, Backend, JsxOptions, Shared};
 use crate::store::{apply_migrations, StatsRow};
 
 /// How long the watching thread waits for a change before it looks at its stop flag again.
@@ -221,10 +221,13 @@ pub(super) fn on_change(
         .iter()
         .any(|p| p.starts_with(layout.migrations_dir()))
     {
-        let result = shared.store.connect().and_then(|mut conn| {
-            let _guard = shared.store.write_lock().lock();
-            apply_migrations(&mut conn, &layout.migrations_dir())
-        });
+        let result = match &shared.backend {
+            Backend::Sqlite(store) => store.connect().and_then(|mut conn| {
+                let _guard = store.write_lock().lock();
+                apply_migrations(&mut conn, &layout.migrations_dir())
+            }),
+            Backend::Postgres(store) => store.apply_migrations(&layout.migrations_dir()),
+        };
         match result {
             Ok(report) => {
                 for name in report.applied {

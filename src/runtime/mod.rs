@@ -38,6 +38,7 @@ const TAIL_BACKLOG: usize = 4_096;
 /// ends with its execution (it is cancelled), so the execution's timeout bounds both.
 const FETCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const FETCH_READ_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::store::postgres::PgStore;
 use crate::store::{Storage, Store, StoreWrite, Writer};
 
 pub use crate::clock::now_us;
@@ -53,7 +54,7 @@ pub use worker::{recorded_body, redact_headers};
 /// Everything the engine's threads share.
 pub struct Shared {
     pub layout: Layout,
-    pub store: Store,
+    pub backend: Backend,
     /// The same store behind the storage boundary: what the server reads through.
     pub storage: Arc<dyn Storage>,
     functions: RwLock<Arc<FunctionTable>>,
@@ -89,6 +90,32 @@ pub struct Shared {
     deployed: RwLock<Option<String>>,
 }
 
+/// The database a project runs on.
+#[derive(Clone)]
+pub enum Backend {
+    /// `.flux/flux.db`, flux dev's default.
+    Sqlite(Store),
+    /// `--database postgres://…` (boxed: its config is large, and the enum is kept by value).
+    Postgres(Box<PgStore>),
+}
+
+impl Backend {
+    /// SQLite's store, when it is the one.
+    pub fn sqlite(&self) -> Option<&Store> {
+        match self {
+            Backend::Sqlite(store) => Some(store),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    fn storage(&self) -> Arc<dyn Storage> {
+        match self {
+            Backend::Sqlite(store) => Arc::new(store.clone()),
+            Backend::Postgres(store) => Arc::new(PgStore::clone(store)),
+        }
+    }
+}
+
 /// Where what the engines produce goes: finished records, writes, and what they show.
 pub struct Outlets {
     pub records: crossbeam_channel::Sender<StoreWrite>,
@@ -100,7 +127,7 @@ pub struct Outlets {
 impl Shared {
     pub fn new(
         layout: Layout,
-        store: Store,
+        backend: Backend,
         config: Config,
         tokio: tokio::runtime::Handle,
         outlets: Outlets,
@@ -114,8 +141,8 @@ impl Shared {
         let functions = FunctionTable::scan(&layout.root);
         Shared {
             layout,
-            storage: Arc::new(store.clone()),
-            store,
+            storage: backend.storage(),
+            backend,
             functions: RwLock::new(Arc::new(functions)),
             config: RwLock::new(Arc::new(config)),
             generation: AtomicU64::new(1),

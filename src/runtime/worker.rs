@@ -395,7 +395,10 @@ fn crashed(panic: &str) -> String {
 
 impl Worker {
     fn new(shared: Arc<Shared>, pool: Arc<Pool>, id: usize, cap: usize) -> Result<Worker, String> {
-        let conn = shared.store.connect().map_err(|e| e.to_string())?;
+        let conn = match shared.backend.sqlite() {
+            Some(store) => Some(store.connect().map_err(|e| e.to_string())?),
+            None => None,
+        };
         let (events, inbox) = crossbeam_channel::unbounded();
         let entry = EntryLimit::default();
         let state = HostState::new(Arc::clone(&shared), conn, events, Rc::clone(&entry.loading));

@@ -205,27 +205,12 @@ async fn with_writer<T: Send + 'static>(
     let writer = state.shared.writer.clone();
     tokio::task::spawn_blocking(move || {
         writer.call(ExecId::random(), TxControl::None, true, move |session| {
-            Ok(atomically(session.conn, work))
+            session.atomically(work)
         })
     })
     .await
     .map_err(internal)?
     .map_err(internal)?
-}
-
-/// `work`'s writes all kept, or none when it fails.
-fn atomically<T>(
-    conn: &rusqlite::Connection,
-    work: impl FnOnce(&dyn CallerWrites) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    conn.execute_batch("SAVEPOINT flux_api").map_err(internal)?;
-    let result = work(conn);
-    let end = match result {
-        Ok(_) => "RELEASE flux_api",
-        Err(_) => "ROLLBACK TO flux_api; RELEASE flux_api",
-    };
-    conn.execute_batch(end).map_err(internal)?;
-    result
 }
 
 impl IntoResponse for ApiError {

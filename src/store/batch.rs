@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use super::writer::{busy_message, AfterCommit, Session, SqlCall, TxControl, LOCK_WAIT};
+use super::writer::{busy_message, AfterCommit, SqlCall, SqliteSession, TxControl, LOCK_WAIT};
 use super::{Capture, JobClaims, Result, Store, StoreError, WriteGuard, WriteLock};
 use crate::record::ExecId;
 
@@ -215,7 +215,7 @@ impl Batch {
             Ok(()) => {
                 let changes_before = self.conn.total_changes();
                 self.capture.begin_statement();
-                let after = work(Ok(Session {
+                let after = work(Ok(&mut SqliteSession {
                     conn: &self.conn,
                     capture: &mut self.capture,
                 }));
@@ -596,7 +596,9 @@ mod tests {
         let (reply, replies) = crossbeam_channel::bounded(1);
         let work: super::super::writer::Work = Box::new(move |session| {
             let outcome = session.and_then(|session| match sql {
-                Some(sql) => session.conn.execute_batch(sql).map_err(|e| e.to_string()),
+                Some(sql) => sqlite(session)
+                    .execute_batch(sql)
+                    .map_err(|e| e.to_string()),
                 None => Ok(()),
             });
             let _ = reply.send(outcome);
@@ -614,11 +616,19 @@ mod tests {
     }
 
     /// A call running `sql` whose reply waits for the commit of its writes.
+    /// The SQLite connection under a session.
+    fn sqlite(session: &mut dyn super::super::Lent) -> &rusqlite::Connection {
+        session.sqlite().expect("a SQLite session")
+    }
+
     fn durable_call(owner: ExecId, sql: &'static str) -> (SqlCall, Receiver<Result<(), String>>) {
         let (reply, replies) = crossbeam_channel::bounded(1);
         let work: super::super::writer::Work = Box::new(move |session| {
-            let outcome = session
-                .and_then(|session| session.conn.execute_batch(sql).map_err(|e| e.to_string()));
+            let outcome = session.and_then(|session| {
+                sqlite(session)
+                    .execute_batch(sql)
+                    .map_err(|e| e.to_string())
+            });
             let after: AfterCommit = Box::new(move |committed: Result<(), String>| {
                 let _ = reply.send(committed.and(outcome));
             });

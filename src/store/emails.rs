@@ -18,6 +18,33 @@ pub struct Email {
     pub html: Option<String>,
 }
 
+/// An email to store, as `ctx.email.send` captured it.
+pub struct NewEmail {
+    pub record_id: String,
+    pub to: String,
+    pub subject: String,
+    pub template: String,
+    pub html: String,
+    pub created_at_us: i64,
+}
+
+/// Stores `email`; returns its number.
+pub(super) fn insert(conn: &Connection, email: &NewEmail) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO _flux_emails (record_id, recipient, subject, template, html, created_at_us)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        rusqlite::params![
+            email.record_id,
+            email.to,
+            email.subject,
+            email.template,
+            email.html,
+            email.created_at_us
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
 const COLUMNS: &str = "seq, record_id, recipient, subject, template, created_at_us";
 
 fn email(row: &rusqlite::Row<'_>) -> rusqlite::Result<Email> {

@@ -56,14 +56,15 @@
 //! 4. A variant of [`StoreError`] for its driver's errors (`Sql` is rusqlite's, `Postgres`
 //!    the postgres crate's).
 //!
-//! The runtime's `ctx.db` runs each statement through [`statement::UserStatements`], which
-//! [`Session`] implements on the writer's `rusqlite::Connection` (checked by [`sandbox`],
-//! captured by [`Capture`], SQLite's preupdate hook) and `postgres::user_sql::PgSession` on a
-//! PostgreSQL transaction; the other work a [`Session`] is lent for still names the SQLite
-//! connection. Not yet behind the boundary, and SQLite's own until then: the sandbox's checks of
-//! migrations ([`apply_migrations`]; PostgreSQL's, [`postgres::PgStore::apply_migrations`],
-//! applies the same files unchecked); `flux dev` opens a [`Store`] by its file, and WAL
-//! checkpoints are SQLite's.
+//! A call's work gets the writer's connection as a [`Session`], a [`Lent`]: the user's
+//! statements ([`statement::UserStatements`]), the caller writes and captured emails.
+//! [`SqliteSession`] implements it on the writer's `rusqlite::Connection` (checked by
+//! [`sandbox`], captured by [`Capture`], SQLite's preupdate hook) and
+//! `postgres::user_sql::PgSession` on a PostgreSQL transaction, which
+//! [`postgres::PgStoreThread`] lends. Not yet behind the boundary, and SQLite's own until then:
+//! the sandbox's checks of migrations ([`apply_migrations`]; PostgreSQL's,
+//! [`postgres::PgStore::apply_migrations`], applies the same files unchecked), the queue's
+//! dispatcher and store upkeep, and WAL checkpoints.
 
 mod batch;
 pub mod capture;
@@ -98,7 +99,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use batch::{Batch, Served, WriteTx};
 pub use capture::Capture;
-pub use emails::Email;
+pub use emails::{Email, NewEmail};
 pub use files::{create_private, secure_state_dir, write_private, PrivateFileError};
 pub use jobs::{
     DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, ReplayError, StatsRow,
@@ -116,7 +117,8 @@ pub use storage::{
 };
 pub use thread::{Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{
-    busy_message, writer_channel, AfterCommit, Call, Session, SqlCall, TxControl, Writer, LOCK_WAIT,
+    busy_message, writer_channel, AfterCommit, Call, Lent, Session, SqlCall, SqliteSession,
+    TxControl, Writer, LOCK_WAIT,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +144,8 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot start the store's threads: {0}")]
+    Thread(std::io::Error),
     #[error(transparent)]
     Sql(#[from] rusqlite::Error),
     #[error("a stored record is unreadable: {0}")]
@@ -164,6 +168,16 @@ pub enum StoreError {
         message: String,
         code: String,
     },
+    /// Function SQL can act as flux's own role within one statement (ARCHITECTURE.md, the
+    /// PostgreSQL sandbox's known gap), so flux runs functions only as a role that cannot reach
+    /// the database server's files and programs through it.
+    #[error(
+        "flux will not run functions on PostgreSQL as {role}, which {power}: a function's SQL \
+         could reach the database server's files and programs through it. Connect as a role \
+         without it, e.g. CREATE ROLE flux LOGIN CREATEROLE PASSWORD '…'; ALTER DATABASE … \
+         OWNER TO flux; ALTER SCHEMA public OWNER TO flux"
+    )]
+    PgPrivileged { role: String, power: &'static str },
     #[error(
         "the database's flux tables were made by a newer flux (schema version {found}, this \
          flux knows up to {known})"

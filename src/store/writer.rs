@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::Connection;
 
+use super::emails::{self, NewEmail};
 use super::statement::{Limits, SqlError, SqlResult, UserStatements};
-use super::{user_sql, Capture};
+use super::{user_sql, CallerWrites, Capture};
 use crate::record::{ExecId, Mutation};
 
 /// How long a call waits for another execution's transaction before failing.
@@ -24,13 +25,73 @@ pub fn busy_message() -> String {
     )
 }
 
+/// The writer's connection as a call's work sees it, whichever the engine: the user's
+/// statements ([`UserStatements`]), the caller writes (jobs, tokens) and captured emails, all
+/// on the writer's open transaction (or, on PostgreSQL outside a user's transaction, committed
+/// on their own).
+pub trait Lent: UserStatements {
+    /// Runs `work` on [`CallerWrites`]; with `atomic`, all of its writes are kept or none
+    /// (`work` returns false to undo them).
+    fn caller_writes(
+        &mut self,
+        atomic: bool,
+        work: &mut dyn FnMut(&dyn CallerWrites) -> bool,
+    ) -> Result<(), String>;
+
+    /// Stores an email `ctx.email.send` captured; returns its number.
+    fn store_email(&mut self, email: &NewEmail) -> Result<i64, String>;
+
+    /// SQLite's connection, for tests that write on it directly.
+    #[cfg(test)]
+    fn sqlite(&self) -> Option<&Connection> {
+        None
+    }
+}
+
 /// The writing connection, lent to one call at a time.
-pub struct Session<'a> {
+pub type Session<'a> = &'a mut (dyn Lent + 'a);
+
+impl dyn Lent + '_ {
+    /// `work`'s caller writes, all kept or none when it fails.
+    pub fn atomically<T, E>(
+        &mut self,
+        work: impl FnOnce(&dyn CallerWrites) -> Result<T, E>,
+    ) -> Result<Result<T, E>, String> {
+        self.once(true, work)
+    }
+
+    /// `work`'s caller writes, each kept as made (enqueue: one write).
+    pub fn writes<T, E>(
+        &mut self,
+        work: impl FnOnce(&dyn CallerWrites) -> Result<T, E>,
+    ) -> Result<Result<T, E>, String> {
+        self.once(false, work)
+    }
+
+    fn once<T, E>(
+        &mut self,
+        atomic: bool,
+        work: impl FnOnce(&dyn CallerWrites) -> Result<T, E>,
+    ) -> Result<Result<T, E>, String> {
+        let mut work = Some(work);
+        let mut outcome = None;
+        self.caller_writes(atomic, &mut |writes| {
+            let result = work.take().map(|work| work(writes));
+            let kept = matches!(result, Some(Ok(_)));
+            outcome = result;
+            kept
+        })?;
+        outcome.ok_or_else(|| "the store did not run the call".to_string())
+    }
+}
+
+/// SQLite's writing connection with its capture of row changes.
+pub struct SqliteSession<'a> {
     pub conn: &'a Connection,
     pub capture: &'a mut Capture,
 }
 
-impl UserStatements for Session<'_> {
+impl UserStatements for SqliteSession<'_> {
     fn statement(
         &mut self,
         sql: &str,
@@ -45,6 +106,38 @@ impl UserStatements for Session<'_> {
             .capture
             .finish_statement(self.conn, span, at_us, result.is_ok());
         (result, changes)
+    }
+}
+
+impl Lent for SqliteSession<'_> {
+    /// Inside the store thread's open transaction: a savepoint makes it atomic.
+    fn caller_writes(
+        &mut self,
+        atomic: bool,
+        work: &mut dyn FnMut(&dyn CallerWrites) -> bool,
+    ) -> Result<(), String> {
+        if !atomic {
+            work(self.conn);
+            return Ok(());
+        }
+        let failed = |e: rusqlite::Error| e.to_string();
+        self.conn
+            .execute_batch("SAVEPOINT flux_api")
+            .map_err(failed)?;
+        let end = match work(self.conn) {
+            true => "RELEASE flux_api",
+            false => "ROLLBACK TO flux_api; RELEASE flux_api",
+        };
+        self.conn.execute_batch(end).map_err(failed)
+    }
+
+    fn store_email(&mut self, email: &NewEmail) -> Result<i64, String> {
+        emails::insert(self.conn, email).map_err(|e| format!("cannot store the email: {e}"))
+    }
+
+    #[cfg(test)]
+    fn sqlite(&self) -> Option<&Connection> {
+        Some(self.conn)
     }
 }
 
@@ -79,14 +172,31 @@ pub struct SqlCall {
 
 /// The engines' end of the store thread's call queue; cheap to clone.
 #[derive(Clone)]
-pub struct Writer(Sender<SqlCall>);
+pub struct Writer {
+    calls: Sender<SqlCall>,
+    /// Every call's result waits for its commit (PostgreSQL, where a call outside a
+    /// transaction commits on its own, and the next may run on another connection).
+    after_commit: bool,
+}
 
 pub fn writer_channel() -> (Writer, Receiver<SqlCall>) {
     let (calls, inbox) = crossbeam_channel::unbounded();
-    (Writer(calls), inbox)
+    let writer = Writer {
+        calls,
+        after_commit: false,
+    };
+    (writer, inbox)
 }
 
 impl Writer {
+    /// This writer with every call durable: see [`Writer::after_commit`]'s field.
+    pub fn answering_after_commit(self) -> Writer {
+        Writer {
+            after_commit: true,
+            ..self
+        }
+    }
+
     /// Runs `work` on the writing connection and waits for its result. With `durable`, the
     /// result comes back only once the writes are committed, so a crash right after cannot
     /// lose them; otherwise they commit with the store thread's next batch.
@@ -126,6 +236,7 @@ impl Writer {
             durable,
             deadline,
         } = call;
+        let durable = durable || self.after_commit;
         let done = Answer(Some(Box::new(done)));
         let work: Work = Box::new(move |session| {
             let outcome = session.and_then(work);
@@ -138,7 +249,7 @@ impl Writer {
             None
         });
         // Refused, the call is dropped with its work: its answer says the store stopped.
-        let _ = self.0.send(SqlCall {
+        let _ = self.calls.send(SqlCall {
             owner,
             control,
             deadline,
@@ -208,7 +319,7 @@ mod tests {
             let mut conn = Connection::open_in_memory().expect("open");
             let mut capture = Capture::install(&mut conn);
             let call = inbox.recv().expect("call");
-            let after = (call.work)(Ok(Session {
+            let after = (call.work)(Ok(&mut SqliteSession {
                 conn: &conn,
                 capture: &mut capture,
             }));
@@ -218,7 +329,8 @@ mod tests {
         });
         let result = writer.call(ExecId::random(), TxControl::None, true, |session| {
             session
-                .conn
+                .sqlite()
+                .expect("SQLite")
                 .query_row("SELECT 41 + 1", [], |row| row.get::<_, i64>(0))
                 .map_err(|e| e.to_string())
         });

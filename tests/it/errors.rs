@@ -317,8 +317,8 @@ fn help_of_the_main_commands() {
           -q, --quiet            Do not print a line per request
               --color <WHEN>     When to use colour [default: auto] [possible values: auto, always, never]
               --database <URL>   A PostgreSQL database (postgres://user:password@host:5432/db) instead of
-                                 SQLite's .flux/flux.db: its migrations are applied; running functions on it
-                                 is not built yet [env: FLUX_DATABASE_URL]
+                                 SQLite's .flux/flux.db: HTTP functions and their records run on it; the job
+                                 queue does not yet [env: FLUX_DATABASE_URL]
               --token <TOKEN>    Token for a server that needs one; with `flux dev`, the token it requires
                                  [env: FLUX_TOKEN]
           -h, --help             Print help

@@ -34,6 +34,7 @@ mod pg_claims;
 mod pg_migrate;
 mod pg_sql;
 mod pg_store;
+mod pg_thread;
 mod queue;
 mod reload;
 mod sandbox_sql;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use flux::store::postgres::PgStore;
 use flux::store::{apply_migrations, Storage, Store, StoreError};
 
-use crate::support::pg::fresh_database;
+use crate::support::pg::{fresh_database, owned_database};
 use crate::support::{Project, Server};
 
 fn write(dir: &Path, files: &[(&str, &str)]) {
@@ -325,15 +325,15 @@ fn sqlite_sql_on_postgresql_names_its_line_and_the_portable_form() {
 #[test]
 fn flux_dev_on_a_postgresql_url_applies_the_migrations_and_says_what_is_not_built() {
     let project = Project::example();
-    let url = fresh_database();
-    let (code, _, stderr) = project.run_with_env(&["dev"], &[("FLUX_DATABASE_URL", &url)]);
-    assert_ne!(code, 0, "{stderr}");
+    let url = owned_database();
+    let server = Server::start_with_env(&project, &[], &[("FLUX_DATABASE_URL", &url)]);
+    let stderr = server.stop();
     assert!(
-        stderr.contains("✓ applied migrations/001_users.sql"),
+        stderr.contains("migrated   migrations/001_users.sql"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("running functions on PostgreSQL is not built yet"),
+        stderr.contains("the job queue does not run here yet"),
         "{stderr}"
     );
     let store = PgStore::open(&url).expect("open");
@@ -343,9 +343,9 @@ fn flux_dev_on_a_postgresql_url_applies_the_migrations_and_says_what_is_not_buil
         "the example's table is there"
     );
     // A second start applies nothing again.
-    let (_, _, again) = project.run(&["dev", "--database", &url]);
-    assert!(!again.contains("✓ applied"), "{again}");
-    assert!(again.contains("not built yet"), "{again}");
+    let again = Server::start(&project, &["--database", &url]).stop();
+    assert!(!again.contains("migrated "), "{again}");
+    assert!(again.contains("does not run here yet"), "{again}");
 
     // SQLite's SQL stops it with PostgreSQL's message, the line and the portable form.
     project.write(
@@ -364,7 +364,7 @@ fn flux_dev_on_a_postgresql_url_applies_the_migrations_and_says_what_is_not_buil
         failed.contains("hint: AUTOINCREMENT is SQLite's"),
         "{failed}"
     );
-    assert!(!failed.contains("not built yet"), "{failed}");
+    assert!(!failed.contains("does not run here yet"), "{failed}");
 }
 
 #[test]
@@ -410,4 +410,24 @@ fn flux_dev_names_a_bad_url_an_unreachable_server_and_a_refused_login() {
         "{stderr}"
     );
     assert!(stderr.contains("check the user and password"), "{stderr}");
+}
+
+/// Function SQL can act as flux's own role within one statement (ARCHITECTURE.md), so
+/// `flux dev --database` refuses a role that could reach the server's files or programs
+/// through it, and says how to connect instead; nothing is served.
+#[test]
+fn flux_dev_refuses_to_run_functions_as_a_postgresql_superuser() {
+    let project = Project::example();
+    let (code, _, stderr) = project.run(&["dev", "--port", "0", "--database", &fresh_database()]);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "flux will not run functions on PostgreSQL as postgres, which is a superuser"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("CREATE ROLE flux LOGIN CREATEROLE"),
+        "{stderr}"
+    );
 }

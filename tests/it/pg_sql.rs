@@ -15,7 +15,7 @@ use flux::store::sandbox::Stop;
 use flux::store::statement::{Limits, SqlError, UserStatements};
 use serde_json::{json, Value};
 
-use crate::support::pg::fresh_database;
+use crate::support::pg::{fresh_database, owned_database};
 
 /// No deadline and a 64 MiB result cap.
 fn limits() -> Limits {
@@ -491,20 +491,7 @@ fn capture_cost() {
 /// are captured.
 #[test]
 fn a_database_owner_without_superuser_runs_the_sandbox_too() {
-    let url = fresh_database();
-    let (base, database) = url.rsplit_once('/').expect("a database in the URL");
-    let owner = format!("owner_{}", &database[2..14]);
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
-    admin
-        .batch_execute(&format!(
-            "CREATE ROLE {owner} LOGIN CREATEROLE; ALTER DATABASE {database} OWNER TO {owner}; \
-             ALTER SCHEMA public OWNER TO {owner};"
-        ))
-        .expect("an owner role");
-    let owner_url = format!(
-        "{}/{database}",
-        base.replace("postgres@", &format!("{owner}@"))
-    );
+    let owner_url = owned_database();
     let store = PgStore::open(&owner_url).expect("open as the owner");
     let mut client = store.connect().expect("connect");
     let superuser: bool = client
@@ -524,6 +511,20 @@ fn a_database_owner_without_superuser_runs_the_sandbox_too() {
         "SELECT * FROM _flux_staged",
     ] {
         assert!(db.refused(sql).contains("permission denied"), "{sql}");
+    }
+    // The sandbox's known gap (ARCHITECTURE.md): within one statement, `set_config('role')`
+    // goes back to flux's role. Connected as an owner without superuser, that role still
+    // cannot read the server's files or run its programs.
+    for sql in [
+        "SELECT set_config('role', 'none', true), \
+         query_to_xml('SELECT pg_read_file(''/etc/hostname'')', true, false, '')",
+        "DO $$ BEGIN RESET ROLE; EXECUTE 'COPY (SELECT 1) TO PROGRAM ''true'''; END $$",
+    ] {
+        let refused = db.refused(sql);
+        assert!(
+            refused.contains("permission denied") || refused.contains("must be superuser"),
+            "{sql}: {refused}"
+        );
     }
     db.run("CREATE TABLE notes (id int PRIMARY KEY, body text)", &[])
         .expect("create");

@@ -122,7 +122,7 @@ pub fn record(value: Value) -> ExecutionRecord {
     serde_json::from_value(value).expect("a record")
 }
 
-fn http(id: &str, function: &str, status: &str, started: i64, extra: Value) -> StoreWrite {
+pub fn http(id: &str, function: &str, status: &str, started: i64, extra: Value) -> StoreWrite {
     let mut value = json!({
         "id": id, "kind": "http", "function": function, "status": status,
         "started_at_us": started, "method": "POST", "path": format!("/{function}"),

@@ -11,7 +11,6 @@ use super::{site, Answer, Bridge, HostError, HostState, JsonArg, Purpose, Token}
 use crate::clock::monotonic_ns;
 use crate::record::{attr, SpanKind, SpanStatus};
 use crate::store::sandbox::{Stop, StopCheck};
-use crate::store::statement::UserStatements;
 use crate::store::user_sql as sql;
 use crate::store::TxControl;
 
@@ -232,14 +231,16 @@ impl HostState {
         let (wrote, in_transaction, deadline_ns) =
             (exec.wrote, exec.in_transaction, exec.deadline_ns);
         let limits = self.sql_limits(deadline_ns);
-        let local = !wrote && !in_transaction && sql::is_read_only(&self.conn, &sql_text);
+        let local = match &self.conn {
+            Some(conn) => !wrote && !in_transaction && sql::is_read_only(conn, &sql_text),
+            None => false,
+        };
         // A query's rows are named by key in its span, so that `flux why` can tell whose
         // changes the execution read.
         let keyed = matches!(shape, Shape::Rows).then(|| sql_text.clone());
-        if local {
-            let result =
-                sql::run(&self.conn, &sql_text, &params, &limits).map_err(StatementError::from);
-            let keys = returned_keys(&self.conn, keyed.as_deref(), &result);
+        if let (true, Some(conn)) = (local, &self.conn) {
+            let result = sql::run(conn, &sql_text, &params, &limits).map_err(StatementError::from);
+            let keys = returned_keys(Some(conn), keyed.as_deref(), &result);
             let exec = self.running(token)?;
             return exec
                 .close_statement(span, result, keys)
@@ -249,14 +250,14 @@ impl HostState {
             token,
             TxControl::None,
             false,
-            move |mut session| {
+            move |session| {
                 let (result, changes) =
                     session.statement(&sql_text, &params, &limits, Some(span), at);
                 Ok((result.map_err(StatementError::from), changes))
             },
             move |state, token, ran| {
                 let keys = match &ran {
-                    Ok((result, _)) => returned_keys(&state.conn, keyed.as_deref(), result),
+                    Ok((result, _)) => returned_keys(state.conn.as_ref(), keyed.as_deref(), result),
                     Err(_) => None,
                 };
                 let exec = state.exec_mut(token)?;
@@ -473,15 +474,16 @@ impl HostState {
 const MAX_KEYS: usize = 20;
 
 /// The primary keys of the first rows a `SELECT … FROM <table>` returned, when the rows are
-/// of one table with a one-column key and carry it.
+/// of one table with a one-column key and carry it (SQLite's tables only, for now).
 fn returned_keys<E>(
-    conn: &rusqlite::Connection,
+    conn: Option<&rusqlite::Connection>,
     sql: Option<&str>,
     result: &Result<sql::SqlResult, E>,
 ) -> Option<Value> {
     static FROM: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r#"(?is)^\s*select\b.*?\bfrom\s+"?(\w+)"?\s*(,|\bjoin\b)?"#).ok()
     });
+    let conn = conn?;
     let rows = &result.as_ref().ok()?.rows;
     if rows.is_empty() {
         return None;

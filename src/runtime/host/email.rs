@@ -9,7 +9,7 @@ use super::{site, Answer, Bridge, HostError, HostState, JsonArg, Token};
 use crate::clock::now_us;
 use crate::record::{attr, SpanKind, SpanStatus};
 use crate::runtime::{email, Echo};
-use crate::store::TxControl;
+use crate::store::{NewEmail, TxControl};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmailError {
@@ -109,15 +109,14 @@ impl HostState {
             false,
             move |session| {
                 let (record_id, to, subject, template, html) = row;
-                session
-                    .conn
-                    .execute(
-                        "INSERT INTO _flux_emails (record_id, recipient, subject, template, html, created_at_us)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        rusqlite::params![record_id, to, subject, template, html, now_us()],
-                    )
-                    .map_err(|e| format!("cannot store the email: {e}"))?;
-                Ok(session.conn.last_insert_rowid())
+                session.store_email(&NewEmail {
+                    record_id,
+                    to,
+                    subject,
+                    template,
+                    html,
+                    created_at_us: now_us(),
+                })
             },
             move |state, token, stored| {
                 let echo = std::sync::Arc::clone(&state.shared);
@@ -137,7 +136,12 @@ impl HostState {
                     }
                     Err(message) => {
                         let error = EmailError::Store(message);
-                        recorder.close(span, SpanStatus::Error, Some(error.to_string()), Map::new());
+                        recorder.close(
+                            span,
+                            SpanStatus::Error,
+                            Some(error.to_string()),
+                            Map::new(),
+                        );
                         Err(error.into())
                     }
                 }

@@ -316,8 +316,9 @@ impl<'js> IntoJs<'js> for Answer {
 
 pub struct HostState {
     pub shared: Arc<Shared>,
-    /// For reads of executions that have not written; writes go to the store thread.
-    pub conn: Connection,
+    /// For reads of executions that have not written; writes go to the store thread. None on
+    /// PostgreSQL, where every statement runs on the store thread's connections.
+    pub conn: Option<Connection>,
     /// The engine's executions, running or ending.
     pub execs: HashMap<Token, ExecState>,
     /// The execution whose code made the host call being served: what `console`, timers and
@@ -340,7 +341,7 @@ pub struct HostState {
 impl HostState {
     pub fn new(
         shared: Arc<Shared>,
-        conn: Connection,
+        conn: Option<Connection>,
         inbox: Sender<Event>,
         module_loading: Rc<std::cell::Cell<u64>>,
     ) -> HostState {

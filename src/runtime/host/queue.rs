@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 use super::{site, Answer, Bridge, HostError, HostState, JsonArg, Token};
 use crate::clock::now_us;
 use crate::record::{attr, SpanKind, SpanStatus};
+use crate::store::EnqueueOptions;
 use crate::store::TxControl;
-use crate::store::{jobs, EnqueueOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -89,16 +89,18 @@ impl HostState {
             TxControl::None,
             durable,
             move |session| {
-                jobs::enqueue(
-                    session.conn,
-                    &name,
-                    &data,
-                    &options,
-                    max_attempts,
-                    Some(exec_id),
-                    now_us(),
-                )
-                .map_err(|e| e.to_string())
+                session
+                    .writes(|writes| {
+                        writes.enqueue(
+                            &name,
+                            &data,
+                            &options,
+                            max_attempts,
+                            Some(exec_id),
+                            now_us(),
+                        )
+                    })?
+                    .map_err(|e| e.to_string())
             },
             move |state, token, enqueued| {
                 let recorder = &mut state.exec_mut(token)?.recorder;

@@ -2,9 +2,26 @@
 
 use postgres::GenericClient;
 
-use super::super::{Email, Result};
+use super::super::{Email, NewEmail, Result};
 
 const COLUMNS: &str = "seq, record_id, recipient, subject, template, created_at_us";
+
+/// Stores `email`; returns its number.
+pub(super) fn insert(client: &mut impl GenericClient, email: &NewEmail) -> Result<i64> {
+    let row = client.query_one(
+        "INSERT INTO _flux_emails (record_id, recipient, subject, template, html, created_at_us)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+        &[
+            &email.record_id,
+            &email.to,
+            &email.subject,
+            &email.template,
+            &email.html,
+            &email.created_at_us,
+        ],
+    )?;
+    Ok(row.get(0))
+}
 
 fn email(row: &postgres::Row) -> Email {
     Email {

@@ -6,7 +6,8 @@
 //! only SQL is here.
 //!
 //! Connections per process: at most [`READERS`] for reads (calls wait for one beyond that,
-//! up to 30 s), plus whatever the writer opens with [`PgStore::connect`] (one).
+//! up to 30 s), plus the store thread's: `statements + transactions + 1`
+//! ([`PgThreadOptions`]).
 //!
 //! The queue's claims across processes are leases ([`claims`]): claimed by one short
 //! statement, fenced at completion, put back when they expire.
@@ -21,7 +22,11 @@
 //!
 //! The project's migrations: [`PgStore::apply_migrations`], once per file across processes.
 //!
-//! Not here yet: the writer's store thread on PostgreSQL, the sandbox's checks of migrations
+//! The store thread's work on PostgreSQL ([`PgStoreThread`], `thread.rs`): each statement
+//! outside a transaction in a short transaction of its own, a `ctx.db.transaction` on a
+//! connection of its own until it ends, and one record writer with [`insert_writes`].
+//!
+//! Not here yet: the sandbox's checks of migrations
 //! (on SQLite a migration may not touch `_flux_*` tables; on PostgreSQL nothing stops it yet).
 
 mod capture;
@@ -33,6 +38,7 @@ mod pool;
 mod records;
 mod rows;
 mod schema;
+mod thread;
 mod tokens;
 mod upkeep;
 pub mod user_sql;
@@ -58,6 +64,7 @@ pub use jobs::{enqueue, Fence};
 use pool::Pool;
 pub use records::insert_writes;
 pub use schema::VERSION as SCHEMA_VERSION;
+pub use thread::{PgStoreThread, PgThreadOptions};
 pub use user_sql::UserSql;
 pub use writes::PgWrites;
 
@@ -65,6 +72,7 @@ pub use writes::PgWrites;
 pub const READERS: usize = 4;
 
 /// A PostgreSQL database holding a project's store.
+#[derive(Clone)]
 pub struct PgStore {
     config: postgres::Config,
     location: String,
@@ -109,6 +117,37 @@ impl PgStore {
     /// process sharing the database, in its own transaction, under an advisory lock.
     pub fn apply_migrations(&self, dir: &std::path::Path) -> Result<super::MigrationReport> {
         migrate::apply(&mut *self.pool.get()?, dir)
+    }
+
+    /// Refuses a role that could reach the server's files or programs: a superuser, or a
+    /// member of `pg_read_server_files`, `pg_write_server_files` or
+    /// `pg_execute_server_program`. Function SQL can act as flux's role within one statement
+    /// (ARCHITECTURE.md, the sandbox's known gap), so functions must not run as such a role.
+    pub fn refuse_privileged(&self) -> Result<()> {
+        let row = self.pool.get()?.query_one(
+            "SELECT current_user::text, rolsuper,
+                    pg_has_role(current_user, 'pg_read_server_files', 'MEMBER'),
+                    pg_has_role(current_user, 'pg_write_server_files', 'MEMBER'),
+                    pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER')
+             FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )?;
+        let power = if row.get::<_, bool>(1) {
+            Some("is a superuser")
+        } else if row.get::<_, bool>(2) || row.get::<_, bool>(3) {
+            Some("may read or write the server's files")
+        } else if row.get::<_, bool>(4) {
+            Some("may run programs on the server")
+        } else {
+            None
+        };
+        match power {
+            Some(power) => Err(StoreError::PgPrivileged {
+                role: row.get(0),
+                power,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Whether searches read pg_trgm's index (else they scan the records).

@@ -33,6 +33,7 @@ use postgres::{Client, Transaction};
 use serde_json::{Map, Value};
 
 use super::capture::{self, Keys};
+use super::PgWrites;
 use crate::clock::monotonic_ns;
 use crate::record::Mutation;
 use crate::store::sandbox::{Stop, TRANSACTION_REFUSED};
@@ -41,7 +42,7 @@ use crate::store::statement::{
     extra_values, missing_parameter, EngineError, SqlError, SqlResult, UserStatements,
     ONE_STATEMENT, ROW_OVERHEAD,
 };
-use crate::store::Result as StoreResult;
+use crate::store::{CallerWrites, Lent, NewEmail, Result as StoreResult};
 
 type BoxError = Box<dyn Error + Sync + Send>;
 
@@ -180,6 +181,30 @@ impl UserStatements for PgSession<'_, '_> {
             }
             Err(error) => (Err(error), Vec::new()),
         }
+    }
+}
+
+impl Lent for PgSession<'_, '_> {
+    /// Atomic writes go in a savepoint of the caller's transaction.
+    fn caller_writes(
+        &mut self,
+        atomic: bool,
+        work: &mut dyn FnMut(&dyn CallerWrites) -> bool,
+    ) -> Result<(), String> {
+        if !atomic {
+            work(&PgWrites::new(self.tx));
+            return Ok(());
+        }
+        let mut savepoint = self.tx.transaction().map_err(|e| e.to_string())?;
+        // Dropped without a commit, the savepoint is rolled back.
+        if work(&PgWrites::new(&mut savepoint)) {
+            savepoint.commit().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn store_email(&mut self, email: &NewEmail) -> Result<i64, String> {
+        super::emails::insert(self.tx, email).map_err(|e| format!("cannot store the email: {e}"))
     }
 }
 

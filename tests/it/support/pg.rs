@@ -47,6 +47,25 @@ pub fn fresh_database() -> String {
     cluster.url(&name)
 }
 
+/// A new empty database owned by a new role that is not a superuser (with CREATEROLE, to make
+/// the sandbox's role once), as flux should connect in production: its connection URL.
+pub fn owned_database() -> String {
+    let url = fresh_database();
+    let (base, database) = url.rsplit_once('/').expect("a database in the URL");
+    let owner = format!("owner_{}", &database[2..14]);
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {owner} LOGIN CREATEROLE; ALTER DATABASE {database} OWNER TO {owner}; \
+             ALTER SCHEMA public OWNER TO {owner};"
+        ))
+        .expect("an owner role");
+    format!(
+        "{}/{database}",
+        base.replace("postgres@", &format!("{owner}@"))
+    )
+}
+
 impl Cluster {
     pub fn url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)

@@ -1,0 +1,402 @@
+//! The store thread on PostgreSQL: the engines' calls ([`SqlCall`]) and their finished records
+//! ([`StoreWrite`]), as SQLite's store thread takes them, but with nothing holding a
+//! transaction open while JavaScript runs except the user's own (`ctx.db.transaction`).
+//!
+//! - A call outside a transaction runs in a short transaction of its own (autocommit) on one
+//!   of [`PgThreadOptions::statements`] connections, each served by its own thread; its reply
+//!   leaves once that commit is done when its [`Writer`](super::super::Writer) answers after
+//!   commits (`flux dev` makes it so: the next call may run on another connection).
+//! - A `Begin` pins a connection of its own with an open transaction: the owner's later
+//!   calls go there until its `Commit`/`Rollback`, or until the execution's deadline (then it
+//!   is rolled back). At most [`PgThreadOptions::transactions`] are open at once; a `Begin`
+//!   beyond that is refused with a message saying so.
+//! - One record writer stores finished records in batches with [`insert_writes`] (commit-order
+//!   `seq`s), tries a failed commit again without dropping a record, and hands each committed
+//!   batch to every [`OnCommitted`] (which feed `flux tail` and the terminal).
+//!
+//! Connections per process: `statements + transactions + 1` at most, beside the readers'.
+//! The queue's claims are not made here (see the module doc of [`super`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver, Sender};
+use postgres::Client;
+
+use super::super::writer::{SqlCall, TxControl, Work};
+use super::super::{prepare_writes, search, OnCommitted, StoreWrite};
+use super::user_sql::{PgSession, UserSql};
+use super::{insert_writes, PgStore};
+use crate::clock::now_us;
+use crate::record::ExecId;
+
+/// How many connections the store thread opens for the engines' SQL.
+#[derive(Debug, Clone, Copy)]
+pub struct PgThreadOptions {
+    /// Connections running statements outside transactions (one thread each).
+    pub statements: usize,
+    /// User transactions open at once (a connection each while open).
+    pub transactions: usize,
+}
+
+impl Default for PgThreadOptions {
+    fn default() -> Self {
+        PgThreadOptions {
+            statements: 4,
+            transactions: 8,
+        }
+    }
+}
+
+/// Records committed per transaction at most.
+const MAX_BATCH: usize = 1_000;
+
+/// A transaction whose execution has no deadline is rolled back after this long.
+const LONGEST_TRANSACTION: Duration = Duration::from_secs(60);
+
+/// After a failed commit of records, the first and the longest wait before trying again.
+const RETRY_FIRST: Duration = Duration::from_millis(5);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Tries to store the last records at a stop before giving up.
+const STOP_TRIES: u32 = 20;
+
+/// The running store thread on PostgreSQL; [`PgStoreThread::stop`] ends it.
+pub struct PgStoreThread {
+    stop: Sender<()>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl PgStoreThread {
+    /// Opens its connections and starts serving `calls` and storing `records`.
+    pub fn start(
+        store: &PgStore,
+        options: PgThreadOptions,
+        calls: Receiver<SqlCall>,
+        records: Receiver<StoreWrite>,
+        subscribers: Vec<OnCommitted>,
+    ) -> super::Result<PgStoreThread> {
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let (alone, alone_calls) = crossbeam_channel::unbounded::<SqlCall>();
+        let mut threads = Vec::new();
+        for _ in 0..options.statements.max(1) {
+            let mut conn = Conn::open(store)?;
+            let calls = alone_calls.clone();
+            threads.push(spawn("flux-pg-sql", move || {
+                for call in calls {
+                    conn.serve_alone(call);
+                }
+            })?);
+        }
+        let spares = Arc::new(Spares {
+            store: store.clone(),
+            idle: Mutex::new(Vec::new()),
+            limit: options.transactions.max(1),
+        });
+        let router_stop = stopped.clone();
+        threads.push(spawn("flux-pg-route", move || {
+            route(calls, alone, spares, router_stop)
+        })?);
+        let writer = store.connect()?;
+        let records_store = store.clone();
+        threads.push(spawn("flux-pg-records", move || {
+            RecordWriter {
+                store: records_store,
+                client: writer,
+                subscribers,
+            }
+            .run(records, stopped)
+        })?);
+        Ok(PgStoreThread { stop, threads })
+    }
+
+    /// Stores every record already sent, lets the calls already queued run, then returns.
+    pub fn stop(self) {
+        drop(self.stop);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> super::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(run)
+        .map_err(super::StoreError::Thread)
+}
+
+/// A connection for user statements, with the sandbox's state for it.
+struct Conn {
+    client: Client,
+    sql: UserSql,
+}
+
+impl Conn {
+    fn open(store: &PgStore) -> super::Result<Conn> {
+        let mut client = store.connect()?;
+        let sql = UserSql::install(&mut client)?;
+        Ok(Conn { client, sql })
+    }
+
+    /// Runs `call`'s work in a transaction of its own; its reply leaves after the commit.
+    fn serve_alone(&mut self, call: SqlCall) {
+        let mut tx = match self.client.transaction() {
+            Ok(tx) => tx,
+            Err(e) => return refuse(call.work, e.to_string()),
+        };
+        let after = (call.work)(Ok(&mut PgSession {
+            tx: &mut tx,
+            sql: &mut self.sql,
+        }));
+        let committed = tx.commit().map_err(|e| e.to_string());
+        if let Some(after) = after {
+            after(committed);
+        }
+    }
+
+    /// Serves an execution's transaction from its `Begin` to its end (or its deadline), then
+    /// the call that ended it.
+    fn serve_transaction(&mut self, begin: SqlCall, calls: Receiver<SqlCall>) {
+        let deadline = begin
+            .deadline
+            .unwrap_or_else(|| Instant::now() + LONGEST_TRANSACTION);
+        let mut tx = match self.client.transaction() {
+            Ok(tx) => tx,
+            Err(e) => return refuse(begin.work, e.to_string()),
+        };
+        // A call inside it is answered at once: its writes are the transaction's, which the
+        // next call sees on this connection, and which its end commits or undoes.
+        let run = |tx: &mut postgres::Transaction<'_>, sql: &mut UserSql, work: Work| {
+            if let Some(after) = work(Ok(&mut PgSession { tx, sql })) {
+                after(Ok(()));
+            }
+        };
+        run(&mut tx, &mut self.sql, begin.work);
+        let (ended, last) = loop {
+            let Ok(call) = calls.recv_deadline(deadline) else {
+                drop(tx);
+                break (Err(ROLLED_BACK_AT_DEADLINE.to_string()), None);
+            };
+            match call.control {
+                TxControl::None | TxControl::Begin => run(&mut tx, &mut self.sql, call.work),
+                TxControl::Commit | TxControl::CommitWithRecord => {
+                    break (tx.commit().map_err(|e| e.to_string()), Some(call));
+                }
+                TxControl::Rollback => {
+                    let _ = tx.rollback();
+                    break (Err("the transaction was rolled back".into()), Some(call));
+                }
+            }
+        };
+        match (last, ended) {
+            (Some(call), Err(e)) if call.control != TxControl::Rollback => refuse(call.work, e),
+            (Some(call), _) => self.serve_alone(call),
+            (None, _) => {}
+        }
+    }
+}
+
+const ROLLED_BACK_AT_DEADLINE: &str =
+    "the transaction was rolled back: it was still open at the execution's deadline";
+
+/// A call that cannot run: its work hears why, and so does a reply waiting for a commit.
+fn refuse(work: Work, reason: String) {
+    if let Some(after) = work(Err(reason.clone())) {
+        after(Err(reason));
+    }
+}
+
+/// Connections for transactions, reused once a transaction ends.
+struct Spares {
+    store: PgStore,
+    idle: Mutex<Vec<Conn>>,
+    limit: usize,
+}
+
+impl Spares {
+    fn take(&self) -> super::Result<Conn> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => Conn::open(&self.store),
+        }
+    }
+
+    fn put_back(&self, conn: Conn) {
+        if !conn.client.is_closed() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+        }
+    }
+}
+
+/// Sends each call where it runs: to the connection of its execution's open transaction, to
+/// a new one for a `Begin`, else to the statements' connections.
+fn route(
+    calls: Receiver<SqlCall>,
+    alone: Sender<SqlCall>,
+    spares: Arc<Spares>,
+    stop: Receiver<()>,
+) {
+    let mut pinned: HashMap<ExecId, Sender<SqlCall>> = HashMap::new();
+    let mut open: Vec<JoinHandle<()>> = Vec::new();
+    loop {
+        let call = select! {
+            recv(calls) -> call => match call { Ok(call) => call, Err(_) => break },
+            recv(stop) -> _ => match calls.try_recv() { Ok(call) => call, Err(_) => break },
+        };
+        open.retain(|thread| !thread.is_finished());
+        let ends = matches!(
+            call.control,
+            TxControl::Commit | TxControl::CommitWithRecord | TxControl::Rollback
+        );
+        let owner = call.owner;
+        if let Some(tx) = pinned.get(&owner) {
+            match tx.send(call) {
+                Ok(()) => {
+                    if ends {
+                        pinned.remove(&owner);
+                    }
+                }
+                Err(crossbeam_channel::SendError(call)) => {
+                    pinned.remove(&owner);
+                    // Its transaction already ended at the deadline.
+                    match call.control {
+                        TxControl::Rollback => send(&alone, call),
+                        _ => refuse(call.work, ROLLED_BACK_AT_DEADLINE.into()),
+                    }
+                }
+            }
+            continue;
+        }
+        if call.control != TxControl::Begin {
+            send(&alone, call);
+            continue;
+        }
+        if open.len() >= spares.limit {
+            let limit = spares.limit;
+            refuse(
+                call.work,
+                format!("the database is busy: {limit} transactions are open already"),
+            );
+            continue;
+        }
+        let (to_tx, tx_calls) = crossbeam_channel::unbounded();
+        pinned.insert(call.owner, to_tx);
+        let spares = Arc::clone(&spares);
+        let thread = std::thread::Builder::new()
+            .name("flux-pg-tx".into())
+            .spawn(move || match spares.take() {
+                Ok(mut conn) => {
+                    conn.serve_transaction(call, tx_calls);
+                    spares.put_back(conn);
+                }
+                Err(e) => refuse(call.work, e.to_string()),
+            });
+        match thread {
+            Ok(thread) => open.push(thread),
+            Err(e) => eprintln!("error: cannot start a thread for a transaction: {e}"),
+        }
+    }
+    // A transaction still open has lost its execution (the engines have stopped): with its
+    // sender gone, it is rolled back now rather than at its deadline.
+    drop(pinned);
+    for thread in open {
+        let _ = thread.join();
+    }
+}
+
+/// Queues a call for the statements' connections; refused there only once they stopped.
+fn send(alone: &Sender<SqlCall>, call: SqlCall) {
+    if let Err(crossbeam_channel::SendError(call)) = alone.send(call) {
+        refuse(call.work, super::super::writer::stopping());
+    }
+}
+
+/// Stores finished records in batches, in commit order, and tells the subscribers.
+struct RecordWriter {
+    store: PgStore,
+    client: Client,
+    subscribers: Vec<OnCommitted>,
+}
+
+impl RecordWriter {
+    fn run(mut self, records: Receiver<StoreWrite>, stop: Receiver<()>) {
+        let mut pending: Vec<StoreWrite> = Vec::new();
+        let mut wait = RETRY_FIRST;
+        let mut stopping = false;
+        let mut failures = 0;
+        loop {
+            if pending.is_empty() && !stopping {
+                select! {
+                    recv(records) -> write => match write {
+                        Ok(write) => pending.push(write),
+                        Err(_) => stopping = true,
+                    },
+                    recv(stop) -> _ => stopping = true,
+                }
+            }
+            pending.extend(
+                records
+                    .try_iter()
+                    .take(MAX_BATCH.saturating_sub(pending.len())),
+            );
+            if pending.is_empty() {
+                if stopping {
+                    return;
+                }
+                continue;
+            }
+            match self.commit(&pending) {
+                Ok(()) => {
+                    pending.clear();
+                    wait = RETRY_FIRST;
+                }
+                Err(e) => {
+                    failures += 1;
+                    if stopping && failures >= STOP_TRIES {
+                        eprintln!(
+                            "error: the store still does not commit: {} execution records are \
+                             not stored ({e})",
+                            pending.len()
+                        );
+                        return;
+                    }
+                    if wait == RETRY_FIRST {
+                        eprintln!(
+                            "warning: the store could not commit ({e}); {} records wait to be \
+                             stored",
+                            pending.len()
+                        );
+                    }
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(RETRY_MAX);
+                }
+            }
+        }
+    }
+
+    fn commit(&mut self, batch: &[StoreWrite]) -> super::Result<()> {
+        // A connection the server closed (a restart, a killed backend) is opened again.
+        if self.client.is_closed() {
+            self.client = self.store.connect()?;
+        }
+        let prepared = prepare_writes(batch)?;
+        let texts: Vec<Arc<str>> = batch
+            .iter()
+            .map(|w| search::text(&w.record).into())
+            .collect();
+        let mut tx = self.client.transaction()?;
+        let seqs = insert_writes(&mut tx, &prepared, &texts, None, now_us())?;
+        tx.commit()?;
+        for subscriber in &self.subscribers {
+            subscriber(batch, &seqs, &texts);
+        }
+        Ok(())
+    }
+}
