@@ -69,16 +69,7 @@ fn run_server(
             return Err(dev_error(e));
         }
     };
-    print_banner(
-        command,
-        server.layout(),
-        server.url(),
-        &server.functions(),
-        |name| server.is_private_worker(name),
-        server.applied_migrations(),
-        &server.retention(),
-        server.database().as_deref(),
-    );
+    print_banner(command, &server);
     release();
 
     signals.block_on(stop_signals.recv());

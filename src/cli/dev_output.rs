@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
-use crate::dev::Notice;
-use crate::project::{FunctionTable, Layout, Retention, CONFIG_FILE};
+use crate::dev::{DevServer, Notice};
+use crate::project::CONFIG_FILE;
 use crate::record::{RecordSummary, Transition};
 use crate::render::{self, Style};
 use crate::runtime::Echo;
@@ -149,16 +149,10 @@ fn dropped_note(missed: u64) -> String {
 
 /// What `flux dev` (or `flux serve`: `command`) shows once it listens: where, the dashboard,
 /// what it serves, where it keeps records.
-pub fn print_banner(
-    command: &str,
-    layout: &Layout,
-    url: &str,
-    functions: &FunctionTable,
-    is_worker: impl Fn(&str) -> bool,
-    applied: &[String],
-    retention: &Retention,
-    database: Option<&str>,
-) {
+pub fn print_banner(command: &str, server: &DevServer) {
+    let layout = server.layout();
+    let url = server.url();
+    let functions = server.functions();
     eprintln!("{command} {}", env!("CARGO_PKG_VERSION"));
     eprintln!("  project    {}", layout.root.display());
     eprintln!("  listening  {url}");
@@ -169,7 +163,7 @@ pub fn print_banner(
     let (workers, routes): (Vec<_>, Vec<_>) = functions
         .functions
         .iter()
-        .partition(|(name, _)| is_worker(name));
+        .partition(|(name, _)| server.is_private_worker(name));
     for (i, (name, file)) in routes.iter().enumerate() {
         let label = if i == 0 { "functions" } else { "" };
         eprintln!("  {label:<9}  /{name:<24} functions/{}", file.module);
@@ -179,15 +173,16 @@ pub fn print_banner(
         let label = if i == 0 { "workers" } else { "" };
         eprintln!("  {label:<9}  {name:<25} functions/{}", file.module);
     }
-    for name in applied {
+    for name in server.applied_migrations() {
         eprintln!("  migrated   migrations/{name}");
     }
-    if let Some(database) = database {
+    if let Some(database) = server.database() {
         eprintln!("  state      {database} (PostgreSQL; history is not pruned)");
         eprintln!();
         return;
     }
     let store = layout.store_path();
+    let retention = server.retention();
     eprintln!(
         "  state      {} (records kept {} / {}, the last {} always)",
         store.strip_prefix(&layout.root).unwrap_or(&store).display(),
