@@ -1,6 +1,7 @@
 # Shared by the bench scripts: a release build with symbols (Cargo.toml's `profiling` profile,
 # so that perf can name functions), a scratch folder removed on exit, and
-# `start DIR` / `stop` for a quiet `flux dev` on a free port (sets $pid and $url).
+# `start DIR [FLUX DEV ARGS...]` / `stop` for a quiet `flux dev` on a free port (sets $pid and
+# $url).
 # FLUX_BIN=path runs that binary instead (e.g. a debug build, to try a script quickly).
 if [ -n "${FLUX_BIN:-}" ]; then
   FLUX="$FLUX_BIN"
@@ -19,7 +20,7 @@ trap cleanup EXIT
 
 start() {
   rm -f "$1/.flux/server.json"
-  "$FLUX" dev "$1" --port 0 --quiet >"$work/dev.log" 2>&1 &
+  "$FLUX" dev "$1" --port 0 --quiet "${@:2}" >"$work/dev.log" 2>&1 &
   pid=$!
   for _ in $(seq 200); do
     [ -f "$1/.flux/server.json" ] && break

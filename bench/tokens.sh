@@ -35,15 +35,7 @@ start "$project"
 load none
 stop
 
-# `start` with the admin token: lib.sh's, plus --token.
-rm -f "$project/.flux/server.json"
-"$FLUX" dev "$project" --port 0 --quiet --token s3cret >"$work/dev.log" 2>&1 &
-pid=$!
-for _ in $(seq 200); do
-  [ -f "$project/.flux/server.json" ] && break
-  sleep 0.05
-done
-url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$project/.flux/server.json")
+start "$project" --token s3cret
 scoped=$(FLUX_TOKEN=s3cret "$FLUX" --url "$url" token create --scope read --name bench 2>/dev/null)
 forged="flux_read_$(printf 'A%.0s' $(seq 43))"
 load admin -H "Authorization: Bearer s3cret"
