@@ -66,6 +66,14 @@ impl Db {
             Err(error) => error.to_string(),
         }
     }
+
+    /// How many captured rows are left in `_flux_staged`, read outside the sandbox.
+    fn staged(&mut self) -> i64 {
+        self.client
+            .query_one("SELECT count(*) FROM _flux_staged", &[])
+            .expect("count")
+            .get(0)
+    }
 }
 
 #[test]
@@ -395,12 +403,7 @@ fn only_flux_statements_are_captured_and_new_tables_are_too() {
     db.client
         .batch_execute("INSERT INTO users VALUES ('u_0', 'psql@example.com', 0)")
         .expect("psql's insert");
-    let staged: i64 = db
-        .client
-        .query_one("SELECT count(*) FROM _flux_staged", &[])
-        .expect("count")
-        .get(0);
-    assert_eq!(staged, 0);
+    assert_eq!(db.staged(), 0);
     db.run("CREATE TABLE notes (id serial PRIMARY KEY, body text)", &[])
         .expect("create");
     let noted = db
@@ -425,12 +428,7 @@ fn only_flux_statements_are_captured_and_new_tables_are_too() {
         &[],
     );
     assert!(failed.is_err());
-    let staged: i64 = db
-        .client
-        .query_one("SELECT count(*) FROM _flux_staged", &[])
-        .expect("count")
-        .get(0);
-    assert_eq!(staged, 0);
+    assert_eq!(db.staged(), 0);
 }
 
 /// What capture costs per row: `nice -n 19 cargo test --test it -- --ignored
