@@ -29,18 +29,25 @@ fn enqueue_charge(server: &Server, data: serde_json::Value) -> String {
         .job_id()
 }
 
+/// A `charge` job that has failed into the dead-letter queue.
+fn dead_charge(server: &Server, data: serde_json::Value) -> String {
+    let job = enqueue_charge(server, data);
+    server.wait_dead(&job);
+    job
+}
+
+/// An HTTP request's run, beside the jobs' (the project's `/create_user`).
+fn create_user(server: &Server, email: &str) {
+    let body = json!({ "email": email }).to_string();
+    assert_eq!(server.post_json("/create_user", &body).status, 201);
+}
+
 #[test]
 fn a_text_search_finds_runs_by_their_input_in_the_list_and_live() {
     let project = project();
     let server = project.start();
-    let first = enqueue_charge(&server, json!({ "customer": "zed-1234" }));
-    server.wait_dead(&first);
-    assert_eq!(
-        server
-            .post_json("/create_user", r#"{"email":"a@example.com"}"#)
-            .status,
-        201
-    );
+    dead_charge(&server, json!({ "customer": "zed-1234" }));
+    create_user(&server, "a@example.com");
     let mut browser = Browser::start();
     browser.goto(&format!("{}/_flux/#/runs?q=zed-1234", server.url));
     browser.wait_until(
@@ -54,12 +61,7 @@ fn a_text_search_finds_runs_by_their_input_in_the_list_and_live() {
     assert_eq!(note, json!(""));
     // A new matching run appears live; one that does not match stays out.
     let second = enqueue_charge(&server, json!({ "customer": "zed-1234", "ok": true }));
-    assert_eq!(
-        server
-            .post_json("/create_user", r#"{"email":"b@example.com"}"#)
-            .status,
-        201
-    );
+    create_user(&server, "b@example.com");
     let attempt = wait_for("the second charge's attempt", DEADLINE, || {
         let job = server.get(&format!("/_flux/api/jobs/{second}")).json();
         job["attempts"][0]["id"].as_str().map(String::from)
@@ -76,14 +78,8 @@ fn a_text_search_finds_runs_by_their_input_in_the_list_and_live() {
 fn a_search_of_two_characters_shows_the_runs_that_have_them() {
     let project = project();
     let server = project.start();
-    let job = enqueue_charge(&server, json!({ "customer": "zq" }));
-    server.wait_dead(&job);
-    assert_eq!(
-        server
-            .post_json("/create_user", r#"{"email":"a@example.com"}"#)
-            .status,
-        201
-    );
+    dead_charge(&server, json!({ "customer": "zq" }));
+    create_user(&server, "a@example.com");
     let mut browser = Browser::start();
     browser.goto(&format!("{}/_flux/#/runs?q=Zq", server.url));
     browser.wait_until(
@@ -98,8 +94,7 @@ fn a_search_of_two_characters_shows_the_runs_that_have_them() {
 fn a_dead_letter_replays_with_an_edited_payload_and_succeeds() {
     let project = project();
     let server = project.start();
-    let job = enqueue_charge(&server, json!({ "amount": 5 }));
-    server.wait_dead(&job);
+    let job = dead_charge(&server, json!({ "amount": 5 }));
     let mut browser = Browser::start();
     browser.goto(&format!("{}/_flux/#/queue", server.url));
     browser.click(&format!("#dead-letter tr[data-job=\"{job}\"] button.edit"));
@@ -129,8 +124,7 @@ fn a_dead_letter_replays_with_an_edited_payload_and_succeeds() {
 fn a_dead_attempt_is_replayed_from_its_run_page_as_it_was_and_edited() {
     let project = project();
     let server = project.start();
-    let job = enqueue_charge(&server, json!({ "amount": 7 }));
-    server.wait_dead(&job);
+    let job = dead_charge(&server, json!({ "amount": 7 }));
     let dead = server.get(&format!("/_flux/api/jobs/{job}")).json()["attempts"][0]["id"]
         .as_str()
         .expect("the attempt's id")
@@ -216,11 +210,9 @@ fn selected_dead_letters_replay_together() {
 fn a_running_job_is_cancelled_from_the_queue_page() {
     let project = project();
     let server = project.start();
-    let reply = server.enqueue(&json!({ "name": "spin", "data": {} }));
-    let job = reply.json()["jobs"][0]["id"]
-        .as_str()
-        .expect("job id")
-        .to_string();
+    let job = server
+        .enqueue(&json!({ "name": "spin", "data": {} }))
+        .job_id();
     let mut browser = Browser::start();
     browser.goto(&format!("{}/_flux/#/queue", server.url));
     browser.click(&format!("#running tr[data-job=\"{job}\"] button.danger"));
@@ -238,8 +230,7 @@ fn a_running_job_is_cancelled_from_the_queue_page() {
 fn the_charts_draw_the_servers_minutes() {
     let project = project();
     let server = project.start();
-    let job = enqueue_charge(&server, json!({}));
-    server.wait_dead(&job);
+    dead_charge(&server, json!({}));
     let mut browser = Browser::start();
     browser.goto(&format!("{}/_flux/#/charts", server.url));
     browser.wait_until(
