@@ -543,6 +543,16 @@ pub fn form_login(server: &Server, token: &str) -> reqwest::blocking::Response {
         .expect("login")
 }
 
+/// The `Set-Cookie` header of a login's answer, attributes and all.
+pub fn session_cookie(login: &reqwest::blocking::Response) -> String {
+    login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie")
+        .to_string()
+}
+
 #[test]
 fn the_login_answers_with_a_session_cookie_only_for_the_right_token() {
     let project = Project::example();
@@ -559,12 +569,7 @@ fn the_login_answers_with_a_session_cookie_only_for_the_right_token() {
     assert_eq!(form_login(&server, "nope").status(), 401);
     let ok = form_login(&server, "s3cret");
     assert_eq!(ok.status(), 303);
-    let cookie = ok
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .expect("a session cookie")
-        .to_string();
+    let cookie = session_cookie(&ok);
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/_flux"] {
         assert!(cookie.contains(attribute), "{cookie}");
     }

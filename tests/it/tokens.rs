@@ -275,11 +275,7 @@ fn the_dashboard_takes_a_scoped_token_and_its_session_has_that_scope() {
     let login = |token: &str| crate::dashboard_ui::form_login(&server, token);
     let ok = login(&read);
     assert_eq!(ok.status(), 303);
-    let cookie = ok
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .expect("a session cookie")
+    let cookie = crate::dashboard_ui::session_cookie(&ok)
         .split(';')
         .next()
         .expect("name=value")
