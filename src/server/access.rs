@@ -291,14 +291,7 @@ fn presented(headers: &HeaderMap) -> Option<Presented<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, value.parse().expect("header value"));
-        }
-        map
-    }
+    use crate::server::test_headers as headers;
 
     fn row(scope: Scope, revoked_at_us: Option<i64>) -> TokenRow {
         TokenRow {
