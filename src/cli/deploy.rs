@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use bytesize::ByteSize;
 
-use super::{print_json, CliError, DeployArgs, ErrorKind, Format, GlobalArgs};
+use super::{print_json, print_list, CliError, DeployArgs, ErrorKind, Format, GlobalArgs};
 use crate::api::{Activated, BlobHashes, MissingBlobs, NewDeploy, Rollback, StoredBlob, Versions};
 use crate::client::{self, Answer, Target};
-use crate::output::{print_line, terminal_width};
+use crate::output::print_line;
 use crate::project::find_root;
-use crate::render::{escape, render_table, Column};
+use crate::render::{escape, Column};
 use crate::store::versions::VersionRow;
 use crate::timefmt::rfc3339;
 use crate::version::{self, Snapshot, VersionError};
@@ -184,13 +184,6 @@ fn deploy(
 fn list(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
     let versions: Versions<VersionRow> =
         answered(target, client::get(target, "/_flux/api/deploy/versions")?)?;
-    if global.format() == Format::Json {
-        return print_json(&versions.versions);
-    }
-    if versions.versions.is_empty() {
-        eprintln!("no version deployed yet: flux deploy");
-        return Ok(());
-    }
     let columns = [
         Column::whole(" "),
         Column::whole("VERSION"),
@@ -200,10 +193,12 @@ fn list(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
         Column::whole("BY"),
         Column::shrink("MESSAGE"),
     ];
-    let rows: Vec<Vec<String>> = versions
-        .versions
-        .iter()
-        .map(|v| {
+    print_list(
+        global,
+        &versions.versions,
+        "no version deployed yet: flux deploy",
+        &columns,
+        |v| {
             vec![
                 if v.active { "*" } else { " " }.to_string(),
                 version::short(&v.id).to_string(),
@@ -216,13 +211,8 @@ fn list(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
                     .map(|m| escape(m).into_owned())
                     .unwrap_or_default(),
             ]
-        })
-        .collect();
-    Ok(print_line(&render_table(
-        &columns,
-        &rows,
-        terminal_width(),
-    ))?)
+        },
+    )
 }
 
 fn rollback(target: &Target, global: &GlobalArgs, version: Option<String>) -> Result<(), CliError> {

@@ -110,6 +110,30 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
     )?)?)
 }
 
+/// A list as `--format json` (the items) or a table (one row per item, `hint` on stderr when
+/// there are none).
+fn print_list<T: serde::Serialize>(
+    global: &GlobalArgs,
+    items: &[T],
+    hint: &str,
+    columns: &[crate::render::Column],
+    row: impl Fn(&T) -> Vec<String>,
+) -> Result<(), CliError> {
+    if global.format() == Format::Json {
+        return print_json(&items);
+    }
+    if items.is_empty() {
+        eprintln!("{hint}");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+    Ok(crate::output::print_line(&crate::render::render_table(
+        columns,
+        &rows,
+        crate::output::terminal_width(),
+    ))?)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Pretty,

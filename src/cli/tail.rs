@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::source::local_store;
 use super::{CliError, Format, GlobalArgs, TailArgs};
@@ -108,6 +108,40 @@ pub fn run(args: &TailArgs, global: &GlobalArgs) -> Result<(), CliError> {
     ))
 }
 
+/// Prints what the tail socket sends until it closes or fails (`false`: reconnect) or the
+/// server says the tail ended (`true`), keeping `last_seq` for the reconnect.
+async fn read_events(
+    socket: &mut (impl futures_util::Stream<Item = Result<Message, WsError>> + Unpin),
+    last_seq: &mut Option<i64>,
+    global: &GlobalArgs,
+    style: Style,
+) -> Result<bool, CliError> {
+    while let Some(message) = socket.next().await {
+        let Ok(Message::Text(text)) = message else {
+            if message.is_err() {
+                break;
+            }
+            continue;
+        };
+        // A message this flux does not know (a newer server's) is skipped.
+        let Ok(message) = serde_json::from_str::<TailMessage>(&text) else {
+            continue;
+        };
+        match message {
+            TailMessage::Event(event) => {
+                *last_seq = Some(event.seq);
+                print_event(&event, global, style)?;
+            }
+            TailMessage::Missed { missed } => {
+                eprintln!("… {missed} execution(s) missed: this terminal fell behind");
+            }
+            TailMessage::End { .. } => return Ok(true),
+            TailMessage::Error { error } => return Err(CliError::failure(error)),
+        }
+    }
+    Ok(false)
+}
+
 async fn follow(
     target: &Target,
     global: &GlobalArgs,
@@ -172,32 +206,8 @@ async fn follow(
                         connected_once = true;
                         down_since = None;
                         delay = Duration::from_millis(100);
-                        while let Some(message) = socket.next().await {
-                            let Ok(Message::Text(text)) = message else {
-                                if message.is_err() {
-                                    break;
-                                }
-                                continue;
-                            };
-                            // A message this flux does not know (a newer server's) is skipped.
-                            let Ok(message) = serde_json::from_str::<TailMessage>(&text) else {
-                                continue;
-                            };
-                            match message {
-                                TailMessage::Event(event) => {
-                                    last_seq = Some(event.seq);
-                                    print_event(&event, global, style)?;
-                                }
-                                TailMessage::Missed { missed } => {
-                                    eprintln!(
-                                        "… {missed} execution(s) missed: this terminal fell behind"
-                                    );
-                                }
-                                TailMessage::End { .. } => return Ok(()),
-                                TailMessage::Error { error } => {
-                                    return Err(CliError::failure(error))
-                                }
-                            }
+                        if read_events(&mut socket, &mut last_seq, global, style).await? {
+                            return Ok(());
                         }
                     }
                 }

@@ -2,12 +2,12 @@
 //! server's API with the admin token; `list` reads the store when no server runs.
 
 use super::source::{needs_server, read_or_store};
-use super::{print_json, CliError, ErrorKind, Format, GlobalArgs, TokenCommand};
+use super::{print_json, print_list, CliError, ErrorKind, Format, GlobalArgs, TokenCommand};
 use crate::api::{CreatedToken, NewToken, Revoked, Rotate, Tokens};
 use crate::client::{self, Answer, Target};
-use crate::output::{print_line, terminal_width};
+use crate::output::print_line;
 use crate::record::{short_text, ExecId};
-use crate::render::{escape, render_table, Column};
+use crate::render::{escape, Column};
 use crate::store::tokens::TokenRow;
 use crate::timefmt::rfc3339;
 use crate::token::Scope;
@@ -93,13 +93,6 @@ fn list(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
         |body: Tokens<TokenRow>| body.tokens,
         |store| store.tokens(),
     )?;
-    if global.format() == Format::Json {
-        return print_json(&tokens);
-    }
-    if tokens.is_empty() {
-        eprintln!("no scoped tokens yet: flux token create --scope read");
-        return Ok(());
-    }
     let columns = [
         Column::whole("ID"),
         Column::shrink("NAME"),
@@ -109,9 +102,12 @@ fn list(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
         Column::whole("REVOKED"),
     ];
     let time = |at: Option<i64>| at.map_or_else(|| "-".to_string(), rfc3339);
-    let rows: Vec<Vec<String>> = tokens
-        .iter()
-        .map(|t| {
+    print_list(
+        global,
+        &tokens,
+        "no scoped tokens yet: flux token create --scope read",
+        &columns,
+        |t| {
             vec![
                 short_text(&t.id).to_string(),
                 escape(&t.name).into_owned(),
@@ -120,13 +116,8 @@ fn list(target: &Target, global: &GlobalArgs) -> Result<(), CliError> {
                 time(t.last_used_at_us),
                 time(t.revoked_at_us),
             ]
-        })
-        .collect();
-    Ok(print_line(&render_table(
-        &columns,
-        &rows,
-        terminal_width(),
-    ))?)
+        },
+    )
 }
 
 fn revoke(target: &Target, global: &GlobalArgs, id: &str) -> Result<(), CliError> {

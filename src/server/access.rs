@@ -156,6 +156,8 @@ const NOTE_USE_EVERY_US: i64 = 60_000_000;
 pub struct Access {
     /// The admin token; `None`: nothing is checked.
     pub admin: Option<String>,
+    /// The dashboard session cookie the admin token gives, derived once rather than per request.
+    admin_session: Option<String>,
     cache: Mutex<HashMap<(KeyKind, String), (TokenRow, Instant)>>,
 }
 
@@ -178,6 +180,7 @@ enum Presented<'a> {
 impl Access {
     pub fn new(admin: Option<String>) -> Access {
         Access {
+            admin_session: admin.as_deref().map(token::session_value),
             admin,
             cache: Mutex::new(HashMap::new()),
         }
@@ -190,7 +193,7 @@ impl Access {
         F: FnOnce(TokenKey, String) -> Fut,
         Fut: std::future::Future<Output = Option<TokenRow>>,
     {
-        let Some(admin) = &self.admin else {
+        let (Some(admin), Some(admin_session)) = (&self.admin, &self.admin_session) else {
             return Ok(Granted::everything());
         };
         let (key, value) = match presented(headers) {
@@ -205,8 +208,7 @@ impl Access {
                 (TokenKey::Token, given)
             }
             Some(Presented::Session(cookie)) => {
-                let expected = token::session_value(admin);
-                if bool::from(cookie.as_bytes().ct_eq(expected.as_bytes())) {
+                if bool::from(cookie.as_bytes().ct_eq(admin_session.as_bytes())) {
                     return Ok(Granted::everything());
                 }
                 (TokenKey::Session, cookie)
@@ -289,14 +291,7 @@ fn presented(headers: &HeaderMap) -> Option<Presented<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, value.parse().expect("header value"));
-        }
-        map
-    }
+    use crate::server::test_headers as headers;
 
     fn row(scope: Scope, revoked_at_us: Option<i64>) -> TokenRow {
         TokenRow {

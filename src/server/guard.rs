@@ -178,14 +178,7 @@ fn check_origin(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, value.parse().expect("header value"));
-        }
-        map
-    }
+    use crate::server::test_headers as headers;
 
     fn connected(local: &str, bound: &str) -> Option<ConnectedTo> {
         Some(ConnectedTo {

@@ -12,6 +12,16 @@ mod listen;
 mod queue_api;
 mod token_api;
 
+/// Headers from `(name, value)` pairs, for the unit tests of the guard and access checks.
+#[cfg(test)]
+fn test_headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.insert(*name, value.parse().expect("header value"));
+    }
+    map
+}
+
 use std::sync::Arc;
 use std::time::Duration;
 
