@@ -203,7 +203,8 @@ fn parse_delay(delay: &Value) -> Result<Duration, EnqueueError> {
     }
 }
 
-fn micros(duration: Duration) -> i64 {
+/// `duration` in microseconds, saturating.
+pub(super) fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
