@@ -203,8 +203,35 @@ fn parse_delay(delay: &Value) -> Result<Duration, EnqueueError> {
     }
 }
 
-fn micros(duration: Duration) -> i64 {
+/// `duration` in microseconds, saturating.
+pub(super) fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The oldest enqueue time at `now_us` whose idempotency key still matches.
+pub(super) fn idempotency_window_start(now_us: i64) -> i64 {
+    now_us.saturating_sub(micros(IDEMPOTENCY_WINDOW))
+}
+
+/// What a new job is given when enqueued at `now_us` to run at `run_at_us`.
+pub(super) struct NewJob {
+    pub id: JobId,
+    /// The id its first execution will record under.
+    pub exec_id: String,
+    /// Scheduled when due later than now, else pending.
+    pub state: JobState,
+}
+
+pub(super) fn new_job(run_at_us: i64, now_us: i64) -> NewJob {
+    NewJob {
+        id: JobId::random(),
+        exec_id: ExecId::random().to_string(),
+        state: if run_at_us > now_us {
+            JobState::Scheduled
+        } else {
+            JobState::Pending
+        },
+    }
 }
 
 /// When a job enqueued at `now_us` with `options` is due.
@@ -246,7 +273,7 @@ pub fn enqueue(
 ) -> Result<Enqueued, EnqueueError> {
     let run_at_us = run_at(options, now_us)?;
     if let Some(key) = &options.idempotency_key {
-        let window_start = now_us.saturating_sub(micros(IDEMPOTENCY_WINDOW));
+        let window_start = idempotency_window_start(now_us);
         let existing: Option<(JobId, i64, String)> = conn
             .query_row(
                 "SELECT id, run_at_us, next_exec_id FROM _flux_jobs WHERE idempotency_key = ?1 AND name = ?2
@@ -265,13 +292,7 @@ pub fn enqueue(
             });
         }
     }
-    let id = JobId::random();
-    let exec_id = ExecId::random().to_string();
-    let state = if run_at_us > now_us {
-        JobState::Scheduled
-    } else {
-        JobState::Pending
-    };
+    let NewJob { id, exec_id, state } = new_job(run_at_us, now_us);
     conn.prepare_cached(
         "INSERT INTO _flux_jobs (id, name, data, state, run_at_us, max_attempts, enqueued_at_us,
          enqueued_by, idempotency_key, next_exec_id, updated_at_us)

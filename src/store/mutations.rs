@@ -32,6 +32,11 @@ pub(super) fn key_forms(row: &str) -> (String, String) {
     (text, number)
 }
 
+/// A recorded change's row key as stored: its JSON (`"u_1"`, `42`), else the text itself.
+pub(super) fn stored_key(pk: String) -> Value {
+    serde_json::from_str(&pk).unwrap_or(Value::String(pk))
+}
+
 pub(super) fn object(text: Option<String>) -> Option<Map<String, Value>> {
     text.and_then(|t| serde_json::from_str::<Value>(&t).ok())
         .and_then(|v| v.as_object().cloned())
@@ -69,12 +74,11 @@ pub(super) fn row_changes(conn: &Connection, filter: &ChangeFilter) -> Result<Ve
             filter.job
         ],
         |row| {
-            let pk: String = row.get(3)?;
             Ok(RowChange {
                 record_id: row.get(0)?,
                 function: row.get(1)?,
                 table: row.get(2)?,
-                pk: serde_json::from_str(&pk).unwrap_or(Value::String(pk)),
+                pk: stored_key(row.get(3)?),
                 op: row.get(4)?,
                 before: object(row.get(5)?),
                 after: object(row.get(6)?),

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use postgres::GenericClient;
 
+use super::super::jobs::micros;
 use super::super::{prepare_writes, search, JobRow, Result, StoreWrite};
 use super::insert_writes;
 use super::jobs::{job_rows, COLUMNS};
@@ -26,10 +27,6 @@ use crate::record::{ExecId, ExecutionRecord};
 
 /// Now on the database's clock, in microseconds since the epoch.
 const DB_NOW: &str = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
-
-fn micros(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
 
 /// Claims up to `limit` due jobs (waiting, `run_at_us <= now_us`, not named in `full`) for
 /// `owner` until `lease` from now: they become `running` with their attempt counted. Returns

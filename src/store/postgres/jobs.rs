@@ -5,7 +5,9 @@
 use postgres::GenericClient;
 use serde_json::Value;
 
-use super::super::jobs::{merge_ids, replayable, run_at, stats_from_rows, IDEMPOTENCY_WINDOW};
+use super::super::jobs::{
+    idempotency_window_start, merge_ids, new_job, replayable, run_at, stats_from_rows, NewJob,
+};
 use super::super::resolve::MATCH_LIMIT;
 use super::super::search::Query;
 use super::super::{
@@ -64,8 +66,7 @@ pub fn enqueue(
 ) -> Result<Enqueued, EnqueueError> {
     let run_at_us = run_at(options, now_us)?;
     if let Some(key) = &options.idempotency_key {
-        let window_start =
-            now_us.saturating_sub(i64::try_from(IDEMPOTENCY_WINDOW.as_micros()).unwrap_or(0));
+        let window_start = idempotency_window_start(now_us);
         let existing = client
             .query_opt(
                 "SELECT id, run_at_us, next_exec_id FROM _flux_jobs
@@ -87,13 +88,7 @@ pub fn enqueue(
             }
         }
     }
-    let id = JobId::random();
-    let exec_id = ExecId::random().to_string();
-    let state = if run_at_us > now_us {
-        JobState::Scheduled
-    } else {
-        JobState::Pending
-    };
+    let NewJob { id, exec_id, state } = new_job(run_at_us, now_us);
     client
         .execute(
             "INSERT INTO _flux_jobs (id, name, data, state, run_at_us, max_attempts,

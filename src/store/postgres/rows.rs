@@ -5,7 +5,7 @@ use postgres::error::SqlState;
 use postgres::GenericClient;
 use serde_json::Value;
 
-use super::super::mutations::{key_forms, object};
+use super::super::mutations::{key_forms, object, stored_key};
 use super::super::{ChangeFilter, Result, RowChange};
 use crate::record::{ForeignKey, TableSchema};
 
@@ -48,19 +48,16 @@ pub(super) fn row_changes(
     )?;
     Ok(rows
         .into_iter()
-        .map(|row| {
-            let pk: String = row.get(3);
-            RowChange {
-                record_id: row.get(0),
-                function: row.get(1),
-                table: row.get(2),
-                pk: serde_json::from_str(&pk).unwrap_or(Value::String(pk)),
-                op: row.get(4),
-                before: object(row.get(5)),
-                after: object(row.get(6)),
-                committed: row.get(7),
-                at_us: row.get(8),
-            }
+        .map(|row| RowChange {
+            record_id: row.get(0),
+            function: row.get(1),
+            table: row.get(2),
+            pk: stored_key(row.get(3)),
+            op: row.get(4),
+            before: object(row.get(5)),
+            after: object(row.get(6)),
+            committed: row.get(7),
+            at_us: row.get(8),
         })
         .collect())
 }

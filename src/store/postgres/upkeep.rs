@@ -2,10 +2,9 @@
 //! each, as SQLite's `retention` does. Deleted rows' space is reused after (auto)vacuum;
 //! tables do not shrink.
 
-use std::time::Duration;
-
 use postgres::Client;
 
+use super::super::jobs::micros;
 use super::super::{Pruning, Result};
 use super::Pool;
 use crate::project::Retention;
@@ -16,10 +15,6 @@ const CHUNK: i64 = 100;
 
 /// Pruning for size goes down to this share of `maxSize`.
 const SIZE_TARGET_PERCENT: u64 = 90;
-
-fn micros(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
 
 /// Upkeep on one connection of the store's pool, taken per call.
 pub(super) struct PgPruning {
