@@ -3,10 +3,9 @@
 //! `dbstat` table; the app's tables are never touched. Deleted pages go to SQLite's free list
 //! and are reused by later writes, so the file stops growing rather than shrinking.
 
-use std::time::Duration;
-
 use rusqlite::{params, Connection};
 
+use super::jobs::micros;
 use super::{Result, WriteLock};
 use crate::project::Retention;
 
@@ -18,10 +17,6 @@ const CHUNK: u64 = 100;
 /// Pruning for size goes down to this share of `maxSize`, so that the next measure (which
 /// reads every page of flux's tables) is needed only after the store has grown again.
 const SIZE_TARGET_PERCENT: u64 = 90;
-
-fn micros(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
 
 /// Deletes records older than the retention age, oldest first, with the finished jobs and
 /// emails of their time. Returns how many records were removed.
@@ -170,6 +165,7 @@ pub fn flux_bytes(conn: &Connection) -> Result<u64> {
 mod tests {
     use super::*;
     use crate::store::Store;
+    use std::time::Duration;
 
     #[test]
     fn old_records_go_first_and_recent_ones_stay() {
