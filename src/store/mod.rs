@@ -125,7 +125,7 @@ pub use writer::{
 pub enum StoreError {
     #[error("{path} is not a flux store SQLite can read ({message})")]
     Corrupt { path: PathBuf, message: String },
-    #[error("{path} is damaged: SQLite's integrity check found {problem}")]
+    #[error("{path} is damaged: {problem}")]
     Damaged { path: PathBuf, problem: String },
     #[error("{path} is empty (0 bytes): the store was truncated or never finished being created")]
     Empty { path: PathBuf },
@@ -502,7 +502,7 @@ impl Store {
             [ok] if ok == "ok" => Ok(Checked::Fully),
             _ => Err(StoreError::Damaged {
                 path: self.path.clone(),
-                problem: problems.join("; "),
+                problem: format!("SQLite's integrity check found {}", problems.join("; ")),
             }),
         }
     }
@@ -577,12 +577,15 @@ impl Store {
     fn classify(&self, error: rusqlite::Error) -> StoreError {
         use rusqlite::ffi::ErrorCode;
         match error.sqlite_error_code() {
-            Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
-                StoreError::Corrupt {
-                    path: self.path.clone(),
-                    message: error.to_string(),
-                }
-            }
+            Some(ErrorCode::NotADatabase) => StoreError::Corrupt {
+                path: self.path.clone(),
+                message: error.to_string(),
+            },
+            // A flux store whose damaged page was met while opening it, before any check.
+            Some(ErrorCode::DatabaseCorrupt) => StoreError::Damaged {
+                path: self.path.clone(),
+                problem: format!("SQLite read a damaged page ({error})"),
+            },
             Some(ErrorCode::CannotOpen)
             | Some(ErrorCode::PermissionDenied)
             | Some(ErrorCode::ReadOnly) => StoreError::Open {
