@@ -22,6 +22,10 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
 pub fn serve(args: &ServeArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
     let mut options = DevOptions::new(&args.data);
     options.data = Some(args.data.clone());
+    if let Some(url) = &args.database {
+        check_database_url(url)?;
+        options.database = Some(url.clone());
+    }
     run_server(options, &args.listen, global, "flux serve")
 }
 
@@ -241,6 +245,10 @@ fn store_error(error: StoreError, store: &std::path::Path) -> CliError {
             hint.into_iter()
                 .fold(CliError::failure(error.to_string()), CliError::with_hint)
         }
+        StoreError::NewerSchema { .. } => CliError::failure(error.to_string()).with_hint(
+            "run the flux that made them (every process sharing a database runs one version), \
+             or give --database another database",
+        ),
         other => CliError::failure(other.to_string()),
     }
 }

@@ -176,16 +176,17 @@ pub fn print_banner(command: &str, server: &DevServer) {
     for name in server.applied_migrations() {
         eprintln!("  migrated   migrations/{name}");
     }
-    if let Some(database) = server.database() {
-        eprintln!("  state      {database} (PostgreSQL; history is not pruned)");
-        eprintln!();
-        return;
-    }
     let store = layout.store_path();
+    let state = match server.database() {
+        Some(database) => format!("{database} (PostgreSQL; "),
+        None => format!(
+            "{} (",
+            store.strip_prefix(&layout.root).unwrap_or(&store).display()
+        ),
+    };
     let retention = server.retention();
     eprintln!(
-        "  state      {} (records kept {} / {}, the last {} always)",
-        store.strip_prefix(&layout.root).unwrap_or(&store).display(),
+        "  state      {state}records kept {} / {}, the last {} always)",
         humantime::format_duration(retention.max_age),
         bytesize::ByteSize::b(retention.max_bytes),
         humantime::format_duration(retention.min_age)
@@ -252,8 +253,8 @@ pub fn print_notice(notice: Notice) {
         ),
         Notice::QueueNotRunOnPostgres { location } => eprintln!(
             "warning: on PostgreSQL ({location}) flux dev runs HTTP functions only: the job \
-             queue does not run here yet (jobs enqueued are stored, not run), and history is \
-             not pruned; run flux dev without --database for the queue"
+             queue does not run here yet (jobs enqueued are stored, not run); run flux dev \
+             without --database for the queue"
         ),
         Notice::Maintenance(e) => eprintln!("warning: {e}"),
         Notice::CannotWatch { root, error } => eprintln!(

@@ -206,11 +206,13 @@ pub enum Command {
     Dev(DevArgs),
     /// Run the deployed project: its active version, switched on each flux deploy
     ///
-    /// Keeps its store and the deployed versions in --data. Before the first deploy,
-    /// function requests answer 503. Beyond loopback the /_flux API (deploy included) needs a
-    /// token, as with flux dev.
+    /// Keeps its store and the deployed versions in --data, or with --database in
+    /// PostgreSQL, where any number of flux serve processes share them: a deploy to one is
+    /// run by all within a second, and flux tail on any shows every process's executions.
+    /// Before the first deploy, function requests answer 503. Beyond loopback the /_flux API
+    /// (deploy included) needs a token, as with flux dev.
     #[command(
-        after_help = "Examples:\n  flux serve --data /var/lib/flux --host 0.0.0.0 --port 8080 --token \"$FLUX_TOKEN\"\n  flux deploy --to http://server:8080"
+        after_help = "Examples:\n  flux serve --data /var/lib/flux --host 0.0.0.0 --port 8080 --token \"$FLUX_TOKEN\"\n  flux serve --database postgres://flux@db:5432/app --host 0.0.0.0 --port 8080 --token \"$FLUX_TOKEN\"\n  flux deploy --to http://server:8080"
     )]
     Serve(ServeArgs),
     /// Upload the project as a new version and make it active; list versions; roll back
@@ -630,9 +632,20 @@ pub struct ListenArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The folder of the server's store and deployed versions
+    /// The folder of the server's store and deployed versions; with --database, only where
+    /// this process writes out the versions it runs (its own, not shared with other processes)
     #[arg(long, default_value = "flux-data", value_hint = ValueHint::DirPath)]
     pub data: PathBuf,
+    /// A PostgreSQL database (postgres://user:password@host:5432/db) holding the store,
+    /// versions and tokens, shared by every flux serve given the same URL: a deploy to any
+    /// of them switches all
+    #[arg(
+        long,
+        env = "FLUX_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database: Option<String>,
     #[command(flatten)]
     pub listen: ListenArgs,
 }

@@ -2,16 +2,19 @@
 //! `<data>/versions/<id>/`, its migrations applied, and `<data>/current` (the project root the
 //! engines load from) switched to it, then the engines reloaded as `flux dev` reloads them
 //! when code changes: executions in flight finish on the old code, new ones start on the new.
+//! On a store shared by several processes (PostgreSQL), a [`Follower`] polls which version is
+//! active and switches this process to one activated through another.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::notice::Notices;
 use super::watch;
-use crate::runtime::Shared;
+use crate::runtime::{Backend, Shared};
 use crate::server::Activation;
-use crate::store::{apply_migrations, Storage, Store};
+use crate::store::{apply_migrations, Storage};
 use crate::version::{self, Manifest};
 
 /// The folder, under the data folder, that the engines load the project from: a symlink to
@@ -62,7 +65,7 @@ fn point_current(data: &Path, target: &str) -> Result<(), DeployedError> {
 
 /// Gets `<data>` ready for a server: the active version's files in place and `current`
 /// pointing at them (or at an empty project); returns the active version's id.
-pub fn prepare_data(data: &Path, store: &Store) -> Result<Option<String>, DeployedError> {
+pub fn prepare_data(data: &Path, store: &dyn Storage) -> Result<Option<String>, DeployedError> {
     let none = data.join(VERSIONS).join(NONE).join("functions");
     std::fs::create_dir_all(&none).map_err(write_error(&none))?;
     let active = store.active_version()?;
@@ -147,14 +150,71 @@ pub struct Deployed {
     pub data: PathBuf,
     pub shared: Arc<Shared>,
     pub notices: Notices,
+    /// The full id of the version running (`None` before the first deploy); held while a
+    /// switch is made, so a deploy received here and the follower never switch at once.
+    running: Mutex<Option<String>>,
 }
 
 impl Deployed {
+    /// `running` is the version [`prepare_data`] put in place.
+    pub fn new(
+        data: PathBuf,
+        shared: Arc<Shared>,
+        notices: Notices,
+        running: Option<String>,
+    ) -> Deployed {
+        Deployed {
+            data,
+            shared,
+            notices,
+            running: Mutex::new(running),
+        }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Starts running the version `<data>/current` points at (at start, or after a switch).
     pub fn run(&self, id: &str) {
         self.shared.set_deployed(version::short(id));
         let changed = BTreeSet::from([self.shared.layout.config_path()]);
         watch::on_change(&self.shared, &changed, &*self.notices);
+    }
+
+    /// Switches to version `id` unless it runs already: `current` repointed, then the engines
+    /// reloaded (executions in flight finish on the code they started with).
+    fn switch_to(&self, id: &str) -> Result<(), DeployedError> {
+        let mut running = self.running();
+        if running.as_deref() == Some(id) {
+            return Ok(());
+        }
+        point_current(&self.data, id)?;
+        *running = Some(id.to_string());
+        self.run(id);
+        Ok(())
+    }
+
+    /// Runs the store's active version if it is not the one running: a deploy or rollback
+    /// made through another process sharing the store. Its migrations ran there, before it
+    /// became active, so only its files are written out here.
+    fn catch_up(&self) -> Result<(), DeployedError> {
+        let storage = self.shared.storage.as_ref();
+        let Some(active) = storage.active_version_id()? else {
+            return Ok(());
+        };
+        if self.running().as_deref() == Some(active.as_str()) {
+            return Ok(());
+        }
+        let manifest =
+            storage
+                .version_manifest(&active)?
+                .ok_or_else(|| DeployedError::Manifest {
+                    version: active.clone(),
+                    message: "it is not in the store".into(),
+                })?;
+        materialise(&self.data, storage, &active, &parse(&active, &manifest)?)?;
+        self.switch_to(&active)
     }
 }
 
@@ -162,26 +222,84 @@ impl Activation for Deployed {
     fn prepare(&self, id: &str, manifest: &Manifest) -> Result<(), String> {
         let folder = materialise(&self.data, self.shared.storage.as_ref(), id, manifest)
             .map_err(|e| e.to_string())?;
-        // flux serve runs on SQLite until it takes --database.
-        let store = self
-            .shared
-            .backend
-            .sqlite()
-            .ok_or("deploys are served on SQLite only for now")?;
-        let mut conn = store.connect().map_err(|e| e.to_string())?;
-        let _guard = store.write_lock().lock();
-        apply_migrations(&mut conn, &folder.join("migrations")).map_err(|e| e.to_string())?;
+        let migrations = folder.join("migrations");
+        match &self.shared.backend {
+            Backend::Sqlite(store) => {
+                let mut conn = store.connect().map_err(|e| e.to_string())?;
+                let _guard = store.write_lock().lock();
+                apply_migrations(&mut conn, &migrations).map_err(|e| e.to_string())?;
+            }
+            // Each file once across the processes sharing the database, under its advisory
+            // lock; a failing one is rolled back and refuses the version everywhere, since
+            // it never becomes active.
+            Backend::Postgres(store) => {
+                let report = store
+                    .apply_migrations(&migrations)
+                    .map_err(|e| e.to_string())?;
+                if !report.applied.is_empty() {
+                    store.capture_new_tables().map_err(|e| e.to_string())?;
+                }
+            }
+        }
         Ok(())
     }
 
     fn switch(&self, id: &str) {
-        match point_current(&self.data, id) {
-            Ok(()) => self.run(id),
-            Err(e) => (self.notices)(super::Notice::DeployFailed(e.to_string())),
+        if let Err(e) = self.switch_to(id) {
+            (self.notices)(super::Notice::DeployFailed(e.to_string()));
         }
     }
 
     fn active(&self) -> Option<String> {
         self.shared.deployed()
+    }
+}
+
+/// How often a `flux serve` on a shared store asks which version is active.
+pub const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+
+/// The thread that keeps a `flux serve` on the version the shared store has active;
+/// [`Follower::stop`] ends it (dropping it does too, without waiting).
+pub struct Follower {
+    stop: Option<crossbeam_channel::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Follower {
+    /// Polls the store every [`FOLLOW_EVERY`] and switches to a version another process made
+    /// active. A failure is told once per version and tried again at the next poll.
+    pub fn start(deployed: Arc<Deployed>) -> std::io::Result<Follower> {
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let thread = std::thread::Builder::new()
+            .name("flux-deploys".into())
+            .spawn(move || {
+                let mut told: Option<String> = None;
+                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(FOLLOW_EVERY)
+                {
+                    match deployed.catch_up() {
+                        Ok(()) => told = None,
+                        Err(e) => {
+                            let message = e.to_string();
+                            if told.as_ref() != Some(&message) {
+                                (deployed.notices)(super::Notice::DeployFailed(message.clone()));
+                                told = Some(message);
+                            }
+                        }
+                    }
+                }
+            })?;
+        Ok(Follower {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Ends the thread, after the switch in progress if any.
+    pub fn stop(mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

@@ -63,7 +63,9 @@ pub struct DevOptions {
     /// instead of the files of `dir`, unwatched.
     pub data: Option<PathBuf>,
     /// `postgres://…` to run on PostgreSQL instead of `.flux/flux.db` (HTTP functions and
-    /// their records; not the queue yet).
+    /// their records; not the queue yet). With `data` (`flux serve`), versions and tokens are
+    /// there too, shared with every process on the database, and `data` only holds the
+    /// versions this process writes out to run.
     pub database: Option<String>,
 }
 
@@ -132,6 +134,13 @@ pub enum DevError {
     Deployed(#[from] deployed::DeployedError),
 }
 
+/// The PostgreSQL store at `url`, refused for a role that could reach the server's files.
+fn open_postgres(url: &str) -> Result<PgStore, StoreError> {
+    let store = PgStore::open(url)?;
+    store.refuse_privileged()?;
+    Ok(store)
+}
+
 fn holder_name(holder: Option<&LockHolder>) -> String {
     match holder {
         Some(LockHolder {
@@ -176,6 +185,8 @@ struct Serving {
     state: Arc<AppState>,
     store_thread: StoreThreads,
     watcher: Option<ProjectWatch>,
+    /// `flux serve` on PostgreSQL: follows deploys made through other processes.
+    follower: Option<deployed::Follower>,
     maintenance: Option<Maintenance>,
     backend: Backend,
     shared: Arc<Shared>,
@@ -257,13 +268,20 @@ impl DevServer {
             source,
         };
         // flux serve reads which version runs from the store before anything reads its code.
-        let (opened, served) = match &data {
-            Some(_) => {
+        let mut opened_pg = None;
+        let (opened, served) = match (&data, &database) {
+            (Some(_), Some(url)) => {
+                let store = open_postgres(url).map_err(store_error)?;
+                let version = deployed::prepare_data(&layout.state_dir(), &store)?;
+                opened_pg = Some(store);
+                (None, Some(version))
+            }
+            (Some(_), None) => {
                 let opened = Store::open_checked(&layout.store_path()).map_err(store_error)?;
                 let version = deployed::prepare_data(&layout.state_dir(), &opened.0)?;
                 (Some(opened), Some(version))
             }
-            None => (None, None),
+            (None, _) => (None, None),
         };
         let config = load_config(&layout.config_path()).map_err(DevError::Config)?;
         let retention = config.retention;
@@ -287,8 +305,10 @@ impl DevServer {
                 (Backend::Sqlite(store), migrations)
             }
             Some(url) => {
-                let store = PgStore::open(&url).map_err(store_error)?;
-                store.refuse_privileged().map_err(store_error)?;
+                let store = match opened_pg {
+                    Some(store) => store,
+                    None => open_postgres(&url).map_err(store_error)?,
+                };
                 let migrations = store
                     .apply_migrations(&layout.migrations_dir())
                     .map_err(store_error)?;
@@ -401,6 +421,7 @@ impl DevServer {
             state,
             store_thread,
             watcher,
+            follower,
             maintenance,
             backend,
             shared,
@@ -409,6 +430,9 @@ impl DevServer {
         let _ = stop.send(grace);
         runtime.block_on(async move {
             let _ = served.await;
+            if let Some(follower) = follower {
+                let _ = tokio::task::spawn_blocking(move || follower.stop()).await;
+            }
             // HTTP engines finish what they were given; then the store thread lets job attempts
             // end and stores every record still on its way.
             if let Ok(state) = Arc::try_unwrap(state) {
@@ -586,19 +610,28 @@ async fn serve(
         Some(_) => None,
         None => watch::start(Arc::clone(&shared), Arc::clone(&notices)),
     };
-    let activation = served.is_some().then(|| {
-        Arc::new(deployed::Deployed {
-            data: layout.state_dir(),
-            shared: Arc::clone(&shared),
-            notices: Arc::clone(&notices),
-        })
+    let activation = served.clone().map(|running| {
+        Arc::new(deployed::Deployed::new(
+            layout.state_dir(),
+            Arc::clone(&shared),
+            Arc::clone(&notices),
+            running,
+        ))
     });
-    // Pruning is SQLite's for now: PostgreSQL's history is kept whole.
-    let maintenance = backend.sqlite().and_then(|store| {
-        Maintenance::start(store.clone(), retention, now_us, move |e| {
-            notices(Notice::Maintenance(e))
-        })
-    });
+    // Processes sharing a PostgreSQL store run whichever version one of them activated last.
+    let follower = match (&activation, &backend) {
+        (Some(activation), Backend::Postgres(_)) => {
+            Some(deployed::Follower::start(Arc::clone(activation)).map_err(DevError::Engines)?)
+        }
+        _ => None,
+    };
+    let on_error = move |e| notices(Notice::Maintenance(e));
+    let maintenance = match &backend {
+        Backend::Sqlite(store) => Maintenance::start(store.clone(), retention, now_us, on_error),
+        Backend::Postgres(_) => {
+            Maintenance::start_pruning(Arc::clone(&shared.storage), retention, now_us, on_error)
+        }
+    };
 
     let mut state = AppState::new(Arc::clone(&shared), engine, token);
     if let Some(activation) = activation {
@@ -627,6 +660,7 @@ async fn serve(
         state,
         store_thread,
         watcher,
+        follower,
         maintenance,
         backend,
         shared,

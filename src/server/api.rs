@@ -8,6 +8,7 @@ use crate::api::{
     Changes, Health, Minute, Minutes, RecordWithWhy, Records, RowExists, Schema, TailMessage,
 };
 use crate::record::{ExecId, ExecutionRecord, Status, TailEvent};
+use crate::runtime::Backend;
 use crate::store::resolve::not_found_message;
 use crate::store::{self, NamedRecord, RecordCursor, RecordFilter, Scoped};
 use crate::timefmt::parse_since;
@@ -464,7 +465,25 @@ async fn stream_tail(
     let text_match = params.filter.text_match();
     // Subscribe before reading the history, so that nothing falls between the two.
     let mut live = state.shared.tail.subscribe();
-    let mut last = params.after.unwrap_or(0);
+    // On a store other processes write too, their records reach this tail only through the
+    // store: it follows the store from where it stands now.
+    let shared_store = matches!(state.shared.backend, Backend::Postgres(_));
+    let mut last = match params.after {
+        Some(after) => after,
+        None if shared_store && params.since.is_none() => {
+            match with_store(&state, |store| store.tail_position().map_err(internal)).await {
+                Ok(position) => position,
+                Err(_) => {
+                    let error = TailMessage::Error {
+                        error: "cannot read the history".into(),
+                    };
+                    let _ = send_within(&mut socket, text(&error), stall).await;
+                    return;
+                }
+            }
+        }
+        None => 0,
+    };
     if params.after.is_some() || params.since.is_some() {
         // Page by page, each sent before the next is read: a client that reads slowly slows
         // its own history down instead of making the server hold all of it.
@@ -510,6 +529,10 @@ async fn stream_tail(
         }
         return;
     }
+    if shared_store {
+        follow_store(socket, &state, &params, live, last).await;
+        return;
+    }
     loop {
         tokio::select! {
             event = live.recv() => match event {
@@ -538,5 +561,78 @@ async fn stream_tail(
                 Some(Ok(_)) => {}
             },
         }
+    }
+}
+
+/// How often a tail on a shared store (PostgreSQL) reads what other processes committed;
+/// this process's own commits wake it at once.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// A tail on a store several processes write: every record after `last` in `seq` order, read
+/// from the store when this process commits and every [`FOLLOW_EVERY`], so records from
+/// every process arrive in commit order and a reconnect with `after=` misses none. This
+/// process's own events (heard on `live`) lend theirs their job transition, which the store
+/// does not keep.
+async fn follow_store(
+    mut socket: axum::extract::ws::WebSocket,
+    state: &Arc<AppState>,
+    params: &TailParams,
+    mut live: tokio::sync::broadcast::Receiver<Arc<TailEvent>>,
+    mut last: i64,
+) {
+    use axum::extract::ws::Message;
+    use tokio::sync::broadcast::error::RecvError;
+    let stall = state.tail_stall_timeout;
+    let mut own: std::collections::HashMap<i64, Arc<TailEvent>> = std::collections::HashMap::new();
+    let mut tick = tokio::time::interval(FOLLOW_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            event = live.recv() => match event {
+                Ok(event) => {
+                    if event.seq > last {
+                        own.insert(event.seq, event);
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            },
+            _ = tick.tick() => {}
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            },
+        }
+        // Everything up to the position read first is visible to the reads after it, so the
+        // cursor passes it even when the filter kept none of those records.
+        let position = with_store(state, |store| store.tail_position().map_err(internal)).await;
+        let Ok(position) = position else { continue };
+        loop {
+            let filter = params.filter.clone();
+            let after = last;
+            let page = with_store(state, move |store| {
+                store
+                    .tail_history(Some(after), None, &filter, HISTORY_PAGE)
+                    .map_err(internal)
+            })
+            .await;
+            let Ok(page) = page else { break };
+            let complete = page.len() < HISTORY_PAGE;
+            for event in page {
+                last = last.max(event.seq);
+                let message = match own.remove(&event.seq) {
+                    Some(own) => text(&TailMessage::Event(&*own)),
+                    None => text(&TailMessage::Event(&event)),
+                };
+                if send_within(&mut socket, message, stall).await.is_err() {
+                    return;
+                }
+            }
+            if complete {
+                last = last.max(position);
+                break;
+            }
+        }
+        own.retain(|seq, _| *seq > last);
     }
 }

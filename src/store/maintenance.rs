@@ -1,15 +1,18 @@
 //! Store upkeep off the request path, on its own thread: WAL checkpoints every 100 ms (writers
 //! never checkpoint themselves, see `Store::connect`), pruning for size as often and by age
 //! every minute, each in small transactions; and the WAL folded into the database file at
-//! the end.
+//! the end. On PostgreSQL the same pruning through the [`Storage`] boundary, with no
+//! checkpoints ([`Maintenance::start_pruning`]).
 
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{RecvTimeoutError, Sender};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use rusqlite::Connection;
 
-use super::{Storage, Store, StoreError, BUSY_TIMEOUT};
+use super::{Pruning, Storage, Store, StoreError, BUSY_TIMEOUT};
 use crate::project::Retention;
 
 /// Frames past which a fully copied WAL is restarted from its beginning (4 MB of 4 KiB pages).
@@ -27,6 +30,10 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// the checkpoint: at a second, a fast machine wrote 5 MB past a 1 MB limit between checks.
 const SIZE_CHECK_EVERY: Duration = CHECKPOINT_EVERY;
 const AGE_PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// How often a store shared by many processes (PostgreSQL) is measured against
+/// `retention.maxSize`: each process asks, so less often than one process's own file.
+const SHARED_SIZE_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The first pruning by age waits this long after the start: the start is busy enough.
 const FIRST_AGE_PRUNE: Duration = Duration::from_secs(5);
@@ -57,36 +64,51 @@ impl Maintenance {
         now_us: fn() -> i64,
         on_error: impl Fn(MaintenanceError) + Send + 'static,
     ) -> Option<Maintenance> {
+        Maintenance::spawn(move |stopped| {
+            let Ok(conn) = store.connect() else { return };
+            let Ok(pruning) = store.pruning() else {
+                return;
+            };
+            let rounds = Rounds {
+                pruning,
+                retention,
+                now_us,
+                size_check_every: SIZE_CHECK_EVERY,
+            };
+            rounds.run(&stopped, CHECKPOINT_EVERY, &on_error, |pruned| {
+                checkpoint(&conn, &store, pruned > 0)
+            });
+        })
+    }
+
+    /// Pruning only, for a store with no log of flux's to reclaim (PostgreSQL vacuums its
+    /// own): by size every [`SHARED_SIZE_CHECK_EVERY`], by age every minute. Every process
+    /// sharing the store runs it; the store lets one prune at a time.
+    pub fn start_pruning(
+        storage: Arc<dyn Storage>,
+        retention: Retention,
+        now_us: fn() -> i64,
+        on_error: impl Fn(MaintenanceError) + Send + 'static,
+    ) -> Option<Maintenance> {
+        Maintenance::spawn(move |stopped| {
+            let Ok(pruning) = storage.pruning() else {
+                return;
+            };
+            let rounds = Rounds {
+                pruning,
+                retention,
+                now_us,
+                size_check_every: SHARED_SIZE_CHECK_EVERY,
+            };
+            rounds.run(&stopped, SHARED_SIZE_CHECK_EVERY, &on_error, |_| {});
+        })
+    }
+
+    fn spawn(work: impl FnOnce(Receiver<()>) + Send + 'static) -> Option<Maintenance> {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let thread = std::thread::Builder::new()
             .name("flux-maintenance".into())
-            .spawn(move || {
-                let Ok(conn) = store.connect() else { return };
-                let Ok(mut pruning) = store.pruning() else {
-                    return;
-                };
-                let mut next_size_check = Instant::now();
-                let mut next_age_prune = Instant::now() + FIRST_AGE_PRUNE;
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-                    let now = Instant::now();
-                    let mut pruned = 0;
-                    if now >= next_age_prune {
-                        next_age_prune = now + AGE_PRUNE_EVERY;
-                        match pruning.prune(&retention, now_us()) {
-                            Ok(n) => pruned += n,
-                            Err(e) => on_error(MaintenanceError::PruneByAge(e)),
-                        }
-                    }
-                    if now >= next_size_check {
-                        next_size_check = now + SIZE_CHECK_EVERY;
-                        match pruning.prune_to_size(&retention, now_us()) {
-                            Ok(n) => pruned += n,
-                            Err(e) => on_error(MaintenanceError::PruneBySize(e)),
-                        }
-                    }
-                    checkpoint(&conn, &store, pruned > 0);
-                }
-            })
+            .spawn(move || work(stopped))
             .ok()?;
         Some(Maintenance {
             stop: Some(stop),
@@ -99,6 +121,48 @@ impl Maintenance {
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+/// The pruning runs of one maintenance thread.
+struct Rounds {
+    pruning: Box<dyn Pruning>,
+    retention: Retention,
+    now_us: fn() -> i64,
+    size_check_every: Duration,
+}
+
+impl Rounds {
+    /// Every `tick` until `stopped` says so: pruning by age and by size when each is due, then
+    /// `after` with how many records went.
+    fn run(
+        mut self,
+        stopped: &Receiver<()>,
+        tick: Duration,
+        on_error: &dyn Fn(MaintenanceError),
+        mut after: impl FnMut(u64),
+    ) {
+        let mut next_size_check = Instant::now();
+        let mut next_age_prune = Instant::now() + FIRST_AGE_PRUNE;
+        while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+            let now = Instant::now();
+            let mut pruned = 0;
+            if now >= next_age_prune {
+                next_age_prune = now + AGE_PRUNE_EVERY;
+                match self.pruning.prune(&self.retention, (self.now_us)()) {
+                    Ok(n) => pruned += n,
+                    Err(e) => on_error(MaintenanceError::PruneByAge(e)),
+                }
+            }
+            if now >= next_size_check {
+                next_size_check = now + self.size_check_every;
+                match self.pruning.prune_to_size(&self.retention, (self.now_us)()) {
+                    Ok(n) => pruned += n,
+                    Err(e) => on_error(MaintenanceError::PruneBySize(e)),
+                }
+            }
+            after(pruned);
         }
     }
 }

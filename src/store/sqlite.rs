@@ -46,6 +46,14 @@ impl Storage for Store {
         records::minute_counts(&self.connect()?, since_us, function)
     }
 
+    fn tail_position(&self) -> Result<i64> {
+        Ok(self.connect()?.query_row(
+            "SELECT coalesce(max(seq), 0) FROM _flux_records",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+
     fn tail_history(
         &self,
         after_seq: Option<i64>,

@@ -85,6 +85,10 @@ pub trait Storage: Send + Sync {
     /// out), oldest first; only `function`'s when given.
     fn minute_counts(&self, since_us: i64, function: Option<&str>) -> Result<Vec<MinuteCount>>;
 
+    /// The `seq` of the last record committed: every record up to it is visible now, so a
+    /// tail that starts after it misses nothing committed later.
+    fn tail_position(&self) -> Result<i64>;
+
     /// Recorded executions in commit order after `after_seq` (or started since `since_us`)
     /// that match `filter`, at most `limit`.
     fn tail_history(
@@ -187,6 +191,12 @@ pub trait Storage: Send + Sync {
 
     /// The active version and its manifest (JSON); `None` before the first deploy.
     fn active_version(&self) -> Result<Option<(VersionRow, String)>>;
+
+    /// The active version's id, without its manifest: what a `flux serve` polls to follow
+    /// deploys made through other processes.
+    fn active_version_id(&self) -> Result<Option<String>> {
+        Ok(self.active_version()?.map(|(row, _)| row.id))
+    }
 
     /// A stored version's manifest (JSON).
     fn version_manifest(&self, id: &str) -> Result<Option<String>>;

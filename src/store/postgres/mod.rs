@@ -65,6 +65,7 @@ use pool::Pool;
 pub use records::insert_writes;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use thread::{PgStoreThread, PgThreadOptions};
+pub use upkeep::PRUNE_LOCK;
 pub use user_sql::UserSql;
 pub use writes::PgWrites;
 
@@ -117,6 +118,13 @@ impl PgStore {
     /// process sharing the database, in its own transaction, under an advisory lock.
     pub fn apply_migrations(&self, dir: &std::path::Path) -> Result<super::MigrationReport> {
         migrate::apply(&mut *self.pool.get()?, dir)
+    }
+
+    /// Gives the sandbox role the app tables made since it was installed (a deploy's
+    /// migrations on a running server), with their row-change triggers: without this, a
+    /// function's SQL would be refused on a table the migration just made.
+    pub fn capture_new_tables(&self) -> Result<()> {
+        UserSql::install(&mut *self.pool.get()?).map(drop)
     }
 
     /// Refuses a role that could reach the server's files or programs: a superuser, or a
@@ -228,6 +236,16 @@ impl Storage for PgStore {
         records::minute_counts(&mut *self.pool.get()?, since_us, function)
     }
 
+    /// The counter's committed value: its row lock is held from a batch's numbering to its
+    /// commit, so every `seq` up to it has committed (see `insert_writes`).
+    fn tail_position(&self) -> Result<i64> {
+        Ok(self
+            .pool
+            .get()?
+            .query_one("SELECT n FROM _flux_seq", &[])?
+            .try_get(0)?)
+    }
+
     fn tail_history(
         &self,
         after_seq: Option<i64>,
@@ -305,6 +323,10 @@ impl Storage for PgStore {
 
     fn active_version(&self) -> Result<Option<(VersionRow, String)>> {
         versions::active(&mut *self.pool.get()?)
+    }
+
+    fn active_version_id(&self) -> Result<Option<String>> {
+        versions::active_id(&mut *self.pool.get()?)
     }
 
     fn version_manifest(&self, id: &str) -> Result<Option<String>> {

@@ -1,6 +1,11 @@
 //! Pruning flux's history on PostgreSQL, by age and by size, in chunks of one transaction
 //! each, as SQLite's `retention` does. Deleted rows' space is reused after (auto)vacuum;
 //! tables do not shrink.
+//!
+//! Every `flux serve` sharing the database runs this upkeep; each chunk's transaction first
+//! tries a transaction-level advisory lock ([`PRUNE_LOCK`]) and a process that does not get it
+//! stops its run there, so one process prunes at a time and none waits on another's
+//! deletes (the lock ends with each chunk's commit, which also suits PgBouncer).
 
 use postgres::Client;
 
@@ -12,6 +17,9 @@ use std::sync::Arc;
 
 /// Records deleted per transaction, as SQLite's.
 const CHUNK: i64 = 100;
+
+/// Held by the process pruning a chunk: a 64-bit key flux alone uses ("flux_prn").
+pub const PRUNE_LOCK: i64 = 0x666c_7578_5f70_726e;
 
 /// Pruning for size goes down to this share of `maxSize`.
 const SIZE_TARGET_PERCENT: u64 = 90;
@@ -73,6 +81,13 @@ fn delete_oldest(client: &mut Client, cutoff_us: i64, limit: u64) -> Result<u64>
     while removed < limit {
         let chunk = CHUNK.min(i64::try_from(limit - removed).unwrap_or(CHUNK));
         let mut tx = client.transaction()?;
+        let ours: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&PRUNE_LOCK])?
+            .get(0);
+        if !ours {
+            // Another process is pruning the same oldest records: its run is this one's.
+            break;
+        }
         let row = tx.query_one(
             "SELECT coalesce(array_agg(seq), '{}'), max(started_at_us) FROM
              (SELECT seq, started_at_us FROM _flux_records WHERE started_at_us < $1

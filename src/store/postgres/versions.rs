@@ -46,6 +46,16 @@ pub(super) fn active(client: &mut impl GenericClient) -> Result<Option<(VersionR
     Ok(Some((active, row.try_get(7)?)))
 }
 
+pub(super) fn active_id(client: &mut impl GenericClient) -> Result<Option<String>> {
+    Ok(client
+        .query_opt(
+            "SELECT id FROM _flux_versions ORDER BY activated_at_us DESC, id LIMIT 1",
+            &[],
+        )?
+        .map(|row| row.try_get(0))
+        .transpose()?)
+}
+
 pub(super) fn manifest(client: &mut impl GenericClient, id: &str) -> Result<Option<String>> {
     Ok(client
         .query_opt("SELECT manifest FROM _flux_versions WHERE id = $1", &[&id])?

@@ -304,6 +304,22 @@ impl Server {
             .unwrap_or_else(|output| panic!("flux serve did not start:\n{output}"))
     }
 
+    /// Starts `flux serve --data <project>/<data> --port 0 <extra>`: several of them, each
+    /// with its own data folder, can share one `--database`.
+    pub fn serve_in(project: &Project, data: &str, extra: &[&str]) -> Server {
+        Server::try_serve_in(project, data, extra)
+            .unwrap_or_else(|output| panic!("flux serve did not start:\n{output}"))
+    }
+
+    /// `serve_in`; on failure returns what it printed.
+    pub fn try_serve_in(project: &Project, data: &str, extra: &[&str]) -> Result<Server, String> {
+        let data = project.path().join(data);
+        let data_arg = data.display().to_string();
+        let mut args = vec!["serve", "--data", &data_arg];
+        args.extend_from_slice(extra);
+        Server::spawn(project, &args, "", &data.join("server.json"), &[])
+    }
+
     /// Runs `flux <args> --port 0` and waits for its `server_file` and health.
     fn spawn(
         project: &Project,
