@@ -159,6 +159,39 @@ fn a_deploy_to_one_process_is_served_by_the_other_a_failing_migration_by_none() 
     assert_eq!(answer(&c), (200, "v1".into()));
 }
 
+#[test]
+fn two_deploys_racing_through_two_processes_end_on_one_version_everywhere() {
+    let url = owned_database();
+    let project = project("v0");
+    let (a, b) = pair(&project, &url, &["--quiet"]);
+    // Two projects deployed at the same moment, one through each process.
+    let other = Project::with_files(&[("functions/hello.ts", &hello("other"))]);
+    let racing = std::thread::scope(|scope| {
+        let first = scope.spawn(|| deployed(&project, &a));
+        let second = scope.spawn(|| deployed(&other, &b));
+        [
+            first.join().expect("deploy through A"),
+            second.join().expect("deploy through B"),
+        ]
+    });
+    let (_, listed, _) = project.run(&["deploy", "--to", &b.url, "--list", "--json"]);
+    let listed: Value = serde_json::from_str(&listed).expect("json");
+    let active = listed
+        .as_array()
+        .and_then(|versions| versions.iter().find(|v| v["active"] == true))
+        .and_then(|v| v["id"].as_str())
+        .expect("an active version")[..12]
+        .to_string();
+    assert!(racing.contains(&active), "{active} is neither of {racing:?}");
+    let expected = if active == racing[0] { "v0" } else { "other" };
+    serves(&a, expected);
+    serves(&b, expected);
+    for server in [&a, &b] {
+        let reply = server.get("/hello");
+        assert_eq!(code_version(server, &reply.request_id()), active);
+    }
+}
+
 fn worker(version: &str) -> String {
     format!("// {version}\nexport default async function handler(job: FluxJob, ctx: FluxContext) {{}}\n")
 }
@@ -470,4 +503,24 @@ fn a_bad_url_an_unreachable_database_and_a_newer_schema_are_told_apart() {
     assert_eq!(code, 0);
     assert!(stdout.contains("--database <URL>"), "{stdout}");
     assert!(stdout.contains("FLUX_DATABASE_URL"), "{stdout}");
+}
+
+/// How long after `flux deploy` through A returns B serves the new version (five deploys).
+/// `nice -n 19 cargo test --test it -- --ignored pg_serve::follow_latency --nocapture`
+#[test]
+#[ignore = "a measurement"]
+fn follow_latency() {
+    let url = owned_database();
+    let project = project("v0");
+    let (a, b) = pair(&project, &url, &["--quiet"]);
+    let mut took = Vec::new();
+    for n in 1..=5 {
+        let version = format!("v{n}");
+        project.write("functions/hello.ts", &hello(&version));
+        deployed(&project, &a);
+        let start = std::time::Instant::now();
+        serves(&b, &version);
+        took.push(start.elapsed());
+    }
+    eprintln!("B served each new version this long after the deploy through A returned: {took:?}");
 }
