@@ -32,6 +32,10 @@ pub trait UserStatements {
         span: Option<u32>,
         at_us: u64,
     ) -> (Result<SqlResult, SqlError>, Vec<Mutation>);
+
+    /// The app table `table`'s primary key when it is one column (the keys of the rows a
+    /// query returned, which `flux why` follows); `None` without one or when unknown.
+    fn single_key(&mut self, table: &str) -> Option<String>;
 }
 
 #[derive(Debug, thiserror::Error)]

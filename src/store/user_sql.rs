@@ -80,6 +80,22 @@ const USER_STATEMENT: &str = "\n-- flux: user statement";
 
 /// Whether `sql` only reads (so it may run on any connection). A statement that does not
 /// prepare, or is refused, counts as reading: running it reports the error.
+/// The app table `table`'s primary key when it is one column.
+pub fn single_key(conn: &Connection, table: &str) -> Option<String> {
+    let mut stmt = conn
+        .prepare_cached("SELECT name FROM pragma_table_info(?1) WHERE pk > 0")
+        .ok()?;
+    let key: Vec<String> = stmt
+        .query_map([table], |row| row.get(0))
+        .ok()?
+        .collect::<Result<_, _>>()
+        .ok()?;
+    match <[String; 1]>::try_from(key) {
+        Ok([key]) => Some(key),
+        Err(_) => None,
+    }
+}
+
 pub fn is_read_only(conn: &Connection, sql: &str) -> bool {
     let (readonly, _) = sandbox::run_as(Author::Function, None, || {
         conn.prepare_cached(&format!("{sql}{USER_STATEMENT}"))

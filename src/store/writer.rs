@@ -107,6 +107,10 @@ impl UserStatements for SqliteSession<'_> {
             .finish_statement(self.conn, span, at_us, result.is_ok());
         (result, changes)
     }
+
+    fn single_key(&mut self, table: &str) -> Option<String> {
+        user_sql::single_key(self.conn, table)
+    }
 }
 
 impl Lent for SqliteSession<'_> {

@@ -30,6 +30,10 @@ fn project(answer: &str) -> Project {
             "export default async (req: FluxRequest, ctx: FluxContext) => {\n  await ctx.db.insert('notes', { id: crypto.randomUUID() })\n  return (await ctx.db.query('SELECT count(*)::int AS n FROM notes'))[0]\n}\n",
         ),
         (
+            "functions/list.ts",
+            "export default async (req: FluxRequest, ctx: FluxContext) => ctx.db.query('SELECT id FROM notes ORDER BY id')\n",
+        ),
+        (
             "migrations/001_notes.sql",
             "CREATE TABLE notes (id TEXT PRIMARY KEY);\n",
         ),
@@ -103,6 +107,25 @@ fn a_deploy_to_one_process_is_served_by_the_other_a_failing_migration_by_none() 
     assert_eq!(code_version(&a, &reply.request_id()), first);
     assert_eq!(a.post("/notes").json()["n"], 1);
     assert_eq!(b.post("/notes").json()["n"], 2);
+    // A query's span names the keys of the rows it returned, as on SQLite (`flux why`).
+    let listed = b.get("/list");
+    let ids: Vec<Value> = listed
+        .json()
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| row["id"].clone())
+        .collect();
+    let record = b.record(&listed.request_id());
+    let query = crate::support::spans_named(&record, "db")
+        .into_iter()
+        .find(|span| {
+            span["attrs"]["sql"]
+                .as_str()
+                .is_some_and(|sql| sql.starts_with("SELECT id"))
+        })
+        .unwrap_or_else(|| panic!("no query span: {record}"));
+    assert_eq!(query["attrs"]["keys"], Value::Array(ids), "{query}");
 
     // A broken migration deployed to B: refused with PostgreSQL's error at its line, and
     // neither process leaves v1.
@@ -182,7 +205,10 @@ fn two_deploys_racing_through_two_processes_end_on_one_version_everywhere() {
         .and_then(|v| v["id"].as_str())
         .expect("an active version")[..12]
         .to_string();
-    assert!(racing.contains(&active), "{active} is neither of {racing:?}");
+    assert!(
+        racing.contains(&active),
+        "{active} is neither of {racing:?}"
+    );
     let expected = if active == racing[0] { "v0" } else { "other" };
     serves(&a, expected);
     serves(&b, expected);

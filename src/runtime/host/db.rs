@@ -237,10 +237,12 @@ impl HostState {
         };
         // A query's rows are named by key in its span, so that `flux why` can tell whose
         // changes the execution read.
-        let keyed = matches!(shape, Shape::Rows).then(|| sql_text.clone());
+        let keyed = matches!(shape, Shape::Rows)
+            .then(|| single_table(&sql_text))
+            .flatten();
         if let (true, Some(conn)) = (local, &self.conn) {
             let result = sql::run(conn, &sql_text, &params, &limits).map_err(StatementError::from);
-            let keys = returned_keys(Some(conn), keyed.as_deref(), &result);
+            let keys = returned_keys(&result, || sql::single_key(conn, keyed.as_deref()?));
             let exec = self.running(token)?;
             return exec
                 .close_statement(span, result, keys)
@@ -253,16 +255,21 @@ impl HostState {
             move |session| {
                 let (result, changes) =
                     session.statement(&sql_text, &params, &limits, Some(span), at);
-                Ok((result.map_err(StatementError::from), changes))
+                // Looked up where the statement ran (either engine), for queries with rows.
+                let key = match (&keyed, &result) {
+                    (Some(table), Ok(ran)) if !ran.rows.is_empty() => session.single_key(table),
+                    _ => None,
+                };
+                Ok((result.map_err(StatementError::from), changes, key))
             },
             move |state, token, ran| {
                 let keys = match &ran {
-                    Ok((result, _)) => returned_keys(state.conn.as_ref(), keyed.as_deref(), result),
+                    Ok((result, _, key)) => returned_keys(result, || key.clone()),
                     Err(_) => None,
                 };
                 let exec = state.exec_mut(token)?;
                 let result = match ran {
-                    Ok((result, changes)) => {
+                    Ok((result, changes, _)) => {
                         if exec.tx_open {
                             exec.tx_mutations.extend(changes);
                         } else {
@@ -473,40 +480,34 @@ impl HostState {
 /// The rows a query returned that [`attr::KEYS`] names.
 const MAX_KEYS: usize = 20;
 
-/// The primary keys of the first rows a `SELECT … FROM <table>` returned, when the rows are
-/// of one table with a one-column key and carry it (SQLite's tables only, for now).
-fn returned_keys<E>(
-    conn: Option<&rusqlite::Connection>,
-    sql: Option<&str>,
-    result: &Result<sql::SqlResult, E>,
-) -> Option<Value> {
+/// The table a `SELECT … FROM <table>` reads alone (no join, no second table): the one whose
+/// keys its rows can carry.
+fn single_table(sql: &str) -> Option<String> {
     static FROM: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r#"(?is)^\s*select\b.*?\bfrom\s+"?(\w+)"?\s*(,|\bjoin\b)?"#).ok()
     });
-    let conn = conn?;
+    let captures = FROM.as_ref()?.captures(sql)?;
+    if captures.get(2).is_some() || sql.to_ascii_lowercase().contains(" join ") {
+        return None;
+    }
+    Some(captures[1].to_string())
+}
+
+/// The primary keys of the first rows a query of one table returned, when the table has a
+/// one-column key (`key`, asked only when there are rows) and the rows carry it.
+fn returned_keys<E>(
+    result: &Result<sql::SqlResult, E>,
+    key: impl FnOnce() -> Option<String>,
+) -> Option<Value> {
     let rows = &result.as_ref().ok()?.rows;
     if rows.is_empty() {
         return None;
     }
-    let captures = FROM.as_ref()?.captures(sql?)?;
-    if captures.get(2).is_some() || sql?.to_ascii_lowercase().contains(" join ") {
-        return None;
-    }
-    let mut stmt = conn
-        .prepare_cached("SELECT name FROM pragma_table_info(?1) WHERE pk > 0")
-        .ok()?;
-    let key: Vec<String> = stmt
-        .query_map([&captures[1]], |row| row.get(0))
-        .ok()?
-        .collect::<Result<_, _>>()
-        .ok()?;
-    let [key] = key.as_slice() else {
-        return None;
-    };
+    let key = key()?;
     let keys: Option<Vec<Value>> = rows
         .iter()
         .take(MAX_KEYS)
-        .map(|row| row.get(key).cloned())
+        .map(|row| row.get(&key).cloned())
         .collect();
     keys.map(Value::Array)
 }

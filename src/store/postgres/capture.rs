@@ -199,7 +199,7 @@ impl Keys {
         Ok(mutations)
     }
 
-    fn key(
+    pub(super) fn key(
         &mut self,
         tx: &mut Transaction<'_>,
         table: &str,

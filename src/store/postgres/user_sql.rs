@@ -182,6 +182,13 @@ impl UserStatements for PgSession<'_, '_> {
             Err(error) => (Err(error), Vec::new()),
         }
     }
+
+    fn single_key(&mut self, table: &str) -> Option<String> {
+        match self.sql.keys.key(self.tx, table).ok()? {
+            [key] => Some(key.clone()),
+            _ => None,
+        }
+    }
 }
 
 impl Lent for PgSession<'_, '_> {
