@@ -466,11 +466,11 @@ async fn stream_tail(
     // Subscribe before reading the history, so that nothing falls between the two.
     let mut live = state.shared.tail.subscribe();
     // On a store other processes write too, their records reach this tail only through the
-    // store: it follows the store from where it stands now.
+    // store: it follows the store from where it stood before the history (or now), so the
+    // history's `since` is not undone by following from the start of the table.
     let shared_store = matches!(state.shared.backend, Backend::Postgres(_));
-    let mut last = match params.after {
-        Some(after) => after,
-        None if shared_store && params.since.is_none() => {
+    let start = match params.after {
+        None if shared_store => {
             match with_store(&state, |store| store.tail_position().map_err(internal)).await {
                 Ok(position) => position,
                 Err(_) => {
@@ -482,8 +482,9 @@ async fn stream_tail(
                 }
             }
         }
-        None => 0,
+        _ => 0,
     };
+    let mut last = params.after.unwrap_or(0);
     if params.after.is_some() || params.since.is_some() {
         // Page by page, each sent before the next is read: a client that reads slowly slows
         // its own history down instead of making the server hold all of it.
@@ -530,7 +531,7 @@ async fn stream_tail(
         return;
     }
     if shared_store {
-        follow_store(socket, &state, &params, live, last).await;
+        follow_store(socket, &state, &params, live, last.max(start)).await;
         return;
     }
     loop {
@@ -607,6 +608,10 @@ async fn follow_store(
         // cursor passes it even when the filter kept none of those records.
         let position = with_store(state, |store| store.tail_position().map_err(internal)).await;
         let Ok(position) = position else { continue };
+        if position <= last {
+            // Nothing committed since: one small read per idle round.
+            continue;
+        }
         loop {
             let filter = params.filter.clone();
             let after = last;

@@ -399,6 +399,12 @@ fn a_tail_on_one_process_shows_the_others_requests_in_commit_order_and_resumes()
         sent.iter().collect::<HashSet<_>>(),
         "missed or extra executions"
     );
+    // Following since a time: the history since then (none), then what comes, not the
+    // records from before that time.
+    let now = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
+    let since = tail(&a, &format!("?since={now}"));
+    let later = b.get("/hello").request_id();
+    assert_eq!(next_event(&since).1, later);
 }
 
 #[test]
