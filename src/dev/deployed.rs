@@ -39,6 +39,8 @@ pub enum DeployedError {
     Store(#[from] crate::store::StoreError),
     #[error("the stored manifest of version {version} cannot be read: {message}")]
     Manifest { version: String, message: String },
+    #[error("{0}")]
+    Migration(String),
 }
 
 fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> DeployedError + '_ {
@@ -196,8 +198,10 @@ impl Deployed {
     }
 
     /// Runs the store's active version if it is not the one running: a deploy or rollback
-    /// made through another process sharing the store. Its migrations ran there, before it
-    /// became active, so only its files are written out here.
+    /// made through another process sharing the store. Its migrations ran there before it
+    /// became active, so applying them here finds each file done (one short transaction
+    /// each); they are applied all the same for a version activated by a process that does
+    /// not run versions (a `flux dev` on the same database).
     fn catch_up(&self) -> Result<(), DeployedError> {
         let storage = self.shared.storage.as_ref();
         let Some(active) = storage.active_version_id()? else {
@@ -213,15 +217,13 @@ impl Deployed {
                     version: active.clone(),
                     message: "it is not in the store".into(),
                 })?;
-        materialise(&self.data, storage, &active, &parse(&active, &manifest)?)?;
+        let folder = materialise(&self.data, storage, &active, &parse(&active, &manifest)?)?;
+        self.migrate(&folder).map_err(DeployedError::Migration)?;
         self.switch_to(&active)
     }
-}
 
-impl Activation for Deployed {
-    fn prepare(&self, id: &str, manifest: &Manifest) -> Result<(), String> {
-        let folder = materialise(&self.data, self.shared.storage.as_ref(), id, manifest)
-            .map_err(|e| e.to_string())?;
+    /// Applies the migrations of the version written out in `folder`.
+    fn migrate(&self, folder: &Path) -> Result<(), String> {
         let migrations = folder.join("migrations");
         match &self.shared.backend {
             Backend::Sqlite(store) => {
@@ -242,6 +244,14 @@ impl Activation for Deployed {
             }
         }
         Ok(())
+    }
+}
+
+impl Activation for Deployed {
+    fn prepare(&self, id: &str, manifest: &Manifest) -> Result<(), String> {
+        let folder = materialise(&self.data, self.shared.storage.as_ref(), id, manifest)
+            .map_err(|e| e.to_string())?;
+        self.migrate(&folder)
     }
 
     fn switch(&self, id: &str) {

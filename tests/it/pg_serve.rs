@@ -218,6 +218,20 @@ fn two_deploys_racing_through_two_processes_end_on_one_version_everywhere() {
     }
 }
 
+#[test]
+fn a_version_activated_through_a_flux_dev_on_the_database_is_migrated_by_the_servers() {
+    let url = owned_database();
+    // flux dev keeps a deployed version without running it or its migrations.
+    let dev_project = Project::with_files(&[("functions/hello.ts", &hello("dev"))]);
+    let dev = Server::start(&dev_project, &["--database", &url]);
+    let a = Server::serve_in(&dev_project, ".serve-a", &["--database", &url]);
+    let project = project("v1");
+    deployed(&project, &dev);
+    serves(&a, "v1");
+    // The version's migration ran when A switched to it: its table is there, captured.
+    assert_eq!(a.post("/notes").json()["n"], 1);
+}
+
 fn worker(version: &str) -> String {
     format!("// {version}\nexport default async function handler(job: FluxJob, ctx: FluxContext) {{}}\n")
 }
