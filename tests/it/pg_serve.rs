@@ -551,7 +551,8 @@ fn a_bad_url_an_unreachable_database_and_a_newer_schema_are_told_apart() {
     assert!(stdout.contains("FLUX_DATABASE_URL"), "{stdout}");
 }
 
-/// How long after `flux deploy` through A returns B serves the new version (five deploys).
+/// How long after `flux deploy` through A returns B serves the new version (five deploys),
+/// and how long after B answers a tail on A shows the request (ten).
 /// `nice -n 19 cargo test --test it -- --ignored pg_serve::follow_latency --nocapture`
 #[test]
 #[ignore = "a measurement"]
@@ -569,4 +570,15 @@ fn follow_latency() {
         took.push(start.elapsed());
     }
     eprintln!("B served each new version this long after the deploy through A returned: {took:?}");
+    // And how long after B answered a request a tail on A shows it.
+    let events = tail(&a, "");
+    let mut shown = Vec::new();
+    for _ in 0..10 {
+        let id = b.get("/hello").request_id();
+        let start = std::time::Instant::now();
+        while next_event(&events).1 != id {}
+        shown.push(start.elapsed());
+    }
+    shown.sort();
+    eprintln!("a tail on A showed B's requests this long after B answered (sorted): {shown:?}");
 }
