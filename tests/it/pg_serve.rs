@@ -232,6 +232,75 @@ fn a_version_activated_through_a_flux_dev_on_the_database_is_migrated_by_the_ser
     assert_eq!(a.post("/notes").json()["n"], 1);
 }
 
+#[test]
+fn a_process_killed_during_a_deploys_migration_leaves_the_old_version_everywhere() {
+    let url = owned_database();
+    let project = project("v1");
+    let (a, b) = pair(&project, &url, &["--quiet"]);
+    deployed(&project, &a);
+    serves(&b, "v1");
+    project.write("functions/hello.ts", &hello("v2"));
+    project.write(
+        "migrations/002_slow.sql",
+        "SELECT pg_sleep(2);\nCREATE TABLE slow (id TEXT);\n",
+    );
+    let deploying = {
+        let project_dir = project.path().to_path_buf();
+        let to = a.url.clone();
+        std::thread::spawn(move || {
+            std::process::Command::new(crate::support::flux_bin())
+                .args(["deploy", "--to", &to])
+                .current_dir(project_dir)
+                .output()
+                .expect("run flux deploy")
+        })
+    };
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    let sleeping = |db: &mut postgres::Client| -> bool {
+        db.query_one(
+            "SELECT count(*) > 0 FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep(2)%'",
+            &[],
+        )
+        .expect("pg_stat_activity")
+        .get(0)
+    };
+    wait_for("A to run the slow migration", DEADLINE, || {
+        sleeping(&mut db).then_some(())
+    });
+    // SAFETY: a signal to the flux serve this test started.
+    unsafe { libc::kill(a.pid() as i32, libc::SIGKILL) };
+    let output = deploying.join().expect("deploy thread");
+    assert!(!output.status.success(), "{output:?}");
+    // Its transaction ends with its connection: nothing of the migration stays.
+    wait_for("A's session to end", DEADLINE, || {
+        (!sleeping(&mut db)).then_some(())
+    });
+    let applied: i64 = db
+        .query_one(
+            "SELECT count(*) FROM _flux_migrations WHERE name LIKE '002%'",
+            &[],
+        )
+        .expect("migrations")
+        .get(0);
+    assert_eq!(applied, 0);
+    assert_eq!(answer(&b), (200, "v1".into()));
+    let (_, listed, _) = project.run(&["deploy", "--to", &b.url, "--list", "--json"]);
+    let listed: Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    // Deployed again through B: applied once, and served.
+    deployed(&project, &b);
+    serves(&b, "v2");
+    let applied: i64 = db
+        .query_one(
+            "SELECT count(*) FROM _flux_migrations WHERE name LIKE '002%'",
+            &[],
+        )
+        .expect("migrations")
+        .get(0);
+    assert_eq!(applied, 1);
+}
+
 fn worker(version: &str) -> String {
     format!("// {version}\nexport default async function handler(job: FluxJob, ctx: FluxContext) {{}}\n")
 }
