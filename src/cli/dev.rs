@@ -204,6 +204,7 @@ fn dev_error(error: DevError) -> CliError {
         | DevError::LockFile(_)
         | DevError::AsyncRuntime(_)
         | DevError::Engines(_)
+        | DevError::Follower(_)
         | DevError::Queue(_)
         | DevError::LocalAddr(_)
         | DevError::ServerFile(_)

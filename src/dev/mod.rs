@@ -118,6 +118,8 @@ pub enum DevError {
     AsyncRuntime(std::io::Error),
     #[error("cannot start the JS engines: {0}")]
     Engines(std::io::Error),
+    #[error("cannot start the thread that follows deploys: {0}")]
+    Follower(std::io::Error),
     #[error("cannot start the job queue: {0}")]
     Queue(String),
     #[error("cannot listen on {address}: {source}")]
@@ -621,7 +623,7 @@ async fn serve(
     // Processes sharing a PostgreSQL store run whichever version one of them activated last.
     let follower = match (&activation, &backend) {
         (Some(activation), Backend::Postgres(_)) => {
-            Some(deployed::Follower::start(Arc::clone(activation)).map_err(DevError::Engines)?)
+            Some(deployed::Follower::start(Arc::clone(activation)).map_err(DevError::Follower)?)
         }
         _ => None,
     };
