@@ -4,10 +4,9 @@
 //! the end. On PostgreSQL the same pruning through the [`Storage`] boundary, with no
 //! checkpoints ([`Maintenance::start_pruning`]).
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use rusqlite::Connection;
