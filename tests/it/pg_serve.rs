@@ -482,6 +482,32 @@ fn a_tail_on_one_process_shows_the_others_requests_in_commit_order_and_resumes()
         sent.iter().collect::<HashSet<_>>(),
         "missed or extra executions"
     );
+    // flux tail itself, pointed at A: B's requests among its lines, in seq order.
+    let (code, stdout, stderr) = project.run(&[
+        "tail",
+        "--url",
+        &a.url,
+        "--last",
+        "1h",
+        "--no-follow",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("NDJSON"))
+        .collect();
+    let ids: HashSet<&str> = lines
+        .iter()
+        .filter_map(|line| line["record"]["id"].as_str())
+        .collect();
+    assert!(sent.iter().all(|id| ids.contains(id.as_str())), "{stdout}");
+    let seqs: Vec<i64> = lines
+        .iter()
+        .filter_map(|line| line["seq"].as_i64())
+        .collect();
+    assert_eq!(seqs.len(), lines.len(), "{stdout}");
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     // Following since a time: the history since then (none), then what comes, not the
     // records from before that time.
     let now = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
