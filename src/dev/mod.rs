@@ -288,7 +288,8 @@ impl DevServer {
             }
             Some(url) => {
                 let store = PgStore::open(&url).map_err(store_error)?;
-                store.refuse_privileged().map_err(store_error)?;
+                // Its role, checked and logged into before anything runs as it.
+                store.sandbox().map_err(store_error)?;
                 let migrations = store
                     .apply_migrations(&layout.migrations_dir())
                     .map_err(store_error)?;

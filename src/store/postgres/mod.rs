@@ -17,17 +17,16 @@
 //! back every running job at start) is one process's; across processes, [`claims`]' leases
 //! replace it.
 //!
-//! The user's SQL ([`UserSql`], `user_sql.rs`) runs one statement at a time as a sandbox role,
-//! with the rows it changed staged by triggers (`capture.rs`).
+//! The user's SQL ([`UserSql`], `user_sql.rs`) runs one statement at a time on connections
+//! that log in as a sandbox role ([`Sandbox`], `sandbox.rs`), with the rows it changed staged
+//! by triggers (`capture.rs`).
 //!
-//! The project's migrations: [`PgStore::apply_migrations`], once per file across processes.
+//! The project's migrations: [`PgStore::apply_migrations`], once per file across processes,
+//! as the sandbox role (so a migration cannot touch flux's tables either).
 //!
 //! The store thread's work on PostgreSQL ([`PgStoreThread`], `thread.rs`): each statement
 //! outside a transaction in a short transaction of its own, a `ctx.db.transaction` on a
 //! connection of its own until it ends, and one record writer with [`insert_writes`].
-//!
-//! Not here yet: the sandbox's checks of migrations
-//! (on SQLite a migration may not touch `_flux_*` tables; on PostgreSQL nothing stops it yet).
 
 mod capture;
 pub mod claims;
@@ -37,6 +36,7 @@ mod migrate;
 mod pool;
 mod records;
 mod rows;
+mod sandbox;
 mod schema;
 mod thread;
 mod tokens;
@@ -45,7 +45,7 @@ pub mod user_sql;
 mod versions;
 mod writes;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -63,6 +63,7 @@ use crate::record::{ExecutionRecord, JobState, TableSchema, TailEvent};
 pub use jobs::{enqueue, Fence};
 use pool::Pool;
 pub use records::insert_writes;
+pub use sandbox::Sandbox;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use thread::{PgStoreThread, PgThreadOptions};
 pub use user_sql::UserSql;
@@ -78,6 +79,8 @@ pub struct PgStore {
     location: String,
     pool: Arc<Pool>,
     trigram: bool,
+    /// Installed on first use ([`PgStore::sandbox`]), shared by the store's clones.
+    sandbox: Arc<Mutex<Option<Arc<Sandbox>>>>,
 }
 
 impl PgStore {
@@ -105,6 +108,7 @@ impl PgStore {
             location,
             pool,
             trigram,
+            sandbox: Arc::default(),
         })
     }
 
@@ -113,41 +117,31 @@ impl PgStore {
         Ok(self.config.connect(postgres::NoTls)?)
     }
 
-    /// Applies the project's `dir/*.sql` (see `migrate.rs`): each file once across every
-    /// process sharing the database, in its own transaction, under an advisory lock.
+    /// Applies the project's `dir/*.sql` (see `migrate.rs`) as the sandbox role: each file
+    /// once across every process sharing the database, in its own transaction, under an
+    /// advisory lock.
     pub fn apply_migrations(&self, dir: &std::path::Path) -> Result<super::MigrationReport> {
-        migrate::apply(&mut *self.pool.get()?, dir)
+        let sandbox = self.sandbox()?;
+        migrate::apply(&mut sandbox.connect()?, &sandbox, dir)
     }
 
-    /// Refuses a role that could reach the server's files or programs: a superuser, or a
-    /// member of `pg_read_server_files`, `pg_write_server_files` or
-    /// `pg_execute_server_program`. Function SQL can act as flux's role within one statement
-    /// (ARCHITECTURE.md, the sandbox's known gap), so functions must not run as such a role.
-    pub fn refuse_privileged(&self) -> Result<()> {
-        let row = self.pool.get()?.query_one(
-            "SELECT current_user::text, rolsuper,
-                    pg_has_role(current_user, 'pg_read_server_files', 'MEMBER'),
-                    pg_has_role(current_user, 'pg_write_server_files', 'MEMBER'),
-                    pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER')
-             FROM pg_roles WHERE rolname = current_user",
-            &[],
-        )?;
-        let power = if row.get::<_, bool>(1) {
-            Some("is a superuser")
-        } else if row.get::<_, bool>(2) || row.get::<_, bool>(3) {
-            Some("may read or write the server's files")
-        } else if row.get::<_, bool>(4) {
-            Some("may run programs on the server")
-        } else {
-            None
-        };
-        match power {
-            Some(power) => Err(StoreError::PgPrivileged {
-                role: row.get(0),
-                power,
-            }),
-            None => Ok(()),
+    /// The role user SQL logs in as (`sandbox.rs`), installed the first time it is asked
+    /// for in this process: created where missing (flux's role needs CREATEROLE for that),
+    /// checked, given LOGIN and its password. Fails with [`StoreError::PgSandboxLogin`] when
+    /// the server refuses its login, and [`StoreError::PgPrivileged`] when it has powers
+    /// beyond the app's tables.
+    pub fn sandbox(&self) -> Result<Arc<Sandbox>> {
+        let mut installed = self.sandbox.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sandbox) = &*installed {
+            return Ok(Arc::clone(sandbox));
         }
+        let sandbox = Arc::new(Sandbox::install(
+            &mut *self.pool.get()?,
+            &self.config,
+            &self.location,
+        )?);
+        *installed = Some(Arc::clone(&sandbox));
+        Ok(sandbox)
     }
 
     /// Whether searches read pg_trgm's index (else they scan the records).
@@ -255,7 +249,9 @@ impl Storage for PgStore {
     }
 
     fn row_exists(&self, table: &str, column: &str, value: &Value) -> Result<bool> {
-        rows::row_exists(&mut *self.pool.get()?, table, column, value)
+        // As the sandbox role: the table may be a view, or have a policy, calling the user's
+        // functions, which must not run as flux's role.
+        rows::row_exists(&mut *self.sandbox()?.reader()?, table, column, value)
     }
 
     fn job_stats(&self, now_us: i64) -> Result<Vec<StatsRow>> {
