@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use flux::record::ExecId;
 use flux::store::postgres::{PgStore, PgStoreThread, PgThreadOptions};
 use flux::store::statement::Limits;
-use flux::store::{writer_channel, Storage, StoreError, TxControl, Writer};
+use flux::store::{
+    writer_channel, EnqueueOptions, NewEmail, Storage, StoreError, TxControl, Writer,
+};
 use serde_json::{json, Value};
 
 use crate::pg_sql::{open_at, Db};
@@ -520,4 +522,73 @@ fn lone_statement_latency() {
     run("alone", false);
     run("in a transaction", true);
     thread.stop();
+}
+
+/// Enqueues a job and stores an email on the call's session, as `ctx.queue.enqueue` and
+/// `ctx.email.send` do.
+fn enqueue_and_email(writer: &Writer, owner: ExecId, key: &'static str) -> Result<(), String> {
+    writer.call(owner, TxControl::None, true, move |session| {
+        let options = EnqueueOptions {
+            idempotency_key: Some(key.into()),
+            ..EnqueueOptions::default()
+        };
+        session
+            .writes(|writes| writes.enqueue("send", &json!({ "k": key }), &options, 3, None, 1))?
+            .map_err(|e| e.to_string())?;
+        session.store_email(&NewEmail {
+            record_id: key.into(),
+            to: "a@example.com".into(),
+            subject: key.into(),
+            template: "welcome".into(),
+            html: "<p>hi</p>".into(),
+            created_at_us: 1,
+        })?;
+        Ok(())
+    })
+}
+
+/// Inside a user's transaction, flux's writes (a job, an email) go through its SECURITY
+/// DEFINER functions on the sandbox's connection: kept with a commit, undone with a
+/// rollback; outside one, on flux's own connection. An idempotency key is honoured on both.
+#[test]
+fn jobs_and_emails_commit_and_roll_back_with_the_users_transaction() {
+    let store = PgStore::open(&fresh_database()).expect("open");
+    let (writer, calls) = writer_channel();
+    let writer = writer.answering_after_commit();
+    let (_records, records_rx) = crossbeam_channel::unbounded();
+    let options = PgThreadOptions {
+        statements: 1,
+        transactions: 1,
+    };
+    let thread =
+        PgStoreThread::start(&store, options, calls, records_rx, Vec::new()).expect("store thread");
+    let kept = ExecId::random();
+    control(&writer, kept, TxControl::Begin).expect("begin");
+    enqueue_and_email(&writer, kept, "kept").expect("in the transaction");
+    enqueue_and_email(&writer, kept, "kept").expect("again: the same job");
+    control(&writer, kept, TxControl::Commit).expect("commit");
+    let undone = ExecId::random();
+    control(&writer, undone, TxControl::Begin).expect("begin");
+    enqueue_and_email(&writer, undone, "undone").expect("in the transaction");
+    control(&writer, undone, TxControl::Rollback).expect("rollback");
+    enqueue_and_email(&writer, ExecId::random(), "alone").expect("alone");
+    thread.stop();
+    let mut client = store.connect().expect("connect");
+    let jobs: Vec<String> = client
+        .query(
+            "SELECT data FROM _flux_jobs ORDER BY enqueued_at_us, data",
+            &[],
+        )
+        .expect("jobs")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(jobs, [r#"{"k":"alone"}"#, r#"{"k":"kept"}"#]);
+    let emails: Vec<String> = client
+        .query("SELECT subject FROM _flux_emails ORDER BY seq", &[])
+        .expect("emails")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(emails, ["kept", "kept", "alone"]);
 }
