@@ -60,11 +60,12 @@
 //! statements ([`statement::UserStatements`]), the caller writes and captured emails.
 //! [`SqliteSession`] implements it on the writer's `rusqlite::Connection` (checked by
 //! [`sandbox`], captured by [`Capture`], SQLite's preupdate hook) and
-//! `postgres::user_sql::PgSession` on a PostgreSQL transaction, which
-//! [`postgres::PgStoreThread`] lends. Not yet behind the boundary, and SQLite's own until then:
-//! the sandbox's checks of migrations ([`apply_migrations`]; PostgreSQL's,
-//! [`postgres::PgStore::apply_migrations`], applies the same files unchecked), the queue's
-//! dispatcher and store upkeep, and WAL checkpoints.
+//! `postgres::user_sql::PgSession` on a PostgreSQL transaction (on a connection logged in as
+//! the sandbox role), which [`postgres::PgStoreThread`] lends. Migrations: SQLite's
+//! [`apply_migrations`] checks them with [`sandbox`]; PostgreSQL's
+//! ([`postgres::PgStore::apply_migrations`]) runs them as the sandbox role. Not yet behind the
+//! boundary, and SQLite's own until then: the queue's dispatcher and store upkeep, and WAL
+//! checkpoints.
 
 mod batch;
 pub mod capture;

@@ -6,8 +6,8 @@
 //! only SQL is here.
 //!
 //! Connections per process: at most [`READERS`] for reads (calls wait for one beyond that,
-//! up to 30 s), plus the store thread's: `statements + transactions + 1`
-//! ([`PgThreadOptions`]).
+//! up to 30 s), 2 of the sandbox role's for reads of the app's tables, plus the store
+//! thread's: `2 × statements + transactions + 1` ([`PgThreadOptions`]).
 //!
 //! The queue's claims across processes are leases ([`claims`]): claimed by one short
 //! statement, fenced at completion, put back when they expire.

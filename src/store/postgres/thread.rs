@@ -14,7 +14,10 @@
 //!   `seq`s), tries a failed commit again without dropping a record, and hands each committed
 //!   batch to every [`OnCommitted`] (which feed `flux tail` and the terminal).
 //!
-//! Connections per process: `statements + transactions + 1` at most, beside the readers'.
+//! Connections per process: `2 × statements + transactions + 1` at most, beside the readers':
+//! each statement thread's, logged in as the sandbox role, and flux's own beside it for the
+//! caller's writes outside a transaction (opened when first needed); a pinned transaction's;
+//! the record writer's. A connection the server closed is opened again at its next call.
 //! The queue's claims are not made here (see the module doc of [`super`]).
 
 use std::collections::HashMap;
