@@ -248,34 +248,37 @@ fn control(writer: &Writer, owner: ExecId, control: TxControl) -> Result<(), Str
     writer.call(owner, control, true, |_| Ok(()))
 }
 
-/// Ends every other connection to the database (as a restart would) and waits until they
-/// are gone.
+/// Ends every other connection to the database (as a restart would) and waits until those
+/// backends are gone (flux may have opened new ones meanwhile); returns how many.
 fn terminate_all(url: &str) -> usize {
     let mut admin = postgres::Client::connect(
         &cluster().url(url.rsplit('/').next().expect("a database")),
         postgres::NoTls,
     )
     .expect("connect as the cluster's superuser");
-    let killed: i64 = admin
-        .query_one(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    let killed: Vec<i32> = admin
+        .query(
+            // Chosen first: a WHERE could call pg_terminate_backend before the other tests.
+            "WITH chosen AS MATERIALIZED (SELECT pid FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()) \
+             SELECT pid FROM chosen WHERE pg_terminate_backend(pid)",
             &[],
         )
         .expect("terminate")
-        .get(0);
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
     wait_for("the backends to end", DEADLINE, || {
         let left: i64 = admin
             .query_one(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
-                &[],
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)",
+                &[&killed],
             )
             .expect("count")
             .get(0);
         (left == 0).then_some(())
     });
-    killed as usize
+    killed.len()
 }
 
 #[test]
@@ -303,8 +306,14 @@ fn the_store_thread_opens_again_the_connections_the_server_closed() {
     control(&writer, tx, TxControl::Begin).expect("begin");
     statement(&writer, tx, "INSERT INTO notes VALUES (2)").expect("in the transaction");
     control(&writer, tx, TxControl::Commit).expect("commit");
+    // And flux's own connection beside the statements', for writes outside a transaction.
+    enqueue_and_email(&writer, ExecId::random(), "before").expect("an enqueue alone");
 
-    assert!(terminate_all(&url) >= 3, "the statements', the spare's");
+    assert!(
+        terminate_all(&url) >= 4,
+        "the statements', flux's, the spare's"
+    );
+    enqueue_and_email(&writer, ExecId::random(), "after").expect("an enqueue after");
     // Every statement thread (two) and the spare connection work again at once.
     for n in 3..7 {
         let sql: &'static str = Box::leak(format!("INSERT INTO notes VALUES ({n})").into());
@@ -430,6 +439,27 @@ fn a_refused_sandbox_login_names_the_pg_hba_line_to_add() {
         text: before.clone(),
         url: url.clone(),
     };
+    // With a password asked for, flux logs in with the one it set.
+    std::fs::write(
+        &hba,
+        format!("host {database} {role} all scram-sha-256\n{before}"),
+    )
+    .expect("write pg_hba.conf");
+    admin
+        .batch_execute("SELECT pg_reload_conf()")
+        .expect("reload");
+    let mut db = open_at(&url, "CREATE TABLE notes (id int PRIMARY KEY)");
+    db.run("INSERT INTO notes VALUES (1)", &[])
+        .expect("a statement as the sandbox role, logged in with its password");
+    let method: String = db
+        .flux
+        .query_one(
+            "SELECT auth_method FROM pg_hba_file_rules WHERE $1 = ANY(user_name) LIMIT 1",
+            &[&role],
+        )
+        .expect("the rule")
+        .get(0);
+    assert_eq!(method, "scram-sha-256");
     std::fs::write(
         &hba,
         format!("host {database} {role} all reject\nlocal {database} {role} reject\n{before}"),

@@ -102,10 +102,13 @@ impl Sandbox {
         )?;
         let row = tx.query_one("SELECT password, key FROM _flux_sandbox", &[])?;
         let (password, key): (String, String) = (row.get(0), row.get(1));
-        // Hex digits only: safe in the statement's text (ALTER ROLE takes no parameters).
+        // As a SCRAM verifier (ALTER ROLE takes no parameters): the password itself never
+        // reaches the server's logs or `pg_stat_activity`.
+        let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
         tx.batch_execute(&format!(
-            "ALTER ROLE {quoted} WITH LOGIN PASSWORD '{password}'; \
+            "ALTER ROLE {quoted} WITH LOGIN PASSWORD '{}'; \
              ALTER ROLE {quoted} IN DATABASE {} SET search_path TO {}",
+            verifier.replace('\'', "''"),
             quote_identifier(&database),
             quote_identifier(&schema)
         ))?;

@@ -29,9 +29,10 @@ use crossbeam_channel::{select, Receiver, Sender};
 use postgres::Client;
 
 use super::super::writer::{SqlCall, TxControl, Work};
+use super::super::CallerWrites;
 use super::super::{prepare_writes, search, OnCommitted, StoreWrite};
 use super::user_sql::{FluxConnection, PgSession, UserSql};
-use super::{insert_writes, PgStore, Sandbox};
+use super::{insert_writes, PgStore, PgWrites, Sandbox};
 use crate::clock::now_us;
 use crate::record::ExecId;
 
@@ -265,15 +266,38 @@ struct FluxConn {
 }
 
 impl FluxConnection for FluxConn {
-    fn client(&mut self) -> super::Result<&mut Client> {
-        if self.client.as_ref().is_some_and(Client::is_closed) {
-            self.client = None;
+    fn caller_writes(
+        &mut self,
+        atomic: bool,
+        work: &mut dyn FnMut(&dyn CallerWrites) -> bool,
+    ) -> Result<(), String> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = Some(self.store.connect().map_err(|e| e.to_string())?);
         }
-        let client = match self.client.take() {
-            Some(client) => client,
-            None => self.store.connect()?,
+        let Some(client) = self.client.as_mut() else {
+            return Err("no connection to PostgreSQL".into());
         };
-        Ok(self.client.insert(client))
+        // As `begin!`: a connection the server closed since is opened again once.
+        let mut fresh = None;
+        let mut tx = match client.transaction() {
+            Ok(tx) => tx,
+            Err(e) if lost(&e) => fresh
+                .insert(self.store.connect().map_err(|e| e.to_string())?)
+                .transaction()
+                .map_err(|e| e.to_string())?,
+            Err(e) => return Err(e.to_string()),
+        };
+        let result = if work(&PgWrites::new(&mut tx)) || !atomic {
+            tx.commit().map_err(|e| e.to_string())
+        } else {
+            // Dropped without a commit, the transaction is rolled back.
+            drop(tx);
+            Ok(())
+        };
+        if fresh.is_some() {
+            self.client = fresh;
+        }
+        result
     }
 }
 

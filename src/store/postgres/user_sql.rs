@@ -160,7 +160,13 @@ pub struct PgSession<'a, 'b> {
 
 /// A connection of flux's own role, opened when first needed.
 pub trait FluxConnection {
-    fn client(&mut self) -> StoreResult<&mut Client>;
+    /// Runs `work` on a transaction of its own, committed unless `atomic` and `work` returns
+    /// false.
+    fn caller_writes(
+        &mut self,
+        atomic: bool,
+        work: &mut dyn FnMut(&dyn CallerWrites) -> bool,
+    ) -> Result<(), String>;
 }
 
 impl UserStatements for PgSession<'_, '_> {
@@ -196,13 +202,7 @@ impl Lent for PgSession<'_, '_> {
         work: &mut dyn FnMut(&dyn CallerWrites) -> bool,
     ) -> Result<(), String> {
         if let Some(flux) = self.flux.as_deref_mut() {
-            let client = flux.client().map_err(|e| e.to_string())?;
-            let mut tx = client.transaction().map_err(|e| e.to_string())?;
-            // Dropped without a commit, the transaction is rolled back.
-            if work(&PgWrites::new(&mut tx)) || !atomic {
-                tx.commit().map_err(|e| e.to_string())?;
-            }
-            return Ok(());
+            return flux.caller_writes(atomic, work);
         }
         let key = Arc::clone(&self.sql.key);
         if !atomic {
