@@ -622,3 +622,46 @@ fn jobs_and_emails_commit_and_roll_back_with_the_users_transaction() {
         .collect();
     assert_eq!(emails, ["kept", "kept", "alone"]);
 }
+
+/// A statement connection serves one execution after another: what one left in the session
+/// (a setting, a temporary table shadowing an app table, a session advisory lock) is gone
+/// before the next execution's first statement.
+#[test]
+fn an_execution_finds_nothing_another_left_in_the_session() {
+    let store = PgStore::open(&fresh_database()).expect("open");
+    let mut admin = store.connect().expect("connect");
+    admin
+        .batch_execute("CREATE TABLE notes (id int PRIMARY KEY); INSERT INTO notes VALUES (1)")
+        .expect("schema");
+    let (writer, calls) = writer_channel();
+    let writer = writer.answering_after_commit();
+    let (_records, records_rx) = crossbeam_channel::unbounded();
+    let options = PgThreadOptions {
+        statements: 1,
+        transactions: 1,
+    };
+    let thread =
+        PgStoreThread::start(&store, options, calls, records_rx, Vec::new()).expect("store thread");
+    let left = ExecId::random();
+    for sql in [
+        "CREATE TEMP TABLE notes (id int)",
+        "SELECT set_config('datestyle', 'SQL, DMY', false)",
+        "SELECT pg_advisory_lock(42)::text",
+    ] {
+        statement(&writer, left, sql).expect(sql);
+    }
+    let next = ExecId::random();
+    let rows = statement(
+        &writer,
+        next,
+        "SELECT (SELECT count(*)::int FROM notes) AS n, current_setting('datestyle') AS style",
+    )
+    .expect("the next execution");
+    assert_eq!(rows, [json!({"n": 1, "style": "ISO, MDY"})]);
+    let free: bool = admin
+        .query_one("SELECT pg_try_advisory_lock(42)", &[])
+        .expect("lock")
+        .get(0);
+    assert!(free, "the session lock was let go");
+    thread.stop();
+}

@@ -195,6 +195,7 @@ impl Conn {
             Ok(tx) => tx,
             Err(e) => return refuse(call.work, e),
         };
+        self.sql.began();
         let after = (call.work)(Ok(&mut PgSession {
             tx: &mut tx,
             sql: &mut self.sql,
@@ -220,6 +221,7 @@ impl Conn {
             Ok(tx) => tx,
             Err(e) => return refuse(begin.work, e),
         };
+        self.sql.began();
         // A call inside it is answered at once: its writes are the transaction's, which the
         // next call sees on this connection, and which its end commits or undoes.
         let run = |tx: &mut postgres::Transaction<'_>, sql: &mut UserSql, work: Work| {

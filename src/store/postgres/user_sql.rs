@@ -60,7 +60,15 @@ pub struct UserSql {
     schema: String,
     key: Arc<str>,
     keys: Keys,
+    /// The next statement is its transaction's first: the connection serves one execution
+    /// after another, so what an earlier one left in the session goes first.
+    fresh: bool,
 }
+
+/// What an earlier execution may have left in the connection's session (`set_config(…,
+/// false)`, a temporary table shadowing an app table, a session advisory lock), cleared before
+/// a transaction's first statement, in the same round trip as its settings.
+const CLEAR_SESSION: &str = "RESET ALL; DISCARD TEMP; SELECT pg_advisory_unlock_all(); ";
 
 impl UserSql {
     /// For statements on connections from [`Sandbox::connect`].
@@ -69,7 +77,13 @@ impl UserSql {
             schema: sandbox.schema().to_string(),
             key: Arc::clone(sandbox.key()),
             keys: Keys::default(),
+            fresh: true,
         }
+    }
+
+    /// Notes that a new transaction began on the connection (see [`CLEAR_SESSION`]).
+    pub fn began(&mut self) {
+        self.fresh = true;
     }
 
     /// Captures tables created since: grants, ownership and triggers where missing.
@@ -87,6 +101,7 @@ impl UserSql {
         limits: &Limits,
     ) -> Result<Outcome, SqlError> {
         let mut tx = client.transaction().map_err(|e| engine(&e, sql, false))?;
+        self.began();
         let outcome = self.run(&mut tx, sql, params, limits)?;
         tx.commit().map_err(|e| engine(&e, sql, false))?;
         Ok(outcome)
@@ -115,11 +130,13 @@ impl UserSql {
         } else {
             0
         };
+        let clear = if self.fresh { CLEAR_SESSION } else { "" };
         tx.batch_execute(&format!(
-            "SAVEPOINT flux_statement; SET LOCAL statement_timeout = {timeout_ms}; \
+            "{clear}SAVEPOINT flux_statement; SET LOCAL statement_timeout = {timeout_ms}; \
              SET LOCAL flux.capture = 'on'"
         ))
         .map_err(|e| engine(&e, sql, timed))?;
+        self.fresh = false;
         let result = match statement(tx, &verb, sql, params, limits.max_result_bytes) {
             Ok(result) => result,
             Err(error) => {
