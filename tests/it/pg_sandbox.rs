@@ -308,12 +308,21 @@ fn the_store_thread_opens_again_the_connections_the_server_closed() {
     control(&writer, tx, TxControl::Commit).expect("commit");
     // And flux's own connection beside the statements', for writes outside a transaction.
     enqueue_and_email(&writer, ExecId::random(), "before").expect("an enqueue alone");
+    // And the readers' connections, flux's and the sandbox role's.
+    store.app_tables().expect("a read");
+    assert!(store
+        .row_exists("notes", "id", &json!(1))
+        .expect("a read as the sandbox"));
 
     assert!(
         terminate_all(&url) >= 4,
         "the statements', flux's, the spare's"
     );
     enqueue_and_email(&writer, ExecId::random(), "after").expect("an enqueue after");
+    assert_eq!(store.app_tables().expect("a read after"), ["notes"]);
+    assert!(store
+        .row_exists("notes", "id", &json!(2))
+        .expect("a read as the sandbox after"));
     // Every statement thread (two) and the spare connection work again at once.
     for n in 3..7 {
         let sql: &'static str = Box::leak(format!("INSERT INTO notes VALUES ({n})").into());

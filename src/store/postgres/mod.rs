@@ -203,23 +203,25 @@ impl Storage for PgStore {
     }
 
     fn find_record(&self, prefix: &str) -> Result<RecordLookup> {
-        records::find_record(&mut *self.pool.get()?, prefix)
+        self.pool.read(|c| records::find_record(c, prefix))
     }
 
     fn id_matches(&self, prefix: &str) -> Result<IdMatches> {
-        let mut client = self.pool.get()?;
-        Ok(IdMatches {
-            executions: records::executions_by_prefix(&mut *client, prefix)?,
-            jobs: jobs::jobs_by_prefix(&mut *client, prefix)?,
+        self.pool.read(|c| {
+            Ok(IdMatches {
+                executions: records::executions_by_prefix(c, prefix)?,
+                jobs: jobs::jobs_by_prefix(c, prefix)?,
+            })
         })
     }
 
     fn record_page(&self, filter: &RecordFilter) -> Result<RecordPage> {
-        records::record_page(&mut *self.pool.get()?, filter)
+        self.pool.read(|c| records::record_page(c, filter))
     }
 
     fn minute_counts(&self, since_us: i64, function: Option<&str>) -> Result<Vec<MinuteCount>> {
-        records::minute_counts(&mut *self.pool.get()?, since_us, function)
+        self.pool
+            .read(|c| records::minute_counts(c, since_us, function))
     }
 
     fn tail_history(
@@ -229,33 +231,35 @@ impl Storage for PgStore {
         filter: &TailFilter,
         limit: usize,
     ) -> Result<Vec<TailEvent>> {
-        records::tail_history(&mut *self.pool.get()?, after_seq, since_us, filter, limit)
+        self.pool
+            .read(|c| records::tail_history(c, after_seq, since_us, filter, limit))
     }
 
     fn attempt_chain(&self, latest: &str) -> Result<Vec<ExecutionRecord>> {
-        records::attempt_chain(&mut *self.pool.get()?, latest)
+        self.pool.read(|c| records::attempt_chain(c, latest))
     }
 
     fn row_changes(&self, filter: &ChangeFilter) -> Result<Vec<RowChange>> {
-        rows::row_changes(&mut *self.pool.get()?, filter)
+        self.pool.read(|c| rows::row_changes(c, filter))
     }
 
     fn app_tables(&self) -> Result<Vec<String>> {
-        rows::table_names(&mut *self.pool.get()?)
+        self.pool.read(|c| rows::table_names(c))
     }
 
     fn schema(&self) -> Result<Vec<TableSchema>> {
-        rows::tables(&mut *self.pool.get()?)
+        self.pool.read(|c| rows::tables(c))
     }
 
     fn row_exists(&self, table: &str, column: &str, value: &Value) -> Result<bool> {
         // As the sandbox role: the table may be a view, or have a policy, calling the user's
         // functions, which must not run as flux's role.
-        rows::row_exists(&mut *self.sandbox()?.reader()?, table, column, value)
+        self.sandbox()?
+            .read(|c| rows::row_exists(c, table, column, value))
     }
 
     fn job_stats(&self, now_us: i64) -> Result<Vec<StatsRow>> {
-        jobs::stats(&mut *self.pool.get()?, now_us)
+        self.pool.read(|c| jobs::stats(c, now_us))
     }
 
     fn list_jobs(
@@ -264,7 +268,8 @@ impl Storage for PgStore {
         function: Option<&str>,
         limit: usize,
     ) -> Result<Vec<JobRow>> {
-        jobs::list_jobs(&mut *self.pool.get()?, state, function, limit)
+        self.pool
+            .read(|c| jobs::list_jobs(c, state, function, limit))
     }
 
     fn dead_letters(
@@ -272,53 +277,53 @@ impl Storage for PgStore {
         function: Option<&str>,
         search: Option<&Query>,
     ) -> Result<Vec<DeadLetter>> {
-        jobs::dead_letters(&mut *self.pool.get()?, function, search)
+        self.pool.read(|c| jobs::dead_letters(c, function, search))
     }
 
     fn emails(&self, limit: usize) -> Result<Vec<Email>> {
-        emails::list(&mut *self.pool.get()?, limit)
+        self.pool.read(|c| emails::list(c, limit))
     }
 
     fn email(&self, id: i64) -> Result<Option<Email>> {
-        emails::find(&mut *self.pool.get()?, id)
+        self.pool.read(|c| emails::find(c, id))
     }
 
     fn find_job(&self, prefix: &str) -> Result<JobLookup> {
-        jobs::find_job(&mut *self.pool.get()?, prefix)
+        self.pool.read(|c| jobs::find_job(c, prefix))
     }
 
     fn tokens(&self) -> Result<Vec<TokenRow>> {
-        tokens::list(&mut *self.pool.get()?)
+        self.pool.read(|c| tokens::list(c))
     }
 
     fn token_by_hash(&self, key: TokenKey, hash: &str) -> Result<Option<TokenRow>> {
-        tokens::by_hash(&mut *self.pool.get()?, key, hash)
+        self.pool.read(|c| tokens::by_hash(c, key, hash))
     }
 
     fn versions(&self) -> Result<Vec<VersionRow>> {
-        versions::list(&mut *self.pool.get()?)
+        self.pool.read(|c| versions::list(c))
     }
 
     fn active_version(&self) -> Result<Option<(VersionRow, String)>> {
-        versions::active(&mut *self.pool.get()?)
+        self.pool.read(|c| versions::active(c))
     }
 
     fn version_manifest(&self, id: &str) -> Result<Option<String>> {
-        versions::manifest(&mut *self.pool.get()?, id)
+        self.pool.read(|c| versions::manifest(c, id))
     }
 
     fn missing_blobs(&self, hashes: &[String]) -> Result<Vec<String>> {
-        versions::missing_blobs(&mut *self.pool.get()?, hashes)
+        self.pool.read(|c| versions::missing_blobs(c, hashes))
     }
 
     fn blob(&self, hash: &str) -> Result<Option<Vec<u8>>> {
-        versions::blob(&mut *self.pool.get()?, hash)
+        self.pool.read(|c| versions::blob(c, hash))
     }
 
     /// PostgreSQL checks its own pages (with data checksums, when the cluster has them);
     /// flux checks that the database answers.
     fn check_integrity(&self, _budget: Option<Duration>) -> Result<Checked> {
-        self.pool.get()?.simple_query("SELECT 1")?;
+        self.pool.read(|c| Ok(c.simple_query("SELECT 1")?))?;
         Ok(Checked::Fully)
     }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use postgres::{Client, NoTls, Transaction};
 
-use super::pool::{Pool, Pooled};
+use super::pool::Pool;
 use super::user_sql::quote_identifier;
 use super::{capture, connect_error};
 use crate::store::{Result, StoreError};
@@ -143,10 +143,10 @@ impl Sandbox {
             .map_err(|error| self.login_error(StoreError::Postgres(error)))
     }
 
-    /// A connection of the sandbox's small pool, for flux's reads of the app's tables: a view
-    /// or a policy on them may call the user's functions, which must not run as flux.
-    pub(super) fn reader(&self) -> Result<Pooled<'_>> {
-        self.readers.get().map_err(|e| self.login_error(e))
+    /// Runs a read of flux's on the app's tables on a connection of the sandbox's small pool:
+    /// a view or a policy on them may call the user's functions, which must not run as flux.
+    pub(super) fn read<T>(&self, work: impl FnMut(&mut Client) -> Result<T>) -> Result<T> {
+        self.readers.read(work)
     }
 
     fn login_error(&self, error: StoreError) -> StoreError {

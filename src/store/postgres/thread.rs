@@ -31,6 +31,7 @@ use postgres::Client;
 use super::super::writer::{SqlCall, TxControl, Work};
 use super::super::CallerWrites;
 use super::super::{prepare_writes, search, OnCommitted, StoreWrite};
+use super::pool::lost;
 use super::user_sql::{FluxConnection, PgSession, UserSql};
 use super::{insert_writes, PgStore, PgWrites, Sandbox};
 use crate::clock::now_us;
@@ -152,16 +153,6 @@ macro_rules! begin {
             Err(e) => Err(e.to_string()),
         }
     };
-}
-
-/// Whether `error` says the connection is gone: not an answer to the statement (a closed
-/// socket), or the server ending the session (administrator command, crash, shutdown) or
-/// the connection (class 08).
-fn lost(error: &postgres::Error) -> bool {
-    error.as_db_error().is_none_or(|db| {
-        let code = db.code().code();
-        code.starts_with("57P0") || code.starts_with("08")
-    })
 }
 
 /// A connection for user statements, logged in as the sandbox role, with the sandbox's state
