@@ -244,11 +244,11 @@ impl Storage for PgStore {
     }
 
     fn app_tables(&self) -> Result<Vec<String>> {
-        self.pool.read(|c| rows::table_names(c))
+        self.pool.read(rows::table_names)
     }
 
     fn schema(&self) -> Result<Vec<TableSchema>> {
-        self.pool.read(|c| rows::tables(c))
+        self.pool.read(rows::tables)
     }
 
     fn row_exists(&self, table: &str, column: &str, value: &Value) -> Result<bool> {
@@ -293,7 +293,7 @@ impl Storage for PgStore {
     }
 
     fn tokens(&self) -> Result<Vec<TokenRow>> {
-        self.pool.read(|c| tokens::list(c))
+        self.pool.read(tokens::list)
     }
 
     fn token_by_hash(&self, key: TokenKey, hash: &str) -> Result<Option<TokenRow>> {
@@ -301,11 +301,11 @@ impl Storage for PgStore {
     }
 
     fn versions(&self) -> Result<Vec<VersionRow>> {
-        self.pool.read(|c| versions::list(c))
+        self.pool.read(versions::list)
     }
 
     fn active_version(&self) -> Result<Option<(VersionRow, String)>> {
-        self.pool.read(|c| versions::active(c))
+        self.pool.read(versions::active)
     }
 
     fn version_manifest(&self, id: &str) -> Result<Option<String>> {
