@@ -250,6 +250,16 @@ fn store_error(error: StoreError, store: &std::path::Path) -> CliError {
             "run the flux that made them (every process sharing a database runs one version), \
              or give --database another database",
         ),
+        StoreError::PgSandboxLogin {
+            ref role,
+            ref database,
+            ..
+        } => CliError::failure(error.to_string()).with_hint(format!(
+            "flux logs in as {role} with its own URL's host, port and database and a password \
+             it sets; let it in pg_hba.conf, above the lines that refuse it, e.g. \
+             `host {database} {role} 127.0.0.1/32 scram-sha-256`, then reload PostgreSQL \
+             (SELECT pg_reload_conf())"
+        )),
         other => CliError::failure(other.to_string()),
     }
 }

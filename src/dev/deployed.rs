@@ -232,15 +232,13 @@ impl Deployed {
                 apply_migrations(&mut conn, &migrations).map_err(|e| e.to_string())?;
             }
             // Each file once across the processes sharing the database, under its advisory
-            // lock; a failing one is rolled back and refuses the version everywhere, since
-            // it never becomes active.
+            // lock, as the sandbox role (the tables it makes are the functions' and captured);
+            // a failing one is rolled back and refuses the version everywhere, since it never
+            // becomes active.
             Backend::Postgres(store) => {
-                let report = store
+                store
                     .apply_migrations(&migrations)
                     .map_err(|e| e.to_string())?;
-                if !report.applied.is_empty() {
-                    store.capture_new_tables().map_err(|e| e.to_string())?;
-                }
             }
         }
         Ok(())

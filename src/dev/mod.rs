@@ -136,10 +136,11 @@ pub enum DevError {
     Deployed(#[from] deployed::DeployedError),
 }
 
-/// The PostgreSQL store at `url`, refused for a role that could reach the server's files.
+/// The PostgreSQL store at `url`, with its sandbox role checked and logged into before
+/// anything runs as it.
 fn open_postgres(url: &str) -> Result<PgStore, StoreError> {
     let store = PgStore::open(url)?;
-    store.refuse_privileged()?;
+    store.sandbox()?;
     Ok(store)
 }
 

@@ -60,11 +60,12 @@
 //! statements ([`statement::UserStatements`]), the caller writes and captured emails.
 //! [`SqliteSession`] implements it on the writer's `rusqlite::Connection` (checked by
 //! [`sandbox`], captured by [`Capture`], SQLite's preupdate hook) and
-//! `postgres::user_sql::PgSession` on a PostgreSQL transaction, which
-//! [`postgres::PgStoreThread`] lends. Not yet behind the boundary, and SQLite's own until then:
-//! the sandbox's checks of migrations ([`apply_migrations`]; PostgreSQL's,
-//! [`postgres::PgStore::apply_migrations`], applies the same files unchecked), the queue's
-//! dispatcher and store upkeep, and WAL checkpoints.
+//! `postgres::user_sql::PgSession` on a PostgreSQL transaction (on a connection logged in as
+//! the sandbox role), which [`postgres::PgStoreThread`] lends. Migrations: SQLite's
+//! [`apply_migrations`] checks them with [`sandbox`]; PostgreSQL's
+//! ([`postgres::PgStore::apply_migrations`]) runs them as the sandbox role. Not yet behind the
+//! boundary, and SQLite's own until then: the queue's dispatcher and store upkeep, and WAL
+//! checkpoints.
 
 mod batch;
 pub mod capture;
@@ -168,16 +169,25 @@ pub enum StoreError {
         message: String,
         code: String,
     },
-    /// Function SQL can act as flux's own role within one statement (ARCHITECTURE.md, the
-    /// PostgreSQL sandbox's known gap), so flux runs functions only as a role that cannot reach
-    /// the database server's files and programs through it.
+    /// User SQL runs as the sandbox role (`postgres/sandbox.rs`), which someone gave more
+    /// than the app's tables.
     #[error(
-        "flux will not run functions on PostgreSQL as {role}, which {power}: a function's SQL \
-         could reach the database server's files and programs through it. Connect as a role \
-         without it, e.g. CREATE ROLE flux LOGIN CREATEROLE PASSWORD '…'; ALTER DATABASE … \
-         OWNER TO flux; ALTER SCHEMA public OWNER TO flux"
+        "flux will not run functions on PostgreSQL as {role}, which {power}: functions' SQL \
+         runs as this role. Take it back, e.g. ALTER ROLE {role} NOSUPERUSER NOCREATEROLE, or \
+         REVOKE pg_read_server_files FROM {role}"
     )]
     PgPrivileged { role: String, power: &'static str },
+    /// The server refused the sandbox role's login (user SQL logs in as it).
+    #[error(
+        "PostgreSQL refused the login of {role}, the role functions' SQL runs as: {message} \
+         (SQLSTATE {code})"
+    )]
+    PgSandboxLogin {
+        role: String,
+        database: String,
+        message: String,
+        code: String,
+    },
     #[error(
         "the database's flux tables were made by a newer flux (schema version {found}, this \
          flux knows up to {known})"

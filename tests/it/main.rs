@@ -33,6 +33,7 @@ mod packages;
 mod pg_claims;
 mod pg_migrate;
 mod pg_serve;
+mod pg_sandbox;
 mod pg_sql;
 mod pg_store;
 mod pg_thread;

@@ -412,22 +412,37 @@ fn flux_dev_names_a_bad_url_an_unreachable_server_and_a_refused_login() {
     assert!(stderr.contains("check the user and password"), "{stderr}");
 }
 
-/// Function SQL can act as flux's own role within one statement (ARCHITECTURE.md), so
-/// `flux dev --database` refuses a role that could reach the server's files or programs
-/// through it, and says how to connect instead; nothing is served.
+/// Functions' SQL logs in as the sandbox role, so flux's own role may be a superuser; a
+/// sandbox role someone made a superuser is refused, and nothing is served.
 #[test]
-fn flux_dev_refuses_to_run_functions_as_a_postgresql_superuser() {
+fn flux_dev_runs_functions_as_the_sandbox_role_and_refuses_a_privileged_one() {
     let project = Project::example();
-    let (code, _, stderr) = project.run(&["dev", "--port", "0", "--database", &fresh_database()]);
+    let url = fresh_database();
+    let server = Server::start(&project, &["--database", &url]);
+    let reply = server.post_json(
+        "/create_user",
+        r#"{"email": "ada@example.com", "name": "Ada", "id": "u_ada"}"#,
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    server.stop();
+    let database = url.rsplit('/').next().expect("a database");
+    let role = format!("{database}_flux_sql");
+    let store = PgStore::open(&url).expect("open");
+    store
+        .connect()
+        .expect("connect")
+        .batch_execute(&format!("ALTER ROLE {role} SUPERUSER"))
+        .expect("make the sandbox a superuser");
+    let (code, _, stderr) = project.run(&["dev", "--port", "0", "--database", &url]);
     assert_ne!(code, 0, "{stderr}");
     assert!(
-        stderr.contains(
-            "flux will not run functions on PostgreSQL as postgres, which is a superuser"
-        ),
+        stderr.contains(&format!(
+            "flux will not run functions on PostgreSQL as {role}, which is a superuser"
+        )),
         "{stderr}"
     );
     assert!(
-        stderr.contains("CREATE ROLE flux LOGIN CREATEROLE"),
+        stderr.contains(&format!("ALTER ROLE {role} NOSUPERUSER")),
         "{stderr}"
     );
 }

@@ -8,23 +8,32 @@
 //!   (they never outlive their transaction, so they need no WAL): no temporary table or other
 //!   session state, so it works behind PgBouncer in transaction mode.
 //! - Images are `row_to_json`, which keeps the columns' order (`to_jsonb` would sort them).
-//! - The trigger function is SECURITY DEFINER (owned by flux's role) so that the sandbox role
-//!   that runs user statements can stage rows without any right on the staging table.
-//!
-//! The sandbox: user statements run as a role flux creates per database (`<db>_flux_sql`),
-//! not superuser, without rights on flux's tables (`_flux_*`) or the server's files and
-//! programs, owning the tables it creates and granted the app tables it did not create.
+//! - The trigger function runs as the role that wrote (SECURITY INVOKER): the sandbox role may
+//!   insert into the staging table's `tbl`, `op`, `before` and `after` columns only, so the
+//!   `xid` is always its own transaction's, and `row_to_json`, which calls a cast a user
+//!   defined from their own type to json, runs with the user's rights, not flux's.
+//! - Flux takes a statement's staged rows with `_flux_take_staged()`, a SECURITY DEFINER
+//!   function that deletes and returns the calling transaction's rows only. User SQL may call
+//!   it too: it then hides its own transaction's changes from its record, which it can do
+//!   anyway (`set_config('flux.capture', 'off', true)`, or dropping the trigger of a table it
+//!   owns); capture records what functions did, it does not police them.
+//! - `_flux_refresh()` (SECURITY DEFINER, so it can run in the user's transaction, which
+//!   alone sees a table it just created) gives the sandbox role the app tables: the ones flux's
+//!   role owns become the sandbox's (so a migration can alter them), the others are granted,
+//!   and every table gets the trigger.
 
 use postgres::{SimpleQueryMessage, Transaction};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-use super::user_sql::quote_identifier;
+use super::schema::in_schema;
 use crate::record::{Mutation, MutationOp};
 use crate::store::Result;
 
+/// `@S@` is the schema, quoted; `@SL@` that as a literal; `@ROLE@` the sandbox role's name as
+/// a literal; `@LOCK@` [`REFRESH_LOCK`].
 const STAGING: &str = r#"
-CREATE UNLOGGED TABLE IF NOT EXISTS _flux_staged (
+CREATE UNLOGGED TABLE IF NOT EXISTS @S@._flux_staged (
     ord bigserial PRIMARY KEY,
     xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     tbl text NOT NULL,
@@ -32,99 +41,93 @@ CREATE UNLOGGED TABLE IF NOT EXISTS _flux_staged (
     before text,
     after text
 );
-CREATE INDEX IF NOT EXISTS _flux_staged_xid ON _flux_staged (xid);
-CREATE OR REPLACE FUNCTION _flux_capture() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+CREATE INDEX IF NOT EXISTS _flux_staged_xid ON @S@._flux_staged (xid);
+REVOKE ALL ON @S@._flux_staged FROM PUBLIC;
+GRANT INSERT (tbl, op, before, after) ON @S@._flux_staged TO @ROLEID@;
+GRANT USAGE ON SEQUENCE @S@._flux_staged_ord_seq TO @ROLEID@;
+CREATE OR REPLACE FUNCTION @S@._flux_capture() RETURNS trigger
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO @SCHEMA@._flux_staged (tbl, op, after)
+        INSERT INTO @S@._flux_staged (tbl, op, after)
         VALUES (TG_TABLE_NAME, TG_OP, row_to_json(NEW)::text);
     ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO @SCHEMA@._flux_staged (tbl, op, before, after)
+        INSERT INTO @S@._flux_staged (tbl, op, before, after)
         VALUES (TG_TABLE_NAME, TG_OP, row_to_json(OLD)::text, row_to_json(NEW)::text);
     ELSE
-        INSERT INTO @SCHEMA@._flux_staged (tbl, op, before)
+        INSERT INTO @S@._flux_staged (tbl, op, before)
         VALUES (TG_TABLE_NAME, TG_OP, row_to_json(OLD)::text);
     END IF;
     RETURN NULL;
 END $$;
-REVOKE ALL ON FUNCTION _flux_capture() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @S@._flux_capture() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @S@._flux_take_staged()
+RETURNS TABLE (tbl text, op text, before text, after text)
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    WITH taken AS (
+        DELETE FROM @S@._flux_staged s WHERE s.xid = pg_current_xact_id_if_assigned()
+        RETURNING s.ord, s.tbl, s.op, s.before, s.after)
+    SELECT taken.tbl, taken.op, taken.before, taken.after FROM taken ORDER BY taken.ord
+$$;
+REVOKE ALL ON FUNCTION @S@._flux_take_staged() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @S@._flux_take_staged() TO @ROLEID@;
+
+CREATE OR REPLACE FUNCTION @S@._flux_refresh() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t record;
+BEGIN
+    -- Two transactions refreshing at once would both add a trigger, and the second fail.
+    PERFORM pg_advisory_xact_lock(@LOCK@);
+    FOR t IN
+        SELECT c.oid::regclass AS name, c.relkind,
+            c.relkind IN ('r', 'p') AND c.relowner = (SELECT r.oid FROM pg_roles r
+                WHERE r.rolname = current_user) AS ours,
+            CASE c.relkind WHEN 'S' THEN has_sequence_privilege(@ROLE@, c.oid, 'USAGE,SELECT,UPDATE')
+                ELSE has_table_privilege(@ROLE@, c.oid, 'SELECT,INSERT,UPDATE,DELETE') END AS granted,
+            c.relkind IN ('r', 'p') AND NOT EXISTS (SELECT 1 FROM pg_trigger g
+                WHERE g.tgrelid = c.oid AND g.tgname = '_flux_capture') AS uncaptured
+        FROM pg_class c
+        WHERE c.relnamespace = @SL@::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+            AND NOT c.relispartition AND c.relname NOT LIKE '\_flux\_%'
+    LOOP
+        IF t.ours THEN
+            EXECUTE format('ALTER TABLE %s OWNER TO %I', t.name, @ROLE@);
+        ELSIF NOT t.granted THEN
+            EXECUTE format('GRANT ALL ON %s %s TO %I',
+                CASE t.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, t.name, @ROLE@);
+        END IF;
+        IF t.uncaptured THEN
+            EXECUTE format('CREATE TRIGGER _flux_capture AFTER INSERT OR UPDATE OR DELETE ON %s '
+                'FOR EACH ROW WHEN (pg_catalog.current_setting(''flux.capture'', true) = ''on'') '
+                'EXECUTE FUNCTION @S@._flux_capture()', t.name);
+        END IF;
+    END LOOP;
+END $$;
+REVOKE ALL ON FUNCTION @S@._flux_refresh() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @S@._flux_refresh() TO @ROLEID@;
 "#;
 
 /// Held while adding triggers: any 64-bit key flux alone uses (`flux_cap`).
 const REFRESH_LOCK: i64 = 0x666c_7578_5f63_6170;
 
-/// The longest name PostgreSQL keeps.
-const NAME_BYTES: usize = 63;
-
-/// Creates the sandbox role, the staging table and the trigger function, and captures every
-/// app table. Returns the role's name.
-pub(super) fn install(tx: &mut Transaction<'_>) -> Result<String> {
-    let row = tx.query_one(
-        "SELECT current_database()::text, current_schema()::text, \
-         (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
-        &[],
-    )?;
-    let database: String = row.get(0);
-    let schema: String = row.get(1);
-    let superuser: bool = row.get(2);
-    let mut role = format!("{database}_flux_sql");
-    while role.len() > NAME_BYTES {
-        role.pop();
-    }
-    let quoted = quote_identifier(&role);
-    // Another database's flux may create a role of the same name at the same moment.
-    tx.batch_execute(&format!(
-        "DO $$ BEGIN CREATE ROLE {quoted} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE; \
-         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;"
-    ))?;
-    if !superuser {
-        // To own the sandbox's tables' triggers, flux's role acts as the sandbox role.
-        tx.batch_execute(&format!("GRANT {quoted} TO CURRENT_USER"))?;
-    }
-    tx.batch_execute(&format!(
-        "GRANT USAGE, CREATE ON SCHEMA {} TO {quoted}",
-        quote_identifier(&schema)
-    ))?;
-    tx.batch_execute(&STAGING.replace("@SCHEMA@", &quote_identifier(&schema)))?;
-    refresh(tx, &role)?;
-    Ok(role)
+/// Creates the staging table and the capture's functions in `schema` for the sandbox `role`,
+/// and captures every app table.
+pub(super) fn install(tx: &mut Transaction<'_>, schema: &str, role: &str) -> Result<()> {
+    let sql = in_schema(STAGING, schema)
+        .replace("@ROLEID@", &super::user_sql::quote_identifier(role))
+        .replace("@ROLE@", &format!("'{}'", role.replace('\'', "''")))
+        .replace("@LOCK@", &REFRESH_LOCK.to_string());
+    tx.batch_execute(&sql)?;
+    refresh(tx, schema)?;
+    Ok(())
 }
 
-/// Grants the sandbox role the app tables it lacks and puts the trigger on the tables without
-/// it (flux's own tables excepted).
-pub(super) fn refresh(tx: &mut Transaction<'_>, role: &str) -> Result<()> {
-    // Two processes refreshing at once would both add the trigger, and the second fail.
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&REFRESH_LOCK])?;
-    let tables = tx.query(
-        "SELECT c.relname::text, c.relkind = 'S', \
-             CASE c.relkind WHEN 'S' THEN has_sequence_privilege($1, c.oid, 'USAGE,SELECT,UPDATE') \
-             ELSE has_table_privilege($1, c.oid, 'SELECT,INSERT,UPDATE,DELETE') END, \
-             c.relkind IN ('r', 'p') AND NOT EXISTS (SELECT 1 FROM pg_trigger t \
-                 WHERE t.tgrelid = c.oid AND t.tgname = '_flux_capture') \
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
-             AND NOT c.relispartition AND c.relname NOT LIKE '\\_flux\\_%'",
-        &[&role],
-    )?;
-    let quoted_role = quote_identifier(role);
-    for row in tables {
-        let table = quote_identifier(row.get::<_, &str>(0));
-        let sequence: bool = row.get(1);
-        let granted: bool = row.get(2);
-        let uncaptured: bool = row.get(3);
-        if !granted {
-            let kind = if sequence { "SEQUENCE" } else { "TABLE" };
-            tx.batch_execute(&format!("GRANT ALL ON {kind} {table} TO {quoted_role}"))?;
-        }
-        if uncaptured {
-            tx.batch_execute(&format!(
-                "CREATE TRIGGER _flux_capture AFTER INSERT OR UPDATE OR DELETE ON {table} \
-                 FOR EACH ROW WHEN (pg_catalog.current_setting('flux.capture', true) = 'on') \
-                 EXECUTE FUNCTION _flux_capture()"
-            ))?;
-        }
-    }
+/// Gives the sandbox role the app tables it lacks and puts the trigger on the tables without
+/// it (flux's own tables excepted), in `tx`'s transaction, whichever role it runs as.
+pub(super) fn refresh(tx: &mut Transaction<'_>, schema: &str) -> Result<()> {
+    tx.batch_execute(&in_schema("SELECT @S@._flux_refresh()", schema))?;
     Ok(())
 }
 
@@ -136,16 +139,18 @@ pub(super) struct Staged {
     after: Option<String>,
 }
 
-/// Ends the statement's savepoint as flux's role again and takes the rows it staged, in the
-/// order they changed (one round trip).
-pub(super) fn take(tx: &mut Transaction<'_>) -> std::result::Result<Vec<Staged>, postgres::Error> {
-    let messages = tx.simple_query(
-        "RESET ROLE; SET LOCAL flux.capture = 'off'; SET LOCAL statement_timeout = 0; \
+/// Ends the statement's savepoint and takes the rows it staged, in the order they changed
+/// (one round trip; `schema` is where flux's tables are).
+pub(super) fn take(
+    tx: &mut Transaction<'_>,
+    schema: &str,
+) -> std::result::Result<Vec<Staged>, postgres::Error> {
+    let messages = tx.simple_query(&in_schema(
+        "SET LOCAL flux.capture = 'off'; SET LOCAL statement_timeout = 0; \
          RESET search_path; RELEASE SAVEPOINT flux_statement; \
-         WITH taken AS (DELETE FROM _flux_staged WHERE xid = pg_current_xact_id_if_assigned() \
-             RETURNING ord, tbl, op, before, after) \
-         SELECT tbl, op, before, after FROM taken ORDER BY ord",
-    )?;
+         SELECT tbl, op, before, after FROM @S@._flux_take_staged()",
+        schema,
+    ))?;
     Ok(messages
         .iter()
         .filter_map(|message| match message {

@@ -6,12 +6,17 @@ use super::super::{Email, NewEmail, Result};
 
 const COLUMNS: &str = "seq, record_id, recipient, subject, template, created_at_us";
 
-/// Stores `email`; returns its number.
-pub(super) fn insert(client: &mut impl GenericClient, email: &NewEmail) -> Result<i64> {
+/// Stores `email`; returns its number. Through `_flux_store_email` (`schema.rs`), which the
+/// sandbox's connection may call with `key` inside a user's transaction.
+pub(super) fn insert(
+    client: &mut impl GenericClient,
+    key: Option<&str>,
+    email: &NewEmail,
+) -> Result<i64> {
     let row = client.query_one(
-        "INSERT INTO _flux_emails (record_id, recipient, subject, template, html, created_at_us)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+        "SELECT _flux_store_email($1, $2, $3, $4, $5, $6, $7)",
         &[
+            &key,
             &email.record_id,
             &email.to,
             &email.subject,

@@ -53,8 +53,8 @@ pub(super) fn job_rows(rows: Vec<postgres::Row>) -> Result<Vec<JobRow>> {
     rows.iter().map(job_row).collect()
 }
 
-/// Writes a job in `client`'s transaction; an idempotency key that matches an earlier job
-/// returns that one instead (as SQLite's `jobs::enqueue`).
+/// Writes a job in `client`'s transaction (a connection of flux's role); an idempotency key
+/// that matches an earlier job returns that one instead (as SQLite's `jobs::enqueue`).
 pub fn enqueue(
     client: &mut impl GenericClient,
     name: &str,
@@ -64,37 +64,40 @@ pub fn enqueue(
     enqueued_by: Option<ExecId>,
     now_us: i64,
 ) -> Result<Enqueued, EnqueueError> {
+    enqueue_as(
+        client,
+        None,
+        name,
+        data,
+        options,
+        max_attempts,
+        enqueued_by,
+        now_us,
+    )
+}
+
+/// [`enqueue`] through `_flux_enqueue` (`schema.rs`), so that the sandbox's connection,
+/// inside a user's transaction, enqueues the same way: it passes `key`
+/// (`_flux_sandbox.key`), flux's own connections `None`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn enqueue_as(
+    client: &mut impl GenericClient,
+    key: Option<&str>,
+    name: &str,
+    data: &Value,
+    options: &EnqueueOptions,
+    max_attempts: u32,
+    enqueued_by: Option<ExecId>,
+    now_us: i64,
+) -> Result<Enqueued, EnqueueError> {
     let run_at_us = run_at(options, now_us)?;
-    if let Some(key) = &options.idempotency_key {
-        let window_start = idempotency_window_start(now_us);
-        let existing = client
-            .query_opt(
-                "SELECT id, run_at_us, next_exec_id FROM _flux_jobs
-                 WHERE idempotency_key = $1 AND name = $2
-                 AND (state IN ('pending', 'scheduled', 'running') OR enqueued_at_us >= $3)
-                 ORDER BY enqueued_at_us DESC LIMIT 1",
-                &[key, &name, &window_start],
-            )
-            .map_err(StoreError::from)?;
-        if let Some(row) = existing {
-            let id: String = row.get(0);
-            if let Ok(id) = id.parse() {
-                return Ok(Enqueued {
-                    id,
-                    run_at_us: row.get(1),
-                    exec_id: row.get(2),
-                    duplicate: true,
-                });
-            }
-        }
-    }
     let NewJob { id, exec_id, state } = new_job(run_at_us, now_us);
-    client
-        .execute(
-            "INSERT INTO _flux_jobs (id, name, data, state, run_at_us, max_attempts,
-             enqueued_at_us, enqueued_by, idempotency_key, next_exec_id, updated_at_us)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $7)",
+    let row = client
+        .query_one(
+            "SELECT id, run_at_us, next_exec_id, duplicate FROM _flux_enqueue(\
+             $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             &[
+                &key,
                 &id.to_string(),
                 &name,
                 &data.to_string(),
@@ -105,14 +108,19 @@ pub fn enqueue(
                 &enqueued_by.map(|e| e.to_string()),
                 &options.idempotency_key,
                 &exec_id,
+                &idempotency_window_start(now_us),
             ],
         )
         .map_err(StoreError::from)?;
+    let stored: String = row.get(0);
     Ok(Enqueued {
-        id,
-        run_at_us,
-        exec_id,
-        duplicate: false,
+        id: stored.parse().map_err(|_| StoreError::BadRow {
+            table: "_flux_jobs",
+            message: format!("{stored:?} is not a job id"),
+        })?,
+        run_at_us: row.get(1),
+        exec_id: row.get(2),
+        duplicate: row.get(3),
     })
 }
 

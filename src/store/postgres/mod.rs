@@ -6,8 +6,8 @@
 //! only SQL is here.
 //!
 //! Connections per process: at most [`READERS`] for reads (calls wait for one beyond that,
-//! up to 30 s), plus the store thread's: `statements + transactions + 1`
-//! ([`PgThreadOptions`]).
+//! up to 30 s), 2 of the sandbox role's for reads of the app's tables, plus the store
+//! thread's: `2 × statements + transactions + 1` ([`PgThreadOptions`]).
 //!
 //! The queue's claims across processes are leases ([`claims`]): claimed by one short
 //! statement, fenced at completion, put back when they expire.
@@ -17,17 +17,16 @@
 //! back every running job at start) is one process's; across processes, [`claims`]' leases
 //! replace it.
 //!
-//! The user's SQL ([`UserSql`], `user_sql.rs`) runs one statement at a time as a sandbox role,
-//! with the rows it changed staged by triggers (`capture.rs`).
+//! The user's SQL ([`UserSql`], `user_sql.rs`) runs one statement at a time on connections
+//! that log in as a sandbox role ([`Sandbox`], `sandbox.rs`), with the rows it changed staged
+//! by triggers (`capture.rs`).
 //!
-//! The project's migrations: [`PgStore::apply_migrations`], once per file across processes.
+//! The project's migrations: [`PgStore::apply_migrations`], once per file across processes,
+//! as the sandbox role (so a migration cannot touch flux's tables either).
 //!
 //! The store thread's work on PostgreSQL ([`PgStoreThread`], `thread.rs`): each statement
 //! outside a transaction in a short transaction of its own, a `ctx.db.transaction` on a
 //! connection of its own until it ends, and one record writer with [`insert_writes`].
-//!
-//! Not here yet: the sandbox's checks of migrations
-//! (on SQLite a migration may not touch `_flux_*` tables; on PostgreSQL nothing stops it yet).
 
 mod capture;
 pub mod claims;
@@ -37,6 +36,7 @@ mod migrate;
 mod pool;
 mod records;
 mod rows;
+mod sandbox;
 mod schema;
 mod thread;
 mod tokens;
@@ -45,7 +45,7 @@ pub mod user_sql;
 mod versions;
 mod writes;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -63,6 +63,7 @@ use crate::record::{ExecutionRecord, JobState, TableSchema, TailEvent};
 pub use jobs::{enqueue, Fence};
 use pool::Pool;
 pub use records::insert_writes;
+pub use sandbox::Sandbox;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use thread::{PgStoreThread, PgThreadOptions};
 pub use upkeep::PRUNE_LOCK;
@@ -79,6 +80,8 @@ pub struct PgStore {
     location: String,
     pool: Arc<Pool>,
     trigram: bool,
+    /// Installed on first use ([`PgStore::sandbox`]), shared by the store's clones.
+    sandbox: Arc<Mutex<Option<Arc<Sandbox>>>>,
 }
 
 impl PgStore {
@@ -106,6 +109,7 @@ impl PgStore {
             location,
             pool,
             trigram,
+            sandbox: Arc::default(),
         })
     }
 
@@ -114,48 +118,31 @@ impl PgStore {
         Ok(self.config.connect(postgres::NoTls)?)
     }
 
-    /// Applies the project's `dir/*.sql` (see `migrate.rs`): each file once across every
-    /// process sharing the database, in its own transaction, under an advisory lock.
+    /// Applies the project's `dir/*.sql` (see `migrate.rs`) as the sandbox role: each file
+    /// once across every process sharing the database, in its own transaction, under an
+    /// advisory lock.
     pub fn apply_migrations(&self, dir: &std::path::Path) -> Result<super::MigrationReport> {
-        migrate::apply(&mut *self.pool.get()?, dir)
+        let sandbox = self.sandbox()?;
+        migrate::apply(&mut sandbox.connect()?, &sandbox, dir)
     }
 
-    /// Gives the sandbox role the app tables made since it was installed (a deploy's
-    /// migrations on a running server), with their row-change triggers: without this, a
-    /// function's SQL would be refused on a table the migration just made.
-    pub fn capture_new_tables(&self) -> Result<()> {
-        UserSql::install(&mut *self.pool.get()?).map(drop)
-    }
-
-    /// Refuses a role that could reach the server's files or programs: a superuser, or a
-    /// member of `pg_read_server_files`, `pg_write_server_files` or
-    /// `pg_execute_server_program`. Function SQL can act as flux's role within one statement
-    /// (ARCHITECTURE.md, the sandbox's known gap), so functions must not run as such a role.
-    pub fn refuse_privileged(&self) -> Result<()> {
-        let row = self.pool.get()?.query_one(
-            "SELECT current_user::text, rolsuper,
-                    pg_has_role(current_user, 'pg_read_server_files', 'MEMBER'),
-                    pg_has_role(current_user, 'pg_write_server_files', 'MEMBER'),
-                    pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER')
-             FROM pg_roles WHERE rolname = current_user",
-            &[],
-        )?;
-        let power = if row.get::<_, bool>(1) {
-            Some("is a superuser")
-        } else if row.get::<_, bool>(2) || row.get::<_, bool>(3) {
-            Some("may read or write the server's files")
-        } else if row.get::<_, bool>(4) {
-            Some("may run programs on the server")
-        } else {
-            None
-        };
-        match power {
-            Some(power) => Err(StoreError::PgPrivileged {
-                role: row.get(0),
-                power,
-            }),
-            None => Ok(()),
+    /// The role user SQL logs in as (`sandbox.rs`), installed the first time it is asked
+    /// for in this process: created where missing (flux's role needs CREATEROLE for that),
+    /// checked, given LOGIN and its password. Fails with [`StoreError::PgSandboxLogin`] when
+    /// the server refuses its login, and [`StoreError::PgPrivileged`] when it has powers
+    /// beyond the app's tables.
+    pub fn sandbox(&self) -> Result<Arc<Sandbox>> {
+        let mut installed = self.sandbox.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sandbox) = &*installed {
+            return Ok(Arc::clone(sandbox));
         }
+        let sandbox = Arc::new(Sandbox::install(
+            &mut *self.pool.get()?,
+            &self.config,
+            &self.location,
+        )?);
+        *installed = Some(Arc::clone(&sandbox));
+        Ok(sandbox)
     }
 
     /// Whether searches read pg_trgm's index (else they scan the records).
@@ -217,23 +204,25 @@ impl Storage for PgStore {
     }
 
     fn find_record(&self, prefix: &str) -> Result<RecordLookup> {
-        records::find_record(&mut *self.pool.get()?, prefix)
+        self.pool.read(|c| records::find_record(c, prefix))
     }
 
     fn id_matches(&self, prefix: &str) -> Result<IdMatches> {
-        let mut client = self.pool.get()?;
-        Ok(IdMatches {
-            executions: records::executions_by_prefix(&mut *client, prefix)?,
-            jobs: jobs::jobs_by_prefix(&mut *client, prefix)?,
+        self.pool.read(|c| {
+            Ok(IdMatches {
+                executions: records::executions_by_prefix(c, prefix)?,
+                jobs: jobs::jobs_by_prefix(c, prefix)?,
+            })
         })
     }
 
     fn record_page(&self, filter: &RecordFilter) -> Result<RecordPage> {
-        records::record_page(&mut *self.pool.get()?, filter)
+        self.pool.read(|c| records::record_page(c, filter))
     }
 
     fn minute_counts(&self, since_us: i64, function: Option<&str>) -> Result<Vec<MinuteCount>> {
-        records::minute_counts(&mut *self.pool.get()?, since_us, function)
+        self.pool
+            .read(|c| records::minute_counts(c, since_us, function))
     }
 
     /// The counter's committed value: its row lock is held from a batch's numbering to its
@@ -253,31 +242,35 @@ impl Storage for PgStore {
         filter: &TailFilter,
         limit: usize,
     ) -> Result<Vec<TailEvent>> {
-        records::tail_history(&mut *self.pool.get()?, after_seq, since_us, filter, limit)
+        self.pool
+            .read(|c| records::tail_history(c, after_seq, since_us, filter, limit))
     }
 
     fn attempt_chain(&self, latest: &str) -> Result<Vec<ExecutionRecord>> {
-        records::attempt_chain(&mut *self.pool.get()?, latest)
+        self.pool.read(|c| records::attempt_chain(c, latest))
     }
 
     fn row_changes(&self, filter: &ChangeFilter) -> Result<Vec<RowChange>> {
-        rows::row_changes(&mut *self.pool.get()?, filter)
+        self.pool.read(|c| rows::row_changes(c, filter))
     }
 
     fn app_tables(&self) -> Result<Vec<String>> {
-        rows::table_names(&mut *self.pool.get()?)
+        self.pool.read(rows::table_names)
     }
 
     fn schema(&self) -> Result<Vec<TableSchema>> {
-        rows::tables(&mut *self.pool.get()?)
+        self.pool.read(rows::tables)
     }
 
     fn row_exists(&self, table: &str, column: &str, value: &Value) -> Result<bool> {
-        rows::row_exists(&mut *self.pool.get()?, table, column, value)
+        // As the sandbox role: the table may be a view, or have a policy, calling the user's
+        // functions, which must not run as flux's role.
+        self.sandbox()?
+            .read(|c| rows::row_exists(c, table, column, value))
     }
 
     fn job_stats(&self, now_us: i64) -> Result<Vec<StatsRow>> {
-        jobs::stats(&mut *self.pool.get()?, now_us)
+        self.pool.read(|c| jobs::stats(c, now_us))
     }
 
     fn list_jobs(
@@ -286,7 +279,8 @@ impl Storage for PgStore {
         function: Option<&str>,
         limit: usize,
     ) -> Result<Vec<JobRow>> {
-        jobs::list_jobs(&mut *self.pool.get()?, state, function, limit)
+        self.pool
+            .read(|c| jobs::list_jobs(c, state, function, limit))
     }
 
     fn dead_letters(
@@ -294,35 +288,35 @@ impl Storage for PgStore {
         function: Option<&str>,
         search: Option<&Query>,
     ) -> Result<Vec<DeadLetter>> {
-        jobs::dead_letters(&mut *self.pool.get()?, function, search)
+        self.pool.read(|c| jobs::dead_letters(c, function, search))
     }
 
     fn emails(&self, limit: usize) -> Result<Vec<Email>> {
-        emails::list(&mut *self.pool.get()?, limit)
+        self.pool.read(|c| emails::list(c, limit))
     }
 
     fn email(&self, id: i64) -> Result<Option<Email>> {
-        emails::find(&mut *self.pool.get()?, id)
+        self.pool.read(|c| emails::find(c, id))
     }
 
     fn find_job(&self, prefix: &str) -> Result<JobLookup> {
-        jobs::find_job(&mut *self.pool.get()?, prefix)
+        self.pool.read(|c| jobs::find_job(c, prefix))
     }
 
     fn tokens(&self) -> Result<Vec<TokenRow>> {
-        tokens::list(&mut *self.pool.get()?)
+        self.pool.read(tokens::list)
     }
 
     fn token_by_hash(&self, key: TokenKey, hash: &str) -> Result<Option<TokenRow>> {
-        tokens::by_hash(&mut *self.pool.get()?, key, hash)
+        self.pool.read(|c| tokens::by_hash(c, key, hash))
     }
 
     fn versions(&self) -> Result<Vec<VersionRow>> {
-        versions::list(&mut *self.pool.get()?)
+        self.pool.read(versions::list)
     }
 
     fn active_version(&self) -> Result<Option<(VersionRow, String)>> {
-        versions::active(&mut *self.pool.get()?)
+        self.pool.read(versions::active)
     }
 
     fn active_version_id(&self) -> Result<Option<String>> {
@@ -330,21 +324,21 @@ impl Storage for PgStore {
     }
 
     fn version_manifest(&self, id: &str) -> Result<Option<String>> {
-        versions::manifest(&mut *self.pool.get()?, id)
+        self.pool.read(|c| versions::manifest(c, id))
     }
 
     fn missing_blobs(&self, hashes: &[String]) -> Result<Vec<String>> {
-        versions::missing_blobs(&mut *self.pool.get()?, hashes)
+        self.pool.read(|c| versions::missing_blobs(c, hashes))
     }
 
     fn blob(&self, hash: &str) -> Result<Option<Vec<u8>>> {
-        versions::blob(&mut *self.pool.get()?, hash)
+        self.pool.read(|c| versions::blob(c, hash))
     }
 
     /// PostgreSQL checks its own pages (with data checksums, when the cluster has them);
     /// flux checks that the database answers.
     fn check_integrity(&self, _budget: Option<Duration>) -> Result<Checked> {
-        self.pool.get()?.simple_query("SELECT 1")?;
+        self.pool.read(|c| Ok(c.simple_query("SELECT 1")?))?;
         Ok(Checked::Fully)
     }
 

@@ -1,6 +1,7 @@
 //! A small bounded pool of PostgreSQL connections: the readers' calls take one for the call
 //! and give it back. At most `max` are open at once (a caller past that waits for one to be
-//! given back, up to [`WAIT`]); a connection that broke is dropped rather than given back.
+//! given back, up to [`WAIT`]); a connection that broke is dropped rather than given back, and
+//! a read that found its connection closed by the server runs again on a new one.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Condvar, Mutex};
@@ -80,6 +81,20 @@ impl Pool {
         }
     }
 
+    /// Runs the read `work` on a connection; when the server had closed it since it was last
+    /// used (a restart, a killed backend), on a new one once more. Only for reads, which may
+    /// run twice.
+    pub(super) fn read<T>(&self, mut work: impl FnMut(&mut Client) -> Result<T>) -> Result<T> {
+        let mut client = self.get()?;
+        match work(&mut client) {
+            Err(StoreError::Postgres(e)) if lost(&e) => {
+                drop(client);
+                work(&mut *self.get()?)
+            }
+            other => other,
+        }
+    }
+
     fn lend(&self, client: Client) -> Pooled<'_> {
         Pooled {
             pool: self,
@@ -126,4 +141,14 @@ impl DerefMut for Pooled<'_> {
             .as_mut()
             .expect("a lent connection is there until dropped")
     }
+}
+
+/// Whether `error` says the connection is gone rather than answering: a closed socket, or the
+/// server ending the session (administrator command, crash, shutdown) or the connection
+/// (class 08).
+pub(super) fn lost(error: &postgres::Error) -> bool {
+    error.as_db_error().is_none_or(|db| {
+        let code = db.code().code();
+        code.starts_with("57P0") || code.starts_with("08")
+    })
 }

@@ -136,7 +136,101 @@ CREATE TABLE IF NOT EXISTS _flux_partial_attempts (
     job_id text COLLATE "C" NOT NULL,
     started_at_us bigint NOT NULL
 );
+CREATE TABLE IF NOT EXISTS _flux_sandbox (
+    id boolean PRIMARY KEY DEFAULT true CHECK (id),
+    password text NOT NULL,
+    key text NOT NULL
+);
 "#;
+
+/// flux's writes that user SQL's connections make too (an enqueue or an email inside a
+/// `ctx.db.transaction`, a migration's note), as SECURITY DEFINER functions: the sandbox
+/// role, which logs in for user SQL, has no right on flux's tables. Each refuses a caller
+/// that cannot write flux's tables itself unless it passes `_flux_sandbox.key`, which flux
+/// reads on its own connection and sends as a bind parameter (never in a statement's text,
+/// which `pg_stat_activity` shows the role's other sessions): user SQL, on the same
+/// connection, cannot call them. `@S@` is the schema, quoted; `@SL@` the same as a literal.
+const FUNCTIONS: &str = r#"
+CREATE OR REPLACE FUNCTION @S@._flux_check_key(p_key text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT has_table_privilege(session_user, @SL@ || '._flux_jobs', 'INSERT')
+       AND p_key IS DISTINCT FROM (SELECT k.key FROM @S@._flux_sandbox k) THEN
+        RAISE EXCEPTION 'flux''s own functions are for flux: user SQL cannot call them'
+            USING ERRCODE = '42501';
+    END IF;
+END $$;
+REVOKE ALL ON FUNCTION @S@._flux_check_key(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @S@._flux_enqueue(
+    p_key text, p_id text, p_name text, p_data text, p_state text, p_run_at_us bigint,
+    p_max_attempts integer, p_now_us bigint, p_enqueued_by text, p_idempotency_key text,
+    p_exec_id text, p_window_start bigint)
+RETURNS TABLE (id text, run_at_us bigint, next_exec_id text, duplicate boolean)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM @S@._flux_check_key(p_key);
+    IF p_idempotency_key IS NOT NULL THEN
+        RETURN QUERY SELECT j.id::text, j.run_at_us, j.next_exec_id::text, true
+            FROM @S@._flux_jobs j
+            WHERE j.idempotency_key = p_idempotency_key AND j.name = p_name
+            AND (j.state IN ('pending', 'scheduled', 'running')
+                 OR j.enqueued_at_us >= p_window_start)
+            ORDER BY j.enqueued_at_us DESC LIMIT 1;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+    END IF;
+    INSERT INTO @S@._flux_jobs (id, name, data, state, run_at_us, max_attempts,
+        enqueued_at_us, enqueued_by, idempotency_key, next_exec_id, updated_at_us)
+    VALUES (p_id, p_name, p_data, p_state, p_run_at_us, p_max_attempts, p_now_us,
+        p_enqueued_by, p_idempotency_key, p_exec_id, p_now_us);
+    RETURN QUERY SELECT p_id, p_run_at_us, p_exec_id, false;
+END $$;
+REVOKE ALL ON FUNCTION @S@._flux_enqueue(text, text, text, text, text, bigint, integer, bigint,
+    text, text, text, bigint) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @S@._flux_store_email(p_key text, p_record_id text,
+    p_recipient text, p_subject text, p_template text, p_html text, p_created_at_us bigint)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    stored bigint;
+BEGIN
+    PERFORM @S@._flux_check_key(p_key);
+    INSERT INTO @S@._flux_emails (record_id, recipient, subject, template, html, created_at_us)
+    VALUES (p_record_id, p_recipient, p_subject, p_template, p_html, p_created_at_us)
+    RETURNING seq INTO stored;
+    RETURN stored;
+END $$;
+REVOKE ALL ON FUNCTION @S@._flux_store_email(text, text, text, text, text, text, bigint)
+    FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @S@._flux_migration(p_key text, p_lock bigint, p_name text,
+    p_checksum text)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found text;
+BEGIN
+    PERFORM @S@._flux_check_key(p_key);
+    PERFORM pg_advisory_xact_lock(p_lock);
+    SELECT m.checksum INTO found FROM @S@._flux_migrations m WHERE m.name = p_name;
+    IF found IS NULL THEN
+        INSERT INTO @S@._flux_migrations (name, checksum) VALUES (p_name, p_checksum);
+    END IF;
+    RETURN found;
+END $$;
+REVOKE ALL ON FUNCTION @S@._flux_migration(text, bigint, text, text) FROM PUBLIC;
+"#;
+
+/// `sql` with `@S@` as `schema` quoted, and `@SL@` as that as a string literal.
+pub(super) fn in_schema(sql: &str, schema: &str) -> String {
+    let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
+    let literal = format!("'{}'", quoted.replace('\'', "''"));
+    sql.replace("@SL@", &literal).replace("@S@", &quoted)
+}
 
 /// The trigram index, when pg_trgm is there (it ships in Debian's `postgresql` package, and
 /// is a trusted extension: a database owner may create it).
@@ -149,6 +243,8 @@ pub(super) fn create(client: &mut Client) -> Result<bool> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])?;
     tx.batch_execute(TABLES)?;
+    let schema: String = tx.query_one("SELECT current_schema()::text", &[])?.get(0);
+    tx.batch_execute(&in_schema(FUNCTIONS, &schema))?;
     let found: Option<i32> = tx
         .query_opt("SELECT version FROM _flux_schema", &[])?
         .map(|row| row.get(0));

@@ -14,7 +14,10 @@
 //!   `seq`s), tries a failed commit again without dropping a record, and hands each committed
 //!   batch to every [`OnCommitted`] (which feed `flux tail` and the terminal).
 //!
-//! Connections per process: `statements + transactions + 1` at most, beside the readers'.
+//! Connections per process: `2 × statements + transactions + 1` at most, beside the readers':
+//! each statement thread's, logged in as the sandbox role, and flux's own beside it for the
+//! caller's writes outside a transaction (opened when first needed); a pinned transaction's;
+//! the record writer's. A connection the server closed is opened again at its next call.
 //! The queue's claims are not made here (see the module doc of [`super`]).
 
 use std::collections::HashMap;
@@ -26,9 +29,11 @@ use crossbeam_channel::{select, Receiver, Sender};
 use postgres::Client;
 
 use super::super::writer::{SqlCall, TxControl, Work};
+use super::super::CallerWrites;
 use super::super::{prepare_writes, search, OnCommitted, StoreWrite};
-use super::user_sql::{PgSession, UserSql};
-use super::{insert_writes, PgStore};
+use super::pool::lost;
+use super::user_sql::{FluxConnection, PgSession, UserSql};
+use super::{insert_writes, PgStore, PgWrites, Sandbox};
 use crate::clock::now_us;
 use crate::record::ExecId;
 
@@ -128,30 +133,69 @@ fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> super::Result<JoinH
         .map_err(super::StoreError::Thread)
 }
 
-/// A connection for user statements, with the sandbox's state for it.
+/// Begins a transaction on a [`Conn`]'s connection. One the server closed since its last use
+/// (a restart, a killed backend) fails at this BEGIN, before anything of the call ran: it is
+/// opened again and begun once more, so a lost connection costs at most the statement that
+/// was in flight on it. The new connection is put in `$fresh`, which the caller moves into
+/// the [`Conn`] once the transaction is over. (A macro: a method returning the transaction
+/// could not replace the connection after a failed first try, as the borrow checker stands.)
+macro_rules! begin {
+    ($conn:expr, $fresh:ident) => {
+        match $conn.client.transaction() {
+            Ok(tx) => Ok(tx),
+            Err(e) if lost(&e) => match $conn.sandbox.connect() {
+                Ok(client) => $fresh
+                    .insert(client)
+                    .transaction()
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        }
+    };
+}
+
+/// A connection for user statements, logged in as the sandbox role, with the sandbox's state
+/// for it, and flux's own connection for the caller's writes outside a transaction (opened
+/// when first needed).
 struct Conn {
     client: Client,
     sql: UserSql,
+    sandbox: Arc<Sandbox>,
+    flux: FluxConn,
 }
 
 impl Conn {
     fn open(store: &PgStore) -> super::Result<Conn> {
-        let mut client = store.connect()?;
-        let sql = UserSql::install(&mut client)?;
-        Ok(Conn { client, sql })
+        let sandbox = store.sandbox()?;
+        Ok(Conn {
+            client: sandbox.connect()?,
+            sql: UserSql::new(&sandbox),
+            sandbox,
+            flux: FluxConn {
+                store: store.clone(),
+                client: None,
+            },
+        })
     }
 
     /// Runs `call`'s work in a transaction of its own; its reply leaves after the commit.
     fn serve_alone(&mut self, call: SqlCall) {
-        let mut tx = match self.client.transaction() {
+        let mut fresh = None;
+        let mut tx = match begin!(self, fresh) {
             Ok(tx) => tx,
-            Err(e) => return refuse(call.work, e.to_string()),
+            Err(e) => return refuse(call.work, e),
         };
+        self.sql.began();
         let after = (call.work)(Ok(&mut PgSession {
             tx: &mut tx,
             sql: &mut self.sql,
+            flux: Some(&mut self.flux),
         }));
         let committed = tx.commit().map_err(|e| e.to_string());
+        if let Some(client) = fresh {
+            self.client = client;
+        }
         if let Some(after) = after {
             after(committed);
         }
@@ -163,14 +207,20 @@ impl Conn {
         let deadline = begin
             .deadline
             .unwrap_or_else(|| Instant::now() + LONGEST_TRANSACTION);
-        let mut tx = match self.client.transaction() {
+        let mut fresh = None;
+        let mut tx = match begin!(self, fresh) {
             Ok(tx) => tx,
-            Err(e) => return refuse(begin.work, e.to_string()),
+            Err(e) => return refuse(begin.work, e),
         };
+        self.sql.began();
         // A call inside it is answered at once: its writes are the transaction's, which the
         // next call sees on this connection, and which its end commits or undoes.
         let run = |tx: &mut postgres::Transaction<'_>, sql: &mut UserSql, work: Work| {
-            if let Some(after) = work(Ok(&mut PgSession { tx, sql })) {
+            if let Some(after) = work(Ok(&mut PgSession {
+                tx,
+                sql,
+                flux: None,
+            })) {
                 after(Ok(()));
             }
         };
@@ -191,11 +241,56 @@ impl Conn {
                 }
             }
         };
+        if let Some(client) = fresh {
+            self.client = client;
+        }
         match (last, ended) {
             (Some(call), Err(e)) if call.control != TxControl::Rollback => refuse(call.work, e),
             (Some(call), _) => self.serve_alone(call),
             (None, _) => {}
         }
+    }
+}
+
+/// flux's own connection, for the caller's writes outside a user's transaction.
+struct FluxConn {
+    store: PgStore,
+    client: Option<Client>,
+}
+
+impl FluxConnection for FluxConn {
+    fn caller_writes(
+        &mut self,
+        atomic: bool,
+        work: &mut dyn FnMut(&dyn CallerWrites) -> bool,
+    ) -> Result<(), String> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = Some(self.store.connect().map_err(|e| e.to_string())?);
+        }
+        let Some(client) = self.client.as_mut() else {
+            return Err("no connection to PostgreSQL".into());
+        };
+        // As `begin!`: a connection the server closed since is opened again once.
+        let mut fresh = None;
+        let mut tx = match client.transaction() {
+            Ok(tx) => tx,
+            Err(e) if lost(&e) => fresh
+                .insert(self.store.connect().map_err(|e| e.to_string())?)
+                .transaction()
+                .map_err(|e| e.to_string())?,
+            Err(e) => return Err(e.to_string()),
+        };
+        let result = if work(&PgWrites::new(&mut tx)) || !atomic {
+            tx.commit().map_err(|e| e.to_string())
+        } else {
+            // Dropped without a commit, the transaction is rolled back.
+            drop(tx);
+            Ok(())
+        };
+        if fresh.is_some() {
+            self.client = fresh;
+        }
+        result
     }
 }
 
@@ -217,6 +312,8 @@ struct Spares {
 }
 
 impl Spares {
+    /// An idle connection (opened again by the transaction if the server closed it), or a
+    /// new one.
     fn take(&self) -> super::Result<Conn> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         match idle {

@@ -1,13 +1,14 @@
 //! The user's SQL (`ctx.db`) on PostgreSQL: one statement at a time on the caller's
-//! transaction, within a savepoint, as a role without rights on flux's tables, under the
-//! execution's deadline, with the rows it changed (`capture.rs`).
+//! transaction, within a savepoint, on a connection logged in as the sandbox role
+//! (`sandbox.rs`, no rights on flux's tables), under the execution's deadline, with the rows
+//! it changed (`capture.rs`).
 //!
 //! Each statement runs as:
-//! 1. one round trip: `SAVEPOINT`, `SET LOCAL ROLE` (the sandbox role), `SET LOCAL
-//!    statement_timeout` (the time left to the execution) and `SET LOCAL flux.capture`;
+//! 1. one round trip: `SAVEPOINT`, `SET LOCAL statement_timeout` (the time left to the
+//!    execution) and `SET LOCAL flux.capture`;
 //! 2. the statement itself, over the extended protocol (which refuses a second statement);
-//! 3. one round trip: back to flux's role, `RELEASE SAVEPOINT`, and the statement's staged
-//!    row changes taken (`DELETE … RETURNING`). On an error, `ROLLBACK TO SAVEPOINT` instead:
+//! 3. one round trip: `RELEASE SAVEPOINT`, and the statement's staged row changes taken
+//!    (`_flux_take_staged()`). On an error, `ROLLBACK TO SAVEPOINT` instead:
 //!    as on SQLite, a failed statement leaves the transaction usable, and its undone changes
 //!    are not reported (PostgreSQL undid the staged rows with them).
 //!
@@ -31,9 +32,10 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{to_sql_checked, FromSql, IsNull, Kind, ToSql, Type};
 use postgres::{Client, Transaction};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 use super::capture::{self, Keys};
-use super::PgWrites;
+use super::{PgWrites, Sandbox};
 use crate::clock::monotonic_ns;
 use crate::record::Mutation;
 use crate::store::sandbox::{Stop, TRANSACTION_REFUSED};
@@ -52,35 +54,42 @@ pub struct Outcome {
     pub mutations: Vec<Mutation>,
 }
 
-/// Runs user SQL on one database: the sandbox role's name and the tables' primary keys.
+/// Runs user SQL on one database's connections logged in as its sandbox role: where flux's
+/// tables are, flux's key for its own functions, and the tables' primary keys.
 pub struct UserSql {
-    role: String,
+    schema: String,
+    key: Arc<str>,
     keys: Keys,
+    /// The next statement is its transaction's first: the connection serves one execution
+    /// after another, so what an earlier one left in the session goes first.
+    fresh: bool,
 }
 
+/// What an earlier execution may have left in the connection's session (`set_config(…,
+/// false)`, a temporary table shadowing an app table, a session advisory lock), cleared before
+/// a transaction's first statement, in the same round trip as its settings.
+const CLEAR_SESSION: &str = "RESET ALL; DISCARD TEMP; SELECT pg_advisory_unlock_all(); ";
+
 impl UserSql {
-    /// Creates the sandbox role, the capture's staging table and trigger function where
-    /// missing, and captures every app table. Needs a role that may create roles
-    /// (CREATEROLE) the first time.
-    pub fn install(client: &mut Client) -> StoreResult<UserSql> {
-        let mut tx = client.transaction()?;
-        let role = capture::install(&mut tx)?;
-        tx.commit()?;
-        Ok(UserSql {
-            role,
+    /// For statements on connections from [`Sandbox::connect`].
+    pub fn new(sandbox: &Sandbox) -> UserSql {
+        UserSql {
+            schema: sandbox.schema().to_string(),
+            key: Arc::clone(sandbox.key()),
             keys: Keys::default(),
-        })
+            fresh: true,
+        }
     }
 
-    /// The role user statements run as.
-    pub fn role(&self) -> &str {
-        &self.role
+    /// Notes that a new transaction began on the connection (see [`CLEAR_SESSION`]).
+    pub fn began(&mut self) {
+        self.fresh = true;
     }
 
-    /// Captures tables created since (a migration's): grants and triggers where missing.
+    /// Captures tables created since: grants, ownership and triggers where missing.
     pub fn refresh(&mut self, tx: &mut Transaction<'_>) -> StoreResult<()> {
         self.keys.clear();
-        capture::refresh(tx, &self.role)
+        capture::refresh(tx, &self.schema)
     }
 
     /// Runs one statement in a transaction of its own, committed when it succeeds.
@@ -92,6 +101,7 @@ impl UserSql {
         limits: &Limits,
     ) -> Result<Outcome, SqlError> {
         let mut tx = client.transaction().map_err(|e| engine(&e, sql, false))?;
+        self.began();
         let outcome = self.run(&mut tx, sql, params, limits)?;
         tx.commit().map_err(|e| engine(&e, sql, false))?;
         Ok(outcome)
@@ -120,12 +130,13 @@ impl UserSql {
         } else {
             0
         };
+        let clear = if self.fresh { CLEAR_SESSION } else { "" };
         tx.batch_execute(&format!(
-            "SAVEPOINT flux_statement; SET LOCAL ROLE {}; \
-             SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL flux.capture = 'on'",
-            quote_identifier(&self.role)
+            "{clear}SAVEPOINT flux_statement; SET LOCAL statement_timeout = {timeout_ms}; \
+             SET LOCAL flux.capture = 'on'"
         ))
         .map_err(|e| engine(&e, sql, timed))?;
+        self.fresh = false;
         let result = match statement(tx, &verb, sql, params, limits.max_result_bytes) {
             Ok(result) => result,
             Err(error) => {
@@ -140,7 +151,7 @@ impl UserSql {
                 });
             }
         };
-        let staged = capture::take(tx).map_err(|e| engine(&e, sql, false))?;
+        let staged = capture::take(tx, &self.schema).map_err(|e| engine(&e, sql, false))?;
         if matches!(verb.as_str(), "CREATE" | "ALTER" | "DROP") {
             self.refresh(tx)
                 .map_err(|e| SqlError::Usage(e.to_string()))?;
@@ -153,10 +164,26 @@ impl UserSql {
     }
 }
 
-/// The caller's transaction and the database's [`UserSql`], lent for user statements.
+/// The caller's transaction (on the sandbox role's connection) and the database's
+/// [`UserSql`], lent for user statements. flux's own writes: inside a user's transaction
+/// (`flux` is `None`) an enqueue and an email go in it through flux's SECURITY DEFINER
+/// functions; outside one, the caller's writes (the API's too) go on `flux`'s connection, in
+/// a transaction of their own, committed before the call answers.
 pub struct PgSession<'a, 'b> {
     pub tx: &'a mut Transaction<'b>,
     pub sql: &'a mut UserSql,
+    pub flux: Option<&'a mut dyn FluxConnection>,
+}
+
+/// A connection of flux's own role, opened when first needed.
+pub trait FluxConnection {
+    /// Runs `work` on a transaction of its own, committed unless `atomic` and `work` returns
+    /// false.
+    fn caller_writes(
+        &mut self,
+        atomic: bool,
+        work: &mut dyn FnMut(&dyn CallerWrites) -> bool,
+    ) -> Result<(), String>;
 }
 
 impl UserStatements for PgSession<'_, '_> {
@@ -192,26 +219,31 @@ impl UserStatements for PgSession<'_, '_> {
 }
 
 impl Lent for PgSession<'_, '_> {
-    /// Atomic writes go in a savepoint of the caller's transaction.
+    /// Inside a user's transaction, atomic writes go in a savepoint of it.
     fn caller_writes(
         &mut self,
         atomic: bool,
         work: &mut dyn FnMut(&dyn CallerWrites) -> bool,
     ) -> Result<(), String> {
+        if let Some(flux) = self.flux.as_deref_mut() {
+            return flux.caller_writes(atomic, work);
+        }
+        let key = Arc::clone(&self.sql.key);
         if !atomic {
-            work(&PgWrites::new(self.tx));
+            work(&PgWrites::sandboxed(self.tx, &key));
             return Ok(());
         }
         let mut savepoint = self.tx.transaction().map_err(|e| e.to_string())?;
         // Dropped without a commit, the savepoint is rolled back.
-        if work(&PgWrites::new(&mut savepoint)) {
+        if work(&PgWrites::sandboxed(&mut savepoint, &key)) {
             savepoint.commit().map_err(|e| e.to_string())?;
         }
         Ok(())
     }
 
     fn store_email(&mut self, email: &NewEmail) -> Result<i64, String> {
-        super::emails::insert(self.tx, email).map_err(|e| format!("cannot store the email: {e}"))
+        super::emails::insert(self.tx, Some(&self.sql.key), email)
+            .map_err(|e| format!("cannot store the email: {e}"))
     }
 }
 

@@ -21,11 +21,19 @@ use crate::record::ExecId;
 /// A transaction (or connection) taking a caller's writes. `JobWrites` reads through `&self`, and
 /// the driver writes through `&mut`: the cell bridges them (a transaction is used by one
 /// thread at a time).
-pub struct PgWrites<'a, C: GenericClient>(RefCell<&'a mut C>);
+pub struct PgWrites<'a, C: GenericClient>(RefCell<&'a mut C>, Option<&'a str>);
 
 impl<'a, C: GenericClient> PgWrites<'a, C> {
+    /// On a connection of flux's own role.
     pub fn new(client: &'a mut C) -> Self {
-        PgWrites(RefCell::new(client))
+        PgWrites(RefCell::new(client), None)
+    }
+
+    /// On the sandbox role's connection (a user's transaction): only enqueueing works there,
+    /// through `_flux_enqueue` with `key`; the other writes are refused by PostgreSQL (the
+    /// role has no right on flux's tables), and nothing asks for them inside a transaction.
+    pub(super) fn sandboxed(client: &'a mut C, key: &'a str) -> Self {
+        PgWrites(RefCell::new(client), Some(key))
     }
 }
 
@@ -40,8 +48,9 @@ impl<C: GenericClient> JobWrites for PgWrites<'_, C> {
         now_us: i64,
     ) -> Result<Enqueued, EnqueueError> {
         let mut client = self.0.borrow_mut();
-        jobs::enqueue(
+        jobs::enqueue_as(
             *client,
+            self.1,
             name,
             data,
             options,
