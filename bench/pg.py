@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""`flux serve` on PostgreSQL: PROCESSES processes on one database (stdlib only; psql reads the
+store). Run through bench/pg.sh, which starts the database. Prints `RESULT …` lines.
+
+MODE=drain   bulk no-op and db-insert drains across every process (each attempt writes its full
+             record), then a trickle of jobs at a steady rate for the enqueue→start latency
+MODE=kill    SIGKILL one process every KILL_EVERY seconds (and start it again, as a supervisor
+             would) while KILL_N jobs drain; then checks every job is done or dead, none stuck
+             running, and counts the attempts run twice
+MODE=deploy  a steady HTTP load on every process while a new version is deployed; counts
+             failed requests and how long until every process served the new version
+"""
+import http.client
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+FLUX = os.environ["FLUX"]
+DB = os.environ["FLUX_DATABASE_URL"]
+PSQL = os.environ["PSQL"]
+WORK = os.environ["WORK"]
+PROJECT = os.environ["PROJECT"]
+TOKEN = os.environ.get("TOKEN", "bench-token-" + "x" * 20)
+PROCESSES = int(os.environ.get("PROCESSES", "3"))
+N = int(os.environ.get("N", "20000"))
+CHUNK = int(os.environ.get("BULK_CHUNK", "1000"))
+TRICKLE_N = int(os.environ.get("TRICKLE_N", "2000"))
+TRICKLE_RATE = float(os.environ.get("TRICKLE_RATE", "500"))
+TRICKLE_WARMUP = int(os.environ.get("TRICKLE_WARMUP", "50"))
+KILL_N = int(os.environ.get("KILL_N", "10000"))
+KILL_EVERY = float(os.environ.get("KILL_EVERY", "10"))
+DEPLOY_SECONDS = float(os.environ.get("DEPLOY_SECONDS", "10"))
+DRAIN_TIMEOUT = float(os.environ.get("DRAIN_TIMEOUT_S", "600"))
+
+
+class Api:
+    """One process's /_flux/api (and functions) over a kept-alive connection."""
+
+    def __init__(self, port):
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def request(self, method, path, body=None):
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"authorization": f"Bearer {TOKEN}"}
+        if payload:
+            headers["content-type"] = "application/json"
+        try:
+            self.conn.request(method, path, body=payload, headers=headers)
+            response = self.conn.getresponse()
+            return response.status, response.read()
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            raise
+
+    def call(self, method, path, body=None):
+        status, data = self.request(method, path, body)
+        if status >= 300:
+            raise RuntimeError(f"{method} {path} on :{self.port}: {status} {data[:300]!r}")
+        return json.loads(data) if data else None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    """One `flux serve` process with its own --data folder and port."""
+
+    def __init__(self, index):
+        self.index = index
+        self.data = os.path.join(WORK, f"node{index}")
+        self.port = free_port()
+        self.proc = None
+
+    def start(self):
+        log = open(os.path.join(WORK, f"node{self.index}.log"), "ab")
+        self.proc = subprocess.Popen(
+            [FLUX, "serve", "--database", DB, "--data", self.data, "--port", str(self.port),
+             "--token", TOKEN, "--quiet"],
+            stdout=log, stderr=log, env={**os.environ, "FLUX_DATABASE_URL": ""})
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"flux serve {self.index} exited: see {log.name}")
+            try:
+                Api(self.port).call("GET", "/_flux/api/health")
+                return self
+            except (OSError, RuntimeError, http.client.HTTPException):
+                time.sleep(0.05)
+        raise RuntimeError(f"flux serve {self.index} did not answer within 60 s")
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+
+def sql(query):
+    out = subprocess.run([PSQL, "-X", "-At", "-F", " ", DB, "-c", query], check=True,
+                         capture_output=True, text=True).stdout
+    return [line.split(" ") for line in out.splitlines() if line]
+
+
+def deploy(node, message):
+    subprocess.run([FLUX, "deploy", PROJECT, "--to", node.url(), "--token", TOKEN, "-m", message],
+                   check=True, capture_output=True)
+
+
+def serving(nodes, path, expect):
+    """Waits until every process answers `path` with `expect`; returns how long it took."""
+    t0 = time.time()
+    for node in nodes:
+        api = Api(node.port)
+        while True:
+            try:
+                status, body = api.request("GET", path)
+                if status == 200 and json.loads(body) == expect:
+                    break
+            except (OSError, ValueError, http.client.HTTPException):
+                pass
+            if time.time() - t0 > 60:
+                raise RuntimeError(f"process {node.index} does not serve {path} = {expect}")
+            time.sleep(0.02)
+    return time.time() - t0
+
+
+def counts(api, name):
+    for row in api.call("GET", "/_flux/api/queue/stats")["stats"]:
+        if row["function"] == name:
+            return row
+    return {"done": 0, "dead": 0, "pending": 0, "running": 0, "scheduled": 0}
+
+
+def wait_drained(api, name, n, timeout=DRAIN_TIMEOUT):
+    deadline = time.time() + timeout
+    while True:
+        row = counts(api, name)
+        if row["done"] + row["dead"] >= n:
+            return row
+        if time.time() > deadline:
+            raise RuntimeError(f"drain of {name} did not finish: {row}")
+        # The drain is timed from the records; polling stats less often keeps its scans of the
+        # jobs table out of the way.
+        time.sleep(0.25)
+
+
+def bulk(nodes, name, n):
+    apis = [Api(node.port) for node in nodes]
+    for api in apis:
+        api.call("POST", "/_flux/api/queue/pause")
+    t0 = time.perf_counter()
+    for off in range(0, n, CHUNK):
+        apis[0].call("POST", "/_flux/api/jobs",
+                     [{"name": name, "data": {"i": i}} for i in range(off, min(n, off + CHUNK))])
+    enqueue_rate = n / (time.perf_counter() - t0)
+    for api in apis:
+        api.call("POST", "/_flux/api/queue/resume")
+    row = wait_drained(apis[0], name, n)
+    # The drain window comes from the records: first attempt's start to last attempt's end.
+    [[first, last, records]] = sql(
+        "SELECT min(started_at_us), max(started_at_us + duration_us), count(*) FROM _flux_records "
+        f"WHERE kind = 'job' AND function = '{name}'")
+    return enqueue_rate, n / ((int(last) - int(first)) / 1e6), int(records), row["dead"]
+
+
+def trickle(nodes, name):
+    api = Api(nodes[0].port)
+    total = TRICKLE_WARMUP + TRICKLE_N
+    interval = 1.0 / TRICKLE_RATE
+    start = time.perf_counter()
+    ids = []
+    for i in range(total):
+        delay = start + i * interval - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        job = api.call("POST", "/_flux/api/jobs", {"name": name, "data": {"i": i}})["jobs"][0]
+        if i >= TRICKLE_WARMUP:
+            ids.append(job["id"])
+    achieved = total / (time.perf_counter() - start)
+    wait_drained(api, name, total, 60)
+    quoted = ",".join(f"'{i}'" for i in ids)
+    rows = sql("SELECT r.started_at_us - j.enqueued_at_us FROM _flux_jobs j "
+               f"JOIN _flux_records r ON r.job_id = j.id WHERE j.id IN ({quoted})")
+    lat = sorted(int(r[0]) / 1000 for r in rows)
+    pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))]
+    return achieved, pct(50), pct(99), len(lat)
+
+
+def mode_drain(nodes):
+    enq, drain, records, dead = bulk(nodes, "noop", N)
+    print(f"RESULT bench=pg workload=noop processes={len(nodes)} n={N} enqueue_bulk_per_s={enq:.0f} "
+          f"drain_per_s={drain:.0f} records={records} dead={dead}", flush=True)
+    enq, drain, records, dead = bulk(nodes, "insert", N)
+    [[rows]] = sql("SELECT count(*) FROM bench_rows")
+    print(f"RESULT bench=pg workload=db-insert processes={len(nodes)} n={N} enqueue_bulk_per_s={enq:.0f} "
+          f"drain_per_s={drain:.0f} records={records} rows={rows} dead={dead}", flush=True)
+    achieved, p50, p99, samples = trickle(nodes, "trickle")
+    print(f"RESULT bench=pg workload=trickle processes={len(nodes)} n={samples} rate={achieved:.0f} "
+          f"enqueue_to_start_p50_ms={p50:.3f} enqueue_to_start_p99_ms={p99:.3f}", flush=True)
+
+
+def mode_kill(nodes):
+    api = Api(nodes[0].port)
+    for off in range(0, KILL_N, CHUNK):
+        api.call("POST", "/_flux/api/jobs",
+                 [{"name": "slow", "data": {"i": i}} for i in range(off, min(KILL_N, off + CHUNK))])
+    kills = 0
+    t0 = time.time()
+    next_kill = t0 + KILL_EVERY
+    while True:
+        alive = [n for n in nodes if n.proc.poll() is None]
+        try:
+            row = counts(Api(alive[0].port), "slow")
+        except (OSError, RuntimeError, http.client.HTTPException):
+            continue
+        if row["done"] + row["dead"] >= KILL_N:
+            break
+        if time.time() - t0 > DRAIN_TIMEOUT:
+            raise RuntimeError(f"the drain under kills did not finish: {row}")
+        if time.time() >= next_kill:
+            victim = random.choice(nodes)
+            victim.kill()
+            kills += 1
+            victim.start()
+            next_kill += KILL_EVERY
+        time.sleep(0.05)
+    elapsed = time.time() - t0
+    [[jobs, done, dead, stuck]] = sql(
+        "SELECT count(*), count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE state = 'dead'), "
+        "count(*) FILTER (WHERE state NOT IN ('done', 'dead')) FROM _flux_jobs WHERE name = 'slow'")
+    [[interrupted, twice]] = sql(
+        "SELECT count(*) FILTER (WHERE status = 'interrupted'), "
+        "(SELECT count(*) FROM (SELECT job_id FROM _flux_records WHERE kind = 'job' AND function = 'slow' "
+        "AND status = 'ok' GROUP BY job_id HAVING count(*) > 1) t) "
+        "FROM _flux_records WHERE kind = 'job' AND function = 'slow'")
+    [[rows, distinct]] = sql("SELECT count(*), count(DISTINCT n) FROM kill_rows")
+    ok = int(jobs) == KILL_N and int(done) + int(dead) == KILL_N and int(stuck) == 0 and int(distinct) == KILL_N
+    print(f"RESULT bench=pg workload=kill processes={len(nodes)} n={KILL_N} kills={kills} seconds={elapsed:.0f} "
+          f"jobs={jobs} done={done} dead={dead} not_finished={stuck} interrupted_attempts={interrupted} "
+          f"jobs_done_twice={twice} rows={rows} distinct_rows={distinct} ok={int(ok)}", flush=True)
+    if not ok:
+        sys.exit(1)
+
+
+def mode_deploy(nodes):
+    stop = threading.Event()
+    results = {"ok": 0, "failed": 0, "errors": []}
+    lock = threading.Lock()
+
+    def load(node):
+        api = Api(node.port)
+        while not stop.is_set():
+            try:
+                status, body = api.request("GET", "/version")
+                good = status == 200
+            except (OSError, http.client.HTTPException) as e:
+                good, status, body = False, 0, str(e).encode()
+            with lock:
+                if good:
+                    results["ok"] += 1
+                else:
+                    results["failed"] += 1
+                    results["errors"].append(f"{status} {body[:120]!r}")
+
+    threads = [threading.Thread(target=load, args=(node,)) for node in nodes for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(DEPLOY_SECONDS / 2)
+    with open(os.path.join(PROJECT, "functions", "version.ts"), "w") as f:
+        f.write("export default () => ({ version: 2 })\n")
+    t0 = time.time()
+    deploy(random.choice(nodes), "v2")
+    deployed = time.time() - t0
+    everywhere = serving(nodes, "/version", {"version": 2})
+    time.sleep(DEPLOY_SECONDS / 2)
+    stop.set()
+    for t in threads:
+        t.join()
+    print(f"RESULT bench=pg workload=deploy processes={len(nodes)} requests={results['ok'] + results['failed']} "
+          f"failed={results['failed']} deploy_s={deployed:.2f} all_switched_s={everywhere:.2f}", flush=True)
+    for error in results["errors"][:5]:
+        print(f"  failed: {error}", file=sys.stderr)
+    if results["failed"]:
+        sys.exit(1)
+
+
+def main():
+    nodes = [Node(i) for i in range(PROCESSES)]
+    try:
+        for node in nodes:
+            node.start()
+        deploy(nodes[0], "v1")
+        serving(nodes, "/version", {"version": 1})
+        {"drain": mode_drain, "kill": mode_kill, "deploy": mode_deploy}[os.environ.get("MODE", "drain")](nodes)
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+main()
