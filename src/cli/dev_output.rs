@@ -250,10 +250,9 @@ pub fn print_notice(notice: Notice) {
             "note: {} is too large to check fully at every start; 'flux store check' checks all of it",
             store.display()
         ),
-        Notice::QueueNotRunOnPostgres { location } => eprintln!(
-            "warning: on PostgreSQL ({location}) flux dev runs HTTP functions only: the job \
-             queue does not run here yet (jobs enqueued are stored, not run), and history is \
-             not pruned; run flux dev without --database for the queue"
+        Notice::NotPrunedOnPostgres { location } => eprintln!(
+            "note: on PostgreSQL ({location}) history is not pruned yet: `retention` applies \
+             to SQLite only"
         ),
         Notice::Maintenance(e) => eprintln!("warning: {e}"),
         Notice::CannotWatch { root, error } => eprintln!(

@@ -30,8 +30,8 @@ pub enum Notice {
     StorePartlyChecked {
         store: PathBuf,
     },
-    /// On PostgreSQL the queue does not run yet: jobs enqueued are stored, not run.
-    QueueNotRunOnPostgres {
+    /// On PostgreSQL history is not pruned yet: `retention` does not apply there.
+    NotPrunedOnPostgres {
         location: String,
     },
     /// A pruning run failed; the next one tries again.

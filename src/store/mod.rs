@@ -115,7 +115,7 @@ pub use search::SearchError;
 pub use storage::{
     CallerWrites, JobClaims, JobWrites, Pruning, Storage, TokenWrites, VersionWrites,
 };
-pub use thread::{Inbox, OnCommitted, Scheduler, StoreThread, Waker};
+pub use thread::{Control, Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{
     busy_message, writer_channel, AfterCommit, Call, Lent, Session, SqlCall, SqliteSession,
     TxControl, Writer, LOCK_WAIT,

@@ -152,7 +152,7 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
         "a running job is not claimed again"
     );
 
-    let expired = claims::requeue_expired(&mut client, NOW, &interrupted).expect("requeue");
+    let expired = claims::requeue_expired(&mut client, NOW, &interrupted, false).expect("requeue");
     assert_eq!(expired.len(), 1);
     let back = &expired[0];
     assert_eq!(
@@ -173,7 +173,7 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
         "its next attempt is a new execution"
     );
     assert!(
-        claims::requeue_expired(&mut client, NOW, &interrupted)
+        claims::requeue_expired(&mut client, NOW, &interrupted, false)
             .expect("again")
             .is_empty(),
         "put back once"
@@ -205,7 +205,7 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
         "a holds nothing"
     );
     assert!(
-        claims::requeue_expired(&mut client, NOW, &interrupted)
+        claims::requeue_expired(&mut client, NOW, &interrupted, false)
             .expect("requeue")
             .is_empty(),
         "b's lease holds"

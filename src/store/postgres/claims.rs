@@ -39,6 +39,31 @@ pub fn claim(
     limit: usize,
     full: &[String],
 ) -> Result<Vec<JobRow>> {
+    claim_where(client, owner, lease, now_us, limit, full, None)
+}
+
+/// As [`claim`], only jobs of worker `name` (one whose own `concurrency` leaves room for
+/// fewer than the queue's).
+pub fn claim_named(
+    client: &mut impl GenericClient,
+    owner: &str,
+    lease: Duration,
+    now_us: i64,
+    limit: usize,
+    name: &str,
+) -> Result<Vec<JobRow>> {
+    claim_where(client, owner, lease, now_us, limit, &[], Some(name))
+}
+
+fn claim_where(
+    client: &mut impl GenericClient,
+    owner: &str,
+    lease: Duration,
+    now_us: i64,
+    limit: usize,
+    full: &[String],
+    only: Option<&str>,
+) -> Result<Vec<JobRow>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     // Not flushed to disk before it returns: a claim lost in a crash of PostgreSQL leaves
     // its jobs waiting, and no attempt's outcome can have committed before it (that commit
@@ -51,15 +76,40 @@ pub fn claim(
                  lease_owner = $1, lease_until_us = {DB_NOW} + $2, updated_at_us = $3
              WHERE id IN (SELECT id FROM _flux_jobs
                  WHERE state IN ('pending', 'scheduled') AND run_at_us <= $3
-                 AND name <> ALL($5) ORDER BY run_at_us LIMIT $4 FOR UPDATE SKIP LOCKED)
+                 AND name <> ALL($5) AND ($6::text IS NULL OR name = $6)
+                 ORDER BY run_at_us LIMIT $4 FOR UPDATE SKIP LOCKED)
              RETURNING {COLUMNS}"
         ),
-        &[&owner, &micros(lease), &now_us, &limit, &full],
+        &[&owner, &micros(lease), &now_us, &limit, &full, &only],
     )?;
     tx.commit()?;
     let mut jobs = job_rows(rows)?;
     jobs.sort_by_key(|job| job.run_at_us);
     Ok(jobs)
+}
+
+/// Puts back jobs `owner` claimed and never started (their worker is missing, or the process
+/// stops): waiting again, the attempt not counted, the same execution id for the next.
+/// Returns how many it put back.
+pub fn release(client: &mut impl GenericClient, owner: &str, ids: &[String]) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(client.execute(
+        "UPDATE _flux_jobs SET state = 'pending', attempts = greatest(attempts - 1, 0),
+             lease_owner = NULL, lease_until_us = NULL
+         WHERE id = ANY($2) AND state = 'running' AND lease_owner = $1",
+        &[&owner, &ids],
+    )?)
+}
+
+/// The channel every process `LISTEN`s on: one payload-less notification per transaction
+/// that made a job due.
+pub const CHANNEL: &str = "flux_jobs";
+
+/// Tells the processes listening that a job is due, when the transaction commits.
+pub fn notify(client: &mut impl GenericClient) -> Result<()> {
+    Ok(client.batch_execute("NOTIFY flux_jobs")?)
 }
 
 /// Extends `owner`'s leases on its running jobs to `lease` from now (while attempts run
@@ -91,10 +141,12 @@ pub struct Expired {
 /// stores the lost attempt's record, `interrupted(&expired)` (the queue words it), in the same
 /// transaction, so no attempt goes unrecorded whoever dies when. Rows another process is
 /// putting back at the same time are skipped, so each expired attempt is put back once.
+/// With `wake`, the same transaction sends a [`notify`].
 pub fn requeue_expired(
     client: &mut impl GenericClient,
     now_us: i64,
     interrupted: &dyn Fn(&Expired) -> ExecutionRecord,
+    wake: bool,
 ) -> Result<Vec<Expired>> {
     let mut tx = client.transaction()?;
     let lost: Vec<(String, String, i32, Option<String>)> = tx
@@ -155,6 +207,9 @@ pub fn requeue_expired(
     let prepared = prepare_writes(&writes)?;
     let texts: Vec<String> = writes.iter().map(|w| search::text(&w.record)).collect();
     insert_writes(&mut tx, &prepared, &texts, None, now_us)?;
+    if wake {
+        notify(&mut tx)?;
+    }
     tx.commit()?;
     Ok(expired)
 }

@@ -64,7 +64,7 @@ pub use jobs::{enqueue, Fence};
 use pool::Pool;
 pub use records::insert_writes;
 pub use schema::VERSION as SCHEMA_VERSION;
-pub use thread::{PgStoreThread, PgThreadOptions};
+pub use thread::{PgStoreThread, PgThreadOptions, QueueHooks};
 pub use user_sql::UserSql;
 pub use writes::PgWrites;
 

@@ -14,9 +14,17 @@
 //!   `seq`s), tries a failed commit again without dropping a record, and hands each committed
 //!   batch to every [`OnCommitted`] (which feed `flux tail` and the terminal).
 //!
+//! - With [`QueueHooks`] (the queue runs in this process): a job attempt's outcome moves its
+//!   job only while this process's lease holds ([`super::Fence`]); a transaction that makes a
+//!   job due sends one `NOTIFY flux_jobs` (when asked) and, once committed, wakes this
+//!   process's dispatcher; an atomic attempt's `CommitWithRecord` waits on its pinned
+//!   connection for the attempt's record and inserts it before `COMMIT`, so the attempt's
+//!   writes, its record and its job's transition share one commit.
+//!
 //! Connections per process: `statements + transactions + 1` at most, beside the readers'.
-//! The queue's claims are not made here (see the module doc of [`super`]).
+//! The queue's claims are not made here (the queue's dispatcher has a connection of its own).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -28,17 +36,19 @@ use postgres::Client;
 use super::super::writer::{SqlCall, TxControl, Work};
 use super::super::{prepare_writes, search, OnCommitted, StoreWrite};
 use super::user_sql::{PgSession, UserSql};
-use super::{insert_writes, PgStore};
+use super::{claims, insert_writes, PgStore};
 use crate::clock::now_us;
-use crate::record::ExecId;
+use crate::record::{ExecId, Transition};
 
 /// How many connections the store thread opens for the engines' SQL.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct PgThreadOptions {
     /// Connections running statements outside transactions (one thread each).
     pub statements: usize,
     /// User transactions open at once (a connection each while open).
     pub transactions: usize,
+    /// What the queue running in this process needs from the commits (none: no queue).
+    pub queue: QueueHooks,
 }
 
 impl Default for PgThreadOptions {
@@ -46,8 +56,70 @@ impl Default for PgThreadOptions {
         PgThreadOptions {
             statements: 4,
             transactions: 8,
+            queue: QueueHooks::default(),
         }
     }
+}
+
+/// What the queue's dispatcher of this process asks of the store thread's commits.
+#[derive(Clone, Default)]
+pub struct QueueHooks {
+    /// The owner of this process's leases: an attempt's outcome moves its job only while the
+    /// lease it was claimed under holds.
+    pub lease_owner: Option<String>,
+    /// Send `NOTIFY flux_jobs` in each transaction that makes a job due.
+    pub notify: bool,
+    /// Called after a commit of this process that made a job due.
+    pub on_due: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// A finished attempt whose writes were undone (`reason`): its record says so, and its
+    /// job's next state follows (the queue's rules).
+    pub writes_lost: Option<Arc<dyn Fn(&mut StoreWrite, &str) + Send + Sync>>,
+}
+
+impl QueueHooks {
+    /// Before the commit of a transaction whose writes made a job due (`due`).
+    fn before_commit(&self, tx: &mut postgres::Transaction<'_>, due: bool) -> super::Result<()> {
+        if due && self.notify {
+            claims::notify(tx)?;
+        }
+        Ok(())
+    }
+
+    /// After that commit succeeded.
+    fn after_commit(&self, due: bool) {
+        if let (true, Some(on_due)) = (due, &self.on_due) {
+            on_due();
+        }
+    }
+}
+
+/// Whether a batch of records puts a job back to run now (a retry due at once, a requeue).
+fn makes_due(batch: &[StoreWrite], now_us: i64) -> bool {
+    batch.iter().any(|write| match &write.job {
+        Some((_, Transition::Retry { run_at_us, .. })) => *run_at_us <= now_us,
+        Some((_, Transition::Requeue { .. })) => true,
+        _ => false,
+    })
+}
+
+/// How long an atomic attempt's committing transaction waits for the attempt's record
+/// (sent as soon as its `CommitWithRecord` is answered); then it commits without it.
+const RECORD_WAIT: Duration = Duration::from_secs(1);
+
+/// Between the transactions' threads and the record writer: records a transaction waits for
+/// (an atomic attempt's), and what the transactions committed or could not.
+struct Link {
+    hooks: QueueHooks,
+    awaiting: Arc<Mutex<HashMap<ExecId, Sender<StoreWrite>>>>,
+    side: Sender<Side>,
+}
+
+/// What a transaction's thread hands the record writer.
+enum Side {
+    /// A record it committed with its `seq`, for the subscribers.
+    Committed(StoreWrite, i64, Arc<str>),
+    /// A record it could not commit: stored by the writer as any other.
+    Store(StoreWrite),
 }
 
 /// Records committed per transaction at most.
@@ -80,13 +152,21 @@ impl PgStoreThread {
     ) -> super::Result<PgStoreThread> {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let (alone, alone_calls) = crossbeam_channel::unbounded::<SqlCall>();
+        let (side, side_rx) = crossbeam_channel::unbounded::<Side>();
+        let awaiting = Arc::new(Mutex::new(HashMap::new()));
+        let link = Arc::new(Link {
+            hooks: options.queue.clone(),
+            awaiting: Arc::clone(&awaiting),
+            side,
+        });
         let mut threads = Vec::new();
         for _ in 0..options.statements.max(1) {
             let mut conn = Conn::open(store)?;
             let calls = alone_calls.clone();
+            let link = Arc::clone(&link);
             threads.push(spawn("flux-pg-sql", move || {
                 for call in calls {
-                    conn.serve_alone(call);
+                    conn.serve_alone(call, &link.hooks);
                 }
             })?);
         }
@@ -97,7 +177,7 @@ impl PgStoreThread {
         });
         let router_stop = stopped.clone();
         threads.push(spawn("flux-pg-route", move || {
-            route(calls, alone, spares, router_stop)
+            route(calls, alone, spares, link, router_stop)
         })?);
         let writer = store.connect()?;
         let records_store = store.clone();
@@ -106,8 +186,10 @@ impl PgStoreThread {
                 store: records_store,
                 client: writer,
                 subscribers,
+                hooks: options.queue,
+                awaiting,
             }
-            .run(records, stopped)
+            .run(records, side_rx, stopped)
         })?);
         Ok(PgStoreThread { stop, threads })
     }
@@ -142,16 +224,18 @@ impl Conn {
     }
 
     /// Runs `call`'s work in a transaction of its own; its reply leaves after the commit.
-    fn serve_alone(&mut self, call: SqlCall) {
+    fn serve_alone(&mut self, call: SqlCall, hooks: &QueueHooks) {
         let mut tx = match self.client.transaction() {
             Ok(tx) => tx,
             Err(e) => return refuse(call.work, e.to_string()),
         };
+        let due = Cell::new(false);
         let after = (call.work)(Ok(&mut PgSession {
             tx: &mut tx,
             sql: &mut self.sql,
+            made_due: &due,
         }));
-        let committed = tx.commit().map_err(|e| e.to_string());
+        let committed = commit(tx, hooks, due.get());
         if let Some(after) = after {
             after(committed);
         }
@@ -159,7 +243,7 @@ impl Conn {
 
     /// Serves an execution's transaction from its `Begin` to its end (or its deadline), then
     /// the call that ended it.
-    fn serve_transaction(&mut self, begin: SqlCall, calls: Receiver<SqlCall>) {
+    fn serve_transaction(&mut self, begin: SqlCall, calls: Receiver<SqlCall>, link: &Link) {
         let deadline = begin
             .deadline
             .unwrap_or_else(|| Instant::now() + LONGEST_TRANSACTION);
@@ -167,10 +251,16 @@ impl Conn {
             Ok(tx) => tx,
             Err(e) => return refuse(begin.work, e.to_string()),
         };
+        let due = Cell::new(false);
         // A call inside it is answered at once: its writes are the transaction's, which the
         // next call sees on this connection, and which its end commits or undoes.
         let run = |tx: &mut postgres::Transaction<'_>, sql: &mut UserSql, work: Work| {
-            if let Some(after) = work(Ok(&mut PgSession { tx, sql })) {
+            let session = &mut PgSession {
+                tx,
+                sql,
+                made_due: &due,
+            };
+            if let Some(after) = work(Ok(session)) {
                 after(Ok(()));
             }
         };
@@ -182,8 +272,16 @@ impl Conn {
             };
             match call.control {
                 TxControl::None | TxControl::Begin => run(&mut tx, &mut self.sql, call.work),
+                TxControl::CommitWithRecord if link.hooks.lease_owner.is_some() => {
+                    // Answered now: the record it lets the attempt make joins this commit.
+                    let owner = call.owner;
+                    let (to_me, record) = crossbeam_channel::bounded(1);
+                    lock(&link.awaiting).insert(owner, to_me);
+                    run(&mut tx, &mut self.sql, call.work);
+                    return commit_with_record(tx, owner, &record, due.get(), link);
+                }
                 TxControl::Commit | TxControl::CommitWithRecord => {
-                    break (tx.commit().map_err(|e| e.to_string()), Some(call));
+                    break (commit(tx, &link.hooks, due.get()), Some(call));
                 }
                 TxControl::Rollback => {
                     let _ = tx.rollback();
@@ -193,10 +291,81 @@ impl Conn {
         };
         match (last, ended) {
             (Some(call), Err(e)) if call.control != TxControl::Rollback => refuse(call.work, e),
-            (Some(call), _) => self.serve_alone(call),
+            (Some(call), _) => self.serve_alone(call, &link.hooks),
             (None, _) => {}
         }
     }
+}
+
+/// Commits `tx`, first telling the other processes when its writes made a job due (`due`),
+/// then this one's dispatcher.
+fn commit(
+    mut tx: postgres::Transaction<'_>,
+    hooks: &QueueHooks,
+    due: bool,
+) -> Result<(), String> {
+    hooks
+        .before_commit(&mut tx, due)
+        .map_err(|e| e.to_string())?;
+    tx.commit().map_err(|e| e.to_string())?;
+    hooks.after_commit(due);
+    Ok(())
+}
+
+/// Ends an atomic attempt's transaction: its record (awaited on `record`) is inserted with
+/// its job's transition before `COMMIT`, so the attempt's writes, record and outcome commit
+/// together or not at all. A record that does not come in time lets the writes commit alone
+/// (the record follows through the record writer, as before this existed); a failed commit
+/// hands the record, saying its writes were lost, to the record writer.
+fn commit_with_record(
+    mut tx: postgres::Transaction<'_>,
+    owner: ExecId,
+    record: &Receiver<StoreWrite>,
+    due: bool,
+    link: &Link,
+) {
+    let write = match record.recv_timeout(RECORD_WAIT) {
+        Ok(write) => Some(write),
+        // Gone from the map: the record writer is sending it (under the map's lock).
+        Err(_) => match lock(&link.awaiting).remove(&owner) {
+            Some(_) => None,
+            None => record.try_recv().ok(),
+        },
+    };
+    let Some(mut write) = write else {
+        if let Err(e) = commit(tx, &link.hooks, due) {
+            eprintln!("warning: an atomic job attempt's writes did not commit: {e}");
+        }
+        return;
+    };
+    let text: Arc<str> = search::text(&write.record).into();
+    let now = now_us();
+    let due = due || makes_due(std::slice::from_ref(&write), now);
+    let stored = (|| -> super::Result<i64> {
+        let batch = std::slice::from_ref(&write);
+        let prepared = prepare_writes(batch)?;
+        let owner = link.hooks.lease_owner.as_deref();
+        let seqs = insert_writes(&mut tx, &prepared, &[&*text], owner, now)?;
+        link.hooks.before_commit(&mut tx, due)?;
+        tx.commit()?;
+        Ok(seqs.first().copied().unwrap_or_default())
+    })();
+    match stored {
+        Ok(seq) => {
+            link.hooks.after_commit(due);
+            let _ = link.side.send(Side::Committed(write, seq, text));
+        }
+        Err(e) => {
+            if let Some(lost) = &link.hooks.writes_lost {
+                lost(&mut write, &format!("the attempt's transaction did not commit: {e}"));
+            }
+            let _ = link.side.send(Side::Store(write));
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 const ROLLED_BACK_AT_DEADLINE: &str =
@@ -241,6 +410,7 @@ fn route(
     calls: Receiver<SqlCall>,
     alone: Sender<SqlCall>,
     spares: Arc<Spares>,
+    link: Arc<Link>,
     stop: Receiver<()>,
 ) {
     let mut pinned: HashMap<ExecId, Sender<SqlCall>> = HashMap::new();
@@ -289,11 +459,12 @@ fn route(
         let (to_tx, tx_calls) = crossbeam_channel::unbounded();
         pinned.insert(call.owner, to_tx);
         let spares = Arc::clone(&spares);
+        let link = Arc::clone(&link);
         let thread = std::thread::Builder::new()
             .name("flux-pg-tx".into())
             .spawn(move || match spares.take() {
                 Ok(mut conn) => {
-                    conn.serve_transaction(call, tx_calls);
+                    conn.serve_transaction(call, tx_calls, &link);
                     spares.put_back(conn);
                 }
                 Err(e) => refuse(call.work, e.to_string()),
@@ -323,31 +494,52 @@ struct RecordWriter {
     store: PgStore,
     client: Client,
     subscribers: Vec<OnCommitted>,
+    hooks: QueueHooks,
+    /// Records a transaction's thread waits for, to commit with it (atomic attempts').
+    awaiting: Arc<Mutex<HashMap<ExecId, Sender<StoreWrite>>>>,
 }
 
 impl RecordWriter {
-    fn run(mut self, records: Receiver<StoreWrite>, stop: Receiver<()>) {
+    fn run(mut self, records: Receiver<StoreWrite>, side: Receiver<Side>, stop: Receiver<()>) {
         let mut pending: Vec<StoreWrite> = Vec::new();
         let mut wait = RETRY_FIRST;
         let mut stopping = false;
         let mut failures = 0;
+        let mut side_open = true;
         loop {
             if pending.is_empty() && !stopping {
                 select! {
                     recv(records) -> write => match write {
-                        Ok(write) => pending.push(write),
+                        Ok(write) => self.take(write, &mut pending),
                         Err(_) => stopping = true,
+                    },
+                    recv(side) -> got => match got {
+                        Ok(got) => self.side(got, &mut pending),
+                        Err(_) => side_open = false,
                     },
                     recv(stop) -> _ => stopping = true,
                 }
             }
-            pending.extend(
-                records
-                    .try_iter()
-                    .take(MAX_BATCH.saturating_sub(pending.len())),
-            );
+            for write in records
+                .try_iter()
+                .take(MAX_BATCH.saturating_sub(pending.len()))
+            {
+                self.take(write, &mut pending);
+            }
+            for got in side.try_iter() {
+                self.side(got, &mut pending);
+            }
             if pending.is_empty() {
                 if stopping {
+                    // The transactions' threads end with the router: what they still hand
+                    // over (a record they could not commit) is stored before the end.
+                    if side_open {
+                        match side.recv() {
+                            Ok(got) => self.side(got, &mut pending),
+                            Err(_) => side_open = false,
+                        }
+                        continue;
+                    }
                     return;
                 }
                 continue;
@@ -381,6 +573,33 @@ impl RecordWriter {
         }
     }
 
+    /// A finished execution's record: batched, unless a transaction waits for it.
+    fn take(&self, write: StoreWrite, pending: &mut Vec<StoreWrite>) {
+        let mut awaiting = lock(&self.awaiting);
+        let write = match awaiting.remove(&write.record.id) {
+            // Sent under the lock: a waiter that timed out finds it in its channel.
+            Some(waiter) => match waiter.send(write) {
+                Ok(()) => return,
+                Err(crossbeam_channel::SendError(write)) => write,
+            },
+            None => write,
+        };
+        drop(awaiting);
+        pending.push(write);
+    }
+
+    fn side(&self, got: Side, pending: &mut Vec<StoreWrite>) {
+        match got {
+            Side::Committed(write, seq, text) => {
+                let batch = std::slice::from_ref(&write);
+                for subscriber in &self.subscribers {
+                    subscriber(batch, &[seq], std::slice::from_ref(&text));
+                }
+            }
+            Side::Store(write) => pending.push(write),
+        }
+    }
+
     fn commit(&mut self, batch: &[StoreWrite]) -> super::Result<()> {
         // A connection the server closed (a restart, a killed backend) is opened again.
         if self.client.is_closed() {
@@ -391,9 +610,14 @@ impl RecordWriter {
             .iter()
             .map(|w| search::text(&w.record).into())
             .collect();
+        let now = now_us();
+        let due = makes_due(batch, now);
+        let owner = self.hooks.lease_owner.as_deref();
         let mut tx = self.client.transaction()?;
-        let seqs = insert_writes(&mut tx, &prepared, &texts, None, now_us())?;
+        let seqs = insert_writes(&mut tx, &prepared, &texts, owner, now)?;
+        self.hooks.before_commit(&mut tx, due)?;
         tx.commit()?;
+        self.hooks.after_commit(due);
         for subscriber in &self.subscribers {
             subscriber(batch, &seqs, &texts);
         }

@@ -157,6 +157,8 @@ impl UserSql {
 pub struct PgSession<'a, 'b> {
     pub tx: &'a mut Transaction<'b>,
     pub sql: &'a mut UserSql,
+    /// Set when the caller's writes make a job due now (see [`PgWrites::noting_due`]).
+    pub made_due: &'a std::cell::Cell<bool>,
 }
 
 impl UserStatements for PgSession<'_, '_> {
@@ -192,12 +194,12 @@ impl Lent for PgSession<'_, '_> {
         work: &mut dyn FnMut(&dyn CallerWrites) -> bool,
     ) -> Result<(), String> {
         if !atomic {
-            work(&PgWrites::new(self.tx));
+            work(&PgWrites::noting_due(self.tx, self.made_due));
             return Ok(());
         }
         let mut savepoint = self.tx.transaction().map_err(|e| e.to_string())?;
         // Dropped without a commit, the savepoint is rolled back.
-        if work(&PgWrites::new(&mut savepoint)) {
+        if work(&PgWrites::noting_due(&mut savepoint, self.made_due)) {
             savepoint.commit().map_err(|e| e.to_string())?;
         }
         Ok(())

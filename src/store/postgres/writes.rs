@@ -3,7 +3,7 @@
 //! creating, revoking and noting the use of tokens; a deploy's blobs and versions), committed
 //! or rolled back with it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use postgres::GenericClient;
 use serde_json::Value;
@@ -21,11 +21,23 @@ use crate::record::ExecId;
 /// A transaction (or connection) taking a caller's writes. `JobWrites` reads through `&self`, and
 /// the driver writes through `&mut`: the cell bridges them (a transaction is used by one
 /// thread at a time).
-pub struct PgWrites<'a, C: GenericClient>(RefCell<&'a mut C>);
+pub struct PgWrites<'a, C: GenericClient>(RefCell<&'a mut C>, Option<&'a Cell<bool>>);
 
 impl<'a, C: GenericClient> PgWrites<'a, C> {
     pub fn new(client: &'a mut C) -> Self {
-        PgWrites(RefCell::new(client))
+        PgWrites(RefCell::new(client), None)
+    }
+
+    /// Writes that set `due` when they make a job due now (an enqueue to run at once, a
+    /// replay), so that whoever commits them can wake the queue's dispatchers.
+    pub fn noting_due(client: &'a mut C, due: &'a Cell<bool>) -> Self {
+        PgWrites(RefCell::new(client), Some(due))
+    }
+
+    fn made_due(&self) {
+        if let Some(due) = self.1 {
+            due.set(true);
+        }
     }
 }
 
@@ -40,7 +52,7 @@ impl<C: GenericClient> JobWrites for PgWrites<'_, C> {
         now_us: i64,
     ) -> Result<Enqueued, EnqueueError> {
         let mut client = self.0.borrow_mut();
-        jobs::enqueue(
+        let enqueued = jobs::enqueue(
             *client,
             name,
             data,
@@ -48,7 +60,11 @@ impl<C: GenericClient> JobWrites for PgWrites<'_, C> {
             max_attempts,
             enqueued_by,
             now_us,
-        )
+        )?;
+        if !enqueued.duplicate && enqueued.run_at_us <= now_us {
+            self.made_due();
+        }
+        Ok(enqueued)
     }
 
     fn find_job(&self, prefix: &str) -> Result<JobLookup> {
@@ -62,7 +78,9 @@ impl<C: GenericClient> JobWrites for PgWrites<'_, C> {
         now_us: i64,
         data: Option<&Value>,
     ) -> Result<String, ReplayError> {
-        jobs::replay(*self.0.borrow_mut(), job, max_attempts, now_us, data)
+        let exec_id = jobs::replay(*self.0.borrow_mut(), job, max_attempts, now_us, data)?;
+        self.made_due();
+        Ok(exec_id)
     }
 
     fn cancel_waiting(&self, job: &JobRow, reason: &str, now_us: i64) -> Result<bool> {
