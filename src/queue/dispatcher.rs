@@ -562,6 +562,7 @@ mod tests {
             queue: QueueConfig {
                 concurrency: 1,
                 engines: 1,
+                ..QueueConfig::default()
             },
             ..Config::default()
         });

@@ -28,15 +28,16 @@ use super::dispatcher::{
 };
 use super::{Attempt, ConfigSource, DispatcherHandle, JobAttempt, Runner};
 use crate::clock::now_us;
-use crate::record::{ExecId, ExecutionRecord};
+use crate::record::{ExecId, ExecutionRecord, Transition};
 use crate::store::postgres::claims::{self, Expired};
 use crate::store::postgres::{PgStore, QueueHooks};
 use crate::store::{Control, Inbox, JobRow, OnCommitted, StoreWrite};
 
 /// What reaches the dispatcher's thread besides its handle's wake-ups.
 enum Event {
-    /// An attempt's record committed: its slot is free.
-    Finished(ExecId),
+    /// An attempt's record committed: its slot is free; its job is due again at the time
+    /// given (a retry).
+    Finished(ExecId, Option<i64>),
     /// A job became due (this process committed it, or another one notified).
     Due,
 }
@@ -114,8 +115,13 @@ impl LeasedQueue {
     pub fn finished_feed(&self) -> OnCommitted {
         let events = self.events.clone();
         Box::new(move |batch: &[StoreWrite], _: &[i64], _: &[Arc<str>]| {
-            for write in batch.iter().filter(|write| write.job.is_some()) {
-                let _ = events.send(Event::Finished(write.record.id));
+            for write in batch {
+                let retry_at = match &write.job {
+                    None => continue,
+                    Some((_, Transition::Retry { run_at_us, .. })) => Some(*run_at_us),
+                    Some(_) => None,
+                };
+                let _ = events.send(Event::Finished(write.record.id, retry_at));
             }
         })
     }
@@ -156,6 +162,7 @@ impl LeasedQueue {
             missing: Vec::new(),
             started: Arc::clone(&self.started),
             failing: false,
+            retry_at: None,
         };
         let (wakes, events) = (inbox.into_wake_ups(), self.inbox.clone());
         let thread = std::thread::Builder::new()
@@ -194,7 +201,7 @@ impl LeasedQueue {
             return;
         };
         for event in self.inbox.try_iter() {
-            if let Event::Finished(id) = event {
+            if let Event::Finished(id, _) = event {
                 dispatch.finished(id);
             }
         }
@@ -235,6 +242,8 @@ struct Dispatch {
     started: Started,
     /// The database failed the last time: said once until it works again.
     failing: bool,
+    /// The earliest retry of an attempt of this process's, when sooner than the next poll.
+    retry_at: Option<Instant>,
 }
 
 impl Dispatch {
@@ -253,11 +262,12 @@ impl Dispatch {
                 self.upkeep(queue.lease, queue.notify);
                 next_upkeep = now + queue.lease / 3;
             }
-            if now >= next_poll {
+            if now >= next_poll || self.retry_at.is_some_and(|at| now >= at) {
+                self.retry_at = None;
                 self.claim();
                 next_poll = now + queue.poll_interval;
             }
-            let wait = next_poll.min(next_upkeep);
+            let wait = next_poll.min(next_upkeep).min(self.retry_at.unwrap_or(next_poll));
             let mut claim = false;
             select! {
                 recv(wakes) -> wake => match wake {
@@ -266,7 +276,10 @@ impl Dispatch {
                     Ok(Control::Stop) | Err(_) => {}
                 },
                 recv(events) -> event => match event {
-                    Ok(Event::Finished(id)) => claim = self.finished(id),
+                    Ok(Event::Finished(id, retry_at)) => {
+                        self.retry_later(retry_at);
+                        claim = self.finished(id);
+                    }
                     Ok(Event::Due) => claim = true,
                     Err(_) => {}
                 },
@@ -283,7 +296,8 @@ impl Dispatch {
             if claim {
                 // Coalesced: what else arrived meanwhile is answered by this one claim.
                 for event in events.try_iter() {
-                    if let Event::Finished(id) = event {
+                    if let Event::Finished(id, retry_at) = event {
+                        self.retry_later(retry_at);
                         self.finished(id);
                     }
                 }
@@ -302,7 +316,7 @@ impl Dispatch {
         while !self.in_flight.is_empty() {
             let wake = next_renew.min(until);
             match events.recv_deadline(wake) {
-                Ok(Event::Finished(id)) => {
+                Ok(Event::Finished(id, _)) => {
                     self.finished(id);
                 }
                 Ok(Event::Due) => {}
@@ -314,6 +328,16 @@ impl Dispatch {
             }
         }
         self.runner.stop();
+    }
+
+    /// Looks again when a retry of this process's attempt is due (sooner than a poll would).
+    fn retry_later(&mut self, at_us: Option<i64>) {
+        let Some(at_us) = at_us else {
+            return;
+        };
+        let wait = Duration::from_micros(u64::try_from(at_us - now_us()).unwrap_or(0));
+        let at = Instant::now() + wait;
+        self.retry_at = Some(self.retry_at.map_or(at, |earlier| earlier.min(at)));
     }
 
     /// An attempt's record committed; returns whether that freed a slot.

@@ -60,6 +60,9 @@ const NAME_BYTES: usize = 63;
 /// Creates the sandbox role, the staging table and the trigger function, and captures every
 /// app table. Returns the role's name.
 pub(super) fn install(tx: &mut Transaction<'_>) -> Result<String> {
+    // Connections opening at once (two transactions begun together) would grant at once,
+    // and PostgreSQL fails the second with "tuple concurrently updated".
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&REFRESH_LOCK])?;
     let row = tx.query_one(
         "SELECT current_database()::text, current_schema()::text, \
          (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
