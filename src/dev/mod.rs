@@ -639,7 +639,7 @@ async fn serve(
 /// The store thread of either backend (on PostgreSQL, with the queue's dispatcher beside it).
 enum StoreThreads {
     Sqlite(StoreThread),
-    Postgres(PgStoreThread, LeasedQueue, Arc<Shared>),
+    Postgres(PgStoreThread, Box<LeasedQueue>, Arc<Shared>),
 }
 
 /// How long a stop waits, past the shutdown's grace, for interrupted attempts' records.
@@ -709,15 +709,17 @@ fn start_postgres_thread(
     };
     let thread = PgStoreThread::start(store, options, calls, records, subscribers)
         .map_err(|e| e.to_string())?;
-    let engines =
-        match JobEngines::start(Arc::clone(shared), config.queue.engines, config.queue.concurrency)
-        {
-            Ok(engines) => engines,
-            Err(e) => {
-                thread.stop();
-                return Err(e.to_string());
-            }
-        };
+    let engines = match JobEngines::start(
+        Arc::clone(shared),
+        config.queue.engines,
+        config.queue.concurrency,
+    ) {
+        Ok(engines) => engines,
+        Err(e) => {
+            thread.stop();
+            return Err(e.to_string());
+        }
+    };
     let source = {
         let shared = Arc::clone(shared);
         Box::new(move || shared.config())
@@ -726,7 +728,11 @@ fn start_postgres_thread(
         thread.stop();
         return Err(e.to_string());
     }
-    Ok(StoreThreads::Postgres(thread, queue, Arc::clone(shared)))
+    Ok(StoreThreads::Postgres(
+        thread,
+        Box::new(queue),
+        Arc::clone(shared),
+    ))
 }
 
 /// Puts back the job attempts a killed `flux dev` left running, starts the job engines, then

@@ -967,11 +967,27 @@ mod tests {
         assert_eq!(set.queue.poll_interval, Duration::from_millis(50));
         assert!(!set.queue.notify);
         for (config, key, says) in [
-            (json!({ "queue": { "lease": "10ms" } }), "queue.lease", "at least 1s"),
-            (json!({ "queue": { "lease": "2h" } }), "queue.lease", "at most 1h"),
+            (
+                json!({ "queue": { "lease": "10ms" } }),
+                "queue.lease",
+                "at least 1s",
+            ),
+            (
+                json!({ "queue": { "lease": "2h" } }),
+                "queue.lease",
+                "at most 1h",
+            ),
             (json!({ "queue": { "lease": 0 } }), "queue.lease", "above 0"),
-            (json!({ "queue": { "pollInterval": 1 } }), "queue.pollInterval", "at least 10ms"),
-            (json!({ "queue": { "notify": "no" } }), "queue.notify", "boolean"),
+            (
+                json!({ "queue": { "pollInterval": 1 } }),
+                "queue.pollInterval",
+                "at least 10ms",
+            ),
+            (
+                json!({ "queue": { "notify": "no" } }),
+                "queue.notify",
+                "boolean",
+            ),
         ] {
             let e = Config::from_json("flux.config.ts", config).expect_err(key);
             assert_eq!(e.key, key, "{e}");

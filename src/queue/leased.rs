@@ -267,7 +267,9 @@ impl Dispatch {
                 self.claim();
                 next_poll = now + queue.poll_interval;
             }
-            let wait = next_poll.min(next_upkeep).min(self.retry_at.unwrap_or(next_poll));
+            let wait = next_poll
+                .min(next_upkeep)
+                .min(self.retry_at.unwrap_or(next_poll));
             let mut claim = false;
             select! {
                 recv(wakes) -> wake => match wake {

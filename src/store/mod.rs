@@ -63,8 +63,10 @@
 //! `postgres::user_sql::PgSession` on a PostgreSQL transaction, which
 //! [`postgres::PgStoreThread`] lends. Not yet behind the boundary, and SQLite's own until then:
 //! the sandbox's checks of migrations ([`apply_migrations`]; PostgreSQL's,
-//! [`postgres::PgStore::apply_migrations`], applies the same files unchecked), the queue's
-//! dispatcher and store upkeep, and WAL checkpoints.
+//! [`postgres::PgStore::apply_migrations`], applies the same files unchecked), store upkeep,
+//! and WAL checkpoints. The queue's dispatcher is the queue's on both: SQLite's runs on the
+//! store thread as its [`Scheduler`]; PostgreSQL's claims under leases on a thread of its own
+//! (`queue::LeasedQueue`), with [`postgres::QueueHooks`] on the store thread's commits.
 
 mod batch;
 pub mod capture;

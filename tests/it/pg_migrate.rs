@@ -332,10 +332,7 @@ fn flux_dev_on_a_postgresql_url_applies_the_migrations_and_says_what_is_not_buil
         stderr.contains("migrated   migrations/001_users.sql"),
         "{stderr}"
     );
-    assert!(
-        stderr.contains("history is not pruned yet"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("history is not pruned yet"), "{stderr}");
     let store = PgStore::open(&url).expect("open");
     assert_eq!(
         count(&store, "SELECT count(*) FROM users"),

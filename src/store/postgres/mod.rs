@@ -7,7 +7,8 @@
 //!
 //! Connections per process: at most [`READERS`] for reads (calls wait for one beyond that,
 //! up to 30 s), plus the store thread's: `statements + transactions + 1`
-//! ([`PgThreadOptions`]).
+//! ([`PgThreadOptions`]), plus the queue's (`queue::LeasedQueue`): one for claims and leases
+//! and one listening for `NOTIFY flux_jobs` (unless `queue.notify` is off).
 //!
 //! The queue's claims across processes are leases ([`claims`]): claimed by one short
 //! statement, fenced at completion, put back when they expire.

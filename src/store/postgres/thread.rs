@@ -73,8 +73,11 @@ pub struct QueueHooks {
     pub on_due: Option<Arc<dyn Fn() + Send + Sync>>,
     /// A finished attempt whose writes were undone (`reason`): its record says so, and its
     /// job's next state follows (the queue's rules).
-    pub writes_lost: Option<Arc<dyn Fn(&mut StoreWrite, &str) + Send + Sync>>,
+    pub writes_lost: Option<WritesLost>,
 }
+
+/// Makes the record of an attempt whose writes were undone say so (see [`QueueHooks`]).
+pub type WritesLost = Arc<dyn Fn(&mut StoreWrite, &str) + Send + Sync>;
 
 impl QueueHooks {
     /// Before the commit of a transaction whose writes made a job due (`due`).
@@ -299,11 +302,7 @@ impl Conn {
 
 /// Commits `tx`, first telling the other processes when its writes made a job due (`due`),
 /// then this one's dispatcher.
-fn commit(
-    mut tx: postgres::Transaction<'_>,
-    hooks: &QueueHooks,
-    due: bool,
-) -> Result<(), String> {
+fn commit(mut tx: postgres::Transaction<'_>, hooks: &QueueHooks, due: bool) -> Result<(), String> {
     hooks
         .before_commit(&mut tx, due)
         .map_err(|e| e.to_string())?;
@@ -357,7 +356,10 @@ fn commit_with_record(
         }
         Err(e) => {
             if let Some(lost) = &link.hooks.writes_lost {
-                lost(&mut write, &format!("the attempt's transaction did not commit: {e}"));
+                lost(
+                    &mut write,
+                    &format!("the attempt's transaction did not commit: {e}"),
+                );
             }
             let _ = link.side.send(Side::Store(write));
         }
