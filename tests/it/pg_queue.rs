@@ -486,6 +486,38 @@ fn without_notify_the_queue_drains_by_polling() {
     server.stop();
 }
 
+#[test]
+fn a_job_enqueued_by_one_process_wakes_another_through_notify() {
+    let url = owned_database();
+    // Polls too rarely to matter here: only the NOTIFY can start the job soon.
+    let config = "export default { queue: { pollInterval: '60s' } }";
+    let runner = tagged("r", 0, config);
+    let enqueuer = tagged("e", 0, config);
+    let server_r = Server::start(&runner, &["--database", &url]);
+    let server_e = Server::start(&enqueuer, &["--database", &url]);
+    server_e.post("/_flux/api/queue/pause");
+    wait_for("the runner listening", DEADLINE, || {
+        (count(
+            &url,
+            "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN flux_jobs'",
+        ) == 2)
+            .then_some(())
+    });
+    let enqueued = Instant::now();
+    enqueue_work(&server_e, 3);
+    wait_for("the jobs run by the other process", DEADLINE, || {
+        (done(&url, "work") == 3).then_some(())
+    });
+    assert!(
+        enqueued.elapsed() < Duration::from_secs(20),
+        "woken, not polled: {:?}",
+        enqueued.elapsed()
+    );
+    assert_eq!(count(&url, "SELECT count(*) FROM runs WHERE by = 'r'"), 3);
+    server_e.stop();
+    server_r.stop();
+}
+
 /// Rough figures, not a benchmark: `nice -n 19 cargo test --test it -- --ignored
 /// pg_queue::measure --nocapture`.
 #[test]
