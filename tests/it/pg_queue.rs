@@ -456,6 +456,68 @@ fn an_atomic_attempt_s_writes_and_record_commit_together() {
 }
 
 #[test]
+fn an_atomic_attempt_that_lost_its_lease_rolls_its_writes_back() {
+    let url = owned_database();
+    let project = Project::with_files(&[
+        (
+            "migrations/001.sql",
+            "CREATE TABLE ledger (n INTEGER PRIMARY KEY); CREATE TABLE gate (open INTEGER);",
+        ),
+        (
+            "flux.config.ts",
+            "export default { workers: { book: { atomic: true } } }",
+        ),
+        (
+            "functions/book.ts",
+            "export default async (job, ctx) => {\n  await ctx.db.query('INSERT INTO ledger (n) VALUES ($1)', [job.data.n])\n  while ((await ctx.db.query('SELECT count(*)::int AS c FROM gate'))[0].c === 0) {\n    await new Promise((r) => setTimeout(r, 20))\n  }\n}\n",
+        ),
+    ]);
+    let server = Server::start(&project, &["--database", &url]);
+    let job = server
+        .enqueue(&json!({ "name": "book", "data": { "n": 1 } }))
+        .job_id();
+    wait_for("the attempt running", DEADLINE, || {
+        (count(
+            &url,
+            "SELECT count(*) FROM _flux_jobs WHERE state = 'running'",
+        ) == 1)
+            .then_some(())
+    });
+    // As if this process had stalled past its lease and another had claimed the job.
+    let mut db = client(&url);
+    db.execute(
+        "UPDATE _flux_jobs SET lease_owner = 'another process' WHERE id = $1",
+        &[&job],
+    )
+    .expect("steal");
+    db.execute("INSERT INTO gate VALUES (1)", &[])
+        .expect("open");
+    let record = wait_for("the attempt's record", DEADLINE, || {
+        job_records(&server, "book").into_iter().next()
+    });
+    let record = server.record(record["id"].as_str().unwrap_or(""));
+    assert_eq!(record["status"], "error", "{record}");
+    assert!(
+        record["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("lease ran out"),
+        "{record}"
+    );
+    assert_eq!(record["mutations"][0]["committed"], false, "{record}");
+    assert_eq!(count(&url, "SELECT count(*) FROM ledger"), 0, "rolled back");
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM _flux_jobs WHERE lease_owner = 'another process'"
+        ),
+        1,
+        "the job stays the other process's"
+    );
+    server.stop();
+}
+
+#[test]
 fn without_notify_the_queue_drains_by_polling() {
     let url = owned_database();
     let quiet = tagged(

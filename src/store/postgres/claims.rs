@@ -103,6 +103,19 @@ pub fn release(client: &mut impl GenericClient, owner: &str, ids: &[String]) -> 
     )?)
 }
 
+/// Whether `owner` still holds job `id` for attempt number `attempt`, locking its row until
+/// the transaction ends (so that no process puts it back meanwhile).
+pub fn holds(client: &mut impl GenericClient, id: &str, attempt: u32, owner: &str) -> Result<bool> {
+    let attempt = i32::try_from(attempt).unwrap_or(i32::MAX);
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM _flux_jobs WHERE id = $1 AND state = 'running' AND attempts = $2
+             AND lease_owner = $3 FOR UPDATE",
+            &[&id, &attempt, &owner],
+        )?
+        .is_some())
+}
+
 /// The channel every process `LISTEN`s on: one payload-less notification per transaction
 /// that made a job due.
 pub const CHANNEL: &str = "flux_jobs";

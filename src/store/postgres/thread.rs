@@ -340,30 +340,38 @@ fn commit_with_record(
     let text: Arc<str> = search::text(&write.record).into();
     let now = now_us();
     let due = due || makes_due(std::slice::from_ref(&write), now);
-    let stored = (|| -> super::Result<i64> {
+    let owner = link.hooks.lease_owner.as_deref();
+    let stored = (|| -> super::Result<Option<i64>> {
+        // An attempt whose lease ran out (its job put back for another process) must not
+        // commit its writes: the job runs again. Locked, so no one puts it back meanwhile.
+        if let (Some((job_id, _)), Some(owner)) = (&write.job, owner) {
+            let attempt = write.record.links.attempt.unwrap_or(0);
+            if !claims::holds(&mut tx, &job_id.to_string(), attempt, owner)? {
+                return Ok(None);
+            }
+        }
         let batch = std::slice::from_ref(&write);
         let prepared = prepare_writes(batch)?;
-        let owner = link.hooks.lease_owner.as_deref();
         let seqs = insert_writes(&mut tx, &prepared, &[&*text], owner, now)?;
         link.hooks.before_commit(&mut tx, due)?;
         tx.commit()?;
-        Ok(seqs.first().copied().unwrap_or_default())
+        Ok(Some(seqs.first().copied().unwrap_or_default()))
     })();
-    match stored {
-        Ok(seq) => {
+    let reason = match stored {
+        Ok(Some(seq)) => {
             link.hooks.after_commit(due);
             let _ = link.side.send(Side::Committed(write, seq, text));
+            return;
         }
-        Err(e) => {
-            if let Some(lost) = &link.hooks.writes_lost {
-                lost(
-                    &mut write,
-                    &format!("the attempt's transaction did not commit: {e}"),
-                );
-            }
-            let _ = link.side.send(Side::Store(write));
-        }
+        Ok(None) => "the attempt's lease ran out before it ended (its job was put back to run \
+                     again), so its writes were rolled back"
+            .to_string(),
+        Err(e) => format!("the attempt's transaction did not commit: {e}"),
+    };
+    if let Some(lost) = &link.hooks.writes_lost {
+        lost(&mut write, &reason);
     }
+    let _ = link.side.send(Side::Store(write));
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
