@@ -580,6 +580,60 @@ fn a_job_enqueued_by_one_process_wakes_another_through_notify() {
     server_r.stop();
 }
 
+#[test]
+fn a_worker_s_own_concurrency_holds_and_jobs_of_a_missing_worker_wait() {
+    let url = owned_database();
+    let project = tagged(
+        "w",
+        30,
+        "export default { workers: { work: { concurrency: 1 } } }",
+    );
+    project.write("functions/ghost.ts", "export default async () => {}");
+    let server = Server::start(&project, &["--database", &url]);
+    server.post("/_flux/api/queue/pause");
+    let ghost = server
+        .enqueue(&json!({ "name": "ghost", "data": {} }))
+        .job_id();
+    std::fs::remove_file(project.path().join("functions/ghost.ts")).expect("remove");
+    server.wait_for_output("1 job(s) wait for ghost, which has no function now");
+    server.post("/_flux/api/queue/resume");
+    enqueue_work(&server, 6);
+    wait_for("six jobs done", DEADLINE, || {
+        (done(&url, "work") == 6).then_some(())
+    });
+    let mut spans: Vec<(i64, i64)> = client(&url)
+        .query(
+            "SELECT started_at_us, started_at_us + duration_us FROM _flux_records
+             WHERE function = 'work' ORDER BY started_at_us",
+            &[],
+        )
+        .expect("records")
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    spans.sort_unstable();
+    assert_eq!(spans.len(), 6);
+    for pair in spans.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "one at a time: {spans:?}");
+    }
+    // The job for a worker that has no function waits, unclaimed, until it has one.
+    let state = |id: &str| -> (String, i32, Option<String>) {
+        let row = client(&url)
+            .query_one(
+                "SELECT state, attempts, lease_owner FROM _flux_jobs WHERE id = $1",
+                &[&id],
+            )
+            .expect("job");
+        (row.get(0), row.get(1), row.get(2))
+    };
+    assert_eq!(state(&ghost), ("pending".into(), 0, None));
+    project.write("functions/ghost.ts", "export default async () => {}");
+    wait_for("the ghost job run once its worker exists", DEADLINE, || {
+        (state(&ghost).0 == "done").then_some(())
+    });
+    server.stop();
+}
+
 /// Rough figures, not a benchmark: `nice -n 19 cargo test --test it -- --ignored
 /// pg_queue::measure --nocapture`.
 #[test]
