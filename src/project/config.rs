@@ -264,11 +264,6 @@ impl Config {
                 self.queue.concurrency != new.queue.concurrency,
             ),
             ("queue.engines", self.queue.engines != new.queue.engines),
-            ("queue.lease", self.queue.lease != new.queue.lease),
-            (
-                "queue.pollInterval",
-                self.queue.poll_interval != new.queue.poll_interval,
-            ),
             ("queue.notify", self.queue.notify != new.queue.notify),
             (
                 "http.concurrency",
