@@ -161,6 +161,34 @@ fn the_seed_story_runs_on_postgresql() {
     assert_eq!(replayed["links"]["attempt"], 1, "a fresh attempt count");
     let (_, stdout, _) = project.run(&["queue", "dead-letter", "list"]);
     assert_eq!(stdout, "");
+
+    // The tail's history has every job attempt, in commit order, with what came next.
+    let (code, tail, stderr) = project.run(&[
+        "tail",
+        "--filter",
+        "type=job",
+        "--last",
+        "1h",
+        "--no-follow",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = tail.lines().filter(|l| l.starts_with("JOB ")).collect();
+    assert_eq!(lines.len(), 5, "{tail}");
+    assert!(
+        lines[0].starts_with("JOB send_welcome_email done"),
+        "{tail}"
+    );
+    assert!(
+        lines[4].starts_with("JOB send_welcome_email done"),
+        "{tail}"
+    );
+    assert!(
+        lines[1..4]
+            .iter()
+            .all(|l| l.starts_with("JOB send_welcome_email error")),
+        "{tail}"
+    );
+    assert!(lines[3].ends_with("attempt 3/3"), "{tail}");
     server.stop();
 }
 
