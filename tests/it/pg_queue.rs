@@ -396,6 +396,54 @@ fn a_killed_process_s_attempts_are_run_by_another_within_the_lease() {
 }
 
 #[test]
+fn a_process_killed_mid_drain_loses_no_job_and_repeats_only_interrupted_ones() {
+    let url = owned_database();
+    let config = "export default { queue: { lease: '1s', concurrency: 16 } }";
+    let a = tagged("a", 10, config);
+    let b = tagged("b", 10, config);
+    let server_a = Server::start(&a, &["--database", &url]);
+    let server_b = Server::start(&b, &["--database", &url]);
+    enqueue_work(&server_a, 400);
+    wait_for("a quarter done", BULK_DEADLINE, || {
+        (count(&url, "SELECT count(*) FROM runs WHERE by = 'a'") >= 50).then_some(())
+    });
+    drop(server_a); // SIGKILL, mid-drain
+    wait_for("every job done", BULK_DEADLINE, || {
+        (done(&url, "work") == 400).then_some(())
+    });
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM _flux_jobs WHERE state <> 'done'"
+        ),
+        0,
+        "none stuck running"
+    );
+    assert_eq!(count(&url, "SELECT count(DISTINCT n) FROM runs"), 400);
+    let repeated = count(&url, "SELECT count(*) - count(DISTINCT n) FROM runs");
+    let interrupted = count(
+        &url,
+        "SELECT count(*) FROM _flux_records WHERE status = 'interrupted'",
+    );
+    assert!(
+        repeated <= interrupted,
+        "a job runs twice only after an attempt lost with its process: {repeated} repeats, \
+         {interrupted} interrupted"
+    );
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM _flux_jobs j JOIN _flux_records r ON r.id = j.last_record
+             WHERE r.status = 'ok'"
+        ),
+        400,
+        "each job's last record is the attempt that did it"
+    );
+    eprintln!("{repeated} repeated runs, {interrupted} interrupted attempts");
+    server_b.stop();
+}
+
+#[test]
 fn an_atomic_attempt_s_writes_and_record_commit_together() {
     let url = owned_database();
     let project = Project::with_files(&[
