@@ -710,6 +710,49 @@ fn a_worker_s_own_concurrency_holds_and_jobs_of_a_missing_worker_wait() {
     server.stop();
 }
 
+#[test]
+fn cancelling_a_waiting_or_running_job_on_postgresql() {
+    let url = owned_database();
+    let project = Project::with_files(&[(
+        "functions/wait.ts",
+        "export default async () => { for (;;) await new Promise((r) => setTimeout(r, 20)) }",
+    )]);
+    let server = Server::start(&project, &["--database", &url]);
+    let running = server
+        .enqueue(&json!({ "name": "wait", "data": {} }))
+        .job_id();
+    wait_for("the attempt running", DEADLINE, || {
+        (count(
+            &url,
+            "SELECT count(*) FROM _flux_jobs WHERE state = 'running'",
+        ) == 1)
+            .then_some(())
+    });
+    server.post("/_flux/api/queue/pause");
+    let waiting = server
+        .enqueue(&json!({ "name": "wait", "data": {} }))
+        .job_id();
+    for job in [&waiting, &running] {
+        let (code, stdout, stderr) = project.run(&["queue", "cancel", &job[..8]]);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(stdout.trim(), format!("Cancelled job {}", &job[..8]));
+    }
+    let states: Vec<(String, String)> = client(&url)
+        .query("SELECT id, state FROM _flux_jobs ORDER BY id", &[])
+        .expect("jobs")
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert!(states.iter().all(|(_, s)| s == "cancelled"), "{states:?}");
+    let records = job_records(&server, "wait");
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(
+        records.iter().all(|r| r["status"] == "cancelled"),
+        "{records:?}"
+    );
+    server.stop();
+}
+
 /// Rough figures, not a benchmark: `nice -n 19 cargo test --test it -- --ignored
 /// pg_queue::measure --nocapture`.
 #[test]
