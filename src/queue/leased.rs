@@ -10,9 +10,10 @@
 //! ([`QueueHooks`]); that commit frees the attempt's slot here ([`LeasedQueue::finished_feed`]).
 //!
 //! Wake-ups: a poll every `queue.pollInterval`; a commit of this process that makes a job due
-//! ([`LeasedQueue::on_due`]); and, unless `queue.notify` is off (PgBouncer in transaction
+//! ([`QueueHooks::on_due`]); and, unless `queue.notify` is off (PgBouncer in transaction
 //! mode), a connection `LISTEN`ing on `flux_jobs`, notified once by each transaction that made
-//! a job due in any process.
+//! a job due in any process. The same connection hears `flux_cancel`: a process asked to
+//! cancel an attempt it may not run tells the others, and the one running it stops it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +41,8 @@ enum Event {
     Finished(ExecId, Option<i64>),
     /// A job became due (this process committed it, or another one notified).
     Due,
+    /// A process was asked to cancel this attempt: stopped if it runs here.
+    Cancel(ExecId),
 }
 
 /// Attempts started and not committed yet, by execution: the worker and the rules (for a
@@ -283,6 +286,7 @@ impl Dispatch {
                         claim = self.finished(id);
                     }
                     Ok(Event::Due) => claim = true,
+                    Ok(Event::Cancel(id)) => self.cancel(id),
                     Err(_) => {}
                 },
                 recv(halt) -> halted => {
@@ -298,9 +302,13 @@ impl Dispatch {
             if claim {
                 // Coalesced: what else arrived meanwhile is answered by this one claim.
                 for event in events.try_iter() {
-                    if let Event::Finished(id, retry_at) = event {
-                        self.retry_later(retry_at);
-                        self.finished(id);
+                    match event {
+                        Event::Finished(id, retry_at) => {
+                            self.retry_later(retry_at);
+                            self.finished(id);
+                        }
+                        Event::Cancel(id) => self.cancel(id),
+                        Event::Due => {}
                     }
                 }
                 while wakes.try_recv().is_ok() {}
@@ -321,6 +329,7 @@ impl Dispatch {
                 Ok(Event::Finished(id, _)) => {
                     self.finished(id);
                 }
+                Ok(Event::Cancel(id)) => self.cancel(id),
                 Ok(Event::Due) => {}
                 Err(_) if Instant::now() >= until => break,
                 Err(_) => {
@@ -330,6 +339,13 @@ impl Dispatch {
             }
         }
         self.runner.stop();
+    }
+
+    /// Stops attempt `id` if it runs here (else another process runs it, or none).
+    fn cancel(&mut self, id: ExecId) {
+        if self.in_flight.contains_key(&id) {
+            self.runner.cancel(id);
+        }
     }
 
     /// Looks again when a retry of this process's attempt is due (sooner than a poll would).
@@ -559,25 +575,38 @@ fn listen(store: &PgStore, events: &Sender<Event>, stop: &AtomicBool) {
                 continue;
             }
         };
-        if client
-            .batch_execute(&format!("LISTEN {}", claims::CHANNEL))
-            .is_err()
-        {
+        let listen = format!(
+            "LISTEN {}; LISTEN {}",
+            claims::CHANNEL,
+            claims::CANCEL_CHANNEL
+        );
+        if client.batch_execute(&listen).is_err() {
             std::thread::sleep(Duration::from_secs(1));
             continue;
         }
         // Missed while not listening: look once.
         let _ = events.send(Event::Due);
         while !stop.load(Ordering::SeqCst) {
-            let got = client.notifications().timeout_iter(CHECK_STOP).next();
-            match got {
-                Ok(Some(_)) => {
-                    // Several at once wake it once.
-                    while let Ok(Some(_)) = client.notifications().iter().next() {}
-                    let _ = events.send(Event::Due);
-                }
-                Ok(None) => {}
+            let first = match client.notifications().timeout_iter(CHECK_STOP).next() {
+                Ok(Some(first)) => first,
+                Ok(None) => continue,
                 Err(_) => break,
+            };
+            // Several due at once wake it once.
+            let mut due = false;
+            let mut next = Some(first);
+            while let Some(notification) = next {
+                if notification.channel() == claims::CANCEL_CHANNEL {
+                    if let Ok(id) = notification.payload().parse() {
+                        let _ = events.send(Event::Cancel(id));
+                    }
+                } else {
+                    due = true;
+                }
+                next = client.notifications().iter().next().ok().flatten();
+            }
+            if due {
+                let _ = events.send(Event::Due);
             }
         }
     }

@@ -605,7 +605,7 @@ fn without_notify_the_queue_drains_by_polling() {
     let listening = || {
         count(
             &url,
-            "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN flux_jobs'",
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN flux_jobs%'",
         )
     };
     enqueue_work(&server, 50);
@@ -637,7 +637,7 @@ fn a_job_enqueued_by_one_process_wakes_another_through_notify() {
     wait_for("the runner listening", DEADLINE, || {
         (count(
             &url,
-            "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN flux_jobs'",
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN flux_jobs%'",
         ) == 2)
             .then_some(())
     });
@@ -751,6 +751,42 @@ fn cancelling_a_waiting_or_running_job_on_postgresql() {
         "{records:?}"
     );
     server.stop();
+}
+
+#[test]
+fn a_job_running_in_another_process_is_cancelled_through_this_one() {
+    let url = owned_database();
+    let files: &[(&str, &str)] = &[(
+        "functions/wait.ts",
+        "export default async () => { for (;;) await new Promise((r) => setTimeout(r, 20)) }",
+    )];
+    let (runs_it, asked) = (Project::with_files(files), Project::with_files(files));
+    let server_r = Server::start(&runs_it, &["--database", &url]);
+    let job = server_r
+        .enqueue(&json!({ "name": "wait", "data": {} }))
+        .job_id();
+    wait_for("the attempt running", DEADLINE, || {
+        (count(
+            &url,
+            "SELECT count(*) FROM _flux_jobs WHERE state = 'running'",
+        ) == 1)
+            .then_some(())
+    });
+    let server_a = Server::start(&asked, &["--database", &url]);
+    let started = Instant::now();
+    let (code, stdout, stderr) = asked.run(&["queue", "cancel", &job[..8]]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), format!("Cancelled job {}", &job[..8]));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped by its process at once: {:?}",
+        started.elapsed()
+    );
+    let records = job_records(&server_a, "wait");
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["status"], "cancelled");
+    server_a.stop();
+    server_r.stop();
 }
 
 /// Rough figures, not a benchmark: `nice -n 19 cargo test --test it -- --ignored

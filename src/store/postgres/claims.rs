@@ -125,6 +125,16 @@ pub fn notify(client: &mut impl GenericClient) -> Result<()> {
     Ok(client.batch_execute("NOTIFY flux_jobs")?)
 }
 
+/// The channel on which a process asks the others to stop an attempt: the payload is the
+/// attempt's execution id; the process running it stops it.
+pub const CANCEL_CHANNEL: &str = "flux_cancel";
+
+/// Asks whichever process runs attempt `exec_id` to stop it.
+pub fn ask_cancel(client: &mut impl GenericClient, exec_id: &str) -> Result<()> {
+    client.execute("SELECT pg_notify('flux_cancel', $1)", &[&exec_id])?;
+    Ok(())
+}
+
 /// Extends `owner`'s leases on its running jobs to `lease` from now (while attempts run
 /// longer than a lease); returns how many it holds.
 pub fn renew(client: &mut impl GenericClient, owner: &str, lease: Duration) -> Result<u64> {

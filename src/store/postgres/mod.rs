@@ -151,6 +151,12 @@ impl PgStore {
         }
     }
 
+    /// Asks whichever process runs job attempt `exec_id` to stop it (it listens unless its
+    /// `queue.notify` is off).
+    pub fn ask_cancel(&self, exec_id: &str) -> Result<()> {
+        claims::ask_cancel(&mut *self.pool.get()?, exec_id)
+    }
+
     /// Whether searches read pg_trgm's index (else they scan the records).
     pub fn search_indexed(&self) -> bool {
         self.trigram
