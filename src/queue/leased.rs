@@ -12,8 +12,9 @@
 //! Wake-ups: a poll every `queue.pollInterval`; a commit of this process that makes a job due
 //! ([`QueueHooks::on_due`]); and, unless `queue.notify` is off (PgBouncer in transaction
 //! mode), a connection `LISTEN`ing on `flux_jobs`, notified once by each transaction that made
-//! a job due in any process. The same connection hears `flux_cancel`: a process asked to
-//! cancel an attempt it may not run tells the others, and the one running it stops it.
+//! a job due in any process. The same connection hears `flux_cancel` (a process asked to
+//! cancel an attempt it may not run tells the others, and the one running it stops it) and
+//! `flux_pause` (the API's pause and resume, applied to this process's flag).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -146,7 +147,8 @@ impl LeasedQueue {
                     .spawn({
                         let (store, events, stop) =
                             (self.store.clone(), self.events.clone(), Arc::clone(&stop));
-                        move || listen(&store, &events, &stop)
+                        let handle = handle.clone();
+                        move || listen(&store, &events, &handle, &stop)
                     })?;
                 Some((stop, thread))
             }
@@ -565,7 +567,7 @@ fn lost_attempt(lost: &Expired, now_us: i64) -> ExecutionRecord {
 
 /// Wakes the dispatcher at each notification on [`claims::CHANNEL`], on a connection of its
 /// own (opened again after a failure) until `stop`.
-fn listen(store: &PgStore, events: &Sender<Event>, stop: &AtomicBool) {
+fn listen(store: &PgStore, events: &Sender<Event>, handle: &DispatcherHandle, stop: &AtomicBool) {
     const CHECK_STOP: Duration = Duration::from_millis(250);
     while !stop.load(Ordering::SeqCst) {
         let mut client = match store.connect() {
@@ -576,9 +578,10 @@ fn listen(store: &PgStore, events: &Sender<Event>, stop: &AtomicBool) {
             }
         };
         let listen = format!(
-            "LISTEN {}; LISTEN {}",
+            "LISTEN {}; LISTEN {}; LISTEN {}",
             claims::CHANNEL,
-            claims::CANCEL_CHANNEL
+            claims::CANCEL_CHANNEL,
+            claims::PAUSE_CHANNEL
         );
         if client.batch_execute(&listen).is_err() {
             std::thread::sleep(Duration::from_secs(1));
@@ -596,12 +599,17 @@ fn listen(store: &PgStore, events: &Sender<Event>, stop: &AtomicBool) {
             let mut due = false;
             let mut next = Some(first);
             while let Some(notification) = next {
-                if notification.channel() == claims::CANCEL_CHANNEL {
-                    if let Ok(id) = notification.payload().parse() {
-                        let _ = events.send(Event::Cancel(id));
+                match notification.channel() {
+                    claims::CANCEL_CHANNEL => {
+                        if let Ok(id) = notification.payload().parse() {
+                            let _ = events.send(Event::Cancel(id));
+                        }
                     }
-                } else {
-                    due = true;
+                    claims::PAUSE_CHANNEL => match notification.payload() {
+                        "on" => handle.pause(),
+                        _ => handle.resume(),
+                    },
+                    _ => due = true,
                 }
                 next = client.notifications().iter().next().ok().flatten();
             }

@@ -99,12 +99,26 @@ pub async fn stats(State(state): State<Arc<AppState>>) -> Response {
 
 pub async fn pause(State(state): State<Arc<AppState>>) -> Response {
     state.shared.queue.pause();
+    announce_pause(&state, true).await;
     Json(Paused { paused: true }).into_response()
 }
 
 pub async fn resume(State(state): State<Arc<AppState>>) -> Response {
     state.shared.queue.resume();
+    announce_pause(&state, false).await;
     Json(Paused { paused: false }).into_response()
+}
+
+/// On PostgreSQL, the processes sharing the database pause or resume with this one (those
+/// listening: not with `queue.notify: false`, nor one started later).
+async fn announce_pause(state: &AppState, paused: bool) {
+    if let crate::runtime::Backend::Postgres(store) = &state.shared.backend {
+        let store = crate::store::postgres::PgStore::clone(store);
+        let told = tokio::task::spawn_blocking(move || store.announce_pause(paused)).await;
+        if let Ok(Err(e)) = told {
+            eprintln!("warning: the other processes were not told to pause or resume: {e}");
+        }
+    }
 }
 
 /// `GET /_flux/api/jobs?state=&fn=&limit=`

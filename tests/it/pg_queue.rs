@@ -789,6 +789,40 @@ fn a_job_running_in_another_process_is_cancelled_through_this_one() {
     server_r.stop();
 }
 
+#[test]
+fn pausing_the_queue_in_one_process_pauses_the_others_listening() {
+    let url = owned_database();
+    let a = tagged("a", 0, "export default {}");
+    let b = tagged("b", 0, "export default {}");
+    let server_a = Server::start(&a, &["--database", &url]);
+    let server_b = Server::start(&b, &["--database", &url]);
+    wait_for("both listening", DEADLINE, || {
+        (count(
+            &url,
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN flux_jobs%'",
+        ) == 2)
+            .then_some(())
+    });
+    let paused = |server: &Server| server.get("/_flux/api/queue/stats").json()["paused"] == true;
+    let (code, _, stderr) = a.run(&["queue", "pause"]);
+    assert_eq!(code, 0, "{stderr}");
+    wait_for("the other process paused", DEADLINE, || {
+        paused(&server_b).then_some(())
+    });
+    assert!(paused(&server_a));
+    enqueue_work(&server_b, 5);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(count(&url, "SELECT count(*) FROM runs"), 0, "none ran");
+    let (code, _, stderr) = a.run(&["queue", "resume"]);
+    assert_eq!(code, 0, "{stderr}");
+    wait_for("the jobs run", DEADLINE, || {
+        (done(&url, "work") == 5).then_some(())
+    });
+    assert!(!paused(&server_b));
+    server_a.stop();
+    server_b.stop();
+}
+
 /// Rough figures, not a benchmark: `nice -n 19 cargo test --test it -- --ignored
 /// pg_queue::measure --nocapture`.
 #[test]

@@ -129,6 +129,17 @@ pub fn notify(client: &mut impl GenericClient) -> Result<()> {
 /// attempt's execution id; the process running it stops it.
 pub const CANCEL_CHANNEL: &str = "flux_cancel";
 
+/// The channel on which a process tells the others that the queue was paused (`on`) or
+/// resumed (`off`).
+pub const PAUSE_CHANNEL: &str = "flux_pause";
+
+/// Tells the processes listening to pause or resume their queue.
+pub fn announce_pause(client: &mut impl GenericClient, paused: bool) -> Result<()> {
+    let payload = if paused { "on" } else { "off" };
+    client.execute("SELECT pg_notify('flux_pause', $1)", &[&payload])?;
+    Ok(())
+}
+
 /// Asks whichever process runs attempt `exec_id` to stop it.
 pub fn ask_cancel(client: &mut impl GenericClient, exec_id: &str) -> Result<()> {
     client.execute("SELECT pg_notify('flux_cancel', $1)", &[&exec_id])?;

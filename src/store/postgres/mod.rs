@@ -157,6 +157,11 @@ impl PgStore {
         claims::ask_cancel(&mut *self.pool.get()?, exec_id)
     }
 
+    /// Tells the processes listening to pause (or resume) their queue, as this one did.
+    pub fn announce_pause(&self, paused: bool) -> Result<()> {
+        claims::announce_pause(&mut *self.pool.get()?, paused)
+    }
+
     /// Whether searches read pg_trgm's index (else they scan the records).
     pub fn search_indexed(&self) -> bool {
         self.trigram
