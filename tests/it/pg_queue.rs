@@ -624,16 +624,36 @@ fn without_notify_the_queue_drains_by_polling() {
     server.stop();
 }
 
+/// A process that enqueues `work` but runs none of it: its own `work` never ends, one at a
+/// time, and one is running (pausing it would pause the others too).
+fn busy_enqueuer(url: &str, queue: &str) -> (Project, Server) {
+    let project = tagged(
+        "e",
+        600_000,
+        &format!(
+            "export default {{ queue: {{ {queue} }}, workers: {{ work: {{ concurrency: 1 }} }}, \
+             shutdown: {{ graceSeconds: 0 }} }}"
+        ),
+    );
+    let server = Server::start(&project, &["--database", url]);
+    server.enqueue(&json!({ "name": "work", "data": { "n": -1 } }));
+    wait_for("its one attempt running", DEADLINE, || {
+        (count(
+            url,
+            "SELECT count(*) FROM _flux_jobs WHERE state = 'running'",
+        ) == 1)
+            .then_some(())
+    });
+    (project, server)
+}
+
 #[test]
 fn a_job_enqueued_by_one_process_wakes_another_through_notify() {
     let url = owned_database();
     // Polls too rarely to matter here: only the NOTIFY can start the job soon.
-    let config = "export default { queue: { pollInterval: '60s' } }";
-    let runner = tagged("r", 0, config);
-    let enqueuer = tagged("e", 0, config);
+    let (_enqueuer, server_e) = busy_enqueuer(&url, "pollInterval: '60s'");
+    let runner = tagged("r", 0, "export default { queue: { pollInterval: '60s' } }");
     let server_r = Server::start(&runner, &["--database", &url]);
-    let server_e = Server::start(&enqueuer, &["--database", &url]);
-    server_e.post("/_flux/api/queue/pause");
     wait_for("the runner listening", DEADLINE, || {
         (count(
             &url,
@@ -835,16 +855,9 @@ fn measure() {
             0,
             &format!("export default {{ queue: {{ notify: {notify}, concurrency: 100 }} }}"),
         );
+        // Enqueued by another process that runs none: only a NOTIFY (or a poll) tells this one.
+        let (_other, enqueuer) = busy_enqueuer(&url, &format!("notify: {notify}"));
         let server = Server::start(&project, &["--database", &url]);
-        // Enqueued by another process, whose queue is paused: only a NOTIFY (or a poll)
-        // tells this one.
-        let other = tagged(
-            "o",
-            0,
-            &format!("export default {{ queue: {{ notify: {notify} }} }}"),
-        );
-        let enqueuer = Server::start(&other, &["--database", &url]);
-        enqueuer.post("/_flux/api/queue/pause");
         // One at a time, on an idle queue: enqueue → start.
         let mut latencies = Vec::new();
         for i in 0..50 {
