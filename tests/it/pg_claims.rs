@@ -152,7 +152,7 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
         "a running job is not claimed again"
     );
 
-    let expired = claims::requeue_expired(&mut client, NOW, &interrupted).expect("requeue");
+    let expired = claims::requeue_expired(&mut client, NOW, &interrupted, false).expect("requeue");
     assert_eq!(expired.len(), 1);
     let back = &expired[0];
     assert_eq!(
@@ -173,7 +173,7 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
         "its next attempt is a new execution"
     );
     assert!(
-        claims::requeue_expired(&mut client, NOW, &interrupted)
+        claims::requeue_expired(&mut client, NOW, &interrupted, false)
             .expect("again")
             .is_empty(),
         "put back once"
@@ -205,7 +205,7 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
         "a holds nothing"
     );
     assert!(
-        claims::requeue_expired(&mut client, NOW, &interrupted)
+        claims::requeue_expired(&mut client, NOW, &interrupted, false)
             .expect("requeue")
             .is_empty(),
         "b's lease holds"
@@ -216,4 +216,54 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
         (done.state, done.last_record.as_deref()),
         (JobState::Done, Some(again.next_exec_id.as_str()))
     );
+}
+
+#[test]
+fn a_worker_is_claimed_alone_and_unstarted_claims_are_put_back_as_they_were() {
+    let store = PgStore::open(&fresh_database()).expect("open");
+    enqueue(&store, 2);
+    let mut client = store.connect().expect("connect");
+    pg_store::enqueue(
+        &mut client,
+        "solo",
+        &json!({}),
+        &EnqueueOptions::default(),
+        3,
+        None,
+        NOW,
+    )
+    .expect("enqueue");
+    let solo = claims::claim_named(&mut client, "a", LEASE, NOW, 10, "solo").expect("claim");
+    assert_eq!(solo.len(), 1, "only the named worker's");
+    assert_eq!(solo[0].name, "solo");
+    let job = &solo[0];
+    let id = job.id.to_string();
+    assert!(claims::holds(&mut client, &id, 1, "a").expect("holds"));
+    assert!(
+        !claims::holds(&mut client, &id, 1, "b").expect("holds"),
+        "not b's"
+    );
+    assert!(
+        !claims::holds(&mut client, &id, 2, "a").expect("holds"),
+        "not that attempt"
+    );
+
+    assert_eq!(
+        claims::release(&mut client, "b", std::slice::from_ref(&id)).expect("release"),
+        0,
+        "only its owner puts a claim back"
+    );
+    assert_eq!(
+        claims::release(&mut client, "a", std::slice::from_ref(&id)).expect("release"),
+        1
+    );
+    let back = state(&store, job);
+    assert_eq!(
+        (back.state, back.attempts, back.next_exec_id.as_str()),
+        (JobState::Pending, 0, job.next_exec_id.as_str()),
+        "waiting, the attempt not counted, the same execution next"
+    );
+    assert!(!claims::holds(&mut client, &id, 1, "a").expect("holds"));
+    let all = claims::claim(&mut client, "a", LEASE, NOW, 10, &[]).expect("claim");
+    assert_eq!(all.len(), 3);
 }

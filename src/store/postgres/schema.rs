@@ -99,8 +99,10 @@ CREATE TABLE IF NOT EXISTS _flux_jobs (
     updated_at_us bigint NOT NULL,
     data_edited boolean NOT NULL DEFAULT false,
     lease_owner text,
-    lease_until_us bigint
+    lease_until_us bigint,
+    committed_attempt integer
 );
+ALTER TABLE _flux_jobs ADD COLUMN IF NOT EXISTS committed_attempt integer;
 CREATE INDEX IF NOT EXISTS _flux_jobs_due ON _flux_jobs (state, run_at_us);
 CREATE INDEX IF NOT EXISTS _flux_jobs_idempotency ON _flux_jobs (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
@@ -223,6 +225,20 @@ BEGIN
     RETURN found;
 END $$;
 REVOKE ALL ON FUNCTION @S@._flux_migration(text, bigint, text, text) FROM PUBLIC;
+
+-- An atomic job attempt's transaction, just before its COMMIT: whether `p_owner` still holds
+-- the job that execution `p_exec_id` is the running attempt of, marking it as committed by
+-- that attempt (locked until the COMMIT, so no process puts it back meanwhile).
+CREATE OR REPLACE FUNCTION @S@._flux_commit_attempt(p_key text, p_exec_id text, p_owner text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM @S@._flux_check_key(p_key);
+    UPDATE @S@._flux_jobs j SET committed_attempt = j.attempts
+        WHERE j.next_exec_id = p_exec_id AND j.state = 'running' AND j.lease_owner = p_owner;
+    RETURN FOUND;
+END $$;
+REVOKE ALL ON FUNCTION @S@._flux_commit_attempt(text, text, text) FROM PUBLIC;
 "#;
 
 /// `sql` with `@S@` as `schema` quoted, and `@SL@` as that as a string literal.
