@@ -3,7 +3,8 @@
 //! what only many processes on one database bring: each job run once by whichever process
 //! claims it, a killed process's attempts picked up by another within the lease (recorded as
 //! interrupted), an atomic worker's writes never standing without their job's outcome (nor
-//! after its lease ran out), and polling without NOTIFY.
+//! after its lease ran out, nor after its process died between its two commits), and polling
+//! without NOTIFY.
 
 use std::time::{Duration, Instant};
 
@@ -596,6 +597,86 @@ fn an_atomic_attempt_that_lost_its_lease_rolls_its_writes_back() {
         "the job stays the other process's"
     );
     server.stop();
+}
+
+#[test]
+fn an_atomic_attempt_whose_process_dies_between_its_commits_is_finished_not_run_again() {
+    let url = owned_database();
+    let files = [
+        (
+            "migrations/001.sql",
+            "CREATE TABLE ledger (n INTEGER PRIMARY KEY);",
+        ),
+        (
+            "flux.config.ts",
+            "export default { queue: { lease: '1s' }, workers: { book: { atomic: true } } }",
+        ),
+        (
+            "functions/book.ts",
+            "export default async (job, ctx) => {\n  await ctx.db.query('INSERT INTO ledger (n) VALUES ($1)', [job.data.n])\n}\n",
+        ),
+    ];
+    let project = Project::with_files(&files);
+    let server_a = Server::start(&project, &["--database", &url]);
+    // The attempt's record waits, in the record writer's transaction, on a lock this test
+    // holds: its writes and its job's mark are committed, the record and `done` are not.
+    let mut db = client(&url);
+    db.batch_execute(
+        "CREATE FUNCTION hold_book() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; END $$;
+         CREATE TRIGGER hold_book BEFORE INSERT ON _flux_records FOR EACH ROW
+         WHEN (NEW.function = 'book' AND NEW.status = 'ok') EXECUTE FUNCTION hold_book();
+         SELECT pg_advisory_lock(4242);",
+    )
+    .expect("hold the records");
+    let job = server_a
+        .enqueue(&json!({ "name": "book", "data": { "n": 1 } }))
+        .job_id();
+    wait_for(
+        "the record held after the writes committed",
+        DEADLINE,
+        || {
+            (count(&url, "SELECT count(*) FROM ledger") == 1
+            && count(
+                &url,
+                "SELECT count(*) FROM _flux_jobs WHERE state = 'running' AND committed_attempt = 1",
+            ) == 1
+            && count(
+                &url,
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'",
+            ) == 1)
+            .then_some(())
+        },
+    );
+    drop(server_a); // SIGKILL
+                    // Its backend ends its transaction when it finds its client gone.
+    db.batch_execute("SELECT pg_advisory_unlock(4242); DROP TRIGGER hold_book ON _flux_records")
+        .expect("let go");
+    let other = Project::with_files(&files);
+    let server_b = Server::start(&other, &["--database", &url]);
+    wait_for("the job finished by the other process", DEADLINE, || {
+        (done(&url, "book") == 1).then_some(())
+    });
+    assert_eq!(count(&url, "SELECT count(*) FROM ledger"), 1);
+    let records = job_records(&server_b, "book");
+    assert_eq!(records.len(), 1, "never run again: {records:?}");
+    let record = server_b.record(records[0]["id"].as_str().unwrap_or(""));
+    assert_eq!(record["status"], "interrupted", "{record}");
+    assert!(
+        record["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("writes committed"),
+        "{record}"
+    );
+    let row = db
+        .query_one(
+            "SELECT attempts, committed_attempt IS NULL FROM _flux_jobs WHERE id = $1",
+            &[&job],
+        )
+        .expect("the job");
+    assert_eq!((row.get::<_, i32>(0), row.get::<_, bool>(1)), (1, true));
+    server_b.stop();
 }
 
 #[test]
