@@ -763,6 +763,34 @@ fn a_job_enqueued_by_one_process_wakes_another_through_notify() {
 }
 
 #[test]
+fn a_job_enqueued_inside_or_outside_a_transaction_wakes_its_own_process_without_notify() {
+    let url = owned_database();
+    // Neither NOTIFY nor a poll within the test: only the commit's own wake-up starts them.
+    let project = tagged(
+        "k",
+        0,
+        "export default { queue: { notify: false, pollInterval: '60s' } }",
+    );
+    project.write(
+        "functions/kick.ts",
+        "export default async (req, ctx) => {\n  await ctx.queue.enqueue('work', { n: 1 })\n  await ctx.db.transaction(async (tx) => { await tx.queue.enqueue('work', { n: 2 }) })\n  return 'ok'\n}\n",
+    );
+    // Its dispatcher polls once as it starts, before the server answers.
+    let server = Server::start(&project, &["--database", &url]);
+    let kicked = Instant::now();
+    assert_eq!(server.post_json("/kick", "{}").status, 200);
+    wait_for("both jobs done", DEADLINE, || {
+        (done(&url, "work") == 2).then_some(())
+    });
+    assert!(
+        kicked.elapsed() < Duration::from_secs(20),
+        "woken by the commits, not polled: {:?}",
+        kicked.elapsed()
+    );
+    server.stop();
+}
+
+#[test]
 fn a_worker_s_own_concurrency_holds_and_jobs_of_a_missing_worker_wait() {
     let url = owned_database();
     let project = tagged(
