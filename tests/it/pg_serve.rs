@@ -595,7 +595,10 @@ fn records_over_the_retention_are_pruned_by_one_process_at_a_time() {
     let (a, b) = pair(&project, &url, &["--quiet"]);
     deployed(&project, &a);
     serves(&b, "v1");
-    // The retention is read at start: restarted, both run it.
+    // The retention is read at start: restarted, both run it (each holds its data folder's
+    // lock until it stops).
+    a.stop();
+    b.stop();
     let (a, b) = pair(&project, &url, &["--quiet"]);
     let body = "x".repeat(50_000);
     let first = b.post_json("/hello", &format!("{{\"pad\":\"{body}\"}}"));
