@@ -91,11 +91,6 @@ impl LeasedQueue {
         }
     }
 
-    /// The owner this process's leases carry.
-    pub fn owner(&self) -> &str {
-        &self.owner
-    }
-
     /// What the store thread's commits do for this queue: fence outcomes by this process's
     /// lease, notify (when `notify`), wake this dispatcher, and fail an attempt whose writes
     /// were lost by the queue's rules.
