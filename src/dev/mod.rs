@@ -656,7 +656,7 @@ async fn serve(
         let grace = stopped
             .await
             .unwrap_or_else(|_| shutdown_shared.config().shutdown_grace());
-        shutdown_shared.queue.pause();
+        shutdown_shared.queue.halt();
         shutdown_shared.begin_stop(grace);
     }));
     Ok(Serving {

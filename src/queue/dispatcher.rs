@@ -26,6 +26,8 @@ use crate::store::{
 pub struct DispatcherHandle {
     waker: Waker,
     paused: Arc<AtomicBool>,
+    /// Paused for good: the process is stopping (a resume from elsewhere does not undo it).
+    halted: Arc<AtomicBool>,
 }
 
 impl DispatcherHandle {
@@ -34,6 +36,7 @@ impl DispatcherHandle {
         DispatcherHandle {
             waker,
             paused: Arc::new(AtomicBool::new(false)),
+            halted: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -49,7 +52,17 @@ impl DispatcherHandle {
 
     pub fn resume(&self) {
         self.paused.store(false, Ordering::SeqCst);
+        // Checked after: a halt meanwhile is not undone.
+        if self.halted.load(Ordering::SeqCst) {
+            self.paused.store(true, Ordering::SeqCst);
+        }
         self.waker.wake();
+    }
+
+    /// Pauses for good, as the process stops.
+    pub fn halt(&self) {
+        self.halted.store(true, Ordering::SeqCst);
+        self.pause();
     }
 
     /// Makes the dispatcher look at the queue again (a worker may have come back).

@@ -89,11 +89,6 @@ impl LeasedQueue {
         }
     }
 
-    /// The owner this process's leases carry.
-    pub fn owner(&self) -> &str {
-        &self.owner
-    }
-
     /// What the store thread's commits do for this queue: fence outcomes and atomic
     /// attempts' commits by this process's lease, notify (when `notify`), wake this
     /// dispatcher.
