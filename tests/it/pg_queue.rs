@@ -1035,3 +1035,45 @@ fn measure() {
         server.stop();
     }
 }
+
+/// `cargo test --test it -- --ignored pg_queue::measure_atomic --nocapture`: how fast one
+/// process drains 1,000 atomic jobs that each insert a row (each attempt's commit checks its
+/// lease and marks its job; its record follows through the record writer).
+#[test]
+#[ignore]
+fn measure_atomic() {
+    let url = owned_database();
+    let project = Project::with_files(&[
+        (
+            "migrations/001.sql",
+            "CREATE TABLE ledger (n INTEGER PRIMARY KEY);",
+        ),
+        (
+            "flux.config.ts",
+            "export default { queue: { concurrency: 100 }, workers: { book: { atomic: true } } }",
+        ),
+        (
+            "functions/book.ts",
+            "export default async (job, ctx) => {\n  await ctx.db.query('INSERT INTO ledger (n) VALUES ($1)', [job.data.n])\n}\n",
+        ),
+    ]);
+    let server = Server::start(&project, &["--database", &url]);
+    server.post("/_flux/api/queue/pause");
+    let jobs: Vec<Value> = (0..1000)
+        .map(|n| json!({ "name": "book", "data": { "n": n } }))
+        .collect();
+    server.enqueue(&Value::Array(jobs));
+    let start = Instant::now();
+    server.post("/_flux/api/queue/resume");
+    wait_for("1,000 done", BULK_DEADLINE, || {
+        (done(&url, "book") == 1000).then_some(())
+    });
+    let took = start.elapsed();
+    assert_eq!(count(&url, "SELECT count(*) FROM ledger"), 1000);
+    println!(
+        "atomic drain of 1,000 jobs, one process: {:.2} s ({:.0} jobs/s)",
+        took.as_secs_f64(),
+        1000.0 / took.as_secs_f64()
+    );
+    server.stop();
+}
