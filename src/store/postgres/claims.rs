@@ -12,6 +12,11 @@
 //! An owner names one process's life (a fresh one at each start), so that a restarted
 //! process's claims are not taken for those of its previous life.
 //!
+//! An atomic attempt's writes commit in its own transaction (the sandbox role's), which marks
+//! its job as committed by it while the lease holds ([`mark_committed`]); the mark lasts until
+//! its record's transition, so a process dying in between leaves a job that is finished, not
+//! run again.
+//!
 //! Leases are measured on the database's clock (`clock_timestamp()`), so processes on hosts
 //! whose clocks disagree still agree on when a lease ran out.
 
