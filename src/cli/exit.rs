@@ -218,6 +218,11 @@ impl From<ClientError> for CliError {
                 let hint = start_hint.clone();
                 CliError::with_source(ErrorKind::Unreachable, error).with_hint(hint)
             }
+            // Not reached, as a server that is down is not: the same exit code, another fix.
+            ClientError::Untrusted { ref why, .. } => {
+                let hint = why.hint();
+                CliError::with_source(ErrorKind::Unreachable, error).with_hint(hint)
+            }
             other => CliError::with_source(ErrorKind::Failure, other),
         }
     }

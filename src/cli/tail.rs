@@ -9,7 +9,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use super::source::local_store;
 use super::{CliError, Format, GlobalArgs, TailArgs};
 use crate::api::{ErrorBody, TailMessage};
-use crate::client::{encode, ClientError, Target};
+use crate::client::{encode, ClientError, Target, Untrusted};
 use crate::output::print_line;
 use crate::record::{ExecId, TailEvent};
 use crate::render::{execution_lines, Style};
@@ -233,10 +233,20 @@ async fn follow(
                     format!("the server refused the tail ({})", response.status())
                 })));
             }
-            Err(_) if !connected_once => {
-                return without_server(target, filter, since, global, keep_following);
+            Err(error) => {
+                // Refused by this machine, not unreachable: retrying or reading the local
+                // store would hide it.
+                if let Some(why) = Untrusted::find(&error) {
+                    return Err(ClientError::Untrusted {
+                        url: target.url.clone(),
+                        why,
+                    }
+                    .into());
+                }
+                if !connected_once {
+                    return without_server(target, filter, since, global, keep_following);
+                }
             }
-            Err(_) => {}
         }
         // Said once per outage, not once per try.
         if down_since.is_none() {

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::api::{ErrorBody, Health};
 use crate::project::{find_root, identity, Layout};
 
+mod tls;
+pub use tls::Untrusted;
+
 pub const DEFAULT_URL: &str = "http://127.0.0.1:4000";
 
 /// Why a call to the server failed, or why no server could be called.
@@ -32,6 +35,9 @@ pub enum ClientError {
     },
     #[error("unexpected answer from the server at {url}: {source}")]
     Answer { url: String, source: reqwest::Error },
+    /// The server (or its TLS proxy) answered with a certificate this machine does not trust.
+    #[error("the certificate of {url} is not trusted: {why}")]
+    Untrusted { url: String, why: Untrusted },
 }
 
 /// What the command line and the user's settings say about the server to talk to; the rest
@@ -271,12 +277,21 @@ impl Target {
         };
         let response = match request.send() {
             Ok(response) => response,
-            Err(e) if e.is_connect() || e.is_timeout() => return Ok(Answer::Unreachable),
             Err(source) => {
+                // A refused certificate is a connect error too, but the server is there.
+                if let Some(why) = Untrusted::find(&source) {
+                    return Err(ClientError::Untrusted {
+                        url: self.url.clone(),
+                        why,
+                    });
+                }
+                if source.is_connect() || source.is_timeout() {
+                    return Ok(Answer::Unreachable);
+                }
                 return Err(ClientError::Request {
                     url: self.url.clone(),
                     source,
-                })
+                });
             }
         };
         let status = response.status();

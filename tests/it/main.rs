@@ -46,6 +46,7 @@ mod subtle;
 mod support;
 mod tail;
 mod terminal;
+mod tls_proxy;
 mod tokens;
 mod trace;
 mod two_projects;
