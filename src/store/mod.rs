@@ -157,7 +157,7 @@ pub enum StoreError {
     TransactionOpen { owner: crate::record::ExecId },
     #[error(transparent)]
     Record(#[from] crate::record::RecordReadError),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", postgres::described(.0))]
     Postgres(#[from] ::postgres::Error),
     #[error("the database URL is not a PostgreSQL connection string: {message}")]
     BadDatabaseUrl { message: String },

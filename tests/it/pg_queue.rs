@@ -1077,3 +1077,30 @@ fn measure_atomic() {
     );
     server.stop();
 }
+
+#[test]
+fn a_process_starts_beside_busy_ones_without_waiting_for_their_locks() {
+    let url = owned_database();
+    let config = "export default { queue: { concurrency: 4 } }";
+    let a = tagged("a", 5, config);
+    let first = Server::start(&a, &["--database", &url]);
+    // What busy processes hold all the time: row locks' table locks on flux's tables. A start
+    // that ran DDL on them (even `ADD COLUMN IF NOT EXISTS`) waited here, and beside real
+    // traffic deadlocked.
+    let mut busy = client(&url);
+    let mut held = busy.transaction().expect("begin");
+    held.batch_execute(
+        "LOCK TABLE _flux_jobs, _flux_records, _flux_mutations, _flux_seq, _flux_staged \
+         IN ROW EXCLUSIVE MODE",
+    )
+    .expect("lock flux's tables as busy processes do");
+    let b = tagged("b", 5, config);
+    let second = Server::start(&b, &["--database", &url]);
+    held.rollback().expect("rollback");
+    enqueue_work(&second, 20);
+    wait_for("20 jobs done", DEADLINE, || {
+        (done(&url, "work") == 20).then_some(())
+    });
+    first.stop();
+    second.stop();
+}

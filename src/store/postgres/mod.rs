@@ -187,6 +187,21 @@ fn connect_error(error: StoreError, location: &str) -> StoreError {
     }
 }
 
+/// The driver's error as a message says it: the server's own message, detail and SQLSTATE
+/// (the driver's text alone is "db error"), else the driver's text with its cause.
+pub(crate) fn described(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} ({})", db.message(), db.code().code());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!(": {detail}"));
+            }
+            text
+        }
+        None => with_cause(error),
+    }
+}
+
 /// The driver's error with its cause ("error connecting to server: Connection refused"):
 /// its own text names only the step that failed.
 fn with_cause(error: &postgres::Error) -> String {

@@ -18,8 +18,9 @@ use postgres::Client;
 use super::super::{Result, StoreError};
 
 /// The version of the tables below; a database stamped with a later one was made by a newer
-/// flux and is refused.
-pub const VERSION: i32 = 1;
+/// flux and is refused, an earlier one gets what is missing. 2: jobs' `committed_attempt`
+/// and the index of waiting jobs.
+pub const VERSION: i32 = 2;
 
 /// Held while creating the tables: any 64-bit key flux alone uses.
 const LOCK_KEY: i64 = 0x666c_7578_5f73_6368;
@@ -104,6 +105,9 @@ CREATE TABLE IF NOT EXISTS _flux_jobs (
 );
 ALTER TABLE _flux_jobs ADD COLUMN IF NOT EXISTS committed_attempt integer;
 CREATE INDEX IF NOT EXISTS _flux_jobs_due ON _flux_jobs (state, run_at_us);
+-- Claims read waiting jobs in run_at order from this one, without sorting the backlog.
+CREATE INDEX IF NOT EXISTS _flux_jobs_waiting ON _flux_jobs (run_at_us)
+    WHERE state IN ('pending', 'scheduled');
 CREATE INDEX IF NOT EXISTS _flux_jobs_idempotency ON _flux_jobs (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS _flux_jobs_next ON _flux_jobs (next_exec_id);
@@ -255,15 +259,22 @@ CREATE INDEX IF NOT EXISTS _flux_records_search ON _flux_records USING gin (sear
 
 /// Creates what is missing and stamps the version; refuses a database of a newer flux.
 /// Returns whether searches have the trigram index.
+///
+/// A database already at [`VERSION`] gets no DDL on its tables: other processes are using
+/// them, and even an `ALTER TABLE … IF NOT EXISTS` or `CREATE INDEX IF NOT EXISTS` takes its
+/// table's lock first, which deadlocked a process starting beside busy ones.
 pub(super) fn create(client: &mut Client) -> Result<bool> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])?;
-    tx.batch_execute(TABLES)?;
-    let schema: String = tx.query_one("SELECT current_schema()::text", &[])?.get(0);
-    tx.batch_execute(&in_schema(FUNCTIONS, &schema))?;
-    let found: Option<i32> = tx
-        .query_opt("SELECT version FROM _flux_schema", &[])?
-        .map(|row| row.get(0));
+    let stamped: bool = tx
+        .query_one("SELECT to_regclass('_flux_schema') IS NOT NULL", &[])?
+        .get(0);
+    let found: Option<i32> = if stamped {
+        tx.query_opt("SELECT version FROM _flux_schema", &[])?
+            .map(|row| row.get(0))
+    } else {
+        None
+    };
     match found {
         Some(version) if version > VERSION => {
             return Err(StoreError::NewerSchema {
@@ -271,16 +282,30 @@ pub(super) fn create(client: &mut Client) -> Result<bool> {
                 known: VERSION,
             })
         }
-        Some(_) => {}
-        None => {
+        Some(version) if version == VERSION => {}
+        _ => {
+            tx.batch_execute(TABLES)?;
+            tx.execute("DELETE FROM _flux_schema", &[])?;
             tx.execute(
                 "INSERT INTO _flux_schema (version) VALUES ($1)",
                 &[&VERSION],
             )?;
         }
     }
+    let schema: String = tx.query_one("SELECT current_schema()::text", &[])?.get(0);
+    tx.batch_execute(&in_schema(FUNCTIONS, &schema))?;
+    let has_index = |tx: &mut postgres::Transaction<'_>| -> Result<bool> {
+        Ok(tx
+            .query_one(
+                "SELECT to_regclass('_flux_records_search') IS NOT NULL",
+                &[],
+            )?
+            .get(0))
+    };
     // In a savepoint: without the extension (or the right to create it) the rest stands.
-    let indexed = {
+    let indexed = if has_index(&mut tx)? {
+        true
+    } else {
         let mut savepoint = tx.savepoint("search_index")?;
         match savepoint.batch_execute(SEARCH_INDEX) {
             Ok(()) => savepoint.commit().map(|()| true)?,
