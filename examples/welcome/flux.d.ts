@@ -42,8 +42,14 @@ interface FluxConfig {
     http?: boolean }>;
   /** `concurrency`: requests in flight at once (default 512); more wait their turn. `engines`: JS engine threads running them (default: the cores, at least 4). */
   http?: { timeoutSeconds?: number; maxBodySize?: string | number; concurrency?: number; engines?: number };
-  /** `concurrency`: job attempts in flight at once over all workers (default 100). `engines`: JS engine threads running them (default: the cores, at least 2). */
-  queue?: { concurrency?: number; engines?: number };
+  /** `concurrency`: job attempts in flight at once over all workers (default 100). `engines`: JS engine threads running them (default: the cores, at least 2). On PostgreSQL: `lease`, how long a process's claim on a running job holds unless renewed (default '30s'); `pollInterval`, how often each process looks for due jobs (default '200ms'); `notify`, wake processes with one NOTIFY per transaction that made a job due (default true; false behind PgBouncer in transaction mode). */
+  queue?: {
+    concurrency?: number;
+    engines?: number;
+    lease?: string | number;
+    pollInterval?: string | number;
+    notify?: boolean;
+  };
   server?: { allowedHosts?: string[]; maxConnections?: number; headerTimeout?: string | number; maxTailClients?: number; tailStallTimeout?: string | number };
   retention?: { maxAge?: string; maxSize?: string | number };
   /** `maxResultSize`: the most one query may return (default '16MiB'): page larger results with LIMIT. */

@@ -251,11 +251,6 @@ pub fn print_notice(notice: Notice) {
             "note: {} is too large to check fully at every start; 'flux store check' checks all of it",
             store.display()
         ),
-        Notice::QueueNotRunOnPostgres { location } => eprintln!(
-            "warning: on PostgreSQL ({location}) flux dev runs HTTP functions only: the job \
-             queue does not run here yet (jobs enqueued are stored, not run); run flux dev \
-             without --database for the queue"
-        ),
         Notice::Maintenance(e) => eprintln!("warning: {e}"),
         Notice::CannotWatch { root, error } => eprintln!(
             "warning: cannot watch {} for changes ({error}); restart flux dev after edits",

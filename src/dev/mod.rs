@@ -24,7 +24,9 @@ pub use notice::{Notice, Notices};
 use crate::client::ServerInfo;
 use crate::clock::now_us;
 use crate::project::{Config, FunctionTable, Layout, Retention};
-use crate::queue::{recover_attempts, tail_feed, Dispatcher, DispatcherHandle, Recovered};
+use crate::queue::{
+    recover_attempts, tail_feed, Dispatcher, DispatcherHandle, LeasedQueue, Recovered,
+};
 use crate::runtime::{
     load_config, Backend, ConfigLoadError, EchoSink, Engine, JobEngines, Outlets, Shared,
 };
@@ -654,7 +656,7 @@ async fn serve(
         let grace = stopped
             .await
             .unwrap_or_else(|_| shutdown_shared.config().shutdown_grace());
-        shutdown_shared.queue.pause();
+        shutdown_shared.queue.halt();
         shutdown_shared.begin_stop(grace);
     }));
     Ok(Serving {
@@ -671,17 +673,25 @@ async fn serve(
     })
 }
 
-/// The store thread of either backend.
+/// The store thread of either backend (on PostgreSQL, with the queue's dispatcher beside it).
 enum StoreThreads {
     Sqlite(StoreThread),
-    Postgres(PgStoreThread),
+    Postgres(PgStoreThread, Box<LeasedQueue>, Arc<Shared>),
 }
+
+/// How long a stop waits, past the shutdown's grace, for interrupted attempts' records.
+const RECORDS_AFTER_GRACE: Duration = Duration::from_secs(5);
 
 impl StoreThreads {
     fn stop(self) {
         match self {
             StoreThreads::Sqlite(thread) => thread.stop(),
-            StoreThreads::Postgres(thread) => thread.stop(),
+            StoreThreads::Postgres(thread, mut queue, shared) => {
+                let grace = shared.config().shutdown_grace();
+                queue.drain(std::time::Instant::now() + grace + RECORDS_AFTER_GRACE);
+                thread.stop();
+                queue.finish();
+            }
         }
     }
 }
@@ -706,20 +716,57 @@ fn start_store_thread(
                 .map(StoreThreads::Sqlite)
         }
         Backend::Postgres(store) => {
-            notices(Notice::QueueNotRunOnPostgres {
-                location: store.location(),
-            });
-            // Statements run on as many connections as there are HTTP engines (at least 2):
-            // each engine waits on one statement at a time per execution.
-            let options = PgThreadOptions {
-                statements: shared.config().http.engines.clamp(2, 8),
-                ..PgThreadOptions::default()
-            };
-            PgStoreThread::start(store, options, calls, records, subscribers)
-                .map(StoreThreads::Postgres)
-                .map_err(|e| e.to_string())
+            start_postgres_thread(shared, store, inbox, records, calls, subscribers)
         }
     }
+}
+
+/// Starts the store thread on PostgreSQL with the queue's dispatcher beside it: claims under
+/// this process's leases, their outcomes fenced in the record writer's commits.
+fn start_postgres_thread(
+    shared: &Arc<Shared>,
+    store: &PgStore,
+    inbox: Inbox,
+    records: crossbeam_channel::Receiver<StoreWrite>,
+    calls: crossbeam_channel::Receiver<SqlCall>,
+    mut subscribers: Vec<OnCommitted>,
+) -> Result<StoreThreads, String> {
+    let config = shared.config();
+    let mut queue = LeasedQueue::new(store.clone());
+    subscribers.push(queue.finished_feed());
+    // Statements run on as many connections as there are HTTP engines (at least 2): each
+    // engine waits on one statement at a time per execution.
+    let options = PgThreadOptions {
+        statements: config.http.engines.clamp(2, 8),
+        queue: queue.hooks(config.queue.notify),
+        ..PgThreadOptions::default()
+    };
+    let thread = PgStoreThread::start(store, options, calls, records, subscribers)
+        .map_err(|e| e.to_string())?;
+    let engines = match JobEngines::start(
+        Arc::clone(shared),
+        config.queue.engines,
+        config.queue.concurrency,
+    ) {
+        Ok(engines) => engines,
+        Err(e) => {
+            thread.stop();
+            return Err(e.to_string());
+        }
+    };
+    let source = {
+        let shared = Arc::clone(shared);
+        Box::new(move || shared.config())
+    };
+    if let Err(e) = queue.start(shared.queue.clone(), inbox, source, Box::new(engines)) {
+        thread.stop();
+        return Err(e.to_string());
+    }
+    Ok(StoreThreads::Postgres(
+        thread,
+        Box::new(queue),
+        Arc::clone(shared),
+    ))
 }
 
 /// Puts back the job attempts a killed `flux dev` left running, starts the job engines, then

@@ -30,10 +30,6 @@ pub enum Notice {
     StorePartlyChecked {
         store: PathBuf,
     },
-    /// On PostgreSQL the queue does not run yet: jobs enqueued are stored, not run.
-    QueueNotRunOnPostgres {
-        location: String,
-    },
     /// A pruning run failed; the next one tries again.
     Maintenance(MaintenanceError),
     /// The project folder cannot be watched: edits need a restart.

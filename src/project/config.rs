@@ -14,6 +14,15 @@ pub const MAX_CONNECTIONS: u32 = 65_536;
 pub const MAX_TAIL_CLIENTS: u32 = 4_096;
 /// The longest `shutdown.graceSeconds`: an hour.
 pub const MAX_SHUTDOWN_GRACE: Duration = Duration::from_secs(3600);
+
+/// `queue.lease`'s bounds: renewed every third of it, a lease below a second would renew in
+/// a tight loop; above an hour, a dead process's jobs would wait that long.
+const MIN_LEASE: Duration = Duration::from_secs(1);
+const MAX_LEASE: Duration = Duration::from_secs(3600);
+
+/// `queue.pollInterval`'s bounds.
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+const MAX_POLL_INTERVAL: Duration = Duration::from_secs(60);
 /// The longest backoff `initialDelay`: a day.
 pub const MAX_BACKOFF_INITIAL: Duration = Duration::from_secs(24 * 3600);
 /// The longest `retention.maxAge`: ten years.
@@ -116,6 +125,14 @@ pub struct QueueConfig {
     pub concurrency: usize,
     /// JS engine threads running them (the CPU parallelism).
     pub engines: usize,
+    /// On PostgreSQL: how long a process's claim on a job holds without being renewed; a
+    /// process that dies has its attempts picked up by others after at most this long.
+    pub lease: Duration,
+    /// On PostgreSQL: how often the dispatcher looks for due jobs when nothing woke it.
+    pub poll_interval: Duration,
+    /// On PostgreSQL: a transaction that makes a job due sends one `NOTIFY flux_jobs`, and
+    /// every process `LISTEN`s for it (off behind PgBouncer in transaction mode).
+    pub notify: bool,
 }
 
 impl Default for QueueConfig {
@@ -125,6 +142,9 @@ impl Default for QueueConfig {
             // upstream holds no engine, only its own state.
             concurrency: 100,
             engines: default_engines(2),
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(200),
+            notify: true,
         }
     }
 }
@@ -244,6 +264,7 @@ impl Config {
                 self.queue.concurrency != new.queue.concurrency,
             ),
             ("queue.engines", self.queue.engines != new.queue.engines),
+            ("queue.notify", self.queue.notify != new.queue.notify),
             (
                 "http.concurrency",
                 self.http.concurrency != new.http.concurrency,
@@ -327,6 +348,19 @@ impl Config {
         if let Some(n) = raw.queue.engines {
             config.queue.engines =
                 whole_number(n, MAX_ENGINES).map_err(|m| error("queue.engines", m))? as usize;
+        }
+        if let Some(lease) = raw.queue.lease {
+            config.queue.lease = lease
+                .duration_within(MIN_LEASE, MAX_LEASE)
+                .map_err(|m| error("queue.lease", m))?;
+        }
+        if let Some(interval) = raw.queue.poll_interval {
+            config.queue.poll_interval = interval
+                .duration_within(MIN_POLL_INTERVAL, MAX_POLL_INTERVAL)
+                .map_err(|m| error("queue.pollInterval", m))?;
+        }
+        if let Some(notify) = raw.queue.notify {
+            config.queue.notify = notify;
         }
         for (name, worker) in raw.workers {
             let key = |field: &str| format!("workers.{name}.{field}");
@@ -543,6 +577,9 @@ impl RawServer {
 struct RawQueue {
     concurrency: Option<u32>,
     engines: Option<u32>,
+    lease: Option<DurationValue>,
+    poll_interval: Option<DurationValue>,
+    notify: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -652,6 +689,19 @@ impl DurationValue {
             DurationValue::Text(text) if text.trim() == "0" => Ok(Duration::ZERO),
             other => other.duration_up_to(max),
         }
+    }
+
+    /// From `min` to `max`.
+    fn duration_within(&self, min: Duration, max: Duration) -> Result<Duration, String> {
+        let duration = self.duration_up_to(max)?;
+        if duration < min {
+            return Err(format!(
+                "expected a duration of at least {}, found {}",
+                humantime::format_duration(min),
+                humantime::format_duration(duration)
+            ));
+        }
+        Ok(duration)
     }
 
     /// Above 0 and at most `max`.
@@ -895,6 +945,49 @@ mod tests {
             json!({ "workers": { "w": { "concurrency": 10001 } } }),
             "workers.w.concurrency",
         );
+    }
+
+    #[test]
+    fn leases_and_polling_take_durations_within_bounds() {
+        let default = Config::from_json("flux.config.ts", json!({})).expect("valid");
+        assert_eq!(default.queue.lease, Duration::from_secs(30));
+        assert_eq!(default.queue.poll_interval, Duration::from_millis(200));
+        assert!(default.queue.notify);
+        let set = Config::from_json(
+            "flux.config.ts",
+            json!({ "queue": { "lease": "2s", "pollInterval": 50, "notify": false } }),
+        )
+        .expect("valid");
+        assert_eq!(set.queue.lease, Duration::from_secs(2));
+        assert_eq!(set.queue.poll_interval, Duration::from_millis(50));
+        assert!(!set.queue.notify);
+        for (config, key, says) in [
+            (
+                json!({ "queue": { "lease": "10ms" } }),
+                "queue.lease",
+                "at least 1s",
+            ),
+            (
+                json!({ "queue": { "lease": "2h" } }),
+                "queue.lease",
+                "at most 1h",
+            ),
+            (json!({ "queue": { "lease": 0 } }), "queue.lease", "above 0"),
+            (
+                json!({ "queue": { "pollInterval": 1 } }),
+                "queue.pollInterval",
+                "at least 10ms",
+            ),
+            (
+                json!({ "queue": { "notify": "no" } }),
+                "queue.notify",
+                "boolean",
+            ),
+        ] {
+            let e = Config::from_json("flux.config.ts", config).expect_err(key);
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.message.contains(says), "{}", e.message);
+        }
     }
 
     #[test]

@@ -26,6 +26,8 @@ use crate::store::{
 pub struct DispatcherHandle {
     waker: Waker,
     paused: Arc<AtomicBool>,
+    /// Paused for good: the process is stopping (a resume from elsewhere does not undo it).
+    halted: Arc<AtomicBool>,
 }
 
 impl DispatcherHandle {
@@ -34,6 +36,7 @@ impl DispatcherHandle {
         DispatcherHandle {
             waker,
             paused: Arc::new(AtomicBool::new(false)),
+            halted: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -49,7 +52,17 @@ impl DispatcherHandle {
 
     pub fn resume(&self) {
         self.paused.store(false, Ordering::SeqCst);
+        // Checked after: a halt meanwhile is not undone.
+        if self.halted.load(Ordering::SeqCst) {
+            self.paused.store(true, Ordering::SeqCst);
+        }
         self.waker.wake();
+    }
+
+    /// Pauses for good, as the process stops.
+    pub fn halt(&self) {
+        self.halted.store(true, Ordering::SeqCst);
+        self.pause();
     }
 
     /// Makes the dispatcher look at the queue again (a worker may have come back).
@@ -130,39 +143,13 @@ fn interrupted_records(attempts: Vec<(ExecId, Option<JobRow>, i64)>) -> Vec<Stor
     attempts
         .into_iter()
         .map(|(id, job, started_at_us)| {
-            // The job counts the attempt: it was claimed in a committed round.
-            let (input, links) = match &job {
-                Some(job) => {
-                    let (_, input, links) = attempt_of(job);
-                    (input, links)
-                }
-                None => (serde_json::Value::Null, Links::default()),
-            };
-            let start = Start {
+            let record = interrupted_record(
                 id,
-                kind: Kind::Job,
-                function: job.as_ref().map_or_else(String::new, |j| j.name.clone()),
-                method: None,
-                path: None,
-                input,
-                links,
-            };
-            let ending = Ending {
-                status: Status::Interrupted,
-                http_status: None,
+                job.as_ref(),
                 started_at_us,
-                duration_us: 0,
-                output: None,
-                error: Some(flux_error(
-                    "Interrupted",
-                    "flux dev was killed while this attempt ran, after some of its writes were \
-                     committed; what it did after them is unknown, and the job runs again"
-                        .into(),
-                )),
-                code_version: String::new(),
-                mutations: Vec::new(),
-            };
-            let record = ExecutionRecord::assemble(start, ending, Traced::default());
+                "flux dev was killed while this attempt ran, after some of its writes were \
+                 committed; what it did after them is unknown, and the job runs again",
+            );
             let transition = job
                 .filter(|j| j.state == JobState::Running && j.next_exec_id == id.to_string())
                 .map(|j| {
@@ -179,11 +166,48 @@ fn interrupted_records(attempts: Vec<(ExecId, Option<JobRow>, i64)>) -> Vec<Stor
         .collect()
 }
 
+/// The `interrupted` record of attempt `id` of `job` (a row that counts the attempt), which
+/// a process's end cut short at an unknown point (`why`).
+pub(super) fn interrupted_record(
+    id: ExecId,
+    job: Option<&JobRow>,
+    started_at_us: i64,
+    why: &str,
+) -> ExecutionRecord {
+    let (input, links) = match job {
+        Some(job) => {
+            let (_, input, links) = attempt_of(job);
+            (input, links)
+        }
+        None => (serde_json::Value::Null, Links::default()),
+    };
+    let start = Start {
+        id,
+        kind: Kind::Job,
+        function: job.map_or_else(String::new, |j| j.name.clone()),
+        method: None,
+        path: None,
+        input,
+        links,
+    };
+    let ending = Ending {
+        status: Status::Interrupted,
+        http_status: None,
+        started_at_us,
+        duration_us: 0,
+        output: None,
+        error: Some(flux_error("Interrupted", why.to_string())),
+        code_version: String::new(),
+        mutations: Vec::new(),
+    };
+    ExecutionRecord::assemble(start, ending, Traced::default())
+}
+
 /// How many attempts may be claimed and not finished: the `concurrency` in flight, plus a
 /// lookahead so that an engine finishing one finds the next waiting. At least one per engine
 /// (a few engines running one at a time), else a quarter more: twice `concurrency` would
 /// mark hundreds of jobs running that no engine has started.
-fn capacity(concurrency: usize, engines: usize) -> usize {
+pub(super) fn capacity(concurrency: usize, engines: usize) -> usize {
     concurrency + engines.max(concurrency / 4)
 }
 
@@ -229,29 +253,69 @@ impl Dispatcher {
     /// The attempt `job` starts, counted (the store counts it when the round's transaction
     /// commits), with what its runner needs.
     fn attempt(&mut self, job: JobRow, config: &Config) -> Attempt {
-        let worker = config.worker(&job.name);
         let job = JobRow {
             attempts: job.attempts + 1,
             ..job
         };
-        let (id, input, links) = attempt_of(&job);
-        let attempt = JobAttempt {
+        let attempt = start_attempt(&job, config);
+        self.attempts
+            .insert(attempt.id, (attempt.job.clone(), now_us()));
+        self.unsettled.insert(job.id.clone());
+        attempt
+    }
+}
+
+/// The attempt a claimed `job` starts (its row counts the attempt), with what its runner
+/// needs: the worker's settings as `config` says them now.
+pub(super) fn start_attempt(job: &JobRow, config: &Config) -> Attempt {
+    let worker = config.worker(&job.name);
+    let (id, input, links) = attempt_of(job);
+    Attempt {
+        id,
+        input,
+        timeout: worker.timeout,
+        links,
+        job: JobAttempt {
             job_id: job.id.clone(),
             name: job.name.clone(),
             attempt: job.attempts,
             max_attempts: job.max_attempts,
             backoff: worker.backoff,
             atomic: worker.atomic,
-        };
-        self.attempts.insert(id, (attempt.clone(), now_us()));
-        self.unsettled.insert(job.id.clone());
-        Attempt {
-            id,
-            input,
-            timeout: worker.timeout,
-            links,
-            job: attempt,
-        }
+        },
+    }
+}
+
+/// The workers whose own `concurrency` is reached by their attempts `running`.
+pub(super) fn full_workers(running: &HashMap<String, usize>, config: &Config) -> Vec<String> {
+    running
+        .iter()
+        .filter(|(name, running)| {
+            config
+                .worker(name)
+                .concurrency
+                .is_some_and(|max| **running >= max as usize)
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// A finished attempt whose writes were undone did not do its work: it fails (its job is
+/// retried by the rules of `attempt`) instead of being stored as done.
+pub(super) fn fail_lost_writes(write: &mut StoreWrite, reason: &str, attempt: Option<&JobAttempt>) {
+    let Some((_, transition)) = &mut write.job else {
+        return;
+    };
+    for mutation in &mut write.record.mutations {
+        mutation.committed = false;
+    }
+    if write.record.status != Status::Ok {
+        return;
+    }
+    write.record.status = Status::Error;
+    write.record.error = Some(flux_error(WRITES_LOST, reason.to_string()));
+    if let Some(attempt) = attempt {
+        *transition = transition_after(&write.record, attempt, now_us());
     }
 }
 
@@ -291,12 +355,7 @@ impl Scheduler for Dispatcher {
         }
         let config = (self.config)();
         let limit = |name: &str| config.worker(name).concurrency.map(|max| max as usize);
-        let full: Vec<String> = self
-            .per_worker
-            .iter()
-            .filter(|(name, running)| limit(name).is_some_and(|max| **running >= max))
-            .map(|(name, _)| name.clone())
-            .collect();
+        let full = full_workers(&self.per_worker, &config);
         let now = now_us();
         let runner = &self.runner;
         self.missing.retain(|name| !runner.has_worker(name));
@@ -395,20 +454,8 @@ impl Scheduler for Dispatcher {
     /// A finished attempt whose writes were undone did not do its work: it fails (its job is
     /// retried) instead of being stored as done.
     fn writes_lost(&mut self, write: &mut StoreWrite, reason: &str) {
-        let Some((_, transition)) = &mut write.job else {
-            return;
-        };
-        for mutation in &mut write.record.mutations {
-            mutation.committed = false;
-        }
-        if write.record.status != Status::Ok {
-            return;
-        }
-        write.record.status = Status::Error;
-        write.record.error = Some(flux_error(WRITES_LOST, reason.to_string()));
-        if let Some((attempt, _)) = self.attempts.get(&write.record.id) {
-            *transition = transition_after(&write.record, attempt, now_us());
-        }
+        let attempt = self.attempts.get(&write.record.id).map(|(a, _)| a);
+        fail_lost_writes(write, reason, attempt);
     }
 
     /// The marks lost with an earlier transaction, and the attempts whose writes commit ahead of
@@ -528,6 +575,7 @@ mod tests {
             queue: QueueConfig {
                 concurrency: 1,
                 engines: 1,
+                ..QueueConfig::default()
             },
             ..Config::default()
         });

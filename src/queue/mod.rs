@@ -5,6 +5,7 @@
 //! (`record::JobState`, `record::Transition`); what happens after an attempt is decided here.
 
 mod dispatcher;
+mod leased;
 mod runner;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ use crate::store::JobRow;
 pub use dispatcher::{
     recover_attempts, tail_feed, ConfigSource, Dispatcher, DispatcherHandle, Recovered, TailSender,
 };
+pub use leased::LeasedQueue;
 pub use runner::{Attempt, Runner};
 
 /// What an attempt's runner needs to know about its job.

@@ -33,6 +33,9 @@ pub trait Runner: Send {
         true
     }
 
+    /// Asks the running attempt `id` to stop (another process was asked to cancel it).
+    fn cancel(&self, _id: ExecId) {}
+
     /// Lets the attempts still running end, then stops; nothing runs afterwards.
     fn stop(&mut self);
 }

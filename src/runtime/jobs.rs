@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{Engine, ExecutionRequest, Shared};
 use crate::project::FunctionFile;
 use crate::queue::{Attempt, Runner};
-use crate::record::Kind;
+use crate::record::{ExecId, Kind};
 
 /// The pool of job engines (`queue.engines` threads running up to `queue.concurrency` attempts
 /// at once), at a lower CPU priority than HTTP's.
@@ -75,6 +75,11 @@ impl Runner for JobEngines {
 
     fn has_worker(&self, name: &str) -> bool {
         self.shared.functions().get(name).is_some()
+    }
+
+    /// Its engine stops it as it stops one cancelled here, and forgets the ask at its end.
+    fn cancel(&self, id: ExecId) {
+        self.shared.cancels.ask(id);
     }
 
     fn stop(&mut self) {

@@ -99,12 +99,26 @@ pub async fn stats(State(state): State<Arc<AppState>>) -> Response {
 
 pub async fn pause(State(state): State<Arc<AppState>>) -> Response {
     state.shared.queue.pause();
+    announce_pause(&state, true).await;
     Json(Paused { paused: true }).into_response()
 }
 
 pub async fn resume(State(state): State<Arc<AppState>>) -> Response {
     state.shared.queue.resume();
+    announce_pause(&state, false).await;
     Json(Paused { paused: false }).into_response()
+}
+
+/// On PostgreSQL, the processes sharing the database pause or resume with this one (those
+/// listening: not with `queue.notify: false`, nor one started later).
+async fn announce_pause(state: &AppState, paused: bool) {
+    if let crate::runtime::Backend::Postgres(store) = &state.shared.backend {
+        let store = crate::store::postgres::PgStore::clone(store);
+        let told = tokio::task::spawn_blocking(move || store.announce_pause(paused)).await;
+        if let Ok(Err(e)) = told {
+            eprintln!("warning: the other processes were not told to pause or resume: {e}");
+        }
+    }
 }
 
 /// `GET /_flux/api/jobs?state=&fn=&limit=`
@@ -171,6 +185,9 @@ enum Cancelling {
 /// engine's next turn and a spinning one at its next interrupt check, so this is only reached
 /// by one blocked in a native call or a long SQL statement (its own deadline stops it).
 const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// While it waits, how often a cancel reads the job again.
+const CANCEL_LOOK: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// `POST /_flux/api/jobs/<prefix>/cancel`: a waiting job is cancelled at once (with a record
 /// saying so); a running one is stopped at its next await, or interrupted if it spins, and its
@@ -245,6 +262,12 @@ async fn cancel_once(state: &Arc<AppState>, raw: String) -> Option<Response> {
     // cannot then pass unseen.
     let mut committed = state.shared.tail.subscribe();
     state.shared.cancels.ask(attempt);
+    // On PostgreSQL another process may run it: whichever does hears the ask.
+    if let crate::runtime::Backend::Postgres(store) = &state.shared.backend {
+        let store = crate::store::postgres::PgStore::clone(store);
+        let id = attempt.to_string();
+        let _ = tokio::task::spawn_blocking(move || store.ask_cancel(&id)).await;
+    }
     let until = tokio::time::Instant::now() + CANCEL_WAIT;
     let read = || {
         let id = job.id.to_string();
@@ -256,9 +279,11 @@ async fn cancel_once(state: &Arc<AppState>, raw: String) -> Option<Response> {
     // Read once first: the attempt may have ended before the subscription.
     let mut outcome = read().await;
     while matches!(&outcome, Ok(now) if now.state == JobState::Running && same_attempt(now)) {
-        let ended = tokio::time::timeout_at(until, record_of(&mut committed, &attempt)).await;
+        // Read again now and then too: another process's record passes no feed of this one.
+        let look = (tokio::time::Instant::now() + CANCEL_LOOK).min(until);
+        let ended = tokio::time::timeout_at(look, record_of(&mut committed, &attempt)).await;
         outcome = read().await;
-        if ended.is_err() {
+        if ended.is_err() && tokio::time::Instant::now() >= until {
             break;
         }
     }

@@ -64,8 +64,10 @@
 //! the sandbox role), which [`postgres::PgStoreThread`] lends. Migrations: SQLite's
 //! [`apply_migrations`] checks them with [`sandbox`]; PostgreSQL's
 //! ([`postgres::PgStore::apply_migrations`]) runs them as the sandbox role. Not yet behind the
-//! boundary, and SQLite's own until then: the queue's dispatcher and store upkeep, and WAL
-//! checkpoints.
+//! boundary, and SQLite's own until then: store upkeep and WAL checkpoints. The queue's
+//! dispatcher is the queue's on both: SQLite's runs on the store thread as its
+//! [`Scheduler`]; PostgreSQL's claims under leases on a thread of its own
+//! (`queue::LeasedQueue`), with [`postgres::QueueHooks`] on the store thread's commits.
 
 mod batch;
 pub mod capture;
@@ -116,7 +118,7 @@ pub use search::SearchError;
 pub use storage::{
     CallerWrites, JobClaims, JobWrites, Pruning, Storage, TokenWrites, VersionWrites,
 };
-pub use thread::{Inbox, OnCommitted, Scheduler, StoreThread, Waker};
+pub use thread::{Control, Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{
     busy_message, writer_channel, AfterCommit, Call, Lent, Session, SqlCall, SqliteSession,
     TxControl, Writer, LOCK_WAIT,
@@ -155,7 +157,7 @@ pub enum StoreError {
     TransactionOpen { owner: crate::record::ExecId },
     #[error(transparent)]
     Record(#[from] crate::record::RecordReadError),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", postgres::described(.0))]
     Postgres(#[from] ::postgres::Error),
     #[error("the database URL is not a PostgreSQL connection string: {message}")]
     BadDatabaseUrl { message: String },

@@ -75,7 +75,8 @@ pub trait Scheduler: Send {
 /// per record for the index and every subscriber).
 pub type OnCommitted = Box<dyn Fn(&[StoreWrite], &[i64], &[Arc<str>]) + Send>;
 
-enum Control {
+/// What a [`Waker`] sends.
+pub enum Control {
     /// Look at due work now (the queue was resumed, or paused).
     Wake,
     Stop,
@@ -95,6 +96,13 @@ impl Waker {
 pub struct Inbox {
     events: Receiver<Control>,
     stop: Sender<Control>,
+}
+
+impl Inbox {
+    /// The wake-ups, for a scheduler that runs on a thread of its own (PostgreSQL's queue).
+    pub fn into_wake_ups(self) -> Receiver<Control> {
+        self.events
+    }
 }
 
 pub struct StoreThread {

@@ -152,7 +152,9 @@ pub enum TxControl {
     Begin,
     Commit,
     /// Commit, and commit nothing more until the caller's record arrives: an atomic job
-    /// attempt's writes and its record share one commit.
+    /// attempt's writes and its record share one commit. On PostgreSQL the commit marks the
+    /// attempt's job as committed by it instead, while its lease holds (the record follows;
+    /// `postgres/thread.rs`).
     CommitWithRecord,
     Rollback,
 }

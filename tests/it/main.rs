@@ -32,6 +32,7 @@ mod npm;
 mod packages;
 mod pg_claims;
 mod pg_migrate;
+mod pg_queue;
 mod pg_sandbox;
 mod pg_serve;
 mod pg_sql;

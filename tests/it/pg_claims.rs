@@ -1,6 +1,7 @@
 //! The queue's claims on PostgreSQL, as several `flux serve` processes will make them: no job
 //! is claimed twice however claimers race, an attempt whose lease ran out is put back once
-//! and its late outcome no longer moves the job, and leases can be renewed.
+//! and its late outcome no longer moves the job, an atomic attempt that committed before its
+//! process died is finished rather than run again, and leases can be renewed.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use flux::store::{prepare_writes, EnqueueOptions, JobLookup, RecordLookup, Stora
 use serde_json::json;
 
 use crate::pg_store::record;
-use crate::support::pg::fresh_database;
+use crate::support::pg::{fresh_database, owned_database};
 
 const NOW: i64 = 1_700_000_000_000_000;
 const LEASE: Duration = Duration::from_secs(60);
@@ -152,7 +153,7 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
         "a running job is not claimed again"
     );
 
-    let expired = claims::requeue_expired(&mut client, NOW, &interrupted).expect("requeue");
+    let expired = claims::requeue_expired(&mut client, NOW, &interrupted, false).expect("requeue");
     assert_eq!(expired.len(), 1);
     let back = &expired[0];
     assert_eq!(
@@ -173,7 +174,7 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
         "its next attempt is a new execution"
     );
     assert!(
-        claims::requeue_expired(&mut client, NOW, &interrupted)
+        claims::requeue_expired(&mut client, NOW, &interrupted, false)
             .expect("again")
             .is_empty(),
         "put back once"
@@ -205,7 +206,7 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
         "a holds nothing"
     );
     assert!(
-        claims::requeue_expired(&mut client, NOW, &interrupted)
+        claims::requeue_expired(&mut client, NOW, &interrupted, false)
             .expect("requeue")
             .is_empty(),
         "b's lease holds"
@@ -216,4 +217,167 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
         (done.state, done.last_record.as_deref()),
         (JobState::Done, Some(again.next_exec_id.as_str()))
     );
+}
+
+#[test]
+fn a_worker_is_claimed_alone_and_unstarted_claims_are_put_back_as_they_were() {
+    let store = PgStore::open(&fresh_database()).expect("open");
+    enqueue(&store, 2);
+    let mut client = store.connect().expect("connect");
+    pg_store::enqueue(
+        &mut client,
+        "solo",
+        &json!({}),
+        &EnqueueOptions::default(),
+        3,
+        None,
+        NOW,
+    )
+    .expect("enqueue");
+    let solo = claims::claim_named(&mut client, "a", LEASE, NOW, 10, "solo").expect("claim");
+    assert_eq!(solo.len(), 1, "only the named worker's");
+    assert_eq!(solo[0].name, "solo");
+    let job = &solo[0];
+    let id = job.id.to_string();
+    assert!(claims::holds(&mut client, &id, 1, "a").expect("holds"));
+    assert!(
+        !claims::holds(&mut client, &id, 1, "b").expect("holds"),
+        "not b's"
+    );
+    assert!(
+        !claims::holds(&mut client, &id, 2, "a").expect("holds"),
+        "not that attempt"
+    );
+
+    assert_eq!(
+        claims::release(&mut client, "b", std::slice::from_ref(&id)).expect("release"),
+        0,
+        "only its owner puts a claim back"
+    );
+    assert_eq!(
+        claims::release(&mut client, "a", std::slice::from_ref(&id)).expect("release"),
+        1
+    );
+    let back = state(&store, job);
+    assert_eq!(
+        (back.state, back.attempts, back.next_exec_id.as_str()),
+        (JobState::Pending, 0, job.next_exec_id.as_str()),
+        "waiting, the attempt not counted, the same execution next"
+    );
+    assert!(!claims::holds(&mut client, &id, 1, "a").expect("holds"));
+    let all = claims::claim(&mut client, "a", LEASE, NOW, 10, &[]).expect("claim");
+    assert_eq!(all.len(), 3);
+}
+
+/// The record the queue would store for an attempt whose lease ran out, saying whether its
+/// writes had committed.
+fn lost_record(lost: &claims::Expired) -> ExecutionRecord {
+    let why = if lost.committed {
+        "its writes committed"
+    } else {
+        "unknown"
+    };
+    record(json!({
+        "id": lost.exec_id, "kind": "job", "function": lost.job.name, "status": "interrupted",
+        "started_at_us": NOW, "links": { "job_id": lost.job.id, "attempt": lost.attempt },
+        "error": { "name": "Interrupted", "message": why },
+    }))
+}
+
+#[test]
+fn an_atomic_attempt_whose_process_died_after_its_commit_is_finished_not_run_again() {
+    let store = PgStore::open(&owned_database()).expect("open");
+    enqueue(&store, 3);
+    let mut client = store.connect().expect("connect");
+    // Leases of nothing: their process is as good as dead at once.
+    let mut claimed = claims::claim(&mut client, "a", Duration::ZERO, NOW, 2, &[]).expect("claim");
+    let (committed, lost) = (claimed.remove(0), claimed.remove(0));
+    let kept = claims::claim(&mut client, "a", LEASE, NOW, 1, &[])
+        .expect("claim")
+        .remove(0);
+
+    // As the attempt's transaction does it: on the sandbox role's connection, with the key.
+    let mut sandbox = store.sandbox().expect("sandbox").connect().expect("login");
+    let key: String = client
+        .query_one("SELECT key FROM _flux_sandbox", &[])
+        .expect("key")
+        .get(0);
+    let mut mark = |job: &flux::store::JobRow, key: &str, owner: &str| {
+        let mut tx = sandbox.transaction().expect("begin");
+        let marked = claims::mark_committed(&mut tx, key, &job.next_exec_id, owner);
+        if marked.is_ok() {
+            tx.commit().expect("commit");
+        }
+        marked
+    };
+    assert!(
+        mark(&committed, "guessed", "a").is_err(),
+        "user SQL cannot mark without flux's key"
+    );
+    assert!(
+        !mark(&committed, &key, "b").expect("mark"),
+        "b holds nothing"
+    );
+    assert!(mark(&committed, &key, "a").expect("mark"), "a holds it");
+    assert!(mark(&kept, &key, "a").expect("mark"));
+
+    let expired = claims::requeue_expired(&mut client, NOW, &lost_record, false).expect("requeue");
+    assert_eq!(expired.len(), 2, "{expired:?}");
+    let of = |job: &flux::store::JobRow| {
+        expired
+            .iter()
+            .find(|e| e.job.id == job.id)
+            .expect("expired")
+            .clone()
+    };
+    let (done, back) = (of(&committed), of(&lost));
+    assert!(done.committed && !back.committed);
+    assert_eq!(
+        (
+            done.job.state,
+            done.job.attempts,
+            done.job.next_exec_id.as_str()
+        ),
+        (JobState::Done, 1, committed.next_exec_id.as_str()),
+        "its committed attempt counts and is the job's last: the job is not run again"
+    );
+    assert_eq!(
+        done.job.last_record.as_deref(),
+        Some(committed.next_exec_id.as_str())
+    );
+    assert_eq!((back.job.state, back.job.attempts), (JobState::Pending, 0));
+    let record_of = |id: &str| match store.find_record(id).expect("record") {
+        RecordLookup::Found(record) => record,
+        other => panic!("one record of {id}: {other:?}"),
+    };
+    let stored = record_of(&committed.next_exec_id);
+    assert_eq!(stored.status, Status::Interrupted);
+    assert_eq!(
+        stored.error.as_ref().map(|e| e.message.as_str()),
+        Some("its writes committed")
+    );
+    let reclaimed = claims::claim(&mut client, "b", LEASE, NOW, 10, &[]).expect("claim");
+    assert_eq!(
+        reclaimed.iter().map(|j| &j.id).collect::<Vec<_>>(),
+        vec![&lost.id],
+        "only the attempt that had not committed runs again"
+    );
+
+    // The record arrives after all (its process was only stalled): it replaces the guess,
+    // and the job stays done.
+    finish(&store, outcome(&committed, Transition::Done), "a");
+    assert_eq!(record_of(&committed.next_exec_id).status, Status::Ok);
+    assert_eq!(state(&store, &committed).state, JobState::Done);
+
+    // A marked attempt whose record comes in time: its transition clears the mark.
+    finish(&store, outcome(&kept, Transition::Done), "a");
+    assert_eq!(state(&store, &kept).state, JobState::Done);
+    let marks: i64 = client
+        .query_one(
+            "SELECT count(*) FROM _flux_jobs WHERE committed_attempt IS NOT NULL",
+            &[],
+        )
+        .expect("marks")
+        .get(0);
+    assert_eq!(marks, 0, "no mark outlives its job's outcome");
 }

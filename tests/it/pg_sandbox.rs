@@ -296,6 +296,7 @@ fn the_store_thread_opens_again_the_connections_the_server_closed() {
     let options = PgThreadOptions {
         statements: 2,
         transactions: 2,
+        ..PgThreadOptions::default()
     };
     let thread =
         PgStoreThread::start(&store, options, calls, records_rx, Vec::new()).expect("store thread");
@@ -532,6 +533,7 @@ fn lone_statement_latency() {
     let options = PgThreadOptions {
         statements: 1,
         transactions: 1,
+        ..PgThreadOptions::default()
     };
     let thread =
         PgStoreThread::start(&store, options, calls, records_rx, Vec::new()).expect("store thread");
@@ -598,6 +600,7 @@ fn jobs_and_emails_commit_and_roll_back_with_the_users_transaction() {
     let options = PgThreadOptions {
         statements: 1,
         transactions: 1,
+        ..PgThreadOptions::default()
     };
     let thread =
         PgStoreThread::start(&store, options, calls, records_rx, Vec::new()).expect("store thread");
@@ -648,6 +651,7 @@ fn an_execution_finds_nothing_another_left_in_the_session() {
     let options = PgThreadOptions {
         statements: 1,
         transactions: 1,
+        ..PgThreadOptions::default()
     };
     let thread =
         PgStoreThread::start(&store, options, calls, records_rx, Vec::new()).expect("store thread");

@@ -331,6 +331,29 @@ fn a_worker_removed_by_a_deploy_to_another_process_is_warned_about_and_its_jobs_
 }
 
 #[test]
+fn jobs_enqueued_through_one_server_are_run_by_the_servers_queue() {
+    let url = owned_database();
+    let project = project("v1");
+    project.write(
+        "functions/note.ts",
+        "export default async (job: FluxJob, ctx: FluxContext) => {\n  await ctx.db.insert('notes', { id: String(job.data.n) })\n}\n",
+    );
+    let (a, b) = pair(&project, &url, &[]);
+    deployed(&project, &a);
+    serves(&b, "v1");
+    let jobs: Vec<Value> = (0..20)
+        .map(|n| serde_json::json!({ "name": "note", "data": { "n": n } }))
+        .collect();
+    a.enqueue(&Value::Array(jobs));
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    let mut count = |sql: &str| -> i64 { db.query_one(sql, &[]).expect(sql).get(0) };
+    wait_for("20 jobs done", DEADLINE, || {
+        (count("SELECT count(*) FROM _flux_jobs WHERE state = 'done'") == 20).then_some(())
+    });
+    assert_eq!(count("SELECT count(*) FROM notes"), 20, "each run once");
+}
+
+#[test]
 fn a_token_made_through_one_process_works_on_the_other_until_revoked() {
     let url = owned_database();
     let project = project("v1");
@@ -572,8 +595,10 @@ fn records_over_the_retention_are_pruned_by_one_process_at_a_time() {
     let (a, b) = pair(&project, &url, &["--quiet"]);
     deployed(&project, &a);
     serves(&b, "v1");
-    // The retention is read at start: restarted, both run it.
-    drop((a, b));
+    // The retention is read at start: restarted, both run it (each holds its data folder's
+    // lock until it stops).
+    a.stop();
+    b.stop();
     let (a, b) = pair(&project, &url, &["--quiet"]);
     let body = "x".repeat(50_000);
     let first = b.post_json("/hello", &format!("{{\"pad\":\"{body}\"}}"));
@@ -586,7 +611,6 @@ fn records_over_the_retention_are_pruned_by_one_process_at_a_time() {
         }
         (a.get(&format!("/_flux/api/records/{first}")).status == 404).then_some(())
     });
-    drop((a, b));
 
     // While another session holds the pruning lock, a pruning run deletes nothing and does
     // not wait; once it is let go, the run prunes.

@@ -207,10 +207,12 @@ fn a_failed_statement_leaves_the_transaction_usable() {
     let mut db = open("CREATE TABLE users (id text PRIMARY KEY)");
     // Through the seam `ctx.db` runs statements through, as on SQLite's session.
     let mut tx = db.client.transaction().expect("begin");
+    let due = std::cell::Cell::new(false);
     let mut session = PgSession {
         tx: &mut tx,
         sql: &mut db.sql,
         flux: None,
+        made_due: &due,
     };
     let (first, changes) = session.statement(
         "INSERT INTO users VALUES ('u_1')",

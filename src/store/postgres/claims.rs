@@ -12,6 +12,11 @@
 //! An owner names one process's life (a fresh one at each start), so that a restarted
 //! process's claims are not taken for those of its previous life.
 //!
+//! An atomic attempt's writes commit in its own transaction (the sandbox role's), which marks
+//! its job as committed by it while the lease holds ([`mark_committed`]); the mark lasts until
+//! its record's transition, so a process dying in between leaves a job that is finished, not
+//! run again.
+//!
 //! Leases are measured on the database's clock (`clock_timestamp()`), so processes on hosts
 //! whose clocks disagree still agree on when a lease ran out.
 
@@ -39,6 +44,31 @@ pub fn claim(
     limit: usize,
     full: &[String],
 ) -> Result<Vec<JobRow>> {
+    claim_where(client, owner, lease, now_us, limit, full, None)
+}
+
+/// As [`claim`], only jobs of worker `name` (one whose own `concurrency` leaves room for
+/// fewer than the queue's).
+pub fn claim_named(
+    client: &mut impl GenericClient,
+    owner: &str,
+    lease: Duration,
+    now_us: i64,
+    limit: usize,
+    name: &str,
+) -> Result<Vec<JobRow>> {
+    claim_where(client, owner, lease, now_us, limit, &[], Some(name))
+}
+
+fn claim_where(
+    client: &mut impl GenericClient,
+    owner: &str,
+    lease: Duration,
+    now_us: i64,
+    limit: usize,
+    full: &[String],
+    only: Option<&str>,
+) -> Result<Vec<JobRow>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     // Not flushed to disk before it returns: a claim lost in a crash of PostgreSQL leaves
     // its jobs waiting, and no attempt's outcome can have committed before it (that commit
@@ -51,15 +81,94 @@ pub fn claim(
                  lease_owner = $1, lease_until_us = {DB_NOW} + $2, updated_at_us = $3
              WHERE id IN (SELECT id FROM _flux_jobs
                  WHERE state IN ('pending', 'scheduled') AND run_at_us <= $3
-                 AND name <> ALL($5) ORDER BY run_at_us LIMIT $4 FOR UPDATE SKIP LOCKED)
+                 AND name <> ALL($5) AND ($6::text IS NULL OR name = $6)
+                 ORDER BY run_at_us LIMIT $4 FOR UPDATE SKIP LOCKED)
              RETURNING {COLUMNS}"
         ),
-        &[&owner, &micros(lease), &now_us, &limit, &full],
+        &[&owner, &micros(lease), &now_us, &limit, &full, &only],
     )?;
     tx.commit()?;
     let mut jobs = job_rows(rows)?;
     jobs.sort_by_key(|job| job.run_at_us);
     Ok(jobs)
+}
+
+/// Puts back jobs `owner` claimed and never started (their worker is missing, or the process
+/// stops): waiting again, the attempt not counted, the same execution id for the next.
+/// Returns how many it put back.
+pub fn release(client: &mut impl GenericClient, owner: &str, ids: &[String]) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(client.execute(
+        "UPDATE _flux_jobs SET state = 'pending', attempts = greatest(attempts - 1, 0),
+             lease_owner = NULL, lease_until_us = NULL
+         WHERE id = ANY($2) AND state = 'running' AND lease_owner = $1",
+        &[&owner, &ids],
+    )?)
+}
+
+/// Whether `owner` still holds job `id` for attempt number `attempt`, locking its row until
+/// the transaction ends (so that no process puts it back meanwhile).
+pub fn holds(client: &mut impl GenericClient, id: &str, attempt: u32, owner: &str) -> Result<bool> {
+    let attempt = i32::try_from(attempt).unwrap_or(i32::MAX);
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM _flux_jobs WHERE id = $1 AND state = 'running' AND attempts = $2
+             AND lease_owner = $3 FOR UPDATE",
+            &[&id, &attempt, &owner],
+        )?
+        .is_some())
+}
+
+/// In an atomic attempt's transaction (execution `exec_id`, on the sandbox role's connection,
+/// which passes `key`), just before its COMMIT: whether `owner` still holds the attempt's
+/// job, which is then marked as committed by this attempt and locked until the COMMIT
+/// (`_flux_commit_attempt`, `schema.rs`). The record's transition clears the mark
+/// ([`super::insert_writes`]); a lease found expired with the mark set finishes the job
+/// instead of running it again ([`requeue_expired`]).
+pub fn mark_committed(
+    client: &mut impl GenericClient,
+    key: &str,
+    exec_id: &str,
+    owner: &str,
+) -> Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT _flux_commit_attempt($1, $2, $3)",
+            &[&key, &exec_id, &owner],
+        )?
+        .get(0))
+}
+
+/// The channel every process `LISTEN`s on: one payload-less notification per transaction
+/// that made a job due.
+pub const CHANNEL: &str = "flux_jobs";
+
+/// Tells the processes listening that a job is due, when the transaction commits.
+pub fn notify(client: &mut impl GenericClient) -> Result<()> {
+    Ok(client.batch_execute("NOTIFY flux_jobs")?)
+}
+
+/// The channel on which a process asks the others to stop an attempt: the payload is the
+/// attempt's execution id; the process running it stops it.
+pub const CANCEL_CHANNEL: &str = "flux_cancel";
+
+/// The channel on which a process tells the others that the queue was paused (`on`) or
+/// resumed (`off`).
+pub const PAUSE_CHANNEL: &str = "flux_pause";
+
+/// Tells the processes listening to pause or resume their queue.
+pub fn announce_pause(client: &mut impl GenericClient, paused: bool) -> Result<()> {
+    let payload = if paused { "on" } else { "off" };
+    client.execute("SELECT pg_notify('flux_pause', $1)", &[&payload])?;
+    Ok(())
+}
+
+/// Asks whichever process runs attempt `exec_id` to stop it.
+pub fn ask_cancel(client: &mut impl GenericClient, exec_id: &str) -> Result<()> {
+    client.execute("SELECT pg_notify('flux_cancel', $1)", &[&exec_id])?;
+    Ok(())
 }
 
 /// Extends `owner`'s leases on its running jobs to `lease` from now (while attempts run
@@ -74,67 +183,84 @@ pub fn renew(client: &mut impl GenericClient, owner: &str, lease: Duration) -> R
     )?)
 }
 
-/// An attempt whose lease ran out: its job is waiting again under a new execution id.
+/// An attempt whose lease ran out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expired {
-    /// The job as it is now (pending, the lost attempt not counted).
+    /// The job as it is now: pending, the lost attempt not counted, under a new execution id;
+    /// or, when the attempt had `committed`, done.
     pub job: JobRow,
-    /// The lost attempt's execution id (for its `interrupted` record) and number.
+    /// The lost attempt's execution id (for its record) and number.
     pub exec_id: String,
     pub attempt: u32,
     /// The process that held it.
     pub owner: Option<String>,
+    /// The attempt's writes had committed ([`mark_committed`]): only its record was lost.
+    pub committed: bool,
 }
 
 /// Puts back every running job whose lease expired: pending again, the lost attempt not
 /// counted (as after a killed `flux dev`), with a new execution id for its next attempt; and
-/// stores the lost attempt's record, `interrupted(&expired)` (the queue words it), in the same
-/// transaction, so no attempt goes unrecorded whoever dies when. Rows another process is
-/// putting back at the same time are skipped, so each expired attempt is put back once.
+/// stores the lost attempt's record, `lost(&expired)` (the queue words it), in the same
+/// transaction, so no attempt goes unrecorded whoever dies when. A job its attempt had marked
+/// as committed ([`mark_committed`]: an atomic attempt whose process died between its writes'
+/// commit and its record's) is not run again: it is done, as that attempt's outcome said.
+/// Rows another process is putting back at the same time are skipped, so each expired attempt
+/// is put back once. With `wake`, the same transaction sends a [`notify`].
 pub fn requeue_expired(
     client: &mut impl GenericClient,
     now_us: i64,
-    interrupted: &dyn Fn(&Expired) -> ExecutionRecord,
+    lost: &dyn Fn(&Expired) -> ExecutionRecord,
+    wake: bool,
 ) -> Result<Vec<Expired>> {
     let mut tx = client.transaction()?;
-    let lost: Vec<(String, String, i32, Option<String>)> = tx
+    let found: Vec<(String, String, i32, Option<String>, bool)> = tx
         .query(
             &format!(
-                "SELECT id, next_exec_id, attempts, lease_owner FROM _flux_jobs
+                "SELECT id, next_exec_id, attempts, lease_owner,
+                     coalesce(committed_attempt = attempts, false) FROM _flux_jobs
                  WHERE state = 'running' AND lease_until_us < {DB_NOW}
                  FOR UPDATE SKIP LOCKED"
             ),
             &[],
         )?
         .into_iter()
-        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+        .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)))
         .collect();
-    if lost.is_empty() {
+    if found.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<&str> = lost.iter().map(|(id, ..)| id.as_str()).collect();
-    let next: Vec<String> = lost.iter().map(|_| ExecId::random().to_string()).collect();
-    // SET reads the row as it was: last_record becomes the lost attempt's id.
+    let ids: Vec<&str> = found.iter().map(|(id, ..)| id.as_str()).collect();
+    let committed: Vec<bool> = found.iter().map(|(.., committed)| *committed).collect();
+    let next: Vec<String> = found.iter().map(|_| ExecId::random().to_string()).collect();
+    let columns = COLUMNS
+        .split(',')
+        .map(|c| format!("_flux_jobs.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // SET reads the row as it was: last_record becomes the lost attempt's id. A committed
+    // attempt keeps its count and its execution id (the job's last).
     let rows = tx.query(
         &format!(
-            "UPDATE _flux_jobs SET state = 'pending', attempts = greatest(attempts - 1, 0),
-                 last_record = next_exec_id, next_exec_id = v.next, lease_owner = NULL,
-                 lease_until_us = NULL, updated_at_us = $3
-             FROM unnest($1::text[], $2::text[]) AS v(id, next) WHERE _flux_jobs.id = v.id
-             RETURNING {}",
-            COLUMNS
-                .split(',')
-                .map(|c| format!("_flux_jobs.{}", c.trim()))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "UPDATE _flux_jobs SET
+                 state = CASE WHEN v.committed THEN 'done' ELSE 'pending' END,
+                 attempts = CASE WHEN v.committed THEN attempts
+                                 ELSE greatest(attempts - 1, 0) END,
+                 last_error = CASE WHEN v.committed THEN NULL ELSE last_error END,
+                 last_record = next_exec_id,
+                 next_exec_id = CASE WHEN v.committed THEN next_exec_id ELSE v.next END,
+                 lease_owner = NULL, lease_until_us = NULL, committed_attempt = NULL,
+                 updated_at_us = $4
+             FROM unnest($1::text[], $2::text[], $3::bool[]) AS v(id, next, committed)
+             WHERE _flux_jobs.id = v.id
+             RETURNING {columns}"
         ),
-        &[&ids, &next, &now_us],
+        &[&ids, &next, &committed, &now_us],
     )?;
     let jobs = job_rows(rows)?;
     let mut expired = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let Some((_, exec_id, attempt, owner)) =
-            lost.iter().find(|(id, ..)| *id == job.id.to_string())
+        let Some((_, exec_id, attempt, owner, committed)) =
+            found.iter().find(|(id, ..)| *id == job.id.to_string())
         else {
             continue;
         };
@@ -142,19 +268,23 @@ pub fn requeue_expired(
             exec_id: exec_id.clone(),
             attempt: u32::try_from(*attempt).unwrap_or(0),
             owner: owner.clone(),
+            committed: *committed,
             job,
         });
     }
     let writes: Vec<StoreWrite> = expired
         .iter()
-        .map(|lost| StoreWrite {
-            record: interrupted(lost),
+        .map(|expired| StoreWrite {
+            record: lost(expired),
             job: None,
         })
         .collect();
     let prepared = prepare_writes(&writes)?;
     let texts: Vec<String> = writes.iter().map(|w| search::text(&w.record)).collect();
     insert_writes(&mut tx, &prepared, &texts, None, now_us)?;
+    if wake && committed.iter().any(|c| !c) {
+        notify(&mut tx)?;
+    }
     tx.commit()?;
     Ok(expired)
 }

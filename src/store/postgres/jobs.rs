@@ -198,7 +198,7 @@ pub(super) fn apply_transitions(
                  last_error = CASE o.state WHEN 'done' THEN NULL WHEN 'pending' THEN j.last_error
                                   ELSE o.error END,
                  last_record = o.record_id, updated_at_us = $9,
-                 lease_owner = NULL, lease_until_us = NULL
+                 lease_owner = NULL, lease_until_us = NULL, committed_attempt = NULL
              FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
                          $6::text[], $7::int[], $8::text[])
                  AS o(id, record_id, state, run_at_us, next_exec_id, error, attempt, owner)

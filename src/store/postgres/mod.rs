@@ -7,7 +7,9 @@
 //!
 //! Connections per process: at most [`READERS`] for reads (calls wait for one beyond that,
 //! up to 30 s), 2 of the sandbox role's for reads of the app's tables, plus the store
-//! thread's: `2 × statements + transactions + 1` ([`PgThreadOptions`]).
+//! thread's: `2 × statements + transactions + 1` ([`PgThreadOptions`]), plus the queue's
+//! (`queue::LeasedQueue`): one for claims and leases and one listening for `NOTIFY
+//! flux_jobs` (unless `queue.notify` is off).
 //!
 //! The queue's claims across processes are leases ([`claims`]): claimed by one short
 //! statement, fenced at completion, put back when they expire.
@@ -65,7 +67,7 @@ use pool::Pool;
 pub use records::insert_writes;
 pub use sandbox::Sandbox;
 pub use schema::VERSION as SCHEMA_VERSION;
-pub use thread::{PgStoreThread, PgThreadOptions};
+pub use thread::{PgStoreThread, PgThreadOptions, QueueHooks};
 pub use upkeep::PRUNE_LOCK;
 pub use user_sql::UserSql;
 pub use writes::PgWrites;
@@ -145,6 +147,17 @@ impl PgStore {
         Ok(sandbox)
     }
 
+    /// Asks whichever process runs job attempt `exec_id` to stop it (it listens unless its
+    /// `queue.notify` is off).
+    pub fn ask_cancel(&self, exec_id: &str) -> Result<()> {
+        claims::ask_cancel(&mut *self.pool.get()?, exec_id)
+    }
+
+    /// Tells the processes listening to pause (or resume) their queue, as this one did.
+    pub fn announce_pause(&self, paused: bool) -> Result<()> {
+        claims::announce_pause(&mut *self.pool.get()?, paused)
+    }
+
     /// Whether searches read pg_trgm's index (else they scan the records).
     pub fn search_indexed(&self) -> bool {
         self.trigram
@@ -171,6 +184,21 @@ fn connect_error(error: StoreError, location: &str) -> StoreError {
             location: location.to_string(),
             reason: with_cause(&error),
         },
+    }
+}
+
+/// The driver's error as a message says it: the server's own message, detail and SQLSTATE
+/// (the driver's text alone is "db error"), else the driver's text with its cause.
+pub(crate) fn described(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} ({})", db.message(), db.code().code());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!(": {detail}"));
+            }
+            text
+        }
+        None => with_cause(error),
     }
 }
 

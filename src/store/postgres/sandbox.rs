@@ -116,7 +116,8 @@ impl Sandbox {
             "GRANT EXECUTE ON FUNCTION _flux_enqueue(text, text, text, text, text, bigint, \
              integer, bigint, text, text, text, bigint), \
              _flux_store_email(text, text, text, text, text, text, bigint), \
-             _flux_migration(text, bigint, text, text) TO {quoted}"
+             _flux_migration(text, bigint, text, text), \
+             _flux_commit_attempt(text, text, text) TO {quoted}"
         ))?;
         capture::install(&mut tx, &schema, &role)?;
         tx.commit()?;

@@ -18,8 +18,9 @@ use postgres::Client;
 use super::super::{Result, StoreError};
 
 /// The version of the tables below; a database stamped with a later one was made by a newer
-/// flux and is refused.
-pub const VERSION: i32 = 1;
+/// flux and is refused, an earlier one gets what is missing. 2: jobs' `committed_attempt`
+/// and the index of waiting jobs.
+pub const VERSION: i32 = 2;
 
 /// Held while creating the tables: any 64-bit key flux alone uses.
 const LOCK_KEY: i64 = 0x666c_7578_5f73_6368;
@@ -99,9 +100,14 @@ CREATE TABLE IF NOT EXISTS _flux_jobs (
     updated_at_us bigint NOT NULL,
     data_edited boolean NOT NULL DEFAULT false,
     lease_owner text,
-    lease_until_us bigint
+    lease_until_us bigint,
+    committed_attempt integer
 );
+ALTER TABLE _flux_jobs ADD COLUMN IF NOT EXISTS committed_attempt integer;
 CREATE INDEX IF NOT EXISTS _flux_jobs_due ON _flux_jobs (state, run_at_us);
+-- Claims read waiting jobs in run_at order from this one, without sorting the backlog.
+CREATE INDEX IF NOT EXISTS _flux_jobs_waiting ON _flux_jobs (run_at_us)
+    WHERE state IN ('pending', 'scheduled');
 CREATE INDEX IF NOT EXISTS _flux_jobs_idempotency ON _flux_jobs (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS _flux_jobs_next ON _flux_jobs (next_exec_id);
@@ -223,6 +229,20 @@ BEGIN
     RETURN found;
 END $$;
 REVOKE ALL ON FUNCTION @S@._flux_migration(text, bigint, text, text) FROM PUBLIC;
+
+-- An atomic job attempt's transaction, just before its COMMIT: whether `p_owner` still holds
+-- the job that execution `p_exec_id` is the running attempt of, marking it as committed by
+-- that attempt (locked until the COMMIT, so no process puts it back meanwhile).
+CREATE OR REPLACE FUNCTION @S@._flux_commit_attempt(p_key text, p_exec_id text, p_owner text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM @S@._flux_check_key(p_key);
+    UPDATE @S@._flux_jobs j SET committed_attempt = j.attempts
+        WHERE j.next_exec_id = p_exec_id AND j.state = 'running' AND j.lease_owner = p_owner;
+    RETURN FOUND;
+END $$;
+REVOKE ALL ON FUNCTION @S@._flux_commit_attempt(text, text, text) FROM PUBLIC;
 "#;
 
 /// `sql` with `@S@` as `schema` quoted, and `@SL@` as that as a string literal.
@@ -239,15 +259,22 @@ CREATE INDEX IF NOT EXISTS _flux_records_search ON _flux_records USING gin (sear
 
 /// Creates what is missing and stamps the version; refuses a database of a newer flux.
 /// Returns whether searches have the trigram index.
+///
+/// A database already at [`VERSION`] gets no DDL on its tables: other processes are using
+/// them, and even an `ALTER TABLE … IF NOT EXISTS` or `CREATE INDEX IF NOT EXISTS` takes its
+/// table's lock first, which deadlocked a process starting beside busy ones.
 pub(super) fn create(client: &mut Client) -> Result<bool> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])?;
-    tx.batch_execute(TABLES)?;
-    let schema: String = tx.query_one("SELECT current_schema()::text", &[])?.get(0);
-    tx.batch_execute(&in_schema(FUNCTIONS, &schema))?;
-    let found: Option<i32> = tx
-        .query_opt("SELECT version FROM _flux_schema", &[])?
-        .map(|row| row.get(0));
+    let stamped: bool = tx
+        .query_one("SELECT to_regclass('_flux_schema') IS NOT NULL", &[])?
+        .get(0);
+    let found: Option<i32> = if stamped {
+        tx.query_opt("SELECT version FROM _flux_schema", &[])?
+            .map(|row| row.get(0))
+    } else {
+        None
+    };
     match found {
         Some(version) if version > VERSION => {
             return Err(StoreError::NewerSchema {
@@ -255,16 +282,30 @@ pub(super) fn create(client: &mut Client) -> Result<bool> {
                 known: VERSION,
             })
         }
-        Some(_) => {}
-        None => {
+        Some(version) if version == VERSION => {}
+        _ => {
+            tx.batch_execute(TABLES)?;
+            tx.execute("DELETE FROM _flux_schema", &[])?;
             tx.execute(
                 "INSERT INTO _flux_schema (version) VALUES ($1)",
                 &[&VERSION],
             )?;
         }
     }
+    let schema: String = tx.query_one("SELECT current_schema()::text", &[])?.get(0);
+    tx.batch_execute(&in_schema(FUNCTIONS, &schema))?;
+    let has_index = |tx: &mut postgres::Transaction<'_>| -> Result<bool> {
+        Ok(tx
+            .query_one(
+                "SELECT to_regclass('_flux_records_search') IS NOT NULL",
+                &[],
+            )?
+            .get(0))
+    };
     // In a savepoint: without the extension (or the right to create it) the rest stands.
-    let indexed = {
+    let indexed = if has_index(&mut tx)? {
+        true
+    } else {
         let mut savepoint = tx.savepoint("search_index")?;
         match savepoint.batch_execute(SEARCH_INDEX) {
             Ok(()) => savepoint.commit().map(|()| true)?,

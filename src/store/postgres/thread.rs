@@ -14,12 +14,23 @@
 //!   `seq`s), tries a failed commit again without dropping a record, and hands each committed
 //!   batch to every [`OnCommitted`] (which feed `flux tail` and the terminal).
 //!
+//! - With [`QueueHooks`] (the queue runs in this process): a job attempt's outcome moves its
+//!   job only while this process's lease holds ([`super::Fence`]); a transaction that makes a
+//!   job due (a user's, or flux's own for the caller's writes) sends one `NOTIFY flux_jobs`
+//!   (when asked) and, once committed, wakes this process's dispatcher; an atomic attempt's
+//!   `CommitWithRecord` marks its job's attempt as committed in the attempt's own transaction
+//!   ([`claims::mark_committed`], only while the lease holds, else the writes are rolled
+//!   back), so that its writes never commit without the outcome they decide: the record that
+//!   follows through the record writer moves the job and clears the mark, and a process that
+//!   dies between the two leaves a mark that `claims::requeue_expired` finishes the job by.
+//!
 //! Connections per process: `2 × statements + transactions + 1` at most, beside the readers':
 //! each statement thread's, logged in as the sandbox role, and flux's own beside it for the
 //! caller's writes outside a transaction (opened when first needed); a pinned transaction's;
 //! the record writer's. A connection the server closed is opened again at its next call.
-//! The queue's claims are not made here (see the module doc of [`super`]).
+//! The queue's claims are not made here (the queue's dispatcher has connections of its own).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -33,17 +44,19 @@ use super::super::CallerWrites;
 use super::super::{prepare_writes, search, OnCommitted, StoreWrite};
 use super::pool::lost;
 use super::user_sql::{FluxConnection, PgSession, UserSql};
-use super::{insert_writes, PgStore, PgWrites, Sandbox};
+use super::{claims, insert_writes, PgStore, PgWrites, Sandbox};
 use crate::clock::now_us;
-use crate::record::ExecId;
+use crate::record::{ExecId, Transition};
 
 /// How many connections the store thread opens for the engines' SQL.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct PgThreadOptions {
     /// Connections running statements outside transactions (one thread each).
     pub statements: usize,
     /// User transactions open at once (a connection each while open).
     pub transactions: usize,
+    /// What the queue running in this process needs from the commits (none: no queue).
+    pub queue: QueueHooks,
 }
 
 impl Default for PgThreadOptions {
@@ -51,8 +64,47 @@ impl Default for PgThreadOptions {
         PgThreadOptions {
             statements: 4,
             transactions: 8,
+            queue: QueueHooks::default(),
         }
     }
+}
+
+/// What the queue's dispatcher of this process asks of the store thread's commits.
+#[derive(Clone, Default)]
+pub struct QueueHooks {
+    /// The owner of this process's leases: an attempt's outcome moves its job only while the
+    /// lease it was claimed under holds.
+    pub lease_owner: Option<String>,
+    /// Send `NOTIFY flux_jobs` in each transaction that makes a job due.
+    pub notify: bool,
+    /// Called after a commit of this process that made a job due.
+    pub on_due: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl QueueHooks {
+    /// Before the commit of a transaction whose writes made a job due (`due`).
+    fn before_commit(&self, tx: &mut postgres::Transaction<'_>, due: bool) -> super::Result<()> {
+        if due && self.notify {
+            claims::notify(tx)?;
+        }
+        Ok(())
+    }
+
+    /// After that commit succeeded.
+    fn after_commit(&self, due: bool) {
+        if let (true, Some(on_due)) = (due, &self.on_due) {
+            on_due();
+        }
+    }
+}
+
+/// Whether a batch of records puts a job back to run now (a retry due at once, a requeue).
+fn makes_due(batch: &[StoreWrite], now_us: i64) -> bool {
+    batch.iter().any(|write| match &write.job {
+        Some((_, Transition::Retry { run_at_us, .. })) => *run_at_us <= now_us,
+        Some((_, Transition::Requeue { .. })) => true,
+        _ => false,
+    })
 }
 
 /// Records committed per transaction at most.
@@ -87,7 +139,7 @@ impl PgStoreThread {
         let (alone, alone_calls) = crossbeam_channel::unbounded::<SqlCall>();
         let mut threads = Vec::new();
         for _ in 0..options.statements.max(1) {
-            let mut conn = Conn::open(store)?;
+            let mut conn = Conn::open(store, &options.queue)?;
             let calls = alone_calls.clone();
             threads.push(spawn("flux-pg-sql", move || {
                 for call in calls {
@@ -97,6 +149,7 @@ impl PgStoreThread {
         }
         let spares = Arc::new(Spares {
             store: store.clone(),
+            hooks: options.queue.clone(),
             idle: Mutex::new(Vec::new()),
             limit: options.transactions.max(1),
         });
@@ -111,6 +164,7 @@ impl PgStoreThread {
                 store: records_store,
                 client: writer,
                 subscribers,
+                hooks: options.queue,
             }
             .run(records, stopped)
         })?);
@@ -166,7 +220,7 @@ struct Conn {
 }
 
 impl Conn {
-    fn open(store: &PgStore) -> super::Result<Conn> {
+    fn open(store: &PgStore, hooks: &QueueHooks) -> super::Result<Conn> {
         let sandbox = store.sandbox()?;
         Ok(Conn {
             client: sandbox.connect()?,
@@ -175,6 +229,7 @@ impl Conn {
             flux: FluxConn {
                 store: store.clone(),
                 client: None,
+                hooks: hooks.clone(),
             },
         })
     }
@@ -187,12 +242,14 @@ impl Conn {
             Err(e) => return refuse(call.work, e),
         };
         self.sql.began();
+        let due = Cell::new(false);
         let after = (call.work)(Ok(&mut PgSession {
             tx: &mut tx,
             sql: &mut self.sql,
             flux: Some(&mut self.flux),
+            made_due: &due,
         }));
-        let committed = tx.commit().map_err(|e| e.to_string());
+        let committed = commit(tx, &self.flux.hooks, due.get());
         if let Some(client) = fresh {
             self.client = client;
         }
@@ -213,14 +270,17 @@ impl Conn {
             Err(e) => return refuse(begin.work, e),
         };
         self.sql.began();
+        let due = Cell::new(false);
         // A call inside it is answered at once: its writes are the transaction's, which the
         // next call sees on this connection, and which its end commits or undoes.
         let run = |tx: &mut postgres::Transaction<'_>, sql: &mut UserSql, work: Work| {
-            if let Some(after) = work(Ok(&mut PgSession {
+            let session = &mut PgSession {
                 tx,
                 sql,
                 flux: None,
-            })) {
+                made_due: &due,
+            };
+            if let Some(after) = work(Ok(session)) {
                 after(Ok(()));
             }
         };
@@ -232,8 +292,13 @@ impl Conn {
             };
             match call.control {
                 TxControl::None | TxControl::Begin => run(&mut tx, &mut self.sql, call.work),
-                TxControl::Commit | TxControl::CommitWithRecord => {
-                    break (tx.commit().map_err(|e| e.to_string()), Some(call));
+                TxControl::CommitWithRecord => {
+                    let (key, hooks) = (&self.sql.key, &self.flux.hooks);
+                    let ended = commit_attempt(tx, key, hooks, call.owner, due.get());
+                    break (ended, Some(call));
+                }
+                TxControl::Commit => {
+                    break (commit(tx, &self.flux.hooks, due.get()), Some(call));
                 }
                 TxControl::Rollback => {
                     let _ = tx.rollback();
@@ -256,6 +321,7 @@ impl Conn {
 struct FluxConn {
     store: PgStore,
     client: Option<Client>,
+    hooks: QueueHooks,
 }
 
 impl FluxConnection for FluxConn {
@@ -280,8 +346,9 @@ impl FluxConnection for FluxConn {
                 .map_err(|e| e.to_string())?,
             Err(e) => return Err(e.to_string()),
         };
-        let result = if work(&PgWrites::new(&mut tx)) || !atomic {
-            tx.commit().map_err(|e| e.to_string())
+        let due = Cell::new(false);
+        let result = if work(&PgWrites::new(&mut tx).noting_due(&due)) || !atomic {
+            commit(tx, &self.hooks, due.get())
         } else {
             // Dropped without a commit, the transaction is rolled back.
             drop(tx);
@@ -293,6 +360,46 @@ impl FluxConnection for FluxConn {
         result
     }
 }
+
+/// Commits `tx`, first telling the other processes when its writes made a job due (`due`),
+/// then this one's dispatcher.
+fn commit(mut tx: postgres::Transaction<'_>, hooks: &QueueHooks, due: bool) -> Result<(), String> {
+    hooks
+        .before_commit(&mut tx, due)
+        .map_err(|e| e.to_string())?;
+    tx.commit().map_err(|e| e.to_string())?;
+    hooks.after_commit(due);
+    Ok(())
+}
+
+/// Commits an atomic job attempt's transaction (execution `exec_id`). With the queue in
+/// this process, only while the attempt still holds its job's lease, and with its job
+/// marked as committed by this attempt in the same commit: its writes then never stand
+/// without the outcome they decide, even if this process dies before the record follows
+/// (see `claims::requeue_expired`). A lease that ran out rolls the writes back (the job
+/// was put back to run again), and the attempt hears so.
+fn commit_attempt(
+    mut tx: postgres::Transaction<'_>,
+    key: &str,
+    hooks: &QueueHooks,
+    exec_id: ExecId,
+    due: bool,
+) -> Result<(), String> {
+    if let Some(owner) = hooks.lease_owner.as_deref() {
+        let held = claims::mark_committed(&mut tx, key, &exec_id.to_string(), owner)
+            .map_err(|e| e.to_string())?;
+        if !held {
+            // Dropped without a commit, the transaction is rolled back.
+            drop(tx);
+            return Err(LEASE_LOST.into());
+        }
+    }
+    commit(tx, hooks, due)
+}
+
+/// Why an atomic attempt's writes were rolled back at its end.
+const LEASE_LOST: &str = "its writes were rolled back: the attempt's lease ran out before it \
+                          ended (its job was put back to run again)";
 
 const ROLLED_BACK_AT_DEADLINE: &str =
     "the transaction was rolled back: it was still open at the execution's deadline";
@@ -307,6 +414,7 @@ fn refuse(work: Work, reason: String) {
 /// Connections for transactions, reused once a transaction ends.
 struct Spares {
     store: PgStore,
+    hooks: QueueHooks,
     idle: Mutex<Vec<Conn>>,
     limit: usize,
 }
@@ -318,7 +426,7 @@ impl Spares {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         match idle {
             Some(conn) => Ok(conn),
-            None => Conn::open(&self.store),
+            None => Conn::open(&self.store, &self.hooks),
         }
     }
 
@@ -420,6 +528,7 @@ struct RecordWriter {
     store: PgStore,
     client: Client,
     subscribers: Vec<OnCommitted>,
+    hooks: QueueHooks,
 }
 
 impl RecordWriter {
@@ -488,9 +597,14 @@ impl RecordWriter {
             .iter()
             .map(|w| search::text(&w.record).into())
             .collect();
+        let now = now_us();
+        let due = makes_due(batch, now);
+        let owner = self.hooks.lease_owner.as_deref();
         let mut tx = self.client.transaction()?;
-        let seqs = insert_writes(&mut tx, &prepared, &texts, None, now_us())?;
+        let seqs = insert_writes(&mut tx, &prepared, &texts, owner, now)?;
+        self.hooks.before_commit(&mut tx, due)?;
         tx.commit()?;
+        self.hooks.after_commit(due);
         for subscriber in &self.subscribers {
             subscriber(batch, &seqs, &texts);
         }

@@ -58,7 +58,7 @@ pub struct Outcome {
 /// tables are, flux's key for its own functions, and the tables' primary keys.
 pub struct UserSql {
     schema: String,
-    key: Arc<str>,
+    pub(super) key: Arc<str>,
     keys: Keys,
     /// The next statement is its transaction's first: the connection serves one execution
     /// after another, so what an earlier one left in the session goes first.
@@ -173,12 +173,14 @@ pub struct PgSession<'a, 'b> {
     pub tx: &'a mut Transaction<'b>,
     pub sql: &'a mut UserSql,
     pub flux: Option<&'a mut dyn FluxConnection>,
+    /// Set when the caller's writes make a job due now (see [`PgWrites::noting_due`]).
+    pub made_due: &'a std::cell::Cell<bool>,
 }
 
 /// A connection of flux's own role, opened when first needed.
 pub trait FluxConnection {
     /// Runs `work` on a transaction of its own, committed unless `atomic` and `work` returns
-    /// false.
+    /// false; once committed, a job it made due wakes the queue.
     fn caller_writes(
         &mut self,
         atomic: bool,
@@ -230,12 +232,12 @@ impl Lent for PgSession<'_, '_> {
         }
         let key = Arc::clone(&self.sql.key);
         if !atomic {
-            work(&PgWrites::sandboxed(self.tx, &key));
+            work(&PgWrites::sandboxed(self.tx, &key).noting_due(self.made_due));
             return Ok(());
         }
         let mut savepoint = self.tx.transaction().map_err(|e| e.to_string())?;
         // Dropped without a commit, the savepoint is rolled back.
-        if work(&PgWrites::sandboxed(&mut savepoint, &key)) {
+        if work(&PgWrites::sandboxed(&mut savepoint, &key).noting_due(self.made_due)) {
             savepoint.commit().map_err(|e| e.to_string())?;
         }
         Ok(())
