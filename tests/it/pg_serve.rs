@@ -442,6 +442,9 @@ fn a_tail_on_one_process_shows_the_others_requests_in_commit_order_and_resumes()
     let (a, b) = pair(&project, &url, &["--quiet"]);
     deployed(&project, &a);
     serves(&b, "v1");
+    // B's records of the requests above are committed before the tail starts (B commits in
+    // the order its executions end): otherwise one could come after A's first request below.
+    a.record(&b.get("/hello").request_id());
     let b = Arc::new(b);
 
     let events = tail(&a, "");
