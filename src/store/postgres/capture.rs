@@ -33,7 +33,11 @@ use crate::store::Result;
 /// `@S@` is the schema, quoted; `@SL@` that as a literal; `@ROLE@` the sandbox role's name as
 /// a literal; `@LOCK@` [`REFRESH_LOCK`].
 const STAGING: &str = r#"
-CREATE UNLOGGED TABLE IF NOT EXISTS @S@._flux_staged (
+-- Only when missing: even `CREATE INDEX IF NOT EXISTS` takes the table's lock first, which
+-- waits for (and deadlocked with) the other processes' captures.
+DO $flux$ BEGIN
+IF to_regclass(@SL@ || '._flux_staged') IS NULL THEN
+CREATE UNLOGGED TABLE @S@._flux_staged (
     ord bigserial PRIMARY KEY,
     xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     tbl text NOT NULL,
@@ -41,7 +45,9 @@ CREATE UNLOGGED TABLE IF NOT EXISTS @S@._flux_staged (
     before text,
     after text
 );
-CREATE INDEX IF NOT EXISTS _flux_staged_xid ON @S@._flux_staged (xid);
+CREATE INDEX _flux_staged_xid ON @S@._flux_staged (xid);
+END IF;
+END $flux$;
 REVOKE ALL ON @S@._flux_staged FROM PUBLIC;
 GRANT INSERT (tbl, op, before, after) ON @S@._flux_staged TO @ROLEID@;
 GRANT USAGE ON SEQUENCE @S@._flux_staged_ord_seq TO @ROLEID@;
