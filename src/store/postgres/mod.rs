@@ -256,11 +256,8 @@ impl Storage for PgStore {
     /// The counter's committed value: its row lock is held from a batch's numbering to its
     /// commit, so every `seq` up to it has committed (see `insert_writes`).
     fn tail_position(&self) -> Result<i64> {
-        Ok(self
-            .pool
-            .get()?
-            .query_one("SELECT n FROM _flux_seq", &[])?
-            .try_get(0)?)
+        self.pool
+            .read(|c| Ok(c.query_one("SELECT n FROM _flux_seq", &[])?.try_get(0)?))
     }
 
     fn tail_history(
@@ -348,7 +345,7 @@ impl Storage for PgStore {
     }
 
     fn active_version_id(&self) -> Result<Option<String>> {
-        versions::active_id(&mut *self.pool.get()?)
+        self.pool.read(versions::active_id)
     }
 
     fn version_manifest(&self, id: &str) -> Result<Option<String>> {
