@@ -11,10 +11,7 @@ use crate::store::StoreError;
 
 pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
     let mut options = DevOptions::new(project_dir(&args.dir));
-    if let Some(url) = &args.database {
-        check_database_url(url)?;
-        options.database = Some(url.clone());
-    }
+    options.database = checked_database(&args.database)?;
     run_server(options, &args.listen, global, "flux dev")
 }
 
@@ -22,11 +19,16 @@ pub fn run(args: &DevArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
 pub fn serve(args: &ServeArgs, global: &super::GlobalArgs) -> Result<(), CliError> {
     let mut options = DevOptions::new(&args.data);
     options.data = Some(args.data.clone());
-    if let Some(url) = &args.database {
-        check_database_url(url)?;
-        options.database = Some(url.clone());
-    }
+    options.database = checked_database(&args.database)?;
     run_server(options, &args.listen, global, "flux serve")
+}
+
+/// `--database`'s URL, refused at once when it is not a PostgreSQL connection string.
+fn checked_database(args: &super::DatabaseArgs) -> Result<Option<String>, CliError> {
+    if let Some(url) = &args.url {
+        check_database_url(url)?;
+    }
+    Ok(args.url.clone())
 }
 
 fn run_server(

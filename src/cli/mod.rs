@@ -598,15 +598,24 @@ pub struct DevArgs {
     pub dir: PathBuf,
     #[command(flatten)]
     pub listen: ListenArgs,
-    /// A PostgreSQL database (postgres://user:password@host:5432/db) instead of SQLite's
-    /// .flux/flux.db: HTTP functions and their records run on it; the job queue does not yet
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// Where `flux dev` and `flux serve` keep their state when not in SQLite.
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// A PostgreSQL database (postgres://user:password@host:5432/db) instead of SQLite: the
+    /// app's tables, the queue, the records (and for flux serve the versions and tokens),
+    /// shared by every flux process given the same URL
     #[arg(
-        long,
+        id = "database",
+        long = "database",
         env = "FLUX_DATABASE_URL",
         hide_env_values = true,
         value_name = "URL"
     )]
-    pub database: Option<String>,
+    pub url: Option<String>,
 }
 
 /// Where `flux dev` and `flux serve` listen.
@@ -636,16 +645,8 @@ pub struct ServeArgs {
     /// this process writes out the versions it runs (its own, not shared with other processes)
     #[arg(long, default_value = "flux-data", value_hint = ValueHint::DirPath)]
     pub data: PathBuf,
-    /// A PostgreSQL database (postgres://user:password@host:5432/db) holding the store,
-    /// versions and tokens, shared by every flux serve given the same URL: a deploy to any
-    /// of them switches all
-    #[arg(
-        long,
-        env = "FLUX_DATABASE_URL",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub database: Option<String>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
     #[command(flatten)]
     pub listen: ListenArgs,
 }
