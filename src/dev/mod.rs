@@ -64,8 +64,8 @@ pub struct DevOptions {
     /// `flux serve`: the data folder (store, deployed versions) whose active version runs,
     /// instead of the files of `dir`, unwatched.
     pub data: Option<PathBuf>,
-    /// `postgres://…` to run on PostgreSQL instead of `.flux/flux.db` (HTTP functions and
-    /// their records; not the queue yet). With `data` (`flux serve`), versions and tokens are
+    /// `postgres://…` to run on PostgreSQL instead of `.flux/flux.db` (the app's tables, the
+    /// queue under leases, the records). With `data` (`flux serve`), versions and tokens are
     /// there too, shared with every process on the database, and `data` only holds the
     /// versions this process writes out to run.
     pub database: Option<String>,
