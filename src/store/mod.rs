@@ -63,8 +63,8 @@
 //! `postgres::user_sql::PgSession` on a PostgreSQL transaction (on a connection logged in as
 //! the sandbox role), which [`postgres::PgStoreThread`] lends. Migrations: SQLite's
 //! [`apply_migrations`] checks them with [`sandbox`]; PostgreSQL's
-//! ([`postgres::PgStore::apply_migrations`]) runs them as the sandbox role. Not yet behind the
-//! boundary, and SQLite's own until then: store upkeep and WAL checkpoints. The queue's
+//! ([`postgres::PgStore::apply_migrations`]) runs them as the sandbox role. Pruning goes through
+//! [`Storage::pruning`] on both; WAL checkpoints are SQLite's alone. The queue's
 //! dispatcher is the queue's on both: SQLite's runs on the store thread as its
 //! [`Scheduler`]; PostgreSQL's claims under leases on a thread of its own
 //! (`queue::LeasedQueue`), with [`postgres::QueueHooks`] on the store thread's commits.
