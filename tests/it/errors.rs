@@ -317,8 +317,9 @@ fn help_of_the_main_commands() {
           -q, --quiet            Do not print a line per request
               --color <WHEN>     When to use colour [default: auto] [possible values: auto, always, never]
               --database <URL>   A PostgreSQL database (postgres://user:password@host:5432/db) instead of
-                                 SQLite's .flux/flux.db: HTTP functions and their records run on it; the job
-                                 queue does not yet [env: FLUX_DATABASE_URL]
+                                 SQLite: the app's tables, the queue, the records (and for flux serve the
+                                 versions and tokens), shared by every flux process given the same URL [env:
+                                 FLUX_DATABASE_URL]
               --token <TOKEN>    Token for a server that needs one; with `flux dev`, the token it requires
                                  [env: FLUX_TOKEN]
           -h, --help             Print help
