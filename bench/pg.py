@@ -4,6 +4,9 @@ store). Run through bench/pg.sh, which starts the database. Prints `RESULT …` 
 
 MODE=drain   bulk no-op and db-insert drains across every process (each attempt writes its full
              record), then a trickle of jobs at a steady rate for the enqueue→start latency
+             (WORKLOADS=noop,db-insert,trickle picks); each drain reports the CPU time per job
+             of the flux processes and of PostgreSQL; with PERF_CTL=fifo, a
+             `perf record -a --control fifo:fifo -D -1` records the drains only
 MODE=kill    SIGKILL one process every KILL_EVERY seconds (and start it again, as a supervisor
              would) while KILL_N jobs drain; then checks every job is done or dead, none stuck
              running, and counts the attempts run twice
@@ -36,6 +39,7 @@ TRICKLE_WARMUP = int(os.environ.get("TRICKLE_WARMUP", "50"))
 KILL_N = int(os.environ.get("KILL_N", "10000"))
 KILL_EVERY = float(os.environ.get("KILL_EVERY", "10"))
 DEPLOY_SECONDS = float(os.environ.get("DEPLOY_SECONDS", "10"))
+WORKLOADS = os.environ.get("WORKLOADS", "noop,db-insert,trickle").split(",")
 DRAIN_TIMEOUT = float(os.environ.get("DRAIN_TIMEOUT_S", "600"))
 
 
@@ -65,6 +69,60 @@ class Api:
         if status >= 300:
             raise RuntimeError(f"{method} {path} on :{self.port}: {status} {data[:300]!r}")
         return json.loads(data) if data else None
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid, children=False):
+    """CPU time a process used (its threads'; with `children`, also its reaped children's)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    used = int(fields[11]) + int(fields[12])
+    if children:
+        used += int(fields[13]) + int(fields[14])
+    return used / TICK
+
+
+def postgres_cpu():
+    """The cluster's CPU time: the postmaster, the backends it reaped and those alive."""
+    postmaster = int(os.environ["PG_PID"])
+    total = cpu_seconds(postmaster, children=True)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == postmaster:
+                total += cpu_seconds(int(entry))
+    return total
+
+
+def perf_control(command):
+    """Tells a `perf record --control fifo:PERF_CTL -D -1` to record only the drains."""
+    if os.environ.get("PERF_CTL"):
+        with open(os.environ["PERF_CTL"], "w") as fifo:
+            fifo.write(command + "\n")
+
+
+class CpuMeter:
+    """CPU time per job spent by the flux processes and by PostgreSQL over a window."""
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+        self.start = self.read()
+
+    def read(self):
+        return sum(cpu_seconds(node.proc.pid) for node in self.nodes), postgres_cpu()
+
+    def per_job(self, n):
+        end = self.read()
+        return tuple((b - a) * 1e6 / n for a, b in zip(self.start, end))
 
 
 def free_port():
@@ -159,9 +217,9 @@ def wait_drained(api, name, n, timeout=DRAIN_TIMEOUT):
             return row
         if time.time() > deadline:
             raise RuntimeError(f"drain of {name} did not finish: {row}")
-        # The drain is timed from the records; polling stats less often keeps its scans of the
-        # jobs table out of the way.
-        time.sleep(0.25)
+        # The drain is timed from the records; polling stats once a second keeps its scans of
+        # the jobs table out of the way.
+        time.sleep(1)
 
 
 def bulk(nodes, name, n):
@@ -173,14 +231,24 @@ def bulk(nodes, name, n):
         apis[0].call("POST", "/_flux/api/jobs",
                      [{"name": name, "data": {"i": i}} for i in range(off, min(n, off + CHUNK))])
     enqueue_rate = n / (time.perf_counter() - t0)
+    if os.environ.get("STATEMENTS_AT"):
+        subprocess.run([PSQL, "-X", "-q", DB.replace("flux@", "postgres@"), "-c", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "-c", "SELECT pg_stat_statements_reset()"], check=True)
+    meter = CpuMeter(nodes)
+    perf_control("enable")
     for api in apis:
         api.call("POST", "/_flux/api/queue/resume")
     row = wait_drained(apis[0], name, n)
+    perf_control("disable")
+    if os.environ.get("STATEMENTS_AT"):
+        subprocess.run([PSQL, "-X", "-q", DB.replace("flux@", "postgres@"), "-o", os.environ["STATEMENTS_AT"] + "." + name, "-c",
+            "SELECT calls, round(total_exec_time::numeric,0) exec_ms, round(total_plan_time::numeric,0) plan_ms, plans, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 150) q FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 40"])
+    flux_us, postgres_us = meter.per_job(n)
     # The drain window comes from the records: first attempt's start to last attempt's end.
     [[first, last, records]] = sql(
         "SELECT min(started_at_us), max(started_at_us + duration_us), count(*) FROM _flux_records "
         f"WHERE kind = 'job' AND function = '{name}'")
-    return enqueue_rate, n / ((int(last) - int(first)) / 1e6), int(records), row["dead"]
+    cpu = f"cpu_us_per_job_flux={flux_us:.0f} cpu_us_per_job_postgres={postgres_us:.0f}"
+    return enqueue_rate, n / ((int(last) - int(first)) / 1e6), int(records), row["dead"], cpu
 
 
 def trickle(nodes, name):
@@ -207,16 +275,19 @@ def trickle(nodes, name):
 
 
 def mode_drain(nodes):
-    enq, drain, records, dead = bulk(nodes, "noop", N)
-    print(f"RESULT bench=pg workload=noop processes={len(nodes)} n={N} enqueue_bulk_per_s={enq:.0f} "
-          f"drain_per_s={drain:.0f} records={records} dead={dead}", flush=True)
-    enq, drain, records, dead = bulk(nodes, "insert", N)
-    [[rows]] = sql("SELECT count(*) FROM bench_rows")
-    print(f"RESULT bench=pg workload=db-insert processes={len(nodes)} n={N} enqueue_bulk_per_s={enq:.0f} "
-          f"drain_per_s={drain:.0f} records={records} rows={rows} dead={dead}", flush=True)
-    achieved, p50, p99, samples = trickle(nodes, "trickle")
-    print(f"RESULT bench=pg workload=trickle processes={len(nodes)} n={samples} rate={achieved:.0f} "
-          f"enqueue_to_start_p50_ms={p50:.3f} enqueue_to_start_p99_ms={p99:.3f}", flush=True)
+    if "noop" in WORKLOADS:
+        enq, drain, records, dead, cpu = bulk(nodes, "noop", N)
+        print(f"RESULT bench=pg workload=noop processes={len(nodes)} n={N} enqueue_bulk_per_s={enq:.0f} "
+              f"drain_per_s={drain:.0f} records={records} dead={dead} {cpu}", flush=True)
+    if "db-insert" in WORKLOADS:
+        enq, drain, records, dead, cpu = bulk(nodes, "insert", N)
+        [[rows]] = sql("SELECT count(*) FROM bench_rows")
+        print(f"RESULT bench=pg workload=db-insert processes={len(nodes)} n={N} enqueue_bulk_per_s={enq:.0f} "
+              f"drain_per_s={drain:.0f} records={records} rows={rows} dead={dead} {cpu}", flush=True)
+    if "trickle" in WORKLOADS:
+        achieved, p50, p99, samples = trickle(nodes, "trickle")
+        print(f"RESULT bench=pg workload=trickle processes={len(nodes)} n={samples} rate={achieved:.0f} "
+              f"enqueue_to_start_p50_ms={p50:.3f} enqueue_to_start_p99_ms={p99:.3f}", flush=True)
 
 
 def mode_kill(nodes):

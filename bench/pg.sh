@@ -2,6 +2,7 @@
 # flux serve on PostgreSQL: PROCESSES (3) processes on one throwaway database, beside
 # graphile-worker on its own throwaway database in the same run.
 #   bench/pg.sh                    # MODE=drain: no-op and db-insert drains (N=20000), a 500/s trickle
+#                                  # (WORKLOADS=noop,db-insert,trickle picks)
 #   PEERS=1 bench/pg.sh            # + ../shared/bench/peers/graphile-worker.sh noop db-insert first
 #   MODE=kill bench/pg.sh          # SIGKILL one of 3 every 10 s while KILL_N=10000 jobs drain
 #   MODE=deploy bench/pg.sh        # a deploy under steady HTTP load on every process
@@ -34,7 +35,7 @@ PSQL="$PG_BIN/psql"
 "$PSQL" -X -q "$PG_URL" -c "CREATE ROLE flux LOGIN CREATEROLE" -c "CREATE DATABASE fluxbench OWNER flux"
 FLUX_DATABASE_URL="${PG_URL%/*}/fluxbench"
 FLUX_DATABASE_URL="${FLUX_DATABASE_URL/postgres@/flux@}"
-export PSQL FLUX_DATABASE_URL
+export PSQL FLUX_DATABASE_URL PG_PID
 
 WORK="$(mktemp -d "${BENCH_TMP:-/tmp}/flux-pg-bench.XXXXXX")"
 _DIRS_TO_REMOVE+=("$WORK")

@@ -35,6 +35,8 @@ use crate::store::{Control, Inbox, JobRow, OnCommitted, StoreWrite};
 
 /// What reaches the dispatcher's thread besides its handle's wake-ups.
 enum Event {
+    /// An attempt's code ended: its slot is free (its record is on its way).
+    Ended(ExecId),
     /// An attempt's record committed: its slot is free; its job is due again at the time
     /// given (a retry).
     Finished(ExecId, Option<i64>),
@@ -143,6 +145,11 @@ impl LeasedQueue {
             false => None,
         };
         let (halt, halted) = crossbeam_channel::bounded(1);
+        let mut runner = runner;
+        let ended = self.events.clone();
+        runner.on_ended(Arc::new(move |id| {
+            let _ = ended.send(Event::Ended(id));
+        }));
         let dispatch = Dispatch {
             owner: self.owner.clone(),
             store: self.store.clone(),
@@ -151,6 +158,7 @@ impl LeasedQueue {
             config,
             runner,
             in_flight: HashMap::new(),
+            running: 0,
             per_worker: HashMap::new(),
             missing: Vec::new(),
             started: Arc::clone(&self.started),
@@ -218,6 +226,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// An attempt handed to the runner, until its record commits.
+struct InFlight {
+    worker: String,
+    /// Its code ended (its slot is free); its record has not committed yet.
+    ended: bool,
+}
+
+/// Attempts ended whose records wait for their commit, at most: past this many, nothing more
+/// is claimed until the store catches up.
+const UNCOMMITTED_MAX: usize = 1_000;
+
 /// The dispatcher's state, on its own thread.
 struct Dispatch {
     owner: String,
@@ -227,8 +246,11 @@ struct Dispatch {
     handle: DispatcherHandle,
     config: ConfigSource,
     runner: Box<dyn Runner>,
-    /// Attempts handed to the runner whose record has not committed, with their worker.
-    in_flight: HashMap<ExecId, String>,
+    /// Attempts handed to the runner whose record has not committed.
+    in_flight: HashMap<ExecId, InFlight>,
+    /// Those of them whose code has not ended: the slots taken.
+    running: usize,
+    /// The slots taken, by worker.
     per_worker: HashMap<String, usize>,
     /// Workers that jobs wait for and that do not exist (see [`Runner::has_worker`]).
     missing: Vec<String>,
@@ -271,6 +293,7 @@ impl Dispatch {
                     Ok(Control::Stop) | Err(_) => {}
                 },
                 recv(events) -> event => match event {
+                    Ok(Event::Ended(id)) => claim = self.ended(id),
                     Ok(Event::Finished(id, retry_at)) => {
                         self.retry_later(retry_at);
                         claim = self.finished(id);
@@ -293,6 +316,9 @@ impl Dispatch {
                 // Coalesced: what else arrived meanwhile is answered by this one claim.
                 for event in events.try_iter() {
                     match event {
+                        Event::Ended(id) => {
+                            self.ended(id);
+                        }
                         Event::Finished(id, retry_at) => {
                             self.retry_later(retry_at);
                             self.finished(id);
@@ -316,6 +342,9 @@ impl Dispatch {
         while !self.in_flight.is_empty() {
             let wake = next_renew.min(until);
             match events.recv_deadline(wake) {
+                Ok(Event::Ended(id)) => {
+                    self.ended(id);
+                }
                 Ok(Event::Finished(id, _)) => {
                     self.finished(id);
                 }
@@ -348,16 +377,28 @@ impl Dispatch {
         self.retry_at = Some(self.retry_at.map_or(at, |earlier| earlier.min(at)));
     }
 
-    /// An attempt's record committed; returns whether that freed a slot.
-    fn finished(&mut self, id: ExecId) -> bool {
-        lock(&self.started).remove(&id);
-        let Some(name) = self.in_flight.remove(&id) else {
+    /// An attempt's code ended; returns whether that freed a slot.
+    fn ended(&mut self, id: ExecId) -> bool {
+        let Some(attempt) = self.in_flight.get_mut(&id) else {
             return false;
         };
-        if let Some(count) = self.per_worker.get_mut(&name) {
+        if attempt.ended {
+            return false;
+        }
+        attempt.ended = true;
+        self.running = self.running.saturating_sub(1);
+        if let Some(count) = self.per_worker.get_mut(&attempt.worker) {
             *count = count.saturating_sub(1);
         }
         true
+    }
+
+    /// An attempt's record committed; returns whether that freed a slot (or room for more
+    /// records waiting).
+    fn finished(&mut self, id: ExecId) -> bool {
+        lock(&self.started).remove(&id);
+        self.ended(id);
+        self.in_flight.remove(&id).is_some()
     }
 
     /// The connection for claims, opened when needed.
@@ -388,7 +429,11 @@ impl Dispatch {
         }
         let config = (self.config)();
         let room = capacity(config.queue.concurrency, config.queue.engines);
-        let free = room.saturating_sub(self.in_flight.len());
+        // Slots are taken by attempts running; ended ones whose records wait for the store
+        // take none, up to a bound.
+        let free = room
+            .saturating_sub(self.running)
+            .min((room + UNCOMMITTED_MAX).saturating_sub(self.in_flight.len()));
         if free == 0 {
             return;
         }
@@ -462,7 +507,14 @@ impl Dispatch {
         let mut started = lock(&self.started);
         for attempt in &attempts {
             started.insert(attempt.id, attempt.job.clone());
-            self.in_flight.insert(attempt.id, attempt.job.name.clone());
+            self.in_flight.insert(
+                attempt.id,
+                InFlight {
+                    worker: attempt.job.name.clone(),
+                    ended: false,
+                },
+            );
+            self.running += 1;
             *self.per_worker.entry(attempt.job.name.clone()).or_insert(0) += 1;
         }
         drop(started);

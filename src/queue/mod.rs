@@ -23,7 +23,7 @@ pub use dispatcher::{
     recover_attempts, tail_feed, ConfigSource, Dispatcher, DispatcherHandle, Recovered, TailSender,
 };
 pub use leased::LeasedQueue;
-pub use runner::{Attempt, Runner};
+pub use runner::{Attempt, Ended, Runner};
 
 /// What an attempt's runner needs to know about its job.
 #[derive(Debug, Clone, PartialEq)]

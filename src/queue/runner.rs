@@ -1,6 +1,7 @@
 //! What runs the attempts the dispatcher claims: given to it by whoever starts both (the job
 //! engines of the runtime, in `flux dev`), so that the queue never names the runtime.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -21,9 +22,17 @@ pub struct Attempt {
     pub timeout: Duration,
 }
 
+/// Told the id of each attempt whose code ended, once its record is on its way to the store.
+pub type Ended = Arc<dyn Fn(ExecId) + Send + Sync>;
+
 /// Runs job attempts. Each attempt's record (with its job's next state) comes back to the
 /// store thread through its records channel; that frees the attempt's slot.
 pub trait Runner: Send {
+    /// From now on, calls `ended` as each attempt's code ends (its record handed to the store,
+    /// not yet committed): PostgreSQL's dispatcher frees the slot then, so that records
+    /// waiting for their commit do not hold back the next attempts.
+    fn on_ended(&mut self, _ended: Ended) {}
+
     /// Starts `attempts` (queued behind those still running).
     fn run(&mut self, attempts: Vec<Attempt>);
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{Engine, ExecutionRequest, Shared};
 use crate::project::FunctionFile;
-use crate::queue::{Attempt, Runner};
+use crate::queue::{Attempt, Ended, Runner};
 use crate::record::{ExecId, Kind};
 
 /// The pool of job engines (`queue.engines` threads running up to `queue.concurrency` attempts
@@ -13,6 +13,7 @@ use crate::record::{ExecId, Kind};
 pub struct JobEngines {
     shared: Arc<Shared>,
     engine: Option<Engine>,
+    ended: Option<Ended>,
 }
 
 impl JobEngines {
@@ -25,6 +26,7 @@ impl JobEngines {
         Ok(JobEngines {
             shared,
             engine: Some(engine),
+            ended: None,
         })
     }
 
@@ -68,9 +70,22 @@ impl Runner for JobEngines {
                 links: attempt.links,
                 job: Some(attempt.job),
             };
-            // Its record comes back to the store thread; nothing waits for this reply.
-            let _ = engine.submit(request, Box::new(|_| {}));
+            // Its record comes back to the store thread; the reply follows it.
+            let id = attempt.id;
+            let ended = self.ended.clone();
+            let _ = engine.submit(
+                request,
+                Box::new(move |_| {
+                    if let Some(ended) = ended {
+                        ended(id);
+                    }
+                }),
+            );
         }
+    }
+
+    fn on_ended(&mut self, ended: Ended) {
+        self.ended = Some(ended);
     }
 
     fn has_worker(&self, name: &str) -> bool {

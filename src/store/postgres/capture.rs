@@ -68,14 +68,17 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION @S@._flux_capture() FROM PUBLIC;
 
+-- PL/pgSQL keeps its plan for the session; a SQL function's body is planned at every call.
 CREATE OR REPLACE FUNCTION @S@._flux_take_staged()
 RETURNS TABLE (tbl text, op text, before text, after text)
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    WITH taken AS (
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY WITH taken AS (
         DELETE FROM @S@._flux_staged s WHERE s.xid = pg_current_xact_id_if_assigned()
         RETURNING s.ord, s.tbl, s.op, s.before, s.after)
-    SELECT taken.tbl, taken.op, taken.before, taken.after FROM taken ORDER BY taken.ord
-$$;
+    SELECT taken.tbl, taken.op, taken.before, taken.after FROM taken ORDER BY taken.ord;
+END $$;
 REVOKE ALL ON FUNCTION @S@._flux_take_staged() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @S@._flux_take_staged() TO @ROLEID@;
 
