@@ -30,6 +30,7 @@ use super::{Attempt, ConfigSource, DispatcherHandle, JobAttempt, Runner};
 use crate::clock::now_us;
 use crate::record::{ExecId, ExecutionRecord, Transition};
 use crate::store::postgres::claims::{self, Expired};
+use crate::store::postgres::prepared::Prepared;
 use crate::store::postgres::{PgStore, QueueHooks};
 use crate::store::{Control, Inbox, JobRow, OnCommitted, StoreWrite};
 
@@ -154,6 +155,7 @@ impl LeasedQueue {
             owner: self.owner.clone(),
             store: self.store.clone(),
             client: None,
+            statements: Prepared::default(),
             handle,
             config,
             runner,
@@ -243,6 +245,8 @@ struct Dispatch {
     store: PgStore,
     /// Its connection for claims and leases (opened again after a failure).
     client: Option<postgres::Client>,
+    /// The claims' statements, prepared on that connection.
+    statements: Prepared,
     handle: DispatcherHandle,
     config: ConfigSource,
     runner: Box<dyn Runner>,
@@ -404,6 +408,7 @@ impl Dispatch {
     /// The connection for claims, opened when needed.
     fn client(&mut self) -> Option<&mut postgres::Client> {
         if self.client.as_ref().is_none_or(|c| c.is_closed()) {
+            self.statements.clear();
             match self.store.connect() {
                 Ok(client) => self.client = Some(client),
                 Err(e) => {
@@ -416,6 +421,8 @@ impl Dispatch {
     }
 
     fn failed(&mut self, error: &dyn std::fmt::Display) {
+        // A statement refused after a schema change is prepared again.
+        self.statements.clear();
         if !self.failing {
             eprintln!("warning: the queue cannot reach the database ({error}); trying again");
         }
@@ -458,13 +465,14 @@ impl Dispatch {
         skip.dedup();
         let owner = self.owner.clone();
         let missing = self.missing.clone();
+        let mut statements = std::mem::take(&mut self.statements);
         let Some(client) = self.client() else {
             return;
         };
         let now = now_us();
         let mut claimed: Vec<JobRow> = Vec::new();
         let mut failure = None;
-        match claims::claim(client, &owner, lease, now, free, &skip) {
+        match claims::claim(client, &mut statements, &owner, lease, now, free, &skip) {
             Ok(jobs) => claimed.extend(jobs),
             Err(e) => failure = Some(e),
         }
@@ -473,11 +481,12 @@ impl Dispatch {
             if limit == 0 || missing.contains(&name) || failure.is_some() {
                 continue;
             }
-            match claims::claim_named(client, &owner, lease, now, limit, &name) {
+            match claims::claim_named(client, &mut statements, &owner, lease, now, limit, &name) {
                 Ok(jobs) => claimed.extend(jobs),
                 Err(e) => failure = Some(e),
             }
         }
+        self.statements = statements;
         // Jobs of a worker that is gone now: put back unstarted, and looked past from now on.
         let (runnable, absent): (Vec<JobRow>, Vec<JobRow>) = claimed
             .into_iter()

@@ -4,8 +4,8 @@
 //! [`super::insert_writes`]), and jobs whose lease expired (their process died or hung) are
 //! put back for any process to claim.
 //!
-//! A claim is one short statement in its own transaction (`UPDATE … WHERE id IN (SELECT …
-//! FOR UPDATE SKIP LOCKED LIMIT n) RETURNING …`): no transaction stays open while the
+//! A claim is one statement in its own transaction, one round trip (`UPDATE … WHERE id IN
+//! (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) RETURNING …`): no transaction stays open while the
 //! attempt runs, and claimers skip each other's locked rows instead of queueing on them. A
 //! row another claimer took after this statement's snapshot is re-checked under its lock
 //! (PostgreSQL re-evaluates the `WHERE` on the newest version), so no job is claimed twice.
@@ -22,12 +22,15 @@
 
 use std::time::Duration;
 
+use std::sync::LazyLock;
+
 use postgres::GenericClient;
 
 use super::super::jobs::micros;
 use super::super::{prepare_writes, search, JobRow, Result, StoreWrite};
 use super::insert_writes;
 use super::jobs::{job_rows, COLUMNS};
+use super::prepared::Prepared;
 use crate::record::{ExecId, ExecutionRecord};
 
 /// Now on the database's clock, in microseconds since the epoch.
@@ -37,31 +40,57 @@ const DB_NOW: &str = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
 /// `owner` until `lease` from now: they become `running` with their attempt counted. Returns
 /// them (their `next_exec_id` is the attempt's execution id) in `run_at` order.
 pub fn claim(
-    client: &mut impl GenericClient,
+    client: &mut postgres::Client,
+    statements: &mut Prepared,
     owner: &str,
     lease: Duration,
     now_us: i64,
     limit: usize,
     full: &[String],
 ) -> Result<Vec<JobRow>> {
-    claim_where(client, owner, lease, now_us, limit, full, None)
+    claim_where(client, statements, owner, lease, now_us, limit, full, None)
 }
 
 /// As [`claim`], only jobs of worker `name` (one whose own `concurrency` leaves room for
 /// fewer than the queue's).
 pub fn claim_named(
-    client: &mut impl GenericClient,
+    client: &mut postgres::Client,
+    statements: &mut Prepared,
     owner: &str,
     lease: Duration,
     now_us: i64,
     limit: usize,
     name: &str,
 ) -> Result<Vec<JobRow>> {
-    claim_where(client, owner, lease, now_us, limit, &[], Some(name))
+    claim_where(
+        client,
+        statements,
+        owner,
+        lease,
+        now_us,
+        limit,
+        &[],
+        Some(name),
+    )
 }
 
+/// The claim (see [`claim_where`]).
+static CLAIM: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE _flux_jobs SET state = 'running', attempts = attempts + 1,
+             lease_owner = $1, lease_until_us = {DB_NOW} + $2, updated_at_us = $3
+         WHERE id IN (SELECT id FROM _flux_jobs
+             WHERE state IN ('pending', 'scheduled') AND run_at_us <= $3
+             AND name <> ALL($5::text[]) AND ($6::text IS NULL OR name = $6)
+             ORDER BY run_at_us LIMIT $4 FOR UPDATE SKIP LOCKED)
+         RETURNING {COLUMNS}, set_config('synchronous_commit', 'off', true)"
+    )
+});
+
+#[allow(clippy::too_many_arguments)]
 fn claim_where(
-    client: &mut impl GenericClient,
+    client: &mut postgres::Client,
+    statements: &mut Prepared,
     owner: &str,
     lease: Duration,
     now_us: i64,
@@ -70,24 +99,16 @@ fn claim_where(
     only: Option<&str>,
 ) -> Result<Vec<JobRow>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    // Not flushed to disk before it returns: a claim lost in a crash of PostgreSQL leaves
-    // its jobs waiting, and no attempt's outcome can have committed before it (that commit
-    // would have flushed the claim with it). Saves a WAL flush per claim.
-    let mut tx = client.transaction()?;
-    tx.batch_execute("SET LOCAL synchronous_commit = off")?;
-    let rows = tx.query(
-        &format!(
-            "UPDATE _flux_jobs SET state = 'running', attempts = attempts + 1,
-                 lease_owner = $1, lease_until_us = {DB_NOW} + $2, updated_at_us = $3
-             WHERE id IN (SELECT id FROM _flux_jobs
-                 WHERE state IN ('pending', 'scheduled') AND run_at_us <= $3
-                 AND name <> ALL($5) AND ($6::text IS NULL OR name = $6)
-                 ORDER BY run_at_us LIMIT $4 FOR UPDATE SKIP LOCKED)
-             RETURNING {COLUMNS}"
-        ),
+    // One round trip, in a transaction of its own, not flushed to disk before it returns: a
+    // claim lost in a crash of PostgreSQL leaves its jobs waiting, and no attempt's outcome can
+    // have committed before it (that commit would have flushed the claim with it). The setting
+    // is made by the rows returned (a claim of none writes nothing to flush) and lasts until
+    // the statement's own commit.
+    let statement = statements.get(client, &CLAIM)?;
+    let rows = client.query(
+        &statement,
         &[&owner, &micros(lease), &now_us, &limit, &full, &only],
     )?;
-    tx.commit()?;
     let mut jobs = job_rows(rows)?;
     jobs.sort_by_key(|job| job.run_at_us);
     Ok(jobs)
@@ -281,7 +302,15 @@ pub fn requeue_expired(
         .collect();
     let prepared = prepare_writes(&writes)?;
     let texts: Vec<String> = writes.iter().map(|w| search::text(&w.record)).collect();
-    insert_writes(&mut tx, &prepared, &texts, None, now_us)?;
+    // Rare: its statements are prepared for this once.
+    insert_writes(
+        &mut tx,
+        &mut Prepared::default(),
+        &prepared,
+        &texts,
+        None,
+        now_us,
+    )?;
     if wake && committed.iter().any(|c| !c) {
         notify(&mut tx)?;
     }

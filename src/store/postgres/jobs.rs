@@ -14,6 +14,7 @@ use super::super::{
     DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, ReplayError, Result,
     StatsRow, StoreError,
 };
+use super::prepared::Prepared;
 use super::records::prefix_range;
 use crate::record::{ExecId, JobId, JobState, Transition};
 
@@ -147,8 +148,26 @@ pub(super) struct Outcome<'a> {
 /// outcome only while its attempt still holds its job. Returns the records whose outcome
 /// moved no job. A batch holds at most one outcome per job (an attempt follows the commit
 /// of the one before).
+/// Each outcome's job moved (see [`apply_transitions`]).
+const APPLY_TRANSITIONS: &str = "UPDATE _flux_jobs j SET state = o.state,
+                 attempts = CASE WHEN o.state = 'pending' THEN greatest(j.attempts - 1, 0)
+                                 ELSE j.attempts END,
+                 run_at_us = coalesce(o.run_at_us, j.run_at_us),
+                 next_exec_id = coalesce(o.next_exec_id, j.next_exec_id),
+                 last_error = CASE o.state WHEN 'done' THEN NULL WHEN 'pending' THEN j.last_error
+                                  ELSE o.error END,
+                 last_record = o.record_id, updated_at_us = $9,
+                 lease_owner = NULL, lease_until_us = NULL, committed_attempt = NULL
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+                         $6::text[], $7::int[], $8::text[])
+                 AS o(id, record_id, state, run_at_us, next_exec_id, error, attempt, owner)
+             WHERE j.id = o.id
+               AND (o.attempt IS NULL OR (j.attempts = o.attempt AND j.lease_owner = o.owner))
+             RETURNING o.record_id";
+
 pub(super) fn apply_transitions(
     client: &mut impl GenericClient,
+    statements: &mut Prepared,
     outcomes: &[Outcome<'_>],
     now_us: i64,
 ) -> Result<Vec<String>> {
@@ -188,23 +207,10 @@ pub(super) fn apply_transitions(
     }
     // 'pending' is a requeue: the interrupted attempt is not counted and its error is not
     // the job's; 'done' clears the error; the others set it.
+    let statement = statements.get(client, APPLY_TRANSITIONS)?;
     let moved: Vec<String> = client
         .query(
-            "UPDATE _flux_jobs j SET state = o.state,
-                 attempts = CASE WHEN o.state = 'pending' THEN greatest(j.attempts - 1, 0)
-                                 ELSE j.attempts END,
-                 run_at_us = coalesce(o.run_at_us, j.run_at_us),
-                 next_exec_id = coalesce(o.next_exec_id, j.next_exec_id),
-                 last_error = CASE o.state WHEN 'done' THEN NULL WHEN 'pending' THEN j.last_error
-                                  ELSE o.error END,
-                 last_record = o.record_id, updated_at_us = $9,
-                 lease_owner = NULL, lease_until_us = NULL, committed_attempt = NULL
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
-                         $6::text[], $7::int[], $8::text[])
-                 AS o(id, record_id, state, run_at_us, next_exec_id, error, attempt, owner)
-             WHERE j.id = o.id
-               AND (o.attempt IS NULL OR (j.attempts = o.attempt AND j.lease_owner = o.owner))
-             RETURNING o.record_id",
+            &statement,
             &[
                 &columns.id,
                 &columns.record_id,

@@ -36,6 +36,7 @@ mod emails;
 mod jobs;
 mod migrate;
 mod pool;
+pub mod prepared;
 mod records;
 mod rows;
 mod sandbox;

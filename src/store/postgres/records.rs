@@ -15,7 +15,20 @@ use super::super::{
     StoreWrite, TailFilter,
 };
 use super::jobs::{apply_transitions, Fence, Outcome};
+use super::prepared::Prepared;
 use crate::record::{ExecutionRecord, JobId, TailEvent};
+
+/// A batch's records, one statement: arrays, unnested.
+const INSERT_RECORDS: &str = "INSERT INTO _flux_records
+    (seq, id, kind, function, status, started_at_us, duration_us, job_id, enqueued_by, body, search)
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+        $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[])";
+
+/// A batch's row changes, one statement.
+const INSERT_MUTATIONS: &str = "INSERT INTO _flux_mutations
+    (record_seq, ord, record_id, tbl, pk, op, before, after, committed, at_us)
+    SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
+        $6::text[], $7::text[], $8::text[], $9::bool[], $10::bigint[])";
 
 /// Inserts a batch of finished records with their mutations and their jobs' new states, in
 /// the caller's transaction, and returns each record's `seq`.
@@ -36,6 +49,7 @@ use crate::record::{ExecutionRecord, JobId, TailEvent};
 /// `interrupted` one stored when its lease was found expired: what happened beats the guess.
 pub fn insert_writes(
     tx: &mut postgres::Transaction<'_>,
+    statements: &mut Prepared,
     prepared: &PreparedWrites<'_>,
     texts: &[impl AsRef<str>],
     lease_owner: Option<&str>,
@@ -57,7 +71,7 @@ pub fn insert_writes(
             })
         })
         .collect();
-    let unmoved = apply_transitions(tx, &outcomes, now_us)?;
+    let unmoved = apply_transitions(tx, statements, &outcomes, now_us)?;
     if lease_owner.is_some() && !unmoved.is_empty() {
         tx.execute(
             "WITH gone AS (DELETE FROM _flux_records
@@ -70,9 +84,8 @@ pub fn insert_writes(
     if count == 0 {
         return Ok(Vec::new());
     }
-    let last: i64 = tx
-        .query_one("UPDATE _flux_seq SET n = n + $1 RETURNING n", &[&count])?
-        .get(0);
+    let next_seqs = statements.get(tx, "UPDATE _flux_seq SET n = n + $1 RETURNING n")?;
+    let last: i64 = tx.query_one(&next_seqs, &[&count])?.get(0);
     let seqs: Vec<i64> = (last - count + 1..=last).collect();
     let mut records = RecordColumns::default();
     let mut changes = MutationColumns::default();
@@ -98,12 +111,9 @@ pub fn insert_writes(
         }
         records.push(id, record, body.clone(), text);
     }
-    // One statement per table for the whole batch: arrays, unnested.
+    let insert = statements.get(tx, INSERT_RECORDS)?;
     tx.execute(
-        "INSERT INTO _flux_records
-         (seq, id, kind, function, status, started_at_us, duration_us, job_id, enqueued_by, body, search)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-             $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[])",
+        &insert,
         &[
             &seqs,
             &records.id,
@@ -119,11 +129,9 @@ pub fn insert_writes(
         ],
     )?;
     if !changes.ord.is_empty() {
+        let insert = statements.get(tx, INSERT_MUTATIONS)?;
         tx.execute(
-            "INSERT INTO _flux_mutations
-             (record_seq, ord, record_id, tbl, pk, op, before, after, committed, at_us)
-             SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
-                 $6::text[], $7::text[], $8::text[], $9::bool[], $10::bigint[])",
+            &insert,
             &[
                 &changes.record_seq,
                 &changes.ord,

@@ -43,6 +43,7 @@ use super::super::writer::{SqlCall, TxControl, Work};
 use super::super::CallerWrites;
 use super::super::{prepare_writes, search, OnCommitted, StoreWrite};
 use super::pool::lost;
+use super::prepared::Prepared;
 use super::user_sql::{FluxConnection, PgSession, UserSql};
 use super::{claims, insert_writes, PgStore, PgWrites, Sandbox};
 use crate::clock::now_us;
@@ -163,6 +164,7 @@ impl PgStoreThread {
             RecordWriter {
                 store: records_store,
                 client: writer,
+                statements: Prepared::default(),
                 subscribers,
                 hooks: options.queue,
             }
@@ -527,6 +529,7 @@ fn send(alone: &Sender<SqlCall>, call: SqlCall) {
 struct RecordWriter {
     store: PgStore,
     client: Client,
+    statements: Prepared,
     subscribers: Vec<OnCommitted>,
     hooks: QueueHooks,
 }
@@ -591,6 +594,7 @@ impl RecordWriter {
         // A connection the server closed (a restart, a killed backend) is opened again.
         if self.client.is_closed() {
             self.client = self.store.connect()?;
+            self.statements.clear();
         }
         let prepared = prepare_writes(batch)?;
         let texts: Vec<Arc<str>> = batch
@@ -601,7 +605,8 @@ impl RecordWriter {
         let due = makes_due(batch, now);
         let owner = self.hooks.lease_owner.as_deref();
         let mut tx = self.client.transaction()?;
-        let seqs = insert_writes(&mut tx, &prepared, &texts, owner, now)?;
+        let seqs = insert_writes(&mut tx, &mut self.statements, &prepared, &texts, owner, now)
+            .inspect_err(|_| self.statements.clear())?;
         self.hooks.before_commit(&mut tx, due)?;
         tx.commit()?;
         self.hooks.after_commit(due);
