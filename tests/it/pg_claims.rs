@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use flux::record::{ExecutionRecord, JobState, Status, Transition};
+use flux::store::postgres::prepared::Prepared;
 use flux::store::postgres::{self as pg_store, claims, PgStore};
 use flux::store::{prepare_writes, EnqueueOptions, JobLookup, RecordLookup, Storage, StoreWrite};
 use serde_json::json;
@@ -50,9 +51,12 @@ fn two_claimers_racing_on_a_thousand_jobs_never_claim_one_twice() {
                 scope.spawn(move || {
                     start.wait();
                     let mut mine = Vec::new();
+                    // Each claimer's statement prepared once and reused, as the queue's.
+                    let mut statements = Prepared::default();
                     loop {
                         let jobs =
-                            claims::claim(&mut client, owner, LEASE, NOW, 7, &[]).expect("claim");
+                            claims::claim(&mut client, &mut statements, owner, LEASE, NOW, 7, &[])
+                                .expect("claim");
                         if jobs.is_empty() {
                             return mine;
                         }
@@ -126,7 +130,15 @@ fn finish(store: &PgStore, write: StoreWrite, owner: &str) {
     let prepared = prepare_writes(&writes).expect("prepare");
     let mut client = store.connect().expect("connect");
     let mut tx = client.transaction().expect("begin");
-    pg_store::insert_writes(&mut tx, &prepared, &[""], Some(owner), NOW).expect("insert");
+    pg_store::insert_writes(
+        &mut tx,
+        &mut Prepared::default(),
+        &prepared,
+        &[""],
+        Some(owner),
+        NOW,
+    )
+    .expect("insert");
     tx.commit().expect("commit");
 }
 
@@ -143,13 +155,29 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
     enqueue(&store, 1);
     let mut client = store.connect().expect("connect");
     // A lease of nothing: its process is as good as dead at once.
-    let lost = claims::claim(&mut client, "a", Duration::ZERO, NOW, 10, &[])
-        .expect("claim")
-        .remove(0);
+    let lost = claims::claim(
+        &mut client,
+        &mut Prepared::default(),
+        "a",
+        Duration::ZERO,
+        NOW,
+        10,
+        &[],
+    )
+    .expect("claim")
+    .remove(0);
     assert!(
-        claims::claim(&mut client, "b", LEASE, NOW, 10, &[])
-            .expect("claim")
-            .is_empty(),
+        claims::claim(
+            &mut client,
+            &mut Prepared::default(),
+            "b",
+            LEASE,
+            NOW,
+            10,
+            &[]
+        )
+        .expect("claim")
+        .is_empty(),
         "a running job is not claimed again"
     );
 
@@ -192,9 +220,17 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
     assert_eq!(state(&store, &lost).state, JobState::Pending);
 
     // Another process claims it, renews its lease, and its outcome counts.
-    let again = claims::claim(&mut client, "b", LEASE, NOW, 10, &[])
-        .expect("claim")
-        .remove(0);
+    let again = claims::claim(
+        &mut client,
+        &mut Prepared::default(),
+        "b",
+        LEASE,
+        NOW,
+        10,
+        &[],
+    )
+    .expect("claim")
+    .remove(0);
     assert_eq!(
         (again.attempts, again.next_exec_id.as_str()),
         (1, back.job.next_exec_id.as_str())
@@ -234,7 +270,16 @@ fn a_worker_is_claimed_alone_and_unstarted_claims_are_put_back_as_they_were() {
         NOW,
     )
     .expect("enqueue");
-    let solo = claims::claim_named(&mut client, "a", LEASE, NOW, 10, "solo").expect("claim");
+    let solo = claims::claim_named(
+        &mut client,
+        &mut Prepared::default(),
+        "a",
+        LEASE,
+        NOW,
+        10,
+        "solo",
+    )
+    .expect("claim");
     assert_eq!(solo.len(), 1, "only the named worker's");
     assert_eq!(solo[0].name, "solo");
     let job = &solo[0];
@@ -265,7 +310,16 @@ fn a_worker_is_claimed_alone_and_unstarted_claims_are_put_back_as_they_were() {
         "waiting, the attempt not counted, the same execution next"
     );
     assert!(!claims::holds(&mut client, &id, 1, "a").expect("holds"));
-    let all = claims::claim(&mut client, "a", LEASE, NOW, 10, &[]).expect("claim");
+    let all = claims::claim(
+        &mut client,
+        &mut Prepared::default(),
+        "a",
+        LEASE,
+        NOW,
+        10,
+        &[],
+    )
+    .expect("claim");
     assert_eq!(all.len(), 3);
 }
 
@@ -290,11 +344,28 @@ fn an_atomic_attempt_whose_process_died_after_its_commit_is_finished_not_run_aga
     enqueue(&store, 3);
     let mut client = store.connect().expect("connect");
     // Leases of nothing: their process is as good as dead at once.
-    let mut claimed = claims::claim(&mut client, "a", Duration::ZERO, NOW, 2, &[]).expect("claim");
+    let mut claimed = claims::claim(
+        &mut client,
+        &mut Prepared::default(),
+        "a",
+        Duration::ZERO,
+        NOW,
+        2,
+        &[],
+    )
+    .expect("claim");
     let (committed, lost) = (claimed.remove(0), claimed.remove(0));
-    let kept = claims::claim(&mut client, "a", LEASE, NOW, 1, &[])
-        .expect("claim")
-        .remove(0);
+    let kept = claims::claim(
+        &mut client,
+        &mut Prepared::default(),
+        "a",
+        LEASE,
+        NOW,
+        1,
+        &[],
+    )
+    .expect("claim")
+    .remove(0);
 
     // As the attempt's transaction does it: on the sandbox role's connection, with the key.
     let mut sandbox = store.sandbox().expect("sandbox").connect().expect("login");
@@ -356,7 +427,16 @@ fn an_atomic_attempt_whose_process_died_after_its_commit_is_finished_not_run_aga
         stored.error.as_ref().map(|e| e.message.as_str()),
         Some("its writes committed")
     );
-    let reclaimed = claims::claim(&mut client, "b", LEASE, NOW, 10, &[]).expect("claim");
+    let reclaimed = claims::claim(
+        &mut client,
+        &mut Prepared::default(),
+        "b",
+        LEASE,
+        NOW,
+        10,
+        &[],
+    )
+    .expect("claim");
     assert_eq!(
         reclaimed.iter().map(|j| &j.id).collect::<Vec<_>>(),
         vec![&lost.id],

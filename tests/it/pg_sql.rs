@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use flux::clock::monotonic_ns;
 use flux::record::{Mutation, MutationOp};
 use flux::store::capture::Capture;
-use flux::store::postgres::user_sql::{Outcome, PgSession};
+use flux::store::postgres::user_sql::{Outcome, PgSession, SessionTx};
 use flux::store::postgres::{PgStore, UserSql};
 use flux::store::sandbox::Stop;
 use flux::store::statement::{Limits, SqlError, UserStatements};
@@ -209,7 +209,7 @@ fn a_failed_statement_leaves_the_transaction_usable() {
     let mut tx = db.client.transaction().expect("begin");
     let due = std::cell::Cell::new(false);
     let mut session = PgSession {
-        tx: &mut tx,
+        tx: SessionTx::Open(&mut tx),
         sql: &mut db.sql,
         flux: None,
         made_due: &due,
@@ -233,6 +233,7 @@ fn a_failed_statement_leaves_the_transaction_usable() {
     assert!(undone.is_empty());
     let (next, _) = session.statement("INSERT INTO users VALUES ('u_2')", &[], &limits(), None, 0);
     next.expect("the transaction goes on");
+    drop(session);
     tx.commit().expect("commit");
     assert_eq!(
         db.rows("SELECT id FROM users ORDER BY id", &[]),

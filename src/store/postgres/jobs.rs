@@ -2,6 +2,7 @@
 //! prefix names), a job's transition with its attempt's record, and enqueueing. The rules
 //! (when a job is due, what a dead letter shows) are `store::jobs`'.
 
+use postgres::types::Type;
 use postgres::GenericClient;
 use serde_json::Value;
 
@@ -93,26 +94,31 @@ pub(super) fn enqueue_as(
 ) -> Result<Enqueued, EnqueueError> {
     let run_at_us = run_at(options, now_us)?;
     let NewJob { id, exec_id, state } = new_job(run_at_us, now_us);
-    let row = client
-        .query_one(
+    // Typed: one round trip (a statement sent as text is described first).
+    let rows = client
+        .query_typed(
             "SELECT id, run_at_us, next_exec_id, duplicate FROM _flux_enqueue(\
              $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             &[
-                &key,
-                &id.to_string(),
-                &name,
-                &data.to_string(),
-                &state.as_str(),
-                &run_at_us,
-                &i32::try_from(max_attempts).unwrap_or(i32::MAX),
-                &now_us,
-                &enqueued_by.map(|e| e.to_string()),
-                &options.idempotency_key,
-                &exec_id,
-                &idempotency_window_start(now_us),
+                (&key, Type::TEXT),
+                (&id.to_string(), Type::TEXT),
+                (&name, Type::TEXT),
+                (&data.to_string(), Type::TEXT),
+                (&state.as_str(), Type::TEXT),
+                (&run_at_us, Type::INT8),
+                (&i32::try_from(max_attempts).unwrap_or(i32::MAX), Type::INT4),
+                (&now_us, Type::INT8),
+                (&enqueued_by.map(|e| e.to_string()), Type::TEXT),
+                (&options.idempotency_key, Type::TEXT),
+                (&exec_id, Type::TEXT),
+                (&idempotency_window_start(now_us), Type::INT8),
             ],
         )
         .map_err(StoreError::from)?;
+    let row = rows.first().ok_or_else(|| StoreError::BadRow {
+        table: "_flux_jobs",
+        message: "_flux_enqueue returned no row".into(),
+    })?;
     let stored: String = row.get(0);
     Ok(Enqueued {
         id: stored.parse().map_err(|_| StoreError::BadRow {

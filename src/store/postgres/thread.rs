@@ -44,7 +44,7 @@ use super::super::CallerWrites;
 use super::super::{prepare_writes, search, OnCommitted, StoreWrite};
 use super::pool::lost;
 use super::prepared::Prepared;
-use super::user_sql::{FluxConnection, PgSession, UserSql};
+use super::user_sql::{FluxConnection, PgSession, SessionTx, UserSql};
 use super::{claims, insert_writes, PgStore, PgWrites, Sandbox};
 use crate::clock::now_us;
 use crate::record::{ExecId, Transition};
@@ -189,26 +189,25 @@ fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> super::Result<JoinH
         .map_err(super::StoreError::Thread)
 }
 
-/// Begins a transaction on a [`Conn`]'s connection. One the server closed since its last use
-/// (a restart, a killed backend) fails at this BEGIN, before anything of the call ran: it is
-/// opened again and begun once more, so a lost connection costs at most the statement that
-/// was in flight on it. The new connection is put in `$fresh`, which the caller moves into
-/// the [`Conn`] once the transaction is over. (A macro: a method returning the transaction
-/// could not replace the connection after a failed first try, as the borrow checker stands.)
-macro_rules! begin {
-    ($conn:expr, $fresh:ident) => {
-        match $conn.client.transaction() {
-            Ok(tx) => Ok(tx),
-            Err(e) if lost(&e) => match $conn.sandbox.connect() {
-                Ok(client) => $fresh
-                    .insert(client)
-                    .transaction()
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            },
+/// Begins a transaction on `client`, or, when the server closed that connection, on a new
+/// one kept in `fresh`: a connection the server closed (a restart, `pg_terminate_backend`)
+/// fails the BEGIN of its next call, before anything of it ran.
+fn begin<'c>(
+    client: &'c mut Client,
+    sandbox: &Sandbox,
+    fresh: &'c mut Option<Client>,
+) -> Result<postgres::Transaction<'c>, String> {
+    match client.transaction() {
+        Ok(tx) => Ok(tx),
+        Err(e) if lost(&e) => match sandbox.connect() {
+            Ok(client) => fresh
+                .insert(client)
+                .transaction()
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
-        }
-    };
+        },
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// A connection for user statements, logged in as the sandbox role, with the sandbox's state
@@ -239,19 +238,26 @@ impl Conn {
     /// Runs `call`'s work in a transaction of its own; its reply leaves after the commit.
     fn serve_alone(&mut self, call: SqlCall) {
         let mut fresh = None;
-        let mut tx = match begin!(self, fresh) {
-            Ok(tx) => tx,
-            Err(e) => return refuse(call.work, e),
+        let (after, committed) = {
+            let mut slot = None;
+            let due = Cell::new(false);
+            let (client, sandbox, fresh) = (&mut self.client, &self.sandbox, &mut fresh);
+            let after = (call.work)(Ok(&mut PgSession {
+                tx: SessionTx::Lazy {
+                    slot: &mut slot,
+                    begin: Some(Box::new(move || begin(client, sandbox, fresh))),
+                },
+                sql: &mut self.sql,
+                flux: Some(&mut self.flux),
+                made_due: &due,
+            }));
+            // A call that wrote nothing on the sandbox's connection began no transaction there.
+            let committed = match slot.take() {
+                Some(tx) => commit(tx, &self.flux.hooks, due.get()),
+                None => Ok(()),
+            };
+            (after, committed)
         };
-        self.sql.began();
-        let due = Cell::new(false);
-        let after = (call.work)(Ok(&mut PgSession {
-            tx: &mut tx,
-            sql: &mut self.sql,
-            flux: Some(&mut self.flux),
-            made_due: &due,
-        }));
-        let committed = commit(tx, &self.flux.hooks, due.get());
         if let Some(client) = fresh {
             self.client = client;
         }
@@ -262,14 +268,14 @@ impl Conn {
 
     /// Serves an execution's transaction from its `Begin` to its end (or its deadline), then
     /// the call that ended it.
-    fn serve_transaction(&mut self, begin: SqlCall, calls: Receiver<SqlCall>) {
-        let deadline = begin
+    fn serve_transaction(&mut self, first: SqlCall, calls: Receiver<SqlCall>) {
+        let deadline = first
             .deadline
             .unwrap_or_else(|| Instant::now() + LONGEST_TRANSACTION);
         let mut fresh = None;
-        let mut tx = match begin!(self, fresh) {
+        let mut tx = match begin(&mut self.client, &self.sandbox, &mut fresh) {
             Ok(tx) => tx,
-            Err(e) => return refuse(begin.work, e),
+            Err(e) => return refuse(first.work, e),
         };
         self.sql.began();
         let due = Cell::new(false);
@@ -277,7 +283,7 @@ impl Conn {
         // next call sees on this connection, and which its end commits or undoes.
         let run = |tx: &mut postgres::Transaction<'_>, sql: &mut UserSql, work: Work| {
             let session = &mut PgSession {
-                tx,
+                tx: SessionTx::Open(tx),
                 sql,
                 flux: None,
                 made_due: &due,
@@ -286,7 +292,7 @@ impl Conn {
                 after(Ok(()));
             }
         };
-        run(&mut tx, &mut self.sql, begin.work);
+        run(&mut tx, &mut self.sql, first.work);
         let (ended, last) = loop {
             let Ok(call) = calls.recv_deadline(deadline) else {
                 drop(tx);
@@ -338,7 +344,7 @@ impl FluxConnection for FluxConn {
         let Some(client) = self.client.as_mut() else {
             return Err("no connection to PostgreSQL".into());
         };
-        // As `begin!`: a connection the server closed since is opened again once.
+        // As `begin`: a connection the server closed since is opened again once.
         let mut fresh = None;
         let mut tx = match client.transaction() {
             Ok(tx) => tx,

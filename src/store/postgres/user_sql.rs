@@ -170,11 +170,55 @@ impl UserSql {
 /// functions; outside one, the caller's writes (the API's too) go on `flux`'s connection, in
 /// a transaction of their own, committed before the call answers.
 pub struct PgSession<'a, 'b> {
-    pub tx: &'a mut Transaction<'b>,
+    pub tx: SessionTx<'a, 'b>,
     pub sql: &'a mut UserSql,
     pub flux: Option<&'a mut dyn FluxConnection>,
     /// Set when the caller's writes make a job due now (see [`PgWrites::noting_due`]).
     pub made_due: &'a std::cell::Cell<bool>,
+}
+
+/// The sandbox's transaction a call's work runs in: an execution's open transaction, or, for a
+/// call outside one, one begun at its first use (a call that writes only flux's rows on
+/// flux's connection, such as an enqueue through the API, needs none).
+pub enum SessionTx<'a, 'b> {
+    Open(&'a mut Transaction<'b>),
+    Lazy {
+        /// The transaction once begun, for the caller to commit.
+        slot: &'a mut Option<Transaction<'b>>,
+        begin: Option<BeginTx<'a, 'b>>,
+    },
+}
+
+/// Begins the transaction of a [`SessionTx::Lazy`].
+pub type BeginTx<'a, 'b> = Box<dyn FnOnce() -> Result<Transaction<'b>, String> + 'a>;
+
+impl<'b> SessionTx<'_, 'b> {
+    /// The transaction, begun now if it was not (`sql` is told so).
+    fn get(&mut self, sql: &mut UserSql) -> Result<&mut Transaction<'b>, String> {
+        match self {
+            SessionTx::Open(tx) => Ok(&mut **tx),
+            SessionTx::Lazy { slot, begin } => {
+                if slot.is_none() {
+                    let begin = begin
+                        .take()
+                        .ok_or_else(|| "the transaction could not begin".to_string())?;
+                    **slot = Some(begin()?);
+                    sql.began();
+                }
+                slot.as_mut()
+                    .ok_or_else(|| "the transaction could not begin".to_string())
+            }
+        }
+    }
+}
+
+/// A transaction that could not begin, as a statement's error.
+fn not_begun(message: String) -> SqlError {
+    SqlError::Postgres(EngineError {
+        message,
+        sqlstate: String::new(),
+        position: None,
+    })
 }
 
 /// A connection of flux's own role, opened when first needed.
@@ -197,7 +241,11 @@ impl UserStatements for PgSession<'_, '_> {
         span: Option<u32>,
         at_us: u64,
     ) -> (Result<SqlResult, SqlError>, Vec<Mutation>) {
-        match self.sql.run(self.tx, sql, params, limits) {
+        let tx = match self.tx.get(self.sql) {
+            Ok(tx) => tx,
+            Err(e) => return (Err(not_begun(e)), Vec::new()),
+        };
+        match self.sql.run(tx, sql, params, limits) {
             Ok(Outcome {
                 result,
                 mut mutations,
@@ -213,7 +261,8 @@ impl UserStatements for PgSession<'_, '_> {
     }
 
     fn single_key(&mut self, table: &str) -> Option<String> {
-        match self.sql.keys.key(self.tx, table).ok()? {
+        let tx = self.tx.get(self.sql).ok()?;
+        match self.sql.keys.key(tx, table).ok()? {
             [key] => Some(key.clone()),
             _ => None,
         }
@@ -231,11 +280,12 @@ impl Lent for PgSession<'_, '_> {
             return flux.caller_writes(atomic, work);
         }
         let key = Arc::clone(&self.sql.key);
+        let tx = self.tx.get(self.sql)?;
         if !atomic {
-            work(&PgWrites::sandboxed(self.tx, &key).noting_due(self.made_due));
+            work(&PgWrites::sandboxed(tx, &key).noting_due(self.made_due));
             return Ok(());
         }
-        let mut savepoint = self.tx.transaction().map_err(|e| e.to_string())?;
+        let mut savepoint = tx.transaction().map_err(|e| e.to_string())?;
         // Dropped without a commit, the savepoint is rolled back.
         if work(&PgWrites::sandboxed(&mut savepoint, &key).noting_due(self.made_due)) {
             savepoint.commit().map_err(|e| e.to_string())?;
@@ -244,7 +294,9 @@ impl Lent for PgSession<'_, '_> {
     }
 
     fn store_email(&mut self, email: &NewEmail) -> Result<i64, String> {
-        super::emails::insert(self.tx, Some(&self.sql.key), email)
+        let key = Arc::clone(&self.sql.key);
+        let tx = self.tx.get(self.sql)?;
+        super::emails::insert(tx, Some(&key), email)
             .map_err(|e| format!("cannot store the email: {e}"))
     }
 }
