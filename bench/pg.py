@@ -257,19 +257,23 @@ def trickle(nodes, name):
     percentiles."""
     total = TRICKLE_WARMUP + TRICKLE_N
     interval = 1.0 / TRICKLE_RATE
-    start = time.perf_counter()
     ids = []
     lock = threading.Lock()
     slots = iter(range(total))
+    # Each sender connects before the first job, as the peers' producer does.
+    clock = {}
+    ready = threading.Barrier(17, action=lambda: clock.setdefault("start", time.perf_counter()))
 
     def send():
         api = Api(nodes[0].port)
+        api.call("GET", "/_flux/api/health")
+        ready.wait()
         while True:
             with lock:
                 i = next(slots, None)
             if i is None:
                 return
-            delay = start + i * interval - time.perf_counter()
+            delay = clock["start"] + i * interval - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
             job = api.call("POST", "/_flux/api/jobs", {"name": name, "data": {"i": i}})["jobs"][0]
@@ -284,6 +288,8 @@ def trickle(nodes, name):
     senders = [threading.Thread(target=send) for _ in range(16)]
     for sender in senders:
         sender.start()
+    ready.wait()
+    start = clock["start"]
     for sender in senders:
         sender.join()
     achieved = total / (time.perf_counter() - start)

@@ -17,7 +17,7 @@
 //! `flux_pause` (the API's pause and resume, applied to this process's flag).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -60,6 +60,8 @@ pub struct LeasedQueue {
     events: Sender<Event>,
     inbox: Receiver<Event>,
     started: Started,
+    /// How many more attempts the dispatcher would start now (0 while paused).
+    room: Arc<AtomicUsize>,
     running: Option<Running>,
     /// The dispatcher, once drained.
     drained: Option<Dispatch>,
@@ -87,6 +89,7 @@ impl LeasedQueue {
             events,
             inbox,
             started: Arc::new(Mutex::new(HashMap::new())),
+            room: Arc::new(AtomicUsize::new(0)),
             running: None,
             drained: None,
         }
@@ -97,12 +100,14 @@ impl LeasedQueue {
     /// dispatcher.
     pub fn hooks(&self, notify: bool) -> QueueHooks {
         let events = self.events.clone();
+        let room = Arc::clone(&self.room);
         QueueHooks {
             lease_owner: Some(self.owner.clone()),
             notify,
             on_due: Some(Arc::new(move || {
                 let _ = events.send(Event::Due);
             })),
+            room: Some(Arc::new(move || room.load(Ordering::SeqCst))),
         }
     }
 
@@ -164,6 +169,8 @@ impl LeasedQueue {
             per_worker: HashMap::new(),
             missing: Vec::new(),
             started: Arc::clone(&self.started),
+            room: Arc::clone(&self.room),
+            stopping: false,
             failing: false,
             retry_at: None,
         };
@@ -259,6 +266,10 @@ struct Dispatch {
     /// Workers that jobs wait for and that do not exist (see [`Runner::has_worker`]).
     missing: Vec<String>,
     started: Started,
+    /// Published for the commits of this process ([`LeasedQueue::hooks`]).
+    room: Arc<AtomicUsize>,
+    /// Draining at a stop: claims nothing more.
+    stopping: bool,
     /// The database failed the last time: said once until it works again.
     failing: bool,
     /// The earliest retry of an attempt of this process's, when sooner than the next poll.
@@ -341,6 +352,9 @@ impl Dispatch {
     /// Waits for the attempts running to commit their records (until `until`), renewing
     /// their leases meanwhile, then stops the runner.
     fn drain(&mut self, events: &Receiver<Event>, until: Instant) {
+        // Claims nothing more: the jobs made due meanwhile are the other processes'.
+        self.stopping = true;
+        self.publish_room();
         let lease = (self.config)().queue.lease;
         let mut next_renew = Instant::now() + lease / 3;
         while !self.in_flight.is_empty() {
@@ -394,7 +408,23 @@ impl Dispatch {
         if let Some(count) = self.per_worker.get_mut(&attempt.worker) {
             *count = count.saturating_sub(1);
         }
+        self.publish_room();
         true
+    }
+
+    /// Tells this process's commits how many jobs it would start now: those they make due
+    /// need not wake the other processes.
+    fn publish_room(&self) {
+        let room = match self.stopping || self.handle.is_paused() || self.failing {
+            true => 0,
+            false => {
+                let config = (self.config)();
+                let room = capacity(config.queue.concurrency, config.queue.engines);
+                room.saturating_sub(self.running)
+                    .min((room + UNCOMMITTED_MAX).saturating_sub(self.in_flight.len()))
+            }
+        };
+        self.room.store(room, Ordering::SeqCst);
     }
 
     /// An attempt's record committed; returns whether that freed a slot (or room for more
@@ -402,7 +432,9 @@ impl Dispatch {
     fn finished(&mut self, id: ExecId) -> bool {
         lock(&self.started).remove(&id);
         self.ended(id);
-        self.in_flight.remove(&id).is_some()
+        let freed = self.in_flight.remove(&id).is_some();
+        self.publish_room();
+        freed
     }
 
     /// The connection for claims, opened when needed.
@@ -429,8 +461,14 @@ impl Dispatch {
         self.failing = true;
     }
 
-    /// Claims what is due, as much as there is room for, and starts it.
+    /// Claims what is due, as much as there is room for, starts it, and says how much room
+    /// is left.
     fn claim(&mut self) {
+        self.claim_due();
+        self.publish_room();
+    }
+
+    fn claim_due(&mut self) {
         if self.handle.is_paused() {
             return;
         }

@@ -76,36 +76,45 @@ pub struct QueueHooks {
     /// The owner of this process's leases: an attempt's outcome moves its job only while the
     /// lease it was claimed under holds.
     pub lease_owner: Option<String>,
-    /// Send `NOTIFY flux_jobs` in each transaction that makes a job due.
+    /// Send `NOTIFY flux_jobs` in each transaction that makes a job due (unless this
+    /// process's dispatcher takes them all at once, `room`).
     pub notify: bool,
     /// Called after a commit of this process that made a job due.
     pub on_due: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// How many jobs this process's dispatcher would start now: the jobs a transaction made
+    /// due that fit are left to it, and the other processes are not woken for them (they
+    /// find them at their next poll if it does not take them after all).
+    pub room: Option<Arc<dyn Fn() -> usize + Send + Sync>>,
 }
 
 impl QueueHooks {
-    /// Before the commit of a transaction whose writes made a job due (`due`).
-    fn before_commit(&self, tx: &mut postgres::Transaction<'_>, due: bool) -> super::Result<()> {
-        if due && self.notify {
+    /// Before the commit of a transaction whose writes made `due` jobs due.
+    fn before_commit(&self, tx: &mut postgres::Transaction<'_>, due: usize) -> super::Result<()> {
+        let taken_here = self.room.as_ref().is_some_and(|room| room() >= due);
+        if due > 0 && self.notify && !taken_here {
             claims::notify(tx)?;
         }
         Ok(())
     }
 
     /// After that commit succeeded.
-    fn after_commit(&self, due: bool) {
-        if let (true, Some(on_due)) = (due, &self.on_due) {
+    fn after_commit(&self, due: usize) {
+        if let (true, Some(on_due)) = (due > 0, &self.on_due) {
             on_due();
         }
     }
 }
 
-/// Whether a batch of records puts a job back to run now (a retry due at once, a requeue).
-fn makes_due(batch: &[StoreWrite], now_us: i64) -> bool {
-    batch.iter().any(|write| match &write.job {
-        Some((_, Transition::Retry { run_at_us, .. })) => *run_at_us <= now_us,
-        Some((_, Transition::Requeue { .. })) => true,
-        _ => false,
-    })
+/// How many jobs a batch of records puts back to run now (a retry due at once, a requeue).
+fn makes_due(batch: &[StoreWrite], now_us: i64) -> usize {
+    batch
+        .iter()
+        .filter(|write| match &write.job {
+            Some((_, Transition::Retry { run_at_us, .. })) => *run_at_us <= now_us,
+            Some((_, Transition::Requeue { .. })) => true,
+            _ => false,
+        })
+        .count()
 }
 
 /// Records committed per transaction at most.
@@ -240,7 +249,7 @@ impl Conn {
         let mut fresh = None;
         let (after, committed) = {
             let mut slot = None;
-            let due = Cell::new(false);
+            let due = Cell::new(0);
             let (client, sandbox, fresh) = (&mut self.client, &self.sandbox, &mut fresh);
             let after = (call.work)(Ok(&mut PgSession {
                 tx: SessionTx::Lazy {
@@ -278,7 +287,7 @@ impl Conn {
             Err(e) => return refuse(first.work, e),
         };
         self.sql.began();
-        let due = Cell::new(false);
+        let due = Cell::new(0);
         // A call inside it is answered at once: its writes are the transaction's, which the
         // next call sees on this connection, and which its end commits or undoes.
         let run = |tx: &mut postgres::Transaction<'_>, sql: &mut UserSql, work: Work| {
@@ -354,7 +363,7 @@ impl FluxConnection for FluxConn {
                 .map_err(|e| e.to_string())?,
             Err(e) => return Err(e.to_string()),
         };
-        let due = Cell::new(false);
+        let due = Cell::new(0);
         let result = if work(&PgWrites::new(&mut tx).noting_due(&due)) || !atomic {
             commit(tx, &self.hooks, due.get())
         } else {
@@ -371,7 +380,7 @@ impl FluxConnection for FluxConn {
 
 /// Commits `tx`, first telling the other processes when its writes made a job due (`due`),
 /// then this one's dispatcher.
-fn commit(mut tx: postgres::Transaction<'_>, hooks: &QueueHooks, due: bool) -> Result<(), String> {
+fn commit(mut tx: postgres::Transaction<'_>, hooks: &QueueHooks, due: usize) -> Result<(), String> {
     hooks
         .before_commit(&mut tx, due)
         .map_err(|e| e.to_string())?;
@@ -391,7 +400,7 @@ fn commit_attempt(
     key: &str,
     hooks: &QueueHooks,
     exec_id: ExecId,
-    due: bool,
+    due: usize,
 ) -> Result<(), String> {
     if let Some(owner) = hooks.lease_owner.as_deref() {
         let held = claims::mark_committed(&mut tx, key, &exec_id.to_string(), owner)

@@ -173,8 +173,8 @@ pub struct PgSession<'a, 'b> {
     pub tx: SessionTx<'a, 'b>,
     pub sql: &'a mut UserSql,
     pub flux: Option<&'a mut dyn FluxConnection>,
-    /// Set when the caller's writes make a job due now (see [`PgWrites::noting_due`]).
-    pub made_due: &'a std::cell::Cell<bool>,
+    /// Counts the jobs the caller's writes make due now (see [`PgWrites::noting_due`]).
+    pub made_due: &'a std::cell::Cell<usize>,
 }
 
 /// The sandbox's transaction a call's work runs in: an execution's open transaction, or, for a

@@ -25,8 +25,8 @@ pub struct PgWrites<'a, C: GenericClient> {
     client: RefCell<&'a mut C>,
     /// The key `_flux_enqueue` checks, on the sandbox role's connection.
     key: Option<&'a str>,
-    /// Set when a write makes a job due now.
-    due: Option<&'a Cell<bool>>,
+    /// Counts the jobs the writes make due now.
+    due: Option<&'a Cell<usize>>,
 }
 
 impl<'a, C: GenericClient> PgWrites<'a, C> {
@@ -49,9 +49,9 @@ impl<'a, C: GenericClient> PgWrites<'a, C> {
         }
     }
 
-    /// These writes set `due` when they make a job due now (an enqueue to run at once, a
+    /// These writes count in `due` the jobs they make due now (an enqueue to run at once, a
     /// replay), so that whoever commits them can wake the queue's dispatchers.
-    pub fn noting_due(self, due: &'a Cell<bool>) -> Self {
+    pub fn noting_due(self, due: &'a Cell<usize>) -> Self {
         PgWrites {
             due: Some(due),
             ..self
@@ -60,7 +60,7 @@ impl<'a, C: GenericClient> PgWrites<'a, C> {
 
     fn made_due(&self) {
         if let Some(due) = self.due {
-            due.set(true);
+            due.set(due.get() + 1);
         }
     }
 }
