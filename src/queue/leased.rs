@@ -17,7 +17,7 @@
 //! `flux_pause` (the API's pause and resume, applied to this process's flag).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -60,8 +60,8 @@ pub struct LeasedQueue {
     events: Sender<Event>,
     inbox: Receiver<Event>,
     started: Started,
-    /// How many more attempts the dispatcher would start now (0 while paused).
-    room: Arc<AtomicUsize>,
+    /// What more the dispatcher would start now.
+    room: Arc<Mutex<Room>>,
     running: Option<Running>,
     /// The dispatcher, once drained.
     drained: Option<Dispatch>,
@@ -89,7 +89,7 @@ impl LeasedQueue {
             events,
             inbox,
             started: Arc::new(Mutex::new(HashMap::new())),
-            room: Arc::new(AtomicUsize::new(0)),
+            room: Arc::new(Mutex::new(Room::default())),
             running: None,
             drained: None,
         }
@@ -107,7 +107,7 @@ impl LeasedQueue {
             on_due: Some(Arc::new(move || {
                 let _ = events.send(Event::Due);
             })),
-            room: Some(Arc::new(move || room.load(Ordering::SeqCst))),
+            takes: Some(Arc::new(move |names: &[String]| lock(&room).takes(names))),
         }
     }
 
@@ -235,6 +235,29 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What a dispatcher would start now, published for its process's commits.
+#[derive(Default)]
+struct Room {
+    /// Attempts (0 while paused, failing or stopping).
+    free: usize,
+    /// What is left to the workers with a `concurrency` of their own.
+    limited: HashMap<String, usize>,
+    /// Workers this process does not have.
+    missing: Vec<String>,
+}
+
+impl Room {
+    /// Whether it would start all these jobs (their workers' names) now.
+    fn takes(&self, names: &[String]) -> bool {
+        if names.len() > self.free || names.iter().any(|name| self.missing.contains(name)) {
+            return false;
+        }
+        self.limited
+            .iter()
+            .all(|(worker, left)| names.iter().filter(|name| *name == worker).count() <= *left)
+    }
+}
+
 /// An attempt handed to the runner, until its record commits.
 struct InFlight {
     worker: String,
@@ -267,7 +290,7 @@ struct Dispatch {
     missing: Vec<String>,
     started: Started,
     /// Published for the commits of this process ([`LeasedQueue::hooks`]).
-    room: Arc<AtomicUsize>,
+    room: Arc<Mutex<Room>>,
     /// Draining at a stop: claims nothing more.
     stopping: bool,
     /// The database failed the last time: said once until it works again.
@@ -415,16 +438,25 @@ impl Dispatch {
     /// Tells this process's commits how many jobs it would start now: those they make due
     /// need not wake the other processes.
     fn publish_room(&self) {
-        let room = match self.stopping || self.handle.is_paused() || self.failing {
-            true => 0,
-            false => {
-                let config = (self.config)();
-                let room = capacity(config.queue.concurrency, config.queue.engines);
-                room.saturating_sub(self.running)
-                    .min((room + UNCOMMITTED_MAX).saturating_sub(self.in_flight.len()))
-            }
-        };
-        self.room.store(room, Ordering::SeqCst);
+        let mut room = Room::default();
+        if !(self.stopping || self.handle.is_paused() || self.failing) {
+            let config = (self.config)();
+            let slots = capacity(config.queue.concurrency, config.queue.engines);
+            room.free = slots
+                .saturating_sub(self.running)
+                .min((slots + UNCOMMITTED_MAX).saturating_sub(self.in_flight.len()));
+            room.limited = config
+                .workers
+                .iter()
+                .filter_map(|(name, worker)| {
+                    let max = worker.concurrency? as usize;
+                    let running = self.per_worker.get(name).copied().unwrap_or(0);
+                    Some((name.clone(), max.saturating_sub(running)))
+                })
+                .collect();
+            room.missing.clone_from(&self.missing);
+        }
+        *lock(&self.room) = room;
     }
 
     /// An attempt's record committed; returns whether that freed a slot (or room for more

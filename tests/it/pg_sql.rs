@@ -207,7 +207,7 @@ fn a_failed_statement_leaves_the_transaction_usable() {
     let mut db = open("CREATE TABLE users (id text PRIMARY KEY)");
     // Through the seam `ctx.db` runs statements through, as on SQLite's session.
     let mut tx = db.client.transaction().expect("begin");
-    let due = std::cell::Cell::new(false);
+    let due = std::cell::RefCell::new(Vec::new());
     let mut session = PgSession {
         tx: SessionTx::Open(&mut tx),
         sql: &mut db.sql,

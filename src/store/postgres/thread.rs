@@ -30,7 +30,6 @@
 //! the record writer's. A connection the server closed is opened again at its next call.
 //! The queue's claims are not made here (the queue's dispatcher has connections of its own).
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -45,6 +44,7 @@ use super::super::{prepare_writes, search, OnCommitted, StoreWrite};
 use super::pool::lost;
 use super::prepared::Prepared;
 use super::user_sql::{FluxConnection, PgSession, SessionTx, UserSql};
+use super::writes::MadeDue;
 use super::{claims, insert_writes, PgStore, PgWrites, Sandbox};
 use crate::clock::now_us;
 use crate::record::{ExecId, Transition};
@@ -70,6 +70,9 @@ impl Default for PgThreadOptions {
     }
 }
 
+/// Whether this process's dispatcher would start these jobs now (see [`QueueHooks::takes`]).
+pub type TakesHere = Arc<dyn Fn(&[String]) -> bool + Send + Sync>;
+
 /// What the queue's dispatcher of this process asks of the store thread's commits.
 #[derive(Clone, Default)]
 pub struct QueueHooks {
@@ -81,32 +84,38 @@ pub struct QueueHooks {
     pub notify: bool,
     /// Called after a commit of this process that made a job due.
     pub on_due: Option<Arc<dyn Fn() + Send + Sync>>,
-    /// How many jobs this process's dispatcher would start now: the jobs a transaction made
-    /// due that fit are left to it, and the other processes are not woken for them (they
-    /// find them at their next poll if it does not take them after all).
-    pub room: Option<Arc<dyn Fn() -> usize + Send + Sync>>,
+    /// Whether this process's dispatcher would start all these jobs now (their workers'
+    /// names): the jobs of a transaction that it takes are left to it, and the other
+    /// processes are not woken for them (they find them at their next poll if it does not
+    /// take them after all).
+    pub takes: Option<TakesHere>,
 }
 
 impl QueueHooks {
-    /// Before the commit of a transaction whose writes made `due` jobs due.
-    fn before_commit(&self, tx: &mut postgres::Transaction<'_>, due: usize) -> super::Result<()> {
-        let taken_here = self.room.as_ref().is_some_and(|room| room() >= due);
-        if due > 0 && self.notify && !taken_here {
+    /// Before the commit of a transaction whose writes made these jobs due (their workers).
+    fn before_commit(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        due: &[String],
+    ) -> super::Result<()> {
+        let taken_here = self.takes.as_ref().is_some_and(|takes| takes(due));
+        if !due.is_empty() && self.notify && !taken_here {
             claims::notify(tx)?;
         }
         Ok(())
     }
 
     /// After that commit succeeded.
-    fn after_commit(&self, due: usize) {
-        if let (true, Some(on_due)) = (due > 0, &self.on_due) {
+    fn after_commit(&self, due: &[String]) {
+        if let (false, Some(on_due)) = (due.is_empty(), &self.on_due) {
             on_due();
         }
     }
 }
 
-/// How many jobs a batch of records puts back to run now (a retry due at once, a requeue).
-fn makes_due(batch: &[StoreWrite], now_us: i64) -> usize {
+/// The jobs a batch of records puts back to run now (a retry due at once, a requeue): their
+/// workers.
+fn makes_due(batch: &[StoreWrite], now_us: i64) -> Vec<String> {
     batch
         .iter()
         .filter(|write| match &write.job {
@@ -114,7 +123,8 @@ fn makes_due(batch: &[StoreWrite], now_us: i64) -> usize {
             Some((_, Transition::Requeue { .. })) => true,
             _ => false,
         })
-        .count()
+        .map(|write| write.record.function.clone())
+        .collect()
 }
 
 /// Records committed per transaction at most.
@@ -249,7 +259,7 @@ impl Conn {
         let mut fresh = None;
         let (after, committed) = {
             let mut slot = None;
-            let due = Cell::new(0);
+            let due = MadeDue::default();
             let (client, sandbox, fresh) = (&mut self.client, &self.sandbox, &mut fresh);
             let after = (call.work)(Ok(&mut PgSession {
                 tx: SessionTx::Lazy {
@@ -262,7 +272,7 @@ impl Conn {
             }));
             // A call that wrote nothing on the sandbox's connection began no transaction there.
             let committed = match slot.take() {
-                Some(tx) => commit(tx, &self.flux.hooks, due.get()),
+                Some(tx) => commit(tx, &self.flux.hooks, &due.take()),
                 None => Ok(()),
             };
             (after, committed)
@@ -287,7 +297,7 @@ impl Conn {
             Err(e) => return refuse(first.work, e),
         };
         self.sql.began();
-        let due = Cell::new(0);
+        let due = MadeDue::default();
         // A call inside it is answered at once: its writes are the transaction's, which the
         // next call sees on this connection, and which its end commits or undoes.
         let run = |tx: &mut postgres::Transaction<'_>, sql: &mut UserSql, work: Work| {
@@ -311,11 +321,11 @@ impl Conn {
                 TxControl::None | TxControl::Begin => run(&mut tx, &mut self.sql, call.work),
                 TxControl::CommitWithRecord => {
                     let (key, hooks) = (&self.sql.key, &self.flux.hooks);
-                    let ended = commit_attempt(tx, key, hooks, call.owner, due.get());
+                    let ended = commit_attempt(tx, key, hooks, call.owner, &due.take());
                     break (ended, Some(call));
                 }
                 TxControl::Commit => {
-                    break (commit(tx, &self.flux.hooks, due.get()), Some(call));
+                    break (commit(tx, &self.flux.hooks, &due.take()), Some(call));
                 }
                 TxControl::Rollback => {
                     let _ = tx.rollback();
@@ -363,9 +373,9 @@ impl FluxConnection for FluxConn {
                 .map_err(|e| e.to_string())?,
             Err(e) => return Err(e.to_string()),
         };
-        let due = Cell::new(0);
+        let due = MadeDue::default();
         let result = if work(&PgWrites::new(&mut tx).noting_due(&due)) || !atomic {
-            commit(tx, &self.hooks, due.get())
+            commit(tx, &self.hooks, &due.take())
         } else {
             // Dropped without a commit, the transaction is rolled back.
             drop(tx);
@@ -380,7 +390,11 @@ impl FluxConnection for FluxConn {
 
 /// Commits `tx`, first telling the other processes when its writes made a job due (`due`),
 /// then this one's dispatcher.
-fn commit(mut tx: postgres::Transaction<'_>, hooks: &QueueHooks, due: usize) -> Result<(), String> {
+fn commit(
+    mut tx: postgres::Transaction<'_>,
+    hooks: &QueueHooks,
+    due: &[String],
+) -> Result<(), String> {
     hooks
         .before_commit(&mut tx, due)
         .map_err(|e| e.to_string())?;
@@ -400,7 +414,7 @@ fn commit_attempt(
     key: &str,
     hooks: &QueueHooks,
     exec_id: ExecId,
-    due: usize,
+    due: &[String],
 ) -> Result<(), String> {
     if let Some(owner) = hooks.lease_owner.as_deref() {
         let held = claims::mark_committed(&mut tx, key, &exec_id.to_string(), owner)
@@ -622,9 +636,9 @@ impl RecordWriter {
         let mut tx = self.client.transaction()?;
         let seqs = insert_writes(&mut tx, &mut self.statements, &prepared, &texts, owner, now)
             .inspect_err(|_| self.statements.clear())?;
-        self.hooks.before_commit(&mut tx, due)?;
+        self.hooks.before_commit(&mut tx, &due)?;
         tx.commit()?;
-        self.hooks.after_commit(due);
+        self.hooks.after_commit(&due);
         for subscriber in &self.subscribers {
             subscriber(batch, &seqs, &texts);
         }

@@ -174,7 +174,7 @@ pub struct PgSession<'a, 'b> {
     pub sql: &'a mut UserSql,
     pub flux: Option<&'a mut dyn FluxConnection>,
     /// Counts the jobs the caller's writes make due now (see [`PgWrites::noting_due`]).
-    pub made_due: &'a std::cell::Cell<usize>,
+    pub made_due: &'a super::writes::MadeDue,
 }
 
 /// The sandbox's transaction a call's work runs in: an execution's open transaction, or, for a

@@ -3,7 +3,7 @@
 //! creating, revoking and noting the use of tokens; a deploy's blobs and versions), committed
 //! or rolled back with it.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 
 use postgres::GenericClient;
 use serde_json::Value;
@@ -18,6 +18,9 @@ use super::super::{
 use super::{jobs, tokens, versions};
 use crate::record::ExecId;
 
+/// The workers of the jobs a transaction made due now, one name per job.
+pub type MadeDue = RefCell<Vec<String>>;
+
 /// A transaction (or connection) taking a caller's writes. `JobWrites` reads through `&self`, and
 /// the driver writes through `&mut`: the cell bridges them (a transaction is used by one
 /// thread at a time).
@@ -25,8 +28,8 @@ pub struct PgWrites<'a, C: GenericClient> {
     client: RefCell<&'a mut C>,
     /// The key `_flux_enqueue` checks, on the sandbox role's connection.
     key: Option<&'a str>,
-    /// Counts the jobs the writes make due now.
-    due: Option<&'a Cell<usize>>,
+    /// Notes the jobs the writes make due now.
+    due: Option<&'a MadeDue>,
 }
 
 impl<'a, C: GenericClient> PgWrites<'a, C> {
@@ -49,18 +52,18 @@ impl<'a, C: GenericClient> PgWrites<'a, C> {
         }
     }
 
-    /// These writes count in `due` the jobs they make due now (an enqueue to run at once, a
+    /// These writes note in `due` the jobs they make due now (an enqueue to run at once, a
     /// replay), so that whoever commits them can wake the queue's dispatchers.
-    pub fn noting_due(self, due: &'a Cell<usize>) -> Self {
+    pub fn noting_due(self, due: &'a MadeDue) -> Self {
         PgWrites {
             due: Some(due),
             ..self
         }
     }
 
-    fn made_due(&self) {
+    fn made_due(&self, name: &str) {
         if let Some(due) = self.due {
-            due.set(due.get() + 1);
+            due.borrow_mut().push(name.to_string());
         }
     }
 }
@@ -87,7 +90,7 @@ impl<C: GenericClient> JobWrites for PgWrites<'_, C> {
             now_us,
         )?;
         if !enqueued.duplicate && enqueued.run_at_us <= now_us {
-            self.made_due();
+            self.made_due(name);
         }
         Ok(enqueued)
     }
@@ -104,7 +107,7 @@ impl<C: GenericClient> JobWrites for PgWrites<'_, C> {
         data: Option<&Value>,
     ) -> Result<String, ReplayError> {
         let exec_id = jobs::replay(*self.client.borrow_mut(), job, max_attempts, now_us, data)?;
-        self.made_due();
+        self.made_due(&job.name);
         Ok(exec_id)
     }
 
