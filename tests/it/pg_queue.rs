@@ -291,6 +291,43 @@ fn enqueue_work(server: &Server, n: usize) {
 }
 
 #[test]
+fn attempts_go_on_while_their_records_wait_for_the_store() {
+    let url = owned_database();
+    let project = tagged("s", 0, "export default { queue: { concurrency: 1 } }");
+    let server = Server::start(&project, &["--database", &url]);
+    // Another session holds the commit-order counter: no record can commit meanwhile.
+    let mut holder = client(&url);
+    let mut stall = holder.transaction().expect("begin");
+    stall
+        .execute("SELECT n FROM _flux_seq FOR UPDATE", &[])
+        .expect("lock the counter");
+    enqueue_work(&server, 8);
+    // A slot frees when an attempt's code ends, not when its record commits: all eight run,
+    // one at a time, though no record has committed (three would, were slots held).
+    wait_for("eight attempts run", BULK_DEADLINE, || {
+        (count(&url, "SELECT count(*) FROM runs") == 8).then_some(())
+    });
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM _flux_records WHERE function = 'work'"
+        ),
+        0,
+        "the records wait for the counter"
+    );
+    stall.rollback().expect("release the counter");
+    wait_for("eight jobs done, each with its record", DEADLINE, || {
+        (done(&url, "work") == 8
+            && count(
+                &url,
+                "SELECT count(*) FROM _flux_records WHERE function = 'work'",
+            ) == 8)
+            .then_some(())
+    });
+    server.stop();
+}
+
+#[test]
 fn two_processes_on_one_database_run_each_job_once_and_share_them() {
     let url = owned_database();
     let config = "export default { queue: { concurrency: 8 } }";
