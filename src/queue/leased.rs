@@ -563,8 +563,17 @@ impl Dispatch {
             .partition(|job| self.runner.has_worker(&job.name));
         if !absent.is_empty() {
             let ids: Vec<String> = absent.iter().map(|job| job.id.to_string()).collect();
+            let notify = config.queue.notify;
             if let Some(client) = self.client() {
-                if let Err(e) = claims::release(client, &owner, &ids) {
+                // Their commit may have woken only this process: the others are told now.
+                let released = claims::release(client, &owner, &ids).and_then(|_| {
+                    if notify {
+                        claims::notify(client)
+                    } else {
+                        Ok(())
+                    }
+                });
+                if let Err(e) = released {
                     eprintln!("warning: putting back jobs of a missing worker failed: {e}");
                 }
             }
