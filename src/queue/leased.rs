@@ -28,6 +28,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use super::dispatcher::{capacity, full_workers, interrupted_record, start_attempt};
 use super::{Attempt, ConfigSource, DispatcherHandle, JobAttempt, Runner};
 use crate::clock::now_us;
+use crate::project::Config;
 use crate::record::{ExecId, ExecutionRecord, Transition};
 use crate::store::postgres::claims::{self, Expired};
 use crate::store::postgres::prepared::Prepared;
@@ -435,25 +436,36 @@ impl Dispatch {
         true
     }
 
+    /// Attempts that may start now: slots are taken by attempts running; ended ones whose
+    /// records wait for the store take none, up to a bound.
+    fn free_slots(&self, config: &Config) -> usize {
+        let slots = capacity(config.queue.concurrency, config.queue.engines);
+        slots
+            .saturating_sub(self.running)
+            .min((slots + UNCOMMITTED_MAX).saturating_sub(self.in_flight.len()))
+    }
+
+    /// What is left to each worker with a `concurrency` of its own.
+    fn workers_room(&self, config: &Config) -> Vec<(String, usize)> {
+        config
+            .workers
+            .iter()
+            .filter_map(|(name, worker)| {
+                let max = worker.concurrency? as usize;
+                let running = self.per_worker.get(name).copied().unwrap_or(0);
+                Some((name.clone(), max.saturating_sub(running)))
+            })
+            .collect()
+    }
+
     /// Tells this process's commits how many jobs it would start now: those they make due
     /// need not wake the other processes.
     fn publish_room(&self) {
         let mut room = Room::default();
         if !(self.stopping || self.handle.is_paused() || self.failing) {
             let config = (self.config)();
-            let slots = capacity(config.queue.concurrency, config.queue.engines);
-            room.free = slots
-                .saturating_sub(self.running)
-                .min((slots + UNCOMMITTED_MAX).saturating_sub(self.in_flight.len()));
-            room.limited = config
-                .workers
-                .iter()
-                .filter_map(|(name, worker)| {
-                    let max = worker.concurrency? as usize;
-                    let running = self.per_worker.get(name).copied().unwrap_or(0);
-                    Some((name.clone(), max.saturating_sub(running)))
-                })
-                .collect();
+            room.free = self.free_slots(&config);
+            room.limited = self.workers_room(&config).into_iter().collect();
             room.missing.clone_from(&self.missing);
         }
         *lock(&self.room) = room;
@@ -505,12 +517,7 @@ impl Dispatch {
             return;
         }
         let config = (self.config)();
-        let room = capacity(config.queue.concurrency, config.queue.engines);
-        // Slots are taken by attempts running; ended ones whose records wait for the store
-        // take none, up to a bound.
-        let free = room
-            .saturating_sub(self.running)
-            .min((room + UNCOMMITTED_MAX).saturating_sub(self.in_flight.len()));
+        let free = self.free_slots(&config);
         if free == 0 {
             return;
         }
@@ -519,15 +526,7 @@ impl Dispatch {
         let lease = config.queue.lease;
         // Workers with a `concurrency` of their own are claimed apart, within their room; the
         // others together, in `run_at` order.
-        let limited: Vec<(String, usize)> = config
-            .workers
-            .iter()
-            .filter_map(|(name, worker)| {
-                let max = worker.concurrency? as usize;
-                let running = self.per_worker.get(name).copied().unwrap_or(0);
-                Some((name.clone(), max.saturating_sub(running)))
-            })
-            .collect();
+        let limited = self.workers_room(&config);
         let mut skip: Vec<String> = full_workers(&self.per_worker, &config);
         skip.extend(limited.iter().map(|(name, _)| name.clone()));
         skip.extend(self.missing.iter().cloned());
