@@ -74,7 +74,11 @@ impl Db {
     }
 
     pub fn refused(&mut self, sql: &str) -> String {
-        match self.run(sql, &[]) {
+        self.refused_with(sql, &[])
+    }
+
+    pub fn refused_with(&mut self, sql: &str, params: &[Value]) -> String {
+        match self.run(sql, params) {
             Ok(_) => panic!("{sql} ran"),
             Err(error) => error.to_string(),
         }
@@ -535,5 +539,50 @@ fn a_database_owner_without_superuser_runs_the_sandbox_too() {
     assert_eq!(
         noted.mutations[0].after,
         json!({"id": 1, "body": "hi"}).as_object().cloned()
+    );
+}
+
+#[test]
+fn a_statement_run_again_after_its_columns_changed_type_is_described_again() {
+    let mut db = open("CREATE TABLE items (id int PRIMARY KEY, tag int, flag int)");
+    let insert = "INSERT INTO items (id, tag, flag) VALUES ($1, $2, $3)";
+    // Its parameters' types are kept from this first run: int, int, int.
+    db.run(insert, &[json!(1), json!(7), json!(true)])
+        .expect("first insert");
+    // Another connection (a migration) changes the columns under it.
+    db.flux
+        .batch_execute(
+            "ALTER TABLE items ALTER COLUMN tag TYPE uuid USING NULL; \
+             ALTER TABLE items ALTER COLUMN flag TYPE boolean USING flag <> 0",
+        )
+        .expect("alter");
+    let uuid = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+    let outcome = db
+        .run(insert, &[json!(2), json!(uuid), json!(true)])
+        .expect("run with the new types, not the kept ones");
+    assert_eq!(outcome.result.changes, 1);
+    assert_eq!(
+        outcome.mutations.len(),
+        1,
+        "captured once: {:?}",
+        outcome.mutations
+    );
+    assert_eq!(
+        db.rows(
+            "SELECT id, tag::text AS tag, flag FROM items ORDER BY id",
+            &[]
+        ),
+        [
+            json!({"id": 1, "tag": null, "flag": true}),
+            json!({"id": 2, "tag": uuid, "flag": true}),
+        ]
+    );
+    // A value wrong for the new type is the statement's own error, said once.
+    let error = db.refused_with(insert, &[json!(3), json!(7), json!(false)]);
+    assert!(error.contains("uuid"), "{error}");
+    assert_eq!(db.staged(), 0, "nothing left staged");
+    assert_eq!(
+        db.rows("SELECT count(*)::int AS n FROM items", &[]),
+        [json!({"n": 2})]
     );
 }

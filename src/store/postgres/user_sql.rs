@@ -23,6 +23,7 @@
 //! and enums as strings; one-dimensional arrays as arrays; anything else is an error that says
 //! to cast it (`::text`). `changes` is the row count of an INSERT, UPDATE, DELETE or MERGE.
 
+use std::collections::HashMap;
 use std::error::Error;
 use std::time::Duration;
 
@@ -60,6 +61,7 @@ pub struct UserSql {
     schema: String,
     pub(super) key: Arc<str>,
     keys: Keys,
+    types: ParamTypes,
     /// The next statement is its transaction's first: the connection serves one execution
     /// after another, so what an earlier one left in the session goes first.
     fresh: bool,
@@ -77,6 +79,7 @@ impl UserSql {
             schema: sandbox.schema().to_string(),
             key: Arc::clone(sandbox.key()),
             keys: Keys::default(),
+            types: ParamTypes::default(),
             fresh: true,
         }
     }
@@ -131,13 +134,27 @@ impl UserSql {
             0
         };
         let clear = if self.fresh { CLEAR_SESSION } else { "" };
-        tx.batch_execute(&format!(
-            "{clear}SAVEPOINT flux_statement; SET LOCAL statement_timeout = {timeout_ms}; \
+        let settings = format!(
+            "SAVEPOINT flux_statement; SET LOCAL statement_timeout = {timeout_ms}; \
              SET LOCAL flux.capture = 'on'"
-        ))
-        .map_err(|e| engine(&e, sql, timed))?;
+        );
+        tx.batch_execute(&format!("{clear}{settings}"))
+            .map_err(|e| engine(&e, sql, timed))?;
         self.fresh = false;
-        let result = match statement(tx, &verb, sql, params, limits.max_result_bytes) {
+        let max = limits.max_result_bytes;
+        let mut ran = statement(tx, &verb, sql, params, max, &mut self.types);
+        if let Err(Failure::Stale(_)) = &ran {
+            // Refused with the types it had last time: undone, described again, run again.
+            self.types.forget(sql);
+            ran = match tx.batch_execute(&format!(
+                "ROLLBACK TO SAVEPOINT flux_statement; RELEASE SAVEPOINT flux_statement; \
+                 {settings}"
+            )) {
+                Ok(()) => statement(tx, &verb, sql, params, max, &mut self.types),
+                Err(e) => Err(Failure::Engine(e)),
+            };
+        }
+        let result = match ran {
             Ok(result) => result,
             Err(error) => {
                 // Undoes the statement and the settings above; when even that fails the
@@ -146,7 +163,7 @@ impl UserSql {
                     "ROLLBACK TO SAVEPOINT flux_statement; RELEASE SAVEPOINT flux_statement",
                 );
                 return Err(match error {
-                    Failure::Engine(e) => engine(&e, sql, timed),
+                    Failure::Engine(e) | Failure::Stale(e) => engine(&e, sql, timed),
                     Failure::Flux(e) => e,
                 });
             }
@@ -304,7 +321,42 @@ impl Lent for PgSession<'_, '_> {
 /// Why a statement failed: PostgreSQL's error (mapped with the statement's text) or flux's.
 enum Failure {
     Engine(postgres::Error),
+    /// PostgreSQL refused the statement run with the parameter types it inferred earlier: the
+    /// schema may have changed since (see [`ParamTypes`]).
+    Stale(postgres::Error),
     Flux(SqlError),
+}
+
+/// The parameter types PostgreSQL inferred for each statement text run on this connection, so
+/// that the next run of the same text takes one round trip (parse, bind and execute at once)
+/// instead of two (described first). A statement refused when run with them (a type or
+/// analysis error: a migration may have changed a column since) is undone, described again
+/// and run once more, so the types kept never decide an outcome.
+#[derive(Default)]
+struct ParamTypes(HashMap<String, Vec<Type>>);
+
+/// Statement texts whose types a connection keeps; past this many it starts again.
+const PARAM_TYPES_MAX: usize = 512;
+
+impl ParamTypes {
+    fn keep(&mut self, sql: &str, types: Vec<Type>) {
+        if self.0.len() >= PARAM_TYPES_MAX {
+            self.0.clear();
+        }
+        self.0.insert(sql.to_string(), types);
+    }
+
+    fn forget(&mut self, sql: &str) {
+        self.0.remove(sql);
+    }
+}
+
+/// Whether running with kept types may be what PostgreSQL refused (classes 22 and 42: data
+/// and analysis errors), rather than the statement itself.
+fn maybe_stale(error: &postgres::Error) -> bool {
+    error
+        .code()
+        .is_some_and(|code| code.code().starts_with("22") || code.code().starts_with("42"))
 }
 
 impl From<postgres::Error> for Failure {
@@ -319,25 +371,33 @@ fn statement(
     sql: &str,
     params: &[Value],
     max_result_bytes: u64,
+    types: &mut ParamTypes,
 ) -> Result<SqlResult, Failure> {
-    let prepared = tx.prepare(sql)?;
-    let used = prepared.params().len();
-    if params.len() < used {
-        return Err(Failure::Flux(missing_parameter(used, params.len())));
-    }
-    if params.len() > used {
-        return Err(Failure::Flux(extra_values(params.len(), used)));
-    }
-    let names: Vec<String> = prepared
-        .columns()
-        .iter()
-        .map(|c| c.name().to_string())
-        .collect();
     let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
-    let mut cursor = tx.query_raw(&prepared, bound.iter().map(|p| p as &dyn ToSql))?;
+    let mut cursor = match types.0.get(sql) {
+        Some(known) => {
+            check_values(params.len(), known.len())?;
+            let typed = bound.iter().zip(known.iter().cloned());
+            tx.query_typed_raw(sql, typed)
+                .map_err(|e| match maybe_stale(&e) {
+                    true => Failure::Stale(e),
+                    false => Failure::Engine(e),
+                })?
+        }
+        None => {
+            let prepared = tx.prepare(sql)?;
+            check_values(params.len(), prepared.params().len())?;
+            types.keep(sql, prepared.params().to_vec());
+            tx.query_raw(&prepared, bound.iter().map(|p| p as &dyn ToSql))?
+        }
+    };
     let mut rows = Vec::new();
     let mut result_bytes = 0u64;
+    let mut names: Vec<String> = Vec::new();
     while let Some(row) = cursor.next()? {
+        if names.is_empty() {
+            names = row.columns().iter().map(|c| c.name().to_string()).collect();
+        }
         let mut object = Map::with_capacity(names.len());
         result_bytes += ROW_OVERHEAD;
         for (i, name) in names.iter().enumerate() {
@@ -365,6 +425,17 @@ fn statement(
         _ => 0,
     };
     Ok(SqlResult { rows, changes })
+}
+
+/// `given` values for a statement whose highest parameter is `used`.
+fn check_values(given: usize, used: usize) -> Result<(), Failure> {
+    if given < used {
+        return Err(Failure::Flux(missing_parameter(used, given)));
+    }
+    if given > used {
+        return Err(Failure::Flux(extra_values(given, used)));
+    }
+    Ok(())
 }
 
 /// Statements flux refuses before sending: transaction control (`ctx.db.transaction` does
