@@ -6,7 +6,9 @@
 //! Each statement runs as:
 //! 1. one round trip: `SAVEPOINT`, `SET LOCAL statement_timeout` (the time left to the
 //!    execution) and `SET LOCAL flux.capture`;
-//! 2. the statement itself, over the extended protocol (which refuses a second statement);
+//! 2. the statement itself, over the extended protocol (which refuses a second statement):
+//!    described first the first time its text runs on the connection, then sent with the
+//!    parameter types kept from that run, in one round trip ([`ParamTypes`]);
 //! 3. one round trip: `RELEASE SAVEPOINT`, and the statement's staged row changes taken
 //!    (`_flux_take_staged()`). On an error, `ROLLBACK TO SAVEPOINT` instead:
 //!    as on SQLite, a failed statement leaves the transaction usable, and its undone changes
