@@ -6,7 +6,7 @@ MODE=drain   bulk no-op and db-insert drains across every process (each attempt 
              record), then a trickle of jobs at a steady rate for the enqueue→start latency
              (WORKLOADS=noop,db-insert,trickle picks); each drain reports the CPU time per job
              of the flux processes and of PostgreSQL; with PERF_CTL=fifo, a
-             `perf record -a --control fifo:fifo -D -1` records the drains only
+             `perf record -a --control fifo:fifo -D -1` records the drains and the trickle only
 MODE=kill    SIGKILL one process every KILL_EVERY seconds (and start it again, as a supervisor
              would) while KILL_N jobs drain; then checks every job is done or dead, none stuck
              running, and counts the attempts run twice
@@ -104,23 +104,26 @@ def postgres_cpu():
 
 
 def perf_control(command):
-    """Tells a `perf record --control fifo:PERF_CTL -D -1` to record only the drains."""
+    """Tells a `perf record --control fifo:PERF_CTL -D -1` to record only the measured windows."""
     if os.environ.get("PERF_CTL"):
         with open(os.environ["PERF_CTL"], "w") as fifo:
             fifo.write(command + "\n")
 
 
 class CpuMeter:
-    """CPU time per job spent by the flux processes and by PostgreSQL over a window."""
+    """CPU time per job spent by the flux processes and by PostgreSQL from its start to
+    `per_job`; the window `perf` records with PERF_CTL."""
 
     def __init__(self, nodes):
         self.nodes = nodes
         self.start = self.read()
+        perf_control("enable")
 
     def read(self):
         return sum(cpu_seconds(node.proc.pid) for node in self.nodes), postgres_cpu()
 
     def per_job(self, n):
+        perf_control("disable")
         end = self.read()
         return tuple((b - a) * 1e6 / n for a, b in zip(self.start, end))
 
@@ -231,17 +234,10 @@ def bulk(nodes, name, n):
         apis[0].call("POST", "/_flux/api/jobs",
                      [{"name": name, "data": {"i": i}} for i in range(off, min(n, off + CHUNK))])
     enqueue_rate = n / (time.perf_counter() - t0)
-    if os.environ.get("STATEMENTS_AT"):
-        subprocess.run([PSQL, "-X", "-q", DB.replace("flux@", "postgres@"), "-c", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "-c", "SELECT pg_stat_statements_reset()"], check=True)
     meter = CpuMeter(nodes)
-    perf_control("enable")
     for api in apis:
         api.call("POST", "/_flux/api/queue/resume")
     row = wait_drained(apis[0], name, n)
-    perf_control("disable")
-    if os.environ.get("STATEMENTS_AT"):
-        subprocess.run([PSQL, "-X", "-q", DB.replace("flux@", "postgres@"), "-o", os.environ["STATEMENTS_AT"] + "." + name, "-c",
-            "SELECT calls, round(total_exec_time::numeric,0) exec_ms, round(total_plan_time::numeric,0) plan_ms, plans, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 150) q FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 40"])
     flux_us, postgres_us = meter.per_job(n)
     # The drain window comes from the records: first attempt's start to last attempt's end.
     [[first, last, records]] = sql(
@@ -281,10 +277,7 @@ def trickle(nodes, name):
                 with lock:
                     ids.append(job["id"])
 
-    if os.environ.get("STATEMENTS_AT"):
-        subprocess.run([PSQL, "-X", "-q", DB.replace("flux@", "postgres@"), "-c", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "-c", "SELECT pg_stat_statements_reset()"], check=True)
     meter = CpuMeter(nodes)
-    perf_control("enable")
     senders = [threading.Thread(target=send) for _ in range(16)]
     for sender in senders:
         sender.start()
@@ -293,22 +286,14 @@ def trickle(nodes, name):
     for sender in senders:
         sender.join()
     achieved = total / (time.perf_counter() - start)
-    perf_control("disable")
     wait_drained(Api(nodes[0].port), name, total, 60)
     flux_us, postgres_us = meter.per_job(total)
-    if os.environ.get("STATEMENTS_AT"):
-        subprocess.run([PSQL, "-X", "-q", DB.replace("flux@", "postgres@"), "-o", os.environ["STATEMENTS_AT"] + "." + name, "-c",
-            "SELECT calls, round(total_exec_time::numeric,0) exec_ms, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 150) q FROM pg_stat_statements ORDER BY calls DESC LIMIT 40"])
     elapsed = time.perf_counter() - start
     cpu = (f"cpu_us_per_job_flux={flux_us:.0f} cpu_us_per_job_postgres={postgres_us:.0f} "
            f"cpu_busy={(flux_us + postgres_us) * total / 1e6 / elapsed / os.cpu_count():.2f}")
     quoted = ",".join(f"'{i}'" for i in ids)
-    rows = sql("SELECT r.started_at_us - j.enqueued_at_us, j.enqueued_at_us FROM _flux_jobs j "
+    rows = sql("SELECT r.started_at_us - j.enqueued_at_us FROM _flux_jobs j "
                f"JOIN _flux_records r ON r.job_id = j.id WHERE j.id IN ({quoted})")
-    if os.environ.get("TRICKLE_DUMP"):
-        with open(os.environ["TRICKLE_DUMP"], "w") as f:
-            for r in sorted(rows, key=lambda r: int(r[1])):
-                f.write(f"{r[1]} {int(r[0]) / 1000:.3f}\n")
     lat = sorted(int(r[0]) / 1000 for r in rows)
     pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))]
     return achieved, pct(50), pct(99), len(lat), cpu
