@@ -160,8 +160,7 @@ impl LeasedQueue {
         let dispatch = Dispatch {
             owner: self.owner.clone(),
             store: self.store.clone(),
-            client: None,
-            statements: Prepared::default(),
+            conn: None,
             handle,
             config,
             runner,
@@ -270,14 +269,18 @@ struct InFlight {
 /// is claimed until the store catches up.
 const UNCOMMITTED_MAX: usize = 1_000;
 
+/// The dispatcher's connection and the claims' statements prepared on it.
+struct ClaimConn {
+    client: postgres::Client,
+    statements: Prepared,
+}
+
 /// The dispatcher's state, on its own thread.
 struct Dispatch {
     owner: String,
     store: PgStore,
     /// Its connection for claims and leases (opened again after a failure).
-    client: Option<postgres::Client>,
-    /// The claims' statements, prepared on that connection.
-    statements: Prepared,
+    conn: Option<ClaimConn>,
     handle: DispatcherHandle,
     config: ConfigSource,
     runner: Box<dyn Runner>,
@@ -321,6 +324,8 @@ impl Dispatch {
                 self.claim();
                 next_poll = now + queue.poll_interval;
             }
+            // Once per round, after what changed it: the commits read it.
+            self.publish_room();
             let wait = next_poll
                 .min(next_upkeep)
                 .min(self.retry_at.unwrap_or(next_poll));
@@ -432,7 +437,6 @@ impl Dispatch {
         if let Some(count) = self.per_worker.get_mut(&attempt.worker) {
             *count = count.saturating_sub(1);
         }
-        self.publish_room();
         true
     }
 
@@ -458,8 +462,9 @@ impl Dispatch {
             .collect()
     }
 
-    /// Tells this process's commits how many jobs it would start now: those they make due
-    /// need not wake the other processes.
+    /// Tells this process's commits what it would start now: the jobs they make due that it
+    /// takes need not wake the other processes. Published once per round of the dispatcher's
+    /// loop (and at a stop), not at each event.
     fn publish_room(&self) {
         let mut room = Room::default();
         if !(self.stopping || self.handle.is_paused() || self.failing) {
@@ -476,43 +481,46 @@ impl Dispatch {
     fn finished(&mut self, id: ExecId) -> bool {
         lock(&self.started).remove(&id);
         self.ended(id);
-        let freed = self.in_flight.remove(&id).is_some();
-        self.publish_room();
-        freed
+        self.in_flight.remove(&id).is_some()
     }
 
-    /// The connection for claims, opened when needed.
-    fn client(&mut self) -> Option<&mut postgres::Client> {
-        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
-            self.statements.clear();
+    /// The connection for claims with its prepared statements, opened when needed.
+    fn conn(&mut self) -> Option<&mut ClaimConn> {
+        if self.conn.as_ref().is_none_or(|c| c.client.is_closed()) {
             match self.store.connect() {
-                Ok(client) => self.client = Some(client),
+                Ok(client) => {
+                    self.conn = Some(ClaimConn {
+                        client,
+                        statements: Prepared::default(),
+                    })
+                }
                 Err(e) => {
                     self.failed(&e);
                     return None;
                 }
             }
         }
-        self.client.as_mut()
+        self.conn.as_mut()
+    }
+
+    /// That connection's client, for leases and releases.
+    fn client(&mut self) -> Option<&mut postgres::Client> {
+        self.conn().map(|conn| &mut conn.client)
     }
 
     fn failed(&mut self, error: &dyn std::fmt::Display) {
         // A statement refused after a schema change is prepared again.
-        self.statements.clear();
+        if let Some(conn) = &mut self.conn {
+            conn.statements.clear();
+        }
         if !self.failing {
             eprintln!("warning: the queue cannot reach the database ({error}); trying again");
         }
         self.failing = true;
     }
 
-    /// Claims what is due, as much as there is room for, starts it, and says how much room
-    /// is left.
+    /// Claims what is due, as much as there is room for, and starts it.
     fn claim(&mut self) {
-        self.claim_due();
-        self.publish_room();
-    }
-
-    fn claim_due(&mut self) {
         if self.handle.is_paused() {
             return;
         }
@@ -534,14 +542,13 @@ impl Dispatch {
         skip.dedup();
         let owner = self.owner.clone();
         let missing = self.missing.clone();
-        let mut statements = std::mem::take(&mut self.statements);
-        let Some(client) = self.client() else {
+        let Some(ClaimConn { client, statements }) = self.conn() else {
             return;
         };
         let now = now_us();
         let mut claimed: Vec<JobRow> = Vec::new();
         let mut failure = None;
-        match claims::claim(client, &mut statements, &owner, lease, now, free, &skip) {
+        match claims::claim(client, statements, &owner, lease, now, free, &skip) {
             Ok(jobs) => claimed.extend(jobs),
             Err(e) => failure = Some(e),
         }
@@ -550,12 +557,11 @@ impl Dispatch {
             if limit == 0 || missing.contains(&name) || failure.is_some() {
                 continue;
             }
-            match claims::claim_named(client, &mut statements, &owner, lease, now, limit, &name) {
+            match claims::claim_named(client, statements, &owner, lease, now, limit, &name) {
                 Ok(jobs) => claimed.extend(jobs),
                 Err(e) => failure = Some(e),
             }
         }
-        self.statements = statements;
         // Jobs of a worker that is gone now: put back unstarted, and looked past from now on.
         let (runnable, absent): (Vec<JobRow>, Vec<JobRow>) = claimed
             .into_iter()
