@@ -80,7 +80,7 @@ pub struct QueueHooks {
     /// lease it was claimed under holds.
     pub lease_owner: Option<String>,
     /// Send `NOTIFY flux_jobs` in each transaction that makes a job due (unless this
-    /// process's dispatcher takes them all at once, `room`).
+    /// process's dispatcher takes them all at once, `takes`).
     pub notify: bool,
     /// Called after a commit of this process that made a job due.
     pub on_due: Option<Arc<dyn Fn() + Send + Sync>>,
@@ -98,8 +98,10 @@ impl QueueHooks {
         tx: &mut postgres::Transaction<'_>,
         due: &[String],
     ) -> super::Result<()> {
-        let taken_here = self.takes.as_ref().is_some_and(|takes| takes(due));
-        if !due.is_empty() && self.notify && !taken_here {
+        if due.is_empty() || !self.notify {
+            return Ok(());
+        }
+        if !self.takes.as_ref().is_some_and(|takes| takes(due)) {
             claims::notify(tx)?;
         }
         Ok(())
@@ -209,16 +211,16 @@ fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> super::Result<JoinH
 }
 
 /// Begins a transaction on `client`, or, when the server closed that connection, on a new
-/// one kept in `fresh`: a connection the server closed (a restart, `pg_terminate_backend`)
-/// fails the BEGIN of its next call, before anything of it ran.
+/// one (`reconnect`) kept in `fresh`: a connection the server closed (a restart,
+/// `pg_terminate_backend`) fails the BEGIN of its next call, before anything of it ran.
 fn begin<'c>(
     client: &'c mut Client,
-    sandbox: &Sandbox,
+    reconnect: impl FnOnce() -> super::Result<Client>,
     fresh: &'c mut Option<Client>,
 ) -> Result<postgres::Transaction<'c>, String> {
     match client.transaction() {
         Ok(tx) => Ok(tx),
-        Err(e) if lost(&e) => match sandbox.connect() {
+        Err(e) if lost(&e) => match reconnect() {
             Ok(client) => fresh
                 .insert(client)
                 .transaction()
@@ -264,7 +266,7 @@ impl Conn {
             let after = (call.work)(Ok(&mut PgSession {
                 tx: SessionTx::Lazy {
                     slot: &mut slot,
-                    begin: Some(Box::new(move || begin(client, sandbox, fresh))),
+                    begin: Some(Box::new(move || begin(client, || sandbox.connect(), fresh))),
                 },
                 sql: &mut self.sql,
                 flux: Some(&mut self.flux),
@@ -292,7 +294,8 @@ impl Conn {
             .deadline
             .unwrap_or_else(|| Instant::now() + LONGEST_TRANSACTION);
         let mut fresh = None;
-        let mut tx = match begin(&mut self.client, &self.sandbox, &mut fresh) {
+        let sandbox = &self.sandbox;
+        let mut tx = match begin(&mut self.client, || sandbox.connect(), &mut fresh) {
             Ok(tx) => tx,
             Err(e) => return refuse(first.work, e),
         };
@@ -363,16 +366,9 @@ impl FluxConnection for FluxConn {
         let Some(client) = self.client.as_mut() else {
             return Err("no connection to PostgreSQL".into());
         };
-        // As `begin`: a connection the server closed since is opened again once.
         let mut fresh = None;
-        let mut tx = match client.transaction() {
-            Ok(tx) => tx,
-            Err(e) if lost(&e) => fresh
-                .insert(self.store.connect().map_err(|e| e.to_string())?)
-                .transaction()
-                .map_err(|e| e.to_string())?,
-            Err(e) => return Err(e.to_string()),
-        };
+        let store = &self.store;
+        let mut tx = begin(client, || store.connect(), &mut fresh)?;
         let due = MadeDue::default();
         let result = if work(&PgWrites::new(&mut tx).noting_due(&due)) || !atomic {
             commit(tx, &self.hooks, &due.take())
