@@ -1127,7 +1127,7 @@ fn a_process_starts_beside_busy_ones_without_waiting_for_their_locks() {
     let mut busy = client(&url);
     let mut held = busy.transaction().expect("begin");
     held.batch_execute(
-        "LOCK TABLE _flux_jobs, _flux_records, _flux_mutations, _flux_seq, _flux_staged \
+        "LOCK TABLE _flux_jobs, _flux_records, _flux_mutations, _flux_seq, _flux_spilled \
          IN ROW EXCLUSIVE MODE",
     )
     .expect("lock flux's tables as busy processes do");

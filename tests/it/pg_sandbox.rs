@@ -54,11 +54,11 @@ fn hostile_statements_are_refused(url: &str) {
         "SELECT set_config('session_authorization', 'postgres', true)",
         "SET SESSION AUTHORIZATION postgres",
         // flux's tables, staged rows and secrets.
-        "SELECT * FROM _flux_staged",
+        "SELECT * FROM _flux_spilled",
         "SELECT * FROM _flux_jobs",
         "SELECT * FROM _flux_tokens",
         "SELECT * FROM _flux_sandbox",
-        "INSERT INTO _flux_staged (xid, tbl, op) VALUES ('1', 'users', 'INSERT')",
+        "INSERT INTO _flux_spilled (xid, changes) VALUES ('1', '[]')",
         // The server's files and programs.
         "SELECT pg_read_file('/etc/hostname')",
         "COPY users TO PROGRAM 'id'",
@@ -121,23 +121,27 @@ fn hostile_statements_are_refused(url: &str) {
         "the cast ran as {seen:?}, not only as {role}"
     );
 
-    // `_flux_take_staged` gives a statement its own transaction's staged rows only; calling it
-    // hides the caller's own changes (as `set_config('flux.capture', 'off')` does), nobody
-    // else's.
+    // `_flux_take_spilled` gives a statement its own transaction's spilled changes only;
+    // calling it hides the caller's own changes (as `set_config('flux.capture', 'off')` does),
+    // nobody else's.
     let mut other = postgres::Client::connect(url, postgres::NoTls).expect("connect");
     other
         .batch_execute(
-            "BEGIN; SET LOCAL flux.capture = 'on'; INSERT INTO users VALUES ('u_other'); \
+            "BEGIN; SET LOCAL flux.capture = 'on'; \
+             INSERT INTO users SELECT 'u_other_' || g FROM generate_series(1, 500) g; \
              SET LOCAL flux.capture = 'off'",
         )
-        .expect("stage a row in another transaction");
-    let taken = db.rows("SELECT count(*) AS n FROM _flux_take_staged()", &[]);
-    assert_eq!(taken, [json!({"n": 0})]);
-    let staged: i64 = other
-        .query_one("SELECT count(*) FROM _flux_staged", &[])
+        .expect("spill changes in another transaction");
+    let taken = db.rows("SELECT _flux_take_spilled() AS taken", &[]);
+    assert_eq!(taken, [json!({"taken": null})]);
+    let spilled: i64 = other
+        .query_one("SELECT count(*) FROM _flux_spilled", &[])
         .expect("count")
         .get(0);
-    assert_eq!(staged, 1, "another transaction's staged row is still there");
+    assert!(
+        spilled > 0,
+        "another transaction's spilled changes are still there"
+    );
     other.batch_execute("ROLLBACK").expect("rollback");
     // Refreshing by hand grants what flux would grant anyway.
     db.run("SELECT _flux_refresh()::text", &[])

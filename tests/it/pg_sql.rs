@@ -10,7 +10,7 @@ use flux::clock::monotonic_ns;
 use flux::record::{Mutation, MutationOp};
 use flux::store::capture::Capture;
 use flux::store::postgres::user_sql::{Outcome, PgSession, SessionTx};
-use flux::store::postgres::{PgStore, UserSql};
+use flux::store::postgres::{PgStore, Sandbox, UserSql};
 use flux::store::sandbox::Stop;
 use flux::store::statement::{Limits, SqlError, UserStatements};
 use serde_json::{json, Value};
@@ -38,6 +38,7 @@ fn deadline_in(left: Duration) -> Limits {
 /// (logged in as the sandbox role) and one of flux's own role.
 pub struct Db {
     pub client: postgres::Client,
+    pub sandbox: Arc<Sandbox>,
     pub flux: postgres::Client,
     pub sql: UserSql,
 }
@@ -58,12 +59,16 @@ pub fn open_at(url: &str, schema: &str) -> Db {
         client: sandbox.connect().expect("log in as the sandbox role"),
         flux,
         sql: UserSql::new(&sandbox),
+        sandbox,
     }
 }
 
 impl Db {
     pub fn run(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, SqlError> {
-        self.sql.run_alone(&mut self.client, sql, params, &limits())
+        let sandbox = &self.sandbox;
+        let reconnect = || sandbox.connect();
+        self.sql
+            .run_alone(&mut self.client, &reconnect, sql, params, &limits())
     }
 
     pub fn rows(&mut self, sql: &str, params: &[Value]) -> Vec<Value> {
@@ -84,10 +89,10 @@ impl Db {
         }
     }
 
-    /// How many captured rows are left in `_flux_staged`, read outside the sandbox.
+    /// How many spilled captures are left in `_flux_spilled`, read outside the sandbox.
     pub fn staged(&mut self) -> i64 {
         self.flux
-            .query_one("SELECT count(*) FROM _flux_staged", &[])
+            .query_one("SELECT count(*) FROM _flux_spilled", &[])
             .expect("count")
             .get(0)
     }
@@ -237,7 +242,6 @@ fn a_failed_statement_leaves_the_transaction_usable() {
     assert!(undone.is_empty());
     let (next, _) = session.statement("INSERT INTO users VALUES ('u_2')", &[], &limits(), None, 0);
     next.expect("the transaction goes on");
-    drop(session);
     tx.commit().expect("commit");
     assert_eq!(
         db.rows("SELECT id FROM users ORDER BY id", &[]),
@@ -250,9 +254,13 @@ fn the_deadline_stops_a_statement_and_the_cap_bounds_a_result() {
     let mut db = open("");
     let short = deadline_in(Duration::from_millis(200));
     let started = Instant::now();
-    let slept = db
-        .sql
-        .run_alone(&mut db.client, "SELECT pg_sleep(10)", &[], &short);
+    let slept = db.sql.run_alone(
+        &mut db.client,
+        &|| db.sandbox.connect(),
+        "SELECT pg_sleep(10)",
+        &[],
+        &short,
+    );
     let took = started.elapsed();
     assert!(
         matches!(slept, Err(SqlError::Stopped(Stop::Deadline))),
@@ -272,6 +280,7 @@ fn the_deadline_stops_a_statement_and_the_cap_bounds_a_result() {
     };
     let many = db.sql.run_alone(
         &mut db.client,
+        &|| db.sandbox.connect(),
         "SELECT g AS x, 'some text' AS label FROM generate_series(1, 100000) g",
         &[],
         &small,
@@ -291,7 +300,7 @@ fn user_sql_cannot_reach_flux_tables_the_server_or_other_roles() {
     for sql in [
         "SELECT * FROM _flux_records",
         "DELETE FROM _flux_jobs",
-        "SELECT * FROM _flux_staged",
+        "SELECT * FROM _flux_spilled",
         "SELECT pg_read_file('/etc/passwd')",
         "SELECT lo_import('/etc/passwd')",
         "CREATE EXTENSION dblink",
@@ -333,9 +342,13 @@ fn user_sql_cannot_reach_flux_tables_the_server_or_other_roles() {
     // And the deadline holds after a statement tried to lift it.
     let _ = db.run("SET LOCAL statement_timeout = 0", &[]);
     let short = deadline_in(Duration::from_millis(100));
-    let slept = db
-        .sql
-        .run_alone(&mut db.client, "SELECT pg_sleep(5)", &[], &short);
+    let slept = db.sql.run_alone(
+        &mut db.client,
+        &|| db.sandbox.connect(),
+        "SELECT pg_sleep(5)",
+        &[],
+        &short,
+    );
     assert!(matches!(slept, Err(SqlError::Stopped(Stop::Deadline))));
 }
 
@@ -456,6 +469,97 @@ fn only_flux_statements_are_captured_and_new_tables_are_too() {
     assert_eq!(db.staged(), 0);
 }
 
+#[test]
+fn a_lone_statement_commits_only_when_it_succeeds_to_the_end() {
+    let mut db = open(
+        "CREATE TABLE teams (id int PRIMARY KEY);
+        CREATE TABLE members (id int PRIMARY KEY,
+            team int REFERENCES teams DEFERRABLE INITIALLY DEFERRED);",
+    );
+    // Its rows came back past the cap: the rows it wrote are undone with it.
+    let small = Limits {
+        max_result_bytes: 4096,
+        ..limits()
+    };
+    let reconnect = || db.sandbox.connect();
+    let capped = db.sql.run_alone(
+        &mut db.client,
+        &reconnect,
+        "INSERT INTO teams SELECT g FROM generate_series(1, 1000) g RETURNING id",
+        &[],
+        &small,
+    );
+    assert!(
+        matches!(capped, Err(SqlError::TooLarge { .. })),
+        "{:?}",
+        capped.err()
+    );
+    // A constraint checked only at COMMIT fails the statement, with nothing captured.
+    let deferred = db.run("INSERT INTO members VALUES (1, 99)", &[]);
+    match deferred {
+        Err(SqlError::Postgres(e)) => assert_eq!(e.sqlstate, "23503", "{e}"),
+        other => panic!("{:?}", other.err()),
+    }
+    assert_eq!(
+        db.rows(
+            "SELECT (SELECT count(*) FROM teams)::int AS teams, \
+             (SELECT count(*) FROM members)::int AS members",
+            &[]
+        ),
+        [json!({"teams": 0, "members": 0})]
+    );
+    // The connection goes on, in a transaction of the next statement's own.
+    let added = db.run("INSERT INTO teams VALUES (1)", &[]).expect("insert");
+    assert_eq!(added.mutations.len(), 1);
+}
+
+#[test]
+fn a_statement_changing_many_rows_is_captured_whole_and_in_order() {
+    let mut db = open("CREATE TABLE notes (id int PRIMARY KEY, body text)");
+    let mut tx = db.client.transaction().expect("begin");
+    let due = std::cell::RefCell::new(Vec::new());
+    let mut session = PgSession {
+        tx: SessionTx::Open(&mut tx),
+        sql: &mut db.sql,
+        flux: None,
+        made_due: &due,
+    };
+    let mut run = |sql: &str| session.statement(sql, &[], &limits(), None, 0);
+    // Far more than the staged setting holds: the changes spill into rows, in order.
+    let (inserted, changes) =
+        run("INSERT INTO notes SELECT g, repeat('x', g % 50) FROM generate_series(1, 3000) g");
+    assert_eq!(inserted.expect("insert").changes, 3000);
+    let ids: Vec<Value> = changes.iter().map(|m| m.pk.clone()).collect();
+    assert_eq!(ids, (1..=3000).map(|i| json!(i)).collect::<Vec<_>>());
+    assert_eq!(
+        changes[2999].after,
+        json!({"id": 3000, "body": ""}).as_object().cloned()
+    );
+    // A failed statement that had spilled leaves nothing behind for the next one.
+    let (failed, undone) =
+        run("UPDATE notes SET body = 'z', id = CASE WHEN id = 3000 THEN 1 ELSE id END");
+    assert!(failed.is_err(), "a duplicate key is refused");
+    assert!(undone.is_empty());
+    let (updated, changes) = run("UPDATE notes SET body = 'y' WHERE id <= 2");
+    assert_eq!(updated.expect("update").changes, 2);
+    let seen: Vec<(Value, Option<Value>)> = changes
+        .iter()
+        .map(|m| (m.pk.clone(), m.after.as_ref().map(|a| a["body"].clone())))
+        .collect();
+    assert_eq!(
+        seen.len(),
+        2,
+        "only the second statement's changes: {seen:?}"
+    );
+    assert!(seen.iter().all(|(_, body)| body == &Some(json!("y"))));
+    // User SQL that forges the staged setting misleads only its own record.
+    let (forged, changes) = run("SELECT set_config('flux.staged', '[\"a\", not json', true)");
+    forged.expect("the statement itself runs");
+    assert!(changes.is_empty(), "{changes:?}");
+    tx.commit().expect("commit");
+    assert_eq!(db.staged(), 0, "nothing left spilled");
+}
+
 /// What capture costs per row: `nice -n 19 cargo test --test it -- --ignored
 /// pg_sql::capture_cost --nocapture` (figures in ARCHITECTURE.md): each statement on a table
 /// without the trigger, with it as the server runs it (staging only), and through
@@ -494,7 +598,7 @@ fn capture_cost() {
         let staged = per_row(started);
         tx.commit().expect("commit");
         db.flux
-            .batch_execute("TRUNCATE _flux_staged")
+            .batch_execute("TRUNCATE _flux_spilled")
             .expect("truncate");
         let started = Instant::now();
         let outcome = db
@@ -526,7 +630,7 @@ fn a_database_owner_without_superuser_runs_the_sandbox_too() {
     assert!(!superuser);
     for sql in [
         "SELECT count(*) FROM _flux_records",
-        "SELECT * FROM _flux_staged",
+        "SELECT * FROM _flux_spilled",
     ] {
         assert!(db.refused(sql).contains("permission denied"), "{sql}");
     }

@@ -4,25 +4,30 @@
 //!
 //! - The trigger fires only when the transaction set `flux.capture` (flux's statements do), so
 //!   psql's or another tool's writes cost one setting lookup and stage nothing.
-//! - Staged rows are keyed by the transaction (`pg_current_xact_id()`), in an UNLOGGED table
-//!   (they never outlive their transaction, so they need no WAL): no temporary table or other
-//!   session state, so it works behind PgBouncer in transaction mode.
+//! - A statement's changes are staged in the transaction's own setting `flux.staged`
+//!   (`set_config(…, true)`: undone with a rolled-back savepoint, gone at the transaction's
+//!   end, no WAL and no table to clean), as `change,change,…`. Past [`SPILL_BYTES`] they move
+//!   to a row of the UNLOGGED `_flux_spilled`, keyed by the transaction
+//!   (`pg_current_xact_id()`), so a statement changing many rows does not copy an ever longer
+//!   setting at each row. No temporary table or other session state: it works behind
+//!   PgBouncer in transaction mode.
 //! - Images are `row_to_json`, which keeps the columns' order (`to_jsonb` would sort them).
 //! - The trigger function runs as the role that wrote (SECURITY INVOKER): the sandbox role may
-//!   insert into the staging table's `tbl`, `op`, `before` and `after` columns only, so the
-//!   `xid` is always its own transaction's, and `row_to_json`, which calls a cast a user
-//!   defined from their own type to json, runs with the user's rights, not flux's.
-//! - Flux takes a statement's staged rows with `_flux_take_staged()`, a SECURITY DEFINER
-//!   function that deletes and returns the calling transaction's rows only. User SQL may call
-//!   it too: it then hides its own transaction's changes from its record, which it can do
-//!   anyway (`set_config('flux.capture', 'off', true)`, or dropping the trigger of a table it
-//!   owns); capture records what functions did, it does not police them.
+//!   insert into `_flux_spilled`'s `changes` only, so the `xid` is always its own
+//!   transaction's, and `row_to_json`, which calls a cast a user defined from their own type
+//!   to json, runs with the user's rights, not flux's.
+//! - Flux reads a statement's staged changes right after it, and takes the spilled ones with
+//!   `_flux_take_spilled()`, a SECURITY DEFINER function that deletes and returns the calling
+//!   transaction's rows only. User SQL may call it, or set `flux.staged`, too: it then hides
+//!   or makes up its own transaction's changes in its record, which it can do anyway
+//!   (`set_config('flux.capture', 'off', true)`, or dropping the trigger of a table it owns);
+//!   capture records what functions did, it does not police them.
 //! - `_flux_refresh()` (SECURITY DEFINER, so it can run in the user's transaction, which
 //!   alone sees a table it just created) gives the sandbox role the app tables: the ones flux's
 //!   role owns become the sandbox's (so a migration can alter them), the others are granted,
 //!   and every table gets the trigger.
 
-use postgres::{SimpleQueryMessage, Transaction};
+use postgres::{GenericClient, SimpleQueryMessage, Transaction};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -31,56 +36,68 @@ use crate::record::{Mutation, MutationOp};
 use crate::store::Result;
 
 /// `@S@` is the schema, quoted; `@SL@` that as a literal; `@ROLE@` the sandbox role's name as
-/// a literal; `@LOCK@` [`REFRESH_LOCK`].
+/// a literal; `@LOCK@` [`REFRESH_LOCK`]; `@SPILL@` [`SPILL_BYTES`].
 const STAGING: &str = r#"
 -- Only when missing: even `CREATE INDEX IF NOT EXISTS` takes the table's lock first, which
 -- waits for (and deadlocked with) the other processes' captures.
 DO $flux$ BEGIN
-IF to_regclass(@SL@ || '._flux_staged') IS NULL THEN
-CREATE UNLOGGED TABLE @S@._flux_staged (
+IF to_regclass(@SL@ || '._flux_spilled') IS NULL THEN
+CREATE UNLOGGED TABLE @S@._flux_spilled (
     ord bigserial PRIMARY KEY,
     xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    tbl text NOT NULL,
-    op text NOT NULL,
-    before text,
-    after text
+    changes text NOT NULL
 );
-CREATE INDEX _flux_staged_xid ON @S@._flux_staged (xid);
+CREATE INDEX _flux_spilled_xid ON @S@._flux_spilled (xid);
+END IF;
+-- Earlier versions staged every row in a table.
+IF to_regclass(@SL@ || '._flux_staged') IS NOT NULL THEN
+DROP FUNCTION IF EXISTS @S@._flux_take_staged();
+DROP TABLE @S@._flux_staged;
 END IF;
 END $flux$;
-REVOKE ALL ON @S@._flux_staged FROM PUBLIC;
-GRANT INSERT (tbl, op, before, after) ON @S@._flux_staged TO @ROLEID@;
-GRANT USAGE ON SEQUENCE @S@._flux_staged_ord_seq TO @ROLEID@;
+REVOKE ALL ON @S@._flux_spilled FROM PUBLIC;
+GRANT INSERT (changes) ON @S@._flux_spilled TO @ROLEID@;
+GRANT USAGE ON SEQUENCE @S@._flux_spilled_ord_seq TO @ROLEID@;
+-- No `SET search_path` (it would cost a configuration change per row): every name is
+-- qualified, and the function runs with the writer's rights only.
 CREATE OR REPLACE FUNCTION @S@._flux_capture() RETURNS trigger
-LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY INVOKER AS $$
+DECLARE
+    staged text := pg_catalog.current_setting('flux.staged', true);
+    change text := pg_catalog.json_build_array(TG_TABLE_NAME, TG_OP,
+        CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN pg_catalog.row_to_json(OLD) END,
+        CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN pg_catalog.row_to_json(NEW) END
+    )::text;
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO @S@._flux_staged (tbl, op, after)
-        VALUES (TG_TABLE_NAME, TG_OP, row_to_json(NEW)::text);
-    ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO @S@._flux_staged (tbl, op, before, after)
-        VALUES (TG_TABLE_NAME, TG_OP, row_to_json(OLD)::text, row_to_json(NEW)::text);
+    IF staged IS NULL OR staged OPERATOR(pg_catalog.=) '' THEN
+        staged := change;
     ELSE
-        INSERT INTO @S@._flux_staged (tbl, op, before)
-        VALUES (TG_TABLE_NAME, TG_OP, row_to_json(OLD)::text);
+        staged := staged OPERATOR(pg_catalog.||) ',' OPERATOR(pg_catalog.||) change;
     END IF;
+    IF pg_catalog.octet_length(staged) OPERATOR(pg_catalog.>) @SPILL@ THEN
+        INSERT INTO @S@._flux_spilled (changes) VALUES (staged);
+        PERFORM pg_catalog.set_config('flux.spilled', 'on', true);
+        staged := '';
+    END IF;
+    PERFORM pg_catalog.set_config('flux.staged', staged, true);
     RETURN NULL;
 END $$;
 REVOKE ALL ON FUNCTION @S@._flux_capture() FROM PUBLIC;
 
 -- PL/pgSQL keeps its plan for the session; a SQL function's body is planned at every call.
-CREATE OR REPLACE FUNCTION @S@._flux_take_staged()
-RETURNS TABLE (tbl text, op text, before text, after text)
+CREATE OR REPLACE FUNCTION @S@._flux_take_spilled() RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
+DECLARE
+    taken text;
 BEGIN
-    RETURN QUERY WITH taken AS (
-        DELETE FROM @S@._flux_staged s WHERE s.xid = pg_current_xact_id_if_assigned()
-        RETURNING s.ord, s.tbl, s.op, s.before, s.after)
-    SELECT taken.tbl, taken.op, taken.before, taken.after FROM taken ORDER BY taken.ord;
+    WITH gone AS (
+        DELETE FROM @S@._flux_spilled s WHERE s.xid = pg_current_xact_id_if_assigned()
+        RETURNING s.ord, s.changes)
+    SELECT string_agg(gone.changes, ',' ORDER BY gone.ord) INTO taken FROM gone;
+    RETURN taken;
 END $$;
-REVOKE ALL ON FUNCTION @S@._flux_take_staged() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @S@._flux_take_staged() TO @ROLEID@;
+REVOKE ALL ON FUNCTION @S@._flux_take_spilled() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @S@._flux_take_spilled() TO @ROLEID@;
 
 CREATE OR REPLACE FUNCTION @S@._flux_refresh() RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -121,13 +138,18 @@ GRANT EXECUTE ON FUNCTION @S@._flux_refresh() TO @ROLEID@;
 /// Held while adding triggers: any 64-bit key flux alone uses (`flux_cap`).
 const REFRESH_LOCK: i64 = 0x666c_7578_5f63_6170;
 
+/// A transaction's staged changes move from its setting to `_flux_spilled` past this many
+/// bytes: each row's change copies the setting, so it stays short.
+const SPILL_BYTES: usize = 8192;
+
 /// Creates the staging table and the capture's functions in `schema` for the sandbox `role`,
 /// and captures every app table.
 pub(super) fn install(tx: &mut Transaction<'_>, schema: &str, role: &str) -> Result<()> {
     let sql = in_schema(STAGING, schema)
         .replace("@ROLEID@", &super::user_sql::quote_identifier(role))
         .replace("@ROLE@", &format!("'{}'", role.replace('\'', "''")))
-        .replace("@LOCK@", &REFRESH_LOCK.to_string());
+        .replace("@LOCK@", &REFRESH_LOCK.to_string())
+        .replace("@SPILL@", &SPILL_BYTES.to_string());
     tx.batch_execute(&sql)?;
     refresh(tx, schema)?;
     Ok(())
@@ -140,42 +162,117 @@ pub(super) fn refresh(tx: &mut Transaction<'_>, schema: &str) -> Result<()> {
     Ok(())
 }
 
-/// A staged row change: table, operation, and the images as JSON text.
+/// A staged row change: table, operation, and the images.
 pub(super) struct Staged {
     table: String,
     op: MutationOp,
-    before: Option<String>,
-    after: Option<String>,
+    before: Option<Map<String, Value>>,
+    after: Option<Map<String, Value>>,
 }
 
-/// Ends the statement's savepoint and takes the rows it staged, in the order they changed
-/// (one round trip; `schema` is where flux's tables are).
+/// Ends the statement's savepoint and takes the changes it staged, in the order they were
+/// made (one round trip; `schema` is where flux's tables are).
 pub(super) fn take(
-    tx: &mut Transaction<'_>,
+    client: &mut impl GenericClient,
     schema: &str,
 ) -> std::result::Result<Vec<Staged>, postgres::Error> {
-    let messages = tx.simple_query(&in_schema(
-        "SET LOCAL flux.capture = 'off'; SET LOCAL statement_timeout = 0; \
-         RESET search_path; RELEASE SAVEPOINT flux_statement; \
-         SELECT tbl, op, before, after FROM @S@._flux_take_staged()",
+    take_then(
+        client,
         schema,
-    ))?;
-    Ok(messages
-        .iter()
-        .filter_map(|message| match message {
-            SimpleQueryMessage::Row(row) => Some(Staged {
-                table: row.get(0).unwrap_or_default().to_string(),
-                op: match row.get(1) {
-                    Some("INSERT") => MutationOp::Insert,
-                    Some("DELETE") => MutationOp::Delete,
+        "RELEASE SAVEPOINT flux_statement; @TAKE@; \
+         SET LOCAL flux.staged = ''; SET LOCAL flux.spilled = ''",
+    )
+}
+
+/// Takes the changes a lone statement staged and commits its transaction, first giving the
+/// sandbox the tables it may have created (`refresh`) (one round trip).
+pub(super) fn take_and_commit(
+    client: &mut impl GenericClient,
+    schema: &str,
+    refresh: bool,
+) -> std::result::Result<Vec<Staged>, postgres::Error> {
+    let then = match refresh {
+        true => "SELECT @S@._flux_refresh(); @TAKE@; COMMIT",
+        false => "@TAKE@; COMMIT",
+    };
+    take_then(client, schema, then)
+}
+
+/// Runs `then`, where `@TAKE@` reads the staged changes, after the statement's settings are
+/// undone.
+fn take_then(
+    client: &mut impl GenericClient,
+    schema: &str,
+    then: &str,
+) -> std::result::Result<Vec<Staged>, postgres::Error> {
+    let take = "SELECT CASE WHEN pg_catalog.current_setting('flux.spilled', true) = 'on' \
+                THEN @S@._flux_take_spilled() END, \
+                pg_catalog.current_setting('flux.staged', true)";
+    let sql = format!(
+        "SET LOCAL flux.capture = 'off'; SET LOCAL statement_timeout = 0; RESET search_path; \
+         {}",
+        then.replace("@TAKE@", take)
+    );
+    let messages = client.simple_query(&in_schema(&sql, schema))?;
+    let mut changes = String::new();
+    for message in &messages {
+        // The take's row: spilled and staged changes (a refresh's row has one column).
+        if let SimpleQueryMessage::Row(row) = message {
+            if row.len() != 2 {
+                continue;
+            }
+            for part in [row.get(0), row.get(1)].into_iter().flatten() {
+                if !part.is_empty() {
+                    if !changes.is_empty() {
+                        changes.push(',');
+                    }
+                    changes.push_str(part);
+                }
+            }
+        }
+    }
+    Ok(staged(&changes))
+}
+
+/// The changes staged as `change,change,…`, each `[table, op, before, after]`. User SQL may
+/// set the setting too (hiding or making up its own changes, as it could by writing with
+/// `flux.capture` off): what does not parse is left out.
+fn staged(changes: &str) -> Vec<Staged> {
+    if changes.is_empty() {
+        return Vec::new();
+    }
+    let Ok(Value::Array(entries)) = serde_json::from_str(&format!("[{changes}]")) else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter_map(|entry| {
+            let Value::Array(fields) = entry else {
+                return None;
+            };
+            let mut fields = fields.into_iter();
+            let (Some(Value::String(table)), Some(Value::String(op))) =
+                (fields.next(), fields.next())
+            else {
+                return None;
+            };
+            let mut image = || match fields.next() {
+                Some(Value::Object(row)) => Some(row),
+                _ => None,
+            };
+            let (before, after) = (image(), image());
+            Some(Staged {
+                table,
+                op: match op.as_str() {
+                    "INSERT" => MutationOp::Insert,
+                    "DELETE" => MutationOp::Delete,
                     _ => MutationOp::Update,
                 },
-                before: row.get(2).map(String::from),
-                after: row.get(3).map(String::from),
-            }),
-            _ => None,
+                before,
+                after,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The primary-key columns of the tables seen, in key order.
@@ -190,19 +287,23 @@ impl Keys {
     /// The staged changes as flux's mutations (committed: the statement succeeded).
     pub(super) fn mutations(
         &mut self,
-        tx: &mut Transaction<'_>,
+        client: &mut impl GenericClient,
         staged: Vec<Staged>,
     ) -> std::result::Result<Vec<Mutation>, postgres::Error> {
         let mut mutations = Vec::with_capacity(staged.len());
-        for change in staged {
-            let before = image(change.before.as_deref());
-            let after = image(change.after.as_deref());
-            let key = self.key(tx, &change.table)?;
+        for Staged {
+            table,
+            op,
+            before,
+            after,
+        } in staged
+        {
+            let key = self.key(client, &table)?;
             let pk = primary_key(key, after.as_ref().or(before.as_ref()));
             mutations.push(Mutation {
-                table: change.table,
+                table,
                 pk,
-                op: change.op,
+                op,
                 before,
                 after,
                 committed: true,
@@ -215,11 +316,11 @@ impl Keys {
 
     pub(super) fn key(
         &mut self,
-        tx: &mut Transaction<'_>,
+        client: &mut impl GenericClient,
         table: &str,
     ) -> std::result::Result<&[String], postgres::Error> {
         if !self.0.contains_key(table) {
-            let columns = tx
+            let columns = client
                 .query(
                     "SELECT a.attname::text FROM pg_index i \
                      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
@@ -235,10 +336,6 @@ impl Keys {
         }
         Ok(self.0.get(table).map_or(&[][..], Vec::as_slice))
     }
-}
-
-fn image(json: Option<&str>) -> Option<Map<String, Value>> {
-    json.and_then(|text| serde_json::from_str(text).ok())
 }
 
 /// The key's value in the row: one column's value, several as an array, null without a key.

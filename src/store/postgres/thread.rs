@@ -41,9 +41,8 @@ use postgres::Client;
 use super::super::writer::{SqlCall, TxControl, Work};
 use super::super::CallerWrites;
 use super::super::{prepare_writes, search, OnCommitted, StoreWrite};
-use super::pool::lost;
 use super::prepared::Prepared;
-use super::user_sql::{FluxConnection, PgSession, SessionTx, UserSql};
+use super::user_sql::{begin, FluxConnection, LazyConn, PgSession, SessionTx, UserSql};
 use super::writes::MadeDue;
 use super::{claims, insert_writes, PgStore, PgWrites, Sandbox};
 use crate::clock::now_us;
@@ -210,27 +209,6 @@ fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> super::Result<JoinH
         .map_err(super::StoreError::Thread)
 }
 
-/// Begins a transaction on `client`, or, when the server closed that connection, on a new
-/// one (`reconnect`) kept in `fresh`: a connection the server closed (a restart,
-/// `pg_terminate_backend`) fails the BEGIN of its next call, before anything of it ran.
-fn begin<'c>(
-    client: &'c mut Client,
-    reconnect: impl FnOnce() -> super::Result<Client>,
-    fresh: &'c mut Option<Client>,
-) -> Result<postgres::Transaction<'c>, String> {
-    match client.transaction() {
-        Ok(tx) => Ok(tx),
-        Err(e) if lost(&e) => match reconnect() {
-            Ok(client) => fresh
-                .insert(client)
-                .transaction()
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        },
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 /// A connection for user statements, logged in as the sandbox role, with the sandbox's state
 /// for it, and flux's own connection for the caller's writes outside a transaction (opened
 /// when first needed).
@@ -262,11 +240,16 @@ impl Conn {
         let (after, committed) = {
             let mut slot = None;
             let due = MadeDue::default();
-            let (client, sandbox, fresh) = (&mut self.client, &self.sandbox, &mut fresh);
+            let sandbox = &self.sandbox;
+            let reconnect = || sandbox.connect();
             let after = (call.work)(Ok(&mut PgSession {
                 tx: SessionTx::Lazy {
                     slot: &mut slot,
-                    begin: Some(Box::new(move || begin(client, || sandbox.connect(), fresh))),
+                    conn: Some(LazyConn {
+                        client: &mut self.client,
+                        reconnect: &reconnect,
+                        fresh: &mut fresh,
+                    }),
                 },
                 sql: &mut self.sql,
                 flux: Some(&mut self.flux),
@@ -295,7 +278,7 @@ impl Conn {
             .unwrap_or_else(|| Instant::now() + LONGEST_TRANSACTION);
         let mut fresh = None;
         let sandbox = &self.sandbox;
-        let mut tx = match begin(&mut self.client, || sandbox.connect(), &mut fresh) {
+        let mut tx = match begin(&mut self.client, &|| sandbox.connect(), &mut fresh) {
             Ok(tx) => tx,
             Err(e) => return refuse(first.work, e),
         };
@@ -368,7 +351,7 @@ impl FluxConnection for FluxConn {
         };
         let mut fresh = None;
         let store = &self.store;
-        let mut tx = begin(client, || store.connect(), &mut fresh)?;
+        let mut tx = begin(client, &|| store.connect(), &mut fresh)?;
         let due = MadeDue::default();
         let result = if work(&PgWrites::new(&mut tx).noting_due(&due)) || !atomic {
             commit(tx, &self.hooks, &due.take())

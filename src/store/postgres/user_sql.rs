@@ -10,7 +10,7 @@
 //!    described first the first time its text runs on the connection, then sent with the
 //!    parameter types kept from that run, in one round trip ([`ParamTypes`]);
 //! 3. one round trip: `RELEASE SAVEPOINT`, and the statement's staged row changes taken
-//!    (`_flux_take_staged()`). On an error, `ROLLBACK TO SAVEPOINT` instead:
+//!    (`capture::take`). On an error, `ROLLBACK TO SAVEPOINT` instead:
 //!    as on SQLite, a failed statement leaves the transaction usable, and its undone changes
 //!    are not reported (PostgreSQL undid the staged rows with them).
 //!
@@ -33,11 +33,12 @@ use bytes::BytesMut;
 use postgres::error::{ErrorPosition, SqlState};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{to_sql_checked, FromSql, IsNull, Kind, ToSql, Type};
-use postgres::{Client, Transaction};
+use postgres::{Client, GenericClient, Transaction};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
 use super::capture::{self, Keys};
+use super::pool::lost;
 use super::{PgWrites, Sandbox};
 use crate::clock::monotonic_ns;
 use crate::record::Mutation;
@@ -97,19 +98,71 @@ impl UserSql {
         capture::refresh(tx, &self.schema)
     }
 
-    /// Runs one statement in a transaction of its own, committed when it succeeds.
+    /// Runs one statement in a transaction of its own, committed when it succeeds, in three
+    /// round trips and without a savepoint (a failure undoes the whole transaction): `BEGIN`
+    /// with the settings, the statement, then its staged changes taken with the `COMMIT` (and,
+    /// after a `CREATE`, `ALTER` or `DROP`, the tables refreshed before it).
+    /// When the first finds the connection closed by the server (nothing ran yet), it runs on
+    /// a new one from `reconnect`, which takes `client`'s place.
     pub fn run_alone(
         &mut self,
         client: &mut Client,
+        reconnect: &dyn Fn() -> StoreResult<Client>,
         sql: &str,
         params: &[Value],
         limits: &Limits,
     ) -> Result<Outcome, SqlError> {
-        let mut tx = client.transaction().map_err(|e| engine(&e, sql, false))?;
-        self.began();
-        let outcome = self.run(&mut tx, sql, params, limits)?;
-        tx.commit().map_err(|e| engine(&e, sql, false))?;
-        Ok(outcome)
+        let verb = first_word(sql).to_ascii_uppercase();
+        let timeout_ms = prepare(&verb, limits)?;
+        let timed = timeout_ms != 0;
+        let begin = format!(
+            "BEGIN; {CLEAR_SESSION}SET LOCAL statement_timeout = {timeout_ms}; \
+             SET LOCAL flux.capture = 'on'"
+        );
+        if let Err(e) = client.batch_execute(&begin) {
+            if !lost(&e) {
+                let _ = client.batch_execute("ROLLBACK");
+                return Err(engine(&e, sql, timed));
+            }
+            *client = reconnect().map_err(|e| not_begun(e.to_string()))?;
+            client
+                .batch_execute(&begin)
+                .map_err(|e| engine(&e, sql, timed))?;
+        }
+        let max = limits.max_result_bytes;
+        let mut ran = statement(client, &verb, sql, params, max, &mut self.types);
+        if let Err(Failure::Stale(_)) = &ran {
+            // Refused with the types it had last time: undone, described again, run again.
+            self.types.forget(sql);
+            ran = match client.batch_execute(&format!("ROLLBACK; {begin}")) {
+                Ok(()) => statement(client, &verb, sql, params, max, &mut self.types),
+                Err(e) => Err(Failure::Engine(e)),
+            };
+        }
+        let taken = match ran {
+            // A table it created is captured from the commit on (see `refresh`).
+            Ok(result) => capture::take_and_commit(client, &self.schema, is_ddl(&verb))
+                .map(|staged| (result, staged))
+                .map_err(|e| engine(&e, sql, false)),
+            Err(Failure::Engine(e) | Failure::Stale(e)) => Err(engine(&e, sql, timed)),
+            Err(Failure::Flux(e)) => Err(e),
+        };
+        if is_ddl(&verb) {
+            self.keys.clear();
+        }
+        let (result, staged) = match taken {
+            Ok(taken) => taken,
+            Err(error) => {
+                // Ends the transaction, unless a failed COMMIT already did.
+                let _ = client.batch_execute("ROLLBACK");
+                return Err(error);
+            }
+        };
+        let mutations = self
+            .keys
+            .mutations(client, staged)
+            .map_err(|e| engine(&e, sql, false))?;
+        Ok(Outcome { result, mutations })
     }
 
     /// Runs one statement of user SQL on `tx`; a failed statement leaves `tx` usable.
@@ -121,20 +174,8 @@ impl UserSql {
         limits: &Limits,
     ) -> Result<Outcome, SqlError> {
         let verb = first_word(sql).to_ascii_uppercase();
-        refuse(&verb)?;
-        if let Some(stop) = (limits.stop)() {
-            return Err(SqlError::Stopped(stop));
-        }
-        let timed = limits.deadline_ns != 0;
-        let timeout_ms = if timed {
-            let left = Duration::from_nanos(limits.deadline_ns.saturating_sub(monotonic_ns()));
-            if left.is_zero() {
-                return Err(SqlError::Stopped(Stop::Deadline));
-            }
-            left.as_millis().clamp(1, i32::MAX as u128)
-        } else {
-            0
-        };
+        let timeout_ms = prepare(&verb, limits)?;
+        let timed = timeout_ms != 0;
         let clear = if self.fresh { CLEAR_SESSION } else { "" };
         let settings = format!(
             "SAVEPOINT flux_statement; SET LOCAL statement_timeout = {timeout_ms}; \
@@ -171,7 +212,7 @@ impl UserSql {
             }
         };
         let staged = capture::take(tx, &self.schema).map_err(|e| engine(&e, sql, false))?;
-        if matches!(verb.as_str(), "CREATE" | "ALTER" | "DROP") {
+        if is_ddl(&verb) {
             self.refresh(tx)
                 .map_err(|e| SqlError::Usage(e.to_string()))?;
         }
@@ -181,6 +222,28 @@ impl UserSql {
             .map_err(|e| engine(&e, sql, false))?;
         Ok(Outcome { result, mutations })
     }
+}
+
+/// Whether a statement may create or change tables, which are then captured too.
+fn is_ddl(verb: &str) -> bool {
+    matches!(verb, "CREATE" | "ALTER" | "DROP")
+}
+
+/// Refuses what flux does not run and a statement past its execution's stop; else the
+/// statement timeout to set, in milliseconds (0: none).
+fn prepare(verb: &str, limits: &Limits) -> Result<u128, SqlError> {
+    refuse(verb)?;
+    if let Some(stop) = (limits.stop)() {
+        return Err(SqlError::Stopped(stop));
+    }
+    if limits.deadline_ns == 0 {
+        return Ok(0);
+    }
+    let left = Duration::from_nanos(limits.deadline_ns.saturating_sub(monotonic_ns()));
+    if left.is_zero() {
+        return Err(SqlError::Stopped(Stop::Deadline));
+    }
+    Ok(left.as_millis().clamp(1, i32::MAX as u128))
 }
 
 /// The caller's transaction (on the sandbox role's connection) and the database's
@@ -198,36 +261,77 @@ pub struct PgSession<'a, 'b> {
 
 /// The sandbox's transaction a call's work runs in: an execution's open transaction, or, for a
 /// call outside one, one begun at its first use (a call that writes only flux's rows on
-/// flux's connection, such as an enqueue through the API, needs none).
+/// flux's connection, such as an enqueue through the API, needs none; a lone statement runs
+/// in one of its own, [`UserSql::run_alone`]).
 pub enum SessionTx<'a, 'b> {
     Open(&'a mut Transaction<'b>),
     Lazy {
         /// The transaction once begun, for the caller to commit.
         slot: &'a mut Option<Transaction<'b>>,
-        begin: Option<BeginTx<'a, 'b>>,
+        /// The connection until then.
+        conn: Option<LazyConn<'a, 'b>>,
     },
 }
 
-/// Begins the transaction of a [`SessionTx::Lazy`].
-pub type BeginTx<'a, 'b> = Box<dyn FnOnce() -> Result<Transaction<'b>, String> + 'a>;
+/// The connection of a [`SessionTx::Lazy`] and how to open another when the server closed it:
+/// the statement that finds it closed runs on a new one, which takes `client`'s place (a
+/// transaction begun on it is kept in `fresh`, for the caller to put in its place).
+pub struct LazyConn<'a, 'b> {
+    pub client: &'b mut Client,
+    pub reconnect: &'a dyn Fn() -> StoreResult<Client>,
+    pub fresh: &'b mut Option<Client>,
+}
 
-impl<'b> SessionTx<'_, 'b> {
+impl<'a, 'b> SessionTx<'a, 'b> {
     /// The transaction, begun now if it was not (`sql` is told so).
     fn get(&mut self, sql: &mut UserSql) -> Result<&mut Transaction<'b>, String> {
         match self {
             SessionTx::Open(tx) => Ok(&mut **tx),
-            SessionTx::Lazy { slot, begin } => {
+            SessionTx::Lazy { slot, conn } => {
                 if slot.is_none() {
-                    let begin = begin
+                    let LazyConn {
+                        client,
+                        reconnect,
+                        fresh,
+                    } = conn
                         .take()
                         .ok_or_else(|| "the transaction could not begin".to_string())?;
-                    **slot = Some(begin()?);
+                    **slot = Some(begin(client, reconnect, fresh)?);
                     sql.began();
                 }
                 slot.as_mut()
                     .ok_or_else(|| "the transaction could not begin".to_string())
             }
         }
+    }
+
+    /// The connection while no transaction is begun on it.
+    fn idle(&mut self) -> Option<&mut LazyConn<'a, 'b>> {
+        match self {
+            SessionTx::Lazy { slot, conn } if slot.is_none() => conn.as_mut(),
+            _ => None,
+        }
+    }
+}
+
+/// Begins a transaction on `client`, or, when the server closed that connection, on a new
+/// one (`reconnect`) kept in `fresh`: a connection the server closed (a restart,
+/// `pg_terminate_backend`) fails the BEGIN of its next call, before anything of it ran.
+pub fn begin<'c>(
+    client: &'c mut Client,
+    reconnect: &dyn Fn() -> StoreResult<Client>,
+    fresh: &'c mut Option<Client>,
+) -> Result<Transaction<'c>, String> {
+    match client.transaction() {
+        Ok(tx) => Ok(tx),
+        Err(e) if lost(&e) => match reconnect() {
+            Ok(client) => fresh
+                .insert(client)
+                .transaction()
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -260,11 +364,16 @@ impl UserStatements for PgSession<'_, '_> {
         span: Option<u32>,
         at_us: u64,
     ) -> (Result<SqlResult, SqlError>, Vec<Mutation>) {
-        let tx = match self.tx.get(self.sql) {
-            Ok(tx) => tx,
-            Err(e) => return (Err(not_begun(e)), Vec::new()),
+        let ran = match self.tx.idle() {
+            Some(conn) => self
+                .sql
+                .run_alone(conn.client, conn.reconnect, sql, params, limits),
+            None => match self.tx.get(self.sql) {
+                Ok(tx) => self.sql.run(tx, sql, params, limits),
+                Err(e) => Err(not_begun(e)),
+            },
         };
-        match self.sql.run(tx, sql, params, limits) {
+        match ran {
             Ok(Outcome {
                 result,
                 mut mutations,
@@ -280,8 +389,14 @@ impl UserStatements for PgSession<'_, '_> {
     }
 
     fn single_key(&mut self, table: &str) -> Option<String> {
-        let tx = self.tx.get(self.sql).ok()?;
-        match self.sql.keys.key(tx, table).ok()? {
+        let key = match self.tx.idle() {
+            Some(conn) => self.sql.keys.key(conn.client, table).ok()?,
+            None => {
+                let tx = self.tx.get(self.sql).ok()?;
+                self.sql.keys.key(tx, table).ok()?
+            }
+        };
+        match key {
             [key] => Some(key.clone()),
             _ => None,
         }
@@ -368,7 +483,7 @@ impl From<postgres::Error> for Failure {
 }
 
 fn statement(
-    tx: &mut Transaction<'_>,
+    tx: &mut impl GenericClient,
     verb: &str,
     sql: &str,
     params: &[Value],
