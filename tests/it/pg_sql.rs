@@ -470,6 +470,92 @@ fn only_flux_statements_are_captured_and_new_tables_are_too() {
 }
 
 #[test]
+fn a_write_run_again_is_prepared_and_keeps_its_values_outcome_and_deadline() {
+    let mut db = open(
+        "CREATE TABLE kinds (id int PRIMARY KEY, label text, blob bytea, tags text[],
+            doc jsonb, n numeric, at timestamptz)",
+    );
+    let insert = "INSERT INTO kinds VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    let awkward = "it's a \\ back'slash\\' and ünïcødé \n -- not a comment; DROP TABLE kinds";
+    let values = |id: i64| {
+        [
+            json!(id),
+            json!(awkward),
+            json!({"$blob": "00ff27"}),
+            json!(["a'b", "c\\d", null]),
+            json!({"q": "'", "b": "\\"}),
+            json!("12.50"),
+            Value::Null,
+        ]
+    };
+    for id in 1..=3 {
+        let outcome = db.run(insert, &values(id)).expect("insert");
+        assert_eq!(outcome.result.changes, 1);
+        assert_eq!(outcome.mutations.len(), 1, "run {id}");
+        assert_eq!(outcome.mutations[0].pk, json!(id));
+    }
+    // Runs after the first went as a statement prepared on the connection.
+    assert_eq!(
+        db.rows(
+            "SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'flux\\_%'",
+            &[]
+        ),
+        [json!({"n": 1})]
+    );
+    let rows = db.rows(
+        "SELECT id, label, blob, tags, doc, n, at FROM kinds ORDER BY id",
+        &[],
+    );
+    assert_eq!(rows.len(), 3);
+    for (id, row) in (1..=3).zip(&rows) {
+        assert_eq!(
+            row,
+            &json!({"id": id, "label": awkward, "blob": {"$blob": "00ff27"},
+                "tags": ["a'b", "c\\d", null], "doc": {"b": "\\", "q": "'"}, "n": "12.50",
+                "at": null})
+        );
+    }
+    // A count of many rows, and the changes of each.
+    let update = "UPDATE kinds SET n = n + 1 WHERE id <= $1";
+    for _ in 0..2 {
+        let outcome = db.run(update, &[json!(2)]).expect("update");
+        assert_eq!(outcome.result.changes, 2);
+        assert_eq!(outcome.mutations.len(), 2);
+    }
+    // Its error is its own, and the connection goes on.
+    let error = db.refused_with(insert, &values(1));
+    assert!(error.contains("duplicate key"), "{error}");
+    // Deallocated by the user's SQL: it runs the long way, as well.
+    db.run("DO $$ BEGIN EXECUTE 'DEALLOCATE ALL'; END $$", &[])
+        .expect("deallocate");
+    let outcome = db.run(insert, &values(4)).expect("insert after DEALLOCATE");
+    assert_eq!(outcome.mutations.len(), 1);
+    // The deadline stops it as it stops any statement.
+    let slow = "UPDATE kinds SET n = n + 1 WHERE id = $1 AND pg_sleep($2) IS NOT NULL";
+    for _ in 0..2 {
+        db.run(slow, &[json!(1), json!(0)]).expect("quick");
+    }
+    let started = Instant::now();
+    let stopped = db.sql.run_alone(
+        &mut db.client,
+        &|| db.sandbox.connect(),
+        slow,
+        &[json!(1), json!(30)],
+        &deadline_in(Duration::from_millis(300)),
+    );
+    assert!(
+        matches!(stopped, Err(SqlError::Stopped(Stop::Deadline))),
+        "{:?}",
+        stopped.err()
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        db.rows("SELECT n FROM kinds WHERE id = 1", &[]),
+        [json!({"n": "16.50"})]
+    );
+}
+
+#[test]
 fn a_lone_statement_commits_only_when_it_succeeds_to_the_end() {
     let mut db = open(
         "CREATE TABLE teams (id int PRIMARY KEY);
@@ -650,9 +736,12 @@ fn a_database_owner_without_superuser_runs_the_sandbox_too() {
 fn a_statement_run_again_after_its_columns_changed_type_is_described_again() {
     let mut db = open("CREATE TABLE items (id int PRIMARY KEY, tag int, flag int)");
     let insert = "INSERT INTO items (id, tag, flag) VALUES ($1, $2, $3)";
-    // Its parameters' types are kept from this first run: int, int, int.
+    // Its parameters' types are kept from this first run: int, int, int; the second runs
+    // it prepared by name, with those types.
     db.run(insert, &[json!(1), json!(7), json!(true)])
         .expect("first insert");
+    db.run(insert, &[json!(0), json!(8), json!(false)])
+        .expect("second insert");
     // Another connection (a migration) changes the columns under it.
     db.flux
         .batch_execute(
@@ -677,6 +766,7 @@ fn a_statement_run_again_after_its_columns_changed_type_is_described_again() {
             &[]
         ),
         [
+            json!({"id": 0, "tag": null, "flag": false}),
             json!({"id": 1, "tag": null, "flag": true}),
             json!({"id": 2, "tag": uuid, "flag": true}),
         ]
@@ -687,6 +777,6 @@ fn a_statement_run_again_after_its_columns_changed_type_is_described_again() {
     assert_eq!(db.staged(), 0, "nothing left staged");
     assert_eq!(
         db.rows("SELECT count(*)::int AS n FROM items", &[]),
-        [json!({"n": 2})]
+        [json!({"n": 3})]
     );
 }

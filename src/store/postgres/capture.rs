@@ -198,25 +198,36 @@ pub(super) fn take_and_commit(
     take_then(client, schema, then)
 }
 
-/// Runs `then`, where `@TAKE@` reads the staged changes, after the statement's settings are
-/// undone.
+/// Runs `then` after the statement's settings are undone (`@TAKE@` reads the staged
+/// changes).
 fn take_then(
     client: &mut impl GenericClient,
     schema: &str,
     then: &str,
 ) -> std::result::Result<Vec<Staged>, postgres::Error> {
+    let messages = client.simple_query(&take_sql(schema, &format!("@SETTLE@; {then}")))?;
+    Ok(staged_in(&messages))
+}
+
+/// `sql` with `@SETTLE@` undoing a statement's settings (capture, timeout, search path) and
+/// `@TAKE@` reading its staged changes (for [`staged_in`]).
+pub(super) fn take_sql(schema: &str, sql: &str) -> String {
+    let settle = "SET LOCAL flux.capture = 'off'; SET LOCAL statement_timeout = 0; \
+                  RESET search_path";
     let take = "SELECT CASE WHEN pg_catalog.current_setting('flux.spilled', true) = 'on' \
                 THEN @S@._flux_take_spilled() END, \
                 pg_catalog.current_setting('flux.staged', true)";
-    let sql = format!(
-        "SET LOCAL flux.capture = 'off'; SET LOCAL statement_timeout = 0; RESET search_path; \
-         {}",
-        then.replace("@TAKE@", take)
-    );
-    let messages = client.simple_query(&in_schema(&sql, schema))?;
+    in_schema(
+        &sql.replace("@SETTLE@", settle).replace("@TAKE@", take),
+        schema,
+    )
+}
+
+/// The staged changes in a simple query's messages: the take's row, with the spilled and the
+/// staged changes (the other statements' rows have one column or none).
+pub(super) fn staged_in(messages: &[SimpleQueryMessage]) -> Vec<Staged> {
     let mut changes = String::new();
-    for message in &messages {
-        // The take's row: spilled and staged changes (a refresh's row has one column).
+    for message in messages {
         if let SimpleQueryMessage::Row(row) = message {
             if row.len() != 2 {
                 continue;
@@ -231,7 +242,7 @@ fn take_then(
             }
         }
     }
-    Ok(staged(&changes))
+    staged(&changes)
 }
 
 /// The changes staged as `change,change,…`, each `[table, op, before, after]`. User SQL may

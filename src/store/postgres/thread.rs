@@ -264,6 +264,7 @@ impl Conn {
         };
         if let Some(client) = fresh {
             self.client = client;
+            self.sql.reconnected();
         }
         if let Some(after) = after {
             after(committed);
@@ -321,6 +322,7 @@ impl Conn {
         };
         if let Some(client) = fresh {
             self.client = client;
+            self.sql.reconnected();
         }
         match (last, ended) {
             (Some(call), Err(e)) if call.control != TxControl::Rollback => refuse(call.work, e),

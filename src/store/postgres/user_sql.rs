@@ -33,7 +33,7 @@ use bytes::BytesMut;
 use postgres::error::{ErrorPosition, SqlState};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{to_sql_checked, FromSql, IsNull, Kind, ToSql, Type};
-use postgres::{Client, GenericClient, Transaction};
+use postgres::{Client, GenericClient, SimpleQueryMessage, Transaction};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -65,6 +65,7 @@ pub struct UserSql {
     pub(super) key: Arc<str>,
     keys: Keys,
     types: ParamTypes,
+    named: Named,
     /// The next statement is its transaction's first: the connection serves one execution
     /// after another, so what an earlier one left in the session goes first.
     fresh: bool,
@@ -83,6 +84,7 @@ impl UserSql {
             key: Arc::clone(sandbox.key()),
             keys: Keys::default(),
             types: ParamTypes::default(),
+            named: Named::default(),
             fresh: true,
         }
     }
@@ -90,6 +92,11 @@ impl UserSql {
     /// Notes that a new transaction began on the connection (see [`CLEAR_SESSION`]).
     pub fn began(&mut self) {
         self.fresh = true;
+    }
+
+    /// Notes that the statements now run on a new connection, where none is prepared yet.
+    pub fn reconnected(&mut self) {
+        self.named.names.clear();
     }
 
     /// Captures tables created since: grants, ownership and triggers where missing.
@@ -119,12 +126,16 @@ impl UserSql {
             "BEGIN; {CLEAR_SESSION}SET LOCAL statement_timeout = {timeout_ms}; \
              SET LOCAL flux.capture = 'on'"
         );
+        if let Some(ran) = self.run_named(client, reconnect, &verb, sql, params, &begin) {
+            return ran.map_err(|e| engine(&e, sql, timed));
+        }
         if let Err(e) = client.batch_execute(&begin) {
             if !lost(&e) {
                 let _ = client.batch_execute("ROLLBACK");
                 return Err(engine(&e, sql, timed));
             }
             *client = reconnect().map_err(|e| not_begun(e.to_string()))?;
+            self.reconnected();
             client
                 .batch_execute(&begin)
                 .map_err(|e| engine(&e, sql, timed))?;
@@ -163,6 +174,83 @@ impl UserSql {
             .mutations(client, staged)
             .map_err(|e| engine(&e, sql, false))?;
         Ok(Outcome { result, mutations })
+    }
+
+    /// Runs a statement without result columns that ran on this connection before in one
+    /// round trip (see [`Named`]); `None` when it does not qualify or must run the long way
+    /// (it is not prepared, or no longer: nothing of it ran then).
+    fn run_named(
+        &mut self,
+        client: &mut Client,
+        reconnect: &dyn Fn() -> StoreResult<Client>,
+        verb: &str,
+        sql: &str,
+        params: &[Value],
+        begin: &str,
+    ) -> Option<Result<Outcome, postgres::Error>> {
+        let described = self.types.0.get(sql)?;
+        let preparable = matches!(verb, "INSERT" | "UPDATE" | "DELETE" | "MERGE");
+        if !preparable || described.columns != 0 || described.params.len() != params.len() {
+            return None;
+        }
+        let values = params
+            .iter()
+            .zip(&described.params)
+            .map(|(value, ty)| literal(value, ty))
+            .collect::<Option<Vec<String>>>()?;
+        // A connection the server closed since its last call (a restart, a terminated
+        // backend) has said so already: opened again before anything is sent, since a
+        // round trip that fails midway cannot be told from one that committed.
+        if client.notifications().iter().next().is_err() || client.is_closed() {
+            *client = reconnect().ok()?;
+            self.reconnected();
+        }
+        let name = self.named.prepare(client, sql)?;
+        let execute = format!("EXECUTE {name}({})", values.join(", "));
+        let before = begin.split("; ").count();
+        let messages = match client.simple_query(&capture::take_sql(
+            &self.schema,
+            &format!("{begin}; {execute}; @SETTLE@; @TAKE@; COMMIT"),
+        )) {
+            Ok(messages) => messages,
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK");
+                if e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) {
+                    // Gone: behind PgBouncer in transaction mode, or deallocated.
+                    self.named.lost(sql);
+                    return None;
+                }
+                if maybe_stale(&e) {
+                    // Refused as prepared: the schema may have changed under it.
+                    self.named.forget(client, sql);
+                    self.types.forget(sql);
+                    return None;
+                }
+                if lost(&e) {
+                    self.named.names.clear();
+                }
+                return Some(Err(e));
+            }
+        };
+        let changes = messages
+            .iter()
+            .filter_map(|message| match message {
+                SimpleQueryMessage::CommandComplete(rows) => Some(*rows as usize),
+                _ => None,
+            })
+            .nth(before)
+            .unwrap_or(0);
+        Some(
+            self.keys
+                .mutations(client, capture::staged_in(&messages))
+                .map(|mutations| Outcome {
+                    result: SqlResult {
+                        rows: Vec::new(),
+                        changes,
+                    },
+                    mutations,
+                }),
+        )
     }
 
     /// Runs one statement of user SQL on `tx`; a failed statement leaves `tx` usable.
@@ -435,6 +523,78 @@ impl Lent for PgSession<'_, '_> {
     }
 }
 
+/// Statements run in one round trip on this connection: a write statement (no result
+/// columns, so nothing can refuse its outcome after it ran) run again on a connection is
+/// prepared there by name, once (`PREPARE flux_n AS …`: the text was accepted as one
+/// statement by the extended protocol when it was described, and the same text is one
+/// statement here); then `BEGIN`, its settings, `EXECUTE flux_n(…)` with its values as
+/// literals of the types described, the take of its changes and `COMMIT` go in one simple
+/// query. PostgreSQL keeps its plan too. A statement found gone (deallocated, or behind
+/// PgBouncer in transaction mode, whose server connections do not keep a session's
+/// statements) runs the long way; after [`NAMED_LOSSES_MAX`] such losses none is prepared
+/// again on this connection.
+#[derive(Default)]
+struct Named {
+    names: HashMap<String, String>,
+    next: u64,
+    losses: u32,
+}
+
+/// See [`Named`].
+const NAMED_LOSSES_MAX: u32 = 3;
+
+impl Named {
+    /// The name `sql` is prepared under on `client`, prepared now if it was not; `None` when
+    /// that failed (the statement then runs the long way, which reports why).
+    fn prepare(&mut self, client: &mut Client, sql: &str) -> Option<String> {
+        if let Some(name) = self.names.get(sql) {
+            return Some(name.clone());
+        }
+        if self.losses >= NAMED_LOSSES_MAX {
+            return None;
+        }
+        if self.names.len() >= PARAM_TYPES_MAX {
+            client.batch_execute("DEALLOCATE ALL").ok()?;
+            self.names.clear();
+        }
+        self.next += 1;
+        let name = format!("flux_{}", self.next);
+        client
+            .batch_execute(&format!("PREPARE {name} AS {sql}"))
+            .ok()?;
+        self.names.insert(sql.to_string(), name.clone());
+        Some(name)
+    }
+
+    fn lost(&mut self, sql: &str) {
+        self.names.remove(sql);
+        self.losses += 1;
+    }
+
+    fn forget(&mut self, client: &mut Client, sql: &str) {
+        if let Some(name) = self.names.remove(sql) {
+            let _ = client.batch_execute(&format!("DEALLOCATE {name}"));
+        }
+    }
+}
+
+/// A value as a literal for `EXECUTE`, which PostgreSQL parses as the parameter's type as it
+/// would the same text bound (`None` for a text PostgreSQL cannot hold: it is refused the long
+/// way).
+fn literal(value: &Value, ty: &Type) -> Option<String> {
+    if value.is_null() {
+        return Some("NULL".into());
+    }
+    let text = param_text(value, ty);
+    if text.contains('\0') {
+        return None;
+    }
+    Some(format!(
+        "E'{}'",
+        text.replace('\\', "\\\\").replace('\'', "''")
+    ))
+}
+
 /// Why a statement failed: PostgreSQL's error (mapped with the statement's text) or flux's.
 enum Failure {
     Engine(postgres::Error),
@@ -450,17 +610,23 @@ enum Failure {
 /// analysis error: a migration may have changed a column since) is undone, described again
 /// and run once more, so the types kept never decide an outcome.
 #[derive(Default)]
-struct ParamTypes(HashMap<String, Vec<Type>>);
+struct ParamTypes(HashMap<String, Described>);
+
+/// What describing a statement told: its parameters' types and how many columns it returns.
+struct Described {
+    params: Vec<Type>,
+    columns: usize,
+}
 
 /// Statement texts whose types a connection keeps; past this many it starts again.
 const PARAM_TYPES_MAX: usize = 512;
 
 impl ParamTypes {
-    fn keep(&mut self, sql: &str, types: Vec<Type>) {
+    fn keep(&mut self, sql: &str, described: Described) {
         if self.0.len() >= PARAM_TYPES_MAX {
             self.0.clear();
         }
-        self.0.insert(sql.to_string(), types);
+        self.0.insert(sql.to_string(), described);
     }
 
     fn forget(&mut self, sql: &str) {
@@ -493,8 +659,8 @@ fn statement(
     let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
     let mut cursor = match types.0.get(sql) {
         Some(known) => {
-            check_values(params.len(), known.len())?;
-            let typed = bound.iter().zip(known.iter().cloned());
+            check_values(params.len(), known.params.len())?;
+            let typed = bound.iter().zip(known.params.iter().cloned());
             tx.query_typed_raw(sql, typed)
                 .map_err(|e| match maybe_stale(&e) {
                     true => Failure::Stale(e),
@@ -504,7 +670,13 @@ fn statement(
         None => {
             let prepared = tx.prepare(sql)?;
             check_values(params.len(), prepared.params().len())?;
-            types.keep(sql, prepared.params().to_vec());
+            types.keep(
+                sql,
+                Described {
+                    params: prepared.params().to_vec(),
+                    columns: prepared.columns().len(),
+                },
+            );
             tx.query_raw(&prepared, bound.iter().map(|p| p as &dyn ToSql))?
         }
     };
