@@ -121,6 +121,15 @@ impl PgStore {
         Ok(self.config.connect(postgres::NoTls)?)
     }
 
+    /// A connection for the statements flux prepares and runs at every job (claims, records):
+    /// each planned once, not again for each run's values (PostgreSQL's default replans a
+    /// prepared statement whose generic plan it estimates dearer, which these are not).
+    pub fn connect_for_prepared(&self) -> Result<postgres::Client> {
+        let mut client = self.connect()?;
+        client.batch_execute("SET plan_cache_mode = force_generic_plan")?;
+        Ok(client)
+    }
+
     /// Applies the project's `dir/*.sql` (see `migrate.rs`) as the sandbox role: each file
     /// once across every process sharing the database, in its own transaction, under an
     /// advisory lock.

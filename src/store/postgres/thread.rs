@@ -178,7 +178,7 @@ impl PgStoreThread {
         threads.push(spawn("flux-pg-route", move || {
             route(calls, alone, spares, router_stop)
         })?);
-        let writer = store.connect()?;
+        let writer = store.connect_for_prepared()?;
         let records_store = store.clone();
         threads.push(spawn("flux-pg-records", move || {
             RecordWriter {
@@ -603,7 +603,7 @@ impl RecordWriter {
     fn commit(&mut self, batch: &[StoreWrite]) -> super::Result<()> {
         // A connection the server closed (a restart, a killed backend) is opened again.
         if self.client.is_closed() {
-            self.client = self.store.connect()?;
+            self.client = self.store.connect_for_prepared()?;
             self.statements.clear();
         }
         let prepared = prepare_writes(batch)?;
