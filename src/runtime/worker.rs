@@ -847,6 +847,7 @@ impl Worker {
             .collect();
         // Its statements stop at the deadline too, and so does its code.
         exec.deadline_ns = deadline_ns;
+        exec.job_attempt = request.job.is_some();
         let function = request.function.name.clone();
         self.entry
             .executions

@@ -18,6 +18,11 @@ pub struct Limits {
     pub deadline_ns: u64,
     /// The most a result may weigh, as the JSON handed to the function (`db.maxResultSize`).
     pub max_result_bytes: u64,
+    /// Its execution is a job attempt, which counts as done only once its record commits:
+    /// that commit's flush to disk covers its statements' earlier commits, so on PostgreSQL
+    /// they need not wait for one of their own (a crash of the server loses them only with
+    /// the attempt's outcome, and the job runs again).
+    pub flushed_by_record: bool,
 }
 
 /// A connection lent for user statements, on either engine.

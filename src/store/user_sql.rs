@@ -261,6 +261,7 @@ mod tests {
             stop: Arc::new(|| None),
             deadline_ns: 0,
             max_result_bytes: 64 << 20,
+            flushed_by_record: false,
         }
     }
 

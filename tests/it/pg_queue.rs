@@ -266,6 +266,53 @@ fn jobs_enqueued_in_rolled_back_transactions_never_exist_on_postgresql() {
     server.stop();
 }
 
+/// A request's write is on disk before it answers; a job attempt's commits are flushed by
+/// its record's, which decides the job's outcome, so they do not wait for a flush of their
+/// own. Each reports the durability its statement committed with.
+#[test]
+fn a_request_s_writes_are_flushed_before_it_answers_and_a_job_s_by_its_record() {
+    let project = Project::with_files(&[
+        (
+            "migrations/001_seen.sql",
+            "CREATE TABLE seen (kind text PRIMARY KEY, sync text NOT NULL);",
+        ),
+        (
+            "functions/write.ts",
+            "export default async (req, ctx) => {
+  await ctx.db.query(\"INSERT INTO seen VALUES ('request', current_setting('synchronous_commit'))\")
+  await ctx.queue.enqueue('write_job', {})
+  return { ok: true }
+}",
+        ),
+        (
+            "functions/write_job.ts",
+            "export default async (job, ctx) => {
+  await ctx.db.query(\"INSERT INTO seen VALUES ('job', current_setting('synchronous_commit'))\")
+}",
+        ),
+    ]);
+    let url = owned_database();
+    let server = Server::start(&project, &["--database", &url]);
+    assert_eq!(server.post_json("/write", "{}").status, 200);
+    wait_for("the job to run", DEADLINE, || {
+        (done(&url, "write_job") == 1).then_some(())
+    });
+    let seen: Vec<(String, String)> = client(&url)
+        .query("SELECT kind, sync FROM seen ORDER BY kind", &[])
+        .expect("seen")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("job".to_string(), "off".to_string()),
+            ("request".to_string(), "on".to_string())
+        ]
+    );
+    server.stop();
+}
+
 /// A project whose worker `work` writes which process (`tag`) ran each job, after `sleep_ms`.
 fn tagged(tag: &str, sleep_ms: u32, config: &str) -> Project {
     Project::with_files(&[

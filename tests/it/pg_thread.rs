@@ -22,6 +22,7 @@ fn limits() -> Limits {
         stop: Arc::new(|| None),
         deadline_ns: 0,
         max_result_bytes: 1 << 20,
+        flushed_by_record: false,
     }
 }
 

@@ -190,7 +190,7 @@ impl HostState {
 
     /// What bounds an execution's statements: its deadline, flux dev's shutdown and the
     /// configured result size.
-    fn sql_limits(&self, deadline_ns: u64) -> sql::Limits {
+    fn sql_limits(&self, deadline_ns: u64, job_attempt: bool) -> sql::Limits {
         let shared = Arc::clone(&self.shared);
         let max_result_bytes = shared.config().db.max_result_bytes;
         let stop: StopCheck = Arc::new(move || {
@@ -206,6 +206,7 @@ impl HostState {
             stop,
             deadline_ns,
             max_result_bytes,
+            flushed_by_record: job_attempt,
         }
     }
 
@@ -228,9 +229,13 @@ impl HostState {
         let exec = self.running(token)?;
         let span = exec.recorder.open(kind, site, attrs);
         let at = exec.recorder.elapsed_us();
-        let (wrote, in_transaction, deadline_ns) =
-            (exec.wrote, exec.in_transaction, exec.deadline_ns);
-        let limits = self.sql_limits(deadline_ns);
+        let (wrote, in_transaction, deadline_ns, job_attempt) = (
+            exec.wrote,
+            exec.in_transaction,
+            exec.deadline_ns,
+            exec.job_attempt,
+        );
+        let limits = self.sql_limits(deadline_ns, job_attempt);
         let local = match &self.conn {
             Some(conn) => !wrote && !in_transaction && sql::is_read_only(conn, &sql_text),
             None => false,

@@ -176,6 +176,8 @@ pub struct ExecState {
     /// An atomic job attempt: its writes are in a transaction of their own, committed with
     /// its record if it succeeds and rolled back if it fails.
     pub atomic: bool,
+    /// A job attempt (see [`crate::store::statement::Limits::flushed_by_record`]).
+    pub job_attempt: bool,
     /// Rows it changed, committed or not.
     pub mutations: Vec<Mutation>,
     /// Rows changed in its open transaction, settled when the transaction ends.
@@ -217,6 +219,7 @@ impl ExecState {
             in_transaction: false,
             tx_open: false,
             atomic: false,
+            job_attempt: false,
             mutations: Vec::new(),
             tx_mutations: Vec::new(),
             deadline_ns: 0,

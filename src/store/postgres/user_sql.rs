@@ -122,8 +122,13 @@ impl UserSql {
         let verb = first_word(sql).to_ascii_uppercase();
         let timeout_ms = prepare(&verb, limits)?;
         let timed = timeout_ms != 0;
+        // A job attempt's commit is flushed by its record's (see `Limits::flushed_by_record`).
+        let flush = match limits.flushed_by_record {
+            true => "SET LOCAL synchronous_commit = off; ",
+            false => "",
+        };
         let begin = format!(
-            "BEGIN; {CLEAR_SESSION}SET LOCAL statement_timeout = {timeout_ms}; \
+            "BEGIN; {CLEAR_SESSION}{flush}SET LOCAL statement_timeout = {timeout_ms}; \
              SET LOCAL flux.capture = 'on'"
         );
         if let Some(ran) = self.run_named(client, reconnect, &verb, sql, params, &begin) {
