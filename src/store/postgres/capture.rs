@@ -179,13 +179,14 @@ pub(super) fn take(
     take_then(
         client,
         schema,
-        "RELEASE SAVEPOINT flux_statement; @TAKE@; \
+        "@SETTLE@; RELEASE SAVEPOINT flux_statement; @TAKE@; \
          SET LOCAL flux.staged = ''; SET LOCAL flux.spilled = ''",
     )
 }
 
 /// Takes the changes a lone statement staged and commits its transaction, first giving the
-/// sandbox the tables it may have created (`refresh`) (one round trip).
+/// sandbox the tables it may have created (`refresh`) (one round trip). Its settings need no
+/// undoing: the commit ends them, and nothing else runs in its transaction.
 pub(super) fn take_and_commit(
     client: &mut impl GenericClient,
     schema: &str,
@@ -198,23 +199,24 @@ pub(super) fn take_and_commit(
     take_then(client, schema, then)
 }
 
-/// Runs `then` after the statement's settings are undone (`@TAKE@` reads the staged
-/// changes).
+/// Runs `then` (see [`take_sql`]).
 fn take_then(
     client: &mut impl GenericClient,
     schema: &str,
     then: &str,
 ) -> std::result::Result<Vec<Staged>, postgres::Error> {
-    let messages = client.simple_query(&take_sql(schema, &format!("@SETTLE@; {then}")))?;
+    let messages = client.simple_query(&take_sql(schema, then))?;
     Ok(staged_in(&messages))
 }
 
 /// `sql` with `@SETTLE@` undoing a statement's settings (capture, timeout, search path) and
-/// `@TAKE@` reading its staged changes (for [`staged_in`]).
+/// `@TAKE@` reading its staged changes (for [`staged_in`]; every name and operator qualified,
+/// since the statement may have set its own `search_path`).
 pub(super) fn take_sql(schema: &str, sql: &str) -> String {
     let settle = "SET LOCAL flux.capture = 'off'; SET LOCAL statement_timeout = 0; \
                   RESET search_path";
-    let take = "SELECT CASE WHEN pg_catalog.current_setting('flux.spilled', true) = 'on' \
+    let take = "SELECT CASE WHEN pg_catalog.current_setting('flux.spilled', true) \
+                OPERATOR(pg_catalog.=) 'on' \
                 THEN @S@._flux_take_spilled() END, \
                 pg_catalog.current_setting('flux.staged', true)";
     in_schema(

@@ -215,7 +215,7 @@ impl UserSql {
         let before = begin.split("; ").count();
         let messages = match client.simple_query(&capture::take_sql(
             &self.schema,
-            &format!("{begin}; {execute}; @SETTLE@; @TAKE@; COMMIT"),
+            &format!("{begin}; {execute}; @TAKE@; COMMIT"),
         )) {
             Ok(messages) => messages,
             Err(e) => {
