@@ -3,7 +3,7 @@
 //! (`sandbox.rs`, no rights on flux's tables), under the execution's deadline, with the rows
 //! it changed (`capture.rs`).
 //!
-//! Each statement runs as:
+//! Each statement in a transaction runs as:
 //! 1. one round trip: `SAVEPOINT`, `SET LOCAL statement_timeout` (the time left to the
 //!    execution) and `SET LOCAL flux.capture`;
 //! 2. the statement itself, over the extended protocol (which refuses a second statement):
@@ -12,10 +12,12 @@
 //! 3. one round trip: `RELEASE SAVEPOINT`, and the statement's staged row changes taken
 //!    (`capture::take`). On an error, `ROLLBACK TO SAVEPOINT` instead:
 //!    as on SQLite, a failed statement leaves the transaction usable, and its undone changes
-//!    are not reported (PostgreSQL undid the staged rows with them).
+//!    are not reported (PostgreSQL undid the staged changes with them).
 //!
-//! A statement outside `ctx.db.transaction` stands alone: [`UserSql::run_alone`] wraps it in
-//! a transaction of its own. Nothing here holds a transaction across calls.
+//! A statement outside `ctx.db.transaction` stands alone: [`UserSql::run_alone`] runs it in a
+//! transaction of its own, without a savepoint (`BEGIN` with the settings, the statement, the
+//! take with `COMMIT`), and a write without result columns run again on the connection in one
+//! round trip ([`Named`]). Nothing here holds a transaction across calls.
 //!
 //! Values: parameters go as text, which PostgreSQL parses as the type it inferred (so a JSON
 //! number fits an `int`, a `numeric` or a `text` column). Results: integers, floats and
