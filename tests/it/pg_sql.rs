@@ -65,6 +65,21 @@ pub fn open_at(url: &str, schema: &str) -> Db {
 }
 
 impl Db {
+    /// Runs `work` on a session of one transaction, as `ctx.db` runs statements inside
+    /// `ctx.db.transaction` (the seam SQLite's session implements too), then commits it.
+    pub fn in_transaction<T>(&mut self, work: impl FnOnce(&mut PgSession<'_, '_>) -> T) -> T {
+        let mut tx = self.client.transaction().expect("begin");
+        let due = std::cell::RefCell::new(Vec::new());
+        let done = work(&mut PgSession {
+            tx: SessionTx::Open(&mut tx),
+            sql: &mut self.sql,
+            flux: None,
+            made_due: &due,
+        });
+        tx.commit().expect("commit");
+        done
+    }
+
     pub fn run(&mut self, sql: &str, params: &[Value]) -> Result<Outcome, SqlError> {
         let sandbox = &self.sandbox;
         let reconnect = || sandbox.connect();
@@ -215,35 +230,28 @@ fn one_statement_per_call_and_engine_errors_name_sqlstate_and_place() {
 #[test]
 fn a_failed_statement_leaves_the_transaction_usable() {
     let mut db = open("CREATE TABLE users (id text PRIMARY KEY)");
-    // Through the seam `ctx.db` runs statements through, as on SQLite's session.
-    let mut tx = db.client.transaction().expect("begin");
-    let due = std::cell::RefCell::new(Vec::new());
-    let mut session = PgSession {
-        tx: SessionTx::Open(&mut tx),
-        sql: &mut db.sql,
-        flux: None,
-        made_due: &due,
-    };
-    let (first, changes) = session.statement(
-        "INSERT INTO users VALUES ('u_1')",
-        &[],
-        &limits(),
-        Some(3),
-        250,
-    );
-    assert_eq!(first.expect("first insert").changes, 1);
-    assert_eq!((changes[0].span, changes[0].at_us), (Some(3), 250));
-    let (duplicate, undone) =
-        session.statement("INSERT INTO users VALUES ('u_1')", &[], &limits(), None, 0);
-    assert!(
-        matches!(&duplicate, Err(SqlError::Postgres(e)) if e.sqlstate == "23505"),
-        "{:?}",
-        duplicate.err()
-    );
-    assert!(undone.is_empty());
-    let (next, _) = session.statement("INSERT INTO users VALUES ('u_2')", &[], &limits(), None, 0);
-    next.expect("the transaction goes on");
-    tx.commit().expect("commit");
+    db.in_transaction(|session| {
+        let (first, changes) = session.statement(
+            "INSERT INTO users VALUES ('u_1')",
+            &[],
+            &limits(),
+            Some(3),
+            250,
+        );
+        assert_eq!(first.expect("first insert").changes, 1);
+        assert_eq!((changes[0].span, changes[0].at_us), (Some(3), 250));
+        let (duplicate, undone) =
+            session.statement("INSERT INTO users VALUES ('u_1')", &[], &limits(), None, 0);
+        assert!(
+            matches!(&duplicate, Err(SqlError::Postgres(e)) if e.sqlstate == "23505"),
+            "{:?}",
+            duplicate.err()
+        );
+        assert!(undone.is_empty());
+        let (next, _) =
+            session.statement("INSERT INTO users VALUES ('u_2')", &[], &limits(), None, 0);
+        next.expect("the transaction goes on");
+    });
     assert_eq!(
         db.rows("SELECT id FROM users ORDER BY id", &[]),
         [json!({"id": "u_1"}), json!({"id": "u_2"})]
@@ -603,47 +611,40 @@ fn a_lone_statement_commits_only_when_it_succeeds_to_the_end() {
 #[test]
 fn a_statement_changing_many_rows_is_captured_whole_and_in_order() {
     let mut db = open("CREATE TABLE notes (id int PRIMARY KEY, body text)");
-    let mut tx = db.client.transaction().expect("begin");
-    let due = std::cell::RefCell::new(Vec::new());
-    let mut session = PgSession {
-        tx: SessionTx::Open(&mut tx),
-        sql: &mut db.sql,
-        flux: None,
-        made_due: &due,
-    };
-    let mut run = |sql: &str| session.statement(sql, &[], &limits(), None, 0);
-    // Far more than the staged setting holds: the changes spill into rows, in order.
-    let (inserted, changes) =
-        run("INSERT INTO notes SELECT g, repeat('x', g % 50) FROM generate_series(1, 3000) g");
-    assert_eq!(inserted.expect("insert").changes, 3000);
-    let ids: Vec<Value> = changes.iter().map(|m| m.pk.clone()).collect();
-    assert_eq!(ids, (1..=3000).map(|i| json!(i)).collect::<Vec<_>>());
-    assert_eq!(
-        changes[2999].after,
-        json!({"id": 3000, "body": ""}).as_object().cloned()
-    );
-    // A failed statement that had spilled leaves nothing behind for the next one.
-    let (failed, undone) =
-        run("UPDATE notes SET body = 'z', id = CASE WHEN id = 3000 THEN 1 ELSE id END");
-    assert!(failed.is_err(), "a duplicate key is refused");
-    assert!(undone.is_empty());
-    let (updated, changes) = run("UPDATE notes SET body = 'y' WHERE id <= 2");
-    assert_eq!(updated.expect("update").changes, 2);
-    let seen: Vec<(Value, Option<Value>)> = changes
-        .iter()
-        .map(|m| (m.pk.clone(), m.after.as_ref().map(|a| a["body"].clone())))
-        .collect();
-    assert_eq!(
-        seen.len(),
-        2,
-        "only the second statement's changes: {seen:?}"
-    );
-    assert!(seen.iter().all(|(_, body)| body == &Some(json!("y"))));
-    // User SQL that forges the staged setting misleads only its own record.
-    let (forged, changes) = run("SELECT set_config('flux.staged', '[\"a\", not json', true)");
-    forged.expect("the statement itself runs");
-    assert!(changes.is_empty(), "{changes:?}");
-    tx.commit().expect("commit");
+    db.in_transaction(|session| {
+        let mut run = |sql: &str| session.statement(sql, &[], &limits(), None, 0);
+        // Far more than the staged setting holds: the changes spill into rows, in order.
+        let (inserted, changes) =
+            run("INSERT INTO notes SELECT g, repeat('x', g % 50) FROM generate_series(1, 3000) g");
+        assert_eq!(inserted.expect("insert").changes, 3000);
+        let ids: Vec<Value> = changes.iter().map(|m| m.pk.clone()).collect();
+        assert_eq!(ids, (1..=3000).map(|i| json!(i)).collect::<Vec<_>>());
+        assert_eq!(
+            changes[2999].after,
+            json!({"id": 3000, "body": ""}).as_object().cloned()
+        );
+        // A failed statement that had spilled leaves nothing behind for the next one.
+        let (failed, undone) =
+            run("UPDATE notes SET body = 'z', id = CASE WHEN id = 3000 THEN 1 ELSE id END");
+        assert!(failed.is_err(), "a duplicate key is refused");
+        assert!(undone.is_empty());
+        let (updated, changes) = run("UPDATE notes SET body = 'y' WHERE id <= 2");
+        assert_eq!(updated.expect("update").changes, 2);
+        let seen: Vec<(Value, Option<Value>)> = changes
+            .iter()
+            .map(|m| (m.pk.clone(), m.after.as_ref().map(|a| a["body"].clone())))
+            .collect();
+        assert_eq!(
+            seen.len(),
+            2,
+            "only the second statement's changes: {seen:?}"
+        );
+        assert!(seen.iter().all(|(_, body)| body == &Some(json!("y"))));
+        // User SQL that forges the staged setting misleads only its own record.
+        let (forged, changes) = run("SELECT set_config('flux.staged', '[\"a\", not json', true)");
+        forged.expect("the statement itself runs");
+        assert!(changes.is_empty(), "{changes:?}");
+    });
     assert_eq!(db.staged(), 0, "nothing left spilled");
 }
 
