@@ -485,7 +485,9 @@ fn a_write_run_again_is_prepared_and_keeps_its_values_outcome_and_deadline() {
             doc jsonb, n numeric, at timestamptz)",
     );
     let insert = "INSERT INTO kinds VALUES ($1, $2, $3, $4, $5, $6, $7)";
-    let awkward = "it's a \\ back'slash\\' and ünïcødé \n -- not a comment; DROP TABLE kinds";
+    // Quotes, backslashes, comments, a second statement and flux's own placeholders.
+    let awkward = "it's a \\ back'slash\\' and ünïcødé \n -- not a comment; DROP TABLE kinds \
+                   @SL@); DELETE FROM kinds; -- @S@ @TAKE@ @SETTLE@";
     let values = |id: i64| {
         [
             json!(id),
@@ -562,6 +564,53 @@ fn a_write_run_again_is_prepared_and_keeps_its_values_outcome_and_deadline() {
         db.rows("SELECT n FROM kinds WHERE id = 1", &[]),
         [json!({"n": "16.50"})]
     );
+}
+
+/// What an earlier execution leaves in the connection's session does not change how a later
+/// one's statement or values are read, nor which table its changes are keyed by.
+#[test]
+fn an_earlier_statement_s_session_settings_reach_no_later_one() {
+    let mut db = open(
+        "CREATE TABLE notes (id int PRIMARY KEY, body text);
+        INSERT INTO notes VALUES (0, 'sentinel');",
+    );
+    // Under standard_conforming_strings = off, '\' opens an escape: this one statement would
+    // read as two, the second deleting every note.
+    let insert = "INSERT INTO notes VALUES ($1, concat('\\', ')); DELETE FROM notes; --'))";
+    db.run(insert, &[json!(1)]).expect("described and run once");
+    db.run(
+        "SELECT set_config('standard_conforming_strings', 'off', false)::text AS s",
+        &[],
+    )
+    .expect("an execution changes its session");
+    db.run(insert, &[json!(2)]).expect("run again, prepared");
+    assert_eq!(
+        db.rows("SELECT id, body FROM notes ORDER BY id", &[]),
+        [
+            json!({"id": 0, "body": "sentinel"}),
+            json!({"id": 1, "body": "\\)); DELETE FROM notes; --"}),
+            json!({"id": 2, "body": "\\)); DELETE FROM notes; --"}),
+        ]
+    );
+    // A temporary table of the same name, made by the statement that wrote: its changes are
+    // still keyed by the app table's primary key, for this execution and the later ones.
+    db.run(
+        "CREATE FUNCTION shadow() RETURNS int LANGUAGE plpgsql AS $$ BEGIN \
+         CREATE TEMP TABLE IF NOT EXISTS notes (body text PRIMARY KEY, id int); RETURN 3; END $$",
+        &[],
+    )
+    .expect("create");
+    db.run("CREATE TABLE other (n int PRIMARY KEY)", &[])
+        .expect("a DDL statement forgets the keys seen");
+    let shadowed = db
+        .run("INSERT INTO notes (id, body) SELECT shadow(), 'three'", &[])
+        .expect("insert");
+    assert_eq!(shadowed.mutations.len(), 1);
+    assert_eq!(shadowed.mutations[0].pk, json!(3));
+    let next = db
+        .run("UPDATE notes SET body = 'four' WHERE id = 3", &[])
+        .expect("update");
+    assert_eq!(next.mutations[0].pk, json!(3));
 }
 
 #[test]

@@ -297,12 +297,15 @@ impl Keys {
         self.0.clear();
     }
 
-    /// The staged changes as flux's mutations (committed: the statement succeeded).
+    /// The staged changes as flux's mutations (committed: the statement succeeded), keyed by
+    /// the primary keys of their tables in `schema` (null where a key could not be read: the
+    /// statement's outcome stands either way).
     pub(super) fn mutations(
         &mut self,
         client: &mut impl GenericClient,
+        schema: &str,
         staged: Vec<Staged>,
-    ) -> std::result::Result<Vec<Mutation>, postgres::Error> {
+    ) -> Vec<Mutation> {
         let mut mutations = Vec::with_capacity(staged.len());
         for Staged {
             table,
@@ -311,7 +314,7 @@ impl Keys {
             after,
         } in staged
         {
-            let key = self.key(client, &table)?;
+            let key = self.key(client, schema, &table).unwrap_or(&[]);
             let pk = primary_key(key, after.as_ref().or(before.as_ref()));
             mutations.push(Mutation {
                 table,
@@ -324,23 +327,31 @@ impl Keys {
                 at_us: 0,
             });
         }
-        Ok(mutations)
+        mutations
     }
 
+    /// The primary-key columns of `schema`'s `table`. Every name and operator is qualified:
+    /// it may run after a statement that set its own `search_path` or made a temporary table
+    /// of the same name, and what it finds is kept for the connection's later executions.
     pub(super) fn key(
         &mut self,
         client: &mut impl GenericClient,
+        schema: &str,
         table: &str,
     ) -> std::result::Result<&[String], postgres::Error> {
         if !self.0.contains_key(table) {
             let columns = client
                 .query(
-                    "SELECT a.attname::text FROM pg_index i \
-                     CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
-                     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
-                     WHERE i.indrelid = to_regclass(quote_ident($1)) AND i.indisprimary \
-                     ORDER BY k.n",
-                    &[&table],
+                    "SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_index i \
+                     CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) \
+                         WITH ORDINALITY AS k(attnum, n) \
+                     JOIN pg_catalog.pg_attribute a \
+                         ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid \
+                         AND a.attnum OPERATOR(pg_catalog.=) k.attnum \
+                     WHERE i.indrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(\
+                         pg_catalog.format('%I.%I', $1::pg_catalog.text, $2::pg_catalog.text)) \
+                     AND i.indisprimary ORDER BY k.n",
+                    &[&schema, &table],
                 )?
                 .iter()
                 .map(|row| row.get(0))

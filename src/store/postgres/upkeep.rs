@@ -32,7 +32,14 @@ pub(super) struct PgPruning {
 impl Pruning for PgPruning {
     fn prune(&mut self, retention: &Retention, now_us: i64) -> Result<u64> {
         let cutoff = now_us.saturating_sub(micros(retention.max_age));
-        delete_oldest(&mut *self.pool.get()?, cutoff, u64::MAX)
+        let mut client = self.pool.get()?;
+        // Spilled captures that no take removed (a transaction that wrote them itself, or
+        // cleared its flag): their transactions have ended.
+        client.execute(
+            "DELETE FROM _flux_spilled WHERE xid < pg_snapshot_xmin(pg_current_snapshot())",
+            &[],
+        )?;
+        delete_oldest(&mut client, cutoff, u64::MAX)
     }
 
     /// The tables' files (`pg_total_relation_size`) bound flux's live bytes from above and

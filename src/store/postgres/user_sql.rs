@@ -68,6 +68,9 @@ pub struct UserSql {
     keys: Keys,
     types: ParamTypes,
     named: Named,
+    /// Nothing ran on the connection since its session was last cleared (see
+    /// [`CLEAR_SESSION`]): text carrying user input may be parsed there.
+    clean: bool,
     /// The next statement is its transaction's first: the connection serves one execution
     /// after another, so what an earlier one left in the session goes first.
     fresh: bool,
@@ -86,7 +89,8 @@ impl UserSql {
             key: Arc::clone(sandbox.key()),
             keys: Keys::default(),
             types: ParamTypes::default(),
-            named: Named::default(),
+            named: Named::new(),
+            clean: true,
             fresh: true,
         }
     }
@@ -99,6 +103,7 @@ impl UserSql {
     /// Notes that the statements now run on a new connection, where none is prepared yet.
     pub fn reconnected(&mut self) {
         self.named.names.clear();
+        self.clean = true;
     }
 
     /// Captures tables created since: grants, ownership and triggers where missing.
@@ -122,39 +127,44 @@ impl UserSql {
         limits: &Limits,
     ) -> Result<Outcome, SqlError> {
         let verb = first_word(sql).to_ascii_uppercase();
-        let timeout_ms = prepare(&verb, limits)?;
-        let timed = timeout_ms != 0;
-        // A job attempt's commit is flushed by its record's (see `Limits::flushed_by_record`).
-        let flush = match limits.flushed_by_record {
-            true => "SET LOCAL synchronous_commit = off; ",
-            false => "",
-        };
-        let begin = format!(
-            "BEGIN; {CLEAR_SESSION}{flush}SET LOCAL statement_timeout = {timeout_ms}; \
-             SET LOCAL flux.capture = 'on'"
-        );
-        if let Some(ran) = self.run_named(client, reconnect, &verb, sql, params, &begin) {
+        let timed = limits.deadline_ns != 0;
+        let named = settings(&verb, limits)?;
+        if let Some(ran) = self.run_named(client, reconnect, &verb, sql, params, &named) {
             return ran.map_err(|e| engine(&e, sql, timed));
         }
+        // The long way; a named run that fell back took some of the time left.
+        let begin = format!("BEGIN; {CLEAR_SESSION}{}", settings(&verb, limits)?);
+        self.clean = false;
         if let Err(e) = client.batch_execute(&begin) {
+            let _ = client.batch_execute("ROLLBACK");
             if !lost(&e) {
-                let _ = client.batch_execute("ROLLBACK");
                 return Err(engine(&e, sql, timed));
             }
             *client = reconnect().map_err(|e| not_begun(e.to_string()))?;
             self.reconnected();
-            client
-                .batch_execute(&begin)
-                .map_err(|e| engine(&e, sql, timed))?;
+            self.clean = false;
+            if let Err(e) = client.batch_execute(&begin) {
+                let _ = client.batch_execute("ROLLBACK");
+                return Err(engine(&e, sql, timed));
+            }
         }
         let max = limits.max_result_bytes;
         let mut ran = statement(client, &verb, sql, params, max, &mut self.types);
         if let Err(Failure::Stale(_)) = &ran {
-            // Refused with the types it had last time: undone, described again, run again.
+            // Refused with the types it had last time: undone, described again, run again
+            // within the time still left.
             self.types.forget(sql);
-            ran = match client.batch_execute(&format!("ROLLBACK; {begin}")) {
-                Ok(()) => statement(client, &verb, sql, params, max, &mut self.types),
-                Err(e) => Err(Failure::Engine(e)),
+            let again = settings(&verb, limits)
+                .map(|settings| format!("ROLLBACK; BEGIN; {CLEAR_SESSION}{settings}"));
+            ran = match again {
+                Err(stopped) => {
+                    let _ = client.batch_execute("ROLLBACK");
+                    return Err(stopped);
+                }
+                Ok(again) => match client.batch_execute(&again) {
+                    Ok(()) => statement(client, &verb, sql, params, max, &mut self.types),
+                    Err(e) => Err(Failure::Engine(e)),
+                },
             };
         }
         let taken = match ran {
@@ -176,10 +186,7 @@ impl UserSql {
                 return Err(error);
             }
         };
-        let mutations = self
-            .keys
-            .mutations(client, staged)
-            .map_err(|e| engine(&e, sql, false))?;
+        let mutations = self.keys.mutations(client, &self.schema, staged);
         Ok(Outcome { result, mutations })
     }
 
@@ -193,7 +200,7 @@ impl UserSql {
         verb: &str,
         sql: &str,
         params: &[Value],
-        begin: &str,
+        settings: &str,
     ) -> Option<Result<Outcome, postgres::Error>> {
         let described = self.types.0.get(sql)?;
         let preparable = matches!(verb, "INSERT" | "UPDATE" | "DELETE" | "MERGE");
@@ -212,13 +219,21 @@ impl UserSql {
             *client = reconnect().ok()?;
             self.reconnected();
         }
+        // What carries the statement's text or its values is parsed under the session's
+        // settings (`standard_conforming_strings`, `client_encoding`): what an earlier
+        // execution left there goes first.
+        if !self.clean {
+            client.batch_execute(CLEAR_SESSION).ok()?;
+            self.clean = true;
+        }
         let name = self.named.prepare(client, sql)?;
-        let execute = format!("EXECUTE {name}({})", values.join(", "));
-        let before = begin.split("; ").count();
-        let messages = match client.simple_query(&capture::take_sql(
-            &self.schema,
-            &format!("{begin}; {execute}; @TAKE@; COMMIT"),
-        )) {
+        let head = format!("BEGIN; {settings}");
+        let before = head.split("; ").count();
+        // Substituted before the values go in, which may spell anything.
+        let tail = capture::take_sql(&self.schema, &format!("@TAKE@; COMMIT; {CLEAR_SESSION}"));
+        let batch = format!("{head}; EXECUTE {name}({}); {tail}", values.join(", "));
+        self.clean = false;
+        let messages = match client.simple_query(&batch) {
             Ok(messages) => messages,
             Err(e) => {
                 let _ = client.batch_execute("ROLLBACK");
@@ -239,6 +254,8 @@ impl UserSql {
                 return Some(Err(e));
             }
         };
+        // It ended with the session cleared.
+        self.clean = true;
         let changes = messages
             .iter()
             .filter_map(|message| match message {
@@ -247,17 +264,16 @@ impl UserSql {
             })
             .nth(before)
             .unwrap_or(0);
-        Some(
-            self.keys
-                .mutations(client, capture::staged_in(&messages))
-                .map(|mutations| Outcome {
-                    result: SqlResult {
-                        rows: Vec::new(),
-                        changes,
-                    },
-                    mutations,
-                }),
-        )
+        let mutations = self
+            .keys
+            .mutations(client, &self.schema, capture::staged_in(&messages));
+        Some(Ok(Outcome {
+            result: SqlResult {
+                rows: Vec::new(),
+                changes,
+            },
+            mutations,
+        }))
     }
 
     /// Runs one statement of user SQL on `tx`; a failed statement leaves `tx` usable.
@@ -271,6 +287,7 @@ impl UserSql {
         let verb = first_word(sql).to_ascii_uppercase();
         let timeout_ms = prepare(&verb, limits)?;
         let timed = timeout_ms != 0;
+        self.clean = false;
         let clear = if self.fresh { CLEAR_SESSION } else { "" };
         let settings = format!(
             "SAVEPOINT flux_statement; SET LOCAL statement_timeout = {timeout_ms}; \
@@ -311,10 +328,7 @@ impl UserSql {
             self.refresh(tx)
                 .map_err(|e| SqlError::Usage(e.to_string()))?;
         }
-        let mutations = self
-            .keys
-            .mutations(tx, staged)
-            .map_err(|e| engine(&e, sql, false))?;
+        let mutations = self.keys.mutations(tx, &self.schema, staged);
         Ok(Outcome { result, mutations })
     }
 }
@@ -322,6 +336,19 @@ impl UserSql {
 /// Whether a statement may create or change tables, which are then captured too.
 fn is_ddl(verb: &str) -> bool {
     matches!(verb, "CREATE" | "ALTER" | "DROP")
+}
+
+/// A lone statement's settings: its timeout (the time left now), capture, and for a job
+/// attempt no flush of its own (see `Limits::flushed_by_record`).
+fn settings(verb: &str, limits: &Limits) -> Result<String, SqlError> {
+    let timeout_ms = prepare(verb, limits)?;
+    let flush = match limits.flushed_by_record {
+        true => "SET LOCAL synchronous_commit = off; ",
+        false => "",
+    };
+    Ok(format!(
+        "{flush}SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL flux.capture = 'on'"
+    ))
 }
 
 /// Refuses what flux does not run and a statement past its execution's stop; else the
@@ -485,10 +512,14 @@ impl UserStatements for PgSession<'_, '_> {
 
     fn single_key(&mut self, table: &str) -> Option<String> {
         let key = match self.tx.idle() {
-            Some(conn) => self.sql.keys.key(conn.client, table).ok()?,
+            Some(conn) => self
+                .sql
+                .keys
+                .key(conn.client, &self.sql.schema, table)
+                .ok()?,
             None => {
                 let tx = self.tx.get(self.sql).ok()?;
-                self.sql.keys.key(tx, table).ok()?
+                self.sql.keys.key(tx, &self.sql.schema, table).ok()?
             }
         };
         match key {
@@ -540,9 +571,11 @@ impl Lent for PgSession<'_, '_> {
 /// PgBouncer in transaction mode, whose server connections do not keep a session's
 /// statements) runs the long way; after [`NAMED_LOSSES_MAX`] such losses none is prepared
 /// again on this connection.
-#[derive(Default)]
 struct Named {
     names: HashMap<String, String>,
+    /// Names are `flux_<prefix>_<n>`: behind a pooler, a server connection may hold another
+    /// client's statements, whose names must not be this one's.
+    prefix: String,
     next: u64,
     losses: u32,
 }
@@ -551,6 +584,15 @@ struct Named {
 const NAMED_LOSSES_MAX: u32 = 3;
 
 impl Named {
+    fn new() -> Named {
+        Named {
+            names: HashMap::new(),
+            prefix: uuid::Uuid::new_v4().simple().to_string(),
+            next: 0,
+            losses: 0,
+        }
+    }
+
     /// The name `sql` is prepared under on `client`, prepared now if it was not; `None` when
     /// that failed (the statement then runs the long way, which reports why).
     fn prepare(&mut self, client: &mut Client, sql: &str) -> Option<String> {
@@ -565,7 +607,7 @@ impl Named {
             self.names.clear();
         }
         self.next += 1;
-        let name = format!("flux_{}", self.next);
+        let name = format!("flux_{}_{}", self.prefix, self.next);
         client
             .batch_execute(&format!("PREPARE {name} AS {sql}"))
             .ok()?;
