@@ -128,8 +128,7 @@ impl UserSql {
     ) -> Result<Outcome, SqlError> {
         let verb = first_word(sql).to_ascii_uppercase();
         let timed = limits.deadline_ns != 0;
-        let named = settings(&verb, limits)?;
-        if let Some(ran) = self.run_named(client, reconnect, &verb, sql, params, &named) {
+        if let Some(ran) = self.run_named(client, reconnect, &verb, sql, params, limits) {
             return ran.map_err(|e| engine(&e, sql, timed));
         }
         // The long way; a named run that fell back took some of the time left.
@@ -200,7 +199,7 @@ impl UserSql {
         verb: &str,
         sql: &str,
         params: &[Value],
-        settings: &str,
+        limits: &Limits,
     ) -> Option<Result<Outcome, postgres::Error>> {
         let described = self.types.0.get(sql)?;
         let preparable = matches!(verb, "INSERT" | "UPDATE" | "DELETE" | "MERGE");
@@ -227,10 +226,19 @@ impl UserSql {
             self.clean = true;
         }
         let name = self.named.prepare(client, sql)?;
-        let head = format!("BEGIN; {settings}");
+        // Stopped meanwhile: the long way says so.
+        let head = format!("BEGIN; {}", settings(verb, limits).ok()?);
         let before = head.split("; ").count();
-        // Substituted before the values go in, which may spell anything.
-        let tail = capture::take_sql(&self.schema, &format!("@TAKE@; COMMIT; {CLEAR_SESSION}"));
+        // Substituted before the values go in, which may spell anything. The session is
+        // cleared within the transaction (one commit), its commit's durability set again.
+        let flush = match limits.flushed_by_record {
+            true => "SET LOCAL synchronous_commit = off; ",
+            false => "",
+        };
+        let tail = capture::take_sql(
+            &self.schema,
+            &format!("@TAKE@; {CLEAR_SESSION}{flush}COMMIT"),
+        );
         let batch = format!("{head}; EXECUTE {name}({}); {tail}", values.join(", "));
         self.clean = false;
         let messages = match client.simple_query(&batch) {
