@@ -107,6 +107,25 @@ fn two_claimers_racing_on_a_thousand_jobs_never_claim_one_twice() {
 }
 
 /// An attempt's record with its outcome for the job.
+/// Claims up to `limit` due jobs for `owner` under `lease`, at [`NOW`].
+fn claim(
+    client: &mut postgres::Client,
+    owner: &str,
+    lease: Duration,
+    limit: usize,
+) -> Vec<flux::store::JobRow> {
+    claims::claim(
+        client,
+        &mut Prepared::default(),
+        owner,
+        lease,
+        NOW,
+        limit,
+        &[],
+    )
+    .expect("claim")
+}
+
 fn outcome(job: &flux::store::JobRow, transition: Transition) -> StoreWrite {
     StoreWrite {
         record: record(json!({
@@ -130,15 +149,7 @@ fn finish(store: &PgStore, write: StoreWrite, owner: &str) {
     let prepared = prepare_writes(&writes).expect("prepare");
     let mut client = store.connect().expect("connect");
     let mut tx = client.transaction().expect("begin");
-    pg_store::insert_writes(
-        &mut tx,
-        &mut Prepared::default(),
-        &prepared,
-        &[""],
-        Some(owner),
-        NOW,
-    )
-    .expect("insert");
+    pg_store::insert_writes_once(&mut tx, &prepared, &[""], Some(owner), NOW).expect("insert");
     tx.commit().expect("commit");
 }
 
@@ -155,29 +166,9 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
     enqueue(&store, 1);
     let mut client = store.connect().expect("connect");
     // A lease of nothing: its process is as good as dead at once.
-    let lost = claims::claim(
-        &mut client,
-        &mut Prepared::default(),
-        "a",
-        Duration::ZERO,
-        NOW,
-        10,
-        &[],
-    )
-    .expect("claim")
-    .remove(0);
+    let lost = claim(&mut client, "a", Duration::ZERO, 10).remove(0);
     assert!(
-        claims::claim(
-            &mut client,
-            &mut Prepared::default(),
-            "b",
-            LEASE,
-            NOW,
-            10,
-            &[]
-        )
-        .expect("claim")
-        .is_empty(),
+        claim(&mut client, "b", LEASE, 10).is_empty(),
         "a running job is not claimed again"
     );
 
@@ -220,17 +211,7 @@ fn an_expired_lease_is_put_back_once_and_its_late_outcome_is_fenced_off() {
     assert_eq!(state(&store, &lost).state, JobState::Pending);
 
     // Another process claims it, renews its lease, and its outcome counts.
-    let again = claims::claim(
-        &mut client,
-        &mut Prepared::default(),
-        "b",
-        LEASE,
-        NOW,
-        10,
-        &[],
-    )
-    .expect("claim")
-    .remove(0);
+    let again = claim(&mut client, "b", LEASE, 10).remove(0);
     assert_eq!(
         (again.attempts, again.next_exec_id.as_str()),
         (1, back.job.next_exec_id.as_str())
@@ -310,16 +291,7 @@ fn a_worker_is_claimed_alone_and_unstarted_claims_are_put_back_as_they_were() {
         "waiting, the attempt not counted, the same execution next"
     );
     assert!(!claims::holds(&mut client, &id, 1, "a").expect("holds"));
-    let all = claims::claim(
-        &mut client,
-        &mut Prepared::default(),
-        "a",
-        LEASE,
-        NOW,
-        10,
-        &[],
-    )
-    .expect("claim");
+    let all = claim(&mut client, "a", LEASE, 10);
     assert_eq!(all.len(), 3);
 }
 
@@ -344,28 +316,9 @@ fn an_atomic_attempt_whose_process_died_after_its_commit_is_finished_not_run_aga
     enqueue(&store, 3);
     let mut client = store.connect().expect("connect");
     // Leases of nothing: their process is as good as dead at once.
-    let mut claimed = claims::claim(
-        &mut client,
-        &mut Prepared::default(),
-        "a",
-        Duration::ZERO,
-        NOW,
-        2,
-        &[],
-    )
-    .expect("claim");
+    let mut claimed = claim(&mut client, "a", Duration::ZERO, 2);
     let (committed, lost) = (claimed.remove(0), claimed.remove(0));
-    let kept = claims::claim(
-        &mut client,
-        &mut Prepared::default(),
-        "a",
-        LEASE,
-        NOW,
-        1,
-        &[],
-    )
-    .expect("claim")
-    .remove(0);
+    let kept = claim(&mut client, "a", LEASE, 1).remove(0);
 
     // As the attempt's transaction does it: on the sandbox role's connection, with the key.
     let mut sandbox = store.sandbox().expect("sandbox").connect().expect("login");
@@ -427,16 +380,7 @@ fn an_atomic_attempt_whose_process_died_after_its_commit_is_finished_not_run_aga
         stored.error.as_ref().map(|e| e.message.as_str()),
         Some("its writes committed")
     );
-    let reclaimed = claims::claim(
-        &mut client,
-        &mut Prepared::default(),
-        "b",
-        LEASE,
-        NOW,
-        10,
-        &[],
-    )
-    .expect("claim");
+    let reclaimed = claim(&mut client, "b", LEASE, 10);
     assert_eq!(
         reclaimed.iter().map(|j| &j.id).collect::<Vec<_>>(),
         vec![&lost.id],

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use flux::project::Retention;
 use flux::record::{ExecutionRecord, JobId, JobState, Transition};
-use flux::store::postgres::prepared::Prepared;
 use flux::store::postgres::{self as pg_store, PgStore};
 use flux::store::search::{self, Query};
 use flux::store::{
@@ -87,15 +86,8 @@ impl Stores {
         tx.commit().expect("commit");
         let mut client = self.pg.connect().expect("connect");
         let mut tx = client.transaction().expect("begin");
-        let pg_seqs = pg_store::insert_writes(
-            &mut tx,
-            &mut Prepared::default(),
-            &prepared,
-            &texts,
-            None,
-            now_us,
-        )
-        .expect("PostgreSQL insert");
+        let pg_seqs = pg_store::insert_writes_once(&mut tx, &prepared, &texts, None, now_us)
+            .expect("PostgreSQL insert");
         tx.commit().expect("commit");
         assert_eq!(seqs, pg_seqs, "both number records in commit order from 1");
     }
@@ -620,19 +612,10 @@ fn the_tail_reads_records_in_commit_order_across_writers() {
     tx_a.execute("CREATE TABLE work (n int)", &[])
         .expect("A's own work");
     let mut tx_b = b.transaction().expect("begin B");
-    pg_store::insert_writes(
-        &mut tx_b,
-        &mut Prepared::default(),
-        &second,
-        &texts,
-        None,
-        T,
-    )
-    .expect("B's record");
+    pg_store::insert_writes_once(&mut tx_b, &second, &texts, None, T).expect("B's record");
     tx_b.commit().expect("commit B");
     read(&mut seen);
-    pg_store::insert_writes(&mut tx_a, &mut Prepared::default(), &first, &texts, None, T)
-        .expect("A's record");
+    pg_store::insert_writes_once(&mut tx_a, &first, &texts, None, T).expect("A's record");
     read(&mut seen);
     tx_a.commit().expect("commit A");
     read(&mut seen);
@@ -642,20 +625,12 @@ fn the_tail_reads_records_in_commit_order_across_writers() {
     // between them sees neither (none committed), then the first, then the second.
     let mut tx_a = a.transaction().expect("begin A");
     let seqs_a =
-        pg_store::insert_writes(&mut tx_a, &mut Prepared::default(), &first, &texts, None, T)
-            .expect("A's record");
+        pg_store::insert_writes_once(&mut tx_a, &first, &texts, None, T).expect("A's record");
     let seqs_b = std::thread::scope(|scope| {
         let waiting = scope.spawn(|| {
             let mut tx_b = b.transaction().expect("begin B");
-            let seqs = pg_store::insert_writes(
-                &mut tx_b,
-                &mut Prepared::default(),
-                &second,
-                &texts,
-                None,
-                T,
-            )
-            .expect("B's record");
+            let seqs = pg_store::insert_writes_once(&mut tx_b, &second, &texts, None, T)
+                .expect("B's record");
             tx_b.commit().expect("commit B");
             seqs
         });

@@ -28,7 +28,7 @@ use postgres::GenericClient;
 
 use super::super::jobs::micros;
 use super::super::{prepare_writes, search, JobRow, Result, StoreWrite};
-use super::insert_writes;
+use super::insert_writes_once;
 use super::jobs::{job_rows, COLUMNS};
 use super::prepared::Prepared;
 use crate::record::{ExecId, ExecutionRecord};
@@ -302,15 +302,7 @@ pub fn requeue_expired(
         .collect();
     let prepared = prepare_writes(&writes)?;
     let texts: Vec<String> = writes.iter().map(|w| search::text(&w.record)).collect();
-    // Rare: its statements are prepared for this once.
-    insert_writes(
-        &mut tx,
-        &mut Prepared::default(),
-        &prepared,
-        &texts,
-        None,
-        now_us,
-    )?;
+    insert_writes_once(&mut tx, &prepared, &texts, None, now_us)?;
     if wake && committed.iter().any(|c| !c) {
         notify(&mut tx)?;
     }

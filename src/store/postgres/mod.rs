@@ -65,7 +65,7 @@ use super::{
 use crate::record::{ExecutionRecord, JobState, TableSchema, TailEvent};
 pub use jobs::{enqueue, Fence};
 use pool::Pool;
-pub use records::insert_writes;
+pub use records::{insert_writes, insert_writes_once};
 pub use sandbox::Sandbox;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use thread::{PgStoreThread, PgThreadOptions, QueueHooks};

@@ -149,6 +149,25 @@ pub fn insert_writes(
     Ok(seqs)
 }
 
+/// [`insert_writes`] for a rare batch (lost attempts' records, tests): its statements are
+/// prepared for it alone.
+pub fn insert_writes_once(
+    tx: &mut postgres::Transaction<'_>,
+    prepared: &PreparedWrites<'_>,
+    texts: &[impl AsRef<str>],
+    lease_owner: Option<&str>,
+    now_us: i64,
+) -> Result<Vec<i64>> {
+    insert_writes(
+        tx,
+        &mut Prepared::default(),
+        prepared,
+        texts,
+        lease_owner,
+        now_us,
+    )
+}
+
 /// A batch's records, column by column (the arrays of the insert).
 #[derive(Default)]
 struct RecordColumns {

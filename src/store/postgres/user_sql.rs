@@ -133,37 +133,26 @@ impl UserSql {
         }
         // The long way; a named run that fell back took some of the time left.
         let begin = format!("BEGIN; {CLEAR_SESSION}{}", settings(&verb, limits)?);
-        self.clean = false;
-        if let Err(e) = client.batch_execute(&begin) {
-            let _ = client.batch_execute("ROLLBACK");
+        if let Err(e) = send(client, &begin) {
             if !lost(&e) {
                 return Err(engine(&e, sql, timed));
             }
             *client = reconnect().map_err(|e| not_begun(e.to_string()))?;
             self.reconnected();
-            self.clean = false;
-            if let Err(e) = client.batch_execute(&begin) {
-                let _ = client.batch_execute("ROLLBACK");
-                return Err(engine(&e, sql, timed));
-            }
+            send(client, &begin).map_err(|e| engine(&e, sql, timed))?;
         }
+        self.clean = false;
         let max = limits.max_result_bytes;
         let mut ran = statement(client, &verb, sql, params, max, &mut self.types);
         if let Err(Failure::Stale(_)) = &ran {
             // Refused with the types it had last time: undone, described again, run again
             // within the time still left.
             self.types.forget(sql);
-            let again = settings(&verb, limits)
-                .map(|settings| format!("ROLLBACK; BEGIN; {CLEAR_SESSION}{settings}"));
-            ran = match again {
-                Err(stopped) => {
-                    let _ = client.batch_execute("ROLLBACK");
-                    return Err(stopped);
-                }
-                Ok(again) => match client.batch_execute(&again) {
-                    Ok(()) => statement(client, &verb, sql, params, max, &mut self.types),
-                    Err(e) => Err(Failure::Engine(e)),
-                },
+            let _ = client.batch_execute("ROLLBACK");
+            let again = format!("BEGIN; {CLEAR_SESSION}{}", settings(&verb, limits)?);
+            ran = match client.batch_execute(&again) {
+                Ok(()) => statement(client, &verb, sql, params, max, &mut self.types),
+                Err(e) => Err(Failure::Engine(e)),
             };
         }
         let taken = match ran {
@@ -339,6 +328,13 @@ impl UserSql {
         let mutations = self.keys.mutations(tx, &self.schema, staged);
         Ok(Outcome { result, mutations })
     }
+}
+
+/// Sends `sql`, rolling back the transaction it may have begun when it fails.
+fn send(client: &mut Client, sql: &str) -> Result<(), postgres::Error> {
+    client.batch_execute(sql).inspect_err(|_| {
+        let _ = client.batch_execute("ROLLBACK");
+    })
 }
 
 /// Whether a statement may create or change tables, which are then captured too.
