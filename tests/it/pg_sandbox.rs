@@ -121,6 +121,11 @@ fn hostile_statements_are_refused(url: &str) {
         "the cast ran as {seen:?}, not only as {role}"
     );
 
+    // An unrelated transaction, older than the other one and still open (another process's long
+    // statement), holds back the cluster's oldest snapshot; pruning is not held back by it.
+    let mut long = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    long.batch_execute("BEGIN; SELECT pg_current_xact_id()")
+        .expect("an open transaction with an xid");
     // `_flux_take_spilled` gives a statement its own transaction's spilled changes only;
     // calling it hides the caller's own changes (as `set_config('flux.capture', 'off')` does),
     // nobody else's.
@@ -155,6 +160,8 @@ fn hostile_statements_are_refused(url: &str) {
         .expect("count")
         .get(0);
     assert_eq!(left, 0, "leftover spilled changes are pruned");
+    long.batch_execute("ROLLBACK")
+        .expect("end the long transaction");
     // Refreshing by hand grants what flux would grant anyway.
     db.run("SELECT _flux_refresh()::text", &[])
         .expect("refresh");

@@ -34,9 +34,10 @@ impl Pruning for PgPruning {
         let cutoff = now_us.saturating_sub(micros(retention.max_age));
         let mut client = self.pool.get()?;
         // Spilled captures that no take removed (a transaction that wrote them itself, or
-        // cleared its flag): their transactions have ended.
+        // cleared its flag) once their transactions have ended. Asked of each transaction, not
+        // of the snapshot's xmin, which any long transaction in the cluster holds back.
         client.execute(
-            "DELETE FROM _flux_spilled WHERE xid < pg_snapshot_xmin(pg_current_snapshot())",
+            "DELETE FROM _flux_spilled WHERE pg_xact_status(xid) IS DISTINCT FROM 'in progress'",
             &[],
         )?;
         delete_oldest(&mut client, cutoff, u64::MAX)
