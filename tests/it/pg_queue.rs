@@ -702,22 +702,24 @@ fn an_atomic_attempt_whose_process_dies_between_its_commits_is_finished_not_run_
     ];
     let project = Project::with_files(&files);
     let server_a = Server::start(&project, &["--database", &url]);
-    // The attempt's record waits, in the record writer's transaction, on a lock this test
-    // holds: its writes and its job's mark are committed, the record and `done` are not.
+    // The attempt's record is refused (the record writer tries again and again): its writes
+    // and its job's mark are committed, the record and `done` are not. The sequence counts
+    // the refusals (a sequence is not rolled back with them).
     let mut db = client(&url);
     db.batch_execute(
-        "CREATE FUNCTION hold_book() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; END $$;
-         CREATE TRIGGER hold_book BEFORE INSERT ON _flux_records FOR EACH ROW
-         WHEN (NEW.function = 'book' AND NEW.status = 'ok') EXECUTE FUNCTION hold_book();
-         SELECT pg_advisory_lock(4242);",
+        "CREATE SEQUENCE refused_books; GRANT USAGE ON SEQUENCE refused_books TO PUBLIC;
+         CREATE FUNCTION refuse_book() RETURNS trigger LANGUAGE plpgsql
+         SET search_path FROM CURRENT AS $$
+         BEGIN PERFORM nextval('refused_books'); RAISE EXCEPTION 'not now'; END $$;
+         CREATE TRIGGER refuse_book BEFORE INSERT ON _flux_records FOR EACH ROW
+         WHEN (NEW.function = 'book' AND NEW.status = 'ok') EXECUTE FUNCTION refuse_book();",
     )
-    .expect("hold the records");
+    .expect("refuse the records");
     let job = server_a
         .enqueue(&json!({ "name": "book", "data": { "n": 1 } }))
         .job_id();
     wait_for(
-        "the record held after the writes committed",
+        "the record refused after the writes committed",
         DEADLINE,
         || {
             (count(&url, "SELECT count(*) FROM ledger") == 1
@@ -725,16 +727,12 @@ fn an_atomic_attempt_whose_process_dies_between_its_commits_is_finished_not_run_
                 &url,
                 "SELECT count(*) FROM _flux_jobs WHERE state = 'running' AND committed_attempt = 1",
             ) == 1
-            && count(
-                &url,
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'",
-            ) == 1)
+            && count(&url, "SELECT count(*) FROM refused_books WHERE is_called") == 1)
             .then_some(())
         },
     );
     drop(server_a); // SIGKILL
-                    // Its backend ends its transaction when it finds its client gone.
-    db.batch_execute("SELECT pg_advisory_unlock(4242); DROP TRIGGER hold_book ON _flux_records")
+    db.batch_execute("DROP TRIGGER refuse_book ON _flux_records")
         .expect("let go");
     let other = Project::with_files(&files);
     let server_b = Server::start(&other, &["--database", &url]);

@@ -15,7 +15,6 @@ use super::super::{
     DeadLetter, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow, ReplayError, Result,
     StatsRow, StoreError,
 };
-use super::prepared::Prepared;
 use super::records::prefix_range;
 use crate::record::{ExecId, JobId, JobState, Transition};
 
@@ -140,7 +139,7 @@ pub struct Fence<'a> {
     pub owner: &'a str,
 }
 
-/// One attempt's outcome for its job, as [`apply_transitions`] takes it.
+/// One attempt's outcome for its job, as [`OutcomeColumns`] takes it.
 pub(super) struct Outcome<'a> {
     pub job_id: &'a JobId,
     pub record_id: String,
@@ -149,39 +148,27 @@ pub(super) struct Outcome<'a> {
     pub fence: Option<Fence<'a>>,
 }
 
-/// Applies attempts' outcomes to their jobs in one statement, in the transaction that
-/// stores their records (as SQLite's `jobs::apply_transition` does one by one); a fenced
-/// outcome only while its attempt still holds its job. Returns the records whose outcome
-/// moved no job. A batch holds at most one outcome per job (an attempt follows the commit
-/// of the one before).
-/// Each outcome's job moved (see [`apply_transitions`]).
-const APPLY_TRANSITIONS: &str = "UPDATE _flux_jobs j SET state = o.state,
-                 attempts = CASE WHEN o.state = 'pending' THEN greatest(j.attempts - 1, 0)
-                                 ELSE j.attempts END,
-                 run_at_us = coalesce(o.run_at_us, j.run_at_us),
-                 next_exec_id = coalesce(o.next_exec_id, j.next_exec_id),
-                 last_error = CASE o.state WHEN 'done' THEN NULL WHEN 'pending' THEN j.last_error
-                                  ELSE o.error END,
-                 last_record = o.record_id, updated_at_us = $9,
-                 lease_owner = NULL, lease_until_us = NULL, committed_attempt = NULL
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
-                         $6::text[], $7::int[], $8::text[])
-                 AS o(id, record_id, state, run_at_us, next_exec_id, error, attempt, owner)
-             WHERE j.id = o.id
-               AND (o.attempt IS NULL OR (j.attempts = o.attempt AND j.lease_owner = o.owner))
-             RETURNING o.record_id";
+/// Attempts' outcomes for their jobs, column by column: the arrays that
+/// `_flux_write_records` applies in one statement, in the transaction that stores their
+/// records (as SQLite's `jobs::apply_transition` does one by one); a fenced outcome only
+/// while its attempt still holds its job. A batch holds at most one outcome per job (an
+/// attempt follows the commit of the one before).
+#[derive(Default)]
+pub(super) struct OutcomeColumns<'a> {
+    pub id: Vec<String>,
+    pub record_id: Vec<String>,
+    pub state: Vec<&'static str>,
+    pub run_at_us: Vec<Option<i64>>,
+    pub next_exec_id: Vec<Option<String>>,
+    pub error: Vec<Option<&'a str>>,
+    pub attempt: Vec<Option<i32>>,
+    pub owner: Vec<Option<&'a str>>,
+}
 
-pub(super) fn apply_transitions(
-    client: &mut impl GenericClient,
-    statements: &mut Prepared,
-    outcomes: &[Outcome<'_>],
-    now_us: i64,
-) -> Result<Vec<String>> {
-    if outcomes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut columns = OutcomeColumns::default();
-    for outcome in outcomes {
+impl<'a> OutcomeColumns<'a> {
+    pub fn push(&mut self, outcome: Outcome<'a>) {
+        // 'pending' is a requeue: the interrupted attempt is not counted and its error is
+        // not the job's; 'done' clears the error; the others set it.
         let (state, run_at_us, next_exec_id) = match outcome.transition {
             Transition::Done => ("done", None, None),
             Transition::Retry {
@@ -198,58 +185,19 @@ pub(super) fn apply_transitions(
             }
             Transition::Cancelled => ("cancelled", None, None),
         };
-        columns.id.push(outcome.job_id.to_string());
-        columns.record_id.push(outcome.record_id.clone());
-        columns.state.push(state);
-        columns.run_at_us.push(run_at_us);
-        columns.next_exec_id.push(next_exec_id);
-        columns.error.push(outcome.error);
-        columns.attempt.push(
+        self.id.push(outcome.job_id.to_string());
+        self.record_id.push(outcome.record_id);
+        self.state.push(state);
+        self.run_at_us.push(run_at_us);
+        self.next_exec_id.push(next_exec_id);
+        self.error.push(outcome.error);
+        self.attempt.push(
             outcome
                 .fence
                 .map(|f| i32::try_from(f.attempt).unwrap_or(i32::MAX)),
         );
-        columns.owner.push(outcome.fence.map(|f| f.owner));
+        self.owner.push(outcome.fence.map(|f| f.owner));
     }
-    // 'pending' is a requeue: the interrupted attempt is not counted and its error is not
-    // the job's; 'done' clears the error; the others set it.
-    let statement = statements.get(client, APPLY_TRANSITIONS)?;
-    let moved: Vec<String> = client
-        .query(
-            &statement,
-            &[
-                &columns.id,
-                &columns.record_id,
-                &columns.state,
-                &columns.run_at_us,
-                &columns.next_exec_id,
-                &columns.error,
-                &columns.attempt,
-                &columns.owner,
-                &now_us,
-            ],
-        )?
-        .into_iter()
-        .map(|row| row.get(0))
-        .collect();
-    Ok(outcomes
-        .iter()
-        .filter(|o| !moved.contains(&o.record_id))
-        .map(|o| o.record_id.clone())
-        .collect())
-}
-
-/// A batch's outcomes, column by column (the arrays of the update).
-#[derive(Default)]
-struct OutcomeColumns<'a> {
-    id: Vec<String>,
-    record_id: Vec<String>,
-    state: Vec<&'static str>,
-    run_at_us: Vec<Option<i64>>,
-    next_exec_id: Vec<Option<String>>,
-    error: Vec<Option<&'a str>>,
-    attempt: Vec<Option<i32>>,
-    owner: Vec<Option<&'a str>>,
 }
 
 pub(super) fn stats(client: &mut impl GenericClient, now_us: i64) -> Result<Vec<StatsRow>> {

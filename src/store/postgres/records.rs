@@ -14,33 +14,105 @@ use super::super::{
     search, MinuteCount, PreparedWrites, RecordFilter, RecordLookup, RecordPage, Result,
     StoreWrite, TailFilter,
 };
-use super::jobs::{apply_transitions, Fence, Outcome};
+use super::jobs::{Fence, Outcome, OutcomeColumns};
 use super::prepared::Prepared;
 use crate::record::{ExecutionRecord, JobId, TailEvent};
 
-/// A batch's records, one statement: arrays, unnested.
-const INSERT_RECORDS: &str = "INSERT INTO _flux_records
-    (seq, id, kind, function, status, started_at_us, duration_us, job_id, enqueued_by, body, search)
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-        $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[])";
+/// A batch of finished records with their row changes and their jobs' outcomes, in one
+/// statement and so one round trip: outside a transaction, its own, committed as it returns
+/// (see [`insert_writes`]). `@S@` is flux's schema. Returns the batch's last `seq`.
+pub(super) const WRITE_RECORDS: &str = r#"
+CREATE OR REPLACE FUNCTION @S@._flux_write_records(
+    o_id text[], o_record text[], o_state text[], o_run_at bigint[], o_next text[],
+    o_error text[], o_attempt int[], o_owner text[], p_now bigint, p_fenced boolean,
+    r_id text[], r_kind text[], r_function text[], r_status text[], r_started bigint[],
+    r_duration bigint[], r_job text[], r_enqueued_by text[], r_body text[], r_search text[],
+    m_record int[], m_ord int[], m_tbl text[], m_pk text[], m_op text[], m_before text[],
+    m_after text[], m_committed boolean[], m_at bigint[], p_notify boolean)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    moved text[];
+    last_seq bigint;
+    batch int := cardinality(r_id);
+BEGIN
+    IF cardinality(o_id) > 0 THEN
+        -- 'pending' is a requeue: the interrupted attempt is not counted and its error is
+        -- not the job's; 'done' clears the error; the others set it.
+        WITH m AS (
+            UPDATE @S@._flux_jobs j SET state = o.state,
+                attempts = CASE WHEN o.state = 'pending' THEN greatest(j.attempts - 1, 0)
+                                ELSE j.attempts END,
+                run_at_us = coalesce(o.run_at_us, j.run_at_us),
+                next_exec_id = coalesce(o.next_exec_id, j.next_exec_id),
+                last_error = CASE o.state WHEN 'done' THEN NULL WHEN 'pending' THEN j.last_error
+                                 ELSE o.error END,
+                last_record = o.record_id, updated_at_us = p_now,
+                lease_owner = NULL, lease_until_us = NULL, committed_attempt = NULL
+            FROM unnest(o_id, o_record, o_state, o_run_at, o_next, o_error, o_attempt, o_owner)
+                AS o(id, record_id, state, run_at_us, next_exec_id, error, attempt, owner)
+            WHERE j.id = o.id
+              AND (o.attempt IS NULL OR (j.attempts = o.attempt AND j.lease_owner = o.owner))
+            RETURNING o.record_id)
+        SELECT array_agg(m.record_id) INTO moved FROM m;
+        -- A fenced attempt that no longer held its job: its record replaces the one stored
+        -- as interrupted when its lease was found expired.
+        IF p_fenced AND cardinality(moved) IS DISTINCT FROM cardinality(o_id) THEN
+            WITH gone AS (
+                DELETE FROM @S@._flux_records r
+                WHERE r.id = ANY(ARRAY(SELECT u FROM unnest(o_record) u
+                                       WHERE u <> ALL(coalesce(moved, '{}'))))
+                  AND r.status = 'interrupted'
+                RETURNING r.seq)
+            DELETE FROM @S@._flux_mutations mu WHERE mu.record_seq IN (SELECT seq FROM gone);
+        END IF;
+    END IF;
+    IF batch = 0 THEN
+        RETURN NULL;
+    END IF;
+    -- Last before the commit: the counter's row stays locked until then.
+    UPDATE @S@._flux_seq SET n = n + batch RETURNING n INTO last_seq;
+    INSERT INTO @S@._flux_records (seq, id, kind, function, status, started_at_us,
+        duration_us, job_id, enqueued_by, body, search)
+    SELECT last_seq - batch + r.i, r.id, r.kind, r.function, r.status, r.started_at_us,
+        r.duration_us, r.job_id, r.enqueued_by, r.body, r.search
+    FROM unnest(r_id, r_kind, r_function, r_status, r_started, r_duration, r_job,
+        r_enqueued_by, r_body, r_search) WITH ORDINALITY
+        AS r(id, kind, function, status, started_at_us, duration_us, job_id, enqueued_by,
+             body, search, i);
+    IF cardinality(m_record) > 0 THEN
+        INSERT INTO @S@._flux_mutations (record_seq, ord, record_id, tbl, pk, op, before,
+            after, committed, at_us)
+        SELECT last_seq - batch + m.rec, m.ord, r_id[m.rec], m.tbl, m.pk, m.op, m.before,
+            m.after, m.committed, m.at_us
+        FROM unnest(m_record, m_ord, m_tbl, m_pk, m_op, m_before, m_after, m_committed, m_at)
+            AS m(rec, ord, tbl, pk, op, before, after, committed, at_us);
+    END IF;
+    IF p_notify THEN
+        PERFORM pg_notify('flux_jobs', '');
+    END IF;
+    RETURN last_seq;
+END $$;
+REVOKE ALL ON FUNCTION @S@._flux_write_records(text[], text[], text[], bigint[], text[],
+    text[], int[], text[], bigint, boolean, text[], text[], text[], text[], bigint[], bigint[],
+    text[], text[], text[], text[], int[], int[], text[], text[], text[], text[], text[],
+    boolean[], bigint[], boolean) FROM PUBLIC;
+"#;
 
-/// A batch's row changes, one statement.
-const INSERT_MUTATIONS: &str = "INSERT INTO _flux_mutations
-    (record_seq, ord, record_id, tbl, pk, op, before, after, committed, at_us)
-    SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[],
-        $6::text[], $7::text[], $8::text[], $9::bool[], $10::bigint[])";
-
-/// Inserts a batch of finished records with their mutations and their jobs' new states, in
-/// the caller's transaction, and returns each record's `seq`.
+/// Inserts a batch of finished records with their mutations and their jobs' new states, and
+/// returns each record's `seq`: in the caller's transaction, or, on a connection outside
+/// one, in a transaction of its own committed in the same round trip. With `notify`, the
+/// same transaction wakes the other processes' dispatchers (`NOTIFY flux_jobs`).
 ///
 /// The seqs are commit order across every process writing to the database: they are taken
-/// here, as the transaction's last statements, from the one-row counter `_flux_seq`, whose
-/// row lock is then held until the caller commits. A transaction that takes seqs after
+/// as the transaction's last statements, from the one-row counter `_flux_seq`, whose
+/// row lock is then held until the commit. A transaction that takes seqs after
 /// another therefore waits for that one's commit, so a reader that sees seq `n` committed
 /// sees every seq below it committed too, and `flux tail`'s cursor never passes a record
 /// still to come. (A sequence or `bigserial` gives numbers at insert time, which commits
-/// may overtake.) The cost: writers of records serialise on that row from this call to
-/// their commit, which is why it must be the last thing before `COMMIT`.
+/// may overtake.) The cost: writers of records serialise on that row until their commit,
+/// which is why it must be the last thing before `COMMIT` (and why the record writer
+/// commits in the same round trip).
 ///
 /// `texts` are the records' search texts ([`search::text`], made once by the caller for
 /// its other uses too); one missing is made here. With a `lease_owner`, the attempts are
@@ -48,18 +120,18 @@ const INSERT_MUTATIONS: &str = "INSERT INTO _flux_mutations
 /// while that attempt still holds it. Its record is stored either way, in place of the
 /// `interrupted` one stored when its lease was found expired: what happened beats the guess.
 pub fn insert_writes(
-    tx: &mut postgres::Transaction<'_>,
+    client: &mut impl GenericClient,
     statements: &mut Prepared,
     prepared: &PreparedWrites<'_>,
     texts: &[impl AsRef<str>],
     lease_owner: Option<&str>,
+    notify: bool,
     now_us: i64,
 ) -> Result<Vec<i64>> {
-    let outcomes: Vec<Outcome<'_>> = prepared
-        .rows()
-        .filter_map(|(StoreWrite { record, job }, _, _)| {
-            let (job_id, transition) = job.as_ref()?;
-            Some(Outcome {
+    let mut outcomes = OutcomeColumns::default();
+    for (StoreWrite { record, job }, _, _) in prepared.rows() {
+        if let Some((job_id, transition)) = job {
+            outcomes.push(Outcome {
                 job_id,
                 record_id: record.id.to_string(),
                 transition,
@@ -68,74 +140,61 @@ pub fn insert_writes(
                     attempt: record.links.attempt.unwrap_or(0),
                     owner,
                 }),
-            })
-        })
-        .collect();
-    let unmoved = apply_transitions(tx, statements, &outcomes, now_us)?;
-    if lease_owner.is_some() && !unmoved.is_empty() {
-        tx.execute(
-            "WITH gone AS (DELETE FROM _flux_records
-                 WHERE id = ANY($1) AND status = 'interrupted' RETURNING seq)
-             DELETE FROM _flux_mutations WHERE record_seq IN (SELECT seq FROM gone)",
-            &[&unmoved],
-        )?;
+            });
+        }
     }
-    let count = i64::try_from(prepared.len()).unwrap_or(i64::MAX);
-    if count == 0 {
-        return Ok(Vec::new());
-    }
-    let next_seqs = statements.get(tx, "UPDATE _flux_seq SET n = n + $1 RETURNING n")?;
-    let last: i64 = tx.query_one(&next_seqs, &[&count])?.get(0);
-    let seqs: Vec<i64> = (last - count + 1..=last).collect();
     let mut records = RecordColumns::default();
     let mut changes = MutationColumns::default();
-    for (i, ((StoreWrite { record, .. }, body, mutations), seq)) in
-        prepared.rows().zip(&seqs).enumerate()
-    {
-        let id = record.id.to_string();
+    for (i, (StoreWrite { record, .. }, body, mutations)) in prepared.rows().enumerate() {
         let text = match texts.get(i) {
             Some(text) => text.as_ref().to_string(),
             None => search::text(record),
         };
+        let position = i32::try_from(i + 1).unwrap_or(i32::MAX);
         for (ord, (m, before, after)) in mutations.iter().enumerate() {
-            changes.record_seq.push(*seq);
+            changes.record.push(position);
             changes.ord.push(i32::try_from(ord).unwrap_or(i32::MAX));
-            changes.record_id.push(id.clone());
-            changes.tbl.push(m.table.clone());
+            changes.tbl.push(m.table.as_str());
             changes.pk.push(m.pk.to_string());
-            changes.op.push(m.op.as_str().to_string());
-            changes.before.push(before.clone());
-            changes.after.push(after.clone());
+            changes.op.push(m.op.as_str());
+            changes.before.push(before.as_deref());
+            changes.after.push(after.as_deref());
             changes.committed.push(m.committed);
             changes.at_us.push(record.started_at_us + m.at_us as i64);
         }
-        records.push(id, record, body.clone(), text);
+        records.push(record, body, text);
     }
-    let insert = statements.get(tx, INSERT_RECORDS)?;
-    tx.execute(
-        &insert,
-        &[
-            &seqs,
-            &records.id,
-            &records.kind,
-            &records.function,
-            &records.status,
-            &records.started_at_us,
-            &records.duration_us,
-            &records.job_id,
-            &records.enqueued_by,
-            &records.body,
-            &records.search,
-        ],
+    let write = statements.get(
+        client,
+        "SELECT _flux_write_records($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+         $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)",
     )?;
-    if !changes.ord.is_empty() {
-        let insert = statements.get(tx, INSERT_MUTATIONS)?;
-        tx.execute(
-            &insert,
+    let last: Option<i64> = client
+        .query_one(
+            &write,
             &[
-                &changes.record_seq,
+                &outcomes.id,
+                &outcomes.record_id,
+                &outcomes.state,
+                &outcomes.run_at_us,
+                &outcomes.next_exec_id,
+                &outcomes.error,
+                &outcomes.attempt,
+                &outcomes.owner,
+                &now_us,
+                &lease_owner.is_some(),
+                &records.id,
+                &records.kind,
+                &records.function,
+                &records.status,
+                &records.started_at_us,
+                &records.duration_us,
+                &records.job_id,
+                &records.enqueued_by,
+                &records.body,
+                &records.search,
+                &changes.record,
                 &changes.ord,
-                &changes.record_id,
                 &changes.tbl,
                 &changes.pk,
                 &changes.op,
@@ -143,34 +202,40 @@ pub fn insert_writes(
                 &changes.after,
                 &changes.committed,
                 &changes.at_us,
+                &notify,
             ],
-        )?;
-    }
-    Ok(seqs)
+        )?
+        .get(0);
+    let count = i64::try_from(prepared.len()).unwrap_or(i64::MAX);
+    Ok(match last {
+        Some(last) => (last - count + 1..=last).collect(),
+        None => Vec::new(),
+    })
 }
 
-/// [`insert_writes`] for a rare batch (lost attempts' records, tests): its statements are
+/// [`insert_writes`] for a rare batch (lost attempts' records, tests): its statement is
 /// prepared for it alone.
 pub fn insert_writes_once(
-    tx: &mut postgres::Transaction<'_>,
+    client: &mut impl GenericClient,
     prepared: &PreparedWrites<'_>,
     texts: &[impl AsRef<str>],
     lease_owner: Option<&str>,
     now_us: i64,
 ) -> Result<Vec<i64>> {
     insert_writes(
-        tx,
+        client,
         &mut Prepared::default(),
         prepared,
         texts,
         lease_owner,
+        false,
         now_us,
     )
 }
 
 /// A batch's records, column by column (the arrays of the insert).
 #[derive(Default)]
-struct RecordColumns {
+struct RecordColumns<'a> {
     id: Vec<String>,
     kind: Vec<&'static str>,
     function: Vec<String>,
@@ -179,13 +244,13 @@ struct RecordColumns {
     duration_us: Vec<i64>,
     job_id: Vec<Option<String>>,
     enqueued_by: Vec<Option<String>>,
-    body: Vec<String>,
+    body: Vec<&'a str>,
     search: Vec<String>,
 }
 
-impl RecordColumns {
-    fn push(&mut self, id: String, record: &ExecutionRecord, body: String, text: String) {
-        self.id.push(id);
+impl<'a> RecordColumns<'a> {
+    fn push(&mut self, record: &ExecutionRecord, body: &'a str, text: String) {
+        self.id.push(record.id.to_string());
         self.kind.push(record.kind.as_str());
         self.function.push(record.function.clone());
         self.status.push(record.status.as_str());
@@ -200,17 +265,17 @@ impl RecordColumns {
     }
 }
 
-/// A batch's mutations, column by column.
+/// A batch's mutations, column by column; `record` is its record's position in the batch,
+/// from 1.
 #[derive(Default)]
-struct MutationColumns {
-    record_seq: Vec<i64>,
+struct MutationColumns<'a> {
+    record: Vec<i32>,
     ord: Vec<i32>,
-    record_id: Vec<String>,
-    tbl: Vec<String>,
+    tbl: Vec<&'a str>,
     pk: Vec<String>,
-    op: Vec<String>,
-    before: Vec<Option<String>>,
-    after: Vec<Option<String>>,
+    op: Vec<&'static str>,
+    before: Vec<Option<&'a str>>,
+    after: Vec<Option<&'a str>>,
     committed: Vec<bool>,
     at_us: Vec<i64>,
 }

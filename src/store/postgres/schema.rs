@@ -294,6 +294,7 @@ pub(super) fn create(client: &mut Client) -> Result<bool> {
     }
     let schema: String = tx.query_one("SELECT current_schema()::text", &[])?.get(0);
     tx.batch_execute(&in_schema(FUNCTIONS, &schema))?;
+    tx.batch_execute(&in_schema(super::records::WRITE_RECORDS, &schema))?;
     let has_index = |tx: &mut postgres::Transaction<'_>| -> Result<bool> {
         Ok(tx
             .query_one(
