@@ -13,6 +13,7 @@ mod messages;
 pub mod multipart;
 mod node;
 mod package_folders;
+mod priority;
 mod record;
 mod recorder;
 mod stack;
@@ -31,6 +32,7 @@ use serde_json::Value;
 use crate::project::{Config, EnqueuedNames, FunctionFile, FunctionTable, Layout};
 use crate::queue::{DispatcherHandle, JobAttempt};
 use crate::record::{ExecId, Kind, Links, RecordSummary, TailEvent};
+use priority::Priority;
 
 /// Events a `flux tail` subscriber may fall behind by before it misses some.
 const TAIL_BACKLOG: usize = 4_096;
@@ -376,8 +378,8 @@ pub struct EngineStopped;
 
 impl Engine {
     /// Starts `engines` threads running at most `in_flight` executions at once between
-    /// them; `label` names them (`http`, `job`). Job engines run at a lower CPU priority, so
-    /// that jobs spinning in a loop do not starve HTTP requests.
+    /// them; `label` names them (`http`, `job`). Job engines give way to requests during long
+    /// slices of JS (see [`priority`]), so that jobs spinning in a loop do not starve them.
     pub fn start(
         shared: Arc<Shared>,
         engines: usize,
@@ -407,10 +409,11 @@ impl Engine {
                     .name(format!("flux-{label}-{i}"))
                     .stack_size(8 * 1024 * 1024)
                     .spawn(move || {
-                        if background {
-                            lower_priority();
-                        }
-                        worker::run(shared, pool, i, per_engine)
+                        let priority = match background {
+                            true => Priority::background(),
+                            false => Priority::default(),
+                        };
+                        worker::run(shared, pool, i, per_engine, priority)
                     })?,
             );
         }
@@ -459,18 +462,6 @@ impl Engine {
         }
     }
 }
-
-#[cfg(target_os = "linux")]
-fn lower_priority() {
-    // SAFETY: plain syscalls about the calling thread.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn lower_priority() {}
 
 /// Names of the environment variables a project declared, with their values on this host.
 pub fn declared_env(names: &[String]) -> BTreeMap<String, String> {

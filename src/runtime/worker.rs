@@ -24,6 +24,7 @@ use super::host::{self, Crash, Event, ExecState, HostError, HostState, Json, Pur
 use super::loader::{self, Sources, HOST_SCRIPT};
 use super::messages::complete_error;
 use super::node;
+use super::priority::{Priority, LONG_SLICE};
 use super::recorder::Recorder;
 use super::stack;
 use super::tag::{self, RuntimeTag};
@@ -228,6 +229,8 @@ struct EntryLimit {
     /// function is marked CPU-heavy while it still runs, so that what arrives meanwhile is
     /// not given to a busy engine's neighbours either.
     heavy: Cell<Token>,
+    /// This engine thread's priority, lowered while an entry runs long.
+    priority: Priority,
 }
 
 const NOT_LOADING: u64 = 0;
@@ -258,8 +261,12 @@ impl EntryLimit {
             self.fired.borrow_mut().push(tag);
             return true;
         }
+        let slice = self.slice(now);
+        if slice.is_some_and(|slice| slice > LONG_SLICE.as_nanos() as u64) {
+            self.priority.slice_ran_long();
+        }
         let heavy = CPU_HEAVY_SLICE.as_nanos() as u64;
-        let long = self.slice(now).is_some_and(|slice| slice > heavy);
+        let long = slice.is_some_and(|slice| slice > heavy);
         if long && self.heavy.get() == 0 {
             if let Some((_, function, _)) = known {
                 self.heavy.set(tag);
@@ -298,8 +305,8 @@ enum Woken {
     Closed,
 }
 
-pub(super) fn run(shared: Arc<Shared>, pool: Arc<Pool>, id: usize, cap: usize) {
-    let mut worker = match Worker::new(Arc::clone(&shared), pool, id, cap) {
+pub(super) fn run(shared: Arc<Shared>, pool: Arc<Pool>, id: usize, cap: usize, priority: Priority) {
+    let mut worker = match Worker::new(Arc::clone(&shared), pool, id, cap, priority) {
         Ok(worker) => worker,
         Err(message) => {
             eprintln!("error: a JS engine could not start: {message}");
@@ -394,13 +401,22 @@ fn crashed(panic: &str) -> String {
 }
 
 impl Worker {
-    fn new(shared: Arc<Shared>, pool: Arc<Pool>, id: usize, cap: usize) -> Result<Worker, String> {
+    fn new(
+        shared: Arc<Shared>,
+        pool: Arc<Pool>,
+        id: usize,
+        cap: usize,
+        priority: Priority,
+    ) -> Result<Worker, String> {
         let conn = match shared.backend.sqlite() {
             Some(store) => Some(store.connect().map_err(|e| e.to_string())?),
             None => None,
         };
         let (events, inbox) = crossbeam_channel::unbounded();
-        let entry = EntryLimit::default();
+        let entry = EntryLimit {
+            priority,
+            ..EntryLimit::default()
+        };
         let state = HostState::new(Arc::clone(&shared), conn, events, Rc::clone(&entry.loading));
         Ok(Worker {
             shared,
@@ -963,6 +979,7 @@ impl Worker {
         entry.heavy.set(0);
         entry.loading.set(loading);
         entry.started.set(monotonic_ns());
+        entry.priority.slice_began();
         let mut gave_up = false;
         // The stacks of the interrupts in this entry, in order (one per fired execution).
         let mut interrupts = Vec::new();
@@ -996,6 +1013,7 @@ impl Worker {
             .map_or(Duration::ZERO, Duration::from_nanos);
         entry.started.set(0);
         entry.loading.set(NOT_LOADING);
+        entry.priority.slice_ended();
         let fired = std::mem::take(&mut *entry.fired.borrow_mut());
         let heavy = entry.heavy.replace(0);
         if slice > CPU_HEAVY_SLICE {
@@ -1287,6 +1305,7 @@ impl Worker {
     fn contain(&mut self, panic: &str) {
         self.crash.take();
         self.entry.started.set(0);
+        self.entry.priority.slice_ended();
         for js in &mut self.contexts {
             js.retired = true;
         }

@@ -329,14 +329,40 @@ fn spinning_jobs_do_not_starve_http_requests() {
             "functions/spin.ts",
             "export default () => { while (true) {} }",
         ),
+        (
+            "functions/burst.ts",
+            "export default () => { const end = Date.now() + 300; while (Date.now() < end) {} }",
+        ),
         ("functions/ping.ts", "export default () => 'pong'"),
     ]);
     let server = project.start();
+    // Job engines give way to requests during long slices of JS only, where flux may raise
+    // their priority again afterwards (as root here); elsewhere they are lowered for good.
+    let per_slice = can_raise_priority_again();
+    let idle = if per_slice { 0 } else { 10 };
+    let nices = || job_engine_nices(server.pid());
+    assert!(
+        nices().iter().all(|nice| *nice == idle),
+        "idle job engines: {:?}",
+        nices()
+    );
+    server.enqueue(&json!({ "name": "burst" }));
+    wait_for("the burst's engine lowered", DEADLINE, || {
+        nices().contains(&10).then_some(())
+    });
+    wait_for("every engine back after the burst", DEADLINE, || {
+        (stats(&server, "burst")["done"] == 1 && nices().iter().all(|nice| *nice == idle))
+            .then_some(())
+    });
+
     for _ in 0..2 {
         server.enqueue(&json!({ "name": "spin" }));
     }
     wait_for("both jobs running", DEADLINE, || {
         (stats(&server, "spin")["running"] == 2).then_some(())
+    });
+    wait_for("the spinning engines lowered", DEADLINE, || {
+        (nices().iter().filter(|nice| **nice == 10).count() >= 2).then_some(())
     });
     // Every request is answered while both jobs spin (they would for ten minutes): none waits
     // for a spinning job to be stopped. The benchmark measures latency; this guards against
@@ -349,6 +375,44 @@ fn spinning_jobs_do_not_starve_http_requests() {
         2,
         "the jobs stopped spinning before the requests were answered"
     );
+}
+
+/// Whether a thread of this process may lower its nice value again once it raised it (root,
+/// `CAP_SYS_NICE` or `RLIMIT_NICE`), as flux's job engines try at their start.
+fn can_raise_priority_again() -> bool {
+    std::thread::spawn(|| {
+        // SAFETY: plain syscalls about the calling thread.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 10) == 0
+                && libc::setpriority(libc::PRIO_PROCESS, tid, 0) == 0
+        }
+    })
+    .join()
+    .unwrap_or(false)
+}
+
+/// The nice values of a process's job engine threads (`flux-job-N`), from `/proc`.
+fn job_engine_nices(pid: u32) -> Vec<i64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the server's threads");
+    let mut nices = Vec::new();
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // `tid (comm) state …`: the name may hold anything; the fields follow its last ')'.
+        let Some((head, fields)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.contains("(flux-job-") {
+            continue;
+        }
+        // After the name: state is field 3 of `proc_pid_stat(5)`, nice field 19.
+        if let Some(nice) = fields.split_whitespace().nth(16) {
+            nices.push(nice.parse().unwrap_or(i64::MIN));
+        }
+    }
+    nices
 }
 
 #[test]
