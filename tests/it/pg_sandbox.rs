@@ -162,6 +162,62 @@ fn hostile_statements_are_refused(url: &str) {
     assert_eq!(left, 0, "leftover spilled changes are pruned");
     long.batch_execute("ROLLBACK")
         .expect("end the long transaction");
+    long.batch_execute("ROLLBACK")
+        .expect("end the long transaction");
+
+    // flux's functions stay flux's. The sandbox role may create functions in the schema, but
+    // cannot replace flux's; one it made first under a flux name (as before an upgrade that
+    // adds it) is flux's own, with flux's body, once flux starts; and an overload of its own
+    // is never the one flux calls.
+    let signature = "text[], text[], text[], bigint[], text[], text[], int[], text[], bigint, \
+        boolean, text[], text[], text[], text[], bigint[], bigint[], text[], text[], text[], \
+        text[], int[], int[], text[], text[], text[], text[], text[], boolean[], bigint[], boolean";
+    denied(
+        &mut db,
+        &format!(
+            "CREATE OR REPLACE FUNCTION _flux_write_records({signature}) RETURNS bigint \
+             LANGUAGE sql AS 'SELECT 1::bigint'"
+        ),
+    );
+    let sandbox_role: String = db
+        .client
+        .query_one("SELECT session_user::text", &[])
+        .expect("the sandbox role")
+        .get(0);
+    db.flux
+        .batch_execute(&format!(
+            "ALTER FUNCTION _flux_write_records({signature}) OWNER TO \"{sandbox_role}\""
+        ))
+        .expect("the function as if the sandbox role had made it first");
+    PgStore::open(url).expect("flux starts again");
+    let owner: String = db
+        .flux
+        .query_one(
+            "SELECT pg_get_userbyid(proowner)::text FROM pg_proc \
+             WHERE proname = '_flux_write_records'",
+            &[],
+        )
+        .expect("owner")
+        .get(0);
+    let flux_role: String = db
+        .flux
+        .query_one("SELECT current_user::text", &[])
+        .expect("flux's role")
+        .get(0);
+    assert_eq!(owner, flux_role, "flux's function is flux's again");
+    let overload = signature.replacen("text[]", "text", 1);
+    db.client
+        .batch_execute(&format!(
+            "CREATE FUNCTION _flux_write_records({overload}) RETURNS bigint \
+             LANGUAGE sql AS 'SELECT 1::bigint'"
+        ))
+        .expect("an overload of the sandbox role's own");
+    let none: [flux::store::StoreWrite; 0] = [];
+    let prepared = flux::store::prepare_writes(&none).expect("prepare");
+    let texts: [&str; 0] = [];
+    flux::store::postgres::insert_writes_once(&mut db.flux, &prepared, &texts, None, 1)
+        .expect("flux's own function called, not the overload");
+
     // Refreshing by hand grants what flux would grant anyway.
     db.run("SELECT _flux_refresh()::text", &[])
         .expect("refresh");

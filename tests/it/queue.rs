@@ -318,6 +318,7 @@ fn a_timed_out_attempt_is_killed_recorded_and_retried_until_dead() {
     assert_eq!(server.get("/_flux/api/health").status, 200);
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn spinning_jobs_do_not_starve_http_requests() {
     let project = Project::with_files(&[
@@ -338,17 +339,20 @@ fn spinning_jobs_do_not_starve_http_requests() {
     let server = project.start();
     // Job engines give way to requests during long slices of JS only, where flux may raise
     // their priority again afterwards (as root here); elsewhere they are lowered for good.
+    // Relative to the nice value the server inherits from this process (`nice cargo test`).
+    // SAFETY: a plain syscall about this process.
+    let base = i64::from(unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) });
+    let lowered = (base + 10).min(19);
     let per_slice = can_raise_priority_again();
-    let idle = if per_slice { 0 } else { 10 };
+    let idle = if per_slice { base } else { lowered };
     let nices = || job_engine_nices(server.pid());
-    assert!(
-        nices().iter().all(|nice| *nice == idle),
-        "idle job engines: {:?}",
-        nices()
-    );
+    wait_for("the job engines idle at their priority", DEADLINE, || {
+        let nices = nices();
+        (!nices.is_empty() && nices.iter().all(|nice| *nice == idle)).then_some(())
+    });
     server.enqueue(&json!({ "name": "burst" }));
     wait_for("the burst's engine lowered", DEADLINE, || {
-        nices().contains(&10).then_some(())
+        nices().contains(&lowered).then_some(())
     });
     wait_for("every engine back after the burst", DEADLINE, || {
         (stats(&server, "burst")["done"] == 1 && nices().iter().all(|nice| *nice == idle))
@@ -362,7 +366,7 @@ fn spinning_jobs_do_not_starve_http_requests() {
         (stats(&server, "spin")["running"] == 2).then_some(())
     });
     wait_for("the spinning engines lowered", DEADLINE, || {
-        (nices().iter().filter(|nice| **nice == 10).count() >= 2).then_some(())
+        (nices().iter().filter(|nice| **nice == lowered).count() >= 2).then_some(())
     });
     // Every request is answered while both jobs spin (they would for ten minutes): none waits
     // for a spinning job to be stopped. The benchmark measures latency; this guards against
@@ -377,6 +381,7 @@ fn spinning_jobs_do_not_starve_http_requests() {
     );
 }
 
+#[cfg(target_os = "linux")]
 /// Whether a thread of this process may lower its nice value again once it raised it (root,
 /// `CAP_SYS_NICE` or `RLIMIT_NICE`), as flux's job engines try at their start.
 fn can_raise_priority_again() -> bool {
@@ -384,14 +389,16 @@ fn can_raise_priority_again() -> bool {
         // SAFETY: plain syscalls about the calling thread.
         unsafe {
             let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, 10) == 0
-                && libc::setpriority(libc::PRIO_PROCESS, tid, 0) == 0
+            let base = libc::getpriority(libc::PRIO_PROCESS, tid);
+            libc::setpriority(libc::PRIO_PROCESS, tid, (base + 10).min(19)) == 0
+                && libc::setpriority(libc::PRIO_PROCESS, tid, base) == 0
         }
     })
     .join()
     .unwrap_or(false)
 }
 
+#[cfg(target_os = "linux")]
 /// The nice values of a process's job engine threads (`flux-job-N`), from `/proc`.
 fn job_engine_nices(pid: u32) -> Vec<i64> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the server's threads");

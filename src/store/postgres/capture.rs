@@ -151,6 +151,7 @@ pub(super) fn install(tx: &mut Transaction<'_>, schema: &str, role: &str) -> Res
         .replace("@LOCK@", &REFRESH_LOCK.to_string())
         .replace("@SPILL@", &SPILL_BYTES.to_string());
     tx.batch_execute(&sql)?;
+    tx.batch_execute(&in_schema(super::schema::OWN_FUNCTIONS, schema))?;
     refresh(tx, schema)?;
     Ok(())
 }

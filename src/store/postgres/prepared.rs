@@ -26,7 +26,17 @@ impl Prepared {
         if let Some(statement) = self.0.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = client.prepare(sql)?;
+        // `@S@`: flux's schema, the connection's own, named so that nothing earlier on a
+        // search path stands in for what it names.
+        let statement = match sql.contains("@S@") {
+            true => {
+                let schema: String = client
+                    .query_one("SELECT current_schema()::text", &[])?
+                    .get(0);
+                client.prepare(&super::schema::in_schema(sql, &schema))?
+            }
+            false => client.prepare(sql)?,
+        };
         self.0.insert(sql, statement.clone());
         Ok(statement)
     }

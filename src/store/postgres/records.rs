@@ -99,6 +99,15 @@ REVOKE ALL ON FUNCTION @S@._flux_write_records(text[], text[], text[], bigint[],
     boolean[], bigint[], boolean) FROM PUBLIC;
 "#;
 
+/// The call, qualified and typed: the sandbox role may create functions in flux's schema, and
+/// an overload of its own must not be the one chosen.
+const WRITE_RECORDS_CALL: &str = "SELECT @S@._flux_write_records($1::text[], $2::text[], \
+    $3::text[], $4::bigint[], $5::text[], $6::text[], $7::int[], $8::text[], $9::bigint, \
+    $10::boolean, $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], \
+    $16::bigint[], $17::text[], $18::text[], $19::text[], $20::text[], $21::int[], $22::int[], \
+    $23::text[], $24::text[], $25::text[], $26::text[], $27::text[], $28::boolean[], \
+    $29::bigint[], $30::boolean)";
+
 /// Inserts a batch of finished records with their mutations and their jobs' new states, and
 /// returns each record's `seq`: in the caller's transaction, or, on a connection outside
 /// one, in a transaction of its own committed in the same round trip. With `notify`, the
@@ -164,11 +173,7 @@ pub fn insert_writes(
         }
         records.push(record, body, text);
     }
-    let write = statements.get(
-        client,
-        "SELECT _flux_write_records($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-         $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)",
-    )?;
+    let write = statements.get(client, WRITE_RECORDS_CALL)?;
     let last: Option<i64> = client
         .query_one(
             &write,

@@ -245,6 +245,21 @@ END $$;
 REVOKE ALL ON FUNCTION @S@._flux_commit_attempt(text, text, text) FROM PUBLIC;
 "#;
 
+/// flux's functions owned by flux's role. `CREATE OR REPLACE` keeps an existing function's
+/// owner: one that the sandbox role (which may create in the schema) made first under a
+/// flux name would stay its own, and its owner could replace the body that flux then runs
+/// with flux's rights. Run after creating them, in the same transaction.
+pub(super) const OWN_FUNCTIONS: &str = r#"
+DO $flux$ DECLARE f regprocedure; BEGIN
+FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+    WHERE p.pronamespace = @SL@::regnamespace AND p.proname LIKE '\_flux\_%'
+      AND p.proowner <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+LOOP
+    EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO CURRENT_USER', f);
+END LOOP;
+END $flux$;
+"#;
+
 /// `sql` with `@S@` as `schema` quoted, and `@SL@` as that as a string literal.
 pub(super) fn in_schema(sql: &str, schema: &str) -> String {
     let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
@@ -295,6 +310,7 @@ pub(super) fn create(client: &mut Client) -> Result<bool> {
     let schema: String = tx.query_one("SELECT current_schema()::text", &[])?.get(0);
     tx.batch_execute(&in_schema(FUNCTIONS, &schema))?;
     tx.batch_execute(&in_schema(super::records::WRITE_RECORDS, &schema))?;
+    tx.batch_execute(&in_schema(OWN_FUNCTIONS, &schema))?;
     let has_index = |tx: &mut postgres::Transaction<'_>| -> Result<bool> {
         Ok(tx
             .query_one(

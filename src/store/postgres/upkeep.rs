@@ -35,9 +35,13 @@ impl Pruning for PgPruning {
         let mut client = self.pool.get()?;
         // Spilled captures that no take removed (a transaction that wrote them itself, or
         // cleared its flag) once their transactions have ended. Asked of each transaction, not
-        // of the snapshot's xmin, which any long transaction in the cluster holds back.
+        // of the snapshot's xmin, which any long transaction in the cluster holds back. An
+        // xid from another cluster (a restored dump) is past this one's and would make
+        // `pg_xact_status` fail: such rows are leftovers too.
         client.execute(
-            "DELETE FROM _flux_spilled WHERE pg_xact_status(xid) IS DISTINCT FROM 'in progress'",
+            "DELETE FROM _flux_spilled WHERE CASE
+                 WHEN xid >= pg_snapshot_xmax(pg_current_snapshot()) THEN true
+                 ELSE pg_xact_status(xid) IS DISTINCT FROM 'in progress' END",
             &[],
         )?;
         delete_oldest(&mut client, cutoff, u64::MAX)
