@@ -639,7 +639,7 @@ fn the_tail_reads_records_in_commit_order_across_writers() {
             let row = watch
                 .query_one(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
-                     AND query LIKE 'SELECT _flux_write_records%' AND datname = current_database()",
+                     AND query LIKE 'SELECT %._flux_write_records(%' AND datname = current_database()",
                     &[],
                 )
                 .expect("activity");
