@@ -41,6 +41,7 @@ KILL_EVERY = float(os.environ.get("KILL_EVERY", "10"))
 DEPLOY_SECONDS = float(os.environ.get("DEPLOY_SECONDS", "10"))
 WORKLOADS = os.environ.get("WORKLOADS", "noop,db-insert,trickle").split(",")
 DRAIN_TIMEOUT = float(os.environ.get("DRAIN_TIMEOUT_S", "600"))
+IDLE_REUSE_S = 5
 
 
 class Api:
@@ -49,16 +50,25 @@ class Api:
     def __init__(self, port):
         self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.used = time.monotonic()
 
     def request(self, method, path, body=None):
         payload = json.dumps(body).encode() if body is not None else None
         headers = {"authorization": f"Bearer {TOKEN}"}
         if payload:
             headers["content-type"] = "application/json"
+        # flux closes a connection idle past http.headerTimeout (10 s): one idle for long is
+        # not reused (a bulk enqueue on another process's connection can take that long).
+        if time.monotonic() - self.used > IDLE_REUSE_S:
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        self.used = time.monotonic()
         try:
             self.conn.request(method, path, body=payload, headers=headers)
             response = self.conn.getresponse()
-            return response.status, response.read()
+            data = response.read()
+            self.used = time.monotonic()
+            return response.status, data
         except (OSError, http.client.HTTPException):
             self.conn.close()
             self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
@@ -406,6 +416,13 @@ def main():
         for node in nodes:
             node.start()
         deploy(nodes[0], "v1")
+        serving(nodes, "/version", {"version": 1})
+        # queue.concurrency applies from a process's start: started again, as `flux serve`
+        # says after a deploy that changes it, the processes run the project's config.
+        for node in nodes:
+            node.stop()
+        for node in nodes:
+            node.start()
         serving(nodes, "/version", {"version": 1})
         {"drain": mode_drain, "kill": mode_kill, "deploy": mode_deploy}[os.environ.get("MODE", "drain")](nodes)
     finally:

@@ -35,7 +35,7 @@ use crate::store::maintenance::{self, Maintenance};
 use crate::store::postgres::{PgStore, PgStoreThread, PgThreadOptions};
 use crate::store::{
     apply_migrations, writer_channel, Batch, Checked, Inbox, OnCommitted, PrivateFileError,
-    SqlCall, Storage, Store, StoreError, StoreThread, StoreWrite,
+    SqlCall, SqlCalls, Storage, Store, StoreError, StoreThread, StoreWrite,
 };
 
 use self::lock::{acquire_lock, ProjectLock};
@@ -563,7 +563,7 @@ async fn serve(
     let (writer, sql_calls) = writer_channel();
     let writer = match &backend {
         Backend::Sqlite(_) => writer,
-        Backend::Postgres(_) => writer.answering_after_commit(),
+        Backend::Postgres(_) => writer.for_postgres(),
     };
     let (http_engines, http_in_flight) = (config.http.engines, config.http.concurrency);
     let retention = config.retention;
@@ -702,7 +702,7 @@ fn start_store_thread(
     shared: &Arc<Shared>,
     inbox: Inbox,
     records: crossbeam_channel::Receiver<StoreWrite>,
-    calls: crossbeam_channel::Receiver<SqlCall>,
+    calls: SqlCalls,
     on_written: OnWritten,
     notices: &Notices,
 ) -> Result<StoreThreads, String> {
@@ -711,10 +711,16 @@ fn start_store_thread(
         Box::new(move |writes, _, _| on_written(writes)),
     ];
     match &shared.backend {
-        Backend::Sqlite(store) => {
-            start_sqlite_thread(shared, store, inbox, records, calls, subscribers, notices)
-                .map(StoreThreads::Sqlite)
-        }
+        Backend::Sqlite(store) => start_sqlite_thread(
+            shared,
+            store,
+            inbox,
+            records,
+            calls.routed,
+            subscribers,
+            notices,
+        )
+        .map(StoreThreads::Sqlite),
         Backend::Postgres(store) => {
             start_postgres_thread(shared, store, inbox, records, calls, subscribers)
         }
@@ -728,7 +734,7 @@ fn start_postgres_thread(
     store: &PgStore,
     inbox: Inbox,
     records: crossbeam_channel::Receiver<StoreWrite>,
-    calls: crossbeam_channel::Receiver<SqlCall>,
+    calls: SqlCalls,
     mut subscribers: Vec<OnCommitted>,
 ) -> Result<StoreThreads, String> {
     let config = shared.config();

@@ -120,8 +120,8 @@ pub use storage::{
 };
 pub use thread::{Control, Inbox, OnCommitted, Scheduler, StoreThread, Waker};
 pub use writer::{
-    busy_message, writer_channel, AfterCommit, Call, Lent, Session, SqlCall, SqliteSession,
-    TxControl, Writer, LOCK_WAIT,
+    busy_message, writer_channel, AfterCommit, Call, Lent, Session, SqlCall, SqlCalls,
+    SqliteSession, TxControl, Writer, LOCK_WAIT,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -719,6 +719,7 @@ mod tests {
         let (_waker, inbox) = StoreThread::channel();
         let (records, records_rx) = crossbeam_channel::unbounded();
         let (_writer, calls) = writer_channel();
+        let calls = calls.routed;
         let (written_tx, written) = crossbeam_channel::unbounded();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let on_written: OnCommitted = Box::new(

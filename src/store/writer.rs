@@ -180,25 +180,45 @@ pub struct SqlCall {
 #[derive(Clone)]
 pub struct Writer {
     calls: Sender<SqlCall>,
-    /// Every call's result waits for its commit (PostgreSQL, where a call outside a
-    /// transaction commits on its own, and the next may run on another connection).
-    after_commit: bool,
+    alone: Sender<SqlCall>,
+    /// PostgreSQL's: every call's result waits for its commit (a call outside a transaction
+    /// commits on its own, and the next may run on another connection), and a call that no
+    /// transaction can hold ([`Call::alone`]) goes straight to [`SqlCalls::alone`].
+    postgres: bool,
 }
 
-pub fn writer_channel() -> (Writer, Receiver<SqlCall>) {
-    let (calls, inbox) = crossbeam_channel::unbounded();
+/// The store thread's end of the call queue.
+pub struct SqlCalls {
+    /// The calls in the order they were made (a call of an execution with an open
+    /// transaction runs in it).
+    pub routed: Receiver<SqlCall>,
+    /// On PostgreSQL, statements of executions with no transaction open or beginning, for
+    /// any of the statements' connections; the router sends its own there too.
+    pub alone: Receiver<SqlCall>,
+    pub alone_sender: Sender<SqlCall>,
+}
+
+pub fn writer_channel() -> (Writer, SqlCalls) {
+    let (calls, routed) = crossbeam_channel::unbounded();
+    let (alone_sender, alone) = crossbeam_channel::unbounded();
     let writer = Writer {
         calls,
-        after_commit: false,
+        alone: alone_sender.clone(),
+        postgres: false,
+    };
+    let inbox = SqlCalls {
+        routed,
+        alone,
+        alone_sender,
     };
     (writer, inbox)
 }
 
 impl Writer {
-    /// This writer with every call durable: see [`Writer::after_commit`]'s field.
-    pub fn answering_after_commit(self) -> Writer {
+    /// This writer for PostgreSQL's store thread: see [`Writer::postgres`]'s field.
+    pub fn for_postgres(self) -> Writer {
         Writer {
-            after_commit: true,
+            postgres: true,
             ..self
         }
     }
@@ -219,6 +239,7 @@ impl Writer {
             control,
             durable,
             deadline: None,
+            alone: false,
         };
         self.submit(call, work, move |outcome| {
             let _ = reply.send(outcome);
@@ -241,8 +262,9 @@ impl Writer {
             control,
             durable,
             deadline,
+            alone,
         } = call;
-        let durable = durable || self.after_commit;
+        let durable = durable || self.postgres;
         let done = Answer(Some(Box::new(done)));
         let work: Work = Box::new(move |session| {
             let outcome = session.and_then(work);
@@ -254,8 +276,13 @@ impl Writer {
             done.send(outcome);
             None
         });
+        // Skips the router, a thread's wake-up.
+        let to = match self.postgres && alone && control == TxControl::None {
+            true => &self.alone,
+            false => &self.calls,
+        };
         // Refused, the call is dropped with its work: its answer says the store stopped.
-        let _ = self.calls.send(SqlCall {
+        let _ = to.send(SqlCall {
             owner,
             control,
             deadline,
@@ -272,6 +299,8 @@ pub struct Call {
     pub control: TxControl,
     pub durable: bool,
     pub deadline: Option<Instant>,
+    /// Its execution has no transaction open or beginning (none can hold the call).
+    pub alone: bool,
 }
 
 /// Where a call's result goes; a call dropped unanswered (the store thread stopped) answers
@@ -310,7 +339,7 @@ mod tests {
     #[test]
     fn a_call_dropped_unanswered_tells_the_caller_the_store_stopped() {
         let (writer, inbox) = writer_channel();
-        let store_thread = std::thread::spawn(move || drop(inbox.recv()));
+        let store_thread = std::thread::spawn(move || drop(inbox.routed.recv()));
         let result = writer.call(ExecId::random(), TxControl::None, false, |_| Ok(1));
         assert_eq!(result, Err(stopping()));
         store_thread.join().expect("join");
@@ -324,7 +353,7 @@ mod tests {
         let store_thread = std::thread::spawn(move || {
             let mut conn = Connection::open_in_memory().expect("open");
             let mut capture = Capture::install(&mut conn);
-            let call = inbox.recv().expect("call");
+            let call = inbox.routed.recv().expect("call");
             let after = (call.work)(Ok(&mut SqliteSession {
                 conn: &conn,
                 capture: &mut capture,

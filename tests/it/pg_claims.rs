@@ -405,3 +405,31 @@ fn an_atomic_attempt_whose_process_died_after_its_commit_is_finished_not_run_aga
         .get(0);
     assert_eq!(marks, 0, "no mark outlives its job's outcome");
 }
+
+#[test]
+fn a_renewal_never_waits_for_a_row_another_transaction_holds() {
+    let store = PgStore::open(&fresh_database()).expect("open");
+    enqueue(&store, 3);
+    let mut client = store.connect().expect("connect");
+    let jobs = claim(&mut client, "a", LEASE, 3);
+    assert_eq!(jobs.len(), 3);
+    // The record writer storing one job's outcome holds its row until it commits: waiting for
+    // it (in another order of rows than the writer's) is how the two deadlocked.
+    let mut writer = store.connect().expect("connect");
+    let mut held = writer.transaction().expect("begin");
+    held.execute(
+        "SELECT 1 FROM _flux_jobs WHERE id = $1 FOR UPDATE",
+        &[&jobs[0].id.to_string()],
+    )
+    .expect("lock");
+    client
+        .batch_execute("SET statement_timeout = 5000")
+        .expect("timeout");
+    assert_eq!(
+        claims::renew(&mut client, "a", LEASE).expect("renewed without waiting"),
+        2,
+        "the two rows nobody holds are renewed"
+    );
+    held.rollback().expect("rollback");
+    assert_eq!(claims::renew(&mut client, "a", LEASE).expect("renew"), 3);
+}

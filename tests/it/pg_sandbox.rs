@@ -371,7 +371,7 @@ fn the_store_thread_opens_again_the_connections_the_server_closed() {
         .batch_execute("CREATE TABLE notes (id int PRIMARY KEY)")
         .expect("schema");
     let (writer, calls) = writer_channel();
-    let writer = writer.answering_after_commit();
+    let writer = writer.for_postgres();
     let (_records, records_rx) = crossbeam_channel::unbounded();
     let options = PgThreadOptions {
         statements: 2,
@@ -608,7 +608,7 @@ fn lone_statement_latency() {
     const N: usize = 1_000;
     let store = PgStore::open(&fresh_database()).expect("open");
     let (writer, calls) = writer_channel();
-    let writer = writer.answering_after_commit();
+    let writer = writer.for_postgres();
     let (_records, records_rx) = crossbeam_channel::unbounded();
     let options = PgThreadOptions {
         statements: 1,
@@ -675,7 +675,7 @@ fn enqueue_and_email(writer: &Writer, owner: ExecId, key: &'static str) -> Resul
 fn jobs_and_emails_commit_and_roll_back_with_the_users_transaction() {
     let store = PgStore::open(&fresh_database()).expect("open");
     let (writer, calls) = writer_channel();
-    let writer = writer.answering_after_commit();
+    let writer = writer.for_postgres();
     let (_records, records_rx) = crossbeam_channel::unbounded();
     let options = PgThreadOptions {
         statements: 1,
@@ -726,7 +726,7 @@ fn an_execution_finds_nothing_another_left_in_the_session() {
         .batch_execute("CREATE TABLE notes (id int PRIMARY KEY); INSERT INTO notes VALUES (1)")
         .expect("schema");
     let (writer, calls) = writer_channel();
-    let writer = writer.answering_after_commit();
+    let writer = writer.for_postgres();
     let (_records, records_rx) = crossbeam_channel::unbounded();
     let options = PgThreadOptions {
         statements: 1,

@@ -42,7 +42,7 @@ fn start() -> Running {
         .batch_execute("CREATE TABLE notes (id integer PRIMARY KEY, body text NOT NULL)")
         .expect("schema");
     let (writer, calls) = writer_channel();
-    let writer = writer.answering_after_commit();
+    let writer = writer.for_postgres();
     let (records, records_rx) = crossbeam_channel::unbounded();
     let (committed_tx, committed) = crossbeam_channel::unbounded();
     let subscriber: OnCommitted = Box::new(move |writes, seqs, _| {
@@ -183,6 +183,7 @@ fn a_transaction_still_open_at_its_deadline_is_rolled_back_and_cannot_commit() {
         control: TxControl::Begin,
         durable: false,
         deadline: Some(std::time::Instant::now() + Duration::from_millis(300)),
+        alone: false,
     };
     writer.submit(call, |_| Ok(()), move |r| drop(begun_tx.send(r)));
     assert_eq!(begun.recv_timeout(DEADLINE).expect("begun"), Ok(()));

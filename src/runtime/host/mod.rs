@@ -399,6 +399,8 @@ impl HostState {
             control,
             durable,
             deadline: (purpose != Purpose::Ending).then_some(exec.deadline),
+            // An atomic attempt's transaction is begun before its code runs.
+            alone: !exec.in_transaction && !exec.atomic,
         };
         let inbox = self.inbox.clone();
         self.shared.writer.submit(call, work, move |result| {

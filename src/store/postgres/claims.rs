@@ -193,12 +193,18 @@ pub fn ask_cancel(client: &mut impl GenericClient, exec_id: &str) -> Result<()> 
 }
 
 /// Extends `owner`'s leases on its running jobs to `lease` from now (while attempts run
-/// longer than a lease); returns how many it holds.
+/// longer than a lease); returns how many it renewed.
+///
+/// A job whose row another transaction holds is left for the next renewal (a third of a lease
+/// later): that is the record writer storing its outcome, or an atomic attempt committing.
+/// Waiting for them, in an order of rows that differs from theirs, deadlocked with the record
+/// writer (PostgreSQL then stalls both for `deadlock_timeout` and aborts one).
 pub fn renew(client: &mut impl GenericClient, owner: &str, lease: Duration) -> Result<u64> {
     Ok(client.execute(
         &format!(
             "UPDATE _flux_jobs SET lease_until_us = {DB_NOW} + $2
-             WHERE state = 'running' AND lease_owner = $1"
+             WHERE id IN (SELECT id FROM _flux_jobs WHERE state = 'running' AND lease_owner = $1
+                 FOR UPDATE SKIP LOCKED)"
         ),
         &[&owner, &micros(lease)],
     )?)

@@ -19,8 +19,9 @@ use super::super::{Result, StoreError};
 
 /// The version of the tables below; a database stamped with a later one was made by a newer
 /// flux and is refused, an earlier one gets what is missing. 2: jobs' `committed_attempt`
-/// and the index of waiting jobs.
-pub const VERSION: i32 = 2;
+/// and the index of waiting jobs. 3: jobs indexed by state only where a state is looked up
+/// (waiting, running, dead).
+pub const VERSION: i32 = 3;
 
 /// Held while creating the tables: any 64-bit key flux alone uses.
 const LOCK_KEY: i64 = 0x666c_7578_5f73_6368;
@@ -104,7 +105,15 @@ CREATE TABLE IF NOT EXISTS _flux_jobs (
     committed_attempt integer
 );
 ALTER TABLE _flux_jobs ADD COLUMN IF NOT EXISTS committed_attempt integer;
-CREATE INDEX IF NOT EXISTS _flux_jobs_due ON _flux_jobs (state, run_at_us);
+-- Every write of a job's row (its insert, its claim, its outcome) changes its state, so none
+-- is a HOT update and each adds an entry to every index whose predicate the new row meets:
+-- partial indexes by state keep a finished job out of all but three.
+DROP INDEX IF EXISTS _flux_jobs_due;
+-- Leases that ran out, and a process's own running jobs.
+CREATE INDEX IF NOT EXISTS _flux_jobs_leased ON _flux_jobs (lease_until_us)
+    WHERE state = 'running';
+CREATE INDEX IF NOT EXISTS _flux_jobs_dead ON _flux_jobs (updated_at_us)
+    WHERE state = 'dead';
 -- Claims read waiting jobs in run_at order from this one, without sorting the backlog.
 CREATE INDEX IF NOT EXISTS _flux_jobs_waiting ON _flux_jobs (run_at_us)
     WHERE state IN ('pending', 'scheduled');

@@ -31,6 +31,7 @@
 //! The queue's claims are not made here (the queue's dispatcher has connections of its own).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -38,7 +39,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use postgres::Client;
 
-use super::super::writer::{SqlCall, TxControl, Work};
+use super::super::writer::{SqlCall, SqlCalls, TxControl, Work};
 use super::super::CallerWrites;
 use super::super::{prepare_writes, search, OnCommitted, StoreWrite};
 use super::prepared::Prepared;
@@ -161,19 +162,36 @@ impl PgStoreThread {
     pub fn start(
         store: &PgStore,
         options: PgThreadOptions,
-        calls: Receiver<SqlCall>,
+        calls: SqlCalls,
         records: Receiver<StoreWrite>,
         subscribers: Vec<OnCommitted>,
     ) -> super::Result<PgStoreThread> {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
-        let (alone, alone_calls) = crossbeam_channel::unbounded::<SqlCall>();
+        let SqlCalls {
+            routed,
+            alone: alone_calls,
+            alone_sender: alone,
+        } = calls;
+        // Disconnected when the router ends. The engines send to the statement threads too,
+        // so their queue stays open: once the router is gone, what is queued runs and they end.
+        let (router_running, router_gone) = crossbeam_channel::bounded::<()>(0);
         let mut threads = Vec::new();
         for _ in 0..options.statements.max(1) {
             let mut conn = Conn::open(store, &options.queue)?;
             let calls = alone_calls.clone();
-            threads.push(spawn("flux-pg-sql", move || {
-                for call in calls {
-                    conn.serve_alone(call);
+            let router_gone = router_gone.clone();
+            threads.push(spawn("flux-pg-sql", move || loop {
+                select! {
+                    recv(calls) -> call => match call {
+                        Ok(call) => conn.serve_alone(call),
+                        Err(_) => break,
+                    },
+                    recv(router_gone) -> _ => {
+                        for call in calls.try_iter() {
+                            conn.serve_alone(call);
+                        }
+                        break;
+                    }
                 }
             })?);
         }
@@ -185,7 +203,8 @@ impl PgStoreThread {
         });
         let router_stop = stopped.clone();
         threads.push(spawn("flux-pg-route", move || {
-            route(calls, alone, spares, router_stop)
+            route(routed, alone, spares, router_stop);
+            drop(router_running);
         })?);
         let writer = store.connect_for_prepared()?;
         let records_store = store.clone();
@@ -281,8 +300,13 @@ impl Conn {
     }
 
     /// Serves an execution's transaction from its `Begin` to its end (or its deadline), then
-    /// the call that ended it.
-    fn serve_transaction(&mut self, first: SqlCall, calls: Receiver<SqlCall>) {
+    /// the call that ended it; `ended_hook` runs before that call's answer leaves.
+    fn serve_transaction(
+        &mut self,
+        first: SqlCall,
+        calls: Receiver<SqlCall>,
+        ended_hook: &dyn Fn(),
+    ) {
         let deadline = first
             .deadline
             .unwrap_or_else(|| Instant::now() + LONGEST_TRANSACTION);
@@ -333,6 +357,8 @@ impl Conn {
             self.client = client;
             self.sql.reconnected();
         }
+        // Before the answer: the execution's next `Begin` may follow at once.
+        ended_hook();
         match (last, ended) {
             (Some(call), Err(e)) if call.control != TxControl::Rollback => refuse(call.work, e),
             (Some(call), _) => self.serve_alone(call),
@@ -471,6 +497,9 @@ fn route(
 ) {
     let mut pinned: HashMap<ExecId, Sender<SqlCall>> = HashMap::new();
     let mut open: Vec<JoinHandle<()>> = Vec::new();
+    // Transactions not ended yet: counted down as each ends, before its answer (its thread
+    // finishes a little later).
+    let unended = Arc::new(AtomicUsize::new(0));
     loop {
         let call = select! {
             recv(calls) -> call => match call { Ok(call) => call, Err(_) => break },
@@ -504,7 +533,7 @@ fn route(
             send(&alone, call);
             continue;
         }
-        if open.len() >= spares.limit {
+        if unended.load(Ordering::SeqCst) >= spares.limit {
             let limit = spares.limit;
             refuse(
                 call.work,
@@ -515,18 +544,30 @@ fn route(
         let (to_tx, tx_calls) = crossbeam_channel::unbounded();
         pinned.insert(call.owner, to_tx);
         let spares = Arc::clone(&spares);
+        unended.fetch_add(1, Ordering::SeqCst);
+        let count = Arc::clone(&unended);
+        let end = move || {
+            count.fetch_sub(1, Ordering::SeqCst);
+        };
         let thread = std::thread::Builder::new()
             .name("flux-pg-tx".into())
             .spawn(move || match spares.take() {
                 Ok(mut conn) => {
-                    conn.serve_transaction(call, tx_calls);
+                    conn.serve_transaction(call, tx_calls, &end);
                     spares.put_back(conn);
                 }
-                Err(e) => refuse(call.work, e.to_string()),
+                Err(e) => {
+                    end();
+                    refuse(call.work, e.to_string());
+                }
             });
         match thread {
             Ok(thread) => open.push(thread),
-            Err(e) => eprintln!("error: cannot start a thread for a transaction: {e}"),
+            Err(e) => {
+                // The closure, dropped unrun, did not count the transaction down.
+                unended.fetch_sub(1, Ordering::SeqCst);
+                eprintln!("error: cannot start a thread for a transaction: {e}");
+            }
         }
     }
     // A transaction still open has lost its execution (the engines have stopped): with its

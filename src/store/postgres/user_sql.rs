@@ -74,6 +74,29 @@ pub struct UserSql {
     /// The next statement is its transaction's first: the connection serves one execution
     /// after another, so what an earlier one left in the session goes first.
     fresh: bool,
+    /// What follows a named statement's `EXECUTE` ([`UserSql::run_named`]), made once: the
+    /// take of its changes, the session cleared, the commit (flushed to disk or not).
+    named_tails: NamedTails,
+}
+
+/// See [`UserSql::named_tails`]'s field.
+struct NamedTails {
+    flushed: String,
+    unflushed: String,
+}
+
+impl NamedTails {
+    fn new(schema: &str) -> NamedTails {
+        // The session is cleared within the transaction (one commit), and its commit's
+        // durability set again.
+        let tail = |flush: &str| {
+            capture::take_sql(schema, &format!("@TAKE@; {CLEAR_SESSION}{flush}COMMIT"))
+        };
+        NamedTails {
+            flushed: tail(""),
+            unflushed: tail("SET LOCAL synchronous_commit = off; "),
+        }
+    }
 }
 
 /// What an earlier execution may have left in the connection's session (`set_config(…,
@@ -92,6 +115,7 @@ impl UserSql {
             named: Named::new(),
             clean: true,
             fresh: true,
+            named_tails: NamedTails::new(sandbox.schema()),
         }
     }
 
@@ -218,16 +242,10 @@ impl UserSql {
         // Stopped meanwhile: the long way says so.
         let head = format!("BEGIN; {}", settings(verb, limits).ok()?);
         let before = head.split("; ").count();
-        // Substituted before the values go in, which may spell anything. The session is
-        // cleared within the transaction (one commit), its commit's durability set again.
-        let flush = match limits.flushed_by_record {
-            true => "SET LOCAL synchronous_commit = off; ",
-            false => "",
+        let tail = match limits.flushed_by_record {
+            true => &self.named_tails.unflushed,
+            false => &self.named_tails.flushed,
         };
-        let tail = capture::take_sql(
-            &self.schema,
-            &format!("@TAKE@; {CLEAR_SESSION}{flush}COMMIT"),
-        );
         let batch = format!("{head}; EXECUTE {name}({}); {tail}", values.join(", "));
         self.clean = false;
         let messages = match client.simple_query(&batch) {
