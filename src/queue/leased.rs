@@ -316,8 +316,8 @@ impl Dispatch {
             let queue = (self.config)().queue.clone();
             let now = Instant::now();
             if now >= next_upkeep {
-                self.upkeep(queue.lease, queue.notify);
-                next_upkeep = now + queue.lease / 3;
+                let all_renewed = self.upkeep(queue.lease, queue.notify);
+                next_upkeep = now + next_renewal(queue.lease, all_renewed);
             }
             if now >= next_poll || self.retry_at.is_some_and(|at| now >= at) {
                 self.retry_at = None;
@@ -399,8 +399,8 @@ impl Dispatch {
                 Ok(Event::Due) => {}
                 Err(_) if Instant::now() >= until => break,
                 Err(_) => {
-                    self.renew(lease);
-                    next_renew = Instant::now() + lease / 3;
+                    let all_renewed = self.renew(lease);
+                    next_renew = Instant::now() + next_renewal(lease, all_renewed);
                 }
             }
         }
@@ -617,10 +617,11 @@ impl Dispatch {
 
     /// Renews this process's leases and puts back the jobs whose lease expired (any
     /// process's, this one's after a stall included), each with its lost attempt's record.
-    fn upkeep(&mut self, lease: Duration, notify: bool) {
-        self.renew(lease);
+    /// Returns whether every lease held was renewed (see [`Dispatch::renew`]).
+    fn upkeep(&mut self, lease: Duration, notify: bool) -> bool {
+        let all_renewed = self.renew(lease);
         let Some(client) = self.client() else {
-            return;
+            return all_renewed;
         };
         let now = now_us();
         match claims::requeue_expired(client, now, &|lost| lost_attempt(lost, now), notify) {
@@ -640,18 +641,25 @@ impl Dispatch {
             Ok(_) => {}
             Err(e) => self.failed(&e),
         }
+        all_renewed
     }
 
-    fn renew(&mut self, lease: Duration) {
+    /// Renews the leases of the attempts in flight; false when some were not (a row another
+    /// transaction held is skipped, `claims::renew`, or the database could not be reached).
+    fn renew(&mut self, lease: Duration) -> bool {
         if self.in_flight.is_empty() {
-            return;
+            return true;
         }
-        let owner = self.owner.clone();
+        let (owner, held) = (self.owner.clone(), self.in_flight.len());
         let Some(client) = self.client() else {
-            return;
+            return false;
         };
-        if let Err(e) = claims::renew(client, &owner, lease) {
-            self.failed(&e);
+        match claims::renew(client, &owner, lease) {
+            Ok(renewed) => renewed >= held as u64,
+            Err(e) => {
+                self.failed(&e);
+                false
+            }
         }
     }
 
@@ -757,3 +765,15 @@ fn listen(store: &PgStore, events: &Sender<Event>, handle: &DispatcherHandle, st
         }
     }
 }
+
+/// When to renew again: a third of a lease from now, or within a second when some lease was
+/// not renewed this time (its row was held), so that it does not run out meanwhile.
+fn next_renewal(lease: Duration, all_renewed: bool) -> Duration {
+    match all_renewed {
+        true => lease / 3,
+        false => (lease / 3).min(RENEW_AGAIN),
+    }
+}
+
+/// See [`next_renewal`].
+const RENEW_AGAIN: Duration = Duration::from_secs(1);

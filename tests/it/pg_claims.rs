@@ -433,3 +433,55 @@ fn a_renewal_never_waits_for_a_row_another_transaction_holds() {
     held.rollback().expect("rollback");
     assert_eq!(claims::renew(&mut client, "a", LEASE).expect("renew"), 3);
 }
+
+#[test]
+fn a_database_of_schema_2_gets_the_jobs_indexes_by_state_and_keeps_its_jobs() {
+    let url = fresh_database();
+    let store = PgStore::open(&url).expect("open");
+    enqueue(&store, 3);
+    // As schema 2 left it: one index on (state, run_at_us), none of the partial ones.
+    store
+        .connect()
+        .expect("connect")
+        .batch_execute(
+            "DROP INDEX _flux_jobs_leased, _flux_jobs_given_up;
+             CREATE INDEX _flux_jobs_due ON _flux_jobs (state, run_at_us);
+             UPDATE _flux_schema SET version = 2",
+        )
+        .expect("schema 2");
+    drop(store);
+    let store = PgStore::open(&url).expect("opened again");
+    let mut client = store.connect().expect("connect");
+    let indexes: Vec<String> = client
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename = '_flux_jobs'
+             AND indexname LIKE '\\_flux\\_jobs\\_%' ORDER BY 1",
+            &[],
+        )
+        .expect("indexes")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        indexes,
+        [
+            "_flux_jobs_given_up",
+            "_flux_jobs_idempotency",
+            "_flux_jobs_leased",
+            "_flux_jobs_next",
+            "_flux_jobs_pkey",
+            "_flux_jobs_updated",
+            "_flux_jobs_waiting"
+        ]
+    );
+    let version: i32 = client
+        .query_one("SELECT version FROM _flux_schema", &[])
+        .expect("version")
+        .get(0);
+    assert_eq!(version, 3);
+    assert_eq!(
+        claim(&mut client, "a", LEASE, 10).len(),
+        3,
+        "its jobs still there"
+    );
+}

@@ -20,8 +20,26 @@ use super::super::{Result, StoreError};
 /// The version of the tables below; a database stamped with a later one was made by a newer
 /// flux and is refused, an earlier one gets what is missing. 2: jobs' `committed_attempt`
 /// and the index of waiting jobs. 3: jobs indexed by state only where a state is looked up
-/// (waiting, running, dead).
+/// (waiting, running, dead or cancelled).
 pub const VERSION: i32 = 3;
+
+/// Schema 3's indexes of jobs by state, all that a database of version 2 gets (they lock
+/// `_flux_jobs` alone, so they cannot deadlock with the other processes' writers, which take
+/// `_flux_jobs` before `_flux_records`; writes to jobs wait while they build).
+///
+/// Every write of a job's row (its insert, its claim, its outcome) changes its state, so none
+/// is a HOT update and each adds an entry to every index whose predicate the new row meets:
+/// partial indexes by state keep a finished job out of all but its id's, its next execution's
+/// and its time of update's. A lease renewal changes `lease_until_us` only, which no index
+/// holds, so it stays a HOT update.
+const JOBS_BY_STATE: &str = "
+DROP INDEX IF EXISTS _flux_jobs_due;
+-- A process's running jobs (renewals, its stop), and the running jobs whose lease ran out.
+CREATE INDEX IF NOT EXISTS _flux_jobs_leased ON _flux_jobs (lease_owner)
+    WHERE state = 'running';
+CREATE INDEX IF NOT EXISTS _flux_jobs_given_up ON _flux_jobs (updated_at_us)
+    WHERE state IN ('dead', 'cancelled');
+";
 
 /// Held while creating the tables: any 64-bit key flux alone uses.
 const LOCK_KEY: i64 = 0x666c_7578_5f73_6368;
@@ -105,15 +123,6 @@ CREATE TABLE IF NOT EXISTS _flux_jobs (
     committed_attempt integer
 );
 ALTER TABLE _flux_jobs ADD COLUMN IF NOT EXISTS committed_attempt integer;
--- Every write of a job's row (its insert, its claim, its outcome) changes its state, so none
--- is a HOT update and each adds an entry to every index whose predicate the new row meets:
--- partial indexes by state keep a finished job out of all but three.
-DROP INDEX IF EXISTS _flux_jobs_due;
--- Leases that ran out, and a process's own running jobs.
-CREATE INDEX IF NOT EXISTS _flux_jobs_leased ON _flux_jobs (lease_until_us)
-    WHERE state = 'running';
-CREATE INDEX IF NOT EXISTS _flux_jobs_dead ON _flux_jobs (updated_at_us)
-    WHERE state = 'dead';
 -- Claims read waiting jobs in run_at order from this one, without sorting the backlog.
 CREATE INDEX IF NOT EXISTS _flux_jobs_waiting ON _flux_jobs (run_at_us)
     WHERE state IN ('pending', 'scheduled');
@@ -307,8 +316,13 @@ pub(super) fn create(client: &mut Client) -> Result<bool> {
             })
         }
         Some(version) if version == VERSION => {}
+        Some(2) => {
+            tx.batch_execute(JOBS_BY_STATE)?;
+            tx.execute("UPDATE _flux_schema SET version = $1", &[&VERSION])?;
+        }
         _ => {
             tx.batch_execute(TABLES)?;
+            tx.batch_execute(JOBS_BY_STATE)?;
             tx.execute("DELETE FROM _flux_schema", &[])?;
             tx.execute(
                 "INSERT INTO _flux_schema (version) VALUES ($1)",

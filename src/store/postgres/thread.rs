@@ -24,7 +24,9 @@
 //!   follows through the record writer moves the job and clears the mark, and a process that
 //!   dies between the two leaves a mark that `claims::requeue_expired` finishes the job by.
 //!
-//! Connections per process: `2 × statements + transactions + 1` at most, beside the readers':
+//! Connections per process: `2 × statements + transactions + 1` at most (a transaction that
+//! begins just as another ends may open one more for a moment: the ended one's is closed when
+//! it is given back), beside the readers':
 //! each statement thread's, logged in as the sandbox role, and flux's own beside it for the
 //! caller's writes outside a transaction (opened when first needed); a pinned transaction's;
 //! the record writer's. A connection the server closed is opened again at its next call.
@@ -200,6 +202,7 @@ impl PgStoreThread {
             hooks: options.queue.clone(),
             idle: Mutex::new(Vec::new()),
             limit: options.transactions.max(1),
+            unended: AtomicUsize::new(0),
         });
         let router_stop = stopped.clone();
         threads.push(spawn("flux-pg-route", move || {
@@ -305,7 +308,7 @@ impl Conn {
         &mut self,
         first: SqlCall,
         calls: Receiver<SqlCall>,
-        ended_hook: &dyn Fn(),
+        ended_hook: &mut dyn FnMut(),
     ) {
         let deadline = first
             .deadline
@@ -314,7 +317,13 @@ impl Conn {
         let sandbox = &self.sandbox;
         let mut tx = match begin(&mut self.client, &|| sandbox.connect(), &mut fresh) {
             Ok(tx) => tx,
-            Err(e) => return refuse(first.work, e),
+            Err(e) => {
+                // Gone before the refusal: the router then sends a `Begin` that follows to a
+                // new transaction, not here.
+                drop(calls);
+                ended_hook();
+                return refuse(first.work, e);
+            }
         };
         self.sql.began();
         let due = MadeDue::default();
@@ -464,6 +473,9 @@ struct Spares {
     hooks: QueueHooks,
     idle: Mutex<Vec<Conn>>,
     limit: usize,
+    /// Transactions begun and not ended yet: counted down as each ends, before its answer
+    /// (its thread gives its connection back a little later).
+    unended: AtomicUsize,
 }
 
 impl Spares {
@@ -477,13 +489,41 @@ impl Spares {
         }
     }
 
+    /// Keeps `conn` for the next transaction, unless the open transactions and the idle
+    /// connections already make [`Spares::limit`] (a `Begin` that came before it was given
+    /// back opened its own).
     fn put_back(&self, conn: Conn) {
-        if !conn.client.is_closed() {
-            self.idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(conn);
+        if conn.client.is_closed() {
+            return;
         }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() + self.unended.load(Ordering::SeqCst) < self.limit {
+            idle.push(conn);
+        }
+    }
+
+    /// Counts a transaction begun; the guard counts it down once, when told or dropped.
+    fn begun(self: &Arc<Self>) -> Unended {
+        self.unended.fetch_add(1, Ordering::SeqCst);
+        Unended(Some(Arc::clone(self)))
+    }
+}
+
+/// A transaction counted in [`Spares::unended`]: [`Unended::end`] (or, on any other way out
+/// of its thread, a panic included, the drop) counts it down, once.
+struct Unended(Option<Arc<Spares>>);
+
+impl Unended {
+    fn end(&mut self) {
+        if let Some(spares) = self.0.take() {
+            spares.unended.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Unended {
+    fn drop(&mut self) {
+        self.end();
     }
 }
 
@@ -497,9 +537,6 @@ fn route(
 ) {
     let mut pinned: HashMap<ExecId, Sender<SqlCall>> = HashMap::new();
     let mut open: Vec<JoinHandle<()>> = Vec::new();
-    // Transactions not ended yet: counted down as each ends, before its answer (its thread
-    // finishes a little later).
-    let unended = Arc::new(AtomicUsize::new(0));
     loop {
         let call = select! {
             recv(calls) -> call => match call { Ok(call) => call, Err(_) => break },
@@ -511,29 +548,38 @@ fn route(
             TxControl::Commit | TxControl::CommitWithRecord | TxControl::Rollback
         );
         let owner = call.owner;
-        if let Some(tx) = pinned.get(&owner) {
-            match tx.send(call) {
+        let call = match pinned.get(&owner) {
+            None => call,
+            Some(tx) => match tx.send(call) {
                 Ok(()) => {
                     if ends {
                         pinned.remove(&owner);
                     }
+                    continue;
                 }
                 Err(crossbeam_channel::SendError(call)) => {
                     pinned.remove(&owner);
-                    // Its transaction already ended at the deadline.
                     match call.control {
-                        TxControl::Rollback => send(&alone, call),
-                        _ => refuse(call.work, ROLLED_BACK_AT_DEADLINE.into()),
+                        // Its transaction never began: this one starts anew.
+                        TxControl::Begin => call,
+                        // Or it ended at the deadline.
+                        TxControl::Rollback => {
+                            send(&alone, call);
+                            continue;
+                        }
+                        _ => {
+                            refuse(call.work, ROLLED_BACK_AT_DEADLINE.into());
+                            continue;
+                        }
                     }
                 }
-            }
-            continue;
-        }
+            },
+        };
         if call.control != TxControl::Begin {
             send(&alone, call);
             continue;
         }
-        if unended.load(Ordering::SeqCst) >= spares.limit {
+        if spares.unended.load(Ordering::SeqCst) >= spares.limit {
             let limit = spares.limit;
             refuse(
                 call.work,
@@ -544,30 +590,22 @@ fn route(
         let (to_tx, tx_calls) = crossbeam_channel::unbounded();
         pinned.insert(call.owner, to_tx);
         let spares = Arc::clone(&spares);
-        unended.fetch_add(1, Ordering::SeqCst);
-        let count = Arc::clone(&unended);
-        let end = move || {
-            count.fetch_sub(1, Ordering::SeqCst);
-        };
+        let mut unended = spares.begun();
         let thread = std::thread::Builder::new()
             .name("flux-pg-tx".into())
             .spawn(move || match spares.take() {
                 Ok(mut conn) => {
-                    conn.serve_transaction(call, tx_calls, &end);
+                    conn.serve_transaction(call, tx_calls, &mut || unended.end());
                     spares.put_back(conn);
                 }
                 Err(e) => {
-                    end();
+                    unended.end();
                     refuse(call.work, e.to_string());
                 }
             });
         match thread {
             Ok(thread) => open.push(thread),
-            Err(e) => {
-                // The closure, dropped unrun, did not count the transaction down.
-                unended.fetch_sub(1, Ordering::SeqCst);
-                eprintln!("error: cannot start a thread for a transaction: {e}");
-            }
+            Err(e) => eprintln!("error: cannot start a thread for a transaction: {e}"),
         }
     }
     // A transaction still open has lost its execution (the engines have stopped): with its
