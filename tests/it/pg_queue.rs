@@ -1186,3 +1186,36 @@ fn a_process_starts_beside_busy_ones_without_waiting_for_their_locks() {
     first.stop();
     second.stop();
 }
+
+/// `ctx.db.transaction` inside an atomic attempt is part of the attempt's transaction, as on
+/// SQLite: its rollback undoes its own writes only, and its commit does not commit the
+/// attempt's (an attempt that then fails leaves nothing).
+#[test]
+fn a_transaction_inside_an_atomic_attempt_commits_with_the_attempt_only() {
+    let url = owned_database();
+    let project = Project::with_files(&[
+        ("migrations/001.sql", "CREATE TABLE ledger (n INTEGER PRIMARY KEY);"),
+        (
+            "flux.config.ts",
+            "export default { workers: { book: { atomic: true, maxAttempts: 1 } } }",
+        ),
+        (
+            "functions/book.ts",
+            "export default async (job, ctx) => {\n  const n = job.data.n\n  await ctx.db.query('INSERT INTO ledger (n) VALUES ($1)', [n + 1])\n  try {\n    await ctx.db.transaction(async (tx) => {\n      await tx.query('INSERT INTO ledger (n) VALUES ($1)', [n + 2])\n      throw new Error('undo this one')\n    })\n  } catch {}\n  await ctx.db.transaction(async (tx) => {\n    await tx.query('INSERT INTO ledger (n) VALUES ($1)', [n + 3])\n  })\n  if (job.data.fail) throw new Error('the attempt fails after all')\n}\n",
+        ),
+    ]);
+    let server = Server::start(&project, &["--database", &url]);
+    server.enqueue(&json!({ "name": "book", "data": { "n": 10, "fail": true } }));
+    server.enqueue(&json!({ "name": "book", "data": { "n": 20, "fail": false } }));
+    wait_for("both attempts recorded", DEADLINE, || {
+        (job_records(&server, "book").len() == 2).then_some(())
+    });
+    let rows: Vec<i32> = client(&url)
+        .query("SELECT n FROM ledger ORDER BY n", &[])
+        .expect("ledger")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(rows, [21, 23], "the failed attempt left nothing");
+    server.stop();
+}

@@ -362,3 +362,27 @@ fn flux_tail_on_one_of_two_processes_sharing_a_database_shows_both_processes_rec
     one.stop();
     two.stop();
 }
+
+/// `ctx.db.transaction` inside an atomic attempt (whose own transaction the first `Begin`
+/// opened): a savepoint, whose rollback undoes its statements only and whose commit does not
+/// end the attempt's transaction.
+#[test]
+fn a_transaction_begun_inside_another_is_a_savepoint_of_it() {
+    let running = start();
+    let (writer, store) = (&running.writer, &running.store);
+    let owner = ExecId::random();
+    let insert = |id: i32| statement(writer, owner, false, INSERT, vec![json!(id), json!("x")]);
+    assert_eq!(control(writer, owner, TxControl::Begin), Ok(()));
+    assert_eq!(insert(1), Ok(1));
+    assert_eq!(control(writer, owner, TxControl::Begin), Ok(()));
+    assert_eq!(insert(2), Ok(1));
+    assert_eq!(control(writer, owner, TxControl::Rollback), Ok(()));
+    assert_eq!(insert(3), Ok(1));
+    assert_eq!(control(writer, owner, TxControl::Begin), Ok(()));
+    assert_eq!(insert(4), Ok(1));
+    assert_eq!(control(writer, owner, TxControl::Commit), Ok(()));
+    assert_eq!(notes(store), Vec::<i32>::new(), "nothing committed yet");
+    assert_eq!(control(writer, owner, TxControl::Commit), Ok(()));
+    assert_eq!(notes(store), [1, 3, 4]);
+    running.thread.stop();
+}

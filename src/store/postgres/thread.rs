@@ -341,13 +341,34 @@ impl Conn {
             }
         };
         run(&mut tx, &mut self.sql, first.work);
+        // Transactions begun inside this one and not ended (savepoints).
+        let mut nested = 0usize;
         let (ended, last) = loop {
             let Ok(call) = calls.recv_deadline(deadline) else {
                 drop(tx);
                 break (Err(ROLLED_BACK_AT_DEADLINE.to_string()), None);
             };
             match call.control {
-                TxControl::None | TxControl::Begin => run(&mut tx, &mut self.sql, call.work),
+                TxControl::None => run(&mut tx, &mut self.sql, call.work),
+                // A `ctx.db.transaction` inside an atomic attempt's: a savepoint, as on SQLite.
+                TxControl::Begin => match tx.batch_execute("SAVEPOINT flux_nested") {
+                    Ok(()) => {
+                        nested += 1;
+                        run(&mut tx, &mut self.sql, call.work);
+                    }
+                    Err(e) => refuse(call.work, e.to_string()),
+                },
+                TxControl::Commit | TxControl::Rollback if nested > 0 => {
+                    nested -= 1;
+                    let end = match call.control {
+                        TxControl::Commit => "RELEASE SAVEPOINT flux_nested",
+                        _ => "ROLLBACK TO SAVEPOINT flux_nested; RELEASE SAVEPOINT flux_nested",
+                    };
+                    match tx.batch_execute(end) {
+                        Ok(()) => run(&mut tx, &mut self.sql, call.work),
+                        Err(e) => refuse(call.work, e.to_string()),
+                    }
+                }
                 TxControl::CommitWithRecord => {
                     let (key, hooks) = (&self.sql.key, &self.flux.hooks);
                     let ended = commit_attempt(tx, key, hooks, call.owner, &due.take());
@@ -535,7 +556,7 @@ fn route(
     spares: Arc<Spares>,
     stop: Receiver<()>,
 ) {
-    let mut pinned: HashMap<ExecId, Sender<SqlCall>> = HashMap::new();
+    let mut pinned: HashMap<ExecId, Pinned> = HashMap::new();
     let mut open: Vec<JoinHandle<()>> = Vec::new();
     loop {
         let call = select! {
@@ -543,17 +564,23 @@ fn route(
             recv(stop) -> _ => match calls.try_recv() { Ok(call) => call, Err(_) => break },
         };
         open.retain(|thread| !thread.is_finished());
-        let ends = matches!(
-            call.control,
-            TxControl::Commit | TxControl::CommitWithRecord | TxControl::Rollback
-        );
+        let control = call.control;
         let owner = call.owner;
-        let call = match pinned.get(&owner) {
+        let call = match pinned.get_mut(&owner) {
             None => call,
-            Some(tx) => match tx.send(call) {
+            Some(pin) => match pin.to.send(call) {
                 Ok(()) => {
-                    if ends {
-                        pinned.remove(&owner);
+                    // A `Begin` inside an atomic attempt's transaction is a savepoint there,
+                    // whose end does not end the attempt's.
+                    match control {
+                        TxControl::Begin => pin.nested += 1,
+                        TxControl::Commit | TxControl::Rollback if pin.nested > 0 => {
+                            pin.nested -= 1
+                        }
+                        TxControl::Commit | TxControl::Rollback | TxControl::CommitWithRecord => {
+                            pinned.remove(&owner);
+                        }
+                        TxControl::None => {}
                     }
                     continue;
                 }
@@ -588,7 +615,13 @@ fn route(
             continue;
         }
         let (to_tx, tx_calls) = crossbeam_channel::unbounded();
-        pinned.insert(call.owner, to_tx);
+        pinned.insert(
+            call.owner,
+            Pinned {
+                to: to_tx,
+                nested: 0,
+            },
+        );
         let spares = Arc::clone(&spares);
         let mut unended = spares.begun();
         let thread = std::thread::Builder::new()
@@ -614,6 +647,13 @@ fn route(
     for thread in open {
         let _ = thread.join();
     }
+}
+
+/// An execution's open transaction, as the router knows it.
+struct Pinned {
+    to: Sender<SqlCall>,
+    /// Transactions begun inside it and not ended (see `Conn::serve_transaction`).
+    nested: usize,
 }
 
 /// Queues a call for the statements' connections; refused there only once they stopped.
