@@ -487,7 +487,7 @@ impl Dispatch {
     /// The connection for claims with its prepared statements, opened when needed.
     fn conn(&mut self) -> Option<&mut ClaimConn> {
         if self.conn.as_ref().is_none_or(|c| c.client.is_closed()) {
-            match self.store.connect_for_prepared() {
+            match self.store.connect_for_claims() {
                 Ok(client) => {
                     self.conn = Some(ClaimConn {
                         client,

@@ -485,3 +485,70 @@ fn a_database_of_schema_2_gets_the_jobs_indexes_by_state_and_keeps_its_jobs() {
         "its jobs still there"
     );
 }
+
+/// How many rows `client`'s transaction has read so far from the waiting jobs' index and by
+/// sequential scans of the jobs table.
+fn waiting_jobs_read(client: &mut postgres::Client) -> (i64, i64) {
+    let row = client
+        .query_one(
+            "SELECT pg_stat_get_xact_tuples_returned('_flux_jobs_waiting'::regclass),
+                    pg_stat_get_xact_tuples_returned('_flux_jobs'::regclass)",
+            &[],
+        )
+        .expect("statistics");
+    (row.get(0), row.get(1))
+}
+
+#[test]
+fn a_claim_reads_only_the_waiting_jobs_it_takes_whatever_the_statistics_say() {
+    let store = PgStore::open(&fresh_database()).expect("open");
+    // A backlog whose run_at order is not the table's (delayed jobs, retries), analysed: from
+    // these statistics, a claim planned without its values read and sorted all of it.
+    const BACKLOG: i64 = 4000;
+    let mut client = store.connect().expect("connect");
+    let mut tx = client.transaction().expect("begin");
+    for n in 0..BACKLOG {
+        // 7919 is prime: the delays are 0..BACKLOG ms, shuffled.
+        let options = EnqueueOptions {
+            delay: Some(json!((n * 7919) % BACKLOG)),
+            ..EnqueueOptions::default()
+        };
+        pg_store::enqueue(&mut tx, "w", &json!({ "n": n }), &options, 3, None, NOW)
+            .expect("enqueue");
+    }
+    tx.commit().expect("commit");
+    client.batch_execute("ANALYZE _flux_jobs").expect("analyze");
+
+    // The claims' own kind of connection, as the queue opens it.
+    let mut claimer = store.connect_for_claims().expect("connect");
+    let mut statements = Prepared::default();
+    for round in 0..3_i64 {
+        claimer.batch_execute("BEGIN").expect("begin");
+        let (index_before, scanned_before) = waiting_jobs_read(&mut claimer);
+        let jobs = claims::claim(
+            &mut claimer,
+            &mut statements,
+            "a",
+            LEASE,
+            NOW + BACKLOG * 1000,
+            5,
+            &[],
+        )
+        .expect("claim");
+        let (index_after, scanned_after) = waiting_jobs_read(&mut claimer);
+        claimer.batch_execute("COMMIT").expect("commit");
+        let run_at: Vec<i64> = jobs.iter().map(|job| job.run_at_us).collect();
+        let first: Vec<i64> = (round * 5..round * 5 + 5).map(|k| NOW + k * 1000).collect();
+        assert_eq!(run_at, first, "the claim takes the earliest waiting jobs");
+        let read = index_after - index_before;
+        assert!(
+            read <= 20,
+            "a claim of 5 read {read} waiting jobs of {BACKLOG} (a sort of the backlog)"
+        );
+        assert_eq!(
+            scanned_after - scanned_before,
+            0,
+            "a claim scanned the jobs table"
+        );
+    }
+}
