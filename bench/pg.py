@@ -12,6 +12,10 @@ MODE=kill    SIGKILL one process every KILL_EVERY seconds (and start it again, a
              running, and counts the attempts run twice
 MODE=deploy  a steady HTTP load on every process while a new version is deployed; counts
              failed requests and how long until every process served the new version
+MODE=rounds  ROUNDS db-insert drains on the same database, as a long-lived queue sees them: after
+             each, the processes stop, the tables are emptied and analysed (as autovacuum does
+             after a drain), and the processes start again on the empty queue before the next
+             burst; reports each round and the slowest against the fastest
 """
 import http.client
 import json
@@ -410,6 +414,26 @@ def mode_deploy(nodes):
         sys.exit(1)
 
 
+def mode_rounds(nodes):
+    drains = []
+    for round in range(int(os.environ.get("ROUNDS", "4"))):
+        if round:
+            for node in nodes:
+                node.stop()
+            sql("TRUNCATE _flux_jobs, _flux_records, _flux_mutations, bench_rows")
+            sql("ANALYZE _flux_jobs")
+            for node in nodes:
+                node.start()
+            serving(nodes, "/version", {"version": 1})
+        enq, drain, records, dead, cpu = bulk(nodes, "insert", N)
+        drains.append(drain)
+        print(f"RESULT bench=pg workload=rounds round={round} processes={len(nodes)} n={N} "
+              f"drain_per_s={drain:.0f} records={records} dead={dead} {cpu}", flush=True)
+    print(f"RESULT bench=pg workload=rounds rounds={len(drains)} slowest_per_s={min(drains):.0f} "
+          f"fastest_per_s={max(drains):.0f} slowest_to_fastest={min(drains) / max(drains):.2f}",
+          flush=True)
+
+
 def main():
     nodes = [Node(i) for i in range(PROCESSES)]
     try:
@@ -424,7 +448,8 @@ def main():
         for node in nodes:
             node.start()
         serving(nodes, "/version", {"version": 1})
-        {"drain": mode_drain, "kill": mode_kill, "deploy": mode_deploy}[os.environ.get("MODE", "drain")](nodes)
+        {"drain": mode_drain, "kill": mode_kill, "deploy": mode_deploy,
+         "rounds": mode_rounds}[os.environ.get("MODE", "drain")](nodes)
     finally:
         for node in nodes:
             node.stop()

@@ -6,6 +6,8 @@
 #   PEERS=1 bench/pg.sh            # + ../shared/bench/peers/graphile-worker.sh noop db-insert first
 #   MODE=kill bench/pg.sh          # SIGKILL one of 3 every 10 s while KILL_N=10000 jobs drain
 #   MODE=deploy bench/pg.sh        # a deploy under steady HTTP load on every process
+#   MODE=rounds bench/pg.sh        # ROUNDS=4 db-insert drains on one database, emptied and
+#                                  # analysed between them (a long-lived queue's bursts)
 # Needs the peers' lib (../shared/bench/peers/lib/common.sh) for the PostgreSQL cluster: it is
 # started by PID and stopped by PID. FLUX_BIN=path runs that binary instead of a release build.
 set -euo pipefail

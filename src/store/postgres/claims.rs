@@ -75,14 +75,20 @@ pub fn claim_named(
 }
 
 /// The claim (see [`claim_where`]).
+///
+/// The jobs it takes are chosen and locked once, by a sub-select whose result is an array,
+/// and then updated by id. As `WHERE id IN (SELECT …)`, the planner may join the two: a claim
+/// planned on an empty table (a drained queue, analysed), whose plan the connection keeps,
+/// walked every job by id and ran the sub-select again for each, so a burst that came next
+/// made each claim read the whole backlog, and take more jobs than its limit.
 static CLAIM: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE _flux_jobs SET state = 'running', attempts = attempts + 1,
              lease_owner = $1, lease_until_us = {DB_NOW} + $2, updated_at_us = $3
-         WHERE id IN (SELECT id FROM _flux_jobs
+         WHERE id = ANY(ARRAY(SELECT id FROM _flux_jobs
              WHERE state IN ('pending', 'scheduled') AND run_at_us <= $3
              AND name <> ALL($5::text[]) AND ($6::text IS NULL OR name = $6)
-             ORDER BY run_at_us LIMIT $4 FOR UPDATE SKIP LOCKED)
+             ORDER BY run_at_us LIMIT $4 FOR UPDATE SKIP LOCKED))
          RETURNING {COLUMNS}, set_config('synchronous_commit', 'off', true)"
     )
 });
