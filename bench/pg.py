@@ -12,9 +12,9 @@ MODE=kill    SIGKILL one process every KILL_EVERY seconds (and start it again, a
              running, and counts the attempts run twice
 MODE=deploy  a steady HTTP load on every process while a new version is deployed; counts
              failed requests and how long until every process served the new version
-MODE=rounds  ROUNDS db-insert drains on the same database, as a long-lived queue sees them: after
-             each, the processes stop, the tables are emptied and analysed (as autovacuum does
-             after a drain), and the processes start again on the empty queue before the next
+MODE=rounds  ROUNDS db-insert drains on the same database: after each, the processes stop, the
+             tables are emptied and the jobs table analysed (an empty queue as pruning leaves
+             it, with its statistics), and the processes start again on it before the next
              burst; reports each round and the slowest against the fastest
 """
 import http.client
@@ -416,8 +416,8 @@ def mode_deploy(nodes):
 
 def mode_rounds(nodes):
     drains = []
-    for round in range(int(os.environ.get("ROUNDS", "4"))):
-        if round:
+    for number in range(int(os.environ.get("ROUNDS", "4"))):
+        if number:
             for node in nodes:
                 node.stop()
             sql("TRUNCATE _flux_jobs, _flux_records, _flux_mutations, bench_rows")
@@ -427,7 +427,7 @@ def mode_rounds(nodes):
             serving(nodes, "/version", {"version": 1})
         enq, drain, records, dead, cpu = bulk(nodes, "insert", N)
         drains.append(drain)
-        print(f"RESULT bench=pg workload=rounds round={round} processes={len(nodes)} n={N} "
+        print(f"RESULT bench=pg workload=rounds round={number} processes={len(nodes)} n={N} "
               f"drain_per_s={drain:.0f} records={records} dead={dead} {cpu}", flush=True)
     print(f"RESULT bench=pg workload=rounds rounds={len(drains)} slowest_per_s={min(drains):.0f} "
           f"fastest_per_s={max(drains):.0f} slowest_to_fastest={min(drains) / max(drains):.2f}",

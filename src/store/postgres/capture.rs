@@ -85,8 +85,11 @@ END $$;
 REVOKE ALL ON FUNCTION @S@._flux_capture() FROM PUBLIC;
 
 -- PL/pgSQL keeps its plan for the session; a SQL function's body is planned at every call.
+-- Without parameters, its plan is made once, from the statistics of then: planned on an
+-- empty table it read every row left to vacuum at each take.
 CREATE OR REPLACE FUNCTION @S@._flux_take_spilled() RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off AS $$
 DECLARE
     taken text;
 BEGIN

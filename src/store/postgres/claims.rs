@@ -4,9 +4,9 @@
 //! [`super::insert_writes`]), and jobs whose lease expired (their process died or hung) are
 //! put back for any process to claim.
 //!
-//! A claim is one statement in its own transaction, one round trip (`UPDATE … WHERE id IN
-//! (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) RETURNING …`): no transaction stays open while the
-//! attempt runs, and claimers skip each other's locked rows instead of queueing on them. A
+//! A claim is one statement in its own transaction, one round trip (`UPDATE … WHERE id =
+//! ANY(ARRAY(SELECT … FOR UPDATE SKIP LOCKED LIMIT n)) RETURNING …`): no transaction stays open
+//! while the attempt runs, and claimers skip each other's locked rows instead of queueing on them. A
 //! row another claimer took after this statement's snapshot is re-checked under its lock
 //! (PostgreSQL re-evaluates the `WHERE` on the newest version), so no job is claimed twice.
 //! An owner names one process's life (a fresh one at each start), so that a restarted
@@ -80,7 +80,9 @@ pub fn claim_named(
 /// and then updated by id. As `WHERE id IN (SELECT …)`, the planner may join the two: a claim
 /// planned on an empty table (a drained queue, analysed), whose plan the connection keeps,
 /// walked every job by id and ran the sub-select again for each, so a burst that came next
-/// made each claim read the whole backlog, and take more jobs than its limit.
+/// made each claim read the whole backlog, and take more jobs than its limit. Its plan is
+/// the waiting jobs' index, then the primary key, whatever the statistics, on the claims'
+/// connection only ([`super::PgStore::connect_for_claims`] prices out the other paths).
 static CLAIM: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE _flux_jobs SET state = 'running', attempts = attempts + 1,

@@ -39,7 +39,12 @@ BEGIN
     IF cardinality(o_id) > 0 THEN
         -- 'pending' is a requeue: the interrupted attempt is not counted and its error is
         -- not the job's; 'done' clears the error; the others set it.
-        WITH m AS (
+        --
+        -- Planned at each call (EXECUTE), from the tables' size then, as is the fenced
+        -- branch's delete: PL/pgSQL keeps a plan for the session, and this update's, made
+        -- while the jobs table was small, was a hash join over all of it (a scan of the whole
+        -- queue per batch once it had grown).
+        EXECUTE $sql$ WITH m AS (
             UPDATE @S@._flux_jobs j SET state = o.state,
                 attempts = CASE WHEN o.state = 'pending' THEN greatest(j.attempts - 1, 0)
                                 ELSE j.attempts END,
@@ -47,24 +52,27 @@ BEGIN
                 next_exec_id = coalesce(o.next_exec_id, j.next_exec_id),
                 last_error = CASE o.state WHEN 'done' THEN NULL WHEN 'pending' THEN j.last_error
                                  ELSE o.error END,
-                last_record = o.record_id, updated_at_us = p_now,
+                last_record = o.record_id, updated_at_us = $9,
                 lease_owner = NULL, lease_until_us = NULL, committed_attempt = NULL
-            FROM unnest(o_id, o_record, o_state, o_run_at, o_next, o_error, o_attempt, o_owner)
+            FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)
                 AS o(id, record_id, state, run_at_us, next_exec_id, error, attempt, owner)
             WHERE j.id = o.id
               AND (o.attempt IS NULL OR (j.attempts = o.attempt AND j.lease_owner = o.owner))
             RETURNING o.record_id)
-        SELECT array_agg(m.record_id) INTO moved FROM m;
+        SELECT array_agg(m.record_id) FROM m $sql$
+        INTO moved
+        USING o_id, o_record, o_state, o_run_at, o_next, o_error, o_attempt, o_owner, p_now;
         -- A fenced attempt that no longer held its job: its record replaces the one stored
         -- as interrupted when its lease was found expired.
         IF p_fenced AND cardinality(moved) IS DISTINCT FROM cardinality(o_id) THEN
-            WITH gone AS (
+            EXECUTE $sql$ WITH gone AS (
                 DELETE FROM @S@._flux_records r
-                WHERE r.id = ANY(ARRAY(SELECT u FROM unnest(o_record) u
-                                       WHERE u <> ALL(coalesce(moved, '{}'))))
+                WHERE r.id = ANY(ARRAY(SELECT u FROM unnest($1::text[]) u
+                                       WHERE u <> ALL(coalesce($2::text[], '{}'))))
                   AND r.status = 'interrupted'
                 RETURNING r.seq)
-            DELETE FROM @S@._flux_mutations mu WHERE mu.record_seq IN (SELECT seq FROM gone);
+            DELETE FROM @S@._flux_mutations mu WHERE mu.record_seq IN (SELECT seq FROM gone)
+            $sql$ USING o_record, moved;
         END IF;
     END IF;
     IF batch = 0 THEN

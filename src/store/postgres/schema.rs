@@ -174,6 +174,10 @@ CREATE TABLE IF NOT EXISTS _flux_sandbox (
 /// reads on its own connection and sends as a bind parameter (never in a statement's text,
 /// which `pg_stat_activity` shows the role's other sessions): user SQL, on the same
 /// connection, cannot call them. `@S@` is the schema, quoted; `@SL@` the same as a literal.
+///
+/// Those that look jobs up are planned at each call (`plan_cache_mode`): PL/pgSQL keeps a
+/// session's plans, and after a few calls on an empty queue it kept a scan of the whole
+/// jobs table.
 const FUNCTIONS: &str = r#"
 CREATE OR REPLACE FUNCTION @S@._flux_check_key(p_key text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -191,7 +195,8 @@ CREATE OR REPLACE FUNCTION @S@._flux_enqueue(
     p_max_attempts integer, p_now_us bigint, p_enqueued_by text, p_idempotency_key text,
     p_exec_id text, p_window_start bigint)
 RETURNS TABLE (id text, run_at_us bigint, next_exec_id text, duplicate boolean)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM @S@._flux_check_key(p_key);
@@ -253,7 +258,8 @@ REVOKE ALL ON FUNCTION @S@._flux_migration(text, bigint, text, text) FROM PUBLIC
 -- that attempt (locked until the COMMIT, so no process puts it back meanwhile).
 CREATE OR REPLACE FUNCTION @S@._flux_commit_attempt(p_key text, p_exec_id text, p_owner text)
 RETURNS boolean
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
     PERFORM @S@._flux_check_key(p_key);
     UPDATE @S@._flux_jobs j SET committed_attempt = j.attempts
