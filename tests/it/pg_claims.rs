@@ -532,6 +532,17 @@ fn reads_of<T>(
     (out, read)
 }
 
+/// `what` read at most `entries` index entries of the jobs table (then `backlog` jobs long)
+/// and scanned none of its rows.
+fn assert_read_little(read: JobsRead, entries: i64, what: &str, backlog: usize) {
+    assert!(
+        read.by_index <= entries,
+        "{what} read {} index entries of a queue of {backlog}",
+        read.by_index
+    );
+    assert_eq!(read.scanned, 0, "{what} scanned the jobs table");
+}
+
 /// A database whose jobs table autovacuum leaves alone: its statistics stay those the test
 /// made, and no analysis replaces the plans a test means to keep.
 fn database_without_autovacuum() -> PgStore {
@@ -564,12 +575,7 @@ fn claims_read_only_what_they_take(
             expected_run_at[round * 5..round * 5 + 5],
             "the claim takes the earliest waiting jobs"
         );
-        assert!(
-            read.by_index <= 40,
-            "a claim of 5 read {} index entries of a backlog of {backlog}",
-            read.by_index
-        );
-        assert_eq!(read.scanned, 0, "a claim scanned the jobs table");
+        assert_read_little(read, 40, "a claim of 5", backlog);
     }
 }
 
@@ -665,12 +671,7 @@ fn an_outcome_batch_planned_on_a_small_queue_still_reads_only_its_jobs() {
     const BACKLOG: usize = 4000;
     enqueue(&store, BACKLOG);
     let read = finish_on_writer(&mut claimer);
-    assert!(
-        read.by_index <= 20,
-        "5 outcomes read {} index entries of a queue of {BACKLOG}",
-        read.by_index
-    );
-    assert_eq!(read.scanned, 0, "5 outcomes scanned the jobs table");
+    assert_read_little(read, 20, "5 outcomes", BACKLOG);
 }
 
 #[test]
@@ -693,12 +694,7 @@ fn a_keyed_enqueue_planned_on_a_small_queue_still_reads_only_its_key() {
     let (_, read) = reads_of(&mut client, |client| {
         pg_store::enqueue(client, "w", &json!({}), &keyed(10), 3, None, NOW).expect("enqueue")
     });
-    assert!(
-        read.by_index <= 20,
-        "a keyed enqueue read {} index entries of a queue of {BACKLOG}",
-        read.by_index
-    );
-    assert_eq!(read.scanned, 0, "a keyed enqueue scanned the jobs table");
+    assert_read_little(read, 20, "a keyed enqueue", BACKLOG);
 }
 
 #[test]
@@ -722,13 +718,5 @@ fn an_atomic_commit_planned_on_a_small_queue_still_reads_only_its_job() {
         claims::mark_committed(client, "", &job.next_exec_id, "a").expect("mark")
     });
     assert!(marked, "the attempt holds its job");
-    assert!(
-        read.by_index <= 20,
-        "marking an attempt committed read {} index entries of a queue of {BACKLOG}",
-        read.by_index
-    );
-    assert_eq!(
-        read.scanned, 0,
-        "marking an attempt committed scanned the jobs table"
-    );
+    assert_read_little(read, 20, "marking an attempt committed", BACKLOG);
 }
