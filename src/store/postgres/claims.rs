@@ -6,9 +6,9 @@
 //!
 //! A claim is one statement in its own transaction, one round trip (`UPDATE … WHERE id =
 //! ANY(ARRAY(SELECT … FOR UPDATE SKIP LOCKED LIMIT n)) RETURNING …`): no transaction stays open
-//! while the attempt runs, and claimers skip each other's locked rows instead of queueing on them. A
-//! row another claimer took after this statement's snapshot is re-checked under its lock
-//! (PostgreSQL re-evaluates the `WHERE` on the newest version), so no job is claimed twice.
+//! while the attempt runs, and claimers skip each other's locked rows instead of queueing on
+//! them. A row another claimer took after this statement's snapshot is re-checked under its
+//! lock (PostgreSQL re-evaluates the `WHERE` on the newest version), so no job is claimed twice.
 //! An owner names one process's life (a fresh one at each start), so that a restarted
 //! process's claims are not taken for those of its previous life.
 //!
