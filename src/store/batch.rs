@@ -78,6 +78,9 @@ struct OpenTx {
     /// An atomic attempt committed its transaction and its record is on its way: nothing
     /// commits before it arrives (or the deadline passes, should its engine have died).
     awaiting_record: Option<(ExecId, Instant)>,
+    /// A call made caller writes in it (an enqueue, a replay): jobs it made due may not start
+    /// before it commits.
+    caller_wrote: bool,
 }
 
 /// An execution's transaction: savepoints in the open transaction, all of one owner.
@@ -148,6 +151,12 @@ impl Batch {
         self.held.iter().map(|(_, deadline)| *deadline).min()
     }
 
+    /// Whether the open transaction holds caller writes (an enqueue, a replay), which may have
+    /// made jobs due that are not committed yet.
+    pub fn holds_caller_writes(&self) -> bool {
+        self.open_tx().is_some_and(|open| open.caller_wrote)
+    }
+
     /// Executions whose writes are in the open transaction.
     pub fn writers(&self) -> impl Iterator<Item = ExecId> + '_ {
         self.open_tx()
@@ -173,6 +182,7 @@ impl Batch {
             after_commit: Vec::new(),
             user: None,
             awaiting_record: None,
+            caller_wrote: false,
         });
         Ok(())
     }
@@ -215,10 +225,17 @@ impl Batch {
             Ok(()) => {
                 let changes_before = self.conn.total_changes();
                 self.capture.begin_statement();
-                let after = work(Ok(&mut SqliteSession {
+                let mut session = SqliteSession {
                     conn: &self.conn,
                     capture: &mut self.capture,
-                }));
+                    caller_wrote: false,
+                };
+                let after = work(Ok(&mut session));
+                if session.caller_wrote {
+                    if let Tx::Open(open) = &mut self.tx {
+                        open.caller_wrote = true;
+                    }
+                }
                 let wrote = self.conn.total_changes() != changes_before;
                 self.settle_reply(owner, wrote, after);
             }

@@ -226,7 +226,7 @@ impl State {
             let (claim_wake, flush_at) = if self.batch.in_user_transaction() {
                 (None, None)
             } else {
-                (claim_at, self.flush_due_at())
+                (claim_at.filter(|_| self.may_claim()), self.flush_due_at())
             };
             let wake_at = [claim_wake, flush_at, self.batch.next_deadline()]
                 .into_iter()
@@ -273,17 +273,18 @@ impl State {
                 claim_at = Some(now);
             }
             self.batch.expire_held(now);
-            // Work written inside a transaction that is still open must not start yet.
-            if claim_at.is_some_and(|at| at <= now) && !self.batch.in_user_transaction() {
+            if claim_at.is_some_and(|at| at <= now) && self.may_claim() {
                 claim_at = self.claim().map(|wait| now + wait);
             }
             if self.should_flush() {
                 self.flush();
-                self.release_held();
-                // Slots freed, a retry rescheduled, or a commit carried new work: plan again.
+                // Slots freed, a retry rescheduled, or a commit carried new work: plan again,
+                // now, before new writes join the next transaction (and defer claims again).
                 if !self.stopping {
-                    claim_at = Some(Instant::now());
+                    let now = Instant::now();
+                    claim_at = self.claim().map(|wait| now + wait);
                 }
+                self.release_held();
             }
             if self.stopping
                 && !self.scheduler.busy()
@@ -387,6 +388,14 @@ impl State {
         }
         self.pending.push(write);
         freed
+    }
+
+    /// Whether due work may be claimed now: only from what is committed. The claim reads
+    /// through the open transaction, so a job enqueued in it would start before its enqueue
+    /// committed, and run though that commit then failed (a full disk, a deferred foreign
+    /// key): after an enqueue or a replay, claims wait for the commit.
+    fn may_claim(&self) -> bool {
+        !self.batch.in_user_transaction() && !self.batch.holds_caller_writes()
     }
 
     /// Lets the scheduler claim due work; its writes then wait for a commit like records.

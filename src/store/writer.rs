@@ -89,6 +89,9 @@ impl dyn Lent + '_ {
 pub struct SqliteSession<'a> {
     pub conn: &'a Connection,
     pub capture: &'a mut Capture,
+    /// The call made caller writes (an enqueue, a replay): work may have become due in the
+    /// open transaction.
+    pub caller_wrote: bool,
 }
 
 impl UserStatements for SqliteSession<'_> {
@@ -120,6 +123,7 @@ impl Lent for SqliteSession<'_> {
         atomic: bool,
         work: &mut dyn FnMut(&dyn CallerWrites) -> bool,
     ) -> Result<(), String> {
+        self.caller_wrote = true;
         if !atomic {
             work(self.conn);
             return Ok(());
@@ -357,6 +361,7 @@ mod tests {
             let after = (call.work)(Ok(&mut SqliteSession {
                 conn: &conn,
                 capture: &mut capture,
+                caller_wrote: false,
             }));
             seen.store(true, Ordering::SeqCst);
             after.expect("waits for the commit")(Ok(()));

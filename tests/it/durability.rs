@@ -525,3 +525,87 @@ fn an_attempt_killed_after_committing_writes_leaves_a_record_and_runs_again() {
         .unwrap_or_default();
     assert_eq!(ids, [attempts[0]["id"].clone()], "{}", found.body);
 }
+
+#[test]
+fn a_job_whose_enqueue_did_not_commit_never_runs() {
+    // Each request enqueues a job beside a write that makes the shared commit fail (a
+    // deferred foreign key): the request fails, and a job whose enqueue was in that commit was
+    // never stored, so it must never start. The dispatcher claimed from the open transaction,
+    // so it could start a job before its enqueue committed, and run it though that commit
+    // then failed.
+    let project = Project::with_files(&[
+        (
+            "migrations/001.sql",
+            "CREATE TABLE parent (id TEXT PRIMARY KEY);
+             CREATE TABLE child (id TEXT PRIMARY KEY,
+               parent TEXT REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);
+             CREATE TABLE effects (id TEXT PRIMARY KEY);",
+        ),
+        (
+            "functions/orphan.ts",
+            "export default async (req, ctx) => {
+  await Promise.all([
+    ctx.queue.enqueue('effect', { id: req.body.id }),
+    ctx.db.query(\"INSERT INTO child (id, parent) VALUES ($1, 'missing')\", [req.body.id]),
+  ])
+  return { ok: true }
+}
+",
+        ),
+        (
+            "functions/mark.ts",
+            "export default async (req, ctx) => {
+  await ctx.queue.enqueue('effect', { id: 'marker' })
+  return { ok: true }
+}
+",
+        ),
+        (
+            "functions/effect.ts",
+            "export default async (job, ctx) => {
+  await ctx.db.query('INSERT OR IGNORE INTO effects (id) VALUES ($1)', [job.data.id])
+}
+",
+        ),
+    ]);
+    let server = project.start();
+    for n in 0..200 {
+        let reply = server.post_json("/orphan", &json!({ "id": format!("o{n}") }).to_string());
+        assert_eq!(reply.status, 500, "{}", reply.body);
+        assert!(reply.body.contains("FOREIGN KEY"), "{}", reply.body);
+    }
+    // A job enqueued after them runs; by then any of theirs that started has run too.
+    assert_eq!(server.post_json("/mark", "{}").status, 200);
+    wait_for("the marker job to run", DEADLINE, || {
+        stored_ids(&project, "effects")
+            .contains("marker")
+            .then_some(())
+    });
+    wait_for("the queue to be idle", DEADLINE, || {
+        let stats = server.get("/_flux/api/queue/stats").json();
+        let busy = stats["stats"].as_array().is_some_and(|rows| {
+            rows.iter().any(|r| {
+                r["running"].as_u64().unwrap_or(0) + r["pending"].as_u64().unwrap_or(0) > 0
+            })
+        });
+        (!busy).then_some(())
+    });
+    // An enqueue may have committed alone, ahead of the failing write (each lone write stands
+    // alone): such a job exists and runs. None other may.
+    let conn = rusqlite::Connection::open(project.path().join(".flux/flux.db")).expect("store");
+    let mut stmt = conn
+        .prepare("SELECT json_extract(data, '$.id') FROM _flux_jobs WHERE name = 'effect'")
+        .expect("query");
+    let jobs: BTreeSet<String> = stmt
+        .query_map([], |row| row.get::<_, String>(0))
+        .expect("rows")
+        .collect::<rusqlite::Result<_>>()
+        .expect("ids");
+    assert!(jobs.contains("marker"));
+    let effects = stored_ids(&project, "effects");
+    let without_job: Vec<_> = effects.difference(&jobs).collect();
+    assert!(
+        without_job.is_empty(),
+        "jobs whose enqueue was undone ran: {without_job:?}"
+    );
+}
