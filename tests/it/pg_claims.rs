@@ -555,6 +555,16 @@ fn database_without_autovacuum() -> PgStore {
     store
 }
 
+/// A queue of `jobs` waiting jobs, analysed (as autovacuum leaves a small queue), in a
+/// database autovacuum then leaves alone; with a connection of flux's role.
+fn analysed_queue(jobs: usize) -> (PgStore, postgres::Client) {
+    let store = database_without_autovacuum();
+    enqueue(&store, jobs);
+    let mut client = store.connect().expect("connect");
+    client.batch_execute("ANALYZE _flux_jobs").expect("analyze");
+    (store, client)
+}
+
 /// Three claims of 5 due at `now_us` on `claimer`, each in a transaction of its own: each
 /// takes the earliest waiting jobs (the first 15 of `expected_run_at`, in order) and reads
 /// no more of the table than a claim of 5 needs, whatever plan its statistics gave it.
@@ -618,9 +628,7 @@ fn a_claim_planned_on_an_empty_queue_still_reads_only_what_it_takes_from_a_burst
     // Then a burst arrives. With that plan, each claim walked every job by id and searched
     // the waiting jobs again for each one: three processes' drains fell to a seventh of their
     // speed until the statistics were next refreshed.
-    let store = database_without_autovacuum();
-    let mut client = store.connect().expect("connect");
-    client.batch_execute("ANALYZE _flux_jobs").expect("analyze");
+    let (store, _) = analysed_queue(0);
     let mut claimer = store.connect_for_claims().expect("connect");
     let mut statements = Prepared::default();
     let none = claims::claim(&mut claimer, &mut statements, "a", LEASE, NOW, 5, &[]);
@@ -636,10 +644,7 @@ fn an_outcome_batch_planned_on_a_small_queue_still_reads_only_its_jobs() {
     // The record writer stores its first outcomes while the queue is small (a fresh deploy,
     // analysed while nearly empty); its connection keeps that plan. With it, each batch
     // scanned the whole jobs table once the queue had grown.
-    let store = database_without_autovacuum();
-    enqueue(&store, 10);
-    let mut client = store.connect().expect("connect");
-    client.batch_execute("ANALYZE _flux_jobs").expect("analyze");
+    let (store, _) = analysed_queue(10);
     let mut claimer = store.connect_for_claims().expect("connect");
     let mut writer = store.connect_for_prepared().expect("connect");
     let mut statements = Prepared::default();
@@ -678,9 +683,7 @@ fn an_outcome_batch_planned_on_a_small_queue_still_reads_only_its_jobs() {
 fn a_keyed_enqueue_planned_on_a_small_queue_still_reads_only_its_key() {
     // A connection that enqueued with idempotency keys while the queue was nearly empty
     // kept, after a few calls, a plan that scanned the whole jobs table for the key.
-    let store = database_without_autovacuum();
-    let mut client = store.connect().expect("connect");
-    client.batch_execute("ANALYZE _flux_jobs").expect("analyze");
+    let (store, mut client) = analysed_queue(0);
     let keyed = |n: usize| EnqueueOptions {
         idempotency_key: Some(format!("key-{n}")),
         ..EnqueueOptions::default()
@@ -701,10 +704,7 @@ fn a_keyed_enqueue_planned_on_a_small_queue_still_reads_only_its_key() {
 fn an_atomic_commit_planned_on_a_small_queue_still_reads_only_its_job() {
     // A connection whose atomic attempts committed while the queue was nearly empty kept,
     // after a few, a plan that scanned the whole jobs table to mark the attempt's job.
-    let store = database_without_autovacuum();
-    enqueue(&store, 10);
-    let mut client = store.connect().expect("connect");
-    client.batch_execute("ANALYZE _flux_jobs").expect("analyze");
+    let (store, mut client) = analysed_queue(10);
     let mut claimer = store.connect_for_claims().expect("connect");
     for job in claim(&mut claimer, "a", LEASE, 10) {
         let marked = claims::mark_committed(&mut client, "", &job.next_exec_id, "a");
