@@ -231,10 +231,8 @@ impl Batch {
                     caller_wrote: false,
                 };
                 let after = work(Ok(&mut session));
-                if session.caller_wrote {
-                    if let Tx::Open(open) = &mut self.tx {
-                        open.caller_wrote = true;
-                    }
+                if let (true, Tx::Open(open)) = (session.caller_wrote, &mut self.tx) {
+                    open.caller_wrote = true;
                 }
                 let wrote = self.conn.total_changes() != changes_before;
                 self.settle_reply(owner, wrote, after);

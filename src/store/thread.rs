@@ -280,7 +280,7 @@ impl State {
                 self.flush();
                 // Slots freed, a retry rescheduled, or a commit carried new work: plan again,
                 // now, before new writes join the next transaction (and defer claims again).
-                if !self.stopping {
+                if self.may_claim() {
                     let now = Instant::now();
                     claim_at = self.claim().map(|wait| now + wait);
                 }
