@@ -78,9 +78,9 @@ struct OpenTx {
     /// An atomic attempt committed its transaction and its record is on its way: nothing
     /// commits before it arrives (or the deadline passes, should its engine have died).
     awaiting_record: Option<(ExecId, Instant)>,
-    /// A call made caller writes in it (an enqueue, a replay): jobs it made due may not start
-    /// before it commits.
-    caller_wrote: bool,
+    /// A call kept a write in it that may make a job due (an enqueue, a replay): jobs it made
+    /// due may not start before it commits.
+    made_due: bool,
 }
 
 /// An execution's transaction: savepoints in the open transaction, all of one owner.
@@ -151,10 +151,10 @@ impl Batch {
         self.held.iter().map(|(_, deadline)| *deadline).min()
     }
 
-    /// Whether the open transaction holds caller writes (an enqueue, a replay), which may have
-    /// made jobs due that are not committed yet.
-    pub fn holds_caller_writes(&self) -> bool {
-        self.open_tx().is_some_and(|open| open.caller_wrote)
+    /// Whether the open transaction holds an enqueue or a replay, which may have made jobs
+    /// due that are not committed yet.
+    pub fn holds_due_writes(&self) -> bool {
+        self.open_tx().is_some_and(|open| open.made_due)
     }
 
     /// Executions whose writes are in the open transaction.
@@ -182,7 +182,7 @@ impl Batch {
             after_commit: Vec::new(),
             user: None,
             awaiting_record: None,
-            caller_wrote: false,
+            made_due: false,
         });
         Ok(())
     }
@@ -228,11 +228,11 @@ impl Batch {
                 let mut session = SqliteSession {
                     conn: &self.conn,
                     capture: &mut self.capture,
-                    caller_wrote: false,
+                    made_due: false,
                 };
                 let after = work(Ok(&mut session));
-                if let (true, Tx::Open(open)) = (session.caller_wrote, &mut self.tx) {
-                    open.caller_wrote = true;
+                if let (true, Tx::Open(open)) = (session.made_due, &mut self.tx) {
+                    open.made_due = true;
                 }
                 let wrote = self.conn.total_changes() != changes_before;
                 self.settle_reply(owner, wrote, after);
@@ -670,6 +670,61 @@ mod tests {
         let mut stmt = conn.prepare("SELECT id FROM t ORDER BY id").expect("query");
         let rows = stmt.query_map([], |row| row.get(0)).expect("rows");
         rows.collect::<rusqlite::Result<_>>().expect("ids")
+    }
+
+    /// A call that runs `work` on its session's caller writes.
+    fn caller_call(
+        owner: ExecId,
+        work: impl FnOnce(&mut (dyn super::super::Lent + '_)) + Send + 'static,
+    ) -> SqlCall {
+        SqlCall {
+            owner,
+            control: TxControl::None,
+            deadline: None,
+            work: Box::new(move |session| {
+                work(session.expect("a session"));
+                None
+            }),
+        }
+    }
+
+    fn enqueue(writes: &dyn super::super::CallerWrites) -> Result<(), String> {
+        let options = super::super::EnqueueOptions::default();
+        writes
+            .enqueue("job", &serde_json::json!({}), &options, 3, None, 1)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn only_a_kept_enqueue_or_replay_holds_claims_until_its_commit() {
+        let (_dir, store) = store();
+        let mut batch = Batch::new(&store).expect("batch");
+        let note = caller_call(ExecId::random(), |session| {
+            let noted = session.writes(|writes| writes.note_token_used("t", 1));
+            assert!(matches!(noted, Ok(Ok(()))), "{noted:?}");
+        });
+        serve(&mut batch, note);
+        assert!(!batch.holds_due_writes(), "a token's use makes no job due");
+        let undone = caller_call(ExecId::random(), |session| {
+            let undone = session
+                .atomically(|writes| enqueue(writes).and(Err::<(), _>("undone".to_string())));
+            assert!(matches!(undone, Ok(Err(_))), "{undone:?}");
+        });
+        serve(&mut batch, undone);
+        assert!(
+            !batch.holds_due_writes(),
+            "an enqueue rolled back made nothing due"
+        );
+        let kept = caller_call(ExecId::random(), |session| {
+            let kept = session.writes(enqueue);
+            assert!(matches!(kept, Ok(Ok(()))), "{kept:?}");
+        });
+        serve(&mut batch, kept);
+        assert!(batch.holds_due_writes(), "the enqueue is not committed yet");
+        batch.commit_with(|_| Ok(())).expect("commit");
+        assert!(!batch.holds_due_writes(), "committed: its job may start");
+        batch.close();
     }
 
     #[test]

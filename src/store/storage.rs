@@ -307,8 +307,6 @@ pub trait TokenWrites {
     fn note_token_used(&self, id: &str, at_us: i64) -> Result<()>;
 }
 
-/// Everything an API call may write on the writer's transaction: what the server's
-/// `with_writer` hands its work.
 /// Deploys' writes, on the writer's transaction: blobs (checked by the caller against their
 /// hash), versions, and which one is active.
 pub trait VersionWrites {
@@ -325,6 +323,8 @@ pub trait VersionWrites {
     fn find_version(&self, prefix: &str) -> Result<VersionLookup>;
 }
 
+/// Everything an API call may write on the writer's transaction: what the server's
+/// `with_writer` hands its work.
 pub trait CallerWrites: JobWrites + TokenWrites + VersionWrites {}
 
 impl<T: JobWrites + TokenWrites + VersionWrites> CallerWrites for T {}

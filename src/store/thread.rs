@@ -395,7 +395,7 @@ impl State {
     /// committed, and run though that commit then failed (a full disk, a deferred foreign
     /// key): after an enqueue or a replay, claims wait for the commit.
     fn may_claim(&self) -> bool {
-        !self.batch.in_user_transaction() && !self.batch.holds_caller_writes()
+        !self.batch.in_user_transaction() && !self.batch.holds_due_writes()
     }
 
     /// Lets the scheduler claim due work; its writes then wait for a commit like records.

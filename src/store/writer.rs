@@ -5,15 +5,24 @@
 //! others changed). An execution's `ctx.db.transaction` is a savepoint in that transaction;
 //! while one is open, other executions' calls wait for it, as they would for SQLite's lock.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::Connection;
 
 use super::emails::{self, NewEmail};
+use super::search::Query;
 use super::statement::{Limits, SqlError, SqlResult, UserStatements};
-use super::{user_sql, CallerWrites, Capture};
+use super::storage::{JobWrites, TokenWrites, VersionWrites};
+use super::tokens::{NewToken, TokenLookup, TokenRow};
+use super::versions::{NewVersion, VersionLookup};
+use super::{
+    user_sql, CallerWrites, Capture, EnqueueError, EnqueueOptions, Enqueued, JobLookup, JobRow,
+    ReplayError, Result as StoreResult,
+};
 use crate::record::{ExecId, Mutation};
+use serde_json::Value;
 
 /// How long a call waits for another execution's transaction before failing.
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -89,9 +98,9 @@ impl dyn Lent + '_ {
 pub struct SqliteSession<'a> {
     pub conn: &'a Connection,
     pub capture: &'a mut Capture,
-    /// The call made caller writes (an enqueue, a replay): work may have become due in the
+    /// The call kept a caller write that may make a job due (an enqueue, a replay) in the
     /// open transaction.
-    pub caller_wrote: bool,
+    pub made_due: bool,
 }
 
 impl UserStatements for SqliteSession<'_> {
@@ -123,17 +132,24 @@ impl Lent for SqliteSession<'_> {
         atomic: bool,
         work: &mut dyn FnMut(&dyn CallerWrites) -> bool,
     ) -> Result<(), String> {
-        self.caller_wrote = true;
+        let writes = NotingDue {
+            conn: self.conn,
+            made_due: Cell::new(false),
+        };
         if !atomic {
-            work(self.conn);
+            work(&writes);
+            self.made_due |= writes.made_due.get();
             return Ok(());
         }
         let failed = |e: rusqlite::Error| e.to_string();
         self.conn
             .execute_batch("SAVEPOINT flux_api")
             .map_err(failed)?;
-        let end = match work(self.conn) {
-            true => "RELEASE flux_api",
+        let end = match work(&writes) {
+            true => {
+                self.made_due |= writes.made_due.get();
+                "RELEASE flux_api"
+            }
             false => "ROLLBACK TO flux_api; RELEASE flux_api",
         };
         self.conn.execute_batch(end).map_err(failed)
@@ -146,6 +162,93 @@ impl Lent for SqliteSession<'_> {
     #[cfg(test)]
     fn sqlite(&self) -> Option<&Connection> {
         Some(self.conn)
+    }
+}
+
+/// SQLite's connection as one call's caller writes, noting those that may make a job due (an
+/// enqueue, a replay): the dispatcher claims through the open transaction, so it waits for
+/// their commit. Token notes, deploys and cancels make nothing due and hold no claim back.
+struct NotingDue<'c> {
+    conn: &'c Connection,
+    made_due: Cell<bool>,
+}
+
+impl JobWrites for NotingDue<'_> {
+    fn enqueue(
+        &self,
+        name: &str,
+        data: &Value,
+        options: &EnqueueOptions,
+        max_attempts: u32,
+        enqueued_by: Option<ExecId>,
+        now_us: i64,
+    ) -> Result<Enqueued, EnqueueError> {
+        self.made_due.set(true);
+        self.conn
+            .enqueue(name, data, options, max_attempts, enqueued_by, now_us)
+    }
+
+    fn find_job(&self, prefix: &str) -> StoreResult<JobLookup> {
+        self.conn.find_job(prefix)
+    }
+
+    fn replay(
+        &self,
+        job: &JobRow,
+        max_attempts: u32,
+        now_us: i64,
+        data: Option<&Value>,
+    ) -> Result<String, ReplayError> {
+        self.made_due.set(true);
+        self.conn.replay(job, max_attempts, now_us, data)
+    }
+
+    fn cancel_waiting(&self, job: &JobRow, reason: &str, now_us: i64) -> StoreResult<bool> {
+        self.conn.cancel_waiting(job, reason, now_us)
+    }
+
+    fn dead_jobs(
+        &self,
+        function: Option<&str>,
+        search: Option<&Query>,
+    ) -> StoreResult<Vec<JobRow>> {
+        self.conn.dead_jobs(function, search)
+    }
+}
+
+impl TokenWrites for NotingDue<'_> {
+    fn create_token(&self, new: &NewToken, now_us: i64) -> StoreResult<TokenRow> {
+        self.conn.create_token(new, now_us)
+    }
+
+    fn find_token(&self, prefix: &str) -> StoreResult<TokenLookup> {
+        self.conn.find_token(prefix)
+    }
+
+    fn revoke_token(&self, id: &str, at_us: i64) -> StoreResult<()> {
+        self.conn.revoke_token(id, at_us)
+    }
+
+    fn note_token_used(&self, id: &str, at_us: i64) -> StoreResult<()> {
+        self.conn.note_token_used(id, at_us)
+    }
+}
+
+impl VersionWrites for NotingDue<'_> {
+    fn put_blob(&self, hash: &str, data: &[u8]) -> StoreResult<()> {
+        self.conn.put_blob(hash, data)
+    }
+
+    fn create_version(&self, new: &NewVersion, now_us: i64) -> StoreResult<()> {
+        self.conn.create_version(new, now_us)
+    }
+
+    fn activate_version(&self, id: &str, now_us: i64) -> StoreResult<()> {
+        self.conn.activate_version(id, now_us)
+    }
+
+    fn find_version(&self, prefix: &str) -> StoreResult<VersionLookup> {
+        self.conn.find_version(prefix)
     }
 }
 
@@ -361,7 +464,7 @@ mod tests {
             let after = (call.work)(Ok(&mut SqliteSession {
                 conn: &conn,
                 capture: &mut capture,
-                caller_wrote: false,
+                made_due: false,
             }));
             seen.store(true, Ordering::SeqCst);
             after.expect("waits for the commit")(Ok(()));

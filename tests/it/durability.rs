@@ -581,31 +581,33 @@ fn a_job_whose_enqueue_did_not_commit_never_runs() {
             .contains("marker")
             .then_some(())
     });
-    wait_for("the queue to be idle", DEADLINE, || {
-        let stats = server.get("/_flux/api/queue/stats").json();
-        let busy = stats["stats"].as_array().is_some_and(|rows| {
-            rows.iter().any(|r| {
-                r["running"].as_u64().unwrap_or(0) + r["pending"].as_u64().unwrap_or(0) > 0
-            })
-        });
-        (!busy).then_some(())
-    });
+    // A stop lets every attempt that started end and stores its record, whether or not it
+    // wrote its effect.
+    server.stop();
     // An enqueue may have committed alone, ahead of the failing write (each lone write stands
     // alone): such a job exists and runs. None other may.
     let conn = rusqlite::Connection::open(project.path().join(".flux/flux.db")).expect("store");
-    let mut stmt = conn
-        .prepare("SELECT json_extract(data, '$.id') FROM _flux_jobs WHERE name = 'effect'")
-        .expect("query");
-    let jobs: BTreeSet<String> = stmt
-        .query_map([], |row| row.get::<_, String>(0))
-        .expect("rows")
-        .collect::<rusqlite::Result<_>>()
-        .expect("ids");
+    let ids = |sql: &str| -> BTreeSet<String> {
+        let mut stmt = conn.prepare(sql).expect("query");
+        stmt.query_map([], |row| row.get::<_, String>(0))
+            .expect("rows")
+            .collect::<rusqlite::Result<_>>()
+            .expect("ids")
+    };
+    let jobs = ids("SELECT json_extract(data, '$.id') FROM _flux_jobs WHERE name = 'effect'");
     assert!(jobs.contains("marker"));
     let effects = stored_ids(&project, "effects");
     let without_job: Vec<_> = effects.difference(&jobs).collect();
     assert!(
         without_job.is_empty(),
         "jobs whose enqueue was undone ran: {without_job:?}"
+    );
+    let attempts_without_job = ids(
+        "SELECT r.job_id FROM _flux_records r WHERE r.function = 'effect'
+         AND NOT EXISTS (SELECT 1 FROM _flux_jobs j WHERE j.id = r.job_id)",
+    );
+    assert!(
+        attempts_without_job.is_empty(),
+        "jobs whose enqueue was undone started: {attempts_without_job:?}"
     );
 }
