@@ -541,6 +541,9 @@ mod tests {
         fn run(&mut self, attempts: Vec<Attempt>) {
             self.0.lock().expect("attempts").extend(attempts);
         }
+        fn workers(&self) -> Vec<String> {
+            Vec::new()
+        }
         fn stop(&mut self) {}
     }
 
@@ -684,6 +687,9 @@ mod tests {
                 .expect("missing")
                 .iter()
                 .any(|m| m == name)
+        }
+        fn workers(&self) -> Vec<String> {
+            Vec::new()
         }
         fn stop(&mut self) {}
     }

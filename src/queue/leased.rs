@@ -542,13 +542,24 @@ impl Dispatch {
         skip.dedup();
         let owner = self.owner.clone();
         let missing = self.missing.clone();
+        let workers = self.runner.workers();
         let Some(ClaimConn { client, statements }) = self.conn() else {
             return;
         };
         let now = now_us();
         let mut claimed: Vec<JobRow> = Vec::new();
         let mut failure = None;
-        match claims::claim(client, statements, &owner, lease, now, free, &skip) {
+        let first = match skip.is_empty() {
+            true => claims::claim(client, statements, &owner, lease, now, free),
+            false => {
+                let others: Vec<String> = workers
+                    .into_iter()
+                    .filter(|name| skip.binary_search(name).is_err())
+                    .collect();
+                claims::claim_among(client, statements, &owner, lease, now, free, &others)
+            }
+        };
+        match first {
             Ok(jobs) => claimed.extend(jobs),
             Err(e) => failure = Some(e),
         }
@@ -557,7 +568,8 @@ impl Dispatch {
             if limit == 0 || missing.contains(&name) || failure.is_some() {
                 continue;
             }
-            match claims::claim_named(client, statements, &owner, lease, now, limit, &name) {
+            let name = [name];
+            match claims::claim_among(client, statements, &owner, lease, now, limit, &name) {
                 Ok(jobs) => claimed.extend(jobs),
                 Err(e) => failure = Some(e),
             }

@@ -92,6 +92,10 @@ impl Runner for JobEngines {
         self.shared.functions().get(name).is_some()
     }
 
+    fn workers(&self) -> Vec<String> {
+        self.shared.functions().functions.keys().cloned().collect()
+    }
+
     /// Its engine stops it as it stops one cancelled here, and forgets the ask at its end.
     fn cancel(&self, id: ExecId) {
         self.shared.cancels.ask(id);

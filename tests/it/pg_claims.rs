@@ -55,7 +55,7 @@ fn two_claimers_racing_on_a_thousand_jobs_never_claim_one_twice() {
                     let mut statements = Prepared::default();
                     loop {
                         let jobs =
-                            claims::claim(&mut client, &mut statements, owner, LEASE, NOW, 7, &[])
+                            claims::claim(&mut client, &mut statements, owner, LEASE, NOW, 7)
                                 .expect("claim");
                         if jobs.is_empty() {
                             return mine;
@@ -114,16 +114,7 @@ fn claim(
     lease: Duration,
     limit: usize,
 ) -> Vec<flux::store::JobRow> {
-    claims::claim(
-        client,
-        &mut Prepared::default(),
-        owner,
-        lease,
-        NOW,
-        limit,
-        &[],
-    )
-    .expect("claim")
+    claims::claim(client, &mut Prepared::default(), owner, lease, NOW, limit).expect("claim")
 }
 
 fn outcome(job: &flux::store::JobRow, transition: Transition) -> StoreWrite {
@@ -251,14 +242,14 @@ fn a_worker_is_claimed_alone_and_unstarted_claims_are_put_back_as_they_were() {
         NOW,
     )
     .expect("enqueue");
-    let solo = claims::claim_named(
+    let solo = claims::claim_among(
         &mut client,
         &mut Prepared::default(),
         "a",
         LEASE,
         NOW,
         10,
-        "solo",
+        &["solo".to_string()],
     )
     .expect("claim");
     assert_eq!(solo.len(), 1, "only the named worker's");
@@ -436,19 +427,32 @@ fn a_renewal_never_waits_for_a_row_another_transaction_holds() {
 
 #[test]
 fn a_database_of_schema_2_gets_the_jobs_indexes_by_state_and_keeps_its_jobs() {
+    // As schema 2 left it: one index on (state, run_at_us), none of the partial ones.
+    upgraded_keeps_its_jobs(
+        "DROP INDEX _flux_jobs_leased, _flux_jobs_given_up, _flux_jobs_waiting_by_worker;
+         CREATE INDEX _flux_jobs_due ON _flux_jobs (state, run_at_us);
+         UPDATE _flux_schema SET version = 2",
+    );
+}
+
+#[test]
+fn a_database_of_schema_3_gets_the_waiting_jobs_index_by_worker_and_keeps_its_jobs() {
+    upgraded_keeps_its_jobs(
+        "DROP INDEX _flux_jobs_waiting_by_worker; UPDATE _flux_schema SET version = 3",
+    );
+}
+
+/// A database with 3 jobs, taken back to an earlier schema by `downgrade`, then opened again:
+/// it has every index of the current schema, its version, and its jobs.
+fn upgraded_keeps_its_jobs(downgrade: &str) {
     let url = fresh_database();
     let store = PgStore::open(&url).expect("open");
     enqueue(&store, 3);
-    // As schema 2 left it: one index on (state, run_at_us), none of the partial ones.
     store
         .connect()
         .expect("connect")
-        .batch_execute(
-            "DROP INDEX _flux_jobs_leased, _flux_jobs_given_up;
-             CREATE INDEX _flux_jobs_due ON _flux_jobs (state, run_at_us);
-             UPDATE _flux_schema SET version = 2",
-        )
-        .expect("schema 2");
+        .batch_execute(downgrade)
+        .expect("earlier schema");
     drop(store);
     let store = PgStore::open(&url).expect("opened again");
     let mut client = store.connect().expect("connect");
@@ -471,14 +475,15 @@ fn a_database_of_schema_2_gets_the_jobs_indexes_by_state_and_keeps_its_jobs() {
             "_flux_jobs_next",
             "_flux_jobs_pkey",
             "_flux_jobs_updated",
-            "_flux_jobs_waiting"
+            "_flux_jobs_waiting",
+            "_flux_jobs_waiting_by_worker"
         ]
     );
     let version: i32 = client
         .query_one("SELECT version FROM _flux_schema", &[])
         .expect("version")
         .get(0);
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     assert_eq!(
         claim(&mut client, "a", LEASE, 10).len(),
         3,
@@ -577,7 +582,7 @@ fn claims_read_only_what_they_take(
 ) {
     for round in 0..3 {
         let (jobs, read) = reads_of(claimer, |claimer| {
-            claims::claim(claimer, statements, "a", LEASE, now_us, 5, &[]).expect("claim")
+            claims::claim(claimer, statements, "a", LEASE, now_us, 5).expect("claim")
         });
         let run_at: Vec<i64> = jobs.iter().map(|job| job.run_at_us).collect();
         assert_eq!(
@@ -631,12 +636,61 @@ fn a_claim_planned_on_an_empty_queue_still_reads_only_what_it_takes_from_a_burst
     let (store, _) = analysed_queue(0);
     let mut claimer = store.connect_for_claims().expect("connect");
     let mut statements = Prepared::default();
-    let none = claims::claim(&mut claimer, &mut statements, "a", LEASE, NOW, 5, &[]);
+    let none = claims::claim(&mut claimer, &mut statements, "a", LEASE, NOW, 5);
     assert!(none.expect("claim").is_empty());
 
     const BACKLOG: usize = 4000;
     enqueue(&store, BACKLOG);
     claims_read_only_what_they_take(&mut claimer, &mut statements, NOW, &[NOW; 15], BACKLOG);
+}
+
+#[test]
+fn a_claim_among_workers_reads_only_theirs_behind_another_workers_backlog() {
+    // A queue looks past a worker whose own `concurrency` is full while 4,000 of its jobs
+    // come first. Filtered by name in `run_at` order, each claim of the others' jobs read
+    // all 4,000 (36 ms a claim behind 100,000). Planned on an empty queue, as a process that
+    // starts on a drained one keeps its plan.
+    let (store, mut client) = analysed_queue(0);
+    let mut claimer = store.connect_for_claims().expect("connect");
+    let mut statements = Prepared::default();
+    let others = ["other".to_string()];
+    let none = claims::claim_among(&mut claimer, &mut statements, "a", LEASE, NOW, 5, &others);
+    assert!(none.expect("claim").is_empty());
+
+    const BACKLOG: usize = 4000;
+    enqueue(&store, BACKLOG);
+    let later = EnqueueOptions {
+        delay: Some(json!(1)),
+        ..EnqueueOptions::default()
+    };
+    for n in 0..15 {
+        pg_store::enqueue(
+            &mut client,
+            "other",
+            &json!({ "n": n }),
+            &later,
+            3,
+            None,
+            NOW,
+        )
+        .expect("enqueue");
+    }
+    let now = NOW + 1000;
+    for _ in 0..3 {
+        let (jobs, read) = reads_of(&mut claimer, |claimer| {
+            claims::claim_among(claimer, &mut statements, "a", LEASE, now, 5, &others)
+                .expect("claim")
+        });
+        let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
+        assert_eq!(names, ["other"; 5], "five of the other worker's jobs");
+        assert_read_little(read, 40, "a claim of 5 among workers", BACKLOG);
+    }
+    // Among several workers, the earliest of all: the backlog's, due first.
+    let both = ["other".to_string(), "w".to_string()];
+    let jobs = claims::claim_among(&mut claimer, &mut statements, "a", LEASE, now, 3, &both)
+        .expect("claim");
+    let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
+    assert_eq!(names, ["w"; 3]);
 }
 
 #[test]

@@ -36,9 +36,9 @@ use crate::record::{ExecId, ExecutionRecord};
 /// Now on the database's clock, in microseconds since the epoch.
 const DB_NOW: &str = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
 
-/// Claims up to `limit` due jobs (waiting, `run_at_us <= now_us`, not named in `full`) for
-/// `owner` until `lease` from now: they become `running` with their attempt counted. Returns
-/// them (their `next_exec_id` is the attempt's execution id) in `run_at` order.
+/// Claims up to `limit` due jobs of any worker (waiting, `run_at_us <= now_us`) for `owner`
+/// until `lease` from now: they become `running` with their attempt counted. Returns them
+/// (their `next_exec_id` is the attempt's execution id) in `run_at` order.
 pub fn claim(
     client: &mut postgres::Client,
     statements: &mut Prepared,
@@ -46,35 +46,46 @@ pub fn claim(
     lease: Duration,
     now_us: i64,
     limit: usize,
-    full: &[String],
 ) -> Result<Vec<JobRow>> {
-    claim_where(client, statements, owner, lease, now_us, limit, full, None)
+    claim_with(client, statements, &CLAIM, owner, lease, now_us, limit, &[])
 }
 
-/// As [`claim`], only jobs of worker `name` (one whose own `concurrency` leaves room for
-/// fewer than the queue's).
-pub fn claim_named(
+/// As [`claim`], only jobs of the workers named in `workers`: the earliest due of each, then
+/// the earliest of those. A queue that looks past some workers (their own `concurrency` is
+/// full) reads only the others' waiting jobs, however many of theirs come first.
+pub fn claim_among(
     client: &mut postgres::Client,
     statements: &mut Prepared,
     owner: &str,
     lease: Duration,
     now_us: i64,
     limit: usize,
-    name: &str,
+    workers: &[String],
 ) -> Result<Vec<JobRow>> {
-    claim_where(
+    if workers.is_empty() {
+        return Ok(Vec::new());
+    }
+    claim_with(
         client,
         statements,
+        &CLAIM_AMONG,
         owner,
         lease,
         now_us,
         limit,
-        &[],
-        Some(name),
+        workers,
     )
 }
 
-/// The claim (see [`claim_where`]).
+/// What a claim sets on the jobs it takes; `$1` owner, `$2` lease, `$3` now.
+static CLAIMED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "state = 'running', attempts = attempts + 1, lease_owner = $1,
+         lease_until_us = {DB_NOW} + $2, updated_at_us = $3"
+    )
+});
+
+/// The claim of any worker's jobs (see [`claim_with`]).
 ///
 /// The jobs it takes are chosen and locked once, by a sub-select whose result is an array,
 /// and then updated by id. As `WHERE id IN (SELECT …)`, the planner may join the two: a claim
@@ -85,26 +96,44 @@ pub fn claim_named(
 /// connection only ([`super::PgStore::connect_for_claims`] prices out the other paths).
 static CLAIM: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE _flux_jobs SET state = 'running', attempts = attempts + 1,
-             lease_owner = $1, lease_until_us = {DB_NOW} + $2, updated_at_us = $3
+        "UPDATE _flux_jobs SET {}
          WHERE id = ANY(ARRAY(SELECT id FROM _flux_jobs
              WHERE state IN ('pending', 'scheduled') AND run_at_us <= $3
-             AND name <> ALL($5::text[]) AND ($6::text IS NULL OR name = $6)
              ORDER BY run_at_us LIMIT $4 FOR UPDATE SKIP LOCKED))
-         RETURNING {COLUMNS}, set_config('synchronous_commit', 'off', true)"
+         RETURNING {COLUMNS}, set_config('synchronous_commit', 'off', true)",
+        *CLAIMED
+    )
+});
+
+/// The claim of some workers' jobs (`$5`): each worker's earliest, from the waiting jobs'
+/// index by name, locked there (up to the limit each: those not taken are unlocked at the
+/// commit), then the earliest of them. Filtering the waiting jobs in `run_at` order by name
+/// instead read every waiting job of the workers looked past that came first (36 ms a claim
+/// behind 100,000 of them).
+static CLAIM_AMONG: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE _flux_jobs SET {}
+         WHERE id = ANY(ARRAY(SELECT due.id FROM unnest($5::text[]) AS worker(name)
+             CROSS JOIN LATERAL (SELECT id, run_at_us FROM _flux_jobs
+                 WHERE state IN ('pending', 'scheduled') AND name = worker.name
+                 AND run_at_us <= $3
+                 ORDER BY run_at_us LIMIT $4 FOR UPDATE SKIP LOCKED) AS due
+             ORDER BY due.run_at_us LIMIT $4))
+         RETURNING {COLUMNS}, set_config('synchronous_commit', 'off', true)",
+        *CLAIMED
     )
 });
 
 #[allow(clippy::too_many_arguments)]
-fn claim_where(
+fn claim_with(
     client: &mut postgres::Client,
     statements: &mut Prepared,
+    sql: &'static LazyLock<String>,
     owner: &str,
     lease: Duration,
     now_us: i64,
     limit: usize,
-    full: &[String],
-    only: Option<&str>,
+    workers: &[String],
 ) -> Result<Vec<JobRow>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     // One round trip, in a transaction of its own, not flushed to disk before it returns: a
@@ -112,11 +141,13 @@ fn claim_where(
     // have committed before it (that commit would have flushed the claim with it). The setting
     // is made by the rows returned (a claim of none writes nothing to flush) and lasts until
     // the statement's own commit.
-    let statement = statements.get(client, &CLAIM)?;
-    let rows = client.query(
-        &statement,
-        &[&owner, &micros(lease), &now_us, &limit, &full, &only],
-    )?;
+    let statement = statements.get(client, sql.as_str())?;
+    let params: [&(dyn postgres::types::ToSql + Sync); 5] =
+        [&owner, &micros(lease), &now_us, &limit, &workers];
+    let rows = match workers.is_empty() {
+        true => client.query(&statement, &params[..4])?,
+        false => client.query(&statement, &params)?,
+    };
     let mut jobs = job_rows(rows)?;
     jobs.sort_by_key(|job| job.run_at_us);
     Ok(jobs)

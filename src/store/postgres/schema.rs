@@ -20,8 +20,8 @@ use super::super::{Result, StoreError};
 /// The version of the tables below; a database stamped with a later one was made by a newer
 /// flux and is refused, an earlier one gets what is missing. 2: jobs' `committed_attempt`
 /// and the index of waiting jobs. 3: jobs indexed by state only where a state is looked up
-/// (waiting, running, dead or cancelled).
-pub const VERSION: i32 = 3;
+/// (waiting, running, dead or cancelled). 4: waiting jobs indexed by worker too.
+pub const VERSION: i32 = 4;
 
 /// Schema 3's indexes of jobs by state, all that a database of version 2 gets (they lock
 /// `_flux_jobs` alone, so they cannot deadlock with the other processes' writers, which take
@@ -39,6 +39,14 @@ CREATE INDEX IF NOT EXISTS _flux_jobs_leased ON _flux_jobs (lease_owner)
     WHERE state = 'running';
 CREATE INDEX IF NOT EXISTS _flux_jobs_given_up ON _flux_jobs (updated_at_us)
     WHERE state IN ('dead', 'cancelled');
+";
+
+/// Schema 4's index, all that a database of version 3 gets: claims of some workers' jobs
+/// (`claims::claim_among`) read each worker's waiting jobs in `run_at` order from it. A job
+/// enters it when it starts waiting (an enqueue, a retry), not when it is claimed or ends.
+const WAITING_BY_WORKER: &str = "
+CREATE INDEX IF NOT EXISTS _flux_jobs_waiting_by_worker ON _flux_jobs (name, run_at_us)
+    WHERE state IN ('pending', 'scheduled');
 ";
 
 /// Held while creating the tables: any 64-bit key flux alone uses.
@@ -322,13 +330,17 @@ pub(super) fn create(client: &mut Client) -> Result<bool> {
             })
         }
         Some(version) if version == VERSION => {}
-        Some(2) => {
-            tx.batch_execute(JOBS_BY_STATE)?;
+        Some(version @ (2 | 3)) => {
+            if version == 2 {
+                tx.batch_execute(JOBS_BY_STATE)?;
+            }
+            tx.batch_execute(WAITING_BY_WORKER)?;
             tx.execute("UPDATE _flux_schema SET version = $1", &[&VERSION])?;
         }
         _ => {
             tx.batch_execute(TABLES)?;
             tx.batch_execute(JOBS_BY_STATE)?;
+            tx.batch_execute(WAITING_BY_WORKER)?;
             tx.execute("DELETE FROM _flux_schema", &[])?;
             tx.execute(
                 "INSERT INTO _flux_schema (version) VALUES ($1)",
