@@ -645,12 +645,29 @@ fn a_claim_planned_on_an_empty_queue_still_reads_only_what_it_takes_from_a_burst
 }
 
 #[test]
-fn a_claim_among_workers_reads_only_theirs_behind_another_workers_backlog() {
-    // A queue looks past a worker whose own `concurrency` is full while 4,000 of its jobs
-    // come first. Filtered by name in `run_at` order, each claim of the others' jobs read
-    // all 4,000 (36 ms a claim behind 100,000). Planned on an empty queue, as a process that
-    // starts on a drained one keeps its plan.
-    let (store, mut client) = analysed_queue(0);
+fn a_claim_among_workers_planned_on_an_empty_queue_reads_only_theirs() {
+    // Planned on an empty queue, as a process that starts on a drained one keeps its plan.
+    let (store, client) = analysed_queue(0);
+    claims_among_read_only_theirs(&store, client, true);
+}
+
+#[test]
+fn a_claim_among_workers_planned_on_another_workers_backlog_reads_only_theirs() {
+    // Planned once autovacuum has analysed a backlog of one worker: the waiting jobs' index
+    // by run_at, filtered by name, then looked cheap (run_at follows the table's order).
+    let (store, client) = analysed_queue(4000);
+    claims_among_read_only_theirs(&store, client, false);
+}
+
+/// A queue looks past worker `w` (its own `concurrency` is full) while 4,000 of its jobs come
+/// first: each claim of 5 among the others takes theirs and reads only them. Filtered by name
+/// in `run_at` order, each such claim read all 4,000 (36 ms a claim behind 100,000).
+/// `enqueue_backlog`: the backlog is enqueued after the claim is first planned.
+fn claims_among_read_only_theirs(
+    store: &PgStore,
+    mut client: postgres::Client,
+    enqueue_backlog: bool,
+) {
     let mut claimer = store.connect_for_claims().expect("connect");
     let mut statements = Prepared::default();
     let others = ["other".to_string()];
@@ -658,7 +675,9 @@ fn a_claim_among_workers_reads_only_theirs_behind_another_workers_backlog() {
     assert!(none.expect("claim").is_empty());
 
     const BACKLOG: usize = 4000;
-    enqueue(&store, BACKLOG);
+    if enqueue_backlog {
+        enqueue(store, BACKLOG);
+    }
     let later = EnqueueOptions {
         delay: Some(json!(1)),
         ..EnqueueOptions::default()
@@ -685,9 +704,9 @@ fn a_claim_among_workers_reads_only_theirs_behind_another_workers_backlog() {
         assert_eq!(names, ["other"; 5], "five of the other worker's jobs");
         assert_read_little(read, 40, "a claim of 5 among workers", BACKLOG);
     }
-    // Among several workers, the earliest of all: the backlog's, due first.
+    // Among several workers, the earliest of all: the backlog's, due first; none not due.
     let both = ["other".to_string(), "w".to_string()];
-    let jobs = claims::claim_among(&mut claimer, &mut statements, "a", LEASE, now, 3, &both)
+    let jobs = claims::claim_among(&mut claimer, &mut statements, "a", LEASE, NOW, 3, &both)
         .expect("claim");
     let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
     assert_eq!(names, ["w"; 3]);

@@ -106,21 +106,28 @@ static CLAIM: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// The claim of some workers' jobs (`$5`): each worker's earliest, from the waiting jobs'
-/// index by name, locked there (up to the limit each: those not taken are unlocked at the
-/// commit), then the earliest of them. Filtering the waiting jobs in `run_at` order by name
-/// instead read every waiting job of the workers looked past that came first (36 ms a claim
-/// behind 100,000 of them).
+/// index by worker, locked there (up to the limit each: those not taken are unlocked at the
+/// commit), then the earliest of them. Filtered by name in `run_at` order, a claim read every
+/// waiting job of the workers looked past that came first (36 ms a claim behind 100,000).
+///
+/// Each worker's range is bounded by row comparisons on `(name, run_at_us)` in that index's
+/// order, not by `name = …`: with an equality the planner takes the name as fixed, and the
+/// waiting jobs' index by `run_at_us` alone, filtered by name, gives the same order; a plan
+/// kept from statistics where it looked cheaper (`run_at_us` follows the table's order) read
+/// every waiting job of the others. Only the index by worker gives these rows in this order.
 static CLAIM_AMONG: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE _flux_jobs SET {}
          WHERE id = ANY(ARRAY(SELECT due.id FROM unnest($5::text[]) AS worker(name)
              CROSS JOIN LATERAL (SELECT id, run_at_us FROM _flux_jobs
-                 WHERE state IN ('pending', 'scheduled') AND name = worker.name
-                 AND run_at_us <= $3
-                 ORDER BY run_at_us LIMIT $4 FOR UPDATE SKIP LOCKED) AS due
+                 WHERE state IN ('pending', 'scheduled')
+                 AND (name, run_at_us) >= (worker.name, '{}'::bigint)
+                 AND (name, run_at_us) <= (worker.name, $3)
+                 ORDER BY name, run_at_us LIMIT $4 FOR UPDATE SKIP LOCKED) AS due
              ORDER BY due.run_at_us LIMIT $4))
          RETURNING {COLUMNS}, set_config('synchronous_commit', 'off', true)",
-        *CLAIMED
+        *CLAIMED,
+        i64::MIN
     )
 });
 

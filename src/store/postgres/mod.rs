@@ -138,11 +138,14 @@ impl PgStore {
     /// retries, rows moved by updates), a claim of five could be planned as a bitmap scan that
     /// read and sorted the whole backlog. Sorts, bitmap and sequential scans are priced out
     /// here: each of these statements has an index that gives its rows (in `run_at` order,
-    /// for a claim), and walks it.
+    /// for a claim), and walks it. The one sort left (a claim among workers merges a few rows
+    /// from each) then costs past `jit_above_cost`: JIT is off, else that claim compiled its
+    /// plan at each run (130–200 ms, its jobs locked meanwhile).
     pub fn connect_for_claims(&self) -> Result<postgres::Client> {
         let mut client = self.connect_for_prepared()?;
         client.batch_execute(
-            "SET enable_sort = off; SET enable_bitmapscan = off; SET enable_seqscan = off",
+            "SET enable_sort = off; SET enable_bitmapscan = off; SET enable_seqscan = off; \
+             SET jit = off",
         )?;
         Ok(client)
     }

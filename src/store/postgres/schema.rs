@@ -23,7 +23,7 @@ use super::super::{Result, StoreError};
 /// (waiting, running, dead or cancelled). 4: waiting jobs indexed by worker too.
 pub const VERSION: i32 = 4;
 
-/// Schema 3's indexes of jobs by state, all that a database of version 2 gets (they lock
+/// Schema 3's indexes of jobs by state, which a database of version 2 gets (they lock
 /// `_flux_jobs` alone, so they cannot deadlock with the other processes' writers, which take
 /// `_flux_jobs` before `_flux_records`; writes to jobs wait while they build).
 ///
