@@ -78,8 +78,8 @@ struct OpenTx {
     /// An atomic attempt committed its transaction and its record is on its way: nothing
     /// commits before it arrives (or the deadline passes, should its engine have died).
     awaiting_record: Option<(ExecId, Instant)>,
-    /// A call kept a write in it that may make a job due (an enqueue, a replay): jobs it made
-    /// due may not start before it commits.
+    /// A call wrote in it what may make a job due (an enqueue, a replay): jobs it made due may
+    /// not start before it commits.
     made_due: bool,
 }
 
@@ -716,14 +716,35 @@ mod tests {
             !batch.holds_due_writes(),
             "an enqueue rolled back made nothing due"
         );
-        let kept = caller_call(ExecId::random(), |session| {
-            let kept = session.writes(enqueue);
-            assert!(matches!(kept, Ok(Ok(()))), "{kept:?}");
-        });
-        serve(&mut batch, kept);
-        assert!(batch.holds_due_writes(), "the enqueue is not committed yet");
-        batch.commit_with(|_| Ok(())).expect("commit");
-        assert!(!batch.holds_due_writes(), "committed: its job may start");
+        // The API's enqueues are atomic, the JS host's are not; a replay makes a dead job due.
+        let made_due: [fn(&mut (dyn super::super::Lent + '_)); 3] = [
+            |session| assert!(matches!(session.atomically(enqueue), Ok(Ok(())))),
+            |session| assert!(matches!(session.writes(enqueue), Ok(Ok(())))),
+            |session| {
+                let replayed = session.atomically(|writes| {
+                    let found = writes.find_job("").map_err(|e| e.to_string())?;
+                    let super::super::JobLookup::Found(job) = found else {
+                        return Err(format!("no one dead job: {found:?}"));
+                    };
+                    writes.replay(&job, 3, 1, None).map_err(|e| e.to_string())
+                });
+                assert!(matches!(replayed, Ok(Ok(_))), "{replayed:?}");
+            },
+        ];
+        for (n, write) in made_due.into_iter().enumerate() {
+            if n == 2 {
+                // One job left, dead.
+                let sql = "DELETE FROM _flux_jobs WHERE rowid > 1;
+                           UPDATE _flux_jobs SET state = 'dead'";
+                batch
+                    .commit_with(|conn| Ok(conn.execute_batch(sql)?))
+                    .expect("a dead job");
+            }
+            serve(&mut batch, caller_call(ExecId::random(), write));
+            assert!(batch.holds_due_writes(), "write {n} is not committed yet");
+            batch.commit_with(|_| Ok(())).expect("commit");
+            assert!(!batch.holds_due_writes(), "committed: its job may start");
+        }
         batch.close();
     }
 

@@ -98,8 +98,8 @@ impl dyn Lent + '_ {
 pub struct SqliteSession<'a> {
     pub conn: &'a Connection,
     pub capture: &'a mut Capture,
-    /// The call kept a caller write that may make a job due (an enqueue, a replay) in the
-    /// open transaction.
+    /// The call wrote what may make a job due (an enqueue, a replay) in the open transaction:
+    /// an atomic call unless its writes were undone.
     pub made_due: bool,
 }
 
@@ -145,14 +145,17 @@ impl Lent for SqliteSession<'_> {
         self.conn
             .execute_batch("SAVEPOINT flux_api")
             .map_err(failed)?;
-        let end = match work(&writes) {
-            true => {
-                self.made_due |= writes.made_due.get();
-                "RELEASE flux_api"
-            }
+        let kept = work(&writes);
+        let end = match kept {
+            true => "RELEASE flux_api",
             false => "ROLLBACK TO flux_api; RELEASE flux_api",
         };
-        self.conn.execute_batch(end).map_err(failed)
+        let ended = self.conn.execute_batch(end);
+        // Writes not surely undone may still commit.
+        if kept || ended.is_err() {
+            self.made_due |= writes.made_due.get();
+        }
+        ended.map_err(failed)
     }
 
     fn store_email(&mut self, email: &NewEmail) -> Result<i64, String> {
