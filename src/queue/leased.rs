@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use postgres::fallible_iterator::FallibleIterator;
 
-use super::dispatcher::{capacity, full_workers, interrupted_record, start_attempt};
+use super::dispatcher::{capacity, interrupted_record, start_attempt};
 use super::{Attempt, ConfigSource, DispatcherHandle, JobAttempt, Runner};
 use crate::clock::now_us;
 use crate::project::Config;
@@ -532,48 +532,46 @@ impl Dispatch {
         let runner = &self.runner;
         self.missing.retain(|name| !runner.has_worker(name));
         let lease = config.queue.lease;
-        // Workers with a `concurrency` of their own are claimed apart, within their room; the
-        // others together, in `run_at` order.
+        // Workers with a `concurrency` of their own take their turn in `run_at` order with the
+        // others, each up to its room; full ones and missing ones are looked past.
         let limited = self.workers_room(&config);
-        let mut skip: Vec<String> = full_workers(&self.per_worker, &config);
-        skip.extend(limited.iter().map(|(name, _)| name.clone()));
-        skip.extend(self.missing.iter().cloned());
+        let mut skip: Vec<String> = limited
+            .iter()
+            .filter(|(_, room)| *room == 0)
+            .map(|(name, _)| name.clone())
+            .chain(self.missing.iter().cloned())
+            .collect();
         skip.sort_unstable();
         skip.dedup();
+        let any_worker = limited.is_empty() && skip.is_empty();
+        let among: Vec<(String, usize)> = match any_worker {
+            true => Vec::new(),
+            false => self
+                .runner
+                .workers()
+                .into_iter()
+                .filter(|name| skip.binary_search(name).is_err())
+                .map(|name| {
+                    let room = limited.iter().find(|(worker, _)| *worker == name);
+                    let cap = room.map_or(free, |(_, room)| (*room).min(free));
+                    (name, cap)
+                })
+                .collect(),
+        };
         let owner = self.owner.clone();
-        let missing = self.missing.clone();
-        let workers = self.runner.workers();
         let Some(ClaimConn { client, statements }) = self.conn() else {
             return;
         };
         let now = now_us();
-        let mut claimed: Vec<JobRow> = Vec::new();
         let mut failure = None;
-        let first = match skip.is_empty() {
+        let claimed = match any_worker {
             true => claims::claim(client, statements, &owner, lease, now, free),
-            false => {
-                let others: Vec<String> = workers
-                    .into_iter()
-                    .filter(|name| skip.binary_search(name).is_err())
-                    .collect();
-                claims::claim_among(client, statements, &owner, lease, now, free, &others)
-            }
-        };
-        match first {
-            Ok(jobs) => claimed.extend(jobs),
-            Err(e) => failure = Some(e),
+            false => claims::claim_among(client, statements, &owner, lease, now, free, &among),
         }
-        for (name, room) in limited {
-            let limit = room.min(free.saturating_sub(claimed.len()));
-            if limit == 0 || missing.contains(&name) || failure.is_some() {
-                continue;
-            }
-            let name = [name];
-            match claims::claim_among(client, statements, &owner, lease, now, limit, &name) {
-                Ok(jobs) => claimed.extend(jobs),
-                Err(e) => failure = Some(e),
-            }
-        }
+        .unwrap_or_else(|e| {
+            failure = Some(e);
+            Vec::new()
+        });
         // Jobs of a worker that is gone now: put back unstarted, and looked past from now on.
         let (runnable, absent): (Vec<JobRow>, Vec<JobRow>) = claimed
             .into_iter()

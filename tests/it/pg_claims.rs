@@ -249,7 +249,7 @@ fn a_worker_is_claimed_alone_and_unstarted_claims_are_put_back_as_they_were() {
         LEASE,
         NOW,
         10,
-        &["solo".to_string()],
+        &[("solo".to_string(), 10)],
     )
     .expect("claim");
     assert_eq!(solo.len(), 1, "only the named worker's");
@@ -670,7 +670,7 @@ fn claims_among_read_only_theirs(
 ) {
     let mut claimer = store.connect_for_claims().expect("connect");
     let mut statements = Prepared::default();
-    let others = ["other".to_string()];
+    let others = [("other".to_string(), 5)];
     let none = claims::claim_among(&mut claimer, &mut statements, "a", LEASE, NOW, 5, &others);
     assert!(none.expect("claim").is_empty());
 
@@ -705,11 +705,54 @@ fn claims_among_read_only_theirs(
         assert_read_little(read, 40, "a claim of 5 among workers", BACKLOG);
     }
     // Among several workers, the earliest of all: the backlog's, due first; none not due.
-    let both = ["other".to_string(), "w".to_string()];
+    let both = [("other".to_string(), 5), ("w".to_string(), 5)];
     let jobs = claims::claim_among(&mut claimer, &mut statements, "a", LEASE, NOW, 3, &both)
         .expect("claim");
     let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
     assert_eq!(names, ["w"; 3]);
+}
+
+#[test]
+fn a_worker_with_room_for_fewer_takes_its_turn_in_run_at_order_up_to_its_room() {
+    // Worker `solo` (room for 1) has the two earliest jobs, `w` a backlog after them. A claim
+    // that took the others' first and gave `solo` only what they left never ran it while `w`
+    // had a backlog.
+    let store = PgStore::open(&fresh_database()).expect("open");
+    let mut client = store.connect().expect("connect");
+    for _ in 0..2 {
+        pg_store::enqueue(
+            &mut client,
+            "solo",
+            &json!({}),
+            &EnqueueOptions::default(),
+            3,
+            None,
+            NOW,
+        )
+        .expect("enqueue");
+    }
+    let later = EnqueueOptions {
+        delay: Some(json!(1)),
+        ..EnqueueOptions::default()
+    };
+    for n in 0..10 {
+        pg_store::enqueue(&mut client, "w", &json!({ "n": n }), &later, 3, None, NOW)
+            .expect("enqueue");
+    }
+    let mut claimer = store.connect_for_claims().expect("connect");
+    let workers = [("solo".to_string(), 1), ("w".to_string(), 3)];
+    let jobs = claims::claim_among(
+        &mut claimer,
+        &mut Prepared::default(),
+        "a",
+        LEASE,
+        NOW + 1000,
+        3,
+        &workers,
+    )
+    .expect("claim");
+    let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
+    assert_eq!(names, ["solo", "w", "w"], "solo's earliest first, then w's");
 }
 
 #[test]

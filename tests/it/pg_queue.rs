@@ -927,6 +927,38 @@ fn a_worker_s_own_concurrency_holds_and_jobs_of_a_missing_worker_wait() {
 }
 
 #[test]
+fn a_worker_with_its_own_concurrency_is_not_starved_by_another_workers_backlog() {
+    // `solo` (concurrency 1) has the earliest job, `work` a backlog after it. The claims took
+    // the other workers' jobs first and gave `solo` only the slots they left: it waited for
+    // the whole backlog.
+    let url = owned_database();
+    let project = tagged(
+        "w",
+        20,
+        "export default { queue: { concurrency: 2 }, workers: { solo: { concurrency: 1 } } }",
+    );
+    project.write("functions/solo.ts", "export default async () => {}");
+    let server = Server::start(&project, &["--database", &url]);
+    server.post("/_flux/api/queue/pause");
+    server.enqueue(&json!({ "name": "solo", "data": {} }));
+    enqueue_work(&server, 20);
+    server.post("/_flux/api/queue/resume");
+    wait_for("the backlog done", DEADLINE, || {
+        (done(&url, "work") == 20 && done(&url, "solo") == 1).then_some(())
+    });
+    let before_solo = count(
+        &url,
+        "SELECT count(*) FROM _flux_records w, _flux_records s
+         WHERE w.function = 'work' AND s.function = 'solo' AND w.started_at_us < s.started_at_us",
+    );
+    assert!(
+        before_solo < 4,
+        "solo's job, the earliest, started after {before_solo} of the backlog's"
+    );
+    server.stop();
+}
+
+#[test]
 fn cancelling_a_waiting_or_running_job_on_postgresql() {
     let url = owned_database();
     let project = Project::with_files(&[(

@@ -47,12 +47,16 @@ pub fn claim(
     now_us: i64,
     limit: usize,
 ) -> Result<Vec<JobRow>> {
-    claim_with(client, statements, &CLAIM, owner, lease, now_us, limit, &[])
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let statement = statements.get(client, CLAIM.as_str())?;
+    claimed(client.query(&statement, &[&owner, &micros(lease), &now_us, &limit])?)
 }
 
-/// As [`claim`], only jobs of the workers named in `workers`: the earliest due of each, then
-/// the earliest of those. A queue that looks past some workers (their own `concurrency` is
-/// full) reads only the others' waiting jobs, however many of theirs come first.
+/// As [`claim`], only jobs of the workers in `workers`, each up to its own cap: the earliest
+/// due of each, then the earliest of those. A queue that looks past some workers (their own
+/// `concurrency` is full, or their function is gone) reads only the others' waiting jobs,
+/// however many of theirs come first; a worker with room for fewer than the queue takes its
+/// turn in `run_at` order with the others, not only from what they leave.
 pub fn claim_among(
     client: &mut postgres::Client,
     statements: &mut Prepared,
@@ -60,24 +64,31 @@ pub fn claim_among(
     lease: Duration,
     now_us: i64,
     limit: usize,
-    workers: &[String],
+    workers: &[(String, usize)],
 ) -> Result<Vec<JobRow>> {
     if workers.is_empty() {
         return Ok(Vec::new());
     }
-    claim_with(
-        client,
-        statements,
-        &CLAIM_AMONG,
-        owner,
-        lease,
-        now_us,
-        limit,
-        workers,
-    )
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let names: Vec<&str> = workers.iter().map(|(name, _)| name.as_str()).collect();
+    let caps: Vec<i64> = workers
+        .iter()
+        .map(|(_, cap)| i64::try_from(*cap).unwrap_or(i64::MAX))
+        .collect();
+    let statement = statements.get(client, CLAIM_AMONG.as_str())?;
+    claimed(client.query(
+        &statement,
+        &[&owner, &micros(lease), &now_us, &limit, &names, &caps],
+    )?)
 }
 
 /// What a claim sets on the jobs it takes; `$1` owner, `$2` lease, `$3` now.
+///
+/// A claim is one round trip, in a transaction of its own, not flushed to disk before it
+/// returns: a claim lost in a crash of PostgreSQL leaves its jobs waiting, and no attempt's
+/// outcome can have committed before it (that commit would have flushed the claim with it).
+/// The setting is made by the rows returned (a claim of none writes nothing to flush) and
+/// lasts until the statement's own commit.
 static CLAIMED: LazyLock<String> = LazyLock::new(|| {
     format!(
         "state = 'running', attempts = attempts + 1, lease_owner = $1,
@@ -85,7 +96,7 @@ static CLAIMED: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The claim of any worker's jobs (see [`claim_with`]).
+/// The claim of any worker's jobs (see [`claim`]).
 ///
 /// The jobs it takes are chosen and locked once, by a sub-select whose result is an array,
 /// and then updated by id. As `WHERE id IN (SELECT …)`, the planner may join the two: a claim
@@ -105,10 +116,11 @@ static CLAIM: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The claim of some workers' jobs (`$5`): each worker's earliest, from the waiting jobs'
-/// index by worker, locked there (up to the limit each: those not taken are unlocked at the
-/// commit), then the earliest of them. Filtered by name in `run_at` order, a claim read every
-/// waiting job of the workers looked past that came first (36 ms a claim behind 100,000).
+/// The claim of some workers' jobs (`$5`, each up to its cap in `$6`): each worker's
+/// earliest, from the waiting jobs' index by worker, locked there (those not taken are
+/// unlocked at the commit), then the earliest of them. Filtered by name in `run_at` order, a
+/// claim read every waiting job of the workers looked past that came first (36 ms a claim
+/// behind 100,000).
 ///
 /// Each worker's range is bounded by row comparisons on `(name, run_at_us)` in that index's
 /// order, not by `name = …`: with an equality the planner takes the name as fixed, and the
@@ -118,12 +130,14 @@ static CLAIM: LazyLock<String> = LazyLock::new(|| {
 static CLAIM_AMONG: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE _flux_jobs SET {}
-         WHERE id = ANY(ARRAY(SELECT due.id FROM unnest($5::text[]) AS worker(name)
+         WHERE id = ANY(ARRAY(SELECT due.id
+             FROM unnest($5::text[], $6::bigint[]) AS worker(name, cap)
              CROSS JOIN LATERAL (SELECT id, run_at_us FROM _flux_jobs
                  WHERE state IN ('pending', 'scheduled')
                  AND (name, run_at_us) >= (worker.name, '{}'::bigint)
                  AND (name, run_at_us) <= (worker.name, $3)
-                 ORDER BY name, run_at_us LIMIT $4 FOR UPDATE SKIP LOCKED) AS due
+                 ORDER BY name, run_at_us LIMIT least(worker.cap, $4)
+                 FOR UPDATE SKIP LOCKED) AS due
              ORDER BY due.run_at_us LIMIT $4))
          RETURNING {COLUMNS}, set_config('synchronous_commit', 'off', true)",
         *CLAIMED,
@@ -131,30 +145,8 @@ static CLAIM_AMONG: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-#[allow(clippy::too_many_arguments)]
-fn claim_with(
-    client: &mut postgres::Client,
-    statements: &mut Prepared,
-    sql: &'static LazyLock<String>,
-    owner: &str,
-    lease: Duration,
-    now_us: i64,
-    limit: usize,
-    workers: &[String],
-) -> Result<Vec<JobRow>> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    // One round trip, in a transaction of its own, not flushed to disk before it returns: a
-    // claim lost in a crash of PostgreSQL leaves its jobs waiting, and no attempt's outcome can
-    // have committed before it (that commit would have flushed the claim with it). The setting
-    // is made by the rows returned (a claim of none writes nothing to flush) and lasts until
-    // the statement's own commit.
-    let statement = statements.get(client, sql.as_str())?;
-    let params: [&(dyn postgres::types::ToSql + Sync); 5] =
-        [&owner, &micros(lease), &now_us, &limit, &workers];
-    let rows = match workers.is_empty() {
-        true => client.query(&statement, &params[..4])?,
-        false => client.query(&statement, &params)?,
-    };
+/// The jobs a claim's rows name, in `run_at` order.
+fn claimed(rows: Vec<postgres::Row>) -> Result<Vec<JobRow>> {
     let mut jobs = job_rows(rows)?;
     jobs.sort_by_key(|job| job.run_at_us);
     Ok(jobs)
