@@ -168,6 +168,7 @@ impl LeasedQueue {
             running: 0,
             per_worker: HashMap::new(),
             missing: Vec::new(),
+            among: None,
             started: Arc::clone(&self.started),
             room: Arc::clone(&self.room),
             stopping: false,
@@ -244,6 +245,9 @@ struct Room {
     limited: HashMap<String, usize>,
     /// Workers this process does not have.
     missing: Vec<String>,
+    /// The only workers its claims read, sorted, when they name them ([`claims::claim_among`]):
+    /// a job of another name is not found there, so the other processes are told of it.
+    among: Option<Arc<[String]>>,
 }
 
 impl Room {
@@ -251,6 +255,11 @@ impl Room {
     fn takes(&self, names: &[String]) -> bool {
         if names.len() > self.free || names.iter().any(|name| self.missing.contains(name)) {
             return false;
+        }
+        if let Some(among) = &self.among {
+            if names.iter().any(|name| among.binary_search(name).is_err()) {
+                return false;
+            }
         }
         self.limited
             .iter()
@@ -292,6 +301,8 @@ struct Dispatch {
     per_worker: HashMap<String, usize>,
     /// Workers that jobs wait for and that do not exist (see [`Runner::has_worker`]).
     missing: Vec<String>,
+    /// The workers the last claim read, when it named them (see [`Room::among`]).
+    among: Option<Arc<[String]>>,
     started: Started,
     /// Published for the commits of this process ([`LeasedQueue::hooks`]).
     room: Arc<Mutex<Room>>,
@@ -472,6 +483,7 @@ impl Dispatch {
             room.free = self.free_slots(&config);
             room.limited = self.workers_room(&config).into_iter().collect();
             room.missing.clone_from(&self.missing);
+            room.among.clone_from(&self.among);
         }
         *lock(&self.room) = room;
     }
@@ -558,6 +570,11 @@ impl Dispatch {
                 })
                 .collect(),
         };
+        self.among = (!any_worker).then(|| {
+            let mut names: Vec<String> = among.iter().map(|(name, _)| name.clone()).collect();
+            names.sort_unstable();
+            names.into()
+        });
         let owner = self.owner.clone();
         let Some(ClaimConn { client, statements }) = self.conn() else {
             return;
@@ -787,3 +804,29 @@ fn next_renewal(lease: Duration, all_renewed: bool) -> Duration {
 
 /// See [`next_renewal`].
 const RENEW_AGAIN: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_claiming_among_named_workers_does_not_take_jobs_of_other_names() {
+        let names = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let among = Room {
+            free: 5,
+            among: Some(names(&["a", "b"]).into()),
+            ..Room::default()
+        };
+        assert!(among.takes(&names(&["a", "b"])));
+        // Its claims never read a job named `c`: another process must be told of it.
+        assert!(!among.takes(&names(&["a", "c"])));
+        let any = Room {
+            free: 5,
+            ..Room::default()
+        };
+        assert!(
+            any.takes(&names(&["c"])),
+            "a claim of any worker's reads it"
+        );
+    }
+}
