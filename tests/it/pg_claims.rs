@@ -18,22 +18,25 @@ use crate::support::pg::{fresh_database, owned_database};
 const NOW: i64 = 1_700_000_000_000_000;
 const LEASE: Duration = Duration::from_secs(60);
 
+/// Enqueues `count` jobs of worker `w`, due at [`NOW`], in one transaction.
 fn enqueue(store: &PgStore, count: usize) {
     let mut client = store.connect().expect("connect");
     let mut tx = client.transaction().expect("begin");
-    for n in 0..count {
-        pg_store::enqueue(
-            &mut tx,
-            "w",
-            &json!({ "n": n }),
-            &EnqueueOptions::default(),
-            3,
-            None,
-            NOW,
-        )
-        .expect("enqueue");
-    }
+    enqueue_of(&mut tx, "w", count, false);
     tx.commit().expect("commit");
+}
+
+/// Enqueues `count` jobs of worker `name` on `client`, due at [`NOW`], or a millisecond
+/// after it when `later`.
+fn enqueue_of(client: &mut impl postgres::GenericClient, name: &str, count: usize, later: bool) {
+    let options = EnqueueOptions {
+        delay: later.then(|| json!(1)),
+        ..EnqueueOptions::default()
+    };
+    for n in 0..count {
+        pg_store::enqueue(client, name, &json!({ "n": n }), &options, 3, None, NOW)
+            .expect("enqueue");
+    }
 }
 
 #[test]
@@ -232,16 +235,7 @@ fn a_worker_is_claimed_alone_and_unstarted_claims_are_put_back_as_they_were() {
     let store = PgStore::open(&fresh_database()).expect("open");
     enqueue(&store, 2);
     let mut client = store.connect().expect("connect");
-    pg_store::enqueue(
-        &mut client,
-        "solo",
-        &json!({}),
-        &EnqueueOptions::default(),
-        3,
-        None,
-        NOW,
-    )
-    .expect("enqueue");
+    enqueue_of(&mut client, "solo", 1, false);
     let solo = claims::claim_among(
         &mut client,
         &mut Prepared::default(),
@@ -678,22 +672,7 @@ fn claims_among_read_only_theirs(
     if enqueue_backlog {
         enqueue(store, BACKLOG);
     }
-    let later = EnqueueOptions {
-        delay: Some(json!(1)),
-        ..EnqueueOptions::default()
-    };
-    for n in 0..15 {
-        pg_store::enqueue(
-            &mut client,
-            "other",
-            &json!({ "n": n }),
-            &later,
-            3,
-            None,
-            NOW,
-        )
-        .expect("enqueue");
-    }
+    enqueue_of(&mut client, "other", 15, true);
     let now = NOW + 1000;
     for _ in 0..3 {
         let (jobs, read) = reads_of(&mut claimer, |claimer| {
@@ -719,26 +698,8 @@ fn a_worker_with_room_for_fewer_takes_its_turn_in_run_at_order_up_to_its_room() 
     // had a backlog.
     let store = PgStore::open(&fresh_database()).expect("open");
     let mut client = store.connect().expect("connect");
-    for _ in 0..2 {
-        pg_store::enqueue(
-            &mut client,
-            "solo",
-            &json!({}),
-            &EnqueueOptions::default(),
-            3,
-            None,
-            NOW,
-        )
-        .expect("enqueue");
-    }
-    let later = EnqueueOptions {
-        delay: Some(json!(1)),
-        ..EnqueueOptions::default()
-    };
-    for n in 0..10 {
-        pg_store::enqueue(&mut client, "w", &json!({ "n": n }), &later, 3, None, NOW)
-            .expect("enqueue");
-    }
+    enqueue_of(&mut client, "solo", 2, false);
+    enqueue_of(&mut client, "w", 10, true);
     let mut claimer = store.connect_for_claims().expect("connect");
     let workers = [("solo".to_string(), 1), ("w".to_string(), 3)];
     let jobs = claims::claim_among(
