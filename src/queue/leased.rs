@@ -570,11 +570,8 @@ impl Dispatch {
                 })
                 .collect(),
         };
-        self.among = (!any_worker).then(|| {
-            let mut names: Vec<String> = among.iter().map(|(name, _)| name.clone()).collect();
-            names.sort_unstable();
-            names.into()
-        });
+        // Sorted, as the workers are.
+        self.among = (!any_worker).then(|| among.iter().map(|(name, _)| name.clone()).collect());
         let owner = self.owner.clone();
         let Some(ClaimConn { client, statements }) = self.conn() else {
             return;

@@ -42,8 +42,8 @@ pub trait Runner: Send {
         true
     }
 
-    /// The workers that exist now, by name: PostgreSQL's claims of some workers' jobs read
-    /// each one's waiting jobs apart.
+    /// The workers that exist now, by name, sorted: PostgreSQL's claims of some workers' jobs
+    /// read each one's waiting jobs apart.
     fn workers(&self) -> Vec<String>;
 
     /// Asks the running attempt `id` to stop (another process was asked to cancel it).

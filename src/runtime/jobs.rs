@@ -93,6 +93,7 @@ impl Runner for JobEngines {
     }
 
     fn workers(&self) -> Vec<String> {
+        // A BTreeMap's keys: sorted.
         self.shared.functions().functions.keys().cloned().collect()
     }
 
