@@ -5,7 +5,9 @@ store). Run through bench/pg.sh, which starts the database. Prints `RESULT …` 
 MODE=drain   bulk no-op and db-insert drains across every process (each attempt writes its full
              record), then a trickle of jobs at a steady rate for the enqueue→start latency
              (WORKLOADS=noop,db-insert,trickle picks); each drain reports the CPU time per job
-             of the flux processes and of PostgreSQL; with PERF_CTL=fifo, a
+             of the flux processes and of PostgreSQL (and PostgreSQL's for the functions' SQL
+             and for flux's own statements), and the context switches per job of each; with
+             PERF_CTL=fifo, a
              `perf record -a --control fifo:fifo -D -1` records the drains and the trickle only
 MODE=kill    SIGKILL one process every KILL_EVERY seconds (and start it again, as a supervisor
              would) while KILL_N jobs drain; then checks every job is done or dead, none stuck
@@ -101,20 +103,42 @@ def cpu_seconds(pid, children=False):
     return used / TICK
 
 
-def postgres_cpu():
-    """The cluster's CPU time: the postmaster, the backends it reaped and those alive."""
-    postmaster = int(os.environ["PG_PID"])
-    total = cpu_seconds(postmaster, children=True)
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            if ppid == postmaster:
-                total += cpu_seconds(int(entry))
+def context_switches(pid):
+    """Voluntary and involuntary context switches of every thread of a process."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                total += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+    except (OSError, ValueError, IndexError):
+        pass
     return total
+
+
+def postgres_backends():
+    """The cluster's processes alive now, each as (pid, part, CPU seconds, context switches):
+    part is `sql` for a backend of the functions' role (`<database>_flux_sql`), `flux` for one
+    of flux's own role, `other` for the rest (WAL writer, autovacuum, checkpointer, psql)."""
+    postmaster = int(os.environ["PG_PID"])
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            if ppid != postmaster:
+                continue
+            with open(f"/proc/{entry}/cmdline") as f:
+                words = f.read().replace("\0", " ").split()
+        except (OSError, ValueError, IndexError):
+            continue
+        # A backend's title: `postgres: <role> <database> <client> <activity>`.
+        role = words[1] if len(words) > 3 else ""
+        part = "sql" if role.endswith("_flux_sql") else "flux" if role == "flux" else "other"
+        pid = int(entry)
+        found.append((pid, part, cpu_seconds(pid), context_switches(pid)))
+    return found
 
 
 def perf_control(command):
@@ -125,8 +149,9 @@ def perf_control(command):
 
 
 class CpuMeter:
-    """CPU time per job spent by the flux processes and by PostgreSQL from its start to
-    `per_job`; the window `perf` records with PERF_CTL."""
+    """CPU time and context switches per job of the flux processes and of PostgreSQL, from its
+    start to `per_job`; PostgreSQL's CPU also by part: the functions' SQL (`sql`), flux's own
+    statements (claims, records: `flux`) and the rest. The window `perf` records with PERF_CTL."""
 
     def __init__(self, nodes):
         self.nodes = nodes
@@ -134,12 +159,32 @@ class CpuMeter:
         perf_control("enable")
 
     def read(self):
-        return sum(cpu_seconds(node.proc.pid) for node in self.nodes), postgres_cpu()
+        postmaster = int(os.environ["PG_PID"])
+        backends = {pid: (part, cpu, switches) for pid, part, cpu, switches in postgres_backends()}
+        flux_cpu = sum(cpu_seconds(node.proc.pid) for node in self.nodes)
+        flux_switches = sum(context_switches(node.proc.pid) for node in self.nodes)
+        # Reaped backends' time is the postmaster's children's.
+        postgres = cpu_seconds(postmaster, children=True) + sum(c for _, c, _ in backends.values())
+        return flux_cpu, postgres, backends, flux_switches
 
     def per_job(self, n):
+        """Returns the flux processes' and PostgreSQL's CPU microseconds per job, and the
+        breakdown as `RESULT` fields."""
         perf_control("disable")
         end = self.read()
-        return tuple((b - a) * 1e6 / n for a, b in zip(self.start, end))
+        flux_us, postgres_us = ((b - a) * 1e6 / n for a, b in zip(self.start[:2], end[:2]))
+        parts = {"sql": 0.0, "flux": 0.0}
+        postgres_switches = 0
+        for pid, (part, cpu, switches) in end[2].items():
+            _, cpu_then, switches_then = self.start[2].get(pid, (part, 0.0, 0))
+            if part in parts:
+                parts[part] += cpu - cpu_then
+            postgres_switches += switches - switches_then
+        detail = (f"cpu_us_per_job_postgres_sql={parts['sql'] * 1e6 / n:.0f} "
+                  f"cpu_us_per_job_postgres_flux={parts['flux'] * 1e6 / n:.0f} "
+                  f"switches_per_job_flux={(end[3] - self.start[3]) / n:.1f} "
+                  f"switches_per_job_postgres={postgres_switches / n:.1f}")
+        return flux_us, postgres_us, detail
 
 
 def free_port():
@@ -252,12 +297,12 @@ def bulk(nodes, name, n):
     for api in apis:
         api.call("POST", "/_flux/api/queue/resume")
     row = wait_drained(apis[0], name, n)
-    flux_us, postgres_us = meter.per_job(n)
+    flux_us, postgres_us, detail = meter.per_job(n)
     # The drain window comes from the records: first attempt's start to last attempt's end.
     [[first, last, records]] = sql(
         "SELECT min(started_at_us), max(started_at_us + duration_us), count(*) FROM _flux_records "
         f"WHERE kind = 'job' AND function = '{name}'")
-    cpu = f"cpu_us_per_job_flux={flux_us:.0f} cpu_us_per_job_postgres={postgres_us:.0f}"
+    cpu = f"cpu_us_per_job_flux={flux_us:.0f} cpu_us_per_job_postgres={postgres_us:.0f} {detail}"
     return enqueue_rate, n / ((int(last) - int(first)) / 1e6), int(records), row["dead"], cpu
 
 
@@ -301,7 +346,7 @@ def trickle(nodes, name):
         sender.join()
     achieved = total / (time.perf_counter() - start)
     wait_drained(Api(nodes[0].port), name, total, 60)
-    flux_us, postgres_us = meter.per_job(total)
+    flux_us, postgres_us, detail = meter.per_job(total)
     elapsed = time.perf_counter() - start
     cpu = (f"cpu_us_per_job_flux={flux_us:.0f} cpu_us_per_job_postgres={postgres_us:.0f} "
            f"cpu_busy={(flux_us + postgres_us) * total / 1e6 / elapsed / os.cpu_count():.2f}")
@@ -313,16 +358,24 @@ def trickle(nodes, name):
     return achieved, pct(50), pct(99), len(lat), cpu
 
 
+def to_peer(variable, drain):
+    """` vs_graphile_worker=<ratio>` when PEERS=1 measured graphile-worker's same drain."""
+    peer = os.environ.get(variable)
+    return f" vs_graphile_worker={drain / float(peer):.2f}" if peer and float(peer) > 0 else ""
+
+
 def mode_drain(nodes):
     if "noop" in WORKLOADS:
         enq, drain, records, dead, cpu = bulk(nodes, "noop", N)
         print(f"RESULT bench=pg workload=noop processes={len(nodes)} n={N} enqueue_bulk_per_s={enq:.0f} "
-              f"drain_per_s={drain:.0f} records={records} dead={dead} {cpu}", flush=True)
+              f"drain_per_s={drain:.0f}{to_peer('GRAPHILE_NOOP_PER_S', drain)} records={records} "
+              f"dead={dead} {cpu}", flush=True)
     if "db-insert" in WORKLOADS:
         enq, drain, records, dead, cpu = bulk(nodes, "insert", N)
         [[rows]] = sql("SELECT count(*) FROM bench_rows")
         print(f"RESULT bench=pg workload=db-insert processes={len(nodes)} n={N} enqueue_bulk_per_s={enq:.0f} "
-              f"drain_per_s={drain:.0f} records={records} rows={rows} dead={dead} {cpu}", flush=True)
+              f"drain_per_s={drain:.0f}{to_peer('GRAPHILE_DB_INSERT_PER_S', drain)} records={records} "
+              f"rows={rows} dead={dead} {cpu}", flush=True)
     if "trickle" in WORKLOADS:
         achieved, p50, p99, samples, cpu = trickle(nodes, "trickle")
         print(f"RESULT bench=pg workload=trickle processes={len(nodes)} n={samples} rate={achieved:.0f} "

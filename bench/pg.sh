@@ -18,7 +18,13 @@ N=${N:-20000}
 export N C
 
 if [ "${PEERS:-0}" = 1 ]; then
-  (cd "$peers" && N="$N" C="$C" ./graphile-worker.sh noop db-insert) 2>&1 | grep -E '^RESULT|ERROR' || true
+  peer_results="$( (cd "$peers" && N="$N" C="$C" ./graphile-worker.sh noop db-insert) 2>&1 | grep -E '^RESULT|ERROR' || true)"
+  echo "$peer_results"
+  # Each flux drain then prints its ratio to graphile-worker's same workload.
+  peer_drain() { echo "$peer_results" | sed -n "s/.*workload=$1 .*drain_per_s=\([0-9.]*\).*/\1/p"; }
+  GRAPHILE_NOOP_PER_S="$(peer_drain noop)"
+  GRAPHILE_DB_INSERT_PER_S="$(peer_drain db-insert)"
+  export GRAPHILE_NOOP_PER_S GRAPHILE_DB_INSERT_PER_S
 fi
 
 if [ -n "${FLUX_BIN:-}" ]; then
