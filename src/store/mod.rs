@@ -414,6 +414,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// a checkpoint cannot catch up.
 const WAL_SIZE_LIMIT: u64 = 4 * 1024 * 1024;
 
+/// Prepared statements each connection keeps (flux's own, and the functions' most recent).
+const STATEMENT_CACHE: usize = 128;
+
 /// Where a project's store lives and how to open connections to it.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -583,6 +586,9 @@ impl Store {
              PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
         ))
         .map_err(|e| self.classify(e))?;
+        // The store thread alone runs some thirty statements of flux's besides the functions'
+        // own: rusqlite's default of 16 would prepare some of them again and again.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }
 
