@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::writer::{busy_message, AfterCommit, SqlCall, SqliteSession, TxControl, LOCK_WAIT};
-use super::{Capture, JobClaims, Result, Store, StoreError, WriteGuard, WriteLock};
+use super::{user_sql, Capture, JobClaims, Result, Store, StoreError, WriteGuard, WriteLock};
 use crate::record::ExecId;
 
 const SAVEPOINT: &str = "flux_user_transaction";
@@ -55,6 +55,8 @@ pub struct Batch {
     /// of theirs fails, so none of them reports success and none of their later writes
     /// commits without the earlier ones; their record ends it ([`Batch::forget`]).
     lost: HashMap<ExecId, (String, Instant)>,
+    /// Whether the schema declares a deferred foreign key ([`user_sql::run_alone`]).
+    deferred_keys: user_sql::DeferredKeys,
 }
 
 /// The store thread's transaction.
@@ -111,6 +113,7 @@ impl Batch {
             tx: Tx::Idle,
             held: VecDeque::new(),
             lost: HashMap::new(),
+            deferred_keys: user_sql::DeferredKeys::default(),
         })
     }
 
@@ -224,11 +227,14 @@ impl Batch {
         match ready {
             Ok(()) => {
                 let changes_before = self.conn.total_changes();
+                let in_transaction = self.user().is_some_and(|user| user.owner == owner);
                 self.capture.begin_statement();
                 let mut session = SqliteSession {
                     conn: &self.conn,
                     capture: &mut self.capture,
                     made_due: false,
+                    in_transaction,
+                    deferred_keys: &mut self.deferred_keys,
                 };
                 let after = work(Ok(&mut session));
                 if let (true, Tx::Open(open)) = (session.made_due, &mut self.tx) {
@@ -394,21 +400,15 @@ impl Batch {
                 Err("no transaction is open".into())
             }
             TxControl::CommitWithRecord => {
-                let released = sql(&format!("RELEASE {SAVEPOINT}"));
-                if released.is_err() {
-                    roll_back_savepoint(conn);
-                } else {
+                let released = release(conn, open.user.as_ref());
+                if released.is_ok() {
                     open.awaiting_record = Some((owner, Instant::now() + RECORD_WAIT));
                 }
                 close_savepoint(&mut open.user);
                 released
             }
             TxControl::Commit => {
-                // The innermost savepoint of that name: nested ones share it.
-                let released = sql(&format!("RELEASE {SAVEPOINT}"));
-                if released.is_err() {
-                    roll_back_savepoint(conn);
-                }
+                let released = release(conn, open.user.as_ref());
                 close_savepoint(&mut open.user);
                 released
             }
@@ -571,6 +571,28 @@ impl WriteTx<'_> {
         self.0.write(|conn| write(conn))
     }
 }
+
+/// Ends the innermost savepoint of an execution's transaction (nested ones share its name),
+/// or rolls it back if that fails. Its outermost is its COMMIT: one that leaves a deferred
+/// foreign key unresolved is rolled back and fails there, as a COMMIT would, rather than
+/// failing the store's shared commit, and with it every other caller's writes in it.
+fn release(conn: &Connection, user: Option<&UserTx>) -> Result<(), String> {
+    let outermost = user.is_some_and(|user| user.depth.get() == 1);
+    if outermost && user_sql::unresolved_foreign_keys(conn) > 0 {
+        roll_back_savepoint(conn);
+        return Err(UNRESOLVED_FOREIGN_KEY.into());
+    }
+    let released = conn
+        .execute_batch(&format!("RELEASE {SAVEPOINT}"))
+        .map_err(|e| e.to_string());
+    if released.is_err() {
+        roll_back_savepoint(conn);
+    }
+    released
+}
+
+const UNRESOLVED_FOREIGN_KEY: &str = "FOREIGN KEY constraint failed: the transaction left a \
+    deferred foreign key unresolved at its end, and was rolled back";
 
 fn roll_back_savepoint(conn: &Connection) {
     let _ = conn.execute_batch(&format!("ROLLBACK TO {SAVEPOINT}; RELEASE {SAVEPOINT}"));
@@ -947,6 +969,159 @@ mod tests {
         );
         batch.close();
         assert!(ids(&store).is_empty());
+    }
+
+    /// A call running `sql` after `control` as a function's statement (`ctx.db`), and where its
+    /// reply arrives.
+    fn statement_call(
+        owner: ExecId,
+        control: TxControl,
+        sql: Option<&'static str>,
+    ) -> (SqlCall, Receiver<Result<(), String>>) {
+        let (reply, replies) = crossbeam_channel::bounded(1);
+        let work: super::super::writer::Work = Box::new(move |session| {
+            let limits = super::super::statement::Limits {
+                stop: std::sync::Arc::new(|| None),
+                deadline_ns: 0,
+                max_result_bytes: 1 << 20,
+                flushed_by_record: false,
+            };
+            let outcome = session.and_then(|session| match sql {
+                Some(sql) => session
+                    .statement(sql, &[], &limits, None, 0)
+                    .0
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                None => Ok(()),
+            });
+            let _ = reply.send(outcome);
+            None
+        });
+        (
+            SqlCall {
+                owner,
+                control,
+                deadline: None,
+                work,
+            },
+            replies,
+        )
+    }
+
+    fn with_deferred_foreign_key(store: &Store) {
+        store
+            .connect()
+            .expect("connect")
+            .execute_batch(
+                "CREATE TABLE parent (id TEXT PRIMARY KEY);
+                 CREATE TABLE child (id TEXT PRIMARY KEY,
+                   parent TEXT REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
+            )
+            .expect("schema");
+    }
+
+    fn children(store: &Store) -> Vec<String> {
+        let conn = store.connect().expect("connect");
+        let mut stmt = conn
+            .prepare("SELECT id FROM child ORDER BY id")
+            .expect("query");
+        let rows = stmt.query_map([], |row| row.get(0)).expect("rows");
+        rows.collect::<rusqlite::Result<_>>().expect("ids")
+    }
+
+    #[test]
+    fn a_lone_statement_leaving_a_deferred_foreign_key_fails_alone() {
+        let (_dir, store) = store();
+        with_deferred_foreign_key(&store);
+        let mut batch = Batch::new(&store).expect("batch");
+        let (good, bad) = (ExecId::random(), ExecId::random());
+        let (first, first_done) = statement_call(
+            good,
+            TxControl::None,
+            Some("INSERT INTO t VALUES ('before')"),
+        );
+        serve(&mut batch, first);
+        let (orphan, orphan_done) = statement_call(
+            bad,
+            TxControl::None,
+            Some("INSERT INTO child VALUES ('c', 'missing')"),
+        );
+        serve(&mut batch, orphan);
+        assert!(
+            matches!(orphan_done.try_recv(), Ok(Err(e)) if e.contains("FOREIGN KEY")),
+            "the statement fails as its own commit would"
+        );
+        let (after, after_done) = statement_call(
+            good,
+            TxControl::None,
+            Some("INSERT INTO t VALUES ('after')"),
+        );
+        serve(&mut batch, after);
+        assert_eq!(first_done.try_recv(), Ok(Ok(())));
+        assert_eq!(after_done.try_recv(), Ok(Ok(())));
+        batch.commit_with(|_| Ok(())).expect("the shared commit");
+        assert_eq!(ids(&store), ["after", "before"]);
+        assert!(children(&store).is_empty());
+        batch.close();
+    }
+
+    #[test]
+    fn a_transaction_leaving_a_deferred_foreign_key_fails_at_its_end_alone() {
+        let (_dir, store) = store();
+        with_deferred_foreign_key(&store);
+        let mut batch = Batch::new(&store).expect("batch");
+        let (good, bad, mended) = (ExecId::random(), ExecId::random(), ExecId::random());
+        serve(
+            &mut batch,
+            statement_call(good, TxControl::None, Some("INSERT INTO t VALUES ('good')")).0,
+        );
+        // Within a transaction the check waits for its end: a later statement may resolve it,
+        // and a nested transaction's end is not the end.
+        serve(&mut batch, statement_call(mended, TxControl::Begin, None).0);
+        serve(
+            &mut batch,
+            statement_call(
+                mended,
+                TxControl::None,
+                Some("INSERT INTO child VALUES ('c1', 'p1')"),
+            )
+            .0,
+        );
+        serve(&mut batch, statement_call(mended, TxControl::Begin, None).0);
+        let (inner, inner_done) = statement_call(mended, TxControl::Commit, None);
+        serve(&mut batch, inner);
+        assert_eq!(inner_done.try_recv(), Ok(Ok(())));
+        serve(
+            &mut batch,
+            statement_call(
+                mended,
+                TxControl::None,
+                Some("INSERT INTO parent VALUES ('p1')"),
+            )
+            .0,
+        );
+        let (commit, committed) = statement_call(mended, TxControl::Commit, None);
+        serve(&mut batch, commit);
+        assert_eq!(committed.try_recv(), Ok(Ok(())));
+        // Left unresolved at its end, it is rolled back, and fails there.
+        serve(&mut batch, statement_call(bad, TxControl::Begin, None).0);
+        serve(
+            &mut batch,
+            statement_call(
+                bad,
+                TxControl::None,
+                Some("INSERT INTO child VALUES ('c2', 'missing')"),
+            )
+            .0,
+        );
+        let (commit, refused) = statement_call(bad, TxControl::Commit, None);
+        serve(&mut batch, commit);
+        assert!(matches!(refused.try_recv(), Ok(Err(e)) if e.contains("FOREIGN KEY")));
+        assert!(!batch.in_user_transaction());
+        batch.commit_with(|_| Ok(())).expect("the shared commit");
+        assert_eq!(ids(&store), ["good"]);
+        assert_eq!(children(&store), ["c1"]);
+        batch.close();
     }
 
     #[test]

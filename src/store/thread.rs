@@ -393,7 +393,7 @@ impl State {
     /// Whether due work may be claimed now: never a job whose enqueue or replay is not
     /// committed. The claim reads through the open transaction, so a job enqueued in it would
     /// start before its enqueue committed, and run though that commit then failed (a full
-    /// disk, a deferred foreign key): after an enqueue or a replay, claims wait for the commit.
+    /// disk, an I/O error): after an enqueue or a replay, claims wait for the commit.
     fn may_claim(&self) -> bool {
         !self.batch.in_user_transaction() && !self.batch.holds_due_writes()
     }

@@ -126,6 +126,105 @@ pub fn run(
     }
 }
 
+/// Runs one statement that stands alone (its execution has no transaction open) in the store
+/// thread's shared transaction, as [`run`] does, within a savepoint: a statement that leaves a
+/// deferred foreign key unresolved is undone and fails now, as it would at its own commit,
+/// rather than failing the shared commit, and with it every other caller's writes in it.
+///
+/// Only where the schema declares a deferred foreign key ([`DeferredKeys`]): a savepoint
+/// journals every page the statement changes, a third of a lone insert's time.
+pub fn run_alone(
+    conn: &Connection,
+    deferred: &mut DeferredKeys,
+    sql: &str,
+    params: &[Value],
+    limits: &Limits,
+) -> Result<SqlResult, SqlError> {
+    if !deferred.declared(conn) {
+        return run(conn, sql, params, limits);
+    }
+    let unresolved_before = unresolved_foreign_keys(conn);
+    conn.execute_batch("SAVEPOINT flux_statement")?;
+    let mut result = run(conn, sql, params, limits);
+    if conn.is_autocommit() {
+        // It rolled back the whole transaction (ON CONFLICT ROLLBACK, RAISE(ROLLBACK)), the
+        // savepoint with it: the store thread notices.
+        return result;
+    }
+    if result.is_ok() && unresolved_foreign_keys(conn) > unresolved_before {
+        result = Err(SqlError::Sqlite(rusqlite::Error::SqliteFailure(
+            ffi::Error::new(ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+            Some("FOREIGN KEY constraint failed".into()),
+        )));
+    }
+    let end = match result {
+        Ok(_) => "RELEASE flux_statement",
+        Err(_) => "ROLLBACK TO flux_statement; RELEASE flux_statement",
+    };
+    conn.execute_batch(end)?;
+    result
+}
+
+/// Whether the connection's schema declares a deferred foreign key (`DEFERRABLE INITIALLY
+/// DEFERRED`, the only kind: user SQL cannot set `defer_foreign_keys`), looked up again when
+/// the schema changes. Any table whose SQL says `DEFERRED` counts, and so does a failed lookup.
+#[derive(Debug, Default)]
+pub struct DeferredKeys {
+    /// The schema versions (main, temp) it was looked up at, and what it found.
+    known: Option<((i64, i64), bool)>,
+}
+
+impl DeferredKeys {
+    pub fn declared(&mut self, conn: &Connection) -> bool {
+        let version = |pragma: &str| -> rusqlite::Result<i64> {
+            conn.prepare_cached(pragma)?.query_row([], |row| row.get(0))
+        };
+        let (Ok(main), Ok(temp)) = (
+            version("PRAGMA main.schema_version"),
+            version("PRAGMA temp.schema_version"),
+        ) else {
+            return true;
+        };
+        let versions = (main, temp);
+        if let Some((known, declared)) = self.known {
+            if known == versions {
+                return declared;
+            }
+        }
+        let declared = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM main.sqlite_schema WHERE sql LIKE '%DEFERRED%')
+                     OR EXISTS (SELECT 1 FROM temp.sqlite_schema WHERE sql LIKE '%DEFERRED%')",
+                [],
+                |row| row.get::<_, bool>(0),
+            )
+            .unwrap_or(true);
+        self.known = Some((versions, declared));
+        declared
+    }
+}
+
+/// How many foreign key violations the connection's transaction holds unresolved: deferred
+/// constraints, which SQLite checks only at the outermost COMMIT. Zero when none.
+pub fn unresolved_foreign_keys(conn: &Connection) -> c_int {
+    let (mut current, mut highwater) = (0, 0);
+    // SAFETY: the handle is `conn`'s, open for the call; the out-pointers are live locals.
+    let rc = unsafe {
+        ffi::sqlite3_db_status(
+            conn.handle(),
+            ffi::SQLITE_DBSTATUS_DEFERRED_FKS,
+            &mut current,
+            &mut highwater,
+            0,
+        )
+    };
+    if rc == ffi::SQLITE_OK {
+        current
+    } else {
+        0
+    }
+}
+
 fn run_statement(
     conn: &Connection,
     sql: &str,
@@ -267,6 +366,31 @@ mod tests {
 
     fn run_sql(conn: &Connection, sql: &str) -> Result<SqlResult, SqlError> {
         run(conn, sql, &[], &limits())
+    }
+
+    #[test]
+    fn a_deferred_foreign_key_is_seen_once_the_schema_declares_one() {
+        let conn = sandboxed();
+        let mut deferred = DeferredKeys::default();
+        assert!(!deferred.declared(&conn));
+        conn.execute_batch("CREATE TABLE parent (id TEXT PRIMARY KEY)")
+            .expect("parent");
+        assert!(!deferred.declared(&conn));
+        conn.execute_batch(
+            "CREATE TEMP TABLE child (id TEXT, parent TEXT REFERENCES parent(id)
+               DEFERRABLE   initially
+               deferred)",
+        )
+        .expect("temporary child");
+        assert!(deferred.declared(&conn), "a temporary table's counts too");
+        conn.execute_batch("DROP TABLE temp.child").expect("drop");
+        assert!(!deferred.declared(&conn));
+        conn.execute_batch(
+            "CREATE TABLE child (id TEXT, parent TEXT REFERENCES parent(id)
+               DEFERRABLE INITIALLY DEFERRED)",
+        )
+        .expect("child");
+        assert!(deferred.declared(&conn));
     }
 
     #[test]
