@@ -91,6 +91,9 @@ struct UserTx {
     /// Savepoints the owner has open: an atomic job attempt's own, and its
     /// `ctx.db.transaction` inside it.
     depth: NonZeroUsize,
+    /// A deferred foreign key was unresolved when it began (none should be): it is not the
+    /// transaction's to answer for at its end ([`release`]).
+    unresolved_at_begin: bool,
 }
 
 /// How one call ended, for what must follow it.
@@ -355,6 +358,8 @@ impl Batch {
     /// The open transaction is gone: every execution that wrote in it learns why, now (if it
     /// waits for the commit) or at its next call.
     fn undo(&mut self, reason: String) {
+        // The schema's version went back with it (see `DeferredKeys`).
+        self.deferred_keys.forget();
         let now = Instant::now();
         self.lost
             .retain(|_, (_, since)| now.duration_since(*since) < LOST_KEPT);
@@ -379,9 +384,11 @@ impl Batch {
         match control {
             TxControl::None => Ok(()),
             TxControl::Begin => {
-                let depth = match &open.user {
-                    None => NonZeroUsize::MIN,
-                    Some(user) if user.owner == owner => user.depth.saturating_add(1),
+                let (depth, unresolved_at_begin) = match &open.user {
+                    None => (NonZeroUsize::MIN, user_sql::foreign_keys_unresolved(conn)),
+                    Some(user) if user.owner == owner => {
+                        (user.depth.saturating_add(1), user.unresolved_at_begin)
+                    }
                     // Its calls are held while another's is open: never two owners at once.
                     Some(user) => {
                         return Err(format!(
@@ -391,7 +398,11 @@ impl Batch {
                     }
                 };
                 sql(&format!("SAVEPOINT {SAVEPOINT}"))?;
-                open.user = Some(UserTx { owner, depth });
+                open.user = Some(UserTx {
+                    owner,
+                    depth,
+                    unresolved_at_begin,
+                });
                 Ok(())
             }
             TxControl::Commit | TxControl::CommitWithRecord | TxControl::Rollback
@@ -401,19 +412,24 @@ impl Batch {
             }
             TxControl::CommitWithRecord => {
                 let released = release(conn, open.user.as_ref());
-                if released.is_ok() {
-                    open.awaiting_record = Some((owner, Instant::now() + RECORD_WAIT));
+                match released {
+                    Ok(()) => open.awaiting_record = Some((owner, Instant::now() + RECORD_WAIT)),
+                    Err(_) => self.deferred_keys.forget(),
                 }
                 close_savepoint(&mut open.user);
                 released
             }
             TxControl::Commit => {
                 let released = release(conn, open.user.as_ref());
+                if released.is_err() {
+                    self.deferred_keys.forget();
+                }
                 close_savepoint(&mut open.user);
                 released
             }
             TxControl::Rollback => {
                 roll_back_savepoint(conn);
+                self.deferred_keys.forget();
                 close_savepoint(&mut open.user);
                 Ok(())
             }
@@ -422,6 +438,7 @@ impl Batch {
 
     /// Rolls back every savepoint of the open execution transaction.
     fn roll_back_owner(&mut self) {
+        self.deferred_keys.forget();
         if let Tx::Open(open) = &mut self.tx {
             while open.user.is_some() {
                 roll_back_savepoint(&self.conn);
@@ -577,8 +594,9 @@ impl WriteTx<'_> {
 /// foreign key unresolved is rolled back and fails there, as a COMMIT would, rather than
 /// failing the store's shared commit, and with it every other caller's writes in it.
 fn release(conn: &Connection, user: Option<&UserTx>) -> Result<(), String> {
-    let outermost = user.is_some_and(|user| user.depth.get() == 1);
-    if outermost && user_sql::unresolved_foreign_keys(conn) > 0 {
+    let answers_for_keys =
+        user.is_some_and(|user| user.depth.get() == 1 && !user.unresolved_at_begin);
+    if answers_for_keys && user_sql::foreign_keys_unresolved(conn) {
         roll_back_savepoint(conn);
         return Err(UNRESOLVED_FOREIGN_KEY.into());
     }
@@ -624,21 +642,15 @@ mod tests {
         (dir, store)
     }
 
-    /// A call running `sql` (if any) after `control`, and where its reply arrives.
-    fn call(
+    /// A call running `run` on its session after `control`, and where its reply arrives.
+    fn reply_call(
         owner: ExecId,
         control: TxControl,
-        sql: Option<&'static str>,
+        run: impl FnOnce(&mut (dyn super::super::Lent + '_)) -> Result<(), String> + Send + 'static,
     ) -> (SqlCall, Receiver<Result<(), String>>) {
         let (reply, replies) = crossbeam_channel::bounded(1);
         let work: super::super::writer::Work = Box::new(move |session| {
-            let outcome = session.and_then(|session| match sql {
-                Some(sql) => sqlite(session)
-                    .execute_batch(sql)
-                    .map_err(|e| e.to_string()),
-                None => Ok(()),
-            });
-            let _ = reply.send(outcome);
+            let _ = reply.send(session.and_then(run));
             None
         });
         (
@@ -650,6 +662,20 @@ mod tests {
             },
             replies,
         )
+    }
+
+    /// A call running `sql` (if any) after `control`, and where its reply arrives.
+    fn call(
+        owner: ExecId,
+        control: TxControl,
+        sql: Option<&'static str>,
+    ) -> (SqlCall, Receiver<Result<(), String>>) {
+        reply_call(owner, control, move |session| match sql {
+            Some(sql) => sqlite(session)
+                .execute_batch(sql)
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
+        })
     }
 
     /// A call running `sql` whose reply waits for the commit of its writes.
@@ -937,15 +963,7 @@ mod tests {
     #[test]
     fn a_failed_commit_fails_every_writer_in_it() {
         let (_dir, store) = store();
-        store
-            .connect()
-            .expect("connect")
-            .execute_batch(
-                "CREATE TABLE parent (id TEXT PRIMARY KEY);
-                 CREATE TABLE child (id TEXT PRIMARY KEY,
-                   parent TEXT REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
-            )
-            .expect("schema");
+        with_deferred_foreign_key(&store);
         let mut batch = Batch::new(&store).expect("batch");
         let (good, bad) = (ExecId::random(), ExecId::random());
         serve(
@@ -971,41 +989,29 @@ mod tests {
         assert!(ids(&store).is_empty());
     }
 
-    /// A call running `sql` after `control` as a function's statement (`ctx.db`), and where its
-    /// reply arrives.
+    /// A call running `sql` (if any) after `control` as a function's statement (`ctx.db`), and
+    /// where its reply arrives.
     fn statement_call(
         owner: ExecId,
         control: TxControl,
         sql: Option<&'static str>,
     ) -> (SqlCall, Receiver<Result<(), String>>) {
-        let (reply, replies) = crossbeam_channel::bounded(1);
-        let work: super::super::writer::Work = Box::new(move |session| {
+        reply_call(owner, control, move |session| {
             let limits = super::super::statement::Limits {
                 stop: std::sync::Arc::new(|| None),
                 deadline_ns: 0,
                 max_result_bytes: 1 << 20,
                 flushed_by_record: false,
             };
-            let outcome = session.and_then(|session| match sql {
+            match sql {
                 Some(sql) => session
                     .statement(sql, &[], &limits, None, 0)
                     .0
                     .map(|_| ())
                     .map_err(|e| e.to_string()),
                 None => Ok(()),
-            });
-            let _ = reply.send(outcome);
-            None
-        });
-        (
-            SqlCall {
-                owner,
-                control,
-                deadline: None,
-                work,
-            },
-            replies,
-        )
+            }
+        })
     }
 
     fn with_deferred_foreign_key(store: &Store) {
@@ -1121,6 +1127,66 @@ mod tests {
         batch.commit_with(|_| Ok(())).expect("the shared commit");
         assert_eq!(ids(&store), ["good"]);
         assert_eq!(children(&store), ["c1"]);
+        batch.close();
+    }
+
+    #[test]
+    fn a_deferred_key_added_after_an_undone_schema_change_is_still_checked() {
+        // The schema's version goes back with an undone transaction: a different schema may
+        // come to the version the lookup was kept at.
+        let (_dir, store) = store();
+        store
+            .connect()
+            .expect("connect")
+            .execute_batch(
+                "CREATE TABLE parent (id TEXT PRIMARY KEY); INSERT INTO t VALUES ('taken');",
+            )
+            .expect("schema");
+        let mut batch = Batch::new(&store).expect("batch");
+        let (maker, conflict, orphan, bystander) = (
+            ExecId::random(),
+            ExecId::random(),
+            ExecId::random(),
+            ExecId::random(),
+        );
+        // A lone table made, then a lone statement looks the schema up: no deferred key.
+        for sql in ["CREATE TABLE scratch (x)", "INSERT INTO scratch VALUES (1)"] {
+            serve(
+                &mut batch,
+                statement_call(maker, TxControl::None, Some(sql)).0,
+            );
+        }
+        let (undo, _) = statement_call(
+            conflict,
+            TxControl::None,
+            Some("INSERT INTO t VALUES ('taken')"),
+        );
+        assert_eq!(batch.serve(undo), Served::Undone);
+        // A migration on another connection adds a deferred key: the version is the kept one.
+        store
+            .connect()
+            .expect("connect")
+            .execute_batch(
+                "CREATE TABLE child (id TEXT PRIMARY KEY,
+                   parent TEXT REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
+            )
+            .expect("migration");
+        let (insert, refused) = statement_call(
+            orphan,
+            TxControl::None,
+            Some("INSERT INTO child VALUES ('c', 'missing')"),
+        );
+        serve(&mut batch, insert);
+        assert!(matches!(refused.try_recv(), Ok(Err(e)) if e.contains("FOREIGN KEY")));
+        let (write, written) = statement_call(
+            bystander,
+            TxControl::None,
+            Some("INSERT INTO t VALUES ('kept')"),
+        );
+        serve(&mut batch, write);
+        assert_eq!(written.try_recv(), Ok(Ok(())));
+        batch.commit_with(|_| Ok(())).expect("the shared commit");
+        assert_eq!(ids(&store), ["kept", "taken"]);
         batch.close();
     }
 

@@ -622,6 +622,9 @@ mod tests {
     #[derive(Debug, Clone, PartialEq)]
     enum Seen {
         Arrived(ExecId),
+        Claimed,
+        /// A caller's enqueue ran in the open transaction.
+        Enqueued,
         CommitTried,
         Committed(Vec<ExecId>),
         Undone,
@@ -636,6 +639,8 @@ mod tests {
         busy_until: Option<ExecId>,
         /// Told the first time a stopping thread asks whether it is busy.
         asked_busy: Option<Sender<()>>,
+        /// Claims are noted among what it saw.
+        claims_seen: bool,
     }
 
     impl Fake {
@@ -646,6 +651,9 @@ mod tests {
 
     impl Scheduler for Fake {
         fn claim(&mut self, _: &mut WriteTx<'_>) -> Option<Duration> {
+            if self.claims_seen {
+                self.saw(Seen::Claimed);
+            }
             None
         }
         fn unsaved(&self) -> bool {
@@ -719,15 +727,17 @@ mod tests {
         records: Sender<StoreWrite>,
         written: Receiver<Vec<ExecId>>,
         seen: Arc<Mutex<Vec<Seen>>>,
+        writer: crate::store::Writer,
+        waker: Waker,
     }
 
     fn start(fake: impl FnOnce(Arc<Mutex<Vec<Seen>>>) -> Fake) -> Running {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(&dir.path().join("flux.db")).expect("store");
         let batch = Batch::new(&store).expect("batch");
-        let (_waker, inbox) = StoreThread::channel();
+        let (waker, inbox) = StoreThread::channel();
         let (records, records_rx) = crossbeam_channel::unbounded();
-        let (_writer, calls) = writer_channel();
+        let (writer, calls) = writer_channel();
         let calls = calls.routed;
         let (written_tx, written) = crossbeam_channel::unbounded();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -754,6 +764,8 @@ mod tests {
             records,
             written,
             seen,
+            writer,
+            waker,
         }
     }
 
@@ -766,12 +778,76 @@ mod tests {
     }
 
     #[test]
+    fn no_claim_reads_an_enqueue_before_its_commit_and_one_follows_it() {
+        // The claim reads through the open transaction: one made between an enqueue and its
+        // commit could start a job that a failed commit then never stored.
+        let running = start(|seen| Fake {
+            seen,
+            failing_commits: 1,
+            busy_until: None,
+            asked_busy: None,
+            claims_seen: true,
+        });
+        let seen = Arc::clone(&running.seen);
+        let enqueued = running.writer.call(
+            ExecId::random(),
+            crate::store::TxControl::None,
+            false,
+            move |session| {
+                let options = crate::store::EnqueueOptions::default();
+                let kept = session.atomically(|writes| {
+                    writes.enqueue("job", &serde_json::json!({}), &options, 3, None, 1)
+                })?;
+                seen.lock().expect("seen").push(Seen::Enqueued);
+                kept.map(|_| ()).map_err(|e| e.to_string())
+            },
+        );
+        assert_eq!(enqueued, Ok(()));
+        // Asked to look for due work right away, as a resumed queue or a freed slot does.
+        running.waker.wake();
+        let deadline = Instant::now() + PATIENCE;
+        let seen = loop {
+            let seen = running.seen.lock().expect("seen").clone();
+            if seen.ends_with(&[Seen::CommitTried, Seen::Undone, Seen::Claimed]) {
+                break seen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no failed commit and claim after it: {seen:?}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        running.thread.stop();
+        let after_enqueue = seen
+            .iter()
+            .skip_while(|s| **s != Seen::Enqueued)
+            .skip(1)
+            .take_while(|s| **s != Seen::CommitTried);
+        assert!(
+            after_enqueue.clone().all(|s| *s != Seen::Claimed),
+            "a claim read the uncommitted enqueue: {seen:?}"
+        );
+        // The failed commit undid it; the claim after it reads what is committed.
+        let from_commit: Vec<_> = seen
+            .iter()
+            .skip_while(|s| **s != Seen::CommitTried)
+            .take(3)
+            .collect();
+        assert_eq!(
+            from_commit,
+            [&Seen::CommitTried, &Seen::Undone, &Seen::Claimed],
+            "{seen:?}"
+        );
+    }
+
+    #[test]
     fn a_record_whose_commit_fails_is_kept_and_stored_by_a_later_try() {
         let running = start(|seen| Fake {
             seen,
             failing_commits: 2,
             busy_until: None,
             asked_busy: None,
+            claims_seen: false,
         });
         let write = record();
         let id = write.record.id;
@@ -805,6 +881,7 @@ mod tests {
             failing_commits: 0,
             busy_until: Some(id),
             asked_busy: Some(asked_tx),
+            claims_seen: false,
         });
         let Running {
             _dir,
@@ -813,6 +890,7 @@ mod tests {
             records,
             written,
             seen,
+            ..
         } = running;
         let stopping = std::thread::spawn(move || thread.stop());
         assert_eq!(

@@ -143,31 +143,42 @@ pub fn run_alone(
     if !deferred.declared(conn) {
         return run(conn, sql, params, limits);
     }
-    let unresolved_before = unresolved_foreign_keys(conn);
+    // Only a key it left unresolved is its own (none should be before it, see `release`).
+    let unresolved_before = foreign_keys_unresolved(conn);
     conn.execute_batch("SAVEPOINT flux_statement")?;
-    let mut result = run(conn, sql, params, limits);
+    let result = run(conn, sql, params, limits);
     if conn.is_autocommit() {
         // It rolled back the whole transaction (ON CONFLICT ROLLBACK, RAISE(ROLLBACK)), the
         // savepoint with it: the store thread notices.
+        deferred.forget();
         return result;
     }
-    if result.is_ok() && unresolved_foreign_keys(conn) > unresolved_before {
-        result = Err(SqlError::Sqlite(rusqlite::Error::SqliteFailure(
+    if result.is_ok() && !unresolved_before && foreign_keys_unresolved(conn) {
+        // Undone as its own commit would undo it (and a schema it changed with it).
+        deferred.forget();
+        let undone = conn.execute_batch("ROLLBACK TO flux_statement; RELEASE flux_statement");
+        undone?;
+        return Err(SqlError::Sqlite(rusqlite::Error::SqliteFailure(
             ffi::Error::new(ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
             Some("FOREIGN KEY constraint failed".into()),
         )));
     }
-    let end = match result {
-        Ok(_) => "RELEASE flux_statement",
-        Err(_) => "ROLLBACK TO flux_statement; RELEASE flux_statement",
-    };
-    conn.execute_batch(end)?;
+    // A failed statement keeps what SQLite keeps of it (`INSERT OR FAIL`'s earlier rows), as
+    // without the savepoint.
+    if let Err(e) = conn.execute_batch("RELEASE flux_statement") {
+        let _ = conn.execute_batch("ROLLBACK TO flux_statement; RELEASE flux_statement");
+        deferred.forget();
+        return Err(e.into());
+    }
     result
 }
 
 /// Whether the connection's schema declares a deferred foreign key (`DEFERRABLE INITIALLY
 /// DEFERRED`, the only kind: user SQL cannot set `defer_foreign_keys`), looked up again when
 /// the schema changes. Any table whose SQL says `DEFERRED` counts, and so does a failed lookup.
+///
+/// Kept by schema version, which an undone transaction takes back: a later, different schema
+/// can come to the same version, so whatever rolls back writes forgets it ([`Self::forget`]).
 #[derive(Debug, Default)]
 pub struct DeferredKeys {
     /// The schema versions (main, temp) it was looked up at, and what it found.
@@ -175,6 +186,11 @@ pub struct DeferredKeys {
 }
 
 impl DeferredKeys {
+    /// Looked up again at the next statement.
+    pub fn forget(&mut self) {
+        self.known = None;
+    }
+
     pub fn declared(&mut self, conn: &Connection) -> bool {
         let version = |pragma: &str| -> rusqlite::Result<i64> {
             conn.prepare_cached(pragma)?.query_row([], |row| row.get(0))
@@ -204,9 +220,10 @@ impl DeferredKeys {
     }
 }
 
-/// How many foreign key violations the connection's transaction holds unresolved: deferred
-/// constraints, which SQLite checks only at the outermost COMMIT. Zero when none.
-pub fn unresolved_foreign_keys(conn: &Connection) -> c_int {
+/// Whether the connection's transaction holds a foreign key violation unresolved: a deferred
+/// constraint, which SQLite checks only at the outermost COMMIT (`SQLITE_DBSTATUS_DEFERRED_FKS`
+/// says whether there is one, not how many).
+pub fn foreign_keys_unresolved(conn: &Connection) -> bool {
     let (mut current, mut highwater) = (0, 0);
     // SAFETY: the handle is `conn`'s, open for the call; the out-pointers are live locals.
     let rc = unsafe {
@@ -218,11 +235,7 @@ pub fn unresolved_foreign_keys(conn: &Connection) -> c_int {
             0,
         )
     };
-    if rc == ffi::SQLITE_OK {
-        current
-    } else {
-        0
-    }
+    rc == ffi::SQLITE_OK && current != 0
 }
 
 fn run_statement(

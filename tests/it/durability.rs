@@ -402,27 +402,7 @@ fn on_a_full_disk_every_acknowledged_write_is_stored_and_flux_recovers() {
     assert_eq!(twice, 0, "execution ids recorded more than once");
     // A job whose enqueue was in a failed commit was never stored: it never started (a claim
     // reading the open transaction could start it before that commit failed).
-    let ids = |sql: &str| -> BTreeSet<String> {
-        let mut stmt = conn.prepare(sql).expect("query");
-        stmt.query_map([], |row| row.get::<_, String>(0))
-            .expect("rows")
-            .collect::<rusqlite::Result<_>>()
-            .expect("ids")
-    };
-    let jobs = ids("SELECT json_extract(data, '$.id') FROM _flux_jobs WHERE name = 'effect'");
-    let without_job: Vec<_> = effects.difference(&jobs).collect();
-    assert!(
-        without_job.is_empty(),
-        "jobs whose enqueue failed to commit ran: {without_job:?}"
-    );
-    let attempts_without_job = ids(
-        "SELECT r.job_id FROM _flux_records r WHERE r.function = 'effect'
-         AND NOT EXISTS (SELECT 1 FROM _flux_jobs j WHERE j.id = r.job_id)",
-    );
-    assert!(
-        attempts_without_job.is_empty(),
-        "jobs whose enqueue failed to commit started: {attempts_without_job:?}"
-    );
+    only_stored_jobs_ran(&project);
     drop(server);
     drop(disk);
 }
@@ -579,6 +559,42 @@ fn an_attempt_killed_after_committing_writes_leaves_a_record_and_runs_again() {
     assert_eq!(ids, [attempts[0]["id"].clone()], "{}", found.body);
 }
 
+/// Asserts that no `effect` job ran (a row in `effects`) or started (an attempt's record)
+/// without its job stored: none whose enqueue was undone or failed to commit. Returns the
+/// stored jobs' `data.id`s.
+fn only_stored_jobs_ran(project: &Project) -> BTreeSet<String> {
+    let conn = rusqlite::Connection::open(project.path().join(".flux/flux.db")).expect("store");
+    let ids = |sql: &str| -> BTreeSet<String> {
+        let mut stmt = conn.prepare(sql).expect("query");
+        stmt.query_map([], |row| row.get::<_, String>(0))
+            .expect("rows")
+            .collect::<rusqlite::Result<_>>()
+            .expect("ids")
+    };
+    let jobs = ids("SELECT json_extract(data, '$.id') FROM _flux_jobs WHERE name = 'effect'");
+    let effects = stored_ids(project, "effects");
+    let without_job: Vec<_> = effects.difference(&jobs).collect();
+    assert!(
+        without_job.is_empty(),
+        "jobs never stored ran: {without_job:?}"
+    );
+    let attempts_without_job = ids(
+        "SELECT r.job_id FROM _flux_records r WHERE r.function = 'effect'
+         AND NOT EXISTS (SELECT 1 FROM _flux_jobs j WHERE j.id = r.job_id)",
+    );
+    assert!(
+        attempts_without_job.is_empty(),
+        "jobs never stored started: {attempts_without_job:?}"
+    );
+    jobs
+}
+
+/// `once` undoes the store's whole transaction when written again (ON CONFLICT ROLLBACK);
+/// `effects` is what jobs did.
+const UNDOING_SCHEMA: &str = "CREATE TABLE once (k TEXT PRIMARY KEY ON CONFLICT ROLLBACK);
+INSERT INTO once VALUES ('taken');
+CREATE TABLE effects (id TEXT PRIMARY KEY);";
+
 #[test]
 fn a_job_whose_enqueue_was_undone_never_runs() {
     // Each request enqueues a job beside a write that undoes the store's shared transaction
@@ -586,15 +602,10 @@ fn a_job_whose_enqueue_was_undone_never_runs() {
     // transaction was never stored, so it must never start. (Claims wait for an enqueue's
     // commit: a claim reading the open transaction could start the job before a commit that
     // then failed. A deferred foreign key made such commits fail until it was checked at each
-    // write's own end; now a full disk or an I/O error can, and the unit test
-    // `only_a_kept_enqueue_or_replay_holds_claims_until_its_commit` covers that.)
+    // write's own end; now a full disk or an I/O error can, and the store thread's unit test
+    // `no_claim_reads_an_enqueue_before_its_commit_and_one_follows_it` covers that.)
     let project = Project::with_files(&[
-        (
-            "migrations/001.sql",
-            "CREATE TABLE once (k TEXT PRIMARY KEY ON CONFLICT ROLLBACK);
-             INSERT INTO once VALUES ('taken');
-             CREATE TABLE effects (id TEXT PRIMARY KEY);",
-        ),
+        ("migrations/001.sql", UNDOING_SCHEMA),
         (
             "functions/orphan.ts",
             "export default async (req, ctx) => {
@@ -645,30 +656,7 @@ fn a_job_whose_enqueue_was_undone_never_runs() {
     server.stop();
     // An enqueue may have committed alone, ahead of the failing write (each lone write stands
     // alone): such a job exists and runs. None other may.
-    let conn = rusqlite::Connection::open(project.path().join(".flux/flux.db")).expect("store");
-    let ids = |sql: &str| -> BTreeSet<String> {
-        let mut stmt = conn.prepare(sql).expect("query");
-        stmt.query_map([], |row| row.get::<_, String>(0))
-            .expect("rows")
-            .collect::<rusqlite::Result<_>>()
-            .expect("ids")
-    };
-    let jobs = ids("SELECT json_extract(data, '$.id') FROM _flux_jobs WHERE name = 'effect'");
-    assert!(jobs.contains("marker"));
-    let effects = stored_ids(&project, "effects");
-    let without_job: Vec<_> = effects.difference(&jobs).collect();
-    assert!(
-        without_job.is_empty(),
-        "jobs whose enqueue was undone ran: {without_job:?}"
-    );
-    let attempts_without_job = ids(
-        "SELECT r.job_id FROM _flux_records r WHERE r.function = 'effect'
-         AND NOT EXISTS (SELECT 1 FROM _flux_jobs j WHERE j.id = r.job_id)",
-    );
-    assert!(
-        attempts_without_job.is_empty(),
-        "jobs whose enqueue was undone started: {attempts_without_job:?}"
-    );
+    assert!(only_stored_jobs_ran(&project).contains("marker"));
 }
 
 #[test]
@@ -678,12 +666,7 @@ fn an_api_enqueue_or_replay_undone_with_its_transaction_never_runs() {
     // enqueue or a replay answered with an error was never stored, so its job (or its replayed
     // payload) must never start; one answered 201 or 200 must.
     let project = Project::with_files(&[
-        (
-            "migrations/001.sql",
-            "CREATE TABLE once (k TEXT PRIMARY KEY ON CONFLICT ROLLBACK);
-             INSERT INTO once VALUES ('taken');
-             CREATE TABLE effects (id TEXT PRIMARY KEY);",
-        ),
+        ("migrations/001.sql", UNDOING_SCHEMA),
         (
             "functions/conflict.ts",
             "export default async (req, ctx) => {
