@@ -1072,6 +1072,30 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_statement_that_kept_an_orphan_takes_it_back() {
+        // OR FAIL keeps the rows before the failing one: here an orphan.
+        let (_dir, store) = store();
+        with_deferred_foreign_key(&store);
+        let mut batch = Batch::new(&store).expect("batch");
+        let (bad, good) = (ExecId::random(), ExecId::random());
+        let (insert, failed) = statement_call(
+            bad,
+            TxControl::None,
+            Some("INSERT OR FAIL INTO child VALUES ('c', 'missing'), ('c', 'missing')"),
+        );
+        serve(&mut batch, insert);
+        assert!(matches!(failed.try_recv(), Ok(Err(e)) if e.contains("UNIQUE")));
+        serve(
+            &mut batch,
+            statement_call(good, TxControl::None, Some("INSERT INTO t VALUES ('good')")).0,
+        );
+        batch.commit_with(|_| Ok(())).expect("the shared commit");
+        assert_eq!(ids(&store), ["good"]);
+        assert!(children(&store).is_empty());
+        batch.close();
+    }
+
+    #[test]
     fn a_transaction_leaving_a_deferred_foreign_key_fails_at_its_end_alone() {
         let (_dir, store) = store();
         with_deferred_foreign_key(&store);

@@ -789,6 +789,7 @@ mod tests {
             claims_seen: true,
         });
         let seen = Arc::clone(&running.seen);
+        let waker = running.waker.clone();
         let enqueued = running.writer.call(
             ExecId::random(),
             crate::store::TxControl::None,
@@ -799,16 +800,20 @@ mod tests {
                     writes.enqueue("job", &serde_json::json!({}), &options, 3, None, 1)
                 })?;
                 seen.lock().expect("seen").push(Seen::Enqueued);
+                // Asked to look for due work as soon as this call is served, long before the
+                // transaction is due to commit (as a resumed queue or a freed slot asks).
+                waker.wake();
                 kept.map(|_| ()).map_err(|e| e.to_string())
             },
         );
         assert_eq!(enqueued, Ok(()));
-        // Asked to look for due work right away, as a resumed queue or a freed slot does.
-        running.waker.wake();
         let deadline = Instant::now() + PATIENCE;
         let seen = loop {
             let seen = running.seen.lock().expect("seen").clone();
-            if seen.ends_with(&[Seen::CommitTried, Seen::Undone, Seen::Claimed]) {
+            let failed_then_claimed = seen
+                .windows(3)
+                .any(|w| w == [Seen::CommitTried, Seen::Undone, Seen::Claimed]);
+            if failed_then_claimed {
                 break seen;
             }
             assert!(

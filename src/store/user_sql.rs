@@ -153,24 +153,34 @@ pub fn run_alone(
         deferred.forget();
         return result;
     }
-    if result.is_ok() && !unresolved_before && foreign_keys_unresolved(conn) {
-        // Undone as its own commit would undo it (and a schema it changed with it).
+    // A failed statement too may have kept rows (`INSERT OR FAIL`, a `RETURNING` past the
+    // result's cap): what it left unresolved goes with it, as its own commit would undo it.
+    if !unresolved_before && foreign_keys_unresolved(conn) {
         deferred.forget();
-        let undone = conn.execute_batch("ROLLBACK TO flux_statement; RELEASE flux_statement");
-        undone?;
-        return Err(SqlError::Sqlite(rusqlite::Error::SqliteFailure(
-            ffi::Error::new(ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
-            Some("FOREIGN KEY constraint failed".into()),
-        )));
+        end_or_undo_all(conn, "ROLLBACK TO flux_statement; RELEASE flux_statement")?;
+        return Err(result.err().unwrap_or_else(|| {
+            SqlError::Sqlite(rusqlite::Error::SqliteFailure(
+                ffi::Error::new(ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some("FOREIGN KEY constraint failed".into()),
+            ))
+        }));
     }
-    // A failed statement keeps what SQLite keeps of it (`INSERT OR FAIL`'s earlier rows), as
-    // without the savepoint.
-    if let Err(e) = conn.execute_batch("RELEASE flux_statement") {
-        let _ = conn.execute_batch("ROLLBACK TO flux_statement; RELEASE flux_statement");
+    // A failed statement keeps what SQLite keeps of it, as without the savepoint.
+    if let Err(e) = end_or_undo_all(conn, "RELEASE flux_statement") {
         deferred.forget();
-        return Err(e.into());
+        return Err(e);
     }
     result
+}
+
+/// Ends the statement's savepoint with `end`; should that fail, rolls back the whole
+/// transaction rather than leave the savepoint open in it (the store thread then tells every
+/// writer in it, as after a statement that rolls back everything).
+fn end_or_undo_all(conn: &Connection, end: &str) -> Result<(), SqlError> {
+    conn.execute_batch(end).map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        SqlError::from(e)
+    })
 }
 
 /// Whether the connection's schema declares a deferred foreign key (`DEFERRABLE INITIALLY
