@@ -346,7 +346,7 @@ def trickle(nodes, name):
         sender.join()
     achieved = total / (time.perf_counter() - start)
     wait_drained(Api(nodes[0].port), name, total, 60)
-    flux_us, postgres_us, detail = meter.per_job(total)
+    flux_us, postgres_us, _ = meter.per_job(total)
     elapsed = time.perf_counter() - start
     cpu = (f"cpu_us_per_job_flux={flux_us:.0f} cpu_us_per_job_postgres={postgres_us:.0f} "
            f"cpu_busy={(flux_us + postgres_us) * total / 1e6 / elapsed / os.cpu_count():.2f}")

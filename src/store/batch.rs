@@ -236,8 +236,7 @@ impl Batch {
                     conn: &self.conn,
                     capture: &mut self.capture,
                     made_due: false,
-                    in_transaction,
-                    deferred_keys: &mut self.deferred_keys,
+                    alone: (!in_transaction).then_some(&mut self.deferred_keys),
                 };
                 let after = work(Ok(&mut session));
                 if let (true, Tx::Open(open)) = (session.made_due, &mut self.tx) {
@@ -412,24 +411,19 @@ impl Batch {
             }
             TxControl::CommitWithRecord => {
                 let released = release(conn, open.user.as_ref());
-                match released {
-                    Ok(()) => open.awaiting_record = Some((owner, Instant::now() + RECORD_WAIT)),
-                    Err(_) => self.deferred_keys.forget(),
+                if released.is_ok() {
+                    open.awaiting_record = Some((owner, Instant::now() + RECORD_WAIT));
                 }
                 close_savepoint(&mut open.user);
                 released
             }
             TxControl::Commit => {
                 let released = release(conn, open.user.as_ref());
-                if released.is_err() {
-                    self.deferred_keys.forget();
-                }
                 close_savepoint(&mut open.user);
                 released
             }
             TxControl::Rollback => {
                 roll_back_savepoint(conn);
-                self.deferred_keys.forget();
                 close_savepoint(&mut open.user);
                 Ok(())
             }
@@ -438,7 +432,6 @@ impl Batch {
 
     /// Rolls back every savepoint of the open execution transaction.
     fn roll_back_owner(&mut self) {
-        self.deferred_keys.forget();
         if let Tx::Open(open) = &mut self.tx {
             while open.user.is_some() {
                 roll_back_savepoint(&self.conn);

@@ -823,13 +823,13 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         };
         running.thread.stop();
-        let after_enqueue = seen
+        let mut after_enqueue = seen
             .iter()
             .skip_while(|s| **s != Seen::Enqueued)
             .skip(1)
             .take_while(|s| **s != Seen::CommitTried);
         assert!(
-            after_enqueue.clone().all(|s| *s != Seen::Claimed),
+            after_enqueue.all(|s| *s != Seen::Claimed),
             "a claim read the uncommitted enqueue: {seen:?}"
         );
         // The failed commit undid it; the claim after it reads what is committed.

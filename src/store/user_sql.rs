@@ -150,13 +150,11 @@ pub fn run_alone(
     if conn.is_autocommit() {
         // It rolled back the whole transaction (ON CONFLICT ROLLBACK, RAISE(ROLLBACK)), the
         // savepoint with it: the store thread notices.
-        deferred.forget();
         return result;
     }
     // A failed statement too may have kept rows (`INSERT OR FAIL`, a `RETURNING` past the
     // result's cap): what it left unresolved goes with it, as its own commit would undo it.
     if !unresolved_before && foreign_keys_unresolved(conn) {
-        deferred.forget();
         end_or_undo_all(conn, "ROLLBACK TO flux_statement; RELEASE flux_statement")?;
         return Err(result.err().unwrap_or_else(|| {
             SqlError::Sqlite(rusqlite::Error::SqliteFailure(
@@ -166,10 +164,7 @@ pub fn run_alone(
         }));
     }
     // A failed statement keeps what SQLite keeps of it, as without the savepoint.
-    if let Err(e) = end_or_undo_all(conn, "RELEASE flux_statement") {
-        deferred.forget();
-        return Err(e);
-    }
+    end_or_undo_all(conn, "RELEASE flux_statement")?;
     result
 }
 
@@ -187,8 +182,10 @@ fn end_or_undo_all(conn: &Connection, end: &str) -> Result<(), SqlError> {
 /// DEFERRED`, the only kind: user SQL cannot set `defer_foreign_keys`), looked up again when
 /// the schema changes. Any table whose SQL says `DEFERRED` counts, and so does a failed lookup.
 ///
-/// Kept by schema version, which an undone transaction takes back: a later, different schema
-/// can come to the same version, so whatever rolls back writes forgets it ([`Self::forget`]).
+/// Kept by schema version, which an undone shared transaction takes back: a later, different
+/// schema can come to the same version, so the store thread forgets it then ([`Self::forget`]).
+/// A rolled-back savepoint needs no forgetting: it returns to the schema as it was when the
+/// savepoint began, after the lookup (lone statements look it up outside every savepoint).
 #[derive(Debug, Default)]
 pub struct DeferredKeys {
     /// The schema versions (main, temp) it was looked up at, and what it found.

@@ -101,10 +101,10 @@ pub struct SqliteSession<'a> {
     /// The call wrote what may make a job due (an enqueue, a replay) in the open transaction:
     /// an atomic call unless its writes were undone.
     pub made_due: bool,
-    /// Its execution has a transaction open: its statements' deferred foreign keys are checked
-    /// when that ends, not at each statement ([`user_sql::run_alone`]).
-    pub in_transaction: bool,
-    pub deferred_keys: &'a mut user_sql::DeferredKeys,
+    /// Its statements stand alone (its execution has no transaction open), with the lookup of
+    /// the schema's deferred foreign keys that [`user_sql::run_alone`] checks them by; `None`
+    /// inside a transaction, whose end checks them.
+    pub alone: Option<&'a mut user_sql::DeferredKeys>,
 }
 
 impl UserStatements for SqliteSession<'_> {
@@ -117,9 +117,9 @@ impl UserStatements for SqliteSession<'_> {
         at_us: u64,
     ) -> (Result<SqlResult, SqlError>, Vec<Mutation>) {
         self.capture.begin_statement();
-        let result = match self.in_transaction {
-            true => user_sql::run(self.conn, sql, params, limits),
-            false => user_sql::run_alone(self.conn, self.deferred_keys, sql, params, limits),
+        let result = match self.alone.as_deref_mut() {
+            Some(deferred) => user_sql::run_alone(self.conn, deferred, sql, params, limits),
+            None => user_sql::run(self.conn, sql, params, limits),
         };
         let changes = self
             .capture
@@ -475,8 +475,7 @@ mod tests {
                 conn: &conn,
                 capture: &mut capture,
                 made_due: false,
-                in_transaction: false,
-                deferred_keys: &mut Default::default(),
+                alone: Some(&mut Default::default()),
             }));
             seen.store(true, Ordering::SeqCst);
             after.expect("waits for the commit")(Ok(()));
